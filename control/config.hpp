@@ -1,0 +1,113 @@
+// The appliance's configuration: what conf/podgate.toml says, validated.
+//
+// load_config() parses TOML and checks everything before returning, so a
+// Config that exists is a Config that can run: every error is reported with
+// file:line:col, the key path, what was found and what is allowed, e.g.
+//   conf/podgate.toml:14:9: services[2].ports[0].port: 70000 is not in 1..65535
+// Unknown keys are errors.  Nothing falls back silently to a default.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/result.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::ctl {
+
+struct EalConfig {
+  std::vector<std::string> args;  // passed to rte_eal_init after argv[0]
+};
+
+struct DataplaneConfig {
+  uint32_t workers = 1;                    // worker lcores
+  uint32_t flow_table_size = 1u << 20;     // flow entries per worker
+  uint32_t maglev_table_size = 65537;      // default M (prime)
+  uint32_t mbufs = 16383;                  // mbufs in the packet pool
+  uint32_t rx_ring_size = 1024;            // descriptors per RX queue
+  uint32_t tx_ring_size = 1024;            // descriptors per TX queue
+  uint32_t tcp_syn_timeout = 30;           // seconds, before establishment
+  uint32_t tcp_established_timeout = 900;  // seconds
+  uint32_t tcp_closing_timeout = 10;       // seconds, after FIN or RST
+  uint32_t udp_timeout = 300;              // seconds
+};
+
+struct PortConfig {
+  std::string name;        // "uplink", "pods": used in logs and stats
+  std::string device;      // DPDK device string: PCI address or vdev args
+  dp::Prefix4 address;     // the port's own address and connected subnet
+  std::optional<dp::MacAddr> mac;  // overrides the device's MAC
+  std::optional<uint16_t> mtu;     // left to the device when absent
+};
+
+struct RouteConfig {
+  dp::Prefix4 prefix;
+  dp::Ip4 via;
+};
+
+struct NeighborConfig {
+  dp::Ip4 ip;
+  dp::MacAddr mac;
+};
+
+enum class SessionAffinity : uint8_t { kNone, kClientIp };
+
+struct ServicePortConfig {
+  std::string name;  // optional; names SRV records
+  uint16_t port = 0;
+  uint16_t target_port = 0;
+  dp::Proto protocol = dp::Proto::kTcp;
+};
+
+// One address of a service's EndpointSlice, with its conditions.
+struct EndpointConfig {
+  dp::IpAddr ip;
+  std::string pod;        // targetRef name, e.g. "my-app-0"
+  std::string hostname;   // endpoint hostname (StatefulSet: the Pod name)
+  std::string subdomain;  // Pod subdomain (StatefulSet: its serviceName)
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+  uint32_t weight = 1;    // Maglev turn frequency, 1..256
+};
+
+enum class ServiceType : uint8_t { kClusterIp, kExternalName };
+
+struct ServiceConfig {
+  std::string ns;  // Kubernetes namespace
+  std::string name;
+  ServiceType type = ServiceType::kClusterIp;
+  std::optional<dp::IpAddr> cluster_ip;  // nullopt = headless ("None")
+  std::string external_name;             // type = "ExternalName"
+  SessionAffinity session_affinity = SessionAffinity::kNone;
+  uint32_t affinity_timeout = 10800;     // seconds (ClientIP)
+  bool publish_not_ready_addresses = false;
+  std::optional<uint32_t> maglev_table_size;  // overrides the default M
+  std::vector<ServicePortConfig> ports;
+  std::vector<EndpointConfig> endpoints;
+
+  bool headless() const noexcept {
+    return type == ServiceType::kClusterIp && !cluster_ip;
+  }
+};
+
+struct Config {
+  std::string source;  // the file it came from, for logs and reloads
+  EalConfig eal;
+  DataplaneConfig dataplane;
+  std::vector<PortConfig> ports;
+  std::vector<RouteConfig> routes;
+  std::vector<NeighborConfig> neighbors;
+  std::vector<ServiceConfig> services;
+};
+
+// Reads and validates a config file.
+Result<Config> load_config(const std::string& path);
+
+// Parses and validates config text; `source` names it in error messages.
+Result<Config> parse_config(std::string_view text, std::string_view source);
+
+}  // namespace podgate::ctl

@@ -1,0 +1,75 @@
+// Every reason the dataplane drops a packet, declared once (VPP-style list):
+// the enum, the counter array and the names printed by the daemon all come
+// from this table, so a new reason cannot be counted without a name.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace podgate::dp {
+
+#define PODGATE_DROP_REASONS(X)                                              \
+  X(kTooShort, "too_short", "frame shorter than its Ethernet header")        \
+  X(kNotIp, "not_ip", "EtherType neither IPv4 nor ARP")                      \
+  X(kBadIpVersion, "bad_ip_version", "IP version field is not 4")            \
+  X(kBadIhl, "bad_ihl", "IHL below 5 or header longer than the packet")      \
+  X(kIpOptions, "ip_options", "IPv4 header carries options (IHL > 5)")       \
+  X(kBadIpLength, "bad_ip_length", "IP total length disagrees with frame")   \
+  X(kBadIpChecksum, "bad_ip_checksum", "IPv4 header checksum is wrong")      \
+  X(kFragment, "fragment", "IPv4 fragment (MF set or offset non-zero)")      \
+  X(kTruncatedL4, "truncated_l4", "TCP/UDP header cut short")               \
+  X(kBadTcpOffset, "bad_tcp_offset", "TCP data offset below 5 or too long")  \
+  X(kBadUdpLength, "bad_udp_length", "UDP length disagrees with IP length")  \
+  X(kUnsupportedProto, "unsupported_proto", "IP protocol not TCP/UDP/ICMP")  \
+  X(kTtlExceeded, "ttl_exceeded", "TTL would reach zero when forwarded")     \
+  X(kNoService, "no_service", "to a VIP on a port/protocol it does not serve") \
+  X(kNoEndpoint, "no_endpoint", "service has no ready endpoint")             \
+  X(kNoFlow, "no_flow", "reply matches no flow entry")                       \
+  X(kNotForUs, "not_for_us", "neither for a VIP nor a reply of a flow")      \
+  X(kNoRoute, "no_route", "no route to the destination")                    \
+  X(kNeighborUnresolved, "neighbor_unresolved",                              \
+    "next-hop MAC unknown and the resolution queue is full")                 \
+  X(kBadArp, "bad_arp", "ARP packet malformed or not Ethernet/IPv4")         \
+  X(kArpNotForUs, "arp_not_for_us", "ARP request for another address")      \
+  X(kIcmpNotEcho, "icmp_not_echo", "ICMP other than echo request")          \
+  X(kBadIcmp, "bad_icmp", "ICMP message truncated")                         \
+  X(kHandoffFull, "handoff_full", "ring to the owning worker was full")     \
+  X(kPuntFull, "punt_full", "ring to the control thread was full")          \
+  X(kTxFull, "tx_full", "transmit queue did not take the packet")
+
+enum class DropReason : uint8_t {
+#define PODGATE_X(id, name, help) id,
+  PODGATE_DROP_REASONS(PODGATE_X)
+#undef PODGATE_X
+      kCount
+};
+
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+
+constexpr std::string_view drop_reason_name(DropReason r) noexcept {
+  switch (r) {
+#define PODGATE_X(id, name, help) \
+  case DropReason::id:            \
+    return name;
+    PODGATE_DROP_REASONS(PODGATE_X)
+#undef PODGATE_X
+    case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+constexpr std::string_view drop_reason_help(DropReason r) noexcept {
+  switch (r) {
+#define PODGATE_X(id, name, help) \
+  case DropReason::id:            \
+    return help;
+    PODGATE_DROP_REASONS(PODGATE_X)
+#undef PODGATE_X
+    case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,82 @@
+#include "dataplane/net.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+namespace podgate::dp {
+
+namespace {
+
+// Parses a decimal number in [0, max] that fills `text` exactly; no sign,
+// no leading zeros beyond a single "0" (as inet_pton requires).
+std::optional<uint32_t> parse_decimal(std::string_view text, uint32_t max) {
+  if (text.empty() || text.size() > 10) return std::nullopt;
+  if (text.size() > 1 && text[0] == '0') return std::nullopt;
+  uint32_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::optional<Ip4> parse_ip4(std::string_view text) noexcept {
+  uint32_t host = 0;
+  for (int i = 0; i < 4; ++i) {
+    size_t dot = text.find('.');
+    std::string_view part = i == 3 ? text : text.substr(0, dot);
+    if (i < 3 && dot == std::string_view::npos) return std::nullopt;
+    auto octet = parse_decimal(part, 255);
+    if (!octet) return std::nullopt;
+    host = host << 8 | *octet;
+    if (i < 3) text.remove_prefix(dot + 1);
+  }
+  return Ip4::from_host(host);
+}
+
+std::string to_string(Ip4 ip) {
+  uint32_t h = ip.host();
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xff,
+                (h >> 8) & 0xff, h & 0xff);
+  return buf;
+}
+
+std::optional<Prefix4> parse_prefix4(std::string_view text) noexcept {
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = parse_ip4(text.substr(0, slash));
+  auto len = parse_decimal(text.substr(slash + 1), 32);
+  if (!ip || !len) return std::nullopt;
+  return Prefix4{*ip, static_cast<uint8_t>(*len)};
+}
+
+std::string to_string(Prefix4 p) {
+  return to_string(p.addr) + "/" + std::to_string(p.length);
+}
+
+std::optional<MacAddr> parse_mac(std::string_view text) noexcept {
+  if (text.size() != 17) return std::nullopt;
+  MacAddr mac;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i < 5 && text[i * 3 + 2] != ':') return std::nullopt;
+    uint32_t byte = 0;
+    auto first = text.data() + i * 3;
+    auto [end, ec] = std::from_chars(first, first + 2, byte, 16);
+    if (ec != std::errc{} || end != first + 2) return std::nullopt;
+    mac.bytes[i] = static_cast<uint8_t>(byte);
+  }
+  return mac;
+}
+
+std::string to_string(const MacAddr& mac) {
+  char buf[18];
+  const auto& b = mac.bytes;
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5]);
+  return buf;
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,149 @@
+// The Snapshot: everything a worker reads to forward packets, immutable once
+// published (architecture decision 1).  The dataplane owns this format; the
+// control thread builds it (control/snapshot_builder) and publishes its
+// pointer through each worker's SPSC ring, and frees it through RCU (QSBR).
+//
+// Per-service data is shared between consecutive snapshots when a service did
+// not change, so an endpoint change rebuilds one Maglev table, not all of them.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <rte_hash_crc.h>
+
+#include "dataplane/dp_memory.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::dp {
+
+// Index of a configured DPDK port (0..N-1 in config order).
+enum class PortIdx : uint16_t {};
+
+// One Pod address a service port forwards to.
+struct Backend {
+  Ip4 ip;
+  rte_be16_t port = 0;  // the target port, network order
+  uint16_t pad = 0;
+  friend bool operator==(const Backend&, const Backend&) = default;
+  friend bool operator<(const Backend& a, const Backend& b) noexcept {
+    return a.ip.host() != b.ip.host() ? a.ip.host() < b.ip.host() : a.port < b.port;
+  }
+};
+
+inline constexpr uint16_t kNoBackend = 0xffff;
+
+// What a VIP:port/protocol forwards to.  Built by the control thread, read
+// by workers, shared between snapshots while unchanged.
+struct ServiceData : DpObject {
+  Ip4 vip;
+  rte_be16_t port = 0;           // the service port, network order
+  Proto proto = Proto::kTcp;
+  bool client_ip_affinity = false;  // Maglev on the client address only
+  uint32_t service_id = 0;       // index of the service in the config
+  DpVector<uint16_t> maglev;     // Maglev lookup table: slot -> ready[i]
+  DpVector<Backend> ready;       // endpoints that take new flows
+  DpVector<Backend> alive;       // ready + draining, sorted: flows may stay
+
+  // Whether an existing flow to `b` may continue (endpoint still present).
+  bool keeps(const Backend& b) const noexcept {
+    return std::binary_search(alive.begin(), alive.end(), b);
+  }
+};
+
+struct ServiceKey {
+  Ip4 vip;
+  rte_be16_t port = 0;
+  Proto proto = Proto::kTcp;
+  uint8_t pad = 0;
+  friend bool operator==(const ServiceKey&, const ServiceKey&) = default;
+};
+static_assert(sizeof(ServiceKey) == 8);
+
+// VIP:port/proto -> ServiceData, open addressing, read-only once built.
+class ServiceMap {
+ public:
+  ServiceMap() = default;
+  explicit ServiceMap(const std::vector<const ServiceData*>& services) {
+    size_t cap = 8;
+    while (cap < services.size() * 2) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    mask_ = static_cast<uint32_t>(cap - 1);
+    for (const ServiceData* s : services) {
+      ServiceKey key{s->vip, s->port, s->proto, 0};
+      uint32_t i = hash(key) & mask_;
+      while (slots_[i].service != nullptr) i = (i + 1) & mask_;
+      slots_[i] = Slot{key, s};
+    }
+  }
+
+  const ServiceData* find(const ServiceKey& key) const noexcept {
+    if (slots_.empty()) return nullptr;
+    for (uint32_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.service == nullptr) return nullptr;
+      if (slot.key == key) return slot.service;
+    }
+  }
+
+ private:
+  struct Slot {
+    ServiceKey key{};
+    const ServiceData* service = nullptr;
+  };
+  static uint32_t hash(const ServiceKey& key) noexcept {
+    uint64_t word;
+    std::memcpy(&word, &key, sizeof word);
+    return rte_hash_crc_8byte(word, 0x9e3779b9);
+  }
+  DpVector<Slot> slots_;
+  uint32_t mask_ = 0;
+};
+
+struct PortAddress {
+  Prefix4 address;  // own address + connected subnet
+  MacAddr mac;
+};
+
+struct Route {
+  Prefix4 prefix;
+  Ip4 via;            // zero: connected, the destination itself is next hop
+  PortIdx port{};
+};
+
+struct Snapshot : DpObject {
+  uint64_t generation = 0;
+  ServiceMap services;
+  DpVector<Ip4> vips;          // sorted; answered for ARP and ICMP echo
+  DpVector<PortAddress> ports;  // indexed by PortIdx
+  DpVector<Route> routes;       // longest prefix first; connected ones included
+  Ip4 dns_vip;                  // zero: no DNS service VIP on the dataplane
+
+  // Control thread only: keeps shared per-service data alive.
+  std::vector<std::shared_ptr<const ServiceData>> owned_services;
+
+  const ServiceData* find_service(Ip4 vip, rte_be16_t port, Proto proto) const noexcept {
+    return services.find(ServiceKey{vip, port, proto, 0});
+  }
+  bool is_vip(Ip4 ip) const noexcept {
+    return std::binary_search(vips.begin(), vips.end(), ip);
+  }
+  // The port whose own address is `ip`, if any.
+  const PortAddress* own_address(Ip4 ip) const noexcept {
+    for (const PortAddress& p : ports) {
+      if (p.address.addr == ip) return &p;
+    }
+    return nullptr;
+  }
+  // Longest-prefix match; nullptr when nothing routes there.
+  const Route* route(Ip4 dst) const noexcept {
+    for (const Route& r : routes) {
+      if (r.prefix.contains(dst)) return &r;
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace podgate::dp
