@@ -20,6 +20,7 @@ namespace podgate::ctl {
 
 struct EalConfig {
   std::vector<std::string> args;  // passed to rte_eal_init after argv[0]
+  friend bool operator==(const EalConfig&, const EalConfig&) = default;
 };
 
 struct DataplaneConfig {
@@ -33,6 +34,7 @@ struct DataplaneConfig {
   uint32_t tcp_established_timeout = 900;  // seconds
   uint32_t tcp_closing_timeout = 10;       // seconds, after FIN or RST
   uint32_t udp_timeout = 300;              // seconds
+  friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };
 
 struct PortConfig {
@@ -41,16 +43,19 @@ struct PortConfig {
   dp::Prefix4 address;     // the port's own address and connected subnet
   std::optional<dp::MacAddr> mac;  // overrides the device's MAC
   std::optional<uint16_t> mtu;     // left to the device when absent
+  friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
 
 struct RouteConfig {
   dp::Prefix4 prefix;
   dp::Ip4 via;
+  friend bool operator==(const RouteConfig&, const RouteConfig&) = default;
 };
 
 struct NeighborConfig {
   dp::Ip4 ip;
   dp::MacAddr mac;
+  friend bool operator==(const NeighborConfig&, const NeighborConfig&) = default;
 };
 
 enum class SessionAffinity : uint8_t { kNone, kClientIp };
@@ -60,6 +65,7 @@ struct ServicePortConfig {
   uint16_t port = 0;
   uint16_t target_port = 0;
   dp::Proto protocol = dp::Proto::kTcp;
+  friend bool operator==(const ServicePortConfig&, const ServicePortConfig&) = default;
 };
 
 // One address of a service's EndpointSlice, with its conditions.
@@ -72,6 +78,7 @@ struct EndpointConfig {
   bool serving = true;
   bool terminating = false;
   uint32_t weight = 1;    // Maglev turn frequency, 1..256
+  friend bool operator==(const EndpointConfig&, const EndpointConfig&) = default;
 };
 
 enum class ServiceType : uint8_t { kClusterIp, kExternalName };
@@ -92,6 +99,7 @@ struct ServiceConfig {
   bool headless() const noexcept {
     return type == ServiceType::kClusterIp && !cluster_ip;
   }
+  friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };
 
 struct Config {
