@@ -1,0 +1,131 @@
+// In-place packet rewrites of the fast path: DNAT and reverse NAT of TCP/UDP,
+// TTL decrement, and the ICMP echo / ARP replies podgate answers itself.
+//
+// All take a ParsedPacket from parse_packet(), so the headers they touch are
+// known to be inside the frame.  Checksums are updated incrementally
+// (RFC 1624 eqn. 3, see checksum.hpp for the byte-order argument) so the cost
+// does not depend on the payload length.
+#pragma once
+
+#include <cstring>
+
+#include "dataplane/checksum.hpp"
+#include "dataplane/net.hpp"
+#include "dataplane/packet.hpp"
+
+namespace podgate::dp {
+
+namespace nat_detail {
+
+// The 16-bit word at `p` as it sits in the packet (network order).
+inline rte_be16_t load_word(const void* p) noexcept {
+  rte_be16_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// One address (through the pseudo-header, RFC 793 §3.1 / RFC 768) and one
+// port changed: fix the TCP or UDP checksum to match.
+inline void update_l4_checksum(ParsedPacket& p, rte_be32_t old_ip,
+                               rte_be32_t new_ip, rte_be16_t old_port,
+                               rte_be16_t new_port) noexcept {
+  if (p.kind == PacketKind::kTcp) {
+    rte_tcp_hdr* tcp = p.tcp();
+    tcp->cksum = csum_update32_16(tcp->cksum, old_ip, new_ip, old_port, new_port);
+    return;
+  }
+  rte_udp_hdr* udp = p.udp();
+  // RFC 768: "An all zero transmitted checksum value means that the
+  // transmitter generated no checksum"; it must stay that way.
+  if (udp->dgram_cksum == 0) return;
+  const rte_be16_t sum =
+      csum_update32_16(udp->dgram_cksum, old_ip, new_ip, old_port, new_port);
+  // RFC 768: "If the computed checksum is zero, it is transmitted as all
+  // ones" (0xffff in either byte order), since zero would mean "none".
+  udp->dgram_cksum = sum;
+}
+
+}  // namespace nat_detail
+
+// DNAT: VIP:port -> Pod:target_port.  `p` is kTcp or kUdp; ip and port are in
+// network order.  Updates the IPv4 header and the TCP/UDP checksums.
+inline void rewrite_destination(ParsedPacket& p, Ip4 ip, rte_be16_t port) noexcept {
+  rte_ipv4_hdr* iph = p.ip;
+  rte_udp_hdr* l4 = p.udp();  // ports sit where TCP has them too
+  const rte_be32_t old_ip = iph->dst_addr;
+  const rte_be16_t old_port = l4->dst_port;
+  iph->dst_addr = ip.be;
+  iph->hdr_checksum = csum_update32(iph->hdr_checksum, old_ip, ip.be);
+  l4->dst_port = port;
+  nat_detail::update_l4_checksum(p, old_ip, ip.be, old_port, port);
+}
+
+// Reverse NAT: Pod:target_port -> VIP:port on a reply.  Same contract.
+inline void rewrite_source(ParsedPacket& p, Ip4 ip, rte_be16_t port) noexcept {
+  rte_ipv4_hdr* iph = p.ip;
+  rte_udp_hdr* l4 = p.udp();
+  const rte_be32_t old_ip = iph->src_addr;
+  const rte_be16_t old_port = l4->src_port;
+  iph->src_addr = ip.be;
+  iph->hdr_checksum = csum_update32(iph->hdr_checksum, old_ip, ip.be);
+  l4->src_port = port;
+  nat_detail::update_l4_checksum(p, old_ip, ip.be, old_port, port);
+}
+
+// RFC 1812 §5.3.1: a router decrements TTL when forwarding and must not
+// forward a packet whose TTL would reach zero.  Returns false (packet
+// untouched) when TTL <= 1; the caller drops it with kTtlExceeded.  TTL
+// shares its 16-bit checksum word with the protocol field (RFC 791 §3.1).
+inline bool decrement_ttl(rte_ipv4_hdr* ip) noexcept {
+  if (ip->time_to_live <= 1) return false;
+  const rte_be16_t old_word = nat_detail::load_word(&ip->time_to_live);
+  --ip->time_to_live;
+  const rte_be16_t new_word = nat_detail::load_word(&ip->time_to_live);
+  ip->hdr_checksum = csum_update16(ip->hdr_checksum, old_word, new_word);
+  return true;
+}
+
+// Turns an ICMP echo request (RFC 792, type 8; the caller checked the type)
+// into its echo reply in place: addresses swapped, type 0, identifier,
+// sequence number and data echoed unchanged.  The caller swaps the MACs.
+inline void make_echo_reply(ParsedPacket& p) noexcept {
+  constexpr uint8_t kDefaultTtl = 64;  // RFC 1700's recommended IP TTL
+  rte_ipv4_hdr* iph = p.ip;
+  const rte_be32_t requester = iph->src_addr;
+  iph->src_addr = iph->dst_addr;
+  iph->dst_addr = requester;
+  iph->time_to_live = kDefaultTtl;
+  // A fresh header: recompute over its 20 bytes rather than track the swap
+  // (which is sum-neutral) and the TTL.
+  iph->hdr_checksum = 0;
+  iph->hdr_checksum = rte_ipv4_cksum(iph);
+
+  // ICMP has no pseudo-header, so only the type/code word changes.
+  rte_icmp_hdr* icmp = p.icmp();
+  const rte_be16_t old_word = nat_detail::load_word(icmp);
+  icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+  const rte_be16_t new_word = nat_detail::load_word(icmp);
+  icmp->icmp_cksum = csum_update16(icmp->icmp_cksum, old_word, new_word);
+}
+
+// Turns an ARP request for an address podgate owns into the reply in place
+// (RFC 826, "Packet Reception": swap hardware and protocol fields, put the
+// local hardware and protocol addresses in the sender fields, set the opcode
+// to reply, and send it to the old sender's hardware address).
+inline void make_arp_reply(ParsedPacket& p, const MacAddr& our_mac) noexcept {
+  rte_arp_ipv4& a = p.arp->arp_data;
+  const rte_ether_addr requester_mac = a.arp_sha;
+  const uint32_t requester_ip = a.arp_sip;
+  const uint32_t asked_ip = a.arp_tip;
+
+  p.arp->arp_opcode = to_be16(RTE_ARP_OP_REPLY);
+  a.arp_tha = requester_mac;
+  a.arp_tip = requester_ip;
+  std::memcpy(a.arp_sha.addr_bytes, our_mac.bytes.data(), RTE_ETHER_ADDR_LEN);
+  a.arp_sip = asked_ip;
+
+  p.eth->dst_addr = requester_mac;
+  std::memcpy(p.eth->src_addr.addr_bytes, our_mac.bytes.data(), RTE_ETHER_ADDR_LEN);
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,445 @@
+// Incremental checksums (RFC 1624) and the in-place rewrites built on them
+// must give exactly the bytes a full recomputation gives.  The reference is
+// DPDK's own rte_ipv4_cksum / rte_ipv4_udptcp_cksum (inline, no EAL needed).
+#include "dataplane/checksum.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "dataplane/nat.hpp"
+#include "dataplane/packet.hpp"
+
+namespace podgate::dp {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+constexpr size_t kIp = 14;
+constexpr size_t kL4 = 34;
+constexpr size_t kSrcIp = kIp + 12, kDstIp = kIp + 16, kTtl = kIp + 8;
+constexpr size_t kSport = kL4, kDport = kL4 + 2;
+constexpr uint8_t kTcp = 6, kUdp = 17;
+constexpr int kRandomPackets = 12'000;  // per protocol
+
+rte_ipv4_hdr* ip_of(Bytes& f) { return reinterpret_cast<rte_ipv4_hdr*>(f.data() + kIp); }
+size_t l4_checksum_offset(const Bytes& f) { return kL4 + (f[kIp + 9] == kTcp ? 16 : 6); }
+
+rte_be16_t load16(const Bytes& f, size_t off) {
+  rte_be16_t v;
+  std::memcpy(&v, &f[off], 2);
+  return v;
+}
+void store16(Bytes& f, size_t off, rte_be16_t v) { std::memcpy(&f[off], &v, 2); }
+void store32(Bytes& f, size_t off, rte_be32_t v) { std::memcpy(&f[off], &v, 4); }
+
+// Recomputes both checksums from scratch, as a NAT without incremental
+// updates would.  A UDP datagram sent without a checksum keeps none.
+void recompute_checksums(Bytes& f) {
+  rte_ipv4_hdr* ip = ip_of(f);
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  const size_t off = l4_checksum_offset(f);
+  if (ip->next_proto_id == kUdp && load16(f, off) == 0) return;
+  store16(f, off, 0);
+  // rte_ipv4_udptcp_cksum applies RFC 768's zero -> all-ones rule for UDP.
+  store16(f, off, rte_ipv4_udptcp_cksum(ip, f.data() + kL4));
+}
+
+// A random, valid TCP or UDP frame: random addresses, ports, TTL (2..255),
+// IP id, TOS, DF, TCP options (0..3 words) and payload (0..100 bytes, odd
+// lengths included); one UDP datagram in eight carries no checksum.
+Bytes random_packet(std::mt19937& rng, uint8_t proto) {
+  const size_t l4_header = proto == kTcp ? 20 + 4 * (rng() % 4) : 8;
+  const size_t l4_len = l4_header + rng() % 101;
+  Bytes f(kL4 + l4_len);
+  for (auto& b : f) b = static_cast<uint8_t>(rng());
+  store16(f, 12, to_be16(RTE_ETHER_TYPE_IPV4));
+  rte_ipv4_hdr* ip = ip_of(f);
+  ip->version_ihl = 0x45;
+  ip->total_length = to_be16(static_cast<uint16_t>(20 + l4_len));
+  ip->fragment_offset = rng() % 2 ? to_be16(RTE_IPV4_HDR_DF_FLAG) : 0;
+  ip->time_to_live = static_cast<uint8_t>(2 + rng() % 254);
+  ip->next_proto_id = proto;
+  if (proto == kTcp) {
+    f[kL4 + 12] = static_cast<uint8_t>((l4_header / 4) << 4);
+  } else {
+    store16(f, kL4 + 4, to_be16(static_cast<uint16_t>(l4_len)));
+  }
+  store16(f, l4_checksum_offset(f), proto == kUdp && rng() % 8 == 0 ? 0 : 1);
+  recompute_checksums(f);
+  return f;
+}
+
+ParsedPacket parse_or_die(Bytes& f) {
+  ParsedPacket p;
+  DropReason drop{};
+  const bool ok = parse_packet(f.data(), static_cast<uint32_t>(f.size()), false, p, drop);
+  EXPECT_TRUE(ok) << drop_reason_name(drop);
+  return p;
+}
+
+// ---- checksum.hpp on its own ----------------------------------------------
+
+TEST(InternetChecksum, MatchesRfc1071NumericalExample) {
+  // RFC 1071 §3: these bytes sum to 0xddf2 (so the checksum is 0x220d).
+  const uint8_t bytes[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+  EXPECT_EQ(csum_fold(ones_sum(bytes)), 0xddf2);
+  EXPECT_EQ(internet_checksum(bytes), to_be16(0x220d));
+}
+
+TEST(InternetChecksum, OddLengthPadsTheLastByteWithZero) {
+  const uint8_t odd[] = {0x12, 0x34, 0x56};
+  const uint8_t padded[] = {0x12, 0x34, 0x56, 0x00};
+  EXPECT_EQ(internet_checksum(odd), internet_checksum(padded));
+  EXPECT_EQ(internet_checksum(odd), static_cast<rte_be16_t>(~rte_raw_cksum(odd, 3)));
+}
+
+TEST(InternetChecksum, AgreesWithDpdkOnRandomIpv4Headers) {
+  std::mt19937 rng(1071);
+  for (int i = 0; i < 10'000; ++i) {
+    Bytes h(20);
+    for (auto& b : h) b = static_cast<uint8_t>(rng());
+    h[0] = 0x45;
+    h[10] = h[11] = 0;
+    const rte_be16_t ours = internet_checksum(h);
+    ASSERT_EQ(ours, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(h.data())));
+    store16(h, 10, ours);
+    ASSERT_TRUE(internet_checksum_ok(h));
+  }
+}
+
+TEST(IncrementalChecksum, Rfc1624Eqn3GivesThePositiveZeroOfAFullRecomputation) {
+  // RFC 1624 §4: other octets sum to 0xCD7A, m 0x5555 -> m' 0x3285.
+  // HC = 0xDD2F; recomputing gives 0x0000, where eqn. 2 would give 0xFFFF.
+  EXPECT_EQ(csum_update16(to_be16(0xdd2f), to_be16(0x5555), to_be16(0x3285)),
+            to_be16(0x0000));
+}
+
+TEST(IncrementalChecksum, WordUpdatesEqualFullRecomputation) {
+  std::mt19937 rng(1624);
+  for (int i = 0; i < 10'000; ++i) {
+    Bytes buf(2 + 2 * (1 + rng() % 30));  // checksum word first, then data
+    for (auto& b : buf) b = static_cast<uint8_t>(rng());
+    auto data = std::span<uint8_t>(buf).subspan(2);
+    store16(buf, 0, internet_checksum(data));
+    const rte_be16_t check = load16(buf, 0);
+
+    const size_t words = data.size() / 2;
+    const size_t at16 = 2 + 2 * (rng() % words);
+    const rte_be16_t old16 = load16(buf, at16), new16 = static_cast<rte_be16_t>(rng());
+    store16(buf, at16, new16);
+    ASSERT_EQ(csum_update16(check, old16, new16), internet_checksum(data));
+
+    if (words < 2) continue;
+    const size_t at32 = 2 + 2 * (rng() % (words - 1));  // any 16-bit alignment
+    rte_be32_t old32, new32 = static_cast<rte_be32_t>(rng());
+    std::memcpy(&old32, &buf[at32], 4);
+    const rte_be16_t before = internet_checksum(data);
+    store32(buf, at32, new32);
+    ASSERT_EQ(csum_update32(before, old32, new32), internet_checksum(data));
+  }
+}
+
+// ---- NAT rewrites against full recomputation -------------------------------
+
+class RewriteMatchesRecomputation : public testing::TestWithParam<uint8_t> {};
+
+TEST_P(RewriteMatchesRecomputation, RewriteDestination) {
+  std::mt19937 rng(GetParam() * 7919u);
+  for (int i = 0; i < kRandomPackets; ++i) {
+    const Bytes original = random_packet(rng, GetParam());
+    const Ip4 pod{static_cast<rte_be32_t>(rng())};
+    const auto port = static_cast<rte_be16_t>(rng());
+
+    Bytes actual = original;
+    ParsedPacket p = parse_or_die(actual);
+    rewrite_destination(p, pod, port);
+
+    Bytes expected = original;
+    store32(expected, kDstIp, pod.be);
+    store16(expected, kDport, port);
+    recompute_checksums(expected);
+    ASSERT_EQ(actual, expected) << "packet " << i;
+  }
+}
+
+TEST_P(RewriteMatchesRecomputation, RewriteSource) {
+  std::mt19937 rng(GetParam() * 104729u);
+  for (int i = 0; i < kRandomPackets; ++i) {
+    const Bytes original = random_packet(rng, GetParam());
+    const Ip4 vip{static_cast<rte_be32_t>(rng())};
+    const auto port = static_cast<rte_be16_t>(rng());
+
+    Bytes actual = original;
+    ParsedPacket p = parse_or_die(actual);
+    rewrite_source(p, vip, port);
+
+    Bytes expected = original;
+    store32(expected, kSrcIp, vip.be);
+    store16(expected, kSport, port);
+    recompute_checksums(expected);
+    ASSERT_EQ(actual, expected) << "packet " << i;
+  }
+}
+
+TEST_P(RewriteMatchesRecomputation, DecrementTtl) {
+  std::mt19937 rng(GetParam() * 1299709u);
+  for (int i = 0; i < kRandomPackets; ++i) {
+    const Bytes original = random_packet(rng, GetParam());
+    Bytes actual = original;
+    ASSERT_TRUE(decrement_ttl(ip_of(actual)));
+
+    Bytes expected = original;
+    --expected[kTtl];
+    recompute_checksums(expected);
+    ASSERT_EQ(actual, expected) << "packet " << i;
+  }
+}
+
+TEST_P(RewriteMatchesRecomputation, DnatThenTtlAsTheWorkerDoes) {
+  std::mt19937 rng(GetParam() * 15485863u);
+  for (int i = 0; i < kRandomPackets; ++i) {
+    const Bytes original = random_packet(rng, GetParam());
+    const Ip4 pod{static_cast<rte_be32_t>(rng())};
+    const auto port = static_cast<rte_be16_t>(rng());
+
+    Bytes actual = original;
+    ParsedPacket p = parse_or_die(actual);
+    rewrite_destination(p, pod, port);
+    ASSERT_TRUE(decrement_ttl(p.ip));
+    // The result is a valid packet the next hop will parse.
+    ParsedPacket again = parse_or_die(actual);
+    EXPECT_EQ(again.dst(), pod);
+
+    Bytes expected = original;
+    store32(expected, kDstIp, pod.be);
+    store16(expected, kDport, port);
+    --expected[kTtl];
+    recompute_checksums(expected);
+    ASSERT_EQ(actual, expected) << "packet " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(TcpAndUdp, RewriteMatchesRecomputation, testing::Values(kTcp, kUdp),
+                         [](const testing::TestParamInfo<uint8_t>& info) {
+                           return info.param == kTcp ? "Tcp" : "Udp";
+                         });
+
+// ---- UDP's special checksum values (RFC 768) -------------------------------
+
+Bytes udp_frame(Ip4 src, Ip4 dst, uint16_t sport, uint16_t dport, size_t payload) {
+  Bytes f(kL4 + 8 + payload, 0);
+  store16(f, 12, to_be16(RTE_ETHER_TYPE_IPV4));
+  rte_ipv4_hdr* ip = ip_of(f);
+  ip->version_ihl = 0x45;
+  ip->total_length = to_be16(static_cast<uint16_t>(28 + payload));
+  ip->time_to_live = 64;
+  ip->next_proto_id = kUdp;
+  ip->src_addr = src.be;
+  ip->dst_addr = dst.be;
+  store16(f, kSport, to_be16(sport));
+  store16(f, kDport, to_be16(dport));
+  store16(f, kL4 + 4, to_be16(static_cast<uint16_t>(8 + payload)));
+  for (size_t i = 0; i < payload; ++i) f[kL4 + 8 + i] = static_cast<uint8_t>(0xa0 + i);
+  return f;
+}
+
+// Folded one's complement sum of the UDP pseudo-header and datagram
+// (checksum field included), host order.
+uint16_t udp_sum(const Bytes& f) {
+  const uint16_t udp_len = static_cast<uint16_t>(f.size() - kL4);
+  const uint8_t pseudo_tail[] = {0, kUdp, static_cast<uint8_t>(udp_len >> 8),
+                                 static_cast<uint8_t>(udp_len)};
+  uint32_t sum = ones_sum(std::span<const uint8_t>(f).subspan(kSrcIp, 8));
+  sum = ones_sum(pseudo_tail, sum);
+  return csum_fold(ones_sum(std::span<const uint8_t>(f).subspan(kL4), sum));
+}
+
+// Sets the first payload word so that the datagram, with its checksum field
+// zero, sums to 0xffff: its computed checksum is then zero.
+void force_computed_checksum_zero(Bytes& f) {
+  store16(f, kL4 + 6, 0);
+  store16(f, kL4 + 8, 0);
+  const uint16_t word = static_cast<uint16_t>(0xffff - udp_sum(f));
+  f[kL4 + 8] = static_cast<uint8_t>(word >> 8);
+  f[kL4 + 9] = static_cast<uint8_t>(word);
+  ASSERT_EQ(udp_sum(f), 0xffff);
+}
+
+const Ip4 kClient = *parse_ip4("10.0.0.2");
+const Ip4 kVip = *parse_ip4("10.96.0.10");
+const Ip4 kPod = *parse_ip4("10.244.1.7");
+
+TEST(UdpChecksum, AbsentChecksumStaysAbsentAfterNat) {
+  Bytes f = udp_frame(kClient, kVip, 40000, 53, 10);
+  recompute_checksums(f);
+  ASSERT_EQ(load16(f, kL4 + 6), 0);
+  ParsedPacket p = parse_or_die(f);
+  rewrite_destination(p, kPod, to_be16(5353));
+  EXPECT_EQ(load16(f, kL4 + 6), 0);
+  rewrite_source(p, kVip, to_be16(53));
+  EXPECT_EQ(load16(f, kL4 + 6), 0);
+}
+
+TEST(UdpChecksum, UpdateThatComputesToZeroIsSentAsAllOnes) {
+  // After DNAT the datagram's computed checksum is zero.
+  Bytes after = udp_frame(kClient, kPod, 40000, 5353, 10);
+  force_computed_checksum_zero(after);
+
+  Bytes before = after;
+  store32(before, kDstIp, kVip.be);
+  store16(before, kDport, to_be16(53));
+  store16(before, kL4 + 6, 1);
+  recompute_checksums(before);
+  const rte_be16_t old_sum = load16(before, kL4 + 6);
+  // The arithmetic alone yields zero here; only RFC 768's rule makes it 0xffff.
+  ASSERT_EQ(csum_update32_16(old_sum, kVip.be, kPod.be, to_be16(53), to_be16(5353)), 0);
+
+  ParsedPacket p = parse_or_die(before);
+  rewrite_destination(p, kPod, to_be16(5353));
+  EXPECT_EQ(load16(before, kL4 + 6), 0xffff);
+  // ...which is what a full recomputation transmits.
+  store16(after, kL4 + 6, 1);
+  recompute_checksums(after);
+  EXPECT_EQ(before, after);
+}
+
+TEST(UdpChecksum, AllOnesChecksumIsUpdatedLikeAnyOther) {
+  // Before DNAT the computed checksum is zero, so it is sent as 0xffff.
+  Bytes f = udp_frame(kClient, kVip, 40000, 53, 10);
+  force_computed_checksum_zero(f);
+  store16(f, kL4 + 6, 1);
+  recompute_checksums(f);
+  ASSERT_EQ(load16(f, kL4 + 6), 0xffff);
+
+  Bytes expected = f;
+  ParsedPacket p = parse_or_die(f);
+  rewrite_destination(p, kPod, to_be16(5353));
+  store32(expected, kDstIp, kPod.be);
+  store16(expected, kDport, to_be16(5353));
+  recompute_checksums(expected);
+  EXPECT_EQ(f, expected);
+}
+
+// ---- TTL -------------------------------------------------------------------
+
+TEST(DecrementTtl, RefusesTtlOneAndZeroAndLeavesThePacketUntouched) {
+  for (uint8_t ttl : {uint8_t{0}, uint8_t{1}}) {
+    Bytes f = udp_frame(kClient, kVip, 40000, 53, 4);
+    f[kTtl] = ttl;
+    recompute_checksums(f);
+    const Bytes before = f;
+    EXPECT_FALSE(decrement_ttl(ip_of(f))) << "ttl " << int{ttl};
+    EXPECT_EQ(f, before);
+  }
+}
+
+TEST(DecrementTtl, TtlTwoBecomesOne) {
+  Bytes f = udp_frame(kClient, kVip, 40000, 53, 4);
+  f[kTtl] = 2;
+  recompute_checksums(f);
+  ASSERT_TRUE(decrement_ttl(ip_of(f)));
+  EXPECT_EQ(f[kTtl], 1);
+  EXPECT_EQ(ip_of(f)->hdr_checksum, [&] {
+    Bytes g = f;
+    recompute_checksums(g);
+    return ip_of(g)->hdr_checksum;
+  }());
+}
+
+// ---- Replies podgate builds in place ----------------------------------------
+
+// Bytes computed independently (Python struct + RFC 1071): a ping from
+// 10.0.0.2 to 10.96.0.10 (TTL 63, id 0x1234, seq 1, data "podgate!") in a
+// frame padded to 60 bytes, and the reply podgate must make of it (before the
+// caller swaps the MACs).
+const Bytes kEchoRequest = {
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02,
+    0x08, 0x00, 0x45, 0x00, 0x00, 0x24, 0x1c, 0x46, 0x40, 0x00, 0x3f, 0x01,
+    0x0b, 0x28, 0x0a, 0x00, 0x00, 0x02, 0x0a, 0x60, 0x00, 0x0a, 0x08, 0x00,
+    0x4a, 0x5e, 0x12, 0x34, 0x00, 0x01, 0x70, 0x6f, 0x64, 0x67, 0x61, 0x74,
+    0x65, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+const Bytes kEchoReply = {
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02,
+    0x08, 0x00, 0x45, 0x00, 0x00, 0x24, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x01,
+    0x0a, 0x28, 0x0a, 0x60, 0x00, 0x0a, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x00,
+    0x52, 0x5e, 0x12, 0x34, 0x00, 0x01, 0x70, 0x6f, 0x64, 0x67, 0x61, 0x74,
+    0x65, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+
+TEST(EchoReply, ProducesTheExpectedBytes) {
+  Bytes f = kEchoRequest;
+  ParsedPacket p = parse_or_die(f);
+  ASSERT_EQ(p.kind, PacketKind::kIcmp);
+  make_echo_reply(p);
+  EXPECT_EQ(f, kEchoReply);
+}
+
+TEST(EchoReply, IcmpChecksumEqualsFullRecomputationForRandomEchoes) {
+  std::mt19937 rng(792);
+  for (int i = 0; i < 10'000; ++i) {
+    Bytes f(kL4 + 8 + rng() % 101);
+    for (auto& b : f) b = static_cast<uint8_t>(rng());
+    store16(f, 12, to_be16(RTE_ETHER_TYPE_IPV4));
+    rte_ipv4_hdr* ip = ip_of(f);
+    ip->version_ihl = 0x45;
+    ip->total_length = to_be16(static_cast<uint16_t>(f.size() - kIp));
+    ip->fragment_offset = 0;
+    ip->next_proto_id = 1;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    f[kL4] = RTE_IP_ICMP_ECHO_REQUEST;
+    f[kL4 + 1] = 0;
+    store16(f, kL4 + 2, 0);
+    store16(f, kL4 + 2, internet_checksum(std::span<const uint8_t>(f).subspan(kL4)));
+
+    const Bytes request = f;
+    ParsedPacket p = parse_or_die(f);
+    make_echo_reply(p);
+
+    Bytes expected = request;
+    std::memcpy(&expected[kSrcIp], &request[kDstIp], 4);
+    std::memcpy(&expected[kDstIp], &request[kSrcIp], 4);
+    expected[kTtl] = 64;
+    ip_of(expected)->hdr_checksum = 0;
+    ip_of(expected)->hdr_checksum = rte_ipv4_cksum(ip_of(expected));
+    expected[kL4] = RTE_IP_ICMP_ECHO_REPLY;
+    store16(expected, kL4 + 2, 0);
+    store16(expected, kL4 + 2,
+            internet_checksum(std::span<const uint8_t>(expected).subspan(kL4)));
+    ASSERT_EQ(f, expected) << "echo " << i;
+  }
+}
+
+// Who-has 10.0.0.1 tell 10.0.0.2 (02:00:00:00:00:02), padded to 60 bytes,
+// and podgate's answer as 02:00:00:00:00:01.
+const Bytes kArpRequest = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02,
+    0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x02, 0x00,
+    0x00, 0x00, 0x00, 0x02, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x0a, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+const Bytes kArpReply = {
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
+    0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x02, 0x02, 0x00,
+    0x00, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00,
+    0x00, 0x02, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+
+TEST(ArpReply, ProducesTheExpectedBytes) {
+  Bytes f = kArpRequest;
+  ParsedPacket p = parse_or_die(f);
+  ASSERT_EQ(p.kind, PacketKind::kArp);
+  make_arp_reply(p, *parse_mac("02:00:00:00:00:01"));
+  EXPECT_EQ(f, kArpReply);
+}
+
+}  // namespace
+}  // namespace podgate::dp
