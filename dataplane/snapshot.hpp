@@ -46,6 +46,7 @@ struct ServiceData : DpObject {
   DpVector<uint16_t> maglev;     // Maglev lookup table: slot -> ready[i]
   DpVector<Backend> ready;       // endpoints that take new flows
   DpVector<Backend> alive;       // ready + draining, sorted: flows may stay
+  std::vector<uint32_t> weights; // control thread only: Maglev weight of ready[i]
 
   // Whether an existing flow to `b` may continue (endpoint still present).
   bool keeps(const Backend& b) const noexcept {

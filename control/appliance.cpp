@@ -1,0 +1,321 @@
+#include "control/appliance.hpp"
+
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <ctime>
+#include <sstream>
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "control/log.hpp"
+#include "control/snapshot_builder.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+constexpr unsigned kPuntRingSize = 4096;
+constexpr unsigned kHandoffRingSize = 4096;
+
+uint64_t monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+int worker_main(void* arg) {
+  auto* ctx = static_cast<std::pair<dp::Worker*, const std::atomic<bool>*>*>(arg);
+  ctx->first->run(*ctx->second);
+  delete ctx;
+  return 0;
+}
+
+dp::FlowTimeouts timeouts_of(const DataplaneConfig& d) {
+  return dp::FlowTimeouts{d.tcp_syn_timeout * 1000, d.tcp_established_timeout * 1000,
+                          d.tcp_closing_timeout * 1000, d.udp_timeout * 1000};
+}
+
+}  // namespace
+
+void block_control_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Result<std::unique_ptr<Appliance>> Appliance::start(Config config) {
+  std::unique_ptr<Appliance> a(new Appliance);
+  a->config_ = std::move(config);
+  a->started_ms_ = monotonic_ms();
+  const DataplaneConfig& dpc = a->config_.dataplane;
+  const uint32_t workers = dpc.workers;
+
+  unsigned available = rte_lcore_count() - 1;
+  if (workers > available) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      "dataplane.workers = " + std::to_string(workers) + " but EAL has only " +
+                          std::to_string(available) +
+                          " worker lcore(s) besides the main one; widen eal.args -l");
+  }
+  a->pool_ = rte_pktmbuf_pool_create("podgate_mbufs", dpc.mbufs, 256, 0,
+                                     RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (a->pool_ == nullptr) {
+    return make_error(ErrorCode::kDpdk, "cannot create the packet pool of " +
+                                            std::to_string(dpc.mbufs) + " mbufs: " +
+                                            rte_strerror(rte_errno));
+  }
+  for (const PortConfig& pc : a->config_.ports) {
+    dp::PortRequest req;
+    req.name = pc.name;
+    req.device = pc.device;
+    req.mac = pc.mac;
+    req.mtu = pc.mtu;
+    req.rx_queues = static_cast<uint16_t>(workers);
+    req.tx_queues = static_cast<uint16_t>(workers + 1);
+    req.rx_desc = static_cast<uint16_t>(dpc.rx_ring_size);
+    req.tx_desc = static_cast<uint16_t>(dpc.tx_ring_size);
+    req.pool = a->pool_;
+    dp::PortInfo info;
+    if (auto err = dp::open_port(req, info)) {
+      return make_error(ErrorCode::kDpdk, *err);
+    }
+    for (const std::string& note : info.notes) {
+      log_info("port '" + pc.name + "' (" + pc.device + "): " + note);
+    }
+    log_info("port '" + pc.name + "': " + pc.device + " is DPDK port " +
+             std::to_string(info.port_id) + " (" + info.driver + "), mac " +
+             dp::to_string(info.mac) + ", address " + dp::to_string(pc.address) + ", " +
+             std::to_string(info.rx_queues) + " rx queue(s)");
+    a->ports_.push_back(info);
+  }
+
+  a->neighbors_ = new dp::NeighborTable();
+  a->punt_ring_ = rte_ring_create("podgate_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+  if (a->punt_ring_ == nullptr) {
+    return make_error(ErrorCode::kDpdk, std::string("cannot create the punt ring: ") + rte_strerror(rte_errno));
+  }
+  for (uint32_t w = 0; w < workers; ++w) {
+    std::string name = "podgate_handoff" + std::to_string(w);
+    rte_ring* r = rte_ring_create(name.c_str(), kHandoffRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (r == nullptr) {
+      return make_error(ErrorCode::kDpdk, "cannot create ring " + name + ": " + rte_strerror(rte_errno));
+    }
+    a->handoff_rings_.push_back(r);
+  }
+  auto publisher = SnapshotPublisher::create(workers, "podgate");
+  if (!publisher) return std::move(publisher).error();
+  a->publisher_ = std::move(*publisher);
+
+  PuntHandler::Setup ps;
+  ps.punt_ring = a->punt_ring_;
+  ps.pool = a->pool_;
+  ps.neighbors = a->neighbors_;
+  for (const dp::PortInfo& p : a->ports_) ps.port_ids.push_back(p.port_id);
+  ps.tx_queue = static_cast<uint16_t>(workers);
+  a->punt_ = std::make_unique<PuntHandler>(ps);
+
+  Config first = a->config_;
+  if (auto r = a->apply(std::move(first)); !r) return std::move(r).error();
+  if (auto r = a->launch_workers(); !r) return std::move(r).error();
+  return a;
+}
+
+Result<void> Appliance::apply(Config next) {
+  std::vector<dp::MacAddr> macs;
+  for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
+  BuildStats stats;
+  SnapshotInputs in{&next, macs, publisher_->current(), generation_ + 1};
+  std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
+  for (const NeighborConfig& n : next.neighbors) {
+    if (!neighbors_->set(n.ip, n.mac)) {
+      return make_error(ErrorCode::kInternal, "neighbour table full adding " + dp::to_string(n.ip));
+    }
+  }
+  if (auto r = publisher_->publish(std::move(snap)); !r) return r;
+  ++generation_;
+  config_ = std::move(next);
+  log_info("published snapshot " + std::to_string(generation_) + ": " +
+           std::to_string(stats.services_built) + " Maglev table(s) built, " +
+           std::to_string(stats.services_shared) + " shared");
+  return {};
+}
+
+Result<void> Appliance::reload() {
+  auto next = load_config(config_.source);
+  if (!next) return std::move(next).error();
+  // What DPDK was set up with cannot change without a restart.
+  if (!(next->eal == config_.eal) || !(next->dataplane == config_.dataplane) ||
+      !(next->ports == config_.ports)) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      config_.source + ": [eal], [dataplane] and [[ports]] cannot change on reload; "
+                                       "restart podgate to change them");
+  }
+  return apply(std::move(*next));
+}
+
+Result<void> Appliance::launch_workers() {
+  const uint32_t workers = config_.dataplane.workers;
+  std::vector<std::vector<dp::RxQueue>> rx(workers);
+  for (const dp::PortInfo& p : ports_) {
+    for (uint16_t q = 0; q < p.rx_queues; ++q) rx[q % workers].push_back(dp::RxQueue{p.port_id, q});
+  }
+  unsigned lcore = rte_get_next_lcore(-1, 1, 0);
+  for (uint32_t w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
+    dp::WorkerSetup s;
+    s.id = w;
+    s.count = workers;
+    s.rx_queues = rx[w];
+    for (const dp::PortInfo& p : ports_) s.port_ids.push_back(p.port_id);
+    s.snapshot_ring = publisher_->ring(w);
+    s.handoff_rings = handoff_rings_;
+    s.punt_ring = punt_ring_;
+    s.qsbr = publisher_->qsbr();
+    s.neighbors = neighbors_;
+    s.flow_capacity = config_.dataplane.flow_table_size;
+    s.timeouts = timeouts_of(config_.dataplane);
+    s.snapshot = publisher_->current();
+    workers_.push_back(new dp::Worker(std::move(s)));
+    worker_lcores_.push_back(lcore);
+  }
+  for (uint32_t w = 0; w < workers; ++w) {
+    auto* ctx = new std::pair<dp::Worker*, const std::atomic<bool>*>(workers_[w], &stop_);
+    int rc = rte_eal_remote_launch(worker_main, ctx, worker_lcores_[w]);
+    if (rc != 0) {
+      delete ctx;
+      stop_workers();
+      return make_error(ErrorCode::kDpdk, "cannot launch worker " + std::to_string(w) +
+                                              " on lcore " + std::to_string(worker_lcores_[w]));
+    }
+    log_info("worker " + std::to_string(w) + " runs on lcore " + std::to_string(worker_lcores_[w]) +
+             " polling " + std::to_string(rx[w].size()) + " rx queue(s)");
+  }
+  return {};
+}
+
+void Appliance::stop_workers() {
+  stop_.store(true);
+  for (unsigned lcore : worker_lcores_) rte_eal_wait_lcore(lcore);
+}
+
+Appliance::~Appliance() {
+  stop_workers();
+  for (const dp::PortInfo& p : ports_) dp::close_port(p.port_id);
+  // Packets still in rings go back to the pool before it is freed.
+  auto drain = [](rte_ring* r) {
+    void* m;
+    while (r != nullptr && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+  };
+  for (rte_ring* r : handoff_rings_) {
+    drain(r);
+    rte_ring_free(r);
+  }
+  drain(punt_ring_);
+  punt_.reset();
+  rte_ring_free(punt_ring_);
+  for (dp::Worker* w : workers_) delete w;
+  publisher_.reset();
+  delete neighbors_;
+  rte_mempool_free(pool_);
+}
+
+void Appliance::poll_control(uint64_t now_ms) {
+  const dp::Snapshot& snap = *publisher_->current();
+  while (punt_->poll(snap, now_ms) != 0) {
+  }
+  punt_->tick(snap, now_ms);
+  publisher_->reclaim();
+}
+
+int Appliance::run() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
+  int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = sfd;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+  log_info("running: " + std::to_string(workers_.size()) + " worker(s), " +
+           std::to_string(ports_.size()) + " port(s), config " + config_.source);
+
+  bool running = true;
+  while (running) {
+    epoll_event events[8];
+    // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this often.
+    int n = epoll_wait(epfd, events, 8, 1);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd != sfd) continue;
+      signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == sizeof si) {
+        switch (si.ssi_signo) {
+          case SIGHUP:
+            log_info("SIGHUP: reloading " + config_.source);
+            if (auto r = reload(); !r) {
+              log_error("reload refused, the running config stays:\n" + r.error().message);
+            }
+            break;
+          case SIGUSR1:
+            log_info("counters:\n" + format_stats());
+            break;
+          default:
+            log_info("signal " + std::to_string(si.ssi_signo) + ": stopping");
+            running = false;
+        }
+      }
+    }
+    poll_control(monotonic_ms());
+  }
+  close(epfd);
+  close(sfd);
+  stop_workers();
+  log_info("final counters:\n" + format_stats());
+  return 0;
+}
+
+std::string Appliance::format_stats() const {
+  std::ostringstream out;
+  auto block = [&out](const std::string& who, const dp::WorkerCounters& c) {
+    out << who << ":";
+#define PODGATE_X(name, help) \
+  if (c.name.get() != 0) out << " " #name "=" << c.name.get();
+    PODGATE_WORKER_COUNTERS(PODGATE_X)
+#undef PODGATE_X
+    out << "\n";
+    if (c.dropped() != 0) {
+      out << "  drops:";
+      for (size_t r = 0; r < dp::kDropReasonCount; ++r) {
+        if (uint64_t v = c.drops[r].get()) {
+          out << " " << dp::drop_reason_name(static_cast<dp::DropReason>(r)) << "=" << v;
+        }
+      }
+      out << "\n";
+    }
+  };
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    out << "  ";
+    block("worker " + std::to_string(w), workers_[w]->counters());
+  }
+  out << "  ";
+  block("control waiting_for_arp=" + std::to_string(punt_->waiting()), punt_->counters());
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    rte_eth_stats s{};
+    rte_eth_stats_get(ports_[i].port_id, &s);
+    out << "  port " << config_.ports[i].name << ": ipackets=" << s.ipackets
+        << " opackets=" << s.opackets << " imissed=" << s.imissed << " ierrors=" << s.ierrors
+        << " oerrors=" << s.oerrors << " rx_nombuf=" << s.rx_nombuf << "\n";
+  }
+  out << "  snapshot generation=" << generation_
+      << " awaiting_free=" << publisher_->pending_frees() << " freed=" << publisher_->freed();
+  return out.str();
+}
+
+}  // namespace podgate::ctl

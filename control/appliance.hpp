@@ -1,0 +1,74 @@
+// The running appliance: ports, workers, snapshot publication, the punt
+// handler and the control loop (signals: SIGHUP reloads, SIGUSR1 prints
+// counters, SIGTERM/SIGINT stop).  EAL must be initialised before start().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "control/config.hpp"
+#include "control/punt_handler.hpp"
+#include "control/result.hpp"
+#include "control/snapshot_publisher.hpp"
+#include "dataplane/neighbor_table.hpp"
+#include "dataplane/port.hpp"
+#include "dataplane/worker.hpp"
+
+namespace podgate::ctl {
+
+class Appliance {
+ public:
+  // Opens ports, publishes the first snapshot and launches the workers.
+  static Result<std::unique_ptr<Appliance>> start(Config config);
+  ~Appliance();
+  Appliance(const Appliance&) = delete;
+  Appliance& operator=(const Appliance&) = delete;
+
+  // The control loop; returns when SIGTERM or SIGINT arrives.  The signals
+  // must be blocked in every thread (main() does it before EAL init).
+  int run();
+
+  // Re-reads the config file and applies it whole, or refuses it whole.
+  Result<void> reload();
+
+  // Applies a validated config: builds and publishes a new snapshot.
+  Result<void> apply(Config next);
+
+  // Counters of every worker and of the control thread, one block of lines.
+  std::string format_stats() const;
+
+  const Config& config() const noexcept { return config_; }
+  const dp::Snapshot& snapshot() const noexcept { return *publisher_->current(); }
+
+ private:
+  Appliance() = default;
+  Result<void> launch_workers();
+  void stop_workers();
+  void poll_control(uint64_t now_ms);
+
+  Config config_;
+  rte_mempool* pool_ = nullptr;
+  std::vector<dp::PortInfo> ports_;
+  dp::NeighborTable* neighbors_ = nullptr;
+  rte_ring* punt_ring_ = nullptr;
+  std::vector<rte_ring*> handoff_rings_;
+  std::unique_ptr<SnapshotPublisher> publisher_;
+  std::unique_ptr<PuntHandler> punt_;
+  std::vector<dp::Worker*> workers_;
+  std::vector<unsigned> worker_lcores_;
+  std::atomic<bool> stop_{false};
+  uint64_t generation_ = 0;
+  uint64_t started_ms_ = 0;
+};
+
+// Blocks the signals the control loop takes through signalfd; call before
+// any thread is created so every thread inherits the mask.
+void block_control_signals();
+
+}  // namespace podgate::ctl

@@ -1,0 +1,116 @@
+// podgate: the appliance daemon.
+//
+//   podgate [-c FILE]          run with FILE (default: the installed config)
+//   podgate --check [-c FILE]  validate FILE and exit: 0 valid, 2 invalid
+#include <getopt.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "control/appliance.hpp"
+#include "control/config.hpp"
+#include "control/log.hpp"
+#include "dataplane/dp_memory.hpp"
+#include "dataplane/punt.hpp"
+
+#ifndef PODGATE_DEFAULT_CONFIG
+#define PODGATE_DEFAULT_CONFIG "/etc/podgate/podgate.toml"
+#endif
+#ifndef PODGATE_VERSION
+#define PODGATE_VERSION "unknown"
+#endif
+
+namespace {
+
+constexpr int kExitInvalidConfig = 2;
+constexpr int kExitFailure = 1;
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: podgate [-c FILE] [--check]\n"
+               "  -c, --config FILE  config file (default %s)\n"
+               "  -t, --check        validate the config and exit: 0 valid, 2 invalid\n"
+               "  -V, --version      print the version\n"
+               "signals: HUP reloads the config, USR1 prints counters, TERM/INT stop\n",
+               PODGATE_DEFAULT_CONFIG);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace podgate;
+  std::string path = PODGATE_DEFAULT_CONFIG;
+  bool check_only = false;
+  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                    {"check", no_argument, nullptr, 't'},
+                                    {"version", no_argument, nullptr, 'V'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  for (int c; (c = getopt_long(argc, argv, "c:tVh", kOptions, nullptr)) != -1;) {
+    switch (c) {
+      case 'c':
+        path = optarg;
+        break;
+      case 't':
+        check_only = true;
+        break;
+      case 'V':
+        std::printf("podgate %s\n", PODGATE_VERSION);
+        return 0;
+      case 'h':
+        usage(stdout);
+        return 0;
+      default:
+        usage(stderr);
+        return kExitFailure;
+    }
+  }
+  if (optind != argc) {
+    usage(stderr);
+    return kExitFailure;
+  }
+
+  auto config = ctl::load_config(path);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return kExitInvalidConfig;
+  }
+  if (check_only) {
+    std::printf("%s: ok\n", path.c_str());
+    return 0;
+  }
+
+  // Before EAL creates its threads, so they all inherit the mask.
+  ctl::block_control_signals();
+  std::vector<std::string> eal_args{"podgate"};
+  eal_args.insert(eal_args.end(), config->eal.args.begin(), config->eal.args.end());
+  std::vector<char*> eal_argv;
+  for (std::string& a : eal_args) eal_argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    ctl::log_error(std::string("EAL init failed: ") + rte_strerror(rte_errno) +
+                   " (eal.args in " + path + ")");
+    return kExitFailure;
+  }
+  dp::use_dpdk_heap();
+  if (!dp::register_punt_field()) {
+    ctl::log_error("cannot register the mbuf dynamic field");
+    rte_eal_cleanup();
+    return kExitFailure;
+  }
+
+  int rc = kExitFailure;
+  {
+    auto appliance = ctl::Appliance::start(std::move(*config));
+    if (!appliance) {
+      ctl::log_error(appliance.error().message);
+    } else {
+      rc = (*appliance)->run();
+    }
+  }
+  rte_eal_cleanup();
+  return rc;
+}

@@ -1,0 +1,89 @@
+// The control thread's side of the punt ring: learns neighbours from ARP
+// replies, resolves next hops with ARP requests, holds packets waiting for a
+// resolution for a short while (then sends them, or drops and counts them),
+// and hands DNS queries to the DNS service.  It transmits on its own TX
+// queue of each port (index = number of workers), so it never shares a
+// queue with a worker.  Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "dataplane/neighbor_table.hpp"
+#include "dataplane/punt.hpp"
+#include "dataplane/snapshot.hpp"
+#include "dataplane/worker_counters.hpp"
+
+namespace podgate::ctl {
+
+class PuntHandler {
+ public:
+  static constexpr uint32_t kMaxWaitingPerHop = 16;
+  static constexpr uint32_t kMaxWaiting = 1024;
+  static constexpr uint64_t kArpRetryMs = 1000;
+  static constexpr uint64_t kWaitLimitMs = 3000;
+
+  struct Setup {
+    rte_ring* punt_ring = nullptr;
+    rte_mempool* pool = nullptr;
+    dp::NeighborTable* neighbors = nullptr;
+    std::vector<uint16_t> port_ids;  // PortIdx -> DPDK port id
+    uint16_t tx_queue = 0;           // the control thread's queue
+  };
+
+  // Answers a DNS query packet in place (or frees it); set by the DNS
+  // service.  Without one, DNS punts are dropped and counted.
+  using DnsAnswerer = std::function<bool(rte_mbuf* m, const dp::Snapshot& snap)>;
+
+  explicit PuntHandler(Setup setup) : setup_(std::move(setup)) {}
+  ~PuntHandler();
+
+  void set_dns_answerer(DnsAnswerer f) { dns_ = std::move(f); }
+
+  // Drains the punt ring; returns the number of packets handled.
+  unsigned poll(const dp::Snapshot& snap, uint64_t now_ms);
+
+  // Sends waiting packets whose neighbour is now known (static entries
+  // added by a reload), retries ARP, and drops what waited too long.
+  void tick(const dp::Snapshot& snap, uint64_t now_ms);
+
+  // Sends one frame on the control thread's TX queue of `port`.
+  void transmit(rte_mbuf* m, dp::PortIdx port);
+
+  const dp::WorkerCounters& counters() const noexcept { return counters_; }
+  size_t waiting() const noexcept { return waiting_count_; }
+
+ private:
+  struct Waiting {
+    rte_mbuf* m;
+    dp::PortIdx port;
+    uint64_t since_ms;
+  };
+  struct Hop {
+    std::deque<Waiting> packets;
+    uint64_t last_request_ms = 0;
+    dp::PortIdx port{};
+  };
+
+  void on_arp(rte_mbuf* m, const dp::Snapshot& snap);
+  void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
+  void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port);
+  void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
+  void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
+  void drop(rte_mbuf* m, dp::DropReason why);
+
+  Setup setup_;
+  DnsAnswerer dns_;
+  std::unordered_map<uint32_t, Hop> hops_;  // next hop (network order) -> waiting
+  size_t waiting_count_ = 0;
+  dp::WorkerCounters counters_;
+};
+
+}  // namespace podgate::ctl

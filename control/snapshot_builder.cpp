@@ -1,0 +1,131 @@
+#include "control/snapshot_builder.hpp"
+
+#include <algorithm>
+
+#include "dataplane/maglev.hpp"
+
+namespace podgate::ctl {
+
+std::string maglev_key(const dp::Backend& b) {
+  return dp::to_string(b.ip) + ":" + std::to_string(dp::from_be16(b.port));
+}
+
+namespace {
+
+// Which endpoints take new flows, and which keep the flows they have
+// (architecture decision 5: EndpointSlice conditions).
+bool takes_new_flows(const EndpointConfig& e) { return e.ready && !e.terminating; }
+bool keeps_flows(const EndpointConfig& e) { return e.ready || (e.serving && e.terminating); }
+
+struct Candidate {
+  dp::ServiceKey key;
+  bool client_ip_affinity;
+  uint32_t service_id;
+  uint32_t table_size;
+  std::vector<std::pair<dp::Backend, uint32_t>> ready;  // with weights, sorted
+  std::vector<dp::Backend> alive;                        // sorted
+};
+
+// Whether `s` forwards exactly as `c` would: then it is shared.
+bool same_forwarding(const dp::ServiceData& s, const Candidate& c) {
+  if (s.client_ip_affinity != c.client_ip_affinity || s.service_id != c.service_id ||
+      s.maglev.size() != c.table_size || s.ready.size() != c.ready.size() ||
+      s.alive.size() != c.alive.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < c.ready.size(); ++i) {
+    if (!(s.ready[i] == c.ready[i].first) || s.weights[i] != c.ready[i].second) return false;
+  }
+  return std::equal(s.alive.begin(), s.alive.end(), c.alive.begin());
+}
+
+}  // namespace
+
+std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStats* stats) {
+  const Config& cfg = *in.config;
+  auto snap = std::make_unique<dp::Snapshot>();
+  snap->generation = in.generation;
+
+  std::vector<const dp::ServiceData*> services;
+  for (size_t si = 0; si < cfg.services.size(); ++si) {
+    const ServiceConfig& svc = cfg.services[si];
+    if (svc.type != ServiceType::kClusterIp || !svc.cluster_ip) continue;  // DNS only
+    dp::Ip4 vip = svc.cluster_ip->as_v4();
+    snap->vips.push_back(vip);
+    for (const ServicePortConfig& port : svc.ports) {
+      Candidate c{dp::ServiceKey{vip, dp::to_be16(port.port), port.protocol, 0},
+                  svc.session_affinity == SessionAffinity::kClientIp, static_cast<uint32_t>(si),
+                  svc.maglev_table_size.value_or(cfg.dataplane.maglev_table_size), {}, {}};
+      for (const EndpointConfig& e : svc.endpoints) {
+        dp::Backend b{e.ip.as_v4(), dp::to_be16(port.target_port), 0};
+        if (takes_new_flows(e)) c.ready.emplace_back(b, e.weight);
+        if (keeps_flows(e)) c.alive.push_back(b);
+      }
+      std::sort(c.ready.begin(), c.ready.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::sort(c.alive.begin(), c.alive.end());
+
+      std::shared_ptr<const dp::ServiceData> data;
+      if (in.previous != nullptr) {
+        for (const auto& prev : in.previous->owned_services) {
+          if (prev->vip == vip && prev->port == c.key.port && prev->proto == c.key.proto &&
+              same_forwarding(*prev, c)) {
+            data = prev;
+            break;
+          }
+        }
+      }
+      if (data) {
+        if (stats) ++stats->services_shared;
+      } else {
+        // Not make_shared: ServiceData must come from its own operator new
+        // (DPDK memory), which make_shared would bypass.
+        std::shared_ptr<dp::ServiceData> fresh(new dp::ServiceData);
+        fresh->vip = vip;
+        fresh->port = c.key.port;
+        fresh->proto = c.key.proto;
+        fresh->client_ip_affinity = c.client_ip_affinity;
+        fresh->service_id = c.service_id;
+        std::vector<std::string> keys;
+        for (const auto& r : c.ready) {
+          fresh->ready.push_back(r.first);
+          fresh->weights.push_back(r.second);
+          keys.push_back(maglev_key(r.first));
+        }
+        std::vector<dp::MaglevEntry> entries;
+        for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], c.ready[i].second});
+        fresh->maglev = dp::build_maglev_table(entries, c.table_size);
+        fresh->alive.assign(c.alive.begin(), c.alive.end());
+        data = std::move(fresh);
+        if (stats) ++stats->services_built;
+      }
+      services.push_back(data.get());
+      snap->owned_services.push_back(std::move(data));
+    }
+  }
+  snap->services = dp::ServiceMap(services);
+  std::sort(snap->vips.begin(), snap->vips.end());
+  snap->vips.erase(std::unique(snap->vips.begin(), snap->vips.end()), snap->vips.end());
+
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    dp::MacAddr mac = i < in.port_macs.size() ? in.port_macs[i] : dp::MacAddr{};
+    snap->ports.push_back(dp::PortAddress{cfg.ports[i].address, mac});
+    dp::Prefix4 connected{cfg.ports[i].address.network(), cfg.ports[i].address.length};
+    snap->routes.push_back(dp::Route{connected, dp::Ip4{}, dp::PortIdx{static_cast<uint16_t>(i)}});
+  }
+  for (const RouteConfig& r : cfg.routes) {
+    // The config loader checked that `via` lies in a connected subnet.
+    for (size_t i = 0; i < cfg.ports.size(); ++i) {
+      if (cfg.ports[i].address.contains(r.via)) {
+        snap->routes.push_back(dp::Route{r.prefix, r.via, dp::PortIdx{static_cast<uint16_t>(i)}});
+        break;
+      }
+    }
+  }
+  // Longest prefix first; among equal lengths, connected before static.
+  std::stable_sort(snap->routes.begin(), snap->routes.end(),
+                   [](const dp::Route& a, const dp::Route& b) { return a.prefix.length > b.prefix.length; });
+  return snap;
+}
+
+}  // namespace podgate::ctl

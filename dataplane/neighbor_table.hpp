@@ -1,0 +1,89 @@
+// Next-hop IPv4 -> MAC, shared by all workers, written only by the control
+// thread (which sends ARP requests and learns the replies workers punt to
+// it).  Workers read it lock-free: each slot is an address word and a MAC
+// word, both atomics.  The writer publishes the MAC before the address
+// (release), so a reader that sees the address (acquire) sees a MAC too.
+// Entries are never removed, only overwritten, so a reader can never match
+// an address whose slot is being reused for another one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include <rte_hash_crc.h>
+
+#include "dataplane/dp_memory.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::dp {
+
+class NeighborTable : public DpObject {
+ public:
+  static constexpr uint32_t kCapacity = 4096;  // power of two
+  static constexpr uint32_t kMaxProbe = 16;
+
+  // Worker side: the MAC for `ip`, or nullopt if unresolved.
+  std::optional<MacAddr> find(Ip4 ip) const noexcept {
+    uint32_t i = hash(ip);
+    for (uint32_t n = 0; n < kMaxProbe; ++n, i = (i + 1) & (kCapacity - 1)) {
+      uint32_t key = slots_[i].ip.load(std::memory_order_acquire);
+      if (key == ip.be) return unpack(slots_[i].mac.load(std::memory_order_relaxed));
+      if (key == 0) return std::nullopt;
+    }
+    return std::nullopt;
+  }
+
+  // Control thread only.  False when the probe window is full.
+  bool set(Ip4 ip, const MacAddr& mac) noexcept {
+    uint32_t i = hash(ip);
+    for (uint32_t n = 0; n < kMaxProbe; ++n, i = (i + 1) & (kCapacity - 1)) {
+      uint32_t key = slots_[i].ip.load(std::memory_order_relaxed);
+      if (key == ip.be) {
+        slots_[i].mac.store(pack(mac), std::memory_order_relaxed);
+        return true;
+      }
+      if (key == 0) {
+        slots_[i].mac.store(pack(mac), std::memory_order_relaxed);
+        slots_[i].ip.store(ip.be, std::memory_order_release);
+        ++size_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  uint32_t size() const noexcept { return size_; }  // control thread only
+
+  template <typename Fn>
+  void for_each(Fn&& fn) const {  // control thread only
+    for (const Slot& s : slots_) {
+      uint32_t key = s.ip.load(std::memory_order_relaxed);
+      if (key != 0) fn(Ip4{key}, unpack(s.mac.load(std::memory_order_relaxed)));
+    }
+  }
+
+ private:
+  struct Slot {
+    std::atomic<uint32_t> ip{0};  // network order; 0 = empty
+    std::atomic<uint64_t> mac{0};
+  };
+  static uint32_t hash(Ip4 ip) noexcept {
+    return rte_hash_crc_4byte(ip.be, 0x5bd1e995) & (kCapacity - 1);
+  }
+  static uint64_t pack(const MacAddr& mac) noexcept {
+    uint64_t w = 0;
+    for (uint8_t b : mac.bytes) w = w << 8 | b;
+    return w;
+  }
+  static MacAddr unpack(uint64_t w) noexcept {
+    MacAddr mac;
+    for (int i = 5; i >= 0; --i, w >>= 8) mac.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(w);
+    return mac;
+  }
+
+  Slot slots_[kCapacity];
+  uint32_t size_ = 0;
+};
+
+}  // namespace podgate::dp

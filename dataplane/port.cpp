@@ -1,0 +1,142 @@
+#include "dataplane/port.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+
+namespace podgate::dp {
+
+std::string dpdk_error(int rc) {
+  return rte_strerror(rc < 0 ? -rc : rc);
+}
+
+namespace {
+
+// The name a device string registers its port under: the part before the
+// first ',' ("net_tap0,iface=x" -> "net_tap0").
+std::string device_name(const std::string& device) {
+  return device.substr(0, device.find(','));
+}
+
+std::optional<uint16_t> find_or_probe(const std::string& device, std::string& error) {
+  uint16_t port_id;
+  std::string name = device_name(device);
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port_id) == 0) return port_id;
+  int rc = rte_dev_probe(device.c_str());
+  if (rc < 0) {
+    error = "cannot probe device '" + device + "': " + dpdk_error(rc);
+    return std::nullopt;
+  }
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port_id) != 0) {
+    error = "device '" + device + "' was probed but is not an Ethernet port";
+    return std::nullopt;
+  }
+  return port_id;
+}
+
+}  // namespace
+
+std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
+  std::string prefix = "port '" + req.name + "' (" + req.device + "): ";
+  std::string error;
+  auto port_id = find_or_probe(req.device, error);
+  if (!port_id) return prefix + error;
+  out.port_id = *port_id;
+
+  rte_eth_dev_info info{};
+  int rc = rte_eth_dev_info_get(out.port_id, &info);
+  if (rc != 0) return prefix + "cannot read device info: " + dpdk_error(rc);
+  out.driver = info.driver_name ? info.driver_name : "?";
+  if (info.max_tx_queues < req.tx_queues) {
+    return prefix + "needs " + std::to_string(req.tx_queues) +
+           " TX queues (one per worker + one for the control thread), device has " +
+           std::to_string(info.max_tx_queues);
+  }
+  out.rx_queues = std::min<uint16_t>(req.rx_queues, info.max_rx_queues);
+  if (out.rx_queues == 0) return prefix + "device has no RX queue";
+
+  rte_eth_conf conf{};
+  // Spread flows over RX queues where the device can; the worker that owns a
+  // flow is chosen by hash anyway, so any spreading is correct.
+  uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+  if (out.rx_queues > 1 && rss != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss;
+  } else if (out.rx_queues > 1) {
+    out.notes.push_back("no RSS: queues are filled by the device's own spreading");
+  }
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+  }
+  rc = rte_eth_dev_configure(out.port_id, out.rx_queues, req.tx_queues, &conf);
+  if (rc != 0 && out.rx_queues < req.tx_queues && req.tx_queues <= info.max_rx_queues) {
+    // Some devices (net_tap) need as many RX queues as TX queues; the
+    // extra RX queues are polled by workers like the others.
+    rc = rte_eth_dev_configure(out.port_id, req.tx_queues, req.tx_queues, &conf);
+    if (rc == 0) {
+      out.notes.push_back("device needs equal RX and TX queue counts: " +
+                          std::to_string(req.tx_queues) + " RX queues shared by the workers");
+      out.rx_queues = req.tx_queues;
+    }
+  }
+  if (rc != 0) return prefix + "configure failed: " + dpdk_error(rc);
+
+  uint16_t rx_desc = req.rx_desc, tx_desc = req.tx_desc;
+  rc = rte_eth_dev_adjust_nb_rx_tx_desc(out.port_id, &rx_desc, &tx_desc);
+  if (rc != 0) return prefix + "descriptor counts refused: " + dpdk_error(rc);
+  int socket = rte_eth_dev_socket_id(out.port_id);
+  if (socket < 0) socket = 0;
+  for (uint16_t q = 0; q < out.rx_queues; ++q) {
+    rc = rte_eth_rx_queue_setup(out.port_id, q, rx_desc, static_cast<unsigned>(socket), nullptr, req.pool);
+    if (rc != 0) return prefix + "RX queue " + std::to_string(q) + " setup failed: " + dpdk_error(rc);
+  }
+  for (uint16_t q = 0; q < req.tx_queues; ++q) {
+    rc = rte_eth_tx_queue_setup(out.port_id, q, tx_desc, static_cast<unsigned>(socket), nullptr);
+    if (rc != 0) return prefix + "TX queue " + std::to_string(q) + " setup failed: " + dpdk_error(rc);
+  }
+
+  // Optional operations: a device without them is used as it is, with a note.
+  if (req.mtu) {
+    rc = rte_eth_dev_set_mtu(out.port_id, *req.mtu);
+    if (rc == -ENOTSUP) {
+      out.notes.push_back("device has no MTU setting; mtu " + std::to_string(*req.mtu) + " ignored");
+    } else if (rc != 0) {
+      return prefix + "mtu " + std::to_string(*req.mtu) + " refused: " + dpdk_error(rc);
+    }
+  }
+  if (req.mac) {
+    rte_ether_addr addr;
+    std::memcpy(addr.addr_bytes, req.mac->bytes.data(), 6);
+    rc = rte_eth_dev_default_mac_addr_set(out.port_id, &addr);
+    if (rc == -ENOTSUP) {
+      out.notes.push_back("device cannot change its MAC; using its own");
+    } else if (rc != 0) {
+      return prefix + "mac " + to_string(*req.mac) + " refused: " + dpdk_error(rc);
+    }
+  }
+
+  rc = rte_eth_dev_start(out.port_id);
+  if (rc != 0) return prefix + "start failed: " + dpdk_error(rc);
+  rc = rte_eth_dev_set_link_up(out.port_id);
+  if (rc == -ENOTSUP) out.notes.push_back("device has no link-up operation");
+
+  rte_ether_addr addr;
+  rc = rte_eth_macaddr_get(out.port_id, &addr);
+  if (rc != 0) return prefix + "cannot read MAC: " + dpdk_error(rc);
+  std::memcpy(out.mac.bytes.data(), addr.addr_bytes, 6);
+  return std::nullopt;
+}
+
+void close_port(uint16_t port_id) {
+  rte_eth_dev_stop(port_id);
+  rte_eth_dev_info info{};
+  bool have_info = rte_eth_dev_info_get(port_id, &info) == 0;
+  rte_eth_dev_close(port_id);
+  if (have_info && info.device != nullptr) rte_dev_remove(info.device);
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,39 @@
+// Packets a worker cannot finish on its own go to the control thread through
+// one multi-producer ring (the "punt" ring): ARP replies to learn from,
+// packets waiting for their next hop's MAC, and DNS queries to the DNS
+// service VIP.  Why a packet was punted travels with it in an mbuf dynamic
+// field (DPDK's registered per-mbuf metadata), so no side table is needed.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include "dataplane/net.hpp"
+
+namespace podgate::dp {
+
+enum class PuntKind : uint8_t {
+  kArp,         // an ARP reply: learn the sender
+  kUnresolved,  // a forwarded packet whose next hop has no MAC yet
+  kDns,         // a DNS query to the DNS service VIP
+};
+
+struct PuntMeta {
+  Ip4 next_hop;       // kUnresolved: the address to resolve
+  uint16_t port = 0;  // kUnresolved: PortIdx to send on; else the rx PortIdx
+  PuntKind kind = PuntKind::kArp;
+};
+
+// Registers the dynamic field; call once after EAL init.  False on failure.
+bool register_punt_field() noexcept;
+
+// Offset of the field in every mbuf; valid after register_punt_field().
+extern int g_punt_field_offset;
+
+inline PuntMeta& punt_meta(rte_mbuf* m) noexcept {
+  return *RTE_MBUF_DYNFIELD(m, g_punt_field_offset, PuntMeta*);
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,348 @@
+#include "dataplane/worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/maglev.hpp"
+#include "dataplane/nat.hpp"
+
+namespace podgate::dp {
+
+namespace {
+
+constexpr uint32_t kExpiryBucketsPerPoll = 8;
+constexpr uint16_t kNoPortIndex = 0xffff;
+
+void count_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
+  auto* counters = static_cast<WorkerCounters*>(userdata);
+  for (uint16_t i = 0; i < unsent; ++i) {
+    counters->drop(DropReason::kTxFull);
+    rte_pktmbuf_free(pkts[i]);
+  }
+  counters->tx_packets.add(-uint64_t{unsent});  // they were counted when buffered
+}
+
+}  // namespace
+
+Worker::Worker(WorkerSetup setup)
+    : setup_(std::move(setup)),
+      snapshot_(setup_.snapshot),
+      flows_(setup_.flow_capacity, setup_.timeouts),
+      port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
+      tsc_per_ms_(rte_get_tsc_hz() / 1000) {
+  tx_buffers_.assign(RTE_MAX_ETHPORTS, nullptr);
+  for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
+    uint16_t port_id = setup_.port_ids[i];
+    port_index_[port_id] = static_cast<uint16_t>(i);
+    auto* buf = static_cast<rte_eth_dev_tx_buffer*>(
+        rte_zmalloc("podgate_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(kBurst), 64));
+    if (buf == nullptr) throw std::bad_alloc();
+    rte_eth_tx_buffer_init(buf, kBurst);
+    rte_eth_tx_buffer_set_err_callback(buf, count_unsent, &counters_);
+    tx_buffers_[port_id] = buf;
+  }
+}
+
+Worker::~Worker() {
+  for (rte_eth_dev_tx_buffer* buf : tx_buffers_) rte_free(buf);
+}
+
+void Worker::run(const std::atomic<bool>& stop) noexcept {
+  rte_rcu_qsbr_thread_online(setup_.qsbr, setup_.id);
+  while (!stop.load(std::memory_order_relaxed)) poll_once();
+  rte_rcu_qsbr_thread_offline(setup_.qsbr, setup_.id);
+}
+
+void Worker::poll_once() noexcept {
+  // Invariant for RCU: no snapshot pointer is held across this point, and
+  // the ring is drained right after it, so once every worker has reported
+  // quiescence after a publication, none still holds the previous snapshot.
+  rte_rcu_qsbr_quiescent(setup_.qsbr, setup_.id);
+  adopt_latest_snapshot();
+  now_ = now_ms();
+
+  for (const RxQueue& q : setup_.rx_queues) {
+    uint16_t n = rte_eth_rx_burst(q.port_id, q.queue, burst_, kBurst);
+    if (n == 0) continue;
+    counters_.rx_packets.add(n);
+    process_burst(burst_, n, false);
+  }
+  if (setup_.count > 1) {
+    unsigned n = rte_ring_sc_dequeue_burst(setup_.handoff_rings[setup_.id],
+                                           reinterpret_cast<void**>(burst_), kBurst, nullptr);
+    if (n != 0) {
+      counters_.handoff_in.add(n);
+      process_burst(burst_, static_cast<uint16_t>(n), true);
+    }
+  }
+  for (uint16_t port_id : setup_.port_ids) {
+    rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(setup_.id), tx_buffers_[port_id]);
+  }
+  counters_.flows_expired.add(flows_.expire_some(now_, kExpiryBucketsPerPoll));
+  counters_.flow_entries.set(flows_.size());
+}
+
+void Worker::adopt_latest_snapshot() noexcept {
+  void* latest = nullptr;
+  void* p;
+  while (rte_ring_sc_dequeue(setup_.snapshot_ring, &p) == 0) latest = p;
+  if (latest != nullptr) {
+    snapshot_ = static_cast<const Snapshot*>(latest);
+    counters_.snapshots_adopted.add();
+  }
+}
+
+uint32_t Worker::now_ms() const noexcept {
+  return static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms_);
+}
+
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexcept {
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    process_packet(pkts[i], from_handoff);
+  }
+}
+
+void Worker::process_packet(rte_mbuf* m, bool from_handoff) noexcept {
+  ParsedPacket p;
+  DropReason why;
+  bool ip_ok = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+  if (rte_pktmbuf_data_len(m) != rte_pktmbuf_pkt_len(m)) {
+    drop(m, DropReason::kTooShort);  // multi-segment frames are not expected: MTU-sized pool
+    return;
+  }
+  if (!parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), ip_ok || from_handoff, p, why)) {
+    drop(m, why);
+    return;
+  }
+  switch (p.kind) {
+    case PacketKind::kArp:
+      handle_arp(m, p);
+      return;
+    case PacketKind::kIcmp:
+      handle_icmp(m, p);
+      return;
+    case PacketKind::kTcp:
+    case PacketKind::kUdp:
+      break;
+  }
+  const Snapshot& snap = *snapshot_;
+  Ip4 dst = p.dst();
+  if (dst == snap.dns_vip && p.kind == PacketKind::kUdp && p.dport() == to_be16(53)) {
+    PortIdx rx{port_index_[m->port]};
+    punt(m, PuntKind::kDns, rx, Ip4{});
+    return;
+  }
+  if (const ServiceData* svc = snap.find_service(dst, p.dport(), p.proto())) {
+    uint32_t owner = owner_worker(p.src(), p.sport(), setup_.count);
+    if (owner != setup_.id) {
+      hand_off(m, owner);
+      return;
+    }
+    handle_to_service(m, p, *svc);
+    return;
+  }
+  if (snap.is_vip(dst) || dst == snap.dns_vip) {
+    drop(m, DropReason::kNoService);
+    return;
+  }
+  if (snap.own_address(dst) != nullptr) {
+    drop(m, DropReason::kNotForUs);
+    return;
+  }
+  uint32_t owner = owner_worker(dst, p.dport(), setup_.count);
+  if (owner != setup_.id) {
+    hand_off(m, owner);
+    return;
+  }
+  handle_reply(m, p);
+}
+
+void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc) noexcept {
+  const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
+  FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+  FlowEntry* flow = flows_.find(key, now_);
+  if (flow != nullptr && flow->gen != gen) {
+    // The snapshot changed since this flow was last checked: it keeps its
+    // Pod while the Pod is ready or draining, and loses it once removed.
+    counters_.flows_revalidated.add();
+    if (svc.keeps(Backend{flow->nat_ip, flow->nat_port})) {
+      flow->gen = gen;
+    } else {
+      counters_.flows_endpoint_gone.add();
+      flows_.erase(*flow);
+      flow = nullptr;
+    }
+  }
+  Ip4 to_ip;
+  rte_be16_t to_port;
+  if (flow != nullptr) {
+    flows_.touch(*flow, p.tcp_flags, now_);
+    to_ip = flow->nat_ip;
+    to_port = flow->nat_port;
+  } else {
+    if (svc.ready.empty()) {
+      drop(m, DropReason::kNoEndpoint);
+      return;
+    }
+    uint32_t h = flow_hash(p, svc.client_ip_affinity);
+    const Backend& b = svc.ready[maglev_lookup(svc.maglev, h)];
+    to_ip = b.ip;
+    to_port = b.port;
+    FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
+    FlowEntry* fwd = flows_.insert(key, to_ip, to_port, state, false, gen, now_);
+    FlowKey4 rkey{to_ip, p.src(), to_port, p.sport(), p.proto()};
+    FlowEntry* rev = fwd ? flows_.insert(rkey, p.dst(), p.dport(), state, true, gen, now_) : nullptr;
+    if (rev == nullptr) {
+      // Full: forward by Maglev alone; replies then miss, so free the half.
+      if (fwd != nullptr) flows_.erase(*fwd);
+      counters_.flows_table_full.add();
+    } else {
+      flows_.touch(*fwd, p.tcp_flags, now_);
+      counters_.flows_created.add();
+    }
+  }
+  if (!decrement_ttl(p.ip)) {
+    drop(m, DropReason::kTtlExceeded);
+    return;
+  }
+  rewrite_destination(p, to_ip, to_port);
+  forward(m, p);
+}
+
+void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
+  FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+  FlowEntry* flow = flows_.find(key, now_);
+  if (flow == nullptr) {
+    drop(m, DropReason::kNoFlow);
+    return;
+  }
+  const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
+  if (flow->gen != gen) {
+    counters_.flows_revalidated.add();
+    const ServiceData* svc = snapshot_->find_service(flow->nat_ip, flow->nat_port, p.proto());
+    if (svc == nullptr || !svc->keeps(Backend{p.src(), p.sport()})) {
+      counters_.flows_endpoint_gone.add();
+      flows_.erase(*flow);
+      drop(m, DropReason::kNoFlow);
+      return;
+    }
+    flow->gen = gen;
+  }
+  flows_.touch(*flow, p.tcp_flags, now_);
+  if (!decrement_ttl(p.ip)) {
+    drop(m, DropReason::kTtlExceeded);
+    return;
+  }
+  rewrite_source(p, flow->nat_ip, flow->nat_port);
+  forward(m, p);
+}
+
+void Worker::forward(rte_mbuf* m, ParsedPacket& p) noexcept {
+  const Snapshot& snap = *snapshot_;
+  Ip4 dst = p.dst();
+  const Route* route = snap.route(dst);
+  if (route == nullptr) {
+    drop(m, DropReason::kNoRoute);
+    return;
+  }
+  Ip4 next_hop = route->via.is_zero() ? dst : route->via;
+  std::optional<MacAddr> mac = setup_.neighbors->find(next_hop);
+  if (!mac) {
+    punt(m, PuntKind::kUnresolved, route->port, next_hop);
+    return;
+  }
+  const PortAddress& out = snap.ports[static_cast<uint16_t>(route->port)];
+  std::memcpy(p.eth->dst_addr.addr_bytes, mac->bytes.data(), 6);
+  std::memcpy(p.eth->src_addr.addr_bytes, out.mac.bytes.data(), 6);
+  send(m, setup_.port_ids[static_cast<uint16_t>(route->port)]);
+}
+
+const PortAddress* Worker::rx_port_address(const rte_mbuf* m) const noexcept {
+  uint16_t idx = port_index_[m->port];
+  if (idx == kNoPortIndex || idx >= snapshot_->ports.size()) return nullptr;
+  return &snapshot_->ports[idx];
+}
+
+bool Worker::answers_for(Ip4 ip) const noexcept {
+  const Snapshot& snap = *snapshot_;
+  return snap.own_address(ip) != nullptr || snap.is_vip(ip) ||
+         (!snap.dns_vip.is_zero() && ip == snap.dns_vip);
+}
+
+void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
+  const rte_arp_ipv4& a = p.arp->arp_data;
+  if (p.arp->arp_opcode == to_be16(RTE_ARP_OP_REPLY)) {
+    punt(m, PuntKind::kArp, PortIdx{port_index_[m->port]}, Ip4{});
+    return;
+  }
+  const PortAddress* rx = rx_port_address(m);
+  if (p.arp->arp_opcode != to_be16(RTE_ARP_OP_REQUEST) || rx == nullptr ||
+      !answers_for(Ip4{a.arp_tip})) {
+    drop(m, DropReason::kArpNotForUs);
+    return;
+  }
+  make_arp_reply(p, rx->mac);
+  counters_.arp_replies.add();
+  send(m, m->port);
+}
+
+void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
+  if (!answers_for(p.dst())) {
+    drop(m, DropReason::kNotForUs);
+    return;
+  }
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(p.l4);
+  if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
+    drop(m, DropReason::kIcmpNotEcho);
+    return;
+  }
+  make_echo_reply(p);
+  send_back(m, p);
+  counters_.icmp_echo_replies.add();
+}
+
+// Returns a packet to the neighbour it came from, on the port it came in.
+void Worker::send_back(rte_mbuf* m, ParsedPacket& p) noexcept {
+  rte_ether_addr tmp = p.eth->src_addr;
+  p.eth->src_addr = p.eth->dst_addr;
+  p.eth->dst_addr = tmp;
+  if (const PortAddress* rx = rx_port_address(m)) {
+    std::memcpy(p.eth->src_addr.addr_bytes, rx->mac.bytes.data(), 6);
+  }
+  send(m, m->port);
+}
+
+void Worker::punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept {
+  PuntMeta& meta = punt_meta(m);
+  meta.kind = kind;
+  meta.port = static_cast<uint16_t>(port);
+  meta.next_hop = next_hop;
+  if (rte_ring_mp_enqueue(setup_.punt_ring, m) != 0) {
+    drop(m, DropReason::kPuntFull);
+    return;
+  }
+  counters_.punted.add();
+}
+
+bool Worker::hand_off(rte_mbuf* m, uint32_t owner) noexcept {
+  if (rte_ring_mp_enqueue(setup_.handoff_rings[owner], m) != 0) {
+    drop(m, DropReason::kHandoffFull);
+    return false;
+  }
+  counters_.handoff_out.add();
+  return true;
+}
+
+void Worker::send(rte_mbuf* m, uint16_t port_id) noexcept {
+  counters_.tx_packets.add();
+  rte_eth_tx_buffer(port_id, static_cast<uint16_t>(setup_.id), tx_buffers_[port_id], m);
+}
+
+void Worker::drop(rte_mbuf* m, DropReason reason) noexcept {
+  counters_.drop(reason);
+  rte_pktmbuf_free(m);
+}
+
+}  // namespace podgate::dp

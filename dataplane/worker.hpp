@@ -1,0 +1,122 @@
+// A poll-mode worker: one lcore, its own flow table, counters and TX
+// buffers; reads the current Snapshot and the shared NeighborTable; never
+// locks, never allocates after construction.
+//
+// Both directions of a connection are handled by the worker that owns its
+// flow entry (architecture decision 4): the owner is a hash of the client's
+// address and port (source on the way in, destination on the way back).  A
+// packet that arrives on another worker's queue is passed to its owner
+// through the owner's inbound "handoff" ring.  This works for any number of
+// workers on any queue layout, including single-queue virtual devices.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "dataplane/flow_table.hpp"
+#include "dataplane/neighbor_table.hpp"
+#include "dataplane/packet.hpp"
+#include "dataplane/punt.hpp"
+#include "dataplane/snapshot.hpp"
+#include "dataplane/worker_counters.hpp"
+
+namespace podgate::dp {
+
+struct RxQueue {
+  uint16_t port_id;  // DPDK port id
+  uint16_t queue;
+};
+
+// Everything a worker is given at start; owned by whoever built it.
+struct WorkerSetup {
+  uint32_t id = 0;     // 0..count-1; also its RCU thread id and TX queue
+  uint32_t count = 1;  // number of workers
+  std::vector<RxQueue> rx_queues;
+  std::vector<uint16_t> port_ids;       // PortIdx -> DPDK port id
+  rte_ring* snapshot_ring = nullptr;    // control -> this worker, SPSC
+  std::vector<rte_ring*> handoff_rings; // inbound ring of every worker
+  rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
+  rte_rcu_qsbr* qsbr = nullptr;
+  const NeighborTable* neighbors = nullptr;
+  uint32_t flow_capacity = 65536;
+  FlowTimeouts timeouts{};
+  const Snapshot* snapshot = nullptr;   // the first snapshot
+};
+
+// Which worker owns the connection of `client_ip:client_port`.
+inline uint32_t owner_worker(Ip4 client_ip, rte_be16_t client_port, uint32_t count) noexcept {
+  if (count == 1) return 0;
+  uint32_t h = rte_hash_crc_4byte(client_ip.be, 0);
+  h = rte_hash_crc_2byte(client_port, h);
+  return h % count;
+}
+
+// The Maglev flow hash of a connection (RFC 6438-style 5-tuple hash), or of
+// the client address alone for ClientIP session affinity.  Stable across
+// workers and appliances: CRC32-C, computed in hardware when available.
+inline uint32_t flow_hash(const ParsedPacket& p, bool client_ip_only) noexcept {
+  uint32_t h = rte_hash_crc_4byte(p.src().be, 0x1234567);
+  if (client_ip_only) return h;
+  h = rte_hash_crc_4byte(p.dst().be, h);
+  h = rte_hash_crc_4byte(uint32_t{p.sport()} << 16 | p.dport(), h);
+  return rte_hash_crc_1byte(static_cast<uint8_t>(p.proto()), h);
+}
+
+class Worker : public DpObject {
+ public:
+  static constexpr uint16_t kBurst = 32;
+
+  explicit Worker(WorkerSetup setup);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // The lcore's loop: polls until `stop` is set.
+  void run(const std::atomic<bool>& stop) noexcept;
+
+  // One iteration of the loop (tests drive the worker with this).  The
+  // caller must have put the worker online in QSBR on this thread.
+  void poll_once() noexcept;
+
+  const WorkerCounters& counters() const noexcept { return counters_; }
+  uint32_t id() const noexcept { return setup_.id; }
+  const FlowTable& flows() const noexcept { return flows_; }  // owner or stopped
+  uint64_t snapshot_generation() const noexcept {
+    return snapshot_->generation;
+  }
+
+ private:
+  void adopt_latest_snapshot() noexcept;
+  void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexcept;
+  void process_packet(rte_mbuf* m, bool from_handoff) noexcept;
+  void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc) noexcept;
+  void handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void forward(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
+  bool hand_off(rte_mbuf* m, uint32_t owner) noexcept;
+  void send(rte_mbuf* m, uint16_t port_id) noexcept;
+  void send_back(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void drop(rte_mbuf* m, DropReason reason) noexcept;
+  const PortAddress* rx_port_address(const rte_mbuf* m) const noexcept;
+  bool answers_for(Ip4 ip) const noexcept;
+  uint32_t now_ms() const noexcept;
+
+  WorkerSetup setup_;
+  const Snapshot* snapshot_;
+  FlowTable flows_;
+  WorkerCounters counters_;
+  std::vector<rte_eth_dev_tx_buffer*> tx_buffers_;  // by DPDK port id
+  std::vector<uint16_t> port_index_;                // DPDK port id -> PortIdx
+  uint64_t tsc_per_ms_;
+  uint32_t now_ = 0;
+  rte_mbuf* burst_[kBurst];
+};
+
+}  // namespace podgate::dp

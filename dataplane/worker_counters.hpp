@@ -1,0 +1,57 @@
+// Per-worker counters (style habit 5): one writer (the worker), cache-line
+// aligned so workers never share a line, read by the control thread with
+// relaxed loads to aggregate statistics.  The writer increments with a
+// relaxed load+store, which compiles to a plain add: no locked instruction.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/drop_reason.hpp"
+
+namespace podgate::dp {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) noexcept {  // owner only
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void set(uint64_t v) noexcept { v_.store(v, std::memory_order_relaxed); }  // gauges
+  uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+#define PODGATE_WORKER_COUNTERS(X)                                     \
+  X(rx_packets, "packets received from ports")                        \
+  X(tx_packets, "packets handed to ports for transmission")           \
+  X(handoff_out, "packets passed to the worker that owns their flow") \
+  X(handoff_in, "packets received from other workers")                \
+  X(punted, "packets passed to the control thread")                   \
+  X(flows_created, "new connections pinned in the flow table")        \
+  X(flows_table_full, "new flows forwarded by Maglev alone (table full)") \
+  X(flows_revalidated, "flows rechecked after a snapshot change")     \
+  X(flows_endpoint_gone, "flows dropped because their endpoint left") \
+  X(flows_expired, "flow entries freed by expiry")                    \
+  X(flow_entries, "live flow entries (gauge; two per connection)")    \
+  X(arp_replies, "ARP requests answered")                             \
+  X(icmp_echo_replies, "ICMP echo requests answered")                 \
+  X(snapshots_adopted, "snapshots taken from the control thread")
+
+struct alignas(64) WorkerCounters {
+#define PODGATE_X(name, help) Counter name;
+  PODGATE_WORKER_COUNTERS(PODGATE_X)
+#undef PODGATE_X
+  std::array<Counter, kDropReasonCount> drops;
+
+  void drop(DropReason r) noexcept { drops[static_cast<size_t>(r)].add(); }
+  uint64_t dropped() const noexcept {
+    uint64_t n = 0;
+    for (const Counter& c : drops) n += c.get();
+    return n;
+  }
+};
+
+}  // namespace podgate::dp

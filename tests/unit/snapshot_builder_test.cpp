@@ -1,0 +1,150 @@
+// The snapshot builder: what workers will read, built from a Config.
+#include "control/snapshot_builder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "control/config.hpp"
+
+namespace podgate::ctl {
+namespace {
+
+using dp::Ip4;
+using dp::parse_ip4;
+using dp::to_be16;
+
+constexpr const char* kPorts = R"(
+[[ports]]
+name = "uplink"
+device = "net_null0"
+address = "192.0.2.1/24"
+[[ports]]
+name = "pods"
+device = "net_null1"
+address = "172.17.0.1/16"
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "192.0.2.254"
+[[routes]]
+prefix = "198.51.100.0/24"
+via = "192.0.2.253"
+)";
+
+std::string service(const std::string& name, const std::string& vip, const std::string& endpoints,
+                    const std::string& ports = R"({ name = "http", port = 80, target_port = 8080 })") {
+  return "[[services]]\nnamespace = \"default\"\nname = \"" + name + "\"\ncluster_ip = \"" + vip +
+         "\"\nports = [" + ports + "]\nendpoints = [" + endpoints + "]\n";
+}
+
+Config parse(const std::string& services) {
+  auto cfg = parse_config(std::string(kPorts) + services, "test.toml");
+  EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message);
+  return cfg.ok() ? *cfg : Config{};
+}
+
+Ip4 ip(const char* s) { return *parse_ip4(s); }
+
+std::unique_ptr<dp::Snapshot> build(const Config& cfg, const dp::Snapshot* prev = nullptr,
+                                    BuildStats* stats = nullptr) {
+  SnapshotInputs in{&cfg, {dp::MacAddr{{2, 0, 0, 0, 0, 1}}, dp::MacAddr{{2, 0, 0, 0, 0, 2}}}, prev, 7};
+  return build_snapshot(in, stats);
+}
+
+const char* kThreeEndpoints = R"(
+  { ip = "172.17.0.10" }, { ip = "172.17.0.11", weight = 2 },
+  { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.13", ready = false, serving = false })";
+
+TEST(SnapshotBuilder, ServicePortsAreFoundByVipPortAndProtocol) {
+  auto snap = build(parse(service("a", "10.96.0.20", kThreeEndpoints,
+                                  R"({ name = "http", port = 80, target_port = 8080 },
+                                     { name = "dns", port = 53, protocol = "UDP" })")));
+  EXPECT_EQ(snap->generation, 7u);
+  const dp::ServiceData* http = snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
+  ASSERT_NE(http, nullptr);
+  EXPECT_EQ(http->ready[0].port, to_be16(8080));
+  const dp::ServiceData* dns = snap->find_service(ip("10.96.0.20"), to_be16(53), dp::Proto::kUdp);
+  ASSERT_NE(dns, nullptr);
+  EXPECT_EQ(dns->ready[0].port, to_be16(53)) << "target_port defaults to port";
+  EXPECT_EQ(snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kUdp), nullptr);
+  EXPECT_EQ(snap->find_service(ip("10.96.0.20"), to_be16(81), dp::Proto::kTcp), nullptr);
+  EXPECT_EQ(snap->find_service(ip("10.96.0.21"), to_be16(80), dp::Proto::kTcp), nullptr);
+  EXPECT_TRUE(snap->is_vip(ip("10.96.0.20")));
+  EXPECT_FALSE(snap->is_vip(ip("10.96.0.21")));
+}
+
+TEST(SnapshotBuilder, ReadyEndpointsTakeNewFlowsDrainingOnesOnlyKeepTheirs) {
+  auto snap = build(parse(service("a", "10.96.0.20", kThreeEndpoints)));
+  const dp::ServiceData* s = snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->ready.size(), 2u);
+  EXPECT_EQ(s->ready[0].ip, ip("172.17.0.10"));
+  EXPECT_EQ(s->ready[1].ip, ip("172.17.0.11"));
+  EXPECT_TRUE(s->keeps({ip("172.17.0.12"), to_be16(8080)})) << "serving + terminating drains";
+  EXPECT_FALSE(s->keeps({ip("172.17.0.13"), to_be16(8080)})) << "not serving: flows end";
+  EXPECT_FALSE(s->keeps({ip("172.17.0.10"), to_be16(80)})) << "the target port is part of it";
+  // The Maglev table only names ready endpoints, in proportion to weight.
+  size_t slots[2] = {0, 0};
+  for (uint16_t i : s->maglev) {
+    ASSERT_LT(i, 2u);
+    ++slots[i];
+  }
+  EXPECT_NEAR(static_cast<double>(slots[1]) / static_cast<double>(slots[0]), 2.0, 0.01);
+}
+
+TEST(SnapshotBuilder, HeadlessServicesHaveNoForwarding) {
+  auto snap = build(parse(service("h", "None", R"({ ip = "172.17.1.10" })")));
+  EXPECT_TRUE(snap->vips.empty());
+  EXPECT_TRUE(snap->owned_services.empty());
+}
+
+TEST(SnapshotBuilder, UnchangedServicesAreSharedWithThePreviousSnapshot) {
+  Config one = parse(service("a", "10.96.0.20", kThreeEndpoints) +
+                     service("b", "10.96.0.30", R"({ ip = "172.17.0.20" })"));
+  BuildStats first;
+  auto s1 = build(one, nullptr, &first);
+  EXPECT_EQ(first.services_built, 2u);
+
+  Config two = parse(service("a", "10.96.0.20", kThreeEndpoints) +
+                     service("b", "10.96.0.30", R"({ ip = "172.17.0.20" }, { ip = "172.17.0.21" })"));
+  BuildStats second;
+  auto s2 = build(two, s1.get(), &second);
+  EXPECT_EQ(second.services_shared, 1u);
+  EXPECT_EQ(second.services_built, 1u);
+  EXPECT_EQ(s2->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp),
+            s1->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp))
+      << "the same object, not a copy";
+  EXPECT_NE(s2->find_service(ip("10.96.0.30"), to_be16(80), dp::Proto::kTcp),
+            s1->find_service(ip("10.96.0.30"), to_be16(80), dp::Proto::kTcp));
+}
+
+TEST(SnapshotBuilder, AWeightChangeRebuildsTheService) {
+  auto s1 = build(parse(service("a", "10.96.0.20", R"({ ip = "172.17.0.10" }, { ip = "172.17.0.11" })")));
+  BuildStats stats;
+  auto s2 = build(parse(service("a", "10.96.0.20", R"({ ip = "172.17.0.10" }, { ip = "172.17.0.11", weight = 3 })")),
+                  s1.get(), &stats);
+  EXPECT_EQ(stats.services_built, 1u);
+  EXPECT_EQ(stats.services_shared, 0u);
+}
+
+TEST(SnapshotBuilder, RoutesAreLongestPrefixFirstWithConnectedSubnets) {
+  auto snap = build(parse(""));
+  const dp::Route* pod = snap->route(ip("172.17.3.4"));
+  ASSERT_NE(pod, nullptr);
+  EXPECT_TRUE(pod->via.is_zero()) << "connected: the destination is the next hop";
+  EXPECT_EQ(static_cast<uint16_t>(pod->port), 1);
+  const dp::Route* routed = snap->route(ip("198.51.100.9"));
+  ASSERT_NE(routed, nullptr);
+  EXPECT_EQ(routed->via, ip("192.0.2.253"));
+  EXPECT_EQ(static_cast<uint16_t>(routed->port), 0);
+  const dp::Route* fallback = snap->route(ip("203.0.113.1"));
+  ASSERT_NE(fallback, nullptr);
+  EXPECT_EQ(fallback->via, ip("192.0.2.254"));
+  EXPECT_EQ(snap->ports[1].mac, (dp::MacAddr{{2, 0, 0, 0, 0, 2}}));
+  EXPECT_NE(snap->own_address(ip("172.17.0.1")), nullptr);
+  EXPECT_EQ(snap->own_address(ip("172.17.0.2")), nullptr);
+}
+
+}  // namespace
+}  // namespace podgate::ctl
