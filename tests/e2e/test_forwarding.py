@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""End to end: real clients in a client namespace reach real Pod servers
+through podgate's ClusterIP VIPs (issue 2's acceptance tests).
+
+Run as root: python3 tests/e2e/test_forwarding.py [-v]
+PODGATE_BIN overrides the binary (default build/control/podgate).
+"""
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import netlab  # noqa: E402
+from netlab import endpoint, service_toml  # noqa: E402
+
+VIP = "10.96.0.20"
+UDP_VIP = "10.96.0.30"
+PODS = {"my-app-0": "172.17.0.10", "my-app-1": "172.17.0.11", "my-app-2": "172.17.0.12",
+        "my-app-3": "172.17.0.13"}
+
+
+def my_app(*endpoints):
+    return service_toml("default", "my-app", VIP, [("http", 80, 8080, "TCP")], list(endpoints))
+
+
+def echo_udp(*endpoints):
+    return service_toml("default", "echo-udp", UDP_VIP, [("echo", 5353, 5353, "UDP")],
+                        list(endpoints))
+
+
+READY_0 = endpoint(PODS["my-app-0"], "my-app-0")
+READY_1_W2 = endpoint(PODS["my-app-1"], "my-app-1", weight=2)
+NOT_READY_2 = endpoint(PODS["my-app-2"], "my-app-2", ready=False, serving=True, terminating=True)
+READY_3 = endpoint(PODS["my-app-3"], "my-app-3")
+
+
+def default_services():
+    return (my_app(READY_0, READY_1_W2, NOT_READY_2) +
+            echo_udp(endpoint(PODS["my-app-0"], "my-app-0"), endpoint(PODS["my-app-1"], "my-app-1"),
+                     endpoint(PODS["my-app-2"], "my-app-2")))
+
+
+class ForwardingTest(unittest.TestCase):
+    WORKERS = 1
+    TAG = "pge2e1"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = netlab.Appliance(cls.TAG, workers=cls.WORKERS, udp_timeout=2)
+        cls.app.start(default_services(), PODS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.stop()
+
+    def setUp(self):
+        # Each test starts from the default services.
+        if self.app.services != default_services():
+            self.assertTrue(self.app.reload(default_services()))
+
+    def test_every_request_succeeds_and_only_ready_pods_answer_by_weight(self):
+        answers = self.app.curl_many(f"http://{VIP}/", 300)
+        self.assertNotIn(None, answers, "every request through the VIP must succeed")
+        shares = collections.Counter(answers)
+        self.assertEqual(set(shares), {"my-app-0", "my-app-1"},
+                         "both ready Pods answer; the not-ready (draining) my-app-2 and the "
+                         "unlisted my-app-3 never do")
+        # Weights 1:2 -> expected 100:200 of 300; a binomial sd is ~8.2, so
+        # +-40 is about 5 sd and cannot be hit by chance.
+        self.assertLess(abs(shares["my-app-1"] - 200), 40, shares)
+
+    def test_udp_service_answers_from_its_endpoints(self):
+        got = self.app.udp_ask(UDP_VIP, 5353, range(40000, 40060))
+        self.assertNotIn(None, got.values())
+        self.assertEqual(set(got.values()), {"my-app-0", "my-app-1", "my-app-2"})
+        again = self.app.udp_ask(UDP_VIP, 5353, range(40000, 40060))
+        self.assertEqual(got, again, "a UDP flow stays on its Pod")
+
+    def test_client_behind_a_static_route_is_answered(self):
+        answers = self.app.curl_many(f"http://{VIP}/", 20, source="198.51.100.7")
+        self.assertNotIn(None, answers)
+
+    def test_long_lived_connection_stays_on_its_pod_across_a_reload_that_adds_a_pod(self):
+        stream = subprocess.Popen(
+            ["ip", "netns", "exec", self.app.client_ns, "curl", "-s", "-N", "-m", "20",
+             f"http://{VIP}/slow/6"], stdout=subprocess.PIPE, text=True)
+        first = stream.stdout.readline().strip()
+        self.assertIn(first, ("my-app-0", "my-app-1"))
+        with_new_pod = my_app(READY_0, READY_1_W2, NOT_READY_2, READY_3) + \
+            self.app.services[self.app.services.index("\n[[services]]", 10):]
+        self.assertTrue(self.app.reload(with_new_pod))
+        rest = stream.stdout.read().split()
+        self.assertEqual(stream.wait(), 0, "the stream completes without a reset")
+        stream.stdout.close()
+        self.assertEqual(rest, [first] * 5, "every line comes from the Pod it started on")
+        # New connections now reach the new Pod too.
+        answers = collections.Counter(self.app.curl_many(f"http://{VIP}/", 200))
+        self.assertGreater(answers["my-app-3"], 0, answers)
+        self.assertNotIn(None, answers)
+
+    def test_removing_a_pod_moves_only_its_share(self):
+        ports = range(41000, 41300)
+        before = self.app.udp_ask(UDP_VIP, 5353, ports)
+        self.assertNotIn(None, before.values())
+        without_2 = self.app.services.replace(
+            endpoint(PODS["my-app-2"], "my-app-2"), endpoint(PODS["my-app-2"], "my-app-2",
+                                                             ready=False, serving=False))
+        # Removing (not draining) my-app-2: its flows are dropped from the
+        # table at once; the others' flows expire (udp_timeout = 2 s) so
+        # that the next datagrams are placed by Maglev afresh.
+        self.assertTrue(self.app.reload(without_2.replace(
+            endpoint(PODS["my-app-2"], "my-app-2", ready=False, serving=False) + ",\n", "")))
+        time.sleep(2.5)
+        after = self.app.udp_ask(UDP_VIP, 5353, ports)
+        self.assertNotIn("my-app-2", after.values())
+        self.assertNotIn(None, after.values())
+        stayed = [p for p in ports if before[p] != "my-app-2"]
+        moved = [p for p in stayed if after[p] != before[p]]
+        # Maglev moves ~0.6% of the remaining endpoints' slots on a removal
+        # (tests/unit/maglev_test); 5% leaves room for 300 samples.
+        self.assertLessEqual(len(moved), len(stayed) * 0.05,
+                             f"{len(moved)} of {len(stayed)} flows of remaining Pods moved")
+        self.assertGreater(len(ports) - len(stayed), 0, "my-app-2 had a share to move")
+
+    def test_invalid_reload_is_refused_and_the_old_config_keeps_forwarding(self):
+        bad = self.app.services.replace("port = 80,", "port = 80000,", 1)
+        self.assertFalse(self.app.reload(bad))
+        log = self.app.log_text()
+        self.assertRegex(log, r"reload refused.*\n.*podgate\.toml:\d+:\d+: services\[0\]\.ports\[0\]\.port: "
+                              r"80000 is not in 1\.\.65535")
+        self.assertNotIn(None, self.app.curl_many(f"http://{VIP}/", 10))
+
+    def test_counters_show_flows_and_drops_by_reason(self):
+        self.app.curl_many(f"http://{VIP}/", 5)
+        # A port the VIP does not serve: dropped and counted as no_service.
+        netlab.ns_exec(self.app.client_ns, "curl", "-s", "-m", "1", f"http://{VIP}:81/", check=False)
+        text = self.app.counters()
+        self.assertRegex(text, r"flows_created=\d+")
+        self.assertRegex(text, r"no_service=\d+")
+
+
+class TwoWorkerForwardingTest(ForwardingTest):
+    """The same behaviour with two workers on single-queue-per-worker taps:
+    both directions of every connection meet at the flow's owner."""
+    WORKERS = 2
+    TAG = "pge2e2"
+
+    def test_packets_are_handed_to_the_owning_worker(self):
+        self.app.curl_many(f"http://{VIP}/", 40)
+        self.assertRegex(self.app.counters(), r"handoff_out=\d+")
+
+
+class DaemonTest(unittest.TestCase):
+    def test_check_accepts_the_default_config_and_rejects_a_bad_one(self):
+        ok = netlab.run(netlab.podgate_binary(), "--check", "-c",
+                         str(netlab.ROOT / "conf" / "podgate.toml"), check=False)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        bad = os.path.join(netlab.tempfile.mkdtemp(), "bad.toml")
+        with open(bad, "w") as f:
+            f.write("[dataplane]\nworkers = 0\nbogus = 1\n")
+        res = netlab.run(netlab.podgate_binary(), "--check", "-c", bad, check=False)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("bad.toml:3:1", res.stderr)
+
+    def test_sigterm_stops_cleanly_and_prints_final_counters(self):
+        app = netlab.Appliance("pge2e3")
+        app.start(my_app(READY_0), {"my-app-0": PODS["my-app-0"]})
+        try:
+            self.assertEqual(app.curl_many(f"http://{VIP}/", 3), ["my-app-0"] * 3)
+        finally:
+            code = app.stop()
+        self.assertEqual(code, 0)
+        self.assertIn("final counters:", app.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

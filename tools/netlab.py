@@ -1,0 +1,267 @@
+"""A network lab around podgate: podgate on two net_tap ports, the uplink
+tap moved into a client network namespace and the pods tap into a Pods
+namespace, real HTTP/UDP servers as Pods and real clients (curl, Python
+sockets).  Used by the end-to-end tests (tests/e2e) and by tools/demo.py.
+
+Everything stays inside namespaces this harness creates; nothing is sent
+to any other address.  Every test run uses its own namespace, interface and
+EAL file-prefix names, so runs do not collide with a podgate started by hand.
+"""
+import os
+import pathlib
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+POD_SERVER = ROOT / "tools" / "pod_server.py"
+
+
+def podgate_binary():
+    path = os.environ.get("PODGATE_BIN")
+    if path:
+        return path
+    return str(ROOT / "build" / "control" / "podgate")
+
+
+def run(*args, check=True, timeout=30, **kw):
+    return subprocess.run(list(args), check=check, timeout=timeout,
+                          capture_output=True, text=True, **kw)
+
+
+def ns_exec(ns, *args, check=True, timeout=30):
+    return run("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
+
+
+BASE_CONFIG = """
+[eal]
+args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci",
+        "--lcores", "{lcores}", "--file-prefix", "{tag}"]
+
+[dataplane]
+workers = {workers}
+flow_table_size = 16384
+udp_timeout = {udp_timeout}
+
+[[ports]]
+name = "uplink"
+device = "net_tap{n0},iface={tag}-up"
+address = "192.0.2.1/24"
+
+[[ports]]
+name = "pods"
+device = "net_tap{n1},iface={tag}-pods"
+address = "172.17.0.1/16"
+
+[[routes]]
+prefix = "198.51.100.0/24"
+via = "192.0.2.2"
+"""
+
+
+def service_toml(namespace, name, cluster_ip, ports, endpoints, extra=""):
+    port_items = ", ".join(
+        "{ name = \"%s\", port = %d, target_port = %d, protocol = \"%s\" }" % p for p in ports)
+    ep_items = ",\n  ".join(endpoints)
+    return (f'\n[[services]]\nnamespace = "{namespace}"\nname = "{name}"\n'
+            f'cluster_ip = "{cluster_ip}"\n{extra}ports = [{port_items}]\n'
+            f'endpoints = [\n  {ep_items},\n]\n')
+
+
+def endpoint(ip, pod, **fields):
+    items = [f'ip = "{ip}"', f'pod = "{pod}"']
+    for key, value in fields.items():
+        items.append(f"{key} = {str(value).lower() if isinstance(value, bool) else value}")
+    return "{ " + ", ".join(items) + " }"
+
+
+class Appliance:
+    """podgate plus its two namespaces, Pods and their servers."""
+
+    def __init__(self, tag, workers=1, udp_timeout=300, config_path=None):
+        self.tag = tag
+        self.workers = workers
+        self.udp_timeout = udp_timeout
+        self.client_ns = f"{tag}-client"
+        self.pods_ns = f"{tag}-pods"
+        self.dir = tempfile.mkdtemp(prefix=f"{tag}-")
+        self.fixed_config = config_path is not None
+        self.config_path = config_path or os.path.join(self.dir, "podgate.toml")
+        self.log_path = os.path.join(self.dir, "podgate.log")
+        self.proc = None
+        self.servers = {}
+        self.services = ""
+
+    # --- config ---------------------------------------------------------
+    def base_config(self):
+        lcores = ",".join(["0@0"] + [f"{w + 1}@1" for w in range(self.workers)])
+        return BASE_CONFIG.format(lcores=lcores, tag=self.tag, workers=self.workers,
+                                  udp_timeout=self.udp_timeout, n0=0, n1=1)
+
+    def write_config(self, services):
+        self.services = services
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(self.base_config() + services)
+        os.replace(tmp, self.config_path)  # a reload never reads a half file
+
+    # --- lifecycle ------------------------------------------------------
+    def start(self, services, pods):
+        """pods: {pod_name: ip}; each gets an HTTP server on :8080 and a
+        UDP echo server on :5353."""
+        try:
+            self._start(services, pods)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, services, pods):
+        self.cleanup_namespaces()
+        if not self.fixed_config:
+            self.write_config(services)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([podgate_binary(), "-c", self.config_path],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        up, pods_if = f"{self.tag}-up", f"{self.tag}-pods"
+        self.wait_for(lambda: self.log_has("running:"), "podgate to start")
+        run("ip", "netns", "add", self.client_ns)
+        run("ip", "netns", "add", self.pods_ns)
+        run("ip", "link", "set", up, "netns", self.client_ns)
+        run("ip", "link", "set", pods_if, "netns", self.pods_ns)
+        c, p = self.client_ns, self.pods_ns
+        run("ip", "-n", c, "link", "set", "lo", "up")
+        run("ip", "-n", p, "link", "set", "lo", "up")
+        run("ip", "-n", c, "addr", "add", "192.0.2.2/24", "dev", up)
+        # A second client address in a routed network (via 192.0.2.2).
+        run("ip", "-n", c, "addr", "add", "198.51.100.7/32", "dev", "lo")
+        run("ip", "-n", c, "link", "set", up, "up")
+        run("ip", "-n", c, "route", "add", "10.96.0.0/12", "via", "192.0.2.1")
+        run("ip", "-n", p, "link", "set", pods_if, "up")
+        run("ip", "-n", p, "route", "add", "default", "via", "172.17.0.1", "dev", pods_if, "onlink")
+        for name, ip in pods.items():
+            self.add_pod(name, ip)
+
+    def add_pod(self, name, ip):
+        run("ip", "-n", self.pods_ns, "addr", "add", f"{ip}/16", "dev", f"{self.tag}-pods")
+        proc = subprocess.Popen(["ip", "netns", "exec", self.pods_ns, "python3", str(POD_SERVER),
+                                 name, ip, "8080", "5353"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = proc.stdout.readline()
+        if "ready" not in line:
+            raise RuntimeError(f"pod {name} did not start: {line}")
+        self.servers[name] = proc
+
+    def stop(self):
+        for proc in self.servers.values():
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+        self.servers = {}
+        code = None
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+        elif self.proc:
+            code = self.proc.returncode
+        self.cleanup_namespaces()
+        if getattr(self, "log", None):
+            self.log.close()
+        return code
+
+    def cleanup_namespaces(self):
+        for ns in (self.client_ns, self.pods_ns):
+            run("ip", "netns", "del", ns, check=False)
+
+    # --- observation ----------------------------------------------------
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def log_has(self, text):
+        return text in self.log_text()
+
+    def wait_for(self, predicate, what, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"podgate exited ({self.proc.returncode}) waiting for {what}:\n"
+                                   + self.log_text())
+            time.sleep(0.05)
+        raise TimeoutError(f"timed out waiting for {what}:\n" + self.log_text())
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self, services):
+        """Rewrites the config and sends SIGHUP; returns True when podgate
+        applied it, False when it refused it."""
+        text = self.log_text()
+        applied, refused = text.count("published snapshot"), text.count("reload refused")
+        self.write_config(services)
+        self.signal(signal.SIGHUP)
+        self.wait_for(lambda: self.log_text().count("published snapshot") > applied
+                      or self.log_text().count("reload refused") > refused, "the reload")
+        time.sleep(0.05)  # the workers adopt the snapshot on their next poll
+        return self.log_text().count("published snapshot") > applied
+
+    def counters(self):
+        """Sends SIGUSR1 and returns the printed counter block."""
+        before = self.log_text().count("counters:")
+        self.signal(signal.SIGUSR1)
+        self.wait_for(lambda: self.log_text().count("counters:") > before, "counters")
+        time.sleep(0.1)
+        return self.log_text().split("counters:")[-1]
+
+    # --- clients ----------------------------------------------------------
+    def curl_many(self, url, count, source=None):
+        """count requests, each on a new connection; returns the answers
+        (None for a failed request)."""
+        args = ["curl", "-s", "-m", "5", "-H", "Connection: close", "-w", "\\n%{http_code}\\n"]
+        if source:
+            args += ["--interface", source]
+        answers = []
+        batch = 50
+        for start in range(0, count, batch):
+            n = min(batch, count - start)
+            out = ns_exec(self.client_ns, *args, *([url] * n), check=False, timeout=120).stdout
+            lines = [l for l in out.split("\n") if l]
+            # Each request prints its body line then its status code.
+            got = []
+            i = 0
+            while i < len(lines):
+                if lines[i] == "200" or lines[i] == "000":
+                    got.append(None)
+                    i += 1
+                elif i + 1 < len(lines) and lines[i + 1] == "200":
+                    got.append(lines[i])
+                    i += 2
+                else:
+                    got.append(None)
+                    i += 1
+            answers += got + [None] * (n - len(got))
+        return answers
+
+    def udp_ask(self, vip, port, source_ports, message="hi", timeout=2.0):
+        """Sends one datagram from each source port; returns {port: pod}."""
+        script = (
+            "import socket,sys,json\n"
+            "res={}\n"
+            f"for p in {list(source_ports)!r}:\n"
+            "  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            "  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+            "  s.bind(('192.0.2.2',p)); s.settimeout(%f)\n" % timeout +
+            f"  s.sendto({message!r}.encode(),('{vip}',{port}))\n"
+            "  try: res[p]=s.recvfrom(2048)[0].decode().split(' ')[0]\n"
+            "  except socket.timeout: res[p]=None\n"
+            "  s.close()\n"
+            "print(json.dumps(res))\n")
+        import json
+        out = ns_exec(self.client_ns, "python3", "-c", script, timeout=300).stdout
+        return {int(k): v for k, v in json.loads(out).items()}

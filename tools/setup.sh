@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine for podgate, idempotently: installs the
+# Debian packages it builds and tests with, reserves hugepages where the
+# kernel gives them (podgate's default config runs without them, with
+# --no-huge), and builds podgate into ./build.  Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # build
+  g++ meson ninja-build pkg-config
+  dpdk dpdk-dev libdpdk-dev libjemalloc-dev libtomlplusplus-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (clang's libFuzzer and sanitizer runtimes)
+  clang libclang-rt-14-dev
+  # test tools and real clients
+  python3 iproute2 iputils-ping curl socat
+  bind9-dnsutils knot-dnsutils dnsperf knot
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Hugepages: wanted for real deployments, optional here.
+want_pages=512
+if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$want_pages" ]; then
+  echo "$want_pages" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+fi
+if ! mountpoint -q /dev/hugepages 2>/dev/null; then
+  mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || true
+fi
+pages=$(cat /proc/sys/vm/nr_hugepages)
+if [ "$pages" -gt 0 ] && mountpoint -q /dev/hugepages; then
+  echo "setup: $pages hugepages of $(awk '/Hugepagesize/ {print $2 $3}' /proc/meminfo) mounted on /dev/hugepages"
+else
+  echo "setup: no hugepages here; podgate runs with --no-huge (as conf/podgate.toml does)"
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build
+fi
+ninja -C build -j"$(nproc)"
