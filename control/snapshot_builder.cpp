@@ -1,6 +1,7 @@
 #include "control/snapshot_builder.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "dataplane/maglev.hpp"
 
@@ -46,7 +47,8 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
   auto snap = std::make_unique<dp::Snapshot>();
   snap->generation = in.generation;
 
-  std::vector<const dp::ServiceData*> services;
+  std::vector<dp::ServiceMap::Item> services;
+  std::vector<dp::ServiceMap::Item> backends;
   for (size_t si = 0; si < cfg.services.size(); ++si) {
     const ServiceConfig& svc = cfg.services[si];
     if (svc.type != ServiceType::kClusterIp || !svc.cluster_ip) continue;  // DNS only
@@ -99,11 +101,30 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
         data = std::move(fresh);
         if (stats) ++stats->services_built;
       }
-      services.push_back(data.get());
+      services.emplace_back(c.key, data.get());
+      for (const dp::Backend& b : data->alive) {
+        backends.emplace_back(dp::ServiceKey{b.ip, b.port, c.key.proto, 0}, data.get());
+      }
       snap->owned_services.push_back(std::move(data));
     }
   }
   snap->services = dp::ServiceMap(services);
+  // A backend that serves several service ports cannot be mapped back.
+  auto by_key = [](const dp::ServiceMap::Item& a, const dp::ServiceMap::Item& b) {
+    uint64_t ka, kb;
+    std::memcpy(&ka, &a.first, 8);
+    std::memcpy(&kb, &b.first, 8);
+    return ka < kb;
+  };
+  std::sort(backends.begin(), backends.end(), by_key);
+  std::vector<dp::ServiceMap::Item> unique_backends;
+  for (size_t i = 0; i < backends.size();) {
+    size_t j = i + 1;
+    while (j < backends.size() && backends[j].first == backends[i].first) ++j;
+    if (j == i + 1) unique_backends.push_back(backends[i]);
+    i = j;
+  }
+  snap->backends = dp::ServiceMap(unique_backends);
   std::sort(snap->vips.begin(), snap->vips.end());
   snap->vips.erase(std::unique(snap->vips.begin(), snap->vips.end()), snap->vips.end());
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <rte_hash_crc.h>
@@ -63,20 +64,21 @@ struct ServiceKey {
 };
 static_assert(sizeof(ServiceKey) == 8);
 
-// VIP:port/proto -> ServiceData, open addressing, read-only once built.
+// ServiceKey -> ServiceData, open addressing, read-only once built.
 class ServiceMap {
  public:
+  using Item = std::pair<ServiceKey, const ServiceData*>;
+
   ServiceMap() = default;
-  explicit ServiceMap(const std::vector<const ServiceData*>& services) {
+  explicit ServiceMap(const std::vector<Item>& items) {
     size_t cap = 8;
-    while (cap < services.size() * 2) cap <<= 1;
+    while (cap < items.size() * 2) cap <<= 1;
     slots_.assign(cap, Slot{});
     mask_ = static_cast<uint32_t>(cap - 1);
-    for (const ServiceData* s : services) {
-      ServiceKey key{s->vip, s->port, s->proto, 0};
+    for (const auto& [key, service] : items) {
       uint32_t i = hash(key) & mask_;
       while (slots_[i].service != nullptr) i = (i + 1) & mask_;
-      slots_[i] = Slot{key, s};
+      slots_[i] = Slot{key, service};
     }
   }
 
@@ -116,7 +118,11 @@ struct Route {
 
 struct Snapshot : DpObject {
   uint64_t generation = 0;
-  ServiceMap services;
+  ServiceMap services;          // VIP:port/proto -> service
+  // Pod ip:target_port/proto -> the one service port it backs (omitted when
+  // it backs several): reverse NAT for replies whose flow entry is missing
+  // (flow table full), so a full table degrades to stateless, not to drops.
+  ServiceMap backends;
   DpVector<Ip4> vips;          // sorted; answered for ARP and ICMP echo
   DpVector<PortAddress> ports;  // indexed by PortIdx
   DpVector<Route> routes;       // longest prefix first; connected ones included
@@ -127,6 +133,9 @@ struct Snapshot : DpObject {
 
   const ServiceData* find_service(Ip4 vip, rte_be16_t port, Proto proto) const noexcept {
     return services.find(ServiceKey{vip, port, proto, 0});
+  }
+  const ServiceData* find_backend(Ip4 ip, rte_be16_t port, Proto proto) const noexcept {
+    return backends.find(ServiceKey{ip, port, proto, 0});
   }
   bool is_vip(Ip4 ip) const noexcept {
     return std::binary_search(vips.begin(), vips.end(), ip);

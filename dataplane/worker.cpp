@@ -215,7 +215,20 @@ void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
   FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
   FlowEntry* flow = flows_.find(key, now_);
   if (flow == nullptr) {
-    drop(m, DropReason::kNoFlow);
+    // No entry (the table was full when the connection started): map the
+    // Pod back to the one service port it backs, statelessly.
+    const ServiceData* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
+    if (svc == nullptr) {
+      drop(m, DropReason::kNoFlow);
+      return;
+    }
+    if (!decrement_ttl(p.ip)) {
+      drop(m, DropReason::kTtlExceeded);
+      return;
+    }
+    counters_.replies_stateless.add();
+    rewrite_source(p, svc->vip, svc->port);
+    forward(m, p);
     return;
   }
   const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);

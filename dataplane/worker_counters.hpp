@@ -32,6 +32,7 @@ class Counter {
   X(punted, "packets passed to the control thread")                   \
   X(flows_created, "new connections pinned in the flow table")        \
   X(flows_table_full, "new flows forwarded by Maglev alone (table full)") \
+  X(replies_stateless, "replies without a flow entry, reverse-NATed by backend") \
   X(flows_revalidated, "flows rechecked after a snapshot change")     \
   X(flows_endpoint_gone, "flows dropped because their endpoint left") \
   X(flows_expired, "flow entries freed by expiry")                    \

@@ -93,6 +93,25 @@ TEST(SnapshotBuilder, ReadyEndpointsTakeNewFlowsDrainingOnesOnlyKeepTheirs) {
   EXPECT_NEAR(static_cast<double>(slots[1]) / static_cast<double>(slots[0]), 2.0, 0.01);
 }
 
+TEST(SnapshotBuilder, PodsMapBackToTheOneServicePortTheyBack) {
+  auto snap = build(parse(service("a", "10.96.0.20", kThreeEndpoints) +
+                          service("b", "10.96.0.30", R"({ ip = "172.17.0.10" }, { ip = "172.17.0.40" })",
+                                  R"({ name = "web", port = 8080 }, { name = "q", port = 9000, protocol = "UDP" })")));
+  const dp::ServiceData* s = snap->find_backend(ip("172.17.0.11"), to_be16(8080), dp::Proto::kTcp);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->vip, ip("10.96.0.20"));
+  EXPECT_EQ(s->port, to_be16(80));
+  EXPECT_NE(snap->find_backend(ip("172.17.0.12"), to_be16(8080), dp::Proto::kTcp), nullptr)
+      << "draining endpoints still answer their flows";
+  EXPECT_EQ(snap->find_backend(ip("172.17.0.13"), to_be16(8080), dp::Proto::kTcp), nullptr)
+      << "removed endpoints do not";
+  EXPECT_EQ(snap->find_backend(ip("172.17.0.10"), to_be16(8080), dp::Proto::kTcp), nullptr)
+      << "172.17.0.10:8080 backs both a:80 and b:8080, so it is ambiguous";
+  const dp::ServiceData* udp = snap->find_backend(ip("172.17.0.10"), to_be16(9000), dp::Proto::kUdp);
+  ASSERT_NE(udp, nullptr);
+  EXPECT_EQ(udp->vip, ip("10.96.0.30"));
+}
+
 TEST(SnapshotBuilder, HeadlessServicesHaveNoForwarding) {
   auto snap = build(parse(service("h", "None", R"({ ip = "172.17.1.10" })")));
   EXPECT_TRUE(snap->vips.empty());
