@@ -42,7 +42,7 @@ inline void update_l4_checksum(ParsedPacket& p, rte_be32_t old_ip,
       csum_update32_16(udp->dgram_cksum, old_ip, new_ip, old_port, new_port);
   // RFC 768: "If the computed checksum is zero, it is transmitted as all
   // ones" (0xffff in either byte order), since zero would mean "none".
-  udp->dgram_cksum = sum;
+  udp->dgram_cksum = sum == 0 ? rte_be16_t{0xffff} : sum;
 }
 
 }  // namespace nat_detail
