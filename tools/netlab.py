@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 POD_SERVER = ROOT / "tools" / "pod_server.py"
 
 

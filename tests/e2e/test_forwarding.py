@@ -167,6 +167,44 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(res.returncode, 2)
         self.assertIn("bad.toml:3:1", res.stderr)
 
+    def test_a_device_without_an_optional_operation_is_used_with_a_log_line(self):
+        # net_memif has no MTU setting in DPDK 22.11: podgate must run anyway.
+        tmp = netlab.tempfile.mkdtemp(prefix="pgmemif-")
+        config = os.path.join(tmp, "memif.toml")
+        with open(config, "w") as f:
+            f.write(f"""
+[eal]
+args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "-l", "0-1", "--file-prefix", "pgmemif"]
+[dataplane]
+flow_table_size = 4096
+[[ports]]
+name = "gen"
+device = "net_memif0,role=server,socket={tmp}/memif.sock"
+address = "192.0.2.1/24"
+mtu = 1500
+[[ports]]
+name = "sink"
+device = "net_null0"
+address = "172.17.0.1/16"
+""")
+        log_path = os.path.join(tmp, "podgate.log")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([netlab.podgate_binary(), "-c", config], stdout=log,
+                                    stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 20
+                while "running:" not in open(log_path).read() and time.monotonic() < deadline:
+                    self.assertIsNone(proc.poll(), open(log_path).read())
+                    time.sleep(0.05)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                code = proc.wait(timeout=20)
+        text = open(log_path).read()
+        self.assertIn("running:", text)
+        self.assertIn("port 'gen' (net_memif0", text)
+        self.assertIn("device has no MTU setting; mtu 1500 ignored", text)
+        self.assertEqual(code, 0, text)
+
     def test_sigterm_stops_cleanly_and_prints_final_counters(self):
         app = netlab.Appliance("pge2e3")
         app.start(my_app(READY_0), {"my-app-0": PODS["my-app-0"]})
