@@ -102,6 +102,25 @@ struct ServiceConfig {
   friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };
 
+// Cluster DNS served by the control thread (../shared/design/dns.md).
+struct DnsListen {
+  dp::Ip4 ip;
+  uint16_t port = 53;
+  friend bool operator==(const DnsListen&, const DnsListen&) = default;
+};
+
+struct DnsConfig {
+  std::string zone = "cluster.local";  // the cluster domain, no trailing dot
+  uint32_t ttl = 30;                   // seconds, answers and negative TTL
+  // Kernel UDP+TCP listeners, e.g. ["127.0.0.1:53"]; empty = none.
+  std::vector<DnsListen> listen = {DnsListen{dp::Ip4::from_host(0x7f000001), 53}};
+  // The DNS service VIP answered on the dataplane (kube-dns's 10.96.0.10);
+  // also the address of ns.dns.<zone> in NS glue.  Absent = none.
+  std::optional<dp::Ip4> service_ip;
+  uint16_t max_udp_payload = 1232;     // our EDNS0 limit (DNS flag day 2020)
+  friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, for logs and reloads
   EalConfig eal;
@@ -110,6 +129,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::vector<NeighborConfig> neighbors;
   std::vector<ServiceConfig> services;
+  DnsConfig dns;
 };
 
 // Reads and validates a config file.

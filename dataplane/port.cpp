@@ -128,6 +128,17 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   rc = rte_eth_macaddr_get(out.port_id, &addr);
   if (rc != 0) return prefix + "cannot read MAC: " + dpdk_error(rc);
   std::memcpy(out.mac.bytes.data(), addr.addr_bytes, 6);
+  if (out.mac.is_zero()) {
+    // Some virtual devices (net_ring) have no address and take none: use
+    // the configured one, or a locally administered one, and receive every
+    // frame so that frames sent to it arrive.
+    out.mac = req.mac ? *req.mac
+                      : MacAddr{{0x02, 0x70, 0x67, 0x00, static_cast<uint8_t>(out.port_id >> 8),
+                                 static_cast<uint8_t>(out.port_id)}};
+    rte_eth_promiscuous_enable(out.port_id);
+    out.notes.push_back("device has no MAC address; using " + to_string(out.mac) +
+                        " in promiscuous mode");
+  }
   return std::nullopt;
 }
 

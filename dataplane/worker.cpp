@@ -66,6 +66,9 @@ void Worker::poll_once() noexcept {
     uint16_t n = rte_eth_rx_burst(q.port_id, q.queue, burst_, kBurst);
     if (n == 0) continue;
     counters_.rx_packets.add(n);
+    // Not every PMD stamps the arrival port (net_ring does not); ARP, ICMP
+    // and punting answer on it.
+    for (uint16_t i = 0; i < n; ++i) burst_[i]->port = q.port_id;
     process_burst(burst_, n, false);
   }
   if (setup_.count > 1) {
@@ -160,6 +163,12 @@ void Worker::process_packet(rte_mbuf* m, bool from_handoff) noexcept {
 }
 
 void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc) noexcept {
+  // RFC 1812 §5.3.1, checked before any flow state is created or advanced:
+  // a packet that is dropped must leave nothing behind in the table.
+  if (!decrement_ttl(p.ip)) {
+    drop(m, DropReason::kTtlExceeded);
+    return;
+  }
   const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
   FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
   FlowEntry* flow = flows_.find(key, now_);
@@ -203,15 +212,17 @@ void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& 
       counters_.flows_created.add();
     }
   }
-  if (!decrement_ttl(p.ip)) {
-    drop(m, DropReason::kTtlExceeded);
-    return;
-  }
   rewrite_destination(p, to_ip, to_port);
   forward(m, p);
 }
 
 void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
+  // RFC 1812 §5.3.1, checked before any flow state is created or advanced:
+  // a packet that is dropped must leave nothing behind in the table.
+  if (!decrement_ttl(p.ip)) {
+    drop(m, DropReason::kTtlExceeded);
+    return;
+  }
   FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
   FlowEntry* flow = flows_.find(key, now_);
   if (flow == nullptr) {
@@ -220,10 +231,6 @@ void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
     const ServiceData* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
     if (svc == nullptr) {
       drop(m, DropReason::kNoFlow);
-      return;
-    }
-    if (!decrement_ttl(p.ip)) {
-      drop(m, DropReason::kTtlExceeded);
       return;
     }
     counters_.replies_stateless.add();
@@ -244,10 +251,6 @@ void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
     flow->gen = gen;
   }
   flows_.touch(*flow, p.tcp_flags, now_);
-  if (!decrement_ttl(p.ip)) {
-    drop(m, DropReason::kTtlExceeded);
-    return;
-  }
   rewrite_source(p, flow->nat_ip, flow->nat_port);
   forward(m, p);
 }

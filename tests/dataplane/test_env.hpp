@@ -1,0 +1,461 @@
+// The real pipeline on DPDK virtual devices, for the tier-2 tests (style.md
+// habit 10): net_ring ports built with rte_eth_from_rings() so that a test
+// holds each port's RX ring (frames go in there, as if from the wire) and
+// TX rings (what the workers transmit comes out there, one ring per TX
+// queue = per worker, plus the control thread's), a Config parsed from TOML,
+// a Snapshot built and published exactly as the daemon does
+// (control/appliance.cpp), a NeighborTable with static entries, and real
+// dp::Workers.
+//
+// Two ways to drive the workers: poll_once() from the test thread (every
+// single-threaded test is deterministic), or Worker::run() on EAL lcores
+// (the stress test).  EAL is initialised once by dataplane_main.cpp.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rte_errno.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "control/config.hpp"
+#include "control/snapshot_builder.hpp"
+#include "control/snapshot_publisher.hpp"
+#include "dataplane/neighbor_table.hpp"
+#include "dataplane/port.hpp"
+#include "dataplane/punt.hpp"
+#include "dataplane/worker.hpp"
+#include "tests/dataplane/packet_builder.hpp"
+
+namespace podgate::test {
+
+// DPDK object names are process-global: every environment gets a prefix.
+inline std::string unique_prefix() {
+  static std::atomic<unsigned> next{0};
+  return "t" + std::to_string(next.fetch_add(1));
+}
+
+// `rc`: a negative errno returned by the call, or 0 when it set rte_errno.
+[[noreturn]] inline void dpdk_fail(const std::string& what, int rc = 0) {
+  throw std::runtime_error(what + ": " + rte_strerror(rc < 0 ? -rc : rte_errno));
+}
+
+// One net_ring port: 1 RX queue fed from rx_ring(), `tx_queues` TX queues
+// each draining into its own ring.
+class RingPort {
+ public:
+  struct Sent {
+    uint16_t queue;  // TX queue = the worker that sent it
+    Bytes frame;
+  };
+
+  // `mac`: the port's address (ring ports have no MAC of their own worth
+  // testing against: every one would look alike).
+  RingPort(const std::string& name, const MacAddr& mac, uint16_t tx_queues, rte_mempool* pool,
+           unsigned ring_size)
+      : name_("net_ring_" + name), pool_(pool) {
+    rx_ = rte_ring_create((name + "_rx").c_str(), ring_size, SOCKET_ID_ANY, 0);
+    if (rx_ == nullptr) dpdk_fail("ring " + name + "_rx");
+    for (uint16_t q = 0; q < tx_queues; ++q) {
+      rte_ring* r = rte_ring_create((name + "_tx" + std::to_string(q)).c_str(), ring_size, SOCKET_ID_ANY, 0);
+      if (r == nullptr) dpdk_fail("ring " + name + "_tx");
+      tx_.push_back(r);
+    }
+    int id = rte_eth_from_rings(name_.c_str(), &rx_, 1, tx_.data(), tx_queues, SOCKET_ID_ANY);
+    if (id < 0) dpdk_fail("rte_eth_from_rings " + name_);
+    port_id_ = static_cast<uint16_t>(id);
+    rte_eth_conf conf{};
+    int rc = rte_eth_dev_configure(port_id_, 1, tx_queues, &conf);
+    if (rc != 0) dpdk_fail("configure " + name_, rc);
+    rc = rte_eth_rx_queue_setup(port_id_, 0, static_cast<uint16_t>(ring_size), SOCKET_ID_ANY, nullptr, pool);
+    if (rc != 0) dpdk_fail("rx queue " + name_, rc);
+    for (uint16_t q = 0; q < tx_queues; ++q) {
+      rc = rte_eth_tx_queue_setup(port_id_, q, static_cast<uint16_t>(ring_size), SOCKET_ID_ANY, nullptr);
+      if (rc != 0) dpdk_fail("tx queue " + name_, rc);
+    }
+    // net_ring ports all have MAC 00:00:00:00:00:00 and refuse a new one
+    // (-ENOTSUP), which would make "left with the pods port's MAC"
+    // indistinguishable from "left with the uplink's".  Then the port is
+    // given `mac` the way a config `mac` would give it to a device that
+    // accepts one: the snapshot carries it and the workers write it.
+    rte_ether_addr addr;
+    std::memcpy(addr.addr_bytes, mac.bytes.data(), 6);
+    const int mac_rc = rte_eth_dev_default_mac_addr_set(port_id_, &addr);
+    if (mac_rc != 0 && mac_rc != -ENOTSUP) dpdk_fail("set mac of " + name_, mac_rc);
+    rc = rte_eth_dev_start(port_id_);
+    if (rc != 0) dpdk_fail("start " + name_, rc);
+    if (mac_rc == 0) {
+      rc = rte_eth_macaddr_get(port_id_, &addr);
+      if (rc != 0) dpdk_fail("mac of " + name_, rc);
+      std::memcpy(mac_.bytes.data(), addr.addr_bytes, 6);
+    } else {
+      mac_ = mac;
+    }
+  }
+
+  ~RingPort() {
+    dp::close_port(port_id_);
+    drain(rx_);
+    rte_ring_free(rx_);
+    for (rte_ring* r : tx_) {
+      drain(r);
+      rte_ring_free(r);
+    }
+  }
+  RingPort(const RingPort&) = delete;
+  RingPort& operator=(const RingPort&) = delete;
+
+  uint16_t id() const noexcept { return port_id_; }
+  const MacAddr& mac() const noexcept { return mac_; }
+  rte_ring* rx_ring() const noexcept { return rx_; }
+  unsigned rx_pending() const noexcept { return rte_ring_count(rx_); }
+
+  // Puts a frame on the wire towards the port.  Like a NIC's PMD, stamps the
+  // mbuf with the port it arrived on (the ring PMD itself does not).
+  // False when the pool or the ring is full.
+  bool inject(const Bytes& frame) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (m == nullptr) return false;
+    char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
+    if (data == nullptr) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    std::memcpy(data, frame.data(), frame.size());
+    m->port = port_id_;
+    if (rte_ring_enqueue(rx_, m) != 0) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    return true;
+  }
+
+  // Everything transmitted since the last call, TX queue by TX queue.
+  std::vector<Sent> take_sent() {
+    std::vector<Sent> out;
+    for (uint16_t q = 0; q < tx_.size(); ++q) {
+      void* p;
+      while (rte_ring_dequeue(tx_[q], &p) == 0) {
+        auto* m = static_cast<rte_mbuf*>(p);
+        const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+        out.push_back(Sent{q, Bytes(d, d + rte_pktmbuf_data_len(m))});
+        rte_pktmbuf_free(m);
+      }
+    }
+    return out;
+  }
+
+ private:
+  static void drain(rte_ring* r) {
+    void* p;
+    while (rte_ring_dequeue(r, &p) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(p));
+  }
+
+  std::string name_;
+  rte_mempool* pool_;
+  rte_ring* rx_ = nullptr;
+  std::vector<rte_ring*> tx_;
+  uint16_t port_id_ = 0;
+  MacAddr mac_;
+};
+
+// Port indices of the test config (PortIdx order).
+inline constexpr size_t kUplink = 0;
+inline constexpr size_t kPods = 1;
+
+// The MAC the test gives port i: 02:00:00:00:00:0(i+1).
+inline MacAddr port_mac(size_t i) {
+  MacAddr m;
+  m.bytes = {0x02, 0, 0, 0, 0, static_cast<uint8_t>(i + 1)};
+  return m;
+}
+
+struct Output {
+  size_t port;     // kUplink / kPods
+  uint16_t queue;  // TX queue: the worker that sent it
+  Bytes frame;
+};
+
+struct Punted {
+  dp::PuntKind kind;
+  uint16_t port;  // PortIdx
+  Ip4 next_hop;
+  Bytes frame;
+};
+
+struct DataplaneSetup {
+  std::string config_toml;
+  uint32_t workers = 1;
+  uint32_t flow_capacity = 4096;
+  dp::FlowTimeouts timeouts{};
+  // rx[w] = the ports (kUplink/kPods) worker w polls (queue 0: the ports
+  // have one RX queue).  Empty: port i is polled by worker i % workers.
+  std::vector<std::vector<size_t>> rx;
+  unsigned mbufs = 8191;
+  unsigned ring_size = 4096;
+};
+
+class Dataplane {
+ public:
+  static constexpr unsigned kHandoffRingSize = 4096;  // as control/appliance.cpp
+  static constexpr unsigned kPuntRingSize = 4096;
+
+  explicit Dataplane(DataplaneSetup setup) : setup_(std::move(setup)), prefix_(unique_prefix()) {
+    pool_ = rte_pktmbuf_pool_create((prefix_ + "_pool").c_str(), setup_.mbufs, 0, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    if (pool_ == nullptr) dpdk_fail("mbuf pool");
+    config_ = parse(setup_.config_toml);
+    const auto tx_queues = static_cast<uint16_t>(setup_.workers + 1);
+    for (size_t i = 0; i < config_.ports.size(); ++i) {
+      ports_.push_back(std::make_unique<RingPort>(prefix_ + "p" + std::to_string(i), port_mac(i), tx_queues,
+                                                  pool_, setup_.ring_size));
+    }
+    neighbors_ = new dp::NeighborTable();
+    punt_ring_ = rte_ring_create((prefix_ + "_punt").c_str(), kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (punt_ring_ == nullptr) dpdk_fail("punt ring");
+    for (uint32_t w = 0; w < setup_.workers; ++w) {
+      rte_ring* r = rte_ring_create((prefix_ + "_hand" + std::to_string(w)).c_str(), kHandoffRingSize,
+                                    SOCKET_ID_ANY, RING_F_SC_DEQ);
+      if (r == nullptr) dpdk_fail("handoff ring");
+      handoff_.push_back(r);
+    }
+    auto pub = ctl::SnapshotPublisher::create(setup_.workers, prefix_);
+    if (!pub) throw std::runtime_error(pub.error().message);
+    publisher_ = std::move(*pub);
+    publish_config(config_);
+
+    std::vector<std::vector<size_t>> rx = setup_.rx;
+    if (rx.empty()) {
+      rx.resize(setup_.workers);
+      for (size_t i = 0; i < ports_.size(); ++i) rx[i % setup_.workers].push_back(i);
+    }
+    for (uint32_t w = 0; w < setup_.workers; ++w) {
+      dp::WorkerSetup s;
+      s.id = w;
+      s.count = setup_.workers;
+      for (size_t p : rx.at(w)) s.rx_queues.push_back(dp::RxQueue{ports_.at(p)->id(), 0});
+      for (const auto& p : ports_) s.port_ids.push_back(p->id());
+      s.snapshot_ring = publisher_->ring(w);
+      s.handoff_rings = handoff_;
+      s.punt_ring = punt_ring_;
+      s.qsbr = publisher_->qsbr();
+      s.neighbors = neighbors_;
+      s.flow_capacity = setup_.flow_capacity;
+      s.timeouts = setup_.timeouts;
+      s.snapshot = publisher_->current();
+      workers_.push_back(new dp::Worker(std::move(s)));
+    }
+  }
+
+  ~Dataplane() {
+    stop();
+    if (online_) {
+      for (uint32_t w = 0; w < setup_.workers; ++w) rte_rcu_qsbr_thread_offline(publisher_->qsbr(), w);
+    }
+    for (dp::Worker* w : workers_) delete w;  // their TX buffers were flushed by the last poll
+    ports_.clear();
+    auto drain = [](rte_ring* r) {
+      void* m;
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    };
+    for (rte_ring* r : handoff_) {
+      drain(r);
+      rte_ring_free(r);
+    }
+    drain(punt_ring_);
+    rte_ring_free(punt_ring_);
+    publisher_.reset();
+    delete neighbors_;
+    // Every mbuf the tests made went out, was dropped, or sat in a ring that
+    // was just drained: any still missing was leaked by the pipeline.
+    unsigned in_use = rte_mempool_in_use_count(pool_);
+    EXPECT_EQ(in_use, 0u) << "mbufs leaked by the pipeline";
+    if (in_use == 0) rte_mempool_free(pool_);  // a leaked mbuf must not point into freed memory
+  }
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  static ctl::Config parse(std::string_view toml) {
+    auto cfg = ctl::parse_config(toml, "test.toml");
+    if (!cfg) throw std::runtime_error("test config refused:\n" + cfg.error().message);
+    return std::move(*cfg);
+  }
+
+  // Builds the next snapshot from `toml` (sharing unchanged services with
+  // the current one) and publishes it, as Appliance::apply does.
+  void publish(std::string_view toml) { publish_config(parse(toml)); }
+
+  void publish_config(const ctl::Config& cfg) {
+    std::vector<dp::MacAddr> macs;
+    for (const auto& p : ports_) macs.push_back(p->mac());
+    ctl::SnapshotInputs in{&cfg, macs, publisher_->current(), ++generation_};
+    auto r = publisher_->publish(ctl::build_snapshot(in));
+    if (!r) throw std::runtime_error("publish: " + r.error().message);
+  }
+
+  RingPort& port(size_t i) { return *ports_.at(i); }
+  dp::NeighborTable& neighbors() { return *neighbors_; }
+  ctl::SnapshotPublisher& publisher() { return *publisher_; }
+  dp::Worker& worker(size_t w) { return *workers_.at(w); }
+  size_t worker_count() const { return workers_.size(); }
+  const dp::Snapshot& snapshot() const { return *publisher_->current(); }
+  rte_mempool* pool() const { return pool_; }
+
+  // --- driving the workers from the test thread -------------------------
+
+  // Every worker goes online in QSBR from this thread (a QSBR thread id is a
+  // slot, not an OS thread), then polls until nothing is left in any RX or
+  // handoff ring.  A round polls every worker once; each poll flushes its
+  // TX buffers, so when a round ends with every ring empty, all is out.
+  void poll_until_idle() {
+    if (!online_) {
+      for (uint32_t w = 0; w < setup_.workers; ++w) rte_rcu_qsbr_thread_online(publisher_->qsbr(), w);
+      online_ = true;
+    }
+    for (int round = 0; round < 100000; ++round) {
+      for (dp::Worker* w : workers_) w->poll_once();
+      bool busy = false;
+      for (const auto& p : ports_) busy |= p->rx_pending() != 0;
+      for (rte_ring* r : handoff_) busy |= rte_ring_count(r) != 0;
+      if (!busy) return;
+    }
+    ADD_FAILURE() << "workers did not drain their queues";
+  }
+
+  // Everything the ports transmitted, port by port.
+  std::vector<Output> collect() {
+    std::vector<Output> out;
+    for (size_t i = 0; i < ports_.size(); ++i) {
+      for (RingPort::Sent& s : ports_[i]->take_sent()) out.push_back(Output{i, s.queue, std::move(s.frame)});
+    }
+    return out;
+  }
+
+  // Injects `frames` on port `in` (in chunks that fit the rings), lets the
+  // workers process them, returns everything transmitted.
+  std::vector<Output> send(size_t in, const std::vector<Bytes>& frames) {
+    std::vector<Output> out;
+    constexpr size_t kChunk = 512;
+    for (size_t i = 0; i < frames.size(); i += kChunk) {
+      for (size_t j = i; j < std::min(frames.size(), i + kChunk); ++j) {
+        if (!port(in).inject(frames[j])) {
+          ADD_FAILURE() << "cannot inject frame " << j;
+          return out;
+        }
+      }
+      poll_until_idle();
+      for (Output& o : collect()) out.push_back(std::move(o));
+    }
+    return out;
+  }
+  std::vector<Output> send(size_t in, const Bytes& frame) { return send(in, std::vector<Bytes>{frame}); }
+
+  std::vector<Punted> take_punted() {
+    std::vector<Punted> out;
+    void* p;
+    while (rte_ring_dequeue(punt_ring_, &p) == 0) {
+      auto* m = static_cast<rte_mbuf*>(p);
+      const dp::PuntMeta& meta = dp::punt_meta(m);
+      const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+      out.push_back(Punted{meta.kind, meta.port, meta.next_hop, Bytes(d, d + rte_pktmbuf_data_len(m))});
+      rte_pktmbuf_free(m);
+    }
+    return out;
+  }
+
+  // --- driving the workers on lcores -------------------------------------
+
+  // Runs worker w's Worker::run() on lcores[w] until stop() (the daemon's
+  // way, control/appliance.cpp).
+  void launch(const std::vector<unsigned>& lcores) {
+    stop_.store(false);
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      launches_.push_back(std::make_unique<Launch>(Launch{workers_[w], &stop_}));
+      if (rte_eal_remote_launch(&Dataplane::run_worker, launches_.back().get(), lcores.at(w)) != 0) {
+        stop();
+        throw std::runtime_error("cannot launch worker " + std::to_string(w) + " on lcore " +
+                                 std::to_string(lcores[w]));
+      }
+      lcores_.push_back(lcores[w]);
+    }
+  }
+
+  // Stops the launched workers and waits for them (they go offline in QSBR).
+  void stop() {
+    if (lcores_.empty()) return;
+    stop_.store(true);
+    for (unsigned l : lcores_) rte_eal_wait_lcore(l);
+    lcores_.clear();
+  }
+
+  // --- counters ------------------------------------------------------------
+
+  uint64_t total(dp::Counter dp::WorkerCounters::*c) const {
+    uint64_t n = 0;
+    for (const dp::Worker* w : workers_) n += (w->counters().*c).get();
+    return n;
+  }
+  uint64_t drops(dp::DropReason r) const {
+    uint64_t n = 0;
+    for (const dp::Worker* w : workers_) n += w->counters().drops[static_cast<size_t>(r)].get();
+    return n;
+  }
+  uint64_t drops_total() const {
+    uint64_t n = 0;
+    for (const dp::Worker* w : workers_) n += w->counters().dropped();
+    return n;
+  }
+  // "no_flow=3 ttl_exceeded=1" for failure messages.
+  std::string drop_summary() const {
+    std::string s;
+    for (size_t r = 0; r < dp::kDropReasonCount; ++r) {
+      if (uint64_t v = drops(static_cast<dp::DropReason>(r))) {
+        s += std::string(dp::drop_reason_name(static_cast<dp::DropReason>(r))) + "=" + std::to_string(v) + " ";
+      }
+    }
+    return s.empty() ? "none" : s;
+  }
+
+ private:
+  struct Launch {
+    dp::Worker* worker;
+    const std::atomic<bool>* stop;
+  };
+  static int run_worker(void* arg) {
+    auto* l = static_cast<Launch*>(arg);
+    l->worker->run(*l->stop);
+    return 0;
+  }
+
+  DataplaneSetup setup_;
+  std::string prefix_;
+  ctl::Config config_;
+  rte_mempool* pool_ = nullptr;
+  std::vector<std::unique_ptr<RingPort>> ports_;
+  dp::NeighborTable* neighbors_ = nullptr;
+  rte_ring* punt_ring_ = nullptr;
+  std::vector<rte_ring*> handoff_;
+  std::unique_ptr<ctl::SnapshotPublisher> publisher_;
+  std::vector<dp::Worker*> workers_;
+  uint64_t generation_ = 0;
+  bool online_ = false;
+  std::atomic<bool> stop_{false};
+  std::vector<unsigned> lcores_;
+  std::vector<std::unique_ptr<Launch>> launches_;
+};
+
+}  // namespace podgate::test

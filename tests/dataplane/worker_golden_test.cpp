@@ -1,0 +1,828 @@
+// Tier-2 tests of the real worker pipeline on net_ring ports: rx_burst ->
+// parse -> classify -> flow table / Maglev -> NAT -> route/neighbour -> tx,
+// with the Snapshot built from a TOML config and published through the
+// SnapshotPublisher, exactly as the daemon wires them.
+//
+// First a golden table (Katran's fixture style: {description, input packet,
+// expected output or verdict}); every expected frame is built independently
+// by packet_builder.hpp with checksums computed in full, and compared byte
+// for byte.  Then behaviours that need many packets or a snapshot change.
+// Workers are driven with poll_once() from the test thread: deterministic.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dataplane/maglev.hpp"
+#include "dataplane/packet.hpp"
+#include "tests/dataplane/packet_builder.hpp"
+#include "tests/dataplane/test_env.hpp"
+
+namespace podgate::test {
+namespace {
+
+using dp::DropReason;
+using dp::PuntKind;
+using dp::WorkerCounters;
+
+// --- the world of the tests --------------------------------------------------
+
+const Ip4 kUplinkIp = ip("192.0.2.1");
+const Ip4 kPodsIp = ip("172.17.0.1");
+const Ip4 kClient = ip("192.0.2.2");
+const MacAddr kClientMac = mac("02:00:00:00:02:02");
+const Ip4 kGateway = ip("192.0.2.254");
+const MacAddr kGatewayMac = mac("02:00:00:00:02:fe");
+const Ip4 kFarClient = ip("198.51.100.7");  // behind the gateway
+
+const Ip4 kVip = ip("10.96.0.20");            // my-app, TCP 80 -> 8080
+const Ip4 kUdpVip = ip("10.96.0.30");         // echo-udp, UDP 5353
+const Ip4 kIdleVip = ip("10.96.0.40");        // no ready endpoint
+const Ip4 kUnresolvedVip = ip("10.96.0.50");  // endpoint without neighbour entry
+
+const Ip4 kPod0 = ip("172.17.0.10");
+const Ip4 kPod1 = ip("172.17.0.11");
+const Ip4 kPod2 = ip("172.17.0.12");  // serving + terminating in the base config
+const Ip4 kPod3 = ip("172.17.0.13");  // added by a test
+const Ip4 kUnresolvedPod = ip("172.17.0.20");
+const Ip4 kTwoPortsPod = ip("172.17.0.15");  // :9000 backs two service ports
+
+constexpr uint16_t kHttp = 80, kTarget = 8080, kDnsPort = 5353;
+
+// Each Pod's MAC: 02:00:00:00:11:<last octet>.
+MacAddr pod_mac(Ip4 pod) {
+  MacAddr m = mac("02:00:00:00:11:00");
+  m.bytes[5] = static_cast<uint8_t>(pod.host() & 0xff);
+  return m;
+}
+
+// The issue's example services; my-app's endpoint list is the variable part.
+constexpr const char* kMyAppEndpoints = R"(
+  { ip = "172.17.0.10", pod = "my-app-0" },
+  { ip = "172.17.0.11", pod = "my-app-1", weight = 2 },
+  { ip = "172.17.0.12", pod = "my-app-2", ready = false, serving = true, terminating = true },
+)";
+
+std::string config_with(const std::string& my_app_endpoints) {
+  return R"(
+[[ports]]
+name = "uplink"
+device = "net_ring_uplink"
+address = "192.0.2.1/24"
+
+[[ports]]
+name = "pods"
+device = "net_ring_pods"
+address = "172.17.0.1/16"
+
+[[routes]]
+prefix = "198.51.100.0/24"
+via = "192.0.2.254"
+
+[[services]]
+namespace = "default"
+name = "my-app"
+cluster_ip = "10.96.0.20"
+ports = [ { name = "http", port = 80, target_port = 8080, protocol = "TCP" } ]
+endpoints = [)" + my_app_endpoints +
+         R"(]
+
+[[services]]
+namespace = "default"
+name = "echo-udp"
+cluster_ip = "10.96.0.30"
+ports = [ { port = 5353, target_port = 5353, protocol = "UDP" } ]
+endpoints = [ { ip = "172.17.0.10" }, { ip = "172.17.0.11" } ]
+
+[[services]]
+namespace = "default"
+name = "idle"
+cluster_ip = "10.96.0.40"
+ports = [ { port = 80, target_port = 8080 } ]
+endpoints = [ { ip = "172.17.0.13", ready = false }, { ip = "172.17.0.14", ready = false } ]
+
+[[services]]
+namespace = "default"
+name = "unresolved"
+cluster_ip = "10.96.0.50"
+ports = [ { port = 80, target_port = 8080 } ]
+endpoints = [ { ip = "172.17.0.20" } ]
+
+[[services]]
+namespace = "default"
+name = "two-ports"
+cluster_ip = "10.96.0.60"
+ports = [ { name = "a", port = 80, target_port = 9000 }, { name = "b", port = 81, target_port = 9000 } ]
+endpoints = [ { ip = "172.17.0.15" } ]
+)";
+}
+
+const std::string kBaseConfig = config_with(kMyAppEndpoints);
+
+std::unique_ptr<Dataplane> make_dataplane(DataplaneSetup s) {
+  auto d = std::make_unique<Dataplane>(std::move(s));
+  // Static neighbours: the client, the gateway and the Pods, but not
+  // 172.17.0.20 (its packets must wait for ARP).
+  d->neighbors().set(kClient, kClientMac);
+  d->neighbors().set(kGateway, kGatewayMac);
+  for (Ip4 pod : {kPod0, kPod1, kPod2, kPod3}) d->neighbors().set(pod, pod_mac(pod));
+  return d;
+}
+
+std::unique_ptr<Dataplane> make_dataplane(const std::string& config = kBaseConfig) {
+  DataplaneSetup s;
+  s.config_toml = config;
+  return make_dataplane(std::move(s));
+}
+
+// --- packets -------------------------------------------------------------------
+
+const MacAddr kUplinkMac = port_mac(kUplink);
+const MacAddr kPodsMac = port_mac(kPods);
+const MacAddr kBroadcast = mac("ff:ff:ff:ff:ff:ff");
+
+// A client's packet to a service, as it arrives on the uplink.
+TcpPacket to_vip(uint16_t client_port, uint8_t flags = kSyn, Ip4 vip = kVip, uint16_t vport = kHttp) {
+  return TcpPacket{{kUplinkMac, kClientMac}, {kClient, vip}, {client_port, vport, flags}, {}};
+}
+
+// What the pipeline should make of `in` when it picks `pod`: Pod MAC from
+// the neighbour table, pods port MAC, destination Pod:8080, TTL - 1; all
+// checksums recomputed by the builder.
+TcpPacket dnat(TcpPacket in, Ip4 pod) {
+  in.l2 = {pod_mac(pod), kPodsMac};
+  in.l3.dst = pod;
+  in.l3.ttl = static_cast<uint8_t>(in.l3.ttl - 1);
+  in.tcp.dport = kTarget;
+  return in;
+}
+
+std::vector<Bytes> dnat_to_any(const TcpPacket& in, std::initializer_list<Ip4> pods) {
+  std::vector<Bytes> out;
+  for (Ip4 pod : pods) out.push_back(dnat(in, pod).frame());
+  return out;
+}
+
+// The Pod's answer to `in` (a client packet to the VIP), as it arrives on
+// the pods port.
+TcpPacket reply_from(Ip4 pod, const TcpPacket& in, uint8_t flags = kSyn | kAck) {
+  TcpPacket r{{kPodsMac, pod_mac(pod)}, {pod, in.l3.src}, {kTarget, in.tcp.sport, flags}, {}};
+  r.tcp.seq = 5000;
+  r.tcp.ack = in.tcp.seq + 1;
+  return r;
+}
+
+// What the client should receive for `r`: from VIP:80, TTL - 1, out the
+// uplink to `next_hop_mac`.
+TcpPacket reverse_nat(TcpPacket r, Ip4 vip, uint16_t vport, const MacAddr& next_hop_mac) {
+  r.l2 = {next_hop_mac, kUplinkMac};
+  r.l3.src = vip;
+  r.l3.ttl = static_cast<uint8_t>(r.l3.ttl - 1);
+  r.tcp.sport = vport;
+  return r;
+}
+
+// --- the golden table ------------------------------------------------------------
+
+struct Step {
+  size_t port;  // where the frame arrives
+  Bytes frame;
+};
+
+struct Verdict {
+  enum class Kind { kSent, kDropped, kPunted };
+  Kind kind = Kind::kSent;
+  size_t tx_port = 0;            // kSent
+  std::vector<Bytes> one_of;     // kSent, kPunted: the frame, or its alternatives
+  DropReason reason{};           // kDropped: this counter, and only it, goes up by one
+  PuntKind punt_kind{};          // kPunted
+  uint16_t punt_port = 0;
+  Ip4 next_hop;
+  // Optionally, a counter that must go up by exactly `counter_delta`.
+  dp::Counter WorkerCounters::*counter = nullptr;
+  const char* counter_name = "";
+  uint64_t counter_delta = 1;
+};
+
+Verdict counting(Verdict v, dp::Counter WorkerCounters::*counter, const char* name, uint64_t delta = 1) {
+  v.counter = counter;
+  v.counter_name = name;
+  v.counter_delta = delta;
+  return v;
+}
+
+Verdict sent(size_t port, std::vector<Bytes> one_of) {
+  Verdict v;
+  v.tx_port = port;
+  v.one_of = std::move(one_of);
+  return v;
+}
+Verdict sent(size_t port, Bytes frame) { return sent(port, std::vector<Bytes>{std::move(frame)}); }
+Verdict dropped(DropReason r) {
+  Verdict v;
+  v.kind = Verdict::Kind::kDropped;
+  v.reason = r;
+  return v;
+}
+Verdict punted(PuntKind kind, size_t port, Ip4 next_hop, Bytes frame) {
+  Verdict v;
+  v.kind = Verdict::Kind::kPunted;
+  v.punt_kind = kind;
+  v.punt_port = static_cast<uint16_t>(port);
+  v.next_hop = next_hop;
+  v.one_of = {std::move(frame)};
+  return v;
+}
+
+// What the `before` packets produced, one frame each, in order.
+using Before = std::vector<Bytes>;
+
+struct Golden {
+  std::string name;         // the test's name: the behaviour
+  std::string description;  // what is sent, what must happen
+  std::vector<Step> before;  // sent first, each must produce one frame
+  std::function<Step(const Before&)> input;
+  std::function<Verdict(const Before&)> expect;
+};
+
+// gtest prints a parameter on failure: its name, not its bytes.
+void PrintTo(const Golden& g, std::ostream* os) { *os << g.name; }
+
+Golden row(std::string name, std::string description, Step input, Verdict expect) {
+  return Golden{std::move(name), std::move(description), {},
+                [input](const Before&) { return input; }, [expect](const Before&) { return expect; }};
+}
+
+// Frames that are broken in one way each; everything else about them is
+// valid (checksums recomputed after the damage unless it is the damage).
+Bytes with_bad_ip_checksum() {
+  Bytes f = to_vip(40000).frame();
+  f[kIpOff + 10] ^= 0x5a;
+  return f;
+}
+Bytes with_ip_options() {
+  TcpPacket p = to_vip(40000);
+  p.l3.options = {0x01, 0x01, 0x01, 0x00};  // NOP NOP NOP EOL (RFC 791)
+  return p.frame();
+}
+Bytes fragment(uint16_t frag_word) {
+  TcpPacket p = to_vip(40000);
+  p.l3.frag = frag_word;
+  return p.frame();
+}
+Bytes truncated_tcp() {
+  // 12 bytes where a 20-byte TCP header should be; IP length agrees.
+  return ipv4_frame({kUplinkMac, kClientMac}, {kClient, kVip}, kProtoTcp, Bytes(12, 0));
+}
+Bytes gre_packet() {
+  return ipv4_frame({kUplinkMac, kClientMac}, {kClient, kVip}, 47, Bytes(8, 0));
+}
+
+Bytes arp_request(Ip4 asker, const MacAddr& asker_mac, Ip4 target) {
+  return arp_frame({kBroadcast, asker_mac}, Arp{kArpRequest, asker_mac, asker, MacAddr{}, target});
+}
+// RFC 826: the reply swaps sender and target and names us as sender.
+Bytes arp_reply(const MacAddr& our_mac, Ip4 asked, const MacAddr& asker_mac, Ip4 asker) {
+  return arp_frame({asker_mac, our_mac}, Arp{kArpReply, our_mac, asked, asker_mac, asker});
+}
+
+const Bytes kPingData = {'p', 'o', 'd', 'g', 'a', 't', 'e', '!', 0, 1, 2, 3};
+Bytes ping(Ip4 to, uint8_t ttl = 64) {
+  L3 l3{kClient, to};
+  l3.ttl = ttl;
+  return icmp_echo_frame({kUplinkMac, kClientMac}, l3, kIcmpEchoRequest, 0x4242, 7, kPingData);
+}
+// RFC 792: addresses swapped, type 0, identifier, sequence and data echoed;
+// podgate sends it with a fresh TTL of 64, back to the asker's MAC.
+Bytes pong(Ip4 from) {
+  return icmp_echo_frame({kClientMac, kUplinkMac}, {from, kClient}, kIcmpEchoReply, 0x4242, 7, kPingData);
+}
+
+std::vector<Golden> golden_table() {
+  std::vector<Golden> t;
+  const TcpPacket syn = to_vip(40000);
+
+  t.push_back(row("SynToVipIsDnatedToAReadyPod",
+                  "TCP SYN client:40000 -> 10.96.0.20:80 leaves the pods port to 172.17.0.10 or .11 "
+                  "(never the draining .12) at :8080, Pod MAC, pods port MAC, TTL 63",
+                  {kUplink, syn.frame()}, sent(kPods, dnat_to_any(syn, {kPod0, kPod1}))));
+
+  {
+    TcpPacket ack = to_vip(40000, kAck);
+    ack.tcp.seq = 1001;
+    ack.tcp.ack = 5001;
+    ack.payload = {'G', 'E', 'T', ' ', '/', '\r', '\n'};
+    t.push_back(Golden{"SameFiveTupleGoesToTheSamePod",
+                       "after a SYN, the next packet of the connection (ACK with data) goes to the Pod "
+                       "the SYN went to",
+                       {{kUplink, syn.frame()}},
+                       [ack](const Before&) { return Step{kUplink, ack.frame()}; },
+                       [ack](const Before& b) { return sent(kPods, dnat(ack, ip_dst(b[0])).frame()); }});
+  }
+
+  t.push_back(Golden{"PodReplyIsReverseNatedToTheClient",
+                     "the Pod's SYN-ACK from :8080 leaves the uplink from 10.96.0.20:80 to the client's MAC",
+                     {{kUplink, syn.frame()}},
+                     [syn](const Before& b) { return Step{kPods, reply_from(ip_dst(b[0]), syn).frame()}; },
+                     [syn](const Before& b) {
+                       // By its flow entry, not by the stateless fallback.
+                       return counting(
+                           sent(kUplink, reverse_nat(reply_from(ip_dst(b[0]), syn), kVip, kHttp, kClientMac).frame()),
+                           &WorkerCounters::replies_stateless, "replies_stateless", 0);
+                     }});
+
+  {
+    // No flow entry (e.g. the table was full when the connection started):
+    // a Pod port that backs exactly one service port is mapped back to it.
+    const TcpPacket r = reply_from(kPod0, to_vip(40001));
+    t.push_back(row("ReplyWithoutFlowIsReverseNatedByItsOnlyService",
+                    "a SYN-ACK from 172.17.0.10:8080 with no flow entry: it backs only my-app:80, so it "
+                    "leaves the uplink from 10.96.0.20:80, counted as replies_stateless",
+                    {kPods, r.frame()},
+                    counting(sent(kUplink, reverse_nat(r, kVip, kHttp, kClientMac).frame()),
+                             &WorkerCounters::replies_stateless, "replies_stateless")));
+    TcpPacket unknown = r;
+    unknown.tcp.sport = 9090;
+    t.push_back(row("ReplyWithoutFlowFromUnservedPortIsDropped",
+                    "a SYN-ACK from 172.17.0.10:9090 (backs no service) with no flow: dropped as no_flow",
+                    {kPods, unknown.frame()}, dropped(DropReason::kNoFlow)));
+    TcpPacket ambiguous = reply_from(kTwoPortsPod, to_vip(40001));
+    ambiguous.tcp.sport = 9000;
+    t.push_back(row("ReplyWithoutFlowFromPodOfTwoServicePortsIsDropped",
+                    "a SYN-ACK from 172.17.0.15:9000, which backs 10.96.0.60:80 and :81, with no flow: "
+                    "it cannot be mapped back, dropped as no_flow",
+                    {kPods, ambiguous.frame()}, dropped(DropReason::kNoFlow)));
+  }
+
+  t.push_back(row("VipOnUnservedPortIsDropped", "TCP to 10.96.0.20:81 is dropped as no_service",
+                  {kUplink, to_vip(40000, kSyn, kVip, 81).frame()}, dropped(DropReason::kNoService)));
+
+  {
+    UdpPacket q{{kUplinkMac, kClientMac}, {kClient, kUdpVip}, {5000, kDnsPort}, {1, 2, 3, 4, 5, 6, 7}};
+    std::vector<Bytes> any;
+    for (Ip4 pod : {kPod0, kPod1}) {
+      UdpPacket e = q;
+      e.l2 = {pod_mac(pod), kPodsMac};
+      e.l3.dst = pod;
+      e.l3.ttl = 63;
+      any.push_back(e.frame());
+    }
+    t.push_back(row("UdpToUdpServiceIsDnated", "UDP client:5000 -> 10.96.0.30:5353 goes to a ready Pod :5353",
+                    {kUplink, q.frame()}, sent(kPods, any)));
+    q.udp.checksum = false;
+    q.udp.sport = 5001;
+    any.clear();
+    for (Ip4 pod : {kPod0, kPod1}) {
+      UdpPacket e = q;
+      e.l2 = {pod_mac(pod), kPodsMac};
+      e.l3.dst = pod;
+      e.l3.ttl = 63;
+      any.push_back(e.frame());
+    }
+    t.push_back(row("UdpWithoutChecksumStaysWithout",
+                    "a UDP datagram with checksum 0 (none, RFC 768) is DNATed and keeps checksum 0",
+                    {kUplink, q.frame()}, sent(kPods, any)));
+  }
+
+  {
+    TcpPacket p = to_vip(40000);
+    p.l3.ttl = 1;
+    t.push_back(row("TtlOneIsDropped", "a SYN to the VIP with TTL 1 is dropped as ttl_exceeded (RFC 1812 §5.3.1)",
+                    {kUplink, p.frame()}, dropped(DropReason::kTtlExceeded)));
+    t.push_back(Golden{"TtlOneReplyIsDropped", "a Pod's reply with TTL 1 is dropped as ttl_exceeded",
+                       {{kUplink, syn.frame()}},
+                       [syn](const Before& b) {
+                         TcpPacket r = reply_from(ip_dst(b[0]), syn);
+                         r.l3.ttl = 1;
+                         return Step{kPods, r.frame()};
+                       },
+                       [](const Before&) { return dropped(DropReason::kTtlExceeded); }});
+  }
+
+  t.push_back(row("BadIpChecksumIsDropped", "a header checksum that does not add up is dropped as bad_ip_checksum",
+                  {kUplink, with_bad_ip_checksum()}, dropped(DropReason::kBadIpChecksum)));
+  t.push_back(row("IpOptionsAreDropped", "IHL 6 (four option bytes) is dropped as ip_options",
+                  {kUplink, with_ip_options()}, dropped(DropReason::kIpOptions)));
+  t.push_back(row("FirstFragmentIsDropped", "MF set, offset 0: dropped as fragment",
+                  {kUplink, fragment(kMoreFragments)}, dropped(DropReason::kFragment)));
+  t.push_back(row("LaterFragmentIsDropped", "offset 185 (1480 bytes), MF clear: dropped as fragment",
+                  {kUplink, fragment(185)}, dropped(DropReason::kFragment)));
+  t.push_back(row("TruncatedTcpIsDropped", "12 bytes of TCP header: dropped as truncated_l4",
+                  {kUplink, truncated_tcp()}, dropped(DropReason::kTruncatedL4)));
+  t.push_back(row("UnsupportedProtocolIsDropped", "GRE to the VIP: dropped as unsupported_proto",
+                  {kUplink, gre_packet()}, dropped(DropReason::kUnsupportedProto)));
+
+  t.push_back(row("ArpForPortAddressIsAnswered",
+                  "ARP who-has 192.0.2.1 from the client: reply out the uplink, sender = uplink MAC",
+                  {kUplink, arp_request(kClient, kClientMac, kUplinkIp)},
+                  sent(kUplink, arp_reply(kUplinkMac, kUplinkIp, kClientMac, kClient))));
+  t.push_back(row("ArpForVipIsAnswered", "ARP who-has 10.96.0.20 on the uplink: answered with the uplink MAC",
+                  {kUplink, arp_request(kClient, kClientMac, kVip)},
+                  sent(kUplink, arp_reply(kUplinkMac, kVip, kClientMac, kClient))));
+  t.push_back(row("ArpOnPodsPortIsAnsweredThere",
+                  "ARP who-has 172.17.0.1 from a Pod: reply out the pods port with the pods port MAC",
+                  {kPods, arp_request(kPod0, pod_mac(kPod0), kPodsIp)},
+                  sent(kPods, arp_reply(kPodsMac, kPodsIp, pod_mac(kPod0), kPod0))));
+  t.push_back(row("ArpForOtherAddressIsNotAnswered", "ARP who-has 192.0.2.77: dropped as arp_not_for_us",
+                  {kUplink, arp_request(kClient, kClientMac, ip("192.0.2.77"))},
+                  dropped(DropReason::kArpNotForUs)));
+  {
+    Bytes reply = arp_frame({kUplinkMac, kGatewayMac}, Arp{kArpReply, kGatewayMac, kGateway, kUplinkMac, kUplinkIp});
+    t.push_back(row("ArpReplyIsPuntedToControl", "an ARP reply goes to the control thread to be learnt",
+                    {kUplink, reply}, punted(PuntKind::kArp, kUplink, Ip4{}, reply)));
+  }
+
+  t.push_back(row("PingToVipIsAnswered", "ICMP echo to 10.96.0.20: echo reply from the VIP, same id/seq/data",
+                  {kUplink, ping(kVip)}, sent(kUplink, pong(kVip))));
+  t.push_back(row("PingToPortAddressIsAnswered", "ICMP echo to 192.0.2.1: echo reply",
+                  {kUplink, ping(kUplinkIp)}, sent(kUplink, pong(kUplinkIp))));
+  t.push_back(row("PingToUnknownAddressIsDropped", "ICMP echo to 203.0.113.9: dropped as not_for_us",
+                  {kUplink, ping(ip("203.0.113.9"))}, dropped(DropReason::kNotForUs)));
+
+  {
+    TcpPacket p = to_vip(40000, kSyn, kUnresolvedVip);
+    // Punted before the MACs are written: only the NAT and TTL are done.
+    TcpPacket e = p;
+    e.l3.dst = kUnresolvedPod;
+    e.l3.ttl = 63;
+    e.tcp.dport = kTarget;
+    t.push_back(row("UnresolvedNextHopIsPunted",
+                    "SYN to 10.96.0.50:80 whose Pod 172.17.0.20 has no MAC: translated and punted as "
+                    "kUnresolved with next hop 172.17.0.20 on the pods port",
+                    {kUplink, p.frame()}, punted(PuntKind::kUnresolved, kPods, kUnresolvedPod, e.frame())));
+  }
+
+  t.push_back(row("ServiceWithoutReadyEndpointIsDropped",
+                  "SYN to 10.96.0.40:80, whose endpoints are all not ready: dropped as no_endpoint",
+                  {kUplink, to_vip(40000, kSyn, kIdleVip).frame()}, dropped(DropReason::kNoEndpoint)));
+
+  {
+    TcpPacket far = to_vip(40000);
+    far.l2.src = kGatewayMac;
+    far.l3.src = kFarClient;
+    t.push_back(Golden{"ReplyToRoutedClientGoesToTheGateway",
+                       "a client in 198.51.100.0/24 (route via 192.0.2.254): the Pod's reply leaves the uplink "
+                       "to the gateway's MAC",
+                       {{kUplink, far.frame()}},
+                       [far](const Before& b) { return Step{kPods, reply_from(ip_dst(b[0]), far).frame()}; },
+                       [far](const Before& b) {
+                         return sent(kUplink, reverse_nat(reply_from(ip_dst(b[0]), far), kVip, kHttp, kGatewayMac)
+                                                  .frame());
+                       }});
+  }
+  return t;
+}
+
+class WorkerGolden : public ::testing::TestWithParam<Golden> {};
+
+TEST_P(WorkerGolden, Verdict) {
+  const Golden& g = GetParam();
+  SCOPED_TRACE(g.description);
+  auto d = make_dataplane();
+
+  Before before;
+  for (const Step& s : g.before) {
+    std::vector<Output> out = d->send(s.port, s.frame);
+    ASSERT_EQ(out.size(), 1u) << "a `before` packet produced " << out.size() << " frames: " << describe(s.frame)
+                              << "; drops: " << d->drop_summary();
+    before.push_back(out[0].frame);
+  }
+  const Step in = g.input(before);
+  const Verdict want = g.expect(before);
+
+  const uint64_t drops_before = d->drops_total();
+  const uint64_t reason_before = want.kind == Verdict::Kind::kDropped ? d->drops(want.reason) : 0;
+  const uint64_t flows_before = d->worker(0).flows().size();
+  const uint64_t counter_before = want.counter ? d->total(want.counter) : 0;
+
+  std::vector<Output> out = d->send(in.port, in.frame);
+  std::vector<Punted> punts = d->take_punted();
+
+  if (want.counter != nullptr) {
+    EXPECT_EQ(d->total(want.counter) - counter_before, want.counter_delta) << want.counter_name;
+  }
+  switch (want.kind) {
+    case Verdict::Kind::kSent: {
+      EXPECT_EQ(d->drops_total(), drops_before) << "drops: " << d->drop_summary();
+      EXPECT_TRUE(punts.empty());
+      ASSERT_EQ(out.size(), 1u) << "input: " << describe(in.frame) << "; drops: " << d->drop_summary();
+      EXPECT_EQ(out[0].port, want.tx_port) << "left on the wrong port";
+      EXPECT_EQ(out[0].queue, 0u) << "a worker transmits on its own TX queue";
+      EXPECT_TRUE(frame_is_one_of(out[0].frame, want.one_of));
+      if (ether_type(out[0].frame) == kEtherIpv4) {
+        EXPECT_TRUE(checksums_valid(out[0].frame));
+      }
+      break;
+    }
+    case Verdict::Kind::kDropped: {
+      EXPECT_TRUE(out.empty()) << "sent: " << (out.empty() ? "" : describe(out[0].frame));
+      EXPECT_TRUE(punts.empty());
+      EXPECT_EQ(d->drops(want.reason) - reason_before, 1u)
+          << "expected one " << dp::drop_reason_name(want.reason) << "; drops: " << d->drop_summary();
+      EXPECT_EQ(d->drops_total() - drops_before, 1u) << "drops: " << d->drop_summary();
+      // A packet that is dropped leaves no state behind.
+      EXPECT_EQ(d->worker(0).flows().size(), flows_before) << "a dropped packet changed the flow table";
+      break;
+    }
+    case Verdict::Kind::kPunted: {
+      EXPECT_TRUE(out.empty()) << "sent: " << (out.empty() ? "" : describe(out[0].frame));
+      EXPECT_EQ(d->drops_total(), drops_before) << "drops: " << d->drop_summary();
+      ASSERT_EQ(punts.size(), 1u);
+      EXPECT_EQ(punts[0].kind, want.punt_kind);
+      EXPECT_EQ(punts[0].port, want.punt_port);
+      EXPECT_EQ(punts[0].next_hop, want.next_hop) << str(punts[0].next_hop) << " vs " << str(want.next_hop);
+      EXPECT_TRUE(frame_is_one_of(punts[0].frame, want.one_of));
+      if (ether_type(punts[0].frame) == kEtherIpv4) {
+        EXPECT_TRUE(checksums_valid(punts[0].frame));
+      }
+      break;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, WorkerGolden, ::testing::ValuesIn(golden_table()),
+                         [](const ::testing::TestParamInfo<Golden>& info) { return info.param.name; });
+
+// --- behaviours of the real pipeline -----------------------------------------
+
+struct Flow {
+  TcpPacket syn;  // the client's first packet
+  Ip4 pod;        // where it went
+};
+
+// Checks a forwarded client packet: translated to a ready Pod of my-app,
+// byte for byte as dnat() says, with valid checksums.
+::testing::AssertionResult is_dnat_of(const Bytes& out, const TcpPacket& in, std::initializer_list<Ip4> pods) {
+  auto r = frame_is_one_of(out, dnat_to_any(in, pods));
+  if (!r) return r;
+  return checksums_valid(out);
+}
+
+// Opens one connection per client port: a SYN from each, all on the uplink.
+// Returns the flows keyed by client port.
+std::map<uint16_t, Flow> open_flows(Dataplane& d, const std::vector<uint16_t>& client_ports,
+                                    std::initializer_list<Ip4> allowed) {
+  std::map<uint16_t, TcpPacket> syns;
+  std::vector<Bytes> frames;
+  for (uint16_t port : client_ports) {
+    syns.emplace(port, to_vip(port));
+    frames.push_back(syns.at(port).frame());
+  }
+  std::map<uint16_t, Flow> flows;
+  for (const Output& o : d.send(kUplink, frames)) {
+    const uint16_t port = l4_sport(o.frame);
+    auto it = syns.find(port);
+    if (it == syns.end()) {
+      ADD_FAILURE() << "unexpected output " << describe(o.frame);
+      continue;
+    }
+    EXPECT_EQ(o.port, kPods);
+    EXPECT_TRUE(is_dnat_of(o.frame, it->second, allowed));
+    flows[port] = Flow{it->second, ip_dst(o.frame)};
+  }
+  EXPECT_EQ(flows.size(), client_ports.size()) << "drops: " << d.drop_summary();
+  return flows;
+}
+
+// Sends the next packet (an ACK) of every flow; returns where each went.
+std::map<uint16_t, Ip4> continue_flows(Dataplane& d, const std::map<uint16_t, Flow>& flows) {
+  std::vector<Bytes> frames;
+  std::map<uint16_t, TcpPacket> acks;
+  for (const auto& [port, f] : flows) {
+    TcpPacket ack = f.syn;
+    ack.tcp.flags = kAck;
+    ack.tcp.seq += 1;
+    acks.emplace(port, ack);
+    frames.push_back(ack.frame());
+  }
+  std::map<uint16_t, Ip4> went;
+  for (const Output& o : d.send(kUplink, frames)) {
+    const uint16_t port = l4_sport(o.frame);
+    EXPECT_EQ(o.port, kPods);
+    EXPECT_TRUE(is_dnat_of(o.frame, acks.at(port), {kPod0, kPod1, kPod2, kPod3}));
+    went[port] = ip_dst(o.frame);
+  }
+  return went;
+}
+
+std::vector<uint16_t> port_range(uint16_t first, size_t n) {
+  std::vector<uint16_t> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(static_cast<uint16_t>(first + i));
+  return v;
+}
+
+size_t count_on(const std::map<uint16_t, Flow>& flows, Ip4 pod) {
+  size_t n = 0;
+  for (const auto& [port, f] : flows) n += f.pod == pod;
+  return n;
+}
+
+TEST(WorkerPipeline, TwoWorkersHandBothDirectionsToTheFlowOwner) {
+  // Single-queue ports: worker 0 polls the uplink, worker 1 the pods port,
+  // so every connection owned by the other worker must cross a handoff ring
+  // in one direction (architecture decision 4).
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rx = {{kUplink}, {kPods}};
+  auto d = make_dataplane(std::move(s));
+
+  const std::vector<uint16_t> ports = port_range(30000, 200);
+  std::map<uint16_t, Flow> flows;
+  std::map<uint16_t, uint16_t> forward_queue;
+  std::vector<Bytes> syns;
+  for (uint16_t p : ports) syns.push_back(to_vip(p).frame());
+  for (const Output& o : d->send(kUplink, syns)) {
+    const uint16_t port = l4_sport(o.frame);
+    ASSERT_EQ(o.port, kPods);
+    EXPECT_TRUE(is_dnat_of(o.frame, to_vip(port), {kPod0, kPod1}));
+    flows[port] = Flow{to_vip(port), ip_dst(o.frame)};
+    forward_queue[port] = o.queue;
+  }
+  ASSERT_EQ(flows.size(), ports.size()) << "drops: " << d->drop_summary();
+
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn).frame());
+  size_t replies_out = 0;
+  for (const Output& o : d->send(kPods, replies)) {
+    ASSERT_EQ(o.port, kUplink);
+    const uint16_t port = l4_dport(o.frame);
+    const Flow& f = flows.at(port);
+    EXPECT_TRUE(frames_equal(o.frame, reverse_nat(reply_from(f.pod, f.syn), kVip, kHttp, kClientMac).frame()));
+    EXPECT_TRUE(checksums_valid(o.frame));
+    // Both directions were sent by the same worker: the flow's owner.
+    const uint32_t owner = dp::owner_worker(kClient, dp::to_be16(port), 2);
+    EXPECT_EQ(o.queue, owner) << "reply of client port " << port;
+    EXPECT_EQ(forward_queue.at(port), owner) << "forward packet of client port " << port;
+    ++replies_out;
+  }
+  EXPECT_EQ(replies_out, ports.size());
+  // Every reply found its flow entry, i.e. reached the worker that holds it
+  // (a reply on the wrong worker would be translated statelessly instead).
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+  EXPECT_GT(d->worker(0).counters().handoff_out.get(), 0u) << "no forward packet crossed to worker 1";
+  EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply crossed to worker 0";
+  EXPECT_EQ(d->total(&WorkerCounters::handoff_out), d->total(&WorkerCounters::handoff_in));
+}
+
+TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
+  const size_t on_pod1 = count_on(flows, kPod1);
+  ASSERT_GT(on_pod1, 0u);
+
+  // my-app-1 is being shut down: serving + terminating (EndpointSlice).
+  d->publish(config_with(R"(
+  { ip = "172.17.0.10" },
+  { ip = "172.17.0.11", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
+)"));
+
+  auto went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size()) << "drops: " << d->drop_summary();
+  for (const auto& [port, f] : flows) EXPECT_EQ(went.at(port), f.pod) << "client port " << port << " moved";
+
+  // Its connections still get their replies through.
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) {
+    if (f.pod == kPod1) replies.push_back(reply_from(kPod1, f.syn, kAck).frame());
+  }
+  EXPECT_EQ(d->send(kPods, replies).size(), on_pod1) << "drops: " << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "replies must go by their flow entries";
+
+  // New connections never go to it.
+  open_flows(*d, port_range(50000, 300), {kPod0});
+  EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), 0u);
+  EXPECT_GT(d->total(&WorkerCounters::flows_revalidated), 0u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerPipeline, RemovedEndpointLosesItsFlows) {
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
+  const size_t on_pod1 = count_on(flows, kPod1);
+  ASSERT_GT(on_pod1, 0u);
+
+  d->publish(config_with(R"(
+  { ip = "172.17.0.10" },
+  { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
+)"));
+
+  auto went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size()) << "drops: " << d->drop_summary();
+  for (const auto& [port, f] : flows) {
+    // .10 is the only ready endpoint left: .11's flows are re-pinned there.
+    EXPECT_EQ(went.at(port), kPod0) << "client port " << port << " was on " << str(f.pod);
+  }
+  EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), on_pod1);
+
+  // A late reply from the removed Pod finds no connection.
+  const Flow& gone = std::find_if(flows.begin(), flows.end(), [](const auto& kv) { return kv.second.pod == kPod1; })->second;
+  EXPECT_TRUE(d->send(kPods, reply_from(kPod1, gone.syn, kAck).frame()).empty());
+  EXPECT_EQ(d->drops(DropReason::kNoFlow), 1u) << d->drop_summary();
+}
+
+TEST(WorkerPipeline, AddingAnEndpointDoesNotMoveEstablishedFlows) {
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
+
+  d->publish(config_with(std::string(kMyAppEndpoints) + R"(  { ip = "172.17.0.13", pod = "my-app-3" },
+)"));
+
+  // The premise: Maglev alone, with the new table, would move some of them
+  // (Maglev §3.3: connection tracking is what keeps them).
+  const dp::ServiceData* svc = d->snapshot().find_service(kVip, dp::to_be16(kHttp), dp::Proto::kTcp);
+  ASSERT_NE(svc, nullptr);
+  size_t would_move = 0;
+  for (const auto& [port, f] : flows) {
+    Bytes frame = f.syn.frame();
+    dp::ParsedPacket p;
+    DropReason why;
+    ASSERT_TRUE(dp::parse_packet(frame.data(), static_cast<uint32_t>(frame.size()), false, p, why));
+    const dp::Backend& b = svc->ready[dp::maglev_lookup(svc->maglev, dp::flow_hash(p, false))];
+    would_move += !(b.ip == f.pod);
+  }
+  ASSERT_GT(would_move, 0u) << "the new endpoint set moves no flow: this test would prove nothing";
+
+  auto went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size()) << "drops: " << d->drop_summary();
+  size_t moved = 0;
+  for (const auto& [port, f] : flows) moved += !(went.at(port) == f.pod);
+  EXPECT_EQ(moved, 0u) << "of " << flows.size() << " established flows (Maglev alone would move " << would_move << ")";
+
+  // The new endpoint does take new connections.
+  auto fresh = open_flows(*d, port_range(50000, 300), {kPod0, kPod1, kPod3});
+  EXPECT_GT(count_on(fresh, kPod3), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), 0u);
+}
+
+TEST(WorkerPipeline, FlowTableFullStillForwardsByMaglev) {
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.flow_capacity = 8;  // two buckets of four entries: at most four connections
+  auto d = make_dataplane(std::move(s));
+
+  const auto ports = port_range(20000, 64);
+  auto flows = open_flows(*d, ports, {kPod0, kPod1});
+  ASSERT_EQ(flows.size(), ports.size());
+  const uint64_t full = d->total(&WorkerCounters::flows_table_full);
+  const uint64_t created = d->total(&WorkerCounters::flows_created);
+  EXPECT_GT(full, 0u);
+  EXPECT_LE(created, 4u);
+  EXPECT_EQ(full + created, ports.size());
+  EXPECT_LE(d->worker(0).flows().size(), 8u);
+
+  // Without entries, the same connection still reaches the same Pod...
+  auto went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size());
+  for (const auto& [port, f] : flows) EXPECT_EQ(went.at(port), f.pod) << "client port " << port;
+
+  // ...and its replies are reverse-NATed by the one service their Pod
+  // backs, without state.
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn).frame());
+  size_t replies_out = 0;
+  for (const Output& o : d->send(kPods, replies)) {
+    const Flow& f = flows.at(l4_dport(o.frame));
+    EXPECT_EQ(o.port, kUplink);
+    EXPECT_TRUE(frames_equal(o.frame, reverse_nat(reply_from(f.pod, f.syn), kVip, kHttp, kClientMac).frame()));
+    ++replies_out;
+  }
+  EXPECT_EQ(replies_out, flows.size());
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), full) << "every connection without entries";
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerPipeline, WeightsShapeNewFlowShares) {
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.flow_capacity = 1 << 14;  // room for all 3000 connections (two entries each)
+  auto d = make_dataplane(std::move(s));
+
+  std::mt19937 rng(20240601);
+  std::uniform_int_distribution<int> any_port(1024, 65535);
+  std::set<uint16_t> chosen;
+  while (chosen.size() < 3000) chosen.insert(static_cast<uint16_t>(any_port(rng)));
+  auto flows = open_flows(*d, std::vector<uint16_t>(chosen.begin(), chosen.end()), {kPod0, kPod1});
+  ASSERT_EQ(flows.size(), chosen.size());
+
+  // my-app-1 has weight 2 and my-app-0 weight 1: 2/3 of new flows.  The
+  // tolerance is the sum of (a) the Maglev table's own deviation from the
+  // weights, below 1% for M = 65537 >> 3 endpoints (NSDI'16 §5.3), and
+  // (b) sampling: 3000 flows give a binomial standard deviation of
+  // sqrt(2/3 * 1/3 / 3000) = 0.86%, and 4 of them is 3.5%.  The hash is
+  // deterministic, so this never flakes; a wrong weighting (1/2 or 4/5)
+  // falls far outside.
+  const double share = static_cast<double>(count_on(flows, kPod1)) / static_cast<double>(flows.size());
+  EXPECT_NEAR(share, 2.0 / 3.0, 0.045) << count_on(flows, kPod1) << " of " << flows.size() << " to the weight-2 Pod";
+  EXPECT_EQ(count_on(flows, kPod2), 0u) << "the draining endpoint took new flows";
+}
+
+}  // namespace
+}  // namespace podgate::test
