@@ -65,6 +65,19 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config) {
                           std::to_string(available) +
                           " worker lcore(s) besides the main one; widen eal.args -l");
   }
+  // The DNS listeners first: a port another server holds is the likeliest
+  // reason not to start, and it is cheap to find out.
+  auto dns_server = dns::DnsServer::open(a->config_.dns);
+  if (!dns_server) return std::move(dns_server).error();
+  a->dns_ = std::move(*dns_server);
+  for (const DnsListen& l : a->config_.dns.listen) {
+    log_info("dns: listening on " + dp::to_string(l.ip) + ":" + std::to_string(l.port) +
+             " (UDP and TCP)");
+  }
+  if (a->config_.dns.service_ip) {
+    log_info("dns: answering " + dp::to_string(*a->config_.dns.service_ip) +
+             ":53/UDP on the dataplane");
+  }
   a->pool_ = rte_pktmbuf_pool_create("podgate_mbufs", dpc.mbufs, 256, 0,
                                      RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
   if (a->pool_ == nullptr) {
@@ -121,6 +134,12 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config) {
   for (const dp::PortInfo& p : a->ports_) ps.port_ids.push_back(p.port_id);
   ps.tx_queue = static_cast<uint16_t>(workers);
   a->punt_ = std::make_unique<PuntHandler>(ps);
+  std::vector<uint16_t> mtus;
+  for (const PortConfig& pc : a->config_.ports) mtus.push_back(pc.mtu.value_or(0));
+  a->vip_dns_ = std::make_unique<dns::VipAnswerer>(*a->dns_, *a->punt_, std::move(mtus));
+  a->punt_->set_dns_answerer([vip = a->vip_dns_.get()](rte_mbuf* m, const dp::Snapshot& snap) {
+    return vip->answer(m, snap);
+  });
 
   Config first = a->config_;
   if (auto r = a->apply(std::move(first)); !r) return std::move(r).error();
@@ -134,12 +153,17 @@ Result<void> Appliance::apply(Config next) {
   BuildStats stats;
   SnapshotInputs in{&next, macs, publisher_->current(), generation_ + 1};
   std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
+  // The DNS view of the same config (serial = generation): swapped right
+  // after the snapshot is published, so DNS and forwarding change together.
+  std::shared_ptr<const dns::Zone> zone =
+      dns::build_zone(next, static_cast<uint32_t>(generation_ + 1));
   for (const NeighborConfig& n : next.neighbors) {
     if (!neighbors_->set(n.ip, n.mac)) {
       return make_error(ErrorCode::kInternal, "neighbour table full adding " + dp::to_string(n.ip));
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
+  dns_->set_zone(std::move(zone));
   ++generation_;
   config_ = std::move(next);
   log_info("published snapshot " + std::to_string(generation_) + ": " +
@@ -157,6 +181,11 @@ Result<void> Appliance::reload() {
     return make_error(ErrorCode::kInvalidConfig,
                       config_.source + ": [eal], [dataplane] and [[ports]] cannot change on reload; "
                                        "restart podgate to change them");
+  }
+  if (!(next->dns.listen == config_.dns.listen)) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      config_.source + ": dns.listen cannot change on reload (the sockets are "
+                                       "bound at start); restart podgate to change it");
   }
   return apply(std::move(*next));
 }
@@ -231,6 +260,7 @@ void Appliance::poll_control(uint64_t now_ms) {
   while (punt_->poll(snap, now_ms) != 0) {
   }
   punt_->tick(snap, now_ms);
+  dns_->tick(now_ms);
   publisher_->reclaim();
 }
 
@@ -244,15 +274,27 @@ int Appliance::run() {
   ev.events = EPOLLIN;
   ev.data.fd = sfd;
   epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+  if (auto r = dns_->attach(epfd); !r) {
+    log_error(r.error().message);
+    close(epfd);
+    close(sfd);
+    stop_workers();
+    return 1;
+  }
   log_info("running: " + std::to_string(workers_.size()) + " worker(s), " +
            std::to_string(ports_.size()) + " port(s), config " + config_.source);
 
   bool running = true;
   while (running) {
-    epoll_event events[8];
+    epoll_event events[64];
     // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this often.
-    int n = epoll_wait(epfd, events, 8, 1);
+    int n = epoll_wait(epfd, events, 64, 1);
+    const uint64_t now_ms = monotonic_ms();
     for (int i = 0; i < n; ++i) {
+      if (dns::DnsServer::owns(events[i])) {
+        dns_->on_event(events[i], now_ms);
+        continue;
+      }
       if (events[i].data.fd != sfd) continue;
       signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -313,6 +355,7 @@ std::string Appliance::format_stats() const {
         << " opackets=" << s.opackets << " imissed=" << s.imissed << " ierrors=" << s.ierrors
         << " oerrors=" << s.oerrors << " rx_nombuf=" << s.rx_nombuf << "\n";
   }
+  out << "  " << dns_->format_counters() << "\n";
   out << "  snapshot generation=" << generation_
       << " awaiting_free=" << publisher_->pending_frees() << " freed=" << publisher_->freed();
   return out.str();

@@ -13,6 +13,8 @@
 #include <rte_ring.h>
 
 #include "control/config.hpp"
+#include "control/dns/server.hpp"
+#include "control/dns/vip_answerer.hpp"
 #include "control/punt_handler.hpp"
 #include "control/result.hpp"
 #include "control/snapshot_publisher.hpp"
@@ -60,6 +62,8 @@ class Appliance {
   std::vector<rte_ring*> handoff_rings_;
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PuntHandler> punt_;
+  std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
+  std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP
   std::vector<dp::Worker*> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> stop_{false};

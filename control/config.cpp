@@ -30,6 +30,7 @@ constexpr int64_t kMaxWorkers = 64;
 constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 days
 constexpr int64_t kMaxMaglevSize = 1 << 24;
 constexpr size_t kMaxEndpoints = 65534;  // Maglev slots hold uint16_t, kNoBackend excluded
+constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters without the final dot
 
 bool is_prime(uint32_t n) {
   if (n < 2) return false;
@@ -130,13 +131,14 @@ class Loader {
   explicit Loader(std::string_view source) : source_(source) {}
 
   Result<Config> run(const toml::table& root) {
-    check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services"});
+    check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns"});
     load_eal(root);
     load_dataplane(root);
     load_ports(root);
     load_routes(root);
     load_neighbors(root);
     load_services(root);
+    load_dns(root);  // after services: service_ip is checked against their VIPs
     if (diags_.empty()) {
       cfg_.source = source_;
       return std::move(cfg_);
@@ -721,15 +723,9 @@ class Loader {
         }
       }
       if (auto pod = get_string(et, p2, "pod")) e.pod = *pod;
-      if (auto h = get_label(et, p2, "hostname", false, false)) {
-        e.hostname = *h;
-        for (size_t j = 0; j < svc.endpoints.size(); ++j) {
-          if (svc.endpoints[j].hostname == *h) {
-            error(et.get("hostname")->source(), join(p2, "hostname"),
-                  quote(*h) + " is already the hostname of " + index(ep, j));
-          }
-        }
-      }
+      // Duplicate hostnames are allowed: DNS answers every matching address
+      // (../shared/design/dns.md, "Endpoint names").
+      if (auto h = get_label(et, p2, "hostname", false, false)) e.hostname = *h;
       if (auto sub = get_label(et, p2, "subdomain", false, false)) e.subdomain = *sub;
       get_bool(et, p2, "ready", e.ready);
       e.serving = e.ready;  // EndpointSlice: serving defaults to ready
@@ -747,6 +743,127 @@ class Loader {
       get_u32(et, p2, "weight", 1, 256, e.weight);
       svc.endpoints.push_back(std::move(e));
     });
+  }
+
+  // ---- [dns] (../shared/design/dns.md) ----
+
+  void load_dns(const toml::table& root) {
+    const toml::node* n = find(root, "", "dns", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "dns", "a table");
+    const std::string p = "dns";
+    check_keys(*t, p, {"zone", "ttl", "listen", "service_ip", "max_udp_payload"});
+    DnsConfig& d = cfg_.dns;
+    if (auto zone = get_string(*t, p, "zone")) {
+      std::string_view z = *zone;
+      if (!z.empty() && z.back() == '.') z.remove_suffix(1);  // "cluster.local." is the same
+      // 253 leaves no room for the names under it; 200 leaves 53 octets for
+      // the longest shapes the zone holds (_port._proto.SVC.NS.svc.ZONE).
+      if (!is_dns_name(z) || z.size() > kMaxZoneLength) {
+        error(t->get("zone")->source(), join(p, "zone"),
+              quote(*zone) + " is not a DNS name of at most " + std::to_string(kMaxZoneLength) +
+                  " characters (dot-separated DNS-1123 labels: a-z, 0-9 and '-'), e.g. "
+                  "\"cluster.local\"");
+      } else {
+        d.zone = std::string(z);
+      }
+    }
+    get_u32(*t, p, "ttl", 1, 86400, d.ttl);
+    if (auto payload = get_int(*t, p, "max_udp_payload", 512, 4096)) {
+      d.max_udp_payload = static_cast<uint16_t>(*payload);
+    }
+    load_dns_listen(*t, p);
+    load_dns_service_ip(*t, p);
+  }
+
+  void load_dns_listen(const toml::table& t, const std::string& p) {
+    const std::string lp = join(p, "listen");
+    const toml::array* a = get_array(t, p, "listen", "an array of strings");
+    if (a == nullptr) return;
+    cfg_.dns.listen.clear();  // given: replaces the default, [] means no listener
+    for (size_t i = 0; i < a->size(); ++i) {
+      const std::string ip = index(lp, i);
+      const auto* s = (*a)[i].as_string();
+      if (s == nullptr) {
+        wrong_type((*a)[i], ip, "a string");
+        continue;
+      }
+      auto addr = parse_listen(s->get());
+      if (!addr) {
+        error((*a)[i].source(), ip,
+              quote(s->get()) + " is not an IPv4 address and port such as \"127.0.0.1:53\" "
+                                "(port 1..65535; 0.0.0.0 listens on every address)");
+        continue;
+      }
+      const std::string text = dp::to_string(addr->ip) + ":" + std::to_string(addr->port);
+      for (size_t j = 0; j < cfg_.dns.listen.size(); ++j) {
+        const DnsListen& other = cfg_.dns.listen[j];
+        if (other.port != addr->port) continue;
+        // The kernel refuses a second bind of the same port when one of the
+        // two is the wildcard address, so that overlap is a mistake too.
+        if (other.ip == addr->ip || other.ip.is_zero() || addr->ip.is_zero()) {
+          error((*a)[i].source(), ip,
+                text + (other.ip == addr->ip ? " is already " : " overlaps ") + index(lp, j) +
+                    (other.ip == addr->ip ? ""
+                                          : " (" + dp::to_string(other.ip) + ":" +
+                                                std::to_string(other.port) + ")"));
+          break;
+        }
+      }
+      cfg_.dns.listen.push_back(*addr);
+    }
+  }
+
+  static std::optional<DnsListen> parse_listen(std::string_view s) {
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto ip = dp::parse_ip4(s.substr(0, colon));
+    std::string_view port = s.substr(colon + 1);
+    if (!ip || port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0') ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    uint32_t value = 0;
+    for (char c : port) value = value * 10 + static_cast<uint32_t>(c - '0');
+    // Multicast and class E cannot be bound for a server; 0.0.0.0 and 127/8 can.
+    if (value == 0 || value > 65535 || (ip->host() >> 24) >= 224) return std::nullopt;
+    return DnsListen{*ip, static_cast<uint16_t>(value)};
+  }
+
+  // The DNS service VIP: answered on the dataplane like a cluster IP, so it
+  // must not collide with an address the dataplane already answers for.
+  void load_dns_service_ip(const toml::table& t, const std::string& p) {
+    auto vip = get_ip4(t, p, "service_ip");
+    if (!vip) return;
+    const toml::source_region& at = t.get("service_ip")->source();
+    const std::string path = join(p, "service_ip");
+    bool ok = true;
+    for (size_t j = 0; j < cfg_.ports.size(); ++j) {
+      const PortConfig& port = cfg_.ports[j];
+      if (port.address.length == 0) continue;  // invalid, already reported
+      uint32_t host = vip->host() & ~port.address.mask_host();
+      if (port.address.addr == *vip) {
+        error(at, path, dp::to_string(*vip) + " is the address of ports[" + std::to_string(j) +
+                            "] (" + port.name + "); the DNS service IP must not be a port address");
+        ok = false;
+      } else if (port.address.length <= 30 && port.address.contains(*vip) &&
+                 (host == 0 || host == ~port.address.mask_host())) {
+        error(at, path, dp::to_string(*vip) + " is the " + (host == 0 ? "network" : "broadcast") +
+                            " address of ports[" + std::to_string(j) + "] (" + port.name + ")");
+        ok = false;
+      }
+    }
+    for (size_t j = 0; j < cfg_.services.size(); ++j) {
+      const ServiceConfig& svc = cfg_.services[j];
+      if (svc.cluster_ip && svc.cluster_ip->as_v4() == *vip) {
+        error(at, path, dp::to_string(*vip) + " is the cluster_ip of services[" +
+                            std::to_string(j) + "] (" + svc.ns + "/" + svc.name +
+                            "); the DNS service IP must be an address of its own");
+        ok = false;
+      }
+    }
+    if (ok) cfg_.dns.service_ip = *vip;
   }
 
   std::string source_;

@@ -46,6 +46,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
   const Config& cfg = *in.config;
   auto snap = std::make_unique<dp::Snapshot>();
   snap->generation = in.generation;
+  // Workers punt UDP to dns_vip:53 to the control thread, and answer ARP
+  // and ping for it like a VIP.
+  if (cfg.dns.service_ip) snap->dns_vip = *cfg.dns.service_ip;
 
   std::vector<dp::ServiceMap::Item> services;
   std::vector<dp::ServiceMap::Item> backends;

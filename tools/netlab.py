@@ -57,7 +57,16 @@ address = "172.17.0.1/16"
 [[routes]]
 prefix = "198.51.100.0/24"
 via = "192.0.2.2"
+
+[dns]
+listen = ["127.0.0.1:{dns_port}"]
+service_ip = "{dns_vip}"
 """
+
+# The cluster DNS: the kernel listener (root namespace, loopback only) and
+# the VIP the client namespace reaches through the dataplane.
+DNS_PORT = 5300
+DNS_VIP = "10.96.0.10"
 
 
 def service_toml(namespace, name, cluster_ip, ports, endpoints, extra=""):
@@ -79,8 +88,9 @@ def endpoint(ip, pod, **fields):
 class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
-    def __init__(self, tag, workers=1, udp_timeout=300, config_path=None):
+    def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT):
         self.tag = tag
+        self.dns_port = dns_port
         self.workers = workers
         self.udp_timeout = udp_timeout
         self.client_ns = f"{tag}-client"
@@ -97,7 +107,8 @@ class Appliance:
     def base_config(self):
         lcores = ",".join(["0@0"] + [f"{w + 1}@1" for w in range(self.workers)])
         return BASE_CONFIG.format(lcores=lcores, tag=self.tag, workers=self.workers,
-                                  udp_timeout=self.udp_timeout, n0=0, n1=1)
+                                  udp_timeout=self.udp_timeout, n0=0, n1=1,
+                                  dns_port=self.dns_port, dns_vip=DNS_VIP)
 
     def write_config(self, services):
         self.services = services

@@ -205,6 +205,56 @@ endpoints = [ { ip = "10.0.0.2" } ]
   EXPECT_EQ(e.weight, 1u);
 }
 
+TEST(ConfigDns, ParsesEveryKeyToItsValue) {
+  auto r = parse_config(std::string(kExample) + R"(
+[dns]
+zone = "corp.example"
+ttl = 5
+listen = ["127.0.0.1:5300", "192.0.2.1:53", "0.0.0.0:5301"]
+service_ip = "10.96.0.10"
+max_udp_payload = 4096
+)", "dns.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const DnsConfig& d = r->dns;
+  EXPECT_EQ(d.zone, "corp.example");
+  EXPECT_EQ(d.ttl, 5u);
+  EXPECT_THAT(d.listen, testing::ElementsAre(DnsListen{ip("127.0.0.1"), 5300},
+                                             DnsListen{ip("192.0.2.1"), 53},
+                                             DnsListen{Ip4{}, 5301}));
+  EXPECT_EQ(d.service_ip, ip("10.96.0.10"));
+  EXPECT_EQ(d.max_udp_payload, 4096);
+}
+
+TEST(ConfigDns, AbsentSectionTakesTheDocumentedDefaults) {
+  auto r = parse_config(kExample, "d.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const DnsConfig& d = r->dns;
+  EXPECT_EQ(d.zone, "cluster.local");
+  EXPECT_EQ(d.ttl, 30u);
+  EXPECT_THAT(d.listen, testing::ElementsAre(DnsListen{ip("127.0.0.1"), 53}));
+  EXPECT_FALSE(d.service_ip.has_value()) << "no DNS VIP on the dataplane unless configured";
+  EXPECT_EQ(d.max_udp_payload, 1232);
+}
+
+TEST(ConfigDns, EmptyListenMeansNoKernelListener) {
+  auto r = parse_config(std::string(kExample) + "[dns]\nlisten = []\n", "d.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->dns.listen.empty());
+}
+
+TEST(ConfigDns, ZoneWithTrailingDotIsTheSameZone) {
+  auto r = parse_config(std::string(kExample) + "[dns]\nzone = \"cluster.local.\"\n", "d.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->dns.zone, "cluster.local");
+}
+
+TEST(ConfigDns, ServiceIpInsideAPortSubnetIsAllowed) {
+  // A VIP on a connected subnet is answered for ARP like any other VIP.
+  auto r = parse_config(std::string(kExample) + "[dns]\nservice_ip = \"192.0.2.53\"\n", "d.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->dns.service_ip, ip("192.0.2.53"));
+}
+
 TEST(ConfigExample, SameVipAndPortWithOtherProtocolIsAllowed) {
   auto r = parse_config(R"(
 [[ports]]
@@ -223,6 +273,25 @@ cluster_ip = "10.96.0.10"
 ports = [ { port = 53, protocol = "UDP" } ]
 )", "t.toml");
   EXPECT_TRUE(r.ok()) << r.error().message;
+}
+
+TEST(ConfigExample, DuplicateHostnamesAreAllowedForDns) {
+  // dns.md: "Duplicate hostnames return every matching address."
+  auto r = parse_config(R"(
+[[ports]]
+name = "p"
+device = "d"
+address = "10.0.0.1/24"
+[[services]]
+namespace = "ns"
+name = "db"
+cluster_ip = "None"
+endpoints = [ { ip = "10.1.0.5", hostname = "db-0", subdomain = "db" },
+              { ip = "10.1.0.6", hostname = "db-0", subdomain = "db" } ]
+)", "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->services[0].endpoints.size(), 2u);
+  EXPECT_EQ(r->services[0].endpoints[1].hostname, "db-0");
 }
 
 TEST(ConfigFile, ShippedPodgateTomlLoads) {
@@ -260,6 +329,11 @@ TEST(ConfigFile, ShippedPodgateTomlLoads) {
   EXPECT_EQ(mongo.endpoints[2].subdomain, "mongodb-service");
   EXPECT_FALSE(mongo.endpoints[2].ready);
   EXPECT_EQ(mongo.endpoints[2].ip, ipa("172.17.1.12"));
+  EXPECT_EQ(c.dns.zone, "cluster.local");
+  EXPECT_EQ(c.dns.ttl, 30u);
+  EXPECT_THAT(c.dns.listen, testing::ElementsAre(DnsListen{ip("127.0.0.1"), 53}));
+  EXPECT_EQ(c.dns.service_ip, ip("10.96.0.10"));
+  EXPECT_EQ(c.dns.max_udp_payload, 1232);
 }
 
 TEST(ConfigFile, DirectoryIsAnIoErrorNamingThePath) {
@@ -310,7 +384,7 @@ const std::vector<BadCase>& bad_cases() {
   static const std::vector<BadCase> cases = {
       {"unknown key at top level", "colour = 1\n" + std::string(kPorts),
        "t.toml:1:1: top level: unknown key 'colour'; allowed: eal, dataplane, ports, routes, "
-       "neighbors, services"},
+       "neighbors, services, dns"},
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
        "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu"},
@@ -486,16 +560,67 @@ const std::vector<BadCase>& bad_cases() {
        S("cluster_ip = \"None\"\nmaglev_table_size = 251\n"),
        "t.toml:13:21: services[0].maglev_table_size: only allowed for a service with a "
        "cluster_ip (headless and ExternalName services do not forward)"},
-      {"duplicate hostname in a headless service",
-       S("cluster_ip = \"None\"\nendpoints = [ { ip = \"172.17.0.5\", hostname = \"db-0\" },\n"
-         "  { ip = \"172.17.0.6\", hostname = \"db-0\" } ]\n"),
-       "t.toml:14:35: services[0].endpoints[1].hostname: \"db-0\" is already the hostname of "
-       "services[0].endpoints[0]"},
       {"misspelt session_affinity is reported once, not also on timeout_seconds",
        S("cluster_ip = \"10.96.0.1\"\nsession_affinity = \"Client\"\ntimeout_seconds = 60\n"
          "ports = [ { port = 80 } ]\n"),
        "t.toml:13:20: services[0].session_affinity: \"Client\" is not allowed; allowed: None, "
        "ClientIP"},
+      {"unknown key in dns", P("[dns]\ndomain = \"cluster.local\"\n"),
+       "t.toml:10:1: dns: unknown key 'domain'; allowed: zone, ttl, listen, service_ip, "
+       "max_udp_payload"},
+      {"dns written as an array", "dns = [1]\n" + std::string(kPorts),
+       "t.toml:1:7: dns: expected a table, found an array"},
+      {"dns zone with an uppercase label", P("[dns]\nzone = \"Cluster.local\"\n"),
+       "t.toml:10:8: dns.zone: \"Cluster.local\" is not a DNS name of at most 200 characters "
+       "(dot-separated DNS-1123 labels: a-z, 0-9 and '-'), e.g. \"cluster.local\""},
+      {"dns zone with an empty label", P("[dns]\nzone = \"cluster..local\"\n"),
+       "t.toml:10:8: dns.zone: \"cluster..local\" is not a DNS name of at most 200 characters "
+       "(dot-separated DNS-1123 labels: a-z, 0-9 and '-'), e.g. \"cluster.local\""},
+      {"dns ttl 0", P("[dns]\nttl = 0\n"), "t.toml:10:7: dns.ttl: 0 is not in 1..86400"},
+      {"dns ttl as a string", P("[dns]\nttl = \"30\"\n"),
+       "t.toml:10:7: dns.ttl: expected an integer, found a string"},
+      {"dns max_udp_payload below 512", P("[dns]\nmax_udp_payload = 511\n"),
+       "t.toml:10:19: dns.max_udp_payload: 511 is not in 512..4096"},
+      {"dns max_udp_payload above 4096", P("[dns]\nmax_udp_payload = 65535\n"),
+       "t.toml:10:19: dns.max_udp_payload: 65535 is not in 512..4096"},
+      {"dns listen as a single string", P("[dns]\nlisten = \"127.0.0.1:53\"\n"),
+       "t.toml:10:10: dns.listen: expected an array of strings, found a string"},
+      {"dns listen without a port", P("[dns]\nlisten = [\"127.0.0.1\"]\n"),
+       "t.toml:10:11: dns.listen[0]: \"127.0.0.1\" is not an IPv4 address and port such as "
+       "\"127.0.0.1:53\" (port 1..65535; 0.0.0.0 listens on every address)"},
+      {"dns listen on port 0", P("[dns]\nlisten = [\"127.0.0.1:0\"]\n"),
+       "t.toml:10:11: dns.listen[0]: \"127.0.0.1:0\" is not an IPv4 address and port such as "
+       "\"127.0.0.1:53\" (port 1..65535; 0.0.0.0 listens on every address)"},
+      {"dns listen on a multicast address", P("[dns]\nlisten = [\"224.0.0.251:5353\"]\n"),
+       "t.toml:10:11: dns.listen[0]: \"224.0.0.251:5353\" is not an IPv4 address and port such "
+       "as \"127.0.0.1:53\" (port 1..65535; 0.0.0.0 listens on every address)"},
+      {"dns listen holding a number", P("[dns]\nlisten = [53]\n"),
+       "t.toml:10:11: dns.listen[0]: expected a string, found an integer"},
+      {"dns listen twice on one address",
+       P("[dns]\nlisten = [\"127.0.0.1:5300\", \"127.0.0.1:5300\"]\n"),
+       "t.toml:10:29: dns.listen[1]: 127.0.0.1:5300 is already dns.listen[0]"},
+      {"dns listen on an address the wildcard already covers",
+       P("[dns]\nlisten = [\"0.0.0.0:53\", \"127.0.0.1:53\"]\n"),
+       "t.toml:10:25: dns.listen[1]: 127.0.0.1:53 overlaps dns.listen[0] (0.0.0.0:53)"},
+      {"dns service_ip not an address", P("[dns]\nservice_ip = \"10.96.0\"\n"),
+       "t.toml:10:14: dns.service_ip: \"10.96.0\" is not an IPv4 address such as \"192.0.2.1\""},
+      {"dns service_ip on loopback", P("[dns]\nservice_ip = \"127.0.0.1\"\n"),
+       "t.toml:10:14: dns.service_ip: \"127.0.0.1\" is not a unicast address (0/8, 127/8 and "
+       "224/3 are not allowed)"},
+      {"dns service_ip equal to a port address", P("[dns]\nservice_ip = \"172.17.0.1\"\n"),
+       "t.toml:10:14: dns.service_ip: 172.17.0.1 is the address of ports[1] (pods); the DNS "
+       "service IP must not be a port address"},
+      {"dns service_ip is a port subnet's broadcast address",
+       P("[dns]\nservice_ip = \"192.0.2.255\"\n"),
+       "t.toml:10:14: dns.service_ip: 192.0.2.255 is the broadcast address of ports[0] (uplink)"},
+      {"dns service_ip is a port subnet's network address",
+       P("[dns]\nservice_ip = \"172.17.0.0\"\n"),
+       "t.toml:10:14: dns.service_ip: 172.17.0.0 is the network address of ports[1] (pods)"},
+      {"dns service_ip equal to a service's cluster_ip",
+       S("cluster_ip = \"10.96.0.10\"\nports = [ { port = 80 } ]\n"
+         "[dns]\nservice_ip = \"10.96.0.10\"\n"),
+       "t.toml:15:14: dns.service_ip: 10.96.0.10 is the cluster_ip of services[0] (default/web); "
+       "the DNS service IP must be an address of its own"},
       {"several errors, reported in file order",
        "[[services]]\n"                              // 1
        "namespace = \"default\"\n"                   // 2
