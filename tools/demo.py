@@ -3,6 +3,7 @@
 namespace and a Pods namespace around it, so it can be tried at once:
 
     ip netns exec pg-client curl http://10.96.0.20/
+    ip netns exec pg-client dig @10.96.0.10 my-app.default.svc.cluster.local
 
 The config's ports must be net_tap devices named iface=pg-up and
 iface=pg-pods (as conf/podgate.toml has).  Pods: every endpoint of the
@@ -43,7 +44,17 @@ def main():
         for port in svc.get("ports", []):
             if port.get("protocol", "TCP") == "TCP":
                 print(f"  ip netns exec pg-client curl http://{ip}:{port['port']}/")
+    dns = config.get("dns", {})
+    zone = dns.get("zone", "cluster.local")
+    for svc in config.get("services", [])[:3]:
+        name = f"{svc['name']}.{svc['namespace']}.svc.{zone}"
+        if dns.get("service_ip"):
+            print(f"  ip netns exec pg-client dig @{dns['service_ip']} {name}")
+        for listen in dns.get("listen", ["127.0.0.1:53"])[:1]:
+            host, port = listen.rsplit(":", 1)
+            print(f"  dig @{host} -p {port} {name}")
     print("counters: kill -USR1 %d; reload: kill -HUP %d; Ctrl-C stops" % (app.proc.pid, app.proc.pid))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while app.proc.poll() is None:
