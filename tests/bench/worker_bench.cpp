@@ -1,0 +1,350 @@
+// Per-packet cost of the worker pipeline (issue 2; architecture.md
+// "Fast-path budget": under 100 cycles of podgate's own work for a packet of
+// an established flow, under 300 for a new flow).
+//
+// The real Worker on net_ring ports, wired by the tier-2 fixture
+// (tests/dataplane/test_env.hpp): TCP packets from clients to a VIP arrive
+// on the uplink port and leave, NATed to one of 16 Pods, on the pods port.
+// Only Worker::poll_once() for one burst of 32 packets is timed (rte_rdtsc);
+// building the mbufs, putting them on the uplink's RX ring and draining the
+// pods port's TX ring are not.  Cycles are TSC ticks.
+//
+// Each benchmark also times, in every iteration, the same burst through
+// rx_burst on the uplink + tx_burst on the pods port with no processing (the
+// testpmd "io" forwarding mode on these ports), so that
+//   own_cycles/pkt = cycles/pkt - io_cycles/pkt
+// is podgate's own work, measured side by side under the same load.
+// BM_Io is that baseline on its own.
+//
+//   Established: every flow pinned beforehand (SYN then ACK, untimed), then
+//                ACKs of those flows in random order (with 1M flows the flow
+//                table, 130 MiB, is far out of cache).
+//   NewFlow:     the same table holding the same N established flows, and
+//                every packet a SYN of a 5-tuple never seen before.  Half-open
+//                flows time out after 1 ms, so the table stays at N live
+//                connections plus the last few milliseconds' SYNs instead
+//                of filling; flows_table_full must stay 0 (it is reported).
+//
+// Run pinned, with repetitions, on a quiet core:
+//   taskset -c 1 build-bench/tests/worker_bench --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true    (one line)
+// EAL runs without hugepages (as the tier-2 tests): 4 KiB pages make the 1M
+// case pay more TLB misses than the daemon on hugepages would.
+#include <benchmark/benchmark.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "dataplane/dp_memory.hpp"
+#include "dataplane/punt.hpp"
+#include "tests/dataplane/packet_builder.hpp"
+#include "tests/dataplane/test_env.hpp"
+
+namespace podgate::test {
+namespace {
+
+constexpr uint16_t kBurst = dp::Worker::kBurst;
+constexpr uint32_t kPodCount = 16;
+constexpr uint16_t kServicePort = 80;
+// Entries on top of 4 per established connection (flow_table.hpp's sizing)
+// for the half-open flows of the new-flow benchmark's last milliseconds.
+constexpr uint32_t kChurnHeadroom = 65536;
+// New-flow benchmark clients are numbered from here, above any established
+// flow, and never reused in the process.
+constexpr uint32_t kFirstNewFlow = 1u << 24;
+
+const Ip4 kVip = ip("10.96.0.20");
+const MacAddr kClientMac = mac("02:00:00:00:02:02");
+
+std::string config() {
+  std::string endpoints;
+  for (uint32_t i = 0; i < kPodCount; ++i) {
+    endpoints += "{ ip = \"172.17.1." + std::to_string(10 + i) + "\" },\n";
+  }
+  return R"(
+[[ports]]
+name = "uplink"
+device = "net_ring_uplink"
+address = "192.0.2.1/24"
+
+[[ports]]
+name = "pods"
+device = "net_ring_pods"
+address = "172.17.0.1/16"
+
+[[services]]
+namespace = "default"
+name = "bench"
+cluster_ip = "10.96.0.20"
+ports = [ { port = 80, target_port = 8080, protocol = "TCP" } ]
+endpoints = [
+)" + endpoints + "]\n";
+}
+
+// Client number -> address and port: 16384 ports per address in 100.64/10.
+Ip4 client_ip(uint32_t flow) { return Ip4::from_host(0x6440'0000u + (flow >> 14)); }
+uint16_t client_port(uint32_t flow) { return static_cast<uint16_t>(1024 + (flow & 0x3fff)); }
+
+// TCP frames client -> VIP:80 with a valid IPv4 header checksum (the worker
+// checks it: net_ring does not), built by patching one template.
+class FrameMaker {
+ public:
+  FrameMaker()
+      : frame_(tcp_frame(L2{port_mac(kUplink), kClientMac}, L3{Ip4{}, kVip}, Tcp{0, kServicePort, kAck})) {}
+
+  const Bytes& make(uint32_t flow, uint8_t flags) {
+    put_ip(frame_, kIpOff + 12, client_ip(flow));
+    put16(frame_, l4_off(frame_), client_port(flow));
+    put8(frame_, l4_off(frame_) + 13, flags);
+    fix_ip_checksum(frame_);
+    fix_l4_checksum(frame_);
+    return frame_;
+  }
+
+ private:
+  Bytes frame_;
+};
+
+// One Dataplane with N established connections, shared by every benchmark
+// (and every repetition) that asks for N.
+class Env {
+ public:
+  explicit Env(uint32_t flows) : dp_(setup(flows)), order_(flows) {
+    for (uint32_t i = 0; i < kPodCount; ++i) {
+      dp_.neighbors().set(Ip4::from_host(0xac11'010au + i), mac("02:00:00:00:11:00"));
+    }
+    dp_.poll_until_idle();  // puts the worker online in QSBR
+    // SYN then ACK of each flow, adjacent, so the 1 ms SYN timeout cannot
+    // pass in between; in chunks that fit the RX ring.
+    constexpr uint32_t kChunk = 1024;
+    for (uint32_t first = 0; first < flows; first += kChunk) {
+      for (uint32_t f = first; f < std::min(flows, first + kChunk); ++f) {
+        if (!dp_.port(kUplink).inject(frames_.make(f, kSyn)) ||
+            !dp_.port(kUplink).inject(frames_.make(f, kAck))) {
+          fail("cannot inject while priming");
+        }
+      }
+      dp_.poll_until_idle();
+      dp_.collect();
+    }
+    if (dp_.total(&dp::WorkerCounters::flows_created) != flows || dp_.drops_total() != 0) {
+      fail("priming did not pin every flow: drops " + dp_.drop_summary());
+    }
+    for (uint32_t i = 0; i < flows; ++i) order_[i] = i;
+    std::shuffle(order_.begin(), order_.end(), std::mt19937(42));
+  }
+
+  Dataplane& dp() { return dp_; }
+  uint32_t flows() const { return static_cast<uint32_t>(order_.size()); }
+
+  // The next burst of established flows, in a random order fixed at start.
+  void next_established(uint32_t* out) {
+    for (uint16_t i = 0; i < kBurst; ++i) {
+      out[i] = order_[cursor_];
+      if (++cursor_ == order_.size()) cursor_ = 0;
+    }
+  }
+
+  static void next_new(uint32_t* out) {
+    static uint32_t next = kFirstNewFlow;
+    for (uint16_t i = 0; i < kBurst; ++i) out[i] = next++;
+  }
+
+  // Puts a burst on the uplink's RX ring, as a NIC would have.
+  void inject(const uint32_t* flows, uint8_t flags) {
+    rte_mbuf* m[kBurst];
+    if (rte_pktmbuf_alloc_bulk(dp_.pool(), m, kBurst) != 0) fail("mbuf pool empty");
+    for (uint16_t i = 0; i < kBurst; ++i) {
+      const Bytes& f = frames_.make(flows[i], flags);
+      std::memcpy(rte_pktmbuf_append(m[i], static_cast<uint16_t>(f.size())), f.data(), f.size());
+      m[i]->port = dp_.port(kUplink).id();
+    }
+    if (rte_ring_enqueue_bulk(dp_.port(kUplink).rx_ring(), reinterpret_cast<void**>(m), kBurst, nullptr) !=
+        kBurst) {
+      fail("uplink RX ring full");
+    }
+  }
+
+  // Takes everything transmitted; how many left on the pods port.
+  size_t drain() {
+    size_t to_pods = 0;
+    for (const Output& o : dp_.collect()) to_pods += o.port == kPods;
+    return to_pods;
+  }
+
+  // The testpmd-io equivalent for one burst: TSC ticks of rx_burst on the
+  // uplink + tx_burst on the pods port.
+  uint64_t io_burst() {
+    rte_mbuf* m[kBurst];
+    const uint64_t t0 = rte_rdtsc();
+    const uint16_t n = rte_eth_rx_burst(dp_.port(kUplink).id(), 0, m, kBurst);
+    const uint16_t sent = rte_eth_tx_burst(dp_.port(kPods).id(), 0, m, n);
+    const uint64_t t1 = rte_rdtsc();
+    if (n != kBurst || sent != n) fail("io burst short");
+    return t1 - t0;
+  }
+
+  [[noreturn]] static void fail(const std::string& why) {
+    std::fprintf(stderr, "worker_bench: %s\n", why.c_str());
+    std::abort();
+  }
+
+ private:
+  static DataplaneSetup setup(uint32_t flows) {
+    DataplaneSetup s;
+    s.config_toml = config();
+    s.flow_capacity = 4 * flows + kChurnHeadroom;
+    s.timeouts.tcp_syn_ms = 1;
+    s.mbufs = 16383;
+    return s;
+  }
+
+  Dataplane dp_;
+  FrameMaker frames_;
+  std::vector<uint32_t> order_;
+  size_t cursor_ = 0;
+};
+
+std::map<uint32_t, std::unique_ptr<Env>>& envs() {
+  static std::map<uint32_t, std::unique_ptr<Env>> e;
+  return e;
+}
+
+Env& env_for(uint32_t flows) {
+  auto& e = envs()[flows];
+  if (!e) e = std::make_unique<Env>(flows);
+  return *e;
+}
+
+double tsc_hz() { return static_cast<double>(rte_get_tsc_hz()); }
+
+void BM_Io(benchmark::State& state) {
+  Env& env = env_for(10'000);
+  uint32_t flows[kBurst];
+  uint64_t cycles = 0, packets = 0;
+  for (auto _ : state) {
+    env.next_established(flows);
+    env.inject(flows, kAck);
+    const uint64_t t = env.io_burst();
+    state.SetIterationTime(static_cast<double>(t) / tsc_hz());
+    cycles += t;
+    packets += kBurst;
+    if (env.drain() != kBurst) Env::fail("io: burst not transmitted");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(packets));
+  state.counters["cycles/pkt"] = static_cast<double>(cycles) / static_cast<double>(packets);
+  state.counters["tsc_MHz"] = tsc_hz() / 1e6;
+}
+
+// The timed call, out of line so that a profile can collect it alone:
+//   valgrind --tool=callgrind --toggle-collect='*timed_poll*' worker_bench ...
+[[gnu::noinline]] void timed_poll(dp::Worker& worker) noexcept { worker.poll_once(); }
+
+// One burst through io and one through Worker::poll_once() per iteration;
+// only the latter is the benchmark's time.
+template <bool kNewFlows>
+void worker_loop(benchmark::State& state) {
+  Env& env = env_for(static_cast<uint32_t>(state.range(0)));
+  dp::Worker& worker = env.dp().worker(0);
+  const uint64_t created_before = env.dp().total(&dp::WorkerCounters::flows_created);
+  const uint64_t full_before = env.dp().total(&dp::WorkerCounters::flows_table_full);
+  const uint64_t drops_before = env.dp().drops_total();
+  const uint8_t flags = kNewFlows ? kSyn : kAck;
+  uint32_t flows[kBurst];
+  uint64_t cycles = 0, io_cycles = 0, packets = 0, forwarded = 0;
+  for (auto _ : state) {
+    if (kNewFlows) {
+      Env::next_new(flows);
+    } else {
+      env.next_established(flows);
+    }
+    env.inject(flows, flags);
+    io_cycles += env.io_burst();
+    env.drain();
+
+    env.inject(flows, flags);
+    const uint64_t t0 = rte_rdtsc();
+    timed_poll(worker);
+    const uint64_t t1 = rte_rdtsc();
+    state.SetIterationTime(static_cast<double>(t1 - t0) / tsc_hz());
+    cycles += t1 - t0;
+    packets += kBurst;
+    forwarded += env.drain();
+  }
+  // The io pass never reaches the worker: each new-flow packet the worker
+  // sees is its flow's first.
+  const uint64_t created = env.dp().total(&dp::WorkerCounters::flows_created) - created_before;
+  if (forwarded != packets || env.dp().drops_total() != drops_before ||
+      created != (kNewFlows ? packets : 0)) {
+    state.SkipWithError(("not every packet took the measured path: forwarded " + std::to_string(forwarded) +
+                         "/" + std::to_string(packets) + ", flows created " + std::to_string(created) +
+                         ", drops " + env.dp().drop_summary())
+                            .c_str());
+    return;
+  }
+  const double per = static_cast<double>(packets);
+  state.SetItemsProcessed(static_cast<int64_t>(packets));
+  state.counters["cycles/pkt"] = static_cast<double>(cycles) / per;
+  state.counters["io_cycles/pkt"] = static_cast<double>(io_cycles) / per;
+  state.counters["own_cycles/pkt"] = static_cast<double>(cycles - io_cycles) / per;
+  state.counters["table_full"] =
+      static_cast<double>(env.dp().total(&dp::WorkerCounters::flows_table_full) - full_before);
+  state.counters["tsc_MHz"] = tsc_hz() / 1e6;
+}
+
+void BM_Established(benchmark::State& state) { worker_loop<false>(state); }
+void BM_NewFlow(benchmark::State& state) { worker_loop<true>(state); }
+
+BENCHMARK(BM_Io)->UseManualTime()->Unit(benchmark::kNanosecond);
+BENCHMARK(BM_Established)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+
+}  // namespace
+}  // namespace podgate::test
+
+// EAL once for the process, as tests/dataplane/dataplane_main.cpp, with
+// memory for the 1M-flow table (130 MiB) and the mbuf pools, and the main
+// lcore on the CPU the process was started on (taskset -c N).
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  int cpu = 0;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &cpus)) ++cpu;
+  }
+  const std::string lcores = "0@" + std::to_string(cpu);
+  const char* eal_args[] = {
+      argv[0], "--no-huge", "--no-shconf", "-m", "1024", "--no-pci", "--lcores", lcores.c_str(),
+      "--log-level=*:error",
+  };
+  int eal_argc = static_cast<int>(sizeof eal_args / sizeof eal_args[0]);
+  if (rte_eal_init(eal_argc, const_cast<char**>(eal_args)) < 0) {
+    std::fprintf(stderr, "worker_bench: rte_eal_init failed (run as root): %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  podgate::dp::use_dpdk_heap();
+  if (!podgate::dp::register_punt_field()) {
+    std::fprintf(stderr, "worker_bench: cannot register the punt mbuf field: %s\n", rte_strerror(rte_errno));
+    rte_eal_cleanup();
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  podgate::test::envs().clear();
+  benchmark::Shutdown();
+  rte_eal_cleanup();
+  return 0;
+}
