@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   # build
   g++ meson ninja-build pkg-config
-  dpdk dpdk-dev libdpdk-dev libjemalloc-dev libtomlplusplus-dev
+  dpdk dpdk-dev libdpdk-dev libjemalloc-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (clang's libFuzzer and sanitizer runtimes)
   clang libclang-rt-14-dev
