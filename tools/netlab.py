@@ -65,7 +65,11 @@ service_ip = "{dns_vip}"
 
 # The cluster DNS: the kernel listener (root namespace, loopback only) and
 # the VIP the client namespace reaches through the dataplane.
-DNS_PORT = 5300
+# Names and ports are made unique per test process, so two runs (a
+# developer's and CI's, or two suites) never share a namespace, a tap name,
+# an EAL file prefix or a DNS port.
+RUN_ID = os.getpid() % 1000
+DNS_PORT = 20000 + os.getpid() % 20000
 DNS_VIP = "10.96.0.10"
 
 
@@ -89,6 +93,8 @@ class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
     def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT):
+        if config_path is None:
+            tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
         self.dns_port = dns_port
         self.workers = workers
