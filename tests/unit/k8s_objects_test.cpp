@@ -1,0 +1,712 @@
+// import_k8s_objects(): kubectl JSON -> ServiceConfig (docs/kubernetes.md).
+//
+// Fixtures under tests/fixtures/k8s/ are shaped like `kubectl get -o json`
+// output; error cases start from a fixture and change one field, so each
+// test proves one rule on otherwise realistic input.
+#include "control/k8s_objects.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace podgate::ctl {
+namespace {
+
+using nlohmann::json;
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+std::string read_fixture(const std::string& name) {
+  std::ifstream in(std::string(PODGATE_SOURCE_DIR) + "/tests/fixtures/k8s/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json fixture(const std::string& name) { return json::parse(read_fixture(name)); }
+
+json list_of(const std::vector<json>& items) {
+  return json{{"apiVersion", "v1"}, {"kind", "List"}, {"metadata", {{"resourceVersion", ""}}},
+              {"items", items}};
+}
+
+// web Service + its two slices, as one List.
+json web_list() {
+  json slices = fixture("web-endpointslices.json");
+  return list_of({fixture("web-service.json"), slices["items"][0], slices["items"][1]});
+}
+
+Result<K8sImport> run(const json& j) { return import_k8s_objects(j.dump(), "in.json"); }
+
+K8sImport run_ok(const json& j) {
+  auto r = run(j);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? std::move(r).value() : K8sImport{};
+}
+
+std::string run_error(const json& j) {
+  auto r = run(j);
+  EXPECT_FALSE(r.ok());
+  if (r.ok()) return "";
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidConfig);
+  return r.error().message;
+}
+
+const ServiceConfig* find(const K8sImport& imp, std::string_view ns, std::string_view name) {
+  for (const ServiceConfig& s : imp.services) {
+    if (s.ns == ns && s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+dp::IpAddr ip(const char* text) { return dp::IpAddr::v4(*dp::parse_ip4(text)); }
+
+const EndpointConfig* endpoint(const ServiceConfig& svc, const char* text) {
+  for (const EndpointConfig& e : svc.endpoints) {
+    if (e.ip == ip(text)) return &e;
+  }
+  return nullptr;
+}
+
+// A warning list containing a line with every fragment.
+::testing::Matcher<const std::vector<std::string>&> has_warning(const std::string& a,
+                                                               const std::string& b = "") {
+  return Contains(AllOf(HasSubstr(a), HasSubstr(b)));
+}
+
+// ---- Service mapping ----
+
+TEST(K8sService, MapsNamespaceNameClusterIpAndPorts) {
+  K8sImport imp = run_ok(web_list());
+  ASSERT_EQ(imp.services.size(), 1u);
+  const ServiceConfig& s = imp.services[0];
+  EXPECT_EQ(s.ns, "default");
+  EXPECT_EQ(s.name, "web");
+  EXPECT_EQ(s.type, ServiceType::kClusterIp);
+  ASSERT_TRUE(s.cluster_ip.has_value());
+  EXPECT_EQ(*s.cluster_ip, ip("10.96.45.10"));
+  ASSERT_EQ(s.ports.size(), 2u);
+  EXPECT_EQ(s.ports[0].name, "http");
+  EXPECT_EQ(s.ports[0].port, 80);
+  EXPECT_EQ(s.ports[0].protocol, dp::Proto::kTcp);
+  EXPECT_EQ(s.ports[1].name, "metrics");
+  EXPECT_EQ(s.ports[1].port, 9090);
+  EXPECT_EQ(s.ports[1].target_port, 9090);
+}
+
+TEST(K8sService, ClientIpAffinityTakesItsTimeout) {
+  K8sImport imp = run_ok(web_list());
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(imp.services[0].session_affinity, SessionAffinity::kClientIp);
+  EXPECT_EQ(imp.services[0].affinity_timeout, 3600u);
+}
+
+TEST(K8sService, NoneAffinityKeepsTheDefaultTimeout) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* s = find(imp, "default", "kubernetes");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->session_affinity, SessionAffinity::kNone);
+  EXPECT_EQ(s->affinity_timeout, ServiceConfig{}.affinity_timeout);
+}
+
+TEST(K8sService, NamedTargetPortResolvesThroughTheSlicePortOfTheSameServicePortName) {
+  // Service port "http" targets the container port named "web"; the slices
+  // carry the service port's name with the resolved number.
+  K8sImport imp = run_ok(web_list());
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(imp.services[0].ports[0].target_port, 8080);
+  EXPECT_THAT(imp.warnings, IsEmpty());
+}
+
+TEST(K8sService, NumericTargetPortIsTaken) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* s = find(imp, "default", "kubernetes");
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->ports.size(), 1u);
+  EXPECT_EQ(s->ports[0].port, 443);
+  EXPECT_EQ(s->ports[0].target_port, 6443);
+}
+
+TEST(K8sService, AbsentTargetPortDefaultsToPort) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1].erase("targetPort");
+  svc["spec"]["ports"][1]["port"] = 9100;
+  K8sImport imp = run_ok(svc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(imp.services[0].ports[1].target_port, 9100);
+}
+
+TEST(K8sService, AbsentProtocolMeansTcpAndUdpIsKept) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1].erase("protocol");
+  K8sImport imp = run_ok(svc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(imp.services[0].ports[1].protocol, dp::Proto::kTcp);
+
+  K8sImport all = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* dns = find(all, "kube-system", "kube-dns");
+  ASSERT_NE(dns, nullptr);
+  ASSERT_EQ(dns->ports.size(), 3u);
+  EXPECT_EQ(dns->ports[0].protocol, dp::Proto::kUdp);
+  EXPECT_EQ(dns->ports[1].protocol, dp::Proto::kTcp);
+  EXPECT_EQ(dns->ports[0].port, dns->ports[1].port);
+}
+
+TEST(K8sService, ServiceWithoutSlicesHasNoEndpointsAndWarnsAboutItsNamedTargetPort) {
+  K8sImport imp = run_ok(fixture("web-service.json"));
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_THAT(imp.services[0].endpoints, IsEmpty());
+  EXPECT_EQ(imp.services[0].ports[0].target_port, 80);
+  EXPECT_THAT(imp.warnings, has_warning("spec.ports[0].targetPort", "\"web\" is not resolved"));
+}
+
+TEST(K8sService, HeadlessServiceHasNoClusterIpAndPublishesNotReadyAddresses) {
+  K8sImport imp = run_ok(fixture("db-statefulset.json"));
+  ASSERT_EQ(imp.services.size(), 1u);
+  const ServiceConfig& s = imp.services[0];
+  EXPECT_EQ(s.ns, "prod");
+  EXPECT_TRUE(s.headless());
+  EXPECT_FALSE(s.cluster_ip.has_value());
+  EXPECT_TRUE(s.publish_not_ready_addresses);
+  ASSERT_EQ(s.ports.size(), 1u);
+  EXPECT_EQ(s.ports[0].target_port, 5432);
+}
+
+TEST(K8sService, HeadlessByClusterIpAloneWithoutClusterIps) {
+  json doc = fixture("db-statefulset.json");
+  doc["items"][0]["spec"].erase("clusterIPs");
+  K8sImport imp = run_ok(doc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_TRUE(imp.services[0].headless());
+}
+
+TEST(K8sService, ExternalNameMapsToItsDnsName) {
+  K8sImport imp = run_ok(fixture("external-name.json"));
+  ASSERT_EQ(imp.services.size(), 1u);
+  const ServiceConfig& s = imp.services[0];
+  EXPECT_EQ(s.type, ServiceType::kExternalName);
+  EXPECT_EQ(s.external_name, "db.legacy.example.com");
+  EXPECT_FALSE(s.cluster_ip.has_value());
+  EXPECT_THAT(s.ports, IsEmpty());
+  EXPECT_THAT(s.endpoints, IsEmpty());
+  EXPECT_THAT(imp.warnings, IsEmpty());
+}
+
+TEST(K8sService, ExternalNamePortsAreIgnoredWithAWarning) {
+  json svc = fixture("external-name.json");
+  svc["spec"]["ports"] = json::array({{{"name", "pg"}, {"port", 5432}, {"protocol", "TCP"},
+                                       {"targetPort", 5432}}});
+  K8sImport imp = run_ok(svc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_THAT(imp.services[0].ports, IsEmpty());
+  EXPECT_THAT(imp.warnings, has_warning("spec.ports", "ExternalName"));
+}
+
+TEST(K8sService, NodePortIsForwardedOnItsClusterIpWithAWarning) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* s = find(imp, "default", "shop-api");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->type, ServiceType::kClusterIp);
+  EXPECT_EQ(*s->cluster_ip, ip("10.96.120.7"));
+  EXPECT_THAT(imp.warnings, has_warning("Service default/shop-api: spec.type", "\"NodePort\""));
+}
+
+TEST(K8sService, LoadBalancerIsForwardedOnItsClusterIpWithAWarning) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["type"] = "LoadBalancer";
+  K8sImport imp = run_ok(svc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(*imp.services[0].cluster_ip, ip("10.96.45.10"));
+  EXPECT_THAT(imp.warnings, has_warning("spec.type", "\"LoadBalancer\""));
+}
+
+TEST(K8sService, ExternalIpsAreIgnoredWithAWarning) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["externalIPs"] = json::array({"198.51.100.7"});
+  K8sImport imp = run_ok(svc);
+  EXPECT_THAT(imp.warnings, has_warning("spec.externalIPs", "ignored"));
+}
+
+TEST(K8sService, DualStackUsesTheIpv4ClusterIpAndWarnsAboutTheIpv6One) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* s = find(imp, "default", "shop-api");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(*s->cluster_ip, ip("10.96.120.7"));
+  EXPECT_THAT(imp.warnings, has_warning("spec.clusterIPs[1]", "fd00:10:96::7a"));
+}
+
+TEST(K8sService, Ipv6PrimaryDualStackUsesTheFirstIpv4Address) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["clusterIP"] = "fd00:10:96::2d";
+  svc["spec"]["clusterIPs"] = json::array({"fd00:10:96::2d", "10.96.45.10"});
+  K8sImport imp = run_ok(svc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(*imp.services[0].cluster_ip, ip("10.96.45.10"));
+}
+
+// ---- EndpointSlice mapping ----
+
+TEST(K8sSlice, SlicesOfOneServiceAreMergedInOrder) {
+  K8sImport imp = run_ok(web_list());
+  ASSERT_EQ(imp.services.size(), 1u);
+  const auto& eps = imp.services[0].endpoints;
+  ASSERT_EQ(eps.size(), 4u);
+  EXPECT_EQ(eps[0].ip, ip("10.244.1.5"));
+  EXPECT_EQ(eps[1].ip, ip("10.244.2.7"));
+  EXPECT_EQ(eps[2].ip, ip("10.244.3.9"));
+  EXPECT_EQ(eps[3].ip, ip("10.244.3.10"));
+  EXPECT_EQ(eps[0].pod, "web-6d8f7b9c4-2xkqz");
+  EXPECT_EQ(eps[0].weight, 1u);
+}
+
+TEST(K8sSlice, SliceBeforeItsServiceInTheInputIsStillMerged) {
+  json slices = fixture("web-endpointslices.json");
+  K8sImport imp =
+      run_ok(list_of({slices["items"][1], fixture("web-service.json"), slices["items"][0]}));
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 4u);
+  EXPECT_EQ(imp.services[0].ports[0].target_port, 8080);
+}
+
+TEST(K8sSlice, ConditionsMapReadyServingTerminating) {
+  K8sImport imp = run_ok(web_list());
+  ASSERT_EQ(imp.services.size(), 1u);
+  const EndpointConfig* ready = endpoint(imp.services[0], "10.244.1.5");
+  const EndpointConfig* starting = endpoint(imp.services[0], "10.244.3.9");
+  const EndpointConfig* draining = endpoint(imp.services[0], "10.244.3.10");
+  ASSERT_TRUE(ready && starting && draining);
+  EXPECT_TRUE(ready->ready && ready->serving && !ready->terminating);
+  EXPECT_TRUE(!starting->ready && !starting->serving && !starting->terminating);
+  EXPECT_TRUE(!draining->ready && draining->serving && draining->terminating);
+}
+
+TEST(K8sSlice, AbsentConditionsMeanReadyServingNotTerminating) {
+  json doc = web_list();
+  doc["items"][1]["endpoints"][0].erase("conditions");
+  doc["items"][1]["endpoints"][1]["conditions"] = json::object();
+  K8sImport imp = run_ok(doc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  for (const char* a : {"10.244.1.5", "10.244.2.7"}) {
+    const EndpointConfig* e = endpoint(imp.services[0], a);
+    ASSERT_NE(e, nullptr);
+    EXPECT_TRUE(e->ready) << a;
+    EXPECT_TRUE(e->serving) << a;
+    EXPECT_FALSE(e->terminating) << a;
+  }
+}
+
+TEST(K8sSlice, AbsentServingFollowsReady) {
+  json doc = web_list();
+  doc["items"][1]["endpoints"][0]["conditions"] = {{"ready", false}};
+  K8sImport imp = run_ok(doc);
+  const EndpointConfig* e = endpoint(imp.services[0], "10.244.1.5");
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->ready);
+  EXPECT_FALSE(e->serving);
+  EXPECT_FALSE(e->terminating);
+}
+
+TEST(K8sSlice, PublishedTerminatingEndpointIsNotReadyButServing) {
+  // publishNotReadyAddresses: Kubernetes says ready=true while terminating.
+  K8sImport imp = run_ok(fixture("db-statefulset.json"));
+  ASSERT_EQ(imp.services.size(), 1u);
+  const EndpointConfig* e = endpoint(imp.services[0], "10.244.2.21");
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->ready);
+  EXPECT_TRUE(e->serving);
+  EXPECT_TRUE(e->terminating);
+}
+
+TEST(K8sSlice, PublishedUnreadyEndpointTakesItsReadinessFromServing) {
+  K8sImport imp = run_ok(fixture("db-statefulset.json"));
+  ASSERT_EQ(imp.services.size(), 1u);
+  const EndpointConfig* e = endpoint(imp.services[0], "10.244.3.22");
+  const EndpointConfig* ok = endpoint(imp.services[0], "10.244.1.20");
+  ASSERT_TRUE(e && ok);
+  EXPECT_FALSE(e->ready);
+  EXPECT_FALSE(e->serving);
+  EXPECT_TRUE(ok->ready);
+}
+
+TEST(K8sSlice, HeadlessEndpointWithHostnameGetsTheServiceAsSubdomain) {
+  K8sImport imp = run_ok(fixture("db-statefulset.json"));
+  ASSERT_EQ(imp.services.size(), 1u);
+  const auto& eps = imp.services[0].endpoints;
+  ASSERT_EQ(eps.size(), 3u);
+  for (size_t i = 0; i < eps.size(); ++i) {
+    EXPECT_EQ(eps[i].hostname, "db-" + std::to_string(i));
+    EXPECT_EQ(eps[i].subdomain, "db");
+    EXPECT_EQ(eps[i].pod, "db-" + std::to_string(i));
+  }
+}
+
+TEST(K8sSlice, HeadlessEndpointWithoutHostnameHasNoSubdomain) {
+  json doc = fixture("db-statefulset.json");
+  doc["items"][1]["endpoints"][0].erase("hostname");
+  K8sImport imp = run_ok(doc);
+  const EndpointConfig* e = endpoint(imp.services[0], "10.244.1.20");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->hostname, "");
+  EXPECT_EQ(e->subdomain, "");
+}
+
+TEST(K8sSlice, ClusterIpServiceEndpointKeepsHostnameWithoutSubdomain) {
+  json doc = web_list();
+  doc["items"][1]["endpoints"][0]["hostname"] = "web-a";
+  K8sImport imp = run_ok(doc);
+  const EndpointConfig* e = endpoint(imp.services[0], "10.244.1.5");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->hostname, "web-a");
+  EXPECT_EQ(e->subdomain, "");
+}
+
+TEST(K8sSlice, EndpointWithoutPodTargetRefHasNoPod) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* s = find(imp, "default", "kubernetes");
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->endpoints.size(), 1u);
+  EXPECT_EQ(s->endpoints[0].ip, ip("172.18.0.2"));
+  EXPECT_EQ(s->endpoints[0].pod, "");
+  EXPECT_TRUE(s->endpoints[0].ready);
+
+  json doc = web_list();
+  doc["items"][1]["endpoints"][0]["targetRef"]["kind"] = "Node";
+  K8sImport imp2 = run_ok(doc);
+  EXPECT_EQ(endpoint(imp2.services[0], "10.244.1.5")->pod, "");
+}
+
+TEST(K8sSlice, EveryAddressOfAnEndpointBecomesOneEndpoint) {
+  json doc = web_list();
+  doc["items"][1]["endpoints"][0]["addresses"] = json::array({"10.244.1.5", "10.244.1.6"});
+  K8sImport imp = run_ok(doc);
+  const EndpointConfig* a = endpoint(imp.services[0], "10.244.1.5");
+  const EndpointConfig* b = endpoint(imp.services[0], "10.244.1.6");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->pod, b->pod);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 5u);
+}
+
+TEST(K8sSlice, EmptySliceAddsNothingAndNeedsNoPorts) {
+  // The controller keeps `"endpoints": null, "ports": null` for no Pods.
+  json doc = web_list();
+  doc["items"][2]["endpoints"] = nullptr;
+  doc["items"][2]["ports"] = nullptr;
+  K8sImport imp = run_ok(doc);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 2u);
+  EXPECT_EQ(imp.services[0].ports[0].target_port, 8080);
+}
+
+TEST(K8sSlice, DuplicateEndpointAcrossSlicesIsKeptOnceWithAWarning) {
+  json doc = web_list();
+  doc["items"][2]["endpoints"][0]["addresses"] = json::array({"10.244.1.5"});
+  K8sImport imp = run_ok(doc);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 3u);
+  EXPECT_TRUE(endpoint(imp.services[0], "10.244.1.5")->ready);  // the first one
+  EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "10.244.1.5"));
+}
+
+TEST(K8sSlice, Ipv6AndFqdnSlicesAreSkippedWithAWarning) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  const ServiceConfig* s = find(imp, "default", "shop-api");
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->endpoints.size(), 1u);
+  EXPECT_EQ(s->endpoints[0].ip, ip("10.244.2.40"));
+  EXPECT_THAT(imp.warnings, has_warning("EndpointSlice default/shop-api-m3n7p", "\"IPv6\""));
+
+  json doc = web_list();
+  doc["items"][2]["addressType"] = "FQDN";
+  doc["items"][2]["endpoints"][0]["addresses"] = json::array({"web.example.com"});
+  K8sImport imp2 = run_ok(doc);
+  EXPECT_EQ(imp2.services[0].endpoints.size(), 2u);
+  EXPECT_THAT(imp2.warnings, has_warning("web-q9r4s", "\"FQDN\""));
+}
+
+TEST(K8sSlice, SliceOfAServiceNotInTheInputIsSkippedWithAWarning) {
+  K8sImport imp = run_ok(fixture("web-endpointslices.json"));
+  EXPECT_THAT(imp.services, IsEmpty());
+  EXPECT_THAT(imp.warnings, has_warning("web-x7k2p", "default/web is not in the input"));
+  EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "default/web is not in the input"));
+}
+
+TEST(K8sSlice, SliceIsMatchedByItsOwnNamespace) {
+  json doc = web_list();
+  doc["items"][2]["metadata"]["namespace"] = "staging";
+  K8sImport imp = run_ok(doc);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 2u);
+  EXPECT_THAT(imp.warnings, has_warning("staging/web-q9r4s", "staging/web is not in the input"));
+}
+
+TEST(K8sSlice, SliceWithoutServiceNameLabelIsSkippedWithAWarning) {
+  json doc = web_list();
+  doc["items"][2]["metadata"]["labels"].erase("kubernetes.io/service-name");
+  K8sImport imp = run_ok(doc);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 2u);
+  EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "kubernetes.io/service-name"));
+}
+
+TEST(K8sSlice, SliceOfAnExternalNameServiceIsSkippedWithAWarning) {
+  json slice = fixture("web-endpointslices.json")["items"][0];
+  slice["metadata"]["labels"]["kubernetes.io/service-name"] = "legacy-db";
+  K8sImport imp = run_ok(list_of({fixture("external-name.json"), slice}));
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_THAT(imp.services[0].endpoints, IsEmpty());
+  EXPECT_THAT(imp.warnings, has_warning("web-x7k2p", "ExternalName"));
+}
+
+// ---- Lists ----
+
+TEST(K8sList, AllNamespacesListMapsEveryService) {
+  K8sImport imp = run_ok(fixture("all-namespaces.json"));
+  ASSERT_EQ(imp.services.size(), 5u);
+  EXPECT_EQ(imp.services[0].name, "kubernetes");
+  EXPECT_EQ(imp.services[1].name, "legacy-db");
+  EXPECT_EQ(imp.services[1].type, ServiceType::kExternalName);
+  EXPECT_EQ(imp.services[4].ns, "prod");
+  EXPECT_TRUE(imp.services[4].headless());
+  const ServiceConfig* dns = find(imp, "kube-system", "kube-dns");
+  ASSERT_NE(dns, nullptr);
+  EXPECT_EQ(*dns->cluster_ip, ip("10.96.0.10"));
+  EXPECT_EQ(dns->endpoints.size(), 2u);
+  EXPECT_EQ(dns->ports[2].target_port, 9153);
+  EXPECT_EQ(find(imp, "prod", "db")->endpoints.size(), 3u);
+  EXPECT_EQ(imp.warnings.size(), 3u);  // NodePort, IPv6 cluster IP, IPv6 slice
+}
+
+TEST(K8sList, TypedListKindsAreAccepted) {
+  json doc = list_of({fixture("web-service.json")});
+  doc["kind"] = "ServiceList";
+  EXPECT_EQ(run_ok(doc).services.size(), 1u);
+  json slices = fixture("web-endpointslices.json");
+  slices["kind"] = "EndpointSliceList";
+  EXPECT_TRUE(run(slices).ok());
+}
+
+TEST(K8sList, EmptyListImportsNothing) {
+  K8sImport imp = run_ok(list_of({}));
+  EXPECT_THAT(imp.services, IsEmpty());
+  EXPECT_THAT(imp.warnings, IsEmpty());
+}
+
+TEST(K8sList, FixturesParseAsTextExactlyAsKubectlPrintsThem) {
+  // Byte-for-byte file contents, not re-serialised JSON.
+  for (const char* f : {"web-service.json", "web-endpointslices.json", "db-statefulset.json",
+                        "external-name.json", "all-namespaces.json"}) {
+    auto r = import_k8s_objects(read_fixture(f), f);
+    EXPECT_TRUE(r.ok()) << f << ": " << (r.ok() ? "" : r.error().message);
+  }
+}
+
+// ---- errors ----
+
+TEST(K8sError, InvalidJsonNamesSourceLineAndColumn) {
+  auto r = import_k8s_objects("{\n  \"kind\": \"List\",\n  \"items\": [,]\n}", "svc.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("svc.json: "));
+  EXPECT_THAT(r.error().message, HasSubstr("line 3"));
+}
+
+TEST(K8sError, TopLevelMustBeAnObject) {
+  EXPECT_THAT(run_error(json::array()), HasSubstr("an array where a Kubernetes object"));
+}
+
+TEST(K8sError, OtherKindIsAnErrorNamingKindAndName) {
+  json deploy = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"},
+                 {"metadata", {{"name", "web"}, {"namespace", "default"}}}, {"spec", json::object()}};
+  std::string msg = run_error(list_of({fixture("web-service.json"), deploy}));
+  EXPECT_THAT(msg, HasSubstr("items[1] Deployment default/web: kind: \"Deployment\" is not supported"));
+}
+
+TEST(K8sError, V1EndpointsPointToEndpointSlices) {
+  json eps = {{"apiVersion", "v1"}, {"kind", "Endpoints"},
+              {"metadata", {{"name", "web"}, {"namespace", "default"}}}};
+  EXPECT_THAT(run_error(eps), HasSubstr("Endpoints default/web: kind: v1 Endpoints are not supported"));
+}
+
+TEST(K8sError, WrongApiVersionIsAnError) {
+  json doc = web_list();
+  doc["items"][1]["apiVersion"] = "discovery.k8s.io/v1beta1";
+  EXPECT_THAT(run_error(doc), HasSubstr("\"discovery.k8s.io/v1beta1\" is not supported"));
+  json svc = fixture("web-service.json");
+  svc["apiVersion"] = "v2";
+  EXPECT_THAT(run_error(svc), HasSubstr("\"v2\" is not supported for a Service"));
+}
+
+TEST(K8sError, MissingNameIsAnError) {
+  json svc = fixture("web-service.json");
+  svc["metadata"].erase("name");
+  EXPECT_THAT(run_error(svc), HasSubstr("metadata: missing required key \"name\""));
+}
+
+TEST(K8sError, Ipv6OnlyServiceIsNotSupportedYet) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["clusterIP"] = "fd00:10:96::2d";
+  svc["spec"]["clusterIPs"] = json::array({"fd00:10:96::2d"});
+  EXPECT_THAT(run_error(svc), HasSubstr("Service default/web: spec.clusterIPs[0]: "
+                                        "\"fd00:10:96::2d\": IPv6 services are not supported yet"));
+}
+
+TEST(K8sError, BadClusterIpIsAnError) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["clusterIPs"] = json::array({"10.96.45"});
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.clusterIPs[0]: \"10.96.45\" is not an IPv4 address"));
+  svc["spec"]["clusterIPs"] = json::array({"127.0.0.1"});
+  EXPECT_THAT(run_error(svc), HasSubstr("not a unicast address"));
+  svc["spec"].erase("clusterIPs");
+  svc["spec"].erase("clusterIP");
+  EXPECT_THAT(run_error(svc), HasSubstr("spec: missing required key \"clusterIP\""));
+}
+
+TEST(K8sError, SctpIsNotSupported) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1]["protocol"] = "SCTP";
+  EXPECT_THAT(run_error(svc),
+              HasSubstr("spec.ports[1].protocol: \"SCTP\" is not supported; allowed: TCP, UDP"));
+}
+
+TEST(K8sError, NamedTargetPortMissingFromASliceNamesServiceAndPort) {
+  json doc = web_list();
+  doc["items"][2]["ports"][0]["name"] = "https";
+  std::string msg = run_error(doc);
+  EXPECT_THAT(msg, HasSubstr("EndpointSlice default/web-q9r4s: ports: no port named \"http\"/TCP"));
+  EXPECT_THAT(msg, HasSubstr("service default/web port \"http\" (targetPort \"web\")"));
+}
+
+TEST(K8sError, NamedTargetPortResolvingDifferentlyAcrossSlicesIsAnError) {
+  json doc = web_list();
+  doc["items"][2]["ports"][0]["port"] = 8081;
+  std::string msg = run_error(doc);
+  EXPECT_THAT(msg, HasSubstr("resolves to 8081 here but to 8080 in EndpointSlice default/web-x7k2p"));
+}
+
+TEST(K8sError, PortOutOfRangeIsAnError) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1]["port"] = 70000;
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].port: 70000 is not in 1..65535"));
+  svc["spec"]["ports"][1]["port"] = 9090;
+  svc["spec"]["ports"][1]["targetPort"] = 0;
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].targetPort: 0 is not in 1..65535"));
+}
+
+TEST(K8sError, WrongJsonTypeIsAnError) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1]["port"] = "9090";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].port: a string where an integer is expected"));
+  svc["spec"]["ports"][1]["port"] = 90.5;
+  EXPECT_THAT(run_error(svc), HasSubstr("a number with a fraction where an integer is expected"));
+}
+
+TEST(K8sError, SlicePortOutOfRangeIsAnError) {
+  json doc = web_list();
+  doc["items"][1]["ports"][1]["port"] = 0;
+  EXPECT_THAT(run_error(doc), HasSubstr("web-x7k2p: ports[1].port: 0 is not in 1..65535"));
+}
+
+TEST(K8sError, SeveralPortsNeedNamesAndDistinctNamesAndNumbers) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1].erase("name");
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1]: missing required key \"name\""));
+  svc["spec"]["ports"][1]["name"] = "http";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].name: \"http\" is already the name of "
+                                        "spec.ports[0]"));
+  svc["spec"]["ports"][1]["name"] = "alt";
+  svc["spec"]["ports"][1]["port"] = 80;
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].port: 80/TCP is listed twice"));
+}
+
+TEST(K8sError, BadNamesAreErrors) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][1]["name"] = "Metrics";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].name: \"Metrics\" is not a DNS-1123 label"));
+  svc = fixture("web-service.json");
+  svc["metadata"]["name"] = "1web";
+  EXPECT_THAT(run_error(svc), HasSubstr("metadata.name: \"1web\" is not a DNS-1035 label"));
+  svc["metadata"]["name"] = "web";
+  svc["metadata"]["namespace"] = "Default";
+  EXPECT_THAT(run_error(svc), HasSubstr("metadata.namespace: \"Default\" is not a DNS-1123 label"));
+}
+
+TEST(K8sError, BadHostnameIsAnError) {
+  json doc = fixture("db-statefulset.json");
+  doc["items"][1]["endpoints"][0]["hostname"] = "db_0";
+  EXPECT_THAT(run_error(doc), HasSubstr("endpoint 10.244.1.20: hostname \"db_0\" is not a DNS-1123 label"));
+}
+
+TEST(K8sError, ClusterIpServiceWithoutPortsIsAnError) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"] = json::array();
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports: empty"));
+}
+
+TEST(K8sError, AffinityErrors) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] = 86401;
+  EXPECT_THAT(run_error(svc), HasSubstr("timeoutSeconds: 86401 is not in 1..86400"));
+  svc["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] = 0;
+  EXPECT_THAT(run_error(svc), HasSubstr("timeoutSeconds: 0 is not in 1..86400"));
+  svc["spec"]["sessionAffinity"] = "None";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.sessionAffinityConfig: only allowed with "
+                                        "sessionAffinity \"ClientIP\""));
+  svc["spec"]["sessionAffinity"] = "Cookie";
+  EXPECT_THAT(run_error(svc), HasSubstr("\"Cookie\" is not allowed; allowed: None, ClientIP"));
+}
+
+TEST(K8sError, UnknownServiceTypeIsAnError) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["type"] = "Bogus";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.type: \"Bogus\" is not supported"));
+}
+
+TEST(K8sError, ExternalNameNeedsAValidDnsName) {
+  json svc = fixture("external-name.json");
+  svc["spec"]["externalName"] = "bad_name.example.com";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.externalName: \"bad_name.example.com\" is not a DNS name"));
+  svc["spec"].erase("externalName");
+  EXPECT_THAT(run_error(svc), HasSubstr("spec: missing required key \"externalName\""));
+}
+
+TEST(K8sError, NonIpv4AddressInAnIpv4SliceIsAnError) {
+  json doc = web_list();
+  doc["items"][1]["endpoints"][1]["addresses"] = json::array({"fd00:10:244::7"});
+  EXPECT_THAT(run_error(doc),
+              HasSubstr("web-x7k2p: endpoints[1].addresses[0]: \"fd00:10:244::7\" is not an IPv4"));
+}
+
+TEST(K8sError, UnknownAddressTypeIsAnError) {
+  json doc = web_list();
+  doc["items"][1]["addressType"] = "IPX";
+  EXPECT_THAT(run_error(doc), HasSubstr("addressType: \"IPX\" is not an address type"));
+}
+
+TEST(K8sError, DuplicateServiceIsAnError) {
+  json svc = fixture("web-service.json");
+  EXPECT_THAT(run_error(list_of({svc, svc})),
+              HasSubstr("items[1] Service default/web: service default/web is already defined by "
+                        "items[0] Service default/web"));
+}
+
+TEST(K8sError, SameClusterIpPortInTwoServicesIsAnError) {
+  json a = fixture("web-service.json");
+  json b = a;
+  b["metadata"]["name"] = "web2";
+  EXPECT_THAT(run_error(list_of({a, b})),
+              HasSubstr("Service default/web2: spec.ports[0].port: 10.96.45.10:80/TCP is already "
+                        "served by service default/web"));
+}
+
+TEST(K8sError, EveryErrorIsReportedOnItsOwnLine) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ports"][0]["protocol"] = "SCTP";
+  svc["spec"]["ports"][1]["port"] = 0;
+  std::string msg = run_error(svc);
+  EXPECT_THAT(msg, HasSubstr("spec.ports[0].protocol"));
+  EXPECT_THAT(msg, HasSubstr("\nin.json: Service default/web: spec.ports[1].port"));
+}
+
+}  // namespace
+}  // namespace podgate::ctl
