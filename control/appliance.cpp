@@ -14,6 +14,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "control/control_commands.hpp"
 #include "control/log.hpp"
 #include "control/snapshot_builder.hpp"
 
@@ -51,10 +52,11 @@ void block_control_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-Result<std::unique_ptr<Appliance>> Appliance::start(Config config) {
+Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string version) {
   std::unique_ptr<Appliance> a(new Appliance);
   a->config_ = std::move(config);
   a->started_ms_ = monotonic_ms();
+  a->version_ = std::move(version);
   const DataplaneConfig& dpc = a->config_.dataplane;
   const uint32_t workers = dpc.workers;
 
@@ -65,8 +67,14 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config) {
                           std::to_string(available) +
                           " worker lcore(s) besides the main one; widen eal.args -l");
   }
-  // The DNS listeners first: a port another server holds is the likeliest
-  // reason not to start, and it is cheap to find out.
+  // The control socket first: another podgate serving it is the likeliest
+  // reason not to start (a second instance), and it is cheap to find out.
+  auto control = ControlSocket::open(a->config_.control.socket);
+  if (!control) return std::move(control).error();
+  a->control_ = std::move(*control);
+  register_commands(*a->control_, *a);
+  log_info("control: listening on " + a->config_.control.socket);
+  // Then the DNS listeners: a port another server holds is the next likeliest.
   auto dns_server = dns::DnsServer::open(a->config_.dns);
   if (!dns_server) return std::move(dns_server).error();
   a->dns_ = std::move(*dns_server);
@@ -182,6 +190,11 @@ Result<void> Appliance::reload() {
                       config_.source + ": [eal], [dataplane] and [[ports]] cannot change on reload; "
                                        "restart podgate to change them");
   }
+  if (!(next->control == config_.control)) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      config_.source + ": control.socket cannot change on reload (the socket is "
+                                       "bound at start); restart podgate to change it");
+  }
   if (!(next->dns.listen == config_.dns.listen)) {
     return make_error(ErrorCode::kInvalidConfig,
                       config_.source + ": dns.listen cannot change on reload (the sockets are "
@@ -255,6 +268,8 @@ Appliance::~Appliance() {
   rte_mempool_free(pool_);
 }
 
+uint64_t Appliance::uptime_ms() const { return monotonic_ms() - started_ms_; }
+
 void Appliance::poll_control(uint64_t now_ms) {
   const dp::Snapshot& snap = *publisher_->current();
   while (punt_->poll(snap, now_ms) != 0) {
@@ -274,7 +289,9 @@ int Appliance::run() {
   ev.events = EPOLLIN;
   ev.data.fd = sfd;
   epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
-  if (auto r = dns_->attach(epfd); !r) {
+  Result<void> attached = dns_->attach(epfd);
+  if (attached) attached = control_->attach(epfd);
+  if (auto& r = attached; !r) {
     log_error(r.error().message);
     close(epfd);
     close(sfd);
@@ -293,6 +310,10 @@ int Appliance::run() {
     for (int i = 0; i < n; ++i) {
       if (dns::DnsServer::owns(events[i])) {
         dns_->on_event(events[i], now_ms);
+        continue;
+      }
+      if (ControlSocket::owns(events[i])) {
+        control_->on_event(events[i]);
         continue;
       }
       if (events[i].data.fd != sfd) continue;

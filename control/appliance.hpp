@@ -13,6 +13,7 @@
 #include <rte_ring.h>
 
 #include "control/config.hpp"
+#include "control/control_socket.hpp"
 #include "control/dns/server.hpp"
 #include "control/dns/vip_answerer.hpp"
 #include "control/punt_handler.hpp"
@@ -27,7 +28,8 @@ namespace podgate::ctl {
 class Appliance {
  public:
   // Opens ports, publishes the first snapshot and launches the workers.
-  static Result<std::unique_ptr<Appliance>> start(Config config);
+  // `version` is reported by the "status" command.
+  static Result<std::unique_ptr<Appliance>> start(Config config, std::string version = "unknown");
   ~Appliance();
   Appliance(const Appliance&) = delete;
   Appliance& operator=(const Appliance&) = delete;
@@ -48,6 +50,18 @@ class Appliance {
   const Config& config() const noexcept { return config_; }
   const dp::Snapshot& snapshot() const noexcept { return *publisher_->current(); }
 
+  // Read-only views for the control socket's commands (control_commands.hpp).
+  const std::string& version() const noexcept { return version_; }
+  uint64_t uptime_ms() const;
+  uint64_t generation() const noexcept { return generation_; }
+  const std::vector<dp::PortInfo>& ports() const noexcept { return ports_; }
+  size_t worker_count() const noexcept { return workers_.size(); }
+  const dp::WorkerCounters& worker_counters(size_t w) const { return workers_.at(w)->counters(); }
+  const PuntHandler& punt() const noexcept { return *punt_; }
+  const dns::DnsServer& dns() const noexcept { return *dns_; }
+  const SnapshotPublisher& publisher() const noexcept { return *publisher_; }
+  const ControlSocket& control_socket() const noexcept { return *control_; }
+
  private:
   Appliance() = default;
   Result<void> launch_workers();
@@ -62,6 +76,7 @@ class Appliance {
   std::vector<rte_ring*> handoff_rings_;
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PuntHandler> punt_;
+  std::unique_ptr<ControlSocket> control_;       // podgatectl's socket
   std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
   std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP
   std::vector<dp::Worker*> workers_;
@@ -69,6 +84,7 @@ class Appliance {
   std::atomic<bool> stop_{false};
   uint64_t generation_ = 0;
   uint64_t started_ms_ = 0;
+  std::string version_;
 };
 
 // Blocks the signals the control loop takes through signalfd; call before

@@ -31,6 +31,7 @@ constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 da
 constexpr int64_t kMaxMaglevSize = 1 << 24;
 constexpr size_t kMaxEndpoints = 65534;  // Maglev slots hold uint16_t, kNoBackend excluded
 constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters without the final dot
+constexpr size_t kMaxSocketPath = 107;   // sockaddr_un.sun_path (108) less the final NUL
 
 bool is_prime(uint32_t n) {
   if (n < 2) return false;
@@ -131,7 +132,8 @@ class Loader {
   explicit Loader(std::string_view source) : source_(source) {}
 
   Result<Config> run(const toml::table& root) {
-    check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns"});
+    check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns",
+                      "control"});
     load_eal(root);
     load_dataplane(root);
     load_ports(root);
@@ -139,6 +141,7 @@ class Loader {
     load_neighbors(root);
     load_services(root);
     load_dns(root);  // after services: service_ip is checked against their VIPs
+    load_control(root);
     if (diags_.empty()) {
       cfg_.source = source_;
       return std::move(cfg_);
@@ -864,6 +867,30 @@ class Loader {
       }
     }
     if (ok) cfg_.dns.service_ip = *vip;
+  }
+
+  // ---- [control] (docs/control-protocol.md) ----
+
+  void load_control(const toml::table& root) {
+    const toml::node* n = find(root, "", "control", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "control", "a table");
+    const std::string p = "control";
+    check_keys(*t, p, {"socket"});
+    auto path = get_string(*t, p, "socket");
+    if (!path) return;
+    const toml::source_region& at = t->get("socket")->source();
+    if (path->empty() || path->front() != '/' || path->back() == '/') {
+      error(at, join(p, "socket"),
+            quote(*path) + " is not an absolute file path such as \"/run/podgate/podgate.sock\"");
+    } else if (path->size() > kMaxSocketPath) {
+      error(at, join(p, "socket"),
+            "a path of " + std::to_string(path->size()) + " bytes; a Unix socket path has at most " +
+                std::to_string(kMaxSocketPath) + " (sun_path)");
+    } else {
+      cfg_.control.socket = *path;
+    }
   }
 
   std::string source_;

@@ -121,6 +121,12 @@ struct DnsConfig {
   friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
 };
 
+// The control socket podgatectl talks to (docs/control-protocol.md).
+struct ControlConfig {
+  std::string socket = "/run/podgate/podgate.sock";  // absolute path, at most 107 bytes
+  friend bool operator==(const ControlConfig&, const ControlConfig&) = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, for logs and reloads
   EalConfig eal;
@@ -130,6 +136,7 @@ struct Config {
   std::vector<NeighborConfig> neighbors;
   std::vector<ServiceConfig> services;
   DnsConfig dns;
+  ControlConfig control;
 };
 
 // Reads and validates a config file.

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
 
   int rc = kExitFailure;
   {
-    auto appliance = ctl::Appliance::start(std::move(*config));
+    auto appliance = ctl::Appliance::start(std::move(*config), PODGATE_VERSION);
     if (!appliance) {
       ctl::log_error(appliance.error().message);
     } else {

@@ -61,6 +61,9 @@ via = "192.0.2.2"
 [dns]
 listen = ["127.0.0.1:{dns_port}"]
 service_ip = "{dns_vip}"
+
+[control]
+socket = "{socket}"
 """
 
 # The cluster DNS: the kernel listener (root namespace, loopback only) and
@@ -105,6 +108,7 @@ class Appliance:
         self.fixed_config = config_path is not None
         self.config_path = config_path or os.path.join(self.dir, "podgate.toml")
         self.log_path = os.path.join(self.dir, "podgate.log")
+        self.socket_path = os.path.join(self.dir, "podgate.sock")  # the control socket
         self.proc = None
         self.servers = {}
         self.services = ""
@@ -114,7 +118,8 @@ class Appliance:
         lcores = ",".join(["0@0"] + [f"{w + 1}@1" for w in range(self.workers)])
         return BASE_CONFIG.format(lcores=lcores, tag=self.tag, workers=self.workers,
                                   udp_timeout=self.udp_timeout, n0=0, n1=1,
-                                  dns_port=self.dns_port, dns_vip=DNS_VIP)
+                                  dns_port=self.dns_port, dns_vip=DNS_VIP,
+                                  socket=self.socket_path)
 
     def write_config(self, services):
         self.services = services

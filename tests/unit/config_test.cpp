@@ -255,6 +255,19 @@ TEST(ConfigDns, ServiceIpInsideAPortSubnetIsAllowed) {
   EXPECT_EQ(r->dns.service_ip, ip("192.0.2.53"));
 }
 
+TEST(ConfigControl, SocketPathIsParsed) {
+  auto r = parse_config(std::string(kExample) + "[control]\nsocket = \"/tmp/pg/ctl.sock\"\n",
+                        "c.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->control.socket, "/tmp/pg/ctl.sock");
+}
+
+TEST(ConfigControl, AbsentSectionTakesTheDocumentedDefault) {
+  auto r = parse_config(kExample, "c.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->control.socket, "/run/podgate/podgate.sock");
+}
+
 TEST(ConfigExample, SameVipAndPortWithOtherProtocolIsAllowed) {
   auto r = parse_config(R"(
 [[ports]]
@@ -334,6 +347,7 @@ TEST(ConfigFile, ShippedPodgateTomlLoads) {
   EXPECT_THAT(c.dns.listen, testing::ElementsAre(DnsListen{ip("127.0.0.1"), 53}));
   EXPECT_EQ(c.dns.service_ip, ip("10.96.0.10"));
   EXPECT_EQ(c.dns.max_udp_payload, 1232);
+  EXPECT_EQ(c.control.socket, "/run/podgate/podgate.sock");
 }
 
 TEST(ConfigFile, DirectoryIsAnIoErrorNamingThePath) {
@@ -384,7 +398,7 @@ const std::vector<BadCase>& bad_cases() {
   static const std::vector<BadCase> cases = {
       {"unknown key at top level", "colour = 1\n" + std::string(kPorts),
        "t.toml:1:1: top level: unknown key 'colour'; allowed: eal, dataplane, ports, routes, "
-       "neighbors, services, dns"},
+       "neighbors, services, dns, control"},
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
        "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu"},
@@ -621,6 +635,22 @@ const std::vector<BadCase>& bad_cases() {
          "[dns]\nservice_ip = \"10.96.0.10\"\n"),
        "t.toml:15:14: dns.service_ip: 10.96.0.10 is the cluster_ip of services[0] (default/web); "
        "the DNS service IP must be an address of its own"},
+      {"unknown key in control", P("[control]\nsocket_mode = \"0660\"\n"),
+       "t.toml:10:1: control: unknown key 'socket_mode'; allowed: socket"},
+      {"control written as a string", "control = \"/run/p.sock\"\n" + std::string(kPorts),
+       "t.toml:1:11: control: expected a table, found a string"},
+      {"control socket not a string", P("[control]\nsocket = 1\n"),
+       "t.toml:10:10: control.socket: expected a string, found an integer"},
+      {"control socket relative", P("[control]\nsocket = \"run/podgate.sock\"\n"),
+       "t.toml:10:10: control.socket: \"run/podgate.sock\" is not an absolute file path such as "
+       "\"/run/podgate/podgate.sock\""},
+      {"control socket a directory", P("[control]\nsocket = \"/run/podgate/\"\n"),
+       "t.toml:10:10: control.socket: \"/run/podgate/\" is not an absolute file path such as "
+       "\"/run/podgate/podgate.sock\""},
+      {"control socket longer than sun_path",
+       P("[control]\nsocket = \"/" + std::string(107, 'a') + "\"\n"),
+       "t.toml:10:10: control.socket: a path of 108 bytes; a Unix socket path has at most 107 "
+       "(sun_path)"},
       {"several errors, reported in file order",
        "[[services]]\n"                              // 1
        "namespace = \"default\"\n"                   // 2

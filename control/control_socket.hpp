@@ -1,0 +1,127 @@
+// The control socket: a Unix stream socket speaking newline-delimited JSON
+// (docs/control-protocol.md), served by the control thread's epoll loop.
+//
+// Like DNS over TCP (dns/server.hpp), everything is non-blocking and each
+// connection has its own read and write buffers: a request line is at most
+// kMaxRequest bytes (a longer one gets an error reply and the connection is
+// closed), replies wait in a bounded write buffer (a client that stops
+// reading is closed when it overflows), and connections are capped, so a
+// slow, stalled or malicious client costs only its own buffers and never
+// holds the loop that also answers DNS and the punt ring.
+//
+// Commands are a table name -> handler (DPVS-style): the socket owns the
+// framing, versioning, "id" echo and error replies; a handler receives the
+// whole request object and returns the reply's fields or an Error.
+// Control thread only.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "control/result.hpp"
+
+namespace podgate::ctl {
+
+struct ControlCounters {
+  uint64_t accepted = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;           // error replies sent
+  uint64_t refused = 0;          // connections refused at the cap
+  uint64_t closed_oversize = 0;  // request line over kMaxRequest
+  uint64_t closed_backlog = 0;   // client stopped reading: write buffer overflowed
+};
+
+class ControlSocket {
+ public:
+  static constexpr int kProtocolVersion = 1;
+  static constexpr size_t kMaxRequest = 64 * 1024;  // bytes per request line, newline excluded
+  struct Options {
+    size_t max_connections = 64;
+    size_t max_backlog = 4 * 1024 * 1024;  // unsent reply bytes per connection
+  };
+
+  // Fields of a successful reply (an object), or an Error whose code picks
+  // the reply's error code (ErrorCode -> "bad_request", "not_found", ...).
+  using Handler = std::function<Result<nlohmann::json>(const nlohmann::json& request)>;
+
+  // Creates the parent directory (0755) when missing, removes a stale
+  // socket file nobody listens on, binds, sets mode 0660 and listens.  A
+  // socket another process answers on is an error: "another podgate is
+  // serving PATH".
+  static Result<std::unique_ptr<ControlSocket>> open(const std::string& path, Options options);
+  static Result<std::unique_ptr<ControlSocket>> open(const std::string& path) {
+    return open(path, Options{});
+  }
+  // Closes every connection and removes the socket file (if it is still ours).
+  ~ControlSocket();
+  ControlSocket(const ControlSocket&) = delete;
+  ControlSocket& operator=(const ControlSocket&) = delete;
+
+  // Registers `name`; a second registration replaces the first.
+  void add_command(std::string name, Handler handler);
+
+  // Adds the listening socket to `epoll_fd` (level-triggered).  Call once.
+  Result<void> attach(int epoll_fd);
+  static bool owns(const epoll_event& ev) noexcept {
+    return (ev.data.u64 & kTagMask) == kTag;
+  }
+  void on_event(const epoll_event& ev);
+
+  // One request line -> one reply line (without the newline).  What every
+  // connection runs; public so tests can drive the protocol directly.
+  std::string handle_line(std::string_view line);
+
+  const std::string& path() const noexcept { return path_; }
+  const ControlCounters& counters() const noexcept { return counters_; }
+  size_t connections() const noexcept { return conns_.size(); }
+
+ private:
+  // Bits 63 (DNS) and 62 (DNS listeners) belong to dns::DnsServer.
+  static constexpr uint64_t kTag = uint64_t{1} << 61;
+  static constexpr uint64_t kTagMask = uint64_t{7} << 61;
+  static constexpr uint64_t kListenerId = 0;
+
+  struct Conn {
+    int fd = -1;
+    std::string in;   // received, not yet a whole line
+    std::string out;  // replies not yet written; sent from out_pos
+    size_t out_pos = 0;
+    uint32_t events = 0;
+    bool closing = false;  // write what is pending, then close
+  };
+
+  ControlSocket(std::string path, Options options) : path_(std::move(path)), options_(options) {}
+  Result<void> bind_and_listen();
+  void on_accept();
+  void on_conn(uint64_t id, uint32_t events);
+  void queue_reply(Conn& c, const std::string& line);
+  bool flush(Conn& c);  // false: the connection failed
+  void watch(uint64_t id, Conn& c);
+  void close_conn(uint64_t id);
+  std::string error_reply(const nlohmann::json& id, std::string_view code, std::string_view message);
+
+  std::string path_;
+  Options options_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  dev_t dev_ = 0;  // the socket file we created: removed on exit only if still ours
+  ino_t ino_ = 0;
+  std::map<std::string, Handler, std::less<>> commands_;
+  std::unordered_map<uint64_t, Conn> conns_;
+  uint64_t next_id_ = 1;
+  ControlCounters counters_;
+};
+
+// The reply code of an ErrorCode: "bad_request", "not_found", "invalid_config", "internal".
+std::string_view error_code_name(ErrorCode code) noexcept;
+
+}  // namespace podgate::ctl
