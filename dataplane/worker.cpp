@@ -14,6 +14,12 @@ namespace {
 constexpr uint32_t kExpiryBucketsPerPoll = 8;
 constexpr uint16_t kNoPortIndex = 0xffff;
 
+// The flow-table key of a TCP or UDP packet: its own 5-tuple, in either
+// direction (FlowEntry::kReverse tells them apart).
+FlowKey4 flow_key(const ParsedPacket& p) noexcept {
+  return FlowKey4{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+}
+
 void count_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
   auto* counters = static_cast<WorkerCounters*>(userdata);
   for (uint16_t i = 0; i < unsent; ++i) {
@@ -100,25 +106,45 @@ uint32_t Worker::now_ms() const noexcept {
   return static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms_);
 }
 
+// Two passes over a burst: parse every packet and prefetch the flow-table
+// buckets its 5-tuple hashes to, then process them.  The burst's table
+// misses then overlap instead of each packet stalling on its own: with many
+// flows the table is far out of cache (docs/benchmarks.md).  VPP's lb node
+// prefetches its sticky-table bucket ahead of use for the same reason.
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexcept {
+  ParsedPacket parsed[kBurst];
+  uint32_t hashes[kBurst];
+  uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
-    process_packet(pkts[i], from_handoff);
+    ParsedPacket& p = parsed[kept];
+    if (!parse(pkts[i], from_handoff, p)) continue;  // dropped
+    hashes[kept] = 0;
+    if (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp) {
+      hashes[kept] = FlowTable::hash(flow_key(p));
+      flows_.prefetch(hashes[kept]);
+    }
+    pkts[kept++] = pkts[i];
   }
+  for (uint16_t i = 0; i < kept; ++i) process_packet(pkts[i], parsed[i], hashes[i]);
 }
 
-void Worker::process_packet(rte_mbuf* m, bool from_handoff) noexcept {
-  ParsedPacket p;
+// False when the packet was dropped.
+bool Worker::parse(rte_mbuf* m, bool from_handoff, ParsedPacket& p) noexcept {
   DropReason why;
   bool ip_ok = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
   if (rte_pktmbuf_data_len(m) != rte_pktmbuf_pkt_len(m)) {
     drop(m, DropReason::kTooShort);  // multi-segment frames are not expected: MTU-sized pool
-    return;
+    return false;
   }
   if (!parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), ip_ok || from_handoff, p, why)) {
     drop(m, why);
-    return;
+    return false;
   }
+  return true;
+}
+
+void Worker::process_packet(rte_mbuf* m, ParsedPacket& p, uint32_t key_hash) noexcept {
   switch (p.kind) {
     case PacketKind::kArp:
       handle_arp(m, p);
@@ -143,7 +169,7 @@ void Worker::process_packet(rte_mbuf* m, bool from_handoff) noexcept {
       hand_off(m, owner);
       return;
     }
-    handle_to_service(m, p, *svc);
+    handle_to_service(m, p, *svc, key_hash);
     return;
   }
   if (snap.is_vip(dst) || dst == snap.dns_vip) {
@@ -159,10 +185,11 @@ void Worker::process_packet(rte_mbuf* m, bool from_handoff) noexcept {
     hand_off(m, owner);
     return;
   }
-  handle_reply(m, p);
+  handle_reply(m, p, key_hash);
 }
 
-void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc) noexcept {
+void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
+                               uint32_t key_hash) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created or advanced:
   // a packet that is dropped must leave nothing behind in the table.
   if (!decrement_ttl(p.ip)) {
@@ -170,8 +197,8 @@ void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& 
     return;
   }
   const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
-  FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
-  FlowEntry* flow = flows_.find(key, now_);
+  const FlowKey4 key = flow_key(p);
+  FlowEntry* flow = flows_.find(key, key_hash, now_);
   if (flow != nullptr && flow->gen != gen) {
     // The snapshot changed since this flow was last checked: it keeps its
     // Pod while the Pod is ready or draining, and loses it once removed.
@@ -200,7 +227,7 @@ void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& 
     to_ip = b.ip;
     to_port = b.port;
     FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-    FlowEntry* fwd = flows_.insert(key, to_ip, to_port, state, false, gen, now_);
+    FlowEntry* fwd = flows_.insert(key, key_hash, to_ip, to_port, state, false, gen, now_);
     FlowKey4 rkey{to_ip, p.src(), to_port, p.sport(), p.proto()};
     FlowEntry* rev = fwd ? flows_.insert(rkey, p.dst(), p.dport(), state, true, gen, now_) : nullptr;
     if (rev == nullptr) {
@@ -216,15 +243,14 @@ void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& 
   forward(m, p);
 }
 
-void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
+void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p, uint32_t key_hash) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created or advanced:
   // a packet that is dropped must leave nothing behind in the table.
   if (!decrement_ttl(p.ip)) {
     drop(m, DropReason::kTtlExceeded);
     return;
   }
-  FlowKey4 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
-  FlowEntry* flow = flows_.find(key, now_);
+  FlowEntry* flow = flows_.find(flow_key(p), key_hash, now_);
   if (flow == nullptr) {
     // No entry (the table was full when the connection started): map the
     // Pod back to the one service port it backs, statelessly.

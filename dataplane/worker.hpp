@@ -93,11 +93,14 @@ class Worker : public DpObject {
  private:
   void adopt_latest_snapshot() noexcept;
   void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexcept;
-  void process_packet(rte_mbuf* m, bool from_handoff) noexcept;
+  bool parse(rte_mbuf* m, bool from_handoff, ParsedPacket& p) noexcept;
+  // key_hash: FlowTable::hash of the packet's 5-tuple (TCP and UDP only).
+  void process_packet(rte_mbuf* m, ParsedPacket& p, uint32_t key_hash) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
-  void handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc) noexcept;
-  void handle_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
+                         uint32_t key_hash) noexcept;
+  void handle_reply(rte_mbuf* m, ParsedPacket& p, uint32_t key_hash) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   bool hand_off(rte_mbuf* m, uint32_t owner) noexcept;

@@ -18,7 +18,7 @@
 //
 //   Established: every flow pinned beforehand (SYN then ACK, untimed), then
 //                ACKs of those flows in random order (with 1M flows the flow
-//                table, 130 MiB, is far out of cache).
+//                table, 124 MiB, is far out of cache).
 //   NewFlow:     the same table holding the same N established flows, and
 //                every packet a SYN of a 5-tuple never seen before.  Half-open
 //                flows time out after 1 ms, so the table stays at N live
@@ -314,7 +314,7 @@ BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualT
 }  // namespace podgate::test
 
 // EAL once for the process, as tests/dataplane/dataplane_main.cpp, with
-// memory for the 1M-flow table (130 MiB) and the mbuf pools, and the main
+// memory for the 1M-flow table (124 MiB) and the mbuf pools, and the main
 // lcore on the CPU the process was started on (taskset -c N).
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
