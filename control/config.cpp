@@ -6,6 +6,10 @@
 // one).  All errors of a file are reported together, sorted by position, so
 // one edit-and-retry fixes them all.  No value falls back silently: a key is
 // either absent (documented default) or valid.
+//
+// This file holds what the sections mean; how values are read and errors
+// collected is control/config_reader.hpp, the shared rules and their wording
+// control/validate.hpp, and the [dns] table control/config_dns.hpp.
 #include "control/config.hpp"
 
 #include <algorithm>
@@ -19,6 +23,10 @@
 
 #include <toml++/toml.h>
 
+#include "control/config_dns.hpp"
+#include "control/config_reader.hpp"
+#include "control/validate.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -29,8 +37,6 @@ using dp::Prefix4;
 constexpr int64_t kMaxWorkers = 64;
 constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 days
 constexpr int64_t kMaxMaglevSize = 1 << 24;
-constexpr size_t kMaxEndpoints = 65534;  // Maglev slots hold uint16_t, kNoBackend excluded
-constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters without the final dot
 constexpr size_t kMaxSocketPath = 107;   // sockaddr_un.sun_path (108) less the final NUL
 
 bool is_prime(uint32_t n) {
@@ -41,95 +47,21 @@ bool is_prime(uint32_t n) {
   return true;
 }
 
-bool is_alnum_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// RFC 1123 label as Kubernetes checks it (IsDNS1123Label).
-bool is_dns1123_label(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  if (!is_alnum_lower(s.front()) || !is_alnum_lower(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return is_alnum_lower(c) || c == '-'; });
-}
-
-// RFC 1035 label (IsDNS1035Label): a Service name, it must start with a letter.
-bool is_dns1035_label(std::string_view s) {
-  return is_dns1123_label(s) && s.front() >= 'a' && s.front() <= 'z';
-}
-
-// RFC 1123 subdomain, optionally fully qualified with a trailing dot.
-bool is_dns_name(std::string_view s) {
-  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  if (s.empty() || s.size() > 253) return false;
-  while (true) {
-    size_t dot = s.find('.');
-    if (!is_dns1123_label(s.substr(0, dot))) return false;
-    if (dot == std::string_view::npos) return true;
-    s.remove_prefix(dot + 1);
-  }
-}
-
-bool is_port_name(std::string_view s) {
-  return !s.empty() && s.size() <= 32 &&
-         std::all_of(s.begin(), s.end(),
-                     [](char c) { return is_alnum_lower(c) || c == '-' || c == '_'; });
-}
-
-// An address a host or a VIP may have: not 0/8, loopback, multicast or class E.
-bool is_unicast(Ip4 ip) {
-  uint32_t first = ip.host() >> 24;
-  return first != 0 && first != 127 && first < 224;
-}
-
-bool is_unicast(const dp::MacAddr& mac) { return (mac.bytes[0] & 1) == 0 && !mac.is_zero(); }
-
 bool overlaps(Prefix4 a, Prefix4 b) {
   Prefix4 shorter = a.length <= b.length ? a : b;
   return shorter.contains(a.addr) && shorter.contains(b.addr);
 }
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + '"';
-}
-
-std::string_view type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
-std::string join(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
-}
-
-std::string index(std::string_view path, size_t i) {
-  return std::string(path) + "[" + std::to_string(i) + "]";
-}
-
-struct Diagnostic {
-  toml::source_position at;
-  std::string text;  // "KEY.PATH: what"
-};
-
 // Where a service's VIP:port/protocol is defined, for duplicate detection.
 using VipKey = std::tuple<uint32_t, uint16_t, dp::Proto>;
 
-class Loader {
+// The sections' meaning; values are read, and errors collected, through
+// ConfigReader.
+class Loader : private ConfigReader {
  public:
-  explicit Loader(std::string_view source) : source_(source) {}
+  explicit Loader(std::string_view source) : ConfigReader(source) {}
+
+  using ConfigReader::format;
 
   Result<Config> run(const toml::table& root) {
     check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns",
@@ -140,189 +72,22 @@ class Loader {
     load_routes(root);
     load_neighbors(root);
     load_services(root);
-    load_dns(root);  // after services: service_ip is checked against their VIPs
+    // After ports and services: service_ip is checked against their addresses.
+    read_dns_section(*this, root, cfg_.ports, cfg_.services, cfg_.dns);
     load_control(root);
-    if (diags_.empty()) {
-      cfg_.source = source_;
+    if (!has_errors()) {
+      cfg_.source = source();
       return std::move(cfg_);
     }
-    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      return std::tie(a.at.line, a.at.column) < std::tie(b.at.line, b.at.column);
-    });
-    std::string message;
-    for (const Diagnostic& d : diags_) {
-      if (!message.empty()) message += '\n';
-      message += format(d.at, d.text);
-    }
-    return make_error(ErrorCode::kInvalidConfig, std::move(message));
-  }
-
-  std::string format(toml::source_position at, std::string_view text) const {
-    if (at.line == 0) at = {1, 1};  // a node without a position: blame the file's start
-    return source_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
-           std::string(text);
+    return make_error(ErrorCode::kInvalidConfig, error_report());
   }
 
  private:
-  // ---- diagnostics and typed access ----
-
-  void error(const toml::source_region& where, std::string_view path, std::string_view what) {
-    std::string text = path.empty() ? "top level" : std::string(path);
-    diags_.push_back({where.begin, text + ": " + std::string(what)});
-  }
-
-  void check_keys(const toml::table& t, std::string_view path,
-                  std::initializer_list<std::string_view> allowed) {
-    for (auto&& [key, value] : t) {
-      (void)value;
-      if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
-      std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      error(key.source(), path, "unknown key '" + std::string(key.str()) + "'; allowed: " + list);
-    }
-  }
-
-  // The node under `key`, nullptr when absent (an error when required).
-  const toml::node* find(const toml::table& t, std::string_view path, std::string_view key,
-                         bool required, std::string_view hint = {}) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr && required) {
-      error(t.source(), path, "missing required key '" + std::string(key) + "'" +
-                                  std::string(hint));
-    }
-    return n;
-  }
-
-  void wrong_type(const toml::node& n, std::string_view path, std::string_view expected) {
-    error(n.source(), path,
-          "expected " + std::string(expected) + ", found " + std::string(type_name(n.type())));
-  }
-
-  std::optional<int64_t> get_int(const toml::table& t, std::string_view path, std::string_view key,
-                                 int64_t lo, int64_t hi, bool required = false) {
-    const toml::node* n = find(t, path, key, required);
-    if (n == nullptr) return std::nullopt;
-    std::string p = join(path, key);
-    const auto* v = n->as_integer();
-    if (v == nullptr) {
-      wrong_type(*n, p, "an integer");
-      return std::nullopt;
-    }
-    int64_t value = v->get();
-    if (value < lo || value > hi) {
-      error(n->source(), p,
-            std::to_string(value) + " is not in " + std::to_string(lo) + ".." + std::to_string(hi));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  // An integer field stored as uint32_t; `out` keeps its default when absent.
-  bool get_u32(const toml::table& t, std::string_view path, std::string_view key, int64_t lo,
-               int64_t hi, uint32_t& out) {
-    auto v = get_int(t, path, key, lo, hi);
-    if (v) out = static_cast<uint32_t>(*v);
-    return v.has_value();
-  }
-
-  std::optional<std::string> get_string(const toml::table& t, std::string_view path,
-                                        std::string_view key, bool required = false,
-                                        std::string_view hint = {}) {
-    const toml::node* n = find(t, path, key, required, hint);
-    if (n == nullptr) return std::nullopt;
-    const auto* v = n->as_string();
-    if (v == nullptr) {
-      wrong_type(*n, join(path, key), "a string");
-      return std::nullopt;
-    }
-    return v->get();
-  }
-
-  void get_bool(const toml::table& t, std::string_view path, std::string_view key, bool& out) {
-    const toml::node* n = find(t, path, key, false);
-    if (n == nullptr) return;
-    if (const auto* v = n->as_boolean()) {
-      out = v->get();
-    } else {
-      wrong_type(*n, join(path, key), "a boolean");
-    }
-  }
-
-  const toml::array* get_array(const toml::table& t, std::string_view path, std::string_view key,
-                               std::string_view expected, bool required = false,
-                               std::string_view hint = {}) {
-    const toml::node* n = find(t, path, key, required, hint);
-    if (n == nullptr) return nullptr;
-    if (n->as_array() == nullptr) wrong_type(*n, join(path, key), expected);
-    return n->as_array();
-  }
-
-  // Calls f(table, path) for each element of an array of tables.
-  template <typename F>
-  void for_each_table(const toml::array& a, std::string_view path, F f) {
-    for (size_t i = 0; i < a.size(); ++i) {
-      std::string p = index(path, i);
-      if (const toml::table* t = a[i].as_table()) {
-        f(*t, p);
-      } else {
-        wrong_type(a[i], p, "a table");
-      }
-    }
-  }
-
-  std::optional<Ip4> get_ip4(const toml::table& t, std::string_view path, std::string_view key,
-                             bool required = false) {
-    auto s = get_string(t, path, key, required);
-    if (!s) return std::nullopt;
-    auto ip = dp::parse_ip4(*s);
-    if (!ip) {
-      error(t.get(key)->source(), join(path, key),
-            quote(*s) + " is not an IPv4 address such as \"192.0.2.1\"");
-      return std::nullopt;
-    }
-    if (!is_unicast(*ip)) {
-      error(t.get(key)->source(), join(path, key),
-            quote(*s) + " is not a unicast address (0/8, 127/8 and 224/3 are not allowed)");
-      return std::nullopt;
-    }
-    return ip;
-  }
-
-  std::optional<dp::MacAddr> get_mac(const toml::table& t, std::string_view path,
-                                     std::string_view key, bool required = false) {
-    auto s = get_string(t, path, key, required);
-    if (!s) return std::nullopt;
-    auto mac = dp::parse_mac(*s);
-    std::string_view problem;
-    if (!mac) {
-      problem = " is not a MAC address such as \"02:00:00:00:00:01\"";
-    } else if (!is_unicast(*mac)) {
-      problem = " is not a unicast MAC address (the first octet's low bit must be 0, not all "
-                "zero), e.g. \"02:00:00:00:00:01\"";
-    }
-    if (problem.empty()) return mac;
-    error(t.get(key)->source(), join(path, key), quote(*s) + std::string(problem));
-    return std::nullopt;
-  }
-
-  std::optional<std::string> get_label(const toml::table& t, std::string_view path,
-                                       std::string_view key, bool required, bool rfc1035) {
-    auto s = get_string(t, path, key, required);
-    if (!s) return std::nullopt;
-    if (rfc1035 ? is_dns1035_label(*s) : is_dns1123_label(*s)) return s;
-    error(t.get(key)->source(), join(path, key),
-          quote(*s) + (rfc1035 ? " is not a DNS-1035 label (1..63 of a-z, 0-9 and '-', "
-                                 "starting with a letter, ending with a letter or digit)"
-                               : " is not a DNS-1123 label (1..63 of a-z, 0-9 and '-', "
-                                 "starting and ending with a letter or digit)"));
-    return std::nullopt;
-  }
-
   std::optional<uint32_t> get_maglev_size(const toml::table& t, std::string_view path) {
     auto m = get_int(t, path, "maglev_table_size", 7, kMaxMaglevSize);
     if (!m) return std::nullopt;
     if (!is_prime(static_cast<uint32_t>(*m))) {
-      error(t.get("maglev_table_size")->source(), join(path, "maglev_table_size"),
+      error(t.get("maglev_table_size")->source(), key_path(path, "maglev_table_size"),
             std::to_string(*m) +
                 " is not prime; Maglev (NSDI'16 section 3.4) needs a prime table size, e.g. 65537");
       return std::nullopt;
@@ -344,7 +109,7 @@ class Loader {
       if (const auto* s = (*args)[i].as_string()) {
         cfg_.eal.args.push_back(s->get());
       } else {
-        wrong_type((*args)[i], index("eal.args", i), "a string");
+        wrong_type((*args)[i], element_path("eal.args", i), "a string");
       }
     }
   }
@@ -367,7 +132,7 @@ class Loader {
     for (std::string_view ring : {"rx_ring_size", "tx_ring_size"}) {
       uint32_t& out = ring == "rx_ring_size" ? d.rx_ring_size : d.tx_ring_size;
       if (get_u32(*t, p, ring, 64, 32768, out) && (out & (out - 1)) != 0) {
-        error(t->get(ring)->source(), join(p, ring),
+        error(t->get(ring)->source(), key_path(p, ring),
               std::to_string(out) + " is not a power of two (64, 128, ... 32768)");
       }
     }
@@ -391,12 +156,12 @@ class Loader {
       if (auto name = get_string(t, p, "name", true)) {
         port.name = *name;
         if (!is_port_name(*name)) {
-          error(t.get("name")->source(), join(p, "name"),
+          error(t.get("name")->source(), key_path(p, "name"),
                 quote(*name) + " is not a port name (1..32 of a-z, 0-9, '_' and '-')");
         }
         for (size_t j = 0; j < cfg_.ports.size(); ++j) {
           if (cfg_.ports[j].name == *name) {
-            error(t.get("name")->source(), join(p, "name"),
+            error(t.get("name")->source(), key_path(p, "name"),
                   quote(*name) + " is already the name of ports[" + std::to_string(j) + "]");
           }
         }
@@ -404,7 +169,7 @@ class Loader {
       if (auto device = get_string(t, p, "device", true)) {
         port.device = *device;
         if (device->empty()) {
-          error(t.get("device")->source(), join(p, "device"),
+          error(t.get("device")->source(), key_path(p, "device"),
                 "empty; a DPDK device such as \"0000:01:00.0\" or \"net_tap0,iface=pg0\" is needed");
         }
       }
@@ -418,7 +183,7 @@ class Loader {
   // The port's own address and connected subnet; checks it against earlier ports.
   Prefix4 load_port_address(const toml::table& t, const std::string& p) {
     auto s = get_string(t, p, "address", true);
-    const std::string path = join(p, "address");
+    const std::string path = key_path(p, "address");
     std::optional<Prefix4> pfx = s ? dp::parse_prefix4(*s) : std::nullopt;
     if (!pfx) {
       ports_complete_ = false;
@@ -432,8 +197,8 @@ class Loader {
     uint32_t host = pfx->addr.host() & ~pfx->mask_host();
     if (pfx->length == 0) {
       error(at, path, quote(*s) + ": prefix length 0 is not allowed for a port; use 1..32");
-    } else if (!is_unicast(pfx->addr)) {
-      error(at, path, quote(*s) + " is not a unicast address (0/8, 127/8 and 224/3 are not allowed)");
+    } else if (!is_unicast_ip4(pfx->addr)) {
+      error(at, path, not_unicast_ip4(*s));
     } else if (pfx->length <= 30 && (host == 0 || host == ~pfx->mask_host())) {
       error(at, path, quote(*s) + " is the subnet's " + (host == 0 ? "network" : "broadcast") +
                           " address; a port needs a host address such as \"" +
@@ -482,16 +247,16 @@ class Loader {
       if (auto s = get_string(t, p, "prefix", true)) {
         const toml::source_region& at = t.get("prefix")->source();
         if (auto pfx = dp::parse_prefix4(*s); !pfx) {
-          error(at, join(p, "prefix"), quote(*s) + " is not a prefix such as \"10.0.0.0/8\"");
+          error(at, key_path(p, "prefix"), quote(*s) + " is not a prefix such as \"10.0.0.0/8\"");
         } else if (pfx->network() != pfx->addr) {
-          error(at, join(p, "prefix"),
+          error(at, key_path(p, "prefix"),
                 quote(*s) + " has host bits set; the network is \"" +
                     dp::to_string(Prefix4{pfx->network(), pfx->length}) + "\"");
         } else {
           route.prefix = *pfx;
           for (size_t j = 0; j < cfg_.routes.size(); ++j) {
             if (cfg_.routes[j].prefix == *pfx) {
-              error(at, join(p, "prefix"),
+              error(at, key_path(p, "prefix"),
                     quote(*s) + " is already routed by routes[" + std::to_string(j) + "]");
             }
           }
@@ -499,7 +264,7 @@ class Loader {
       }
       if (auto via = get_ip4(t, p, "via", true)) {
         route.via = *via;
-        check_on_link(*via, t.get("via")->source(), join(p, "via"));
+        check_on_link(*via, t.get("via")->source(), key_path(p, "via"));
       }
       cfg_.routes.push_back(route);
     });
@@ -513,10 +278,10 @@ class Loader {
       NeighborConfig nb;
       if (auto ip = get_ip4(t, p, "ip", true)) {
         nb.ip = *ip;
-        check_on_link(*ip, t.get("ip")->source(), join(p, "ip"));
+        check_on_link(*ip, t.get("ip")->source(), key_path(p, "ip"));
         for (size_t j = 0; j < cfg_.neighbors.size(); ++j) {
           if (cfg_.neighbors[j].ip == *ip) {
-            error(t.get("ip")->source(), join(p, "ip"),
+            error(t.get("ip")->source(), key_path(p, "ip"),
                   dp::to_string(*ip) + " is already neighbors[" + std::to_string(j) + "]");
           }
         }
@@ -548,7 +313,7 @@ class Loader {
     if (ns && name) {
       for (size_t j = 0; j < self; ++j) {
         if (cfg_.services[j].ns == *ns && cfg_.services[j].name == *name) {
-          error(t.get("name")->source(), join(p, "name"),
+          error(t.get("name")->source(), key_path(p, "name"),
                 *ns + "/" + *name + " is already defined by services[" + std::to_string(j) + "]");
         }
       }
@@ -558,7 +323,7 @@ class Loader {
       if (*type == "ExternalName") {
         svc.type = ServiceType::kExternalName;
       } else if (*type != "ClusterIP") {
-        error(t.get("type")->source(), join(p, "type"),
+        error(t.get("type")->source(), key_path(p, "type"),
               quote(*type) + " is not supported; allowed: ClusterIP, ExternalName");
       }
     }
@@ -568,19 +333,18 @@ class Loader {
                                " (the DNS name an ExternalName service aliases)")) {
         svc.external_name = *en;
         if (!is_dns_name(*en)) {
-          error(t.get("external_name")->source(), join(p, "external_name"),
-                quote(*en) + " is not a DNS name (dot-separated DNS-1123 labels, at most 253 "
-                             "characters), e.g. \"db.example.com\"");
+          error(t.get("external_name")->source(), key_path(p, "external_name"),
+                not_dns_name(*en));
         }
       }
       for (std::string_view key : {"cluster_ip", "endpoints"}) {
         if (const toml::node* n = t.get(key)) {
-          error(n->source(), join(p, key), "not allowed with type = \"ExternalName\"");
+          error(n->source(), key_path(p, key), "not allowed with type = \"ExternalName\"");
         }
       }
     } else {
       if (const toml::node* n = t.get("external_name")) {
-        error(n->source(), join(p, "external_name"), "only allowed with type = \"ExternalName\"");
+        error(n->source(), key_path(p, "external_name"), "only allowed with type = \"ExternalName\"");
       }
       load_cluster_ip(t, p, svc);
     }
@@ -592,17 +356,17 @@ class Loader {
         svc.session_affinity = SessionAffinity::kClientIp;
       } else if (*aff != "None") {
         affinity_known = false;
-        error(t.get("session_affinity")->source(), join(p, "session_affinity"),
+        error(t.get("session_affinity")->source(), key_path(p, "session_affinity"),
               quote(*aff) + " is not allowed; allowed: None, ClientIP");
       }
     }
     if (!affinity_known) {
       // nothing more to say about timeout_seconds
     } else if (timeout != nullptr && svc.session_affinity != SessionAffinity::kClientIp) {
-      error(timeout->source(), join(p, "timeout_seconds"),
+      error(timeout->source(), key_path(p, "timeout_seconds"),
             "only allowed with session_affinity = \"ClientIP\"");
     } else {
-      get_u32(t, p, "timeout_seconds", 1, 86400, svc.affinity_timeout);
+      get_u32(t, p, "timeout_seconds", 1, kMaxAffinityTimeout, svc.affinity_timeout);
     }
     get_bool(t, p, "publish_not_ready_addresses", svc.publish_not_ready_addresses);
     // Whether the service is meant to have a VIP, even if its value was wrong
@@ -611,7 +375,7 @@ class Loader {
     const bool forwards = !external && cip != nullptr &&
                           !(cip->as_string() != nullptr && cip->as_string()->get() == "None");
     if (const toml::node* n = t.get("maglev_table_size"); n && !forwards) {
-      error(n->source(), join(p, "maglev_table_size"),
+      error(n->source(), key_path(p, "maglev_table_size"),
             "only allowed for a service with a cluster_ip (headless and ExternalName services "
             "do not forward)");
     } else {
@@ -632,7 +396,7 @@ class Loader {
     svc.cluster_ip = dp::IpAddr::v4(*vip);
     for (size_t j = 0; j < cfg_.ports.size(); ++j) {
       if (cfg_.ports[j].address.addr == *vip) {
-        error(t.get("cluster_ip")->source(), join(p, "cluster_ip"),
+        error(t.get("cluster_ip")->source(), key_path(p, "cluster_ip"),
               *s + " is the address of ports[" + std::to_string(j) + "] (" + cfg_.ports[j].name +
                   "); a cluster IP must not be a port address");
       }
@@ -641,7 +405,7 @@ class Loader {
 
   void load_service_ports(const toml::table& t, const std::string& p, ServiceConfig& svc,
                           size_t self, bool forwards) {
-    const std::string pp = join(p, "ports");
+    const std::string pp = key_path(p, "ports");
     const toml::array* a = get_array(t, p, "ports", "an array of tables", forwards,
                                      " (a service with a cluster_ip forwards ports)");
     if (a == nullptr) return;
@@ -659,34 +423,34 @@ class Loader {
         port.name = *name;
         for (size_t j = 0; j < svc.ports.size(); ++j) {
           if (svc.ports[j].name == *name) {
-            error(pt.get("name")->source(), join(p2, "name"),
-                  quote(*name) + " is already the name of " + index(pp, j));
+            error(pt.get("name")->source(), key_path(p2, "name"),
+                  quote(*name) + " is already the name of " + element_path(pp, j));
           }
         }
       }
-      auto number = get_int(pt, p2, "port", 1, 65535, true);
+      auto number = get_int(pt, p2, "port", kMinPort, kMaxPort, true);
       if (number) port.port = static_cast<uint16_t>(*number);
       port.target_port = port.port;
-      if (auto target = get_int(pt, p2, "target_port", 1, 65535)) {
+      if (auto target = get_int(pt, p2, "target_port", kMinPort, kMaxPort)) {
         port.target_port = static_cast<uint16_t>(*target);
       }
       if (auto proto = get_string(pt, p2, "protocol")) {
-        if (*proto == "UDP") {
-          port.protocol = dp::Proto::kUdp;
-        } else if (*proto != "TCP") {
-          error(pt.get("protocol")->source(), join(p2, "protocol"),
-                quote(*proto) + " is not supported; allowed: TCP, UDP");
+        if (auto parsed = parse_protocol(*proto)) {
+          port.protocol = *parsed;
+        } else {
+          error(pt.get("protocol")->source(), key_path(p2, "protocol"),
+                unsupported_protocol(*proto));
           number.reset();  // no duplicate checks on an unknown protocol
         }
       }
-      if (number) check_vip_port(pt.get("port")->source(), join(p2, "port"), svc, port, self);
+      if (number) check_vip_port(pt.get("port")->source(), key_path(p2, "port"), svc, port, self);
       svc.ports.push_back(std::move(port));
     });
   }
 
   void check_vip_port(const toml::source_region& at, const std::string& path,
                       const ServiceConfig& svc, const ServicePortConfig& port, size_t self) {
-    std::string what = std::to_string(port.port) + "/" + std::string(dp::proto_name(port.protocol));
+    std::string what = port_and_protocol(port.port, port.protocol);
     for (const ServicePortConfig& earlier : svc.ports) {
       if (earlier.port == port.port && earlier.protocol == port.protocol) {
         return error(at, path, what + " is listed twice in this service");
@@ -705,7 +469,7 @@ class Loader {
 
   void load_endpoints(const toml::table& t, const std::string& p, ServiceConfig& svc) {
     if (svc.type == ServiceType::kExternalName) return;  // reported in load_service
-    const std::string ep = join(p, "endpoints");
+    const std::string ep = key_path(p, "endpoints");
     const toml::array* a = get_array(t, p, "endpoints", "an array of tables");
     if (a == nullptr) return;
     if (a->size() > kMaxEndpoints) {
@@ -720,8 +484,8 @@ class Loader {
         e.ip = dp::IpAddr::v4(*ip);
         for (size_t j = 0; j < svc.endpoints.size(); ++j) {
           if (svc.endpoints[j].ip == e.ip) {
-            error(et.get("ip")->source(), join(p2, "ip"),
-                  dp::to_string(*ip) + " is already " + index(ep, j));
+            error(et.get("ip")->source(), key_path(p2, "ip"),
+                  dp::to_string(*ip) + " is already " + element_path(ep, j));
           }
         }
       }
@@ -748,127 +512,6 @@ class Loader {
     });
   }
 
-  // ---- [dns] (../shared/design/dns.md) ----
-
-  void load_dns(const toml::table& root) {
-    const toml::node* n = find(root, "", "dns", false);
-    if (n == nullptr) return;
-    const toml::table* t = n->as_table();
-    if (t == nullptr) return wrong_type(*n, "dns", "a table");
-    const std::string p = "dns";
-    check_keys(*t, p, {"zone", "ttl", "listen", "service_ip", "max_udp_payload"});
-    DnsConfig& d = cfg_.dns;
-    if (auto zone = get_string(*t, p, "zone")) {
-      std::string_view z = *zone;
-      if (!z.empty() && z.back() == '.') z.remove_suffix(1);  // "cluster.local." is the same
-      // 253 leaves no room for the names under it; 200 leaves 53 octets for
-      // the longest shapes the zone holds (_port._proto.SVC.NS.svc.ZONE).
-      if (!is_dns_name(z) || z.size() > kMaxZoneLength) {
-        error(t->get("zone")->source(), join(p, "zone"),
-              quote(*zone) + " is not a DNS name of at most " + std::to_string(kMaxZoneLength) +
-                  " characters (dot-separated DNS-1123 labels: a-z, 0-9 and '-'), e.g. "
-                  "\"cluster.local\"");
-      } else {
-        d.zone = std::string(z);
-      }
-    }
-    get_u32(*t, p, "ttl", 1, 86400, d.ttl);
-    if (auto payload = get_int(*t, p, "max_udp_payload", 512, 4096)) {
-      d.max_udp_payload = static_cast<uint16_t>(*payload);
-    }
-    load_dns_listen(*t, p);
-    load_dns_service_ip(*t, p);
-  }
-
-  void load_dns_listen(const toml::table& t, const std::string& p) {
-    const std::string lp = join(p, "listen");
-    const toml::array* a = get_array(t, p, "listen", "an array of strings");
-    if (a == nullptr) return;
-    cfg_.dns.listen.clear();  // given: replaces the default, [] means no listener
-    for (size_t i = 0; i < a->size(); ++i) {
-      const std::string ip = index(lp, i);
-      const auto* s = (*a)[i].as_string();
-      if (s == nullptr) {
-        wrong_type((*a)[i], ip, "a string");
-        continue;
-      }
-      auto addr = parse_listen(s->get());
-      if (!addr) {
-        error((*a)[i].source(), ip,
-              quote(s->get()) + " is not an IPv4 address and port such as \"127.0.0.1:53\" "
-                                "(port 1..65535; 0.0.0.0 listens on every address)");
-        continue;
-      }
-      const std::string text = dp::to_string(addr->ip) + ":" + std::to_string(addr->port);
-      for (size_t j = 0; j < cfg_.dns.listen.size(); ++j) {
-        const DnsListen& other = cfg_.dns.listen[j];
-        if (other.port != addr->port) continue;
-        // The kernel refuses a second bind of the same port when one of the
-        // two is the wildcard address, so that overlap is a mistake too.
-        if (other.ip == addr->ip || other.ip.is_zero() || addr->ip.is_zero()) {
-          error((*a)[i].source(), ip,
-                text + (other.ip == addr->ip ? " is already " : " overlaps ") + index(lp, j) +
-                    (other.ip == addr->ip ? ""
-                                          : " (" + dp::to_string(other.ip) + ":" +
-                                                std::to_string(other.port) + ")"));
-          break;
-        }
-      }
-      cfg_.dns.listen.push_back(*addr);
-    }
-  }
-
-  static std::optional<DnsListen> parse_listen(std::string_view s) {
-    size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    auto ip = dp::parse_ip4(s.substr(0, colon));
-    std::string_view port = s.substr(colon + 1);
-    if (!ip || port.empty() || port.size() > 5 || (port.size() > 1 && port[0] == '0') ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return std::nullopt;
-    }
-    uint32_t value = 0;
-    for (char c : port) value = value * 10 + static_cast<uint32_t>(c - '0');
-    // Multicast and class E cannot be bound for a server; 0.0.0.0 and 127/8 can.
-    if (value == 0 || value > 65535 || (ip->host() >> 24) >= 224) return std::nullopt;
-    return DnsListen{*ip, static_cast<uint16_t>(value)};
-  }
-
-  // The DNS service VIP: answered on the dataplane like a cluster IP, so it
-  // must not collide with an address the dataplane already answers for.
-  void load_dns_service_ip(const toml::table& t, const std::string& p) {
-    auto vip = get_ip4(t, p, "service_ip");
-    if (!vip) return;
-    const toml::source_region& at = t.get("service_ip")->source();
-    const std::string path = join(p, "service_ip");
-    bool ok = true;
-    for (size_t j = 0; j < cfg_.ports.size(); ++j) {
-      const PortConfig& port = cfg_.ports[j];
-      if (port.address.length == 0) continue;  // invalid, already reported
-      uint32_t host = vip->host() & ~port.address.mask_host();
-      if (port.address.addr == *vip) {
-        error(at, path, dp::to_string(*vip) + " is the address of ports[" + std::to_string(j) +
-                            "] (" + port.name + "); the DNS service IP must not be a port address");
-        ok = false;
-      } else if (port.address.length <= 30 && port.address.contains(*vip) &&
-                 (host == 0 || host == ~port.address.mask_host())) {
-        error(at, path, dp::to_string(*vip) + " is the " + (host == 0 ? "network" : "broadcast") +
-                            " address of ports[" + std::to_string(j) + "] (" + port.name + ")");
-        ok = false;
-      }
-    }
-    for (size_t j = 0; j < cfg_.services.size(); ++j) {
-      const ServiceConfig& svc = cfg_.services[j];
-      if (svc.cluster_ip && svc.cluster_ip->as_v4() == *vip) {
-        error(at, path, dp::to_string(*vip) + " is the cluster_ip of services[" +
-                            std::to_string(j) + "] (" + svc.ns + "/" + svc.name +
-                            "); the DNS service IP must be an address of its own");
-        ok = false;
-      }
-    }
-    if (ok) cfg_.dns.service_ip = *vip;
-  }
-
   // ---- [control] (docs/control-protocol.md) ----
 
   void load_control(const toml::table& root) {
@@ -882,10 +525,10 @@ class Loader {
     if (!path) return;
     const toml::source_region& at = t->get("socket")->source();
     if (path->empty() || path->front() != '/' || path->back() == '/') {
-      error(at, join(p, "socket"),
+      error(at, key_path(p, "socket"),
             quote(*path) + " is not an absolute file path such as \"/run/podgate/podgate.sock\"");
     } else if (path->size() > kMaxSocketPath) {
-      error(at, join(p, "socket"),
+      error(at, key_path(p, "socket"),
             "a path of " + std::to_string(path->size()) + " bytes; a Unix socket path has at most " +
                 std::to_string(kMaxSocketPath) + " (sun_path)");
     } else {
@@ -893,8 +536,6 @@ class Loader {
     }
   }
 
-  std::string source_;
-  std::vector<Diagnostic> diags_;
   Config cfg_;
   bool ports_complete_ = true;  // every port address parsed: on-link checks are meaningful
   std::map<VipKey, size_t> vip_ports_;

@@ -21,6 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/validate.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -28,60 +30,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-name";
-constexpr size_t kMaxEndpoints = 65534;   // as control/config.cpp: Maglev slots hold uint16_t
-constexpr int64_t kMaxAffinityTimeout = 86400;  // Kubernetes' own limit for timeoutSeconds
-
-// ---- the checks config.cpp applies to TOML (kept in its anonymous
-// namespace there, so the essential ones are repeated here) ----
-
-bool is_alnum_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// RFC 1123 label as Kubernetes checks it (IsDNS1123Label).
-bool is_dns1123_label(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  if (!is_alnum_lower(s.front()) || !is_alnum_lower(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return is_alnum_lower(c) || c == '-'; });
-}
-
-// RFC 1035 label (IsDNS1035Label): a Service name must start with a letter.
-bool is_dns1035_label(std::string_view s) {
-  return is_dns1123_label(s) && s.front() >= 'a' && s.front() <= 'z';
-}
-
-// RFC 1123 subdomain, optionally fully qualified with a trailing dot.
-bool is_dns_name(std::string_view s) {
-  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  if (s.empty() || s.size() > 253) return false;
-  while (true) {
-    size_t dot = s.find('.');
-    if (!is_dns1123_label(s.substr(0, dot))) return false;
-    if (dot == std::string_view::npos) return true;
-    s.remove_prefix(dot + 1);
-  }
-}
-
-// Not 0/8, loopback, multicast or class E (config.cpp's is_unicast).
-bool is_unicast(dp::Ip4 ip) {
-  uint32_t first = ip.host() >> 24;
-  return first != 0 && first != 127 && first < 224;
-}
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + '"';
-}
-
-std::string index(std::string_view path, size_t i) {
-  return std::string(path) + "[" + std::to_string(i) + "]";
-}
-
-std::string join(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
-}
 
 std::string_view json_type(const json& j) {
   switch (j.type()) {
@@ -163,7 +111,7 @@ class Reader {
     bool matches = v->type() == type ||
                    (type == json::value_t::number_integer && v->is_number_unsigned());
     if (!matches) {
-      error(join(path, key), std::string(json_type(*v)) + " where " + std::string(type_text) +
+      error(key_path(path, key), std::string(json_type(*v)) + " where " + std::string(type_text) +
                                  " is expected");
       return nullptr;
     }
@@ -201,13 +149,12 @@ class Reader {
     }
     if (v.is_number_unsigned() &&
         v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      error(path, v.dump() + " is not in " + std::to_string(lo) + ".." + std::to_string(hi));
+      error(path, not_in_range(v.dump(), lo, hi));
       return std::nullopt;
     }
     int64_t n = v.get<int64_t>();
     if (n < lo || n > hi) {
-      error(path, std::to_string(n) + " is not in " + std::to_string(lo) + ".." +
-                      std::to_string(hi));
+      error(path, not_in_range(n, lo, hi));
       return std::nullopt;
     }
     return n;
@@ -217,7 +164,7 @@ class Reader {
                                  int64_t lo, int64_t hi, bool required = false) {
     const json* v = find(obj, path, key, required);
     if (v == nullptr) return std::nullopt;
-    return as_int(*v, join(path, key), lo, hi);
+    return as_int(*v, key_path(path, key), lo, hi);
   }
 
  private:
@@ -273,10 +220,10 @@ struct PendingSlice {
 
 std::optional<dp::Proto> read_protocol(Reader& r, const json& obj, const std::string& path) {
   auto proto = r.get_string(obj, path, "protocol");
-  if (!proto || *proto == "TCP") return dp::Proto::kTcp;  // the API's default
-  if (*proto == "UDP") return dp::Proto::kUdp;
-  r.error(join(path, "protocol"), quote(*proto) + " is not supported; allowed: TCP, UDP");
-  return std::nullopt;
+  if (!proto) return dp::Proto::kTcp;  // the API's default
+  auto parsed = parse_protocol(*proto);
+  if (!parsed) r.error(key_path(path, "protocol"), unsupported_protocol(*proto));
+  return parsed;
 }
 
 // spec.clusterIPs (dual-stack, its first entry equals clusterIP) or
@@ -285,7 +232,7 @@ void read_cluster_ip(Reader& r, const json& spec, ServiceConfig& svc) {
   std::vector<std::pair<std::string, std::string>> candidates;  // {path, text}
   if (const json* ips = r.get_array(spec, "spec", "clusterIPs")) {
     for (size_t i = 0; i < ips->size(); ++i) {
-      const std::string p = index("spec.clusterIPs", i);
+      const std::string p = element_path("spec.clusterIPs", i);
       if (!(*ips)[i].is_string()) {
         r.error(p, std::string(json_type((*ips)[i])) + " where a string is expected");
         continue;
@@ -307,9 +254,8 @@ void read_cluster_ip(Reader& r, const json& spec, ServiceConfig& svc) {
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto& [path, text] = candidates[i];
     if (auto v4 = dp::parse_ip4(text)) {
-      if (!is_unicast(*v4)) {
-        r.error(path, quote(text) + " is not a unicast address (0/8, 127/8 and 224/3 are not "
-                                    "allowed)");
+      if (!is_unicast_ip4(*v4)) {
+        r.error(path, not_unicast_ip4(text));
         return;
       }
       if (!chosen) {
@@ -317,7 +263,7 @@ void read_cluster_ip(Reader& r, const json& spec, ServiceConfig& svc) {
         svc.cluster_ip = dp::IpAddr::v4(*v4);
       }
     } else if (text.find(':') == std::string::npos) {
-      r.error(path, quote(text) + " is not an IPv4 address such as \"10.96.0.20\"");
+      r.error(path, not_ip4(text, "10.96.0.20"));
       return;
     }
   }
@@ -339,7 +285,7 @@ void read_service_ports(Reader& r, const json& spec, PendingService& ps) {
   const json* ports = r.get_array(spec, "spec", "ports");
   if (ports == nullptr) return;
   for (size_t i = 0; i < ports->size(); ++i) {
-    const std::string p = index("spec.ports", i);
+    const std::string p = element_path("spec.ports", i);
     const json& pt = (*ports)[i];
     if (!pt.is_object()) {
       r.error(p, std::string(json_type(pt)) + " where an object is expected");
@@ -348,15 +294,15 @@ void read_service_ports(Reader& r, const json& spec, PendingService& ps) {
     ServicePortConfig port;
     std::string target_name;
     if (auto name = r.get_string(pt, p, "name")) port.name = *name;
-    auto number = r.get_int(pt, p, "port", 1, 65535, true);
+    auto number = r.get_int(pt, p, "port", kMinPort, kMaxPort, true);
     if (number) port.port = static_cast<uint16_t>(*number);
     port.target_port = port.port;  // targetPort absent: the API defaults it to port
     if (const json* target = r.find(pt, p, "targetPort")) {
       if (target->is_string()) {
         target_name = target->get<std::string>();
         port.target_port = 0;  // resolved through the EndpointSlices
-        if (target_name.empty()) r.error(join(p, "targetPort"), "empty port name");
-      } else if (auto t = r.as_int(*target, join(p, "targetPort"), 1, 65535)) {
+        if (target_name.empty()) r.error(key_path(p, "targetPort"), "empty port name");
+      } else if (auto t = r.as_int(*target, key_path(p, "targetPort"), kMinPort, kMaxPort)) {
         port.target_port = static_cast<uint16_t>(*t);
       }
     }
@@ -433,7 +379,7 @@ void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice
   // ready; terminating nil means not terminating.
   bool ready = true;
   if (const json* c = r.get_object(ep, p, "conditions")) {
-    const std::string cp = join(p, "conditions");
+    const std::string cp = key_path(p, "conditions");
     if (auto v = r.get_bool(*c, cp, "ready")) ready = *v;
     base.serving = ready;
     if (auto v = r.get_bool(*c, cp, "serving")) base.serving = *v;
@@ -447,15 +393,15 @@ void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice
   base.ready = ready && base.serving && !base.terminating;
   if (auto h = r.get_string(ep, p, "hostname")) base.hostname = *h;
   if (const json* ref = r.get_object(ep, p, "targetRef")) {
-    auto kind = r.get_string(*ref, join(p, "targetRef"), "kind");
-    auto name = r.get_string(*ref, join(p, "targetRef"), "name");
+    auto kind = r.get_string(*ref, key_path(p, "targetRef"), "kind");
+    auto name = r.get_string(*ref, key_path(p, "targetRef"), "name");
     if (kind && *kind == "Pod" && name) base.pod = *name;
   }
   const json* addrs = r.get_array(ep, p, "addresses", true);
   if (addrs == nullptr) return;
-  if (addrs->empty()) r.error(join(p, "addresses"), "empty; an endpoint has at least one address");
+  if (addrs->empty()) r.error(key_path(p, "addresses"), "empty; an endpoint has at least one address");
   for (size_t i = 0; i < addrs->size(); ++i) {
-    const std::string ap = index(join(p, "addresses"), i);
+    const std::string ap = element_path(key_path(p, "addresses"), i);
     const json& a = (*addrs)[i];
     if (!a.is_string()) {
       r.error(ap, std::string(json_type(a)) + " where a string is expected");
@@ -463,12 +409,11 @@ void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice
     }
     auto ip = dp::parse_ip4(a.get<std::string>());
     if (!ip) {
-      r.error(ap, quote(a.get<std::string>()) + " is not an IPv4 address such as \"10.244.1.5\"");
+      r.error(ap, not_ip4(a.get<std::string>(), "10.244.1.5"));
       continue;
     }
-    if (!is_unicast(*ip)) {
-      r.error(ap, quote(a.get<std::string>()) +
-                      " is not a unicast address (0/8, 127/8 and 224/3 are not allowed)");
+    if (!is_unicast_ip4(*ip)) {
+      r.error(ap, not_unicast_ip4(a.get<std::string>()));
       continue;
     }
     EndpointConfig e = base;
@@ -503,7 +448,7 @@ std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectM
   }
   if (const json* ports = r.get_array(obj, "", "ports")) {
     for (size_t i = 0; i < ports->size(); ++i) {
-      const std::string p = index("ports", i);
+      const std::string p = element_path("ports", i);
       const json& pt = (*ports)[i];
       if (!pt.is_object()) {
         r.error(p, std::string(json_type(pt)) + " where an object is expected");
@@ -513,14 +458,14 @@ std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectM
       if (auto name = r.get_string(pt, p, "name")) sp.name = *name;
       // A nil port in a slice means "all ports" (EndpointPort docs); podgate
       // cannot forward to that, and the EndpointSlice controller never writes it.
-      if (auto n = r.get_int(pt, p, "port", 1, 65535, true)) sp.port = static_cast<uint16_t>(*n);
+      if (auto n = r.get_int(pt, p, "port", kMinPort, kMaxPort, true)) sp.port = static_cast<uint16_t>(*n);
       if (auto proto = read_protocol(r, pt, p)) sp.protocol = *proto;
       s.ports.push_back(std::move(sp));
     }
   }
   if (const json* eps = r.get_array(obj, "", "endpoints")) {
     for (size_t i = 0; i < eps->size(); ++i) {
-      const std::string p = index("endpoints", i);
+      const std::string p = element_path("endpoints", i);
       if (!(*eps)[i].is_object()) {
         r.error(p, std::string(json_type((*eps)[i])) + " where an object is expected");
         continue;
@@ -600,20 +545,14 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
   const ServiceConfig& svc = ps.cfg;
   const std::string& w = ps.where;
   if (!is_dns1123_label(svc.ns)) {
-    diag.error(w, "metadata.namespace",
-               quote(svc.ns) + " is not a DNS-1123 label (1..63 of a-z, 0-9 and '-', starting "
-                               "and ending with a letter or digit)");
+    diag.error(w, "metadata.namespace", not_dns1123_label(svc.ns));
   }
   if (!is_dns1035_label(svc.name)) {
-    diag.error(w, "metadata.name",
-               quote(svc.name) + " is not a DNS-1035 label (1..63 of a-z, 0-9 and '-', "
-                                 "starting with a letter, ending with a letter or digit)");
+    diag.error(w, "metadata.name", not_dns1035_label(svc.name));
   }
   if (svc.type == ServiceType::kExternalName) {
     if (!svc.external_name.empty() && !is_dns_name(svc.external_name)) {
-      diag.error(w, "spec.externalName",
-                 quote(svc.external_name) + " is not a DNS name (dot-separated DNS-1123 labels, "
-                                            "at most 253 characters), e.g. \"db.example.com\"");
+      diag.error(w, "spec.externalName", not_dns_name(svc.external_name));
     }
     return;
   }
@@ -622,30 +561,30 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
   }
   for (size_t i = 0; i < svc.ports.size(); ++i) {
     const ServicePortConfig& port = svc.ports[i];
-    const std::string p = index("spec.ports", i);
+    const std::string p = element_path("spec.ports", i);
     if (svc.ports.size() > 1 && port.name.empty()) {
       diag.error(w, p, "missing required key \"name\" (required when a service has several "
                        "ports)");
     }
     if (!port.name.empty() && !is_dns1123_label(port.name)) {
-      diag.error(w, join(p, "name"), quote(port.name) + " is not a DNS-1123 label");
+      diag.error(w, key_path(p, "name"), quote(port.name) + " is not a DNS-1123 label");
     }
     if (port.port == 0) continue;  // already reported
-    const std::string what = std::to_string(port.port) + "/" + std::string(dp::proto_name(port.protocol));
+    const std::string what = port_and_protocol(port.port, port.protocol);
     for (size_t j = 0; j < i; ++j) {
       if (!port.name.empty() && svc.ports[j].name == port.name) {
-        diag.error(w, join(p, "name"), quote(port.name) + " is already the name of " +
-                                           index("spec.ports", j));
+        diag.error(w, key_path(p, "name"), quote(port.name) + " is already the name of " +
+                                           element_path("spec.ports", j));
       }
       if (svc.ports[j].port == port.port && svc.ports[j].protocol == port.protocol) {
-        diag.error(w, join(p, "port"), what + " is listed twice in this service");
+        diag.error(w, key_path(p, "port"), what + " is listed twice in this service");
       }
     }
     if (svc.cluster_ip) {
       auto key = std::make_tuple(svc.cluster_ip->as_v4().host(), port.port, port.protocol);
       auto [it, inserted] = vip_ports.emplace(key, svc.ns + "/" + svc.name);
       if (!inserted && it->second != svc.ns + "/" + svc.name) {
-        diag.error(w, join(p, "port"), dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
+        diag.error(w, key_path(p, "port"), dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
                                            " is already served by service " + it->second);
       }
     }
@@ -663,7 +602,7 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
 }
 
 std::string describe(std::optional<size_t> item, std::string_view kind, const ObjectMeta& m) {
-  std::string s = item ? index("items", *item) + " " : std::string();
+  std::string s = item ? element_path("items", *item) + " " : std::string();
   s += kind.empty() ? std::string("object") : std::string(kind);
   if (!m.name.empty()) s += " " + m.ns + "/" + m.name;
   return s;
@@ -705,7 +644,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   std::vector<PendingSlice> slices;
   for (const auto& [item, obj] : objects) {
     if (!obj->is_object()) {
-      diag.error(item ? index("items", *item) : std::string(), "",
+      diag.error(item ? element_path("items", *item) : std::string(), "",
                  std::string(json_type(*obj)) + " where a Kubernetes object is expected");
       continue;
     }
@@ -764,7 +703,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
       // Without endpoints nothing is forwarded; the port number stands in so
       // the service (and its SRV records) still loads.
       ps.cfg.ports[i].target_port = ps.cfg.ports[i].port;
-      diag.warning(ps.where, index("spec.ports", i) + ".targetPort",
+      diag.warning(ps.where, element_path("spec.ports", i) + ".targetPort",
                    quote(ps.target_names[i]) + " is not resolved: no EndpointSlice with "
                                                "endpoints names it; using port " +
                        std::to_string(ps.cfg.ports[i].port));
