@@ -1,4 +1,5 @@
 #include "control/dns/server.hpp"
+#include "control/stream_output.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -345,27 +346,7 @@ void DnsServer::answer_tcp(Conn& c) {
 }
 
 bool DnsServer::flush(Conn& c) {
-  while (c.out_pos < c.out.size()) {
-    ssize_t r = send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos,
-                     MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (r > 0) {
-      c.out_pos += static_cast<size_t>(r);
-    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
-    } else if (r < 0 && errno == EINTR) {
-      continue;
-    } else {
-      return false;
-    }
-  }
-  if (c.out_pos == c.out.size()) {
-    c.out.clear();
-    c.out_pos = 0;
-  } else if (c.out_pos >= kTcpReadChunk * 4) {
-    c.out.erase(c.out.begin(), c.out.begin() + static_cast<ptrdiff_t>(c.out_pos));
-    c.out_pos = 0;
-  }
-  return true;
+  return send_pending(c.fd, c.out, c.out_pos, kTcpReadChunk * 4);
 }
 
 void DnsServer::watch(uint64_t id, Conn& c) {
