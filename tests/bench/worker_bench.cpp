@@ -72,17 +72,7 @@ std::string config() {
   for (uint32_t i = 0; i < kPodCount; ++i) {
     endpoints += "{ ip = \"172.17.1." + std::to_string(10 + i) + "\" },\n";
   }
-  return R"(
-[[ports]]
-name = "uplink"
-device = "net_ring_uplink"
-address = "192.0.2.1/24"
-
-[[ports]]
-name = "pods"
-device = "net_ring_pods"
-address = "172.17.0.1/16"
-
+  return std::string(kRingPortsToml) + R"(
 [[services]]
 namespace = "default"
 name = "bench"

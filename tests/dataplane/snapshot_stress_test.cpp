@@ -34,19 +34,9 @@ const MacAddr kPod1Mac = mac("02:00:00:00:11:0b");
 // a new Maglev table (and a new ServiceData) while every connection's Pod
 // stays alive: no packet may be dropped.
 std::string config(int pod1_weight) {
-  return R"(
+  return std::string(kRingPortsToml) + R"(
 [dataplane]
 maglev_table_size = 1021
-
-[[ports]]
-name = "uplink"
-device = "net_ring_uplink"
-address = "192.0.2.1/24"
-
-[[ports]]
-name = "pods"
-device = "net_ring_pods"
-address = "172.17.0.1/16"
 
 [[services]]
 namespace = "default"

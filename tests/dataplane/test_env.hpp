@@ -174,6 +174,20 @@ class RingPort {
 };
 
 // Port indices of the test config (PortIdx order).
+// The two ports every tier-2 config starts with (kUplink, kPods); the
+// device names are for messages only: the fixture builds the ring ports.
+inline constexpr const char* kRingPortsToml = R"(
+[[ports]]
+name = "uplink"
+device = "net_ring_uplink"
+address = "192.0.2.1/24"
+
+[[ports]]
+name = "pods"
+device = "net_ring_pods"
+address = "172.17.0.1/16"
+)";
+
 inline constexpr size_t kUplink = 0;
 inline constexpr size_t kPods = 1;
 

@@ -69,17 +69,7 @@ constexpr const char* kMyAppEndpoints = R"(
 )";
 
 std::string config_with(const std::string& my_app_endpoints) {
-  return R"(
-[[ports]]
-name = "uplink"
-device = "net_ring_uplink"
-address = "192.0.2.1/24"
-
-[[ports]]
-name = "pods"
-device = "net_ring_pods"
-address = "172.17.0.1/16"
-
+  return std::string(kRingPortsToml) + R"(
 [[routes]]
 prefix = "198.51.100.0/24"
 via = "192.0.2.254"
