@@ -101,6 +101,11 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
         for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], c.ready[i].second});
         fresh->maglev = dp::build_maglev_table(entries, c.table_size);
         fresh->alive.assign(c.alive.begin(), c.alive.end());
+        auto slot = [&](const dp::Backend& b) {
+          return in.slots != nullptr ? in.slots->slot_for(c.key, b) : dp::kUntrackedSlot;
+        };
+        for (const dp::Backend& b : fresh->ready) fresh->ready_slots.push_back(slot(b));
+        for (const dp::Backend& b : fresh->alive) fresh->alive_slots.push_back(slot(b));
         data = std::move(fresh);
         if (stats) ++stats->services_built;
       }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "control/config.hpp"
+#include "control/stats_slots.hpp"
 #include "dataplane/snapshot.hpp"
 
 namespace podgate::ctl {
@@ -21,6 +22,7 @@ struct SnapshotInputs {
   std::vector<dp::MacAddr> port_macs;  // by PortIdx: the MAC each port has
   const dp::Snapshot* previous = nullptr;
   uint64_t generation = 1;
+  StatsSlots* slots = nullptr;  // assigns endpoints their stats slots; null: untracked
 };
 
 struct BuildStats {

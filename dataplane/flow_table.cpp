@@ -1,6 +1,7 @@
 #include "dataplane/flow_table.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 #include <string>
 
@@ -31,9 +32,17 @@ inline KeyWords words(const FlowKey4& k) noexcept {
   return w;
 }
 
-inline bool same_key(const FlowKey4& a, KeyWords b) noexcept {
-  KeyWords w = words(a);
-  return ((w.lo ^ b.lo) | (w.hi ^ b.hi)) == 0;
+// Bytes 8..12 of the second word are key (ports, protocol); 13..15 are the
+// entry's state and flags (FlowEntry's layout), zero in a FlowKey4.
+constexpr uint64_t kKeyHiMask = (uint64_t{1} << 40) - 1;
+static_assert(std::endian::native == std::endian::little, "kKeyHiMask assumes little endian");
+
+inline bool same_key(const FlowEntry& e, KeyWords k) noexcept {
+  uint64_t lo;
+  uint64_t hi;
+  std::memcpy(&lo, reinterpret_cast<const unsigned char*>(&e), 8);
+  std::memcpy(&hi, reinterpret_cast<const unsigned char*>(&e) + 8, 8);
+  return ((lo ^ k.lo) | ((hi ^ k.hi) & kKeyHiMask)) == 0;
 }
 
 // MurmurHash3's 32-bit finaliser: a non-linear bijection.  The second bucket
@@ -95,7 +104,12 @@ inline uint32_t FlowTable::second_bucket(uint32_t hash, uint32_t first) const no
   return b;
 }
 
+inline void FlowTable::count_end(const FlowEntry& e) noexcept {
+  if (ended_ != nullptr && !e.is_reverse()) ended_[e.stats_slot].flows_ended.add();
+}
+
 inline void FlowTable::free_slot(FlowEntry& e) noexcept {
+  count_end(e);
   e.state = FlowState::kFree;
   --size_;
 }
@@ -117,7 +131,7 @@ FlowEntry* FlowTable::find(const FlowKey4& key, uint32_t hash, uint32_t now) noe
   const uint32_t b[2] = {b1, second_bucket(hash, b1)};
   for (uint32_t bi : b) {
     for (FlowEntry& e : buckets_[bi].slots) {
-      if (!same_key(e.key, k) || e.is_free()) continue;
+      if (!same_key(e, k) || e.is_free()) continue;
       // Keys are unique in the table (insert overwrites), so the first match
       // is the only one.
       if (is_expired(e.expires, now)) {
@@ -132,7 +146,7 @@ FlowEntry* FlowTable::find(const FlowKey4& key, uint32_t hash, uint32_t now) noe
 
 FlowEntry* FlowTable::insert(const FlowKey4& key, uint32_t hash, Ip4 nat_ip,
                              rte_be16_t nat_port, FlowState state, bool reverse,
-                             uint32_t gen, uint32_t now) noexcept {
+                             uint32_t gen, uint32_t now, uint16_t stats_slot) noexcept {
   const KeyWords k = words(key);
   const uint32_t b1 = first_bucket(hash);
   const uint32_t b[2] = {b1, second_bucket(hash, b1)};
@@ -141,7 +155,7 @@ FlowEntry* FlowTable::insert(const FlowKey4& key, uint32_t hash, Ip4 nat_ip,
   uint32_t live[2] = {0, 0};
   for (int i = 0; i < 2 && target == nullptr; ++i) {
     for (FlowEntry& e : buckets_[b[i]].slots) {
-      if (!e.is_free() && same_key(e.key, k)) {
+      if (!e.is_free() && same_key(e, k)) {
         target = &e;  // overwrite in place, live or expired
         break;
       }
@@ -160,7 +174,13 @@ FlowEntry* FlowTable::insert(const FlowKey4& key, uint32_t hash, Ip4 nat_ip,
     if (target == nullptr) return nullptr;
     if (target->is_free()) ++size_;  // an expired slot was already counted
   }
-  target->key = key;
+  if (!target->is_free()) count_end(*target);  // overwritten: live or expired
+  target->src = key.src;
+  target->dst = key.dst;
+  target->sport = key.sport;
+  target->dport = key.dport;
+  target->proto = key.proto;
+  target->stats_slot = stats_slot;
   target->nat_ip = nat_ip;
   target->nat_port = nat_port;
   target->state = state;

@@ -29,6 +29,7 @@
 // below 2^31 ms (~24.8 days).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -37,6 +38,7 @@
 
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/net.hpp"
+#include "dataplane/worker_counters.hpp"
 
 namespace podgate::dp {
 
@@ -79,17 +81,29 @@ constexpr bool is_expired(uint32_t expires, uint32_t now) noexcept {
   return static_cast<int32_t>(expires - now) <= 0;
 }
 
+// The first 13 bytes of an entry are its key's significant bytes, laid out
+// as in FlowKey4; bytes 13..15, where a FlowKey4 has its zero pad, hold the
+// entry's state and flags instead.  Lookups compare the first 13 bytes only
+// (one mask on the second word), which leaves room in 32 bytes for the
+// entry's stats slot.
 struct FlowEntry {
   static constexpr uint8_t kReverse = 0x01;  // flags: keyed by the Pod's reply
 
-  FlowKey4 key;
+  Ip4 src;                     // the key: as in FlowKey4
+  Ip4 dst;
+  rte_be16_t sport = 0;
+  rte_be16_t dport = 0;
+  Proto proto = Proto::kTcp;
+  FlowState state = FlowState::kFree;  // in FlowKey4's pad
+  uint8_t flags = 0;
+  uint8_t reserved = 0;
   Ip4 nat_ip;                  // forward: Pod address; reverse: VIP
   rte_be16_t nat_port = 0;     // forward: target port; reverse: VIP port
-  FlowState state = FlowState::kFree;
-  uint8_t flags = 0;
+  uint16_t stats_slot = 0;     // TrafficCounters of its endpoint (worker_counters.hpp)
   uint32_t expires = 0;        // ms ticks, wrap-safe, see is_expired()
   uint32_t gen = 0;            // snapshot generation last validated against
 
+  FlowKey4 key() const noexcept { return FlowKey4{src, dst, sport, dport, proto}; }
   bool is_reverse() const noexcept { return (flags & kReverse) != 0; }
   bool is_free() const noexcept { return state == FlowState::kFree; }
   bool is_live(uint32_t now) const noexcept {
@@ -97,6 +111,9 @@ struct FlowEntry {
   }
 };
 static_assert(sizeof(FlowEntry) == 32, "two entries per cache line");
+static_assert(offsetof(FlowEntry, proto) == offsetof(FlowKey4, proto) &&
+                  offsetof(FlowEntry, state) == offsetof(FlowKey4, pad),
+              "an entry starts with its key's 13 significant bytes");
 
 class FlowTable {
  public:
@@ -137,14 +154,21 @@ class FlowTable {
   // or expired).  expires = now + timeout(state).  nullptr when both of the
   // key's buckets are full of live entries: the caller then forwards by
   // Maglev alone and counts it.
+  // `stats_slot` names the endpoint's TrafficCounters.
   FlowEntry* insert(const FlowKey4& key, Ip4 nat_ip, rte_be16_t nat_port,
-                    FlowState state, bool reverse, uint32_t gen,
-                    uint32_t now) noexcept {
-    return insert(key, hash(key), nat_ip, nat_port, state, reverse, gen, now);
+                    FlowState state, bool reverse, uint32_t gen, uint32_t now,
+                    uint16_t stats_slot = kUntrackedSlot) noexcept {
+    return insert(key, hash(key), nat_ip, nat_port, state, reverse, gen, now, stats_slot);
   }
   FlowEntry* insert(const FlowKey4& key, uint32_t hash, Ip4 nat_ip,
                     rte_be16_t nat_port, FlowState state, bool reverse,
-                    uint32_t gen, uint32_t now) noexcept;
+                    uint32_t gen, uint32_t now,
+                    uint16_t stats_slot = kUntrackedSlot) noexcept;
+
+  // Where the end of each forward entry (a connection) is counted:
+  // slots[e.stats_slot].flows_ended, whatever ends it (erase, expiry,
+  // reuse of an expired slot).  Null (the default): not counted.
+  void count_ends_in(TrafficCounters* slots) noexcept { ended_ = slots; }
 
   // Advances the entry's state with one packet of its direction and sets
   // expires = now + timeout(new state).  tcp_flags is the TCP header's flag
@@ -191,12 +215,14 @@ class FlowTable {
   uint32_t first_bucket(uint32_t hash) const noexcept;
   uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept;
   void free_slot(FlowEntry& e) noexcept;
+  void count_end(const FlowEntry& e) noexcept;
 
   DpVector<Bucket> buckets_;
   uint32_t n_buckets_ = 0;
   uint32_t size_ = 0;
   uint32_t cursor_ = 0;  // next bucket expire_some() examines
   FlowTimeouts timeouts_;
+  TrafficCounters* ended_ = nullptr;
 };
 
 }  // namespace podgate::dp

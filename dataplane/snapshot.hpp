@@ -47,11 +47,20 @@ struct ServiceData : DpObject {
   DpVector<uint16_t> maglev;     // Maglev lookup table: slot -> ready[i]
   DpVector<Backend> ready;       // endpoints that take new flows
   DpVector<Backend> alive;       // ready + draining, sorted: flows may stay
+  DpVector<uint16_t> ready_slots;  // stats slot of ready[i] (TrafficCounters)
+  DpVector<uint16_t> alive_slots;  // stats slot of alive[i]
   std::vector<uint32_t> weights; // control thread only: Maglev weight of ready[i]
 
   // Whether an existing flow to `b` may continue (endpoint still present).
   bool keeps(const Backend& b) const noexcept {
     return std::binary_search(alive.begin(), alive.end(), b);
+  }
+  // The stats slot of an alive endpoint (replies without a flow entry).
+  uint16_t slot_of(const Backend& b) const noexcept {
+    auto it = std::lower_bound(alive.begin(), alive.end(), b);
+    if (it == alive.end() || !(*it == b)) return 0;
+    const size_t i = static_cast<size_t>(it - alive.begin());
+    return i < alive_slots.size() ? alive_slots[i] : uint16_t{0};
   }
 };
 

@@ -35,8 +35,10 @@ Worker::Worker(WorkerSetup setup)
     : setup_(std::move(setup)),
       snapshot_(setup_.snapshot),
       flows_(setup_.flow_capacity, setup_.timeouts),
+      traffic_(kStatsSlots),
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
+  flows_.count_ends_in(traffic_.data());
   tx_buffers_.assign(RTE_MAX_ETHPORTS, nullptr);
   for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
     uint16_t port_id = setup_.port_ids[i];
@@ -213,32 +215,44 @@ void Worker::handle_to_service(rte_mbuf* m, ParsedPacket& p, const ServiceData& 
   }
   Ip4 to_ip;
   rte_be16_t to_port;
+  uint16_t slot;
   if (flow != nullptr) {
     flows_.touch(*flow, p.tcp_flags, now_);
     to_ip = flow->nat_ip;
     to_port = flow->nat_port;
+    slot = flow->stats_slot;
   } else {
     if (svc.ready.empty()) {
       drop(m, DropReason::kNoEndpoint);
       return;
     }
     uint32_t h = flow_hash(p, svc.client_ip_affinity);
-    const Backend& b = svc.ready[maglev_lookup(svc.maglev, h)];
-    to_ip = b.ip;
-    to_port = b.port;
+    const uint16_t i = maglev_lookup(svc.maglev, h);
+    to_ip = svc.ready[i].ip;
+    to_port = svc.ready[i].port;
+    slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
     FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-    FlowEntry* fwd = flows_.insert(key, key_hash, to_ip, to_port, state, false, gen, now_);
+    FlowEntry* fwd = flows_.insert(key, key_hash, to_ip, to_port, state, false, gen, now_, slot);
     FlowKey4 rkey{to_ip, p.src(), to_port, p.sport(), p.proto()};
-    FlowEntry* rev = fwd ? flows_.insert(rkey, p.dst(), p.dport(), state, true, gen, now_) : nullptr;
+    FlowEntry* rev =
+        fwd ? flows_.insert(rkey, p.dst(), p.dport(), state, true, gen, now_, slot) : nullptr;
     if (rev == nullptr) {
-      // Full: forward by Maglev alone; replies then miss, so free the half.
-      if (fwd != nullptr) flows_.erase(*fwd);
+      // Full: forward by Maglev alone; replies then miss, so free the half
+      // (its end is not a connection's end: it never counted as created).
+      if (fwd != nullptr) {
+        fwd->stats_slot = kUntrackedSlot;
+        flows_.erase(*fwd);
+      }
       counters_.flows_table_full.add();
     } else {
       flows_.touch(*fwd, p.tcp_flags, now_);
       counters_.flows_created.add();
+      traffic_[slot].flows_created.add();
     }
   }
+  TrafficCounters& t = traffic_[slot];
+  t.packets_in.add();
+  t.bytes_in.add(rte_pktmbuf_pkt_len(m));
   rewrite_destination(p, to_ip, to_port);
   forward(m, p);
 }
@@ -260,6 +274,9 @@ void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p, uint32_t key_hash) noexc
       return;
     }
     counters_.replies_stateless.add();
+    TrafficCounters& t = traffic_[svc->slot_of(Backend{p.src(), p.sport()})];
+    t.packets_out.add();
+    t.bytes_out.add(rte_pktmbuf_pkt_len(m));
     rewrite_source(p, svc->vip, svc->port);
     forward(m, p);
     return;
@@ -277,6 +294,9 @@ void Worker::handle_reply(rte_mbuf* m, ParsedPacket& p, uint32_t key_hash) noexc
     flow->gen = gen;
   }
   flows_.touch(*flow, p.tcp_flags, now_);
+  TrafficCounters& t = traffic_[flow->stats_slot];
+  t.packets_out.add();
+  t.bytes_out.add(rte_pktmbuf_pkt_len(m));
   rewrite_source(p, flow->nat_ip, flow->nat_port);
   forward(m, p);
 }

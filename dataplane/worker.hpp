@@ -84,6 +84,8 @@ class Worker : public DpObject {
   void poll_once() noexcept;
 
   const WorkerCounters& counters() const noexcept { return counters_; }
+  // Per-endpoint traffic, by stats slot (kStatsSlots of them).
+  const TrafficCounters& traffic(uint16_t slot) const noexcept { return traffic_[slot]; }
   uint32_t id() const noexcept { return setup_.id; }
   const FlowTable& flows() const noexcept { return flows_; }  // owner or stopped
   uint64_t snapshot_generation() const noexcept {
@@ -115,6 +117,7 @@ class Worker : public DpObject {
   const Snapshot* snapshot_;
   FlowTable flows_;
   WorkerCounters counters_;
+  DpVector<TrafficCounters> traffic_;               // by stats slot
   std::vector<rte_eth_dev_tx_buffer*> tx_buffers_;  // by DPDK port id
   std::vector<uint16_t> port_index_;                // DPDK port id -> PortIdx
   uint64_t tsc_per_ms_;

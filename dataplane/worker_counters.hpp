@@ -55,4 +55,25 @@ struct alignas(64) WorkerCounters {
   }
 };
 
+// Traffic of one endpoint of one service port ("stats slot"), per worker:
+// what the `stats` command and /metrics report per service and endpoint.
+// Flow entries carry their slot (FlowEntry::stats_slot), so counting costs
+// the packet path two adds on one line.  A flow is created and ended on the
+// same worker (its owner), so per slot, active flows = created - ended summed
+// over workers; no gauge has to be kept exact across workers.
+struct alignas(64) TrafficCounters {
+  Counter packets_in;   // client -> Pod packets NATed (frame bytes below)
+  Counter bytes_in;
+  Counter packets_out;  // Pod -> client packets reverse-NATed
+  Counter bytes_out;
+  Counter flows_created;
+  Counter flows_ended;  // freed: expired, closed, or endpoint gone
+};
+static_assert(sizeof(TrafficCounters) == 64);
+
+// Slots are numbered 1..kStatsSlots-1; slot 0 is the sink of everything not
+// tracked (slots exhausted, flows refused by a full table) and never reported.
+inline constexpr uint32_t kStatsSlots = 65536;
+inline constexpr uint16_t kUntrackedSlot = 0;
+
 }  // namespace podgate::dp

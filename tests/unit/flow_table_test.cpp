@@ -63,7 +63,7 @@ TEST(FlowTable, FindReturnsInsertedEntry) {
 
   FlowEntry* found = t.find(k, 600);
   ASSERT_EQ(found, e);
-  EXPECT_EQ(found->key, k);
+  EXPECT_EQ(found->key(), k);
   EXPECT_EQ(found->nat_ip, kPod);
   EXPECT_EQ(found->nat_port, to_be16(8080));
   EXPECT_EQ(found->state, FlowState::kTcpSynSent);
@@ -421,9 +421,55 @@ TEST(FlowTable, SizeTracksLiveEntries) {
   uint32_t visited = 0;
   t.for_each_live(later, [&](const FlowEntry& e) {
     ++visited;
-    EXPECT_EQ(e.key, client_key(4));
+    EXPECT_EQ(e.key(), client_key(4));
   });
   EXPECT_EQ(visited, t.size());
+}
+
+// Per-endpoint stats: a connection's end is counted on its forward entry's
+// stats slot whatever ends it; reverse entries count nothing.
+TEST(FlowTable, ConnectionEndsAreCountedOnTheForwardEntrysSlot) {
+  FlowTable t(1024, kTimeouts);
+  std::vector<TrafficCounters> slots(8);
+  t.count_ends_in(slots.data());
+  auto fwd = [&](uint32_t i, uint16_t slot, uint32_t now) {
+    return t.insert(client_key(i), kPod, to_be16(8080), FlowState::kTcpSynSent, false, 1, now, slot);
+  };
+  FlowEntry* erased = fwd(1, 3, 0);
+  ASSERT_NE(erased, nullptr);
+  ASSERT_NE(t.insert(client_key(2), kVip, to_be16(80), FlowState::kTcpSynSent, true, 1, 0, 3), nullptr);
+  ASSERT_NE(fwd(3, 5, 0), nullptr);  // expires, freed by expire_some
+  ASSERT_NE(fwd(4, 6, 0), nullptr);  // expires, freed by a lookup
+  ASSERT_NE(fwd(5, 7, 0), nullptr);  // expires, then overwritten by insert
+
+  t.erase(*erased);
+  EXPECT_EQ(slots[3].flows_ended.get(), 1u) << "erase of a forward entry ends a connection";
+  const uint32_t later = kTimeouts.tcp_syn_ms;
+  EXPECT_EQ(t.find(client_key(4), later), nullptr);
+  EXPECT_EQ(slots[6].flows_ended.get(), 1u) << "an expired entry freed by lookup";
+  ASSERT_NE(fwd(5, 2, later), nullptr);
+  EXPECT_EQ(slots[7].flows_ended.get(), 1u) << "an expired entry overwritten in place";
+  EXPECT_EQ(slots[2].flows_ended.get(), 0u);
+  t.expire_some(later, t.bucket_count());
+  EXPECT_EQ(slots[5].flows_ended.get(), 1u) << "an expired entry freed by expire_some";
+  EXPECT_EQ(slots[3].flows_ended.get(), 1u) << "the reverse entry's expiry is not a second end";
+}
+
+// An entry keeps its state and flags where a FlowKey4 has its pad: lookups
+// must still match on the key alone, whatever state the entry is in.
+TEST(FlowTable, LookupIgnoresTheEntrysStateBytes) {
+  FlowTable t(1024, kTimeouts);
+  const FlowKey4 k = client_key(9);
+  FlowEntry* e = t.insert(k, kVip, to_be16(80), FlowState::kTcpSynSent, /*reverse=*/true, 1, 0, 4);
+  ASSERT_NE(e, nullptr);
+  t.touch(*e, kSyn | kAck, 0);  // reverse SYN+ACK: established
+  ASSERT_EQ(e->state, FlowState::kTcpEstablished);
+  EXPECT_EQ(t.find(k, 1), e);
+  EXPECT_EQ(e->key(), k);
+  EXPECT_EQ(e->stats_slot, 4);
+  FlowKey4 other = k;
+  other.proto = Proto::kUdp;  // byte 12 is still key
+  EXPECT_EQ(t.find(other, 1), nullptr);
 }
 
 TEST(FlowTable, ConstructorRejectsUnrepresentableSettings) {

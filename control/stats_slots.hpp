@@ -1,0 +1,103 @@
+// Stats slots: which TrafficCounters slot (dataplane/worker_counters.hpp)
+// counts each endpoint of each service port, so per-service and per-endpoint
+// statistics survive snapshot changes and never go backwards.
+//
+// A slot belongs to one (service port, endpoint) key for as long as the key
+// is in the published snapshot; an endpoint that leaves and comes back keeps
+// its slot.  A released slot is quarantined for `quarantine_ms` (the longest
+// flow timeout plus a margin) before another key may take it, because flow
+// entries of the old endpoint still carry it until they end; once nothing can
+// count into it any more, its final totals fold into its service port's
+// "retired" totals, so a service's counters stay monotonic as its Pods come
+// and go.  A slot taken again starts from a baseline (its totals at that
+// moment): the workers' counters are never written by the control thread.
+//
+// Control thread only.  Pure bookkeeping: the counters are read through the
+// `read` function given at construction, which sums a slot over workers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "dataplane/snapshot.hpp"
+#include "dataplane/worker_counters.hpp"
+
+namespace podgate::ctl {
+
+// One slot's counters summed over workers (or a sum of slots).
+struct TrafficTotals {
+  uint64_t packets_in = 0;
+  uint64_t bytes_in = 0;
+  uint64_t packets_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t flows_created = 0;
+  uint64_t flows_ended = 0;
+
+  uint64_t flows_active() const noexcept {
+    return flows_created > flows_ended ? flows_created - flows_ended : 0;
+  }
+  TrafficTotals& operator+=(const TrafficTotals& o) noexcept;
+  TrafficTotals& operator-=(const TrafficTotals& o) noexcept;
+  friend bool operator==(const TrafficTotals&, const TrafficTotals&) = default;
+};
+
+// (service port, endpoint): what a slot counts.
+struct SlotKey {
+  dp::ServiceKey service;
+  dp::Backend backend;
+  friend bool operator<(const SlotKey& a, const SlotKey& b) noexcept;
+  friend bool operator==(const SlotKey&, const SlotKey&) = default;
+};
+
+class StatsSlots {
+ public:
+  using Reader = std::function<TrafficTotals(uint16_t slot)>;
+
+  // Slots 1..capacity-1 are handed out (0 is the untracked sink).
+  StatsSlots(Reader read, uint64_t quarantine_ms, uint32_t capacity = dp::kStatsSlots);
+
+  // The slot of `key`: its own, a quarantined one revived, or a free one;
+  // kUntrackedSlot when all are taken (counted in exhausted()).
+  uint16_t slot_for(const dp::ServiceKey& service, const dp::Backend& backend);
+
+  // After `snap` is published: every key it does not use is released into
+  // quarantine (from now_ms), and quarantines that are over are reclaimed.
+  void retain(const dp::Snapshot& snap, uint64_t now_ms);
+
+  // Reclaims slots whose quarantine is over; call now and then.
+  void reclaim(uint64_t now_ms);
+
+  // The totals of an endpoint since its slot was taken; nullopt when the
+  // key has no slot (not published, or slots exhausted).
+  std::optional<TrafficTotals> endpoint(const dp::ServiceKey& service,
+                                        const dp::Backend& backend) const;
+
+  // The totals of a service port: its endpoints now and before.
+  TrafficTotals service(const dp::ServiceKey& service) const;
+
+  size_t in_use() const noexcept { return by_key_.size() - quarantined_count_; }
+  size_t quarantined() const noexcept { return quarantined_count_; }
+  uint64_t exhausted() const noexcept { return exhausted_; }
+
+ private:
+  struct Slot {
+    uint16_t index = 0;
+    TrafficTotals base;                  // totals when the slot was taken
+    std::optional<uint64_t> released_ms; // quarantined since
+  };
+  TrafficTotals totals(const Slot& s) const;
+
+  Reader read_;
+  uint64_t quarantine_ms_;
+  std::map<SlotKey, Slot> by_key_;      // in use and quarantined
+  std::vector<uint16_t> free_;          // never used, or reclaimed
+  std::map<dp::ServiceKey, TrafficTotals, bool (*)(const dp::ServiceKey&, const dp::ServiceKey&)>
+      retired_;
+  size_t quarantined_count_ = 0;
+  uint64_t exhausted_ = 0;
+};
+
+}  // namespace podgate::ctl
