@@ -1,0 +1,269 @@
+#include "tools/trafficgen/engine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+namespace podgate::gen {
+namespace {
+
+// A per-flow initial sequence number: any fixed value would do for podgate,
+// a spread one makes captures easier to read.
+uint32_t initial_seq(uint32_t flow) noexcept { return flow * 2654435761u; }
+
+uint16_t payload_len(dp::Proto proto, uint16_t frame_size) noexcept {
+  return static_cast<uint16_t>(frame_size - kL2L3Len -
+                               (proto == dp::Proto::kTcp ? sizeof(rte_tcp_hdr) : sizeof(rte_udp_hdr)));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// TX
+// ---------------------------------------------------------------------------
+
+TxEngine::TxEngine(const TxConfig& cfg, Counters& counters) : cfg_(cfg), counters_(counters) {
+  const uint32_t total = cfg_.flows->size();
+  own_flows_ = cfg_.first_flow < total ? (total - cfg_.first_flow + cfg_.stride - 1) / cfg_.stride : 0;
+  seq_.resize(own_flows_);
+  started_.assign(own_flows_, 0);
+  for (uint32_t k = 0; k < own_flows_; ++k) seq_[k] = initial_seq(cfg_.first_flow + k * cfg_.stride);
+  if (cfg_.rate_pps != 0) {
+    packets_per_cycle_ = static_cast<double>(cfg_.rate_pps) / static_cast<double>(rte_get_tsc_hz());
+  }
+}
+
+TxEngine::~TxEngine() { abandon(); }
+
+void TxEngine::start(uint64_t now, uint64_t deadline) noexcept {
+  start_ = now;
+  deadline_ = deadline;
+}
+
+bool TxEngine::step(uint64_t now) noexcept {
+  if (pending_n_ == 0) {
+    const bool done = own_flows_ == 0 || (cfg_.count != 0 ? built_ >= cfg_.count : now >= deadline_);
+    if (done) return false;
+    uint64_t want = kBurst;
+    if (cfg_.rate_pps != 0) {
+      const auto due = static_cast<uint64_t>(static_cast<double>(now - start_) * packets_per_cycle_);
+      want = due > built_ ? due - built_ : 0;
+    }
+    if (cfg_.count != 0) want = std::min(want, cfg_.count - built_);
+    want = std::min<uint64_t>(want, kBurst);
+    if (want == 0) return true;
+    pending_n_ = build_burst(static_cast<uint16_t>(want), now);
+    pending_off_ = 0;
+    if (pending_n_ == 0) return true;  // pool empty for now: the port still holds mbufs
+  }
+  const uint16_t sent = rte_eth_tx_burst(cfg_.port, cfg_.queue, pending_ + pending_off_,
+                                         static_cast<uint16_t>(pending_n_ - pending_off_));
+  for (uint16_t i = 0; i < sent; ++i) counters_.tx_bytes += pending_[pending_off_ + i]->pkt_len;
+  counters_.tx_packets += sent;
+  pending_off_ = static_cast<uint16_t>(pending_off_ + sent);
+  if (pending_off_ == pending_n_) pending_n_ = pending_off_ = 0;
+  return true;
+}
+
+uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
+  if (rte_pktmbuf_alloc_bulk(cfg_.pool, pending_, n) != 0) return 0;
+  const FlowSet& flows = *cfg_.flows;
+  for (uint16_t i = 0; i < n; ++i) {
+    const uint32_t k = next_;
+    next_ = next_ + 1 == own_flows_ ? 0 : next_ + 1;
+    const uint32_t id = cfg_.first_flow + k * cfg_.stride;
+    const Flow& f = flows.flow(id);
+    const Service& svc = flows.services()[f.service];
+    PacketSpec spec;
+    spec.eth_src = cfg_.src_mac;
+    spec.eth_dst = cfg_.dst_mac;
+    spec.src = f.client;
+    spec.dst = svc.vip;
+    spec.sport = f.client_port;
+    spec.dport = svc.port;
+    spec.proto = svc.proto;
+    spec.stamp.flow = id;
+    if (svc.proto == dp::Proto::kTcp) {
+      // RFC 793 §3.4: a connection opens with a SYN (which takes one
+      // sequence number); then the flow sends ACK+PSH data segments.
+      if (started_[k] == 0) {
+        started_[k] = 1;
+        spec.tcp_flags = RTE_TCP_SYN_FLAG;
+        spec.seq = seq_[k]++;
+        ++counters_.tx_syn;
+      } else {
+        spec.tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
+        spec.seq = seq_[k];
+        spec.ack = 1;
+        seq_[k] += payload_len(svc.proto, cfg_.frame_size);
+      }
+    }
+    spec.stamp.tsc = now;
+    build_packet(pending_[i], spec, cfg_.frame_size);
+  }
+  built_ += n;
+  return n;
+}
+
+void TxEngine::abandon() noexcept {
+  if (pending_n_ > pending_off_) {
+    rte_pktmbuf_free_bulk(pending_ + pending_off_, pending_n_ - pending_off_);
+  }
+  pending_n_ = pending_off_ = 0;
+}
+
+// ---------------------------------------------------------------------------
+// RX and checks
+// ---------------------------------------------------------------------------
+
+RxEngine::RxEngine(RxConfig cfg, Counters& counters) : cfg_(std::move(cfg)), counters_(counters) {
+  counters_.endpoint_packets.assign(cfg_.flows->endpoint_count(), 0);
+}
+
+void RxEngine::poll() noexcept {
+  for (const RxQueue& q : cfg_.queues) {
+    const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx_, kBurst);
+    if (n == 0) continue;
+    const uint64_t now = rte_rdtsc();
+    for (uint16_t i = 0; i < n; ++i) {
+      if (q.port == cfg_.pod_port) {
+        on_pod_packet(rx_[i], now);
+      } else {
+        on_client_packet(rx_[i], now);
+      }
+    }
+    flush(cfg_.pod_port, cfg_.pod_tx_queue, out_pod_, out_pod_n_);
+    flush(cfg_.client_port, cfg_.client_tx_queue, out_client_, out_client_n_);
+  }
+}
+
+void RxEngine::flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n) noexcept {
+  if (n == 0) return;
+  const uint16_t sent = rte_eth_tx_burst(port, queue, out, n);
+  if (sent < n) {
+    counters_.replies_tx_failed += n - sent;
+    rte_pktmbuf_free_bulk(out + sent, n - sent);
+  }
+  n = 0;
+}
+
+void RxEngine::on_pod_packet(rte_mbuf* m, uint64_t now) noexcept {
+  RxView v = view_frame(m);
+  if (v.kind == RxView::Kind::kArp) {
+    on_arp(m, v, true);
+    return;
+  }
+  FlowSet& flows = *cfg_.flows;
+  if (v.kind != RxView::Kind::kIp4 || !v.stamped || v.stamp.flow >= flows.size() ||
+      v.proto != flows.services()[flows.flow(v.stamp.flow).service].proto) {
+    violation(Violation::kPodUnexpected, v);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++counters_.rx_pod_packets;
+  counters_.rx_pod_bytes += m->pkt_len;
+  if (now > v.stamp.tsc) counters_.one_way.record(now - v.stamp.tsc);
+
+  const uint32_t id = v.stamp.flow;
+  const Flow& f = flows.flow(id);
+  bool ok = true;
+  if (!ip_checksum_ok(v.ip)) {
+    violation(Violation::kPodBadIpChecksum, v);
+    ok = false;
+  }
+  if (!l4_checksum_ok(v)) {
+    violation(Violation::kPodBadL4Checksum, v);
+    ok = false;
+  }
+  const uint32_t ep = flows.endpoint_of(f.service, Endpoint{v.dst(), v.dport()});
+  if (ep == kNoEndpoint) {
+    violation(Violation::kPodWrongEndpoint, v);
+    ok = false;
+  } else {
+    ++counters_.endpoint_packets[ep - 1];
+    if (!flows.pin(id, ep)) {
+      violation(Violation::kPodFlowMoved, v);
+      ok = false;
+    }
+  }
+  if (v.src() != f.client || v.sport() != f.client_port) {
+    violation(Violation::kPodWrongSource, v);
+    ok = false;
+  }
+  // Only a packet that passed every check is answered, so that a reply's
+  // own checks judge podgate's reverse NAT, not a copy of a forward error.
+  if (!cfg_.reply || !ok) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  make_reply(v, cfg_.pod_mac);
+  ++counters_.replies_sent;
+  out_pod_[out_pod_n_++] = m;
+}
+
+void RxEngine::on_client_packet(rte_mbuf* m, uint64_t now) noexcept {
+  RxView v = view_frame(m);
+  if (v.kind == RxView::Kind::kArp) {
+    on_arp(m, v, false);
+    return;
+  }
+  const FlowSet& flows = *cfg_.flows;
+  if (!cfg_.reply || v.kind != RxView::Kind::kIp4 || !v.stamped || v.stamp.flow >= flows.size() ||
+      v.proto != flows.services()[flows.flow(v.stamp.flow).service].proto) {
+    violation(Violation::kClientUnexpected, v);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++counters_.rx_replies;
+  if (now > v.stamp.tsc) counters_.round_trip.record(now - v.stamp.tsc);
+  const Flow& f = flows.flow(v.stamp.flow);
+  const Service& svc = flows.services()[f.service];
+  if (!ip_checksum_ok(v.ip)) violation(Violation::kReplyBadIpChecksum, v);
+  if (!l4_checksum_ok(v)) violation(Violation::kReplyBadL4Checksum, v);
+  if (v.src() != svc.vip || v.sport() != svc.port) violation(Violation::kReplyWrongSource, v);
+  if (v.dst() != f.client || v.dport() != f.client_port) {
+    violation(Violation::kReplyWrongDestination, v);
+  }
+  rte_pktmbuf_free(m);
+}
+
+void RxEngine::on_arp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
+  const dp::Ip4 asked{v.arp->arp_data.arp_tip};
+  const bool ours = pod_side ? cfg_.flows->is_endpoint_ip(asked)
+                             : asked == cfg_.client_gw || cfg_.flows->is_client(asked);
+  if (v.arp->arp_opcode != dp::to_be16(RTE_ARP_OP_REQUEST) || !ours) {
+    ++counters_.arp_ignored;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  make_arp_reply(v, pod_side ? cfg_.pod_mac : cfg_.client_mac);
+  ++counters_.arp_answered;
+  if (pod_side) {
+    out_pod_[out_pod_n_++] = m;
+  } else {
+    out_client_[out_client_n_++] = m;
+  }
+}
+
+void RxEngine::violation(Violation kind, const RxView& v) noexcept {
+  const auto i = static_cast<size_t>(kind);
+  ++counters_.violations[i];
+  char* text = counters_.first_example[i].data();
+  if (text[0] != '\0') return;
+  // Described once per kind: snprintf into a fixed buffer, no allocation.
+  const size_t size = counters_.first_example[i].size();
+  if (v.kind != RxView::Kind::kIp4) {
+    std::snprintf(text, size, "%s frame of %u bytes",
+                  v.kind == RxView::Kind::kArp ? "ARP" : "non-TCP/UDP", v.frame_len);
+    return;
+  }
+  const uint32_t s = v.src().host(), d = v.dst().host();
+  std::snprintf(text, size, "%s %u.%u.%u.%u:%u -> %u.%u.%u.%u:%u flow %u%s",
+                dp::proto_name(v.proto).data(), s >> 24, s >> 16 & 255, s >> 8 & 255, s & 255,
+                dp::from_be16(v.sport()), d >> 24, d >> 16 & 255, d >> 8 & 255, d & 255,
+                dp::from_be16(v.dport()), v.stamp.flow, v.stamped ? "" : " (no stamp)");
+}
+
+}  // namespace podgate::gen

@@ -1,0 +1,112 @@
+// The generator's per-lcore work: TxEngine sends a share of the flows to the
+// VIPs; RxEngine polls queues, checks what arrives (Pod side and replies on
+// the client side), answers ARP and, with --reply, answers for the Pods.
+//
+// Like l3fwd's loop, the engines only coordinate bursts of 32; the packet
+// work is in frame.cpp.  Each engine is touched by one lcore; everything it
+// needs is allocated in its constructor, so step()/poll() never allocate.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "tools/trafficgen/counters.hpp"
+#include "tools/trafficgen/flows.hpp"
+#include "tools/trafficgen/frame.hpp"
+
+namespace podgate::gen {
+
+inline constexpr uint16_t kBurst = 32;
+
+struct TxConfig {
+  uint16_t port = 0;
+  uint16_t queue = 0;
+  rte_mempool* pool = nullptr;
+  const FlowSet* flows = nullptr;
+  uint32_t first_flow = 0;  // this engine sends flows first_flow + k * stride
+  uint32_t stride = 1;
+  uint64_t rate_pps = 0;    // this engine's share; 0: as fast as possible
+  uint64_t count = 0;       // this engine's share; 0: until the deadline
+  uint16_t frame_size = 128;
+  rte_ether_addr src_mac{};
+  rte_ether_addr dst_mac{};  // podgate's client-side port
+};
+
+class TxEngine {
+ public:
+  TxEngine(const TxConfig& cfg, Counters& counters);
+  TxEngine(const TxEngine&) = delete;
+  TxEngine& operator=(const TxEngine&) = delete;
+  ~TxEngine();
+
+  // Sending starts at `now`; without a count it ends at `deadline`.
+  void start(uint64_t now, uint64_t deadline) noexcept;
+  // Sends up to one burst that is due; false once everything is sent.
+  bool step(uint64_t now) noexcept;
+  // Gives back packets the port never took (after a stop request).
+  void abandon() noexcept;
+
+ private:
+  uint16_t build_burst(uint16_t n, uint64_t now) noexcept;
+
+  TxConfig cfg_;
+  Counters& counters_;
+  uint32_t own_flows_ = 0;
+  uint32_t next_ = 0;             // index among own flows
+  std::vector<uint32_t> seq_;     // per own flow: next TCP sequence number
+  std::vector<uint8_t> started_;  // per own flow: SYN sent
+  rte_mbuf* pending_[kBurst] = {};
+  uint16_t pending_n_ = 0;
+  uint16_t pending_off_ = 0;
+  uint64_t built_ = 0;
+  uint64_t start_ = 0;
+  uint64_t deadline_ = 0;
+  double packets_per_cycle_ = 0;
+};
+
+struct RxQueue {
+  uint16_t port = 0;
+  uint16_t queue = 0;
+};
+
+struct RxConfig {
+  std::vector<RxQueue> queues;  // polled in turn
+  uint16_t client_port = 0;
+  uint16_t pod_port = 1;
+  uint16_t client_tx_queue = 0;  // this engine's TX queues (ARP, replies)
+  uint16_t pod_tx_queue = 0;
+  rte_ether_addr client_mac{};
+  rte_ether_addr pod_mac{};
+  dp::Ip4 client_gw;
+  FlowSet* flows = nullptr;  // pins flows to Pods
+  bool reply = false;
+};
+
+class RxEngine {
+ public:
+  RxEngine(RxConfig cfg, Counters& counters);
+  // One burst from each queue, checked and answered.
+  void poll() noexcept;
+
+ private:
+  void on_pod_packet(rte_mbuf* m, uint64_t now) noexcept;
+  void on_client_packet(rte_mbuf* m, uint64_t now) noexcept;
+  // Answers a request for an address we own; frees anything else.
+  void on_arp(rte_mbuf* m, RxView& v, bool pod_side) noexcept;
+  void violation(Violation kind, const RxView& v) noexcept;
+  void flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n) noexcept;
+
+  RxConfig cfg_;
+  Counters& counters_;
+  rte_mbuf* rx_[kBurst] = {};
+  rte_mbuf* out_pod_[kBurst] = {};
+  rte_mbuf* out_client_[kBurst] = {};
+  uint16_t out_pod_n_ = 0;
+  uint16_t out_client_n_ = 0;
+};
+
+}  // namespace podgate::gen

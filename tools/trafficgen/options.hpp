@@ -1,0 +1,101 @@
+// podgate-gen's command line and the expected service mapping it checks
+// against.  Parsing is pure (no EAL), so it runs before rte_eal_init's
+// arguments are even looked at by anything else.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "dataplane/net.hpp"
+
+namespace podgate::gen {
+
+// One Pod address and target port, as the generator expects it in a NATed
+// packet's destination.  Network order, like the packet fields.
+struct Endpoint {
+  dp::Ip4 ip;
+  rte_be16_t port = 0;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// VIP:port/proto and the Pods podgate may choose for a NEW flow to it: the
+// service's ready endpoints.
+struct Service {
+  dp::Ip4 vip;
+  rte_be16_t port = 0;
+  dp::Proto proto = dp::Proto::kTcp;
+  std::vector<Endpoint> endpoints;
+};
+
+struct Options {
+  // Ports, by DPDK port id (probe order of the --vdev/-a arguments).
+  uint16_t client_port = 0;  // sends to the VIPs, receives replies
+  uint16_t pod_port = 1;     // receives what podgate sends to the Pods
+  // Queues per port.  A net_memif peer must mirror podgate's: podgate has
+  // one RX queue per worker and one TX queue per worker + 1, so the
+  // generator TXes on `workers` queues and RXes on `workers + 1`.
+  uint16_t tx_queues = 1;
+  uint16_t rx_queues = 2;
+
+  std::vector<Service> services;
+
+  // Flows: client addresses x client ports x services, enumerated in order.
+  dp::Ip4 client_first = dp::Ip4::from_host(0xc6336401);  // 198.51.100.1
+  dp::Ip4 client_last = dp::Ip4::from_host(0xc6336401);
+  uint16_t client_port_first = 1024;
+  uint16_t client_port_last = 65535;
+  uint32_t flows = 1000;
+
+  uint16_t frame_size = 128;  // bytes, Ethernet header to payload end, no FCS (60..1514)
+  uint64_t rate_pps = 0;      // 0: as fast as the ports take them
+  double duration_s = 5.0;    // TX time, unless `count` is set
+  uint64_t count = 0;         // packets to send in all; 0: use duration_s
+  uint32_t drain_ms = 500;    // RX time after the last TX
+  bool reply = false;         // the Pod side answers every packet
+
+  // Addressing on the client side.
+  dp::Ip4 gateway = dp::Ip4::from_host(0xc0000201);     // podgate, 192.0.2.1
+  std::optional<dp::MacAddr> gateway_mac;               // else learnt by ARP
+  dp::Ip4 client_gw = dp::Ip4::from_host(0xc0000202);   // us, 192.0.2.2
+  std::optional<dp::MacAddr> client_mac;                // port MAC overrides
+  std::optional<dp::MacAddr> pod_mac;
+
+  uint32_t tx_lcores = 0;  // 0: the main lcore does everything
+  uint32_t rx_lcores = 0;
+  uint32_t link_timeout_s = 10;
+
+  std::string json_path;
+  std::string csv_path;
+  std::optional<double> max_loss_pct;
+  bool quiet = false;
+};
+
+struct UsageError {
+  std::string message;
+};
+struct HelpRequested {};
+
+using ParseResult = std::variant<Options, UsageError, HelpRequested>;
+
+// Parses the arguments after EAL's (argv[0] is the program name).
+ParseResult parse_options(int argc, char** argv);
+
+// The text of --help.
+std::string usage_text(std::string_view program);
+
+// "10.96.0.20:80/tcp=172.17.0.10:8080,172.17.0.11:8080" -> Service.
+std::variant<Service, UsageError> parse_service(std::string_view text);
+
+// Reads the [[services]] of a podgate config (or a file holding only those
+// tables): every ClusterIP service port with a VIP, and its ready endpoints.
+std::variant<std::vector<Service>, UsageError> load_services(const std::string& path);
+
+// "10.96.0.20:80/TCP".
+std::string to_string(const Service& s);
+std::string to_string(const Endpoint& e);
+
+}  // namespace podgate::gen
