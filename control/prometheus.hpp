@@ -1,0 +1,49 @@
+// The appliance's counters in the Prometheus text exposition format 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/), served by
+// MetricsServer (metrics_http.hpp) on GET /metrics.
+//
+// A pure function of the `stats` and `status` control replies
+// (docs/control-protocol.md), so the names and labels here cannot drift
+// from what `podgatectl stats` shows, and tests can feed it fixtures.
+// Conventions (https://prometheus.io/docs/practices/naming/): counters end
+// in `_total`, gauges do not, base units (bytes, seconds), one `# HELP` and
+// one `# TYPE` per family before its samples, all samples of a family
+// together.  Sections missing from the JSON are skipped; values of the
+// wrong type are skipped; a label set seen twice in one family keeps only
+// its first sample (Prometheus rejects duplicate series).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace podgate::ctl {
+
+// Families (labels in braces; `_total` = counter, others gauges):
+//   podgate_info{version} 1, podgate_uptime_seconds, podgate_workers,
+//   podgate_services                                       (from status)
+//   podgate_port_link_up{port}, podgate_port_link_speed_bytes_per_second{port}
+//   podgate_port_{rx,tx}_{packets,bytes}_total{port}, podgate_port_rx_missed_total,
+//   podgate_port_{rx,tx}_errors_total, podgate_port_rx_nombuf_total
+//   podgate_worker_<counter>_total{worker}  (worker="0".., or "control"),
+//   podgate_worker_flow_entries{worker}, podgate_drops_total{worker,reason},
+//   podgate_control_waiting_for_arp
+//   podgate_service_{packets,bytes}_total{service,port,protocol,direction},
+//   podgate_service_flows_created_total{service,port,protocol},
+//   podgate_service_flows_active{service,port,protocol}, and the same
+//   podgate_endpoint_* with endpoint="IP:PORT" and pod labels added
+//   podgate_dns_queries_total{transport}, podgate_dns_responses_total{rcode},
+//   podgate_dns_{truncated,silent,dropped}_total, podgate_dns_tcp_connections,
+//   podgate_dns_tcp_{accepted,idle_closed,evicted,errors}_total
+//   podgate_snapshot_generation, podgate_snapshot_awaiting_free,
+//   podgate_snapshot_freed_total
+//   podgate_control_socket_connections, podgate_control_socket_<counter>_total
+//   podgate_metrics_http_connections, podgate_metrics_http_<counter>_total
+//     (from stats.metrics_http, see metrics_http.hpp metrics_counters_json)
+std::string render_prometheus(const nlohmann::json& stats, const nlohmann::json& status);
+
+// A label value escaped for the exposition format: backslash, double quote
+// and line feed become \\, \" and \n.
+std::string escape_label_value(std::string_view value);
+
+}  // namespace podgate::ctl

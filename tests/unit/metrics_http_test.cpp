@@ -1,0 +1,419 @@
+// MetricsServer: real loopback clients against the server driven by an
+// epoll loop in the test thread.  Clients are non-blocking and the loop is
+// pumped between their steps, so nothing waits on wall-clock time; the
+// idle timeout runs on a fake clock given to on_event() and tick().
+#include "control/metrics_http.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace podgate::ctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kMaxRounds = 500;  // hang guard for loops that pump the server
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  bool closed = false;  // the server closed the connection
+};
+
+class MetricsHttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open_server(MetricsServer::Options{}); }
+
+  void TearDown() override {
+    for (int fd : clients_) close(fd);
+    server_.reset();
+    if (epfd_ >= 0) close(epfd_);
+  }
+
+  void open_server(MetricsServer::Options options) {
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    ASSERT_GE(epfd_, 0);
+    auto s = MetricsServer::open(*dp::parse_ip4("127.0.0.1"), 0, options);
+    ASSERT_TRUE(s) << s.error().message;
+    server_ = std::move(*s);
+    ASSERT_TRUE(server_->attach(epfd_));
+    server_->set_body_provider([this] {
+      ++provided_;
+      return body_;
+    });
+  }
+
+  // Handles the events that are ready (waiting at most timeout_ms).
+  void pump(int timeout_ms = 5) {
+    epoll_event ev[16];
+    const int n = epoll_wait(epfd_, ev, 16, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(MetricsServer::owns(ev[i]));
+      server_->on_event(ev[i], now_);
+    }
+  }
+
+  // A client connected to the server (loopback connect completes in the
+  // kernel, before accept), non-blocking from then on.
+  int connect_client() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(server_->port());
+    EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa), 0);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    clients_.push_back(fd);
+    return fd;
+  }
+
+  void send_text(int fd, const std::string& text) {
+    size_t off = 0;
+    for (int round = 0; off < text.size() && round < kMaxRounds; ++round) {
+      ssize_t r = send(fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
+      if (r > 0) off += static_cast<size_t>(r);
+      pump(0);
+    }
+    ASSERT_EQ(off, text.size());
+  }
+
+  // Reads what the socket holds now; false once the peer closed or reset.
+  bool drain(int fd) {
+    char buf[65536];
+    while (true) {
+      ssize_t r = recv(fd, buf, sizeof buf, 0);
+      if (r > 0) {
+        received_[fd].append(buf, static_cast<size_t>(r));
+        continue;
+      }
+      if (r == 0) return false;
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    }
+  }
+
+  // Pumps the server until one whole response arrived on fd (framed by
+  // Content-Length), or the server closed it.
+  Response read_response(int fd, bool head_request = false) {
+    Response resp;
+    for (int round = 0; round < kMaxRounds; ++round) {
+      pump();
+      const bool open = drain(fd);
+      std::string& in = received_[fd];
+      const size_t end = in.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const std::string head = in.substr(0, end);
+        size_t line_end = head.find("\r\n");
+        const std::string status_line = head.substr(0, line_end);
+        resp.status = std::stoi(status_line.substr(9, 3));
+        while (line_end != std::string::npos) {
+          const size_t next = head.find("\r\n", line_end + 2);
+          const std::string line = head.substr(line_end + 2, next - line_end - 2);
+          const size_t colon = line.find(':');
+          std::string name = line.substr(0, colon);
+          for (char& c : name) c = static_cast<char>(std::tolower(c));
+          resp.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+          line_end = next;
+        }
+        const size_t length =
+            head_request ? 0 : std::stoul(resp.headers.count("content-length") != 0
+                                              ? resp.headers["content-length"]
+                                              : "0");
+        if (in.size() >= end + 4 + length) {
+          resp.body = in.substr(end + 4, length);
+          in.erase(0, end + 4 + length);
+          resp.closed = !open;
+          return resp;
+        }
+      }
+      if (!open) {
+        resp.closed = true;
+        return resp;
+      }
+    }
+    ADD_FAILURE() << "no whole response after " << kMaxRounds << " rounds";
+    return resp;
+  }
+
+  // Whether the server closes fd (EOF or reset) within the pump guard.
+  bool closed_by_server(int fd) {
+    for (int round = 0; round < kMaxRounds / 5; ++round) {
+      pump();
+      if (!drain(fd)) return true;
+    }
+    return false;
+  }
+
+  // Pumps until the server has accepted `n` connections in all.
+  void accept_until(uint64_t n) {
+    for (int round = 0; round < kMaxRounds && server_->counters().accepted +
+                                                      server_->counters().refused < n;
+         ++round) {
+      pump();
+    }
+    ASSERT_EQ(server_->counters().accepted + server_->counters().refused, n);
+  }
+
+  static std::string get(const std::string& path, const std::string& extra = "") {
+    return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n";
+  }
+
+  int epfd_ = -1;
+  std::unique_ptr<MetricsServer> server_;
+  std::vector<int> clients_;
+  std::map<int, std::string> received_;
+  std::string body_ = "# HELP podgate_up up\n# TYPE podgate_up gauge\npodgate_up 1\n";
+  int provided_ = 0;
+  uint64_t now_ = 1000;
+};
+
+TEST_F(MetricsHttpTest, BindsAnEphemeralPortWhenAskedForZero) {
+  EXPECT_NE(server_->port(), 0);
+}
+
+TEST_F(MetricsHttpTest, GetMetricsReturnsTheProvidersBodyWithContentLength) {
+  int fd = connect_client();
+  send_text(fd, get("/metrics"));
+  Response r = read_response(fd);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, body_);
+  EXPECT_EQ(r.headers["content-length"], std::to_string(body_.size()));
+  EXPECT_EQ(r.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_FALSE(r.closed);
+  EXPECT_EQ(provided_, 1);
+  EXPECT_EQ(server_->counters().requests, 1u);
+  EXPECT_EQ(server_->counters().errors, 0u);
+}
+
+TEST_F(MetricsHttpTest, KeepsAnHttp11ConnectionOpenForTheNextRequest) {
+  int fd = connect_client();
+  send_text(fd, get("/metrics"));
+  EXPECT_EQ(read_response(fd).status, 200);
+  body_ = "second\n";
+  send_text(fd, get("/metrics?ignored=1"));
+  Response r = read_response(fd);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "second\n");
+  EXPECT_EQ(server_->counters().accepted, 1u);
+}
+
+TEST_F(MetricsHttpTest, AnswersPipelinedRequestsInOrder) {
+  int fd = connect_client();
+  send_text(fd, get("/metrics") + get("/other") + get("/metrics"));
+  EXPECT_EQ(read_response(fd).status, 200);
+  EXPECT_EQ(read_response(fd).status, 404);
+  EXPECT_EQ(read_response(fd).status, 200);
+}
+
+TEST_F(MetricsHttpTest, HeadSendsTheHeadersWithoutTheBody) {
+  int fd = connect_client();
+  send_text(fd, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  Response r = read_response(fd, /*head_request=*/true);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-length"], std::to_string(body_.size()));
+  EXPECT_EQ(r.body, "");
+  // No body bytes followed the head: the next reply starts right away.
+  send_text(fd, get("/nope"));
+  EXPECT_EQ(read_response(fd).status, 404);
+}
+
+TEST_F(MetricsHttpTest, ClosesAfterTheReplyWhenTheClientAsks) {
+  int fd = connect_client();
+  send_text(fd, get("/metrics", "Connection: close\r\n"));
+  Response r = read_response(fd);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(closed_by_server(fd));
+}
+
+TEST_F(MetricsHttpTest, ClosesAnHttp10ConnectionUnlessKeepAliveIsAsked) {
+  int a = connect_client();
+  send_text(a, "GET /metrics HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(read_response(a).status, 200);
+  EXPECT_TRUE(closed_by_server(a));
+  int b = connect_client();
+  send_text(b, "GET /metrics HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+  Response r = read_response(b);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["connection"], "keep-alive");
+  EXPECT_FALSE(closed_by_server(b));
+}
+
+TEST_F(MetricsHttpTest, OtherPathsAre404) {
+  int fd = connect_client();
+  send_text(fd, get("/"));
+  EXPECT_EQ(read_response(fd).status, 404);
+  send_text(fd, get("/metricsx"));
+  EXPECT_EQ(read_response(fd).status, 404);
+  EXPECT_EQ(provided_, 0);
+  EXPECT_EQ(server_->counters().errors, 2u);
+}
+
+TEST_F(MetricsHttpTest, OtherMethodsAre405WithAllow) {
+  int fd = connect_client();
+  send_text(fd, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  Response r = read_response(fd);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "GET, HEAD");
+  // It carried a body the server does not read: closed after the reply.
+  EXPECT_TRUE(closed_by_server(fd));
+  int b = connect_client();
+  send_text(b, "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(read_response(b).status, 405);
+  EXPECT_EQ(provided_, 0);
+}
+
+TEST_F(MetricsHttpTest, MalformedRequestsAre400AndClosed) {
+  for (const std::string& bad : {
+           std::string("garbage\r\n\r\n"),
+           std::string("GET /metrics\r\n\r\n"),                       // no version
+           std::string("GET  /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),  // two spaces
+           std::string("GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n"),
+           std::string("GET /metrics HTTP/1.1\r\nHost x\r\n\r\n"),     // no colon
+           std::string("GET /metrics HTTP/1.1\r\nHost : x\r\n\r\n"),   // space before colon
+           std::string("GET /metrics HTTP/1.1\r\n\r\n"),               // HTTP/1.1 needs Host
+           std::string("G\x01T /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+       }) {
+    int fd = connect_client();
+    send_text(fd, bad);
+    Response r = read_response(fd);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.headers["connection"], "close") << bad;
+    EXPECT_TRUE(closed_by_server(fd)) << bad;
+  }
+  EXPECT_EQ(provided_, 0);
+}
+
+TEST_F(MetricsHttpTest, HeaderBlockOver8KiBIs431AndClosed) {
+  int a = connect_client();  // never ends its head
+  send_text(a, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                   std::string(MetricsServer::kMaxHeaderBytes, 'a'));
+  Response r = read_response(a);
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(closed_by_server(a));
+  int b = connect_client();  // ends it, too late
+  send_text(b, get("/metrics", "X-Big: " + std::string(MetricsServer::kMaxHeaderBytes, 'b') +
+                                   "\r\n"));
+  EXPECT_EQ(read_response(b).status, 431);
+  EXPECT_TRUE(closed_by_server(b));
+  EXPECT_EQ(provided_, 0);
+}
+
+TEST_F(MetricsHttpTest, ClosesASilentClientAfterTheIdleTimeout) {
+  int fd = connect_client();
+  accept_until(1);
+  ASSERT_EQ(server_->connections(), 1u);
+  server_->tick(now_ + 4999);
+  EXPECT_EQ(server_->connections(), 1u);
+  server_->tick(now_ + 5000);
+  EXPECT_EQ(server_->connections(), 0u);
+  EXPECT_EQ(server_->counters().closed_idle, 1u);
+  EXPECT_TRUE(closed_by_server(fd));
+}
+
+TEST_F(MetricsHttpTest, ActivityPostponesTheIdleTimeout) {
+  int fd = connect_client();
+  accept_until(1);
+  now_ += 4000;
+  send_text(fd, get("/metrics"));
+  EXPECT_EQ(read_response(fd).status, 200);
+  server_->tick(now_ + 4999);
+  EXPECT_EQ(server_->connections(), 1u);
+  server_->tick(now_ + 5000);
+  EXPECT_EQ(server_->connections(), 0u);
+}
+
+TEST_F(MetricsHttpTest, ServesOthersWhileOneClientStallsMidRequest) {
+  int stalled = connect_client();
+  send_text(stalled, "GET /metr");
+  accept_until(1);
+  for (int i = 0; i < 3; ++i) {
+    int other = connect_client();
+    send_text(other, get("/metrics"));
+    Response r = read_response(other);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, body_);
+  }
+  send_text(stalled, "ics HTTP/1.1\r\nHost: x\r\n\r\n");
+  Response r = read_response(stalled);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, body_);
+}
+
+TEST_F(MetricsHttpTest, AClientThatStopsReadingHoldsOnlyItsOwnBuffers) {
+  body_ = std::string(8 * 1024 * 1024, 'x');  // far more than the socket buffers hold
+  int reader = connect_client();
+  send_text(reader, get("/metrics"));
+  for (int i = 0; i < 20; ++i) pump();
+  body_ = "small\n";
+  int other = connect_client();
+  send_text(other, get("/metrics"));
+  Response r = read_response(other);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "small\n");
+  EXPECT_EQ(server_->connections(), 2u);
+  server_->tick(now_ + 5000);
+  EXPECT_EQ(server_->connections(), 0u);
+}
+
+TEST_F(MetricsHttpTest, RefusesConnectionsOverTheCap) {
+  TearDown();
+  clients_.clear();
+  MetricsServer::Options options;
+  options.max_connections = 2;
+  open_server(options);
+  int a = connect_client();
+  int b = connect_client();
+  int c = connect_client();
+  accept_until(3);
+  Response refused = read_response(c);
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_TRUE(closed_by_server(c));
+  EXPECT_EQ(server_->counters().refused, 1u);
+  for (int fd : {a, b}) {
+    send_text(fd, get("/metrics"));
+    EXPECT_EQ(read_response(fd).status, 200);
+  }
+}
+
+TEST_F(MetricsHttpTest, AnswersServiceUnavailableWithoutABodyProvider) {
+  server_->set_body_provider({});
+  int fd = connect_client();
+  send_text(fd, get("/metrics"));
+  EXPECT_EQ(read_response(fd).status, 503);
+}
+
+TEST_F(MetricsHttpTest, ABusyPortIsAnErrorNamingTheAddress) {
+  auto again = MetricsServer::open(*dp::parse_ip4("127.0.0.1"), server_->port());
+  ASSERT_FALSE(again);
+  EXPECT_THAT(again.error().message,
+              HasSubstr("cannot bind 127.0.0.1:" + std::to_string(server_->port())));
+}
+
+TEST(MetricsServerTag, OwnsOnlyItsOwnEpollTag) {
+  epoll_event ev{};
+  ev.data.u64 = (uint64_t{2} << 61) | 5;
+  EXPECT_TRUE(MetricsServer::owns(ev));
+  ev.data.u64 = (uint64_t{1} << 61) | 5;  // ControlSocket
+  EXPECT_FALSE(MetricsServer::owns(ev));
+  ev.data.u64 = (uint64_t{1} << 63) | (uint64_t{1} << 62) | 5;  // DnsServer
+  EXPECT_FALSE(MetricsServer::owns(ev));
+  ev.data.u64 = (uint64_t{1} << 63) | (uint64_t{2} << 61);  // DNS bit set: DNS's
+  EXPECT_FALSE(MetricsServer::owns(ev));
+}
+
+}  // namespace
+}  // namespace podgate::ctl
