@@ -82,6 +82,14 @@ class Loader : private ConfigReader {
     return make_error(ErrorCode::kInvalidConfig, error_report());
   }
 
+  // A document of [[services]] tables only, checked by the same rules.
+  Result<std::vector<ServiceConfig>> run_services(const toml::table& root) {
+    check_keys(root, "", {"services"});
+    load_services(root);
+    if (!has_errors()) return std::move(cfg_.services);
+    return make_error(ErrorCode::kInvalidConfig, error_report());
+  }
+
  private:
   std::optional<uint32_t> get_maglev_size(const toml::table& t, std::string_view path) {
     auto m = get_int(t, path, "maglev_table_size", 7, kMaxMaglevSize);
@@ -553,6 +561,18 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
                       loader.format(e.source().begin, e.description()));
   }
   return loader.run(root);
+}
+
+Result<std::vector<ServiceConfig>> parse_services(std::string_view text, std::string_view source) {
+  Loader loader(source);
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      loader.format(e.source().begin, e.description()));
+  }
+  return loader.run_services(root);
 }
 
 Result<Config> load_config(const std::string& path) {

@@ -145,4 +145,9 @@ Result<Config> load_config(const std::string& path);
 // Parses and validates config text; `source` names it in error messages.
 Result<Config> parse_config(std::string_view text, std::string_view source);
 
+// Parses a fragment holding [[services]] tables only (podgatectl apply -f),
+// each checked as in a config file; rules that span the whole config (a VIP
+// another service already uses, ...) are the caller's to check on the result.
+Result<std::vector<ServiceConfig>> parse_services(std::string_view text, std::string_view source);
+
 }  // namespace podgate::ctl

@@ -614,7 +614,8 @@ bool is_list_kind(std::string_view kind) {
 
 }  // namespace
 
-Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source) {
+Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
+                                     const std::vector<ServiceConfig>& known) {
   json root;
   try {
     root = json::parse(json_text);
@@ -687,13 +688,32 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
                                             " is already defined by " + services[it->second].where);
     }
   }
+  const size_t service_objects = services.size();
+  std::vector<bool> endpoints_given(services.size(), false);
   for (const PendingSlice& slice : slices) {
     auto it = by_name.find({slice.ns, slice.service});
     if (it == by_name.end()) {
-      diag.warning(slice.where, "", "skipped: its service " + slice.ns + "/" + slice.service +
-                                        " is not in the input");
-      continue;
+      auto running = std::find_if(known.begin(), known.end(), [&](const ServiceConfig& k) {
+        return k.ns == slice.ns && k.name == slice.service;
+      });
+      if (running == known.end()) {
+        diag.warning(slice.where, "", "skipped: its service " + slice.ns + "/" + slice.service +
+                                          " is neither in the input nor running");
+        continue;
+      }
+      // Its target ports were resolved when it was applied: nothing to resolve.
+      PendingService ps;
+      ps.cfg = *running;
+      ps.cfg.endpoints.clear();
+      ps.where = "running service " + running->ns + "/" + running->name;
+      ps.target_names.assign(ps.cfg.ports.size(), std::string());
+      ps.target_resolved.assign(ps.cfg.ports.size(), true);
+      ps.resolved_by.assign(ps.cfg.ports.size(), std::string());
+      it = by_name.emplace(std::make_pair(slice.ns, slice.service), services.size()).first;
+      services.push_back(std::move(ps));
+      endpoints_given.push_back(false);
     }
+    endpoints_given[it->second] = true;
     merge_slice(diag, services[it->second], slice);
   }
   std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string> vip_ports;
@@ -713,6 +733,8 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
 
   if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.joined_errors());
   K8sImport out;
+  out.service_objects = service_objects;
+  out.endpoints_given = std::move(endpoints_given);
   out.services.reserve(services.size());
   for (PendingService& ps : services) out.services.push_back(std::move(ps.cfg));
   out.warnings = diag.take_warnings();

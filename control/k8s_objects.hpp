@@ -21,8 +21,12 @@ namespace podgate::ctl {
 
 struct K8sImport {
   // In input order of the Service objects; each has the endpoints of all of
-  // its EndpointSlices merged, in slice order.
+  // its EndpointSlices merged, in slice order.  After them, the `known`
+  // services that EndpointSlices of the input belong to (their endpoints
+  // replaced by the slices'), in order of first slice.
   std::vector<ServiceConfig> services;
+  size_t service_objects = 0;         // services[0, service_objects) are Service objects
+  std::vector<bool> endpoints_given;  // per services[i]: an EndpointSlice of the input names it
   // "SOURCE: items[3] EndpointSlice default/web-abc12: ..." lines.
   std::vector<std::string> warnings;
 };
@@ -30,6 +34,11 @@ struct K8sImport {
 // Parses and maps `json_text`; `source` names it in messages ("-" for stdin,
 // a file name).  Every error found is reported, one per line of the message,
 // with ErrorCode::kInvalidConfig.
-Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source);
+// `known` are the services podgate already runs: an EndpointSlice whose
+// Service is not in the input belongs to the known service of that name (a
+// slice alone updates a running service's endpoints); without one it is
+// skipped with a warning.
+Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
+                                     const std::vector<ServiceConfig>& known = {});
 
 }  // namespace podgate::ctl

@@ -18,6 +18,7 @@ namespace {
 using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -430,8 +431,36 @@ TEST(K8sSlice, Ipv6AndFqdnSlicesAreSkippedWithAWarning) {
 TEST(K8sSlice, SliceOfAServiceNotInTheInputIsSkippedWithAWarning) {
   K8sImport imp = run_ok(fixture("web-endpointslices.json"));
   EXPECT_THAT(imp.services, IsEmpty());
-  EXPECT_THAT(imp.warnings, has_warning("web-x7k2p", "default/web is not in the input"));
-  EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "default/web is not in the input"));
+  EXPECT_THAT(imp.warnings, has_warning("web-x7k2p", "default/web is neither in the input nor running"));
+  EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "default/web is neither in the input nor running"));
+}
+
+// podgatectl apply -f of slices alone (the Service was applied earlier):
+// the slices replace the running service's endpoints, its ports stay.
+TEST(K8sSlice, SlicesAloneUpdateTheRunningServiceOfTheirName) {
+  K8sImport with_service = run_ok(web_list());
+  ASSERT_EQ(with_service.services.size(), 1u);
+  EXPECT_EQ(with_service.service_objects, 1u);
+  EXPECT_THAT(with_service.endpoints_given, ElementsAre(true));
+  ServiceConfig running = with_service.services[0];
+  running.endpoints.resize(1);
+
+  auto imp = import_k8s_objects(fixture("web-endpointslices.json").dump(), "in.json", {running});
+  ASSERT_TRUE(imp) << imp.error().message;
+  EXPECT_EQ(imp->service_objects, 0u);
+  ASSERT_EQ(imp->services.size(), 1u);
+  EXPECT_THAT(imp->endpoints_given, ElementsAre(true));
+  const ServiceConfig& s = imp->services[0];
+  EXPECT_EQ(s.ports, running.ports);
+  EXPECT_EQ(s.cluster_ip, running.cluster_ip);
+  EXPECT_EQ(s.endpoints, with_service.services[0].endpoints) << "the slices' endpoints, all of them";
+  EXPECT_THAT(imp->warnings, IsEmpty());
+}
+
+TEST(K8sService, AServiceWithoutSlicesInTheInputSaysItsEndpointsWereNotGiven) {
+  K8sImport imp = run_ok(fixture("web-service.json"));
+  EXPECT_EQ(imp.service_objects, 1u);
+  EXPECT_THAT(imp.endpoints_given, ElementsAre(false));
 }
 
 TEST(K8sSlice, SliceIsMatchedByItsOwnNamespace) {
@@ -439,7 +468,7 @@ TEST(K8sSlice, SliceIsMatchedByItsOwnNamespace) {
   doc["items"][2]["metadata"]["namespace"] = "staging";
   K8sImport imp = run_ok(doc);
   EXPECT_EQ(imp.services[0].endpoints.size(), 2u);
-  EXPECT_THAT(imp.warnings, has_warning("staging/web-q9r4s", "staging/web is not in the input"));
+  EXPECT_THAT(imp.warnings, has_warning("staging/web-q9r4s", "staging/web is neither in the input nor running"));
 }
 
 TEST(K8sSlice, SliceWithoutServiceNameLabelIsSkippedWithAWarning) {
