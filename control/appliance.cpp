@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <sstream>
@@ -14,8 +15,11 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include "control/config_writer.hpp"
+#include "control/control_changes.hpp"
 #include "control/control_commands.hpp"
 #include "control/log.hpp"
+#include "control/prometheus.hpp"
 #include "control/snapshot_builder.hpp"
 
 namespace podgate::ctl {
@@ -69,10 +73,15 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   }
   // The control socket first: another podgate serving it is the likeliest
   // reason not to start (a second instance), and it is cheap to find out.
-  auto control = ControlSocket::open(a->config_.control.socket);
+  ControlSocket::Options control_options;
+  control_options.mode = a->config_.control.mode;
+  control_options.group = a->config_.control.group;
+  control_options.idle_timeout_ms = uint64_t{a->config_.control.idle_timeout} * 1000;
+  auto control = ControlSocket::open(a->config_.control.socket, control_options);
   if (!control) return std::move(control).error();
   a->control_ = std::move(*control);
   register_commands(*a->control_, *a);
+  register_change_commands(*a->control_, *a);
   log_info("control: listening on " + a->config_.control.socket);
   // Then the DNS listeners: a port another server holds is the next likeliest.
   auto dns_server = dns::DnsServer::open(a->config_.dns);
@@ -81,6 +90,20 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   for (const DnsListen& l : a->config_.dns.listen) {
     log_info("dns: listening on " + dp::to_string(l.ip) + ":" + std::to_string(l.port) +
              " (UDP and TCP)");
+  }
+  if (const auto& listen = a->config_.metrics.listen) {
+    auto metrics = MetricsServer::open(listen->ip, listen->port);
+    if (!metrics) return std::move(metrics).error();
+    a->metrics_ = std::move(*metrics);
+    Appliance* app = a.get();
+    a->metrics_->set_body_provider([app] {
+      nlohmann::json st = stats_json(*app);
+      st["metrics_http"] =
+          metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
+      return render_prometheus(st, status_json(*app));
+    });
+    log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +
+             std::to_string(a->metrics_->port()) + "/metrics");
   }
   if (a->config_.dns.service_ip) {
     log_info("dns: answering " + dp::to_string(*a->config_.dns.service_ip) +
@@ -149,9 +172,22 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     return vip->answer(m, snap);
   });
 
+  // A released slot may be counted into until the last flow entry that
+  // carries it ends: the longest flow timeout, plus the expiry scan's lag.
+  const uint64_t longest_timeout_s =
+      std::max({dpc.tcp_syn_timeout, dpc.tcp_established_timeout, dpc.tcp_closing_timeout,
+                dpc.udp_timeout});
+  a->slots_ = std::make_unique<StatsSlots>(
+      [app = a.get()](uint16_t slot) { return app->traffic(slot); },
+      (longest_timeout_s + 60) * 1000);
+
   Config first = a->config_;
   if (auto r = a->apply(std::move(first)); !r) return std::move(r).error();
   if (auto r = a->launch_workers(); !r) return std::move(r).error();
+  a->publish_telemetry();
+  if (auto r = register_telemetry_commands(&a->telemetry_); !r) {
+    log_info("telemetry: " + r.error().message + "; /podgate commands not registered");
+  }
   return a;
 }
 
@@ -159,7 +195,7 @@ Result<void> Appliance::apply(Config next) {
   std::vector<dp::MacAddr> macs;
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
   BuildStats stats;
-  SnapshotInputs in{&next, macs, publisher_->current(), generation_ + 1};
+  SnapshotInputs in{&next, macs, publisher_->current(), generation_ + 1, slots_.get()};
   std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
   // The DNS view of the same config (serial = generation): swapped right
   // after the snapshot is published, so DNS and forwarding change together.
@@ -171,9 +207,11 @@ Result<void> Appliance::apply(Config next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
+  slots_->retain(*publisher_->current(), monotonic_ms());
   dns_->set_zone(std::move(zone));
   ++generation_;
   config_ = std::move(next);
+  last_telemetry_ms_ = 0;  // telemetry republished on the next poll
   log_info("published snapshot " + std::to_string(generation_) + ": " +
            std::to_string(stats.services_built) + " Maglev table(s) built, " +
            std::to_string(stats.services_shared) + " shared");
@@ -195,12 +233,119 @@ Result<void> Appliance::reload() {
                       config_.source + ": control.socket cannot change on reload (the socket is "
                                        "bound at start); restart podgate to change it");
   }
+  if (!(next->metrics == config_.metrics)) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      config_.source + ": metrics.listen cannot change on reload (the socket is "
+                                       "bound at start); restart podgate to change it");
+  }
   if (!(next->dns.listen == config_.dns.listen)) {
     return make_error(ErrorCode::kInvalidConfig,
                       config_.source + ": dns.listen cannot change on reload (the sockets are "
                                        "bound at start); restart podgate to change it");
   }
-  return apply(std::move(*next));
+  if (auto r = apply(std::move(*next)); !r) return r;
+  if (unsaved_changes_ != 0) {
+    log_info("reload: " + std::to_string(unsaved_changes_) +
+             " unsaved runtime change(s) replaced by " + config_.source);
+  }
+  unsaved_changes_ = 0;
+  return {};
+}
+
+Result<void> Appliance::change(const std::function<Result<bool>(Config&)>& edit) {
+  Config next = config_;
+  auto changed = edit(next);
+  if (!changed) return std::move(changed).error();
+  if (!*changed) return {};
+  // Every rule a config file obeys, including those across services (a VIP
+  // used twice, a VIP on a port's subnet, ...), checked in one place: the
+  // config loader.
+  auto checked = parse_config(config_to_toml(next), "(running config with this change)");
+  if (!checked) return std::move(checked).error();
+  checked->source = config_.source;
+  if (auto r = apply(std::move(*checked)); !r) return r;
+  ++unsaved_changes_;
+  return {};
+}
+
+Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {
+  const std::string target = path.value_or(config_.source);
+  if (path && (path->empty() || path->front() != '/')) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "\"" + target + "\" is not an absolute path; podgate's working directory "
+                                      "is not the client's");
+  }
+  if (auto r = write_file_atomically(target, config_to_toml(config_)); !r) {
+    return std::move(r).error();
+  }
+  if (target == config_.source) unsaved_changes_ = 0;
+  log_info("config saved to " + target);
+  return target;
+}
+
+void Appliance::list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDone done) {
+  if (flow_queries_.size() >= kMaxQueuedFlowQueries) {
+    done(make_error(ErrorCode::kConflict, "too many flow listings in progress (" +
+                                              std::to_string(kMaxQueuedFlowQueries) +
+                                              "); try again"));
+    return;
+  }
+  flow_queries_.push_back(FlowQueryRequest{filter, limit, std::move(done), 0});
+  advance_flow_queries(monotonic_ms());
+}
+
+// One listing at a time: ask every worker, collect when all have answered.
+void Appliance::advance_flow_queries(uint64_t now_ms) {
+  while (!flow_queries_.empty()) {
+    FlowQueryRequest& q = flow_queries_.front();
+    if (q.asked_ms == 0) {
+      for (dp::Worker* w : workers_) w->flow_query().ask(q.filter, q.limit);
+      q.asked_ms = now_ms == 0 ? 1 : now_ms;
+      return;  // the workers answer over the next polls
+    }
+    bool all = true;
+    for (dp::Worker* w : workers_) all = all && w->flow_query().answered();
+    if (!all && now_ms - q.asked_ms < kFlowQueryTimeoutMs) return;
+    FlowsDone done = std::move(q.done);
+    flow_queries_.pop_front();
+    if (!all) {
+      // A worker that does not poll is stuck; its mailbox stays asked, so
+      // later listings time out too, and say so.
+      done(make_error(ErrorCode::kInternal, "a worker did not answer the flow listing within " +
+                                                std::to_string(kFlowQueryTimeoutMs) + " ms"));
+      continue;
+    }
+    FlowListing listing;
+    for (uint32_t w = 0; w < workers_.size(); ++w) {
+      dp::FlowQuery& fq = workers_[w]->flow_query();
+      for (const dp::FlowRecord& r : fq.records()) listing.flows.emplace_back(w, r);
+      listing.matched += fq.matched();
+      fq.collect();
+    }
+    done(std::move(listing));
+  }
+}
+
+// DPDK's telemetry thread must not touch the Appliance: it reads copies the
+// control thread publishes each second and after every change.
+void Appliance::publish_telemetry() {
+  telemetry_.publish(kTelemetryStatus, status_json(*this));
+  telemetry_.publish(kTelemetryStats, stats_json(*this));
+  telemetry_.publish(kTelemetryServices, services_json(*this));
+}
+
+TrafficTotals Appliance::traffic(uint16_t slot) const {
+  TrafficTotals t;
+  for (const dp::Worker* w : workers_) {
+    const dp::TrafficCounters& c = w->traffic(slot);
+    t.packets_in += c.packets_in.get();
+    t.bytes_in += c.bytes_in.get();
+    t.packets_out += c.packets_out.get();
+    t.bytes_out += c.bytes_out.get();
+    t.flows_created += c.flows_created.get();
+    t.flows_ended += c.flows_ended.get();
+  }
+  return t;
 }
 
 Result<void> Appliance::launch_workers() {
@@ -248,6 +393,8 @@ void Appliance::stop_workers() {
 }
 
 Appliance::~Appliance() {
+  // Waits for a telemetry callback still reading the cache.
+  (void)register_telemetry_commands(nullptr);
   stop_workers();
   for (const dp::PortInfo& p : ports_) dp::close_port(p.port_id);
   // Packets still in rings go back to the pool before it is freed.
@@ -276,7 +423,18 @@ void Appliance::poll_control(uint64_t now_ms) {
   }
   punt_->tick(snap, now_ms);
   dns_->tick(now_ms);
+  control_->tick(now_ms);
+  if (metrics_) metrics_->tick(now_ms);
   publisher_->reclaim();
+  advance_flow_queries(now_ms);
+  if (now_ms - last_reclaim_ms_ >= 1000) {
+    last_reclaim_ms_ = now_ms;
+    slots_->reclaim(now_ms);
+  }
+  if (now_ms - last_telemetry_ms_ >= 1000) {
+    last_telemetry_ms_ = now_ms;
+    publish_telemetry();
+  }
 }
 
 int Appliance::run() {
@@ -291,6 +449,7 @@ int Appliance::run() {
   epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
   Result<void> attached = dns_->attach(epfd);
   if (attached) attached = control_->attach(epfd);
+  if (attached && metrics_) attached = metrics_->attach(epfd);
   if (auto& r = attached; !r) {
     log_error(r.error().message);
     close(epfd);
@@ -314,6 +473,10 @@ int Appliance::run() {
       }
       if (ControlSocket::owns(events[i])) {
         control_->on_event(events[i]);
+        continue;
+      }
+      if (MetricsServer::owns(events[i])) {
+        if (metrics_) metrics_->on_event(events[i], now_ms);
         continue;
       }
       if (events[i].data.fd != sfd) continue;

@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,9 +19,12 @@
 #include "control/control_socket.hpp"
 #include "control/dns/server.hpp"
 #include "control/dns/vip_answerer.hpp"
+#include "control/metrics_http.hpp"
 #include "control/punt_handler.hpp"
 #include "control/result.hpp"
 #include "control/snapshot_publisher.hpp"
+#include "control/stats_slots.hpp"
+#include "control/telemetry.hpp"
 #include "dataplane/neighbor_table.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/worker.hpp"
@@ -44,6 +50,32 @@ class Appliance {
   // Applies a validated config: builds and publishes a new snapshot.
   Result<void> apply(Config next);
 
+  // A runtime change (control socket: apply, delete, endpoint set): `edit`
+  // changes a copy of the running Config and says whether it changed
+  // anything; a change is then checked whole by the same rules as a config
+  // file (written out and parsed back) and published, or refused with
+  // nothing changed.  Each published change counts as unsaved.
+  Result<void> change(const std::function<Result<bool>(Config&)>& edit);
+
+  // Writes the running state as TOML to `path` (default: the config file)
+  // atomically; saving to the config file makes the runtime changes durable.
+  Result<std::string> save_config(const std::optional<std::string>& path);
+
+  // The `flows` command: asks every worker for the connections matching
+  // `filter` (at most `limit` each); `done` is called from the control loop
+  // once all have answered, or with an error after kFlowQueryTimeoutMs.
+  struct FlowListing {
+    std::vector<std::pair<uint32_t, dp::FlowRecord>> flows;  // (worker, record)
+    uint64_t matched = 0;  // over all workers, also beyond the limit
+  };
+  using FlowsDone = std::function<void(Result<FlowListing>)>;
+  static constexpr uint64_t kFlowQueryTimeoutMs = 5000;
+  static constexpr size_t kMaxQueuedFlowQueries = 16;
+  void list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDone done);
+
+  // Runtime changes since the config file was last read or written.
+  uint64_t unsaved_changes() const noexcept { return unsaved_changes_; }
+
   // Counters of every worker and of the control thread, one block of lines.
   std::string format_stats() const;
 
@@ -61,12 +93,17 @@ class Appliance {
   const dns::DnsServer& dns() const noexcept { return *dns_; }
   const SnapshotPublisher& publisher() const noexcept { return *publisher_; }
   const ControlSocket& control_socket() const noexcept { return *control_; }
+  const StatsSlots& stats_slots() const noexcept { return *slots_; }
+  // A stats slot's counters summed over the workers.
+  TrafficTotals traffic(uint16_t slot) const;
 
  private:
   Appliance() = default;
   Result<void> launch_workers();
   void stop_workers();
   void poll_control(uint64_t now_ms);
+  void advance_flow_queries(uint64_t now_ms);
+  void publish_telemetry();
 
   Config config_;
   rte_mempool* pool_ = nullptr;
@@ -79,10 +116,23 @@ class Appliance {
   std::unique_ptr<ControlSocket> control_;       // podgatectl's socket
   std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
   std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP
+  std::unique_ptr<StatsSlots> slots_;             // per-endpoint traffic counters
+  std::unique_ptr<MetricsServer> metrics_;        // GET /metrics; null when off
+  TelemetryCache telemetry_;                      // read by DPDK's telemetry thread
+  uint64_t last_telemetry_ms_ = 0;
+  struct FlowQueryRequest {
+    dp::FlowFilter filter;
+    uint32_t limit = 0;
+    FlowsDone done;
+    uint64_t asked_ms = 0;  // 0: not asked yet
+  };
+  std::deque<FlowQueryRequest> flow_queries_;     // the front one is asked
   std::vector<dp::Worker*> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> stop_{false};
   uint64_t generation_ = 0;
+  uint64_t unsaved_changes_ = 0;
+  uint64_t last_reclaim_ms_ = 0;
   uint64_t started_ms_ = 0;
   std::string version_;
 };

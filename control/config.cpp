@@ -65,7 +65,7 @@ class Loader : private ConfigReader {
 
   Result<Config> run(const toml::table& root) {
     check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns",
-                      "control"});
+                      "control", "metrics"});
     load_eal(root);
     load_dataplane(root);
     load_ports(root);
@@ -75,6 +75,7 @@ class Loader : private ConfigReader {
     // After ports and services: service_ip is checked against their addresses.
     read_dns_section(*this, root, cfg_.ports, cfg_.services, cfg_.dns);
     load_control(root);
+    load_metrics(root);
     if (!has_errors()) {
       cfg_.source = source();
       return std::move(cfg_);
@@ -528,7 +529,34 @@ class Loader : private ConfigReader {
     const toml::table* t = n->as_table();
     if (t == nullptr) return wrong_type(*n, "control", "a table");
     const std::string p = "control";
-    check_keys(*t, p, {"socket"});
+    check_keys(*t, p, {"socket", "mode", "group", "idle_timeout"});
+    get_u32(*t, p, "idle_timeout", 0, 86400, cfg_.control.idle_timeout);
+    if (auto mode = get_string(*t, p, "mode")) {
+      // Octal text as in chmod and systemd's SocketMode=, e.g. "0660".
+      const bool octal = mode->size() >= 3 && mode->size() <= 4 &&
+                         mode->find_first_not_of("01234567") == std::string::npos;
+      const uint32_t value = octal ? static_cast<uint32_t>(std::stoul(*mode, nullptr, 8)) : 0;
+      if (!octal || value > 0777 || (value & 0600) != 0600) {
+        error(t->get("mode")->source(), key_path(p, "mode"),
+              quote(*mode) + " is not a file mode such as \"0660\" (octal, at most 0777, "
+                             "readable and writable by its owner)");
+      } else {
+        cfg_.control.mode = value;
+      }
+    }
+    if (auto group = get_string(*t, p, "group")) {
+      // POSIX portable user and group names (IEEE Std 1003.1, 3.437).
+      const bool portable = !group->empty() && group->size() <= 32 && group->front() != '-' &&
+                            group->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+                                                     "RSTUVWXYZ0123456789._-") == std::string::npos;
+      if (!portable) {
+        error(t->get("group")->source(), key_path(p, "group"),
+              quote(*group) + " is not a group name (1..32 of a-z, A-Z, 0-9, '.', '_', '-', "
+                              "not starting with '-')");
+      } else {
+        cfg_.control.group = *group;
+      }
+    }
     auto path = get_string(*t, p, "socket");
     if (!path) return;
     const toml::source_region& at = t->get("socket")->source();
@@ -542,6 +570,30 @@ class Loader : private ConfigReader {
     } else {
       cfg_.control.socket = *path;
     }
+  }
+
+  // ---- [metrics] ----
+
+  void load_metrics(const toml::table& root) {
+    const toml::node* n = find(root, "", "metrics", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "metrics", "a table");
+    check_keys(*t, "metrics", {"listen"});
+    auto listen = get_string(*t, "metrics", "listen");
+    if (!listen) return;
+    if (listen->empty()) {
+      cfg_.metrics.listen.reset();
+      return;
+    }
+    auto addr = parse_listen(*listen);
+    if (!addr) {
+      error(t->get("listen")->source(), "metrics.listen",
+            quote(*listen) + " is not an IPv4 address and port such as \"127.0.0.1:9470\", "
+                             "or \"\" for no metrics endpoint");
+      return;
+    }
+    cfg_.metrics.listen = *addr;
   }
 
   Config cfg_;

@@ -124,7 +124,18 @@ struct DnsConfig {
 // The control socket podgatectl talks to (docs/control-protocol.md).
 struct ControlConfig {
   std::string socket = "/run/podgate/podgate.sock";  // absolute path, at most 107 bytes
+  uint32_t mode = 0660;         // the socket file's permission bits
+  std::string group;            // its group ("" = podgate's own): who may administer
+  uint32_t idle_timeout = 300;  // seconds a client may stay silent; 0 = no limit
   friend bool operator==(const ControlConfig&, const ControlConfig&) = default;
+};
+
+// The Prometheus text endpoint (GET /metrics).
+struct MetricsConfig {
+  // nullopt: off.  Loopback by default: the figures are for this host's
+  // scraper, not for the network.
+  std::optional<DnsListen> listen = DnsListen{dp::Ip4::from_host(0x7f000001), 9470};
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
 struct Config {
@@ -137,7 +148,11 @@ struct Config {
   std::vector<ServiceConfig> services;
   DnsConfig dns;
   ControlConfig control;
+  MetricsConfig metrics;
 };
+
+// "IP:PORT" as in [dns] listen and [metrics] listen; nullopt when malformed.
+std::optional<DnsListen> parse_listen(std::string_view s);
 
 // Reads and validates a config file.
 Result<Config> load_config(const std::string& path);

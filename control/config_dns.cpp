@@ -11,10 +11,6 @@
 
 namespace podgate::ctl {
 
-namespace {
-
-constexpr size_t kMaxZoneLength = 200;  // [dns] zone, in characters without the final dot
-
 std::optional<DnsListen> parse_listen(std::string_view s) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return std::nullopt;
@@ -30,6 +26,11 @@ std::optional<DnsListen> parse_listen(std::string_view s) {
   if (value == 0 || value > 65535 || (ip->host() >> 24) >= 224) return std::nullopt;
   return DnsListen{*ip, static_cast<uint16_t>(value)};
 }
+
+namespace {
+
+constexpr size_t kMaxZoneLength = 200;  // [dns] zone, in characters without the final dot
+
 
 void read_listen(ConfigReader& r, const toml::table& t, const std::string& p, DnsConfig& dns) {
   const std::string lp = key_path(p, "listen");

@@ -169,6 +169,18 @@ void write_dns(TomlOut& out, const DnsConfig& dns) {
 void write_control(TomlOut& out, const ControlConfig& control) {
   out.header("control");
   out.key("socket", str(control.socket));
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", control.mode);
+  out.key("mode", str(mode));
+  if (!control.group.empty()) out.key("group", str(control.group));
+  out.key("idle_timeout", num(control.idle_timeout));
+}
+
+void write_metrics(TomlOut& out, const MetricsConfig& metrics) {
+  out.header("metrics");
+  out.key("listen", str(metrics.listen ? dp::to_string(metrics.listen->ip) + ":" +
+                                             std::to_string(metrics.listen->port)
+                                       : std::string()));
 }
 
 std::string service_port(const ServicePortConfig& p) {
@@ -324,6 +336,7 @@ std::string config_to_toml(const Config& config) {
   write_dns(out, config.dns);
   out.blank();
   write_control(out, config.control);
+  write_metrics(out, config.metrics);
   for (const ServiceConfig& s : config.services) {
     out.blank();
     write_service(out, s);

@@ -1,114 +1,24 @@
 #include "control/control_commands.hpp"
 
 #include <array>
+#include <map>
+#include <tuple>
 #include <string_view>
 
 #include <rte_ethdev.h>
 
 #include "control/appliance.hpp"
+#include "control/command_views.hpp"
 #include "control/control_socket.hpp"
 #include "control/dns/message.hpp"
 #include "control/log.hpp"
+#include "control/validate.hpp"
 
 namespace podgate::ctl {
 
 namespace {
 
 using nlohmann::json;
-
-// ---- request arguments ----
-
-// request[key] as a string; nullopt when absent and optional.
-Result<std::optional<std::string>> string_arg(const json& req, const char* key, bool required) {
-  auto it = req.find(key);
-  if (it == req.end()) {
-    if (!required) return std::optional<std::string>{};
-    return make_error(ErrorCode::kInvalidRequest, std::string("missing \"") + key + "\"");
-  }
-  if (!it->is_string()) {
-    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key +
-                                                      "\" must be a string, found " +
-                                                      it->type_name());
-  }
-  return std::optional<std::string>(it->get<std::string>());
-}
-
-// The service request["name"] ("NAMESPACE/NAME") names.
-Result<const ServiceConfig*> service_arg(const json& req, const Config& config) {
-  auto name = string_arg(req, "name", true);
-  if (!name) return std::move(name).error();
-  const std::string& full = **name;
-  const size_t slash = full.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == full.size()) {
-    return make_error(ErrorCode::kInvalidRequest,
-                      "\"name\" must be NAMESPACE/NAME, e.g. \"default/my-app\"; found \"" + full +
-                          "\"");
-  }
-  const std::string_view ns(full.data(), slash);
-  const std::string_view svc(full.data() + slash + 1, full.size() - slash - 1);
-  for (const ServiceConfig& s : config.services) {
-    if (s.ns == ns && s.name == svc) return &s;
-  }
-  return make_error(ErrorCode::kNotFound, "no service " + full);
-}
-
-// ---- JSON views of config objects ----
-
-std::string ip_text(const dp::IpAddr& ip) { return dp::to_string(ip.as_v4()); }
-
-bool draining(const EndpointConfig& e) { return !e.ready && e.serving && e.terminating; }
-
-std::string_view state_of(const EndpointConfig& e) {
-  if (e.ready && !e.terminating) return "ready";
-  return draining(e) ? "draining" : "not_ready";
-}
-
-json port_json(const ServicePortConfig& p) {
-  return {{"name", p.name},
-          {"port", p.port},
-          {"target_port", p.target_port},
-          {"protocol", std::string(dp::proto_name(p.protocol))}};
-}
-
-json endpoint_json(const EndpointConfig& e) {
-  return {{"ip", ip_text(e.ip)},   {"pod", e.pod},         {"hostname", e.hostname},
-          {"subdomain", e.subdomain}, {"ready", e.ready},  {"serving", e.serving},
-          {"terminating", e.terminating}, {"weight", e.weight}, {"state", state_of(e)}};
-}
-
-json service_summary(const ServiceConfig& s) {
-  json j = {{"name", s.ns + "/" + s.name},
-            {"namespace", s.ns},
-            {"service", s.name},
-            {"type", s.type == ServiceType::kExternalName ? "ExternalName" : "ClusterIP"},
-            {"headless", s.headless()}};
-  if (s.type == ServiceType::kExternalName) {
-    j["cluster_ip"] = nullptr;
-    j["external_name"] = s.external_name;
-  } else {
-    j["cluster_ip"] = s.cluster_ip ? ip_text(*s.cluster_ip) : "None";
-  }
-  j["ports"] = json::array();
-  for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
-  size_t ready = 0, drain = 0;
-  for (const EndpointConfig& e : s.endpoints) {
-    ready += state_of(e) == "ready";
-    drain += draining(e);
-  }
-  j["endpoint_counts"] = {{"ready", ready}, {"draining", drain}, {"total", s.endpoints.size()}};
-  return j;
-}
-
-json service_detail(const ServiceConfig& s, const DataplaneConfig& d) {
-  json j = service_summary(s);
-  j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
-  if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
-  j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
-  if (s.cluster_ip) j["maglev_table_size"] = s.maglev_table_size.value_or(d.maglev_table_size);
-  j["endpoints"] = json::array();
-  for (const EndpointConfig& e : s.endpoints) j["endpoints"].push_back(endpoint_json(e));
-  return j;
-}
 
 json counters_json(const dp::WorkerCounters& c) {
   json counters = json::object();
@@ -144,6 +54,47 @@ json dns_counters_json(const dns::DnsServer& server) {
           {"tcp_idle_closed", c.tcp_idle_closed},
           {"tcp_evicted", c.tcp_evicted},
           {"tcp_errors", c.tcp_errors}};
+}
+
+// ---- per-service traffic (stats slots) ----
+
+json traffic_json(const TrafficTotals& t) {
+  return {{"packets_in", t.packets_in},       {"bytes_in", t.bytes_in},
+          {"packets_out", t.packets_out},     {"bytes_out", t.bytes_out},
+          {"flows_created", t.flows_created}, {"flows_active", t.flows_active()}};
+}
+
+dp::ServiceKey service_key(const ServiceConfig& s, const ServicePortConfig& p) {
+  return dp::ServiceKey{s.cluster_ip->as_v4(), dp::to_be16(p.port), p.protocol, 0};
+}
+
+dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
+  return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
+}
+
+// One entry per forwarded service port: its totals and its endpoints'.
+json services_traffic(const Appliance& app) {
+  const StatsSlots& slots = app.stats_slots();
+  json out = json::array();
+  for (const ServiceConfig& s : app.config().services) {
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
+    for (const ServicePortConfig& p : s.ports) {
+      const dp::ServiceKey key = service_key(s, p);
+      json j = {{"name", s.ns + "/" + s.name}, {"vip", ip_text(*s.cluster_ip)},
+                {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
+      j.update(traffic_json(slots.service(key)));
+      json endpoints = json::array();
+      for (const EndpointConfig& e : s.endpoints) {
+        json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
+                   {"state", state_of(e)}};
+        ej.update(traffic_json(slots.endpoint(key, backend_of(e, p)).value_or(TrafficTotals{})));
+        endpoints.push_back(std::move(ej));
+      }
+      j["endpoints"] = std::move(endpoints);
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
 }
 
 // ---- DNS type names (RFC 1035 §3.2.2, RFC 3596, RFC 2782; RFC 3597 TYPEnn) ----
@@ -221,6 +172,7 @@ Result<json> status(const Appliance& app) {
               {"workers", app.worker_count()},
               {"config_file", cfg.source},
               {"generation", app.generation()},
+              {"unsaved_changes", app.unsaved_changes()},
               {"services", cfg.services.size()},
               {"ports", std::move(ports)}};
 }
@@ -235,6 +187,30 @@ Result<json> service(const Appliance& app, const json& req) {
   auto s = service_arg(req, app.config());
   if (!s) return std::move(s).error();
   return json{{"service", service_detail(**s, app.config().dataplane)}};
+}
+
+// A service's endpoints, their state and, per service port, their traffic.
+Result<json> endpoints(const Appliance& app, const json& req) {
+  auto found = service_arg(req, app.config());
+  if (!found) return std::move(found).error();
+  const ServiceConfig& s = **found;
+  json list = json::array();
+  for (const EndpointConfig& e : s.endpoints) {
+    json j = endpoint_json(e);
+    json ports = json::array();
+    if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
+      for (const ServicePortConfig& p : s.ports) {
+        json pj = {{"port", p.port}, {"target_port", p.target_port},
+                   {"protocol", std::string(dp::proto_name(p.protocol))}};
+        auto t = app.stats_slots().endpoint(service_key(s, p), backend_of(e, p));
+        pj.update(traffic_json(t.value_or(TrafficTotals{})));
+        ports.push_back(std::move(pj));
+      }
+    }
+    j["ports"] = std::move(ports);
+    list.push_back(std::move(j));
+  }
+  return json{{"name", s.ns + "/" + s.name}, {"endpoints", std::move(list)}};
 }
 
 Result<json> stats(const Appliance& app) {
@@ -259,6 +235,10 @@ Result<json> stats(const Appliance& app) {
   const ControlCounters& cc = app.control_socket().counters();
   return json{{"workers", std::move(workers)},
               {"control", std::move(control)},
+              {"services", services_traffic(app)},
+              {"stats_slots", {{"in_use", app.stats_slots().in_use()},
+                               {"quarantined", app.stats_slots().quarantined()},
+                               {"exhausted", app.stats_slots().exhausted()}}},
               {"ports", std::move(ports)},
               {"dns", dns_counters_json(app.dns())},
               {"snapshot", {{"generation", app.generation()},
@@ -368,6 +348,111 @@ Result<json> dns_query(const Appliance& app, const json& req) {
               {"additional", records_json(msg->additional)}};
 }
 
+// ---- flows ----
+
+std::string_view flow_state_name(dp::FlowState s) {
+  switch (s) {
+    case dp::FlowState::kTcpSynSent: return "syn_sent";
+    case dp::FlowState::kTcpEstablished: return "established";
+    case dp::FlowState::kTcpClosing: return "closing";
+    case dp::FlowState::kUdp: return "udp";
+    case dp::FlowState::kFree: break;
+  }
+  return "free";
+}
+
+std::string endpoint_text(dp::Ip4 ip, rte_be16_t port) {
+  return dp::to_string(ip) + ":" + std::to_string(dp::from_be16(port));
+}
+
+Result<dp::Ip4> ip_arg(const json& req, const char* key) {
+  auto text = string_arg(req, key, true);
+  if (!text) return std::move(text).error();
+  auto ip = dp::parse_ip4(**text);
+  if (!ip) {
+    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
+                                                      "\" is not an IPv4 address");
+  }
+  return *ip;
+}
+
+// The request's filters: "service" (NS/NAME) with an optional "port",
+// "client", "endpoint" (addresses), "protocol"; and "limit".
+Result<std::pair<dp::FlowFilter, uint32_t>> flow_filter(const Appliance& app, const json& req) {
+  dp::FlowFilter f;
+  if (req.contains("service")) {
+    auto named = name_arg(req, "service");
+    if (!named) return std::move(named).error();
+    json by_name = {{"name", named->first + "/" + named->second}};
+    auto s = service_arg(by_name, app.config());
+    if (!s) return std::move(s).error();
+    if ((*s)->type != ServiceType::kClusterIp || !(*s)->cluster_ip) {
+      return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
+                                                        " has no cluster IP and so no flows");
+    }
+    f.vip = (*s)->cluster_ip->as_v4();
+  }
+  auto port = int_arg(req, "port", 1, 65535);
+  if (!port) return std::move(port).error();
+  if (*port) {
+    if (f.vip.is_zero()) {
+      return make_error(ErrorCode::kInvalidRequest, "\"port\" needs \"service\"");
+    }
+    f.vip_port = dp::to_be16(static_cast<uint16_t>(**port));
+  }
+  for (auto [key, field] : {std::pair{"client", &f.client}, std::pair{"endpoint", &f.endpoint}}) {
+    if (!req.contains(key)) continue;
+    auto ip = ip_arg(req, key);
+    if (!ip) return std::move(ip).error();
+    *field = *ip;
+  }
+  auto proto = string_arg(req, "protocol", false);
+  if (!proto) return std::move(proto).error();
+  if (*proto) {
+    auto p = parse_protocol(**proto);
+    if (!p) return make_error(ErrorCode::kInvalidRequest, "\"protocol\": " + unsupported_protocol(**proto));
+    f.proto = *p;
+  }
+  auto limit = int_arg(req, "limit", 1, dp::FlowQuery::kMaxRecords);
+  if (!limit) return std::move(limit).error();
+  return std::make_pair(f, static_cast<uint32_t>(limit->value_or(100)));
+}
+
+void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
+  auto filter = flow_filter(app, req);
+  if (!filter) return reply(std::move(filter).error());
+  const uint32_t limit = filter->second;
+  app.list_flows(filter->first, limit, [&app, limit, reply](Result<Appliance::FlowListing> r) {
+    if (!r) return reply(std::move(r).error());
+    // VIP:port/protocol -> service name, for people reading the list.
+    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> names;
+    for (const ServiceConfig& s : app.config().services) {
+      if (!s.cluster_ip) continue;
+      for (const ServicePortConfig& p : s.ports) {
+        names[{s.cluster_ip->as_v4().host(), p.port, static_cast<uint8_t>(p.protocol)}] =
+            s.ns + "/" + s.name;
+      }
+    }
+    json list = json::array();
+    for (const auto& [worker, f] : r->flows) {
+      if (list.size() == limit) break;
+      auto name = names.find({f.key.dst.host(), dp::from_be16(f.key.dport),
+                              static_cast<uint8_t>(f.key.proto)});
+      list.push_back({{"service", name == names.end() ? std::string() : name->second},
+                      {"protocol", std::string(dp::proto_name(f.key.proto))},
+                      {"client", endpoint_text(f.key.src, f.key.sport)},
+                      {"vip", endpoint_text(f.key.dst, f.key.dport)},
+                      {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
+                      {"state", flow_state_name(f.state)},
+                      {"expires_in_ms", f.expires_in_ms},
+                      {"worker", worker}});
+    }
+    const size_t shown = list.size();
+    reply(json{{"flows", std::move(list)}, {"matched", r->matched}, {"shown", shown},
+               {"truncated", r->matched > shown}});
+  });
+}
+
 Result<json> reload(Appliance& app) {
   log_info("control socket: reloading " + app.config().source);
   if (auto r = app.reload(); !r) {
@@ -377,17 +462,27 @@ Result<json> reload(Appliance& app) {
   return json{{"generation", app.generation()}};
 }
 
-Result<json> config(const Appliance& app, const json& req) {
+Result<json> config(Appliance& app, const json& req) {
   auto action = string_arg(req, "action", true);
   if (!action) return std::move(action).error();
-  if (**action != "dump") {
-    return make_error(ErrorCode::kInvalidRequest,
-                      "\"action\": \"" + **action + "\" is not supported; allowed: dump");
+  if (**action == "dump") return json{{"config", config_to_json(app.config())}};
+  if (**action == "save") {
+    auto path = string_arg(req, "path", false);
+    if (!path) return std::move(path).error();
+    auto saved = app.save_config(*path);
+    if (!saved) return std::move(saved).error();
+    return json{{"path", *saved}, {"generation", app.generation()},
+                {"unsaved_changes", app.unsaved_changes()}};
   }
-  return json{{"config", config_to_json(app.config())}};
+  return make_error(ErrorCode::kInvalidRequest,
+                    "\"action\": \"" + **action + "\" is not supported; allowed: dump, save");
 }
 
 }  // namespace
+
+json status_json(const Appliance& app) { return *status(app); }
+json stats_json(const Appliance& app) { return *stats(app); }
+json services_json(const Appliance& app) { return *services(app); }
 
 json config_to_json(const Config& c) {
   const DataplaneConfig& d = c.dataplane;
@@ -464,6 +559,10 @@ void register_commands(ControlSocket& socket, Appliance& app) {
   socket.add_command("services", [a](const json&) { return services(*a); });
   socket.add_command("service", [a](const json& r) { return service(*a, r); });
   socket.add_command("stats", [a](const json&) { return stats(*a); });
+  socket.add_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
+  socket.add_async_command("flows", [a](const json& r, ControlSocket::Reply reply) {
+    flows(*a, r, std::move(reply));
+  });
   socket.add_command("maglev", [a](const json& r) { return maglev(*a, r); });
   socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
   socket.add_command("reload", [a](const json&) { return reload(*a); });

@@ -16,6 +16,11 @@ class ControlSocket;
 // Registers status, services, service, stats, maglev, dns, reload, config.
 void register_commands(ControlSocket& socket, Appliance& appliance);
 
+// The replies of status, stats and services, for /metrics and telemetry.
+nlohmann::json status_json(const Appliance& appliance);
+nlohmann::json stats_json(const Appliance& appliance);
+nlohmann::json services_json(const Appliance& appliance);
+
 // The whole Config as JSON, keys named as in the TOML file ("config dump").
 nlohmann::json config_to_json(const Config& config);
 

@@ -1,7 +1,7 @@
 #include "control/control_socket.hpp"
-#include "control/stream_output.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <vector>
+
+#include "control/stream_output.hpp"
 
 namespace podgate::ctl {
 
@@ -21,7 +24,6 @@ constexpr size_t kReadChunk = 16384;
 constexpr int kListenBacklog = 64;
 constexpr unsigned kAcceptsPerEvent = 16;
 constexpr mode_t kDirMode = 0755;
-constexpr mode_t kSocketMode = 0660;
 
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
@@ -131,7 +133,28 @@ Result<void> ControlSocket::bind_and_listen() {
   }
   // Before listen(): nobody can connect yet, so the mode is right from the
   // first connection on.
-  if (chmod(path_.c_str(), kSocketMode) != 0) {
+  if (!options_.group.empty()) {
+    // getgrnam_r with a growing buffer: group entries can be large.
+    std::vector<char> buf(4096);
+    group gr{};
+    group* found = nullptr;
+    int rc;
+    while ((rc = getgrnam_r(options_.group.c_str(), &gr, buf.data(), buf.size(), &found)) ==
+               ERANGE &&
+           buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 2);
+    }
+    if (found == nullptr) {
+      return make_error(ErrorCode::kInvalidConfig,
+                        "control.group: no group named \"" + options_.group + "\"" +
+                            (rc != 0 ? ": " + errno_text(rc) : std::string()));
+    }
+    if (chown(path_.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
+      return make_error(ErrorCode::kIo, "control.group: cannot give " + path_ + " to group " +
+                                            options_.group + ": " + errno_text(errno));
+    }
+  }
+  if (chmod(path_.c_str(), options_.mode) != 0) {
     return make_error(ErrorCode::kIo, "control.socket: cannot chmod " + path_ + ": " +
                                           errno_text(errno));
   }
@@ -156,6 +179,24 @@ ControlSocket::~ControlSocket() {
 
 void ControlSocket::add_command(std::string name, Handler handler) {
   commands_[std::move(name)] = std::move(handler);
+}
+
+void ControlSocket::tick(uint64_t now_ms) {
+  now_ms_ = now_ms;
+  if (options_.idle_timeout_ms == 0) return;
+  std::vector<uint64_t> idle;
+  for (auto& [id, c] : conns_) {
+    if (c.last_active_ms == 0) c.last_active_ms = now_ms;  // accepted before the first tick
+    if (!c.waiting && now_ms - c.last_active_ms > options_.idle_timeout_ms) idle.push_back(id);
+  }
+  for (uint64_t id : idle) {
+    ++counters_.closed_idle;
+    close_conn(id);
+  }
+}
+
+void ControlSocket::add_async_command(std::string name, AsyncHandler handler) {
+  async_commands_[std::move(name)] = std::move(handler);
 }
 
 Result<void> ControlSocket::attach(int epoll_fd) {
@@ -194,6 +235,7 @@ void ControlSocket::on_accept() {
     Conn& c = conns_[id];
     c.fd = fd;
     c.events = EPOLLIN;
+    c.last_active_ms = now_ms_;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kTag | id;
@@ -221,35 +263,65 @@ void ControlSocket::on_conn(uint64_t id, uint32_t events) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return close_conn(id);
     } else {
       c.in.append(buf, static_cast<size_t>(r));
+      c.last_active_ms = now_ms_;
     }
-    size_t pos = 0;
-    while (true) {
-      size_t nl = c.in.find('\n', pos);
-      if (nl == std::string::npos) break;
-      if (nl - pos > kMaxRequest) break;  // reported below
-      std::string_view line(c.in.data() + pos, nl - pos);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      pos = nl + 1;
-      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
-      queue_reply(c, handle_line(line));
-      if (c.out.size() - c.out_pos > options_.max_backlog) {
-        ++counters_.closed_backlog;
-        return close_conn(id);
-      }
+    if (!process_lines(id, c)) return;
+  }
+  if (!flush(c)) return close_conn(id);
+  watch(id, c);
+}
+
+bool ControlSocket::process_lines(uint64_t id, Conn& c) {
+  size_t pos = 0;
+  c.processing = true;
+  while (!c.waiting) {
+    size_t nl = c.in.find('\n', pos);
+    if (nl == std::string::npos) break;
+    if (nl - pos > kMaxRequest) break;  // reported below
+    std::string_view line(c.in.data() + pos, nl - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = nl + 1;
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
+    c.answered = false;
+    auto reply = handle_line(line, [this, id](std::string later) { deliver(id, later); });
+    if (!reply) {
+      if (!c.answered) c.waiting = true;
+      continue;
     }
-    c.in.erase(0, pos);
-    // Whatever is left has no newline within kMaxRequest: it never will.
-    const size_t nl = c.in.find('\n');
-    if ((nl == std::string::npos ? c.in.size() : nl) > kMaxRequest) {
-      ++counters_.closed_oversize;
-      ++counters_.errors;
-      queue_reply(c, error_reply(nullptr, "bad_request",
-                                 "request line longer than " + std::to_string(kMaxRequest) +
-                                     " bytes; closing the connection"));
-      c.in.clear();
-      c.closing = true;
+    queue_reply(c, *reply);
+    if (c.out.size() - c.out_pos > options_.max_backlog) {
+      ++counters_.closed_backlog;
+      close_conn(id);
+      return false;
     }
   }
+  c.processing = false;
+  c.in.erase(0, pos);
+  // Whatever is left has no newline within kMaxRequest: it never will.
+  const size_t nl = c.in.find('\n');
+  if ((nl == std::string::npos ? c.in.size() : nl) > kMaxRequest) {
+    ++counters_.closed_oversize;
+    ++counters_.errors;
+    queue_reply(c, error_reply(nullptr, "bad_request",
+                               "request line longer than " + std::to_string(kMaxRequest) +
+                                   " bytes; closing the connection"));
+    c.in.clear();
+    c.closing = true;
+  }
+  return true;
+}
+
+void ControlSocket::deliver(uint64_t id, const std::string& line) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;  // the client left meanwhile
+  Conn& c = it->second;
+  queue_reply(c, line);
+  if (c.processing) {  // answered from inside its handler
+    c.answered = true;
+    return;
+  }
+  c.waiting = false;
+  if (!process_lines(id, c)) return;
   if (!flush(c)) return close_conn(id);
   watch(id, c);
 }
@@ -269,7 +341,7 @@ bool ControlSocket::flush(Conn& c) {
 
 void ControlSocket::watch(uint64_t id, Conn& c) {
   const bool pending = c.out_pos < c.out.size();
-  if (c.closing && !pending) return close_conn(id);
+  if (c.closing && !pending && !c.waiting) return close_conn(id);
   uint32_t want = pending ? uint32_t{EPOLLOUT} : 0u;
   if (!c.closing) want |= uint32_t{EPOLLIN};
   if (want == c.events) return;
@@ -297,6 +369,26 @@ std::string ControlSocket::error_reply(const json& id, std::string_view code,
 }
 
 std::string ControlSocket::handle_line(std::string_view line) {
+  std::string later;
+  auto now = handle_line(line, [&later](std::string r) { later = std::move(r); });
+  return now ? *now : later;
+}
+
+std::string ControlSocket::success_reply(const json& id, Result<json> result) {
+  if (!result) {
+    ++counters_.errors;
+    return error_reply(id, error_code_name(result.error().code), result.error().message);
+  }
+  json reply = json::object();
+  reply["ok"] = true;
+  reply["version"] = kProtocolVersion;
+  if (!id.is_null()) reply["id"] = id;
+  if (result->is_object()) reply.update(*result);
+  return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<std::string> ControlSocket::handle_line(std::string_view line,
+                                                      std::function<void(std::string)> deferred) {
   ++counters_.requests;
   json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
   auto fail = [&](const json& id, std::string_view code, const std::string& message) {
@@ -323,10 +415,21 @@ std::string ControlSocket::handle_line(std::string_view line) {
                 std::string("\"command\" must be a string, found ") + cmd->type_name());
   }
   const std::string& name = cmd->get_ref<const std::string&>();
+  if (auto async = async_commands_.find(name); async != async_commands_.end()) {
+    try {
+      async->second(request, [this, id, deferred](Result<json> result) {
+        deferred(success_reply(id, std::move(result)));
+      });
+    } catch (const std::exception& e) {
+      return fail(id, "internal", name + ": " + e.what());
+    }
+    return std::nullopt;
+  }
   auto handler = commands_.find(name);
   if (handler == commands_.end()) {
     std::string known;
     for (const auto& [n, h] : commands_) known += (known.empty() ? "" : ", ") + n;
+    for (const auto& [n, h] : async_commands_) known += ", " + n;
     return fail(id, "unknown_command", "unknown command \"" + name + "\"; known: " + known);
   }
   Result<json> result = make_error(ErrorCode::kInternal, "no reply");
@@ -336,15 +439,7 @@ std::string ControlSocket::handle_line(std::string_view line) {
     // A handler bug must not take the appliance down; say so instead.
     return fail(id, "internal", name + ": " + e.what());
   }
-  if (!result) {
-    return fail(id, error_code_name(result.error().code), result.error().message);
-  }
-  json reply = json::object();
-  reply["ok"] = true;
-  reply["version"] = kProtocolVersion;
-  if (!id.is_null()) reply["id"] = id;
-  if (result->is_object()) reply.update(*result);
-  return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+  return success_reply(id, std::move(result));
 }
 
 }  // namespace podgate::ctl

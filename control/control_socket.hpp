@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -38,6 +39,7 @@ struct ControlCounters {
   uint64_t refused = 0;          // connections refused at the cap
   uint64_t closed_oversize = 0;  // request line over kMaxRequest
   uint64_t closed_backlog = 0;   // client stopped reading: write buffer overflowed
+  uint64_t closed_idle = 0;      // silent past control.idle_timeout
 };
 
 class ControlSocket {
@@ -47,11 +49,20 @@ class ControlSocket {
   struct Options {
     size_t max_connections = 64;
     size_t max_backlog = 4 * 1024 * 1024;  // unsent reply bytes per connection
+    uint32_t mode = 0660;                  // the socket file's permission bits
+    std::string group;                     // its group; "" = the process's own
+    uint64_t idle_timeout_ms = 300'000;    // a silent client is closed; 0 = never
   };
 
   // Fields of a successful reply (an object), or an Error whose code picks
   // the reply's error code (ErrorCode -> "bad_request", "not_found", ...).
   using Handler = std::function<Result<nlohmann::json>(const nlohmann::json& request)>;
+  // A command answered later (e.g. "flows", which asks the workers): the
+  // handler keeps `reply` and calls it once, on the control thread.  Until
+  // then that connection's next requests wait (replies stay in order); other
+  // connections carry on.  Calling it after the client left is harmless.
+  using Reply = std::function<void(Result<nlohmann::json>)>;
+  using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   // Creates the parent directory (0755) when missing, removes a stale
   // socket file nobody listens on, binds, sets mode 0660 and listens.  A
@@ -68,6 +79,7 @@ class ControlSocket {
 
   // Registers `name`; a second registration replaces the first.
   void add_command(std::string name, Handler handler);
+  void add_async_command(std::string name, AsyncHandler handler);
 
   // Adds the listening socket to `epoll_fd` (level-triggered).  Call once.
   Result<void> attach(int epoll_fd);
@@ -75,9 +87,15 @@ class ControlSocket {
     return (ev.data.u64 & kTagMask) == kTag;
   }
   void on_event(const epoll_event& ev);
+  // Closes connections idle for longer than Options.idle_timeout_ms (a
+  // client waiting for an async reply is not idle).
+  void tick(uint64_t now_ms);
 
   // One request line -> one reply line (without the newline).  What every
-  // connection runs; public so tests can drive the protocol directly.
+  // connection runs; public so tests can drive the protocol directly.  An
+  // async command's reply is passed to `deferred` instead (nullopt returned).
+  std::optional<std::string> handle_line(std::string_view line,
+                                         std::function<void(std::string)> deferred);
   std::string handle_line(std::string_view line);
 
   const std::string& path() const noexcept { return path_; }
@@ -97,12 +115,20 @@ class ControlSocket {
     size_t out_pos = 0;
     uint32_t events = 0;
     bool closing = false;  // write what is pending, then close
+    bool waiting = false;     // an async command's reply is due: hold later requests
+    bool processing = false;  // inside process_lines(): replies are queued in order
+    bool answered = false;    // the async handler replied before returning
+    uint64_t last_active_ms = 0;
   };
 
   ControlSocket(std::string path, Options options) : path_(std::move(path)), options_(options) {}
   Result<void> bind_and_listen();
   void on_accept();
   void on_conn(uint64_t id, uint32_t events);
+  // Answers the complete request lines buffered on `c`; false: closed.
+  bool process_lines(uint64_t id, Conn& c);
+  void deliver(uint64_t id, const std::string& line);
+  std::string success_reply(const nlohmann::json& id, Result<nlohmann::json> result);
   void queue_reply(Conn& c, const std::string& line);
   bool flush(Conn& c);  // false: the connection failed
   void watch(uint64_t id, Conn& c);
@@ -116,8 +142,10 @@ class ControlSocket {
   dev_t dev_ = 0;  // the socket file we created: removed on exit only if still ours
   ino_t ino_ = 0;
   std::map<std::string, Handler, std::less<>> commands_;
+  std::map<std::string, AsyncHandler, std::less<>> async_commands_;
   std::unordered_map<uint64_t, Conn> conns_;
   uint64_t next_id_ = 1;
+  uint64_t now_ms_ = 0;  // as of the last tick()
   ControlCounters counters_;
 };
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <rte_eal.h>
+#include <rte_pdump.h>
 #include <rte_errno.h>
 
 #include "control/appliance.hpp"
@@ -101,6 +102,15 @@ int main(int argc, char** argv) {
     rte_eal_cleanup();
     return kExitFailure;
   }
+  // Packet capture by dpdk-dumpcap (a secondary process): needs the shared
+  // config that --no-shconf and --in-memory turn off; capture is optional.
+  if (rte_pdump_init() == 0) {
+    ctl::log_info("pdump: ready for dpdk-dumpcap (--file-prefix as in eal.args)");
+  } else {
+    ctl::log_info(std::string("pdump: not available (") + rte_strerror(rte_errno) +
+                  "); dpdk-dumpcap needs EAL with shared config: hugepages, no --no-shconf or "
+                  "--in-memory");
+  }
 
   int rc = kExitFailure;
   {
@@ -111,6 +121,7 @@ int main(int argc, char** argv) {
       rc = (*appliance)->run();
     }
   }
+  rte_pdump_uninit();
   rte_eal_cleanup();
   return rc;
 }

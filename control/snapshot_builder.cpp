@@ -14,9 +14,11 @@ std::string maglev_key(const dp::Backend& b) {
 namespace {
 
 // Which endpoints take new flows, and which keep the flows they have
-// (architecture decision 5: EndpointSlice conditions).
+// (architecture decision 5: EndpointSlice conditions).  Not ready but still
+// serving is draining: Kubernetes writes it for a terminating Pod, and
+// `podgatectl endpoint set --ready=false` for a Pod taken out of rotation.
 bool takes_new_flows(const EndpointConfig& e) { return e.ready && !e.terminating; }
-bool keeps_flows(const EndpointConfig& e) { return e.ready || (e.serving && e.terminating); }
+bool keeps_flows(const EndpointConfig& e) { return e.ready || e.serving; }
 
 struct Candidate {
   dp::ServiceKey key;

@@ -196,6 +196,21 @@ class FlowTable {
     return 0;
   }
 
+  // Calls fn(const FlowEntry&) for every live entry of `count` buckets from
+  // `first` (wrapping at the end); returns the bucket after the last one.
+  // A slice of a scan spread over many polls (the `flows` command).
+  template <typename Fn>
+  uint32_t for_each_live_in(uint32_t first, uint32_t count, uint32_t now, Fn&& fn) const {
+    uint32_t b = first;
+    for (uint32_t i = 0; i < count; ++i) {
+      for (const FlowEntry& e : buckets_[b].slots) {
+        if (e.is_live(now)) fn(e);
+      }
+      b = (b + 1 == n_buckets_) ? 0 : b + 1;
+    }
+    return b;
+  }
+
   // Calls fn(const FlowEntry&) for every live entry.  A full scan: control
   // requests only, never on the packet path.
   template <typename Fn>

@@ -91,6 +91,7 @@ void Worker::poll_once() noexcept {
     rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(setup_.id), tx_buffers_[port_id]);
   }
   counters_.flows_expired.add(flows_.expire_some(now_, kExpiryBucketsPerPoll));
+  if (query_.asked()) query_.step(flows_, now_);
   counters_.flow_entries.set(flows_.size());
 }
 

@@ -18,6 +18,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "dataplane/flow_query.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/neighbor_table.hpp"
 #include "dataplane/packet.hpp"
@@ -88,6 +89,8 @@ class Worker : public DpObject {
   const TrafficCounters& traffic(uint16_t slot) const noexcept { return traffic_[slot]; }
   uint32_t id() const noexcept { return setup_.id; }
   const FlowTable& flows() const noexcept { return flows_; }  // owner or stopped
+  // The `flows` command's mailbox (control thread side: ask/answered/collect).
+  FlowQuery& flow_query() noexcept { return query_; }
   uint64_t snapshot_generation() const noexcept {
     return snapshot_->generation;
   }
@@ -118,6 +121,7 @@ class Worker : public DpObject {
   FlowTable flows_;
   WorkerCounters counters_;
   DpVector<TrafficCounters> traffic_;               // by stats slot
+  FlowQuery query_;
   std::vector<rte_eth_dev_tx_buffer*> tx_buffers_;  // by DPDK port id
   std::vector<uint16_t> port_index_;                // DPDK port id -> PortIdx
   uint64_t tsc_per_ms_;

@@ -64,6 +64,9 @@ service_ip = "{dns_vip}"
 
 [control]
 socket = "{socket}"
+
+[metrics]
+listen = "{metrics_listen}"
 """
 
 # The cluster DNS: the kernel listener (root namespace, loopback only) and
@@ -95,11 +98,13 @@ def endpoint(ip, pod, **fields):
 class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
-    def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT):
+    def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT,
+                 metrics_port=None):
         if config_path is None:
             tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
         self.dns_port = dns_port
+        self.metrics_port = metrics_port  # None: no /metrics endpoint
         self.workers = workers
         self.udp_timeout = udp_timeout
         self.client_ns = f"{tag}-client"
@@ -119,7 +124,9 @@ class Appliance:
         return BASE_CONFIG.format(lcores=lcores, tag=self.tag, workers=self.workers,
                                   udp_timeout=self.udp_timeout, n0=0, n1=1,
                                   dns_port=self.dns_port, dns_vip=DNS_VIP,
-                                  socket=self.socket_path)
+                                  socket=self.socket_path,
+                                  metrics_listen=(f"127.0.0.1:{self.metrics_port}"
+                                                  if self.metrics_port else ""))
 
     def write_config(self, services):
         self.services = services

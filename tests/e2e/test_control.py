@@ -149,7 +149,7 @@ class ControlSocketTest(unittest.TestCase):
             (b'{"command": "maglev", "name": "default/my-app", "port": 81}', "not_found"),
             (b'{"command": "maglev", "name": "default/my-app", "port": "80"}', "bad_request"),
             (b'{"command": "dns", "name": "a.b", "type": "BOGUS"}', "bad_request"),
-            (b'{"command": "config", "action": "save"}', "bad_request"),
+            (b'{"command": "config", "action": "explode"}', "bad_request"),
             (b'{"command": "status", "version": 2}', "bad_request"),
             (b'{"command": "status", "version": "1"}', "bad_request"),
         ]

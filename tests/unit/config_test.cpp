@@ -398,7 +398,7 @@ const std::vector<BadCase>& bad_cases() {
   static const std::vector<BadCase> cases = {
       {"unknown key at top level", "colour = 1\n" + std::string(kPorts),
        "t.toml:1:1: top level: unknown key 'colour'; allowed: eal, dataplane, ports, routes, "
-       "neighbors, services, dns, control"},
+       "neighbors, services, dns, control, metrics"},
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
        "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu"},
@@ -636,7 +636,24 @@ const std::vector<BadCase>& bad_cases() {
        "t.toml:15:14: dns.service_ip: 10.96.0.10 is the cluster_ip of services[0] (default/web); "
        "the DNS service IP must be an address of its own"},
       {"unknown key in control", P("[control]\nsocket_mode = \"0660\"\n"),
-       "t.toml:10:1: control: unknown key 'socket_mode'; allowed: socket"},
+       "t.toml:10:1: control: unknown key 'socket_mode'; allowed: socket, mode, group, "
+       "idle_timeout"},
+      {"control mode not octal", P("[control]\nmode = \"0668\"\n"),
+       "t.toml:10:8: control.mode: \"0668\" is not a file mode such as \"0660\" (octal, at most "
+       "0777, readable and writable by its owner)"},
+      {"control mode the owner cannot use", P("[control]\nmode = \"0066\"\n"),
+       "t.toml:10:8: control.mode: \"0066\" is not a file mode such as \"0660\" (octal, at most "
+       "0777, readable and writable by its owner)"},
+      {"control group not a name", P("[control]\ngroup = \"wheel staff\"\n"),
+       "t.toml:10:9: control.group: \"wheel staff\" is not a group name (1..32 of a-z, A-Z, "
+       "0-9, '.', '_', '-', not starting with '-')"},
+      {"control idle timeout too long", P("[control]\nidle_timeout = 86401\n"),
+       "t.toml:10:16: control.idle_timeout: 86401 is not in 0..86400"},
+      {"metrics listen without port", P("[metrics]\nlisten = \"127.0.0.1\"\n"),
+       "t.toml:10:10: metrics.listen: \"127.0.0.1\" is not an IPv4 address and port such as "
+       "\"127.0.0.1:9470\", or \"\" for no metrics endpoint"},
+      {"unknown key in metrics", P("[metrics]\nport = 9100\n"),
+       "t.toml:10:1: metrics: unknown key 'port'; allowed: listen"},
       {"control written as a string", "control = \"/run/p.sock\"\n" + std::string(kPorts),
        "t.toml:1:11: control: expected a table, found a string"},
       {"control socket not a string", P("[control]\nsocket = 1\n"),

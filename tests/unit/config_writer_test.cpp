@@ -134,6 +134,10 @@ Config rich_config() {
   c.dns.service_ip = ip("10.96.0.10");
   c.dns.max_udp_payload = 4096;
   c.control.socket = "/run/pod gate/\"ctl\"\\.sock";
+  c.control.mode = 0600;
+  c.control.group = "podgate-admin";
+  c.control.idle_timeout = 0;
+  c.metrics.listen.reset();
   return c;
 }
 
@@ -153,6 +157,7 @@ void expect_same_config(const Config& got, const Config& want) {
   EXPECT_EQ(got.services, want.services);
   EXPECT_EQ(got.dns, want.dns);
   EXPECT_EQ(got.control, want.control);
+  EXPECT_EQ(got.metrics, want.metrics);
 }
 
 Config shipped_config() {
@@ -208,13 +213,13 @@ TEST(ConfigToToml, SectionsFollowTheReferenceFileOrder) {
   size_t at = 0;
   for (const char* header : {"\n[eal]\n", "\n[dataplane]\n", "\n[[ports]]\n", "\n[[routes]]\n",
                              "\n[[neighbors]]\n", "\n[dns]\n", "\n[control]\n",
-                             "\n[[services]]\n"}) {
+                             "\n[metrics]\n", "\n[[services]]\n"}) {
     size_t found = text.find(header, at);
     ASSERT_NE(found, std::string::npos) << header << " missing or out of order in\n" << text;
     at = found + 1;
   }
-  // Services are the last section: every header after [control] is theirs.
-  const std::string tail = text.substr(text.find("\n[control]\n") + 1);
+  // Services are the last section: every header after [metrics] is theirs.
+  const std::string tail = text.substr(text.find("\n[metrics]\n") + 1);
   for (size_t h = tail.find("\n["); h != std::string::npos; h = tail.find("\n[", h + 1)) {
     EXPECT_EQ(tail.compare(h, 14, "\n[[services]]\n"), 0) << tail.substr(h, 20);
   }
