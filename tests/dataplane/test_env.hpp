@@ -34,6 +34,7 @@
 
 #include "control/config.hpp"
 #include "control/snapshot_builder.hpp"
+#include "control/stats_slots.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "dataplane/neighbor_table.hpp"
 #include "dataplane/port.hpp"
@@ -250,6 +251,19 @@ class Dataplane {
     auto pub = ctl::SnapshotPublisher::create(setup_.workers, prefix_);
     if (!pub) throw std::runtime_error(pub.error().message);
     publisher_ = std::move(*pub);
+    // Per-endpoint counters as the Appliance keeps them; the quarantine is
+    // measured on the test's own clock (advance_clock()).
+    slots_ = std::make_unique<ctl::StatsSlots>(
+        [this](uint16_t slot) {
+          ctl::TrafficTotals t;
+          for (const dp::Worker* w : workers_) {
+            const dp::TrafficCounters& c = w->traffic(slot);
+            t += ctl::TrafficTotals{c.packets_in.get(), c.bytes_in.get(), c.packets_out.get(),
+                                    c.bytes_out.get(), c.flows_created.get(), c.flows_ended.get()};
+          }
+          return t;
+        },
+        kSlotQuarantineMs);
     publish_config(config_);
 
     std::vector<std::vector<size_t>> rx = setup_.rx;
@@ -316,9 +330,10 @@ class Dataplane {
   void publish_config(const ctl::Config& cfg) {
     std::vector<dp::MacAddr> macs;
     for (const auto& p : ports_) macs.push_back(p->mac());
-    ctl::SnapshotInputs in{&cfg, macs, publisher_->current(), ++generation_};
+    ctl::SnapshotInputs in{&cfg, macs, publisher_->current(), ++generation_, slots_.get()};
     auto r = publisher_->publish(ctl::build_snapshot(in));
     if (!r) throw std::runtime_error("publish: " + r.error().message);
+    slots_->retain(*publisher_->current(), clock_ms_);
   }
 
   RingPort& port(size_t i) { return *ports_.at(i); }
@@ -328,6 +343,12 @@ class Dataplane {
   size_t worker_count() const { return workers_.size(); }
   const dp::Snapshot& snapshot() const { return *publisher_->current(); }
   rte_mempool* pool() const { return pool_; }
+  ctl::StatsSlots& slots() { return *slots_; }
+  static constexpr uint64_t kSlotQuarantineMs = 60'000;
+  void advance_clock(uint64_t ms) {
+    clock_ms_ += ms;
+    slots_->reclaim(clock_ms_);
+  }
 
   // --- driving the workers from the test thread -------------------------
 
@@ -464,6 +485,8 @@ class Dataplane {
   rte_ring* punt_ring_ = nullptr;
   std::vector<rte_ring*> handoff_;
   std::unique_ptr<ctl::SnapshotPublisher> publisher_;
+  std::unique_ptr<ctl::StatsSlots> slots_;
+  uint64_t clock_ms_ = 0;
   std::vector<dp::Worker*> workers_;
   uint64_t generation_ = 0;
   bool online_ = false;

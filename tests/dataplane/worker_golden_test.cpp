@@ -718,6 +718,98 @@ TEST(WorkerPipeline, RemovedEndpointLosesItsFlows) {
   EXPECT_EQ(d->drops(DropReason::kNoFlow), 1u) << d->drop_summary();
 }
 
+// Per-service and per-endpoint statistics (stats slots): every packet is
+// counted on the endpoint its flow is pinned to, in its direction, and a
+// service's totals keep what its endpoints counted after they are gone.
+TEST(WorkerPipeline, TrafficIsCountedPerEndpointAndOutlivesTheEndpoint) {
+  auto d = make_dataplane();
+  const dp::ServiceKey web{kVip, dp::to_be16(kHttp), dp::Proto::kTcp, 0};
+  auto at = [&](Ip4 pod) {
+    return d->slots().endpoint(web, dp::Backend{pod, dp::to_be16(kTarget), 0}).value();
+  };
+  auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
+  const uint64_t on0 = count_on(flows, kPod0), on1 = count_on(flows, kPod1);
+  ASSERT_GT(on0, 0u);
+  ASSERT_GT(on1, 0u);
+  const uint64_t syn_bytes = flows.begin()->second.syn.frame().size();
+  EXPECT_EQ(at(kPod0).flows_created, on0);
+  EXPECT_EQ(at(kPod0).packets_in, on0);
+  EXPECT_EQ(at(kPod0).bytes_in, on0 * syn_bytes);
+  EXPECT_EQ(at(kPod1).flows_created, on1);
+  EXPECT_EQ(at(kPod1).flows_active(), on1);
+  EXPECT_EQ(at(kPod2).packets_in, 0u) << "draining: no new flows";
+
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) {
+    if (f.pod == kPod1) replies.push_back(reply_from(kPod1, f.syn, kAck).frame());
+  }
+  EXPECT_EQ(d->send(kPods, replies).size(), on1);
+  EXPECT_EQ(at(kPod1).packets_out, on1);
+  EXPECT_EQ(at(kPod0).packets_out, 0u);
+
+  // my-app-1 removed: its flows end at their next packet and are re-pinned
+  // to my-app-0 as new flows.
+  d->publish(config_with(R"(
+  { ip = "172.17.0.10" },
+  { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
+)"));
+  continue_flows(*d, flows);
+  const ctl::TrafficTotals gone = d->slots().endpoint(web, {kPod1, dp::to_be16(kTarget), 0}).value();
+  EXPECT_EQ(gone.flows_ended, on1) << "quarantined: still readable";
+  EXPECT_EQ(gone.flows_active(), 0u);
+  EXPECT_EQ(at(kPod0).flows_created, on0 + on1);
+  EXPECT_EQ(at(kPod0).packets_in, 2 * on0 + on1);
+  const ctl::TrafficTotals service = d->slots().service(web);
+  EXPECT_EQ(service.packets_in, 2 * (on0 + on1)) << "300 SYNs and 300 ACKs, on whichever Pod";
+  EXPECT_EQ(service.flows_created, on0 + 2 * on1);
+  EXPECT_EQ(service.flows_active(), on0 + on1);
+
+  // After the quarantine the slot is free, and the service keeps its figures.
+  d->advance_clock(Dataplane::kSlotQuarantineMs);
+  EXPECT_FALSE(d->slots().endpoint(web, {kPod1, dp::to_be16(kTarget), 0}).has_value());
+  EXPECT_EQ(d->slots().service(web), service);
+}
+
+// The `flows` command's mailbox: the worker lists its connections a slice
+// of the table per poll, filtered, bounded, one record per connection.
+TEST(WorkerPipeline, FlowQueryListsMatchingConnectionsUpToTheLimit) {
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.flow_capacity = 4 * 4 * dp::FlowQuery::kBucketsPerPoll;  // four polls' worth of buckets
+  auto d = make_dataplane(std::move(s));
+  auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
+  const uint64_t on1 = count_on(flows, kPod1);
+  ASSERT_GT(on1, 10u);
+  dp::FlowQuery& q = d->worker(0).flow_query();
+  dp::FlowFilter only_pod1;
+  only_pod1.endpoint = kPod1;
+  ASSERT_TRUE(q.ask(only_pod1, 10));
+  EXPECT_FALSE(q.ask(only_pod1, 10)) << "one question at a time";
+  ASSERT_GT(d->worker(0).flows().bucket_count(), dp::FlowQuery::kBucketsPerPoll);
+  d->worker(0).poll_once();  // online in QSBR since open_flows()
+  EXPECT_FALSE(q.answered()) << "the table is scanned over several polls, not in one";
+  for (int i = 0; !q.answered() && i < 1000; ++i) d->poll_until_idle();
+  ASSERT_TRUE(q.answered());
+  EXPECT_EQ(q.matched(), on1) << "forward entries only: one per connection";
+  ASSERT_EQ(q.records().size(), 10u);
+  for (const dp::FlowRecord& r : q.records()) {
+    EXPECT_EQ(r.endpoint, kPod1);
+    EXPECT_EQ(r.endpoint_port, dp::to_be16(kTarget));
+    EXPECT_EQ(r.key.dst, kVip);
+    EXPECT_EQ(r.key.src, kClient);
+    EXPECT_EQ(flows.at(dp::from_be16(r.key.sport)).pod, kPod1);
+    EXPECT_EQ(r.state, dp::FlowState::kTcpSynSent);
+  }
+  q.collect();
+  dp::FlowFilter other_vip;
+  other_vip.vip = kUdpVip;
+  ASSERT_TRUE(q.ask(other_vip, 10));
+  for (int i = 0; !q.answered() && i < 1000; ++i) d->poll_until_idle();
+  EXPECT_EQ(q.matched(), 0u);
+  EXPECT_TRUE(q.records().empty());
+  q.collect();
+}
+
 TEST(WorkerPipeline, AddingAnEndpointDoesNotMoveEstablishedFlows) {
   auto d = make_dataplane();
   auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
