@@ -201,6 +201,40 @@ class TrafficGenTest(unittest.TestCase):
         self.assertEqual(r["violations"]["pod_wrong_endpoint"], r["rx_pods"]["packets"], out)
         self.assertEqual(code, 1, out)
 
+    def test_new_flows_sends_every_packet_as_the_syn_of_a_new_connection(self):
+        code, r, out = self.podgate.generate("--new-flows", "--rate", "20000", "--count", "3000",
+                                             "--clients", "198.51.100.21-198.51.100.30",
+                                             services=[service_arg(*WEB)])
+        self.assertIsNotNone(r, out)
+        self.assertEqual(r["tx"]["syn"], r["tx"]["packets"], "every packet is a SYN")
+        self.assertEqual(r["tx"]["packets"], 3000)
+        # Each SYN reached a ready Pod of the service, checksums intact.
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], 3000, out)
+        self.assertEqual(sum(e["packets"] for s in r["services"] for e in s["endpoints"]), 3000)
+        self.assertEqual(code, 0, out)
+
+    def test_no_check_counts_arrivals_without_judging_them(self):
+        # The same wrong expectation that fails the test above passes
+        # unjudged: --no-check only counts (the testpmd baseline's mode).
+        wrong_web = service_arg(WEB[0], WEB[1], WEB[2], WEB[3], PODS[:1])
+        code, r, out = self.podgate.generate("--flows", "300", "--rate", "20000", "--count", "3000",
+                                             "--no-check", services=[wrong_web])
+        self.assertIsNotNone(r, out)
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], 3000, out)
+        self.assertEqual(code, 0, out)
+
+    def test_new_flows_refuses_udp_services_and_reply(self):
+        res = subprocess.run([GEN, "--", "--new-flows", "--service", service_arg(*DNS)],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("is not a TCP service", res.stderr)
+        res = subprocess.run([GEN, "--", "--new-flows", "--reply", "--service", service_arg(*WEB)],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("--new-flows and --reply do not go together", res.stderr)
+
     def test_usage_errors_exit_2_without_starting_eal(self):
         res = subprocess.run([GEN, "--", "--flows", "0"], capture_output=True, text=True, timeout=30)
         self.assertEqual(res.returncode, 2)
@@ -209,7 +243,8 @@ class TrafficGenTest(unittest.TestCase):
         self.assertEqual(help_.returncode, 0)
         for option in ("--service", "--services", "--clients", "--client-ports", "--flows",
                        "--size", "--rate", "--duration", "--count", "--drain-ms", "--reply",
-                       "--json", "--csv", "--max-loss", "--tx-lcores", "--rx-lcores"):
+                       "--json", "--csv", "--max-loss", "--tx-lcores", "--rx-lcores",
+                       "--new-flows", "--no-check"):
             self.assertIn(option, help_.stdout)
 
 

@@ -30,6 +30,7 @@ TxEngine::TxEngine(const TxConfig& cfg, Counters& counters) : cfg_(cfg), counter
   seq_.resize(own_flows_);
   started_.assign(own_flows_, 0);
   for (uint32_t k = 0; k < own_flows_; ++k) seq_[k] = initial_seq(cfg_.first_flow + k * cfg_.stride);
+  next_tuple_ = cfg_.first_flow % cfg_.tuples;
   if (cfg_.rate_pps != 0) {
     packets_per_cycle_ = static_cast<double>(cfg_.rate_pps) / static_cast<double>(rte_get_tsc_hz());
   }
@@ -85,7 +86,17 @@ uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
     spec.dport = svc.port;
     spec.proto = svc.proto;
     spec.stamp.flow = id;
-    if (svc.proto == dp::Proto::kTcp) {
+    if (cfg_.new_flows) {
+      // A connection never seen before: the next client address x port.
+      spec.src = dp::Ip4::from_host(cfg_.client_first.host() +
+                                    static_cast<uint32_t>(next_tuple_ / cfg_.client_ports));
+      spec.sport = dp::to_be16(
+          static_cast<uint16_t>(cfg_.client_port_first + next_tuple_ % cfg_.client_ports));
+      next_tuple_ = (next_tuple_ + cfg_.stride) % cfg_.tuples;
+      spec.tcp_flags = RTE_TCP_SYN_FLAG;
+      spec.seq = seq_[k];
+      ++counters_.tx_syn;
+    } else if (svc.proto == dp::Proto::kTcp) {
       // RFC 793 §3.4: a connection opens with a SYN (which takes one
       // sequence number); then the flow sends ACK+PSH data segments.
       if (started_[k] == 0) {
@@ -165,6 +176,10 @@ void RxEngine::on_pod_packet(rte_mbuf* m, uint64_t now) noexcept {
   ++counters_.rx_pod_packets;
   counters_.rx_pod_bytes += m->pkt_len;
   if (now > v.stamp.tsc) counters_.one_way.record(now - v.stamp.tsc);
+  if (!cfg_.check) {
+    rte_pktmbuf_free(m);
+    return;
+  }
 
   const uint32_t id = v.stamp.flow;
   const Flow& f = flows.flow(id);
@@ -183,12 +198,12 @@ void RxEngine::on_pod_packet(rte_mbuf* m, uint64_t now) noexcept {
     ok = false;
   } else {
     ++counters_.endpoint_packets[ep - 1];
-    if (!flows.pin(id, ep)) {
+    if (cfg_.pin_flows && !flows.pin(id, ep)) {
       violation(Violation::kPodFlowMoved, v);
       ok = false;
     }
   }
-  if (v.src() != f.client || v.sport() != f.client_port) {
+  if (cfg_.pin_flows && (v.src() != f.client || v.sport() != f.client_port)) {
     violation(Violation::kPodWrongSource, v);
     ok = false;
   }

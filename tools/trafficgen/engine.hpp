@@ -34,6 +34,13 @@ struct TxConfig {
   uint16_t frame_size = 128;
   rte_ether_addr src_mac{};
   rte_ether_addr dst_mac{};  // podgate's client-side port
+  // --new-flows: every packet is a SYN from the next tuple of the client
+  // address x port space (this engine takes tuples first_flow + k * stride).
+  bool new_flows = false;
+  dp::Ip4 client_first;
+  uint16_t client_port_first = 1024;
+  uint32_t client_ports = 1;  // ports per address
+  uint64_t tuples = 1;        // addresses x ports
 };
 
 class TxEngine {
@@ -63,6 +70,7 @@ class TxEngine {
   uint16_t pending_n_ = 0;
   uint16_t pending_off_ = 0;
   uint64_t built_ = 0;
+  uint64_t next_tuple_ = 0;       // --new-flows
   uint64_t start_ = 0;
   uint64_t deadline_ = 0;
   double packets_per_cycle_ = 0;
@@ -84,6 +92,8 @@ struct RxConfig {
   dp::Ip4 client_gw;
   FlowSet* flows = nullptr;  // pins flows to Pods
   bool reply = false;
+  bool check = true;       // false (--no-check): count stamped packets only
+  bool pin_flows = true;   // false (--new-flows): each packet is its own flow
 };
 
 class RxEngine {

@@ -242,6 +242,11 @@ int run_generator(const Options& o) {
     t.frame_size = o.frame_size;
     t.src_mac = client_mac;
     t.dst_mac = gateway_mac;
+    t.new_flows = o.new_flows;
+    t.client_first = o.client_first;
+    t.client_port_first = o.client_port_first;
+    t.client_ports = uint32_t{o.client_port_last} - o.client_port_first + 1;
+    t.tuples = (uint64_t{o.client_last.host()} - o.client_first.host() + 1) * t.client_ports;
     run.tx.push_back(std::make_unique<TxEngine>(t, *run.counters[i]));
   }
   for (uint32_t j = 0; j < nrx; ++j) {
@@ -260,6 +265,8 @@ int run_generator(const Options& o) {
     r.client_gw = o.client_gw;
     r.flows = &flows;
     r.reply = o.reply;
+    r.check = !o.no_check;
+    r.pin_flows = !o.new_flows;
     run.rx.push_back(std::make_unique<RxEngine>(std::move(r), *run.counters[ntx + j]));
   }
 

@@ -76,7 +76,7 @@ enum OptId : int {
   kOptRate, kOptDuration, kOptCount, kOptDrain, kOptReply, kOptClientPort, kOptPodPort,
   kOptTxQueues, kOptRxQueues, kOptGateway, kOptGatewayMac, kOptClientGw, kOptClientMac, kOptPodMac,
   kOptTxLcores, kOptRxLcores, kOptLinkTimeout, kOptJson, kOptCsv, kOptMaxLoss, kOptQuiet,
-  kOptHelp,
+  kOptNewFlows, kOptNoCheck, kOptHelp,
 };
 
 const option kLongOptions[] = {
@@ -107,6 +107,8 @@ const option kLongOptions[] = {
     {"csv", required_argument, nullptr, kOptCsv},
     {"max-loss", required_argument, nullptr, kOptMaxLoss},
     {"quiet", no_argument, nullptr, kOptQuiet},
+    {"new-flows", no_argument, nullptr, kOptNewFlows},
+    {"no-check", no_argument, nullptr, kOptNoCheck},
     {"help", no_argument, nullptr, kOptHelp},
     {nullptr, 0, nullptr, 0},
 };
@@ -348,6 +350,12 @@ ParseResult parse_options(int argc, char** argv) {
       case kOptQuiet:
         o.quiet = true;
         break;
+      case kOptNewFlows:
+        o.new_flows = true;
+        break;
+      case kOptNoCheck:
+        o.no_check = true;
+        break;
       default:
         return UsageError{std::string("unknown option or missing value: ") + argv[optind - 1] +
                           " (see --help)"};
@@ -363,6 +371,14 @@ ParseResult parse_options(int argc, char** argv) {
   }
   if ((o.tx_lcores == 0) != (o.rx_lcores == 0)) {
     return UsageError{"--tx-lcores and --rx-lcores go together (both 0: the main lcore does all)"};
+  }
+  if (o.new_flows && o.reply) return UsageError{"--new-flows and --reply do not go together"};
+  if (o.new_flows) {
+    for (const Service& s : o.services) {
+      if (s.proto != dp::Proto::kTcp) {
+        return UsageError{"--new-flows sends TCP SYNs: " + to_string(s) + " is not a TCP service"};
+      }
+    }
   }
   const uint64_t tuples = (uint64_t{o.client_last.host()} - o.client_first.host() + 1) *
                           (uint64_t{o.client_port_last} - o.client_port_first + 1) *
@@ -420,6 +436,18 @@ Traffic:
   --count N             send N packets in all instead of --duration
   --drain-ms MS         keep receiving after the last send (default 500)
   --reply               the Pods answer every packet; replies are checked
+  --new-flows           a SYN flood: every packet is the SYN of a new
+                        connection, from the next client address x port of
+                        --clients x --client-ports (wrapping around only
+                        when all are used); TCP services only.  The checker
+                        still checks checksums and that the destination is a
+                        ready endpoint; flows are not pinned (each is one
+                        packet) and --flows only spreads them over services
+  --no-check            count the stamped packets that arrive at the pod
+                        port without checking them (no violations, no
+                        pinning): the baseline through a plain forwarder
+                        such as dpdk-testpmd --forward-mode=io, which does no
+                        NAT
 
 Ports and addresses:
   --client-port ID      DPDK port id of the client side (default 0)

@@ -56,6 +56,12 @@ struct Options {
   uint64_t count = 0;         // packets to send in all; 0: use duration_s
   uint32_t drain_ms = 500;    // RX time after the last TX
   bool reply = false;         // the Pod side answers every packet
+  // Every TCP packet is the SYN of a client ip:port never used before in
+  // the run (a SYN flood of new connections), instead of --flows flows.
+  bool new_flows = false;
+  // Count stamped packets at the Pods without judging them: for a plain
+  // forwarder (testpmd io/macswap) that does no NAT, the I/O baseline.
+  bool no_check = false;
 
   // Addressing on the client side.
   dp::Ip4 gateway = dp::Ip4::from_host(0xc0000201);     // podgate, 192.0.2.1

@@ -147,7 +147,8 @@ std::string write_json(const std::string& path, const Options& o, const FlowSet&
   j["ok"] = exit_code(o, r) == 0;
   j["config"] = {{"flows", r.flows},     {"frame_size", o.frame_size}, {"rate_pps", o.rate_pps},
                  {"reply", o.reply},     {"duration_s", o.duration_s}, {"count", o.count},
-                 {"drain_ms", o.drain_ms}};
+                 {"drain_ms", o.drain_ms}, {"new_flows", o.new_flows},
+                 {"no_check", o.no_check}};
   j["tx"] = {{"packets", c.tx_packets}, {"bytes", c.tx_bytes}, {"syn", c.tx_syn},
              {"seconds", r.tx_seconds}, {"pps", r.tx_pps()}};
   j["rx_pods"] = {{"packets", c.rx_pod_packets}, {"bytes", c.rx_pod_bytes}, {"pps", r.rx_pps()}};
