@@ -36,7 +36,7 @@ def ns_exec(ns, *args, check=True, timeout=30):
 
 BASE_CONFIG = """
 [eal]
-args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci",
+args = [{memory_args}"-m", "256", "--no-pci",
         "--lcores", "{lcores}", "--file-prefix", "{tag}"]
 
 [dataplane]
@@ -99,12 +99,15 @@ class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
     def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT,
-                 metrics_port=None):
+                 metrics_port=None, hugepages=False):
         if config_path is None:
             tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
         self.dns_port = dns_port
         self.metrics_port = metrics_port  # None: no /metrics endpoint
+        # Hugepages with EAL's shared config (what dpdk-dumpcap needs), or
+        # none and no shared files (the default: runs anywhere).
+        self.hugepages = hugepages
         self.workers = workers
         self.udp_timeout = udp_timeout
         self.client_ns = f"{tag}-client"
@@ -125,6 +128,8 @@ class Appliance:
                                   udp_timeout=self.udp_timeout, n0=0, n1=1,
                                   dns_port=self.dns_port, dns_vip=DNS_VIP,
                                   socket=self.socket_path,
+                                  memory_args=("" if self.hugepages
+                                               else '"--no-huge", "--no-shconf", '),
                                   metrics_listen=(f"127.0.0.1:{self.metrics_port}"
                                                   if self.metrics_port else ""))
 
