@@ -89,11 +89,11 @@ workers = 1
 flow_table_size = 16384
 [[ports]]
 name = "uplink"
-device = "net_memif0,role=server,socket={self.socket('up')},id=0,socket-abstract=no"
+device = "net_memif0,role=server,socket={self.socket('up')},id=0,socket-abstract=no,rsize=12"
 address = "192.0.2.1/24"
 [[ports]]
 name = "pods"
-device = "net_memif1,role=server,socket={self.socket('pods')},id=0,socket-abstract=no"
+device = "net_memif1,role=server,socket={self.socket('pods')},id=0,socket-abstract=no,rsize=12"
 address = "172.17.0.1/16"
 [[routes]]
 prefix = "198.51.100.0/24"
@@ -148,9 +148,9 @@ endpoints = [ {endpoints_toml(phase)} ]
         args = [GEN, "--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "0@0",
                 "--file-prefix", f"{self.tag}gen",
                 "--vdev", f"net_memif0,role=client,socket={self.socket('up')},id=0,"
-                          f"socket-abstract=no,mac={CLIENT_MAC}",
+                          f"socket-abstract=no,rsize=12,mac={CLIENT_MAC}",
                 "--vdev", f"net_memif1,role=client,socket={self.socket('pods')},id=0,"
-                          f"socket-abstract=no,mac={POD_MAC}",
+                          f"socket-abstract=no,rsize=12,mac={POD_MAC}",
                 "--", "--json", out, "--clients", clients, "--service", expected, *options]
         lines = []
         with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
