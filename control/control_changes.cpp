@@ -21,6 +21,7 @@ struct Input {
   // Services); the rest are running services EndpointSlices belong to.
   size_t named = 0;
   std::vector<bool> endpoints_given;  // per service
+  std::vector<std::vector<bool>> target_unresolved;  // per service port (Kubernetes)
   std::vector<std::string> warnings;
 };
 
@@ -70,6 +71,7 @@ Result<Input> read_input(const json& req, const Config& running) {
   in.services = std::move(imported->services);
   in.named = imported->service_objects;
   in.endpoints_given = std::move(imported->endpoints_given);
+  in.target_unresolved = std::move(imported->target_unresolved);
   in.warnings = std::move(imported->warnings);
   if (in.services.empty()) {
     return make_error(ErrorCode::kInvalidRequest,
@@ -89,8 +91,19 @@ Result<json> apply(Appliance& app, const json& req) {
       ServiceConfig next = in->services[i];
       ServiceConfig* existing = find_service(c, next);
       // A Service object alone leaves the endpoints to its EndpointSlices:
-      // Kubernetes keeps them as separate objects.
-      if (existing != nullptr && !in->endpoints_given[i]) next.endpoints = existing->endpoints;
+      // Kubernetes keeps them as separate objects.  A named targetPort is
+      // then still what the running service resolved it to.
+      if (existing != nullptr && !in->endpoints_given[i]) {
+        next.endpoints = existing->endpoints;
+        for (size_t j = 0; j < next.ports.size(); ++j) {
+          if (i >= in->target_unresolved.size() || !in->target_unresolved[i][j]) continue;
+          for (const ServicePortConfig& running : existing->ports) {
+            if (running.name == next.ports[j].name && running.protocol == next.ports[j].protocol) {
+              next.ports[j].target_port = running.target_port;
+            }
+          }
+        }
+      }
       if (existing == nullptr) {
         created.push_back(full_name(next));
         c.services.push_back(std::move(next));

@@ -717,9 +717,12 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     merge_slice(diag, services[it->second], slice);
   }
   std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string> vip_ports;
+  std::vector<std::vector<bool>> target_unresolved;
   for (PendingService& ps : services) {
+    target_unresolved.emplace_back(ps.cfg.ports.size(), false);
     for (size_t i = 0; i < ps.cfg.ports.size(); ++i) {
       if (ps.target_names[i].empty() || ps.target_resolved[i]) continue;
+      target_unresolved.back()[i] = true;
       // Without endpoints nothing is forwarded; the port number stands in so
       // the service (and its SRV records) still loads.
       ps.cfg.ports[i].target_port = ps.cfg.ports[i].port;
@@ -735,6 +738,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   K8sImport out;
   out.service_objects = service_objects;
   out.endpoints_given = std::move(endpoints_given);
+  out.target_unresolved = std::move(target_unresolved);
   out.services.reserve(services.size());
   for (PendingService& ps : services) out.services.push_back(std::move(ps.cfg));
   out.warnings = diag.take_warnings();

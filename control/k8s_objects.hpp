@@ -27,6 +27,9 @@ struct K8sImport {
   std::vector<ServiceConfig> services;
   size_t service_objects = 0;         // services[0, service_objects) are Service objects
   std::vector<bool> endpoints_given;  // per services[i]: an EndpointSlice of the input names it
+  // Per services[i].ports[j]: a named targetPort no slice of the input
+  // resolved (target_port then holds the port number, with a warning).
+  std::vector<std::vector<bool>> target_unresolved;
   // "SOURCE: items[3] EndpointSlice default/web-abc12: ..." lines.
   std::vector<std::string> warnings;
 };

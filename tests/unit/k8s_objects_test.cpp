@@ -18,6 +18,7 @@ namespace {
 using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::Contains;
+using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -165,6 +166,9 @@ TEST(K8sService, ServiceWithoutSlicesHasNoEndpointsAndWarnsAboutItsNamedTargetPo
   EXPECT_THAT(imp.services[0].endpoints, IsEmpty());
   EXPECT_EQ(imp.services[0].ports[0].target_port, 80);
   EXPECT_THAT(imp.warnings, has_warning("spec.ports[0].targetPort", "\"web\" is not resolved"));
+  ASSERT_EQ(imp.target_unresolved.size(), 1u);
+  ASSERT_EQ(imp.target_unresolved[0].size(), imp.services[0].ports.size());
+  EXPECT_TRUE(imp.target_unresolved[0][0]) << "apply keeps the running resolution instead";
 }
 
 TEST(K8sService, HeadlessServiceHasNoClusterIpAndPublishesNotReadyAddresses) {
@@ -440,6 +444,7 @@ TEST(K8sSlice, SliceOfAServiceNotInTheInputIsSkippedWithAWarning) {
 TEST(K8sSlice, SlicesAloneUpdateTheRunningServiceOfTheirName) {
   K8sImport with_service = run_ok(web_list());
   ASSERT_EQ(with_service.services.size(), 1u);
+  EXPECT_THAT(with_service.target_unresolved[0], Each(false)) << "resolved by the slices";
   EXPECT_EQ(with_service.service_objects, 1u);
   EXPECT_THAT(with_service.endpoints_given, ElementsAre(true));
   ServiceConfig running = with_service.services[0];
