@@ -603,7 +603,12 @@ class Loader : private ConfigReader {
 
 }  // namespace
 
-Result<Config> parse_config(std::string_view text, std::string_view source) {
+namespace {
+
+// TOML syntax first (toml++ stops at the first error), then the meaning.
+template <typename Run>
+auto parse_with(std::string_view text, std::string_view source, Run run)
+    -> decltype(run(std::declval<Loader&>(), std::declval<const toml::table&>())) {
   Loader loader(source);
   toml::table root;
   try {
@@ -612,19 +617,18 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
     return make_error(ErrorCode::kInvalidConfig,
                       loader.format(e.source().begin, e.description()));
   }
-  return loader.run(root);
+  return run(loader, root);
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, std::string_view source) {
+  return parse_with(text, source, [](Loader& l, const toml::table& root) { return l.run(root); });
 }
 
 Result<std::vector<ServiceConfig>> parse_services(std::string_view text, std::string_view source) {
-  Loader loader(source);
-  toml::table root;
-  try {
-    root = toml::parse(text, std::string_view(source));
-  } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::kInvalidConfig,
-                      loader.format(e.source().begin, e.description()));
-  }
-  return loader.run_services(root);
+  return parse_with(text, source,
+                    [](Loader& l, const toml::table& root) { return l.run_services(root); });
 }
 
 Result<Config> load_config(const std::string& path) {

@@ -724,4 +724,36 @@ TEST(BadConfig, ErrorsComeSortedByLineThenColumn) {
 }
 
 }  // namespace
+
+// podgatectl apply -f: a fragment of [[services]] tables, checked as in a
+// config file, with its own file:line:col.
+TEST(ServiceFragment, ParsesServicesAlone) {
+  auto r = parse_services(R"([[services]]
+namespace = "default"
+name = "web"
+cluster_ip = "10.96.0.21"
+ports = [ { port = 80, target_port = 8080 } ]
+endpoints = [ { ip = "172.17.0.30", pod = "web-0" } ]
+)", "web.toml");
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].name, "web");
+  EXPECT_EQ((*r)[0].endpoints.at(0).pod, "web-0");
+}
+
+TEST(ServiceFragment, RefusesOtherSectionsAndReportsPlaces) {
+  auto other = parse_services("[dns]\nttl = 5\n", "f.toml");
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().message, "f.toml:1:2: top level: unknown key 'dns'; allowed: services");
+  auto bad = parse_services(R"([[services]]
+namespace = "default"
+name = "web"
+cluster_ip = "10.96.0.21"
+ports = [ { port = 80, target_port = 80000 } ]
+)", "f.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, ::testing::HasSubstr("f.toml:5:"));
+  EXPECT_THAT(bad.error().message, ::testing::HasSubstr("80000 is not in 1..65535"));
+}
+
 }  // namespace podgate::ctl
