@@ -230,8 +230,9 @@ Result<void> Appliance::reload() {
   }
   if (!(next->control == config_.control)) {
     return make_error(ErrorCode::kInvalidConfig,
-                      config_.source + ": control.socket cannot change on reload (the socket is "
-                                       "bound at start); restart podgate to change it");
+                      config_.source + ": [control] (socket, mode, group, idle_timeout) cannot "
+                                       "change on reload (the socket is set up at start); "
+                                       "restart podgate to change it");
   }
   if (!(next->metrics == config_.metrics)) {
     return make_error(ErrorCode::kInvalidConfig,
@@ -296,16 +297,22 @@ void Appliance::list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDo
 
 // One listing at a time: ask every worker, collect when all have answered.
 void Appliance::advance_flow_queries(uint64_t now_ms) {
+  // A done() callback may ask for the next listing (the control socket
+  // answers a client's pipelined requests as soon as the previous reply is
+  // out): that one is queued, and this loop asks it.
+  if (advancing_flow_queries_) return;
+  advancing_flow_queries_ = true;
   while (!flow_queries_.empty()) {
     FlowQueryRequest& q = flow_queries_.front();
     if (q.asked_ms == 0) {
       for (dp::Worker* w : workers_) w->flow_query().ask(q.filter, q.limit);
       q.asked_ms = now_ms == 0 ? 1 : now_ms;
-      return;  // the workers answer over the next polls
+      break;  // the workers answer over the next polls
     }
     bool all = true;
     for (dp::Worker* w : workers_) all = all && w->flow_query().answered();
-    if (!all && now_ms - q.asked_ms < kFlowQueryTimeoutMs) return;
+    const uint64_t waited = now_ms > q.asked_ms ? now_ms - q.asked_ms : 0;
+    if (!all && waited < kFlowQueryTimeoutMs) break;
     FlowsDone done = std::move(q.done);
     flow_queries_.pop_front();
     if (!all) {
@@ -324,6 +331,7 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
     }
     done(std::move(listing));
   }
+  advancing_flow_queries_ = false;
 }
 
 // DPDK's telemetry thread must not touch the Appliance: it reads copies the

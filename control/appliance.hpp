@@ -127,6 +127,7 @@ class Appliance {
     uint64_t asked_ms = 0;  // 0: not asked yet
   };
   std::deque<FlowQueryRequest> flow_queries_;     // the front one is asked
+  bool advancing_flow_queries_ = false;
   std::vector<dp::Worker*> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> stop_{false};

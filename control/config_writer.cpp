@@ -336,6 +336,7 @@ std::string config_to_toml(const Config& config) {
   write_dns(out, config.dns);
   out.blank();
   write_control(out, config.control);
+  out.blank();
   write_metrics(out, config.metrics);
   for (const ServiceConfig& s : config.services) {
     out.blank();

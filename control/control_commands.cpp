@@ -1,6 +1,7 @@
 #include "control/control_commands.hpp"
 
 #include <array>
+#include <cstdio>
 #include <map>
 #include <tuple>
 #include <string_view>
@@ -248,7 +249,8 @@ Result<json> stats(const Appliance& app) {
                                   {"accepted", cc.accepted}, {"requests", cc.requests},
                                   {"errors", cc.errors}, {"refused", cc.refused},
                                   {"closed_oversize", cc.closed_oversize},
-                                  {"closed_backlog", cc.closed_backlog}}}};
+                                  {"closed_backlog", cc.closed_backlog},
+                                  {"closed_idle", cc.closed_idle}}}};
 }
 
 // Slots per endpoint of each service port, from the live Snapshot's table
@@ -478,6 +480,13 @@ Result<json> config(Appliance& app, const json& req) {
                     "\"action\": \"" + **action + "\" is not supported; allowed: dump, save");
 }
 
+// "0660": a file mode as chmod and the config file write it.
+std::string mode_text(uint32_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", mode);
+  return text;
+}
+
 }  // namespace
 
 json status_json(const Appliance& app) { return *status(app); }
@@ -550,7 +559,13 @@ json config_to_json(const Config& c) {
           {"neighbors", std::move(neighbors)},
           {"services", std::move(services)},
           {"dns", std::move(dns)},
-          {"control", {{"socket", c.control.socket}}}};
+          {"control", {{"socket", c.control.socket},
+                       {"mode", mode_text(c.control.mode)},
+                       {"group", c.control.group},
+                       {"idle_timeout", c.control.idle_timeout}}},
+          {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +
+                                                         std::to_string(c.metrics.listen->port)
+                                                   : std::string()}}}};
 }
 
 void register_commands(ControlSocket& socket, Appliance& app) {
