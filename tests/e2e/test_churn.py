@@ -23,19 +23,17 @@ updates really took effect: new flows then reach the extra Pods.
 Low rate, a few seconds; no throughput or timing is asserted.
 
 Run as root: python3 tests/e2e/test_churn.py [-v]
-PODGATE_BIN and PODGATE_GEN_BIN as for test_trafficgen.py.
+PODGATE_BIN and PODGATE_GEN_BIN as for test_trafficgen.py (tools/memiflab.py).
 """
-import json
 import os
-import re
-import signal
-import subprocess
-import tempfile
+import sys
 import threading
 import time
 import unittest
 
-from test_trafficgen import CLIENT_MAC, GEN, POD_MAC, PODGATE, endpoint_flows, service_arg
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import memiflab  # noqa: E402
+from memiflab import endpoint_flows, service_arg  # noqa: E402
 
 BASE_PODS = ["172.17.0.10", "172.17.0.11", "172.17.0.12"]
 EXTRA_PODS = ["172.17.0.5", "172.17.0.20"]
@@ -45,128 +43,28 @@ FLOWS = 200
 RATE = 4000
 
 
-def endpoints_toml(phase):
-    eps = [f'{{ ip = "{ip}" }}' for ip in BASE_PODS]
-    if phase == 1:
-        eps += [f'{{ ip = "{ip}" }}' for ip in EXTRA_PODS]
-    elif phase == 2:
-        eps += [f'{{ ip = "{EXTRA_PODS[0]}", ready = false, serving = true, terminating = true }}',
-                f'{{ ip = "{EXTRA_PODS[1]}" }}']
-    return ", ".join(eps)
+def web_service(phase):
+    return memiflab.service_toml("web", VIP, PORT, TARGET, "TCP",
+                                 memiflab.churn_endpoints(BASE_PODS, EXTRA_PODS, phase),
+                                 port_name="http")
 
 
-class ChurningPodgate:
+class ChurningPodgate(memiflab.MemifPodgate):
     """podgate on two memif servers whose web service's endpoints change."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="pgchurn-")
-        self.tag = f"pgch{os.getpid() % 100000}"
-        self.config = os.path.join(self.dir, "podgate.toml")
-        self.log_path = os.path.join(self.dir, "podgate.log")
-        self.write_config(0)
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PODGATE, "-c", self.config], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while "running:" not in self.log_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("podgate did not start:\n" + self.log_text())
-            time.sleep(0.05)
-
-    def socket(self, name):
-        return os.path.join(self.dir, f"{name}.sock")
-
-    def write_config(self, phase):
-        neighbors = [("192.0.2.2", CLIENT_MAC)] + [(ip, POD_MAC) for ip in BASE_PODS + EXTRA_PODS]
-        neigh = "".join(f'[[neighbors]]\nip = "{ip}"\nmac = "{mac}"\n' for ip, mac in neighbors)
-        text = f"""
-[eal]
-args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "0@0,1@1",
-        "--file-prefix", "{self.tag}"]
-[dataplane]
-workers = 1
-flow_table_size = 16384
-[[ports]]
-name = "uplink"
-device = "net_memif0,role=server,socket={self.socket('up')},id=0,socket-abstract=no,rsize=12"
-address = "192.0.2.1/24"
-[[ports]]
-name = "pods"
-device = "net_memif1,role=server,socket={self.socket('pods')},id=0,socket-abstract=no,rsize=12"
-address = "172.17.0.1/16"
-[[routes]]
-prefix = "198.51.100.0/24"
-via = "192.0.2.2"
-{neigh}
-[dns]
-listen = []
-[control]
-socket = "{os.path.join(self.dir, 'control.sock')}"
-
-[[services]]
-namespace = "default"
-name = "web"
-cluster_ip = "{VIP}"
-ports = [ {{ name = "http", port = {PORT}, target_port = {TARGET}, protocol = "TCP" }} ]
-endpoints = [ {endpoints_toml(phase)} ]
-"""
-        # Atomic replace: a SIGHUP never reads a half-written file.
-        with open(self.config + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(self.config + ".tmp", self.config)
-
-    def log_text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def published(self):
-        """Snapshots published after start (one per applied update)."""
-        text = self.log_text()
-        return text[text.find("running:"):].count("published snapshot")
+        super().__init__("pgch", web_service(0), neighbors=BASE_PODS + EXTRA_PODS)
 
     def update(self, phase):
-        self.write_config(phase)
-        self.proc.send_signal(signal.SIGHUP)
+        self.update_services(web_service(phase))
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
-
-    def generate(self, clients, options, on_started=None):
-        """Runs podgate-gen, calling on_started once traffic is about to
-        start; returns (exit code, --json results, output)."""
-        out = os.path.join(self.dir, f"gen-{time.monotonic_ns()}.json")
+    def generate_flows(self, clients, options, on_started=None):
+        """Runs podgate-gen expecting any of the web service's Pods, calling
+        on_started once traffic is about to start; returns (exit code,
+        --json results, output)."""
         expected = service_arg(VIP, PORT, TARGET, "TCP", BASE_PODS + EXTRA_PODS)
-        args = [GEN, "--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "0@0",
-                "--file-prefix", f"{self.tag}gen",
-                "--vdev", f"net_memif0,role=client,socket={self.socket('up')},id=0,"
-                          f"socket-abstract=no,rsize=12,mac={CLIENT_MAC}",
-                "--vdev", f"net_memif1,role=client,socket={self.socket('pods')},id=0,"
-                          f"socket-abstract=no,rsize=12,mac={POD_MAC}",
-                "--", "--json", out, "--clients", clients, "--service", expected, *options]
-        lines = []
-        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) as proc:
-            for line in proc.stdout:
-                lines.append(line)
-                # Printed (and flushed) after the links are up, right before sending.
-                if on_started and line.startswith("podgate-gen: client port"):
-                    on_started()
-                    on_started = None
-            proc.wait(timeout=120)
-        results = None
-        if os.path.exists(out):
-            with open(out) as f:
-                results = json.load(f)
-        return proc.returncode, results, "".join(lines)
+        return self.generate("--clients", clients, "--service", expected, *options,
+                             on_started=on_started)
 
 
 class EndpointChurnTest(unittest.TestCase):
@@ -193,11 +91,11 @@ class EndpointChurnTest(unittest.TestCase):
 
         churner = threading.Thread(target=churn)
         try:
-            code, r, out = pg.generate("198.51.100.1-198.51.100.20",
-                                       ["--flows", str(FLOWS), "--rate", str(RATE),
-                                        "--duration", "3", "--reply", "--drain-ms", "1000",
-                                        "--max-loss", "0"],
-                                       on_started=churner.start)
+            code, r, out = pg.generate_flows("198.51.100.1-198.51.100.20",
+                                             ["--flows", str(FLOWS), "--rate", str(RATE),
+                                              "--duration", "3", "--reply", "--drain-ms", "1000",
+                                              "--max-loss", "0"],
+                                             on_started=churner.start)
         finally:
             stop.set()
             if churner.is_alive():
@@ -233,8 +131,8 @@ class EndpointChurnTest(unittest.TestCase):
         deadline = time.monotonic() + 10
         while pg.published() == before and time.monotonic() < deadline:
             time.sleep(0.05)
-        code, r, out = pg.generate("198.51.100.101-198.51.100.120",
-                                   ["--flows", "500", "--rate", "20000", "--count", "2000"])
+        code, r, out = pg.generate_flows("198.51.100.101-198.51.100.120",
+                                         ["--flows", "500", "--rate", "20000", "--count", "2000"])
         self.assertIsNotNone(r, out)
         self.assertEqual(r["violations"]["total"], 0, out)
         shares = endpoint_flows(r)[f"{VIP}:{PORT}/TCP"]

@@ -3,143 +3,48 @@
 
 podgate's two ports are memif servers; podgate-gen opens the client side of
 both, plays the clients on the uplink and the Pods on the pods port, and
-checks every packet.  Low rates, a couple of seconds per run; no timing or
-throughput is asserted.
+checks every packet (the lab: tools/memiflab.py).  Low rates, a couple of
+seconds per run; no timing or throughput is asserted.
 
 Run as root: python3 tests/e2e/test_trafficgen.py [-v]
 PODGATE_BIN overrides build/control/podgate, PODGATE_GEN_BIN
 build/tools/trafficgen/podgate-gen.
 """
-import json
 import os
-import pathlib
-import signal
 import subprocess
-import tempfile
-import time
+import sys
 import unittest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-PODGATE = os.environ.get("PODGATE_BIN", str(ROOT / "build" / "control" / "podgate"))
-GEN = os.environ.get("PODGATE_GEN_BIN", str(ROOT / "build" / "tools" / "trafficgen" / "podgate-gen"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import memiflab  # noqa: E402
+from memiflab import endpoint_flows, service_arg  # noqa: E402
 
-CLIENT_MAC = "02:00:00:00:01:01"   # the generator's uplink-side port
-POD_MAC = "02:00:00:00:02:01"      # the generator's pods-side port
+GEN = memiflab.gen_binary()
+
 PODS = ["172.17.0.10", "172.17.0.11", "172.17.0.12"]
 WEB = ("10.96.0.20", 80, 8080, "TCP", PODS)          # three Pods
 DNS = ("10.96.0.30", 5353, 5354, "UDP", PODS[:2])    # two Pods
 
-SERVICE_TOML = """
-[[services]]
-namespace = "default"
-name = "{name}"
-cluster_ip = "{vip}"
-ports = [ {{ name = "p", port = {port}, target_port = {target}, protocol = "{proto}" }} ]
-endpoints = [ {endpoints} ]
-"""
+
+def start_podgate(prefix, static_neighbors):
+    """podgate serving WEB and DNS; with static neighbours for the Pods and
+    the client gateway (the benchmark setup), or without (ARP)."""
+    services = "".join(memiflab.service_toml(name, vip, port, target, proto,
+                                             memiflab.ready_endpoints(pods))
+                       for name, (vip, port, target, proto, pods) in (("web", WEB), ("dns", DNS)))
+    return memiflab.MemifPodgate(prefix, services, neighbors=PODS if static_neighbors else None)
 
 
-def service_arg(vip, port, target, proto, pods):
-    return f"{vip}:{port}/{proto.lower()}=" + ",".join(f"{ip}:{target}" for ip in pods)
-
-
-class Podgate:
-    """podgate on two memif servers in a temp dir of its own."""
-
-    def __init__(self, tag, static_neighbors):
-        self.dir = tempfile.mkdtemp(prefix=f"{tag}-")
-        self.tag = f"{tag}{os.getpid() % 100000}"
-        self.config = os.path.join(self.dir, "podgate.toml")
-        self.log_path = os.path.join(self.dir, "podgate.log")
-        neighbors = ""
-        if static_neighbors:
-            entries = [("192.0.2.2", CLIENT_MAC)] + [(ip, POD_MAC) for ip in PODS]
-            neighbors = "".join(f'[[neighbors]]\nip = "{ip}"\nmac = "{mac}"\n' for ip, mac in entries)
-        services = ""
-        for name, (vip, port, target, proto, pods) in (("web", WEB), ("dns", DNS)):
-            eps = ", ".join(f'{{ ip = "{ip}" }}' for ip in pods)
-            services += SERVICE_TOML.format(name=name, vip=vip, port=port, target=target,
-                                            proto=proto, endpoints=eps)
-        with open(self.config, "w") as f:
-            f.write(f"""
-[eal]
-args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "0@0,1@1",
-        "--file-prefix", "{self.tag}"]
-[dataplane]
-workers = 1
-flow_table_size = 16384
-[[ports]]
-name = "uplink"
-device = "net_memif0,role=server,socket={self.socket('up')},id=0,socket-abstract=no,rsize=12"
-address = "192.0.2.1/24"
-[[ports]]
-name = "pods"
-device = "net_memif1,role=server,socket={self.socket('pods')},id=0,socket-abstract=no,rsize=12"
-address = "172.17.0.1/16"
-[[routes]]
-prefix = "198.51.100.0/24"
-via = "192.0.2.2"
-{neighbors}
-[dns]
-listen = []
-[control]
-socket = "{os.path.join(self.dir, 'control.sock')}"
-{services}""")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PODGATE, "-c", self.config], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while "running:" not in self.log_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("podgate did not start:\n" + self.log_text())
-            time.sleep(0.05)
-
-    def socket(self, name):
-        return os.path.join(self.dir, f"{name}.sock")
-
-    def log_text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
-
-    def generate(self, *options, services=None):
-        """Runs podgate-gen on lcore 0 against this podgate; returns
-        (exit code, parsed --json results or None, stdout + stderr)."""
-        out = os.path.join(self.dir, f"gen-{time.monotonic_ns()}.json")
-        if services is None:
-            services = [service_arg(*WEB), service_arg(*DNS)]
-        args = [GEN, "--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "0@0",
-                "--file-prefix", f"{self.tag}gen",
-                "--vdev", f"net_memif0,role=client,socket={self.socket('up')},id=0,"
-                          f"socket-abstract=no,rsize=12,mac={CLIENT_MAC}",
-                "--vdev", f"net_memif1,role=client,socket={self.socket('pods')},id=0,"
-                          f"socket-abstract=no,rsize=12,mac={POD_MAC}",
-                "--", "--json", out, "--clients", "198.51.100.1-198.51.100.20"]
-        for s in services:
-            args += ["--service", s]
-        res = subprocess.run(args + list(options), capture_output=True, text=True, timeout=120)
-        results = None
-        if os.path.exists(out):
-            with open(out) as f:
-                results = json.load(f)
-        return res.returncode, results, res.stdout + res.stderr
-
-
-def endpoint_flows(results):
-    """{service: {endpoint: flows}} from the --json results."""
-    return {s["service"]: {e["endpoint"]: e["flows"] for e in s["endpoints"]}
-            for s in results["services"]}
+def generate(podgate, *options, services=None):
+    """Runs podgate-gen against podgate with clients 198.51.100.1-20 and the
+    expected services (default: WEB and DNS as configured); returns
+    (exit code, parsed --json results or None, output)."""
+    if services is None:
+        services = [service_arg(*WEB), service_arg(*DNS)]
+    args = ["--clients", "198.51.100.1-198.51.100.20"]
+    for s in services:
+        args += ["--service", s]
+    return podgate.generate(*args, *options)
 
 
 class TrafficGenTest(unittest.TestCase):
@@ -147,15 +52,15 @@ class TrafficGenTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.podgate = Podgate("pgtg", static_neighbors=True)
+        cls.podgate = start_podgate("pgtg", static_neighbors=True)
 
     @classmethod
     def tearDownClass(cls):
         cls.podgate.stop()
 
     def test_every_packet_reaches_a_right_pod_intact_and_replies_are_reverse_natted(self):
-        code, r, out = self.podgate.generate("--flows", "1000", "--rate", "20000",
-                                             "--duration", "2", "--reply", "--max-loss", "0")
+        code, r, out = generate(self.podgate, "--flows", "1000", "--rate", "20000",
+                                "--duration", "2", "--reply", "--max-loss", "0")
         self.assertIsNotNone(r, out)
         self.assertEqual(r["violations"]["total"], 0, out)
         self.assertGreater(r["tx"]["packets"], 0, out)
@@ -184,8 +89,8 @@ class TrafficGenTest(unittest.TestCase):
         # Expect the web service on one of its three Pods only: packets
         # podgate rightly sends to the other two must be flagged.
         wrong_web = service_arg(WEB[0], WEB[1], WEB[2], WEB[3], PODS[:1])
-        code, r, out = self.podgate.generate("--flows", "300", "--rate", "20000", "--count", "3000",
-                                             services=[wrong_web, service_arg(*DNS)])
+        code, r, out = generate(self.podgate, "--flows", "300", "--rate", "20000", "--count", "3000",
+                                services=[wrong_web, service_arg(*DNS)])
         self.assertIsNotNone(r, out)
         self.assertGreater(r["violations"]["pod_wrong_endpoint"], 0, out)
         self.assertEqual(r["violations"]["pod_wrong_source"], 0)
@@ -195,16 +100,16 @@ class TrafficGenTest(unittest.TestCase):
 
     def test_wrong_target_port_is_reported(self):
         wrong_port = service_arg(DNS[0], DNS[1], DNS[2] + 1, DNS[3], DNS[4])
-        code, r, out = self.podgate.generate("--flows", "100", "--count", "1000", "--rate", "20000",
-                                             services=[wrong_port])
+        code, r, out = generate(self.podgate, "--flows", "100", "--count", "1000", "--rate", "20000",
+                                services=[wrong_port])
         self.assertIsNotNone(r, out)
         self.assertEqual(r["violations"]["pod_wrong_endpoint"], r["rx_pods"]["packets"], out)
         self.assertEqual(code, 1, out)
 
     def test_new_flows_sends_every_packet_as_the_syn_of_a_new_connection(self):
-        code, r, out = self.podgate.generate("--new-flows", "--rate", "20000", "--count", "3000",
-                                             "--clients", "198.51.100.21-198.51.100.30",
-                                             services=[service_arg(*WEB)])
+        code, r, out = generate(self.podgate, "--new-flows", "--rate", "20000", "--count", "3000",
+                                "--clients", "198.51.100.21-198.51.100.30",
+                                services=[service_arg(*WEB)])
         self.assertIsNotNone(r, out)
         self.assertEqual(r["tx"]["syn"], r["tx"]["packets"], "every packet is a SYN")
         self.assertEqual(r["tx"]["packets"], 3000)
@@ -218,8 +123,8 @@ class TrafficGenTest(unittest.TestCase):
         # The same wrong expectation that fails the test above passes
         # unjudged: --no-check only counts (the testpmd baseline's mode).
         wrong_web = service_arg(WEB[0], WEB[1], WEB[2], WEB[3], PODS[:1])
-        code, r, out = self.podgate.generate("--flows", "300", "--rate", "20000", "--count", "3000",
-                                             "--no-check", services=[wrong_web])
+        code, r, out = generate(self.podgate, "--flows", "300", "--rate", "20000", "--count", "3000",
+                                "--no-check", services=[wrong_web])
         self.assertIsNotNone(r, out)
         self.assertEqual(r["violations"]["total"], 0, out)
         self.assertEqual(r["rx_pods"]["packets"], 3000, out)
@@ -253,10 +158,10 @@ class TrafficGenArpTest(unittest.TestCase):
     client gateway by ARP, and the generator answers for them."""
 
     def test_generator_answers_arp_and_packets_stay_valid(self):
-        podgate = Podgate("pgtga", static_neighbors=False)
+        podgate = start_podgate("pgtga", static_neighbors=False)
         try:
-            code, r, out = podgate.generate("--flows", "200", "--rate", "5000", "--duration", "1",
-                                            "--reply", "--drain-ms", "1500")
+            code, r, out = generate(podgate, "--flows", "200", "--rate", "5000", "--duration", "1",
+                                    "--reply", "--drain-ms", "1500")
         finally:
             podgate.stop()
         self.assertIsNotNone(r, out)

@@ -51,11 +51,16 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import memiflab  # noqa: E402
+from memiflab import service_arg, service_toml  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-CLIENT_MAC = "02:00:00:00:01:01"   # the generator's client-side port
-POD_MAC = "02:00:00:00:02:01"      # the generator's pod-side port
 TESTPMD_MAC = "02:00:00:00:00:fe"  # what the generator sends to through testpmd
+# memif rings: the PMD's default 1024 slots (no rsize), as the published
+# figures were measured; the tests use memiflab's 4096.
+RSIZE = None
 BASE_PODS = ["172.17.0.10", "172.17.0.11", "172.17.0.12", "172.17.0.13"]
 CHURN_PODS = ["172.17.0.5", "172.17.0.20"]  # one sorts before the base Pods, one after
 WEB = ("10.96.0.20", 80, 8080, "TCP")
@@ -66,10 +71,6 @@ SECTION = "## Throughput over memif"
 
 def log(msg):
     print(f"[throughput] {msg}", flush=True)
-
-
-def service_arg(vip, port, target, proto, pods):
-    return f"{vip}:{port}/{proto.lower()}=" + ",".join(f"{ip}:{target}" for ip in pods)
 
 
 # ---------------------------------------------------------------------------
@@ -156,8 +157,8 @@ class Testpmd(Forwarder):
                 os.unlink(self.socket(name))
         # stdbuf: testpmd's stdout is block-buffered into a file otherwise.
         args = ["stdbuf", "-oL", "dpdk-testpmd", "--lcores", "0@0,1@1", *memory.args(256, tag),
-                "--vdev", f"net_memif0,role=server,socket={self.socket('up')},id=0,socket-abstract=no",
-                "--vdev", f"net_memif1,role=server,socket={self.socket('pods')},id=0,socket-abstract=no",
+                "--vdev", memiflab.memif_devargs(0, "server", self.socket("up"), RSIZE),
+                "--vdev", memiflab.memif_devargs(1, "server", self.socket("pods"), RSIZE),
                 "--", f"--forward-mode={mode}", "--nb-cores=1", "--rxq=1", "--txq=1",
                 "--total-num-mbufs=16384", "--auto-start", "--disable-link-check"]
         self.log = open(self.log_path, "w")
@@ -175,31 +176,6 @@ class Testpmd(Forwarder):
             except (BrokenPipeError, subprocess.TimeoutExpired):
                 pass
         return super().stop(sig)
-
-
-def service_toml(name, vip, port, target, proto, endpoints):
-    eps = ", ".join(endpoints)
-    return f"""
-[[services]]
-namespace = "default"
-name = "{name}"
-cluster_ip = "{vip}"
-ports = [ {{ name = "p", port = {port}, target_port = {target}, protocol = "{proto}" }} ]
-endpoints = [ {eps} ]
-"""
-
-
-def churn_endpoints(phase):
-    """The web service's endpoints in churn phase 0, 1, 2 (repeating): the
-    base Pods alone; plus both churn Pods ready; plus one churn Pod draining
-    (serving + terminating: keeps its flows, takes no new ones)."""
-    eps = [f'{{ ip = "{ip}" }}' for ip in BASE_PODS]
-    if phase == 1:
-        eps += [f'{{ ip = "{ip}" }}' for ip in CHURN_PODS]
-    elif phase == 2:
-        eps += [f'{{ ip = "{CHURN_PODS[0]}", ready = false, serving = true, terminating = true }}',
-                f'{{ ip = "{CHURN_PODS[1]}" }}']
-    return eps
 
 
 DROP_NAMES = {"too_short", "not_ip", "bad_ip_version", "bad_ihl", "ip_options", "bad_ip_length",
@@ -233,8 +209,6 @@ class Podgate(Forwarder):
         self.wait_for("running:")
 
     def write_config(self, churn_phase):
-        neighbors = [("192.0.2.2", CLIENT_MAC)] + [(ip, POD_MAC) for ip in BASE_PODS + CHURN_PODS]
-        neigh = "".join(f'[[neighbors]]\nip = "{ip}"\nmac = "{mac}"\n' for ip, mac in neighbors)
         eal = json.dumps(["--lcores", "0@0,1@1", *self.memory.args(512, self.tag)])
         listen = json.dumps([f"127.0.0.1:{self.dns_port}"] if self.dns_port else [])
         text = f"""
@@ -245,24 +219,15 @@ workers = 1
 flow_table_size = {self.flow_table_size}
 mbufs = 32767
 tcp_syn_timeout = {self.syn_timeout}
-[[ports]]
-name = "uplink"
-device = "net_memif0,role=server,socket={self.socket('up')},id=0,socket-abstract=no"
-address = "192.0.2.1/24"
-[[ports]]
-name = "pods"
-device = "net_memif1,role=server,socket={self.socket('pods')},id=0,socket-abstract=no"
-address = "172.17.0.1/16"
-[[routes]]
-prefix = "10.0.0.0/8"
-via = "192.0.2.2"
-{neigh}
+{memiflab.ports_toml(self.socket("up"), self.socket("pods"), RSIZE)}
+{memiflab.route_toml("10.0.0.0/8")}
+{memiflab.neighbors_toml(BASE_PODS + CHURN_PODS)}
 [dns]
 listen = {listen}
 [control]
 socket = "{self.control}"
-{service_toml("web", *WEB, churn_endpoints(churn_phase))}
-{service_toml("udp", *UDP, [f'{{ ip = "{ip}" }}' for ip in BASE_PODS])}
+{service_toml("web", *WEB, memiflab.churn_endpoints(BASE_PODS, CHURN_PODS, churn_phase))}
+{service_toml("udp", *UDP, memiflab.ready_endpoints(BASE_PODS))}
 """
         # Atomic replace: a SIGHUP never reads a half-written file.
         tmp = self.config + ".tmp"
@@ -290,33 +255,16 @@ def run_generator(gen, fwd, memory, tag, options, queues, gateway_mac=None, on_s
                   timeout=300):
     """Runs podgate-gen on CPU 0 against `fwd`; returns its JSON results."""
     out = os.path.join(fwd.dir, f"{tag}.json")
-    if os.path.exists(out):
-        os.unlink(out)
     rxq = queues + 1 if isinstance(fwd, Podgate) else queues
     args = [gen, "--lcores", "0@0", *memory.args(256, tag),
-            "--vdev", f"net_memif0,role=client,socket={fwd.socket('up')},id=0,"
-                      f"socket-abstract=no,mac={CLIENT_MAC}",
-            "--vdev", f"net_memif1,role=client,socket={fwd.socket('pods')},id=0,"
-                      f"socket-abstract=no,mac={POD_MAC}",
+            *memiflab.generator_vdevs(fwd.socket("up"), fwd.socket("pods"), RSIZE),
             "--", "--json", out, "--tx-queues", str(queues), "--rx-queues", str(rxq), *options]
     if gateway_mac:
         args += ["--gateway-mac", gateway_mac]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    started = False
-    for line in proc.stdout:
-        lines.append(line)
-        if not started and line.startswith("podgate-gen: client port"):
-            started = True
-            if on_started:
-                on_started()
-    proc.wait(timeout=timeout)
-    text = "".join(lines)
-    if not os.path.exists(out):
-        raise RuntimeError(f"podgate-gen {tag} wrote no results (exit {proc.returncode}):\n{text}")
-    with open(out) as f:
-        r = json.load(f)
-    r["exit_code"] = proc.returncode
+    code, r, text = memiflab.run_generator(args, out, on_started=on_started, timeout=timeout)
+    if r is None:
+        raise RuntimeError(f"podgate-gen {tag} wrote no results (exit {code}):\n{text}")
+    r["exit_code"] = code
     r["output"] = text
     return r
 
