@@ -119,6 +119,37 @@ class ControlSocketTest(unittest.TestCase):
         self.assertEqual(reply["version"], 1)
         return reply
 
+    # ---- DPDK telemetry (what dpdk-telemetry.py speaks) -----------------
+    def telemetry(self, command):
+        """One command on DPDK's telemetry socket (SOCK_SEQPACKET, JSON)."""
+        path = f"/var/run/dpdk/{self.app.tag}/dpdk_telemetry.v2"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(10)
+            s.connect(path)
+            hello = json.loads(s.recv(16384))
+            self.assertIn("max_output_len", hello)
+            s.send(command.encode())
+            return json.loads(s.recv(hello["max_output_len"]))
+
+    def test_telemetry_lists_and_answers_the_podgate_commands(self):
+        listed = self.telemetry("/")["/"]
+        for cmd in ("/podgate/status", "/podgate/stats", "/podgate/services"):
+            self.assertIn(cmd, listed)
+        # Published each second by the control thread: wait for the first copy.
+        deadline = time.monotonic() + 5
+        while True:
+            status = self.telemetry("/podgate/status")["/podgate/status"]
+            if isinstance(status, dict) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(status["workers"], 1, status)
+        self.assertEqual(status["config_file"], self.app.config_path)
+        # One container per service (telemetry nests one level deep).
+        services = self.telemetry("/podgate/services")["/podgate/services"]
+        self.assertEqual({s["name"] for s in services.values()},
+                         {"default/my-app", "default/mongodb-service"}, services)
+        self.assertEqual(services["services/0"]["ports/0/target_port"], 8080)
+
     # ---- the socket ----------------------------------------------------
     def test_socket_file_is_0660_in_a_created_0755_directory(self):
         st = os.stat(self.app.socket_path)
