@@ -44,23 +44,32 @@ std::string tel_string(std::string_view s) {
   return out;
 }
 
+// Built in place and returned by name (NRVO): g++ 12 with -fsanitize=address
+// warns (maybe-uninitialized) about moving a std::variant holding a string
+// out of a temporary.
 std::optional<TelScalar> tel_scalar(const json& v) {
-  if (v.is_number_unsigned()) return TelScalar(v.get<uint64_t>());
-  if (v.is_number_integer()) {
+  std::optional<TelScalar> out;
+  if (v.is_number_unsigned()) {
+    out.emplace(std::in_place_type<uint64_t>, v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
     const int64_t i = v.get<int64_t>();
-    if (i >= 0) return TelScalar(static_cast<uint64_t>(i));
-    if (i >= INT_MIN) return TelScalar(static_cast<int>(i));
-    return TelScalar(std::to_string(i));
-  }
-  if (v.is_boolean()) return TelScalar(uint64_t{v.get<bool>() ? 1u : 0u});
-  if (v.is_number_float()) {
+    if (i >= 0) {
+      out.emplace(std::in_place_type<uint64_t>, static_cast<uint64_t>(i));
+    } else if (i >= INT_MIN) {
+      out.emplace(std::in_place_type<int>, static_cast<int>(i));
+    } else {
+      out.emplace(std::in_place_type<std::string>, std::to_string(i));
+    }
+  } else if (v.is_boolean()) {
+    out.emplace(std::in_place_type<uint64_t>, v.get<bool>() ? 1u : 0u);
+  } else if (v.is_number_float()) {
     std::array<char, 32> buf{};
     auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v.get<double>());
-    if (ec != std::errc()) return std::nullopt;
-    return TelScalar(std::string(buf.data(), end));
+    if (ec == std::errc()) out.emplace(std::in_place_type<std::string>, buf.data(), end);
+  } else if (v.is_string()) {
+    out.emplace(std::in_place_type<std::string>, tel_string(v.get_ref<const std::string&>()));
   }
-  if (v.is_string()) return TelScalar(tel_string(v.get_ref<const std::string&>()));
-  return std::nullopt;  // null (objects and arrays are flattened by the caller)
+  return out;  // nullopt for null (objects and arrays are flattened by the caller)
 }
 
 // The leaves of `v` under `prefix`, paths joined by '/'.
