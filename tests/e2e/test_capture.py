@@ -72,6 +72,12 @@ class CaptureTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.app.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        # With shared config, DPDK leaves a primary's hugepage files in
+        # hugetlbfs after it exits (for a restart to find them): give this
+        # run's pages back.
+        for name in os.listdir("/dev/hugepages"):
+            if name.startswith(cls.app.tag + "map_"):
+                os.unlink(os.path.join("/dev/hugepages", name))
 
     def test_dumpcap_captures_the_uplinks_traffic_to_a_vip(self):
         self.assertTrue(self.app.log_has("pdump: ready"), self.app.log_text())
@@ -92,7 +98,7 @@ class CaptureTest(unittest.TestCase):
             log = dumpcap.communicate()[0]
         self.assertEqual(dumpcap.returncode, 0, log)
         packets = pcapng_packets(out)
-        self.assertEqual(len(packets), 10, log)
+        self.assertGreaterEqual(len(packets), 10, log)  # -c stops after the burst that reaches 10
         self.assertIn(VIP, {ipv4_dst(p) for p in packets},
                       "the clients' packets to the VIP, as received on the uplink")
         # podgate kept forwarding after the secondary process left.
