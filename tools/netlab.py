@@ -7,9 +7,11 @@ Everything stays inside namespaces this harness creates; nothing is sent
 to any other address.  Every test run uses its own namespace, interface and
 EAL file-prefix names, so runs do not collide with a podgate started by hand.
 """
+import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -299,3 +301,33 @@ class Appliance:
         import json
         out = ns_exec(self.client_ns, "python3", "-c", script, timeout=300).stdout
         return {int(k): v for k, v in json.loads(out).items()}
+
+
+class ControlClient:
+    """One connection to podgate's control socket (docs/control-protocol.md):
+    send request lines, read reply lines."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def ask(self, req):
+        self.send_raw((req if isinstance(req, bytes) else json.dumps(req).encode()) + b"\n")
+        return self.read_line()
+
+    def close(self):
+        self.sock.close()

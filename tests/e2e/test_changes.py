@@ -102,34 +102,7 @@ def k8s_list(*items):
 
 # ---- helpers ---------------------------------------------------------------
 
-class Client:
-    """One control connection: send lines, read reply lines."""
-
-    def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buf = b""
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
-
-    def read_line(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def ask(self, req):
-        self.send_raw((req if isinstance(req, bytes) else json.dumps(req).encode()) + b"\n")
-        return self.read_line()
-
-    def close(self):
-        self.sock.close()
-
+Client = netlab.ControlClient
 
 def dig(name, qtype="A", port=DNS_PORT):
     """(rcode, sorted answers) from the kernel listener."""
