@@ -142,13 +142,13 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
     dp::MacAddr mac = i < in.port_macs.size() ? in.port_macs[i] : dp::MacAddr{};
     snap->ports.push_back(dp::PortAddress{cfg.ports[i].address, mac});
     dp::Prefix4 connected{cfg.ports[i].address.network(), cfg.ports[i].address.length};
-    snap->routes.push_back(dp::Route{connected, dp::Ip4{}, dp::PortIdx{static_cast<uint16_t>(i)}});
+    snap->routes.push_back(dp::Route::make(connected, dp::Ip4{}, dp::PortIdx{static_cast<uint16_t>(i)}));
   }
   for (const RouteConfig& r : cfg.routes) {
     // The config loader checked that `via` lies in a connected subnet.
     for (size_t i = 0; i < cfg.ports.size(); ++i) {
       if (cfg.ports[i].address.contains(r.via)) {
-        snap->routes.push_back(dp::Route{r.prefix, r.via, dp::PortIdx{static_cast<uint16_t>(i)}});
+        snap->routes.push_back(dp::Route::make(r.prefix, r.via, dp::PortIdx{static_cast<uint16_t>(i)}));
         break;
       }
     }

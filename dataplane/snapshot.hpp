@@ -123,6 +123,15 @@ struct Route {
   Prefix4 prefix;
   Ip4 via;            // zero: connected, the destination itself is next hop
   PortIdx port{};
+  // The prefix as network-order words, so a lookup is one AND and one
+  // compare per route, with no byte swaps: (dst & mask) == network.
+  rte_be32_t mask = 0;
+  rte_be32_t network = 0;
+
+  static Route make(Prefix4 prefix, Ip4 via, PortIdx port) noexcept {
+    const rte_be32_t mask = Ip4::from_host(prefix.mask_host()).be;
+    return Route{prefix, via, port, mask, prefix.addr.be & mask};
+  }
 };
 
 struct Snapshot : DpObject {
@@ -159,7 +168,7 @@ struct Snapshot : DpObject {
   // Longest-prefix match; nullptr when nothing routes there.
   const Route* route(Ip4 dst) const noexcept {
     for (const Route& r : routes) {
-      if (r.prefix.contains(dst)) return &r;
+      if ((dst.be & r.mask) == r.network) return &r;
     }
     return nullptr;
   }
