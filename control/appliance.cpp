@@ -344,15 +344,7 @@ void Appliance::publish_telemetry() {
 
 TrafficTotals Appliance::traffic(uint16_t slot) const {
   TrafficTotals t;
-  for (const dp::Worker* w : workers_) {
-    const dp::TrafficCounters& c = w->traffic(slot);
-    t.packets_in += c.packets_in.get();
-    t.bytes_in += c.bytes_in.get();
-    t.packets_out += c.packets_out.get();
-    t.bytes_out += c.bytes_out.get();
-    t.flows_created += c.flows_created.get();
-    t.flows_ended += c.flows_ended.get();
-  }
+  for (const dp::Worker* w : workers_) t += TrafficTotals::of(w->traffic(slot));
   return t;
 }
 

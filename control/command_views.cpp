@@ -72,11 +72,9 @@ Result<const ServiceConfig*> service_arg(const json& req, const Config& config) 
 
 std::string ip_text(const dp::IpAddr& ip) { return dp::to_string(ip.as_v4()); }
 
-bool draining(const EndpointConfig& e) { return !e.ready && e.serving; }
-
 std::string_view state_of(const EndpointConfig& e) {
-  if (e.ready && !e.terminating) return "ready";
-  return draining(e) ? "draining" : "not_ready";
+  if (e.takes_new_flows()) return "ready";
+  return e.draining() ? "draining" : "not_ready";
 }
 
 json port_json(const ServicePortConfig& p) {
@@ -109,7 +107,7 @@ json service_summary(const ServiceConfig& s) {
   size_t ready = 0, drain = 0;
   for (const EndpointConfig& e : s.endpoints) {
     ready += state_of(e) == "ready";
-    drain += draining(e);
+    drain += e.draining();
   }
   j["endpoint_counts"] = {{"ready", ready}, {"draining", drain}, {"total", s.endpoints.size()}};
   return j;

@@ -33,8 +33,6 @@ Result<const ServiceConfig*> service_arg(const nlohmann::json& req, const Config
 // ---- JSON views of config objects ----
 
 std::string ip_text(const dp::IpAddr& ip);
-// Takes no new flows but keeps its own (snapshot_builder.cpp).
-bool draining(const EndpointConfig& e);
 // "ready", "draining" or "not_ready".
 std::string_view state_of(const EndpointConfig& e);
 nlohmann::json port_json(const ServicePortConfig& p);

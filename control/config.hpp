@@ -78,6 +78,14 @@ struct EndpointConfig {
   bool serving = true;
   bool terminating = false;
   uint32_t weight = 1;    // Maglev turn frequency, 1..256
+
+  // What forwarding makes of the conditions (architecture decision 5): a
+  // ready endpoint takes new flows; one not ready but still serving (a
+  // terminating Pod, or one taken out of rotation with `podgatectl endpoint
+  // set --ready=false`) drains: it keeps its flows and takes no new ones.
+  bool takes_new_flows() const noexcept { return ready && !terminating; }
+  bool keeps_flows() const noexcept { return ready || serving; }
+  bool draining() const noexcept { return !takes_new_flows() && keeps_flows(); }
   friend bool operator==(const EndpointConfig&, const EndpointConfig&) = default;
 };
 

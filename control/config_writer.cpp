@@ -169,9 +169,7 @@ void write_dns(TomlOut& out, const DnsConfig& dns) {
 void write_control(TomlOut& out, const ControlConfig& control) {
   out.header("control");
   out.key("socket", str(control.socket));
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", control.mode);
-  out.key("mode", str(mode));
+  out.key("mode", str(file_mode_text(control.mode)));
   if (!control.group.empty()) out.key("group", str(control.group));
   out.key("idle_timeout", num(control.idle_timeout));
 }
@@ -310,6 +308,12 @@ Result<void> write_and_rename(const std::string& path, const std::string& tmp,
 }
 
 }  // namespace
+
+std::string file_mode_text(uint32_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", mode & 07777);
+  return text;
+}
 
 std::string config_to_toml(const Config& config) {
   TomlOut out;

@@ -31,6 +31,9 @@ namespace podgate::ctl {
 // hostname, subdomain) are left out too: the parser reads absence as "".
 std::string config_to_toml(const Config& config);
 
+// A file mode as [control] mode writes it, and chmod takes it: "0660".
+std::string file_mode_text(uint32_t mode);
+
 // Replaces `path` with `text`: writes `path`.tmp.<pid> in the same directory
 // (mode of the existing file, else 0644 less the umask), fsyncs it, renames it
 // over `path` and fsyncs the directory, so the rename itself is durable

@@ -1,7 +1,6 @@
 #include "control/control_commands.hpp"
 
 #include <array>
-#include <cstdio>
 #include <map>
 #include <tuple>
 #include <string_view>
@@ -10,6 +9,7 @@
 
 #include "control/appliance.hpp"
 #include "control/command_views.hpp"
+#include "control/config_writer.hpp"
 #include "control/control_socket.hpp"
 #include "control/dns/message.hpp"
 #include "control/log.hpp"
@@ -480,13 +480,6 @@ Result<json> config(Appliance& app, const json& req) {
                     "\"action\": \"" + **action + "\" is not supported; allowed: dump, save");
 }
 
-// "0660": a file mode as chmod and the config file write it.
-std::string mode_text(uint32_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%04o", mode);
-  return text;
-}
-
 }  // namespace
 
 json status_json(const Appliance& app) { return *status(app); }
@@ -560,7 +553,7 @@ json config_to_json(const Config& c) {
           {"services", std::move(services)},
           {"dns", std::move(dns)},
           {"control", {{"socket", c.control.socket},
-                       {"mode", mode_text(c.control.mode)},
+                       {"mode", file_mode_text(c.control.mode)},
                        {"group", c.control.group},
                        {"idle_timeout", c.control.idle_timeout}}},
           {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +

@@ -13,13 +13,6 @@ std::string maglev_key(const dp::Backend& b) {
 
 namespace {
 
-// Which endpoints take new flows, and which keep the flows they have
-// (architecture decision 5: EndpointSlice conditions).  Not ready but still
-// serving is draining: Kubernetes writes it for a terminating Pod, and
-// `podgatectl endpoint set --ready=false` for a Pod taken out of rotation.
-bool takes_new_flows(const EndpointConfig& e) { return e.ready && !e.terminating; }
-bool keeps_flows(const EndpointConfig& e) { return e.ready || e.serving; }
-
 struct Candidate {
   dp::ServiceKey key;
   bool client_ip_affinity;
@@ -65,8 +58,8 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
                   svc.maglev_table_size.value_or(cfg.dataplane.maglev_table_size), {}, {}};
       for (const EndpointConfig& e : svc.endpoints) {
         dp::Backend b{e.ip.as_v4(), dp::to_be16(port.target_port), 0};
-        if (takes_new_flows(e)) c.ready.emplace_back(b, e.weight);
-        if (keeps_flows(e)) c.alive.push_back(b);
+        if (e.takes_new_flows()) c.ready.emplace_back(b, e.weight);
+        if (e.keeps_flows()) c.alive.push_back(b);
       }
       std::sort(c.ready.begin(), c.ready.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });

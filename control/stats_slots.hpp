@@ -36,6 +36,11 @@ struct TrafficTotals {
   uint64_t flows_created = 0;
   uint64_t flows_ended = 0;
 
+  // One worker's counters of a slot, read with relaxed loads.
+  static TrafficTotals of(const dp::TrafficCounters& c) noexcept {
+    return TrafficTotals{c.packets_in.get(),    c.bytes_in.get(),      c.packets_out.get(),
+                         c.bytes_out.get(),     c.flows_created.get(), c.flows_ended.get()};
+  }
   uint64_t flows_active() const noexcept {
     return flows_created > flows_ended ? flows_created - flows_ended : 0;
   }

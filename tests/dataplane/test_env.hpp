@@ -256,11 +256,7 @@ class Dataplane {
     slots_ = std::make_unique<ctl::StatsSlots>(
         [this](uint16_t slot) {
           ctl::TrafficTotals t;
-          for (const dp::Worker* w : workers_) {
-            const dp::TrafficCounters& c = w->traffic(slot);
-            t += ctl::TrafficTotals{c.packets_in.get(), c.bytes_in.get(), c.packets_out.get(),
-                                    c.bytes_out.get(), c.flows_created.get(), c.flows_ended.get()};
-          }
+          for (const dp::Worker* w : workers_) t += ctl::TrafficTotals::of(w->traffic(slot));
           return t;
         },
         kSlotQuarantineMs);

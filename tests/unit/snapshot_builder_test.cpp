@@ -54,7 +54,8 @@ std::unique_ptr<dp::Snapshot> build(const Config& cfg, const dp::Snapshot* prev 
 const char* kThreeEndpoints = R"(
   { ip = "172.17.0.10" }, { ip = "172.17.0.11", weight = 2 },
   { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
-  { ip = "172.17.0.13", ready = false, serving = false })";
+  { ip = "172.17.0.13", ready = false, serving = false },
+  { ip = "172.17.0.14", ready = false, serving = true })";
 
 TEST(SnapshotBuilder, ServicePortsAreFoundByVipPortAndProtocol) {
   auto snap = build(parse(service("a", "10.96.0.20", kThreeEndpoints,
@@ -83,6 +84,8 @@ TEST(SnapshotBuilder, ReadyEndpointsTakeNewFlowsDrainingOnesOnlyKeepTheirs) {
   EXPECT_EQ(s->ready[1].ip, ip("172.17.0.11"));
   EXPECT_TRUE(s->keeps({ip("172.17.0.12"), to_be16(8080)})) << "serving + terminating drains";
   EXPECT_FALSE(s->keeps({ip("172.17.0.13"), to_be16(8080)})) << "not serving: flows end";
+  EXPECT_TRUE(s->keeps({ip("172.17.0.14"), to_be16(8080)}))
+      << "out of rotation (endpoint set --ready=false) but serving: drains";
   EXPECT_FALSE(s->keeps({ip("172.17.0.10"), to_be16(80)})) << "the target port is part of it";
   // The Maglev table only names ready endpoints, in proportion to weight.
   size_t slots[2] = {0, 0};
