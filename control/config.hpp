@@ -25,7 +25,7 @@ struct EalConfig {
 
 struct DataplaneConfig {
   uint32_t workers = 1;                    // worker lcores
-  uint32_t flow_table_size = 1u << 20;     // flow entries per worker
+  uint32_t flow_table_size = 1u << 20;     // connections tracked per worker
   uint32_t maglev_table_size = 65537;      // default M (prime)
   uint32_t mbufs = 16383;                  // mbufs in the packet pool
   uint32_t rx_ring_size = 1024;            // descriptors per RX queue

@@ -3,7 +3,7 @@
 //
 // The flow table belongs to its worker alone (architecture decision 3), so
 // the control thread never reads it: it posts a query here and the worker
-// answers it a slice of buckets per poll, so that even a table of millions
+// answers it a slice of flow records per poll, so that even a table of millions
 // of entries is listed without holding the packet path for more than a few
 // microseconds at a time.  The list is not an atomic snapshot of the table
 // (conntrack -L is not either): a flow that starts or ends during the scan
@@ -31,15 +31,15 @@ struct FlowFilter {
   Ip4 endpoint;
   Proto proto{};  // 0: either
 
-  bool matches(const FlowEntry& fwd) const noexcept {
-    return (vip.is_zero() || fwd.dst == vip) && (vip_port == 0 || fwd.dport == vip_port) &&
-           (client.is_zero() || fwd.src == client) &&
-           (endpoint.is_zero() || fwd.nat_ip == endpoint) &&
-           (proto == Proto{} || fwd.proto == proto);
+  bool matches(const Flow& f) const noexcept {
+    return (vip.is_zero() || f.vip == vip) && (vip_port == 0 || f.vip_port == vip_port) &&
+           (client.is_zero() || f.client == client) &&
+           (endpoint.is_zero() || f.pod == endpoint) &&
+           (proto == Proto{} || f.proto == proto);
   }
 };
 
-// One connection: its forward entry.
+// One connection.
 struct FlowRecord {
   FlowKey4 key;                // client -> VIP
   Ip4 endpoint;                // the Pod it is pinned to
@@ -51,7 +51,7 @@ struct FlowRecord {
 class FlowQuery {
  public:
   static constexpr uint32_t kMaxRecords = 10000;
-  static constexpr uint32_t kBucketsPerPoll = 1024;  // 128 KiB of table per poll
+  static constexpr uint32_t kFlowsPerPoll = 4096;  // 128 KiB of flow records per poll
 
   FlowQuery() : records_(kMaxRecords) {}
 
@@ -78,17 +78,17 @@ class FlowQuery {
       matched_ = 0;
       cursor_ = 0;
     }
-    const uint32_t left = table.bucket_count() - scanned_;
-    const uint32_t n = left < kBucketsPerPoll ? left : kBucketsPerPoll;
-    cursor_ = table.for_each_live_in(cursor_, n, now, [&](const FlowEntry& e) {
-      if (e.is_reverse() || !filter_.matches(e)) return;
+    const uint32_t left = table.capacity() - scanned_;
+    const uint32_t n = left < kFlowsPerPoll ? left : kFlowsPerPoll;
+    cursor_ = table.for_each_live_in(cursor_, n, now, [&](const Flow& f) {
+      if (!filter_.matches(f)) return;
       ++matched_;
       if (count_ < limit_) {
-        records_[count_++] = FlowRecord{e.key(), e.nat_ip, e.nat_port, e.state, e.expires - now};
+        records_[count_++] = FlowRecord{f.forward_key(), f.pod, f.pod_port, f.state, f.expires - now};
       }
     });
     scanned_ += n;
-    if (scanned_ == table.bucket_count()) {
+    if (scanned_ == table.capacity()) {
       scanned_ = 0;
       state_.store(kAnswered, std::memory_order_release);
     }

@@ -1,11 +1,8 @@
 #include "dataplane/flow_table.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <stdexcept>
 #include <string>
-
-#include <rte_hash_crc.h>
 
 namespace podgate::dp {
 
@@ -16,59 +13,14 @@ constexpr uint8_t kTcpSyn = 0x02;
 constexpr uint8_t kTcpRst = 0x04;
 constexpr uint8_t kTcpAck = 0x10;
 
-constexpr uint32_t kHashSeed = 0x9e37'79b9;
-// 2^31 entries (64 GiB) keeps capacity() within uint32.
-constexpr uint32_t kMaxCapacity = 1u << 31;
-
-struct KeyWords {
-  uint64_t lo;
-  uint64_t hi;
-};
-
-inline KeyWords words(const FlowKey4& k) noexcept {
-  KeyWords w;
-  std::memcpy(&w.lo, reinterpret_cast<const unsigned char*>(&k), 8);
-  std::memcpy(&w.hi, reinterpret_cast<const unsigned char*>(&k) + 8, 8);
-  return w;
-}
-
-// Bytes 8..12 of the second word are key (ports, protocol); 13..15 are the
-// entry's state and flags (FlowEntry's layout), zero in a FlowKey4.
-constexpr uint64_t kKeyHiMask = (uint64_t{1} << 40) - 1;
-static_assert(std::endian::native == std::endian::little, "kKeyHiMask assumes little endian");
-
-inline bool same_key(const FlowEntry& e, KeyWords k) noexcept {
-  uint64_t lo;
-  uint64_t hi;
-  std::memcpy(&lo, reinterpret_cast<const unsigned char*>(&e), 8);
-  std::memcpy(&hi, reinterpret_cast<const unsigned char*>(&e) + 8, 8);
-  return ((lo ^ k.lo) | ((hi ^ k.hi) & kKeyHiMask)) == 0;
-}
-
-// MurmurHash3's 32-bit finaliser: a non-linear bijection.  The second bucket
-// must not be a fixed function of the first: CRC is linear over GF(2), so a
-// second CRC with another seed would only XOR the first hash with a constant
-// and pair buckets for good, which is one 8-entry bucket, not two choices.
-inline uint32_t fmix32(uint32_t h) noexcept {
-  h ^= h >> 16;
-  h *= 0x85eb'ca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2'ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-// Maps a 32-bit hash onto [0, n) with a multiply (Lemire, "Fast Random
-// Integer Generation in an Interval", 2019), so the bucket count need not be
-// a power of two and the configured capacity is not doubled by rounding.
-inline uint32_t reduce(uint32_t h, uint32_t n) noexcept {
-  return static_cast<uint32_t>((static_cast<uint64_t>(h) * n) >> 32);
+uint32_t buckets_for(uint32_t capacity) noexcept {
+  constexpr uint32_t k = FlowTable::kConnectionsPerBucket;
+  return std::max<uint32_t>(2, (capacity + k - 1) / k);
 }
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity, FlowTimeouts timeouts)
-    : timeouts_(timeouts) {
+FlowTable::FlowTable(uint32_t capacity, FlowTimeouts timeouts) : timeouts_(timeouts) {
   if (capacity == 0 || capacity > kMaxCapacity) {
     throw std::invalid_argument("flow table capacity " + std::to_string(capacity) +
                                 " is not in 1.." + std::to_string(kMaxCapacity));
@@ -80,182 +32,197 @@ FlowTable::FlowTable(uint32_t capacity, FlowTimeouts timeouts)
                                   " ms is not in 1.." + std::to_string(kMaxTimeoutMs));
     }
   }
-  n_buckets_ = std::max<uint32_t>(2, (capacity + kSlotsPerBucket - 1) / kSlotsPerBucket);
-  // Value-initialised: every slot starts kFree.  The only allocation.
+  capacity_ = capacity;
+  n_buckets_ = buckets_for(capacity);
+  // Value-initialised: every record kFree, every slot empty.  The only
+  // allocations.
+  flows_ = DpVector<Flow>(capacity_);
   buckets_ = DpVector<Bucket>(n_buckets_);
+  for (uint32_t i = capacity_; i-- > 0;) {
+    flows_[i].expires = free_head_;
+    free_head_ = i;
+  }
 }
 
-uint32_t FlowTable::hash(const FlowKey4& key) noexcept {
-  KeyWords w = words(key);
-  return rte_hash_crc_8byte(w.hi, rte_hash_crc_8byte(w.lo, kHashSeed));
+uint64_t FlowTable::memory_bytes(uint32_t capacity) noexcept {
+  return uint64_t{capacity} * sizeof(Flow) + uint64_t{buckets_for(capacity)} * sizeof(Bucket);
 }
 
-// Private helpers are defined `inline` here, their only user: under -fPIC a
-// plain member function is a call the compiler may not inline.
-inline uint32_t FlowTable::first_bucket(uint32_t hash) const noexcept {
-  return reduce(hash, n_buckets_);
+bool FlowTable::place(const FlowKey4& key, uint32_t hash, uint32_t ref, uint32_t now) noexcept {
+  const uint32_t b1 = first_bucket(hash);
+  const uint32_t b[2] = {b1, second_bucket(hash, b1)};
+  const uint16_t t = tag(hash);
+  // A flow already holding the key ends: keys stay unique.
+  for (const uint32_t bi : b) {
+    const Bucket& bucket = buckets_[bi];
+    for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+      const uint32_t other = bucket.refs[lane(m)];
+      if ((other >> 1) != (ref >> 1) && has_key(flows_[other >> 1], (other & 1) != 0, key)) {
+        free_flow(other >> 1);
+        break;
+      }
+    }
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const uint32_t free0 = static_cast<uint32_t>(std::popcount(match(buckets_[b[0]], 0)));
+    const uint32_t free1 = static_cast<uint32_t>(std::popcount(match(buckets_[b[1]], 0)));
+    if (free0 != 0 || free1 != 0) {
+      // Balanced allocation: the emptier bucket, ties to the first.
+      Bucket& bucket = buckets_[free1 > free0 ? b[1] : b[0]];
+      const uint32_t i = lane(match(bucket, 0));
+      bucket.tags[i] = t;
+      bucket.refs[i] = ref;
+      return true;
+    }
+    if (attempt != 0) break;
+    // Both full (rare: flow_table_test fills tables to the last record).
+    // Free the expired flows they reference, or else move one key to its
+    // other bucket (one cuckoo step, as rte_hash does), then look again.
+    bool room = false;
+    for (const uint32_t bi : b) {
+      for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+        const uint32_t other = buckets_[bi].refs[i];
+        if (buckets_[bi].tags[i] != 0 && is_expired(flows_[other >> 1].expires, now)) {
+          free_flow(other >> 1);
+          room = true;
+        }
+      }
+    }
+    for (uint32_t k = 0; k < 2 && !room; ++k) room = move_one_away(b[k]);
+  }
+  return false;
 }
 
-inline uint32_t FlowTable::second_bucket(uint32_t hash, uint32_t first) const noexcept {
-  uint32_t b = reduce(fmix32(hash), n_buckets_);
-  // Two distinct buckets always (n_buckets_ >= 2), so lookups need no
-  // special case when both hashes land together.
-  if (b == first) b = (first + 1 == n_buckets_) ? 0 : first + 1;
-  return b;
+// Moves one key of bucket `from` to the other bucket of its two, if that
+// one has a free slot.  The key's hash comes from its record.
+bool FlowTable::move_one_away(uint32_t from) noexcept {
+  Bucket& src = buckets_[from];
+  for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+    const uint32_t ref = src.refs[i];
+    const Flow& f = flows_[ref >> 1];
+    const uint32_t h = hash((ref & 1) != 0 ? f.reverse_key() : f.forward_key());
+    const uint32_t b1 = first_bucket(h);
+    const uint32_t alt = b1 != from ? b1 : second_bucket(h, b1);
+    Bucket& dst = buckets_[alt];
+    const uint32_t empty = match(dst, 0);
+    if (empty == 0) continue;
+    const uint32_t j = lane(empty);
+    dst.tags[j] = src.tags[i];
+    dst.refs[j] = ref;
+    src.tags[i] = 0;
+    return true;
+  }
+  return false;
 }
 
-inline void FlowTable::count_end(const FlowEntry& e) noexcept {
-  if (ended_ != nullptr && !e.is_reverse()) ended_[e.stats_slot].flows_ended.add();
+void FlowTable::unplace(uint32_t hash, uint32_t ref) noexcept {
+  const uint32_t b1 = first_bucket(hash);
+  const uint16_t t = tag(hash);
+  for (const uint32_t b : {b1, second_bucket(hash, b1)}) {
+    Bucket& bucket = buckets_[b];
+    for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+      const uint32_t i = lane(m);
+      if (bucket.refs[i] == ref) {
+        bucket.tags[i] = 0;
+        return;
+      }
+    }
+  }
 }
 
-inline void FlowTable::free_slot(FlowEntry& e) noexcept {
-  count_end(e);
-  e.state = FlowState::kFree;
+void FlowTable::free_flow(uint32_t index) noexcept {
+  Flow& f = flows_[index];
+  unplace(hash(f.forward_key()), index << 1);
+  unplace(hash(f.reverse_key()), index << 1 | 1);
+  if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
+  f.state = FlowState::kFree;
+  f.expires = free_head_;
+  free_head_ = index;
   --size_;
 }
 
-void FlowTable::prefetch(uint32_t hash) const noexcept {
-  uint32_t b1 = first_bucket(hash);
-  uint32_t b2 = second_bucket(hash, b1);
-  const char* p1 = reinterpret_cast<const char*>(&buckets_[b1]);
-  const char* p2 = reinterpret_cast<const char*>(&buckets_[b2]);
-  for (size_t off = 0; off < sizeof(Bucket); off += 64) {
-    __builtin_prefetch(p1 + off);
-    __builtin_prefetch(p2 + off);
+Flow* FlowTable::insert(const FlowKey4& key, uint32_t hash, Ip4 pod, rte_be16_t pod_port,
+                        FlowState state, uint32_t gen, uint32_t now, uint16_t stats_slot) noexcept {
+  if (free_head_ == kNoFlow) {
+    // Every record taken: free a few expired ones before giving up.
+    expire_some(now, 4 * kSlotsPerBucket);
+    if (free_head_ == kNoFlow) return nullptr;
   }
-}
-
-FlowEntry* FlowTable::find(const FlowKey4& key, uint32_t hash, uint32_t now) noexcept {
-  const KeyWords k = words(key);
-  const uint32_t b1 = first_bucket(hash);
-  const uint32_t b[2] = {b1, second_bucket(hash, b1)};
-  for (uint32_t bi : b) {
-    for (FlowEntry& e : buckets_[bi].slots) {
-      if (!same_key(e, k) || e.is_free()) continue;
-      // Keys are unique in the table (insert overwrites), so the first match
-      // is the only one.
-      if (is_expired(e.expires, now)) {
-        free_slot(e);
-        return nullptr;
-      }
-      return &e;
-    }
+  const uint32_t index = free_head_;
+  Flow& f = flows_[index];
+  free_head_ = f.expires;
+  f.client = key.src;
+  f.vip = key.dst;
+  f.client_port = key.sport;
+  f.vip_port = key.dport;
+  f.proto = key.proto;
+  f.state = state;
+  f.stats_slot = stats_slot;
+  f.pod = pod;
+  f.pod_port = pod_port;
+  f.reserved = 0;
+  f.expires = now + timeout_ms(state);
+  f.gen = gen;
+  ++size_;
+  // Index it under both keys, or not at all.  The new flow is live, so
+  // place() never frees it while making room.
+  if (place(key, hash, index << 1, now)) {
+    const FlowKey4 reverse = f.reverse_key();
+    const uint32_t reverse_hash = FlowTable::hash(reverse);
+    if (place(reverse, reverse_hash, index << 1 | 1, now)) return &f;
+    unplace(hash, index << 1);
   }
+  f.state = FlowState::kFree;
+  f.expires = free_head_;
+  free_head_ = index;
+  --size_;
   return nullptr;
-}
-
-FlowEntry* FlowTable::insert(const FlowKey4& key, uint32_t hash, Ip4 nat_ip,
-                             rte_be16_t nat_port, FlowState state, bool reverse,
-                             uint32_t gen, uint32_t now, uint16_t stats_slot) noexcept {
-  const KeyWords k = words(key);
-  const uint32_t b1 = first_bucket(hash);
-  const uint32_t b[2] = {b1, second_bucket(hash, b1)};
-  FlowEntry* target = nullptr;
-  FlowEntry* spare[2] = {nullptr, nullptr};  // first free-or-expired slot
-  uint32_t live[2] = {0, 0};
-  for (int i = 0; i < 2 && target == nullptr; ++i) {
-    for (FlowEntry& e : buckets_[b[i]].slots) {
-      if (!e.is_free() && same_key(e, k)) {
-        target = &e;  // overwrite in place, live or expired
-        break;
-      }
-      if (e.is_live(now)) {
-        ++live[i];
-      } else if (spare[i] == nullptr) {
-        spare[i] = &e;
-      }
-    }
-  }
-  if (target == nullptr) {
-    // Balanced allocation: the less loaded of the two buckets (ties to the
-    // first); a full bucket has no spare, so this is nullptr only when both
-    // are full of live entries.
-    target = live[1] < live[0] ? spare[1] : spare[0];
-    if (target == nullptr) return nullptr;
-    if (target->is_free()) ++size_;  // an expired slot was already counted
-  }
-  if (!target->is_free()) count_end(*target);  // overwritten: live or expired
-  target->src = key.src;
-  target->dst = key.dst;
-  target->sport = key.sport;
-  target->dport = key.dport;
-  target->proto = key.proto;
-  target->stats_slot = stats_slot;
-  target->nat_ip = nat_ip;
-  target->nat_port = nat_port;
-  target->state = state;
-  target->flags = reverse ? FlowEntry::kReverse : 0;
-  target->expires = now + timeout_ms(state);
-  target->gen = gen;
-  return target;
 }
 
 // A deliberately small tracker, not a validating firewall (no sequence-number
 // windows as in Linux conntrack): its only job is to choose a timeout so that
-// half-open and closed connections give their slots back soon, while live
-// ones keep their Pod (Maglev §3.3).  Each direction's entry is advanced by
-// its own packets.
+// half-open and closed connections give their records back soon, while live
+// ones keep their Pod (Maglev §3.3).  Packets of both directions advance the
+// one state of their connection.
 //   FIN or RST                 -> Closing (RFC 9293 §3.6 / §3.5.2); every
 //                                 later packet refreshes the short timeout,
 //                                 so a half-close keeps working while data
 //                                 still flows.
-//   SYN+ACK on a reverse entry -> Established.  The Pod accepted the
-//                                 connection; the reverse entry may see no
-//                                 other packet for a long time (client talks,
-//                                 server is idle), and expiring it early
-//                                 would break reverse NAT of a live flow.
-//                                 Cost: a spoofed-SYN flood to a listening
-//                                 Pod leaves long-lived reverse entries.
-//   SYN (no ACK, or a forward
-//   entry's SYN+ACK)           -> SynSent, from SynSent or Closing (port
+//   SYN+ACK from the Pod       -> Established: the Pod accepted the
+//                                 connection.  Cost: a spoofed-SYN flood to
+//                                 a listening Pod leaves long-lived flows.
+//   SYN (no ACK, or a SYN+ACK
+//   from the client)           -> SynSent, from SynSent or Closing (port
 //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT); on an
-//                                 Established entry a SYN restarts nothing
+//                                 Established flow a SYN restarts nothing
 //                                 (the Pod answers it with a challenge ACK,
 //                                 RFC 5961 §4), so the state stays.
-//   ACK without SYN on SynSent -> Established (the client's handshake ACK).
+//   ACK without SYN on SynSent -> Established (the handshake's last ACK).
 //   anything else              -> same state, timeout refreshed.
-void FlowTable::touch(FlowEntry& e, uint8_t tcp_flags, uint32_t now) noexcept {
-  FlowState s = e.state;
-  switch (s) {
-    case FlowState::kFree:
-      return;  // nothing to refresh; the caller holds a stale pointer
-    case FlowState::kUdp:
-      break;
-    case FlowState::kTcpSynSent:
-    case FlowState::kTcpEstablished:
-    case FlowState::kTcpClosing:
-      if ((tcp_flags & (kTcpFin | kTcpRst)) != 0) {
-        s = FlowState::kTcpClosing;
-      } else if ((tcp_flags & kTcpSyn) != 0) {
-        if ((tcp_flags & kTcpAck) != 0 && e.is_reverse()) {
-          s = FlowState::kTcpEstablished;
-        } else if (s != FlowState::kTcpEstablished) {
-          s = FlowState::kTcpSynSent;
-        }
-      } else if ((tcp_flags & kTcpAck) != 0 && s == FlowState::kTcpSynSent) {
-        s = FlowState::kTcpEstablished;
-      }
-      break;
+FlowState FlowTable::next_state(FlowState s, bool reverse, uint8_t tcp_flags) noexcept {
+  if (s != FlowState::kTcpSynSent && s != FlowState::kTcpEstablished &&
+      s != FlowState::kTcpClosing) {
+    return s;  // UDP (and kFree: nothing to advance)
   }
-  e.state = s;
-  e.expires = now + timeout_ms(s);
-}
-
-void FlowTable::erase(FlowEntry& e) noexcept {
-  if (!e.is_free()) free_slot(e);
+  if ((tcp_flags & (kTcpFin | kTcpRst)) != 0) return FlowState::kTcpClosing;
+  if ((tcp_flags & kTcpSyn) != 0) {
+    if ((tcp_flags & kTcpAck) != 0 && reverse) return FlowState::kTcpEstablished;
+    return s == FlowState::kTcpEstablished ? s : FlowState::kTcpSynSent;
+  }
+  if ((tcp_flags & kTcpAck) != 0 && s == FlowState::kTcpSynSent) return FlowState::kTcpEstablished;
+  return s;
 }
 
 uint32_t FlowTable::expire_some(uint32_t now, uint32_t budget) noexcept {
-  budget = std::min(budget, n_buckets_);
+  budget = std::min(budget, capacity_);
   uint32_t freed = 0;
-  for (uint32_t i = 0; i < budget; ++i) {
-    for (FlowEntry& e : buckets_[cursor_].slots) {
-      if (!e.is_free() && is_expired(e.expires, now)) {
-        free_slot(e);
-        ++freed;
-      }
+  for (uint32_t n = 0; n < budget; ++n) {
+    const Flow& f = flows_[cursor_];
+    if (!f.is_free() && is_expired(f.expires, now)) {
+      free_flow(cursor_);
+      ++freed;
     }
-    cursor_ = (cursor_ + 1 == n_buckets_) ? 0 : cursor_ + 1;
+    cursor_ = (cursor_ + 1 == capacity_) ? 0 : cursor_ + 1;
   }
   return freed;
 }

@@ -1,40 +1,57 @@
 // Per-worker connection tracking (architecture decision 3).
 //
-// A flow entry pins a connection to the Pod Maglev chose when it started, for
-// the connection's life, also across endpoint changes (Maglev, NSDI'16 §3.3).
-// Each connection has two entries in the same table: a forward entry keyed by
-// the client's packet (client, VIP, client port, VIP port, proto) holding the
-// Pod to rewrite the destination to, and a reverse entry keyed by the Pod's
-// reply (Pod, client, target port, client port, proto) holding the VIP to
-// rewrite the source back to.
+// A connection pins its client to the Pod Maglev chose when it started, for
+// the connection's life, also across endpoint changes (Maglev, NSDI'16
+// §3.3).  Each connection is one 32-byte Flow record, found by either of its
+// two keys: the forward key of the client's packets (client, VIP, client
+// port, VIP port, proto) and the reverse key of the Pod's replies (Pod,
+// client, target port, client port, proto).
 //
 // Ownership: one table per worker, touched only by that worker (no locks, no
 // atomics).  The control thread never reads it directly; the control socket
-// asks the worker, which calls for_each_live().
+// asks the worker, which calls for_each_live_in().
 //
-// Layout (the VPP lb sticky table's idea, with full keys): buckets of
-// kSlotsPerBucket 32-byte entries, 64-byte aligned, and 2-choice hashing
-// without displacement: a key may live in one of two buckets chosen by two
-// hashes, and an insert goes to the one holding fewer live entries
-// (Azar, Broder, Karlin, Upfal, "Balanced Allocations", 1994).  A lookup
-// reads at most two buckets; nothing is ever moved, so a FlowEntry* stays
-// valid until the entry is erased, expires or is overwritten.  Memory is one
-// DpVector allocated by the constructor, never again.  Expired entries are
-// freed lazily: when a lookup meets one, when an insert reuses its slot, and
-// by expire_some(), which the worker calls once per loop with a small budget;
-// nothing on the packet path scans the table.
+// Layout (the idea of VPP lb's sticky table and of cuckoo-style hash
+// indexes such as DPDK's rte_hash): records live in one array; an index of
+// 64-byte buckets maps keys to records.  A bucket is one cache line of 8
+// slots: 8 16-bit tags (taken from the key's hash; 0 = empty) compared at
+// once with one SIMD compare, and 8 record references (record index << 1 |
+// reverse).  A key may live in one of two buckets chosen by two hashes, and
+// an insert goes to the one with more free slots (Azar, Broder, Karlin,
+// Upfal, "Balanced Allocations", 1994); when both are full, one key moves
+// to its other bucket (one cuckoo step).  Records never move, so a Flow*
+// stays valid until the flow is erased or expires.  A lookup of an
+// established flow reads two index lines (prefetched together) and one
+// record line.
+//
+// Memory: the index has one bucket per 3 connections (2 keys per connection
+// at 75% slot occupancy with the table full), so a connection costs its
+// 32-byte record plus 21.3 bytes of index: 53.3 bytes.  Everything is
+// allocated by the constructor, never again.  Free records form a list
+// threaded through their `expires` field.
+//
+// Expiry is lazy: a lookup that meets an expired flow frees it, an insert
+// that finds a bucket full frees the expired flows referenced there, and
+// expire_some(), which the worker calls once per loop with a small budget,
+// sweeps the records; nothing on the packet path scans the table.
 //
 // Time is a uint32 count of milliseconds that wraps after ~49.7 days; every
 // comparison is wrap-safe (RFC 1982 serial arithmetic), so timeouts must be
 // below 2^31 ms (~24.8 days).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <rte_byteorder.h>
+#include <rte_hash_crc.h>
 
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/net.hpp"
@@ -62,7 +79,7 @@ static_assert(std::has_unique_object_representations_v<FlowKey4>,
               "FlowKey4 must have no implicit padding: it is hashed bytewise");
 
 enum class FlowState : uint8_t {
-  kFree,            // slot unused
+  kFree,            // record unused
   kTcpSynSent,      // handshake in progress: short timeout
   kTcpEstablished,  // long timeout
   kTcpClosing,      // FIN or RST seen: short timeout
@@ -81,109 +98,156 @@ constexpr bool is_expired(uint32_t expires, uint32_t now) noexcept {
   return static_cast<int32_t>(expires - now) <= 0;
 }
 
-// The first 13 bytes of an entry are its key's significant bytes, laid out
-// as in FlowKey4; bytes 13..15, where a FlowKey4 has its zero pad, hold the
-// entry's state and flags instead.  Lookups compare the first 13 bytes only
-// (one mask on the second word), which leaves room in 32 bytes for the
-// entry's stats slot.
-struct FlowEntry {
-  static constexpr uint8_t kReverse = 0x01;  // flags: keyed by the Pod's reply
-
-  Ip4 src;                     // the key: as in FlowKey4
-  Ip4 dst;
-  rte_be16_t sport = 0;
-  rte_be16_t dport = 0;
+// One connection.  Its first 13 bytes are its forward key's significant
+// bytes, laid out as in a FlowKey4, so a forward lookup compares two words.
+struct Flow {
+  Ip4 client;
+  Ip4 vip;
+  rte_be16_t client_port = 0;
+  rte_be16_t vip_port = 0;
   Proto proto = Proto::kTcp;
-  FlowState state = FlowState::kFree;  // in FlowKey4's pad
-  uint8_t flags = 0;
-  uint8_t reserved = 0;
-  Ip4 nat_ip;                  // forward: Pod address; reverse: VIP
-  rte_be16_t nat_port = 0;     // forward: target port; reverse: VIP port
+  FlowState state = FlowState::kFree;
   uint16_t stats_slot = 0;     // TrafficCounters of its endpoint (worker_counters.hpp)
-  uint32_t expires = 0;        // ms ticks, wrap-safe, see is_expired()
+  Ip4 pod;                     // the endpoint it is pinned to
+  rte_be16_t pod_port = 0;     // its target port
+  uint16_t reserved = 0;
+  uint32_t expires = 0;        // ms ticks, wrap-safe, see is_expired(); free: next free record
   uint32_t gen = 0;            // snapshot generation last validated against
 
-  FlowKey4 key() const noexcept { return FlowKey4{src, dst, sport, dport, proto}; }
-  bool is_reverse() const noexcept { return (flags & kReverse) != 0; }
+  FlowKey4 forward_key() const noexcept { return FlowKey4{client, vip, client_port, vip_port, proto}; }
+  FlowKey4 reverse_key() const noexcept { return FlowKey4{pod, client, pod_port, client_port, proto}; }
   bool is_free() const noexcept { return state == FlowState::kFree; }
-  bool is_live(uint32_t now) const noexcept {
-    return !is_free() && !is_expired(expires, now);
-  }
+  bool is_live(uint32_t now) const noexcept { return !is_free() && !is_expired(expires, now); }
 };
-static_assert(sizeof(FlowEntry) == 32, "two entries per cache line");
-static_assert(offsetof(FlowEntry, proto) == offsetof(FlowKey4, proto) &&
-                  offsetof(FlowEntry, state) == offsetof(FlowKey4, pad),
-              "an entry starts with its key's 13 significant bytes");
+static_assert(sizeof(Flow) == 32, "two flows per cache line");
+static_assert(offsetof(Flow, proto) == offsetof(FlowKey4, proto) &&
+                  offsetof(Flow, state) == offsetof(FlowKey4, pad),
+              "a flow starts with its forward key's 13 significant bytes");
+
+// A lookup's answer: the connection, and which of its keys matched.
+struct FlowHit {
+  Flow* flow = nullptr;
+  bool reverse = false;  // matched by the reverse key: a Pod's reply
+  explicit operator bool() const noexcept { return flow != nullptr; }
+};
 
 class FlowTable {
  public:
-  // 4 entries = 128 bytes = two cache lines per bucket.  Offered as many keys
-  // as slots, 2 choices of 4-entry buckets accept 92% of them, 2 choices of
-  // 2-entry buckets (one line each) only 85.5%, one 4-entry bucket 80.6%
-  // (balls-into-bins simulation; flow_table_test measures this table).
-  // Under churn (flows ending while others start) refusals start earlier:
-  // simulated at a steady live load of 0.4 / 0.5 / 0.6 / 0.7, 0.007% / 0.2% /
-  // 1.7% / 7% of inserts are refused.  Size the table at about twice the
-  // entries expected live (four per concurrent connection): 128 bytes per
-  // connection.
-  static constexpr uint32_t kSlotsPerBucket = 4;
+  static constexpr uint32_t kSlotsPerBucket = 8;
+  // Index buckets per connection: 2 keys per connection, at most 6 of a
+  // bucket's 8 slots used on average with every record in use.  Offered
+  // that load, 2-choice placement practically never finds both buckets full
+  // (flow_table_test fills the table to the last record).
+  static constexpr uint32_t kConnectionsPerBucket = 3;
   // Longest timeout the wrap-safe comparison can represent.
   static constexpr uint32_t kMaxTimeoutMs = 0x7fff'ffff;
+  // Most connections one table holds (the reference keeps one bit).
+  static constexpr uint32_t kMaxCapacity = 1u << 30;
 
-  // `capacity` counts entries (a connection takes two); it is rounded up to a
-  // whole number of buckets (at least two).  Throws std::invalid_argument
-  // when capacity is 0 or a timeout is 0 or above kMaxTimeoutMs (config
-  // validation reports these first), std::bad_alloc when memory is short.
+  // `capacity` counts connections (at least 8).  Throws
+  // std::invalid_argument when capacity is 0 or above kMaxCapacity, or a
+  // timeout is 0 or above kMaxTimeoutMs (config validation reports these
+  // first), std::bad_alloc when memory is short.
   FlowTable(uint32_t capacity, FlowTimeouts timeouts);
 
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
+  // Bytes the table takes for `capacity` connections (records + index).
+  static uint64_t memory_bytes(uint32_t capacity) noexcept;
+
   // The key's hash; lets a worker hash a burst once, prefetch, then look up.
-  static uint32_t hash(const FlowKey4& key) noexcept;
-  void prefetch(uint32_t hash) const noexcept;
-
-  // The live entry for key, or nullptr.  An expired entry met on the way is
-  // freed on the spot.
-  FlowEntry* find(const FlowKey4& key, uint32_t now) noexcept {
-    return find(key, hash(key), now);
+  static uint32_t hash(const FlowKey4& key) noexcept {
+    uint64_t lo;
+    uint64_t hi;
+    std::memcpy(&lo, &key, 8);
+    std::memcpy(&hi, reinterpret_cast<const unsigned char*>(&key) + 8, 8);
+    return rte_hash_crc_8byte(hi, rte_hash_crc_8byte(lo, kHashSeed));
   }
-  FlowEntry* find(const FlowKey4& key, uint32_t hash, uint32_t now) noexcept;
 
-  // Inserts the entry for key, or overwrites it when the key is present (live
-  // or expired).  expires = now + timeout(state).  nullptr when both of the
-  // key's buckets are full of live entries: the caller then forwards by
-  // Maglev alone and counts it.
-  // `stats_slot` names the endpoint's TrafficCounters.
-  FlowEntry* insert(const FlowKey4& key, Ip4 nat_ip, rte_be16_t nat_port,
-                    FlowState state, bool reverse, uint32_t gen, uint32_t now,
-                    uint16_t stats_slot = kUntrackedSlot) noexcept {
-    return insert(key, hash(key), nat_ip, nat_port, state, reverse, gen, now, stats_slot);
+  // Prefetches both index buckets of `hash` (first pass over a burst).
+  void prefetch(uint32_t hash) const noexcept {
+    const uint32_t b1 = first_bucket(hash);
+    prefetch_line(&buckets_[b1]);
+    prefetch_line(&buckets_[second_bucket(hash, b1)]);
   }
-  FlowEntry* insert(const FlowKey4& key, uint32_t hash, Ip4 nat_ip,
-                    rte_be16_t nat_port, FlowState state, bool reverse,
-                    uint32_t gen, uint32_t now,
-                    uint16_t stats_slot = kUntrackedSlot) noexcept;
+  // Prefetches the records the buckets' matching tags point to (second
+  // pass, once the buckets have arrived).
+  void prefetch_flow(uint32_t hash) const noexcept {
+    const uint32_t b1 = first_bucket(hash);
+    const uint16_t t = tag(hash);
+    for (const uint32_t b : {b1, second_bucket(hash, b1)}) {
+      const Bucket& bucket = buckets_[b];
+      for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+        prefetch_line(&flows_[bucket.refs[lane(m)] >> 1]);
+      }
+    }
+  }
 
-  // Where the end of each forward entry (a connection) is counted:
-  // slots[e.stats_slot].flows_ended, whatever ends it (erase, expiry,
-  // reuse of an expired slot).  Null (the default): not counted.
+  // The live flow for `key` (in either direction), or none.  An expired
+  // flow met on the way is freed on the spot.
+  FlowHit find(const FlowKey4& key, uint32_t now) noexcept { return find(key, hash(key), now); }
+  FlowHit find(const FlowKey4& key, uint32_t hash, uint32_t now) noexcept {
+    const uint32_t b1 = first_bucket(hash);
+    const uint16_t t = tag(hash);
+    for (const uint32_t b : {b1, second_bucket(hash, b1)}) {
+      const Bucket& bucket = buckets_[b];
+      for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+        const uint32_t ref = bucket.refs[lane(m)];
+        Flow& f = flows_[ref >> 1];
+        if (!has_key(f, (ref & 1) != 0, key)) continue;
+        // Keys are unique in the table (insert makes them so): the first
+        // match is the only one.
+        if (is_expired(f.expires, now)) {
+          free_flow(ref >> 1);
+          return {};
+        }
+        return FlowHit{&f, (ref & 1) != 0};
+      }
+    }
+    return {};
+  }
+
+  // Pins a new connection: its forward key `key` (hash `hash`), the Pod it
+  // goes to, its first state (expires = now + timeout(state)).  A flow
+  // already holding either of the new flow's keys is replaced (it ends).
+  // nullptr when every record is in use by a live flow, or (practically
+  // never) both buckets of a key are full of live flows: the caller then
+  // forwards by Maglev alone and counts it.  `stats_slot` names the
+  // endpoint's TrafficCounters.
+  Flow* insert(const FlowKey4& key, uint32_t hash, Ip4 pod, rte_be16_t pod_port, FlowState state,
+               uint32_t gen, uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept;
+  Flow* insert(const FlowKey4& key, Ip4 pod, rte_be16_t pod_port, FlowState state, uint32_t gen,
+               uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept {
+    return insert(key, hash(key), pod, pod_port, state, gen, now, stats_slot);
+  }
+
+  // Where the end of each connection is counted:
+  // slots[f.stats_slot].flows_ended, whatever ends it (erase, expiry,
+  // replacement).  Null (the default): not counted.
   void count_ends_in(TrafficCounters* slots) noexcept { ended_ = slots; }
 
-  // Advances the entry's state with one packet of its direction and sets
-  // expires = now + timeout(new state).  tcp_flags is the TCP header's flag
-  // byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); ignored for UDP.
-  void touch(FlowEntry& e, uint8_t tcp_flags, uint32_t now) noexcept;
+  // Advances the connection's state with one packet (`reverse`: a reply)
+  // and sets expires = now + timeout(new state).  tcp_flags is the TCP
+  // header's flag byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); ignored for
+  // UDP.
+  void touch(Flow& f, bool reverse, uint8_t tcp_flags, uint32_t now) noexcept {
+    const FlowState s = next_state(f.state, reverse, tcp_flags);
+    f.state = s;
+    f.expires = now + timeout_ms(s);
+  }
 
-  void erase(FlowEntry& e) noexcept;
+  void erase(Flow& f) noexcept {
+    if (!f.is_free()) free_flow(index_of(f));
+  }
 
-  // Examines at most `budget` buckets (and never one twice in a call) from a
-  // rotating cursor, freeing the expired entries there; returns how many.
+  // Examines at most `budget` records from a rotating cursor, freeing the
+  // expired ones; returns how many it freed.
   uint32_t expire_some(uint32_t now, uint32_t budget) noexcept;
 
-  // Occupied slots, including expired entries not yet freed.
+  // Connections held, including expired ones not yet freed.
   uint32_t size() const noexcept { return size_; }
-  uint32_t capacity() const noexcept { return n_buckets_ * kSlotsPerBucket; }
+  uint32_t capacity() const noexcept { return capacity_; }
   uint32_t bucket_count() const noexcept { return n_buckets_; }
   uint32_t timeout_ms(FlowState s) const noexcept {
     switch (s) {
@@ -196,46 +260,119 @@ class FlowTable {
     return 0;
   }
 
-  // Calls fn(const FlowEntry&) for every live entry of `count` buckets from
-  // `first` (wrapping at the end); returns the bucket after the last one.
-  // A slice of a scan spread over many polls (the `flows` command).
+  // The connection tracking of one TCP packet (see flow_table.cpp).
+  static FlowState next_state(FlowState s, bool reverse, uint8_t tcp_flags) noexcept;
+
+  // Calls fn(const Flow&) for every live flow among the `count` records
+  // from `first` (wrapping at the end); returns the record after the last
+  // one.  A slice of a scan spread over many polls (the `flows` command).
   template <typename Fn>
   uint32_t for_each_live_in(uint32_t first, uint32_t count, uint32_t now, Fn&& fn) const {
-    uint32_t b = first;
-    for (uint32_t i = 0; i < count; ++i) {
-      for (const FlowEntry& e : buckets_[b].slots) {
-        if (e.is_live(now)) fn(e);
-      }
-      b = (b + 1 == n_buckets_) ? 0 : b + 1;
+    uint32_t i = first;
+    for (uint32_t n = 0; n < count; ++n) {
+      if (flows_[i].is_live(now)) fn(flows_[i]);
+      i = (i + 1 == capacity_) ? 0 : i + 1;
     }
-    return b;
+    return i;
   }
 
-  // Calls fn(const FlowEntry&) for every live entry.  A full scan: control
-  // requests only, never on the packet path.
+  // Calls fn(const Flow&) for every live flow.  A full scan: control
+  // requests and tests only, never on the packet path.
   template <typename Fn>
   void for_each_live(uint32_t now, Fn&& fn) const {
-    for (const Bucket& b : buckets_) {
-      for (const FlowEntry& e : b.slots) {
-        if (e.is_live(now)) fn(e);
-      }
-    }
+    for_each_live_in(0, capacity_, now, fn);
   }
 
  private:
   struct alignas(64) Bucket {
-    FlowEntry slots[kSlotsPerBucket];
+    uint16_t tags[kSlotsPerBucket];  // 0: empty slot
+    uint32_t refs[kSlotsPerBucket];  // record index << 1 | 1 for the reverse key
+    uint8_t unused[16];
   };
+  static_assert(sizeof(Bucket) == 64, "one cache line per bucket");
 
-  uint32_t first_bucket(uint32_t hash) const noexcept;
-  uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept;
-  void free_slot(FlowEntry& e) noexcept;
-  void count_end(const FlowEntry& e) noexcept;
+  static constexpr uint32_t kHashSeed = 0x9e37'79b9;
+  static constexpr uint32_t kNoFlow = 0xffff'ffff;
 
+  static void prefetch_line(const void* p) noexcept { __builtin_prefetch(p); }
+
+  // Nonzero: 0 marks an empty slot.
+  static uint16_t tag(uint32_t hash) noexcept { return static_cast<uint16_t>(hash | 1); }
+
+  // Bit 2i set when slot i's tag is `t` (one bit per byte of a 16-bit lane
+  // is kept: the even ones).
+  static uint32_t match(const Bucket& b, uint16_t t) noexcept {
+#if defined(__SSE2__)
+    const __m128i tags = _mm_load_si128(reinterpret_cast<const __m128i*>(b.tags));
+    const __m128i eq = _mm_cmpeq_epi16(tags, _mm_set1_epi16(static_cast<short>(t)));
+    return static_cast<uint32_t>(_mm_movemask_epi8(eq)) & 0x5555u;
+#else
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) m |= uint32_t{b.tags[i] == t} << (2 * i);
+    return m;
+#endif
+  }
+  static uint32_t lane(uint32_t mask) noexcept { return static_cast<uint32_t>(std::countr_zero(mask)) >> 1; }
+
+  // Maps a 32-bit hash onto [0, n) with a multiply (Lemire, "Fast Random
+  // Integer Generation in an Interval", 2019), so the bucket count need not
+  // be a power of two.
+  static uint32_t reduce(uint32_t h, uint32_t n) noexcept {
+    return static_cast<uint32_t>((static_cast<uint64_t>(h) * n) >> 32);
+  }
+  // MurmurHash3's 32-bit finaliser: a non-linear bijection.  The second
+  // bucket must not be a fixed function of the first: CRC is linear over
+  // GF(2), so a second CRC with another seed would only XOR the first hash
+  // with a constant and pair buckets for good (one 16-slot bucket, not two
+  // choices).
+  static uint32_t fmix32(uint32_t h) noexcept {
+    h ^= h >> 16;
+    h *= 0x85eb'ca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2'ae35u;
+    h ^= h >> 16;
+    return h;
+  }
+  uint32_t first_bucket(uint32_t hash) const noexcept { return reduce(hash, n_buckets_); }
+  // Always another bucket than the first (n_buckets_ >= 2).
+  uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept {
+    const uint32_t b = reduce(fmix32(hash), n_buckets_);
+    return b != first ? b : (first + 1 == n_buckets_ ? 0 : first + 1);
+  }
+
+  // Whether `f`'s forward (or reverse) key is `k`.
+  static bool has_key(const Flow& f, bool reverse, const FlowKey4& k) noexcept {
+    if (!reverse) {
+      // Bytes 13..15 of a flow are its state, a key's zero pad: masked off.
+      constexpr uint64_t kHiMask = (uint64_t{1} << 40) - 1;
+      uint64_t flo, fhi, klo, khi;
+      std::memcpy(&flo, &f, 8);
+      std::memcpy(&fhi, reinterpret_cast<const unsigned char*>(&f) + 8, 8);
+      std::memcpy(&klo, &k, 8);
+      std::memcpy(&khi, reinterpret_cast<const unsigned char*>(&k) + 8, 8);
+      return ((flo ^ klo) | ((fhi ^ khi) & kHiMask)) == 0;
+    }
+    return f.pod == k.src && f.client == k.dst && f.pod_port == k.sport &&
+           f.client_port == k.dport && f.proto == k.proto;
+  }
+
+  uint32_t index_of(const Flow& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
+  // Puts `ref` in the emptier of `hash`'s buckets, first replacing any flow
+  // that holds `key` and freeing expired flows if both buckets are full.
+  bool place(const FlowKey4& key, uint32_t hash, uint32_t ref, uint32_t now) noexcept;
+  bool move_one_away(uint32_t from) noexcept;
+  void unplace(uint32_t hash, uint32_t ref) noexcept;
+  void free_flow(uint32_t index) noexcept;
+
+  static_assert(std::endian::native == std::endian::little, "has_key's mask assumes little endian");
+
+  DpVector<Flow> flows_;
   DpVector<Bucket> buckets_;
+  uint32_t capacity_ = 0;
   uint32_t n_buckets_ = 0;
   uint32_t size_ = 0;
-  uint32_t cursor_ = 0;  // next bucket expire_some() examines
+  uint32_t free_head_ = kNoFlow;  // first free record
+  uint32_t cursor_ = 0;           // next record expire_some() examines
   FlowTimeouts timeouts_;
   TrafficCounters* ended_ = nullptr;
 };

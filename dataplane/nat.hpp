@@ -76,8 +76,10 @@ inline void rewrite_source(ParsedPacket& p, Ip4 ip, rte_be16_t port) noexcept {
 // forward a packet whose TTL would reach zero.  Returns false (packet
 // untouched) when TTL <= 1; the caller drops it with kTtlExceeded.  TTL
 // shares its 16-bit checksum word with the protocol field (RFC 791 §3.1).
+inline bool ttl_allows_forwarding(const rte_ipv4_hdr* ip) noexcept { return ip->time_to_live > 1; }
+
 inline bool decrement_ttl(rte_ipv4_hdr* ip) noexcept {
-  if (ip->time_to_live <= 1) return false;
+  if (!ttl_allows_forwarding(ip)) return false;
   const rte_be16_t old_word = nat_detail::load_word(&ip->time_to_live);
   --ip->time_to_live;
   const rte_be16_t new_word = nat_detail::load_word(&ip->time_to_live);

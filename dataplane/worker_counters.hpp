@@ -36,7 +36,7 @@ class Counter {
   X(flows_revalidated, "flows rechecked after a snapshot change")     \
   X(flows_endpoint_gone, "flows dropped because their endpoint left") \
   X(flows_expired, "flow entries freed by expiry")                    \
-  X(flow_entries, "live flow entries (gauge; two per connection)")    \
+  X(flow_entries, "connections in the flow table (gauge)")            \
   X(arp_replies, "ARP requests answered")                             \
   X(icmp_echo_replies, "ICMP echo requests answered")                 \
   X(snapshots_adopted, "snapshots taken from the control thread")

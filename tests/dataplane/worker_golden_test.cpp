@@ -775,7 +775,7 @@ TEST(WorkerPipeline, TrafficIsCountedPerEndpointAndOutlivesTheEndpoint) {
 TEST(WorkerPipeline, FlowQueryListsMatchingConnectionsUpToTheLimit) {
   DataplaneSetup s;
   s.config_toml = kBaseConfig;
-  s.flow_capacity = 4 * 4 * dp::FlowQuery::kBucketsPerPoll;  // four polls' worth of buckets
+  s.flow_capacity = 4 * dp::FlowQuery::kFlowsPerPoll;  // four polls' worth of records
   auto d = make_dataplane(std::move(s));
   auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
   const uint64_t on1 = count_on(flows, kPod1);
@@ -785,7 +785,7 @@ TEST(WorkerPipeline, FlowQueryListsMatchingConnectionsUpToTheLimit) {
   only_pod1.endpoint = kPod1;
   ASSERT_TRUE(q.ask(only_pod1, 10));
   EXPECT_FALSE(q.ask(only_pod1, 10)) << "one question at a time";
-  ASSERT_GT(d->worker(0).flows().bucket_count(), dp::FlowQuery::kBucketsPerPoll);
+  ASSERT_GT(d->worker(0).flows().capacity(), dp::FlowQuery::kFlowsPerPoll);
   d->worker(0).poll_once();  // online in QSBR since open_flows()
   EXPECT_FALSE(q.answered()) << "the table is scanned over several polls, not in one";
   for (int i = 0; !q.answered() && i < 1000; ++i) d->poll_until_idle();
@@ -847,7 +847,7 @@ TEST(WorkerPipeline, AddingAnEndpointDoesNotMoveEstablishedFlows) {
 TEST(WorkerPipeline, FlowTableFullStillForwardsByMaglev) {
   DataplaneSetup s;
   s.config_toml = kBaseConfig;
-  s.flow_capacity = 8;  // two buckets of four entries: at most four connections
+  s.flow_capacity = 8;  // at most eight connections
   auto d = make_dataplane(std::move(s));
 
   const auto ports = port_range(20000, 64);
@@ -856,9 +856,9 @@ TEST(WorkerPipeline, FlowTableFullStillForwardsByMaglev) {
   const uint64_t full = d->total(&WorkerCounters::flows_table_full);
   const uint64_t created = d->total(&WorkerCounters::flows_created);
   EXPECT_GT(full, 0u);
-  EXPECT_LE(created, 4u);
+  EXPECT_EQ(created, 8u);
   EXPECT_EQ(full + created, ports.size());
-  EXPECT_LE(d->worker(0).flows().size(), 8u);
+  EXPECT_EQ(d->worker(0).flows().size(), 8u);
 
   // Without entries, the same connection still reaches the same Pod...
   auto went = continue_flows(*d, flows);
@@ -884,7 +884,7 @@ TEST(WorkerPipeline, FlowTableFullStillForwardsByMaglev) {
 TEST(WorkerPipeline, WeightsShapeNewFlowShares) {
   DataplaneSetup s;
   s.config_toml = kBaseConfig;
-  s.flow_capacity = 1 << 14;  // room for all 3000 connections (two entries each)
+  s.flow_capacity = 1 << 12;  // room for all 3000 connections
   auto d = make_dataplane(std::move(s));
 
   std::mt19937 rng(20240601);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dataplane/checksum.hpp"
+#include "dataplane/flow_packet.hpp"
 
 namespace podgate::dp {
 namespace {
@@ -162,6 +163,32 @@ testing::AssertionResult within_frame(const ParsedPacket& p, const uint8_t* fram
   return testing::AssertionSuccess();
 }
 
+// parse_flow_packet(), the worker's fast path, must take exactly the TCP and
+// UDP packets parse_packet() takes (in a 20-byte IP header: the only kind
+// parse_packet() takes), with the same 5-tuple and flags.
+testing::AssertionResult fast_parse_agrees(const ExactFrame& f, bool verified, bool parsed,
+                                           const ParsedPacket& p) {
+  FlowKey4 key;
+  uint8_t flags = 0xff;
+  const bool fast = parse_flow_packet(f.data.get(), f.len, verified, key, flags);
+  const bool flow_kind = parsed && (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp);
+  if (fast != flow_kind) {
+    return testing::AssertionFailure() << "fast parse " << (fast ? "took" : "declined")
+                                       << " a frame parse_packet " << (parsed ? "took" : "dropped");
+  }
+  if (!fast) return testing::AssertionSuccess();
+  const FlowKey4 want{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+  if (!(key == want)) return testing::AssertionFailure() << "different flow key";
+  if (flags != (p.kind == PacketKind::kTcp ? p.tcp_flags : 0)) {
+    return testing::AssertionFailure() << "different TCP flags";
+  }
+  const ParsedPacket view = flow_packet_view(f.data.get(), f.len, key.proto, flags);
+  if (view.ip != p.ip || view.l4 != p.l4 || view.l4_len != p.l4_len || view.kind != p.kind) {
+    return testing::AssertionFailure() << "flow_packet_view locates other headers";
+  }
+  return testing::AssertionSuccess();
+}
+
 // ---- Malformed frames: one table, one exact reason each -------------------
 
 struct DropCase {
@@ -301,6 +328,7 @@ TEST_P(ParseDrop, RejectsWithExactReason) {
   DropReason drop = DropReason::kCount;
   EXPECT_FALSE(parse_packet(f.data.get(), f.len, c.ip_checksum_verified, p, drop));
   EXPECT_EQ(drop_reason_name(drop), drop_reason_name(c.expected));
+  EXPECT_TRUE(fast_parse_agrees(f, c.ip_checksum_verified, false, p)) << "the fast path declines it too";
 }
 
 INSTANTIATE_TEST_SUITE_P(MalformedFrames, ParseDrop, testing::ValuesIn(drop_cases()),
@@ -493,7 +521,9 @@ TEST(ParsePacket, RandomFramesNeverEscapeTheFrame) {
     ExactFrame f(b);
     ParsedPacket p;
     DropReason drop = DropReason::kCount;
-    if (parse_packet(f.data.get(), f.len, verified, p, drop)) {
+    const bool ok = parse_packet(f.data.get(), f.len, verified, p, drop);
+    ASSERT_TRUE(fast_parse_agrees(f, verified, ok, p)) << "frame " << i;
+    if (ok) {
       ASSERT_TRUE(within_frame(p, f.data.get(), f.len)) << "frame " << i;
       constexpr const char* kKinds[] = {"arp", "tcp", "udp", "icmp"};
       ++outcomes[kKinds[static_cast<int>(p.kind)]];

@@ -1,0 +1,97 @@
+// The fast path's parse: a TCP or UDP packet in a plain IPv4 header, the
+// only kind the flow table serves, read once into its flow key.
+//
+// It accepts exactly the TCP and UDP packets parse_packet() accepts with a
+// 20-byte header, and nothing else: everything it declines (ARP, ICMP,
+// options, fragments, anything malformed) goes to parse_packet(), which
+// handles it or names the drop reason.  tests/unit/packet_test.cpp holds the
+// two to that on every frame it has, and on random mutations of them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "dataplane/flow_table.hpp"
+#include "dataplane/packet.hpp"
+
+namespace podgate::dp {
+
+inline constexpr uint32_t kFlowL3Offset = sizeof(rte_ether_hdr);                    // 14
+inline constexpr uint32_t kFlowL4Offset = kFlowL3Offset + sizeof(rte_ipv4_hdr);     // 34
+
+// RFC 1071: whether the one's complement sum of a 20-byte IPv4 header,
+// checksum field included, is all ones.  Five 32-bit loads summed in 64
+// bits, then folded; byte order does not matter (RFC 1071 §2(B)).
+inline bool ipv4_header_checksum_ok(const rte_ipv4_hdr* ip) noexcept {
+  uint32_t w[5];
+  std::memcpy(w, ip, sizeof w);
+  uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+  sum = (sum & 0xffff'ffffu) + (sum >> 32);
+  sum = (sum & 0xffff'ffffu) + (sum >> 32);
+  uint32_t s = static_cast<uint32_t>(sum);
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  return s == 0xffffu;
+}
+
+// Fills `key` and `tcp_flags` (0 for UDP) when `frame` is a TCP or UDP
+// packet the fast path can take; false sends it to parse_packet().  The
+// rules are parse_packet()'s (RFC 1812 §5.2.2, RFC 793 §3.1, RFC 768),
+// which quotes them.
+inline bool parse_flow_packet(const uint8_t* frame, uint32_t frame_len, bool ip_checksum_verified,
+                              FlowKey4& key, uint8_t& tcp_flags) noexcept {
+  constexpr uint8_t kVersion4Ihl5 = 0x45;
+  if (frame_len < kFlowL4Offset) return false;
+  rte_be16_t ether_type;
+  std::memcpy(&ether_type, frame + 12, sizeof ether_type);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(frame + kFlowL3Offset);
+  if (ether_type != to_be16(RTE_ETHER_TYPE_IPV4) || ip->version_ihl != kVersion4Ihl5) return false;
+  const uint32_t total_length = from_be16(ip->total_length);
+  if (total_length < sizeof(rte_ipv4_hdr) || total_length > frame_len - kFlowL3Offset) return false;
+  if ((ip->fragment_offset & to_be16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+    return false;
+  }
+  if (!ip_checksum_verified && !ipv4_header_checksum_ok(ip)) return false;
+  const uint32_t l4_len = total_length - static_cast<uint32_t>(sizeof(rte_ipv4_hdr));
+  const uint8_t* l4 = frame + kFlowL4Offset;
+  if (ip->next_proto_id == static_cast<uint8_t>(Proto::kTcp)) {
+    const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
+    const uint32_t data_offset = tcp->data_off >> 4;
+    if (l4_len < sizeof(rte_tcp_hdr) || data_offset < 5 || data_offset * 4 > l4_len) return false;
+    key.proto = Proto::kTcp;
+    tcp_flags = tcp->tcp_flags;
+  } else if (ip->next_proto_id == static_cast<uint8_t>(Proto::kUdp)) {
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
+    if (l4_len < sizeof(rte_udp_hdr) || from_be16(udp->dgram_len) != l4_len) return false;
+    key.proto = Proto::kUdp;
+    tcp_flags = 0;
+  } else {
+    return false;
+  }
+  // Source and destination address (adjacent at IP offset 12), then the
+  // source and destination port: the key's first 12 bytes, as on the wire.
+  auto* k = reinterpret_cast<unsigned char*>(&key);
+  std::memcpy(k, frame + kFlowL3Offset + offsetof(rte_ipv4_hdr, src_addr), 8);
+  std::memcpy(k + offsetof(FlowKey4, sport), l4, 4);
+  key.pad[0] = key.pad[1] = key.pad[2] = 0;
+  return true;
+}
+
+// The ParsedPacket of a frame parse_flow_packet() accepted, without parsing
+// it again: what the classification and NAT code take.
+inline ParsedPacket flow_packet_view(uint8_t* frame, uint32_t frame_len, Proto proto,
+                                     uint8_t tcp_flags) noexcept {
+  ParsedPacket p;
+  p.frame = frame;
+  p.frame_len = frame_len;
+  p.kind = proto == Proto::kTcp ? PacketKind::kTcp : PacketKind::kUdp;
+  p.eth = reinterpret_cast<rte_ether_hdr*>(frame);
+  p.ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kFlowL3Offset);
+  p.l4 = frame + kFlowL4Offset;
+  p.l4_len = static_cast<uint16_t>(from_be16(p.ip->total_length) - sizeof(rte_ipv4_hdr));
+  p.tcp_flags = tcp_flags;
+  return p;
+}
+
+}  // namespace podgate::dp
