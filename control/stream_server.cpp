@@ -179,7 +179,9 @@ void StreamServer::service(StreamConn& c) {
       c.dead_ = true;
       break;
     }
-    if (c.pending_output() != pending_before) c.last_active_ms_ = loop_.now_ms();
+    if (options_.output_is_activity && c.pending_output() != pending_before) {
+      c.last_active_ms_ = loop_.now_ms();
+    }
     if (c.closing() || c.in_.size() == in_before) break;
   }
   settle(c);

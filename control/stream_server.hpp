@@ -98,7 +98,7 @@ struct StreamCounters {
   uint64_t accepted = 0;
   uint64_t refused = 0;          // at the cap, AtCap::kRefuse
   uint64_t evicted = 0;          // at the cap, AtCap::kEvictOldest
-  uint64_t closed_idle = 0;      // silent for Options.idle_timeout_ms
+  uint64_t closed_idle = 0;      // inactive for Options.idle_timeout_ms
   uint64_t closed_oversize = 0;  // the session said Input::kTooLong
   uint64_t closed_backlog = 0;   // write queue over max_output, OutputFull::kClose
   uint64_t errors = 0;           // reset, failed read/write/accept/epoll
@@ -121,7 +121,8 @@ class StreamServer {
     size_t max_input = 64 * 1024;  // unconsumed bytes held before reading pauses
     size_t max_output = 4 * 1024 * 1024;  // unsent bytes, see OutputFull
     OutputFull output_full = OutputFull::kPauseReading;
-    uint64_t idle_timeout_ms = 0;  // no byte read or written for this long: closed; 0 = never
+    uint64_t idle_timeout_ms = 0;  // no byte read (or written) for this long: closed; 0 = never
+    bool output_is_activity = true;  // false: only what the client sends counts
     // After a closing reply: shut the write side and read and discard
     // until the client closes, so unread input does not turn our close into
     // a reset that destroys the reply (RFC 9112 §9.6).  Bounded by the idle

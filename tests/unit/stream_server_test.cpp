@@ -254,6 +254,47 @@ TEST_F(StreamServerTest, TrafficPostponesTheIdleTimeout) {
   EXPECT_EQ(server_->connections(), 0u);
 }
 
+TEST_F(StreamServerTest, WrittenBytesPostponeTheIdleTimeout) {
+  StreamServer::Options o;
+  o.idle_timeout_ms = 1000;
+  start(o);
+  const int fd = connect_client(4096);
+  send_text(fd, "big 1048576\n");
+  for (int i = 0; i < 10 && accepted() == 0; ++i) pump();
+  pump();  // read at 1000
+  ASSERT_EQ(sessions_.size(), 1u);
+  ASSERT_GT(server_->find(sessions_.begin()->first)->pending_output(), 0u);
+  clock_ = 1500;
+  for (int i = 0; i < 10; ++i) {
+    pump();
+    drain(fd);
+  }
+  tick(2000);
+  EXPECT_EQ(server_->connections(), 1u);
+  EXPECT_EQ(server_->counters().closed_idle, 0u);
+}
+
+TEST_F(StreamServerTest, OnlyInputPostponesTheIdleTimeoutWhenOutputIsNotActivity) {
+  StreamServer::Options o;
+  o.idle_timeout_ms = 1000;
+  o.output_is_activity = false;
+  start(o);
+  const int fd = connect_client(4096);
+  send_text(fd, "big 1048576\n");
+  for (int i = 0; i < 10 && accepted() == 0; ++i) pump();
+  pump();  // read at 1000
+  ASSERT_EQ(sessions_.size(), 1u);
+  ASSERT_GT(server_->find(sessions_.begin()->first)->pending_output(), 0u);
+  clock_ = 1500;
+  for (int i = 0; i < 10; ++i) {
+    pump();
+    drain(fd);
+  }
+  tick(2000);
+  EXPECT_EQ(server_->connections(), 0u);
+  EXPECT_EQ(server_->counters().closed_idle, 1u);
+}
+
 TEST_F(StreamServerTest, ABusySessionIsNotIdle) {
   StreamServer::Options o;
   o.idle_timeout_ms = 1000;
