@@ -29,12 +29,6 @@ namespace {
 constexpr unsigned kPuntRingSize = 4096;
 constexpr unsigned kHandoffRingSize = 4096;
 
-uint64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
 int worker_main(void* arg) {
   auto* ctx = static_cast<std::pair<dp::Worker*, const std::atomic<bool>*>*>(arg);
   ctx->first->run(*ctx->second);
@@ -71,20 +65,23 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
                           std::to_string(available) +
                           " worker lcore(s) besides the main one; widen eal.args -l");
   }
+  auto loop = EventLoop::create();
+  if (!loop) return std::move(loop).error();
+  a->loop_ = std::move(*loop);
   // The control socket first: another podgate serving it is the likeliest
   // reason not to start (a second instance), and it is cheap to find out.
   ControlSocket::Options control_options;
   control_options.mode = a->config_.control.mode;
   control_options.group = a->config_.control.group;
   control_options.idle_timeout_ms = uint64_t{a->config_.control.idle_timeout} * 1000;
-  auto control = ControlSocket::open(a->config_.control.socket, control_options);
+  auto control = ControlSocket::open(*a->loop_, a->config_.control.socket, control_options);
   if (!control) return std::move(control).error();
   a->control_ = std::move(*control);
   register_commands(*a->control_, *a);
   register_change_commands(*a->control_, *a);
   log_info("control: listening on " + a->config_.control.socket);
   // Then the DNS listeners: a port another server holds is the next likeliest.
-  auto dns_server = dns::DnsServer::open(a->config_.dns);
+  auto dns_server = dns::DnsServer::open(*a->loop_, a->config_.dns);
   if (!dns_server) return std::move(dns_server).error();
   a->dns_ = std::move(*dns_server);
   for (const DnsListen& l : a->config_.dns.listen) {
@@ -92,7 +89,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
              " (UDP and TCP)");
   }
   if (const auto& listen = a->config_.metrics.listen) {
-    auto metrics = MetricsServer::open(listen->ip, listen->port);
+    auto metrics = MetricsServer::open(*a->loop_, listen->ip, listen->port);
     if (!metrics) return std::move(metrics).error();
     a->metrics_ = std::move(*metrics);
     Appliance* app = a.get();
@@ -422,9 +419,6 @@ void Appliance::poll_control(uint64_t now_ms) {
   while (punt_->poll(snap, now_ms) != 0) {
   }
   punt_->tick(snap, now_ms);
-  dns_->tick(now_ms);
-  control_->tick(now_ms);
-  if (metrics_) metrics_->tick(now_ms);
   publisher_->reclaim();
   advance_flow_queries(now_ms);
   if (now_ms - last_reclaim_ms_ >= 1000) {
@@ -441,18 +435,29 @@ int Appliance::run() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
-  int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-  int epfd = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = sfd;
-  epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
-  Result<void> attached = dns_->attach(epfd);
-  if (attached) attached = control_->attach(epfd);
-  if (attached && metrics_) attached = metrics_->attach(epfd);
-  if (auto& r = attached; !r) {
-    log_error(r.error().message);
-    close(epfd);
+  const int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  bool running = true;
+  auto signals = loop_->add(sfd, EPOLLIN, [this, sfd, &running](uint32_t) {
+    signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {
+      switch (si.ssi_signo) {
+        case SIGHUP:
+          log_info("SIGHUP: reloading " + config_.source);
+          if (auto r = reload(); !r) {
+            log_error("reload refused, the running config stays:\n" + r.error().message);
+          }
+          break;
+        case SIGUSR1:
+          log_info("counters:\n" + format_stats());
+          break;
+        default:
+          log_info("signal " + std::to_string(si.ssi_signo) + ": stopping");
+          running = false;
+      }
+    }
+  });
+  if (!signals) {
+    log_error("signals: " + signals.error().message);
     close(sfd);
     stop_workers();
     return 1;
@@ -460,47 +465,13 @@ int Appliance::run() {
   log_info("running: " + std::to_string(workers_.size()) + " worker(s), " +
            std::to_string(ports_.size()) + " port(s), config " + config_.source);
 
-  bool running = true;
   while (running) {
-    epoll_event events[64];
-    // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this often.
-    int n = epoll_wait(epfd, events, 64, 1);
-    const uint64_t now_ms = monotonic_ms();
-    for (int i = 0; i < n; ++i) {
-      if (dns::DnsServer::owns(events[i])) {
-        dns_->on_event(events[i], now_ms);
-        continue;
-      }
-      if (ControlSocket::owns(events[i])) {
-        control_->on_event(events[i]);
-        continue;
-      }
-      if (MetricsServer::owns(events[i])) {
-        if (metrics_) metrics_->on_event(events[i], now_ms);
-        continue;
-      }
-      if (events[i].data.fd != sfd) continue;
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) {
-        switch (si.ssi_signo) {
-          case SIGHUP:
-            log_info("SIGHUP: reloading " + config_.source);
-            if (auto r = reload(); !r) {
-              log_error("reload refused, the running config stays:\n" + r.error().message);
-            }
-            break;
-          case SIGUSR1:
-            log_info("counters:\n" + format_stats());
-            break;
-          default:
-            log_info("signal " + std::to_string(si.ssi_signo) + ": stopping");
-            running = false;
-        }
-      }
-    }
+    // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this
+    // often, and after every batch of socket events.
+    loop_->run_once(1);
     poll_control(monotonic_ms());
   }
-  close(epfd);
+  loop_->remove(*signals);
   close(sfd);
   stop_workers();
   log_info("final counters:\n" + format_stats());

@@ -19,6 +19,7 @@
 #include "control/control_socket.hpp"
 #include "control/dns/server.hpp"
 #include "control/dns/vip_answerer.hpp"
+#include "control/event_loop.hpp"
 #include "control/metrics_http.hpp"
 #include "control/punt_handler.hpp"
 #include "control/result.hpp"
@@ -106,6 +107,8 @@ class Appliance {
   void publish_telemetry();
 
   Config config_;
+  // Declared before everything that registers with it: destroyed after them.
+  std::unique_ptr<EventLoop> loop_;
   rte_mempool* pool_ = nullptr;
   std::vector<dp::PortInfo> ports_;
   dp::NeighborTable* neighbors_ = nullptr;

@@ -12,15 +12,12 @@
 #include <system_error>
 #include <vector>
 
-#include "control/stream_output.hpp"
-
 namespace podgate::ctl {
 
 namespace {
 
 using nlohmann::json;
 
-constexpr size_t kReadChunk = 16384;
 constexpr int kListenBacklog = 64;
 constexpr unsigned kAcceptsPerEvent = 16;
 constexpr mode_t kDirMode = 0755;
@@ -78,7 +75,25 @@ std::string_view error_code_name(ErrorCode code) noexcept {
   return "internal";
 }
 
-Result<std::unique_ptr<ControlSocket>> ControlSocket::open(const std::string& path,
+// One connection: its requests are answered in order, so while an async
+// command's reply is due the lines after it wait (and the connection is
+// busy: not idle, and not closed at EOF before that reply is written).
+class ControlSocket::Session final : public StreamSession {
+ public:
+  explicit Session(ControlSocket& socket) : socket_(socket) {}
+  Input on_input(StreamConn& conn) override { return socket_.process_lines(conn, *this); }
+  bool busy() const override { return waiting; }
+
+  bool waiting = false;     // an async command's reply is due: hold later requests
+  bool processing = false;  // inside process_lines(): replies are queued in order
+  bool answered = false;    // the async handler replied before returning
+
+ private:
+  ControlSocket& socket_;
+};
+
+Result<std::unique_ptr<ControlSocket>> ControlSocket::open(EventLoop& loop,
+                                                           const std::string& path,
                                                            Options options) {
   if (path.empty() || path.front() != '/' || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return make_error(ErrorCode::kInvalidConfig,
@@ -87,7 +102,48 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(const std::string& pa
   }
   std::unique_ptr<ControlSocket> s(new ControlSocket(path, options));
   if (auto r = s->bind_and_listen(); !r) return std::move(r).error();
+  if (auto r = s->serve(loop); !r) return std::move(r).error();
   return s;
+}
+
+Result<void> ControlSocket::serve(EventLoop& loop) {
+  StreamServer::Options o;
+  o.max_connections = options_.max_connections;
+  o.at_cap = StreamServer::AtCap::kRefuse;
+  o.refusal = error_reply(nullptr, "internal",
+                          "too many control connections (at most " +
+                              std::to_string(options_.max_connections) + ")") +
+              "\n";
+  // Room for a whole kMaxRequest line and its newline; beyond that a
+  // client pipelining behind an async reply waits for TCP.
+  o.max_input = 2 * kMaxRequest;
+  o.max_output = options_.max_backlog;
+  o.output_full = StreamServer::OutputFull::kClose;
+  o.idle_timeout_ms = options_.idle_timeout_ms;
+  o.output_is_activity = false;  // the timeout counts the client's silence only
+  o.accepts_per_event = kAcceptsPerEvent;
+  server_ = std::make_unique<StreamServer>(
+      loop, std::move(o), [this](StreamConn&) { return std::make_unique<Session>(*this); });
+  const int fd = listen_fd_;
+  listen_fd_ = -1;  // the server's now
+  if (auto r = server_->add_listener(fd); !r) {
+    return make_error(ErrorCode::kIo,
+                      "control.socket: cannot watch " + path_ + ": " + r.error().message);
+  }
+  return {};
+}
+
+ControlCounters ControlSocket::counters() const noexcept {
+  ControlCounters c = counters_;
+  if (server_) {
+    const StreamCounters& sc = server_->counters();
+    c.accepted = sc.accepted;
+    c.refused = sc.refused;
+    c.closed_oversize = sc.closed_oversize;
+    c.closed_backlog = sc.closed_backlog;
+    c.closed_idle = sc.closed_idle;
+  }
+  return c;
 }
 
 Result<void> ControlSocket::bind_and_listen() {
@@ -166,9 +222,10 @@ Result<void> ControlSocket::bind_and_listen() {
 }
 
 ControlSocket::~ControlSocket() {
-  for (auto& [id, c] : conns_) close(c.fd);
-  if (listen_fd_ >= 0) {
-    close(listen_fd_);
+  const bool bound = server_ != nullptr || listen_fd_ >= 0;
+  server_.reset();  // closes every connection and the listening socket
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (bound) {
     // Only the file this process bound: never one a later podgate replaced it with.
     struct stat st{};
     if (ino_ != 0 && lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
@@ -181,182 +238,59 @@ void ControlSocket::add_command(std::string name, Handler handler) {
   commands_[std::move(name)] = std::move(handler);
 }
 
-void ControlSocket::tick(uint64_t now_ms) {
-  now_ms_ = now_ms;
-  if (options_.idle_timeout_ms == 0) return;
-  std::vector<uint64_t> idle;
-  for (auto& [id, c] : conns_) {
-    if (c.last_active_ms == 0) c.last_active_ms = now_ms;  // accepted before the first tick
-    if (!c.waiting && now_ms - c.last_active_ms > options_.idle_timeout_ms) idle.push_back(id);
-  }
-  for (uint64_t id : idle) {
-    ++counters_.closed_idle;
-    close_conn(id);
-  }
-}
-
 void ControlSocket::add_async_command(std::string name, AsyncHandler handler) {
   async_commands_[std::move(name)] = std::move(handler);
 }
 
-Result<void> ControlSocket::attach(int epoll_fd) {
-  epoll_fd_ = epoll_fd;
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kTag | kListenerId;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
-    return make_error(ErrorCode::kIo, "control.socket: cannot watch " + path_ + ": " +
-                                          errno_text(errno));
-  }
-  return {};
-}
-
-void ControlSocket::on_event(const epoll_event& ev) {
-  const uint64_t id = ev.data.u64 & ~kTagMask;
-  if (id == kListenerId) return on_accept();
-  on_conn(id, ev.events);
-}
-
-void ControlSocket::on_accept() {
-  for (unsigned k = 0; k < kAcceptsPerEvent; ++k) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or EMFILE and kin: try again on the next event
-    if (conns_.size() >= options_.max_connections) {
-      // Best effort: one line saying why, then close.
-      ++counters_.refused;
-      std::string line = error_reply(nullptr, "internal",
-                                     "too many control connections (at most " +
-                                         std::to_string(options_.max_connections) + ")") + "\n";
-      (void)!send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      close(fd);
-      continue;
-    }
-    const uint64_t id = next_id_++;
-    Conn& c = conns_[id];
-    c.fd = fd;
-    c.events = EPOLLIN;
-    c.last_active_ms = now_ms_;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTag | id;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close_conn(id);
-      continue;
-    }
-    ++counters_.accepted;
-  }
-}
-
-void ControlSocket::on_conn(uint64_t id, uint32_t events) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;  // closed earlier in this epoll batch
-  Conn& c = it->second;
-  if ((events & EPOLLERR) != 0) return close_conn(id);
-  if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !c.closing) {
-    // One read per event (level-triggered): a client that sends without
-    // pause cannot keep the loop to itself.
-    char buf[kReadChunk];
-    ssize_t r = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (r == 0) {
-      c.closing = true;  // EOF: answer what came, then close
-    } else if (r < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return close_conn(id);
-    } else {
-      c.in.append(buf, static_cast<size_t>(r));
-      c.last_active_ms = now_ms_;
-    }
-    if (!process_lines(id, c)) return;
-  }
-  if (!flush(c)) return close_conn(id);
-  watch(id, c);
-}
-
-bool ControlSocket::process_lines(uint64_t id, Conn& c) {
+StreamSession::Input ControlSocket::process_lines(StreamConn& c, Session& s) {
+  std::string& in = c.input();
+  const StreamConn::Id conn = c.id();
   size_t pos = 0;
-  c.processing = true;
-  while (!c.waiting) {
-    size_t nl = c.in.find('\n', pos);
+  s.processing = true;
+  while (!s.waiting && !c.closing()) {
+    size_t nl = in.find('\n', pos);
     if (nl == std::string::npos) break;
     if (nl - pos > kMaxRequest) break;  // reported below
-    std::string_view line(c.in.data() + pos, nl - pos);
+    std::string_view line(in.data() + pos, nl - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     pos = nl + 1;
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
-    c.answered = false;
-    auto reply = handle_line(line, [this, id](std::string later) { deliver(id, later); });
+    s.answered = false;
+    auto reply = handle_line(line, [this, conn](std::string later) { deliver(conn, later); });
     if (!reply) {
-      if (!c.answered) c.waiting = true;
+      if (!s.answered) s.waiting = true;
       continue;
     }
-    queue_reply(c, *reply);
-    if (c.out.size() - c.out_pos > options_.max_backlog) {
-      ++counters_.closed_backlog;
-      close_conn(id);
-      return false;
-    }
+    // False when the client stopped reading and its queue overflowed: closed.
+    c.write(*reply + '\n');
   }
-  c.processing = false;
-  c.in.erase(0, pos);
+  s.processing = false;
+  in.erase(0, pos);
+  if (c.closing()) return StreamSession::Input::kOk;
   // Whatever is left has no newline within kMaxRequest: it never will.
-  const size_t nl = c.in.find('\n');
-  if ((nl == std::string::npos ? c.in.size() : nl) > kMaxRequest) {
-    ++counters_.closed_oversize;
+  const size_t nl = in.find('\n');
+  if ((nl == std::string::npos ? in.size() : nl) > kMaxRequest) {
     ++counters_.errors;
-    queue_reply(c, error_reply(nullptr, "bad_request",
-                               "request line longer than " + std::to_string(kMaxRequest) +
-                                   " bytes; closing the connection"));
-    c.in.clear();
-    c.closing = true;
+    c.write(error_reply(nullptr, "bad_request",
+                        "request line longer than " + std::to_string(kMaxRequest) +
+                            " bytes; closing the connection") +
+            '\n');
+    return StreamSession::Input::kTooLong;
   }
-  return true;
+  return StreamSession::Input::kOk;
 }
 
-void ControlSocket::deliver(uint64_t id, const std::string& line) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;  // the client left meanwhile
-  Conn& c = it->second;
-  queue_reply(c, line);
-  if (c.processing) {  // answered from inside its handler
-    c.answered = true;
+void ControlSocket::deliver(StreamConn::Id id, const std::string& line) {
+  StreamConn* c = server_->find(id);
+  if (c == nullptr) return;  // the client left meanwhile
+  auto& s = static_cast<Session&>(c->session());
+  c->write(line + '\n');
+  if (s.processing) {  // answered from inside its handler
+    s.answered = true;
     return;
   }
-  c.waiting = false;
-  if (!process_lines(id, c)) return;
-  if (!flush(c)) return close_conn(id);
-  watch(id, c);
-}
-
-void ControlSocket::queue_reply(Conn& c, const std::string& line) {
-  if (c.out_pos == c.out.size()) {
-    c.out.clear();
-    c.out_pos = 0;
-  }
-  c.out += line;
-  c.out += '\n';
-}
-
-bool ControlSocket::flush(Conn& c) {
-  return send_pending(c.fd, c.out, c.out_pos, kReadChunk * 4);
-}
-
-void ControlSocket::watch(uint64_t id, Conn& c) {
-  const bool pending = c.out_pos < c.out.size();
-  if (c.closing && !pending && !c.waiting) return close_conn(id);
-  uint32_t want = pending ? uint32_t{EPOLLOUT} : 0u;
-  if (!c.closing) want |= uint32_t{EPOLLIN};
-  if (want == c.events) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = kTag | id;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) return close_conn(id);
-  c.events = want;
-}
-
-void ControlSocket::close_conn(uint64_t id) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;
-  close(it->second.fd);  // also leaves the epoll set
-  conns_.erase(it);
+  s.waiting = false;
+  server_->resume(id);  // the requests that waited behind it, then write
 }
 
 std::string ControlSocket::error_reply(const json& id, std::string_view code,

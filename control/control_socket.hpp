@@ -1,13 +1,14 @@
 // The control socket: a Unix stream socket speaking newline-delimited JSON
-// (docs/control-protocol.md), served by the control thread's epoll loop.
+// (docs/control-protocol.md), served on the control thread's EventLoop.
 //
-// Like DNS over TCP (dns/server.hpp), everything is non-blocking and each
-// connection has its own read and write buffers: a request line is at most
+// The connections are a StreamServer's (stream_server.hpp): non-blocking,
+// each with its own read buffer and write queue.  A request line is at most
 // kMaxRequest bytes (a longer one gets an error reply and the connection is
-// closed), replies wait in a bounded write buffer (a client that stops
-// reading is closed when it overflows), and connections are capped, so a
-// slow, stalled or malicious client costs only its own buffers and never
-// holds the loop that also answers DNS and the punt ring.
+// closed), replies wait in a bounded write queue (a client that stops
+// reading is closed when it overflows), silent clients are closed after
+// idle_timeout_ms, and connections are capped, so a slow, stalled or
+// malicious client costs only its own buffers and never holds the loop
+// that also answers DNS and the punt ring.
 //
 // Commands are a table name -> handler (DPVS-style): the socket owns the
 // framing, versioning, "id" echo and error replies; a handler receives the
@@ -15,7 +16,6 @@
 // Control thread only.
 #pragma once
 
-#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -24,11 +24,12 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
+#include "control/event_loop.hpp"
 #include "control/result.hpp"
+#include "control/stream_server.hpp"
 
 namespace podgate::ctl {
 
@@ -65,12 +66,13 @@ class ControlSocket {
   using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   // Creates the parent directory (0755) when missing, removes a stale
-  // socket file nobody listens on, binds, sets mode 0660 and listens.  A
-  // socket another process answers on is an error: "another podgate is
-  // serving PATH".
-  static Result<std::unique_ptr<ControlSocket>> open(const std::string& path, Options options);
-  static Result<std::unique_ptr<ControlSocket>> open(const std::string& path) {
-    return open(path, Options{});
+  // socket file nobody listens on, binds, sets mode 0660, listens and
+  // accepts on `loop`.  A socket another process answers on is an error:
+  // "another podgate is serving PATH".
+  static Result<std::unique_ptr<ControlSocket>> open(EventLoop& loop, const std::string& path,
+                                                     Options options);
+  static Result<std::unique_ptr<ControlSocket>> open(EventLoop& loop, const std::string& path) {
+    return open(loop, path, Options{});
   }
   // Closes every connection and removes the socket file (if it is still ours).
   ~ControlSocket();
@@ -81,16 +83,6 @@ class ControlSocket {
   void add_command(std::string name, Handler handler);
   void add_async_command(std::string name, AsyncHandler handler);
 
-  // Adds the listening socket to `epoll_fd` (level-triggered).  Call once.
-  Result<void> attach(int epoll_fd);
-  static bool owns(const epoll_event& ev) noexcept {
-    return (ev.data.u64 & kTagMask) == kTag;
-  }
-  void on_event(const epoll_event& ev);
-  // Closes connections idle for longer than Options.idle_timeout_ms (a
-  // client waiting for an async reply is not idle).
-  void tick(uint64_t now_ms);
-
   // One request line -> one reply line (without the newline).  What every
   // connection runs; public so tests can drive the protocol directly.  An
   // async command's reply is passed to `deferred` instead (nullopt returned).
@@ -99,54 +91,31 @@ class ControlSocket {
   std::string handle_line(std::string_view line);
 
   const std::string& path() const noexcept { return path_; }
-  const ControlCounters& counters() const noexcept { return counters_; }
-  size_t connections() const noexcept { return conns_.size(); }
+  ControlCounters counters() const noexcept;
+  size_t connections() const noexcept { return server_ ? server_->connections() : 0; }
 
  private:
-  // Bits 63 (DNS) and 62 (DNS listeners) belong to dns::DnsServer.
-  static constexpr uint64_t kTag = uint64_t{1} << 61;
-  static constexpr uint64_t kTagMask = uint64_t{7} << 61;
-  static constexpr uint64_t kListenerId = 0;
-
-  struct Conn {
-    int fd = -1;
-    std::string in;   // received, not yet a whole line
-    std::string out;  // replies not yet written; sent from out_pos
-    size_t out_pos = 0;
-    uint32_t events = 0;
-    bool closing = false;  // write what is pending, then close
-    bool waiting = false;     // an async command's reply is due: hold later requests
-    bool processing = false;  // inside process_lines(): replies are queued in order
-    bool answered = false;    // the async handler replied before returning
-    uint64_t last_active_ms = 0;
-  };
+  class Session;  // one connection's line framing and async state
 
   ControlSocket(std::string path, Options options) : path_(std::move(path)), options_(options) {}
   Result<void> bind_and_listen();
-  void on_accept();
-  void on_conn(uint64_t id, uint32_t events);
-  // Answers the complete request lines buffered on `c`; false: closed.
-  bool process_lines(uint64_t id, Conn& c);
-  void deliver(uint64_t id, const std::string& line);
+  Result<void> serve(EventLoop& loop);
+  // Answers the complete request lines buffered on `c`.
+  StreamSession::Input process_lines(StreamConn& c, Session& s);
+  // An async command's reply for connection `id`, whenever it comes.
+  void deliver(StreamConn::Id id, const std::string& line);
   std::string success_reply(const nlohmann::json& id, Result<nlohmann::json> result);
-  void queue_reply(Conn& c, const std::string& line);
-  bool flush(Conn& c);  // false: the connection failed
-  void watch(uint64_t id, Conn& c);
-  void close_conn(uint64_t id);
   std::string error_reply(const nlohmann::json& id, std::string_view code, std::string_view message);
 
   std::string path_;
   Options options_;
-  int listen_fd_ = -1;
-  int epoll_fd_ = -1;
+  int listen_fd_ = -1;  // until serve() hands it to server_
   dev_t dev_ = 0;  // the socket file we created: removed on exit only if still ours
   ino_t ino_ = 0;
   std::map<std::string, Handler, std::less<>> commands_;
   std::map<std::string, AsyncHandler, std::less<>> async_commands_;
-  std::unordered_map<uint64_t, Conn> conns_;
-  uint64_t next_id_ = 1;
-  uint64_t now_ms_ = 0;  // as of the last tick()
-  ControlCounters counters_;
+  std::unique_ptr<StreamServer> server_;
+  ControlCounters counters_;  // requests and errors; the connection counts are server_'s
 };
 
 // The reply code of an ErrorCode: "bad_request", "not_found", "invalid_config", "internal".

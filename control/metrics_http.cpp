@@ -10,14 +10,10 @@
 #include <system_error>
 #include <vector>
 
-#include "control/stream_output.hpp"
-
 namespace podgate::ctl {
 
 namespace {
 
-constexpr size_t kReadChunk = 16384;
-constexpr size_t kCompactAfter = 64 * 1024;
 constexpr int kListenBacklog = 64;
 constexpr unsigned kAcceptsPerEvent = 16;
 constexpr std::string_view kMetricsPath = "/metrics";
@@ -151,147 +147,91 @@ nlohmann::json metrics_counters_json(const MetricsCounters& c, size_t connection
           {"errors", c.errors},         {"refused", c.refused},   {"closed_idle", c.closed_idle}};
 }
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::open(dp::Ip4 ip, uint16_t port,
-                                                           Options options) {
+// While a reply is unsent the connection is not read: a client that stops
+// reading is held back by TCP and closed by the idle timeout.
+class MetricsServer::Session final : public StreamSession {
+ public:
+  explicit Session(MetricsServer& server) : server_(server) {}
+  Input on_input(StreamConn& conn) override { return server_.handle_request(conn); }
+  bool wants_input(const StreamConn& conn) const override { return conn.pending_output() == 0; }
+
+ private:
+  MetricsServer& server_;
+};
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::open(EventLoop& loop, dp::Ip4 ip,
+                                                           uint16_t port, Options options) {
   std::unique_ptr<MetricsServer> s(new MetricsServer(options));
   s->address_ = dp::to_string(ip) + ":" + std::to_string(port);
-  s->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s->listen_fd_ < 0) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
     return make_error(ErrorCode::kIo, "metrics.listen: cannot open a TCP socket: " +
                                           errno_text(errno));
   }
+  const auto fail = [fd](std::string message) {
+    close(fd);
+    return make_error(ErrorCode::kIo, std::move(message));
+  };
   const int one = 1;
-  setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = ip.be;
   sa.sin_port = htons(port);
-  if (bind(s->listen_fd_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    return make_error(ErrorCode::kIo,
-                      "metrics.listen: cannot bind " + s->address_ + ": " + errno_text(errno));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    return fail("metrics.listen: cannot bind " + s->address_ + ": " + errno_text(errno));
   }
-  if (listen(s->listen_fd_, kListenBacklog) != 0) {
-    return make_error(ErrorCode::kIo,
-                      "metrics.listen: cannot listen on " + s->address_ + ": " + errno_text(errno));
+  if (listen(fd, kListenBacklog) != 0) {
+    return fail("metrics.listen: cannot listen on " + s->address_ + ": " + errno_text(errno));
   }
   socklen_t len = sizeof sa;
-  if (getsockname(s->listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
     s->port_ = ntohs(sa.sin_port);
     s->address_ = dp::to_string(ip) + ":" + std::to_string(s->port_);
+  }
+  StreamServer::Options o;
+  o.max_connections = options.max_connections;
+  o.at_cap = StreamServer::AtCap::kRefuse;
+  o.refusal =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
+  o.idle_timeout_ms = options.idle_timeout_ms;
+  o.linger = true;
+  o.accepts_per_event = kAcceptsPerEvent;
+  MetricsServer* self = s.get();
+  s->server_ = std::make_unique<StreamServer>(
+      loop, std::move(o), [self](StreamConn&) { return std::make_unique<Session>(*self); });
+  if (auto r = s->server_->add_listener(fd); !r) {  // fd is the server's now
+    return make_error(ErrorCode::kIo,
+                      "metrics.listen: cannot watch " + s->address_ + ": " + r.error().message);
   }
   return s;
 }
 
-MetricsServer::~MetricsServer() {
-  for (auto& [id, c] : conns_) close(c.fd);
-  if (listen_fd_ >= 0) close(listen_fd_);
+MetricsServer::~MetricsServer() = default;
+
+MetricsCounters MetricsServer::counters() const noexcept {
+  MetricsCounters c = counters_;
+  const StreamCounters& sc = server_->counters();
+  c.accepted = sc.accepted;
+  c.refused = sc.refused;
+  c.closed_idle = sc.closed_idle;
+  return c;
 }
 
-Result<void> MetricsServer::attach(int epoll_fd) {
-  epoll_fd_ = epoll_fd;
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kTag | kListenerId;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
-    return make_error(ErrorCode::kIo,
-                      "metrics.listen: cannot watch " + address_ + ": " + errno_text(errno));
-  }
-  return {};
-}
-
-void MetricsServer::on_event(const epoll_event& ev, uint64_t now_ms) {
-  const uint64_t id = ev.data.u64 & ~kTagMask;
-  if (id == kListenerId) return on_accept(now_ms);
-  on_conn(id, ev.events, now_ms);
-}
-
-void MetricsServer::on_accept(uint64_t now_ms) {
-  for (unsigned k = 0; k < kAcceptsPerEvent; ++k) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or EMFILE and kin: try again on the next event
-    if (conns_.size() >= options_.max_connections) {
-      ++counters_.refused;
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-          "Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
-      (void)!send(fd, kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      close(fd);
-      continue;
-    }
-    const uint64_t id = next_id_++;
-    Conn& c = conns_[id];
-    c.fd = fd;
-    c.events = EPOLLIN;
-    c.last_active_ms = now_ms;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTag | id;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close_conn(id);
-      continue;
-    }
-    ++counters_.accepted;
-  }
-}
-
-void MetricsServer::on_conn(uint64_t id, uint32_t events, uint64_t now_ms) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;  // closed earlier in this epoll batch
-  Conn& c = it->second;
-  if ((events & EPOLLERR) != 0) return close_conn(id);
-  char buf[kReadChunk];
-  if (c.lingering) {
-    // After a closing reply: read and discard until the client closes, so
-    // unread input does not turn our close into a reset that could destroy
-    // the reply before the client reads it (RFC 9112 §9.6).  Bounded by
-    // the idle timeout counted from the reply, not refreshed by input.
-    ssize_t r = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      close_conn(id);
-    }
-    return;
-  }
-  const bool idle = c.out_pos == c.out.size();
-  if ((events & (EPOLLIN | EPOLLHUP)) != 0 && idle) {
-    // One read per event (level-triggered): no client keeps the loop to itself.
-    ssize_t r = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (r == 0) return close_conn(id);  // requests are answered as they come: none pending
-    if (r < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return close_conn(id);
-    } else {
-      c.in.append(buf, static_cast<size_t>(r));
-      c.last_active_ms = now_ms;
-    }
-  }
-  // Answer, write, and answer the next pipelined request while the socket
-  // takes the replies whole.
-  while (true) {
-    if (c.out_pos == c.out.size() && !c.close_after_reply && !handle_request(c)) break;
-    const size_t before = c.out.size() - c.out_pos;
-    if (!send_pending(c.fd, c.out, c.out_pos, kCompactAfter)) return close_conn(id);
-    if (c.out.size() - c.out_pos != before) c.last_active_ms = now_ms;
-    if (c.out_pos != c.out.size()) break;  // the socket is full: EPOLLOUT
-    if (c.close_after_reply) {
-      shutdown(c.fd, SHUT_WR);
-      c.lingering = true;
-      c.in.clear();
-      c.last_active_ms = now_ms;
-      break;
-    }
-  }
-  watch(id, c);
-}
-
-bool MetricsServer::handle_request(Conn& c) {
+StreamSession::Input MetricsServer::handle_request(StreamConn& c) {
+  // One request at a time: pipelined ones wait until this reply is out.
+  if (c.pending_output() != 0) return StreamSession::Input::kOk;
+  std::string& in = c.input();
   // RFC 9112 §2.2: ignore empty lines before the request line.
-  const size_t start = c.in.find_first_not_of("\r\n");
-  c.in.erase(0, start == std::string::npos ? c.in.size() : start);
+  const size_t start = in.find_first_not_of("\r\n");
+  in.erase(0, start == std::string::npos ? in.size() : start);
   // The head ends at the first empty line.
   size_t head_end = std::string::npos;
   for (size_t pos = 0;;) {
-    const size_t nl = c.in.find('\n', pos);
+    const size_t nl = in.find('\n', pos);
     if (nl == std::string::npos || nl > kMaxHeaderBytes) break;
-    const size_t len = nl - pos - (nl > pos && c.in[nl - 1] == '\r' ? 1 : 0);
+    const size_t len = nl - pos - (nl > pos && in[nl - 1] == '\r' ? 1 : 0);
     if (len == 0 && pos > 0) {
       head_end = nl + 1;
       break;
@@ -299,83 +239,53 @@ bool MetricsServer::handle_request(Conn& c) {
     pos = nl + 1;
   }
   if (head_end == std::string::npos) {
-    if (c.in.size() <= kMaxHeaderBytes) return false;  // wait for the rest
-    c.close_after_reply = true;
+    if (in.size() <= kMaxHeaderBytes) return StreamSession::Input::kOk;  // wait for the rest
     reply(c, 431, "Request Header Fields Too Large", kTextType,
-          "request head longer than " + std::to_string(kMaxHeaderBytes) + " bytes\n", false);
-    return true;
+          "request head longer than " + std::to_string(kMaxHeaderBytes) + " bytes\n", false,
+          /*close=*/true);
+    return StreamSession::Input::kTooLong;
   }
   Request r;
-  const std::string head = c.in.substr(0, head_end);
-  c.in.erase(0, head_end);
+  const std::string head = in.substr(0, head_end);
+  in.erase(0, head_end);
   if (std::string why = parse_head(head, r); !why.empty()) {
-    c.close_after_reply = true;
-    reply(c, 400, "Bad Request", kTextType, why + "\n", false);
-    return true;
+    reply(c, 400, "Bad Request", kTextType, why + "\n", false, /*close=*/true);
+    c.close_after_output();
+    return StreamSession::Input::kOk;
   }
   // §9.3: HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked.
-  c.close_after_reply = r.has_body || r.conn_close || (r.minor == 0 && !r.conn_keep_alive);
+  const bool close = r.has_body || r.conn_close || (r.minor == 0 && !r.conn_keep_alive);
   const bool head_only = r.method == "HEAD";
   if (r.method != "GET" && !head_only) {
-    reply(c, 405, "Method Not Allowed", kTextType, "only GET and HEAD\n", false,
+    reply(c, 405, "Method Not Allowed", kTextType, "only GET and HEAD\n", false, close,
           "Allow: GET, HEAD\r\n");
   } else if (path_of(r.target) != kMetricsPath) {
-    reply(c, 404, "Not Found", kTextType, "not found; metrics are at /metrics\n", head_only);
+    reply(c, 404, "Not Found", kTextType, "not found; metrics are at /metrics\n", head_only,
+          close);
   } else if (!provider_) {
-    reply(c, 503, "Service Unavailable", kTextType, "metrics are not available yet\n", head_only);
+    reply(c, 503, "Service Unavailable", kTextType, "metrics are not available yet\n", head_only,
+          close);
   } else {
-    reply(c, 200, "OK", kMetricsType, provider_(), head_only);
+    reply(c, 200, "OK", kMetricsType, provider_(), head_only, close);
   }
-  return true;
+  if (close) c.close_after_output();
+  return StreamSession::Input::kOk;
 }
 
-void MetricsServer::reply(Conn& c, int status, std::string_view reason,
+void MetricsServer::reply(StreamConn& c, int status, std::string_view reason,
                           std::string_view content_type, const std::string& body, bool head,
-                          std::string_view extra_headers) {
+                          bool close, std::string_view extra_headers) {
   ++counters_.requests;
   if (status >= 400) ++counters_.errors;
-  if (c.out_pos == c.out.size()) {
-    c.out.clear();
-    c.out_pos = 0;
-  }
-  c.out += "HTTP/1.1 " + std::to_string(status) + " ";
-  c.out += reason;
-  c.out += "\r\nContent-Type: ";
-  c.out += content_type;
-  c.out += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  c.out += extra_headers;
-  c.out += c.close_after_reply ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
-  if (!head) c.out += body;
-}
-
-void MetricsServer::watch(uint64_t id, Conn& c) {
-  const uint32_t want = c.out_pos < c.out.size() ? uint32_t{EPOLLOUT} : uint32_t{EPOLLIN};
-  if (want == c.events) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = kTag | id;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) return close_conn(id);
-  c.events = want;
-}
-
-void MetricsServer::tick(uint64_t now_ms) {
-  std::vector<uint64_t> idle;
-  for (const auto& [id, c] : conns_) {
-    if (now_ms >= c.last_active_ms && now_ms - c.last_active_ms >= options_.idle_timeout_ms) {
-      idle.push_back(id);
-    }
-  }
-  for (uint64_t id : idle) {
-    ++counters_.closed_idle;
-    close_conn(id);
-  }
-}
-
-void MetricsServer::close_conn(uint64_t id) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;
-  close(it->second.fd);  // also leaves the epoll set
-  conns_.erase(it);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+  out += reason;
+  out += "\r\nContent-Type: ";
+  out += content_type;
+  out += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  out += extra_headers;
+  out += close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+  c.write(out);
+  if (!head) c.write(body);
 }
 
 }  // namespace podgate::ctl

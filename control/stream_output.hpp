@@ -1,5 +1,5 @@
-// Sending a stream connection's pending output without blocking, shared by
-// the control socket and the DNS TCP server (control thread only).
+// Sending a stream connection's pending output without blocking: the write
+// queue of StreamServer (stream_server.hpp), control thread only.
 #pragma once
 
 #include <sys/socket.h>

@@ -1,10 +1,10 @@
 #include "control/dns/server.hpp"
-#include "control/stream_output.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,7 +24,6 @@ constexpr size_t kUdpBatch = 32;
 constexpr size_t kUdpBuffer = 4096;
 constexpr size_t kTcpReadChunk = 16384;
 constexpr size_t kLengthPrefix = 2;  // RFC 7766 §8 (RFC 1035 §4.2.2)
-constexpr uint64_t kTickEveryMs = 250;
 constexpr int kTcpListenBacklog = 1024;
 constexpr int kUdpReceiveBuffer = 4 << 20;  // absorbs bursts; capped by net.core.rmem_max
 constexpr unsigned kAcceptsPerEvent = 64;
@@ -54,19 +53,65 @@ struct DnsServer::UdpBatch {
   alignas(cmsghdr) std::array<std::array<uint8_t, kControl>, kUdpBatch> out_control;
 };
 
-DnsServer::DnsServer(const DnsConfig& config, Options options)
-    : config_(config), options_(options), scratch_(kMaxMessage),
-      udp_(std::make_unique<UdpBatch>()) {}
+// Answers pipelined queries as they complete (RFC 7766 §6.2.1.1); while
+// unsent answers fill the backlog, reading pauses (StreamServer's
+// OutputFull::kPauseReading) and the queries already read wait.
+class DnsServer::TcpSession final : public StreamSession {
+ public:
+  explicit TcpSession(DnsServer& server) : server_(server) {}
+  Input on_input(StreamConn& conn) override {
+    server_.answer_tcp(conn);
+    return Input::kOk;  // a length prefix cannot announce more than a message may hold
+  }
 
-DnsServer::~DnsServer() {
-  for (auto& [id, c] : conns_) close(c.fd);
-  for (const Listener& l : listeners_) close(l.fd);
+ private:
+  DnsServer& server_;
+};
+
+DnsServer::DnsServer(EventLoop& loop, const DnsConfig& config, Options options)
+    : loop_(loop), config_(config), options_(options), scratch_(kMaxMessage),
+      udp_batch_(std::make_unique<UdpBatch>()) {
+  StreamServer::Options o;
+  o.max_connections = options_.max_tcp_connections;
+  o.at_cap = StreamServer::AtCap::kEvictOldest;
+  // A whole message (2-byte length + up to 65535 bytes) plus a read: a
+  // partial message never stops reading.
+  o.max_input = kLengthPrefix + 65535 + kTcpReadChunk;
+  o.max_output = options_.max_tcp_backlog;
+  o.output_full = StreamServer::OutputFull::kPauseReading;
+  o.idle_timeout_ms = options_.tcp_idle_ms;
+  o.accepts_per_event = kAcceptsPerEvent;
+  tcp_ = std::make_unique<StreamServer>(loop_, std::move(o), [this](StreamConn& c) {
+    int one = 1;
+    // Pipelined answers go out as soon as they are written.
+    setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return std::make_unique<TcpSession>(*this);
+  });
 }
 
-Result<std::unique_ptr<DnsServer>> DnsServer::open(const DnsConfig& config, Options options) {
-  std::unique_ptr<DnsServer> s(new DnsServer(config, options));
+DnsServer::~DnsServer() {
+  tcp_.reset();
+  for (const Listener& l : udp_) {
+    loop_.remove(l.watch);
+    close(l.fd);
+  }
+}
+
+Result<std::unique_ptr<DnsServer>> DnsServer::open(EventLoop& loop, const DnsConfig& config,
+                                                   Options options) {
+  std::unique_ptr<DnsServer> s(new DnsServer(loop, config, options));
   if (auto r = s->bind_all(); !r) return std::move(r).error();
   return s;
+}
+
+DnsCounters DnsServer::counters() const noexcept {
+  DnsCounters c = counters_;
+  const StreamCounters& tcp = tcp_->counters();
+  c.tcp_accepted = tcp.accepted;
+  c.tcp_idle_closed = tcp.closed_idle;
+  c.tcp_evicted = tcp.evicted;
+  c.tcp_errors = tcp.errors;
+  return c;
 }
 
 Result<void> DnsServer::bind_all() {
@@ -79,7 +124,13 @@ Result<void> DnsServer::bind_all() {
                                               " socket for " + endpoint_text(l) + ": " +
                                               errno_text(errno));
       }
-      listeners_.push_back(Listener{fd, tcp, l.ip.is_zero()});
+      // Ours to close from here: UDP sockets in udp_, a TCP one below until
+      // the StreamServer takes it.
+      if (!tcp) udp_.push_back(Listener{fd, l.ip.is_zero(), EventLoop::WatchId::kNone});
+      const auto fail = [fd, tcp](std::string message) {
+        if (tcp) close(fd);
+        return make_error(ErrorCode::kIo, std::move(message));
+      };
       int one = 1;
       // SO_REUSEADDR on TCP only: it lets a restarted podgate bind while old
       // connections sit in TIME_WAIT.  On a UDP socket Linux would let two
@@ -100,26 +151,26 @@ Result<void> DnsServer::bind_all() {
         if (err == EADDRINUSE) hint = " (another DNS server, e.g. a local resolver, holds it?)";
         if (err == EADDRNOTAVAIL) hint = " (no interface of this host has that address)";
         if (err == EACCES) hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
-        return make_error(ErrorCode::kIo, std::string("dns.listen: cannot bind ") + what + " " +
-                                              endpoint_text(l) + ": " + errno_text(err) + hint);
+        return fail(std::string("dns.listen: cannot bind ") + what + " " + endpoint_text(l) +
+                    ": " + errno_text(err) + hint);
       }
       if (tcp && listen(fd, kTcpListenBacklog) != 0) {
-        return make_error(ErrorCode::kIo, "dns.listen: cannot listen on TCP " + endpoint_text(l) +
-                                              ": " + errno_text(errno));
+        return fail("dns.listen: cannot listen on TCP " + endpoint_text(l) + ": " +
+                    errno_text(errno));
       }
-    }
-  }
-  return {};
-}
-
-Result<void> DnsServer::attach(int epoll_fd) {
-  epoll_fd_ = epoll_fd;
-  for (size_t i = 0; i < listeners_.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTag | kListenerBit | i;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listeners_[i].fd, &ev) != 0) {
-      return make_error(ErrorCode::kIo, "dns: cannot watch a listening socket: " + errno_text(errno));
+      Result<void> watched;
+      if (tcp) {
+        watched = tcp_->add_listener(fd);
+      } else {
+        const size_t i = udp_.size() - 1;
+        auto w = loop_.add(fd, EPOLLIN, [this, i](uint32_t) { on_udp(udp_[i]); });
+        if (w) udp_[i].watch = *w;
+        if (!w) watched = std::move(w).error();
+      }
+      if (!watched) {
+        return make_error(ErrorCode::kIo, std::string("dns.listen: cannot watch ") + what + " " +
+                                              endpoint_text(l) + ": " + watched.error().message);
+      }
     }
   }
   return {};
@@ -146,26 +197,11 @@ size_t DnsServer::answer(std::span<const uint8_t> query, Source source,
   return n;
 }
 
-void DnsServer::on_event(const epoll_event& ev, uint64_t now_ms) {
-  const uint64_t id = ev.data.u64 & ~kTag;
-  if ((id & kListenerBit) != 0) {
-    const size_t i = id & ~kListenerBit;
-    if (i >= listeners_.size()) return;
-    if (listeners_[i].tcp) {
-      on_accept(listeners_[i].fd, now_ms);
-    } else {
-      on_udp(listeners_[i]);
-    }
-    return;
-  }
-  on_conn(id, ev.events, now_ms);
-}
-
 // ---- UDP ----
 
 void DnsServer::on_udp(const Listener& l) {
   const int fd = l.fd;
-  UdpBatch& b = *udp_;
+  UdpBatch& b = *udp_batch_;
   unsigned handled = 0;
   while (handled < options_.udp_budget) {
     for (size_t i = 0; i < kUdpBatch; ++i) {
@@ -243,154 +279,27 @@ void DnsServer::on_udp(const Listener& l) {
 
 // ---- TCP (RFC 7766) ----
 
-void DnsServer::on_accept(int lfd, uint64_t now_ms) {
-  for (unsigned k = 0; k < kAcceptsPerEvent; ++k) {
-    int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) ++counters_.tcp_errors;  // EMFILE and kin
-      return;
-    }
-    if (conns_.size() >= options_.max_tcp_connections) evict_oldest();
-    int one = 1;
-    // Pipelined answers go out as soon as they are written.
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const uint64_t id = next_id_++;
-    Conn& c = conns_[id];
-    c.fd = fd;
-    c.last_active_ms = now_ms;
-    c.events = EPOLLIN;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTag | id;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      ++counters_.tcp_errors;
-      close_conn(id);
-      continue;
-    }
-    ++counters_.tcp_accepted;
-  }
-}
-
-void DnsServer::evict_oldest() {
-  auto oldest = std::min_element(conns_.begin(), conns_.end(), [](const auto& a, const auto& b) {
-    return a.second.last_active_ms < b.second.last_active_ms;
-  });
-  if (oldest == conns_.end()) return;
-  ++counters_.tcp_evicted;
-  close_conn(oldest->first);
-}
-
-void DnsServer::on_conn(uint64_t id, uint32_t events, uint64_t now_ms) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;  // closed earlier in this epoll batch
-  Conn& c = it->second;
-  if ((events & EPOLLERR) != 0) {
-    ++counters_.tcp_errors;
-    return close_conn(id);
-  }
-  const size_t before_out = c.out_pos;
-  if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !c.peer_closed &&
-      c.out.size() - c.out_pos < options_.max_tcp_backlog) {
-    // One read per event (the socket is level-triggered): a connection that
-    // sends without pause cannot keep the loop to itself.
-    const size_t old = c.in.size();
-    c.in.resize(old + kTcpReadChunk);
-    ssize_t r = recv(c.fd, c.in.data() + old, kTcpReadChunk, MSG_DONTWAIT);
-    if (r > 0) {
-      c.in.resize(old + static_cast<size_t>(r));
-      c.last_active_ms = now_ms;
-    } else {
-      c.in.resize(old);
-      if (r == 0) {
-        c.peer_closed = true;  // the client may half-close after its queries (RFC 7766 §6.2.4)
-      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        ++counters_.tcp_errors;
-        return close_conn(id);
-      }
-    }
-  }
-  // Answer, write, and answer again whatever the backlog held back.
-  while (true) {
-    const size_t in_before = c.in.size();
-    answer_tcp(c);
-    if (!flush(c)) {
-      ++counters_.tcp_errors;
-      return close_conn(id);
-    }
-    if (c.in.size() == in_before) break;  // nothing more answerable now
-  }
-  if (c.out_pos != before_out) c.last_active_ms = now_ms;
-  watch(id, c);
-}
-
-void DnsServer::answer_tcp(Conn& c) {
+void DnsServer::answer_tcp(StreamConn& c) {
+  const std::string& in = c.input();
+  const auto* bytes = reinterpret_cast<const uint8_t*>(in.data());
   size_t pos = 0;
-  while (c.in.size() - pos >= kLengthPrefix &&
-         c.out.size() - c.out_pos < options_.max_tcp_backlog) {
-    const size_t len = static_cast<size_t>(c.in[pos]) << 8 | c.in[pos + 1];
-    if (c.in.size() - pos - kLengthPrefix < len) break;  // the rest has not arrived
-    size_t n = answer({c.in.data() + pos + kLengthPrefix, len}, Source::kTcp, scratch_);
+  while (in.size() - pos >= kLengthPrefix && c.pending_output() < options_.max_tcp_backlog) {
+    const size_t len = static_cast<size_t>(bytes[pos]) << 8 | bytes[pos + 1];
+    if (in.size() - pos - kLengthPrefix < len) break;  // the rest has not arrived
+    size_t n = answer({bytes + pos + kLengthPrefix, len}, Source::kTcp, scratch_);
     pos += kLengthPrefix + len;
     if (n == 0) continue;
-    // Compact what was written before appending, so `out` stays small.
-    if (c.out_pos == c.out.size()) {
-      c.out.clear();
-      c.out_pos = 0;
-    }
-    c.out.push_back(static_cast<uint8_t>(n >> 8));
-    c.out.push_back(static_cast<uint8_t>(n));
-    c.out.insert(c.out.end(), scratch_.begin(), scratch_.begin() + static_cast<ptrdiff_t>(n));
+    const char prefix[kLengthPrefix] = {static_cast<char>(n >> 8), static_cast<char>(n & 0xff)};
+    c.write({prefix, kLengthPrefix});
+    c.write({reinterpret_cast<const char*>(scratch_.data()), n});
   }
-  c.in.erase(c.in.begin(), c.in.begin() + static_cast<ptrdiff_t>(pos));
-}
-
-bool DnsServer::flush(Conn& c) {
-  return send_pending(c.fd, c.out, c.out_pos, kTcpReadChunk * 4);
-}
-
-void DnsServer::watch(uint64_t id, Conn& c) {
-  const bool pending = c.out_pos < c.out.size();
-  if (c.peer_closed && !pending) return close_conn(id);  // all answered
-  uint32_t want = 0;
-  if (!c.peer_closed && c.out.size() - c.out_pos < options_.max_tcp_backlog) want |= EPOLLIN;
-  if (pending) want |= EPOLLOUT;
-  if (want == c.events) return;
-  epoll_event ev{};
-  ev.events = want;
-  ev.data.u64 = kTag | id;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) {
-    ++counters_.tcp_errors;
-    return close_conn(id);
-  }
-  c.events = want;
-}
-
-void DnsServer::close_conn(uint64_t id) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return;
-  close(it->second.fd);  // also leaves the epoll set
-  conns_.erase(it);
-}
-
-void DnsServer::tick(uint64_t now_ms) {
-  if (now_ms - last_tick_ms_ < kTickEveryMs) return;
-  last_tick_ms_ = now_ms;
-  for (auto it = conns_.begin(); it != conns_.end();) {
-    if (now_ms - it->second.last_active_ms >= options_.tcp_idle_ms) {
-      ++counters_.tcp_idle_closed;
-      close(it->second.fd);
-      it = conns_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  c.input().erase(0, pos);
 }
 
 std::string DnsServer::format_counters() const {
   static constexpr const char* kRcodeNames[] = {"noerror", "formerr", "servfail", "nxdomain",
                                                 "notimp",  "refused"};
-  const DnsCounters& c = counters_;
+  const DnsCounters c = counters();
   std::ostringstream out;
   out << "dns: queries_udp=" << c.queries[0] << " queries_tcp=" << c.queries[1]
       << " queries_dataplane=" << c.queries[2];
@@ -402,7 +311,7 @@ std::string DnsServer::format_counters() const {
     }
   }
   out << " truncated=" << c.truncated << " silent=" << c.silent << " dropped=" << c.dropped
-      << " tcp_open=" << conns_.size() << " tcp_accepted=" << c.tcp_accepted
+      << " tcp_open=" << tcp_connections() << " tcp_accepted=" << c.tcp_accepted
       << " tcp_idle_closed=" << c.tcp_idle_closed << " tcp_evicted=" << c.tcp_evicted
       << " tcp_errors=" << c.tcp_errors;
   return out.str();

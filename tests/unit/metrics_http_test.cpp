@@ -1,13 +1,12 @@
 // MetricsServer: real loopback clients against the server driven by an
-// epoll loop in the test thread.  Clients are non-blocking and the loop is
+// EventLoop in the test thread.  Clients are non-blocking and the loop is
 // pumped between their steps, so nothing waits on wall-clock time; the
-// idle timeout runs on a fake clock given to on_event() and tick().
+// idle timeout runs on the loop's fake clock, moved by tick().
 #include "control/metrics_http.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,30 +39,32 @@ class MetricsHttpTest : public ::testing::Test {
   void TearDown() override {
     for (int fd : clients_) close(fd);
     server_.reset();
-    if (epfd_ >= 0) close(epfd_);
+    loop_.reset();
   }
 
   void open_server(MetricsServer::Options options) {
-    epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    ASSERT_GE(epfd_, 0);
-    auto s = MetricsServer::open(*dp::parse_ip4("127.0.0.1"), 0, options);
+    auto loop = EventLoop::create([this] { return clock_; });
+    ASSERT_TRUE(loop) << loop.error().message;
+    loop_ = std::move(*loop);
+    auto s = MetricsServer::open(*loop_, *dp::parse_ip4("127.0.0.1"), 0, options);
     ASSERT_TRUE(s) << s.error().message;
     server_ = std::move(*s);
-    ASSERT_TRUE(server_->attach(epfd_));
     server_->set_body_provider([this] {
       ++provided_;
       return body_;
     });
   }
 
-  // Handles the events that are ready (waiting at most timeout_ms).
+  // Handles the events that are ready (waiting at most timeout_ms), at now_.
   void pump(int timeout_ms = 5) {
-    epoll_event ev[16];
-    const int n = epoll_wait(epfd_, ev, 16, timeout_ms);
-    for (int i = 0; i < n; ++i) {
-      ASSERT_TRUE(MetricsServer::owns(ev[i]));
-      server_->on_event(ev[i], now_);
-    }
+    clock_ = now_;
+    loop_->run_once(timeout_ms);
+  }
+
+  // Runs the timers due at `at` (the clock goes back to now_ on the next pump).
+  void tick(uint64_t at) {
+    clock_ = at;
+    loop_->run_once(0);
   }
 
   // A client connected to the server (loopback connect completes in the
@@ -171,13 +172,14 @@ class MetricsHttpTest : public ::testing::Test {
     return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n";
   }
 
-  int epfd_ = -1;
+  std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<MetricsServer> server_;
   std::vector<int> clients_;
   std::map<int, std::string> received_;
   std::string body_ = "# HELP podgate_up up\n# TYPE podgate_up gauge\npodgate_up 1\n";
   int provided_ = 0;
   uint64_t now_ = 1000;
+  uint64_t clock_ = 1000;  // what the loop reads
 };
 
 TEST_F(MetricsHttpTest, BindsAnEphemeralPortWhenAskedForZero) {
@@ -316,9 +318,9 @@ TEST_F(MetricsHttpTest, ClosesASilentClientAfterTheIdleTimeout) {
   int fd = connect_client();
   accept_until(1);
   ASSERT_EQ(server_->connections(), 1u);
-  server_->tick(now_ + 4999);
+  tick(now_ + 4999);
   EXPECT_EQ(server_->connections(), 1u);
-  server_->tick(now_ + 5000);
+  tick(now_ + 5000);
   EXPECT_EQ(server_->connections(), 0u);
   EXPECT_EQ(server_->counters().closed_idle, 1u);
   EXPECT_TRUE(closed_by_server(fd));
@@ -330,9 +332,9 @@ TEST_F(MetricsHttpTest, ActivityPostponesTheIdleTimeout) {
   now_ += 4000;
   send_text(fd, get("/metrics"));
   EXPECT_EQ(read_response(fd).status, 200);
-  server_->tick(now_ + 4999);
+  tick(now_ + 4999);
   EXPECT_EQ(server_->connections(), 1u);
-  server_->tick(now_ + 5000);
+  tick(now_ + 5000);
   EXPECT_EQ(server_->connections(), 0u);
 }
 
@@ -365,7 +367,7 @@ TEST_F(MetricsHttpTest, AClientThatStopsReadingHoldsOnlyItsOwnBuffers) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "small\n");
   EXPECT_EQ(server_->connections(), 2u);
-  server_->tick(now_ + 5000);
+  tick(now_ + 5000);
   EXPECT_EQ(server_->connections(), 0u);
 }
 
@@ -397,22 +399,10 @@ TEST_F(MetricsHttpTest, AnswersServiceUnavailableWithoutABodyProvider) {
 }
 
 TEST_F(MetricsHttpTest, ABusyPortIsAnErrorNamingTheAddress) {
-  auto again = MetricsServer::open(*dp::parse_ip4("127.0.0.1"), server_->port());
+  auto again = MetricsServer::open(*loop_, *dp::parse_ip4("127.0.0.1"), server_->port());
   ASSERT_FALSE(again);
   EXPECT_THAT(again.error().message,
               HasSubstr("cannot bind 127.0.0.1:" + std::to_string(server_->port())));
-}
-
-TEST(MetricsServerTag, OwnsOnlyItsOwnEpollTag) {
-  epoll_event ev{};
-  ev.data.u64 = (uint64_t{2} << 61) | 5;
-  EXPECT_TRUE(MetricsServer::owns(ev));
-  ev.data.u64 = (uint64_t{1} << 61) | 5;  // ControlSocket
-  EXPECT_FALSE(MetricsServer::owns(ev));
-  ev.data.u64 = (uint64_t{1} << 63) | (uint64_t{1} << 62) | 5;  // DnsServer
-  EXPECT_FALSE(MetricsServer::owns(ev));
-  ev.data.u64 = (uint64_t{1} << 63) | (uint64_t{2} << 61);  // DNS bit set: DNS's
-  EXPECT_FALSE(MetricsServer::owns(ev));
 }
 
 }  // namespace
