@@ -165,20 +165,28 @@ class FlowTable {
     return rte_hash_crc_8byte(hi, rte_hash_crc_8byte(lo, kHashSeed));
   }
 
-  // Prefetches both index buckets of `hash` (first pass over a burst).
-  void prefetch(uint32_t hash) const noexcept {
+  // Where a key with this hash may be: its two buckets and its tag,
+  // computed once per packet and used by every pass over a burst.
+  struct Probe {
+    uint32_t bucket[2];
+    uint16_t tag;
+  };
+  Probe probe(uint32_t hash) const noexcept {
     const uint32_t b1 = first_bucket(hash);
-    prefetch_line(&buckets_[b1]);
-    prefetch_line(&buckets_[second_bucket(hash, b1)]);
+    return Probe{{b1, second_bucket(hash, b1)}, tag(hash)};
+  }
+
+  // Prefetches both index buckets (first pass over a burst).
+  void prefetch(const Probe& p) const noexcept {
+    prefetch_line(&buckets_[p.bucket[0]]);
+    prefetch_line(&buckets_[p.bucket[1]]);
   }
   // Prefetches the records the buckets' matching tags point to (second
   // pass, once the buckets have arrived).
-  void prefetch_flow(uint32_t hash) const noexcept {
-    const uint32_t b1 = first_bucket(hash);
-    const uint16_t t = tag(hash);
-    for (const uint32_t b : {b1, second_bucket(hash, b1)}) {
+  void prefetch_flow(const Probe& p) const noexcept {
+    for (const uint32_t b : p.bucket) {
       const Bucket& bucket = buckets_[b];
-      for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+      for (uint32_t m = match(bucket, p.tag); m != 0; m &= m - 1) {
         prefetch_line(&flows_[bucket.refs[lane(m)] >> 1]);
       }
     }
@@ -186,19 +194,17 @@ class FlowTable {
 
   // The live flow for `key` (in either direction), or none.  An expired
   // flow met on the way is freed on the spot.
-  FlowHit find(const FlowKey4& key, uint32_t now) noexcept { return find(key, hash(key), now); }
-  FlowHit find(const FlowKey4& key, uint32_t hash, uint32_t now) noexcept {
-    const uint32_t b1 = first_bucket(hash);
-    const uint16_t t = tag(hash);
-    for (const uint32_t b : {b1, second_bucket(hash, b1)}) {
+  FlowHit find(const FlowKey4& key, uint32_t now) noexcept { return find(key, probe(hash(key)), now); }
+  FlowHit find(const FlowKey4& key, const Probe& p, uint32_t now) noexcept {
+    for (const uint32_t b : p.bucket) {
       const Bucket& bucket = buckets_[b];
-      for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+      for (uint32_t m = match(bucket, p.tag); m != 0; m &= m - 1) {
         const uint32_t ref = bucket.refs[lane(m)];
         Flow& f = flows_[ref >> 1];
         if (!has_key(f, (ref & 1) != 0, key)) continue;
         // Keys are unique in the table (insert makes them so): the first
         // match is the only one.
-        if (is_expired(f.expires, now)) {
+        if (is_expired(f.expires, now)) [[unlikely]] {
           free_flow(ref >> 1);
           return {};
         }
@@ -215,11 +221,12 @@ class FlowTable {
   // never) both buckets of a key are full of live flows: the caller then
   // forwards by Maglev alone and counts it.  `stats_slot` names the
   // endpoint's TrafficCounters.
-  Flow* insert(const FlowKey4& key, uint32_t hash, Ip4 pod, rte_be16_t pod_port, FlowState state,
-               uint32_t gen, uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept;
+  Flow* insert(const FlowKey4& key, const Probe& probe, Ip4 pod, rte_be16_t pod_port,
+               FlowState state, uint32_t gen, uint32_t now,
+               uint16_t stats_slot = kUntrackedSlot) noexcept;
   Flow* insert(const FlowKey4& key, Ip4 pod, rte_be16_t pod_port, FlowState state, uint32_t gen,
                uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept {
-    return insert(key, hash(key), pod, pod_port, state, gen, now, stats_slot);
+    return insert(key, probe(hash(key)), pod, pod_port, state, gen, now, stats_slot);
   }
 
   // Where the end of each connection is counted:
@@ -260,8 +267,39 @@ class FlowTable {
     return 0;
   }
 
-  // The connection tracking of one TCP packet (see flow_table.cpp).
-  static FlowState next_state(FlowState s, bool reverse, uint8_t tcp_flags) noexcept;
+  // The connection tracking of one packet.  A deliberately small tracker,
+  // not a validating firewall (no sequence-number windows as in Linux
+  // conntrack): its only job is to choose a timeout so that half-open and
+  // closed connections give their records back soon, while live ones keep
+  // their Pod (Maglev §3.3).  Packets of both directions advance the one
+  // state of their connection.
+  //   FIN or RST                 -> Closing (RFC 9293 §3.6 / §3.5.2); every
+  //                                 later packet refreshes the short timeout,
+  //                                 so a half-close keeps working while data
+  //                                 still flows.
+  //   SYN+ACK from the Pod       -> Established: the Pod accepted the
+  //                                 connection.  Cost: a spoofed-SYN flood to
+  //                                 a listening Pod leaves long-lived flows.
+  //   SYN (no ACK, or a SYN+ACK
+  //   from the client)           -> SynSent, from SynSent or Closing (port
+  //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT); on an
+  //                                 Established flow a SYN restarts nothing
+  //                                 (the Pod answers it with a challenge ACK,
+  //                                 RFC 5961 §4), so the state stays.
+  //   ACK without SYN on SynSent -> Established (the handshake's last ACK).
+  //   anything else              -> same state, timeout refreshed.
+  static FlowState next_state(FlowState s, bool reverse, uint8_t tcp_flags) noexcept {
+    constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
+    if ((tcp_flags & (kFin | kSyn | kRst)) == 0) [[likely]] {
+      return (s == FlowState::kTcpSynSent && (tcp_flags & kAck) != 0) ? FlowState::kTcpEstablished : s;
+    }
+    if (s != FlowState::kTcpSynSent && s != FlowState::kTcpEstablished && s != FlowState::kTcpClosing) {
+      return s;  // UDP (and kFree: nothing to advance)
+    }
+    if ((tcp_flags & (kFin | kRst)) != 0) return FlowState::kTcpClosing;
+    if ((tcp_flags & kAck) != 0 && reverse) return FlowState::kTcpEstablished;  // SYN+ACK
+    return s == FlowState::kTcpEstablished ? s : FlowState::kTcpSynSent;
+  }
 
   // Calls fn(const Flow&) for every live flow among the `count` records
   // from `first` (wrapping at the end); returns the record after the last
@@ -359,9 +397,9 @@ class FlowTable {
   uint32_t index_of(const Flow& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
   // Puts `ref` in the emptier of `hash`'s buckets, first replacing any flow
   // that holds `key` and freeing expired flows if both buckets are full.
-  bool place(const FlowKey4& key, uint32_t hash, uint32_t ref, uint32_t now) noexcept;
+  bool place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now) noexcept;
   bool move_one_away(uint32_t from) noexcept;
-  void unplace(uint32_t hash, uint32_t ref) noexcept;
+  void unplace(const Probe& where, uint32_t ref) noexcept;
   void free_flow(uint32_t index) noexcept;
 
   static_assert(std::endian::native == std::endian::little, "has_key's mask assumes little endian");

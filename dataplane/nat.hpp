@@ -7,6 +7,7 @@
 // does not depend on the payload length.
 #pragma once
 
+#include <bit>
 #include <cstring>
 
 #include "dataplane/checksum.hpp"
@@ -71,6 +72,47 @@ inline void rewrite_source(ParsedPacket& p, Ip4 ip, rte_be16_t port) noexcept {
   l4->src_port = port;
   nat_detail::update_l4_checksum(p, old_ip, ip.be, old_port, port);
 }
+
+// The fast path's rewrite of a TCP or UDP packet of a pinned flow, going
+// out: DNAT (kDestination: VIP:port -> Pod:target_port) or reverse NAT
+// (kSource: Pod:target_port -> VIP:port), and the TTL decrement of RFC 1812
+// §5.3.1, with one IPv4 header checksum update for both.  The caller
+// checked ttl_allows_forwarding().  The TTL/protocol word changes by one in
+// the TTL's byte, so ~old + new is the constant 0xfffe in that word's
+// loaded (little-endian) order: no load of the old word is needed.
+// tests/unit/checksum_test.cpp holds it to a full recomputation.
+enum class NatSide : uint8_t { kDestination, kSource };
+
+template <NatSide kSide>
+inline void nat_and_decrement_ttl(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip4 to,
+                                  rte_be16_t to_port) noexcept {
+  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);  // TCP has its ports there too
+  constexpr bool kDst = kSide == NatSide::kDestination;
+  const rte_be32_t old_ip = kDst ? ip->dst_addr : ip->src_addr;
+  const rte_be16_t old_port = kDst ? ports->dst_port : ports->src_port;
+  const uint32_t old_inv = ~old_ip;
+  uint32_t sum = static_cast<uint16_t>(~ip->hdr_checksum);
+  sum += 0xfffeu;  // TTL - 1
+  sum += (old_inv & 0xffffu) + (old_inv >> 16);
+  sum += (to.be & 0xffffu) + (to.be >> 16);
+  ip->hdr_checksum = static_cast<rte_be16_t>(~csum_fold(sum));
+  --ip->time_to_live;
+  if constexpr (kDst) {
+    ip->dst_addr = to.be;
+    ports->dst_port = to_port;
+  } else {
+    ip->src_addr = to.be;
+    ports->src_port = to_port;
+  }
+  if (proto == Proto::kTcp) {
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
+    tcp->cksum = csum_update32_16(tcp->cksum, old_ip, to.be, old_port, to_port);
+  } else if (ports->dgram_cksum != 0) {  // RFC 768: zero means none; it stays so
+    const rte_be16_t c = csum_update32_16(ports->dgram_cksum, old_ip, to.be, old_port, to_port);
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;  // RFC 768: zero is sent as ones
+  }
+}
+static_assert(std::endian::native == std::endian::little, "the TTL constant above is little-endian");
 
 // RFC 1812 §5.3.1: a router decrements TTL when forwarding and must not
 // forward a packet whose TTL would reach zero.  Returns false (packet

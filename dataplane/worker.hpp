@@ -106,10 +106,10 @@ class Worker : public DpObject {
  private:
   // What the first pass over a burst learns of each packet.
   struct Lane {
-    FlowKey4 key;        // fast: the packet's own 5-tuple
-    uint32_t hash = 0;   // fast: FlowTable::hash(key)
-    uint8_t tcp_flags = 0;
-    bool fast = false;   // parse_flow_packet() took it
+    FlowKey4 key;              // fast: the packet's own 5-tuple
+    FlowTable::Probe probe;    // fast: where the key may be in the table
+    uint8_t tcp_flags;
+    bool fast;                 // parse_flow_packet() took it
   };
   // Packets for other workers, sent as one burst per owner at the end of
   // each burst.
@@ -125,15 +125,17 @@ class Worker : public DpObject {
   // A TCP or UDP packet whose flow is not known to be here: finds its
   // service or flow.  `looked_up`: this worker owns the packet and its flow
   // table has no entry for it.
-  void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, uint32_t hash,
+  void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowTable::Probe& probe,
                 bool looked_up) noexcept;
-  void handle_flow(rte_mbuf* m, ParsedPacket& p, FlowHit hit, uint32_t hash) noexcept;
+  void handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit) noexcept;
+  void revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse) noexcept;
   void handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc, const FlowKey4& key,
-                       uint32_t hash) noexcept;
+                       const FlowTable::Probe& probe) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
-  void forward(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
+  void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;

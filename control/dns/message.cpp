@@ -61,7 +61,10 @@ Result<std::string> rdata_text(std::span<const uint8_t> msg, size_t at, size_t l
       auto r = m ? name_at(p) : std::nullopt;
       if (!r || end - p != 20) return bad("malformed SOA rdata");
       out = *m + " " + *r;
-      for (int i = 0; i < 5; ++i) out += " " + std::to_string(get32(msg, p + 4 * i));
+      for (int i = 0; i < 5; ++i) {
+        out += ' ';
+        out += std::to_string(get32(msg, p + 4 * i));
+      }
       return out;
     }
     case rrtype::kTxt:
@@ -69,7 +72,9 @@ Result<std::string> rdata_text(std::span<const uint8_t> msg, size_t at, size_t l
         const size_t len = msg[p];
         if (p + 1 + len > end) return bad("malformed TXT rdata");
         if (!out.empty()) out += " ";
-        out += "\"" + std::string(reinterpret_cast<const char*>(msg.data() + p + 1), len) + "\"";
+        out += '"';
+        out.append(reinterpret_cast<const char*>(msg.data() + p + 1), len);
+        out += '"';
         p += 1 + len;
       }
       return out;

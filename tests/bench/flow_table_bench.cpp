@@ -75,11 +75,11 @@ void BM_FindHitBurstPrefetched(benchmark::State& state) {
   Filled f(static_cast<uint32_t>(state.range(0)));
   const size_t bursts = f.present.size() / kBurst;
   size_t b = 0;
-  uint32_t h[kBurst];
+  FlowTable::Probe h[kBurst];
   for (auto _ : state) {
     const FlowKey4* k = &f.present[b * kBurst];
     for (uint32_t j = 0; j < kBurst; ++j) {
-      h[j] = FlowTable::hash(k[j]);
+      h[j] = f.table.probe(FlowTable::hash(k[j]));
       f.table.prefetch(h[j]);
     }
     for (uint32_t j = 0; j < kBurst; ++j) f.table.prefetch_flow(h[j]);
