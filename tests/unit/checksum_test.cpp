@@ -224,6 +224,38 @@ TEST_P(RewriteMatchesRecomputation, DnatThenTtlAsTheWorkerDoes) {
   }
 }
 
+// The fast path's one-update rewrite (nat_and_decrement_ttl) against a full
+// recomputation, both directions, on random packets: TTL 2..255, any
+// addresses, ports and payloads, UDP with and without a checksum.
+template <NatSide kSide>
+void check_fast_path_rewrite(uint8_t proto, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (int i = 0; i < kRandomPackets; ++i) {
+    const Bytes original = random_packet(rng, proto);
+    const Ip4 to{static_cast<rte_be32_t>(rng())};
+    const auto port = static_cast<rte_be16_t>(rng());
+
+    Bytes actual = original;
+    nat_and_decrement_ttl<kSide>(ip_of(actual), &actual[kL4], proto == kTcp ? Proto::kTcp : Proto::kUdp,
+                                 to, port);
+
+    Bytes expected = original;
+    store32(expected, kSide == NatSide::kDestination ? kDstIp : kSrcIp, to.be);
+    store16(expected, kSide == NatSide::kDestination ? kDport : kSport, port);
+    --expected[kTtl];
+    recompute_checksums(expected);
+    ASSERT_EQ(actual, expected) << "packet " << i;
+  }
+}
+
+TEST_P(RewriteMatchesRecomputation, FastPathDnatWithTtl) {
+  check_fast_path_rewrite<NatSide::kDestination>(GetParam(), GetParam() * 32452843u);
+}
+
+TEST_P(RewriteMatchesRecomputation, FastPathReverseNatWithTtl) {
+  check_fast_path_rewrite<NatSide::kSource>(GetParam(), GetParam() * 49979687u);
+}
+
 INSTANTIATE_TEST_SUITE_P(TcpAndUdp, RewriteMatchesRecomputation, testing::Values(kTcp, kUdp),
                          [](const testing::TestParamInfo<uint8_t>& info) {
                            return info.param == kTcp ? "Tcp" : "Udp";
