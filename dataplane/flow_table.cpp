@@ -43,11 +43,12 @@ uint64_t FlowTable::memory_bytes(uint32_t capacity) noexcept {
   return uint64_t{capacity} * sizeof(Flow) + uint64_t{buckets_for(capacity)} * sizeof(Bucket);
 }
 
-bool FlowTable::place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now) noexcept {
+bool FlowTable::place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now,
+                      bool absent) noexcept {
   const uint32_t* b = where.bucket;
   const uint16_t t = where.tag;
   // A flow already holding the key ends: keys stay unique.
-  for (uint32_t k = 0; k < 2; ++k) {
+  for (uint32_t k = 0; k < 2 && !absent; ++k) {
     const Bucket& bucket = buckets_[b[k]];
     for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
       const uint32_t other = bucket.refs[lane(m)];
@@ -135,7 +136,8 @@ void FlowTable::free_flow(uint32_t index) noexcept {
 }
 
 Flow* FlowTable::insert(const FlowKey4& key, const Probe& forward, Ip4 pod, rte_be16_t pod_port,
-                        FlowState state, uint32_t gen, uint32_t now, uint16_t stats_slot) noexcept {
+                        FlowState state, uint32_t gen, uint32_t now, uint16_t stats_slot,
+                        bool known_absent) noexcept {
   if (free_head_ == kNoFlow) {
     // Every record taken: free a few expired ones before giving up.
     expire_some(now, 4 * kSlotsPerBucket);
@@ -159,9 +161,9 @@ Flow* FlowTable::insert(const FlowKey4& key, const Probe& forward, Ip4 pod, rte_
   ++size_;
   // Index it under both keys, or not at all.  The new flow is live, so
   // place() never frees it while making room.
-  if (place(key, forward, index << 1, now)) {
+  if (place(key, forward, index << 1, now, known_absent)) {
     const FlowKey4 reverse = f.reverse_key();
-    if (place(reverse, probe(hash(reverse)), index << 1 | 1, now)) return &f;
+    if (place(reverse, probe(hash(reverse)), index << 1 | 1, now, false)) return &f;
     unplace(forward, index << 1);
   }
   f.state = FlowState::kFree;

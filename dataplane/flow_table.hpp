@@ -221,9 +221,11 @@ class FlowTable {
   // never) both buckets of a key are full of live flows: the caller then
   // forwards by Maglev alone and counts it.  `stats_slot` names the
   // endpoint's TrafficCounters.
+  // `known_absent`: the caller's find() of `key` just missed, so no flow
+  // holds it (the worker's new-flow path); skips looking for one.
   Flow* insert(const FlowKey4& key, const Probe& probe, Ip4 pod, rte_be16_t pod_port,
                FlowState state, uint32_t gen, uint32_t now,
-               uint16_t stats_slot = kUntrackedSlot) noexcept;
+               uint16_t stats_slot = kUntrackedSlot, bool known_absent = false) noexcept;
   Flow* insert(const FlowKey4& key, Ip4 pod, rte_be16_t pod_port, FlowState state, uint32_t gen,
                uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept {
     return insert(key, probe(hash(key)), pod, pod_port, state, gen, now, stats_slot);
@@ -395,9 +397,11 @@ class FlowTable {
   }
 
   uint32_t index_of(const Flow& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
-  // Puts `ref` in the emptier of `hash`'s buckets, first replacing any flow
-  // that holds `key` and freeing expired flows if both buckets are full.
-  bool place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now) noexcept;
+  // Puts `ref` in the emptier of its buckets, first replacing any flow that
+  // holds `key` (unless the caller knows it `absent`) and making room if
+  // both buckets are full.
+  bool place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now,
+             bool absent) noexcept;
   bool move_one_away(uint32_t from) noexcept;
   void unplace(const Probe& where, uint32_t ref) noexcept;
   void free_flow(uint32_t index) noexcept;

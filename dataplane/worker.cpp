@@ -303,7 +303,7 @@ PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, const Lane& lane
 void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
                              const FlowKey4& key, const FlowTable::Probe& probe) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created.
-  if (!decrement_ttl(p.ip)) {
+  if (!ttl_allows_forwarding(p.ip)) {
     drop(m, DropReason::kTtlExceeded);
     return;
   }
@@ -316,7 +316,8 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
-  if (Flow* flow = flows_.insert(key, probe, to.ip, to.port, state, gen, now_, slot)) {
+  // Every path here follows a lookup of `key` that missed (or an erase).
+  if (Flow* flow = flows_.insert(key, probe, to.ip, to.port, state, gen, now_, slot, true)) {
     flows_.touch(*flow, false, p.tcp_flags, now_);
     counters_.flows_created.add();
     traffic_[slot].flows_created.add();
@@ -327,8 +328,8 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   TrafficCounters& t = traffic_[slot];
   t.packets_in.add();
   t.bytes_in.add(rte_pktmbuf_pkt_len(m));
-  rewrite_destination(p, to.ip, to.port);
-  forward(m, p);
+  nat_and_decrement_ttl<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
+  forward(m, p.eth, to.ip);
 }
 
 // A reply with no flow entry (the table was full when the connection
