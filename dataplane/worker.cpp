@@ -158,7 +158,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexc
       process_other(pkts[i], from_handoff);
     }
   }
-  if (!owned) flush_handoffs();
+  if (setup_.count > 1) flush_handoffs();
 }
 
 PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane, bool owned) noexcept {
