@@ -32,6 +32,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
 import memiflab  # noqa: E402
 from memiflab import endpoint_flows, service_arg  # noqa: E402
 
@@ -141,4 +142,4 @@ class EndpointChurnTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main.main()

@@ -15,6 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
 import netlab  # noqa: E402
 from netlab import endpoint, service_toml  # noqa: E402
 
@@ -217,4 +218,4 @@ address = "172.17.0.1/16"
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main.main()
