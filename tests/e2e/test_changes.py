@@ -133,57 +133,7 @@ def traffic_of(stats, name, port=80):
     return s, {e["pod"]: e for e in s["endpoints"]}
 
 
-KEEPALIVE_CLIENT = r"""
-import http.client, json, sys
-conns = []
-for line in sys.stdin:
-    cmd = line.split()
-    try:
-        if cmd[0] == "open":
-            out = []
-            for _ in range(int(cmd[3])):
-                c = http.client.HTTPConnection(cmd[1], int(cmd[2]), timeout=5)
-                c.request("GET", "/")
-                body = c.getresponse().read().decode().strip()
-                conns.append(c)
-                out.append([len(conns) - 1, c.sock.getsockname()[1], body])
-            print(json.dumps(out), flush=True)
-        elif cmd[0] == "get":
-            c = conns[int(cmd[1])]
-            c.request("GET", "/")
-            body = c.getresponse().read().decode().strip()
-            print(json.dumps([c.sock.getsockname()[1], body]), flush=True)
-    except Exception as e:
-        print(json.dumps(["error", str(e)]), flush=True)
-"""
-
-
-class KeepAliveClient:
-    """HTTP/1.1 keep-alive connections held open in the client namespace:
-    each stays one TCP connection (one flow) for as long as this lives."""
-
-    def __init__(self, app):
-        self.proc = subprocess.Popen(["ip", "netns", "exec", app.client_ns, "python3", "-c",
-                                      KEEPALIVE_CLIENT], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def _ask(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def open(self, vip, port, count):
-        """[(index, local port, pod)] of `count` new connections."""
-        return [tuple(x) for x in self._ask(f"open {vip} {port} {count}")]
-
-    def get(self, index):
-        """(local port, pod) of one more request on connection `index`."""
-        return tuple(self._ask(f"get {index}"))
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
-        self.proc.stdout.close()
+KeepAliveClient = netlab.KeepAliveClient
 
 
 class Lab(netlab.Appliance):
@@ -242,9 +192,14 @@ class RuntimeChangesTest(Base):
 
     def setUp(self):
         self.c = Client(self.app.socket_path)
+        self.stateless_before = self.app.worker_totals()["replies_stateless"]
 
     def tearDown(self):
         self.c.close()
+        # The flow table has room for every connection here: each reply must
+        # find its flow entry, not fall back to stateless reverse NAT.
+        self.assertEqual(self.app.worker_totals()["replies_stateless"] - self.stateless_before, 0,
+                         "replies reverse-NATed without their flow entry")
 
     def delete_if_present(self, name):
         self.c.ask({"command": "delete", "name": name})
@@ -481,9 +436,18 @@ class RuntimeChangesTest(Base):
             before = self.ask(command="stats")
             answers = self.curl(vip, n)
             self.assertNotIn(None, answers)
-            time.sleep(0.2)  # the last ACKs of the closing connections
-            after = self.ask(command="stats")
             s0, e0 = traffic_of(before, name)
+            # curl is done before the last ACKs of the closing connections
+            # have passed: wait for them (at least 3 packets each way per
+            # connection), not for a fixed time.
+            def counted():
+                nonlocal after
+                after = self.ask(command="stats")
+                s = traffic_of(after, name)[0]
+                return (s["packets_in"] - s0["packets_in"] >= 3 * n and
+                        s["packets_out"] - s0["packets_out"] >= 3 * n)
+            after = None
+            self.app.wait_for(counted, "the closing connections' last packets")
             s1, e1 = traffic_of(after, name)
             self.assertEqual(s1["flows_created"] - s0["flows_created"], n)
             self.assertGreaterEqual(s1["packets_in"] - s0["packets_in"], 3 * n)
@@ -559,8 +523,9 @@ class RuntimeChangesTest(Base):
 
     def test_metrics_endpoint_matches_the_stats_command(self):
         self.assertNotIn(None, self.curl(VIP, 5))
-        time.sleep(0.2)
 
+        # Counters only grow: the scrape lies between two stats readings
+        # taken before and after it, whenever the last packets arrive.
         def stats_in():
             return traffic_of(self.ask(command="stats"), "default/my-app")[0]["packets_in"]
         low = stats_in()

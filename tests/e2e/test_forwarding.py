@@ -63,6 +63,40 @@ class ForwardingTest(unittest.TestCase):
         # Each test starts from the default services.
         if self.app.services != default_services():
             self.assertTrue(self.app.reload(default_services()))
+        self.stateless_before = self.app.worker_totals()["replies_stateless"]
+
+    def tearDown(self):
+        # The flow table (16384 entries per worker) has room for every
+        # connection of these tests: each reply must find its flow entry.
+        # A reply translated without one (the stateless path, for a full
+        # table) would hide a lost or misplaced reverse entry.
+        self.assertEqual(self.app.worker_totals()["replies_stateless"] - self.stateless_before, 0,
+                         "replies reverse-NATed without their flow entry")
+
+    SLOW_LINES = 4
+
+    def open_streams(self, count):
+        """`count` long-lived HTTP responses (one line a second from the Pod,
+        each its own connection); returns [(process, first line)]."""
+        streams = [subprocess.Popen(
+            ["ip", "netns", "exec", self.app.client_ns, "curl", "-s", "-N", "-m", "60",
+             f"http://{VIP}/slow/{self.SLOW_LINES}"], stdout=subprocess.PIPE, text=True)
+            for _ in range(count)]
+        return [(s, s.stdout.readline().strip()) for s in streams]
+
+    def assert_streams_stayed(self, streams):
+        for s, first in streams:
+            rest = s.stdout.read().split()
+            code = s.wait()
+            s.stdout.close()
+            self.assertEqual(code, 0, f"a stream on {first} did not complete (reset?)")
+            self.assertEqual(rest, [first] * (self.SLOW_LINES - 1),
+                             "every line comes from the Pod the connection started on")
+
+    # 40 connections: a change that moves a quarter of Maglev's slots (one
+    # Pod of weight 1 added to weights 1 + 2) would leave all 40 where they
+    # were with probability 0.75^40 < 1e-5 if pinning were broken.
+    PINNED_STREAMS = 40
 
     def test_every_request_succeeds_and_only_ready_pods_answer_by_weight(self):
         answers = self.app.curl_many(f"http://{VIP}/", 300)
@@ -86,23 +120,55 @@ class ForwardingTest(unittest.TestCase):
         answers = self.app.curl_many(f"http://{VIP}/", 20, source="198.51.100.7")
         self.assertNotIn(None, answers)
 
-    def test_long_lived_connection_stays_on_its_pod_across_a_reload_that_adds_a_pod(self):
-        stream = subprocess.Popen(
-            ["ip", "netns", "exec", self.app.client_ns, "curl", "-s", "-N", "-m", "20",
-             f"http://{VIP}/slow/6"], stdout=subprocess.PIPE, text=True)
-        first = stream.stdout.readline().strip()
-        self.assertIn(first, ("my-app-0", "my-app-1"))
+    def test_long_lived_connections_stay_on_their_pods_across_a_reload_that_adds_a_pod(self):
+        streams = self.open_streams(self.PINNED_STREAMS)
+        self.assertEqual({first for _, first in streams}, {"my-app-0", "my-app-1"})
         with_new_pod = my_app(READY_0, READY_1_W2, NOT_READY_2, READY_3) + \
             self.app.services[self.app.services.index("\n[[services]]", 10):]
         self.assertTrue(self.app.reload(with_new_pod))
-        rest = stream.stdout.read().split()
-        self.assertEqual(stream.wait(), 0, "the stream completes without a reset")
-        stream.stdout.close()
-        self.assertEqual(rest, [first] * 5, "every line comes from the Pod it started on")
-        # New connections now reach the new Pod too.
+        # New connections reach the new Pod while the old ones stream on.
         answers = collections.Counter(self.app.curl_many(f"http://{VIP}/", 200))
         self.assertGreater(answers["my-app-3"], 0, answers)
         self.assertNotIn(None, answers)
+        self.assert_streams_stayed(streams)
+
+    def test_long_lived_connections_stay_on_their_pods_across_a_weight_change(self):
+        streams = self.open_streams(self.PINNED_STREAMS)
+        self.assertEqual({first for _, first in streams}, {"my-app-0", "my-app-1"})
+        # Weights 1:2 -> 4:1 moves about half of Maglev's slots.
+        reweighted = my_app(endpoint(PODS["my-app-0"], "my-app-0", weight=4),
+                            endpoint(PODS["my-app-1"], "my-app-1"), NOT_READY_2) + \
+            self.app.services[self.app.services.index("\n[[services]]", 10):]
+        self.assertTrue(self.app.reload(reweighted))
+        answers = collections.Counter(self.app.curl_many(f"http://{VIP}/", 100))
+        self.assertNotIn(None, answers)
+        self.assertGreater(answers["my-app-0"], answers["my-app-1"], "the new weights apply")
+        self.assert_streams_stayed(streams)
+
+    def test_a_removed_pods_connections_are_dropped_at_once(self):
+        keep = netlab.KeepAliveClient(self.app)
+        try:
+            conns = keep.open(VIP, 80, 24)
+            on_1 = [c for c in conns if c[2] == "my-app-1"]
+            self.assertGreater(len(on_1), 0, conns)
+            self.assertLess(len(on_1), len(conns), conns)
+            gone_before = self.app.worker_totals()["flows_endpoint_gone"]
+            # my-app-1 removed (not draining): its connections' entries are
+            # dropped at their next packet, however long they could live.
+            without_1 = my_app(READY_0, NOT_READY_2) + \
+                self.app.services[self.app.services.index("\n[[services]]", 10):]
+            self.assertTrue(self.app.reload(without_1))
+            for index, local_port, pod in conns:
+                got = keep.get(index)
+                if pod == "my-app-1":
+                    # Re-placed on my-app-0, which has no such connection: reset.
+                    self.assertEqual(got[0], "error", f"connection {local_port} still reached {got}")
+                else:
+                    self.assertEqual(got, (local_port, "my-app-0"))
+            self.assertEqual(self.app.worker_totals()["flows_endpoint_gone"] - gone_before,
+                             len(on_1))
+        finally:
+            keep.close()
 
     def test_removing_a_pod_moves_only_its_share(self):
         ports = range(41000, 41300)
@@ -111,9 +177,11 @@ class ForwardingTest(unittest.TestCase):
         without_2 = self.app.services.replace(
             endpoint(PODS["my-app-2"], "my-app-2"), endpoint(PODS["my-app-2"], "my-app-2",
                                                              ready=False, serving=False))
-        # Removing (not draining) my-app-2: its flows are dropped from the
-        # table at once; the others' flows expire (udp_timeout = 2 s) so
-        # that the next datagrams are placed by Maglev afresh.
+        # Removing (not draining) my-app-2; the others' flows expire
+        # (udp_timeout = 2 s) so that the next datagrams are placed by
+        # Maglev afresh, which is what this test measures (that a removed
+        # Pod's flows are dropped at once is
+        # test_a_removed_pods_connections_are_dropped_at_once).
         self.assertTrue(self.app.reload(without_2.replace(
             endpoint(PODS["my-app-2"], "my-app-2", ready=False, serving=False) + ",\n", "")))
         time.sleep(2.5)
