@@ -61,18 +61,20 @@ def web_toml(name, vip, pods=("web-0", "web-1")):
 
 # ---- Kubernetes objects shaped as `kubectl get -o json` prints them ---------
 
-def k8s_service(name, vip, target_port="web"):
+def k8s_service(name, vip, target_port="web", client_ip_affinity=False):
     """tests/fixtures/k8s/web-service.json (real kubectl output) renamed and
     moved to the lab's addresses; targetPort stays the fixture's named port
-    unless a number is given."""
+    unless a number is given.  The fixture's sessionAffinity ClientIP
+    (timeoutSeconds 3600) is kept only when asked for."""
     with open(os.path.join(FIXTURES, "web-service.json")) as f:
         s = json.load(f)
     s["metadata"]["name"] = name
     s["metadata"]["uid"] = f"6f1c2a4e-93d1-4b7a-a5e0-{abs(hash(name)) % 10**12:012d}"
     s["spec"]["clusterIP"], s["spec"]["clusterIPs"] = vip, [vip]
-    # 5-tuple spreading, so several connections from one client reach several Pods.
-    s["spec"]["sessionAffinity"] = "None"
-    del s["spec"]["sessionAffinityConfig"]
+    if not client_ip_affinity:
+        # 5-tuple spreading, so several connections from one client reach several Pods.
+        s["spec"]["sessionAffinity"] = "None"
+        del s["spec"]["sessionAffinityConfig"]
     s["spec"]["ports"][0]["targetPort"] = target_port
     return s
 
@@ -244,6 +246,43 @@ class RuntimeChangesTest(Base):
         finally:
             self.delete_if_present("default/k8s-web")
         self.assertEqual(dig(fqdn)[0], "NXDOMAIN")
+
+    def test_client_ip_affinity_sends_each_client_to_one_pod_across_connections(self):
+        vip = "10.96.0.42"
+        # Sixteen more client addresses, routed like 198.51.100.7.
+        extra = [f"198.51.100.{i}" for i in range(20, 36)]
+        for a in extra:
+            netlab.run("ip", "-n", self.app.client_ns, "addr", "add", f"{a}/32", "dev", "lo")
+        try:
+            self.apply_text(k8s_list(k8s_service("k8s-sticky", vip, client_ip_affinity=True),
+                                     k8s_slice("k8s-sticky", ["web-0", "web-1"])))
+            s = self.ask(command="service", name="default/k8s-sticky")["service"]
+            self.assertEqual((s["session_affinity"], s["timeout_seconds"]), ("ClientIP", 3600))
+            url = f"http://{vip}/"
+            # One client, 30 new connections (new source ports): one Pod.
+            answers = self.app.curl_many(url, 30)
+            self.assertNotIn(None, answers)
+            self.assertEqual(len(set(answers)), 1, answers)
+            # Other client addresses: each sticks to one Pod, and together
+            # they reach both (two equal Pods: all 17 addresses on one Pod
+            # would have probability 2 * 2^-17 for a uniform hash).
+            pods = set(answers)
+            for a in extra:
+                got = self.app.curl_many(url, 4, source=a)
+                self.assertNotIn(None, got, a)
+                self.assertEqual(len(set(got)), 1, (a, got))
+                pods |= set(got)
+            self.assertEqual(pods, WEB_PODS)
+            # The premise: without affinity the same client spreads.
+            self.apply_text(k8s_service("k8s-sticky", vip))
+            self.assertEqual(self.ask(command="service", name="default/k8s-sticky")
+                             ["service"]["session_affinity"], "None")
+            self.assertEqual(set(self.app.curl_many(url, 30)), WEB_PODS)
+        finally:
+            self.delete_if_present("default/k8s-sticky")
+            for a in extra:
+                netlab.run("ip", "-n", self.app.client_ns, "addr", "del", f"{a}/32", "dev", "lo",
+                           check=False)
 
     def test_endpointslice_only_apply_replaces_the_running_services_endpoints(self):
         vip = "10.96.0.41"
