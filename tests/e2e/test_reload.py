@@ -20,6 +20,7 @@ import ipaddress
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import unittest
@@ -99,7 +100,9 @@ def colliding_neighbors():
 class ReloadRefusalTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.metrics_port = 20000 + (os.getpid() + 77) % 20000
+        with socket.socket() as s:  # a free port for /metrics
+            s.bind(("127.0.0.1", 0))
+            cls.metrics_port = s.getsockname()[1]
         cls.app = netlab.Appliance("pgrld", dns_port=DNS_PORT, metrics_port=cls.metrics_port)
         cls.app.start(services(), PODS)
         cls.good = cls.app.base_config() + services()
