@@ -194,14 +194,14 @@ class RuntimeChangesTest(Base):
 
     def setUp(self):
         self.c = Client(self.app.socket_path)
-        self.stateless_before = self.app.worker_totals()["replies_stateless"]
 
     def tearDown(self):
         self.c.close()
-        # The flow table has room for every connection here: each reply must
-        # find its flow entry, not fall back to stateless reverse NAT.
-        self.assertEqual(self.app.worker_totals()["replies_stateless"] - self.stateless_before, 0,
-                         "replies reverse-NATed without their flow entry")
+        # No replies_stateless check here (test_forwarding.py has it): these
+        # tests delete services right after their connections close, and
+        # web-0/web-1 back several services at once, so a Pod's FIN
+        # retransmitted after its service's entries went is translated by
+        # another service it backs -- statelessly, and rightly.
 
     def delete_if_present(self, name):
         self.c.ask({"command": "delete", "name": name})
