@@ -198,9 +198,16 @@ Result<void> Appliance::apply(Config next) {
   // after the snapshot is published, so DNS and forwarding change together.
   std::shared_ptr<const dns::Zone> zone =
       dns::build_zone(next, static_cast<uint32_t>(generation_ + 1));
+  // Whole or nothing (architecture decision 6): everything that can refuse
+  // this change is asked before anything changes.  Then the static
+  // neighbours go in (before the snapshot whose routes use them), and the
+  // publication cannot fail: this thread is the rings' only producer.
+  if (auto r = check_neighbors_fit(next.neighbors); !r) return r;
+  if (auto r = publisher_->check_room(); !r) return r;
   for (const NeighborConfig& n : next.neighbors) {
     if (!neighbors_->set(n.ip, n.mac)) {
-      return make_error(ErrorCode::kInternal, "neighbour table full adding " + dp::to_string(n.ip));
+      return make_error(ErrorCode::kInternal, "neighbour table full adding " + dp::to_string(n.ip) +
+                                                  " although the dry run found room");
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
@@ -212,6 +219,28 @@ Result<void> Appliance::apply(Config next) {
   log_info("published snapshot " + std::to_string(generation_) + ": " +
            std::to_string(stats.services_built) + " Maglev table(s) built, " +
            std::to_string(stats.services_shared) + " shared");
+  return {};
+}
+
+// A dry run of apply()'s neighbour updates on a scratch table: the live
+// entries (static and learnt by ARP) copied in slot order, then `next`.  The
+// table only grows (linear probing, no removal), so this is what the live
+// table would do; a probe chain wrapping past the last slot can be laid out
+// differently in the copy, which can only matter for a table within
+// kMaxProbe entries of full around that wrap.
+Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& next) const {
+  if (next.empty()) return {};
+  std::unique_ptr<dp::NeighborTable> scratch(new dp::NeighborTable());
+  neighbors_->for_each([&scratch](dp::Ip4 ip, const dp::MacAddr& mac) { scratch->set(ip, mac); });
+  for (const NeighborConfig& n : next) {
+    if (!scratch->set(n.ip, n.mac)) {
+      return make_error(ErrorCode::kInvalidConfig,
+                        "neighbors: no room for " + dp::to_string(n.ip) +
+                            " in the neighbour table (" + std::to_string(neighbors_->size()) +
+                            " entries; at most " + std::to_string(dp::NeighborTable::kMaxProbe) +
+                            " addresses may share a hash bucket); nothing was changed");
+    }
+  }
   return {};
 }
 

@@ -101,6 +101,7 @@ class Appliance {
  private:
   Appliance() = default;
   Result<void> launch_workers();
+  Result<void> check_neighbors_fit(const std::vector<NeighborConfig>& next) const;
   void stop_workers();
   void poll_control(uint64_t now_ms);
   void advance_flow_queries(uint64_t now_ms);

@@ -71,14 +71,19 @@ void SnapshotPublisher::free_snapshots(void* self, void* elements, unsigned n) {
   publisher->freed_ += n;
 }
 
-Result<void> SnapshotPublisher::publish(std::unique_ptr<dp::Snapshot> next) {
-  // Check room first so a snapshot reaches every worker or none.
+Result<void> SnapshotPublisher::check_room() const {
   for (size_t w = 0; w < rings_.size(); ++w) {
     if (rte_ring_free_count(rings_[w]) == 0) {
       return make_error(ErrorCode::kInternal, "worker " + std::to_string(w) +
                                                   " is not taking snapshots (ring full)");
     }
   }
+  return {};
+}
+
+Result<void> SnapshotPublisher::publish(std::unique_ptr<dp::Snapshot> next) {
+  // Check room first so a snapshot reaches every worker or none.
+  if (auto r = check_room(); !r) return r;
   const dp::Snapshot* snap = next.release();
   for (rte_ring* r : rings_) {
     rte_ring_sp_enqueue(r, const_cast<dp::Snapshot*>(snap));

@@ -32,7 +32,12 @@ class SnapshotPublisher {
   SnapshotPublisher& operator=(const SnapshotPublisher&) = delete;
 
   // Hands `next` to every worker; the previous snapshot is freed later.
+  // Fails (changing nothing) only when check_room() does.
   Result<void> publish(std::unique_ptr<dp::Snapshot> next);
+
+  // Whether every worker's ring has room for one more snapshot: callers
+  // that change other state along with a publication ask first.
+  Result<void> check_room() const;
 
   // Frees the snapshots every worker has moved past; returns how many.
   uint32_t reclaim();

@@ -26,6 +26,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -256,10 +257,39 @@ class MemifPodgate:
         self.log.close()
         return self.proc.returncode
 
+    def links_up(self):
+        """Each port's link state as podgate sees it (`status`): a memif
+        server's link is up while a client is connected."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        try:
+            sock.connect(os.path.join(self.dir, "control.sock"))
+            sock.sendall(b'{"command": "status"}\n')
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            sock.close()
+        return [p["link_up"] for p in json.loads(data)["ports"]]
+
+    def wait_links_down(self, timeout=20):
+        """A memif server serves one client at a time: before a generator
+        connects, wait until podgate has seen the previous one leave (its
+        ports' links down), rather than racing its interrupt thread."""
+        deadline = time.monotonic() + timeout
+        while any(self.links_up()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("podgate's memif ports stayed up after the last generator left")
+            time.sleep(0.02)
+
     def generate(self, *args, on_started=None, timeout=120):
         """Runs podgate-gen on CPU 0 against this podgate with these
         options (after its --json); returns run_generator's
         (exit code, results or None, output)."""
+        self.wait_links_down()
         out = os.path.join(self.dir, f"gen-{time.monotonic_ns()}.json")
         command = [gen_binary(), "--no-huge", "--no-shconf", "-m", "256", "--no-pci",
                    "--lcores", "0@0", "--file-prefix", f"{self.tag}gen",

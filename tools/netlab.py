@@ -244,15 +244,49 @@ class Appliance:
         self.signal(signal.SIGHUP)
         self.wait_for(lambda: self.log_text().count("published snapshot") > applied
                       or self.log_text().count("reload refused") > refused, "the reload")
-        time.sleep(0.05)  # the workers adopt the snapshot on their next poll
-        return self.log_text().count("published snapshot") > applied
+        if self.log_text().count("published snapshot") == applied:
+            return False
+        self.wait_adopted()
+        return True
+
+    def ask(self, request):
+        """One request on a fresh control-socket connection; the reply."""
+        client = ControlClient(self.socket_path)
+        try:
+            return client.ask(request)
+        finally:
+            client.close()
+
+    def wait_adopted(self, generation=None):
+        """Waits until every worker forwards with snapshot `generation` (by
+        default the live one).  Observable through `stats`: the snapshot a
+        publication replaced is freed only after every worker has passed a
+        quiescent state since, and a worker takes the newest snapshot from
+        its ring right after that state, before its next packet
+        (control/snapshot_publisher.hpp).  So once nothing awaits freeing,
+        every packet sent from now on meets the new snapshot."""
+        def adopted():
+            snap = self.ask({"command": "stats"})["snapshot"]
+            return ((generation is None or snap["generation"] >= generation)
+                    and snap["awaiting_free"] == 0)
+        self.wait_for(adopted, f"every worker to adopt snapshot {generation or 'live'}")
+
+    def worker_totals(self):
+        """Each worker counter summed over the workers (`stats`)."""
+        totals = {}
+        for w in self.ask({"command": "stats"})["workers"]:
+            for name, value in w["counters"].items():
+                totals[name] = totals.get(name, 0) + value
+        return totals
 
     def counters(self):
         """Sends SIGUSR1 and returns the printed counter block."""
         before = self.log_text().count("counters:")
         self.signal(signal.SIGUSR1)
-        self.wait_for(lambda: self.log_text().count("counters:") > before, "counters")
-        time.sleep(0.1)
+        # The block is one log line; its last part is the snapshot's.
+        self.wait_for(lambda: self.log_text().count("counters:") > before and
+                      "snapshot generation=" in self.log_text().split("counters:")[-1]
+                      and self.log_text().endswith("\n"), "counters")
         return self.log_text().split("counters:")[-1]
 
     # --- clients ----------------------------------------------------------
@@ -301,6 +335,59 @@ class Appliance:
         import json
         out = ns_exec(self.client_ns, "python3", "-c", script, timeout=300).stdout
         return {int(k): v for k, v in json.loads(out).items()}
+
+
+KEEPALIVE_CLIENT = r"""
+import http.client, json, sys
+conns = []
+for line in sys.stdin:
+    cmd = line.split()
+    try:
+        if cmd[0] == "open":
+            out = []
+            for _ in range(int(cmd[3])):
+                c = http.client.HTTPConnection(cmd[1], int(cmd[2]), timeout=5)
+                c.request("GET", "/")
+                body = c.getresponse().read().decode().strip()
+                conns.append(c)
+                out.append([len(conns) - 1, c.sock.getsockname()[1], body])
+            print(json.dumps(out), flush=True)
+        elif cmd[0] == "get":
+            c = conns[int(cmd[1])]
+            c.request("GET", "/")
+            body = c.getresponse().read().decode().strip()
+            print(json.dumps([c.sock.getsockname()[1], body]), flush=True)
+    except Exception as e:
+        print(json.dumps(["error", str(e)]), flush=True)
+"""
+
+
+class KeepAliveClient:
+    """HTTP/1.1 keep-alive connections held open in the client namespace:
+    each stays one TCP connection (one flow) for as long as this lives."""
+
+    def __init__(self, app):
+        self.proc = subprocess.Popen(["ip", "netns", "exec", app.client_ns, "python3", "-c",
+                                      KEEPALIVE_CLIENT], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def _ask(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def open(self, vip, port, count):
+        """[(index, local port, pod)] of `count` new connections."""
+        return [tuple(x) for x in self._ask(f"open {vip} {port} {count}")]
+
+    def get(self, index):
+        """(local port, pod) of one more request on connection `index`."""
+        return tuple(self._ask(f"get {index}"))
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
 
 
 class ControlClient:

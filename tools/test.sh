@@ -30,24 +30,36 @@ if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then
     tail -40 build/fuzz.log
   fi
 fi
-# A plain closing line that any CI reads: "N passed, N failed".
+# A plain closing line that any CI reads: "N passed, N failed, N skipped",
+# preceded by one line per skipped suite with its reason (a suite whose
+# every test was skipped exits 77, which meson reports as SKIP).
 FUZZ_RESULT=$fuzz_result python3 - "${logs[@]}" <<'PY'
 import json, os, sys
 passed = failed = skipped = 0
+skipped_names = []
 fuzz = os.environ["FUZZ_RESULT"]
 passed += fuzz == "passed"
 failed += fuzz == "failed"
-skipped += fuzz == "skipped"
+if fuzz == "skipped":
+    skipped += 1
+    skipped_names.append("fuzz")
+    print("SKIPPED fuzz: FUZZ_SECONDS=0")
 for log in sys.argv[1:]:
     with open(log) as f:
         for line in f:
-            r = json.loads(line)["result"]
+            entry = json.loads(line)
+            r = entry["result"]
             if r in ("OK", "EXPECTEDFAIL"):
                 passed += 1
             elif r == "SKIP":
                 skipped += 1
+                skipped_names.append(entry["name"])
+                reasons = [l[len("SKIP: "):] for l in (entry.get("stdout") or "").splitlines()
+                           + (entry.get("stderr") or "").splitlines() if l.startswith("SKIP: ")]
+                print(f"SKIPPED {entry['name']}: " + ("; ".join(reasons[:1]) or "(no reason given)"))
             else:
                 failed += 1
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
+suffix = f" ({', '.join(skipped_names)})" if skipped_names else ""
+print(f"{passed} passed, {failed} failed, {skipped} skipped{suffix}")
 PY
 exit $status

@@ -203,5 +203,51 @@ TEST(SnapshotStress, PublishingContinuouslyWhileWorkersForwardLosesNothing) {
               static_cast<unsigned long long>(d.publisher().freed()));
 }
 
+// The RCU contract itself, step by step and deterministic (workers driven by
+// poll_once() from this thread): a replaced snapshot is freed only once
+// every worker has passed a quiescent state after the publication, however
+// often the control thread tries to reclaim before that; a worker that has
+// not polled since still reads the old one.
+TEST(SnapshotRcu, ReplacedSnapshotIsFreedOnlyAfterEveryWorkerPassedAQuiescentState) {
+  DataplaneSetup s;
+  s.config_toml = config(1);
+  s.workers = 2;
+  Dataplane d(std::move(s));
+  d.poll_until_idle();  // both workers online in QSBR, on the first snapshot
+  ASSERT_EQ(d.worker(0).snapshot_generation(), 1u);
+  ASSERT_EQ(d.worker(1).snapshot_generation(), 1u);
+  const dp::Snapshot* first = &d.snapshot();
+
+  d.publish(config(3));
+  const uint64_t second = d.snapshot().generation;
+  ASSERT_NE(&d.snapshot(), first);
+  for (int i = 0; i < 3; ++i) d.publisher().reclaim();
+  EXPECT_EQ(d.publisher().freed(), 0u) << "freed before any worker passed a quiescent state";
+  EXPECT_EQ(d.publisher().pending_frees(), 1u);
+  EXPECT_EQ(d.worker(0).snapshot_generation(), 1u) << "no worker has polled yet";
+
+  d.worker(0).poll_once();  // quiescent, then takes the new snapshot
+  EXPECT_EQ(d.worker(0).snapshot_generation(), second);
+  for (int i = 0; i < 3; ++i) d.publisher().reclaim();
+  EXPECT_EQ(d.publisher().freed(), 0u) << "freed while worker 1 still holds it";
+  EXPECT_EQ(d.worker(1).snapshot_generation(), 1u);
+  EXPECT_EQ(first->generation, 1u) << "worker 1's snapshot is still readable";
+
+  // Two more publications before worker 1 polls: three wait for it.
+  d.publish(config(1));
+  d.worker(0).poll_once();
+  d.publish(config(3));
+  d.worker(0).poll_once();
+  d.publisher().reclaim();
+  EXPECT_EQ(d.publisher().freed(), 0u);
+  EXPECT_EQ(d.publisher().pending_frees(), 3u);
+
+  d.worker(1).poll_once();  // now every worker has passed one
+  EXPECT_EQ(d.worker(1).snapshot_generation(), d.snapshot().generation) << "straight to the newest";
+  d.publisher().reclaim();
+  EXPECT_EQ(d.publisher().freed(), 3u);
+  EXPECT_EQ(d.publisher().pending_frees(), 0u);
+}
+
 }  // namespace
 }  // namespace podgate::test

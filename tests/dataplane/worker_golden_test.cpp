@@ -914,5 +914,124 @@ TEST(WorkerPipeline, WeightsShapeNewFlowShares) {
   EXPECT_EQ(count_on(flows, kPod2), 0u) << "the draining endpoint took new flows";
 }
 
+// --- ClientIP session affinity ----------------------------------------------------
+// Kubernetes' sessionAffinity: ClientIP.  podgate's is stateless: Maglev on
+// the client address alone (dataplane/worker.hpp flow_hash), so every
+// connection of a client reaches the same Pod while the endpoint set stands,
+// with or without a flow entry.  There is no per-client record, hence nothing
+// for timeout_seconds to expire: it is accepted, validated and kept (config
+// dump, config save) for Kubernetes compatibility and changes no forwarding
+// (conf/podgate.toml, docs/kubernetes.md).
+
+constexpr const char* kFourReadyPods = R"(
+  { ip = "172.17.0.10", pod = "my-app-0" },
+  { ip = "172.17.0.11", pod = "my-app-1" },
+  { ip = "172.17.0.12", pod = "my-app-2" },
+  { ip = "172.17.0.13", pod = "my-app-3" },
+)";
+
+// my-app with four equal ready Pods, with ClientIP affinity when
+// `timeout_seconds` is given.
+std::string four_pods_config(const char* timeout_seconds) {
+  std::string c = config_with(kFourReadyPods);
+  if (timeout_seconds != nullptr) {
+    const std::string vip_line = "cluster_ip = \"10.96.0.20\"\n";
+    const size_t at = c.find(vip_line);
+    c.replace(at, vip_line.size(),
+              vip_line + "session_affinity = \"ClientIP\"\ntimeout_seconds = " + timeout_seconds + "\n");
+  }
+  return c;
+}
+
+// A client's SYN to my-app; clients other than kClient sit behind the gateway.
+TcpPacket syn_from(Ip4 client, uint16_t client_port) {
+  const MacAddr& from = client == kClient ? kClientMac : kGatewayMac;
+  return TcpPacket{{kUplinkMac, from}, {client, kVip}, {client_port, kHttp, kSyn}, {}};
+}
+
+// Sends the SYNs; returns the Pod each (client, port) reached.
+std::map<std::pair<uint32_t, uint16_t>, Ip4> pods_reached(Dataplane& d, const std::vector<TcpPacket>& syns) {
+  std::vector<Bytes> frames;
+  for (const TcpPacket& p : syns) frames.push_back(p.frame());
+  std::map<std::pair<uint32_t, uint16_t>, Ip4> out;
+  for (const Output& o : d.send(kUplink, frames)) {
+    EXPECT_EQ(o.port, kPods);
+    EXPECT_TRUE(checksums_valid(o.frame));
+    out[{ip_src(o.frame).host(), l4_sport(o.frame)}] = ip_dst(o.frame);
+  }
+  EXPECT_EQ(out.size(), syns.size()) << "drops: " << d.drop_summary();
+  return out;
+}
+
+std::vector<TcpPacket> one_client_many_ports(Ip4 client, uint16_t first, size_t n) {
+  std::vector<TcpPacket> v;
+  for (uint16_t port : port_range(first, n)) v.push_back(syn_from(client, port));
+  return v;
+}
+
+// 64 clients 198.51.100.1..64, three connections each.
+std::vector<TcpPacket> many_clients() {
+  std::vector<TcpPacket> v;
+  for (uint32_t i = 1; i <= 64; ++i) {
+    const Ip4 client = Ip4::from_host(ip("198.51.100.0").host() + i);
+    for (uint16_t port : port_range(40001, 3)) v.push_back(syn_from(client, port));
+  }
+  return v;
+}
+
+std::set<uint32_t> distinct_pods(const std::map<std::pair<uint32_t, uint16_t>, Ip4>& reached) {
+  std::set<uint32_t> pods;
+  for (const auto& [flow, pod] : reached) pods.insert(pod.host());
+  return pods;
+}
+
+TEST(WorkerPipeline, ClientIpAffinitySendsEveryConnectionOfAClientToOnePod) {
+  // The premise: without affinity, one client's 300 connections spread
+  // over all four Pods (so the check below can fail).
+  {
+    auto plain = make_dataplane(four_pods_config(nullptr));
+    EXPECT_EQ(distinct_pods(pods_reached(*plain, one_client_many_ports(kClient, 20000, 300))).size(), 4u);
+  }
+  auto d = make_dataplane(four_pods_config("10800"));
+  const auto mine = pods_reached(*d, one_client_many_ports(kClient, 20000, 300));
+  EXPECT_EQ(distinct_pods(mine).size(), 1u) << "one client, 300 source ports: one Pod";
+
+  // Other clients spread over the Pods, each client on one.
+  const auto theirs = pods_reached(*d, many_clients());
+  std::map<uint32_t, std::set<uint32_t>> pods_of_client;
+  for (const auto& [flow, pod] : theirs) pods_of_client[flow.first].insert(pod.host());
+  ASSERT_EQ(pods_of_client.size(), 64u);
+  for (const auto& [client, pods] : pods_of_client) {
+    EXPECT_EQ(pods.size(), 1u) << "client " << str(Ip4::from_host(client)) << " reached several Pods";
+  }
+  // Four equal Pods and 64 clients: each Pod gets some (a Pod with none
+  // would have probability 4 * (3/4)^64 < 1e-7 for a uniform hash; the
+  // hash is fixed, so this is decided once).
+  EXPECT_EQ(distinct_pods(theirs).size(), 4u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerPipeline, ClientIpAffinityNeedsNoFlowEntrySoTimeoutSecondsChangesNothing) {
+  DataplaneSetup s;
+  s.config_toml = four_pods_config("1");
+  s.flow_capacity = 8;  // two buckets: nearly every connection goes without an entry
+  auto d = make_dataplane(std::move(s));
+  const auto first = pods_reached(*d, one_client_many_ports(kClient, 20000, 200));
+  EXPECT_GT(d->total(&WorkerCounters::flows_table_full), 150u) << "placed without state";
+  EXPECT_EQ(distinct_pods(first).size(), 1u) << "affinity holds without flow entries";
+  const auto others = pods_reached(*d, many_clients());
+
+  // The longest timeout Kubernetes allows: every choice is the same.
+  d->publish(four_pods_config("86400"));
+  EXPECT_EQ(pods_reached(*d, one_client_many_ports(kClient, 30000, 200)).begin()->second,
+            first.begin()->second);
+  auto again = many_clients();
+  for (TcpPacket& p : again) p.tcp.sport = static_cast<uint16_t>(p.tcp.sport + 1000);  // new connections
+  std::map<uint32_t, uint32_t> before, after;
+  for (const auto& [flow, pod] : others) before[flow.first] = pod.host();
+  for (const auto& [flow, pod] : pods_reached(*d, again)) after[flow.first] = pod.host();
+  EXPECT_EQ(after, before) << "timeout_seconds changed where a client goes";
+}
+
 }  // namespace
 }  // namespace podgate::test

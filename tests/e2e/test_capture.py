@@ -16,6 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
 import netlab  # noqa: E402
 from netlab import endpoint, service_toml  # noqa: E402
 
@@ -106,4 +107,4 @@ class CaptureTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    e2e_main.main()

@@ -32,7 +32,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
 import memiflab  # noqa: E402
+import netlab  # noqa: E402
 from memiflab import endpoint_flows, service_arg  # noqa: E402
 
 BASE_PODS = ["172.17.0.10", "172.17.0.11", "172.17.0.12"]
@@ -80,9 +82,19 @@ class EndpointChurnTest(unittest.TestCase):
         sent = []
 
         def churn():
-            # FLOWS flows at RATE open within FLOWS / RATE = 50 ms; start
-            # updating well after every flow has sent its SYN.
-            time.sleep(0.4)
+            # Start updating once every flow's SYN has made its flow entry
+            # (podgate's flows_created), not after a guessed head start.
+            control = os.path.join(pg.dir, "control.sock")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not stop.is_set():
+                client = netlab.ControlClient(control)
+                try:
+                    workers = client.ask({"command": "stats"})["workers"]
+                finally:
+                    client.close()
+                if sum(w["counters"]["flows_created"] for w in workers) >= FLOWS:
+                    break
+                stop.wait(0.02)
             phase = 0
             while not stop.wait(UPDATE_INTERVAL_S):
                 phase = (phase + 1) % 3
@@ -101,9 +113,16 @@ class EndpointChurnTest(unittest.TestCase):
             if churner.is_alive():
                 churner.join()
         self.assertIsNotNone(r, out)
-        # Let the last SIGHUPs land before counting what was applied.
-        time.sleep(0.5)
-        published = pg.published()
+        # Every SIGHUP was sent a second or more ago (the generator drains
+        # for 1 s); one more reload through the control socket, answered
+        # once applied, makes sure the control loop has handled them before
+        # counting what was applied (that reload's own snapshot not counted).
+        client = netlab.ControlClient(os.path.join(pg.dir, "control.sock"))
+        try:
+            self.assertTrue(client.ask({"command": "reload"})["ok"])
+        finally:
+            client.close()
+        published = pg.published() - 1
         log = pg.log_text()
         self.assertNotIn("reload refused", log)
         # Several updates a second really reached podgate (SIGHUPs that
@@ -141,4 +160,4 @@ class EndpointChurnTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main.main()

@@ -19,6 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
 import netlab  # noqa: E402
 
 PORT = netlab.DNS_PORT
@@ -383,4 +384,4 @@ class DnsStartupTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main.main()

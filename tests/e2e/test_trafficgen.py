@@ -16,6 +16,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
 import memiflab  # noqa: E402
 from memiflab import endpoint_flows, service_arg  # noqa: E402
 
@@ -176,4 +177,4 @@ class TrafficGenArpTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main.main()

@@ -256,8 +256,9 @@ TEST(Maglev, ZeroWeightEndpointGetsNoSlotsAndChangesNothingElse) {
 }
 
 TEST(Maglev, KeyHashMatchesThePinnedContract) {
-  // Values from an independent Python implementation of the contract in
-  // maglev.hpp (FNV-1a-64 from basis ^ seed, then fmix64).  Changing the
+  // Values from the independent Python implementation of the contract in
+  // maglev.hpp (FNV-1a-64 from basis ^ seed, then fmix64):
+  // tests/maglev_reference/maglev_ref.py.  Changing the
   // hash changes every table: appliances on both versions would disagree.
   EXPECT_EQ(maglev_key_hash("172.17.0.10:8080", kMaglevOffsetSeed), 0x8bef06cfc7369adfULL);
   EXPECT_EQ(maglev_key_hash("172.17.0.10:8080", kMaglevSkipSeed), 0x3245ce0768e76797ULL);
@@ -265,7 +266,9 @@ TEST(Maglev, KeyHashMatchesThePinnedContract) {
 
 TEST(Maglev, TableMatchesAnIndependentReferenceImplementation) {
   // Expected tables computed by the same independent Python implementation
-  // of Pseudocode 1 with credit weights (indices into the input as given).
+  // of Pseudocode 1 with credit weights (indices into the input as given):
+  // `maglev_ref.py --table 7 b:1 a:1 c:1`.  Realistic sizes (M = 65537) are
+  // in maglev_reference_test.cpp.
   {
     const MaglevEntry in[] = {{"b", 1}, {"a", 1}, {"c", 1}};
     DpVector<uint16_t> t = build_maglev_table(in, 7);
