@@ -238,12 +238,11 @@ class TwoWorkerForwardingTest(ForwardingTest):
     both directions of every connection meet at the flow's owner."""
     WORKERS = 2
     TAG = "pge2e2"
-    # Not checked with two workers, for now: one run of eight (under heavy
-    # load) counted 53 stateless replies in the weight-change stream test
-    # and 6 in the next, with every stream intact (so reverse entries went
-    # missing while forward entries stayed).  Not reproduced since; left
-    # to the dataplane's owners rather than made a flaky test here.
-    CHECK_STATELESS = False
+    # Checked with two workers too: a connection is one flow record found
+    # by either direction's key, so its reply key cannot go missing while
+    # its forward key stays.  (With one entry per direction, one run of
+    # eight under heavy load counted 53 replies reverse-NATed without their
+    # entry, every stream intact.)
 
     def test_packets_are_handed_to_the_owning_worker(self):
         self.app.curl_many(f"http://{VIP}/", 40)
