@@ -11,6 +11,7 @@
 // Rules and wording follow the loader's (validate.hpp holds the shared ones).
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -49,19 +50,27 @@ class Checker {
   }
 
  private:
-  void error(const std::string& object, const std::string& what) {
-    errors_.push_back(object + ": " + what);
+  // `object` is its name, or a function making it: most objects are valid,
+  // and a name is only made for an error (10k services, 100k endpoints).
+  template <typename Object>
+  void error(const Object& object, const std::string& what) {
+    if constexpr (std::is_invocable_v<const Object&>) {
+      errors_.push_back(object() + ": " + what);
+    } else {
+      errors_.push_back(std::string(object) + ": " + what);
+    }
   }
 
   // `field value is not in lo..hi` when out of range.
-  bool range(const std::string& object, std::string_view field, int64_t v, int64_t lo,
-             int64_t hi) {
+  template <typename Object>
+  bool range(const Object& object, std::string_view field, int64_t v, int64_t lo, int64_t hi) {
     if (v >= lo && v <= hi) return true;
     error(object, std::string(field) + " " + not_in_range(v, lo, hi));
     return false;
   }
 
-  void check_maglev_size(const std::string& object, uint32_t m) {
+  template <typename Object>
+  void check_maglev_size(const Object& object, uint32_t m) {
     if (!range(object, "maglev_table_size", m, kMinMaglevSize, kMaxMaglevSize)) return;
     if (!is_prime(m)) {
       error(object, "maglev_table_size " + std::to_string(m) +
@@ -217,10 +226,11 @@ class Checker {
     names.reserve(c_.services.size());
     for (size_t i = 0; i < c_.services.size(); ++i) {
       const ServiceConfig& s = c_.services[i];
-      const std::string o = "service " + s.ns + "/" + s.name;
+      const auto o = [&s] { return "service " + s.ns + "/" + s.name; };
       if (!is_dns1123_label(s.ns)) error(o, "namespace " + not_dns1123_label(s.ns));
       if (!is_dns1035_label(s.name)) error(o, "name " + not_dns1035_label(s.name));
-      if (auto [it, inserted] = names.emplace(s.ns + "/" + s.name, i); !inserted) {
+      name_.assign(s.ns).append("/").append(s.name);
+      if (auto [it, inserted] = names.emplace(name_, i); !inserted) {
         error(o, "defined twice (services[" + std::to_string(it->second) + "] and services[" +
                      std::to_string(i) + "])");
       }
@@ -228,7 +238,8 @@ class Checker {
     }
   }
 
-  void check_service(const ServiceConfig& s, const std::string& o) {
+  template <typename Object>
+  void check_service(const ServiceConfig& s, const Object& o) {
     if (s.type == ServiceType::kExternalName) {
       if (!is_dns_name(s.external_name)) error(o, "external_name " + not_dns_name(s.external_name));
       if (s.cluster_ip) error(o, "cluster_ip not allowed with type = \"ExternalName\"");
@@ -252,20 +263,22 @@ class Checker {
     check_endpoints(s, o);
   }
 
-  void check_cluster_ip(const ServiceConfig& s, const std::string& o) {
+  template <typename Object>
+  void check_cluster_ip(const ServiceConfig& s, const Object& o) {
     const dp::IpAddr& vip = *s.cluster_ip;
     if (vip.family != dp::Family::kIpv4) return error(o, "cluster_ip: IPv6 services are not supported yet");
-    const std::string text = dp::to_string(vip.as_v4());
-    if (!is_unicast_ip4(vip.as_v4())) return error(o, "cluster_ip " + not_unicast_ip4(text));
+    const auto text = [&vip] { return dp::to_string(vip.as_v4()); };
+    if (!is_unicast_ip4(vip.as_v4())) return error(o, "cluster_ip " + not_unicast_ip4(text()));
     for (size_t j = 0; j < c_.ports.size(); ++j) {
       if (c_.ports[j].address.addr == vip.as_v4()) {
-        error(o, "cluster_ip " + text + " is the address of " + port_object(j) +
+        error(o, "cluster_ip " + text() + " is the address of " + port_object(j) +
                      "; a cluster IP must not be a port address");
       }
     }
   }
 
-  void check_service_ports(const ServiceConfig& s, const std::string& o) {
+  template <typename Object>
+  void check_service_ports(const ServiceConfig& s, const Object& o) {
     const bool forwards = s.type == ServiceType::kClusterIp && s.cluster_ip &&
                           s.cluster_ip->family == dp::Family::kIpv4;
     if (forwards && s.ports.empty()) {
@@ -273,8 +286,8 @@ class Checker {
     }
     for (size_t i = 0; i < s.ports.size(); ++i) {
       const ServicePortConfig& p = s.ports[i];
-      const std::string what = port_and_protocol(p.port, p.protocol);
-      const std::string po = o + ", port " + what;
+      const auto what = [&p] { return port_and_protocol(p.port, p.protocol); };
+      const auto po = [&] { return o() + ", port " + what(); };
       if (s.ports.size() > 1 && p.name.empty()) {
         error(po, "name missing (required when a service has several ports)");
       }
@@ -298,7 +311,7 @@ class Checker {
                              uint64_t{p.port} << 8 | static_cast<uint8_t>(p.protocol);
         auto [it, inserted] = vip_ports_.emplace(key, &s);
         if (!inserted) {
-          error(po, dp::to_string(s.cluster_ip->as_v4()) + ":" + what +
+          error(po, dp::to_string(s.cluster_ip->as_v4()) + ":" + what() +
                         " is already served by service " + it->second->ns + "/" +
                         it->second->name);
         }
@@ -306,14 +319,15 @@ class Checker {
     }
   }
 
-  void check_endpoints(const ServiceConfig& s, const std::string& o) {
+  template <typename Object>
+  void check_endpoints(const ServiceConfig& s, const Object& o) {
     if (s.endpoints.size() > kMaxEndpoints) {
       error(o, std::to_string(s.endpoints.size()) + " endpoints; at most " +
                    std::to_string(kMaxEndpoints) + " are allowed");
     }
     ips_.clear();
     for (const EndpointConfig& e : s.endpoints) {
-      const std::string eo = o + ", endpoint " + ip_text(e.ip);
+      const auto eo = [&] { return o() + ", endpoint " + ip_text(e.ip); };
       if (e.ip.family != dp::Family::kIpv4) {
         error(eo, "IPv6 endpoints are not supported yet");
       } else if (!is_unicast_ip4(e.ip.as_v4())) {
@@ -338,7 +352,8 @@ class Checker {
     std::sort(ips_.begin(), ips_.end());
     for (size_t i = 1; i < ips_.size(); ++i) {
       if (ips_[i] == ips_[i - 1] && (i + 1 == ips_.size() || ips_[i + 1] != ips_[i])) {
-        error(o + ", endpoint " + dp::to_string(Ip4::from_host(ips_[i])), "listed twice in this service");
+        error(o() + ", endpoint " + dp::to_string(Ip4::from_host(ips_[i])),
+              "listed twice in this service");
       }
     }
   }
@@ -435,6 +450,7 @@ class Checker {
   // VIP, port and protocol packed -> the first service serving it.
   std::unordered_map<uint64_t, const ServiceConfig*> vip_ports_;
   std::vector<uint32_t> ips_;  // one service's endpoint addresses, reused
+  std::string name_;           // "ns/name", reused
 };
 
 }  // namespace
