@@ -52,10 +52,11 @@ void block_control_signals() {
 
 Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string version) {
   std::unique_ptr<Appliance> a(new Appliance);
-  a->config_ = std::move(config);
+  a->registry_ = std::make_unique<Registry>(std::move(config));
   a->started_ms_ = monotonic_ms();
   a->version_ = std::move(version);
-  const DataplaneConfig& dpc = a->config_.dataplane;
+  const Config& cfg = a->config();
+  const DataplaneConfig& dpc = cfg.dataplane;
   const uint32_t workers = dpc.workers;
 
   unsigned available = rte_lcore_count() - 1;
@@ -71,24 +72,31 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   // The control socket first: another podgate serving it is the likeliest
   // reason not to start (a second instance), and it is cheap to find out.
   ControlSocket::Options control_options;
-  control_options.mode = a->config_.control.mode;
-  control_options.group = a->config_.control.group;
-  control_options.idle_timeout_ms = uint64_t{a->config_.control.idle_timeout} * 1000;
-  auto control = ControlSocket::open(*a->loop_, a->config_.control.socket, control_options);
+  control_options.mode = cfg.control.mode;
+  control_options.group = cfg.control.group;
+  control_options.idle_timeout_ms = uint64_t{cfg.control.idle_timeout} * 1000;
+  auto control = ControlSocket::open(*a->loop_, cfg.control.socket, control_options);
   if (!control) return std::move(control).error();
   a->control_ = std::move(*control);
   register_commands(*a->control_, *a);
   register_change_commands(*a->control_, *a);
-  log_info("control: listening on " + a->config_.control.socket);
+  log_info("control: listening on " + cfg.control.socket);
   // Then the DNS listeners: a port another server holds is the next likeliest.
-  auto dns_server = dns::DnsServer::open(*a->loop_, a->config_.dns);
+  auto dns_server = dns::DnsServer::open(*a->loop_, cfg.dns);
   if (!dns_server) return std::move(dns_server).error();
   a->dns_ = std::move(*dns_server);
-  for (const DnsListen& l : a->config_.dns.listen) {
+  // Listeners of "a Registry version was published": the DNS view of the
+  // same version (zone serial = version), and telemetry republished on the
+  // next poll.
+  a->registry_->subscribe([dns = a->dns_.get()](const Publication& p) {
+    dns->set_zone(dns::build_zone(p.config, static_cast<uint32_t>(p.version)));
+  });
+  a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });
+  for (const DnsListen& l : cfg.dns.listen) {
     log_info("dns: listening on " + dp::to_string(l.ip) + ":" + std::to_string(l.port) +
              " (UDP and TCP)");
   }
-  if (const auto& listen = a->config_.metrics.listen) {
+  if (const auto& listen = cfg.metrics.listen) {
     auto metrics = MetricsServer::open(*a->loop_, listen->ip, listen->port);
     if (!metrics) return std::move(metrics).error();
     a->metrics_ = std::move(*metrics);
@@ -102,8 +110,8 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +
              std::to_string(a->metrics_->port()) + "/metrics");
   }
-  if (a->config_.dns.service_ip) {
-    log_info("dns: answering " + dp::to_string(*a->config_.dns.service_ip) +
+  if (cfg.dns.service_ip) {
+    log_info("dns: answering " + dp::to_string(*cfg.dns.service_ip) +
              ":53/UDP on the dataplane");
   }
   a->pool_ = rte_pktmbuf_pool_create("podgate_mbufs", dpc.mbufs, 256, 0,
@@ -113,7 +121,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
                                             std::to_string(dpc.mbufs) + " mbufs: " +
                                             rte_strerror(rte_errno));
   }
-  for (const PortConfig& pc : a->config_.ports) {
+  for (const PortConfig& pc : cfg.ports) {
     dp::PortRequest req;
     req.name = pc.name;
     req.device = pc.device;
@@ -163,7 +171,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   ps.tx_queue = static_cast<uint16_t>(workers);
   a->punt_ = std::make_unique<PuntHandler>(ps);
   std::vector<uint16_t> mtus;
-  for (const PortConfig& pc : a->config_.ports) mtus.push_back(pc.mtu.value_or(0));
+  for (const PortConfig& pc : cfg.ports) mtus.push_back(pc.mtu.value_or(0));
   a->vip_dns_ = std::make_unique<dns::VipAnswerer>(*a->dns_, *a->punt_, std::move(mtus));
   a->punt_->set_dns_answerer([vip = a->vip_dns_.get()](rte_mbuf* m, const dp::Snapshot& snap) {
     return vip->answer(m, snap);
@@ -178,8 +186,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
       [app = a.get()](uint16_t slot) { return app->traffic(slot); },
       (longest_timeout_s + 60) * 1000);
 
-  Config first = a->config_;
-  if (auto r = a->apply(std::move(first)); !r) return std::move(r).error();
+  if (auto r = a->apply(a->registry_->stage_current()); !r) return std::move(r).error();
   if (auto r = a->launch_workers(); !r) return std::move(r).error();
   a->publish_telemetry();
   if (auto r = register_telemetry_commands(&a->telemetry_); !r) {
@@ -188,23 +195,20 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   return a;
 }
 
-Result<void> Appliance::apply(Config next) {
+Result<void> Appliance::apply(Registry::Proposal next) {
+  const Config& view = *next.view;  // desired config with learnt state applied
   std::vector<dp::MacAddr> macs;
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
   BuildStats stats;
-  SnapshotInputs in{&next, macs, publisher_->current(), generation_ + 1, slots_.get()};
+  SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get()};
   std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
-  // The DNS view of the same config (serial = generation): swapped right
-  // after the snapshot is published, so DNS and forwarding change together.
-  std::shared_ptr<const dns::Zone> zone =
-      dns::build_zone(next, static_cast<uint32_t>(generation_ + 1));
   // Whole or nothing (architecture decision 6): everything that can refuse
   // this change is asked before anything changes.  Then the static
   // neighbours go in (before the snapshot whose routes use them), and the
   // publication cannot fail: this thread is the rings' only producer.
-  if (auto r = check_neighbors_fit(next.neighbors); !r) return r;
+  if (auto r = check_neighbors_fit(view.neighbors); !r) return r;
   if (auto r = publisher_->check_room(); !r) return r;
-  for (const NeighborConfig& n : next.neighbors) {
+  for (const NeighborConfig& n : view.neighbors) {
     if (!neighbors_->set(n.ip, n.mac)) {
       return make_error(ErrorCode::kInternal, "neighbour table full adding " + dp::to_string(n.ip) +
                                                   " although the dry run found room");
@@ -212,11 +216,10 @@ Result<void> Appliance::apply(Config next) {
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
   slots_->retain(*publisher_->current(), monotonic_ms());
-  dns_->set_zone(std::move(zone));
-  ++generation_;
-  config_ = std::move(next);
-  last_telemetry_ms_ = 0;  // telemetry republished on the next poll
-  log_info("published snapshot " + std::to_string(generation_) + ": " +
+  // The new version: its listeners (DNS zone, telemetry) follow right after
+  // the snapshot, so DNS and forwarding change together.
+  registry_->commit(std::move(next), publisher_->current());
+  log_info("published snapshot " + std::to_string(registry_->version()) + ": " +
            std::to_string(stats.services_built) + " Maglev table(s) built, " +
            std::to_string(stats.services_shared) + " shared");
   return {};
@@ -245,67 +248,70 @@ Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& n
 }
 
 Result<void> Appliance::reload() {
-  auto next = load_config(config_.source);
+  const Config& running = config();
+  auto next = load_config(running.source);
   if (!next) return std::move(next).error();
   // What DPDK was set up with cannot change without a restart.
-  if (!(next->eal == config_.eal) || !(next->dataplane == config_.dataplane) ||
-      !(next->ports == config_.ports)) {
+  if (!(next->eal == running.eal) || !(next->dataplane == running.dataplane) ||
+      !(next->ports == running.ports)) {
     return make_error(ErrorCode::kInvalidConfig,
-                      config_.source + ": [eal], [dataplane] and [[ports]] cannot change on reload; "
+                      running.source + ": [eal], [dataplane] and [[ports]] cannot change on reload; "
                                        "restart podgate to change them");
   }
-  if (!(next->control == config_.control)) {
+  if (!(next->control == running.control)) {
     return make_error(ErrorCode::kInvalidConfig,
-                      config_.source + ": [control] (socket, mode, group, idle_timeout) cannot "
+                      running.source + ": [control] (socket, mode, group, idle_timeout) cannot "
                                        "change on reload (the socket is set up at start); "
                                        "restart podgate to change it");
   }
-  if (!(next->metrics == config_.metrics)) {
+  if (!(next->metrics == running.metrics)) {
     return make_error(ErrorCode::kInvalidConfig,
-                      config_.source + ": metrics.listen cannot change on reload (the socket is "
+                      running.source + ": metrics.listen cannot change on reload (the socket is "
                                        "bound at start); restart podgate to change it");
   }
-  if (!(next->dns.listen == config_.dns.listen)) {
+  if (!(next->dns.listen == running.dns.listen)) {
     return make_error(ErrorCode::kInvalidConfig,
-                      config_.source + ": dns.listen cannot change on reload (the sockets are "
+                      running.source + ": dns.listen cannot change on reload (the sockets are "
                                        "bound at start); restart podgate to change it");
   }
-  if (auto r = apply(std::move(*next)); !r) return r;
-  if (unsaved_changes_ != 0) {
-    log_info("reload: " + std::to_string(unsaved_changes_) +
-             " unsaved runtime change(s) replaced by " + config_.source);
+  const uint64_t dropped = unsaved_changes();
+  auto proposal = registry_->stage_file(std::move(*next));
+  if (!proposal) return std::move(proposal).error();
+  if (auto r = apply(std::move(*proposal)); !r) return r;
+  if (dropped != 0) {
+    log_info("reload: " + std::to_string(dropped) + " unsaved runtime change(s) replaced by " +
+             config().source);
   }
-  unsaved_changes_ = 0;
   return {};
 }
 
 Result<void> Appliance::change(const std::function<Result<bool>(Config&)>& edit) {
-  Config next = config_;
-  auto changed = edit(next);
-  if (!changed) return std::move(changed).error();
-  if (!*changed) return {};
   // Every rule a config file obeys, including those across services (a VIP
-  // used twice, a VIP on a port's subnet, ...), checked in one place: the
-  // config loader.
-  auto checked = parse_config(config_to_toml(next), "(running config with this change)");
-  if (!checked) return std::move(checked).error();
-  checked->source = config_.source;
-  if (auto r = apply(std::move(*checked)); !r) return r;
-  ++unsaved_changes_;
-  return {};
+  // used twice, a VIP on a port's subnet, ...), checked on the structure by
+  // validate(); no text is written or parsed.
+  auto next = registry_->stage_edit(edit);
+  if (!next) return std::move(next).error();
+  if (!next->changed) return {};  // the same state twice publishes nothing
+  return apply(std::move(*next));
+}
+
+Result<void> Appliance::learn(const EndpointRef& endpoint, const LearntEndpoint& state) {
+  Registry::Proposal next = registry_->stage_learnt(endpoint, state);
+  if (!next.changed) return {};
+  return apply(std::move(next));
 }
 
 Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {
-  const std::string target = path.value_or(config_.source);
+  const std::string target = path.value_or(config().source);
   if (path && (path->empty() || path->front() != '/')) {
     return make_error(ErrorCode::kInvalidRequest,
                       "\"" + target + "\" is not an absolute path; podgate's working directory "
                                       "is not the client's");
   }
-  if (auto r = write_file_atomically(target, config_to_toml(config_)); !r) {
+  if (auto r = write_file_atomically(target, config_to_toml(config())); !r) {
     return std::move(r).error();
   }
-  if (target == config_.source) unsaved_changes_ = 0;
+  if (target == config().source) registry_->saved_to_file();
   log_info("config saved to " + target);
   return target;
 }
@@ -375,7 +381,7 @@ TrafficTotals Appliance::traffic(uint16_t slot) const {
 }
 
 Result<void> Appliance::launch_workers() {
-  const uint32_t workers = config_.dataplane.workers;
+  const uint32_t workers = config().dataplane.workers;
   std::vector<std::vector<dp::RxQueue>> rx(workers);
   for (const dp::PortInfo& p : ports_) {
     for (uint16_t q = 0; q < p.rx_queues; ++q) rx[q % workers].push_back(dp::RxQueue{p.port_id, q});
@@ -392,8 +398,8 @@ Result<void> Appliance::launch_workers() {
     s.punt_ring = punt_ring_;
     s.qsbr = publisher_->qsbr();
     s.neighbors = neighbors_;
-    s.flow_capacity = config_.dataplane.flow_table_size;
-    s.timeouts = timeouts_of(config_.dataplane);
+    s.flow_capacity = config().dataplane.flow_table_size;
+    s.timeouts = timeouts_of(config().dataplane);
     s.snapshot = publisher_->current();
     workers_.push_back(new dp::Worker(std::move(s)));
     worker_lcores_.push_back(lcore);
@@ -471,7 +477,7 @@ int Appliance::run() {
     while (read(sfd, &si, sizeof si) == sizeof si) {
       switch (si.ssi_signo) {
         case SIGHUP:
-          log_info("SIGHUP: reloading " + config_.source);
+          log_info("SIGHUP: reloading " + config().source);
           if (auto r = reload(); !r) {
             log_error("reload refused, the running config stays:\n" + r.error().message);
           }
@@ -492,7 +498,7 @@ int Appliance::run() {
     return 1;
   }
   log_info("running: " + std::to_string(workers_.size()) + " worker(s), " +
-           std::to_string(ports_.size()) + " port(s), config " + config_.source);
+           std::to_string(ports_.size()) + " port(s), config " + config().source);
 
   while (running) {
     // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this
@@ -535,12 +541,12 @@ std::string Appliance::format_stats() const {
   for (size_t i = 0; i < ports_.size(); ++i) {
     rte_eth_stats s{};
     rte_eth_stats_get(ports_[i].port_id, &s);
-    out << "  port " << config_.ports[i].name << ": ipackets=" << s.ipackets
+    out << "  port " << config().ports[i].name << ": ipackets=" << s.ipackets
         << " opackets=" << s.opackets << " imissed=" << s.imissed << " ierrors=" << s.ierrors
         << " oerrors=" << s.oerrors << " rx_nombuf=" << s.rx_nombuf << "\n";
   }
   out << "  " << dns_->format_counters() << "\n";
-  out << "  snapshot generation=" << generation_
+  out << "  snapshot generation=" << generation()
       << " awaiting_free=" << publisher_->pending_frees() << " freed=" << publisher_->freed();
   return out.str();
 }

@@ -22,6 +22,7 @@
 #include "control/event_loop.hpp"
 #include "control/metrics_http.hpp"
 #include "control/punt_handler.hpp"
+#include "control/registry.hpp"
 #include "control/result.hpp"
 #include "control/snapshot_publisher.hpp"
 #include "control/stats_slots.hpp"
@@ -48,15 +49,21 @@ class Appliance {
   // Re-reads the config file and applies it whole, or refuses it whole.
   Result<void> reload();
 
-  // Applies a validated config: builds and publishes a new snapshot.
-  Result<void> apply(Config next);
+  // Publishes a change the Registry staged: builds the snapshot from its
+  // view, hands it to the workers, then commits it to the Registry, whose
+  // listeners (DNS zone, telemetry) follow.  On an error nothing changed.
+  Result<void> apply(Registry::Proposal next);
 
   // A runtime change (control socket: apply, delete, endpoint set): `edit`
-  // changes a copy of the running Config and says whether it changed
-  // anything; a change is then checked whole by the same rules as a config
-  // file (written out and parsed back) and published, or refused with
-  // nothing changed.  Each published change counts as unsaved.
+  // changes a copy of the desired Config and says whether it changed
+  // anything; a change is then checked whole by validate() on the structure
+  // and published, or refused with nothing changed.  Each published change
+  // counts as unsaved; one that changes nothing publishes nothing.
   Result<void> change(const std::function<Result<bool>(Config&)>& edit);
+
+  // Learnt state about an endpoint (health, drain): published, never
+  // counted as unsaved, never written by `config save`.
+  Result<void> learn(const EndpointRef& endpoint, const LearntEndpoint& state);
 
   // Writes the running state as TOML to `path` (default: the config file)
   // atomically; saving to the config file makes the runtime changes durable.
@@ -75,18 +82,20 @@ class Appliance {
   void list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDone done);
 
   // Runtime changes since the config file was last read or written.
-  uint64_t unsaved_changes() const noexcept { return unsaved_changes_; }
+  uint64_t unsaved_changes() const noexcept { return registry_->unsaved_changes(); }
 
   // Counters of every worker and of the control thread, one block of lines.
   std::string format_stats() const;
 
-  const Config& config() const noexcept { return config_; }
+  // The desired config (file + runtime edits): what `config save` writes.
+  const Config& config() const noexcept { return registry_->desired(); }
+  const Registry& registry() const noexcept { return *registry_; }
   const dp::Snapshot& snapshot() const noexcept { return *publisher_->current(); }
 
   // Read-only views for the control socket's commands (control_commands.hpp).
   const std::string& version() const noexcept { return version_; }
   uint64_t uptime_ms() const;
-  uint64_t generation() const noexcept { return generation_; }
+  uint64_t generation() const noexcept { return registry_->version(); }
   const std::vector<dp::PortInfo>& ports() const noexcept { return ports_; }
   size_t worker_count() const noexcept { return workers_.size(); }
   const dp::WorkerCounters& worker_counters(size_t w) const { return workers_.at(w)->counters(); }
@@ -107,7 +116,7 @@ class Appliance {
   void advance_flow_queries(uint64_t now_ms);
   void publish_telemetry();
 
-  Config config_;
+  std::unique_ptr<Registry> registry_;  // the truth every snapshot and zone is built from
   // Declared before everything that registers with it: destroyed after them.
   std::unique_ptr<EventLoop> loop_;
   rte_mempool* pool_ = nullptr;
@@ -135,8 +144,6 @@ class Appliance {
   std::vector<dp::Worker*> workers_;
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> stop_{false};
-  uint64_t generation_ = 0;
-  uint64_t unsaved_changes_ = 0;
   uint64_t last_reclaim_ms_ = 0;
   uint64_t started_ms_ = 0;
   std::string version_;

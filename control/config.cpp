@@ -34,24 +34,6 @@ namespace {
 using dp::Ip4;
 using dp::Prefix4;
 
-constexpr int64_t kMaxWorkers = 64;
-constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 days
-constexpr int64_t kMaxMaglevSize = 1 << 24;
-constexpr size_t kMaxSocketPath = 107;   // sockaddr_un.sun_path (108) less the final NUL
-
-bool is_prime(uint32_t n) {
-  if (n < 2) return false;
-  for (uint32_t d = 2; d <= n / d; ++d) {
-    if (n % d == 0) return false;
-  }
-  return true;
-}
-
-bool overlaps(Prefix4 a, Prefix4 b) {
-  Prefix4 shorter = a.length <= b.length ? a : b;
-  return shorter.contains(a.addr) && shorter.contains(b.addr);
-}
-
 // Where a service's VIP:port/protocol is defined, for duplicate detection.
 using VipKey = std::tuple<uint32_t, uint16_t, dp::Proto>;
 
@@ -76,11 +58,23 @@ class Loader : private ConfigReader {
     read_dns_section(*this, root, cfg_.ports, cfg_.services, cfg_.dns);
     load_control(root);
     load_metrics(root);
-    if (!has_errors()) {
-      cfg_.source = source();
-      return std::move(cfg_);
+    if (has_errors()) return make_error(ErrorCode::kInvalidConfig, error_report());
+    cfg_.source = source();
+    // The structural rules every Config obeys, however it was made (a
+    // runtime change, Kubernetes objects): what was read above already
+    // passes them with positions, so this only speaks where the rules grow
+    // apart, then naming the object.
+    if (auto valid = validate(cfg_); !valid) {
+      std::string report;
+      std::string_view lines = valid.error().message;
+      while (!lines.empty()) {
+        const size_t nl = lines.find('\n');
+        report += (report.empty() ? "" : "\n") + source() + ": " + std::string(lines.substr(0, nl));
+        lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
+      }
+      return make_error(ErrorCode::kInvalidConfig, std::move(report));
     }
-    return make_error(ErrorCode::kInvalidConfig, error_report());
+    return std::move(cfg_);
   }
 
   // A document of [[services]] tables only, checked by the same rules.
@@ -93,7 +87,7 @@ class Loader : private ConfigReader {
 
  private:
   std::optional<uint32_t> get_maglev_size(const toml::table& t, std::string_view path) {
-    auto m = get_int(t, path, "maglev_table_size", 7, kMaxMaglevSize);
+    auto m = get_int(t, path, "maglev_table_size", kMinMaglevSize, kMaxMaglevSize);
     if (!m) return std::nullopt;
     if (!is_prime(static_cast<uint32_t>(*m))) {
       error(t.get("maglev_table_size")->source(), key_path(path, "maglev_table_size"),
@@ -545,11 +539,7 @@ class Loader : private ConfigReader {
       }
     }
     if (auto group = get_string(*t, p, "group")) {
-      // POSIX portable user and group names (IEEE Std 1003.1, 3.437).
-      const bool portable = !group->empty() && group->size() <= 32 && group->front() != '-' &&
-                            group->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
-                                                     "RSTUVWXYZ0123456789._-") == std::string::npos;
-      if (!portable) {
+      if (!is_group_name(*group)) {
         error(t->get("group")->source(), key_path(p, "group"),
               quote(*group) + " is not a group name (1..32 of a-z, A-Z, 0-9, '.', '_', '-', "
                               "not starting with '-')");

@@ -29,8 +29,6 @@ std::optional<DnsListen> parse_listen(std::string_view s) {
 
 namespace {
 
-constexpr size_t kMaxZoneLength = 200;  // [dns] zone, in characters without the final dot
-
 
 void read_listen(ConfigReader& r, const toml::table& t, const std::string& p, DnsConfig& dns) {
   const std::string lp = key_path(p, "listen");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "dataplane/maglev.hpp"
 
@@ -45,6 +46,20 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
   // and ping for it like a VIP.
   if (cfg.dns.service_ip) snap->dns_vip = *cfg.dns.service_ip;
 
+  // The previous snapshot's service ports by VIP, port and protocol (one
+  // each: validate() refuses a VIP:port/protocol used twice), so finding
+  // what to share costs O(1) per service port, not a scan of them all.
+  std::unordered_map<uint64_t, const std::shared_ptr<const dp::ServiceData>*> previous;
+  auto key_of = [](dp::Ip4 vip, uint16_t port_be, dp::Proto proto) {
+    return uint64_t{vip.host()} << 24 | uint64_t{port_be} << 8 | static_cast<uint8_t>(proto);
+  };
+  if (in.previous != nullptr) {
+    previous.reserve(in.previous->owned_services.size());
+    for (const auto& prev : in.previous->owned_services) {
+      previous.emplace(key_of(prev->vip, prev->port, prev->proto), &prev);
+    }
+  }
+
   std::vector<dp::ServiceMap::Item> services;
   std::vector<dp::ServiceMap::Item> backends;
   for (size_t si = 0; si < cfg.services.size(); ++si) {
@@ -66,14 +81,9 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
       std::sort(c.alive.begin(), c.alive.end());
 
       std::shared_ptr<const dp::ServiceData> data;
-      if (in.previous != nullptr) {
-        for (const auto& prev : in.previous->owned_services) {
-          if (prev->vip == vip && prev->port == c.key.port && prev->proto == c.key.proto &&
-              same_forwarding(*prev, c)) {
-            data = prev;
-            break;
-          }
-        }
+      if (auto it = previous.find(key_of(vip, c.key.port, c.key.proto));
+          it != previous.end() && same_forwarding(**it->second, c)) {
+        data = *it->second;
       }
       if (data) {
         if (stats) ++stats->services_shared;

@@ -47,6 +47,25 @@ bool is_unicast_mac(const dp::MacAddr& mac) noexcept {
   return (mac.bytes[0] & 1) == 0 && !mac.is_zero();
 }
 
+bool is_prime(uint32_t n) noexcept {
+  if (n < 2) return false;
+  for (uint32_t d = 2; d <= n / d; ++d) {
+    if (n % d == 0) return false;
+  }
+  return true;
+}
+
+bool overlaps(dp::Prefix4 a, dp::Prefix4 b) noexcept {
+  dp::Prefix4 shorter = a.length <= b.length ? a : b;
+  return shorter.contains(a.addr) && shorter.contains(b.addr);
+}
+
+bool is_group_name(std::string_view s) noexcept {
+  return !s.empty() && s.size() <= 32 && s.front() != '-' &&
+         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string_view::npos;
+}
+
 std::optional<dp::Proto> parse_protocol(std::string_view s) noexcept {
   if (s == "TCP") return dp::Proto::kTcp;
   if (s == "UDP") return dp::Proto::kUdp;

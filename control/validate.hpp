@@ -1,9 +1,13 @@
-// The validation rules shared by every way services enter podgate: the TOML
-// config (control/config.cpp) and Kubernetes objects (control/k8s_objects.cpp).
+// The validation rules shared by every way configuration enters podgate: the
+// TOML config (control/config.cpp), Kubernetes objects
+// (control/k8s_objects.cpp) and runtime changes (control/registry.hpp).
 //
-// Pure predicates and the message pieces that go with them, so a rule and its
-// wording live in one place and both inputs reject the same values with the
-// same words (style habit 7: a message names what is wrong and what is allowed).
+// validate() checks a whole Config on its structure, every rule across
+// objects included, with errors naming the object (architecture decision 9).
+// Below it, pure predicates and the message pieces that go with them, so a
+// rule and its wording live in one place and every input rejects the same
+// values with the same words (style habit 7: a message names what is wrong
+// and what is allowed).
 #pragma once
 
 #include <cstddef>
@@ -12,9 +16,20 @@
 #include <string>
 #include <string_view>
 
+#include "control/config.hpp"
+#include "control/result.hpp"
 #include "dataplane/net.hpp"
 
 namespace podgate::ctl {
+
+// Every rule a Config obeys, checked on the structure (control/validate_config.cpp):
+// value ranges, and the rules across objects (names and VIP:port/protocol
+// used once, next hops and neighbours on a connected subnet, the DNS VIP an
+// address of its own, ...).  All errors are reported, one a line, each
+// naming its object:
+//   service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256
+// ErrorCode::kInvalidConfig.  Cost: O(objects) with hashing, no text.
+Result<void> validate(const Config& config);
 
 // Maglev slots hold uint16_t endpoint indices, kNoBackend excluded.
 inline constexpr size_t kMaxEndpoints = 65534;
@@ -23,6 +38,13 @@ inline constexpr int64_t kMaxAffinityTimeout = 86400;
 // A service port or target port (0 is not a port a client can reach).
 inline constexpr int64_t kMinPort = 1;
 inline constexpr int64_t kMaxPort = 65535;
+inline constexpr int64_t kMaxWorkers = 64;
+inline constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 days
+inline constexpr int64_t kMinMaglevSize = 7;
+inline constexpr int64_t kMaxMaglevSize = 1 << 24;
+inline constexpr int64_t kMaxWeight = 256;
+inline constexpr size_t kMaxSocketPath = 107;   // sockaddr_un.sun_path (108) less the final NUL
+inline constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters without the final dot
 
 // ---- predicates ----
 
@@ -38,6 +60,13 @@ bool is_port_name(std::string_view s) noexcept;
 bool is_unicast_ip4(dp::Ip4 ip) noexcept;
 // Not a group address (the first octet's low bit) and not all zero.
 bool is_unicast_mac(const dp::MacAddr& mac) noexcept;
+
+// Maglev (NSDI'16 section 3.4) needs a prime table size.
+bool is_prime(uint32_t n) noexcept;
+// Whether two prefixes share an address.
+bool overlaps(dp::Prefix4 a, dp::Prefix4 b) noexcept;
+// POSIX portable group names (IEEE Std 1003.1, 3.437): [control] group.
+bool is_group_name(std::string_view s) noexcept;
 
 // "TCP" or "UDP", the protocols podgate forwards; nullopt for anything else.
 std::optional<dp::Proto> parse_protocol(std::string_view s) noexcept;

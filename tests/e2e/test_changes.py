@@ -348,8 +348,9 @@ class RuntimeChangesTest(Base):
         before = self.state()
         msg = self.refused("invalid_config", command="apply", text=web_toml("thief", VIP),
                            source="thief.toml")
-        self.assertIn("(running config with this change):", msg)
-        self.assertIn("default/my-app", msg)
+        # Named by object, not by a line of a file the user never saw.
+        self.assertRegex(msg, r"^service default/thief, port 80/TCP: [0-9.]+:80/TCP is already "
+                              r"served by service default/my-app$")
         self.assertEqual(self.state(), before)
         self.assertEqual(set(self.curl(VIP, 6)) - {"my-app-0", "my-app-1", "my-app-2"}, set())
 

@@ -1,0 +1,212 @@
+// The Registry: layers, unsaved counting, learnt state, versions and listeners.
+#include "control/registry.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "control/config.hpp"
+#include "control/config_writer.hpp"
+
+namespace podgate::ctl {
+namespace {
+
+constexpr const char* kFile = R"(
+[[ports]]
+name = "pods"
+device = "net_null0"
+address = "172.17.0.1/16"
+[[services]]
+namespace = "default"
+name = "web"
+cluster_ip = "10.96.0.20"
+ports = [{ port = 80, target_port = 8080 }]
+endpoints = [{ ip = "172.17.0.7" }, { ip = "172.17.0.8" }]
+[[services]]
+namespace = "default"
+name = "api"
+cluster_ip = "10.96.0.21"
+ports = [{ port = 80 }]
+)";
+
+Config file() {
+  auto c = parse_config(kFile, "podgate.toml");
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  return c.ok() ? *c : Config{};
+}
+
+dp::IpAddr ip(const char* s) { return dp::IpAddr::v4(*dp::parse_ip4(s)); }
+
+EndpointConfig* endpoint(Config& c, const char* name, const char* addr) {
+  for (ServiceConfig& s : c.services) {
+    if (s.name != name) continue;
+    for (EndpointConfig& e : s.endpoints) {
+      if (e.ip == ip(addr)) return &e;
+    }
+  }
+  return nullptr;
+}
+
+const EndpointConfig& endpoint(const Config& c, const char* name, const char* addr) {
+  return *endpoint(const_cast<Config&>(c), name, addr);
+}
+
+// An edit that sets web's 172.17.0.7 weight; unchanged when it already is.
+auto set_weight(uint32_t w) {
+  return [w](Config& c) -> Result<bool> {
+    EndpointConfig* e = endpoint(c, "web", "172.17.0.7");
+    if (e->weight == w) return false;
+    e->weight = w;
+    return true;
+  };
+}
+
+// A Registry with its first version published, as Appliance::start does.
+struct Published : ::testing::Test {
+  Published() : reg(file()) {
+    reg.subscribe([this](const Publication& p) { seen.push_back(p.version); });
+    reg.commit(reg.stage_current());
+  }
+  Registry reg;
+  std::vector<uint64_t> seen;
+};
+
+TEST_F(Published, TheFirstVersionIsTheFile) {
+  EXPECT_EQ(reg.version(), 1u);
+  EXPECT_EQ(seen, std::vector<uint64_t>{1});
+  EXPECT_EQ(reg.unsaved_changes(), 0u);
+  EXPECT_EQ(config_to_toml(reg.desired()), config_to_toml(reg.file()));
+}
+
+TEST_F(Published, AnEditIsUnsavedConfigOnTopOfTheFile) {
+  auto p = reg.stage_edit(set_weight(3));
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_TRUE(p->changed);
+  EXPECT_EQ(reg.version(), 1u) << "staging changes nothing";
+  EXPECT_EQ(endpoint(reg.desired(), "web", "172.17.0.7").weight, 1u);
+  reg.commit(std::move(*p));
+  EXPECT_EQ(reg.version(), 2u);
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(reg.unsaved_changes(), 1u);
+  EXPECT_EQ(endpoint(reg.desired(), "web", "172.17.0.7").weight, 3u);
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.7").weight, 3u);
+  EXPECT_EQ(endpoint(reg.file(), "web", "172.17.0.7").weight, 1u) << "the file layer is as read";
+}
+
+TEST_F(Published, TheSameStateTwicePublishesNothing) {
+  reg.commit(*reg.stage_edit(set_weight(3)));
+  auto again = reg.stage_edit(set_weight(3));
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->changed) << "the caller publishes only a changed proposal";
+  auto learnt = reg.stage_learnt({"default", "web", ip("172.17.0.8")}, LearntEndpoint{});
+  EXPECT_FALSE(learnt.changed) << "forgetting what was never learnt changes nothing";
+  EXPECT_EQ(reg.version(), 2u);
+  EXPECT_EQ(reg.unsaved_changes(), 1u);
+}
+
+TEST_F(Published, ARefusedEditLeavesEverythingAsItWas) {
+  auto bad = reg.stage_edit(set_weight(0));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidConfig);
+  EXPECT_EQ(bad.error().message,
+            "service default/web, endpoint 172.17.0.7: weight 0 is not in 1..256");
+  auto failing = reg.stage_edit([](Config& c) -> Result<bool> {
+    c.services.clear();  // changed, then refused by the edit itself
+    return make_error(ErrorCode::kNotFound, "no such thing");
+  });
+  ASSERT_FALSE(failing);
+  EXPECT_EQ(failing.error().message, "no such thing");
+  EXPECT_EQ(reg.version(), 1u);
+  EXPECT_EQ(seen, std::vector<uint64_t>{1});
+  EXPECT_EQ(reg.unsaved_changes(), 0u);
+  EXPECT_EQ(reg.desired().services.size(), 2u);
+  EXPECT_EQ(endpoint(reg.desired(), "web", "172.17.0.7").weight, 1u);
+}
+
+TEST_F(Published, AVipClashFromAnEditNamesBothServices) {
+  auto p = reg.stage_edit([](Config& c) -> Result<bool> {
+    c.services[1].cluster_ip = c.services[0].cluster_ip;
+    return true;
+  });
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message, "service default/api, port 80/TCP: 10.96.0.20:80/TCP is already "
+                               "served by service default/web");
+}
+
+TEST_F(Published, LearntStateIsPublishedButNeitherUnsavedNorSaved) {
+  auto p = reg.stage_learnt({"default", "web", ip("172.17.0.7")}, LearntEndpoint{true, false});
+  ASSERT_TRUE(p.changed);
+  reg.commit(std::move(p));
+  EXPECT_EQ(reg.version(), 2u);
+  EXPECT_EQ(reg.unsaved_changes(), 0u);
+  const EndpointConfig& seen_by_snapshot = endpoint(reg.view(), "web", "172.17.0.7");
+  EXPECT_FALSE(seen_by_snapshot.ready);
+  EXPECT_FALSE(seen_by_snapshot.serving);
+  // What `config save` writes and `config dump` shows: desired(), without it.
+  EXPECT_TRUE(endpoint(reg.desired(), "web", "172.17.0.7").ready);
+  EXPECT_EQ(config_to_toml(reg.desired()), config_to_toml(file()));
+}
+
+TEST_F(Published, DrainedKeepsFlowsAndLearntStateOutlivesEditsAndReloads) {
+  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.0.8")}, LearntEndpoint{false, true}));
+  EXPECT_TRUE(endpoint(reg.view(), "web", "172.17.0.8").draining());
+  reg.commit(*reg.stage_edit(set_weight(5)));
+  EXPECT_EQ(reg.unsaved_changes(), 1u);
+  EXPECT_TRUE(endpoint(reg.view(), "web", "172.17.0.8").draining()) << "an edit keeps it";
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.7").weight, 5u);
+  auto reload = reg.stage_file(file());
+  ASSERT_TRUE(reload);
+  reg.commit(std::move(*reload));
+  EXPECT_EQ(reg.unsaved_changes(), 0u) << "a reload drops the edits";
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.7").weight, 1u);
+  EXPECT_TRUE(endpoint(reg.view(), "web", "172.17.0.8").draining()) << "and keeps learnt state";
+  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.0.8")}, LearntEndpoint{}));
+  EXPECT_TRUE(endpoint(reg.view(), "web", "172.17.0.8").takes_new_flows());
+  EXPECT_TRUE(reg.learnt().empty());
+}
+
+TEST_F(Published, LearntStateAboutAnUnknownEndpointChangesNothingVisible) {
+  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.9.9")}, LearntEndpoint{true, false}));
+  EXPECT_EQ(config_to_toml(reg.view()), config_to_toml(reg.desired()));
+}
+
+TEST_F(Published, SavingToTheFileMakesTheEditsTheFileLayer) {
+  reg.commit(*reg.stage_edit(set_weight(3)));
+  reg.commit(*reg.stage_edit(set_weight(4)));
+  EXPECT_EQ(reg.unsaved_changes(), 2u);
+  reg.saved_to_file();
+  EXPECT_EQ(reg.unsaved_changes(), 0u);
+  EXPECT_EQ(endpoint(reg.file(), "web", "172.17.0.7").weight, 4u);
+  EXPECT_EQ(reg.version(), 3u) << "saving publishes nothing";
+}
+
+TEST_F(Published, AReloadIsValidatedLikeEveryLayer) {
+  Config broken = file();
+  broken.services[1].name = "web";
+  auto p = reg.stage_file(std::move(broken));
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message, "service default/web: defined twice (services[0] and services[1])");
+}
+
+TEST(Registry, ListenersHearEveryPublicationInOrderUntilTheyUnsubscribe) {
+  Registry reg(file());
+  std::vector<std::string> heard;
+  auto a = reg.subscribe([&](const Publication& p) {
+    heard.push_back("a" + std::to_string(p.version) + (p.layer == Layer::kEdit ? "e" : "f"));
+  });
+  reg.subscribe([&](const Publication& p) {
+    heard.push_back("b" + std::to_string(p.config.services.size()));
+  });
+  reg.commit(reg.stage_current());
+  reg.commit(*reg.stage_edit([](Config& c) -> Result<bool> {
+    c.services.pop_back();
+    return true;
+  }));
+  reg.unsubscribe(a);
+  reg.commit(*reg.stage_edit(set_weight(2)));
+  EXPECT_EQ(heard, (std::vector<std::string>{"a1f", "b2", "a2e", "b1", "b1"}));
+}
+
+}  // namespace
+}  // namespace podgate::ctl
