@@ -42,6 +42,7 @@ void count_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
 Worker::Worker(WorkerSetup setup)
     : setup_(std::move(setup)),
       snapshot_(setup_.snapshot),
+      gen_(setup_.snapshot != nullptr ? static_cast<uint32_t>(setup_.snapshot->generation) : 0),
       flows_(setup_.flow_capacity, setup_.timeouts),
       traffic_(kStatsSlots),
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
@@ -110,6 +111,7 @@ void Worker::adopt_latest_snapshot() noexcept {
   while (rte_ring_sc_dequeue(setup_.snapshot_ring, &p) == 0) latest = p;
   if (latest != nullptr) {
     snapshot_ = static_cast<const Snapshot*>(latest);
+    gen_ = static_cast<uint32_t>(snapshot_->generation);
     counters_.snapshots_adopted.add();
   }
 }
@@ -259,7 +261,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit)
     return;
   }
   Flow& flow = *hit.flow;
-  const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
+  const uint32_t gen = gen_;
   if (flow.gen != gen) [[unlikely]] {
     // The snapshot changed since this flow was last checked: it keeps its
     // Pod while the Pod is ready or draining, and loses it once removed.
@@ -315,7 +317,7 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   const Backend& to = svc.ready[i];
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  const uint32_t gen = static_cast<uint32_t>(snapshot_->generation);
+  const uint32_t gen = gen_;
   // Every path here follows a lookup of `key` that missed (or an erase).
   if (Flow* flow = flows_.insert(key, probe, to.ip, to.port, state, gen, now_, slot, true)) {
     flows_.touch(*flow, false, p.tcp_flags, now_);
@@ -360,13 +362,13 @@ PODGATE_HOT void Worker::forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexc
     return;
   }
   const Ip4 next_hop = route->via.is_zero() ? dst : route->via;
-  std::optional<MacAddr> mac = setup_.neighbors->find(next_hop);
-  if (!mac) {
+  const uint64_t mac = setup_.neighbors->find_word(next_hop);
+  if (mac == 0) [[unlikely]] {
     punt(m, PuntKind::kUnresolved, route->port, next_hop);
     return;
   }
   const PortAddress& out = snap.ports[static_cast<uint16_t>(route->port)];
-  std::memcpy(eth->dst_addr.addr_bytes, mac->bytes.data(), 6);
+  std::memcpy(eth->dst_addr.addr_bytes, &mac, 6);  // the word's first six bytes (NeighborTable::pack)
   std::memcpy(eth->src_addr.addr_bytes, out.mac.bytes.data(), 6);
   send(m, setup_.port_ids[static_cast<uint16_t>(route->port)]);
 }

@@ -148,6 +148,7 @@ class Worker : public DpObject {
 
   WorkerSetup setup_;
   const Snapshot* snapshot_;
+  uint32_t gen_;  // snapshot_->generation, as flows record it
   FlowTable flows_;
   WorkerCounters counters_;
   DpVector<TrafficCounters> traffic_;               // by stats slot
