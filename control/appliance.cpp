@@ -401,7 +401,18 @@ Result<void> Appliance::launch_workers() {
     s.flow_capacity = config().dataplane.flow_table_size;
     s.timeouts = timeouts_of(config().dataplane);
     s.snapshot = publisher_->current();
-    workers_.push_back(new dp::Worker(std::move(s)));
+    try {
+      workers_.push_back(new dp::Worker(std::move(s)));
+    } catch (const std::bad_alloc&) {
+      // The flow table is most of a worker's memory, all of it DPDK memory.
+      const uint64_t table = dp::FlowTable::memory_bytes(config().dataplane.flow_table_size);
+      return make_error(ErrorCode::kDpdk,
+                        "worker " + std::to_string(w) + ": out of DPDK memory for its flow table (" +
+                            std::to_string(config().dataplane.flow_table_size) + " connections, " +
+                            std::to_string(table >> 20) +
+                            " MiB per worker); lower [dataplane] flow_table_size or give EAL more "
+                            "memory (-m, hugepages)");
+    }
     worker_lcores_.push_back(lcore);
   }
   for (uint32_t w = 0; w < workers; ++w) {

@@ -299,6 +299,32 @@ address = "172.17.0.1/16"
         self.assertIn("device has no MTU setting; mtu 1500 ignored", text)
         self.assertEqual(code, 0, text)
 
+    def test_a_flow_table_beyond_memory_is_an_error_not_a_crash(self):
+        # 2^28 connections need 13.3 GiB per worker; EAL has 256 MiB.
+        tmp = netlab.tempfile.mkdtemp(prefix="pgbig-")
+        config = os.path.join(tmp, "big.toml")
+        with open(config, "w") as f:
+            f.write("""
+[eal]
+args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "-l", "0-1", "--file-prefix", "pgbig"]
+[dataplane]
+flow_table_size = 268435456
+[[ports]]
+name = "sink"
+device = "net_null0"
+address = "172.17.0.1/16"
+[dns]
+listen = []
+[metrics]
+listen = ""
+[control]
+socket = "%s/control.sock"
+""" % tmp)
+        res = netlab.run(netlab.podgate_binary(), "-c", config, check=False, timeout=60)
+        self.assertNotIn(res.returncode, (0, -6), res.stderr)  # -6: SIGABRT (uncaught bad_alloc)
+        self.assertIn("worker 0: out of DPDK memory for its flow table (268435456 connections, "
+                      "13653 MiB per worker); lower [dataplane] flow_table_size", res.stderr)
+
     def test_sigterm_stops_cleanly_and_prints_final_counters(self):
         app = netlab.Appliance("pge2e3")
         app.start(my_app(READY_0), {"my-app-0": PODS["my-app-0"]})
