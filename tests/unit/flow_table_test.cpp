@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -483,6 +484,19 @@ TEST(FlowTable, SharedTagsAreToldApartByTheFullKey) {
     EXPECT_EQ(h.flow->forward_key(), k);
   }
   for (int i = 0; i < 10'000; ++i) EXPECT_FALSE(t.find(random_key(rng), 1));
+}
+
+// The hash is CRC32-C of the key's two words, whichever way it is computed
+// (the SSE4.2 instruction, or DPDK's run-time choice).
+TEST(FlowTable, HashIsCrc32cOfTheKey) {
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 1000; ++i) {
+    const FlowKey4 k = random_key(rng);
+    uint64_t lo, hi;
+    std::memcpy(&lo, &k, 8);
+    std::memcpy(&hi, reinterpret_cast<const unsigned char*>(&k) + 8, 8);
+    ASSERT_EQ(FlowTable::hash(k), rte_hash_crc_8byte(hi, rte_hash_crc_8byte(lo, 0x9e37'79b9)));
+  }
 }
 
 TEST(FlowTable, ConstructorRejectsUnrepresentableSettings) {
