@@ -15,12 +15,12 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
-#include "control/config_writer.hpp"
-#include "control/control_changes.hpp"
-#include "control/control_commands.hpp"
+#include "control/config/config_writer.hpp"
+#include "control/admin/control_changes.hpp"
+#include "control/admin/control_commands.hpp"
 #include "control/log.hpp"
-#include "control/prometheus.hpp"
-#include "control/snapshot_builder.hpp"
+#include "control/observe/prometheus.hpp"
+#include "control/publish/snapshot_builder.hpp"
 
 namespace podgate::ctl {
 

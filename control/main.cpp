@@ -13,7 +13,7 @@
 #include <rte_errno.h>
 
 #include "control/appliance.hpp"
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 #include "control/log.hpp"
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/punt.hpp"

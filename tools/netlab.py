@@ -263,7 +263,7 @@ class Appliance:
         publication replaced is freed only after every worker has passed a
         quiescent state since, and a worker takes the newest snapshot from
         its ring right after that state, before its next packet
-        (control/snapshot_publisher.hpp).  So once nothing awaits freeing,
+        (control/publish/snapshot_publisher.hpp).  So once nothing awaits freeing,
         every packet sent from now on meets the new snapshot."""
         def adopted():
             snap = self.ask({"command": "stats"})["snapshot"]

@@ -10,7 +10,7 @@
 #include <memory>
 #include <span>
 
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 
 namespace podgate::ctl::dns {
 

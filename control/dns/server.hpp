@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 #include "control/dns/dns.hpp"
-#include "control/event_loop.hpp"
+#include "control/loop/event_loop.hpp"
 #include "control/result.hpp"
-#include "control/stream_server.hpp"
+#include "control/loop/stream_server.hpp"
 
 namespace podgate::ctl::dns {
 

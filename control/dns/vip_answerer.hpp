@@ -15,7 +15,7 @@
 #include <rte_mbuf.h>
 
 #include "control/dns/server.hpp"
-#include "control/punt_handler.hpp"
+#include "control/publish/punt_handler.hpp"
 #include "dataplane/net.hpp"
 #include "dataplane/snapshot.hpp"
 

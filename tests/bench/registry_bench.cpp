@@ -18,11 +18,11 @@
 #include <memory>
 #include <string>
 
-#include "control/config.hpp"
-#include "control/config_writer.hpp"
-#include "control/registry.hpp"
-#include "control/snapshot_builder.hpp"
-#include "control/validate.hpp"
+#include "control/config/config.hpp"
+#include "control/config/config_writer.hpp"
+#include "control/publish/registry.hpp"
+#include "control/publish/snapshot_builder.hpp"
+#include "control/config/validate.hpp"
 
 namespace podgate::ctl {
 namespace {

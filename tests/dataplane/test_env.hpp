@@ -32,10 +32,10 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include "control/config.hpp"
-#include "control/snapshot_builder.hpp"
-#include "control/stats_slots.hpp"
-#include "control/snapshot_publisher.hpp"
+#include "control/config/config.hpp"
+#include "control/publish/snapshot_builder.hpp"
+#include "control/publish/stats_slots.hpp"
+#include "control/publish/snapshot_publisher.hpp"
 #include "dataplane/neighbor_table.hpp"
 #include "dataplane/port.hpp"
 #include "dataplane/punt.hpp"

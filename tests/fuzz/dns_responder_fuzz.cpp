@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 #include "control/dns/dns.hpp"
 #include "control/dns/message.hpp"
 #include "control/dns/wire.hpp"

@@ -1,7 +1,7 @@
 // Config loading: a good file gives the values it says (and the documented
 // defaults), the shipped conf/podgate.toml loads, and every kind of mistake
 // gives exactly the message a person can act on, FILE:LINE:COL: PATH: what.
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 
 #include <cctype>
 #include <string>

@@ -1,7 +1,7 @@
 // config save (issue 4): config_to_toml() writes a Config that parse_config()
 // reads back to the same Config, byte-identically on a second save, and
 // write_file_atomically() replaces a file whole or not at all.
-#include "control/config_writer.hpp"
+#include "control/config/config_writer.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // EventLoop: readiness dispatch on real socketpairs, and timers on a clock
 // the test moves by hand (one real-clock test checks that a wait ends at
 // the next timer's deadline).
-#include "control/event_loop.hpp"
+#include "control/loop/event_loop.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>

@@ -3,7 +3,7 @@
 // Fixtures under tests/fixtures/k8s/ are shaped like `kubectl get -o json`
 // output; error cases start from a fixture and change one field, so each
 // test proves one rule on otherwise realistic input.
-#include "control/k8s_objects.hpp"
+#include "control/config/k8s_objects.hpp"
 
 #include <fstream>
 #include <sstream>

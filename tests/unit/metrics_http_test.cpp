@@ -2,7 +2,7 @@
 // EventLoop in the test thread.  Clients are non-blocking and the loop is
 // pumped between their steps, so nothing waits on wall-clock time; the
 // idle timeout runs on the loop's fake clock, moved by tick().
-#include "control/metrics_http.hpp"
+#include "control/observe/metrics_http.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

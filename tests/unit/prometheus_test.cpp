@@ -1,7 +1,7 @@
 // render_prometheus: the stats/status replies in the text exposition format
 // 0.0.4, checked line by line and by a strict parser of that grammar
 // (https://prometheus.io/docs/instrumenting/exposition_formats/).
-#include "control/prometheus.hpp"
+#include "control/observe/prometheus.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

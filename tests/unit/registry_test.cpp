@@ -1,13 +1,13 @@
 // The Registry: layers, unsaved counting, learnt state, versions and listeners.
-#include "control/registry.hpp"
+#include "control/publish/registry.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "control/config.hpp"
-#include "control/config_writer.hpp"
+#include "control/config/config.hpp"
+#include "control/config/config_writer.hpp"
 
 namespace podgate::ctl {
 namespace {

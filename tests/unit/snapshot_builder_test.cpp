@@ -1,11 +1,11 @@
 // The snapshot builder: what workers will read, built from a Config.
-#include "control/snapshot_builder.hpp"
+#include "control/publish/snapshot_builder.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "control/config.hpp"
+#include "control/config/config.hpp"
 
 namespace podgate::ctl {
 namespace {

@@ -1,6 +1,6 @@
 // Stats slots: per-endpoint counters that survive snapshot changes and keep
-// per-service totals monotonic (control/stats_slots.hpp).
-#include "control/stats_slots.hpp"
+// per-service totals monotonic (control/publish/stats_slots.hpp).
+#include "control/publish/stats_slots.hpp"
 
 #include <vector>
 

@@ -1,7 +1,7 @@
 // StreamServer: real Unix-socket clients against a small line protocol
 // (echo, big replies, a closing "bye", a "wait" that makes the session
 // busy), pumped by an EventLoop on a fake clock in the test thread.
-#include "control/stream_server.hpp"
+#include "control/loop/stream_server.hpp"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>

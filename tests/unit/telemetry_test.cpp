@@ -3,7 +3,7 @@
 // addition (rte_tel_data_* work without EAL).  The public API cannot read
 // an rte_tel_data back, so the output itself is checked on the flattened
 // items; the end-to-end view through dpdk-telemetry.py is in the report.
-#include "control/telemetry.hpp"
+#include "control/observe/telemetry.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

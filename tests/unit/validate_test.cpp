@@ -1,5 +1,5 @@
 // validate(const Config&): every rule on the structure, errors naming the object.
-#include "control/validate.hpp"
+#include "control/config/validate.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,9 +7,9 @@
 #include <functional>
 #include <string>
 
-#include "control/config.hpp"
-#include "control/config_writer.hpp"
-#include "control/k8s_objects.hpp"
+#include "control/config/config.hpp"
+#include "control/config/config_writer.hpp"
+#include "control/config/k8s_objects.hpp"
 
 namespace podgate::ctl {
 namespace {

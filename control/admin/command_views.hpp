@@ -1,0 +1,43 @@
+// Pieces the control socket's commands share: reading request arguments and
+// JSON views of config objects (docs/control-protocol.md).  Control thread only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config/config.hpp"
+#include "control/result.hpp"
+
+namespace podgate::ctl {
+
+// ---- request arguments ----
+
+// request[key] as a string; nullopt when absent and optional.
+Result<std::optional<std::string>> string_arg(const nlohmann::json& req, const char* key,
+                                              bool required);
+// request[key] as a bool; nullopt when absent.
+Result<std::optional<bool>> bool_arg(const nlohmann::json& req, const char* key);
+// request[key] as an integer in lo..hi; nullopt when absent.
+Result<std::optional<int64_t>> int_arg(const nlohmann::json& req, const char* key, int64_t lo,
+                                       int64_t hi);
+// request[key] ("NAMESPACE/NAME") split in two.
+Result<std::pair<std::string, std::string>> name_arg(const nlohmann::json& req,
+                                                     const char* key = "name");
+// The service request["name"] names.
+Result<const ServiceConfig*> service_arg(const nlohmann::json& req, const Config& config);
+
+// ---- JSON views of config objects ----
+
+std::string ip_text(const dp::IpAddr& ip);
+// "ready", "draining" or "not_ready".
+std::string_view state_of(const EndpointConfig& e);
+nlohmann::json port_json(const ServicePortConfig& p);
+nlohmann::json endpoint_json(const EndpointConfig& e);
+nlohmann::json service_summary(const ServiceConfig& s);
+nlohmann::json service_detail(const ServiceConfig& s, const DataplaneConfig& d);
+
+}  // namespace podgate::ctl

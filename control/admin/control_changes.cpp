@@ -1,0 +1,270 @@
+#include "control/admin/control_changes.hpp"
+
+#include <algorithm>
+
+#include "control/appliance.hpp"
+#include "control/admin/command_views.hpp"
+#include "control/admin/control_socket.hpp"
+#include "control/config/k8s_objects.hpp"
+#include "control/log.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+// Services read from an apply or delete request's "text".
+struct Input {
+  std::vector<ServiceConfig> services;
+  // services[0, named) are objects of the input (TOML tables, Kubernetes
+  // Services); the rest are running services EndpointSlices belong to.
+  size_t named = 0;
+  std::vector<bool> endpoints_given;  // per service
+  std::vector<std::vector<bool>> target_unresolved;  // per service port (Kubernetes)
+  std::vector<std::string> warnings;
+};
+
+std::string full_name(const ServiceConfig& s) { return s.ns + "/" + s.name; }
+
+ServiceConfig* find_service(Config& c, const ServiceConfig& like) {
+  auto it = std::find_if(c.services.begin(), c.services.end(), [&](const ServiceConfig& s) {
+    return s.ns == like.ns && s.name == like.name;
+  });
+  return it == c.services.end() ? nullptr : &*it;
+}
+
+// "toml" or "kubernetes"; absent or "auto": JSON text is Kubernetes objects.
+Result<Input> read_input(const json& req, const Config& running) {
+  auto text = string_arg(req, "text", true);
+  if (!text) return std::move(text).error();
+  auto source = string_arg(req, "source", false);
+  if (!source) return std::move(source).error();
+  auto format = string_arg(req, "format", false);
+  if (!format) return std::move(format).error();
+  const std::string name = source->value_or("-");
+  std::string fmt = format->value_or("auto");
+  if (fmt == "auto") {
+    const size_t first = (*text)->find_first_not_of(" \t\r\n");
+    fmt = first != std::string::npos && (**text)[first] == '{' ? "kubernetes" : "toml";
+  }
+  Input in;
+  if (fmt == "toml") {
+    auto services = parse_services(**text, name);
+    if (!services) return std::move(services).error();
+    in.services = std::move(*services);
+    in.named = in.services.size();
+    in.endpoints_given.assign(in.services.size(), true);
+    if (in.services.empty()) {
+      return make_error(ErrorCode::kInvalidRequest,
+                        name + ": no [[services]] table; apply and delete take service "
+                               "tables as in the config file");
+    }
+    return in;
+  }
+  if (fmt != "kubernetes") {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "\"format\": \"" + fmt + "\" is not supported; allowed: auto, toml, kubernetes");
+  }
+  auto imported = import_k8s_objects(**text, name, running.services);
+  if (!imported) return std::move(imported).error();
+  in.services = std::move(imported->services);
+  in.named = imported->service_objects;
+  in.endpoints_given = std::move(imported->endpoints_given);
+  in.target_unresolved = std::move(imported->target_unresolved);
+  in.warnings = std::move(imported->warnings);
+  if (in.services.empty()) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      name + ": nothing to apply (no Service, and no EndpointSlice of a running "
+                             "service)" + (in.warnings.empty() ? "" : ": " + in.warnings.front()));
+  }
+  return in;
+}
+
+Result<json> apply(Appliance& app, const json& req) {
+  auto in = read_input(req, app.config());
+  if (!in) return std::move(in).error();
+  json created = json::array(), updated = json::array(), unchanged = json::array();
+  bool changed = false;
+  auto edit = [&](Config& c) -> Result<bool> {
+    for (size_t i = 0; i < in->services.size(); ++i) {
+      ServiceConfig next = in->services[i];
+      ServiceConfig* existing = find_service(c, next);
+      // A Service object alone leaves the endpoints to its EndpointSlices:
+      // Kubernetes keeps them as separate objects.  A named targetPort is
+      // then still what the running service resolved it to.
+      if (existing != nullptr && !in->endpoints_given[i]) {
+        next.endpoints = existing->endpoints;
+        for (size_t j = 0; j < next.ports.size(); ++j) {
+          if (i >= in->target_unresolved.size() || !in->target_unresolved[i][j]) continue;
+          for (const ServicePortConfig& running : existing->ports) {
+            if (running.name == next.ports[j].name && running.protocol == next.ports[j].protocol) {
+              next.ports[j].target_port = running.target_port;
+            }
+          }
+        }
+      }
+      if (existing == nullptr) {
+        created.push_back(full_name(next));
+        c.services.push_back(std::move(next));
+        changed = true;
+      } else if (*existing == next) {
+        unchanged.push_back(full_name(next));
+      } else {
+        updated.push_back(full_name(next));
+        *existing = std::move(next);
+        changed = true;
+      }
+    }
+    return changed;
+  };
+  if (auto r = app.change(edit); !r) return std::move(r).error();
+  log_info("control socket: apply: " + std::to_string(created.size()) + " created, " +
+           std::to_string(updated.size()) + " updated, " + std::to_string(unchanged.size()) +
+           " unchanged");
+  return json{{"created", std::move(created)}, {"updated", std::move(updated)},
+              {"unchanged", std::move(unchanged)}, {"warnings", std::move(in->warnings)},
+              {"generation", app.generation()}};
+}
+
+// delete: {"name": "NS/NAME"}, or {"text": ...} naming services (TOML
+// tables, Kubernetes Services: deleted) and EndpointSlices of running
+// services (their addresses leave the service).  Everything named must exist.
+Result<json> remove(Appliance& app, const json& req) {
+  json deleted = json::array(), endpoints_removed = json::array();
+  std::function<Result<bool>(Config&)> edit;
+  if (req.contains("name")) {
+    if (req.contains("text")) {
+      return make_error(ErrorCode::kInvalidRequest, "give \"name\" or \"text\", not both");
+    }
+    auto name = name_arg(req);
+    if (!name) return std::move(name).error();
+    edit = [&](Config& c) -> Result<bool> {
+      auto it = std::find_if(c.services.begin(), c.services.end(), [&](const ServiceConfig& s) {
+        return s.ns == name->first && s.name == name->second;
+      });
+      if (it == c.services.end()) {
+        return make_error(ErrorCode::kNotFound, "no service " + name->first + "/" + name->second);
+      }
+      deleted.push_back(full_name(*it));
+      c.services.erase(it);
+      return true;
+    };
+  } else {
+    auto in = read_input(req, app.config());
+    if (!in) return std::move(in).error();
+    edit = [&, in = std::move(*in)](Config& c) -> Result<bool> {
+      std::string missing;
+      for (size_t i = 0; i < in.services.size(); ++i) {
+        const ServiceConfig& named = in.services[i];
+        ServiceConfig* existing = find_service(c, named);
+        if (existing == nullptr) {
+          missing += (missing.empty() ? "" : ", ") + full_name(named);
+          continue;
+        }
+        if (i < in.named) {
+          deleted.push_back(full_name(named));
+          c.services.erase(c.services.begin() + (existing - c.services.data()));
+          continue;
+        }
+        for (const EndpointConfig& e : named.endpoints) {
+          auto& eps = existing->endpoints;
+          auto it = std::find_if(eps.begin(), eps.end(),
+                                 [&](const EndpointConfig& x) { return x.ip == e.ip; });
+          if (it == eps.end()) continue;
+          endpoints_removed.push_back(full_name(named) + " " + ip_text(e.ip));
+          eps.erase(it);
+        }
+      }
+      if (!missing.empty()) {
+        return make_error(ErrorCode::kNotFound, "no service " + missing + "; nothing was deleted");
+      }
+      return !deleted.empty() || !endpoints_removed.empty();
+    };
+  }
+  if (auto r = app.change(edit); !r) return std::move(r).error();
+  log_info("control socket: delete: " + std::to_string(deleted.size()) + " service(s), " +
+           std::to_string(endpoints_removed.size()) + " endpoint(s)");
+  return json{{"deleted", std::move(deleted)},
+              {"endpoints_removed", std::move(endpoints_removed)},
+              {"generation", app.generation()}};
+}
+
+// endpoint: {"action": "set", "name": "NS/NAME", "ip": IP, and one or more
+// of "ready", "serving", "terminating", "weight"}.  The Kubernetes meanings:
+// ready=true is ready, serving and not terminating; ready=false takes the
+// Pod out of rotation (no new flows) while it keeps serving its flows;
+// terminating=true drains it as a Pod shutting down does.
+Result<json> endpoint(Appliance& app, const json& req) {
+  auto action = string_arg(req, "action", true);
+  if (!action) return std::move(action).error();
+  if (**action != "set") {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "\"action\": \"" + **action + "\" is not supported; allowed: set");
+  }
+  auto svc = service_arg(req, app.config());
+  if (!svc) return std::move(svc).error();
+  auto ip_text_arg = string_arg(req, "ip", true);
+  if (!ip_text_arg) return std::move(ip_text_arg).error();
+  auto ip = dp::parse_ip4(**ip_text_arg);
+  if (!ip) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "\"ip\": \"" + **ip_text_arg + "\" is not an IPv4 address such as 172.17.0.10");
+  }
+  auto ready = bool_arg(req, "ready");
+  auto serving = bool_arg(req, "serving");
+  auto terminating = bool_arg(req, "terminating");
+  auto weight = int_arg(req, "weight", 1, 256);
+  for (const auto* r : {&ready, &serving, &terminating}) {
+    if (!*r) return Error((*r).error());
+  }
+  if (!weight) return std::move(weight).error();
+  if (!*ready && !*serving && !*terminating && !*weight) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "nothing to set: give one or more of \"ready\", \"serving\", "
+                      "\"terminating\", \"weight\"");
+  }
+  const std::string ns = (*svc)->ns, name = (*svc)->name;
+  json result;
+  auto edit = [&](Config& c) -> Result<bool> {
+    ServiceConfig* s = find_service(c, **svc);
+    auto it = std::find_if(s->endpoints.begin(), s->endpoints.end(),
+                           [&](const EndpointConfig& e) { return e.ip.as_v4() == *ip; });
+    if (it == s->endpoints.end()) {
+      return make_error(ErrorCode::kNotFound,
+                        ns + "/" + name + " has no endpoint " + dp::to_string(*ip));
+    }
+    const EndpointConfig before = *it;
+    if (*terminating) {
+      it->terminating = **terminating;
+      if (**terminating) it->ready = false;  // KEP-1672: ready = serving && !terminating
+    }
+    if (*ready) {
+      it->ready = **ready;
+      if (**ready) it->serving = true, it->terminating = false;
+    }
+    if (*serving) {
+      it->serving = **serving;
+      if (!**serving) it->ready = false;
+    }
+    if (*weight) it->weight = static_cast<uint32_t>(**weight);
+    result = endpoint_json(*it);
+    return !(before == *it);
+  };
+  if (auto r = app.change(edit); !r) return std::move(r).error();
+  log_info("control socket: endpoint " + ns + "/" + name + " " + dp::to_string(*ip) + " set: " +
+           result.dump());
+  return json{{"name", ns + "/" + name}, {"endpoint", std::move(result)},
+              {"generation", app.generation()}};
+}
+
+}  // namespace
+
+void register_change_commands(ControlSocket& socket, Appliance& app) {
+  Appliance* a = &app;
+  socket.add_command("apply", [a](const json& r) { return apply(*a, r); });
+  socket.add_command("delete", [a](const json& r) { return remove(*a, r); });
+  socket.add_command("endpoint", [a](const json& r) { return endpoint(*a, r); });
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,580 @@
+#include "control/admin/control_commands.hpp"
+
+#include <array>
+#include <map>
+#include <tuple>
+#include <string_view>
+
+#include <rte_ethdev.h>
+
+#include "control/appliance.hpp"
+#include "control/admin/command_views.hpp"
+#include "control/config/config_writer.hpp"
+#include "control/admin/control_socket.hpp"
+#include "control/dns/message.hpp"
+#include "control/log.hpp"
+#include "control/config/validate.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+json counters_json(const dp::WorkerCounters& c) {
+  json counters = json::object();
+#define PODGATE_X(name, help) counters[#name] = c.name.get();
+  PODGATE_WORKER_COUNTERS(PODGATE_X)
+#undef PODGATE_X
+  json drops = json::object();
+  for (size_t r = 0; r < dp::kDropReasonCount; ++r) {
+    drops[std::string(dp::drop_reason_name(static_cast<dp::DropReason>(r)))] = c.drops[r].get();
+  }
+  return {{"counters", std::move(counters)}, {"drops", std::move(drops)}};
+}
+
+json dns_counters_json(const dns::DnsServer& server) {
+  static constexpr std::array<std::string_view, 6> kRcodes = {
+      "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused"};
+  const dns::DnsCounters& c = server.counters();
+  json answers = json::object();
+  for (size_t r = 0; r < c.rcodes.size(); ++r) {
+    if (r < kRcodes.size()) {
+      answers[std::string(kRcodes[r])] = c.rcodes[r];
+    } else if (c.rcodes[r] != 0) {
+      answers["rcode" + std::to_string(r)] = c.rcodes[r];
+    }
+  }
+  return {{"queries", {{"udp", c.queries[0]}, {"tcp", c.queries[1]}, {"dataplane", c.queries[2]}}},
+          {"answers", std::move(answers)},
+          {"truncated", c.truncated},
+          {"silent", c.silent},
+          {"dropped", c.dropped},
+          {"tcp_open", server.tcp_connections()},
+          {"tcp_accepted", c.tcp_accepted},
+          {"tcp_idle_closed", c.tcp_idle_closed},
+          {"tcp_evicted", c.tcp_evicted},
+          {"tcp_errors", c.tcp_errors}};
+}
+
+// ---- per-service traffic (stats slots) ----
+
+json traffic_json(const TrafficTotals& t) {
+  return {{"packets_in", t.packets_in},       {"bytes_in", t.bytes_in},
+          {"packets_out", t.packets_out},     {"bytes_out", t.bytes_out},
+          {"flows_created", t.flows_created}, {"flows_active", t.flows_active()}};
+}
+
+dp::ServiceKey service_key(const ServiceConfig& s, const ServicePortConfig& p) {
+  return dp::ServiceKey{s.cluster_ip->as_v4(), dp::to_be16(p.port), p.protocol, 0};
+}
+
+dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
+  return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
+}
+
+// One entry per forwarded service port: its totals and its endpoints'.
+json services_traffic(const Appliance& app) {
+  const StatsSlots& slots = app.stats_slots();
+  json out = json::array();
+  for (const ServiceConfig& s : app.config().services) {
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
+    for (const ServicePortConfig& p : s.ports) {
+      const dp::ServiceKey key = service_key(s, p);
+      json j = {{"name", s.ns + "/" + s.name}, {"vip", ip_text(*s.cluster_ip)},
+                {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
+      j.update(traffic_json(slots.service(key)));
+      json endpoints = json::array();
+      for (const EndpointConfig& e : s.endpoints) {
+        json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
+                   {"state", state_of(e)}};
+        ej.update(traffic_json(slots.endpoint(key, backend_of(e, p)).value_or(TrafficTotals{})));
+        endpoints.push_back(std::move(ej));
+      }
+      j["endpoints"] = std::move(endpoints);
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+// ---- DNS type names (RFC 1035 §3.2.2, RFC 3596, RFC 2782; RFC 3597 TYPEnn) ----
+
+constexpr std::array<std::pair<std::string_view, uint16_t>, 12> kTypes = {{
+    {"A", dns::rrtype::kA}, {"NS", dns::rrtype::kNs}, {"CNAME", dns::rrtype::kCname}, {"SOA", dns::rrtype::kSoa},
+    {"PTR", dns::rrtype::kPtr}, {"MX", 15}, {"TXT", dns::rrtype::kTxt}, {"AAAA", dns::rrtype::kAaaa},
+    {"SRV", dns::rrtype::kSrv}, {"OPT", dns::rrtype::kOpt}, {"AXFR", dns::rrtype::kAxfr}, {"ANY", dns::rrtype::kAny},
+}};
+
+std::optional<uint16_t> parse_type(std::string_view s) {
+  std::string upper;
+  for (char c : s) upper += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  for (const auto& [name, value] : kTypes) {
+    if (name == upper) return value;
+  }
+  if (upper.size() > 4 && upper.size() <= 9 && upper.starts_with("TYPE") &&
+      upper.find_first_not_of("0123456789", 4) == std::string::npos) {
+    uint32_t v = std::stoul(upper.substr(4));
+    if (v <= 65535) return static_cast<uint16_t>(v);
+  }
+  return std::nullopt;
+}
+
+std::string type_text(uint16_t t) {
+  for (const auto& [name, value] : kTypes) {
+    if (value == t) return std::string(name);
+  }
+  return "TYPE" + std::to_string(t);
+}
+
+std::string rcode_text(dns::Rcode r) {
+  switch (r) {
+    case dns::Rcode::kNoError: return "NOERROR";
+    case dns::Rcode::kFormErr: return "FORMERR";
+    case dns::Rcode::kServFail: return "SERVFAIL";
+    case dns::Rcode::kNxDomain: return "NXDOMAIN";
+    case dns::Rcode::kNotImp: return "NOTIMP";
+    case dns::Rcode::kRefused: return "REFUSED";
+    case dns::Rcode::kBadVers: return "BADVERS";
+  }
+  return "RCODE" + std::to_string(static_cast<unsigned>(r));
+}
+
+json records_json(const std::vector<dns::Record>& records) {
+  json out = json::array();
+  for (const dns::Record& r : records) {
+    if (r.type == dns::rrtype::kOpt) continue;  // a pseudo-record, not data
+    out.push_back({{"name", r.owner}, {"type", type_text(r.type)}, {"ttl", r.ttl},
+                   {"data", r.data}});
+  }
+  return out;
+}
+
+// ---- commands ----
+
+Result<json> status(const Appliance& app) {
+  const Config& cfg = app.config();
+  json ports = json::array();
+  for (size_t i = 0; i < app.ports().size(); ++i) {
+    const dp::PortInfo& p = app.ports()[i];
+    rte_eth_link link{};
+    const bool known = rte_eth_link_get_nowait(p.port_id, &link) == 0;
+    ports.push_back({{"name", cfg.ports[i].name},
+                     {"device", cfg.ports[i].device},
+                     {"port_id", p.port_id},
+                     {"driver", p.driver},
+                     {"mac", dp::to_string(p.mac)},
+                     {"address", dp::to_string(cfg.ports[i].address)},
+                     {"link_up", known && link.link_status == RTE_ETH_LINK_UP},
+                     {"speed_mbps", known ? link.link_speed : 0}});
+  }
+  return json{{"podgate_version", app.version()},
+              {"uptime_seconds", app.uptime_ms() / 1000},
+              {"workers", app.worker_count()},
+              {"config_file", cfg.source},
+              {"generation", app.generation()},
+              {"unsaved_changes", app.unsaved_changes()},
+              {"services", cfg.services.size()},
+              {"ports", std::move(ports)}};
+}
+
+Result<json> services(const Appliance& app) {
+  json list = json::array();
+  for (const ServiceConfig& s : app.config().services) list.push_back(service_summary(s));
+  return json{{"services", std::move(list)}};
+}
+
+Result<json> service(const Appliance& app, const json& req) {
+  auto s = service_arg(req, app.config());
+  if (!s) return std::move(s).error();
+  return json{{"service", service_detail(**s, app.config().dataplane)}};
+}
+
+// A service's endpoints, their state and, per service port, their traffic.
+Result<json> endpoints(const Appliance& app, const json& req) {
+  auto found = service_arg(req, app.config());
+  if (!found) return std::move(found).error();
+  const ServiceConfig& s = **found;
+  json list = json::array();
+  for (const EndpointConfig& e : s.endpoints) {
+    json j = endpoint_json(e);
+    json ports = json::array();
+    if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
+      for (const ServicePortConfig& p : s.ports) {
+        json pj = {{"port", p.port}, {"target_port", p.target_port},
+                   {"protocol", std::string(dp::proto_name(p.protocol))}};
+        auto t = app.stats_slots().endpoint(service_key(s, p), backend_of(e, p));
+        pj.update(traffic_json(t.value_or(TrafficTotals{})));
+        ports.push_back(std::move(pj));
+      }
+    }
+    j["ports"] = std::move(ports);
+    list.push_back(std::move(j));
+  }
+  return json{{"name", s.ns + "/" + s.name}, {"endpoints", std::move(list)}};
+}
+
+Result<json> stats(const Appliance& app) {
+  json workers = json::array();
+  for (size_t w = 0; w < app.worker_count(); ++w) {
+    json j = counters_json(app.worker_counters(w));
+    j["worker"] = w;
+    workers.push_back(std::move(j));
+  }
+  json control = counters_json(app.punt().counters());
+  control["waiting_for_arp"] = app.punt().waiting();
+  json ports = json::array();
+  for (size_t i = 0; i < app.ports().size(); ++i) {
+    rte_eth_stats s{};
+    rte_eth_stats_get(app.ports()[i].port_id, &s);
+    ports.push_back({{"name", app.config().ports[i].name},
+                     {"ipackets", s.ipackets}, {"opackets", s.opackets},
+                     {"ibytes", s.ibytes}, {"obytes", s.obytes},
+                     {"imissed", s.imissed}, {"ierrors", s.ierrors},
+                     {"oerrors", s.oerrors}, {"rx_nombuf", s.rx_nombuf}});
+  }
+  const ControlCounters& cc = app.control_socket().counters();
+  return json{{"workers", std::move(workers)},
+              {"control", std::move(control)},
+              {"services", services_traffic(app)},
+              {"stats_slots", {{"in_use", app.stats_slots().in_use()},
+                               {"quarantined", app.stats_slots().quarantined()},
+                               {"exhausted", app.stats_slots().exhausted()}}},
+              {"ports", std::move(ports)},
+              {"dns", dns_counters_json(app.dns())},
+              {"snapshot", {{"generation", app.generation()},
+                            {"awaiting_free", app.publisher().pending_frees()},
+                            {"freed", app.publisher().freed()}}},
+              {"control_socket", {{"connections", app.control_socket().connections()},
+                                  {"accepted", cc.accepted}, {"requests", cc.requests},
+                                  {"errors", cc.errors}, {"refused", cc.refused},
+                                  {"closed_oversize", cc.closed_oversize},
+                                  {"closed_backlog", cc.closed_backlog},
+                                  {"closed_idle", cc.closed_idle}}}};
+}
+
+// Slots per endpoint of each service port, from the live Snapshot's table
+// (Maglev, NSDI'16 §3.4: an endpoint's share of new flows is its share of slots).
+Result<json> maglev(const Appliance& app, const json& req) {
+  auto found = service_arg(req, app.config());
+  if (!found) return std::move(found).error();
+  const ServiceConfig& s = **found;
+  if (!s.cluster_ip) {
+    return make_error(ErrorCode::kInvalidRequest, s.ns + "/" + s.name +
+                                                      " has no cluster IP and so no Maglev table");
+  }
+  std::optional<uint16_t> only;
+  if (auto it = req.find("port"); it != req.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 65535) {
+      return make_error(ErrorCode::kInvalidRequest, "\"port\" must be an integer in 1..65535");
+    }
+    only = static_cast<uint16_t>(it->get<int64_t>());
+  }
+  const dp::Snapshot& snap = app.snapshot();
+  json ports = json::array();
+  for (const ServicePortConfig& p : s.ports) {
+    if (only && p.port != *only) continue;
+    json j = port_json(p);
+    const dp::ServiceData* sd =
+        snap.find_service(s.cluster_ip->as_v4(), dp::to_be16(p.port), p.protocol);
+    if (sd == nullptr) {
+      return make_error(ErrorCode::kInternal, "no table for " + ip_text(*s.cluster_ip) + ":" +
+                                                  std::to_string(p.port) + " in snapshot " +
+                                                  std::to_string(snap.generation));
+    }
+    const size_t m = sd->maglev.size();
+    std::vector<uint64_t> slots(sd->ready.size(), 0);
+    for (uint16_t idx : sd->maglev) {
+      if (idx < slots.size()) ++slots[idx];
+    }
+    json endpoints = json::array();
+    for (size_t i = 0; i < sd->ready.size(); ++i) {
+      const dp::Backend& b = sd->ready[i];
+      std::string pod;
+      for (const EndpointConfig& e : s.endpoints) {
+        if (e.ip.as_v4() == b.ip) pod = e.pod;
+      }
+      endpoints.push_back({{"ip", dp::to_string(b.ip)},
+                           {"target_port", dp::from_be16(b.port)},
+                           {"pod", pod},
+                           {"weight", i < sd->weights.size() ? sd->weights[i] : 0},
+                           {"slots", slots[i]},
+                           {"share_percent", m == 0 ? 0.0 : 100.0 * double(slots[i]) / double(m)}});
+    }
+    j["table_size"] = m;
+    j["endpoints"] = std::move(endpoints);
+    ports.push_back(std::move(j));
+  }
+  if (only && ports.empty()) {
+    return make_error(ErrorCode::kNotFound,
+                      s.ns + "/" + s.name + " has no port " + std::to_string(*only));
+  }
+  return json{{"name", s.ns + "/" + s.name}, {"generation", snap.generation},
+              {"ports", std::move(ports)}};
+}
+
+// Asks the live Zone as a TCP client would (no truncation), through the
+// same responder the listeners use.
+Result<json> dns_query(const Appliance& app, const json& req) {
+  auto name = string_arg(req, "name", true);
+  if (!name) return std::move(name).error();
+  auto type_name = string_arg(req, "type", false);
+  if (!type_name) return std::move(type_name).error();
+  auto qtype = parse_type(type_name->value_or("A"));
+  if (!qtype) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "\"type\": \"" + **type_name + "\" is not a DNS type such as A, AAAA, SRV, "
+                                                     "PTR, TXT, SOA, NS, CNAME, ANY or TYPE65");
+  }
+  std::vector<uint8_t> query = dns::make_query(**name, *qtype);
+  if (query.empty()) {
+    return make_error(ErrorCode::kInvalidRequest, "\"name\": \"" + **name +
+                                                      "\" is not a DNS name (labels of at most "
+                                                      "63 octets, at most 255 in all)");
+  }
+  const auto& zone = app.dns().zone();
+  if (!zone) return make_error(ErrorCode::kInternal, "no DNS zone published yet");
+  std::vector<uint8_t> answer(dns::kMaxMessage);
+  dns::QueryContext ctx;
+  ctx.transport = dns::Transport::kTcp;
+  const size_t n = dns::respond(query, *zone, ctx, answer);
+  if (n == 0) return make_error(ErrorCode::kInternal, "the responder gave no answer");
+  auto msg = dns::decode_message({answer.data(), n});
+  if (!msg) return make_error(ErrorCode::kInternal, "undecodable answer: " + msg.error().message);
+  return json{{"name", **name},
+              {"type", type_text(*qtype)},
+              {"rcode", rcode_text(msg->rcode())},
+              {"authoritative", (msg->header.flags & dns::kFlagAa) != 0},
+              {"answer", records_json(msg->answer)},
+              {"authority", records_json(msg->authority)},
+              {"additional", records_json(msg->additional)}};
+}
+
+// ---- flows ----
+
+std::string_view flow_state_name(dp::FlowState s) {
+  switch (s) {
+    case dp::FlowState::kTcpSynSent: return "syn_sent";
+    case dp::FlowState::kTcpEstablished: return "established";
+    case dp::FlowState::kTcpClosing: return "closing";
+    case dp::FlowState::kUdp: return "udp";
+    case dp::FlowState::kFree: break;
+  }
+  return "free";
+}
+
+std::string endpoint_text(dp::Ip4 ip, rte_be16_t port) {
+  return dp::to_string(ip) + ":" + std::to_string(dp::from_be16(port));
+}
+
+Result<dp::Ip4> ip_arg(const json& req, const char* key) {
+  auto text = string_arg(req, key, true);
+  if (!text) return std::move(text).error();
+  auto ip = dp::parse_ip4(**text);
+  if (!ip) {
+    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
+                                                      "\" is not an IPv4 address");
+  }
+  return *ip;
+}
+
+// The request's filters: "service" (NS/NAME) with an optional "port",
+// "client", "endpoint" (addresses), "protocol"; and "limit".
+Result<std::pair<dp::FlowFilter, uint32_t>> flow_filter(const Appliance& app, const json& req) {
+  dp::FlowFilter f;
+  if (req.contains("service")) {
+    auto named = name_arg(req, "service");
+    if (!named) return std::move(named).error();
+    json by_name = {{"name", named->first + "/" + named->second}};
+    auto s = service_arg(by_name, app.config());
+    if (!s) return std::move(s).error();
+    if ((*s)->type != ServiceType::kClusterIp || !(*s)->cluster_ip) {
+      return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
+                                                        " has no cluster IP and so no flows");
+    }
+    f.vip = (*s)->cluster_ip->as_v4();
+  }
+  auto port = int_arg(req, "port", 1, 65535);
+  if (!port) return std::move(port).error();
+  if (*port) {
+    if (f.vip.is_zero()) {
+      return make_error(ErrorCode::kInvalidRequest, "\"port\" needs \"service\"");
+    }
+    f.vip_port = dp::to_be16(static_cast<uint16_t>(**port));
+  }
+  for (auto [key, field] : {std::pair{"client", &f.client}, std::pair{"endpoint", &f.endpoint}}) {
+    if (!req.contains(key)) continue;
+    auto ip = ip_arg(req, key);
+    if (!ip) return std::move(ip).error();
+    *field = *ip;
+  }
+  auto proto = string_arg(req, "protocol", false);
+  if (!proto) return std::move(proto).error();
+  if (*proto) {
+    auto p = parse_protocol(**proto);
+    if (!p) return make_error(ErrorCode::kInvalidRequest, "\"protocol\": " + unsupported_protocol(**proto));
+    f.proto = *p;
+  }
+  auto limit = int_arg(req, "limit", 1, dp::FlowQuery::kMaxRecords);
+  if (!limit) return std::move(limit).error();
+  return std::make_pair(f, static_cast<uint32_t>(limit->value_or(100)));
+}
+
+void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
+  auto filter = flow_filter(app, req);
+  if (!filter) return reply(std::move(filter).error());
+  const uint32_t limit = filter->second;
+  app.list_flows(filter->first, limit, [&app, limit, reply](Result<Appliance::FlowListing> r) {
+    if (!r) return reply(std::move(r).error());
+    // VIP:port/protocol -> service name, for people reading the list.
+    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> names;
+    for (const ServiceConfig& s : app.config().services) {
+      if (!s.cluster_ip) continue;
+      for (const ServicePortConfig& p : s.ports) {
+        names[{s.cluster_ip->as_v4().host(), p.port, static_cast<uint8_t>(p.protocol)}] =
+            s.ns + "/" + s.name;
+      }
+    }
+    json list = json::array();
+    for (const auto& [worker, f] : r->flows) {
+      if (list.size() == limit) break;
+      auto name = names.find({f.key.dst.host(), dp::from_be16(f.key.dport),
+                              static_cast<uint8_t>(f.key.proto)});
+      list.push_back({{"service", name == names.end() ? std::string() : name->second},
+                      {"protocol", std::string(dp::proto_name(f.key.proto))},
+                      {"client", endpoint_text(f.key.src, f.key.sport)},
+                      {"vip", endpoint_text(f.key.dst, f.key.dport)},
+                      {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
+                      {"state", flow_state_name(f.state)},
+                      {"expires_in_ms", f.expires_in_ms},
+                      {"worker", worker}});
+    }
+    const size_t shown = list.size();
+    reply(json{{"flows", std::move(list)}, {"matched", r->matched}, {"shown", shown},
+               {"truncated", r->matched > shown}});
+  });
+}
+
+Result<json> reload(Appliance& app) {
+  log_info("control socket: reloading " + app.config().source);
+  if (auto r = app.reload(); !r) {
+    log_error("reload refused, the running config stays:\n" + r.error().message);
+    return std::move(r).error();
+  }
+  return json{{"generation", app.generation()}};
+}
+
+Result<json> config(Appliance& app, const json& req) {
+  auto action = string_arg(req, "action", true);
+  if (!action) return std::move(action).error();
+  if (**action == "dump") return json{{"config", config_to_json(app.config())}};
+  if (**action == "save") {
+    auto path = string_arg(req, "path", false);
+    if (!path) return std::move(path).error();
+    auto saved = app.save_config(*path);
+    if (!saved) return std::move(saved).error();
+    return json{{"path", *saved}, {"generation", app.generation()},
+                {"unsaved_changes", app.unsaved_changes()}};
+  }
+  return make_error(ErrorCode::kInvalidRequest,
+                    "\"action\": \"" + **action + "\" is not supported; allowed: dump, save");
+}
+
+}  // namespace
+
+json status_json(const Appliance& app) { return *status(app); }
+json stats_json(const Appliance& app) { return *stats(app); }
+json services_json(const Appliance& app) { return *services(app); }
+
+json config_to_json(const Config& c) {
+  const DataplaneConfig& d = c.dataplane;
+  json ports = json::array();
+  for (const PortConfig& p : c.ports) {
+    json j = {{"name", p.name}, {"device", p.device}, {"address", dp::to_string(p.address)}};
+    if (p.mac) j["mac"] = dp::to_string(*p.mac);
+    if (p.mtu) j["mtu"] = *p.mtu;
+    ports.push_back(std::move(j));
+  }
+  json routes = json::array();
+  for (const RouteConfig& r : c.routes) {
+    routes.push_back({{"prefix", dp::to_string(r.prefix)}, {"via", dp::to_string(r.via)}});
+  }
+  json neighbors = json::array();
+  for (const NeighborConfig& n : c.neighbors) {
+    neighbors.push_back({{"ip", dp::to_string(n.ip)}, {"mac", dp::to_string(n.mac)}});
+  }
+  json services = json::array();
+  for (const ServiceConfig& s : c.services) {
+    json j = {{"namespace", s.ns}, {"name", s.name}};
+    if (s.type == ServiceType::kExternalName) {
+      j["type"] = "ExternalName";
+      j["external_name"] = s.external_name;
+    } else {
+      j["cluster_ip"] = s.cluster_ip ? ip_text(*s.cluster_ip) : "None";
+    }
+    j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
+    if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
+    j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
+    if (s.maglev_table_size) j["maglev_table_size"] = *s.maglev_table_size;
+    j["ports"] = json::array();
+    for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
+    j["endpoints"] = json::array();
+    for (const EndpointConfig& e : s.endpoints) {
+      json ej = endpoint_json(e);
+      ej.erase("state");  // derived, not configured
+      j["endpoints"].push_back(std::move(ej));
+    }
+    services.push_back(std::move(j));
+  }
+  json listen = json::array();
+  for (const DnsListen& l : c.dns.listen) {
+    listen.push_back(dp::to_string(l.ip) + ":" + std::to_string(l.port));
+  }
+  json dns = {{"zone", c.dns.zone},
+              {"ttl", c.dns.ttl},
+              {"listen", std::move(listen)},
+              {"max_udp_payload", c.dns.max_udp_payload}};
+  if (c.dns.service_ip) dns["service_ip"] = dp::to_string(*c.dns.service_ip);
+  return {{"source", c.source},
+          {"eal", {{"args", c.eal.args}}},
+          {"dataplane", {{"workers", d.workers},
+                         {"flow_table_size", d.flow_table_size},
+                         {"maglev_table_size", d.maglev_table_size},
+                         {"mbufs", d.mbufs},
+                         {"rx_ring_size", d.rx_ring_size},
+                         {"tx_ring_size", d.tx_ring_size},
+                         {"tcp_syn_timeout", d.tcp_syn_timeout},
+                         {"tcp_established_timeout", d.tcp_established_timeout},
+                         {"tcp_closing_timeout", d.tcp_closing_timeout},
+                         {"udp_timeout", d.udp_timeout}}},
+          {"ports", std::move(ports)},
+          {"routes", std::move(routes)},
+          {"neighbors", std::move(neighbors)},
+          {"services", std::move(services)},
+          {"dns", std::move(dns)},
+          {"control", {{"socket", c.control.socket},
+                       {"mode", file_mode_text(c.control.mode)},
+                       {"group", c.control.group},
+                       {"idle_timeout", c.control.idle_timeout}}},
+          {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +
+                                                         std::to_string(c.metrics.listen->port)
+                                                   : std::string()}}}};
+}
+
+void register_commands(ControlSocket& socket, Appliance& app) {
+  Appliance* a = &app;
+  socket.add_command("status", [a](const json&) { return status(*a); });
+  socket.add_command("services", [a](const json&) { return services(*a); });
+  socket.add_command("service", [a](const json& r) { return service(*a, r); });
+  socket.add_command("stats", [a](const json&) { return stats(*a); });
+  socket.add_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
+  socket.add_async_command("flows", [a](const json& r, ControlSocket::Reply reply) {
+    flows(*a, r, std::move(reply));
+  });
+  socket.add_command("maglev", [a](const json& r) { return maglev(*a, r); });
+  socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
+  socket.add_command("reload", [a](const json&) { return reload(*a); });
+  socket.add_command("config", [a](const json& r) { return config(*a, r); });
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,641 @@
+// TOML -> Config, validated in one pass that collects every error.
+//
+// Every message reads `FILE:LINE:COL: KEY.PATH: what was found and what is
+// allowed` (architecture decision 6, style habit 7); the position is the
+// offending value's (the table's for a missing key, the key's for an unknown
+// one).  All errors of a file are reported together, sorted by position, so
+// one edit-and-retry fixes them all.  No value falls back silently: a key is
+// either absent (documented default) or valid.
+//
+// This file holds what the sections mean; how values are read and errors
+// collected is control/config/config_reader.hpp, the shared rules and their wording
+// control/config/validate.hpp, and the [dns] table control/config/config_dns.hpp.
+#include "control/config/config.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <set>
+#include <system_error>
+#include <tuple>
+
+#include <toml++/toml.h>
+
+#include "control/config/config_dns.hpp"
+#include "control/config/config_reader.hpp"
+#include "control/config/validate.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+using dp::Ip4;
+using dp::Prefix4;
+
+// Where a service's VIP:port/protocol is defined, for duplicate detection.
+using VipKey = std::tuple<uint32_t, uint16_t, dp::Proto>;
+
+// The sections' meaning; values are read, and errors collected, through
+// ConfigReader.
+class Loader : private ConfigReader {
+ public:
+  explicit Loader(std::string_view source) : ConfigReader(source) {}
+
+  using ConfigReader::format;
+
+  Result<Config> run(const toml::table& root) {
+    check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns",
+                      "control", "metrics"});
+    load_eal(root);
+    load_dataplane(root);
+    load_ports(root);
+    load_routes(root);
+    load_neighbors(root);
+    load_services(root);
+    // After ports and services: service_ip is checked against their addresses.
+    read_dns_section(*this, root, cfg_.ports, cfg_.services, cfg_.dns);
+    load_control(root);
+    load_metrics(root);
+    if (has_errors()) return make_error(ErrorCode::kInvalidConfig, error_report());
+    cfg_.source = source();
+    // The structural rules every Config obeys, however it was made (a
+    // runtime change, Kubernetes objects): what was read above already
+    // passes them with positions, so this only speaks where the rules grow
+    // apart, then naming the object.
+    if (auto valid = validate(cfg_); !valid) {
+      std::string report;
+      std::string_view lines = valid.error().message;
+      while (!lines.empty()) {
+        const size_t nl = lines.find('\n');
+        report += (report.empty() ? "" : "\n") + source() + ": " + std::string(lines.substr(0, nl));
+        lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
+      }
+      return make_error(ErrorCode::kInvalidConfig, std::move(report));
+    }
+    return std::move(cfg_);
+  }
+
+  // A document of [[services]] tables only, checked by the same rules.
+  Result<std::vector<ServiceConfig>> run_services(const toml::table& root) {
+    check_keys(root, "", {"services"});
+    load_services(root);
+    if (!has_errors()) return std::move(cfg_.services);
+    return make_error(ErrorCode::kInvalidConfig, error_report());
+  }
+
+ private:
+  std::optional<uint32_t> get_maglev_size(const toml::table& t, std::string_view path) {
+    auto m = get_int(t, path, "maglev_table_size", kMinMaglevSize, kMaxMaglevSize);
+    if (!m) return std::nullopt;
+    if (!is_prime(static_cast<uint32_t>(*m))) {
+      error(t.get("maglev_table_size")->source(), key_path(path, "maglev_table_size"),
+            std::to_string(*m) +
+                " is not prime; Maglev (NSDI'16 section 3.4) needs a prime table size, e.g. 65537");
+      return std::nullopt;
+    }
+    return static_cast<uint32_t>(*m);
+  }
+
+  // ---- sections ----
+
+  void load_eal(const toml::table& root) {
+    const toml::node* n = find(root, "", "eal", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "eal", "a table");
+    check_keys(*t, "eal", {"args"});
+    const toml::array* args = get_array(*t, "eal", "args", "an array of strings");
+    if (args == nullptr) return;
+    for (size_t i = 0; i < args->size(); ++i) {
+      if (const auto* s = (*args)[i].as_string()) {
+        cfg_.eal.args.push_back(s->get());
+      } else {
+        wrong_type((*args)[i], element_path("eal.args", i), "a string");
+      }
+    }
+  }
+
+  void load_dataplane(const toml::table& root) {
+    const toml::node* n = find(root, "", "dataplane", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "dataplane", "a table");
+    const std::string p = "dataplane";
+    check_keys(*t, p,
+               {"workers", "flow_table_size", "maglev_table_size", "mbufs", "rx_ring_size",
+                "tx_ring_size", "tcp_syn_timeout", "tcp_established_timeout",
+                "tcp_closing_timeout", "udp_timeout"});
+    DataplaneConfig& d = cfg_.dataplane;
+    get_u32(*t, p, "workers", 1, kMaxWorkers, d.workers);
+    get_u32(*t, p, "flow_table_size", 1024, int64_t{1} << 28, d.flow_table_size);
+    if (auto m = get_maglev_size(*t, p)) d.maglev_table_size = *m;
+    get_u32(*t, p, "mbufs", 1023, int64_t{1} << 24, d.mbufs);
+    for (std::string_view ring : {"rx_ring_size", "tx_ring_size"}) {
+      uint32_t& out = ring == "rx_ring_size" ? d.rx_ring_size : d.tx_ring_size;
+      if (get_u32(*t, p, ring, 64, 32768, out) && (out & (out - 1)) != 0) {
+        error(t->get(ring)->source(), key_path(p, ring),
+              std::to_string(out) + " is not a power of two (64, 128, ... 32768)");
+      }
+    }
+    get_u32(*t, p, "tcp_syn_timeout", 1, kMaxTimeout, d.tcp_syn_timeout);
+    get_u32(*t, p, "tcp_established_timeout", 1, kMaxTimeout, d.tcp_established_timeout);
+    get_u32(*t, p, "tcp_closing_timeout", 1, kMaxTimeout, d.tcp_closing_timeout);
+    get_u32(*t, p, "udp_timeout", 1, kMaxTimeout, d.udp_timeout);
+  }
+
+  void load_ports(const toml::table& root) {
+    const toml::array* a = get_array(root, "", "ports", "an array of tables", true,
+                                     " (at least one [[ports]] table)");
+    if (a == nullptr) {
+      ports_complete_ = false;
+      return;
+    }
+    if (a->empty()) error(a->source(), "ports", "empty; at least one port is needed");
+    for_each_table(*a, "ports", [&](const toml::table& t, const std::string& p) {
+      check_keys(t, p, {"name", "device", "address", "mac", "mtu"});
+      PortConfig port;
+      if (auto name = get_string(t, p, "name", true)) {
+        port.name = *name;
+        if (!is_port_name(*name)) {
+          error(t.get("name")->source(), key_path(p, "name"),
+                quote(*name) + " is not a port name (1..32 of a-z, 0-9, '_' and '-')");
+        }
+        for (size_t j = 0; j < cfg_.ports.size(); ++j) {
+          if (cfg_.ports[j].name == *name) {
+            error(t.get("name")->source(), key_path(p, "name"),
+                  quote(*name) + " is already the name of ports[" + std::to_string(j) + "]");
+          }
+        }
+      }
+      if (auto device = get_string(t, p, "device", true)) {
+        port.device = *device;
+        if (device->empty()) {
+          error(t.get("device")->source(), key_path(p, "device"),
+                "empty; a DPDK device such as \"0000:01:00.0\" or \"net_tap0,iface=pg0\" is needed");
+        }
+      }
+      port.address = load_port_address(t, p);
+      port.mac = get_mac(t, p, "mac");
+      if (auto mtu = get_int(t, p, "mtu", 68, 9000)) port.mtu = static_cast<uint16_t>(*mtu);
+      cfg_.ports.push_back(std::move(port));
+    });
+  }
+
+  // The port's own address and connected subnet; checks it against earlier ports.
+  Prefix4 load_port_address(const toml::table& t, const std::string& p) {
+    auto s = get_string(t, p, "address", true);
+    const std::string path = key_path(p, "address");
+    std::optional<Prefix4> pfx = s ? dp::parse_prefix4(*s) : std::nullopt;
+    if (!pfx) {
+      ports_complete_ = false;
+      if (s) {
+        error(t.get("address")->source(), path,
+              quote(*s) + " is not an address with prefix length such as \"192.0.2.1/24\"");
+      }
+      return {};
+    }
+    const toml::source_region& at = t.get("address")->source();
+    uint32_t host = pfx->addr.host() & ~pfx->mask_host();
+    if (pfx->length == 0) {
+      error(at, path, quote(*s) + ": prefix length 0 is not allowed for a port; use 1..32");
+    } else if (!is_unicast_ip4(pfx->addr)) {
+      error(at, path, not_unicast_ip4(*s));
+    } else if (pfx->length <= 30 && (host == 0 || host == ~pfx->mask_host())) {
+      error(at, path, quote(*s) + " is the subnet's " + (host == 0 ? "network" : "broadcast") +
+                          " address; a port needs a host address such as \"" +
+                          dp::to_string(Ip4::from_host(pfx->network().host() + 1)) + "/" +
+                          std::to_string(pfx->length) + "\"");
+    } else {
+      for (size_t j = 0; j < cfg_.ports.size(); ++j) {
+        const Prefix4& other = cfg_.ports[j].address;
+        if (other.length == 0) continue;  // invalid, already reported
+        if (other.addr == pfx->addr) {
+          error(at, path, quote(*s) + ": " + dp::to_string(pfx->addr) +
+                              " is already the address of ports[" + std::to_string(j) + "]");
+        } else if (overlaps(other, *pfx)) {
+          error(at, path, quote(*s) + ": subnet " + dp::to_string(Prefix4{pfx->network(), pfx->length}) +
+                              " overlaps subnet " + dp::to_string(Prefix4{other.network(), other.length}) +
+                              " of ports[" + std::to_string(j) + "]");
+        }
+      }
+    }
+    return *pfx;
+  }
+
+  // Next hops and neighbours must be on a connected subnet, and not ours.
+  void check_on_link(Ip4 ip, const toml::source_region& at, std::string_view path) {
+    if (!ports_complete_) return;  // the port addresses themselves are wrong
+    std::string subnets;
+    for (size_t j = 0; j < cfg_.ports.size(); ++j) {
+      const PortConfig& port = cfg_.ports[j];
+      if (port.address.addr == ip) {
+        return error(at, path, dp::to_string(ip) + " is the address of ports[" +
+                                   std::to_string(j) + "] (" + port.name + ")");
+      }
+      if (port.address.contains(ip)) return;
+      subnets += (subnets.empty() ? "" : ", ") +
+                 dp::to_string(Prefix4{port.address.network(), port.address.length});
+    }
+    error(at, path, dp::to_string(ip) + " is not in a port's connected subnet (" + subnets + ")");
+  }
+
+  void load_routes(const toml::table& root) {
+    const toml::array* a = get_array(root, "", "routes", "an array of tables");
+    if (a == nullptr) return;
+    for_each_table(*a, "routes", [&](const toml::table& t, const std::string& p) {
+      check_keys(t, p, {"prefix", "via"});
+      RouteConfig route;
+      if (auto s = get_string(t, p, "prefix", true)) {
+        const toml::source_region& at = t.get("prefix")->source();
+        if (auto pfx = dp::parse_prefix4(*s); !pfx) {
+          error(at, key_path(p, "prefix"), quote(*s) + " is not a prefix such as \"10.0.0.0/8\"");
+        } else if (pfx->network() != pfx->addr) {
+          error(at, key_path(p, "prefix"),
+                quote(*s) + " has host bits set; the network is \"" +
+                    dp::to_string(Prefix4{pfx->network(), pfx->length}) + "\"");
+        } else {
+          route.prefix = *pfx;
+          for (size_t j = 0; j < cfg_.routes.size(); ++j) {
+            if (cfg_.routes[j].prefix == *pfx) {
+              error(at, key_path(p, "prefix"),
+                    quote(*s) + " is already routed by routes[" + std::to_string(j) + "]");
+            }
+          }
+        }
+      }
+      if (auto via = get_ip4(t, p, "via", true)) {
+        route.via = *via;
+        check_on_link(*via, t.get("via")->source(), key_path(p, "via"));
+      }
+      cfg_.routes.push_back(route);
+    });
+  }
+
+  void load_neighbors(const toml::table& root) {
+    const toml::array* a = get_array(root, "", "neighbors", "an array of tables");
+    if (a == nullptr) return;
+    for_each_table(*a, "neighbors", [&](const toml::table& t, const std::string& p) {
+      check_keys(t, p, {"ip", "mac"});
+      NeighborConfig nb;
+      if (auto ip = get_ip4(t, p, "ip", true)) {
+        nb.ip = *ip;
+        check_on_link(*ip, t.get("ip")->source(), key_path(p, "ip"));
+        for (size_t j = 0; j < cfg_.neighbors.size(); ++j) {
+          if (cfg_.neighbors[j].ip == *ip) {
+            error(t.get("ip")->source(), key_path(p, "ip"),
+                  dp::to_string(*ip) + " is already neighbors[" + std::to_string(j) + "]");
+          }
+        }
+      }
+      if (auto mac = get_mac(t, p, "mac", true)) nb.mac = *mac;
+      cfg_.neighbors.push_back(nb);
+    });
+  }
+
+  void load_services(const toml::table& root) {
+    const toml::array* a = get_array(root, "", "services", "an array of tables");
+    if (a == nullptr) return;
+    for_each_table(*a, "services", [&](const toml::table& t, const std::string& p) {
+      cfg_.services.push_back(load_service(t, p));
+    });
+  }
+
+  ServiceConfig load_service(const toml::table& t, const std::string& p) {
+    check_keys(t, p,
+               {"namespace", "name", "type", "cluster_ip", "external_name", "session_affinity",
+                "timeout_seconds", "publish_not_ready_addresses", "maglev_table_size", "ports",
+                "endpoints"});
+    ServiceConfig svc;
+    auto ns = get_label(t, p, "namespace", true, false);
+    auto name = get_label(t, p, "name", true, true);
+    if (ns) svc.ns = *ns;
+    if (name) svc.name = *name;
+    const size_t self = cfg_.services.size();
+    if (ns && name) {
+      for (size_t j = 0; j < self; ++j) {
+        if (cfg_.services[j].ns == *ns && cfg_.services[j].name == *name) {
+          error(t.get("name")->source(), key_path(p, "name"),
+                *ns + "/" + *name + " is already defined by services[" + std::to_string(j) + "]");
+        }
+      }
+    }
+
+    if (auto type = get_string(t, p, "type")) {
+      if (*type == "ExternalName") {
+        svc.type = ServiceType::kExternalName;
+      } else if (*type != "ClusterIP") {
+        error(t.get("type")->source(), key_path(p, "type"),
+              quote(*type) + " is not supported; allowed: ClusterIP, ExternalName");
+      }
+    }
+    const bool external = svc.type == ServiceType::kExternalName;
+    if (external) {
+      if (auto en = get_string(t, p, "external_name", true,
+                               " (the DNS name an ExternalName service aliases)")) {
+        svc.external_name = *en;
+        if (!is_dns_name(*en)) {
+          error(t.get("external_name")->source(), key_path(p, "external_name"),
+                not_dns_name(*en));
+        }
+      }
+      for (std::string_view key : {"cluster_ip", "endpoints"}) {
+        if (const toml::node* n = t.get(key)) {
+          error(n->source(), key_path(p, key), "not allowed with type = \"ExternalName\"");
+        }
+      }
+    } else {
+      if (const toml::node* n = t.get("external_name")) {
+        error(n->source(), key_path(p, "external_name"), "only allowed with type = \"ExternalName\"");
+      }
+      load_cluster_ip(t, p, svc);
+    }
+
+    const toml::node* timeout = t.get("timeout_seconds");
+    bool affinity_known = true;  // a wrong session_affinity is reported once, not again here
+    if (auto aff = get_string(t, p, "session_affinity")) {
+      if (*aff == "ClientIP") {
+        svc.session_affinity = SessionAffinity::kClientIp;
+      } else if (*aff != "None") {
+        affinity_known = false;
+        error(t.get("session_affinity")->source(), key_path(p, "session_affinity"),
+              quote(*aff) + " is not allowed; allowed: None, ClientIP");
+      }
+    }
+    if (!affinity_known) {
+      // nothing more to say about timeout_seconds
+    } else if (timeout != nullptr && svc.session_affinity != SessionAffinity::kClientIp) {
+      error(timeout->source(), key_path(p, "timeout_seconds"),
+            "only allowed with session_affinity = \"ClientIP\"");
+    } else {
+      get_u32(t, p, "timeout_seconds", 1, kMaxAffinityTimeout, svc.affinity_timeout);
+    }
+    get_bool(t, p, "publish_not_ready_addresses", svc.publish_not_ready_addresses);
+    // Whether the service is meant to have a VIP, even if its value was wrong
+    // (then only that value is reported, not everything depending on it).
+    const toml::node* cip = t.get("cluster_ip");
+    const bool forwards = !external && cip != nullptr &&
+                          !(cip->as_string() != nullptr && cip->as_string()->get() == "None");
+    if (const toml::node* n = t.get("maglev_table_size"); n && !forwards) {
+      error(n->source(), key_path(p, "maglev_table_size"),
+            "only allowed for a service with a cluster_ip (headless and ExternalName services "
+            "do not forward)");
+    } else {
+      svc.maglev_table_size = get_maglev_size(t, p);
+    }
+
+    load_service_ports(t, p, svc, self, forwards);
+    load_endpoints(t, p, svc);
+    return svc;
+  }
+
+  void load_cluster_ip(const toml::table& t, const std::string& p, ServiceConfig& svc) {
+    auto s = get_string(t, p, "cluster_ip", true,
+                        " (an IPv4 address, or \"None\" for a headless service)");
+    if (!s || *s == "None") return;
+    auto vip = get_ip4(t, p, "cluster_ip");
+    if (!vip) return;
+    svc.cluster_ip = dp::IpAddr::v4(*vip);
+    for (size_t j = 0; j < cfg_.ports.size(); ++j) {
+      if (cfg_.ports[j].address.addr == *vip) {
+        error(t.get("cluster_ip")->source(), key_path(p, "cluster_ip"),
+              *s + " is the address of ports[" + std::to_string(j) + "] (" + cfg_.ports[j].name +
+                  "); a cluster IP must not be a port address");
+      }
+    }
+  }
+
+  void load_service_ports(const toml::table& t, const std::string& p, ServiceConfig& svc,
+                          size_t self, bool forwards) {
+    const std::string pp = key_path(p, "ports");
+    const toml::array* a = get_array(t, p, "ports", "an array of tables", forwards,
+                                     " (a service with a cluster_ip forwards ports)");
+    if (a == nullptr) return;
+    if (a->empty() && forwards) {
+      error(a->source(), pp, "empty; a service with a cluster_ip needs at least one port");
+    }
+    for_each_table(*a, pp, [&](const toml::table& pt, const std::string& p2) {
+      check_keys(pt, p2, {"name", "port", "target_port", "protocol"});
+      ServicePortConfig port;
+      if (a->size() > 1 && pt.get("name") == nullptr) {
+        error(pt.source(), p2, "missing required key 'name' (required when a service has "
+                               "several ports)");
+      }
+      if (auto name = get_label(pt, p2, "name", false, false)) {
+        port.name = *name;
+        for (size_t j = 0; j < svc.ports.size(); ++j) {
+          if (svc.ports[j].name == *name) {
+            error(pt.get("name")->source(), key_path(p2, "name"),
+                  quote(*name) + " is already the name of " + element_path(pp, j));
+          }
+        }
+      }
+      auto number = get_int(pt, p2, "port", kMinPort, kMaxPort, true);
+      if (number) port.port = static_cast<uint16_t>(*number);
+      port.target_port = port.port;
+      if (auto target = get_int(pt, p2, "target_port", kMinPort, kMaxPort)) {
+        port.target_port = static_cast<uint16_t>(*target);
+      }
+      if (auto proto = get_string(pt, p2, "protocol")) {
+        if (auto parsed = parse_protocol(*proto)) {
+          port.protocol = *parsed;
+        } else {
+          error(pt.get("protocol")->source(), key_path(p2, "protocol"),
+                unsupported_protocol(*proto));
+          number.reset();  // no duplicate checks on an unknown protocol
+        }
+      }
+      if (number) check_vip_port(pt.get("port")->source(), key_path(p2, "port"), svc, port, self);
+      svc.ports.push_back(std::move(port));
+    });
+  }
+
+  void check_vip_port(const toml::source_region& at, const std::string& path,
+                      const ServiceConfig& svc, const ServicePortConfig& port, size_t self) {
+    std::string what = port_and_protocol(port.port, port.protocol);
+    for (const ServicePortConfig& earlier : svc.ports) {
+      if (earlier.port == port.port && earlier.protocol == port.protocol) {
+        return error(at, path, what + " is listed twice in this service");
+      }
+    }
+    if (!svc.cluster_ip) return;
+    VipKey key{svc.cluster_ip->as_v4().host(), port.port, port.protocol};
+    auto [it, inserted] = vip_ports_.emplace(key, self);
+    if (!inserted) {
+      const ServiceConfig& other = cfg_.services[it->second];
+      error(at, path, dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
+                          " is already served by services[" + std::to_string(it->second) + "] (" +
+                          other.ns + "/" + other.name + ")");
+    }
+  }
+
+  void load_endpoints(const toml::table& t, const std::string& p, ServiceConfig& svc) {
+    if (svc.type == ServiceType::kExternalName) return;  // reported in load_service
+    const std::string ep = key_path(p, "endpoints");
+    const toml::array* a = get_array(t, p, "endpoints", "an array of tables");
+    if (a == nullptr) return;
+    if (a->size() > kMaxEndpoints) {
+      error(a->source(), ep, std::to_string(a->size()) + " endpoints; at most " +
+                                 std::to_string(kMaxEndpoints) + " are allowed");
+    }
+    for_each_table(*a, ep, [&](const toml::table& et, const std::string& p2) {
+      check_keys(et, p2, {"ip", "pod", "hostname", "subdomain", "ready", "serving",
+                          "terminating", "weight"});
+      EndpointConfig e;
+      if (auto ip = get_ip4(et, p2, "ip", true)) {
+        e.ip = dp::IpAddr::v4(*ip);
+        for (size_t j = 0; j < svc.endpoints.size(); ++j) {
+          if (svc.endpoints[j].ip == e.ip) {
+            error(et.get("ip")->source(), key_path(p2, "ip"),
+                  dp::to_string(*ip) + " is already " + element_path(ep, j));
+          }
+        }
+      }
+      if (auto pod = get_string(et, p2, "pod")) e.pod = *pod;
+      // Duplicate hostnames are allowed: DNS answers every matching address
+      // (../shared/design/dns.md, "Endpoint names").
+      if (auto h = get_label(et, p2, "hostname", false, false)) e.hostname = *h;
+      if (auto sub = get_label(et, p2, "subdomain", false, false)) e.subdomain = *sub;
+      get_bool(et, p2, "ready", e.ready);
+      e.serving = e.ready;  // EndpointSlice: serving defaults to ready
+      get_bool(et, p2, "serving", e.serving);
+      get_bool(et, p2, "terminating", e.terminating);
+      // EndpointSlice conditions (KEP-1672): ready = serving && !terminating.
+      if (e.ready && (!e.serving || e.terminating)) {
+        const toml::node* at = et.get("ready");
+        if (at == nullptr) at = et.get(e.terminating ? "terminating" : "serving");
+        error(at->source(), p2,
+              std::string("ready = true contradicts ") +
+                  (e.terminating ? "terminating = true" : "serving = false") +
+                  "; a ready endpoint is serving and not terminating");
+      }
+      get_u32(et, p2, "weight", 1, 256, e.weight);
+      svc.endpoints.push_back(std::move(e));
+    });
+  }
+
+  // ---- [control] (docs/control-protocol.md) ----
+
+  void load_control(const toml::table& root) {
+    const toml::node* n = find(root, "", "control", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "control", "a table");
+    const std::string p = "control";
+    check_keys(*t, p, {"socket", "mode", "group", "idle_timeout"});
+    get_u32(*t, p, "idle_timeout", 0, 86400, cfg_.control.idle_timeout);
+    if (auto mode = get_string(*t, p, "mode")) {
+      // Octal text as in chmod and systemd's SocketMode=, e.g. "0660".
+      const bool octal = mode->size() >= 3 && mode->size() <= 4 &&
+                         mode->find_first_not_of("01234567") == std::string::npos;
+      const uint32_t value = octal ? static_cast<uint32_t>(std::stoul(*mode, nullptr, 8)) : 0;
+      if (!octal || value > 0777 || (value & 0600) != 0600) {
+        error(t->get("mode")->source(), key_path(p, "mode"),
+              quote(*mode) + " is not a file mode such as \"0660\" (octal, at most 0777, "
+                             "readable and writable by its owner)");
+      } else {
+        cfg_.control.mode = value;
+      }
+    }
+    if (auto group = get_string(*t, p, "group")) {
+      if (!is_group_name(*group)) {
+        error(t->get("group")->source(), key_path(p, "group"),
+              quote(*group) + " is not a group name (1..32 of a-z, A-Z, 0-9, '.', '_', '-', "
+                              "not starting with '-')");
+      } else {
+        cfg_.control.group = *group;
+      }
+    }
+    auto path = get_string(*t, p, "socket");
+    if (!path) return;
+    const toml::source_region& at = t->get("socket")->source();
+    if (path->empty() || path->front() != '/' || path->back() == '/') {
+      error(at, key_path(p, "socket"),
+            quote(*path) + " is not an absolute file path such as \"/run/podgate/podgate.sock\"");
+    } else if (path->size() > kMaxSocketPath) {
+      error(at, key_path(p, "socket"),
+            "a path of " + std::to_string(path->size()) + " bytes; a Unix socket path has at most " +
+                std::to_string(kMaxSocketPath) + " (sun_path)");
+    } else {
+      cfg_.control.socket = *path;
+    }
+  }
+
+  // ---- [metrics] ----
+
+  void load_metrics(const toml::table& root) {
+    const toml::node* n = find(root, "", "metrics", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "metrics", "a table");
+    check_keys(*t, "metrics", {"listen"});
+    auto listen = get_string(*t, "metrics", "listen");
+    if (!listen) return;
+    if (listen->empty()) {
+      cfg_.metrics.listen.reset();
+      return;
+    }
+    auto addr = parse_listen(*listen);
+    if (!addr) {
+      error(t->get("listen")->source(), "metrics.listen",
+            quote(*listen) + " is not an IPv4 address and port such as \"127.0.0.1:9470\", "
+                             "or \"\" for no metrics endpoint");
+      return;
+    }
+    cfg_.metrics.listen = *addr;
+  }
+
+  Config cfg_;
+  bool ports_complete_ = true;  // every port address parsed: on-link checks are meaningful
+  std::map<VipKey, size_t> vip_ports_;
+};
+
+}  // namespace
+
+namespace {
+
+// TOML syntax first (toml++ stops at the first error), then the meaning.
+template <typename Run>
+auto parse_with(std::string_view text, std::string_view source, Run run)
+    -> decltype(run(std::declval<Loader&>(), std::declval<const toml::table&>())) {
+  Loader loader(source);
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      loader.format(e.source().begin, e.description()));
+  }
+  return run(loader, root);
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, std::string_view source) {
+  return parse_with(text, source, [](Loader& l, const toml::table& root) { return l.run(root); });
+}
+
+Result<std::vector<ServiceConfig>> parse_services(std::string_view text, std::string_view source) {
+  return parse_with(text, source,
+                    [](Loader& l, const toml::table& root) { return l.run_services(root); });
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) {
+    return make_error(ErrorCode::kIo, path + ": cannot open: " +
+                                          std::error_code(errno, std::generic_category()).message());
+  }
+  std::string text;
+  char buf[16384];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
+  if (std::ferror(f.get())) {
+    return make_error(ErrorCode::kIo, path + ": cannot read: " +
+                                          std::error_code(errno, std::generic_category()).message());
+  }
+  return parse_config(text, path);
+}
+
+}  // namespace podgate::ctl

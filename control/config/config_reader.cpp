@@ -1,0 +1,184 @@
+// Error-collecting TOML access; see config_reader.hpp.
+#include "control/config/config_reader.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+namespace podgate::ctl {
+
+namespace {
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+}  // namespace
+
+std::string ConfigReader::error_report() const {
+  std::vector<Diagnostic> sorted = diags_;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.at.line, a.at.column) < std::tie(b.at.line, b.at.column);
+  });
+  std::string message;
+  for (const Diagnostic& d : sorted) {
+    if (!message.empty()) message += '\n';
+    message += format(d.at, d.text);
+  }
+  return message;
+}
+
+std::string ConfigReader::format(toml::source_position at, std::string_view text) const {
+  if (at.line == 0) at = {1, 1};  // a node without a position: blame the file's start
+  return source_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
+         std::string(text);
+}
+
+void ConfigReader::error(const toml::source_region& where, std::string_view path,
+                         std::string_view what) {
+  std::string text = path.empty() ? "top level" : std::string(path);
+  diags_.push_back({where.begin, text + ": " + std::string(what)});
+}
+
+void ConfigReader::check_keys(const toml::table& t, std::string_view path,
+                              std::initializer_list<std::string_view> allowed) {
+  for (auto&& [key, value] : t) {
+    (void)value;
+    if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
+    std::string list;
+    for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    error(key.source(), path, "unknown key '" + std::string(key.str()) + "'; allowed: " + list);
+  }
+}
+
+const toml::node* ConfigReader::find(const toml::table& t, std::string_view path,
+                                     std::string_view key, bool required, std::string_view hint) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr && required) {
+    error(t.source(), path, "missing required key '" + std::string(key) + "'" +
+                                std::string(hint));
+  }
+  return n;
+}
+
+void ConfigReader::wrong_type(const toml::node& n, std::string_view path,
+                              std::string_view expected) {
+  error(n.source(), path,
+        "expected " + std::string(expected) + ", found " + std::string(type_name(n.type())));
+}
+
+std::optional<int64_t> ConfigReader::get_int(const toml::table& t, std::string_view path,
+                                             std::string_view key, int64_t lo, int64_t hi,
+                                             bool required) {
+  const toml::node* n = find(t, path, key, required);
+  if (n == nullptr) return std::nullopt;
+  std::string p = key_path(path, key);
+  const auto* v = n->as_integer();
+  if (v == nullptr) {
+    wrong_type(*n, p, "an integer");
+    return std::nullopt;
+  }
+  int64_t value = v->get();
+  if (value < lo || value > hi) {
+    error(n->source(), p, not_in_range(value, lo, hi));
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool ConfigReader::get_u32(const toml::table& t, std::string_view path, std::string_view key,
+                           int64_t lo, int64_t hi, uint32_t& out) {
+  auto v = get_int(t, path, key, lo, hi);
+  if (v) out = static_cast<uint32_t>(*v);
+  return v.has_value();
+}
+
+std::optional<std::string> ConfigReader::get_string(const toml::table& t, std::string_view path,
+                                                    std::string_view key, bool required,
+                                                    std::string_view hint) {
+  const toml::node* n = find(t, path, key, required, hint);
+  if (n == nullptr) return std::nullopt;
+  const auto* v = n->as_string();
+  if (v == nullptr) {
+    wrong_type(*n, key_path(path, key), "a string");
+    return std::nullopt;
+  }
+  return v->get();
+}
+
+void ConfigReader::get_bool(const toml::table& t, std::string_view path, std::string_view key,
+                            bool& out) {
+  const toml::node* n = find(t, path, key, false);
+  if (n == nullptr) return;
+  if (const auto* v = n->as_boolean()) {
+    out = v->get();
+  } else {
+    wrong_type(*n, key_path(path, key), "a boolean");
+  }
+}
+
+const toml::array* ConfigReader::get_array(const toml::table& t, std::string_view path,
+                                           std::string_view key, std::string_view expected,
+                                           bool required, std::string_view hint) {
+  const toml::node* n = find(t, path, key, required, hint);
+  if (n == nullptr) return nullptr;
+  if (n->as_array() == nullptr) wrong_type(*n, key_path(path, key), expected);
+  return n->as_array();
+}
+
+std::optional<dp::Ip4> ConfigReader::get_ip4(const toml::table& t, std::string_view path,
+                                             std::string_view key, bool required) {
+  auto s = get_string(t, path, key, required);
+  if (!s) return std::nullopt;
+  auto ip = dp::parse_ip4(*s);
+  if (!ip) {
+    error(t.get(key)->source(), key_path(path, key), not_ip4(*s, "192.0.2.1"));
+    return std::nullopt;
+  }
+  if (!is_unicast_ip4(*ip)) {
+    error(t.get(key)->source(), key_path(path, key), not_unicast_ip4(*s));
+    return std::nullopt;
+  }
+  return ip;
+}
+
+std::optional<dp::MacAddr> ConfigReader::get_mac(const toml::table& t, std::string_view path,
+                                                 std::string_view key, bool required) {
+  auto s = get_string(t, path, key, required);
+  if (!s) return std::nullopt;
+  auto mac = dp::parse_mac(*s);
+  std::string_view problem;
+  if (!mac) {
+    problem = " is not a MAC address such as \"02:00:00:00:00:01\"";
+  } else if (!is_unicast_mac(*mac)) {
+    problem = " is not a unicast MAC address (the first octet's low bit must be 0, not all "
+              "zero), e.g. \"02:00:00:00:00:01\"";
+  }
+  if (problem.empty()) return mac;
+  error(t.get(key)->source(), key_path(path, key), quote(*s) + std::string(problem));
+  return std::nullopt;
+}
+
+std::optional<std::string> ConfigReader::get_label(const toml::table& t, std::string_view path,
+                                                   std::string_view key, bool required,
+                                                   bool rfc1035) {
+  auto s = get_string(t, path, key, required);
+  if (!s) return std::nullopt;
+  if (rfc1035 ? is_dns1035_label(*s) : is_dns1123_label(*s)) return s;
+  error(t.get(key)->source(), key_path(path, key),
+        rfc1035 ? not_dns1035_label(*s) : not_dns1123_label(*s));
+  return std::nullopt;
+}
+
+}  // namespace podgate::ctl

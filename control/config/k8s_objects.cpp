@@ -1,0 +1,305 @@
+// Kubernetes Service + EndpointSlice JSON -> ServiceConfig (docs/kubernetes.md).
+//
+// Two passes: every object is read and checked on its own first (so a slice
+// may come before its Service, as `kubectl get svc,endpointslices` prints all
+// services of every namespace first), then slices are merged into their
+// services by the kubernetes.io/service-name label and the slice's namespace
+// (the EndpointSlice API: "clients ... must iterate through all existing
+// EndpointSlices associated to a Service and build a complete list of unique
+// network endpoints").  Errors are collected, not returned at the first one,
+// so one edit-and-retry fixes them all (style habit 7).
+//
+// The first pass is control/config/k8s_read.cpp; this file is the second pass
+// and import_k8s_objects().
+
+#include "control/config/k8s_objects.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "control/config/k8s_read.hpp"
+#include "control/config/validate.hpp"
+
+namespace podgate::ctl {
+
+using namespace k8s_detail;
+
+namespace {
+
+// ---- second pass: merge slices into services ----
+
+void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice) {
+  ServiceConfig& svc = ps.cfg;
+  if (svc.type == ServiceType::kExternalName) {
+    diag.warning(slice.where, "", "skipped: service " + svc.ns + "/" + svc.name +
+                                      " is an ExternalName service and has no endpoints");
+    return;
+  }
+  if (slice.endpoints.empty()) return;  // an empty slice says nothing about ports
+
+  // EndpointSlice ports carry the Service port's *name* and the number its
+  // targetPort resolved to in this slice's Pods (the EndpointSlice controller
+  // groups Pods whose named container ports resolve alike into one slice).
+  for (size_t i = 0; i < svc.ports.size(); ++i) {
+    if (ps.target_names[i].empty()) continue;
+    const ServicePortConfig& port = svc.ports[i];
+    auto it = std::find_if(slice.ports.begin(), slice.ports.end(), [&](const SlicePort& sp) {
+      return sp.name == port.name && sp.protocol == port.protocol;
+    });
+    const std::string what = "service " + svc.ns + "/" + svc.name + " port " + quote(port.name) +
+                             " (targetPort " + quote(ps.target_names[i]) + ")";
+    if (it == slice.ports.end()) {
+      diag.error(slice.where, "ports",
+                 "no port named " + quote(port.name) + "/" +
+                     std::string(dp::proto_name(port.protocol)) + ", needed to resolve " + what);
+      continue;
+    }
+    if (!ps.target_resolved[i]) {
+      svc.ports[i].target_port = it->port;
+      ps.target_resolved[i] = true;
+      ps.resolved_by[i] = slice.ns + "/" + slice.name;
+    } else if (svc.ports[i].target_port != it->port) {
+      // podgate has one target port per service port; Pods disagreeing on
+      // what a named port means cannot be forwarded to.
+      diag.error(slice.where, "ports",
+                 what + " resolves to " + std::to_string(it->port) + " here but to " +
+                     std::to_string(svc.ports[i].target_port) + " in EndpointSlice " +
+                     ps.resolved_by[i] + "; podgate needs one target port per service port");
+    }
+  }
+
+  for (const EndpointConfig& e : slice.endpoints) {
+    // "Endpoints may be duplicated across slices" while the controller moves
+    // them (EndpointSlice docs, "Duplicate endpoints"): keep the first.
+    auto dup = std::find_if(svc.endpoints.begin(), svc.endpoints.end(),
+                            [&](const EndpointConfig& x) { return x.ip == e.ip; });
+    if (dup != svc.endpoints.end()) {
+      diag.warning(slice.where, "endpoints",
+                   dp::to_string(e.ip.as_v4()) + " of service " + svc.ns + "/" + svc.name +
+                       " is listed more than once; the first is kept");
+      continue;
+    }
+    EndpointConfig out = e;
+    // Kubernetes keeps a Pod's subdomain on the Pod, not in the slice.  For a
+    // headless service a hostname in the slice means the Pod's subdomain is
+    // this service (the StatefulSet serviceName case), which is what DNS
+    // needs for HOSTNAME.SERVICE.NS.svc records.
+    if (svc.headless() && !out.hostname.empty()) out.subdomain = svc.name;
+    svc.endpoints.push_back(std::move(out));
+  }
+}
+
+// The essential rules load_config() applies to a [[services]] table.
+void validate_service(Diagnostics& diag, const PendingService& ps,
+                      std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string>& vip_ports) {
+  const ServiceConfig& svc = ps.cfg;
+  const std::string& w = ps.where;
+  if (!is_dns1123_label(svc.ns)) {
+    diag.error(w, "metadata.namespace", not_dns1123_label(svc.ns));
+  }
+  if (!is_dns1035_label(svc.name)) {
+    diag.error(w, "metadata.name", not_dns1035_label(svc.name));
+  }
+  if (svc.type == ServiceType::kExternalName) {
+    if (!svc.external_name.empty() && !is_dns_name(svc.external_name)) {
+      diag.error(w, "spec.externalName", not_dns_name(svc.external_name));
+    }
+    return;
+  }
+  if (svc.cluster_ip && svc.ports.empty()) {
+    diag.error(w, "spec.ports", "empty; a service with a cluster IP needs at least one port");
+  }
+  for (size_t i = 0; i < svc.ports.size(); ++i) {
+    const ServicePortConfig& port = svc.ports[i];
+    const std::string p = element_path("spec.ports", i);
+    if (svc.ports.size() > 1 && port.name.empty()) {
+      diag.error(w, p, "missing required key \"name\" (required when a service has several "
+                       "ports)");
+    }
+    if (!port.name.empty() && !is_dns1123_label(port.name)) {
+      diag.error(w, key_path(p, "name"), quote(port.name) + " is not a DNS-1123 label");
+    }
+    if (port.port == 0) continue;  // already reported
+    const std::string what = port_and_protocol(port.port, port.protocol);
+    for (size_t j = 0; j < i; ++j) {
+      if (!port.name.empty() && svc.ports[j].name == port.name) {
+        diag.error(w, key_path(p, "name"), quote(port.name) + " is already the name of " +
+                                           element_path("spec.ports", j));
+      }
+      if (svc.ports[j].port == port.port && svc.ports[j].protocol == port.protocol) {
+        diag.error(w, key_path(p, "port"), what + " is listed twice in this service");
+      }
+    }
+    if (svc.cluster_ip) {
+      auto key = std::make_tuple(svc.cluster_ip->as_v4().host(), port.port, port.protocol);
+      auto [it, inserted] = vip_ports.emplace(key, svc.ns + "/" + svc.name);
+      if (!inserted && it->second != svc.ns + "/" + svc.name) {
+        diag.error(w, key_path(p, "port"), dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
+                                           " is already served by service " + it->second);
+      }
+    }
+  }
+  if (svc.endpoints.size() > kMaxEndpoints) {
+    diag.error(w, "", std::to_string(svc.endpoints.size()) + " endpoints; at most " +
+                          std::to_string(kMaxEndpoints) + " are allowed");
+  }
+  for (const EndpointConfig& e : svc.endpoints) {
+    if (!e.hostname.empty() && !is_dns1123_label(e.hostname)) {
+      diag.error(w, "", "endpoint " + dp::to_string(e.ip.as_v4()) + ": hostname " +
+                            quote(e.hostname) + " is not a DNS-1123 label");
+    }
+  }
+}
+
+std::string describe(std::optional<size_t> item, std::string_view kind, const ObjectMeta& m) {
+  std::string s = item ? element_path("items", *item) + " " : std::string();
+  s += kind.empty() ? std::string("object") : std::string(kind);
+  if (!m.name.empty()) s += " " + m.ns + "/" + m.name;
+  return s;
+}
+
+bool is_list_kind(std::string_view kind) {
+  return kind == "List" || kind == "ServiceList" || kind == "EndpointSliceList";
+}
+
+}  // namespace
+
+Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
+                                     const std::vector<ServiceConfig>& known) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at line L, column C: ..."
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what.erase(0, pos + 2);
+    return make_error(ErrorCode::kInvalidConfig, std::string(source) + ": " + what);
+  }
+
+  Diagnostics diag(source);
+  std::vector<std::pair<std::optional<size_t>, const json*>> objects;
+  if (!root.is_object()) {
+    diag.error("", "", std::string(json_type(root)) +
+                           " where a Kubernetes object or List is expected");
+  } else if (root.contains("kind") && root["kind"].is_string() &&
+             is_list_kind(root["kind"].get_ref<const std::string&>())) {
+    Reader r(diag, root["kind"].get<std::string>());
+    if (const json* items = r.get_array(root, "", "items", true)) {
+      for (size_t i = 0; i < items->size(); ++i) objects.emplace_back(i, &(*items)[i]);
+    }
+  } else {
+    objects.emplace_back(std::nullopt, &root);
+  }
+
+  std::vector<PendingService> services;
+  std::vector<PendingSlice> slices;
+  for (const auto& [item, obj] : objects) {
+    if (!obj->is_object()) {
+      diag.error(item ? element_path("items", *item) : std::string(), "",
+                 std::string(json_type(*obj)) + " where a Kubernetes object is expected");
+      continue;
+    }
+    Reader r(diag, describe(item, "", ObjectMeta{}));
+    auto kind = r.get_string(*obj, "", "kind", true);
+    auto api = r.get_string(*obj, "", "apiVersion", true);
+    if (!kind || !api) continue;
+    r.set_where(describe(item, *kind, ObjectMeta{}));
+    ObjectMeta meta = read_meta(r, *obj);
+    r.set_where(describe(item, *kind, meta));
+    if (*kind == "Service") {
+      if (*api != "v1") {
+        r.error("apiVersion", quote(*api) + " is not supported for a Service; allowed: v1");
+        continue;
+      }
+      services.push_back(read_service(r, *obj, meta));
+    } else if (*kind == "EndpointSlice") {
+      if (*api != "discovery.k8s.io/v1") {
+        r.error("apiVersion", quote(*api) +
+                                  " is not supported for an EndpointSlice; allowed: "
+                                  "discovery.k8s.io/v1");
+        continue;
+      }
+      if (auto s = read_slice(r, *obj, meta)) slices.push_back(std::move(*s));
+    } else if (*kind == "Endpoints") {
+      r.error("kind", "v1 Endpoints are not supported; use the EndpointSlices of the service "
+                      "(kubectl get endpointslices)");
+    } else {
+      r.error("kind", quote(*kind) + " is not supported; allowed: Service, EndpointSlice, or a "
+                                     "List of them");
+    }
+  }
+
+  std::map<std::pair<std::string, std::string>, size_t> by_name;
+  for (size_t i = 0; i < services.size(); ++i) {
+    const ServiceConfig& svc = services[i].cfg;
+    auto [it, inserted] = by_name.emplace(std::make_pair(svc.ns, svc.name), i);
+    if (!inserted) {
+      diag.error(services[i].where, "", "service " + svc.ns + "/" + svc.name +
+                                            " is already defined by " + services[it->second].where);
+    }
+  }
+  const size_t service_objects = services.size();
+  std::vector<bool> endpoints_given(services.size(), false);
+  for (const PendingSlice& slice : slices) {
+    auto it = by_name.find({slice.ns, slice.service});
+    if (it == by_name.end()) {
+      auto running = std::find_if(known.begin(), known.end(), [&](const ServiceConfig& k) {
+        return k.ns == slice.ns && k.name == slice.service;
+      });
+      if (running == known.end()) {
+        diag.warning(slice.where, "", "skipped: its service " + slice.ns + "/" + slice.service +
+                                          " is neither in the input nor running");
+        continue;
+      }
+      // Its target ports were resolved when it was applied: nothing to resolve.
+      PendingService ps;
+      ps.cfg = *running;
+      ps.cfg.endpoints.clear();
+      ps.where = "running service " + running->ns + "/" + running->name;
+      ps.target_names.assign(ps.cfg.ports.size(), std::string());
+      ps.target_resolved.assign(ps.cfg.ports.size(), true);
+      ps.resolved_by.assign(ps.cfg.ports.size(), std::string());
+      it = by_name.emplace(std::make_pair(slice.ns, slice.service), services.size()).first;
+      services.push_back(std::move(ps));
+      endpoints_given.push_back(false);
+    }
+    endpoints_given[it->second] = true;
+    merge_slice(diag, services[it->second], slice);
+  }
+  std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string> vip_ports;
+  std::vector<std::vector<bool>> target_unresolved;
+  for (PendingService& ps : services) {
+    target_unresolved.emplace_back(ps.cfg.ports.size(), false);
+    for (size_t i = 0; i < ps.cfg.ports.size(); ++i) {
+      if (ps.target_names[i].empty() || ps.target_resolved[i]) continue;
+      target_unresolved.back()[i] = true;
+      // Without endpoints nothing is forwarded; the port number stands in so
+      // the service (and its SRV records) still loads.
+      ps.cfg.ports[i].target_port = ps.cfg.ports[i].port;
+      diag.warning(ps.where, element_path("spec.ports", i) + ".targetPort",
+                   quote(ps.target_names[i]) + " is not resolved: no EndpointSlice with "
+                                               "endpoints names it; using port " +
+                       std::to_string(ps.cfg.ports[i].port));
+    }
+    validate_service(diag, ps, vip_ports);
+  }
+
+  if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.joined_errors());
+  K8sImport out;
+  out.service_objects = service_objects;
+  out.endpoints_given = std::move(endpoints_given);
+  out.target_unresolved = std::move(target_unresolved);
+  out.services.reserve(services.size());
+  for (PendingService& ps : services) out.services.push_back(std::move(ps.cfg));
+  out.warnings = diag.take_warnings();
+  return out;
+}
+
+}  // namespace podgate::ctl

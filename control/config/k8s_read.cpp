@@ -1,0 +1,302 @@
+// Kubernetes input, first pass: each Service and EndpointSlice read and
+// checked on its own; see k8s_read.hpp.
+
+#include "control/config/k8s_read.hpp"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace podgate::ctl::k8s_detail {
+
+std::string_view json_type(const json& j) {
+  switch (j.type()) {
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    case json::value_t::number_float: return "a number with a fraction";
+    case json::value_t::null: return "null";
+    default: break;
+  }
+  return "nothing";
+}
+
+namespace {
+
+std::optional<dp::Proto> read_protocol(Reader& r, const json& obj, const std::string& path) {
+  auto proto = r.get_string(obj, path, "protocol");
+  if (!proto) return dp::Proto::kTcp;  // the API's default
+  auto parsed = parse_protocol(*proto);
+  if (!parsed) r.error(key_path(path, "protocol"), unsupported_protocol(*proto));
+  return parsed;
+}
+
+// spec.clusterIPs (dual-stack, its first entry equals clusterIP) or
+// spec.clusterIP.  podgate forwards IPv4 only: the first IPv4 entry wins.
+void read_cluster_ip(Reader& r, const json& spec, ServiceConfig& svc) {
+  std::vector<std::pair<std::string, std::string>> candidates;  // {path, text}
+  if (const json* ips = r.get_array(spec, "spec", "clusterIPs")) {
+    for (size_t i = 0; i < ips->size(); ++i) {
+      const std::string p = element_path("spec.clusterIPs", i);
+      if (!(*ips)[i].is_string()) {
+        r.error(p, std::string(json_type((*ips)[i])) + " where a string is expected");
+        continue;
+      }
+      candidates.emplace_back(p, (*ips)[i].get<std::string>());
+    }
+  }
+  if (candidates.empty()) {
+    if (auto ip = r.get_string(spec, "spec", "clusterIP")) candidates.emplace_back("spec.clusterIP", *ip);
+  }
+  if (candidates.empty()) {
+    r.error("spec", "missing required key \"clusterIP\" (an IPv4 address, or \"None\" for a "
+                    "headless service)");
+    return;
+  }
+  if (candidates.front().second == "None") return;  // headless
+
+  std::optional<size_t> chosen;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& [path, text] = candidates[i];
+    if (auto v4 = dp::parse_ip4(text)) {
+      if (!is_unicast_ip4(*v4)) {
+        r.error(path, not_unicast_ip4(text));
+        return;
+      }
+      if (!chosen) {
+        chosen = i;
+        svc.cluster_ip = dp::IpAddr::v4(*v4);
+      }
+    } else if (text.find(':') == std::string::npos) {
+      r.error(path, not_ip4(text, "10.96.0.20"));
+      return;
+    }
+  }
+  if (!chosen) {
+    r.error(candidates.front().first,
+            quote(candidates.front().second) + ": IPv6 services are not supported yet");
+    return;
+  }
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (i != *chosen) {
+      r.warning(candidates[i].first, quote(candidates[i].second) +
+                                         " ignored: IPv6 services are not supported yet, the "
+                                         "IPv4 cluster IP is used");
+    }
+  }
+}
+
+void read_service_ports(Reader& r, const json& spec, PendingService& ps) {
+  const json* ports = r.get_array(spec, "spec", "ports");
+  if (ports == nullptr) return;
+  for (size_t i = 0; i < ports->size(); ++i) {
+    const std::string p = element_path("spec.ports", i);
+    const json& pt = (*ports)[i];
+    if (!pt.is_object()) {
+      r.error(p, std::string(json_type(pt)) + " where an object is expected");
+      continue;
+    }
+    ServicePortConfig port;
+    std::string target_name;
+    if (auto name = r.get_string(pt, p, "name")) port.name = *name;
+    auto number = r.get_int(pt, p, "port", kMinPort, kMaxPort, true);
+    if (number) port.port = static_cast<uint16_t>(*number);
+    port.target_port = port.port;  // targetPort absent: the API defaults it to port
+    if (const json* target = r.find(pt, p, "targetPort")) {
+      if (target->is_string()) {
+        target_name = target->get<std::string>();
+        port.target_port = 0;  // resolved through the EndpointSlices
+        if (target_name.empty()) r.error(key_path(p, "targetPort"), "empty port name");
+      } else if (auto t = r.as_int(*target, key_path(p, "targetPort"), kMinPort, kMaxPort)) {
+        port.target_port = static_cast<uint16_t>(*t);
+      }
+    }
+    if (auto proto = read_protocol(r, pt, p)) port.protocol = *proto;
+    ps.cfg.ports.push_back(std::move(port));
+    ps.target_names.push_back(std::move(target_name));
+  }
+  ps.target_resolved.assign(ps.cfg.ports.size(), false);
+  ps.resolved_by.assign(ps.cfg.ports.size(), std::string());
+}
+
+// One endpoints[] entry: every address becomes one EndpointConfig.
+void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice& slice) {
+  EndpointConfig base;
+  // EndpointConditions (discovery.k8s.io/v1): "ready ... A nil value should
+  // be interpreted as 'true'" in most cases; serving nil is treated like
+  // ready; terminating nil means not terminating.
+  bool ready = true;
+  if (const json* c = r.get_object(ep, p, "conditions")) {
+    const std::string cp = key_path(p, "conditions");
+    if (auto v = r.get_bool(*c, cp, "ready")) ready = *v;
+    base.serving = ready;
+    if (auto v = r.get_bool(*c, cp, "serving")) base.serving = *v;
+    if (auto v = r.get_bool(*c, cp, "terminating")) base.terminating = *v;
+  }
+  // The EndpointSlice controller sets ready = publishNotReadyAddresses ||
+  // (serving && !terminating), so a published terminating or unready Pod
+  // reads ready=true.  podgate keeps the Pod's real state (a ready endpoint
+  // serves and is not terminating; the config validator insists) and its
+  // DNS publishes not-ready addresses itself from publish_not_ready_addresses.
+  base.ready = ready && base.serving && !base.terminating;
+  if (auto h = r.get_string(ep, p, "hostname")) base.hostname = *h;
+  if (const json* ref = r.get_object(ep, p, "targetRef")) {
+    auto kind = r.get_string(*ref, key_path(p, "targetRef"), "kind");
+    auto name = r.get_string(*ref, key_path(p, "targetRef"), "name");
+    if (kind && *kind == "Pod" && name) base.pod = *name;
+  }
+  const json* addrs = r.get_array(ep, p, "addresses", true);
+  if (addrs == nullptr) return;
+  if (addrs->empty()) r.error(key_path(p, "addresses"), "empty; an endpoint has at least one address");
+  for (size_t i = 0; i < addrs->size(); ++i) {
+    const std::string ap = element_path(key_path(p, "addresses"), i);
+    const json& a = (*addrs)[i];
+    if (!a.is_string()) {
+      r.error(ap, std::string(json_type(a)) + " where a string is expected");
+      continue;
+    }
+    auto ip = dp::parse_ip4(a.get<std::string>());
+    if (!ip) {
+      r.error(ap, not_ip4(a.get<std::string>(), "10.244.1.5"));
+      continue;
+    }
+    if (!is_unicast_ip4(*ip)) {
+      r.error(ap, not_unicast_ip4(a.get<std::string>()));
+      continue;
+    }
+    EndpointConfig e = base;
+    e.ip = dp::IpAddr::v4(*ip);
+    slice.endpoints.push_back(std::move(e));
+  }
+}
+
+}  // namespace
+
+ObjectMeta read_meta(Reader& r, const json& obj) {
+  ObjectMeta m;
+  const json* meta = r.get_object(obj, "", "metadata", true);
+  if (meta == nullptr) return m;
+  if (auto name = r.get_string(*meta, "metadata", "name", true)) m.name = *name;
+  if (auto ns = r.get_string(*meta, "metadata", "namespace")) m.ns = *ns;
+  if (const json* labels = r.get_object(*meta, "metadata", "labels")) {
+    for (const auto& [k, v] : labels->items()) {
+      if (v.is_string()) m.labels[k] = v.get<std::string>();
+    }
+  }
+  return m;
+}
+
+PendingService read_service(Reader& r, const json& obj, const ObjectMeta& meta) {
+  PendingService ps;
+  ps.where = r.where();
+  ServiceConfig& svc = ps.cfg;
+  svc.ns = meta.ns;
+  svc.name = meta.name;
+  const json* spec = r.get_object(obj, "", "spec", true);
+  if (spec == nullptr) return ps;
+
+  std::string type = "ClusterIP";
+  if (auto t = r.get_string(*spec, "spec", "type")) type = *t;
+  if (type == "ExternalName") {
+    svc.type = ServiceType::kExternalName;
+    if (auto en = r.get_string(*spec, "spec", "externalName", true)) svc.external_name = *en;
+    if (const json* ports = r.get_array(*spec, "spec", "ports"); ports && !ports->empty()) {
+      r.warning("spec.ports", "ignored: an ExternalName service is a DNS CNAME and forwards "
+                              "nothing");
+    }
+  } else if (type == "ClusterIP" || type == "NodePort" || type == "LoadBalancer") {
+    if (type != "ClusterIP") {
+      r.warning("spec.type", quote(type) + ": forwarded on its cluster IP only; node ports and "
+                                           "load balancer addresses are ignored");
+    }
+    read_cluster_ip(r, *spec, svc);
+    read_service_ports(r, *spec, ps);
+  } else {
+    r.error("spec.type", quote(type) +
+                             " is not supported; allowed: ClusterIP, NodePort, LoadBalancer, "
+                             "ExternalName");
+  }
+  if (const json* ext = r.get_array(*spec, "spec", "externalIPs"); ext && !ext->empty()) {
+    r.warning("spec.externalIPs", "ignored: podgate forwards the cluster IP only");
+  }
+
+  if (auto aff = r.get_string(*spec, "spec", "sessionAffinity")) {
+    if (*aff == "ClientIP") {
+      svc.session_affinity = SessionAffinity::kClientIp;
+    } else if (*aff != "None") {
+      r.error("spec.sessionAffinity", quote(*aff) + " is not allowed; allowed: None, ClientIP");
+    }
+  }
+  if (const json* sac = r.get_object(*spec, "spec", "sessionAffinityConfig")) {
+    if (svc.session_affinity != SessionAffinity::kClientIp) {
+      r.error("spec.sessionAffinityConfig", "only allowed with sessionAffinity \"ClientIP\"");
+    } else if (const json* cip = r.get_object(*sac, "spec.sessionAffinityConfig", "clientIP")) {
+      if (auto t = r.get_int(*cip, "spec.sessionAffinityConfig.clientIP", "timeoutSeconds", 1,
+                             kMaxAffinityTimeout)) {
+        svc.affinity_timeout = static_cast<uint32_t>(*t);
+      }
+    }
+  }
+  if (auto pnr = r.get_bool(*spec, "spec", "publishNotReadyAddresses")) {
+    svc.publish_not_ready_addresses = *pnr;
+  }
+  return ps;
+}
+
+std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectMeta& meta) {
+  PendingSlice s;
+  s.where = r.where();
+  s.ns = meta.ns;
+  s.name = meta.name;
+  auto label = meta.labels.find(std::string(kServiceNameLabel));
+  if (label == meta.labels.end()) {
+    r.warning("metadata.labels", "skipped: no " + quote(kServiceNameLabel) +
+                                     " label, so it belongs to no Service");
+    return std::nullopt;
+  }
+  s.service = label->second;
+  auto type = r.get_string(obj, "", "addressType", true);
+  if (!type) return std::nullopt;
+  if (*type == "IPv6" || *type == "FQDN") {
+    r.warning("addressType", "skipped: " + quote(*type) + " slices are not supported yet, only "
+                                                          "\"IPv4\"");
+    return std::nullopt;
+  }
+  if (*type != "IPv4") {
+    r.error("addressType", quote(*type) + " is not an address type; allowed: IPv4, IPv6, FQDN");
+    return std::nullopt;
+  }
+  if (const json* ports = r.get_array(obj, "", "ports")) {
+    for (size_t i = 0; i < ports->size(); ++i) {
+      const std::string p = element_path("ports", i);
+      const json& pt = (*ports)[i];
+      if (!pt.is_object()) {
+        r.error(p, std::string(json_type(pt)) + " where an object is expected");
+        continue;
+      }
+      SlicePort sp;
+      if (auto name = r.get_string(pt, p, "name")) sp.name = *name;
+      // A nil port in a slice means "all ports" (EndpointPort docs); podgate
+      // cannot forward to that, and the EndpointSlice controller never writes it.
+      if (auto n = r.get_int(pt, p, "port", kMinPort, kMaxPort, true)) sp.port = static_cast<uint16_t>(*n);
+      if (auto proto = read_protocol(r, pt, p)) sp.protocol = *proto;
+      s.ports.push_back(std::move(sp));
+    }
+  }
+  if (const json* eps = r.get_array(obj, "", "endpoints")) {
+    for (size_t i = 0; i < eps->size(); ++i) {
+      const std::string p = element_path("endpoints", i);
+      if (!(*eps)[i].is_object()) {
+        r.error(p, std::string(json_type((*eps)[i])) + " where an object is expected");
+        continue;
+      }
+      read_endpoint(r, (*eps)[i], p, s);
+    }
+  }
+  return s;
+}
+
+}  // namespace podgate::ctl::k8s_detail

@@ -1,0 +1,103 @@
+// The validation rules shared by every way configuration enters podgate: the
+// TOML config (control/config/config.cpp), Kubernetes objects
+// (control/config/k8s_objects.cpp) and runtime changes (control/publish/registry.hpp).
+//
+// validate() checks a whole Config on its structure, every rule across
+// objects included, with errors naming the object (architecture decision 9).
+// Below it, pure predicates and the message pieces that go with them, so a
+// rule and its wording live in one place and every input rejects the same
+// values with the same words (style habit 7: a message names what is wrong
+// and what is allowed).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "control/config/config.hpp"
+#include "control/result.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::ctl {
+
+// Every rule a Config obeys, checked on the structure (control/config/validate_config.cpp):
+// value ranges, and the rules across objects (names and VIP:port/protocol
+// used once, next hops and neighbours on a connected subnet, the DNS VIP an
+// address of its own, ...).  All errors are reported, one a line, each
+// naming its object:
+//   service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256
+// ErrorCode::kInvalidConfig.  Cost: O(objects) with hashing, no text.
+Result<void> validate(const Config& config);
+
+// Maglev slots hold uint16_t endpoint indices, kNoBackend excluded.
+inline constexpr size_t kMaxEndpoints = 65534;
+// Kubernetes' own limit for sessionAffinityConfig.clientIP.timeoutSeconds.
+inline constexpr int64_t kMaxAffinityTimeout = 86400;
+// A service port or target port (0 is not a port a client can reach).
+inline constexpr int64_t kMinPort = 1;
+inline constexpr int64_t kMaxPort = 65535;
+inline constexpr int64_t kMaxWorkers = 64;
+inline constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 days
+inline constexpr int64_t kMinMaglevSize = 7;
+inline constexpr int64_t kMaxMaglevSize = 1 << 24;
+inline constexpr int64_t kMaxWeight = 256;
+inline constexpr size_t kMaxSocketPath = 107;   // sockaddr_un.sun_path (108) less the final NUL
+inline constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters without the final dot
+
+// ---- predicates ----
+
+// RFC 1123 label as Kubernetes checks it (IsDNS1123Label).
+bool is_dns1123_label(std::string_view s) noexcept;
+// RFC 1035 label (IsDNS1035Label): a Service name, it must start with a letter.
+bool is_dns1035_label(std::string_view s) noexcept;
+// RFC 1123 subdomain, optionally fully qualified with a trailing dot.
+bool is_dns_name(std::string_view s) noexcept;
+// A port's name in the config: 1..32 of a-z, 0-9, '_' and '-'.
+bool is_port_name(std::string_view s) noexcept;
+// An address a host or a VIP may have: not 0/8, loopback, multicast or class E.
+bool is_unicast_ip4(dp::Ip4 ip) noexcept;
+// Not a group address (the first octet's low bit) and not all zero.
+bool is_unicast_mac(const dp::MacAddr& mac) noexcept;
+
+// Maglev (NSDI'16 section 3.4) needs a prime table size.
+bool is_prime(uint32_t n) noexcept;
+// Whether two prefixes share an address.
+bool overlaps(dp::Prefix4 a, dp::Prefix4 b) noexcept;
+// POSIX portable group names (IEEE Std 1003.1, 3.437): [control] group.
+bool is_group_name(std::string_view s) noexcept;
+
+// "TCP" or "UDP", the protocols podgate forwards; nullopt for anything else.
+std::optional<dp::Proto> parse_protocol(std::string_view s) noexcept;
+
+// ---- message pieces ----
+
+// `s` in double quotes, with '"' and '\' escaped.
+std::string quote(std::string_view s);
+// "path.key", or "key" at the top level.
+std::string key_path(std::string_view path, std::string_view key);
+// "path[i]".
+std::string element_path(std::string_view path, size_t i);
+// "80/TCP".
+std::string port_and_protocol(uint16_t port, dp::Proto protocol);
+
+// "<value> is not in lo..hi"; `value` is a number's text when it does not fit
+// an int64_t.
+std::string not_in_range(int64_t value, int64_t lo, int64_t hi);
+std::string not_in_range(std::string_view value, int64_t lo, int64_t hi);
+
+// "\"s\" is not a DNS-1123 label (...)", the rule spelled out.
+std::string not_dns1123_label(std::string_view s);
+// "\"s\" is not a DNS-1035 label (...)", the rule spelled out.
+std::string not_dns1035_label(std::string_view s);
+// "\"s\" is not a DNS name (...), e.g. \"db.example.com\"".
+std::string not_dns_name(std::string_view s);
+// "\"s\" is not an IPv4 address such as \"<example>\"".
+std::string not_ip4(std::string_view s, std::string_view example);
+// "\"s\" is not a unicast address (0/8, 127/8 and 224/3 are not allowed)".
+std::string not_unicast_ip4(std::string_view s);
+// "\"s\" is not supported; allowed: TCP, UDP".
+std::string unsupported_protocol(std::string_view s);
+
+}  // namespace podgate::ctl

@@ -1,0 +1,460 @@
+// validate(const Config&): every rule a Config obeys, on the structure.
+//
+// The TOML loader (control/config/config.cpp) reports what it finds while reading,
+// with file:line:col; Kubernetes input (control/config/k8s_objects.cpp) with the
+// object and its JSON path.  This is the one check every Config passes before
+// it is published, whatever it came from: a config file, Kubernetes objects
+// or a runtime change (control/publish/registry.hpp).  No text is written or parsed,
+// so a runtime change is not checked through a file the user never saw, and
+// its errors name the objects:
+//   service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256
+// Rules and wording follow the loader's (validate.hpp holds the shared ones).
+#include <algorithm>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "control/config/validate.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+using dp::Ip4;
+using dp::Prefix4;
+
+std::string ip_text(const dp::IpAddr& ip) {
+  return ip.family == dp::Family::kIpv4 ? dp::to_string(ip.as_v4()) : std::string("an IPv6 address");
+}
+
+std::string subnet_text(const Prefix4& p) { return dp::to_string(Prefix4{p.network(), p.length}); }
+
+class Checker {
+ public:
+  explicit Checker(const Config& c) : c_(c) {}
+
+  Result<void> run() {
+    check_dataplane();
+    check_ports();
+    check_routes();
+    check_neighbors();
+    check_services();
+    check_dns();
+    check_control();
+    if (errors_.empty()) return {};
+    std::string out;
+    for (const std::string& e : errors_) out += (out.empty() ? "" : "\n") + e;
+    return make_error(ErrorCode::kInvalidConfig, std::move(out));
+  }
+
+ private:
+  // `object` is its name, or a function making it: most objects are valid,
+  // and a name is only made for an error (10k services, 100k endpoints).
+  template <typename Object>
+  void error(const Object& object, const std::string& what) {
+    if constexpr (std::is_invocable_v<const Object&>) {
+      errors_.push_back(object() + ": " + what);
+    } else {
+      errors_.push_back(std::string(object) + ": " + what);
+    }
+  }
+
+  // `field value is not in lo..hi` when out of range.
+  template <typename Object>
+  bool range(const Object& object, std::string_view field, int64_t v, int64_t lo, int64_t hi) {
+    if (v >= lo && v <= hi) return true;
+    error(object, std::string(field) + " " + not_in_range(v, lo, hi));
+    return false;
+  }
+
+  template <typename Object>
+  void check_maglev_size(const Object& object, uint32_t m) {
+    if (!range(object, "maglev_table_size", m, kMinMaglevSize, kMaxMaglevSize)) return;
+    if (!is_prime(m)) {
+      error(object, "maglev_table_size " + std::to_string(m) +
+                        " is not prime; Maglev (NSDI'16 section 3.4) needs a prime table size, "
+                        "e.g. 65537");
+    }
+  }
+
+  // ---- [dataplane] ----
+
+  void check_dataplane() {
+    const DataplaneConfig& d = c_.dataplane;
+    const std::string o = "dataplane";
+    range(o, "workers", d.workers, 1, kMaxWorkers);
+    range(o, "flow_table_size", d.flow_table_size, 1024, int64_t{1} << 28);
+    check_maglev_size(o, d.maglev_table_size);
+    range(o, "mbufs", d.mbufs, 1023, int64_t{1} << 24);
+    for (auto [name, v] : {std::pair{"rx_ring_size", d.rx_ring_size}, std::pair{"tx_ring_size", d.tx_ring_size}}) {
+      if (range(o, name, v, 64, 32768) && (v & (v - 1)) != 0) {
+        error(o, std::string(name) + " " + std::to_string(v) +
+                     " is not a power of two (64, 128, ... 32768)");
+      }
+    }
+    range(o, "tcp_syn_timeout", d.tcp_syn_timeout, 1, kMaxTimeout);
+    range(o, "tcp_established_timeout", d.tcp_established_timeout, 1, kMaxTimeout);
+    range(o, "tcp_closing_timeout", d.tcp_closing_timeout, 1, kMaxTimeout);
+    range(o, "udp_timeout", d.udp_timeout, 1, kMaxTimeout);
+  }
+
+  // ---- [[ports]] ----
+
+  std::string port_object(size_t i) const {
+    const std::string& name = c_.ports[i].name;
+    return name.empty() ? "ports[" + std::to_string(i) + "]" : "port " + name;
+  }
+
+  void check_ports() {
+    if (c_.ports.empty()) error("ports", "none; at least one port is needed");
+    for (size_t i = 0; i < c_.ports.size(); ++i) {
+      const PortConfig& p = c_.ports[i];
+      const std::string o = port_object(i);
+      if (!is_port_name(p.name)) {
+        error(o, "name " + quote(p.name) + " is not a port name (1..32 of a-z, 0-9, '_' and '-')");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (!p.name.empty() && c_.ports[j].name == p.name) {
+          error(o, "name " + quote(p.name) + " is given to ports[" + std::to_string(j) +
+                       "] and ports[" + std::to_string(i) + "]");
+        }
+      }
+      if (p.device.empty()) {
+        error(o, "device empty; a DPDK device such as \"0000:01:00.0\" or \"net_tap0,iface=pg0\" "
+                 "is needed");
+      }
+      if (p.mac && !is_unicast_mac(*p.mac)) {
+        error(o, "mac " + dp::to_string(*p.mac) + " is not a unicast address");
+      }
+      if (p.mtu) range(o, "mtu", *p.mtu, 68, 9000);
+      if (!check_port_address(i)) ports_complete_ = false;
+    }
+  }
+
+  bool check_port_address(size_t i) {
+    const Prefix4& a = c_.ports[i].address;
+    const std::string o = port_object(i);
+    const std::string text = dp::to_string(a);
+    const uint32_t host = a.addr.host() & ~a.mask_host();
+    if (a.length == 0 || a.length > 32) {
+      error(o, "address " + text + ": prefix length " + std::to_string(a.length) +
+                   " is not allowed for a port; use 1..32");
+      return false;
+    }
+    if (!is_unicast_ip4(a.addr)) {
+      error(o, "address " + not_unicast_ip4(text));
+      return false;
+    }
+    if (a.length <= 30 && (host == 0 || host == ~a.mask_host())) {
+      error(o, "address " + text + " is the subnet's " + (host == 0 ? "network" : "broadcast") +
+                   " address; a port needs a host address such as " +
+                   dp::to_string(Ip4::from_host(a.network().host() + 1)) + "/" +
+                   std::to_string(a.length));
+      return false;
+    }
+    bool ok = true;
+    for (size_t j = 0; j < i; ++j) {
+      const Prefix4& other = c_.ports[j].address;
+      if (other.length == 0) continue;
+      if (other.addr == a.addr) {
+        error(o, "address " + dp::to_string(a.addr) + " is already the address of " +
+                     port_object(j));
+        ok = false;
+      } else if (overlaps(other, a)) {
+        error(o, "address " + text + ": subnet " + subnet_text(a) + " overlaps subnet " +
+                     subnet_text(other) + " of " + port_object(j));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  // Next hops and neighbours must be on a connected subnet, and not ours.
+  void check_on_link(const std::string& o, std::string_view field, Ip4 ip) {
+    if (!is_unicast_ip4(ip)) return error(o, std::string(field) + " " + not_unicast_ip4(dp::to_string(ip)));
+    if (!ports_complete_) return;  // the port addresses themselves are wrong
+    std::string subnets;
+    for (size_t j = 0; j < c_.ports.size(); ++j) {
+      const PortConfig& port = c_.ports[j];
+      if (port.address.addr == ip) {
+        return error(o, std::string(field) + " " + dp::to_string(ip) + " is the address of " +
+                            port_object(j));
+      }
+      if (port.address.contains(ip)) return;
+      subnets += (subnets.empty() ? "" : ", ") + subnet_text(port.address);
+    }
+    error(o, std::string(field) + " " + dp::to_string(ip) + " is not in a port's connected subnet (" +
+                 subnets + ")");
+  }
+
+  // ---- [[routes]], [[neighbors]] ----
+
+  void check_routes() {
+    std::unordered_map<uint64_t, size_t> seen;
+    for (size_t i = 0; i < c_.routes.size(); ++i) {
+      const RouteConfig& r = c_.routes[i];
+      const std::string o = "route " + dp::to_string(r.prefix);
+      if (r.prefix.length > 32) {
+        error(o, "prefix length " + std::to_string(r.prefix.length) + " is not in 0..32");
+      } else if (r.prefix.network() != r.prefix.addr) {
+        error(o, "prefix has host bits set; the network is " + subnet_text(r.prefix));
+      } else {
+        const uint64_t key = uint64_t{r.prefix.addr.host()} << 8 | r.prefix.length;
+        if (!seen.emplace(key, i).second) error(o, "routed twice");
+      }
+      check_on_link(o, "via", r.via);
+    }
+  }
+
+  void check_neighbors() {
+    std::unordered_map<uint32_t, size_t> seen;
+    for (size_t i = 0; i < c_.neighbors.size(); ++i) {
+      const NeighborConfig& n = c_.neighbors[i];
+      const std::string o = "neighbor " + dp::to_string(n.ip);
+      check_on_link(o, "ip", n.ip);
+      if (!seen.emplace(n.ip.host(), i).second) error(o, "listed twice");
+      if (!is_unicast_mac(n.mac)) error(o, "mac " + dp::to_string(n.mac) + " is not a unicast address");
+    }
+  }
+
+  // ---- [[services]] ----
+
+  void check_services() {
+    std::unordered_map<std::string, size_t> names;
+    names.reserve(c_.services.size());
+    for (size_t i = 0; i < c_.services.size(); ++i) {
+      const ServiceConfig& s = c_.services[i];
+      const auto o = [&s] { return "service " + s.ns + "/" + s.name; };
+      if (!is_dns1123_label(s.ns)) error(o, "namespace " + not_dns1123_label(s.ns));
+      if (!is_dns1035_label(s.name)) error(o, "name " + not_dns1035_label(s.name));
+      name_.assign(s.ns).append("/").append(s.name);
+      if (auto [it, inserted] = names.emplace(name_, i); !inserted) {
+        error(o, "defined twice (services[" + std::to_string(it->second) + "] and services[" +
+                     std::to_string(i) + "])");
+      }
+      check_service(s, o);
+    }
+  }
+
+  template <typename Object>
+  void check_service(const ServiceConfig& s, const Object& o) {
+    if (s.type == ServiceType::kExternalName) {
+      if (!is_dns_name(s.external_name)) error(o, "external_name " + not_dns_name(s.external_name));
+      if (s.cluster_ip) error(o, "cluster_ip not allowed with type = \"ExternalName\"");
+      if (!s.endpoints.empty()) error(o, "endpoints not allowed with type = \"ExternalName\"");
+    } else {
+      if (!s.external_name.empty()) error(o, "external_name only allowed with type = \"ExternalName\"");
+      if (s.cluster_ip) check_cluster_ip(s, o);
+    }
+    if (s.maglev_table_size) {
+      if (s.type == ServiceType::kExternalName || !s.cluster_ip) {
+        error(o, "maglev_table_size only allowed for a service with a cluster_ip (headless and "
+                 "ExternalName services do not forward)");
+      } else {
+        check_maglev_size(o, *s.maglev_table_size);
+      }
+    }
+    if (s.session_affinity == SessionAffinity::kClientIp) {
+      range(o, "timeout_seconds", s.affinity_timeout, 1, kMaxAffinityTimeout);
+    }
+    check_service_ports(s, o);
+    check_endpoints(s, o);
+  }
+
+  template <typename Object>
+  void check_cluster_ip(const ServiceConfig& s, const Object& o) {
+    const dp::IpAddr& vip = *s.cluster_ip;
+    if (vip.family != dp::Family::kIpv4) return error(o, "cluster_ip: IPv6 services are not supported yet");
+    const auto text = [&vip] { return dp::to_string(vip.as_v4()); };
+    if (!is_unicast_ip4(vip.as_v4())) return error(o, "cluster_ip " + not_unicast_ip4(text()));
+    for (size_t j = 0; j < c_.ports.size(); ++j) {
+      if (c_.ports[j].address.addr == vip.as_v4()) {
+        error(o, "cluster_ip " + text() + " is the address of " + port_object(j) +
+                     "; a cluster IP must not be a port address");
+      }
+    }
+  }
+
+  template <typename Object>
+  void check_service_ports(const ServiceConfig& s, const Object& o) {
+    const bool forwards = s.type == ServiceType::kClusterIp && s.cluster_ip &&
+                          s.cluster_ip->family == dp::Family::kIpv4;
+    if (forwards && s.ports.empty()) {
+      error(o, "no ports; a service with a cluster_ip needs at least one port");
+    }
+    for (size_t i = 0; i < s.ports.size(); ++i) {
+      const ServicePortConfig& p = s.ports[i];
+      const auto what = [&p] { return port_and_protocol(p.port, p.protocol); };
+      const auto po = [&] { return o() + ", port " + what(); };
+      if (s.ports.size() > 1 && p.name.empty()) {
+        error(po, "name missing (required when a service has several ports)");
+      }
+      if (!p.name.empty() && !is_dns1123_label(p.name)) {
+        error(po, "name " + not_dns1123_label(p.name));
+      }
+      range(po, "port", p.port, kMinPort, kMaxPort);
+      range(po, "target_port", p.target_port, kMinPort, kMaxPort);
+      bool twice = false;
+      for (size_t j = 0; j < i; ++j) {
+        if (!p.name.empty() && s.ports[j].name == p.name) {
+          error(po, "name " + quote(p.name) + " is already the name of port " +
+                        port_and_protocol(s.ports[j].port, s.ports[j].protocol));
+        }
+        if (s.ports[j].port == p.port && s.ports[j].protocol == p.protocol) twice = true;
+      }
+      if (twice) {
+        error(po, "listed twice in this service");
+      } else if (forwards && p.port != 0) {
+        const uint64_t key = uint64_t{s.cluster_ip->as_v4().host()} << 24 |
+                             uint64_t{p.port} << 8 | static_cast<uint8_t>(p.protocol);
+        auto [it, inserted] = vip_ports_.emplace(key, &s);
+        if (!inserted) {
+          error(po, dp::to_string(s.cluster_ip->as_v4()) + ":" + what() +
+                        " is already served by service " + it->second->ns + "/" +
+                        it->second->name);
+        }
+      }
+    }
+  }
+
+  template <typename Object>
+  void check_endpoints(const ServiceConfig& s, const Object& o) {
+    if (s.endpoints.size() > kMaxEndpoints) {
+      error(o, std::to_string(s.endpoints.size()) + " endpoints; at most " +
+                   std::to_string(kMaxEndpoints) + " are allowed");
+    }
+    ips_.clear();
+    for (const EndpointConfig& e : s.endpoints) {
+      const auto eo = [&] { return o() + ", endpoint " + ip_text(e.ip); };
+      if (e.ip.family != dp::Family::kIpv4) {
+        error(eo, "IPv6 endpoints are not supported yet");
+      } else if (!is_unicast_ip4(e.ip.as_v4())) {
+        error(eo, "ip " + not_unicast_ip4(ip_text(e.ip)));
+      } else {
+        ips_.push_back(e.ip.as_v4().host());
+      }
+      if (!e.hostname.empty() && !is_dns1123_label(e.hostname)) {
+        error(eo, "hostname " + not_dns1123_label(e.hostname));
+      }
+      if (!e.subdomain.empty() && !is_dns1123_label(e.subdomain)) {
+        error(eo, "subdomain " + not_dns1123_label(e.subdomain));
+      }
+      // EndpointSlice conditions (KEP-1672): ready = serving && !terminating.
+      if (e.ready && (!e.serving || e.terminating)) {
+        error(eo, std::string("ready = true contradicts ") +
+                      (e.terminating ? "terminating = true" : "serving = false") +
+                      "; a ready endpoint is serving and not terminating");
+      }
+      range(eo, "weight", e.weight, 1, kMaxWeight);
+    }
+    std::sort(ips_.begin(), ips_.end());
+    for (size_t i = 1; i < ips_.size(); ++i) {
+      if (ips_[i] == ips_[i - 1] && (i + 1 == ips_.size() || ips_[i + 1] != ips_[i])) {
+        error(o() + ", endpoint " + dp::to_string(Ip4::from_host(ips_[i])),
+              "listed twice in this service");
+      }
+    }
+  }
+
+  // ---- [dns], [control] ----
+
+  void check_dns() {
+    const DnsConfig& d = c_.dns;
+    const std::string o = "dns";
+    if (!is_dns_name(d.zone) || d.zone.back() == '.' || d.zone.size() > kMaxZoneLength) {
+      error(o, "zone " + quote(d.zone) + " is not a DNS name of at most " +
+                   std::to_string(kMaxZoneLength) +
+                   " characters without the final dot (dot-separated DNS-1123 labels), e.g. "
+                   "\"cluster.local\"");
+    }
+    range(o, "ttl", d.ttl, 1, 86400);
+    range(o, "max_udp_payload", d.max_udp_payload, 512, 4096);
+    for (size_t i = 0; i < d.listen.size(); ++i) {
+      const DnsListen& l = d.listen[i];
+      const std::string text = dp::to_string(l.ip) + ":" + std::to_string(l.port);
+      if (l.port == 0 || (l.ip.host() >> 24) >= 224) {
+        error(o, "listen " + text + " is not an address a server can bind (port 1..65535, "
+                                    "not multicast)");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        const DnsListen& other = d.listen[j];
+        // The kernel refuses a second bind of the same port when one of the
+        // two is the wildcard address.
+        if (other.port == l.port && (other.ip == l.ip || other.ip.is_zero() || l.ip.is_zero())) {
+          error(o, "listen " + text + (other.ip == l.ip ? " is listed twice" : " overlaps " +
+                       dp::to_string(other.ip) + ":" + std::to_string(other.port)));
+          break;
+        }
+      }
+    }
+    if (d.service_ip) check_dns_service_ip(*d.service_ip);
+  }
+
+  // The DNS service VIP is answered on the dataplane like a cluster IP, so
+  // it must not collide with an address the dataplane already answers for.
+  void check_dns_service_ip(Ip4 vip) {
+    const std::string o = "dns";
+    const std::string text = dp::to_string(vip);
+    if (!is_unicast_ip4(vip)) return error(o, "service_ip " + not_unicast_ip4(text));
+    for (size_t j = 0; j < c_.ports.size(); ++j) {
+      const Prefix4& a = c_.ports[j].address;
+      if (a.length == 0 || a.length > 32) continue;
+      const uint32_t host = vip.host() & ~a.mask_host();
+      if (a.addr == vip) {
+        error(o, "service_ip " + text + " is the address of " + port_object(j) +
+                     "; the DNS service IP must not be a port address");
+      } else if (a.length <= 30 && a.contains(vip) && (host == 0 || host == ~a.mask_host())) {
+        error(o, "service_ip " + text + " is the " + (host == 0 ? "network" : "broadcast") +
+                     " address of " + port_object(j));
+      }
+    }
+    for (const ServiceConfig& s : c_.services) {
+      if (s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4 && s.cluster_ip->as_v4() == vip) {
+        error(o, "service_ip " + text + " is the cluster_ip of service " + s.ns + "/" + s.name +
+                     "; the DNS service IP must be an address of its own");
+      }
+    }
+  }
+
+  void check_control() {
+    const ControlConfig& c = c_.control;
+    const std::string o = "control";
+    if (c.socket.empty() || c.socket.front() != '/' || c.socket.back() == '/') {
+      error(o, "socket " + quote(c.socket) +
+                   " is not an absolute file path such as \"/run/podgate/podgate.sock\"");
+    } else if (c.socket.size() > kMaxSocketPath) {
+      error(o, "socket: a path of " + std::to_string(c.socket.size()) +
+                   " bytes; a Unix socket path has at most " + std::to_string(kMaxSocketPath) +
+                   " (sun_path)");
+    }
+    if (c.mode > 0777 || (c.mode & 0600) != 0600) {
+      error(o, "mode is not a file mode such as 0660 (at most 0777, readable and writable by its "
+               "owner)");
+    }
+    if (!c.group.empty() && !is_group_name(c.group)) {
+      error(o, "group " + quote(c.group) + " is not a group name (1..32 of a-z, A-Z, 0-9, '.', "
+                                           "'_', '-', not starting with '-')");
+    }
+    range(o, "idle_timeout", c.idle_timeout, 0, 86400);
+    if (const auto& l = c_.metrics.listen; l && (l->port == 0 || (l->ip.host() >> 24) >= 224)) {
+      error("metrics", "listen " + dp::to_string(l->ip) + ":" + std::to_string(l->port) +
+                           " is not an address a server can bind");
+    }
+  }
+
+  const Config& c_;
+  std::vector<std::string> errors_;
+  bool ports_complete_ = true;  // every port address valid: on-link checks are meaningful
+  // VIP, port and protocol packed -> the first service serving it.
+  std::unordered_map<uint64_t, const ServiceConfig*> vip_ports_;
+  std::vector<uint32_t> ips_;  // one service's endpoint addresses, reused
+  std::string name_;           // "ns/name", reused
+};
+
+}  // namespace
+
+Result<void> validate(const Config& config) { return Checker(config).run(); }
+
+}  // namespace podgate::ctl

@@ -1,0 +1,94 @@
+// The Prometheus endpoint: a minimal HTTP/1.1 server (RFC 9112) on the
+// control thread's EventLoop, serving GET/HEAD /metrics with a body the
+// caller provides (render_prometheus, prometheus.hpp).
+//
+// The connections are a StreamServer's (stream_server.hpp), like the
+// control socket's: non-blocking, per-connection buffers, a connection cap
+// and an idle timeout, so a slow, stalled or malicious scraper costs only
+// its own buffers and never holds the loop that also answers DNS.  One
+// request per connection is handled at a time (pipelined requests wait in
+// the input buffer until the previous reply is written); while a reply is
+// unsent the connection is not read, so a client that stops reading is
+// held back by TCP and closed by the idle timeout.  Keep-alive follows
+// RFC 9112 §9.3 (HTTP/1.1 persistent unless "Connection: close"; HTTP/1.0
+// only with "Connection: keep-alive").  Requests carrying a body are
+// answered and then closed: /metrics takes no input.
+// Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "control/loop/event_loop.hpp"
+#include "control/result.hpp"
+#include "control/loop/stream_server.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::ctl {
+
+struct MetricsCounters {
+  uint64_t accepted = 0;
+  uint64_t requests = 0;     // requests parsed (or rejected) and answered
+  uint64_t errors = 0;       // 4xx/5xx replies sent
+  uint64_t refused = 0;      // connections refused at the cap
+  uint64_t closed_idle = 0;  // closed by the idle timeout
+};
+
+// The counters as the "metrics_http" section of the stats reply
+// (render_prometheus turns it into podgate_metrics_http_*).
+nlohmann::json metrics_counters_json(const MetricsCounters& c, size_t connections);
+
+class MetricsServer {
+ public:
+  static constexpr size_t kMaxHeaderBytes = 8 * 1024;  // request line + header fields
+  struct Options {
+    size_t max_connections = 16;
+    // A connection with no byte read or written for this long is closed;
+    // one lingering after its last reply counts from the reply.
+    uint64_t idle_timeout_ms = 5000;
+  };
+  using BodyProvider = std::function<std::string()>;
+
+  // Binds ip:port (SO_REUSEADDR; port 0 = an ephemeral port, see port()),
+  // listens and accepts on `loop`.  Errors name the address:
+  // "metrics.listen: cannot bind 127.0.0.1:9100: Address already in use".
+  static Result<std::unique_ptr<MetricsServer>> open(EventLoop& loop, dp::Ip4 ip, uint16_t port,
+                                                     Options options);
+  static Result<std::unique_ptr<MetricsServer>> open(EventLoop& loop, dp::Ip4 ip, uint16_t port) {
+    return open(loop, ip, port, Options{});
+  }
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // What GET /metrics returns; called once per request.  Without one,
+  // /metrics answers 503.
+  void set_body_provider(BodyProvider provider) { provider_ = std::move(provider); }
+
+  uint16_t port() const noexcept { return port_; }  // host order; the bound port
+  MetricsCounters counters() const noexcept;
+  size_t connections() const noexcept { return server_ ? server_->connections() : 0; }
+
+ private:
+  class Session;  // one connection: a request at a time
+
+  MetricsServer(Options options) : options_(options) {}
+  // Answers the first whole request in the input, if the last reply is out.
+  StreamSession::Input handle_request(StreamConn& c);
+  void reply(StreamConn& c, int status, std::string_view reason, std::string_view content_type,
+             const std::string& body, bool head, bool close, std::string_view extra_headers = {});
+
+  Options options_;
+  std::string address_;  // "127.0.0.1:9100", for messages
+  uint16_t port_ = 0;
+  BodyProvider provider_;
+  std::unique_ptr<StreamServer> server_;
+  MetricsCounters counters_;  // requests and errors; the connection counts are server_'s
+};
+
+}  // namespace podgate::ctl

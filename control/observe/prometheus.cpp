@@ -1,0 +1,441 @@
+#include "control/observe/prometheus.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "dataplane/worker_counters.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+enum class Type { kCounter, kGauge };
+
+using Labels = std::vector<std::pair<std::string_view, std::string>>;
+
+// A number as the exposition format writes it (a Go ParseFloat-able
+// text); nullopt for anything that is not a number or a bool.
+std::optional<std::string> value_text(const json& v) {
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_boolean()) return std::string(v.get<bool>() ? "1" : "0");
+  if (!v.is_number_float()) return std::nullopt;
+  const double d = v.get<double>();
+  if (std::isnan(d)) return std::string("NaN");
+  if (std::isinf(d)) return std::string(d > 0 ? "+Inf" : "-Inf");
+  // Whole numbers as integers ("1250000000", not "1.25e+09"): exact below 2^53.
+  if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0) {
+    return std::to_string(static_cast<int64_t>(d));
+  }
+  std::array<char, 32> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+  if (ec != std::errc()) return std::nullopt;
+  return std::string(buf.data(), end);
+}
+
+// A label value from JSON: strings as they are, numbers as text.
+std::optional<std::string> label_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return value_text(v);
+  return std::nullopt;
+}
+
+// A metric name piece from a JSON key: [a-zA-Z0-9_] only.
+std::string name_piece(std::string_view key) {
+  std::string out(key);
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!ok) c = '_';
+  }
+  return out;
+}
+
+// HELP text escaping: backslash and line feed (quotes stay as they are).
+std::string escape_help(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Families in first-use order, each with its samples kept together (the
+// format requires a family's samples to be one group).
+class Exposition {
+ public:
+  void add(std::string_view name, Type type, std::string_view help, const Labels& labels,
+           const json& value) {
+    std::optional<std::string> v = value_text(value);
+    if (!v) return;
+    auto [it, inserted] = index_.try_emplace(std::string(name), families_.size());
+    if (inserted) families_.push_back({std::string(name), type, std::string(help), {}, {}});
+    Family& f = families_[it->second];
+    if (f.type != type) return;  // a name reused with another type: keep the first
+    std::string label_set;
+    for (const auto& [k, val] : labels) {
+      label_set += label_set.empty() ? "{" : ",";
+      label_set += k;
+      label_set += "=\"";
+      label_set += escape_label_value(val);
+      label_set += '"';
+    }
+    if (!label_set.empty()) label_set += '}';
+    if (!f.seen.insert(label_set).second) return;  // duplicate series
+    f.samples.push_back(f.name + label_set + ' ' + *v);
+  }
+
+  std::string render() const {
+    std::string out;
+    for (const Family& f : families_) {
+      if (f.samples.empty()) continue;
+      out += "# HELP " + f.name + ' ' + escape_help(f.help) + '\n';
+      out += "# TYPE " + f.name + (f.type == Type::kCounter ? " counter\n" : " gauge\n");
+      for (const std::string& s : f.samples) {
+        out += s;
+        out += '\n';
+      }
+    }
+    return out;
+  }
+
+ private:
+  struct Family {
+    std::string name;
+    Type type;
+    std::string help;
+    std::vector<std::string> samples;
+    std::unordered_set<std::string> seen;
+  };
+  std::vector<Family> families_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+const json* member(const json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+const json* member_of_type(const json& j, const char* key, json::value_t t) {
+  const json* m = member(j, key);
+  return m != nullptr && m->type() == t ? m : nullptr;
+}
+
+const json* object_at(const json& j, const char* key) {
+  return member_of_type(j, key, json::value_t::object);
+}
+const json* array_at(const json& j, const char* key) {
+  return member_of_type(j, key, json::value_t::array);
+}
+
+std::string_view worker_counter_help(std::string_view name) {
+#define PODGATE_X(n, help) \
+  if (name == #n) return help;
+  PODGATE_WORKER_COUNTERS(PODGATE_X)
+#undef PODGATE_X
+  return "worker counter";
+}
+
+void render_status(Exposition& e, const json& status) {
+  if (const json* v = member(status, "podgate_version"); v != nullptr) {
+    if (auto text = label_text(*v)) {
+      e.add("podgate_info", Type::kGauge, "podgate build information (always 1)",
+            {{"version", *text}}, 1);
+    }
+  }
+  if (const json* v = member(status, "uptime_seconds")) {
+    e.add("podgate_uptime_seconds", Type::kGauge, "seconds since podgate started", {}, *v);
+  }
+  if (const json* v = member(status, "workers")) {
+    e.add("podgate_workers", Type::kGauge, "worker lcores forwarding packets", {}, *v);
+  }
+  if (const json* v = member(status, "services")) {
+    e.add("podgate_services", Type::kGauge, "services in the running config", {}, *v);
+  }
+  const json* ports = array_at(status, "ports");
+  if (ports == nullptr) return;
+  for (const json& p : *ports) {
+    const json* name = member(p, "name");
+    auto port = name != nullptr ? label_text(*name) : std::nullopt;
+    if (!port) continue;
+    if (const json* v = member(p, "link_up")) {
+      e.add("podgate_port_link_up", Type::kGauge, "1 when the port's link is up", {{"port", *port}},
+            *v);
+    }
+    if (const json* v = member(p, "speed_mbps"); v != nullptr && v->is_number()) {
+      // Base units: bytes per second (1 Mbit/s = 125000 bytes/s).
+      e.add("podgate_port_link_speed_bytes_per_second", Type::kGauge,
+            "link speed the port reports, in bytes per second", {{"port", *port}},
+            json(v->get<double>() * 125000.0));
+    }
+  }
+}
+
+void render_ports(Exposition& e, const json& stats) {
+  struct Field {
+    const char* key;
+    const char* family;
+    const char* help;
+  };
+  static constexpr std::array<Field, 8> kFields = {{
+      {"ipackets", "podgate_port_rx_packets_total", "packets received by the port"},
+      {"opackets", "podgate_port_tx_packets_total", "packets transmitted by the port"},
+      {"ibytes", "podgate_port_rx_bytes_total", "bytes received by the port"},
+      {"obytes", "podgate_port_tx_bytes_total", "bytes transmitted by the port"},
+      {"imissed", "podgate_port_rx_missed_total",
+       "packets the NIC dropped because no receive descriptor was free"},
+      {"ierrors", "podgate_port_rx_errors_total", "erroneous packets received"},
+      {"oerrors", "podgate_port_tx_errors_total", "packets that failed to transmit"},
+      {"rx_nombuf", "podgate_port_rx_nombuf_total",
+       "receive buffer allocation failures (mempool empty)"},
+  }};
+  const json* ports = array_at(stats, "ports");
+  if (ports == nullptr) return;
+  for (const Field& f : kFields) {
+    for (const json& p : *ports) {
+      const json* name = member(p, "name");
+      auto port = name != nullptr ? label_text(*name) : std::nullopt;
+      const json* v = member(p, f.key);
+      if (port && v != nullptr) e.add(f.family, Type::kCounter, f.help, {{"port", *port}}, *v);
+    }
+  }
+}
+
+// One worker's block (or the control thread's): counters and drops.
+void render_worker(Exposition& e, const std::string& worker, const json& block) {
+  if (const json* counters = object_at(block, "counters")) {
+    for (const auto& [key, v] : counters->items()) {
+      if (key == "flow_entries") {
+        e.add("podgate_worker_flow_entries", Type::kGauge, worker_counter_help(key),
+              {{"worker", worker}}, v);
+      } else {
+        e.add("podgate_worker_" + name_piece(key) + "_total", Type::kCounter,
+              worker_counter_help(key), {{"worker", worker}}, v);
+      }
+    }
+  }
+  if (const json* drops = object_at(block, "drops")) {
+    for (const auto& [reason, v] : drops->items()) {
+      e.add("podgate_drops_total", Type::kCounter,
+            "packets dropped, by worker and reason (dataplane/drop_reason.hpp)",
+            {{"worker", worker}, {"reason", reason}}, v);
+    }
+  }
+}
+
+void render_workers(Exposition& e, const json& stats) {
+  if (const json* workers = array_at(stats, "workers")) {
+    for (size_t i = 0; i < workers->size(); ++i) {
+      const json& w = (*workers)[i];
+      const json* id = member(w, "worker");
+      auto label = id != nullptr ? label_text(*id) : std::nullopt;
+      render_worker(e, label.value_or(std::to_string(i)), w);
+    }
+  }
+  if (const json* control = object_at(stats, "control")) {
+    render_worker(e, "control", *control);
+    if (const json* v = member(*control, "waiting_for_arp")) {
+      e.add("podgate_control_waiting_for_arp", Type::kGauge,
+            "packets the control thread holds until ARP resolves their next hop", {}, *v);
+    }
+  }
+}
+
+// Per service port, then per endpoint of it: `in` is client -> Pod, `out`
+// Pod -> client.
+void render_traffic(Exposition& e, const std::string& prefix, const std::string& what,
+                    const Labels& labels, const json& j) {
+  for (const char* dir : {"in", "out"}) {
+    Labels l = labels;
+    l.emplace_back("direction", dir);
+    if (const json* v = member(j, (std::string("packets_") + dir).c_str())) {
+      e.add(prefix + "_packets_total", Type::kCounter,
+            "packets forwarded per " + what + " (in: client to Pod, out: Pod to client)", l, *v);
+    }
+    if (const json* v = member(j, (std::string("bytes_") + dir).c_str())) {
+      e.add(prefix + "_bytes_total", Type::kCounter,
+            "bytes forwarded per " + what + " (in: client to Pod, out: Pod to client)", l, *v);
+    }
+  }
+  if (const json* v = member(j, "flows_created")) {
+    e.add(prefix + "_flows_created_total", Type::kCounter, "connections pinned per " + what,
+          labels, *v);
+  }
+  if (const json* v = member(j, "flows_active")) {
+    e.add(prefix + "_flows_active", Type::kGauge, "live connections per " + what, labels, *v);
+  }
+}
+
+void render_services(Exposition& e, const json& stats) {
+  const json* services = array_at(stats, "services");
+  if (services == nullptr) return;
+  for (const json& s : *services) {
+    const json* name = member(s, "name");
+    const json* port = member(s, "port");
+    const json* proto = member(s, "protocol");
+    if (name == nullptr || port == nullptr || proto == nullptr) continue;
+    auto n = label_text(*name);
+    auto p = label_text(*port);
+    auto pr = label_text(*proto);
+    if (!n || !p || !pr) continue;
+    const Labels labels = {{"service", *n}, {"port", *p}, {"protocol", *pr}};
+    render_traffic(e, "podgate_service", "service port", labels, s);
+    const json* endpoints = array_at(s, "endpoints");
+    if (endpoints == nullptr) continue;
+    for (const json& ep : *endpoints) {
+      const json* ip = member(ep, "ip");
+      const json* tp = member(ep, "target_port");
+      auto ip_text = ip != nullptr ? label_text(*ip) : std::nullopt;
+      auto tp_text = tp != nullptr ? label_text(*tp) : std::nullopt;
+      if (!ip_text) continue;
+      Labels l = labels;
+      l.emplace_back("endpoint", tp_text ? *ip_text + ":" + *tp_text : *ip_text);
+      const json* pod = member(ep, "pod");
+      l.emplace_back("pod", pod != nullptr ? label_text(*pod).value_or("") : "");
+      render_traffic(e, "podgate_endpoint", "endpoint of a service port", l, ep);
+    }
+  }
+}
+
+void render_dns(Exposition& e, const json& stats) {
+  const json* dns = object_at(stats, "dns");
+  if (dns == nullptr) return;
+  if (const json* q = object_at(*dns, "queries")) {
+    for (const auto& [transport, v] : q->items()) {
+      e.add("podgate_dns_queries_total", Type::kCounter,
+            "DNS queries received, by transport (udp, tcp, dataplane: punted from the VIP)",
+            {{"transport", transport}}, v);
+    }
+  }
+  if (const json* a = object_at(*dns, "answers")) {
+    for (const auto& [rcode, v] : a->items()) {
+      e.add("podgate_dns_responses_total", Type::kCounter, "DNS responses sent, by RCODE",
+            {{"rcode", rcode}}, v);
+    }
+  }
+  struct Field {
+    const char* key;
+    const char* family;
+    Type type;
+    const char* help;
+  };
+  static constexpr std::array<Field, 8> kFields = {{
+      {"truncated", "podgate_dns_truncated_total", Type::kCounter,
+       "UDP responses sent with TC set (RFC 1035 4.2.1)"},
+      {"silent", "podgate_dns_silent_total", Type::kCounter,
+       "DNS queries the responder gave no answer"},
+      {"dropped", "podgate_dns_dropped_total", Type::kCounter,
+       "DNS responses not sent (socket full, no zone yet, bad packet)"},
+      {"tcp_open", "podgate_dns_tcp_connections", Type::kGauge, "open DNS-over-TCP connections"},
+      {"tcp_accepted", "podgate_dns_tcp_accepted_total", Type::kCounter,
+       "DNS-over-TCP connections accepted"},
+      {"tcp_idle_closed", "podgate_dns_tcp_idle_closed_total", Type::kCounter,
+       "DNS-over-TCP connections closed by the idle timeout (RFC 7766 6.2.3)"},
+      {"tcp_evicted", "podgate_dns_tcp_evicted_total", Type::kCounter,
+       "DNS-over-TCP connections closed to admit a new one at the cap"},
+      {"tcp_errors", "podgate_dns_tcp_errors_total", Type::kCounter,
+       "DNS-over-TCP connections closed on an error"},
+  }};
+  for (const Field& f : kFields) {
+    if (const json* v = member(*dns, f.key)) e.add(f.family, f.type, f.help, {}, *v);
+  }
+}
+
+void render_snapshot(Exposition& e, const json& stats) {
+  const json* snap = object_at(stats, "snapshot");
+  if (snap == nullptr) return;
+  if (const json* v = member(*snap, "generation")) {
+    e.add("podgate_snapshot_generation", Type::kGauge,
+          "generation of the snapshot the workers forward with", {}, *v);
+  }
+  if (const json* v = member(*snap, "awaiting_free")) {
+    e.add("podgate_snapshot_awaiting_free", Type::kGauge,
+          "retired snapshots waiting for every worker's quiescent state", {}, *v);
+  }
+  if (const json* v = member(*snap, "freed")) {
+    e.add("podgate_snapshot_freed_total", Type::kCounter, "retired snapshots freed", {}, *v);
+  }
+}
+
+std::string server_counter_help(const std::string& key) {
+  static const std::unordered_map<std::string, std::string> kHelp = {
+      {"accepted", "connections accepted"},
+      {"requests", "requests handled"},
+      {"errors", "error replies sent"},
+      {"refused", "connections refused at the connection cap"},
+      {"closed_oversize", "connections closed after an oversized request"},
+      {"closed_backlog", "connections closed because the client stopped reading"},
+      {"closed_idle", "connections closed by the idle timeout"},
+  };
+  auto it = kHelp.find(key);
+  return it == kHelp.end() ? key : it->second;
+}
+
+// A section of connection counters: "connections" is a gauge, the rest counters.
+void render_server(Exposition& e, const json& stats, const char* key, const std::string& prefix,
+                   const std::string& what) {
+  const json* s = object_at(stats, key);
+  if (s == nullptr) return;
+  for (const auto& [k, v] : s->items()) {
+    if (k == "connections") {
+      e.add(prefix + "_connections", Type::kGauge, "open " + what + " connections", {}, v);
+    } else {
+      e.add(prefix + "_" + name_piece(k) + "_total", Type::kCounter,
+            what + ": " + server_counter_help(k), {}, v);
+    }
+  }
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_prometheus(const json& stats, const json& status) {
+  Exposition e;
+  render_status(e, status);
+  render_ports(e, stats);
+  render_workers(e, stats);
+  render_services(e, stats);
+  render_dns(e, stats);
+  render_snapshot(e, stats);
+  render_server(e, stats, "control_socket", "podgate_control_socket", "control socket");
+  render_server(e, stats, "metrics_http", "podgate_metrics_http", "metrics HTTP");
+  return e.render();
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,176 @@
+#include "control/publish/punt_handler.hpp"
+
+#include <cstring>
+
+#include <rte_arp.h>
+#include <rte_ethdev.h>
+
+#include "dataplane/packet.hpp"
+
+namespace podgate::ctl {
+
+PuntHandler::~PuntHandler() {
+  for (auto& [ip, hop] : hops_) {
+    for (Waiting& w : hop.packets) rte_pktmbuf_free(w.m);
+  }
+}
+
+unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
+  constexpr unsigned kBurst = 32;
+  rte_mbuf* pkts[kBurst];
+  unsigned n = rte_ring_sc_dequeue_burst(setup_.punt_ring, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    switch (dp::punt_meta(m).kind) {
+      case dp::PuntKind::kArp:
+        on_arp(m, snap);
+        break;
+      case dp::PuntKind::kUnresolved:
+        on_unresolved(m, snap, now_ms);
+        break;
+      case dp::PuntKind::kDns:
+        if (!dns_ || !dns_(m, snap)) drop(m, dp::DropReason::kNoService);
+        break;
+    }
+  }
+  return n;
+}
+
+void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap) {
+  dp::ParsedPacket p;
+  dp::DropReason why;
+  if (!dp::parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), false, p, why) ||
+      p.kind != dp::PacketKind::kArp) {
+    drop(m, dp::DropReason::kBadArp);
+    return;
+  }
+  const rte_arp_ipv4& a = p.arp->arp_data;
+  dp::Ip4 sender{a.arp_sip};
+  dp::Ip4 target{a.arp_tip};
+  // Learn only replies to us, from a host on the subnet they arrived on.
+  uint16_t rx = dp::punt_meta(m).port;
+  if (rx >= snap.ports.size() || snap.ports[rx].address.addr != target ||
+      !snap.ports[rx].address.contains(sender)) {
+    drop(m, dp::DropReason::kArpNotForUs);
+    return;
+  }
+  dp::MacAddr mac;
+  std::memcpy(mac.bytes.data(), a.arp_sha.addr_bytes, 6);
+  setup_.neighbors->set(sender, mac);
+  rte_pktmbuf_free(m);
+  flush(sender, mac, snap);
+}
+
+void PuntHandler::on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms) {
+  const dp::PuntMeta meta = dp::punt_meta(m);
+  if (auto mac = setup_.neighbors->find(meta.next_hop)) {
+    send_resolved(m, dp::PortIdx{meta.port}, *mac, snap);  // resolved meanwhile
+    return;
+  }
+  Hop& hop = hops_[meta.next_hop.be];
+  hop.port = dp::PortIdx{meta.port};
+  if (hop.packets.size() >= kMaxWaitingPerHop || waiting_count_ >= kMaxWaiting) {
+    drop(m, dp::DropReason::kNeighborUnresolved);
+  } else {
+    hop.packets.push_back(Waiting{m, dp::PortIdx{meta.port}, now_ms});
+    ++waiting_count_;
+  }
+  if (hop.last_request_ms == 0 || now_ms - hop.last_request_ms >= kArpRetryMs) {
+    hop.last_request_ms = now_ms;
+    send_arp_request(snap, meta.next_hop, dp::PortIdx{meta.port});
+  }
+}
+
+void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
+  for (auto it = hops_.begin(); it != hops_.end();) {
+    Hop& hop = it->second;
+    dp::Ip4 ip{it->first};
+    if (auto mac = setup_.neighbors->find(ip)) {
+      flush(ip, *mac, snap);
+      it = hops_.erase(it);
+      continue;
+    }
+    while (!hop.packets.empty() && now_ms - hop.packets.front().since_ms >= kWaitLimitMs) {
+      drop(hop.packets.front().m, dp::DropReason::kNeighborUnresolved);
+      hop.packets.pop_front();
+      --waiting_count_;
+    }
+    if (hop.packets.empty()) {
+      it = hops_.erase(it);
+      continue;
+    }
+    if (now_ms - hop.last_request_ms >= kArpRetryMs) {
+      hop.last_request_ms = now_ms;
+      send_arp_request(snap, ip, hop.port);
+    }
+    ++it;
+  }
+}
+
+void PuntHandler::flush(dp::Ip4 ip, const dp::MacAddr& mac, const dp::Snapshot& snap) {
+  auto it = hops_.find(ip.be);
+  if (it == hops_.end()) return;
+  for (Waiting& w : it->second.packets) {
+    send_resolved(w.m, w.port, mac, snap);
+    --waiting_count_;
+  }
+  it->second.packets.clear();
+}
+
+void PuntHandler::send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac,
+                                const dp::Snapshot& snap) {
+  uint16_t idx = static_cast<uint16_t>(port);
+  if (idx >= snap.ports.size()) {
+    drop(m, dp::DropReason::kNoRoute);
+    return;
+  }
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  std::memcpy(eth->dst_addr.addr_bytes, mac.bytes.data(), 6);
+  std::memcpy(eth->src_addr.addr_bytes, snap.ports[idx].mac.bytes.data(), 6);
+  transmit(m, port);
+}
+
+// RFC 826 request: who has `target`? tell our address on `port`.
+void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port) {
+  uint16_t idx = static_cast<uint16_t>(port);
+  if (idx >= snap.ports.size()) return;
+  rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
+  if (m == nullptr) return;
+  constexpr uint16_t kLen = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, kLen));
+  if (eth == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const dp::PortAddress& own = snap.ports[idx];
+  std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+  std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
+  eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  arp->arp_hardware = dp::to_be16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = dp::to_be16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+  arp->arp_plen = 4;
+  arp->arp_opcode = dp::to_be16(RTE_ARP_OP_REQUEST);
+  std::memcpy(arp->arp_data.arp_sha.addr_bytes, own.mac.bytes.data(), 6);
+  arp->arp_data.arp_sip = own.address.addr.be;
+  std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
+  arp->arp_data.arp_tip = target.be;
+  transmit(m, port);
+}
+
+void PuntHandler::transmit(rte_mbuf* m, dp::PortIdx port) {
+  uint16_t port_id = setup_.port_ids[static_cast<uint16_t>(port)];
+  if (rte_eth_tx_burst(port_id, setup_.tx_queue, &m, 1) != 1) {
+    drop(m, dp::DropReason::kTxFull);
+    return;
+  }
+  counters_.tx_packets.add();
+}
+
+void PuntHandler::drop(rte_mbuf* m, dp::DropReason why) {
+  counters_.drop(why);
+  rte_pktmbuf_free(m);
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,149 @@
+// The Registry: the single truth the control thread publishes from
+// (architecture decisions 9 and 10).  Control thread only.
+//
+// Layers, each with its own owner:
+//   file     the config file's desired state, as last read (start, reload)
+//            or written (`config save` to the config file);
+//   edits    runtime changes from podgatectl (apply, delete, endpoint set):
+//            unsaved config until `config save` writes them;
+//   learnt   what the appliance learns that is not config (per-endpoint
+//            health and drain, later the Kubernetes sync): never counted as
+//            unsaved, never written by `config save`.
+// desired() = file + edits, what `config dump` shows and `config save`
+// writes; view() = desired() with the learnt state applied, what snapshots
+// and zones are built from.
+//
+// A change is staged first (stage_*: a Proposal, validated whole by
+// validate(), nothing changed yet), then built and published by its owner
+// (Appliance: snapshot to the workers), and only then committed: a refused
+// or failed change leaves the Registry untouched.  commit() makes a new
+// version and tells every listener (DNS zone, telemetry, later BGP and
+// health) "version N was published".  A staged change that changes nothing
+// (Proposal::changed false) is not to be published: the same state twice
+// publishes nothing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "control/config/config.hpp"
+#include "control/result.hpp"
+
+namespace podgate::dp {
+struct Snapshot;
+}
+
+namespace podgate::ctl {
+
+// Which layer a change belongs to.
+enum class Layer : uint8_t { kFile, kEdit, kLearnt };
+
+// An endpoint of a service, by name: learnt state follows it across
+// renumbering and reloads.
+struct EndpointRef {
+  std::string ns;
+  std::string name;
+  dp::IpAddr ip;
+  friend auto operator<=>(const EndpointRef&, const EndpointRef&) = default;
+  friend bool operator==(const EndpointRef&, const EndpointRef&) = default;
+};
+
+// What the appliance learnt about one endpoint.  Both false: nothing learnt.
+struct LearntEndpoint {
+  bool unhealthy = false;  // failed its health check: no flows at all
+  bool drained = false;    // taken out of rotation: keeps its flows, no new ones
+  friend bool operator==(const LearntEndpoint&, const LearntEndpoint&) = default;
+};
+
+using LearntState = std::map<EndpointRef, LearntEndpoint>;
+
+// `desired` with `learnt` applied: an unhealthy endpoint is neither ready
+// nor serving (architecture decision 5: it loses its flows), a drained one
+// is not ready (it keeps its flows).  Learnt state about an endpoint the
+// config does not have is kept for when it comes back, and changes nothing.
+Config apply_learnt(const Config& desired, const LearntState& learnt);
+
+// A published Registry version, as listeners see it.
+struct Publication {
+  uint64_t version = 0;
+  Layer layer = Layer::kFile;
+  const Config& config;             // view(): what was built and published
+  const dp::Snapshot* snapshot = nullptr;  // the forwarding snapshot, when there is one
+};
+
+class Registry {
+ public:
+  // A change staged against the current version; see the file comment.
+  struct Proposal {
+    Layer layer = Layer::kFile;
+    bool changed = false;
+    std::shared_ptr<const Config> desired;
+    LearntState learnt;
+    std::shared_ptr<const Config> view;  // desired with learnt applied (== desired without)
+  };
+
+  using Listener = std::function<void(const Publication&)>;
+  using ListenerId = uint64_t;
+
+  // `file` is the config as read; nothing is published yet (version 0).
+  explicit Registry(Config file);
+
+  // ---- reading ----
+  const Config& file() const noexcept { return *file_; }
+  const Config& desired() const noexcept { return *desired_; }
+  const Config& view() const noexcept { return *view_; }
+  const LearntState& learnt() const noexcept { return learnt_; }
+  uint64_t version() const noexcept { return version_; }
+  // Runtime edits published since the file layer was last read or written.
+  uint64_t unsaved_changes() const noexcept { return unsaved_; }
+
+  // ---- staging (nothing changes until commit) ----
+
+  // The current state as it is, e.g. the first version at start.
+  Proposal stage_current() const;
+
+  // A new file layer (reload): replaces the file and drops the runtime edits;
+  // learnt state stays.  Validated whole like every layer.
+  Result<Proposal> stage_file(Config file) const;
+
+  // A runtime edit: `edit` changes a copy of desired() and says whether it
+  // changed anything; the result is validated whole.  An error from `edit`
+  // or from validate() is returned as it is.
+  Result<Proposal> stage_edit(const std::function<Result<bool>(Config&)>& edit) const;
+
+  // Learnt state about one endpoint; LearntEndpoint{} forgets it.
+  Proposal stage_learnt(const EndpointRef& endpoint, const LearntEndpoint& state) const;
+
+  // ---- publication ----
+
+  // Makes `p` the current state as version() + 1 and tells the listeners,
+  // in the order they subscribed.  Call once the change is published
+  // (snapshot handed to the workers); `snapshot` is passed on to listeners.
+  void commit(Proposal p, const dp::Snapshot* snapshot = nullptr);
+
+  // `config save` wrote desired() to the config file: it is the file layer now.
+  void saved_to_file();
+
+  ListenerId subscribe(Listener listener);
+  void unsubscribe(ListenerId id);
+
+ private:
+  Proposal make(Layer layer, bool changed, std::shared_ptr<const Config> desired,
+                LearntState learnt) const;
+
+  std::shared_ptr<const Config> file_;
+  std::shared_ptr<const Config> desired_;  // == file_ until the first edit
+  std::shared_ptr<const Config> view_;     // == desired_ without learnt state
+  LearntState learnt_;
+  uint64_t version_ = 0;
+  uint64_t unsaved_ = 0;
+  std::vector<std::pair<ListenerId, Listener>> listeners_;
+  ListenerId next_listener_ = 1;
+};
+
+}  // namespace podgate::ctl
