@@ -1,6 +1,6 @@
 // The Snapshot: everything a worker reads to forward packets, immutable once
 // published (architecture decision 1).  The dataplane owns this format; the
-// control thread builds it (control/snapshot_builder) and publishes its
+// control thread builds it (control/publish/snapshot_builder) and publishes its
 // pointer through each worker's SPSC ring, and frees it through RCU (QSBR).
 //
 // Per-service data is shared between consecutive snapshots when a service did
