@@ -384,7 +384,11 @@ Result<void> Appliance::launch_workers() {
   const uint32_t workers = config().dataplane.workers;
   std::vector<std::vector<dp::RxQueue>> rx(workers);
   for (const dp::PortInfo& p : ports_) {
-    for (uint16_t q = 0; q < p.rx_queues; ++q) rx[q % workers].push_back(dp::RxQueue{p.port_id, q});
+    // net_memif: see RxQueue::only_while_up.
+    const bool only_while_up = p.driver == "net_memif";
+    for (uint16_t q = 0; q < p.rx_queues; ++q) {
+      rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up});
+    }
   }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (uint32_t w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
+#include <rte_pause.h>
 #include <rte_prefetch.h>
 
 #include "dataplane/maglev.hpp"
@@ -26,6 +27,12 @@ constexpr uint16_t kNoPortIndex = 0xffff;
 // direction (FlowHit::reverse tells them apart).
 FlowKey4 flow_key(const ParsedPacket& p) noexcept {
   return FlowKey4{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+}
+
+// The port's link state as its driver last set it (no wait).
+bool link_up(uint16_t port_id) noexcept {
+  rte_eth_link link{};
+  return rte_eth_link_get_nowait(port_id, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
 }
 
 void count_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
@@ -66,9 +73,26 @@ Worker::~Worker() {
   for (rte_eth_dev_tx_buffer* buf : tx_buffers_) rte_free(buf);
 }
 
+// An idle worker pauses between polls (as l3fwd-power backs off, without
+// sleeping): after kIdlePolls polls that received nothing, kIdlePauses
+// spin-wait hints (a few microseconds) before each next poll, until a packet
+// arrives.  It frees the core's pipeline for a hyperthread sibling, and it
+// keeps an idle worker out of rx_burst most of the time, where DPDK
+// 22.11's net_memif can read a ring its peer's disconnect is unmapping
+// (RxQueue::only_while_up).
 void Worker::run(const std::atomic<bool>& stop) noexcept {
+  constexpr uint32_t kIdlePolls = 1024;
+  constexpr uint32_t kIdlePauses = 64;
   rte_rcu_qsbr_thread_online(setup_.qsbr, setup_.id);
-  while (!stop.load(std::memory_order_relaxed)) poll_once();
+  while (!stop.load(std::memory_order_relaxed)) {
+    const uint64_t before = counters_.rx_packets.get() + counters_.handoff_in.get();
+    poll_once();
+    if (counters_.rx_packets.get() + counters_.handoff_in.get() != before) {
+      idle_polls_ = 0;
+    } else if (++idle_polls_ > kIdlePolls) {
+      for (uint32_t i = 0; i < kIdlePauses; ++i) rte_pause();
+    }
+  }
   rte_rcu_qsbr_thread_offline(setup_.qsbr, setup_.id);
 }
 
@@ -81,6 +105,7 @@ void Worker::poll_once() noexcept {
   now_ = now_ms();
 
   for (const RxQueue& q : setup_.rx_queues) {
+    if (q.only_while_up && !link_up(q.port_id)) continue;
     uint16_t n = rte_eth_rx_burst(q.port_id, q.queue, burst_, kBurst);
     if (n == 0) continue;
     counters_.rx_packets.add(n);

@@ -39,6 +39,14 @@ namespace podgate::dp {
 struct RxQueue {
   uint16_t port_id;  // DPDK port id
   uint16_t queue;
+  // Poll only while the link is up.  For net_memif: DPDK 22.11's memif
+  // server marks the link down on a peer's disconnect and then unmaps the
+  // shared rings, with nothing to stop a worker inside rx_burst reading
+  // them (a worker crashed in eth_memif_rx reading an unmapped ring).
+  // Checking the link before each burst shrinks that window from the
+  // whole poll loop to one rx_burst; the link goes down tens of
+  // microseconds before the rings go.
+  bool only_while_up = false;
 };
 
 // Everything a worker is given at start; owned by whoever built it.
@@ -158,6 +166,7 @@ class Worker : public DpObject {
   DpVector<Handoff> handoffs_;                      // by owner worker
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;
+  uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   rte_mbuf* burst_[kBurst];
 };
 
