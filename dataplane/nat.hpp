@@ -1,8 +1,9 @@
-// In-place packet rewrites of the fast path: DNAT and reverse NAT of TCP/UDP,
-// TTL decrement, and the ICMP echo / ARP replies podgate answers itself.
+// In-place packet rewrites of the fast path: DNAT and reverse NAT of TCP/UDP
+// with the TTL decrement, and the ICMP echo / ARP replies podgate answers
+// itself.
 //
-// All take a ParsedPacket from parse_packet(), so the headers they touch are
-// known to be inside the frame.  Checksums are updated incrementally
+// All take headers parse_packet() or parse_flow_packet() located, so the
+// bytes they touch are known to be inside the frame.  Checksums are updated incrementally
 // (RFC 1624 eqn. 3, see checksum.hpp for the byte-order argument) so the cost
 // does not depend on the payload length.
 #pragma once
@@ -25,61 +26,22 @@ inline rte_be16_t load_word(const void* p) noexcept {
   return w;
 }
 
-// One address (through the pseudo-header, RFC 793 §3.1 / RFC 768) and one
-// port changed: fix the TCP or UDP checksum to match.
-inline void update_l4_checksum(ParsedPacket& p, rte_be32_t old_ip,
-                               rte_be32_t new_ip, rte_be16_t old_port,
-                               rte_be16_t new_port) noexcept {
-  if (p.kind == PacketKind::kTcp) {
-    rte_tcp_hdr* tcp = p.tcp();
-    tcp->cksum = csum_update32_16(tcp->cksum, old_ip, new_ip, old_port, new_port);
-    return;
-  }
-  rte_udp_hdr* udp = p.udp();
-  // RFC 768: "An all zero transmitted checksum value means that the
-  // transmitter generated no checksum"; it must stay that way.
-  if (udp->dgram_cksum == 0) return;
-  const rte_be16_t sum =
-      csum_update32_16(udp->dgram_cksum, old_ip, new_ip, old_port, new_port);
-  // RFC 768: "If the computed checksum is zero, it is transmitted as all
-  // ones" (0xffff in either byte order), since zero would mean "none".
-  udp->dgram_cksum = sum == 0 ? rte_be16_t{0xffff} : sum;
-}
-
 }  // namespace nat_detail
 
-// DNAT: VIP:port -> Pod:target_port.  `p` is kTcp or kUdp; ip and port are in
-// network order.  Updates the IPv4 header and the TCP/UDP checksums.
-inline void rewrite_destination(ParsedPacket& p, Ip4 ip, rte_be16_t port) noexcept {
-  rte_ipv4_hdr* iph = p.ip;
-  rte_udp_hdr* l4 = p.udp();  // ports sit where TCP has them too
-  const rte_be32_t old_ip = iph->dst_addr;
-  const rte_be16_t old_port = l4->dst_port;
-  iph->dst_addr = ip.be;
-  iph->hdr_checksum = csum_update32(iph->hdr_checksum, old_ip, ip.be);
-  l4->dst_port = port;
-  nat_detail::update_l4_checksum(p, old_ip, ip.be, old_port, port);
-}
+// RFC 1812 §5.3.1: a router decrements TTL when forwarding and must not
+// forward a packet whose TTL would reach zero; the caller drops one with
+// TTL <= 1 as kTtlExceeded before it changes anything.
+inline bool ttl_allows_forwarding(const rte_ipv4_hdr* ip) noexcept { return ip->time_to_live > 1; }
 
-// Reverse NAT: Pod:target_port -> VIP:port on a reply.  Same contract.
-inline void rewrite_source(ParsedPacket& p, Ip4 ip, rte_be16_t port) noexcept {
-  rte_ipv4_hdr* iph = p.ip;
-  rte_udp_hdr* l4 = p.udp();
-  const rte_be32_t old_ip = iph->src_addr;
-  const rte_be16_t old_port = l4->src_port;
-  iph->src_addr = ip.be;
-  iph->hdr_checksum = csum_update32(iph->hdr_checksum, old_ip, ip.be);
-  l4->src_port = port;
-  nat_detail::update_l4_checksum(p, old_ip, ip.be, old_port, port);
-}
-
-// The fast path's rewrite of a TCP or UDP packet of a pinned flow, going
-// out: DNAT (kDestination: VIP:port -> Pod:target_port) or reverse NAT
-// (kSource: Pod:target_port -> VIP:port), and the TTL decrement of RFC 1812
-// §5.3.1, with one IPv4 header checksum update for both.  The caller
-// checked ttl_allows_forwarding().  The TTL/protocol word changes by one in
-// the TTL's byte, so ~old + new is the constant 0xfffe in that word's
-// loaded (little-endian) order: no load of the old word is needed.
+// The one rewrite of a forwarded TCP or UDP packet (new flows, pinned
+// flows and stateless replies alike): DNAT (kDestination: VIP:port ->
+// Pod:target_port) or reverse NAT (kSource: Pod:target_port -> VIP:port),
+// and the TTL decrement of RFC 1812 §5.3.1, with one IPv4 header checksum
+// update for both.  The caller checked ttl_allows_forwarding().  The
+// TTL/protocol word (RFC 791 §3.1) changes by one in the TTL's byte, so
+// ~old + new is the constant 0xfffe in that word's loaded (little-endian)
+// order: no load of the old word is needed.  The L4 checksum follows the
+// address (through the pseudo-header, RFC 793 §3.1 / RFC 768) and the port.
 // tests/unit/checksum_test.cpp holds it to a full recomputation.
 enum class NatSide : uint8_t { kDestination, kSource };
 
@@ -107,27 +69,16 @@ inline void nat_and_decrement_ttl(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip
   if (proto == Proto::kTcp) {
     auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
     tcp->cksum = csum_update32_16(tcp->cksum, old_ip, to.be, old_port, to_port);
-  } else if (ports->dgram_cksum != 0) {  // RFC 768: zero means none; it stays so
+  } else if (ports->dgram_cksum != 0) {
+    // RFC 768: "An all zero transmitted checksum value means that the
+    // transmitter generated no checksum"; it must stay that way.  "If the
+    // computed checksum is zero, it is transmitted as all ones" (0xffff in
+    // either byte order), since zero would mean "none".
     const rte_be16_t c = csum_update32_16(ports->dgram_cksum, old_ip, to.be, old_port, to_port);
-    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;  // RFC 768: zero is sent as ones
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
   }
 }
 static_assert(std::endian::native == std::endian::little, "the TTL constant above is little-endian");
-
-// RFC 1812 §5.3.1: a router decrements TTL when forwarding and must not
-// forward a packet whose TTL would reach zero.  Returns false (packet
-// untouched) when TTL <= 1; the caller drops it with kTtlExceeded.  TTL
-// shares its 16-bit checksum word with the protocol field (RFC 791 §3.1).
-inline bool ttl_allows_forwarding(const rte_ipv4_hdr* ip) noexcept { return ip->time_to_live > 1; }
-
-inline bool decrement_ttl(rte_ipv4_hdr* ip) noexcept {
-  if (!ttl_allows_forwarding(ip)) return false;
-  const rte_be16_t old_word = nat_detail::load_word(&ip->time_to_live);
-  --ip->time_to_live;
-  const rte_be16_t new_word = nat_detail::load_word(&ip->time_to_live);
-  ip->hdr_checksum = csum_update16(ip->hdr_checksum, old_word, new_word);
-  return true;
-}
 
 // Turns an ICMP echo request (RFC 792, type 8; the caller checked the type)
 // into its echo reply in place: addresses swapped, type 0, identifier,

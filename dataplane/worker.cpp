@@ -362,7 +362,7 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
 // A reply with no flow entry (the table was full when the connection
 // started): map the Pod back to the one service port it backs, statelessly.
 void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
-  if (!decrement_ttl(p.ip)) {
+  if (!ttl_allows_forwarding(p.ip)) {
     drop(m, DropReason::kTtlExceeded);
     return;
   }
@@ -375,7 +375,7 @@ void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
   TrafficCounters& t = traffic_[svc->slot_of(Backend{p.src(), p.sport()})];
   t.packets_out.add();
   t.bytes_out.add(rte_pktmbuf_pkt_len(m));
-  rewrite_source(p, svc->vip, svc->port);
+  nat_and_decrement_ttl<NatSide::kSource>(p.ip, p.l4, p.proto(), svc->vip, svc->port);
   forward(m, p);
 }
 
