@@ -267,7 +267,6 @@ class FlowTable {
   // Connections held, including expired ones not yet freed.
   uint32_t size() const noexcept { return size_; }
   uint32_t capacity() const noexcept { return capacity_; }
-  uint32_t bucket_count() const noexcept { return n_buckets_; }
   uint32_t timeout_ms(FlowState s) const noexcept {
     switch (s) {
       case FlowState::kTcpSynSent: return timeouts_.tcp_syn_ms;
