@@ -41,6 +41,31 @@ dp::FlowTimeouts timeouts_of(const DataplaneConfig& d) {
                           d.tcp_closing_timeout * 1000, d.udp_timeout * 1000};
 }
 
+// Which address of a packet on ports[i] is the client's: as configured, or
+// the destination on a port that reaches an endpoint of the config (its
+// connected subnet holds one, or a route through it does), else the
+// source.  It decides RSS and whom a worker hands a packet to, so a wrong
+// choice costs speed, never correctness.
+dp::ClientAddress client_address(const Config& cfg, size_t i) {
+  const PortConfig& port = cfg.ports[i];
+  if (port.client_address) return *port.client_address;
+  auto reached_here = [&](dp::Ip4 ip) {
+    if (port.address.contains(ip)) return true;
+    for (const RouteConfig& r : cfg.routes) {
+      if (r.prefix.contains(ip) && port.address.contains(r.via)) return true;
+    }
+    return false;
+  };
+  for (const ServiceConfig& svc : cfg.services) {
+    for (const EndpointConfig& ep : svc.endpoints) {
+      if (ep.ip.family == dp::Family::kIpv4 && reached_here(ep.ip.as_v4())) {
+        return dp::ClientAddress::kDestination;
+      }
+    }
+  }
+  return dp::ClientAddress::kSource;
+}
+
 }  // namespace
 
 void block_control_signals() {
@@ -121,8 +146,10 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
                                             std::to_string(dpc.mbufs) + " mbufs: " +
                                             rte_strerror(rte_errno));
   }
-  for (const PortConfig& pc : cfg.ports) {
+  for (size_t i = 0; i < cfg.ports.size(); ++i) {
+    const PortConfig& pc = cfg.ports[i];
     dp::PortRequest req;
+    req.client = client_address(cfg, i);
     req.name = pc.name;
     req.device = pc.device;
     req.mac = pc.mac;
@@ -144,6 +171,24 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
              dp::to_string(info.mac) + ", address " + dp::to_string(pc.address) + ", " +
              std::to_string(info.rx_queues) + " rx queue(s)");
     a->ports_.push_back(info);
+  }
+  // One ownership function for every port and worker: ports that hash on
+  // the client's fields get its redirection table.
+  const dp::Ownership owners(workers, dp::client_rss_reta_size(a->ports_));
+  for (size_t i = 0; i < a->ports_.size(); ++i) {
+    dp::PortInfo& p = a->ports_[i];
+    const PortConfig& pc = cfg.ports[i];
+    if (p.client_rss) {
+      if (auto err = dp::program_client_rss(p, owners)) {
+        p.client_rss = false;
+        log_info("port '" + pc.name + "': " + *err + "; workers hand packets to their owner");
+      }
+    }
+    log_info("port '" + pc.name + "': the client is a packet's " +
+             (p.client == dp::ClientAddress::kSource ? "source" : "destination") + "; " +
+             (workers == 1      ? "one worker owns every flow"
+              : p.client_rss    ? "RSS-steered: each connection arrives at its owner"
+                                : "no client RSS: packets are handed to their owner"));
   }
 
   a->neighbors_ = new dp::NeighborTable();
@@ -387,7 +432,8 @@ Result<void> Appliance::launch_workers() {
     // net_memif: see RxQueue::only_while_up.
     const bool only_while_up = p.driver == "net_memif";
     for (uint16_t q = 0; q < p.rx_queues; ++q) {
-      rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up});
+      rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up,
+                                            p.client == dp::ClientAddress::kDestination});
     }
   }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
@@ -395,6 +441,7 @@ Result<void> Appliance::launch_workers() {
     dp::WorkerSetup s;
     s.id = w;
     s.count = workers;
+    s.reta_size = dp::client_rss_reta_size(ports_);
     s.rx_queues = rx[w];
     for (const dp::PortInfo& p : ports_) s.port_ids.push_back(p.port_id);
     s.snapshot_ring = publisher_->ring(w);

@@ -46,6 +46,7 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   auto port_id = find_or_probe(req.device, error);
   if (!port_id) return prefix + error;
   out.port_id = *port_id;
+  out.client = req.client;
 
   rte_eth_dev_info info{};
   int rc = rte_eth_dev_info_get(out.port_id, &info);
@@ -60,14 +61,39 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   if (out.rx_queues == 0) return prefix + "device has no RX queue";
 
   rte_eth_conf conf{};
-  // Spread flows over RX queues where the device can; the worker that owns a
-  // flow is chosen by hash anyway, so any spreading is correct.
+  // Spread flows over RX queues.  Best: RSS on the client's address and
+  // port alone, with Ownership's key, one queue per worker: every packet
+  // then arrives at the worker that owns its connection.  Else any
+  // spreading the device does is correct: workers hand packets on.
+  const bool source = req.client == ClientAddress::kSource;
+  const uint64_t client_fields =
+      RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
+      (source ? RTE_ETH_RSS_L3_SRC_ONLY | RTE_ETH_RSS_L4_SRC_ONLY
+              : RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_DST_ONLY);
+  const bool pow2_reta = info.reta_size >= 64 && (info.reta_size & (info.reta_size - 1)) == 0;
+  std::vector<uint8_t> key(info.hash_key_size, 0);
+  std::copy_n(Ownership::kKey.begin(), std::min<size_t>(key.size(), Ownership::kKey.size()), key.begin());
+  const char* side = source ? "source" : "destination";
   uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
-  if (out.rx_queues > 1 && rss != 0) {
+  if (req.rx_queues > 1 && out.rx_queues == req.rx_queues &&
+      (info.flow_type_rss_offloads & client_fields) == client_fields && pow2_reta &&
+      info.hash_key_size >= 10) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = client_fields;
+    conf.rx_adv_conf.rss_conf.rss_key = key.data();
+    conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(key.size());
+    out.client_rss = true;
+    out.reta_size = info.reta_size;
+    out.notes.push_back(std::string("RSS on the client's ") + side +
+                        " address and port: each connection arrives at its owner, no handoff");
+  } else if (out.rx_queues > 1 && rss != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    out.notes.push_back(std::string("RSS on the whole 5-tuple (no ") + side +
+                        "-only hashing): workers hand packets to their owner");
   } else if (out.rx_queues > 1) {
-    out.notes.push_back("no RSS: queues are filled by the device's own spreading");
+    out.notes.push_back("no RSS: queues are filled by the device's own spreading; "
+                        "workers hand packets to their owner");
   }
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -139,6 +165,33 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
     out.notes.push_back("device has no MAC address; using " + to_string(out.mac) +
                         " in promiscuous mode");
   }
+  return std::nullopt;
+}
+
+uint32_t client_rss_reta_size(const std::vector<PortInfo>& ports) {
+  uint32_t size = Ownership::kMaxRetaSize;
+  bool any = false;
+  for (const PortInfo& p : ports) {
+    if (!p.client_rss) continue;
+    any = true;
+    size = std::min<uint32_t>(size, p.reta_size);
+  }
+  return any ? size : 128;
+}
+
+std::optional<std::string> program_client_rss(const PortInfo& port, const Ownership& owners) {
+  if (port.reta_size % owners.reta_size() != 0) {
+    return "RETA of " + std::to_string(port.reta_size) + " entries cannot repeat a table of " +
+           std::to_string(owners.reta_size());
+  }
+  std::vector<rte_eth_rss_reta_entry64> reta(port.reta_size / RTE_ETH_RETA_GROUP_SIZE);
+  for (uint32_t i = 0; i < port.reta_size; ++i) {
+    rte_eth_rss_reta_entry64& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+    group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+    group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = owners.reta_entry(i);
+  }
+  const int rc = rte_eth_dev_rss_reta_update(port.port_id, reta.data(), port.reta_size);
+  if (rc != 0) return "RETA update refused: " + dpdk_error(rc);
   return std::nullopt;
 }
 

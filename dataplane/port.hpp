@@ -16,6 +16,7 @@
 #include <rte_mempool.h>
 
 #include "dataplane/net.hpp"
+#include "dataplane/ownership.hpp"
 
 namespace podgate::dp {
 
@@ -28,6 +29,9 @@ struct PortRequest {
   uint16_t tx_queues = 2;   // required: workers + 1
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
+  // With several RX queues, RSS on this address and port alone, so that
+  // both directions of a connection reach its owner (ownership.hpp).
+  ClientAddress client = ClientAddress::kSource;
   rte_mempool* pool = nullptr;
 };
 
@@ -36,12 +40,27 @@ struct PortInfo {
   uint16_t rx_queues = 0;  // as configured
   MacAddr mac;
   std::string driver;
+  // RSS hashes the client's address and port alone with Ownership's key;
+  // its redirection table (reta_size entries) is still to be written by
+  // program_client_rss().
+  ClientAddress client = ClientAddress::kSource;  // as requested
+  bool client_rss = false;
+  uint16_t reta_size = 0;
   std::vector<std::string> notes;  // optional operations the device lacks
 };
 
 // Probes (if needed), configures and starts the port.  On failure returns
 // a message naming the port, the device and what DPDK said.
 std::optional<std::string> open_port(const PortRequest& req, PortInfo& out);
+
+// Writes `owners`' redirection table into a client_rss port's RETA (the
+// device's table repeats it: owners.reta_size() divides port.reta_size).
+// After it each packet arrives on the queue of the worker that owns it.
+std::optional<std::string> program_client_rss(const PortInfo& port, const Ownership& owners);
+
+// The RETA size an Ownership must have to be programmed into every one of
+// `ports` (the smallest client_rss RETA, at most Ownership::kMaxRetaSize).
+uint32_t client_rss_reta_size(const std::vector<PortInfo>& ports);
 
 // Stops and closes the port (and detaches a virtual device).
 void close_port(uint16_t port_id);

@@ -48,6 +48,7 @@ void count_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
 
 Worker::Worker(WorkerSetup setup)
     : setup_(std::move(setup)),
+      owners_(setup_.count, setup_.reta_size),
       snapshot_(setup_.snapshot),
       gen_(setup_.snapshot != nullptr ? static_cast<uint32_t>(setup_.snapshot->generation) : 0),
       flows_(setup_.flow_capacity, setup_.timeouts),
@@ -112,14 +113,14 @@ void Worker::poll_once() noexcept {
     // Not every PMD stamps the arrival port (net_ring does not); ARP, ICMP
     // and punting answer on it.
     for (uint16_t i = 0; i < n; ++i) burst_[i]->port = q.port_id;
-    process_burst(burst_, n, false);
+    process_burst(burst_, n, false, q.client_is_destination);
   }
   if (setup_.count > 1) {
     unsigned n = rte_ring_sc_dequeue_burst(setup_.handoff_rings[setup_.id],
                                            reinterpret_cast<void**>(burst_), kBurst, nullptr);
     if (n != 0) {
       counters_.handoff_in.add(n);
-      process_burst(burst_, static_cast<uint16_t>(n), true);
+      process_burst(burst_, static_cast<uint16_t>(n), true, false);
     }
   }
   for (uint16_t port_id : setup_.port_ids) {
@@ -148,16 +149,18 @@ uint32_t Worker::now_ms() const noexcept {
 // Three passes over a burst, so that its memory accesses overlap instead of
 // each packet stalling on its own (with many flows the table is far out of
 // cache; VPP's lb node prefetches its sticky-table bucket the same way):
-//   1. parse each TCP/UDP packet into its flow key, hash it, prefetch both
-//      index buckets;
+//   1. parse each TCP/UDP packet into its flow key; hand another worker's
+//      packet to its owner (judged by the client's address and port, as
+//      the queue's side says); hash the rest and prefetch both index
+//      buckets;
 //   2. compare the buckets' tags, prefetch the flow records they name;
 //   3. look each packet up and forward it; a miss, and everything that is
 //      not TCP or UDP in a plain IPv4 header, takes the classifying path.
-// A packet that may belong to another worker's flow (several workers, and
-// the packet came from a port, not a handoff ring) is classified first:
-// its flow, if any, is in its owner's table.
-void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexcept {
-  const bool owned = setup_.count == 1 || from_handoff;
+// Only the owner's table can hold a flow, so a packet that reached its
+// owner (by RSS, or by a handoff) is looked up before anything else.
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
+                           bool client_is_destination) noexcept {
+  const bool all_mine = setup_.count == 1 || from_handoff;
   Lane lanes[kBurst];
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
@@ -165,39 +168,47 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexc
     Lane& lane = lanes[i];
     const bool ip_ok = from_handoff ||
                        (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-    lane.fast = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m) &&
-                parse_flow_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), ip_ok,
-                                  lane.key, lane.tcp_flags);
-    if (lane.fast) {
-      lane.probe = flows_.probe(FlowTable::hash(lane.key));
-      if (owned) flows_.prefetch(lane.probe);
+    const bool fast = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m) &&
+                      parse_flow_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
+                                        ip_ok, lane.key, lane.tcp_flags);
+    if (!fast) {
+      lane.path = Lane::kOther;
+      continue;
     }
-  }
-  if (owned) {
-    for (uint16_t i = 0; i < n; ++i) {
-      if (lanes[i].fast) flows_.prefetch_flow(lanes[i].probe);
+    if (!all_mine) {
+      const uint32_t owner = client_is_destination ? owners_.owner(lane.key.dst, lane.key.dport)
+                                                   : owners_.owner(lane.key.src, lane.key.sport);
+      if (owner != setup_.id) {
+        lane.path = Lane::kHandedOff;
+        hand_off(m, owner);
+        continue;
+      }
     }
+    lane.path = Lane::kFlow;
+    lane.probe = flows_.probe(FlowTable::hash(lane.key));
+    flows_.prefetch(lane.probe);
   }
   for (uint16_t i = 0; i < n; ++i) {
-    if (lanes[i].fast) {
-      process_flow_packet(pkts[i], lanes[i], owned);
-    } else {
+    if (lanes[i].path == Lane::kFlow) flows_.prefetch_flow(lanes[i].probe);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    if (lanes[i].path == Lane::kFlow) {
+      process_flow_packet(pkts[i], lanes[i]);
+    } else if (lanes[i].path == Lane::kOther) {
       process_other(pkts[i], from_handoff);
     }
   }
   if (setup_.count > 1) flush_handoffs();
 }
 
-PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane, bool owned) noexcept {
-  if (owned) {
-    if (const FlowHit hit = flows_.find(lane.key, lane.probe, now_)) {
-      handle_flow(m, lane, hit);
-      return;
-    }
+PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
+  if (const FlowHit hit = flows_.find(lane.key, lane.probe, now_)) {
+    handle_flow(m, lane, hit);
+    return;
   }
   ParsedPacket p = flow_packet_view(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
                                     lane.key.proto, lane.tcp_flags);
-  classify(m, p, lane.key, lane.probe, owned);
+  classify(m, p, lane.key, lane.probe, true);
 }
 
 // Packets parse_flow_packet() declined: parsed in full, which drops the
@@ -252,17 +263,19 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
       return;
     }
   }
-  if (!looked_up) {
-    // To a service the client's side owns the flow; from a Pod, the
-    // destination is the client.
-    const uint32_t owner = svc != nullptr ? owner_worker(p.src(), p.sport(), setup_.count)
-                                          : owner_worker(dst, p.dport(), setup_.count);
+  if (setup_.count > 1) {
+    // To a service the client is the source; from a Pod, the destination.
+    // The queue's side guessed so before the lookup; here it is known.
+    const uint32_t owner = svc != nullptr ? owners_.owner(p.src(), p.sport())
+                                          : owners_.owner(dst, p.dport());
     if (owner != setup_.id) {
       hand_off(m, owner);
       return;
     }
+  }
+  if (!looked_up) {
     if (const FlowHit hit = flows_.find(key, probe, now_)) {
-      handle_flow(m, Lane{key, probe, p.tcp_flags, true}, hit);
+      handle_flow(m, Lane{key, probe, p.tcp_flags, Lane::kFlow}, hit);
       return;
     }
   }

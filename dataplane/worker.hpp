@@ -3,8 +3,10 @@
 // locks, never allocates after construction.
 //
 // Both directions of a connection are handled by the worker that owns its
-// flow entry (architecture decision 4): the owner is a hash of the client's
-// address and port (source on the way in, destination on the way back).  A
+// flow entry (architecture decision 4): the owner is the RSS hash of the
+// client's address and port (source on the way in, destination on the way
+// back) through a redirection table (dataplane/ownership.hpp).  A port
+// whose NIC hashes the same way delivers every packet to its owner; a
 // packet that arrives on another worker's queue is passed to its owner
 // through the owner's inbound "handoff" ring, one burst per owner.  This
 // works for any number of workers on any queue layout, including
@@ -29,6 +31,7 @@
 #include "dataplane/flow_query.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/neighbor_table.hpp"
+#include "dataplane/ownership.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
 #include "dataplane/snapshot.hpp"
@@ -47,12 +50,19 @@ struct RxQueue {
   // whole poll loop to one rx_burst; the link goes down tens of
   // microseconds before the rings go.
   bool only_while_up = false;
+  // Which address of a TCP/UDP packet on this queue is the client's: the
+  // source on the side clients send from, the destination on the Pods'
+  // side.  The owner is judged by it before any lookup; a wrong guess
+  // (a one-armed port) only costs one more handoff, since the owner that
+  // does not find the flow classifies the packet and hands it on.
+  bool client_is_destination = false;
 };
 
 // Everything a worker is given at start; owned by whoever built it.
 struct WorkerSetup {
   uint32_t id = 0;     // 0..count-1; also its RCU thread id and TX queue
   uint32_t count = 1;  // number of workers
+  uint32_t reta_size = 128;  // Ownership's redirection table (the ports' RSS)
   std::vector<RxQueue> rx_queues;
   std::vector<uint16_t> port_ids;       // PortIdx -> DPDK port id
   rte_ring* snapshot_ring = nullptr;    // control -> this worker, SPSC
@@ -64,14 +74,6 @@ struct WorkerSetup {
   FlowTimeouts timeouts{};
   const Snapshot* snapshot = nullptr;   // the first snapshot
 };
-
-// Which worker owns the connection of `client_ip:client_port`.
-inline uint32_t owner_worker(Ip4 client_ip, rte_be16_t client_port, uint32_t count) noexcept {
-  if (count == 1) return 0;
-  uint32_t h = rte_hash_crc_4byte(client_ip.be, 0);
-  h = rte_hash_crc_2byte(client_port, h);
-  return h % count;
-}
 
 // The Maglev flow hash of a connection (RFC 6438-style 5-tuple hash), or of
 // the client address alone for ClientIP session affinity.  Stable across
@@ -104,6 +106,7 @@ class Worker : public DpObject {
   // Per-endpoint traffic, by stats slot (kStatsSlots of them).
   const TrafficCounters& traffic(uint16_t slot) const noexcept { return traffic_[slot]; }
   uint32_t id() const noexcept { return setup_.id; }
+  const Ownership& ownership() const noexcept { return owners_; }
   const FlowTable& flows() const noexcept { return flows_; }  // owner or stopped
   // The `flows` command's mailbox (control thread side: ask/answered/collect).
   FlowQuery& flow_query() noexcept { return query_; }
@@ -114,10 +117,15 @@ class Worker : public DpObject {
  private:
   // What the first pass over a burst learns of each packet.
   struct Lane {
-    FlowKey4 key;              // fast: the packet's own 5-tuple
-    FlowTable::Probe probe;    // fast: where the key may be in the table
+    enum Path : uint8_t {
+      kFlow,       // parse_flow_packet() took it, and it is this worker's
+      kOther,      // anything else: parsed in full and classified
+      kHandedOff,  // another worker's: already on its way there
+    };
+    FlowKey4 key;              // kFlow: the packet's own 5-tuple
+    FlowTable::Probe probe;    // kFlow: where the key may be in the table
     uint8_t tcp_flags;
-    bool fast;                 // parse_flow_packet() took it
+    Path path;
   };
   // Packets for other workers, sent as one burst per owner at the end of
   // each burst.
@@ -127,12 +135,13 @@ class Worker : public DpObject {
   };
 
   void adopt_latest_snapshot() noexcept;
-  void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff) noexcept;
-  void process_flow_packet(rte_mbuf* m, const Lane& lane, bool owned) noexcept;
+  void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
+                     bool client_is_destination) noexcept;
+  void process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept;
   void process_other(rte_mbuf* m, bool from_handoff) noexcept;
   // A TCP or UDP packet whose flow is not known to be here: finds its
-  // service or flow.  `looked_up`: this worker owns the packet and its flow
-  // table has no entry for it.
+  // service or flow, and its owner.  `looked_up`: this worker's flow table
+  // has no entry for it.
   void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowTable::Probe& probe,
                 bool looked_up) noexcept;
   void handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit) noexcept;
@@ -155,6 +164,7 @@ class Worker : public DpObject {
   uint32_t now_ms() const noexcept;
 
   WorkerSetup setup_;
+  Ownership owners_;
   const Snapshot* snapshot_;
   uint32_t gen_;  // snapshot_->generation, as flows record it
   FlowTable flows_;

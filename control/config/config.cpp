@@ -154,7 +154,7 @@ class Loader : private ConfigReader {
     }
     if (a->empty()) error(a->source(), "ports", "empty; at least one port is needed");
     for_each_table(*a, "ports", [&](const toml::table& t, const std::string& p) {
-      check_keys(t, p, {"name", "device", "address", "mac", "mtu"});
+      check_keys(t, p, {"name", "device", "address", "mac", "mtu", "client_address"});
       PortConfig port;
       if (auto name = get_string(t, p, "name", true)) {
         port.name = *name;
@@ -179,6 +179,16 @@ class Loader : private ConfigReader {
       port.address = load_port_address(t, p);
       port.mac = get_mac(t, p, "mac");
       if (auto mtu = get_int(t, p, "mtu", 68, 9000)) port.mtu = static_cast<uint16_t>(*mtu);
+      if (auto side = get_string(t, p, "client_address")) {
+        if (*side == "source") {
+          port.client_address = dp::ClientAddress::kSource;
+        } else if (*side == "destination") {
+          port.client_address = dp::ClientAddress::kDestination;
+        } else {
+          error(t.get("client_address")->source(), key_path(p, "client_address"),
+                quote(*side) + " is not allowed; allowed: source, destination");
+        }
+      }
       cfg_.ports.push_back(std::move(port));
     });
   }

@@ -15,6 +15,7 @@
 
 #include "control/result.hpp"
 #include "dataplane/net.hpp"
+#include "dataplane/ownership.hpp"
 
 namespace podgate::ctl {
 
@@ -43,6 +44,10 @@ struct PortConfig {
   dp::Prefix4 address;     // the port's own address and connected subnet
   std::optional<dp::MacAddr> mac;  // overrides the device's MAC
   std::optional<uint16_t> mtu;     // left to the device when absent
+  // Which address of a packet arriving here is the client's (RSS and flow
+  // ownership, dataplane/ownership.hpp); absent: chosen at start from the
+  // endpoints (Appliance::client_address).
+  std::optional<dp::ClientAddress> client_address;
   friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
 

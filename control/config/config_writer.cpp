@@ -150,6 +150,10 @@ void write_port(TomlOut& out, const PortConfig& port) {
   out.key("address", str(dp::to_string(port.address)));
   if (port.mac) out.key("mac", str(dp::to_string(*port.mac)));
   if (port.mtu) out.key("mtu", num(*port.mtu));
+  if (port.client_address) {
+    out.key("client_address",
+            str(*port.client_address == dp::ClientAddress::kSource ? "source" : "destination"));
+  }
 }
 
 void write_route(TomlOut& out, const RouteConfig& route) {

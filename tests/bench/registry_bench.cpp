@@ -33,8 +33,8 @@ Config make_config(uint32_t services) {
   Config c;
   c.source = "bench.toml";
   c.dataplane.maglev_table_size = 1021;
-  c.ports.push_back(PortConfig{"uplink", "net_null0", *dp::parse_prefix4("192.0.2.1/24"), {}, {}});
-  c.ports.push_back(PortConfig{"pods", "net_null1", *dp::parse_prefix4("172.16.0.1/12"), {}, {}});
+  c.ports.push_back(PortConfig{"uplink", "net_null0", *dp::parse_prefix4("192.0.2.1/24"), {}, {}, {}});
+  c.ports.push_back(PortConfig{"pods", "net_null1", *dp::parse_prefix4("172.16.0.1/12"), {}, {}, {}});
   c.routes.push_back(RouteConfig{*dp::parse_prefix4("0.0.0.0/0"), *dp::parse_ip4("192.0.2.254")});
   for (uint32_t i = 0; i < services; ++i) {
     ServiceConfig s;

@@ -57,8 +57,8 @@ inline std::string unique_prefix() {
   throw std::runtime_error(what + ": " + rte_strerror(rc < 0 ? -rc : rte_errno));
 }
 
-// One net_ring port: 1 RX queue fed from rx_ring(), `tx_queues` TX queues
-// each draining into its own ring.
+// One net_ring port: `rx_queues` RX queues fed from rx_ring(q), `tx_queues`
+// TX queues each draining into its own ring.
 class RingPort {
  public:
   struct Sent {
@@ -69,23 +69,28 @@ class RingPort {
   // `mac`: the port's address (ring ports have no MAC of their own worth
   // testing against: every one would look alike).
   RingPort(const std::string& name, const MacAddr& mac, uint16_t tx_queues, rte_mempool* pool,
-           unsigned ring_size)
+           unsigned ring_size, uint16_t rx_queues = 1)
       : name_("net_ring_" + name), pool_(pool) {
-    rx_ = rte_ring_create((name + "_rx").c_str(), ring_size, SOCKET_ID_ANY, 0);
-    if (rx_ == nullptr) dpdk_fail("ring " + name + "_rx");
+    for (uint16_t q = 0; q < rx_queues; ++q) {
+      rte_ring* r = rte_ring_create((name + "_rx" + std::to_string(q)).c_str(), ring_size, SOCKET_ID_ANY, 0);
+      if (r == nullptr) dpdk_fail("ring " + name + "_rx");
+      rx_.push_back(r);
+    }
     for (uint16_t q = 0; q < tx_queues; ++q) {
       rte_ring* r = rte_ring_create((name + "_tx" + std::to_string(q)).c_str(), ring_size, SOCKET_ID_ANY, 0);
       if (r == nullptr) dpdk_fail("ring " + name + "_tx");
       tx_.push_back(r);
     }
-    int id = rte_eth_from_rings(name_.c_str(), &rx_, 1, tx_.data(), tx_queues, SOCKET_ID_ANY);
+    int id = rte_eth_from_rings(name_.c_str(), rx_.data(), rx_queues, tx_.data(), tx_queues, SOCKET_ID_ANY);
     if (id < 0) dpdk_fail("rte_eth_from_rings " + name_);
     port_id_ = static_cast<uint16_t>(id);
     rte_eth_conf conf{};
-    int rc = rte_eth_dev_configure(port_id_, 1, tx_queues, &conf);
+    int rc = rte_eth_dev_configure(port_id_, rx_queues, tx_queues, &conf);
     if (rc != 0) dpdk_fail("configure " + name_, rc);
-    rc = rte_eth_rx_queue_setup(port_id_, 0, static_cast<uint16_t>(ring_size), SOCKET_ID_ANY, nullptr, pool);
-    if (rc != 0) dpdk_fail("rx queue " + name_, rc);
+    for (uint16_t q = 0; q < rx_queues; ++q) {
+      rc = rte_eth_rx_queue_setup(port_id_, q, static_cast<uint16_t>(ring_size), SOCKET_ID_ANY, nullptr, pool);
+      if (rc != 0) dpdk_fail("rx queue " + name_, rc);
+    }
     for (uint16_t q = 0; q < tx_queues; ++q) {
       rc = rte_eth_tx_queue_setup(port_id_, q, static_cast<uint16_t>(ring_size), SOCKET_ID_ANY, nullptr);
       if (rc != 0) dpdk_fail("tx queue " + name_, rc);
@@ -112,8 +117,10 @@ class RingPort {
 
   ~RingPort() {
     dp::close_port(port_id_);
-    drain(rx_);
-    rte_ring_free(rx_);
+    for (rte_ring* r : rx_) {
+      drain(r);
+      rte_ring_free(r);
+    }
     for (rte_ring* r : tx_) {
       drain(r);
       rte_ring_free(r);
@@ -124,13 +131,18 @@ class RingPort {
 
   uint16_t id() const noexcept { return port_id_; }
   const MacAddr& mac() const noexcept { return mac_; }
-  rte_ring* rx_ring() const noexcept { return rx_; }
-  unsigned rx_pending() const noexcept { return rte_ring_count(rx_); }
+  rte_ring* rx_ring(uint16_t queue = 0) const noexcept { return rx_[queue]; }
+  uint16_t rx_queues() const noexcept { return static_cast<uint16_t>(rx_.size()); }
+  unsigned rx_pending() const noexcept {
+    unsigned n = 0;
+    for (rte_ring* r : rx_) n += rte_ring_count(r);
+    return n;
+  }
 
   // Puts a frame on the wire towards the port.  Like a NIC's PMD, stamps the
   // mbuf with the port it arrived on (the ring PMD itself does not).
   // False when the pool or the ring is full.
-  bool inject(const Bytes& frame) {
+  bool inject(const Bytes& frame, uint16_t queue = 0) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
     if (m == nullptr) return false;
     char* data = rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size()));
@@ -140,7 +152,7 @@ class RingPort {
     }
     std::memcpy(data, frame.data(), frame.size());
     m->port = port_id_;
-    if (rte_ring_enqueue(rx_, m) != 0) {
+    if (rte_ring_enqueue(rx_[queue], m) != 0) {
       rte_pktmbuf_free(m);
       return false;
     }
@@ -170,7 +182,7 @@ class RingPort {
 
   std::string name_;
   rte_mempool* pool_;
-  rte_ring* rx_ = nullptr;
+  std::vector<rte_ring*> rx_;
   std::vector<rte_ring*> tx_;
   uint16_t port_id_ = 0;
   MacAddr mac_;
@@ -224,6 +236,12 @@ struct DataplaneSetup {
   std::vector<std::vector<size_t>> rx;
   unsigned mbufs = 8191;
   unsigned ring_size = 4096;
+  // A NIC with RSS on the client's fields (issue 9): each port has one RX
+  // queue per worker, worker w polls queue w of every port, and send()
+  // puts a TCP/UDP frame on the queue its connection's owner polls, as the
+  // NIC's hash and redirection table would (the uplink hashes the source,
+  // the pods port the destination).  `rx` is ignored.
+  bool rss_steered = false;
 };
 
 class Dataplane {
@@ -238,8 +256,9 @@ class Dataplane {
     config_ = parse(setup_.config_toml);
     const auto tx_queues = static_cast<uint16_t>(setup_.workers + 1);
     for (size_t i = 0; i < config_.ports.size(); ++i) {
-      ports_.push_back(std::make_unique<RingPort>(prefix_ + "p" + std::to_string(i), port_mac(i), tx_queues,
-                                                  pool_, setup_.ring_size));
+      ports_.push_back(std::make_unique<RingPort>(
+          prefix_ + "p" + std::to_string(i), port_mac(i), tx_queues, pool_, setup_.ring_size,
+          static_cast<uint16_t>(setup_.rss_steered ? setup_.workers : 1)));
     }
     neighbors_ = new dp::NeighborTable();
     punt_ring_ = rte_ring_create((prefix_ + "_punt").c_str(), kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
@@ -273,7 +292,15 @@ class Dataplane {
       dp::WorkerSetup s;
       s.id = w;
       s.count = setup_.workers;
-      for (size_t p : rx.at(w)) s.rx_queues.push_back(dp::RxQueue{ports_.at(p)->id(), 0});
+      if (setup_.rss_steered) {
+        for (size_t p = 0; p < ports_.size(); ++p) {
+          s.rx_queues.push_back(dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods});
+        }
+      } else {
+        for (size_t p : rx.at(w)) {
+          s.rx_queues.push_back(dp::RxQueue{ports_.at(p)->id(), 0, false, p == kPods});
+        }
+      }
       for (const auto& p : ports_) s.port_ids.push_back(p->id());
       s.snapshot_ring = publisher_->ring(w);
       s.handoff_rings = handoff_;
@@ -385,7 +412,7 @@ class Dataplane {
     constexpr size_t kChunk = 512;
     for (size_t i = 0; i < frames.size(); i += kChunk) {
       for (size_t j = i; j < std::min(frames.size(), i + kChunk); ++j) {
-        if (!port(in).inject(frames[j])) {
+        if (!port(in).inject(frames[j], rss_queue(in, frames[j]))) {
           ADD_FAILURE() << "cannot inject frame " << j;
           return out;
         }
@@ -396,6 +423,23 @@ class Dataplane {
     return out;
   }
   std::vector<Output> send(size_t in, const Bytes& frame) { return send(in, std::vector<Bytes>{frame}); }
+
+  // The RX queue a client-field RSS NIC puts `frame` on (rss_steered), else 0.
+  uint16_t rss_queue(size_t in, const Bytes& frame) const {
+    if (!setup_.rss_steered || frame.size() < 14 + 20 + 4 || frame[12] != 0x08 || frame[13] != 0x00) {
+      return 0;
+    }
+    const size_t ihl = size_t{frame[14] & 0x0fu} * 4;
+    const uint8_t proto = frame[14 + 9];
+    if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || frame.size() < 14 + ihl + 4) return 0;
+    const size_t addr = in == kPods ? 14 + 16 : 14 + 12;  // destination or source
+    const size_t port = 14 + ihl + (in == kPods ? 2 : 0);
+    Ip4 ip;
+    rte_be16_t l4;
+    std::memcpy(&ip.be, &frame[addr], 4);
+    std::memcpy(&l4, &frame[port], 2);
+    return static_cast<uint16_t>(workers_.at(0)->ownership().owner(ip, l4));
+  }
 
   std::vector<Punted> take_punted() {
     std::vector<Punted> out;

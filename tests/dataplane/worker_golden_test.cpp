@@ -654,7 +654,7 @@ TEST(WorkerPipeline, TwoWorkersHandBothDirectionsToTheFlowOwner) {
     EXPECT_TRUE(frames_equal(o.frame, reverse_nat(reply_from(f.pod, f.syn), kVip, kHttp, kClientMac).frame()));
     EXPECT_TRUE(checksums_valid(o.frame));
     // Both directions were sent by the same worker: the flow's owner.
-    const uint32_t owner = dp::owner_worker(kClient, dp::to_be16(port), 2);
+    const uint32_t owner = d->worker(0).ownership().owner(kClient, dp::to_be16(port));
     EXPECT_EQ(o.queue, owner) << "reply of client port " << port;
     EXPECT_EQ(forward_queue.at(port), owner) << "forward packet of client port " << port;
     ++replies_out;
@@ -667,6 +667,82 @@ TEST(WorkerPipeline, TwoWorkersHandBothDirectionsToTheFlowOwner) {
   EXPECT_GT(d->worker(0).counters().handoff_out.get(), 0u) << "no forward packet crossed to worker 1";
   EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply crossed to worker 0";
   EXPECT_EQ(d->total(&WorkerCounters::handoff_out), d->total(&WorkerCounters::handoff_in));
+}
+
+TEST(WorkerPipeline, RssSteeredConnectionsReachTheirOwnerWithNoHandoff) {
+  // Ports that hash the client's fields (source on the uplink, destination
+  // on the pods port) with the workers' own key and redirection table put
+  // both directions of a connection on its owner's queue: nothing crosses
+  // a handoff ring, and every reply finds its flow entry.
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rss_steered = true;
+  auto d = make_dataplane(std::move(s));
+
+  const std::vector<uint16_t> ports = port_range(30000, 200);
+  std::map<uint16_t, Flow> flows;
+  std::vector<Bytes> syns;
+  std::set<uint16_t> queues;
+  for (uint16_t p : ports) {
+    syns.push_back(to_vip(p).frame());
+    queues.insert(d->rss_queue(kUplink, syns.back()));
+  }
+  ASSERT_EQ(queues.size(), 2u) << "the connections must spread over both workers";
+  for (const Output& o : d->send(kUplink, syns)) {
+    const uint16_t port = l4_sport(o.frame);
+    ASSERT_EQ(o.port, kPods);
+    EXPECT_EQ(o.queue, d->worker(0).ownership().owner(kClient, dp::to_be16(port)));
+    flows[port] = Flow{to_vip(port), ip_dst(o.frame)};
+  }
+  ASSERT_EQ(flows.size(), ports.size()) << "drops: " << d->drop_summary();
+
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn).frame());
+  size_t replies_out = 0;
+  for (const Output& o : d->send(kPods, replies)) {
+    ASSERT_EQ(o.port, kUplink);
+    const uint16_t port = l4_dport(o.frame);
+    EXPECT_EQ(o.queue, d->worker(0).ownership().owner(kClient, dp::to_be16(port)));
+    ++replies_out;
+  }
+  EXPECT_EQ(replies_out, ports.size());
+  EXPECT_EQ(d->total(&WorkerCounters::handoff_out), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerPipeline, APacketHandedToTheWrongWorkerIsHandedOnToItsOwner) {
+  // A one-armed port (clients and Pods on one segment) is told the client
+  // is the source, so each reply is first handed to the worker its Pod
+  // address and port point to.  That worker finds no flow, classifies the
+  // reply, and hands it on to the owner, which translates it by its flow.
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rx = {{kUplink}, {}};
+  auto d = make_dataplane(std::move(s));
+  const std::vector<uint16_t> ports = port_range(40000, 100);
+  std::map<uint16_t, Flow> flows;
+  std::vector<Bytes> syns;
+  for (uint16_t p : ports) syns.push_back(to_vip(p).frame());
+  for (const Output& o : d->send(kUplink, syns)) {
+    flows[l4_sport(o.frame)] = Flow{to_vip(l4_sport(o.frame)), ip_dst(o.frame)};
+  }
+  ASSERT_EQ(flows.size(), ports.size()) << "drops: " << d->drop_summary();
+  // Replies arrive on the uplink's queue, which says "the client is the source".
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn).frame());
+  size_t out = 0;
+  for (const Output& o : d->send(kUplink, replies)) {
+    EXPECT_EQ(o.queue, d->worker(0).ownership().owner(kClient, dp::to_be16(l4_dport(o.frame))));
+    ++out;
+  }
+  EXPECT_EQ(out, ports.size());
+  // Worker 1 polls no port: all it hands off, it hands on.
+  EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply was handed on";
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "every reply must reach its flow entry";
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {

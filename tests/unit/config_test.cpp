@@ -401,7 +401,12 @@ const std::vector<BadCase>& bad_cases() {
        "neighbors, services, dns, control, metrics"},
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
-       "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu"},
+       "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu, "
+       "client_address"},
+      {"client_address neither source nor destination",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
+       "client_address = \"src\"\n",
+       "t.toml:5:18: ports[0].client_address: \"src\" is not allowed; allowed: source, destination"},
       {"unknown key in a service port inline table",
        S("cluster_ip = \"10.96.0.1\"\nports = [ { port = 80, targetPort = 8080 } ]\n"),
        "t.toml:13:24: services[0].ports[0]: unknown key 'targetPort'; allowed: name, port, "

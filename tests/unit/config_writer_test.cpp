@@ -58,10 +58,12 @@ Config rich_config() {
   d.udp_timeout = 77;
 
   c.ports = {
-      {"uplink", "0000:01:00.0", pfx("192.0.2.1/24"), mac("02:00:00:00:00:01"), 9000},
-      {"pods", "net_tap1,iface=\"pg pods\"\\x", pfx("172.17.0.1/16"), std::nullopt, 68},
+      {"uplink", "0000:01:00.0", pfx("192.0.2.1/24"), mac("02:00:00:00:00:01"), 9000,
+       dp::ClientAddress::kSource},
+      {"pods", "net_tap1,iface=\"pg pods\"\\x", pfx("172.17.0.1/16"), std::nullopt, 68,
+       dp::ClientAddress::kDestination},
       {"mgmt_0", "net_tap2,iface=pg-mgmt", pfx("198.51.100.7/31"), mac("0a:bc:de:f0:12:34"),
-       std::nullopt},
+       std::nullopt, std::nullopt},
   };
   c.routes = {{pfx("10.244.0.0/16"), ip("172.17.0.254")},
               {pfx("0.0.0.0/0"), ip("192.0.2.254")},
@@ -189,7 +191,7 @@ TEST(ConfigToToml, SeveralDnsListenersReadBackInOrder) {
 
 TEST(ConfigToToml, DefaultConfigWithOnePortReadsBackToTheSameConfig) {
   Config c;
-  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt}};
+  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt}};
   expect_same_config(parse_or_fail(config_to_toml(c)), c);
 }
 
@@ -227,7 +229,7 @@ TEST(ConfigToToml, SectionsFollowTheReferenceFileOrder) {
 
 TEST(ConfigToToml, WritesDefaultsExplicitly) {
   Config c;
-  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt}};
+  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt}};
   ServiceConfig s;
   s.ns = "default";
   s.name = "web";
