@@ -184,11 +184,11 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
         log_info("port '" + pc.name + "': " + *err + "; workers hand packets to their owner");
       }
     }
-    log_info("port '" + pc.name + "': the client is a packet's " +
+    log_info("port '" + pc.name + "': flows owned by the client's address, the packets' " +
              (p.client == dp::ClientAddress::kSource ? "source" : "destination") + "; " +
-             (workers == 1      ? "one worker owns every flow"
+             (workers == 1      ? "one worker owns them all"
               : p.client_rss    ? "RSS-steered: each connection arrives at its owner"
-                                : "no client RSS: packets are handed to their owner"));
+                                : "no RSS on it: packets are handed to their owner"));
   }
 
   a->neighbors_ = new dp::NeighborTable();

@@ -84,16 +84,13 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
     conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(key.size());
     out.client_rss = true;
     out.reta_size = info.reta_size;
-    out.notes.push_back(std::string("RSS on the client's ") + side +
-                        " address and port: each connection arrives at its owner, no handoff");
   } else if (out.rx_queues > 1 && rss != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = rss;
-    out.notes.push_back(std::string("RSS on the whole 5-tuple (no ") + side +
-                        "-only hashing): workers hand packets to their owner");
+    out.notes.push_back(std::string("RSS on the whole 5-tuple (the device cannot hash the ") + side +
+                        " alone)");
   } else if (out.rx_queues > 1) {
-    out.notes.push_back("no RSS: queues are filled by the device's own spreading; "
-                        "workers hand packets to their owner");
+    out.notes.push_back("no RSS: queues are filled by the device's own spreading");
   }
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;

@@ -176,10 +176,10 @@ def run_generator(command, json_path, on_started=None, timeout=120):
 
 CONFIG = """
 [eal]
-args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "0@0,1@1",
+args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "--lcores", "{lcores}",
         "--file-prefix", "{tag}"]
 [dataplane]
-workers = 1
+workers = {workers}
 flow_table_size = 16384
 {ports}
 {route}
@@ -192,15 +192,16 @@ socket = "{control}"
 
 
 class MemifPodgate:
-    """podgate (one worker on CPU 1, control on CPU 0) on the two memif
-    servers, in a temp dir of its own.
+    """podgate (one worker on CPU 1, control on CPU 0; more workers share
+    the two CPUs) on the two memif servers, in a temp dir of its own.
 
     services: the [[services]] tables (service_toml).  neighbors: the Pod
     addresses that get static neighbour entries, with the gateway; None
     for none at all, so podgate resolves Pods and gateway by ARP (the
     generator answers)."""
 
-    def __init__(self, prefix, services, neighbors=None):
+    def __init__(self, prefix, services, neighbors=None, workers=1):
+        self.workers = workers
         self.dir = tempfile.mkdtemp(prefix=f"{prefix}-")
         self.tag = f"{prefix}{os.getpid() % 100000}"
         self.neighbors = neighbors
@@ -222,7 +223,9 @@ class MemifPodgate:
 
     def write_config(self, services):
         text = CONFIG.format(
-            tag=self.tag, ports=ports_toml(self.socket("up"), self.socket("pods")),
+            tag=self.tag, workers=self.workers,
+            lcores=",".join(["0@0"] + [f"{w + 1}@{1 - w % 2}" for w in range(self.workers)]),
+            ports=ports_toml(self.socket("up"), self.socket("pods")),
             route=route_toml(CLIENTS),
             neighbors=neighbors_toml(self.neighbors) if self.neighbors is not None else "",
             control=os.path.join(self.dir, "control.sock"), services=services)
@@ -257,14 +260,13 @@ class MemifPodgate:
         self.log.close()
         return self.proc.returncode
 
-    def links_up(self):
-        """Each port's link state as podgate sees it (`status`): a memif
-        server's link is up while a client is connected."""
+    def ask(self, command):
+        """One control-socket request; the parsed reply."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(10)
         try:
             sock.connect(os.path.join(self.dir, "control.sock"))
-            sock.sendall(b'{"command": "status"}\n')
+            sock.sendall(json.dumps({"command": command}).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(65536)
@@ -273,7 +275,12 @@ class MemifPodgate:
                 data += chunk
         finally:
             sock.close()
-        return [p["link_up"] for p in json.loads(data)["ports"]]
+        return json.loads(data)
+
+    def links_up(self):
+        """Each port's link state as podgate sees it (`status`): a memif
+        server's link is up while a client is connected."""
+        return [p["link_up"] for p in self.ask("status")["ports"]]
 
     def wait_links_down(self, timeout=20):
         """A memif server serves one client at a time: before a generator

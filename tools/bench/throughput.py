@@ -699,24 +699,34 @@ class Bench:
 
     def scaling(self, flows=100_000, size=64):
         """podgate established (64-byte UDP, `flows` flows) with 1, 2, 4...
-        workers: N workers should give N x one worker (issue 9).  The
-        generator sends every flow on one memif queue, so the worker polling
-        it hands (N-1)/N of the packets to their owners: this is the "no RSS
-        (handoff)" mode."""
+        workers: N workers should give N x one worker (issue 9), in two
+        modes.  "no RSS (handoff)": the generator sends every flow on one
+        memif queue, so the worker polling it hands (N-1)/N of the packets
+        to their owners.  "RSS-steered": the generator sends each flow on
+        its owner's queue (--steer-workers), as a NIC with RSS on the
+        client's fields would, and nothing is handed off."""
         out = []
-        for n in self.worker_counts:
-            p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"),
-                        max(4096, flows + flows // 4), self.layout, workers=n)
-            try:
-                r = self.gen(p, self.flow_opts(flows, self.n, size, "UDP") + ["--no-check"])
-            finally:
-                p.stop()
-            c = p.counters()
-            row = self.add("podgate", f"established, {n} worker{'s' if n > 1 else ''}", flows, size,
-                           "UDP", r, f"handoff {c.get('handoff_out', 0)} of {c.get('rx_packets', 0)}")
-            out.append({"workers": n, "rx_pps": row["rx_pps"], "loss_pct": row["loss_pct"],
-                        "handoff": c.get("handoff_out", 0), "rx": c.get("rx_packets", 0),
-                        "layout": self.layout.describe(n)})
+        for steered in (False, True):
+            mode = "RSS-steered" if steered else "no RSS (handoff)"
+            for n in self.worker_counts:
+                if steered and n == 1:
+                    continue  # one worker: the same run as without steering
+                p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"),
+                            max(4096, flows + flows // 4), self.layout, workers=n)
+                opts = self.flow_opts(flows, self.n, size, "UDP") + ["--no-check"]
+                if steered:
+                    opts += ["--steer-workers", str(n)]
+                try:
+                    r = self.gen(p, opts)
+                finally:
+                    p.stop()
+                c = p.counters()
+                row = self.add("podgate", f"established, {n} worker{'s' if n > 1 else ''}, {mode}",
+                               flows, size, "UDP", r,
+                               f"handoff {c.get('handoff_out', 0)} of {c.get('rx_packets', 0)}")
+                out.append({"workers": n, "mode": mode, "rx_pps": row["rx_pps"],
+                            "loss_pct": row["loss_pct"], "handoff": c.get("handoff_out", 0),
+                            "rx": c.get("rx_packets", 0), "layout": self.layout.describe(n)})
         self.extra["scaling"] = out
 
     def run(self):
@@ -1003,15 +1013,19 @@ def section(bench, rows, command):
     if sc:
         one = sc[0]["rx_pps"] if sc[0]["workers"] == 1 else None
         L.append("")
-        L.append("**Workers** (established, 100,000 flows, 64-byte UDP; the generator sends on "
-                 "one memif queue, so packets reach their owner by handoff: the \"no RSS\" mode):")
+        L.append("**Workers** (established, 100,000 flows, 64-byte UDP). \"no RSS (handoff)\": "
+                 "the generator sends on one memif queue, so packets reach their owner by "
+                 "handoff. \"RSS-steered\": the generator sends each flow on its owner's queue "
+                 "(`podgate-gen --steer-workers`), as a NIC with RSS on the client's fields "
+                 "would:")
         L.append("")
-        L.append("| workers | Mpps | × one worker | handed off | CPUs |")
-        L.append("|---|---|---|---|---|")
+        L.append("| workers | mode | Mpps | × one worker | handed off | CPUs |")
+        L.append("|---|---|---|---|---|---|")
         for r in sc:
             times = f"{r['rx_pps'] / one:.2f}" if one else "–"
             share = f"{100 * r['handoff'] / r['rx']:.0f}%" if r["rx"] else "–"
-            L.append(f"| {r['workers']} | {r['rx_pps'] / 1e6:.3f} | {times} | {share} | {r['layout']} |")
+            L.append(f"| {r['workers']} | {r.get('mode', 'no RSS (handoff)')} | "
+                     f"{r['rx_pps'] / 1e6:.3f} | {times} | {share} | {r['layout']} |")
     if ch:
         yes = ch["churn 10/s"]
         no = ch["no churn"]

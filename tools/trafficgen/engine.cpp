@@ -31,6 +31,24 @@ TxEngine::TxEngine(const TxConfig& cfg, Counters& counters) : cfg_(cfg), counter
   started_.assign(own_flows_, 0);
   for (uint32_t k = 0; k < own_flows_; ++k) seq_[k] = initial_seq(cfg_.first_flow + k * cfg_.stride);
   next_tuple_ = cfg_.first_flow % cfg_.tuples;
+  if (cfg_.steer == nullptr) {
+    lanes_.push_back(Lane{cfg_.queue, {}, 0, 0});
+    if (!cfg_.new_flows) {
+      lanes_[0].flows.resize(own_flows_);
+      for (uint32_t k = 0; k < own_flows_; ++k) lanes_[0].flows[k] = k;
+    }
+  } else {
+    for (uint32_t w = 0; w < cfg_.steer->workers(); ++w) {
+      lanes_.push_back(Lane{static_cast<uint16_t>(w), {}, 0, 0});
+    }
+    if (!cfg_.new_flows) {
+      for (uint32_t k = 0; k < own_flows_; ++k) {
+        const Flow& f = cfg_.flows->flow(cfg_.first_flow + k * cfg_.stride);
+        lanes_[cfg_.steer->owner(f.client, f.client_port)].flows.push_back(k);
+      }
+      std::erase_if(lanes_, [](const Lane& l) { return l.flows.empty(); });
+    }
+  }
   if (cfg_.rate_pps != 0) {
     packets_per_cycle_ = static_cast<double>(cfg_.rate_pps) / static_cast<double>(rte_get_tsc_hz());
   }
@@ -55,11 +73,12 @@ bool TxEngine::step(uint64_t now) noexcept {
     if (cfg_.count != 0) want = std::min(want, cfg_.count - built_);
     want = std::min<uint64_t>(want, kBurst);
     if (want == 0) return true;
+    lane_ = lane_ + 1 < lanes_.size() ? lane_ + 1 : 0;
     pending_n_ = build_burst(static_cast<uint16_t>(want), now);
     pending_off_ = 0;
     if (pending_n_ == 0) return true;  // pool empty for now: the port still holds mbufs
   }
-  const uint16_t sent = rte_eth_tx_burst(cfg_.port, cfg_.queue, pending_ + pending_off_,
+  const uint16_t sent = rte_eth_tx_burst(cfg_.port, lanes_[lane_].queue, pending_ + pending_off_,
                                          static_cast<uint16_t>(pending_n_ - pending_off_));
   for (uint16_t i = 0; i < sent; ++i) counters_.tx_bytes += pending_[pending_off_ + i]->pkt_len;
   counters_.tx_packets += sent;
@@ -68,12 +87,36 @@ bool TxEngine::step(uint64_t now) noexcept {
   return true;
 }
 
+uint64_t TxEngine::take_tuple(Lane& lane) noexcept {
+  if (cfg_.steer == nullptr) {
+    const uint64_t t = next_tuple_;
+    next_tuple_ = (next_tuple_ + cfg_.stride) % cfg_.tuples;
+    return t;
+  }
+  // Each lane walks the whole tuple space for the tuples its worker owns
+  // (1 in N); a bounded walk, in case the space holds none of them.
+  for (uint64_t tries = 0;; ++tries) {
+    const uint64_t t = lane.next_tuple;
+    lane.next_tuple = lane.next_tuple + 1 == cfg_.tuples ? 0 : lane.next_tuple + 1;
+    const dp::Ip4 ip = dp::Ip4::from_host(cfg_.client_first.host() + static_cast<uint32_t>(t / cfg_.client_ports));
+    const rte_be16_t port = dp::to_be16(static_cast<uint16_t>(cfg_.client_port_first + t % cfg_.client_ports));
+    if (cfg_.steer->owner(ip, port) == lane.queue || tries >= cfg_.tuples) return t;
+  }
+}
+
 uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
   if (rte_pktmbuf_alloc_bulk(cfg_.pool, pending_, n) != 0) return 0;
   const FlowSet& flows = *cfg_.flows;
+  Lane& lane = lanes_[lane_];
   for (uint16_t i = 0; i < n; ++i) {
-    const uint32_t k = next_;
-    next_ = next_ + 1 == own_flows_ ? 0 : next_ + 1;
+    uint32_t k;
+    if (cfg_.new_flows) {
+      k = next_;
+      next_ = next_ + 1 == own_flows_ ? 0 : next_ + 1;
+    } else {
+      k = lane.flows[lane.next];
+      lane.next = lane.next + 1 == lane.flows.size() ? 0 : lane.next + 1;
+    }
     const uint32_t id = cfg_.first_flow + k * cfg_.stride;
     const Flow& f = flows.flow(id);
     const Service& svc = flows.services()[f.service];
@@ -88,11 +131,9 @@ uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
     spec.stamp.flow = id;
     if (cfg_.new_flows) {
       // A connection never seen before: the next client address x port.
-      spec.src = dp::Ip4::from_host(cfg_.client_first.host() +
-                                    static_cast<uint32_t>(next_tuple_ / cfg_.client_ports));
-      spec.sport = dp::to_be16(
-          static_cast<uint16_t>(cfg_.client_port_first + next_tuple_ % cfg_.client_ports));
-      next_tuple_ = (next_tuple_ + cfg_.stride) % cfg_.tuples;
+      const uint64_t t = take_tuple(lane);
+      spec.src = dp::Ip4::from_host(cfg_.client_first.host() + static_cast<uint32_t>(t / cfg_.client_ports));
+      spec.sport = dp::to_be16(static_cast<uint16_t>(cfg_.client_port_first + t % cfg_.client_ports));
       spec.tcp_flags = RTE_TCP_SYN_FLAG;
       spec.seq = seq_[k];
       ++counters_.tx_syn;

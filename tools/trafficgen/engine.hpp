@@ -14,6 +14,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "dataplane/ownership.hpp"
 #include "tools/trafficgen/counters.hpp"
 #include "tools/trafficgen/flows.hpp"
 #include "tools/trafficgen/frame.hpp"
@@ -41,6 +42,10 @@ struct TxConfig {
   uint16_t client_port_first = 1024;
   uint32_t client_ports = 1;  // ports per address
   uint64_t tuples = 1;        // addresses x ports
+  // --steer-workers: send each flow on the queue of the podgate worker
+  // that owns it (queue w reaches worker w), as a NIC with RSS on the
+  // client's source would deliver it.  Null: everything on `queue`.
+  const dp::Ownership* steer = nullptr;
 };
 
 class TxEngine {
@@ -58,12 +63,26 @@ class TxEngine {
   void abandon() noexcept;
 
  private:
+  // One TX queue's share of the engine's flows: sent burst by burst, the
+  // queues in turn.
+  struct Lane {
+    uint16_t queue = 0;
+    std::vector<uint32_t> flows;  // indexes among own flows (not --new-flows)
+    uint32_t next = 0;            // into `flows`
+    uint64_t next_tuple = 0;      // --new-flows with steering
+  };
+
   uint16_t build_burst(uint16_t n, uint64_t now) noexcept;
+  // --new-flows: the next client address x port, as an index into the
+  // tuple space, for `lane`.
+  uint64_t take_tuple(Lane& lane) noexcept;
 
   TxConfig cfg_;
   Counters& counters_;
+  std::vector<Lane> lanes_;
+  size_t lane_ = 0;               // the lane of the pending burst
   uint32_t own_flows_ = 0;
-  uint32_t next_ = 0;             // index among own flows
+  uint32_t next_ = 0;             // index among own flows (--new-flows)
   std::vector<uint32_t> seq_;     // per own flow: next TCP sequence number
   std::vector<uint8_t> started_;  // per own flow: SYN sent
   rte_mbuf* pending_[kBurst] = {};

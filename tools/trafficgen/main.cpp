@@ -223,6 +223,7 @@ int run_generator(const Options& o) {
   }
 
   FlowSet flows(o);
+  const dp::Ownership steer(o.steer_workers);  // podgate's table size on ports without client RSS
   Run run;
   const bool single = o.tx_lcores == 0;
   const uint32_t ntx = single ? 1 : o.tx_lcores;
@@ -243,6 +244,7 @@ int run_generator(const Options& o) {
     t.src_mac = client_mac;
     t.dst_mac = gateway_mac;
     t.new_flows = o.new_flows;
+    t.steer = o.steer_workers != 0 ? &steer : nullptr;
     t.client_first = o.client_first;
     t.client_port_first = o.client_port_first;
     t.client_ports = uint32_t{o.client_port_last} - o.client_port_first + 1;

@@ -76,7 +76,7 @@ enum OptId : int {
   kOptRate, kOptDuration, kOptCount, kOptDrain, kOptReply, kOptClientPort, kOptPodPort,
   kOptTxQueues, kOptRxQueues, kOptGateway, kOptGatewayMac, kOptClientGw, kOptClientMac, kOptPodMac,
   kOptTxLcores, kOptRxLcores, kOptLinkTimeout, kOptJson, kOptCsv, kOptMaxLoss, kOptQuiet,
-  kOptNewFlows, kOptNoCheck, kOptHelp,
+  kOptNewFlows, kOptNoCheck, kOptSteerWorkers, kOptHelp,
 };
 
 const option kLongOptions[] = {
@@ -109,6 +109,7 @@ const option kLongOptions[] = {
     {"quiet", no_argument, nullptr, kOptQuiet},
     {"new-flows", no_argument, nullptr, kOptNewFlows},
     {"no-check", no_argument, nullptr, kOptNoCheck},
+    {"steer-workers", required_argument, nullptr, kOptSteerWorkers},
     {"help", no_argument, nullptr, kOptHelp},
     {nullptr, 0, nullptr, 0},
 };
@@ -356,6 +357,12 @@ ParseResult parse_options(int argc, char** argv) {
       case kOptNoCheck:
         o.no_check = true;
         break;
+      case kOptSteerWorkers: {
+        auto n = parse_number<uint32_t>(v);
+        if (!n || *n == 0 || *n > 64) return bad_value(name, v, "a worker count in 1..64");
+        o.steer_workers = *n;
+        break;
+      }
       default:
         return UsageError{std::string("unknown option or missing value: ") + argv[optind - 1] +
                           " (see --help)"};
@@ -373,6 +380,15 @@ ParseResult parse_options(int argc, char** argv) {
     return UsageError{"--tx-lcores and --rx-lcores go together (both 0: the main lcore does all)"};
   }
   if (o.new_flows && o.reply) return UsageError{"--new-flows and --reply do not go together"};
+  if (o.steer_workers != 0 && o.tx_lcores != 0) {
+    return UsageError{"--steer-workers sends on every queue from the main lcore: it does not go "
+                      "with --tx-lcores"};
+  }
+  if (o.steer_workers > o.tx_queues) {
+    return UsageError{"--steer-workers " + std::to_string(o.steer_workers) + " needs --tx-queues " +
+                      std::to_string(o.steer_workers) + " or more (one per worker), not " +
+                      std::to_string(o.tx_queues)};
+  }
   if (o.new_flows) {
     for (const Service& s : o.services) {
       if (s.proto != dp::Proto::kTcp) {
@@ -443,6 +459,15 @@ Traffic:
                         still checks checksums and that the destination is a
                         ready endpoint; flows are not pinned (each is one
                         packet) and --flows only spreads them over services
+  --steer-workers N     send each flow on the TX queue of the podgate worker
+                        that owns it (queue w reaches worker w over
+                        net_memif), as a NIC with RSS on the client's source
+                        would deliver it to N workers: podgate then hands
+                        nothing off.  Uses podgate's own ownership function
+                        (dataplane/ownership.hpp, 128-entry table, as podgate
+                        has on ports without client RSS).  Main lcore only;
+                        --tx-queues N or more.  Replies (--reply) are not
+                        steered.
   --no-check            count the stamped packets that arrive at the pod
                         port without checking them (no violations, no
                         pinning): the baseline through a plain forwarder

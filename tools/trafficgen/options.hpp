@@ -62,6 +62,9 @@ struct Options {
   // Count stamped packets at the Pods without judging them: for a plain
   // forwarder (testpmd io/macswap) that does no NAT, the I/O baseline.
   bool no_check = false;
+  // Send each flow on the queue of the podgate worker (of this many) that
+  // owns it, as client-field RSS would; 0: no steering.
+  uint32_t steer_workers = 0;
 
   // Addressing on the client side.
   dp::Ip4 gateway = dp::Ip4::from_host(0xc0000201);     // podgate, 192.0.2.1
