@@ -35,15 +35,6 @@ bool link_up(uint16_t port_id) noexcept {
   return rte_eth_link_get_nowait(port_id, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
 }
 
-void count_unsent(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
-  auto* counters = static_cast<WorkerCounters*>(userdata);
-  for (uint16_t i = 0; i < unsent; ++i) {
-    counters->drop(DropReason::kTxFull);
-    rte_pktmbuf_free(pkts[i]);
-  }
-  counters->tx_packets.add(-uint64_t{unsent});  // they were counted when buffered
-}
-
 }  // namespace
 
 Worker::Worker(WorkerSetup setup)
@@ -53,26 +44,17 @@ Worker::Worker(WorkerSetup setup)
       gen_(setup_.snapshot != nullptr ? static_cast<uint32_t>(setup_.snapshot->generation) : 0),
       flows_(setup_.flow_capacity, setup_.timeouts),
       traffic_(kStatsSlots),
+      tx_(setup_.port_ids.size()),
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
       handoffs_(setup_.count),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
-  tx_buffers_.assign(RTE_MAX_ETHPORTS, nullptr);
   for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
-    uint16_t port_id = setup_.port_ids[i];
-    port_index_[port_id] = static_cast<uint16_t>(i);
-    auto* buf = static_cast<rte_eth_dev_tx_buffer*>(
-        rte_zmalloc("podgate_tx_buffer", RTE_ETH_TX_BUFFER_SIZE(kBurst), 64));
-    if (buf == nullptr) throw std::bad_alloc();
-    rte_eth_tx_buffer_init(buf, kBurst);
-    rte_eth_tx_buffer_set_err_callback(buf, count_unsent, &counters_);
-    tx_buffers_[port_id] = buf;
+    port_index_[setup_.port_ids[i]] = static_cast<uint16_t>(i);
   }
 }
 
-Worker::~Worker() {
-  for (rte_eth_dev_tx_buffer* buf : tx_buffers_) rte_free(buf);
-}
+Worker::~Worker() = default;
 
 // An idle worker pauses between polls (as l3fwd-power backs off, without
 // sleeping): after kIdlePolls polls that received nothing, kIdlePauses
@@ -122,9 +104,6 @@ void Worker::poll_once() noexcept {
       counters_.handoff_in.add(n);
       process_burst(burst_, static_cast<uint16_t>(n), true, false);
     }
-  }
-  for (uint16_t port_id : setup_.port_ids) {
-    rte_eth_tx_buffer_flush(port_id, static_cast<uint16_t>(setup_.id), tx_buffers_[port_id]);
   }
   counters_.flows_expired.add(flows_.expire_some(now_, kExpiryFlowsPerPoll));
   if (query_.asked()) query_.step(flows_, now_);
@@ -199,6 +178,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
     }
   }
   if (setup_.count > 1) flush_handoffs();
+  flush_tx();
 }
 
 PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
@@ -408,7 +388,7 @@ PODGATE_HOT void Worker::forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexc
   const PortAddress& out = snap.ports[static_cast<uint16_t>(route->port)];
   std::memcpy(eth->dst_addr.addr_bytes, &mac, 6);  // the word's first six bytes (NeighborTable::pack)
   std::memcpy(eth->src_addr.addr_bytes, out.mac.bytes.data(), 6);
-  send(m, setup_.port_ids[static_cast<uint16_t>(route->port)]);
+  send(m, static_cast<uint16_t>(route->port));
 }
 
 const PortAddress* Worker::rx_port_address(const rte_mbuf* m) const noexcept {
@@ -437,7 +417,7 @@ void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
   }
   make_arp_reply(p, rx->mac);
   counters_.arp_replies.add();
-  send(m, m->port);
+  send(m, port_index_[m->port]);
 }
 
 void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
@@ -463,7 +443,7 @@ void Worker::send_back(rte_mbuf* m, ParsedPacket& p) noexcept {
   if (const PortAddress* rx = rx_port_address(m)) {
     std::memcpy(p.eth->src_addr.addr_bytes, rx->mac.bytes.data(), 6);
   }
-  send(m, m->port);
+  send(m, port_index_[m->port]);
 }
 
 void Worker::punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept {
@@ -497,9 +477,22 @@ void Worker::flush_handoffs() noexcept {
   }
 }
 
-PODGATE_HOT void Worker::send(rte_mbuf* m, uint16_t port_id) noexcept {
-  counters_.tx_packets.add();
-  rte_eth_tx_buffer(port_id, static_cast<uint16_t>(setup_.id), tx_buffers_[port_id], m);
+PODGATE_HOT void Worker::send(rte_mbuf* m, uint16_t port_idx) noexcept {
+  TxBatch& b = tx_[port_idx];
+  b.pkts[b.n++] = m;
+}
+
+// One tx_burst per port per burst, and the counter once (issue 9); what a
+// full TX ring refuses is dropped and counted.
+void Worker::flush_tx() noexcept {
+  for (uint16_t i = 0; i < tx_.size(); ++i) {
+    TxBatch& b = tx_[i];
+    if (b.n == 0) continue;
+    const uint16_t sent = rte_eth_tx_burst(setup_.port_ids[i], static_cast<uint16_t>(setup_.id), b.pkts, b.n);
+    counters_.tx_packets.add(sent);
+    for (uint16_t k = sent; k < b.n; ++k) drop(b.pkts[k], DropReason::kTxFull);
+    b.n = 0;
+  }
 }
 
 void Worker::drop(rte_mbuf* m, DropReason reason) noexcept {

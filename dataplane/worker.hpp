@@ -133,6 +133,12 @@ class Worker : public DpObject {
     rte_mbuf* pkts[kBurst];
     uint16_t n = 0;
   };
+  // Packets for one port, sent with one tx_burst at the end of each burst
+  // (each packet of a burst is sent at most once: kBurst always fits).
+  struct TxBatch {
+    rte_mbuf* pkts[kBurst];
+    uint16_t n = 0;
+  };
 
   void adopt_latest_snapshot() noexcept;
   void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
@@ -156,7 +162,8 @@ class Worker : public DpObject {
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;
-  void send(rte_mbuf* m, uint16_t port_id) noexcept;
+  void flush_tx() noexcept;
+  void send(rte_mbuf* m, uint16_t port_idx) noexcept;  // PortIdx
   void send_back(rte_mbuf* m, ParsedPacket& p) noexcept;
   void drop(rte_mbuf* m, DropReason reason) noexcept;
   const PortAddress* rx_port_address(const rte_mbuf* m) const noexcept;
@@ -171,7 +178,7 @@ class Worker : public DpObject {
   WorkerCounters counters_;
   DpVector<TrafficCounters> traffic_;               // by stats slot
   FlowQuery query_;
-  std::vector<rte_eth_dev_tx_buffer*> tx_buffers_;  // by DPDK port id
+  DpVector<TxBatch> tx_;                            // by PortIdx
   std::vector<uint16_t> port_index_;                // DPDK port id -> PortIdx
   DpVector<Handoff> handoffs_;                      // by owner worker
   uint64_t tsc_per_ms_;
