@@ -49,18 +49,26 @@ class NeighborTable : public DpObject {
     for (uint32_t n = 0; n < kMaxProbe; ++n, i = (i + 1) & (kCapacity - 1)) {
       uint32_t key = slots_[i].ip.load(std::memory_order_relaxed);
       if (key == ip.be) {
-        slots_[i].mac.store(pack(mac), std::memory_order_relaxed);
+        if (slots_[i].mac.load(std::memory_order_relaxed) != pack(mac)) {
+          slots_[i].mac.store(pack(mac), std::memory_order_relaxed);
+          version_.fetch_add(1, std::memory_order_release);
+        }
         return true;
       }
       if (key == 0) {
         slots_[i].mac.store(pack(mac), std::memory_order_relaxed);
         slots_[i].ip.store(ip.be, std::memory_order_release);
         ++size_;
+        version_.fetch_add(1, std::memory_order_release);
         return true;
       }
     }
     return false;
   }
+
+  // Changes with every entry added or changed: workers that cache what
+  // they read (Worker's adjacency cache) start over when it moves.
+  uint32_t version() const noexcept { return version_.load(std::memory_order_acquire); }
 
   uint32_t size() const noexcept { return size_; }  // control thread only
 
@@ -94,6 +102,7 @@ class NeighborTable : public DpObject {
   }
 
   Slot slots_[kCapacity];
+  std::atomic<uint32_t> version_{0};
   uint32_t size_ = 0;
 };
 

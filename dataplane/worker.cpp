@@ -47,6 +47,7 @@ Worker::Worker(WorkerSetup setup)
       tx_(setup_.port_ids.size()),
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
       handoffs_(setup_.count),
+      adjacency_(kAdjacencySlots),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
   for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
@@ -85,6 +86,10 @@ void Worker::poll_once() noexcept {
   // quiescence after a publication, none still holds the previous snapshot.
   rte_rcu_qsbr_quiescent(setup_.qsbr, setup_.id);
   adopt_latest_snapshot();
+  if (const uint32_t v = setup_.neighbors->version(); v != neighbors_version_) {
+    neighbors_version_ = v;
+    ++adj_epoch_;
+  }
   now_ = now_ms();
 
   for (const RxQueue& q : setup_.rx_queues) {
@@ -117,6 +122,7 @@ void Worker::adopt_latest_snapshot() noexcept {
   if (latest != nullptr) {
     snapshot_ = static_cast<const Snapshot*>(latest);
     gen_ = static_cast<uint32_t>(snapshot_->generation);
+    ++adj_epoch_;  // routes and port addresses may have changed
     counters_.snapshots_adopted.add();
   }
 }
@@ -373,22 +379,36 @@ void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
 }
 
 PODGATE_HOT void Worker::forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept {
+  Adjacency& adj = adjacency_[(dst.be * 0x9e3779b1u) >> (32 - 10)];
+  static_assert(kAdjacencySlots == 1u << 10);
+  if (adj.ip != dst.be || adj.epoch != adj_epoch_) [[unlikely]] {
+    if (!resolve_adjacency(m, dst, adj)) return;
+  }
+  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
+  send(m, adj.port_idx);
+}
+
+PODGATE_OUT_OF_LINE bool Worker::resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept {
   const Snapshot& snap = *snapshot_;
   const Route* route = snap.route(dst);
   if (route == nullptr) {
     drop(m, DropReason::kNoRoute);
-    return;
+    return false;
   }
   const Ip4 next_hop = route->via.is_zero() ? dst : route->via;
   const uint64_t mac = setup_.neighbors->find_word(next_hop);
-  if (mac == 0) [[unlikely]] {
+  if (mac == 0) {
     punt(m, PuntKind::kUnresolved, route->port, next_hop);
-    return;
+    return false;
   }
   const PortAddress& out = snap.ports[static_cast<uint16_t>(route->port)];
-  std::memcpy(eth->dst_addr.addr_bytes, &mac, 6);  // the word's first six bytes (NeighborTable::pack)
-  std::memcpy(eth->src_addr.addr_bytes, out.mac.bytes.data(), 6);
-  send(m, static_cast<uint16_t>(route->port));
+  std::memcpy(adj.macs, &mac, 6);  // the word's first six bytes (NeighborTable::pack)
+  std::memcpy(adj.macs + 6, out.mac.bytes.data(), 6);
+  adj.port_idx = static_cast<uint16_t>(route->port);
+  adj.ip = dst.be;
+  adj.epoch = adj_epoch_;
+  counters_.adjacency_misses.add();
+  return true;
 }
 
 const PortAddress* Worker::rx_port_address(const rte_mbuf* m) const noexcept {

@@ -133,6 +133,17 @@ class Worker : public DpObject {
     rte_mbuf* pkts[kBurst];
     uint16_t n = 0;
   };
+  // How to send to one destination address: the port and the 12 bytes of
+  // MAC rewrite (next hop's, then the port's own), one copy per packet
+  // instead of a route scan and a neighbour lookup.  Valid while `epoch`
+  // is adj_epoch_, which moves with the snapshot and the neighbour table.
+  struct Adjacency {
+    uint32_t ip = 0;  // network order
+    uint32_t epoch = 0;
+    uint8_t macs[12];
+    uint16_t port_idx = 0;
+  };
+  static constexpr uint32_t kAdjacencySlots = 1024;  // direct-mapped, 24 KiB
   // Packets for one port, sent with one tx_burst at the end of each burst
   // (each packet of a burst is sent at most once: kBurst always fits).
   struct TxBatch {
@@ -159,6 +170,9 @@ class Worker : public DpObject {
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
   void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
+  // Fills `adj` for `dst` from the routes and neighbours; false when the
+  // packet was dropped (no route) or punted (next hop unresolved).
+  bool resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;
@@ -181,6 +195,9 @@ class Worker : public DpObject {
   DpVector<TxBatch> tx_;                            // by PortIdx
   std::vector<uint16_t> port_index_;                // DPDK port id -> PortIdx
   DpVector<Handoff> handoffs_;                      // by owner worker
+  DpVector<Adjacency> adjacency_;                   // kAdjacencySlots
+  uint32_t adj_epoch_ = 1;                          // entries start invalid (epoch 0)
+  uint32_t neighbors_version_ = 0;
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())

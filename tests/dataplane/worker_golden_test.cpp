@@ -745,6 +745,49 @@ TEST(WorkerPipeline, APacketHandedToTheWrongWorkerIsHandedOnToItsOwner) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+TEST(WorkerPipeline, AdjacencyCacheFollowsANeighbourChange) {
+  // The worker caches each destination's port and MAC rewrite; a Pod that
+  // keeps its address but gets a new MAC (a restarted VM, a moved Pod)
+  // must be reached at the new MAC from the next burst on, in both
+  // directions' caches (the client's gateway here too).
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(21000, 50), {kPod0, kPod1});
+  const uint64_t misses = d->total(&WorkerCounters::adjacency_misses);
+  EXPECT_GT(misses, 0u);
+  continue_flows(*d, flows);
+  EXPECT_EQ(d->total(&WorkerCounters::adjacency_misses), misses) << "established packets must hit";
+
+  const MacAddr moved = mac("02:00:00:00:99:10");
+  const MacAddr new_client_mac = mac("02:00:00:00:99:01");
+  d->neighbors().set(kPod0, moved);
+  d->neighbors().set(kClient, new_client_mac);
+  std::vector<Bytes> acks;
+  for (const auto& [port, f] : flows) {
+    TcpPacket ack = f.syn;
+    ack.tcp.flags = kAck;
+    ack.tcp.seq += 1;
+    acks.push_back(ack.frame());
+  }
+  size_t to_pod0 = 0;
+  for (const Output& o : d->send(kUplink, acks)) {
+    const Ip4 pod = ip_dst(o.frame);
+    EXPECT_EQ(eth_dst(o.frame), pod == kPod0 ? moved : pod_mac(pod)) << str(pod);
+    EXPECT_EQ(eth_src(o.frame), kPodsMac);
+    to_pod0 += pod == kPod0;
+  }
+  EXPECT_GT(to_pod0, 0u);
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn, kAck).frame());
+  size_t back = 0;
+  for (const Output& o : d->send(kPods, replies)) {
+    EXPECT_EQ(eth_dst(o.frame), new_client_mac);
+    EXPECT_EQ(eth_src(o.frame), kUplinkMac);
+    ++back;
+  }
+  EXPECT_EQ(back, flows.size());
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
   auto d = make_dataplane();
   auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});
