@@ -482,6 +482,27 @@ def worker_bench(build, quick, cpu):
     return out, " ".join(cmd)
 
 
+def worker_instructions(build, quick):
+    """podgate's own instructions per packet (callgrind, worker_bench's
+    timed calls minus the io baseline's), by case name as worker_bench
+    names it; {} when valgrind is not installed.  They do not move with
+    machine load, so they sit beside the cycles."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import worker_instructions as wi  # noqa: E402
+    exe = str(pathlib.Path(build) / "tests" / "worker_bench")
+    if shutil.which("valgrind") is None or not os.access(exe, os.X_OK):
+        log("worker instructions: valgrind or worker_bench missing, skipped")
+        return {}
+    out = {}
+    for _, pattern in wi.CASES:
+        if quick and "flows:10000/" not in pattern:
+            continue
+        measured = wi.instructions_per_packet(exe, pattern)
+        if measured:
+            out[pattern.rstrip("/")] = round(measured[0] - measured[1])
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------
@@ -749,6 +770,8 @@ class Bench:
         self.extra["worker_bench"], cmd = worker_bench(self.build, quick,
                                                        self.layout.first_worker_cpu())
         self.extra["worker_bench_cmd"] = cmd.replace(str(self.build), self.a.build)
+        log("worker instructions per packet (callgrind)")
+        self.extra["worker_instructions"] = worker_instructions(self.build, quick)
         io = {}
         for r in self.rows:
             if r["kind"] == "testpmd" and r["mode"].startswith("io"):
@@ -979,17 +1002,25 @@ def section(bench, rows, command):
     if wb:
         est_c = {k: v for k, v in wb.items() if k.startswith("BM_Established")}
         new_c = {k: v for k, v in wb.items() if k.startswith("BM_NewFlow")}
+        ins = e.get("worker_instructions", {})
+
         def cyc(d):
-            return ", ".join(f"{k.split('/')[1]} {v['own']:.0f}" for k, v in sorted(d.items()))
+            parts = []
+            for k, v in sorted(d.items()):
+                case = "/".join(k.split("/")[:2])
+                i = f" ({ins[case]} instructions)" if case in ins else ""
+                parts.append(f"{k.split('/')[1]} {v['own']:.0f}{i}")
+            return ", ".join(parts)
         if est_c:
             ok = all(v["own"] < 100 for v in est_c.values())
             L.append(f"- podgate's own work < 100 cycles per established packet "
                      f"(worker_bench, own cycles = podgate − io): **{'met' if ok else 'missed'}**: "
-                     f"{cyc(est_c)} cycles.")
+                     f"{cyc(est_c)} cycles (own instructions/packet from callgrind in brackets; "
+                     f"aim ≤ 200).")
         if new_c:
             ok = all(v["own"] < 300 for v in new_c.values())
             L.append(f"- < 300 cycles per new-flow packet: **{'met' if ok else 'missed'}**: "
-                     f"{cyc(new_c)} cycles.")
+                     f"{cyc(new_c)} cycles (aim ≤ 400 instructions).")
         L.append(f"  (`{e['worker_bench_cmd']}`, medians.)")
     syn = [r for r in rows if r["mode"] == "SYN flood"]
     if syn:

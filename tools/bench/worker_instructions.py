@@ -72,6 +72,16 @@ def run_case(bench, pattern, collect, top):
         os.unlink(out)
 
 
+def instructions_per_packet(bench, pattern, top=0):
+    """(podgate instructions/pkt, io instructions/pkt, profile) of one
+    worker_bench case; None when callgrind recorded no timed call."""
+    calls, cost, profile = run_case(bench, pattern, "timed_poll", top)
+    io_calls, io_cost, _ = run_case(bench, pattern, "timed_io", 0)
+    if calls == 0 or io_calls == 0:
+        return None
+    return cost / (calls * BURST), io_cost / (io_calls * BURST), profile
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build", help="meson build directory (default: build)")
@@ -87,12 +97,10 @@ def main():
     for name, pattern in CASES:
         if args.cases not in name:
             continue
-        calls, cost, profile = run_case(bench, pattern, "timed_poll", args.top)
-        io_calls, io_cost, _ = run_case(bench, pattern, "timed_io", 0)
-        if calls == 0 or io_calls == 0:
+        measured = instructions_per_packet(bench, pattern, args.top)
+        if measured is None:
             sys.exit(f"{name}: no timed calls recorded")
-        per = cost / (calls * BURST)
-        io = io_cost / (io_calls * BURST)
+        per, io, profile = measured
         print(f"| {name} | {per:.0f} | {io:.0f} | **{per - io:.0f}** |", flush=True)
         if profile:
             profiles.append((name, profile))
