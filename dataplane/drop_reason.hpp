@@ -22,7 +22,7 @@ namespace podgate::dp {
   X(kBadUdpLength, "bad_udp_length", "UDP length disagrees with IP length")  \
   X(kUnsupportedProto, "unsupported_proto", "IP protocol not TCP/UDP/ICMP")  \
   X(kTtlExceeded, "ttl_exceeded", "TTL would reach zero when forwarded")     \
-  X(kNoService, "no_service", "to a VIP on a port/protocol it does not serve") \
+  X(kNoService, "no_service", "to a VIP on a port/protocol it does not serve (or no longer)") \
   X(kNoEndpoint, "no_endpoint", "service has no ready endpoint")             \
   X(kNoFlow, "no_flow", "reply matches no flow entry")                       \
   X(kNotForUs, "not_for_us", "neither for a VIP nor a reply of a flow")      \

@@ -84,6 +84,7 @@ static_assert(std::has_unique_object_representations_v<FlowKey4>,
 enum class FlowState : uint8_t {
   kFree,            // record unused
   kTcpSynSent,      // handshake in progress: short timeout
+  kTcpSynReceived,  // the Pod answered SYN+ACK, the client's ACK not yet seen: short timeout
   kTcpEstablished,  // long timeout
   kTcpClosing,      // FIN or RST seen: short timeout
   kUdp,
@@ -269,7 +270,8 @@ class FlowTable {
   uint32_t capacity() const noexcept { return capacity_; }
   uint32_t timeout_ms(FlowState s) const noexcept {
     switch (s) {
-      case FlowState::kTcpSynSent: return timeouts_.tcp_syn_ms;
+      case FlowState::kTcpSynSent:
+      case FlowState::kTcpSynReceived: return timeouts_.tcp_syn_ms;
       case FlowState::kTcpEstablished: return timeouts_.tcp_established_ms;
       case FlowState::kTcpClosing: return timeouts_.tcp_closing_ms;
       case FlowState::kUdp: return timeouts_.udp_ms;
@@ -288,28 +290,32 @@ class FlowTable {
   //                                 later packet refreshes the short timeout,
   //                                 so a half-close keeps working while data
   //                                 still flows.
-  //   SYN+ACK from the Pod       -> Established: the Pod accepted the
-  //                                 connection.  Cost: a spoofed-SYN flood to
-  //                                 a listening Pod leaves long-lived flows.
+  //   SYN+ACK from the Pod       -> SynReceived: the Pod accepted, and the
+  //                                 timeout stays short until the client
+  //                                 completes the handshake, so a spoofed-SYN
+  //                                 flood to a listening Pod leaves only
+  //                                 short-lived records (issue 12).
   //   SYN (no ACK, or a SYN+ACK
   //   from the client)           -> SynSent, from SynSent or Closing (port
   //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT); on an
   //                                 Established flow a SYN restarts nothing
   //                                 (the Pod answers it with a challenge ACK,
   //                                 RFC 5961 §4), so the state stays.
-  //   ACK without SYN on SynSent -> Established (the handshake's last ACK).
+  //   the client's ACK without SYN
+  //   on SynSent or SynReceived  -> Established (the handshake's last ACK, or
+  //                                 a connection picked up mid-stream).
   //   anything else              -> same state, timeout refreshed.
   static FlowState next_state(FlowState s, bool reverse, uint8_t tcp_flags) noexcept {
     constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
     if ((tcp_flags & (kFin | kSyn | kRst)) == 0) [[likely]] {
-      return (s == FlowState::kTcpSynSent && (tcp_flags & kAck) != 0) ? FlowState::kTcpEstablished : s;
+      const bool handshake = s == FlowState::kTcpSynSent || s == FlowState::kTcpSynReceived;
+      return handshake && !reverse && (tcp_flags & kAck) != 0 ? FlowState::kTcpEstablished : s;
     }
-    if (s != FlowState::kTcpSynSent && s != FlowState::kTcpEstablished && s != FlowState::kTcpClosing) {
-      return s;  // UDP (and kFree: nothing to advance)
-    }
+    if (s == FlowState::kUdp || s == FlowState::kFree) return s;  // nothing to advance
     if ((tcp_flags & (kFin | kRst)) != 0) return FlowState::kTcpClosing;
-    if ((tcp_flags & kAck) != 0 && reverse) return FlowState::kTcpEstablished;  // SYN+ACK
-    return s == FlowState::kTcpEstablished ? s : FlowState::kTcpSynSent;
+    if (s == FlowState::kTcpEstablished) return s;
+    if ((tcp_flags & kAck) != 0 && reverse) return FlowState::kTcpSynReceived;  // SYN+ACK
+    return s == FlowState::kTcpSynReceived ? s : FlowState::kTcpSynSent;
   }
 
   // Calls fn(const Flow&) for every live flow among the `count` records

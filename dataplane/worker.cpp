@@ -292,7 +292,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit)
     counters_.flows_revalidated.add();
     const ServiceData* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
     if (svc == nullptr || !svc->keeps(Backend{flow.pod, flow.pod_port})) {
-      revalidate_failed(m, lane, flow, hit.reverse);
+      revalidate_failed(m, lane, flow, hit.reverse, svc == nullptr);
       return;
     }
     flow.gen = gen;
@@ -312,13 +312,19 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit)
   forward(m, eth, Ip4{ip->dst_addr});
 }
 
-// The flow's endpoint is gone: the flow ends.  A reply is dropped; the
-// client's packet starts over, to a new Pod or to the reason why not.
-PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse) noexcept {
+// The flow's endpoint, or its whole service, is gone: the flow ends.  A
+// reply is dropped; the client's packet starts over, to a new Pod or to the
+// reason why not (a VIP that no longer exists: no_service).
+PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse,
+                                                   bool service_gone) noexcept {
   counters_.flows_endpoint_gone.add();
   flows_.erase(flow);
   if (reverse) {
     drop(m, DropReason::kNoFlow);
+    return;
+  }
+  if (service_gone) {
+    drop(m, DropReason::kNoService);
     return;
   }
   ParsedPacket p = flow_packet_view(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),

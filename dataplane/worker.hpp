@@ -162,7 +162,7 @@ class Worker : public DpObject {
   void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowTable::Probe& probe,
                 bool looked_up) noexcept;
   void handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit) noexcept;
-  void revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse) noexcept;
+  void revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse, bool service_gone) noexcept;
   void handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc, const FlowKey4& key,
                        const FlowTable::Probe& probe) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;

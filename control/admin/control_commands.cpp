@@ -355,6 +355,7 @@ Result<json> dns_query(const Appliance& app, const json& req) {
 std::string_view flow_state_name(dp::FlowState s) {
   switch (s) {
     case dp::FlowState::kTcpSynSent: return "syn_sent";
+    case dp::FlowState::kTcpSynReceived: return "syn_received";
     case dp::FlowState::kTcpEstablished: return "established";
     case dp::FlowState::kTcpClosing: return "closing";
     case dp::FlowState::kUdp: return "udp";

@@ -788,6 +788,44 @@ TEST(WorkerPipeline, AdjacencyCacheFollowsANeighbourChange) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+TEST(WorkerPipeline, AConnectionToADeletedServiceIsDroppedAsNoService) {
+  // Issue 12: the client's next packet after its service is deleted is
+  // counted no_service (a VIP that no longer serves), not no_flow.
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(22000, 20), {kPod0, kPod1});
+  std::string without_my_app = kBaseConfig;
+  const size_t from = without_my_app.find("[[services]]");
+  without_my_app.erase(from, without_my_app.find("[[services]]", from + 1) - from);
+  ASSERT_EQ(without_my_app.find("my-app"), std::string::npos);
+  d->publish(without_my_app);
+  EXPECT_TRUE(continue_flows(*d, flows).empty());
+  EXPECT_EQ(d->drops(DropReason::kNoService), flows.size()) << d->drop_summary();
+  EXPECT_EQ(d->drops(DropReason::kNoFlow), 0u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), flows.size());
+}
+
+TEST(WorkerPipeline, AHalfOpenConnectionStaysShortLivedUntilTheClientAcks) {
+  // Issue 12: the Pod's SYN+ACK alone does not establish the connection
+  // (a spoofed-SYN flood must leave only short-timeout records).
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(23000, 1), {kPod0, kPod1});
+  const Flow& f = flows.begin()->second;
+  ASSERT_EQ(d->send(kPods, reply_from(f.pod, f.syn).frame()).size(), 1u);
+  auto state = [&] {
+    dp::FlowState out = dp::FlowState::kFree;
+    const auto now = static_cast<uint32_t>(rte_rdtsc() / (rte_get_tsc_hz() / 1000));  // Worker::now_ms
+    d->worker(0).flows().for_each_live_in(0, d->worker(0).flows().capacity(), now,
+                                         [&](const dp::Flow& fl) { out = fl.state; });
+    return out;
+  };
+  EXPECT_EQ(state(), dp::FlowState::kTcpSynReceived);
+  TcpPacket ack = f.syn;
+  ack.tcp.flags = kAck;
+  ack.tcp.seq += 1;
+  ASSERT_EQ(d->send(kUplink, ack.frame()).size(), 1u);
+  EXPECT_EQ(state(), dp::FlowState::kTcpEstablished);
+}
+
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
   auto d = make_dataplane();
   auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});

@@ -206,15 +206,35 @@ TEST(FlowTable, TouchMovesSynSentToEstablishedOnAck) {
   EXPECT_EQ(f->expires, 200u + kTimeouts.tcp_established_ms);
 }
 
-TEST(FlowTable, SynAckEstablishesOnlyFromThePod) {
+TEST(FlowTable, OnlyTheClientsHandshakeAckEstablishes) {
   FlowTable t(64, kTimeouts);
-  Flow* f = insert_fwd(t, client_key(1), FlowState::kTcpSynSent, 0);
+  const FlowKey4 k = client_key(1);
+  Flow* f = insert_fwd(t, k, FlowState::kTcpSynSent, 0);
   ASSERT_NE(f, nullptr);
   t.touch(*f, false, kSyn | kAck, 10);  // no simultaneous open through a VIP
   EXPECT_EQ(f->state, FlowState::kTcpSynSent);
-  t.touch(*f, true, kSyn | kAck, 20);  // the Pod accepted the connection
+  t.touch(*f, true, kSyn | kAck, 20);  // the Pod accepted: half open, still short
+  EXPECT_EQ(f->state, FlowState::kTcpSynReceived);
+  EXPECT_EQ(f->expires, 20u + kTimeouts.tcp_syn_ms);
+  t.touch(*f, true, kSyn | kAck, 25);  // retransmitted SYN+ACK
+  EXPECT_EQ(f->state, FlowState::kTcpSynReceived);
+  t.touch(*f, true, kAck, 27);  // the Pod's ACK completes nothing
+  EXPECT_EQ(f->state, FlowState::kTcpSynReceived);
+  t.touch(*f, false, kAck, 30);  // the client's ACK completes the handshake
   EXPECT_EQ(f->state, FlowState::kTcpEstablished);
-  EXPECT_EQ(f->expires, 20u + kTimeouts.tcp_established_ms);
+  EXPECT_EQ(f->expires, 30u + kTimeouts.tcp_established_ms);
+}
+
+TEST(FlowTable, AHalfOpenConnectionExpiresAtTheSynTimeout) {
+  // A spoofed SYN that a listening Pod answers: no client ACK ever comes.
+  FlowTable t(64, kTimeouts);
+  const FlowKey4 k = client_key(1);
+  Flow* f = insert_fwd(t, k, FlowState::kTcpSynSent, 0);
+  ASSERT_NE(f, nullptr);
+  t.touch(*f, false, kSyn, 0);
+  t.touch(*f, true, kSyn | kAck, 5);
+  EXPECT_TRUE(t.find(k, 5 + kTimeouts.tcp_syn_ms - 1));
+  EXPECT_FALSE(t.find(k, 5 + kTimeouts.tcp_syn_ms));
 }
 
 TEST(FlowTable, SynOnEstablishedFlowKeepsItEstablished) {
@@ -459,6 +479,7 @@ TEST(FlowTable, LookupIgnoresTheFlowsStateBytes) {
   Flow* f = t.insert(k, kPod, kPodPort, FlowState::kTcpSynSent, 1, 0, 4);
   ASSERT_NE(f, nullptr);
   t.touch(*f, true, kSyn | kAck, 0);
+  t.touch(*f, false, kAck, 0);
   ASSERT_EQ(f->state, FlowState::kTcpEstablished);
   EXPECT_EQ(t.find(k, 1).flow, f);
   EXPECT_EQ(f->forward_key(), k);
