@@ -13,7 +13,7 @@ namespace podgate::dp {
   X(kNotIp, "not_ip", "EtherType neither IPv4 nor ARP")                      \
   X(kBadIpVersion, "bad_ip_version", "IP version field is not 4")            \
   X(kBadIhl, "bad_ihl", "IHL below 5 or header longer than the packet")      \
-  X(kIpOptions, "ip_options", "IPv4 header carries options (IHL > 5)")       \
+  X(kIpOptions, "ip_options", "IPv4 options that overrun the header (RFC 791)") \
   X(kBadIpLength, "bad_ip_length", "IP total length disagrees with frame")   \
   X(kBadIpChecksum, "bad_ip_checksum", "IPv4 header checksum is wrong")      \
   X(kFragment, "fragment", "IPv4 fragment (MF set or offset non-zero)")      \

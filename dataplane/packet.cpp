@@ -42,6 +42,25 @@ bool parse_arp(uint8_t* l3, uint32_t avail, ParsedPacket& out,
 // RFC 793 §3.1: "Data Offset: 4 bits. The number of 32 bit words in the TCP
 // Header" -- at least 5 (the fixed header), and the header cannot extend past
 // the segment.
+// RFC 791 §3.1: an option is End of Option List (type 0, one byte, ends
+// the list), No Operation (type 1, one byte), or type, length (counting
+// both bytes, so at least 2) and data.  Well formed: every length fits.
+bool ip_options_well_formed(const uint8_t* opt, uint32_t len) noexcept {
+  for (uint32_t i = 0; i < len;) {
+    const uint8_t type = opt[i];
+    if (type == 0) return true;
+    if (type == 1) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= len) return false;
+    const uint8_t olen = opt[i + 1];
+    if (olen < 2 || i + olen > len) return false;
+    i += olen;
+  }
+  return true;
+}
+
 bool parse_tcp(ParsedPacket& out, DropReason& drop) noexcept {
   if (out.l4_len < kTcpMinHeader) return fail(drop, DropReason::kTruncatedL4);
   const rte_tcp_hdr* tcp = out.tcp();
@@ -121,10 +140,14 @@ bool parse_packet(uint8_t* frame, uint32_t frame_len, bool ip_checksum_verified,
   if (ihl_bytes < kIpv4MinHeader || ihl_bytes > avail) {
     return fail(drop, DropReason::kBadIhl);
   }
-  // RFC 791 §3.1 options are legal, but podgate does not forward them (no
-  // source routing or record route through a load balancer); dropping them
-  // here also lets everything below assume a 20-byte header.
-  if (ihl_bytes > kIpv4MinHeader) return fail(drop, DropReason::kIpOptions);
+  // RFC 791 §3.1 options are legal and forwarded as they are (issue 12;
+  // docs/dataplane.md says why Record Route and Timestamp are not filled
+  // in).  Only their syntax is checked: a list that overruns the header
+  // cannot be forwarded sensibly (RFC 1812 §5.2.2 would answer it with a
+  // Parameter Problem).
+  if (ihl_bytes > kIpv4MinHeader && !ip_options_well_formed(l3 + kIpv4MinHeader, ihl_bytes - kIpv4MinHeader)) {
+    return fail(drop, DropReason::kIpOptions);
+  }
 
   // RFC 1812 §5.2.2 (5): "The IP total length field must be large enough to
   // hold the IP datagram header, whose length is specified in the IP header
@@ -141,8 +164,8 @@ bool parse_packet(uint8_t* frame, uint32_t frame_len, bool ip_checksum_verified,
   // Skipped when the NIC has already verified it.  RFC 1071 §1: the sum
   // over the header including its checksum field must be all ones; DPDK's
   // rte_raw_cksum sums native-order words, and 0xffff is the same in both
-  // byte orders.  Options were rejected above, so the header is 20 bytes.
-  if (!ip_checksum_verified && rte_raw_cksum(ip, kIpv4MinHeader) != 0xffff) {
+  // byte orders.  The header includes its options.
+  if (!ip_checksum_verified && rte_raw_cksum(ip, ihl_bytes) != 0xffff) {
     return fail(drop, DropReason::kBadIpChecksum);
   }
 

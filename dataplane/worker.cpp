@@ -277,7 +277,8 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
 PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit) noexcept {
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
-  uint8_t* l4 = reinterpret_cast<uint8_t*>(eth) + kFlowL4Offset;
+  // Options (classified packets only) move the L4 header.
+  uint8_t* l4 = reinterpret_cast<uint8_t*>(ip) + (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
   // RFC 1812 §5.3.1, checked before any flow state is advanced: a packet
   // that is dropped must leave nothing behind in the table.
   if (!ttl_allows_forwarding(ip)) {

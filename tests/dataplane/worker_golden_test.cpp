@@ -255,9 +255,9 @@ Bytes with_bad_ip_checksum() {
   f[kIpOff + 10] ^= 0x5a;
   return f;
 }
-Bytes with_ip_options() {
+Bytes with_overrunning_ip_options() {
   TcpPacket p = to_vip(40000);
-  p.l3.options = {0x01, 0x01, 0x01, 0x00};  // NOP NOP NOP EOL (RFC 791)
+  p.l3.options = {0x01, 0x07, 0x08, 0x00};  // NOP, then Record Route claiming 8 of 3 bytes
   return p.frame();
 }
 Bytes fragment(uint16_t frag_word) {
@@ -404,8 +404,8 @@ std::vector<Golden> golden_table() {
 
   t.push_back(row("BadIpChecksumIsDropped", "a header checksum that does not add up is dropped as bad_ip_checksum",
                   {kUplink, with_bad_ip_checksum()}, dropped(DropReason::kBadIpChecksum)));
-  t.push_back(row("IpOptionsAreDropped", "IHL 6 (four option bytes) is dropped as ip_options",
-                  {kUplink, with_ip_options()}, dropped(DropReason::kIpOptions)));
+  t.push_back(row("MalformedIpOptionsAreDropped", "an option longer than the header is dropped as ip_options",
+                  {kUplink, with_overrunning_ip_options()}, dropped(DropReason::kIpOptions)));
   t.push_back(row("FirstFragmentIsDropped", "MF set, offset 0: dropped as fragment",
                   {kUplink, fragment(kMoreFragments)}, dropped(DropReason::kFragment)));
   t.push_back(row("LaterFragmentIsDropped", "offset 185 (1480 bytes), MF clear: dropped as fragment",
@@ -824,6 +824,30 @@ TEST(WorkerPipeline, AHalfOpenConnectionStaysShortLivedUntilTheClientAcks) {
   ack.tcp.seq += 1;
   ASSERT_EQ(d->send(kUplink, ack.frame()).size(), 1u);
   EXPECT_EQ(state(), dp::FlowState::kTcpEstablished);
+}
+
+TEST(WorkerPipeline, PacketsWithIpOptionsAreForwardedWithTheirOptions) {
+  // Issue 12: options are honoured (the L4 header after them is NATed),
+  // left as they are (Record Route is not filled in), and both directions
+  // of the connection reach their flow; every checksum is right.
+  auto d = make_dataplane();
+  const Bytes record_route = {0x07, 0x07, 0x04, 0, 0, 0, 0, 0x00};  // room for one address, EOL
+  TcpPacket syn = to_vip(24000);
+  syn.l3.options = record_route;
+  auto out = d->send(kUplink, syn.frame());
+  ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+  const Ip4 pod = ip_dst(out[0].frame);
+  EXPECT_TRUE(frames_equal(out[0].frame, dnat(syn, pod).frame())) << describe(out[0].frame);
+  EXPECT_TRUE(checksums_valid(out[0].frame));
+
+  TcpPacket reply = reply_from(pod, syn);
+  reply.l3.options = record_route;
+  out = d->send(kPods, reply.frame());
+  ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+  EXPECT_TRUE(frames_equal(out[0].frame, reverse_nat(reply, kVip, kHttp, kClientMac).frame()))
+      << describe(out[0].frame);
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "the reply found its flow";
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {

@@ -133,11 +133,12 @@ testing::AssertionResult within_frame(const ParsedPacket& p, const uint8_t* fram
     }
     return testing::AssertionSuccess();
   }
-  if (reinterpret_cast<const uint8_t*>(p.ip) != frame + kIp || p.l4 != frame + kL4 ||
-      kL4 + p.l4_len > len) {
+  const uint32_t ihl = (p.ip->version_ihl & 0x0fu) * 4u;
+  if (reinterpret_cast<const uint8_t*>(p.ip) != frame + kIp || ihl < 20 ||
+      p.l4 != frame + kIp + ihl || kIp + ihl + p.l4_len > len) {
     return testing::AssertionFailure() << "ip/l4 outside frame, l4_len " << p.l4_len;
   }
-  if (from_be16(p.ip->total_length) != 20u + p.l4_len) {
+  if (from_be16(p.ip->total_length) != ihl + p.l4_len) {
     return testing::AssertionFailure() << "l4_len disagrees with total length";
   }
   switch (p.kind) {
@@ -164,14 +165,15 @@ testing::AssertionResult within_frame(const ParsedPacket& p, const uint8_t* fram
 }
 
 // parse_flow_packet(), the worker's fast path, must take exactly the TCP and
-// UDP packets parse_packet() takes (in a 20-byte IP header: the only kind
-// parse_packet() takes), with the same 5-tuple and flags.
+// UDP packets parse_packet() takes in a 20-byte IP header (with options they
+// take the classifying path), with the same 5-tuple and flags.
 testing::AssertionResult fast_parse_agrees(const ExactFrame& f, bool verified, bool parsed,
                                            const ParsedPacket& p) {
   FlowKey4 key;
   uint8_t flags = 0xff;
   const bool fast = parse_flow_packet(f.data.get(), f.len, verified, key, flags);
-  const bool flow_kind = parsed && (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp);
+  const bool flow_kind = parsed && (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp) &&
+                         (p.ip->version_ihl & 0x0f) == 5;
   if (fast != flow_kind) {
     return testing::AssertionFailure() << "fast parse " << (fast ? "took" : "declined")
                                        << " a frame parse_packet " << (parsed ? "took" : "dropped");
@@ -256,14 +258,14 @@ std::vector<DropCase> drop_cases() {
     cases.push_back({"IhlFifteenInShortPacket", f, DropReason::kBadIhl});
   }
   {
-    // A real options header: IHL 6, NOP NOP NOP EOL, checksum over 24 bytes.
+    // An options header whose one option claims 6 bytes where 4 are left.
     Bytes f = syn;
     f[kIp] = 0x46;
     put16(f, kIp + 2, static_cast<uint16_t>(get16(f, kIp + 2) + 4));
-    const Bytes options = {0x01, 0x01, 0x01, 0x00};
+    const Bytes options = {0x07, 0x06, 0x04, 0x00};  // Record Route, length 6
     f.insert(f.begin() + kL4, options.begin(), options.end());
     refresh_ip_checksum(f);
-    cases.push_back({"IpOptions", f, DropReason::kIpOptions});
+    cases.push_back({"IpOptionsOverrunTheHeader", f, DropReason::kIpOptions});
   }
   cases.push_back({"TotalLengthBeyondFrame",
                    mutated(syn, [](Bytes& f) { put16(f, kIp + 2, 41); }),
@@ -376,6 +378,34 @@ TEST(ParsePacket, UdpInMinimumSizeFrameIsLocated) {
   EXPECT_EQ(from_be16(p.sport()), 53000);
   EXPECT_EQ(from_be16(p.dport()), 53);
   EXPECT_EQ(p.proto(), Proto::kUdp);
+}
+
+TEST(ParsePacket, IpOptionsAreHonouredNotDropped) {
+  // Issue 12: IHL 7, Record Route (7 bytes, room for one address) + EOL;
+  // the TCP header starts after them and the checksum covers them.
+  Bytes f = ipv4_frame(kTcp, tcp_segment(RTE_TCP_SYN_FLAG));
+  const Bytes options = {0x07, 0x07, 0x04, 0, 0, 0, 0, 0x00};
+  f[kIp] = 0x47;
+  put16(f, kIp + 2, static_cast<uint16_t>(get16(f, kIp + 2) + options.size()));
+  f.insert(f.begin() + kL4, options.begin(), options.end());
+  refresh_ip_checksum(f);
+  ExactFrame e(f);
+  ParsedPacket p;
+  DropReason why{};
+  ASSERT_TRUE(parse_packet(e.data.get(), e.len, false, p, why)) << drop_reason_name(why);
+  EXPECT_EQ(p.kind, PacketKind::kTcp);
+  EXPECT_EQ(p.l4, e.data.get() + kL4 + options.size());
+  EXPECT_EQ(p.l4_len, 20u);
+  EXPECT_TRUE(within_frame(p, e.data.get(), e.len));
+  // The fast path declines it (the classifying path takes it).
+  FlowKey4 key;
+  uint8_t flags;
+  EXPECT_FALSE(parse_flow_packet(e.data.get(), e.len, false, key, flags));
+  // A wrong checksum over the options is still a bad checksum.
+  f[kL4 + 3] ^= 1;
+  ExactFrame bad(f);
+  EXPECT_FALSE(parse_packet(bad.data.get(), bad.len, false, p, why));
+  EXPECT_EQ(why, DropReason::kBadIpChecksum);
 }
 
 TEST(ParsePacket, IcmpEchoHasNoPorts) {
