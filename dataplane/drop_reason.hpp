@@ -33,6 +33,7 @@ namespace podgate::dp {
   X(kArpNotForUs, "arp_not_for_us", "ARP request for another address")      \
   X(kIcmpNotEcho, "icmp_not_echo", "ICMP other than echo request")          \
   X(kBadIcmp, "bad_icmp", "ICMP message truncated")                         \
+  X(kIcmpErrorNoFlow, "icmp_error_no_flow", "ICMP error quoting no connection of ours") \
   X(kHandoffFull, "handoff_full", "ring to the owning worker was full")     \
   X(kPuntFull, "punt_full", "ring to the control thread was full")          \
   X(kTxFull, "tx_full", "transmit queue did not take the packet")

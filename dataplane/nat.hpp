@@ -103,6 +103,87 @@ inline void make_echo_reply(ParsedPacket& p) noexcept {
   icmp->icmp_cksum = csum_update16(icmp->icmp_cksum, old_word, new_word);
 }
 
+// The datagram an ICMP error quotes (RFC 792: "the internet header plus the
+// first 64 bits of the original datagram's data"; RFC 1812 §4.3.2.3 allows
+// more, up to 576 bytes in all): a TCP or UDP packet in IPv4.
+struct QuotedPacket {
+  rte_ipv4_hdr* ip = nullptr;
+  uint8_t* l4 = nullptr;  // its ports are the first 4 bytes
+  uint32_t l4_len = 0;    // bytes of it quoted, at least 8
+  Proto proto = Proto::kTcp;
+  rte_udp_hdr* ports() const noexcept { return reinterpret_cast<rte_udp_hdr*>(l4); }
+};
+
+// ICMP types that report on a datagram (RFC 792) and that podgate
+// translates for NAT'd flows (RFC 5508 §7).
+inline bool is_translated_icmp_error(uint8_t type) noexcept {
+  constexpr uint8_t kDestinationUnreachable = 3, kTimeExceeded = 11;
+  return type == kDestinationUnreachable || type == kTimeExceeded;
+}
+
+// Locates the quoted datagram of an ICMP error; false when the quote is
+// too short to hold an IPv4 header and 8 bytes, or not TCP/UDP.
+inline bool find_quoted_packet(const ParsedPacket& p, QuotedPacket& q) noexcept {
+  constexpr uint32_t kIcmpErrorHeader = 8;  // type, code, checksum, 4 bytes (unused / MTU)
+  if (p.l4_len < kIcmpErrorHeader + sizeof(rte_ipv4_hdr) + 8) return false;
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p.l4 + kIcmpErrorHeader);
+  const uint32_t ihl = (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
+  if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || kIcmpErrorHeader + ihl + 8 > p.l4_len) {
+    return false;
+  }
+  if (ip->next_proto_id != static_cast<uint8_t>(Proto::kTcp) &&
+      ip->next_proto_id != static_cast<uint8_t>(Proto::kUdp)) {
+    return false;
+  }
+  q.ip = ip;
+  q.l4 = reinterpret_cast<uint8_t*>(ip) + ihl;
+  q.l4_len = p.l4_len - kIcmpErrorHeader - ihl;
+  q.proto = static_cast<Proto>(ip->next_proto_id);
+  return true;
+}
+
+// Translates an ICMP error about a NAT'd flow in place (RFC 5508 §7.2):
+// one end of the quoted datagram becomes `to:to_port` (kDestination: its
+// destination, kSource: its source), with the quoted IP header checksum
+// and, when it is quoted, the quoted TCP/UDP checksum updated as the NAT of
+// the datagram itself would; the outer address `outer` names (if any)
+// becomes `outer_to`; the outer TTL drops by one (RFC 1812 §5.3.1: the
+// caller checked it).  The outer header and ICMP checksums are recomputed
+// whole: the path is rare, the message short.
+enum class OuterAddress : uint8_t { kUnchanged, kSource, kDestination };
+
+inline void translate_icmp_error(ParsedPacket& p, QuotedPacket& q, NatSide side, Ip4 to, rte_be16_t to_port,
+                                 OuterAddress outer, Ip4 outer_to) noexcept {
+  rte_udp_hdr* ports = q.ports();
+  const bool dst = side == NatSide::kDestination;
+  const rte_be32_t old_addr = dst ? q.ip->dst_addr : q.ip->src_addr;
+  const rte_be16_t old_port = dst ? ports->dst_port : ports->src_port;
+  q.ip->hdr_checksum = csum_update32(q.ip->hdr_checksum, old_addr, to.be);
+  if (dst) {
+    q.ip->dst_addr = to.be;
+    ports->dst_port = to_port;
+  } else {
+    q.ip->src_addr = to.be;
+    ports->src_port = to_port;
+  }
+  constexpr uint32_t kTcpChecksumEnd = offsetof(rte_tcp_hdr, cksum) + 2;
+  if (q.proto == Proto::kTcp && q.l4_len >= kTcpChecksumEnd) {
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(q.l4);
+    tcp->cksum = csum_update32_16(tcp->cksum, old_addr, to.be, old_port, to_port);
+  } else if (q.proto == Proto::kUdp && ports->dgram_cksum != 0) {
+    const rte_be16_t c = csum_update32_16(ports->dgram_cksum, old_addr, to.be, old_port, to_port);
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
+  }
+  if (outer == OuterAddress::kSource) p.ip->src_addr = outer_to.be;
+  if (outer == OuterAddress::kDestination) p.ip->dst_addr = outer_to.be;
+  --p.ip->time_to_live;
+  p.ip->hdr_checksum = 0;
+  p.ip->hdr_checksum = rte_ipv4_cksum(p.ip);
+  rte_icmp_hdr* icmp = p.icmp();
+  icmp->icmp_cksum = 0;
+  icmp->icmp_cksum = internet_checksum({p.l4, p.l4_len});
+}
+
 // Turns an ARP request for an address podgate owns into the reply in place
 // (RFC 826, "Packet Reception": swap hardware and protocol fields, put the
 // local hardware and protocol addresses in the sender fields, set the opcode

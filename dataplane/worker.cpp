@@ -448,6 +448,10 @@ void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
 }
 
 void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
+  if (is_translated_icmp_error(p.icmp()->icmp_type)) {
+    handle_icmp_error(m, p);
+    return;
+  }
   if (!answers_for(p.dst())) {
     drop(m, DropReason::kNotForUs);
     return;
@@ -460,6 +464,59 @@ void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
   make_echo_reply(p);
   send_back(m, p);
   counters_.icmp_echo_replies.add();
+}
+
+// An ICMP error about one of our connections (RFC 5508 §7): a router
+// between podgate and a Pod (or the Pod itself) reporting on a packet
+// podgate forwarded, sent to the client; or a router on the client's side
+// reporting on a reply, sent to the VIP.  It is matched by the datagram it
+// quotes, translated both ways, and delivered by the connection's owner.
+// Path MTU discovery through the NAT depends on it.
+void Worker::handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept {
+  QuotedPacket q;
+  if (!find_quoted_packet(p, q)) {
+    drop(m, DropReason::kBadIcmp);
+    return;
+  }
+  const rte_udp_hdr* ports = q.ports();
+  const Ip4 quoted_src{q.ip->src_addr};
+  const Ip4 quoted_dst{q.ip->dst_addr};
+  // A reply left podgate from a VIP; a forwarded packet went to a Pod.
+  const bool about_reply = snapshot_->is_vip(quoted_src);
+  const Ip4 client = about_reply ? quoted_dst : quoted_src;
+  if (setup_.count > 1) {
+    const uint32_t owner = owners_.owner(client, about_reply ? ports->dst_port : ports->src_port);
+    if (owner != setup_.id) {
+      hand_off(m, owner);
+      return;
+    }
+  }
+  // The quoted datagram's reverse direction: a reply is answered by the
+  // client's key, a forwarded packet by the Pod's reply key.
+  const FlowKey4 key{quoted_dst, quoted_src, ports->dst_port, ports->src_port, q.proto};
+  const FlowHit hit = flows_.find(key, flows_.probe(FlowTable::hash(key)), now_);
+  if (!hit || hit.reverse == about_reply || p.dst() != (about_reply ? hit.flow->vip : client)) {
+    drop(m, DropReason::kIcmpErrorNoFlow);
+    return;
+  }
+  if (!ttl_allows_forwarding(p.ip)) {
+    drop(m, DropReason::kTtlExceeded);
+    return;
+  }
+  const Flow& f = *hit.flow;
+  if (about_reply) {
+    // To the Pod: the quoted reply came from the Pod; the error, sent to
+    // the VIP, goes to the Pod.
+    translate_icmp_error(p, q, NatSide::kSource, f.pod, f.pod_port, OuterAddress::kDestination, f.pod);
+  } else {
+    // To the client: the quoted packet went to the VIP.  An error from the
+    // Pod itself (port unreachable) comes from the VIP, the only address of
+    // the connection the client knows.
+    translate_icmp_error(p, q, NatSide::kDestination, f.vip, f.vip_port,
+                         p.src() == f.pod ? OuterAddress::kSource : OuterAddress::kUnchanged, f.vip);
+  }
+  counters_.icmp_errors_translated.add();
+  forward(m, p.eth, p.dst());
 }
 
 // Returns a packet to the neighbour it came from, on the port it came in.

@@ -168,6 +168,7 @@ class Worker : public DpObject {
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
   void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
   // Fills `adj` for `dst` from the routes and neighbours; false when the

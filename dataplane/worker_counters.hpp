@@ -40,6 +40,7 @@ class Counter {
   X(flow_entries, "connections in the flow table (gauge)")            \
   X(arp_replies, "ARP requests answered")                             \
   X(icmp_echo_replies, "ICMP echo requests answered")                 \
+  X(icmp_errors_translated, "ICMP errors about a connection translated and forwarded") \
   X(snapshots_adopted, "snapshots taken from the control thread")
 
 struct alignas(64) WorkerCounters {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/checksum.hpp"
 #include "dataplane/maglev.hpp"
 #include "dataplane/packet.hpp"
 #include "tests/dataplane/packet_builder.hpp"
@@ -848,6 +849,132 @@ TEST(WorkerPipeline, PacketsWithIpOptionsAreForwardedWithTheirOptions) {
       << describe(out[0].frame);
   EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "the reply found its flow";
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+// An ICMP error (RFC 792) from `src` to `dst` quoting the first
+// `quote_len` bytes of `quoted`'s IP datagram; `rest` is the header's last
+// word (the next-hop MTU of "fragmentation needed", RFC 1191).
+Bytes icmp_error(const L2& l2, Ip4 src, Ip4 dst, uint8_t type, uint8_t code, uint32_t rest,
+                 const Bytes& quoted, size_t quote_len, uint8_t ttl = 64) {
+  Bytes icmp = {type, code, 0, 0, static_cast<uint8_t>(rest >> 24), static_cast<uint8_t>(rest >> 16),
+                static_cast<uint8_t>(rest >> 8), static_cast<uint8_t>(rest)};
+  icmp.insert(icmp.end(), quoted.begin() + kIpOff, quoted.begin() + kIpOff + quote_len);
+  const rte_be16_t sum = dp::internet_checksum(icmp);
+  std::memcpy(&icmp[2], &sum, 2);
+  L3 l3{src, dst};
+  l3.ttl = ttl;
+  return ipv4_frame(l2, l3, 1, icmp);
+}
+
+const Ip4 kPodRouter = ip("172.17.0.254");
+const MacAddr kPodRouterMac = mac("02:00:00:00:03:fe");
+constexpr uint8_t kUnreachable = 3, kFragNeeded = 4, kPortUnreachable = 3, kTimeExceeded = 11;
+
+TEST(WorkerPipeline, FragmentationNeededFromBeyondTheNatReachesTheClientTranslated) {
+  // Issue 12 (RFC 5508, PMTU discovery): a router between podgate and the
+  // Pod reports that the forwarded packet was too big.  The client must get
+  // it about the packet it sent: quoted destination VIP:80 again, every
+  // checksum right, byte for byte; with the full quote (TCP checksum
+  // included) and with RFC 792's minimal 28 bytes.
+  for (size_t quote : {size_t{40}, size_t{28}}) {
+    SCOPED_TRACE(quote);
+    auto d = make_dataplane();
+    const TcpPacket syn = to_vip(25000);
+    auto out = d->send(kUplink, syn.frame());
+    ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+    const Bytes forwarded = out[0].frame;  // client -> Pod, TTL 63
+    const Bytes error = icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded,
+                                   1400, forwarded, quote);
+    out = d->send(kPods, error);
+    ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+    EXPECT_EQ(out[0].port, kUplink);
+    TcpPacket as_sent = syn;
+    as_sent.l3.ttl = static_cast<uint8_t>(syn.l3.ttl - 1);  // podgate decremented it
+    const Bytes want = icmp_error({kClientMac, kUplinkMac}, kPodRouter, kClient, kUnreachable, kFragNeeded, 1400,
+                                  as_sent.frame(), quote, 63);
+    EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
+    EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 1u);
+  }
+}
+
+TEST(WorkerPipeline, TimeExceededAboutAReplyReachesThePodTranslated) {
+  // A router on the client's side reports on a reply (sent from the VIP):
+  // the error, addressed to the VIP, goes to the Pod, about the reply the
+  // Pod sent.
+  auto d = make_dataplane();
+  const TcpPacket syn = to_vip(25100);
+  auto out = d->send(kUplink, syn.frame());
+  ASSERT_EQ(out.size(), 1u);
+  const Ip4 pod = ip_dst(out[0].frame);
+  const TcpPacket reply = reply_from(pod, syn);
+  out = d->send(kPods, reply.frame());
+  ASSERT_EQ(out.size(), 1u);
+  const Bytes error = icmp_error({kUplinkMac, kGatewayMac}, kGateway, kVip, kTimeExceeded, 0, 0, out[0].frame, 40);
+  out = d->send(kUplink, error);
+  ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+  EXPECT_EQ(out[0].port, kPods);
+  TcpPacket as_sent = reply;
+  as_sent.l3.ttl = static_cast<uint8_t>(reply.l3.ttl - 1);
+  const Bytes want = icmp_error({pod_mac(pod), kPodsMac}, kGateway, pod, kTimeExceeded, 0, 0, as_sent.frame(), 40, 63);
+  EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
+}
+
+TEST(WorkerPipeline, APodsOwnUnreachableComesFromTheVip) {
+  // The Pod itself refuses the connection: the client knows only the VIP,
+  // so the error's source becomes the VIP too.
+  auto d = make_dataplane();
+  const TcpPacket syn = to_vip(25200);
+  auto out = d->send(kUplink, syn.frame());
+  ASSERT_EQ(out.size(), 1u);
+  const Ip4 pod = ip_dst(out[0].frame);
+  out = d->send(kPods, icmp_error({kPodsMac, pod_mac(pod)}, pod, kClient, kUnreachable, kPortUnreachable, 0,
+                                  out[0].frame, 28));
+  ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+  TcpPacket as_sent = syn;
+  as_sent.l3.ttl = static_cast<uint8_t>(syn.l3.ttl - 1);
+  const Bytes want = icmp_error({kClientMac, kUplinkMac}, kVip, kClient, kUnreachable, kPortUnreachable, 0,
+                                as_sent.frame(), 28, 63);
+  EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
+}
+
+TEST(WorkerPipeline, IcmpErrorsThatQuoteNoConnectionAreDroppedAndCounted) {
+  auto d = make_dataplane();
+  // About a packet to a Pod that podgate never forwarded.
+  const Bytes stray = dnat(to_vip(25300), kPod0).frame();
+  EXPECT_TRUE(d->send(kPods, icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded,
+                                        1400, stray, 28)).empty());
+  EXPECT_EQ(d->drops(DropReason::kIcmpErrorNoFlow), 1u) << d->drop_summary();
+  // A quote too short to hold the ports.
+  EXPECT_TRUE(d->send(kPods, icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded,
+                                        1400, stray, 24)).empty());
+  EXPECT_EQ(d->drops(DropReason::kBadIcmp), 1u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 0u);
+}
+
+TEST(WorkerPipeline, AnIcmpErrorIsTranslatedByItsConnectionsOwner) {
+  // Two workers, single-queue ports: worker 1 polls the pods port, so
+  // errors about worker 0's connections are handed to it.
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rx = {{kUplink}, {kPods}};
+  auto d = make_dataplane(std::move(s));
+  std::vector<Bytes> syns;
+  for (uint16_t p : port_range(26000, 40)) syns.push_back(to_vip(p).frame());
+  std::vector<Bytes> errors;
+  for (const Output& o : d->send(kUplink, syns)) {
+    errors.push_back(icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded, 1400,
+                                o.frame, 28));
+  }
+  ASSERT_EQ(errors.size(), 40u) << d->drop_summary();
+  size_t translated = 0;
+  for (const Output& o : d->send(kPods, errors)) {
+    EXPECT_EQ(o.port, kUplink);
+    ++translated;
+  }
+  EXPECT_EQ(translated, 40u) << d->drop_summary();
+  EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 40u);
 }
 
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
