@@ -443,7 +443,12 @@ Result<void> Appliance::launch_workers() {
     s.count = workers;
     s.reta_size = dp::client_rss_reta_size(ports_);
     s.rx_queues = rx[w];
-    for (const dp::PortInfo& p : ports_) s.port_ids.push_back(p.port_id);
+    for (const dp::PortInfo& p : ports_) {
+      s.port_ids.push_back(p.port_id);
+      uint16_t mtu = 0;  // as configured, or the device's own
+      if (rte_eth_dev_get_mtu(p.port_id, &mtu) != 0) mtu = 0;
+      s.port_mtus.push_back(mtu);
+    }
     s.snapshot_ring = publisher_->ring(w);
     s.handoff_rings = handoff_rings_;
     s.punt_ring = punt_ring_;

@@ -34,6 +34,7 @@ namespace podgate::dp {
   X(kIcmpNotEcho, "icmp_not_echo", "ICMP other than echo request")          \
   X(kBadIcmp, "bad_icmp", "ICMP message truncated")                         \
   X(kIcmpErrorNoFlow, "icmp_error_no_flow", "ICMP error quoting no connection of ours") \
+  X(kTooBig, "too_big", "longer than the egress port's MTU (fragmentation needed sent if DF)") \
   X(kHandoffFull, "handoff_full", "ring to the owning worker was full")     \
   X(kPuntFull, "punt_full", "ring to the control thread was full")          \
   X(kTxFull, "tx_full", "transmit queue did not take the packet")

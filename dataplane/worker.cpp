@@ -50,8 +50,10 @@ Worker::Worker(WorkerSetup setup)
       adjacency_(kAdjacencySlots),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
+  min_frame_fits_ = UINT32_MAX;
   for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
     port_index_[setup_.port_ids[i]] = static_cast<uint16_t>(i);
+    min_frame_fits_ = std::min<uint32_t>(min_frame_fits_, kFlowL3Offset + port_mtu(static_cast<uint16_t>(i)));
   }
 }
 
@@ -282,7 +284,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit)
   // RFC 1812 §5.3.1, checked before any flow state is advanced: a packet
   // that is dropped must leave nothing behind in the table.
   if (!ttl_allows_forwarding(ip)) {
-    drop(m, DropReason::kTtlExceeded);
+    drop_ttl_exceeded(m, ip);
     return;
   }
   Flow& flow = *hit.flow;
@@ -298,6 +300,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit)
     }
     flow.gen = gen;
   }
+  if (!fits_egress(m, ip, hit.reverse ? flow.client : flow.pod)) return;
   flows_.touch(flow, hit.reverse, lane.tcp_flags, now_);
   TrafficCounters& t = traffic_[flow.stats_slot];
   const uint32_t bytes = rte_pktmbuf_pkt_len(m);
@@ -337,7 +340,7 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
                              const FlowKey4& key, const FlowTable::Probe& probe) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created.
   if (!ttl_allows_forwarding(p.ip)) {
-    drop(m, DropReason::kTtlExceeded);
+    drop_ttl_exceeded(m, p.ip);
     return;
   }
   if (svc.ready.empty()) {
@@ -346,6 +349,7 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   }
   const uint16_t i = maglev_lookup(svc.maglev, flow_hash(p, svc.client_ip_affinity));
   const Backend& to = svc.ready[i];
+  if (!fits_egress(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   const uint32_t gen = gen_;
@@ -369,9 +373,10 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
 // started): map the Pod back to the one service port it backs, statelessly.
 void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
   if (!ttl_allows_forwarding(p.ip)) {
-    drop(m, DropReason::kTtlExceeded);
+    drop_ttl_exceeded(m, p.ip);
     return;
   }
+  if (!fits_egress(m, p.ip, p.dst())) return;
   const ServiceData* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
   if (svc == nullptr) {
     drop(m, DropReason::kNoFlow);
@@ -517,6 +522,94 @@ void Worker::handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept {
   }
   counters_.icmp_errors_translated.add();
   forward(m, p.eth, p.dst());
+}
+
+// RFC 1812 §5.3.1: a router that drops a packet for its TTL sends Time
+// Exceeded (code 0, in transit) to its source.
+void Worker::drop_ttl_exceeded(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept {
+  constexpr uint8_t kTimeExceeded = 11;
+  send_icmp_error(m, ip, kTimeExceeded, 0, 0);
+  drop(m, DropReason::kTtlExceeded);
+}
+
+// The slow half of fits_egress(): the frame is longer than the smallest
+// port MTU allows, so find the port it leaves by.  podgate does not
+// fragment: a packet too big for it is dropped, and with Don't Fragment
+// set its source is told the MTU (RFC 1191, RFC 1812 §5.2.7.1), which is
+// what path MTU discovery needs.
+bool Worker::check_egress_mtu(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 dst) noexcept {
+  const Route* route = snapshot_->route(dst);
+  if (route == nullptr) return true;  // forward() drops it as no_route
+  const uint16_t mtu = port_mtu(static_cast<uint16_t>(route->port));
+  if (from_be16(ip->total_length) <= mtu) return true;
+  if ((ip->fragment_offset & to_be16(RTE_IPV4_HDR_DF_FLAG)) != 0) {
+    constexpr uint8_t kUnreachable = 3, kFragmentationNeeded = 4;
+    send_icmp_error(m, ip, kUnreachable, kFragmentationNeeded, mtu);
+  }
+  drop(m, DropReason::kTooBig);
+  return false;
+}
+
+uint16_t Worker::port_mtu(uint16_t port_idx) const noexcept {
+  constexpr uint16_t kEthernetMtu = 1500;
+  const uint16_t mtu = port_idx < setup_.port_mtus.size() ? setup_.port_mtus[port_idx] : 0;
+  return mtu != 0 ? mtu : kEthernetMtu;
+}
+
+// An ICMP error about `ip` (the packet as it arrived, before any NAT) to
+// its source, from the address of the port it arrived on (RFC 1812
+// §4.3.2.4), quoting as much of it as fits in 576 bytes (§4.3.2.3).  At
+// most kIcmpErrorBurst at once and kIcmpErrorsPerSecond on average per
+// worker (§4.3.2.8): a flood of TTL-1 packets must not become a flood of
+// errors.
+void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
+                             uint16_t mtu) noexcept {
+  constexpr uint32_t kIcmpErrorsPerSecond = 1000, kIcmpErrorBurst = 100;
+  static_assert(kIcmpErrorsPerSecond == 1000, "one token per millisecond");
+  icmp_tokens_ = std::min(kIcmpErrorBurst, icmp_tokens_ + (now_ - icmp_tokens_at_));
+  icmp_tokens_at_ = now_;
+  const PortAddress* rx = rx_port_address(m);
+  if (icmp_tokens_ == 0 || rx == nullptr) {
+    counters_.icmp_errors_rate_limited.add();
+    return;
+  }
+  rte_mbuf* e = rte_pktmbuf_alloc(m->pool);
+  if (e == nullptr) {
+    counters_.icmp_errors_rate_limited.add();
+    return;
+  }
+  --icmp_tokens_;
+  constexpr uint32_t kMaxQuote = 576 - sizeof(rte_ipv4_hdr) - 8;
+  const uint32_t available = rte_pktmbuf_pkt_len(m) - kFlowL3Offset;
+  const uint32_t quote = std::min({uint32_t{from_be16(ip->total_length)}, available, kMaxQuote});
+  const uint32_t icmp_len = 8 + quote;
+  const auto frame_len = static_cast<uint16_t>(kFlowL3Offset + sizeof(rte_ipv4_hdr) + icmp_len);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(e, frame_len));
+  eth->ether_type = to_be16(RTE_ETHER_TYPE_IPV4);
+  auto* out = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+  out->version_ihl = RTE_IPV4_VHL_DEF;
+  out->type_of_service = 0xc0;  // precedence "internetwork control" (RFC 1812 §4.3.2.5)
+  out->total_length = to_be16(static_cast<uint16_t>(sizeof(rte_ipv4_hdr) + icmp_len));
+  out->packet_id = 0;
+  out->fragment_offset = 0;
+  out->time_to_live = 64;
+  out->next_proto_id = IPPROTO_ICMP;
+  out->src_addr = rx->address.addr.be;
+  out->dst_addr = ip->src_addr;
+  out->hdr_checksum = 0;
+  out->hdr_checksum = rte_ipv4_cksum(out);
+  auto* icmp = reinterpret_cast<uint8_t*>(out + 1);
+  icmp[0] = type;
+  icmp[1] = code;
+  icmp[2] = icmp[3] = icmp[4] = icmp[5] = 0;
+  const rte_be16_t next_hop_mtu = to_be16(mtu);  // RFC 1191; zero in other errors
+  std::memcpy(icmp + 6, &next_hop_mtu, 2);
+  std::memcpy(icmp + 8, ip, quote);
+  const rte_be16_t sum = internet_checksum({icmp, icmp_len});
+  std::memcpy(icmp + 2, &sum, 2);
+  e->port = m->port;
+  counters_.icmp_errors_sent.add();
+  forward(e, eth, Ip4{out->dst_addr});
 }
 
 // Returns a packet to the neighbour it came from, on the port it came in.

@@ -65,6 +65,7 @@ struct WorkerSetup {
   uint32_t reta_size = 128;  // Ownership's redirection table (the ports' RSS)
   std::vector<RxQueue> rx_queues;
   std::vector<uint16_t> port_ids;       // PortIdx -> DPDK port id
+  std::vector<uint16_t> port_mtus;      // PortIdx -> MTU (0 or absent: 1500)
   rte_ring* snapshot_ring = nullptr;    // control -> this worker, SPSC
   std::vector<rte_ring*> handoff_rings; // inbound ring of every worker
   rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
@@ -169,6 +170,17 @@ class Worker : public DpObject {
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept;
+  void drop_ttl_exceeded(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept;
+  // Whether the packet fits the MTU of the port it leaves by for `dst`;
+  // else it is dropped (see check_egress_mtu).  One compare when the frame
+  // fits the smallest port MTU.
+  bool fits_egress(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 dst) noexcept {
+    return rte_pktmbuf_pkt_len(m) <= min_frame_fits_ || check_egress_mtu(m, ip, dst);
+  }
+  bool check_egress_mtu(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 dst) noexcept;
+  uint16_t port_mtu(uint16_t port_idx) const noexcept;
+  void send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
+                       uint16_t mtu) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
   void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
   // Fills `adj` for `dst` from the routes and neighbours; false when the
@@ -198,6 +210,9 @@ class Worker : public DpObject {
   DpVector<Handoff> handoffs_;                      // by owner worker
   DpVector<Adjacency> adjacency_;                   // kAdjacencySlots
   uint32_t adj_epoch_ = 1;                          // entries start invalid (epoch 0)
+  uint32_t min_frame_fits_ = 0;   // the longest frame every port's MTU takes
+  uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
+  uint32_t icmp_tokens_at_ = 0;
   uint32_t neighbors_version_ = 0;
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;

@@ -41,6 +41,8 @@ class Counter {
   X(arp_replies, "ARP requests answered")                             \
   X(icmp_echo_replies, "ICMP echo requests answered")                 \
   X(icmp_errors_translated, "ICMP errors about a connection translated and forwarded") \
+  X(icmp_errors_sent, "ICMP errors podgate sent (time exceeded, fragmentation needed)") \
+  X(icmp_errors_rate_limited, "ICMP errors not sent: over the per-worker rate, or no mbuf") \
   X(snapshots_adopted, "snapshots taken from the control thread")
 
 struct alignas(64) WorkerCounters {

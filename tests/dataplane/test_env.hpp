@@ -242,6 +242,8 @@ struct DataplaneSetup {
   // NIC's hash and redirection table would (the uplink hashes the source,
   // the pods port the destination).  `rx` is ignored.
   bool rss_steered = false;
+  // Each port's MTU (PortIdx order); absent or 0: 1500.
+  std::vector<uint16_t> port_mtus;
 };
 
 class Dataplane {
@@ -302,6 +304,7 @@ class Dataplane {
         }
       }
       for (const auto& p : ports_) s.port_ids.push_back(p->id());
+      s.port_mtus = setup_.port_mtus;
       s.snapshot_ring = publisher_->ring(w);
       s.handoff_rings = handoff_;
       s.punt_ring = punt_ring_;
