@@ -50,7 +50,7 @@ udp_timeout = {udp_timeout}
 name = "uplink"
 device = "net_tap{n0},iface={tag}-up"
 address = "192.0.2.1/24"
-
+{uplink_mtu}
 [[ports]]
 name = "pods"
 device = "net_tap{n1},iface={tag}-pods"
@@ -101,7 +101,7 @@ class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
     def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT,
-                 metrics_port=None, hugepages=False):
+                 metrics_port=None, hugepages=False, uplink_mtu=None):
         if config_path is None:
             tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
@@ -111,6 +111,9 @@ class Appliance:
         # none and no shared files (the default: runs anywhere).
         self.hugepages = hugepages
         self.workers = workers
+        # podgate's uplink MTU, below the client interface's 1500: a
+        # smaller link on the path (path MTU discovery tests).
+        self.uplink_mtu = uplink_mtu
         self.udp_timeout = udp_timeout
         self.client_ns = f"{tag}-client"
         self.pods_ns = f"{tag}-pods"
@@ -130,6 +133,7 @@ class Appliance:
                                   udp_timeout=self.udp_timeout, n0=0, n1=1,
                                   dns_port=self.dns_port, dns_vip=DNS_VIP,
                                   socket=self.socket_path,
+                                  uplink_mtu=(f"mtu = {self.uplink_mtu}\n" if self.uplink_mtu else ""),
                                   memory_args=("" if self.hugepages
                                                else '"--no-huge", "--no-shconf", '),
                                   metrics_listen=(f"127.0.0.1:{self.metrics_port}"
@@ -171,6 +175,10 @@ class Appliance:
         run("ip", "-n", c, "addr", "add", "192.0.2.2/24", "dev", up)
         # A second client address in a routed network (via 192.0.2.2).
         run("ip", "-n", c, "addr", "add", "198.51.100.7/32", "dev", "lo")
+        if self.uplink_mtu:
+            # net_tap gave the kernel side podgate's MTU; the client's link
+            # stays at Ethernet's, so podgate is the narrow hop.
+            run("ip", "-n", c, "link", "set", up, "mtu", "1500")
         run("ip", "-n", c, "link", "set", up, "up")
         run("ip", "-n", c, "route", "add", "10.96.0.0/12", "via", "192.0.2.1")
         run("ip", "-n", p, "link", "set", pods_if, "up")

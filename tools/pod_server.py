@@ -21,6 +21,9 @@ class PodHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         body = (self.server.pod_name + "\n").encode()
+        if self.path.startswith("/big/"):
+            # /big/N: N bytes in full-sized segments (path MTU tests).
+            body = b"x" * int(self.path.split("/")[2])
         if self.path.startswith("/slow/"):
             # /slow/N: a long-lived response, dribbled one line a second.
             self.send_response(200)

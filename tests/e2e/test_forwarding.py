@@ -247,6 +247,35 @@ class TwoWorkerForwardingTest(ForwardingTest):
         self.assertRegex(self.app.counters(), r"handoff_out=\d+")
 
 
+class PathMtuTest(unittest.TestCase):
+    """Issue 12: podgate's uplink MTU is 1400, the Pods' and the client's
+    links 1500.  A Pod's 1500-byte segments do not fit: podgate drops them
+    and sends the Pod "fragmentation needed" (MTU 1400), the Pod's kernel
+    lowers its path MTU and resends smaller ones, and a large response
+    completes.  Without the ICMP error the transfer would hang (the classic
+    load-balancer black hole)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = netlab.Appliance("pgmtu", uplink_mtu=1400)
+        cls.app.start(my_app(READY_0), {"my-app-0": PODS["my-app-0"]})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.stop()
+
+    def test_a_large_response_completes_through_a_smaller_mtu(self):
+        size = 300_000
+        res = subprocess.run(["ip", "netns", "exec", self.app.client_ns, "curl", "-s", "-m", "20",
+                              "-o", "/dev/null", "-w", "%{size_download}", f"http://{VIP}/big/{size}"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 0, f"curl failed ({res.returncode}): {res.stderr}")
+        self.assertEqual(int(res.stdout), size)
+        totals = self.app.worker_totals()
+        self.assertGreater(totals["icmp_errors_sent"], 0, "no fragmentation needed was sent")
+        self.assertGreater(self.app.ask({"command": "stats"})["workers"][0]["drops"]["too_big"], 0)
+
+
 class DaemonTest(unittest.TestCase):
     def test_check_accepts_the_default_config_and_rejects_a_bad_one(self):
         ok = netlab.run(netlab.podgate_binary(), "--check", "-c",
