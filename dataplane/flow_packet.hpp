@@ -57,8 +57,9 @@ inline bool parse_flow_packet(const uint8_t* frame, uint32_t frame_len, bool ip_
   const uint8_t* l4 = frame + kFlowL4Offset;
   if (ip->next_proto_id == static_cast<uint8_t>(Proto::kTcp)) {
     const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
+    if (l4_len < sizeof(rte_tcp_hdr)) return false;  // before reading any TCP byte
     const uint32_t data_offset = tcp->data_off >> 4;
-    if (l4_len < sizeof(rte_tcp_hdr) || data_offset < 5 || data_offset * 4 > l4_len) return false;
+    if (data_offset < 5 || data_offset * 4 > l4_len) return false;
     key.proto = Proto::kTcp;
     tcp_flags = tcp->tcp_flags;
   } else if (ip->next_proto_id == static_cast<uint8_t>(Proto::kUdp)) {

@@ -1,0 +1,112 @@
+// libFuzzer target over the worker's packet code that needs no EAL: the
+// full parse (options, fragments, ARP, ICMP), the fast parse, the NAT
+// rewrite and the ICMP error translation (tools/fuzz.sh --target packet
+// builds and runs it with AddressSanitizer and UBSan).  Every input is a
+// frame; the code must never read or write outside it, and must keep its
+// promises:
+//   - parse_flow_packet() takes exactly the TCP/UDP packets parse_packet()
+//     takes in a 20-byte header, with the same key;
+//   - a NAT rewrite of a packet whose checksums were right leaves them
+//     right (IPv4 header, and TCP/UDP when the whole segment is there);
+//   - an ICMP error translation leaves a right outer header and ICMP
+//     checksum, and a quoted IP header whose checksum was right stays right.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "dataplane/checksum.hpp"
+#include "dataplane/flow_packet.hpp"
+#include "dataplane/nat.hpp"
+#include "dataplane/packet.hpp"
+
+namespace {
+
+using namespace podgate::dp;
+
+[[noreturn]] void broken(const char* what) {
+  std::fprintf(stderr, "packet_fuzz: %s\n", what);
+  std::abort();
+}
+
+bool ip_header_ok(const rte_ipv4_hdr* ip) {
+  const uint32_t ihl = (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
+  return internet_checksum_ok({reinterpret_cast<const uint8_t*>(ip), ihl});
+}
+
+// The TCP/UDP checksum over the pseudo-header and the whole segment is right
+// (UDP: or absent).
+bool l4_checksum_ok(const ParsedPacket& p) {
+  if (p.kind == PacketKind::kUdp && p.udp()->dgram_cksum == 0) return true;
+  const uint32_t s = rte_be_to_cpu_32(p.ip->src_addr), d = rte_be_to_cpu_32(p.ip->dst_addr);
+  uint32_t pseudo = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + p.ip->next_proto_id + p.l4_len;
+  return csum_fold(ones_sum({p.l4, p.l4_len}, pseudo)) == 0xffffu;
+}
+
+void check_fast_parse(uint8_t* frame, uint32_t len, bool verified, bool parsed, const ParsedPacket& p) {
+  FlowKey4 key;
+  uint8_t flags = 0;
+  const bool fast = parse_flow_packet(frame, len, verified, key, flags);
+  const bool flow_kind = parsed && (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp) &&
+                         (p.ip->version_ihl & 0x0f) == 5;
+  if (fast != flow_kind) broken("fast parse disagrees with parse_packet");
+  if (fast && !(key == FlowKey4{p.src(), p.dst(), p.sport(), p.dport(), p.proto()})) {
+    broken("fast parse read another flow key");
+  }
+}
+
+void check_nat(ParsedPacket& p) {
+  if (!ttl_allows_forwarding(p.ip)) return;
+  const bool ip_was_ok = ip_header_ok(p.ip);
+  const bool l4_was_ok = l4_checksum_ok(p);
+  if (p.src().be & 1) {
+    nat_and_decrement_ttl<NatSide::kDestination>(p.ip, p.l4, p.proto(), Ip4{0x0a0b0c0d}, to_be16(8080));
+  } else {
+    nat_and_decrement_ttl<NatSide::kSource>(p.ip, p.l4, p.proto(), Ip4{0x14000060}, to_be16(80));
+  }
+  if (ip_was_ok && !ip_header_ok(p.ip)) broken("NAT broke the IPv4 header checksum");
+  if (l4_was_ok && !l4_checksum_ok(p)) broken("NAT broke the TCP/UDP checksum");
+}
+
+void check_icmp_error(ParsedPacket& p) {
+  if (!is_translated_icmp_error(p.icmp()->icmp_type) || !ttl_allows_forwarding(p.ip)) return;
+  QuotedPacket q;
+  if (!find_quoted_packet(p, q)) return;
+  const uint32_t ihl = (q.ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
+  const bool quoted_ip_was_ok = internet_checksum_ok({reinterpret_cast<const uint8_t*>(q.ip), ihl});
+  const bool about_reply = (q.ip->src_addr & 1) != 0;
+  translate_icmp_error(p, q, about_reply ? NatSide::kSource : NatSide::kDestination, Ip4{0x0a0b0c0d},
+                       to_be16(8080), about_reply ? OuterAddress::kDestination : OuterAddress::kSource,
+                       Ip4{0x14000060});
+  if (!ip_header_ok(p.ip)) broken("translation broke the outer header checksum");
+  if (!internet_checksum_ok({p.l4, p.l4_len})) broken("translation broke the ICMP checksum");
+  if (quoted_ip_was_ok && !internet_checksum_ok({reinterpret_cast<const uint8_t*>(q.ip), ihl})) {
+    broken("translation broke the quoted header checksum");
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1 || size > 9018) return 0;
+  // The first byte says whether the NIC verified the IPv4 checksum; the
+  // rest is the frame, in a buffer of its exact size so that ASan sees any
+  // read past its end.
+  const bool verified = (data[0] & 1) != 0;
+  const auto len = static_cast<uint32_t>(size - 1);
+  std::unique_ptr<uint8_t[]> frame(new uint8_t[len == 0 ? 1 : len]);
+  std::memcpy(frame.get(), data + 1, len);
+
+  ParsedPacket p;
+  DropReason why;
+  const bool parsed = parse_packet(frame.get(), len, verified, p, why);
+  check_fast_parse(frame.get(), len, verified, parsed, p);
+  if (!parsed) return 0;
+  if (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp) {
+    check_nat(p);
+  } else if (p.kind == PacketKind::kIcmp) {
+    check_icmp_error(p);
+  }
+  return 0;
+}
