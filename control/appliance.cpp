@@ -16,6 +16,7 @@
 #include <rte_mbuf.h>
 
 #include "control/config/config_writer.hpp"
+#include "control/config/memory_plan.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
 #include "control/log.hpp"
@@ -200,8 +201,20 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   std::vector<dp::MacAddr> macs;
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
   BuildStats stats;
-  SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get()};
-  std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
+  SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get(),
+                    next.services_only ? &next.view_changes : nullptr};
+  std::unique_ptr<dp::Snapshot> snap;
+  try {
+    snap = build_snapshot(in, &stats);
+  } catch (const std::bad_alloc&) {
+    // Maglev tables and maps live in DPDK memory: a change too big for it
+    // is refused here, before anything is published (the running snapshot,
+    // the Registry and the builder's index stay as they were).
+    return make_error(ErrorCode::kDpdk,
+                      "out of DPDK memory building the snapshot (" + plan_memory(view).report() +
+                          "); nothing was changed. Give EAL more memory (-m, hugepages) or lower "
+                          "[dataplane] maglev_table_size");
+  }
   // Whole or nothing (architecture decision 6): everything that can refuse
   // this change is asked before anything changes.  Then the static
   // neighbours go in (before the snapshot whose routes use them), and the
@@ -215,7 +228,11 @@ Result<void> Appliance::apply(Registry::Proposal next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
-  slots_->retain(*publisher_->current(), monotonic_ms());
+  if (stats.incremental) {
+    slots_->release(stats.dropped, *publisher_->current(), monotonic_ms());
+  } else {
+    slots_->retain(*publisher_->current(), monotonic_ms());
+  }
   // The new version: its listeners (DNS zone, telemetry) follow right after
   // the snapshot, so DNS and forwarding change together.
   registry_->commit(std::move(next), publisher_->current());
@@ -247,7 +264,28 @@ Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& n
   return {};
 }
 
+namespace {
+
+// The change boundary (issue 14): memory running out while a change is
+// staged or built is an error reply, never an abort.  Everything that can
+// throw runs before the snapshot is published, so nothing has changed.
+template <typename F>
+Result<void> out_of_memory_is_an_error(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kInternal, std::string(what) +
+                                                ": out of memory; nothing was changed");
+  }
+}
+
+}  // namespace
+
 Result<void> Appliance::reload() {
+  return out_of_memory_is_an_error("reload", [this] { return reload_unguarded(); });
+}
+
+Result<void> Appliance::reload_unguarded() {
   const Config& running = config();
   auto next = load_config(running.source);
   if (!next) return std::move(next).error();
@@ -286,6 +324,10 @@ Result<void> Appliance::reload() {
 }
 
 Result<void> Appliance::change(const std::function<Result<bool>(Config&)>& edit) {
+  return out_of_memory_is_an_error("change", [&] { return change_unguarded(edit); });
+}
+
+Result<void> Appliance::change_unguarded(const std::function<Result<bool>(Config&)>& edit) {
   // Every rule a config file obeys, including those across services (a VIP
   // used twice, a VIP on a port's subnet, ...), checked on the structure by
   // validate(); no text is written or parsed.
@@ -296,9 +338,11 @@ Result<void> Appliance::change(const std::function<Result<bool>(Config&)>& edit)
 }
 
 Result<void> Appliance::learn(const EndpointRef& endpoint, const LearntEndpoint& state) {
-  Registry::Proposal next = registry_->stage_learnt(endpoint, state);
-  if (!next.changed) return {};
-  return apply(std::move(next));
+  return out_of_memory_is_an_error("learn", [&]() -> Result<void> {
+    Registry::Proposal next = registry_->stage_learnt(endpoint, state);
+    if (!next.changed) return {};
+    return apply(std::move(next));
+  });
 }
 
 Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {

@@ -172,7 +172,7 @@ bool is_list_kind(std::string_view kind) {
 }  // namespace
 
 Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
-                                     const std::vector<ServiceConfig>& known) {
+                                     const ServiceList& known) {
   json root;
   try {
     root = json::parse(json_text);
