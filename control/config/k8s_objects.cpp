@@ -245,6 +245,16 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
                                             " is already defined by " + services[it->second].where);
     }
   }
+  // The same EndpointSlice twice (a List holding an object twice, or two
+  // files concatenated): its endpoints would be merged twice.
+  std::map<std::pair<std::string, std::string>, const PendingSlice*> slice_names;
+  for (const PendingSlice& slice : slices) {
+    auto [it, inserted] = slice_names.emplace(std::make_pair(slice.ns, slice.name), &slice);
+    if (!inserted) {
+      diag.error(slice.where, "", "EndpointSlice " + slice.ns + "/" + slice.name +
+                                      " is already defined by " + it->second->where);
+    }
+  }
   const size_t service_objects = services.size();
   std::vector<bool> endpoints_given(services.size(), false);
   for (const PendingSlice& slice : slices) {
