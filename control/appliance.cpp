@@ -90,6 +90,11 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   // same version (zone serial = version), and telemetry republished on the
   // next poll.
   a->registry_->subscribe([dns = a->dns_.get()](const Publication& p) {
+    // A change DNS does not see (endpoints and weights of a ClusterIP
+    // service) keeps the zone: building it is O(services) (issue 14).
+    if (p.changes != nullptr && dns->zone() && dns::zone_unchanged(*p.changes, p.config.services)) {
+      return;
+    }
     dns->set_zone(dns::build_zone(p.config, static_cast<uint32_t>(p.version)));
   });
   a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });

@@ -13,6 +13,7 @@
 #include "control/config/memory_plan.hpp"
 #include "control/config/service_index.hpp"
 #include "control/config/validate.hpp"
+#include "control/dns/dns.hpp"
 #include "control/publish/registry.hpp"
 #include "control/publish/snapshot_builder.hpp"
 #include "dataplane/maglev.hpp"
@@ -113,6 +114,26 @@ TEST(ValidateChange, ReportsAServiceDefinedTwice) {
   EXPECT_NE(r.error().message.find("service default/svc-0: defined twice (services[0] and services[2])"),
             std::string::npos)
       << r.error().message;
+}
+
+// ---- the DNS zone kept when DNS does not see a change ----
+
+TEST(ZoneUnchanged, EndpointsOfAVipAreNotInDnsButAHeadlessServicesAre) {
+  Config a = base(3);
+  a.services[2].cluster_ip.reset();  // headless
+  Config b = a;
+  b.services[0].endpoints[0].weight = 5;
+  b.services[1].endpoints[1].ready = false;
+  EXPECT_TRUE(dns::zone_unchanged(diff_services(a.services, b.services), b.services));
+  Config c = a;
+  c.services[2].endpoints[0].ready = false;
+  EXPECT_FALSE(dns::zone_unchanged(diff_services(a.services, c.services), c.services));
+  Config d = a;
+  d.services[0].ports[0].name = "web";
+  EXPECT_FALSE(dns::zone_unchanged(diff_services(a.services, d.services), d.services));
+  Config e = a;
+  e.services.erase(e.services.cbegin());
+  EXPECT_FALSE(dns::zone_unchanged(diff_services(a.services, e.services), e.services));
 }
 
 // ---- incremental snapshot ----
