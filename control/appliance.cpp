@@ -419,10 +419,11 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
 // control thread publishes each second and after every change.
 void Appliance::publish_telemetry() {
   // A telemetry reply is at most 8 KB (telemetry.cpp truncates): the first
-  // services are all it can show, and the whole lists at 10k services
+  // services are all it can show (about one service port with its
+  // endpoints), and the whole lists at 10k services
   // (200k endpoints) would hold the control thread, DNS included, for a
   // second every second (issue 14).
-  constexpr size_t kTelemetryServicesMax = 256;
+  constexpr size_t kTelemetryServicesMax = 16;
   telemetry_.publish(kTelemetryStatus, status_json(*this));
   telemetry_.publish(kTelemetryStats, stats_json(*this, kTelemetryServicesMax));
   telemetry_.publish(kTelemetryServices, services_json(*this, kTelemetryServicesMax));
