@@ -16,6 +16,7 @@
 #include <rte_mbuf.h>
 
 #include "control/config/config_writer.hpp"
+#include "control/config/memory_plan.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
 #include "control/log.hpp"
@@ -114,6 +115,11 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   // same version (zone serial = version), and telemetry republished on the
   // next poll.
   a->registry_->subscribe([dns = a->dns_.get()](const Publication& p) {
+    // A change DNS does not see (endpoints and weights of a ClusterIP
+    // service) keeps the zone: building it is O(services) (issue 14).
+    if (p.changes != nullptr && dns->zone() && dns::zone_unchanged(*p.changes, p.config.services)) {
+      return;
+    }
     dns->set_zone(dns::build_zone(p.config, static_cast<uint32_t>(p.version)));
   });
   a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });
@@ -245,8 +251,20 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   std::vector<dp::MacAddr> macs;
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
   BuildStats stats;
-  SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get()};
-  std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
+  SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get(),
+                    next.services_only ? &next.view_changes : nullptr};
+  std::unique_ptr<dp::Snapshot> snap;
+  try {
+    snap = build_snapshot(in, &stats);
+  } catch (const std::bad_alloc&) {
+    // Maglev tables and maps live in DPDK memory: a change too big for it
+    // is refused here, before anything is published (the running snapshot,
+    // the Registry and the builder's index stay as they were).
+    return make_error(ErrorCode::kDpdk,
+                      "out of DPDK memory building the snapshot (" + plan_memory(view).report() +
+                          "); nothing was changed. Give EAL more memory (-m, hugepages) or lower "
+                          "[dataplane] maglev_table_size");
+  }
   // Whole or nothing (architecture decision 6): everything that can refuse
   // this change is asked before anything changes.  Then the static
   // neighbours go in (before the snapshot whose routes use them), and the
@@ -260,7 +278,11 @@ Result<void> Appliance::apply(Registry::Proposal next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
-  slots_->retain(*publisher_->current(), monotonic_ms());
+  if (stats.incremental) {
+    slots_->release(stats.dropped, *publisher_->current(), monotonic_ms());
+  } else {
+    slots_->retain(*publisher_->current(), monotonic_ms());
+  }
   // The new version: its listeners (DNS zone, telemetry) follow right after
   // the snapshot, so DNS and forwarding change together.
   registry_->commit(std::move(next), publisher_->current());
@@ -292,7 +314,28 @@ Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& n
   return {};
 }
 
+namespace {
+
+// The change boundary (issue 14): memory running out while a change is
+// staged or built is an error reply, never an abort.  Everything that can
+// throw runs before the snapshot is published, so nothing has changed.
+template <typename F>
+Result<void> out_of_memory_is_an_error(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorCode::kInternal, std::string(what) +
+                                                ": out of memory; nothing was changed");
+  }
+}
+
+}  // namespace
+
 Result<void> Appliance::reload() {
+  return out_of_memory_is_an_error("reload", [this] { return reload_unguarded(); });
+}
+
+Result<void> Appliance::reload_unguarded() {
   const Config& running = config();
   auto next = load_config(running.source);
   if (!next) return std::move(next).error();
@@ -331,6 +374,10 @@ Result<void> Appliance::reload() {
 }
 
 Result<void> Appliance::change(const std::function<Result<bool>(Config&)>& edit) {
+  return out_of_memory_is_an_error("change", [&] { return change_unguarded(edit); });
+}
+
+Result<void> Appliance::change_unguarded(const std::function<Result<bool>(Config&)>& edit) {
   // Every rule a config file obeys, including those across services (a VIP
   // used twice, a VIP on a port's subnet, ...), checked on the structure by
   // validate(); no text is written or parsed.
@@ -341,9 +388,11 @@ Result<void> Appliance::change(const std::function<Result<bool>(Config&)>& edit)
 }
 
 Result<void> Appliance::learn(const EndpointRef& endpoint, const LearntEndpoint& state) {
-  Registry::Proposal next = registry_->stage_learnt(endpoint, state);
-  if (!next.changed) return {};
-  return apply(std::move(next));
+  return out_of_memory_is_an_error("learn", [&]() -> Result<void> {
+    Registry::Proposal next = registry_->stage_learnt(endpoint, state);
+    if (!next.changed) return {};
+    return apply(std::move(next));
+  });
 }
 
 Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {
@@ -414,9 +463,15 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
 // DPDK's telemetry thread must not touch the Appliance: it reads copies the
 // control thread publishes each second and after every change.
 void Appliance::publish_telemetry() {
+  // A telemetry reply is at most 8 KB (telemetry.cpp truncates): the first
+  // services are all it can show (about one service port with its
+  // endpoints), and the whole lists at 10k services
+  // (200k endpoints) would hold the control thread, DNS included, for a
+  // second every second (issue 14).
+  constexpr size_t kTelemetryServicesMax = 16;
   telemetry_.publish(kTelemetryStatus, status_json(*this));
-  telemetry_.publish(kTelemetryStats, stats_json(*this));
-  telemetry_.publish(kTelemetryServices, services_json(*this));
+  telemetry_.publish(kTelemetryStats, stats_json(*this, kTelemetryServicesMax));
+  telemetry_.publish(kTelemetryServices, services_json(*this, kTelemetryServicesMax));
 }
 
 TrafficTotals Appliance::traffic(uint16_t slot) const {
@@ -578,44 +633,6 @@ int Appliance::run() {
   stop_workers();
   log_info("final counters:\n" + format_stats());
   return 0;
-}
-
-std::string Appliance::format_stats() const {
-  std::ostringstream out;
-  auto block = [&out](const std::string& who, const dp::WorkerCounters& c) {
-    out << who << ":";
-#define PODGATE_X(name, help) \
-  if (c.name.get() != 0) out << " " #name "=" << c.name.get();
-    PODGATE_WORKER_COUNTERS(PODGATE_X)
-#undef PODGATE_X
-    out << "\n";
-    if (c.dropped() != 0) {
-      out << "  drops:";
-      for (size_t r = 0; r < dp::kDropReasonCount; ++r) {
-        if (uint64_t v = c.drops[r].get()) {
-          out << " " << dp::drop_reason_name(static_cast<dp::DropReason>(r)) << "=" << v;
-        }
-      }
-      out << "\n";
-    }
-  };
-  for (size_t w = 0; w < workers_.size(); ++w) {
-    out << "  ";
-    block("worker " + std::to_string(w), workers_[w]->counters());
-  }
-  out << "  ";
-  block("control waiting_for_arp=" + std::to_string(punt_->waiting()), punt_->counters());
-  for (size_t i = 0; i < ports_.size(); ++i) {
-    rte_eth_stats s{};
-    rte_eth_stats_get(ports_[i].port_id, &s);
-    out << "  port " << config().ports[i].name << ": ipackets=" << s.ipackets
-        << " opackets=" << s.opackets << " imissed=" << s.imissed << " ierrors=" << s.ierrors
-        << " oerrors=" << s.oerrors << " rx_nombuf=" << s.rx_nombuf << "\n";
-  }
-  out << "  " << dns_->format_counters() << "\n";
-  out << "  snapshot generation=" << generation()
-      << " awaiting_free=" << publisher_->pending_frees() << " freed=" << publisher_->freed();
-  return out.str();
 }
 
 }  // namespace podgate::ctl

@@ -109,6 +109,8 @@ class Appliance {
 
  private:
   Appliance() = default;
+  Result<void> reload_unguarded();
+  Result<void> change_unguarded(const std::function<Result<bool>(Config&)>& edit);
   Result<void> launch_workers();
   Result<void> check_neighbors_fit(const std::vector<NeighborConfig>& next) const;
   void stop_workers();

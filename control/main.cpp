@@ -1,7 +1,8 @@
 // podgate: the appliance daemon.
 //
 //   podgate [-c FILE]          run with FILE (default: the installed config)
-//   podgate --check [-c FILE]  validate FILE and exit: 0 valid, 2 invalid
+//   podgate --check [-c FILE]  validate FILE, report the DPDK memory it needs, and
+//                              exit: 0 valid, 2 invalid or too big for eal.args' memory
 #include <getopt.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "control/appliance.hpp"
 #include "control/config/config.hpp"
+#include "control/config/memory_plan.hpp"
 #include "control/log.hpp"
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/punt.hpp"
@@ -34,7 +36,8 @@ void usage(FILE* out) {
   std::fprintf(out,
                "usage: podgate [-c FILE] [--check]\n"
                "  -c, --config FILE  config file (default %s)\n"
-               "  -t, --check        validate the config and exit: 0 valid, 2 invalid\n"
+               "  -t, --check        validate the config, report the memory it needs and\n"
+               "                     exit: 0 valid, 2 invalid or not fitting DPDK memory\n"
                "  -V, --version      print the version\n"
                "signals: HUP reloads the config, USR1 prints counters, TERM/INT stop\n",
                PODGATE_DEFAULT_CONFIG);
@@ -81,7 +84,14 @@ int main(int argc, char** argv) {
     return kExitInvalidConfig;
   }
   if (check_only) {
-    std::printf("%s: ok\n", path.c_str());
+    // Memory planned, not discovered: what the config needs of DPDK
+    // memory, refused when eal.args give less (issue 14).
+    const ctl::MemoryPlan plan = ctl::plan_memory(*config);
+    if (!plan.fits()) {
+      std::fprintf(stderr, "%s\n", ctl::memory_refusal(plan, path).c_str());
+      return kExitInvalidConfig;
+    }
+    std::printf("%s: ok\n%s: %s\n", path.c_str(), path.c_str(), plan.report().c_str());
     return 0;
   }
 

@@ -43,7 +43,7 @@ struct ServiceData : DpObject {
   rte_be16_t port = 0;           // the service port, network order
   Proto proto = Proto::kTcp;
   bool client_ip_affinity = false;  // Maglev on the client address only
-  uint32_t service_id = 0;       // index of the service in the config
+  uint32_t service_id = 0;       // stable id of the service (kept while it exists)
   DpVector<uint16_t> maglev;     // Maglev lookup table: slot -> ready[i]
   DpVector<Backend> ready;       // endpoints that take new flows
   DpVector<Backend> alive;       // ready + draining, sorted: flows may stay
@@ -80,16 +80,38 @@ class ServiceMap {
 
   ServiceMap() = default;
   explicit ServiceMap(const std::vector<Item>& items) {
-    size_t cap = 8;
-    while (cap < items.size() * 2) cap <<= 1;
-    slots_.assign(cap, Slot{});
-    mask_ = static_cast<uint32_t>(cap - 1);
-    for (const auto& [key, service] : items) {
-      uint32_t i = hash(key) & mask_;
-      while (slots_[i].service != nullptr) i = (i + 1) & mask_;
-      slots_[i] = Slot{key, service};
-    }
+    rehash(items.size());
+    for (const auto& [key, service] : items) place(key, service);
   }
+
+  // Control thread only, on a map no worker reads yet (a copy of the
+  // previous snapshot's, for an incremental build): sets or removes one key.
+  // The table stays at most half full, so probe chains stay short.
+  void assign(const ServiceKey& key, const ServiceData* service) {
+    if (Slot* s = slot_of(key)) {
+      s->service = service;
+      return;
+    }
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    place(key, service);
+  }
+  void erase(const ServiceKey& key) noexcept {
+    Slot* s = slot_of(key);
+    if (s == nullptr) return;
+    // Backward-shift deletion (linear probing): move later entries of the
+    // chain into the hole unless their home lies cyclically in (hole, j].
+    uint32_t i = static_cast<uint32_t>(s - slots_.data());
+    for (uint32_t j = (i + 1) & mask_; slots_[j].service != nullptr; j = (j + 1) & mask_) {
+      const uint32_t home = hash(slots_[j].key) & mask_;
+      const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+      if (stays) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = Slot{};
+    --size_;
+  }
+  size_t size() const noexcept { return size_; }
 
   const ServiceData* find(const ServiceKey& key) const noexcept {
     if (slots_.empty()) return nullptr;
@@ -105,6 +127,34 @@ class ServiceMap {
     ServiceKey key{};
     const ServiceData* service = nullptr;
   };
+  void rehash(size_t items) {
+    size_t cap = 8;
+    while (cap < items * 2) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    mask_ = static_cast<uint32_t>(cap - 1);
+    size_ = 0;
+  }
+  void place(const ServiceKey& key, const ServiceData* service) {
+    uint32_t i = hash(key) & mask_;
+    while (slots_[i].service != nullptr) i = (i + 1) & mask_;
+    slots_[i] = Slot{key, service};
+    ++size_;
+  }
+  void grow() {
+    DpVector<Slot> old = std::move(slots_);
+    rehash(old.size());  // twice the slots: rehash() sizes for 2x its argument
+    for (const Slot& s : old) {
+      if (s.service != nullptr) place(s.key, s.service);
+    }
+  }
+  Slot* slot_of(const ServiceKey& key) noexcept {
+    if (slots_.empty()) return nullptr;
+    for (uint32_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+      Slot& slot = slots_[i];
+      if (slot.service == nullptr) return nullptr;
+      if (slot.key == key) return &slot;
+    }
+  }
   static uint32_t hash(const ServiceKey& key) noexcept {
     uint64_t word;
     std::memcpy(&word, &key, sizeof word);
@@ -112,6 +162,7 @@ class ServiceMap {
   }
   DpVector<Slot> slots_;
   uint32_t mask_ = 0;
+  size_t size_ = 0;
 };
 
 struct PortAddress {
@@ -148,6 +199,10 @@ struct Snapshot : DpObject {
 
   // Control thread only: keeps shared per-service data alive.
   std::vector<std::shared_ptr<const ServiceData>> owned_services;
+  // Control thread only: the builder's record of which service built what
+  // (control/publish/snapshot_index.hpp), so the next snapshot can be built
+  // from this one by changing only what changed.  Opaque here.
+  std::shared_ptr<const void> builder_state;
 
   const ServiceData* find_service(Ip4 vip, rte_be16_t port, Proto proto) const noexcept {
     return services.find(ServiceKey{vip, port, proto, 0});

@@ -1,5 +1,7 @@
 #include "control/admin/command_views.hpp"
 
+#include "control/config/memory_plan.hpp"
+
 namespace podgate::ctl {
 
 using nlohmann::json;
@@ -118,7 +120,7 @@ json service_detail(const ServiceConfig& s, const DataplaneConfig& d) {
   j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
   if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
   j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
-  if (s.cluster_ip) j["maglev_table_size"] = s.maglev_table_size.value_or(d.maglev_table_size);
+  if (s.cluster_ip) j["maglev_table_size"] = maglev_table_size_of(s, d);  // chosen or set
   j["endpoints"] = json::array();
   for (const EndpointConfig& e : s.endpoints) j["endpoints"].push_back(endpoint_json(e));
   return j;

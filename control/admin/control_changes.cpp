@@ -1,6 +1,7 @@
 #include "control/admin/control_changes.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "control/appliance.hpp"
 #include "control/admin/command_views.hpp"
@@ -27,11 +28,20 @@ struct Input {
 
 std::string full_name(const ServiceConfig& s) { return s.ns + "/" + s.name; }
 
+// The index of the service named like `like`, or npos.  Searches a const
+// view: a non-const ServiceList copies each service it hands out.
+size_t find_index(const Config& c, const ServiceConfig& like) {
+  const ServiceList& list = c.services;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].ns == like.ns && list[i].name == like.name) return i;
+  }
+  return std::string::npos;
+}
+
+// The service named like `like`, to change: only it is copied.
 ServiceConfig* find_service(Config& c, const ServiceConfig& like) {
-  auto it = std::find_if(c.services.begin(), c.services.end(), [&](const ServiceConfig& s) {
-    return s.ns == like.ns && s.name == like.name;
-  });
-  return it == c.services.end() ? nullptr : &*it;
+  const size_t i = find_index(c, like);
+  return i == std::string::npos ? nullptr : &c.services[i];
 }
 
 // "toml" or "kubernetes"; absent or "auto": JSON text is Kubernetes objects.
@@ -89,7 +99,8 @@ Result<json> apply(Appliance& app, const json& req) {
   auto edit = [&](Config& c) -> Result<bool> {
     for (size_t i = 0; i < in->services.size(); ++i) {
       ServiceConfig next = in->services[i];
-      ServiceConfig* existing = find_service(c, next);
+      const size_t at = find_index(c, next);
+      const ServiceConfig* existing = at == std::string::npos ? nullptr : &std::as_const(c.services)[at];
       // A Service object alone leaves the endpoints to its EndpointSlices:
       // Kubernetes keeps them as separate objects.  A named targetPort is
       // then still what the running service resolved it to.
@@ -112,7 +123,7 @@ Result<json> apply(Appliance& app, const json& req) {
         unchanged.push_back(full_name(next));
       } else {
         updated.push_back(full_name(next));
-        *existing = std::move(next);
+        c.services.replace(at, std::move(next));
         changed = true;
       }
     }
@@ -140,10 +151,11 @@ Result<json> remove(Appliance& app, const json& req) {
     auto name = name_arg(req);
     if (!name) return std::move(name).error();
     edit = [&](Config& c) -> Result<bool> {
-      auto it = std::find_if(c.services.begin(), c.services.end(), [&](const ServiceConfig& s) {
+      const ServiceList& list = c.services;
+      auto it = std::find_if(list.begin(), list.end(), [&](const ServiceConfig& s) {
         return s.ns == name->first && s.name == name->second;
       });
-      if (it == c.services.end()) {
+      if (it == list.end()) {
         return make_error(ErrorCode::kNotFound, "no service " + name->first + "/" + name->second);
       }
       deleted.push_back(full_name(*it));
@@ -157,16 +169,17 @@ Result<json> remove(Appliance& app, const json& req) {
       std::string missing;
       for (size_t i = 0; i < in.services.size(); ++i) {
         const ServiceConfig& named = in.services[i];
-        ServiceConfig* existing = find_service(c, named);
-        if (existing == nullptr) {
+        const size_t at = find_index(c, named);
+        if (at == std::string::npos) {
           missing += (missing.empty() ? "" : ", ") + full_name(named);
           continue;
         }
         if (i < in.named) {
           deleted.push_back(full_name(named));
-          c.services.erase(c.services.begin() + (existing - c.services.data()));
+          c.services.erase(c.services.cbegin() + static_cast<std::ptrdiff_t>(at));
           continue;
         }
+        ServiceConfig* existing = &c.services[at];
         for (const EndpointConfig& e : named.endpoints) {
           auto& eps = existing->endpoints;
           auto it = std::find_if(eps.begin(), eps.end(),

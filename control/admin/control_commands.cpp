@@ -74,12 +74,13 @@ dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
 }
 
 // One entry per forwarded service port: its totals and its endpoints'.
-json services_traffic(const Appliance& app) {
+json services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
   const StatsSlots& slots = app.stats_slots();
   json out = json::array();
   for (const ServiceConfig& s : app.config().services) {
     if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
     for (const ServicePortConfig& p : s.ports) {
+      if (out.size() >= max_ports) return out;
       const dp::ServiceKey key = service_key(s, p);
       json j = {{"name", s.ns + "/" + s.name}, {"vip", ip_text(*s.cluster_ip)},
                 {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
@@ -178,9 +179,12 @@ Result<json> status(const Appliance& app) {
               {"ports", std::move(ports)}};
 }
 
-Result<json> services(const Appliance& app) {
+Result<json> services(const Appliance& app, size_t max_services = SIZE_MAX) {
   json list = json::array();
-  for (const ServiceConfig& s : app.config().services) list.push_back(service_summary(s));
+  for (const ServiceConfig& s : app.config().services) {
+    if (list.size() >= max_services) break;
+    list.push_back(service_summary(s));
+  }
   return json{{"services", std::move(list)}};
 }
 
@@ -214,7 +218,7 @@ Result<json> endpoints(const Appliance& app, const json& req) {
   return json{{"name", s.ns + "/" + s.name}, {"endpoints", std::move(list)}};
 }
 
-Result<json> stats(const Appliance& app) {
+Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
   json workers = json::array();
   for (size_t w = 0; w < app.worker_count(); ++w) {
     json j = counters_json(app.worker_counters(w));
@@ -236,7 +240,7 @@ Result<json> stats(const Appliance& app) {
   const ControlCounters& cc = app.control_socket().counters();
   return json{{"workers", std::move(workers)},
               {"control", std::move(control)},
-              {"services", services_traffic(app)},
+              {"services", services_traffic(app, max_service_ports)},
               {"stats_slots", {{"in_use", app.stats_slots().in_use()},
                                {"quarantined", app.stats_slots().quarantined()},
                                {"exhausted", app.stats_slots().exhausted()}}},
@@ -484,8 +488,8 @@ Result<json> config(Appliance& app, const json& req) {
 }  // namespace
 
 json status_json(const Appliance& app) { return *status(app); }
-json stats_json(const Appliance& app) { return *stats(app); }
-json services_json(const Appliance& app) { return *services(app); }
+json stats_json(const Appliance& app, size_t max_services) { return *stats(app, max_services); }
+json services_json(const Appliance& app, size_t max_services) { return *services(app, max_services); }
 
 json config_to_json(const Config& c) {
   const DataplaneConfig& d = c.dataplane;

@@ -4,6 +4,8 @@
 // Control thread only.
 #pragma once
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "control/config/config.hpp"
@@ -18,8 +20,11 @@ void register_commands(ControlSocket& socket, Appliance& appliance);
 
 // The replies of status, stats and services, for /metrics and telemetry.
 nlohmann::json status_json(const Appliance& appliance);
-nlohmann::json stats_json(const Appliance& appliance);
-nlohmann::json services_json(const Appliance& appliance);
+// `max_services`: at most that many services (service ports in stats), for
+// DPDK telemetry, whose strings hold 8 KB anyway: at 10k services the whole
+// lists cost the control thread ~a second each.
+nlohmann::json stats_json(const Appliance& appliance, size_t max_services = SIZE_MAX);
+nlohmann::json services_json(const Appliance& appliance, size_t max_services = SIZE_MAX);
 
 // The whole Config as JSON, keys named as in the TOML file ("config dump").
 nlohmann::json config_to_json(const Config& config);

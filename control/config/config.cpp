@@ -9,7 +9,8 @@
 //
 // This file holds what the sections mean; how values are read and errors
 // collected is control/config/config_reader.hpp, the shared rules and their wording
-// control/config/validate.hpp, and the [dns] table control/config/config_dns.hpp.
+// control/config/validate.hpp, the [dns] table control/config/config_dns.hpp and
+// the [[services]] tables control/config/config_services.hpp.
 #include "control/config/config.hpp"
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 
 #include "control/config/config_dns.hpp"
 #include "control/config/config_reader.hpp"
+#include "control/config/config_services.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl {
@@ -33,9 +35,6 @@ namespace {
 
 using dp::Ip4;
 using dp::Prefix4;
-
-// Where a service's VIP:port/protocol is defined, for duplicate detection.
-using VipKey = std::tuple<uint32_t, uint16_t, dp::Proto>;
 
 // The sections' meaning; values are read, and errors collected, through
 // ConfigReader.
@@ -53,7 +52,7 @@ class Loader : private ConfigReader {
     load_ports(root);
     load_routes(root);
     load_neighbors(root);
-    load_services(root);
+    read_services(*this, root, cfg_.ports, cfg_.services);
     // After ports and services: service_ip is checked against their addresses.
     read_dns_section(*this, root, cfg_.ports, cfg_.services, cfg_.dns);
     load_control(root);
@@ -80,24 +79,12 @@ class Loader : private ConfigReader {
   // A document of [[services]] tables only, checked by the same rules.
   Result<std::vector<ServiceConfig>> run_services(const toml::table& root) {
     check_keys(root, "", {"services"});
-    load_services(root);
-    if (!has_errors()) return std::move(cfg_.services);
+    read_services(*this, root, cfg_.ports, cfg_.services);
+    if (!has_errors()) return cfg_.services.to_vector();
     return make_error(ErrorCode::kInvalidConfig, error_report());
   }
 
  private:
-  std::optional<uint32_t> get_maglev_size(const toml::table& t, std::string_view path) {
-    auto m = get_int(t, path, "maglev_table_size", kMinMaglevSize, kMaxMaglevSize);
-    if (!m) return std::nullopt;
-    if (!is_prime(static_cast<uint32_t>(*m))) {
-      error(t.get("maglev_table_size")->source(), key_path(path, "maglev_table_size"),
-            std::to_string(*m) +
-                " is not prime; Maglev (NSDI'16 section 3.4) needs a prime table size, e.g. 65537");
-      return std::nullopt;
-    }
-    return static_cast<uint32_t>(*m);
-  }
-
   // ---- sections ----
 
   void load_eal(const toml::table& root) {
@@ -130,7 +117,7 @@ class Loader : private ConfigReader {
     DataplaneConfig& d = cfg_.dataplane;
     get_u32(*t, p, "workers", 1, kMaxWorkers, d.workers);
     get_u32(*t, p, "flow_table_size", 1024, int64_t{1} << 28, d.flow_table_size);
-    if (auto m = get_maglev_size(*t, p)) d.maglev_table_size = *m;
+    if (auto m = read_maglev_size(*this, *t, p)) d.maglev_table_size = *m;
     get_u32(*t, p, "mbufs", 1023, int64_t{1} << 24, d.mbufs);
     for (std::string_view ring : {"rx_ring_size", "tx_ring_size"}) {
       uint32_t& out = ring == "rx_ring_size" ? d.rx_ring_size : d.tx_ring_size;
@@ -304,227 +291,6 @@ class Loader : private ConfigReader {
     });
   }
 
-  void load_services(const toml::table& root) {
-    const toml::array* a = get_array(root, "", "services", "an array of tables");
-    if (a == nullptr) return;
-    for_each_table(*a, "services", [&](const toml::table& t, const std::string& p) {
-      cfg_.services.push_back(load_service(t, p));
-    });
-  }
-
-  ServiceConfig load_service(const toml::table& t, const std::string& p) {
-    check_keys(t, p,
-               {"namespace", "name", "type", "cluster_ip", "external_name", "session_affinity",
-                "timeout_seconds", "publish_not_ready_addresses", "maglev_table_size", "ports",
-                "endpoints"});
-    ServiceConfig svc;
-    auto ns = get_label(t, p, "namespace", true, false);
-    auto name = get_label(t, p, "name", true, true);
-    if (ns) svc.ns = *ns;
-    if (name) svc.name = *name;
-    const size_t self = cfg_.services.size();
-    if (ns && name) {
-      for (size_t j = 0; j < self; ++j) {
-        if (cfg_.services[j].ns == *ns && cfg_.services[j].name == *name) {
-          error(t.get("name")->source(), key_path(p, "name"),
-                *ns + "/" + *name + " is already defined by services[" + std::to_string(j) + "]");
-        }
-      }
-    }
-
-    if (auto type = get_string(t, p, "type")) {
-      if (*type == "ExternalName") {
-        svc.type = ServiceType::kExternalName;
-      } else if (*type != "ClusterIP") {
-        error(t.get("type")->source(), key_path(p, "type"),
-              quote(*type) + " is not supported; allowed: ClusterIP, ExternalName");
-      }
-    }
-    const bool external = svc.type == ServiceType::kExternalName;
-    if (external) {
-      if (auto en = get_string(t, p, "external_name", true,
-                               " (the DNS name an ExternalName service aliases)")) {
-        svc.external_name = *en;
-        if (!is_dns_name(*en)) {
-          error(t.get("external_name")->source(), key_path(p, "external_name"),
-                not_dns_name(*en));
-        }
-      }
-      for (std::string_view key : {"cluster_ip", "endpoints"}) {
-        if (const toml::node* n = t.get(key)) {
-          error(n->source(), key_path(p, key), "not allowed with type = \"ExternalName\"");
-        }
-      }
-    } else {
-      if (const toml::node* n = t.get("external_name")) {
-        error(n->source(), key_path(p, "external_name"), "only allowed with type = \"ExternalName\"");
-      }
-      load_cluster_ip(t, p, svc);
-    }
-
-    const toml::node* timeout = t.get("timeout_seconds");
-    bool affinity_known = true;  // a wrong session_affinity is reported once, not again here
-    if (auto aff = get_string(t, p, "session_affinity")) {
-      if (*aff == "ClientIP") {
-        svc.session_affinity = SessionAffinity::kClientIp;
-      } else if (*aff != "None") {
-        affinity_known = false;
-        error(t.get("session_affinity")->source(), key_path(p, "session_affinity"),
-              quote(*aff) + " is not allowed; allowed: None, ClientIP");
-      }
-    }
-    if (!affinity_known) {
-      // nothing more to say about timeout_seconds
-    } else if (timeout != nullptr && svc.session_affinity != SessionAffinity::kClientIp) {
-      error(timeout->source(), key_path(p, "timeout_seconds"),
-            "only allowed with session_affinity = \"ClientIP\"");
-    } else {
-      get_u32(t, p, "timeout_seconds", 1, kMaxAffinityTimeout, svc.affinity_timeout);
-    }
-    get_bool(t, p, "publish_not_ready_addresses", svc.publish_not_ready_addresses);
-    // Whether the service is meant to have a VIP, even if its value was wrong
-    // (then only that value is reported, not everything depending on it).
-    const toml::node* cip = t.get("cluster_ip");
-    const bool forwards = !external && cip != nullptr &&
-                          !(cip->as_string() != nullptr && cip->as_string()->get() == "None");
-    if (const toml::node* n = t.get("maglev_table_size"); n && !forwards) {
-      error(n->source(), key_path(p, "maglev_table_size"),
-            "only allowed for a service with a cluster_ip (headless and ExternalName services "
-            "do not forward)");
-    } else {
-      svc.maglev_table_size = get_maglev_size(t, p);
-    }
-
-    load_service_ports(t, p, svc, self, forwards);
-    load_endpoints(t, p, svc);
-    return svc;
-  }
-
-  void load_cluster_ip(const toml::table& t, const std::string& p, ServiceConfig& svc) {
-    auto s = get_string(t, p, "cluster_ip", true,
-                        " (an IPv4 address, or \"None\" for a headless service)");
-    if (!s || *s == "None") return;
-    auto vip = get_ip4(t, p, "cluster_ip");
-    if (!vip) return;
-    svc.cluster_ip = dp::IpAddr::v4(*vip);
-    for (size_t j = 0; j < cfg_.ports.size(); ++j) {
-      if (cfg_.ports[j].address.addr == *vip) {
-        error(t.get("cluster_ip")->source(), key_path(p, "cluster_ip"),
-              *s + " is the address of ports[" + std::to_string(j) + "] (" + cfg_.ports[j].name +
-                  "); a cluster IP must not be a port address");
-      }
-    }
-  }
-
-  void load_service_ports(const toml::table& t, const std::string& p, ServiceConfig& svc,
-                          size_t self, bool forwards) {
-    const std::string pp = key_path(p, "ports");
-    const toml::array* a = get_array(t, p, "ports", "an array of tables", forwards,
-                                     " (a service with a cluster_ip forwards ports)");
-    if (a == nullptr) return;
-    if (a->empty() && forwards) {
-      error(a->source(), pp, "empty; a service with a cluster_ip needs at least one port");
-    }
-    for_each_table(*a, pp, [&](const toml::table& pt, const std::string& p2) {
-      check_keys(pt, p2, {"name", "port", "target_port", "protocol"});
-      ServicePortConfig port;
-      if (a->size() > 1 && pt.get("name") == nullptr) {
-        error(pt.source(), p2, "missing required key 'name' (required when a service has "
-                               "several ports)");
-      }
-      if (auto name = get_label(pt, p2, "name", false, false)) {
-        port.name = *name;
-        for (size_t j = 0; j < svc.ports.size(); ++j) {
-          if (svc.ports[j].name == *name) {
-            error(pt.get("name")->source(), key_path(p2, "name"),
-                  quote(*name) + " is already the name of " + element_path(pp, j));
-          }
-        }
-      }
-      auto number = get_int(pt, p2, "port", kMinPort, kMaxPort, true);
-      if (number) port.port = static_cast<uint16_t>(*number);
-      port.target_port = port.port;
-      if (auto target = get_int(pt, p2, "target_port", kMinPort, kMaxPort)) {
-        port.target_port = static_cast<uint16_t>(*target);
-      }
-      if (auto proto = get_string(pt, p2, "protocol")) {
-        if (auto parsed = parse_protocol(*proto)) {
-          port.protocol = *parsed;
-        } else {
-          error(pt.get("protocol")->source(), key_path(p2, "protocol"),
-                unsupported_protocol(*proto));
-          number.reset();  // no duplicate checks on an unknown protocol
-        }
-      }
-      if (number) check_vip_port(pt.get("port")->source(), key_path(p2, "port"), svc, port, self);
-      svc.ports.push_back(std::move(port));
-    });
-  }
-
-  void check_vip_port(const toml::source_region& at, const std::string& path,
-                      const ServiceConfig& svc, const ServicePortConfig& port, size_t self) {
-    std::string what = port_and_protocol(port.port, port.protocol);
-    for (const ServicePortConfig& earlier : svc.ports) {
-      if (earlier.port == port.port && earlier.protocol == port.protocol) {
-        return error(at, path, what + " is listed twice in this service");
-      }
-    }
-    if (!svc.cluster_ip) return;
-    VipKey key{svc.cluster_ip->as_v4().host(), port.port, port.protocol};
-    auto [it, inserted] = vip_ports_.emplace(key, self);
-    if (!inserted) {
-      const ServiceConfig& other = cfg_.services[it->second];
-      error(at, path, dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
-                          " is already served by services[" + std::to_string(it->second) + "] (" +
-                          other.ns + "/" + other.name + ")");
-    }
-  }
-
-  void load_endpoints(const toml::table& t, const std::string& p, ServiceConfig& svc) {
-    if (svc.type == ServiceType::kExternalName) return;  // reported in load_service
-    const std::string ep = key_path(p, "endpoints");
-    const toml::array* a = get_array(t, p, "endpoints", "an array of tables");
-    if (a == nullptr) return;
-    if (a->size() > kMaxEndpoints) {
-      error(a->source(), ep, std::to_string(a->size()) + " endpoints; at most " +
-                                 std::to_string(kMaxEndpoints) + " are allowed");
-    }
-    for_each_table(*a, ep, [&](const toml::table& et, const std::string& p2) {
-      check_keys(et, p2, {"ip", "pod", "hostname", "subdomain", "ready", "serving",
-                          "terminating", "weight"});
-      EndpointConfig e;
-      if (auto ip = get_ip4(et, p2, "ip", true)) {
-        e.ip = dp::IpAddr::v4(*ip);
-        for (size_t j = 0; j < svc.endpoints.size(); ++j) {
-          if (svc.endpoints[j].ip == e.ip) {
-            error(et.get("ip")->source(), key_path(p2, "ip"),
-                  dp::to_string(*ip) + " is already " + element_path(ep, j));
-          }
-        }
-      }
-      if (auto pod = get_string(et, p2, "pod")) e.pod = *pod;
-      // Duplicate hostnames are allowed: DNS answers every matching address
-      // (../shared/design/dns.md, "Endpoint names").
-      if (auto h = get_label(et, p2, "hostname", false, false)) e.hostname = *h;
-      if (auto sub = get_label(et, p2, "subdomain", false, false)) e.subdomain = *sub;
-      get_bool(et, p2, "ready", e.ready);
-      e.serving = e.ready;  // EndpointSlice: serving defaults to ready
-      get_bool(et, p2, "serving", e.serving);
-      get_bool(et, p2, "terminating", e.terminating);
-      // EndpointSlice conditions (KEP-1672): ready = serving && !terminating.
-      if (e.ready && (!e.serving || e.terminating)) {
-        const toml::node* at = et.get("ready");
-        if (at == nullptr) at = et.get(e.terminating ? "terminating" : "serving");
-        error(at->source(), p2,
-              std::string("ready = true contradicts ") +
-                  (e.terminating ? "terminating = true" : "serving = false") +
-                  "; a ready endpoint is serving and not terminating");
-      }
-      get_u32(et, p2, "weight", 1, 256, e.weight);
-      svc.endpoints.push_back(std::move(e));
-    });
-  }
-
   // ---- [control] (docs/control-protocol.md) ----
 
   void load_control(const toml::table& root) {
@@ -598,7 +364,6 @@ class Loader : private ConfigReader {
 
   Config cfg_;
   bool ports_complete_ = true;  // every port address parsed: on-link checks are meaningful
-  std::map<VipKey, size_t> vip_ports_;
 };
 
 }  // namespace

@@ -73,7 +73,7 @@ void read_listen(ConfigReader& r, const toml::table& t, const std::string& p, Dn
 // must not collide with an address the dataplane already answers for.
 void read_service_ip(ConfigReader& r, const toml::table& t, const std::string& p,
                      const std::vector<PortConfig>& ports,
-                     const std::vector<ServiceConfig>& services, DnsConfig& dns) {
+                     const ServiceList& services, DnsConfig& dns) {
   auto vip = r.get_ip4(t, p, "service_ip");
   if (!vip) return;
   const toml::source_region& at = t.get("service_ip")->source();
@@ -110,7 +110,7 @@ void read_service_ip(ConfigReader& r, const toml::table& t, const std::string& p
 
 void read_dns_section(ConfigReader& r, const toml::table& root,
                       const std::vector<PortConfig>& ports,
-                      const std::vector<ServiceConfig>& services, DnsConfig& dns) {
+                      const ServiceList& services, DnsConfig& dns) {
   const toml::node* n = r.find(root, "", "dns", false);
   if (n == nullptr) return;
   const toml::table* t = n->as_table();

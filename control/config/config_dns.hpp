@@ -15,6 +15,6 @@ namespace podgate::ctl {
 // service_ip is checked against `ports` and `services`, so they are read first.
 void read_dns_section(ConfigReader& reader, const toml::table& root,
                       const std::vector<PortConfig>& ports,
-                      const std::vector<ServiceConfig>& services, DnsConfig& dns);
+                      const ServiceList& services, DnsConfig& dns);
 
 }  // namespace podgate::ctl

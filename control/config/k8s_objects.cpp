@@ -172,7 +172,7 @@ bool is_list_kind(std::string_view kind) {
 }  // namespace
 
 Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
-                                     const std::vector<ServiceConfig>& known) {
+                                     const ServiceList& known) {
   json root;
   try {
     root = json::parse(json_text);
@@ -243,6 +243,16 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     if (!inserted) {
       diag.error(services[i].where, "", "service " + svc.ns + "/" + svc.name +
                                             " is already defined by " + services[it->second].where);
+    }
+  }
+  // The same EndpointSlice twice (a List holding an object twice, or two
+  // files concatenated): its endpoints would be merged twice.
+  std::map<std::pair<std::string, std::string>, const PendingSlice*> slice_names;
+  for (const PendingSlice& slice : slices) {
+    auto [it, inserted] = slice_names.emplace(std::make_pair(slice.ns, slice.name), &slice);
+    if (!inserted) {
+      diag.error(slice.where, "", "EndpointSlice " + slice.ns + "/" + slice.name +
+                                      " is already defined by " + it->second->where);
     }
   }
   const size_t service_objects = services.size();

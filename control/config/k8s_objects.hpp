@@ -42,6 +42,6 @@ struct K8sImport {
 // slice alone updates a running service's endpoints); without one it is
 // skipped with a warning.
 Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
-                                     const std::vector<ServiceConfig>& known = {});
+                                     const ServiceList& known = {});
 
 }  // namespace podgate::ctl

@@ -31,6 +31,15 @@ namespace podgate::ctl {
 // ErrorCode::kInvalidConfig.  Cost: O(objects) with hashing, no text.
 Result<void> validate(const Config& config);
 
+class ServiceIndex;
+// validate() for a change that touched services only (everything else as
+// in a Config that passed validate()): `diff` is from that Config's services
+// to next's, `index` describes that Config's services.  Checks the services
+// the change added or changed, each by every rule, and across services
+// against `index`: O(services changed), not O(services).  Same errors, same
+// words as validate().
+Result<void> validate_change(const Config& next, const ServiceDiff& diff, const ServiceIndex& index);
+
 // Maglev slots hold uint16_t endpoint indices, kNoBackend excluded.
 inline constexpr size_t kMaxEndpoints = 65534;
 // Kubernetes' own limit for sessionAffinityConfig.clientIP.timeoutSeconds.

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/config/service_index.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl {
@@ -43,13 +44,55 @@ class Checker {
     check_services();
     check_dns();
     check_control();
+    return report();
+  }
+
+  // validate_change(): the services `diff` added, each by every rule of its
+  // own, and by the rules across services against `index` (the services
+  // before the change) less those `diff` removed.
+  Result<void> run_change(const ServiceDiff& diff, const ServiceIndex& index) {
+    index_ = &index;
+    for (const auto& r : diff.removed) removed_.push_back(r.get());
+    std::unordered_map<std::string, int> delta;  // "ns/name" -> services gained
+    for (const auto& r : diff.removed) --delta[r->ns + "/" + r->name];
+    for (size_t i : diff.added) ++delta[c_.services[i].ns + "/" + c_.services[i].name];
+    for (size_t i : diff.added) {
+      const ServiceConfig& s = c_.services[i];
+      const auto o = [&s] { return "service " + s.ns + "/" + s.name; };
+      if (!is_dns1123_label(s.ns)) error(o, "namespace " + not_dns1123_label(s.ns));
+      if (!is_dns1035_label(s.name)) error(o, "name " + not_dns1035_label(s.name));
+      name_.assign(s.ns).append("/").append(s.name);
+      auto d = delta.find(name_);
+      if (d != delta.end() && static_cast<int>(index.name_count(name_)) + d->second > 1) {
+        delta.erase(d);  // reported once
+        std::vector<size_t> at;  // only on this error: where the name is
+        for (size_t j = 0; j < c_.services.size() && at.size() < 2; ++j) {
+          if (c_.services[j].ns == s.ns && c_.services[j].name == s.name) at.push_back(j);
+        }
+        if (at.size() == 2) {
+          error(o, "defined twice (services[" + std::to_string(at[0]) + "] and services[" +
+                       std::to_string(at[1]) + "])");
+        }
+      }
+      check_service(s, o);
+      if (const auto& dns_vip = c_.dns.service_ip;
+          dns_vip && s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4 &&
+          s.cluster_ip->as_v4() == *dns_vip) {
+        error("dns", "service_ip " + dp::to_string(*dns_vip) + " is the cluster_ip of service " +
+                         s.ns + "/" + s.name + "; the DNS service IP must be an address of its own");
+      }
+    }
+    return report();
+  }
+
+ private:
+  Result<void> report() {
     if (errors_.empty()) return {};
     std::string out;
     for (const std::string& e : errors_) out += (out.empty() ? "" : "\n") + e;
     return make_error(ErrorCode::kInvalidConfig, std::move(out));
   }
 
- private:
   // `object` is its name, or a function making it: most objects are valid,
   // and a name is only made for an error (10k services, 100k endpoints).
   template <typename Object>
@@ -310,10 +353,11 @@ class Checker {
         const uint64_t key = uint64_t{s.cluster_ip->as_v4().host()} << 24 |
                              uint64_t{p.port} << 8 | static_cast<uint8_t>(p.protocol);
         auto [it, inserted] = vip_ports_.emplace(key, &s);
-        if (!inserted) {
+        const ServiceConfig* other = inserted ? nullptr : it->second;
+        if (other == nullptr && index_ != nullptr) other = served_before(key);
+        if (other != nullptr) {
           error(po, dp::to_string(s.cluster_ip->as_v4()) + ":" + what() +
-                        " is already served by service " + it->second->ns + "/" +
-                        it->second->name);
+                        " is already served by service " + other->ns + "/" + other->name);
         }
       }
     }
@@ -444,7 +488,20 @@ class Checker {
     }
   }
 
+  // run_change(): a service that served `key` before the change and still
+  // does (not among the services the change removed).
+  const ServiceConfig* served_before(uint64_t key) const {
+    const auto* owners = index_->owners(key);
+    if (owners == nullptr) return nullptr;
+    for (const ServiceConfig* o : *owners) {
+      if (std::find(removed_.begin(), removed_.end(), o) == removed_.end()) return o;
+    }
+    return nullptr;
+  }
+
   const Config& c_;
+  const ServiceIndex* index_ = nullptr;           // run_change() only
+  std::vector<const ServiceConfig*> removed_;     // run_change() only
   std::vector<std::string> errors_;
   bool ports_complete_ = true;  // every port address valid: on-link checks are meaningful
   // VIP, port and protocol packed -> the first service serving it.
@@ -456,5 +513,9 @@ class Checker {
 }  // namespace
 
 Result<void> validate(const Config& config) { return Checker(config).run(); }
+
+Result<void> validate_change(const Config& next, const ServiceDiff& diff, const ServiceIndex& index) {
+  return Checker(next).run_change(diff, index);
+}
 
 }  // namespace podgate::ctl

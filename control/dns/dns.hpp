@@ -23,6 +23,14 @@ class Zone;
 // SOA serial is `serial` (the snapshot generation).  Pure: no I/O.
 std::shared_ptr<const Zone> build_zone(const Config& config, uint32_t serial);
 
+// Whether the services `changes` removed and added (in pairs: a service
+// changed in place) give exactly the names and records they gave before:
+// then the zone of the previous version still holds, and its serial stays
+// (RFC 1035: the serial changes with the zone).  Most changes are: a
+// ClusterIP service's endpoints and weights are not in DNS.  O(services
+// changed).
+bool zone_unchanged(const ServiceDiff& changes, const ServiceList& after);
+
 enum class Transport : uint8_t { kUdp, kTcp };
 
 struct QueryContext {

@@ -28,6 +28,39 @@ std::optional<std::string> encode_name(std::string_view dotted) {
 
 namespace {
 
+// The fields build_zone() reads of a service (see zone.hpp).
+bool same_in_dns(const ServiceConfig& a, const ServiceConfig& b) {
+  if (a.ns != b.ns || a.name != b.name || a.type != b.type || a.cluster_ip != b.cluster_ip ||
+      a.external_name != b.external_name || !(a.ports == b.ports)) {
+    return false;
+  }
+  if (!a.headless()) return true;  // endpoints of a VIP are not in DNS
+  if (a.publish_not_ready_addresses != b.publish_not_ready_addresses ||
+      a.endpoints.size() != b.endpoints.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.endpoints.size(); ++i) {
+    const EndpointConfig& x = a.endpoints[i];
+    const EndpointConfig& y = b.endpoints[i];
+    if (x.ip != y.ip || x.ready != y.ready || x.hostname != y.hostname || x.subdomain != y.subdomain) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool zone_unchanged(const ServiceDiff& changes, const ServiceList& after) {
+  if (changes.removed.size() != changes.added.size()) return false;
+  for (size_t i = 0; i < changes.added.size(); ++i) {
+    if (!same_in_dns(*changes.removed[i], after[changes.added[i]])) return false;
+  }
+  return true;
+}
+
+namespace {
+
 std::string_view as_view(std::span<const uint8_t> s) noexcept {
   return {reinterpret_cast<const char*>(s.data()), s.size()};
 }

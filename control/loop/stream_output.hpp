@@ -12,8 +12,10 @@ namespace podgate::ctl {
 
 // Sends what `out` holds from `pos` on, as far as the socket takes it now.
 // Sent bytes are dropped from the buffer once all is sent, or once more
-// than `compact_after` bytes were sent (so a slow reader's buffer does not
-// keep its whole history).  False when the connection failed.
+// than `compact_after` bytes and at least as much as is left were sent (so
+// a slow reader's buffer does not keep its whole history, and a long reply,
+// 36 MB of `stats` at 10k services, is moved O(1) times, not once per
+// `compact_after` bytes sent).  False when the connection failed.
 template <typename Buffer>
 bool send_pending(int fd, Buffer& out, size_t& pos, size_t compact_after) {
   while (pos < out.size()) {
@@ -31,7 +33,7 @@ bool send_pending(int fd, Buffer& out, size_t& pos, size_t compact_after) {
   if (pos == out.size()) {
     out.clear();
     pos = 0;
-  } else if (pos >= compact_after) {
+  } else if (pos >= compact_after && pos >= out.size() - pos) {
     out.erase(out.begin(), std::next(out.begin(), static_cast<std::ptrdiff_t>(pos)));
     pos = 0;
   }

@@ -27,9 +27,10 @@ bool StreamConn::write(std::string_view bytes) {
     out_.clear();
     out_pos_ = 0;
   }
+  const size_t queued_before = pending_output();
   out_.append(bytes);
   const StreamServer::Options& o = server_->options_;
-  if (o.output_full == StreamServer::OutputFull::kClose && pending_output() > o.max_output) {
+  if (o.output_full == StreamServer::OutputFull::kClose && queued_before > o.max_output) {
     ++server_->counters_.closed_backlog;
     dead_ = true;
     return false;

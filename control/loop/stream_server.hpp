@@ -112,7 +112,11 @@ class StreamServer {
   };
   enum class OutputFull : uint8_t {
     kPauseReading,  // stop reading until the queue drains below max_output
-    kClose,         // the client stopped reading: close it
+    kClose,         // the client stopped reading: close it.  Unsent bytes
+                    // queued before a write count, not the write itself: one
+                    // reply longer than max_output (`services`, `stats` at
+                    // 10k services) is queued whole and streamed out as the
+                    // client reads; the next one closes a client that stopped.
   };
   struct Options {
     size_t max_connections = 64;

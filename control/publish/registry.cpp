@@ -5,28 +5,45 @@
 #include <utility>
 
 #include "control/config/validate.hpp"
+#include "control/config/service_index.hpp"
 
 namespace podgate::ctl {
 
 Config apply_learnt(const Config& desired, const LearntState& learnt) {
-  Config out = desired;
+  Config out = desired;  // shares every service (service_list.hpp)
   if (learnt.empty()) return out;
-  for (ServiceConfig& s : out.services) {
+  const ServiceList& services = desired.services;
+  for (size_t i = 0; i < services.size(); ++i) {
+    const ServiceConfig& s = services[i];
     // The learnt entries of this service: a range of the ordered map.
     auto it = learnt.lower_bound(EndpointRef{s.ns, s.name, dp::IpAddr{}});
     for (; it != learnt.end() && it->first.ns == s.ns && it->first.name == s.name; ++it) {
       auto e = std::find_if(s.endpoints.begin(), s.endpoints.end(),
                             [&](const EndpointConfig& x) { return x.ip == it->first.ip; });
       if (e == s.endpoints.end()) continue;
-      if (it->second.unhealthy) e->serving = false;
-      if (it->second.unhealthy || it->second.drained) e->ready = false;
+      const bool ready = e->ready && !it->second.unhealthy && !it->second.drained;
+      const bool serving = e->serving && !it->second.unhealthy;
+      if (ready == e->ready && serving == e->serving) continue;
+      // Only a service whose endpoints change is copied.
+      EndpointConfig& mine = out.services[i].endpoints[static_cast<size_t>(e - s.endpoints.begin())];
+      mine.ready = ready;
+      mine.serving = serving;
     }
   }
   return out;
 }
 
+bool same_but_services(const Config& a, const Config& b) {
+  return a.eal == b.eal && a.dataplane == b.dataplane && a.ports == b.ports &&
+         a.routes == b.routes && a.neighbors == b.neighbors && a.dns == b.dns &&
+         a.control == b.control && a.metrics == b.metrics;
+}
+
 Registry::Registry(Config file)
-    : file_(std::make_shared<const Config>(std::move(file))), desired_(file_), view_(file_) {}
+    : file_(std::make_shared<const Config>(std::move(file))),
+      desired_(file_),
+      view_(file_),
+      index_(file_->services) {}
 
 Registry::Proposal Registry::make(Layer layer, bool changed, std::shared_ptr<const Config> desired,
                                   LearntState learnt) const {
@@ -34,6 +51,11 @@ Registry::Proposal Registry::make(Layer layer, bool changed, std::shared_ptr<con
   p.layer = layer;
   p.changed = changed;
   p.view = learnt.empty() ? desired : std::make_shared<const Config>(apply_learnt(*desired, learnt));
+  p.services_only = same_but_services(*p.view, *view_) && same_but_services(*desired, *desired_);
+  if (p.services_only) {
+    p.desired_changes = diff_services(desired_->services, desired->services);
+    p.view_changes = diff_services(view_->services, p.view->services);
+  }
   p.desired = std::move(desired);
   p.learnt = std::move(learnt);
   return p;
@@ -66,7 +88,16 @@ Result<Registry::Proposal> Registry::stage_edit(
     p.changed = false;
     return p;
   }
-  if (auto valid = validate(*next); !valid) return std::move(valid).error();
+  if (same_but_services(*next, *desired_)) {
+    // Only services changed (every runtime edit): check those against the
+    // index of the rest, O(what changed).
+    if (auto valid = validate_change(*next, diff_services(desired_->services, next->services), index_);
+        !valid) {
+      return std::move(valid).error();
+    }
+  } else if (auto valid = validate(*next); !valid) {
+    return std::move(valid).error();
+  }
   return make(Layer::kEdit, true, std::move(next), learnt_);
 }
 
@@ -102,13 +133,21 @@ void Registry::commit(Proposal p, const dp::Snapshot* snapshot) {
     case Layer::kLearnt:
       break;
   }
+  if (p.desired != desired_) {
+    if (p.services_only) {
+      index_.apply(p.desired_changes, p.desired->services);
+    } else {
+      index_ = ServiceIndex(p.desired->services);
+    }
+  }
   desired_ = std::move(p.desired);
   view_ = std::move(p.view);
   learnt_ = std::move(p.learnt);
   ++version_;
   // A listener may subscribe or unsubscribe others: iterate over a copy.
   const auto listeners = listeners_;
-  const Publication pub{version_, p.layer, *view_, snapshot};
+  const Publication pub{version_, p.layer, *view_, snapshot,
+                        p.services_only ? &p.view_changes : nullptr};
   for (const auto& [id, listener] : listeners) listener(pub);
 }
 

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "control/config/config.hpp"
+#include "control/config/service_index.hpp"
 #include "control/result.hpp"
 
 namespace podgate::dp {
@@ -68,12 +69,18 @@ using LearntState = std::map<EndpointRef, LearntEndpoint>;
 // config does not have is kept for when it comes back, and changes nothing.
 Config apply_learnt(const Config& desired, const LearntState& learnt);
 
+// Whether `a` and `b` are equal apart from their services (and source).
+bool same_but_services(const Config& a, const Config& b);
+
 // A published Registry version, as listeners see it.
 struct Publication {
   uint64_t version = 0;
   Layer layer = Layer::kFile;
   const Config& config;             // view(): what was built and published
   const dp::Snapshot* snapshot = nullptr;  // the forwarding snapshot, when there is one
+  // What changed in config.services since the previous version, when only
+  // services changed (null otherwise: a listener starts over).
+  const ServiceDiff* changes = nullptr;
 };
 
 class Registry {
@@ -85,6 +92,13 @@ class Registry {
     std::shared_ptr<const Config> desired;
     LearntState learnt;
     std::shared_ptr<const Config> view;  // desired with learnt applied (== desired without)
+    // What the change did to the services, by identity (service_list.hpp):
+    // desired's for the Registry's index, view's for an incremental snapshot
+    // build.  Only when everything but the services is as it was
+    // (services_only); otherwise builders start over.
+    bool services_only = false;
+    ServiceDiff desired_changes;
+    ServiceDiff view_changes;
   };
 
   using Listener = std::function<void(const Publication&)>;
@@ -135,7 +149,6 @@ class Registry {
  private:
   Proposal make(Layer layer, bool changed, std::shared_ptr<const Config> desired,
                 LearntState learnt) const;
-
   std::shared_ptr<const Config> file_;
   std::shared_ptr<const Config> desired_;  // == file_ until the first edit
   std::shared_ptr<const Config> view_;     // == desired_ without learnt state
@@ -144,6 +157,7 @@ class Registry {
   uint64_t unsaved_ = 0;
   std::vector<std::pair<ListenerId, Listener>> listeners_;
   ListenerId next_listener_ = 1;
+  ServiceIndex index_;  // of desired_'s services: validate_change() checks edits against it
 };
 
 }  // namespace podgate::ctl

@@ -90,6 +90,21 @@ void StatsSlots::retain(const dp::Snapshot& snap, uint64_t now_ms) {
   reclaim(now_ms);
 }
 
+void StatsSlots::release(const std::vector<std::shared_ptr<const dp::ServiceData>>& dropped,
+                         const dp::Snapshot& snap, uint64_t now_ms) {
+  for (const auto& svc : dropped) {
+    const dp::ServiceKey sk{svc->vip, svc->port, svc->proto, 0};
+    const dp::ServiceData* now = snap.find_service(svc->vip, svc->port, svc->proto);
+    for (const dp::Backend& b : svc->alive) {
+      if (now != nullptr && now->keeps(b)) continue;
+      auto it = by_key_.find(SlotKey{sk, b});
+      if (it == by_key_.end() || it->second.released_ms) continue;
+      it->second.released_ms = now_ms;
+      ++quarantined_count_;
+    }
+  }
+}
+
 void StatsSlots::reclaim(uint64_t now_ms) {
   for (auto it = by_key_.begin(); it != by_key_.end();) {
     const Slot& s = it->second;

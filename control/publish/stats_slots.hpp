@@ -72,6 +72,12 @@ class StatsSlots {
   // quarantine (from now_ms), and quarantines that are over are reclaimed.
   void retain(const dp::Snapshot& snap, uint64_t now_ms);
 
+  // retain() for an incremental snapshot build: only the keys of `dropped`
+  // (per-service data the previous snapshot had and `snap` has not) are
+  // looked at, O(what changed).
+  void release(const std::vector<std::shared_ptr<const dp::ServiceData>>& dropped,
+               const dp::Snapshot& snap, uint64_t now_ms);
+
   // Reclaims slots whose quarantine is over; call now and then.
   void reclaim(uint64_t now_ms);
 

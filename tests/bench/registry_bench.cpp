@@ -4,25 +4,40 @@
 //
 //   Before/*  the old check: the whole Config written as TOML and parsed back
 //             (config_to_toml + parse_config), then the snapshot built.
-//   After/*   Registry::stage_edit (copy, edit, validate() on the structure),
-//             the snapshot built, Registry::commit.
+//   After/*   Registry::stage_edit (copy, edit, check what changed against
+//             the Registry's index), the snapshot built incrementally from
+//             what changed, Registry::commit: the change as published.
+//   AfterWhole/*  the same change with everything validated and every service
+//             looked at again (validate() whole, build_snapshot without
+//             `changes`): the path before the incremental build, measured
+//             side by side.
 //   *Check    the check alone, without the snapshot build, to compare the
-//             two ways of validating side by side.
+//             ways of validating side by side.
+//   DeleteOne/*   `podgatectl delete` of one service in the middle (and it
+//             added back, so every iteration deletes one): with stable ids
+//             no other service is rebuilt (counter "built" = Maglev tables
+//             built per iteration).
+//   Start/*   start: the config file's text parsed and validated
+//             (parse_config), the Registry made, the first snapshot built.
 //
-// The Maglev size is 1021 per service port (M >= 100 N for N = 10), not the
-// default 65537: 20k tables of 65537 slots would need 2.6 GB.
+// The Maglev size is chosen per service port from its endpoint count
+// (1021 for 10 endpoints: M >= 100 N), as podgate does by default.
 //
 //   taskset -c 1 build/tests/registry_bench
 #include <benchmark/benchmark.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "control/config/config.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/publish/registry.hpp"
 #include "control/publish/snapshot_builder.hpp"
+#include "control/config/service_index.hpp"
 #include "control/config/validate.hpp"
+#include "control/dns/dns.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -32,7 +47,6 @@ constexpr uint32_t kEndpointsPerService = 10;
 Config make_config(uint32_t services) {
   Config c;
   c.source = "bench.toml";
-  c.dataplane.maglev_table_size = 1021;
   c.ports.push_back(PortConfig{"uplink", "net_null0", *dp::parse_prefix4("192.0.2.1/24"), {}, {}, {}});
   c.ports.push_back(PortConfig{"pods", "net_null1", *dp::parse_prefix4("172.16.0.1/12"), {}, {}, {}});
   c.routes.push_back(RouteConfig{*dp::parse_prefix4("0.0.0.0/0"), *dp::parse_ip4("192.0.2.254")});
@@ -100,6 +114,18 @@ void BM_Before(benchmark::State& state) {
 
 void BM_AfterCheck(benchmark::State& state) {
   const Config running = make_config(static_cast<uint32_t>(state.range(0)));
+  const ServiceIndex index(running.services);
+  for (auto _ : state) {
+    Config next = running;
+    flip_weight(next);
+    auto valid = validate_change(next, diff_services(running.services, next.services), index);
+    if (!valid) state.SkipWithError(valid.error().message.c_str());
+    benchmark::DoNotOptimize(valid);
+  }
+}
+
+void BM_AfterWholeCheck(benchmark::State& state) {
+  const Config running = make_config(static_cast<uint32_t>(state.range(0)));
   for (auto _ : state) {
     Config next = running;
     flip_weight(next);
@@ -109,20 +135,93 @@ void BM_AfterCheck(benchmark::State& state) {
   }
 }
 
-void BM_After(benchmark::State& state) {
-  Registry reg(make_config(static_cast<uint32_t>(state.range(0))));
-  SnapshotInputs first{&reg.view(), kMacs, nullptr, 1, nullptr};
-  std::unique_ptr<dp::Snapshot> current = build_snapshot(first);
-  reg.commit(reg.stage_current(), current.get());
-  for (auto _ : state) {
-    auto next = reg.stage_edit([](Config& c) -> Result<bool> { return flip_weight(c); });
+// Registry + snapshot, as Appliance::apply does them; `incremental` false:
+// every service validated and looked at again.
+struct Running {
+  explicit Running(uint32_t services) : reg(make_config(services)) {
+    SnapshotInputs first{&reg.view(), kMacs, nullptr, 1, nullptr};
+    current = build_snapshot(first);
+    reg.commit(reg.stage_current(), current.get());
+  }
+  // Returns the Maglev tables built, or -1 on an error.
+  int64_t change(const std::function<Result<bool>(Config&)>& edit, bool incremental,
+                 benchmark::State& state) {
+    Result<Registry::Proposal> next = incremental ? reg.stage_edit(edit) : whole(edit);
     if (!next) {
       state.SkipWithError(next.error().message.c_str());
+      return -1;
+    }
+    BuildStats stats;
+    SnapshotInputs in{next->view.get(), kMacs, current.get(), reg.version() + 1, nullptr,
+                      incremental && next->services_only ? &next->view_changes : nullptr};
+    current = build_snapshot(in, &stats);
+    reg.commit(std::move(*next), current.get());
+    return stats.services_built;
+  }
+  // The check before issue 14's incremental one: validate() whole.
+  Result<Registry::Proposal> whole(const std::function<Result<bool>(Config&)>& edit) {
+    Config copy = reg.desired();
+    auto changed = edit(copy);
+    if (!changed) return std::move(changed).error();
+    return reg.stage_file(std::move(copy));
+  }
+  Registry reg;
+  std::unique_ptr<dp::Snapshot> current;
+};
+
+void BM_After(benchmark::State& state) {
+  Running r(static_cast<uint32_t>(state.range(0)));
+  int64_t built = 0;
+  for (auto _ : state) {
+    built += r.change([](Config& c) -> Result<bool> { return flip_weight(c); }, true, state);
+  }
+  state.counters["built"] = benchmark::Counter(static_cast<double>(built), benchmark::Counter::kAvgIterations);
+}
+
+void BM_AfterWhole(benchmark::State& state) {
+  Running r(static_cast<uint32_t>(state.range(0)));
+  int64_t built = 0;
+  for (auto _ : state) {
+    built += r.change([](Config& c) -> Result<bool> { return flip_weight(c); }, false, state);
+  }
+  state.counters["built"] = benchmark::Counter(static_cast<double>(built), benchmark::Counter::kAvgIterations);
+}
+
+void BM_DeleteOne(benchmark::State& state) {
+  Running r(static_cast<uint32_t>(state.range(0)));
+  int64_t built = 0;
+  for (auto _ : state) {
+    // Delete the middle service; then (untimed) add it back at the end.
+    ServiceConfig gone;
+    built += r.change(
+        [&gone](Config& c) -> Result<bool> {
+          const size_t mid = c.services.size() / 2;
+          gone = std::as_const(c.services)[mid];
+          c.services.erase(c.services.cbegin() + static_cast<std::ptrdiff_t>(mid));
+          return true;
+        },
+        true, state);
+    state.PauseTiming();
+    r.change([&gone](Config& c) -> Result<bool> { c.services.push_back(gone); return true; }, true,
+             state);
+    state.ResumeTiming();
+  }
+  state.counters["built"] = benchmark::Counter(static_cast<double>(built), benchmark::Counter::kAvgIterations);
+}
+
+void BM_Start(benchmark::State& state) {
+  const std::string text = config_to_toml(make_config(static_cast<uint32_t>(state.range(0))));
+  for (auto _ : state) {
+    auto cfg = parse_config(text, "bench.toml");
+    if (!cfg) {
+      state.SkipWithError(cfg.error().message.c_str());
       break;
     }
-    SnapshotInputs in{next->view.get(), kMacs, current.get(), reg.version() + 1, nullptr};
-    current = build_snapshot(in);
-    reg.commit(std::move(*next), current.get());
+    Registry reg(std::move(*cfg));
+    SnapshotInputs first{&reg.view(), kMacs, nullptr, 1, nullptr};
+    std::unique_ptr<dp::Snapshot> snap = build_snapshot(first);
+    reg.commit(reg.stage_current(), snap.get());
+    benchmark::DoNotOptimize(snap.get());
   }
 }
 
@@ -143,7 +242,17 @@ void BM_AfterConfigCopyOnly(benchmark::State& state) {
   const Config running = make_config(static_cast<uint32_t>(state.range(0)));
   for (auto _ : state) {
     Config next = running;
-    benchmark::DoNotOptimize(next.services.data());
+    benchmark::DoNotOptimize(&next.services);
+  }
+}
+
+// The DNS zone listener's work per published version: the zone is still
+// built whole (issue 14: left).
+void BM_ZoneBuild(benchmark::State& state) {
+  const Config running = make_config(static_cast<uint32_t>(state.range(0)));
+  for (auto _ : state) {
+    auto zone = dns::build_zone(running, 1);
+    benchmark::DoNotOptimize(zone.get());
   }
 }
 
@@ -153,8 +262,13 @@ void sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_BeforeCheck)->Apply(sizes);
 BENCHMARK(BM_AfterCheck)->Apply(sizes);
+BENCHMARK(BM_AfterWholeCheck)->Apply(sizes);
 BENCHMARK(BM_Before)->Apply(sizes);
 BENCHMARK(BM_After)->Apply(sizes);
+BENCHMARK(BM_AfterWhole)->Apply(sizes);
+BENCHMARK(BM_DeleteOne)->Apply(sizes);
+BENCHMARK(BM_ZoneBuild)->Apply(sizes);
+BENCHMARK(BM_Start)->Apply(sizes)->Iterations(3);
 BENCHMARK(BM_AfterSnapshotBuildOnly)->Apply(sizes);
 BENCHMARK(BM_AfterConfigCopyOnly)->Apply(sizes);
 

@@ -262,7 +262,8 @@ class ControlSocketTest(unittest.TestCase):
         states = {e["pod"]: (e["state"], e["weight"]) for e in s["endpoints"]}
         self.assertEqual(states, {"my-app-0": ("ready", 1), "my-app-1": ("ready", 2),
                                   "my-app-2": ("draining", 1)})
-        self.assertEqual(s["maglev_table_size"], 65537)
+        # Chosen from its 3 endpoints: the smallest listed prime above 100 x 3.
+        self.assertEqual(s["maglev_table_size"], 1021)
 
     def test_stats_move_with_traffic(self):
         before = self.ask(command="stats")
@@ -282,10 +283,10 @@ class ControlSocketTest(unittest.TestCase):
     def test_maglev_shares_follow_weights(self):
         r = self.ask(command="maglev", name="default/my-app")
         (port,) = r["ports"]
-        self.assertEqual(port["table_size"], 65537)
+        self.assertEqual(port["table_size"], 1021)  # chosen: > 100 x 3 endpoints
         by_pod = {e["pod"]: e for e in port["endpoints"]}
         self.assertEqual(set(by_pod), {"my-app-0", "my-app-1"}, "draining endpoints hold no slots")
-        self.assertEqual(sum(e["slots"] for e in port["endpoints"]), 65537)
+        self.assertEqual(sum(e["slots"] for e in port["endpoints"]), 1021)
         # Weights 1:2 -> 33.3% : 66.7% (Maglev's imbalance at M >> N is well under 1%).
         self.assertAlmostEqual(by_pod["my-app-1"]["share_percent"], 200 / 3, delta=1.0)
         self.assertAlmostEqual(by_pod["my-app-0"]["share_percent"], 100 / 3, delta=1.0)
@@ -345,7 +346,7 @@ class ControlSocketTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("draining", r.stdout)
         r = ctl("maglev", "default/my-app", socket_path=path)
-        self.assertIn("M=65537", r.stdout)
+        self.assertIn("M=1021", r.stdout)
         r = ctl("dns", APP_FQDN, socket_path=path)
         self.assertIn(f"\tA\t{VIP}", r.stdout)
         for args in (["status"], ["stats"], ["service", "show", "default/my-app"],

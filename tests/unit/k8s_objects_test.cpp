@@ -724,6 +724,13 @@ TEST(K8sError, DuplicateServiceIsAnError) {
                         "items[0] Service default/web"));
 }
 
+TEST(K8sError, DuplicateEndpointSliceIsAnError) {
+  json doc = web_list();
+  doc["items"].push_back(doc["items"][1]);
+  const std::string name = doc["items"][1]["metadata"]["name"];
+  EXPECT_THAT(run_error(doc), HasSubstr("EndpointSlice default/" + name + " is already defined by items[1]"));
+}
+
 TEST(K8sError, SameClusterIpPortInTwoServicesIsAnError) {
   json a = fixture("web-service.json");
   json b = a;

@@ -379,12 +379,35 @@ TEST_F(StreamServerTest, AClientThatStopsReadingIsClosedWhenTheQueueOverflowsUnd
   o.output_full = StreamServer::OutputFull::kClose;
   start(o);
   const int reader = connect_client(4096);
-  send_text(reader, "big 1048576\n");
+  // The first long reply is queued whole; the second finds it unsent.
+  send_text(reader, "big 1048576\nbig 1048576\n");
   EXPECT_TRUE(closed_by_server(reader));
   EXPECT_EQ(server_->counters().closed_backlog, 1u);
   const int other = connect_client();
   send_text(other, "fine\n");
   EXPECT_EQ(read_bytes(other, 5), "fine\n");
+}
+
+TEST_F(StreamServerTest, OneReplyLongerThanTheQueueLimitIsStreamedWholeUnderKClose) {
+  StreamServer::Options o;
+  o.max_output = 64 * 1024;
+  o.output_full = StreamServer::OutputFull::kClose;
+  start(o);
+  const int fd = connect_client(4096);
+  constexpr size_t kBig = 1 << 20;
+  send_text(fd, "big 1048576\n");
+  std::string got;
+  for (int round = 0; round < 20 * kMaxRounds && got.size() < kBig; ++round) {
+    pump(0);
+    drain(fd);
+    got += received_[fd];
+    received_[fd].clear();
+  }
+  ASSERT_EQ(got.size(), kBig);
+  EXPECT_EQ(got.find_first_not_of('x'), std::string::npos);
+  EXPECT_EQ(server_->counters().closed_backlog, 0u);
+  send_text(fd, "echo after\n");  // still connected
+  EXPECT_EQ(read_bytes(fd, 11), "echo after\n");
 }
 
 TEST_F(StreamServerTest, AFullQueuePausesReadingUnderKPauseReading) {

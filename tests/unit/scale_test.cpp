@@ -1,0 +1,352 @@
+// Issue 14, "Scale": a change costs what it changed.  Copy-on-write
+// services, the diff by identity, validation of what changed, the
+// incremental snapshot build (it must give what a whole build gives), stable
+// service ids, ServiceMap patching, Maglev sizes and the memory plan.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "control/config/config.hpp"
+#include "control/config/memory_plan.hpp"
+#include "control/config/service_index.hpp"
+#include "control/config/validate.hpp"
+#include "control/dns/dns.hpp"
+#include "control/publish/registry.hpp"
+#include "control/publish/snapshot_builder.hpp"
+#include "dataplane/maglev.hpp"
+
+namespace podgate::ctl {
+namespace {
+
+using dp::Ip4;
+
+Config base(uint32_t services) {
+  Config c;
+  c.source = "t.toml";
+  c.ports.push_back(PortConfig{"uplink", "net_null0", *dp::parse_prefix4("192.0.2.1/24"), {}, {}, {}});
+  c.ports.push_back(PortConfig{"pods", "net_null1", *dp::parse_prefix4("172.16.0.1/12"), {}, {}, {}});
+  for (uint32_t i = 0; i < services; ++i) {
+    ServiceConfig s;
+    s.ns = "default";
+    s.name = "svc-" + std::to_string(i);
+    s.cluster_ip = dp::IpAddr::v4(Ip4::from_host(0x0a600000 + i + 1));
+    s.ports.push_back(ServicePortConfig{"http", 80, 8080, dp::Proto::kTcp});
+    s.ports.push_back(ServicePortConfig{"dns", 53, 53, dp::Proto::kUdp});
+    for (uint32_t j = 0; j < 3; ++j) {
+      EndpointConfig e;
+      // Services 0 and 1 share their endpoints: their backend keys map to neither.
+      const uint32_t owner = i <= 1 ? 0 : i;
+      e.ip = dp::IpAddr::v4(Ip4::from_host(0xac110000 + owner * 8 + j + 2));
+      s.endpoints.push_back(e);
+    }
+    c.services.push_back(std::move(s));
+  }
+  return c;
+}
+
+const std::vector<dp::MacAddr> kMacs = {dp::MacAddr{{2, 0, 0, 0, 0, 1}}, dp::MacAddr{{2, 0, 0, 0, 0, 2}}};
+
+// ---- ServiceList ----
+
+TEST(ServiceList, ACopySharesEveryServiceUntilOneIsWritten) {
+  Config a = base(3);
+  Config b = a;
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a.services.identity(i), b.services.identity(i));
+  b.services[1].endpoints[0].weight = 7;
+  EXPECT_EQ(a.services.identity(0), b.services.identity(0));
+  EXPECT_NE(a.services.identity(1), b.services.identity(1));
+  EXPECT_EQ(std::as_const(a.services)[1].endpoints[0].weight, 1u) << "the original is untouched";
+  ServiceDiff d = diff_services(a.services, b.services);
+  ASSERT_EQ(d.removed.size(), 1u);
+  EXPECT_EQ(d.removed[0].get(), a.services.identity(1));
+  EXPECT_EQ(d.added, std::vector<size_t>{1});
+}
+
+TEST(ServiceList, TheDiffFindsInsertedAndErasedServices) {
+  Config a = base(5);
+  Config b = a;
+  b.services.erase(b.services.cbegin() + 2);
+  ServiceConfig extra = std::as_const(a.services)[0];
+  extra.name = "extra";
+  b.services.push_back(extra);
+  ServiceDiff d = diff_services(a.services, b.services);
+  ASSERT_EQ(d.removed.size(), 1u);
+  EXPECT_EQ(d.removed[0]->name, "svc-2");
+  EXPECT_EQ(d.added, std::vector<size_t>{4});
+  EXPECT_TRUE(diff_services(a.services, a.services).empty());
+}
+
+// ---- validate_change ----
+
+TEST(ValidateChange, ChecksTheChangedServicesAgainstTheRest) {
+  Config running = base(4);
+  ServiceIndex index(running.services);
+  Config next = running;
+  ServiceConfig clash = std::as_const(running.services)[3];
+  clash.name = "clash";  // svc-3's VIP and ports
+  next.services.push_back(clash);
+  auto r = validate_change(next, diff_services(running.services, next.services), index);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("service default/clash, port 80/TCP: 10.96.0.4:80/TCP is "
+                                   "already served by service default/svc-3"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message, validate(next).error().message) << "the same words as validate()";
+
+  // Moving svc-3 away in the same change frees its VIP.
+  next.services[3].cluster_ip = dp::IpAddr::v4(Ip4::from_host(0x0a6000ff));
+  EXPECT_TRUE(validate_change(next, diff_services(running.services, next.services), index).ok());
+  EXPECT_TRUE(validate(next).ok());
+}
+
+TEST(ValidateChange, ReportsAServiceDefinedTwice) {
+  Config running = base(2);
+  ServiceIndex index(running.services);
+  Config next = running;
+  ServiceConfig again = std::as_const(running.services)[0];
+  again.cluster_ip = dp::IpAddr::v4(Ip4::from_host(0x0a6000f0));
+  next.services.push_back(again);
+  auto r = validate_change(next, diff_services(running.services, next.services), index);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("service default/svc-0: defined twice (services[0] and services[2])"),
+            std::string::npos)
+      << r.error().message;
+}
+
+// ---- the DNS zone kept when DNS does not see a change ----
+
+TEST(ZoneUnchanged, EndpointsOfAVipAreNotInDnsButAHeadlessServicesAre) {
+  Config a = base(3);
+  a.services[2].cluster_ip.reset();  // headless
+  Config b = a;
+  b.services[0].endpoints[0].weight = 5;
+  b.services[1].endpoints[1].ready = false;
+  EXPECT_TRUE(dns::zone_unchanged(diff_services(a.services, b.services), b.services));
+  Config c = a;
+  c.services[2].endpoints[0].ready = false;
+  EXPECT_FALSE(dns::zone_unchanged(diff_services(a.services, c.services), c.services));
+  Config d = a;
+  d.services[0].ports[0].name = "web";
+  EXPECT_FALSE(dns::zone_unchanged(diff_services(a.services, d.services), d.services));
+  Config e = a;
+  e.services.erase(e.services.cbegin());
+  EXPECT_FALSE(dns::zone_unchanged(diff_services(a.services, e.services), e.services));
+}
+
+// ---- incremental snapshot ----
+
+// Whatever the build path, what workers read must be the same.
+void expect_same_forwarding(const Config& cfg, const dp::Snapshot& got, const dp::Snapshot& want) {
+  EXPECT_EQ(std::vector<Ip4>(got.vips.begin(), got.vips.end()),
+            std::vector<Ip4>(want.vips.begin(), want.vips.end()));
+  EXPECT_EQ(got.services.size(), want.services.size());
+  EXPECT_EQ(got.backends.size(), want.backends.size());
+  EXPECT_EQ(got.owned_services.size(), want.owned_services.size());
+  for (const ServiceConfig& s : cfg.services) {
+    for (const ServicePortConfig& p : s.ports) {
+      const Ip4 vip = s.cluster_ip->as_v4();
+      const dp::ServiceData* g = got.find_service(vip, dp::to_be16(p.port), p.protocol);
+      const dp::ServiceData* w = want.find_service(vip, dp::to_be16(p.port), p.protocol);
+      ASSERT_NE(g, nullptr) << s.name;
+      ASSERT_NE(w, nullptr) << s.name;
+      EXPECT_TRUE(std::equal(g->maglev.begin(), g->maglev.end(), w->maglev.begin(), w->maglev.end()));
+      EXPECT_TRUE(std::equal(g->alive.begin(), g->alive.end(), w->alive.begin(), w->alive.end()));
+      for (const dp::Backend& b : w->alive) {
+        const dp::ServiceData* gb = got.find_backend(b.ip, b.port, p.protocol);
+        const dp::ServiceData* wb = want.find_backend(b.ip, b.port, p.protocol);
+        EXPECT_EQ(gb == nullptr, wb == nullptr) << s.name << " " << dp::to_string(b.ip);
+        if (gb != nullptr && wb != nullptr) {
+          EXPECT_EQ(gb->vip, wb->vip);
+        }
+      }
+    }
+  }
+}
+
+struct Chain {
+  explicit Chain(Config c) : reg(std::move(c)) {
+    SnapshotInputs in{&reg.view(), kMacs, nullptr, 1, nullptr};
+    current = build_snapshot(in);
+    reg.commit(reg.stage_current(), current.get());
+  }
+  BuildStats change(const std::function<Result<bool>(Config&)>& edit) {
+    auto next = reg.stage_edit(edit);
+    EXPECT_TRUE(next.ok()) << (next.ok() ? "" : next.error().message);
+    BuildStats stats;
+    SnapshotInputs in{next->view.get(), kMacs, current.get(), reg.version() + 1, nullptr,
+                      next->services_only ? &next->view_changes : nullptr};
+    current = build_snapshot(in, &stats);
+    reg.commit(std::move(*next), current.get());
+    // The same config built whole, from nothing.
+    SnapshotInputs whole{&reg.view(), kMacs, nullptr, reg.version(), nullptr};
+    auto fresh = build_snapshot(whole);
+    expect_same_forwarding(reg.view(), *current, *fresh);
+    return stats;
+  }
+  Registry reg;
+  std::unique_ptr<dp::Snapshot> current;
+};
+
+TEST(IncrementalSnapshot, EachChangeGivesWhatAWholeBuildGives) {
+  Chain chain(base(6));
+  BuildStats s = chain.change([](Config& c) -> Result<bool> {
+    c.services[4].endpoints[1].weight = 3;
+    return true;
+  });
+  EXPECT_TRUE(s.incremental);
+  EXPECT_EQ(s.services_built, 2u) << "the two ports of the service changed";
+  EXPECT_EQ(s.services_shared, 10u);
+  // Service 1 shares its endpoints with service 0: deleting it maps them to 0.
+  s = chain.change([](Config& c) -> Result<bool> {
+    c.services.erase(c.services.cbegin() + 1);
+    return true;
+  });
+  EXPECT_EQ(s.services_built, 0u) << "a delete rebuilds nothing";
+  ASSERT_NE(chain.current->find_backend(Ip4::from_host(0xac110002), dp::to_be16(8080), dp::Proto::kTcp),
+            nullptr);
+  // A new service on svc-2's endpoints: both lose the reverse mapping.
+  s = chain.change([](Config& c) -> Result<bool> {
+    ServiceConfig n = std::as_const(c.services)[1];
+    n.name = "new";
+    n.cluster_ip = dp::IpAddr::v4(Ip4::from_host(0x0a600100));
+    c.services.push_back(std::move(n));
+    return true;
+  });
+  EXPECT_EQ(chain.current->find_backend(Ip4::from_host(0xac110000 + 2 * 8 + 2), dp::to_be16(8080),
+                                        dp::Proto::kTcp),
+            nullptr);
+  // Two services on one VIP (other ports); then one leaves: the VIP stays.
+  chain.change([](Config& c) -> Result<bool> {
+    ServiceConfig n = std::as_const(c.services)[0];
+    n.name = "same-vip";
+    n.ports = {ServicePortConfig{"web", 8000, 8000, dp::Proto::kTcp}};
+    c.services.push_back(std::move(n));
+    return true;
+  });
+  chain.change([](Config& c) -> Result<bool> {
+    c.services.erase(c.services.cbegin());
+    return true;
+  });
+  EXPECT_TRUE(chain.current->is_vip(Ip4::from_host(0x0a600001)));
+}
+
+TEST(IncrementalSnapshot, ServicesAreNotRenumberedWhenOneIsDeleted) {
+  Chain chain(base(5));
+  auto id_of = [&](uint32_t vip) {
+    return chain.current->find_service(Ip4::from_host(vip), dp::to_be16(80), dp::Proto::kTcp)->service_id;
+  };
+  const dp::ServiceData* last = chain.current->find_service(Ip4::from_host(0x0a600005), dp::to_be16(80),
+                                                            dp::Proto::kTcp);
+  const uint32_t last_id = id_of(0x0a600005);
+  chain.change([](Config& c) -> Result<bool> {
+    c.services.erase(c.services.cbegin() + 1);
+    return true;
+  });
+  EXPECT_EQ(id_of(0x0a600005), last_id);
+  EXPECT_EQ(chain.current->find_service(Ip4::from_host(0x0a600005), dp::to_be16(80), dp::Proto::kTcp),
+            last)
+      << "the same per-service data, not rebuilt";
+  // The freed id is taken by the next new service.
+  chain.change([](Config& c) -> Result<bool> {
+    ServiceConfig n = std::as_const(c.services)[0];
+    n.name = "new";
+    n.cluster_ip = dp::IpAddr::v4(Ip4::from_host(0x0a600100));
+    c.services.push_back(std::move(n));
+    return true;
+  });
+  EXPECT_EQ(id_of(0x0a600100), 1u);
+}
+
+TEST(IncrementalSnapshot, ASnapshotNeverPublishedLeavesTheIndexAsItWas) {
+  Chain chain(base(4));
+  // Built from the current snapshot, then thrown away (a refused publish).
+  auto next = chain.reg.stage_edit([](Config& c) -> Result<bool> {
+    c.services.erase(c.services.cbegin() + 2);
+    return true;
+  });
+  ASSERT_TRUE(next.ok());
+  SnapshotInputs in{next->view.get(), kMacs, chain.current.get(), chain.reg.version() + 1, nullptr,
+                    &next->view_changes};
+  build_snapshot(in).reset();
+  // A different change from the same snapshot is still incremental and right.
+  BuildStats s = chain.change([](Config& c) -> Result<bool> {
+    c.services[3].endpoints[0].weight = 2;
+    return true;
+  });
+  EXPECT_TRUE(s.incremental);
+  EXPECT_TRUE(chain.current->is_vip(Ip4::from_host(0x0a600003)));
+}
+
+// ---- ServiceMap patching ----
+
+TEST(ServiceMapPatch, AssignAndEraseAgreeWithAMap) {
+  std::vector<dp::ServiceData> data(64);
+  dp::ServiceMap map;
+  std::map<uint32_t, const dp::ServiceData*> want;
+  std::mt19937 rng(14);
+  for (int step = 0; step < 20000; ++step) {
+    const uint32_t k = rng() % 500;
+    const dp::ServiceKey key{Ip4::from_host(0x0a000000 + k), dp::to_be16(80), dp::Proto::kTcp, 0};
+    if (rng() % 3 == 0) {
+      map.erase(key);
+      want.erase(k);
+    } else {
+      const dp::ServiceData* d = &data[rng() % data.size()];
+      map.assign(key, d);
+      want[k] = d;
+    }
+  }
+  EXPECT_EQ(map.size(), want.size());
+  for (uint32_t k = 0; k < 500; ++k) {
+    const dp::ServiceKey key{Ip4::from_host(0x0a000000 + k), dp::to_be16(80), dp::Proto::kTcp, 0};
+    auto it = want.find(k);
+    EXPECT_EQ(map.find(key), it == want.end() ? nullptr : it->second) << k;
+  }
+}
+
+// ---- memory planned ----
+
+TEST(MaglevSize, TheSmallestListedPrimeAbove100TimesTheEndpointsUpToTheMaximum) {
+  for (uint32_t m : kMaglevTableSizes) EXPECT_TRUE(dp::is_prime(m)) << m;
+  EXPECT_EQ(maglev_table_size_for(0, 65537), 1021u);
+  EXPECT_EQ(maglev_table_size_for(3, 65537), 1021u) << "the smallest listed size";
+  EXPECT_EQ(maglev_table_size_for(10, 65537), 1021u);
+  EXPECT_EQ(maglev_table_size_for(11, 65537), 2039u);
+  EXPECT_EQ(maglev_table_size_for(1000, 65537), 65537u) << "capped";
+  EXPECT_EQ(maglev_table_size_for(1000, 1000003), 131071u);
+  EXPECT_EQ(maglev_table_size_for(65534, 16777213), 8388593u);
+  EXPECT_EQ(maglev_table_size_for(10, 251), 251u) << "capped below the choice";
+  ServiceConfig s;
+  s.endpoints.resize(10);
+  DataplaneConfig d;
+  EXPECT_EQ(maglev_table_size_of(s, d), 1021u);
+  s.maglev_table_size = 65521;
+  EXPECT_EQ(maglev_table_size_of(s, d), 65521u) << "a size set is kept";
+}
+
+TEST(MemoryPlan, CountsTablesAndRefusesWhatEalDoesNotGive) {
+  Config c = base(100);
+  c.eal.args = {"--no-huge", "-m", "512"};
+  MemoryPlan p = plan_memory(c);
+  EXPECT_EQ(p.service_ports, 200u);
+  EXPECT_EQ(p.maglev, 200u * 2 * 1021);  // 3 endpoints each: M = 1021
+  EXPECT_EQ(p.available, uint64_t{512} << 20);
+  EXPECT_TRUE(p.fits()) << p.report();
+  c.dataplane.flow_table_size = 1u << 24;  // ~860 MiB
+  p = plan_memory(c);
+  EXPECT_FALSE(p.fits());
+  EXPECT_NE(memory_refusal(p, "t.toml").find("t.toml: does not fit in DPDK memory: needs "),
+            std::string::npos);
+  c.eal.args = {"--no-huge"};
+  EXPECT_EQ(plan_memory(c).available, uint64_t{64} << 20);
+  c.eal.args = {"--socket-mem=1024,1024"};
+  EXPECT_EQ(plan_memory(c).available, uint64_t{2048} << 20);
+  c.eal.args = {};
+  EXPECT_FALSE(plan_memory(c).available.has_value()) << "hugepages without a limit";
+}
+
+}  // namespace
+}  // namespace podgate::ctl
