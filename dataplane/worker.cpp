@@ -268,6 +268,10 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     }
   }
   if (svc != nullptr) {
+    if (const DropReason why = source_refused(p.src()); why != DropReason::kCount) [[unlikely]] {
+      drop(m, why);
+      return;
+    }
     handle_new_flow(m, p, *svc, key, probe);
   } else {
     handle_stateless_reply(m, p);
@@ -367,6 +371,24 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   t.bytes_in.add(rte_pktmbuf_pkt_len(m));
   nat_and_decrement_ttl<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
   forward(m, p.eth, to.ip);
+}
+
+// Sources no connection may come from (issue 15), checked before a new
+// flow is made; kCount when the source is acceptable.  RFC 1812 §5.3.7:
+// "this network" (0/8), loopback (127/8), multicast and the reserved
+// class E (224/3, which holds the limited broadcast), are martians.  And
+// podgate's own addresses (a VIP, the DNS VIP, a port address) are never a
+// client's: a packet claiming one is spoofed, and its replies would loop
+// back into podgate.  A Pod may be a client (Pod-to-Service traffic is
+// ordinary in a cluster), so Pod addresses are not refused.
+DropReason Worker::source_refused(Ip4 src) const noexcept {
+  const uint32_t h = src.host();
+  if ((h >> 24) == 0 || (h >> 24) == 127 || (h >> 28) >= 0xe) return DropReason::kMartianSource;
+  const Snapshot& snap = *snapshot_;
+  if (snap.is_vip(src) || src == snap.dns_vip || snap.own_address(src) != nullptr) {
+    return DropReason::kSourceIsOurs;
+  }
+  return DropReason::kCount;
 }
 
 // A reply with no flow entry (the table was full when the connection

@@ -171,6 +171,7 @@ class Worker : public DpObject {
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept;
   void drop_ttl_exceeded(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept;
+  DropReason source_refused(Ip4 src) const noexcept;
   // Whether the packet fits the MTU of the port it leaves by for `dst`;
   // else it is dropped (see check_egress_mtu).  One compare when the frame
   // fits the smallest port MTU.

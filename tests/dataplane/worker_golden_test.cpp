@@ -391,6 +391,22 @@ std::vector<Golden> golden_table() {
 
   t.push_back(row("BadIpChecksumIsDropped", "a header checksum that does not add up is dropped as bad_ip_checksum",
                   {kUplink, with_bad_ip_checksum()}, dropped(DropReason::kBadIpChecksum)));
+  for (const char* martian : {"127.0.0.1", "0.0.0.0", "255.255.255.255", "224.0.0.1", "240.0.0.9"}) {
+    TcpPacket p = to_vip(40000);
+    p.l3.src = ip(martian);
+    std::string name = std::string("MartianSource_") + martian;
+    std::replace(name.begin(), name.end(), '.', '_');
+    t.push_back(row(name, "a SYN from a martian source (RFC 1812 5.3.7) makes no flow: martian_source",
+                    {kUplink, p.frame()}, dropped(DropReason::kMartianSource)));
+  }
+  for (const char* ours : {"10.96.0.30", "192.0.2.1", "172.17.0.1"}) {
+    TcpPacket p = to_vip(40000);
+    p.l3.src = ip(ours);
+    std::string name = std::string("SourceIsOurs_") + ours;
+    std::replace(name.begin(), name.end(), '.', '_');
+    t.push_back(row(name, "a SYN claiming a VIP or a podgate address as its source makes no flow",
+                    {kUplink, p.frame()}, dropped(DropReason::kSourceIsOurs)));
+  }
   t.push_back(row("MalformedIpOptionsAreDropped", "an option longer than the header is dropped as ip_options",
                   {kUplink, with_overrunning_ip_options()}, dropped(DropReason::kIpOptions)));
   t.push_back(row("FirstFragmentIsDropped", "MF set, offset 0: dropped as fragment",
