@@ -196,12 +196,30 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
 }
 
 Result<void> Appliance::apply(Registry::Proposal next) {
+  // Stats slots taken for a snapshot that is never published go back, on
+  // every way out before the publication (issue 15: in_use 4 -> 9).
+  struct AbandonSlotsUnlessPublished {
+    StatsSlots* slots;
+    bool published = false;
+    ~AbandonSlotsUnlessPublished() {
+      if (!published && slots != nullptr) slots->abandon();
+    }
+  } slots_guard{slots_.get()};
   const Config& view = *next.view;  // desired config with learnt state applied
-  std::vector<dp::MacAddr> macs;
-  for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
+  std::unique_ptr<dp::Snapshot> snap;
   BuildStats stats;
-  SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get()};
-  std::unique_ptr<dp::Snapshot> snap = build_snapshot(in, &stats);
+  try {
+    std::vector<dp::MacAddr> macs;
+    for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
+    SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get()};
+    snap = build_snapshot(in, &stats);
+  } catch (const std::bad_alloc&) {
+    // Maglev tables live in DPDK memory (-m, hugepages); nothing changed yet.
+    return make_error(ErrorCode::kDpdk,
+                      "out of memory building the snapshot (" + std::to_string(view.services.size()) +
+                          " services; Maglev tables are in DPDK memory: lower maglev_table_size or "
+                          "give EAL more memory with -m or hugepages); nothing was changed");
+  }
   // Whole or nothing (architecture decision 6): everything that can refuse
   // this change is asked before anything changes.  Then the static
   // neighbours go in (before the snapshot whose routes use them), and the
@@ -215,6 +233,7 @@ Result<void> Appliance::apply(Registry::Proposal next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
+  slots_guard.published = true;
   slots_->retain(*publisher_->current(), monotonic_ms());
   // The new version: its listeners (DNS zone, telemetry) follow right after
   // the snapshot, so DNS and forwarding change together.
@@ -493,8 +512,15 @@ int Appliance::run() {
       switch (si.ssi_signo) {
         case SIGHUP:
           log_info("SIGHUP: reloading " + config().source);
-          if (auto r = reload(); !r) {
-            log_error("reload refused, the running config stays:\n" + r.error().message);
+          try {
+            if (auto r = reload(); !r) {
+              log_error("reload refused, the running config stays:\n" + r.error().message);
+            }
+          } catch (const std::exception& e) {
+            // reload() refuses what it can foresee; anything else must not
+            // end the appliance either (issue 15).
+            log_error(std::string("reload refused, the running config stays:\nreload failed: ") +
+                      e.what());
           }
           break;
         case SIGUSR1:

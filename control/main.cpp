@@ -5,6 +5,8 @@
 #include <getopt.h>
 
 #include <cstdio>
+#include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -40,9 +42,30 @@ void usage(FILE* out) {
                PODGATE_DEFAULT_CONFIG);
 }
 
+int podgate_main(int argc, char** argv);
+
 }  // namespace
 
+// No exception may end podgate through std::terminate (issue 15): the
+// control loop survives a failing handler (EventLoop::run_once), and what
+// escapes start-up or shut-down ends podgate here with a message and exit
+// status 1 instead of an abort.
 int main(int argc, char** argv) {
+  try {
+    return podgate_main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    podgate::ctl::log_error("podgate: out of memory (std::bad_alloc); stopping");
+  } catch (const std::exception& e) {
+    podgate::ctl::log_error(std::string("podgate: stopping on an unexpected error: ") + e.what());
+  } catch (...) {
+    podgate::ctl::log_error("podgate: stopping on an unknown exception");
+  }
+  return kExitFailure;
+}
+
+namespace {
+
+int podgate_main(int argc, char** argv) {
   using namespace podgate;
   std::string path = PODGATE_DEFAULT_CONFIG;
   bool check_only = false;
@@ -125,3 +148,5 @@ int main(int argc, char** argv) {
   rte_eal_cleanup();
   return rc;
 }
+
+}  // namespace

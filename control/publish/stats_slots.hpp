@@ -72,6 +72,13 @@ class StatsSlots {
   // quarantine (from now_ms), and quarantines that are over are reclaimed.
   void retain(const dp::Snapshot& snap, uint64_t now_ms);
 
+  // A snapshot built but not published (refused, out of memory): every
+  // slot_for() since the last retain() is undone.  Keys it took go back to
+  // the free list at once (no flow entry ever carried them) and keys it
+  // revived from quarantine go back there with their old release time, so
+  // a failed change leaves in_use() and quarantined() as they were.
+  void abandon();
+
   // Reclaims slots whose quarantine is over; call now and then.
   void reclaim(uint64_t now_ms);
 
@@ -103,6 +110,12 @@ class StatsSlots {
       retired_;
   size_t quarantined_count_ = 0;
   uint64_t exhausted_ = 0;
+  // What slot_for() changed since the last retain(), for abandon().
+  struct Taken {
+    SlotKey key;
+    std::optional<uint64_t> was_released_ms;  // revived from quarantine; nullopt: newly taken
+  };
+  std::vector<Taken> since_retain_;
 };
 
 }  // namespace podgate::ctl
