@@ -327,6 +327,17 @@ Result<std::string> Appliance::save_config(const std::optional<std::string>& pat
                       "\"" + target + "\" is not an absolute path; podgate's working directory "
                                       "is not the client's");
   }
+  // podgate runs as root and any member of the control socket's group may
+  // ask: it writes only the file it was started with, never a path a
+  // client chose (issue 15).  A copy elsewhere is the client's to write,
+  // with its own permissions (action "toml"; podgatectl config save PATH).
+  if (target != config().source) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "config save writes only the config file podgate was started with (" +
+                          config().source + "), not \"" + target +
+                          "\"; to keep a copy elsewhere, write the running config yourself "
+                          "(podgatectl config save PATH does: action \"toml\")");
+  }
   if (auto r = write_file_atomically(target, config_to_toml(config())); !r) {
     return std::move(r).error();
   }

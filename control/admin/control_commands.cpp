@@ -468,6 +468,14 @@ Result<json> config(Appliance& app, const json& req) {
   auto action = string_arg(req, "action", true);
   if (!action) return std::move(action).error();
   if (**action == "dump") return json{{"config", config_to_json(app.config())}};
+  if (**action == "toml") {
+    // What `save` would write, for a client to write wherever it may itself
+    // (podgatectl config save PATH): podgate writes only its config file.
+    return json{{"toml", config_to_toml(app.config())},
+                {"source", app.config().source},
+                {"generation", app.generation()},
+                {"unsaved_changes", app.unsaved_changes()}};
+  }
   if (**action == "save") {
     auto path = string_arg(req, "path", false);
     if (!path) return std::move(path).error();
@@ -476,8 +484,8 @@ Result<json> config(Appliance& app, const json& req) {
     return json{{"path", *saved}, {"generation", app.generation()},
                 {"unsaved_changes", app.unsaved_changes()}};
   }
-  return make_error(ErrorCode::kInvalidRequest,
-                    "\"action\": \"" + **action + "\" is not supported; allowed: dump, save");
+  return make_error(ErrorCode::kInvalidRequest, "\"action\": \"" + **action +
+                                                    "\" is not supported; allowed: dump, save, toml");
 }
 
 }  // namespace
