@@ -12,6 +12,8 @@
 #include <system_error>
 #include <vector>
 
+#include "control/config/json_input.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -324,12 +326,18 @@ std::string ControlSocket::success_reply(const json& id, Result<json> result) {
 std::optional<std::string> ControlSocket::handle_line(std::string_view line,
                                                       std::function<void(std::string)> deferred) {
   ++counters_.requests;
-  json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  JsonInput input = parse_json_input(line);
+  json& request = input.value;
   auto fail = [&](const json& id, std::string_view code, const std::string& message) {
     ++counters_.errors;
     return error_reply(id, code, message);
   };
-  if (request.is_discarded()) return fail(nullptr, "bad_json", "the request is not valid JSON");
+  if (input.syntax) return fail(nullptr, "bad_json", "the request is not valid JSON");
+  if (input.duplicate) {
+    // Which of two equal keys wins differs between parsers: refuse both.
+    return fail(nullptr, "bad_request",
+                "key \"" + *input.duplicate + "\" appears twice; a request says each thing once");
+  }
   if (!request.is_object()) {
     return fail(nullptr, "bad_request",
                 std::string("the request must be a JSON object, found ") + request.type_name());

@@ -157,6 +157,9 @@ class ControlSocketTest(unittest.TestCase):
             (b'{"command": "config", "action": "explode"}', "bad_request"),
             (b'{"command": "status", "version": 2}', "bad_request"),
             (b'{"command": "status", "version": "1"}', "bad_request"),
+            # Issue 15: the last of two equal keys ran (a reload here).
+            (b'{"command": "status", "command": "reload"}', "bad_request"),
+            (b'{"command": "config", "action": "dump", "action": "save"}', "bad_request"),
         ]
         for line, code in cases:
             with self.subTest(line=line):
