@@ -16,6 +16,7 @@
 #include <rte_mbuf.h>
 
 #include "control/config/config_writer.hpp"
+#include "control/config/validate.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
 #include "control/log.hpp"
@@ -301,6 +302,7 @@ Result<void> Appliance::reload() {
     log_info("reload: " + std::to_string(dropped) + " unsaved runtime change(s) replaced by " +
              config().source);
   }
+  for (const std::string& w : config_warnings(config())) log_warn(config().source + ": " + w);
   return {};
 }
 

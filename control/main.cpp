@@ -16,6 +16,7 @@
 
 #include "control/appliance.hpp"
 #include "control/config/config.hpp"
+#include "control/config/validate.hpp"
 #include "control/log.hpp"
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/punt.hpp"
@@ -102,6 +103,13 @@ int podgate_main(int argc, char** argv) {
   if (!config) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return kExitInvalidConfig;
+  }
+  for (const std::string& w : ctl::config_warnings(*config)) {
+    if (check_only) {
+      std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
+    } else {
+      ctl::log_warn(path + ": " + w);
+    }
   }
   if (check_only) {
     std::printf("%s: ok\n", path.c_str());
