@@ -347,6 +347,10 @@ class ControlSocketTest(unittest.TestCase):
         r = ctl("endpoints", "default/my-app", socket_path=path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("draining", r.stdout)
+        # Conditions as the config writes them, not Python's True/False.
+        self.assertNotRegex(r.stdout, r"\b(True|False)\b")
+        self.assertRegex(r.stdout, r"\btrue\b")
+        self.assertRegex(r.stdout, r"\bfalse\b")
         r = ctl("maglev", "default/my-app", socket_path=path)
         self.assertIn("M=65537", r.stdout)
         r = ctl("dns", APP_FQDN, socket_path=path)
