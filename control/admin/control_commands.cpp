@@ -54,6 +54,7 @@ json dns_counters_json(const dns::DnsServer& server) {
           {"tcp_accepted", c.tcp_accepted},
           {"tcp_idle_closed", c.tcp_idle_closed},
           {"tcp_evicted", c.tcp_evicted},
+          {"tcp_slow_closed", c.tcp_slow_closed},
           {"tcp_errors", c.tcp_errors}};
 }
 
@@ -250,7 +251,9 @@ Result<json> stats(const Appliance& app) {
                                   {"errors", cc.errors}, {"refused", cc.refused},
                                   {"closed_oversize", cc.closed_oversize},
                                   {"closed_backlog", cc.closed_backlog},
-                                  {"closed_idle", cc.closed_idle}}}};
+                                  {"closed_idle", cc.closed_idle},
+                                  {"evicted", cc.evicted},
+                                  {"closed_slow", cc.closed_slow}}}};
 }
 
 // Slots per endpoint of each service port, from the live Snapshot's table

@@ -111,11 +111,15 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(EventLoop& loop,
 Result<void> ControlSocket::serve(EventLoop& loop) {
   StreamServer::Options o;
   o.max_connections = options_.max_connections;
-  o.at_cap = StreamServer::AtCap::kRefuse;
+  // At the cap the stalest connection makes room; a newcomer is refused
+  // only while every connection waits for an answer (a flow listing).
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
   o.refusal = error_reply(nullptr, "internal",
                           "too many control connections (at most " +
-                              std::to_string(options_.max_connections) + ")") +
+                              std::to_string(options_.max_connections) +
+                              ", every one waiting for an answer)") +
               "\n";
+  o.request_timeout_ms = kRequestTimeoutMs;
   // Room for a whole kMaxRequest line and its newline; beyond that a
   // client pipelining behind an async reply waits for TCP.
   o.max_input = 2 * kMaxRequest;
@@ -144,6 +148,8 @@ ControlCounters ControlSocket::counters() const noexcept {
     c.closed_oversize = sc.closed_oversize;
     c.closed_backlog = sc.closed_backlog;
     c.closed_idle = sc.closed_idle;
+    c.evicted = sc.evicted;
+    c.closed_slow = sc.closed_slow;
   }
   return c;
 }

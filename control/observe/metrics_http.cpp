@@ -144,7 +144,8 @@ std::string_view path_of(std::string_view target) {
 
 nlohmann::json metrics_counters_json(const MetricsCounters& c, size_t connections) {
   return {{"connections", connections}, {"accepted", c.accepted}, {"requests", c.requests},
-          {"errors", c.errors},         {"refused", c.refused},   {"closed_idle", c.closed_idle}};
+          {"errors", c.errors},         {"refused", c.refused},   {"closed_idle", c.closed_idle},
+          {"evicted", c.evicted},       {"closed_slow", c.closed_slow}};
 }
 
 // While a reply is unsent the connection is not read: a client that stops
@@ -191,7 +192,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(EventLoop& loop, dp::
   }
   StreamServer::Options o;
   o.max_connections = options.max_connections;
-  o.at_cap = StreamServer::AtCap::kRefuse;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;  // refused only when none can go
+  o.request_timeout_ms = options.request_timeout_ms;
   o.refusal =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
       "Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
@@ -216,6 +218,8 @@ MetricsCounters MetricsServer::counters() const noexcept {
   c.accepted = sc.accepted;
   c.refused = sc.refused;
   c.closed_idle = sc.closed_idle;
+  c.evicted = sc.evicted;
+  c.closed_slow = sc.closed_slow;
   return c;
 }
 
