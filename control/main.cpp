@@ -17,6 +17,7 @@
 #include "control/appliance.hpp"
 #include "control/config/config.hpp"
 #include "control/config/validate.hpp"
+#include "control/eal_files.hpp"
 #include "control/log.hpp"
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/punt.hpp"
@@ -44,6 +45,18 @@ void usage(FILE* out) {
 }
 
 int podgate_main(int argc, char** argv);
+
+// /proc/PID/comm, or "unknown".
+std::string process_name(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "re");
+  if (f == nullptr) return "unknown";
+  char buf[64] = {};
+  const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string name = ok ? buf : "unknown";
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
+  return name;
+}
 
 }  // namespace
 
@@ -122,15 +135,36 @@ int podgate_main(int argc, char** argv) {
   eal_args.insert(eal_args.end(), config->eal.args.begin(), config->eal.args.end());
   std::vector<char*> eal_argv;
   for (std::string& a : eal_args) eal_argv.push_back(a.data());
+  // A prefix another process holds ended in "EAL init failed: Success".
+  const ctl::EalFiles eal_files = ctl::eal_files_of(config->eal.args);
+  if (auto holder = ctl::eal_prefix_holder(eal_files)) {
+    ctl::log_error("another DPDK process (" + process_name(*holder) + ", pid " +
+                   std::to_string(*holder) + ") holds EAL file prefix '" + eal_files.prefix +
+                   "' (" + eal_files.runtime_dir + "/config); stop it, or give this podgate its " +
+                   "own --file-prefix in eal.args (" + path + ")");
+    return kExitFailure;
+  }
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    ctl::log_error(std::string("EAL init failed: ") + rte_strerror(rte_errno) +
+    ctl::log_error(std::string("EAL init failed: ") +
+                   (rte_errno != 0 ? rte_strerror(rte_errno) : "see EAL's messages above") +
                    " (eal.args in " + path + ")");
     return kExitFailure;
   }
+  // A clean exit releases the hugepages: rte_eal_cleanup() unmaps them but
+  // leaves their files (256 MiB after every SIGTERM otherwise).
+  auto cleanup_eal = [&eal_files] {
+    rte_eal_cleanup();
+    const ctl::Released r = ctl::remove_hugepage_files(eal_files);
+    if (r.files != 0) {
+      ctl::log_info("released " + std::to_string(r.files) + " hugepage file(s), " +
+                    std::to_string(r.bytes >> 20) + " MiB, of EAL file prefix '" +
+                    eal_files.prefix + "'");
+    }
+  };
   dp::use_dpdk_heap();
   if (!dp::register_punt_field()) {
     ctl::log_error("cannot register the mbuf dynamic field");
-    rte_eal_cleanup();
+    cleanup_eal();
     return kExitFailure;
   }
   // Packet capture by dpdk-dumpcap (a secondary process): needs the shared
@@ -153,7 +187,7 @@ int podgate_main(int argc, char** argv) {
     }
   }
   rte_pdump_uninit();
-  rte_eal_cleanup();
+  cleanup_eal();
   return rc;
 }
 

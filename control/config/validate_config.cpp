@@ -36,6 +36,7 @@ class Checker {
   explicit Checker(const Config& c) : c_(c) {}
 
   Result<void> run() {
+    check_eal();
     check_dataplane();
     check_ports();
     check_routes();
@@ -76,6 +77,36 @@ class Checker {
       error(object, "maglev_table_size " + std::to_string(m) +
                         " is not prime; Maglev (NSDI'16 section 3.4) needs a prime table size, "
                         "e.g. 65537");
+    }
+  }
+
+  // ---- [eal] ----
+
+  // Combinations DPDK 22.11's rte_eal_init refuses, checked here so the
+  // refusal names them (--check included) instead of EAL printing its
+  // usage text (issue 15).  Options are matched as given, also as
+  // "--opt=value".
+  void check_eal() {
+    const auto has = [this](std::string_view opt) {
+      return std::any_of(c_.eal.args.begin(), c_.eal.args.end(), [opt](const std::string& a) {
+        return a == opt || (a.size() > opt.size() && a.compare(0, opt.size(), opt) == 0 &&
+                            a[opt.size()] == '=');
+      });
+    };
+    const std::string o = "eal";
+    if (has("--in-memory") && has("--no-huge")) {
+      error(o, "args: --in-memory and --no-huge cannot go together (--no-huge implies "
+               "--legacy-mem, which --in-memory refuses); without hugepages use --no-huge "
+               "--no-shconf");
+    }
+    if (has("--in-memory") && has("--legacy-mem")) {
+      error(o, "args: --in-memory and --legacy-mem cannot go together");
+    }
+    if (has("--socket-mem") && has("-m")) {
+      error(o, "args: -m and --socket-mem cannot go together; give one of them");
+    }
+    if (has("--socket-mem") && has("--no-huge")) {
+      error(o, "args: --socket-mem needs hugepages and cannot go with --no-huge; use -m");
     }
   }
 

@@ -150,7 +150,11 @@ Result<void> DnsServer::bind_all() {
       if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
         int err = errno;
         std::string hint;
-        if (err == EADDRINUSE) hint = " (another DNS server, e.g. a local resolver, holds it?)";
+        if (err == EADDRINUSE) {
+          hint = " (another DNS server, a local resolver or a second podgate, holds it; "
+                 "[dns] listen chooses the address, default [\"127.0.0.1:53\"], and [] "
+                 "turns the kernel listener off)";
+        }
         if (err == EADDRNOTAVAIL) hint = " (no interface of this host has that address)";
         if (err == EACCES) hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
         return fail(std::string("dns.listen: cannot bind ") + what + " " + endpoint_text(l) +

@@ -180,7 +180,12 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(EventLoop& loop, dp::
   sa.sin_addr.s_addr = ip.be;
   sa.sin_port = htons(port);
   if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    return fail("metrics.listen: cannot bind " + s->address_ + ": " + errno_text(errno));
+    const int err = errno;
+    return fail("metrics.listen: cannot bind " + s->address_ + ": " + errno_text(err) +
+                (err == EADDRINUSE ? " (another server, or a second podgate, holds it; [metrics] "
+                                     "listen chooses the address, default \"127.0.0.1:9470\", "
+                                     "and \"\" turns /metrics off)"
+                                   : ""));
   }
   if (listen(fd, kListenBacklog) != 0) {
     return fail("metrics.listen: cannot listen on " + s->address_ + ": " + errno_text(errno));

@@ -1022,7 +1022,7 @@ class GroupMemberSaveTest(Base):
         subprocess.run(["groupadd", "--system", cls.USER], check=True)
         subprocess.run(["useradd", "--system", "-M", "-g", cls.USER, "-s", "/usr/sbin/nologin",
                         cls.USER], check=True)
-        cls.app = Lab("pgsav", control_extra=f'mode = "0660"\ngroup = "{cls.USER}"\n',
+        cls.app = Lab("pggrp", control_extra=f'mode = "0660"\ngroup = "{cls.USER}"\n',
                       dns_port=DNS_PORT + 3)
         # A socket directory the member can traverse (the lab's own is 0700).
         cls.run_dir = tempfile.mkdtemp(prefix="pgsave-run-")

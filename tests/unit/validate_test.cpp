@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "control/config/config.hpp"
 #include "control/config/config_writer.hpp"
@@ -301,6 +302,24 @@ TEST(Validate, DnsRules) {
   EXPECT_EQ(refusal([](Config& c) { c.dns.ttl = 0; }), "dns: ttl 0 is not in 1..86400");
   EXPECT_THAT(refusal([](Config& c) { c.dns.zone = "Cluster.local"; }),
               HasSubstr("dns: zone \"Cluster.local\" is not a DNS name"));
+}
+
+// Issue 15: --in-memory with --no-huge ended in 60 lines of EAL usage text.
+TEST(Validate, EalArgumentCombinationsDpdkRefusesAreNamed) {
+  auto eal = [](std::vector<std::string> args) {
+    return refusal([&args](Config& c) { c.eal.args = args; });
+  };
+  EXPECT_EQ(eal({"--no-huge", "--no-shconf", "-m", "256"}), "");
+  EXPECT_EQ(eal({"--in-memory", "--no-huge", "-m", "256"}),
+            "eal: args: --in-memory and --no-huge cannot go together (--no-huge implies "
+            "--legacy-mem, which --in-memory refuses); without hugepages use --no-huge "
+            "--no-shconf");
+  EXPECT_EQ(eal({"--in-memory", "--legacy-mem"}),
+            "eal: args: --in-memory and --legacy-mem cannot go together");
+  EXPECT_EQ(eal({"-m", "512", "--socket-mem=512,512"}),
+            "eal: args: -m and --socket-mem cannot go together; give one of them");
+  EXPECT_EQ(eal({"--no-huge", "--socket-mem", "512"}),
+            "eal: args: --socket-mem needs hugepages and cannot go with --no-huge; use -m");
 }
 
 TEST(Validate, DataplaneAndControlRules) {
