@@ -496,6 +496,10 @@ Appliance::~Appliance() {
 
 uint64_t Appliance::uptime_ms() const { return monotonic_ms() - started_ms_; }
 
+void Appliance::notify_systemd(const std::string& state) const {
+  if (auto r = sd_notify_.send(state); !r) log_warn(r.error().message);
+}
+
 void Appliance::poll_control(uint64_t now_ms) {
   const dp::Snapshot& snap = *publisher_->current();
   while (punt_->poll(snap, now_ms) != 0) {
@@ -525,6 +529,7 @@ int Appliance::run() {
       switch (si.ssi_signo) {
         case SIGHUP:
           log_info("SIGHUP: reloading " + config().source);
+          notify_systemd("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_ms() * 1000));
           try {
             if (auto r = reload(); !r) {
               log_error("reload refused, the running config stays:\n" + r.error().message);
@@ -535,12 +540,14 @@ int Appliance::run() {
             log_error(std::string("reload refused, the running config stays:\nreload failed: ") +
                       e.what());
           }
+          notify_systemd("READY=1\nSTATUS=running, snapshot " + std::to_string(generation()));
           break;
         case SIGUSR1:
           log_info("counters:\n" + format_stats());
           break;
         default:
           log_info("signal " + std::to_string(si.ssi_signo) + ": stopping");
+          notify_systemd("STOPPING=1");
           running = false;
       }
     }
@@ -553,12 +560,29 @@ int Appliance::run() {
   }
   log_info("running: " + std::to_string(workers_.size()) + " worker(s), " +
            std::to_string(ports_.size()) + " port(s), config " + config().source);
+  // Ports are up and every worker was launched: systemd may start what
+  // depends on podgate (Type=notify).
+  notify_systemd("READY=1\nMAINPID=" + std::to_string(getpid()) + "\nSTATUS=running, snapshot " +
+                 std::to_string(generation()));
+  // WatchdogSec=: fed only while every worker has reported in.  A worker
+  // reports in by passing a quiescent state (rte_rcu_qsbr_quiescent, every
+  // turn of its loop); a token taken now is reached once every online
+  // worker has passed one since.
+  const uint64_t watchdog_ms = watchdog_interval_ms_from_environment();
+  Watchdog watchdog(sd_notify_, watchdog_ms / 2, workers_report_in(publisher_->qsbr()));
+  if (watchdog_ms != 0) {
+    log_info("watchdog: systemd expects a keep-alive every " + std::to_string(watchdog_ms) +
+             " ms; sent every " + std::to_string(watchdog_ms / 2) +
+             " ms while every worker reports in");
+  }
 
   while (running) {
     // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this
     // often, and after every batch of socket events.
     loop_->run_once(1);
-    poll_control(monotonic_ms());
+    const uint64_t now = monotonic_ms();
+    poll_control(now);
+    watchdog.tick(now);
   }
   loop_->remove(*signals);
   close(sfd);

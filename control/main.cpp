@@ -37,10 +37,18 @@ constexpr int kExitFailure = 1;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: podgate [-c FILE] [--check]\n"
-               "  -c, --config FILE  config file (default %s)\n"
-               "  -t, --check        validate the config and exit: 0 valid, 2 invalid\n"
+               "  -c, --config FILE  config file (default %s; at most 64 MiB)\n"
+               "  -t, --check        validate the config and exit: 0 valid, 2 invalid;\n"
+               "                     warnings go to stderr\n"
                "  -V, --version      print the version\n"
-               "signals: HUP reloads the config, USR1 prints counters, TERM/INT stop\n",
+               "  -h, --help         this text\n"
+               "signals: HUP reloads the config (refused whole, or applied whole), USR1 prints\n"
+               "  counters, TERM/INT stop (hugepage files are released on the way out)\n"
+               "environment (systemd, Type=notify): NOTIFY_SOCKET gets READY=1 once the ports\n"
+               "  are up, RELOADING=1/READY=1 around a reload, STOPPING=1; with WATCHDOG_USEC,\n"
+               "  WATCHDOG=1 every half interval while every worker reports in\n"
+               "exit status: 0 stopped by a signal, 1 could not start or failed, 2 invalid config\n"
+               "administration: podgatectl, over [control] socket (docs/control-protocol.md)\n",
                PODGATE_DEFAULT_CONFIG);
 }
 

@@ -10,14 +10,21 @@ way (issue 15, "Leftovers and unclear errors").
   address in use.
 - EAL argument combinations DPDK refuses are named, --check included,
   instead of EAL's usage text.
+- systemd's notify protocol (Type=notify, WatchdogSec) against a socket the
+  test listens on.
 
 Run as root: python3 tests/e2e/test_lifecycle.py [-v]
 """
+import ctypes
 import glob
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
@@ -104,6 +111,112 @@ class HugepagesTest(unittest.TestCase):
         self.assertRegex(self.app.log_text(),
                          rf"released \d+ hugepage file\(s\), \d+ MiB, of EAL file prefix "
                          rf"'{self.app.tag}'")
+
+
+class SdNotifyTest(unittest.TestCase):
+    """systemd cannot run here (no systemd as PID 1), so the test is the
+    notify socket: a datagram socket podgate finds in NOTIFY_SOCKET, as
+    under Type=notify with WatchdogSec."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pgsdn-")
+        self.path = os.path.join(self.dir, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []
+        saved = {k: os.environ.get(k) for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        os.environ["NOTIFY_SOCKET"] = self.path
+        os.environ["WATCHDOG_USEC"] = "400000"  # 0.4 s: a keep-alive every 0.2 s
+        os.environ.pop("WATCHDOG_PID", None)
+        self.app = netlab.Appliance("pgsdn", dns_port=netlab.DNS_PORT + 72)
+        try:
+            self.app.start(SERVICES, PODS)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def tearDown(self):
+        self.app.stop()
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def receive(self, until, timeout=10):
+        """Collects datagrams until one satisfies `until`; returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                msg = self.sock.recv(4096).decode()
+            except socket.timeout:
+                break
+            self.messages.append(msg)
+            if until(msg):
+                return msg
+        self.fail(f"no such message; got {self.messages}")
+
+    def test_ready_watchdog_reload_and_stopping(self):
+        ready = self.receive(lambda m: "READY=1" in m.splitlines())
+        self.assertIn(f"MAINPID={self.app.proc.pid}", ready.splitlines())
+        self.assertTrue(self.app.log_has("running:"), "READY=1 comes once podgate runs")
+        # The workers report in: keep-alives every 0.2 s.
+        start = time.monotonic()
+        for _ in range(5):
+            self.receive(lambda m: m == "WATCHDOG=1")
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertIn("watchdog: systemd expects a keep-alive every 400 ms", self.app.log_text())
+        self.app.signal(signal.SIGHUP)
+        reloading = self.receive(lambda m: "RELOADING=1" in m.splitlines())
+        self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
+        self.receive(lambda m: "READY=1" in m.splitlines())
+        self.app.signal(signal.SIGTERM)
+        self.receive(lambda m: m == "STOPPING=1")
+        self.assertEqual(self.app.proc.wait(timeout=30), 0)
+
+
+    def worker_tid(self):
+        for tid in os.listdir(f"/proc/{self.app.proc.pid}/task"):
+            with open(f"/proc/{self.app.proc.pid}/task/{tid}/comm") as f:
+                if f.read().strip().startswith("rte-worker"):
+                    return int(tid)
+        self.fail("no worker thread")
+
+    def test_a_stuck_worker_stops_the_keep_alives(self):
+        self.receive(lambda m: "READY=1" in m.splitlines())
+        self.receive(lambda m: m == "WATCHDOG=1")
+        # Stop the worker thread alone: PTRACE_SEIZE + PTRACE_INTERRUPT stop
+        # one thread, where a signal would stop the whole process.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+        tid = self.worker_tid()
+        if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+            self.skipTest(f"cannot ptrace the worker: {os.strerror(ctypes.get_errno())}")
+        try:
+            self.assertEqual(libc.ptrace(PTRACE_INTERRUPT, tid, None, None), 0)
+            os.waitpid(tid, 0x40000000)  # __WALL: the thread has stopped
+            self.app.wait_for(lambda: self.app.log_has("watchdog: a worker has not reported in"),
+                              "the watchdog to notice")
+            self.sock.settimeout(0.05)
+            try:  # what was sent before it noticed
+                while True:
+                    self.sock.recv(4096)
+            except socket.timeout:
+                pass
+            self.sock.settimeout(1.5)  # several keep-alive periods of 0.2 s
+            with self.assertRaises(socket.timeout, msg="WATCHDOG=1 while a worker is stuck"):
+                while True:
+                    msg = self.sock.recv(4096).decode()
+                    if msg == "WATCHDOG=1":
+                        break
+            self.assertIsNone(self.app.proc.poll())
+        finally:
+            libc.ptrace(PTRACE_DETACH, tid, None, None)
+        self.receive(lambda m: m == "WATCHDOG=1")
+        self.app.wait_for(lambda: self.app.log_has("watchdog: every worker reports in again"),
+                          "the watchdog to resume")
 
 
 class EalArgumentsTest(unittest.TestCase):
