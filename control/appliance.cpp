@@ -235,6 +235,7 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
   slots_guard.published = true;
+  slots_->commit_taken();
   slots_->retain(*publisher_->current(), monotonic_ms());
   // The new version: its listeners (DNS zone, telemetry) follow right after
   // the snapshot, so DNS and forwarding change together.

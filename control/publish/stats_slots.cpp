@@ -58,7 +58,7 @@ uint16_t StatsSlots::slot_for(const dp::ServiceKey& service, const dp::Backend& 
   const SlotKey key{service, backend};
   if (auto it = by_key_.find(key); it != by_key_.end()) {
     if (it->second.released_ms) {
-      since_retain_.push_back(Taken{key, it->second.released_ms});
+      since_commit_.push_back(Taken{key, it->second.released_ms});
       it->second.released_ms.reset();  // back before its quarantine ended
       --quarantined_count_;
     }
@@ -73,14 +73,14 @@ uint16_t StatsSlots::slot_for(const dp::ServiceKey& service, const dp::Backend& 
   free_.pop_back();
   s.base = read_(s.index);
   by_key_.emplace(key, s);
-  since_retain_.push_back(Taken{key, std::nullopt});
+  since_commit_.push_back(Taken{key, std::nullopt});
   return s.index;
 }
 
 void StatsSlots::abandon() {
   // Newest first, so a slot index goes back onto the free stack where it
   // came from.
-  for (auto t = since_retain_.rbegin(); t != since_retain_.rend(); ++t) {
+  for (auto t = since_commit_.rbegin(); t != since_commit_.rend(); ++t) {
     auto it = by_key_.find(t->key);
     if (it == by_key_.end()) continue;
     if (t->was_released_ms) {
@@ -91,11 +91,10 @@ void StatsSlots::abandon() {
       by_key_.erase(it);
     }
   }
-  since_retain_.clear();
+  since_commit_.clear();
 }
 
 void StatsSlots::retain(const dp::Snapshot& snap, uint64_t now_ms) {
-  since_retain_.clear();  // published: what was taken stays taken
   std::set<SlotKey> used;
   for (const auto& svc : snap.owned_services) {
     const dp::ServiceKey sk{svc->vip, svc->port, svc->proto, 0};

@@ -73,6 +73,7 @@ TEST(StatsSlots, AnAbandonedBuildGivesBackWhatItTookAndRequarantinesWhatItRevive
   StatsSlots slots(c.reader(), 1000, 16);
   slots.slot_for(kWeb, pod(1));
   const uint16_t gone = slots.slot_for(kWeb, pod(2));
+  slots.commit_taken();
   slots.retain(*snapshot_with({{kWeb, {pod(1)}}}), 100);  // pod 2 quarantined at 100
   ASSERT_EQ(slots.in_use(), 1u);
   ASSERT_EQ(slots.quarantined(), 1u);
@@ -97,10 +98,11 @@ TEST(StatsSlots, AnAbandonedBuildGivesBackWhatItTookAndRequarantinesWhatItRevive
   EXPECT_EQ(slots.quarantined(), 0u);
 }
 
-TEST(StatsSlots, AbandonAfterRetainChangesNothing) {
+TEST(StatsSlots, AbandonAfterCommitChangesNothing) {
   Counters c;
   StatsSlots slots(c.reader(), 1000, 16);
   slots.slot_for(kWeb, pod(1));
+  slots.commit_taken();
   slots.retain(*snapshot_with({{kWeb, {pod(1)}}}), 0);
   slots.abandon();
   EXPECT_EQ(slots.in_use(), 1u);
