@@ -213,6 +213,21 @@ class RuntimeChangesTest(Base):
         return self.app.curl_many(f"http://{vip}:{port}/", count)
 
     # ---- apply -----------------------------------------------------------
+    def test_apply_of_a_vip_inside_a_connected_subnet_warns(self):
+        # Issue 15: allowed (podgate answers ARP for it there), but said.
+        try:
+            r = self.apply_text(web_toml("ctl-lan", "192.0.2.77"))
+            self.assertEqual(r["created"], ["default/ctl-lan"])
+            self.assertEqual(r["warnings"], [
+                "service default/ctl-lan: cluster_ip 192.0.2.77 is inside port uplink's "
+                "connected subnet 192.0.2.0/24; podgate answers ARP for it there, so no host "
+                "on that subnet may have it"])
+            r = ctl(self.app.socket_path, "apply", "-f", "-", stdin=web_toml("ctl-lan", "192.0.2.77"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("warning", r.stderr, "unchanged: nothing new to warn about")
+        finally:
+            self.delete_if_present("default/ctl-lan")
+
     def test_apply_toml_fragment_creates_a_service_forwarded_and_in_dns(self):
         vip, fqdn = "10.96.0.30", "web-toml.default.svc.cluster.local"
         self.assertEqual(dig(fqdn)[0], "NXDOMAIN")
