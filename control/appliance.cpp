@@ -17,6 +17,7 @@
 
 #include "control/config/config_writer.hpp"
 #include "control/config/memory_plan.hpp"
+#include "control/config/validate.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
 #include "control/log.hpp"
@@ -247,19 +248,29 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
 }
 
 Result<void> Appliance::apply(Registry::Proposal next) {
+  // Stats slots taken for a snapshot that is never published go back, on
+  // every way out before the publication (issue 15: in_use 4 -> 9).
+  struct AbandonSlotsUnlessPublished {
+    StatsSlots* slots;
+    bool published = false;
+    ~AbandonSlotsUnlessPublished() {
+      if (!published && slots != nullptr) slots->abandon();
+    }
+  } slots_guard{slots_.get()};
   const Config& view = *next.view;  // desired config with learnt state applied
+  std::unique_ptr<dp::Snapshot> snap;
+  BuildStats stats;
   std::vector<dp::MacAddr> macs;
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
-  BuildStats stats;
   SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get(),
                     next.services_only ? &next.view_changes : nullptr};
-  std::unique_ptr<dp::Snapshot> snap;
   try {
     snap = build_snapshot(in, &stats);
   } catch (const std::bad_alloc&) {
     // Maglev tables and maps live in DPDK memory: a change too big for it
     // is refused here, before anything is published (the running snapshot,
-    // the Registry and the builder's index stay as they were).
+    // the Registry and the builder's index stay as they were; the guard
+    // gives back the stats slots the build took).
     return make_error(ErrorCode::kDpdk,
                       "out of DPDK memory building the snapshot (" + plan_memory(view).report() +
                           "); nothing was changed. Give EAL more memory (-m, hugepages) or lower "
@@ -278,6 +289,8 @@ Result<void> Appliance::apply(Registry::Proposal next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
+  slots_guard.published = true;
+  slots_->commit_taken();
   if (stats.incremental) {
     slots_->release(stats.dropped, *publisher_->current(), monotonic_ms());
   } else {
@@ -370,6 +383,7 @@ Result<void> Appliance::reload_unguarded() {
     log_info("reload: " + std::to_string(dropped) + " unsaved runtime change(s) replaced by " +
              config().source);
   }
+  for (const std::string& w : config_warnings(config())) log_warn(config().source + ": " + w);
   return {};
 }
 
@@ -401,6 +415,17 @@ Result<std::string> Appliance::save_config(const std::optional<std::string>& pat
     return make_error(ErrorCode::kInvalidRequest,
                       "\"" + target + "\" is not an absolute path; podgate's working directory "
                                       "is not the client's");
+  }
+  // podgate runs as root and any member of the control socket's group may
+  // ask: it writes only the file it was started with, never a path a
+  // client chose (issue 15).  A copy elsewhere is the client's to write,
+  // with its own permissions (action "toml"; podgatectl config save PATH).
+  if (target != config().source) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "config save writes only the config file podgate was started with (" +
+                          config().source + "), not \"" + target +
+                          "\"; to keep a copy elsewhere, write the running config yourself "
+                          "(podgatectl config save PATH does: action \"toml\")");
   }
   if (auto r = write_file_atomically(target, config_to_toml(config())); !r) {
     return std::move(r).error();
@@ -571,6 +596,10 @@ Appliance::~Appliance() {
 
 uint64_t Appliance::uptime_ms() const { return monotonic_ms() - started_ms_; }
 
+void Appliance::notify_systemd(const std::string& state) const {
+  if (auto r = sd_notify_.send(state); !r) log_warn(r.error().message);
+}
+
 void Appliance::poll_control(uint64_t now_ms) {
   const dp::Snapshot& snap = *publisher_->current();
   while (punt_->poll(snap, now_ms) != 0) {
@@ -600,15 +629,25 @@ int Appliance::run() {
       switch (si.ssi_signo) {
         case SIGHUP:
           log_info("SIGHUP: reloading " + config().source);
-          if (auto r = reload(); !r) {
-            log_error("reload refused, the running config stays:\n" + r.error().message);
+          notify_systemd("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_ms() * 1000));
+          try {
+            if (auto r = reload(); !r) {
+              log_error("reload refused, the running config stays:\n" + r.error().message);
+            }
+          } catch (const std::exception& e) {
+            // reload() refuses what it can foresee; anything else must not
+            // end the appliance either (issue 15).
+            log_error(std::string("reload refused, the running config stays:\nreload failed: ") +
+                      e.what());
           }
+          notify_systemd("READY=1\nSTATUS=running, snapshot " + std::to_string(generation()));
           break;
         case SIGUSR1:
           log_info("counters:\n" + format_stats());
           break;
         default:
           log_info("signal " + std::to_string(si.ssi_signo) + ": stopping");
+          notify_systemd("STOPPING=1");
           running = false;
       }
     }
@@ -621,12 +660,29 @@ int Appliance::run() {
   }
   log_info("running: " + std::to_string(workers_.size()) + " worker(s), " +
            std::to_string(ports_.size()) + " port(s), config " + config().source);
+  // Ports are up and every worker was launched: systemd may start what
+  // depends on podgate (Type=notify).
+  notify_systemd("READY=1\nMAINPID=" + std::to_string(getpid()) + "\nSTATUS=running, snapshot " +
+                 std::to_string(generation()));
+  // WatchdogSec=: fed only while every worker has reported in.  A worker
+  // reports in by passing a quiescent state (rte_rcu_qsbr_quiescent, every
+  // turn of its loop); a token taken now is reached once every online
+  // worker has passed one since.
+  const uint64_t watchdog_ms = watchdog_interval_ms_from_environment();
+  Watchdog watchdog(sd_notify_, watchdog_ms / 2, workers_report_in(publisher_->qsbr()));
+  if (watchdog_ms != 0) {
+    log_info("watchdog: systemd expects a keep-alive every " + std::to_string(watchdog_ms) +
+             " ms; sent every " + std::to_string(watchdog_ms / 2) +
+             " ms while every worker reports in");
+  }
 
   while (running) {
     // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this
     // often, and after every batch of socket events.
     loop_->run_once(1);
-    poll_control(monotonic_ms());
+    const uint64_t now = monotonic_ms();
+    poll_control(now);
+    watchdog.tick(now);
   }
   loop_->remove(*signals);
   close(sfd);

@@ -24,6 +24,7 @@
 #include "control/publish/punt_handler.hpp"
 #include "control/publish/registry.hpp"
 #include "control/result.hpp"
+#include "control/sd_notify.hpp"
 #include "control/publish/snapshot_publisher.hpp"
 #include "control/publish/stats_slots.hpp"
 #include "control/observe/telemetry.hpp"
@@ -117,6 +118,8 @@ class Appliance {
   void poll_control(uint64_t now_ms);
   void advance_flow_queries(uint64_t now_ms);
   void publish_telemetry();
+  // One sd_notify(3) message to systemd; nothing outside systemd.
+  void notify_systemd(const std::string& state) const;
 
   std::unique_ptr<Registry> registry_;  // the truth every snapshot and zone is built from
   // Declared before everything that registers with it: destroyed after them.
@@ -149,6 +152,7 @@ class Appliance {
   uint64_t last_reclaim_ms_ = 0;
   uint64_t started_ms_ = 0;
   std::string version_;
+  SdNotify sd_notify_ = SdNotify::from_environment();  // NOTIFY_SOCKET
 };
 
 // Blocks the signals the control loop takes through signalfd; call before

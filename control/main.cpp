@@ -6,6 +6,8 @@
 #include <getopt.h>
 
 #include <cstdio>
+#include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,8 @@
 #include "control/appliance.hpp"
 #include "control/config/config.hpp"
 #include "control/config/memory_plan.hpp"
+#include "control/config/validate.hpp"
+#include "control/eal_files.hpp"
 #include "control/log.hpp"
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/punt.hpp"
@@ -35,17 +39,58 @@ constexpr int kExitFailure = 1;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: podgate [-c FILE] [--check]\n"
-               "  -c, --config FILE  config file (default %s)\n"
+               "  -c, --config FILE  config file (default %s; at most 64 MiB)\n"
                "  -t, --check        validate the config, report the memory it needs and\n"
-               "                     exit: 0 valid, 2 invalid or not fitting DPDK memory\n"
+               "                     exit: 0 valid, 2 invalid or not fitting DPDK memory;\n"
+               "                     warnings go to stderr\n"
                "  -V, --version      print the version\n"
-               "signals: HUP reloads the config, USR1 prints counters, TERM/INT stop\n",
+               "  -h, --help         this text\n"
+               "signals: HUP reloads the config (refused whole, or applied whole), USR1 prints\n"
+               "  counters, TERM/INT stop (hugepage files are released on the way out)\n"
+               "environment (systemd, Type=notify): NOTIFY_SOCKET gets READY=1 once the ports\n"
+               "  are up, RELOADING=1/READY=1 around a reload, STOPPING=1; with WATCHDOG_USEC,\n"
+               "  WATCHDOG=1 every half interval while every worker reports in\n"
+               "exit status: 0 stopped by a signal, 1 could not start or failed, 2 invalid config\n"
+               "administration: podgatectl, over [control] socket (docs/control-protocol.md)\n",
                PODGATE_DEFAULT_CONFIG);
+}
+
+int podgate_main(int argc, char** argv);
+
+// /proc/PID/comm, or "unknown".
+std::string process_name(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "re");
+  if (f == nullptr) return "unknown";
+  char buf[64] = {};
+  const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string name = ok ? buf : "unknown";
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
+  return name;
 }
 
 }  // namespace
 
+// No exception may end podgate through std::terminate (issue 15): the
+// control loop survives a failing handler (EventLoop::run_once), and what
+// escapes start-up or shut-down ends podgate here with a message and exit
+// status 1 instead of an abort.
 int main(int argc, char** argv) {
+  try {
+    return podgate_main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    podgate::ctl::log_error("podgate: out of memory (std::bad_alloc); stopping");
+  } catch (const std::exception& e) {
+    podgate::ctl::log_error(std::string("podgate: stopping on an unexpected error: ") + e.what());
+  } catch (...) {
+    podgate::ctl::log_error("podgate: stopping on an unknown exception");
+  }
+  return kExitFailure;
+}
+
+namespace {
+
+int podgate_main(int argc, char** argv) {
   using namespace podgate;
   std::string path = PODGATE_DEFAULT_CONFIG;
   bool check_only = false;
@@ -83,6 +128,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());
     return kExitInvalidConfig;
   }
+  for (const std::string& w : ctl::config_warnings(*config)) {
+    if (check_only) {
+      std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
+    } else {
+      ctl::log_warn(path + ": " + w);
+    }
+  }
   if (check_only) {
     // Memory planned, not discovered: what the config needs of DPDK
     // memory, refused when eal.args give less (issue 14).
@@ -101,15 +153,36 @@ int main(int argc, char** argv) {
   eal_args.insert(eal_args.end(), config->eal.args.begin(), config->eal.args.end());
   std::vector<char*> eal_argv;
   for (std::string& a : eal_args) eal_argv.push_back(a.data());
+  // A prefix another process holds ended in "EAL init failed: Success".
+  const ctl::EalFiles eal_files = ctl::eal_files_of(config->eal.args);
+  if (auto holder = ctl::eal_prefix_holder(eal_files)) {
+    ctl::log_error("another DPDK process (" + process_name(*holder) + ", pid " +
+                   std::to_string(*holder) + ") holds EAL file prefix '" + eal_files.prefix +
+                   "' (" + eal_files.runtime_dir + "/config); stop it, or give this podgate its " +
+                   "own --file-prefix in eal.args (" + path + ")");
+    return kExitFailure;
+  }
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    ctl::log_error(std::string("EAL init failed: ") + rte_strerror(rte_errno) +
+    ctl::log_error(std::string("EAL init failed: ") +
+                   (rte_errno != 0 ? rte_strerror(rte_errno) : "see EAL's messages above") +
                    " (eal.args in " + path + ")");
     return kExitFailure;
   }
+  // A clean exit releases the hugepages: rte_eal_cleanup() unmaps them but
+  // leaves their files (256 MiB after every SIGTERM otherwise).
+  auto cleanup_eal = [&eal_files] {
+    rte_eal_cleanup();
+    const ctl::Released r = ctl::remove_hugepage_files(eal_files);
+    if (r.files != 0) {
+      ctl::log_info("released " + std::to_string(r.files) + " hugepage file(s), " +
+                    std::to_string(r.bytes >> 20) + " MiB, of EAL file prefix '" +
+                    eal_files.prefix + "'");
+    }
+  };
   dp::use_dpdk_heap();
   if (!dp::register_punt_field()) {
     ctl::log_error("cannot register the mbuf dynamic field");
-    rte_eal_cleanup();
+    cleanup_eal();
     return kExitFailure;
   }
   // Packet capture by dpdk-dumpcap (a secondary process): needs the shared
@@ -132,6 +205,8 @@ int main(int argc, char** argv) {
     }
   }
   rte_pdump_uninit();
-  rte_eal_cleanup();
+  cleanup_eal();
   return rc;
 }
+
+}  // namespace

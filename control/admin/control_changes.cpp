@@ -7,6 +7,7 @@
 #include "control/admin/command_views.hpp"
 #include "control/admin/control_socket.hpp"
 #include "control/config/k8s_objects.hpp"
+#include "control/config/validate.hpp"
 #include "control/log.hpp"
 
 namespace podgate::ctl {
@@ -133,6 +134,19 @@ Result<json> apply(Appliance& app, const json& req) {
   log_info("control socket: apply: " + std::to_string(created.size()) + " created, " +
            std::to_string(updated.size()) + " updated, " + std::to_string(unchanged.size()) +
            " unchanged");
+  // What the running config now warns about (a VIP inside a connected
+  // subnet, ...), for the services this apply created or changed.
+  for (const std::string& w : config_warnings(app.config())) {
+    for (const json* names : {&created, &updated}) {
+      for (const json& n : *names) {
+        const std::string prefix = "service " + n.get<std::string>() + ":";
+        if (w.compare(0, prefix.size(), prefix) == 0) {
+          log_warn(w);
+          in->warnings.push_back(w);
+        }
+      }
+    }
+  }
   return json{{"created", std::move(created)}, {"updated", std::move(updated)},
               {"unchanged", std::move(unchanged)}, {"warnings", std::move(in->warnings)},
               {"generation", app.generation()}};

@@ -54,6 +54,7 @@ json dns_counters_json(const dns::DnsServer& server) {
           {"tcp_accepted", c.tcp_accepted},
           {"tcp_idle_closed", c.tcp_idle_closed},
           {"tcp_evicted", c.tcp_evicted},
+          {"tcp_slow_closed", c.tcp_slow_closed},
           {"tcp_errors", c.tcp_errors}};
 }
 
@@ -254,7 +255,9 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                                   {"errors", cc.errors}, {"refused", cc.refused},
                                   {"closed_oversize", cc.closed_oversize},
                                   {"closed_backlog", cc.closed_backlog},
-                                  {"closed_idle", cc.closed_idle}}}};
+                                  {"closed_idle", cc.closed_idle},
+                                  {"evicted", cc.evicted},
+                                  {"closed_slow", cc.closed_slow}}}};
 }
 
 // Slots per endpoint of each service port, from the live Snapshot's table
@@ -473,6 +476,14 @@ Result<json> config(Appliance& app, const json& req) {
   auto action = string_arg(req, "action", true);
   if (!action) return std::move(action).error();
   if (**action == "dump") return json{{"config", config_to_json(app.config())}};
+  if (**action == "toml") {
+    // What `save` would write, for a client to write wherever it may itself
+    // (podgatectl config save PATH): podgate writes only its config file.
+    return json{{"toml", config_to_toml(app.config())},
+                {"source", app.config().source},
+                {"generation", app.generation()},
+                {"unsaved_changes", app.unsaved_changes()}};
+  }
   if (**action == "save") {
     auto path = string_arg(req, "path", false);
     if (!path) return std::move(path).error();
@@ -481,8 +492,8 @@ Result<json> config(Appliance& app, const json& req) {
     return json{{"path", *saved}, {"generation", app.generation()},
                 {"unsaved_changes", app.unsaved_changes()}};
   }
-  return make_error(ErrorCode::kInvalidRequest,
-                    "\"action\": \"" + **action + "\" is not supported; allowed: dump, save");
+  return make_error(ErrorCode::kInvalidRequest, "\"action\": \"" + **action +
+                                                    "\" is not supported; allowed: dump, save, toml");
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <system_error>
 #include <vector>
 
+#include "control/config/json_input.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -109,11 +111,15 @@ Result<std::unique_ptr<ControlSocket>> ControlSocket::open(EventLoop& loop,
 Result<void> ControlSocket::serve(EventLoop& loop) {
   StreamServer::Options o;
   o.max_connections = options_.max_connections;
-  o.at_cap = StreamServer::AtCap::kRefuse;
+  // At the cap the stalest connection makes room; a newcomer is refused
+  // only while every connection waits for an answer (a flow listing).
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
   o.refusal = error_reply(nullptr, "internal",
                           "too many control connections (at most " +
-                              std::to_string(options_.max_connections) + ")") +
+                              std::to_string(options_.max_connections) +
+                              ", every one waiting for an answer)") +
               "\n";
+  o.request_timeout_ms = kRequestTimeoutMs;
   // Room for a whole kMaxRequest line and its newline; beyond that a
   // client pipelining behind an async reply waits for TCP.
   o.max_input = 2 * kMaxRequest;
@@ -142,6 +148,8 @@ ControlCounters ControlSocket::counters() const noexcept {
     c.closed_oversize = sc.closed_oversize;
     c.closed_backlog = sc.closed_backlog;
     c.closed_idle = sc.closed_idle;
+    c.evicted = sc.evicted;
+    c.closed_slow = sc.closed_slow;
   }
   return c;
 }
@@ -324,12 +332,18 @@ std::string ControlSocket::success_reply(const json& id, Result<json> result) {
 std::optional<std::string> ControlSocket::handle_line(std::string_view line,
                                                       std::function<void(std::string)> deferred) {
   ++counters_.requests;
-  json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  JsonInput input = parse_json_input(line);
+  json& request = input.value;
   auto fail = [&](const json& id, std::string_view code, const std::string& message) {
     ++counters_.errors;
     return error_reply(id, code, message);
   };
-  if (request.is_discarded()) return fail(nullptr, "bad_json", "the request is not valid JSON");
+  if (input.syntax) return fail(nullptr, "bad_json", "the request is not valid JSON");
+  if (input.duplicate) {
+    // Which of two equal keys wins differs between parsers: refuse both.
+    return fail(nullptr, "bad_request",
+                "key \"" + *input.duplicate + "\" appears twice; a request says each thing once");
+  }
   if (!request.is_object()) {
     return fail(nullptr, "bad_request",
                 std::string("the request must be a JSON object, found ") + request.type_name());

@@ -41,12 +41,17 @@ struct ControlCounters {
   uint64_t closed_oversize = 0;  // request line over kMaxRequest
   uint64_t closed_backlog = 0;   // client stopped reading: write buffer overflowed
   uint64_t closed_idle = 0;      // silent past control.idle_timeout
+  uint64_t evicted = 0;          // the stalest, closed to admit a new connection at the cap
+  uint64_t closed_slow = 0;      // a request line not whole within kRequestTimeoutMs
 };
 
 class ControlSocket {
  public:
   static constexpr int kProtocolVersion = 1;
   static constexpr size_t kMaxRequest = 64 * 1024;  // bytes per request line, newline excluded
+  // A request line must be whole this long after its first byte (issue 15:
+  // 64 clients trickling a byte a second locked every administrator out).
+  static constexpr uint64_t kRequestTimeoutMs = 10'000;
   struct Options {
     size_t max_connections = 64;
     size_t max_backlog = 4 * 1024 * 1024;  // unsent reply bytes per connection

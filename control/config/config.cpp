@@ -13,7 +13,12 @@
 // the [[services]] tables control/config/config_services.hpp.
 #include "control/config/config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <initializer_list>
 #include <map>
@@ -396,21 +401,55 @@ Result<std::vector<ServiceConfig>> parse_services(std::string_view text, std::st
                     [](Loader& l, const toml::table& root) { return l.run_services(root); });
 }
 
-Result<Config> load_config(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    return make_error(ErrorCode::kIo, path + ": cannot open: " +
-                                          std::error_code(errno, std::generic_category()).message());
+Result<std::string> read_config_file(const std::string& path, uint64_t max_bytes) {
+  auto io_error = [&path](const char* what, int err) {
+    return make_error(ErrorCode::kIo, path + ": " + what + ": " +
+                                          std::error_code(err, std::generic_category()).message());
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+  // below anyway.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return io_error("cannot open", errno);
+  std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* p) {
+    ::close(*p);
+    delete p;
+  });
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return io_error("cannot read", errno);
+  if (S_ISDIR(st.st_mode)) return io_error("cannot read", EISDIR);
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(ErrorCode::kIo, path + ": not a regular file (a device, FIFO or socket); "
+                                             "a config must be a regular file");
+  }
+  const std::string limit = std::to_string(max_bytes >> 20) + " MiB";
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return make_error(ErrorCode::kIo, path + ": " + std::to_string(st.st_size) +
+                                          " bytes is larger than a config file may be (" + limit +
+                                          ")");
   }
   std::string text;
+  text.reserve(static_cast<size_t>(st.st_size));
   char buf[16384];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
-  if (std::ferror(f.get())) {
-    return make_error(ErrorCode::kIo, path + ": cannot read: " +
-                                          std::error_code(errno, std::generic_category()).message());
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("cannot read", errno);
+    if (n == 0) break;
+    // The file may grow while it is read.
+    if (text.size() + static_cast<size_t>(n) > max_bytes) {
+      return make_error(ErrorCode::kIo, path + ": grew past " + limit +
+                                            " while being read; a config file may be at most " +
+                                            limit);
+    }
+    text.append(buf, static_cast<size_t>(n));
   }
-  return parse_config(text, path);
+  return text;
+}
+
+Result<Config> load_config(const std::string& path) {
+  auto text = read_config_file(path);
+  if (!text) return std::move(text).error();
+  return parse_config(*text, path);
 }
 
 }  // namespace podgate::ctl

@@ -116,8 +116,18 @@ struct Config {
 // "IP:PORT" as in [dns] listen and [metrics] listen; nullopt when malformed.
 std::optional<DnsListen> parse_listen(std::string_view s);
 
-// Reads and validates a config file.
+// The largest config file load_config() reads (64 MiB): a config of 10,000
+// services is about 3 MiB.  Anything larger, or anything that is not a
+// regular file (/dev/zero, a FIFO, a directory), is refused unread.
+constexpr uint64_t kMaxConfigFileBytes = uint64_t{64} << 20;
+
+// Reads and validates a config file (at most kMaxConfigFileBytes).
 Result<Config> load_config(const std::string& path);
+
+// The text of a config file, refused unread when it is not a regular file or
+// is larger than `max_bytes`; errors name the path.
+Result<std::string> read_config_file(const std::string& path,
+                                     uint64_t max_bytes = kMaxConfigFileBytes);
 
 // Parses and validates config text; `source` names it in error messages.
 Result<Config> parse_config(std::string_view text, std::string_view source);

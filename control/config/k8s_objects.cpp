@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/config/json_input.hpp"
 #include "control/config/k8s_read.hpp"
 #include "control/config/validate.hpp"
 
@@ -173,15 +174,15 @@ bool is_list_kind(std::string_view kind) {
 
 Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
                                      const ServiceList& known) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line L, column C: ..."
-    std::string what = e.what();
-    if (auto pos = what.find("] "); pos != std::string::npos) what.erase(0, pos + 2);
-    return make_error(ErrorCode::kInvalidConfig, std::string(source) + ": " + what);
+  JsonInput input = parse_json_input(json_text);
+  if (input.syntax) return make_error(ErrorCode::kInvalidConfig, std::string(source) + ": " + *input.syntax);
+  if (input.duplicate) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      std::string(source) + ": " + *input.duplicate +
+                          ": the key appears twice in one object; which one counts is not "
+                          "defined (RFC 8259 §4), so neither does");
   }
+  const json root = std::move(input.value);
 
   Diagnostics diag(source);
   std::vector<std::pair<std::optional<size_t>, const json*>> objects;

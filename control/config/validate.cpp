@@ -32,6 +32,21 @@ bool is_dns_name(std::string_view s) noexcept {
   }
 }
 
+bool is_dns1123_subdomain(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 253) return false;
+  // Kubernetes' regex: [a-z0-9]([-a-z0-9]*[a-z0-9])? joined by '.'; a
+  // label's length is bounded only by the whole name's.
+  while (true) {
+    const std::string_view label = s.substr(0, s.find('.'));
+    if (label.empty() || !is_alnum_lower(label.front()) || !is_alnum_lower(label.back()) ||
+        !std::all_of(label.begin(), label.end(), [](char c) { return is_alnum_lower(c) || c == '-'; })) {
+      return false;
+    }
+    if (label.size() == s.size()) return true;
+    s.remove_prefix(label.size() + 1);
+  }
+}
+
 bool is_port_name(std::string_view s) noexcept {
   return !s.empty() && s.size() <= 32 &&
          std::all_of(s.begin(), s.end(),
@@ -73,10 +88,23 @@ std::optional<dp::Proto> parse_protocol(std::string_view s) noexcept {
 }
 
 std::string quote(std::string_view s) {
+  // Control bytes (ESC, NUL, ...) are written as \xNN: a message quoting
+  // input goes to logs and terminals (issue 15: a pod name cleared the
+  // screen of whoever listed it).
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
   }
   return out + '"';
 }
@@ -104,6 +132,11 @@ std::string not_in_range(std::string_view value, int64_t lo, int64_t hi) {
 std::string not_dns1123_label(std::string_view s) {
   return quote(s) + " is not a DNS-1123 label (1..63 of a-z, 0-9 and '-', starting and ending "
                     "with a letter or digit)";
+}
+
+std::string not_dns1123_subdomain(std::string_view s) {
+  return quote(s) + " is not a DNS-1123 subdomain (at most 253 characters: dot-separated "
+                    "labels of a-z, 0-9 and '-', each starting and ending with a letter or digit)";
 }
 
 std::string not_dns1035_label(std::string_view s) {

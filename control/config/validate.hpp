@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "control/config/config.hpp"
 #include "control/result.hpp"
@@ -61,6 +62,10 @@ inline constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters wit
 bool is_dns1123_label(std::string_view s) noexcept;
 // RFC 1035 label (IsDNS1035Label): a Service name, it must start with a letter.
 bool is_dns1035_label(std::string_view s) noexcept;
+// RFC 1123 subdomain as Kubernetes checks it (IsDNS1123Subdomain): a Pod's
+// name; at most 253 characters, dot-separated labels of a-z, 0-9 and '-'
+// that start and end with a letter or digit.
+bool is_dns1123_subdomain(std::string_view s) noexcept;
 // RFC 1123 subdomain, optionally fully qualified with a trailing dot.
 bool is_dns_name(std::string_view s) noexcept;
 // A port's name in the config: 1..32 of a-z, 0-9, '_' and '-'.
@@ -80,6 +85,12 @@ bool is_group_name(std::string_view s) noexcept;
 // "TCP" or "UDP", the protocols podgate forwards; nullopt for anything else.
 std::optional<dp::Proto> parse_protocol(std::string_view s) noexcept;
 
+// Warnings: what the config may do but is seldom meant (validate_warnings.cpp),
+// one line each naming the object.  A VIP inside a port's connected subnet
+// is one: podgate answers ARP for it there, which is right for a VIP
+// announced on the clients' LAN and wrong when a host has that address.
+std::vector<std::string> config_warnings(const Config& config);
+
 // ---- message pieces ----
 
 // `s` in double quotes, with '"' and '\' escaped.
@@ -98,6 +109,9 @@ std::string not_in_range(std::string_view value, int64_t lo, int64_t hi);
 
 // "\"s\" is not a DNS-1123 label (...)", the rule spelled out.
 std::string not_dns1123_label(std::string_view s);
+// "\"s\" is not a DNS-1123 subdomain (...)", the rule spelled out; `s` is
+// quoted with anything unprintable escaped.
+std::string not_dns1123_subdomain(std::string_view s);
 // "\"s\" is not a DNS-1035 label (...)", the rule spelled out.
 std::string not_dns1035_label(std::string_view s);
 // "\"s\" is not a DNS name (...), e.g. \"db.example.com\"".

@@ -37,6 +37,7 @@ class Checker {
   explicit Checker(const Config& c) : c_(c) {}
 
   Result<void> run() {
+    check_eal();
     check_dataplane();
     check_ports();
     check_routes();
@@ -119,6 +120,36 @@ class Checker {
       error(object, "maglev_table_size " + std::to_string(m) +
                         " is not prime; Maglev (NSDI'16 section 3.4) needs a prime table size, "
                         "e.g. 65537");
+    }
+  }
+
+  // ---- [eal] ----
+
+  // Combinations DPDK 22.11's rte_eal_init refuses, checked here so the
+  // refusal names them (--check included) instead of EAL printing its
+  // usage text (issue 15).  Options are matched as given, also as
+  // "--opt=value".
+  void check_eal() {
+    const auto has = [this](std::string_view opt) {
+      return std::any_of(c_.eal.args.begin(), c_.eal.args.end(), [opt](const std::string& a) {
+        return a == opt || (a.size() > opt.size() && a.compare(0, opt.size(), opt) == 0 &&
+                            a[opt.size()] == '=');
+      });
+    };
+    const std::string o = "eal";
+    if (has("--in-memory") && has("--no-huge")) {
+      error(o, "args: --in-memory and --no-huge cannot go together (--no-huge implies "
+               "--legacy-mem, which --in-memory refuses); without hugepages use --no-huge "
+               "--no-shconf");
+    }
+    if (has("--in-memory") && has("--legacy-mem")) {
+      error(o, "args: --in-memory and --legacy-mem cannot go together");
+    }
+    if (has("--socket-mem") && has("-m")) {
+      error(o, "args: -m and --socket-mem cannot go together; give one of them");
+    }
+    if (has("--socket-mem") && has("--no-huge")) {
+      error(o, "args: --socket-mem needs hugepages and cannot go with --no-huge; use -m");
     }
   }
 
@@ -265,6 +296,14 @@ class Checker {
   // ---- [[services]] ----
 
   void check_services() {
+    // Addresses an endpoint may not have: the VIPs podgate answers for.
+    vips_.clear();
+    for (const ServiceConfig& s : c_.services) {
+      if (s.type == ServiceType::kClusterIp && s.cluster_ip &&
+          s.cluster_ip->family == dp::Family::kIpv4) {
+        vips_.emplace(s.cluster_ip->as_v4().host(), &s);
+      }
+    }
     std::unordered_map<std::string, size_t> names;
     names.reserve(c_.services.size());
     for (size_t i = 0; i < c_.services.size(); ++i) {
@@ -313,9 +352,19 @@ class Checker {
     const auto text = [&vip] { return dp::to_string(vip.as_v4()); };
     if (!is_unicast_ip4(vip.as_v4())) return error(o, "cluster_ip " + not_unicast_ip4(text()));
     for (size_t j = 0; j < c_.ports.size(); ++j) {
-      if (c_.ports[j].address.addr == vip.as_v4()) {
+      const Prefix4& a = c_.ports[j].address;
+      if (a.addr == vip.as_v4()) {
         error(o, "cluster_ip " + text() + " is the address of " + port_object(j) +
                      "; a cluster IP must not be a port address");
+      } else if (a.length >= 1 && a.length <= 30 && a.contains(vip.as_v4())) {
+        // Inside a connected subnet is allowed (podgate answers ARP for it
+        // there: a VIP announced on the clients' LAN), and warned about by
+        // config_warnings(); its network and broadcast addresses are not.
+        const uint32_t host = vip.as_v4().host() & ~a.mask_host();
+        if (host == 0 || host == ~a.mask_host()) {
+          error(o, "cluster_ip " + text() + " is the " + (host == 0 ? "network" : "broadcast") +
+                       " address of the subnet " + subnet_text(a) + " of " + port_object(j));
+        }
       }
     }
   }
@@ -378,6 +427,10 @@ class Checker {
         error(eo, "ip " + not_unicast_ip4(ip_text(e.ip)));
       } else {
         ips_.push_back(e.ip.as_v4().host());
+        check_endpoint_is_not_ours(e.ip.as_v4(), eo);
+      }
+      if (!e.pod.empty() && !is_dns1123_subdomain(e.pod)) {
+        error(eo, "pod " + not_dns1123_subdomain(e.pod));
       }
       if (!e.hostname.empty() && !is_dns1123_label(e.hostname)) {
         error(eo, "hostname " + not_dns1123_label(e.hostname));
@@ -399,6 +452,26 @@ class Checker {
         error(o() + ", endpoint " + dp::to_string(Ip4::from_host(ips_[i])),
               "listed twice in this service");
       }
+    }
+  }
+
+  // Forwarding to podgate's own addresses would loop: the dataplane
+  // rewrites a packet once and routes it out, so an endpoint that is a
+  // port address or a VIP (of any service, or DNS) reaches no Pod.
+  template <typename Object>
+  void check_endpoint_is_not_ours(Ip4 ip, const Object& eo) {
+    for (size_t j = 0; j < c_.ports.size(); ++j) {
+      if (c_.ports[j].address.addr == ip) {
+        error(eo, "ip is the address of " + port_object(j) +
+                      "; an endpoint must be a Pod, not podgate itself");
+      }
+    }
+    if (auto it = vips_.find(ip.host()); it != vips_.end()) {
+      error(eo, "ip is the cluster_ip of service " + it->second->ns + "/" + it->second->name +
+                    "; an endpoint must be a Pod, not a VIP (podgate forwards a packet once)");
+    }
+    if (c_.dns.service_ip && *c_.dns.service_ip == ip) {
+      error(eo, "ip is dns.service_ip; an endpoint must be a Pod, not a VIP");
     }
   }
 
@@ -507,6 +580,7 @@ class Checker {
   // VIP, port and protocol packed -> the first service serving it.
   std::unordered_map<uint64_t, const ServiceConfig*> vip_ports_;
   std::vector<uint32_t> ips_;  // one service's endpoint addresses, reused
+  std::unordered_map<uint32_t, const ServiceConfig*> vips_;  // forwarding cluster IPs
   std::string name_;           // "ns/name", reused
 };
 

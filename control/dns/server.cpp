@@ -73,7 +73,8 @@ DnsServer::DnsServer(EventLoop& loop, const DnsConfig& config, Options options)
       udp_batch_(std::make_unique<UdpBatch>()) {
   StreamServer::Options o;
   o.max_connections = options_.max_tcp_connections;
-  o.at_cap = StreamServer::AtCap::kEvictOldest;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
+  o.request_timeout_ms = options_.tcp_request_ms;
   // A whole message (2-byte length + up to 65535 bytes) plus a read: a
   // partial message never stops reading.
   o.max_input = kLengthPrefix + 65535 + kTcpReadChunk;
@@ -110,6 +111,7 @@ DnsCounters DnsServer::counters() const noexcept {
   c.tcp_accepted = tcp.accepted;
   c.tcp_idle_closed = tcp.closed_idle;
   c.tcp_evicted = tcp.evicted;
+  c.tcp_slow_closed = tcp.closed_slow;
   c.tcp_errors = tcp.errors;
   return c;
 }
@@ -148,7 +150,11 @@ Result<void> DnsServer::bind_all() {
       if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
         int err = errno;
         std::string hint;
-        if (err == EADDRINUSE) hint = " (another DNS server, e.g. a local resolver, holds it?)";
+        if (err == EADDRINUSE) {
+          hint = " (another DNS server, a local resolver or a second podgate, holds it; "
+                 "[dns] listen chooses the address, default [\"127.0.0.1:53\"], and [] "
+                 "turns the kernel listener off)";
+        }
         if (err == EADDRNOTAVAIL) hint = " (no interface of this host has that address)";
         if (err == EACCES) hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
         return fail(std::string("dns.listen: cannot bind ") + what + " " + endpoint_text(l) +
@@ -313,6 +319,7 @@ std::string DnsServer::format_counters() const {
   out << " truncated=" << c.truncated << " silent=" << c.silent << " dropped=" << c.dropped
       << " tcp_open=" << tcp_connections() << " tcp_accepted=" << c.tcp_accepted
       << " tcp_idle_closed=" << c.tcp_idle_closed << " tcp_evicted=" << c.tcp_evicted
+      << " tcp_slow_closed=" << c.tcp_slow_closed
       << " tcp_errors=" << c.tcp_errors;
   return out.str();
 }

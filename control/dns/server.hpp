@@ -44,6 +44,7 @@ struct DnsCounters {
   uint64_t tcp_accepted = 0;
   uint64_t tcp_idle_closed = 0;  // closed by the idle timeout
   uint64_t tcp_evicted = 0;      // closed to admit a new one at the cap
+  uint64_t tcp_slow_closed = 0;  // a query not whole within Options.tcp_request_ms
   uint64_t tcp_errors = 0;       // reset, oversized backlog, accept failures
 };
 
@@ -51,6 +52,7 @@ class DnsServer {
  public:
   struct Options {
     uint64_t tcp_idle_ms = 10000;        // RFC 7766 §6.2.3: seconds, not minutes
+    uint64_t tcp_request_ms = 5000;      // a query must be whole this long after its first byte
     size_t max_tcp_connections = 256;
     size_t max_tcp_backlog = 256 * 1024;  // unsent answer bytes before reading pauses
     unsigned udp_budget = 256;            // datagrams per readiness event, then yield

@@ -9,6 +9,8 @@
 #include <ctime>
 #include <system_error>
 
+#include "control/log.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -18,6 +20,21 @@ constexpr int kMaxEvents = 64;
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 }  // namespace
+
+template <typename F>
+void EventLoop::call_guarded(const char* what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    ++handler_failures_;
+    log_error(std::string("event loop: a ") + what + " handler failed and was abandoned: " +
+              e.what());
+  } catch (...) {
+    ++handler_failures_;
+    log_error(std::string("event loop: a ") + what +
+              " handler failed with an unknown exception and was abandoned");
+  }
+}
 
 uint64_t monotonic_ms() noexcept {
   timespec ts{};
@@ -117,7 +134,9 @@ size_t EventLoop::run_once(int timeout_ms) {
   for (int i = 0; i < n; ++i) {
     auto it = watches_.find(events[i].data.u64);
     if (it == watches_.end()) continue;  // removed earlier in this batch
-    (*it->second.handler)(events[i].events);
+    FdHandler& handler = *it->second.handler;
+    const uint32_t ev = events[i].events;
+    call_guarded("descriptor", [&handler, ev] { handler(ev); });
     ++ran;
   }
   ran += fire_due_timers();
@@ -139,12 +158,12 @@ size_t EventLoop::fire_due_timers() {
     TimerHandler handler = std::move(it->second.handler);
     if (it->second.period == 0) {
       timers_.erase(it);
-      handler();
+      call_guarded("timer", handler);
     } else {
       it->second.deadline = deadline + it->second.period;
       if (it->second.deadline <= now_ms_) it->second.deadline = now_ms_ + it->second.period;
       deadlines_.emplace(it->second.deadline, id);
-      handler();
+      call_guarded("timer", handler);
       // Put it back unless the handler cancelled it (the map may have
       // rehashed meanwhile: look it up again).
       if (auto again = timers_.find(id); again != timers_.end()) {

@@ -63,8 +63,13 @@ class EventLoop {
   // Waits up to `timeout_ms` (-1: without limit; shortened to the next
   // timer's deadline) for ready descriptors, calls their handlers, then the
   // timers now due.  Returns how many handlers ran.  EINTR counts as a
-  // wake-up with nothing ready.
+  // wake-up with nothing ready.  A handler that throws is logged and
+  // counted (handler_failures) and the loop goes on: every change is
+  // validate -> build -> publish -> commit, so an exception (std::bad_alloc
+  // above all) leaves the state it found, and must not end the appliance
+  // (issue 15).
   size_t run_once(int timeout_ms);
+  uint64_t handler_failures() const noexcept { return handler_failures_; }
 
   // The clock as of the current (or last) wake-up: what handlers should
   // compare deadlines against.
@@ -86,6 +91,8 @@ class EventLoop {
   EventLoop(int epoll_fd, Clock clock);
   TimerId schedule(uint64_t delay_ms, uint64_t period_ms, TimerHandler handler);
   size_t fire_due_timers();
+  template <typename F>
+  void call_guarded(const char* what, F&& f);
 
   int epoll_fd_ = -1;
   Clock clock_;
@@ -99,6 +106,7 @@ class EventLoop {
   // alive until the batch is over, in case one of them is the caller.
   std::vector<std::unique_ptr<FdHandler>> retired_;
   bool dispatching_ = false;
+  uint64_t handler_failures_ = 0;
 };
 
 }  // namespace podgate::ctl

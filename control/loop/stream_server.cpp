@@ -72,7 +72,7 @@ void StreamServer::on_accept(int listen_fd) {
       return;
     }
     if (conns_.size() >= options_.max_connections) {
-      if (options_.at_cap == AtCap::kRefuse || conns_.empty()) {
+      if (options_.at_cap == AtCap::kRefuse || !evict_stalest()) {
         ++counters_.refused;
         // Best effort: one message saying why, then close.
         const std::string& why = options_.refusal;
@@ -80,7 +80,6 @@ void StreamServer::on_accept(int listen_fd) {
         close(fd);
         continue;
       }
-      evict_oldest();
     }
     const StreamConn::Id id = next_id_++;
     StreamConn& c = conns_[id];
@@ -88,6 +87,7 @@ void StreamServer::on_accept(int listen_fd) {
     c.id_ = id;
     c.fd_ = fd;
     c.last_active_ms_ = loop_.now_ms();
+    c.last_progress_ms_ = loop_.now_ms();
     c.events_ = EPOLLIN;
     c.session_ = factory_(c);
     auto watch = loop_.add(fd, EPOLLIN, [this, id](uint32_t events) { on_conn_event(id, events); });
@@ -102,13 +102,20 @@ void StreamServer::on_accept(int listen_fd) {
   }
 }
 
-void StreamServer::evict_oldest() {
-  auto oldest = std::min_element(conns_.begin(), conns_.end(), [](const auto& a, const auto& b) {
-    return a.second.last_active_ms_ < b.second.last_active_ms_;
-  });
-  if (oldest == conns_.end()) return;
+bool StreamServer::evict_stalest() {
+  // O(connections), only at the cap; ties go to the older connection.
+  const StreamConn* stalest = nullptr;
+  for (const auto& [id, c] : conns_) {
+    if (c.session_->busy()) continue;
+    if (stalest == nullptr || c.last_progress_ms_ < stalest->last_progress_ms_ ||
+        (c.last_progress_ms_ == stalest->last_progress_ms_ && c.id_ < stalest->id_)) {
+      stalest = &c;
+    }
+  }
+  if (stalest == nullptr) return false;
   ++counters_.evicted;
-  close_conn(oldest->first);
+  close_conn(stalest->id_);
+  return true;
 }
 
 bool StreamServer::reading(StreamConn& c) const {
@@ -141,6 +148,12 @@ void StreamServer::on_conn_event(StreamConn::Id id, uint32_t events) {
     read = true;
     const ssize_t r = recv(c.fd_, buf, sizeof buf, MSG_DONTWAIT);
     if (r > 0) {
+      if (c.in_.empty()) {
+        c.request_started_ms_ = loop_.now_ms();
+        if (options_.request_timeout_ms != 0 && c.request_timer_ == EventLoop::TimerId::kNone) {
+          arm_request_timer(c, options_.request_timeout_ms);
+        }
+      }
       c.in_.append(buf, static_cast<size_t>(r));
       c.last_active_ms_ = loop_.now_ms();
     } else if (r == 0) {
@@ -174,6 +187,15 @@ void StreamServer::service(StreamConn& c) {
       c.closing_ = true;
     }
     if (c.dead_) break;
+    if (c.in_.size() < in_before) {
+      // A message was consumed: what remains (pipelined) starts now.
+      c.last_progress_ms_ = loop_.now_ms();
+      c.request_started_ms_ = c.in_.empty() ? 0 : loop_.now_ms();
+      if (c.request_started_ms_ != 0 && options_.request_timeout_ms != 0 &&
+          c.request_timer_ == EventLoop::TimerId::kNone) {
+        arm_request_timer(c, options_.request_timeout_ms);
+      }
+    }
     const size_t pending_before = c.pending_output();
     if (!send_pending(c.fd_, c.out_, c.out_pos_, kCompactAfter)) {
       ++counters_.errors;
@@ -229,12 +251,37 @@ void StreamServer::on_idle_timer(StreamConn::Id id) {
   close_conn(id);
 }
 
+void StreamServer::arm_request_timer(StreamConn& c, uint64_t delay_ms) {
+  const StreamConn::Id id = c.id_;
+  c.request_timer_ = loop_.after(delay_ms, [this, id] { on_request_timer(id); });
+}
+
+// Also lazily re-armed: a message finished meanwhile only clears or moves
+// request_started_ms_.
+void StreamServer::on_request_timer(StreamConn::Id id) {
+  StreamConn* c = find(id);
+  if (c == nullptr) return;
+  c->request_timer_ = EventLoop::TimerId::kNone;
+  if (c->request_started_ms_ == 0 || c->lingering_ || c->closing()) return;
+  const uint64_t now = loop_.now_ms();
+  if (c->session_->busy()) {
+    // Input waiting behind an answer still being computed is not slow.
+    c->request_started_ms_ = now;
+    return arm_request_timer(*c, options_.request_timeout_ms);
+  }
+  const uint64_t deadline = c->request_started_ms_ + options_.request_timeout_ms;
+  if (now < deadline) return arm_request_timer(*c, deadline - now);
+  ++counters_.closed_slow;
+  close_conn(id);
+}
+
 void StreamServer::close_conn(StreamConn::Id id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   StreamConn& c = it->second;
   loop_.remove(c.watch_);
   loop_.cancel(c.idle_timer_);
+  loop_.cancel(c.request_timer_);
   close(c.fd_);
   conns_.erase(it);
 }

@@ -84,9 +84,16 @@ class StreamConn {
   std::string out_;  // sent from out_pos_
   size_t out_pos_ = 0;
   uint64_t last_active_ms_ = 0;
+  // When a whole message was last consumed (the accept before the first):
+  // what eviction compares, so a client trickling bytes is not "active".
+  uint64_t last_progress_ms_ = 0;
+  // When the first byte of the message now in the input arrived; 0 when
+  // the input holds none.  Options.request_timeout_ms counts from here.
+  uint64_t request_started_ms_ = 0;
   uint32_t events_ = 0;  // what epoll currently waits for
   EventLoop::WatchId watch_ = EventLoop::WatchId::kNone;
   EventLoop::TimerId idle_timer_ = EventLoop::TimerId::kNone;
+  EventLoop::TimerId request_timer_ = EventLoop::TimerId::kNone;
   bool eof_ = false;
   bool closing_ = false;    // close once the queue is written
   bool lingering_ = false;  // reply sent, write side shut: reading and discarding until EOF
@@ -96,9 +103,10 @@ class StreamConn {
 
 struct StreamCounters {
   uint64_t accepted = 0;
-  uint64_t refused = 0;          // at the cap, AtCap::kRefuse
-  uint64_t evicted = 0;          // at the cap, AtCap::kEvictOldest
+  uint64_t refused = 0;          // at the cap, AtCap::kRefuse (or nothing to evict)
+  uint64_t evicted = 0;          // at the cap, AtCap::kEvictStalest
   uint64_t closed_idle = 0;      // inactive for Options.idle_timeout_ms
+  uint64_t closed_slow = 0;      // a message not whole within Options.request_timeout_ms
   uint64_t closed_oversize = 0;  // the session said Input::kTooLong
   uint64_t closed_backlog = 0;   // write queue over max_output, OutputFull::kClose
   uint64_t errors = 0;           // reset, failed read/write/accept/epoll
@@ -107,8 +115,13 @@ struct StreamCounters {
 class StreamServer {
  public:
   enum class AtCap : uint8_t {
-    kRefuse,       // send Options.refusal (best effort) to the newcomer and close it
-    kEvictOldest,  // close the least recently active connection to admit it
+    kRefuse,        // send Options.refusal (best effort) to the newcomer and close it
+    // Close the stalest connection to admit the newcomer: the one, of those
+    // not busy, that completed a message least recently (its accept time if
+    // it never did), so idle and trickling clients go first and a fresh
+    // connection always gets a slot.  When every connection is busy, the
+    // newcomer is refused as under kRefuse.
+    kEvictStalest,
   };
   enum class OutputFull : uint8_t {
     kPauseReading,  // stop reading until the queue drains below max_output
@@ -126,6 +139,11 @@ class StreamServer {
     size_t max_output = 4 * 1024 * 1024;  // unsent bytes, see OutputFull
     OutputFull output_full = OutputFull::kPauseReading;
     uint64_t idle_timeout_ms = 0;  // no byte read (or written) for this long: closed; 0 = never
+    // A message must be whole this long after its first byte arrived, or
+    // the connection is closed (closed_slow): bytes trickled one at a time
+    // refresh the idle timer, not this deadline.  Not counted while the
+    // session is busy.  0 = no deadline.
+    uint64_t request_timeout_ms = 0;
     bool output_is_activity = true;  // false: only what the client sends counts
     // After a closing reply: shut the write side and read and discard
     // until the client closes, so unread input does not turn our close into
@@ -164,12 +182,15 @@ class StreamServer {
   void on_conn_event(StreamConn::Id id, uint32_t events);
   void on_idle_timer(StreamConn::Id id);
   void arm_idle_timer(StreamConn& c, uint64_t delay_ms);
+  void on_request_timer(StreamConn::Id id);
+  void arm_request_timer(StreamConn& c, uint64_t delay_ms);
   bool reading(StreamConn& c) const;
   // Lets the session consume input and writes, until neither moves.
   void service(StreamConn& c);
   // Closes, lingers or re-arms epoll for what `c` needs next.
   void settle(StreamConn& c);
-  void evict_oldest();
+  // False when every connection is busy.
+  bool evict_stalest();
   void close_conn(StreamConn::Id id);
 
   EventLoop& loop_;

@@ -144,7 +144,8 @@ std::string_view path_of(std::string_view target) {
 
 nlohmann::json metrics_counters_json(const MetricsCounters& c, size_t connections) {
   return {{"connections", connections}, {"accepted", c.accepted}, {"requests", c.requests},
-          {"errors", c.errors},         {"refused", c.refused},   {"closed_idle", c.closed_idle}};
+          {"errors", c.errors},         {"refused", c.refused},   {"closed_idle", c.closed_idle},
+          {"evicted", c.evicted},       {"closed_slow", c.closed_slow}};
 }
 
 // While a reply is unsent the connection is not read: a client that stops
@@ -179,7 +180,12 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(EventLoop& loop, dp::
   sa.sin_addr.s_addr = ip.be;
   sa.sin_port = htons(port);
   if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    return fail("metrics.listen: cannot bind " + s->address_ + ": " + errno_text(errno));
+    const int err = errno;
+    return fail("metrics.listen: cannot bind " + s->address_ + ": " + errno_text(err) +
+                (err == EADDRINUSE ? " (another server, or a second podgate, holds it; [metrics] "
+                                     "listen chooses the address, default \"127.0.0.1:9470\", "
+                                     "and \"\" turns /metrics off)"
+                                   : ""));
   }
   if (listen(fd, kListenBacklog) != 0) {
     return fail("metrics.listen: cannot listen on " + s->address_ + ": " + errno_text(errno));
@@ -191,7 +197,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(EventLoop& loop, dp::
   }
   StreamServer::Options o;
   o.max_connections = options.max_connections;
-  o.at_cap = StreamServer::AtCap::kRefuse;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;  // refused only when none can go
+  o.request_timeout_ms = options.request_timeout_ms;
   o.refusal =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
       "Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
@@ -216,6 +223,8 @@ MetricsCounters MetricsServer::counters() const noexcept {
   c.accepted = sc.accepted;
   c.refused = sc.refused;
   c.closed_idle = sc.closed_idle;
+  c.evicted = sc.evicted;
+  c.closed_slow = sc.closed_slow;
   return c;
 }
 

@@ -37,6 +37,8 @@ struct MetricsCounters {
   uint64_t errors = 0;       // 4xx/5xx replies sent
   uint64_t refused = 0;      // connections refused at the cap
   uint64_t closed_idle = 0;  // closed by the idle timeout
+  uint64_t evicted = 0;      // the stalest, closed to admit a new connection at the cap
+  uint64_t closed_slow = 0;  // a request head not whole within Options.request_timeout_ms
 };
 
 // The counters as the "metrics_http" section of the stats reply
@@ -51,6 +53,9 @@ class MetricsServer {
     // A connection with no byte read or written for this long is closed;
     // one lingering after its last reply counts from the reply.
     uint64_t idle_timeout_ms = 5000;
+    // A request head must be whole this long after its first byte (issue
+    // 15: 16 clients trickling a byte a second stopped every scrape).
+    uint64_t request_timeout_ms = 5000;
   };
   using BodyProvider = std::function<std::string()>;
 

@@ -335,7 +335,7 @@ void render_dns(Exposition& e, const json& stats) {
     Type type;
     const char* help;
   };
-  static constexpr std::array<Field, 8> kFields = {{
+  static constexpr std::array<Field, 9> kFields = {{
       {"truncated", "podgate_dns_truncated_total", Type::kCounter,
        "UDP responses sent with TC set (RFC 1035 4.2.1)"},
       {"silent", "podgate_dns_silent_total", Type::kCounter,
@@ -349,6 +349,8 @@ void render_dns(Exposition& e, const json& stats) {
        "DNS-over-TCP connections closed by the idle timeout (RFC 7766 6.2.3)"},
       {"tcp_evicted", "podgate_dns_tcp_evicted_total", Type::kCounter,
        "DNS-over-TCP connections closed to admit a new one at the cap"},
+      {"tcp_slow_closed", "podgate_dns_tcp_slow_closed_total", Type::kCounter,
+       "DNS-over-TCP connections closed because a query was not whole in time"},
       {"tcp_errors", "podgate_dns_tcp_errors_total", Type::kCounter,
        "DNS-over-TCP connections closed on an error"},
   }};
@@ -382,6 +384,8 @@ std::string server_counter_help(const std::string& key) {
       {"closed_oversize", "connections closed after an oversized request"},
       {"closed_backlog", "connections closed because the client stopped reading"},
       {"closed_idle", "connections closed by the idle timeout"},
+      {"evicted", "connections closed to admit a new one at the connection cap"},
+      {"closed_slow", "connections closed because a request was not whole in time"},
   };
   auto it = kHelp.find(key);
   return it == kHelp.end() ? key : it->second;

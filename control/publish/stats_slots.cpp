@@ -58,6 +58,7 @@ uint16_t StatsSlots::slot_for(const dp::ServiceKey& service, const dp::Backend& 
   const SlotKey key{service, backend};
   if (auto it = by_key_.find(key); it != by_key_.end()) {
     if (it->second.released_ms) {
+      since_commit_.push_back(Taken{key, it->second.released_ms});
       it->second.released_ms.reset();  // back before its quarantine ended
       --quarantined_count_;
     }
@@ -72,7 +73,25 @@ uint16_t StatsSlots::slot_for(const dp::ServiceKey& service, const dp::Backend& 
   free_.pop_back();
   s.base = read_(s.index);
   by_key_.emplace(key, s);
+  since_commit_.push_back(Taken{key, std::nullopt});
   return s.index;
+}
+
+void StatsSlots::abandon() {
+  // Newest first, so a slot index goes back onto the free stack where it
+  // came from.
+  for (auto t = since_commit_.rbegin(); t != since_commit_.rend(); ++t) {
+    auto it = by_key_.find(t->key);
+    if (it == by_key_.end()) continue;
+    if (t->was_released_ms) {
+      it->second.released_ms = t->was_released_ms;
+      ++quarantined_count_;
+    } else {
+      free_.push_back(it->second.index);
+      by_key_.erase(it);
+    }
+  }
+  since_commit_.clear();
 }
 
 void StatsSlots::retain(const dp::Snapshot& snap, uint64_t now_ms) {

@@ -77,6 +77,16 @@ class StatsSlots {
   // looked at, O(what changed).
   void release(const std::vector<std::shared_ptr<const dp::ServiceData>>& dropped,
                const dp::Snapshot& snap, uint64_t now_ms);
+  // After a snapshot is published: what slot_for() took for it stays taken
+  // (abandon() no longer undoes it).
+  void commit_taken() noexcept { since_commit_.clear(); }
+
+  // A snapshot built but not published (refused, out of memory): every
+  // slot_for() since the last commit_taken() is undone.  Keys it took go back to
+  // the free list at once (no flow entry ever carried them) and keys it
+  // revived from quarantine go back there with their old release time, so
+  // a failed change leaves in_use() and quarantined() as they were.
+  void abandon();
 
   // Reclaims slots whose quarantine is over; call now and then.
   void reclaim(uint64_t now_ms);
@@ -109,6 +119,12 @@ class StatsSlots {
       retired_;
   size_t quarantined_count_ = 0;
   uint64_t exhausted_ = 0;
+  // What slot_for() changed since the last commit_taken(), for abandon().
+  struct Taken {
+    SlotKey key;
+    std::optional<uint64_t> was_released_ms;  // revived from quarantine; nullopt: newly taken
+  };
+  std::vector<Taken> since_commit_;
 };
 
 }  // namespace podgate::ctl

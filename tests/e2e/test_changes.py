@@ -14,12 +14,15 @@ import copy
 import grp
 import json
 import os
+import pwd
+import shutil
 import re
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -210,6 +213,21 @@ class RuntimeChangesTest(Base):
         return self.app.curl_many(f"http://{vip}:{port}/", count)
 
     # ---- apply -----------------------------------------------------------
+    def test_apply_of_a_vip_inside_a_connected_subnet_warns(self):
+        # Issue 15: allowed (podgate answers ARP for it there), but said.
+        try:
+            r = self.apply_text(web_toml("ctl-lan", "192.0.2.77"))
+            self.assertEqual(r["created"], ["default/ctl-lan"])
+            self.assertEqual(r["warnings"], [
+                "service default/ctl-lan: cluster_ip 192.0.2.77 is inside port uplink's "
+                "connected subnet 192.0.2.0/24; podgate answers ARP for it there, so no host "
+                "on that subnet may have it"])
+            r = ctl(self.app.socket_path, "apply", "-f", "-", stdin=web_toml("ctl-lan", "192.0.2.77"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("warning", r.stderr, "unchanged: nothing new to warn about")
+        finally:
+            self.delete_if_present("default/ctl-lan")
+
     def test_apply_toml_fragment_creates_a_service_forwarded_and_in_dns(self):
         vip, fqdn = "10.96.0.30", "web-toml.default.svc.cluster.local"
         self.assertEqual(dig(fqdn)[0], "NXDOMAIN")
@@ -684,7 +702,8 @@ class RuntimeChangesTest(Base):
             ({"command": "config", "action": "save", "path": "relative.toml"}, "bad_request"),
             ({"command": "config", "action": "save", "path": 5}, "bad_request"),
             ({"command": "config", "action": "save", "path": "/nonexistent-dir/x.toml"},
-             "internal"),
+             "bad_request"),
+            ({"command": "config", "action": "render"}, "bad_request"),
         ]
         before = self.state()
         for req, code in cases:
@@ -888,9 +907,11 @@ class SaveAndReloadTest(Base):
         self.make_changes()
         self.assertEqual(self.ask(command="status")["unsaved_changes"], 6)
         saved = os.path.join(self.app.dir, "saved.toml")
-        r = self.ask(command="config", action="save", path=saved)
-        self.assertEqual((r["path"], r["unsaved_changes"]), (saved, 6),
-                         "saving elsewhere leaves the config file's changes unsaved")
+        r = ctl(self.app.socket_path, "config", "save", saved)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"saved to {saved} (snapshot", r.stdout)
+        self.assertIn("unsaved changes 6", r.stdout,
+                      "saving elsewhere leaves the config file's changes unsaved")
         state = self.running()
         self.c.close()
         self.assertEqual(self.app.stop(), 0)
@@ -993,13 +1014,119 @@ class SocketOptionsTest(Base):
 
     def test_config_dump_and_save_keep_the_socket_options(self):
         saved = os.path.join(self.app.dir, "opts.toml")
-        self.ask(command="config", action="save", path=saved)
+        with open(saved, "w") as f:
+            f.write(self.ask(command="config", action="toml")["toml"])
         with open(saved) as f:
             text = f.read()
         self.assertIn('mode = "0600"', text)
         self.assertIn(f'group = "{self.GROUP}"', text)
         self.assertIn("idle_timeout = 1", text)
 
+
+
+# ---- config save by an unprivileged member of the socket's group ------------
+
+class GroupMemberSaveTest(Base):
+    """Issue 15: `config save PATH` wrote any file as root for any member of
+    the control socket's group.  Over the socket podgate writes only its own
+    config file; podgatectl writes a copy elsewhere as the caller."""
+    USER = f"pgsave{os.getpid() % 100000}"
+
+    @classmethod
+    def setUpClass(cls):
+        subprocess.run(["groupadd", "--system", cls.USER], check=True)
+        subprocess.run(["useradd", "--system", "-M", "-g", cls.USER, "-s", "/usr/sbin/nologin",
+                        cls.USER], check=True)
+        cls.app = Lab("pggrp", control_extra=f'mode = "0660"\ngroup = "{cls.USER}"\n',
+                      dns_port=DNS_PORT + 3)
+        # A socket directory the member can traverse (the lab's own is 0700).
+        cls.run_dir = tempfile.mkdtemp(prefix="pgsave-run-")
+        os.chmod(cls.run_dir, 0o755)
+        cls.app.socket_path = os.path.join(cls.run_dir, "podgate.sock")
+        # The victim: a root-owned 0600 file in a 0700 directory.
+        cls.secret_dir = tempfile.mkdtemp(prefix="pgsave-secret-")
+        cls.secret = os.path.join(cls.secret_dir, "secret")
+        with open(cls.secret, "w") as f:
+            f.write("root only\n")
+        os.chmod(cls.secret, 0o600)
+        try:
+            cls.app.start(base_services(), {})
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.stop()
+        subprocess.run(["userdel", cls.USER], check=False)
+        subprocess.run(["groupdel", cls.USER], check=False)
+        shutil.rmtree(cls.secret_dir, ignore_errors=True)
+        shutil.rmtree(cls.run_dir, ignore_errors=True)
+
+    def setUp(self):
+        self.c = Client(self.app.socket_path)
+
+    def tearDown(self):
+        self.c.close()
+
+    def as_member(self, *args, stdin=None):
+        return subprocess.run(["setpriv", "--reuid", self.USER, "--regid", self.USER,
+                               "--init-groups", "--no-new-privs", *args], input=stdin,
+                              capture_output=True, text=True, timeout=30)
+
+    def member_asks(self, request):
+        code = ("import json, socket, sys\n"
+                "s = socket.socket(socket.AF_UNIX)\n"
+                "s.connect(sys.argv[1])\n"
+                "s.sendall(sys.stdin.buffer.read() + b'\\n')\n"
+                "print(s.makefile().readline())\n")
+        r = self.as_member(sys.executable, "-c", code, self.app.socket_path,
+                           stdin=json.dumps(request))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def secret_unchanged(self):
+        st = os.stat(self.secret)
+        with open(self.secret) as f:
+            self.assertEqual(f.read(), "root only\n")
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (0, 0o600))
+
+    def test_a_member_cannot_make_podgate_write_a_path_it_chose(self):
+        # The member is an administrator: it may ask and save the config file.
+        self.assertTrue(self.member_asks({"command": "status"})["ok"])
+        for path in (self.secret, os.path.join(self.secret_dir, "new"), "/etc/podgate-pwned"):
+            with self.subTest(path=path):
+                reply = self.member_asks({"command": "config", "action": "save", "path": path})
+                self.assertFalse(reply["ok"], reply)
+                self.assertEqual(reply["error"]["code"], "bad_request")
+                self.assertIn("writes only the config file podgate was started with",
+                              reply["error"]["message"])
+                self.assertFalse(os.path.exists(os.path.join(self.secret_dir, "new")))
+                self.assertFalse(os.path.exists("/etc/podgate-pwned"))
+                self.secret_unchanged()
+        reply = self.member_asks({"command": "config", "action": "save"})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["path"], self.app.config_path)
+
+    def test_podgatectl_writes_a_copy_with_the_callers_own_permissions(self):
+        r = self.as_member(sys.executable, PODGATECTL, "-s", self.app.socket_path,
+                           "config", "save", self.secret)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"cannot write {self.secret}: Permission denied", r.stderr)
+        self.secret_unchanged()
+        # Where the member may write, the copy is its own file.
+        copy_path = os.path.join(self.run_dir, "copy.toml")
+        os.chmod(self.run_dir, 0o777)
+        try:
+            r = self.as_member(sys.executable, PODGATECTL, "-s", self.app.socket_path,
+                               "config", "save", copy_path)
+        finally:
+            os.chmod(self.run_dir, 0o755)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"saved to {copy_path}", r.stdout)
+        st = os.stat(copy_path)
+        self.assertEqual(pwd.getpwuid(st.st_uid).pw_name, self.USER)
+        self.assertTrue(netlab.run(netlab.podgate_binary(), "--check", "-c", copy_path).returncode == 0)
 
 if __name__ == "__main__":
     e2e_main.main()

@@ -12,8 +12,10 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
 import e2e_main  # noqa: E402
@@ -157,6 +159,9 @@ class ControlSocketTest(unittest.TestCase):
             (b'{"command": "config", "action": "explode"}', "bad_request"),
             (b'{"command": "status", "version": 2}', "bad_request"),
             (b'{"command": "status", "version": "1"}', "bad_request"),
+            # Issue 15: the last of two equal keys ran (a reload here).
+            (b'{"command": "status", "command": "reload"}', "bad_request"),
+            (b'{"command": "config", "action": "dump", "action": "save"}', "bad_request"),
         ]
         for line, code in cases:
             with self.subTest(line=line):
@@ -345,6 +350,10 @@ class ControlSocketTest(unittest.TestCase):
         r = ctl("endpoints", "default/my-app", socket_path=path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("draining", r.stdout)
+        # Conditions as the config writes them, not Python's True/False.
+        self.assertNotRegex(r.stdout, r"\b(True|False)\b")
+        self.assertRegex(r.stdout, r"\btrue\b")
+        self.assertRegex(r.stdout, r"\bfalse\b")
         r = ctl("maglev", "default/my-app", socket_path=path)
         self.assertIn("M=1021", r.stdout)
         r = ctl("dns", APP_FQDN, socket_path=path)
@@ -362,6 +371,122 @@ class ControlSocketTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn(path + ".missing", r.stderr)
         self.assertEqual(ctl("frobnicate", socket_path=path).returncode, 2)
+
+
+class Tricklers:
+    """Clients that send one byte at a time and never finish a request, and
+    reconnect when closed (issue 15: 64 of them locked every administrator
+    out of the control socket, 16 stopped every Prometheus scrape)."""
+
+    def __init__(self, connect, count, payload):
+        self.connect, self.count, self.payload = connect, count, payload
+        self.socks, self.reconnects = [], 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def open_one(self):
+        try:
+            s = self.connect()
+            s.setblocking(False)
+            return [s, 0]
+        except OSError:
+            return None
+
+    def run(self):
+        self.socks = [x for x in (self.open_one() for _ in range(self.count)) if x]
+        while not self.stop.wait(0.3):
+            for i, entry in enumerate(self.socks):
+                s, pos = entry
+                try:
+                    s.send(self.payload[pos % len(self.payload):pos % len(self.payload) + 1])
+                    entry[1] = pos + 1
+                    if s.recv(4096, socket.MSG_DONTWAIT) == b"":
+                        raise ConnectionResetError
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:  # closed by podgate: come back
+                    s.close()
+                    self.reconnects += 1
+                    self.socks[i] = self.open_one() or entry
+        for s, _ in self.socks:
+            s.close()
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(1.5)  # every trickler connected and sending
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+class LockoutTest(unittest.TestCase):
+    """Tricklers at and beyond every stream listener's cap: an
+    administrator still gets answers, scrapes still work, DNS over TCP
+    still answers, and the tricklers are closed by the request deadline."""
+
+    @classmethod
+    def setUpClass(cls):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            cls.metrics_port = s.getsockname()[1]
+        cls.app = netlab.Appliance("pglck", dns_port=DNS_PORT + 1, metrics_port=cls.metrics_port)
+        cls.app.start(services(), PODS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.stop()
+
+    def unix(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.app.socket_path)
+        return s
+
+    def tcp(self, port):
+        return lambda: socket.create_connection(("127.0.0.1", port), timeout=2)
+
+    def scrape(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+
+    def test_tricklers_at_every_cap_lock_nobody_out(self):
+        control = Tricklers(self.unix, 70, b'{"command": "status"}')
+        metrics = Tricklers(self.tcp(self.metrics_port), 20, b"GET /metrics HTTP/1.1\r\n")
+        dns_tcp = Tricklers(self.tcp(DNS_PORT + 1), 260, b"\x00\x20" + b"x" * 32)
+        with control, metrics, dns_tcp:
+            for _ in range(5):
+                r = ctl("status", socket_path=self.app.socket_path)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("podgate ", r.stdout)
+                status, body = self.scrape()
+                self.assertEqual(status, 200)
+                self.assertIn("podgate_control_socket_evicted_total", body)
+                out = subprocess.run(["dig", "@127.0.0.1", "-p", str(DNS_PORT + 1), "+tcp",
+                                      "+short", "+time=3", "+tries=1", APP_FQDN],
+                                     capture_output=True, text=True, timeout=10).stdout
+                self.assertEqual(out.split(), [VIP])
+                time.sleep(0.5)
+            c = Client(self.app.socket_path)
+            try:
+                stats = c.ask({"command": "stats"})
+            finally:
+                c.close()
+            _, body = self.scrape()
+        self.assertTrue(stats["ok"], stats)
+        # More tricklers than slots: they evict each other (the stalest
+        # first), never the administrator's fresh connection.  Those that
+        # outlive their request deadline are closed as slow
+        # (stream_server_test and metrics_http_test time that on a clock).
+        cs = stats["control_socket"]
+        self.assertGreater(cs["evicted"] + cs["closed_slow"], 0, cs)
+        self.assertGreater(stats["dns"]["tcp_evicted"] + stats["dns"]["tcp_slow_closed"], 0)
+        metric = {l.split()[0]: float(l.split()[1]) for l in body.splitlines()
+                  if l.startswith("podgate_metrics_http_")}
+        self.assertGreater(metric["podgate_metrics_http_evicted_total"] +
+                           metric["podgate_metrics_http_closed_slow_total"], 0, metric)
+        self.assertGreater(control.reconnects, 0)
 
 
 class SocketOwnershipTest(unittest.TestCase):

@@ -321,10 +321,30 @@ class DnsTest(unittest.TestCase):
 
     def test_idle_tcp_connection_is_closed_by_the_server(self):
         with socket.create_connection(("127.0.0.1", PORT), timeout=30) as s:
-            s.sendall(b"\x00")
             # The server's idle timeout is 10 s; recv returns b"" on its FIN.
             self.assertEqual(s.recv(1), b"")
         self.assertRegex(self.app.counters(), r"tcp_idle_closed=[1-9]")
+
+    def test_a_query_not_whole_within_5_s_closes_the_connection(self):
+        # Issue 15: a byte now and then kept a connection (and its slot)
+        # for ever; a query must be whole 5 s after its first byte.
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", PORT), timeout=30) as s:
+            s.sendall(b"\x00")
+            closed = False
+            while not closed and time.monotonic() - start < 20:
+                time.sleep(1)
+                try:
+                    s.sendall(b"\x20")  # never idle: a byte a second
+                    s.settimeout(0.01)
+                    closed = s.recv(1) == b""
+                except socket.timeout:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+            self.assertTrue(closed, "the trickling connection was closed")
+        self.assertLess(time.monotonic() - start, 9, "before the 10 s idle timeout could")
+        self.assertRegex(self.app.counters(), r"tcp_slow_closed=[1-9]")
 
     def test_reload_adding_an_endpoint_shows_in_the_next_answer(self):
         before = ask(f"{ZONE}.", "SOA")

@@ -233,5 +233,44 @@ class ReloadRefusalTest(unittest.TestCase):
         self.assertRegex(refusal, r"neighbors: no room for 172\.17\.\d+\.\d+ in the neighbour table")
 
 
+    def slots(self):
+        st = self.ask(command="stats")["stats_slots"]
+        return st["in_use"], st["quarantined"]
+
+    def test_neighbours_that_do_not_fit_leak_no_stats_slots(self):
+        # The refused file adds a service: its endpoint took a stats slot in
+        # the snapshot built before the neighbours were found not to fit.
+        before = self.slots()
+        entries = [(ip, "02:00:00:00:be:ef") for ip in colliding_neighbors()]
+        neighbors = "".join(f'\n[[neighbors]]\nip = "{ip}"\nmac = "{mac}"\n' for ip, mac in entries)
+        for _ in range(2):
+            self.assertIsNotNone(self.sighup(self.app.base_config() + neighbors + services(added=True)))
+        self.assertEqual(self.slots(), before)
+
+    def test_a_reload_out_of_dpdk_memory_is_refused_and_podgate_keeps_running(self):
+        # Issue 15: ten Maglev tables of 16777213 slots (32 MiB each) do not
+        # fit the 256 MiB EAL has here; the file passes --check.  This ended
+        # podgate with std::bad_alloc, and the refused reload through the
+        # control socket leaked the stats slots of the services built first.
+        before, slots = self.observed(), self.slots()
+        huge = "".join(service_toml("default", f"huge-{i}", f"10.96.1.{i + 1}",
+                                    [("http", 80, 8080, "TCP")], [endpoint(PODS["my-app-0"], "my-app-0")],
+                                    extra="maglev_table_size = 16777213\n") for i in range(10))
+        text = self.app.base_config() + services(added=True) + huge
+        self.write(text)
+        check = subprocess.run([netlab.podgate_binary(), "--check", "-c", self.app.config_path],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        refusal = self.sighup(text)
+        self.assertIsNotNone(refusal, "the reload was applied")
+        self.assertIsNone(self.app.proc.poll(), "podgate ended on the reload:\n" + self.app.log_text())
+        self.assertEqual(self.observed(), before)
+        self.assertEqual(self.slots(), slots)
+        self.refuse_by_podgatectl(text, "nothing was changed")
+        self.assertEqual(self.observed(), before)
+        self.assertEqual(self.slots(), slots)
+        self.assertEqual(self.forwarding(), {"my-app-0", "my-app-1"})
+
+
 if __name__ == "__main__":
     e2e_main.main()

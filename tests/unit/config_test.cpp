@@ -3,7 +3,11 @@
 // gives exactly the message a person can act on, FILE:LINE:COL: PATH: what.
 #include "control/config/config.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -364,6 +368,59 @@ TEST(ConfigFile, MissingFileIsAnIoErrorNamingThePath) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kIo);
   EXPECT_EQ(r.error().message, path + ": cannot open: No such file or directory");
+}
+
+// Issue 15: /dev/zero or a 3 GB file ended in std::bad_alloc.
+TEST(ConfigFile, DeviceIsRefusedUnreadAsNotARegularFile) {
+  for (const std::string path : {"/dev/zero", "/dev/urandom"}) {
+    auto r = load_config(path);
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.error().code, ErrorCode::kIo);
+    EXPECT_EQ(r.error().message, path + ": not a regular file (a device, FIFO or socket); a config "
+                                        "must be a regular file");
+  }
+}
+
+TEST(ConfigFile, FifoIsRefusedWithoutWaitingForAWriter) {
+  char dir[] = "/tmp/podgate-config-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/fifo.toml";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  auto r = load_config(path);
+  unlink(path.c_str());
+  rmdir(dir);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, testing::HasSubstr(": not a regular file"));
+}
+
+TEST(ConfigFile, FileLargerThanTheCapIsRefusedUnread) {
+  char path[] = "/tmp/podgate-config-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  // Sparse: 3 GiB of nothing costs no disk and would have cost 3 GiB of heap.
+  ASSERT_EQ(ftruncate(fd, off_t{3} << 30), 0);
+  close(fd);
+  auto r = load_config(path);
+  unlink(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  EXPECT_EQ(r.error().message, std::string(path) +
+                                   ": 3221225472 bytes is larger than a config file may be (64 MiB)");
+}
+
+TEST(ConfigFile, CapIsInclusive) {
+  char path[] = "/tmp/podgate-config-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "# hi\n", 5), 5);
+  close(fd);
+  auto exact = read_config_file(path, 5);
+  auto over = read_config_file(path, 4);
+  unlink(path);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(*exact, "# hi\n");
+  ASSERT_FALSE(over.ok());
+  EXPECT_THAT(over.error().message, testing::HasSubstr("5 bytes is larger than"));
 }
 
 // ---- the table of mistakes ----

@@ -80,7 +80,7 @@ Config rich_config() {
   web.publish_not_ready_addresses = true;
   web.maglev_table_size = 1021;
   web.ports = {{"http", 80, 8080, Proto::kTcp}, {"dns", 53, 5353, Proto::kUdp}};
-  web.endpoints = {endpoint("172.17.2.10", "cart-\"0\"\\"), endpoint("172.17.2.11")};
+  web.endpoints = {endpoint("172.17.2.10", "cart-0.shop"), endpoint("172.17.2.11")};
   web.endpoints[0].weight = 256;
   web.endpoints[1].weight = 7;
   EndpointConfig draining = endpoint("172.17.2.12", "cart-2");

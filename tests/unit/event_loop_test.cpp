@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -185,6 +187,29 @@ TEST_F(EventLoopTest, ATimerSetByAHandlerWaitsForTheNextWakeUp) {
   EXPECT_EQ(fired_.size(), 1u);  // not an endless loop
   at(0);
   EXPECT_EQ(fired_.size(), 2u);
+}
+
+// Issue 15: an exception from a handler (std::bad_alloc on a reload) went
+// up through run_once() to std::terminate.
+TEST_F(EventLoopTest, AThrowingHandlerIsCountedAndTheOthersStillRun) {
+  Pair a, b;
+  int b_calls = 0;
+  ASSERT_TRUE(loop_->add(a.fd[0], EPOLLIN, [](uint32_t) { throw std::bad_alloc(); }));
+  ASSERT_TRUE(loop_->add(b.fd[0], EPOLLIN, [&](uint32_t) { ++b_calls; }));
+  EventLoop::TimerId t = loop_->every(10, [&] {
+    fired_.push_back("tick");
+    throw std::runtime_error("timer");
+  });
+  a.poke();
+  b.poke();
+  clock_ = 10;
+  EXPECT_NO_THROW(loop_->run_once(0));
+  EXPECT_EQ(b_calls, 1);
+  EXPECT_EQ(loop_->handler_failures(), 2u);
+  // The periodic timer that threw keeps its period.
+  at(20);
+  EXPECT_EQ(fired_.size(), 2u);
+  loop_->cancel(t);
 }
 
 TEST(EventLoopClock, AWaitEndsAtTheNextTimersDeadline) {

@@ -371,24 +371,46 @@ TEST_F(MetricsHttpTest, AClientThatStopsReadingHoldsOnlyItsOwnBuffers) {
   EXPECT_EQ(server_->connections(), 0u);
 }
 
-TEST_F(MetricsHttpTest, RefusesConnectionsOverTheCap) {
+// Issue 15: at the cap a newcomer was refused, so 16 clients trickling a
+// byte a second stopped every scrape.  Now the stalest connection goes.
+TEST_F(MetricsHttpTest, AtTheCapTheStalestConnectionMakesRoomForTheNewcomer) {
   TearDown();
   clients_.clear();
   MetricsServer::Options options;
   options.max_connections = 2;
   open_server(options);
-  int a = connect_client();
-  int b = connect_client();
+  int trickler = connect_client();
+  accept_until(1);
+  send_text(trickler, "GET /met");  // never finishes its head
+  now_ += 10;
+  int scraper = connect_client();
+  accept_until(2);
+  send_text(scraper, get("/metrics"));
+  EXPECT_EQ(read_response(scraper).status, 200);
   int c = connect_client();
   accept_until(3);
-  Response refused = read_response(c);
-  EXPECT_EQ(refused.status, 503);
-  EXPECT_TRUE(closed_by_server(c));
-  EXPECT_EQ(server_->counters().refused, 1u);
-  for (int fd : {a, b}) {
-    send_text(fd, get("/metrics"));
-    EXPECT_EQ(read_response(fd).status, 200);
+  EXPECT_EQ(server_->counters().evicted, 1u);
+  EXPECT_EQ(server_->counters().refused, 0u);
+  EXPECT_TRUE(closed_by_server(trickler));
+  send_text(c, get("/metrics"));
+  EXPECT_EQ(read_response(c).status, 200);
+}
+
+TEST_F(MetricsHttpTest, ARequestHeadNotWholeInTimeClosesTheConnection) {
+  int trickler = connect_client();
+  accept_until(1);
+  const uint64_t first = now_;
+  for (int i = 0; i < 4; ++i) {  // a byte a second: never idle for 5 s
+    send_text(trickler, "G");
+    now_ += 1000;
+    pump(0);
   }
+  EXPECT_EQ(server_->counters().closed_idle, 0u);
+  tick(first + 4999);
+  EXPECT_EQ(server_->counters().closed_slow, 0u);
+  tick(first + 5000);  // 5 s after the first byte
+  EXPECT_EQ(server_->counters().closed_slow, 1u);
+  EXPECT_TRUE(closed_by_server(trickler));
 }
 
 TEST_F(MetricsHttpTest, AnswersServiceUnavailableWithoutABodyProvider) {

@@ -66,6 +66,49 @@ TEST(StatsSlots, AnEndpointThatComesBackWithinQuarantineKeepsItsSlotAndCounts) {
   EXPECT_EQ(slots.endpoint(kWeb, pod(1))->packets_in, 10u);
 }
 
+// Issue 15: a reload that failed after the snapshot was built (out of
+// memory, neighbours that do not fit) left its slots taken: in_use 4 -> 9.
+TEST(StatsSlots, AnAbandonedBuildGivesBackWhatItTookAndRequarantinesWhatItRevived) {
+  Counters c;
+  StatsSlots slots(c.reader(), 1000, 16);
+  slots.slot_for(kWeb, pod(1));
+  const uint16_t gone = slots.slot_for(kWeb, pod(2));
+  slots.commit_taken();
+  slots.retain(*snapshot_with({{kWeb, {pod(1)}}}), 100);  // pod 2 quarantined at 100
+  ASSERT_EQ(slots.in_use(), 1u);
+  ASSERT_EQ(slots.quarantined(), 1u);
+  // The failed build: pod 1 again, pod 2 revived, three new keys.
+  slots.slot_for(kWeb, pod(1));
+  EXPECT_EQ(slots.slot_for(kWeb, pod(2)), gone);
+  const uint16_t fresh = slots.slot_for(kWeb, pod(3));
+  slots.slot_for(kDb, pod(1));
+  slots.slot_for(kDb, pod(2));
+  ASSERT_EQ(slots.in_use(), 5u);
+  slots.abandon();
+  EXPECT_EQ(slots.in_use(), 1u);
+  EXPECT_EQ(slots.quarantined(), 1u);
+  EXPECT_FALSE(slots.endpoint(kDb, pod(1)).has_value());
+  // The abandoned slots are free again, handed out as before.
+  EXPECT_EQ(slots.slot_for(kWeb, pod(3)), fresh);
+  slots.abandon();
+  // Pod 2's quarantine still ends 1000 ms after 100, not after the failure.
+  slots.reclaim(1099);
+  EXPECT_EQ(slots.quarantined(), 1u);
+  slots.reclaim(1100);
+  EXPECT_EQ(slots.quarantined(), 0u);
+}
+
+TEST(StatsSlots, AbandonAfterCommitChangesNothing) {
+  Counters c;
+  StatsSlots slots(c.reader(), 1000, 16);
+  slots.slot_for(kWeb, pod(1));
+  slots.commit_taken();
+  slots.retain(*snapshot_with({{kWeb, {pod(1)}}}), 0);
+  slots.abandon();
+  EXPECT_EQ(slots.in_use(), 1u);
+  EXPECT_TRUE(slots.endpoint(kWeb, pod(1)).has_value());
+}
+
 TEST(StatsSlots, ServiceTotalsStayMonotonicAsEndpointsLeaveAndSlotsAreReused) {
   Counters c;
   StatsSlots slots(c.reader(), 1000, 3);  // slots 1 and 2 only

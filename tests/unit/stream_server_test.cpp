@@ -207,7 +207,7 @@ TEST_F(StreamServerTest, RefusesConnectionsOverTheCapWithTheProtocolsMessage) {
 TEST_F(StreamServerTest, EvictsTheLeastRecentlyActiveConnectionAtTheCap) {
   StreamServer::Options o;
   o.max_connections = 2;
-  o.at_cap = StreamServer::AtCap::kEvictOldest;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
   start(o);
   const int old = connect_client();
   const int active = connect_client();
@@ -223,6 +223,108 @@ TEST_F(StreamServerTest, EvictsTheLeastRecentlyActiveConnectionAtTheCap) {
   EXPECT_EQ(read_bytes(newcomer, 4), "new\n");
   send_text(active, "on\n");
   EXPECT_EQ(read_bytes(active, 3), "on\n");
+}
+
+// Issue 15: clients trickling a byte a second kept their connections (each
+// byte refreshed the idle timer) and, at the cap, locked everyone out.
+TEST_F(StreamServerTest, AMessageNotWholeWithinTheRequestTimeoutClosesTheConnection) {
+  StreamServer::Options o;
+  o.idle_timeout_ms = 1000;
+  o.request_timeout_ms = 3000;
+  start(o);
+  const int slow = connect_client();
+  const int quick = connect_client();
+  accept_until(2);
+  for (uint64_t t = 1000; t <= 3900; t += 300) {  // a byte every 300 ms: never idle
+    tick(t);
+    send_text(slow, "x");
+    send_text(quick, "ok\n");
+    ASSERT_EQ(read_bytes(quick, 3), "ok\n");
+  }
+  EXPECT_EQ(server_->counters().closed_slow, 0u);
+  tick(4000);  // 3000 ms after the first byte at 1000
+  EXPECT_EQ(server_->counters().closed_slow, 1u);
+  EXPECT_TRUE(closed_by_server(slow));
+  EXPECT_EQ(server_->counters().closed_idle, 0u);
+  send_text(quick, "still\n");
+  EXPECT_EQ(read_bytes(quick, 6), "still\n");
+}
+
+TEST_F(StreamServerTest, TheRequestTimeoutCountsFromEachMessagesFirstByte) {
+  StreamServer::Options o;
+  o.request_timeout_ms = 1000;
+  start(o);
+  const int fd = connect_client();
+  accept_until(1);
+  send_text(fd, "one\ntw");  // "tw" starts at 1000
+  EXPECT_EQ(read_bytes(fd, 4), "one\n");
+  tick(1900);
+  send_text(fd, "o\nth");    // "th" starts at 1900
+  EXPECT_EQ(read_bytes(fd, 4), "two\n");
+  tick(2800);
+  EXPECT_EQ(server_->counters().closed_slow, 0u);
+  send_text(fd, "ree\n");
+  EXPECT_EQ(read_bytes(fd, 6), "three\n");
+  tick(10000);  // nothing pending: no deadline
+  EXPECT_EQ(server_->counters().closed_slow, 0u);
+  EXPECT_EQ(server_->connections(), 1u);
+}
+
+TEST_F(StreamServerTest, ABusySessionsWaitingInputIsNotSlow) {
+  StreamServer::Options o;
+  o.request_timeout_ms = 1000;
+  start(o);
+  const int fd = connect_client();
+  accept_until(1);
+  send_text(fd, "wait\necho");  // "echo" waits behind the busy answer
+  tick(5000);
+  EXPECT_EQ(server_->counters().closed_slow, 0u);
+  EXPECT_EQ(server_->connections(), 1u);
+}
+
+TEST_F(StreamServerTest, AtTheCapTheTricklerGoesBeforeTheClientThatCompletesRequests) {
+  StreamServer::Options o;
+  o.max_connections = 3;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
+  start(o);
+  const int admin = connect_client();  // accepted first, but completes requests
+  accept_until(1);
+  clock_ += 10;
+  const int trickler = connect_client();
+  const int busy = connect_client();
+  accept_until(3);
+  send_text(busy, "wait\n");  // busy: never evicted
+  for (int i = 0; i < 3; ++i) {
+    clock_ += 100;
+    send_text(trickler, "x");  // recently active, but no message
+    send_text(admin, "hi\n");
+    ASSERT_EQ(read_bytes(admin, 3), "hi\n");
+  }
+  const int fresh = connect_client();
+  accept_until(4);
+  EXPECT_EQ(server_->counters().evicted, 1u);
+  EXPECT_TRUE(closed_by_server(trickler));
+  send_text(fresh, "new\n");
+  EXPECT_EQ(read_bytes(fresh, 4), "new\n");
+  send_text(admin, "on\n");
+  EXPECT_EQ(read_bytes(admin, 3), "on\n");
+  EXPECT_EQ(server_->connections(), 3u);
+}
+
+TEST_F(StreamServerTest, AtTheCapWithEveryConnectionBusyTheNewcomerIsRefused) {
+  StreamServer::Options o;
+  o.max_connections = 1;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
+  o.refusal = "busy\n";
+  start(o);
+  const int a = connect_client();
+  accept_until(1);
+  send_text(a, "wait\n");
+  const int b = connect_client();
+  accept_until(2);
+  EXPECT_EQ(server_->counters().refused, 1u);
+  EXPECT_EQ(read_bytes(b, 5), "busy\n");
+  EXPECT_EQ(server_->connections(), 1u);
 }
 
 TEST_F(StreamServerTest, ClosesAConnectionSilentForTheIdleTimeout) {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "control/config/config.hpp"
 #include "control/config/config_writer.hpp"
@@ -98,6 +99,60 @@ TEST(Validate, EndpointRulesNameTheEndpoint) {
             "a ready endpoint is serving and not terminating");
   EXPECT_EQ(refusal([](Config& c) { ep7(c).ip = dp::IpAddr::v4(ip("127.0.0.1")); }),
             "service default/web, endpoint 127.0.0.1: ip " + not_unicast_ip4("127.0.0.1"));
+}
+
+// Issue 15: names with ESC or NUL were accepted and printed raw.
+TEST(Validate, PodNamesAreDns1123SubdomainsAndQuotedPrintably) {
+  for (const char* good : {"web-0", "web-7d9f8-x2x", "a.b-c.d", "0"}) {
+    EXPECT_EQ(refusal([good](Config& c) { ep7(c).pod = good; }), "") << good;
+  }
+  EXPECT_EQ(refusal([](Config& c) { ep7(c).pod = std::string(253, 'a'); }), "");
+  EXPECT_EQ(refusal([](Config& c) { ep7(c).pod = "x\x1b[2Jy"; }),
+            "service default/web, endpoint 172.17.0.7: pod \"x\\x1b[2Jy\" is not a DNS-1123 "
+            "subdomain (at most 253 characters: dot-separated labels of a-z, 0-9 and '-', each "
+            "starting and ending with a letter or digit)");
+  for (std::string bad : {std::string("a\0b", 3), std::string("Web-0"), std::string("web_0"),
+                          std::string("-web"), std::string("web."), std::string("a..b"),
+                          std::string(254, 'a')}) {
+    EXPECT_THAT(refusal([&bad](Config& c) { ep7(c).pod = bad; }),
+                HasSubstr("is not a DNS-1123 subdomain"))
+        << bad;
+  }
+}
+
+// Issue 15: these were accepted silently; forwarding to them loops.
+TEST(Validate, AnEndpointMayNotBePodgatesOwnAddressOrAVip) {
+  EXPECT_EQ(refusal([](Config& c) { ep7(c).ip = dp::IpAddr::v4(ip("172.17.0.1")); }),
+            "service default/web, endpoint 172.17.0.1: ip is the address of port pods; an "
+            "endpoint must be a Pod, not podgate itself");
+  EXPECT_EQ(refusal([](Config& c) { ep7(c).ip = dp::IpAddr::v4(ip("10.96.0.20")); }),
+            "service default/web, endpoint 10.96.0.20: ip is the cluster_ip of service "
+            "default/web; an endpoint must be a Pod, not a VIP (podgate forwards a packet once)");
+  EXPECT_EQ(refusal([](Config& c) {
+              c.services[1].endpoints[0].ip = dp::IpAddr::v4(ip("10.96.0.20"));
+            }),
+            "service default/db, endpoint 10.96.0.20: ip is the cluster_ip of service "
+            "default/web; an endpoint must be a Pod, not a VIP (podgate forwards a packet once)");
+  EXPECT_EQ(refusal([](Config& c) { ep7(c).ip = dp::IpAddr::v4(ip("10.96.0.10")); }),
+            "service default/web, endpoint 10.96.0.10: ip is dns.service_ip; an endpoint must be "
+            "a Pod, not a VIP");
+}
+
+TEST(Validate, AVipInsideAConnectedSubnetIsAWarningExceptItsNetworkAndBroadcast) {
+  Config c = base();
+  EXPECT_THAT(config_warnings(c), testing::IsEmpty());
+  web(c).cluster_ip = dp::IpAddr::v4(ip("192.0.2.50"));
+  EXPECT_TRUE(validate(c).ok());
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre("service default/web: cluster_ip 192.0.2.50 is inside port "
+                                   "uplink's connected subnet 192.0.2.0/24; podgate answers ARP "
+                                   "for it there, so no host on that subnet may have it"));
+  EXPECT_EQ(refusal([](Config& c) { web(c).cluster_ip = dp::IpAddr::v4(ip("192.0.2.255")); }),
+            "service default/web: cluster_ip 192.0.2.255 is the broadcast address of the subnet "
+            "192.0.2.0/24 of port uplink");
+  EXPECT_EQ(refusal([](Config& c) { web(c).cluster_ip = dp::IpAddr::v4(ip("172.17.0.0")); }),
+            "service default/web: cluster_ip 172.17.0.0 is the network address of the subnet "
+            "172.17.0.0/16 of port pods");
 }
 
 TEST(Validate, AnEndpointListedTwiceIsNamedOnce) {
@@ -247,6 +302,24 @@ TEST(Validate, DnsRules) {
   EXPECT_EQ(refusal([](Config& c) { c.dns.ttl = 0; }), "dns: ttl 0 is not in 1..86400");
   EXPECT_THAT(refusal([](Config& c) { c.dns.zone = "Cluster.local"; }),
               HasSubstr("dns: zone \"Cluster.local\" is not a DNS name"));
+}
+
+// Issue 15: --in-memory with --no-huge ended in 60 lines of EAL usage text.
+TEST(Validate, EalArgumentCombinationsDpdkRefusesAreNamed) {
+  auto eal = [](std::vector<std::string> args) {
+    return refusal([&args](Config& c) { c.eal.args = args; });
+  };
+  EXPECT_EQ(eal({"--no-huge", "--no-shconf", "-m", "256"}), "");
+  EXPECT_EQ(eal({"--in-memory", "--no-huge", "-m", "256"}),
+            "eal: args: --in-memory and --no-huge cannot go together (--no-huge implies "
+            "--legacy-mem, which --in-memory refuses); without hugepages use --no-huge "
+            "--no-shconf");
+  EXPECT_EQ(eal({"--in-memory", "--legacy-mem"}),
+            "eal: args: --in-memory and --legacy-mem cannot go together");
+  EXPECT_EQ(eal({"-m", "512", "--socket-mem=512,512"}),
+            "eal: args: -m and --socket-mem cannot go together; give one of them");
+  EXPECT_EQ(eal({"--no-huge", "--socket-mem", "512"}),
+            "eal: args: --socket-mem needs hugepages and cannot go with --no-huge; use -m");
 }
 
 TEST(Validate, DataplaneAndControlRules) {
