@@ -2,6 +2,7 @@
 #include "control/config/service_index.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace podgate::ctl {
 
@@ -35,9 +36,46 @@ const std::vector<const ServiceConfig*>* ServiceIndex::owners(uint64_t key) cons
   return it == vip_ports_.end() ? nullptr : &it->second;
 }
 
+const std::vector<const ServiceConfig*>* ServiceIndex::with_vip(uint32_t vip_host) const {
+  auto it = vips_.find(vip_host);
+  return it == vips_.end() ? nullptr : &it->second;
+}
+
+uint32_t ServiceIndex::endpoint_count(uint32_t ip_host) const {
+  auto it = endpoints_.find(ip_host);
+  return it == endpoints_.end() ? 0 : it->second;
+}
+
+namespace {
+
+// A forwarding IPv4 cluster IP (what an endpoint may not be), as host order.
+std::optional<uint32_t> forwarding_vip(const ServiceConfig& s) {
+  if (s.type != ServiceType::kClusterIp || !s.cluster_ip || s.cluster_ip->family != dp::Family::kIpv4) {
+    return std::nullopt;
+  }
+  return s.cluster_ip->as_v4().host();
+}
+
+// Each IPv4 endpoint address of `s` once.
+template <typename Fn>
+void for_each_endpoint_ip(const ServiceConfig& s, Fn&& fn) {
+  std::vector<uint32_t> seen;
+  for (const EndpointConfig& e : s.endpoints) {
+    if (e.ip.family != dp::Family::kIpv4) continue;
+    const uint32_t ip = e.ip.as_v4().host();
+    if (std::find(seen.begin(), seen.end(), ip) != seen.end()) continue;
+    seen.push_back(ip);
+    fn(ip);
+  }
+}
+
+}  // namespace
+
 void ServiceIndex::add(const ServiceConfig& s) {
   ++names_[s.ns + "/" + s.name];
   for (uint64_t k : keys_of(s)) vip_ports_[k].push_back(&s);
+  if (auto vip = forwarding_vip(s)) vips_[*vip].push_back(&s);
+  for_each_endpoint_ip(s, [this](uint32_t ip) { ++endpoints_[ip]; });
 }
 
 void ServiceIndex::remove(const ServiceConfig& s) {
@@ -51,6 +89,16 @@ void ServiceIndex::remove(const ServiceConfig& s) {
     v.erase(std::remove(v.begin(), v.end(), &s), v.end());
     if (v.empty()) vip_ports_.erase(it);
   }
+  if (auto vip = forwarding_vip(s)) {
+    if (auto it = vips_.find(*vip); it != vips_.end()) {
+      auto& v = it->second;
+      v.erase(std::remove(v.begin(), v.end(), &s), v.end());
+      if (v.empty()) vips_.erase(it);
+    }
+  }
+  for_each_endpoint_ip(s, [this](uint32_t ip) {
+    if (auto it = endpoints_.find(ip); it != endpoints_.end() && --it->second == 0) endpoints_.erase(it);
+  });
 }
 
 void ServiceIndex::apply(const ServiceDiff& diff, const ServiceList& after) {

@@ -1,5 +1,6 @@
 // What validate() checks across services, kept between changes: how many
-// services have each name, and who serves each VIP:port/protocol.  The
+// services have each name, who serves each VIP:port/protocol, which
+// services have each cluster IP, and how many have each endpoint address.  The
 // Registry keeps one for its desired state, so a runtime change is checked
 // against it for the services it touches only (validate_change() in
 // validate.hpp), not by validating every service again (issue 14, "Scale").
@@ -31,6 +32,10 @@ class ServiceIndex {
   uint32_t name_count(const std::string& ns_name) const;
   // The services serving `key` (several only in an invalid config).
   const std::vector<const ServiceConfig*>* owners(uint64_t key) const;
+  // The forwarding services whose cluster IP is `vip_host` (IPv4).
+  const std::vector<const ServiceConfig*>* with_vip(uint32_t vip_host) const;
+  // How many services list `ip_host` (IPv4) among their endpoints.
+  uint32_t endpoint_count(uint32_t ip_host) const;
 
   // `after` is the list `diff` was computed to (its added indices).
   void apply(const ServiceDiff& diff, const ServiceList& after);
@@ -41,6 +46,8 @@ class ServiceIndex {
 
   std::unordered_map<std::string, uint32_t> names_;  // "ns/name" -> services with it
   std::unordered_map<uint64_t, std::vector<const ServiceConfig*>> vip_ports_;
+  std::unordered_map<uint32_t, std::vector<const ServiceConfig*>> vips_;
+  std::unordered_map<uint32_t, uint32_t> endpoints_;  // address -> services listing it
 };
 
 }  // namespace podgate::ctl

@@ -54,6 +54,15 @@ class Checker {
   Result<void> run_change(const ServiceDiff& diff, const ServiceIndex& index) {
     index_ = &index;
     for (const auto& r : diff.removed) removed_.push_back(r.get());
+    // The cluster IPs the change brings: an endpoint may not be one of
+    // them either (check_endpoint_is_not_ours asks vips_, then the index).
+    vips_.clear();
+    for (size_t i : diff.added) {
+      const ServiceConfig& s = c_.services[i];
+      if (s.type == ServiceType::kClusterIp && s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4) {
+        vips_.emplace(s.cluster_ip->as_v4().host(), &s);
+      }
+    }
     std::unordered_map<std::string, int> delta;  // "ns/name" -> services gained
     for (const auto& r : diff.removed) --delta[r->ns + "/" + r->name];
     for (size_t i : diff.added) ++delta[c_.services[i].ns + "/" + c_.services[i].name];
@@ -76,6 +85,7 @@ class Checker {
         }
       }
       check_service(s, o);
+      check_vip_is_no_endpoint(s, diff);
       if (const auto& dns_vip = c_.dns.service_ip;
           dns_vip && s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4 &&
           s.cluster_ip->as_v4() == *dns_vip) {
@@ -466,12 +476,41 @@ class Checker {
                       "; an endpoint must be a Pod, not podgate itself");
       }
     }
-    if (auto it = vips_.find(ip.host()); it != vips_.end()) {
-      error(eo, "ip is the cluster_ip of service " + it->second->ns + "/" + it->second->name +
+    const ServiceConfig* owner = nullptr;
+    if (auto it = vips_.find(ip.host()); it != vips_.end()) owner = it->second;
+    if (owner == nullptr && index_ != nullptr) {
+      if (const auto* with = index_->with_vip(ip.host())) {
+        for (const ServiceConfig* s : *with) {
+          if (std::find(removed_.begin(), removed_.end(), s) == removed_.end()) owner = s;
+        }
+      }
+    }
+    if (owner != nullptr) {
+      error(eo, "ip is the cluster_ip of service " + owner->ns + "/" + owner->name +
                     "; an endpoint must be a Pod, not a VIP (podgate forwards a packet once)");
     }
     if (c_.dns.service_ip && *c_.dns.service_ip == ip) {
       error(eo, "ip is dns.service_ip; an endpoint must be a Pod, not a VIP");
+    }
+  }
+
+  // run_change(): the other direction of check_endpoint_is_not_ours for a
+  // service the change brings: its cluster IP may not be an endpoint of a
+  // service the change leaves (validate() finds that from the endpoint).
+  void check_vip_is_no_endpoint(const ServiceConfig& s, const ServiceDiff& diff) {
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip || s.cluster_ip->family != dp::Family::kIpv4) return;
+    const Ip4 vip = s.cluster_ip->as_v4();
+    auto lists = [&vip](const ServiceConfig& other) {
+      return std::any_of(other.endpoints.begin(), other.endpoints.end(), [&vip](const EndpointConfig& e) {
+        return e.ip.family == dp::Family::kIpv4 && e.ip.as_v4() == vip;
+      });
+    };
+    int64_t count = index_->endpoint_count(vip.host());
+    for (const auto& r : diff.removed) count -= lists(*r);
+    if (count > 0) {
+      error("service " + s.ns + "/" + s.name,
+            "cluster_ip " + dp::to_string(vip) + " is an endpoint of another service; an endpoint "
+            "must be a Pod, not a VIP (podgate forwards a packet once)");
     }
   }
 

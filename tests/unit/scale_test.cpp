@@ -116,6 +116,40 @@ TEST(ValidateChange, ReportsAServiceDefinedTwice) {
       << r.error().message;
 }
 
+TEST(ValidateChange, AnEndpointMayNotBeAnotherServicesVipEitherWay) {
+  // Issue 15's rule holds for runtime changes too, checked from both ends
+  // against the rest of the config through the index.
+  Config running = base(3);
+  ServiceIndex index(running.services);
+  Config next = running;
+  EndpointConfig vip_as_endpoint;
+  vip_as_endpoint.ip = *std::as_const(running.services)[2].cluster_ip;  // svc-2's VIP
+  next.services[0].endpoints.push_back(vip_as_endpoint);
+  auto r = validate_change(next, diff_services(running.services, next.services), index);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("ip is the cluster_ip of service default/svc-2"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(validate(next).ok());
+
+  // A new service whose VIP is an endpoint of svc-2.
+  Config next2 = running;
+  ServiceConfig on_a_pod = std::as_const(running.services)[2];
+  on_a_pod.name = "on-a-pod";
+  on_a_pod.cluster_ip = std::as_const(running.services)[2].endpoints[0].ip;
+  on_a_pod.endpoints.erase(on_a_pod.endpoints.begin());  // not its own VIP either
+  next2.services.push_back(on_a_pod);
+  r = validate_change(next2, diff_services(running.services, next2.services), index);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("is an endpoint of another service"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(validate(next2).ok()) << "validate() refuses it too, from the endpoint's side";
+
+  // Removing that endpoint in the same change makes it fine.
+  next2.services[2].endpoints.erase(next2.services[2].endpoints.begin());
+  r = validate_change(next2, diff_services(running.services, next2.services), index);
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(validate(next2).ok());
+}
+
 // ---- the DNS zone kept when DNS does not see a change ----
 
 TEST(ZoneUnchanged, EndpointsOfAVipAreNotInDnsButAHeadlessServicesAre) {
