@@ -868,6 +868,21 @@ Bytes icmp_error(const L2& l2, Ip4 src, Ip4 dst, uint8_t type, uint8_t code, uin
   return ipv4_frame(l2, l3, 1, icmp);
 }
 
+// Sends one frame in on `in`; the one frame podgate sent for it (a test
+// failure and an empty frame when it sent none or several).
+Bytes forward_one(Dataplane& d, size_t in, const Bytes& frame) {
+  const auto out = d.send(in, frame);
+  EXPECT_EQ(out.size(), 1u) << d.drop_summary();
+  return out.size() == 1 ? out[0].frame : Bytes{};
+}
+
+// `p` as it left podgate's hop, untranslated: TTL one lower (what a router
+// beyond quotes, once the NAT is undone).
+TcpPacket one_hop_later(TcpPacket p) {
+  p.l3.ttl = static_cast<uint8_t>(p.l3.ttl - 1);
+  return p;
+}
+
 const Ip4 kPodRouter = ip("172.17.0.254");
 const MacAddr kPodRouterMac = mac("02:00:00:00:03:fe");
 constexpr uint8_t kUnreachable = 3, kFragNeeded = 4, kPortUnreachable = 3, kTimeExceeded = 11;
@@ -882,18 +897,14 @@ TEST(WorkerPipeline, FragmentationNeededFromBeyondTheNatReachesTheClientTranslat
     SCOPED_TRACE(quote);
     auto d = make_dataplane();
     const TcpPacket syn = to_vip(25000);
-    auto out = d->send(kUplink, syn.frame());
-    ASSERT_EQ(out.size(), 1u) << d->drop_summary();
-    const Bytes forwarded = out[0].frame;  // client -> Pod, TTL 63
-    const Bytes error = icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded,
-                                   1400, forwarded, quote);
-    out = d->send(kPods, error);
+    const Bytes forwarded = forward_one(*d, kUplink, syn.frame());  // client -> Pod, TTL 63
+    ASSERT_FALSE(forwarded.empty());
+    const auto out = d->send(kPods, icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable,
+                                               kFragNeeded, 1400, forwarded, quote));
     ASSERT_EQ(out.size(), 1u) << d->drop_summary();
     EXPECT_EQ(out[0].port, kUplink);
-    TcpPacket as_sent = syn;
-    as_sent.l3.ttl = static_cast<uint8_t>(syn.l3.ttl - 1);  // podgate decremented it
     const Bytes want = icmp_error({kClientMac, kUplinkMac}, kPodRouter, kClient, kUnreachable, kFragNeeded, 1400,
-                                  as_sent.frame(), quote, 63);
+                                  one_hop_later(syn).frame(), quote, 63);
     EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
     EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 1u);
   }
@@ -905,19 +916,18 @@ TEST(WorkerPipeline, TimeExceededAboutAReplyReachesThePodTranslated) {
   // Pod sent.
   auto d = make_dataplane();
   const TcpPacket syn = to_vip(25100);
-  auto out = d->send(kUplink, syn.frame());
-  ASSERT_EQ(out.size(), 1u);
-  const Ip4 pod = ip_dst(out[0].frame);
+  const Bytes forwarded = forward_one(*d, kUplink, syn.frame());
+  ASSERT_FALSE(forwarded.empty());
+  const Ip4 pod = ip_dst(forwarded);
   const TcpPacket reply = reply_from(pod, syn);
-  out = d->send(kPods, reply.frame());
-  ASSERT_EQ(out.size(), 1u);
-  const Bytes error = icmp_error({kUplinkMac, kGatewayMac}, kGateway, kVip, kTimeExceeded, 0, 0, out[0].frame, 40);
-  out = d->send(kUplink, error);
+  const Bytes reply_out = forward_one(*d, kPods, reply.frame());
+  ASSERT_FALSE(reply_out.empty());
+  const auto out = d->send(kUplink, icmp_error({kUplinkMac, kGatewayMac}, kGateway, kVip, kTimeExceeded, 0, 0,
+                                               reply_out, 40));
   ASSERT_EQ(out.size(), 1u) << d->drop_summary();
   EXPECT_EQ(out[0].port, kPods);
-  TcpPacket as_sent = reply;
-  as_sent.l3.ttl = static_cast<uint8_t>(reply.l3.ttl - 1);
-  const Bytes want = icmp_error({pod_mac(pod), kPodsMac}, kGateway, pod, kTimeExceeded, 0, 0, as_sent.frame(), 40, 63);
+  const Bytes want = icmp_error({pod_mac(pod), kPodsMac}, kGateway, pod, kTimeExceeded, 0, 0,
+                                one_hop_later(reply).frame(), 40, 63);
   EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
 }
 
@@ -926,16 +936,14 @@ TEST(WorkerPipeline, APodsOwnUnreachableComesFromTheVip) {
   // so the error's source becomes the VIP too.
   auto d = make_dataplane();
   const TcpPacket syn = to_vip(25200);
-  auto out = d->send(kUplink, syn.frame());
-  ASSERT_EQ(out.size(), 1u);
-  const Ip4 pod = ip_dst(out[0].frame);
-  out = d->send(kPods, icmp_error({kPodsMac, pod_mac(pod)}, pod, kClient, kUnreachable, kPortUnreachable, 0,
-                                  out[0].frame, 28));
+  const Bytes forwarded = forward_one(*d, kUplink, syn.frame());
+  ASSERT_FALSE(forwarded.empty());
+  const Ip4 pod = ip_dst(forwarded);
+  const auto out = d->send(kPods, icmp_error({kPodsMac, pod_mac(pod)}, pod, kClient, kUnreachable,
+                                             kPortUnreachable, 0, forwarded, 28));
   ASSERT_EQ(out.size(), 1u) << d->drop_summary();
-  TcpPacket as_sent = syn;
-  as_sent.l3.ttl = static_cast<uint8_t>(syn.l3.ttl - 1);
   const Bytes want = icmp_error({kClientMac, kUplinkMac}, kVip, kClient, kUnreachable, kPortUnreachable, 0,
-                                as_sent.frame(), 28, 63);
+                                one_hop_later(syn).frame(), 28, 63);
   EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
 }
 
@@ -987,12 +995,12 @@ TEST(WorkerPipeline, TtlOneIsDroppedAndTheClientToldTimeExceeded) {
 TEST(WorkerPipeline, TtlOneReplyIsDroppedAndThePodToldTimeExceeded) {
   auto d = make_dataplane();
   const TcpPacket syn = to_vip(27100);
-  auto out = d->send(kUplink, syn.frame());
-  ASSERT_EQ(out.size(), 1u);
-  const Ip4 pod = ip_dst(out[0].frame);
+  const Bytes forwarded = forward_one(*d, kUplink, syn.frame());
+  ASSERT_FALSE(forwarded.empty());
+  const Ip4 pod = ip_dst(forwarded);
   TcpPacket reply = reply_from(pod, syn);
   reply.l3.ttl = 1;
-  out = d->send(kPods, reply.frame());
+  const auto out = d->send(kPods, reply.frame());
   ASSERT_EQ(out.size(), 1u) << d->drop_summary();
   EXPECT_EQ(out[0].port, kPods);
   const Bytes want = podgate_icmp_error({pod_mac(pod), kPodsMac}, kPodsIp4, pod, kTimeExceeded, 0, 0,
