@@ -289,6 +289,9 @@ Result<void> Appliance::apply(Registry::Proposal next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
+  std::vector<dp::Ip4> statics;
+  for (const NeighborConfig& n : view.neighbors) statics.push_back(n.ip);
+  punt_->set_static_neighbors(statics);
   slots_guard.published = true;
   slots_->commit_taken();
   if (stats.incremental) {

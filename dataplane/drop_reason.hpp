@@ -37,6 +37,8 @@ namespace podgate::dp {
   X(kTooBig, "too_big", "longer than the egress port's MTU (fragmentation needed sent if DF)") \
   X(kMartianSource, "martian_source", "source 0/8, 127/8, multicast or class E (RFC 1812 5.3.7)") \
   X(kSourceIsOurs, "source_is_ours", "source is a VIP or a podgate address: spoofed") \
+  X(kArpUnsolicited, "arp_unsolicited", "ARP reply nobody asked for, or for a static neighbour: not learnt") \
+  X(kNeighborTableFull, "neighbor_table_full", "ARP reply not learnt: the neighbour table is full there") \
   X(kHandoffFull, "handoff_full", "ring to the owning worker was full")     \
   X(kPuntFull, "punt_full", "ring to the control thread was full")          \
   X(kTxFull, "tx_full", "transmit queue did not take the packet")

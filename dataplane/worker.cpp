@@ -464,6 +464,13 @@ void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
     return;
   }
   const PortAddress* rx = rx_port_address(m);
+  if (p.arp->arp_opcode == to_be16(RTE_ARP_OP_REQUEST) && a.arp_sip == a.arp_tip && rx != nullptr &&
+      !answers_for(Ip4{a.arp_tip})) {
+    // Gratuitous: a host announcing its address (RFC 5227 §3); the control
+    // thread updates an entry it has (PuntHandler::on_arp).
+    punt(m, PuntKind::kArp, PortIdx{port_index_[m->port]}, Ip4{});
+    return;
+  }
   if (p.arp->arp_opcode != to_be16(RTE_ARP_OP_REQUEST) || rx == nullptr ||
       !answers_for(Ip4{a.arp_tip})) {
     drop(m, DropReason::kArpNotForUs);

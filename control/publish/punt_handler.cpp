@@ -5,6 +5,7 @@
 #include <rte_arp.h>
 #include <rte_ethdev.h>
 
+#include "control/log.hpp"
 #include "dataplane/packet.hpp"
 
 namespace podgate::ctl {
@@ -23,7 +24,7 @@ unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
     rte_mbuf* m = pkts[i];
     switch (dp::punt_meta(m).kind) {
       case dp::PuntKind::kArp:
-        on_arp(m, snap);
+        on_arp(m, snap, now_ms);
         break;
       case dp::PuntKind::kUnresolved:
         on_unresolved(m, snap, now_ms);
@@ -36,7 +37,19 @@ unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
   return n;
 }
 
-void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap) {
+void PuntHandler::set_static_neighbors(const std::vector<dp::Ip4>& ips) {
+  static_.clear();
+  for (dp::Ip4 ip : ips) static_.insert(ip.be);
+}
+
+// What a careful router learns from ARP (issue 15): a reply to a request
+// of ours creates or updates an entry; a gratuitous ARP (sender = target,
+// a host announcing its address, RFC 5227 §3) updates an entry that exists
+// (a Pod that moved, or restarted with a new MAC) but creates none; any
+// other reply is unsolicited and changes nothing, so a host on a segment
+// cannot take over a Pod's address or fill the table by answering
+// questions nobody asked.  Static neighbours never change.
+void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms) {
   dp::ParsedPacket p;
   dp::DropReason why;
   if (!dp::parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), false, p, why) ||
@@ -47,16 +60,38 @@ void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap) {
   const rte_arp_ipv4& a = p.arp->arp_data;
   dp::Ip4 sender{a.arp_sip};
   dp::Ip4 target{a.arp_tip};
-  // Learn only replies to us, from a host on the subnet they arrived on.
+  const bool gratuitous = sender == target;
+  // From a host on the subnet it arrived on, to us (or announcing itself),
+  // never claiming one of our own addresses.
   uint16_t rx = dp::punt_meta(m).port;
-  if (rx >= snap.ports.size() || snap.ports[rx].address.addr != target ||
-      !snap.ports[rx].address.contains(sender)) {
+  if (rx >= snap.ports.size() || !snap.ports[rx].address.contains(sender) ||
+      (!gratuitous && snap.ports[rx].address.addr != target) || snap.own_address(sender) != nullptr ||
+      snap.is_vip(sender)) {
     drop(m, dp::DropReason::kArpNotForUs);
+    return;
+  }
+  const auto asked = asked_.find(sender.be);
+  const bool solicited = !gratuitous && asked != asked_.end() && now_ms - asked->second <= kSolicitedMs;
+  const bool known = setup_.neighbors->find(sender).has_value();
+  if (static_.count(sender.be) != 0 || !(solicited || (gratuitous && known))) {
+    drop(m, dp::DropReason::kArpUnsolicited);
     return;
   }
   dp::MacAddr mac;
   std::memcpy(mac.bytes.data(), a.arp_sha.addr_bytes, 6);
-  setup_.neighbors->set(sender, mac);
+  if (!setup_.neighbors->set(sender, mac)) {
+    // The table is full where this address hashes: counted, and logged on
+    // the first time and every 256th after.
+    if (table_full_logged_++ % 256 == 0) {
+      log_info("neighbour table: no room for " + dp::to_string(sender) + " (" +
+               std::to_string(setup_.neighbors->size()) + " entries, at most " +
+               std::to_string(dp::NeighborTable::kMaxProbe) + " per hash bucket); " +
+               std::to_string(table_full_logged_) + " time(s) so far");
+    }
+    drop(m, dp::DropReason::kNeighborTableFull);
+    return;
+  }
+  if (solicited) asked_.erase(asked);
   rte_pktmbuf_free(m);
   flush(sender, mac, snap);
 }
@@ -77,11 +112,14 @@ void PuntHandler::on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t 
   }
   if (hop.last_request_ms == 0 || now_ms - hop.last_request_ms >= kArpRetryMs) {
     hop.last_request_ms = now_ms;
-    send_arp_request(snap, meta.next_hop, dp::PortIdx{meta.port});
+    send_arp_request(snap, meta.next_hop, dp::PortIdx{meta.port}, now_ms);
   }
 }
 
 void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
+  for (auto it = asked_.begin(); it != asked_.end();) {
+    it = now_ms - it->second > kSolicitedMs ? asked_.erase(it) : std::next(it);
+  }
   for (auto it = hops_.begin(); it != hops_.end();) {
     Hop& hop = it->second;
     dp::Ip4 ip{it->first};
@@ -101,7 +139,7 @@ void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
     }
     if (now_ms - hop.last_request_ms >= kArpRetryMs) {
       hop.last_request_ms = now_ms;
-      send_arp_request(snap, ip, hop.port);
+      send_arp_request(snap, ip, hop.port, now_ms);
     }
     ++it;
   }
@@ -131,7 +169,9 @@ void PuntHandler::send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr
 }
 
 // RFC 826 request: who has `target`? tell our address on `port`.
-void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port) {
+void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port,
+                                   uint64_t now_ms) {
+  asked_[target.be] = now_ms;
   uint16_t idx = static_cast<uint16_t>(port);
   if (idx >= snap.ports.size()) return;
   rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <rte_mbuf.h>
@@ -29,6 +30,8 @@ class PuntHandler {
   static constexpr uint32_t kMaxWaiting = 1024;
   static constexpr uint64_t kArpRetryMs = 1000;
   static constexpr uint64_t kWaitLimitMs = 3000;
+  // A reply counts as solicited this long after our last request for it.
+  static constexpr uint64_t kSolicitedMs = 3 * kArpRetryMs;
 
   struct Setup {
     rte_ring* punt_ring = nullptr;
@@ -46,6 +49,9 @@ class PuntHandler {
   ~PuntHandler();
 
   void set_dns_answerer(DnsAnswerer f) { dns_ = std::move(f); }
+
+  // The config's static neighbours: ARP never changes them.
+  void set_static_neighbors(const std::vector<dp::Ip4>& ips);
 
   // Drains the punt ring; returns the number of packets handled.
   unsigned poll(const dp::Snapshot& snap, uint64_t now_ms);
@@ -72,9 +78,9 @@ class PuntHandler {
     dp::PortIdx port{};
   };
 
-  void on_arp(rte_mbuf* m, const dp::Snapshot& snap);
+  void on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
-  void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port);
+  void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port, uint64_t now_ms);
   void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void drop(rte_mbuf* m, dp::DropReason why);
@@ -82,6 +88,9 @@ class PuntHandler {
   Setup setup_;
   DnsAnswerer dns_;
   std::unordered_map<uint32_t, Hop> hops_;  // next hop (network order) -> waiting
+  std::unordered_map<uint32_t, uint64_t> asked_;  // address -> when we last asked for it
+  std::unordered_set<uint32_t> static_;           // addresses ARP never changes
+  uint64_t table_full_logged_ = 0;
   size_t waiting_count_ = 0;
   dp::WorkerCounters counters_;
 };

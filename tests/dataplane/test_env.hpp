@@ -371,6 +371,7 @@ class Dataplane {
   size_t worker_count() const { return workers_.size(); }
   const dp::Snapshot& snapshot() const { return *publisher_->current(); }
   rte_mempool* pool() const { return pool_; }
+  rte_ring* punt_ring() const { return punt_ring_; }
   ctl::StatsSlots& slots() { return *slots_; }
   static constexpr uint64_t kSlotQuarantineMs = 60'000;
   void advance_clock(uint64_t ms) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "control/publish/punt_handler.hpp"
 #include "dataplane/checksum.hpp"
 #include "dataplane/maglev.hpp"
 #include "dataplane/packet.hpp"
@@ -1082,6 +1083,68 @@ TEST(WorkerPipeline, AnIcmpErrorIsTranslatedByItsConnectionsOwner) {
   EXPECT_EQ(translated, 40u) << d->drop_summary();
   EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u);
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 40u);
+}
+
+// The control thread's ARP learning (issue 15), fed by the real worker:
+// only replies to our own requests create entries; a gratuitous ARP
+// updates an entry that exists; nothing changes a static neighbour.
+TEST(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
+  auto d = make_dataplane();
+  ctl::PuntHandler::Setup ps;
+  ps.punt_ring = d->punt_ring();
+  ps.pool = d->pool();
+  ps.neighbors = &d->neighbors();
+  for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d->port(i).id());
+  ps.tx_queue = static_cast<uint16_t>(d->worker_count());
+  ctl::PuntHandler ph(ps);
+  uint64_t now = 1'000;
+  auto handle = [&] {
+    d->poll_until_idle();
+    while (ph.poll(d->snapshot(), now) != 0) {
+    }
+    return d->collect();
+  };
+  auto unsolicited = [&] { return ph.counters().drops[static_cast<size_t>(DropReason::kArpUnsolicited)].get(); };
+  const MacAddr attacker = mac("02:00:00:00:66:66");
+
+  // An unsolicited reply takes over nothing and creates nothing.
+  d->send(kPods, arp_frame({kPodsMac, attacker}, Arp{kArpReply, attacker, kPod0, kPodsMac, kPodsIp}));
+  d->send(kPods, arp_frame({kPodsMac, attacker}, Arp{kArpReply, attacker, kUnresolvedPod, kPodsMac, kPodsIp}));
+  handle();
+  EXPECT_EQ(d->neighbors().find(kPod0), pod_mac(kPod0));
+  EXPECT_FALSE(d->neighbors().find(kUnresolvedPod));
+  EXPECT_EQ(unsolicited(), 2u);
+
+  // A SYN for a Pod with no MAC waits; podgate asks; the answer is learnt
+  // and the SYN goes out.
+  const std::vector<Output> none = d->send(kUplink, to_vip(41000, kSyn, ip("10.96.0.50")).frame());
+  EXPECT_TRUE(none.empty());
+  const std::vector<Output> asked = handle();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(ether_type(asked[0].frame), kEtherArp);
+  const MacAddr new_pod = mac("02:00:00:00:20:20");
+  d->send(kPods, arp_frame({kPodsMac, new_pod}, Arp{kArpReply, new_pod, kUnresolvedPod, kPodsMac, kPodsIp}));
+  const std::vector<Output> flushed = handle();
+  EXPECT_EQ(d->neighbors().find(kUnresolvedPod), new_pod);
+  ASSERT_EQ(flushed.size(), 1u) << "the waiting SYN";
+  EXPECT_EQ(ip_dst(flushed[0].frame), kUnresolvedPod);
+
+  // A Pod restarted with a new MAC announces it: the entry follows.  An
+  // announcement for an address podgate does not know creates nothing.
+  const MacAddr moved = mac("02:00:00:00:10:99");
+  d->send(kPods, arp_frame({kBroadcast, moved}, Arp{kArpRequest, moved, kPod0, MacAddr{}, kPod0}));
+  d->send(kPods, arp_frame({kBroadcast, attacker}, Arp{kArpRequest, attacker, ip("172.17.0.99"), MacAddr{},
+                                                       ip("172.17.0.99")}));
+  handle();
+  EXPECT_EQ(d->neighbors().find(kPod0), moved);
+  EXPECT_FALSE(d->neighbors().find(ip("172.17.0.99")));
+
+  // A static neighbour stays as configured.
+  ph.set_static_neighbors({kPod1});
+  d->send(kPods, arp_frame({kBroadcast, attacker}, Arp{kArpRequest, attacker, kPod1, MacAddr{}, kPod1}));
+  handle();
+  EXPECT_EQ(d->neighbors().find(kPod1), pod_mac(kPod1));
+  EXPECT_EQ(unsolicited(), 4u);
 }
 
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
