@@ -150,6 +150,8 @@ void write_port(TomlOut& out, const PortConfig& port) {
   out.key("address", str(dp::to_string(port.address)));
   if (port.mac) out.key("mac", str(dp::to_string(*port.mac)));
   if (port.mtu) out.key("mtu", num(*port.mtu));
+  if (!port.kernel.empty()) out.key("kernel", str(port.kernel));
+  if (port.kernel_rate != PortConfig::kDefaultKernelRate) out.key("kernel_rate", num(port.kernel_rate));
   if (port.client_address) {
     out.key("client_address",
             str(*port.client_address == dp::ClientAddress::kSource ? "source" : "destination"));
@@ -244,8 +246,6 @@ void write_service(TomlOut& out, const ServiceConfig& svc) {
     table_array(out, "endpoints", endpoints);
   }
 }
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 Error io_error(const std::string& path, std::string_view what, int err) {
   return make_error(ErrorCode::kIo, path + ": " + std::string(what) + ": " + errno_text(err));
