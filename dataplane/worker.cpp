@@ -374,7 +374,14 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   const uint32_t gen = gen_;
   // Every path here follows a lookup of `key` that missed (or an erase).
   if (Flow* flow = flows_.insert(key, probe, to.ip, to.port, state, gen, now_, slot, true)) {
+    // A client's packet without SYN: a connection another appliance (or
+    // this one before a restart) started, that ECMP now sends here.  Maglev
+    // chose the same Pod there, so it carries on; touch() makes it
+    // established (FlowTable::next_state).
     flows_.touch(*flow, false, p.tcp_flags, now_);
+    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
+      counters_.flows_picked_up.add();
+    }
     counters_.flows_created.add();
     traffic_[slot].flows_created.add();
   } else {
