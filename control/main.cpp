@@ -180,7 +180,7 @@ int podgate_main(int argc, char** argv) {
     }
   };
   dp::use_dpdk_heap();
-  if (!dp::register_punt_field()) {
+  if (!dp::register_mbuf_fields()) {
     ctl::log_error("cannot register the mbuf dynamic field");
     cleanup_eal();
     return kExitFailure;

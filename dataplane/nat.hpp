@@ -45,6 +45,22 @@ inline bool ttl_allows_forwarding(const rte_ipv4_hdr* ip) noexcept { return ip->
 // tests/unit/checksum_test.cpp holds it to a full recomputation.
 enum class NatSide : uint8_t { kDestination, kSource };
 
+// The IPv4 header's part of it, alone: a fragment after the first (RFC
+// 791 §3.2) has no L4 header; its ports and the L4 checksum travel in the
+// first fragment, which the caller NATs whole.
+template <NatSide kSide>
+inline void nat_address_and_decrement_ttl(rte_ipv4_hdr* ip, Ip4 to) noexcept {
+  constexpr bool kDst = kSide == NatSide::kDestination;
+  const uint32_t old_inv = ~(kDst ? ip->dst_addr : ip->src_addr);
+  uint32_t sum = static_cast<uint16_t>(~ip->hdr_checksum);
+  sum += 0xfffeu;  // TTL - 1
+  sum += (old_inv & 0xffffu) + (old_inv >> 16);
+  sum += (to.be & 0xffffu) + (to.be >> 16);
+  ip->hdr_checksum = static_cast<rte_be16_t>(~csum_fold(sum));
+  --ip->time_to_live;
+  (kDst ? ip->dst_addr : ip->src_addr) = to.be;
+}
+
 template <NatSide kSide>
 inline void nat_and_decrement_ttl(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip4 to,
                                   rte_be16_t to_port) noexcept {
@@ -52,18 +68,10 @@ inline void nat_and_decrement_ttl(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip
   constexpr bool kDst = kSide == NatSide::kDestination;
   const rte_be32_t old_ip = kDst ? ip->dst_addr : ip->src_addr;
   const rte_be16_t old_port = kDst ? ports->dst_port : ports->src_port;
-  const uint32_t old_inv = ~old_ip;
-  uint32_t sum = static_cast<uint16_t>(~ip->hdr_checksum);
-  sum += 0xfffeu;  // TTL - 1
-  sum += (old_inv & 0xffffu) + (old_inv >> 16);
-  sum += (to.be & 0xffffu) + (to.be >> 16);
-  ip->hdr_checksum = static_cast<rte_be16_t>(~csum_fold(sum));
-  --ip->time_to_live;
+  nat_address_and_decrement_ttl<kSide>(ip, to);
   if constexpr (kDst) {
-    ip->dst_addr = to.be;
     ports->dst_port = to_port;
   } else {
-    ip->src_addr = to.be;
     ports->src_port = to_port;
   }
   if (proto == Proto::kTcp) {

@@ -191,4 +191,37 @@ bool parse_packet(uint8_t* frame, uint32_t frame_len, bool ip_checksum_verified,
   }
 }
 
+bool parse_fragment(ParsedPacket& out, FragmentPart& part, DropReason& drop) noexcept {
+  const rte_ipv4_hdr* ip = out.ip;
+  const uint8_t proto = ip->next_proto_id;
+  if (proto != kProtoTcp && proto != kProtoUdp) return fail(drop, DropReason::kFragment);
+  out.kind = proto == kProtoTcp ? PacketKind::kTcp : PacketKind::kUdp;
+  const uint16_t offset = from_be16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK;
+  const uint32_t ihl_bytes = (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
+  const uint32_t payload = from_be16(ip->total_length) - ihl_bytes;  // parse_packet checked it
+  if (offset != 0) {
+    if (proto == kProtoTcp && offset == 1) return fail(drop, DropReason::kFragmentTiny);
+    part = FragmentPart::kLater;
+    out.l4 = nullptr;
+    out.l4_len = 0;
+    return true;
+  }
+  part = FragmentPart::kFirst;
+  out.l4 = reinterpret_cast<uint8_t*>(out.ip) + ihl_bytes;
+  out.l4_len = static_cast<uint16_t>(payload);
+  if (proto == kProtoUdp) {
+    // The UDP length is the whole datagram's, longer than this part.
+    if (payload < kUdpHeader || from_be16(out.udp()->dgram_len) <= payload) {
+      return fail(drop, DropReason::kFragmentTiny);
+    }
+    return true;
+  }
+  if (payload < kTcpMinHeader || (out.tcp()->data_off >> 4) < 5 ||
+      (out.tcp()->data_off >> 4) * 4u > payload) {
+    return fail(drop, DropReason::kFragmentTiny);
+  }
+  out.tcp_flags = out.tcp()->tcp_flags;
+  return true;
+}
+
 }  // namespace podgate::dp

@@ -74,4 +74,19 @@ struct ParsedPacket {
 bool parse_packet(uint8_t* frame, uint32_t frame_len, bool ip_checksum_verified,
                   ParsedPacket& out, DropReason& drop) noexcept;
 
+// Where a TCP or UDP fragment stands in its datagram (RFC 791 §3.2).
+enum class FragmentPart : uint8_t {
+  kFirst,  // offset 0, MF set: carries the ports
+  kLater,  // offset > 0: no L4 header (l4 is null)
+};
+
+// A fragment parse_packet() refused with DropReason::kFragment (its IPv4
+// header is valid; `out` is as parse_packet() left it): sets out.kind and,
+// for a first fragment, out.l4 and out.l4_len (this fragment's share).
+// False, with `drop`, for what cannot be forwarded: not TCP or UDP
+// (kFragment), or a tiny-fragment attack (RFC 1858 §3: a first fragment
+// too short for the whole TCP or UDP header, or a TCP fragment at offset 1,
+// which would overwrite the flags), kFragmentTiny.
+bool parse_fragment(ParsedPacket& out, FragmentPart& part, DropReason& drop) noexcept;
+
 }  // namespace podgate::dp

@@ -27,10 +27,11 @@ struct PuntMeta {
   PuntKind kind = PuntKind::kArp;
 };
 
-// Registers the dynamic field; call once after EAL init.  False on failure.
-bool register_punt_field() noexcept;
+// Registers podgate's dynamic mbuf fields (PuntMeta here, FragmentMeta in
+// fragment_table.hpp); call once after EAL init.  False on failure.
+bool register_mbuf_fields() noexcept;
 
-// Offset of the field in every mbuf; valid after register_punt_field().
+// Offset of the field in every mbuf; valid after register_mbuf_fields().
 extern int g_punt_field_offset;
 
 inline PuntMeta& punt_meta(rte_mbuf* m) noexcept {

@@ -119,6 +119,9 @@ void Worker::poll_once() noexcept {
     }
   }
   counters_.flows_expired.add(flows_.expire_some(now_, kExpiryFlowsPerPoll));
+  if (fragments_.held() != 0) [[unlikely]] {
+    counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
+  }
   if (query_.asked()) query_.step(flows_, now_);
   counters_.flow_entries.set(flows_.size());
 }
@@ -217,7 +220,11 @@ PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) n
   ParsedPacket p;
   DropReason why;
   if (!parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), ip_ok, p, why)) {
-    drop(m, why);
+    if (why == DropReason::kFragment) {
+      handle_fragment(m, p, from_handoff);
+    } else {
+      drop(m, why);
+    }
     return;
   }
   switch (p.kind) {
@@ -483,6 +490,136 @@ bool Worker::answers_for(Ip4 ip) const noexcept {
   const Snapshot& snap = *snapshot_;
   return snap.own_address(ip) != nullptr || snap.is_vip(ip) ||
          (!snap.dns_vip.is_zero() && ip == snap.dns_vip);
+}
+
+// IPv4 fragments (issue 12; docs/dataplane.md).  Every fragment of one
+// datagram first meets at the worker its FragmentKey names, whose table
+// learns the ports from the first fragment (later ones that come before it
+// wait there, bounded); then each goes to the connection's owner, with the
+// ports in its FragmentMeta, and is NATed like the first: same Pod, same
+// addresses.  Fragments for podgate itself go up to the kernel twin, whose
+// stack reassembles them.
+void Worker::handle_fragment(rte_mbuf* m, ParsedPacket& p, bool from_handoff) noexcept {
+  FragmentPart part;
+  DropReason why;
+  if (!parse_fragment(p, part, why)) {
+    drop(m, why);
+    return;
+  }
+  FragmentMeta& meta = fragment_meta(m);
+  if (from_handoff && meta.annotated != 0) {
+    forward_fragment(m, p, part, meta.sport, meta.dport);  // we own its connection
+    return;
+  }
+  const Snapshot& snap = *snapshot_;
+  if (snap.own_address(p.dst()) != nullptr || p.dst() == snap.dns_vip) {
+    const auto twin = kernel_twin_of(p.dst());
+    if (twin) {
+      to_kernel(m, *twin);
+    } else {
+      drop(m, DropReason::kFragment);
+    }
+    return;
+  }
+  const FragmentKey key{p.ip->src_addr, p.ip->dst_addr, p.ip->packet_id, p.ip->next_proto_id, 0};
+  if (setup_.count > 1) {
+    const uint32_t owner = key.hash() % setup_.count;
+    if (owner != setup_.id) {
+      meta.annotated = 0;
+      hand_off(m, owner);
+      return;
+    }
+  }
+  uint32_t stale = 0;
+  FragmentTable::Context& ctx = fragments_.find_or_make(key, now_, stale);
+  counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(stale);
+  if (part == FragmentPart::kFirst) {
+    ctx.ports_known = true;
+    ctx.sport = p.sport();
+    ctx.dport = p.dport();
+    const rte_be16_t sport = ctx.sport, dport = ctx.dport;
+    rte_mbuf* waiting[FragmentTable::kHeldPerDatagram];
+    const uint8_t n = fragments_.take_held(ctx, waiting);
+    route_fragment(m, p, part, sport, dport);
+    for (uint8_t i = 0; i < n; ++i) {
+      ParsedPacket later;
+      FragmentPart later_part;
+      // Parsed when it arrived; only its pointers are needed again.
+      (void)parse_packet(rte_pktmbuf_mtod(waiting[i], uint8_t*), rte_pktmbuf_data_len(waiting[i]), true,
+                         later, why);
+      (void)parse_fragment(later, later_part, why);
+      route_fragment(waiting[i], later, later_part, sport, dport);
+    }
+    return;
+  }
+  if (ctx.ports_known) {
+    route_fragment(m, p, part, ctx.sport, ctx.dport);
+  } else if (!fragments_.hold(ctx, m)) {
+    drop(m, DropReason::kFragmentUnmatched);
+  }
+}
+
+void Worker::route_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
+                            rte_be16_t dport) noexcept {
+  if (setup_.count > 1) {
+    // As classify(): to a service the client is the source, else the destination.
+    const bool to_service = snapshot_->find_service(p.dst(), dport, p.proto()) != nullptr;
+    const uint32_t owner = to_service ? owners_.owner(p.src(), sport) : owners_.owner(p.dst(), dport);
+    if (owner != setup_.id) {
+      FragmentMeta& meta = fragment_meta(m);
+      meta.sport = sport;
+      meta.dport = dport;
+      meta.annotated = 1;
+      hand_off(m, owner);
+      return;
+    }
+  }
+  forward_fragment(m, p, part, sport, dport);
+}
+
+// On the connection's owner.  The first fragment is any packet of its
+// connection (it has the ports): classified as one.  A later one takes the
+// NAT its first fragment got, from the flow entry, or, without one, as a
+// new connection or a stateless reply would.
+void Worker::forward_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
+                              rte_be16_t dport) noexcept {
+  if (part == FragmentPart::kFirst) {
+    const FlowKey4 key = flow_key(p);
+    classify(m, p, key, flows_.probe(FlowTable::hash(key)), false);
+    return;
+  }
+  if (!ttl_allows_forwarding(p.ip)) {
+    drop_ttl_exceeded(m, p.ip);
+    return;
+  }
+  const FlowKey4 key{p.src(), p.dst(), sport, dport, p.proto()};
+  Ip4 to;
+  bool reverse = false;
+  if (const FlowHit hit = flows_.find(key, flows_.probe(FlowTable::hash(key)), now_)) {
+    reverse = hit.reverse;
+    to = reverse ? hit.flow->vip : hit.flow->pod;
+  } else if (const ServiceData* svc = snapshot_->find_service(p.dst(), dport, p.proto())) {
+    if (svc->ready.empty()) {
+      drop(m, DropReason::kNoEndpoint);
+      return;
+    }
+    const uint32_t h = flow_hash(p.src(), p.dst(), sport, dport, p.proto(), svc->client_ip_affinity);
+    to = svc->ready[maglev_lookup(svc->maglev, h)].ip;
+  } else if (const ServiceData* back = snapshot_->find_backend(p.src(), sport, p.proto())) {
+    reverse = true;
+    to = back->vip;
+  } else {
+    drop(m, DropReason::kNoFlow);
+    return;
+  }
+  const Ip4 next = reverse ? p.dst() : to;
+  if (!fits_egress(m, p.ip, next)) return;
+  if (reverse) {
+    nat_address_and_decrement_ttl<NatSide::kSource>(p.ip, to);
+  } else {
+    nat_address_and_decrement_ttl<NatSide::kDestination>(p.ip, to);
+  }
+  forward(m, p.eth, next);
 }
 
 void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {

@@ -31,6 +31,7 @@
 #include "dataplane/flow_packet.hpp"
 #include "dataplane/flow_query.hpp"
 #include "dataplane/flow_table.hpp"
+#include "dataplane/fragment_table.hpp"
 #include "dataplane/neighbor_table.hpp"
 #include "dataplane/ownership.hpp"
 #include "dataplane/packet.hpp"
@@ -87,12 +88,16 @@ struct WorkerSetup {
 // The Maglev flow hash of a connection (RFC 6438-style 5-tuple hash), or of
 // the client address alone for ClientIP session affinity.  Stable across
 // workers and appliances: CRC32-C, computed in hardware when available.
-inline uint32_t flow_hash(const ParsedPacket& p, bool client_ip_only) noexcept {
-  uint32_t h = rte_hash_crc_4byte(p.src().be, 0x1234567);
+inline uint32_t flow_hash(Ip4 src, Ip4 dst, rte_be16_t sport, rte_be16_t dport, Proto proto,
+                          bool client_ip_only) noexcept {
+  uint32_t h = rte_hash_crc_4byte(src.be, 0x1234567);
   if (client_ip_only) return h;
-  h = rte_hash_crc_4byte(p.dst().be, h);
-  h = rte_hash_crc_4byte(uint32_t{p.sport()} << 16 | p.dport(), h);
-  return rte_hash_crc_1byte(static_cast<uint8_t>(p.proto()), h);
+  h = rte_hash_crc_4byte(dst.be, h);
+  h = rte_hash_crc_4byte(uint32_t{sport} << 16 | dport, h);
+  return rte_hash_crc_1byte(static_cast<uint8_t>(proto), h);
+}
+inline uint32_t flow_hash(const ParsedPacket& p, bool client_ip_only) noexcept {
+  return flow_hash(p.src(), p.dst(), p.sport(), p.dport(), p.proto(), client_ip_only);
 }
 
 class Worker : public DpObject {
@@ -176,6 +181,14 @@ class Worker : public DpObject {
                        const FlowTable::Probe& probe) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
+  // IPv4 fragments of TCP and UDP (fragment_table.hpp): the datagram's
+  // fragments meet at one worker (by their FragmentKey), which learns the
+  // ports from the first and passes each on to the connection's owner.
+  void handle_fragment(rte_mbuf* m, ParsedPacket& p, bool from_handoff) noexcept;
+  void route_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
+                      rte_be16_t dport) noexcept;
+  void forward_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
+                        rte_be16_t dport) noexcept;
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept;
   void drop_ttl_exceeded(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept;
@@ -217,6 +230,7 @@ class Worker : public DpObject {
   const Snapshot* snapshot_;
   uint32_t gen_;  // snapshot_->generation, as flows record it
   FlowTable flows_;
+  FragmentTable fragments_;
   WorkerCounters counters_;
   DpVector<TrafficCounters> traffic_;               // by stats slot
   FlowQuery query_;

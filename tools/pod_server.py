@@ -58,7 +58,7 @@ def serve_udp(pod_name, address, port):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((address, port))
     while True:
-        data, peer = sock.recvfrom(2048)
+        data, peer = sock.recvfrom(65535)  # whole datagrams, fragmented or not
         sock.sendto(pod_name.encode() + b" " + data, peer)
 
 

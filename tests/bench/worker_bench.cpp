@@ -335,7 +335,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   podgate::dp::use_dpdk_heap();
-  if (!podgate::dp::register_punt_field()) {
+  if (!podgate::dp::register_mbuf_fields()) {
     std::fprintf(stderr, "worker_bench: cannot register the punt mbuf field: %s\n", rte_strerror(rte_errno));
     rte_eal_cleanup();
     return 1;

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
 #else
   podgate::dp::use_dpdk_heap();
 #endif
-  if (!podgate::dp::register_punt_field()) {
+  if (!podgate::dp::register_mbuf_fields()) {
     std::fprintf(stderr, "dataplane_test: cannot register the punt mbuf field: %s\n",
                  rte_strerror(rte_errno));
     rte_eal_cleanup();

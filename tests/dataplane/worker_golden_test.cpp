@@ -1698,5 +1698,137 @@ TEST(ScaleOut, AConnectionMovedToAnotherApplianceCarriesOnAsEstablished) {
   EXPECT_EQ(c->total(&WorkerCounters::replies_stateless), 1u);
 }
 
+// --- IPv4 fragments (issue 12) ------------------------------------------------
+// Virtual reassembly (dataplane/fragment_table.hpp): each fragment is
+// forwarded as it came, NATed like its datagram's first fragment.
+
+const Ip4 kUdpEchoVip = ip("10.96.0.30");  // echo-udp: UDP 5353 -> the Pods' 5353
+
+// `frame` (one IPv4 datagram, no options) cut into fragments of at most
+// `chunk` payload bytes (a multiple of 8), as a host's IP layer cuts it.
+std::vector<Bytes> fragment(const Bytes& frame, size_t chunk, uint16_t id) {
+  const size_t total = get16(frame, kIpOff + 2) - 20;
+  std::vector<Bytes> out;
+  for (size_t off = 0; off < total; off += chunk) {
+    const size_t n = std::min(chunk, total - off);
+    Bytes f(frame.begin(), frame.begin() + kIpOff + 20);
+    f.insert(f.end(), frame.begin() + kIpOff + 20 + off, frame.begin() + kIpOff + 20 + off + n);
+    put16(f, kIpOff + 2, static_cast<uint16_t>(20 + n));
+    put16(f, kIpOff + 4, id);
+    put16(f, kIpOff + 6, static_cast<uint16_t>((off + n < total ? 0x2000 : 0) | off / 8));
+    fix_ip_checksum(f);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// The datagram the fragments in `frames` make, as one unfragmented frame.
+Bytes reassemble(std::vector<Bytes> frames) {
+  std::sort(frames.begin(), frames.end(), [](const Bytes& a, const Bytes& b) {
+    return (get16(a, kIpOff + 6) & 0x1fff) < (get16(b, kIpOff + 6) & 0x1fff);
+  });
+  Bytes whole(frames[0].begin(), frames[0].begin() + kIpOff + 20);
+  for (const Bytes& f : frames) whole.insert(whole.end(), f.begin() + kIpOff + 20, f.end());
+  put16(whole, kIpOff + 2, static_cast<uint16_t>(whole.size() - kIpOff));
+  put16(whole, kIpOff + 6, 0);
+  fix_ip_checksum(whole);
+  return whole;
+}
+
+Bytes big_datagram_to_echo(uint16_t sport, size_t payload) {
+  Bytes data(payload);
+  for (size_t i = 0; i < payload; ++i) data[i] = static_cast<uint8_t>(i * 7);
+  return udp_frame({kUplinkMac, kClientMac}, {kClient, kUdpEchoVip}, {sport, kDnsPort}, data);
+}
+
+// Sends `frames` in order; every one must come out on the pods port.
+std::vector<Bytes> forwarded_to_pods(Dataplane& d, const std::vector<Bytes>& frames) {
+  std::vector<Bytes> out;
+  for (const Output& o : d.send(kUplink, frames)) {
+    EXPECT_EQ(o.port, kPods);
+    out.push_back(o.frame);
+  }
+  return out;
+}
+
+TEST(Fragments, EveryFragmentOfADatagramReachesTheSamePodNatedLikeTheFirst) {
+  for (uint32_t workers : {1u, 2u}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    DataplaneSetup s;
+    s.config_toml = kBaseConfig;
+    s.workers = workers;
+    s.rx = workers == 1 ? std::vector<std::vector<size_t>>{} : std::vector<std::vector<size_t>>{{kUplink}, {kPods}};
+    auto d = make_dataplane(std::move(s));
+    const Bytes whole = big_datagram_to_echo(41000, 4000);
+    const auto frags = fragment(whole, 1480, 0x1234);
+    ASSERT_EQ(frags.size(), 3u);
+    const auto out = forwarded_to_pods(*d, frags);
+    ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+    const Ip4 pod = ip_dst(out[0]);
+    for (const Bytes& f : out) {
+      EXPECT_EQ(ip_dst(f), pod);
+      EXPECT_EQ(ip_src(f), kClient);
+      EXPECT_EQ(f[kIpOff + 8], 63) << "TTL decremented";
+      EXPECT_EQ(ip_checksum_of(f), get16(f, kIpOff + 10));
+    }
+    // What the Pod's stack rebuilds: the client's datagram, to the Pod,
+    // with a UDP checksum that holds over all of it.
+    const Bytes rebuilt = reassemble(out);
+    EXPECT_TRUE(checksums_valid(rebuilt)) << describe(rebuilt);
+    EXPECT_EQ(rebuilt.size(), whole.size());
+    EXPECT_TRUE(std::equal(whole.begin() + kIpOff + 28, whole.end(), rebuilt.begin() + kIpOff + 28))
+        << "the payload is untouched";
+
+    // The Pod's fragmented answer goes back from the VIP.
+    Bytes answer = udp_frame({kPodsMac, pod_mac(pod)}, {pod, kClient}, {kDnsPort, 41000},
+                             Bytes(3000, 0x5a));
+    const auto back = d->send(kPods, fragment(answer, 1480, 0x4321));
+    ASSERT_EQ(back.size(), 3u) << d->drop_summary();
+    std::vector<Bytes> frames;
+    for (const Output& o : back) {
+      EXPECT_EQ(o.port, kUplink);
+      EXPECT_EQ(ip_src(o.frame), kUdpEchoVip);
+      frames.push_back(o.frame);
+    }
+    EXPECT_TRUE(checksums_valid(reassemble(frames)));
+  }
+}
+
+TEST(Fragments, LaterFragmentsThatComeFirstWaitForTheirFirst) {
+  auto d = make_dataplane();
+  auto frags = fragment(big_datagram_to_echo(41100, 4000), 1480, 0x2222);
+  EXPECT_TRUE(d->send(kUplink, frags[2]).empty());
+  EXPECT_TRUE(d->send(kUplink, frags[1]).empty());
+  const auto out = d->send(kUplink, frags[0]);
+  ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+  std::vector<Bytes> frames;
+  for (const Output& o : out) frames.push_back(o.frame);
+  EXPECT_EQ(ip_dst(frames[0]), ip_dst(frames[1]));
+  EXPECT_EQ(ip_dst(frames[0]), ip_dst(frames[2]));
+  EXPECT_TRUE(checksums_valid(reassemble(frames)));
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(Fragments, WaitingIsBoundedPerDatagram) {
+  // Fragments whose first never comes: four wait, the fifth is dropped.
+  auto d = make_dataplane();
+  const auto frags = fragment(big_datagram_to_echo(41200, 8000), 1480, 0x3333);
+  ASSERT_EQ(frags.size(), 6u);
+  for (size_t i = 1; i < frags.size(); ++i) EXPECT_TRUE(d->send(kUplink, frags[i]).empty());
+  EXPECT_EQ(d->drops(DropReason::kFragmentUnmatched), 1u) << d->drop_summary();
+}
+
+TEST(Fragments, TinyFirstFragmentsAreDroppedRfc1858) {
+  auto d = make_dataplane();
+  // A TCP first fragment of 8 bytes: no room for the flags.
+  const Bytes syn = to_vip(41300).frame();
+  const auto tiny = fragment(syn, 8, 0x4444);
+  EXPECT_TRUE(d->send(kUplink, tiny[0]).empty());
+  EXPECT_EQ(d->drops(DropReason::kFragmentTiny), 1u) << d->drop_summary();
+  // And a TCP fragment at offset 1 (8 bytes), which would overwrite them.
+  EXPECT_TRUE(d->send(kUplink, tiny[1]).empty());
+  EXPECT_EQ(d->drops(DropReason::kFragmentTiny), 2u) << d->drop_summary();
+}
+
 }  // namespace
 }  // namespace podgate::test

@@ -1,0 +1,158 @@
+// Virtual reassembly of IPv4 fragments (issue 12), as VPP's shallow
+// reassembly does: podgate never rebuilds a datagram, it learns the ports
+// from the first fragment and gives them to the later ones, so that every
+// fragment of a datagram is NATed like its first, to the same Pod, and sent
+// on as it came.  The Pod's (or the client's) kernel reassembles.
+//
+// One table per worker, keyed by what RFC 791 §3.2 says identifies a
+// datagram: source, destination, protocol and identification.  Bounded in
+// every way, so that no fragment flood can pin memory:
+//   - kSlots contexts, 4-way set-associative; a new datagram takes an
+//     expired or the oldest way of its set;
+//   - a context lives kLifetimeMs after its last fragment;
+//   - fragments that come before their first fragment wait, at most
+//     kHeldPerDatagram per datagram and kMaxHeld per worker, until the
+//     first one comes or the context goes (then they are dropped and
+//     counted, fragment_unmatched).
+// Overlapping fragments are forwarded as they are: resolving overlaps is
+// the reassembling host's job (and Linux drops overlapping fragments).
+// Worker-private; allocated at construction, never after.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <rte_hash_crc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include "dataplane/dp_memory.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::dp {
+
+struct FragmentKey {
+  uint32_t src = 0;  // network order
+  uint32_t dst = 0;
+  uint16_t id = 0;   // network order
+  uint8_t proto = 0;
+  uint8_t pad = 0;
+  friend bool operator==(const FragmentKey&, const FragmentKey&) = default;
+
+  uint32_t hash() const noexcept {
+    uint32_t h = rte_hash_crc_4byte(src, 0x9e3779b9);
+    h = rte_hash_crc_4byte(dst, h);
+    return rte_hash_crc_4byte(uint32_t{id} << 8 | proto, h);
+  }
+};
+
+// A fragment handed to the worker that owns its connection carries the
+// ports its first fragment gave (only later fragments' receivers read it;
+// set before each hand-off of a fragment, so stale bytes never count).
+struct FragmentMeta {
+  rte_be16_t sport;
+  rte_be16_t dport;
+  uint8_t annotated;  // 1: ports valid, the receiver owns the connection
+};
+extern int g_fragment_field_offset;  // punt.cpp: register_mbuf_fields()
+inline FragmentMeta& fragment_meta(rte_mbuf* m) noexcept {
+  return *RTE_MBUF_DYNFIELD(m, g_fragment_field_offset, FragmentMeta*);
+}
+
+class FragmentTable {
+ public:
+  static constexpr uint32_t kSlots = 1024;
+  static constexpr uint32_t kWays = 4;
+  static constexpr uint32_t kLifetimeMs = 2000;
+  static constexpr uint32_t kHeldPerDatagram = 4;
+  static constexpr uint32_t kMaxHeld = 64;
+
+  struct Context {
+    FragmentKey key;
+    uint32_t expires = 0;  // 0: free
+    bool ports_known = false;
+    rte_be16_t sport = 0;
+    rte_be16_t dport = 0;
+    uint8_t held = 0;
+    rte_mbuf* waiting[kHeldPerDatagram];
+  };
+
+  FragmentTable() : slots_(kSlots) {}
+  ~FragmentTable() {
+    for (Context& c : slots_) free_held(c);
+  }
+  FragmentTable(const FragmentTable&) = delete;
+  FragmentTable& operator=(const FragmentTable&) = delete;
+
+  // The datagram's context, made if new (a stale one in its place is let go
+  // of: its waiting fragments are freed and counted in `dropped`).
+  Context& find_or_make(const FragmentKey& key, uint32_t now, uint32_t& dropped) noexcept {
+    Context* set = &slots_[(key.hash() % (kSlots / kWays)) * kWays];
+    Context* victim = set;
+    for (uint32_t w = 0; w < kWays; ++w) {
+      Context& c = set[w];
+      const bool live = c.expires != 0 && static_cast<int32_t>(c.expires - now) > 0;
+      if (live && c.key == key) {
+        c.expires = now + kLifetimeMs;
+        return c;
+      }
+      if (!live) {
+        victim = &c;
+      } else if (victim->expires != 0 && static_cast<int32_t>(c.expires - victim->expires) < 0 &&
+                 static_cast<int32_t>(victim->expires - now) > 0) {
+        victim = &c;  // the oldest live one, unless a free way was found
+      }
+    }
+    dropped += free_held(*victim);
+    *victim = Context{};
+    victim->key = key;
+    victim->expires = now + kLifetimeMs;
+    return *victim;
+  }
+
+  // Keeps `m` until the first fragment; false when there is no room.
+  bool hold(Context& c, rte_mbuf* m) noexcept {
+    if (c.held == kHeldPerDatagram || held_total_ == kMaxHeld) return false;
+    c.waiting[c.held++] = m;
+    ++held_total_;
+    return true;
+  }
+
+  // The fragments `c` held, handed to the caller (who forwards them).
+  uint8_t take_held(Context& c, rte_mbuf** out) noexcept {
+    const uint8_t n = c.held;
+    std::memcpy(out, c.waiting, n * sizeof(rte_mbuf*));
+    held_total_ -= n;
+    c.held = 0;
+    return n;
+  }
+
+  uint32_t held() const noexcept { return held_total_; }
+
+  // Lets go of what expired contexts among the next `budget` hold;
+  // returns the fragments dropped.  Called each poll while any wait.
+  uint32_t sweep(uint32_t now, uint32_t budget) noexcept {
+    uint32_t dropped = 0;
+    for (uint32_t n = 0; n < budget && held_total_ != 0; ++n) {
+      Context& c = slots_[cursor_];
+      cursor_ = (cursor_ + 1) % kSlots;
+      if (c.held != 0 && static_cast<int32_t>(c.expires - now) <= 0) dropped += free_held(c);
+    }
+    return dropped;
+  }
+
+ private:
+  uint32_t free_held(Context& c) noexcept {
+    const uint32_t n = c.held;
+    for (uint32_t i = 0; i < n; ++i) rte_pktmbuf_free(c.waiting[i]);
+    held_total_ -= n;
+    c.held = 0;
+    return n;
+  }
+
+  DpVector<Context> slots_;
+  uint32_t held_total_ = 0;
+  uint32_t cursor_ = 0;
+};
+
+}  // namespace podgate::dp
