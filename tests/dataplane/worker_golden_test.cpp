@@ -294,6 +294,11 @@ Bytes ping(Ip4 to, uint8_t ttl = 64) {
 Bytes pong(Ip4 from) {
   return icmp_echo_frame({kClientMac, kUplinkMac}, {from, kClient}, kIcmpEchoReply, 0x4242, 7, kPingData);
 }
+Bytes icmp_fragment() {
+  L3 l3{kClient, kVip};
+  l3.frag = kMoreFragments;
+  return icmp_echo_frame({kUplinkMac, kClientMac}, l3, kIcmpEchoRequest, 0x4242, 7, kPingData);
+}
 
 std::vector<Golden> golden_table() {
   std::vector<Golden> t;
@@ -410,10 +415,12 @@ std::vector<Golden> golden_table() {
   }
   t.push_back(row("MalformedIpOptionsAreDropped", "an option longer than the header is dropped as ip_options",
                   {kUplink, with_overrunning_ip_options()}, dropped(DropReason::kIpOptions)));
-  t.push_back(row("FirstFragmentIsDropped", "MF set, offset 0: dropped as fragment",
-                  {kUplink, fragment(kMoreFragments)}, dropped(DropReason::kFragment)));
-  t.push_back(row("LaterFragmentIsDropped", "offset 185 (1480 bytes), MF clear: dropped as fragment",
-                  {kUplink, fragment(185)}, dropped(DropReason::kFragment)));
+  t.push_back(row("IcmpFragmentIsDropped", "an ICMP echo to a VIP with MF set: dropped as fragment "
+                  "(TCP and UDP fragments are forwarded: the Fragments tests)",
+                  {kUplink, icmp_fragment()}, dropped(DropReason::kFragment)));
+  t.push_back(row("TcpFragmentAtOffsetOneIsDropped", "offset 1 (8 bytes) of TCP would overwrite the flags: "
+                  "dropped as fragment_tiny (RFC 1858)",
+                  {kUplink, fragment(1)}, dropped(DropReason::kFragmentTiny)));
   t.push_back(row("TruncatedTcpIsDropped", "12 bytes of TCP header: dropped as truncated_l4",
                   {kUplink, truncated_tcp()}, dropped(DropReason::kTruncatedL4)));
   t.push_back(row("UnsupportedProtocolIsDropped", "GRE to the VIP: dropped as unsupported_proto",

@@ -9,7 +9,10 @@
 //   - a NAT rewrite of a packet whose checksums were right leaves them
 //     right (IPv4 header, and TCP/UDP when the whole segment is there);
 //   - an ICMP error translation leaves a right outer header and ICMP
-//     checksum, and a quoted IP header whose checksum was right stays right.
+//     checksum, and a quoted IP header whose checksum was right stays right;
+//   - a fragment parse_fragment() takes has its L4 header inside the frame
+//     when first, none when later, and an address-only NAT keeps its
+//     header checksum right.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -86,6 +89,23 @@ void check_icmp_error(ParsedPacket& p) {
   }
 }
 
+void check_fragment(ParsedPacket& p) {
+  FragmentPart part;
+  DropReason why;
+  if (!parse_fragment(p, part, why)) return;
+  const uint8_t* end = p.frame + p.frame_len;
+  if (part == FragmentPart::kLater) {
+    if (p.l4 != nullptr) broken("a later fragment has an L4 header");
+  } else if (p.l4 == nullptr || p.l4 + p.l4_len > end ||
+             p.l4_len < (p.kind == PacketKind::kTcp ? 20u : 8u)) {
+    broken("a first fragment's L4 header is not whole in the frame");
+  }
+  if (!ttl_allows_forwarding(p.ip)) return;
+  const bool ip_was_ok = ip_header_ok(p.ip);
+  nat_address_and_decrement_ttl<NatSide::kDestination>(p.ip, Ip4{0x0a0b0c0d});
+  if (ip_was_ok && !ip_header_ok(p.ip)) broken("address NAT broke the IPv4 header checksum");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -102,6 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DropReason why;
   const bool parsed = parse_packet(frame.get(), len, verified, p, why);
   check_fast_parse(frame.get(), len, verified, parsed, p);
+  if (!parsed && why == DropReason::kFragment) check_fragment(p);
   if (!parsed) return 0;
   if (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp) {
     check_nat(p);

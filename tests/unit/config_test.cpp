@@ -455,7 +455,7 @@ const std::vector<BadCase>& bad_cases() {
   static const std::vector<BadCase> cases = {
       {"unknown key at top level", "colour = 1\n" + std::string(kPorts),
        "t.toml:1:1: top level: unknown key 'colour'; allowed: eal, dataplane, ports, routes, "
-       "neighbors, services, dns, control, metrics"},
+       "neighbors, services, dns, control, metrics, announce"},
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
        "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu, "
@@ -493,7 +493,7 @@ const std::vector<BadCase>& bad_cases() {
       {"unknown key in dataplane", P("[dataplane]\nworker = 2\n"),
        "t.toml:10:1: dataplane: unknown key 'worker'; allowed: workers, flow_table_size, "
        "maglev_table_size, mbufs, rx_ring_size, tx_ring_size, tcp_syn_timeout, "
-       "tcp_established_timeout, tcp_closing_timeout, udp_timeout"},
+       "tcp_established_timeout, tcp_closing_timeout, udp_timeout, idle_sleep_us"},
       {"string where an integer belongs", P("[dataplane]\nworkers = \"2\"\n"),
        "t.toml:10:11: dataplane.workers: expected an integer, found a string"},
       {"float where an integer belongs",
