@@ -66,6 +66,23 @@ class NeighborTable : public DpObject {
     return false;
   }
 
+  // Forgets `ip`'s MAC (control thread only): its slot keeps the address,
+  // with no MAC, so the next packet for it is resolved afresh (a reader
+  // sees the address with MAC 0: unresolved).  False if it has no entry.
+  bool forget(Ip4 ip) noexcept {
+    uint32_t i = hash(ip);
+    for (uint32_t n = 0; n < kMaxProbe; ++n, i = (i + 1) & (kCapacity - 1)) {
+      const uint32_t key = slots_[i].ip.load(std::memory_order_relaxed);
+      if (key == ip.be) {
+        slots_[i].mac.store(0, std::memory_order_relaxed);
+        version_.fetch_add(1, std::memory_order_release);
+        return true;
+      }
+      if (key == 0) return false;
+    }
+    return false;
+  }
+
   // Changes with every entry added or changed: workers that cache what
   // they read (Worker's adjacency cache) start over when it moves.
   uint32_t version() const noexcept { return version_.load(std::memory_order_acquire); }

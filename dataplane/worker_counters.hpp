@@ -41,6 +41,7 @@ class Counter {
   X(flows_expired, "flow entries freed by expiry")                    \
   X(flow_entries, "connections in the flow table (gauge)")            \
   X(arp_replies, "ARP requests answered")                             \
+  X(neighbors_forgotten, "neighbours forgotten: no answer to unicast ARP probes (control thread)") \
   X(icmp_echo_replies, "ICMP echo requests answered")                 \
   X(icmp_errors_translated, "ICMP errors about a connection translated and forwarded") \
   X(icmp_errors_sent, "ICMP errors podgate sent (time exceeded, fragmentation needed)") \

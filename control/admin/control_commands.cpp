@@ -287,6 +287,7 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
 Result<json> neighbors(const Appliance& app) {
   json list = json::array();
   app.neighbors().for_each([&](dp::Ip4 ip, const dp::MacAddr& mac) {
+    if (mac.is_zero()) return;  // forgotten (aged out): resolved afresh when needed
     list.push_back({{"ip", dp::to_string(ip)}, {"mac", dp::to_string(mac)},
                     {"static", app.punt().is_static(ip)}});
   });

@@ -102,6 +102,7 @@ void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     return;
   }
   if (solicited) asked_.erase(asked);
+  confirmed(sender, rx, now_ms);
   rte_pktmbuf_free(m);
   flush(sender, mac, snap);
 }
@@ -126,7 +127,45 @@ void PuntHandler::on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t 
   }
 }
 
+void PuntHandler::confirmed(dp::Ip4 ip, uint16_t port, uint64_t now_ms) {
+  // 0.5x..1.5x kReachableMs, fixed per address (Knuth's multiplicative hash).
+  const uint64_t spread = (uint64_t{ip.be * 2654435761u} * kReachableMs) >> 32;
+  learnt_[ip.be] = Learnt{now_ms + kReachableMs / 2 + spread, 0, 0, dp::PortIdx{port}};
+}
+
+void PuntHandler::age_neighbors(const dp::Snapshot& snap, uint64_t now_ms) {
+  for (auto it = learnt_.begin(); it != learnt_.end();) {
+    Learnt& l = it->second;
+    const dp::Ip4 ip{it->first};
+    const auto mac = setup_.neighbors->find(ip);
+    if (static_.count(ip.be) != 0 || !mac) {  // made static, or forgotten already
+      it = learnt_.erase(it);
+      continue;
+    }
+    if (now_ms < l.stale_at_ms || (l.probes != 0 && now_ms - l.last_probe_ms < kArpRetryMs)) {
+      ++it;
+      continue;
+    }
+    if (l.probes == kMaxProbes) {
+      setup_.neighbors->forget(ip);
+      counters_.neighbors_forgotten.add();
+      log_info("neighbour " + dp::to_string(ip) + " (" + dp::to_string(*mac) + "): no answer to " +
+               std::to_string(kMaxProbes) + " ARP probes; forgotten, resolved afresh when next needed");
+      it = learnt_.erase(it);
+      continue;
+    }
+    send_arp_request(snap, ip, l.port, now_ms, &*mac);
+    ++l.probes;
+    l.last_probe_ms = now_ms;
+    ++it;
+  }
+}
+
 void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
+  if (now_ms - last_aging_ms_ >= 100) {
+    last_aging_ms_ = now_ms;
+    age_neighbors(snap, now_ms);
+  }
   for (auto it = asked_.begin(); it != asked_.end();) {
     it = now_ms - it->second > kSolicitedMs ? asked_.erase(it) : std::next(it);
   }
@@ -180,7 +219,7 @@ void PuntHandler::send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr
 
 // RFC 826 request: who has `target`? tell our address on `port`.
 void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port,
-                                   uint64_t now_ms) {
+                                   uint64_t now_ms, const dp::MacAddr* known) {
   asked_[target.be] = now_ms;
   uint16_t idx = static_cast<uint16_t>(port);
   if (idx >= snap.ports.size()) return;
@@ -193,7 +232,11 @@ void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp:
     return;
   }
   const dp::PortAddress& own = snap.ports[idx];
-  std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+  if (known != nullptr) {
+    std::memcpy(eth->dst_addr.addr_bytes, known->bytes.data(), 6);
+  } else {
+    std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+  }
   std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
   eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_ARP);
   auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);

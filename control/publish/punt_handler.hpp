@@ -32,6 +32,16 @@ class PuntHandler {
   static constexpr uint64_t kWaitLimitMs = 3000;
   // A reply counts as solicited this long after our last request for it.
   static constexpr uint64_t kSolicitedMs = 3 * kArpRetryMs;
+  // Neighbour aging, as a careful router's (RFC 1122 §2.3.2.1; Linux's
+  // NUD states): a learnt entry is reachable for about kReachableMs after
+  // it was last confirmed (0.5x..1.5x, spread per address so that entries
+  // learnt together are not probed together), then stale: it is still
+  // used, and probed by unicast ARP requests to its MAC, kMaxProbes of them
+  // kArpRetryMs apart.  A reply confirms it; silence forgets its MAC, so a
+  // Pod that came back with another MAC is found by a broadcast request.
+  // Static neighbours never age.
+  static constexpr uint64_t kReachableMs = 30000;
+  static constexpr uint32_t kMaxProbes = 3;
 
   struct Setup {
     rte_ring* punt_ring = nullptr;
@@ -85,6 +95,12 @@ class PuntHandler {
     dp::PortIdx port;
     uint64_t since_ms;
   };
+  struct Learnt {
+    uint64_t stale_at_ms = 0;
+    uint64_t last_probe_ms = 0;
+    uint32_t probes = 0;
+    dp::PortIdx port{};
+  };
   struct Hop {
     std::deque<Waiting> packets;
     uint64_t last_request_ms = 0;
@@ -93,7 +109,11 @@ class PuntHandler {
 
   void on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
-  void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port, uint64_t now_ms);
+  // Broadcast, or unicast to `known` (a probe of a stale entry).
+  void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port, uint64_t now_ms,
+                        const dp::MacAddr* known = nullptr);
+  void confirmed(dp::Ip4 ip, uint16_t port, uint64_t now_ms);
+  void age_neighbors(const dp::Snapshot& snap, uint64_t now_ms);
   void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void drop(rte_mbuf* m, dp::DropReason why);
@@ -106,6 +126,8 @@ class PuntHandler {
   std::unordered_map<uint32_t, Hop> hops_;  // next hop (network order) -> waiting
   std::unordered_map<uint32_t, uint64_t> asked_;  // address -> when we last asked for it
   std::unordered_set<uint32_t> static_;           // addresses ARP never changes
+  std::unordered_map<uint32_t, Learnt> learnt_;   // learnt entries and their age
+  uint64_t last_aging_ms_ = 0;
   uint64_t table_full_logged_ = 0;
   size_t waiting_count_ = 0;
   dp::WorkerCounters counters_;

@@ -1095,15 +1095,21 @@ TEST(WorkerPipeline, AnIcmpErrorIsTranslatedByItsConnectionsOwner) {
 // The control thread's ARP learning (issue 15), fed by the real worker:
 // only replies to our own requests create entries; a gratuitous ARP
 // updates an entry that exists; nothing changes a static neighbour.
+// The control thread's punt handler on the test's dataplane, transmitting
+// on the control queue of its ports as the Appliance's does.
+ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
+  ctl::PuntHandler::Setup ps;
+  ps.punt_ring = d.punt_ring();
+  ps.pool = d.pool();
+  ps.neighbors = &d.neighbors();
+  for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
+  ps.tx_queue = static_cast<uint16_t>(d.worker_count());
+  return ps;
+}
+
 TEST(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   auto d = make_dataplane();
-  ctl::PuntHandler::Setup ps;
-  ps.punt_ring = d->punt_ring();
-  ps.pool = d->pool();
-  ps.neighbors = &d->neighbors();
-  for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d->port(i).id());
-  ps.tx_queue = static_cast<uint16_t>(d->worker_count());
-  ctl::PuntHandler ph(ps);
+  ctl::PuntHandler ph(punt_setup(*d));
   uint64_t now = 1'000;
   auto handle = [&] {
     d->poll_until_idle();
@@ -1152,6 +1158,72 @@ TEST(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   handle();
   EXPECT_EQ(d->neighbors().find(kPod1), pod_mac(kPod1));
   EXPECT_EQ(unsolicited(), 4u);
+}
+
+TEST(PuntHandlerArp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
+  auto d = make_dataplane();
+  ctl::PuntHandler ph(punt_setup(*d));
+  uint64_t now = 1'000;
+  auto handle = [&] {
+    d->poll_until_idle();
+    while (ph.poll(d->snapshot(), now) != 0) {
+    }
+    ph.tick(d->snapshot(), now);
+    return d->collect();
+  };
+  // Learn kUnresolvedPod: a SYN waits, podgate asks, the Pod answers.
+  d->send(kUplink, to_vip(42000, kSyn, ip("10.96.0.50")).frame());
+  ASSERT_EQ(handle().size(), 1u) << "the broadcast request";
+  const MacAddr first_mac = mac("02:00:00:00:20:21");
+  auto answer = [&](const MacAddr& m) {
+    d->send(kPods, arp_frame({kPodsMac, m}, Arp{kArpReply, m, kUnresolvedPod, kPodsMac, kPodsIp}));
+  };
+  answer(first_mac);
+  ASSERT_EQ(handle().size(), 1u) << "the waiting SYN";
+  ASSERT_EQ(d->neighbors().find(kUnresolvedPod), first_mac);
+
+  // Reachable for 15..45 s: nothing sent before 15 s.
+  now += ctl::PuntHandler::kReachableMs / 2 - 100;
+  EXPECT_TRUE(handle().empty());
+  // Stale by 45 s: a unicast probe to the MAC it has; a reply confirms it.
+  std::vector<Output> probe;
+  for (int i = 0; i < 31 && probe.empty(); ++i) {
+    now += 1'000;
+    probe = handle();
+  }
+  ASSERT_EQ(probe.size(), 1u);
+  EXPECT_EQ(ether_type(probe[0].frame), kEtherArp);
+  EXPECT_TRUE(std::equal(first_mac.bytes.begin(), first_mac.bytes.end(), probe[0].frame.begin()))
+      << "unicast to the known MAC: " << describe(probe[0].frame);
+  answer(first_mac);
+  handle();
+  EXPECT_EQ(d->neighbors().find(kUnresolvedPod), first_mac);
+
+  // The Pod is replaced (another MAC, no announcement): probes go
+  // unanswered, and after three the entry is forgotten.
+  std::vector<Output> probes;
+  for (int i = 0; i < 60 && d->neighbors().find(kUnresolvedPod); ++i) {
+    now += 1'000;
+    for (Output& o : handle()) probes.push_back(std::move(o));
+  }
+  EXPECT_EQ(probes.size(), ctl::PuntHandler::kMaxProbes);
+  EXPECT_FALSE(d->neighbors().find(kUnresolvedPod)) << "forgotten";
+  EXPECT_EQ(ph.counters().neighbors_forgotten.get(), 1u);
+  // The next packet for it asks by broadcast, and the new MAC is learnt.
+  d->send(kUplink, to_vip(42001, kSyn, ip("10.96.0.50")).frame());
+  const auto asked = handle();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].frame[0], 0xff) << "broadcast";
+  const MacAddr new_mac = mac("02:00:00:00:20:22");
+  answer(new_mac);
+  ASSERT_EQ(handle().size(), 1u) << "the waiting SYN";
+  EXPECT_EQ(d->neighbors().find(kUnresolvedPod), new_mac);
+  // Static neighbours are never probed.
+  ph.set_static_neighbors({kUnresolvedPod});
+  for (int i = 0; i < 60; ++i) {
+    now += 1'000;
+    EXPECT_TRUE(handle().empty());
+  }
 }
 
 TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
