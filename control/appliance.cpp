@@ -1,6 +1,7 @@
 #include "control/appliance.hpp"
 
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "control/config/validate.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
+#include "control/admin/health_views.hpp"
 #include "control/log.hpp"
 #include "control/observe/prometheus.hpp"
 #include "control/publish/snapshot_builder.hpp"
@@ -68,6 +70,21 @@ dp::ClientAddress client_address(const Config& cfg, size_t i) {
   return dp::ClientAddress::kSource;
 }
 
+// Probes in flight are sockets: as many as the descriptor limit allows
+// beside everything else (raised to the hard limit first).
+health::HealthChecker::Options health_options() {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    (void)getrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  health::HealthChecker::Options o;
+  const uint64_t room = nofile.rlim_cur > 512 ? (nofile.rlim_cur - 256) / 2 : 128;
+  o.max_in_flight = static_cast<uint32_t>(std::min<uint64_t>(16384, room));
+  return o;
+}
+
 }  // namespace
 
 void block_control_signals() {
@@ -107,6 +124,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   a->control_ = std::move(*control);
   register_commands(*a->control_, *a);
   register_change_commands(*a->control_, *a);
+  register_health_commands(*a->control_, *a);
   log_info("control: listening on " + cfg.control.socket);
   // Then the DNS listeners: a port another server holds is the next likeliest.
   auto dns_server = dns::DnsServer::open(*a->loop_, cfg.dns);
@@ -124,6 +142,12 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     dns->set_zone(dns::build_zone(p.config, static_cast<uint32_t>(p.version)));
   });
   a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });
+  // The health checker follows config changes; its own findings (the
+  // learnt layer) change nothing it probes.
+  a->health_ = std::make_unique<health::HealthChecker>(*a->loop_, health_options());
+  a->registry_->subscribe([checker = a->health_.get()](const Publication& p) {
+    if (p.layer != Layer::kLearnt) checker->sync(p.config, p.changes, monotonic_ms());
+  });
   for (const DnsListen& l : cfg.dns.listen) {
     log_info("dns: listening on " + dp::to_string(l.ip) + ":" + std::to_string(l.port) +
              " (UDP and TCP)");
@@ -137,6 +161,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
       nlohmann::json st = stats_json(*app);
       st["metrics_http"] =
           metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
+      st["health"] = health_metrics_json(*app->health_);
       return render_prometheus(st, status_json(*app));
     });
     log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +
@@ -412,6 +437,25 @@ Result<void> Appliance::learn(const EndpointRef& endpoint, const LearntEndpoint&
   });
 }
 
+void Appliance::publish_health(uint64_t now_ms) {
+  if (!health_->has_changes() || now_ms - last_health_publish_ms_ < kHealthPublishMinMs) return;
+  last_health_publish_ms_ = now_ms;
+  auto r = out_of_memory_is_an_error("health", [&]() -> Result<void> {
+    std::vector<std::pair<EndpointRef, std::vector<PortRef>>> changes;
+    for (health::HealthChecker::Change& c : health_->take_changes()) {
+      changes.emplace_back(std::move(c.endpoint), std::move(c.unhealthy));
+    }
+    Registry::Proposal next = registry_->stage_health(changes);
+    if (!next.changed) return {};
+    return apply(std::move(next));
+  });
+  if (!r) {
+    // Offered again on a later turn (the interval above paces the retries).
+    log_error("health: publishing endpoint health failed, retrying: " + r.error().message);
+    health_->retry_changes();
+  }
+}
+
 Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {
   const std::string target = path.value_or(config().source);
   if (path && (path->empty() || path->front() != '/')) {
@@ -608,6 +652,8 @@ void Appliance::poll_control(uint64_t now_ms) {
   while (punt_->poll(snap, now_ms) != 0) {
   }
   punt_->tick(snap, now_ms);
+  health_->tick(now_ms);
+  publish_health(now_ms);
   publisher_->reclaim();
   advance_flow_queries(now_ms);
   if (now_ms - last_reclaim_ms_ >= 1000) {
