@@ -4,7 +4,8 @@ bound to one address, answering every request with its Pod name.
 
     pod_server.py POD_NAME ADDRESS HTTP_PORT [UDP_PORT]
 
-HTTP GET answers "POD_NAME\n"; a UDP datagram is answered with
+HTTP GET answers "POD_NAME\n" (GET /status/N answers with status N, for
+health checks); a UDP datagram is answered with
 "POD_NAME <datagram>".  HTTPServer's server_bind() reverse-resolves its
 address (socket.getfqdn), which stalls in a namespace without DNS, so the
 plain TCPServer bind is used instead.
@@ -24,6 +25,13 @@ class PodHandler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/big/"):
             # /big/N: N bytes in full-sized segments (path MTU tests).
             body = b"x" * int(self.path.split("/")[2])
+        if self.path.startswith("/status/"):
+            # /status/N: answers with HTTP status N (health check tests).
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path.startswith("/slow/"):
             # /slow/N: a long-lived response, dribbled one line a second.
             self.send_response(200)
