@@ -223,6 +223,23 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
                                 : "no RSS on it: packets are handed to their owner"));
   }
 
+  // The exception path: kernel twins of the ports that ask for one.  The
+  // DNS VIP is an address of each, so the kernel's TCP listener on it
+  // answers TCP queries the workers pass up (a UDP answer with TC set is
+  // retried over TCP, RFC 7766).
+  std::vector<dp::Ip4> twin_extra;
+  if (cfg.dns.service_ip) twin_extra.push_back(*cfg.dns.service_ip);
+  auto twins = KernelTwins::open(cfg, a->ports_, twin_extra, a->pool_);
+  if (!twins) return std::move(twins).error();
+  a->twins_ = std::move(*twins);
+  const bool dns_listens_on_any = std::any_of(cfg.dns.listen.begin(), cfg.dns.listen.end(),
+                                              [](const DnsListen& l) { return l.ip.is_zero(); });
+  if (!a->twins_->empty() && cfg.dns.service_ip && !dns_listens_on_any) {
+    if (auto r = a->dns_->listen_tcp(DnsListen{*cfg.dns.service_ip, 53}); !r) return r.error();
+    log_info("dns: answering " + dp::to_string(*cfg.dns.service_ip) +
+             ":53/TCP through the kernel twins");
+  }
+
   a->neighbors_ = new dp::NeighborTable();
   a->punt_ring_ = rte_ring_create("podgate_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
   if (a->punt_ring_ == nullptr) {
@@ -250,6 +267,9 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   std::vector<uint16_t> mtus;
   for (const PortConfig& pc : cfg.ports) mtus.push_back(pc.mtu.value_or(0));
   a->vip_dns_ = std::make_unique<dns::VipAnswerer>(*a->dns_, *a->punt_, std::move(mtus));
+  a->punt_->set_kernel_sink(
+      [twins = a->twins_.get()](rte_mbuf* m, dp::PortIdx port) { twins->deliver(m, port); },
+      a->twins_->port_mask(a->ports_.size()));
   a->punt_->set_dns_answerer([vip = a->vip_dns_.get()](rte_mbuf* m, const dp::Snapshot& snap) {
     return vip->answer(m, snap);
   });
@@ -576,6 +596,8 @@ Result<void> Appliance::launch_workers() {
       if (rte_eth_dev_get_mtu(p.port_id, &mtu) != 0) mtu = 0;
       s.port_mtus.push_back(mtu);
     }
+    s.kernel_twins = twins_->port_mask(ports_.size());
+    s.kernel_per_s = std::max<uint32_t>(1, twins_->max_rate() / workers);
     s.snapshot_ring = publisher_->ring(w);
     s.handoff_rings = handoff_rings_;
     s.punt_ring = punt_ring_;
@@ -634,6 +656,7 @@ Appliance::~Appliance() {
   }
   drain(punt_ring_);
   punt_.reset();
+  twins_.reset();
   rte_ring_free(punt_ring_);
   for (dp::Worker* w : workers_) delete w;
   publisher_.reset();
@@ -652,6 +675,7 @@ void Appliance::poll_control(uint64_t now_ms) {
   while (punt_->poll(snap, now_ms) != 0) {
   }
   punt_->tick(snap, now_ms);
+  twins_->poll(now_ms, *punt_);
   health_->tick(now_ms);
   publish_health(now_ms);
   publisher_->reclaim();

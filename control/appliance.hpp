@@ -22,6 +22,7 @@
 #include "control/health/health_checker.hpp"
 #include "control/loop/event_loop.hpp"
 #include "control/observe/metrics_http.hpp"
+#include "control/exception/kernel_twins.hpp"
 #include "control/publish/punt_handler.hpp"
 #include "control/publish/registry.hpp"
 #include "control/result.hpp"
@@ -108,6 +109,8 @@ class Appliance {
   size_t worker_count() const noexcept { return workers_.size(); }
   const dp::WorkerCounters& worker_counters(size_t w) const { return workers_.at(w)->counters(); }
   const PuntHandler& punt() const noexcept { return *punt_; }
+  const KernelTwins& kernel_twins() const noexcept { return *twins_; }
+  const dp::NeighborTable& neighbors() const noexcept { return *neighbors_; }
   const dns::DnsServer& dns() const noexcept { return *dns_; }
   const SnapshotPublisher& publisher() const noexcept { return *publisher_; }
   const ControlSocket& control_socket() const noexcept { return *control_; }
@@ -142,6 +145,7 @@ class Appliance {
   std::vector<rte_ring*> handoff_rings_;
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PuntHandler> punt_;
+  std::unique_ptr<KernelTwins> twins_;            // the exception path; empty when none
   std::unique_ptr<ControlSocket> control_;       // podgatectl's socket
   std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
   std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <variant>
 
@@ -67,6 +68,11 @@ class [[nodiscard]] Result<void> {
 
 inline Error make_error(ErrorCode code, std::string message) {
   return Error{code, std::move(message)};
+}
+
+// strerror's text for an errno value, thread-safe: "Address already in use".
+inline std::string errno_text(int err) {
+  return std::error_code(err, std::generic_category()).message();
 }
 
 }  // namespace podgate::ctl

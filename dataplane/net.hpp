@@ -27,6 +27,9 @@ static_assert(std::endian::native == std::endian::little,
 constexpr uint16_t bswap16(uint16_t v) noexcept { return __builtin_bswap16(v); }
 constexpr uint32_t bswap32(uint32_t v) noexcept { return __builtin_bswap32(v); }
 // Host <-> network byte order, usable in constant expressions.
+// A port's MTU when neither the config nor the device says otherwise.
+inline constexpr uint16_t kEthernetMtu = 1500;
+
 constexpr rte_be16_t to_be16(uint16_t h) noexcept { return bswap16(h); }
 constexpr uint16_t from_be16(rte_be16_t n) noexcept { return bswap16(n); }
 

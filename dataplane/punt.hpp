@@ -1,7 +1,7 @@
 // Packets a worker cannot finish on its own go to the control thread through
 // one multi-producer ring (the "punt" ring): ARP replies to learn from,
-// packets waiting for their next hop's MAC, and DNS queries to the DNS
-// service VIP.  Why a packet was punted travels with it in an mbuf dynamic
+// packets waiting for their next hop's MAC, DNS queries to the DNS service
+// VIP, and packets for a port's kernel twin (the exception path).  Why a packet was punted travels with it in an mbuf dynamic
 // field (DPDK's registered per-mbuf metadata), so no side table is needed.
 #pragma once
 
@@ -18,11 +18,12 @@ enum class PuntKind : uint8_t {
   kArp,         // an ARP reply: learn the sender
   kUnresolved,  // a forwarded packet whose next hop has no MAC yet
   kDns,         // a DNS query to the DNS service VIP
+  kKernel,      // for the kernel twin of port `port` (exception path)
 };
 
 struct PuntMeta {
   Ip4 next_hop;       // kUnresolved: the address to resolve
-  uint16_t port = 0;  // kUnresolved: PortIdx to send on; else the rx PortIdx
+  uint16_t port = 0;  // kUnresolved: PortIdx to send on; kKernel: whose twin; else the rx PortIdx
   PuntKind kind = PuntKind::kArp;
 };
 

@@ -236,9 +236,19 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
                       const FlowTable::Probe& probe, bool looked_up) noexcept {
   const Snapshot& snap = *snapshot_;
   const Ip4 dst = p.dst();
-  if (dst == snap.dns_vip && p.kind == PacketKind::kUdp && p.dport() == to_be16(53)) {
-    punt(m, PuntKind::kDns, PortIdx{port_index_[m->port]}, Ip4{});
-    return;
+  if (dst == snap.dns_vip && p.dport() == to_be16(53)) {
+    // UDP is answered by the control thread from the punt ring; TCP by
+    // the kernel's listener on the VIP, through the twin of the port it
+    // came in on (RFC 7766: a client retries a truncated answer over TCP).
+    const uint16_t rx = port_index_[m->port];
+    if (p.kind == PacketKind::kUdp) {
+      punt(m, PuntKind::kDns, PortIdx{rx}, Ip4{});
+      return;
+    }
+    if (has_kernel_twin(rx)) {
+      to_kernel(m, PortIdx{rx});
+      return;
+    }
   }
   const ServiceData* svc = snap.find_service(dst, p.dport(), p.proto());
   if (svc == nullptr) {
@@ -247,7 +257,12 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
       return;
     }
     if (snap.own_address(dst) != nullptr) {
-      drop(m, DropReason::kNotForUs);
+      // BGP, SSH, a health probe's answer: the kernel's, if it has a twin.
+      if (const auto twin = kernel_twin_of(dst)) {
+        to_kernel(m, *twin);
+      } else {
+        drop(m, DropReason::kNotForUs);
+      }
       return;
     }
   }
@@ -492,7 +507,12 @@ void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
   }
   auto* icmp = reinterpret_cast<rte_icmp_hdr*>(p.l4);
   if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
-    drop(m, DropReason::kIcmpNotEcho);
+    // An echo reply to the kernel's ping, and the like.
+    if (const auto twin = kernel_twin_of(p.dst())) {
+      to_kernel(m, *twin);
+    } else {
+      drop(m, DropReason::kIcmpNotEcho);
+    }
     return;
   }
   make_echo_reply(p);
@@ -530,7 +550,12 @@ void Worker::handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept {
   const FlowKey4 key{quoted_dst, quoted_src, ports->dst_port, ports->src_port, q.proto};
   const FlowHit hit = flows_.find(key, flows_.probe(FlowTable::hash(key)), now_);
   if (!hit || hit.reverse == about_reply || p.dst() != (about_reply ? hit.flow->vip : client)) {
-    drop(m, DropReason::kIcmpErrorNoFlow);
+    // About a connection of the kernel's own (a refused health probe).
+    if (const auto twin = kernel_twin_of(p.dst())) {
+      to_kernel(m, *twin);
+    } else {
+      drop(m, DropReason::kIcmpErrorNoFlow);
+    }
     return;
   }
   if (!ttl_allows_forwarding(p.ip)) {
@@ -580,7 +605,6 @@ bool Worker::check_egress_mtu(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 dst) noex
 }
 
 uint16_t Worker::port_mtu(uint16_t port_idx) const noexcept {
-  constexpr uint16_t kEthernetMtu = 1500;
   const uint16_t mtu = port_idx < setup_.port_mtus.size() ? setup_.port_mtus[port_idx] : 0;
   return mtu != 0 ? mtu : kEthernetMtu;
 }
@@ -662,6 +686,35 @@ void Worker::punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexce
     return;
   }
   counters_.punted.add();
+}
+
+std::optional<PortIdx> Worker::kernel_twin_of(Ip4 dst) const noexcept {
+  const Snapshot& snap = *snapshot_;
+  const PortAddress* own = snap.own_address(dst);
+  if (own == nullptr) return std::nullopt;
+  const auto idx = static_cast<uint16_t>(own - snap.ports.data());
+  if (!has_kernel_twin(idx)) return std::nullopt;
+  return PortIdx{idx};
+}
+
+// Up to the control thread, which writes it into the twin.  A token bucket
+// of a tenth of a second's worth bounds what one worker passes up, so a
+// flood at a port's address cannot fill the punt ring that ARP and DNS
+// share with it, nor keep the control thread writing into the kernel.
+void Worker::to_kernel(rte_mbuf* m, PortIdx twin) noexcept {
+  const uint32_t cap = std::max(uint32_t{kBurst}, setup_.kernel_per_s / 10);
+  const uint64_t earned = uint64_t{now_ - kernel_tokens_at_} * setup_.kernel_per_s / 1000;
+  if (earned > 0) {
+    kernel_tokens_ = static_cast<uint32_t>(std::min<uint64_t>(cap, kernel_tokens_ + earned));
+    kernel_tokens_at_ = now_;
+  }
+  if (kernel_tokens_ == 0) {
+    drop(m, DropReason::kKernelRateLimited);
+    return;
+  }
+  --kernel_tokens_;
+  counters_.to_kernel.add();
+  punt(m, PuntKind::kKernel, twin, Ip4{});
 }
 
 void Worker::hand_off(rte_mbuf* m, uint32_t owner) noexcept {

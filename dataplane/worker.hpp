@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include <rte_ethdev.h>
@@ -66,6 +67,12 @@ struct WorkerSetup {
   std::vector<RxQueue> rx_queues;
   std::vector<uint16_t> port_ids;       // PortIdx -> DPDK port id
   std::vector<uint16_t> port_mtus;      // PortIdx -> MTU (0 or absent: 1500)
+  // The exception path (issue 10): PortIdx -> whether the port has a kernel
+  // twin.  Packets for such a port's own address that the dataplane does
+  // not answer itself go up to the twin, at most kernel_per_s a second
+  // from this worker (its share of the twins' rate).
+  std::vector<uint8_t> kernel_twins;
+  uint32_t kernel_per_s = 0;
   rte_ring* snapshot_ring = nullptr;    // control -> this worker, SPSC
   std::vector<rte_ring*> handoff_rings; // inbound ring of every worker
   rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
@@ -188,6 +195,12 @@ class Worker : public DpObject {
   // packet was dropped (no route) or punted (next hop unresolved).
   bool resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
+  // The port whose own address `dst` is, if that port has a kernel twin.
+  std::optional<PortIdx> kernel_twin_of(Ip4 dst) const noexcept;
+  bool has_kernel_twin(uint16_t port_idx) const noexcept {
+    return port_idx < setup_.kernel_twins.size() && setup_.kernel_twins[port_idx] != 0;
+  }
+  void to_kernel(rte_mbuf* m, PortIdx twin) noexcept;
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;
   void flush_tx() noexcept;
@@ -214,6 +227,8 @@ class Worker : public DpObject {
   uint32_t min_frame_fits_ = 0;   // the longest frame every port's MTU takes
   uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
   uint32_t icmp_tokens_at_ = 0;
+  uint32_t kernel_tokens_ = 0;    // to_kernel's token bucket
+  uint32_t kernel_tokens_at_ = 0;
   uint32_t neighbors_version_ = 0;
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;

@@ -30,6 +30,7 @@ class Counter {
   X(handoff_out, "packets passed to the worker that owns their flow") \
   X(handoff_in, "packets received from other workers")                \
   X(punted, "packets passed to the control thread")                   \
+  X(to_kernel, "packets passed up to a port's kernel twin (exception path)") \
   X(adjacency_misses, "next hops looked up (route + neighbour) for the adjacency cache") \
   X(flows_created, "new connections pinned in the flow table")        \
   X(flows_table_full, "new flows forwarded by Maglev alone (table full)") \

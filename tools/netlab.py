@@ -50,12 +50,12 @@ udp_timeout = {udp_timeout}
 name = "uplink"
 device = "net_tap{n0},iface={tag}-up"
 address = "192.0.2.1/24"
-{uplink_mtu}
+{uplink_mtu}{uplink_kernel}
 [[ports]]
 name = "pods"
 device = "net_tap{n1},iface={tag}-pods"
 address = "172.17.0.1/16"
-
+{pods_kernel}
 [[routes]]
 prefix = "198.51.100.0/24"
 via = "192.0.2.2"
@@ -101,7 +101,7 @@ class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
     def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT,
-                 metrics_port=None, hugepages=False, uplink_mtu=None):
+                 metrics_port=None, hugepages=False, uplink_mtu=None, kernel_twins=False):
         if config_path is None:
             tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
@@ -117,6 +117,11 @@ class Appliance:
         self.udp_timeout = udp_timeout
         self.client_ns = f"{tag}-client"
         self.pods_ns = f"{tag}-pods"
+        # With kernel twins (the exception path), podgate runs in a
+        # namespace of its own, the appliance's: its twins' addresses and
+        # routes then stay out of the host's (and other runs') tables.
+        self.kernel_twins = kernel_twins
+        self.app_ns = f"{tag}-app" if kernel_twins else None
         self.dir = tempfile.mkdtemp(prefix=f"{tag}-")
         self.fixed_config = config_path is not None
         self.config_path = config_path or os.path.join(self.dir, "podgate.toml")
@@ -134,6 +139,10 @@ class Appliance:
                                   dns_port=self.dns_port, dns_vip=DNS_VIP,
                                   socket=self.socket_path,
                                   uplink_mtu=(f"mtu = {self.uplink_mtu}\n" if self.uplink_mtu else ""),
+                                  uplink_kernel=(f'kernel = "{self.tag}-kup"\n'
+                                                 if self.kernel_twins else ""),
+                                  pods_kernel=(f'kernel = "{self.tag}-kpods"\n'
+                                               if self.kernel_twins else ""),
                                   memory_args=("" if self.hugepages
                                                else '"--no-huge", "--no-shconf", '),
                                   metrics_listen=(f"127.0.0.1:{self.metrics_port}"
@@ -161,14 +170,19 @@ class Appliance:
         if not self.fixed_config:
             self.write_config(services)
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([podgate_binary(), "-c", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        command = [podgate_binary(), "-c", self.config_path]
+        if self.app_ns:
+            run("ip", "netns", "add", self.app_ns)
+            run("ip", "-n", self.app_ns, "link", "set", "lo", "up")
+            command = ["ip", "netns", "exec", self.app_ns] + command  # execs podgate
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         up, pods_if = f"{self.tag}-up", f"{self.tag}-pods"
         self.wait_for(lambda: self.log_has("running:"), "podgate to start")
         run("ip", "netns", "add", self.client_ns)
         run("ip", "netns", "add", self.pods_ns)
-        run("ip", "link", "set", up, "netns", self.client_ns)
-        run("ip", "link", "set", pods_if, "netns", self.pods_ns)
+        where = ["-n", self.app_ns] if self.app_ns else []
+        run("ip", *where, "link", "set", up, "netns", self.client_ns)
+        run("ip", *where, "link", "set", pods_if, "netns", self.pods_ns)
         c, p = self.client_ns, self.pods_ns
         run("ip", "-n", c, "link", "set", "lo", "up")
         run("ip", "-n", p, "link", "set", "lo", "up")
@@ -218,8 +232,9 @@ class Appliance:
         return code
 
     def cleanup_namespaces(self):
-        for ns in (self.client_ns, self.pods_ns):
-            run("ip", "netns", "del", ns, check=False)
+        for ns in (self.client_ns, self.pods_ns, self.app_ns):
+            if ns:
+                run("ip", "netns", "del", ns, check=False)
 
     # --- observation ----------------------------------------------------
     def log_text(self):

@@ -1,5 +1,6 @@
 #include "control/admin/control_commands.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <tuple>
@@ -169,7 +170,8 @@ Result<json> status(const Appliance& app) {
                      {"mac", dp::to_string(p.mac)},
                      {"address", dp::to_string(cfg.ports[i].address)},
                      {"link_up", known && link.link_status == RTE_ETH_LINK_UP},
-                     {"speed_mbps", known ? link.link_speed : 0}});
+                     {"speed_mbps", known ? link.link_speed : 0},
+                     {"kernel", cfg.ports[i].kernel}});
   }
   return json{{"podgate_version", app.version()},
               {"uptime_seconds", app.uptime_ms() / 1000},
@@ -240,9 +242,21 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                      {"imissed", s.imissed}, {"ierrors", s.ierrors},
                      {"oerrors", s.oerrors}, {"rx_nombuf", s.rx_nombuf}});
   }
+  json twins = json::array();
+  for (const KernelTwins::Twin& t : app.kernel_twins().twins()) {
+    twins.push_back({{"port", app.config().ports[static_cast<uint16_t>(t.port)].name},
+                     {"iface", t.iface},
+                     {"rate", t.rate},
+                     {"to_kernel", t.counters.to_kernel},
+                     {"to_kernel_failed", t.counters.to_kernel_failed},
+                     {"from_kernel", t.counters.from_kernel},
+                     {"from_kernel_rate_limited", t.counters.from_kernel_rate_limited},
+                     {"from_kernel_refused", t.counters.from_kernel_refused}});
+  }
   const ControlCounters& cc = app.control_socket().counters();
   return json{{"workers", std::move(workers)},
               {"control", std::move(control)},
+              {"kernel_twins", std::move(twins)},
               {"services", services_traffic(app, max_service_ports)},
               {"stats_slots", {{"in_use", app.stats_slots().in_use()},
                                {"quarantined", app.stats_slots().quarantined()},
@@ -260,6 +274,21 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                                   {"closed_idle", cc.closed_idle},
                                   {"evicted", cc.evicted},
                                   {"closed_slow", cc.closed_slow}}}};
+}
+
+// The neighbour table the workers forward with: learnt by ARP (from our
+// requests, the kernel twins' and gratuitous updates) or static.
+Result<json> neighbors(const Appliance& app) {
+  json list = json::array();
+  app.neighbors().for_each([&](dp::Ip4 ip, const dp::MacAddr& mac) {
+    list.push_back({{"ip", dp::to_string(ip)}, {"mac", dp::to_string(mac)},
+                    {"static", app.punt().is_static(ip)}});
+  });
+  std::sort(list.begin(), list.end(), [](const json& a, const json& b) {
+    return dp::parse_ip4(a["ip"].get<std::string>())->host() <
+           dp::parse_ip4(b["ip"].get<std::string>())->host();
+  });
+  return json{{"neighbors", std::move(list)}};
 }
 
 // Slots per endpoint of each service port, from the live Snapshot's table
@@ -511,6 +540,10 @@ json config_to_json(const Config& c) {
     json j = {{"name", p.name}, {"device", p.device}, {"address", dp::to_string(p.address)}};
     if (p.mac) j["mac"] = dp::to_string(*p.mac);
     if (p.mtu) j["mtu"] = *p.mtu;
+    if (!p.kernel.empty()) {
+      j["kernel"] = p.kernel;
+      j["kernel_rate"] = p.kernel_rate;
+    }
     ports.push_back(std::move(j));
   }
   json routes = json::array();
@@ -591,6 +624,7 @@ void register_commands(ControlSocket& socket, Appliance& app) {
     flows(*a, r, std::move(reply));
   });
   socket.add_command("maglev", [a](const json& r) { return maglev(*a, r); });
+  socket.add_command("neighbors", [a](const json&) { return neighbors(*a); });
   socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
   socket.add_command("reload", [a](const json&) { return reload(*a); });
   socket.add_command("config", [a](const json& r) { return config(*a, r); });

@@ -24,8 +24,6 @@ constexpr int kListenBacklog = 64;
 constexpr unsigned kAcceptsPerEvent = 16;
 constexpr mode_t kDirMode = 0755;
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
 sockaddr_un address_of(const std::string& path) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;

@@ -146,7 +146,8 @@ class Loader : private ConfigReader {
     }
     if (a->empty()) error(a->source(), "ports", "empty; at least one port is needed");
     for_each_table(*a, "ports", [&](const toml::table& t, const std::string& p) {
-      check_keys(t, p, {"name", "device", "address", "mac", "mtu", "client_address"});
+      check_keys(t, p, {"name", "device", "address", "mac", "mtu", "client_address", "kernel",
+                        "kernel_rate"});
       PortConfig port;
       if (auto name = get_string(t, p, "name", true)) {
         port.name = *name;
@@ -180,6 +181,23 @@ class Loader : private ConfigReader {
           error(t.get("client_address")->source(), key_path(p, "client_address"),
                 quote(*side) + " is not allowed; allowed: source, destination");
         }
+      }
+      if (auto kernel = get_string(t, p, "kernel")) {
+        port.kernel = *kernel;
+        if (!is_interface_name(*kernel)) {
+          error(t.get("kernel")->source(), key_path(p, "kernel"),
+                quote(*kernel) + " is not an interface name (1..15 of a-z, A-Z, 0-9, '_', '-' "
+                                 "and '.')");
+        }
+        for (size_t j = 0; j < cfg_.ports.size(); ++j) {
+          if (cfg_.ports[j].kernel == *kernel) {
+            error(t.get("kernel")->source(), key_path(p, "kernel"),
+                  quote(*kernel) + " is already the kernel twin of ports[" + std::to_string(j) + "]");
+          }
+        }
+      }
+      if (auto rate = get_int(t, p, "kernel_rate", 1, 10000000)) {
+        port.kernel_rate = static_cast<uint32_t>(*rate);
       }
       cfg_.ports.push_back(std::move(port));
     });

@@ -49,6 +49,12 @@ struct PortConfig {
   // ownership, dataplane/ownership.hpp); absent: chosen at start from the
   // endpoints (Appliance::client_address).
   std::optional<dp::ClientAddress> client_address;
+  // The exception path (control/exception/kernel_twins.hpp): the name of
+  // the kernel interface that twins this port; empty: none.  It takes at
+  // most kernel_rate packets a second each way.
+  std::string kernel;
+  uint32_t kernel_rate = kDefaultKernelRate;
+  static constexpr uint32_t kDefaultKernelRate = 100000;
   friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
 

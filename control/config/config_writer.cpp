@@ -152,6 +152,8 @@ void write_port(TomlOut& out, const PortConfig& port) {
   out.key("address", str(dp::to_string(port.address)));
   if (port.mac) out.key("mac", str(dp::to_string(*port.mac)));
   if (port.mtu) out.key("mtu", num(*port.mtu));
+  if (!port.kernel.empty()) out.key("kernel", str(port.kernel));
+  if (port.kernel_rate != PortConfig::kDefaultKernelRate) out.key("kernel_rate", num(port.kernel_rate));
   if (port.client_address) {
     out.key("client_address",
             str(*port.client_address == dp::ClientAddress::kSource ? "source" : "destination"));
@@ -274,8 +276,6 @@ void write_service(TomlOut& out, const ServiceConfig& svc) {
   // Last: the keys after a [services.health_check] header are its own.
   if (svc.health_check) write_health_check(out, *svc.health_check);
 }
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 Error io_error(const std::string& path, std::string_view what, int err) {
   return make_error(ErrorCode::kIo, path + ": " + std::string(what) + ": " + errno_text(err));

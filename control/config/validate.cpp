@@ -53,6 +53,13 @@ bool is_port_name(std::string_view s) noexcept {
                      [](char c) { return is_alnum_lower(c) || c == '-' || c == '_'; });
 }
 
+bool is_interface_name(std::string_view s) noexcept {
+  return !s.empty() && s.size() <= 15 && s != "." && s != ".." &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return is_alnum_lower(c) || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
+         });
+}
+
 bool is_unicast_ip4(dp::Ip4 ip) noexcept {
   uint32_t first = ip.host() >> 24;
   return first != 0 && first != 127 && first < 224;

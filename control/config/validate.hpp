@@ -70,6 +70,9 @@ bool is_dns1123_subdomain(std::string_view s) noexcept;
 bool is_dns_name(std::string_view s) noexcept;
 // A port's name in the config: 1..32 of a-z, 0-9, '_' and '-'.
 bool is_port_name(std::string_view s) noexcept;
+// A Linux network interface name podgate may create: 1..15 (IFNAMSIZ - 1)
+// of a-z, A-Z, 0-9, '_', '-' and '.', not "." or "..".
+bool is_interface_name(std::string_view s) noexcept;
 // An address a host or a VIP may have: not 0/8, loopback, multicast or class E.
 bool is_unicast_ip4(dp::Ip4 ip) noexcept;
 // Not a group address (the first octet's low bit) and not all zero.

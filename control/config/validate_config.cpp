@@ -215,6 +215,19 @@ class Checker {
         error(o, "mac " + dp::to_string(*p.mac) + " is not a unicast address");
       }
       if (p.mtu) range(o, "mtu", *p.mtu, 68, 9000);
+      if (!p.kernel.empty()) {
+        if (!is_interface_name(p.kernel)) {
+          error(o, "kernel " + quote(p.kernel) +
+                       " is not an interface name (1..15 of a-z, A-Z, 0-9, '_', '-' and '.')");
+        }
+        for (size_t j = 0; j < i; ++j) {
+          if (c_.ports[j].kernel == p.kernel) {
+            error(o, "kernel " + quote(p.kernel) + " is the kernel twin of ports[" +
+                         std::to_string(j) + "] too");
+          }
+        }
+      }
+      range(o, "kernel_rate", p.kernel_rate, 1, 10000000);
       if (!check_port_address(i)) ports_complete_ = false;
     }
   }

@@ -28,8 +28,6 @@ constexpr int kTcpListenBacklog = 1024;
 constexpr int kUdpReceiveBuffer = 4 << 20;  // absorbs bursts; capped by net.core.rmem_max
 constexpr unsigned kAcceptsPerEvent = 64;
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
 std::string endpoint_text(const DnsListen& l) {
   return dp::to_string(l.ip) + ":" + std::to_string(l.port);
 }
@@ -119,65 +117,72 @@ DnsCounters DnsServer::counters() const noexcept {
 Result<void> DnsServer::bind_all() {
   for (const DnsListen& l : config_.listen) {
     for (bool tcp : {false, true}) {
-      const char* what = tcp ? "TCP" : "UDP";
-      int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) {
-        return make_error(ErrorCode::kIo, std::string("dns.listen: cannot open a ") + what +
-                                              " socket for " + endpoint_text(l) + ": " +
-                                              errno_text(errno));
-      }
-      // Ours to close from here: UDP sockets in udp_, a TCP one below until
-      // the StreamServer takes it.
-      if (!tcp) udp_.push_back(Listener{fd, l.ip.is_zero(), EventLoop::WatchId::kNone});
-      const auto fail = [fd, tcp](std::string message) {
-        if (tcp) close(fd);
-        return make_error(ErrorCode::kIo, std::move(message));
-      };
-      int one = 1;
-      // SO_REUSEADDR on TCP only: it lets a restarted podgate bind while old
-      // connections sit in TIME_WAIT.  On a UDP socket Linux would let two
-      // servers share the port silently, splitting the queries between them.
-      if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (!tcp) {
-        if (l.ip.is_zero()) setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-        int size = kUdpReceiveBuffer;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort
-      }
-      sockaddr_in sa{};
-      sa.sin_family = AF_INET;
-      sa.sin_port = htons(l.port);
-      sa.sin_addr.s_addr = l.ip.be;
-      if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-        int err = errno;
-        std::string hint;
-        if (err == EADDRINUSE) {
-          hint = " (another DNS server, a local resolver or a second podgate, holds it; "
-                 "[dns] listen chooses the address, default [\"127.0.0.1:53\"], and [] "
-                 "turns the kernel listener off)";
-        }
-        if (err == EADDRNOTAVAIL) hint = " (no interface of this host has that address)";
-        if (err == EACCES) hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
-        return fail(std::string("dns.listen: cannot bind ") + what + " " + endpoint_text(l) +
-                    ": " + errno_text(err) + hint);
-      }
-      if (tcp && listen(fd, kTcpListenBacklog) != 0) {
-        return fail("dns.listen: cannot listen on TCP " + endpoint_text(l) + ": " +
-                    errno_text(errno));
-      }
-      Result<void> watched;
-      if (tcp) {
-        watched = tcp_->add_listener(fd);
-      } else {
-        const size_t i = udp_.size() - 1;
-        auto w = loop_.add(fd, EPOLLIN, [this, i](uint32_t) { on_udp(udp_[i]); });
-        if (w) udp_[i].watch = *w;
-        if (!w) watched = std::move(w).error();
-      }
-      if (!watched) {
-        return make_error(ErrorCode::kIo, std::string("dns.listen: cannot watch ") + what + " " +
-                                              endpoint_text(l) + ": " + watched.error().message);
-      }
+      if (auto r = bind_one(l, tcp); !r) return r;
     }
+  }
+  return {};
+}
+
+Result<void> DnsServer::listen_tcp(const DnsListen& l) { return bind_one(l, true); }
+
+Result<void> DnsServer::bind_one(const DnsListen& l, bool tcp) {
+  const char* what = tcp ? "TCP" : "UDP";
+  int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return make_error(ErrorCode::kIo, std::string("dns.listen: cannot open a ") + what +
+                                          " socket for " + endpoint_text(l) + ": " +
+                                          errno_text(errno));
+  }
+  // Ours to close from here: UDP sockets in udp_, a TCP one below until
+  // the StreamServer takes it.
+  if (!tcp) udp_.push_back(Listener{fd, l.ip.is_zero(), EventLoop::WatchId::kNone});
+  const auto fail = [fd, tcp](std::string message) {
+    if (tcp) close(fd);
+    return make_error(ErrorCode::kIo, std::move(message));
+  };
+  int one = 1;
+  // SO_REUSEADDR on TCP only: it lets a restarted podgate bind while old
+  // connections sit in TIME_WAIT.  On a UDP socket Linux would let two
+  // servers share the port silently, splitting the queries between them.
+  if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!tcp) {
+    if (l.ip.is_zero()) setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    int size = kUdpReceiveBuffer;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort
+  }
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(l.port);
+  sa.sin_addr.s_addr = l.ip.be;
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    int err = errno;
+    std::string hint;
+    if (err == EADDRINUSE) {
+      hint = " (another DNS server, a local resolver or a second podgate, holds it; "
+             "[dns] listen chooses the address, default [\"127.0.0.1:53\"], and [] "
+             "turns the kernel listener off)";
+    }
+    if (err == EADDRNOTAVAIL) hint = " (no interface of this host has that address)";
+    if (err == EACCES) hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+    return fail(std::string("dns.listen: cannot bind ") + what + " " + endpoint_text(l) +
+                ": " + errno_text(err) + hint);
+  }
+  if (tcp && listen(fd, kTcpListenBacklog) != 0) {
+    return fail("dns.listen: cannot listen on TCP " + endpoint_text(l) + ": " +
+                errno_text(errno));
+  }
+  Result<void> watched;
+  if (tcp) {
+    watched = tcp_->add_listener(fd);
+  } else {
+    const size_t i = udp_.size() - 1;
+    auto w = loop_.add(fd, EPOLLIN, [this, i](uint32_t) { on_udp(udp_[i]); });
+    if (w) udp_[i].watch = *w;
+    if (!w) watched = std::move(w).error();
+  }
+  if (!watched) {
+    return make_error(ErrorCode::kIo, std::string("dns.listen: cannot watch ") + what + " " +
+                                          endpoint_text(l) + ": " + watched.error().message);
   }
   return {};
 }

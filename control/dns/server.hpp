@@ -68,6 +68,10 @@ class DnsServer {
   }
   ~DnsServer();
   DnsServer(const DnsServer&) = delete;
+
+  // One more TCP listener: the DNS VIP on the kernel twins (the exception
+  // path passes TCP queries to the VIP up to the kernel).
+  Result<void> listen_tcp(const DnsListen& l);
   DnsServer& operator=(const DnsServer&) = delete;
 
   // The Zone answers come from, swapped whole (the Appliance calls this
@@ -96,6 +100,7 @@ class DnsServer {
 
   DnsServer(EventLoop& loop, const DnsConfig& config, Options options);
   Result<void> bind_all();
+  Result<void> bind_one(const DnsListen& l, bool tcp);
   void on_udp(const Listener& l);
   // Answers every complete message in c's input while the backlog allows.
   void answer_tcp(StreamConn& c);

@@ -17,8 +17,6 @@ namespace {
 
 constexpr int kMaxEvents = 64;
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
 }  // namespace
 
 template <typename F>

@@ -21,8 +21,6 @@ constexpr std::string_view kMetricsPath = "/metrics";
 constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kTextType = "text/plain; charset=utf-8";
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
 // RFC 9110 §5.6.2: token = 1*tchar.
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;

@@ -32,6 +32,13 @@ unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
       case dp::PuntKind::kDns:
         if (!dns_ || !dns_(m, snap)) drop(m, dp::DropReason::kNoService);
         break;
+      case dp::PuntKind::kKernel:
+        if (kernel_) {
+          kernel_(m, dp::PortIdx{dp::punt_meta(m).port});
+        } else {
+          drop(m, dp::DropReason::kNotForUs);
+        }
+        break;
     }
   }
   return n;
@@ -70,6 +77,9 @@ void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     drop(m, dp::DropReason::kArpNotForUs);
     return;
   }
+  // The kernel twin keeps its own table, by its own rules (it takes a
+  // reply to what it asked, and updates what it has).
+  copy_to_kernel(m, rx);
   const auto asked = asked_.find(sender.be);
   const bool solicited = !gratuitous && asked != asked_.end() && now_ms - asked->second <= kSolicitedMs;
   const bool known = setup_.neighbors->find(sender).has_value();
@@ -206,6 +216,11 @@ void PuntHandler::transmit(rte_mbuf* m, dp::PortIdx port) {
     return;
   }
   counters_.tx_packets.add();
+}
+
+void PuntHandler::copy_to_kernel(const rte_mbuf* m, uint16_t port) {
+  if (!kernel_ || port >= kernel_twins_.size() || kernel_twins_[port] == 0) return;
+  if (rte_mbuf* copy = rte_pktmbuf_copy(m, setup_.pool, 0, UINT32_MAX)) kernel_(copy, dp::PortIdx{port});
 }
 
 void PuntHandler::drop(rte_mbuf* m, dp::DropReason why) {

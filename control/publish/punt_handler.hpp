@@ -44,14 +44,27 @@ class PuntHandler {
   // Answers a DNS query packet in place (or frees it); set by the DNS
   // service.  Without one, DNS punts are dropped and counted.
   using DnsAnswerer = std::function<bool(rte_mbuf* m, const dp::Snapshot& snap)>;
+  // Takes a packet for `port`'s kernel twin (the exception path).
+  using KernelSink = std::function<void(rte_mbuf* m, dp::PortIdx port)>;
 
   explicit PuntHandler(Setup setup) : setup_(std::move(setup)) {}
   ~PuntHandler();
 
   void set_dns_answerer(DnsAnswerer f) { dns_ = std::move(f); }
+  // The kernel twins, and which ports (by PortIdx) have one: their punts
+  // go to `f`, and a copy of each ARP reply on such a port, so that the
+  // kernel learns its neighbours too.
+  void set_kernel_sink(KernelSink f, std::vector<uint8_t> twins) {
+    kernel_ = std::move(f);
+    kernel_twins_ = std::move(twins);
+  }
+  // The kernel asked who has `ip` (KernelTwins): the reply is solicited,
+  // and teaches the dataplane's table as well as the kernel's.
+  void note_asked(dp::Ip4 ip, uint64_t now_ms) { asked_[ip.be] = now_ms; }
 
   // The config's static neighbours: ARP never changes them.
   void set_static_neighbors(const std::vector<dp::Ip4>& ips);
+  bool is_static(dp::Ip4 ip) const { return static_.count(ip.be) != 0; }
 
   // Drains the punt ring; returns the number of packets handled.
   unsigned poll(const dp::Snapshot& snap, uint64_t now_ms);
@@ -84,9 +97,12 @@ class PuntHandler {
   void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void drop(rte_mbuf* m, dp::DropReason why);
+  void copy_to_kernel(const rte_mbuf* m, uint16_t port);
 
   Setup setup_;
   DnsAnswerer dns_;
+  KernelSink kernel_;
+  std::vector<uint8_t> kernel_twins_;  // PortIdx -> has a twin
   std::unordered_map<uint32_t, Hop> hops_;  // next hop (network order) -> waiting
   std::unordered_map<uint32_t, uint64_t> asked_;  // address -> when we last asked for it
   std::unordered_set<uint32_t> static_;           // addresses ARP never changes

@@ -44,11 +44,19 @@ namespace {
 
 constexpr uint32_t kEndpointsPerService = 10;
 
+PortConfig named_port(const char* name, const char* device, const char* address) {
+  PortConfig p;
+  p.name = name;
+  p.device = device;
+  p.address = *dp::parse_prefix4(address);
+  return p;
+}
+
 Config make_config(uint32_t services) {
   Config c;
   c.source = "bench.toml";
-  c.ports.push_back(PortConfig{"uplink", "net_null0", *dp::parse_prefix4("192.0.2.1/24"), {}, {}, {}});
-  c.ports.push_back(PortConfig{"pods", "net_null1", *dp::parse_prefix4("172.16.0.1/12"), {}, {}, {}});
+  c.ports.push_back(named_port("uplink", "net_null0", "192.0.2.1/24"));
+  c.ports.push_back(named_port("pods", "net_null1", "172.16.0.1/12"));
   c.routes.push_back(RouteConfig{*dp::parse_prefix4("0.0.0.0/0"), *dp::parse_ip4("192.0.2.254")});
   for (uint32_t i = 0; i < services; ++i) {
     ServiceConfig s;

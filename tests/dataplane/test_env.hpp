@@ -305,6 +305,15 @@ class Dataplane {
       }
       for (const auto& p : ports_) s.port_ids.push_back(p->id());
       s.port_mtus = setup_.port_mtus;
+      // A port's `kernel` key as the Appliance reads it; the twins
+      // themselves are the control thread's, so their punts stay in the
+      // ring for the test to take.
+      uint32_t kernel_rate = 0;
+      for (const ctl::PortConfig& pc : config_.ports) {
+        s.kernel_twins.push_back(pc.kernel.empty() ? 0 : 1);
+        if (!pc.kernel.empty()) kernel_rate = std::max(kernel_rate, pc.kernel_rate);
+      }
+      s.kernel_per_s = std::max<uint32_t>(1, kernel_rate / setup_.workers);
       s.snapshot_ring = publisher_->ring(w);
       s.handoff_rings = handoff_;
       s.punt_ring = punt_ring_;

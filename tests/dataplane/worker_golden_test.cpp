@@ -1511,5 +1511,106 @@ TEST(WorkerPipeline, ClientIpAffinityNeedsNoFlowEntrySoTimeoutSecondsChangesNoth
   EXPECT_EQ(after, before) << "timeout_seconds changed where a client goes";
 }
 
+// --- the exception path (issue 10) ------------------------------------------------
+
+// The base world with a kernel twin on the uplink only, and a DNS VIP.
+std::string twin_config(uint32_t kernel_rate) {
+  std::string c = kBaseConfig;
+  const std::string uplink_address = "address = \"192.0.2.1/24\"\n";
+  c.replace(c.find(uplink_address), uplink_address.size(),
+            uplink_address + "kernel = \"pg-kup\"\nkernel_rate = " + std::to_string(kernel_rate) + "\n");
+  return c + "\n[dns]\nlisten = []\nservice_ip = \"10.96.0.10\"\n";
+}
+
+const Ip4 kDnsVip = ip("10.96.0.10");
+
+// What reached the punt ring as a kernel punt for `port`, frame unchanged.
+void expect_up_to_kernel(Dataplane& d, size_t port, const Bytes& frame) {
+  const auto punted = d.take_punted();
+  ASSERT_EQ(punted.size(), 1u) << d.drop_summary();
+  EXPECT_EQ(punted[0].kind, PuntKind::kKernel);
+  EXPECT_EQ(punted[0].port, port);
+  EXPECT_TRUE(frames_equal(punted[0].frame, frame)) << describe(punted[0].frame);
+}
+
+TEST(ExceptionPath, TcpToAPortsAddressGoesUpToItsTwinUnchanged) {
+  auto d = make_dataplane(twin_config(1000));
+  // A BGP session's SYN to the appliance's own address.
+  const Bytes syn = TcpPacket{{kUplinkMac, kClientMac}, {kClient, kUplinkIp}, {40179, 179, kSyn}, {}}.frame();
+  EXPECT_TRUE(d->send(kUplink, syn).empty());
+  expect_up_to_kernel(*d, kUplink, syn);
+  EXPECT_EQ(d->total(&WorkerCounters::to_kernel), 1u);
+  EXPECT_EQ(d->worker(0).flows().size(), 0u) << "the kernel's traffic makes no flow";
+}
+
+TEST(ExceptionPath, APortWithoutTwinStillDropsWhatIsNotForItsDataplane) {
+  auto d = make_dataplane(twin_config(1000));
+  const Bytes syn = TcpPacket{{kPodsMac, pod_mac(kPod0)}, {kPod0, kPodsIp}, {40022, 22, kSyn}, {}}.frame();
+  EXPECT_TRUE(d->send(kPods, syn).empty());
+  EXPECT_TRUE(d->take_punted().empty());
+  EXPECT_EQ(d->drops(DropReason::kNotForUs), 1u) << d->drop_summary();
+}
+
+TEST(ExceptionPath, AnAnswerToTheKernelsOwnConnectionGoesUpNotThroughTheNat) {
+  // The kernel connected from the uplink's address to port 8080 of a host
+  // there (as a health probe to a Pod does); the SYN-ACK from that port, a
+  // service's target port, is the kernel's, not a reply to reverse-NAT.
+  auto d = make_dataplane(twin_config(1000));
+  const Bytes synack =
+      TcpPacket{{kUplinkMac, kClientMac}, {kClient, kUplinkIp}, {8080, 41000, kSyn | kAck}, {}}.frame();
+  EXPECT_TRUE(d->send(kUplink, synack).empty());
+  expect_up_to_kernel(*d, kUplink, synack);
+}
+
+TEST(ExceptionPath, EchoRepliesAndUnmatchedErrorsForTheTwinGoUp) {
+  auto d = make_dataplane(twin_config(1000));
+  const Bytes reply = icmp_echo_frame({kUplinkMac, kClientMac}, {kClient, kUplinkIp}, kIcmpEchoReply, 7, 1,
+                                      kPingData);
+  EXPECT_TRUE(d->send(kUplink, reply).empty());
+  expect_up_to_kernel(*d, kUplink, reply);
+  // Port unreachable about the kernel's own UDP datagram (a DNS probe).
+  const Bytes probe = udp_frame({kClientMac, kUplinkMac}, {kUplinkIp, kClient}, {45000, 53});
+  const Bytes error = icmp_error({kUplinkMac, kClientMac}, kClient, kUplinkIp, kUnreachable, kPortUnreachable,
+                                 0, probe, 28);
+  EXPECT_TRUE(d->send(kUplink, error).empty());
+  expect_up_to_kernel(*d, kUplink, error);
+  // An echo request is still answered by the worker itself.
+  ASSERT_EQ(d->send(kUplink, ping(kUplinkIp)).size(), 1u);
+  EXPECT_TRUE(d->take_punted().empty());
+}
+
+TEST(ExceptionPath, TcpToTheDnsVipGoesUpOnTheRxPortsTwinUdpStaysOnThePuntPath) {
+  auto d = make_dataplane(twin_config(1000));
+  const Bytes tcp = TcpPacket{{kUplinkMac, kClientMac}, {kClient, kDnsVip}, {40053, 53, kSyn}, {}}.frame();
+  EXPECT_TRUE(d->send(kUplink, tcp).empty());
+  expect_up_to_kernel(*d, kUplink, tcp);
+  const Bytes udp = udp_frame({kUplinkMac, kClientMac}, {kClient, kDnsVip}, {40053, 53}, Bytes(12, 0));
+  EXPECT_TRUE(d->send(kUplink, udp).empty());
+  const auto punted = d->take_punted();
+  ASSERT_EQ(punted.size(), 1u);
+  EXPECT_EQ(punted[0].kind, PuntKind::kDns);
+  // From the Pods' side, whose port has no twin: refused as before.
+  const Bytes from_pod = TcpPacket{{kPodsMac, pod_mac(kPod0)}, {kPod0, kDnsVip}, {40053, 53, kSyn}, {}}.frame();
+  EXPECT_TRUE(d->send(kPods, from_pod).empty());
+  EXPECT_EQ(d->drops(DropReason::kNoService), 1u) << d->drop_summary();
+}
+
+TEST(ExceptionPath, AFloodAtTheTwinIsCutAtTheWorkersShareOfItsRate) {
+  // 100 packets/s: a bucket of kBurst (32) tokens, nearly none earned
+  // during the test, so a burst of 200 SYNs passes 32 up (a millisecond
+  // tick may add one) and drops the rest, counted.
+  auto d = make_dataplane(twin_config(100));
+  std::vector<Bytes> syns;
+  for (uint16_t i = 0; i < 200; ++i) {
+    syns.push_back(TcpPacket{{kUplinkMac, kClientMac}, {kClient, kUplinkIp}, {uint16_t(30000 + i), 179, kSyn}, {}}
+                       .frame());
+  }
+  EXPECT_TRUE(d->send(kUplink, syns).empty());
+  const size_t up = d->take_punted().size();
+  EXPECT_GE(up, 32u);
+  EXPECT_LE(up, 34u);
+  EXPECT_EQ(d->drops(DropReason::kKernelRateLimited), 200u - up) << d->drop_summary();
+}
+
 }  // namespace
 }  // namespace podgate::test

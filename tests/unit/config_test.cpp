@@ -459,7 +459,24 @@ const std::vector<BadCase>& bad_cases() {
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
        "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu, "
-       "client_address"},
+       "client_address, kernel, kernel_rate"},
+      {"kernel twin name longer than an interface name may be",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
+       "kernel = \"podgate-uplink-0\"\n",
+       "t.toml:5:10: ports[0].kernel: \"podgate-uplink-0\" is not an interface name (1..15 of a-z, "
+       "A-Z, 0-9, '_', '-' and '.')"},
+      {"kernel twin name with a slash",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nkernel = \"pg/0\"\n",
+       "t.toml:5:10: ports[0].kernel: \"pg/0\" is not an interface name (1..15 of a-z, A-Z, 0-9, "
+       "'_', '-' and '.')"},
+      {"one kernel twin for two ports",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nkernel = \"pg0\"\n"
+       "[[ports]]\nname = \"b\"\ndevice = \"e\"\naddress = \"10.1.0.1/24\"\nkernel = \"pg0\"\n",
+       "t.toml:10:10: ports[1].kernel: \"pg0\" is already the kernel twin of ports[0]"},
+      {"kernel twin rate of zero",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nkernel = \"pg0\"\n"
+       "kernel_rate = 0\n",
+       "t.toml:6:15: ports[0].kernel_rate: 0 is not in 1..10000000"},
       {"client_address neither source nor destination",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
        "client_address = \"src\"\n",

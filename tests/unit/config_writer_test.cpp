@@ -59,11 +59,11 @@ Config rich_config() {
 
   c.ports = {
       {"uplink", "0000:01:00.0", pfx("192.0.2.1/24"), mac("02:00:00:00:00:01"), 9000,
-       dp::ClientAddress::kSource},
+       dp::ClientAddress::kSource, "", PortConfig::kDefaultKernelRate},
       {"pods", "net_tap1,iface=\"pg pods\"\\x", pfx("172.17.0.1/16"), std::nullopt, 68,
-       dp::ClientAddress::kDestination},
+       dp::ClientAddress::kDestination, "pg-kpods", 5000},
       {"mgmt_0", "net_tap2,iface=pg-mgmt", pfx("198.51.100.7/31"), mac("0a:bc:de:f0:12:34"),
-       std::nullopt, std::nullopt},
+       std::nullopt, std::nullopt, "kernel.mgmt_0", PortConfig::kDefaultKernelRate},
   };
   c.routes = {{pfx("10.244.0.0/16"), ip("172.17.0.254")},
               {pfx("0.0.0.0/0"), ip("192.0.2.254")},
@@ -191,7 +191,8 @@ TEST(ConfigToToml, SeveralDnsListenersReadBackInOrder) {
 
 TEST(ConfigToToml, DefaultConfigWithOnePortReadsBackToTheSameConfig) {
   Config c;
-  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt}};
+  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt, "",
+              PortConfig::kDefaultKernelRate}};
   expect_same_config(parse_or_fail(config_to_toml(c)), c);
 }
 
@@ -229,7 +230,8 @@ TEST(ConfigToToml, SectionsFollowTheReferenceFileOrder) {
 
 TEST(ConfigToToml, WritesDefaultsExplicitly) {
   Config c;
-  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt}};
+  c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt, "",
+              PortConfig::kDefaultKernelRate}};
   ServiceConfig s;
   s.ns = "default";
   s.name = "web";

@@ -23,11 +23,19 @@ namespace {
 
 using dp::Ip4;
 
+PortConfig named_port(const char* name, const char* device, const char* address) {
+  PortConfig p;
+  p.name = name;
+  p.device = device;
+  p.address = *dp::parse_prefix4(address);
+  return p;
+}
+
 Config base(uint32_t services) {
   Config c;
   c.source = "t.toml";
-  c.ports.push_back(PortConfig{"uplink", "net_null0", *dp::parse_prefix4("192.0.2.1/24"), {}, {}, {}});
-  c.ports.push_back(PortConfig{"pods", "net_null1", *dp::parse_prefix4("172.16.0.1/12"), {}, {}, {}});
+  c.ports.push_back(named_port("uplink", "net_null0", "192.0.2.1/24"));
+  c.ports.push_back(named_port("pods", "net_null1", "172.16.0.1/12"));
   for (uint32_t i = 0; i < services; ++i) {
     ServiceConfig s;
     s.ns = "default";

@@ -1,0 +1,177 @@
+#include "control/exception/kernel_twins.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <rte_arp.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+
+#include "control/exception/netdev.hpp"
+#include "control/log.hpp"
+
+namespace podgate::ctl {
+namespace {
+
+constexpr uint16_t kPollBurst = 32;
+constexpr unsigned kPollBursts = 8;
+
+Result<void> set_up_kernel_side(const PortConfig& pc, const dp::PortInfo& port, uint16_t mtu,
+                                const Config& cfg, const std::vector<dp::Ip4>& extra_addresses) {
+  const std::string& iface = pc.kernel;
+  if (auto r = netdev::disable_ipv6(iface); !r) return r;
+  if (auto r = netdev::set_mac(iface, port.mac); !r) return r;
+  if (auto r = netdev::set_mtu(iface, mtu); !r) return r;
+  if (auto r = netdev::set_up(iface); !r) return r;
+  if (auto r = netdev::add_address(iface, pc.address); !r) return r;
+  for (dp::Ip4 ip : extra_addresses) {
+    if (auto r = netdev::add_address(iface, dp::Prefix4{ip, 32}); !r) return r;
+  }
+  for (const RouteConfig& route : cfg.routes) {
+    if (!pc.address.contains(route.via)) continue;
+    if (auto r = netdev::add_route(iface, route.prefix, route.via); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<KernelTwins>> KernelTwins::open(const Config& cfg,
+                                                       const std::vector<dp::PortInfo>& ports,
+                                                       const std::vector<dp::Ip4>& extra_addresses,
+                                                       rte_mempool* pool) {
+  std::unique_ptr<KernelTwins> twins(new KernelTwins());
+  for (size_t i = 0; i < cfg.ports.size() && i < ports.size(); ++i) {
+    const PortConfig& pc = cfg.ports[i];
+    if (pc.kernel.empty()) continue;
+    // One RX and one TX queue: only the control thread uses it.
+    dp::PortRequest req;
+    req.name = pc.name + " kernel twin";
+    req.device = "net_tap_twin" + std::to_string(i) + ",iface=" + pc.kernel;
+    req.rx_queues = 1;
+    req.tx_queues = 1;
+    req.pool = pool;
+    dp::PortInfo info;
+    if (auto err = dp::open_port(req, info)) {
+      return make_error(ErrorCode::kDpdk, "ports[" + std::to_string(i) + "] kernel \"" +
+                                              pc.kernel + "\": " + *err);
+    }
+    // Owned from here: the destructor closes it, also on a failure below.
+    Twin t;
+    t.iface = pc.kernel;
+    t.port = dp::PortIdx{static_cast<uint16_t>(i)};
+    t.port_id = info.port_id;
+    t.rate = pc.kernel_rate;
+    t.mac = ports[i].mac;
+    twins->twins_.push_back(t);
+    uint16_t mtu = 0;
+    if (rte_eth_dev_get_mtu(ports[i].port_id, &mtu) != 0 || mtu == 0) mtu = dp::kEthernetMtu;
+    if (auto r = set_up_kernel_side(pc, ports[i], mtu, cfg, extra_addresses); !r) {
+      return make_error(ErrorCode::kIo, "ports[" + std::to_string(i) + "] kernel: " +
+                                            r.error().message);
+    }
+    log_info("port '" + pc.name + "': kernel twin " + pc.kernel + " (mac " +
+             dp::to_string(ports[i].mac) + ", " + dp::to_string(pc.address) + ", mtu " +
+             std::to_string(mtu) + ", at most " + std::to_string(pc.kernel_rate) +
+             " packets/s each way)");
+  }
+  return twins;
+}
+
+KernelTwins::~KernelTwins() {
+  for (const Twin& t : twins_) dp::close_port(t.port_id);
+}
+
+std::vector<uint8_t> KernelTwins::port_mask(size_t ports) const {
+  std::vector<uint8_t> mask(ports, 0);
+  for (const Twin& t : twins_) mask.at(static_cast<uint16_t>(t.port)) = 1;
+  return mask;
+}
+
+uint32_t KernelTwins::max_rate() const noexcept {
+  uint32_t rate = 0;
+  for (const Twin& t : twins_) rate = std::max(rate, t.rate);
+  return rate;
+}
+
+KernelTwins::Twin* KernelTwins::twin_of(dp::PortIdx port) noexcept {
+  for (Twin& t : twins_) {
+    if (t.port == port) return &t;
+  }
+  return nullptr;
+}
+
+void KernelTwins::deliver(rte_mbuf* m, dp::PortIdx port) {
+  Twin* t = twin_of(port);
+  if (t == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (rte_eth_tx_burst(t->port_id, 0, &m, 1) != 1) {
+    ++t->counters.to_kernel_failed;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++t->counters.to_kernel;
+}
+
+// A bucket of a tenth of a second's worth, as the workers' (Worker::to_kernel).
+bool KernelTwins::take_token(Twin& t, uint64_t now_ms) noexcept {
+  const uint32_t cap = std::max<uint32_t>(kPollBurst, t.rate / 10);
+  const uint64_t earned = (now_ms - t.tokens_at_ms) * t.rate / 1000;
+  if (earned > 0) {
+    t.tokens = static_cast<uint32_t>(std::min<uint64_t>(cap, t.tokens + earned));
+    t.tokens_at_ms = now_ms;
+  }
+  if (t.tokens == 0) return false;
+  --t.tokens;
+  return true;
+}
+
+unsigned KernelTwins::poll(uint64_t now_ms, PuntHandler& punt) {
+  unsigned total = 0;
+  for (Twin& t : twins_) {
+    // A few bursts per call (about every millisecond): the rate limit,
+    // not this, bounds the kernel; this bounds one call's time.
+    for (unsigned burst = 0; burst < kPollBursts; ++burst) {
+      rte_mbuf* pkts[kPollBurst];
+      const uint16_t n = rte_eth_rx_burst(t.port_id, 0, pkts, kPollBurst);
+      for (uint16_t i = 0; i < n; ++i) send_to_port(t, pkts[i], now_ms, punt);
+      total += n;
+      if (n < kPollBurst) break;
+    }
+  }
+  return total;
+}
+
+// What the kernel may send on the wire: IPv4 and ARP, from the port's MAC
+// (a frame from any other source would teach switches a stranger's
+// address on our port), within the rate.
+void KernelTwins::send_to_port(Twin& t, rte_mbuf* m, uint64_t now_ms, PuntHandler& punt) {
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  const uint16_t type = len >= sizeof(rte_ether_hdr) ? dp::from_be16(eth->ether_type) : 0;
+  const bool arp = type == RTE_ETHER_TYPE_ARP && len >= sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+  if ((type != RTE_ETHER_TYPE_IPV4 && !arp) ||
+      std::memcmp(eth->src_addr.addr_bytes, t.mac.bytes.data(), 6) != 0 ||
+      rte_pktmbuf_pkt_len(m) != len) {
+    ++t.counters.from_kernel_refused;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (!take_token(t, now_ms)) {
+    ++t.counters.from_kernel_rate_limited;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (arp) {
+    const auto* a = reinterpret_cast<const rte_arp_hdr*>(eth + 1);
+    if (a->arp_opcode == dp::to_be16(RTE_ARP_OP_REQUEST)) {
+      punt.note_asked(dp::Ip4{a->arp_data.arp_tip}, now_ms);
+    }
+  }
+  ++t.counters.from_kernel;
+  punt.transmit(m, t.port);
+}
+
+}  // namespace podgate::ctl

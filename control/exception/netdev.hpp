@@ -1,0 +1,31 @@
+// Setting up a kernel network interface from podgate: its MAC, MTU, link,
+// IPv4 addresses and routes, as `ip link`/`ip addr`/`ip route` would.  The
+// MAC, MTU and link use the classic SIOCSIF* ioctls; addresses and routes
+// use rtnetlink (RFC 3549), which, unlike the ioctls, adds a second address
+// without an alias name.  Every failure names the interface, what was
+// asked and the kernel's reason.
+#pragma once
+
+#include <string>
+
+#include "control/result.hpp"
+#include "dataplane/net.hpp"
+
+namespace podgate::ctl::netdev {
+
+Result<void> set_mac(const std::string& iface, const dp::MacAddr& mac);
+Result<void> set_mtu(const std::string& iface, uint16_t mtu);
+Result<void> set_up(const std::string& iface);
+
+// No IPv6 on the interface (no link-local address, router or MLD traffic):
+// /proc/sys/net/ipv6/conf/IFACE/disable_ipv6.  Succeeds where the kernel
+// has no IPv6 at all.
+Result<void> disable_ipv6(const std::string& iface);
+
+// `ip addr add ADDRESS/LENGTH dev IFACE` (an address already there is fine).
+Result<void> add_address(const std::string& iface, dp::Prefix4 address);
+
+// `ip route replace PREFIX via VIA dev IFACE`.
+Result<void> add_route(const std::string& iface, dp::Prefix4 prefix, dp::Ip4 via);
+
+}  // namespace podgate::ctl::netdev

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""End to end: the exception path (issue 10), podgate's kernel twins.
+
+podgate runs in a namespace of its own (the appliance's), with a kernel
+twin on each port.  The appliance's kernel reaches the Pods and the client
+through the dataplane ports (ping, curl), a kernel server on the port's
+address answers the client (as BGP or SSH would), TCP queries to the DNS
+VIP reach the kernel's DNS listener (`dig +tcp`), ARP learnt by the kernel
+teaches the dataplane too, and service traffic still goes through the NAT
+and never up to the kernel.
+
+Run as root: python3 tests/e2e/test_exception_path.py [-v]
+"""
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
+import netlab  # noqa: E402
+from netlab import endpoint, ns_exec, service_toml  # noqa: E402
+
+VIP = "10.96.0.20"
+PODS = {"web-0": "172.17.0.10", "web-1": "172.17.0.11"}
+UPLINK_ADDRESS = "192.0.2.1"
+
+
+def services():
+    return service_toml("default", "web", VIP, [("http", 80, 8080, "TCP")],
+                        [endpoint(ip, name) for name, ip in PODS.items()])
+
+
+class ExceptionPathTest(unittest.TestCase):
+    TAG = "pgexc"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.app = netlab.Appliance(cls.TAG, kernel_twins=True)
+        cls.app.start(services(), PODS)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.app.stop()
+        assert code == 0, f"podgate exited with {code}"
+
+    def app_exec(self, *args, check=True, timeout=30):
+        return ns_exec(self.app.app_ns, *args, check=check, timeout=timeout)
+
+    def twin_counters(self):
+        return {t["port"]: t for t in self.app.ask({"command": "stats"})["kernel_twins"]}
+
+    def test_twins_have_the_ports_mac_address_and_mtu(self):
+        for port, iface in (("uplink", f"{self.app.tag}-kup"), ("pods", f"{self.app.tag}-kpods")):
+            link = self.app_exec("ip", "-o", "link", "show", iface).stdout
+            status = self.app.ask({"command": "status"})
+            mac = next(p["mac"] for p in status["ports"] if p["name"] == port)
+            self.assertIn(f"link/ether {mac}", link, link)
+            self.assertIn("mtu 1500", link)
+            self.assertIn("UP", link)
+        addrs = self.app_exec("ip", "-o", "-4", "addr", "show").stdout
+        self.assertIn(f"inet {UPLINK_ADDRESS}/24", addrs)
+        self.assertIn("inet 172.17.0.1/16", addrs)
+        self.assertIn(f"inet {netlab.DNS_VIP}/32", addrs)
+        # The config's route through the uplink is the kernel's too.
+        routes = self.app_exec("ip", "-4", "route").stdout
+        self.assertIn("198.51.100.0/24 via 192.0.2.2", routes)
+        # No IPv6 chatter from the twins.
+        self.assertNotIn("inet6", self.app_exec("ip", "-o", "addr", "show",
+                                                f"{self.app.tag}-kup").stdout)
+
+    def test_kernel_pings_a_pod_and_the_client(self):
+        before = self.twin_counters()
+        out = self.app_exec("ping", "-c", "3", "-i", "0.2", "-W", "2", PODS["web-0"],
+                            check=False).stdout
+        self.assertIn("3 received", out, out)
+        out = self.app_exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "198.51.100.7",
+                            check=False).stdout
+        self.assertIn("2 received", out, out)
+        after = self.twin_counters()
+        self.assertGreaterEqual(after["pods"]["to_kernel"] - before["pods"]["to_kernel"], 3)
+        # The kernel's ARP request was answered to the port: the dataplane
+        # learnt the Pod from the same reply (no service traffic went to
+        # web-0 before this test: tests run in name order).
+        neighbors = {n["ip"]: n for n in self.app.ask({"command": "neighbors"})["neighbors"]}
+        self.assertIn(PODS["web-0"], neighbors)
+        self.assertFalse(neighbors[PODS["web-0"]]["static"])
+        self.assertGreaterEqual(after["pods"]["from_kernel"] - before["pods"]["from_kernel"], 3)
+
+    def test_kernel_reaches_a_pods_http_server(self):
+        # A health probe's way: a kernel socket to the Pod's target port.
+        out = self.app_exec("curl", "-s", "-m", "5", f"http://{PODS['web-1']}:8080/",
+                            check=False).stdout
+        self.assertTrue(out.startswith("web-1"), out)
+
+    def test_client_reaches_a_kernel_server_on_the_ports_address(self):
+        # As a BGP speaker or sshd on the appliance would be reached.
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", self.app.app_ns, "python3", "-c",
+             "import socket\n"
+             "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+             f"s.bind(('{UPLINK_ADDRESS}',1179)); s.listen(); print('ready',flush=True)\n"
+             "c,_=s.accept(); c.sendall(b'hello from the appliance\\n'); c.close()\n"],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(server.stdout.readline().strip(), "ready")
+            out = ns_exec(self.app.client_ns, "python3", "-c",
+                          "import socket\n"
+                          f"s=socket.create_connection(('{UPLINK_ADDRESS}',1179),timeout=5)\n"
+                          "print(s.recv(100).decode().strip())\n", check=False)
+            self.assertEqual(out.stdout.strip(), "hello from the appliance", out.stderr)
+        finally:
+            server.kill()
+            server.wait()
+            server.stdout.close()
+
+    def test_dig_over_tcp_on_the_dns_vip(self):
+        out = ns_exec(self.app.client_ns, "dig", "+tcp", "+short", "+time=3", "+tries=1",
+                      f"@{netlab.DNS_VIP}", "web.default.svc.cluster.local", "A",
+                      check=False).stdout
+        self.assertEqual(out.strip(), VIP)
+        # And over UDP, still answered by the dataplane's punt path.
+        out = ns_exec(self.app.client_ns, "dig", "+short", "+time=3", "+tries=1",
+                      f"@{netlab.DNS_VIP}", "web.default.svc.cluster.local", "A",
+                      check=False).stdout
+        self.assertEqual(out.strip(), VIP)
+
+    def test_service_traffic_stays_in_the_dataplane(self):
+        before = self.app.worker_totals()
+        answers = self.app.curl_many(f"http://{VIP}/", 10)
+        self.assertEqual(sum(1 for a in answers if a), 10, answers)
+        after = self.app.worker_totals()
+        self.assertGreaterEqual(after["flows_created"] - before["flows_created"], 10)
+        # The Pods' replies go to the client, not up to the kernel: only
+        # what the other tests send may reach it meanwhile (nothing here).
+        self.assertEqual(after["to_kernel"] - before["to_kernel"], 0)
+
+
+if __name__ == "__main__":
+    e2e_main.main()
