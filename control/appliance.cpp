@@ -458,8 +458,17 @@ Result<void> Appliance::learn(const EndpointRef& endpoint, const LearntEndpoint&
 }
 
 void Appliance::publish_health(uint64_t now_ms) {
-  if (!health_->has_changes() || now_ms - last_health_publish_ms_ < kHealthPublishMinMs) return;
+  // At least kHealthPublishMinMs apart, and twice as long as the last one
+  // took: a big service's Maglev table rebuilt for every flapping Pod
+  // takes at most a third of the control thread.
+  const uint64_t gap = std::max(kHealthPublishMinMs, 2 * last_health_publish_cost_ms_);
+  if (!health_->has_changes() || now_ms - last_health_publish_ms_ < gap) return;
   last_health_publish_ms_ = now_ms;
+  struct Cost {
+    uint64_t& out;
+    uint64_t started = monotonic_ms();
+    ~Cost() { out = monotonic_ms() - started; }
+  } cost{last_health_publish_cost_ms_};
   auto r = out_of_memory_is_an_error("health", [&]() -> Result<void> {
     std::vector<std::pair<EndpointRef, std::vector<PortRef>>> changes;
     for (health::HealthChecker::Change& c : health_->take_changes()) {

@@ -69,8 +69,8 @@ class Appliance {
   Result<void> learn(const EndpointRef& endpoint, const LearntEndpoint& state);
 
   // Publishes what the health checker found since the last time (at most
-  // every kHealthPublishMinMs, so a mass failure costs a few snapshots, not
-  // one per endpoint).
+  // every kHealthPublishMinMs, and at least twice the last one's cost
+  // apart, so a mass failure costs a few snapshots, not one per endpoint).
   static constexpr uint64_t kHealthPublishMinMs = 50;
   void publish_health(uint64_t now_ms);
 
@@ -138,6 +138,7 @@ class Appliance {
   // Probes are watches of loop_: destroyed before it.
   std::unique_ptr<health::HealthChecker> health_;
   uint64_t last_health_publish_ms_ = 0;
+  uint64_t last_health_publish_cost_ms_ = 0;
   rte_mempool* pool_ = nullptr;
   std::vector<dp::PortInfo> ports_;
   dp::NeighborTable* neighbors_ = nullptr;

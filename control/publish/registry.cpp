@@ -2,6 +2,7 @@
 #include "control/publish/registry.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 #include <utility>
 
 #include "control/config/validate.hpp"
@@ -19,11 +20,29 @@ Config apply_learnt(const Config& desired, const LearntState& learnt) {
     auto first = learnt.lower_bound(EndpointRef{s.ns, s.name, dp::IpAddr{}});
     if (first == learnt.end() || first->first.ns != s.ns || first->first.name != s.name) continue;
     const HealthCheckConfig* check = s.health_check ? &*s.health_check : nullptr;
-    // Endpoint index -> what was learnt, for the endpoints it changes.
+    // Endpoint index -> what was learnt, for the endpoints it changes.  A
+    // service with many learnt endpoints (a rack of Pods failing their
+    // check) finds them by hash, not by a scan each: O(endpoints + learnt).
+    auto last = first;
+    size_t count = 0;
+    while (last != learnt.end() && last->first.ns == s.ns && last->first.name == s.name) ++last, ++count;
+    std::unordered_map<uint32_t, size_t> by_ip;
+    if (count > 8) {
+      by_ip.reserve(s.endpoints.size());
+      for (size_t i = 0; i < s.endpoints.size(); ++i) {
+        if (s.endpoints[i].ip.family == dp::Family::kIpv4) by_ip.emplace(s.endpoints[i].ip.as_v4().host(), i);
+      }
+    }
     std::vector<std::pair<size_t, const LearntEndpoint*>> hits;
-    for (auto it = first; it != learnt.end() && it->first.ns == s.ns && it->first.name == s.name; ++it) {
-      auto e = std::find_if(s.endpoints.begin(), s.endpoints.end(),
-                            [&](const EndpointConfig& x) { return x.ip == it->first.ip; });
+    for (auto it = first; it != last; ++it) {
+      auto e = s.endpoints.end();
+      if (!by_ip.empty() && it->first.ip.family == dp::Family::kIpv4) {
+        auto found = by_ip.find(it->first.ip.as_v4().host());
+        if (found != by_ip.end()) e = s.endpoints.begin() + static_cast<std::ptrdiff_t>(found->second);
+      } else {
+        e = std::find_if(s.endpoints.begin(), s.endpoints.end(),
+                         [&](const EndpointConfig& x) { return x.ip == it->first.ip; });
+      }
       if (e == s.endpoints.end()) continue;
       const bool unhealthy = check != nullptr && !it->second.unhealthy.empty();
       if (!unhealthy && !(it->second.drained && e->ready)) continue;
