@@ -1,6 +1,8 @@
 // The health checker; see health_checker.hpp.
 #include "control/health/health_checker.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "control/config/config_health.hpp"
@@ -161,7 +163,14 @@ void HealthChecker::tick(uint64_t now_ms) {
       deadlines_.erase(deadlines_.begin());
       continue;
     }
-    finish(*it->second, ProbeResult{Outcome::kTimeout, 0}, now_ms);
+    Target& late = *it->second;
+    // An HTTP answer read in time stands; only the server's close was late.
+    const std::optional<ProbeResult> settled = late.probe.settled();
+    if (settled) {
+      const linger reset{1, 0};
+      (void)::setsockopt(late.probe.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    finish(late, settled.value_or(ProbeResult{Outcome::kTimeout, 0}), now_ms);
   }
   uint32_t started = 0;
   while (!due_.empty() && due_.top().first <= now_ms) {
@@ -204,10 +213,14 @@ void HealthChecker::on_event(uint64_t id, uint32_t events) {
   if (it == targets_.end() || !it->second->in_flight) return;
   Target& t = *it->second;
   const uint32_t before = t.probe.next_events();
+  const bool was_settled = t.probe.settled().has_value();
   std::optional<ProbeResult> r = t.probe.on_ready(t.plan, events);
   const uint64_t now = loop_.now_ms();
+  if (!was_settled && t.probe.settled() && timed_out(t.started_ms, now, t.timeout_ms)) {
+    return finish(t, ProbeResult{Outcome::kTimeout, 0}, now);  // the status line came too late
+  }
   if (r) {
-    if (timed_out(t.started_ms, now, t.timeout_ms)) r = ProbeResult{Outcome::kTimeout, 0};
+    if (!t.probe.settled() && timed_out(t.started_ms, now, t.timeout_ms)) r = ProbeResult{Outcome::kTimeout, 0};
     return finish(t, *r, now);
   }
   if (t.probe.next_events() != before) {

@@ -65,9 +65,14 @@ class Probe {
   // to wait for next otherwise (`next_events`).
   std::optional<ProbeResult> on_ready(const ProbePlan& plan, uint32_t events);
   uint32_t next_events() const noexcept { return next_events_; }
+  // An HTTP probe whose status line is in, waiting for the server to close:
+  // its result stands even if the close comes late (the checker's timeout).
+  const std::optional<ProbeResult>& settled() const noexcept { return settled_; }
   int fd() const noexcept { return fd_; }
-  // Closes the socket; TCP with a reset (SO_LINGER 0), so 10,000 probes a
-  // second leave no TIME_WAIT behind to exhaust the ephemeral ports.
+  // Closes the socket; a TCP connect check with a reset (SO_LINGER 0), so
+  // 10,000 probes a second leave no TIME_WAIT behind to exhaust the
+  // ephemeral ports; an HTTP check after the server closed (or with a
+  // reset when it does not close in time).
   void close() noexcept;
 
  private:
@@ -79,6 +84,9 @@ class Probe {
   uint32_t next_events_ = 0;
   bool connecting_ = false;
   std::vector<uint8_t> buf_;  // the HTTP head read so far
+  std::optional<ProbeResult> settled_;
+  size_t read_ = 0;                             // of the response, once settled
+  static constexpr size_t kMaxDrain = 64 * 1024;  // read after the status line, at most
 };
 
 }  // namespace podgate::ctl::health

@@ -120,6 +120,7 @@ class HealthTest(unittest.TestCase):
         proc = subprocess.Popen(["ip", "netns", "exec", cls.app.pods_ns, "python3", POD_SERVER,
                                  name, ip, str(port)], stdout=subprocess.PIPE, text=True, env=env)
         assert "ready" in proc.stdout.readline()
+        proc.stdout.close()
         cls.extra[(name, port)] = proc
 
     @classmethod

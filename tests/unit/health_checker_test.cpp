@@ -236,6 +236,31 @@ TEST_F(HealthCheckerTest, HttpCheckOfAKilledServerIsRefused) {
   EXPECT_EQ(reason_text(only().last), "refused");
 }
 
+// A server that answers the status line at once and keeps the connection
+// open: the answer stands when the probe gives up waiting for the close.
+TEST_F(HealthCheckerTest, AnHttpAnswerInTimeStandsWhenTheServerNeverCloses) {
+  const uint16_t port = free_port("127.0.0.8");
+  const int lfd = bound_socket("127.0.0.8", port, SOCK_STREAM);
+  std::vector<int> held;
+  auto watch = loop->add(lfd, EPOLLIN, [&](uint32_t) {
+    int c;
+    while ((c = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+      static const char kHead[] = "HTTP/1.1 204 No Content\r\n\r\n";
+      (void)::send(c, kHead, sizeof kHead - 1, MSG_NOSIGNAL);
+      held.push_back(c);
+    }
+  });
+  ASSERT_TRUE(watch);
+  HealthCheckConfig check = fast(HealthKind::kHttp);
+  checker->sync(config_with(check, {"127.0.0.8"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] { return only().successes >= 2; }));
+  EXPECT_EQ(only().last.detail, 204u);
+  EXPECT_EQ(checker->counters().results[static_cast<size_t>(Outcome::kTimeout)], 0u);
+  loop->remove(*watch);
+  ::close(lfd);
+  for (int c : held) ::close(c);
+}
+
 TEST_F(HealthCheckerTest, DnsCheckAsksARealDnsServer) {
   const uint16_t port = free_port("127.0.0.4", SOCK_DGRAM);
   DnsConfig dc;
