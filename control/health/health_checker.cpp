@@ -1,9 +1,14 @@
 // The health checker; see health_checker.hpp.
 #include "control/health/health_checker.hpp"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 
 #include "control/config/config_health.hpp"
 #include "control/log.hpp"
@@ -27,12 +32,26 @@ struct HealthChecker::Target {
   // The probe in flight, if any.
   Probe probe;
   bool in_flight = false;
-  EventLoop::WatchId watch = EventLoop::WatchId::kNone;
   uint64_t started_ms = 0;
   uint64_t deadline_ms = 0;
 };
 
 namespace {
+
+// Microseconds a turn may spend on probes, checked every few operations.
+class TurnBudget {
+ public:
+  explicit TurnBudget(uint32_t us) : end_(now_us() + us) {}
+  bool spent() const noexcept { return now_us() >= end_; }
+
+ private:
+  static uint64_t now_us() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  }
+  uint64_t end_;
+};
 
 EndpointRef ref_of(const std::string& ns, const std::string& name, uint32_t ip) {
   return EndpointRef{ns, name, dp::IpAddr::v4(dp::Ip4::from_host(ip))};
@@ -41,10 +60,41 @@ EndpointRef ref_of(const std::string& ns, const std::string& name, uint32_t ip) 
 }  // namespace
 
 HealthChecker::HealthChecker(EventLoop& loop, Options options)
-    : loop_(loop), options_(options), rng_(options.seed != 0 ? options.seed : monotonic_ms() * 2654435761u) {}
+    : loop_(loop), options_(options), rng_(options.seed != 0 ? options.seed : monotonic_ms() * 2654435761u) {
+  // The probes' own epoll set, watched by the loop as one descriptor: a
+  // turn handles at most max_events_per_turn probe events, however many
+  // are ready, so a DNS query or a control request waits for one bounded
+  // slice of probe work, never for 10,000 of them.
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ >= 0) {
+    auto watch = loop_.add(epoll_fd_, EPOLLIN, [this](uint32_t) { poll_probes(); });
+    if (watch) {
+      watch_ = *watch;
+    } else {
+      log_error("health: " + watch.error().message + "; no probes can run");
+    }
+  } else {
+    log_error(std::string("health: cannot create an epoll set: ") + std::strerror(errno) +
+              "; no probes can run");
+  }
+}
 
 HealthChecker::~HealthChecker() {
   for (auto& [id, t] : targets_) end_probe(*t);
+  if (watch_ != EventLoop::WatchId::kNone) loop_.remove(watch_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+void HealthChecker::poll_probes() {
+  epoll_event events[256];
+  const int max = static_cast<int>(std::min<uint32_t>(options_.max_events_per_turn, 256));
+  const int n = ::epoll_wait(epoll_fd_, events, max, 0);
+  const TurnBudget budget(options_.max_turn_us);
+  for (int i = 0; i < n; ++i) {
+    // Level-triggered: an event left for later is reported again.
+    if ((i & 7) == 7 && budget.spent()) break;
+    on_event(events[i].data.u64, events[i].events);
+  }
 }
 
 void HealthChecker::sync(const Config& config, const ServiceDiff* changes, uint64_t now_ms) {
@@ -155,8 +205,12 @@ void HealthChecker::remove_target(std::map<Key, uint64_t>::iterator it) {
 }
 
 void HealthChecker::tick(uint64_t now_ms) {
-  // Late probes first: their sockets make room for the due ones.
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now_ms) {
+  // Late probes first: their sockets make room for the due ones.  At most
+  // max_events_per_turn of them a turn, like the events.
+  const TurnBudget budget(options_.max_turn_us);
+  uint32_t expired = 0;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now_ms &&
+         expired++ < options_.max_events_per_turn && !((expired & 7) == 0 && budget.spent())) {
     const uint64_t id = deadlines_.begin()->second;
     auto it = targets_.find(id);
     if (it == targets_.end() || !it->second->in_flight) {
@@ -174,7 +228,8 @@ void HealthChecker::tick(uint64_t now_ms) {
   }
   uint32_t started = 0;
   while (!due_.empty() && due_.top().first <= now_ms) {
-    if (started >= options_.max_starts_per_turn || deadlines_.size() >= options_.max_in_flight) {
+    if (started >= options_.max_starts_per_turn || deadlines_.size() >= options_.max_in_flight ||
+        ((started & 3) == 3 && budget.spent())) {
       ++counters_.deferred_turns;
       break;
     }
@@ -196,13 +251,16 @@ void HealthChecker::start_probe(Target& t, uint64_t now_ms) {
     t.probe.close();
     return finish(t, *s.result, now_ms);
   }
-  const uint64_t id = t.id;
-  auto watch = loop_.add(s.fd, s.events, [this, id](uint32_t events) { on_event(id, events); });
-  if (!watch) {
+  // Target ids are never reused: an event still queued for a probe that
+  // ended is recognised (not in flight) and dropped.
+  epoll_event ev{};
+  ev.events = s.events;
+  ev.data.u64 = t.id;
+  if (epoll_fd_ < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, s.fd, &ev) != 0) {
+    const int err = epoll_fd_ < 0 ? EBADF : errno;
     t.probe.close();
-    return finish(t, ProbeResult{Outcome::kError, EMFILE}, now_ms);
+    return finish(t, ProbeResult{Outcome::kError, static_cast<uint32_t>(err)}, now_ms);
   }
-  t.watch = *watch;
   t.in_flight = true;
   t.deadline_ms = now_ms + t.timeout_ms;
   deadlines_.emplace(t.deadline_ms, t.id);
@@ -224,14 +282,18 @@ void HealthChecker::on_event(uint64_t id, uint32_t events) {
     return finish(t, *r, now);
   }
   if (t.probe.next_events() != before) {
-    if (!loop_.modify(t.watch, t.probe.next_events())) finish(t, ProbeResult{Outcome::kError, EBADF}, now);
+    epoll_event ev{};
+    ev.events = t.probe.next_events();
+    ev.data.u64 = t.id;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, t.probe.fd(), &ev) != 0) {
+      finish(t, ProbeResult{Outcome::kError, static_cast<uint32_t>(errno)}, now);
+    }
   }
 }
 
 void HealthChecker::end_probe(Target& t) {
   if (!t.in_flight) return;
-  loop_.remove(t.watch);  // before the socket closes
-  t.watch = EventLoop::WatchId::kNone;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, t.probe.fd(), nullptr);  // before the socket closes
   t.probe.close();
   deadlines_.erase({t.deadline_ms, t.id});
   t.in_flight = false;
@@ -263,7 +325,9 @@ void HealthChecker::schedule_next(Target& t, uint64_t now_ms) {
   const int64_t jitter = std::uniform_int_distribution<int64_t>(-spread, spread)(rng_);
   int64_t next = static_cast<int64_t>(t.due_ms) + t.interval_ms + jitter;
   if (next <= static_cast<int64_t>(now_ms)) {
-    next = static_cast<int64_t>(now_ms) +
+    // Behind (the machine could not keep up): never probe more often than
+    // the interval, spread again over the next one.
+    next = static_cast<int64_t>(now_ms) + t.interval_ms / 2 +
            std::uniform_int_distribution<int64_t>(1, std::max<int64_t>(1, t.interval_ms / 2))(rng_);
   }
   t.due_ms = static_cast<uint64_t>(next);

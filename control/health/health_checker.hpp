@@ -63,7 +63,11 @@ struct TargetStatus {
 class HealthChecker {
  public:
   struct Options {
-    uint32_t max_starts_per_turn = 64;
+    uint32_t max_starts_per_turn = 32;
+    uint32_t max_events_per_turn = 64;
+    // And at most this long a turn on probe events, and as long again on
+    // timeouts and starts (checked every few of them).
+    uint32_t max_turn_us = 300;
     uint32_t max_in_flight = 4096;
     uint64_t seed = 0;  // jitter; 0 = from the clock
   };
@@ -123,6 +127,7 @@ class HealthChecker {
   void remove_target(std::map<Key, uint64_t>::iterator it);
   void start_probe(Target& t, uint64_t now_ms);
   void on_event(uint64_t id, uint32_t events);
+  void poll_probes();
   void finish(Target& t, ProbeResult r, uint64_t now_ms);
   void schedule_next(Target& t, uint64_t now_ms);
   void end_probe(Target& t);
@@ -132,6 +137,8 @@ class HealthChecker {
 
   EventLoop& loop_;
   Options options_;
+  int epoll_fd_ = -1;
+  EventLoop::WatchId watch_ = EventLoop::WatchId::kNone;
   std::mt19937_64 rng_;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Target>> targets_;
