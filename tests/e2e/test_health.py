@@ -7,10 +7,12 @@ path, issue 10): its probes are kernel sockets that reach the Pods through
 the pods port.  The Pods are real servers (tools/pod_server.py, knotd):
 
 * a Pod's checked HTTP server (its "/healthz" on 8081, a second
-  pod_server) is killed: within fall x interval plus a margin, 50 new
-  connections avoid the Pod while an established keep-alive connection to
-  its service port stays (drain); restarted, it takes traffic again after
-  `rise`;
+  pod_server: killing the service port's own server would end the
+  keep-alive connection at the Pod) is killed: within fall x interval plus
+  a margin, 50 new connections avoid the Pod while an established
+  keep-alive connection to its service port stays (drain), and one through
+  a service with on_failure = "reset" stops; restarted, it takes traffic
+  again after `rise`;
 * an HTTP check expecting 200 marks a Pod answering 503 unhealthy;
 * a DNS check against knotd Pods, one of them stopped;
 * every endpoint unhealthy: fail_open keeps forwarding, `podgatectl apply`
@@ -65,6 +67,9 @@ def web_services(web503_check=WEB503_CHECK, down_check=DOWN_CHECK):
         # web: its Pods' checked server is on 8081 (killed by a test).
         service_toml("default", "web", "10.96.0.20", [("http", 80, 8080, "TCP")], web_eps())
         + check(extra='port = 8081\npath = "/healthz"\n')
+        # webreset: the same Pods and check, but an unhealthy Pod loses its flows.
+        + service_toml("default", "webreset", "10.96.0.24", [("http", 80, 8080, "TCP")], web_eps())
+        + check(extra='port = 8081\npath = "/healthz"\non_failure = "reset"\n')
         # web503: on 8082 web-1 answers /healthz with 503.
         + service_toml("default", "web503", "10.96.0.21", [("http", 80, 8080, "TCP")], web_eps())
         + web503_check
@@ -182,11 +187,15 @@ class HealthTest(unittest.TestCase):
         self.wait_all_probed("default/web")
         self.assertTrue(all(t["healthy"] for t in self.health("default/web").values()))
         keep = netlab.KeepAliveClient(self.app)
+        keep_reset = netlab.KeepAliveClient(self.app)
         try:
             conns = keep.open("10.96.0.20", 80, 12)
             to_web0 = [c for c in conns if c[2] == "web-0"]
             self.assertTrue(to_web0, conns)
             index = to_web0[0][0]
+            reset_conns = keep_reset.open("10.96.0.24", 80, 12)
+            reset_to_web0 = [c for c in reset_conns if c[2] == "web-0"]
+            self.assertTrue(reset_to_web0, reset_conns)
             killed = time.monotonic()
             self.stop_extra(("web-0", 8081))
             noticed = self.wait_health("default/web", PODS["web-0"], False, DETECT_S)
@@ -201,6 +210,10 @@ class HealthTest(unittest.TestCase):
             # Drain: the established connection to web-0 still works.
             port, pod = keep.get(index)
             self.assertEqual(pod, "web-0")
+            # Reset (webreset): the same Pod's established connection stops.
+            self.wait_health("default/webreset", PODS["web-0"], False, DETECT_S)
+            self.app.wait_adopted()
+            self.assertEqual(keep_reset.get(reset_to_web0[0][0])[0], "error")
             self.assertIn("health: default/web endpoint 172.17.0.10:8081 is unhealthy (refused",
                           self.app.log_text())
             # podgatectl health lists it, endpoints shows it.
@@ -219,6 +232,7 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(keep.get(index)[1], "web-0")
         finally:
             keep.close()
+            keep_reset.close()
 
     def test_an_http_503_marks_the_pod_unhealthy(self):
         self.wait_health("default/web503", PODS["web-1"], False, DETECT_S + 5)
