@@ -1,7 +1,6 @@
 #include "control/appliance.hpp"
 
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -70,21 +69,6 @@ dp::ClientAddress client_address(const Config& cfg, size_t i) {
   return dp::ClientAddress::kSource;
 }
 
-// Probes in flight are sockets: as many as the descriptor limit allows
-// beside everything else (raised to the hard limit first).
-health::HealthChecker::Options health_options() {
-  rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &nofile);
-    (void)getrlimit(RLIMIT_NOFILE, &nofile);
-  }
-  health::HealthChecker::Options o;
-  const uint64_t room = nofile.rlim_cur > 512 ? (nofile.rlim_cur - 256) / 2 : 128;
-  o.max_in_flight = static_cast<uint32_t>(std::min<uint64_t>(16384, room));
-  return o;
-}
-
 }  // namespace
 
 void block_control_signals() {
@@ -144,7 +128,8 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });
   // The health checker follows config changes; its own findings (the
   // learnt layer) change nothing it probes.
-  a->health_ = std::make_unique<health::HealthChecker>(*a->loop_, health_options());
+  a->health_ = std::make_unique<health::HealthChecker>(
+      *a->loop_, health::HealthChecker::Options::for_this_process());
   a->registry_->subscribe([checker = a->health_.get()](const Publication& p) {
     if (p.layer != Layer::kLearnt) checker->sync(p.config, p.changes, monotonic_ms());
   });

@@ -2,6 +2,7 @@
 #include "control/health/health_checker.hpp"
 
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,6 +59,19 @@ EndpointRef ref_of(const std::string& ns, const std::string& name, uint32_t ip) 
 }
 
 }  // namespace
+
+HealthChecker::Options HealthChecker::Options::for_this_process() {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    (void)getrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  Options o;
+  const uint64_t room = nofile.rlim_cur > 512 ? (nofile.rlim_cur - 256) / 2 : 128;
+  o.max_in_flight = static_cast<uint32_t>(std::min<uint64_t>(16384, room));
+  return o;
+}
 
 HealthChecker::HealthChecker(EventLoop& loop, Options options)
     : loop_(loop), options_(options), rng_(options.seed != 0 ? options.seed : monotonic_ms() * 2654435761u) {

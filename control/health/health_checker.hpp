@@ -70,6 +70,9 @@ class HealthChecker {
     uint32_t max_turn_us = 300;
     uint32_t max_in_flight = 4096;
     uint64_t seed = 0;  // jitter; 0 = from the clock
+    // Probes in flight are sockets: as many as the descriptor limit allows
+    // beside everything else, after raising it to the hard limit.
+    static Options for_this_process();
   };
   struct Counters {
     uint64_t probes = 0;                 // started
