@@ -225,6 +225,19 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
              ":53/TCP through the kernel twins");
   }
 
+  if (!cfg.announce.port.empty()) {
+    const auto port = std::find_if(cfg.ports.begin(), cfg.ports.end(),
+                                   [&](const PortConfig& p) { return p.name == cfg.announce.port; });
+    a->announcer_ = std::make_unique<VipAnnouncer>(port->kernel, cfg.announce.table);
+    // Every published version: what the dataplane forwards is what is
+    // announced, withdrawn with the last endpoint of a VIP.
+    a->registry_->subscribe([app = a.get()](const Publication& p) {
+      if (auto r = app->announcer_->sync(p.config); !r) log_error(r.error().message);
+    });
+    log_info("announce: VIP routes in kernel table " + std::to_string(cfg.announce.table) + " on " +
+             port->kernel + ", for BIRD to announce");
+  }
+
   a->neighbors_ = new dp::NeighborTable();
   a->punt_ring_ = rte_ring_create("podgate_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
   if (a->punt_ring_ == nullptr) {
@@ -387,10 +400,10 @@ Result<void> Appliance::reload_unguarded() {
   if (!next) return std::move(next).error();
   // What DPDK was set up with cannot change without a restart.
   if (!(next->eal == running.eal) || !(next->dataplane == running.dataplane) ||
-      !(next->ports == running.ports)) {
+      !(next->ports == running.ports) || !(next->announce == running.announce)) {
     return make_error(ErrorCode::kInvalidConfig,
-                      running.source + ": [eal], [dataplane] and [[ports]] cannot change on reload; "
-                                       "restart podgate to change them");
+                      running.source + ": [eal], [dataplane], [[ports]] and [announce] cannot change "
+                                       "on reload; restart podgate to change them");
   }
   if (!(next->control == running.control)) {
     return make_error(ErrorCode::kInvalidConfig,
@@ -598,6 +611,7 @@ Result<void> Appliance::launch_workers() {
     s.qsbr = publisher_->qsbr();
     s.neighbors = neighbors_;
     s.flow_capacity = config().dataplane.flow_table_size;
+    s.idle_sleep_us = config().dataplane.idle_sleep_us;
     s.timeouts = timeouts_of(config().dataplane);
     s.snapshot = publisher_->current();
     try {
@@ -650,6 +664,7 @@ Appliance::~Appliance() {
   }
   drain(punt_ring_);
   punt_.reset();
+  announcer_.reset();  // withdraws, before the twin its routes are on goes
   twins_.reset();
   rte_ring_free(punt_ring_);
   for (dp::Worker* w : workers_) delete w;
@@ -659,6 +674,14 @@ Appliance::~Appliance() {
 }
 
 uint64_t Appliance::uptime_ms() const { return monotonic_ms() - started_ms_; }
+
+Result<void> Appliance::set_drained(bool drained) {
+  if (!announcer_) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "nothing is announced: the config has no [announce] section");
+  }
+  return announcer_->set_drained(drained, registry_->view());
+}
 
 void Appliance::notify_systemd(const std::string& state) const {
   if (auto r = sd_notify_.send(state); !r) log_warn(r.error().message);

@@ -23,6 +23,7 @@
 #include "control/loop/event_loop.hpp"
 #include "control/observe/metrics_http.hpp"
 #include "control/exception/kernel_twins.hpp"
+#include "control/exception/vip_announcer.hpp"
 #include "control/publish/punt_handler.hpp"
 #include "control/publish/registry.hpp"
 #include "control/result.hpp"
@@ -111,6 +112,11 @@ class Appliance {
   const PuntHandler& punt() const noexcept { return *punt_; }
   const KernelTwins& kernel_twins() const noexcept { return *twins_; }
   const dp::NeighborTable& neighbors() const noexcept { return *neighbors_; }
+  // The VIP routes BIRD announces; null without [announce].
+  const VipAnnouncer* announcer() const noexcept { return announcer_.get(); }
+  // `drain`/`undrain`: withdraw every VIP route (established connections
+  // carry on wherever the router sends them), or put them back.
+  Result<void> set_drained(bool drained);
   const dns::DnsServer& dns() const noexcept { return *dns_; }
   const SnapshotPublisher& publisher() const noexcept { return *publisher_; }
   const ControlSocket& control_socket() const noexcept { return *control_; }
@@ -147,6 +153,7 @@ class Appliance {
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PuntHandler> punt_;
   std::unique_ptr<KernelTwins> twins_;            // the exception path; empty when none
+  std::unique_ptr<VipAnnouncer> announcer_;       // [announce]; null when off
   std::unique_ptr<ControlSocket> control_;       // podgatectl's socket
   std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
   std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP

@@ -59,13 +59,15 @@ Worker::Worker(WorkerSetup setup)
 
 Worker::~Worker() = default;
 
-// An idle worker pauses between polls (as l3fwd-power backs off, without
-// sleeping): after kIdlePolls polls that received nothing, kIdlePauses
-// spin-wait hints (a few microseconds) before each next poll, until a packet
-// arrives.  It frees the core's pipeline for a hyperthread sibling, and it
-// keeps an idle worker out of rx_burst most of the time, where DPDK
-// 22.11's net_memif can read a ring its peer's disconnect is unmapping
-// (RxQueue::only_while_up).
+// An idle worker pauses between polls, as l3fwd-power backs off: after
+// kIdlePolls polls that received nothing, before each next poll until a
+// packet arrives, either kIdlePauses spin-wait hints (a few microseconds:
+// the default, for a core of its own) or a sleep of idle_sleep_us (several
+// appliances or other work sharing cores: an idle worker then gives its
+// core away, and a packet waits at most that long).  Either frees the
+// core's pipeline for a hyperthread sibling, and keeps an idle worker out
+// of rx_burst most of the time, where DPDK 22.11's net_memif can read a
+// ring its peer's disconnect is unmapping (RxQueue::only_while_up).
 void Worker::run(const std::atomic<bool>& stop) noexcept {
   constexpr uint32_t kIdlePolls = 1024;
   constexpr uint32_t kIdlePauses = 64;
@@ -76,7 +78,11 @@ void Worker::run(const std::atomic<bool>& stop) noexcept {
     if (counters_.rx_packets.get() + counters_.handoff_in.get() != before) {
       idle_polls_ = 0;
     } else if (++idle_polls_ > kIdlePolls) {
-      for (uint32_t i = 0; i < kIdlePauses; ++i) rte_pause();
+      if (setup_.idle_sleep_us != 0) {
+        rte_delay_us_sleep(setup_.idle_sleep_us);
+      } else {
+        for (uint32_t i = 0; i < kIdlePauses; ++i) rte_pause();
+      }
     }
   }
   rte_rcu_qsbr_thread_offline(setup_.qsbr, setup_.id);
@@ -374,7 +380,14 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   const uint32_t gen = gen_;
   // Every path here follows a lookup of `key` that missed (or an erase).
   if (Flow* flow = flows_.insert(key, probe, to.ip, to.port, state, gen, now_, slot, true)) {
+    // A client's packet without SYN: a connection another appliance (or
+    // this one before a restart) started, that ECMP now sends here.  Maglev
+    // chose the same Pod there, so it carries on; touch() makes it
+    // established (FlowTable::next_state).
     flows_.touch(*flow, false, p.tcp_flags, now_);
+    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
+      counters_.flows_picked_up.add();
+    }
     counters_.flows_created.add();
     traffic_[slot].flows_created.add();
   } else {

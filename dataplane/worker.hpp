@@ -79,6 +79,7 @@ struct WorkerSetup {
   rte_rcu_qsbr* qsbr = nullptr;
   const NeighborTable* neighbors = nullptr;
   uint32_t flow_capacity = 65536;
+  uint32_t idle_sleep_us = 0;           // run(): sleep when idle (0: spin)
   FlowTimeouts timeouts{};
   const Snapshot* snapshot = nullptr;   // the first snapshot
 };

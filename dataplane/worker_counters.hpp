@@ -34,6 +34,7 @@ class Counter {
   X(adjacency_misses, "next hops looked up (route + neighbour) for the adjacency cache") \
   X(flows_created, "new connections pinned in the flow table")        \
   X(flows_table_full, "new flows forwarded by Maglev alone (table full)") \
+  X(flows_picked_up, "TCP flows first seen mid-stream (moved here by ECMP, or a restart): pinned as established") \
   X(replies_stateless, "replies without a flow entry, reverse-NATed by backend") \
   X(flows_revalidated, "flows rechecked after a snapshot change")     \
   X(flows_endpoint_gone, "flows dropped because their endpoint left") \

@@ -16,6 +16,8 @@ packages=(
   # test tools and real clients
   python3 iproute2 iputils-ping curl socat
   bind9-dnsutils knot-dnsutils dnsperf knot
+  # routing: the scale-out test's BGP router and appliances (issue 10)
+  bird2
 )
 
 missing=()

@@ -173,8 +173,16 @@ Result<json> status(const Appliance& app) {
                      {"speed_mbps", known ? link.link_speed : 0},
                      {"kernel", cfg.ports[i].kernel}});
   }
+  json announce = nullptr;
+  if (const VipAnnouncer* a = app.announcer()) {
+    json routes = json::array();
+    for (uint32_t vip : a->announced()) routes.push_back(dp::to_string(dp::Ip4{vip}) + "/32");
+    announce = {{"iface", a->iface()}, {"table", a->table()}, {"drained", a->drained()},
+                {"routes", std::move(routes)}};
+  }
   return json{{"podgate_version", app.version()},
               {"uptime_seconds", app.uptime_ms() / 1000},
+              {"announce", std::move(announce)},
               {"workers", app.worker_count()},
               {"config_file", cfg.source},
               {"generation", app.generation()},
@@ -289,6 +297,15 @@ Result<json> neighbors(const Appliance& app) {
            dp::parse_ip4(b["ip"].get<std::string>())->host();
   });
   return json{{"neighbors", std::move(list)}};
+}
+
+// Withdraws every VIP route (or puts them back): the router moves this
+// appliance's traffic to the others, which carry its connections on.
+Result<json> drain(Appliance& app, bool drained) {
+  if (auto r = app.set_drained(drained); !r) return std::move(r).error();
+  json routes = json::array();
+  for (uint32_t vip : app.announcer()->announced()) routes.push_back(dp::to_string(dp::Ip4{vip}) + "/32");
+  return json{{"drained", drained}, {"routes", std::move(routes)}};
 }
 
 // Slots per endpoint of each service port, from the live Snapshot's table
@@ -598,7 +615,8 @@ json config_to_json(const Config& c) {
                          {"tcp_syn_timeout", d.tcp_syn_timeout},
                          {"tcp_established_timeout", d.tcp_established_timeout},
                          {"tcp_closing_timeout", d.tcp_closing_timeout},
-                         {"udp_timeout", d.udp_timeout}}},
+                         {"udp_timeout", d.udp_timeout},
+                         {"idle_sleep_us", d.idle_sleep_us}}},
           {"ports", std::move(ports)},
           {"routes", std::move(routes)},
           {"neighbors", std::move(neighbors)},
@@ -625,6 +643,8 @@ void register_commands(ControlSocket& socket, Appliance& app) {
   });
   socket.add_command("maglev", [a](const json& r) { return maglev(*a, r); });
   socket.add_command("neighbors", [a](const json&) { return neighbors(*a); });
+  socket.add_command("drain", [a](const json&) { return drain(*a, true); });
+  socket.add_command("undrain", [a](const json&) { return drain(*a, false); });
   socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
   socket.add_command("reload", [a](const json&) { return reload(*a); });
   socket.add_command("config", [a](const json& r) { return config(*a, r); });

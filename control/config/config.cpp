@@ -51,7 +51,7 @@ class Loader : private ConfigReader {
 
   Result<Config> run(const toml::table& root) {
     check_keys(root, "", {"eal", "dataplane", "ports", "routes", "neighbors", "services", "dns",
-                      "control", "metrics"});
+                      "control", "metrics", "announce"});
     load_eal(root);
     load_dataplane(root);
     load_ports(root);
@@ -62,6 +62,7 @@ class Loader : private ConfigReader {
     read_dns_section(*this, root, cfg_.ports, cfg_.services, cfg_.dns);
     load_control(root);
     load_metrics(root);
+    load_announce(root);
     if (has_errors()) return make_error(ErrorCode::kInvalidConfig, error_report());
     cfg_.source = source();
     // The structural rules every Config obeys, however it was made (a
@@ -118,7 +119,7 @@ class Loader : private ConfigReader {
     check_keys(*t, p,
                {"workers", "flow_table_size", "maglev_table_size", "mbufs", "rx_ring_size",
                 "tx_ring_size", "tcp_syn_timeout", "tcp_established_timeout",
-                "tcp_closing_timeout", "udp_timeout"});
+                "tcp_closing_timeout", "udp_timeout", "idle_sleep_us"});
     DataplaneConfig& d = cfg_.dataplane;
     get_u32(*t, p, "workers", 1, kMaxWorkers, d.workers);
     get_u32(*t, p, "flow_table_size", 1024, int64_t{1} << 28, d.flow_table_size);
@@ -135,6 +136,7 @@ class Loader : private ConfigReader {
     get_u32(*t, p, "tcp_established_timeout", 1, kMaxTimeout, d.tcp_established_timeout);
     get_u32(*t, p, "tcp_closing_timeout", 1, kMaxTimeout, d.tcp_closing_timeout);
     get_u32(*t, p, "udp_timeout", 1, kMaxTimeout, d.udp_timeout);
+    get_u32(*t, p, "idle_sleep_us", 0, kMaxIdleSleepUs, d.idle_sleep_us);
   }
 
   void load_ports(const toml::table& root) {
@@ -383,6 +385,36 @@ class Loader : private ConfigReader {
       return;
     }
     cfg_.metrics.listen = *addr;
+  }
+
+  // ---- [announce] ----
+
+  void load_announce(const toml::table& root) {
+    const toml::node* n = find(root, "", "announce", false);
+    if (n == nullptr) return;
+    const toml::table* t = n->as_table();
+    if (t == nullptr) return wrong_type(*n, "announce", "a table");
+    check_keys(*t, "announce", {"port", "table"});
+    if (auto port = get_string(*t, "announce", "port", true)) {
+      cfg_.announce.port = *port;
+      const auto it = std::find_if(cfg_.ports.begin(), cfg_.ports.end(),
+                                   [&](const PortConfig& p) { return p.name == *port; });
+      if (it == cfg_.ports.end()) {
+        error(t->get("port")->source(), "announce.port", quote(*port) + " is not the name of a port");
+      } else if (it->kernel.empty()) {
+        error(t->get("port")->source(), "announce.port",
+              "port " + quote(*port) + " has no kernel twin (kernel = \"NAME\"); the routes "
+              "BIRD announces live on it");
+      }
+    }
+    if (auto table = get_int(*t, "announce", "table", 1, 0xffffffff)) {
+      cfg_.announce.table = static_cast<uint32_t>(*table);
+      if (*table >= 253 && *table <= 255) {
+        error(t->get("table")->source(), "announce.table",
+              std::to_string(*table) + " is one of the kernel's own tables (default, main, local); "
+              "use a table of podgate's own, such as 4242");
+      }
+    }
   }
 
   Config cfg_;

@@ -36,6 +36,10 @@ struct DataplaneConfig {
   uint32_t tcp_established_timeout = 900;  // seconds
   uint32_t tcp_closing_timeout = 10;       // seconds, after FIN or RST
   uint32_t udp_timeout = 300;              // seconds
+  // An idle worker (1024 polls that received nothing) sleeps this long
+  // before each next poll, as l3fwd-power backs off; 0 (the default):
+  // it spins, for the lowest latency on a core of its own.
+  uint32_t idle_sleep_us = 0;
   friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };
 
@@ -106,6 +110,18 @@ struct MetricsConfig {
   friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
+// Announcing the VIPs (issue 10, docs/scale-out.md): podgate keeps a /32
+// route for each VIP that has an endpoint taking new flows in a kernel
+// routing table, on the kernel twin of `port`, and BIRD announces what is
+// there over BGP (conf/bird/podgate-bird.conf).  The routes go with the
+// twin when podgate stops, however it stops.
+struct AnnounceConfig {
+  std::string port;  // the [[ports]] name whose twin carries the routes; empty: off
+  uint32_t table = kDefaultTable;
+  static constexpr uint32_t kDefaultTable = 4242;
+  friend bool operator==(const AnnounceConfig&, const AnnounceConfig&) = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, for logs and reloads
   EalConfig eal;
@@ -117,6 +133,7 @@ struct Config {
   DnsConfig dns;
   ControlConfig control;
   MetricsConfig metrics;
+  AnnounceConfig announce;
 };
 
 // "IP:PORT" as in [dns] listen and [metrics] listen; nullopt when malformed.

@@ -143,6 +143,7 @@ void write_dataplane(TomlOut& out, const DataplaneConfig& d) {
   out.key("tcp_established_timeout", num(d.tcp_established_timeout));
   out.key("tcp_closing_timeout", num(d.tcp_closing_timeout));
   out.key("udp_timeout", num(d.udp_timeout));
+  if (d.idle_sleep_us != 0) out.key("idle_sleep_us", num(d.idle_sleep_us));
 }
 
 void write_port(TomlOut& out, const PortConfig& port) {
@@ -189,6 +190,13 @@ void write_control(TomlOut& out, const ControlConfig& control) {
   out.key("mode", str(file_mode_text(control.mode)));
   if (!control.group.empty()) out.key("group", str(control.group));
   out.key("idle_timeout", num(control.idle_timeout));
+}
+
+void write_announce(TomlOut& out, const AnnounceConfig& announce) {
+  if (announce.port.empty()) return;
+  out.header("announce");
+  out.key("port", str(announce.port));
+  out.key("table", num(announce.table));
 }
 
 void write_metrics(TomlOut& out, const MetricsConfig& metrics) {
@@ -385,6 +393,7 @@ std::string config_to_toml(const Config& config) {
   write_control(out, config.control);
   out.blank();
   write_metrics(out, config.metrics);
+  write_announce(out, config.announce);
   for (const ServiceConfig& s : config.services) {
     out.blank();
     write_service(out, s);

@@ -50,6 +50,7 @@ inline constexpr int64_t kMinPort = 1;
 inline constexpr int64_t kMaxPort = 65535;
 inline constexpr int64_t kMaxWorkers = 64;
 inline constexpr int64_t kMaxTimeout = 604800;  // a week; FlowTable takes up to ~24 days
+inline constexpr int64_t kMaxIdleSleepUs = 100000;  // [dataplane] idle_sleep_us: 0.1 s
 inline constexpr int64_t kMinMaglevSize = 7;
 inline constexpr int64_t kMaxMaglevSize = 1 << 24;
 inline constexpr int64_t kMaxWeight = 256;

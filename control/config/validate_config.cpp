@@ -184,6 +184,7 @@ class Checker {
     range(o, "tcp_established_timeout", d.tcp_established_timeout, 1, kMaxTimeout);
     range(o, "tcp_closing_timeout", d.tcp_closing_timeout, 1, kMaxTimeout);
     range(o, "udp_timeout", d.udp_timeout, 1, kMaxTimeout);
+    range(o, "idle_sleep_us", d.idle_sleep_us, 0, kMaxIdleSleepUs);
   }
 
   // ---- [[ports]] ----

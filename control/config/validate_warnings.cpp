@@ -1,7 +1,9 @@
 // config_warnings(): what a valid config may do but is seldom meant.  Each
 // rule here has a legitimate use, so it is a warning, not a refusal
 // (validate_config.cpp refuses what has none); conf/podgate.toml says which.
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "control/config/validate.hpp"
@@ -24,6 +26,29 @@ std::vector<std::string> config_warnings(const Config& config) {
                     " is inside port " + p.name + "'s connected subnet " +
                     dp::to_string(dp::Prefix4{p.address.network(), p.address.length}) +
                     "; podgate answers ARP for it there, so no host on that subnet may have it");
+    }
+  }
+  // A Pod port that backs two service ports: a reply that finds no flow
+  // entry (a full table, or a connection that ECMP moved here from another
+  // appliance) cannot be mapped back to one VIP statelessly.
+  std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string> backs;
+  for (const ServiceConfig& s : config.services) {
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip ||
+        s.cluster_ip->family != dp::Family::kIpv4) {
+      continue;
+    }
+    for (const ServicePortConfig& p : s.ports) {
+      const std::string here = s.ns + "/" + s.name + " port " + std::to_string(p.port);
+      for (const EndpointConfig& e : s.endpoints) {
+        if (e.ip.family != dp::Family::kIpv4) continue;
+        auto [it, first] = backs.emplace(std::tuple{e.ip.as_v4().be, p.target_port, p.protocol}, here);
+        if (first || it->second == here) continue;
+        out.push_back("endpoint " + dp::to_string(e.ip.as_v4()) + ":" + std::to_string(p.target_port) +
+                      "/" + std::string(dp::proto_name(p.protocol)) + " backs " + it->second +
+                      " and " + here + ": its replies without a flow entry (a full flow table, or "
+                      "a connection moved here from another appliance) cannot be reverse-NATed "
+                      "statelessly and are dropped (no_flow)");
+      }
     }
   }
   return out;

@@ -138,24 +138,48 @@ Result<void> add_address(const std::string& iface, dp::Prefix4 address) {
   return {};
 }
 
-Result<void> add_route(const std::string& iface, dp::Prefix4 prefix, dp::Ip4 via) {
-  const std::string what = "add route " + dp::to_string(prefix) + " via " + dp::to_string(via);
-  auto index = interface_index(iface, what);
-  if (!index) return std::move(index).error();
-  NetlinkRequest req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+namespace {
+
+// The request both route calls share: family, prefix, table, device.
+NetlinkRequest route_request(uint16_t type, uint16_t flags, int oif, dp::Prefix4 prefix, uint32_t table,
+                             unsigned char scope) {
+  NetlinkRequest req(type, flags);
   rtmsg& rt = req.body<rtmsg>();
   rt.rtm_family = AF_INET;
   rt.rtm_dst_len = prefix.length;
-  rt.rtm_table = RT_TABLE_MAIN;
+  rt.rtm_table = static_cast<unsigned char>(table < 256 ? table : uint32_t{RT_TABLE_UNSPEC});
   rt.rtm_protocol = RTPROT_STATIC;
-  rt.rtm_scope = RT_SCOPE_UNIVERSE;
+  rt.rtm_scope = scope;
   rt.rtm_type = RTN_UNICAST;
   const dp::Ip4 network = prefix.network();
   req.attr(RTA_DST, &network.be, 4);
-  req.attr(RTA_GATEWAY, &via.be, 4);
-  const int oif = *index;
+  req.attr(RTA_TABLE, &table, sizeof table);
   req.attr(RTA_OIF, &oif, sizeof oif);
+  return req;
+}
+
+}  // namespace
+
+Result<void> add_route(const std::string& iface, dp::Prefix4 prefix, dp::Ip4 via, uint32_t table) {
+  const std::string what = "add route " + dp::to_string(prefix) +
+                           (via.is_zero() ? "" : " via " + dp::to_string(via)) +
+                           " table " + std::to_string(table);
+  auto index = interface_index(iface, what);
+  if (!index) return std::move(index).error();
+  NetlinkRequest req = route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, *index, prefix, table,
+                                     via.is_zero() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+  if (!via.is_zero()) req.attr(RTA_GATEWAY, &via.be, 4);
   if (const int err = req.send(); err != 0) return failure(iface, what, err);
+  return {};
+}
+
+Result<void> delete_route(const std::string& iface, dp::Prefix4 prefix, uint32_t table) {
+  const std::string what = "delete route " + dp::to_string(prefix) + " table " + std::to_string(table);
+  auto index = interface_index(iface, what);
+  if (!index) return std::move(index).error();
+  NetlinkRequest req = route_request(RTM_DELROUTE, 0, *index, prefix, table, RT_SCOPE_NOWHERE);
+  const int err = req.send();
+  if (err != 0 && err != ESRCH) return failure(iface, what, err);
   return {};
 }
 

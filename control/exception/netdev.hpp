@@ -25,7 +25,14 @@ Result<void> disable_ipv6(const std::string& iface);
 // `ip addr add ADDRESS/LENGTH dev IFACE` (an address already there is fine).
 Result<void> add_address(const std::string& iface, dp::Prefix4 address);
 
-// `ip route replace PREFIX via VIA dev IFACE`.
-Result<void> add_route(const std::string& iface, dp::Prefix4 prefix, dp::Ip4 via);
+inline constexpr uint32_t kMainTable = 254;  // RT_TABLE_MAIN
+
+// `ip route replace PREFIX [via VIA] dev IFACE table TABLE proto static`;
+// a zero `via` makes an on-link route (scope link).
+Result<void> add_route(const std::string& iface, dp::Prefix4 prefix, dp::Ip4 via,
+                       uint32_t table = kMainTable);
+
+// `ip route del PREFIX dev IFACE table TABLE` (a route already gone is fine).
+Result<void> delete_route(const std::string& iface, dp::Prefix4 prefix, uint32_t table);
 
 }  // namespace podgate::ctl::netdev

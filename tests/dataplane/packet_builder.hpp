@@ -272,8 +272,12 @@ struct Arp {
   Ip4 tpa;
 };
 inline Bytes arp_frame(const L2& l2, const Arp& a) {
-  Bytes f = ethernet(l2, kEtherArp);
-  f.resize(kEthLen + 28);
+  // Sized once to the padded length (42 bytes of ARP, then Ethernet's
+  // padding): growing a vector of bytes trips GCC 12's -Warray-bounds.
+  Bytes f(std::max<size_t>(kEthLen + 28, kMinFrame), 0);
+  put_mac(f, 0, l2.dst);
+  put_mac(f, 6, l2.src);
+  put16(f, 12, kEtherArp);
   put16(f, kEthLen + 0, 1);
   put16(f, kEthLen + 2, kEtherIpv4);
   put8(f, kEthLen + 4, 6);

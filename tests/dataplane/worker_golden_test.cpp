@@ -1612,5 +1612,91 @@ TEST(ExceptionPath, AFloodAtTheTwinIsCutAtTheWorkersShareOfItsRate) {
   EXPECT_EQ(d->drops(DropReason::kKernelRateLimited), 200u - up) << d->drop_summary();
 }
 
+// --- scale-out: any appliance serves any packet of any flow (issue 10) -----------
+// Several appliances behind ECMP (docs/scale-out.md) must agree on every
+// flow's Pod, whatever order their configs list services and endpoints
+// in, so that a flow ECMP moves to another appliance reaches the same Pod.
+
+constexpr const char* kFourReadyPodsReversed = R"(
+  { ip = "172.17.0.13", pod = "my-app-3" },
+  { ip = "172.17.0.12", pod = "my-app-2" },
+  { ip = "172.17.0.11", pod = "my-app-1" },
+  { ip = "172.17.0.10", pod = "my-app-0" },
+)";
+
+// The same services as config_with(kFourReadyPodsReversed), one more
+// listed first: other service ids, another build order.
+std::string other_appliance_config() {
+  std::string c = config_with(kFourReadyPodsReversed);
+  const std::string first_service = "[[services]]";
+  c.insert(c.find(first_service), R"([[services]]
+namespace = "default"
+name = "listed-first"
+cluster_ip = "10.96.0.99"
+ports = [ { port = 80, target_port = 8080 } ]
+endpoints = [ { ip = "172.17.0.12" } ]
+
+)");
+  return c;
+}
+
+TEST(ScaleOut, TwoAppliancesChooseTheSamePodForEveryOneOf100kFlows) {
+  auto a = make_dataplane(four_pods_config(nullptr));
+  auto b = make_dataplane(other_appliance_config());
+  std::mt19937 rng(20261205);
+  std::set<std::pair<uint32_t, uint16_t>> seen;
+  std::vector<TcpPacket> syns;
+  while (syns.size() < 100000) {
+    const Ip4 client = Ip4::from_host(ip("198.51.100.0").host() + 1 + rng() % 254);
+    const auto port = static_cast<uint16_t>(1024 + rng() % (65536 - 1024));
+    if (seen.insert({client.host(), port}).second) syns.push_back(syn_from(client, port));
+  }
+  const auto on_a = pods_reached(*a, syns);
+  const auto on_b = pods_reached(*b, syns);
+  ASSERT_EQ(on_a.size(), syns.size());
+  size_t agree = 0;
+  for (const auto& [flow, pod] : on_a) agree += on_b.at(flow) == pod ? 1 : 0;
+  EXPECT_EQ(agree, syns.size()) << "flows whose Pod differs between the appliances: "
+                                << syns.size() - agree;
+  EXPECT_EQ(distinct_pods(on_a).size(), 4u);
+}
+
+TEST(ScaleOut, AConnectionMovedToAnotherApplianceCarriesOnAsEstablished) {
+  // The handshake went through appliance A; ECMP then sends the client's
+  // next segment, and the Pod's answer, to B, which has no state.
+  auto a = make_dataplane(four_pods_config(nullptr));
+  auto b = make_dataplane(other_appliance_config());
+  TcpPacket syn = syn_from(kClient, 43210);
+  const Bytes via_a = forward_one(*a, kUplink, syn.frame());
+  ASSERT_FALSE(via_a.empty());
+  const Ip4 pod = ip_dst(via_a);
+
+  TcpPacket data = syn;
+  data.tcp.flags = kAck | kPsh;
+  data.tcp.seq = syn.tcp.seq + 1;
+  const Bytes via_b = forward_one(*b, kUplink, data.frame());
+  ASSERT_FALSE(via_b.empty()) << b->drop_summary();
+  EXPECT_EQ(ip_dst(via_b), pod) << "B chose another Pod";
+  EXPECT_EQ(b->total(&WorkerCounters::flows_picked_up), 1u);
+  EXPECT_EQ(b->total(&WorkerCounters::flows_created), 1u);
+  EXPECT_EQ(a->total(&WorkerCounters::flows_picked_up), 0u) << "a SYN is not picked up";
+  bool established = false;
+  const auto now = static_cast<uint32_t>(rte_rdtsc() / (rte_get_tsc_hz() / 1000));  // Worker::now_ms
+  b->worker(0).flows().for_each_live_in(0, b->worker(0).flows().capacity(), now, [&](const dp::Flow& f) {
+    established = f.state == dp::FlowState::kTcpEstablished;
+  });
+  EXPECT_TRUE(established) << "picked up as established, not as a SYN";
+
+  // The Pod's reply on a third appliance with no state at all: reverse-NATed
+  // by backend, statelessly, to the VIP.
+  auto c = make_dataplane(four_pods_config(nullptr));
+  const TcpPacket reply = reply_from(pod, data, kAck);
+  const auto out = c->send(kPods, reply.frame());
+  ASSERT_EQ(out.size(), 1u) << c->drop_summary();
+  EXPECT_EQ(ip_src(out[0].frame), kVip);
+  EXPECT_EQ(l4_sport(out[0].frame), kHttp);
+  EXPECT_EQ(c->total(&WorkerCounters::replies_stateless), 1u);
+}
+
 }  // namespace
 }  // namespace podgate::test

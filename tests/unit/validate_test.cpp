@@ -155,6 +155,26 @@ TEST(Validate, AVipInsideAConnectedSubnetIsAWarningExceptItsNetworkAndBroadcast)
             "172.17.0.0/16 of port pods");
 }
 
+// Issue 10: a reply that finds no flow entry (a full table, or a connection
+// ECMP moved from another appliance) is reverse-NATed by its Pod address
+// and port alone, which must name one service port.
+TEST(Validate, APodPortBackingTwoServicePortsIsAWarning) {
+  Config c = base();
+  ServicePortConfig alt = web(c).ports[0];
+  alt.name = "alt";
+  alt.port = 8080;  // 8080 -> 8080 beside 80 -> 8080
+  web(c).ports.push_back(alt);
+  EXPECT_TRUE(validate(c).ok());
+  const std::string tail =
+      ": its replies without a flow entry (a full flow table, or a connection moved here from "
+      "another appliance) cannot be reverse-NATed statelessly and are dropped (no_flow)";
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre("endpoint 172.17.0.7:8080/TCP backs default/web port 80 and "
+                                   "default/web port 8080" + tail,
+                                   "endpoint 172.17.0.8:8080/TCP backs default/web port 80 and "
+                                   "default/web port 8080" + tail));
+}
+
 TEST(Validate, AnEndpointListedTwiceIsNamedOnce) {
   EXPECT_EQ(refusal([](Config& c) {
               web(c).endpoints.push_back(ep7(c));

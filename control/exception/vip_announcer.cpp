@@ -1,0 +1,66 @@
+#include "control/exception/vip_announcer.hpp"
+
+#include <algorithm>
+
+#include "control/exception/netdev.hpp"
+#include "control/log.hpp"
+
+namespace podgate::ctl {
+
+VipAnnouncer::~VipAnnouncer() {
+  for (uint32_t vip : announced_) {
+    (void)netdev::delete_route(iface_, dp::Prefix4{dp::Ip4{vip}, 32}, table_);
+  }
+}
+
+std::set<uint32_t> VipAnnouncer::wanted(const Config& config) {
+  std::set<uint32_t> out;
+  for (const ServiceConfig& s : config.services) {
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip ||
+        s.cluster_ip->family != dp::Family::kIpv4) {
+      continue;
+    }
+    if (std::any_of(s.endpoints.begin(), s.endpoints.end(),
+                    [](const EndpointConfig& e) { return e.takes_new_flows(); })) {
+      out.insert(s.cluster_ip->as_v4().be);
+    }
+  }
+  return out;
+}
+
+Result<void> VipAnnouncer::sync(const Config& config) {
+  const std::set<uint32_t> want = drained_ ? std::set<uint32_t>{} : wanted(config);
+  std::string failures;
+  for (auto it = announced_.begin(); it != announced_.end();) {
+    if (want.count(*it) != 0) {
+      ++it;
+      continue;
+    }
+    if (auto r = netdev::delete_route(iface_, dp::Prefix4{dp::Ip4{*it}, 32}, table_); !r) {
+      failures += "\n" + r.error().message;
+      ++it;
+      continue;
+    }
+    log_info("announce: withdrew " + dp::to_string(dp::Ip4{*it}) + "/32");
+    it = announced_.erase(it);
+  }
+  for (uint32_t vip : want) {
+    if (announced_.count(vip) != 0) continue;
+    if (auto r = netdev::add_route(iface_, dp::Prefix4{dp::Ip4{vip}, 32}, dp::Ip4{}, table_); !r) {
+      failures += "\n" + r.error().message;
+      continue;
+    }
+    log_info("announce: " + dp::to_string(dp::Ip4{vip}) + "/32 in table " + std::to_string(table_));
+    announced_.insert(vip);
+  }
+  if (!failures.empty()) return make_error(ErrorCode::kIo, "announce:" + failures);
+  return {};
+}
+
+Result<void> VipAnnouncer::set_drained(bool drained, const Config& config) {
+  drained_ = drained;
+  log_info(drained ? "announce: drained, withdrawing every VIP" : "announce: undrained");
+  return sync(config);
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,55 @@
+// Announcing the VIPs to the network (issue 10, docs/scale-out.md).
+//
+// podgate does not speak BGP.  It keeps, in a kernel routing table of its
+// own ([announce] table), one /32 route per VIP that has an endpoint taking
+// new flows, on the kernel twin of [announce] port; BIRD's `kernel`
+// protocol learns that table and its `bgp` protocol announces it
+// (conf/bird/podgate-bird.conf).  So:
+//   - a VIP whose last endpoint goes, or whose service is deleted, is
+//     withdrawn with the next published change;
+//   - `drain` withdraws every route (the router moves new and established
+//     connections to the other appliances, which carry them on by Maglev);
+//     `undrain` puts them back;
+//   - when podgate stops, the routes go: removed on a clean stop, and by
+//     the kernel with the twin on a crash or SIGKILL.
+// Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "control/config/config.hpp"
+#include "control/result.hpp"
+
+namespace podgate::ctl {
+
+class VipAnnouncer {
+ public:
+  VipAnnouncer(std::string iface, uint32_t table) : iface_(std::move(iface)), table_(table) {}
+  ~VipAnnouncer();  // withdraws what it announced
+  VipAnnouncer(const VipAnnouncer&) = delete;
+  VipAnnouncer& operator=(const VipAnnouncer&) = delete;
+
+  // The VIPs `config` has to announce: the IPv4 cluster IPs of services
+  // with an endpoint that takes new flows (network order).
+  static std::set<uint32_t> wanted(const Config& config);
+
+  // Makes the table hold what `config` wants (nothing while drained).  A
+  // route the kernel refuses is named in the error; the others are done.
+  Result<void> sync(const Config& config);
+  Result<void> set_drained(bool drained, const Config& config);
+
+  bool drained() const noexcept { return drained_; }
+  const std::set<uint32_t>& announced() const noexcept { return announced_; }
+  const std::string& iface() const noexcept { return iface_; }
+  uint32_t table() const noexcept { return table_; }
+
+ private:
+  std::string iface_;
+  uint32_t table_;
+  bool drained_ = false;
+  std::set<uint32_t> announced_;
+};
+
+}  // namespace podgate::ctl
