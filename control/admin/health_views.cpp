@@ -13,13 +13,18 @@ using nlohmann::json;
 
 namespace {
 
-// Unix time in milliseconds of the monotonic instant `mono_ms`.
+// Unix time in milliseconds of the monotonic instant `mono_ms`: the offset
+// between the clocks is taken once, so a time shown twice reads the same
+// (until the wall clock is stepped; NTP slewing does not matter here).
 uint64_t unix_ms_of(uint64_t mono_ms, uint64_t now_mono_ms) {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  const uint64_t now_unix = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-  const uint64_t ago = now_mono_ms > mono_ms ? now_mono_ms - mono_ms : 0;
-  return now_unix > ago ? now_unix - ago : 0;
+  static const int64_t offset = [now_mono_ms] {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const int64_t now_unix = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    return now_unix - static_cast<int64_t>(now_mono_ms);
+  }();
+  const int64_t t = static_cast<int64_t>(mono_ms) + offset;
+  return t > 0 ? static_cast<uint64_t>(t) : 0;
 }
 
 }  // namespace
