@@ -14,6 +14,7 @@
 #include "control/config/config_health.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/config/validate.hpp"
+#include "control/dns/dns.hpp"
 #include "control/config/k8s_objects.hpp"
 #include "control/health/health_state.hpp"
 #include "control/health/probe.hpp"
@@ -435,6 +436,42 @@ TEST(HealthEffect, HeadlessDnsLeavesOutUnhealthyPodsUnlessAllAre) {
   view = apply_learnt(c, learnt);
   EXPECT_FALSE(view.services[0].endpoints[0].ready);
   EXPECT_FALSE(view.services[0].endpoints[1].ready);
+}
+
+// The zone built from the view answers for the healthy Pod only: asked
+// through podgate's own responder, checked by the DNS probe's own parser.
+TEST(HealthEffect, TheZoneOfAHeadlessServiceAnswersWithItsHealthyPodsOnly) {
+  Config c;
+  ServiceConfig s;
+  s.ns = "default";
+  s.name = "db";
+  s.ports = {ServicePortConfig{"pg", 5432, 5432, dp::Proto::kTcp}};
+  s.health_check = HealthCheckConfig{};
+  s.health_check->kind = HealthKind::kTcp;
+  for (const char* a : {"172.17.1.10", "172.17.1.11"}) {
+    EndpointConfig e;
+    e.ip = dp::IpAddr::v4(*dp::parse_ip4(a));
+    s.endpoints.push_back(e);
+  }
+  c.services.push_back(s);
+  LearntState learnt;
+  learnt[EndpointRef{"default", "db", s.endpoints[0].ip}].unhealthy = {PortRef{5432, dp::Proto::kTcp}};
+  auto zone = dns::build_zone(apply_learnt(c, learnt), 2);
+  auto answer = [&](const char* expect) {
+    HealthCheckConfig q;
+    q.kind = HealthKind::kDns;
+    q.query = "db.default.svc.cluster.local";
+    q.expect_address = *dp::parse_ip4(expect);
+    health::ProbePlan plan = health::make_plan(q, *dp::parse_ip4("127.0.0.1"), 53);
+    std::vector<uint8_t> query(plan.request.begin(), plan.request.end());
+    query[1] = 9;  // id 9
+    std::vector<uint8_t> out(dns::kMaxMessage);
+    const size_t n = dns::respond(query, *zone, dns::QueryContext{}, out);
+    out.resize(n);
+    return health::check_dns_reply(out, 9, plan).outcome;
+  };
+  EXPECT_EQ(answer("172.17.1.11"), health::Outcome::kOk);
+  EXPECT_EQ(answer("172.17.1.10"), health::Outcome::kDnsAnswer) << "the unhealthy Pod is left out";
 }
 
 }  // namespace
