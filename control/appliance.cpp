@@ -20,6 +20,7 @@
 #include "control/config/validate.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
+#include "control/admin/health_views.hpp"
 #include "control/log.hpp"
 #include "control/observe/prometheus.hpp"
 #include "control/publish/snapshot_builder.hpp"
@@ -107,6 +108,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   a->control_ = std::move(*control);
   register_commands(*a->control_, *a);
   register_change_commands(*a->control_, *a);
+  register_health_commands(*a->control_, *a);
   log_info("control: listening on " + cfg.control.socket);
   // Then the DNS listeners: a port another server holds is the next likeliest.
   auto dns_server = dns::DnsServer::open(*a->loop_, cfg.dns);
@@ -124,6 +126,13 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     dns->set_zone(dns::build_zone(p.config, static_cast<uint32_t>(p.version)));
   });
   a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });
+  // The health checker follows config changes; its own findings (the
+  // learnt layer) change nothing it probes.
+  a->health_ = std::make_unique<health::HealthChecker>(
+      *a->loop_, health::HealthChecker::Options::for_this_process());
+  a->registry_->subscribe([checker = a->health_.get()](const Publication& p) {
+    if (p.layer != Layer::kLearnt) checker->sync(p.config, p.changes, monotonic_ms());
+  });
   for (const DnsListen& l : cfg.dns.listen) {
     log_info("dns: listening on " + dp::to_string(l.ip) + ":" + std::to_string(l.port) +
              " (UDP and TCP)");
@@ -137,6 +146,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
       nlohmann::json st = stats_json(*app);
       st["metrics_http"] =
           metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
+      st["health"] = health_metrics_json(*app->health_);
       return render_prometheus(st, status_json(*app));
     });
     log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +
@@ -445,6 +455,34 @@ Result<void> Appliance::learn(const EndpointRef& endpoint, const LearntEndpoint&
   });
 }
 
+void Appliance::publish_health(uint64_t now_ms) {
+  // At least kHealthPublishMinMs apart, and twice as long as the last one
+  // took: a big service's Maglev table rebuilt for every flapping Pod
+  // takes at most a third of the control thread.
+  const uint64_t gap = std::max(kHealthPublishMinMs, 2 * last_health_publish_cost_ms_);
+  if (!health_->has_changes() || now_ms - last_health_publish_ms_ < gap) return;
+  last_health_publish_ms_ = now_ms;
+  struct Cost {
+    uint64_t& out;
+    uint64_t started = monotonic_ms();
+    ~Cost() { out = monotonic_ms() - started; }
+  } cost{last_health_publish_cost_ms_};
+  auto r = out_of_memory_is_an_error("health", [&]() -> Result<void> {
+    std::vector<std::pair<EndpointRef, std::vector<PortRef>>> changes;
+    for (health::HealthChecker::Change& c : health_->take_changes()) {
+      changes.emplace_back(std::move(c.endpoint), std::move(c.unhealthy));
+    }
+    Registry::Proposal next = registry_->stage_health(changes);
+    if (!next.changed) return {};
+    return apply(std::move(next));
+  });
+  if (!r) {
+    // Offered again on a later turn (the interval above paces the retries).
+    log_error("health: publishing endpoint health failed, retrying: " + r.error().message);
+    health_->retry_changes();
+  }
+}
+
 Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {
   const std::string target = path.value_or(config().source);
   if (path && (path->empty() || path->front() != '/')) {
@@ -655,6 +693,8 @@ void Appliance::poll_control(uint64_t now_ms) {
   }
   punt_->tick(snap, now_ms);
   twins_->poll(now_ms, *punt_);
+  health_->tick(now_ms);
+  publish_health(now_ms);
   publisher_->reclaim();
   advance_flow_queries(now_ms);
   if (now_ms - last_reclaim_ms_ >= 1000) {

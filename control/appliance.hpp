@@ -19,6 +19,7 @@
 #include "control/admin/control_socket.hpp"
 #include "control/dns/server.hpp"
 #include "control/dns/vip_answerer.hpp"
+#include "control/health/health_checker.hpp"
 #include "control/loop/event_loop.hpp"
 #include "control/observe/metrics_http.hpp"
 #include "control/exception/kernel_twins.hpp"
@@ -68,6 +69,12 @@ class Appliance {
   // counted as unsaved, never written by `config save`.
   Result<void> learn(const EndpointRef& endpoint, const LearntEndpoint& state);
 
+  // Publishes what the health checker found since the last time (at most
+  // every kHealthPublishMinMs, and at least twice the last one's cost
+  // apart, so a mass failure costs a few snapshots, not one per endpoint).
+  static constexpr uint64_t kHealthPublishMinMs = 50;
+  void publish_health(uint64_t now_ms);
+
   // Writes the running state as TOML to `path` (default: the config file)
   // atomically; saving to the config file makes the runtime changes durable.
   Result<std::string> save_config(const std::optional<std::string>& path);
@@ -114,6 +121,7 @@ class Appliance {
   const SnapshotPublisher& publisher() const noexcept { return *publisher_; }
   const ControlSocket& control_socket() const noexcept { return *control_; }
   const StatsSlots& stats_slots() const noexcept { return *slots_; }
+  const health::HealthChecker& health() const noexcept { return *health_; }
   // A stats slot's counters summed over the workers.
   TrafficTotals traffic(uint16_t slot) const;
 
@@ -133,6 +141,10 @@ class Appliance {
   std::unique_ptr<Registry> registry_;  // the truth every snapshot and zone is built from
   // Declared before everything that registers with it: destroyed after them.
   std::unique_ptr<EventLoop> loop_;
+  // Probes are watches of loop_: destroyed before it.
+  std::unique_ptr<health::HealthChecker> health_;
+  uint64_t last_health_publish_ms_ = 0;
+  uint64_t last_health_publish_cost_ms_ = 0;
   rte_mempool* pool_ = nullptr;
   std::vector<dp::PortInfo> ports_;
   dp::NeighborTable* neighbors_ = nullptr;

@@ -4,12 +4,14 @@ bound to one address, answering every request with its Pod name.
 
     pod_server.py POD_NAME ADDRESS HTTP_PORT [UDP_PORT]
 
-HTTP GET answers "POD_NAME\n"; a UDP datagram is answered with
+HTTP GET answers "POD_NAME\n" (GET /status/N answers with status N, and
+GET /healthz with $POD_HEALTH_STATUS, default 200: health check tests); a UDP datagram is answered with
 "POD_NAME <datagram>".  HTTPServer's server_bind() reverse-resolves its
 address (socket.getfqdn), which stalls in a namespace without DNS, so the
 plain TCPServer bind is used instead.
 """
 import http.server
+import os
 import socket
 import socketserver
 import sys
@@ -24,6 +26,16 @@ class PodHandler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/big/"):
             # /big/N: N bytes in full-sized segments (path MTU tests).
             body = b"x" * int(self.path.split("/")[2])
+        if self.path.startswith("/status/") or self.path == "/healthz":
+            # /status/N: answers with HTTP status N; /healthz with
+            # $POD_HEALTH_STATUS (health check tests).
+            status = (self.path.split("/")[2] if self.path.startswith("/status/")
+                      else os.environ.get("POD_HEALTH_STATUS", "200"))
+            self.send_response(int(status))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path.startswith("/slow/"):
             # /slow/N: a long-lived response, dribbled one line a second.
             self.send_response(200)

@@ -1,5 +1,6 @@
 #include "control/admin/command_views.hpp"
 
+#include "control/config/config_health.hpp"
 #include "control/config/memory_plan.hpp"
 
 namespace podgate::ctl {
@@ -115,12 +116,37 @@ json service_summary(const ServiceConfig& s) {
   return j;
 }
 
+json health_check_json(const HealthCheckConfig& h) {
+  json j = {{"kind", health_kind_name(h.kind)},
+            {"interval", duration_text(h.interval_ms)},
+            {"timeout", duration_text(h.timeout_ms)},
+            {"rise", h.rise},
+            {"fall", h.fall},
+            {"on_failure", on_failure_name(h.on_failure)},
+            {"all_unhealthy", all_unhealthy_name(h.all_unhealthy)}};
+  if (h.port) j["port"] = *h.port;
+  if (h.kind == HealthKind::kHttp) {
+    j["method"] = h.method;
+    j["path"] = h.path;
+    if (!h.host.empty()) j["host"] = h.host;
+    j["expect_status"] = json::array();
+    for (const StatusRange& r : h.expect_status) j["expect_status"].push_back(status_range_text(r));
+  }
+  if (h.kind == HealthKind::kDns) {
+    j["query"] = h.query;
+    j["query_type"] = query_type_name(h.query_type);
+    if (h.expect_address) j["expect_address"] = dp::to_string(*h.expect_address);
+  }
+  return j;
+}
+
 json service_detail(const ServiceConfig& s, const DataplaneConfig& d) {
   json j = service_summary(s);
   j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
   if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
   j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
   if (s.cluster_ip) j["maglev_table_size"] = maglev_table_size_of(s, d);  // chosen or set
+  if (s.health_check) j["health_check"] = health_check_json(*s.health_check);
   j["endpoints"] = json::array();
   for (const EndpointConfig& e : s.endpoints) j["endpoints"].push_back(endpoint_json(e));
   return j;

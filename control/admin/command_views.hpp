@@ -38,6 +38,7 @@ std::string_view state_of(const EndpointConfig& e);
 nlohmann::json port_json(const ServicePortConfig& p);
 nlohmann::json endpoint_json(const EndpointConfig& e);
 nlohmann::json service_summary(const ServiceConfig& s);
+nlohmann::json health_check_json(const HealthCheckConfig& h);
 nlohmann::json service_detail(const ServiceConfig& s, const DataplaneConfig& d);
 
 }  // namespace podgate::ctl

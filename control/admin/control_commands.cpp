@@ -10,6 +10,7 @@
 
 #include "control/appliance.hpp"
 #include "control/admin/command_views.hpp"
+#include "control/admin/health_views.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/admin/control_socket.hpp"
 #include "control/dns/message.hpp"
@@ -213,6 +214,7 @@ Result<json> endpoints(const Appliance& app, const json& req) {
   json list = json::array();
   for (const EndpointConfig& e : s.endpoints) {
     json j = endpoint_json(e);
+    j["health"] = endpoint_health_json(app.health(), s, e);
     json ports = json::array();
     if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
       for (const ServicePortConfig& p : s.ports) {
@@ -591,6 +593,7 @@ json config_to_json(const Config& c) {
       ej.erase("state");  // derived, not configured
       j["endpoints"].push_back(std::move(ej));
     }
+    if (s.health_check) j["health_check"] = health_check_json(*s.health_check);
     services.push_back(std::move(j));
   }
   json listen = json::array();

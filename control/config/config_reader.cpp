@@ -40,6 +40,9 @@ std::string ConfigReader::error_report() const {
 }
 
 std::string ConfigReader::format(toml::source_position at, std::string_view text) const {
+  // No source: input that is not a file (a Kubernetes annotation built
+  // into a table), where a position would mean nothing.
+  if (source_.empty()) return std::string(text);
   if (at.line == 0) at = {1, 1};  // a node without a position: blame the file's start
   return source_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
          std::string(text);

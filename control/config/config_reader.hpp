@@ -27,6 +27,7 @@ class ConfigReader {
 
   const std::string& source() const { return source_; }
   bool has_errors() const { return !diags_.empty(); }
+  size_t error_count() const { return diags_.size(); }
 
   // Every error recorded, sorted by position, one "FILE:LINE:COL: ..." a line.
   std::string error_report() const;

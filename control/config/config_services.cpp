@@ -4,6 +4,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "control/config/config_health.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl {
@@ -39,7 +40,7 @@ class ServicesLoader {
     r_.check_keys(t, p,
                {"namespace", "name", "type", "cluster_ip", "external_name", "session_affinity",
                 "timeout_seconds", "publish_not_ready_addresses", "maglev_table_size", "ports",
-                "endpoints"});
+                "endpoints", "health_check"});
     ServiceConfig svc;
     auto ns = r_.get_label(t, p, "namespace", true, false);
     auto name = r_.get_label(t, p, "name", true, true);
@@ -120,6 +121,7 @@ class ServicesLoader {
 
     load_service_ports(t, p, svc, self, forwards);
     load_endpoints(t, p, svc);
+    read_health_check(r_, t, p, svc);
     return svc;
   }
 

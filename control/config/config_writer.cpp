@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <system_error>
 
+#include "control/config/config_health.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -226,6 +228,32 @@ std::string endpoint(const EndpointConfig& e) {
   return inline_table(f);
 }
 
+// Every key, defaults included, except those of another kind (refused there).
+void write_health_check(TomlOut& out, const HealthCheckConfig& h) {
+  out.header("services.health_check");
+  out.key("kind", str(health_kind_name(h.kind)));
+  out.key("interval", str(duration_text(h.interval_ms)));
+  out.key("timeout", str(duration_text(h.timeout_ms)));
+  out.key("rise", num(h.rise));
+  out.key("fall", num(h.fall));
+  if (h.port) out.key("port", num(*h.port));
+  if (h.kind == HealthKind::kHttp) {
+    out.key("method", str(h.method));
+    out.key("path", str(h.path));
+    if (!h.host.empty()) out.key("host", str(h.host));
+    out.key("expect_status", inline_array(h.expect_status, [](const StatusRange& r) {
+              return r.lo == r.hi ? num(r.lo) : str(status_range_text(r));
+            }));
+  }
+  if (h.kind == HealthKind::kDns) {
+    out.key("query", str(h.query));
+    out.key("query_type", str(query_type_name(h.query_type)));
+    if (h.expect_address) out.key("expect_address", str(dp::to_string(*h.expect_address)));
+  }
+  out.key("on_failure", str(on_failure_name(h.on_failure)));
+  out.key("all_unhealthy", str(all_unhealthy_name(h.all_unhealthy)));
+}
+
 void write_service(TomlOut& out, const ServiceConfig& svc) {
   const bool external = svc.type == ServiceType::kExternalName;
   out.array_header("services");
@@ -253,6 +281,8 @@ void write_service(TomlOut& out, const ServiceConfig& svc) {
     for (const EndpointConfig& e : svc.endpoints) endpoints.push_back(endpoint(e));
     table_array(out, "endpoints", endpoints);
   }
+  // Last: the keys after a [services.health_check] header are its own.
+  if (svc.health_check) write_health_check(out, *svc.health_check);
 }
 
 Error io_error(const std::string& path, std::string_view what, int err) {

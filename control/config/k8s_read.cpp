@@ -3,6 +3,8 @@
 
 #include "control/config/k8s_read.hpp"
 
+#include "control/config/config_health.hpp"
+
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -186,6 +188,16 @@ ObjectMeta read_meta(Reader& r, const json& obj) {
       if (v.is_string()) m.labels[k] = v.get<std::string>();
     }
   }
+  if (const json* notes = r.get_object(*meta, "metadata", "annotations")) {
+    if (auto check = notes->find(kHealthCheckAnnotation); check != notes->end()) {
+      if (check->is_string()) {
+        m.health_check = check->get<std::string>();
+      } else {
+        r.error("metadata.annotations[\"" + std::string(kHealthCheckAnnotation) + "\"]",
+                std::string(json_type(*check)) + " where a string (JSON text) is expected");
+      }
+    }
+  }
   return m;
 }
 
@@ -242,6 +254,21 @@ PendingService read_service(Reader& r, const json& obj, const ObjectMeta& meta) 
   }
   if (auto pnr = r.get_bool(*spec, "spec", "publishNotReadyAddresses")) {
     svc.publish_not_ready_addresses = *pnr;
+  }
+  if (meta.health_check) {
+    // The [services.health_check] table as JSON, read by the same rules.
+    const std::string at = "metadata.annotations[\"" + std::string(kHealthCheckAnnotation) + "\"]";
+    auto check = parse_health_check_json(*meta.health_check, svc);
+    if (check) {
+      svc.health_check = *check;
+    } else {
+      std::string_view lines = check.error().message;
+      while (!lines.empty()) {
+        const size_t nl = lines.find('\n');
+        r.error(at, lines.substr(0, nl));
+        lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
+      }
+    }
   }
   return ps;
 }

@@ -156,6 +156,8 @@ struct ObjectMeta {
   std::string ns = "default";  // kubectl apply's default for a manifest without one
   std::string name;
   std::map<std::string, std::string> labels;
+  // metadata.annotations["podgate.io/health-check"] (a Service's), when set.
+  std::optional<std::string> health_check;
 };
 
 struct PendingService {

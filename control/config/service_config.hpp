@@ -14,6 +14,64 @@ namespace podgate::ctl {
 
 enum class SessionAffinity : uint8_t { kNone, kClientIp };
 
+// A service port by number and protocol (53/UDP and 53/TCP are two).
+struct PortRef {
+  uint16_t port = 0;
+  dp::Proto protocol = dp::Proto::kTcp;
+  friend auto operator<=>(const PortRef&, const PortRef&) = default;
+  friend bool operator==(const PortRef&, const PortRef&) = default;
+};
+
+// [services.health_check] (issue 13): how the appliance probes each
+// endpoint of the service by itself.  Config, written by `config save`; the
+// results are runtime state in the Registry (control/health/), never here.
+enum class HealthKind : uint8_t { kTcp, kHttp, kDns };
+// What an endpoint that fails its check loses: new flows only (drain, IPVS's
+// quiescent weight 0) or its established flows too (reset, like a removed one).
+enum class HealthOnFailure : uint8_t { kDrain, kReset };
+// When every endpoint of a service port that would take new flows fails:
+// use them all anyway (fail open) or drop new flows (counted no_endpoint).
+enum class AllUnhealthy : uint8_t { kFailOpen, kDrop };
+
+struct StatusRange {
+  uint16_t lo = 200;
+  uint16_t hi = 399;
+  friend bool operator==(const StatusRange&, const StatusRange&) = default;
+};
+
+struct HealthCheckConfig {
+  HealthKind kind = HealthKind::kHttp;  // defaults suit a web service (HAProxy's)
+  uint32_t interval_ms = 2000;
+  uint32_t timeout_ms = 1000;          // <= interval_ms
+  uint32_t rise = 2;                   // successes in a row to turn healthy
+  uint32_t fall = 3;                   // failures in a row to turn unhealthy
+  // The port probed on every endpoint; absent: each checked service port's
+  // target_port (the service ports of the kind's protocol: TCP for tcp and
+  // http, UDP for dns).  With it, the one result covers every service port.
+  std::optional<uint16_t> port;
+  // http
+  std::string method = "GET";
+  std::string path = "/";
+  std::string host;  // the Host header; "" = the endpoint's address
+  std::vector<StatusRange> expect_status = {StatusRange{200, 399}};
+  // dns: a query for `query` (type `query_type`) must be answered NOERROR
+  // with at least one record of that type, and hold `expect_address` when set.
+  std::string query;
+  uint16_t query_type = 1;  // A
+  std::optional<dp::Ip4> expect_address;
+  HealthOnFailure on_failure = HealthOnFailure::kDrain;
+  AllUnhealthy all_unhealthy = AllUnhealthy::kFailOpen;
+
+  // The protocol the kind probes over.
+  dp::Proto protocol() const noexcept {
+    return kind == HealthKind::kDns ? dp::Proto::kUdp : dp::Proto::kTcp;
+  }
+  // Whether the check covers service port `p` (see `port`).
+  bool covers(const PortRef& p) const noexcept { return port.has_value() || p.protocol == protocol(); }
+  friend bool operator==(const HealthCheckConfig&, const HealthCheckConfig&) = default;
+};
+
+
 struct ServicePortConfig {
   std::string name;  // optional; names SRV records
   uint16_t port = 0;
@@ -32,6 +90,10 @@ struct EndpointConfig {
   bool serving = true;
   bool terminating = false;
   uint32_t weight = 1;    // Maglev turn frequency, 1..256
+  // Runtime, never in a config file: the service ports whose health check
+  // this endpoint fails (sorted).  Only the Registry's view() has them
+  // (apply_learnt); the snapshot builder reads them.
+  std::vector<PortRef> unhealthy_ports;
 
   // What forwarding makes of the conditions (architecture decision 5): a
   // ready endpoint takes new flows; one not ready but still serving (a
@@ -40,6 +102,12 @@ struct EndpointConfig {
   bool takes_new_flows() const noexcept { return ready && !terminating; }
   bool keeps_flows() const noexcept { return ready || serving; }
   bool draining() const noexcept { return !takes_new_flows() && keeps_flows(); }
+  bool healthy_on(const PortRef& p) const noexcept {
+    for (const PortRef& u : unhealthy_ports) {
+      if (u == p) return false;
+    }
+    return true;
+  }
   friend bool operator==(const EndpointConfig&, const EndpointConfig&) = default;
 };
 
@@ -57,6 +125,7 @@ struct ServiceConfig {
   std::optional<uint32_t> maglev_table_size;  // overrides the default M
   std::vector<ServicePortConfig> ports;
   std::vector<EndpointConfig> endpoints;
+  std::optional<HealthCheckConfig> health_check;  // [services.health_check]
 
   bool headless() const noexcept {
     return type == ServiceType::kClusterIp && !cluster_ip;

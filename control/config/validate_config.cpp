@@ -19,6 +19,8 @@
 #include "control/config/service_index.hpp"
 #include "control/config/validate.hpp"
 
+#include "control/config/config_health.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -367,6 +369,10 @@ class Checker {
     }
     check_service_ports(s, o);
     check_endpoints(s, o);
+    if (auto problem = health_check_problem(s)) {
+      error(o, "health_check" + (problem->first.empty() ? std::string() : "." + problem->first) + " " +
+                   problem->second);
+    }
   }
 
   template <typename Object>

@@ -359,6 +359,49 @@ void render_dns(Exposition& e, const json& stats) {
   }
 }
 
+// Health checks (issue 13): stats.health, see admin/health_views.hpp.
+void render_health(Exposition& e, const json& stats) {
+  const json* health = object_at(stats, "health");
+  if (health == nullptr) return;
+  if (const json* targets = array_at(*health, "targets")) {
+    for (const json& t : *targets) {
+      const json* service = member(t, "service");
+      const json* endpoint = member(t, "endpoint");
+      const json* healthy = member_of_type(t, "healthy", json::value_t::boolean);
+      if (service == nullptr || endpoint == nullptr || healthy == nullptr) continue;
+      auto sv = label_text(*service);
+      auto ep = label_text(*endpoint);
+      if (!sv || !ep) continue;
+      e.add("podgate_endpoint_healthy", Type::kGauge,
+            "1 while the endpoint passes its health check, 0 while it fails it",
+            {{"service", *sv}, {"endpoint", *ep}}, json(healthy->get<bool>() ? 1 : 0));
+    }
+  }
+  if (const json* probes = member(*health, "probes")) {
+    e.add("podgate_health_probes_total", Type::kCounter, "health probes started", {}, *probes);
+  }
+  if (const json* results = object_at(*health, "results")) {
+    for (const auto& [result, v] : results->items()) {
+      e.add("podgate_health_probe_results_total", Type::kCounter,
+            "health probe results, by outcome (ok, timeout, refused, http_status, ...)",
+            {{"result", result}}, v);
+    }
+  }
+  if (const json* transitions = object_at(*health, "transitions")) {
+    for (const auto& [to, v] : transitions->items()) {
+      e.add("podgate_health_transitions_total", Type::kCounter,
+            "endpoints turning healthy or unhealthy", {{"to", to}}, v);
+    }
+  }
+  if (const json* v = member(*health, "in_flight")) {
+    e.add("podgate_health_probes_in_flight", Type::kGauge, "health probes waiting for an answer", {}, *v);
+  }
+  if (const json* v = member(*health, "deferred_turns")) {
+    e.add("podgate_health_deferred_total", Type::kCounter,
+          "control loop turns that left due probes for the next (the per-turn bound)", {}, *v);
+  }
+}
+
 void render_snapshot(Exposition& e, const json& stats) {
   const json* snap = object_at(stats, "snapshot");
   if (snap == nullptr) return;
@@ -436,6 +479,7 @@ std::string render_prometheus(const json& stats, const json& status) {
   render_workers(e, stats);
   render_services(e, stats);
   render_dns(e, stats);
+  render_health(e, stats);
   render_snapshot(e, stats);
   render_server(e, stats, "control_socket", "podgate_control_socket", "control socket");
   render_server(e, stats, "metrics_http", "podgate_metrics_http", "metrics HTTP");

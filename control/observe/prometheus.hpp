@@ -35,6 +35,10 @@ namespace podgate::ctl {
 //   podgate_dns_queries_total{transport}, podgate_dns_responses_total{rcode},
 //   podgate_dns_{truncated,silent,dropped}_total, podgate_dns_tcp_connections,
 //   podgate_dns_tcp_{accepted,idle_closed,evicted,errors}_total
+//   podgate_endpoint_healthy{service,endpoint} (1/0), podgate_health_probes_total,
+//   podgate_health_probe_results_total{result}, podgate_health_transitions_total{to},
+//   podgate_health_probes_in_flight, podgate_health_deferred_total
+//     (from stats.health, see admin/health_views.hpp health_metrics_json)
 //   podgate_snapshot_generation, podgate_snapshot_awaiting_free,
 //   podgate_snapshot_freed_total
 //   podgate_control_socket_connections, podgate_control_socket_<counter>_total

@@ -2,6 +2,7 @@
 #include "control/publish/registry.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 #include <utility>
 
 #include "control/config/validate.hpp"
@@ -16,18 +17,59 @@ Config apply_learnt(const Config& desired, const LearntState& learnt) {
   for (size_t i = 0; i < services.size(); ++i) {
     const ServiceConfig& s = services[i];
     // The learnt entries of this service: a range of the ordered map.
-    auto it = learnt.lower_bound(EndpointRef{s.ns, s.name, dp::IpAddr{}});
-    for (; it != learnt.end() && it->first.ns == s.ns && it->first.name == s.name; ++it) {
-      auto e = std::find_if(s.endpoints.begin(), s.endpoints.end(),
-                            [&](const EndpointConfig& x) { return x.ip == it->first.ip; });
+    auto first = learnt.lower_bound(EndpointRef{s.ns, s.name, dp::IpAddr{}});
+    if (first == learnt.end() || first->first.ns != s.ns || first->first.name != s.name) continue;
+    const HealthCheckConfig* check = s.health_check ? &*s.health_check : nullptr;
+    // Endpoint index -> what was learnt, for the endpoints it changes.  A
+    // service with many learnt endpoints (a rack of Pods failing their
+    // check) finds them by hash, not by a scan each: O(endpoints + learnt).
+    auto last = first;
+    size_t count = 0;
+    while (last != learnt.end() && last->first.ns == s.ns && last->first.name == s.name) ++last, ++count;
+    std::unordered_map<uint32_t, size_t> by_ip;
+    if (count > 8) {
+      by_ip.reserve(s.endpoints.size());
+      for (size_t i = 0; i < s.endpoints.size(); ++i) {
+        if (s.endpoints[i].ip.family == dp::Family::kIpv4) by_ip.emplace(s.endpoints[i].ip.as_v4().host(), i);
+      }
+    }
+    std::vector<std::pair<size_t, const LearntEndpoint*>> hits;
+    for (auto it = first; it != last; ++it) {
+      auto e = s.endpoints.end();
+      if (!by_ip.empty() && it->first.ip.family == dp::Family::kIpv4) {
+        auto found = by_ip.find(it->first.ip.as_v4().host());
+        if (found != by_ip.end()) e = s.endpoints.begin() + static_cast<std::ptrdiff_t>(found->second);
+      } else {
+        e = std::find_if(s.endpoints.begin(), s.endpoints.end(),
+                         [&](const EndpointConfig& x) { return x.ip == it->first.ip; });
+      }
       if (e == s.endpoints.end()) continue;
-      const bool ready = e->ready && !it->second.unhealthy && !it->second.drained;
-      const bool serving = e->serving && !it->second.unhealthy;
-      if (ready == e->ready && serving == e->serving) continue;
-      // Only a service whose endpoints change is copied.
-      EndpointConfig& mine = out.services[i].endpoints[static_cast<size_t>(e - s.endpoints.begin())];
-      mine.ready = ready;
-      mine.serving = serving;
+      const bool unhealthy = check != nullptr && !it->second.unhealthy.empty();
+      if (!unhealthy && !(it->second.drained && e->ready)) continue;
+      hits.emplace_back(static_cast<size_t>(e - s.endpoints.begin()), &it->second);
+    }
+    if (hits.empty()) continue;
+    // Headless: fail open when every ready endpoint is unhealthy.
+    bool hide_unhealthy = true;
+    if (s.headless() && check != nullptr && check->all_unhealthy == AllUnhealthy::kFailOpen) {
+      size_t ready = 0, unhealthy_ready = 0;
+      for (const EndpointConfig& e : s.endpoints) ready += e.ready;
+      for (const auto& [idx, l] : hits) unhealthy_ready += s.endpoints[idx].ready && !l->unhealthy.empty();
+      hide_unhealthy = unhealthy_ready < ready;
+    }
+    // Only a service whose endpoints change is copied.
+    ServiceConfig& mine = out.services[i];
+    for (const auto& [idx, l] : hits) {
+      EndpointConfig& e = mine.endpoints[idx];
+      if (l->drained) e.ready = false;
+      if (check == nullptr || l->unhealthy.empty()) continue;
+      for (const PortRef& p : l->unhealthy) {
+        const bool exists = std::any_of(s.ports.begin(), s.ports.end(), [&](const ServicePortConfig& sp) {
+          return sp.port == p.port && sp.protocol == p.protocol && check->covers(p);
+        });
+        if (exists) e.unhealthy_ports.push_back(p);
+      }
+      if (s.headless() && hide_unhealthy) e.ready = false;
     }
   }
   return out;
@@ -111,6 +153,30 @@ Registry::Proposal Registry::stage_learnt(const EndpointRef& endpoint,
     auto [it, inserted] = next.try_emplace(endpoint, state);
     changed = inserted || !(it->second == state);
     it->second = state;
+  }
+  if (!changed) {
+    Proposal p = stage_current();
+    p.layer = Layer::kLearnt;
+    p.changed = false;
+    return p;
+  }
+  return make(Layer::kLearnt, true, desired_, std::move(next));
+}
+
+Registry::Proposal Registry::stage_health(
+    const std::vector<std::pair<EndpointRef, std::vector<PortRef>>>& changes) const {
+  LearntState next = learnt_;
+  bool changed = false;
+  for (const auto& [endpoint, ports] : changes) {
+    auto it = next.find(endpoint);
+    if (it == next.end()) {
+      if (ports.empty()) continue;
+      it = next.emplace(endpoint, LearntEndpoint{}).first;
+    }
+    if (it->second.unhealthy == ports) continue;
+    changed = true;
+    it->second.unhealthy = ports;
+    if (it->second == LearntEndpoint{}) next.erase(it);
   }
   if (!changed) {
     Proposal p = stage_current();

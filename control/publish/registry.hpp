@@ -54,19 +54,26 @@ struct EndpointRef {
   friend bool operator==(const EndpointRef&, const EndpointRef&) = default;
 };
 
-// What the appliance learnt about one endpoint.  Both false: nothing learnt.
+// What the appliance learnt about one endpoint.  Default: nothing learnt.
 struct LearntEndpoint {
-  bool unhealthy = false;  // failed its health check: no flows at all
+  // The service ports whose health check it fails (sorted; issue 13).  The
+  // service's health_check says what that costs it (on_failure,
+  // all_unhealthy); ignored while the service has no health_check.
+  std::vector<PortRef> unhealthy;
   bool drained = false;    // taken out of rotation: keeps its flows, no new ones
   friend bool operator==(const LearntEndpoint&, const LearntEndpoint&) = default;
 };
 
 using LearntState = std::map<EndpointRef, LearntEndpoint>;
 
-// `desired` with `learnt` applied: an unhealthy endpoint is neither ready
-// nor serving (architecture decision 5: it loses its flows), a drained one
-// is not ready (it keeps its flows).  Learnt state about an endpoint the
-// config does not have is kept for when it comes back, and changes nothing.
+// `desired` with `learnt` applied: a drained endpoint is not ready (it
+// keeps its flows); an unhealthy one gets EndpointConfig::unhealthy_ports
+// (the ports its service's check covers), which the snapshot builder reads
+// per service port.  In a headless service, which only DNS serves, an
+// unhealthy endpoint is not ready (left out of DNS like a not-ready Pod)
+// unless every ready endpoint is unhealthy and the check says fail_open.
+// Learnt state about an endpoint the config does not have is kept for when
+// it comes back, and changes nothing.
 Config apply_learnt(const Config& desired, const LearntState& learnt);
 
 // Whether `a` and `b` are equal apart from their services (and source).
@@ -132,6 +139,9 @@ class Registry {
 
   // Learnt state about one endpoint; LearntEndpoint{} forgets it.
   Proposal stage_learnt(const EndpointRef& endpoint, const LearntEndpoint& state) const;
+  // The health checker's findings, many endpoints in one version: each
+  // endpoint's unhealthy ports replaced (drained kept).
+  Proposal stage_health(const std::vector<std::pair<EndpointRef, std::vector<PortRef>>>& changes) const;
 
   // ---- publication ----
 

@@ -317,10 +317,34 @@ class Builder {
     for (const ServicePortConfig& port : svc.ports) {
       Candidate c{dp::ServiceKey{vip, dp::to_be16(port.port), port.protocol, 0},
                   svc.session_affinity == SessionAffinity::kClientIp, b.id, table_size, {}, {}};
+      // Health (issue 13): an unhealthy endpoint takes no new flows, and
+      // keeps its established ones only when the check drains.  When every
+      // endpoint that would take new flows is unhealthy, fail_open uses
+      // them all anyway; drop leaves the port none (no_endpoint drops).
+      const HealthCheckConfig* check = svc.health_check ? &*svc.health_check : nullptr;
+      const PortRef ref{port.port, port.protocol};
+      bool any_unhealthy_ready = false;
       for (const EndpointConfig& e : svc.endpoints) {
         dp::Backend be{e.ip.as_v4(), dp::to_be16(port.target_port), 0};
-        if (e.takes_new_flows()) c.ready.emplace_back(be, e.weight);
-        if (e.keeps_flows()) c.alive.push_back(be);
+        const bool healthy = check == nullptr || e.healthy_on(ref);
+        if (e.takes_new_flows()) {
+          if (healthy) {
+            c.ready.emplace_back(be, e.weight);
+          } else {
+            any_unhealthy_ready = true;
+          }
+        }
+        if (e.keeps_flows() && (healthy || check->on_failure == HealthOnFailure::kDrain)) {
+          c.alive.push_back(be);
+        }
+      }
+      if (c.ready.empty() && any_unhealthy_ready && check->all_unhealthy == AllUnhealthy::kFailOpen) {
+        for (const EndpointConfig& e : svc.endpoints) {
+          if (!e.takes_new_flows()) continue;
+          dp::Backend be{e.ip.as_v4(), dp::to_be16(port.target_port), 0};
+          c.ready.emplace_back(be, e.weight);
+          if (std::find(c.alive.begin(), c.alive.end(), be) == c.alive.end()) c.alive.push_back(be);
+        }
       }
       std::sort(c.ready.begin(), c.ready.end(),
                 [](const auto& x, const auto& y) { return x.first < y.first; });

@@ -9,6 +9,7 @@ import contextlib
 import importlib.machinery
 import importlib.util
 import io
+import json
 import os
 import subprocess
 import unittest
@@ -69,6 +70,44 @@ class PrintableOutputTest(unittest.TestCase):
         self.assertNotIn("True", out)
         self.assertNotIn("False", out)
 
+
+UNHEALTHY = {"service": "default/web", "ip": "172.17.0.10", "port": 8080, "kind": "http",
+             "healthy": False, "state": "unhealthy", "last_result": "http_status",
+             "reason": "http 503", "successes": 0, "failures": 4, "changed_at": 1764894000.1,
+             "changed_seconds_ago": 125.4, "service_ports": ["80/TCP"]}
+
+
+class HealthOutputTest(unittest.TestCase):
+    def test_health_lists_the_unhealthy_with_reason_and_since_when(self):
+        reply = {"ok": True, "version": 1, "checked": 3, "unhealthy": 1, "probes": 9,
+                 "in_flight": 0, "endpoints": [UNHEALTHY]}
+        code, out, _ = printed(reply, ctl.show_health)
+        self.assertEqual(code, 0)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split()[:4], ["SERVICE", "ENDPOINT", "CHECK", "HEALTH"])
+        self.assertIn("default/web", lines[1])
+        self.assertIn("172.17.0.10:8080", lines[1])
+        self.assertIn("http 503", lines[1])
+        self.assertIn("2m5s ago", lines[1])
+        self.assertIn("1 of 3 checked endpoints unhealthy", out)
+
+    def test_health_says_when_all_are_healthy(self):
+        reply = {"ok": True, "version": 1, "checked": 3, "unhealthy": 0, "probes": 9,
+                 "in_flight": 0, "endpoints": []}
+        self.assertIn("all 3 checked endpoints are healthy", printed(reply, ctl.show_health)[1])
+
+    def test_endpoints_show_health_beside_conditions(self):
+        reply = endpoints_reply("web-0")
+        reply["endpoints"][0]["health"] = [UNHEALTHY]
+        _, out, _ = printed(reply, ctl.show_endpoints)
+        self.assertIn("unhealthy", out)
+        self.assertIn("http 503", out)
+
+    def test_the_health_annotation_survives_slimming(self):
+        doc = {"kind": "Service", "metadata": {"name": "web", "annotations": {
+            "podgate.io/health-check": "{}", "kubectl.kubernetes.io/last-applied": "x" * 100}}}
+        slim = json.loads(ctl.slim_kubernetes(json.dumps(doc), "auto"))
+        self.assertEqual(slim["metadata"]["annotations"], {"podgate.io/health-check": "{}"})
 
 
 class StartUpTest(unittest.TestCase):

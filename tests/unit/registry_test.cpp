@@ -23,6 +23,8 @@ name = "web"
 cluster_ip = "10.96.0.20"
 ports = [{ port = 80, target_port = 8080 }]
 endpoints = [{ ip = "172.17.0.7" }, { ip = "172.17.0.8" }]
+[services.health_check]
+kind = "tcp"
 [[services]]
 namespace = "default"
 name = "api"
@@ -135,21 +137,21 @@ TEST_F(Published, AVipClashFromAnEditNamesBothServices) {
 }
 
 TEST_F(Published, LearntStateIsPublishedButNeitherUnsavedNorSaved) {
-  auto p = reg.stage_learnt({"default", "web", ip("172.17.0.7")}, LearntEndpoint{true, false});
+  const std::vector<PortRef> port80 = {PortRef{80, dp::Proto::kTcp}};
+  auto p = reg.stage_health({{EndpointRef{"default", "web", ip("172.17.0.7")}, port80}});
   ASSERT_TRUE(p.changed);
   reg.commit(std::move(p));
   EXPECT_EQ(reg.version(), 2u);
   EXPECT_EQ(reg.unsaved_changes(), 0u);
   const EndpointConfig& seen_by_snapshot = endpoint(reg.view(), "web", "172.17.0.7");
-  EXPECT_FALSE(seen_by_snapshot.ready);
-  EXPECT_FALSE(seen_by_snapshot.serving);
+  EXPECT_EQ(seen_by_snapshot.unhealthy_ports, port80);
   // What `config save` writes and `config dump` shows: desired(), without it.
-  EXPECT_TRUE(endpoint(reg.desired(), "web", "172.17.0.7").ready);
+  EXPECT_TRUE(endpoint(reg.desired(), "web", "172.17.0.7").unhealthy_ports.empty());
   EXPECT_EQ(config_to_toml(reg.desired()), config_to_toml(file()));
 }
 
 TEST_F(Published, DrainedKeepsFlowsAndLearntStateOutlivesEditsAndReloads) {
-  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.0.8")}, LearntEndpoint{false, true}));
+  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.0.8")}, LearntEndpoint{{}, true}));
   EXPECT_TRUE(endpoint(reg.view(), "web", "172.17.0.8").draining());
   reg.commit(*reg.stage_edit(set_weight(5)));
   EXPECT_EQ(reg.unsaved_changes(), 1u);
@@ -167,8 +169,30 @@ TEST_F(Published, DrainedKeepsFlowsAndLearntStateOutlivesEditsAndReloads) {
 }
 
 TEST_F(Published, LearntStateAboutAnUnknownEndpointChangesNothingVisible) {
-  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.9.9")}, LearntEndpoint{true, false}));
+  reg.commit(reg.stage_learnt({"default", "web", ip("172.17.9.9")},
+                              LearntEndpoint{{PortRef{80, dp::Proto::kTcp}}, false}));
   EXPECT_EQ(config_to_toml(reg.view()), config_to_toml(reg.desired()));
+}
+
+TEST_F(Published, HealthOfAServiceWithoutACheckIsIgnored) {
+  reg.commit(*reg.stage_edit([](Config& c) -> Result<bool> {
+    c.services[0].health_check.reset();
+    return true;
+  }));
+  reg.commit(reg.stage_health({{EndpointRef{"default", "web", ip("172.17.0.7")}, {PortRef{80, dp::Proto::kTcp}}}}));
+  EXPECT_TRUE(endpoint(reg.view(), "web", "172.17.0.7").unhealthy_ports.empty());
+}
+
+TEST_F(Published, HealthFindingsKeepTheDrainAndForgetEmptyEntries) {
+  const EndpointRef e{"default", "web", ip("172.17.0.8")};
+  reg.commit(reg.stage_learnt(e, LearntEndpoint{{}, true}));
+  reg.commit(reg.stage_health({{e, {PortRef{80, dp::Proto::kTcp}}}}));
+  EXPECT_TRUE(reg.learnt().at(e).drained);
+  EXPECT_FALSE(endpoint(reg.view(), "web", "172.17.0.8").ready);
+  EXPECT_FALSE(reg.stage_health({{e, {PortRef{80, dp::Proto::kTcp}}}}).changed) << "the same twice";
+  reg.commit(reg.stage_health({{e, {}}}));
+  reg.commit(reg.stage_learnt(e, LearntEndpoint{}));
+  EXPECT_TRUE(reg.learnt().empty());
 }
 
 TEST_F(Published, SavingToTheFileMakesTheEditsTheFileLayer) {

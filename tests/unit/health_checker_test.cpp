@@ -1,0 +1,357 @@
+// The health checker against real servers on loopback (issue 13): an
+// in-process TCP listener, tools/pod_server.py (Python's http.server), and
+// podgate's own DNS server, probed on the real event loop with the real
+// clock.  No mocks: every probe is a kernel socket.
+#include "control/health/health_checker.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "control/dns/dns.hpp"
+#include "control/dns/server.hpp"
+
+namespace podgate::ctl::health {
+namespace {
+
+dp::Ip4 ip(const char* s) { return *dp::parse_ip4(s); }
+
+// A TCP port nobody listens on at `addr` (bound, then closed).
+uint16_t free_port(const char* addr, int type = SOCK_STREAM) {
+  const int fd = ::socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = ip(addr).be;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+int bound_socket(const char* addr, uint16_t port, int type) {
+  const int fd = ::socket(AF_INET, type | SOCK_NONBLOCK, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = ip(addr).be;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  if (type == SOCK_STREAM) {
+    EXPECT_EQ(::listen(fd, 128), 0);
+  }
+  return fd;
+}
+
+// A real TCP server on the loop: accepts and closes.
+class Listener {
+ public:
+  Listener(EventLoop& loop, const char* addr, uint16_t port) : loop_(loop) {
+    fd_ = bound_socket(addr, port, SOCK_STREAM);
+    watch_ = *loop_.add(fd_, EPOLLIN, [this](uint32_t) {
+      int c;
+      while ((c = ::accept(fd_, nullptr, nullptr)) >= 0) ::close(c);
+    });
+  }
+  ~Listener() { close(); }
+  void close() {
+    if (fd_ < 0) return;
+    loop_.remove(watch_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  EventLoop& loop_;
+  int fd_ = -1;
+  EventLoop::WatchId watch_{};
+};
+
+// tools/pod_server.py as a child process, ready when it says so.
+class PodServer {
+ public:
+  PodServer(const char* addr, uint16_t port) {
+    int out[2];
+    EXPECT_EQ(::pipe(out), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      const std::string script = std::string(PODGATE_SOURCE_DIR) + "/tools/pod_server.py";
+      const std::string p = std::to_string(port);
+      ::execlp("python3", "python3", script.c_str(), "web-0", addr, p.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    FILE* f = ::fdopen(out[0], "r");
+    char line[64] = {};
+    EXPECT_NE(std::fgets(line, sizeof line, f), nullptr);
+    EXPECT_STREQ(line, "ready\n");
+    std::fclose(f);
+  }
+  ~PodServer() { stop(); }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// One service "web" with `endpoints` and `check`.
+Config config_with(const HealthCheckConfig& check, const std::vector<const char*>& endpoints,
+                   uint16_t target_port, dp::Proto proto = dp::Proto::kTcp) {
+  Config c;
+  ServiceConfig s;
+  s.ns = "default";
+  s.name = "web";
+  s.cluster_ip = dp::IpAddr::v4(ip("10.96.0.20"));
+  s.ports = {ServicePortConfig{"p", 80, target_port, proto}};
+  for (const char* a : endpoints) {
+    EndpointConfig e;
+    e.ip = dp::IpAddr::v4(ip(a));
+    s.endpoints.push_back(e);
+  }
+  s.health_check = check;
+  c.services.push_back(s);
+  return c;
+}
+
+HealthCheckConfig fast(HealthKind kind) {
+  HealthCheckConfig h;
+  h.kind = kind;
+  h.interval_ms = 100;
+  h.timeout_ms = 80;
+  h.rise = 2;
+  h.fall = 2;
+  return h;
+}
+
+class HealthCheckerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto created = EventLoop::create();
+    ASSERT_TRUE(created);
+    loop = std::move(*created);
+    HealthChecker::Options o;
+    o.seed = 42;
+    checker = std::make_unique<HealthChecker>(*loop, o);
+  }
+  // Runs the loop as the appliance does: events, then the checker's turn.
+  void run_for(uint64_t ms) {
+    const uint64_t end = monotonic_ms() + ms;
+    while (monotonic_ms() < end) {
+      loop->run_once(2);
+      checker->tick(monotonic_ms());
+    }
+  }
+  // Runs until `pred` holds (true) or `ms` pass (false).
+  template <typename P>
+  bool run_until(uint64_t ms, P pred) {
+    const uint64_t end = monotonic_ms() + ms;
+    while (monotonic_ms() < end) {
+      loop->run_once(2);
+      checker->tick(monotonic_ms());
+      if (pred()) return true;
+    }
+    return false;
+  }
+  TargetStatus only() {
+    auto all = checker->status();
+    EXPECT_EQ(all.size(), 1u);
+    return all.empty() ? TargetStatus{} : all[0];
+  }
+
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<HealthChecker> checker;
+};
+
+TEST_F(HealthCheckerTest, TcpCheckFollowsAServerThatDiesAndComesBack) {
+  const uint16_t port = free_port("127.0.0.2");
+  auto listener = std::make_unique<Listener>(*loop, "127.0.0.2", port);
+  checker->sync(config_with(fast(HealthKind::kTcp), {"127.0.0.2"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1000, [&] { return only().successes >= 2; }));
+  EXPECT_TRUE(only().healthy);
+  EXPECT_TRUE(checker->take_changes().empty()) << "healthy from the start: nothing to publish";
+
+  listener->close();
+  const uint64_t died = monotonic_ms();
+  // fall x interval, plus one interval of phase and the margin of a loaded machine.
+  ASSERT_TRUE(run_until(2 * 100 + 100 + 500, [&] { return !only().healthy; }));
+  EXPECT_LE(monotonic_ms() - died, 2 * 100 + 100 + 500u);
+  EXPECT_EQ(reason_text(only().last), "refused");
+  EXPECT_NE(only().changed_ms, 0u);
+  auto changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].endpoint, (EndpointRef{"default", "web", dp::IpAddr::v4(ip("127.0.0.2"))}));
+  EXPECT_EQ(changes[0].unhealthy, (std::vector<PortRef>{{80, dp::Proto::kTcp}}));
+  EXPECT_EQ(checker->counters().to_unhealthy, 1u);
+
+  listener = std::make_unique<Listener>(*loop, "127.0.0.2", port);
+  ASSERT_TRUE(run_until(1000, [&] { return only().healthy; }));
+  changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].unhealthy.empty());
+}
+
+TEST_F(HealthCheckerTest, HttpCheckReadsTheStatusOfARealServer) {
+  const uint16_t port = free_port("127.0.0.3");
+  PodServer pod("127.0.0.3", port);
+  HealthCheckConfig check = fast(HealthKind::kHttp);
+  check.timeout_ms = 100;
+  check.path = "/";
+  checker->sync(config_with(check, {"127.0.0.3"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(2000, [&] { return only().successes >= 2; }));
+  EXPECT_EQ(only().last.detail, 200u);
+
+  // The same endpoint, the check now expecting 200 of a path answering 503:
+  // a reload that changes the check keeps the target (and its state).
+  check.path = "/status/503";
+  checker->sync(config_with(check, {"127.0.0.3"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(2000, [&] { return !only().healthy; }));
+  EXPECT_EQ(reason_text(only().last), "http 503");
+  EXPECT_EQ(only().failures, 2u);
+}
+
+TEST_F(HealthCheckerTest, HttpCheckOfAKilledServerIsRefused) {
+  const uint16_t port = free_port("127.0.0.3");
+  PodServer pod("127.0.0.3", port);
+  checker->sync(config_with(fast(HealthKind::kHttp), {"127.0.0.3"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(2000, [&] { return only().successes >= 1; }));
+  pod.stop();
+  ASSERT_TRUE(run_until(2000, [&] { return !only().healthy; }));
+  EXPECT_EQ(reason_text(only().last), "refused");
+}
+
+// A server that answers the status line at once and keeps the connection
+// open: the answer stands when the probe gives up waiting for the close.
+TEST_F(HealthCheckerTest, AnHttpAnswerInTimeStandsWhenTheServerNeverCloses) {
+  const uint16_t port = free_port("127.0.0.8");
+  const int lfd = bound_socket("127.0.0.8", port, SOCK_STREAM);
+  std::vector<int> held;
+  auto watch = loop->add(lfd, EPOLLIN, [&](uint32_t) {
+    int c;
+    while ((c = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+      static const char kHead[] = "HTTP/1.1 204 No Content\r\n\r\n";
+      (void)::send(c, kHead, sizeof kHead - 1, MSG_NOSIGNAL);
+      held.push_back(c);
+    }
+  });
+  ASSERT_TRUE(watch);
+  HealthCheckConfig check = fast(HealthKind::kHttp);
+  checker->sync(config_with(check, {"127.0.0.8"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] { return only().successes >= 2; }));
+  EXPECT_EQ(only().last.detail, 204u);
+  EXPECT_EQ(checker->counters().results[static_cast<size_t>(Outcome::kTimeout)], 0u);
+  loop->remove(*watch);
+  ::close(lfd);
+  for (int c : held) ::close(c);
+}
+
+TEST_F(HealthCheckerTest, DnsCheckAsksARealDnsServer) {
+  const uint16_t port = free_port("127.0.0.4", SOCK_DGRAM);
+  DnsConfig dc;
+  dc.listen = {DnsListen{ip("127.0.0.4"), port}};
+  auto server = dns::DnsServer::open(*loop, dc);
+  ASSERT_TRUE(server) << server.error().message;
+  Config zone_config = config_with(fast(HealthKind::kTcp), {"172.17.0.10"}, 8080);
+  (*server)->set_zone(dns::build_zone(zone_config, 1));
+
+  HealthCheckConfig check = fast(HealthKind::kDns);
+  check.query = "web.default.svc.cluster.local";
+  check.expect_address = ip("10.96.0.20");
+  checker->sync(config_with(check, {"127.0.0.4"}, port, dp::Proto::kUdp), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1000, [&] { return only().successes >= 2; }));
+  EXPECT_TRUE(only().healthy);
+
+  check.query = "nothing.default.svc.cluster.local";
+  checker->sync(config_with(check, {"127.0.0.4"}, port, dp::Proto::kUdp), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1000, [&] { return !only().healthy; }));
+  EXPECT_EQ(reason_text(only().last), "dns NXDOMAIN");
+}
+
+TEST_F(HealthCheckerTest, ASilentServerTimesOut) {
+  const uint16_t port = free_port("127.0.0.5", SOCK_DGRAM);
+  const int silent = bound_socket("127.0.0.5", port, SOCK_DGRAM);  // never read
+  HealthCheckConfig check = fast(HealthKind::kDns);
+  check.query = "example.com";
+  checker->sync(config_with(check, {"127.0.0.5"}, port, dp::Proto::kUdp), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] { return !only().healthy; }));
+  EXPECT_EQ(reason_text(only().last), "timeout");
+  EXPECT_GE(checker->counters().results[static_cast<size_t>(Outcome::kTimeout)], 2u);
+  ::close(silent);
+}
+
+TEST_F(HealthCheckerTest, AChangeKeepsTheHealthOfEndpointsThatStay) {
+  const uint16_t port = free_port("127.0.0.6");
+  HealthCheckConfig check = fast(HealthKind::kTcp);
+  checker->sync(config_with(check, {"127.0.0.6", "127.0.0.7"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] {
+    auto all = checker->status();
+    return all.size() == 2 && !all[0].healthy && !all[1].healthy;
+  }));
+  (void)checker->take_changes();
+  // A new interval, rise and fall; 127.0.0.7 removed; 127.0.0.8 added.
+  check.interval_ms = 1000;
+  check.timeout_ms = 500;
+  check.rise = 5;
+  checker->sync(config_with(check, {"127.0.0.6", "127.0.0.8"}, port), nullptr, monotonic_ms());
+  auto all = checker->status();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(dp::to_string(all[0].ip), "127.0.0.6");
+  EXPECT_FALSE(all[0].healthy) << "kept across the change";
+  EXPECT_EQ(dp::to_string(all[1].ip), "127.0.0.8");
+  EXPECT_TRUE(all[1].healthy) << "new: healthy until it fails";
+  EXPECT_FALSE(all[1].probed);
+  auto changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u) << "127.0.0.7 went away while unhealthy: forgotten";
+  EXPECT_EQ(changes[0].endpoint.ip, dp::IpAddr::v4(ip("127.0.0.7")));
+  EXPECT_TRUE(changes[0].unhealthy.empty());
+  // Without a health_check the service is not probed at all.
+  Config none = config_with(check, {"127.0.0.6"}, port);
+  none.services[0].health_check.reset();
+  checker->sync(none, nullptr, monotonic_ms());
+  EXPECT_EQ(checker->targets(), 0u);
+}
+
+TEST_F(HealthCheckerTest, ProbesAreSpreadOverTheIntervalAndBoundedPerTurn) {
+  // 2,000 endpoints at 1 s: a refused port on loopback answers at once.
+  std::vector<std::string> names;
+  for (int i = 0; i < 2000; ++i) names.push_back("127.1." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250));
+  std::vector<const char*> eps;
+  for (const std::string& n : names) eps.push_back(n.c_str());
+  HealthCheckConfig check = fast(HealthKind::kTcp);
+  check.interval_ms = 1000;
+  check.timeout_ms = 500;
+  checker->sync(config_with(check, eps, free_port("127.0.0.1")), nullptr, monotonic_ms());
+  ASSERT_EQ(checker->targets(), 2000u);
+  // Probes started per 50 ms window over the first second: about 100 each
+  // (2,000 / 20), never the 2,000 at once.
+  std::vector<uint64_t> per_window;
+  uint64_t last = 0;
+  const uint64_t start = monotonic_ms();
+  for (int w = 0; w < 20; ++w) {
+    run_for(start + 50 * (w + 1) - std::min<uint64_t>(monotonic_ms(), start + 50 * (w + 1)));
+    per_window.push_back(checker->counters().probes - last);
+    last = checker->counters().probes;
+  }
+  EXPECT_GE(last, 1800u) << "nearly all probed once in the first interval";
+  for (uint64_t n : per_window) EXPECT_LE(n, 250u) << "a window holds a fraction of them";
+  EXPECT_EQ(*std::max_element(per_window.begin(), per_window.end()) > 0, true);
+}
+
+}  // namespace
+}  // namespace podgate::ctl::health
