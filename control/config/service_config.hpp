@@ -133,4 +133,16 @@ struct ServiceConfig {
   friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };
 
+// Whether some endpoint of `svc` takes new flows on `port`: ready, and
+// healthy unless its health check fails open when all are unhealthy (the
+// snapshot builder's rule; the VIP announcer asks it per VIP).
+inline bool port_takes_new_flows(const ServiceConfig& svc, const ServicePortConfig& port) {
+  const PortRef ref{port.port, port.protocol};
+  const bool any_will_do = !svc.health_check || svc.health_check->all_unhealthy == AllUnhealthy::kFailOpen;
+  for (const EndpointConfig& e : svc.endpoints) {
+    if (e.takes_new_flows() && (any_will_do || e.healthy_on(ref))) return true;
+  }
+  return false;
+}
+
 }  // namespace podgate::ctl

@@ -20,8 +20,8 @@ std::set<uint32_t> VipAnnouncer::wanted(const Config& config) {
         s.cluster_ip->family != dp::Family::kIpv4) {
       continue;
     }
-    if (std::any_of(s.endpoints.begin(), s.endpoints.end(),
-                    [](const EndpointConfig& e) { return e.takes_new_flows(); })) {
+    if (std::any_of(s.ports.begin(), s.ports.end(),
+                    [&](const ServicePortConfig& p) { return port_takes_new_flows(s, p); })) {
       out.insert(s.cluster_ip->as_v4().be);
     }
   }

@@ -31,8 +31,9 @@ class VipAnnouncer {
   VipAnnouncer(const VipAnnouncer&) = delete;
   VipAnnouncer& operator=(const VipAnnouncer&) = delete;
 
-  // The VIPs `config` has to announce: the IPv4 cluster IPs of services
-  // with an endpoint that takes new flows (network order).
+  // The VIPs `config` (the Registry's view, health included) has to
+  // announce: the IPv4 cluster IPs of services with a port that some
+  // endpoint takes new flows on (port_takes_new_flows), network order.
   static std::set<uint32_t> wanted(const Config& config);
 
   // Makes the table hold what `config` wants (nothing while drained).  A

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "control/exception/vip_announcer.hpp"
 #include "control/config/config.hpp"
 #include "control/config/config_health.hpp"
 #include "control/config/config_writer.hpp"
@@ -363,8 +364,8 @@ struct Effect {
 };
 
 // web with two endpoints, 172.17.0.10 unhealthy on port 80 (and .11 too
-// when `both`), under a check with `check` keys.
-Effect effect(const std::string& check, bool both = false) {
+// when `both`), under a check with `check` keys: the Registry's view.
+Config health_view(const std::string& check, bool both) {
   auto cfg = parse_config(with_check(check, R"({ name = "http", port = 80, target_port = 8080 })") +
                               "", "t.toml");
   EXPECT_TRUE(cfg) << cfg.error().message;
@@ -374,7 +375,12 @@ Effect effect(const std::string& check, bool both = false) {
   LearntState learnt;
   learnt[EndpointRef{"default", "web", c.services[0].endpoints[0].ip}].unhealthy = {PortRef{80, dp::Proto::kTcp}};
   if (both) learnt[EndpointRef{"default", "web", c.services[0].endpoints[1].ip}].unhealthy = {PortRef{80, dp::Proto::kTcp}};
-  Config view = apply_learnt(c, learnt);
+  return apply_learnt(c, learnt);
+}
+
+// What the snapshot built from that view does with web's port 80.
+Effect effect(const std::string& check, bool both = false) {
+  const Config view = health_view(check, both);
   SnapshotInputs in{&view, {dp::MacAddr{{2, 0, 0, 0, 0, 1}}}, nullptr, 1};
   auto snap = build_snapshot(in);
   const dp::ServiceData* d = snap->find_service(*dp::parse_ip4("10.96.0.20"), dp::to_be16(80), dp::Proto::kTcp);
@@ -407,6 +413,16 @@ TEST(HealthEffect, AllUnhealthyWithDropLeavesThePortNoEndpoint) {
   Effect e = effect("all_unhealthy = \"drop\"\n", true);
   EXPECT_TRUE(e.ready.empty());
   EXPECT_EQ(e.alive.size(), 2u) << "drain: established flows still finish";
+}
+
+// Issue 10's announcer withdraws a VIP that takes no new flows: one whose
+// endpoints are all unhealthy under `drop`, not under `fail_open`.
+TEST(HealthEffect, AVipIsAnnouncedWhileItTakesNewFlows) {
+  const uint32_t vip = dp::parse_ip4("10.96.0.20")->be;
+  EXPECT_EQ(VipAnnouncer::wanted(health_view("", false)).count(vip), 1u);
+  EXPECT_EQ(VipAnnouncer::wanted(health_view("", true)).count(vip), 1u) << "fail open";
+  EXPECT_EQ(VipAnnouncer::wanted(health_view("all_unhealthy = \"drop\"\n", false)).count(vip), 1u);
+  EXPECT_EQ(VipAnnouncer::wanted(health_view("all_unhealthy = \"drop\"\n", true)).count(vip), 0u);
 }
 
 TEST(HealthEffect, HeadlessDnsLeavesOutUnhealthyPodsUnlessAllAre) {
