@@ -689,7 +689,11 @@ void Appliance::notify_systemd(const std::string& state) const {
 
 void Appliance::poll_control(uint64_t now_ms) {
   const dp::Snapshot& snap = *publisher_->current();
-  while (punt_->poll(snap, now_ms) != 0) {
+  // A bounded share per turn (512 packets; the loop turns at least every
+  // millisecond): under a flood of punts the control socket, metrics and
+  // DNS listeners still get their turn (issue 15).
+  constexpr unsigned kPuntBurstsPerTurn = 16;
+  for (unsigned i = 0; i < kPuntBurstsPerTurn && punt_->poll(snap, now_ms) != 0; ++i) {
   }
   punt_->tick(snap, now_ms);
   twins_->poll(now_ms, *punt_);

@@ -41,6 +41,7 @@ namespace podgate::dp {
   X(kSourceIsOurs, "source_is_ours", "source is a VIP or a podgate address: spoofed") \
   X(kArpUnsolicited, "arp_unsolicited", "ARP reply nobody asked for, or for a static neighbour: not learnt") \
   X(kNeighborTableFull, "neighbor_table_full", "ARP reply not learnt: the neighbour table is full there") \
+  X(kDnsRateLimited, "dns_rate_limited", "query to the DNS VIP over its source's rate ([dns] rate_limit)") \
   X(kKernelRateLimited, "kernel_rate_limited", "for a kernel twin, over its rate (exception path)") \
   X(kHandoffFull, "handoff_full", "ring to the owning worker was full")     \
   X(kPuntFull, "punt_full", "ring to the control thread was full")          \

@@ -196,6 +196,7 @@ struct Snapshot : DpObject {
   DpVector<PortAddress> ports;  // indexed by PortIdx
   DpVector<Route> routes;       // longest prefix first; connected ones included
   Ip4 dns_vip;                  // zero: no DNS service VIP on the dataplane
+  uint32_t dns_rate_limit = 0;  // queries/s per client address to dns_vip; 0: none
 
   // Control thread only: keeps shared per-service data alive.
   std::vector<std::shared_ptr<const ServiceData>> owned_services;

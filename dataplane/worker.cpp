@@ -48,6 +48,7 @@ Worker::Worker(WorkerSetup setup)
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
       handoffs_(setup_.count),
       adjacency_(kAdjacencySlots),
+      dns_buckets_(kDnsBuckets),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
   min_frame_fits_ = UINT32_MAX;
@@ -255,7 +256,11 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     // came in on (RFC 7766: a client retries a truncated answer over TCP).
     const uint16_t rx = port_index_[m->port];
     if (p.kind == PacketKind::kUdp) {
-      punt(m, PuntKind::kDns, PortIdx{rx}, Ip4{});
+      if (dns_query_allowed(p.src())) {
+        punt(m, PuntKind::kDns, PortIdx{rx}, Ip4{});
+      } else {
+        drop(m, DropReason::kDnsRateLimited);
+      }
       return;
     }
     if (has_kernel_twin(rx)) {
@@ -848,23 +853,29 @@ std::optional<PortIdx> Worker::kernel_twin_of(Ip4 dst) const noexcept {
 }
 
 // Up to the control thread, which writes it into the twin.  A token bucket
-// of a tenth of a second's worth bounds what one worker passes up, so a
-// flood at a port's address cannot fill the punt ring that ARP and DNS
-// share with it, nor keep the control thread writing into the kernel.
+// bounds what one worker passes up, so a flood at a port's address cannot
+// fill the punt ring that ARP and DNS share with it, nor keep the control
+// thread writing into the kernel.
 void Worker::to_kernel(rte_mbuf* m, PortIdx twin) noexcept {
-  const uint32_t cap = std::max(uint32_t{kBurst}, setup_.kernel_per_s / 10);
-  const uint64_t earned = uint64_t{now_ - kernel_tokens_at_} * setup_.kernel_per_s / 1000;
-  if (earned > 0) {
-    kernel_tokens_ = static_cast<uint32_t>(std::min<uint64_t>(cap, kernel_tokens_ + earned));
-    kernel_tokens_at_ = now_;
-  }
-  if (kernel_tokens_ == 0) {
+  if (!kernel_bucket_.take(now_, setup_.kernel_per_s)) {
     drop(m, DropReason::kKernelRateLimited);
     return;
   }
-  --kernel_tokens_;
   counters_.to_kernel.add();
   punt(m, PuntKind::kKernel, twin, Ip4{});
+}
+
+// RRL-style (Knot's and BIND's response rate limiting, here on the way in):
+// each source's queries to the DNS VIP are a token bucket of a tenth of a
+// second's worth of its rate, so one client flooding the VIP loses its own
+// excess instead of filling the punt ring every client's queries (and ARP)
+// share.  A client's queries spread over the workers by their source port,
+// so each worker allows its share of the rate.
+bool Worker::dns_query_allowed(Ip4 src) noexcept {
+  const uint32_t rate = snapshot_->dns_rate_limit;
+  if (rate == 0) return true;
+  const uint32_t share = std::max<uint32_t>(1, rate / setup_.count);
+  return dns_buckets_[rte_hash_crc_4byte(src.be, 0x444e53) & (kDnsBuckets - 1)].take(now_, share);
 }
 
 void Worker::hand_off(rte_mbuf* m, uint32_t owner) noexcept {

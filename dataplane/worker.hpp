@@ -37,6 +37,7 @@
 #include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
 #include "dataplane/snapshot.hpp"
+#include "dataplane/token_bucket.hpp"
 #include "dataplane/worker_counters.hpp"
 
 namespace podgate::dp {
@@ -215,6 +216,9 @@ class Worker : public DpObject {
     return port_idx < setup_.kernel_twins.size() && setup_.kernel_twins[port_idx] != 0;
   }
   void to_kernel(rte_mbuf* m, PortIdx twin) noexcept;
+  // The per-source limit on queries to the DNS VIP: false when `src` has
+  // used its share of [dns] rate_limit (this worker's part of it).
+  bool dns_query_allowed(Ip4 src) noexcept;
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;
   void flush_tx() noexcept;
@@ -242,8 +246,12 @@ class Worker : public DpObject {
   uint32_t min_frame_fits_ = 0;   // the longest frame every port's MTU takes
   uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
   uint32_t icmp_tokens_at_ = 0;
-  uint32_t kernel_tokens_ = 0;    // to_kernel's token bucket
-  uint32_t kernel_tokens_at_ = 0;
+  TokenBucket kernel_bucket_;      // to_kernel's
+  // dns_query_allowed's buckets, by a hash of the source address: sources
+  // that share a bucket share its rate (1024 of them: rare among a
+  // cluster's clients, and a flood from many addresses fills all evenly).
+  static constexpr uint32_t kDnsBuckets = 1024;
+  DpVector<TokenBucket> dns_buckets_;
   uint32_t neighbors_version_ = 0;
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;

@@ -603,7 +603,8 @@ json config_to_json(const Config& c) {
   json dns = {{"zone", c.dns.zone},
               {"ttl", c.dns.ttl},
               {"listen", std::move(listen)},
-              {"max_udp_payload", c.dns.max_udp_payload}};
+              {"max_udp_payload", c.dns.max_udp_payload},
+              {"rate_limit", c.dns.rate_limit}};
   if (c.dns.service_ip) dns["service_ip"] = dp::to_string(*c.dns.service_ip);
   return {{"source", c.source},
           {"eal", {{"args", c.eal.args}}},

@@ -90,6 +90,9 @@ struct DnsConfig {
   // also the address of ns.dns.<zone> in NS glue.  Absent = none.
   std::optional<dp::Ip4> service_ip;
   uint16_t max_udp_payload = 1232;     // our EDNS0 limit (DNS flag day 2020)
+  // Queries per second each client address may send to service_ip (the
+  // workers' per-source limit on punts, RRL-style); 0: no limit.
+  uint32_t rate_limit = 1000;
   friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
 };
 

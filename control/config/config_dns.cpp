@@ -116,7 +116,7 @@ void read_dns_section(ConfigReader& r, const toml::table& root,
   const toml::table* t = n->as_table();
   if (t == nullptr) return r.wrong_type(*n, "dns", "a table");
   const std::string p = "dns";
-  r.check_keys(*t, p, {"zone", "ttl", "listen", "service_ip", "max_udp_payload"});
+  r.check_keys(*t, p, {"zone", "ttl", "listen", "service_ip", "max_udp_payload", "rate_limit"});
   if (auto zone = r.get_string(*t, p, "zone")) {
     std::string_view z = *zone;
     if (!z.empty() && z.back() == '.') z.remove_suffix(1);  // "cluster.local." is the same
@@ -135,6 +135,7 @@ void read_dns_section(ConfigReader& r, const toml::table& root,
   if (auto payload = r.get_int(*t, p, "max_udp_payload", 512, 4096)) {
     dns.max_udp_payload = static_cast<uint16_t>(*payload);
   }
+  r.get_u32(*t, p, "rate_limit", 0, 10000000, dns.rate_limit);
   read_listen(r, *t, p, dns);
   read_service_ip(r, *t, p, ports, services, dns);
 }

@@ -182,6 +182,7 @@ void write_dns(TomlOut& out, const DnsConfig& dns) {
           }));
   if (dns.service_ip) out.key("service_ip", str(dp::to_string(*dns.service_ip)));
   out.key("max_udp_payload", num(dns.max_udp_payload));
+  out.key("rate_limit", num(dns.rate_limit));
 }
 
 void write_control(TomlOut& out, const ControlConfig& control) {

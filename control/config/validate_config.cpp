@@ -547,6 +547,7 @@ class Checker {
     }
     range(o, "ttl", d.ttl, 1, 86400);
     range(o, "max_udp_payload", d.max_udp_payload, 512, 4096);
+    range(o, "rate_limit", d.rate_limit, 0, 10000000);
     for (size_t i = 0; i < d.listen.size(); ++i) {
       const DnsListen& l = d.listen[i];
       const std::string text = dp::to_string(l.ip) + ":" + std::to_string(l.port);

@@ -115,19 +115,6 @@ void KernelTwins::deliver(rte_mbuf* m, dp::PortIdx port) {
   ++t->counters.to_kernel;
 }
 
-// A bucket of a tenth of a second's worth, as the workers' (Worker::to_kernel).
-bool KernelTwins::take_token(Twin& t, uint64_t now_ms) noexcept {
-  const uint32_t cap = std::max<uint32_t>(kPollBurst, t.rate / 10);
-  const uint64_t earned = (now_ms - t.tokens_at_ms) * t.rate / 1000;
-  if (earned > 0) {
-    t.tokens = static_cast<uint32_t>(std::min<uint64_t>(cap, t.tokens + earned));
-    t.tokens_at_ms = now_ms;
-  }
-  if (t.tokens == 0) return false;
-  --t.tokens;
-  return true;
-}
-
 unsigned KernelTwins::poll(uint64_t now_ms, PuntHandler& punt) {
   unsigned total = 0;
   for (Twin& t : twins_) {
@@ -159,7 +146,7 @@ void KernelTwins::send_to_port(Twin& t, rte_mbuf* m, uint64_t now_ms, PuntHandle
     rte_pktmbuf_free(m);
     return;
   }
-  if (!take_token(t, now_ms)) {
+  if (!t.bucket.take(static_cast<uint32_t>(now_ms), t.rate)) {
     ++t.counters.from_kernel_rate_limited;
     rte_pktmbuf_free(m);
     return;

@@ -35,6 +35,7 @@
 #include "control/publish/punt_handler.hpp"
 #include "control/result.hpp"
 #include "dataplane/port.hpp"
+#include "dataplane/token_bucket.hpp"
 
 namespace podgate::ctl {
 
@@ -54,8 +55,7 @@ class KernelTwins {
     uint32_t rate = 0;        // packets per second, each way
     dp::MacAddr mac;          // the port's
     Counters counters;
-    uint32_t tokens = 0;      // the kernel's side's bucket
-    uint64_t tokens_at_ms = 0;
+    dp::TokenBucket bucket;   // the kernel's side's
   };
 
   // Opens a twin for every port with `kernel` set (none: an empty set)
@@ -86,7 +86,6 @@ class KernelTwins {
  private:
   KernelTwins() = default;
   Twin* twin_of(dp::PortIdx port) noexcept;
-  bool take_token(Twin& t, uint64_t now_ms) noexcept;
   void send_to_port(Twin& t, rte_mbuf* m, uint64_t now_ms, PuntHandler& punt);
 
   std::vector<Twin> twins_;

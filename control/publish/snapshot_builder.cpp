@@ -217,6 +217,7 @@ class Builder {
     // Workers punt UDP to dns_vip:53 to the control thread, and answer ARP
     // and ping for it like a VIP.
     if (cfg_.dns.service_ip) snap_->dns_vip = *cfg_.dns.service_ip;
+    snap_->dns_rate_limit = cfg_.dns.rate_limit;
     build_ports_and_routes(cfg_, in_.port_macs, *snap_);
 
     index_ = usable_index(in_.previous);

@@ -1674,10 +1674,31 @@ TEST(ExceptionPath, TcpToTheDnsVipGoesUpOnTheRxPortsTwinUdpStaysOnThePuntPath) {
   EXPECT_EQ(d->drops(DropReason::kNoService), 1u) << d->drop_summary();
 }
 
+TEST(DnsVip, AFloodingSourceLosesItsOwnExcessOthersAreStillAnswered) {
+  // Issue 15: [dns] rate_limit per client address (RRL-style) before the
+  // punt ring.  100 queries/s: a burst of TokenBucket::kMinBurst passes.
+  auto d = make_dataplane(kBaseConfig + "\n[dns]\nlisten = []\nservice_ip = \"10.96.0.10\"\nrate_limit = 100\n");
+  std::vector<Bytes> flood;
+  for (uint16_t i = 0; i < 100; ++i) {
+    flood.push_back(udp_frame({kUplinkMac, kClientMac}, {kClient, kDnsVip}, {uint16_t(20000 + i), 53}, Bytes(12, 0)));
+  }
+  EXPECT_TRUE(d->send(kUplink, flood).empty());
+  const size_t passed = d->take_punted().size();
+  EXPECT_GE(passed, dp::TokenBucket::kMinBurst);
+  EXPECT_LE(passed, dp::TokenBucket::kMinBurst + 2);
+  EXPECT_EQ(d->drops(DropReason::kDnsRateLimited), 100u - passed) << d->drop_summary();
+  // Another client is not held back by the first one's flood.
+  const Bytes other = udp_frame({kUplinkMac, kGatewayMac}, {kFarClient, kDnsVip}, {30000, 53}, Bytes(12, 0));
+  EXPECT_TRUE(d->send(kUplink, other).empty());
+  const auto punted = d->take_punted();
+  ASSERT_EQ(punted.size(), 1u);
+  EXPECT_EQ(punted[0].kind, PuntKind::kDns);
+}
+
 TEST(ExceptionPath, AFloodAtTheTwinIsCutAtTheWorkersShareOfItsRate) {
-  // 100 packets/s: a bucket of kBurst (32) tokens, nearly none earned
-  // during the test, so a burst of 200 SYNs passes 32 up (a millisecond
-  // tick may add one) and drops the rest, counted.
+  // 100 packets/s: a bucket of TokenBucket::kMinBurst (16) tokens, nearly
+  // none earned during the test, so a burst of 200 SYNs passes 16 up (a
+  // millisecond tick may add one) and drops the rest, counted.
   auto d = make_dataplane(twin_config(100));
   std::vector<Bytes> syns;
   for (uint16_t i = 0; i < 200; ++i) {
@@ -1686,8 +1707,8 @@ TEST(ExceptionPath, AFloodAtTheTwinIsCutAtTheWorkersShareOfItsRate) {
   }
   EXPECT_TRUE(d->send(kUplink, syns).empty());
   const size_t up = d->take_punted().size();
-  EXPECT_GE(up, 32u);
-  EXPECT_LE(up, 34u);
+  EXPECT_GE(up, dp::TokenBucket::kMinBurst);
+  EXPECT_LE(up, dp::TokenBucket::kMinBurst + 2);
   EXPECT_EQ(d->drops(DropReason::kKernelRateLimited), 200u - up) << d->drop_summary();
 }
 
