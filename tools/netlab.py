@@ -32,6 +32,30 @@ def run(*args, check=True, timeout=30, **kw):
                           capture_output=True, text=True, **kw)
 
 
+def stop_podgate(proc):
+    """SIGTERM, then SIGKILL after 20 s; podgate's exit code (None if it
+    was not started)."""
+    if proc is None:
+        return None
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def ask_socket(path, request):
+    """One request on a fresh connection to the control socket at `path`."""
+    client = ControlClient(path)
+    try:
+        return client.ask(request)
+    finally:
+        client.close()
+
+
 def ns_exec(ns, *args, check=True, timeout=30):
     return run("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
 
@@ -216,16 +240,7 @@ class Appliance:
             proc.wait()
             proc.stdout.close()
         self.servers = {}
-        code = None
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                code = self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                code = self.proc.wait()
-        elif self.proc:
-            code = self.proc.returncode
+        code = stop_podgate(self.proc)
         self.cleanup_namespaces()
         if getattr(self, "log", None):
             self.log.close()
@@ -274,11 +289,7 @@ class Appliance:
 
     def ask(self, request):
         """One request on a fresh control-socket connection; the reply."""
-        client = ControlClient(self.socket_path)
-        try:
-            return client.ask(request)
-        finally:
-            client.close()
+        return ask_socket(self.socket_path, request)
 
     def wait_adopted(self, generation=None):
         """Waits until every worker forwards with snapshot `generation` (by

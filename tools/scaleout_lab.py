@@ -27,7 +27,7 @@ import tempfile
 import time
 
 import netlab
-from netlab import ControlClient, ns_exec, run
+from netlab import ask_socket, ns_exec, run, stop_podgate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 APPLIANCE_BIRD_CONF = ROOT / "conf" / "bird" / "podgate-bird.conf"
@@ -138,11 +138,7 @@ class ApplianceNode:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
     def ask(self, request):
-        client = ControlClient(self.socket_path)
-        try:
-            return client.ask(request)
-        finally:
-            client.close()
+        return ask_socket(self.socket_path, request)
 
     def counter(self, name):
         return sum(w["counters"][name] for w in self.ask({"command": "stats"})["workers"])
@@ -162,14 +158,7 @@ class ApplianceNode:
         if self.bird:
             self.bird.kill()
             self.bird.wait()
-        code = None
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                code = self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                code = self.proc.wait()
+        code = stop_podgate(self.proc)
         if getattr(self, "log", None):
             self.log.close()
         run("ip", "netns", "del", self.ns, check=False)

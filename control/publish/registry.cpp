@@ -143,6 +143,14 @@ Result<Registry::Proposal> Registry::stage_edit(
   return make(Layer::kEdit, true, std::move(next), learnt_);
 }
 
+// A learnt-layer proposal that changes nothing (committing it publishes nothing new).
+Registry::Proposal Registry::unchanged_learnt() const {
+  Proposal p = stage_current();
+  p.layer = Layer::kLearnt;
+  p.changed = false;
+  return p;
+}
+
 Registry::Proposal Registry::stage_learnt(const EndpointRef& endpoint,
                                           const LearntEndpoint& state) const {
   LearntState next = learnt_;
@@ -154,12 +162,7 @@ Registry::Proposal Registry::stage_learnt(const EndpointRef& endpoint,
     changed = inserted || !(it->second == state);
     it->second = state;
   }
-  if (!changed) {
-    Proposal p = stage_current();
-    p.layer = Layer::kLearnt;
-    p.changed = false;
-    return p;
-  }
+  if (!changed) return unchanged_learnt();
   return make(Layer::kLearnt, true, desired_, std::move(next));
 }
 
@@ -178,12 +181,7 @@ Registry::Proposal Registry::stage_health(
     it->second.unhealthy = ports;
     if (it->second == LearntEndpoint{}) next.erase(it);
   }
-  if (!changed) {
-    Proposal p = stage_current();
-    p.layer = Layer::kLearnt;
-    p.changed = false;
-    return p;
-  }
+  if (!changed) return unchanged_learnt();
   return make(Layer::kLearnt, true, desired_, std::move(next));
 }
 

@@ -157,6 +157,7 @@ class Registry {
   void unsubscribe(ListenerId id);
 
  private:
+  Proposal unchanged_learnt() const;
   Proposal make(Layer layer, bool changed, std::shared_ptr<const Config> desired,
                 LearntState learnt) const;
   std::shared_ptr<const Config> file_;

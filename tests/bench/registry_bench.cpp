@@ -31,6 +31,7 @@
 #include <string>
 #include <utility>
 
+#include "tests/unit/config_fixture.hpp"
 #include "control/config/config.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/publish/registry.hpp"
@@ -43,14 +44,6 @@ namespace podgate::ctl {
 namespace {
 
 constexpr uint32_t kEndpointsPerService = 10;
-
-PortConfig named_port(const char* name, const char* device, const char* address) {
-  PortConfig p;
-  p.name = name;
-  p.device = device;
-  p.address = *dp::parse_prefix4(address);
-  return p;
-}
 
 Config make_config(uint32_t services) {
   Config c;

@@ -1096,27 +1096,35 @@ TEST(WorkerPipeline, AnIcmpErrorIsTranslatedByItsConnectionsOwner) {
 // only replies to our own requests create entries; a gratuitous ARP
 // updates an entry that exists; nothing changes a static neighbour.
 // The control thread's punt handler on the test's dataplane, transmitting
-// on the control queue of its ports as the Appliance's does.
-ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
-  ctl::PuntHandler::Setup ps;
-  ps.punt_ring = d.punt_ring();
-  ps.pool = d.pool();
-  ps.neighbors = &d.neighbors();
-  for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
-  ps.tx_queue = static_cast<uint16_t>(d.worker_count());
-  return ps;
-}
-
-TEST(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
-  auto d = make_dataplane();
-  ctl::PuntHandler ph(punt_setup(*d));
-  uint64_t now = 1'000;
-  auto handle = [&] {
+// on the control queue of its ports as the Appliance's does, on a clock the
+// test moves (`now`).
+class PuntHandlerArp : public ::testing::Test {
+ protected:
+  static ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
+    ctl::PuntHandler::Setup ps;
+    ps.punt_ring = d.punt_ring();
+    ps.pool = d.pool();
+    ps.neighbors = &d.neighbors();
+    for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
+    ps.tx_queue = static_cast<uint16_t>(d.worker_count());
+    return ps;
+  }
+  // The workers take what was sent, the punt handler what they punted and
+  // its timers run: what went out.
+  std::vector<Output> handle() {
     d->poll_until_idle();
     while (ph.poll(d->snapshot(), now) != 0) {
     }
+    ph.tick(d->snapshot(), now);
     return d->collect();
-  };
+  }
+
+  std::unique_ptr<Dataplane> d = make_dataplane();
+  ctl::PuntHandler ph{punt_setup(*d)};
+  uint64_t now = 1'000;
+};
+
+TEST_F(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   auto unsolicited = [&] { return ph.counters().drops[static_cast<size_t>(DropReason::kArpUnsolicited)].get(); };
   const MacAddr attacker = mac("02:00:00:00:66:66");
 
@@ -1160,17 +1168,7 @@ TEST(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   EXPECT_EQ(unsolicited(), 4u);
 }
 
-TEST(PuntHandlerArp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
-  auto d = make_dataplane();
-  ctl::PuntHandler ph(punt_setup(*d));
-  uint64_t now = 1'000;
-  auto handle = [&] {
-    d->poll_until_idle();
-    while (ph.poll(d->snapshot(), now) != 0) {
-    }
-    ph.tick(d->snapshot(), now);
-    return d->collect();
-  };
+TEST_F(PuntHandlerArp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
   // Learn kUnresolvedPod: a SYN waits, podgate asks, the Pod answers.
   d->send(kUplink, to_vip(42000, kSyn, ip("10.96.0.50")).frame());
   ASSERT_EQ(handle().size(), 1u) << "the broadcast request";

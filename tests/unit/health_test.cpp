@@ -425,12 +425,13 @@ TEST(HealthEffect, AVipIsAnnouncedWhileItTakesNewFlows) {
   EXPECT_EQ(VipAnnouncer::wanted(health_view("all_unhealthy = \"drop\"\n", true)).count(vip), 0u);
 }
 
-TEST(HealthEffect, HeadlessDnsLeavesOutUnhealthyPodsUnlessAllAre) {
+// A headless default/db with two Pods under a TCP check on port 5432.
+Config headless_db() {
   Config c;
   ServiceConfig s;
   s.ns = "default";
   s.name = "db";
-  s.ports = {ServicePortConfig{"", 5432, 5432, dp::Proto::kTcp}};
+  s.ports = {ServicePortConfig{"pg", 5432, 5432, dp::Proto::kTcp}};
   s.health_check = HealthCheckConfig{};
   s.health_check->kind = HealthKind::kTcp;
   for (const char* a : {"172.17.1.10", "172.17.1.11"}) {
@@ -439,6 +440,12 @@ TEST(HealthEffect, HeadlessDnsLeavesOutUnhealthyPodsUnlessAllAre) {
     s.endpoints.push_back(e);
   }
   c.services.push_back(s);
+  return c;
+}
+
+TEST(HealthEffect, HeadlessDnsLeavesOutUnhealthyPodsUnlessAllAre) {
+  Config c = headless_db();
+  const ServiceConfig& s = c.services[0];
   LearntState learnt;
   learnt[EndpointRef{"default", "db", s.endpoints[0].ip}].unhealthy = {PortRef{5432, dp::Proto::kTcp}};
   Config view = apply_learnt(c, learnt);
@@ -457,19 +464,8 @@ TEST(HealthEffect, HeadlessDnsLeavesOutUnhealthyPodsUnlessAllAre) {
 // The zone built from the view answers for the healthy Pod only: asked
 // through podgate's own responder, checked by the DNS probe's own parser.
 TEST(HealthEffect, TheZoneOfAHeadlessServiceAnswersWithItsHealthyPodsOnly) {
-  Config c;
-  ServiceConfig s;
-  s.ns = "default";
-  s.name = "db";
-  s.ports = {ServicePortConfig{"pg", 5432, 5432, dp::Proto::kTcp}};
-  s.health_check = HealthCheckConfig{};
-  s.health_check->kind = HealthKind::kTcp;
-  for (const char* a : {"172.17.1.10", "172.17.1.11"}) {
-    EndpointConfig e;
-    e.ip = dp::IpAddr::v4(*dp::parse_ip4(a));
-    s.endpoints.push_back(e);
-  }
-  c.services.push_back(s);
+  Config c = headless_db();
+  const ServiceConfig& s = c.services[0];
   LearntState learnt;
   learnt[EndpointRef{"default", "db", s.endpoints[0].ip}].unhealthy = {PortRef{5432, dp::Proto::kTcp}};
   auto zone = dns::build_zone(apply_learnt(c, learnt), 2);

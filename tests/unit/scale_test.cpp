@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "tests/unit/config_fixture.hpp"
 #include "control/config/config.hpp"
 #include "control/config/memory_plan.hpp"
 #include "control/config/service_index.hpp"
@@ -22,14 +23,6 @@ namespace podgate::ctl {
 namespace {
 
 using dp::Ip4;
-
-PortConfig named_port(const char* name, const char* device, const char* address) {
-  PortConfig p;
-  p.name = name;
-  p.device = device;
-  p.address = *dp::parse_prefix4(address);
-  return p;
-}
 
 Config base(uint32_t services) {
   Config c;
