@@ -162,15 +162,17 @@ Result<json> remove(ChangeTarget& app, const json& req) {
     if (req.contains("text")) {
       return make_error(ErrorCode::kInvalidRequest, "give \"name\" or \"text\", not both");
     }
-    auto name = name_arg(req);
-    if (!name) return std::move(name).error();
-    edit = [&](Config& c) -> Result<bool> {
+    auto named = name_arg(req);
+    if (!named) return std::move(named).error();
+    // The edit runs after this block: it keeps its own copy of the name
+    // (captured by reference, it read a dead stack slot; control_fuzz).
+    edit = [&deleted, name = std::move(*named)](Config& c) -> Result<bool> {
       const ServiceList& list = c.services;
       auto it = std::find_if(list.begin(), list.end(), [&](const ServiceConfig& s) {
-        return s.ns == name->first && s.name == name->second;
+        return s.ns == name.first && s.name == name.second;
       });
       if (it == list.end()) {
-        return make_error(ErrorCode::kNotFound, "no service " + name->first + "/" + name->second);
+        return make_error(ErrorCode::kNotFound, "no service " + name.first + "/" + name.second);
       }
       deleted.push_back(full_name(*it));
       c.services.erase(it);
