@@ -95,9 +95,10 @@ void check_reply(const std::string& text) {
     fuzz::broken(kTarget, "a reply without \"ok\" or \"version\": 1: " + text);
   }
   if (*ok) return;
-  const auto error = reply.find("error");
-  if (error == reply.end() || !error->is_object() || !(*error)["code"].is_string() ||
-      !(*error)["message"].is_string() || (*error)["message"].get_ref<const std::string&>().empty()) {
+  const json error = reply.value("error", json());
+  if (!error.is_object()) fuzz::broken(kTarget, "an error reply without an error object: " + text);
+  const json code = error.value("code", json()), message = error.value("message", json());
+  if (!code.is_string() || !message.is_string() || message.get_ref<const std::string&>().empty()) {
     fuzz::broken(kTarget, "an error reply without a code and a message: " + text);
   }
 }

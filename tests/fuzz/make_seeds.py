@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the config, k8s and control fuzz targets
 (tests/fuzz/{config,k8s,control}-corpus/) from conf/podgate.toml, the
-kubectl fixtures under tests/fixtures/k8s/ and the request lines of
-docs/control-protocol.md.  The worker target writes its own seeds
-(PODGATE_FUZZ_WRITE_SEEDS, tests/fuzz/worker_fuzz.cpp).
+kubectl fixtures under tests/fixtures/k8s/ and request lines as
+docs/control-protocol.md describes them.  The worker target writes its
+own seeds (PODGATE_FUZZ_WRITE_SEEDS, tests/fuzz/worker_fuzz.cpp).
 
 Seeds are small and meaningful: valid inputs of every shape, and a few
 near misses that the readers must refuse.  Run from anywhere; the output
