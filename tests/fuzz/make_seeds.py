@@ -6,12 +6,11 @@ docs/control-protocol.md describes them.  The worker target writes its
 own seeds (PODGATE_FUZZ_WRITE_SEEDS, tests/fuzz/worker_fuzz.cpp).
 
 Seeds are small and meaningful: valid inputs of every shape, and a few
-near misses that the readers must refuse.  Run from anywhere; the output
-replaces the three directories.
+near misses that the readers must refuse.  Run from anywhere; it rewrites
+its own seeds and leaves the regression inputs.
 """
 import json
 import re
-import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,9 +201,10 @@ CONTROL_SEEDS = {
 
 
 def write(directory, seeds):
+    """Writes `seeds`; other files there (regress-* inputs that once
+    failed) stay."""
     out = FUZZ / directory
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
+    out.mkdir(exist_ok=True)
     for name, text in seeds.items():
         (out / name).write_text(text)
 
