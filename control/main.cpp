@@ -52,7 +52,8 @@ void usage(FILE* out) {
                "  are up, RELOADING=1/READY=1 around a reload, STOPPING=1; with WATCHDOG_USEC,\n"
                "  WATCHDOG=1 every half interval while every worker reports in\n"
                "exit status: 0 stopped by a signal, 1 could not start or failed, 2 invalid config\n"
-               "administration: podgatectl, over [control] socket (docs/control-protocol.md)\n",
+               "administration: podgatectl, over [control] socket (docs/control-protocol.md)\n"
+               "see podgate(8), podgate.toml(5), podgatectl(8)\n",
                PODGATE_DEFAULT_CONFIG);
 }
 
