@@ -22,7 +22,8 @@ namespace podgate::fuzz {
 inline bool same_config(const ctl::Config& a, const ctl::Config& b) {
   return a.eal == b.eal && a.dataplane == b.dataplane && a.ports == b.ports &&
          a.routes == b.routes && a.neighbors == b.neighbors && a.services == b.services &&
-         a.dns == b.dns && a.control == b.control && a.metrics == b.metrics;
+         a.dns == b.dns && a.control == b.control && a.metrics == b.metrics &&
+         a.announce == b.announce;
 }
 
 // `config save` writes config_to_toml(c); podgate must read that back to the

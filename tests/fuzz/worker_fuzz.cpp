@@ -185,7 +185,7 @@ void initialize(const char* argv0) {
   }
   // Dataplane objects stay on the C heap (no dp::use_dpdk_heap()), which
   // AddressSanitizer sees into, as in the dataplane tests under ASan.
-  if (!dp::register_punt_field()) fuzz::broken(kTarget, "cannot register the punt mbuf field");
+  if (!dp::register_mbuf_fields()) fuzz::broken(kTarget, "cannot register the mbuf dynamic fields");
   (void)dataplane();
 }
 
