@@ -50,6 +50,7 @@ tcp_syn_timeout = 5
 tcp_established_timeout = 604800
 tcp_closing_timeout = 1
 udp_timeout = 77
+idle_sleep_us = 100
 [[ports]]
 name = "uplink"
 device = "0000:01:00.0"
@@ -57,6 +58,8 @@ address = "192.0.2.1/24"
 mac = "02:00:00:00:00:01"
 mtu = 9000
 client_address = "source"
+kernel = "pg-up-k"
+kernel_rate = 5000
 [[ports]]
 name = "pods"
 device = "net_tap1,iface=pg-pods"
@@ -85,6 +88,9 @@ group = "podgate-admin"
 idle_timeout = 0
 [metrics]
 listen = ""
+[announce]
+port = "uplink"
+table = 4243
 [[services]]
 namespace = "shop"
 name = "cart"
