@@ -112,6 +112,22 @@ cluster_ip = "None"
 ports = [ { port = 27017 } ]
 endpoints = [ { ip = "172.17.1.10", hostname = "mongodb-0", subdomain = "mongodb" } ]
 [[services]]
+namespace = "shop"
+name = "catalog"
+cluster_ip = "10.96.0.41"
+ports = [ { name = "http", port = 80, target_port = 8080 } ]
+endpoints = [ { ip = "172.17.2.20" } ]
+[services.health_check]
+kind = "http"
+path = "/healthz"
+expect_status = [200, "204-299"]
+interval = "1s"
+timeout = "500ms"
+rise = 2
+fall = 3
+on_failure = "reset"
+all_unhealthy = "drop"
+[[services]]
 namespace = "billing"
 name = "db"
 type = "ExternalName"
