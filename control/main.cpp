@@ -39,7 +39,8 @@ constexpr int kExitFailure = 1;
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: podgate [-c FILE] [--check]\n"
-               "  -c, --config FILE  config file (default %s; at most 64 MiB)\n"
+               "  -c, --config FILE  config file (default %s; at most 64 MiB); a\n"
+               "                     relative path is resolved once, at start-up\n"
                "  -t, --check        validate the config, report the memory it needs and\n"
                "                     exit: 0 valid, 2 invalid or not fitting DPDK memory;\n"
                "                     warnings go to stderr\n"
@@ -51,7 +52,8 @@ void usage(FILE* out) {
                "  are up, RELOADING=1/READY=1 around a reload, STOPPING=1; with WATCHDOG_USEC,\n"
                "  WATCHDOG=1 every half interval while every worker reports in\n"
                "exit status: 0 stopped by a signal, 1 could not start or failed, 2 invalid config\n"
-               "administration: podgatectl, over [control] socket (docs/control-protocol.md)\n",
+               "administration: podgatectl, over [control] socket (docs/control-protocol.md)\n"
+               "see podgate(8), podgate.toml(5), podgatectl(8)\n",
                PODGATE_DEFAULT_CONFIG);
 }
 
@@ -123,6 +125,9 @@ int podgate_main(int argc, char** argv) {
     return kExitFailure;
   }
 
+  // Resolved once: reloads and `config save` name this file whatever the
+  // working directory later (podgate -c conf/x.toml).
+  if (!check_only) path = ctl::absolute_config_path(path);
   auto config = ctl::load_config(path);
   if (!config) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());

@@ -13,8 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (clang's libFuzzer and sanitizer runtimes)
   clang libclang-rt-14-dev
-  # test tools and real clients
-  python3 iproute2 iputils-ping curl socat
+  # test tools and real clients (man-db: the install test renders the man pages)
+  python3 iproute2 iputils-ping curl socat man-db
   bind9-dnsutils knot-dnsutils dnsperf knot
   # routing: the scale-out test's BGP router and appliances (issue 10)
   bird2

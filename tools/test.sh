@@ -2,8 +2,11 @@
 # The second command of the README: sets up the machine, builds, and runs
 # every test suite (unit, dataplane on DPDK virtual devices, end to end in
 # network namespaces; the dataplane suite also under AddressSanitizer), then fuzzes the DNS responder for a bounded time
-# (FUZZ_SECONDS, default 60; 0 skips it) and the packet path for half that.  Extra arguments go to
-# `meson test` (e.g. --suite unit).  Run as root.
+# (FUZZ_SECONDS, default 60; 0 skips it), the packet path for half that and the config loader,
+# Kubernetes JSON, control requests and the worker on net_ring ports for a third each: short runs
+# that replay every seed (regressions included) and look a little further; the long campaigns are
+# `tools/fuzz.sh --campaign` (tests/fuzz/README.md).  Extra arguments go to `meson test` (e.g.
+# --suite unit).  Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -21,10 +24,15 @@ fi
 fuzz_result=skipped
 if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then
   fuzz_result=passed
-  # The DNS responder for FUZZ_SECONDS, the packet path for half of it.
-  for target in dns_responder packet; do
+  # The DNS responder for FUZZ_SECONDS, the packet path for half of it, the
+  # other targets for a third (20 s by default).
+  for target in dns_responder packet config k8s control worker; do
     seconds=${FUZZ_SECONDS:-60}
-    [ "$target" = packet ] && seconds=$(( (seconds + 1) / 2 ))
+    case $target in
+      dns_responder) ;;
+      packet) seconds=$(( (seconds + 1) / 2 )) ;;
+      *) seconds=$(( (seconds + 2) / 3 )) ;;
+    esac
     if JOBS=$(nproc) tools/fuzz.sh --target "$target" "$seconds" > "build/fuzz-$target.log" 2>&1; then
       echo "fuzz: $target ran $seconds s clean ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz-$target.log" | grep -o '[0-9]*$') runs)"
     else

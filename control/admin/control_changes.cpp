@@ -92,7 +92,7 @@ Result<Input> read_input(const json& req, const Config& running) {
   return in;
 }
 
-Result<json> apply(Appliance& app, const json& req) {
+Result<json> apply(ChangeTarget& app, const json& req) {
   auto in = read_input(req, app.config());
   if (!in) return std::move(in).error();
   json created = json::array(), updated = json::array(), unchanged = json::array();
@@ -155,22 +155,24 @@ Result<json> apply(Appliance& app, const json& req) {
 // delete: {"name": "NS/NAME"}, or {"text": ...} naming services (TOML
 // tables, Kubernetes Services: deleted) and EndpointSlices of running
 // services (their addresses leave the service).  Everything named must exist.
-Result<json> remove(Appliance& app, const json& req) {
+Result<json> remove(ChangeTarget& app, const json& req) {
   json deleted = json::array(), endpoints_removed = json::array();
   std::function<Result<bool>(Config&)> edit;
   if (req.contains("name")) {
     if (req.contains("text")) {
       return make_error(ErrorCode::kInvalidRequest, "give \"name\" or \"text\", not both");
     }
-    auto name = name_arg(req);
-    if (!name) return std::move(name).error();
-    edit = [&](Config& c) -> Result<bool> {
+    auto named = name_arg(req);
+    if (!named) return std::move(named).error();
+    // The edit runs after this block: it keeps its own copy of the name
+    // (captured by reference, it read a dead stack slot; control_fuzz).
+    edit = [&deleted, name = std::move(*named)](Config& c) -> Result<bool> {
       const ServiceList& list = c.services;
       auto it = std::find_if(list.begin(), list.end(), [&](const ServiceConfig& s) {
-        return s.ns == name->first && s.name == name->second;
+        return s.ns == name.first && s.name == name.second;
       });
       if (it == list.end()) {
-        return make_error(ErrorCode::kNotFound, "no service " + name->first + "/" + name->second);
+        return make_error(ErrorCode::kNotFound, "no service " + name.first + "/" + name.second);
       }
       deleted.push_back(full_name(*it));
       c.services.erase(it);
@@ -222,7 +224,7 @@ Result<json> remove(Appliance& app, const json& req) {
 // ready=true is ready, serving and not terminating; ready=false takes the
 // Pod out of rotation (no new flows) while it keeps serving its flows;
 // terminating=true drains it as a Pod shutting down does.
-Result<json> endpoint(Appliance& app, const json& req) {
+Result<json> endpoint(ChangeTarget& app, const json& req) {
   auto action = string_arg(req, "action", true);
   if (!action) return std::move(action).error();
   if (**action != "set") {
@@ -285,13 +287,27 @@ Result<json> endpoint(Appliance& app, const json& req) {
               {"generation", app.generation()}};
 }
 
+class ApplianceTarget final : public ChangeTarget {
+ public:
+  explicit ApplianceTarget(Appliance& app) : app_(app) {}
+  const Config& config() const override { return app_.config(); }
+  Result<void> change(const Edit& edit) override { return app_.change(edit); }
+  uint64_t generation() const override { return app_.generation(); }
+
+ private:
+  Appliance& app_;
+};
+
 }  // namespace
 
 void register_change_commands(ControlSocket& socket, Appliance& app) {
-  Appliance* a = &app;
-  socket.add_command("apply", [a](const json& r) { return apply(*a, r); });
-  socket.add_command("delete", [a](const json& r) { return remove(*a, r); });
-  socket.add_command("endpoint", [a](const json& r) { return endpoint(*a, r); });
+  register_change_commands(socket, std::make_shared<ApplianceTarget>(app));
+}
+
+void register_change_commands(ControlSocket& socket, std::shared_ptr<ChangeTarget> target) {
+  socket.add_command("apply", [target](const json& r) { return apply(*target, r); });
+  socket.add_command("delete", [target](const json& r) { return remove(*target, r); });
+  socket.add_command("endpoint", [target](const json& r) { return endpoint(*target, r); });
 }
 
 }  // namespace podgate::ctl

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -494,6 +495,14 @@ Result<std::string> read_config_file(const std::string& path, uint64_t max_bytes
     text.append(buf, static_cast<size_t>(n));
   }
   return text;
+}
+
+std::string absolute_config_path(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  return absolute.lexically_normal().string();
 }
 
 Result<Config> load_config(const std::string& path) {

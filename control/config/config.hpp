@@ -147,6 +147,14 @@ std::optional<DnsListen> parse_listen(std::string_view s);
 // regular file (/dev/zero, a FIFO, a directory), is refused unread.
 constexpr uint64_t kMaxConfigFileBytes = uint64_t{64} << 20;
 
+// `path` made absolute against the working directory now, lexically
+// normalised (symbolic links are left as they are).  podgate resolves -c
+// once at start-up, so reloads and `config save` name the file it started
+// with, however a client names it later and whatever the working directory
+// is then.  An empty path, or one that cannot be resolved (no working
+// directory), is returned as it is.
+std::string absolute_config_path(const std::string& path);
+
 // Reads and validates a config file (at most kMaxConfigFileBytes).
 Result<Config> load_config(const std::string& path);
 

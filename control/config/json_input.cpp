@@ -70,10 +70,12 @@ JsonInput parse_json_input(std::string_view text) {
   in.value = json::parse(text, cb, /*allow_exceptions=*/false);
   if (in.value.is_discarded()) {
     // Again with exceptions, for the parser's own words (line, column).
+    // Every json::exception: a number beyond a double (1e999) is an
+    // out_of_range, not a parse_error (it escaped; k8s_fuzz).
     try {
       const json again = json::parse(text);
       in.syntax = "not valid JSON";  // unreachable: the same text failed above
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       std::string what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
       if (auto pos = what.find("] "); pos != std::string::npos) what.erase(0, pos + 2);
       in.syntax = what;

@@ -150,7 +150,7 @@ class RingPort {
       rte_pktmbuf_free(m);
       return false;
     }
-    std::memcpy(data, frame.data(), frame.size());
+    if (!frame.empty()) std::memcpy(data, frame.data(), frame.size());  // an empty frame has no data()
     m->port = port_id_;
     if (rte_ring_enqueue(rx_[queue], m) != 0) {
       rte_pktmbuf_free(m);

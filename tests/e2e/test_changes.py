@@ -954,6 +954,32 @@ class SaveAndReloadTest(Base):
         self.assertNotIn(None, self.app.curl_many("http://10.96.0.30/", 2))
         self.assertIn("unsaved runtime change(s) replaced by", self.app.log_text())
 
+    def test_a_relative_config_path_saves_to_the_file_podgate_started_with(self):
+        # podgate -c podgate.toml started in the config's directory: the path
+        # is made absolute at start-up (issue 15), so a client naming the
+        # file by its absolute path saves it, and status names it so.
+        self.c.close()
+        self.assertEqual(self.app.stop(), 0)
+        config = self.app.config_path
+        relative = netlab.Appliance(self.app.tag, config_path=os.path.basename(config),
+                                    dns_port=self.app.dns_port)
+        relative.socket_path = self.app.socket_path  # the config file's
+        self.app = relative
+        here = os.getcwd()
+        os.chdir(os.path.dirname(config))
+        try:
+            relative.start("", PODS)
+        finally:
+            os.chdir(here)
+        self.c = Client(relative.socket_path)
+        self.assertEqual(self.ask(command="status")["config_file"], config)
+        self.apply_text(web_toml("web", "10.96.0.30"))
+        r = self.ask(command="config", action="save", path=config)
+        self.assertEqual((r["path"], r["unsaved_changes"]), (config, 0))
+        with open(config) as f:
+            self.assertIn('name = "web"', f.read())
+        self.assertEqual(self.ask(command="config", action="save")["path"], config)
+
 
 # ---- the socket's idle timeout, mode and group -----------------------------
 

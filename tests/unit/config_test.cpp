@@ -423,6 +423,21 @@ TEST(ConfigFile, CapIsInclusive) {
   EXPECT_THAT(over.error().message, testing::HasSubstr("5 bytes is larger than"));
 }
 
+// Issue 15: podgate -c conf/x.toml resolves the path at start-up, so that
+// `config save` and reloads name the same file from any directory.
+TEST(ConfigFile, RelativePathIsMadeAbsoluteAgainstTheWorkingDirectory) {
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof cwd), nullptr);
+  EXPECT_EQ(absolute_config_path("conf/x.toml"), std::string(cwd) + "/conf/x.toml");
+  EXPECT_EQ(absolute_config_path("./conf/../x.toml"), std::string(cwd) + "/x.toml");
+}
+
+TEST(ConfigFile, AbsolutePathIsOnlyNormalised) {
+  EXPECT_EQ(absolute_config_path("/etc/podgate/podgate.toml"), "/etc/podgate/podgate.toml");
+  EXPECT_EQ(absolute_config_path("/etc//podgate/./podgate.toml"), "/etc/podgate/podgate.toml");
+  EXPECT_EQ(absolute_config_path(""), "");
+}
+
 // ---- the table of mistakes ----
 
 // Two valid ports on lines 1-8; each case's own text starts on line 9.

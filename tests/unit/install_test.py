@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`meson install` installs what an appliance needs (issue 15): the
 daemon, podgatectl, the default config, the systemd unit with this build's
-paths, the control socket's group (sysusers.d) and the docs the unit
-names.  Installs into a scratch DESTDIR; nothing outside it is touched.
+paths, the control socket's group (sysusers.d), the docs the unit names
+and the man pages podgate(8), podgatectl(8) and podgate.toml(5).  Installs into a scratch DESTDIR; nothing outside it is touched.
 
 Run: python3 tests/unit/install_test.py BUILD_DIR [-v]
 """
@@ -69,6 +69,50 @@ class InstallTest(unittest.TestCase):
                             self.installed(f"{self.sysconfdir}/podgate/podgate.toml")],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    MAN_PAGES = ("man8/podgate.8", "man8/podgatectl.8", "man5/podgate.toml.5")
+
+    def man_page(self, page):
+        opts = {o["name"]: o["value"] for o in introspect("--buildoptions")}
+        return self.installed(f"{self.prefix}/{opts['mandir']}/{page}")
+
+    def test_man_pages_name_this_build_and_cover_what_help_lists(self):
+        for page in self.MAN_PAGES:
+            with open(self.man_page(page)) as f:
+                text = f.read()
+            self.assertNotRegex(text, r"@[A-Z]+@", f"{page}: every @VAR@ substituted")
+            if "podgatectl" not in page:
+                self.assertIn(f"{self.sysconfdir}/podgate/podgate.toml", text)
+        with open(self.man_page("man8/podgate.8")) as f:
+            podgate = f.read().replace("\\-", "-")
+        help_text = subprocess.run([self.installed(f"{self.bindir}/podgate"), "--help"],
+                                   capture_output=True, text=True, timeout=30).stdout
+        options = set(re.findall(r"--[a-z-]+", help_text))
+        self.assertTrue({"--config", "--check", "--version", "--help"} <= options, help_text)
+        for option in sorted(options) + ["SIGHUP", "SIGUSR1", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                                         "EXIT STATUS"]:
+            self.assertIn(option, podgate)
+        with open(self.man_page("man8/podgatectl.8")) as f:
+            podgatectl = f.read().replace("\\-", "-")
+        help_text = subprocess.run([self.installed(f"{self.bindir}/podgatectl"), "--help"],
+                                   capture_output=True, text=True, timeout=30).stdout
+        commands = re.findall(r"(?m)^    ([a-z]+) ", help_text)
+        self.assertGreater(len(commands), 10)
+        for option in ("--socket", "--output", "PODGATE_SOCKET", "EXIT STATUS"):
+            self.assertIn(option, podgatectl)
+        for command in commands:
+            self.assertRegex(podgatectl, rf"(?m)^\.(B|BR|BI) \"?{command}\b", command)
+
+    @unittest.skipUnless(shutil.which("man"), "needs man (apt package man-db)")
+    def test_man_pages_render_without_warnings(self):
+        for page in self.MAN_PAGES:
+            r = subprocess.run(["man", "--warnings", "-l", self.man_page(page)],
+                               capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "", f"{page}: groff warnings")
+            self.assertIn("NAME", r.stdout)
+            self.assertIn("SEE ALSO", r.stdout)
 
     @unittest.skipUnless(shutil.which("systemd-analyze"), "needs systemd-analyze")
     def test_systemd_analyze_verifies_the_unit(self):

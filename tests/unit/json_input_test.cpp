@@ -42,6 +42,17 @@ TEST(JsonInput, SyntaxErrorsKeepTheParsersWords) {
   EXPECT_NE(in.syntax->find("parse error at line 1"), std::string::npos) << *in.syntax;
 }
 
+// Found by k8s_fuzz: nlohmann reports a number too large for a double as
+// out_of_range, which escaped as an exception.
+TEST(JsonInput, ANumberBeyondADoubleIsASyntaxErrorNotAnException) {
+  JsonInput in = parse_json_input(R"({"weight": 1e999})");
+  ASSERT_TRUE(in.syntax);
+  EXPECT_NE(in.syntax->find("number overflow"), std::string::npos) << *in.syntax;
+  auto r = import_k8s_objects(R"({"apiVersion": "v1", "kind": "Service", "x": 1e999})", "in.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("number overflow"), std::string::npos) << r.error().message;
+}
+
 TEST(JsonInput, KubernetesInputWithADuplicateKeyIsRefused) {
   auto r = import_k8s_objects(R"({"apiVersion": "v1", "kind": "Service",
       "metadata": {"name": "web", "namespace": "default", "namespace": "kube-system"},
