@@ -675,7 +675,7 @@ const std::vector<BadCase>& bad_cases() {
        "ClientIP"},
       {"unknown key in dns", P("[dns]\ndomain = \"cluster.local\"\n"),
        "t.toml:10:1: dns: unknown key 'domain'; allowed: zone, ttl, listen, service_ip, "
-       "max_udp_payload"},
+       "max_udp_payload, rate_limit"},
       {"dns written as an array", "dns = [1]\n" + std::string(kPorts),
        "t.toml:1:7: dns: expected a table, found an array"},
       {"dns zone with an uppercase label", P("[dns]\nzone = \"Cluster.local\"\n"),
