@@ -254,17 +254,16 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     // UDP is answered by the control thread from the punt ring; TCP by
     // the kernel's listener on the VIP, through the twin of the port it
     // came in on (RFC 7766: a client retries a truncated answer over TCP).
-    const uint16_t rx = port_index_[m->port];
     if (p.kind == PacketKind::kUdp) {
       if (dns_query_allowed(p.src())) {
-        punt(m, PuntKind::kDns, PortIdx{rx}, Ip4{});
+        punt(m, PuntKind::kDns, PortIdx{port_index_[m->port]}, Ip4{});
       } else {
         drop(m, DropReason::kDnsRateLimited);
       }
       return;
     }
-    if (has_kernel_twin(rx)) {
-      to_kernel(m, PortIdx{rx});
+    if (const auto twin = kernel_twin_for(m, dst)) {
+      to_kernel(m, *twin);
       return;
     }
   }
@@ -276,7 +275,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     }
     if (snap.own_address(dst) != nullptr) {
       // BGP, SSH, a health probe's answer: the kernel's, if it has a twin.
-      if (const auto twin = kernel_twin_of(dst)) {
+      if (const auto twin = kernel_twin_for(m, dst)) {
         to_kernel(m, *twin);
       } else {
         drop(m, DropReason::kNotForUs);
@@ -518,8 +517,7 @@ void Worker::handle_fragment(rte_mbuf* m, ParsedPacket& p, bool from_handoff) no
   }
   const Snapshot& snap = *snapshot_;
   if (snap.own_address(p.dst()) != nullptr || p.dst() == snap.dns_vip) {
-    const auto twin = kernel_twin_of(p.dst());
-    if (twin) {
+    if (const auto twin = kernel_twin_for(m, p.dst())) {
       to_kernel(m, *twin);
     } else {
       drop(m, DropReason::kFragment);
@@ -604,6 +602,11 @@ void Worker::forward_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, r
     reverse = hit.reverse;
     to = reverse ? hit.flow->vip : hit.flow->pod;
   } else if (const ServiceData* svc = snapshot_->find_service(p.dst(), dport, p.proto())) {
+    // As a new connection: the sources a first fragment is refused for.
+    if (const DropReason why = source_refused(p.src()); why != DropReason::kCount) {
+      drop(m, why);
+      return;
+    }
     if (svc->ready.empty()) {
       drop(m, DropReason::kNoEndpoint);
       return;
@@ -663,7 +666,7 @@ void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
   auto* icmp = reinterpret_cast<rte_icmp_hdr*>(p.l4);
   if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0) {
     // An echo reply to the kernel's ping, and the like.
-    if (const auto twin = kernel_twin_of(p.dst())) {
+    if (const auto twin = kernel_twin_for(m, p.dst())) {
       to_kernel(m, *twin);
     } else {
       drop(m, DropReason::kIcmpNotEcho);
@@ -706,7 +709,7 @@ void Worker::handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept {
   const FlowHit hit = flows_.find(key, flows_.probe(FlowTable::hash(key)), now_);
   if (!hit || hit.reverse == about_reply || p.dst() != (about_reply ? hit.flow->vip : client)) {
     // About a connection of the kernel's own (a refused health probe).
-    if (const auto twin = kernel_twin_of(p.dst())) {
+    if (const auto twin = kernel_twin_for(m, p.dst())) {
       to_kernel(m, *twin);
     } else {
       drop(m, DropReason::kIcmpErrorNoFlow);
@@ -843,11 +846,16 @@ void Worker::punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexce
   counters_.punted.add();
 }
 
-std::optional<PortIdx> Worker::kernel_twin_of(Ip4 dst) const noexcept {
+// A port's address is its own twin's; the DNS VIP, an address of every
+// twin, is the twin's of the port the packet came in on.
+std::optional<PortIdx> Worker::kernel_twin_for(const rte_mbuf* m, Ip4 dst) const noexcept {
   const Snapshot& snap = *snapshot_;
-  const PortAddress* own = snap.own_address(dst);
-  if (own == nullptr) return std::nullopt;
-  const auto idx = static_cast<uint16_t>(own - snap.ports.data());
+  uint16_t idx = port_index_[m->port];
+  if (const PortAddress* own = snap.own_address(dst)) {
+    idx = static_cast<uint16_t>(own - snap.ports.data());
+  } else if (dst != snap.dns_vip) {
+    return std::nullopt;
+  }
   if (!has_kernel_twin(idx)) return std::nullopt;
   return PortIdx{idx};
 }

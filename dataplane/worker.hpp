@@ -210,8 +210,9 @@ class Worker : public DpObject {
   // packet was dropped (no route) or punted (next hop unresolved).
   bool resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
-  // The port whose own address `dst` is, if that port has a kernel twin.
-  std::optional<PortIdx> kernel_twin_of(Ip4 dst) const noexcept;
+  // The kernel twin a packet for `dst` (a port's address, or the DNS VIP)
+  // goes up to; none when that port has no twin or `dst` is not ours.
+  std::optional<PortIdx> kernel_twin_for(const rte_mbuf* m, Ip4 dst) const noexcept;
   bool has_kernel_twin(uint16_t port_idx) const noexcept {
     return port_idx < setup_.kernel_twins.size() && setup_.kernel_twins[port_idx] != 0;
   }

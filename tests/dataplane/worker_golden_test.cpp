@@ -1916,6 +1916,16 @@ TEST(Fragments, WaitingIsBoundedPerDatagram) {
   EXPECT_EQ(d->drops(DropReason::kFragmentUnmatched), 1u) << d->drop_summary();
 }
 
+TEST(Fragments, AMartianSourcesFragmentsAreDroppedAllOfThem) {
+  // The first fragment is refused as any new connection from 127/8 is;
+  // the later ones, which know its ports, must not slip through by Maglev.
+  auto d = make_dataplane();
+  const Bytes whole = udp_frame({kUplinkMac, kClientMac}, {ip("127.0.0.5"), kUdpEchoVip}, {41400, kDnsPort},
+                                Bytes(4000, 1));
+  EXPECT_TRUE(d->send(kUplink, fragment(whole, 1480, 0x5555)).empty());
+  EXPECT_EQ(d->drops(DropReason::kMartianSource), 3u) << d->drop_summary();
+}
+
 TEST(Fragments, TinyFirstFragmentsAreDroppedRfc1858) {
   auto d = make_dataplane();
   // A TCP first fragment of 8 bytes: no room for the flags.
