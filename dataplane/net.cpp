@@ -1,5 +1,7 @@
 #include "dataplane/net.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <cstdio>
 
@@ -56,6 +58,58 @@ std::optional<Prefix4> parse_prefix4(std::string_view text) noexcept {
 std::string to_string(Prefix4 p) {
   return to_string(p.addr) + "/" + std::to_string(p.length);
 }
+
+std::optional<Ip6> parse_ip6(std::string_view text) noexcept {
+  char buf[INET6_ADDRSTRLEN];
+  if (text.empty() || text.size() >= sizeof buf) return std::nullopt;
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  Ip6 ip;
+  if (inet_pton(AF_INET6, buf, ip.bytes.data()) != 1) return std::nullopt;
+  return ip;
+}
+
+std::string to_string(const Ip6& ip) {
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_ntop(AF_INET6, ip.bytes.data(), buf, sizeof buf) == nullptr) return "::";
+  return buf;
+}
+
+Ip6 solicited_node(const Ip6& ip) noexcept {
+  Ip6 s;
+  s.bytes[0] = 0xff;
+  s.bytes[1] = 0x02;
+  s.bytes[11] = 0x01;
+  s.bytes[12] = 0xff;
+  s.bytes[13] = ip.bytes[13];
+  s.bytes[14] = ip.bytes[14];
+  s.bytes[15] = ip.bytes[15];
+  return s;
+}
+
+std::optional<IpAddr> parse_ip(std::string_view text) noexcept {
+  if (text.find(':') != std::string_view::npos) {
+    if (auto ip = parse_ip6(text)) return IpAddr::v6(*ip);
+    return std::nullopt;
+  }
+  if (auto ip = parse_ip4(text)) return IpAddr::v4(*ip);
+  return std::nullopt;
+}
+
+std::string to_string(const IpAddr& ip) {
+  return ip.is_v4() ? to_string(ip.as_v4()) : to_string(ip.as_v6());
+}
+
+std::optional<Prefix6> parse_prefix6(std::string_view text) noexcept {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = parse_ip6(text.substr(0, slash));
+  auto len = parse_decimal(text.substr(slash + 1), 128);
+  if (!ip || !len) return std::nullopt;
+  return Prefix6{*ip, static_cast<uint8_t>(*len)};
+}
+
+std::string to_string(const Prefix6& p) { return to_string(p.addr) + "/" + std::to_string(p.length); }
 
 std::optional<MacAddr> parse_mac(std::string_view text) noexcept {
   if (text.size() != 17) return std::nullopt;

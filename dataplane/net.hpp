@@ -3,11 +3,13 @@
 // Addresses are stored in network byte order, exactly as they sit in packet
 // headers, so the fast path compares and copies them without conversion.
 // Conversion happens only in the small accessors below (host()/from_host()).
-// IPv6 arrives in a later issue: IpAddr already carries a family so that
-// config, registry and snapshot code is written family-neutral; the per-packet
-// structures (flow keys) are specialised per family, as in DPVS and VPP.
+// Both families (issue 11): IpAddr carries a family so that config, registry
+// and DNS code is written family-neutral; the per-packet structures (flow
+// keys, snapshot maps) are specialised per family (Ip4, Ip6), as in DPVS and
+// VPP.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <compare>
@@ -58,7 +60,44 @@ struct Ip4 {
 std::optional<Ip4> parse_ip4(std::string_view text) noexcept;
 std::string to_string(Ip4 ip);
 
+// An IPv6 address: its 16 bytes in network order, as in the header, with
+// no alignment of its own, so it may overlay a packet.  Compared as bytes
+// (which orders it as a 128-bit number).
+struct Ip6 {
+  std::array<uint8_t, 16> bytes{};
+
+  bool is_zero() const noexcept { return bytes == std::array<uint8_t, 16>{}; }
+  // ff00::/8 (RFC 4291 §2.7).
+  bool is_multicast() const noexcept { return bytes[0] == 0xff; }
+  // fe80::/10 (RFC 4291 §2.5.6).
+  bool is_link_local() const noexcept { return bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
+  // The two 64-bit halves as they sit in memory: the fast path's compare
+  // and hash input.
+  uint64_t word(int i) const noexcept {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + 8 * i, 8);
+    return w;
+  }
+  friend bool operator==(const Ip6& a, const Ip6& b) noexcept {
+    return ((a.word(0) ^ b.word(0)) | (a.word(1) ^ b.word(1))) == 0;
+  }
+  friend auto operator<=>(const Ip6& a, const Ip6& b) noexcept { return a.bytes <=> b.bytes; }
+};
+static_assert(sizeof(Ip6) == 16 && alignof(Ip6) == 1);
+
+// RFC 4291 §2.2 text ("fd00:10:96::20", also with an embedded dotted quad)
+// -> Ip6; nullopt when malformed.  to_string() writes RFC 5952's canonical
+// form (lower case, the longest run of zero groups as "::").
+std::optional<Ip6> parse_ip6(std::string_view text) noexcept;
+std::string to_string(const Ip6& ip);
+
+// The solicited-node multicast address of `ip` (RFC 4291 §2.7.1):
+// ff02::1:ffXX:XXXX with its last 24 bits.
+Ip6 solicited_node(const Ip6& ip) noexcept;
+
 enum class Family : uint8_t { kIpv4 = 4, kIpv6 = 6 };
+
+constexpr std::string_view family_name(Family f) noexcept { return f == Family::kIpv4 ? "IPv4" : "IPv6"; }
 
 // A family-tagged address for control-plane data (config, registry, DNS).
 struct IpAddr {
@@ -70,14 +109,29 @@ struct IpAddr {
     std::memcpy(a.bytes.data(), &ip.be, 4);
     return a;
   }
+  static IpAddr v6(const Ip6& ip) noexcept {
+    IpAddr a;
+    a.family = Family::kIpv6;
+    a.bytes = ip.bytes;
+    return a;
+  }
+  bool is_v4() const noexcept { return family == Family::kIpv4; }
+  bool is_v6() const noexcept { return family == Family::kIpv6; }
   Ip4 as_v4() const noexcept {
     Ip4 ip;
     std::memcpy(&ip.be, bytes.data(), 4);
     return ip;
   }
+  Ip6 as_v6() const noexcept { return Ip6{bytes}; }
   friend bool operator==(const IpAddr&, const IpAddr&) = default;
   friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
 };
+
+// Either family's text -> IpAddr (a dotted quad is IPv4, anything with a
+// colon IPv6); nullopt when malformed.
+std::optional<IpAddr> parse_ip(std::string_view text) noexcept;
+// The address's text in its family's form (to_string(Ip4) / to_string(Ip6)).
+std::string to_string(const IpAddr& ip);
 
 // An IPv4 prefix such as 172.17.0.0/16; `addr` keeps the host bits as
 // written (a port's own address), network() masks them off.
@@ -100,6 +154,35 @@ struct Prefix4 {
 // "172.17.0.1/16" -> Prefix4; nullopt when malformed.
 std::optional<Prefix4> parse_prefix4(std::string_view text) noexcept;
 std::string to_string(Prefix4 p);
+
+// An IPv6 prefix such as fd00:10:244::/64; `addr` keeps the host bits as
+// written (a port's own address), network() clears them.
+struct Prefix6 {
+  Ip6 addr;
+  uint8_t length = 0;  // 0..128
+
+  Ip6 network() const noexcept {
+    Ip6 n = addr;
+    for (int i = 0; i < 16; ++i) n.bytes[i] &= mask_byte(i);
+    return n;
+  }
+  bool contains(const Ip6& ip) const noexcept {
+    for (int i = 0; i < 16; ++i) {
+      if (((ip.bytes[i] ^ addr.bytes[i]) & mask_byte(i)) != 0) return false;
+    }
+    return true;
+  }
+  // Byte i of the prefix mask.
+  uint8_t mask_byte(int i) const noexcept {
+    const int bits = std::clamp(length - 8 * i, 0, 8);
+    return static_cast<uint8_t>(0xff00u >> bits);
+  }
+  friend bool operator==(const Prefix6&, const Prefix6&) = default;
+};
+
+// "fd00:10:244::1/64" -> Prefix6; nullopt when malformed.
+std::optional<Prefix6> parse_prefix6(std::string_view text) noexcept;
+std::string to_string(const Prefix6& p);
 
 struct MacAddr {
   std::array<uint8_t, 6> bytes{};

@@ -47,6 +47,9 @@ struct PortConfig {
   std::string name;        // "uplink", "pods": used in logs and stats
   std::string device;      // DPDK device string: PCI address or vdev args
   dp::Prefix4 address;     // the port's own address and connected subnet
+  // Its IPv6 address and on-link prefix (issue 11); absent: the port
+  // takes no IPv6.
+  std::optional<dp::Prefix6> address6;
   std::optional<dp::MacAddr> mac;  // overrides the device's MAC
   std::optional<uint16_t> mtu;     // left to the device when absent
   // Which address of a packet arriving here is the client's (RSS and flow
@@ -72,6 +75,20 @@ struct NeighborConfig {
   dp::Ip4 ip;
   dp::MacAddr mac;
   friend bool operator==(const NeighborConfig&, const NeighborConfig&) = default;
+};
+
+// The IPv6 [[routes]] and [[neighbors]] (issue 11): the same tables, told
+// apart by the family of their addresses.
+struct Route6Config {
+  dp::Prefix6 prefix;
+  dp::Ip6 via;  // "::": connected
+  friend bool operator==(const Route6Config&, const Route6Config&) = default;
+};
+
+struct Neighbor6Config {
+  dp::Ip6 ip;
+  dp::MacAddr mac;
+  friend bool operator==(const Neighbor6Config&, const Neighbor6Config&) = default;
 };
 
 // Cluster DNS served by the control thread (../shared/design/dns.md).
@@ -132,6 +149,8 @@ struct Config {
   std::vector<PortConfig> ports;
   std::vector<RouteConfig> routes;
   std::vector<NeighborConfig> neighbors;
+  std::vector<Route6Config> routes6;
+  std::vector<Neighbor6Config> neighbors6;
   ServiceList services;  // shared per service between copies (service_list.hpp)
   DnsConfig dns;
   ControlConfig control;

@@ -117,7 +117,11 @@ struct ServiceConfig {
   std::string ns;  // Kubernetes namespace
   std::string name;
   ServiceType type = ServiceType::kClusterIp;
-  std::optional<dp::IpAddr> cluster_ip;  // nullopt = headless ("None")
+  // The Service's clusterIPs: cluster_ip is clusterIPs[0] (either family),
+  // nullopt = headless ("None"); secondary_cluster_ip is clusterIPs[1] of a
+  // dual-stack service, always of the other family (issue 11).
+  std::optional<dp::IpAddr> cluster_ip;
+  std::optional<dp::IpAddr> secondary_cluster_ip;
   std::string external_name;             // type = "ExternalName"
   SessionAffinity session_affinity = SessionAffinity::kNone;
   uint32_t affinity_timeout = 10800;     // seconds (ClientIP)
@@ -127,6 +131,13 @@ struct ServiceConfig {
   std::vector<EndpointConfig> endpoints;
   std::optional<HealthCheckConfig> health_check;  // [services.health_check]
 
+  // Every cluster IP, clusterIPs[0] first: none (headless), one or two.
+  std::vector<dp::IpAddr> cluster_ips() const {
+    std::vector<dp::IpAddr> ips;
+    if (cluster_ip) ips.push_back(*cluster_ip);
+    if (secondary_cluster_ip) ips.push_back(*secondary_cluster_ip);
+    return ips;
+  }
   bool headless() const noexcept {
     return type == ServiceType::kClusterIp && !cluster_ip;
   }
