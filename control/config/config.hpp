@@ -47,9 +47,6 @@ struct PortConfig {
   std::string name;        // "uplink", "pods": used in logs and stats
   std::string device;      // DPDK device string: PCI address or vdev args
   dp::Prefix4 address;     // the port's own address and connected subnet
-  // Its IPv6 address and on-link prefix (issue 11); absent: the port
-  // takes no IPv6.
-  std::optional<dp::Prefix6> address6;
   std::optional<dp::MacAddr> mac;  // overrides the device's MAC
   std::optional<uint16_t> mtu;     // left to the device when absent
   // Which address of a packet arriving here is the client's (RSS and flow
@@ -62,6 +59,9 @@ struct PortConfig {
   std::string kernel;
   uint32_t kernel_rate = kDefaultKernelRate;
   static constexpr uint32_t kDefaultKernelRate = 100000;
+  // Its IPv6 address and on-link prefix (issue 11); absent: the port
+  // takes no IPv6.
+  std::optional<dp::Prefix6> address6;
   friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
 

@@ -59,11 +59,11 @@ Config rich_config() {
 
   c.ports = {
       {"uplink", "0000:01:00.0", pfx("192.0.2.1/24"), mac("02:00:00:00:00:01"), 9000,
-       dp::ClientAddress::kSource, "", PortConfig::kDefaultKernelRate},
+       dp::ClientAddress::kSource, "", PortConfig::kDefaultKernelRate, std::nullopt},
       {"pods", "net_tap1,iface=\"pg pods\"\\x", pfx("172.17.0.1/16"), std::nullopt, 68,
-       dp::ClientAddress::kDestination, "pg-kpods", 5000},
+       dp::ClientAddress::kDestination, "pg-kpods", 5000, std::nullopt},
       {"mgmt_0", "net_tap2,iface=pg-mgmt", pfx("198.51.100.7/31"), mac("0a:bc:de:f0:12:34"),
-       std::nullopt, std::nullopt, "kernel.mgmt_0", PortConfig::kDefaultKernelRate},
+       std::nullopt, std::nullopt, "kernel.mgmt_0", PortConfig::kDefaultKernelRate, std::nullopt},
   };
   c.routes = {{pfx("10.244.0.0/16"), ip("172.17.0.254")},
               {pfx("0.0.0.0/0"), ip("192.0.2.254")},
@@ -192,7 +192,7 @@ TEST(ConfigToToml, SeveralDnsListenersReadBackInOrder) {
 TEST(ConfigToToml, DefaultConfigWithOnePortReadsBackToTheSameConfig) {
   Config c;
   c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt, "",
-              PortConfig::kDefaultKernelRate}};
+              PortConfig::kDefaultKernelRate, std::nullopt}};
   expect_same_config(parse_or_fail(config_to_toml(c)), c);
 }
 
@@ -231,7 +231,7 @@ TEST(ConfigToToml, SectionsFollowTheReferenceFileOrder) {
 TEST(ConfigToToml, WritesDefaultsExplicitly) {
   Config c;
   c.ports = {{"p0", "net_null0", pfx("192.0.2.1/24"), std::nullopt, std::nullopt, std::nullopt, "",
-              PortConfig::kDefaultKernelRate}};
+              PortConfig::kDefaultKernelRate, std::nullopt}};
   ServiceConfig s;
   s.ns = "default";
   s.name = "web";
