@@ -9,13 +9,14 @@ namespace podgate::dp {
 namespace {
 
 uint32_t buckets_for(uint32_t capacity) noexcept {
-  constexpr uint32_t k = FlowTable::kConnectionsPerBucket;
+  constexpr uint32_t k = FlowTable::kConnectionsPerBucket;  // the same for every family
   return std::max<uint32_t>(2, (capacity + k - 1) / k);
 }
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity, FlowTimeouts timeouts) : timeouts_(timeouts) {
+template <class F>
+BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) : timeouts_(timeouts) {
   if (capacity == 0 || capacity > kMaxCapacity) {
     throw std::invalid_argument("flow table capacity " + std::to_string(capacity) +
                                 " is not in 1.." + std::to_string(kMaxCapacity));
@@ -31,7 +32,7 @@ FlowTable::FlowTable(uint32_t capacity, FlowTimeouts timeouts) : timeouts_(timeo
   n_buckets_ = buckets_for(capacity);
   // Value-initialised: every record kFree, every slot empty.  The only
   // allocations.
-  flows_ = DpVector<Flow>(capacity_);
+  flows_ = DpVector<F>(capacity_);
   buckets_ = DpVector<Bucket>(n_buckets_);
   for (uint32_t i = capacity_; i-- > 0;) {
     flows_[i].expires = free_head_;
@@ -39,13 +40,15 @@ FlowTable::FlowTable(uint32_t capacity, FlowTimeouts timeouts) : timeouts_(timeo
   }
 }
 
-uint64_t FlowTable::memory_bytes(uint32_t capacity) noexcept {
-  return uint64_t{capacity} * sizeof(Flow) + uint64_t{buckets_for(capacity)} * sizeof(Bucket);
+template <class F>
+uint64_t BasicFlowTable<F>::memory_bytes(uint32_t capacity) noexcept {
+  return uint64_t{capacity} * sizeof(F) + uint64_t{buckets_for(capacity)} * sizeof(Bucket);
 }
 
 // Inlined (as unplace() below) into its only caller, insert(): a new flow
 // places two keys, and the calls' overhead was a tenth of a new flow's cost.
-[[gnu::always_inline]] inline bool FlowTable::place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now,
+template <class F>
+[[gnu::always_inline]] inline bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
                       bool absent) noexcept {
   const uint32_t* b = where.bucket;
   const uint16_t t = where.tag;
@@ -93,11 +96,12 @@ uint64_t FlowTable::memory_bytes(uint32_t capacity) noexcept {
 
 // Moves one key of bucket `from` to the other bucket of its two, if that
 // one has a free slot.  The key's hash comes from its record.
-bool FlowTable::move_one_away(uint32_t from) noexcept {
+template <class F>
+bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
   Bucket& src = buckets_[from];
   for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
     const uint32_t ref = src.refs[i];
-    const Flow& f = flows_[ref >> 1];
+    const F& f = flows_[ref >> 1];
     const uint32_t h = hash((ref & 1) != 0 ? f.reverse_key() : f.forward_key());
     const uint32_t b1 = first_bucket(h);
     const uint32_t alt = b1 != from ? b1 : second_bucket(h, b1);
@@ -113,7 +117,8 @@ bool FlowTable::move_one_away(uint32_t from) noexcept {
   return false;
 }
 
-[[gnu::always_inline]] inline void FlowTable::unplace(const Probe& where, uint32_t ref) noexcept {
+template <class F>
+[[gnu::always_inline]] inline void BasicFlowTable<F>::unplace(const Probe& where, uint32_t ref) noexcept {
   for (const uint32_t b : where.bucket) {
     Bucket& bucket = buckets_[b];
     for (uint32_t m = match(bucket, where.tag); m != 0; m &= m - 1) {
@@ -126,8 +131,9 @@ bool FlowTable::move_one_away(uint32_t from) noexcept {
   }
 }
 
-void FlowTable::free_flow(uint32_t index) noexcept {
-  Flow& f = flows_[index];
+template <class F>
+void BasicFlowTable<F>::free_flow(uint32_t index) noexcept {
+  F& f = flows_[index];
   unplace(probe(hash(f.forward_key())), index << 1);
   unplace(probe(hash(f.reverse_key())), index << 1 | 1);
   if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
@@ -137,7 +143,8 @@ void FlowTable::free_flow(uint32_t index) noexcept {
   --size_;
 }
 
-Flow* FlowTable::insert(const FlowKey4& key, const Probe& forward, Ip4 pod, rte_be16_t pod_port,
+template <class F>
+F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte_be16_t pod_port,
                         FlowState state, uint32_t gen, uint32_t now, uint16_t stats_slot,
                         bool known_absent) noexcept {
   if (free_head_ == kNoFlow) {
@@ -146,7 +153,7 @@ Flow* FlowTable::insert(const FlowKey4& key, const Probe& forward, Ip4 pod, rte_
     if (free_head_ == kNoFlow) return nullptr;
   }
   const uint32_t index = free_head_;
-  Flow& f = flows_[index];
+  F& f = flows_[index];
   free_head_ = f.expires;
   f.client = key.src;
   f.vip = key.dst;
@@ -164,7 +171,7 @@ Flow* FlowTable::insert(const FlowKey4& key, const Probe& forward, Ip4 pod, rte_
   // Index it under both keys, or not at all.  The new flow is live, so
   // place() never frees it while making room.
   if (place(key, forward, index << 1, now, known_absent)) {
-    const FlowKey4 reverse = f.reverse_key();
+    const Key reverse = f.reverse_key();
     if (place(reverse, probe(hash(reverse)), index << 1 | 1, now, false)) return &f;
     unplace(forward, index << 1);
   }
@@ -175,11 +182,12 @@ Flow* FlowTable::insert(const FlowKey4& key, const Probe& forward, Ip4 pod, rte_
   return nullptr;
 }
 
-uint32_t FlowTable::expire_some(uint32_t now, uint32_t budget) noexcept {
+template <class F>
+uint32_t BasicFlowTable<F>::expire_some(uint32_t now, uint32_t budget) noexcept {
   budget = std::min(budget, capacity_);
   uint32_t freed = 0;
   for (uint32_t n = 0; n < budget; ++n) {
-    const Flow& f = flows_[cursor_];
+    const F& f = flows_[cursor_];
     if (!f.is_free() && is_expired(f.expires, now)) {
       free_flow(cursor_);
       ++freed;
@@ -188,5 +196,8 @@ uint32_t FlowTable::expire_some(uint32_t now, uint32_t budget) noexcept {
   }
   return freed;
 }
+
+template class BasicFlowTable<Flow>;
+template class BasicFlowTable<Flow6>;
 
 }  // namespace podgate::dp

@@ -118,25 +118,125 @@ struct Flow {
   uint32_t expires = 0;        // ms ticks, wrap-safe, see is_expired(); free: next free record
   uint32_t gen = 0;            // snapshot generation last validated against
 
+  using Key = FlowKey4;
+  using Addr = Ip4;
   FlowKey4 forward_key() const noexcept { return FlowKey4{client, vip, client_port, vip_port, proto}; }
   FlowKey4 reverse_key() const noexcept { return FlowKey4{pod, client, pod_port, client_port, proto}; }
   bool is_free() const noexcept { return state == FlowState::kFree; }
   bool is_live(uint32_t now) const noexcept { return !is_free() && !is_expired(expires, now); }
+  // Whether its forward (or reverse) key is `k`.
+  static bool has_key(const Flow& f, bool reverse, const FlowKey4& k) noexcept;
 };
 static_assert(sizeof(Flow) == 32, "two flows per cache line");
 static_assert(offsetof(Flow, proto) == offsetof(FlowKey4, proto) &&
                   offsetof(Flow, state) == offsetof(FlowKey4, pad),
               "a flow starts with its forward key's 13 significant bytes");
+static_assert(std::endian::native == std::endian::little, "has_key's mask assumes little endian");
+
+// The forward key compares two words: a flow starts with its forward key's
+// 13 significant bytes.
+inline bool Flow::has_key(const Flow& f, bool reverse, const FlowKey4& k) noexcept {
+  if (!reverse) {
+    // Bytes 13..15 of a flow are its state, a key's zero pad: masked off.
+    constexpr uint64_t kHiMask = (uint64_t{1} << 40) - 1;
+    uint64_t flo, fhi, klo, khi;
+    std::memcpy(&flo, &f, 8);
+    std::memcpy(&fhi, reinterpret_cast<const unsigned char*>(&f) + 8, 8);
+    std::memcpy(&klo, &k, 8);
+    std::memcpy(&khi, reinterpret_cast<const unsigned char*>(&k) + 8, 8);
+    return ((flo ^ klo) | ((fhi ^ khi) & kHiMask)) == 0;
+  }
+  return f.pod == k.src && f.client == k.dst && f.pod_port == k.sport &&
+         f.client_port == k.dport && f.proto == k.proto;
+}
+
+
+// The IPv6 5-tuple (issue 11), as FlowKey4: network order, pad zero.
+struct FlowKey6 {
+  Ip6 src;
+  Ip6 dst;
+  rte_be16_t sport = 0;
+  rte_be16_t dport = 0;
+  Proto proto = Proto::kTcp;
+  uint8_t pad[3] = {};
+
+  friend bool operator==(const FlowKey6& a, const FlowKey6& b) noexcept {
+    return std::memcmp(&a, &b, sizeof(FlowKey6)) == 0;
+  }
+};
+static_assert(sizeof(FlowKey6) == 40, "FlowKey6 is hashed as five uint64");
+static_assert(std::has_unique_object_representations_v<FlowKey6>);
+
+// One IPv6 connection: Flow's fields with 16-byte addresses (68 bytes).
+struct Flow6 {
+  Ip6 client;
+  Ip6 vip;
+  rte_be16_t client_port = 0;
+  rte_be16_t vip_port = 0;
+  Proto proto = Proto::kTcp;
+  FlowState state = FlowState::kFree;
+  uint16_t stats_slot = 0;
+  Ip6 pod;
+  rte_be16_t pod_port = 0;
+  uint16_t reserved = 0;
+  uint32_t expires = 0;
+  uint32_t gen = 0;
+
+  using Key = FlowKey6;
+  using Addr = Ip6;
+  FlowKey6 forward_key() const noexcept { return FlowKey6{client, vip, client_port, vip_port, proto}; }
+  FlowKey6 reverse_key() const noexcept { return FlowKey6{pod, client, pod_port, client_port, proto}; }
+  bool is_free() const noexcept { return state == FlowState::kFree; }
+  bool is_live(uint32_t now) const noexcept { return !is_free() && !is_expired(expires, now); }
+  // Whether its forward (or reverse) key is `k`.
+  static bool has_key(const Flow6& f, bool reverse, const FlowKey6& k) noexcept {
+    if (!reverse) {
+      return f.client == k.src && f.vip == k.dst && f.client_port == k.sport && f.vip_port == k.dport &&
+             f.proto == k.proto;
+    }
+    return f.pod == k.src && f.client == k.dst && f.pod_port == k.sport && f.client_port == k.dport &&
+           f.proto == k.proto;
+  }
+};
+
+// The flow table's hash of a key: CRC32-C over its words.  With SSE4.2
+// known at build time (-march), the instruction itself:
+// rte_hash_crc_8byte() checks at run time which implementation to use, on
+// every call.
+inline uint32_t crc_words(const void* data, size_t words, uint32_t seed) noexcept {
+  uint64_t h = seed;
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t w;
+    std::memcpy(&w, static_cast<const unsigned char*>(data) + 8 * i, 8);
+#if defined(__SSE4_2__) && defined(__x86_64__)
+    h = _mm_crc32_u64(h, w);
+#else
+    h = rte_hash_crc_8byte(w, static_cast<uint32_t>(h));
+#endif
+  }
+  return static_cast<uint32_t>(h);
+}
+inline uint32_t flow_key_hash(const FlowKey4& key) noexcept { return crc_words(&key, 2, 0x9e37'79b9); }
+inline uint32_t flow_key_hash(const FlowKey6& key) noexcept { return crc_words(&key, 5, 0x9e37'79b9); }
 
 // A lookup's answer: the connection, and which of its keys matched.
-struct FlowHit {
-  Flow* flow = nullptr;
+template <class F>
+struct BasicFlowHit {
+  F* flow = nullptr;
   bool reverse = false;  // matched by the reverse key: a Pod's reply
   explicit operator bool() const noexcept { return flow != nullptr; }
 };
+using FlowHit = BasicFlowHit<Flow>;
+using FlowHit6 = BasicFlowHit<Flow6>;
 
-class FlowTable {
+// One table per family (issue 11): Flow for IPv4, Flow6 for IPv6, with the
+// same index, placement and expiry.
+template <class F>
+class BasicFlowTable {
  public:
+  using Key = typename F::Key;
+  using Addr = typename F::Addr;
+  using Hit = BasicFlowHit<F>;
   static constexpr uint32_t kSlotsPerBucket = 8;
   // Index buckets per connection: 2 keys per connection, at most 6 of a
   // bucket's 8 slots used on average with every record in use.  Offered
@@ -152,29 +252,17 @@ class FlowTable {
   // std::invalid_argument when capacity is 0 or above kMaxCapacity, or a
   // timeout is 0 or above kMaxTimeoutMs (config validation reports these
   // first), std::bad_alloc when memory is short.
-  FlowTable(uint32_t capacity, FlowTimeouts timeouts);
+  BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts);
 
-  FlowTable(const FlowTable&) = delete;
-  FlowTable& operator=(const FlowTable&) = delete;
+  BasicFlowTable(const BasicFlowTable&) = delete;
+  BasicFlowTable& operator=(const BasicFlowTable&) = delete;
 
   // Bytes the table takes for `capacity` connections (records + index).
   static uint64_t memory_bytes(uint32_t capacity) noexcept;
 
-  // The key's hash (CRC32-C); lets a worker hash a burst once, prefetch,
-  // then look up.  With SSE4.2 known at build time (-march), the
-  // instruction itself: rte_hash_crc_8byte() checks at run time which
-  // implementation to use, on every call.
-  static uint32_t hash(const FlowKey4& key) noexcept {
-    uint64_t lo;
-    uint64_t hi;
-    std::memcpy(&lo, &key, 8);
-    std::memcpy(&hi, reinterpret_cast<const unsigned char*>(&key) + 8, 8);
-#if defined(__SSE4_2__) && defined(__x86_64__)
-    return static_cast<uint32_t>(_mm_crc32_u64(_mm_crc32_u64(kHashSeed, lo), hi));
-#else
-    return rte_hash_crc_8byte(hi, rte_hash_crc_8byte(lo, kHashSeed));
-#endif
-  }
+  // The key's hash (CRC32-C, flow_key_hash()); lets a worker hash a burst
+  // once, prefetch, then look up.
+  static uint32_t hash(const Key& key) noexcept { return flow_key_hash(key); }
 
   // Where a key with this hash may be: its two buckets and its tag,
   // computed once per packet and used by every pass over a burst.
@@ -205,13 +293,13 @@ class FlowTable {
 
   // The live flow for `key` (in either direction), or none.  An expired
   // flow met on the way is freed on the spot.
-  FlowHit find(const FlowKey4& key, uint32_t now) noexcept { return find(key, probe(hash(key)), now); }
-  FlowHit find(const FlowKey4& key, const Probe& p, uint32_t now) noexcept {
+  Hit find(const Key& key, uint32_t now) noexcept { return find(key, probe(hash(key)), now); }
+  Hit find(const Key& key, const Probe& p, uint32_t now) noexcept {
     for (const uint32_t b : p.bucket) {
       const Bucket& bucket = buckets_[b];
       for (uint32_t m = match(bucket, p.tag); m != 0; m &= m - 1) {
         const uint32_t ref = bucket.refs[lane(m)];
-        Flow& f = flows_[ref >> 1];
+        F& f = flows_[ref >> 1];
         if (!has_key(f, (ref & 1) != 0, key)) continue;
         // Keys are unique in the table (insert makes them so): the first
         // match is the only one.
@@ -219,7 +307,7 @@ class FlowTable {
           free_flow(ref >> 1);
           return {};
         }
-        return FlowHit{&f, (ref & 1) != 0};
+        return Hit{&f, (ref & 1) != 0};
       }
     }
     return {};
@@ -234,10 +322,10 @@ class FlowTable {
   // endpoint's TrafficCounters.
   // `known_absent`: the caller's find() of `key` just missed, so no flow
   // holds it (the worker's new-flow path); skips looking for one.
-  Flow* insert(const FlowKey4& key, const Probe& probe, Ip4 pod, rte_be16_t pod_port,
+  F* insert(const Key& key, const Probe& probe, Addr pod, rte_be16_t pod_port,
                FlowState state, uint32_t gen, uint32_t now,
                uint16_t stats_slot = kUntrackedSlot, bool known_absent = false) noexcept;
-  Flow* insert(const FlowKey4& key, Ip4 pod, rte_be16_t pod_port, FlowState state, uint32_t gen,
+  F* insert(const Key& key, Addr pod, rte_be16_t pod_port, FlowState state, uint32_t gen,
                uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept {
     return insert(key, probe(hash(key)), pod, pod_port, state, gen, now, stats_slot);
   }
@@ -251,13 +339,13 @@ class FlowTable {
   // and sets expires = now + timeout(new state).  tcp_flags is the TCP
   // header's flag byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); ignored for
   // UDP.
-  void touch(Flow& f, bool reverse, uint8_t tcp_flags, uint32_t now) noexcept {
+  void touch(F& f, bool reverse, uint8_t tcp_flags, uint32_t now) noexcept {
     const FlowState s = next_state(f.state, reverse, tcp_flags);
     f.state = s;
     f.expires = now + timeout_ms(s);
   }
 
-  void erase(Flow& f) noexcept {
+  void erase(F& f) noexcept {
     if (!f.is_free()) free_flow(index_of(f));
   }
 
@@ -318,7 +406,7 @@ class FlowTable {
     return s == FlowState::kTcpSynReceived ? s : FlowState::kTcpSynSent;
   }
 
-  // Calls fn(const Flow&) for every live flow among the `count` records
+  // Calls fn(const F&) for every live flow among the `count` records
   // from `first` (wrapping at the end); returns the record after the last
   // one.  A slice of a scan spread over many polls (the `flows` command).
   template <typename Fn>
@@ -331,7 +419,7 @@ class FlowTable {
     return i;
   }
 
-  // Calls fn(const Flow&) for every live flow.  A full scan: control
+  // Calls fn(const F&) for every live flow.  A full scan: control
   // requests and tests only, never on the packet path.
   template <typename Fn>
   void for_each_live(uint32_t now, Fn&& fn) const {
@@ -346,7 +434,6 @@ class FlowTable {
   };
   static_assert(sizeof(Bucket) == 64, "one cache line per bucket");
 
-  static constexpr uint32_t kHashSeed = 0x9e37'79b9;
   static constexpr uint32_t kNoFlow = 0xffff'ffff;
 
   static void prefetch_line(const void* p) noexcept { __builtin_prefetch(p); }
@@ -395,35 +482,19 @@ class FlowTable {
     return b != first ? b : (first + 1 == n_buckets_ ? 0 : first + 1);
   }
 
-  // Whether `f`'s forward (or reverse) key is `k`.
-  static bool has_key(const Flow& f, bool reverse, const FlowKey4& k) noexcept {
-    if (!reverse) {
-      // Bytes 13..15 of a flow are its state, a key's zero pad: masked off.
-      constexpr uint64_t kHiMask = (uint64_t{1} << 40) - 1;
-      uint64_t flo, fhi, klo, khi;
-      std::memcpy(&flo, &f, 8);
-      std::memcpy(&fhi, reinterpret_cast<const unsigned char*>(&f) + 8, 8);
-      std::memcpy(&klo, &k, 8);
-      std::memcpy(&khi, reinterpret_cast<const unsigned char*>(&k) + 8, 8);
-      return ((flo ^ klo) | ((fhi ^ khi) & kHiMask)) == 0;
-    }
-    return f.pod == k.src && f.client == k.dst && f.pod_port == k.sport &&
-           f.client_port == k.dport && f.proto == k.proto;
-  }
-
-  uint32_t index_of(const Flow& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
+  uint32_t index_of(const F& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
   // Puts `ref` in the emptier of its buckets, first replacing any flow that
   // holds `key` (unless the caller knows it `absent`) and making room if
   // both buckets are full.
-  bool place(const FlowKey4& key, const Probe& where, uint32_t ref, uint32_t now,
+  bool place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
              bool absent) noexcept;
   bool move_one_away(uint32_t from) noexcept;
   void unplace(const Probe& where, uint32_t ref) noexcept;
   void free_flow(uint32_t index) noexcept;
 
-  static_assert(std::endian::native == std::endian::little, "has_key's mask assumes little endian");
+  static bool has_key(const F& f, bool reverse, const Key& k) noexcept { return F::has_key(f, reverse, k); }
 
-  DpVector<Flow> flows_;
+  DpVector<F> flows_;
   DpVector<Bucket> buckets_;
   uint32_t capacity_ = 0;
   uint32_t n_buckets_ = 0;
@@ -433,5 +504,10 @@ class FlowTable {
   FlowTimeouts timeouts_;
   TrafficCounters* ended_ = nullptr;
 };
+
+using FlowTable = BasicFlowTable<Flow>;
+using FlowTable6 = BasicFlowTable<Flow6>;
+extern template class BasicFlowTable<Flow>;
+extern template class BasicFlowTable<Flow6>;
 
 }  // namespace podgate::dp

@@ -23,23 +23,29 @@ namespace podgate::dp {
 // Index of a configured DPDK port (0..N-1 in config order).
 enum class PortIdx : uint16_t {};
 
-// One Pod address a service port forwards to.
-struct Backend {
-  Ip4 ip;
+// One Pod address a service port forwards to; A is the family's address
+// (Ip4, or Ip6 since issue 11: a family's VIP forwards to its own family).
+template <class A>
+struct BasicBackend {
+  A ip;
   rte_be16_t port = 0;  // the target port, network order
   uint16_t pad = 0;
-  friend bool operator==(const Backend&, const Backend&) = default;
-  friend bool operator<(const Backend& a, const Backend& b) noexcept {
-    return a.ip.host() != b.ip.host() ? a.ip.host() < b.ip.host() : a.port < b.port;
+  friend bool operator==(const BasicBackend&, const BasicBackend&) = default;
+  friend bool operator<(const BasicBackend& a, const BasicBackend& b) noexcept {
+    return a.ip != b.ip ? a.ip < b.ip : a.port < b.port;
   }
 };
+using Backend = BasicBackend<Ip4>;
+using Backend6 = BasicBackend<Ip6>;
 
 inline constexpr uint16_t kNoBackend = 0xffff;
 
 // What a VIP:port/protocol forwards to.  Built by the control thread, read
 // by workers, shared between snapshots while unchanged.
-struct ServiceData : DpObject {
-  Ip4 vip;
+template <class A>
+struct BasicServiceData : DpObject {
+  using Backend = BasicBackend<A>;
+  A vip;
   rte_be16_t port = 0;           // the service port, network order
   Proto proto = Proto::kTcp;
   bool client_ip_affinity = false;  // Maglev on the client address only
@@ -63,23 +69,33 @@ struct ServiceData : DpObject {
     return i < alive_slots.size() ? alive_slots[i] : uint16_t{0};
   }
 };
+using ServiceData = BasicServiceData<Ip4>;
+using ServiceData6 = BasicServiceData<Ip6>;
 
-struct ServiceKey {
-  Ip4 vip;
+template <class A>
+struct BasicServiceKey {
+  A vip;
   rte_be16_t port = 0;
   Proto proto = Proto::kTcp;
   uint8_t pad = 0;
-  friend bool operator==(const ServiceKey&, const ServiceKey&) = default;
+  friend bool operator==(const BasicServiceKey&, const BasicServiceKey&) = default;
 };
+using ServiceKey = BasicServiceKey<Ip4>;
+using ServiceKey6 = BasicServiceKey<Ip6>;
 static_assert(sizeof(ServiceKey) == 8);
+static_assert(sizeof(ServiceKey6) == 20);
 
-// ServiceKey -> ServiceData, open addressing, read-only once built.
-class ServiceMap {
+// ServiceKey -> ServiceData (of one family), open addressing, read-only
+// once built.
+template <class A>
+class BasicServiceMap {
  public:
+  using ServiceKey = BasicServiceKey<A>;
+  using ServiceData = BasicServiceData<A>;
   using Item = std::pair<ServiceKey, const ServiceData*>;
 
-  ServiceMap() = default;
-  explicit ServiceMap(const std::vector<Item>& items) {
+  BasicServiceMap() = default;
+  explicit BasicServiceMap(const std::vector<Item>& items) {
     rehash(items.size());
     for (const auto& [key, service] : items) place(key, service);
   }
@@ -156,18 +172,26 @@ class ServiceMap {
     }
   }
   static uint32_t hash(const ServiceKey& key) noexcept {
-    uint64_t word;
-    std::memcpy(&word, &key, sizeof word);
-    return rte_hash_crc_8byte(word, 0x9e3779b9);
+    if constexpr (sizeof key == 8) {
+      uint64_t word;
+      std::memcpy(&word, &key, sizeof word);
+      return rte_hash_crc_8byte(word, 0x9e3779b9);
+    } else {
+      return rte_hash_crc(&key, sizeof key, 0x9e3779b9);
+    }
   }
   DpVector<Slot> slots_;
   uint32_t mask_ = 0;
   size_t size_ = 0;
 };
+using ServiceMap = BasicServiceMap<Ip4>;
+using ServiceMap6 = BasicServiceMap<Ip6>;
 
 struct PortAddress {
   Prefix4 address;  // own address + connected subnet
   MacAddr mac;
+  Prefix6 address6;  // its IPv6 address and on-link prefix; "::": none
+  bool has_address6() const noexcept { return !address6.addr.is_zero(); }
 };
 
 struct Route {
@@ -185,6 +209,13 @@ struct Route {
   }
 };
 
+// An IPv6 route (issue 11).  Few, scanned longest prefix first.
+struct Route6 {
+  Prefix6 prefix;
+  Ip6 via;  // "::": connected
+  PortIdx port{};
+};
+
 struct Snapshot : DpObject {
   uint64_t generation = 0;
   ServiceMap services;          // VIP:port/proto -> service
@@ -197,9 +228,15 @@ struct Snapshot : DpObject {
   DpVector<Route> routes;       // longest prefix first; connected ones included
   Ip4 dns_vip;                  // zero: no DNS service VIP on the dataplane
   uint32_t dns_rate_limit = 0;  // queries/s per client address to dns_vip; 0: none
+  // IPv6 (issue 11): the same, for the services' IPv6 cluster IPs.
+  ServiceMap6 services6;
+  ServiceMap6 backends6;
+  DpVector<Ip6> vips6;           // sorted; answered for NDP and ICMPv6 echo
+  DpVector<Route6> routes6;      // longest prefix first; connected ones included
 
   // Control thread only: keeps shared per-service data alive.
   std::vector<std::shared_ptr<const ServiceData>> owned_services;
+  std::vector<std::shared_ptr<const ServiceData6>> owned_services6;
   // Control thread only: the builder's record of which service built what
   // (control/publish/snapshot_index.hpp), so the next snapshot can be built
   // from this one by changing only what changed.  Opaque here.
@@ -225,6 +262,26 @@ struct Snapshot : DpObject {
   const Route* route(Ip4 dst) const noexcept {
     for (const Route& r : routes) {
       if ((dst.be & r.mask) == r.network) return &r;
+    }
+    return nullptr;
+  }
+
+  const ServiceData6* find_service(const Ip6& vip, rte_be16_t port, Proto proto) const noexcept {
+    return services6.find(ServiceKey6{vip, port, proto, 0});
+  }
+  const ServiceData6* find_backend(const Ip6& ip, rte_be16_t port, Proto proto) const noexcept {
+    return backends6.find(ServiceKey6{ip, port, proto, 0});
+  }
+  bool is_vip(const Ip6& ip) const noexcept { return std::binary_search(vips6.begin(), vips6.end(), ip); }
+  const PortAddress* own_address(const Ip6& ip) const noexcept {
+    for (const PortAddress& p : ports) {
+      if (p.has_address6() && p.address6.addr == ip) return &p;
+    }
+    return nullptr;
+  }
+  const Route6* route(const Ip6& dst) const noexcept {
+    for (const Route6& r : routes6) {
+      if (r.prefix.contains(dst)) return &r;
     }
     return nullptr;
   }

@@ -49,6 +49,7 @@ struct BuildStats {
   // Per-service data of the previous snapshot that the new one no longer
   // has (for StatsSlots::release()).
   std::vector<std::shared_ptr<const dp::ServiceData>> dropped;
+  uint32_t services6_dropped = 0;  // IPv6 service ports the previous snapshot had and this one not
 };
 
 // Throws std::bad_alloc when memory runs out (the caller's change boundary
@@ -57,5 +58,7 @@ std::unique_ptr<dp::Snapshot> build_snapshot(const SnapshotInputs& in, BuildStat
 
 // The stable Maglev key of an endpoint of a service port: "ip:target_port".
 std::string maglev_key(const dp::Backend& b);
+// The same for an IPv6 endpoint: "[ip]:target_port".
+std::string maglev_key(const dp::Backend6& b);
 
 }  // namespace podgate::ctl
