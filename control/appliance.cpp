@@ -239,6 +239,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   }
 
   a->neighbors_ = new dp::NeighborTable();
+  a->neighbors6_ = new dp::NeighborTable6();
   a->punt_ring_ = rte_ring_create("podgate_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
   if (a->punt_ring_ == nullptr) {
     return make_error(ErrorCode::kDpdk, std::string("cannot create the punt ring: ") + rte_strerror(rte_errno));
@@ -259,6 +260,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   ps.punt_ring = a->punt_ring_;
   ps.pool = a->pool_;
   ps.neighbors = a->neighbors_;
+  ps.neighbors6 = a->neighbors6_;
   for (const dp::PortInfo& p : a->ports_) ps.port_ids.push_back(p.port_id);
   ps.tx_queue = static_cast<uint16_t>(workers);
   a->punt_ = std::make_unique<PuntHandler>(ps);
@@ -323,7 +325,7 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   // this change is asked before anything changes.  Then the static
   // neighbours go in (before the snapshot whose routes use them), and the
   // publication cannot fail: this thread is the rings' only producer.
-  if (auto r = check_neighbors_fit(view.neighbors); !r) return r;
+  if (auto r = check_neighbors_fit(view.neighbors, view.neighbors6); !r) return r;
   if (auto r = publisher_->check_room(); !r) return r;
   for (const NeighborConfig& n : view.neighbors) {
     if (!neighbors_->set(n.ip, n.mac)) {
@@ -331,10 +333,19 @@ Result<void> Appliance::apply(Registry::Proposal next) {
                                                   " although the dry run found room");
     }
   }
+  for (const Neighbor6Config& n : view.neighbors6) {
+    if (!neighbors6_->set(n.ip, n.mac)) {
+      return make_error(ErrorCode::kInternal, "IPv6 neighbour table full adding " + dp::to_string(n.ip) +
+                                                  " although the dry run found room");
+    }
+  }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
   std::vector<dp::Ip4> statics;
   for (const NeighborConfig& n : view.neighbors) statics.push_back(n.ip);
   punt_->set_static_neighbors(statics);
+  std::vector<dp::Ip6> statics6;
+  for (const Neighbor6Config& n : view.neighbors6) statics6.push_back(n.ip);
+  punt_->set_static_neighbors6(statics6);
   slots_guard.published = true;
   slots_->commit_taken();
   if (stats.incremental) {
@@ -357,8 +368,20 @@ Result<void> Appliance::apply(Registry::Proposal next) {
 // table would do; a probe chain wrapping past the last slot can be laid out
 // differently in the copy, which can only matter for a table within
 // kMaxProbe entries of full around that wrap.
-Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& next) const {
-  if (next.empty()) return {};
+Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& next,
+                                            const std::vector<Neighbor6Config>& next6) const {
+  if (next.empty() && next6.empty()) return {};
+  std::unique_ptr<dp::NeighborTable6> scratch6(new dp::NeighborTable6());
+  neighbors6_->for_each([&scratch6](const dp::Ip6& ip, const dp::MacAddr& mac) { scratch6->set(ip, mac); });
+  for (const Neighbor6Config& n : next6) {
+    if (!scratch6->set(n.ip, n.mac)) {
+      return make_error(ErrorCode::kInvalidConfig,
+                        "neighbors: no room for " + dp::to_string(n.ip) + " in the IPv6 neighbour table (" +
+                            std::to_string(neighbors6_->size()) + " entries; at most " +
+                            std::to_string(dp::NeighborTable6::kMaxProbe) +
+                            " addresses may share a hash bucket); nothing was changed");
+    }
+  }
   std::unique_ptr<dp::NeighborTable> scratch(new dp::NeighborTable());
   neighbors_->for_each([&scratch](dp::Ip4 ip, const dp::MacAddr& mac) { scratch->set(ip, mac); });
   for (const NeighborConfig& n : next) {
@@ -610,7 +633,9 @@ Result<void> Appliance::launch_workers() {
     s.punt_ring = punt_ring_;
     s.qsbr = publisher_->qsbr();
     s.neighbors = neighbors_;
+    s.neighbors6 = neighbors6_;
     s.flow_capacity = config().dataplane.flow_table_size;
+    s.flow_capacity6 = dp::ipv6_flow_capacity(s.flow_capacity);
     s.idle_sleep_us = config().dataplane.idle_sleep_us;
     s.timeouts = timeouts_of(config().dataplane);
     s.snapshot = publisher_->current();
@@ -670,6 +695,7 @@ Appliance::~Appliance() {
   for (dp::Worker* w : workers_) delete w;
   publisher_.reset();
   delete neighbors_;
+  delete neighbors6_;
   rte_mempool_free(pool_);
 }
 

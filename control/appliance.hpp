@@ -112,6 +112,7 @@ class Appliance {
   const PuntHandler& punt() const noexcept { return *punt_; }
   const KernelTwins& kernel_twins() const noexcept { return *twins_; }
   const dp::NeighborTable& neighbors() const noexcept { return *neighbors_; }
+  const dp::NeighborTable6& neighbors6() const noexcept { return *neighbors6_; }
   // The VIP routes BIRD announces; null without [announce].
   const VipAnnouncer* announcer() const noexcept { return announcer_.get(); }
   // `drain`/`undrain`: withdraw every VIP route (established connections
@@ -130,7 +131,8 @@ class Appliance {
   Result<void> reload_unguarded();
   Result<void> change_unguarded(const std::function<Result<bool>(Config&)>& edit);
   Result<void> launch_workers();
-  Result<void> check_neighbors_fit(const std::vector<NeighborConfig>& next) const;
+  Result<void> check_neighbors_fit(const std::vector<NeighborConfig>& next,
+                                   const std::vector<Neighbor6Config>& next6) const;
   void stop_workers();
   void poll_control(uint64_t now_ms);
   void advance_flow_queries(uint64_t now_ms);
@@ -148,6 +150,7 @@ class Appliance {
   rte_mempool* pool_ = nullptr;
   std::vector<dp::PortInfo> ports_;
   dp::NeighborTable* neighbors_ = nullptr;
+  dp::NeighborTable6* neighbors6_ = nullptr;
   rte_ring* punt_ring_ = nullptr;
   std::vector<rte_ring*> handoff_rings_;
   std::unique_ptr<SnapshotPublisher> publisher_;

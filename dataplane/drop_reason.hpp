@@ -11,19 +11,22 @@ namespace podgate::dp {
 #define PODGATE_DROP_REASONS(X)                                              \
   X(kTooShort, "too_short", "frame shorter than its Ethernet header")        \
   X(kNotIp, "not_ip", "EtherType neither IPv4 nor ARP")                      \
-  X(kBadIpVersion, "bad_ip_version", "IP version field is not 4")            \
+  X(kBadIpVersion, "bad_ip_version", "IP version field is not 4 (6 for EtherType IPv6)") \
   X(kBadIhl, "bad_ihl", "IHL below 5 or header longer than the packet")      \
   X(kIpOptions, "ip_options", "IPv4 options that overrun the header (RFC 791)") \
   X(kBadIpLength, "bad_ip_length", "IP total length disagrees with frame")   \
   X(kBadIpChecksum, "bad_ip_checksum", "IPv4 header checksum is wrong")      \
-  X(kFragment, "fragment", "IPv4 fragment not of TCP or UDP, or of podgate's own traffic") \
+  X(kFragment, "fragment", "IPv4 fragment not of TCP or UDP, or of podgate's own traffic; any IPv6 fragment") \
+  X(kBadIpv6Extension, "ipv6_bad_extension", "IPv6 extension header cut short, out of place, or more than 8") \
+  X(kIpv6Extension, "ipv6_extension", "IPv6 extension podgate does not walk (ESP, AH, no next header, source route)") \
   X(kFragmentTiny, "fragment_tiny", "first fragment without the whole TCP/UDP header, or TCP at offset 1 (RFC 1858)") \
   X(kFragmentUnmatched, "fragment_unmatched", "later fragment whose first fragment did not come within 2 s (or its wait was full)") \
   X(kTruncatedL4, "truncated_l4", "TCP/UDP header cut short")               \
   X(kBadTcpOffset, "bad_tcp_offset", "TCP data offset below 5 or too long")  \
   X(kBadUdpLength, "bad_udp_length", "UDP length disagrees with IP length")  \
+  X(kBadUdpChecksum, "bad_udp_checksum", "UDP over IPv6 with a zero checksum (RFC 8200 8.1)") \
   X(kUnsupportedProto, "unsupported_proto", "IP protocol not TCP/UDP/ICMP")  \
-  X(kTtlExceeded, "ttl_exceeded", "TTL would reach zero when forwarded")     \
+  X(kTtlExceeded, "ttl_exceeded", "TTL (IPv6: hop limit) would reach zero when forwarded") \
   X(kNoService, "no_service", "to a VIP on a port/protocol it does not serve (or no longer)") \
   X(kNoEndpoint, "no_endpoint", "service has no ready endpoint")             \
   X(kNoFlow, "no_flow", "reply matches no flow entry")                       \
@@ -33,7 +36,9 @@ namespace podgate::dp {
     "next-hop MAC unknown and the resolution queue is full")                 \
   X(kBadArp, "bad_arp", "ARP packet malformed or not Ethernet/IPv4")         \
   X(kArpNotForUs, "arp_not_for_us", "ARP request for another address")      \
-  X(kIcmpNotEcho, "icmp_not_echo", "ICMP other than echo request")          \
+  X(kBadNdp, "bad_ndp", "neighbour discovery message failing RFC 4861's checks (hop limit 255, length, target)") \
+  X(kNdpNotForUs, "ndp_not_for_us", "neighbour solicitation for another address, or router discovery") \
+  X(kIcmpNotEcho, "icmp_not_echo", "ICMP (or ICMPv6) other than echo request") \
   X(kBadIcmp, "bad_icmp", "ICMP message truncated")                         \
   X(kIcmpErrorNoFlow, "icmp_error_no_flow", "ICMP error quoting no connection of ours") \
   X(kTooBig, "too_big", "longer than the egress port's MTU (fragmentation needed sent if DF)") \

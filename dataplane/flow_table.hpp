@@ -507,6 +507,12 @@ class BasicFlowTable {
 
 using FlowTable = BasicFlowTable<Flow>;
 using FlowTable6 = BasicFlowTable<Flow6>;
+
+// IPv6 connections each worker tracks: a quarter of its IPv4 table's, at
+// least 1024 (issue 11; the IPv4 figure is [dataplane] flow_table_size).
+constexpr uint32_t ipv6_flow_capacity(uint32_t ipv4_capacity) noexcept {
+  return ipv4_capacity / 4 > 1024 ? ipv4_capacity / 4 : 1024;
+}
 extern template class BasicFlowTable<Flow>;
 extern template class BasicFlowTable<Flow6>;
 

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include <rte_byteorder.h>
+#include <rte_hash_crc.h>
 
 namespace podgate::dp {
 
@@ -34,6 +35,7 @@ inline constexpr uint16_t kEthernetMtu = 1500;
 
 constexpr rte_be16_t to_be16(uint16_t h) noexcept { return bswap16(h); }
 constexpr uint16_t from_be16(rte_be16_t n) noexcept { return bswap16(n); }
+constexpr rte_be32_t to_be32(uint32_t h) noexcept { return bswap32(h); }
 
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
 
@@ -84,6 +86,13 @@ struct Ip6 {
   friend auto operator<=>(const Ip6& a, const Ip6& b) noexcept { return a.bytes <=> b.bytes; }
 };
 static_assert(sizeof(Ip6) == 16 && alignof(Ip6) == 1);
+
+// CRC32-C of an IPv6 address, its two words read through memcpy (never
+// rte_hash_crc(), which casts: strict aliasing would let the compiler read
+// an address before the stores that built it).
+inline uint32_t crc_ip6(const Ip6& ip, uint32_t seed) noexcept {
+  return rte_hash_crc_8byte(ip.word(1), rte_hash_crc_8byte(ip.word(0), seed));
+}
 
 // RFC 4291 §2.2 text ("fd00:10:96::20", also with an embedded dotted quad)
 // -> Ip6; nullopt when malformed.  to_string() writes RFC 5952's canonical

@@ -58,6 +58,15 @@ class Ownership {
         table_[byte][v] = h;
       }
     }
+    for (uint32_t byte = 0; byte < 18; ++byte) {
+      for (uint32_t v = 0; v < 256; ++v) {
+        uint32_t h = 0;
+        for (uint32_t bit = 0; bit < 8; ++bit) {
+          if (v & (0x80u >> bit)) h ^= key_window(byte * 8 + bit);
+        }
+        table6_[byte][v] = h;
+      }
+    }
     for (uint32_t i = 0; i < kMaxRetaSize; ++i) reta_[i] = static_cast<uint16_t>((i & mask_) % workers_);
   }
 
@@ -70,8 +79,21 @@ class Ownership {
            table_[4][p[0]] ^ table_[5][p[1]];
   }
 
+  // The same over an IPv6 address and port: 18 bytes (a NIC's RSS over
+  // L3_SRC_ONLY|L4_SRC_ONLY of an IPv6 TCP/UDP packet).
+  uint32_t hash(const Ip6& ip, rte_be16_t port) const noexcept {
+    const auto* p = reinterpret_cast<const uint8_t*>(&port);
+    uint32_t h = table6_[16][p[0]] ^ table6_[17][p[1]];
+    for (uint32_t i = 0; i < 16; ++i) h ^= table6_[i][ip.bytes[i]];
+    return h;
+  }
+
   // The worker that owns the connection of client `ip:port`.
   uint32_t owner(Ip4 ip, rte_be16_t port) const noexcept {
+    if (workers_ == 1) return 0;
+    return reta_[hash(ip, port) & mask_];
+  }
+  uint32_t owner(const Ip6& ip, rte_be16_t port) const noexcept {
     if (workers_ == 1) return 0;
     return reta_[hash(ip, port) & mask_];
   }
@@ -94,6 +116,7 @@ class Ownership {
   uint32_t workers_;
   uint32_t mask_;
   uint32_t table_[6][256];
+  uint32_t table6_[18][256];
   uint16_t reta_[kMaxRetaSize];
 };
 

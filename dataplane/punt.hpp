@@ -19,6 +19,10 @@ enum class PuntKind : uint8_t {
   kUnresolved,  // a forwarded packet whose next hop has no MAC yet
   kDns,         // a DNS query to the DNS service VIP
   kKernel,      // for the kernel twin of port `port` (exception path)
+  // IPv6 (issue 11):
+  kNdp,          // a neighbour advertisement: learn the target
+  kUnresolved6,  // a forwarded IPv6 packet whose next hop has no MAC yet; the
+                 // control thread finds the next hop from its destination
 };
 
 struct PuntMeta {

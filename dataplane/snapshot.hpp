@@ -171,14 +171,15 @@ class BasicServiceMap {
       if (slot.key == key) return &slot;
     }
   }
+  // Through memcpy, never a cast (rte_hash_crc() reads the key through a
+  // uint64_t pointer, which strict aliasing lets the compiler order before
+  // the stores of a key just built).
   static uint32_t hash(const ServiceKey& key) noexcept {
-    if constexpr (sizeof key == 8) {
-      uint64_t word;
-      std::memcpy(&word, &key, sizeof word);
-      return rte_hash_crc_8byte(word, 0x9e3779b9);
-    } else {
-      return rte_hash_crc(&key, sizeof key, 0x9e3779b9);
-    }
+    uint64_t words[(sizeof key + 7) / 8] = {};
+    std::memcpy(words, &key, sizeof key);
+    uint32_t h = 0x9e3779b9;
+    for (uint64_t w : words) h = rte_hash_crc_8byte(w, h);
+    return h;
   }
   DpVector<Slot> slots_;
   uint32_t mask_ = 0;

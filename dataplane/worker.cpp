@@ -43,6 +43,7 @@ Worker::Worker(WorkerSetup setup)
       snapshot_(setup_.snapshot),
       gen_(setup_.snapshot != nullptr ? static_cast<uint32_t>(setup_.snapshot->generation) : 0),
       flows_(setup_.flow_capacity, setup_.timeouts),
+      flows6_(std::max<uint32_t>(8, setup_.flow_capacity6), setup_.timeouts),
       traffic_(kStatsSlots),
       tx_(setup_.port_ids.size()),
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
@@ -51,6 +52,7 @@ Worker::Worker(WorkerSetup setup)
       dns_buckets_(kDnsBuckets),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
+  flows6_.count_ends_in(traffic_.data());
   min_frame_fits_ = UINT32_MAX;
   for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
     port_index_[setup_.port_ids[i]] = static_cast<uint16_t>(i);
@@ -120,11 +122,12 @@ void Worker::poll_once() noexcept {
     }
   }
   counters_.flows_expired.add(flows_.expire_some(now_, kExpiryFlowsPerPoll));
+  if (flows6_.size() != 0) counters_.flows_expired.add(flows6_.expire_some(now_, kExpiryFlowsPerPoll));
   if (fragments_.held() != 0) [[unlikely]] {
     counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
   }
   if (query_.asked()) query_.step(flows_, now_);
-  counters_.flow_entries.set(flows_.size());
+  counters_.flow_entries.set(flows_.size() + flows6_.size());
 }
 
 void Worker::adopt_latest_snapshot() noexcept {
@@ -214,6 +217,11 @@ PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noex
 PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) noexcept {
   if (rte_pktmbuf_data_len(m) != rte_pktmbuf_pkt_len(m)) {
     drop(m, DropReason::kTooShort);  // multi-segment frames are not expected: MTU-sized pool
+    return;
+  }
+  if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) &&
+      rte_pktmbuf_mtod(m, const rte_ether_hdr*)->ether_type == to_be16(RTE_ETHER_TYPE_IPV6)) {
+    process_ipv6(m, from_handoff);
     return;
   }
   const bool ip_ok = from_handoff ||
@@ -775,12 +783,8 @@ uint16_t Worker::port_mtu(uint16_t port_idx) const noexcept {
 // errors.
 void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
                              uint16_t mtu) noexcept {
-  constexpr uint32_t kIcmpErrorsPerSecond = 1000, kIcmpErrorBurst = 100;
-  static_assert(kIcmpErrorsPerSecond == 1000, "one token per millisecond");
-  icmp_tokens_ = std::min(kIcmpErrorBurst, icmp_tokens_ + (now_ - icmp_tokens_at_));
-  icmp_tokens_at_ = now_;
   const PortAddress* rx = rx_port_address(m);
-  if (icmp_tokens_ == 0 || rx == nullptr) {
+  if (rx == nullptr || !take_icmp_error_token()) {
     counters_.icmp_errors_rate_limited.add();
     return;
   }
@@ -789,7 +793,6 @@ void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t 
     counters_.icmp_errors_rate_limited.add();
     return;
   }
-  --icmp_tokens_;
   constexpr uint32_t kMaxQuote = 576 - sizeof(rte_ipv4_hdr) - 8;
   const uint32_t available = rte_pktmbuf_pkt_len(m) - kFlowL3Offset;
   const uint32_t quote = std::min({uint32_t{from_be16(ip->total_length)}, available, kMaxQuote});
@@ -821,6 +824,16 @@ void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t 
   e->port = m->port;
   counters_.icmp_errors_sent.add();
   forward(e, eth, Ip4{out->dst_addr});
+}
+
+bool Worker::take_icmp_error_token() noexcept {
+  constexpr uint32_t kIcmpErrorsPerSecond = 1000, kIcmpErrorBurst = 100;
+  static_assert(kIcmpErrorsPerSecond == 1000, "one token per millisecond");
+  icmp_tokens_ = std::min(kIcmpErrorBurst, icmp_tokens_ + (now_ - icmp_tokens_at_));
+  icmp_tokens_at_ = now_;
+  if (icmp_tokens_ == 0) return false;
+  --icmp_tokens_;
+  return true;
 }
 
 // Returns a packet to the neighbour it came from, on the port it came in.
@@ -903,11 +916,6 @@ void Worker::flush_handoffs() noexcept {
     for (unsigned i = sent; i < h.n; ++i) drop(h.pkts[i], DropReason::kHandoffFull);
     h.n = 0;
   }
-}
-
-PODGATE_HOT void Worker::send(rte_mbuf* m, uint16_t port_idx) noexcept {
-  TxBatch& b = tx_[port_idx];
-  b.pkts[b.n++] = m;
 }
 
 // One tx_burst per port per burst, and the counter once (issue 9); what a

@@ -33,6 +33,8 @@
 #include "dataplane/flow_table.hpp"
 #include "dataplane/fragment_table.hpp"
 #include "dataplane/neighbor_table.hpp"
+#include "dataplane/neighbor_table6.hpp"
+#include "dataplane/packet6.hpp"
 #include "dataplane/ownership.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/punt.hpp"
@@ -80,7 +82,9 @@ struct WorkerSetup {
   rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
   rte_rcu_qsbr* qsbr = nullptr;
   const NeighborTable* neighbors = nullptr;
+  const NeighborTable6* neighbors6 = nullptr;  // IPv6 next hops (issue 11)
   uint32_t flow_capacity = 65536;
+  uint32_t flow_capacity6 = 16384;      // IPv6 connections (FlowTable6)
   uint32_t idle_sleep_us = 0;           // run(): sleep when idle (0: spin)
   FlowTimeouts timeouts{};
   const Snapshot* snapshot = nullptr;   // the first snapshot
@@ -99,6 +103,15 @@ inline uint32_t flow_hash(Ip4 src, Ip4 dst, rte_be16_t sport, rte_be16_t dport, 
 }
 inline uint32_t flow_hash(const ParsedPacket& p, bool client_ip_only) noexcept {
   return flow_hash(p.src(), p.dst(), p.sport(), p.dport(), p.proto(), client_ip_only);
+}
+// The same over IPv6 addresses (issue 11).
+inline uint32_t flow_hash(const Ip6& src, const Ip6& dst, rte_be16_t sport, rte_be16_t dport, Proto proto,
+                          bool client_ip_only) noexcept {
+  uint32_t h = crc_ip6(src, 0x1234567);
+  if (client_ip_only) return h;
+  h = crc_ip6(dst, h);
+  h = rte_hash_crc_4byte(uint32_t{sport} << 16 | dport, h);
+  return rte_hash_crc_1byte(static_cast<uint8_t>(proto), h);
 }
 
 class Worker : public DpObject {
@@ -123,6 +136,7 @@ class Worker : public DpObject {
   uint32_t id() const noexcept { return setup_.id; }
   const Ownership& ownership() const noexcept { return owners_; }
   const FlowTable& flows() const noexcept { return flows_; }  // owner or stopped
+  const FlowTable6& flows6() const noexcept { return flows6_; }  // owner or stopped
   // The `flows` command's mailbox (control thread side: ask/answered/collect).
   FlowQuery& flow_query() noexcept { return query_; }
   uint64_t snapshot_generation() const noexcept {
@@ -202,6 +216,27 @@ class Worker : public DpObject {
   }
   bool check_egress_mtu(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 dst) noexcept;
   uint16_t port_mtu(uint16_t port_idx) const noexcept;
+  // One token of the ICMP error bucket (RFC 1812 §4.3.2.8, RFC 4443
+  // §2.4(f)), shared by both families; false when it is empty.
+  bool take_icmp_error_token() noexcept;
+
+  // IPv6 (issue 11; worker6.cpp): the same stages for the other family.
+  // Every IPv6 packet takes this path for now; the burst loop's lanes are
+  // IPv4's.
+  void process_ipv6(rte_mbuf* m, bool from_handoff) noexcept;
+  void classify6(rte_mbuf* m, ParsedPacket6& p) noexcept;
+  void handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, FlowHit6 hit) noexcept;
+  void handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
+                        const FlowTable6::Probe& probe) noexcept;
+  void handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept;
+  void handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept;
+  void drop_hop_limit_exceeded(rte_mbuf* m, const ParsedPacket6& p) noexcept;
+  void send_icmp6_error(const rte_mbuf* m, const ParsedPacket6& p, uint8_t type, uint8_t code,
+                        uint32_t mtu) noexcept;
+  bool fits_egress6(rte_mbuf* m, const ParsedPacket6& p, const Ip6& dst) noexcept;
+  void forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
+  DropReason source_refused6(const Ip6& src) const noexcept;
+  bool answers_for6(const rte_mbuf* m, const Ip6& ip) const noexcept;
   void send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
                        uint16_t mtu) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
@@ -223,7 +258,10 @@ class Worker : public DpObject {
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;
   void flush_tx() noexcept;
-  void send(rte_mbuf* m, uint16_t port_idx) noexcept;  // PortIdx
+  void send(rte_mbuf* m, uint16_t port_idx) noexcept {  // PortIdx
+    TxBatch& b = tx_[port_idx];
+    b.pkts[b.n++] = m;
+  }
   void send_back(rte_mbuf* m, ParsedPacket& p) noexcept;
   void drop(rte_mbuf* m, DropReason reason) noexcept;
   const PortAddress* rx_port_address(const rte_mbuf* m) const noexcept;
@@ -235,6 +273,7 @@ class Worker : public DpObject {
   const Snapshot* snapshot_;
   uint32_t gen_;  // snapshot_->generation, as flows record it
   FlowTable flows_;
+  FlowTable6 flows6_;
   FragmentTable fragments_;
   WorkerCounters counters_;
   DpVector<TrafficCounters> traffic_;               // by stats slot

@@ -14,6 +14,9 @@ PuntHandler::~PuntHandler() {
   for (auto& [ip, hop] : hops_) {
     for (Waiting& w : hop.packets) rte_pktmbuf_free(w.m);
   }
+  for (auto& [ip, hop] : hops6_) {
+    for (Waiting& w : hop.packets) rte_pktmbuf_free(w.m);
+  }
 }
 
 unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
@@ -38,6 +41,12 @@ unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
         } else {
           drop(m, dp::DropReason::kNotForUs);
         }
+        break;
+      case dp::PuntKind::kNdp:
+        on_ndp(m, snap, now_ms);
+        break;
+      case dp::PuntKind::kUnresolved6:
+        on_unresolved6(m, snap, now_ms);
         break;
     }
   }
@@ -162,6 +171,7 @@ void PuntHandler::age_neighbors(const dp::Snapshot& snap, uint64_t now_ms) {
 }
 
 void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
+  tick6(snap, now_ms);
   if (now_ms - last_aging_ms_ >= 100) {
     last_aging_ms_ = now_ms;
     age_neighbors(snap, now_ms);

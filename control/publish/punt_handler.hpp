@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -18,6 +20,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/neighbor_table.hpp"
+#include "dataplane/neighbor_table6.hpp"
 #include "dataplane/punt.hpp"
 #include "dataplane/snapshot.hpp"
 #include "dataplane/worker_counters.hpp"
@@ -47,6 +50,7 @@ class PuntHandler {
     rte_ring* punt_ring = nullptr;
     rte_mempool* pool = nullptr;
     dp::NeighborTable* neighbors = nullptr;
+    dp::NeighborTable6* neighbors6 = nullptr;  // IPv6 next hops (issue 11); null: none resolved
     std::vector<uint16_t> port_ids;  // PortIdx -> DPDK port id
     uint16_t tx_queue = 0;           // the control thread's queue
   };
@@ -75,6 +79,8 @@ class PuntHandler {
   // The config's static neighbours: ARP never changes them.
   void set_static_neighbors(const std::vector<dp::Ip4>& ips);
   bool is_static(dp::Ip4 ip) const { return static_.count(ip.be) != 0; }
+  // The same for IPv6: neighbour discovery never changes them.
+  void set_static_neighbors6(const std::vector<dp::Ip6>& ips) { static6_ = {ips.begin(), ips.end()}; }
 
   // Drains the punt ring; returns the number of packets handled.
   unsigned poll(const dp::Snapshot& snap, uint64_t now_ms);
@@ -108,6 +114,14 @@ class PuntHandler {
   };
 
   void on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
+  // IPv6 neighbour discovery (punt_handler_ndp.cpp, issue 11): the same
+  // resolution as ARP's, with neighbour solicitations and advertisements
+  // (RFC 4861 §7.2).  No aging of learnt IPv6 entries yet.
+  void on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
+  void on_unresolved6(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
+  void send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port, uint64_t now_ms);
+  void tick6(const dp::Snapshot& snap, uint64_t now_ms);
+  void flush6(const dp::Ip6& hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   // Broadcast, or unicast to `known` (a probe of a stale entry).
   void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port, uint64_t now_ms,
@@ -127,6 +141,9 @@ class PuntHandler {
   std::unordered_map<uint32_t, uint64_t> asked_;  // address -> when we last asked for it
   std::unordered_set<uint32_t> static_;           // addresses ARP never changes
   std::unordered_map<uint32_t, Learnt> learnt_;   // learnt entries and their age
+  std::map<dp::Ip6, Hop> hops6_;                  // IPv6 next hop -> waiting
+  std::map<dp::Ip6, uint64_t> asked6_;            // IPv6 address -> when we last solicited it
+  std::set<dp::Ip6> static6_;
   uint64_t last_aging_ms_ = 0;
   uint64_t table_full_logged_ = 0;
   size_t waiting_count_ = 0;

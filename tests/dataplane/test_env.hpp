@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -244,6 +245,9 @@ struct DataplaneSetup {
   bool rss_steered = false;
   // Each port's MTU (PortIdx order); absent or 0: 1500.
   std::vector<uint16_t> port_mtus;
+  // Changes the parsed config before it is published (what TOML cannot
+  // say in a test, or says only later).
+  std::function<void(ctl::Config&)> amend;
 };
 
 class Dataplane {
@@ -256,6 +260,7 @@ class Dataplane {
                                     RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (pool_ == nullptr) dpdk_fail("mbuf pool");
     config_ = parse(setup_.config_toml);
+    if (setup_.amend) setup_.amend(config_);
     const auto tx_queues = static_cast<uint16_t>(setup_.workers + 1);
     for (size_t i = 0; i < config_.ports.size(); ++i) {
       ports_.push_back(std::make_unique<RingPort>(
@@ -263,6 +268,7 @@ class Dataplane {
           static_cast<uint16_t>(setup_.rss_steered ? setup_.workers : 1)));
     }
     neighbors_ = new dp::NeighborTable();
+    neighbors6_ = new dp::NeighborTable6();
     punt_ring_ = rte_ring_create((prefix_ + "_punt").c_str(), kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (punt_ring_ == nullptr) dpdk_fail("punt ring");
     for (uint32_t w = 0; w < setup_.workers; ++w) {
@@ -319,7 +325,9 @@ class Dataplane {
       s.punt_ring = punt_ring_;
       s.qsbr = publisher_->qsbr();
       s.neighbors = neighbors_;
+      s.neighbors6 = neighbors6_;
       s.flow_capacity = setup_.flow_capacity;
+      s.flow_capacity6 = setup_.flow_capacity;
       s.timeouts = setup_.timeouts;
       s.snapshot = publisher_->current();
       workers_.push_back(new dp::Worker(std::move(s)));
@@ -345,6 +353,7 @@ class Dataplane {
     rte_ring_free(punt_ring_);
     publisher_.reset();
     delete neighbors_;
+    delete neighbors6_;
     // Every mbuf the tests made went out, was dropped, or sat in a ring that
     // was just drained: any still missing was leaked by the pipeline.
     unsigned in_use = rte_mempool_in_use_count(pool_);
@@ -375,6 +384,8 @@ class Dataplane {
 
   RingPort& port(size_t i) { return *ports_.at(i); }
   dp::NeighborTable& neighbors() { return *neighbors_; }
+  dp::NeighborTable6& neighbors6() { return *neighbors6_; }
+  const ctl::Config& config() const { return config_; }
   ctl::SnapshotPublisher& publisher() { return *publisher_; }
   dp::Worker& worker(size_t w) { return *workers_.at(w); }
   size_t worker_count() const { return workers_.size(); }
@@ -537,6 +548,7 @@ class Dataplane {
   rte_mempool* pool_ = nullptr;
   std::vector<std::unique_ptr<RingPort>> ports_;
   dp::NeighborTable* neighbors_ = nullptr;
+  dp::NeighborTable6* neighbors6_ = nullptr;
   rte_ring* punt_ring_ = nullptr;
   std::vector<rte_ring*> handoff_;
   std::unique_ptr<ctl::SnapshotPublisher> publisher_;

@@ -1,0 +1,197 @@
+// IPv6 neighbour discovery on the control thread (issue 11): what
+// punt_handler.cpp does with ARP, with RFC 4861's messages.  Workers answer
+// solicitations themselves (nat6.hpp); here the advertisements they punt
+// teach the IPv6 neighbour table, and packets waiting for a next hop are
+// held (as many as for ARP, as long) while it is solicited.
+#include <cstring>
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+
+#include "control/log.hpp"
+#include "control/publish/punt_handler.hpp"
+#include "dataplane/packet6.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+// The Link-Layer Address option of `type` (1 source, 2 target) in the
+// options of an NDP message of `len` bytes from `first`; null if none or
+// malformed (RFC 4861 §4.6: a zero length is invalid).
+const uint8_t* link_layer_option(const uint8_t* l4, uint32_t len, uint32_t first, uint8_t type) {
+  for (uint32_t at = first; at + 2 <= len;) {
+    const uint32_t option_len = l4[at + 1] * 8u;
+    if (option_len == 0 || option_len > len - at) return nullptr;
+    if (l4[at] == type && option_len == 8) return l4 + at + 2;
+    at += option_len;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// A neighbour advertisement (RFC 4861 §7.2.5), learnt as ARP replies are
+// (punt_handler.cpp on_arp): one answering a solicitation of ours creates
+// or updates the entry; an unsolicited one with the Override flag updates
+// an entry that exists (a Pod that came back with a new MAC) but creates
+// none; anything else changes nothing.  Static neighbours never change.
+void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms) {
+  dp::ParsedPacket6 p;
+  dp::DropReason why;
+  if (setup_.neighbors6 == nullptr ||
+      !dp::parse_packet6(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), p, why) ||
+      p.kind != dp::PacketKind::kIcmp || p.icmp_type() != dp::kIcmp6NeighborAdvertisement || p.l4_len < 24) {
+    drop(m, dp::DropReason::kBadNdp);
+    return;
+  }
+  dp::Ip6 target;
+  std::memcpy(target.bytes.data(), p.l4 + 8, 16);
+  const uint16_t rx = dp::punt_meta(m).port;
+  if (rx >= snap.ports.size() || !snap.ports[rx].has_address6() || !snap.ports[rx].address6.contains(target) ||
+      snap.own_address(target) != nullptr || snap.is_vip(target)) {
+    drop(m, dp::DropReason::kNdpNotForUs);
+    return;
+  }
+  const uint8_t* tlla = link_layer_option(p.l4, p.l4_len, 24, 2);
+  dp::MacAddr mac;
+  std::memcpy(mac.bytes.data(), tlla != nullptr ? tlla : p.eth->src_addr.addr_bytes, 6);
+  constexpr uint8_t kSolicitedFlag = 0x40, kOverrideFlag = 0x20;
+  const auto asked = asked6_.find(target);
+  const bool solicited =
+      (p.l4[4] & kSolicitedFlag) != 0 && asked != asked6_.end() && now_ms - asked->second <= kSolicitedMs;
+  const bool known = setup_.neighbors6->find(target).has_value();
+  if (static6_.count(target) != 0 || !(solicited || (known && (p.l4[4] & kOverrideFlag) != 0))) {
+    drop(m, dp::DropReason::kArpUnsolicited);
+    return;
+  }
+  if (!setup_.neighbors6->set(target, mac)) {
+    if (table_full_logged_++ % 256 == 0) {
+      log_info("IPv6 neighbour table: no room for " + dp::to_string(target) + "; " +
+               std::to_string(table_full_logged_) + " time(s) so far");
+    }
+    drop(m, dp::DropReason::kNeighborTableFull);
+    return;
+  }
+  if (solicited) asked6_.erase(asked);
+  rte_pktmbuf_free(m);
+  flush6(target, mac, snap);
+}
+
+// A packet a worker could not send for want of its next hop's MAC: the
+// next hop is found again from its destination (the IPv6 punt carries no
+// address), and the packet waits while it is solicited.
+void PuntHandler::on_unresolved6(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms) {
+  const dp::PortIdx port{dp::punt_meta(m).port};
+  if (setup_.neighbors6 == nullptr || rte_pktmbuf_data_len(m) < dp::kIp6L4Offset) {
+    drop(m, dp::DropReason::kNoRoute);
+    return;
+  }
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(rte_ether_hdr));
+  dp::Ip6 dst;
+  std::memcpy(dst.bytes.data(), ip->dst_addr, 16);
+  const dp::Route6* route = snap.route(dst);
+  if (route == nullptr || route->port != port) {
+    drop(m, dp::DropReason::kNoRoute);  // the routes changed meanwhile
+    return;
+  }
+  const dp::Ip6 next_hop = route->via.is_zero() ? dst : route->via;
+  if (auto mac = setup_.neighbors6->find(next_hop)) {
+    send_resolved(m, port, *mac, snap);
+    return;
+  }
+  Hop& hop = hops6_[next_hop];
+  hop.port = port;
+  if (hop.packets.size() >= kMaxWaitingPerHop || waiting_count_ >= kMaxWaiting) {
+    drop(m, dp::DropReason::kNeighborUnresolved);
+  } else {
+    hop.packets.push_back(Waiting{m, port, now_ms});
+    ++waiting_count_;
+  }
+  if (hop.last_request_ms == 0 || now_ms - hop.last_request_ms >= kArpRetryMs) {
+    hop.last_request_ms = now_ms;
+    send_solicitation(snap, next_hop, port, now_ms);
+  }
+}
+
+void PuntHandler::tick6(const dp::Snapshot& snap, uint64_t now_ms) {
+  for (auto it = asked6_.begin(); it != asked6_.end();) {
+    it = now_ms - it->second > kSolicitedMs ? asked6_.erase(it) : std::next(it);
+  }
+  for (auto it = hops6_.begin(); it != hops6_.end();) {
+    Hop& hop = it->second;
+    if (auto mac = setup_.neighbors6->find(it->first)) {
+      flush6(it->first, *mac, snap);
+      it = hops6_.erase(it);
+      continue;
+    }
+    while (!hop.packets.empty() && now_ms - hop.packets.front().since_ms >= kWaitLimitMs) {
+      drop(hop.packets.front().m, dp::DropReason::kNeighborUnresolved);
+      hop.packets.pop_front();
+      --waiting_count_;
+    }
+    if (hop.packets.empty()) {
+      it = hops6_.erase(it);
+      continue;
+    }
+    if (now_ms - hop.last_request_ms >= kArpRetryMs) {
+      hop.last_request_ms = now_ms;
+      send_solicitation(snap, it->first, hop.port, now_ms);
+    }
+    ++it;
+  }
+}
+
+void PuntHandler::flush6(const dp::Ip6& ip, const dp::MacAddr& mac, const dp::Snapshot& snap) {
+  auto it = hops6_.find(ip);
+  if (it == hops6_.end()) return;
+  for (Waiting& w : it->second.packets) {
+    send_resolved(w.m, w.port, mac, snap);
+    --waiting_count_;
+  }
+  it->second.packets.clear();
+}
+
+// RFC 4861 §7.2.2: a multicast solicitation to the target's solicited-node
+// address (RFC 4291 §2.7.1; Ethernet 33:33 + its last 32 bits, RFC 2464
+// §7), from the port's address, hop limit 255, with our Source Link-Layer
+// Address option.
+void PuntHandler::send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port,
+                                    uint64_t now_ms) {
+  asked6_[target] = now_ms;
+  const uint16_t idx = static_cast<uint16_t>(port);
+  if (idx >= snap.ports.size() || !snap.ports[idx].has_address6()) return;
+  rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
+  if (m == nullptr) return;
+  constexpr uint32_t kNsLen = 32;  // 24 + the 8-byte option
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, dp::kIp6L4Offset + kNsLen));
+  if (eth == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const dp::PortAddress& own = snap.ports[idx];
+  const dp::Ip6 group = dp::solicited_node(target);
+  const uint8_t dst_mac[6] = {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]};
+  std::memcpy(eth->dst_addr.addr_bytes, dst_mac, 6);
+  std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
+  eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV6);
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+  ip->vtc_flow = dp::to_be32(6u << 28);
+  ip->payload_len = dp::to_be16(kNsLen);
+  ip->proto = dp::kProtoIcmp6;
+  ip->hop_limits = 255;
+  std::memcpy(ip->src_addr, own.address6.addr.bytes.data(), 16);
+  std::memcpy(ip->dst_addr, group.bytes.data(), 16);
+  auto* ns = reinterpret_cast<uint8_t*>(ip + 1);
+  std::memset(ns, 0, kNsLen);
+  ns[0] = dp::kIcmp6NeighborSolicitation;
+  std::memcpy(ns + 8, target.bytes.data(), 16);
+  ns[24] = 1;  // Source Link-Layer Address
+  ns[25] = 1;
+  std::memcpy(ns + 26, own.mac.bytes.data(), 6);
+  const rte_be16_t sum = dp::icmp6_checksum(ip, ns, kNsLen);
+  std::memcpy(ns + 2, &sum, 2);
+  transmit(m, port);
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,162 @@
+// IPv6 rewrites (issue 11): DNAT and reverse NAT of TCP/UDP with the hop
+// limit decrement, and the neighbour advertisements and echo replies
+// podgate answers itself.  As nat.hpp, for headers parse_packet6() or
+// parse_flow_packet6() located.  IPv6 has no header checksum (RFC 8200
+// §3): only the TCP/UDP checksum follows the address, through the
+// pseudo-header (§8.1), and the port, updated incrementally (RFC 1624
+// eqn. 3).
+#pragma once
+
+#include <cstring>
+
+#include "dataplane/checksum.hpp"
+#include "dataplane/nat.hpp"
+#include "dataplane/packet6.hpp"
+
+namespace podgate::dp {
+
+// RFC 8200 §3: the hop limit is decremented by each forwarding node, and a
+// packet is discarded when it reaches zero; the caller drops one with hop
+// limit <= 1 as kTtlExceeded (and says so, RFC 4443 §3.3) before it
+// changes anything.
+inline bool hop_limit_allows_forwarding(const rte_ipv6_hdr* ip) noexcept { return ip->hop_limits > 1; }
+
+// RFC 1624 eqn. 3 for a 16-byte address and a port changing together.
+inline rte_be16_t csum_update_ip6_port(rte_be16_t check, const uint8_t* old_ip, const Ip6& new_ip,
+                                       rte_be16_t old_port, rte_be16_t new_port) noexcept {
+  uint64_t sum = static_cast<uint16_t>(~check);
+  for (int i = 0; i < 16; i += 4) {
+    uint32_t o, n;
+    std::memcpy(&o, old_ip + i, 4);
+    std::memcpy(&n, new_ip.bytes.data() + i, 4);
+    o = ~o;
+    sum += (o & 0xffffu) + (o >> 16) + (n & 0xffffu) + (n >> 16);
+  }
+  sum += static_cast<uint16_t>(~old_port);
+  sum += new_port;
+  sum = (sum & 0xffff'ffffu) + (sum >> 32);
+  return static_cast<rte_be16_t>(~csum_fold(static_cast<uint32_t>(sum)));
+}
+
+// The IPv6 NAT of one TCP or UDP packet, as nat_and_decrement_ttl():
+// kDestination rewrites VIP:port to Pod:target_port, kSource Pod:target_port
+// to VIP:port; the hop limit drops by one.  The caller checked
+// hop_limit_allows_forwarding().
+template <NatSide kSide>
+inline void nat6_and_decrement_hop_limit(rte_ipv6_hdr* ip, uint8_t* l4, Proto proto, const Ip6& to,
+                                         rte_be16_t to_port) noexcept {
+  constexpr bool kDst = kSide == NatSide::kDestination;
+  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);
+  uint8_t* addr = kDst ? ip->dst_addr : ip->src_addr;
+  const rte_be16_t old_port = kDst ? ports->dst_port : ports->src_port;
+  if (proto == Proto::kTcp) {
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
+    tcp->cksum = csum_update_ip6_port(tcp->cksum, addr, to, old_port, to_port);
+  } else {
+    // RFC 8200 §8.1: a UDP checksum that computes to zero is sent as all
+    // ones (zero would mean "none", which IPv6 forbids).
+    const rte_be16_t c = csum_update_ip6_port(ports->dgram_cksum, addr, to, old_port, to_port);
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
+  }
+  std::memcpy(addr, to.bytes.data(), 16);
+  if constexpr (kDst) {
+    ports->dst_port = to_port;
+  } else {
+    ports->src_port = to_port;
+  }
+  --ip->hop_limits;
+}
+
+// An ICMPv6 echo reply (RFC 4443 §4.2) made in place from the request: the
+// addresses swap (which leaves the checksum's sum unchanged), the type goes
+// from 128 to 129, and the hop limit starts afresh.
+inline void make_echo_reply6(ParsedPacket6& p) noexcept {
+  uint8_t tmp[16];
+  std::memcpy(tmp, p.ip->src_addr, 16);
+  std::memcpy(p.ip->src_addr, p.ip->dst_addr, 16);
+  std::memcpy(p.ip->dst_addr, tmp, 16);
+  p.ip->hop_limits = 64;
+  const rte_be16_t old_word = nat_detail::load_word(p.l4);
+  p.l4[0] = kIcmp6EchoReply;
+  const rte_be16_t new_word = nat_detail::load_word(p.l4);
+  rte_be16_t check;
+  std::memcpy(&check, p.l4 + 2, 2);
+  check = csum_update16(check, old_word, new_word);
+  std::memcpy(p.l4 + 2, &check, 2);
+}
+
+// A neighbour solicitation podgate answers (RFC 4861 §4.3), read by
+// find_solicitation().
+struct Solicitation {
+  Ip6 target;
+  const uint8_t* source_mac = nullptr;  // its Source Link-Layer Address option, if any
+};
+
+// RFC 4861 §7.1.1's validity checks of a received neighbour solicitation:
+// hop limit 255, code 0, at least 24 octets, a target that is not
+// multicast, options of non-zero length that fit, and, from the
+// unspecified address (duplicate address detection), a solicited-node
+// multicast destination and no source link-layer option.
+inline bool find_solicitation(const ParsedPacket6& p, Solicitation& s) noexcept {
+  if (p.ip->hop_limits != 255 || p.icmp_code() != 0 || p.l4_len < 24) return false;
+  std::memcpy(s.target.bytes.data(), p.l4 + 8, 16);
+  if (s.target.is_multicast()) return false;
+  s.source_mac = nullptr;
+  for (uint32_t at = 24; at < p.l4_len;) {
+    if (p.l4_len - at < 2 || p.l4[at + 1] == 0 || p.l4[at + 1] * 8u > p.l4_len - at) return false;
+    constexpr uint8_t kSourceLinkLayer = 1;
+    if (p.l4[at] == kSourceLinkLayer && p.l4[at + 1] == 1) s.source_mac = p.l4 + at + 2;
+    at += p.l4[at + 1] * 8u;
+  }
+  const Ip6 src = p.src();
+  if (src.is_zero() && (s.source_mac != nullptr || !p.dst().is_multicast())) return false;
+  return true;
+}
+
+// Turns the solicitation in `p` into the solicited advertisement of
+// `s.target` at `mac` (RFC 4861 §4.4, §7.2.4): to the solicitation's source
+// (all-nodes ff02::1 when that is unspecified, with S clear), from the
+// target, hop limit 255, flags Router (podgate forwards), Solicited and
+// Override, and the Target Link-Layer Address option.  The frame becomes
+// exactly 14 + 40 + 32 bytes; the caller trims the mbuf to frame_len().
+inline uint32_t make_neighbor_advertisement(ParsedPacket6& p, const Solicitation& s,
+                                            const MacAddr& mac) noexcept {
+  constexpr uint32_t kNaLen = 32;  // 24 + the 8-byte option
+  const Ip6 src = p.src();
+  const bool dad = src.is_zero();
+  rte_ether_hdr* eth = p.eth;
+  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
+  if (dad) {
+    const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+    std::memcpy(eth->dst_addr.addr_bytes, all_nodes_mac, 6);
+  }
+  std::memcpy(eth->src_addr.addr_bytes, mac.bytes.data(), 6);
+  rte_ipv6_hdr* ip = p.ip;
+  ip->vtc_flow = to_be32(6u << 28);
+  ip->payload_len = to_be16(kNaLen);
+  ip->proto = kProtoIcmp6;
+  ip->hop_limits = 255;
+  if (dad) {
+    const uint8_t all_nodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};  // ff02::1
+    std::memcpy(ip->dst_addr, all_nodes, 16);
+  } else {
+    std::memcpy(ip->dst_addr, src.bytes.data(), 16);
+  }
+  std::memcpy(ip->src_addr, s.target.bytes.data(), 16);
+  uint8_t* na = reinterpret_cast<uint8_t*>(ip + 1);  // no extension headers in what we send
+  std::memset(na, 0, kNaLen);
+  na[0] = kIcmp6NeighborAdvertisement;
+  constexpr uint8_t kRouter = 0x80, kSolicited = 0x40, kOverride = 0x20;
+  na[4] = static_cast<uint8_t>(kRouter | (dad ? 0 : kSolicited) | kOverride);
+  std::memcpy(na + 8, s.target.bytes.data(), 16);
+  na[24] = 2;  // Target Link-Layer Address
+  na[25] = 1;  // 8 octets
+  std::memcpy(na + 26, mac.bytes.data(), 6);
+  const rte_be16_t sum = icmp6_checksum(ip, na, kNaLen);
+  std::memcpy(na + 2, &sum, 2);
+  p.l4 = na;
+  p.l4_len = kNaLen;
+  return kIp6L4Offset + kNaLen;
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,103 @@
+// IPv6 parsing (issue 11): validate an Ethernet frame carrying IPv6 and
+// locate its upper-layer header past the extension headers a router may
+// meet (RFC 8200 §4).  Pure functions over bytes, as packet.hpp; the
+// worker calls them for frames whose EtherType is IPv6.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "dataplane/drop_reason.hpp"
+#include "dataplane/net.hpp"
+#include "dataplane/packet.hpp"
+
+namespace podgate::dp {
+
+inline constexpr uint8_t kProtoIcmp6 = 58;
+inline constexpr uint32_t kIp6L4Offset = sizeof(rte_ether_hdr) + sizeof(rte_ipv6_hdr);  // 54, no extensions
+
+// ICMPv6 message types podgate reads or writes (RFC 4443, RFC 4861).
+enum Icmp6Type : uint8_t {
+  kIcmp6DestinationUnreachable = 1,
+  kIcmp6PacketTooBig = 2,
+  kIcmp6TimeExceeded = 3,
+  kIcmp6ParameterProblem = 4,
+  kIcmp6EchoRequest = 128,
+  kIcmp6EchoReply = 129,
+  kIcmp6RouterSolicitation = 133,
+  kIcmp6RouterAdvertisement = 134,
+  kIcmp6NeighborSolicitation = 135,
+  kIcmp6NeighborAdvertisement = 136,
+  kIcmp6Redirect = 137,
+};
+
+// A validated IPv6 frame.  Every pointer is inside [frame, frame +
+// frame_len); l4 + l4_len never passes the end of the frame.
+struct ParsedPacket6 {
+  uint8_t* frame = nullptr;
+  uint32_t frame_len = 0;
+  PacketKind kind = PacketKind::kTcp;  // kTcp, kUdp or kIcmp (ICMPv6); never kArp
+  rte_ether_hdr* eth = nullptr;
+  rte_ipv6_hdr* ip = nullptr;
+  uint8_t* l4 = nullptr;  // the upper-layer header, after any extension headers
+  // Upper-layer header + payload as the payload length gives them (less the
+  // extension headers), so Ethernet padding is excluded.
+  uint16_t l4_len = 0;
+  uint8_t tcp_flags = 0;  // kTcp only
+
+  Ip6 src() const noexcept {
+    Ip6 a;
+    std::memcpy(a.bytes.data(), ip->src_addr, 16);
+    return a;
+  }
+  Ip6 dst() const noexcept {
+    Ip6 a;
+    std::memcpy(a.bytes.data(), ip->dst_addr, 16);
+    return a;
+  }
+  rte_be16_t sport() const noexcept {
+    return kind == PacketKind::kIcmp ? rte_be16_t{0} : reinterpret_cast<const rte_udp_hdr*>(l4)->src_port;
+  }
+  rte_be16_t dport() const noexcept {
+    return kind == PacketKind::kIcmp ? rte_be16_t{0} : reinterpret_cast<const rte_udp_hdr*>(l4)->dst_port;
+  }
+  Proto proto() const noexcept { return kind == PacketKind::kTcp ? Proto::kTcp : Proto::kUdp; }
+  uint8_t icmp_type() const noexcept { return l4[0]; }
+  uint8_t icmp_code() const noexcept { return l4[1]; }
+};
+
+// Validates and locates headers of an IPv6 frame (EtherType 0x86DD); on
+// failure returns false and sets `drop`.  Never reads beyond frame_len.
+// The rules (RFC 8200 §3-§4, RFC 793, RFC 768 with RFC 8200 §8.1, RFC
+// 4443 §2.1) are quoted where they are checked, in packet6.cpp.
+//   - version 6, and a payload length that fits the frame (0, a jumbogram
+//     of RFC 2675, is not forwarded): bad_ip_version, bad_ip_length;
+//   - extension headers: Hop-by-Hop Options (first only), Destination
+//     Options and Routing headers with no segments left are walked, at most
+//     kMaxExtensionHeaders of them; a header cut short or out of place is
+//     ipv6_bad_extension; a Routing header with segments left, ESP, AH, No
+//     Next Header and anything else unknown is ipv6_extension; a Fragment
+//     header is fragment;
+//   - then TCP, UDP (whose checksum is mandatory in IPv6: zero is
+//     bad_udp_checksum) or ICMPv6 (at least 4 bytes: bad_icmp); anything
+//     else is unsupported_proto.
+inline constexpr int kMaxExtensionHeaders = 8;
+bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropReason& drop) noexcept;
+
+// The fast path's parse of an IPv6 frame: TCP or UDP straight after the
+// fixed header (no extension headers), read once into its flow key.  Takes
+// exactly the packets parse_packet6() accepts with no extension headers;
+// everything else goes to parse_packet6().
+bool parse_flow_packet6(const uint8_t* frame, uint32_t frame_len, struct FlowKey6& key,
+                        uint8_t& tcp_flags) noexcept;
+
+// The ICMPv6 checksum over the pseudo-header of RFC 8200 §8.1 and the
+// message at `l4` (its checksum field zeroed first), network order.
+rte_be16_t icmp6_checksum(const rte_ipv6_hdr* ip, const uint8_t* l4, uint32_t len) noexcept;
+
+}  // namespace podgate::dp

@@ -1,0 +1,364 @@
+// The worker's IPv6 path (issue 11): the stages of worker.cpp for the other
+// family, with the flow table, Maglev, ownership and counters shared.  A
+// family's VIP forwards to the endpoints of the same family (no NAT46).
+// IPv6 routers do not fragment and there is no header checksum (RFC 8200):
+// a packet too big for the egress port is answered with Packet Too Big, and
+// the NAT updates the TCP/UDP checksum alone.
+#include <rte_malloc.h>
+
+#include "dataplane/maglev.hpp"
+#include "dataplane/nat6.hpp"
+#include "dataplane/worker.hpp"
+
+namespace podgate::dp {
+
+namespace {
+
+// The ICMPv6 checksum of a message is right when the sum over it, checksum
+// included, and the pseudo-header, is all ones (RFC 4443 §2.3).
+bool icmp6_checksum_ok(const ParsedPacket6& p) noexcept {
+  return icmp6_checksum(p.ip, p.l4, p.l4_len) == 0;
+}
+
+}  // namespace
+
+void Worker::process_ipv6(rte_mbuf* m, bool /*from_handoff*/) noexcept {
+  ParsedPacket6 p;
+  DropReason why;
+  if (!parse_packet6(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), p, why)) {
+    drop(m, why);
+    return;
+  }
+  if (p.kind == PacketKind::kIcmp) {
+    handle_icmp6(m, p);
+    return;
+  }
+  classify6(m, p);
+}
+
+void Worker::classify6(rte_mbuf* m, ParsedPacket6& p) noexcept {
+  const Snapshot& snap = *snapshot_;
+  const Ip6 src = p.src();
+  const Ip6 dst = p.dst();
+  const ServiceData6* svc = snap.find_service(dst, p.dport(), p.proto());
+  if (svc == nullptr) {
+    if (snap.is_vip(dst)) {
+      drop(m, DropReason::kNoService);
+      return;
+    }
+    if (snap.own_address(dst) != nullptr) {
+      drop(m, DropReason::kNotForUs);  // IPv6 has no kernel twin yet
+      return;
+    }
+  }
+  if (setup_.count > 1) {
+    // As classify(): to a service the client is the source, else the destination.
+    const uint32_t owner = svc != nullptr ? owners_.owner(src, p.sport()) : owners_.owner(dst, p.dport());
+    if (owner != setup_.id) {
+      hand_off(m, owner);
+      return;
+    }
+  }
+  const FlowKey6 key{src, dst, p.sport(), p.dport(), p.proto()};
+  const FlowTable6::Probe probe = flows6_.probe(FlowTable6::hash(key));
+  if (const FlowHit6 hit = flows6_.find(key, probe, now_)) {
+    handle_flow6(m, p, key, hit);
+    return;
+  }
+  if (svc == nullptr) {
+    handle_stateless_reply6(m, p);
+    return;
+  }
+  if (const DropReason why = source_refused6(src); why != DropReason::kCount) {
+    drop(m, why);
+    return;
+  }
+  handle_new_flow6(m, p, *svc, key, probe);
+}
+
+void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, FlowHit6 hit) noexcept {
+  if (!hop_limit_allows_forwarding(p.ip)) {
+    drop_hop_limit_exceeded(m, p);
+    return;
+  }
+  Flow6& flow = *hit.flow;
+  if (flow.gen != gen_) {
+    // As handle_flow(): a flow keeps its Pod while the Pod is ready or
+    // draining, and loses it once removed.
+    counters_.flows_revalidated.add();
+    const ServiceData6* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
+    if (svc == nullptr || !svc->keeps(Backend6{flow.pod, flow.pod_port})) {
+      counters_.flows_endpoint_gone.add();
+      flows6_.erase(flow);
+      if (hit.reverse) {
+        drop(m, DropReason::kNoFlow);
+      } else if (svc == nullptr) {
+        drop(m, DropReason::kNoService);
+      } else {
+        handle_new_flow6(m, p, *svc, key, flows6_.probe(FlowTable6::hash(key)));
+      }
+      return;
+    }
+    flow.gen = gen_;
+  }
+  if (!fits_egress6(m, p, hit.reverse ? flow.client : flow.pod)) return;
+  flows6_.touch(flow, hit.reverse, p.tcp_flags, now_);
+  TrafficCounters& t = traffic_[flow.stats_slot];
+  const uint32_t bytes = rte_pktmbuf_pkt_len(m);
+  if (!hit.reverse) {
+    t.packets_in.add();
+    t.bytes_in.add(bytes);
+    nat6_and_decrement_hop_limit<NatSide::kDestination>(p.ip, p.l4, flow.proto, flow.pod, flow.pod_port);
+    forward6(m, p.eth, flow.pod);
+  } else {
+    t.packets_out.add();
+    t.bytes_out.add(bytes);
+    nat6_and_decrement_hop_limit<NatSide::kSource>(p.ip, p.l4, flow.proto, flow.vip, flow.vip_port);
+    forward6(m, p.eth, flow.client);
+  }
+}
+
+void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
+                              const FlowTable6::Probe& probe) noexcept {
+  if (!hop_limit_allows_forwarding(p.ip)) {
+    drop_hop_limit_exceeded(m, p);
+    return;
+  }
+  if (svc.ready.empty()) {
+    drop(m, DropReason::kNoEndpoint);
+    return;
+  }
+  const uint32_t h = flow_hash(key.src, key.dst, key.sport, key.dport, key.proto, svc.client_ip_affinity);
+  const uint16_t i = maglev_lookup(svc.maglev, h);
+  const Backend6& to = svc.ready[i];
+  if (!fits_egress6(m, p, to.ip)) return;
+  const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
+  const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
+  if (Flow6* flow = flows6_.insert(key, probe, to.ip, to.port, state, gen_, now_, slot, true)) {
+    flows6_.touch(*flow, false, p.tcp_flags, now_);
+    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
+      counters_.flows_picked_up.add();
+    }
+    counters_.flows_created.add();
+    traffic_[slot].flows_created.add();
+  } else {
+    counters_.flows_table_full.add();
+  }
+  TrafficCounters& t = traffic_[slot];
+  t.packets_in.add();
+  t.bytes_in.add(rte_pktmbuf_pkt_len(m));
+  nat6_and_decrement_hop_limit<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
+  forward6(m, p.eth, to.ip);
+}
+
+// As handle_stateless_reply(): a Pod's reply with no flow entry, mapped back
+// to the one service port it backs.
+void Worker::handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept {
+  if (!hop_limit_allows_forwarding(p.ip)) {
+    drop_hop_limit_exceeded(m, p);
+    return;
+  }
+  const ServiceData6* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
+  if (svc == nullptr) {
+    drop(m, DropReason::kNoFlow);
+    return;
+  }
+  const Ip6 client = p.dst();
+  if (!fits_egress6(m, p, client)) return;
+  counters_.replies_stateless.add();
+  TrafficCounters& t = traffic_[svc->slot_of(Backend6{p.src(), p.sport()})];
+  t.packets_out.add();
+  t.bytes_out.add(rte_pktmbuf_pkt_len(m));
+  nat6_and_decrement_hop_limit<NatSide::kSource>(p.ip, p.l4, p.proto(), svc->vip, svc->port);
+  forward6(m, p.eth, client);
+}
+
+// Sources no connection may come from, as source_refused(): the
+// unspecified address, loopback, multicast and IPv4-mapped addresses
+// (RFC 4291 §2.5.2, §2.5.3, §2.7, §2.5.5.2; RFC 6890), and podgate's own.
+DropReason Worker::source_refused6(const Ip6& src) const noexcept {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  const bool loopback = src.word(0) == 0 && src.word(1) == uint64_t{1} << 56;  // ::1 in memory order
+  if (src.is_zero() || loopback || src.is_multicast() || std::memcmp(src.bytes.data(), kMappedPrefix, 12) == 0) {
+    return DropReason::kMartianSource;
+  }
+  if (snapshot_->is_vip(src) || snapshot_->own_address(src) != nullptr) return DropReason::kSourceIsOurs;
+  return DropReason::kCount;
+}
+
+// podgate answers NDP and echo for the port's own IPv6 address (on the port
+// it arrived on) and for every IPv6 VIP, as ARP answers for IPv4.
+bool Worker::answers_for6(const rte_mbuf* m, const Ip6& ip) const noexcept {
+  if (snapshot_->is_vip(ip)) return true;
+  const PortAddress* rx = rx_port_address(m);
+  return rx != nullptr && rx->has_address6() && rx->address6.addr == ip;
+}
+
+void Worker::handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept {
+  switch (p.icmp_type()) {
+    case kIcmp6NeighborSolicitation: {
+      Solicitation s;
+      if (!find_solicitation(p, s) || !icmp6_checksum_ok(p)) {
+        drop(m, DropReason::kBadNdp);
+        return;
+      }
+      const PortAddress* rx = rx_port_address(m);
+      if (rx == nullptr || !answers_for6(m, s.target)) {
+        drop(m, DropReason::kNdpNotForUs);
+        return;
+      }
+      const uint32_t len = make_neighbor_advertisement(p, s, rx->mac);
+      if (len > rte_pktmbuf_data_len(m)) {
+        if (rte_pktmbuf_append(m, static_cast<uint16_t>(len - rte_pktmbuf_data_len(m))) == nullptr) {
+          drop(m, DropReason::kTooShort);
+          return;
+        }
+      } else {
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - len));
+      }
+      counters_.arp_replies.add();
+      send(m, port_index_[m->port]);
+      return;
+    }
+    case kIcmp6NeighborAdvertisement:
+      // RFC 4861 §7.1.2: hop limit 255, code 0, at least 24 octets.
+      if (p.ip->hop_limits != 255 || p.icmp_code() != 0 || p.l4_len < 24 || !icmp6_checksum_ok(p)) {
+        drop(m, DropReason::kBadNdp);
+        return;
+      }
+      punt(m, PuntKind::kNdp, PortIdx{port_index_[m->port]}, Ip4{});
+      return;
+    case kIcmp6RouterSolicitation:
+    case kIcmp6RouterAdvertisement:
+    case kIcmp6Redirect:
+      drop(m, DropReason::kNdpNotForUs);  // podgate takes its routes from its config
+      return;
+    case kIcmp6EchoRequest: {
+      if (!answers_for6(m, p.dst())) {
+        drop(m, DropReason::kNotForUs);
+        return;
+      }
+      if (p.icmp_code() != 0 || !icmp6_checksum_ok(p)) {
+        drop(m, DropReason::kBadIcmp);
+        return;
+      }
+      make_echo_reply6(p);
+      std::swap(p.eth->src_addr, p.eth->dst_addr);
+      if (const PortAddress* rx = rx_port_address(m)) {
+        std::memcpy(p.eth->src_addr.addr_bytes, rx->mac.bytes.data(), 6);
+      }
+      counters_.icmp_echo_replies.add();
+      send(m, port_index_[m->port]);
+      return;
+    }
+    case kIcmp6DestinationUnreachable:
+    case kIcmp6PacketTooBig:
+    case kIcmp6TimeExceeded:
+    case kIcmp6ParameterProblem:
+      // Errors about NATed IPv6 connections are not translated yet.
+      drop(m, DropReason::kIcmpErrorNoFlow);
+      return;
+    default:
+      drop(m, answers_for6(m, p.dst()) ? DropReason::kIcmpNotEcho : DropReason::kNotForUs);
+      return;
+  }
+}
+
+// RFC 4443 §3.3: a router that drops a packet for its hop limit sends Time
+// Exceeded (code 0, hop limit exceeded in transit) to its source.
+void Worker::drop_hop_limit_exceeded(rte_mbuf* m, const ParsedPacket6& p) noexcept {
+  send_icmp6_error(m, p, kIcmp6TimeExceeded, 0, 0);
+  drop(m, DropReason::kTtlExceeded);
+}
+
+// RFC 8200 §5: IPv6 routers never fragment; a packet longer than the
+// egress link's MTU is dropped and its source told the MTU with Packet Too
+// Big (RFC 4443 §3.2), which path MTU discovery (RFC 8201) needs.
+bool Worker::fits_egress6(rte_mbuf* m, const ParsedPacket6& p, const Ip6& dst) noexcept {
+  if (rte_pktmbuf_pkt_len(m) <= min_frame_fits_) return true;
+  const Route6* route = snapshot_->route(dst);
+  if (route == nullptr) return true;  // forward6() drops it as no_route
+  const uint16_t mtu = port_mtu(static_cast<uint16_t>(route->port));
+  if (sizeof(rte_ipv6_hdr) + from_be16(p.ip->payload_len) <= mtu) return true;
+  send_icmp6_error(m, p, kIcmp6PacketTooBig, 0, mtu);
+  drop(m, DropReason::kTooBig);
+  return false;
+}
+
+// An ICMPv6 error about `p` (as it arrived, before any NAT) to its source,
+// from the arrival port's IPv6 address, quoting as much of the packet as
+// fits in the minimum MTU, 1280 bytes (RFC 4443 §2.4(c)); rate-limited with
+// the IPv4 errors (§2.4(f)).  Never about an ICMPv6 error or a packet from
+// an address that cannot be answered (§2.4(e)): multicast or unspecified.
+void Worker::send_icmp6_error(const rte_mbuf* m, const ParsedPacket6& p, uint8_t type, uint8_t code,
+                              uint32_t mtu) noexcept {
+  const Ip6 to = p.src();
+  if (to.is_zero() || to.is_multicast()) return;
+  if (p.kind == PacketKind::kIcmp && p.icmp_type() < 128) return;
+  const PortAddress* rx = rx_port_address(m);
+  if (rx == nullptr || !rx->has_address6() || !take_icmp_error_token()) {
+    counters_.icmp_errors_rate_limited.add();
+    return;
+  }
+  rte_mbuf* e = rte_pktmbuf_alloc(m->pool);
+  if (e == nullptr) {
+    counters_.icmp_errors_rate_limited.add();
+    return;
+  }
+  constexpr uint32_t kMaxQuote = 1280 - sizeof(rte_ipv6_hdr) - 8;
+  const uint32_t available = rte_pktmbuf_pkt_len(m) - static_cast<uint32_t>(sizeof(rte_ether_hdr));
+  const uint32_t quote =
+      std::min({static_cast<uint32_t>(sizeof(rte_ipv6_hdr) + from_be16(p.ip->payload_len)), available, kMaxQuote});
+  const uint32_t icmp_len = 8 + quote;
+  const auto frame_len = static_cast<uint16_t>(kIp6L4Offset + icmp_len);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(e, frame_len));
+  if (eth == nullptr) {
+    rte_pktmbuf_free(e);
+    counters_.icmp_errors_rate_limited.add();
+    return;
+  }
+  eth->ether_type = to_be16(RTE_ETHER_TYPE_IPV6);
+  auto* out = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+  out->vtc_flow = to_be32(6u << 28);
+  out->payload_len = to_be16(static_cast<uint16_t>(icmp_len));
+  out->proto = kProtoIcmp6;
+  out->hop_limits = 64;
+  std::memcpy(out->src_addr, rx->address6.addr.bytes.data(), 16);
+  std::memcpy(out->dst_addr, to.bytes.data(), 16);
+  auto* icmp = reinterpret_cast<uint8_t*>(out + 1);
+  icmp[0] = type;
+  icmp[1] = code;
+  icmp[2] = icmp[3] = 0;
+  const rte_be32_t field = to_be32(mtu);  // Packet Too Big: the MTU; unused (zero) otherwise
+  std::memcpy(icmp + 4, &field, 4);
+  std::memcpy(icmp + 8, p.ip, quote);
+  const rte_be16_t sum = icmp6_checksum(out, icmp, icmp_len);
+  std::memcpy(icmp + 2, &sum, 2);
+  e->port = m->port;
+  counters_.icmp_errors_sent.add();
+  forward6(e, eth, to);
+}
+
+// Route, then the next hop's MAC from the shared IPv6 neighbour table; an
+// unresolved next hop sends the packet to the control thread, which
+// solicits it (RFC 4861 §7.2.2) and holds the packet meanwhile.
+void Worker::forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept {
+  const Snapshot& snap = *snapshot_;
+  const Route6* route = snap.route(dst);
+  if (route == nullptr) {
+    drop(m, DropReason::kNoRoute);
+    return;
+  }
+  const Ip6& next_hop = route->via.is_zero() ? dst : route->via;
+  const uint64_t mac = setup_.neighbors6 != nullptr ? setup_.neighbors6->find_word(next_hop) : 0;
+  if (mac == 0) {
+    punt(m, PuntKind::kUnresolved6, route->port, Ip4{});
+    return;
+  }
+  const uint16_t port = static_cast<uint16_t>(route->port);
+  std::memcpy(eth->dst_addr.addr_bytes, &mac, 6);
+  std::memcpy(eth->src_addr.addr_bytes, snap.ports[port].mac.bytes.data(), 6);
+  send(m, port);
+}
+
+}  // namespace podgate::dp

@@ -1,0 +1,424 @@
+// Tier-2 tests of the worker's IPv6 path (issue 11) on net_ring ports, as
+// worker_golden_test.cpp does for IPv4: every expected frame is built by
+// packet_builder6.hpp from the RFCs with checksums computed in full, and
+// compared byte for byte.  The services are dual-stack: each IPv4 service
+// of the base config gains an IPv6 cluster IP and IPv6 endpoints.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "dataplane/packet6.hpp"
+#include "tests/dataplane/packet_builder6.hpp"
+#include "tests/dataplane/test_env.hpp"
+
+namespace podgate::test {
+namespace {
+
+
+using dp::DropReason;
+using dp::PuntKind;
+
+const MacAddr kUplinkMac = port_mac(kUplink);
+const MacAddr kPodsMac = port_mac(kPods);
+const MacAddr kClientMac = mac("02:00:00:00:02:02");
+const MacAddr kGatewayMac = mac("02:00:00:00:02:fe");
+
+const Ip6 kUplinkIp6 = ip6("fd00:2::1");
+const Ip6 kPodsIp6 = ip6("fd00:17::1");
+const Ip6 kClient6 = ip6("fd00:2::2");
+const Ip6 kGateway6 = ip6("fd00:2::fe");
+const Ip6 kFarClient6 = ip6("2001:db8:51::7");  // behind the gateway
+const Ip6 kVip6 = ip6("fd00:96::20");           // my-app, TCP 80 -> 8080
+const Ip6 kUdpVip6 = ip6("fd00:96::30");        // echo-udp, UDP 5353
+const Ip6 kPod6a = ip6("fd00:17::10");
+const Ip6 kPod6b = ip6("fd00:17::11");
+const Ip6 kUnresolvedPod6 = ip6("fd00:17::20");
+const Ip6 kUnresolvedVip6 = ip6("fd00:96::50");
+const Ip4 kVip4 = ip("10.96.0.20");
+const Ip4 kClient4 = ip("192.0.2.2");
+
+MacAddr pod_mac(const Ip6& pod) {
+  MacAddr m = mac("02:00:00:00:16:00");
+  m.bytes[5] = pod.bytes[15];
+  return m;
+}
+
+constexpr const char* kConfig = R"(
+[[services]]
+namespace = "default"
+name = "my-app"
+cluster_ip = "10.96.0.20"
+ports = [ { port = 80, target_port = 8080 } ]
+endpoints = [ { ip = "172.17.0.10" } ]
+
+[[services]]
+namespace = "default"
+name = "echo-udp"
+cluster_ip = "10.96.0.30"
+ports = [ { port = 5353, target_port = 5353, protocol = "UDP" } ]
+endpoints = [ { ip = "172.17.0.10" } ]
+
+[[services]]
+namespace = "default"
+name = "unresolved"
+cluster_ip = "10.96.0.50"
+ports = [ { port = 80, target_port = 8080 } ]
+endpoints = []
+)";
+
+ctl::EndpointConfig endpoint(const Ip6& ip) {
+  ctl::EndpointConfig e;
+  e.ip = dp::IpAddr::v6(ip);
+  return e;
+}
+
+// The IPv6 half of the world, added to the parsed config.
+void dual_stack(ctl::Config& c) {
+  c.ports[kUplink].address6 = dp::Prefix6{kUplinkIp6, 64};
+  c.ports[kPods].address6 = dp::Prefix6{kPodsIp6, 64};
+  c.routes6.push_back(ctl::Route6Config{*dp::parse_prefix6("2001:db8:51::/48"), kGateway6});
+  std::vector<ctl::ServiceConfig> services(c.services.begin(), c.services.end());
+  for (ctl::ServiceConfig& s : services) {
+    if (s.name == "my-app") {
+      s.secondary_cluster_ip = dp::IpAddr::v6(kVip6);
+      s.endpoints.push_back(endpoint(kPod6a));
+      s.endpoints.push_back(endpoint(kPod6b));
+    } else if (s.name == "echo-udp") {
+      s.secondary_cluster_ip = dp::IpAddr::v6(kUdpVip6);
+      s.endpoints.push_back(endpoint(kPod6a));
+    } else if (s.name == "unresolved") {
+      s.secondary_cluster_ip = dp::IpAddr::v6(kUnresolvedVip6);
+      s.endpoints.push_back(endpoint(kUnresolvedPod6));
+    }
+  }
+  c.services = ctl::ServiceList(std::move(services));
+}
+
+std::unique_ptr<Dataplane> make_dataplane() {
+  DataplaneSetup s;
+  s.config_toml = std::string(kRingPortsToml) + kConfig;
+  s.amend = dual_stack;
+  auto d = std::make_unique<Dataplane>(std::move(s));
+  d->neighbors().set(kClient4, kClientMac);
+  d->neighbors().set(ip("172.17.0.10"), mac("02:00:00:00:11:10"));
+  d->neighbors6().set(kClient6, kClientMac);
+  d->neighbors6().set(kGateway6, kGatewayMac);
+  for (const Ip6& pod : {kPod6a, kPod6b}) d->neighbors6().set(pod, pod_mac(pod));
+  return d;
+}
+
+// --- what goes in, what must come out ------------------------------------------
+
+Bytes syn_to(const Ip6& vip, uint16_t sport, uint8_t hop_limit = 64, const std::vector<Extension>& ext = {}) {
+  return tcp6_frame({kUplinkMac, kClientMac}, {kClient6, vip, hop_limit}, Tcp{sport, 80, kSyn}, {}, ext);
+}
+// The client's SYN after DNAT to `pod`, as the Pods' port sends it.
+Bytes syn_dnat(const Ip6& pod, uint16_t sport, uint8_t hop_limit = 63, const std::vector<Extension>& ext = {}) {
+  return tcp6_frame({pod_mac(pod), kPodsMac}, {kClient6, pod, hop_limit}, Tcp{sport, 8080, kSyn}, {}, ext);
+}
+Bytes synack_from(const Ip6& pod, uint16_t client_port) {
+  return tcp6_frame({kPodsMac, pod_mac(pod)}, {pod, kClient6}, Tcp{8080, client_port, kSyn | kAck, 5000, 1001});
+}
+Bytes synack_unnat(uint16_t client_port) {
+  return tcp6_frame({kClientMac, kUplinkMac}, {kVip6, kClient6, 63}, Tcp{80, client_port, kSyn | kAck, 5000, 1001});
+}
+
+// Sends one frame; expects it dropped for `why`, nothing sent or punted.
+void expect_dropped(Dataplane& d, size_t port, const Bytes& frame, DropReason why) {
+  const uint64_t before = d.drops(why), total = d.drops_total();
+  const auto out = d.send(port, frame);
+  EXPECT_TRUE(out.empty()) << "sent: " << (out.empty() ? "" : describe(out[0].frame));
+  EXPECT_TRUE(d.take_punted().empty());
+  EXPECT_EQ(d.drops(why) - before, 1u) << "expected one " << dp::drop_reason_name(why) << "; drops: "
+                                       << d.drop_summary();
+  EXPECT_EQ(d.drops_total() - total, 1u) << d.drop_summary();
+}
+
+// Sends one frame; expects exactly one frame out on `port`, returned.
+Bytes expect_one(Dataplane& d, size_t in, const Bytes& frame, size_t port) {
+  const auto out = d.send(in, frame);
+  EXPECT_EQ(out.size(), 1u) << "drops: " << d.drop_summary();
+  if (out.size() != 1) return {};
+  EXPECT_EQ(out[0].port, port);
+  return out[0].frame;
+}
+
+// --- NAT both ways -------------------------------------------------------------
+
+TEST(WorkerIpv6, TcpToAnIpv6VipIsNatedToAnIpv6PodAndTheReplyBack) {
+  auto d = make_dataplane();
+  const Bytes out = expect_one(*d, kUplink, syn_to(kVip6, 40000), kPods);
+  ASSERT_FALSE(out.empty());
+  const Ip6 pod = get_ip6(out, kEthLen + 24);
+  ASSERT_TRUE(pod == kPod6a || pod == kPod6b) << dp::to_string(pod);
+  // Destination and port rewritten, hop limit decremented, the TCP
+  // checksum exactly a full recomputation's (the builder's).
+  EXPECT_TRUE(frames_equal(out, syn_dnat(pod, 40000)));
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, synack_from(pod, 40000), kUplink), synack_unnat(40000)));
+  EXPECT_EQ(d->worker(0).flows6().size(), 1u);
+  EXPECT_EQ(d->worker(0).flows().size(), 0u);
+}
+
+TEST(WorkerIpv6, AConnectionStaysOnItsPodAndConnectionsSpreadOverThePods) {
+  auto d = make_dataplane();
+  std::set<std::string> reached;
+  for (uint16_t port = 41000; port < 41064; ++port) {
+    const Bytes first = expect_one(*d, kUplink, syn_to(kVip6, port), kPods);
+    ASSERT_FALSE(first.empty());
+    const Ip6 pod = get_ip6(first, kEthLen + 24);
+    reached.insert(dp::to_string(pod));
+    // The client's next packet (ACK) goes to the same Pod.
+    const Bytes ack = tcp6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, Tcp{port, 80, kAck, 1001, 5001});
+    const Bytes again = expect_one(*d, kUplink, ack, kPods);
+    EXPECT_EQ(get_ip6(again, kEthLen + 24), pod);
+  }
+  EXPECT_EQ(reached, (std::set<std::string>{"fd00:17::10", "fd00:17::11"}));
+}
+
+TEST(WorkerIpv6, UdpIsNatedWithItsMandatoryChecksumUpdated) {
+  auto d = make_dataplane();
+  const Bytes query = udp6_frame({kUplinkMac, kClientMac}, {kClient6, kUdpVip6}, Udp{33000, 5353}, {1, 2, 3, 4, 5});
+  const Bytes want = udp6_frame({pod_mac(kPod6a), kPodsMac}, {kClient6, kPod6a, 63}, Udp{33000, 5353}, {1, 2, 3, 4, 5});
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, query, kPods), want));
+  const Bytes answer = udp6_frame({kPodsMac, pod_mac(kPod6a)}, {kPod6a, kClient6}, Udp{5353, 33000}, {9, 9});
+  const Bytes back = udp6_frame({kClientMac, kUplinkMac}, {kUdpVip6, kClient6, 63}, Udp{5353, 33000}, {9, 9});
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, answer, kUplink), back));
+}
+
+TEST(WorkerIpv6, EachFamilysVipForwardsToItsOwnFamilyOnly) {
+  auto d = make_dataplane();
+  // The same service's IPv4 VIP goes to its IPv4 endpoint: no NAT46.
+  const Bytes v4 = tcp_frame({kUplinkMac, kClientMac}, {kClient4, kVip4}, Tcp{40000, 80, kSyn});
+  const Bytes out = expect_one(*d, kUplink, v4, kPods);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(ether_type(out), kEtherIpv4);
+  EXPECT_EQ(ip_dst(out), ip("172.17.0.10"));
+}
+
+TEST(WorkerIpv6, AFarClientsReplyLeavesThroughItsRoutesGateway) {
+  auto d = make_dataplane();
+  const Bytes syn = tcp6_frame({kUplinkMac, kGatewayMac}, {kFarClient6, kVip6}, Tcp{40000, 80, kSyn});
+  const Bytes out = expect_one(*d, kUplink, syn, kPods);
+  ASSERT_FALSE(out.empty());
+  const Ip6 pod = get_ip6(out, kEthLen + 24);
+  const Bytes reply = tcp6_frame({kPodsMac, pod_mac(pod)}, {pod, kFarClient6}, Tcp{8080, 40000, kSyn | kAck});
+  const Bytes back = expect_one(*d, kPods, reply, kUplink);
+  EXPECT_TRUE(frames_equal(back, tcp6_frame({kGatewayMac, kUplinkMac}, {kVip6, kFarClient6, 63},
+                                            Tcp{80, 40000, kSyn | kAck})));
+}
+
+TEST(WorkerIpv6, AReplyWithoutAFlowIsMappedBackStatelessly) {
+  auto d = make_dataplane();
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, synack_from(kPod6a, 45000), kUplink), synack_unnat(45000)));
+  expect_dropped(*d, kPods,
+                 tcp6_frame({kPodsMac, pod_mac(kPod6a)}, {kPod6a, kClient6}, Tcp{9999, 45000, kAck}),
+                 DropReason::kNoFlow);
+}
+
+// --- extension headers ---------------------------------------------------------
+
+// RFC 8200 §4.2: PadN filling a 6-byte options area.
+Extension options(uint8_t type) { return Extension{type, {1, 4, 0, 0, 0, 0}}; }
+
+TEST(WorkerIpv6, PortsAreFoundAfterHopByHopAndDestinationOptions) {
+  auto d = make_dataplane();
+  const std::vector<Extension> ext = {options(kHopByHop), options(kDestinationOptions)};
+  const Bytes out = expect_one(*d, kUplink, syn_to(kVip6, 40000, 64, ext), kPods);
+  ASSERT_FALSE(out.empty());
+  const Ip6 pod = get_ip6(out, kEthLen + 24);
+  EXPECT_TRUE(frames_equal(out, syn_dnat(pod, 40000, 63, ext)));  // the headers travel on untouched
+}
+
+TEST(WorkerIpv6, ARoutingHeaderWithNoSegmentsLeftIsWalked) {
+  auto d = make_dataplane();
+  const std::vector<Extension> ext = {Extension{kRoutingHeader, {4, 0, 0, 0, 0, 0}}};  // type 4, 0 left
+  EXPECT_EQ(d->send(kUplink, syn_to(kVip6, 40000, 64, ext)).size(), 1u) << d->drop_summary();
+}
+
+TEST(WorkerIpv6, ExtensionHeadersItCannotWalkAreDroppedEachWithItsReason) {
+  auto d = make_dataplane();
+  expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, {Extension{kRoutingHeader, {4, 1, 0, 0, 0, 0}}}),
+                 DropReason::kIpv6Extension);  // segments left: a source route through us
+  expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, {Extension{kFragmentHeader, {0, 1, 0, 0, 0, 9}}}),
+                 DropReason::kFragment);
+  expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, {options(kDestinationOptions), options(kHopByHop)}),
+                 DropReason::kBadIpv6Extension);  // Hop-by-Hop must come first
+  std::vector<Extension> nine(9, options(kDestinationOptions));
+  expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, nine), DropReason::kBadIpv6Extension);
+  // ESP (50): its payload is encrypted; nothing to NAT.
+  expect_dropped(*d, kUplink,
+                 ipv6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, 50, Bytes(24, 7), -1),
+                 DropReason::kIpv6Extension);
+  // A header claiming more bytes than the payload has.
+  Bytes overrun = syn_to(kVip6, 40000, 64, {options(kDestinationOptions)});
+  overrun[kEthLen + kIp6Len + 1] = 9;
+  expect_dropped(*d, kUplink, overrun, DropReason::kBadIpv6Extension);
+}
+
+TEST(WorkerIpv6, MalformedHeadersAreDroppedEachWithItsReason) {
+  auto d = make_dataplane();
+  Bytes version = syn_to(kVip6, 40000);
+  version[kEthLen] = 0x40;
+  expect_dropped(*d, kUplink, version, DropReason::kBadIpVersion);
+  Bytes too_long = syn_to(kVip6, 40000);
+  put16(too_long, kEthLen + 4, 200);
+  expect_dropped(*d, kUplink, too_long, DropReason::kBadIpLength);
+  const Bytes whole = syn_to(kVip6, 40000);
+  const Bytes truncated(whole.begin(), whole.begin() + kEthLen + 30);
+  expect_dropped(*d, kUplink, truncated, DropReason::kBadIpLength);
+  Bytes zero_udp = udp6_frame({kUplinkMac, kClientMac}, {kClient6, kUdpVip6}, Udp{33000, 5353}, {1});
+  put16(zero_udp, kEthLen + kIp6Len + 6, 0);
+  expect_dropped(*d, kUplink, zero_udp, DropReason::kBadUdpChecksum);
+  expect_dropped(*d, kUplink, ipv6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, kProtoTcp, Bytes(12, 0), -1),
+                 DropReason::kTruncatedL4);
+  expect_dropped(*d, kUplink, ipv6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, 132, Bytes(12, 0), -1),
+                 DropReason::kUnsupportedProto);  // SCTP
+}
+
+TEST(WorkerIpv6, MartianAndOwnSourcesAreRefused) {
+  auto d = make_dataplane();
+  for (const char* src : {"::1", "ff02::1", "::ffff:192.0.2.7"}) {
+    expect_dropped(*d, kUplink, tcp6_frame({kUplinkMac, kClientMac}, {ip6(src), kVip6}, Tcp{40000, 80, kSyn}),
+                   DropReason::kMartianSource);
+  }
+  expect_dropped(*d, kUplink, tcp6_frame({kUplinkMac, kClientMac}, {kUdpVip6, kVip6}, Tcp{40000, 80, kSyn}),
+                 DropReason::kSourceIsOurs);
+}
+
+// --- hop limit -----------------------------------------------------------------
+
+TEST(WorkerIpv6, HopLimitOneIsDroppedAndTheSourceToldTimeExceeded) {
+  auto d = make_dataplane();
+  const Bytes syn = syn_to(kVip6, 40000, 1);
+  const auto out = d->send(kUplink, syn);
+  EXPECT_EQ(d->drops(DropReason::kTtlExceeded), 1u) << d->drop_summary();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, kUplink);
+  // RFC 4443 §3.3: type 3, code 0, from the arrival port's address,
+  // quoting the packet as it arrived.
+  EXPECT_TRUE(frames_equal(out[0].frame,
+                           icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6}, 3, 0, 0, syn)));
+  EXPECT_EQ(d->worker(0).flows6().size(), 0u) << "a dropped packet left a flow";
+}
+
+TEST(WorkerIpv6, APacketTooBigForTheEgressMtuIsAnsweredWithItsMtu) {
+  DataplaneSetup s;
+  s.config_toml = std::string(kRingPortsToml) + kConfig;
+  s.amend = dual_stack;
+  s.port_mtus = {1500, 1280};
+  Dataplane d(std::move(s));
+  d.neighbors6().set(kClient6, kClientMac);
+  for (const Ip6& pod : {kPod6a, kPod6b}) d.neighbors6().set(pod, pod_mac(pod));
+  const Bytes big = tcp6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, Tcp{40000, 80, kSyn}, Bytes(1300, 0xab));
+  const auto out = d.send(kUplink, big);
+  EXPECT_EQ(d.drops(DropReason::kTooBig), 1u) << d.drop_summary();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(frames_equal(out[0].frame, icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6}, 2, 0,
+                                                           1280, big)));
+}
+
+// --- neighbour discovery and echo ----------------------------------------------
+
+L3v6 to_us(const Ip6& src, const Ip6& dst) { return L3v6{src, dst, 255}; }
+
+// RFC 4861 §7.2.4: the solicited advertisement, with R (a router), S and
+// O, the target's link-layer address, back to the solicitor.
+Bytes advertisement_of(const Ip6& target, const MacAddr& our_mac, size_t) {
+  return advertisement_frame({kClientMac, our_mac}, {target, kClient6, 255}, target, our_mac, 0xe0);
+}
+
+TEST(WorkerIpv6, SolicitationsForItsAddressAndItsVipsAreAdvertised) {
+  auto d = make_dataplane();
+  const Ip6 group = dp::solicited_node(kUplinkIp6);
+  const MacAddr group_mac = mac("33:33:ff:00:00:01");
+  const Bytes ns = solicitation_frame({group_mac, kClientMac}, to_us(kClient6, group), kUplinkIp6, &kClientMac);
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, ns, kUplink), advertisement_of(kUplinkIp6, kUplinkMac, kUplink)));
+  const Bytes ns_vip = solicitation_frame({group_mac, kClientMac}, to_us(kClient6, dp::solicited_node(kVip6)), kVip6,
+                                          &kClientMac);
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, ns_vip, kUplink), advertisement_of(kVip6, kUplinkMac, kUplink)));
+  // Without the source's link-layer option: to the frame's source MAC.
+  const Bytes bare = solicitation_frame({group_mac, kClientMac}, to_us(kClient6, group), kUplinkIp6, nullptr);
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, bare, kUplink), advertisement_of(kUplinkIp6, kUplinkMac, kUplink)));
+}
+
+TEST(WorkerIpv6, DuplicateAddressDetectionIsAnsweredToAllNodes) {
+  auto d = make_dataplane();
+  const Ip6 group = dp::solicited_node(kUplinkIp6);
+  const Bytes dad = solicitation_frame({mac("33:33:ff:00:00:01"), kClientMac}, to_us(ip6("::"), group), kUplinkIp6,
+                                       nullptr);
+  // RFC 4861 §7.2.4: to ff02::1, Solicited clear.
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, dad, kUplink),
+                           advertisement_frame({mac("33:33:00:00:00:01"), kUplinkMac},
+                                               {kUplinkIp6, ip6("ff02::1"), 255}, kUplinkIp6, kUplinkMac, 0xa0)));
+}
+
+TEST(WorkerIpv6, SolicitationsThatAreNotForItOrNotValidAreDropped) {
+  auto d = make_dataplane();
+  const Ip6 other = ip6("fd00:2::99");
+  const MacAddr group_mac = mac("33:33:ff:00:00:99");
+  expect_dropped(*d, kUplink,
+                 solicitation_frame({group_mac, kClientMac}, to_us(kClient6, dp::solicited_node(other)), other, &kClientMac),
+                 DropReason::kNdpNotForUs);
+  // The Pods port's address is not answered on the uplink.
+  expect_dropped(*d, kUplink,
+                 solicitation_frame({group_mac, kClientMac}, to_us(kClient6, dp::solicited_node(kPodsIp6)), kPodsIp6,
+                                    &kClientMac),
+                 DropReason::kNdpNotForUs);
+  // RFC 4861 §7.1.1: a hop limit other than 255 (it was routed here).
+  expect_dropped(*d, kUplink,
+                 solicitation_frame({group_mac, kClientMac}, {kClient6, dp::solicited_node(kUplinkIp6), 64}, kUplinkIp6,
+                                    &kClientMac),
+                 DropReason::kBadNdp);
+  Bytes bad_sum = solicitation_frame({group_mac, kClientMac}, to_us(kClient6, dp::solicited_node(kUplinkIp6)),
+                                     kUplinkIp6, &kClientMac);
+  bad_sum[kEthLen + kIp6Len + 2] ^= 0x01;
+  expect_dropped(*d, kUplink, bad_sum, DropReason::kBadNdp);
+  // A router advertisement: podgate's routes come from its config.
+  Bytes ra(16, 0);
+  ra[0] = 134;
+  expect_dropped(*d, kUplink, ipv6_frame({kUplinkMac, kGatewayMac}, to_us(kGateway6, kUplinkIp6), kProtoIcmp6, ra, 2),
+                 DropReason::kNdpNotForUs);
+}
+
+TEST(WorkerIpv6, AdvertisementsGoToTheControlThread) {
+  auto d = make_dataplane();
+  const Bytes na = advertisement_frame({kUplinkMac, kGatewayMac}, to_us(kGateway6, kUplinkIp6), kGateway6,
+                                       kGatewayMac, 0x60);
+  EXPECT_TRUE(d->send(kUplink, na).empty());
+  const auto punts = d->take_punted();
+  ASSERT_EQ(punts.size(), 1u);
+  EXPECT_EQ(punts[0].kind, PuntKind::kNdp);
+  EXPECT_EQ(punts[0].port, kUplink);
+  EXPECT_TRUE(frames_equal(punts[0].frame, na));
+}
+
+TEST(WorkerIpv6, APacketForAnUnresolvedNextHopWaitsForTheControlThread) {
+  auto d = make_dataplane();
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40000)).empty());
+  const auto punts = d->take_punted();
+  ASSERT_EQ(punts.size(), 1u);
+  EXPECT_EQ(punts[0].kind, PuntKind::kUnresolved6);
+  EXPECT_EQ(punts[0].port, kPods);
+  // Already translated: the control thread only adds the MAC.
+  EXPECT_EQ(get_ip6(punts[0].frame, kEthLen + 24), kUnresolvedPod6);
+}
+
+TEST(WorkerIpv6, EchoRequestsToItsAddressAndVipsAreAnswered) {
+  auto d = make_dataplane();
+  for (const Ip6& to : {kUplinkIp6, kVip6}) {
+    const Bytes ping = echo6_frame({kUplinkMac, kClientMac}, {kClient6, to}, 128, 0x4242, 7);
+    // RFC 4443 §4.2: addresses swapped, type 129, identifier, sequence and
+    // data echoed, a fresh hop limit.
+    EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, ping, kUplink),
+                             echo6_frame({kClientMac, kUplinkMac}, {to, kClient6, 64}, 129, 0x4242, 7)));
+  }
+  Bytes bad = echo6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, 128, 0x4242, 7);
+  bad[kEthLen + kIp6Len + 10] ^= 0xff;  // data damaged, checksum left
+  expect_dropped(*d, kUplink, bad, DropReason::kBadIcmp);
+  expect_dropped(*d, kUplink, echo6_frame({kUplinkMac, kClientMac}, {kClient6, ip6("fd00:2::99")}, 128, 1, 1),
+                 DropReason::kNotForUs);
+}
+
+}  // namespace
+}  // namespace podgate::test
