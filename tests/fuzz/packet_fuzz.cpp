@@ -12,7 +12,13 @@
 //     checksum, and a quoted IP header whose checksum was right stays right;
 //   - a fragment parse_fragment() takes has its L4 header inside the frame
 //     when first, none when later, and an address-only NAT keeps its
-//     header checksum right.
+//     header checksum right;
+//   - IPv6 (issue 11): parse_packet6() keeps its upper-layer header inside
+//     the frame whatever the extension headers claim, parse_flow_packet6()
+//     takes exactly the TCP/UDP packets it takes with no extension header,
+//     with the same key, and an IPv6 NAT keeps a right TCP/UDP checksum
+//     right; a neighbour solicitation it accepts becomes an advertisement
+//     with a right ICMPv6 checksum.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,8 +27,11 @@
 
 #include "dataplane/checksum.hpp"
 #include "dataplane/flow_packet.hpp"
+#include "dataplane/flow_table.hpp"
 #include "dataplane/nat.hpp"
+#include "dataplane/nat6.hpp"
 #include "dataplane/packet.hpp"
+#include "dataplane/packet6.hpp"
 
 namespace {
 
@@ -106,6 +115,48 @@ void check_fragment(ParsedPacket& p) {
   if (ip_was_ok && !ip_header_ok(p.ip)) broken("address NAT broke the IPv4 header checksum");
 }
 
+// The TCP/UDP checksum over the IPv6 pseudo-header (RFC 8200 §8.1) and the
+// whole segment is right.
+bool l4_checksum6_ok(const ParsedPacket6& p) {
+  uint32_t pseudo = ones_sum({p.ip->src_addr, 16});
+  pseudo = ones_sum({p.ip->dst_addr, 16}, pseudo);
+  pseudo += static_cast<uint8_t>(p.proto()) + p.l4_len;
+  return csum_fold(ones_sum({p.l4, p.l4_len}, pseudo)) == 0xffffu;
+}
+
+void check_ipv6(uint8_t* frame, uint32_t len) {
+  ParsedPacket6 p;
+  DropReason why;
+  const bool parsed = parse_packet6(frame, len, p, why);
+  FlowKey6 key;
+  uint8_t flags = 0;
+  const bool fast = parse_flow_packet6(frame, len, key, flags);
+  const bool flow_kind = parsed && p.kind != PacketKind::kIcmp && p.l4 == frame + kIp6L4Offset;
+  if (fast != flow_kind) broken("IPv6 fast parse disagrees with parse_packet6");
+  if (!parsed) return;
+  if (p.l4 < frame + kIp6L4Offset || p.l4 + p.l4_len > frame + len) broken("IPv6 upper layer outside the frame");
+  if (fast && !(key == FlowKey6{p.src(), p.dst(), p.sport(), p.dport(), p.proto()})) {
+    broken("IPv6 fast parse read another flow key");
+  }
+  if (p.kind == PacketKind::kIcmp) {
+    Solicitation s;
+    if (p.icmp_type() == kIcmp6NeighborSolicitation && find_solicitation(p, s) && len >= kIp6L4Offset + 32) {
+      const uint32_t out = make_neighbor_advertisement(p, s, MacAddr{{2, 0, 0, 0, 0, 1}});
+      if (icmp6_checksum(p.ip, p.l4, out - kIp6L4Offset) != 0) broken("advertisement checksum wrong");
+    }
+    return;
+  }
+  if (!hop_limit_allows_forwarding(p.ip)) return;
+  const bool was_ok = l4_checksum6_ok(p);
+  const Ip6 to = *parse_ip6((p.ip->src_addr[15] & 1) != 0 ? "fd00:17::10" : "fd00:96::20");
+  if ((p.ip->src_addr[15] & 1) != 0) {
+    nat6_and_decrement_hop_limit<NatSide::kDestination>(p.ip, p.l4, p.proto(), to, to_be16(8080));
+  } else {
+    nat6_and_decrement_hop_limit<NatSide::kSource>(p.ip, p.l4, p.proto(), to, to_be16(80));
+  }
+  if (was_ok && !l4_checksum6_ok(p)) broken("IPv6 NAT broke the TCP/UDP checksum");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -118,6 +169,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::unique_ptr<uint8_t[]> frame(new uint8_t[len == 0 ? 1 : len]);
   std::memcpy(frame.get(), data + 1, len);
 
+  if (len >= 14 && frame[12] == 0x86 && frame[13] == 0xdd) {
+    check_ipv6(frame.get(), len);
+    return 0;
+  }
   ParsedPacket p;
   DropReason why;
   const bool parsed = parse_packet(frame.get(), len, verified, p, why);
