@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "control/publish/punt_handler.hpp"
 #include "dataplane/packet6.hpp"
 #include "tests/dataplane/packet_builder6.hpp"
 #include "tests/dataplane/test_env.hpp"
@@ -418,6 +419,102 @@ TEST(WorkerIpv6, EchoRequestsToItsAddressAndVipsAreAnswered) {
   expect_dropped(*d, kUplink, bad, DropReason::kBadIcmp);
   expect_dropped(*d, kUplink, echo6_frame({kUplinkMac, kClientMac}, {kClient6, ip6("fd00:2::99")}, 128, 1, 1),
                  DropReason::kNotForUs);
+}
+
+// --- neighbour discovery on the control thread ---------------------------------
+
+// The punt handler on the test's dataplane, as PuntHandlerArp in
+// worker_golden_test.cpp.
+class PuntHandlerNdp : public ::testing::Test {
+ protected:
+  static ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
+    ctl::PuntHandler::Setup ps;
+    ps.punt_ring = d.punt_ring();
+    ps.pool = d.pool();
+    ps.neighbors = &d.neighbors();
+    ps.neighbors6 = &d.neighbors6();
+    for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
+    ps.tx_queue = static_cast<uint16_t>(d.worker_count());
+    return ps;
+  }
+  std::vector<Output> handle() {
+    d->poll_until_idle();
+    while (ph.poll(d->snapshot(), now) != 0) {
+    }
+    ph.tick(d->snapshot(), now);
+    return d->collect();
+  }
+  // The advertisement of `target` at `from_mac` to the Pods port.
+  Bytes advert(const Ip6& target, const MacAddr& from_mac, uint8_t flags) {
+    return advertisement_frame({kPodsMac, from_mac}, {target, kPodsIp6, 255}, target, from_mac, flags);
+  }
+
+  std::unique_ptr<Dataplane> d = make_dataplane();
+  ctl::PuntHandler ph{punt_setup(*d)};
+  uint64_t now = 1'000;
+};
+
+TEST_F(PuntHandlerNdp, SolicitsAnUnresolvedNextHopLearnsTheAnswerAndSendsWhatWaited) {
+  auto unsolicited = [&] { return ph.counters().drops[static_cast<size_t>(DropReason::kArpUnsolicited)].get(); };
+  const MacAddr attacker = mac("02:00:00:00:66:66");
+  // An advertisement nobody asked for creates nothing.
+  d->send(kPods, advert(kUnresolvedPod6, attacker, 0x60));
+  handle();
+  EXPECT_FALSE(d->neighbors6().find(kUnresolvedPod6));
+  EXPECT_EQ(unsolicited(), 1u);
+
+  // A SYN for a Pod with no MAC waits; podgate solicits it (RFC 4861
+  // §7.2.2: to its solicited-node group, from the port's address, with our
+  // link-layer address).
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40000)).empty());
+  const std::vector<Output> asked = handle();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].port, kPods);
+  const Ip6 group = dp::solicited_node(kUnresolvedPod6);
+  EXPECT_TRUE(frames_equal(asked[0].frame, solicitation_frame({mac("33:33:ff:00:00:20"), kPodsMac},
+                                                              {kPodsIp6, group, 255}, kUnresolvedPod6, &kPodsMac)));
+  // The answer is learnt, and the SYN goes out to it.
+  const MacAddr pod = mac("02:00:00:00:20:20");
+  d->send(kPods, advert(kUnresolvedPod6, pod, 0x60));
+  const std::vector<Output> flushed = handle();
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), pod);
+  ASSERT_EQ(flushed.size(), 1u) << "the waiting SYN";
+  EXPECT_EQ(flushed[0].port, kPods);
+  EXPECT_EQ(eth_dst(flushed[0].frame), pod);
+  EXPECT_EQ(get_ip6(flushed[0].frame, kEthLen + 24), kUnresolvedPod6);
+
+  // Later packets go straight out.
+  const auto out = d->send(kUplink, tcp6_frame({kUplinkMac, kClientMac}, {kClient6, kUnresolvedVip6},
+                                               Tcp{40000, 80, kAck, 1001, 1}));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(eth_dst(out[0].frame), pod);
+
+  // An unsolicited advertisement with Override updates the entry (a Pod
+  // back with a new MAC); without Override it does not.
+  const MacAddr moved = mac("02:00:00:00:20:99");
+  d->send(kPods, advert(kUnresolvedPod6, attacker, 0x00));
+  handle();
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), pod);
+  d->send(kPods, advert(kUnresolvedPod6, moved, 0x20));
+  handle();
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), moved);
+
+  // A static neighbour stays as configured.
+  ph.set_static_neighbors6({kPod6a});
+  d->send(kPods, advert(kPod6a, attacker, 0x20));
+  handle();
+  EXPECT_EQ(d->neighbors6().find(kPod6a), pod_mac(kPod6a));
+}
+
+TEST_F(PuntHandlerNdp, WhatWaitsTooLongIsDroppedAfterRetries) {
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40000)).empty());
+  EXPECT_EQ(handle().size(), 1u) << "the first solicitation";
+  now += ctl::PuntHandler::kArpRetryMs;
+  EXPECT_EQ(handle().size(), 1u) << "a retry";
+  now += ctl::PuntHandler::kWaitLimitMs;
+  handle();
+  EXPECT_EQ(ph.counters().drops[static_cast<size_t>(DropReason::kNeighborUnresolved)].get(), 1u);
+  EXPECT_EQ(ph.waiting(), 0u);
 }
 
 }  // namespace
