@@ -14,6 +14,7 @@
 
 #include "dataplane/flow_table.hpp"
 #include "dataplane/packet.hpp"
+#include "dataplane/packet6.hpp"
 
 namespace podgate::dp {
 
@@ -91,6 +92,21 @@ inline ParsedPacket flow_packet_view(uint8_t* frame, uint32_t frame_len, Proto p
   p.ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kFlowL3Offset);
   p.l4 = frame + kFlowL4Offset;
   p.l4_len = static_cast<uint16_t>(from_be16(p.ip->total_length) - sizeof(rte_ipv4_hdr));
+  p.tcp_flags = tcp_flags;
+  return p;
+}
+
+// The same for a frame parse_flow_packet6() accepted (no extension headers).
+inline ParsedPacket6 flow_packet_view6(uint8_t* frame, uint32_t frame_len, Proto proto,
+                                       uint8_t tcp_flags) noexcept {
+  ParsedPacket6 p;
+  p.frame = frame;
+  p.frame_len = frame_len;
+  p.kind = proto == Proto::kTcp ? PacketKind::kTcp : PacketKind::kUdp;
+  p.eth = reinterpret_cast<rte_ether_hdr*>(frame);
+  p.ip = reinterpret_cast<rte_ipv6_hdr*>(frame + kFlowL3Offset);
+  p.l4 = frame + kIp6L4Offset;
+  p.l4_len = from_be16(p.ip->payload_len);
   p.tcp_flags = tcp_flags;
   return p;
 }

@@ -229,6 +229,13 @@ struct BasicFlowHit {
 using FlowHit = BasicFlowHit<Flow>;
 using FlowHit6 = BasicFlowHit<Flow6>;
 
+// Where a key with some hash may be in a flow table: its two buckets and
+// its tag, computed once per packet and used by every pass over a burst.
+struct FlowProbe {
+  uint32_t bucket[2];
+  uint16_t tag;
+};
+
 // One table per family (issue 11): Flow for IPv4, Flow6 for IPv6, with the
 // same index, placement and expiry.
 template <class F>
@@ -264,12 +271,7 @@ class BasicFlowTable {
   // once, prefetch, then look up.
   static uint32_t hash(const Key& key) noexcept { return flow_key_hash(key); }
 
-  // Where a key with this hash may be: its two buckets and its tag,
-  // computed once per packet and used by every pass over a burst.
-  struct Probe {
-    uint32_t bucket[2];
-    uint16_t tag;
-  };
+  using Probe = FlowProbe;
   Probe probe(uint32_t hash) const noexcept {
     const uint32_t b1 = first_bucket(hash);
     return Probe{{b1, second_bucket(hash, b1)}, tag(hash)};

@@ -7,6 +7,7 @@
 
 #include "dataplane/maglev.hpp"
 #include "dataplane/nat.hpp"
+#include "dataplane/nat6.hpp"
 
 // The established path is one function: its stages are inlined into the
 // burst loop (no call overhead per packet), while the paths taken only on
@@ -168,48 +169,80 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
     Lane& lane = lanes[i];
     const bool ip_ok = from_handoff ||
                        (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-    const bool fast = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m) &&
-                      parse_flow_packet(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
-                                        ip_ok, lane.key, lane.tcp_flags);
-    if (!fast) {
-      lane.path = Lane::kOther;
-      continue;
-    }
-    if (!all_mine) {
-      const uint32_t owner = client_is_destination ? owners_.owner(lane.key.dst, lane.key.dport)
-                                                   : owners_.owner(lane.key.src, lane.key.sport);
-      if (owner != setup_.id) {
-        lane.path = Lane::kHandedOff;
-        hand_off(m, owner);
-        continue;
+    const bool whole = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m);
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (whole && parse_flow_packet(frame, rte_pktmbuf_data_len(m), ip_ok, lane.key, lane.tcp_flags)) {
+      if (!all_mine) {
+        const uint32_t owner = client_is_destination ? owners_.owner(lane.key.dst, lane.key.dport)
+                                                     : owners_.owner(lane.key.src, lane.key.sport);
+        if (owner != setup_.id) {
+          lane.path = Lane::kHandedOff;
+          hand_off(m, owner);
+          continue;
+        }
       }
+      lane.path = Lane::kFlow;
+      lane.probe = flows_.probe(FlowTable::hash(lane.key));
+      flows_.prefetch(lane.probe);
+    } else if (whole && parse_flow_packet6(frame, rte_pktmbuf_data_len(m), lane.key6, lane.tcp_flags)) {
+      if (!all_mine) {
+        const uint32_t owner = client_is_destination ? owners_.owner(lane.key6.dst, lane.key6.dport)
+                                                     : owners_.owner(lane.key6.src, lane.key6.sport);
+        if (owner != setup_.id) {
+          lane.path = Lane::kHandedOff;
+          hand_off(m, owner);
+          continue;
+        }
+      }
+      lane.path = Lane::kFlow6;
+      lane.probe = flows6_.probe(FlowTable6::hash(lane.key6));
+      flows6_.prefetch(lane.probe);
+    } else {
+      lane.path = Lane::kOther;
     }
-    lane.path = Lane::kFlow;
-    lane.probe = flows_.probe(FlowTable::hash(lane.key));
-    flows_.prefetch(lane.probe);
-  }
-  for (uint16_t i = 0; i < n; ++i) {
-    if (lanes[i].path == Lane::kFlow) flows_.prefetch_flow(lanes[i].probe);
   }
   for (uint16_t i = 0; i < n; ++i) {
     if (lanes[i].path == Lane::kFlow) {
-      process_flow_packet(pkts[i], lanes[i]);
-    } else if (lanes[i].path == Lane::kOther) {
-      process_other(pkts[i], from_handoff);
+      flows_.prefetch_flow(lanes[i].probe);
+    } else if (lanes[i].path == Lane::kFlow6) {
+      flows6_.prefetch_flow(lanes[i].probe);
+    }
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    switch (lanes[i].path) {
+      case Lane::kFlow:
+        process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
+        break;
+      case Lane::kFlow6:
+        process_flow_packet<Family::kIpv6>(pkts[i], lanes[i]);
+        break;
+      case Lane::kOther:
+        process_other(pkts[i], from_handoff);
+        break;
+      case Lane::kHandedOff:
+        break;
     }
   }
   if (setup_.count > 1) flush_handoffs();
   flush_tx();
 }
 
+template <Family F>
 PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
-  if (const FlowHit hit = flows_.find(lane.key, lane.probe, now_)) {
-    handle_flow(m, lane, hit);
+  const auto& key = lane.key_of<F>();
+  auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  if (const auto hit = table<F>().find(key, lane.probe, now_)) {
+    constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
+    handle_flow<F>(m, frame + kL4, key, lane.probe, lane.tcp_flags, hit);
     return;
   }
-  ParsedPacket p = flow_packet_view(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
-                                    lane.key.proto, lane.tcp_flags);
-  classify(m, p, lane.key, lane.probe, true);
+  if constexpr (F == Family::kIpv4) {
+    ParsedPacket p = flow_packet_view(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
+    classify(m, p, key, lane.probe, true);
+  } else {
+    ParsedPacket6 p = flow_packet_view6(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
+    classify6(m, p, key, lane.probe, true);
+  }
 }
 
 // Packets parse_flow_packet() declined: parsed in full, which drops the
@@ -255,7 +288,7 @@ PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) n
 }
 
 PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key,
-                      const FlowTable::Probe& probe, bool looked_up) noexcept {
+                      const FlowProbe& probe, bool looked_up) noexcept {
   const Snapshot& snap = *snapshot_;
   const Ip4 dst = p.dst();
   if (dst == snap.dns_vip && p.dport() == to_be16(53)) {
@@ -303,7 +336,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   }
   if (!looked_up) {
     if (const FlowHit hit = flows_.find(key, probe, now_)) {
-      handle_flow(m, Lane{key, probe, p.tcp_flags, Lane::kFlow}, hit);
+      handle_flow<Family::kIpv4>(m, p.l4, key, probe, p.tcp_flags, hit);
       return;
     }
   }
@@ -318,55 +351,91 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   }
 }
 
-// A packet of a pinned connection, either direction: the established fast
-// path.  Only a snapshot change since the flow was last seen costs more.
-PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit) noexcept {
+// A packet of a pinned connection, either direction, either family: the
+// established fast path.  Only a snapshot change since the flow was last
+// seen costs more.
+template <Family F>
+PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, const typename FamilyTypes<F>::Key& key,
+                                     const FlowProbe& probe, uint8_t tcp_flags,
+                                     BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept {
+  using Header = typename FamilyTypes<F>::Header;
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
-  // Options (classified packets only) move the L4 header.
-  uint8_t* l4 = reinterpret_cast<uint8_t*>(ip) + (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
-  // RFC 1812 §5.3.1, checked before any flow state is advanced: a packet
-  // that is dropped must leave nothing behind in the table.
-  if (!ttl_allows_forwarding(ip)) {
-    drop_ttl_exceeded(m, ip);
-    return;
+  auto* ip = reinterpret_cast<Header*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
+  // RFC 1812 §5.3.1 / RFC 8200 §3, checked before any flow state is
+  // advanced: a packet that is dropped must leave nothing behind.
+  if constexpr (F == Family::kIpv4) {
+    if (!ttl_allows_forwarding(ip)) {
+      drop_ttl_exceeded(m, ip);
+      return;
+    }
+  } else {
+    if (!hop_limit_allows_forwarding(ip)) {
+      drop_hop_limit_exceeded(m, ip);
+      return;
+    }
   }
-  Flow& flow = *hit.flow;
+  auto& flow = *hit.flow;
   const uint32_t gen = gen_;
   if (flow.gen != gen) [[unlikely]] {
     // The snapshot changed since this flow was last checked: it keeps its
     // Pod while the Pod is ready or draining, and loses it once removed.
     counters_.flows_revalidated.add();
-    const ServiceData* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
-    if (svc == nullptr || !svc->keeps(Backend{flow.pod, flow.pod_port})) {
-      revalidate_failed(m, lane, flow, hit.reverse, svc == nullptr);
+    const auto* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
+    if (svc == nullptr || !svc->keeps(typename FamilyTypes<F>::Backend{flow.pod, flow.pod_port})) {
+      (void)key;
+      (void)probe;
+      revalidate_failed<F>(m, flow, hit.reverse, svc == nullptr);
       return;
     }
     flow.gen = gen;
   }
-  if (!fits_egress(m, ip, hit.reverse ? flow.client : flow.pod)) return;
-  flows_.touch(flow, hit.reverse, lane.tcp_flags, now_);
+  const auto& next = hit.reverse ? flow.client : flow.pod;
+  if constexpr (F == Family::kIpv4) {
+    if (!fits_egress(m, ip, next)) return;
+  } else {
+    if (!fits_egress6(m, ip, next)) return;
+  }
+  table<F>().touch(flow, hit.reverse, tcp_flags, now_);
   TrafficCounters& t = traffic_[flow.stats_slot];
   const uint32_t bytes = rte_pktmbuf_pkt_len(m);
   if (!hit.reverse) {
     t.packets_in.add();
     t.bytes_in.add(bytes);
-    nat_and_decrement_ttl<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+    if constexpr (F == Family::kIpv4) {
+      nat_and_decrement_ttl<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+    } else {
+      nat6_and_decrement_hop_limit<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+    }
   } else {
     t.packets_out.add();
     t.bytes_out.add(bytes);
-    nat_and_decrement_ttl<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+    if constexpr (F == Family::kIpv4) {
+      nat_and_decrement_ttl<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+    } else {
+      nat6_and_decrement_hop_limit<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+    }
   }
-  forward(m, eth, Ip4{ip->dst_addr});
+  if constexpr (F == Family::kIpv4) {
+    forward(m, eth, Ip4{ip->dst_addr});
+  } else {
+    forward6(m, eth, next);
+  }
+}
+
+void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
+                          FlowHit6 hit) noexcept {
+  handle_flow<Family::kIpv6>(m, p.l4, key, probe, p.tcp_flags, hit);
 }
 
 // The flow's endpoint, or its whole service, is gone: the flow ends.  A
 // reply is dropped; the client's packet starts over, to a new Pod or to the
-// reason why not (a VIP that no longer exists: no_service).
-PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse,
+// reason why not (a VIP that no longer exists: no_service).  Parsed afresh:
+// the packet may have come by the fast path or the classifying one.
+template <Family F>
+PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
                                                    bool service_gone) noexcept {
   counters_.flows_endpoint_gone.add();
-  flows_.erase(flow);
+  table<F>().erase(flow);
   if (reverse) {
     drop(m, DropReason::kNoFlow);
     return;
@@ -375,13 +444,11 @@ PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, const Lane& lane
     drop(m, DropReason::kNoService);
     return;
   }
-  ParsedPacket p = flow_packet_view(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
-                                    lane.key.proto, lane.tcp_flags);
-  classify(m, p, lane.key, lane.probe, true);
+  process_other(m, true);  // the IP header was verified on its way here
 }
 
 void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
-                             const FlowKey4& key, const FlowTable::Probe& probe) noexcept {
+                             const FlowKey4& key, const FlowProbe& probe) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created.
   if (!ttl_allows_forwarding(p.ip)) {
     drop_ttl_exceeded(m, p.ip);

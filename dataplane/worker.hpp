@@ -114,6 +114,29 @@ inline uint32_t flow_hash(const Ip6& src, const Ip6& dst, rte_be16_t sport, rte_
   return rte_hash_crc_1byte(static_cast<uint8_t>(proto), h);
 }
 
+// The types of one address family's forwarding (issue 11): the burst loop
+// and the established path are written once, as templates on the family.
+template <Family F>
+struct FamilyTypes;
+template <>
+struct FamilyTypes<Family::kIpv4> {
+  using Addr = Ip4;
+  using Key = FlowKey4;
+  using Flow = dp::Flow;
+  using Table = FlowTable;
+  using Backend = dp::Backend;
+  using Header = rte_ipv4_hdr;
+};
+template <>
+struct FamilyTypes<Family::kIpv6> {
+  using Addr = Ip6;
+  using Key = FlowKey6;
+  using Flow = Flow6;
+  using Table = FlowTable6;
+  using Backend = Backend6;
+  using Header = rte_ipv6_hdr;
+};
+
 class Worker : public DpObject {
  public:
   static constexpr uint16_t kBurst = 32;
@@ -148,13 +171,24 @@ class Worker : public DpObject {
   struct Lane {
     enum Path : uint8_t {
       kFlow,       // parse_flow_packet() took it, and it is this worker's
+      kFlow6,      // parse_flow_packet6() took it, and it is this worker's
       kOther,      // anything else: parsed in full and classified
       kHandedOff,  // another worker's: already on its way there
     };
-    FlowKey4 key;              // kFlow: the packet's own 5-tuple
-    FlowTable::Probe probe;    // kFlow: where the key may be in the table
+    FlowKey4 key;      // kFlow: the packet's own 5-tuple
+    FlowKey6 key6;     // kFlow6: the same, IPv6
+    FlowProbe probe;   // kFlow, kFlow6: where the key may be in its table
     uint8_t tcp_flags;
     Path path;
+
+    template <Family F>
+    const typename FamilyTypes<F>::Key& key_of() const noexcept {
+      if constexpr (F == Family::kIpv4) {
+        return key;
+      } else {
+        return key6;
+      }
+    }
   };
   // Packets for other workers, sent as one burst per owner at the end of
   // each burst.
@@ -183,17 +217,32 @@ class Worker : public DpObject {
   void adopt_latest_snapshot() noexcept;
   void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
                      bool client_is_destination) noexcept;
+  template <Family F>
+  typename FamilyTypes<F>::Table& table() noexcept {
+    if constexpr (F == Family::kIpv4) {
+      return flows_;
+    } else {
+      return flows6_;
+    }
+  }
+  template <Family F>
   void process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept;
   void process_other(rte_mbuf* m, bool from_handoff) noexcept;
   // A TCP or UDP packet whose flow is not known to be here: finds its
   // service or flow, and its owner.  `looked_up`: this worker's flow table
   // has no entry for it.
-  void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowTable::Probe& probe,
+  void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowProbe& probe,
                 bool looked_up) noexcept;
-  void handle_flow(rte_mbuf* m, const Lane& lane, FlowHit hit) noexcept;
-  void revalidate_failed(rte_mbuf* m, const Lane& lane, Flow& flow, bool reverse, bool service_gone) noexcept;
+  // A packet of a known connection, either family: `l4` is its TCP/UDP
+  // header, `key` its own 5-tuple.
+  template <Family F>
+  void handle_flow(rte_mbuf* m, uint8_t* l4, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
+                   uint8_t tcp_flags, BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept;
+  template <Family F>
+  void revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
+                         bool service_gone) noexcept;
   void handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc, const FlowKey4& key,
-                       const FlowTable::Probe& probe) noexcept;
+                       const FlowProbe& probe) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
   // IPv4 fragments of TCP and UDP (fragment_table.hpp): the datagram's
@@ -224,16 +273,20 @@ class Worker : public DpObject {
   // Every IPv6 packet takes this path for now; the burst loop's lanes are
   // IPv4's.
   void process_ipv6(rte_mbuf* m, bool from_handoff) noexcept;
-  void classify6(rte_mbuf* m, ParsedPacket6& p) noexcept;
-  void handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, FlowHit6 hit) noexcept;
+  void classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
+                 bool looked_up) noexcept;
+  // handle_flow<kIpv6>, out of line for worker6.cpp (the template lives in worker.cpp).
+  void handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
+                    FlowHit6 hit) noexcept;
   void handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
-                        const FlowTable6::Probe& probe) noexcept;
+                        const FlowProbe& probe) noexcept;
   void handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept;
-  void drop_hop_limit_exceeded(rte_mbuf* m, const ParsedPacket6& p) noexcept;
-  void send_icmp6_error(const rte_mbuf* m, const ParsedPacket6& p, uint8_t type, uint8_t code,
-                        uint32_t mtu) noexcept;
-  bool fits_egress6(rte_mbuf* m, const ParsedPacket6& p, const Ip6& dst) noexcept;
+  void drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept;
+  // `about_error`: the packet is itself an ICMPv6 error (never answered).
+  void send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code, uint32_t mtu,
+                        bool about_error = false) noexcept;
+  bool fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept;
   void forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
   DropReason source_refused6(const Ip6& src) const noexcept;
   bool answers_for6(const rte_mbuf* m, const Ip6& ip) const noexcept;

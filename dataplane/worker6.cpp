@@ -33,10 +33,14 @@ void Worker::process_ipv6(rte_mbuf* m, bool /*from_handoff*/) noexcept {
     handle_icmp6(m, p);
     return;
   }
-  classify6(m, p);
+  // With extension headers: the fast path's parse declined it.
+  const FlowKey6 key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+  classify6(m, p, key, flows6_.probe(FlowTable6::hash(key)), false);
 }
 
-void Worker::classify6(rte_mbuf* m, ParsedPacket6& p) noexcept {
+// As classify(): a TCP or UDP packet whose flow is not known to be here.
+void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
+                       bool looked_up) noexcept {
   const Snapshot& snap = *snapshot_;
   const Ip6 src = p.src();
   const Ip6 dst = p.dst();
@@ -59,11 +63,11 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p) noexcept {
       return;
     }
   }
-  const FlowKey6 key{src, dst, p.sport(), p.dport(), p.proto()};
-  const FlowTable6::Probe probe = flows6_.probe(FlowTable6::hash(key));
-  if (const FlowHit6 hit = flows6_.find(key, probe, now_)) {
-    handle_flow6(m, p, key, hit);
-    return;
+  if (!looked_up) {
+    if (const FlowHit6 hit = flows6_.find(key, probe, now_)) {
+      handle_flow6(m, p, key, probe, hit);
+      return;
+    }
   }
   if (svc == nullptr) {
     handle_stateless_reply6(m, p);
@@ -76,52 +80,10 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p) noexcept {
   handle_new_flow6(m, p, *svc, key, probe);
 }
 
-void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, FlowHit6 hit) noexcept {
-  if (!hop_limit_allows_forwarding(p.ip)) {
-    drop_hop_limit_exceeded(m, p);
-    return;
-  }
-  Flow6& flow = *hit.flow;
-  if (flow.gen != gen_) {
-    // As handle_flow(): a flow keeps its Pod while the Pod is ready or
-    // draining, and loses it once removed.
-    counters_.flows_revalidated.add();
-    const ServiceData6* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
-    if (svc == nullptr || !svc->keeps(Backend6{flow.pod, flow.pod_port})) {
-      counters_.flows_endpoint_gone.add();
-      flows6_.erase(flow);
-      if (hit.reverse) {
-        drop(m, DropReason::kNoFlow);
-      } else if (svc == nullptr) {
-        drop(m, DropReason::kNoService);
-      } else {
-        handle_new_flow6(m, p, *svc, key, flows6_.probe(FlowTable6::hash(key)));
-      }
-      return;
-    }
-    flow.gen = gen_;
-  }
-  if (!fits_egress6(m, p, hit.reverse ? flow.client : flow.pod)) return;
-  flows6_.touch(flow, hit.reverse, p.tcp_flags, now_);
-  TrafficCounters& t = traffic_[flow.stats_slot];
-  const uint32_t bytes = rte_pktmbuf_pkt_len(m);
-  if (!hit.reverse) {
-    t.packets_in.add();
-    t.bytes_in.add(bytes);
-    nat6_and_decrement_hop_limit<NatSide::kDestination>(p.ip, p.l4, flow.proto, flow.pod, flow.pod_port);
-    forward6(m, p.eth, flow.pod);
-  } else {
-    t.packets_out.add();
-    t.bytes_out.add(bytes);
-    nat6_and_decrement_hop_limit<NatSide::kSource>(p.ip, p.l4, flow.proto, flow.vip, flow.vip_port);
-    forward6(m, p.eth, flow.client);
-  }
-}
-
 void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
-                              const FlowTable6::Probe& probe) noexcept {
+                              const FlowProbe& probe) noexcept {
   if (!hop_limit_allows_forwarding(p.ip)) {
-    drop_hop_limit_exceeded(m, p);
+    drop_hop_limit_exceeded(m, p.ip);
     return;
   }
   if (svc.ready.empty()) {
@@ -131,7 +93,7 @@ void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6&
   const uint32_t h = flow_hash(key.src, key.dst, key.sport, key.dport, key.proto, svc.client_ip_affinity);
   const uint16_t i = maglev_lookup(svc.maglev, h);
   const Backend6& to = svc.ready[i];
-  if (!fits_egress6(m, p, to.ip)) return;
+  if (!fits_egress6(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   if (Flow6* flow = flows6_.insert(key, probe, to.ip, to.port, state, gen_, now_, slot, true)) {
@@ -155,7 +117,7 @@ void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6&
 // to the one service port it backs.
 void Worker::handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept {
   if (!hop_limit_allows_forwarding(p.ip)) {
-    drop_hop_limit_exceeded(m, p);
+    drop_hop_limit_exceeded(m, p.ip);
     return;
   }
   const ServiceData6* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
@@ -164,7 +126,7 @@ void Worker::handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept {
     return;
   }
   const Ip6 client = p.dst();
-  if (!fits_egress6(m, p, client)) return;
+  if (!fits_egress6(m, p.ip, client)) return;
   counters_.replies_stateless.add();
   TrafficCounters& t = traffic_[svc->slot_of(Backend6{p.src(), p.sport()})];
   t.packets_out.add();
@@ -266,21 +228,21 @@ void Worker::handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept {
 
 // RFC 4443 §3.3: a router that drops a packet for its hop limit sends Time
 // Exceeded (code 0, hop limit exceeded in transit) to its source.
-void Worker::drop_hop_limit_exceeded(rte_mbuf* m, const ParsedPacket6& p) noexcept {
-  send_icmp6_error(m, p, kIcmp6TimeExceeded, 0, 0);
+void Worker::drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept {
+  send_icmp6_error(m, ip, kIcmp6TimeExceeded, 0, 0);
   drop(m, DropReason::kTtlExceeded);
 }
 
 // RFC 8200 §5: IPv6 routers never fragment; a packet longer than the
 // egress link's MTU is dropped and its source told the MTU with Packet Too
 // Big (RFC 4443 §3.2), which path MTU discovery (RFC 8201) needs.
-bool Worker::fits_egress6(rte_mbuf* m, const ParsedPacket6& p, const Ip6& dst) noexcept {
+bool Worker::fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept {
   if (rte_pktmbuf_pkt_len(m) <= min_frame_fits_) return true;
   const Route6* route = snapshot_->route(dst);
   if (route == nullptr) return true;  // forward6() drops it as no_route
   const uint16_t mtu = port_mtu(static_cast<uint16_t>(route->port));
-  if (sizeof(rte_ipv6_hdr) + from_be16(p.ip->payload_len) <= mtu) return true;
-  send_icmp6_error(m, p, kIcmp6PacketTooBig, 0, mtu);
+  if (sizeof(rte_ipv6_hdr) + from_be16(ip->payload_len) <= mtu) return true;
+  send_icmp6_error(m, ip, kIcmp6PacketTooBig, 0, mtu);
   drop(m, DropReason::kTooBig);
   return false;
 }
@@ -290,11 +252,11 @@ bool Worker::fits_egress6(rte_mbuf* m, const ParsedPacket6& p, const Ip6& dst) n
 // fits in the minimum MTU, 1280 bytes (RFC 4443 §2.4(c)); rate-limited with
 // the IPv4 errors (§2.4(f)).  Never about an ICMPv6 error or a packet from
 // an address that cannot be answered (§2.4(e)): multicast or unspecified.
-void Worker::send_icmp6_error(const rte_mbuf* m, const ParsedPacket6& p, uint8_t type, uint8_t code,
-                              uint32_t mtu) noexcept {
-  const Ip6 to = p.src();
-  if (to.is_zero() || to.is_multicast()) return;
-  if (p.kind == PacketKind::kIcmp && p.icmp_type() < 128) return;
+void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code, uint32_t mtu,
+                              bool about_error) noexcept {
+  Ip6 to;
+  std::memcpy(to.bytes.data(), ip->src_addr, 16);
+  if (about_error || to.is_zero() || to.is_multicast()) return;
   const PortAddress* rx = rx_port_address(m);
   if (rx == nullptr || !rx->has_address6() || !take_icmp_error_token()) {
     counters_.icmp_errors_rate_limited.add();
@@ -308,7 +270,7 @@ void Worker::send_icmp6_error(const rte_mbuf* m, const ParsedPacket6& p, uint8_t
   constexpr uint32_t kMaxQuote = 1280 - sizeof(rte_ipv6_hdr) - 8;
   const uint32_t available = rte_pktmbuf_pkt_len(m) - static_cast<uint32_t>(sizeof(rte_ether_hdr));
   const uint32_t quote =
-      std::min({static_cast<uint32_t>(sizeof(rte_ipv6_hdr) + from_be16(p.ip->payload_len)), available, kMaxQuote});
+      std::min({static_cast<uint32_t>(sizeof(rte_ipv6_hdr) + from_be16(ip->payload_len)), available, kMaxQuote});
   const uint32_t icmp_len = 8 + quote;
   const auto frame_len = static_cast<uint16_t>(kIp6L4Offset + icmp_len);
   auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(e, frame_len));
@@ -331,7 +293,7 @@ void Worker::send_icmp6_error(const rte_mbuf* m, const ParsedPacket6& p, uint8_t
   icmp[2] = icmp[3] = 0;
   const rte_be32_t field = to_be32(mtu);  // Packet Too Big: the MTU; unused (zero) otherwise
   std::memcpy(icmp + 4, &field, 4);
-  std::memcpy(icmp + 8, p.ip, quote);
+  std::memcpy(icmp + 8, ip, quote);
   const rte_be16_t sum = icmp6_checksum(out, icmp, icmp_len);
   std::memcpy(icmp + 2, &sum, 2);
   e->port = m->port;
