@@ -25,6 +25,10 @@
 //                connections plus the last few milliseconds' SYNs instead
 //                of filling; flows_table_full must stay 0 (it is reported).
 //
+// Each has an IPv6 twin (issue 11), BM_Established6 and BM_NewFlow6: the
+// same service with an IPv6 cluster IP and IPv6 Pods, the same clients'
+// numbers as IPv6 addresses, side by side with IPv4 in one run.
+//
 // Run pinned, with repetitions, on a quiet core:
 //   taskset -c 1 build-bench/tests/worker_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true    (one line)
@@ -49,6 +53,7 @@
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/punt.hpp"
 #include "tests/dataplane/packet_builder.hpp"
+#include "tests/dataplane/packet_builder6.hpp"
 #include "tests/dataplane/test_env.hpp"
 
 namespace podgate::test {
@@ -65,7 +70,29 @@ constexpr uint32_t kChurnHeadroom = 65536;
 constexpr uint32_t kFirstNewFlow = 1u << 24;
 
 const Ip4 kVip = ip("10.96.0.20");
+const Ip6 kVip6 = ip6("fd00:96::20");
 const MacAddr kClientMac = mac("02:00:00:00:02:02");
+
+// Pod i: 172.17.1.(10+i), and fd00:17:1::(10+i) for IPv6.
+Ip6 pod6(uint32_t i) {
+  Ip6 a = ip6("fd00:17:1::");
+  a.bytes[15] = static_cast<uint8_t>(10 + i);
+  return a;
+}
+
+// The bench service's IPv6 half: its cluster IP and IPv6 Pods.
+void add_ipv6(ctl::Config& c) {
+  c.ports[kUplink].address6 = dp::Prefix6{ip6("fd00:100::1"), 64};
+  c.ports[kPods].address6 = dp::Prefix6{ip6("fd00:17:1::1"), 64};
+  std::vector<ctl::ServiceConfig> services(c.services.begin(), c.services.end());
+  services.at(0).secondary_cluster_ip = dp::IpAddr::v6(kVip6);
+  for (uint32_t i = 0; i < kPodCount; ++i) {
+    ctl::EndpointConfig e;
+    e.ip = dp::IpAddr::v6(pod6(i));
+    services.at(0).endpoints.push_back(e);
+  }
+  c.services = ctl::ServiceList(std::move(services));
+}
 
 std::string config() {
   std::string endpoints;
@@ -82,18 +109,38 @@ endpoints = [
 )" + endpoints + "]\n";
 }
 
-// Client number -> address and port: 16384 ports per address in 100.64/10.
+// Client number -> address and port: 16384 ports per address in 100.64/10
+// (IPv6: fd00:100::/64, the same number in the last 32 bits).
 Ip4 client_ip(uint32_t flow) { return Ip4::from_host(0x6440'0000u + (flow >> 14)); }
+Ip6 client_ip6(uint32_t flow) {
+  Ip6 a = ip6("fd00:100::");
+  const uint32_t n = 0x6440'0000u + (flow >> 14);
+  for (int i = 0; i < 4; ++i) a.bytes[12 + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
+  return a;
+}
 uint16_t client_port(uint32_t flow) { return static_cast<uint16_t>(1024 + (flow & 0x3fff)); }
 
 // TCP frames client -> VIP:80 with a valid IPv4 header checksum (the worker
-// checks it: net_ring does not), built by patching one template.
+// checks it: net_ring does not), built by patching one template; or the
+// same over IPv6.
 class FrameMaker {
  public:
-  FrameMaker()
-      : frame_(tcp_frame(L2{port_mac(kUplink), kClientMac}, L3{Ip4{}, kVip}, Tcp{0, kServicePort, kAck})) {}
+  explicit FrameMaker(bool v6)
+      : v6_(v6),
+        frame_(v6 ? tcp6_frame(L2{port_mac(kUplink), kClientMac}, L3v6{Ip6{}, kVip6}, Tcp{0, kServicePort, kAck})
+                  : tcp_frame(L2{port_mac(kUplink), kClientMac}, L3{Ip4{}, kVip}, Tcp{0, kServicePort, kAck})) {}
 
   const Bytes& make(uint32_t flow, uint8_t flags) {
+    if (v6_) {
+      constexpr size_t kL4 = kEthLen + kIp6Len;
+      const Ip6 src = client_ip6(flow);
+      put_ip6(frame_, kEthLen + 8, src);
+      put16(frame_, kL4, client_port(flow));
+      put8(frame_, kL4 + 13, flags);
+      put16(frame_, kL4 + 16, 0);
+      put16(frame_, kL4 + 16, upper_checksum6(frame_, src, kVip6, kProtoTcp, kL4, 20, kL4 + 16));
+      return frame_;
+    }
     put_ip(frame_, kIpOff + 12, client_ip(flow));
     put16(frame_, l4_off(frame_), client_port(flow));
     put8(frame_, l4_off(frame_) + 13, flags);
@@ -103,6 +150,7 @@ class FrameMaker {
   }
 
  private:
+  bool v6_;
   Bytes frame_;
 };
 
@@ -118,9 +166,10 @@ class FrameMaker {
 // (and every repetition) that asks for N.
 class Env {
  public:
-  explicit Env(uint32_t flows) : dp_(setup(flows)), order_(flows) {
+  Env(uint32_t flows, bool v6) : dp_(setup(flows, v6)), frames_(v6), order_(flows) {
     for (uint32_t i = 0; i < kPodCount; ++i) {
       dp_.neighbors().set(Ip4::from_host(0xac11'010au + i), mac("02:00:00:00:11:00"));
+      dp_.neighbors6().set(pod6(i), mac("02:00:00:00:11:00"));
     }
     dp_.poll_until_idle();  // puts the worker online in QSBR
     // SYN then ACK of each flow, adjacent, so the 1 ms SYN timeout cannot
@@ -198,10 +247,11 @@ class Env {
   }
 
  private:
-  static DataplaneSetup setup(uint32_t flows) {
+  static DataplaneSetup setup(uint32_t flows, bool v6) {
     DataplaneSetup s;
     s.config_toml = config();
-    s.flow_capacity = flows + kChurnHeadroom;
+    s.amend = add_ipv6;
+    (v6 ? s.flow_capacity6 : s.flow_capacity) = flows + kChurnHeadroom;
     s.timeouts.tcp_syn_ms = 1;
     s.mbufs = 16383;
     return s;
@@ -213,14 +263,14 @@ class Env {
   size_t cursor_ = 0;
 };
 
-std::map<uint32_t, std::unique_ptr<Env>>& envs() {
-  static std::map<uint32_t, std::unique_ptr<Env>> e;
+std::map<std::pair<uint32_t, bool>, std::unique_ptr<Env>>& envs() {
+  static std::map<std::pair<uint32_t, bool>, std::unique_ptr<Env>> e;
   return e;
 }
 
-Env& env_for(uint32_t flows) {
-  auto& e = envs()[flows];
-  if (!e) e = std::make_unique<Env>(flows);
+Env& env_for(uint32_t flows, bool v6 = false) {
+  auto& e = envs()[{flows, v6}];
+  if (!e) e = std::make_unique<Env>(flows, v6);
   return *e;
 }
 
@@ -251,9 +301,9 @@ void BM_Io(benchmark::State& state) {
 
 // One burst through io and one through Worker::poll_once() per iteration;
 // only the latter is the benchmark's time.
-template <bool kNewFlows>
+template <bool kNewFlows, bool kIpv6 = false>
 void worker_loop(benchmark::State& state) {
-  Env& env = env_for(static_cast<uint32_t>(state.range(0)));
+  Env& env = env_for(static_cast<uint32_t>(state.range(0)), kIpv6);
   dp::Worker& worker = env.dp().worker(0);
   const uint64_t created_before = env.dp().total(&dp::WorkerCounters::flows_created);
   const uint64_t full_before = env.dp().total(&dp::WorkerCounters::flows_table_full);
@@ -303,10 +353,14 @@ void worker_loop(benchmark::State& state) {
 
 void BM_Established(benchmark::State& state) { worker_loop<false>(state); }
 void BM_NewFlow(benchmark::State& state) { worker_loop<true>(state); }
+void BM_Established6(benchmark::State& state) { worker_loop<false, true>(state); }
+void BM_NewFlow6(benchmark::State& state) { worker_loop<true, true>(state); }
 
 BENCHMARK(BM_Io)->UseManualTime()->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_Established)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_Established6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_NewFlow6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 
 }  // namespace
 }  // namespace podgate::test

@@ -231,6 +231,7 @@ struct DataplaneSetup {
   std::string config_toml;
   uint32_t workers = 1;
   uint32_t flow_capacity = 4096;
+  uint32_t flow_capacity6 = 4096;  // IPv6 connections per worker
   dp::FlowTimeouts timeouts{};
   // rx[w] = the ports (kUplink/kPods) worker w polls (queue 0: the ports
   // have one RX queue).  Empty: port i is polled by worker i % workers.
@@ -327,7 +328,7 @@ class Dataplane {
       s.neighbors = neighbors_;
       s.neighbors6 = neighbors6_;
       s.flow_capacity = setup_.flow_capacity;
-      s.flow_capacity6 = setup_.flow_capacity;
+      s.flow_capacity6 = setup_.flow_capacity6;
       s.timeouts = setup_.timeouts;
       s.snapshot = publisher_->current();
       workers_.push_back(new dp::Worker(std::move(s)));

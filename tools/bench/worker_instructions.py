@@ -28,6 +28,10 @@ CASES = [
     ("established, 1M flows", "BM_Established/flows:1000000/"),
     ("new flow, 10k flows", "BM_NewFlow/flows:10000/"),
     ("new flow, 1M flows", "BM_NewFlow/flows:1000000/"),
+    ("IPv6 established, 10k flows", "BM_Established6/flows:10000/"),
+    ("IPv6 established, 1M flows", "BM_Established6/flows:1000000/"),
+    ("IPv6 new flow, 10k flows", "BM_NewFlow6/flows:10000/"),
+    ("IPv6 new flow, 1M flows", "BM_NewFlow6/flows:1000000/"),
 ]
 BURST = 32
 
