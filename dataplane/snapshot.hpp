@@ -215,6 +215,24 @@ struct Route6 {
   Prefix6 prefix;
   Ip6 via;  // "::": connected
   PortIdx port{};
+  // The prefix as two masked words in memory order, so that a lookup is
+  // two ANDs and two compares: (dst & mask) == network.
+  uint64_t mask[2] = {};
+  uint64_t network[2] = {};
+
+  static Route6 make(const Prefix6& prefix, const Ip6& via, PortIdx port) noexcept {
+    Route6 r{prefix, via, port};
+    Ip6 m;
+    for (int i = 0; i < 16; ++i) m.bytes[i] = prefix.mask_byte(i);
+    for (int i = 0; i < 2; ++i) {
+      r.mask[i] = m.word(i);
+      r.network[i] = prefix.addr.word(i) & r.mask[i];
+    }
+    return r;
+  }
+  bool contains(const Ip6& dst) const noexcept {
+    return ((dst.word(0) & mask[0]) ^ network[0]) == 0 && ((dst.word(1) & mask[1]) ^ network[1]) == 0;
+  }
 };
 
 struct Snapshot : DpObject {
@@ -282,7 +300,7 @@ struct Snapshot : DpObject {
   }
   const Route6* route(const Ip6& dst) const noexcept {
     for (const Route6& r : routes6) {
-      if (r.prefix.contains(dst)) return &r;
+      if (r.contains(dst)) return &r;
     }
     return nullptr;
   }

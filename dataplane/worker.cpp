@@ -50,6 +50,7 @@ Worker::Worker(WorkerSetup setup)
       port_index_(RTE_MAX_ETHPORTS, kNoPortIndex),
       handoffs_(setup_.count),
       adjacency_(kAdjacencySlots),
+      adjacency6_(kAdjacencySlots),
       dns_buckets_(kDnsBuckets),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
@@ -101,6 +102,12 @@ void Worker::poll_once() noexcept {
   if (const uint32_t v = setup_.neighbors->version(); v != neighbors_version_) {
     neighbors_version_ = v;
     ++adj_epoch_;
+  }
+  if (setup_.neighbors6 != nullptr) {
+    if (const uint32_t v = setup_.neighbors6->version(); v != neighbors6_version_) {
+      neighbors6_version_ = v;
+      ++adj_epoch_;
+    }
   }
   now_ = now_ms();
 

@@ -207,6 +207,15 @@ class Worker : public DpObject {
     uint16_t port_idx = 0;
   };
   static constexpr uint32_t kAdjacencySlots = 1024;  // direct-mapped, 24 KiB
+  // The same for IPv6 destinations (issue 11).
+  struct Adjacency6 {
+    Ip6 ip;
+    uint32_t epoch = 0;
+    uint8_t macs[12];
+    uint16_t port_idx = 0;
+  };
+  // Fills `adj` for `dst`; false when the packet was dropped or punted.
+  bool resolve_adjacency6(rte_mbuf* m, const Ip6& dst, Adjacency6& adj) noexcept;
   // Packets for one port, sent with one tx_burst at the end of each burst
   // (each packet of a burst is sent at most once: kBurst always fits).
   struct TxBatch {
@@ -335,6 +344,7 @@ class Worker : public DpObject {
   std::vector<uint16_t> port_index_;                // DPDK port id -> PortIdx
   DpVector<Handoff> handoffs_;                      // by owner worker
   DpVector<Adjacency> adjacency_;                   // kAdjacencySlots
+  DpVector<Adjacency6> adjacency6_;                 // kAdjacencySlots
   uint32_t adj_epoch_ = 1;                          // entries start invalid (epoch 0)
   uint32_t min_frame_fits_ = 0;   // the longest frame every port's MTU takes
   uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
@@ -346,6 +356,7 @@ class Worker : public DpObject {
   static constexpr uint32_t kDnsBuckets = 1024;
   DpVector<TokenBucket> dns_buckets_;
   uint32_t neighbors_version_ = 0;
+  uint32_t neighbors6_version_ = 0;
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())

@@ -301,26 +301,44 @@ void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t
   forward6(e, eth, to);
 }
 
+// As forward(): one copy of the 12 bytes of MAC rewrite from a
+// direct-mapped cache of destinations, valid for the epoch of the snapshot
+// and both neighbour tables.
+void Worker::forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept {
+  const uint64_t fold = dst.word(0) ^ dst.word(1);
+  Adjacency6& adj = adjacency6_[static_cast<uint32_t>((fold * 0x9e37'79b9'7f4a'7c15u) >> 54)];
+  static_assert(kAdjacencySlots == 1u << 10);
+  if (!(adj.ip == dst) || adj.epoch != adj_epoch_) [[unlikely]] {
+    if (!resolve_adjacency6(m, dst, adj)) return;
+  }
+  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
+  send(m, adj.port_idx);
+}
+
 // Route, then the next hop's MAC from the shared IPv6 neighbour table; an
 // unresolved next hop sends the packet to the control thread, which
 // solicits it (RFC 4861 §7.2.2) and holds the packet meanwhile.
-void Worker::forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept {
+bool Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst, Adjacency6& adj) noexcept {
   const Snapshot& snap = *snapshot_;
   const Route6* route = snap.route(dst);
   if (route == nullptr) {
     drop(m, DropReason::kNoRoute);
-    return;
+    return false;
   }
   const Ip6& next_hop = route->via.is_zero() ? dst : route->via;
   const uint64_t mac = setup_.neighbors6 != nullptr ? setup_.neighbors6->find_word(next_hop) : 0;
   if (mac == 0) {
     punt(m, PuntKind::kUnresolved6, route->port, Ip4{});
-    return;
+    return false;
   }
   const uint16_t port = static_cast<uint16_t>(route->port);
-  std::memcpy(eth->dst_addr.addr_bytes, &mac, 6);
-  std::memcpy(eth->src_addr.addr_bytes, snap.ports[port].mac.bytes.data(), 6);
-  send(m, port);
+  std::memcpy(adj.macs, &mac, 6);
+  std::memcpy(adj.macs + 6, snap.ports[port].mac.bytes.data(), 6);
+  adj.port_idx = port;
+  adj.ip = dst;
+  adj.epoch = adj_epoch_;
+  counters_.adjacency_misses.add();
+  return true;
 }
 
 }  // namespace podgate::dp

@@ -294,14 +294,14 @@ void build_ports_and_routes(const Config& cfg, const std::vector<dp::MacAddr>& m
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     if (!cfg.ports[i].address6) continue;
     const dp::Prefix6& a = *cfg.ports[i].address6;
-    snap.routes6.push_back(dp::Route6{dp::Prefix6{a.network(), a.length}, dp::Ip6{},
-                                      dp::PortIdx{static_cast<uint16_t>(i)}});
+    snap.routes6.push_back(dp::Route6::make(dp::Prefix6{a.network(), a.length}, dp::Ip6{},
+                                            dp::PortIdx{static_cast<uint16_t>(i)}));
   }
   for (const Route6Config& r : cfg.routes6) {
     for (size_t i = 0; i < cfg.ports.size(); ++i) {
       if (cfg.ports[i].address6 && cfg.ports[i].address6->contains(r.via)) {
-        snap.routes6.push_back(dp::Route6{dp::Prefix6{r.prefix.network(), r.prefix.length}, r.via,
-                                          dp::PortIdx{static_cast<uint16_t>(i)}});
+        snap.routes6.push_back(dp::Route6::make(dp::Prefix6{r.prefix.network(), r.prefix.length}, r.via,
+                                                dp::PortIdx{static_cast<uint16_t>(i)}));
         break;
       }
     }
