@@ -154,6 +154,120 @@ uint32_t Worker::now_ms() const noexcept {
   return static_cast<uint32_t>(rte_rdtsc() / tsc_per_ms_);
 }
 
+// A packet of a pinned connection, either direction, either family: the
+// established fast path.  Only a snapshot change since the flow was last
+// seen costs more.
+template <Family F>
+PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, const typename FamilyTypes<F>::Key& key,
+                                     const FlowProbe& probe, uint8_t tcp_flags,
+                                     BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept {
+  using Header = typename FamilyTypes<F>::Header;
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  auto* ip = reinterpret_cast<Header*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
+  // RFC 1812 §5.3.1 / RFC 8200 §3, checked before any flow state is
+  // advanced: a packet that is dropped must leave nothing behind.
+  if constexpr (F == Family::kIpv4) {
+    if (!ttl_allows_forwarding(ip)) {
+      drop_ttl_exceeded(m, ip);
+      return;
+    }
+  } else {
+    if (!hop_limit_allows_forwarding(ip)) {
+      drop_hop_limit_exceeded(m, ip);
+      return;
+    }
+  }
+  auto& flow = *hit.flow;
+  const uint32_t gen = gen_;
+  if (flow.gen != gen) [[unlikely]] {
+    // The snapshot changed since this flow was last checked: it keeps its
+    // Pod while the Pod is ready or draining, and loses it once removed.
+    counters_.flows_revalidated.add();
+    const auto* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
+    if (svc == nullptr || !svc->keeps(typename FamilyTypes<F>::Backend{flow.pod, flow.pod_port})) {
+      (void)key;
+      (void)probe;
+      revalidate_failed<F>(m, flow, hit.reverse, svc == nullptr);
+      return;
+    }
+    flow.gen = gen;
+  }
+  const auto& next = hit.reverse ? flow.client : flow.pod;
+  if constexpr (F == Family::kIpv4) {
+    if (!fits_egress(m, ip, next)) return;
+  } else {
+    if (!fits_egress6(m, ip, next)) return;
+  }
+  table<F>().touch(flow, hit.reverse, tcp_flags, now_);
+  TrafficCounters& t = traffic_[flow.stats_slot];
+  const uint32_t bytes = rte_pktmbuf_pkt_len(m);
+  if (!hit.reverse) {
+    t.packets_in.add();
+    t.bytes_in.add(bytes);
+    if constexpr (F == Family::kIpv4) {
+      nat_and_decrement_ttl<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+    } else {
+      nat6_and_decrement_hop_limit<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+    }
+  } else {
+    t.packets_out.add();
+    t.bytes_out.add(bytes);
+    if constexpr (F == Family::kIpv4) {
+      nat_and_decrement_ttl<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+    } else {
+      nat6_and_decrement_hop_limit<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+    }
+  }
+  if constexpr (F == Family::kIpv4) {
+    forward(m, eth, Ip4{ip->dst_addr});
+  } else {
+    forward6(m, eth, next);
+  }
+}
+
+void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
+                          FlowHit6 hit) noexcept {
+  handle_flow<Family::kIpv6>(m, p.l4, key, probe, p.tcp_flags, hit);
+}
+
+// The flow's endpoint, or its whole service, is gone: the flow ends.  A
+// reply is dropped; the client's packet starts over, to a new Pod or to the
+// reason why not (a VIP that no longer exists: no_service).  Parsed afresh:
+// the packet may have come by the fast path or the classifying one.
+template <Family F>
+PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
+                                                   bool service_gone) noexcept {
+  counters_.flows_endpoint_gone.add();
+  table<F>().erase(flow);
+  if (reverse) {
+    drop(m, DropReason::kNoFlow);
+    return;
+  }
+  if (service_gone) {
+    drop(m, DropReason::kNoService);
+    return;
+  }
+  process_other(m, true);  // the IP header was verified on its way here
+}
+
+template <Family F>
+PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
+  const auto& key = lane.key_of<F>();
+  auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  if (const auto hit = table<F>().find(key, lane.probe, now_)) {
+    constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
+    handle_flow<F>(m, frame + kL4, key, lane.probe, lane.tcp_flags, hit);
+    return;
+  }
+  if constexpr (F == Family::kIpv4) {
+    ParsedPacket p = flow_packet_view(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
+    classify(m, p, key, lane.probe, true);
+  } else {
+    ParsedPacket6 p = flow_packet_view6(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
+    classify6(m, p, key, lane.probe, true);
+  }
+}
+
 // Three passes over a burst, so that its memory accesses overlap instead of
 // each packet stalling on its own (with many flows the table is far out of
 // cache; VPP's lb node prefetches its sticky-table bucket the same way):
@@ -232,24 +346,6 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
   }
   if (setup_.count > 1) flush_handoffs();
   flush_tx();
-}
-
-template <Family F>
-PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
-  const auto& key = lane.key_of<F>();
-  auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
-  if (const auto hit = table<F>().find(key, lane.probe, now_)) {
-    constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
-    handle_flow<F>(m, frame + kL4, key, lane.probe, lane.tcp_flags, hit);
-    return;
-  }
-  if constexpr (F == Family::kIpv4) {
-    ParsedPacket p = flow_packet_view(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
-    classify(m, p, key, lane.probe, true);
-  } else {
-    ParsedPacket6 p = flow_packet_view6(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
-    classify6(m, p, key, lane.probe, true);
-  }
 }
 
 // Packets parse_flow_packet() declined: parsed in full, which drops the
@@ -356,102 +452,6 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   } else {
     handle_stateless_reply(m, p);
   }
-}
-
-// A packet of a pinned connection, either direction, either family: the
-// established fast path.  Only a snapshot change since the flow was last
-// seen costs more.
-template <Family F>
-PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, const typename FamilyTypes<F>::Key& key,
-                                     const FlowProbe& probe, uint8_t tcp_flags,
-                                     BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept {
-  using Header = typename FamilyTypes<F>::Header;
-  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
-  auto* ip = reinterpret_cast<Header*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
-  // RFC 1812 §5.3.1 / RFC 8200 §3, checked before any flow state is
-  // advanced: a packet that is dropped must leave nothing behind.
-  if constexpr (F == Family::kIpv4) {
-    if (!ttl_allows_forwarding(ip)) {
-      drop_ttl_exceeded(m, ip);
-      return;
-    }
-  } else {
-    if (!hop_limit_allows_forwarding(ip)) {
-      drop_hop_limit_exceeded(m, ip);
-      return;
-    }
-  }
-  auto& flow = *hit.flow;
-  const uint32_t gen = gen_;
-  if (flow.gen != gen) [[unlikely]] {
-    // The snapshot changed since this flow was last checked: it keeps its
-    // Pod while the Pod is ready or draining, and loses it once removed.
-    counters_.flows_revalidated.add();
-    const auto* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
-    if (svc == nullptr || !svc->keeps(typename FamilyTypes<F>::Backend{flow.pod, flow.pod_port})) {
-      (void)key;
-      (void)probe;
-      revalidate_failed<F>(m, flow, hit.reverse, svc == nullptr);
-      return;
-    }
-    flow.gen = gen;
-  }
-  const auto& next = hit.reverse ? flow.client : flow.pod;
-  if constexpr (F == Family::kIpv4) {
-    if (!fits_egress(m, ip, next)) return;
-  } else {
-    if (!fits_egress6(m, ip, next)) return;
-  }
-  table<F>().touch(flow, hit.reverse, tcp_flags, now_);
-  TrafficCounters& t = traffic_[flow.stats_slot];
-  const uint32_t bytes = rte_pktmbuf_pkt_len(m);
-  if (!hit.reverse) {
-    t.packets_in.add();
-    t.bytes_in.add(bytes);
-    if constexpr (F == Family::kIpv4) {
-      nat_and_decrement_ttl<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
-    } else {
-      nat6_and_decrement_hop_limit<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
-    }
-  } else {
-    t.packets_out.add();
-    t.bytes_out.add(bytes);
-    if constexpr (F == Family::kIpv4) {
-      nat_and_decrement_ttl<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
-    } else {
-      nat6_and_decrement_hop_limit<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
-    }
-  }
-  if constexpr (F == Family::kIpv4) {
-    forward(m, eth, Ip4{ip->dst_addr});
-  } else {
-    forward6(m, eth, next);
-  }
-}
-
-void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
-                          FlowHit6 hit) noexcept {
-  handle_flow<Family::kIpv6>(m, p.l4, key, probe, p.tcp_flags, hit);
-}
-
-// The flow's endpoint, or its whole service, is gone: the flow ends.  A
-// reply is dropped; the client's packet starts over, to a new Pod or to the
-// reason why not (a VIP that no longer exists: no_service).  Parsed afresh:
-// the packet may have come by the fast path or the classifying one.
-template <Family F>
-PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
-                                                   bool service_gone) noexcept {
-  counters_.flows_endpoint_gone.add();
-  table<F>().erase(flow);
-  if (reverse) {
-    drop(m, DropReason::kNoFlow);
-    return;
-  }
-  if (service_gone) {
-    drop(m, DropReason::kNoService);
-    return;
-  }
-  process_other(m, true);  // the IP header was verified on its way here
 }
 
 void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
