@@ -204,9 +204,7 @@ void build_ports_and_routes(const Config& cfg, const std::vector<dp::MacAddr>& m
 }
 
 bool forwards(const ServiceConfig& s) {
-  // Guard (issue 11, control side): only an IPv4 primary cluster IP is built
-  // until the IPv6 snapshot lands; IPv6 endpoints are skipped in build_ports.
-  return s.type == ServiceType::kClusterIp && s.cluster_ip.has_value() && s.cluster_ip->is_v4();
+  return s.type == ServiceType::kClusterIp && s.cluster_ip.has_value();
 }
 
 class Builder {
@@ -328,7 +326,6 @@ class Builder {
       const PortRef ref{port.port, port.protocol};
       bool any_unhealthy_ready = false;
       for (const EndpointConfig& e : svc.endpoints) {
-        if (!e.ip.is_v4()) continue;  // guard, issue 11
         dp::Backend be{e.ip.as_v4(), dp::to_be16(port.target_port), 0};
         const bool healthy = check == nullptr || e.healthy_on(ref);
         if (e.takes_new_flows()) {
@@ -344,7 +341,7 @@ class Builder {
       }
       if (c.ready.empty() && any_unhealthy_ready && check->all_unhealthy == AllUnhealthy::kFailOpen) {
         for (const EndpointConfig& e : svc.endpoints) {
-          if (!e.takes_new_flows() || !e.ip.is_v4()) continue;  // guard, issue 11
+          if (!e.takes_new_flows()) continue;
           dp::Backend be{e.ip.as_v4(), dp::to_be16(port.target_port), 0};
           c.ready.emplace_back(be, e.weight);
           if (std::find(c.alive.begin(), c.alive.end(), be) == c.alive.end()) c.alive.push_back(be);
