@@ -1,6 +1,8 @@
 #include "control/admin/command_views.hpp"
+#include "control/admin/control_commands.hpp"
 
 #include "control/config/config_health.hpp"
+#include "control/config/config_writer.hpp"
 #include "control/config/memory_plan.hpp"
 
 namespace podgate::ctl {
@@ -73,7 +75,14 @@ Result<const ServiceConfig*> service_arg(const json& req, const Config& config) 
 
 // ---- JSON views of config objects ----
 
-std::string ip_text(const dp::IpAddr& ip) { return dp::to_string(ip.as_v4()); }
+std::string ip_text(const dp::IpAddr& ip) { return dp::to_string(ip); }
+
+std::optional<dp::Ip4> ipv4_cluster_ip(const ServiceConfig& s) {
+  for (const dp::IpAddr& ip : s.cluster_ips()) {
+    if (ip.is_v4()) return ip.as_v4();
+  }
+  return std::nullopt;
+}
 
 std::string_view state_of(const EndpointConfig& e) {
   if (e.takes_new_flows()) return "ready";
@@ -104,6 +113,9 @@ json service_summary(const ServiceConfig& s) {
     j["external_name"] = s.external_name;
   } else {
     j["cluster_ip"] = s.cluster_ip ? ip_text(*s.cluster_ip) : "None";
+    // clusterIPs as the Service API shows them: [primary, other family].
+    j["cluster_ips"] = json::array();
+    for (const dp::IpAddr& ip : s.cluster_ips()) j["cluster_ips"].push_back(ip_text(ip));
   }
   j["ports"] = json::array();
   for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
@@ -150,6 +162,99 @@ json service_detail(const ServiceConfig& s, const DataplaneConfig& d) {
   j["endpoints"] = json::array();
   for (const EndpointConfig& e : s.endpoints) j["endpoints"].push_back(endpoint_json(e));
   return j;
+}
+
+// config dump (declared in control_commands.hpp): the Config as the TOML file names it.
+json config_to_json(const Config& c) {
+  const DataplaneConfig& d = c.dataplane;
+  json ports = json::array();
+  for (const PortConfig& p : c.ports) {
+    json j = {{"name", p.name}, {"device", p.device}, {"address", dp::to_string(p.address)}};
+    if (p.address6) j["address6"] = dp::to_string(*p.address6);
+    if (p.mac) j["mac"] = dp::to_string(*p.mac);
+    if (p.mtu) j["mtu"] = *p.mtu;
+    if (!p.kernel.empty()) {
+      j["kernel"] = p.kernel;
+      j["kernel_rate"] = p.kernel_rate;
+    }
+    ports.push_back(std::move(j));
+  }
+  json routes = json::array();
+  for (const RouteConfig& r : c.routes) {
+    routes.push_back({{"prefix", dp::to_string(r.prefix)}, {"via", dp::to_string(r.via)}});
+  }
+  for (const Route6Config& r : c.routes6) {  // [[routes]] holds both families
+    routes.push_back({{"prefix", dp::to_string(r.prefix)}, {"via", dp::to_string(r.via)}});
+  }
+  json neighbors = json::array();
+  for (const NeighborConfig& n : c.neighbors) {
+    neighbors.push_back({{"ip", dp::to_string(n.ip)}, {"mac", dp::to_string(n.mac)}});
+  }
+  for (const Neighbor6Config& n : c.neighbors6) {
+    neighbors.push_back({{"ip", dp::to_string(n.ip)}, {"mac", dp::to_string(n.mac)}});
+  }
+  json services = json::array();
+  for (const ServiceConfig& s : c.services) {
+    json j = {{"namespace", s.ns}, {"name", s.name}};
+    if (s.type == ServiceType::kExternalName) {
+      j["type"] = "ExternalName";
+      j["external_name"] = s.external_name;
+    } else {
+      j["cluster_ip"] = s.cluster_ip ? ip_text(*s.cluster_ip) : "None";
+      if (s.secondary_cluster_ip) {
+        j["cluster_ips"] = json::array({ip_text(*s.cluster_ip), ip_text(*s.secondary_cluster_ip)});
+      }
+    }
+    j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
+    if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
+    j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
+    if (s.maglev_table_size) j["maglev_table_size"] = *s.maglev_table_size;
+    j["ports"] = json::array();
+    for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
+    j["endpoints"] = json::array();
+    for (const EndpointConfig& e : s.endpoints) {
+      json ej = endpoint_json(e);
+      ej.erase("state");  // derived, not configured
+      j["endpoints"].push_back(std::move(ej));
+    }
+    if (s.health_check) j["health_check"] = health_check_json(*s.health_check);
+    services.push_back(std::move(j));
+  }
+  json listen = json::array();
+  for (const DnsListen& l : c.dns.listen) {
+    listen.push_back(dp::to_string(l.ip) + ":" + std::to_string(l.port));
+  }
+  json dns = {{"zone", c.dns.zone},
+              {"ttl", c.dns.ttl},
+              {"listen", std::move(listen)},
+              {"max_udp_payload", c.dns.max_udp_payload},
+              {"rate_limit", c.dns.rate_limit}};
+  if (c.dns.service_ip) dns["service_ip"] = dp::to_string(*c.dns.service_ip);
+  return {{"source", c.source},
+          {"eal", {{"args", c.eal.args}}},
+          {"dataplane", {{"workers", d.workers},
+                         {"flow_table_size", d.flow_table_size},
+                         {"maglev_table_size", d.maglev_table_size},
+                         {"mbufs", d.mbufs},
+                         {"rx_ring_size", d.rx_ring_size},
+                         {"tx_ring_size", d.tx_ring_size},
+                         {"tcp_syn_timeout", d.tcp_syn_timeout},
+                         {"tcp_established_timeout", d.tcp_established_timeout},
+                         {"tcp_closing_timeout", d.tcp_closing_timeout},
+                         {"udp_timeout", d.udp_timeout},
+                         {"idle_sleep_us", d.idle_sleep_us}}},
+          {"ports", std::move(ports)},
+          {"routes", std::move(routes)},
+          {"neighbors", std::move(neighbors)},
+          {"services", std::move(services)},
+          {"dns", std::move(dns)},
+          {"control", {{"socket", c.control.socket},
+                       {"mode", file_mode_text(c.control.mode)},
+                       {"group", c.control.group},
+                       {"idle_timeout", c.control.idle_timeout}}},
+          {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +
+                                                         std::to_string(c.metrics.listen->port)
+                                                   : std::string()}}}};
 }
 
 }  // namespace podgate::ctl

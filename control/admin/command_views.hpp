@@ -33,6 +33,10 @@ Result<const ServiceConfig*> service_arg(const nlohmann::json& req, const Config
 // ---- JSON views of config objects ----
 
 std::string ip_text(const dp::IpAddr& ip);
+// The service's IPv4 cluster IP (clusterIPs[0] or [1]), if it has one: what
+// the IPv4 dataplane's Snapshot and stats slots are keyed by.  IPv6 VIPs
+// are looked up there once the IPv6 dataplane lands (issue 11).
+std::optional<dp::Ip4> ipv4_cluster_ip(const ServiceConfig& s);
 // "ready", "draining" or "not_ready".
 std::string_view state_of(const EndpointConfig& e);
 nlohmann::json port_json(const ServicePortConfig& p);

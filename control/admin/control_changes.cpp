@@ -235,10 +235,11 @@ Result<json> endpoint(ChangeTarget& app, const json& req) {
   if (!svc) return std::move(svc).error();
   auto ip_text_arg = string_arg(req, "ip", true);
   if (!ip_text_arg) return std::move(ip_text_arg).error();
-  auto ip = dp::parse_ip4(**ip_text_arg);
+  auto ip = dp::parse_ip(**ip_text_arg);
   if (!ip) {
     return make_error(ErrorCode::kInvalidRequest,
-                      "\"ip\": \"" + **ip_text_arg + "\" is not an IPv4 address such as 172.17.0.10");
+                      "\"ip\": \"" + **ip_text_arg +
+                          "\" is not an IPv4 or IPv6 address such as 172.17.0.10 or fd00:10:244::10");
   }
   auto ready = bool_arg(req, "ready");
   auto serving = bool_arg(req, "serving");
@@ -258,7 +259,7 @@ Result<json> endpoint(ChangeTarget& app, const json& req) {
   auto edit = [&](Config& c) -> Result<bool> {
     ServiceConfig* s = find_service(c, **svc);
     auto it = std::find_if(s->endpoints.begin(), s->endpoints.end(),
-                           [&](const EndpointConfig& e) { return e.ip.as_v4() == *ip; });
+                           [&](const EndpointConfig& e) { return e.ip == *ip; });
     if (it == s->endpoints.end()) {
       return make_error(ErrorCode::kNotFound,
                         ns + "/" + name + " has no endpoint " + dp::to_string(*ip));

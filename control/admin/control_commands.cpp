@@ -68,9 +68,13 @@ json traffic_json(const TrafficTotals& t) {
           {"flows_created", t.flows_created}, {"flows_active", t.flows_active()}};
 }
 
-dp::ServiceKey service_key(const ServiceConfig& s, const ServicePortConfig& p) {
-  return dp::ServiceKey{s.cluster_ip->as_v4(), dp::to_be16(p.port), p.protocol, 0};
+// The IPv4 dataplane's key of a service port (the service has an IPv4 VIP).
+dp::ServiceKey service_key(dp::Ip4 vip, const ServicePortConfig& p) {
+  return dp::ServiceKey{vip, dp::to_be16(p.port), p.protocol, 0};
 }
+
+// What the IPv4-only commands say of IPv6 for now.
+constexpr const char* kIpv6Later = "the dataplane part lands separately (issue 11)";
 
 dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
   return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
@@ -81,15 +85,19 @@ json services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
   const StatsSlots& slots = app.stats_slots();
   json out = json::array();
   for (const ServiceConfig& s : app.config().services) {
-    if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
+    // Traffic is counted by the IPv4 dataplane's stats slots: a service's
+    // IPv4 VIP and endpoints (IPv6 traffic comes with the IPv6 dataplane).
+    const auto vip = s.type == ServiceType::kClusterIp ? ipv4_cluster_ip(s) : std::nullopt;
+    if (!vip) continue;
     for (const ServicePortConfig& p : s.ports) {
       if (out.size() >= max_ports) return out;
-      const dp::ServiceKey key = service_key(s, p);
-      json j = {{"name", s.ns + "/" + s.name}, {"vip", ip_text(*s.cluster_ip)},
+      const dp::ServiceKey key = service_key(*vip, p);
+      json j = {{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(*vip)},
                 {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
       j.update(traffic_json(slots.service(key)));
       json endpoints = json::array();
       for (const EndpointConfig& e : s.endpoints) {
+        if (!e.ip.is_v4()) continue;
         json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
                    {"state", state_of(e)}};
         ej.update(traffic_json(slots.endpoint(key, backend_of(e, p)).value_or(TrafficTotals{})));
@@ -217,10 +225,14 @@ Result<json> endpoints(const Appliance& app, const json& req) {
     j["health"] = endpoint_health_json(app.health(), s, e);
     json ports = json::array();
     if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
+      const auto vip = ipv4_cluster_ip(s);
       for (const ServicePortConfig& p : s.ports) {
         json pj = {{"port", p.port}, {"target_port", p.target_port},
                    {"protocol", std::string(dp::proto_name(p.protocol))}};
-        auto t = app.stats_slots().endpoint(service_key(s, p), backend_of(e, p));
+        // IPv6 endpoints: no stats slots until the IPv6 dataplane (zeros,
+        // as an endpoint without a slot).
+        auto t = vip && e.ip.is_v4() ? app.stats_slots().endpoint(service_key(*vip, p), backend_of(e, p))
+                                     : std::nullopt;
         pj.update(traffic_json(t.value_or(TrafficTotals{})));
         ports.push_back(std::move(pj));
       }
@@ -319,6 +331,12 @@ Result<json> maglev(const Appliance& app, const json& req) {
     return make_error(ErrorCode::kInvalidRequest, s.ns + "/" + s.name +
                                                       " has no cluster IP and so no Maglev table");
   }
+  const auto vip = ipv4_cluster_ip(s);
+  if (!vip) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      s.ns + "/" + s.name + " has only an IPv6 cluster IP; IPv6 Maglev tables are not "
+                      "shown yet: " + kIpv6Later);
+  }
   std::optional<uint16_t> only;
   if (auto it = req.find("port"); it != req.end()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 65535) {
@@ -332,9 +350,9 @@ Result<json> maglev(const Appliance& app, const json& req) {
     if (only && p.port != *only) continue;
     json j = port_json(p);
     const dp::ServiceData* sd =
-        snap.find_service(s.cluster_ip->as_v4(), dp::to_be16(p.port), p.protocol);
+        snap.find_service(*vip, dp::to_be16(p.port), p.protocol);
     if (sd == nullptr) {
-      return make_error(ErrorCode::kInternal, "no table for " + ip_text(*s.cluster_ip) + ":" +
+      return make_error(ErrorCode::kInternal, "no table for " + dp::to_string(*vip) + ":" +
                                                   std::to_string(p.port) + " in snapshot " +
                                                   std::to_string(snap.generation));
     }
@@ -348,7 +366,7 @@ Result<json> maglev(const Appliance& app, const json& req) {
       const dp::Backend& b = sd->ready[i];
       std::string pod;
       for (const EndpointConfig& e : s.endpoints) {
-        if (e.ip.as_v4() == b.ip) pod = e.pod;
+        if (e.ip.is_v4() && e.ip.as_v4() == b.ip) pod = e.pod;
       }
       endpoints.push_back({{"ip", dp::to_string(b.ip)},
                            {"target_port", dp::from_be16(b.port)},
@@ -365,8 +383,12 @@ Result<json> maglev(const Appliance& app, const json& req) {
     return make_error(ErrorCode::kNotFound,
                       s.ns + "/" + s.name + " has no port " + std::to_string(*only));
   }
-  return json{{"name", s.ns + "/" + s.name}, {"generation", snap.generation},
-              {"ports", std::move(ports)}};
+  json out{{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(*vip)}, {"generation", snap.generation},
+            {"ports", std::move(ports)}};
+  if (s.cluster_ips().size() == 2) {
+    out["note"] = "the IPv4 VIP's tables; IPv6 Maglev tables are not shown yet: " + std::string(kIpv6Later);
+  }
+  return out;
 }
 
 // Asks the live Zone as a TCP client would (no truncation), through the
@@ -428,6 +450,10 @@ Result<dp::Ip4> ip_arg(const json& req, const char* key) {
   auto text = string_arg(req, key, true);
   if (!text) return std::move(text).error();
   auto ip = dp::parse_ip4(**text);
+  if (!ip && dp::parse_ip6(**text)) {
+    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
+                                                      "\": IPv6 flows are not listed yet: " + kIpv6Later);
+  }
   if (!ip) {
     return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
                                                       "\" is not an IPv4 address");
@@ -449,7 +475,13 @@ Result<std::pair<dp::FlowFilter, uint32_t>> flow_filter(const Appliance& app, co
       return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
                                                         " has no cluster IP and so no flows");
     }
-    f.vip = (*s)->cluster_ip->as_v4();
+    const auto vip = ipv4_cluster_ip(**s);
+    if (!vip) {
+      return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
+                                                        " has only an IPv6 cluster IP; IPv6 flows are "
+                                                        "not listed yet: " + kIpv6Later);
+    }
+    f.vip = *vip;
   }
   auto port = int_arg(req, "port", 1, 65535);
   if (!port) return std::move(port).error();
@@ -486,9 +518,10 @@ void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
     // VIP:port/protocol -> service name, for people reading the list.
     std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> names;
     for (const ServiceConfig& s : app.config().services) {
-      if (!s.cluster_ip) continue;
+      const auto vip = ipv4_cluster_ip(s);  // the flow table listed is IPv4's
+      if (!vip) continue;
       for (const ServicePortConfig& p : s.ports) {
-        names[{s.cluster_ip->as_v4().host(), p.port, static_cast<uint8_t>(p.protocol)}] =
+        names[{vip->host(), p.port, static_cast<uint8_t>(p.protocol)}] =
             s.ns + "/" + s.name;
       }
     }
@@ -550,88 +583,6 @@ Result<json> config(Appliance& app, const json& req) {
 json status_json(const Appliance& app) { return *status(app); }
 json stats_json(const Appliance& app, size_t max_services) { return *stats(app, max_services); }
 json services_json(const Appliance& app, size_t max_services) { return *services(app, max_services); }
-
-json config_to_json(const Config& c) {
-  const DataplaneConfig& d = c.dataplane;
-  json ports = json::array();
-  for (const PortConfig& p : c.ports) {
-    json j = {{"name", p.name}, {"device", p.device}, {"address", dp::to_string(p.address)}};
-    if (p.mac) j["mac"] = dp::to_string(*p.mac);
-    if (p.mtu) j["mtu"] = *p.mtu;
-    if (!p.kernel.empty()) {
-      j["kernel"] = p.kernel;
-      j["kernel_rate"] = p.kernel_rate;
-    }
-    ports.push_back(std::move(j));
-  }
-  json routes = json::array();
-  for (const RouteConfig& r : c.routes) {
-    routes.push_back({{"prefix", dp::to_string(r.prefix)}, {"via", dp::to_string(r.via)}});
-  }
-  json neighbors = json::array();
-  for (const NeighborConfig& n : c.neighbors) {
-    neighbors.push_back({{"ip", dp::to_string(n.ip)}, {"mac", dp::to_string(n.mac)}});
-  }
-  json services = json::array();
-  for (const ServiceConfig& s : c.services) {
-    json j = {{"namespace", s.ns}, {"name", s.name}};
-    if (s.type == ServiceType::kExternalName) {
-      j["type"] = "ExternalName";
-      j["external_name"] = s.external_name;
-    } else {
-      j["cluster_ip"] = s.cluster_ip ? ip_text(*s.cluster_ip) : "None";
-    }
-    j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
-    if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
-    j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
-    if (s.maglev_table_size) j["maglev_table_size"] = *s.maglev_table_size;
-    j["ports"] = json::array();
-    for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
-    j["endpoints"] = json::array();
-    for (const EndpointConfig& e : s.endpoints) {
-      json ej = endpoint_json(e);
-      ej.erase("state");  // derived, not configured
-      j["endpoints"].push_back(std::move(ej));
-    }
-    if (s.health_check) j["health_check"] = health_check_json(*s.health_check);
-    services.push_back(std::move(j));
-  }
-  json listen = json::array();
-  for (const DnsListen& l : c.dns.listen) {
-    listen.push_back(dp::to_string(l.ip) + ":" + std::to_string(l.port));
-  }
-  json dns = {{"zone", c.dns.zone},
-              {"ttl", c.dns.ttl},
-              {"listen", std::move(listen)},
-              {"max_udp_payload", c.dns.max_udp_payload},
-              {"rate_limit", c.dns.rate_limit}};
-  if (c.dns.service_ip) dns["service_ip"] = dp::to_string(*c.dns.service_ip);
-  return {{"source", c.source},
-          {"eal", {{"args", c.eal.args}}},
-          {"dataplane", {{"workers", d.workers},
-                         {"flow_table_size", d.flow_table_size},
-                         {"maglev_table_size", d.maglev_table_size},
-                         {"mbufs", d.mbufs},
-                         {"rx_ring_size", d.rx_ring_size},
-                         {"tx_ring_size", d.tx_ring_size},
-                         {"tcp_syn_timeout", d.tcp_syn_timeout},
-                         {"tcp_established_timeout", d.tcp_established_timeout},
-                         {"tcp_closing_timeout", d.tcp_closing_timeout},
-                         {"udp_timeout", d.udp_timeout},
-                         {"idle_sleep_us", d.idle_sleep_us}}},
-          {"ports", std::move(ports)},
-          {"routes", std::move(routes)},
-          {"neighbors", std::move(neighbors)},
-          {"services", std::move(services)},
-          {"dns", std::move(dns)},
-          {"control", {{"socket", c.control.socket},
-                       {"mode", file_mode_text(c.control.mode)},
-                       {"group", c.control.group},
-                       {"idle_timeout", c.control.idle_timeout}}},
-          {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +
-                                                         std::to_string(c.metrics.listen->port)
-                                                   : std::string()}}}};
-}
 
 void register_commands(ControlSocket& socket, Appliance& app) {
   Appliance* a = &app;

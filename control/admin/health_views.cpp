@@ -6,6 +6,7 @@
 #include "control/admin/command_views.hpp"
 #include "control/appliance.hpp"
 #include "control/config/config_health.hpp"
+#include "control/config/validate.hpp"
 
 namespace podgate::ctl {
 
@@ -61,9 +62,9 @@ json target_json(const health::TargetStatus& t, uint64_t now_ms) {
 json endpoint_health_json(const health::HealthChecker& checker, const ServiceConfig& s,
                           const EndpointConfig& e) {
   json out = json::array();
-  if (!s.health_check || e.ip.family != dp::Family::kIpv4) return out;
+  if (!s.health_check) return out;
   const uint64_t now = monotonic_ms();
-  for (const health::TargetStatus& t : checker.status(s.ns, s.name, e.ip.as_v4())) {
+  for (const health::TargetStatus& t : checker.status(s.ns, s.name, e.ip)) {
     out.push_back(target_json(t, now));
   }
   return out;
@@ -78,7 +79,7 @@ json health_metrics_json(const health::HealthChecker& checker) {
   json targets = json::array();
   for (const health::TargetStatus& t : checker.status()) {
     targets.push_back({{"service", t.ns + "/" + t.name},
-                       {"endpoint", dp::to_string(t.ip) + ":" + std::to_string(t.port)},
+                       {"endpoint", vip_port_text(t.ip, std::to_string(t.port))},  // [v6]:port
                        {"healthy", t.healthy}});
   }
   return {{"probes", c.probes},

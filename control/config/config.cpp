@@ -31,6 +31,7 @@
 #include <toml++/toml.h>
 
 #include "control/config/config_dns.hpp"
+#include "control/config/config_net6.hpp"
 #include "control/config/config_reader.hpp"
 #include "control/config/config_services.hpp"
 #include "control/config/validate.hpp"
@@ -149,7 +150,7 @@ class Loader : private ConfigReader {
     }
     if (a->empty()) error(a->source(), "ports", "empty; at least one port is needed");
     for_each_table(*a, "ports", [&](const toml::table& t, const std::string& p) {
-      check_keys(t, p, {"name", "device", "address", "mac", "mtu", "client_address", "kernel",
+      check_keys(t, p, {"name", "device", "address", "address6", "mac", "mtu", "client_address", "kernel",
                         "kernel_rate"});
       PortConfig port;
       if (auto name = get_string(t, p, "name", true)) {
@@ -173,6 +174,7 @@ class Loader : private ConfigReader {
         }
       }
       port.address = load_port_address(t, p);
+      port.address6 = read_port_address6(*this, t, p, cfg_.ports, ports6_complete_);
       port.mac = get_mac(t, p, "mac");
       if (auto mtu = get_int(t, p, "mtu", 68, 9000)) port.mtu = static_cast<uint16_t>(*mtu);
       if (auto side = get_string(t, p, "client_address")) {
@@ -213,7 +215,10 @@ class Loader : private ConfigReader {
     std::optional<Prefix4> pfx = s ? dp::parse_prefix4(*s) : std::nullopt;
     if (!pfx) {
       ports_complete_ = false;
-      if (s) {
+      if (s && dp::parse_prefix6(*s)) {
+        error(t.get("address")->source(), path,
+              ip6_where_ip4(*s, path) + "; a port's IPv6 address and prefix go in address6");
+      } else if (s) {
         error(t.get("address")->source(), path,
               quote(*s) + " is not an address with prefix length such as \"192.0.2.1/24\"");
       }
@@ -269,6 +274,9 @@ class Loader : private ConfigReader {
     if (a == nullptr) return;
     for_each_table(*a, "routes", [&](const toml::table& t, const std::string& p) {
       check_keys(t, p, {"prefix", "via"});
+      if (is_ip6_entry(t, "prefix")) {
+        return read_route6(*this, t, p, cfg_.ports, ports6_complete_, cfg_.routes6);
+      }
       RouteConfig route;
       if (auto s = get_string(t, p, "prefix", true)) {
         const toml::source_region& at = t.get("prefix")->source();
@@ -288,7 +296,11 @@ class Loader : private ConfigReader {
           }
         }
       }
-      if (auto via = get_ip4(t, p, "via", true)) {
+      if (is_ip6_entry(t, "via")) {
+        error(t.get("via")->source(), key_path(p, "via"),
+              quote(t.get("via")->as_string()->get()) +
+                  " is IPv6 but the prefix is IPv4; a route's next hop is of its prefix's family");
+      } else if (auto via = get_ip4(t, p, "via", true)) {
         route.via = *via;
         check_on_link(*via, t.get("via")->source(), key_path(p, "via"));
       }
@@ -301,6 +313,9 @@ class Loader : private ConfigReader {
     if (a == nullptr) return;
     for_each_table(*a, "neighbors", [&](const toml::table& t, const std::string& p) {
       check_keys(t, p, {"ip", "mac"});
+      if (is_ip6_entry(t, "ip")) {
+        return read_neighbor6(*this, t, p, cfg_.ports, ports6_complete_, cfg_.neighbors6);
+      }
       NeighborConfig nb;
       if (auto ip = get_ip4(t, p, "ip", true)) {
         nb.ip = *ip;
@@ -381,8 +396,10 @@ class Loader : private ConfigReader {
     auto addr = parse_listen(*listen);
     if (!addr) {
       error(t->get("listen")->source(), "metrics.listen",
-            quote(*listen) + " is not an IPv4 address and port such as \"127.0.0.1:9470\", "
-                             "or \"\" for no metrics endpoint");
+            is_ip6_listen(*listen)
+                ? ip6_where_ip4(*listen, "metrics.listen")
+                : quote(*listen) + " is not an IPv4 address and port such as \"127.0.0.1:9470\", "
+                                   "or \"\" for no metrics endpoint");
       return;
     }
     cfg_.metrics.listen = *addr;
@@ -419,6 +436,7 @@ class Loader : private ConfigReader {
   }
 
   Config cfg_;
+  bool ports6_complete_ = true;  // every port address6 parsed
   bool ports_complete_ = true;  // every port address parsed: on-link checks are meaningful
 };
 

@@ -27,8 +27,11 @@ std::optional<DnsListen> parse_listen(std::string_view s) {
   return DnsListen{*ip, static_cast<uint16_t>(value)};
 }
 
-namespace {
+bool is_ip6_listen(std::string_view s) {
+  return (!s.empty() && s.front() == '[') || std::count(s.begin(), s.end(), ':') > 1;
+}
 
+namespace {
 
 void read_listen(ConfigReader& r, const toml::table& t, const std::string& p, DnsConfig& dns) {
   const std::string lp = key_path(p, "listen");
@@ -45,8 +48,10 @@ void read_listen(ConfigReader& r, const toml::table& t, const std::string& p, Dn
     auto addr = parse_listen(s->get());
     if (!addr) {
       r.error((*a)[i].source(), ip,
-              quote(s->get()) + " is not an IPv4 address and port such as \"127.0.0.1:53\" "
-                                "(port 1..65535; 0.0.0.0 listens on every address)");
+              is_ip6_listen(s->get())
+                  ? ip6_where_ip4(s->get(), "dns.listen")
+                  : quote(s->get()) + " is not an IPv4 address and port such as \"127.0.0.1:53\" "
+                                      "(port 1..65535; 0.0.0.0 listens on every address)");
       continue;
     }
     const std::string text = dp::to_string(addr->ip) + ":" + std::to_string(addr->port);
@@ -96,7 +101,7 @@ void read_service_ip(ConfigReader& r, const toml::table& t, const std::string& p
   }
   for (size_t j = 0; j < services.size(); ++j) {
     const ServiceConfig& svc = services[j];
-    if (svc.cluster_ip && svc.cluster_ip->as_v4() == *vip) {
+    if (svc.cluster_ip == dp::IpAddr::v4(*vip) || svc.secondary_cluster_ip == dp::IpAddr::v4(*vip)) {
       r.error(at, path, dp::to_string(*vip) + " is the cluster_ip of services[" +
                             std::to_string(j) + "] (" + svc.ns + "/" + svc.name +
                             "); the DNS service IP must be an address of its own");

@@ -11,6 +11,10 @@
 
 namespace podgate::ctl {
 
+// Whether a listen address that did not parse is an IPv6 one ("[::1]:53"),
+// refused with its own words: listeners are IPv4 only.
+bool is_ip6_listen(std::string_view s);
+
 // Reads the optional [dns] table into `dns`, recording errors in `reader`.
 // service_ip is checked against `ports` and `services`, so they are read first.
 void read_dns_section(ConfigReader& reader, const toml::table& root,

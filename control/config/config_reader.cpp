@@ -146,7 +146,8 @@ std::optional<dp::Ip4> ConfigReader::get_ip4(const toml::table& t, std::string_v
   if (!s) return std::nullopt;
   auto ip = dp::parse_ip4(*s);
   if (!ip) {
-    error(t.get(key)->source(), key_path(path, key), not_ip4(*s, "192.0.2.1"));
+    error(t.get(key)->source(), key_path(path, key),
+          dp::parse_ip6(*s) ? ip6_where_ip4(*s, key_path(path, key)) : not_ip4(*s, "192.0.2.1"));
     return std::nullopt;
   }
   if (!is_unicast_ip4(*ip)) {
@@ -154,6 +155,35 @@ std::optional<dp::Ip4> ConfigReader::get_ip4(const toml::table& t, std::string_v
     return std::nullopt;
   }
   return ip;
+}
+
+std::optional<dp::IpAddr> ConfigReader::ip_value(const toml::node& n, std::string_view path,
+                                                 std::string_view link_local_use) {
+  const auto* v = n.as_string();
+  if (v == nullptr) {
+    wrong_type(n, path, "a string");
+    return std::nullopt;
+  }
+  const std::string& s = v->get();
+  auto ip = dp::parse_ip(s);
+  if (!ip) {
+    error(n.source(), path, not_ip(s, "192.0.2.1\" or \"2001:db8::1"));
+  } else if (!is_unicast_ip(*ip)) {
+    error(n.source(), path, ip->is_v4() ? not_unicast_ip4(s) : not_unicast_ip6(s));
+    ip.reset();
+  } else if (!link_local_use.empty() && ip->is_v6() && ip->as_v6().is_link_local()) {
+    error(n.source(), path, link_local_not_allowed(s, link_local_use));
+    ip.reset();
+  }
+  return ip;
+}
+
+std::optional<dp::IpAddr> ConfigReader::get_ip(const toml::table& t, std::string_view path,
+                                               std::string_view key, bool required,
+                                               std::string_view link_local_use) {
+  const toml::node* n = find(t, path, key, required);
+  if (n == nullptr) return std::nullopt;
+  return ip_value(*n, key_path(path, key), link_local_use);
 }
 
 std::optional<dp::MacAddr> ConfigReader::get_mac(const toml::table& t, std::string_view path,

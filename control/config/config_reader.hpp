@@ -84,6 +84,15 @@ class ConfigReader {
   std::optional<dp::Ip4> get_ip4(const toml::table& t, std::string_view path,
                                  std::string_view key, bool required = false);
 
+  // A unicast address of either family (is_unicast_ip); a link-local IPv6
+  // address is refused too when `link_local_use` names what it would be
+  // ("a cluster IP", "an endpoint"), allowed when it is empty.
+  std::optional<dp::IpAddr> ip_value(const toml::node& n, std::string_view path,
+                                     std::string_view link_local_use);
+  std::optional<dp::IpAddr> get_ip(const toml::table& t, std::string_view path,
+                                   std::string_view key, bool required,
+                                   std::string_view link_local_use);
+
   // A unicast MAC address (is_unicast_mac).
   std::optional<dp::MacAddr> get_mac(const toml::table& t, std::string_view path,
                                      std::string_view key, bool required = false);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "control/config/config_health.hpp"
+#include "control/config/ip_key.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl {
@@ -23,6 +24,11 @@ std::optional<uint32_t> read_maglev_size(ConfigReader& r, const toml::table& t, 
 
 namespace {
 
+bool serves(const ServiceConfig& s, dp::Family f) {
+  return (s.cluster_ip && s.cluster_ip->family == f) ||
+         (s.secondary_cluster_ip && s.secondary_cluster_ip->family == f);
+}
+
 class ServicesLoader {
  public:
   ServicesLoader(ConfigReader& r, const std::vector<PortConfig>& ports, ServiceList& services)
@@ -38,7 +44,7 @@ class ServicesLoader {
 
   ServiceConfig load_service(const toml::table& t, const std::string& p) {
     r_.check_keys(t, p,
-               {"namespace", "name", "type", "cluster_ip", "external_name", "session_affinity",
+               {"namespace", "name", "type", "cluster_ip", "cluster_ips", "external_name", "session_affinity",
                 "timeout_seconds", "publish_not_ready_addresses", "maglev_table_size", "ports",
                 "endpoints", "health_check"});
     ServiceConfig svc;
@@ -74,7 +80,7 @@ class ServicesLoader {
                 not_dns_name(*en));
         }
       }
-      for (std::string_view key : {"cluster_ip", "endpoints"}) {
+      for (std::string_view key : {"cluster_ip", "cluster_ips", "endpoints"}) {
         if (const toml::node* n = t.get(key)) {
           r_.error(n->source(), key_path(p, key), "not allowed with type = \"ExternalName\"");
         }
@@ -108,9 +114,7 @@ class ServicesLoader {
     r_.get_bool(t, p, "publish_not_ready_addresses", svc.publish_not_ready_addresses);
     // Whether the service is meant to have a VIP, even if its value was wrong
     // (then only that value is reported, not everything depending on it).
-    const toml::node* cip = t.get("cluster_ip");
-    const bool forwards = !external && cip != nullptr &&
-                          !(cip->as_string() != nullptr && cip->as_string()->get() == "None");
+    const bool forwards = !external && names_a_cluster_ip(t);
     if (const toml::node* n = t.get("maglev_table_size"); n && !forwards) {
       r_.error(n->source(), key_path(p, "maglev_table_size"),
             "only allowed for a service with a cluster_ip (headless and ExternalName services "
@@ -125,20 +129,106 @@ class ServicesLoader {
     return svc;
   }
 
+  // Whether the service is given a cluster IP (cluster_ip or cluster_ips,
+  // not "None"), however well it is written.
+  static bool names_a_cluster_ip(const toml::table& t) {
+    const toml::node* n = t.get("cluster_ip");
+    if (n == nullptr) {
+      const toml::array* a = t.get("cluster_ips") ? t.get("cluster_ips")->as_array() : nullptr;
+      if (a == nullptr) return t.get("cluster_ips") != nullptr;
+      if (a->empty()) return false;
+      n = &(*a)[0];
+    }
+    return !(n->as_string() != nullptr && n->as_string()->get() == "None");
+  }
+
+  // cluster_ip = "10.96.0.20" (either family, or "None"), or the Service
+  // API's clusterIPs: cluster_ips = ["10.96.0.20", "fd00:10:96::20"], one
+  // or two, the second of the other family (issue 11).  Both keys may be
+  // given when cluster_ips[0] is cluster_ip.
   void load_cluster_ip(const toml::table& t, const std::string& p, ServiceConfig& svc) {
-    auto s = r_.get_string(t, p, "cluster_ip", true,
-                        " (an IPv4 address, or \"None\" for a headless service)");
-    if (!s || *s == "None") return;
-    auto vip = r_.get_ip4(t, p, "cluster_ip");
-    if (!vip) return;
-    svc.cluster_ip = dp::IpAddr::v4(*vip);
-    for (size_t j = 0; j < ports_.size(); ++j) {
-      if (ports_[j].address.addr == *vip) {
-        r_.error(t.get("cluster_ip")->source(), key_path(p, "cluster_ip"),
-              *s + " is the address of ports[" + std::to_string(j) + "] (" + ports_[j].name +
-                  "); a cluster IP must not be a port address");
+    const toml::node* one = t.get("cluster_ip");
+    const toml::array* list = nullptr;
+    if (const toml::node* n = t.get("cluster_ips")) {
+      list = n->as_array();
+      if (list == nullptr) return wrong_type_or(n, key_path(p, "cluster_ips"));
+    }
+    if (one == nullptr && list == nullptr) {
+      r_.find(t, p, "cluster_ip", true,
+              " (an IPv4 or IPv6 address, or \"None\" for a headless service; or cluster_ips for "
+              "a dual-stack service)");
+      return;
+    }
+    std::optional<dp::IpAddr> first;
+    bool headless = false;
+    if (one != nullptr) {
+      const auto* s = one->as_string();
+      if (s != nullptr && s->get() == "None") {
+        headless = true;
+      } else {
+        first = r_.ip_value(*one, key_path(p, "cluster_ip"), "a cluster IP");
+        if (!first) return;
       }
     }
+    if (list != nullptr) {
+      const std::string lp = key_path(p, "cluster_ips");
+      if (list->empty() || list->size() > 2) {
+        return r_.error(list->source(), lp,
+                        std::to_string(list->size()) + " addresses; cluster_ips holds 1 or 2 (one "
+                        "per family), e.g. [\"10.96.0.20\", \"fd00:10:96::20\"]");
+      }
+      std::vector<dp::IpAddr> ips;
+      for (size_t i = 0; i < list->size(); ++i) {
+        const toml::node& n = (*list)[i];
+        const std::string ep = element_path(lp, i);
+        if (n.as_string() != nullptr && n.as_string()->get() == "None") {
+          if (list->size() != 1) {
+            return r_.error(n.source(), ep, "\"None\" (headless) is allowed only as the one element");
+          }
+          if (one != nullptr && !headless) {
+            return r_.error(n.source(), ep, "\"None\" differs from cluster_ip; cluster_ips[0] must be cluster_ip");
+          }
+          return;  // headless
+        }
+        auto ip = r_.ip_value(n, ep, "a cluster IP");
+        if (!ip) return;
+        if (i == 1 && ip->family == ips[0].family) {
+          return r_.error(n.source(), ep,
+                          dp::to_string(*ip) + " is " + std::string(dp::family_name(ip->family)) +
+                              " like cluster_ips[0]; a dual-stack service has one cluster IP per "
+                              "family (more than one address per family is not allowed)");
+        }
+        ips.push_back(*ip);
+      }
+      if (one != nullptr && (headless || ips[0] != *first)) {
+        return r_.error(list->source(), lp,
+                        "cluster_ips[0] " + dp::to_string(ips[0]) + " differs from cluster_ip " +
+                            (headless ? std::string("\"None\"") : dp::to_string(*first)) +
+                            "; give one of the keys, or the same first address");
+      }
+      first = ips[0];
+      if (ips.size() == 2) svc.secondary_cluster_ip = ips[1];
+    }
+    if (headless) return;
+    svc.cluster_ip = first;
+    const toml::node* at = one != nullptr ? one : list;
+    const std::string path = key_path(p, one != nullptr ? "cluster_ip" : "cluster_ips");
+    for (const dp::IpAddr& vip : svc.cluster_ips()) {
+      for (size_t j = 0; j < ports_.size(); ++j) {
+        const bool ours = vip.is_v4() ? ports_[j].address.addr == vip.as_v4()
+                                      : ports_[j].address6 && ports_[j].address6->addr == vip.as_v6();
+        if (ours) {
+          r_.error(at->source(), path,
+                   dp::to_string(vip) + " is the " + (vip.is_v4() ? "address" : "address6") +
+                       " of ports[" + std::to_string(j) + "] (" + ports_[j].name +
+                       "); a cluster IP must not be a port address");
+        }
+      }
+    }
+  }
+
+  void wrong_type_or(const toml::node* n, const std::string& path) {
+    r_.wrong_type(*n, path, "an array of strings");
   }
 
   void load_service_ports(const toml::table& t, const std::string& p, ServiceConfig& svc,
@@ -194,15 +284,13 @@ class ServicesLoader {
         return r_.error(at, path, what + " is listed twice in this service");
       }
     }
-    if (!svc.cluster_ip) return;
-    const uint64_t key = uint64_t{svc.cluster_ip->as_v4().host()} << 24 | uint64_t{port.port} << 8 |
-                         static_cast<uint8_t>(port.protocol);
-    auto [it, inserted] = vip_ports_.emplace(key, self);
-    if (!inserted) {
-      const ServiceConfig& other = services_[it->second];
-      r_.error(at, path, dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
-                          " is already served by services[" + std::to_string(it->second) + "] (" +
-                          other.ns + "/" + other.name + ")");
+    for (const dp::IpAddr& vip : svc.cluster_ips()) {
+      auto [it, inserted] = vip_ports_.emplace(VipPort{vip, port.port, port.protocol}, self);
+      if (!inserted) {
+        const ServiceConfig& other = services_[it->second];
+        r_.error(at, path, vip_port_text(vip, what) + " is already served by services[" +
+                               std::to_string(it->second) + "] (" + other.ns + "/" + other.name + ")");
+      }
     }
   }
 
@@ -215,19 +303,25 @@ class ServicesLoader {
       r_.error(a->source(), ep, std::to_string(a->size()) + " endpoints; at most " +
                                  std::to_string(kMaxEndpoints) + " are allowed");
     }
-    std::unordered_map<uint32_t, size_t> seen;  // endpoint address -> its index
+    std::unordered_map<dp::IpAddr, size_t, IpAddrHash> seen;  // endpoint address -> its index
     seen.reserve(a->size());
     r_.for_each_table(*a, ep, [&](const toml::table& et, const std::string& p2) {
       r_.check_keys(et, p2, {"ip", "pod", "hostname", "subdomain", "ready", "serving",
                           "terminating", "weight"});
       EndpointConfig e;
-      if (auto ip = r_.get_ip4(et, p2, "ip", true)) {
-        e.ip = dp::IpAddr::v4(*ip);
+      if (auto ip = r_.get_ip(et, p2, "ip", true, "an endpoint")) {
+        e.ip = *ip;
         // A hash lookup, not a scan of the earlier ones (65534 endpoints).
-        auto [it, inserted] = seen.emplace(ip->host(), svc.endpoints.size());
+        auto [it, inserted] = seen.emplace(*ip, svc.endpoints.size());
         if (!inserted) {
           r_.error(et.get("ip")->source(), key_path(p2, "ip"),
                    dp::to_string(*ip) + " is already " + element_path(ep, it->second));
+        } else if (svc.cluster_ip && !serves(svc, ip->family)) {
+          // No NAT46: a VIP forwards to endpoints of its own family.
+          r_.error(et.get("ip")->source(), key_path(p2, "ip"),
+                   dp::to_string(*ip) + " is " + std::string(dp::family_name(ip->family)) +
+                       " but the service has no " + std::string(dp::family_name(ip->family)) +
+                       " cluster IP; a VIP forwards to endpoints of its own family only");
         }
       }
       if (auto pod = r_.get_string(et, p2, "pod")) e.pod = *pod;
@@ -258,7 +352,7 @@ class ServicesLoader {
   const std::vector<PortConfig>& ports_;
   ServiceList& services_;
   std::unordered_map<std::string, size_t> names_;  // "ns/name" -> index in services_
-  std::unordered_map<uint64_t, size_t> vip_ports_;  // VIP:port/protocol -> the service serving it
+  std::unordered_map<VipPort, size_t, VipPortHash> vip_ports_;  // VIP:port/protocol -> the service serving it
 };
 
 }  // namespace

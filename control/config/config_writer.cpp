@@ -1,7 +1,6 @@
 // Config -> TOML and atomic file replacement; see config_writer.hpp.
 #include "control/config/config_writer.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,14 +47,7 @@ std::string toml_string(std::string_view s) {
   return out;
 }
 
-std::string ip_text(const dp::IpAddr& ip) {
-  if (ip.family == dp::Family::kIpv4) return dp::to_string(ip.as_v4());
-  // The parser reads IPv4 only; writing the real IPv6 text makes a reload
-  // fail loudly ("not an IPv4 address") instead of changing the address.
-  char buf[INET6_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET6, ip.bytes.data(), buf, sizeof buf);
-  return buf;
-}
+std::string ip_text(const dp::IpAddr& ip) { return dp::to_string(ip); }
 
 // a + b + c, appended in order (g++ 12 at -O3 reports a false -Wrestrict
 // in `"literal" + std::string`, which inserts at the front).
@@ -151,6 +143,7 @@ void write_port(TomlOut& out, const PortConfig& port) {
   out.key("name", str(port.name));
   out.key("device", str(port.device));
   out.key("address", str(dp::to_string(port.address)));
+  if (port.address6) out.key("address6", str(dp::to_string(*port.address6)));
   if (port.mac) out.key("mac", str(dp::to_string(*port.mac)));
   if (port.mtu) out.key("mtu", num(*port.mtu));
   if (!port.kernel.empty()) out.key("kernel", str(port.kernel));
@@ -165,6 +158,19 @@ void write_route(TomlOut& out, const RouteConfig& route) {
   out.array_header("routes");
   out.key("prefix", str(dp::to_string(route.prefix)));
   out.key("via", str(dp::to_string(route.via)));
+}
+
+// [[routes]] and [[neighbors]] hold both families (issue 11).
+void write_route6(TomlOut& out, const Route6Config& route) {
+  out.array_header("routes");
+  out.key("prefix", str(dp::to_string(route.prefix)));
+  out.key("via", str(dp::to_string(route.via)));
+}
+
+void write_neighbor6(TomlOut& out, const Neighbor6Config& nb) {
+  out.array_header("neighbors");
+  out.key("ip", str(dp::to_string(nb.ip)));
+  out.key("mac", str(dp::to_string(nb.mac)));
 }
 
 void write_neighbor(TomlOut& out, const NeighborConfig& nb) {
@@ -264,7 +270,12 @@ void write_service(TomlOut& out, const ServiceConfig& svc) {
   if (external) {
     out.key("external_name", str(svc.external_name));
   } else {
-    out.key("cluster_ip", str(svc.cluster_ip ? ip_text(*svc.cluster_ip) : "None"));
+    // clusterIPs of a dual-stack service as the Service API writes them.
+    if (svc.cluster_ip && svc.secondary_cluster_ip) {
+      out.key("cluster_ips", inline_array(svc.cluster_ips(), [](const dp::IpAddr& ip) { return str(ip_text(ip)); }));
+    } else {
+      out.key("cluster_ip", str(svc.cluster_ip ? ip_text(*svc.cluster_ip) : "None"));
+    }
   }
   const bool client_ip = svc.session_affinity == SessionAffinity::kClientIp;
   out.key("session_affinity", str(client_ip ? "ClientIP" : "None"));
@@ -387,6 +398,14 @@ std::string config_to_toml(const Config& config) {
   for (const NeighborConfig& n : config.neighbors) {
     out.blank();
     write_neighbor(out, n);
+  }
+  for (const Route6Config& r : config.routes6) {
+    out.blank();
+    write_route6(out, r);
+  }
+  for (const Neighbor6Config& n : config.neighbors6) {
+    out.blank();
+    write_neighbor6(out, n);
   }
   out.blank();
   write_dns(out, config.dns);

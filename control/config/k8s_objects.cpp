@@ -43,6 +43,17 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
                                       " is an ExternalName service and has no endpoints");
     return;
   }
+  if (!ps.families.empty() &&
+      std::find(ps.families.begin(), ps.families.end(), slice.family) == ps.families.end()) {
+    // A slice of a family the service has no cluster IP for (or, headless,
+    // does not list in ipFamilies): kube-proxy ignores it, and so does podgate.
+    diag.warning(slice.where, "addressType",
+                 "skipped: service " + svc.ns + "/" + svc.name + " has no " +
+                     std::string(dp::family_name(slice.family)) + " cluster IP" +
+                     (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
+                     std::string(dp::family_name(slice.family)) + " endpoints are not used");
+    return;
+  }
   if (slice.endpoints.empty()) return;  // an empty slice says nothing about ports
 
   // EndpointSlice ports carry the Service port's *name* and the number its
@@ -83,7 +94,7 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
                             [&](const EndpointConfig& x) { return x.ip == e.ip; });
     if (dup != svc.endpoints.end()) {
       diag.warning(slice.where, "endpoints",
-                   dp::to_string(e.ip.as_v4()) + " of service " + svc.ns + "/" + svc.name +
+                   dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
                        " is listed more than once; the first is kept");
       continue;
     }
@@ -99,7 +110,7 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
 
 // The essential rules load_config() applies to a [[services]] table.
 void validate_service(Diagnostics& diag, const PendingService& ps,
-                      std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string>& vip_ports) {
+                      std::map<std::tuple<dp::IpAddr, uint16_t, dp::Proto>, std::string>& vip_ports) {
   const ServiceConfig& svc = ps.cfg;
   const std::string& w = ps.where;
   if (!is_dns1123_label(svc.ns)) {
@@ -138,11 +149,11 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
         diag.error(w, key_path(p, "port"), what + " is listed twice in this service");
       }
     }
-    if (svc.cluster_ip) {
-      auto key = std::make_tuple(svc.cluster_ip->as_v4().host(), port.port, port.protocol);
-      auto [it, inserted] = vip_ports.emplace(key, svc.ns + "/" + svc.name);
+    for (const dp::IpAddr& vip : svc.cluster_ips()) {
+      auto [it, inserted] = vip_ports.emplace(std::make_tuple(vip, port.port, port.protocol),
+                                              svc.ns + "/" + svc.name);
       if (!inserted && it->second != svc.ns + "/" + svc.name) {
-        diag.error(w, key_path(p, "port"), dp::to_string(svc.cluster_ip->as_v4()) + ":" + what +
+        diag.error(w, key_path(p, "port"), vip_port_text(vip, what) +
                                            " is already served by service " + it->second);
       }
     }
@@ -153,7 +164,7 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
   }
   for (const EndpointConfig& e : svc.endpoints) {
     if (!e.hostname.empty() && !is_dns1123_label(e.hostname)) {
-      diag.error(w, "", "endpoint " + dp::to_string(e.ip.as_v4()) + ": hostname " +
+      diag.error(w, "", "endpoint " + dp::to_string(e.ip) + ": hostname " +
                             quote(e.hostname) + " is not a DNS-1123 label");
     }
   }
@@ -284,7 +295,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     endpoints_given[it->second] = true;
     merge_slice(diag, services[it->second], slice);
   }
-  std::map<std::tuple<uint32_t, uint16_t, dp::Proto>, std::string> vip_ports;
+  std::map<std::tuple<dp::IpAddr, uint16_t, dp::Proto>, std::string> vip_ports;
   std::vector<std::vector<bool>> target_unresolved;
   for (PendingService& ps : services) {
     target_unresolved.emplace_back(ps.cfg.ports.size(), false);

@@ -6,7 +6,7 @@
 // in a List (kind "List", "ServiceList", "EndpointSliceList").  Any other kind
 // is an error naming its kind and metadata.name: an apply is validated whole,
 // and nothing is dropped silently.  Things that are understood but have no
-// podgate counterpart (nodePorts, IPv6/FQDN slices, slices of services not in
+// podgate counterpart (nodePorts, FQDN slices, slices of services not in
 // the input, ...) are skipped with a message in K8sImport::warnings.
 #pragma once
 

@@ -36,59 +36,124 @@ std::optional<dp::Proto> read_protocol(Reader& r, const json& obj, const std::st
   return parsed;
 }
 
-// spec.clusterIPs (dual-stack, its first entry equals clusterIP) or
-// spec.clusterIP.  podgate forwards IPv4 only: the first IPv4 entry wins.
-void read_cluster_ip(Reader& r, const json& spec, ServiceConfig& svc) {
+std::optional<dp::Family> family_of(std::string_view name) {
+  if (name == "IPv4") return dp::Family::kIpv4;
+  if (name == "IPv6") return dp::Family::kIpv6;
+  return std::nullopt;
+}
+
+std::string family_text(dp::Family f) { return std::string(dp::family_name(f)); }
+
+// spec.ipFamilies: ["IPv4"], ["IPv6", "IPv4"], ...: at most one of each.
+std::vector<dp::Family> read_ip_families(Reader& r, const json& spec) {
+  std::vector<dp::Family> families;
+  const json* list = r.get_array(spec, "spec", "ipFamilies");
+  if (list == nullptr) return families;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string p = element_path("spec.ipFamilies", i);
+    const json& f = (*list)[i];
+    auto family = f.is_string() ? family_of(f.get<std::string>()) : std::nullopt;
+    if (!family) {
+      r.error(p, (f.is_string() ? quote(f.get<std::string>()) : std::string(json_type(f))) +
+                     " is not an IP family; allowed: IPv4, IPv6");
+    } else if (std::find(families.begin(), families.end(), *family) != families.end()) {
+      r.error(p, quote(f.get<std::string>()) + " is listed twice; a Service has one cluster IP per family");
+    } else {
+      families.push_back(*family);
+    }
+  }
+  return families;
+}
+
+// spec.clusterIPs (its first entry equals clusterIP; a second, of the other
+// family, makes the service dual-stack), or spec.clusterIP; spec.ipFamilies
+// and spec.ipFamilyPolicy are checked against them (issue 11).
+void read_cluster_ip(Reader& r, const json& spec, PendingService& ps) {
+  ServiceConfig& svc = ps.cfg;
   std::vector<std::pair<std::string, std::string>> candidates;  // {path, text}
   if (const json* ips = r.get_array(spec, "spec", "clusterIPs")) {
     for (size_t i = 0; i < ips->size(); ++i) {
       const std::string p = element_path("spec.clusterIPs", i);
       if (!(*ips)[i].is_string()) {
         r.error(p, std::string(json_type((*ips)[i])) + " where a string is expected");
-        continue;
+        return;
       }
       candidates.emplace_back(p, (*ips)[i].get<std::string>());
     }
   }
+  auto single = r.get_string(spec, "spec", "clusterIP");
+  // Checked once every entry is known to be an address: clusterIPs[0] is clusterIP.
+  const auto disagree = [&] {
+    if (!single || candidates.empty() || *single == candidates.front().second) return false;
+    r.error("spec.clusterIPs[0]", quote(candidates.front().second) + " differs from spec.clusterIP " +
+                                      quote(*single) + "; clusterIPs[0] is clusterIP");
+    return true;
+  };
+  if (candidates.empty() && single) candidates.emplace_back("spec.clusterIP", *single);
   if (candidates.empty()) {
-    if (auto ip = r.get_string(spec, "spec", "clusterIP")) candidates.emplace_back("spec.clusterIP", *ip);
-  }
-  if (candidates.empty()) {
-    r.error("spec", "missing required key \"clusterIP\" (an IPv4 address, or \"None\" for a "
-                    "headless service)");
+    r.error("spec", "missing required key \"clusterIP\" (an IPv4 or IPv6 address, or \"None\" for "
+                    "a headless service)");
     return;
   }
-  if (candidates.front().second == "None") return;  // headless
-
-  std::optional<size_t> chosen;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const auto& [path, text] = candidates[i];
-    if (auto v4 = dp::parse_ip4(text)) {
-      if (!is_unicast_ip4(*v4)) {
-        r.error(path, not_unicast_ip4(text));
-        return;
-      }
-      if (!chosen) {
-        chosen = i;
-        svc.cluster_ip = dp::IpAddr::v4(*v4);
-      }
-    } else if (text.find(':') == std::string::npos) {
-      r.error(path, not_ip4(text, "10.96.0.20"));
+  const std::vector<dp::Family> families = read_ip_families(r, spec);
+  std::string policy = "SingleStack";
+  if (auto p = r.get_string(spec, "spec", "ipFamilyPolicy")) {
+    policy = *p;
+    if (policy != "SingleStack" && policy != "PreferDualStack" && policy != "RequireDualStack") {
+      r.error("spec.ipFamilyPolicy", quote(policy) + " is not an IP family policy; allowed: "
+                                                     "SingleStack, PreferDualStack, RequireDualStack");
       return;
     }
   }
-  if (!chosen) {
-    r.error(candidates.front().first,
-            quote(candidates.front().second) + ": IPv6 services are not supported yet");
+  if (candidates.front().second == "None") {  // headless: its families pick its slices
+    if (disagree()) return;
+    if (candidates.size() > 1) {
+      r.error("spec.clusterIPs", "\"None\" (headless) must be the only entry");
+    } else if (policy == "SingleStack" && families.size() > 1) {
+      r.error("spec.ipFamilies", "2 families with ipFamilyPolicy \"SingleStack\"");
+    } else if (policy == "RequireDualStack" && families.size() == 1) {
+      r.error("spec.ipFamilies", "one family with ipFamilyPolicy \"RequireDualStack\"; a dual-stack "
+                                 "Service has both");
+    }
+    ps.families = families;
     return;
   }
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    if (i != *chosen) {
-      r.warning(candidates[i].first, quote(candidates[i].second) +
-                                         " ignored: IPv6 services are not supported yet, the "
-                                         "IPv4 cluster IP is used");
+  if (candidates.size() > 2) {
+    r.error("spec.clusterIPs", std::to_string(candidates.size()) +
+                                   " addresses; a Service has at most 2, one per family");
+    return;
+  }
+  std::vector<dp::IpAddr> ips;
+  for (const auto& [path, text] : candidates) {
+    auto ip = dp::parse_ip(text);
+    if (!ip) return r.error(path, not_ip(text, "10.96.0.20\" or \"fd00:10:96::20"));
+    if (!is_unicast_ip(*ip)) return r.error(path, ip->is_v4() ? not_unicast_ip4(text) : not_unicast_ip6(text));
+    if (ip->is_v6() && ip->as_v6().is_link_local()) return r.error(path, link_local_not_allowed(text, "a cluster IP"));
+    if (!ips.empty() && ips[0].family == ip->family) {
+      return r.error(path, quote(text) + " is " + family_text(ip->family) + " like " +
+                               candidates[0].first + "; a Service has one cluster IP per family");
+    }
+    ips.push_back(*ip);
+  }
+  if (disagree()) return;
+  for (size_t i = 0; i < families.size() && i < ips.size(); ++i) {
+    if (families[i] != ips[i].family) {
+      return r.error(element_path("spec.ipFamilies", i),
+                     quote(family_text(families[i])) + " but " + candidates[i].first + " " +
+                         quote(candidates[i].second) + " is " + family_text(ips[i].family));
     }
   }
+  if (policy == "SingleStack" && ips.size() == 2) {
+    return r.error("spec.ipFamilyPolicy", "\"SingleStack\" with 2 cluster IPs; give one, or "
+                                          "PreferDualStack or RequireDualStack");
+  }
+  if (policy == "RequireDualStack" && ips.size() == 1) {
+    return r.error("spec.clusterIPs", "one cluster IP with ipFamilyPolicy \"RequireDualStack\"; a "
+                                      "dual-stack Service has one per family");
+  }
+  svc.cluster_ip = ips[0];
+  if (ips.size() == 2) svc.secondary_cluster_ip = ips[1];
+  for (const dp::IpAddr& ip : ips) ps.families.push_back(ip.family);
 }
 
 void read_service_ports(Reader& r, const json& spec, PendingService& ps) {
@@ -160,17 +225,24 @@ void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice
       r.error(ap, std::string(json_type(a)) + " where a string is expected");
       continue;
     }
-    auto ip = dp::parse_ip4(a.get<std::string>());
-    if (!ip) {
-      r.error(ap, not_ip4(a.get<std::string>(), "10.244.1.5"));
+    const std::string& text = a.get<std::string>();
+    auto ip = dp::parse_ip(text);
+    if (!ip || ip->family != slice.family) {
+      r.error(ap, quote(text) + " is not an " + family_text(slice.family) + " address (addressType " +
+                      family_text(slice.family) + ") such as \"" +
+                      (slice.family == dp::Family::kIpv4 ? "10.244.1.5" : "fd00:10:244:1::5") + "\"");
       continue;
     }
-    if (!is_unicast_ip4(*ip)) {
-      r.error(ap, not_unicast_ip4(a.get<std::string>()));
+    if (!is_unicast_ip(*ip)) {
+      r.error(ap, ip->is_v4() ? not_unicast_ip4(text) : not_unicast_ip6(text));
+      continue;
+    }
+    if (ip->is_v6() && ip->as_v6().is_link_local()) {
+      r.error(ap, link_local_not_allowed(text, "an endpoint"));
       continue;
     }
     EndpointConfig e = base;
-    e.ip = dp::IpAddr::v4(*ip);
+    e.ip = *ip;
     slice.endpoints.push_back(std::move(e));
   }
 }
@@ -224,7 +296,7 @@ PendingService read_service(Reader& r, const json& obj, const ObjectMeta& meta) 
       r.warning("spec.type", quote(type) + ": forwarded on its cluster IP only; node ports and "
                                            "load balancer addresses are ignored");
     }
-    read_cluster_ip(r, *spec, svc);
+    read_cluster_ip(r, *spec, ps);
     read_service_ports(r, *spec, ps);
   } else {
     r.error("spec.type", quote(type) +
@@ -287,12 +359,14 @@ std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectM
   s.service = label->second;
   auto type = r.get_string(obj, "", "addressType", true);
   if (!type) return std::nullopt;
-  if (*type == "IPv6" || *type == "FQDN") {
-    r.warning("addressType", "skipped: " + quote(*type) + " slices are not supported yet, only "
-                                                          "\"IPv4\"");
+  if (*type == "FQDN") {
+    // Deprecated in discovery.k8s.io/v1, and kube-proxy ignores it too.
+    r.warning("addressType", "skipped: \"FQDN\" slices are not supported, only \"IPv4\" and \"IPv6\"");
     return std::nullopt;
   }
-  if (*type != "IPv4") {
+  if (auto f = family_of(*type)) {
+    s.family = *f;
+  } else {
     r.error("addressType", quote(*type) + " is not an address type; allowed: IPv4, IPv6, FQDN");
     return std::nullopt;
   }

@@ -167,6 +167,10 @@ struct PendingService {
   std::vector<std::string> target_names;
   std::vector<bool> target_resolved;
   std::vector<std::string> resolved_by;  // the slice that resolved it, for conflicts
+  // The address families whose EndpointSlices the service takes (issue 11):
+  // its cluster IPs' families, or a headless service's ipFamilies; empty:
+  // any (a headless service that names none).
+  std::vector<dp::Family> families;
 };
 
 struct SlicePort {
@@ -180,6 +184,7 @@ struct PendingSlice {
   std::string ns;
   std::string name;
   std::string service;  // the kubernetes.io/service-name label
+  dp::Family family = dp::Family::kIpv4;  // addressType
   std::vector<SlicePort> ports;
   std::vector<EndpointConfig> endpoints;
 };

@@ -77,13 +77,22 @@ MemoryPlan plan_memory(const Config& config) {
   for (const ServiceConfig& s : config.services) {
     if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;  // DNS only
     const uint64_t m = maglev_table_size_of(s, d);
-    for (size_t i = 0; i < s.ports.size(); ++i) {
-      ++p.service_ports;
-      p.backends += s.endpoints.size();
-      p.maglev += 2 * m;
-      // ServiceData with its vectors: ready and alive backends (8 bytes),
-      // their stats slots (2 bytes), each vector rounded to a cache line.
-      per_port += sizeof(dp::ServiceData) + 64 * 5 + s.endpoints.size() * 20;
+    // A dual-stack service forwards each port on each of its cluster IPs,
+    // to the endpoints of that VIP's family (issue 11): a service port and
+    // a Maglev table per family.  IPv6 backends are counted at IPv4's size
+    // plus their 12 more address bytes.
+    for (const dp::IpAddr& vip : s.cluster_ips()) {
+      size_t endpoints = 0;
+      for (const EndpointConfig& e : s.endpoints) endpoints += e.ip.family == vip.family;
+      const uint64_t per_backend = vip.is_v4() ? 20 : 32;
+      for (size_t i = 0; i < s.ports.size(); ++i) {
+        ++p.service_ports;
+        p.backends += endpoints;
+        p.maglev += 2 * m;
+        // ServiceData with its vectors: ready and alive backends (8 bytes),
+        // their stats slots (2 bytes), each vector rounded to a cache line.
+        per_port += sizeof(dp::ServiceData) + 64 * 5 + endpoints * per_backend;
+      }
     }
   }
   const uint64_t maps = map_bytes(p.service_ports) + map_bytes(p.backends);

@@ -4,7 +4,7 @@
 // Registry keeps one for its desired state, so a runtime change is checked
 // against it for the services it touches only (validate_change() in
 // validate.hpp), not by validating every service again (issue 14, "Scale").
-// Control thread only.
+// Addresses of both families (issue 11).  Control thread only.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "control/config/ip_key.hpp"
 #include "control/config/service_list.hpp"
 
 namespace podgate::ctl {
@@ -21,21 +22,17 @@ class ServiceIndex {
   ServiceIndex() = default;
   explicit ServiceIndex(const ServiceList& services);
 
-  // VIP, port and protocol packed as validate() packs them.
-  static uint64_t vip_port_key(uint32_t vip_host, uint16_t port, dp::Proto protocol) noexcept {
-    return uint64_t{vip_host} << 24 | uint64_t{port} << 8 | static_cast<uint8_t>(protocol);
-  }
-  // The VIP:port/protocol keys a service forwards (none for headless,
-  // ExternalName and IPv6 services).
-  static std::vector<uint64_t> keys_of(const ServiceConfig& s);
+  // The VIP:port/protocol keys a service forwards, for each of its cluster
+  // IPs (none for headless and ExternalName services).
+  static std::vector<VipPort> keys_of(const ServiceConfig& s);
 
   uint32_t name_count(const std::string& ns_name) const;
   // The services serving `key` (several only in an invalid config).
-  const std::vector<const ServiceConfig*>* owners(uint64_t key) const;
-  // The forwarding services whose cluster IP is `vip_host` (IPv4).
-  const std::vector<const ServiceConfig*>* with_vip(uint32_t vip_host) const;
-  // How many services list `ip_host` (IPv4) among their endpoints.
-  uint32_t endpoint_count(uint32_t ip_host) const;
+  const std::vector<const ServiceConfig*>* owners(const VipPort& key) const;
+  // The forwarding services with cluster IP `vip` (either of their two).
+  const std::vector<const ServiceConfig*>* with_vip(const dp::IpAddr& vip) const;
+  // How many services list `ip` among their endpoints.
+  uint32_t endpoint_count(const dp::IpAddr& ip) const;
 
   // `after` is the list `diff` was computed to (its added indices).
   void apply(const ServiceDiff& diff, const ServiceList& after);
@@ -44,10 +41,11 @@ class ServiceIndex {
   void add(const ServiceConfig& s);
   void remove(const ServiceConfig& s);
 
+  using Owners = std::vector<const ServiceConfig*>;
   std::unordered_map<std::string, uint32_t> names_;  // "ns/name" -> services with it
-  std::unordered_map<uint64_t, std::vector<const ServiceConfig*>> vip_ports_;
-  std::unordered_map<uint32_t, std::vector<const ServiceConfig*>> vips_;
-  std::unordered_map<uint32_t, uint32_t> endpoints_;  // address -> services listing it
+  std::unordered_map<VipPort, Owners, VipPortHash> vip_ports_;
+  std::unordered_map<dp::IpAddr, Owners, IpAddrHash> vips_;
+  std::unordered_map<dp::IpAddr, uint32_t, IpAddrHash> endpoints_;  // address -> services listing it
 };
 
 }  // namespace podgate::ctl

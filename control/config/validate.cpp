@@ -2,6 +2,7 @@
 #include "control/config/validate.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace podgate::ctl {
 
@@ -65,6 +66,17 @@ bool is_unicast_ip4(dp::Ip4 ip) noexcept {
   return first != 0 && first != 127 && first < 224;
 }
 
+bool is_unicast_ip6(const dp::Ip6& ip) noexcept {
+  static constexpr std::array<uint8_t, 16> kLoopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static constexpr std::array<uint8_t, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (ip.is_zero() || ip.is_multicast() || ip.bytes == kLoopback) return false;
+  return !std::equal(kMapped.begin(), kMapped.end(), ip.bytes.begin());
+}
+
+bool is_unicast_ip(const dp::IpAddr& ip) noexcept {
+  return ip.is_v4() ? is_unicast_ip4(ip.as_v4()) : is_unicast_ip6(ip.as_v6());
+}
+
 bool is_unicast_mac(const dp::MacAddr& mac) noexcept {
   return (mac.bytes[0] & 1) == 0 && !mac.is_zero();
 }
@@ -79,6 +91,11 @@ bool is_prime(uint32_t n) noexcept {
 
 bool overlaps(dp::Prefix4 a, dp::Prefix4 b) noexcept {
   dp::Prefix4 shorter = a.length <= b.length ? a : b;
+  return shorter.contains(a.addr) && shorter.contains(b.addr);
+}
+
+bool overlaps(const dp::Prefix6& a, const dp::Prefix6& b) noexcept {
+  const dp::Prefix6& shorter = a.length <= b.length ? a : b;
   return shorter.contains(a.addr) && shorter.contains(b.addr);
 }
 
@@ -128,6 +145,11 @@ std::string port_and_protocol(uint16_t port, dp::Proto protocol) {
   return std::to_string(port) + "/" + std::string(dp::proto_name(protocol));
 }
 
+std::string vip_port_text(const dp::IpAddr& vip, std::string_view what) {
+  const std::string ip = dp::to_string(vip);
+  return (vip.is_v6() ? "[" + ip + "]" : ip) + ":" + std::string(what);
+}
+
 std::string not_in_range(int64_t value, int64_t lo, int64_t hi) {
   return not_in_range(std::to_string(value), lo, hi);
 }
@@ -162,6 +184,28 @@ std::string not_ip4(std::string_view s, std::string_view example) {
 
 std::string not_unicast_ip4(std::string_view s) {
   return quote(s) + " is not a unicast address (0/8, 127/8 and 224/3 are not allowed)";
+}
+
+std::string not_unicast_ip6(std::string_view s) {
+  return quote(s) + " is not a unicast IPv6 address (::, ::1, ::ffff:0:0/96 and ff00::/8 are not "
+                    "allowed)";
+}
+
+std::string not_unicast_ip(const dp::IpAddr& ip) {
+  return ip.is_v4() ? not_unicast_ip4(dp::to_string(ip.as_v4())) : not_unicast_ip6(dp::to_string(ip.as_v6()));
+}
+
+std::string not_ip(std::string_view s, std::string_view example) {
+  return quote(s) + " is not an IPv4 or IPv6 address such as \"" + std::string(example) + "\"";
+}
+
+std::string ip6_where_ip4(std::string_view s, std::string_view what) {
+  return quote(s) + " is an IPv6 address; " + std::string(what) + " takes IPv4 only";
+}
+
+std::string link_local_not_allowed(std::string_view s, std::string_view what) {
+  return quote(s) + " is link-local (fe80::/10); " + std::string(what) +
+         " needs a global or unique-local address";
 }
 
 std::string unsupported_protocol(std::string_view s) {

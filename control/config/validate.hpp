@@ -76,6 +76,11 @@ bool is_port_name(std::string_view s) noexcept;
 bool is_interface_name(std::string_view s) noexcept;
 // An address a host or a VIP may have: not 0/8, loopback, multicast or class E.
 bool is_unicast_ip4(dp::Ip4 ip) noexcept;
+// An IPv6 address a host or a VIP may have: not ::, ::1, IPv4-mapped
+// (::ffff:0:0/96) or multicast (ff00::/8) (RFC 4291 section 2.5).
+bool is_unicast_ip6(const dp::Ip6& ip) noexcept;
+// is_unicast_ip4 or is_unicast_ip6 by the address's family.
+bool is_unicast_ip(const dp::IpAddr& ip) noexcept;
 // Not a group address (the first octet's low bit) and not all zero.
 bool is_unicast_mac(const dp::MacAddr& mac) noexcept;
 
@@ -83,6 +88,7 @@ bool is_unicast_mac(const dp::MacAddr& mac) noexcept;
 bool is_prime(uint32_t n) noexcept;
 // Whether two prefixes share an address.
 bool overlaps(dp::Prefix4 a, dp::Prefix4 b) noexcept;
+bool overlaps(const dp::Prefix6& a, const dp::Prefix6& b) noexcept;
 // POSIX portable group names (IEEE Std 1003.1, 3.437): [control] group.
 bool is_group_name(std::string_view s) noexcept;
 
@@ -105,6 +111,8 @@ std::string key_path(std::string_view path, std::string_view key);
 std::string element_path(std::string_view path, size_t i);
 // "80/TCP".
 std::string port_and_protocol(uint16_t port, dp::Proto protocol);
+// "10.96.0.20:80/TCP", "[fd00:10:96::20]:80/TCP": `what` is port_and_protocol's.
+std::string vip_port_text(const dp::IpAddr& vip, std::string_view what);
 
 // "<value> is not in lo..hi"; `value` is a number's text when it does not fit
 // an int64_t.
@@ -124,6 +132,19 @@ std::string not_dns_name(std::string_view s);
 std::string not_ip4(std::string_view s, std::string_view example);
 // "\"s\" is not a unicast address (0/8, 127/8 and 224/3 are not allowed)".
 std::string not_unicast_ip4(std::string_view s);
+// "\"s\" is not a unicast IPv6 address (::, ::1, ::ffff:0:0/96 and ff00::/8 ...)".
+std::string not_unicast_ip6(std::string_view s);
+// not_unicast_ip4 or not_unicast_ip6 by `ip`'s family, naming its text.
+std::string not_unicast_ip(const dp::IpAddr& ip);
+// "\"s\" is not an IPv4 or IPv6 address such as \"<example>\"".
+std::string not_ip(std::string_view s, std::string_view example);
+// "\"s\" is an IPv6 address; <what> takes IPv4 only": where IPv6 is not
+// (yet) meant (dns listen and service_ip, metrics listen, a port's
+// address, a health check's expect_address).
+std::string ip6_where_ip4(std::string_view s, std::string_view what);
+// "\"s\" is link-local (fe80::/10); <what> needs a global or unique-local
+// address": a cluster IP or an endpoint must be routable.
+std::string link_local_not_allowed(std::string_view s, std::string_view what);
 // "\"s\" is not supported; allowed: TCP, UDP".
 std::string unsupported_protocol(std::string_view s);
 

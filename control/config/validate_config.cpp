@@ -18,6 +18,7 @@
 
 #include "control/config/service_index.hpp"
 #include "control/config/validate.hpp"
+#include "control/config/validate_network.hpp"
 
 #include "control/config/config_health.hpp"
 
@@ -28,11 +29,31 @@ namespace {
 using dp::Ip4;
 using dp::Prefix4;
 
-std::string ip_text(const dp::IpAddr& ip) {
-  return ip.family == dp::Family::kIpv4 ? dp::to_string(ip.as_v4()) : std::string("an IPv6 address");
+std::string ip_text(const dp::IpAddr& ip) { return dp::to_string(ip); }
+
+// The cluster IPs of a forwarding service (none for headless, ExternalName).
+std::vector<dp::IpAddr> forwarding_vips(const ServiceConfig& s) {
+  if (s.type != ServiceType::kClusterIp) return {};
+  return s.cluster_ips();
 }
 
-std::string subnet_text(const Prefix4& p) { return dp::to_string(Prefix4{p.network(), p.length}); }
+bool has_cluster_ip(const ServiceConfig& s, const dp::IpAddr& ip) {
+  return (s.cluster_ip && *s.cluster_ip == ip) || (s.secondary_cluster_ip && *s.secondary_cluster_ip == ip);
+}
+
+bool serves_family(const ServiceConfig& s, dp::Family f) {
+  return (s.cluster_ip && s.cluster_ip->family == f) ||
+         (s.secondary_cluster_ip && s.secondary_cluster_ip->family == f);
+}
+
+// A family mismatch between an endpoint and its service's cluster IPs.
+std::string family_mismatch(const ServiceConfig& s, const dp::IpAddr& ip) {
+  std::string vips;
+  for (const dp::IpAddr& v : s.cluster_ips()) vips += (vips.empty() ? "" : ", ") + dp::to_string(v);
+  return "ip " + dp::to_string(ip) + " is " + std::string(dp::family_name(ip.family)) +
+         " but the service has no " + std::string(dp::family_name(ip.family)) + " cluster IP (" +
+         vips + "); a VIP forwards to endpoints of its own family only";
+}
 
 class Checker {
  public:
@@ -41,9 +62,7 @@ class Checker {
   Result<void> run() {
     check_eal();
     check_dataplane();
-    check_ports();
-    check_routes();
-    check_neighbors();
+    ports_complete_ = check_network(c_, errors_);
     check_services();
     check_dns();
     check_control();
@@ -61,9 +80,7 @@ class Checker {
     vips_.clear();
     for (size_t i : diff.added) {
       const ServiceConfig& s = c_.services[i];
-      if (s.type == ServiceType::kClusterIp && s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4) {
-        vips_.emplace(s.cluster_ip->as_v4().host(), &s);
-      }
+      for (const dp::IpAddr& vip : forwarding_vips(s)) vips_.emplace(vip, &s);
     }
     std::unordered_map<std::string, int> delta;  // "ns/name" -> services gained
     for (const auto& r : diff.removed) --delta[r->ns + "/" + r->name];
@@ -89,8 +106,7 @@ class Checker {
       check_service(s, o);
       check_vip_is_no_endpoint(s, diff);
       if (const auto& dns_vip = c_.dns.service_ip;
-          dns_vip && s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4 &&
-          s.cluster_ip->as_v4() == *dns_vip) {
+          dns_vip && has_cluster_ip(s, dp::IpAddr::v4(*dns_vip))) {
         error("dns", "service_ip " + dp::to_string(*dns_vip) + " is the cluster_ip of service " +
                          s.ns + "/" + s.name + "; the DNS service IP must be an address of its own");
       }
@@ -187,137 +203,7 @@ class Checker {
     range(o, "idle_sleep_us", d.idle_sleep_us, 0, kMaxIdleSleepUs);
   }
 
-  // ---- [[ports]] ----
-
-  std::string port_object(size_t i) const {
-    const std::string& name = c_.ports[i].name;
-    return name.empty() ? "ports[" + std::to_string(i) + "]" : "port " + name;
-  }
-
-  void check_ports() {
-    if (c_.ports.empty()) error("ports", "none; at least one port is needed");
-    for (size_t i = 0; i < c_.ports.size(); ++i) {
-      const PortConfig& p = c_.ports[i];
-      const std::string o = port_object(i);
-      if (!is_port_name(p.name)) {
-        error(o, "name " + quote(p.name) + " is not a port name (1..32 of a-z, 0-9, '_' and '-')");
-      }
-      for (size_t j = 0; j < i; ++j) {
-        if (!p.name.empty() && c_.ports[j].name == p.name) {
-          error(o, "name " + quote(p.name) + " is given to ports[" + std::to_string(j) +
-                       "] and ports[" + std::to_string(i) + "]");
-        }
-      }
-      if (p.device.empty()) {
-        error(o, "device empty; a DPDK device such as \"0000:01:00.0\" or \"net_tap0,iface=pg0\" "
-                 "is needed");
-      }
-      if (p.mac && !is_unicast_mac(*p.mac)) {
-        error(o, "mac " + dp::to_string(*p.mac) + " is not a unicast address");
-      }
-      if (p.mtu) range(o, "mtu", *p.mtu, 68, 9000);
-      if (!p.kernel.empty()) {
-        if (!is_interface_name(p.kernel)) {
-          error(o, "kernel " + quote(p.kernel) +
-                       " is not an interface name (1..15 of a-z, A-Z, 0-9, '_', '-' and '.')");
-        }
-        for (size_t j = 0; j < i; ++j) {
-          if (c_.ports[j].kernel == p.kernel) {
-            error(o, "kernel " + quote(p.kernel) + " is the kernel twin of ports[" +
-                         std::to_string(j) + "] too");
-          }
-        }
-      }
-      range(o, "kernel_rate", p.kernel_rate, 1, 10000000);
-      if (!check_port_address(i)) ports_complete_ = false;
-    }
-  }
-
-  bool check_port_address(size_t i) {
-    const Prefix4& a = c_.ports[i].address;
-    const std::string o = port_object(i);
-    const std::string text = dp::to_string(a);
-    const uint32_t host = a.addr.host() & ~a.mask_host();
-    if (a.length == 0 || a.length > 32) {
-      error(o, "address " + text + ": prefix length " + std::to_string(a.length) +
-                   " is not allowed for a port; use 1..32");
-      return false;
-    }
-    if (!is_unicast_ip4(a.addr)) {
-      error(o, "address " + not_unicast_ip4(text));
-      return false;
-    }
-    if (a.length <= 30 && (host == 0 || host == ~a.mask_host())) {
-      error(o, "address " + text + " is the subnet's " + (host == 0 ? "network" : "broadcast") +
-                   " address; a port needs a host address such as " +
-                   dp::to_string(Ip4::from_host(a.network().host() + 1)) + "/" +
-                   std::to_string(a.length));
-      return false;
-    }
-    bool ok = true;
-    for (size_t j = 0; j < i; ++j) {
-      const Prefix4& other = c_.ports[j].address;
-      if (other.length == 0) continue;
-      if (other.addr == a.addr) {
-        error(o, "address " + dp::to_string(a.addr) + " is already the address of " +
-                     port_object(j));
-        ok = false;
-      } else if (overlaps(other, a)) {
-        error(o, "address " + text + ": subnet " + subnet_text(a) + " overlaps subnet " +
-                     subnet_text(other) + " of " + port_object(j));
-        ok = false;
-      }
-    }
-    return ok;
-  }
-
-  // Next hops and neighbours must be on a connected subnet, and not ours.
-  void check_on_link(const std::string& o, std::string_view field, Ip4 ip) {
-    if (!is_unicast_ip4(ip)) return error(o, std::string(field) + " " + not_unicast_ip4(dp::to_string(ip)));
-    if (!ports_complete_) return;  // the port addresses themselves are wrong
-    std::string subnets;
-    for (size_t j = 0; j < c_.ports.size(); ++j) {
-      const PortConfig& port = c_.ports[j];
-      if (port.address.addr == ip) {
-        return error(o, std::string(field) + " " + dp::to_string(ip) + " is the address of " +
-                            port_object(j));
-      }
-      if (port.address.contains(ip)) return;
-      subnets += (subnets.empty() ? "" : ", ") + subnet_text(port.address);
-    }
-    error(o, std::string(field) + " " + dp::to_string(ip) + " is not in a port's connected subnet (" +
-                 subnets + ")");
-  }
-
-  // ---- [[routes]], [[neighbors]] ----
-
-  void check_routes() {
-    std::unordered_map<uint64_t, size_t> seen;
-    for (size_t i = 0; i < c_.routes.size(); ++i) {
-      const RouteConfig& r = c_.routes[i];
-      const std::string o = "route " + dp::to_string(r.prefix);
-      if (r.prefix.length > 32) {
-        error(o, "prefix length " + std::to_string(r.prefix.length) + " is not in 0..32");
-      } else if (r.prefix.network() != r.prefix.addr) {
-        error(o, "prefix has host bits set; the network is " + subnet_text(r.prefix));
-      } else {
-        const uint64_t key = uint64_t{r.prefix.addr.host()} << 8 | r.prefix.length;
-        if (!seen.emplace(key, i).second) error(o, "routed twice");
-      }
-      check_on_link(o, "via", r.via);
-    }
-  }
-
-  void check_neighbors() {
-    std::unordered_map<uint32_t, size_t> seen;
-    for (size_t i = 0; i < c_.neighbors.size(); ++i) {
-      const NeighborConfig& n = c_.neighbors[i];
-      const std::string o = "neighbor " + dp::to_string(n.ip);
-      check_on_link(o, "ip", n.ip);
-      if (!seen.emplace(n.ip.host(), i).second) error(o, "listed twice");
-      if (!is_unicast_mac(n.mac)) error(o, "mac " + dp::to_string(n.mac) + " is not a unicast address");
-    }
-  }
+  std::string port_object(size_t i) const { return ctl::port_object(c_, i); }
 
   // ---- [[services]] ----
 
@@ -325,10 +211,7 @@ class Checker {
     // Addresses an endpoint may not have: the VIPs podgate answers for.
     vips_.clear();
     for (const ServiceConfig& s : c_.services) {
-      if (s.type == ServiceType::kClusterIp && s.cluster_ip &&
-          s.cluster_ip->family == dp::Family::kIpv4) {
-        vips_.emplace(s.cluster_ip->as_v4().host(), &s);
-      }
+      for (const dp::IpAddr& vip : forwarding_vips(s)) vips_.emplace(vip, &s);
     }
     std::unordered_map<std::string, size_t> names;
     names.reserve(c_.services.size());
@@ -350,11 +233,11 @@ class Checker {
   void check_service(const ServiceConfig& s, const Object& o) {
     if (s.type == ServiceType::kExternalName) {
       if (!is_dns_name(s.external_name)) error(o, "external_name " + not_dns_name(s.external_name));
-      if (s.cluster_ip) error(o, "cluster_ip not allowed with type = \"ExternalName\"");
+      if (s.cluster_ip || s.secondary_cluster_ip) error(o, "cluster_ip not allowed with type = \"ExternalName\"");
       if (!s.endpoints.empty()) error(o, "endpoints not allowed with type = \"ExternalName\"");
     } else {
       if (!s.external_name.empty()) error(o, "external_name only allowed with type = \"ExternalName\"");
-      if (s.cluster_ip) check_cluster_ip(s, o);
+      if (s.cluster_ip || s.secondary_cluster_ip) check_cluster_ips(s, o);
     }
     if (s.maglev_table_size) {
       if (s.type == ServiceType::kExternalName || !s.cluster_ip) {
@@ -375,16 +258,44 @@ class Checker {
     }
   }
 
+  // clusterIPs: the first of either family, a second (dual-stack) of the
+  // other family (issue 11).
   template <typename Object>
-  void check_cluster_ip(const ServiceConfig& s, const Object& o) {
-    const dp::IpAddr& vip = *s.cluster_ip;
-    if (vip.family != dp::Family::kIpv4) return error(o, "cluster_ip: IPv6 services are not supported yet");
-    const auto text = [&vip] { return dp::to_string(vip.as_v4()); };
-    if (!is_unicast_ip4(vip.as_v4())) return error(o, "cluster_ip " + not_unicast_ip4(text()));
+  void check_cluster_ips(const ServiceConfig& s, const Object& o) {
+    if (!s.cluster_ip) return error(o, "cluster_ips[1] given without a cluster_ip (clusterIPs[0])");
+    if (s.secondary_cluster_ip && s.secondary_cluster_ip->family == s.cluster_ip->family) {
+      error(o, "cluster_ips[1] " + dp::to_string(*s.secondary_cluster_ip) + " is " +
+                   std::string(dp::family_name(s.cluster_ip->family)) +
+                   " like cluster_ip " + dp::to_string(*s.cluster_ip) +
+                   "; a dual-stack service has one cluster IP per family");
+    }
+    check_cluster_ip(*s.cluster_ip, "cluster_ip", o);
+    if (s.secondary_cluster_ip) check_cluster_ip(*s.secondary_cluster_ip, "cluster_ips[1]", o);
+  }
+
+  template <typename Object>
+  void check_cluster_ip(const dp::IpAddr& vip, const std::string& field, const Object& o) {
+    const auto text = [&vip] { return dp::to_string(vip); };
+    if (!is_unicast_ip(vip)) return error(o, field + " " + not_unicast_ip(vip));
+    if (vip.is_v6()) {
+      if (vip.as_v6().is_link_local()) return error(o, field + " " + link_local_not_allowed(text(), "a cluster IP"));
+      for (size_t j = 0; j < c_.ports.size(); ++j) {
+        const auto& a = c_.ports[j].address6;
+        if (!a || a->length == 0 || a->length > 128) continue;
+        if (a->addr == vip.as_v6()) {
+          error(o, field + " " + text() + " is the address6 of " + port_object(j) +
+                       "; a cluster IP must not be a port address");
+        } else if (a->length <= 126 && a->network() == vip.as_v6()) {
+          error(o, field + " " + text() + " is the Subnet-Router anycast address of the subnet " +
+                       subnet_text(*a) + " of " + port_object(j));
+        }
+      }
+      return;
+    }
     for (size_t j = 0; j < c_.ports.size(); ++j) {
       const Prefix4& a = c_.ports[j].address;
       if (a.addr == vip.as_v4()) {
-        error(o, "cluster_ip " + text() + " is the address of " + port_object(j) +
+        error(o, field + " " + text() + " is the address of " + port_object(j) +
                      "; a cluster IP must not be a port address");
       } else if (a.length >= 1 && a.length <= 30 && a.contains(vip.as_v4())) {
         // Inside a connected subnet is allowed (podgate answers ARP for it
@@ -392,7 +303,7 @@ class Checker {
         // config_warnings(); its network and broadcast addresses are not.
         const uint32_t host = vip.as_v4().host() & ~a.mask_host();
         if (host == 0 || host == ~a.mask_host()) {
-          error(o, "cluster_ip " + text() + " is the " + (host == 0 ? "network" : "broadcast") +
+          error(o, field + " " + text() + " is the " + (host == 0 ? "network" : "broadcast") +
                        " address of the subnet " + subnet_text(a) + " of " + port_object(j));
         }
       }
@@ -401,8 +312,7 @@ class Checker {
 
   template <typename Object>
   void check_service_ports(const ServiceConfig& s, const Object& o) {
-    const bool forwards = s.type == ServiceType::kClusterIp && s.cluster_ip &&
-                          s.cluster_ip->family == dp::Family::kIpv4;
+    const bool forwards = s.type == ServiceType::kClusterIp && s.cluster_ip;
     if (forwards && s.ports.empty()) {
       error(o, "no ports; a service with a cluster_ip needs at least one port");
     }
@@ -429,14 +339,15 @@ class Checker {
       if (twice) {
         error(po, "listed twice in this service");
       } else if (forwards && p.port != 0) {
-        const uint64_t key = uint64_t{s.cluster_ip->as_v4().host()} << 24 |
-                             uint64_t{p.port} << 8 | static_cast<uint8_t>(p.protocol);
-        auto [it, inserted] = vip_ports_.emplace(key, &s);
-        const ServiceConfig* other = inserted ? nullptr : it->second;
-        if (other == nullptr && index_ != nullptr) other = served_before(key);
-        if (other != nullptr) {
-          error(po, dp::to_string(s.cluster_ip->as_v4()) + ":" + what() +
-                        " is already served by service " + other->ns + "/" + other->name);
+        for (const dp::IpAddr& vip : s.cluster_ips()) {
+          const VipPort key{vip, p.port, p.protocol};
+          auto [it, inserted] = vip_ports_.emplace(key, &s);
+          const ServiceConfig* other = inserted ? nullptr : it->second;
+          if (other == nullptr && index_ != nullptr) other = served_before(key);
+          if (other != nullptr) {
+            error(po, vip_port_text(vip, what()) + " is already served by service " + other->ns +
+                          "/" + other->name);
+          }
         }
       }
     }
@@ -451,13 +362,16 @@ class Checker {
     ips_.clear();
     for (const EndpointConfig& e : s.endpoints) {
       const auto eo = [&] { return o() + ", endpoint " + ip_text(e.ip); };
-      if (e.ip.family != dp::Family::kIpv4) {
-        error(eo, "IPv6 endpoints are not supported yet");
-      } else if (!is_unicast_ip4(e.ip.as_v4())) {
-        error(eo, "ip " + not_unicast_ip4(ip_text(e.ip)));
+      if (!is_unicast_ip(e.ip)) {
+        error(eo, "ip " + not_unicast_ip(e.ip));
+      } else if (e.ip.is_v6() && e.ip.as_v6().is_link_local()) {
+        error(eo, "ip " + link_local_not_allowed(ip_text(e.ip), "an endpoint"));
       } else {
-        ips_.push_back(e.ip.as_v4().host());
-        check_endpoint_is_not_ours(e.ip.as_v4(), eo);
+        ips_.push_back(e.ip);
+        check_endpoint_is_not_ours(e.ip, eo);
+        if (s.type == ServiceType::kClusterIp && s.cluster_ip && !serves_family(s, e.ip.family)) {
+          error(eo, family_mismatch(s, e.ip));
+        }
       }
       if (!e.pod.empty() && !is_dns1123_subdomain(e.pod)) {
         error(eo, "pod " + not_dns1123_subdomain(e.pod));
@@ -479,7 +393,7 @@ class Checker {
     std::sort(ips_.begin(), ips_.end());
     for (size_t i = 1; i < ips_.size(); ++i) {
       if (ips_[i] == ips_[i - 1] && (i + 1 == ips_.size() || ips_[i + 1] != ips_[i])) {
-        error(o() + ", endpoint " + dp::to_string(Ip4::from_host(ips_[i])),
+        error(o() + ", endpoint " + ip_text(ips_[i]),
               "listed twice in this service");
       }
     }
@@ -489,17 +403,18 @@ class Checker {
   // rewrites a packet once and routes it out, so an endpoint that is a
   // port address or a VIP (of any service, or DNS) reaches no Pod.
   template <typename Object>
-  void check_endpoint_is_not_ours(Ip4 ip, const Object& eo) {
+  void check_endpoint_is_not_ours(const dp::IpAddr& ip, const Object& eo) {
     for (size_t j = 0; j < c_.ports.size(); ++j) {
-      if (c_.ports[j].address.addr == ip) {
+      const auto& a6 = c_.ports[j].address6;
+      if (ip.is_v4() ? c_.ports[j].address.addr == ip.as_v4() : (a6 && a6->addr == ip.as_v6())) {
         error(eo, "ip is the address of " + port_object(j) +
                       "; an endpoint must be a Pod, not podgate itself");
       }
     }
     const ServiceConfig* owner = nullptr;
-    if (auto it = vips_.find(ip.host()); it != vips_.end()) owner = it->second;
+    if (auto it = vips_.find(ip); it != vips_.end()) owner = it->second;
     if (owner == nullptr && index_ != nullptr) {
-      if (const auto* with = index_->with_vip(ip.host())) {
+      if (const auto* with = index_->with_vip(ip)) {
         for (const ServiceConfig* s : *with) {
           if (std::find(removed_.begin(), removed_.end(), s) == removed_.end()) owner = s;
         }
@@ -509,7 +424,7 @@ class Checker {
       error(eo, "ip is the cluster_ip of service " + owner->ns + "/" + owner->name +
                     "; an endpoint must be a Pod, not a VIP (podgate forwards a packet once)");
     }
-    if (c_.dns.service_ip && *c_.dns.service_ip == ip) {
+    if (c_.dns.service_ip && dp::IpAddr::v4(*c_.dns.service_ip) == ip) {
       error(eo, "ip is dns.service_ip; an endpoint must be a Pod, not a VIP");
     }
   }
@@ -518,19 +433,18 @@ class Checker {
   // service the change brings: its cluster IP may not be an endpoint of a
   // service the change leaves (validate() finds that from the endpoint).
   void check_vip_is_no_endpoint(const ServiceConfig& s, const ServiceDiff& diff) {
-    if (s.type != ServiceType::kClusterIp || !s.cluster_ip || s.cluster_ip->family != dp::Family::kIpv4) return;
-    const Ip4 vip = s.cluster_ip->as_v4();
-    auto lists = [&vip](const ServiceConfig& other) {
-      return std::any_of(other.endpoints.begin(), other.endpoints.end(), [&vip](const EndpointConfig& e) {
-        return e.ip.family == dp::Family::kIpv4 && e.ip.as_v4() == vip;
-      });
-    };
-    int64_t count = index_->endpoint_count(vip.host());
-    for (const auto& r : diff.removed) count -= lists(*r);
-    if (count > 0) {
-      error("service " + s.ns + "/" + s.name,
-            "cluster_ip " + dp::to_string(vip) + " is an endpoint of another service; an endpoint "
-            "must be a Pod, not a VIP (podgate forwards a packet once)");
+    for (const dp::IpAddr& vip : forwarding_vips(s)) {
+      auto lists = [&vip](const ServiceConfig& other) {
+        return std::any_of(other.endpoints.begin(), other.endpoints.end(),
+                           [&vip](const EndpointConfig& e) { return e.ip == vip; });
+      };
+      int64_t count = index_->endpoint_count(vip);
+      for (const auto& r : diff.removed) count -= lists(*r);
+      if (count > 0) {
+        error("service " + s.ns + "/" + s.name,
+              "cluster_ip " + dp::to_string(vip) + " is an endpoint of another service; an endpoint "
+              "must be a Pod, not a VIP (podgate forwards a packet once)");
+      }
     }
   }
 
@@ -588,7 +502,7 @@ class Checker {
       }
     }
     for (const ServiceConfig& s : c_.services) {
-      if (s.cluster_ip && s.cluster_ip->family == dp::Family::kIpv4 && s.cluster_ip->as_v4() == vip) {
+      if (has_cluster_ip(s, dp::IpAddr::v4(vip))) {
         error(o, "service_ip " + text + " is the cluster_ip of service " + s.ns + "/" + s.name +
                      "; the DNS service IP must be an address of its own");
       }
@@ -623,7 +537,7 @@ class Checker {
 
   // run_change(): a service that served `key` before the change and still
   // does (not among the services the change removed).
-  const ServiceConfig* served_before(uint64_t key) const {
+  const ServiceConfig* served_before(const VipPort& key) const {
     const auto* owners = index_->owners(key);
     if (owners == nullptr) return nullptr;
     for (const ServiceConfig* o : *owners) {
@@ -638,9 +552,9 @@ class Checker {
   std::vector<std::string> errors_;
   bool ports_complete_ = true;  // every port address valid: on-link checks are meaningful
   // VIP, port and protocol packed -> the first service serving it.
-  std::unordered_map<uint64_t, const ServiceConfig*> vip_ports_;
-  std::vector<uint32_t> ips_;  // one service's endpoint addresses, reused
-  std::unordered_map<uint32_t, const ServiceConfig*> vips_;  // forwarding cluster IPs
+  std::unordered_map<VipPort, const ServiceConfig*, VipPortHash> vip_ports_;
+  std::vector<dp::IpAddr> ips_;  // one service's endpoint addresses, reused
+  std::unordered_map<dp::IpAddr, const ServiceConfig*, IpAddrHash> vips_;  // forwarding cluster IPs
   std::string name_;           // "ns/name", reused
 };
 

@@ -1,6 +1,9 @@
 // Whole-message decoding and query building.  See message.hpp.
 #include "control/dns/message.hpp"
 
+#include "dataplane/net.hpp"
+
+#include <algorithm>
 #include <cstdio>
 
 namespace podgate::ctl::dns {
@@ -40,6 +43,13 @@ Result<std::string> rdata_text(std::span<const uint8_t> msg, size_t at, size_t l
       if (length != 4) return bad("A rdata of " + std::to_string(length) + " octets");
       return std::to_string(msg[at]) + "." + std::to_string(msg[at + 1]) + "." +
              std::to_string(msg[at + 2]) + "." + std::to_string(msg[at + 3]);
+    case rrtype::kAaaa: {
+      if (length != 16) return bad("AAAA rdata of " + std::to_string(length) + " octets");
+      dp::Ip6 ip;
+      std::copy(msg.begin() + static_cast<std::ptrdiff_t>(at), msg.begin() + static_cast<std::ptrdiff_t>(at + 16),
+                ip.bytes.begin());
+      return dp::to_string(ip);
+    }
     case rrtype::kCname:
     case rrtype::kPtr:
     case rrtype::kNs: {

@@ -71,6 +71,7 @@ class Answerer {
     }
     const bool any = qtype_ == rrtype::kAny;
     if (any || qtype_ == rrtype::kA) addresses(n);
+    if (any || qtype_ == rrtype::kAaaa) addresses6(n);
     if (any || qtype_ == rrtype::kSrv) services(n);
     if (any || qtype_ == rrtype::kPtr) pointers(n);
     if ((any || qtype_ == rrtype::kTxt) && n.version_txt) version();
@@ -112,6 +113,13 @@ class Answerer {
     emit(s);
   }
 
+  void address6(Section s, std::span<const uint8_t> owner, const dp::Ip6& ip) noexcept {
+    if (truncated_) return;
+    record(owner, rrtype::kAaaa);
+    w_.put_bytes(ip.bytes);  // network order (RFC 3596 section 2.2)
+    emit(s);
+  }
+
   // Rotating order: the records start at rotation mod N (dns.md "Always").
   template <typename T, typename F>
   void rotated(std::span<const T> items, F&& each) noexcept {
@@ -123,6 +131,10 @@ class Answerer {
 
   void addresses(const Zone::Node& n) noexcept {
     rotated(zone_.a(n), [&](dp::Ip4 ip) { address(Section::kAnswer, owner_, ip); });
+  }
+
+  void addresses6(const Zone::Node& n) noexcept {
+    rotated(zone_.aaaa(n), [&](const dp::Ip6& ip) { address6(Section::kAnswer, owner_, ip); });
   }
 
   void services(const Zone::Node& n) noexcept {
@@ -137,8 +149,12 @@ class Answerer {
   }
 
   void service_addresses(const Zone::Node& n) noexcept {
+    // The targets' A and AAAA records (RFC 2782 "Target"; CoreDNS adds both).
     rotated(zone_.srv(n), [&](const Zone::Srv& s) {
-      address(Section::kAdditional, zone_.name(s.target), s.address);
+      const Zone::Node* t = zone_.node_at(s.target_node);
+      if (t == nullptr) return;
+      for (dp::Ip4 ip : zone_.a(*t)) address(Section::kAdditional, zone_.name(s.target), ip);
+      for (const dp::Ip6& ip : zone_.aaaa(*t)) address6(Section::kAdditional, zone_.name(s.target), ip);
     });
   }
 

@@ -31,7 +31,8 @@ namespace {
 // The fields build_zone() reads of a service (see zone.hpp).
 bool same_in_dns(const ServiceConfig& a, const ServiceConfig& b) {
   if (a.ns != b.ns || a.name != b.name || a.type != b.type || a.cluster_ip != b.cluster_ip ||
-      a.external_name != b.external_name || !(a.ports == b.ports)) {
+      a.secondary_cluster_ip != b.secondary_cluster_ip || a.external_name != b.external_name ||
+      !(a.ports == b.ports)) {
     return false;
   }
   if (!a.headless()) return true;  // endpoints of a VIP are not in DNS
@@ -73,10 +74,30 @@ std::string reverse_name(dp::Ip4 ip) {
   return s + "in-addr.arpa";
 }
 
-// "172.17.1.10" -> "172-17-1-10": the name of an endpoint without a hostname.
-std::string dashed(dp::Ip4 ip) {
+// "fd00:10:96::20" -> "0.2.0.0.0.0 ... 0.0.d.f.ip6.arpa": the 32 nibbles,
+// least significant first (RFC 3596 section 2.5).
+std::string reverse_name(const dp::Ip6& ip) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(72);
+  for (int i = 15; i >= 0; --i) {
+    s += kHex[ip.bytes[i] & 15];
+    s += '.';
+    s += kHex[ip.bytes[i] >> 4];
+    s += '.';
+  }
+  return s + "ip6.arpa";
+}
+
+std::string reverse_name(const dp::IpAddr& ip) {
+  return ip.is_v4() ? reverse_name(ip.as_v4()) : reverse_name(ip.as_v6());
+}
+
+// "172.17.1.10" -> "172-17-1-10", "fd00:10::5" -> "fd00-10--5": the name of
+// an endpoint without a hostname (CoreDNS's endpointHostname).
+std::string dashed(const dp::IpAddr& ip) {
   std::string s = dp::to_string(ip);
-  for (char& c : s) c = c == '.' ? '-' : c;
+  for (char& c : s) c = c == '.' || c == ':' ? '-' : c;
   return s;
 }
 
@@ -104,6 +125,7 @@ class ZoneBuilder {
     if (apex && apex->size() > 1 && mname && rname) {
       cluster_ = *apex;
       reverse_ = *encode_name("in-addr.arpa");
+      reverse6_ = *encode_name("ip6.arpa");
       add_apex(zone);
       for (const ServiceConfig& svc : config_.services) add_service(svc, zone);
       mname_ = *mname;
@@ -117,13 +139,14 @@ class ZoneBuilder {
     uint16_t weight = 0;
     uint16_t port = 0;
     std::string target;
-    dp::Ip4 address;
   };
   struct BuildNode {
     Zone::Apex apex = Zone::Apex::kCluster;
     bool soa_ns = false;
     bool version_txt = false;
+    uint32_t index = 0;  // in Zone::nodes_, set by flatten()
     std::vector<dp::Ip4> a;
+    std::vector<dp::Ip6> aaaa;
     std::vector<BuildSrv> srv;
     std::vector<std::string> ptr;
     std::string cname;
@@ -144,7 +167,9 @@ class ZoneBuilder {
   BuildNode* node(const std::string& dotted, Zone::Apex apex) {
     auto wire = encode_name(dotted);
     if (!wire) return nullptr;
-    const std::string& top = apex == Zone::Apex::kCluster ? cluster_ : reverse_;
+    const std::string& top = apex == Zone::Apex::kCluster   ? cluster_
+                             : apex == Zone::Apex::kReverse ? reverse_
+                                                            : reverse6_;
     std::string_view s = *wire;
     while (s.size() > top.size()) {
       s.remove_prefix(size_t{1} + static_cast<uint8_t>(s[0]));
@@ -156,16 +181,35 @@ class ZoneBuilder {
   void add_apex(const std::string& zone) {
     node(zone, Zone::Apex::kCluster)->soa_ns = true;
     node("in-addr.arpa", Zone::Apex::kReverse)->soa_ns = true;
+    node("ip6.arpa", Zone::Apex::kReverse6)->soa_ns = true;
     node("dns-version." + zone, Zone::Apex::kCluster)->version_txt = true;
     if (config_.dns.service_ip) {
       node("ns.dns." + zone, Zone::Apex::kCluster)->a.push_back(*config_.dns.service_ip);
     }
   }
 
-  void add_ptr(dp::Ip4 ip, const std::string& target) {
+  void add_ptr(const dp::IpAddr& ip, const std::string& target) {
     if (auto wire = encode_name(target)) {
-      if (BuildNode* n = node(reverse_name(ip), Zone::Apex::kReverse)) n->ptr.push_back(*wire);
+      const Zone::Apex apex = ip.is_v4() ? Zone::Apex::kReverse : Zone::Apex::kReverse6;
+      if (BuildNode* n = node(reverse_name(ip), apex)) n->ptr.push_back(*wire);
     }
+  }
+
+  static void add_address(BuildNode& n, const dp::IpAddr& ip) {
+    if (ip.is_v4()) {
+      n.a.push_back(ip.as_v4());
+    } else {
+      n.aaaa.push_back(ip.as_v6());
+    }
+  }
+
+  // One SRV per target and port (CoreDNS's isDuplicate): a dual-stack
+  // Pod's two endpoint addresses share one name.
+  static void add_srv(BuildNode& n, uint16_t weight, uint16_t port, const std::string& target) {
+    for (const BuildSrv& s : n.srv) {
+      if (s.port == port && s.target == target) return;
+    }
+    n.srv.push_back(BuildSrv{weight, port, target});
   }
 
   void add_service(const ServiceConfig& svc, const std::string& zone) {
@@ -177,19 +221,18 @@ class ZoneBuilder {
       return;
     }
     if (!svc.headless()) {
-      if (svc.cluster_ip->family != dp::Family::kIpv4) return;  // IPv6: later issue
-      const dp::Ip4 vip = svc.cluster_ip->as_v4();
       BuildNode* n = node(name, Zone::Apex::kCluster);
       if (n == nullptr) return;
-      n->a.push_back(vip);
+      const std::vector<dp::IpAddr> vips = svc.cluster_ips();
+      for (const dp::IpAddr& vip : vips) add_address(*n, vip);
       auto target = encode_name(name);
       for (const ServicePortConfig& p : svc.ports) {
         if (p.name.empty()) continue;
         if (BuildNode* s = node(srv_name(p, name), Zone::Apex::kCluster)) {
-          s->srv.push_back(BuildSrv{srv_weight(1), p.port, *target, vip});
+          s->srv.push_back(BuildSrv{srv_weight(1), p.port, *target});
         }
       }
-      add_ptr(vip, name);
+      for (const dp::IpAddr& vip : vips) add_ptr(vip, name);
       return;
     }
     add_headless(svc, name);
@@ -202,7 +245,7 @@ class ZoneBuilder {
   void add_headless(const ServiceConfig& svc, const std::string& name) {
     std::vector<const EndpointConfig*> published;
     for (const EndpointConfig& e : svc.endpoints) {
-      if (e.ip.family == dp::Family::kIpv4 && (e.ready || svc.publish_not_ready_addresses)) {
+      if (e.ready || svc.publish_not_ready_addresses) {
         published.push_back(&e);
       }
     }
@@ -211,20 +254,20 @@ class ZoneBuilder {
     if (n == nullptr) return;
     const uint16_t weight = srv_weight(published.size());
     for (const EndpointConfig* e : published) {
-      const dp::Ip4 ip = e->ip.as_v4();
-      n->a.push_back(ip);  // std::map nodes are stable: `n` stays valid
+      const dp::IpAddr& ip = e->ip;
+      add_address(*n, ip);  // std::map nodes are stable: `n` stays valid
       const bool per_pod = !e->hostname.empty() && e->subdomain == svc.name;
       const std::string pod = (per_pod ? e->hostname : dashed(ip)) + "." + name;
       BuildNode* pn = node(pod, Zone::Apex::kCluster);
       if (pn == nullptr) continue;  // over 255 octets: nobody can ask for it
-      pn->a.push_back(ip);
+      add_address(*pn, ip);
       if (per_pod) add_ptr(ip, pod);
       auto target = encode_name(pod);
       for (const ServicePortConfig& p : svc.ports) {
         if (p.name.empty()) continue;
         if (BuildNode* s = node(srv_name(p, name), Zone::Apex::kCluster)) {
           // EndpointSlice ports are the Pods' ports: target_port.
-          s->srv.push_back(BuildSrv{weight, p.target_port, *target, ip});
+          add_srv(*s, weight, p.target_port, *target);
         }
       }
     }
@@ -254,9 +297,12 @@ class ZoneBuilder {
     if (!cluster_.empty()) {
       z->apex_[Zone::index(Zone::Apex::kCluster)] = intern(*z, cluster_);
       z->apex_[Zone::index(Zone::Apex::kReverse)] = intern(*z, reverse_);
+      z->apex_[Zone::index(Zone::Apex::kReverse6)] = intern(*z, reverse6_);
       z->mname_ = intern(*z, mname_);
       z->rname_ = intern(*z, rname_);
     }
+    uint32_t next = 0;
+    for (auto& entry : nodes_) entry.second.index = next++;
     std::vector<Zone::NameRef> owners;
     owners.reserve(nodes_.size());
     z->nodes_.reserve(nodes_.size());
@@ -268,8 +314,12 @@ class ZoneBuilder {
       n.version_txt = b.version_txt;
       z->addrs_.insert(z->addrs_.end(), b.a.begin(), b.a.end());
       n.a = range(z->addrs_, b.a.size());
+      z->addrs6_.insert(z->addrs6_.end(), b.aaaa.begin(), b.aaaa.end());
+      n.aaaa = range(z->addrs6_, b.aaaa.size());
       for (const BuildSrv& s : b.srv) {
-        z->srvs_.push_back(Zone::Srv{0, s.weight, s.port, intern(*z, s.target), s.address});
+        auto target = nodes_.find(s.target);
+        const uint32_t at = target == nodes_.end() ? Zone::kNoNode : target->second.index;
+        z->srvs_.push_back(Zone::Srv{0, s.weight, s.port, intern(*z, s.target), at});
       }
       n.srv = range(z->srvs_, b.srv.size());
       for (const std::string& p : b.ptr) z->ptrs_.push_back(intern(*z, p));
@@ -289,6 +339,7 @@ class ZoneBuilder {
   uint32_t serial_;
   std::string cluster_;  // apex wire names; empty = nothing served
   std::string reverse_;
+  std::string reverse6_;
   std::string mname_;
   std::string rname_;
   std::map<std::string, BuildNode> nodes_;  // ordered: deterministic output
@@ -304,7 +355,7 @@ Zone::Lookup Zone::find(std::span<const uint8_t> name) const noexcept {
     const Node& n = nodes_[it->second];
     return Lookup{&n, true, n.apex};
   }
-  for (Apex a : {Apex::kCluster, Apex::kReverse}) {
+  for (Apex a : {Apex::kCluster, Apex::kReverse, Apex::kReverse6}) {
     if (under(name, a)) return Lookup{nullptr, true, a};
   }
   return Lookup{};

@@ -14,28 +14,36 @@
 //
 // Served zones:
 //   <zone>          (cluster.local): services, SRV, dns-version, SOA/NS.
-//   in-addr.arpa    PTR records for ClusterIPs and named Pod IPs.  podgate
-//                   is authoritative for the whole of in-addr.arpa, as
+//   in-addr.arpa    PTR records for ClusterIPs and named Pod IPs, and
+//   ip6.arpa        the same for IPv6 in nibble form (RFC 3596 section 2.5).  podgate
+//                   is authoritative for the whole of both, as
 //                   CoreDNS's kubernetes plugin is for the reverse zones it
 //                   is given (without fallthrough: podgate does not
 //                   recurse): an unknown address gets NXDOMAIN with the
-//                   in-addr.arpa SOA, whose fields equal the cluster SOA's
+//                   reverse zone's SOA, whose fields equal the cluster SOA's
 //                   (mname ns.dns.<zone>., rname hostmaster.<zone>.).
 //
-// Records per service (spec §2.3-2.4 and dns.md rows 1-16):
-//   ClusterIP   <svc>.<ns>.svc.<zone> A <vip>; per named port
+// Records per service (spec §2.3-2.4 and dns.md rows 1-16; both families,
+// issue 11: an IPv4 address is an A record, an IPv6 one AAAA, so a
+// dual-stack name has both and a single-stack one answers the other type
+// NODATA):
+//   ClusterIP   <svc>.<ns>.svc.<zone> A <vip> / AAAA <vip6>; per named port
 //               _<port>._<proto>.<svc>.<ns>.svc.<zone> SRV 0 100 <port>
-//               <svc>.<ns>.svc.<zone> (+ additional A <vip>); PTR for <vip>.
+//               <svc>.<ns>.svc.<zone> (+ additional A and AAAA); PTR for
+//               each cluster IP.
 //   Headless    (endpoints that are ready, or all with
 //               publish_not_ready_addresses; none -> no names at all, so the
 //               service is NXDOMAIN, row 12)
 //               <svc>... A, one per endpoint; per endpoint a name
 //               <hostname>.<svc>... when the endpoint has a hostname and its
 //               subdomain is the service (StatefulSet), else <a-b-c-d>.<svc>...
-//               (the dashed IP, so SRV targets always resolve); PTR only for
+//               (the dashed IP, so SRV targets always resolve; IPv6 dashed
+//               as CoreDNS does: fd00::5 -> fd00--5); PTR only for
 //               hostname names (spec §2.4.3); per named port SRV 0 W
 //               <target_port> <endpoint name>, W = floor(100 / N) computed as
-//               CoreDNS does (plugin/backend_lookup.go), N = endpoints.
+//               CoreDNS does (plugin/backend_lookup.go), N = endpoint
+//               addresses, one SRV per target and port (a dual-stack Pod's
+//               name holds A and AAAA), additional: the target's addresses.
 //   ExternalName <svc>... CNAME <external_name> (never chased).
 // Per-Pod names exist for headless services only (the spec defines them
 // there; CoreDNS also answers them for ClusterIP services).
@@ -57,7 +65,8 @@ namespace podgate::ctl::dns {
 
 class Zone {
  public:
-  enum class Apex : uint8_t { kCluster = 0, kReverse = 1 };
+  enum class Apex : uint8_t { kCluster = 0, kReverse = 1, kReverse6 = 2 };
+  static constexpr size_t kApexes = 3;
 
   // A name stored in the zone (lowercase wire form).
   struct NameRef {
@@ -73,13 +82,17 @@ class Zone {
     uint16_t weight = 0;
     uint16_t port = 0;
     NameRef target;
-    dp::Ip4 address;  // the target's A record, for the additional section
+    // The target's node (its A and AAAA records go in the additional
+    // section); kNoNode when the target is not in the zone.
+    uint32_t target_node = kNoNode;
   };
+  static constexpr uint32_t kNoNode = UINT32_MAX;
   struct Node {
     Apex apex = Apex::kCluster;
     bool soa_ns = false;       // a zone apex: SOA and NS
     bool version_txt = false;  // dns-version.<zone> TXT "1.1.0"
     Range a;
+    Range aaaa;
     Range srv;
     Range ptr;
     NameRef cname;
@@ -103,6 +116,10 @@ class Zone {
   std::span<const dp::Ip4> a(const Node& n) const noexcept {
     return std::span<const dp::Ip4>(addrs_).subspan(n.a.begin, n.a.count);
   }
+  std::span<const dp::Ip6> aaaa(const Node& n) const noexcept {
+    return std::span<const dp::Ip6>(addrs6_).subspan(n.aaaa.begin, n.aaaa.count);
+  }
+  const Node* node_at(uint32_t i) const noexcept { return i < nodes_.size() ? &nodes_[i] : nullptr; }
   std::span<const Srv> srv(const Node& n) const noexcept {
     return std::span<const Srv>(srvs_).subspan(n.srv.begin, n.srv.count);
   }
@@ -138,10 +155,11 @@ class Zone {
   std::string names_;  // every wire name, back to back; views below point here
   std::vector<Node> nodes_;
   std::vector<dp::Ip4> addrs_;
+  std::vector<dp::Ip6> addrs6_;
   std::vector<Srv> srvs_;
   std::vector<NameRef> ptrs_;
   std::unordered_map<std::string_view, uint32_t> index_;  // owner -> nodes_ index
-  NameRef apex_[2];
+  NameRef apex_[kApexes];
   NameRef mname_;
   NameRef rname_;
   std::optional<dp::Ip4> ns_address_;

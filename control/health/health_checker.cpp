@@ -54,8 +54,14 @@ class TurnBudget {
   uint64_t end_;
 };
 
-EndpointRef ref_of(const std::string& ns, const std::string& name, uint32_t ip) {
-  return EndpointRef{ns, name, dp::IpAddr::v4(dp::Ip4::from_host(ip))};
+EndpointRef ref_of(const std::string& ns, const std::string& name, const dp::IpAddr& ip) {
+  return EndpointRef{ns, name, ip};
+}
+
+// "172.17.0.5:8080", "[fd00::5]:8080".
+std::string endpoint_text(const dp::IpAddr& ip, uint16_t port) {
+  const std::string text = dp::to_string(ip);
+  return (ip.is_v6() ? "[" + text + "]" : text) + ":" + std::to_string(port);
 }
 
 }  // namespace
@@ -151,10 +157,9 @@ void HealthChecker::resync(const ServiceConfig& svc, uint64_t now_ms) {
   }
   std::set<Key> wanted;
   for (const EndpointConfig& e : svc.endpoints) {
-    if (e.ip.family != dp::Family::kIpv4) continue;
-    const dp::Ip4 ip = e.ip.as_v4();
+    const dp::IpAddr& ip = e.ip;
     for (uint16_t port : probed) {
-      Key key{svc.ns, svc.name, ip.host(), port};
+      Key key{svc.ns, svc.name, ip, port};
       wanted.insert(key);
       auto it = by_key_.find(key);
       Target* t = nullptr;
@@ -189,7 +194,7 @@ void HealthChecker::resync(const ServiceConfig& svc, uint64_t now_ms) {
     dirty_.insert(EndpointRef{svc.ns, svc.name, e.ip});
   }
   // Targets of this service no longer wanted (endpoint or port gone).
-  auto it = by_key_.lower_bound(Key{svc.ns, svc.name, 0, 0});
+  auto it = by_key_.lower_bound(Key{svc.ns, svc.name, dp::IpAddr{}, 0});
   while (it != by_key_.end() && it->first.ns == svc.ns && it->first.name == svc.name) {
     auto next = std::next(it);
     if (wanted.count(it->first) == 0) remove_target(it);
@@ -199,7 +204,7 @@ void HealthChecker::resync(const ServiceConfig& svc, uint64_t now_ms) {
 
 void HealthChecker::forget_service(const std::string& ns, const std::string& name) {
   services_.erase({ns, name});
-  auto it = by_key_.lower_bound(Key{ns, name, 0, 0});
+  auto it = by_key_.lower_bound(Key{ns, name, dp::IpAddr{}, 0});
   while (it != by_key_.end() && it->first.ns == ns && it->first.name == name) {
     auto next = std::next(it);
     remove_target(it);
@@ -325,7 +330,7 @@ void HealthChecker::finish(Target& t, ProbeResult r, uint64_t now_ms) {
     ++(healthy ? counters_.to_healthy : counters_.to_unhealthy);
     dirty_.insert(ref_of(t.key.ns, t.key.name, t.key.ip));
     log_info("health: " + t.key.ns + "/" + t.key.name + " endpoint " +
-             dp::to_string(dp::Ip4::from_host(t.key.ip)) + ":" + std::to_string(t.key.port) + " is " +
+             endpoint_text(t.key.ip, t.key.port) + " is " +
              (healthy ? "healthy" : "unhealthy") + " (" + reason_text(r) + "; " +
              std::to_string(healthy ? t.state.successes() : t.state.failures()) + " in a row)");
   }
@@ -362,7 +367,7 @@ std::vector<PortRef> HealthChecker::unhealthy_ports(const EndpointRef& ref) cons
   std::vector<PortRef> out;
   auto sc = services_.find({ref.ns, ref.name});
   if (sc == services_.end()) return out;
-  const uint32_t ip = ref.ip.as_v4().host();
+  const dp::IpAddr& ip = ref.ip;
   for (auto it = by_key_.lower_bound(Key{ref.ns, ref.name, ip, 0});
        it != by_key_.end() && it->first.ns == ref.ns && it->first.name == ref.name && it->first.ip == ip;
        ++it) {
@@ -403,7 +408,7 @@ TargetStatus HealthChecker::status_of(const Target& t) const {
   TargetStatus s;
   s.ns = t.key.ns;
   s.name = t.key.name;
-  s.ip = dp::Ip4::from_host(t.key.ip);
+  s.ip = t.key.ip;
   s.port = t.key.port;
   s.kind = t.plan.kind;
   s.healthy = t.state.healthy();
@@ -420,12 +425,12 @@ TargetStatus HealthChecker::status_of(const Target& t) const {
 }
 
 std::vector<TargetStatus> HealthChecker::status(const std::string& ns, const std::string& name,
-                                                std::optional<dp::Ip4> ip) const {
+                                                std::optional<dp::IpAddr> ip) const {
   std::vector<TargetStatus> out;
-  auto it = ns.empty() ? by_key_.begin() : by_key_.lower_bound(Key{ns, name, ip ? ip->host() : 0, 0});
+  auto it = ns.empty() ? by_key_.begin() : by_key_.lower_bound(Key{ns, name, ip.value_or(dp::IpAddr{}), 0});
   for (; it != by_key_.end(); ++it) {
     if (!ns.empty() && (it->first.ns != ns || it->first.name != name)) break;
-    if (ip && it->first.ip != ip->host()) break;
+    if (ip && it->first.ip != *ip) break;
     out.push_back(status_of(*targets_.at(it->second)));
   }
   return out;

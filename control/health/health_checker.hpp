@@ -47,7 +47,7 @@ namespace podgate::ctl::health {
 struct TargetStatus {
   std::string ns;
   std::string name;
-  dp::Ip4 ip;
+  dp::IpAddr ip;              // either family
   uint16_t port = 0;          // the port probed
   HealthKind kind = HealthKind::kTcp;
   bool healthy = true;
@@ -109,13 +109,13 @@ class HealthChecker {
   // Every target of service ns/name at `ip` (all of its addresses when
   // `ip` is nullopt), or of every service when `ns` is empty, in key order.
   std::vector<TargetStatus> status(const std::string& ns = {}, const std::string& name = {},
-                                   std::optional<dp::Ip4> ip = std::nullopt) const;
+                                   std::optional<dp::IpAddr> ip = std::nullopt) const;
 
  private:
   struct Key {
     std::string ns;
     std::string name;
-    uint32_t ip = 0;  // host order
+    dp::IpAddr ip;  // IpAddr{} (IPv4 0.0.0.0) orders first
     uint16_t port = 0;
     friend auto operator<=>(const Key&, const Key&) = default;
   };

@@ -84,13 +84,20 @@ uint16_t read_u16(std::span<const uint8_t> m, size_t at) noexcept {
 
 }  // namespace
 
-ProbePlan make_plan(const HealthCheckConfig& check, dp::Ip4 ip, uint16_t port) {
+ProbePlan make_plan(const HealthCheckConfig& check, const dp::IpAddr& ip, uint16_t port) {
   ProbePlan p;
   p.kind = check.kind;
   p.ip = ip;
   p.port = port;
   if (check.kind == HealthKind::kHttp) {
-    const std::string host = check.host.empty() ? dp::to_string(ip) + ":" + std::to_string(port) : check.host;
+    // Appended, not "[" + text: g++ 12 at -O3 warns falsely (-Wrestrict).
+    std::string host = check.host;
+    if (host.empty()) {
+      if (ip.is_v6()) host.append("[");
+      host.append(dp::to_string(ip));
+      if (ip.is_v6()) host.append("]");
+      host.append(":").append(std::to_string(port));
+    }
     p.request = check.method + " " + check.path + " HTTP/1.1\r\nHost: " + host +
                 "\r\nUser-Agent: podgate-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
     p.expect_status = check.expect_status;
@@ -164,7 +171,8 @@ Probe::Started Probe::start(const ProbePlan& plan, uint16_t id) {
   id_ = id;
   buf_.clear();
   const bool udp = plan.kind == HealthKind::kDns;
-  fd_ = ::socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int family = plan.ip.is_v6() ? AF_INET6 : AF_INET;
+  fd_ = ::socket(family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return Started{-1, 0, ProbeResult{Outcome::kError, static_cast<uint32_t>(errno)}};
   if (plan.kind == HealthKind::kTcp) {
     // A connect check sends nothing: it ends with a reset, so 10,000 probes
@@ -176,11 +184,22 @@ Probe::Started Probe::start(const ProbePlan& plan, uint16_t id) {
   }
   settled_.reset();
   read_ = 0;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(plan.port);
-  to.sin_addr.s_addr = plan.ip.be;
-  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
+  sockaddr_storage to{};
+  socklen_t to_size = 0;
+  if (plan.ip.is_v6()) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&to);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(plan.port);
+    std::memcpy(&in6->sin6_addr, plan.ip.bytes.data(), 16);
+    to_size = sizeof(sockaddr_in6);
+  } else {
+    auto* in4 = reinterpret_cast<sockaddr_in*>(&to);
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(plan.port);
+    in4->sin_addr.s_addr = plan.ip.as_v4().be;
+    to_size = sizeof(sockaddr_in);
+  }
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to), to_size) != 0 && errno != EINPROGRESS) {
     const int err = errno;
     close();
     return Started{-1, 0, errno_result(err)};

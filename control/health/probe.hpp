@@ -26,7 +26,7 @@ namespace podgate::ctl::health {
 // with the endpoint's address filled in).
 struct ProbePlan {
   HealthKind kind = HealthKind::kTcp;
-  dp::Ip4 ip;
+  dp::IpAddr ip;  // either family: probed over an IPv4 or IPv6 socket (issue 11)
   uint16_t port = 0;
   std::string request;                     // http: the request; dns: the query, id 0
   std::vector<StatusRange> expect_status;  // http
@@ -34,8 +34,12 @@ struct ProbePlan {
   std::optional<dp::Ip4> expect_address;   // dns
 };
 
-// The plan for `check` probing ip:port.
-ProbePlan make_plan(const HealthCheckConfig& check, dp::Ip4 ip, uint16_t port);
+// The plan for `check` probing ip:port; an HTTP check's Host is
+// "[fd00::5]:8080" for IPv6 (RFC 7230 section 5.4, RFC 3986 IP-literal).
+ProbePlan make_plan(const HealthCheckConfig& check, const dp::IpAddr& ip, uint16_t port);
+inline ProbePlan make_plan(const HealthCheckConfig& check, dp::Ip4 ip, uint16_t port) {
+  return make_plan(check, dp::IpAddr::v4(ip), port);
+}
 
 // The HTTP status of a response's status line ("HTTP/1.1 200 OK\r\n");
 // nullopt while the line is incomplete, 0 when it is not HTTP.

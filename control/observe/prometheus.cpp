@@ -305,7 +305,11 @@ void render_services(Exposition& e, const json& stats) {
       auto tp_text = tp != nullptr ? label_text(*tp) : std::nullopt;
       if (!ip_text) continue;
       Labels l = labels;
-      l.emplace_back("endpoint", tp_text ? *ip_text + ":" + *tp_text : *ip_text);
+      // "IP:PORT"; an IPv6 address in brackets, "[fd00::5]:8080" (RFC 3986).
+      std::string endpoint = *ip_text;
+      if (tp_text && endpoint.find(':') != std::string::npos) endpoint = "[" + endpoint + "]";
+      if (tp_text) endpoint.append(":").append(*tp_text);
+      l.emplace_back("endpoint", std::move(endpoint));
       const json* pod = member(ep, "pod");
       l.emplace_back("pod", pod != nullptr ? label_text(*pod).value_or("") : "");
       render_traffic(e, "podgate_endpoint", "endpoint of a service port", l, ep);

@@ -56,6 +56,26 @@ type = "ExternalName"
 external_name = "www.example.com"
 [[services]]
 namespace = "default"
+name = "dual"
+cluster_ips = ["10.96.0.30", "fd00:10:96::30"]
+ports = [ { name = "http", port = 80 } ]
+[[services]]
+namespace = "default"
+name = "v6app"
+cluster_ip = "fd00:10:96::31"
+ports = [ { name = "http", port = 80 } ]
+[[services]]
+namespace = "default"
+name = "cache6"
+cluster_ip = "None"
+ports = [ { name = "redis", port = 6379 } ]
+endpoints = [
+  { ip = "fd00:10:244:6::a", hostname = "cache-0", subdomain = "cache6" },
+  { ip = "172.17.6.10", hostname = "cache-0", subdomain = "cache6" },
+  { ip = "fd00:10:244:6::b" },
+]
+[[services]]
+namespace = "default"
 name = "big"
 cluster_ip = "None"
 ports = [ { name = "http", port = 80 } ]

@@ -143,7 +143,49 @@ ports = [ { name = "http", port = 80, target_port = 8080 } ]
 endpoints = [ { ip = "172.17.0.30", pod = "added-0" }, { ip = "172.17.0.31", weight = 3 } ]
 """
 
+# IPv6 and dual-stack (issue 11): address6, IPv6 routes and neighbours,
+# cluster_ips, endpoints of both families, a headless service of both.
+DUAL_STACK = """[[ports]]
+name = "uplink"
+device = "net_null0"
+address = "192.0.2.1/24"
+address6 = "2001:db8:1::1/64"
+[[ports]]
+name = "pods"
+device = "net_null1"
+address = "172.17.0.1/16"
+address6 = "fd00:10:244::1/64"
+[[routes]]
+prefix = "::/0"
+via = "2001:db8:1::fe"
+[[routes]]
+prefix = "fd00:10:244::/64"
+via = "::"
+[[neighbors]]
+ip = "2001:db8:1::fe"
+mac = "02:00:00:00:00:fe"
+[[services]]
+namespace = "default"
+name = "web"
+cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
+ports = [{ name = "http", port = 80, target_port = 8080 }]
+endpoints = [{ ip = "172.17.0.7" }, { ip = "fd00:10:244::7", hostname = "web-0" }]
+[[services]]
+namespace = "default"
+name = "v6"
+cluster_ip = "fd00:10:96::30"
+ports = [{ port = 80 }]
+endpoints = [{ ip = "fd00:10:244::8" }]
+[[services]]
+namespace = "default"
+name = "db"
+cluster_ip = "None"
+endpoints = [{ ip = "172.17.0.9" }, { ip = "fd00:10:244::9" }]
+"""
+
 CONFIG_SEEDS = {
+    "dual-stack": DUAL_STACK,
+    "bad-dual-stack-one-family": DUAL_STACK.replace('"fd00:10:96::20"]', '"10.96.0.21"]'),
     "shipped": SHIPPED,
     "minimal": MINIMAL,
     "rich": RICH,
@@ -187,6 +229,7 @@ K8S_SEEDS = {
     "web-service": compact(fixture("web-service.json")),
     "web-endpointslices": compact(fixture("web-endpointslices.json")),
     "web-list": compact(WEB_LIST),
+    "dual-stack": compact(fixture("dual-stack.json")),
     "slice-of-running-service": compact(my_app_slice()),
     "bad-duplicate-key": '{"kind":"Service","kind":"List","items":[]}',
     "bad-kind": '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}',
@@ -214,6 +257,10 @@ CONTROL_SEEDS = {
                 serving=False, id=2),
         request(command="delete", name="default/added", id=3),
     ]) + "\n",
+    "apply-dual-stack": request(command="apply", format="kubernetes",
+                                text=compact(fixture("dual-stack.json"))),
+    "endpoint-set-ipv6": request(command="endpoint", action="set", name="default/my-app",
+                                 ip="fd00:10:244::10", ready=False),
     "bad-duplicate-key": '{"command":"status","command":"apply"}',
     "bad-version": request(command="apply", version=2),
     "bad-unknown-command": request(command="frobnicate", id="x"),

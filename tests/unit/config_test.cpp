@@ -473,7 +473,7 @@ const std::vector<BadCase>& bad_cases() {
        "neighbors, services, dns, control, metrics, announce"},
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
-       "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, mac, mtu, "
+       "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, address6, mac, mtu, "
        "client_address, kernel, kernel_rate"},
       {"kernel twin name longer than an interface name may be",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
@@ -623,11 +623,11 @@ const std::vector<BadCase>& bad_cases() {
        "t.toml:12:8: services[0].type: \"NodePort\" is not supported; allowed: ClusterIP, "
        "ExternalName"},
       {"ClusterIP without cluster_ip", S("ports = [ { port = 80 } ]\n"),
-       "t.toml:9:1: services[0]: missing required key 'cluster_ip' (an IPv4 address, or \"None\" "
-       "for a headless service)"},
+       "t.toml:9:1: services[0]: missing required key 'cluster_ip' (an IPv4 or IPv6 address, or "
+       "\"None\" for a headless service; or cluster_ips for a dual-stack service)"},
       {"cluster_ip not an address", S("cluster_ip = \"10.96.0.300\"\nports = [ { port = 80 } ]\n"),
-       "t.toml:12:14: services[0].cluster_ip: \"10.96.0.300\" is not an IPv4 address such as "
-       "\"192.0.2.1\""},
+       "t.toml:12:14: services[0].cluster_ip: \"10.96.0.300\" is not an IPv4 or IPv6 address "
+       "such as \"192.0.2.1\" or \"2001:db8::1\""},
       {"cluster_ip equal to a port address",
        S("cluster_ip = \"192.0.2.1\"\nports = [ { port = 80 } ]\n"),
        "t.toml:12:14: services[0].cluster_ip: 192.0.2.1 is the address of ports[0] (uplink); a "

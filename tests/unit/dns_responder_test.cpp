@@ -5,6 +5,7 @@
 
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/unit/dns_test_zone.hpp"
@@ -227,7 +228,7 @@ TEST(DnsAlways, ExistingNameWithoutTheTypeIsNodata) {
 
 TEST(DnsAlways, OutsideTheServedZonesIsRefusedWithoutAa) {
   for (const char* name : {"www.example.com.", "local.", ".", "cluster.local.example.",
-                           "xcluster.local.", "ip6.arpa."}) {
+                           "xcluster.local.", "arpa.", "xip6.arpa."}) {
     const Message m = ask(name, rrtype::kA);
     EXPECT_EQ(m.rcode(), Rcode::kRefused) << name;
     EXPECT_FALSE(has(m, kFlagAa)) << name;
@@ -382,6 +383,91 @@ TEST(DnsAlways, UnknownEdnsVersionIsBadvers) {
   ASSERT_NE(m.opt(), nullptr);
   EXPECT_EQ(m.opt()->data, "udp=1232 version=0 do=0 ercode=1");
   EXPECT_TRUE(m.answer.empty());
+}
+
+}  // namespace
+
+namespace {
+
+// --- IPv6 dual-stack (issue 11): AAAA, ip6.arpa, both families per name ---
+
+const std::string kDual = "dual.default.svc.cluster.local.";
+const std::string kV6 = "v6app.default.svc.cluster.local.";
+const std::string kCache = "cache6.default.svc.cluster.local.";
+// fd00:10:96::30 and fd00:10:244:6::a in nibble form (RFC 3596 section 2.5).
+const std::string kDualPtr = "0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.";
+const std::string kCachePtr = "a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.0.0.0.4.4.2.0.0.1.0.0.0.0.d.f.ip6.arpa.";
+
+std::vector<Row> rows6() {
+  return {
+      {"DualStackA", kDual, rrtype::kA, Rcode::kNoError, {kDual + " 5 A 10.96.0.30"}, {}, {}},
+      {"DualStackAaaa", kDual, rrtype::kAaaa, Rcode::kNoError, {kDual + " 5 AAAA fd00:10:96::30"}, {}, {}},
+      {"Ipv6OnlyAaaa", kV6, rrtype::kAaaa, Rcode::kNoError, {kV6 + " 5 AAAA fd00:10:96::31"}, {}, {}},
+      {"Ipv6OnlyAIsNodata", kV6, rrtype::kA, Rcode::kNoError, {}, {kSoa}, {}},
+      {"DualStackSrvHasBothAddressesAdditional", "_http._tcp." + kDual, rrtype::kSrv, Rcode::kNoError,
+       {"_http._tcp." + kDual + " 5 SRV 0 100 80 " + kDual}, {},
+       {kDual + " 5 A 10.96.0.30", kDual + " 5 AAAA fd00:10:96::30"}},
+      {"Ipv6ClusterIpPtr", kDualPtr, rrtype::kPtr, Rcode::kNoError, {kDualPtr + " 5 PTR " + kDual}, {}, {}},
+      {"Ipv4PtrOfDualStackService", "30.0.96.10.in-addr.arpa.", rrtype::kPtr, Rcode::kNoError,
+       {"30.0.96.10.in-addr.arpa. 5 PTR " + kDual}, {}, {}},
+      {"PartialIp6ArpaNameIsNodata", kDualPtr.substr(20), rrtype::kPtr, Rcode::kNoError, {},
+       {kReverse6Soa}, {}},
+      {"UnknownIp6ArpaNameIsNxdomain", "f" + kDualPtr.substr(1), rrtype::kPtr, Rcode::kNxDomain, {},
+       {kReverse6Soa}, {}},
+      {"Ip6ArpaNameLongerThanAnAddressIsNxdomain", "0." + kDualPtr, rrtype::kPtr, Rcode::kNxDomain,
+       {}, {kReverse6Soa}, {}},
+      {"Ip6ArpaApexSoa", "ip6.arpa.", rrtype::kSoa, Rcode::kNoError, {kReverse6Soa}, {}, {}},
+      {"HeadlessAaaaIsOnePerIpv6Endpoint", kCache, rrtype::kAaaa, Rcode::kNoError,
+       {kCache + " 5 AAAA fd00:10:244:6::a", kCache + " 5 AAAA fd00:10:244:6::b"}, {}, {}},
+      {"HeadlessAIsTheIpv4Endpoints", kCache, rrtype::kA, Rcode::kNoError, {kCache + " 5 A 172.17.6.10"}, {}, {}},
+      {"DualStackPodNameAaaa", "cache-0." + kCache, rrtype::kAaaa, Rcode::kNoError,
+       {"cache-0." + kCache + " 5 AAAA fd00:10:244:6::a"}, {}, {}},
+      {"DualStackPodNameA", "cache-0." + kCache, rrtype::kA, Rcode::kNoError,
+       {"cache-0." + kCache + " 5 A 172.17.6.10"}, {}, {}},
+      {"Ipv6EndpointWithoutHostnameIsNamedByDashedIp", "fd00-10-244-6--b." + kCache, rrtype::kAaaa,
+       Rcode::kNoError, {"fd00-10-244-6--b." + kCache + " 5 AAAA fd00:10:244:6::b"}, {}, {}},
+      {"DashedIpv6NameHasNoA", "fd00-10-244-6--b." + kCache, rrtype::kA, Rcode::kNoError, {},
+       {kSoa}, {}},
+      {"HeadlessSrvOnePerTargetWithBothFamiliesAdditional", "_redis._tcp." + kCache, rrtype::kSrv,
+       Rcode::kNoError,
+       {"_redis._tcp." + kCache + " 5 SRV 0 33 6379 cache-0." + kCache,
+        "_redis._tcp." + kCache + " 5 SRV 0 33 6379 fd00-10-244-6--b." + kCache},
+       {},
+       {"cache-0." + kCache + " 5 A 172.17.6.10", "cache-0." + kCache + " 5 AAAA fd00:10:244:6::a",
+        "fd00-10-244-6--b." + kCache + " 5 AAAA fd00:10:244:6::b"}},
+      {"Ipv6PodPtr", kCachePtr, rrtype::kPtr, Rcode::kNoError, {kCachePtr + " 5 PTR cache-0." + kCache},
+       {}, {}},
+      {"Ipv6PodWithoutHostnameHasNoPtr", "b" + kCachePtr.substr(1), rrtype::kPtr, Rcode::kNxDomain,
+       {}, {kReverse6Soa}, {}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(DualStack, DnsRow, ::testing::ValuesIn(rows6()),
+                         [](const ::testing::TestParamInfo<Row>& i) { return i.param.test_name; });
+
+TEST(DnsDualStack, AnyAnswersBothFamilies) {
+  EXPECT_EQ(texts(ask(kDual, rrtype::kAny).answer),
+            (Strings{kDual + " 5 A 10.96.0.30", kDual + " 5 AAAA fd00:10:96::30"}));
+}
+
+TEST(DnsDualStack, AaaaRecordsRotate) {
+  const Message a = ask(kCache, rrtype::kAaaa, {}, Transport::kUdp, 0);
+  const Message b = ask(kCache, rrtype::kAaaa, {}, Transport::kUdp, 1);
+  ASSERT_EQ(a.answer.size(), 2u);
+  EXPECT_NE(texts(a.answer, false), texts(b.answer, false));
+  EXPECT_EQ(texts(a.answer), texts(b.answer));
+}
+
+TEST(DnsDualStack, AddingASecondClusterIpChangesTheZone) {
+  Config before = cluster_config();
+  Config after = before;
+  for (size_t i = 0; i < after.services.size(); ++i) {
+    if (std::as_const(after.services)[i].name == "my-app") {
+      after.services[i].secondary_cluster_ip = dp::parse_ip("fd00:10:96::20");
+    }
+  }
+  const ServiceDiff diff = diff_services(before.services, after.services);
+  EXPECT_FALSE(zone_unchanged(diff, after.services));
 }
 
 }  // namespace

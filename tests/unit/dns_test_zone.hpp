@@ -115,6 +115,27 @@ ports = [ { name = "dns", port = 53, protocol = "UDP" }, { name = "dns-tcp", por
 
 [[services]]
 namespace = "default"
+name = "dual"
+cluster_ips = ["10.96.0.30", "fd00:10:96::30"]
+ports = [ { name = "http", port = 80 } ]
+endpoints = [ { ip = "172.17.7.10" }, { ip = "fd00:10:244:7::10" } ]
+[[services]]
+namespace = "default"
+name = "v6app"
+cluster_ip = "fd00:10:96::31"
+ports = [ { name = "http", port = 80 } ]
+[[services]]
+namespace = "default"
+name = "cache6"
+cluster_ip = "None"
+ports = [ { name = "redis", port = 6379 } ]
+endpoints = [
+  { ip = "fd00:10:244:6::a", pod = "cache-0", hostname = "cache-0", subdomain = "cache6" },
+  { ip = "172.17.6.10", pod = "cache-0", hostname = "cache-0", subdomain = "cache6" },
+  { ip = "fd00:10:244:6::b" },
+]
+[[services]]
+namespace = "default"
 name = "big"
 cluster_ip = "None"
 ports = [ { name = "http", port = 80 } ]
@@ -199,6 +220,9 @@ inline const std::string kSoa =
     "cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5";
 inline const std::string kReverseSoa =
     "in-addr.arpa. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5";
+
+inline const std::string kReverse6Soa =
+    "ip6.arpa. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local. 42 7200 1800 86400 5";
 
 inline const std::string kApp = "my-app.default.svc.cluster.local.";
 inline const std::string kMongo = "mongodb-service.default.svc.cluster.local.";

@@ -111,6 +111,121 @@ class PodServer {
   pid_t pid_ = -1;
 };
 
+// ---- IPv6 loopback (issue 11): the same probes over AF_INET6 to ::1 ----
+
+// A socket bound to [::1]:port (0: any), listening when a stream.
+int bound_socket6(uint16_t port, int type) {
+  const int fd = ::socket(AF_INET6, type | SOCK_NONBLOCK, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(port);
+  a.sin6_addr = in6addr_loopback;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  if (type == SOCK_STREAM) {
+    EXPECT_EQ(::listen(fd, 128), 0);
+  }
+  return fd;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_in6 a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin6_port);
+}
+
+// A TCP port on ::1 nobody listens on.
+uint16_t free_port6(int type = SOCK_STREAM) {
+  const int fd = bound_socket6(0, type == SOCK_STREAM ? SOCK_DGRAM : type);
+  const uint16_t port = port_of(fd);
+  ::close(fd);
+  return port;
+}
+
+// An HTTP server on [::1]: answers 200 to each request and closes, keeping
+// the last request's head so a test can read its Host header.  Each
+// connection is watched on the loop (the probe sends once connected).
+class Http6Server {
+ public:
+  explicit Http6Server(EventLoop& loop) : loop_(loop) {
+    fd_ = bound_socket6(0, SOCK_STREAM);
+    port_ = port_of(fd_);
+    watch_ = *loop_.add(fd_, EPOLLIN, [this](uint32_t) {
+      int c;
+      while ((c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
+        auto w = loop_.add(c, EPOLLIN, [this, c](uint32_t) { answer(c); });
+        if (w) conns_.emplace_back(c, *w);
+      }
+    });
+  }
+  ~Http6Server() {
+    for (auto [c, w] : conns_) {
+      loop_.remove(w);
+      ::close(c);
+    }
+    loop_.remove(watch_);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  const std::string& last_request() const { return last_request_; }
+
+ private:
+  void answer(int c) {
+    char buf[2048];
+    const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    last_request_.assign(buf, static_cast<size_t>(n));
+    static const char kReply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    (void)::send(c, kReply, sizeof kReply - 1, MSG_NOSIGNAL);
+    ::shutdown(c, SHUT_WR);  // closed for good in the destructor
+  }
+
+  EventLoop& loop_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  EventLoop::WatchId watch_{};
+  std::vector<std::pair<int, EventLoop::WatchId>> conns_;
+  std::string last_request_;
+};
+
+// podgate's DNS responder answering UDP on [::1] (the kernel listeners of
+// control/dns/server.cpp bind IPv4 only).
+class Dns6Server {
+ public:
+  Dns6Server(EventLoop& loop, std::shared_ptr<const dns::Zone> zone) : loop_(loop), zone_(std::move(zone)) {
+    fd_ = bound_socket6(0, SOCK_DGRAM);
+    port_ = port_of(fd_);
+    watch_ = *loop_.add(fd_, EPOLLIN, [this](uint32_t) {
+      uint8_t q[512];
+      std::vector<uint8_t> out(1232);
+      sockaddr_in6 from{};
+      socklen_t len = sizeof from;
+      ssize_t n;
+      while ((n = ::recvfrom(fd_, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&from), &len)) > 0) {
+        const size_t m = dns::respond({q, static_cast<size_t>(n)}, *zone_, dns::QueryContext{}, out);
+        if (m != 0) (void)::sendto(fd_, out.data(), m, 0, reinterpret_cast<sockaddr*>(&from), len);
+        len = sizeof from;
+      }
+    });
+  }
+  ~Dns6Server() {
+    loop_.remove(watch_);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  EventLoop& loop_;
+  std::shared_ptr<const dns::Zone> zone_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  EventLoop::WatchId watch_{};
+};
+
+dp::IpAddr any_ip(const char* s) { return *dp::parse_ip(s); }
+
 // One service "web" with `endpoints` and `check`.
 Config config_with(const HealthCheckConfig& check, const std::vector<const char*>& endpoints,
                    uint16_t target_port, dp::Proto proto = dp::Proto::kTcp) {
@@ -119,10 +234,11 @@ Config config_with(const HealthCheckConfig& check, const std::vector<const char*
   s.ns = "default";
   s.name = "web";
   s.cluster_ip = dp::IpAddr::v4(ip("10.96.0.20"));
+  s.secondary_cluster_ip = dp::parse_ip("fd00:10:96::20");
   s.ports = {ServicePortConfig{"p", 80, target_port, proto}};
   for (const char* a : endpoints) {
     EndpointConfig e;
-    e.ip = dp::IpAddr::v4(ip(a));
+    e.ip = any_ip(a);
     s.endpoints.push_back(e);
   }
   s.health_check = check;
@@ -351,6 +467,64 @@ TEST_F(HealthCheckerTest, ProbesAreSpreadOverTheIntervalAndBoundedPerTurn) {
   EXPECT_GE(last, 1800u) << "nearly all probed once in the first interval";
   for (uint64_t n : per_window) EXPECT_LE(n, 250u) << "a window holds a fraction of them";
   EXPECT_EQ(*std::max_element(per_window.begin(), per_window.end()) > 0, true);
+}
+
+TEST_F(HealthCheckerTest, TcpCheckOfAnIpv6EndpointConnectsToTheLoopback) {
+  const uint16_t port = free_port6();
+  checker->sync(config_with(fast(HealthKind::kTcp), {"::1"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(2000, [&] { return !only().healthy; }));
+  EXPECT_EQ(reason_text(only().last), "refused");
+  EXPECT_EQ(only().ip, any_ip("::1"));
+  auto changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].endpoint, (EndpointRef{"default", "web", any_ip("::1")}));
+
+  const int lfd = bound_socket6(port, SOCK_STREAM);
+  auto watch = loop->add(lfd, EPOLLIN, [&](uint32_t) {
+    int c;
+    while ((c = ::accept(lfd, nullptr, nullptr)) >= 0) ::close(c);
+  });
+  ASSERT_TRUE(watch);
+  ASSERT_TRUE(run_until(2000, [&] { return only().healthy; }));
+  loop->remove(*watch);
+  ::close(lfd);
+}
+
+TEST_F(HealthCheckerTest, HttpCheckOfAnIpv6EndpointSendsABracketedHost) {
+  Http6Server server(*loop);
+  checker->sync(config_with(fast(HealthKind::kHttp), {"::1"}, server.port()), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(2000, [&] { return only().successes >= 2; }));
+  EXPECT_EQ(only().last.detail, 200u);
+  EXPECT_NE(server.last_request().find("\r\nHost: [::1]:" + std::to_string(server.port()) + "\r\n"),
+            std::string::npos)
+      << server.last_request();
+}
+
+TEST_F(HealthCheckerTest, DnsCheckOfAnIpv6EndpointAsksOverIpv6) {
+  Config zone_config = config_with(fast(HealthKind::kTcp), {"172.17.0.10"}, 8080);
+  Dns6Server server(*loop, dns::build_zone(zone_config, 1));
+  HealthCheckConfig check = fast(HealthKind::kDns);
+  check.query = "web.default.svc.cluster.local";
+  check.query_type = 28;  // AAAA: the service is dual-stack
+  checker->sync(config_with(check, {"::1"}, server.port(), dp::Proto::kUdp), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1000, [&] { return only().successes >= 2; }));
+  EXPECT_TRUE(only().healthy);
+
+  check.query = "nothing.default.svc.cluster.local";
+  checker->sync(config_with(check, {"::1"}, server.port(), dp::Proto::kUdp), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1000, [&] { return !only().healthy; }));
+  EXPECT_EQ(reason_text(only().last), "dns NXDOMAIN");
+}
+
+TEST_F(HealthCheckerTest, TargetsOfBothFamiliesAreKeptApart) {
+  const uint16_t port = free_port("127.0.0.9");
+  checker->sync(config_with(fast(HealthKind::kTcp), {"127.0.0.9", "::1"}, port), nullptr, monotonic_ms());
+  auto v6 = checker->status("default", "web", any_ip("::1"));
+  ASSERT_EQ(v6.size(), 1u);
+  EXPECT_EQ(v6[0].ip, any_ip("::1"));
+  auto v4 = checker->status("default", "web", any_ip("127.0.0.9"));
+  ASSERT_EQ(v4.size(), 1u);
+  EXPECT_EQ(checker->status().size(), 2u);
 }
 
 }  // namespace

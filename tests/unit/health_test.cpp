@@ -166,6 +166,13 @@ TEST(ProbePlan, AnHttpRequestNamesTheHostAndClosesTheConnection) {
   EXPECT_EQ(plan.request.substr(0, 43), "HEAD /healthz HTTP/1.1\r\nHost: web.example\r\n");
 }
 
+TEST(ProbePlan, AnIpv6EndpointIsNamedInBracketsInTheHostHeader) {
+  HealthCheckConfig c;
+  auto plan = health::make_plan(c, *dp::parse_ip("fd00:10:244::5"), 8080);
+  EXPECT_EQ(plan.ip, *dp::parse_ip("fd00:10:244::5"));
+  EXPECT_EQ(plan.request.substr(0, 45), "GET / HTTP/1.1\r\nHost: [fd00:10:244::5]:8080\r\n");
+}
+
 // ---- config ----
 
 constexpr const char* kPorts = R"([[ports]]

@@ -22,6 +22,7 @@ using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 std::string read_fixture(const std::string& name) {
   std::ifstream in(std::string(PODGATE_SOURCE_DIR) + "/tests/fixtures/k8s/" + name);
@@ -67,7 +68,7 @@ const ServiceConfig* find(const K8sImport& imp, std::string_view ns, std::string
   return nullptr;
 }
 
-dp::IpAddr ip(const char* text) { return dp::IpAddr::v4(*dp::parse_ip4(text)); }
+dp::IpAddr ip(const char* text) { return *dp::parse_ip(text); }
 
 const EndpointConfig* endpoint(const ServiceConfig& svc, const char* text) {
   for (const EndpointConfig& e : svc.endpoints) {
@@ -238,21 +239,94 @@ TEST(K8sService, ExternalIpsAreIgnoredWithAWarning) {
   EXPECT_THAT(imp.warnings, has_warning("spec.externalIPs", "ignored"));
 }
 
-TEST(K8sService, DualStackUsesTheIpv4ClusterIpAndWarnsAboutTheIpv6One) {
+// ---- dual-stack (issue 11) ----
+
+TEST(K8sDualStack, PreferDualStackServiceGetsBothClusterIpsAndBothSlices) {
   K8sImport imp = run_ok(fixture("all-namespaces.json"));
   const ServiceConfig* s = find(imp, "default", "shop-api");
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(*s->cluster_ip, ip("10.96.120.7"));
-  EXPECT_THAT(imp.warnings, has_warning("spec.clusterIPs[1]", "fd00:10:96::7a"));
+  EXPECT_EQ(*s->secondary_cluster_ip, ip("fd00:10:96::7a"));
+  ASSERT_EQ(s->endpoints.size(), 2u);
+  EXPECT_EQ(s->endpoints[0].ip, ip("10.244.2.40"));
+  EXPECT_EQ(s->endpoints[1].ip, ip("fd00:10:244:2::28"));
+  EXPECT_EQ(s->endpoints[1].pod, "shop-api-5c9f8d7b6-kq2lm");
+  EXPECT_THAT(imp.warnings, Each(Not(HasSubstr("IPv6"))));
 }
 
-TEST(K8sService, Ipv6PrimaryDualStackUsesTheFirstIpv4Address) {
+TEST(K8sDualStack, Ipv6PrimaryRequireDualStackKeepsClusterIpsOrder) {
+  json doc = fixture("dual-stack.json");
+  K8sImport imp = run_ok(doc);
+  const ServiceConfig* s = find(imp, "default", "api6");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(*s->cluster_ip, ip("fd00:10:96::2d"));
+  EXPECT_EQ(*s->secondary_cluster_ip, ip("10.96.45.20"));
+  ASSERT_EQ(s->endpoints.size(), 4u);
+  EXPECT_EQ(s->endpoints[0].ip, ip("fd00:10:244:1::5"));
+  EXPECT_EQ(s->ports[0].target_port, 8080);  // named targetPort resolved by the IPv6 slice
+  EXPECT_FALSE(endpoint(*s, "fd00:10:244:2::9")->ready);
+}
+
+TEST(K8sDualStack, HeadlessSingleStackIpv6TakesItsSliceAndIgnoresTheOtherFamily) {
+  K8sImport imp = run_ok(fixture("dual-stack.json"));
+  const ServiceConfig* s = find(imp, "default", "cache");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->headless());
+  ASSERT_EQ(s->endpoints.size(), 2u);
+  EXPECT_EQ(s->endpoints[0].ip, ip("fd00:10:244:3::a"));
+  EXPECT_EQ(s->endpoints[0].hostname, "cache-0");
+  EXPECT_EQ(s->endpoints[0].subdomain, "cache");
+  EXPECT_THAT(imp.warnings, has_warning("EndpointSlice default/cache-v4x", "no IPv4 cluster IP family"));
+}
+
+TEST(K8sDualStack, SliceOfAFamilyTheServiceLacksIsIgnoredWithAWarning) {
   json svc = fixture("web-service.json");
   svc["spec"]["clusterIP"] = "fd00:10:96::2d";
-  svc["spec"]["clusterIPs"] = json::array({"fd00:10:96::2d", "10.96.45.10"});
-  K8sImport imp = run_ok(svc);
+  svc["spec"]["clusterIPs"] = json::array({"fd00:10:96::2d"});
+  svc["spec"]["ipFamilies"] = json::array({"IPv6"});
+  json slices = fixture("web-endpointslices.json");  // addressType IPv4
+  K8sImport imp = run_ok(list_of({svc, slices["items"][0], slices["items"][1]}));
   ASSERT_EQ(imp.services.size(), 1u);
-  EXPECT_EQ(*imp.services[0].cluster_ip, ip("10.96.45.10"));
+  EXPECT_EQ(*imp.services[0].cluster_ip, ip("fd00:10:96::2d"));
+  EXPECT_TRUE(imp.services[0].endpoints.empty());
+  EXPECT_THAT(imp.warnings, has_warning("addressType", "has no IPv4 cluster IP"));
+}
+
+TEST(K8sDualStack, RefusesFamilyMismatchesAndMoreThanOneAddressPerFamily) {
+  json svc = fixture("web-service.json");
+  svc["spec"]["ipFamilyPolicy"] = "PreferDualStack";
+  svc["spec"]["clusterIPs"] = json::array({"10.96.45.10", "10.96.45.11"});
+  EXPECT_THAT(run_error(svc), HasSubstr("Service default/web: spec.clusterIPs[1]: \"10.96.45.11\" is "
+                                        "IPv4 like spec.clusterIPs[0]; a Service has one cluster IP "
+                                        "per family"));
+  svc["spec"]["clusterIPs"] = json::array({"10.96.45.10", "fd00::1"});
+  svc["spec"]["ipFamilies"] = json::array({"IPv4", "IPv4"});
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ipFamilies[1]: \"IPv4\" is listed twice"));
+  svc["spec"]["ipFamilies"] = json::array({"IPv6", "IPv4"});
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ipFamilies[0]: \"IPv6\" but spec.clusterIPs[0] "
+                                        "\"10.96.45.10\" is IPv4"));
+  svc["spec"]["ipFamilies"] = json::array({"IPv4", "IPv6"});
+  svc["spec"]["ipFamilyPolicy"] = "SingleStack";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ipFamilyPolicy: \"SingleStack\" with 2 cluster IPs"));
+  svc["spec"]["ipFamilyPolicy"] = "DualStack";
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ipFamilyPolicy: \"DualStack\" is not an IP family "
+                                        "policy; allowed: SingleStack, PreferDualStack, RequireDualStack"));
+  svc["spec"]["ipFamilyPolicy"] = "RequireDualStack";
+  svc["spec"]["clusterIPs"] = json::array({"10.96.45.10"});
+  svc["spec"]["ipFamilies"] = json::array({"IPv4"});
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.clusterIPs: one cluster IP with ipFamilyPolicy "
+                                        "\"RequireDualStack\""));
+}
+
+TEST(K8sDualStack, RefusesAnAddressOfTheOtherFamilyInASlice) {
+  json doc = web_list();
+  doc["items"][1]["endpoints"][0]["addresses"] = json::array({"fd00:10:244::5"});
+  EXPECT_THAT(run_error(doc), HasSubstr("\"fd00:10:244::5\" is not an IPv4 address (addressType "
+                                        "IPv4) such as \"10.244.1.5\""));
+  doc["items"][1]["addressType"] = "IPv6";
+  doc["items"][1]["endpoints"][0]["addresses"] = json::array({"fe80::5"});
+  EXPECT_THAT(run_error(doc), HasSubstr("\"fe80::5\" is link-local (fe80::/10); an endpoint needs a "
+                                        "global or unique-local address"));
 }
 
 // ---- EndpointSlice mapping ----
@@ -416,14 +490,7 @@ TEST(K8sSlice, DuplicateEndpointAcrossSlicesIsKeptOnceWithAWarning) {
   EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "10.244.1.5"));
 }
 
-TEST(K8sSlice, Ipv6AndFqdnSlicesAreSkippedWithAWarning) {
-  K8sImport imp = run_ok(fixture("all-namespaces.json"));
-  const ServiceConfig* s = find(imp, "default", "shop-api");
-  ASSERT_NE(s, nullptr);
-  ASSERT_EQ(s->endpoints.size(), 1u);
-  EXPECT_EQ(s->endpoints[0].ip, ip("10.244.2.40"));
-  EXPECT_THAT(imp.warnings, has_warning("EndpointSlice default/shop-api-m3n7p", "\"IPv6\""));
-
+TEST(K8sSlice, FqdnSlicesAreSkippedWithAWarning) {
   json doc = web_list();
   doc["items"][2]["addressType"] = "FQDN";
   doc["items"][2]["endpoints"][0]["addresses"] = json::array({"web.example.com"});
@@ -509,7 +576,7 @@ TEST(K8sList, AllNamespacesListMapsEveryService) {
   EXPECT_EQ(dns->endpoints.size(), 2u);
   EXPECT_EQ(dns->ports[2].target_port, 9153);
   EXPECT_EQ(find(imp, "prod", "db")->endpoints.size(), 3u);
-  EXPECT_EQ(imp.warnings.size(), 3u);  // NodePort, IPv6 cluster IP, IPv6 slice
+  EXPECT_EQ(imp.warnings.size(), 1u);  // NodePort
 }
 
 TEST(K8sList, TypedListKindsAreAccepted) {
@@ -577,18 +644,10 @@ TEST(K8sError, MissingNameIsAnError) {
   EXPECT_THAT(run_error(svc), HasSubstr("metadata: missing required key \"name\""));
 }
 
-TEST(K8sError, Ipv6OnlyServiceIsNotSupportedYet) {
-  json svc = fixture("web-service.json");
-  svc["spec"]["clusterIP"] = "fd00:10:96::2d";
-  svc["spec"]["clusterIPs"] = json::array({"fd00:10:96::2d"});
-  EXPECT_THAT(run_error(svc), HasSubstr("Service default/web: spec.clusterIPs[0]: "
-                                        "\"fd00:10:96::2d\": IPv6 services are not supported yet"));
-}
-
 TEST(K8sError, BadClusterIpIsAnError) {
   json svc = fixture("web-service.json");
   svc["spec"]["clusterIPs"] = json::array({"10.96.45"});
-  EXPECT_THAT(run_error(svc), HasSubstr("spec.clusterIPs[0]: \"10.96.45\" is not an IPv4 address"));
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.clusterIPs[0]: \"10.96.45\" is not an IPv4 or IPv6 address"));
   svc["spec"]["clusterIPs"] = json::array({"127.0.0.1"});
   EXPECT_THAT(run_error(svc), HasSubstr("not a unicast address"));
   svc["spec"].erase("clusterIPs");

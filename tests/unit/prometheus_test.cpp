@@ -374,6 +374,15 @@ TEST(Prometheus, EscapesQuoteBackslashAndNewlineInLabelValues) {
   EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }
 
+TEST(Prometheus, AnIpv6EndpointLabelPutsTheAddressInBrackets) {
+  json stats = stats_fixture();
+  stats["services"][0]["endpoints"][0]["ip"] = "fd00:10:244::10";
+  const std::string text = render_prometheus(stats, json::object());
+  EXPECT_EQ(parse_exposition(text).error, "") << text;
+  EXPECT_THAT(text, HasSubstr("endpoint=\"[fd00:10:244::10]:8080\""));
+  EXPECT_THAT(text, HasSubstr("endpoint=\"172.17.0.11:8080\""));
+}
+
 TEST(Prometheus, MissingOrMistypedSectionsAreSkipped) {
   EXPECT_EQ(render_prometheus(json::object(), json::object()), "");
   EXPECT_EQ(render_prometheus(json(), json::array()), "");
