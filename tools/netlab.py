@@ -74,12 +74,12 @@ udp_timeout = {udp_timeout}
 name = "uplink"
 device = "net_tap{n0},iface={tag}-up"
 address = "192.0.2.1/24"
-{uplink_mtu}{uplink_kernel}
+{uplink_address6}{uplink_mtu}{uplink_kernel}
 [[ports]]
 name = "pods"
 device = "net_tap{n1},iface={tag}-pods"
 address = "172.17.0.1/16"
-{pods_kernel}
+{pods_address6}{pods_kernel}
 [[routes]]
 prefix = "198.51.100.0/24"
 via = "192.0.2.2"
@@ -105,6 +105,12 @@ DNS_PORT = 20000 + os.getpid() % 20000
 DNS_VIP = "10.96.0.10"
 
 
+# The IPv6 half of a dual-stack lab (Appliance(ipv6=True)): podgate's
+# addresses on the two links, the client's, and the VIPs' /64.
+UPLINK_IP6, CLIENT_IP6, PODS_IP6 = "fd00:2::1", "fd00:2::2", "fd00:17::1"
+VIP6_NET = "fd00:96::/64"
+
+
 def service_toml(namespace, name, cluster_ip, ports, endpoints, extra=""):
     port_items = ", ".join(
         "{ name = \"%s\", port = %d, target_port = %d, protocol = \"%s\" }" % p for p in ports)
@@ -125,7 +131,8 @@ class Appliance:
     """podgate plus its two namespaces, Pods and their servers."""
 
     def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT,
-                 metrics_port=None, hugepages=False, uplink_mtu=None, kernel_twins=False):
+                 metrics_port=None, hugepages=False, uplink_mtu=None, kernel_twins=False,
+                 ipv6=False):
         if config_path is None:
             tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
@@ -145,6 +152,9 @@ class Appliance:
         # namespace of its own, the appliance's: its twins' addresses and
         # routes then stay out of the host's (and other runs') tables.
         self.kernel_twins = kernel_twins
+        # Dual-stack links (issue 11): IPv6 addresses on both, Pods may be
+        # IPv6 (add_pod with an IPv6 address).
+        self.ipv6 = ipv6
         self.app_ns = f"{tag}-app" if kernel_twins else None
         self.dir = tempfile.mkdtemp(prefix=f"{tag}-")
         self.fixed_config = config_path is not None
@@ -163,6 +173,8 @@ class Appliance:
                                   dns_port=self.dns_port, dns_vip=DNS_VIP,
                                   socket=self.socket_path,
                                   uplink_mtu=(f"mtu = {self.uplink_mtu}\n" if self.uplink_mtu else ""),
+                                  uplink_address6=(f'address6 = "{UPLINK_IP6}/64"\n' if self.ipv6 else ""),
+                                  pods_address6=(f'address6 = "{PODS_IP6}/64"\n' if self.ipv6 else ""),
                                   uplink_kernel=(f'kernel = "{self.tag}-kup"\n'
                                                  if self.kernel_twins else ""),
                                   pods_kernel=(f'kernel = "{self.tag}-kpods"\n'
@@ -221,11 +233,20 @@ class Appliance:
         run("ip", "-n", c, "route", "add", "10.96.0.0/12", "via", "192.0.2.1")
         run("ip", "-n", p, "link", "set", pods_if, "up")
         run("ip", "-n", p, "route", "add", "default", "via", "172.17.0.1", "dev", pods_if, "onlink")
+        if self.ipv6:
+            # nodad: the addresses are usable at once (no duplicate address
+            # detection's second of waiting).
+            run("ip", "-n", c, "addr", "add", f"{CLIENT_IP6}/64", "dev", up, "nodad")
+            run("ip", "-n", c, "-6", "route", "add", VIP6_NET, "via", UPLINK_IP6)
+            run("ip", "-n", p, "-6", "route", "add", "default", "via", PODS_IP6, "dev", pods_if, "onlink")
         for name, ip in pods.items():
             self.add_pod(name, ip)
 
     def add_pod(self, name, ip):
-        run("ip", "-n", self.pods_ns, "addr", "add", f"{ip}/16", "dev", f"{self.tag}-pods")
+        if ":" in ip:
+            run("ip", "-n", self.pods_ns, "addr", "add", f"{ip}/64", "dev", f"{self.tag}-pods", "nodad")
+        else:
+            run("ip", "-n", self.pods_ns, "addr", "add", f"{ip}/16", "dev", f"{self.tag}-pods")
         proc = subprocess.Popen(["ip", "netns", "exec", self.pods_ns, "python3", str(POD_SERVER),
                                  name, ip, "8080", "5353"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

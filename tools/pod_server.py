@@ -66,8 +66,16 @@ class PodHttpServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
+class PodHttp6Server(PodHttpServer):
+    address_family = socket.AF_INET6
+
+
+def family_of(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
 def serve_udp(pod_name, address, port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
     sock.bind((address, port))
     while True:
         data, peer = sock.recvfrom(65535)  # whole datagrams, fragmented or not
@@ -79,7 +87,8 @@ def main():
     if len(sys.argv) > 4:
         threading.Thread(target=serve_udp, args=(pod_name, address, int(sys.argv[4])),
                          daemon=True).start()
-    server = PodHttpServer((address, http_port), PodHandler)
+    server_class = PodHttp6Server if family_of(address) == socket.AF_INET6 else PodHttpServer
+    server = server_class((address, http_port), PodHandler)
     server.pod_name = pod_name
     print("ready", flush=True)
     server.serve_forever()

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""End to end, dual-stack (issue 11): one service with an IPv4 and an IPv6
+cluster IP, IPv4 and IPv6 Pods, real clients in network namespaces over
+net_tap.  curl over IPv6 and over IPv4 reaches a Pod of the VIP's own
+family; ping -6 is answered by the VIP; dig asks AAAA and the reverse of an
+IPv6 Pod; a SIGHUP that adds an IPv6 endpoint leaves an IPv6 keep-alive
+connection on its Pod.
+
+Run as root: python3 tests/e2e/test_ipv6.py [-v]
+PODGATE_BIN overrides the binary (default build/control/podgate).
+"""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+import e2e_main  # noqa: E402
+import netlab  # noqa: E402
+from netlab import endpoint  # noqa: E402
+
+VIP4, VIP6 = "10.96.0.20", "fd00:96::20"
+PODS4 = {"web-0": "172.17.0.10", "web-1": "172.17.0.11"}
+PODS6 = {"web6-0": "fd00:17::10", "web6-1": "fd00:17::11", "web6-2": "fd00:17::12"}
+HEADLESS6 = {"db-0": "fd00:17::20"}
+
+
+def services(extra_v6_endpoint=False):
+    v6 = [endpoint(PODS6["web6-0"], "web6-0"), endpoint(PODS6["web6-1"], "web6-1")]
+    if extra_v6_endpoint:
+        v6.append(endpoint(PODS6["web6-2"], "web6-2"))
+    web = (f'\n[[services]]\nnamespace = "default"\nname = "web"\n'
+           f'cluster_ips = ["{VIP4}", "{VIP6}"]\n'
+           'ports = [{ name = "http", port = 80, target_port = 8080, protocol = "TCP" }]\n'
+           "endpoints = [\n  " + ",\n  ".join(
+               [endpoint(PODS4["web-0"], "web-0"), endpoint(PODS4["web-1"], "web-1")] + v6) + ",\n]\n")
+    db = ('\n[[services]]\nnamespace = "default"\nname = "db"\ncluster_ip = "None"\n'
+          'ports = [{ name = "sql", port = 5432, target_port = 5432, protocol = "TCP" }]\n'
+          f'endpoints = [ {{ ip = "{HEADLESS6["db-0"]}", pod = "db-0", hostname = "db-0", subdomain = "db" }} ]\n')
+    return web + db
+
+
+def dig(app, *args):
+    out = netlab.run("dig", "@127.0.0.1", "-p", str(app.dns_port), "+short", "+time=2", "+tries=2",
+                     *args).stdout
+    return sorted(line for line in out.split("\n") if line)
+
+
+class Ipv6Test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.app = netlab.Appliance("pgv6", ipv6=True)
+        cls.app.start(services(), {**PODS4, **PODS6, **HEADLESS6})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.stop()
+
+    def test_curl_over_ipv6_and_ipv4_reach_a_pod_of_the_vips_family(self):
+        answers6 = self.app.curl_many(f"http://[{VIP6}]/", 40)
+        self.assertNotIn(None, answers6, "every request to the IPv6 VIP succeeds")
+        self.assertEqual(set(answers6), {"web6-0", "web6-1"}, "both IPv6 Pods answer, no IPv4 one")
+        answers4 = self.app.curl_many(f"http://{VIP4}/", 40)
+        self.assertNotIn(None, answers4)
+        self.assertEqual(set(answers4), {"web-0", "web-1"}, "the IPv4 VIP reaches IPv4 Pods only")
+
+    def test_the_ipv6_vip_answers_ping(self):
+        out = netlab.ns_exec(self.app.client_ns, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", VIP6,
+                             check=False).stdout
+        self.assertIn("3 received", out)
+
+    def test_dig_aaaa_and_reverse_of_an_ipv6_pod(self):
+        self.assertEqual(dig(self.app, "AAAA", "web.default.svc.cluster.local"), [VIP6])
+        self.assertEqual(dig(self.app, "A", "web.default.svc.cluster.local"), [VIP4])
+        self.assertEqual(dig(self.app, "AAAA", "db.default.svc.cluster.local"), [HEADLESS6["db-0"]])
+        self.assertEqual(dig(self.app, "AAAA", "db-0.db.default.svc.cluster.local"), [HEADLESS6["db-0"]])
+        self.assertEqual(dig(self.app, "-x", HEADLESS6["db-0"]), ["db-0.db.default.svc.cluster.local."])
+        self.assertEqual(dig(self.app, "-x", VIP6), ["web.default.svc.cluster.local."])
+
+    def test_sighup_adding_an_ipv6_endpoint_keeps_a_keepalive_connection_on_its_pod(self):
+        client = netlab.KeepAliveClient(self.app)
+        try:
+            opened = client.open(VIP6, 80, 12)
+            self.assertEqual(len(opened), 12)
+            before = {index: pod for index, _, pod in opened}
+            self.assertTrue(set(before.values()) <= {"web6-0", "web6-1"})
+            self.assertTrue(self.app.reload(services(extra_v6_endpoint=True)))
+            for index, pod in before.items():
+                _, now = client.get(index)
+                self.assertEqual(now, pod, "a keep-alive connection stays on its Pod across the change")
+            # New connections may reach the new Pod.
+            self.assertIn("web6-2", set(self.app.curl_many(f"http://[{VIP6}]/", 60)))
+        finally:
+            client.close()
+            self.app.reload(services())
+
+
+if __name__ == "__main__":
+    e2e_main.main()
