@@ -134,7 +134,7 @@ void Worker::poll_once() noexcept {
   if (fragments_.held() != 0) [[unlikely]] {
     counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
   }
-  if (query_.asked()) query_.step(flows_, now_);
+  if (query_.asked()) query_.step(flows_, flows6_, now_);
   counters_.flow_entries.set(flows_.size() + flows6_.size());
 }
 

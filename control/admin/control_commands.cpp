@@ -442,21 +442,22 @@ std::string_view flow_state_name(dp::FlowState s) {
   return "free";
 }
 
-std::string endpoint_text(dp::Ip4 ip, rte_be16_t port) {
-  return dp::to_string(ip) + ":" + std::to_string(dp::from_be16(port));
+// "ip:port", "[ip6]:port" for IPv6 (RFC 5952 §6).
+std::string endpoint_text(const dp::IpAddr& ip, rte_be16_t port) {
+  std::string text;
+  if (ip.is_v6()) text.push_back('[');
+  text.append(dp::to_string(ip));
+  if (ip.is_v6()) text.push_back(']');
+  return text.append(":").append(std::to_string(dp::from_be16(port)));
 }
 
-Result<dp::Ip4> ip_arg(const json& req, const char* key) {
+Result<dp::IpAddr> ip_arg(const json& req, const char* key) {
   auto text = string_arg(req, key, true);
   if (!text) return std::move(text).error();
-  auto ip = dp::parse_ip4(**text);
-  if (!ip && dp::parse_ip6(**text)) {
-    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
-                                                      "\": IPv6 flows are not listed yet: " + kIpv6Later);
-  }
+  auto ip = dp::parse_ip(**text);
   if (!ip) {
     return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
-                                                      "\" is not an IPv4 address");
+                                                      "\" is not an IPv4 or IPv6 address");
   }
   return *ip;
 }
@@ -475,18 +476,19 @@ Result<std::pair<dp::FlowFilter, uint32_t>> flow_filter(const Appliance& app, co
       return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
                                                         " has no cluster IP and so no flows");
     }
-    const auto vip = ipv4_cluster_ip(**s);
-    if (!vip) {
-      return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
-                                                        " has only an IPv6 cluster IP; IPv6 flows are "
-                                                        "not listed yet: " + kIpv6Later);
+    f.by_vip = true;
+    for (const dp::IpAddr& vip : (*s)->cluster_ips()) {
+      if (vip.is_v4()) {
+        f.vip4 = vip.as_v4();
+      } else {
+        f.vip6 = vip.as_v6();
+      }
     }
-    f.vip = *vip;
   }
   auto port = int_arg(req, "port", 1, 65535);
   if (!port) return std::move(port).error();
   if (*port) {
-    if (f.vip.is_zero()) {
+    if (!f.by_vip) {
       return make_error(ErrorCode::kInvalidRequest, "\"port\" needs \"service\"");
     }
     f.vip_port = dp::to_be16(static_cast<uint16_t>(**port));
@@ -516,24 +518,23 @@ void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
   app.list_flows(filter->first, limit, [&app, limit, reply](Result<Appliance::FlowListing> r) {
     if (!r) return reply(std::move(r).error());
     // VIP:port/protocol -> service name, for people reading the list.
-    std::map<std::tuple<uint32_t, uint16_t, uint8_t>, std::string> names;
+    std::map<std::tuple<dp::IpAddr, uint16_t, uint8_t>, std::string> names;
     for (const ServiceConfig& s : app.config().services) {
-      const auto vip = ipv4_cluster_ip(s);  // the flow table listed is IPv4's
-      if (!vip) continue;
-      for (const ServicePortConfig& p : s.ports) {
-        names[{vip->host(), p.port, static_cast<uint8_t>(p.protocol)}] =
-            s.ns + "/" + s.name;
+      if (s.type != ServiceType::kClusterIp) continue;
+      for (const dp::IpAddr& vip : s.cluster_ips()) {
+        for (const ServicePortConfig& p : s.ports) {
+          names[{vip, p.port, static_cast<uint8_t>(p.protocol)}] = s.ns + "/" + s.name;
+        }
       }
     }
     json list = json::array();
     for (const auto& [worker, f] : r->flows) {
       if (list.size() == limit) break;
-      auto name = names.find({f.key.dst.host(), dp::from_be16(f.key.dport),
-                              static_cast<uint8_t>(f.key.proto)});
+      auto name = names.find({f.vip, dp::from_be16(f.vip_port), static_cast<uint8_t>(f.proto)});
       list.push_back({{"service", name == names.end() ? std::string() : name->second},
-                      {"protocol", std::string(dp::proto_name(f.key.proto))},
-                      {"client", endpoint_text(f.key.src, f.key.sport)},
-                      {"vip", endpoint_text(f.key.dst, f.key.dport)},
+                      {"protocol", std::string(dp::proto_name(f.proto))},
+                      {"client", endpoint_text(f.client, f.client_port)},
+                      {"vip", endpoint_text(f.vip, f.vip_port)},
                       {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
                       {"state", flow_state_name(f.state)},
                       {"expires_in_ms", f.expires_in_ms},

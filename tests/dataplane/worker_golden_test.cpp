@@ -1345,7 +1345,7 @@ TEST(WorkerPipeline, FlowQueryListsMatchingConnectionsUpToTheLimit) {
   ASSERT_GT(on1, 10u);
   dp::FlowQuery& q = d->worker(0).flow_query();
   dp::FlowFilter only_pod1;
-  only_pod1.endpoint = kPod1;
+  only_pod1.endpoint = dp::IpAddr::v4(kPod1);
   ASSERT_TRUE(q.ask(only_pod1, 10));
   EXPECT_FALSE(q.ask(only_pod1, 10)) << "one question at a time";
   ASSERT_GT(d->worker(0).flows().capacity(), dp::FlowQuery::kFlowsPerPoll);
@@ -1356,16 +1356,17 @@ TEST(WorkerPipeline, FlowQueryListsMatchingConnectionsUpToTheLimit) {
   EXPECT_EQ(q.matched(), on1) << "forward entries only: one per connection";
   ASSERT_EQ(q.records().size(), 10u);
   for (const dp::FlowRecord& r : q.records()) {
-    EXPECT_EQ(r.endpoint, kPod1);
+    EXPECT_EQ(r.endpoint, dp::IpAddr::v4(kPod1));
     EXPECT_EQ(r.endpoint_port, dp::to_be16(kTarget));
-    EXPECT_EQ(r.key.dst, kVip);
-    EXPECT_EQ(r.key.src, kClient);
-    EXPECT_EQ(flows.at(dp::from_be16(r.key.sport)).pod, kPod1);
+    EXPECT_EQ(r.vip, dp::IpAddr::v4(kVip));
+    EXPECT_EQ(r.client, dp::IpAddr::v4(kClient));
+    EXPECT_EQ(flows.at(dp::from_be16(r.client_port)).pod, kPod1);
     EXPECT_EQ(r.state, dp::FlowState::kTcpSynSent);
   }
   q.collect();
   dp::FlowFilter other_vip;
-  other_vip.vip = kUdpVip;
+  other_vip.by_vip = true;
+  other_vip.vip4 = kUdpVip;
   ASSERT_TRUE(q.ask(other_vip, 10));
   for (int i = 0; !q.answered() && i < 1000; ++i) d->poll_until_idle();
   EXPECT_EQ(q.matched(), 0u);

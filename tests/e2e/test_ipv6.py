@@ -84,6 +84,12 @@ class Ipv6Test(unittest.TestCase):
             self.assertEqual(len(opened), 12)
             before = {index: pod for index, _, pod in opened}
             self.assertTrue(set(before.values()) <= {"web6-0", "web6-1"})
+            # `flows` lists them, IPv6 in brackets, by the service's name.
+            listed = self.app.ask({"command": "flows", "service": "default/web", "limit": 100})["flows"]
+            ports = {f"[{netlab.CLIENT_IP6}]:{local}" for _, local, _ in opened}
+            mine = [f for f in listed if f["client"] in ports]
+            self.assertEqual(len(mine), 12, listed)
+            self.assertTrue(all(f["vip"] == f"[{VIP6}]:80" and f["service"] == "default/web" for f in mine))
             self.assertTrue(self.app.reload(services(extra_v6_endpoint=True)))
             for index, pod in before.items():
                 _, now = client.get(index)
