@@ -10,6 +10,7 @@
 
 #include "control/appliance.hpp"
 #include "control/admin/command_views.hpp"
+#include "control/admin/config_views.hpp"
 #include "control/admin/health_views.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/admin/control_socket.hpp"
@@ -76,29 +77,53 @@ dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
   return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
 }
 
+// The running services as they are now, for a reply written over many loop
+// turns: a copy of the list shares every service (service_list.hpp), and
+// a change meanwhile replaces services in the Registry's list, not in this.
+std::shared_ptr<const ServiceList> services_now(const Appliance& app) {
+  return std::make_shared<const ServiceList>(app.config().services);
+}
+
 // One entry per forwarded service port: its totals and its endpoints'.
-json services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
-  const StatsSlots& slots = app.stats_slots();
-  json out = json::array();
-  for (const ServiceConfig& s : app.config().services) {
+// The figures are read as each entry is written.
+LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
+  struct Port {
+    std::shared_ptr<const ServiceConfig> service;
+    size_t port;
+  };
+  auto ports = std::make_shared<std::vector<Port>>();
+  const ServiceList& list = app.config().services;
+  for (size_t i = 0; i < list.size() && ports->size() < max_ports; ++i) {
+    const ServiceConfig& s = list[i];
     if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
-    for (const ServicePortConfig& p : s.ports) {
-      if (out.size() >= max_ports) return out;
-      const dp::ServiceKey key = service_key(s, p);
-      json j = {{"name", s.ns + "/" + s.name}, {"vip", ip_text(*s.cluster_ip)},
-                {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
-      j.update(traffic_json(slots.service(key)));
-      json endpoints = json::array();
-      for (const EndpointConfig& e : s.endpoints) {
-        json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
-                   {"state", state_of(e)}};
-        ej.update(traffic_json(slots.endpoint(key, backend_of(e, p)).value_or(TrafficTotals{})));
-        endpoints.push_back(std::move(ej));
-      }
-      j["endpoints"] = std::move(endpoints);
-      out.push_back(std::move(j));
+    for (size_t p = 0; p < s.ports.size() && ports->size() < max_ports; ++p) {
+      ports->push_back({list.shared(i), p});
     }
   }
+  const StatsSlots* slots = &app.stats_slots();
+  LongArray out;
+  out.count = ports->size();
+  out.element = [slots, ports](size_t i) {
+    const ServiceConfig& s = *(*ports)[i].service;
+    const ServicePortConfig& p = s.ports[(*ports)[i].port];
+    json j = {{"name", s.ns + "/" + s.name}, {"vip", ip_text(*s.cluster_ip)},
+              {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
+    j.update(traffic_json(slots->service(service_key(s, p))));
+    j["endpoints"] = json::array();  // written item by item
+    return j;
+  };
+  out.inner_key = "endpoints";
+  out.inner_count = [ports](size_t i) { return (*ports)[i].service->endpoints.size(); };
+  out.inner_item = [slots, ports](size_t i, size_t k) {
+    const ServiceConfig& s = *(*ports)[i].service;
+    const ServicePortConfig& p = s.ports[(*ports)[i].port];
+    const EndpointConfig& e = s.endpoints[k];
+    json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
+               {"state", state_of(e)}};
+    ej.update(traffic_json(
+        slots->endpoint(service_key(s, p), backend_of(e, p)).value_or(TrafficTotals{})));
+    return ej;
+  };
   return out;
 }
 
@@ -191,13 +216,12 @@ Result<json> status(const Appliance& app) {
               {"ports", std::move(ports)}};
 }
 
-Result<json> services(const Appliance& app, size_t max_services = SIZE_MAX) {
-  json list = json::array();
-  for (const ServiceConfig& s : app.config().services) {
-    if (list.size() >= max_services) break;
-    list.push_back(service_summary(s));
-  }
-  return json{{"services", std::move(list)}};
+LongReply services(const Appliance& app, size_t max_services = SIZE_MAX) {
+  auto list = services_now(app);
+  LongArray items;
+  items.count = std::min(list->size(), max_services);
+  items.element = [list](size_t i) { return service_summary((*list)[i]); };
+  return LongReply(json{{"services", json::array()}}, {"services"}, std::move(items));
 }
 
 Result<json> service(const Appliance& app, const json& req) {
@@ -207,31 +231,42 @@ Result<json> service(const Appliance& app, const json& req) {
 }
 
 // A service's endpoints, their state and, per service port, their traffic.
-Result<json> endpoints(const Appliance& app, const json& req) {
+Result<LongReply> endpoints(const Appliance& app, const json& req) {
   auto found = service_arg(req, app.config());
   if (!found) return std::move(found).error();
-  const ServiceConfig& s = **found;
-  json list = json::array();
-  for (const EndpointConfig& e : s.endpoints) {
+  // The service as it is now (a change meanwhile replaces it, not this).
+  const ServiceList& all = app.config().services;
+  std::shared_ptr<const ServiceConfig> service;
+  for (size_t i = 0; i < all.size() && !service; ++i) {
+    if (all.identity(i) == *found) service = all.shared(i);
+  }
+  if (!service) return make_error(ErrorCode::kInternal, "endpoints: the service moved");
+  const Appliance* a = &app;
+  LongArray items;
+  items.count = service->endpoints.size();
+  items.element = [a, service](size_t i) {
+    const ServiceConfig& s = *service;
+    const EndpointConfig& e = s.endpoints[i];
     json j = endpoint_json(e);
-    j["health"] = endpoint_health_json(app.health(), s, e);
+    j["health"] = endpoint_health_json(a->health(), s, e);
     json ports = json::array();
     if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
       for (const ServicePortConfig& p : s.ports) {
         json pj = {{"port", p.port}, {"target_port", p.target_port},
                    {"protocol", std::string(dp::proto_name(p.protocol))}};
-        auto t = app.stats_slots().endpoint(service_key(s, p), backend_of(e, p));
+        auto t = a->stats_slots().endpoint(service_key(s, p), backend_of(e, p));
         pj.update(traffic_json(t.value_or(TrafficTotals{})));
         ports.push_back(std::move(pj));
       }
     }
     j["ports"] = std::move(ports);
-    list.push_back(std::move(j));
-  }
-  return json{{"name", s.ns + "/" + s.name}, {"endpoints", std::move(list)}};
+    return j;
+  };
+  return LongReply(json{{"name", service->ns + "/" + service->name}, {"endpoints", json::array()}},
+                   {"endpoints"}, std::move(items));
 }
 
-Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
+LongReply stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
   json workers = json::array();
   for (size_t w = 0; w < app.worker_count(); ++w) {
     json j = counters_json(app.worker_counters(w));
@@ -262,10 +297,10 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                      {"from_kernel_refused", t.counters.from_kernel_refused}});
   }
   const ControlCounters& cc = app.control_socket().counters();
-  return json{{"workers", std::move(workers)},
+  json fields = {{"workers", std::move(workers)},
               {"control", std::move(control)},
               {"kernel_twins", std::move(twins)},
-              {"services", services_traffic(app, max_service_ports)},
+              {"services", json::array()},  // services_traffic(), entry by entry
               {"stats_slots", {{"in_use", app.stats_slots().in_use()},
                                {"quarantined", app.stats_slots().quarantined()},
                                {"exhausted", app.stats_slots().exhausted()}}},
@@ -282,6 +317,7 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                                   {"closed_idle", cc.closed_idle},
                                   {"evicted", cc.evicted},
                                   {"closed_slow", cc.closed_slow}}}};
+  return LongReply(std::move(fields), {"services"}, services_traffic(app, max_service_ports));
 }
 
 // The neighbour table the workers forward with: learnt by ARP (from our
@@ -492,23 +528,28 @@ void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
             s.ns + "/" + s.name;
       }
     }
-    json list = json::array();
-    for (const auto& [worker, f] : r->flows) {
-      if (list.size() == limit) break;
-      auto name = names.find({f.key.dst.host(), dp::from_be16(f.key.dport),
-                              static_cast<uint8_t>(f.key.proto)});
-      list.push_back({{"service", name == names.end() ? std::string() : name->second},
-                      {"protocol", std::string(dp::proto_name(f.key.proto))},
-                      {"client", endpoint_text(f.key.src, f.key.sport)},
-                      {"vip", endpoint_text(f.key.dst, f.key.dport)},
-                      {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
-                      {"state", flow_state_name(f.state)},
-                      {"expires_in_ms", f.expires_in_ms},
-                      {"worker", worker}});
-    }
-    const size_t shown = list.size();
-    reply(json{{"flows", std::move(list)}, {"matched", r->matched}, {"shown", shown},
-               {"truncated", r->matched > shown}});
+    const size_t shown = std::min<size_t>(r->flows.size(), limit);
+    const uint64_t matched = r->matched;
+    auto listing = std::make_shared<const Appliance::FlowListing>(std::move(*r));
+    auto by_vip = std::make_shared<const decltype(names)>(std::move(names));
+    LongArray items;
+    items.count = shown;
+    items.element = [listing, by_vip](size_t i) {
+      const auto& [worker, f] = listing->flows[i];
+      auto name = by_vip->find({f.key.dst.host(), dp::from_be16(f.key.dport),
+                                static_cast<uint8_t>(f.key.proto)});
+      return json{{"service", name == by_vip->end() ? std::string() : name->second},
+                  {"protocol", std::string(dp::proto_name(f.key.proto))},
+                  {"client", endpoint_text(f.key.src, f.key.sport)},
+                  {"vip", endpoint_text(f.key.dst, f.key.dport)},
+                  {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
+                  {"state", flow_state_name(f.state)},
+                  {"expires_in_ms", f.expires_in_ms},
+                  {"worker", worker}};
+    };
+    reply(LongReply(json{{"flows", json::array()}, {"matched", matched}, {"shown", shown},
+                         {"truncated", matched > shown}},
+                    {"flows"}, std::move(items)));
   });
 }
 
@@ -521,25 +562,25 @@ Result<json> reload(Appliance& app) {
   return json{{"generation", app.generation()}};
 }
 
-Result<json> config(Appliance& app, const json& req) {
+Result<LongReply> config(Appliance& app, const json& req) {
   auto action = string_arg(req, "action", true);
   if (!action) return std::move(action).error();
-  if (**action == "dump") return json{{"config", config_to_json(app.config())}};
+  if (**action == "dump") return config_dump(app.config());
   if (**action == "toml") {
     // What `save` would write, for a client to write wherever it may itself
     // (podgatectl config save PATH): podgate writes only its config file.
-    return json{{"toml", config_to_toml(app.config())},
-                {"source", app.config().source},
-                {"generation", app.generation()},
-                {"unsaved_changes", app.unsaved_changes()}};
+    return LongReply(json{{"toml", config_to_toml(app.config())},
+                          {"source", app.config().source},
+                          {"generation", app.generation()},
+                          {"unsaved_changes", app.unsaved_changes()}});
   }
   if (**action == "save") {
     auto path = string_arg(req, "path", false);
     if (!path) return std::move(path).error();
     auto saved = app.save_config(*path);
     if (!saved) return std::move(saved).error();
-    return json{{"path", *saved}, {"generation", app.generation()},
-                {"unsaved_changes", app.unsaved_changes()}};
+    return LongReply(json{{"path", *saved}, {"generation", app.generation()},
+                          {"unsaved_changes", app.unsaved_changes()}});
   }
   return make_error(ErrorCode::kInvalidRequest, "\"action\": \"" + **action +
                                                     "\" is not supported; allowed: dump, save, toml");
@@ -548,98 +589,18 @@ Result<json> config(Appliance& app, const json& req) {
 }  // namespace
 
 json status_json(const Appliance& app) { return *status(app); }
-json stats_json(const Appliance& app, size_t max_services) { return *stats(app, max_services); }
-json services_json(const Appliance& app, size_t max_services) { return *services(app, max_services); }
-
-json config_to_json(const Config& c) {
-  const DataplaneConfig& d = c.dataplane;
-  json ports = json::array();
-  for (const PortConfig& p : c.ports) {
-    json j = {{"name", p.name}, {"device", p.device}, {"address", dp::to_string(p.address)}};
-    if (p.mac) j["mac"] = dp::to_string(*p.mac);
-    if (p.mtu) j["mtu"] = *p.mtu;
-    if (!p.kernel.empty()) {
-      j["kernel"] = p.kernel;
-      j["kernel_rate"] = p.kernel_rate;
-    }
-    ports.push_back(std::move(j));
-  }
-  json routes = json::array();
-  for (const RouteConfig& r : c.routes) {
-    routes.push_back({{"prefix", dp::to_string(r.prefix)}, {"via", dp::to_string(r.via)}});
-  }
-  json neighbors = json::array();
-  for (const NeighborConfig& n : c.neighbors) {
-    neighbors.push_back({{"ip", dp::to_string(n.ip)}, {"mac", dp::to_string(n.mac)}});
-  }
-  json services = json::array();
-  for (const ServiceConfig& s : c.services) {
-    json j = {{"namespace", s.ns}, {"name", s.name}};
-    if (s.type == ServiceType::kExternalName) {
-      j["type"] = "ExternalName";
-      j["external_name"] = s.external_name;
-    } else {
-      j["cluster_ip"] = s.cluster_ip ? ip_text(*s.cluster_ip) : "None";
-    }
-    j["session_affinity"] = s.session_affinity == SessionAffinity::kClientIp ? "ClientIP" : "None";
-    if (s.session_affinity == SessionAffinity::kClientIp) j["timeout_seconds"] = s.affinity_timeout;
-    j["publish_not_ready_addresses"] = s.publish_not_ready_addresses;
-    if (s.maglev_table_size) j["maglev_table_size"] = *s.maglev_table_size;
-    j["ports"] = json::array();
-    for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
-    j["endpoints"] = json::array();
-    for (const EndpointConfig& e : s.endpoints) {
-      json ej = endpoint_json(e);
-      ej.erase("state");  // derived, not configured
-      j["endpoints"].push_back(std::move(ej));
-    }
-    if (s.health_check) j["health_check"] = health_check_json(*s.health_check);
-    services.push_back(std::move(j));
-  }
-  json listen = json::array();
-  for (const DnsListen& l : c.dns.listen) {
-    listen.push_back(dp::to_string(l.ip) + ":" + std::to_string(l.port));
-  }
-  json dns = {{"zone", c.dns.zone},
-              {"ttl", c.dns.ttl},
-              {"listen", std::move(listen)},
-              {"max_udp_payload", c.dns.max_udp_payload},
-              {"rate_limit", c.dns.rate_limit}};
-  if (c.dns.service_ip) dns["service_ip"] = dp::to_string(*c.dns.service_ip);
-  return {{"source", c.source},
-          {"eal", {{"args", c.eal.args}}},
-          {"dataplane", {{"workers", d.workers},
-                         {"flow_table_size", d.flow_table_size},
-                         {"maglev_table_size", d.maglev_table_size},
-                         {"mbufs", d.mbufs},
-                         {"rx_ring_size", d.rx_ring_size},
-                         {"tx_ring_size", d.tx_ring_size},
-                         {"tcp_syn_timeout", d.tcp_syn_timeout},
-                         {"tcp_established_timeout", d.tcp_established_timeout},
-                         {"tcp_closing_timeout", d.tcp_closing_timeout},
-                         {"udp_timeout", d.udp_timeout},
-                         {"idle_sleep_us", d.idle_sleep_us}}},
-          {"ports", std::move(ports)},
-          {"routes", std::move(routes)},
-          {"neighbors", std::move(neighbors)},
-          {"services", std::move(services)},
-          {"dns", std::move(dns)},
-          {"control", {{"socket", c.control.socket},
-                       {"mode", file_mode_text(c.control.mode)},
-                       {"group", c.control.group},
-                       {"idle_timeout", c.control.idle_timeout}}},
-          {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +
-                                                         std::to_string(c.metrics.listen->port)
-                                                   : std::string()}}}};
+json stats_json(const Appliance& app, size_t max_services) { return whole(stats(app, max_services)); }
+json services_json(const Appliance& app, size_t max_services) {
+  return whole(services(app, max_services));
 }
 
 void register_commands(ControlSocket& socket, Appliance& app) {
   Appliance* a = &app;
   socket.add_command("status", [a](const json&) { return status(*a); });
-  socket.add_command("services", [a](const json&) { return services(*a); });
+  socket.add_long_command("services", [a](const json&) { return services(*a); });
   socket.add_command("service", [a](const json& r) { return service(*a, r); });
-  socket.add_command("stats", [a](const json&) { return stats(*a); });
-  socket.add_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
+  socket.add_long_command("stats", [a](const json&) { return stats(*a); });
+  socket.add_long_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
   socket.add_async_command("flows", [a](const json& r, ControlSocket::Reply reply) {
     flows(*a, r, std::move(reply));
   });
@@ -649,7 +610,7 @@ void register_commands(ControlSocket& socket, Appliance& app) {
   socket.add_command("undrain", [a](const json&) { return drain(*a, false); });
   socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
   socket.add_command("reload", [a](const json&) { return reload(*a); });
-  socket.add_command("config", [a](const json& r) { return config(*a, r); });
+  socket.add_long_command("config", [a](const json& r) { return config(*a, r); });
 }
 
 }  // namespace podgate::ctl
