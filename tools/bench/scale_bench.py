@@ -10,6 +10,9 @@ then against a real podgate (--no-huge, net_null ports, run as root):
            and from exec to the first snapshot's log line;
   replies  `services`, `stats`, `config dump` over the control socket:
            bytes and time (they used to exceed the 4 MiB reply limit);
+  long     DNS latency (as below) while one client asks `stats`, then
+           `config dump`, back to back: the long replies are written a
+           piece per loop turn, so DNS is answered between the pieces;
   dns      DNS latency over UDP at a steady rate (one query at a time, as
            a stub resolver does; names of random services), first with the
            control socket idle, then while `endpoint set` changes stream in
@@ -188,6 +191,37 @@ def main():
         lat, lost = dns_latencies(a.dns_port, a.services, a.seconds, a.qps)
         print(f"dns idle: {len(lat)} answers, {lost} lost, p50 {pct(lat, .5):.2f} ms, "
               f"p99 {pct(lat, .99):.2f} ms, max {lat[-1] * 1000 if lat else 0:.2f} ms")
+
+        # DNS while long replies are written: one client asks `stats` (and
+        # `config dump`) back to back for the whole phase.  Before issue 14's
+        # streamed replies each one held the control thread for seconds.
+        for cmd, extra in (("stats", {}), ("config", {"action": "dump"})):
+            stop = threading.Event()
+            reply_times = []
+
+            def ask_long():
+                c = Control(os.path.join(tmp, "control.sock"))
+                while not stop.is_set():
+                    t = time.monotonic()
+                    r = c.ask(command=cmd, **extra)
+                    if b'"ok":true' not in r[:65536] and b'"ok":true' not in r[-4096:]:
+                        print(f"{cmd} failed: {r[:200]!r}", file=sys.stderr)
+                    reply_times.append((time.monotonic() - t, len(r)))
+
+            th = threading.Thread(target=ask_long)
+            th.start()
+            try:
+                lat, lost = dns_latencies(a.dns_port, a.services, a.seconds, a.qps)
+            finally:
+                stop.set()
+                th.join()
+            label = cmd if not extra else f"{cmd} {extra['action']}"
+            times = sorted(t for t, _ in reply_times)
+            print(f"dns while `{label}` is asked back to back: {len(lat)} answers, {lost} lost, "
+                  f"p50 {pct(lat, .5):.2f} ms, p99 {pct(lat, .99):.2f} ms, "
+                  f"max {lat[-1] * 1000 if lat else 0:.2f} ms; {len(times)} replies of "
+                  f"{(reply_times[0][1] >> 10) if reply_times else 0} KiB, "
+                  f"p50 {pct(times, .5):.0f} ms each")
 
         stop = threading.Event()
         change_times = []
