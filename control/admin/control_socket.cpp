@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "control/config/json_input.hpp"
+#include "control/log.hpp"
 
 namespace podgate::ctl {
 
@@ -314,7 +315,19 @@ void ControlSocket::send(StreamConn& c, Session& s, Outgoing reply) {
 bool ControlSocket::pump(StreamConn& c, Session& s) {
   if (c.pending_output() >= kReplyPiece) return false;  // the client has not read the last one
   std::string piece;
-  const bool more = s.stream->next(piece, kReplyPiece);
+  bool more = false;
+  try {
+    more = s.stream->next(piece, kReplyPiece);
+  } catch (const std::exception& e) {
+    // Part of the line is sent: no error reply can follow it.  A bug (or
+    // memory running out) costs this connection, never the loop.
+    log_error(std::string("control socket: a long reply failed midway, closing the connection: ") +
+              e.what());
+    ++counters_.errors;
+    s.stream.reset();
+    c.close_after_output();
+    return false;
+  }
   if (!more) piece += '\n';
   ++stream_stats_.pieces;
   stream_stats_.largest_piece = std::max(stream_stats_.largest_piece, piece.size());
@@ -418,8 +431,15 @@ std::optional<ControlSocket::Outgoing> ControlSocket::answer(
   const std::string& name = cmd->get_ref<const std::string&>();
   if (auto async = async_commands_.find(name); async != async_commands_.end()) {
     try {
-      async->second(request, [this, id, deferred](Result<LongReply> result) {
-        deferred(success_reply(id, std::move(result)));
+      async->second(request, [this, id, deferred, name](Result<LongReply> result) {
+        Outgoing out;
+        try {
+          out = success_reply(id, std::move(result));
+        } catch (const std::exception& e) {
+          ++counters_.errors;
+          out = Outgoing{error_reply(id, "internal", name + ": " + e.what()), {}};
+        }
+        deferred(std::move(out));
       });
     } catch (const std::exception& e) {
       return fail(id, "internal", name + ": " + e.what());
@@ -433,14 +453,12 @@ std::optional<ControlSocket::Outgoing> ControlSocket::answer(
     for (const auto& [n, h] : async_commands_) known += ", " + n;
     return fail(id, "unknown_command", "unknown command \"" + name + "\"; known: " + known);
   }
-  Result<LongReply> result = make_error(ErrorCode::kInternal, "no reply");
   try {
-    result = handler->second(request);
+    return success_reply(id, handler->second(request));
   } catch (const std::exception& e) {
     // A handler bug must not take the appliance down; say so instead.
     return fail(id, "internal", name + ": " + e.what());
   }
-  return success_reply(id, std::move(result));
 }
 
 }  // namespace podgate::ctl

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -194,6 +195,16 @@ class LongReplySocketTest : public ::testing::Test {
       return LongReply(json{{"list", nullptr}, {"n", a.count}}, {"list"}, std::move(a));
     });
     socket_->add_command("ping", [](const json&) -> Result<json> { return json{{"pong", true}}; });
+    // "broken": its element 3000 throws, long after the first pieces went out.
+    socket_->add_long_command("broken", [](const json&) -> Result<LongReply> {
+      LongArray a;
+      a.count = 5000;
+      a.element = [](size_t i) {
+        if (i == 3000) throw std::runtime_error("element 3000");
+        return json{{"pad", std::string(100, 'p')}};
+      };
+      return LongReply(json{{"list", nullptr}}, {"list"}, std::move(a));
+    });
     // A datagram socket on the same loop, as DNS is: answered every turn it is ready.
     int pair[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair), 0);
@@ -325,6 +336,29 @@ TEST_F(LongReplySocketTest, AClientThatDoesNotReadGetsNoMorePiecesUntilItDoes) {
     ASSERT_TRUE(read_now(c, got));
   }
   EXPECT_EQ(json::parse(got)["list"].size(), 20000u);
+}
+
+TEST_F(LongReplySocketTest, AReplyThatFailsMidwayClosesItsConnectionOnly) {
+  const int c = connect_client();
+  send_all(c, R"({"command": "broken"})" "\n");
+  std::string got;
+  bool open = true;
+  for (int turn = 0; turn < kMaxTurns && open; ++turn) {
+    loop_->run_once(5);
+    open = read_now(c, got);
+  }
+  EXPECT_FALSE(open);  // no error line can follow half a reply: closed
+  EXPECT_EQ(lines(got), 0u);
+  EXPECT_GT(got.size(), 1000 * 100u);  // pieces before element 3000 went out
+  EXPECT_EQ(socket_->counters().errors, 1u);
+  const int other = connect_client();
+  send_all(other, R"({"command": "ping"})" "\n");
+  std::string pong;
+  for (int turn = 0; turn < 100 && lines(pong) == 0; ++turn) {
+    loop_->run_once(5);
+    ASSERT_TRUE(read_now(other, pong));
+  }
+  EXPECT_EQ(json::parse(pong)["pong"], true);
 }
 
 TEST_F(LongReplySocketTest, AHalfClosedClientGetsTheWholeLongReply) {
