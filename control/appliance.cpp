@@ -309,6 +309,7 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
   SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get(),
                     next.services_only ? &next.view_changes : nullptr};
+  const uint64_t build_started_ms = monotonic_ms();
   try {
     snap = build_snapshot(in, &stats);
   } catch (const std::bad_alloc&) {
@@ -358,7 +359,8 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   registry_->commit(std::move(next), publisher_->current());
   log_info("published snapshot " + std::to_string(registry_->version()) + ": " +
            std::to_string(stats.services_built) + " Maglev table(s) built, " +
-           std::to_string(stats.services_shared) + " shared");
+           std::to_string(stats.services_shared) + " shared, in " +
+           std::to_string(monotonic_ms() - build_started_ms) + " ms");
   return {};
 }
 

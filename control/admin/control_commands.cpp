@@ -10,6 +10,7 @@
 
 #include "control/appliance.hpp"
 #include "control/admin/command_views.hpp"
+#include "control/admin/config_views.hpp"
 #include "control/admin/health_views.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/admin/control_socket.hpp"
@@ -80,33 +81,58 @@ dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
   return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
 }
 
+// The running services as they are now, for a reply written over many loop
+// turns: a copy of the list shares every service (service_list.hpp), and
+// a change meanwhile replaces services in the Registry's list, not in this.
+std::shared_ptr<const ServiceList> services_now(const Appliance& app) {
+  return std::make_shared<const ServiceList>(app.config().services);
+}
+
 // One entry per forwarded service port: its totals and its endpoints'.
-json services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
-  const StatsSlots& slots = app.stats_slots();
-  json out = json::array();
-  for (const ServiceConfig& s : app.config().services) {
+// The figures are read as each entry is written.
+LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
+  struct Port {
+    std::shared_ptr<const ServiceConfig> service;
+    size_t port;
+  };
+  auto ports = std::make_shared<std::vector<Port>>();
+  const ServiceList& list = app.config().services;
+  for (size_t i = 0; i < list.size() && ports->size() < max_ports; ++i) {
+    const ServiceConfig& s = list[i];
     // Traffic is counted by the IPv4 dataplane's stats slots: a service's
-    // IPv4 VIP and endpoints (IPv6 traffic comes with the IPv6 dataplane).
-    const auto vip = s.type == ServiceType::kClusterIp ? ipv4_cluster_ip(s) : std::nullopt;
-    if (!vip) continue;
-    for (const ServicePortConfig& p : s.ports) {
-      if (out.size() >= max_ports) return out;
-      const dp::ServiceKey key = service_key(*vip, p);
-      json j = {{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(*vip)},
-                {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
-      j.update(traffic_json(slots.service(key)));
-      json endpoints = json::array();
-      for (const EndpointConfig& e : s.endpoints) {
-        if (!e.ip.is_v4()) continue;
-        json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
-                   {"state", state_of(e)}};
-        ej.update(traffic_json(slots.endpoint(key, backend_of(e, p)).value_or(TrafficTotals{})));
-        endpoints.push_back(std::move(ej));
-      }
-      j["endpoints"] = std::move(endpoints);
-      out.push_back(std::move(j));
+    // IPv4 VIP and endpoints (IPv6 endpoints have no stats slots yet).
+    if (s.type != ServiceType::kClusterIp || !ipv4_cluster_ip(s)) continue;
+    for (size_t p = 0; p < s.ports.size() && ports->size() < max_ports; ++p) {
+      ports->push_back({list.shared(i), p});
     }
   }
+  const StatsSlots* slots = &app.stats_slots();
+  LongArray out;
+  out.count = ports->size();
+  out.element = [slots, ports](size_t i) {
+    const ServiceConfig& s = *(*ports)[i].service;
+    const ServicePortConfig& p = s.ports[(*ports)[i].port];
+    const dp::Ip4 vip = *ipv4_cluster_ip(s);
+    json j = {{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(vip)},
+              {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
+    j.update(traffic_json(slots->service(service_key(vip, p))));
+    j["endpoints"] = json::array();  // written item by item
+    return j;
+  };
+  out.inner_key = "endpoints";
+  out.inner_count = [ports](size_t i) { return (*ports)[i].service->endpoints.size(); };
+  out.inner_item = [slots, ports](size_t i, size_t k) {
+    const ServiceConfig& s = *(*ports)[i].service;
+    const ServicePortConfig& p = s.ports[(*ports)[i].port];
+    const EndpointConfig& e = s.endpoints[k];
+    json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
+               {"state", state_of(e)}};
+    // IPv6 endpoints: zeros, as an endpoint without a slot.
+    const auto t = e.ip.is_v4() ? slots->endpoint(service_key(*ipv4_cluster_ip(s), p), backend_of(e, p))
+                                : std::nullopt;
+    ej.update(traffic_json(t.value_or(TrafficTotals{})));
+    return ej;
+  };
   return out;
 }
 
@@ -199,13 +225,12 @@ Result<json> status(const Appliance& app) {
               {"ports", std::move(ports)}};
 }
 
-Result<json> services(const Appliance& app, size_t max_services = SIZE_MAX) {
-  json list = json::array();
-  for (const ServiceConfig& s : app.config().services) {
-    if (list.size() >= max_services) break;
-    list.push_back(service_summary(s));
-  }
-  return json{{"services", std::move(list)}};
+LongReply services(const Appliance& app, size_t max_services = SIZE_MAX) {
+  auto list = services_now(app);
+  LongArray items;
+  items.count = std::min(list->size(), max_services);
+  items.element = [list](size_t i) { return service_summary((*list)[i]); };
+  return LongReply(json{{"services", json::array()}}, {"services"}, std::move(items));
 }
 
 Result<json> service(const Appliance& app, const json& req) {
@@ -215,35 +240,46 @@ Result<json> service(const Appliance& app, const json& req) {
 }
 
 // A service's endpoints, their state and, per service port, their traffic.
-Result<json> endpoints(const Appliance& app, const json& req) {
+Result<LongReply> endpoints(const Appliance& app, const json& req) {
   auto found = service_arg(req, app.config());
   if (!found) return std::move(found).error();
-  const ServiceConfig& s = **found;
-  json list = json::array();
-  for (const EndpointConfig& e : s.endpoints) {
+  // The service as it is now (a change meanwhile replaces it, not this).
+  const ServiceList& all = app.config().services;
+  std::shared_ptr<const ServiceConfig> service;
+  for (size_t i = 0; i < all.size() && !service; ++i) {
+    if (all.identity(i) == *found) service = all.shared(i);
+  }
+  if (!service) return make_error(ErrorCode::kInternal, "endpoints: the service moved");
+  const Appliance* a = &app;
+  LongArray items;
+  items.count = service->endpoints.size();
+  items.element = [a, service](size_t i) {
+    const ServiceConfig& s = *service;
+    const EndpointConfig& e = s.endpoints[i];
     json j = endpoint_json(e);
-    j["health"] = endpoint_health_json(app.health(), s, e);
+    j["health"] = endpoint_health_json(a->health(), s, e);
     json ports = json::array();
     if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
       const auto vip = ipv4_cluster_ip(s);
       for (const ServicePortConfig& p : s.ports) {
         json pj = {{"port", p.port}, {"target_port", p.target_port},
                    {"protocol", std::string(dp::proto_name(p.protocol))}};
-        // IPv6 endpoints: no stats slots until the IPv6 dataplane (zeros,
-        // as an endpoint without a slot).
-        auto t = vip && e.ip.is_v4() ? app.stats_slots().endpoint(service_key(*vip, p), backend_of(e, p))
+        // IPv6 endpoints: no stats slots until the IPv6 dataplane counts
+        // them (zeros, as an endpoint without a slot).
+        auto t = vip && e.ip.is_v4() ? a->stats_slots().endpoint(service_key(*vip, p), backend_of(e, p))
                                      : std::nullopt;
         pj.update(traffic_json(t.value_or(TrafficTotals{})));
         ports.push_back(std::move(pj));
       }
     }
     j["ports"] = std::move(ports);
-    list.push_back(std::move(j));
-  }
-  return json{{"name", s.ns + "/" + s.name}, {"endpoints", std::move(list)}};
+    return j;
+  };
+  return LongReply(json{{"name", service->ns + "/" + service->name}, {"endpoints", json::array()}},
+                   {"endpoints"}, std::move(items));
 }
 
-Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
+LongReply stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
   json workers = json::array();
   for (size_t w = 0; w < app.worker_count(); ++w) {
     json j = counters_json(app.worker_counters(w));
@@ -274,10 +310,10 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                      {"from_kernel_refused", t.counters.from_kernel_refused}});
   }
   const ControlCounters& cc = app.control_socket().counters();
-  return json{{"workers", std::move(workers)},
+  json fields = {{"workers", std::move(workers)},
               {"control", std::move(control)},
               {"kernel_twins", std::move(twins)},
-              {"services", services_traffic(app, max_service_ports)},
+              {"services", json::array()},  // services_traffic(), entry by entry
               {"stats_slots", {{"in_use", app.stats_slots().in_use()},
                                {"quarantined", app.stats_slots().quarantined()},
                                {"exhausted", app.stats_slots().exhausted()}}},
@@ -294,6 +330,7 @@ Result<json> stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                                   {"closed_idle", cc.closed_idle},
                                   {"evicted", cc.evicted},
                                   {"closed_slow", cc.closed_slow}}}};
+  return LongReply(std::move(fields), {"services"}, services_traffic(app, max_service_ports));
 }
 
 // The neighbour table the workers forward with: learnt by ARP (from our
@@ -527,22 +564,27 @@ void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
         }
       }
     }
-    json list = json::array();
-    for (const auto& [worker, f] : r->flows) {
-      if (list.size() == limit) break;
-      auto name = names.find({f.vip, dp::from_be16(f.vip_port), static_cast<uint8_t>(f.proto)});
-      list.push_back({{"service", name == names.end() ? std::string() : name->second},
-                      {"protocol", std::string(dp::proto_name(f.proto))},
-                      {"client", endpoint_text(f.client, f.client_port)},
-                      {"vip", endpoint_text(f.vip, f.vip_port)},
-                      {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
-                      {"state", flow_state_name(f.state)},
-                      {"expires_in_ms", f.expires_in_ms},
-                      {"worker", worker}});
-    }
-    const size_t shown = list.size();
-    reply(json{{"flows", std::move(list)}, {"matched", r->matched}, {"shown", shown},
-               {"truncated", r->matched > shown}});
+    const size_t shown = std::min<size_t>(r->flows.size(), limit);
+    const uint64_t matched = r->matched;
+    auto listing = std::make_shared<const Appliance::FlowListing>(std::move(*r));
+    auto by_vip = std::make_shared<const decltype(names)>(std::move(names));
+    LongArray items;
+    items.count = shown;
+    items.element = [listing, by_vip](size_t i) {
+      const auto& [worker, f] = listing->flows[i];
+      auto name = by_vip->find({f.vip, dp::from_be16(f.vip_port), static_cast<uint8_t>(f.proto)});
+      return json{{"service", name == by_vip->end() ? std::string() : name->second},
+                  {"protocol", std::string(dp::proto_name(f.proto))},
+                  {"client", endpoint_text(f.client, f.client_port)},
+                  {"vip", endpoint_text(f.vip, f.vip_port)},
+                  {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
+                  {"state", flow_state_name(f.state)},
+                  {"expires_in_ms", f.expires_in_ms},
+                  {"worker", worker}};
+    };
+    reply(LongReply(json{{"flows", json::array()}, {"matched", matched}, {"shown", shown},
+                         {"truncated", matched > shown}},
+                    {"flows"}, std::move(items)));
   });
 }
 
@@ -555,25 +597,25 @@ Result<json> reload(Appliance& app) {
   return json{{"generation", app.generation()}};
 }
 
-Result<json> config(Appliance& app, const json& req) {
+Result<LongReply> config(Appliance& app, const json& req) {
   auto action = string_arg(req, "action", true);
   if (!action) return std::move(action).error();
-  if (**action == "dump") return json{{"config", config_to_json(app.config())}};
+  if (**action == "dump") return config_dump(app.config());
   if (**action == "toml") {
     // What `save` would write, for a client to write wherever it may itself
     // (podgatectl config save PATH): podgate writes only its config file.
-    return json{{"toml", config_to_toml(app.config())},
-                {"source", app.config().source},
-                {"generation", app.generation()},
-                {"unsaved_changes", app.unsaved_changes()}};
+    return LongReply(json{{"toml", config_to_toml(app.config())},
+                          {"source", app.config().source},
+                          {"generation", app.generation()},
+                          {"unsaved_changes", app.unsaved_changes()}});
   }
   if (**action == "save") {
     auto path = string_arg(req, "path", false);
     if (!path) return std::move(path).error();
     auto saved = app.save_config(*path);
     if (!saved) return std::move(saved).error();
-    return json{{"path", *saved}, {"generation", app.generation()},
-                {"unsaved_changes", app.unsaved_changes()}};
+    return LongReply(json{{"path", *saved}, {"generation", app.generation()},
+                          {"unsaved_changes", app.unsaved_changes()}});
   }
   return make_error(ErrorCode::kInvalidRequest, "\"action\": \"" + **action +
                                                     "\" is not supported; allowed: dump, save, toml");
@@ -582,16 +624,18 @@ Result<json> config(Appliance& app, const json& req) {
 }  // namespace
 
 json status_json(const Appliance& app) { return *status(app); }
-json stats_json(const Appliance& app, size_t max_services) { return *stats(app, max_services); }
-json services_json(const Appliance& app, size_t max_services) { return *services(app, max_services); }
+json stats_json(const Appliance& app, size_t max_services) { return whole(stats(app, max_services)); }
+json services_json(const Appliance& app, size_t max_services) {
+  return whole(services(app, max_services));
+}
 
 void register_commands(ControlSocket& socket, Appliance& app) {
   Appliance* a = &app;
   socket.add_command("status", [a](const json&) { return status(*a); });
-  socket.add_command("services", [a](const json&) { return services(*a); });
+  socket.add_long_command("services", [a](const json&) { return services(*a); });
   socket.add_command("service", [a](const json& r) { return service(*a, r); });
-  socket.add_command("stats", [a](const json&) { return stats(*a); });
-  socket.add_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
+  socket.add_long_command("stats", [a](const json&) { return stats(*a); });
+  socket.add_long_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
   socket.add_async_command("flows", [a](const json& r, ControlSocket::Reply reply) {
     flows(*a, r, std::move(reply));
   });
@@ -601,7 +645,7 @@ void register_commands(ControlSocket& socket, Appliance& app) {
   socket.add_command("undrain", [a](const json&) { return drain(*a, false); });
   socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
   socket.add_command("reload", [a](const json&) { return reload(*a); });
-  socket.add_command("config", [a](const json& r) { return config(*a, r); });
+  socket.add_long_command("config", [a](const json& r) { return config(*a, r); });
 }
 
 }  // namespace podgate::ctl

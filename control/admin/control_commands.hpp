@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/admin/config_views.hpp"  // config_to_json()
 #include "control/config/config.hpp"
 
 namespace podgate::ctl {
@@ -25,8 +26,5 @@ nlohmann::json status_json(const Appliance& appliance);
 // lists cost the control thread ~a second each.
 nlohmann::json stats_json(const Appliance& appliance, size_t max_services = SIZE_MAX);
 nlohmann::json services_json(const Appliance& appliance, size_t max_services = SIZE_MAX);
-
-// The whole Config as JSON, keys named as in the TOML file ("config dump").
-nlohmann::json config_to_json(const Config& config);
 
 }  // namespace podgate::ctl

@@ -7,12 +7,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
 #include <vector>
 
 #include "control/config/json_input.hpp"
+#include "control/log.hpp"
 
 namespace podgate::ctl {
 
@@ -83,7 +85,9 @@ class ControlSocket::Session final : public StreamSession {
   explicit Session(ControlSocket& socket) : socket_(socket) {}
   Input on_input(StreamConn& conn) override { return socket_.process_lines(conn, *this); }
   bool busy() const override { return waiting; }
+  bool has_more_output() const override { return stream != nullptr; }
 
+  std::unique_ptr<ReplyStream> stream;  // a long reply being written: later requests wait
   bool waiting = false;     // an async command's reply is due: hold later requests
   bool processing = false;  // inside process_lines(): replies are queued in order
   bool answered = false;    // the async handler replied before returning
@@ -241,6 +245,14 @@ ControlSocket::~ControlSocket() {
 }
 
 void ControlSocket::add_command(std::string name, Handler handler) {
+  commands_[std::move(name)] = [h = std::move(handler)](const json& request) -> Result<LongReply> {
+    Result<json> r = h(request);
+    if (!r) return std::move(r).error();
+    return LongReply(std::move(*r));
+  };
+}
+
+void ControlSocket::add_long_command(std::string name, LongHandler handler) {
   commands_[std::move(name)] = std::move(handler);
 }
 
@@ -253,7 +265,12 @@ StreamSession::Input ControlSocket::process_lines(StreamConn& c, Session& s) {
   const StreamConn::Id conn = c.id();
   size_t pos = 0;
   s.processing = true;
-  while (!s.waiting && !c.closing()) {
+  while (!c.closing()) {
+    if (s.stream) {
+      if (!pump(c, s)) break;  // one piece per turn; the rest when the socket drains
+      continue;
+    }
+    if (s.waiting) break;
     size_t nl = in.find('\n', pos);
     if (nl == std::string::npos) break;
     if (nl - pos > kMaxRequest) break;  // reported below
@@ -262,20 +279,19 @@ StreamSession::Input ControlSocket::process_lines(StreamConn& c, Session& s) {
     pos = nl + 1;
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
     s.answered = false;
-    auto reply = handle_line(line, [this, conn](std::string later) { deliver(conn, later); });
+    auto reply = answer(line, [this, conn](Outgoing later) { deliver(conn, std::move(later)); });
     if (!reply) {
       if (!s.answered) s.waiting = true;
       continue;
     }
-    // False when the client stopped reading and its queue overflowed: closed.
-    c.write(*reply + '\n');
+    send(c, s, std::move(*reply));
   }
   s.processing = false;
   in.erase(0, pos);
   if (c.closing()) return StreamSession::Input::kOk;
   // Whatever is left has no newline within kMaxRequest: it never will.
   const size_t nl = in.find('\n');
-  if ((nl == std::string::npos ? in.size() : nl) > kMaxRequest) {
+  if (!s.stream && (nl == std::string::npos ? in.size() : nl) > kMaxRequest) {
     ++counters_.errors;
     c.write(error_reply(nullptr, "bad_request",
                         "request line longer than " + std::to_string(kMaxRequest) +
@@ -286,17 +302,52 @@ StreamSession::Input ControlSocket::process_lines(StreamConn& c, Session& s) {
   return StreamSession::Input::kOk;
 }
 
-void ControlSocket::deliver(StreamConn::Id id, const std::string& line) {
+void ControlSocket::send(StreamConn& c, Session& s, Outgoing reply) {
+  if (reply.stream) {
+    ++stream_stats_.streams;
+    s.stream = std::move(reply.stream);  // process_lines() writes it, a piece per turn
+    return;
+  }
+  // False when the client stopped reading and its queue overflowed: closed.
+  c.write(reply.text + '\n');
+}
+
+bool ControlSocket::pump(StreamConn& c, Session& s) {
+  if (c.pending_output() >= kReplyPiece) return false;  // the client has not read the last one
+  std::string piece;
+  bool more = false;
+  try {
+    more = s.stream->next(piece, kReplyPiece);
+  } catch (const std::exception& e) {
+    // Part of the line is sent: no error reply can follow it.  A bug (or
+    // memory running out) costs this connection, never the loop.
+    log_error(std::string("control socket: a long reply failed midway, closing the connection: ") +
+              e.what());
+    ++counters_.errors;
+    s.stream.reset();
+    c.close_after_output();
+    return false;
+  }
+  if (!more) piece += '\n';
+  ++stream_stats_.pieces;
+  stream_stats_.largest_piece = std::max(stream_stats_.largest_piece, piece.size());
+  c.write(piece);
+  if (more) return false;
+  s.stream.reset();
+  return true;
+}
+
+void ControlSocket::deliver(StreamConn::Id id, Outgoing reply) {
   StreamConn* c = server_->find(id);
   if (c == nullptr) return;  // the client left meanwhile
   auto& s = static_cast<Session&>(c->session());
-  c->write(line + '\n');
+  send(*c, s, std::move(reply));
   if (s.processing) {  // answered from inside its handler
     s.answered = true;
     return;
   }
   s.waiting = false;
-  server_->resume(id);  // the requests that waited behind it, then write
+  server_->resume(id);  // the reply's pieces and the requests that waited behind it
 }
 
 std::string ControlSocket::error_reply(const json& id, std::string_view code,
@@ -314,27 +365,44 @@ std::string ControlSocket::handle_line(std::string_view line) {
   return now ? *now : later;
 }
 
-std::string ControlSocket::success_reply(const json& id, Result<json> result) {
+namespace {
+
+std::string text_of(auto reply) {
+  return reply.stream ? reply.stream->rest() : std::move(reply.text);
+}
+
+}  // namespace
+
+std::optional<std::string> ControlSocket::handle_line(std::string_view line,
+                                                      std::function<void(std::string)> deferred) {
+  auto now = answer(line, [deferred](Outgoing later) { deferred(text_of(std::move(later))); });
+  if (!now) return std::nullopt;
+  return text_of(std::move(*now));
+}
+
+ControlSocket::Outgoing ControlSocket::success_reply(const json& id, Result<LongReply> result) {
   if (!result) {
     ++counters_.errors;
-    return error_reply(id, error_code_name(result.error().code), result.error().message);
+    return {error_reply(id, error_code_name(result.error().code), result.error().message), {}};
   }
   json reply = json::object();
   reply["ok"] = true;
   reply["version"] = kProtocolVersion;
   if (!id.is_null()) reply["id"] = id;
-  if (result->is_object()) reply.update(*result);
-  return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (result->fields.is_object()) reply.update(result->fields);
+  if (result->path.empty()) return {dump_json(reply), {}};
+  return {{}, std::make_unique<ReplyStream>(
+                  LongReply(std::move(reply), std::move(result->path), std::move(result->items)))};
 }
 
-std::optional<std::string> ControlSocket::handle_line(std::string_view line,
-                                                      std::function<void(std::string)> deferred) {
+std::optional<ControlSocket::Outgoing> ControlSocket::answer(
+    std::string_view line, std::function<void(Outgoing)> deferred) {
   ++counters_.requests;
   JsonInput input = parse_json_input(line);
   json& request = input.value;
   auto fail = [&](const json& id, std::string_view code, const std::string& message) {
     ++counters_.errors;
-    return error_reply(id, code, message);
+    return Outgoing{error_reply(id, code, message), {}};
   };
   if (input.syntax) return fail(nullptr, "bad_json", "the request is not valid JSON");
   if (input.duplicate) {
@@ -363,8 +431,15 @@ std::optional<std::string> ControlSocket::handle_line(std::string_view line,
   const std::string& name = cmd->get_ref<const std::string&>();
   if (auto async = async_commands_.find(name); async != async_commands_.end()) {
     try {
-      async->second(request, [this, id, deferred](Result<json> result) {
-        deferred(success_reply(id, std::move(result)));
+      async->second(request, [this, id, deferred, name](Result<LongReply> result) {
+        Outgoing out;
+        try {
+          out = success_reply(id, std::move(result));
+        } catch (const std::exception& e) {
+          ++counters_.errors;
+          out = Outgoing{error_reply(id, "internal", name + ": " + e.what()), {}};
+        }
+        deferred(std::move(out));
       });
     } catch (const std::exception& e) {
       return fail(id, "internal", name + ": " + e.what());
@@ -378,14 +453,12 @@ std::optional<std::string> ControlSocket::handle_line(std::string_view line,
     for (const auto& [n, h] : async_commands_) known += ", " + n;
     return fail(id, "unknown_command", "unknown command \"" + name + "\"; known: " + known);
   }
-  Result<json> result = make_error(ErrorCode::kInternal, "no reply");
   try {
-    result = handler->second(request);
+    return success_reply(id, handler->second(request));
   } catch (const std::exception& e) {
     // A handler bug must not take the appliance down; say so instead.
     return fail(id, "internal", name + ": " + e.what());
   }
-  return success_reply(id, std::move(result));
 }
 
 }  // namespace podgate::ctl

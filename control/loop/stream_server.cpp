@@ -220,10 +220,15 @@ void StreamServer::settle(StreamConn& c) {
     c.in_.clear();
     c.last_active_ms_ = loop_.now_ms();
   }
-  if (!pending && c.eof_ && !c.lingering_ && !c.session_->busy()) return close_conn(c.id_);
+  const bool more = !c.lingering_ && c.session_->has_more_output();
+  if (!pending && !more && c.eof_ && !c.lingering_ && !c.session_->busy()) {
+    return close_conn(c.id_);
+  }
   uint32_t want = 0;
   if (c.lingering_ || reading(c)) want |= EPOLLIN;
-  if (pending) want |= EPOLLOUT;
+  // More to produce: the next writable event asks the session for it, so
+  // a long reply takes one piece per loop turn.
+  if (pending || more) want |= EPOLLOUT;
   if (want == c.events_) return;
   if (!loop_.modify(c.watch_, want)) {
     ++counters_.errors;
@@ -264,8 +269,8 @@ void StreamServer::on_request_timer(StreamConn::Id id) {
   c->request_timer_ = EventLoop::TimerId::kNone;
   if (c->request_started_ms_ == 0 || c->lingering_ || c->closing()) return;
   const uint64_t now = loop_.now_ms();
-  if (c->session_->busy()) {
-    // Input waiting behind an answer still being computed is not slow.
+  if (c->session_->busy() || c->session_->has_more_output()) {
+    // Input waiting behind an answer still being computed (or written) is not slow.
     c->request_started_ms_ = now;
     return arm_request_timer(*c, options_.request_timeout_ms);
   }

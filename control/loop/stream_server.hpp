@@ -50,6 +50,13 @@ class StreamSession {
   // A busy connection is not idle, and is not closed at EOF until it is
   // not busy any more (e.g. an answer still being computed elsewhere).
   virtual bool busy() const { return false; }
+  // Whether the session has more to write once the queue drains (a long
+  // reply written a piece per loop turn): the server then waits for the
+  // socket to be writable and calls on_input() again, does not close the
+  // connection at EOF, and does not count input waiting behind it as slow.
+  // Unlike busy(), it does not stop the idle timeout or eviction: a client
+  // that stops reading a long reply is closed like any silent one.
+  virtual bool has_more_output() const { return false; }
 };
 
 class StreamConn {

@@ -58,8 +58,8 @@ def status_ok(path):
         c.close()
 
 
-def dig(name, qtype="A"):
-    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(DNS_PORT), "+short", "+time=2",
+def dig(name, qtype="A", port=DNS_PORT):
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2",
                           "+tries=1", name, qtype], capture_output=True, text=True, timeout=10)
     return sorted(l for l in out.stdout.split("\n") if l)
 
@@ -207,12 +207,14 @@ class ControlSocketTest(unittest.TestCase):
         half.send_raw(b'{"command": "sta')  # half a line, never finished, never read
         flood = Client(self.app.socket_path)
         # Never reads: its replies pile up until the bounded buffer closes it.
+        # (`status`: a short reply, queued whole.  A long one, `stats`, is
+        # written only as the client reads: see LongReplyTest.)
         flood.sock.setblocking(False)
         sent = 0
         try:
             for _ in range(4000):
                 try:
-                    sent += flood.sock.send(b'{"command": "stats"}\n' * 10)
+                    sent += flood.sock.send(b'{"command": "status"}\n' * 10)
                 except BlockingIOError:
                     time.sleep(0.01)
                 except (BrokenPipeError, ConnectionResetError):
@@ -419,6 +421,103 @@ class Tricklers:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(10)
+
+
+class LongReplyTest(unittest.TestCase):
+    """Issue 14: a long reply (here `config dump` and `stats` of 400
+    services x 2 ports x 10 endpoints, megabytes) is written a piece at a
+    time as the client reads: whole and identical to what podgatectl
+    prints, and DNS and other clients are answered while it is unread."""
+    SERVICES = 400
+
+    @classmethod
+    def setUpClass(cls):
+        extra = []
+        for i in range(cls.SERVICES):
+            vip = f"10.97.{i // 250}.{i % 250 + 1}"
+            eps = [endpoint(f"172.18.{i // 25}.{(i % 25) * 10 + j + 1}", f"big-{i}-{j}")
+                   for j in range(10)]
+            extra.append(service_toml("big", f"svc-{i}", vip,
+                                      [("http", 80, 8080, "TCP"), ("https", 443, 8443, "TCP")],
+                                      eps))
+        cls.app = netlab.Appliance("pglong", dns_port=DNS_PORT + 2)
+        cls.app.start(services() + "".join(extra), PODS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.stop()
+
+    def raw(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(self.app.socket_path)
+        return s
+
+    @staticmethod
+    def read_line(s, got=b""):
+        chunks = [got]
+        while b"\n" not in chunks[-1]:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def test_an_unread_long_reply_holds_up_nobody_and_arrives_whole(self):
+        slow = self.raw()
+        try:
+            slow.sendall(b'{"command": "config", "action": "dump", "id": 7}\n')
+            first = slow.recv(65536)
+            self.assertTrue(first.startswith(b'{"config":{'), first[:80])
+            # The rest waits for this client; everyone else is answered now.
+            for _ in range(3):
+                self.assertEqual(dig(APP_FQDN, port=DNS_PORT + 2), [VIP])
+                self.assertTrue(status_ok(self.app.socket_path))
+            line = self.read_line(slow, first)
+        finally:
+            slow.close()
+        self.assertTrue(line.endswith(b"\n"), "one line")
+        self.assertGreater(len(line), 8 * 65536)  # more than the socket and one piece hold
+        reply = json.loads(line)
+        self.assertEqual((reply["ok"], reply["id"], reply["version"]), (True, 7, 1))
+        big = [s for s in reply["config"]["services"] if s["namespace"] == "big"]
+        self.assertEqual(len(big), self.SERVICES)
+        self.assertTrue(all(len(s["endpoints"]) == 10 for s in big))
+        self.assertEqual(big[-1]["endpoints"][-1]["pod"], f"big-{self.SERVICES - 1}-9")
+
+    def test_stats_is_complete_and_podgatectl_prints_what_came(self):
+        s = self.raw()
+        try:
+            s.sendall(b'{"command": "stats"}\n{"command": "services"}\n')
+            stats = self.read_line(s)
+            line, rest = stats.split(b"\n", 1)
+            services = self.read_line(s, rest)
+        finally:
+            s.close()
+        st = json.loads(line)
+        self.assertTrue(st["ok"])
+        ports = [p for p in st["services"] if p["name"].startswith("big/")]
+        self.assertEqual(len(ports), 2 * self.SERVICES)
+        self.assertTrue(all(len(p["endpoints"]) == 10 for p in ports))
+        self.assertIn("control_socket", st)
+        self.assertEqual(len(json.loads(services)["services"]), self.SERVICES + 2)
+        # podgatectl -o json prints the reply it read, whatever its pieces.
+        for args, key in ((("config", "dump"), "config"), (("services",), "services")):
+            r = subprocess.run([PODGATECTL, "-s", self.app.socket_path, "-o", "json", *args],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            printed = json.loads(r.stdout)
+            again = Client(self.app.socket_path)
+            try:
+                direct = again.ask({"command": args[0], **({"action": args[1]} if len(args) > 1 else {})})
+            finally:
+                again.close()
+            self.assertEqual(printed[key], direct[key], args)
+        r = subprocess.run([PODGATECTL, "-s", self.app.socket_path, "stats"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"big/svc-{self.SERVICES - 1}", r.stdout)
 
 
 class LockoutTest(unittest.TestCase):

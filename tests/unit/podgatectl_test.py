@@ -11,7 +11,11 @@ import importlib.util
 import io
 import json
 import os
+import random
+import socket
 import subprocess
+import tempfile
+import threading
 import unittest
 
 PODGATECTL = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "podgatectl")
@@ -108,6 +112,48 @@ class HealthOutputTest(unittest.TestCase):
             "podgate.io/health-check": "{}", "kubectl.kubernetes.io/last-applied": "x" * 100}}}
         slim = json.loads(ctl.slim_kubernetes(json.dumps(doc), "auto"))
         self.assertEqual(slim["metadata"]["annotations"], {"podgate.io/health-check": "{}"})
+
+
+class LongReplyTest(unittest.TestCase):
+    """podgate writes a long reply (stats at 10k services: 36 MB) a piece per
+    loop turn: podgatectl reads it whole, however it is cut, and the reply
+    after it on the same connection stays the next one's."""
+
+    def test_a_reply_in_many_pieces_reads_as_the_whole_one(self):
+        big = {"ok": True, "version": 1, "services": [
+            {"name": f"default/svc-{i}", "endpoints": [{"ip": f"10.0.{i % 250}.{j}"} for j in range(10)]}
+            for i in range(20000)]}
+        small = {"ok": True, "version": 1, "pong": True}
+        wire = (json.dumps(big, separators=(",", ":")) + "\n" +
+                json.dumps(small) + "\n").encode()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(1)
+
+            def serve():
+                conn, _ = srv.accept()
+                with conn:
+                    conn.recv(65536)  # the first request; the second is answered with it
+                    rnd = random.Random(14)
+                    pos = 0
+                    while pos < len(wire):
+                        n = rnd.choice((1, 7, 4096, 65536, 70000))
+                        conn.sendall(wire[pos:pos + n])
+                        pos += n
+                    conn.recv(65536)
+
+            t = threading.Thread(target=serve)
+            t.start()
+            try:
+                c = ctl.Connection(path, timeout=30)
+                self.assertEqual(c.ask({"command": "services"}), big)
+                self.assertEqual(c.ask({"command": "ping"}), small)
+                c.close()
+            finally:
+                t.join(timeout=30)
+                srv.close()
 
 
 class StartUpTest(unittest.TestCase):
