@@ -75,7 +75,6 @@ dp::ServiceKey service_key(dp::Ip4 vip, const ServicePortConfig& p) {
 }
 
 // What the IPv4-only commands say of IPv6 for now.
-constexpr const char* kIpv6Later = "the dataplane part lands separately (issue 11)";
 
 dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
   return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
@@ -358,8 +357,40 @@ Result<json> drain(Appliance& app, bool drained) {
   return json{{"drained", drained}, {"routes", std::move(routes)}};
 }
 
+// One service port's Maglev table (either family): each ready endpoint's
+// slots and share (Maglev, NSDI'16 §3.4: an endpoint's share of new flows
+// is its share of slots).
+template <class A>
+json maglev_endpoints(const ServiceConfig& s, const dp::BasicServiceData<A>& sd) {
+  const size_t m = sd.maglev.size();
+  std::vector<uint64_t> slots(sd.ready.size(), 0);
+  for (uint16_t idx : sd.maglev) {
+    if (idx < slots.size()) ++slots[idx];
+  }
+  json endpoints = json::array();
+  for (size_t i = 0; i < sd.ready.size(); ++i) {
+    const auto& b = sd.ready[i];
+    std::string pod;
+    for (const EndpointConfig& e : s.endpoints) {
+      if constexpr (std::is_same_v<A, dp::Ip4>) {
+        if (e.ip.is_v4() && e.ip.as_v4() == b.ip) pod = e.pod;
+      } else {
+        if (e.ip.is_v6() && e.ip.as_v6() == b.ip) pod = e.pod;
+      }
+    }
+    endpoints.push_back({{"ip", dp::to_string(b.ip)},
+                         {"target_port", dp::from_be16(b.port)},
+                         {"pod", pod},
+                         {"weight", i < sd.weights.size() ? sd.weights[i] : 0},
+                         {"slots", slots[i]},
+                         {"share_percent", m == 0 ? 0.0 : 100.0 * double(slots[i]) / double(m)}});
+  }
+  return endpoints;
+}
+
 // Slots per endpoint of each service port, from the live Snapshot's table
-// (Maglev, NSDI'16 §3.4: an endpoint's share of new flows is its share of slots).
+// of the service's IPv4 VIP, or of its IPv6 VIP when it has only that or
+// "family" asks for "ipv6" (a dual-stack service has a table per family).
 Result<json> maglev(const Appliance& app, const json& req) {
   auto found = service_arg(req, app.config());
   if (!found) return std::move(found).error();
@@ -368,11 +399,19 @@ Result<json> maglev(const Appliance& app, const json& req) {
     return make_error(ErrorCode::kInvalidRequest, s.ns + "/" + s.name +
                                                       " has no cluster IP and so no Maglev table");
   }
-  const auto vip = ipv4_cluster_ip(s);
-  if (!vip) {
+  auto family = string_arg(req, "family", false);
+  if (!family) return std::move(family).error();
+  if (*family && **family != "ipv4" && **family != "ipv6") {
     return make_error(ErrorCode::kInvalidRequest,
-                      s.ns + "/" + s.name + " has only an IPv6 cluster IP; IPv6 Maglev tables are not "
-                      "shown yet: " + kIpv6Later);
+                      "\"family\": \"" + **family + "\" is not a family; allowed: ipv4, ipv6");
+  }
+  const bool want6 = *family ? **family == "ipv6" : !ipv4_cluster_ip(s).has_value();
+  std::optional<dp::IpAddr> vip;
+  for (const dp::IpAddr& ip : s.cluster_ips()) {
+    if (ip.is_v6() == want6) vip = ip;
+  }
+  if (!vip) {
+    return make_error(ErrorCode::kInvalidRequest, s.ns + "/" + s.name + " has no " + **family + " cluster IP");
   }
   std::optional<uint16_t> only;
   if (auto it = req.find("port"); it != req.end()) {
@@ -386,46 +425,32 @@ Result<json> maglev(const Appliance& app, const json& req) {
   for (const ServicePortConfig& p : s.ports) {
     if (only && p.port != *only) continue;
     json j = port_json(p);
-    const dp::ServiceData* sd =
-        snap.find_service(*vip, dp::to_be16(p.port), p.protocol);
-    if (sd == nullptr) {
-      return make_error(ErrorCode::kInternal, "no table for " + dp::to_string(*vip) + ":" +
+    std::optional<json> endpoints;
+    size_t table_size = 0;
+    if (vip->is_v4()) {
+      if (const dp::ServiceData* sd = snap.find_service(vip->as_v4(), dp::to_be16(p.port), p.protocol)) {
+        endpoints = maglev_endpoints(s, *sd);
+        table_size = sd->maglev.size();
+      }
+    } else if (const dp::ServiceData6* sd = snap.find_service(vip->as_v6(), dp::to_be16(p.port), p.protocol)) {
+      endpoints = maglev_endpoints(s, *sd);
+      table_size = sd->maglev.size();
+    }
+    if (!endpoints) {
+      return make_error(ErrorCode::kInternal, "no table for " + dp::to_string(*vip) + " port " +
                                                   std::to_string(p.port) + " in snapshot " +
                                                   std::to_string(snap.generation));
     }
-    const size_t m = sd->maglev.size();
-    std::vector<uint64_t> slots(sd->ready.size(), 0);
-    for (uint16_t idx : sd->maglev) {
-      if (idx < slots.size()) ++slots[idx];
-    }
-    json endpoints = json::array();
-    for (size_t i = 0; i < sd->ready.size(); ++i) {
-      const dp::Backend& b = sd->ready[i];
-      std::string pod;
-      for (const EndpointConfig& e : s.endpoints) {
-        if (e.ip.is_v4() && e.ip.as_v4() == b.ip) pod = e.pod;
-      }
-      endpoints.push_back({{"ip", dp::to_string(b.ip)},
-                           {"target_port", dp::from_be16(b.port)},
-                           {"pod", pod},
-                           {"weight", i < sd->weights.size() ? sd->weights[i] : 0},
-                           {"slots", slots[i]},
-                           {"share_percent", m == 0 ? 0.0 : 100.0 * double(slots[i]) / double(m)}});
-    }
-    j["table_size"] = m;
-    j["endpoints"] = std::move(endpoints);
+    j["table_size"] = table_size;
+    j["endpoints"] = std::move(*endpoints);
     ports.push_back(std::move(j));
   }
   if (only && ports.empty()) {
     return make_error(ErrorCode::kNotFound,
                       s.ns + "/" + s.name + " has no port " + std::to_string(*only));
   }
-  json out{{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(*vip)}, {"generation", snap.generation},
-            {"ports", std::move(ports)}};
-  if (s.cluster_ips().size() == 2) {
-    out["note"] = "the IPv4 VIP's tables; IPv6 Maglev tables are not shown yet: " + std::string(kIpv6Later);
-  }
-  return out;
+  return json{{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(*vip)}, {"generation", snap.generation},
+              {"ports", std::move(ports)}};
 }
 
 // Asks the live Zone as a TCP client would (no truncation), through the

@@ -64,6 +64,15 @@ class Ipv6Test(unittest.TestCase):
         self.assertNotIn(None, answers4)
         self.assertEqual(set(answers4), {"web-0", "web-1"}, "the IPv4 VIP reaches IPv4 Pods only")
 
+    def test_maglev_shows_each_familys_table(self):
+        v4 = self.app.ask({"command": "maglev", "name": "default/web"})
+        self.assertEqual(v4["vip"], VIP4)
+        self.assertEqual({e["pod"] for e in v4["ports"][0]["endpoints"]}, {"web-0", "web-1"})
+        v6 = self.app.ask({"command": "maglev", "name": "default/web", "family": "ipv6"})
+        self.assertEqual(v6["vip"], VIP6)
+        self.assertEqual({e["pod"] for e in v6["ports"][0]["endpoints"]}, {"web6-0", "web6-1"})
+        self.assertEqual(sum(e["slots"] for e in v6["ports"][0]["endpoints"]), v6["ports"][0]["table_size"])
+
     def test_the_ipv6_vip_answers_ping(self):
         out = netlab.ns_exec(self.app.client_ns, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", VIP6,
                              check=False).stdout
