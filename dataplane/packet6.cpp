@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "dataplane/checksum.hpp"
-#include "dataplane/flow_table.hpp"
 
 namespace podgate::dp {
 
@@ -140,39 +139,6 @@ bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropR
     return false;
   }
   return parse_upper_layer(next, at, left, out, drop);
-}
-
-bool parse_flow_packet6(const uint8_t* frame, uint32_t frame_len, FlowKey6& key, uint8_t& tcp_flags) noexcept {
-  if (frame_len < kIp6L4Offset + sizeof(rte_udp_hdr)) return false;
-  rte_be16_t ether_type;
-  std::memcpy(&ether_type, frame + 12, sizeof ether_type);
-  const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(frame + sizeof(rte_ether_hdr));
-  if (ether_type != to_be16(RTE_ETHER_TYPE_IPV6) || (frame[sizeof(rte_ether_hdr)] >> 4) != 6) return false;
-  const uint32_t l4_len = from_be16(ip->payload_len);
-  if (l4_len == 0 || l4_len > frame_len - kIp6L4Offset) return false;
-  const uint8_t* l4 = frame + kIp6L4Offset;
-  if (ip->proto == static_cast<uint8_t>(Proto::kTcp)) {
-    if (l4_len < sizeof(rte_tcp_hdr)) return false;
-    const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
-    const uint32_t data_offset = tcp->data_off >> 4;
-    if (data_offset < 5 || data_offset * 4 > l4_len) return false;
-    key.proto = Proto::kTcp;
-    tcp_flags = tcp->tcp_flags;
-  } else if (ip->proto == static_cast<uint8_t>(Proto::kUdp)) {
-    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
-    if (l4_len < sizeof(rte_udp_hdr) || from_be16(udp->dgram_len) != l4_len || udp->dgram_cksum == 0) {
-      return false;
-    }
-    key.proto = Proto::kUdp;
-    tcp_flags = 0;
-  } else {
-    return false;
-  }
-  std::memcpy(key.src.bytes.data(), ip->src_addr, 16);
-  std::memcpy(key.dst.bytes.data(), ip->dst_addr, 16);
-  std::memcpy(&key.sport, l4, 4);  // sport, then dport, as on the wire
-  key.pad[0] = key.pad[1] = key.pad[2] = 0;
-  return true;
 }
 
 rte_be16_t icmp6_checksum(const rte_ipv6_hdr* ip, const uint8_t* l4, uint32_t len) noexcept {

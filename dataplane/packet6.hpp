@@ -89,13 +89,6 @@ struct ParsedPacket6 {
 inline constexpr int kMaxExtensionHeaders = 8;
 bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropReason& drop) noexcept;
 
-// The fast path's parse of an IPv6 frame: TCP or UDP straight after the
-// fixed header (no extension headers), read once into its flow key.  Takes
-// exactly the packets parse_packet6() accepts with no extension headers;
-// everything else goes to parse_packet6().
-bool parse_flow_packet6(const uint8_t* frame, uint32_t frame_len, struct FlowKey6& key,
-                        uint8_t& tcp_flags) noexcept;
-
 // The ICMPv6 checksum over the pseudo-header of RFC 8200 §8.1 and the
 // message at `l4` (its checksum field zeroed first), network order.
 rte_be16_t icmp6_checksum(const rte_ipv6_hdr* ip, const uint8_t* l4, uint32_t len) noexcept;

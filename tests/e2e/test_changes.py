@@ -693,7 +693,7 @@ class RuntimeChangesTest(Base):
             ({"command": "flows", "limit": 10001}, "bad_request"),
             ({"command": "flows", "limit": "5"}, "bad_request"),
             ({"command": "flows", "client": "192.0.2"}, "bad_request"),
-            ({"command": "flows", "endpoint": "::1"}, "bad_request"),
+            ({"command": "flows", "endpoint": "fd00::1::2"}, "bad_request"),
             ({"command": "flows", "client": 3}, "bad_request"),
             ({"command": "flows", "protocol": "SCTP"}, "bad_request"),
             ({"command": "flows", "service": "my-app"}, "bad_request"),
