@@ -454,6 +454,34 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   }
 }
 
+// Pins a new connection to `pod` and counts it (either family): every
+// path here follows a lookup of `key` that missed (or an erase).
+template <Family F>
+inline void Worker::pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
+                                 const typename FamilyTypes<F>::Addr& pod, rte_be16_t pod_port, uint16_t slot,
+                                 FlowState state, uint8_t tcp_flags) noexcept {
+  if (auto* flow = table<F>().insert(key, probe, pod, pod_port, state, gen_, now_, slot, true)) {
+    // A client's packet without SYN: a connection another appliance (or
+    // this one before a restart) started, that ECMP now sends here.  Maglev
+    // chose the same Pod there, so it carries on; touch() makes it
+    // established (FlowTable::next_state).
+    table<F>().touch(*flow, false, tcp_flags, now_);
+    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
+      counters_.flows_picked_up.add();
+    }
+    counters_.flows_created.add();
+    traffic_[slot].flows_created.add();
+  } else {
+    // Full: forward by Maglev alone; replies then take the stateless path.
+    counters_.flows_table_full.add();
+  }
+  TrafficCounters& t = traffic_[slot];
+  t.packets_in.add();
+  t.bytes_in.add(rte_pktmbuf_pkt_len(m));
+}
+template void Worker::pin_new_flow<Family::kIpv6>(rte_mbuf*, const FlowKey6&, const FlowProbe&, const Ip6&,
+                                                  rte_be16_t, uint16_t, FlowState, uint8_t) noexcept;
+
 void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
                              const FlowKey4& key, const FlowProbe& probe) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created.
@@ -470,26 +498,7 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   if (!fits_egress(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  const uint32_t gen = gen_;
-  // Every path here follows a lookup of `key` that missed (or an erase).
-  if (Flow* flow = flows_.insert(key, probe, to.ip, to.port, state, gen, now_, slot, true)) {
-    // A client's packet without SYN: a connection another appliance (or
-    // this one before a restart) started, that ECMP now sends here.  Maglev
-    // chose the same Pod there, so it carries on; touch() makes it
-    // established (FlowTable::next_state).
-    flows_.touch(*flow, false, p.tcp_flags, now_);
-    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
-      counters_.flows_picked_up.add();
-    }
-    counters_.flows_created.add();
-    traffic_[slot].flows_created.add();
-  } else {
-    // Full: forward by Maglev alone; replies then take the stateless path.
-    counters_.flows_table_full.add();
-  }
-  TrafficCounters& t = traffic_[slot];
-  t.packets_in.add();
-  t.bytes_in.add(rte_pktmbuf_pkt_len(m));
+  pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
   nat_and_decrement_ttl<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
   forward(m, p.eth, to.ip);
 }

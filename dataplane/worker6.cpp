@@ -96,19 +96,7 @@ void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6&
   if (!fits_egress6(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  if (Flow6* flow = flows6_.insert(key, probe, to.ip, to.port, state, gen_, now_, slot, true)) {
-    flows6_.touch(*flow, false, p.tcp_flags, now_);
-    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
-      counters_.flows_picked_up.add();
-    }
-    counters_.flows_created.add();
-    traffic_[slot].flows_created.add();
-  } else {
-    counters_.flows_table_full.add();
-  }
-  TrafficCounters& t = traffic_[slot];
-  t.packets_in.add();
-  t.bytes_in.add(rte_pktmbuf_pkt_len(m));
+  pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
   nat6_and_decrement_hop_limit<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
   forward6(m, p.eth, to.ip);
 }

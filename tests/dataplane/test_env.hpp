@@ -34,6 +34,7 @@
 #include <rte_ring.h>
 
 #include "control/config/config.hpp"
+#include "control/publish/punt_handler.hpp"
 #include "control/publish/snapshot_builder.hpp"
 #include "control/publish/stats_slots.hpp"
 #include "control/publish/snapshot_publisher.hpp"
@@ -562,5 +563,28 @@ class Dataplane {
   std::vector<unsigned> lcores_;
   std::vector<std::unique_ptr<Launch>> launches_;
 };
+
+// The control thread's punt handler on a test's dataplane, transmitting on
+// the control queue of its ports as the Appliance's does.
+inline ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
+  ctl::PuntHandler::Setup ps;
+  ps.punt_ring = d.punt_ring();
+  ps.pool = d.pool();
+  ps.neighbors = &d.neighbors();
+  ps.neighbors6 = &d.neighbors6();
+  for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
+  ps.tx_queue = static_cast<uint16_t>(d.worker_count());
+  return ps;
+}
+
+// The workers take what was sent, `ph` what they punted, and its timers
+// run at `now`: what went out.
+inline std::vector<Output> handle_punts(Dataplane& d, ctl::PuntHandler& ph, uint64_t now) {
+  d.poll_until_idle();
+  while (ph.poll(d.snapshot(), now) != 0) {
+  }
+  ph.tick(d.snapshot(), now);
+  return d.collect();
+}
 
 }  // namespace podgate::test

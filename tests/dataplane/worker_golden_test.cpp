@@ -1100,24 +1100,9 @@ TEST(WorkerPipeline, AnIcmpErrorIsTranslatedByItsConnectionsOwner) {
 // test moves (`now`).
 class PuntHandlerArp : public ::testing::Test {
  protected:
-  static ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
-    ctl::PuntHandler::Setup ps;
-    ps.punt_ring = d.punt_ring();
-    ps.pool = d.pool();
-    ps.neighbors = &d.neighbors();
-    for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
-    ps.tx_queue = static_cast<uint16_t>(d.worker_count());
-    return ps;
-  }
   // The workers take what was sent, the punt handler what they punted and
   // its timers run: what went out.
-  std::vector<Output> handle() {
-    d->poll_until_idle();
-    while (ph.poll(d->snapshot(), now) != 0) {
-    }
-    ph.tick(d->snapshot(), now);
-    return d->collect();
-  }
+  std::vector<Output> handle() { return handle_punts(*d, ph, now); }
 
   std::unique_ptr<Dataplane> d = make_dataplane();
   ctl::PuntHandler ph{punt_setup(*d)};

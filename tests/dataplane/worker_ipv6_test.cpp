@@ -427,23 +427,7 @@ TEST(WorkerIpv6, EchoRequestsToItsAddressAndVipsAreAnswered) {
 // worker_golden_test.cpp.
 class PuntHandlerNdp : public ::testing::Test {
  protected:
-  static ctl::PuntHandler::Setup punt_setup(Dataplane& d) {
-    ctl::PuntHandler::Setup ps;
-    ps.punt_ring = d.punt_ring();
-    ps.pool = d.pool();
-    ps.neighbors = &d.neighbors();
-    ps.neighbors6 = &d.neighbors6();
-    for (size_t i = 0; i < 2; ++i) ps.port_ids.push_back(d.port(i).id());
-    ps.tx_queue = static_cast<uint16_t>(d.worker_count());
-    return ps;
-  }
-  std::vector<Output> handle() {
-    d->poll_until_idle();
-    while (ph.poll(d->snapshot(), now) != 0) {
-    }
-    ph.tick(d->snapshot(), now);
-    return d->collect();
-  }
+  std::vector<Output> handle() { return handle_punts(*d, ph, now); }
   // The advertisement of `target` at `from_mac` to the Pods port.
   Bytes advert(const Ip6& target, const MacAddr& from_mac, uint8_t flags) {
     return advertisement_frame({kPodsMac, from_mac}, {target, kPodsIp6, 255}, target, from_mac, flags);
