@@ -302,12 +302,15 @@ class TrafficGenSteeringTest(unittest.TestCase):
     sends each flow on the queue of the worker that owns it, as a NIC with
     RSS on the client's source would (issue 9): no packet is handed off.
     Without it the generator sends everything on queue 0, and worker 0
-    hands worker 1's packets over."""
+    hands worker 1's packets over.  The service is dual-stack, so that IPv6
+    flows are steered by the same ownership function over IPv6 sources."""
 
     @classmethod
     def setUpClass(cls):
-        services = memiflab.service_toml("web", *WEB[:4], memiflab.ready_endpoints(PODS))
-        cls.podgate = memiflab.MemifPodgate("pgtgs", services, neighbors=PODS, workers=2)
+        services = memiflab.service_toml("web", [WEB[0], WEB6[0]], *WEB[1:4],
+                                         memiflab.ready_endpoints(PODS + PODS6))
+        cls.podgate = memiflab.MemifPodgate("pgtgs", services, neighbors=PODS + PODS6, workers=2,
+                                            ipv6=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -316,11 +319,12 @@ class TrafficGenSteeringTest(unittest.TestCase):
     def handoffs(self):
         return sum(w["counters"]["handoff_out"] for w in self.podgate.ask("stats")["workers"])
 
-    def run_flows(self, *options):
+    def run_flows(self, *options, ipv6=False):
         before = self.handoffs()
-        code, r, out = generate(self.podgate, "--flows", "1000", "--rate", "20000", "--count", "4000",
-                                "--tx-queues", "2", "--rx-queues", "3", *options,
-                                services=[service_arg(*WEB)])
+        code, r, out = (generate6 if ipv6 else generate)(
+            self.podgate, "--flows", "1000", "--rate", "20000", "--count", "4000",
+            "--tx-queues", "2", "--rx-queues", "3", *options,
+            services=[service_arg(*(WEB6 if ipv6 else WEB))])
         self.assertIsNotNone(r, out)
         self.assertEqual(r["violations"]["total"], 0, out)
         self.assertEqual(r["rx_pods"]["packets"], 4000, out)
@@ -335,6 +339,13 @@ class TrafficGenSteeringTest(unittest.TestCase):
 
     def test_steered_syn_flood_reaches_the_owners_with_no_handoff(self):
         self.assertEqual(self.run_flows("--steer-workers", "2", "--new-flows"), 0)
+
+    def test_steered_ipv6_flows_reach_their_owner_with_no_handoff(self):
+        self.assertEqual(self.run_flows("--steer-workers", "2", ipv6=True), 0)
+        self.assertEqual(self.run_flows("--steer-workers", "2", "--new-flows", ipv6=True), 0)
+
+    def test_unsteered_ipv6_flows_are_handed_to_their_owner(self):
+        self.assertGreater(self.run_flows(ipv6=True), 0)
 
     def test_steering_needs_a_queue_per_worker(self):
         res = subprocess.run([GEN, "--", "--steer-workers", "4", "--tx-queues", "2",
