@@ -11,6 +11,10 @@ the generator run) around its own forwarders.
     net_memif1 client, mac POD_MAC     <--->  net_memif1 server  "pods"   172.17.0.1/16
       every Pod 172.17.x.y answers on POD_MAC
 
+A dual-stack lab (ipv6=True) adds fd00:2::1/64 to the uplink and
+fd00:17::1/64 to the pods port; the IPv6 clients (2001:db8:100::/64) sit
+behind GATEWAY6 fd00:2::2, and IPv6 Pods fd00:17::x answer on POD_MAC too.
+
 The memif control sockets are files (socket-abstract=no) in the lab's own
 temp dir; there is no namespace, no tap and no kernel interface, so no
 packet leaves the two processes.  Rings are 2^12 = 4096 slots (rsize=12)
@@ -38,6 +42,10 @@ CLIENT_MAC = "02:00:00:00:01:01"   # the generator's uplink-side port
 POD_MAC = "02:00:00:00:02:01"      # the generator's pods-side port
 GATEWAY = "192.0.2.2"              # where podgate routes the clients' networks
 CLIENTS = "198.51.100.0/24"        # the clients' network in the tests
+UPLINK6 = "fd00:2::1"              # podgate's uplink address6 (dual-stack labs)
+PODS6_NET = "fd00:17::1/64"        # podgate's pods address6
+GATEWAY6 = "fd00:2::2"             # where podgate routes the IPv6 clients
+CLIENTS6 = "2001:db8:100::/64"     # the IPv6 clients' network (RFC 3849)
 RING_SIZE_LOG2 = 12                # rsize: 4096-slot memif rings
 
 
@@ -70,28 +78,34 @@ def generator_vdevs(up_socket, pods_socket, rsize=RING_SIZE_LOG2):
             "--vdev", memif_devargs(1, "client", pods_socket, rsize, POD_MAC)]
 
 
-def ports_toml(up_socket, pods_socket, rsize=RING_SIZE_LOG2):
-    """podgate's two [[ports]]: the memif servers."""
+def ports_toml(up_socket, pods_socket, rsize=RING_SIZE_LOG2, ipv6=False):
+    """podgate's two [[ports]]: the memif servers; with ipv6, dual-stack."""
     return f"""
 [[ports]]
 name = "uplink"
 device = "{memif_devargs(0, 'server', up_socket, rsize)}"
 address = "192.0.2.1/24"
+{f'address6 = "{UPLINK6}/64"' if ipv6 else ""}
 [[ports]]
 name = "pods"
 device = "{memif_devargs(1, 'server', pods_socket, rsize)}"
 address = "172.17.0.1/16"
+{f'address6 = "{PODS6_NET}"' if ipv6 else ""}
 """
 
 
 def route_toml(prefix):
-    return f'[[routes]]\nprefix = "{prefix}"\nvia = "{GATEWAY}"\n'
+    """A route to a clients' network via the generator (GATEWAY6 for an
+    IPv6 prefix)."""
+    via = GATEWAY6 if ":" in prefix else GATEWAY
+    return f'[[routes]]\nprefix = "{prefix}"\nvia = "{via}"\n'
 
 
-def neighbors_toml(pods):
-    """Static neighbours for the gateway and `pods`, so podgate sends
-    without asking ARP first."""
-    entries = [(GATEWAY, CLIENT_MAC)] + [(ip, POD_MAC) for ip in pods]
+def neighbors_toml(pods, ipv6=False):
+    """Static neighbours for the gateway (both, with ipv6) and `pods`, so
+    podgate sends without asking ARP or NDP first."""
+    entries = [(GATEWAY, CLIENT_MAC)] + ([(GATEWAY6, CLIENT_MAC)] if ipv6 else [])
+    entries += [(ip, POD_MAC) for ip in pods]
     return "".join(f'[[neighbors]]\nip = "{ip}"\nmac = "{mac}"\n' for ip, mac in entries)
 
 
@@ -115,12 +129,15 @@ def churn_endpoints(base, extra, phase):
 
 def service_toml(name, vip, port, target, proto, endpoints, port_name="p"):
     """One [[services]] table with a single port; endpoints are inline
-    tables (ready_endpoints, churn_endpoints)."""
+    tables (ready_endpoints, churn_endpoints).  A list of VIPs is a
+    dual-stack service's cluster_ips."""
+    vips = (f'cluster_ips = [{", ".join(f"{chr(34)}{v}{chr(34)}" for v in vip)}]'
+            if isinstance(vip, (list, tuple)) else f'cluster_ip = "{vip}"')
     return f"""
 [[services]]
 namespace = "default"
 name = "{name}"
-cluster_ip = "{vip}"
+{vips}
 ports = [ {{ name = "{port_name}", port = {port}, target_port = {target}, protocol = "{proto}" }} ]
 endpoints = [ {", ".join(endpoints)} ]
 """
@@ -131,8 +148,11 @@ endpoints = [ {", ".join(endpoints)} ]
 # ---------------------------------------------------------------------------
 
 def service_arg(vip, port, target, proto, pods):
-    """podgate-gen's --service: what it sends to and which Pods may get it."""
-    return f"{vip}:{port}/{proto.lower()}=" + ",".join(f"{ip}:{target}" for ip in pods)
+    """podgate-gen's --service: what it sends to and which Pods may get it
+    (IPv6 addresses in brackets)."""
+    def host(ip):
+        return f"[{ip}]" if ":" in ip else ip
+    return f"{host(vip)}:{port}/{proto.lower()}=" + ",".join(f"{host(ip)}:{target}" for ip in pods)
 
 
 def endpoint_flows(results):
@@ -198,10 +218,13 @@ class MemifPodgate:
     services: the [[services]] tables (service_toml).  neighbors: the Pod
     addresses that get static neighbour entries, with the gateway; None
     for none at all, so podgate resolves Pods and gateway by ARP (the
-    generator answers)."""
+    generator answers).  ipv6: a dual-stack lab (address6 on both ports,
+    a route to CLIENTS6 via GATEWAY6, and GATEWAY6 among the static
+    neighbours); podgate then resolves IPv6 next hops by NDP."""
 
-    def __init__(self, prefix, services, neighbors=None, workers=1):
+    def __init__(self, prefix, services, neighbors=None, workers=1, ipv6=False):
         self.workers = workers
+        self.ipv6 = ipv6
         self.dir = tempfile.mkdtemp(prefix=f"{prefix}-")
         self.tag = f"{prefix}{os.getpid() % 100000}"
         self.neighbors = neighbors
@@ -225,9 +248,10 @@ class MemifPodgate:
         text = CONFIG.format(
             tag=self.tag, workers=self.workers,
             lcores=",".join(["0@0"] + [f"{w + 1}@{1 - w % 2}" for w in range(self.workers)]),
-            ports=ports_toml(self.socket("up"), self.socket("pods")),
-            route=route_toml(CLIENTS),
-            neighbors=neighbors_toml(self.neighbors) if self.neighbors is not None else "",
+            ports=ports_toml(self.socket("up"), self.socket("pods"), ipv6=self.ipv6),
+            route=route_toml(CLIENTS) + (route_toml(CLIENTS6) if self.ipv6 else ""),
+            neighbors=(neighbors_toml(self.neighbors, self.ipv6)
+                       if self.neighbors is not None else ""),
             control=os.path.join(self.dir, "control.sock"), services=services)
         # Atomic replace: a SIGHUP never reads a half-written file.
         with open(self.config + ".tmp", "w") as f:

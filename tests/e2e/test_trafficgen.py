@@ -4,7 +4,8 @@
 podgate's two ports are memif servers; podgate-gen opens the client side of
 both, plays the clients on the uplink and the Pods on the pods port, and
 checks every packet (the lab: tools/memiflab.py).  Low rates, a couple of
-seconds per run; no timing or throughput is asserted.
+seconds per run; no timing or throughput is asserted.  The IPv6 classes run
+podgate dual-stack (issue 11) and podgate-gen in its IPv6 mode.
 
 Run as root: python3 tests/e2e/test_trafficgen.py [-v]
 PODGATE_BIN overrides build/control/podgate, PODGATE_GEN_BIN
@@ -25,6 +26,13 @@ GEN = memiflab.gen_binary()
 PODS = ["172.17.0.10", "172.17.0.11", "172.17.0.12"]
 WEB = ("10.96.0.20", 80, 8080, "TCP", PODS)          # three Pods
 DNS = ("10.96.0.30", 5353, 5354, "UDP", PODS[:2])    # two Pods
+
+# Dual-stack: each service has a VIP of each family, and Pods of each; each
+# VIP forwards to its own family's Pods.
+PODS6 = ["fd00:17::10", "fd00:17::11", "fd00:17::12"]
+WEB6 = ("fd00:96::20", 80, 8080, "TCP", PODS6)
+DNS6 = ("fd00:96::30", 5353, 5354, "UDP", PODS6[:2])
+CLIENTS6 = "2001:db8:100::1-2001:db8:100::14"       # 20 clients, as the IPv4 runs
 
 
 def start_podgate(prefix, static_neighbors):
@@ -154,17 +162,155 @@ class TrafficGenTest(unittest.TestCase):
             self.assertIn(option, help_.stdout)
 
 
+def start_dual_stack_podgate(prefix, static_neighbors, workers=1):
+    """podgate serving WEB/WEB6 and DNS/DNS6 as two dual-stack services."""
+    services = "".join(
+        memiflab.service_toml(name, [v4[0], v6[0]], v4[1], v4[2], v4[3],
+                              memiflab.ready_endpoints(v4[4] + v6[4]))
+        for name, v4, v6 in (("web", WEB, WEB6), ("dns", DNS, DNS6)))
+    return memiflab.MemifPodgate(prefix, services, ipv6=True, workers=workers,
+                                 neighbors=PODS + PODS6 if static_neighbors else None)
+
+
+def generate6(podgate, *options, services=None):
+    """generate() for IPv6: clients 2001:db8:100::1-14 to WEB6 and DNS6."""
+    if services is None:
+        services = [service_arg(*WEB6), service_arg(*DNS6)]
+    args = ["--ipv6", "--clients", CLIENTS6]
+    for s in services:
+        args += ["--service", s]
+    return podgate.generate(*args, *options)
+
+
+class TrafficGenIpv6Test(unittest.TestCase):
+    """Dual-stack podgate with static neighbours; podgate-gen sends IPv6
+    flows to the IPv6 VIPs and checks them at the IPv6 Pods."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.podgate = start_dual_stack_podgate("pgtg6", static_neighbors=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.podgate.stop()
+
+    def test_every_ipv6_packet_reaches_a_right_pod_intact_and_replies_are_reverse_natted(self):
+        code, r, out = generate6(self.podgate, "--flows", "1000", "--rate", "20000",
+                                 "--duration", "2", "--reply", "--max-loss", "0")
+        self.assertIsNotNone(r, out)
+        self.assertEqual(r["config"]["family"], "IPv6")
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertGreater(r["tx"]["packets"], 0, out)
+        self.assertGreater(r["tx"]["syn"], 0, "TCP flows open with a SYN")
+        self.assertEqual(r["loss"]["packets"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], r["tx"]["packets"], out)
+        self.assertEqual(r["flows"]["seen"], 1000, "every flow reached a Pod")
+        shares = endpoint_flows(r)
+        self.assertEqual(set(shares), {"[fd00:96::20]:80/TCP", "[fd00:96::30]:5353/UDP"})
+        for service, pods in shares.items():
+            self.assertTrue(all(n > 0 for n in pods.values()), f"{service}: {pods}")
+        self.assertEqual(sum(sum(p.values()) for p in shares.values()), 1000)
+        self.assertEqual(r["replies"]["sent"], r["rx_pods"]["packets"])
+        self.assertEqual(r["replies"]["received"], r["replies"]["sent"], out)
+        self.assertTrue(r["ok"])
+        self.assertEqual(code, 0, out)
+
+    def test_ipv4_flows_to_the_same_dual_stack_services_still_pass(self):
+        code, r, out = generate(self.podgate, "--flows", "500", "--rate", "20000", "--count", "4000",
+                                "--reply", "--max-loss", "0")
+        self.assertIsNotNone(r, out)
+        self.assertEqual(r["config"]["family"], "IPv4")
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], 4000, out)
+        self.assertEqual(code, 0, out)
+
+    def test_services_file_gives_the_ipv6_vips_and_pods_of_dual_stack_services(self):
+        code, r, out = self.podgate.generate("--ipv6", "--services", self.podgate.config,
+                                             "--clients", CLIENTS6, "--flows", "200",
+                                             "--rate", "20000", "--count", "2000", "--size", "90")
+        self.assertIsNotNone(r, out)
+        self.assertEqual(set(endpoint_flows(r)), {"[fd00:96::20]:80/TCP", "[fd00:96::30]:5353/UDP"})
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], 2000, out)
+        self.assertEqual(code, 0, out)
+
+    def test_smallest_ipv6_udp_frames_and_a_syn_flood(self):
+        code, r, out = generate6(self.podgate, "--flows", "100", "--rate", "20000", "--count", "2000",
+                                 "--size", "78", services=[service_arg(*DNS6)])
+        self.assertIsNotNone(r, out)
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], 2000, out)
+        self.assertEqual(code, 0, out)
+        code, r, out = generate6(self.podgate, "--new-flows", "--rate", "20000", "--count", "2000",
+                                 "--clients", "2001:db8:100::21-2001:db8:100::2a",
+                                 services=[service_arg(*WEB6)])
+        self.assertIsNotNone(r, out)
+        self.assertEqual(r["tx"]["syn"], 2000)
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["rx_pods"]["packets"], 2000, out)
+        self.assertEqual(code, 0, out)
+
+    def test_wrong_expected_ipv6_endpoints_are_reported_as_violations(self):
+        wrong_web = service_arg(WEB6[0], WEB6[1], WEB6[2], WEB6[3], PODS6[:1])
+        code, r, out = generate6(self.podgate, "--flows", "300", "--rate", "20000", "--count", "3000",
+                                 services=[wrong_web])
+        self.assertIsNotNone(r, out)
+        self.assertGreater(r["violations"]["pod_wrong_endpoint"], 0, out)
+        self.assertEqual(r["violations"]["pod_wrong_source"], 0)
+        self.assertIn("[fd00:17::1", r["violation_examples"]["pod_wrong_endpoint"])
+        self.assertEqual(code, 1, out)
+
+    def test_ipv6_usage_errors(self):
+        mixed = f"[{WEB6[0]}]:80/tcp=172.17.0.10:8080"
+        for args, message in (
+                (["--service", mixed], "every address of a run is IPv6"),
+                (["--ipv6", "--service", service_arg(*WEB)], "every address of a run is IPv6"),
+                (["--service", service_arg(*WEB6), "--clients", "198.51.100.1"],
+                 "must be IPv6 addresses"),
+                (["--clients", "2001:db8::1-2001:db9::1", "--service", service_arg(*WEB6)],
+                 "differing in the last 32 bits only"),
+                (["--service", service_arg(*DNS6), "--size", "77"], "at least 78 bytes")):
+            res = subprocess.run([GEN, "--no-huge", "--no-pci", "-m", "64", "--no-shconf",
+                                  "--file-prefix", "pgtg6usage", "--", *args],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(res.returncode, 2, (args, res.stdout, res.stderr))
+            self.assertIn(message, res.stderr, args)
+
+
+class TrafficGenNdpTest(unittest.TestCase):
+    """Dual-stack podgate without static neighbours: it resolves the IPv6
+    Pods and client gateway by NDP, and the generator answers for them
+    (and resolves podgate itself with a solicitation)."""
+
+    def test_generator_answers_ndp_and_ipv6_packets_stay_valid(self):
+        podgate = start_dual_stack_podgate("pgtgn", static_neighbors=False)
+        try:
+            code, r, out = generate6(podgate, "--flows", "200", "--rate", "5000", "--duration", "1",
+                                     "--reply", "--drain-ms", "1500")
+        finally:
+            podgate.stop()
+        self.assertIsNotNone(r, out)
+        self.assertGreaterEqual(r["ndp"]["answered"], len(PODS6) + 1, out)
+        self.assertEqual(r["violations"]["total"], 0, out)
+        self.assertEqual(r["flows"]["seen"], 200, out)
+        self.assertGreater(r["replies"]["received"], 0, out)
+        self.assertEqual(code, 0, out)
+
+
 class TrafficGenSteeringTest(unittest.TestCase):
     """Two workers on memif ports (no RSS).  podgate-gen --steer-workers
     sends each flow on the queue of the worker that owns it, as a NIC with
     RSS on the client's source would (issue 9): no packet is handed off.
     Without it the generator sends everything on queue 0, and worker 0
-    hands worker 1's packets over."""
+    hands worker 1's packets over.  The service is dual-stack, so that IPv6
+    flows are steered by the same ownership function over IPv6 sources."""
 
     @classmethod
     def setUpClass(cls):
-        services = memiflab.service_toml("web", *WEB[:4], memiflab.ready_endpoints(PODS))
-        cls.podgate = memiflab.MemifPodgate("pgtgs", services, neighbors=PODS, workers=2)
+        services = memiflab.service_toml("web", [WEB[0], WEB6[0]], *WEB[1:4],
+                                         memiflab.ready_endpoints(PODS + PODS6))
+        cls.podgate = memiflab.MemifPodgate("pgtgs", services, neighbors=PODS + PODS6, workers=2,
+                                            ipv6=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -173,11 +319,12 @@ class TrafficGenSteeringTest(unittest.TestCase):
     def handoffs(self):
         return sum(w["counters"]["handoff_out"] for w in self.podgate.ask("stats")["workers"])
 
-    def run_flows(self, *options):
+    def run_flows(self, *options, ipv6=False):
         before = self.handoffs()
-        code, r, out = generate(self.podgate, "--flows", "1000", "--rate", "20000", "--count", "4000",
-                                "--tx-queues", "2", "--rx-queues", "3", *options,
-                                services=[service_arg(*WEB)])
+        code, r, out = (generate6 if ipv6 else generate)(
+            self.podgate, "--flows", "1000", "--rate", "20000", "--count", "4000",
+            "--tx-queues", "2", "--rx-queues", "3", *options,
+            services=[service_arg(*(WEB6 if ipv6 else WEB))])
         self.assertIsNotNone(r, out)
         self.assertEqual(r["violations"]["total"], 0, out)
         self.assertEqual(r["rx_pods"]["packets"], 4000, out)
@@ -192,6 +339,13 @@ class TrafficGenSteeringTest(unittest.TestCase):
 
     def test_steered_syn_flood_reaches_the_owners_with_no_handoff(self):
         self.assertEqual(self.run_flows("--steer-workers", "2", "--new-flows"), 0)
+
+    def test_steered_ipv6_flows_reach_their_owner_with_no_handoff(self):
+        self.assertEqual(self.run_flows("--steer-workers", "2", ipv6=True), 0)
+        self.assertEqual(self.run_flows("--steer-workers", "2", "--new-flows", ipv6=True), 0)
+
+    def test_unsteered_ipv6_flows_are_handed_to_their_owner(self):
+        self.assertGreater(self.run_flows(ipv6=True), 0)
 
     def test_steering_needs_a_queue_per_worker(self):
         res = subprocess.run([GEN, "--", "--steer-workers", "4", "--tx-queues", "2",

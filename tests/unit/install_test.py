@@ -2,7 +2,7 @@
 """`meson install` installs what an appliance needs (issue 15): the
 daemon, podgatectl, the default config, the systemd unit with this build's
 paths, the control socket's group (sysusers.d), the docs the unit names
-and the man pages podgate(8), podgatectl(8) and podgate.toml(5).  Installs into a scratch DESTDIR; nothing outside it is touched.
+and the man pages podgate(8), podgatectl(8), podgate.toml(5) and podgate-gen(1).  Installs into a scratch DESTDIR; nothing outside it is touched.
 
 Run: python3 tests/unit/install_test.py BUILD_DIR [-v]
 """
@@ -70,7 +70,7 @@ class InstallTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
-    MAN_PAGES = ("man8/podgate.8", "man8/podgatectl.8", "man5/podgate.toml.5")
+    MAN_PAGES = ("man8/podgate.8", "man8/podgatectl.8", "man5/podgate.toml.5", "man1/podgate-gen.1")
 
     def man_page(self, page):
         opts = {o["name"]: o["value"] for o in introspect("--buildoptions")}
@@ -81,7 +81,7 @@ class InstallTest(unittest.TestCase):
             with open(self.man_page(page)) as f:
                 text = f.read()
             self.assertNotRegex(text, r"@[A-Z]+@", f"{page}: every @VAR@ substituted")
-            if "podgatectl" not in page:
+            if "podgatectl" not in page and "podgate-gen" not in page:
                 self.assertIn(f"{self.sysconfdir}/podgate/podgate.toml", text)
         with open(self.man_page("man8/podgate.8")) as f:
             podgate = f.read().replace("\\-", "-")
@@ -102,6 +102,14 @@ class InstallTest(unittest.TestCase):
             self.assertIn(option, podgatectl)
         for command in commands:
             self.assertRegex(podgatectl, rf"(?m)^\.(B|BR|BI) \"?{command}\b", command)
+        with open(self.man_page("man1/podgate-gen.1")) as f:
+            gen = f.read().replace("\\-", "-")
+        help_text = subprocess.run([self.installed(f"{self.bindir}/podgate-gen"), "--help"],
+                                   capture_output=True, text=True, timeout=30).stdout
+        options = set(re.findall(r"--[a-z0-9-]+", help_text))
+        self.assertIn("--ipv6", options)
+        for option in sorted(options) + ["EXIT STATUS"]:
+            self.assertIn(option, gen)
 
     @unittest.skipUnless(shutil.which("man"), "needs man (apt package man-db)")
     def test_man_pages_render_without_warnings(self):

@@ -17,6 +17,10 @@ It measures, in one run:
     --no-check (testpmd does no NAT, so nothing can be checked);
   * podgate with 1k, 100k and 1M concurrent flows, 64/512/1500-byte frames
     (64 is UDP: a stamped TCP frame needs 70 bytes), established traffic,
+    over IPv4 and, side by side in the same run, over IPv6 (podgate is
+    dual-stack in every case; 64-byte frames cannot carry IPv6 + UDP + the
+    generator's 16-byte stamp, so the IPv6 stand-in for 64 is 78 bytes, the
+    smallest that can, divided by testpmd io at 64 bytes),
     and a SYN flood of new connections (70-byte TCP SYNs, each from a client
     address:port never used before); the generator counts with --no-check too,
     so both sides of every ratio cost the generator the same;
@@ -118,6 +122,13 @@ BASE_PODS = ["172.17.0.10", "172.17.0.11", "172.17.0.12", "172.17.0.13"]
 CHURN_PODS = ["172.17.0.5", "172.17.0.20"]  # one sorts before the base Pods, one after
 WEB = ("10.96.0.20", 80, 8080, "TCP")
 UDP = ("10.96.0.40", 53, 5353, "UDP")
+# The same services' IPv6 halves (both services are dual-stack) and Pods.
+BASE_PODS6 = ["fd00:17::10", "fd00:17::11", "fd00:17::12", "fd00:17::13"]
+WEB6 = ("fd00:96::20", 80, 8080, "TCP")
+UDP6 = ("fd00:96::40", 53, 5353, "UDP")
+CLIENTS6_NET = "2001:db8::/32"  # every IPv6 case's clients, routed via memiflab.GATEWAY6
+# The smallest stamped IPv6 + UDP frame: 14 + 40 + 8 + the 16-byte stamp.
+MIN_UDP6_FRAME = 78
 DNS_ZONE_NAME = "web.default.svc.cluster.local"
 SECTION = "## Throughput over memif"
 
@@ -276,15 +287,18 @@ workers = {self.workers}
 flow_table_size = {self.flow_table_size}
 mbufs = 32767
 tcp_syn_timeout = {self.syn_timeout}
-{memiflab.ports_toml(self.socket("up"), self.socket("pods"), RSIZE)}
+{memiflab.ports_toml(self.socket("up"), self.socket("pods"), RSIZE, ipv6=True)}
 {memiflab.route_toml("10.0.0.0/8")}
-{memiflab.neighbors_toml(BASE_PODS + CHURN_PODS)}
+{memiflab.route_toml(CLIENTS6_NET)}
+{memiflab.neighbors_toml(BASE_PODS + CHURN_PODS + BASE_PODS6, ipv6=True)}
 [dns]
 listen = {listen}
 [control]
 socket = "{self.control}"
-{service_toml("web", *WEB, memiflab.churn_endpoints(BASE_PODS, CHURN_PODS, churn_phase))}
-{service_toml("udp", *UDP, memiflab.ready_endpoints(BASE_PODS))}
+{service_toml("web", [WEB[0], WEB6[0]], *WEB[1:],
+              memiflab.churn_endpoints(BASE_PODS, CHURN_PODS, churn_phase)
+              + memiflab.ready_endpoints(BASE_PODS6))}
+{service_toml("udp", [UDP[0], UDP6[0]], *UDP[1:], memiflab.ready_endpoints(BASE_PODS + BASE_PODS6))}
 """
         # Atomic replace: a SIGHUP never reads a half-written file.
         tmp = self.config + ".tmp"
@@ -537,8 +551,11 @@ class Bench:
         return run_generator(self.gen_bin, fwd, self.memory, self.tag("g"), options, queues,
                              self.layout, **kw)
 
-    def add(self, kind, mode, flows, size, proto, r, notes=""):
+    def add(self, kind, mode, flows, size, proto, r, notes="", family="IPv4", io_size=None):
+        # io_size: the testpmd io frame size this row's ratio divides by
+        # (an IPv6 78-byte row stands in for 64).
         row = {"kind": kind, "mode": mode, "flows": flows, "frame_size": size, "proto": proto,
+               "family": family, "io_size": io_size or size,
                "tx_pps": round(r["tx"]["pps"]), "rx_pps": round(r["rx_pods"]["pps"]),
                "gbps": round(r["rx_pods"]["pps"] * size * 8 / 1e9, 3),
                "loss_pct": round(r["loss"]["percent"], 4),
@@ -548,16 +565,22 @@ class Bench:
                "p99_us": round(r["latency_ns"]["client_to_pod"]["p99"] / 1e3, 1),
                "ratio_to_io": "", "notes": notes}
         self.rows.append(row)
-        log(f"{kind} {mode} flows={flows} {size}B {proto}: rx {row['rx_pps'] / 1e6:.3f} Mpps, "
+        log(f"{kind} {mode} flows={flows} {size}B {proto}/{family}: rx {row['rx_pps'] / 1e6:.3f} Mpps, "
             f"tx {row['tx_pps'] / 1e6:.3f} Mpps, loss {row['loss_pct']}%, "
             f"violations {row['violations']}")
         return row
 
-    def flow_opts(self, flows, index, size, proto):
+    def flow_opts(self, flows, index, size, proto, family="IPv4"):
         # Each run its own client range so no run finds the last one's flows.
-        base = f"10.{100 + index}.0"
-        svc = service_arg(*(WEB if proto == "TCP" else UDP), BASE_PODS)
-        return ["--service", svc, "--clients", f"{base}.1-{base}.64", "--client-ports", "1024-65535",
+        if family == "IPv6":
+            base = f"2001:db8:{100 + index}:"
+            svc = service_arg(*(WEB6 if proto == "TCP" else UDP6), BASE_PODS6)
+            clients = f"{base}:1-{base}:40"  # 64 clients, as IPv4's
+        else:
+            base = f"10.{100 + index}.0"
+            svc = service_arg(*(WEB if proto == "TCP" else UDP), BASE_PODS)
+            clients = f"{base}.1-{base}.64"
+        return ["--service", svc, "--clients", clients, "--client-ports", "1024-65535",
                 "--flows", str(flows), "--size", str(size), "--duration", str(self.seconds),
                 "--drain-ms", "300"]
 
@@ -575,33 +598,43 @@ class Bench:
                          proto, r)
 
     def podgate_matrix(self, flow_counts, sizes):
+        """Every flow count x frame size (and a checked case), IPv4 then
+        IPv6 at that flow count, so the two families sit side by side."""
         for flows in flow_counts:
-            # The case's connections, and a quarter more (conf/podgate.toml).
-            table = max(4096, flows + flows // 4)
-            for size in sizes + ["checked"]:
-                # A fresh podgate for every case: the table holds this
-                # case's flows only.
-                p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"), table,
-                            self.layout)
-                try:
-                    self.matrix_case(p, flows, size, sizes, flow_counts, table)
-                finally:
-                    p.stop()
-                self.extra[f"counters_{flows}_{size}"] = p.counters()
+            for family in ("IPv4", "IPv6"):
+                self.family_cases(flows, sizes, family, flow_counts)
 
-    def matrix_case(self, p, flows, size, sizes, flow_counts, table):
+    def family_cases(self, flows, sizes, family, flow_counts):
+        # The case's connections, and a quarter more (conf/podgate.toml).
+        table = max(4096, flows + flows // 4)
+        for size in sizes + ["checked"]:
+            # A fresh podgate for every case: the table holds this
+            # case's flows only.
+            p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"), table,
+                        self.layout)
+            try:
+                self.matrix_case(p, flows, size, sizes, flow_counts, table, family)
+            finally:
+                p.stop()
+            suffix = "" if family == "IPv4" else "_ipv6"
+            self.extra[f"counters_{flows}_{size}{suffix}"] = p.counters()
+
+    def matrix_case(self, p, flows, size, sizes, flow_counts, table, family="IPv4"):
         if size == "checked":
             # At the same flow count, at half the rate just measured, with
             # every packet judged.
             size = sizes[-1]
             rate = int(self.rows[-1]["rx_pps"] * 0.5)
-            r = self.gen(p, self.flow_opts(flows, self.n, size, "TCP") + ["--rate", str(rate)])
+            r = self.gen(p, self.flow_opts(flows, self.n, size, "TCP", family) + ["--rate", str(rate)])
             self.add("podgate", "established, checked", flows, size, "TCP", r,
-                     f"--rate {rate}, every packet checked")
+                     f"--rate {rate}, every packet checked", family=family)
             return
         proto = "UDP" if size < 70 else "TCP"
+        io_size = size
+        if family == "IPv6" and size < MIN_UDP6_FRAME:
+            size = MIN_UDP6_FRAME  # 64 bytes cannot carry IPv6 + UDP + the stamp
         profile = None
-        if flows == flow_counts[0] and size == sizes[0]:
+        if flows == flow_counts[0] and io_size == sizes[0] and family == "IPv4":
             # Where the worker's time goes, in the first case.
             def profile_worker():
                 time.sleep(0.3)
@@ -610,11 +643,12 @@ class Bench:
                 self.extra["perf_case"] = f"{flows} flows, {size}-byte {proto}"
 
             profile = threading.Thread(target=profile_worker)
-        r = self.gen(p, self.flow_opts(flows, self.n, size, proto) + ["--no-check"],
+        r = self.gen(p, self.flow_opts(flows, self.n, size, proto, family) + ["--no-check"],
                      on_started=profile.start if profile else None)
         if profile:
             profile.join()
-        row = self.add("podgate", "established", flows, size, proto, r, f"flow_table_size {table}")
+        row = self.add("podgate", "established", flows, size, proto, r, f"flow_table_size {table}",
+                       family=family, io_size=io_size)
         row["table_bytes_per_flow"] = flow_table_bytes(table) / flows
 
     def syn_flood(self):
@@ -752,7 +786,7 @@ class Bench:
 
     def run(self):
         quick = self.a.quick
-        sizes = [64, 512, 1500] if not quick else [512]
+        sizes = [64, 512, 1500] if not quick else [64, 512]
         flow_counts = [1000, 100_000, 1_000_000] if not quick else [1000]
         log(f"memory: {self.memory.describe()}; {self.seconds} s per case; work dir {self.dir}")
         self.baseline(sizes if not quick else [64, 512])
@@ -780,7 +814,8 @@ class Bench:
             if r["mode"] not in ("io", "io (again, at the end)", "macswap", "established",
                                  "SYN flood"):
                 continue  # rate-limited runs: a ratio would say nothing
-            base = io.get(r["frame_size"]) or io.get(64 if r["frame_size"] < 70 else 512)
+            size = r.get("io_size", r["frame_size"])
+            base = io.get(size) or io.get(64 if size < 70 else 512)
             if base:
                 r["ratio_to_io"] = round(r["rx_pps"] / base, 3)
         return self.rows
@@ -790,7 +825,7 @@ class Bench:
 # Output
 # ---------------------------------------------------------------------------
 
-CSV_FIELDS = ["kind", "mode", "flows", "frame_size", "proto", "tx_pps", "rx_pps", "gbps",
+CSV_FIELDS = ["kind", "mode", "flows", "frame_size", "proto", "family", "tx_pps", "rx_pps", "gbps",
               "loss_pct", "violations", "moved", "p50_us", "p99_us", "ratio_to_io", "notes"]
 
 
@@ -817,7 +852,8 @@ def label(r):
         return f"testpmd {r['mode']} {r['frame_size']}B"
     flows = r["flows"] if isinstance(r["flows"], str) else (
         f"{r['flows'] // 1000}k" if r["flows"] < 1_000_000 else f"{r['flows'] // 1_000_000}M")
-    return f"{r['mode']} {flows} {r['frame_size']}B"
+    v6 = " IPv6" if r.get("family") == "IPv6" else ""
+    return f"{r['mode']}{v6} {flows} {r['frame_size']}B"
 
 
 def write_plot(rows, path, workdir):
@@ -891,9 +927,16 @@ def section(bench, rows, command):
              "counts without checking (`--no-check`) in the throughput cases on both sides so "
              "that each ratio costs it the same.  testpmd io runs at the start and again at the end; "
              "each ratio divides by the better of the two io figures for that frame size.  The \"checked\" and churn rows check every "
-             "packet (right Pod and port, checksums, source kept, no moved flow).  64-byte "
+             "packet (right Pod and port, checksums, TTL / hop limit, source kept, no moved "
+             "flow).  64-byte "
              "frames are UDP (a stamped TCP frame needs 70 bytes); the SYN flood uses 70-byte "
-             "SYNs, each from a client address:port never used before in the run.")
+             "SYNs, each from a client address:port never used before in the run.  podgate is "
+             "dual-stack in every case (both services have an IPv4 and an IPv6 VIP), and each "
+             "IPv4 established case is followed by its IPv6 twin (`podgate-gen --ipv6`: IPv6 "
+             "clients to the IPv6 VIP, IPv6 Pods).  A 64-byte frame cannot carry IPv6 + UDP + "
+             f"the generator's 16-byte stamp, so the IPv6 twin of a 64-byte case uses "
+             f"{MIN_UDP6_FRAME}-byte frames, the smallest that can, and its ratio divides by "
+             "testpmd io at 64 bytes.")
     L.append("")
     L.append(f"Machine: {machine()}.  {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC.  "
              "The machine is shared with other jobs and noisy: repeat runs move these figures "
@@ -909,7 +952,8 @@ def section(bench, rows, command):
         flows = r["flows"] if isinstance(r["flows"], str) else f"{r['flows']:,}"
         name = f"{r['kind']} {r['mode']}"
         ratio = f"**{r['ratio_to_io']:.2f}**" if r["ratio_to_io"] != "" else "–"
-        L.append(f"| {name} | {flows} | {r['frame_size']} B {r['proto']} | {fmt_pps(r['rx_pps'])} | "
+        proto = r["proto"] + ("/IPv6" if r.get("family") == "IPv6" else "")
+        L.append(f"| {name} | {flows} | {r['frame_size']} B {proto} | {fmt_pps(r['rx_pps'])} | "
                  f"{r['gbps']:.2f} | {ratio} | {r['loss_pct']:.3f}% | {r['p50_us']} / {r['p99_us']} |")
     L.append("")
     if any((r["ratio_to_io"] or 0) > 1.05 for r in rows if r["kind"] == "podgate"):
@@ -925,6 +969,33 @@ def section(bench, rows, command):
     L.append("")
     L.append("![throughput](bench/throughput.png)")
     L.append("")
+
+    # IPv4 and IPv6 side by side.
+    pairs = []
+    for r4 in rows:
+        if r4["kind"] != "podgate" or r4.get("family", "IPv4") != "IPv4" or \
+                r4["mode"] not in ("established", "established, checked"):
+            continue
+        twin = [r for r in rows if r.get("family") == "IPv6" and r["mode"] == r4["mode"]
+                and r["flows"] == r4["flows"] and r.get("io_size") == r4.get("io_size")]
+        if twin:
+            pairs.append((r4, twin[0]))
+    if pairs:
+        L.append("**IPv4 and IPv6 side by side** (same run, same podgate config; "
+                 "`established, checked` rows run at half the rate just measured, so their "
+                 "figures follow the rate, not the forwarder"
+                 + ("; the first IPv4 case ran under `perf record` for the profile below"
+                    if e.get("perf") else "") + "):")
+        L.append("")
+        L.append("| case | flows | IPv4 frame | IPv4 Mpps | IPv6 frame | IPv6 Mpps | IPv6 / IPv4 | "
+                 "IPv6 violations |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for r4, r6 in pairs:
+            ratio = f"{r6['rx_pps'] / r4['rx_pps']:.2f}" if r4["rx_pps"] else "–"
+            L.append(f"| {r4['mode']} | {r4['flows']:,} | {r4['frame_size']} B {r4['proto']} | "
+                     f"{fmt_pps(r4['rx_pps'])} | {r6['frame_size']} B {r6['proto']} | "
+                     f"{fmt_pps(r6['rx_pps'])} | {ratio} | {r6['violations']} |")
+        L.append("")
 
     # Churn.
     ch = e.get("churn", {})
@@ -980,7 +1051,8 @@ def section(bench, rows, command):
     L.append("**Issue-5 targets.**")
     L.append("")
     io = {r["frame_size"]: r for r in rows if r["kind"] == "testpmd" and r["mode"] == "io"}
-    est = [r for r in rows if r["kind"] == "podgate" and r["mode"] == "established"]
+    est = [r for r in rows if r["kind"] == "podgate" and r["mode"] == "established"
+           and r.get("family", "IPv4") == "IPv4"]
     if est:
         worst = min(est, key=lambda r: r["ratio_to_io"] or 0)
         ok = all((r["ratio_to_io"] or 0) >= 0.9 for r in est)
@@ -1009,7 +1081,8 @@ def section(bench, rows, command):
             for k, v in sorted(d.items()):
                 case = "/".join(k.split("/")[:2])
                 i = f" ({ins[case]} instructions)" if case in ins else ""
-                parts.append(f"{k.split('/')[1]} {v['own']:.0f}{i}")
+                # BM_Established (IPv4) and BM_Established6 side by side.
+                parts.append(f"{k.split('/')[0]} {k.split('/')[1]} {v['own']:.0f}{i}")
             return ", ".join(parts)
         if est_c:
             ok = all(v["own"] < 100 for v in est_c.values())

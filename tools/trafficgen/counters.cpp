@@ -13,6 +13,8 @@ void Counters::merge(const Counters& o) {
   rx_replies += o.rx_replies;
   arp_answered += o.arp_answered;
   arp_ignored += o.arp_ignored;
+  ndp_answered += o.ndp_answered;
+  ndp_ignored += o.ndp_ignored;
   for (size_t i = 0; i < kViolationCount; ++i) {
     violations[i] += o.violations[i];
     if (first_example[i][0] == '\0') first_example[i] = o.first_example[i];

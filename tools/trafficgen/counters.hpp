@@ -17,18 +17,22 @@ namespace podgate::gen {
 // reasons): the enum, the counters and the names in the reports.
 #define PODGATE_GEN_VIOLATIONS(X)                                                       \
   X(kPodUnexpected, "pod_unexpected",                                                   \
-    "at the Pods: not ARP and not a stamped TCP/UDP packet of a known flow")           \
+    "at the Pods: not ARP/NDP and not a stamped TCP/UDP packet of a known flow")       \
   X(kPodBadIpChecksum, "pod_bad_ip_checksum", "at the Pods: IPv4 header checksum wrong") \
   X(kPodBadL4Checksum, "pod_bad_l4_checksum", "at the Pods: TCP/UDP checksum wrong")   \
+  X(kPodBadHopLimit, "pod_bad_hop_limit",                                               \
+    "at the Pods: TTL / hop limit is not the sent 64 less one (one router hop)")       \
   X(kPodWrongEndpoint, "pod_wrong_endpoint",                                            \
     "at the Pods: destination is not a ready endpoint ip:target_port of the service")  \
   X(kPodWrongSource, "pod_wrong_source",                                                \
     "at the Pods: source is not the client's ip:port (DNAT must keep it)")             \
   X(kPodFlowMoved, "pod_flow_moved", "at the Pods: a flow reached another Pod than before") \
   X(kClientUnexpected, "client_unexpected",                                             \
-    "at the clients: not ARP and not a reply the generator asked for")                 \
+    "at the clients: not ARP/NDP and not a reply the generator asked for")             \
   X(kReplyBadIpChecksum, "reply_bad_ip_checksum", "reply: IPv4 header checksum wrong") \
   X(kReplyBadL4Checksum, "reply_bad_l4_checksum", "reply: TCP/UDP checksum wrong")     \
+  X(kReplyBadHopLimit, "reply_bad_hop_limit",                                           \
+    "reply: TTL / hop limit is not the Pod's 64 less one")                             \
   X(kReplyWrongSource, "reply_wrong_source",                                            \
     "reply: source is not the service VIP:port (reverse NAT)")                         \
   X(kReplyWrongDestination, "reply_wrong_destination",                                  \
@@ -80,6 +84,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) Counters {
   uint64_t rx_replies = 0;         // stamped TCP/UDP at the client port
   uint64_t arp_answered = 0;
   uint64_t arp_ignored = 0;  // requests for others, replies we did not ask for
+  uint64_t ndp_answered = 0;  // neighbour solicitations for our addresses
+  uint64_t ndp_ignored = 0;   // for others, advertisements we did not ask for
   std::array<uint64_t, kViolationCount> violations{};
   // The first offending packet of each kind, described, for the report.
   std::array<std::array<char, 160>, kViolationCount> first_example{};

@@ -1,5 +1,7 @@
 #include "tools/trafficgen/engine.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -13,10 +15,16 @@ namespace {
 // a spread one makes captures easier to read.
 uint32_t initial_seq(uint32_t flow) noexcept { return flow * 2654435761u; }
 
-uint16_t payload_len(dp::Proto proto, uint16_t frame_size) noexcept {
-  return static_cast<uint16_t>(frame_size - kL2L3Len -
-                               (proto == dp::Proto::kTcp ? sizeof(rte_tcp_hdr) : sizeof(rte_udp_hdr)));
+uint16_t payload_len(dp::Family family, dp::Proto proto, uint16_t frame_size) noexcept {
+  return static_cast<uint16_t>(frame_size - l2l3_len(family) - l4_header_len(proto));
 }
+
+uint32_t owner(const dp::Ownership& o, const dp::IpAddr& ip, rte_be16_t port) noexcept {
+  return ip.is_v4() ? o.owner(ip.as_v4(), port) : o.owner(ip.as_v6(), port);
+}
+
+// What a received packet should carry after one router hop.
+constexpr uint8_t kHopLimitAfterPodgate = kTtl - 1;
 
 }  // namespace
 
@@ -44,7 +52,7 @@ TxEngine::TxEngine(const TxConfig& cfg, Counters& counters) : cfg_(cfg), counter
     if (!cfg_.new_flows) {
       for (uint32_t k = 0; k < own_flows_; ++k) {
         const Flow& f = cfg_.flows->flow(cfg_.first_flow + k * cfg_.stride);
-        lanes_[cfg_.steer->owner(f.client, f.client_port)].flows.push_back(k);
+        lanes_[owner(*cfg_.steer, f.client, f.client_port)].flows.push_back(k);
       }
       std::erase_if(lanes_, [](const Lane& l) { return l.flows.empty(); });
     }
@@ -98,9 +106,9 @@ uint64_t TxEngine::take_tuple(Lane& lane) noexcept {
   for (uint64_t tries = 0;; ++tries) {
     const uint64_t t = lane.next_tuple;
     lane.next_tuple = lane.next_tuple + 1 == cfg_.tuples ? 0 : lane.next_tuple + 1;
-    const dp::Ip4 ip = dp::Ip4::from_host(cfg_.client_first.host() + static_cast<uint32_t>(t / cfg_.client_ports));
+    const dp::IpAddr ip = nth_address(cfg_.client_first, static_cast<uint32_t>(t / cfg_.client_ports));
     const rte_be16_t port = dp::to_be16(static_cast<uint16_t>(cfg_.client_port_first + t % cfg_.client_ports));
-    if (cfg_.steer->owner(ip, port) == lane.queue || tries >= cfg_.tuples) return t;
+    if (owner(*cfg_.steer, ip, port) == lane.queue || tries >= cfg_.tuples) return t;
   }
 }
 
@@ -132,7 +140,7 @@ uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
     if (cfg_.new_flows) {
       // A connection never seen before: the next client address x port.
       const uint64_t t = take_tuple(lane);
-      spec.src = dp::Ip4::from_host(cfg_.client_first.host() + static_cast<uint32_t>(t / cfg_.client_ports));
+      spec.src = nth_address(cfg_.client_first, static_cast<uint32_t>(t / cfg_.client_ports));
       spec.sport = dp::to_be16(static_cast<uint16_t>(cfg_.client_port_first + t % cfg_.client_ports));
       spec.tcp_flags = RTE_TCP_SYN_FLAG;
       spec.seq = seq_[k];
@@ -149,7 +157,7 @@ uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
         spec.tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
         spec.seq = seq_[k];
         spec.ack = 1;
-        seq_[k] += payload_len(svc.proto, cfg_.frame_size);
+        seq_[k] += payload_len(svc.vip.family, svc.proto, cfg_.frame_size);
       }
     }
     spec.stamp.tsc = now;
@@ -201,15 +209,25 @@ void RxEngine::flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n)
   n = 0;
 }
 
+bool RxEngine::is_ours(const RxView& v) const noexcept {
+  const FlowSet& flows = *cfg_.flows;
+  if (!v.is_ip() || !v.stamped || v.stamp.flow >= flows.size()) return false;
+  const Service& svc = flows.services()[flows.flow(v.stamp.flow).service];
+  return v.proto == svc.proto && v.family() == svc.vip.family;
+}
+
 void RxEngine::on_pod_packet(rte_mbuf* m, uint64_t now) noexcept {
   RxView v = view_frame(m);
   if (v.kind == RxView::Kind::kArp) {
     on_arp(m, v, true);
     return;
   }
+  if (v.kind == RxView::Kind::kNdp) {
+    on_ndp(m, v, true);
+    return;
+  }
   FlowSet& flows = *cfg_.flows;
-  if (v.kind != RxView::Kind::kIp4 || !v.stamped || v.stamp.flow >= flows.size() ||
-      v.proto != flows.services()[flows.flow(v.stamp.flow).service].proto) {
+  if (!is_ours(v)) {
     violation(Violation::kPodUnexpected, v);
     rte_pktmbuf_free(m);
     return;
@@ -225,12 +243,16 @@ void RxEngine::on_pod_packet(rte_mbuf* m, uint64_t now) noexcept {
   const uint32_t id = v.stamp.flow;
   const Flow& f = flows.flow(id);
   bool ok = true;
-  if (!ip_checksum_ok(v.ip)) {
+  if (v.ip != nullptr && !ip_checksum_ok(v.ip)) {  // IPv6 has no header checksum
     violation(Violation::kPodBadIpChecksum, v);
     ok = false;
   }
   if (!l4_checksum_ok(v)) {
     violation(Violation::kPodBadL4Checksum, v);
+    ok = false;
+  }
+  if (v.hop_limit() != kHopLimitAfterPodgate) {
+    violation(Violation::kPodBadHopLimit, v);
     ok = false;
   }
   const uint32_t ep = flows.endpoint_of(f.service, Endpoint{v.dst(), v.dport()});
@@ -265,9 +287,12 @@ void RxEngine::on_client_packet(rte_mbuf* m, uint64_t now) noexcept {
     on_arp(m, v, false);
     return;
   }
+  if (v.kind == RxView::Kind::kNdp) {
+    on_ndp(m, v, false);
+    return;
+  }
   const FlowSet& flows = *cfg_.flows;
-  if (!cfg_.reply || v.kind != RxView::Kind::kIp4 || !v.stamped || v.stamp.flow >= flows.size() ||
-      v.proto != flows.services()[flows.flow(v.stamp.flow).service].proto) {
+  if (!cfg_.reply || !is_ours(v)) {
     violation(Violation::kClientUnexpected, v);
     rte_pktmbuf_free(m);
     return;
@@ -276,8 +301,9 @@ void RxEngine::on_client_packet(rte_mbuf* m, uint64_t now) noexcept {
   if (now > v.stamp.tsc) counters_.round_trip.record(now - v.stamp.tsc);
   const Flow& f = flows.flow(v.stamp.flow);
   const Service& svc = flows.services()[f.service];
-  if (!ip_checksum_ok(v.ip)) violation(Violation::kReplyBadIpChecksum, v);
+  if (v.ip != nullptr && !ip_checksum_ok(v.ip)) violation(Violation::kReplyBadIpChecksum, v);
   if (!l4_checksum_ok(v)) violation(Violation::kReplyBadL4Checksum, v);
+  if (v.hop_limit() != kHopLimitAfterPodgate) violation(Violation::kReplyBadHopLimit, v);
   if (v.src() != svc.vip || v.sport() != svc.port) violation(Violation::kReplyWrongSource, v);
   if (v.dst() != f.client || v.dport() != f.client_port) {
     violation(Violation::kReplyWrongDestination, v);
@@ -286,7 +312,7 @@ void RxEngine::on_client_packet(rte_mbuf* m, uint64_t now) noexcept {
 }
 
 void RxEngine::on_arp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
-  const dp::Ip4 asked{v.arp->arp_data.arp_tip};
+  const dp::IpAddr asked = dp::IpAddr::v4(dp::Ip4{v.arp->arp_data.arp_tip});
   const bool ours = pod_side ? cfg_.flows->is_endpoint_ip(asked)
                              : asked == cfg_.client_gw || cfg_.flows->is_client(asked);
   if (v.arp->arp_opcode != dp::to_be16(RTE_ARP_OP_REQUEST) || !ours) {
@@ -303,6 +329,27 @@ void RxEngine::on_arp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
   }
 }
 
+void RxEngine::on_ndp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
+  const dp::IpAddr asked = dp::IpAddr::v6(v.ndp_target);
+  const bool ours = pod_side ? cfg_.flows->is_endpoint_ip(asked)
+                             : asked == cfg_.client_gw || cfg_.flows->is_client(asked);
+  // A solicitation from the unspecified address is duplicate address
+  // detection (RFC 4862 §5.4): nobody to answer but all-nodes; not ours to do.
+  const bool from_unspecified = RxView::address6(v.ip6->src_addr).as_v6().is_zero();
+  if (v.ndp_type != kNeighborSolicitation || !ours || from_unspecified) {
+    ++counters_.ndp_ignored;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  make_neighbor_advertisement(m, v, pod_side ? cfg_.pod_mac : cfg_.client_mac);
+  ++counters_.ndp_answered;
+  if (pod_side) {
+    out_pod_[out_pod_n_++] = m;
+  } else {
+    out_client_[out_client_n_++] = m;
+  }
+}
+
 void RxEngine::violation(Violation kind, const RxView& v) noexcept {
   const auto i = static_cast<size_t>(kind);
   ++counters_.violations[i];
@@ -310,16 +357,26 @@ void RxEngine::violation(Violation kind, const RxView& v) noexcept {
   if (text[0] != '\0') return;
   // Described once per kind: snprintf into a fixed buffer, no allocation.
   const size_t size = counters_.first_example[i].size();
-  if (v.kind != RxView::Kind::kIp4) {
+  if (!v.is_ip()) {
     std::snprintf(text, size, "%s frame of %u bytes",
-                  v.kind == RxView::Kind::kArp ? "ARP" : "non-TCP/UDP", v.frame_len);
+                  v.kind == RxView::Kind::kArp   ? "ARP"
+                  : v.kind == RxView::Kind::kNdp ? "NDP"
+                                                 : "non-TCP/UDP",
+                  v.frame_len);
     return;
   }
-  const uint32_t s = v.src().host(), d = v.dst().host();
-  std::snprintf(text, size, "%s %u.%u.%u.%u:%u -> %u.%u.%u.%u:%u flow %u%s",
-                dp::proto_name(v.proto).data(), s >> 24, s >> 16 & 255, s >> 8 & 255, s & 255,
-                dp::from_be16(v.sport()), d >> 24, d >> 16 & 255, d >> 8 & 255, d & 255,
-                dp::from_be16(v.dport()), v.stamp.flow, v.stamped ? "" : " (no stamp)");
+  // IPv6 in brackets ([fd00::1]:80), as the reports write endpoints.
+  char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+  const int af = v.ip != nullptr ? AF_INET : AF_INET6;
+  const dp::IpAddr s = v.src(), d = v.dst();
+  inet_ntop(af, s.bytes.data(), src, sizeof src);
+  inet_ntop(af, d.bytes.data(), dst, sizeof dst);
+  const char* open = af == AF_INET ? "" : "[";
+  const char* close = af == AF_INET ? "" : "]";
+  std::snprintf(text, size, "%s %s%s%s:%u -> %s%s%s:%u ttl %u flow %u%s",
+                dp::proto_name(v.proto).data(), open, src, close, dp::from_be16(v.sport()), open,
+                dst, close, dp::from_be16(v.dport()), v.hop_limit(), v.stamp.flow,
+                v.stamped ? "" : " (no stamp)");
 }
 
 }  // namespace podgate::gen

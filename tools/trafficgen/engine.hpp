@@ -1,6 +1,7 @@
 // The generator's per-lcore work: TxEngine sends a share of the flows to the
 // VIPs; RxEngine polls queues, checks what arrives (Pod side and replies on
-// the client side), answers ARP and, with --reply, answers for the Pods.
+// the client side), answers ARP and NDP and, with --reply, answers for the
+// Pods.
 //
 // Like l3fwd's loop, the engines only coordinate bursts of 32; the packet
 // work is in frame.cpp.  Each engine is touched by one lcore; everything it
@@ -38,7 +39,7 @@ struct TxConfig {
   // --new-flows: every packet is a SYN from the next tuple of the client
   // address x port space (this engine takes tuples first_flow + k * stride).
   bool new_flows = false;
-  dp::Ip4 client_first;
+  dp::IpAddr client_first;
   uint16_t client_port_first = 1024;
   uint32_t client_ports = 1;  // ports per address
   uint64_t tuples = 1;        // addresses x ports
@@ -108,7 +109,7 @@ struct RxConfig {
   uint16_t pod_tx_queue = 0;
   rte_ether_addr client_mac{};
   rte_ether_addr pod_mac{};
-  dp::Ip4 client_gw;
+  dp::IpAddr client_gw;
   FlowSet* flows = nullptr;  // pins flows to Pods
   bool reply = false;
   bool check = true;       // false (--no-check): count stamped packets only
@@ -126,6 +127,11 @@ class RxEngine {
   void on_client_packet(rte_mbuf* m, uint64_t now) noexcept;
   // Answers a request for an address we own; frees anything else.
   void on_arp(rte_mbuf* m, RxView& v, bool pod_side) noexcept;
+  // Answers a neighbour solicitation for an address we own (RFC 4861
+  // §7.2.4); frees anything else.
+  void on_ndp(rte_mbuf* m, RxView& v, bool pod_side) noexcept;
+  // The checks both sides share, for a stamped packet of a known flow.
+  bool is_ours(const RxView& v) const noexcept;
   void violation(Violation kind, const RxView& v) noexcept;
   void flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n) noexcept;
 

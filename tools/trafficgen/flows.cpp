@@ -6,7 +6,7 @@ FlowSet::FlowSet(const Options& o)
     : services_(o.services),
       pins_(std::make_unique<std::atomic<uint32_t>[]>(o.flows)),
       client_first_(o.client_first),
-      client_last_(o.client_last) {
+      clients_(address_count(o.client_first, o.client_last)) {
   for (const Service& s : services_) {
     first_endpoint_.push_back(endpoint_count_);
     endpoint_count_ += static_cast<uint32_t>(s.endpoints.size());
@@ -19,7 +19,7 @@ FlowSet::FlowSet(const Options& o)
     Flow f;
     f.service = static_cast<uint16_t>(i % nservices);
     f.client_port = dp::to_be16(static_cast<uint16_t>(o.client_port_first + n % nports));
-    f.client = dp::Ip4::from_host(o.client_first.host() + n / nports);
+    f.client = nth_address(o.client_first, n / nports);
     flows_.push_back(f);
   }
   for (uint32_t i = 0; i < o.flows; ++i) pins_[i].store(kNoEndpoint, std::memory_order_relaxed);
@@ -33,7 +33,7 @@ uint32_t FlowSet::endpoint_of(uint16_t service, Endpoint ep) const noexcept {
   return kNoEndpoint;
 }
 
-bool FlowSet::is_endpoint_ip(dp::Ip4 ip) const noexcept {
+bool FlowSet::is_endpoint_ip(const dp::IpAddr& ip) const noexcept {
   for (const Service& s : services_) {
     for (const Endpoint& e : s.endpoints) {
       if (e.ip == ip) return true;

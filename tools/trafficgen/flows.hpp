@@ -16,7 +16,7 @@
 namespace podgate::gen {
 
 struct Flow {
-  dp::Ip4 client;
+  dp::IpAddr client;
   rte_be16_t client_port = 0;
   uint16_t service = 0;  // index into FlowSet::services()
 };
@@ -55,11 +55,12 @@ class FlowSet {
     return pins_[flow].load(std::memory_order_relaxed);
   }
 
-  // Is `ip` a client address or an endpoint address (for ARP)?
-  bool is_client(dp::Ip4 ip) const noexcept {
-    return ip.host() >= client_first_.host() && ip.host() <= client_last_.host();
+  // Is `ip` a client address or an endpoint address (for ARP and NDP)?
+  bool is_client(const dp::IpAddr& ip) const noexcept {
+    const uint64_t n = address_count(client_first_, ip);
+    return n != 0 && n <= clients_;
   }
-  bool is_endpoint_ip(dp::Ip4 ip) const noexcept;
+  bool is_endpoint_ip(const dp::IpAddr& ip) const noexcept;
 
  private:
   std::vector<Service> services_;
@@ -67,8 +68,8 @@ class FlowSet {
   std::vector<uint32_t> first_endpoint_;
   uint32_t endpoint_count_ = 0;
   std::unique_ptr<std::atomic<uint32_t>[]> pins_;
-  dp::Ip4 client_first_;
-  dp::Ip4 client_last_;
+  dp::IpAddr client_first_;
+  uint64_t clients_ = 1;  // addresses in the client range
 };
 
 }  // namespace podgate::gen

@@ -7,8 +7,54 @@
 namespace podgate::gen {
 namespace {
 
-uint16_t l4_header_len(dp::Proto proto) noexcept {
-  return proto == dp::Proto::kTcp ? sizeof(rte_tcp_hdr) : sizeof(rte_udp_hdr);
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr uint16_t kNdpLen = 32;  // a solicitation or advertisement with one 8-byte option
+
+// RFC 8200 §8.1's pseudo-header sum (source, destination, 32-bit upper-layer
+// length, next header) plus the segment, folded; all ones when the segment
+// carries a right checksum.
+uint16_t sum6(const rte_ipv6_hdr* ip, uint8_t next_header, const uint8_t* l4, uint32_t len) noexcept {
+  uint32_t sum = dp::ones_sum({ip->src_addr, 16});
+  sum = dp::ones_sum({ip->dst_addr, 16}, sum);
+  sum += (len >> 16) + (len & 0xffff) + next_header;
+  // rte_raw_cksum adds 16-bit words as a little-endian CPU loads them; the
+  // byte-swapped sum is the big-endian one ones_sum uses (RFC 1071 §2(B)).
+  sum += dp::bswap16(rte_raw_cksum(l4, len));
+  return dp::csum_fold(sum);
+}
+
+void fill_ip6(rte_ipv6_hdr* ip, uint8_t next_header, uint16_t payload, uint8_t hop_limit,
+              const uint8_t* src, const uint8_t* dst) noexcept {
+  ip->vtc_flow = dp::to_be32(6u << 28);
+  ip->payload_len = dp::to_be16(payload);
+  ip->proto = next_header;
+  ip->hop_limits = hop_limit;
+  std::memcpy(ip->src_addr, src, 16);
+  std::memcpy(ip->dst_addr, dst, 16);
+}
+
+// RFC 4861 §7.1.1/§7.1.2 validity of a solicitation or advertisement:
+// hop limit 255, code 0, 24 octets or more, options of non-zero length that
+// fit, the checksum.
+bool view_ndp(RxView& v, rte_ipv6_hdr* ip, uint8_t* l4, uint16_t len) noexcept {
+  if (len < 24 || (l4[0] != kNeighborSolicitation && l4[0] != kNeighborAdvertisement) ||
+      l4[1] != 0 || ip->hop_limits != 255 || sum6(ip, kProtoIcmp6, l4, len) != 0xffff) {
+    return false;
+  }
+  v.ndp_mac = nullptr;
+  const uint8_t wanted = l4[0] == kNeighborSolicitation ? 1 : 2;  // source / target link-layer
+  for (uint32_t at = 24; at < len;) {
+    if (len - at < 2 || l4[at + 1] == 0 || l4[at + 1] * 8u > len - at) return false;
+    if (l4[at] == wanted && l4[at + 1] == 1) v.ndp_mac = l4 + at + 2;
+    at += l4[at + 1] * 8u;
+  }
+  v.kind = RxView::Kind::kNdp;
+  v.ip6 = ip;
+  v.l4 = l4;
+  v.l4_len = len;
+  v.ndp_type = l4[0];
+  std::memcpy(v.ndp_target.bytes.data(), l4 + 8, 16);
+  return true;
 }
 
 }  // namespace
@@ -21,24 +67,33 @@ void build_packet(rte_mbuf* m, const PacketSpec& s, uint16_t frame_size) noexcep
   auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
   eth->dst_addr = s.eth_dst;
   eth->src_addr = s.eth_src;
-  eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV4);
+  const bool v4 = s.src.is_v4();
+  eth->ether_type = dp::to_be16(v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
 
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->type_of_service = 0;
-  ip->total_length = dp::to_be16(static_cast<uint16_t>(frame_size - sizeof(rte_ether_hdr)));
-  ip->packet_id = 0;
-  ip->fragment_offset = dp::to_be16(RTE_IPV4_HDR_DF_FLAG);
-  ip->time_to_live = kTtl;
-  ip->next_proto_id = static_cast<uint8_t>(s.proto);
-  ip->src_addr = s.src.be;
-  ip->dst_addr = s.dst.be;
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-
-  uint8_t* l4 = reinterpret_cast<uint8_t*>(ip + 1);
+  const uint16_t l4_len = static_cast<uint16_t>(frame_size - l2l3_len(s.src.family));
+  uint8_t* l4;
+  rte_ipv4_hdr* ip = nullptr;
+  rte_ipv6_hdr* ip6 = nullptr;
+  if (v4) {
+    ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
+    ip->version_ihl = RTE_IPV4_VHL_DEF;
+    ip->type_of_service = 0;
+    ip->total_length = dp::to_be16(static_cast<uint16_t>(frame_size - sizeof(rte_ether_hdr)));
+    ip->packet_id = 0;
+    ip->fragment_offset = dp::to_be16(RTE_IPV4_HDR_DF_FLAG);
+    ip->time_to_live = kTtl;
+    ip->next_proto_id = static_cast<uint8_t>(s.proto);
+    ip->src_addr = s.src.as_v4().be;
+    ip->dst_addr = s.dst.as_v4().be;
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    l4 = reinterpret_cast<uint8_t*>(ip + 1);
+  } else {
+    ip6 = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+    fill_ip6(ip6, static_cast<uint8_t>(s.proto), l4_len, kTtl, s.src.bytes.data(), s.dst.bytes.data());
+    l4 = reinterpret_cast<uint8_t*>(ip6 + 1);
+  }
   const uint16_t l4_hdr = l4_header_len(s.proto);
-  const uint16_t l4_len = static_cast<uint16_t>(frame_size - kL2L3Len);
   std::memcpy(l4 + l4_hdr, &s.stamp, sizeof(Stamp));
   const uint16_t covered = static_cast<uint16_t>(l4_hdr + sizeof(Stamp));
   std::memset(l4 + covered, 0, l4_len - covered);
@@ -64,7 +119,7 @@ void build_packet(rte_mbuf* m, const PacketSpec& s, uint16_t frame_size) noexcep
   // The padding is zero and adds nothing to the one's complement sum, so
   // the pseudo-header (with the full L4 length) plus the covered bytes is
   // the checksum of the whole segment (RFC 1071 §2).
-  uint32_t sum = rte_ipv4_phdr_cksum(ip, 0);
+  uint32_t sum = v4 ? rte_ipv4_phdr_cksum(ip, 0) : rte_ipv6_phdr_cksum(ip6, 0);
   sum += rte_raw_cksum(l4, covered);
   uint16_t cksum = static_cast<uint16_t>(~dp::csum_fold(sum));
   if (s.proto == dp::Proto::kUdp) {
@@ -87,6 +142,34 @@ RxView view_frame(rte_mbuf* m) noexcept {
     if (len >= sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)) {
       v.kind = RxView::Kind::kArp;
       v.arp = reinterpret_cast<rte_arp_hdr*>(v.eth + 1);
+    }
+    return v;
+  }
+  if (type == RTE_ETHER_TYPE_IPV6) {
+    if (len < kL2L3Len6) return v;
+    auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(v.eth + 1);
+    const uint16_t payload = dp::from_be16(ip6->payload_len);
+    if ((dp::bswap32(ip6->vtc_flow) >> 28) != 6 || uint32_t{kL2L3Len6} + payload > len) return v;
+    auto* l4 = reinterpret_cast<uint8_t*>(ip6 + 1);
+    if (ip6->proto == kProtoIcmp6) {
+      view_ndp(v, ip6, l4, payload);
+      return v;
+    }
+    if (ip6->proto != static_cast<uint8_t>(dp::Proto::kTcp) &&
+        ip6->proto != static_cast<uint8_t>(dp::Proto::kUdp)) {
+      return v;
+    }
+    const auto proto = static_cast<dp::Proto>(ip6->proto);
+    const uint16_t hdr = l4_header_len(proto);
+    if (payload < hdr) return v;
+    v.kind = RxView::Kind::kIp6;
+    v.ip6 = ip6;
+    v.l4 = l4;
+    v.l4_len = payload;
+    v.proto = proto;
+    if (payload >= hdr + sizeof(Stamp)) {
+      std::memcpy(&v.stamp, v.l4 + hdr, sizeof(Stamp));
+      v.stamped = v.stamp.magic == kStampMagic;
     }
     return v;
   }
@@ -125,6 +208,7 @@ bool l4_checksum_ok(const RxView& v) noexcept {
                                ? reinterpret_cast<const rte_udp_hdr*>(v.l4)->dgram_cksum
                                : reinterpret_cast<const rte_tcp_hdr*>(v.l4)->cksum;
   if (v.proto == dp::Proto::kUdp && field == 0) return false;
+  if (v.ip6 != nullptr) return sum6(v.ip6, v.ip6->proto, v.l4, v.l4_len) == 0xffffu;
   // RFC 793 §3.1 pseudo-header: source, destination, zero, protocol, length.
   uint8_t pseudo[12];
   std::memcpy(pseudo, &v.ip->src_addr, 4);
@@ -142,12 +226,20 @@ bool l4_checksum_ok(const RxView& v) noexcept {
 void make_reply(RxView& v, const rte_ether_addr& own_mac) noexcept {
   v.eth->dst_addr = v.eth->src_addr;
   v.eth->src_addr = own_mac;
-  const rte_be32_t src = v.ip->src_addr;
-  v.ip->src_addr = v.ip->dst_addr;
-  v.ip->dst_addr = src;
-  v.ip->time_to_live = kTtl;
-  v.ip->hdr_checksum = 0;
-  v.ip->hdr_checksum = rte_ipv4_cksum(v.ip);
+  if (v.ip6 != nullptr) {
+    uint8_t src[16];
+    std::memcpy(src, v.ip6->src_addr, 16);
+    std::memcpy(v.ip6->src_addr, v.ip6->dst_addr, 16);
+    std::memcpy(v.ip6->dst_addr, src, 16);
+    v.ip6->hop_limits = kTtl;
+  } else {
+    const rte_be32_t src = v.ip->src_addr;
+    v.ip->src_addr = v.ip->dst_addr;
+    v.ip->dst_addr = src;
+    v.ip->time_to_live = kTtl;
+    v.ip->hdr_checksum = 0;
+    v.ip->hdr_checksum = rte_ipv4_cksum(v.ip);
+  }
   // Swapping addresses and ports leaves the L4 sum unchanged; only the TCP
   // flags change, an RFC 1624 update of the data offset + flags word.
   auto* udp = reinterpret_cast<rte_udp_hdr*>(v.l4);
@@ -201,6 +293,55 @@ void build_arp_request(rte_mbuf* m, const rte_ether_addr& own_mac, dp::Ip4 own_i
   arp->arp_data.arp_sha = own_mac;
   arp->arp_data.arp_sip = own_ip.be;
   arp->arp_data.arp_tip = target.be;
+}
+
+void make_neighbor_advertisement(rte_mbuf* m, RxView& v, const rte_ether_addr& own_mac) noexcept {
+  const dp::Ip6 target = v.ndp_target;
+  if (v.ndp_mac != nullptr) {
+    std::memcpy(v.eth->dst_addr.addr_bytes, v.ndp_mac, RTE_ETHER_ADDR_LEN);
+  } else {
+    v.eth->dst_addr = v.eth->src_addr;
+  }
+  v.eth->src_addr = own_mac;
+  uint8_t to[16];
+  std::memcpy(to, v.ip6->src_addr, 16);
+  fill_ip6(v.ip6, kProtoIcmp6, kNdpLen, 255, target.bytes.data(), to);
+  uint8_t* na = reinterpret_cast<uint8_t*>(v.ip6 + 1);
+  std::memset(na, 0, kNdpLen);
+  na[0] = kNeighborAdvertisement;
+  constexpr uint8_t kSolicited = 0x40, kOverride = 0x20;  // a host: Router clear
+  na[4] = kSolicited | kOverride;
+  std::memcpy(na + 8, target.bytes.data(), 16);
+  na[24] = 2;  // Target Link-Layer Address, 8 octets
+  na[25] = 1;
+  std::memcpy(na + 26, own_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  const rte_be16_t sum = dp::to_be16(static_cast<uint16_t>(~sum6(v.ip6, kProtoIcmp6, na, kNdpLen)));
+  std::memcpy(na + 2, &sum, 2);
+  m->data_len = m->pkt_len = kL2L3Len6 + kNdpLen;
+}
+
+void build_neighbor_solicitation(rte_mbuf* m, const rte_ether_addr& own_mac, const dp::Ip6& own_ip,
+                                 const dp::Ip6& target) noexcept {
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  const dp::Ip6 group = dp::solicited_node(target);
+  // RFC 2464 §7: 33:33 and the group's last 32 bits.
+  const uint8_t mac[RTE_ETHER_ADDR_LEN] = {0x33, 0x33, group.bytes[12], group.bytes[13],
+                                           group.bytes[14], group.bytes[15]};
+  std::memcpy(eth->dst_addr.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+  eth->src_addr = own_mac;
+  eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV6);
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+  fill_ip6(ip, kProtoIcmp6, kNdpLen, 255, own_ip.bytes.data(), group.bytes.data());
+  uint8_t* ns = reinterpret_cast<uint8_t*>(ip + 1);
+  std::memset(ns, 0, kNdpLen);
+  ns[0] = kNeighborSolicitation;
+  std::memcpy(ns + 8, target.bytes.data(), 16);
+  ns[24] = 1;  // Source Link-Layer Address, 8 octets
+  ns[25] = 1;
+  std::memcpy(ns + 26, own_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  const rte_be16_t sum = dp::to_be16(static_cast<uint16_t>(~sum6(ip, kProtoIcmp6, ns, kNdpLen)));
+  std::memcpy(ns + 2, &sum, 2);
+  m->data_len = m->pkt_len = kL2L3Len6 + kNdpLen;
 }
 
 }  // namespace podgate::gen

@@ -108,9 +108,11 @@ std::string open_port(uint16_t port, uint16_t rx_queues, uint16_t tx_queues, rte
   return "";
 }
 
-// Learns podgate's client-side MAC by ARP (RFC 826), asking every 200 ms.
+// Learns podgate's client-side MAC by ARP (RFC 826) or, over IPv6, by a
+// neighbour solicitation (RFC 4861 §7.2.2), asking every 200 ms.
 std::string resolve_gateway(const Options& o, rte_mempool* pool, const rte_ether_addr& own,
                             rte_ether_addr& gateway_mac) {
+  const bool v4 = o.family == dp::Family::kIpv4;
   const uint64_t hz = rte_get_tsc_hz();
   const uint64_t deadline = rte_get_tsc_cycles() + o.link_timeout_s * hz;
   uint64_t next_ask = 0;
@@ -118,7 +120,11 @@ std::string resolve_gateway(const Options& o, rte_mempool* pool, const rte_ether
   while (rte_get_tsc_cycles() < deadline) {
     if (rte_get_tsc_cycles() >= next_ask) {
       if (rte_mbuf* m = rte_pktmbuf_alloc(pool)) {
-        build_arp_request(m, own, o.client_gw, o.gateway);
+        if (v4) {
+          build_arp_request(m, own, o.client_gw.as_v4(), o.gateway.as_v4());
+        } else {
+          build_neighbor_solicitation(m, own, o.client_gw.as_v6(), o.gateway.as_v6());
+        }
         if (rte_eth_tx_burst(o.client_port, 0, &m, 1) == 0) rte_pktmbuf_free(m);
       }
       next_ask = rte_get_tsc_cycles() + hz / 5;
@@ -128,10 +134,19 @@ std::string resolve_gateway(const Options& o, rte_mempool* pool, const rte_ether
       bool found = false;
       for (uint16_t i = 0; i < n; ++i) {
         RxView v = view_frame(burst[i]);
-        if (!found && v.kind == RxView::Kind::kArp &&
+        if (!found && v4 && v.kind == RxView::Kind::kArp &&
             v.arp->arp_opcode == dp::to_be16(RTE_ARP_OP_REPLY) &&
-            v.arp->arp_data.arp_sip == o.gateway.be) {
+            v.arp->arp_data.arp_sip == o.gateway.as_v4().be) {
           gateway_mac = v.arp->arp_data.arp_sha;
+          found = true;
+        }
+        if (!found && !v4 && v.kind == RxView::Kind::kNdp &&
+            v.ndp_type == kNeighborAdvertisement && v.ndp_target == o.gateway.as_v6()) {
+          if (v.ndp_mac != nullptr) {
+            std::memcpy(gateway_mac.addr_bytes, v.ndp_mac, RTE_ETHER_ADDR_LEN);
+          } else {
+            gateway_mac = v.eth->src_addr;
+          }
           found = true;
         }
         rte_pktmbuf_free(burst[i]);
@@ -139,7 +154,8 @@ std::string resolve_gateway(const Options& o, rte_mempool* pool, const rte_ether
       if (found) return "";
     }
   }
-  return "no ARP reply from the gateway " + dp::to_string(o.gateway) + " in " +
+  return std::string(v4 ? "no ARP reply" : "no neighbour advertisement") + " from the gateway " +
+         dp::to_string(o.gateway) + " in " +
          std::to_string(o.link_timeout_s) + " s (give --gateway-mac, or check --gateway)";
 }
 
@@ -193,13 +209,6 @@ void drain(Run& run, const Options& o, bool main_polls) {
 }
 
 int run_generator(const Options& o) {
-  for (const Service& s : o.services) {
-    const uint16_t min = s.proto == dp::Proto::kTcp ? kMinTcpFrame : kMinUdpFrame;
-    if (o.frame_size < min) {
-      return fail("--size " + std::to_string(o.frame_size) + " is too small for " + to_string(s) +
-                  ": a stamped frame needs at least " + std::to_string(min) + " bytes");
-    }
-  }
   const unsigned mbufs = 2u * (o.rx_queues + o.tx_queues) * kDescriptors + 8191u;
   rte_mempool* pool = rte_pktmbuf_pool_create("gen_pool", mbufs, 256, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -248,7 +257,7 @@ int run_generator(const Options& o) {
     t.client_first = o.client_first;
     t.client_port_first = o.client_port_first;
     t.client_ports = uint32_t{o.client_port_last} - o.client_port_first + 1;
-    t.tuples = (uint64_t{o.client_last.host()} - o.client_first.host() + 1) * t.client_ports;
+    t.tuples = address_count(o.client_first, o.client_last) * t.client_ports;
     run.tx.push_back(std::make_unique<TxEngine>(t, *run.counters[i]));
   }
   for (uint32_t j = 0; j < nrx; ++j) {

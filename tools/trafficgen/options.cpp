@@ -2,12 +2,16 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <sstream>
 
 #include <toml++/toml.h>
+
+#include "tools/trafficgen/frame.hpp"
 
 namespace podgate::gen {
 namespace {
@@ -34,14 +38,35 @@ std::optional<uint16_t> parse_port(std::string_view text) {
   return static_cast<uint16_t>(*v);
 }
 
-// "172.17.0.10:8080" -> Endpoint.
+// "172.17.0.10:8080" or "[fd00:17::10]:8080" -> Endpoint.
 std::optional<Endpoint> parse_endpoint(std::string_view text) {
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) return std::nullopt;
-  auto ip = dp::parse_ip4(text.substr(0, colon));
+  std::string_view host = text.substr(0, colon);
+  std::optional<dp::IpAddr> ip;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    if (auto v6 = dp::parse_ip6(host.substr(1, host.size() - 2))) ip = dp::IpAddr::v6(*v6);
+  } else if (auto v4 = dp::parse_ip4(host)) {
+    ip = dp::IpAddr::v4(*v4);
+  }
   auto port = parse_port(text.substr(colon + 1));
   if (!ip || !port) return std::nullopt;
   return Endpoint{*ip, dp::to_be16(*port)};
+}
+
+// The offset of the 32 bits a range varies in: all of an IPv4 address, the
+// last word of an IPv6 one.
+size_t low_word_offset(const dp::IpAddr& ip) noexcept { return ip.is_v4() ? 0 : 12; }
+
+uint32_t low_word(const dp::IpAddr& ip) noexcept {
+  uint32_t be;
+  std::memcpy(&be, ip.bytes.data() + low_word_offset(ip), 4);
+  return dp::bswap32(be);
+}
+
+dp::IpAddr default_address(dp::Family family, const char* v4, const char* v6) {
+  return family == dp::Family::kIpv4 ? dp::IpAddr::v4(*dp::parse_ip4(v4))
+                                     : dp::IpAddr::v6(*dp::parse_ip6(v6));
 }
 
 std::optional<dp::Proto> parse_proto(std::string_view text) {
@@ -50,12 +75,12 @@ std::optional<dp::Proto> parse_proto(std::string_view text) {
   return std::nullopt;
 }
 
-// "A.B.C.D" or "A.B.C.D-E.F.G.H".
-bool parse_ip_range(std::string_view text, dp::Ip4& first, dp::Ip4& last) {
+// "A.B.C.D", "A.B.C.D-E.F.G.H", "2001:db8::1" or "2001:db8::1-2001:db8::ff".
+bool parse_ip_range(std::string_view text, dp::IpAddr& first, dp::IpAddr& last) {
   size_t dash = text.find('-');
-  auto a = dp::parse_ip4(text.substr(0, dash));
-  auto b = dash == std::string_view::npos ? a : dp::parse_ip4(text.substr(dash + 1));
-  if (!a || !b || b->host() < a->host()) return false;
+  auto a = dp::parse_ip(text.substr(0, dash));
+  auto b = dash == std::string_view::npos ? a : dp::parse_ip(text.substr(dash + 1));
+  if (!a || !b || address_count(*a, *b) == 0) return false;
   first = *a;
   last = *b;
   return true;
@@ -76,7 +101,7 @@ enum OptId : int {
   kOptRate, kOptDuration, kOptCount, kOptDrain, kOptReply, kOptClientPort, kOptPodPort,
   kOptTxQueues, kOptRxQueues, kOptGateway, kOptGatewayMac, kOptClientGw, kOptClientMac, kOptPodMac,
   kOptTxLcores, kOptRxLcores, kOptLinkTimeout, kOptJson, kOptCsv, kOptMaxLoss, kOptQuiet,
-  kOptNewFlows, kOptNoCheck, kOptSteerWorkers, kOptHelp,
+  kOptNewFlows, kOptNoCheck, kOptSteerWorkers, kOptIpv6, kOptHelp,
 };
 
 const option kLongOptions[] = {
@@ -110,6 +135,7 @@ const option kLongOptions[] = {
     {"new-flows", no_argument, nullptr, kOptNewFlows},
     {"no-check", no_argument, nullptr, kOptNoCheck},
     {"steer-workers", required_argument, nullptr, kOptSteerWorkers},
+    {"ipv6", no_argument, nullptr, kOptIpv6},
     {"help", no_argument, nullptr, kOptHelp},
     {nullptr, 0, nullptr, 0},
 };
@@ -126,13 +152,38 @@ UsageError bad_value(const char* option, std::string_view value, std::string_vie
 
 }  // namespace
 
-std::string to_string(const Endpoint& e) {
-  return dp::to_string(e.ip) + ":" + std::to_string(dp::from_be16(e.port));
+namespace {
+
+std::string host_port(const dp::IpAddr& ip, rte_be16_t port) {
+  std::string text;
+  if (ip.is_v6()) text.push_back('[');
+  text.append(dp::to_string(ip));
+  if (ip.is_v6()) text.push_back(']');
+  text.push_back(':');
+  text.append(std::to_string(dp::from_be16(port)));
+  return text;
 }
 
+}  // namespace
+
+std::string to_string(const Endpoint& e) { return host_port(e.ip, e.port); }
+
 std::string to_string(const Service& s) {
-  return dp::to_string(s.vip) + ":" + std::to_string(dp::from_be16(s.port)) + "/" +
-         std::string(dp::proto_name(s.proto));
+  return host_port(s.vip, s.port) + "/" + std::string(dp::proto_name(s.proto));
+}
+
+uint64_t address_count(const dp::IpAddr& first, const dp::IpAddr& last) noexcept {
+  if (first.family != last.family) return 0;
+  if (first.is_v6() && std::memcmp(first.bytes.data(), last.bytes.data(), 12) != 0) return 0;
+  if (low_word(last) < low_word(first)) return 0;
+  return uint64_t{low_word(last)} - low_word(first) + 1;
+}
+
+dp::IpAddr nth_address(const dp::IpAddr& first, uint32_t n) noexcept {
+  dp::IpAddr ip = first;
+  const rte_be32_t be = dp::to_be32(low_word(first) + n);
+  std::memcpy(ip.bytes.data() + low_word_offset(ip), &be, 4);
+  return ip;
 }
 
 std::variant<Service, UsageError> parse_service(std::string_view text) {
@@ -158,7 +209,8 @@ std::variant<Service, UsageError> parse_service(std::string_view text) {
   return s;
 }
 
-std::variant<std::vector<Service>, UsageError> load_services(const std::string& path) {
+std::variant<std::vector<Service>, UsageError> load_services(const std::string& path,
+                                                             dp::Family family) {
   toml::table doc;
   try {
     doc = toml::parse_file(path);
@@ -175,22 +227,32 @@ std::variant<std::vector<Service>, UsageError> load_services(const std::string& 
     const toml::table* svc = services->get(i)->as_table();
     const std::string where = path + ": services[" + std::to_string(i) + "]";
     if (svc == nullptr) return UsageError{where + ": not a table"};
-    // Headless ("None") and ExternalName services have no VIP to send to.
-    auto cluster_ip = (*svc)["cluster_ip"].value<std::string>();
-    if (!cluster_ip || *cluster_ip == "None") continue;
-    auto vip = dp::parse_ip4(*cluster_ip);
-    if (!vip) return UsageError{where + ".cluster_ip: '" + *cluster_ip + "' is not an IPv4 address"};
-    std::vector<Endpoint> ready;
-    std::vector<dp::Ip4> ready_ips;
+    // Headless ("None") and ExternalName services have no VIP to send to;
+    // a dual-stack service lists one VIP per family in cluster_ips.
+    std::vector<std::string> cluster_ips;
+    if (const toml::array* ips = (*svc)["cluster_ips"].as_array()) {
+      for (const toml::node& node : *ips) cluster_ips.push_back(node.value_or(std::string{}));
+    } else if (auto cluster_ip = (*svc)["cluster_ip"].value<std::string>()) {
+      cluster_ips.push_back(*cluster_ip);
+    }
+    std::optional<dp::IpAddr> vip;
+    for (const std::string& text : cluster_ips) {
+      if (text == "None") continue;
+      auto ip = dp::parse_ip(text);
+      if (!ip) return UsageError{where + ".cluster_ip: '" + text + "' is not an IP address"};
+      if (ip->family == family) vip = *ip;
+    }
+    if (!vip) continue;
+    std::vector<dp::IpAddr> ready_ips;
     if (const toml::array* eps = (*svc)["endpoints"].as_array()) {
       for (const toml::node& node : *eps) {
         const toml::table* ep = node.as_table();
         if (ep == nullptr) return UsageError{where + ".endpoints: not a table"};
         // As podgate: only ready endpoints take new flows (EndpointSlice).
         if (!(*ep)["ready"].value_or(true) || (*ep)["terminating"].value_or(false)) continue;
-        auto ip = dp::parse_ip4((*ep)["ip"].value_or(std::string{}));
-        if (!ip) return UsageError{where + ".endpoints: an ip is not an IPv4 address"};
-        ready_ips.push_back(*ip);
+        auto ip = dp::parse_ip((*ep)["ip"].value_or(std::string{}));
+        if (!ip) return UsageError{where + ".endpoints: an ip is not an IP address"};
+        if (ip->family == family) ready_ips.push_back(*ip);  // each VIP to its own family's Pods
       }
     }
     const toml::array* ports = (*svc)["ports"].as_array();
@@ -205,19 +267,25 @@ std::variant<std::vector<Service>, UsageError> load_services(const std::string& 
         return UsageError{where + ".ports: port, target_port or protocol out of range"};
       }
       Service s{*vip, dp::to_be16(static_cast<uint16_t>(port)), *proto, {}};
-      for (dp::Ip4 ip : ready_ips) {
+      for (const dp::IpAddr& ip : ready_ips) {
         s.endpoints.push_back(Endpoint{ip, dp::to_be16(static_cast<uint16_t>(target))});
       }
       if (!s.endpoints.empty()) out.push_back(std::move(s));
     }
   }
-  if (out.empty()) return UsageError{path + ": no service with a VIP and a ready endpoint"};
+  if (out.empty()) {
+    return UsageError{path + ": no service with an " + std::string(dp::family_name(family)) +
+                      " VIP and a ready endpoint"};
+  }
   return out;
 }
 
 ParseResult parse_options(int argc, char** argv) {
   Options o;
   bool flows_set = false;
+  bool ipv6 = false;
+  bool clients_set = false, gateway_set = false, client_gw_set = false;
+  std::vector<std::string> service_files;  // read once the family is known
   optind = 1;
   opterr = 0;
   int c;
@@ -237,16 +305,19 @@ ParseResult parse_options(int argc, char** argv) {
         o.services.push_back(std::get<Service>(std::move(s)));
         break;
       }
-      case kOptServices: {
-        auto s = load_services(std::string(v));
-        if (auto* e = std::get_if<UsageError>(&s)) return *e;
-        for (Service& svc : std::get<std::vector<Service>>(s)) o.services.push_back(std::move(svc));
+      case kOptServices:
+        service_files.emplace_back(v);
         break;
-      }
+      case kOptIpv6:
+        ipv6 = true;
+        break;
       case kOptClients:
         if (!parse_ip_range(v, o.client_first, o.client_last)) {
-          return bad_value(name, v, "A.B.C.D or A.B.C.D-E.F.G.H (first <= last)");
+          return bad_value(name, v,
+                           "A.B.C.D or A.B.C.D-E.F.G.H, or IPv6 X::Y or X::Y-X::Z differing in "
+                           "the last 32 bits only (first <= last)");
         }
+        clients_set = true;
         break;
       case kOptClientPorts:
         if (!parse_port_range(v, o.client_port_first, o.client_port_last)) {
@@ -310,9 +381,10 @@ ParseResult parse_options(int argc, char** argv) {
       }
       case kOptGateway:
       case kOptClientGw: {
-        auto ip = dp::parse_ip4(v);
-        if (!ip) return bad_value(name, v, "an IPv4 address");
+        auto ip = dp::parse_ip(v);
+        if (!ip) return bad_value(name, v, "an IPv4 or IPv6 address");
         (c == kOptGateway ? o.gateway : o.client_gw) = *ip;
+        (c == kOptGateway ? gateway_set : client_gw_set) = true;
         break;
       }
       case kOptGatewayMac:
@@ -369,7 +441,33 @@ ParseResult parse_options(int argc, char** argv) {
     }
   }
   if (optind != argc) return UsageError{std::string("unexpected argument: ") + argv[optind]};
+  // The family: --ipv6, or the addresses of the first --service.
+  if (ipv6 || (!o.services.empty() && o.services[0].vip.is_v6())) o.family = dp::Family::kIpv6;
+  const std::string family(dp::family_name(o.family));
+  for (const std::string& path : service_files) {
+    auto s = load_services(path, o.family);
+    if (auto* e = std::get_if<UsageError>(&s)) return *e;
+    for (Service& svc : std::get<std::vector<Service>>(s)) o.services.push_back(std::move(svc));
+  }
   if (o.services.empty()) return UsageError{"no service to send to: give --service or --services"};
+  for (const Service& s : o.services) {
+    bool same = s.vip.family == o.family;
+    for (const Endpoint& e : s.endpoints) same = same && e.ip.family == o.family;
+    if (!same) {
+      return UsageError{"--service " + to_string(s) + ": every address of a run is " + family +
+                        " (one family per run" + (ipv6 ? ", --ipv6" : "") + ")"};
+    }
+  }
+  if (!clients_set) {
+    o.client_first = o.client_last = default_address(o.family, "198.51.100.1", "2001:db8:100::1");
+  }
+  if (!gateway_set) o.gateway = default_address(o.family, "192.0.2.1", "fd00:2::1");
+  if (!client_gw_set) o.client_gw = default_address(o.family, "192.0.2.2", "fd00:2::2");
+  if (o.client_first.family != o.family || o.gateway.family != o.family ||
+      o.client_gw.family != o.family) {
+    return UsageError{"--clients, --gateway and --client-gw must be " + family +
+                      " addresses, as the services are"};
+  }
   if (o.client_port == o.pod_port) return UsageError{"--client-port and --pod-port must differ"};
   if (o.tx_lcores + o.rx_lcores > o.tx_queues) {
     return UsageError{"--tx-lcores + --rx-lcores (" + std::to_string(o.tx_lcores + o.rx_lcores) +
@@ -396,7 +494,15 @@ ParseResult parse_options(int argc, char** argv) {
       }
     }
   }
-  const uint64_t tuples = (uint64_t{o.client_last.host()} - o.client_first.host() + 1) *
+  for (const Service& s : o.services) {
+    const uint16_t min = std::max<uint16_t>(60, min_frame(o.family, s.proto));
+    if (o.frame_size < min) {
+      return UsageError{"--size " + std::to_string(o.frame_size) + " is too small for " +
+                        to_string(s) + ": a stamped frame needs at least " + std::to_string(min) +
+                        " bytes"};
+    }
+  }
+  const uint64_t tuples = address_count(o.client_first, o.client_last) *
                           (uint64_t{o.client_port_last} - o.client_port_first + 1) *
                           o.services.size();
   if (!flows_set && tuples < o.flows) o.flows = static_cast<uint32_t>(tuples);
@@ -417,29 +523,42 @@ podgate-gen plays both sides of podgate: the clients (it sends TCP and UDP
 to service VIPs on the client port) and the Pods (it receives what podgate
 forwards on the pod port and checks every packet).  TCP flows start with a
 SYN, then carry ACK+PSH data.  Every packet carries a stamp (flow id, TSC)
-after its L4 header; the minimum --size is 70 for TCP and 60 for UDP.
+after its L4 header; the minimum --size is 70 for TCP and 60 for UDP over
+IPv4, 90 for TCP and 78 for UDP over IPv6.  A run is IPv4 or IPv6 (--ipv6,
+or IPv6 addresses in --service): VIPs, Pods, clients and gateways are all of
+that family.
 
 Checks on every packet received at the Pods (each failure is a violation):
   the destination is a ready endpoint (ip:target_port) of the flow's service,
-  the IPv4 header and TCP/UDP checksums are valid, the source is the
-  client's own ip:port (podgate does DNAT only), a flow always lands on the
-  Pod it first landed on, and nothing arrives that the generator did not send.
+  the IPv4 header and TCP/UDP checksums (over the IPv4 or IPv6
+  pseudo-header) are valid, the TTL or hop limit is the sent 64 less one,
+  the source is the client's own ip:port (podgate does DNAT only), a flow
+  always lands on the Pod it first landed on, and nothing arrives that the
+  generator did not send.
 With --reply, the Pod side answers each packet (addresses and ports swapped)
 and the client side checks that the answer comes from VIP:port, to the
-client's ip:port, with valid checksums.  Loss = sent - received at the Pods
-after a drain.
+client's ip:port, with valid checksums and the Pod's TTL or hop limit less
+one.  Loss = sent - received at the Pods after a drain.
 
 Services (what to send to and what to expect; at least one):
   --service VIP:PORT/PROTO=IP:PORT[,IP:PORT...]
                         a service port and its ready endpoints, e.g.
                         10.96.0.20:80/tcp=172.17.0.10:8080,172.17.0.11:8080
+                        or, IPv6 in brackets, [fd00:96::20]:80/tcp=
+                        [fd00:17::10]:8080,[fd00:17::11]:8080
                         (repeatable; PROTO is tcp or udp)
-  --services FILE       read [[services]] from a podgate config (cluster_ip,
-                        ports {port, target_port, protocol}, endpoints {ip,
-                        ready, terminating}); only ready endpoints count
+  --services FILE       read [[services]] from a podgate config (cluster_ip
+                        or cluster_ips, ports {port, target_port, protocol},
+                        endpoints {ip, ready, terminating}); only ready
+                        endpoints of the run's family count
+  --ipv6                an IPv6 run: --services takes each service's IPv6
+                        VIP and Pods, and the address defaults below are
+                        the IPv6 ones (implied by an IPv6 --service)
 
 Flows:
-  --clients A[-B]       client source addresses (default 198.51.100.1)
+  --clients A[-B]       client source addresses (default 198.51.100.1;
+                        IPv6 2001:db8:100::1, a range varies in the last
+                        32 bits only)
   --client-ports LO[-HI]  client source ports (default 1024-65535)
   --flows N             distinct flows (default 1000): flow i goes to service
                         i mod S from the next address x port pair in order
@@ -483,15 +602,19 @@ Ports and addresses:
                         has one RX queue per worker and one TX queue per
                         worker + 1 (its control thread), so give
                         --tx-queues WORKERS --rx-queues WORKERS+1.
-  --gateway IP          podgate's client-side address (default 192.0.2.1)
-  --gateway-mac MAC     podgate's client-side MAC (default: learnt by ARP)
+  --gateway IP          podgate's client-side address (default 192.0.2.1;
+                        IPv6 fd00:2::1)
+  --gateway-mac MAC     podgate's client-side MAC (default: learnt by ARP,
+                        or by NDP over IPv6)
   --client-gw IP        the generator's client-side address, the next hop
-                        podgate uses for the clients (default 192.0.2.2)
+                        podgate uses for the clients (default 192.0.2.2;
+                        IPv6 fd00:2::2)
   --client-mac MAC      set the client port's MAC
   --pod-mac MAC         set the pod port's MAC (devices that cannot change
                         theirs, such as net_memif, take a mac= argument)
-  The generator answers ARP for --client-gw and the client addresses on the
-  client port, and for every endpoint address on the pod port.
+  The generator answers ARP (IPv6: neighbour solicitations, RFC 4861) for
+  --client-gw and the client addresses on the client port, and for every
+  endpoint address on the pod port.
 
 Lcores:
   --tx-lcores N         TX lcores, --rx-lcores N RX lcores, taken from the

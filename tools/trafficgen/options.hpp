@@ -15,9 +15,10 @@
 namespace podgate::gen {
 
 // One Pod address and target port, as the generator expects it in a NATed
-// packet's destination.  Network order, like the packet fields.
+// packet's destination.  Network order, like the packet fields.  A run is of
+// one family (Options::family): every address below is of it.
 struct Endpoint {
-  dp::Ip4 ip;
+  dp::IpAddr ip;
   rte_be16_t port = 0;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
@@ -25,7 +26,7 @@ struct Endpoint {
 // VIP:port/proto and the Pods podgate may choose for a NEW flow to it: the
 // service's ready endpoints.
 struct Service {
-  dp::Ip4 vip;
+  dp::IpAddr vip;
   rte_be16_t port = 0;
   dp::Proto proto = dp::Proto::kTcp;
   std::vector<Endpoint> endpoints;
@@ -42,10 +43,15 @@ struct Options {
   uint16_t rx_queues = 2;
 
   std::vector<Service> services;
+  // IPv4, or IPv6 (--ipv6, or IPv6 addresses in --service): the VIPs, Pods,
+  // clients and both gateways are all of this family.
+  dp::Family family = dp::Family::kIpv4;
 
   // Flows: client addresses x client ports x services, enumerated in order.
-  dp::Ip4 client_first = dp::Ip4::from_host(0xc6336401);  // 198.51.100.1
-  dp::Ip4 client_last = dp::Ip4::from_host(0xc6336401);
+  // IPv4 default 198.51.100.1 (RFC 5737), IPv6 2001:db8:100::1 (RFC 3849).
+  // An IPv6 range varies in its last 32 bits only.
+  dp::IpAddr client_first;
+  dp::IpAddr client_last;
   uint16_t client_port_first = 1024;
   uint16_t client_port_last = 65535;
   uint32_t flows = 1000;
@@ -67,9 +73,9 @@ struct Options {
   uint32_t steer_workers = 0;
 
   // Addressing on the client side.
-  dp::Ip4 gateway = dp::Ip4::from_host(0xc0000201);     // podgate, 192.0.2.1
-  std::optional<dp::MacAddr> gateway_mac;               // else learnt by ARP
-  dp::Ip4 client_gw = dp::Ip4::from_host(0xc0000202);   // us, 192.0.2.2
+  dp::IpAddr gateway;    // podgate: 192.0.2.1, IPv6 fd00:2::1
+  std::optional<dp::MacAddr> gateway_mac;  // else learnt by ARP / NDP
+  dp::IpAddr client_gw;  // us: 192.0.2.2, IPv6 fd00:2::2
   std::optional<dp::MacAddr> client_mac;                // port MAC overrides
   std::optional<dp::MacAddr> pod_mac;
 
@@ -96,15 +102,25 @@ ParseResult parse_options(int argc, char** argv);
 // The text of --help.
 std::string usage_text(std::string_view program);
 
-// "10.96.0.20:80/tcp=172.17.0.10:8080,172.17.0.11:8080" -> Service.
+// "10.96.0.20:80/tcp=172.17.0.10:8080,172.17.0.11:8080" -> Service; IPv6
+// addresses in brackets: "[fd00:96::20]:80/tcp=[fd00:17::10]:8080".
 std::variant<Service, UsageError> parse_service(std::string_view text);
 
 // Reads the [[services]] of a podgate config (or a file holding only those
-// tables): every ClusterIP service port with a VIP, and its ready endpoints.
-std::variant<std::vector<Service>, UsageError> load_services(const std::string& path);
+// tables): every ClusterIP service port with a VIP of `family`
+// (cluster_ip, or its entry in cluster_ips), and its ready endpoints of
+// that family.
+std::variant<std::vector<Service>, UsageError> load_services(const std::string& path,
+                                                             dp::Family family);
 
-// "10.96.0.20:80/TCP".
+// "10.96.0.20:80/TCP", "[fd00:96::20]:80/TCP".
 std::string to_string(const Service& s);
 std::string to_string(const Endpoint& e);
+
+// How many addresses first..last holds (0: not a range: another family,
+// last before first, or an IPv6 pair that differs above its last 32 bits).
+uint64_t address_count(const dp::IpAddr& first, const dp::IpAddr& last) noexcept;
+// The address `n` after `first` (n < address_count(first, last)).
+dp::IpAddr nth_address(const dp::IpAddr& first, uint32_t n) noexcept;
 
 }  // namespace podgate::gen

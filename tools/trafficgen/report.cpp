@@ -93,8 +93,9 @@ int exit_code(const Options& o, const Results& r) {
 
 void print_summary(const Options& o, const FlowSet& flows, const Results& r) {
   const Counters& c = r.total;
-  std::printf("podgate-gen: %u flows to %zu service port(s), %u-byte frames, %.2f s of sending\n",
-              r.flows, flows.services().size(), o.frame_size, r.tx_seconds);
+  std::printf("podgate-gen: %u %s flows to %zu service port(s), %u-byte frames, %.2f s of sending\n",
+              r.flows, dp::family_name(o.family).data(), flows.services().size(), o.frame_size,
+              r.tx_seconds);
   std::printf("  sent to VIPs           %llu packets (%llu SYN), %.0f pps\n",
               static_cast<unsigned long long>(c.tx_packets),
               static_cast<unsigned long long>(c.tx_syn), r.tx_pps());
@@ -125,6 +126,11 @@ void print_summary(const Options& o, const FlowSet& flows, const Results& r) {
   std::printf("  ARP                    %llu answered, %llu ignored\n",
               static_cast<unsigned long long>(c.arp_answered),
               static_cast<unsigned long long>(c.arp_ignored));
+  if (o.family == dp::Family::kIpv6) {
+    std::printf("  NDP                    %llu answered, %llu ignored\n",
+                static_cast<unsigned long long>(c.ndp_answered),
+                static_cast<unsigned long long>(c.ndp_ignored));
+  }
   std::printf("  violations             %llu\n", static_cast<unsigned long long>(r.violations()));
   for (size_t i = 0; i < kViolationCount; ++i) {
     if (c.violations[i] == 0) continue;
@@ -148,7 +154,7 @@ std::string write_json(const std::string& path, const Options& o, const FlowSet&
   j["config"] = {{"flows", r.flows},     {"frame_size", o.frame_size}, {"rate_pps", o.rate_pps},
                  {"reply", o.reply},     {"duration_s", o.duration_s}, {"count", o.count},
                  {"drain_ms", o.drain_ms}, {"new_flows", o.new_flows},
-                 {"no_check", o.no_check}};
+                 {"no_check", o.no_check}, {"family", std::string(dp::family_name(o.family))}};
   j["tx"] = {{"packets", c.tx_packets}, {"bytes", c.tx_bytes}, {"syn", c.tx_syn},
              {"seconds", r.tx_seconds}, {"pps", r.tx_pps()}};
   j["rx_pods"] = {{"packets", c.rx_pod_packets}, {"bytes", c.rx_pod_bytes}, {"pps", r.rx_pps()}};
@@ -169,6 +175,7 @@ std::string write_json(const std::string& path, const Options& o, const FlowSet&
   j["latency_ns"] = {{"client_to_pod", latency_json(r.one_way)},
                      {"round_trip", latency_json(r.round_trip)}};
   j["arp"] = {{"answered", c.arp_answered}, {"ignored", c.arp_ignored}};
+  j["ndp"] = {{"answered", c.ndp_answered}, {"ignored", c.ndp_ignored}};
   nlohmann::json services = nlohmann::json::array();
   for (uint16_t s = 0; s < flows.services().size(); ++s) {
     const Service& svc = flows.services()[s];
