@@ -637,7 +637,7 @@ Result<void> Appliance::launch_workers() {
     s.neighbors = neighbors_;
     s.neighbors6 = neighbors6_;
     s.flow_capacity = config().dataplane.flow_table_size;
-    s.flow_capacity6 = dp::ipv6_flow_capacity(s.flow_capacity);
+    s.flow_capacity6 = config().dataplane.ipv6_flows();
     s.idle_sleep_us = config().dataplane.idle_sleep_us;
     s.timeouts = timeouts_of(config().dataplane);
     s.snapshot = publisher_->current();
@@ -645,13 +645,15 @@ Result<void> Appliance::launch_workers() {
       workers_.push_back(new dp::Worker(std::move(s)));
     } catch (const std::bad_alloc&) {
       // The flow table is most of a worker's memory, all of it DPDK memory.
-      const uint64_t table = dp::FlowTable::memory_bytes(config().dataplane.flow_table_size);
+      const DataplaneConfig& d = config().dataplane;
+      const uint64_t table =
+          dp::FlowTable::memory_bytes(d.flow_table_size) + dp::FlowTable6::memory_bytes(d.ipv6_flows());
       return make_error(ErrorCode::kDpdk,
-                        "worker " + std::to_string(w) + ": out of DPDK memory for its flow table (" +
-                            std::to_string(config().dataplane.flow_table_size) + " connections, " +
-                            std::to_string(table >> 20) +
-                            " MiB per worker); lower [dataplane] flow_table_size or give EAL more "
-                            "memory (-m, hugepages)");
+                        "worker " + std::to_string(w) + ": out of DPDK memory for its flow tables (" +
+                            std::to_string(d.flow_table_size) + " IPv4 and " + std::to_string(d.ipv6_flows()) +
+                            " IPv6 connections, " + std::to_string(table >> 20) +
+                            " MiB per worker); lower [dataplane] flow_table_size (or ipv6_flow_table_size) "
+                            "or give EAL more memory (-m, hugepages)");
     }
     worker_lcores_.push_back(lcore);
   }

@@ -84,6 +84,7 @@ json config_fields_json(const Config& c) {
           {"eal", {{"args", c.eal.args}}},
           {"dataplane", {{"workers", d.workers},
                          {"flow_table_size", d.flow_table_size},
+                         {"ipv6_flow_table_size", d.ipv6_flows()},
                          {"maglev_table_size", d.maglev_table_size},
                          {"mbufs", d.mbufs},
                          {"rx_ring_size", d.rx_ring_size},

@@ -119,12 +119,15 @@ class Loader : private ConfigReader {
     if (t == nullptr) return wrong_type(*n, "dataplane", "a table");
     const std::string p = "dataplane";
     check_keys(*t, p,
-               {"workers", "flow_table_size", "maglev_table_size", "mbufs", "rx_ring_size",
+               {"workers", "flow_table_size", "ipv6_flow_table_size", "maglev_table_size", "mbufs", "rx_ring_size",
                 "tx_ring_size", "tcp_syn_timeout", "tcp_established_timeout",
                 "tcp_closing_timeout", "udp_timeout", "idle_sleep_us"});
     DataplaneConfig& d = cfg_.dataplane;
     get_u32(*t, p, "workers", 1, kMaxWorkers, d.workers);
     get_u32(*t, p, "flow_table_size", 1024, int64_t{1} << 28, d.flow_table_size);
+    if (uint32_t v6 = 0; get_u32(*t, p, "ipv6_flow_table_size", 1024, int64_t{1} << 28, v6)) {
+      d.ipv6_flow_table_size = v6;
+    }
     if (auto m = read_maglev_size(*this, *t, p)) d.maglev_table_size = *m;
     get_u32(*t, p, "mbufs", 1023, int64_t{1} << 24, d.mbufs);
     for (std::string_view ring : {"rx_ring_size", "tx_ring_size"}) {

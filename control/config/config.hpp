@@ -15,6 +15,7 @@
 
 #include "control/config/service_list.hpp"
 #include "control/result.hpp"
+#include "dataplane/flow_table.hpp"
 #include "dataplane/net.hpp"
 #include "dataplane/ownership.hpp"
 
@@ -28,6 +29,12 @@ struct EalConfig {
 struct DataplaneConfig {
   uint32_t workers = 1;                    // worker lcores
   uint32_t flow_table_size = 1u << 20;     // connections tracked per worker
+  // IPv6 connections per worker (issue 11): their own table beside the
+  // IPv4 one; absent: a quarter of flow_table_size, at least 1024.
+  std::optional<uint32_t> ipv6_flow_table_size;
+  uint32_t ipv6_flows() const noexcept {
+    return ipv6_flow_table_size.value_or(dp::ipv6_flow_capacity(flow_table_size));
+  }
   uint32_t maglev_table_size = 65537;      // default M (prime)
   uint32_t mbufs = 16383;                  // mbufs in the packet pool
   uint32_t rx_ring_size = 1024;            // descriptors per RX queue

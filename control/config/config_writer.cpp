@@ -127,6 +127,7 @@ void write_dataplane(TomlOut& out, const DataplaneConfig& d) {
   out.header("dataplane");
   out.key("workers", num(d.workers));
   out.key("flow_table_size", num(d.flow_table_size));
+  if (d.ipv6_flow_table_size) out.key("ipv6_flow_table_size", num(*d.ipv6_flow_table_size));
   out.key("maglev_table_size", num(d.maglev_table_size));
   out.key("mbufs", num(d.mbufs));
   out.key("rx_ring_size", num(d.rx_ring_size));

@@ -101,7 +101,7 @@ MemoryPlan plan_memory(const Config& config) {
   // worker has left it: its maps twice; Maglev tables are shared.
   p.snapshot = p.maglev + p.services + maps;
   p.flow_tables = uint64_t{d.workers} * (dp::FlowTable::memory_bytes(d.flow_table_size) +
-                                         dp::FlowTable6::memory_bytes(dp::ipv6_flow_capacity(d.flow_table_size)));
+                                         dp::FlowTable6::memory_bytes(d.ipv6_flows()));
   p.packet_pool = uint64_t{d.mbufs} * kMbufBytes;
   p.other = kOtherBytes;
   p.total = p.snapshot + p.flow_tables + p.packet_pool + p.other;

@@ -188,6 +188,7 @@ class Checker {
     const std::string o = "dataplane";
     range(o, "workers", d.workers, 1, kMaxWorkers);
     range(o, "flow_table_size", d.flow_table_size, 1024, int64_t{1} << 28);
+    if (d.ipv6_flow_table_size) range(o, "ipv6_flow_table_size", *d.ipv6_flow_table_size, 1024, int64_t{1} << 28);
     check_maglev_size(o, d.maglev_table_size);
     range(o, "mbufs", d.mbufs, 1023, int64_t{1} << 24);
     for (auto [name, v] : {std::pair{"rx_ring_size", d.rx_ring_size}, std::pair{"tx_ring_size", d.tx_ring_size}}) {

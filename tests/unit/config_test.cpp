@@ -322,6 +322,8 @@ TEST(ConfigFile, ShippedPodgateTomlLoads) {
                                                "podgate"));
   EXPECT_EQ(c.dataplane.workers, 1u);
   EXPECT_EQ(c.dataplane.flow_table_size, 65536u);
+  EXPECT_FALSE(c.dataplane.ipv6_flow_table_size);
+  EXPECT_EQ(c.dataplane.ipv6_flows(), 16384u) << "a quarter of flow_table_size";
   ASSERT_EQ(c.ports.size(), 2u);
   EXPECT_EQ(c.ports[0].device, "net_tap0,iface=pg-up");
   EXPECT_EQ(c.ports[1].address, pfx("172.17.0.1/16"));
@@ -507,8 +509,10 @@ const std::vector<BadCase>& bad_cases() {
        "hostname, subdomain, ready, serving, terminating, weight"},
       {"unknown key in dataplane", P("[dataplane]\nworker = 2\n"),
        "t.toml:10:1: dataplane: unknown key 'worker'; allowed: workers, flow_table_size, "
-       "maglev_table_size, mbufs, rx_ring_size, tx_ring_size, tcp_syn_timeout, "
+       "ipv6_flow_table_size, maglev_table_size, mbufs, rx_ring_size, tx_ring_size, tcp_syn_timeout, "
        "tcp_established_timeout, tcp_closing_timeout, udp_timeout, idle_sleep_us"},
+      {"IPv6 flow table below its minimum", P("[dataplane]\nipv6_flow_table_size = 100\n"),
+       "t.toml:10:24: dataplane.ipv6_flow_table_size: 100 is not in 1024..268435456"},
       {"string where an integer belongs", P("[dataplane]\nworkers = \"2\"\n"),
        "t.toml:10:11: dataplane.workers: expected an integer, found a string"},
       {"float where an integer belongs",

@@ -48,6 +48,7 @@ Config rich_config() {
   DataplaneConfig& d = c.dataplane;
   d.workers = 3;
   d.flow_table_size = 2048;
+  d.ipv6_flow_table_size = 4096;
   d.maglev_table_size = 251;
   d.mbufs = 4095;
   d.rx_ring_size = 512;
