@@ -373,8 +373,8 @@ socket = "%s/control.sock"
 """ % tmp)
         res = netlab.run(netlab.podgate_binary(), "-c", config, check=False, timeout=60)
         self.assertNotIn(res.returncode, (0, -6), res.stderr)  # -6: SIGABRT (uncaught bad_alloc)
-        self.assertIn("worker 0: out of DPDK memory for its flow table (268435456 connections, "
-                      "13653 MiB per worker); lower [dataplane] flow_table_size", res.stderr)
+        self.assertIn("worker 0: out of DPDK memory for its flow tables (268435456 IPv4 and 67108864 IPv6 "
+                      "connections, 19370 MiB per worker); lower [dataplane] flow_table_size", res.stderr)
 
     def test_sigterm_stops_cleanly_and_prints_final_counters(self):
         app = netlab.Appliance("pge2e3")
