@@ -158,8 +158,7 @@ uint32_t Worker::now_ms() const noexcept {
 // established fast path.  Only a snapshot change since the flow was last
 // seen costs more.
 template <Family F>
-PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, const typename FamilyTypes<F>::Key& key,
-                                     const FlowProbe& probe, uint8_t tcp_flags,
+PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags,
                                      BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept {
   using Header = typename FamilyTypes<F>::Header;
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
@@ -185,8 +184,6 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, const typename Fa
     counters_.flows_revalidated.add();
     const auto* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
     if (svc == nullptr || !svc->keeps(typename FamilyTypes<F>::Backend{flow.pod, flow.pod_port})) {
-      (void)key;
-      (void)probe;
       revalidate_failed<F>(m, flow, hit.reverse, svc == nullptr);
       return;
     }
@@ -225,9 +222,8 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, const typename Fa
   }
 }
 
-void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
-                          FlowHit6 hit) noexcept {
-  handle_flow<Family::kIpv6>(m, p.l4, key, probe, p.tcp_flags, hit);
+void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, FlowHit6 hit) noexcept {
+  handle_flow<Family::kIpv6>(m, p.l4, p.tcp_flags, hit);
 }
 
 // The flow's endpoint, or its whole service, is gone: the flow ends.  A
@@ -256,7 +252,7 @@ PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noex
   auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
   if (const auto hit = table<F>().find(key, lane.probe, now_)) {
     constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
-    handle_flow<F>(m, frame + kL4, key, lane.probe, lane.tcp_flags, hit);
+    handle_flow<F>(m, frame + kL4, lane.tcp_flags, hit);
     return;
   }
   if constexpr (F == Family::kIpv4) {
@@ -439,7 +435,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   }
   if (!looked_up) {
     if (const FlowHit hit = flows_.find(key, probe, now_)) {
-      handle_flow<Family::kIpv4>(m, p.l4, key, probe, p.tcp_flags, hit);
+      handle_flow<Family::kIpv4>(m, p.l4, p.tcp_flags, hit);
       return;
     }
   }

@@ -243,10 +243,10 @@ class Worker : public DpObject {
   void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowProbe& probe,
                 bool looked_up) noexcept;
   // A packet of a known connection, either family: `l4` is its TCP/UDP
-  // header, `key` its own 5-tuple.
+  // header.
   template <Family F>
-  void handle_flow(rte_mbuf* m, uint8_t* l4, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
-                   uint8_t tcp_flags, BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept;
+  void handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags,
+                   BasicFlowHit<typename FamilyTypes<F>::Flow> hit) noexcept;
   template <Family F>
   void revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
                          bool service_gone) noexcept;
@@ -289,16 +289,15 @@ class Worker : public DpObject {
   void classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
                  bool looked_up) noexcept;
   // handle_flow<kIpv6>, out of line for worker6.cpp (the template lives in worker.cpp).
-  void handle_flow6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
-                    FlowHit6 hit) noexcept;
+  void handle_flow6(rte_mbuf* m, ParsedPacket6& p, FlowHit6 hit) noexcept;
   void handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
                         const FlowProbe& probe) noexcept;
   void handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept;
-  // `about_error`: the packet is itself an ICMPv6 error (never answered).
-  void send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code, uint32_t mtu,
-                        bool about_error = false) noexcept;
+  // Never about an ICMPv6 message: the callers see TCP and UDP only.
+  void send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code,
+                        uint32_t mtu) noexcept;
   bool fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept;
   void forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
   DropReason source_refused6(const Ip6& src) const noexcept;

@@ -65,7 +65,7 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
   }
   if (!looked_up) {
     if (const FlowHit6 hit = flows6_.find(key, probe, now_)) {
-      handle_flow6(m, p, key, probe, hit);
+      handle_flow6(m, p, hit);
       return;
     }
   }
@@ -235,16 +235,18 @@ bool Worker::fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) n
   return false;
 }
 
-// An ICMPv6 error about `p` (as it arrived, before any NAT) to its source,
+// An ICMPv6 error about `ip` (as it arrived, before any NAT) to its source,
 // from the arrival port's IPv6 address, quoting as much of the packet as
 // fits in the minimum MTU, 1280 bytes (RFC 4443 §2.4(c)); rate-limited with
-// the IPv4 errors (§2.4(f)).  Never about an ICMPv6 error or a packet from
-// an address that cannot be answered (§2.4(e)): multicast or unspecified.
-void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code, uint32_t mtu,
-                              bool about_error) noexcept {
+// the IPv4 errors (§2.4(f)).  Only TCP and UDP packets get here (ICMPv6 is
+// answered or dropped by handle_icmp6, never forwarded), so never an error
+// about an error; nor about a source that cannot be answered (§2.4(e)):
+// multicast or unspecified.
+void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code,
+                              uint32_t mtu) noexcept {
   Ip6 to;
   std::memcpy(to.bytes.data(), ip->src_addr, 16);
-  if (about_error || to.is_zero() || to.is_multicast()) return;
+  if (to.is_zero() || to.is_multicast()) return;
   const PortAddress* rx = rx_port_address(m);
   if (rx == nullptr || !rx->has_address6() || !take_icmp_error_token()) {
     counters_.icmp_errors_rate_limited.add();
