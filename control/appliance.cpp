@@ -351,6 +351,7 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   slots_->commit_taken();
   if (stats.incremental) {
     slots_->release(stats.dropped, *publisher_->current(), monotonic_ms());
+    slots_->release(stats.dropped6, *publisher_->current(), monotonic_ms());
   } else {
     slots_->retain(*publisher_->current(), monotonic_ms());
   }

@@ -69,15 +69,28 @@ json traffic_json(const TrafficTotals& t) {
           {"flows_created", t.flows_created}, {"flows_active", t.flows_active()}};
 }
 
-// The IPv4 dataplane's key of a service port (the service has an IPv4 VIP).
-dp::ServiceKey service_key(dp::Ip4 vip, const ServicePortConfig& p) {
-  return dp::ServiceKey{vip, dp::to_be16(p.port), p.protocol, 0};
+// The stats slots' key of a service port at `vip` (either family).
+SlotService slot_service(const dp::IpAddr& vip, const ServicePortConfig& p) {
+  return SlotService{vip, dp::to_be16(p.port), p.protocol};
 }
 
-// What the IPv4-only commands say of IPv6 for now.
+// A service port's totals: what its VIPs of both families forwarded.
+TrafficTotals port_traffic(const StatsSlots& slots, const ServiceConfig& s, const ServicePortConfig& p) {
+  TrafficTotals t;
+  for (const dp::IpAddr& vip : s.cluster_ips()) t += slots.service(slot_service(vip, p));
+  return t;
+}
 
-dp::Backend backend_of(const EndpointConfig& e, const ServicePortConfig& p) {
-  return dp::Backend{e.ip.as_v4(), dp::to_be16(p.target_port), 0};
+// An endpoint's totals on a service port, counted under the VIP of its own
+// family (a family's VIP forwards to its own family's endpoints); zeros
+// for an endpoint without a slot.
+TrafficTotals endpoint_traffic(const StatsSlots& slots, const ServiceConfig& s, const ServicePortConfig& p,
+                               const EndpointConfig& e) {
+  for (const dp::IpAddr& vip : s.cluster_ips()) {
+    if (vip.family != e.ip.family) continue;
+    if (auto t = slots.endpoint(SlotKey{slot_service(vip, p), e.ip, dp::to_be16(p.target_port)})) return *t;
+  }
+  return {};
 }
 
 // The running services as they are now, for a reply written over many loop
@@ -98,9 +111,7 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
   const ServiceList& list = app.config().services;
   for (size_t i = 0; i < list.size() && ports->size() < max_ports; ++i) {
     const ServiceConfig& s = list[i];
-    // Traffic is counted by the IPv4 dataplane's stats slots: a service's
-    // IPv4 VIP and endpoints (IPv6 endpoints have no stats slots yet).
-    if (s.type != ServiceType::kClusterIp || !ipv4_cluster_ip(s)) continue;
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;  // not forwarded
     for (size_t p = 0; p < s.ports.size() && ports->size() < max_ports; ++p) {
       ports->push_back({list.shared(i), p});
     }
@@ -111,10 +122,11 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
   out.element = [slots, ports](size_t i) {
     const ServiceConfig& s = *(*ports)[i].service;
     const ServicePortConfig& p = s.ports[(*ports)[i].port];
-    const dp::Ip4 vip = *ipv4_cluster_ip(s);
-    json j = {{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(vip)},
+    json vips = json::array();
+    for (const dp::IpAddr& vip : s.cluster_ips()) vips.push_back(dp::to_string(vip));
+    json j = {{"name", s.ns + "/" + s.name}, {"vip", dp::to_string(*s.cluster_ip)}, {"vips", std::move(vips)},
               {"port", p.port}, {"protocol", std::string(dp::proto_name(p.protocol))}};
-    j.update(traffic_json(slots->service(service_key(vip, p))));
+    j.update(traffic_json(port_traffic(*slots, s, p)));
     j["endpoints"] = json::array();  // written item by item
     return j;
   };
@@ -126,10 +138,7 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
     const EndpointConfig& e = s.endpoints[k];
     json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
                {"state", state_of(e)}};
-    // IPv6 endpoints: zeros, as an endpoint without a slot.
-    const auto t = e.ip.is_v4() ? slots->endpoint(service_key(*ipv4_cluster_ip(s), p), backend_of(e, p))
-                                : std::nullopt;
-    ej.update(traffic_json(t.value_or(TrafficTotals{})));
+    ej.update(traffic_json(endpoint_traffic(*slots, s, p, e)));
     return ej;
   };
   return out;
@@ -259,15 +268,10 @@ Result<LongReply> endpoints(const Appliance& app, const json& req) {
     j["health"] = endpoint_health_json(a->health(), s, e);
     json ports = json::array();
     if (s.cluster_ip && s.type == ServiceType::kClusterIp) {
-      const auto vip = ipv4_cluster_ip(s);
       for (const ServicePortConfig& p : s.ports) {
         json pj = {{"port", p.port}, {"target_port", p.target_port},
                    {"protocol", std::string(dp::proto_name(p.protocol))}};
-        // IPv6 endpoints: no stats slots until the IPv6 dataplane counts
-        // them (zeros, as an endpoint without a slot).
-        auto t = vip && e.ip.is_v4() ? a->stats_slots().endpoint(service_key(*vip, p), backend_of(e, p))
-                                     : std::nullopt;
-        pj.update(traffic_json(t.value_or(TrafficTotals{})));
+        pj.update(traffic_json(endpoint_traffic(a->stats_slots(), s, p, e)));
         ports.push_back(std::move(pj));
       }
     }

@@ -254,17 +254,7 @@ std::shared_ptr<const dp::BasicServiceData<A>> build_service_port(const BasicCan
   for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], c.ready[i].second});
   fresh->maglev = dp::build_maglev_table(entries, c.table_size);
   fresh->alive.assign(c.alive.begin(), c.alive.end());
-  // Stats slots count IPv4 endpoints; IPv6 ones are not tracked per
-  // endpoint yet (issue 11).
-  auto slot = [&](const Backend& b) {
-    if constexpr (std::is_same_v<A, dp::Ip4>) {
-      return slots != nullptr ? slots->slot_for(c.key, b) : dp::kUntrackedSlot;
-    } else {
-      (void)b;
-      (void)slots;
-      return dp::kUntrackedSlot;
-    }
-  };
+  auto slot = [&](const Backend& b) { return slots != nullptr ? slots->slot_for(c.key, b) : dp::kUntrackedSlot; };
   for (const Backend& b : fresh->ready) fresh->ready_slots.push_back(slot(b));
   for (const Backend& b : fresh->alive) fresh->alive_slots.push_back(slot(b));
   return fresh;
@@ -372,7 +362,7 @@ void build_services6(const Config& cfg, const dp::Snapshot* previous, StatsSlots
     std::unordered_set<const dp::ServiceData6*> kept;
     for (const DataPtr6& d : s.owned_services6) kept.insert(d.get());
     for (const DataPtr6& d : previous->owned_services6) {
-      if (kept.count(d.get()) == 0) ++stats.services6_dropped;
+      if (kept.count(d.get()) == 0) stats.dropped6.push_back(d);
     }
   }
 }

@@ -47,9 +47,9 @@ struct BuildStats {
   uint32_t services_shared = 0;  // taken from the previous snapshot
   bool incremental = false;      // only the changed services were looked at
   // Per-service data of the previous snapshot that the new one no longer
-  // has (for StatsSlots::release()).
+  // has (for StatsSlots::release()), of each family.
   std::vector<std::shared_ptr<const dp::ServiceData>> dropped;
-  uint32_t services6_dropped = 0;  // IPv6 service ports the previous snapshot had and this one not
+  std::vector<std::shared_ptr<const dp::ServiceData6>> dropped6;
 };
 
 // Throws std::bad_alloc when memory runs out (the caller's change boundary

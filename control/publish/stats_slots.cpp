@@ -1,21 +1,8 @@
 #include "control/publish/stats_slots.hpp"
 
-#include <cstring>
 #include <set>
 
 namespace podgate::ctl {
-
-namespace {
-
-uint64_t word(const dp::ServiceKey& k) noexcept {
-  uint64_t w;
-  std::memcpy(&w, &k, sizeof w);
-  return w;
-}
-
-bool service_less(const dp::ServiceKey& a, const dp::ServiceKey& b) { return word(a) < word(b); }
-
-}  // namespace
 
 TrafficTotals& TrafficTotals::operator+=(const TrafficTotals& o) noexcept {
   packets_in += o.packets_in;
@@ -37,13 +24,8 @@ TrafficTotals& TrafficTotals::operator-=(const TrafficTotals& o) noexcept {
   return *this;
 }
 
-bool operator<(const SlotKey& a, const SlotKey& b) noexcept {
-  if (word(a.service) != word(b.service)) return word(a.service) < word(b.service);
-  return a.backend < b.backend;
-}
-
 StatsSlots::StatsSlots(Reader read, uint64_t quarantine_ms, uint32_t capacity)
-    : read_(std::move(read)), quarantine_ms_(quarantine_ms), retired_(service_less) {
+    : read_(std::move(read)), quarantine_ms_(quarantine_ms) {
   // Handed out from the low end (free_ is used as a stack).
   for (uint32_t i = capacity; i-- > 1;) free_.push_back(static_cast<uint16_t>(i));
 }
@@ -54,8 +36,7 @@ TrafficTotals StatsSlots::totals(const Slot& s) const {
   return t;
 }
 
-uint16_t StatsSlots::slot_for(const dp::ServiceKey& service, const dp::Backend& backend) {
-  const SlotKey key{service, backend};
+uint16_t StatsSlots::slot_for(const SlotKey& key) {
   if (auto it = by_key_.find(key); it != by_key_.end()) {
     if (it->second.released_ms) {
       since_commit_.push_back(Taken{key, it->second.released_ms});
@@ -96,10 +77,14 @@ void StatsSlots::abandon() {
 
 void StatsSlots::retain(const dp::Snapshot& snap, uint64_t now_ms) {
   std::set<SlotKey> used;
-  for (const auto& svc : snap.owned_services) {
-    const dp::ServiceKey sk{svc->vip, svc->port, svc->proto, 0};
-    for (const dp::Backend& b : svc->alive) used.insert(SlotKey{sk, b});
-  }
+  auto use = [&used](const auto& services) {
+    for (const auto& svc : services) {
+      const SlotService service = SlotService::of(*svc);
+      for (const auto& b : svc->alive) used.insert(SlotKey::of(service, b));
+    }
+  };
+  use(snap.owned_services);
+  use(snap.owned_services6);
   for (auto& [key, slot] : by_key_) {
     if (!slot.released_ms && used.count(key) == 0) {
       slot.released_ms = now_ms;
@@ -109,20 +94,25 @@ void StatsSlots::retain(const dp::Snapshot& snap, uint64_t now_ms) {
   reclaim(now_ms);
 }
 
-void StatsSlots::release(const std::vector<std::shared_ptr<const dp::ServiceData>>& dropped,
+template <class A>
+void StatsSlots::release(const std::vector<std::shared_ptr<const dp::BasicServiceData<A>>>& dropped,
                          const dp::Snapshot& snap, uint64_t now_ms) {
   for (const auto& svc : dropped) {
-    const dp::ServiceKey sk{svc->vip, svc->port, svc->proto, 0};
-    const dp::ServiceData* now = snap.find_service(svc->vip, svc->port, svc->proto);
-    for (const dp::Backend& b : svc->alive) {
+    const SlotService service = SlotService::of(*svc);
+    const dp::BasicServiceData<A>* now = snap.find_service(svc->vip, svc->port, svc->proto);
+    for (const auto& b : svc->alive) {
       if (now != nullptr && now->keeps(b)) continue;
-      auto it = by_key_.find(SlotKey{sk, b});
+      auto it = by_key_.find(SlotKey::of(service, b));
       if (it == by_key_.end() || it->second.released_ms) continue;
       it->second.released_ms = now_ms;
       ++quarantined_count_;
     }
   }
 }
+template void StatsSlots::release(const std::vector<std::shared_ptr<const dp::ServiceData>>&,
+                                  const dp::Snapshot&, uint64_t);
+template void StatsSlots::release(const std::vector<std::shared_ptr<const dp::ServiceData6>>&,
+                                  const dp::Snapshot&, uint64_t);
 
 void StatsSlots::reclaim(uint64_t now_ms) {
   for (auto it = by_key_.begin(); it != by_key_.end();) {
@@ -138,17 +128,16 @@ void StatsSlots::reclaim(uint64_t now_ms) {
   }
 }
 
-std::optional<TrafficTotals> StatsSlots::endpoint(const dp::ServiceKey& service,
-                                                  const dp::Backend& backend) const {
-  auto it = by_key_.find(SlotKey{service, backend});
+std::optional<TrafficTotals> StatsSlots::endpoint(const SlotKey& key) const {
+  auto it = by_key_.find(key);
   if (it == by_key_.end()) return std::nullopt;
   return totals(it->second);
 }
 
-TrafficTotals StatsSlots::service(const dp::ServiceKey& service) const {
+TrafficTotals StatsSlots::service(const SlotService& service) const {
   TrafficTotals t;
   if (auto r = retired_.find(service); r != retired_.end()) t = r->second;
-  auto it = by_key_.lower_bound(SlotKey{service, dp::Backend{}});
+  auto it = by_key_.lower_bound(SlotKey{service, dp::IpAddr{}, 0});
   for (; it != by_key_.end() && it->first.service == service; ++it) t += totals(it->second);
   return t;
 }

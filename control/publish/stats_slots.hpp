@@ -49,12 +49,37 @@ struct TrafficTotals {
   friend bool operator==(const TrafficTotals&, const TrafficTotals&) = default;
 };
 
-// (service port, endpoint): what a slot counts.
+// A service port of either family, as the slots key it.
+struct SlotService {
+  dp::IpAddr vip;
+  rte_be16_t port = 0;  // network order, as the dataplane's keys
+  dp::Proto proto = dp::Proto::kTcp;
+  friend auto operator<=>(const SlotService&, const SlotService&) = default;
+
+  template <class A>
+  static SlotService of(const dp::BasicServiceKey<A>& k) noexcept {
+    return SlotService{ip_addr(k.vip), k.port, k.proto};
+  }
+  template <class A>
+  static SlotService of(const dp::BasicServiceData<A>& d) noexcept {
+    return SlotService{ip_addr(d.vip), d.port, d.proto};
+  }
+  static dp::IpAddr ip_addr(dp::Ip4 ip) noexcept { return dp::IpAddr::v4(ip); }
+  static dp::IpAddr ip_addr(const dp::Ip6& ip) noexcept { return dp::IpAddr::v6(ip); }
+};
+
+// (service port, endpoint): what a slot counts.  An endpoint is of its
+// service port's family (there is no NAT46).
 struct SlotKey {
-  dp::ServiceKey service;
-  dp::Backend backend;
-  friend bool operator<(const SlotKey& a, const SlotKey& b) noexcept;
-  friend bool operator==(const SlotKey&, const SlotKey&) = default;
+  SlotService service;
+  dp::IpAddr ip;
+  rte_be16_t port = 0;  // the target port, network order
+  friend auto operator<=>(const SlotKey&, const SlotKey&) = default;
+
+  template <class A>
+  static SlotKey of(const SlotService& service, const dp::BasicBackend<A>& b) noexcept {
+    return SlotKey{service, SlotService::ip_addr(b.ip), b.port};
+  }
 };
 
 class StatsSlots {
@@ -64,9 +89,14 @@ class StatsSlots {
   // Slots 1..capacity-1 are handed out (0 is the untracked sink).
   StatsSlots(Reader read, uint64_t quarantine_ms, uint32_t capacity = dp::kStatsSlots);
 
-  // The slot of `key`: its own, a quarantined one revived, or a free one;
-  // kUntrackedSlot when all are taken (counted in exhausted()).
-  uint16_t slot_for(const dp::ServiceKey& service, const dp::Backend& backend);
+  // The slot of an endpoint of a service port (either family): its own, a
+  // quarantined one revived, or a free one; kUntrackedSlot when all are
+  // taken (counted in exhausted()).
+  template <class A>
+  uint16_t slot_for(const dp::BasicServiceKey<A>& service, const dp::BasicBackend<A>& backend) {
+    return slot_for(SlotKey::of(SlotService::of(service), backend));
+  }
+  uint16_t slot_for(const SlotKey& key);
 
   // After `snap` is published: every key it does not use is released into
   // quarantine (from now_ms), and quarantines that are over are reclaimed.
@@ -75,7 +105,8 @@ class StatsSlots {
   // retain() for an incremental snapshot build: only the keys of `dropped`
   // (per-service data the previous snapshot had and `snap` has not) are
   // looked at, O(what changed).
-  void release(const std::vector<std::shared_ptr<const dp::ServiceData>>& dropped,
+  template <class A>
+  void release(const std::vector<std::shared_ptr<const dp::BasicServiceData<A>>>& dropped,
                const dp::Snapshot& snap, uint64_t now_ms);
   // After a snapshot is published: what slot_for() took for it stays taken
   // (abandon() no longer undoes it).
@@ -93,11 +124,19 @@ class StatsSlots {
 
   // The totals of an endpoint since its slot was taken; nullopt when the
   // key has no slot (not published, or slots exhausted).
-  std::optional<TrafficTotals> endpoint(const dp::ServiceKey& service,
-                                        const dp::Backend& backend) const;
+  std::optional<TrafficTotals> endpoint(const SlotKey& key) const;
+  template <class A>
+  std::optional<TrafficTotals> endpoint(const dp::BasicServiceKey<A>& service,
+                                        const dp::BasicBackend<A>& backend) const {
+    return endpoint(SlotKey::of(SlotService::of(service), backend));
+  }
 
   // The totals of a service port: its endpoints now and before.
-  TrafficTotals service(const dp::ServiceKey& service) const;
+  TrafficTotals service(const SlotService& service) const;
+  template <class A>
+  TrafficTotals service(const dp::BasicServiceKey<A>& service) const {
+    return this->service(SlotService::of(service));
+  }
 
   size_t in_use() const noexcept { return by_key_.size() - quarantined_count_; }
   size_t quarantined() const noexcept { return quarantined_count_; }
@@ -115,8 +154,7 @@ class StatsSlots {
   uint64_t quarantine_ms_;
   std::map<SlotKey, Slot> by_key_;      // in use and quarantined
   std::vector<uint16_t> free_;          // never used, or reclaimed
-  std::map<dp::ServiceKey, TrafficTotals, bool (*)(const dp::ServiceKey&, const dp::ServiceKey&)>
-      retired_;
+  std::map<SlotService, TrafficTotals> retired_;
   size_t quarantined_count_ = 0;
   uint64_t exhausted_ = 0;
   // What slot_for() changed since the last commit_taken(), for abandon().

@@ -161,6 +161,34 @@ TEST(WorkerIpv6, TcpToAnIpv6VipIsNatedToAnIpv6PodAndTheReplyBack) {
   EXPECT_EQ(d->worker(0).flows().size(), 0u);
 }
 
+// The stats slots count IPv6 endpoints as IPv4 ones: each packet on the
+// endpoint its flow is pinned to, in its direction; the stateless reply too.
+TEST(WorkerIpv6, TrafficIsCountedPerIpv6Endpoint) {
+  auto d = make_dataplane();
+  const dp::ServiceKey6 web{kVip6, dp::to_be16(80), dp::Proto::kTcp, 0};
+  auto at = [&](const Ip6& pod) { return d->slots().endpoint(web, dp::Backend6{pod, dp::to_be16(8080), 0}); };
+  const Bytes syn = syn_to(kVip6, 40000);
+  const Bytes out = expect_one(*d, kUplink, syn, kPods);
+  ASSERT_FALSE(out.empty());
+  const Ip6 pod = get_ip6(out, kEthLen + 24);
+  const Ip6 other = pod == kPod6a ? kPod6b : kPod6a;
+  ASSERT_TRUE(at(pod).has_value());
+  EXPECT_EQ(at(pod)->flows_created, 1u);
+  EXPECT_EQ(at(pod)->packets_in, 1u);
+  EXPECT_EQ(at(pod)->bytes_in, syn.size());
+  EXPECT_EQ(at(other)->packets_in, 0u);
+  const Bytes reply = synack_from(pod, 40000);
+  ASSERT_FALSE(expect_one(*d, kPods, reply, kUplink).empty());
+  EXPECT_EQ(at(pod)->packets_out, 1u);
+  EXPECT_EQ(at(pod)->bytes_out, reply.size());
+  ASSERT_FALSE(expect_one(*d, kPods, synack_from(other, 40001), kUplink).empty());  // no flow: stateless
+  EXPECT_EQ(at(other)->packets_out, 1u);
+  EXPECT_EQ(d->slots().service(web).packets_in, 1u);
+  EXPECT_EQ(d->slots().service(web).packets_out, 2u);
+  const dp::ServiceKey web4{kVip4, dp::to_be16(80), dp::Proto::kTcp, 0};
+  EXPECT_EQ(d->slots().service(web4).packets_in, 0u) << "the IPv4 VIP's port counts apart";
+}
+
 TEST(WorkerIpv6, AConnectionStaysOnItsPodAndConnectionsSpreadOverThePods) {
   auto d = make_dataplane();
   std::set<std::string> reached;

@@ -4,15 +4,18 @@ cluster IP, IPv4 and IPv6 Pods, real clients in network namespaces over
 net_tap.  curl over IPv6 and over IPv4 reaches a Pod of the VIP's own
 family; ping -6 is answered by the VIP; dig asks AAAA and the reverse of an
 IPv6 Pod; a SIGHUP that adds an IPv6 endpoint leaves an IPv6 keep-alive
-connection on its Pod.
+connection on its Pod; `stats`, `endpoints` and /metrics count the IPv6
+Pods' traffic.
 
 Run as root: python3 tests/e2e/test_ipv6.py [-v]
 PODGATE_BIN overrides the binary (default build/control/podgate).
 """
 import os
-import subprocess
+import re
+import socket
 import sys
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
 import e2e_main  # noqa: E402
@@ -49,7 +52,10 @@ def dig(app, *args):
 class Ipv6Test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.app = netlab.Appliance("pgv6", ipv6=True)
+        with socket.socket() as s:  # a free port for /metrics
+            s.bind(("127.0.0.1", 0))
+            cls.metrics_port = s.getsockname()[1]
+        cls.app = netlab.Appliance("pgv6", ipv6=True, metrics_port=cls.metrics_port)
         cls.app.start(services(), {**PODS4, **PODS6, **HEADLESS6})
 
     @classmethod
@@ -63,6 +69,35 @@ class Ipv6Test(unittest.TestCase):
         answers4 = self.app.curl_many(f"http://{VIP4}/", 40)
         self.assertNotIn(None, answers4)
         self.assertEqual(set(answers4), {"web-0", "web-1"}, "the IPv4 VIP reaches IPv4 Pods only")
+
+    def test_stats_endpoints_and_metrics_count_ipv6_traffic_per_endpoint(self):
+        self.assertNotIn(None, self.app.curl_many(f"http://[{VIP6}]/", 20))
+
+        def web():
+            entries = [s for s in self.app.ask({"command": "stats"})["services"] if s["name"] == "default/web"]
+            self.assertEqual(len(entries), 1, "one entry per service port, both families in it")
+            return entries[0]
+        entry = web()
+        self.assertEqual(entry["vips"], [VIP4, VIP6])
+        by_ip = {e["ip"]: e for e in entry["endpoints"]}
+        v6_in = sum(by_ip[ip]["packets_in"] for ip in (PODS6["web6-0"], PODS6["web6-1"]))
+        self.assertGreaterEqual(v6_in, 20 * 3, "20 connections, at least SYN, ACK, request and FIN each")
+        self.assertGreater(by_ip[PODS6["web6-0"]]["flows_created"], 0)
+        self.assertGreater(by_ip[PODS6["web6-1"]]["packets_out"], 0)
+        self.assertGreaterEqual(entry["packets_in"], v6_in, "the port's totals include its IPv6 VIP's")
+        pods = self.app.ask({"command": "endpoints", "name": "default/web"})["endpoints"]
+        web6_0 = next(e for e in pods if e["ip"] == PODS6["web6-0"])
+        self.assertGreater(web6_0["ports"][0]["packets_in"], 0)
+
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        series = re.compile(r'^podgate_endpoint_packets_total\{([^}]*)\} ([0-9]+)$', re.M)
+        scraped = {labels: int(v) for labels, v in series.findall(text)}
+        mine = [v for labels, v in scraped.items()
+                if f'endpoint="[{PODS6["web6-0"]}]:8080"' in labels and 'direction="in"' in labels]
+        self.assertEqual(len(mine), 1, text[:2000])
+        self.assertGreater(mine[0], 0)
 
     def test_maglev_shows_each_familys_table(self):
         v4 = self.app.ask({"command": "maglev", "name": "default/web"})

@@ -138,6 +138,42 @@ TEST(StatsSlots, ServiceTotalsStayMonotonicAsEndpointsLeaveAndSlotsAreReused) {
   EXPECT_EQ(slots.service(kWeb).packets_in, 16u) << "the new owner's traffic is not the old one's";
 }
 
+// Issue 11: IPv6 service ports have slots of their own, beside the IPv4
+// ones, and an IPv4 and an IPv6 key never share one or each other's totals.
+TEST(StatsSlots, IPv6EndpointsHaveTheirOwnSlotsAndAreReleasedWithTheirServicePort) {
+  Counters c;
+  StatsSlots slots(c.reader(), 1000, 16);
+  const dp::ServiceKey6 web6{*dp::parse_ip6("fd00:10:96::14"), dp::to_be16(80), dp::Proto::kTcp, 0};
+  const dp::Backend6 pod6{*dp::parse_ip6("fd00:172:17::1"), dp::to_be16(8080), 0};
+  const uint16_t v4 = slots.slot_for(kWeb, pod(1));
+  const uint16_t v6 = slots.slot_for(web6, pod6);
+  ASSERT_NE(v6, dp::kUntrackedSlot);
+  EXPECT_NE(v6, v4);
+  EXPECT_EQ(slots.slot_for(web6, pod6), v6);
+  c.traffic(v6, 7, 1);
+  EXPECT_EQ(slots.endpoint(web6, pod6)->packets_in, 7u);
+  EXPECT_EQ(slots.service(web6).packets_in, 7u);
+  EXPECT_EQ(slots.service(kWeb).packets_in, 0u);
+  slots.commit_taken();
+
+  // A snapshot holding the IPv6 port keeps its key; one without releases it.
+  auto with6 = snapshot_with({{kWeb, {pod(1)}}});
+  std::shared_ptr<dp::ServiceData6> d6(new dp::ServiceData6);
+  d6->vip = web6.vip;
+  d6->port = web6.port;
+  d6->proto = web6.proto;
+  d6->alive.push_back(pod6);
+  with6->owned_services6.push_back(d6);
+  slots.retain(*with6, 0);
+  EXPECT_EQ(slots.quarantined(), 0u);
+  slots.release(std::vector<std::shared_ptr<const dp::ServiceData6>>{d6}, *snapshot_with({{kWeb, {pod(1)}}}), 0);
+  EXPECT_EQ(slots.quarantined(), 1u);
+  slots.reclaim(1000);
+  EXPECT_FALSE(slots.endpoint(web6, pod6).has_value());
+  EXPECT_EQ(slots.service(web6).packets_in, 7u) << "the IPv6 port keeps what its endpoint counted";
+  EXPECT_EQ(slots.in_use(), 1u);
+}
+
 TEST(StatsSlots, ActiveFlowsAreCreatedMinusEnded) {
   TrafficTotals t;
   t.flows_created = 5;
