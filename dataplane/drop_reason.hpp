@@ -16,10 +16,10 @@ namespace podgate::dp {
   X(kIpOptions, "ip_options", "IPv4 options that overrun the header (RFC 791)") \
   X(kBadIpLength, "bad_ip_length", "IP total length disagrees with frame")   \
   X(kBadIpChecksum, "bad_ip_checksum", "IPv4 header checksum is wrong")      \
-  X(kFragment, "fragment", "IPv4 fragment not of TCP or UDP, or of podgate's own traffic; any IPv6 fragment") \
+  X(kFragment, "fragment", "fragment not of TCP or UDP, or of podgate's own traffic") \
   X(kBadIpv6Extension, "ipv6_bad_extension", "IPv6 extension header cut short, out of place, or more than 8") \
   X(kIpv6Extension, "ipv6_extension", "IPv6 extension podgate does not walk (ESP, AH, no next header, source route)") \
-  X(kFragmentTiny, "fragment_tiny", "first fragment without the whole TCP/UDP header, or TCP at offset 1 (RFC 1858)") \
+  X(kFragmentTiny, "fragment_tiny", "first fragment without the whole TCP/UDP header (or IPv6 header chain, RFC 7112), or TCP at offset 1 (RFC 1858)") \
   X(kFragmentUnmatched, "fragment_unmatched", "later fragment whose first fragment did not come within 2 s (or its wait was full)") \
   X(kTruncatedL4, "truncated_l4", "TCP/UDP header cut short")               \
   X(kBadTcpOffset, "bad_tcp_offset", "TCP data offset below 5 or too long")  \

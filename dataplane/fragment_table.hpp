@@ -1,11 +1,13 @@
-// Virtual reassembly of IPv4 fragments (issue 12), as VPP's shallow
+// Virtual reassembly of IPv4 and IPv6 fragments (issues 12, 11), as VPP's shallow
 // reassembly does: podgate never rebuilds a datagram, it learns the ports
 // from the first fragment and gives them to the later ones, so that every
 // fragment of a datagram is NATed like its first, to the same Pod, and sent
 // on as it came.  The Pod's (or the client's) kernel reassembles.
 //
-// One table per worker, keyed by what RFC 791 §3.2 says identifies a
-// datagram: source, destination, protocol and identification.  Bounded in
+// One table per worker and family, keyed by what identifies a datagram:
+// source, destination, protocol and identification (RFC 791 §3.2); source,
+// destination and the 32-bit identification in IPv6 (RFC 8200 §4.5), whose
+// protocol the first fragment gives.  Bounded in
 // every way, so that no fragment flood can pin memory:
 //   - kSlots contexts, 4-way set-associative; a new datagram takes an
 //     expired or the oldest way of its set;
@@ -46,20 +48,32 @@ struct FragmentKey {
   }
 };
 
+struct FragmentKey6 {
+  Ip6 src;
+  Ip6 dst;
+  uint32_t id = 0;  // network order
+  friend bool operator==(const FragmentKey6&, const FragmentKey6&) = default;
+
+  uint32_t hash() const noexcept { return rte_hash_crc_4byte(id, crc_ip6(dst, crc_ip6(src, 0x9e3779b9))); }
+};
+
 // A fragment handed to the worker that owns its connection carries the
-// ports its first fragment gave (only later fragments' receivers read it;
-// set before each hand-off of a fragment, so stale bytes never count).
+// ports (and protocol) its first fragment gave (only later fragments'
+// receivers read it; set before each hand-off of a fragment, so stale
+// bytes never count).
 struct FragmentMeta {
   rte_be16_t sport;
   rte_be16_t dport;
   uint8_t annotated;  // 1: ports valid, the receiver owns the connection
+  Proto proto;
 };
 extern int g_fragment_field_offset;  // punt.cpp: register_mbuf_fields()
 inline FragmentMeta& fragment_meta(rte_mbuf* m) noexcept {
   return *RTE_MBUF_DYNFIELD(m, g_fragment_field_offset, FragmentMeta*);
 }
 
-class FragmentTable {
+template <class Key>
+class BasicFragmentTable {
  public:
   static constexpr uint32_t kSlots = 1024;
   static constexpr uint32_t kWays = 4;
@@ -68,25 +82,26 @@ class FragmentTable {
   static constexpr uint32_t kMaxHeld = 64;
 
   struct Context {
-    FragmentKey key;
+    Key key;
     uint32_t expires = 0;  // 0: free
     bool ports_known = false;
+    Proto proto = Proto::kTcp;  // with the ports
     rte_be16_t sport = 0;
     rte_be16_t dport = 0;
     uint8_t held = 0;
     rte_mbuf* waiting[kHeldPerDatagram];
   };
 
-  FragmentTable() : slots_(kSlots) {}
-  ~FragmentTable() {
+  BasicFragmentTable() : slots_(kSlots) {}
+  ~BasicFragmentTable() {
     for (Context& c : slots_) free_held(c);
   }
-  FragmentTable(const FragmentTable&) = delete;
-  FragmentTable& operator=(const FragmentTable&) = delete;
+  BasicFragmentTable(const BasicFragmentTable&) = delete;
+  BasicFragmentTable& operator=(const BasicFragmentTable&) = delete;
 
   // The datagram's context, made if new (a stale one in its place is let go
   // of: its waiting fragments are freed and counted in `dropped`).
-  Context& find_or_make(const FragmentKey& key, uint32_t now, uint32_t& dropped) noexcept {
+  Context& find_or_make(const Key& key, uint32_t now, uint32_t& dropped) noexcept {
     Context* set = &slots_[(key.hash() % (kSlots / kWays)) * kWays];
     Context* victim = set;
     for (uint32_t w = 0; w < kWays; ++w) {
@@ -154,5 +169,8 @@ class FragmentTable {
   uint32_t held_total_ = 0;
   uint32_t cursor_ = 0;
 };
+
+using FragmentTable = BasicFragmentTable<FragmentKey>;
+using FragmentTable6 = BasicFragmentTable<FragmentKey6>;
 
 }  // namespace podgate::dp

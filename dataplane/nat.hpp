@@ -120,6 +120,8 @@ struct QuotedPacket {
   uint32_t l4_len = 0;    // bytes of it quoted, at least 8
   Proto proto = Proto::kTcp;
   rte_udp_hdr* ports() const noexcept { return reinterpret_cast<rte_udp_hdr*>(l4); }
+  Ip4 src() const noexcept { return Ip4{ip->src_addr}; }
+  Ip4 dst() const noexcept { return Ip4{ip->dst_addr}; }
 };
 
 // ICMP types that report on a datagram (RFC 792) and that podgate

@@ -67,6 +67,91 @@ inline void nat6_and_decrement_hop_limit(rte_ipv6_hdr* ip, uint8_t* l4, Proto pr
   --ip->hop_limits;
 }
 
+// The name both families' templates use (worker_icmp_error.cpp).
+inline bool ttl_allows_forwarding(const rte_ipv6_hdr* ip) noexcept { return hop_limit_allows_forwarding(ip); }
+
+// The packet an ICMPv6 error quotes (RFC 4443 §2.4(c): as much of the
+// invoking packet as fits in 1280 bytes): a TCP or UDP packet in IPv6
+// with no extension header, as podgate forwards them.
+struct QuotedPacket6 {
+  rte_ipv6_hdr* ip = nullptr;
+  uint8_t* l4 = nullptr;  // its ports are the first 4 bytes
+  uint32_t l4_len = 0;    // bytes of it quoted, at least 8
+  Proto proto = Proto::kTcp;
+  rte_udp_hdr* ports() const noexcept { return reinterpret_cast<rte_udp_hdr*>(l4); }
+  Ip6 src() const noexcept {
+    Ip6 a;
+    std::memcpy(a.bytes.data(), ip->src_addr, 16);
+    return a;
+  }
+  Ip6 dst() const noexcept {
+    Ip6 a;
+    std::memcpy(a.bytes.data(), ip->dst_addr, 16);
+    return a;
+  }
+};
+
+// Locates the quoted packet of an ICMPv6 error; false when the quote is
+// too short for an IPv6 header and 8 bytes, or not TCP/UDP right after it.
+inline bool find_quoted_packet(const ParsedPacket6& p, QuotedPacket6& q) noexcept {
+  constexpr uint32_t kIcmpErrorHeader = 8;  // type, code, checksum, 4 bytes (unused / MTU / pointer)
+  if (p.l4_len < kIcmpErrorHeader + sizeof(rte_ipv6_hdr) + 8) return false;
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p.l4 + kIcmpErrorHeader);
+  const uint8_t* first = p.l4 + kIcmpErrorHeader;
+  if ((first[0] >> 4) != 6 ||
+      (ip->proto != static_cast<uint8_t>(Proto::kTcp) && ip->proto != static_cast<uint8_t>(Proto::kUdp))) {
+    return false;
+  }
+  q.ip = ip;
+  q.l4 = p.l4 + kIcmpErrorHeader + sizeof(rte_ipv6_hdr);
+  q.l4_len = p.l4_len - kIcmpErrorHeader - static_cast<uint32_t>(sizeof(rte_ipv6_hdr));
+  q.proto = static_cast<Proto>(ip->proto);
+  return true;
+}
+
+// As translate_icmp_error() (nat.hpp) for IPv6: one end of the quoted
+// packet becomes `to:to_port`, its TCP/UDP checksum (when quoted) updated as
+// the NAT of the packet itself would; the outer address `outer` names
+// becomes `outer_to`; the outer hop limit drops by one (the caller checked
+// it); the ICMPv6 checksum, over the new pseudo-header, is recomputed whole.
+inline void translate_icmp_error(ParsedPacket6& p, QuotedPacket6& q, NatSide side, const Ip6& to,
+                                 rte_be16_t to_port, OuterAddress outer, const Ip6& outer_to) noexcept {
+  rte_udp_hdr* ports = q.ports();
+  const bool dst = side == NatSide::kDestination;
+  uint8_t* addr = dst ? q.ip->dst_addr : q.ip->src_addr;
+  const rte_be16_t port = dst ? ports->dst_port : ports->src_port;
+  constexpr uint32_t kTcpChecksumEnd = offsetof(rte_tcp_hdr, cksum) + 2;
+  if (q.proto == Proto::kTcp && q.l4_len >= kTcpChecksumEnd) {
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(q.l4);
+    tcp->cksum = csum_update_ip6_port(tcp->cksum, addr, to, port, to_port);
+  } else if (q.proto == Proto::kUdp) {
+    const rte_be16_t c = csum_update_ip6_port(ports->dgram_cksum, addr, to, port, to_port);
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
+  }
+  std::memcpy(addr, to.bytes.data(), 16);
+  if (dst) {
+    ports->dst_port = to_port;
+  } else {
+    ports->src_port = to_port;
+  }
+  if (outer == OuterAddress::kSource) std::memcpy(p.ip->src_addr, outer_to.bytes.data(), 16);
+  if (outer == OuterAddress::kDestination) std::memcpy(p.ip->dst_addr, outer_to.bytes.data(), 16);
+  --p.ip->hop_limits;
+  p.l4[2] = p.l4[3] = 0;
+  const rte_be16_t sum = icmp6_checksum(p.ip, p.l4, p.l4_len);
+  std::memcpy(p.l4 + 2, &sum, 2);
+}
+
+// The address of a later fragment (RFC 8200 §4.5), which has no upper-layer
+// header: its ports and the TCP/UDP checksum travel in the first fragment,
+// which the caller NATs whole.  With no header checksum, only the address
+// and the hop limit change.
+template <NatSide kSide>
+inline void nat6_address_and_decrement_hop_limit(rte_ipv6_hdr* ip, const Ip6& to) noexcept {
+  std::memcpy(kSide == NatSide::kDestination ? ip->dst_addr : ip->src_addr, to.bytes.data(), 16);
+  --ip->hop_limits;
+}
+
 // An ICMPv6 echo reply (RFC 4443 §4.2) made in place from the request: the
 // addresses swap (which leaves the checksum's sum unchanged), the type goes
 // from 128 to 129, and the hop limit starts afresh.

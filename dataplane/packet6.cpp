@@ -93,19 +93,59 @@ bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropR
   uint8_t next = out.ip->proto;
   uint8_t* at = frame + kIp6L4Offset;
   uint32_t left = payload;
+  out.fragment = nullptr;
+  bool seen_fragment = false, first_fragment = false;
   for (int n = 0;; ++n) {
+    if (next == kFragmentHeader) {
+      // RFC 8200 §4.5: Next Header, Reserved, then 13 bits of Fragment
+      // Offset (8-octet units), 2 reserved bits and the M flag, then the
+      // 32-bit Identification; at most one per packet.
+      if (seen_fragment || n == kMaxExtensionHeaders || left < 8) {
+        drop = DropReason::kBadIpv6Extension;
+        return false;
+      }
+      const uint32_t offset = (uint32_t{at[2]} << 8 | at[3]) >> 3;
+      const bool more = (at[3] & 1) != 0;
+      const uint32_t fragment_len = left - 8;
+      // "If the length of a fragment ... is not a multiple of 8 octets and
+      // the M flag of that fragment is 1, then that fragment must be
+      // discarded"; so must one that would end past 65535 octets.
+      if ((more && fragment_len % 8 != 0) || offset * 8 + fragment_len > 65535) {
+        drop = DropReason::kBadIpv6Extension;
+        return false;
+      }
+      seen_fragment = true;
+      out.fragment = at;
+      next = at[0];
+      at += 8;
+      left -= 8;
+      if (offset == 0 && !more) {
+        out.fragment = nullptr;  // RFC 6946: an atomic fragment is a whole packet
+        continue;
+      }
+      if (offset != 0) {
+        // What follows is data: only the first fragment has headers.
+        out.l4 = nullptr;
+        out.l4_len = 0;
+        drop = DropReason::kFragment;
+        return false;
+      }
+      first_fragment = true;
+      continue;
+    }
     if (next != kHopByHop && next != kRouting && next != kDestinationOptions) break;
     // RFC 8200 §4.1: Hop-by-Hop Options, when present, immediately follow
-    // the IPv6 header; elsewhere the header is in error.
+    // the IPv6 header; elsewhere the header is in error.  RFC 7112: a first
+    // fragment carries the whole header chain; one cut short is tiny.
     if (n == kMaxExtensionHeaders || (next == kHopByHop && n != 0) || left < 8) {
-      drop = DropReason::kBadIpv6Extension;
+      drop = first_fragment && left < 8 ? DropReason::kFragmentTiny : DropReason::kBadIpv6Extension;
       return false;
     }
     // RFC 8200 §4.3-§4.6: Next Header, then Hdr Ext Len in 8-octet units
     // not counting the first 8.
     const uint32_t len = (uint32_t{at[1]} + 1) * 8;
     if (len > left) {
-      drop = DropReason::kBadIpv6Extension;
+      drop = first_fragment ? DropReason::kFragmentTiny : DropReason::kBadIpv6Extension;
       return false;
     }
     // RFC 8200 §4.4: a Routing header with Segments Left > 0 names a next
@@ -118,7 +158,10 @@ bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropR
     at += len;
     left -= len;
   }
-  if (next == kFragmentHeader) {
+  if (first_fragment) {
+    out.l4 = at;
+    out.l4_len = static_cast<uint16_t>(left);
+    out.upper = next;
     drop = DropReason::kFragment;
     return false;
   }
@@ -139,6 +182,52 @@ bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropR
     return false;
   }
   return parse_upper_layer(next, at, left, out, drop);
+}
+
+bool parse_fragment6(ParsedPacket6& out, FragmentPart& part, DropReason& drop) noexcept {
+  constexpr auto kTcp = static_cast<uint8_t>(Proto::kTcp), kUdp = static_cast<uint8_t>(Proto::kUdp);
+  if (out.l4 == nullptr) {
+    // A later fragment: its Fragment header names the first header of the
+    // fragmentable part, which the first fragment carries.
+    const uint8_t hint = out.fragment[0];
+    if (hint != kTcp && hint != kUdp && hint != kDestinationOptions && hint != kRouting) {
+      drop = DropReason::kFragment;
+      return false;
+    }
+    out.kind = hint == kUdp ? PacketKind::kUdp : PacketKind::kTcp;  // the first fragment's decides
+    part = FragmentPart::kLater;
+    return true;
+  }
+  part = FragmentPart::kFirst;
+  const uint32_t len = out.l4_len;
+  if (out.upper == kUdp) {
+    // The UDP length is the whole datagram's, longer than this part; its
+    // checksum, over the whole datagram, is mandatory (RFC 8200 §8.1).
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(out.l4);
+    if (len < sizeof(rte_udp_hdr) || from_be16(udp->dgram_len) <= len) {
+      drop = DropReason::kFragmentTiny;
+      return false;
+    }
+    if (udp->dgram_cksum == 0) {
+      drop = DropReason::kBadUdpChecksum;
+      return false;
+    }
+    out.kind = PacketKind::kUdp;
+    out.tcp_flags = 0;
+    return true;
+  }
+  if (out.upper != kTcp) {
+    drop = DropReason::kFragment;
+    return false;
+  }
+  const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(out.l4);
+  if (len < sizeof(rte_tcp_hdr) || (tcp->data_off >> 4) < 5 || (tcp->data_off >> 4) * 4u > len) {
+    drop = DropReason::kFragmentTiny;
+    return false;
+  }
+  out.kind = PacketKind::kTcp;
+  out.tcp_flags = tcp->tcp_flags;
+  return true;
 }
 
 rte_be16_t icmp6_checksum(const rte_ipv6_hdr* ip, const uint8_t* l4, uint32_t len) noexcept {

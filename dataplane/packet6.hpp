@@ -49,6 +49,12 @@ struct ParsedPacket6 {
   // extension headers), so Ethernet padding is excluded.
   uint16_t l4_len = 0;
   uint8_t tcp_flags = 0;  // kTcp only
+  // A fragment (RFC 8200 §4.5), refused by parse_packet6() as `fragment`
+  // for parse_fragment6() to take on: its Fragment header; in a first
+  // fragment also the upper-layer protocol found past the rest of the
+  // header chain, with l4 and l4_len (this fragment's share).
+  const uint8_t* fragment = nullptr;
+  uint8_t upper = 0;
 
   Ip6 src() const noexcept {
     Ip6 a;
@@ -81,13 +87,27 @@ struct ParsedPacket6 {
 //     Options and Routing headers with no segments left are walked, at most
 //     kMaxExtensionHeaders of them; a header cut short or out of place is
 //     ipv6_bad_extension; a Routing header with segments left, ESP, AH, No
-//     Next Header and anything else unknown is ipv6_extension; a Fragment
-//     header is fragment;
+//     Next Header and anything else unknown is ipv6_extension;
+//   - a Fragment header: an atomic fragment (offset 0, no more fragments)
+//     is a whole packet and parsed on (RFC 6946); any other fragment is
+//     refused as fragment, with out.fragment set (a first fragment's
+//     header chain walked to its upper-layer header, RFC 7112), for
+//     parse_fragment6(); a fragment whose length is not a multiple of 8
+//     with more to come, or that would end past 65535 octets, is
+//     ipv6_bad_extension (RFC 8200 §4.5);
 //   - then TCP, UDP (whose checksum is mandatory in IPv6: zero is
 //     bad_udp_checksum) or ICMPv6 (at least 4 bytes: bad_icmp); anything
 //     else is unsupported_proto.
 inline constexpr int kMaxExtensionHeaders = 8;
 bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropReason& drop) noexcept;
+
+// A fragment parse_packet6() refused with DropReason::kFragment (`out` as it
+// left it), as parse_fragment() for IPv4: a first fragment must carry a
+// TCP or UDP header whole (else fragment_tiny; another upper layer, or a
+// later fragment whose Fragment header names neither TCP, UDP nor an
+// extension header, is fragment).  Sets out.kind, and for a first
+// fragment out.tcp_flags; a later fragment has no l4.
+bool parse_fragment6(ParsedPacket6& out, FragmentPart& part, DropReason& drop) noexcept;
 
 // The ICMPv6 checksum over the pseudo-header of RFC 8200 §8.1 and the
 // message at `l4` (its checksum field zeroed first), network order.

@@ -134,6 +134,9 @@ void Worker::poll_once() noexcept {
   if (fragments_.held() != 0) [[unlikely]] {
     counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
   }
+  if (fragments6_.held() != 0) [[unlikely]] {
+    counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments6_.sweep(now_, 64));
+  }
   if (query_.asked()) query_.step(flows_, flows6_, now_);
   counters_.flow_entries.set(flows_.size() + flows6_.size());
 }
@@ -362,7 +365,7 @@ PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) n
   DropReason why;
   if (!parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), ip_ok, p, why)) {
     if (why == DropReason::kFragment) {
-      handle_fragment(m, p, from_handoff);
+      handle_fragment<Family::kIpv4>(m, p, from_handoff);
     } else {
       drop(m, why);
     }
@@ -538,16 +541,6 @@ void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
   forward(m, p);
 }
 
-PODGATE_HOT void Worker::forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept {
-  Adjacency& adj = adjacency_[(dst.be * 0x9e3779b1u) >> (32 - 10)];
-  static_assert(kAdjacencySlots == 1u << 10);
-  if (adj.ip != dst.be || adj.epoch != adj_epoch_) [[unlikely]] {
-    if (!resolve_adjacency(m, dst, adj)) return;
-  }
-  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
-  send(m, adj.port_idx);
-}
-
 PODGATE_OUT_OF_LINE bool Worker::resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept {
   const Snapshot& snap = *snapshot_;
   const Route* route = snap.route(dst);
@@ -583,140 +576,6 @@ bool Worker::answers_for(Ip4 ip) const noexcept {
          (!snap.dns_vip.is_zero() && ip == snap.dns_vip);
 }
 
-// IPv4 fragments (issue 12; docs/dataplane.md).  Every fragment of one
-// datagram first meets at the worker its FragmentKey names, whose table
-// learns the ports from the first fragment (later ones that come before it
-// wait there, bounded); then each goes to the connection's owner, with the
-// ports in its FragmentMeta, and is NATed like the first: same Pod, same
-// addresses.  Fragments for podgate itself go up to the kernel twin, whose
-// stack reassembles them.
-void Worker::handle_fragment(rte_mbuf* m, ParsedPacket& p, bool from_handoff) noexcept {
-  FragmentPart part;
-  DropReason why;
-  if (!parse_fragment(p, part, why)) {
-    drop(m, why);
-    return;
-  }
-  FragmentMeta& meta = fragment_meta(m);
-  if (from_handoff && meta.annotated != 0) {
-    forward_fragment(m, p, part, meta.sport, meta.dport);  // we own its connection
-    return;
-  }
-  const Snapshot& snap = *snapshot_;
-  if (snap.own_address(p.dst()) != nullptr || p.dst() == snap.dns_vip) {
-    if (const auto twin = kernel_twin_for(m, p.dst())) {
-      to_kernel(m, *twin);
-    } else {
-      drop(m, DropReason::kFragment);
-    }
-    return;
-  }
-  const FragmentKey key{p.ip->src_addr, p.ip->dst_addr, p.ip->packet_id, p.ip->next_proto_id, 0};
-  if (setup_.count > 1) {
-    const uint32_t owner = key.hash() % setup_.count;
-    if (owner != setup_.id) {
-      meta.annotated = 0;
-      hand_off(m, owner);
-      return;
-    }
-  }
-  uint32_t stale = 0;
-  FragmentTable::Context& ctx = fragments_.find_or_make(key, now_, stale);
-  counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(stale);
-  if (part == FragmentPart::kFirst) {
-    ctx.ports_known = true;
-    ctx.sport = p.sport();
-    ctx.dport = p.dport();
-    const rte_be16_t sport = ctx.sport, dport = ctx.dport;
-    rte_mbuf* waiting[FragmentTable::kHeldPerDatagram];
-    const uint8_t n = fragments_.take_held(ctx, waiting);
-    route_fragment(m, p, part, sport, dport);
-    for (uint8_t i = 0; i < n; ++i) {
-      ParsedPacket later;
-      FragmentPart later_part;
-      // Parsed when it arrived; only its pointers are needed again.
-      (void)parse_packet(rte_pktmbuf_mtod(waiting[i], uint8_t*), rte_pktmbuf_data_len(waiting[i]), true,
-                         later, why);
-      (void)parse_fragment(later, later_part, why);
-      route_fragment(waiting[i], later, later_part, sport, dport);
-    }
-    return;
-  }
-  if (ctx.ports_known) {
-    route_fragment(m, p, part, ctx.sport, ctx.dport);
-  } else if (!fragments_.hold(ctx, m)) {
-    drop(m, DropReason::kFragmentUnmatched);
-  }
-}
-
-void Worker::route_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
-                            rte_be16_t dport) noexcept {
-  if (setup_.count > 1) {
-    // As classify(): to a service the client is the source, else the destination.
-    const bool to_service = snapshot_->find_service(p.dst(), dport, p.proto()) != nullptr;
-    const uint32_t owner = to_service ? owners_.owner(p.src(), sport) : owners_.owner(p.dst(), dport);
-    if (owner != setup_.id) {
-      FragmentMeta& meta = fragment_meta(m);
-      meta.sport = sport;
-      meta.dport = dport;
-      meta.annotated = 1;
-      hand_off(m, owner);
-      return;
-    }
-  }
-  forward_fragment(m, p, part, sport, dport);
-}
-
-// On the connection's owner.  The first fragment is any packet of its
-// connection (it has the ports): classified as one.  A later one takes the
-// NAT its first fragment got, from the flow entry, or, without one, as a
-// new connection or a stateless reply would.
-void Worker::forward_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
-                              rte_be16_t dport) noexcept {
-  if (part == FragmentPart::kFirst) {
-    const FlowKey4 key = flow_key(p);
-    classify(m, p, key, flows_.probe(FlowTable::hash(key)), false);
-    return;
-  }
-  if (!ttl_allows_forwarding(p.ip)) {
-    drop_ttl_exceeded(m, p.ip);
-    return;
-  }
-  const FlowKey4 key{p.src(), p.dst(), sport, dport, p.proto()};
-  Ip4 to;
-  bool reverse = false;
-  if (const FlowHit hit = flows_.find(key, flows_.probe(FlowTable::hash(key)), now_)) {
-    reverse = hit.reverse;
-    to = reverse ? hit.flow->vip : hit.flow->pod;
-  } else if (const ServiceData* svc = snapshot_->find_service(p.dst(), dport, p.proto())) {
-    // As a new connection: the sources a first fragment is refused for.
-    if (const DropReason why = source_refused(p.src()); why != DropReason::kCount) {
-      drop(m, why);
-      return;
-    }
-    if (svc->ready.empty()) {
-      drop(m, DropReason::kNoEndpoint);
-      return;
-    }
-    const uint32_t h = flow_hash(p.src(), p.dst(), sport, dport, p.proto(), svc->client_ip_affinity);
-    to = svc->ready[maglev_lookup(svc->maglev, h)].ip;
-  } else if (const ServiceData* back = snapshot_->find_backend(p.src(), sport, p.proto())) {
-    reverse = true;
-    to = back->vip;
-  } else {
-    drop(m, DropReason::kNoFlow);
-    return;
-  }
-  const Ip4 next = reverse ? p.dst() : to;
-  if (!fits_egress(m, p.ip, next)) return;
-  if (reverse) {
-    nat_address_and_decrement_ttl<NatSide::kSource>(p.ip, to);
-  } else {
-    nat_address_and_decrement_ttl<NatSide::kDestination>(p.ip, to);
-  }
-  forward(m, p.eth, next);
-}
-
 void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
   const rte_arp_ipv4& a = p.arp->arp_data;
   if (p.arp->arp_opcode == to_be16(RTE_ARP_OP_REPLY)) {
@@ -743,7 +602,7 @@ void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
 
 void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
   if (is_translated_icmp_error(p.icmp()->icmp_type)) {
-    handle_icmp_error(m, p);
+    handle_icmp_error<Family::kIpv4>(m, p);
     return;
   }
   if (!answers_for(p.dst())) {
@@ -763,64 +622,6 @@ void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
   make_echo_reply(p);
   send_back(m, p);
   counters_.icmp_echo_replies.add();
-}
-
-// An ICMP error about one of our connections (RFC 5508 §7): a router
-// between podgate and a Pod (or the Pod itself) reporting on a packet
-// podgate forwarded, sent to the client; or a router on the client's side
-// reporting on a reply, sent to the VIP.  It is matched by the datagram it
-// quotes, translated both ways, and delivered by the connection's owner.
-// Path MTU discovery through the NAT depends on it.
-void Worker::handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept {
-  QuotedPacket q;
-  if (!find_quoted_packet(p, q)) {
-    drop(m, DropReason::kBadIcmp);
-    return;
-  }
-  const rte_udp_hdr* ports = q.ports();
-  const Ip4 quoted_src{q.ip->src_addr};
-  const Ip4 quoted_dst{q.ip->dst_addr};
-  // A reply left podgate from a VIP; a forwarded packet went to a Pod.
-  const bool about_reply = snapshot_->is_vip(quoted_src);
-  const Ip4 client = about_reply ? quoted_dst : quoted_src;
-  if (setup_.count > 1) {
-    const uint32_t owner = owners_.owner(client, about_reply ? ports->dst_port : ports->src_port);
-    if (owner != setup_.id) {
-      hand_off(m, owner);
-      return;
-    }
-  }
-  // The quoted datagram's reverse direction: a reply is answered by the
-  // client's key, a forwarded packet by the Pod's reply key.
-  const FlowKey4 key{quoted_dst, quoted_src, ports->dst_port, ports->src_port, q.proto};
-  const FlowHit hit = flows_.find(key, flows_.probe(FlowTable::hash(key)), now_);
-  if (!hit || hit.reverse == about_reply || p.dst() != (about_reply ? hit.flow->vip : client)) {
-    // About a connection of the kernel's own (a refused health probe).
-    if (const auto twin = kernel_twin_for(m, p.dst())) {
-      to_kernel(m, *twin);
-    } else {
-      drop(m, DropReason::kIcmpErrorNoFlow);
-    }
-    return;
-  }
-  if (!ttl_allows_forwarding(p.ip)) {
-    drop(m, DropReason::kTtlExceeded);
-    return;
-  }
-  const Flow& f = *hit.flow;
-  if (about_reply) {
-    // To the Pod: the quoted reply came from the Pod; the error, sent to
-    // the VIP, goes to the Pod.
-    translate_icmp_error(p, q, NatSide::kSource, f.pod, f.pod_port, OuterAddress::kDestination, f.pod);
-  } else {
-    // To the client: the quoted packet went to the VIP.  An error from the
-    // Pod itself (port unreachable) comes from the VIP, the only address of
-    // the connection the client knows.
-    translate_icmp_error(p, q, NatSide::kDestination, f.vip, f.vip_port,
-                         p.src() == f.pod ? OuterAddress::kSource : OuterAddress::kUnchanged, f.vip);
-  }
-  counters_.icmp_errors_translated.add();
-  forward(m, p.eth, p.dst());
 }
 
 // RFC 1812 §5.3.1: a router that drops a packet for its TTL sends Time

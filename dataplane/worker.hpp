@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -126,6 +127,8 @@ struct FamilyTypes<Family::kIpv4> {
   using Table = FlowTable;
   using Backend = dp::Backend;
   using Header = rte_ipv4_hdr;
+  using Parsed = ParsedPacket;
+  using Fragments = FragmentTable;
 };
 template <>
 struct FamilyTypes<Family::kIpv6> {
@@ -135,6 +138,8 @@ struct FamilyTypes<Family::kIpv6> {
   using Table = FlowTable6;
   using Backend = Backend6;
   using Header = rte_ipv6_hdr;
+  using Parsed = ParsedPacket6;
+  using Fragments = FragmentTable6;
 };
 
 class Worker : public DpObject {
@@ -258,16 +263,31 @@ class Worker : public DpObject {
                     uint8_t tcp_flags) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
-  // IPv4 fragments of TCP and UDP (fragment_table.hpp): the datagram's
-  // fragments meet at one worker (by their FragmentKey), which learns the
-  // ports from the first and passes each on to the connection's owner.
-  void handle_fragment(rte_mbuf* m, ParsedPacket& p, bool from_handoff) noexcept;
-  void route_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
+  // Fragments of TCP and UDP, either family (worker_fragment.cpp,
+  // fragment_table.hpp): the datagram's fragments meet at one worker (by
+  // their fragment key), which learns the ports from the first and passes
+  // each on to the connection's owner.
+  template <Family F>
+  void handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool from_handoff) noexcept;
+  template <Family F>
+  void route_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part, rte_be16_t sport,
                       rte_be16_t dport) noexcept;
-  void forward_fragment(rte_mbuf* m, ParsedPacket& p, FragmentPart part, rte_be16_t sport,
+  template <Family F>
+  void forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part, rte_be16_t sport,
                         rte_be16_t dport) noexcept;
+  template <Family F>
+  typename FamilyTypes<F>::Fragments& fragment_table() noexcept {
+    if constexpr (F == Family::kIpv4) {
+      return fragments_;
+    } else {
+      return fragments6_;
+    }
+  }
   void handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept;
-  void handle_icmp_error(rte_mbuf* m, ParsedPacket& p) noexcept;
+  // An ICMP error about a NATed connection, either family
+  // (worker_icmp_error.cpp): translated and sent on by its owner.
+  template <Family F>
+  void handle_icmp_error(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p) noexcept;
   void drop_ttl_exceeded(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept;
   DropReason source_refused(Ip4 src) const noexcept;
   // Whether the packet fits the MTU of the port it leaves by for `dst`;
@@ -340,6 +360,7 @@ class Worker : public DpObject {
   FlowTable flows_;
   FlowTable6 flows6_;
   FragmentTable fragments_;
+  FragmentTable6 fragments6_;
   WorkerCounters counters_;
   DpVector<TrafficCounters> traffic_;               // by stats slot
   FlowQuery query_;
@@ -365,5 +386,19 @@ class Worker : public DpObject {
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   rte_mbuf* burst_[kBurst];
 };
+
+// One copy of the 12 bytes of MAC rewrite from a direct-mapped cache of
+// destinations (valid for the epoch of the snapshot and the neighbour
+// table), then the port's TX batch.  Inline: the established path's last
+// stage, also used by the fragment path (worker_fragment.cpp).
+[[gnu::always_inline]] inline void Worker::forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept {
+  Adjacency& adj = adjacency_[(dst.be * 0x9e3779b1u) >> (32 - 10)];
+  static_assert(kAdjacencySlots == 1u << 10);
+  if (adj.ip != dst.be || adj.epoch != adj_epoch_) [[unlikely]] {
+    if (!resolve_adjacency(m, dst, adj)) return;
+  }
+  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
+  send(m, adj.port_idx);
+}
 
 }  // namespace podgate::dp

@@ -22,11 +22,15 @@ bool icmp6_checksum_ok(const ParsedPacket6& p) noexcept {
 
 }  // namespace
 
-void Worker::process_ipv6(rte_mbuf* m, bool /*from_handoff*/) noexcept {
+void Worker::process_ipv6(rte_mbuf* m, bool from_handoff) noexcept {
   ParsedPacket6 p;
   DropReason why;
   if (!parse_packet6(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), p, why)) {
-    drop(m, why);
+    if (why == DropReason::kFragment) {
+      handle_fragment<Family::kIpv6>(m, p, from_handoff);
+    } else {
+      drop(m, why);
+    }
     return;
   }
   if (p.kind == PacketKind::kIcmp) {
@@ -205,8 +209,11 @@ void Worker::handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept {
     case kIcmp6PacketTooBig:
     case kIcmp6TimeExceeded:
     case kIcmp6ParameterProblem:
-      // Errors about NATed IPv6 connections are not translated yet.
-      drop(m, DropReason::kIcmpErrorNoFlow);
+      if (!icmp6_checksum_ok(p)) {
+        drop(m, DropReason::kBadIcmp);
+        return;
+      }
+      handle_icmp_error<Family::kIpv6>(m, p);
       return;
     default:
       drop(m, answers_for6(m, p.dst()) ? DropReason::kIcmpNotEcho : DropReason::kNotForUs);

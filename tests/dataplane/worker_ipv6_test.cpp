@@ -19,6 +19,10 @@ namespace {
 
 using dp::DropReason;
 using dp::PuntKind;
+using dp::WorkerCounters;
+using dp::kIcmp6DestinationUnreachable;
+using dp::kIcmp6PacketTooBig;
+using dp::kIcmp6TimeExceeded;
 
 const MacAddr kUplinkMac = port_mac(kUplink);
 const MacAddr kPodsMac = port_mac(kPods);
@@ -96,10 +100,14 @@ void dual_stack(ctl::Config& c) {
   c.services = ctl::ServiceList(std::move(services));
 }
 
-std::unique_ptr<Dataplane> make_dataplane() {
+// `workers` > 1: worker 0 polls the uplink, worker 1 the Pods' port, so
+// that one direction of every connection is handed off.
+std::unique_ptr<Dataplane> make_dataplane(uint32_t workers = 1) {
   DataplaneSetup s;
   s.config_toml = std::string(kRingPortsToml) + kConfig;
   s.amend = dual_stack;
+  s.workers = workers;
+  if (workers > 1) s.rx = {{kUplink}, {kPods}};
   auto d = std::make_unique<Dataplane>(std::move(s));
   d->neighbors().set(kClient4, kClientMac);
   d->neighbors().set(ip("172.17.0.10"), mac("02:00:00:00:11:10"));
@@ -269,8 +277,9 @@ TEST(WorkerIpv6, ExtensionHeadersItCannotWalkAreDroppedEachWithItsReason) {
   auto d = make_dataplane();
   expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, {Extension{kRoutingHeader, {4, 1, 0, 0, 0, 0}}}),
                  DropReason::kIpv6Extension);  // segments left: a source route through us
+  // RFC 8200 §4.5: a fragment with more to come is a multiple of 8 octets.
   expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, {Extension{kFragmentHeader, {0, 1, 0, 0, 0, 9}}}),
-                 DropReason::kFragment);
+                 DropReason::kBadIpv6Extension);
   expect_dropped(*d, kUplink, syn_to(kVip6, 40000, 64, {options(kDestinationOptions), options(kHopByHop)}),
                  DropReason::kBadIpv6Extension);  // Hop-by-Hop must come first
   std::vector<Extension> nine(9, options(kDestinationOptions));
@@ -345,6 +354,220 @@ TEST(WorkerIpv6, APacketTooBigForTheEgressMtuIsAnsweredWithItsMtu) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(frames_equal(out[0].frame, icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6}, 2, 0,
                                                            1280, big)));
+}
+
+// --- ICMPv6 errors through the NAT (RFC 4443 §3, as RFC 5508 §7) ---------------------
+
+const Ip6 kPodRouter6 = ip6("fd00:17::fe");
+const MacAddr kPodRouterMac = mac("02:00:00:00:03:fe");
+
+// The client's SYN as a Pod-side router quotes it after podgate forwarded
+// it (hop limit 63), translated back: to the VIP, port 80.
+Bytes syn_one_hop_later(uint16_t sport) { return syn_to(kVip6, sport, 63); }
+
+TEST(WorkerIpv6, PacketTooBigFromBeyondTheNatReachesTheClientTranslated) {
+  // Path MTU discovery (RFC 8201) through the NAT: a router between
+  // podgate and the Pod says the forwarded packet was too big.  The client
+  // gets it about the packet it sent, byte for byte, every checksum right.
+  auto d = make_dataplane();
+  const Bytes forwarded = expect_one(*d, kUplink, syn_to(kVip6, 25000), kPods);
+  ASSERT_FALSE(forwarded.empty());
+  const Bytes error = icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6PacketTooBig, 0,
+                                        1400, forwarded);
+  const Bytes want = icmp6_error_frame({kClientMac, kUplinkMac}, {kPodRouter6, kClient6, 63}, kIcmp6PacketTooBig, 0,
+                                       1400, syn_one_hop_later(25000));
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, error, kUplink), want));
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 1u);
+}
+
+TEST(WorkerIpv6, TimeExceededAboutAReplyReachesThePodTranslated) {
+  // A router on the client's side reports on a reply (sent from the VIP):
+  // the error, addressed to the VIP, goes to the Pod, about what it sent.
+  auto d = make_dataplane();
+  const Bytes forwarded = expect_one(*d, kUplink, syn_to(kVip6, 25100), kPods);
+  ASSERT_FALSE(forwarded.empty());
+  const Ip6 pod = get_ip6(forwarded, kEthLen + 24);
+  const Bytes reply_out = expect_one(*d, kPods, synack_from(pod, 25100), kUplink);
+  const Bytes error = icmp6_error_frame({kUplinkMac, kGatewayMac}, {kGateway6, kVip6}, kIcmp6TimeExceeded, 0, 0,
+                                        reply_out);
+  const Bytes reply_as_sent_less_a_hop = tcp6_frame({kPodsMac, pod_mac(pod)}, {pod, kClient6, 63},
+                                                    Tcp{8080, 25100, kSyn | kAck, 5000, 1001});
+  const Bytes want = icmp6_error_frame({pod_mac(pod), kPodsMac}, {kGateway6, pod, 63}, kIcmp6TimeExceeded, 0, 0,
+                                       reply_as_sent_less_a_hop);
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, error, kPods), want));
+}
+
+TEST(WorkerIpv6, APodsOwnUnreachableComesFromTheVip) {
+  auto d = make_dataplane();
+  const Bytes forwarded = expect_one(*d, kUplink, syn_to(kVip6, 25200), kPods);
+  ASSERT_FALSE(forwarded.empty());
+  const Ip6 pod = get_ip6(forwarded, kEthLen + 24);
+  constexpr uint8_t kPortUnreachable = 4;
+  const Bytes error = icmp6_error_frame({kPodsMac, pod_mac(pod)}, {pod, kClient6}, kIcmp6DestinationUnreachable,
+                                        kPortUnreachable, 0, forwarded);
+  const Bytes want = icmp6_error_frame({kClientMac, kUplinkMac}, {kVip6, kClient6, 63}, kIcmp6DestinationUnreachable,
+                                       kPortUnreachable, 0, syn_one_hop_later(25200));
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, error, kUplink), want));
+}
+
+TEST(WorkerIpv6, IcmpErrorsThatQuoteNoConnectionOrAreCorruptAreDropped) {
+  auto d = make_dataplane();
+  const Bytes never = syn_dnat(kPod6a, 25300);  // a packet to a Pod podgate never forwarded
+  expect_dropped(*d, kPods,
+                 icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6PacketTooBig, 0, 1400,
+                                   never),
+                 DropReason::kIcmpErrorNoFlow);
+  const Bytes forwarded = expect_one(*d, kUplink, syn_to(kVip6, 25400), kPods);
+  Bytes corrupt = icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6PacketTooBig, 0, 1400,
+                                    forwarded);
+  corrupt[kEthLen + kIp6Len + 5] ^= 1;  // the MTU, under the checksum
+  expect_dropped(*d, kPods, corrupt, DropReason::kBadIcmp);
+  Bytes cut = icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6TimeExceeded, 0, 0,
+                                Bytes(forwarded.begin(), forwarded.begin() + kEthLen + kIp6Len + 4));
+  expect_dropped(*d, kPods, cut, DropReason::kBadIcmp);  // no room for the ports
+}
+
+// --- fragments -------------------------------------------------------------------
+// Virtual reassembly, as for IPv4 (fragment_table.hpp): each fragment is
+// forwarded as it came, NATed like its datagram's first fragment.
+
+// `frame` (one IPv6 packet without extension headers) cut into fragments of
+// at most `chunk` bytes of its payload (a multiple of 8), each with a
+// Fragment header (RFC 8200 §4.5), as a host cuts it.
+std::vector<Bytes> fragment6(const Bytes& frame, size_t chunk, uint32_t id) {
+  const size_t ip = kEthLen, total = get16(frame, ip + 4);
+  const uint8_t proto = frame[ip + 6];
+  std::vector<Bytes> out;
+  for (size_t off = 0; off < total; off += chunk) {
+    const size_t n = std::min(chunk, total - off);
+    Bytes f(frame.begin(), frame.begin() + static_cast<long>(ip + kIp6Len));
+    put16(f, ip + 4, static_cast<uint16_t>(8 + n));
+    f[ip + 6] = kFragmentHeader;
+    Bytes header(8, 0);
+    header[0] = proto;
+    put16(header, 2, static_cast<uint16_t>(off | (off + n < total ? 1 : 0)));  // offset in 8s << 3, M
+    put32(header, 4, id);
+    f.insert(f.end(), header.begin(), header.end());
+    const auto data = frame.begin() + static_cast<long>(ip + kIp6Len + off);
+    f.insert(f.end(), data, data + static_cast<long>(n));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// The packet the fragments in `frames` make, as one unfragmented frame.
+Bytes reassemble6(std::vector<Bytes> frames) {
+  auto offset = [](const Bytes& f) { return get16(f, kEthLen + kIp6Len + 2) & 0xfff8; };
+  std::sort(frames.begin(), frames.end(), [&](const Bytes& a, const Bytes& b) { return offset(a) < offset(b); });
+  Bytes whole(frames[0].begin(), frames[0].begin() + static_cast<long>(kEthLen + kIp6Len));
+  whole[kEthLen + 6] = frames[0][kEthLen + kIp6Len];
+  for (const Bytes& f : frames) {
+    const size_t len = get16(f, kEthLen + 4) - 8;
+    const auto data = f.begin() + static_cast<long>(kEthLen + kIp6Len + 8);
+    whole.insert(whole.end(), data, data + static_cast<long>(len));
+  }
+  put16(whole, kEthLen + 4, static_cast<uint16_t>(whole.size() - kEthLen - kIp6Len));
+  return whole;
+}
+
+// Whether a whole UDP or TCP packet's checksum holds over the pseudo-header.
+bool upper_checksum_holds(const Bytes& f) {
+  const size_t at = kEthLen + kIp6Len, len = get16(f, kEthLen + 4);
+  const uint8_t proto = f[kEthLen + 6];
+  const size_t c = at + (proto == kProtoTcp ? 16 : 6);
+  return upper_checksum6(f, get_ip6(f, kEthLen + 8), get_ip6(f, kEthLen + 24), proto, at, len, c) == get16(f, c);
+}
+
+Bytes big_datagram_to_udp_vip(uint16_t sport, size_t payload) {
+  Bytes data(payload);
+  for (size_t i = 0; i < payload; ++i) data[i] = static_cast<uint8_t>(i * 7);
+  return udp6_frame({kUplinkMac, kClientMac}, {kClient6, kUdpVip6}, Udp{sport, 5353}, data);
+}
+
+TEST(WorkerIpv6Fragments, EveryFragmentReachesTheSamePodNatedLikeTheFirstAndTheAnswerComesBack) {
+  for (uint32_t workers : {1u, 2u}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    auto d = make_dataplane(workers);
+    const Bytes whole = big_datagram_to_udp_vip(41000, 4000);
+    const auto frags = fragment6(whole, 1448, 0x12345678);
+    ASSERT_EQ(frags.size(), 3u);
+    const auto out = d->send(kUplink, frags);
+    ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+    std::vector<Bytes> frames;
+    for (const Output& o : out) {
+      EXPECT_EQ(o.port, kPods);
+      EXPECT_EQ(get_ip6(o.frame, kEthLen + 24), kPod6a);
+      EXPECT_EQ(get_ip6(o.frame, kEthLen + 8), kClient6);
+      EXPECT_EQ(o.frame[kEthLen + 7], 63) << "hop limit decremented";
+      EXPECT_EQ(get32(o.frame, kEthLen + kIp6Len + 4), 0x12345678u) << "the Fragment header travels on";
+      frames.push_back(o.frame);
+    }
+    // What the Pod's stack rebuilds: the client's packet, to the Pod, with a
+    // UDP checksum that holds over all of it.
+    const Bytes rebuilt = reassemble6(frames);
+    EXPECT_TRUE(upper_checksum_holds(rebuilt));
+    ASSERT_EQ(rebuilt.size(), whole.size());
+    EXPECT_TRUE(std::equal(whole.begin() + kEthLen + kIp6Len + 8, whole.end(),
+                           rebuilt.begin() + kEthLen + kIp6Len + 8)) << "the payload is untouched";
+
+    // The Pod's fragmented answer goes back from the VIP.
+    const Bytes answer =
+        udp6_frame({kPodsMac, pod_mac(kPod6a)}, {kPod6a, kClient6}, Udp{5353, 41000}, Bytes(3000, 0x5a));
+    const auto back = d->send(kPods, fragment6(answer, 1448, 0x4321));
+    ASSERT_EQ(back.size(), 3u) << d->drop_summary();
+    frames.clear();
+    for (const Output& o : back) {
+      EXPECT_EQ(o.port, kUplink);
+      EXPECT_EQ(get_ip6(o.frame, kEthLen + 8), kUdpVip6);
+      frames.push_back(o.frame);
+    }
+    EXPECT_TRUE(upper_checksum_holds(reassemble6(frames)));
+  }
+}
+
+TEST(WorkerIpv6Fragments, LaterFragmentsThatComeFirstWaitForTheirFirst) {
+  auto d = make_dataplane();
+  const auto frags = fragment6(big_datagram_to_udp_vip(41100, 4000), 1448, 0x2222);
+  EXPECT_TRUE(d->send(kUplink, frags[2]).empty());
+  EXPECT_TRUE(d->send(kUplink, frags[1]).empty());
+  const auto out = d->send(kUplink, frags[0]);
+  ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+  std::vector<Bytes> frames;
+  for (const Output& o : out) frames.push_back(o.frame);
+  EXPECT_TRUE(upper_checksum_holds(reassemble6(frames)));
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerIpv6Fragments, AnAtomicFragmentIsAWholePacket) {
+  // RFC 6946: offset 0 and no more fragments.
+  auto d = make_dataplane();
+  const Bytes out = expect_one(*d, kUplink, syn_to(kVip6, 40000, 64, {Extension{kFragmentHeader, {0, 0, 0, 0, 0, 7}}}),
+                               kPods);
+  ASSERT_FALSE(out.empty());
+  const Ip6 pod = get_ip6(out, kEthLen + 24);
+  EXPECT_TRUE(frames_equal(out, syn_dnat(pod, 40000, 63, {Extension{kFragmentHeader, {0, 0, 0, 0, 0, 7}}})));
+}
+
+TEST(WorkerIpv6Fragments, WhatCannotBeForwardedIsDroppedEachWithItsReason) {
+  auto d = make_dataplane();
+  // A first fragment of 8 bytes: the TCP header is cut (RFC 1858, RFC 7112).
+  const auto tiny = fragment6(syn_to(kVip6, 41300), 8, 0x4444);
+  expect_dropped(*d, kUplink, tiny[0], DropReason::kFragmentTiny);
+  // A fragmented ICMPv6 message: not TCP or UDP.
+  Bytes big_echo = echo6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, 128, 1, 1);
+  expect_dropped(*d, kUplink, fragment6(big_echo, 8, 0x5555)[0], DropReason::kFragment);
+  // To the appliance's own address: nothing of it is forwarded.
+  Bytes own = udp6_frame({kUplinkMac, kClientMac}, {kClient6, kUplinkIp6}, Udp{41000, 5353}, Bytes(3000, 1));
+  expect_dropped(*d, kUplink, fragment6(own, 1448, 0x6666)[0], DropReason::kFragment);
+  // A martian source's later fragments do not slip through by Maglev.
+  Bytes martian = udp6_frame({kUplinkMac, kClientMac}, {ip6("::1"), kUdpVip6}, Udp{41400, 5353}, Bytes(3000, 1));
+  EXPECT_TRUE(d->send(kUplink, fragment6(martian, 1448, 0x7777)).empty());
+  EXPECT_EQ(d->drops(DropReason::kMartianSource), 3u) << d->drop_summary();
+  // Four wait for their first at most; the fifth is dropped.
+  const auto frags = fragment6(big_datagram_to_udp_vip(41200, 8000), 1448, 0x8888);
+  ASSERT_EQ(frags.size(), 6u);
+  for (size_t i = 1; i < frags.size(); ++i) EXPECT_TRUE(d->send(kUplink, frags[i]).empty());
+  EXPECT_EQ(d->drops(DropReason::kFragmentUnmatched), 1u) << d->drop_summary();
 }
 
 // --- neighbour discovery and echo ----------------------------------------------

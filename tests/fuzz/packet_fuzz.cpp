@@ -18,7 +18,9 @@
 //     takes exactly the TCP/UDP packets it takes with no extension header,
 //     with the same key, and an IPv6 NAT keeps a right TCP/UDP checksum
 //     right; a neighbour solicitation it accepts becomes an advertisement
-//     with a right ICMPv6 checksum.
+//     with a right ICMPv6 checksum; a fragment parse_fragment6() takes has
+//     its TCP/UDP header whole inside the frame when first, none when later;
+//     an ICMPv6 error translation leaves a right ICMPv6 checksum.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -124,10 +126,29 @@ bool l4_checksum6_ok(const ParsedPacket6& p) {
   return csum_fold(ones_sum({p.l4, p.l4_len}, pseudo)) == 0xffffu;
 }
 
+void check_fragment6(ParsedPacket6& p) {
+  if (p.fragment == nullptr || p.fragment < p.frame + kIp6L4Offset || p.fragment + 8 > p.frame + p.frame_len) {
+    broken("an IPv6 fragment's Fragment header is not inside the frame");
+  }
+  FragmentPart part;
+  DropReason why;
+  if (!parse_fragment6(p, part, why)) return;
+  if (part == FragmentPart::kLater) {
+    if (p.l4 != nullptr) broken("a later IPv6 fragment has an upper-layer header");
+  } else if (p.l4 == nullptr || p.l4 + p.l4_len > p.frame + p.frame_len ||
+             p.l4_len < (p.kind == PacketKind::kTcp ? 20u : 8u)) {
+    broken("a first IPv6 fragment's TCP/UDP header is not whole in the frame");
+  }
+  if (hop_limit_allows_forwarding(p.ip)) {
+    nat6_address_and_decrement_hop_limit<NatSide::kDestination>(p.ip, *parse_ip6("fd00:17::10"));
+  }
+}
+
 void check_ipv6(uint8_t* frame, uint32_t len) {
   ParsedPacket6 p;
   DropReason why;
   const bool parsed = parse_packet6(frame, len, p, why);
+  if (!parsed && why == DropReason::kFragment) check_fragment6(p);
   FlowKey6 key;
   uint8_t flags = 0;
   const bool fast = parse_flow_packet6(frame, len, key, flags);
@@ -143,6 +164,14 @@ void check_ipv6(uint8_t* frame, uint32_t len) {
     if (p.icmp_type() == kIcmp6NeighborSolicitation && find_solicitation(p, s) && len >= kIp6L4Offset + 32) {
       const uint32_t out = make_neighbor_advertisement(p, s, MacAddr{{2, 0, 0, 0, 0, 1}});
       if (icmp6_checksum(p.ip, p.l4, out - kIp6L4Offset) != 0) broken("advertisement checksum wrong");
+    }
+    QuotedPacket6 q;
+    if (p.icmp_type() >= kIcmp6DestinationUnreachable && p.icmp_type() <= kIcmp6ParameterProblem &&
+        find_quoted_packet(p, q) && hop_limit_allows_forwarding(p.ip)) {
+      if (q.l4 < p.l4 || q.l4 + q.l4_len > frame + len) broken("the quoted IPv6 packet is outside the frame");
+      translate_icmp_error(p, q, NatSide::kDestination, *parse_ip6("fd00:96::20"), to_be16(80),
+                           OuterAddress::kSource, *parse_ip6("fd00:96::20"));
+      if (icmp6_checksum(p.ip, p.l4, p.l4_len) != 0) broken("ICMPv6 error translation left a wrong checksum");
     }
     return;
   }

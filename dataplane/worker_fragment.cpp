@@ -1,0 +1,230 @@
+// Fragments of TCP and UDP, both families (issues 12 and 11;
+// docs/dataplane.md): virtual reassembly, as VPP's shallow reassembly.
+// Every fragment of one datagram first meets at the worker its fragment key
+// names, whose table learns the ports from the first fragment (later ones
+// that come before it wait there, bounded); then each goes to the
+// connection's owner, with the ports in its FragmentMeta, and is NATed like
+// the first: same Pod, same addresses.  IPv4 fragments for podgate itself
+// go up to the kernel twin, whose stack reassembles them; IPv6 has no twin
+// yet.  Written once, as templates on the family; off the established path.
+#include "dataplane/maglev.hpp"
+#include "dataplane/nat.hpp"
+#include "dataplane/nat6.hpp"
+#include "dataplane/worker.hpp"
+
+namespace podgate::dp {
+
+namespace {
+
+FragmentKey fragment_key(const ParsedPacket& p) noexcept {
+  return FragmentKey{p.ip->src_addr, p.ip->dst_addr, p.ip->packet_id, p.ip->next_proto_id, 0};
+}
+
+FragmentKey6 fragment_key(const ParsedPacket6& p) noexcept {
+  FragmentKey6 key{p.src(), p.dst(), 0};
+  std::memcpy(&key.id, p.fragment + 4, 4);  // RFC 8200 §4.5: Identification
+  return key;
+}
+
+// parse_fragment() for either family.
+bool parse_part(ParsedPacket& p, FragmentPart& part, DropReason& why) noexcept {
+  return parse_fragment(p, part, why);
+}
+bool parse_part(ParsedPacket6& p, FragmentPart& part, DropReason& why) noexcept {
+  return parse_fragment6(p, part, why);
+}
+
+// A held fragment's headers again: it was parsed when it arrived, so only
+// its pointers are needed.
+void reparse(rte_mbuf* m, ParsedPacket& p, FragmentPart& part) noexcept {
+  DropReason why;
+  (void)parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), true, p, why);
+  (void)parse_part(p, part, why);
+}
+
+void reparse(rte_mbuf* m, ParsedPacket6& p, FragmentPart& part) noexcept {
+  DropReason why;
+  (void)parse_packet6(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), p, why);
+  (void)parse_part(p, part, why);
+}
+
+PacketKind kind_of(Proto proto) noexcept { return proto == Proto::kTcp ? PacketKind::kTcp : PacketKind::kUdp; }
+
+}  // namespace
+
+template <Family F>
+void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool from_handoff) noexcept {
+  FragmentPart part;
+  DropReason why;
+  if (!parse_part(p, part, why)) {
+    drop(m, why);
+    return;
+  }
+  FragmentMeta& meta = fragment_meta(m);
+  if (from_handoff && meta.annotated != 0) {
+    p.kind = kind_of(meta.proto);
+    forward_fragment<F>(m, p, part, meta.sport, meta.dport);  // we own its connection
+    return;
+  }
+  const Snapshot& snap = *snapshot_;
+  if constexpr (F == Family::kIpv4) {
+    if (snap.own_address(p.dst()) != nullptr || p.dst() == snap.dns_vip) {
+      if (const auto twin = kernel_twin_for(m, p.dst())) {
+        to_kernel(m, *twin);
+      } else {
+        drop(m, DropReason::kFragment);
+      }
+      return;
+    }
+  } else {
+    if (snap.own_address(p.dst()) != nullptr) {
+      drop(m, DropReason::kFragment);
+      return;
+    }
+  }
+  const auto key = fragment_key(p);
+  if (setup_.count > 1) {
+    const uint32_t owner = key.hash() % setup_.count;
+    if (owner != setup_.id) {
+      meta.annotated = 0;
+      hand_off(m, owner);
+      return;
+    }
+  }
+  auto& fragments = fragment_table<F>();
+  uint32_t stale = 0;
+  auto& ctx = fragments.find_or_make(key, now_, stale);
+  counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(stale);
+  if (part == FragmentPart::kFirst) {
+    ctx.ports_known = true;
+    ctx.proto = p.proto();
+    ctx.sport = p.sport();
+    ctx.dport = p.dport();
+    const rte_be16_t sport = ctx.sport, dport = ctx.dport;
+    const Proto proto = ctx.proto;
+    rte_mbuf* waiting[FragmentTable::kHeldPerDatagram];
+    const uint8_t n = fragments.take_held(ctx, waiting);
+    route_fragment<F>(m, p, part, sport, dport);
+    for (uint8_t i = 0; i < n; ++i) {
+      typename FamilyTypes<F>::Parsed later;
+      FragmentPart later_part;
+      reparse(waiting[i], later, later_part);
+      later.kind = kind_of(proto);
+      route_fragment<F>(waiting[i], later, later_part, sport, dport);
+    }
+    return;
+  }
+  if (ctx.ports_known) {
+    p.kind = kind_of(ctx.proto);
+    route_fragment<F>(m, p, part, ctx.sport, ctx.dport);
+  } else if (!fragments.hold(ctx, m)) {
+    drop(m, DropReason::kFragmentUnmatched);
+  }
+}
+
+template <Family F>
+void Worker::route_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part, rte_be16_t sport,
+                            rte_be16_t dport) noexcept {
+  if (setup_.count > 1) {
+    // As classify(): to a service the client is the source, else the destination.
+    const bool to_service = snapshot_->find_service(p.dst(), dport, p.proto()) != nullptr;
+    const uint32_t owner = to_service ? owners_.owner(p.src(), sport) : owners_.owner(p.dst(), dport);
+    if (owner != setup_.id) {
+      FragmentMeta& meta = fragment_meta(m);
+      meta.sport = sport;
+      meta.dport = dport;
+      meta.proto = p.proto();
+      meta.annotated = 1;
+      hand_off(m, owner);
+      return;
+    }
+  }
+  forward_fragment<F>(m, p, part, sport, dport);
+}
+
+// On the connection's owner.  The first fragment is any packet of its
+// connection (it has the ports): classified as one.  A later one takes the
+// NAT its first fragment got, from the flow entry, or, without one, as a
+// new connection or a stateless reply would.
+template <Family F>
+void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part,
+                              rte_be16_t sport, rte_be16_t dport) noexcept {
+  using Key = typename FamilyTypes<F>::Key;
+  using Addr = typename FamilyTypes<F>::Addr;
+  using Table = typename FamilyTypes<F>::Table;
+  auto& flows = table<F>();
+  if (part == FragmentPart::kFirst) {
+    const Key key{p.src(), p.dst(), p.sport(), p.dport(), p.proto()};
+    if constexpr (F == Family::kIpv4) {
+      classify(m, p, key, flows.probe(Table::hash(key)), false);
+    } else {
+      classify6(m, p, key, flows.probe(Table::hash(key)), false);
+    }
+    return;
+  }
+  if constexpr (F == Family::kIpv4) {
+    if (!ttl_allows_forwarding(p.ip)) {
+      drop_ttl_exceeded(m, p.ip);
+      return;
+    }
+  } else {
+    if (!hop_limit_allows_forwarding(p.ip)) {
+      drop_hop_limit_exceeded(m, p.ip);
+      return;
+    }
+  }
+  const Key key{p.src(), p.dst(), sport, dport, p.proto()};
+  Addr to;
+  bool reverse = false;
+  if (const auto hit = flows.find(key, flows.probe(Table::hash(key)), now_)) {
+    reverse = hit.reverse;
+    to = reverse ? hit.flow->vip : hit.flow->pod;
+  } else if (const auto* svc = snapshot_->find_service(p.dst(), dport, p.proto())) {
+    // As a new connection: the sources a first fragment is refused for.
+    DropReason why;
+    if constexpr (F == Family::kIpv4) {
+      why = source_refused(p.src());
+    } else {
+      why = source_refused6(p.src());
+    }
+    if (why != DropReason::kCount) {
+      drop(m, why);
+      return;
+    }
+    if (svc->ready.empty()) {
+      drop(m, DropReason::kNoEndpoint);
+      return;
+    }
+    const uint32_t h = flow_hash(p.src(), p.dst(), sport, dport, p.proto(), svc->client_ip_affinity);
+    to = svc->ready[maglev_lookup(svc->maglev, h)].ip;
+  } else if (const auto* back = snapshot_->find_backend(p.src(), sport, p.proto())) {
+    reverse = true;
+    to = back->vip;
+  } else {
+    drop(m, DropReason::kNoFlow);
+    return;
+  }
+  const Addr next = reverse ? p.dst() : to;
+  if constexpr (F == Family::kIpv4) {
+    if (!fits_egress(m, p.ip, next)) return;
+    if (reverse) {
+      nat_address_and_decrement_ttl<NatSide::kSource>(p.ip, to);
+    } else {
+      nat_address_and_decrement_ttl<NatSide::kDestination>(p.ip, to);
+    }
+    forward(m, p.eth, next);
+  } else {
+    if (!fits_egress6(m, p.ip, next)) return;
+    if (reverse) {
+      nat6_address_and_decrement_hop_limit<NatSide::kSource>(p.ip, to);
+    } else {
+      nat6_address_and_decrement_hop_limit<NatSide::kDestination>(p.ip, to);
+    }
+    forward6(m, p.eth, next);
+  }
+}
+
+template void Worker::handle_fragment<Family::kIpv4>(rte_mbuf*, ParsedPacket&, bool) noexcept;
+template void Worker::handle_fragment<Family::kIpv6>(rte_mbuf*, ParsedPacket6&, bool) noexcept;
+
+}  // namespace podgate::dp
