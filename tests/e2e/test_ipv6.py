@@ -5,7 +5,7 @@ net_tap.  curl over IPv6 and over IPv4 reaches a Pod of the VIP's own
 family; ping -6 is answered by the VIP; dig asks AAAA and the reverse of an
 IPv6 Pod; a SIGHUP that adds an IPv6 endpoint leaves an IPv6 keep-alive
 connection on its Pod; `stats`, `endpoints` and /metrics count the IPv6
-Pods' traffic.
+Pods' traffic; a fragmented UDP datagram over IPv6 arrives whole.
 
 Run as root: python3 tests/e2e/test_ipv6.py [-v]
 PODGATE_BIN overrides the binary (default build/control/podgate).
@@ -34,7 +34,8 @@ def services(extra_v6_endpoint=False):
         v6.append(endpoint(PODS6["web6-2"], "web6-2"))
     web = (f'\n[[services]]\nnamespace = "default"\nname = "web"\n'
            f'cluster_ips = ["{VIP4}", "{VIP6}"]\n'
-           'ports = [{ name = "http", port = 80, target_port = 8080, protocol = "TCP" }]\n'
+           'ports = [{ name = "http", port = 80, target_port = 8080, protocol = "TCP" },\n'
+           '         { name = "echo", port = 5353, target_port = 5353, protocol = "UDP" }]\n'
            "endpoints = [\n  " + ",\n  ".join(
                [endpoint(PODS4["web-0"], "web-0"), endpoint(PODS4["web-1"], "web-1")] + v6) + ",\n]\n")
     db = ('\n[[services]]\nnamespace = "default"\nname = "db"\ncluster_ip = "None"\n'
@@ -74,7 +75,8 @@ class Ipv6Test(unittest.TestCase):
         self.assertNotIn(None, self.app.curl_many(f"http://[{VIP6}]/", 20))
 
         def web():
-            entries = [s for s in self.app.ask({"command": "stats"})["services"] if s["name"] == "default/web"]
+            entries = [s for s in self.app.ask({"command": "stats"})["services"]
+                       if s["name"] == "default/web" and s["port"] == 80]
             self.assertEqual(len(entries), 1, "one entry per service port, both families in it")
             return entries[0]
         entry = web()
@@ -98,6 +100,30 @@ class Ipv6Test(unittest.TestCase):
                 if f'endpoint="[{PODS6["web6-0"]}]:8080"' in labels and 'direction="in"' in labels]
         self.assertEqual(len(mine), 1, text[:2000])
         self.assertGreater(mine[0], 0)
+
+    def test_a_fragmented_udp_datagram_over_ipv6_arrives_whole_and_is_answered(self):
+        # 4000 bytes over a 1500-byte link: the client's kernel sends three
+        # fragments (RFC 8200 §4.5), podgate NATs each like the first, the
+        # Pod's kernel reassembles them and echoes 4000+ bytes, fragmented
+        # again, which podgate NATs back from the VIP.
+        script = (
+            "import socket\n"
+            "data=bytes(i*7%256 for i in range(4000))\n"
+            "ok=0\n"
+            "for port in range(41000,41010):\n"
+            "  s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(3)\n"
+            f"  s.bind(('{netlab.CLIENT_IP6}',port))\n"
+            f"  s.sendto(data,('{VIP6}',5353))\n"
+            "  try:\n"
+            "    r=s.recv(65535); name,echo=r.split(b' ',1); ok+=echo==data and name.startswith(b'web6-')\n"
+            "  except socket.timeout: pass\n"
+            "print(ok)\n")
+        before = self.app.worker_totals()
+        out = netlab.ns_exec(self.app.client_ns, "python3", "-c", script, timeout=60).stdout
+        self.assertEqual(out.strip(), "10", "datagrams echoed whole")
+        totals = self.app.worker_totals()
+        self.assertGreaterEqual(totals["rx_packets"] - before["rx_packets"], 60,
+                                "three fragments each way per datagram")
 
     def test_maglev_shows_each_familys_table(self):
         v4 = self.app.ask({"command": "maglev", "name": "default/web"})
@@ -129,7 +155,7 @@ class Ipv6Test(unittest.TestCase):
             before = {index: pod for index, _, pod in opened}
             self.assertTrue(set(before.values()) <= {"web6-0", "web6-1"})
             # `flows` lists them, IPv6 in brackets, by the service's name.
-            listed = self.app.ask({"command": "flows", "service": "default/web", "limit": 100})["flows"]
+            listed = self.app.ask({"command": "flows", "service": "default/web", "limit": 1000})["flows"]
             ports = {f"[{netlab.CLIENT_IP6}]:{local}" for _, local, _ in opened}
             mine = [f for f in listed if f["client"] in ports]
             self.assertEqual(len(mine), 12, listed)
