@@ -111,7 +111,7 @@ void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     return;
   }
   if (solicited) asked_.erase(asked);
-  confirmed(sender, rx, now_ms);
+  learnt_[sender.be] = confirmed_at(sender.be, rx, now_ms);
   rte_pktmbuf_free(m);
   flush(sender, mac, snap);
 }
@@ -136,38 +136,75 @@ void PuntHandler::on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t 
   }
 }
 
-void PuntHandler::confirmed(dp::Ip4 ip, uint16_t port, uint64_t now_ms) {
+PuntHandler::Learnt PuntHandler::confirmed_at(uint32_t hash, uint16_t port, uint64_t now_ms) const {
   // 0.5x..1.5x kReachableMs, fixed per address (Knuth's multiplicative hash).
-  const uint64_t spread = (uint64_t{ip.be * 2654435761u} * kReachableMs) >> 32;
-  learnt_[ip.be] = Learnt{now_ms + kReachableMs / 2 + spread, 0, 0, dp::PortIdx{port}};
+  const uint64_t spread = (uint64_t{hash * 2654435761u} * kReachableMs) >> 32;
+  return Learnt{now_ms + kReachableMs / 2 + spread, 0, 0, dp::PortIdx{port}};
 }
 
-void PuntHandler::age_neighbors(const dp::Snapshot& snap, uint64_t now_ms) {
-  for (auto it = learnt_.begin(); it != learnt_.end();) {
-    Learnt& l = it->second;
-    const dp::Ip4 ip{it->first};
-    const auto mac = setup_.neighbors->find(ip);
-    if (static_.count(ip.be) != 0 || !mac) {  // made static, or forgotten already
-      it = learnt_.erase(it);
+namespace {
+
+// One family's neighbour aging (PuntHandler::kReachableMs): `addr_of` is
+// the address of a key of `learnt`, `table` the family's neighbour table,
+// `probe(addr, port, mac)` sends a unicast probe, `forgot(addr, mac)` says
+// an entry was forgotten.
+template <class Learnts, class AddrOf, class Table, class IsStatic, class Probe, class Forgot>
+void age_learnt(Learnts& learnt, AddrOf addr_of, Table& table, IsStatic is_static, Probe probe, Forgot forgot,
+                uint64_t now_ms) {
+  for (auto it = learnt.begin(); it != learnt.end();) {
+    auto& l = it->second;
+    const auto ip = addr_of(it->first);
+    const auto mac = table.find(ip);
+    if (is_static(ip) || !mac) {  // made static, or forgotten already
+      it = learnt.erase(it);
       continue;
     }
-    if (now_ms < l.stale_at_ms || (l.probes != 0 && now_ms - l.last_probe_ms < kArpRetryMs)) {
+    if (now_ms < l.stale_at_ms || (l.probes != 0 && now_ms - l.last_probe_ms < PuntHandler::kArpRetryMs)) {
       ++it;
       continue;
     }
-    if (l.probes == kMaxProbes) {
-      setup_.neighbors->forget(ip);
-      counters_.neighbors_forgotten.add();
-      log_info("neighbour " + dp::to_string(ip) + " (" + dp::to_string(*mac) + "): no answer to " +
-               std::to_string(kMaxProbes) + " ARP probes; forgotten, resolved afresh when next needed");
-      it = learnt_.erase(it);
+    if (l.probes == PuntHandler::kMaxProbes) {
+      table.forget(ip);
+      forgot(ip, *mac);
+      it = learnt.erase(it);
       continue;
     }
-    send_arp_request(snap, ip, l.port, now_ms, &*mac);
+    probe(ip, l.port, *mac);
     ++l.probes;
     l.last_probe_ms = now_ms;
     ++it;
   }
+}
+
+}  // namespace
+
+void PuntHandler::age_neighbors(const dp::Snapshot& snap, uint64_t now_ms) {
+  age_learnt(
+      learnt_, [](uint32_t be) { return dp::Ip4{be}; }, *setup_.neighbors,
+      [this](dp::Ip4 ip) { return static_.count(ip.be) != 0; },
+      [&](dp::Ip4 ip, dp::PortIdx port, const dp::MacAddr& mac) { send_arp_request(snap, ip, port, now_ms, &mac); },
+      [this](dp::Ip4 ip, const dp::MacAddr& mac) {
+        counters_.neighbors_forgotten.add();
+        log_info("neighbour " + dp::to_string(ip) + " (" + dp::to_string(mac) + "): no answer to " +
+                 std::to_string(kMaxProbes) + " ARP probes; forgotten, resolved afresh when next needed");
+      },
+      now_ms);
+}
+
+void PuntHandler::age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms) {
+  if (setup_.neighbors6 == nullptr) return;
+  age_learnt(
+      learnt6_, [](const dp::Ip6& ip) { return ip; }, *setup_.neighbors6,
+      [this](const dp::Ip6& ip) { return static6_.count(ip) != 0; },
+      [&](const dp::Ip6& ip, dp::PortIdx port, const dp::MacAddr& mac) {
+        send_solicitation(snap, ip, port, now_ms, &mac);
+      },
+      [this](const dp::Ip6& ip, const dp::MacAddr& mac) {
+        counters_.neighbors_forgotten.add();
+        log_info("IPv6 neighbour " + dp::to_string(ip) + " (" + dp::to_string(mac) + "): no answer to " +
+                 std::to_string(kMaxProbes) + " unicast solicitations; forgotten, resolved afresh when next needed");
+      },
+      now_ms);
 }
 
 void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
@@ -175,6 +212,7 @@ void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
   if (now_ms - last_aging_ms_ >= 100) {
     last_aging_ms_ = now_ms;
     age_neighbors(snap, now_ms);
+    age_neighbors6(snap, now_ms);
   }
   for (auto it = asked_.begin(); it != asked_.end();) {
     it = now_ms - it->second > kSolicitedMs ? asked_.erase(it) : std::next(it);

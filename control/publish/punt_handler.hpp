@@ -42,7 +42,9 @@ class PuntHandler {
   // used, and probed by unicast ARP requests to its MAC, kMaxProbes of them
   // kArpRetryMs apart.  A reply confirms it; silence forgets its MAC, so a
   // Pod that came back with another MAC is found by a broadcast request.
-  // Static neighbours never age.
+  // Static neighbours never age.  IPv6 entries age the same way with
+  // unicast neighbour solicitations (RFC 4861 §7.3: REACHABLE, STALE, then
+  // PROBE with MAX_UNICAST_SOLICIT = 3, RetransTimer apart).
   static constexpr uint64_t kReachableMs = 30000;
   static constexpr uint32_t kMaxProbes = 3;
 
@@ -115,18 +117,24 @@ class PuntHandler {
 
   void on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   // IPv6 neighbour discovery (punt_handler_ndp.cpp, issue 11): the same
-  // resolution as ARP's, with neighbour solicitations and advertisements
-  // (RFC 4861 §7.2).  No aging of learnt IPv6 entries yet.
+  // resolution and aging as ARP's, with neighbour solicitations and
+  // advertisements (RFC 4861 §7.2, §7.3).
   void on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   void on_unresolved6(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
-  void send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port, uint64_t now_ms);
+  // To the solicited-node group, or unicast to `known` (a probe of a
+  // stale entry).
+  void send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port, uint64_t now_ms,
+                         const dp::MacAddr* known = nullptr);
+  void age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms);
   void tick6(const dp::Snapshot& snap, uint64_t now_ms);
   void flush6(const dp::Ip6& hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   // Broadcast, or unicast to `known` (a probe of a stale entry).
   void send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp::PortIdx port, uint64_t now_ms,
                         const dp::MacAddr* known = nullptr);
-  void confirmed(dp::Ip4 ip, uint16_t port, uint64_t now_ms);
+  // A learnt entry confirmed reachable now: stale again after
+  // 0.5x..1.5x kReachableMs, fixed per address by `hash`.
+  Learnt confirmed_at(uint32_t hash, uint16_t port, uint64_t now_ms) const;
   void age_neighbors(const dp::Snapshot& snap, uint64_t now_ms);
   void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
@@ -144,6 +152,7 @@ class PuntHandler {
   std::map<dp::Ip6, Hop> hops6_;                  // IPv6 next hop -> waiting
   std::map<dp::Ip6, uint64_t> asked6_;            // IPv6 address -> when we last solicited it
   std::set<dp::Ip6> static6_;
+  std::map<dp::Ip6, Learnt> learnt6_;             // learnt IPv6 entries and their age
   uint64_t last_aging_ms_ = 0;
   uint64_t table_full_logged_ = 0;
   size_t waiting_count_ = 0;

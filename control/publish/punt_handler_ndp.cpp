@@ -74,6 +74,7 @@ void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     return;
   }
   if (solicited) asked6_.erase(asked);
+  learnt6_[target] = confirmed_at(dp::crc_ip6(target, 0), rx, now_ms);
   rte_pktmbuf_free(m);
   flush6(target, mac, snap);
 }
@@ -155,9 +156,10 @@ void PuntHandler::flush6(const dp::Ip6& ip, const dp::MacAddr& mac, const dp::Sn
 // RFC 4861 §7.2.2: a multicast solicitation to the target's solicited-node
 // address (RFC 4291 §2.7.1; Ethernet 33:33 + its last 32 bits, RFC 2464
 // §7), from the port's address, hop limit 255, with our Source Link-Layer
-// Address option.
+// Address option.  A probe of a stale entry (§7.3.3) goes unicast, to the
+// target's address at the MAC it was known by.
 void PuntHandler::send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port,
-                                    uint64_t now_ms) {
+                                    uint64_t now_ms, const dp::MacAddr* known) {
   asked6_[target] = now_ms;
   const uint16_t idx = static_cast<uint16_t>(port);
   if (idx >= snap.ports.size() || !snap.ports[idx].has_address6()) return;
@@ -171,8 +173,9 @@ void PuntHandler::send_solicitation(const dp::Snapshot& snap, const dp::Ip6& tar
   }
   const dp::PortAddress& own = snap.ports[idx];
   const dp::Ip6 group = dp::solicited_node(target);
-  const uint8_t dst_mac[6] = {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]};
-  std::memcpy(eth->dst_addr.addr_bytes, dst_mac, 6);
+  const dp::Ip6& to = known != nullptr ? target : group;
+  const uint8_t group_mac[6] = {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]};
+  std::memcpy(eth->dst_addr.addr_bytes, known != nullptr ? known->bytes.data() : group_mac, 6);
   std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
   eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV6);
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
@@ -181,7 +184,7 @@ void PuntHandler::send_solicitation(const dp::Snapshot& snap, const dp::Ip6& tar
   ip->proto = dp::kProtoIcmp6;
   ip->hop_limits = 255;
   std::memcpy(ip->src_addr, own.address6.addr.bytes.data(), 16);
-  std::memcpy(ip->dst_addr, group.bytes.data(), 16);
+  std::memcpy(ip->dst_addr, to.bytes.data(), 16);
   auto* ns = reinterpret_cast<uint8_t*>(ip + 1);
   std::memset(ns, 0, kNsLen);
   ns[0] = dp::kIcmp6NeighborSolicitation;

@@ -741,6 +741,61 @@ TEST_F(PuntHandlerNdp, SolicitsAnUnresolvedNextHopLearnsTheAnswerAndSendsWhatWai
   EXPECT_EQ(d->neighbors6().find(kPod6a), pod_mac(kPod6a));
 }
 
+TEST_F(PuntHandlerNdp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
+  // RFC 4861 §7.3: learn kUnresolvedPod6 (a SYN waits, podgate solicits,
+  // the Pod answers).
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 42000)).empty());
+  ASSERT_EQ(handle().size(), 1u) << "the multicast solicitation";
+  const MacAddr first_mac = mac("02:00:00:00:20:21");
+  auto answer = [&](const MacAddr& m) { d->send(kPods, advert(kUnresolvedPod6, m, 0x60)); };
+  answer(first_mac);
+  ASSERT_EQ(handle().size(), 1u) << "the waiting SYN";
+  ASSERT_EQ(d->neighbors6().find(kUnresolvedPod6), first_mac);
+
+  // REACHABLE for 15..45 s: nothing sent before 15 s.
+  now += ctl::PuntHandler::kReachableMs / 2 - 100;
+  EXPECT_TRUE(handle().empty());
+  // STALE, then PROBE by 45 s: a unicast solicitation to the address at
+  // the MAC it has; a solicited advertisement confirms it.
+  std::vector<Output> probe;
+  for (int i = 0; i < 31 && probe.empty(); ++i) {
+    now += 1'000;
+    probe = handle();
+  }
+  ASSERT_EQ(probe.size(), 1u);
+  EXPECT_TRUE(frames_equal(probe[0].frame, solicitation_frame({first_mac, kPodsMac}, {kPodsIp6, kUnresolvedPod6, 255},
+                                                              kUnresolvedPod6, &kPodsMac)));
+  answer(first_mac);
+  handle();
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), first_mac);
+
+  // The Pod is replaced (another MAC, no announcement): three unicast
+  // solicitations go unanswered (MAX_UNICAST_SOLICIT), and it is forgotten.
+  std::vector<Output> probes;
+  for (int i = 0; i < 60 && d->neighbors6().find(kUnresolvedPod6); ++i) {
+    now += 1'000;
+    for (Output& o : handle()) probes.push_back(std::move(o));
+  }
+  EXPECT_EQ(probes.size(), ctl::PuntHandler::kMaxProbes);
+  EXPECT_FALSE(d->neighbors6().find(kUnresolvedPod6)) << "forgotten";
+  EXPECT_EQ(ph.counters().neighbors_forgotten.get(), 1u);
+  // The next packet for it solicits the group again, and the new MAC is learnt.
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 42001)).empty());
+  const auto asked = handle();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].frame[0], 0x33) << "multicast";
+  const MacAddr new_mac = mac("02:00:00:00:20:22");
+  answer(new_mac);
+  ASSERT_EQ(handle().size(), 1u) << "the waiting SYN";
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), new_mac);
+  // Static neighbours are never probed.
+  ph.set_static_neighbors6({kUnresolvedPod6});
+  for (int i = 0; i < 60; ++i) {
+    now += 1'000;
+    EXPECT_TRUE(handle().empty());
+  }
+}
+
 TEST_F(PuntHandlerNdp, WhatWaitsTooLongIsDroppedAfterRetries) {
   EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40000)).empty());
   EXPECT_EQ(handle().size(), 1u) << "the first solicitation";
