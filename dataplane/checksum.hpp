@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include <rte_byteorder.h>
@@ -66,6 +67,33 @@ constexpr rte_be16_t csum_update32_16(rte_be16_t check, rte_be32_t old32,
   sum += (new32 & 0xffffu) + (new32 >> 16);
   sum += static_cast<uint16_t>(~old16);
   sum += new16;
+  return static_cast<rte_be16_t>(~csum_fold(sum));
+}
+
+// The middle term of eqn. 3, ~m + m', folded, for a 16-byte address and a
+// port changing together (IPv6 NAT): the same for every packet of a
+// connection in one direction, so a flow record keeps it.  The opposite
+// change's term is its complement.
+inline uint16_t csum_delta_ip6_port(const uint8_t* old_ip, const uint8_t* new_ip, rte_be16_t old_port,
+                                    rte_be16_t new_port) noexcept {
+  uint64_t sum = 0;
+  for (int i = 0; i < 16; i += 4) {
+    uint32_t o, n;
+    std::memcpy(&o, old_ip + i, 4);
+    std::memcpy(&n, new_ip + i, 4);
+    o = ~o;
+    sum += (o & 0xffffu) + (o >> 16) + (n & 0xffffu) + (n >> 16);
+  }
+  sum += static_cast<uint16_t>(~old_port);
+  sum += new_port;
+  sum = (sum & 0xffff'ffffu) + (sum >> 32);
+  return csum_fold(static_cast<uint32_t>(sum));
+}
+
+// Eqn. 3 with its middle term given (csum_delta_ip6_port()).
+constexpr rte_be16_t csum_apply_delta(rte_be16_t check, uint16_t delta) noexcept {
+  uint32_t sum = static_cast<uint16_t>(~check);
+  sum += delta;
   return static_cast<rte_be16_t>(~csum_fold(sum));
 }
 

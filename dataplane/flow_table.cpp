@@ -1,5 +1,9 @@
 #include "dataplane/flow_table.hpp"
 
+#include <type_traits>
+
+#include "dataplane/checksum.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -164,7 +168,11 @@ F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte
   f.stats_slot = stats_slot;
   f.pod = pod;
   f.pod_port = pod_port;
-  f.reserved = 0;
+  if constexpr (std::is_same_v<F, Flow6>) {
+    f.csum_delta = csum_delta_ip6_port(key.dst.bytes.data(), pod.bytes.data(), key.dport, pod_port);
+  } else {
+    f.reserved = 0;
+  }
   f.expires = now + timeout_ms(state);
   f.gen = gen;
   ++size_;

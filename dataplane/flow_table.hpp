@@ -178,7 +178,9 @@ struct Flow6 {
   uint16_t stats_slot = 0;
   Ip6 pod;
   rte_be16_t pod_port = 0;
-  uint16_t reserved = 0;
+  // The TCP/UDP checksum term of the client's packets' NAT, VIP:port ->
+  // pod:pod_port (csum_delta_ip6_port()); replies add its complement.
+  uint16_t csum_delta = 0;
   uint32_t expires = 0;
   uint32_t gen = 0;
 

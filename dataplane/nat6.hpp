@@ -24,47 +24,47 @@ inline bool hop_limit_allows_forwarding(const rte_ipv6_hdr* ip) noexcept { retur
 // RFC 1624 eqn. 3 for a 16-byte address and a port changing together.
 inline rte_be16_t csum_update_ip6_port(rte_be16_t check, const uint8_t* old_ip, const Ip6& new_ip,
                                        rte_be16_t old_port, rte_be16_t new_port) noexcept {
-  uint64_t sum = static_cast<uint16_t>(~check);
-  for (int i = 0; i < 16; i += 4) {
-    uint32_t o, n;
-    std::memcpy(&o, old_ip + i, 4);
-    std::memcpy(&n, new_ip.bytes.data() + i, 4);
-    o = ~o;
-    sum += (o & 0xffffu) + (o >> 16) + (n & 0xffffu) + (n >> 16);
-  }
-  sum += static_cast<uint16_t>(~old_port);
-  sum += new_port;
-  sum = (sum & 0xffff'ffffu) + (sum >> 32);
-  return static_cast<rte_be16_t>(~csum_fold(static_cast<uint32_t>(sum)));
+  return csum_apply_delta(check, csum_delta_ip6_port(old_ip, new_ip.bytes.data(), old_port, new_port));
 }
 
 // The IPv6 NAT of one TCP or UDP packet, as nat_and_decrement_ttl():
 // kDestination rewrites VIP:port to Pod:target_port, kSource Pod:target_port
-// to VIP:port; the hop limit drops by one.  The caller checked
-// hop_limit_allows_forwarding().
+// to VIP:port; the hop limit drops by one.  `delta` is the checksum term of
+// the change (csum_delta_ip6_port(), kept in the flow record).  The caller
+// checked hop_limit_allows_forwarding().
+template <NatSide kSide>
+inline void nat6_with_delta(rte_ipv6_hdr* ip, uint8_t* l4, Proto proto, const Ip6& to, rte_be16_t to_port,
+                            uint16_t delta) noexcept {
+  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);
+  if (proto == Proto::kTcp) {
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
+    tcp->cksum = csum_apply_delta(tcp->cksum, delta);
+  } else {
+    // RFC 8200 §8.1: a UDP checksum that computes to zero is sent as all
+    // ones (zero would mean "none", which IPv6 forbids).
+    const rte_be16_t c = csum_apply_delta(ports->dgram_cksum, delta);
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
+  }
+  if constexpr (kSide == NatSide::kDestination) {
+    std::memcpy(ip->dst_addr, to.bytes.data(), 16);
+    ports->dst_port = to_port;
+  } else {
+    std::memcpy(ip->src_addr, to.bytes.data(), 16);
+    ports->src_port = to_port;
+  }
+  --ip->hop_limits;
+}
+
+// The same for a packet with no flow record: the term computed here.
 template <NatSide kSide>
 inline void nat6_and_decrement_hop_limit(rte_ipv6_hdr* ip, uint8_t* l4, Proto proto, const Ip6& to,
                                          rte_be16_t to_port) noexcept {
   constexpr bool kDst = kSide == NatSide::kDestination;
-  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);
-  uint8_t* addr = kDst ? ip->dst_addr : ip->src_addr;
-  const rte_be16_t old_port = kDst ? ports->dst_port : ports->src_port;
-  if (proto == Proto::kTcp) {
-    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
-    tcp->cksum = csum_update_ip6_port(tcp->cksum, addr, to, old_port, to_port);
-  } else {
-    // RFC 8200 §8.1: a UDP checksum that computes to zero is sent as all
-    // ones (zero would mean "none", which IPv6 forbids).
-    const rte_be16_t c = csum_update_ip6_port(ports->dgram_cksum, addr, to, old_port, to_port);
-    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
-  }
-  std::memcpy(addr, to.bytes.data(), 16);
-  if constexpr (kDst) {
-    ports->dst_port = to_port;
-  } else {
-    ports->src_port = to_port;
-  }
-  --ip->hop_limits;
+  const auto* ports = reinterpret_cast<const rte_udp_hdr*>(l4);
+  const uint8_t* from = kDst ? ip->dst_addr : ip->src_addr;
+  const rte_be16_t from_port = kDst ? ports->dst_port : ports->src_port;
+  nat6_with_delta<kSide>(ip, l4, proto, to, to_port,
+                         csum_delta_ip6_port(from, to.bytes.data(), from_port, to_port));
 }
 
 // The name both families' templates use (worker_icmp_error.cpp).

@@ -68,7 +68,7 @@ std::string to_string(Ip4 ip);
 struct Ip6 {
   std::array<uint8_t, 16> bytes{};
 
-  bool is_zero() const noexcept { return bytes == std::array<uint8_t, 16>{}; }
+  bool is_zero() const noexcept { return (word(0) | word(1)) == 0; }
   // ff00::/8 (RFC 4291 §2.7).
   bool is_multicast() const noexcept { return bytes[0] == 0xff; }
   // fe80::/10 (RFC 4291 §2.5.6).
@@ -83,7 +83,13 @@ struct Ip6 {
   friend bool operator==(const Ip6& a, const Ip6& b) noexcept {
     return ((a.word(0) ^ b.word(0)) | (a.word(1) ^ b.word(1))) == 0;
   }
-  friend auto operator<=>(const Ip6& a, const Ip6& b) noexcept { return a.bytes <=> b.bytes; }
+  // Numeric order (the bytes' order), by word: sorted VIP lists are
+  // searched on the new-flow path.
+  friend std::strong_ordering operator<=>(const Ip6& a, const Ip6& b) noexcept {
+    const uint64_t a0 = __builtin_bswap64(a.word(0)), b0 = __builtin_bswap64(b.word(0));
+    if (a0 != b0) return a0 <=> b0;
+    return __builtin_bswap64(a.word(1)) <=> __builtin_bswap64(b.word(1));
+  }
 };
 static_assert(sizeof(Ip6) == 16 && alignof(Ip6) == 1);
 

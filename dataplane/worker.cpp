@@ -207,7 +207,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     if constexpr (F == Family::kIpv4) {
       nat_and_decrement_ttl<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
     } else {
-      nat6_and_decrement_hop_limit<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+      nat6_with_delta<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port, flow.csum_delta);
     }
   } else {
     t.packets_out.add();
@@ -215,7 +215,8 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     if constexpr (F == Family::kIpv4) {
       nat_and_decrement_ttl<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
     } else {
-      nat6_and_decrement_hop_limit<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+      nat6_with_delta<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port,
+                                        static_cast<uint16_t>(~flow.csum_delta));
     }
   }
   if constexpr (F == Family::kIpv4) {

@@ -318,7 +318,11 @@ class Worker : public DpObject {
   // Never about an ICMPv6 message: the callers see TCP and UDP only.
   void send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code,
                         uint32_t mtu) noexcept;
-  bool fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept;
+  // As fits_egress(): one compare when the frame fits the smallest port MTU.
+  bool fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept {
+    return rte_pktmbuf_pkt_len(m) <= min_frame_fits_ || check_egress_mtu6(m, ip, dst);
+  }
+  bool check_egress_mtu6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept;
   void forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
   DropReason source_refused6(const Ip6& src) const noexcept;
   bool answers_for6(const rte_mbuf* m, const Ip6& ip) const noexcept;
@@ -396,6 +400,19 @@ class Worker : public DpObject {
   static_assert(kAdjacencySlots == 1u << 10);
   if (adj.ip != dst.be || adj.epoch != adj_epoch_) [[unlikely]] {
     if (!resolve_adjacency(m, dst, adj)) return;
+  }
+  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
+  send(m, adj.port_idx);
+}
+
+// As forward(), for IPv6 destinations: valid for the epoch of the snapshot
+// and both neighbour tables.
+[[gnu::always_inline]] inline void Worker::forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept {
+  const uint64_t fold = dst.word(0) ^ dst.word(1);
+  Adjacency6& adj = adjacency6_[static_cast<uint32_t>((fold * 0x9e37'79b9'7f4a'7c15u) >> 54)];
+  static_assert(kAdjacencySlots == 1u << 10);
+  if (!(adj.ip == dst) || adj.epoch != adj_epoch_) [[unlikely]] {
+    if (!resolve_adjacency6(m, dst, adj)) return;
   }
   std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
   send(m, adj.port_idx);

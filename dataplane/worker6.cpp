@@ -131,9 +131,12 @@ void Worker::handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept {
 // unspecified address, loopback, multicast and IPv4-mapped addresses
 // (RFC 4291 §2.5.2, §2.5.3, §2.7, §2.5.5.2; RFC 6890), and podgate's own.
 DropReason Worker::source_refused6(const Ip6& src) const noexcept {
-  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  const bool loopback = src.word(0) == 0 && src.word(1) == uint64_t{1} << 56;  // ::1 in memory order
-  if (src.is_zero() || loopback || src.is_multicast() || std::memcmp(src.bytes.data(), kMappedPrefix, 12) == 0) {
+  uint32_t third;  // bytes 8..11: 0000:ffff in ::ffff:0:0/96
+  std::memcpy(&third, src.bytes.data() + 8, 4);
+  const bool high_zero = src.word(0) == 0;
+  const bool loopback = high_zero && src.word(1) == uint64_t{1} << 56;  // ::1 in memory order
+  const bool mapped = high_zero && third == to_be32(0x0000'ffffu);
+  if (src.is_zero() || loopback || src.is_multicast() || mapped) {
     return DropReason::kMartianSource;
   }
   if (snapshot_->is_vip(src) || snapshot_->own_address(src) != nullptr) return DropReason::kSourceIsOurs;
@@ -231,8 +234,7 @@ void Worker::drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexce
 // RFC 8200 §5: IPv6 routers never fragment; a packet longer than the
 // egress link's MTU is dropped and its source told the MTU with Packet Too
 // Big (RFC 4443 §3.2), which path MTU discovery (RFC 8201) needs.
-bool Worker::fits_egress6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept {
-  if (rte_pktmbuf_pkt_len(m) <= min_frame_fits_) return true;
+bool Worker::check_egress_mtu6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept {
   const Route6* route = snapshot_->route(dst);
   if (route == nullptr) return true;  // forward6() drops it as no_route
   const uint16_t mtu = port_mtu(static_cast<uint16_t>(route->port));
@@ -296,20 +298,6 @@ void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t
   e->port = m->port;
   counters_.icmp_errors_sent.add();
   forward6(e, eth, to);
-}
-
-// As forward(): one copy of the 12 bytes of MAC rewrite from a
-// direct-mapped cache of destinations, valid for the epoch of the snapshot
-// and both neighbour tables.
-void Worker::forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept {
-  const uint64_t fold = dst.word(0) ^ dst.word(1);
-  Adjacency6& adj = adjacency6_[static_cast<uint32_t>((fold * 0x9e37'79b9'7f4a'7c15u) >> 54)];
-  static_assert(kAdjacencySlots == 1u << 10);
-  if (!(adj.ip == dst) || adj.epoch != adj_epoch_) [[unlikely]] {
-    if (!resolve_adjacency6(m, dst, adj)) return;
-  }
-  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
-  send(m, adj.port_idx);
 }
 
 // Route, then the next hop's MAC from the shared IPv6 neighbour table; an
