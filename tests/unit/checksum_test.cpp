@@ -430,7 +430,8 @@ TEST(IncrementalChecksum, AKeptIpv6TermEqualsWordByWordUpdatesBothWays) {
       return csum_update16(check, fp, tp);
     };
     // Equal up to one's complement zero's two forms (0x0000, 0xffff).
-    auto same = [](rte_be16_t a, rte_be16_t b) { return a == b || ((a | b) == 0xffff && (a & b) == 0); };
+    auto zero = [](rte_be16_t x) { return x == 0 || x == 0xffff; };
+    auto same = [&](rte_be16_t a, rte_be16_t b) { return a == b || (zero(a) && zero(b)); };
     const rte_be16_t check = random16();
     const rte_be16_t forward = csum_apply_delta(check, term);
     const rte_be16_t reference = word_by_word(check, vip, pod, vip_port, pod_port);
