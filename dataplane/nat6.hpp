@@ -79,16 +79,8 @@ struct QuotedPacket6 {
   uint32_t l4_len = 0;    // bytes of it quoted, at least 8
   Proto proto = Proto::kTcp;
   rte_udp_hdr* ports() const noexcept { return reinterpret_cast<rte_udp_hdr*>(l4); }
-  Ip6 src() const noexcept {
-    Ip6 a;
-    std::memcpy(a.bytes.data(), ip->src_addr, 16);
-    return a;
-  }
-  Ip6 dst() const noexcept {
-    Ip6 a;
-    std::memcpy(a.bytes.data(), ip->dst_addr, 16);
-    return a;
-  }
+  Ip6 src() const noexcept { return Ip6::load(ip->src_addr); }
+  Ip6 dst() const noexcept { return Ip6::load(ip->dst_addr); }
 };
 
 // Locates the quoted packet of an ICMPv6 error; false when the quote is

@@ -68,6 +68,12 @@ std::string to_string(Ip4 ip);
 struct Ip6 {
   std::array<uint8_t, 16> bytes{};
 
+  // The 16 bytes at `p` (an address field of a header).
+  static Ip6 load(const uint8_t* p) noexcept {
+    Ip6 a;
+    std::memcpy(a.bytes.data(), p, 16);
+    return a;
+  }
   bool is_zero() const noexcept { return (word(0) | word(1)) == 0; }
   // ff00::/8 (RFC 4291 §2.7).
   bool is_multicast() const noexcept { return bytes[0] == 0xff; }

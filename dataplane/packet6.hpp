@@ -56,16 +56,8 @@ struct ParsedPacket6 {
   const uint8_t* fragment = nullptr;
   uint8_t upper = 0;
 
-  Ip6 src() const noexcept {
-    Ip6 a;
-    std::memcpy(a.bytes.data(), ip->src_addr, 16);
-    return a;
-  }
-  Ip6 dst() const noexcept {
-    Ip6 a;
-    std::memcpy(a.bytes.data(), ip->dst_addr, 16);
-    return a;
-  }
+  Ip6 src() const noexcept { return Ip6::load(ip->src_addr); }
+  Ip6 dst() const noexcept { return Ip6::load(ip->dst_addr); }
   rte_be16_t sport() const noexcept {
     return kind == PacketKind::kIcmp ? rte_be16_t{0} : reinterpret_cast<const rte_udp_hdr*>(l4)->src_port;
   }
