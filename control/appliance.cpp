@@ -22,7 +22,7 @@
 #include "control/admin/control_commands.hpp"
 #include "control/admin/health_views.hpp"
 #include "control/log.hpp"
-#include "control/observe/prometheus.hpp"
+#include "control/observe/prometheus_stream.hpp"
 #include "control/publish/snapshot_builder.hpp"
 
 namespace podgate::ctl {
@@ -142,12 +142,21 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     if (!metrics) return std::move(metrics).error();
     a->metrics_ = std::move(*metrics);
     Appliance* app = a.get();
-    a->metrics_->set_body_provider([app] {
-      nlohmann::json st = stats_json(*app);
-      st["metrics_http"] =
-          metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
-      st["health"] = health_metrics_json(*app->health_);
-      return render_prometheus(st, status_json(*app));
+    // A scrape is written a piece per loop turn (prometheus_stream.hpp):
+    // the short sections from `stats` without its services, the services'
+    // families from the service list and the stats slots.
+    a->metrics_->set_stream_provider([app]() -> MetricsServer::BodyPieces {
+      auto stream = std::make_shared<PrometheusStream>(
+          [app] { return render_prometheus_head(stats_json(*app, 0), status_json(*app)); },
+          metrics_traffic(*app),
+          [app] {
+            nlohmann::json st = stats_json(*app, 0);
+            st["metrics_http"] =
+                metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
+            st["health"] = health_metrics_json(*app->health_);
+            return render_prometheus_tail(st);
+          });
+      return [stream](std::string& out, size_t budget) { return stream->next(out, budget); };
     });
     log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +
              std::to_string(a->metrics_->port()) + "/metrics");

@@ -654,6 +654,26 @@ json services_json(const Appliance& app, size_t max_services) {
   return whole(services(app, max_services));
 }
 
+// The service ports and figures of services_traffic() (`stats`), for the
+// streamed /metrics, which reads them without JSON.
+ServiceTraffic metrics_traffic(const Appliance& app) {
+  const StatsSlots* slots = &app.stats_slots();
+  ServiceTraffic t;
+  t.services = services_now(app);
+  t.counted = [](const ServiceConfig& s) {
+    return s.type == ServiceType::kClusterIp && ipv4_cluster_ip(s).has_value();
+  };
+  t.port = [slots](const ServiceConfig& s, const ServicePortConfig& p) {
+    return slots->service(service_key(*ipv4_cluster_ip(s), p));
+  };
+  t.endpoint = [slots](const ServiceConfig& s, const ServicePortConfig& p, const EndpointConfig& e) {
+    const auto traffic = e.ip.is_v4() ? slots->endpoint(service_key(*ipv4_cluster_ip(s), p), backend_of(e, p))
+                                      : std::nullopt;
+    return traffic.value_or(TrafficTotals{});
+  };
+  return t;
+}
+
 void register_commands(ControlSocket& socket, Appliance& app) {
   Appliance* a = &app;
   socket.add_command("status", [a](const json&) { return status(*a); });
