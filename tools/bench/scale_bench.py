@@ -28,6 +28,7 @@ Prints a table; nothing is compared against a threshold (machines are
 shared and noisy: see docs/benchmarks.md for measured figures).
 """
 import argparse
+import http.client
 import json
 import multiprocessing
 import os
@@ -117,9 +118,12 @@ def ask_back_to_back(path, request, stop, results):
 
 
 def scrape(port):
-    """One GET /metrics; its body."""
+    """One GET /metrics: its body, and whether it came whole."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=300) as r:
-        return r.read()
+        try:
+            return r.read(), True
+        except http.client.IncompleteRead as e:  # closed before the Content-Length
+            return e.partial, False
 
 
 def scrape_back_to_back(port, stop, results):
@@ -127,7 +131,7 @@ def scrape_back_to_back(port, stop, results):
     times = []
     while not stop.is_set():
         t = time.monotonic()
-        body = scrape(port)
+        body, _ = scrape(port)
         times.append((time.monotonic() - t, len(body)))
     results.put(times)
 
@@ -228,9 +232,9 @@ def main():
             ok = json.loads(reply).get("ok")
             print(f"reply {cmd}: ok={ok}, {len(reply) >> 10} KiB in {(time.monotonic() - t) * 1000:.0f} ms")
         t = time.monotonic()
-        body = scrape(a.metrics_port)
+        body, whole = scrape(a.metrics_port)
         lines = body.count(b"\n")
-        print(f"scrape /metrics: {len(body) >> 10} KiB, {lines} lines, "
+        print(f"scrape /metrics: {'whole' if whole else 'CUT SHORT'}, {len(body) >> 10} KiB, {lines} lines, "
               f"in {(time.monotonic() - t) * 1000:.0f} ms")
 
         lat, lost = dns_latencies(a.dns_port, a.services, a.seconds, a.qps)
