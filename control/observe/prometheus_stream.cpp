@@ -56,11 +56,8 @@ PrometheusStream::PrometheusStream(Text head, ServiceTraffic traffic, Text tail)
   }
 }
 
-// One family's samples of one service port or endpoint: `labels` are its
-// labels without the braces; direction="in" and "out" are added where the
-// family has them.
-void PrometheusStream::port_samples(std::string& out, TrafficField field,
-                                    const std::string& labels, const TrafficTotals& t) const {
+void PrometheusStream::samples(std::string& out, TrafficField field, const std::string& labels,
+                               const TrafficTotals& t) const {
   const TrafficFamily family = traffic_family(field);
   const std::string_view prefix = family_ < kPortFamilies ? kServicePrefix : kEndpointPrefix;
   const auto sample = [&](std::string_view direction, uint64_t v) {
@@ -105,7 +102,7 @@ bool PrometheusStream::family_samples(std::string& out, size_t limit) {
     if (!endpoints) {
       if (out.size() >= limit) return false;
       open_family();
-      port_samples(out, field, port_labels(s, p), traffic_.port(s, p));
+      samples(out, field, port_labels(s, p), traffic_.port(s, p));
       ++port_;
       continue;
     }
@@ -118,7 +115,7 @@ bool PrometheusStream::family_samples(std::string& out, size_t limit) {
         const EndpointConfig& e = s.endpoints[endpoint_];
         endpoint_labels.assign(labels);
         append_endpoint_labels(endpoint_labels, e, p);
-        port_samples(out, field, endpoint_labels, traffic_.endpoint(s, p, e));
+        samples(out, field, endpoint_labels, traffic_.endpoint(s, p, e));
       }
       if (endpoint_ < s.endpoints.size()) return false;
     }

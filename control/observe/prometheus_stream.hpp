@@ -70,9 +70,13 @@ class PrometheusStream {
   // Appends family_'s samples from the cursor on until `out` reaches
   // `limit`; true when the family is complete.
   bool family_samples(std::string& out, size_t limit);
-  void port_samples(std::string& out, TrafficField field, const std::string& labels,
-                    const TrafficTotals& t) const;
-  const ServiceConfig& service_of(size_t port) const { return (*traffic_.services)[ports_[port].first]; }
+  // One family's samples of a service port or an endpoint (`labels`
+  // without the braces; the direction label added where the family has it).
+  void samples(std::string& out, TrafficField field, const std::string& labels,
+               const TrafficTotals& t) const;
+  const ServiceConfig& service_of(size_t port) const {
+    return (*traffic_.services)[ports_[port].first];
+  }
   const ServicePortConfig& port_of(size_t port) const {
     return service_of(port).ports[ports_[port].second];
   }
