@@ -22,7 +22,8 @@
 #include "control/admin/control_commands.hpp"
 #include "control/admin/health_views.hpp"
 #include "control/log.hpp"
-#include "control/observe/prometheus.hpp"
+#include "control/dns/zone_updater.hpp"
+#include "control/observe/prometheus_stream.hpp"
 #include "control/publish/snapshot_builder.hpp"
 
 namespace podgate::ctl {
@@ -117,13 +118,13 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   // Listeners of "a Registry version was published": the DNS view of the
   // same version (zone serial = version), and telemetry republished on the
   // next poll.
-  a->registry_->subscribe([dns = a->dns_.get()](const Publication& p) {
-    // A change DNS does not see (endpoints and weights of a ClusterIP
-    // service) keeps the zone: building it is O(services) (issue 14).
-    if (p.changes != nullptr && dns->zone() && dns::zone_unchanged(*p.changes, p.config.services)) {
-      return;
-    }
-    dns->set_zone(dns::build_zone(p.config, static_cast<uint32_t>(p.version)));
+  // A change DNS does not see (endpoints and weights of a ClusterIP
+  // service) keeps the zone; one it sees remakes only the changed
+  // services' names (issue 14: a zone built whole is O(services)).
+  a->registry_->subscribe([dns = a->dns_.get(), zones = std::make_shared<dns::ZoneUpdater>()](
+                              const Publication& p) {
+    auto zone = zones->follow(p.config, p.changes, static_cast<uint32_t>(p.version));
+    if (zone != dns->zone()) dns->set_zone(std::move(zone));
   });
   a->registry_->subscribe([app = a.get()](const Publication&) { app->last_telemetry_ms_ = 0; });
   // The health checker follows config changes; its own findings (the
@@ -142,12 +143,21 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     if (!metrics) return std::move(metrics).error();
     a->metrics_ = std::move(*metrics);
     Appliance* app = a.get();
-    a->metrics_->set_body_provider([app] {
-      nlohmann::json st = stats_json(*app);
-      st["metrics_http"] =
-          metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
-      st["health"] = health_metrics_json(*app->health_);
-      return render_prometheus(st, status_json(*app));
+    // A scrape is written a piece per loop turn (prometheus_stream.hpp):
+    // the short sections from `stats` without its services, the services'
+    // families from the service list and the stats slots.
+    a->metrics_->set_stream_provider([app]() -> MetricsServer::BodyPieces {
+      auto stream = std::make_shared<PrometheusStream>(
+          [app] { return render_prometheus_head(stats_json(*app, 0), status_json(*app)); },
+          metrics_traffic(*app),
+          [app] {
+            nlohmann::json st = stats_json(*app, 0);
+            st["metrics_http"] =
+                metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
+            st["health"] = health_metrics_json(*app->health_);
+            return render_prometheus_tail(st);
+          });
+      return [stream](std::string& out, size_t budget) { return stream->next(out, budget); };
     });
     log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +
              std::to_string(a->metrics_->port()) + "/metrics");

@@ -658,6 +658,20 @@ json services_json(const Appliance& app, size_t max_services) {
   return whole(services(app, max_services));
 }
 
+// The service ports and figures of services_traffic() (`stats`), for the
+// streamed /metrics, which reads them without JSON.
+ServiceTraffic metrics_traffic(const Appliance& app) {
+  const StatsSlots* slots = &app.stats_slots();
+  ServiceTraffic t;
+  t.services = services_now(app);
+  t.counted = [](const ServiceConfig& s) { return s.type == ServiceType::kClusterIp && s.cluster_ip.has_value(); };
+  t.port = [slots](const ServiceConfig& s, const ServicePortConfig& p) { return port_traffic(*slots, s, p); };
+  t.endpoint = [slots](const ServiceConfig& s, const ServicePortConfig& p, const EndpointConfig& e) {
+    return endpoint_traffic(*slots, s, p, e);
+  };
+  return t;
+}
+
 void register_commands(ControlSocket& socket, Appliance& app) {
   Appliance* a = &app;
   socket.add_command("status", [a](const json&) { return status(*a); });

@@ -10,6 +10,7 @@
 
 #include "control/admin/config_views.hpp"  // config_to_json()
 #include "control/config/config.hpp"
+#include "control/observe/prometheus_stream.hpp"  // ServiceTraffic
 
 namespace podgate::ctl {
 
@@ -26,5 +27,8 @@ nlohmann::json status_json(const Appliance& appliance);
 // lists cost the control thread ~a second each.
 nlohmann::json stats_json(const Appliance& appliance, size_t max_services = SIZE_MAX);
 nlohmann::json services_json(const Appliance& appliance, size_t max_services = SIZE_MAX);
+// The service ports and traffic figures of `stats`, for the streamed
+// /metrics (prometheus_stream.hpp).
+ServiceTraffic metrics_traffic(const Appliance& appliance);
 
 }  // namespace podgate::ctl

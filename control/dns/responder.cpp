@@ -60,12 +60,12 @@ class Answerer {
       return Rcode::kNxDomain;
     }
     const Zone::Node& n = *found.node;
-    if (n.cname.size != 0) {
+    if (!n.cname.empty()) {
       // Whatever the type: the alias itself, not chased (row 16, RFC 1034
       // §3.6.2; the target is outside the cluster and podgate does not
       // recurse).
       record(owner_, rrtype::kCname);
-      w_.put_name(zone_.name(n.cname), true);
+      w_.put_name(Zone::wire(n.cname), true);
       emit(Section::kAnswer);
       return Rcode::kNoError;
     }
@@ -130,38 +130,39 @@ class Answerer {
   }
 
   void addresses(const Zone::Node& n) noexcept {
-    rotated(zone_.a(n), [&](dp::Ip4 ip) { address(Section::kAnswer, owner_, ip); });
+    rotated(std::span<const dp::Ip4>(n.a), [&](dp::Ip4 ip) { address(Section::kAnswer, owner_, ip); });
   }
 
   void addresses6(const Zone::Node& n) noexcept {
-    rotated(zone_.aaaa(n), [&](const dp::Ip6& ip) { address6(Section::kAnswer, owner_, ip); });
+    rotated(std::span<const dp::Ip6>(n.aaaa),
+            [&](const dp::Ip6& ip) { address6(Section::kAnswer, owner_, ip); });
   }
 
   void services(const Zone::Node& n) noexcept {
-    rotated(zone_.srv(n), [&](const Zone::Srv& s) {
+    rotated(std::span<const Zone::Srv>(n.srv), [&](const Zone::Srv& s) {
       record(owner_, rrtype::kSrv);
       w_.put_u16(s.priority);
       w_.put_u16(s.weight);
       w_.put_u16(s.port);
-      w_.put_name(zone_.name(s.target), false);  // RFC 2782: target never compressed
+      w_.put_name(Zone::wire(s.target), false);  // RFC 2782: target never compressed
       emit(Section::kAnswer);
     });
   }
 
   void service_addresses(const Zone::Node& n) noexcept {
     // The targets' A and AAAA records (RFC 2782 "Target"; CoreDNS adds both).
-    rotated(zone_.srv(n), [&](const Zone::Srv& s) {
-      const Zone::Node* t = zone_.node_at(s.target_node);
+    rotated(std::span<const Zone::Srv>(n.srv), [&](const Zone::Srv& s) {
+      const Zone::Node* t = zone_.node(s.target);  // the same version's node of that name
       if (t == nullptr) return;
-      for (dp::Ip4 ip : zone_.a(*t)) address(Section::kAdditional, zone_.name(s.target), ip);
-      for (const dp::Ip6& ip : zone_.aaaa(*t)) address6(Section::kAdditional, zone_.name(s.target), ip);
+      for (dp::Ip4 ip : t->a) address(Section::kAdditional, Zone::wire(s.target), ip);
+      for (const dp::Ip6& ip : t->aaaa) address6(Section::kAdditional, Zone::wire(s.target), ip);
     });
   }
 
   void pointers(const Zone::Node& n) noexcept {
-    for (const Zone::NameRef& target : zone_.ptr(n)) {
+    for (const std::string& target : n.ptr) {
       record(owner_, rrtype::kPtr);
-      w_.put_name(zone_.name(target), true);
+      w_.put_name(Zone::wire(target), true);
       if (!emit(Section::kAnswer)) return;
     }
   }

@@ -12,6 +12,13 @@
 // A miss costs the same lookup plus a suffix check, so negative answers
 // (most real queries: search lists with ndots:5) are as cheap as positive.
 //
+// Versions share what did not change (issue 14): each name's records are
+// an immutable Node, and the index of names is split in shards by hash
+// (about 16 names each), each an immutable map shared between versions.  A ZoneUpdater
+// (zone_updater.hpp) makes the next version from a change to a few
+// services: it rebuilds only those services' names and copies only the
+// shards that hold them, so the responder only ever sees whole versions.
+//
 // Served zones:
 //   <zone>          (cluster.local): services, SRV, dns-version, SOA/NS.
 //   in-addr.arpa    PTR records for ClusterIPs and named Pod IPs, and
@@ -48,9 +55,12 @@
 // Per-Pod names exist for headless services only (the spec defines them
 // there; CoreDNS also answers them for ClusterIP services).
 // Names that would exceed 255 octets cannot be asked for and are skipped.
+// A name with records of several services (a PTR of an address two
+// services share) lists them in the config's service order.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -67,35 +77,27 @@ class Zone {
  public:
   enum class Apex : uint8_t { kCluster = 0, kReverse = 1, kReverse6 = 2 };
   static constexpr size_t kApexes = 3;
+  static constexpr size_t kMaxShards = size_t{1} << 16;
 
-  // A name stored in the zone (lowercase wire form).
-  struct NameRef {
-    uint32_t offset = 0;
-    uint16_t size = 0;  // 0 = none
-  };
-  struct Range {
-    uint32_t begin = 0;
-    uint32_t count = 0;
-  };
   struct Srv {
     uint16_t priority = 0;
     uint16_t weight = 0;
     uint16_t port = 0;
-    NameRef target;
-    // The target's node (its A and AAAA records go in the additional
-    // section); kNoNode when the target is not in the zone.
-    uint32_t target_node = kNoNode;
+    std::string target;  // lowercase wire form; its A and AAAA go in the additional section
+    friend bool operator==(const Srv&, const Srv&) = default;
   };
-  static constexpr uint32_t kNoNode = UINT32_MAX;
+  // One owner name and its records (none: an empty non-terminal).
   struct Node {
+    std::string owner;  // lowercase wire form
     Apex apex = Apex::kCluster;
     bool soa_ns = false;       // a zone apex: SOA and NS
     bool version_txt = false;  // dns-version.<zone> TXT "1.1.0"
-    Range a;
-    Range aaaa;
-    Range srv;
-    Range ptr;
-    NameRef cname;
+    std::vector<dp::Ip4> a;
+    std::vector<dp::Ip6> aaaa;
+    std::vector<Srv> srv;
+    std::vector<std::string> ptr;  // wire names
+    std::string cname;             // wire name; empty = none
+    friend bool operator==(const Node&, const Node&) = default;
   };
   // find(): `node` when the name exists; else `in_zone` tells NXDOMAIN
   // (with `apex`'s SOA) from REFUSED.
@@ -109,30 +111,19 @@ class Zone {
 
   // `name`: lowercase wire form (fold it first).
   Lookup find(std::span<const uint8_t> name) const noexcept;
+  // The node of a wire name stored in the zone (an SRV target), or null.
+  const Node* node(const std::string& wire) const noexcept;
 
-  std::span<const uint8_t> name(NameRef ref) const noexcept {
-    return {reinterpret_cast<const uint8_t*>(names_.data()) + ref.offset, ref.size};
-  }
-  std::span<const dp::Ip4> a(const Node& n) const noexcept {
-    return std::span<const dp::Ip4>(addrs_).subspan(n.a.begin, n.a.count);
-  }
-  std::span<const dp::Ip6> aaaa(const Node& n) const noexcept {
-    return std::span<const dp::Ip6>(addrs6_).subspan(n.aaaa.begin, n.aaaa.count);
-  }
-  const Node* node_at(uint32_t i) const noexcept { return i < nodes_.size() ? &nodes_[i] : nullptr; }
-  std::span<const Srv> srv(const Node& n) const noexcept {
-    return std::span<const Srv>(srvs_).subspan(n.srv.begin, n.srv.count);
-  }
-  std::span<const NameRef> ptr(const Node& n) const noexcept {
-    return std::span<const NameRef>(ptrs_).subspan(n.ptr.begin, n.ptr.count);
+  static std::span<const uint8_t> wire(const std::string& name) noexcept {
+    return {reinterpret_cast<const uint8_t*>(name.data()), name.size()};
   }
 
-  std::span<const uint8_t> apex_name(Apex a) const noexcept { return name(apex_[index(a)]); }
+  std::span<const uint8_t> apex_name(Apex a) const noexcept { return wire(apex_[index(a)]); }
   // SOA rdata (RFC 1035 §3.3.13): ns.dns.<zone>. hostmaster.<zone>. serial
   // 7200 1800 86400 ttl (refresh, retry, expire as CoreDNS; minimum = the
   // negative TTL, RFC 2308 §4).
-  std::span<const uint8_t> soa_mname() const noexcept { return name(mname_); }
-  std::span<const uint8_t> soa_rname() const noexcept { return name(rname_); }
+  std::span<const uint8_t> soa_mname() const noexcept { return wire(mname_); }
+  std::span<const uint8_t> soa_rname() const noexcept { return wire(rname_); }
   static constexpr uint32_t kRefresh = 7200;
   static constexpr uint32_t kRetry = 1800;
   static constexpr uint32_t kExpire = 86400;
@@ -142,26 +133,31 @@ class Zone {
   uint32_t serial() const noexcept { return serial_; }
   uint32_t ttl() const noexcept { return ttl_; }
   uint16_t max_udp_payload() const noexcept { return max_udp_payload_; }
-  size_t node_count() const noexcept { return nodes_.size(); }
+  size_t node_count() const noexcept { return node_count_; }
+
+  // Every node, in no particular order (tests).
+  std::vector<const Node*> nodes() const;
 
  private:
-  friend std::shared_ptr<const Zone> build_zone(const Config& config, uint32_t serial);
-  friend class ZoneBuilder;
+  friend class ZoneUpdater;
   Zone() = default;
 
+  // Owner (a view of its node's `owner`) -> node.
+  using Shard = std::unordered_map<std::string_view, std::shared_ptr<const Node>>;
   static size_t index(Apex a) noexcept { return static_cast<size_t>(a); }
+  // `shards`: a power of two.
+  static size_t shard_of(std::string_view owner, size_t shards) noexcept {
+    return std::hash<std::string_view>{}(owner) & (shards - 1);
+  }
   bool under(std::span<const uint8_t> name, Apex a) const noexcept;
 
-  std::string names_;  // every wire name, back to back; views below point here
-  std::vector<Node> nodes_;
-  std::vector<dp::Ip4> addrs_;
-  std::vector<dp::Ip6> addrs6_;
-  std::vector<Srv> srvs_;
-  std::vector<NameRef> ptrs_;
-  std::unordered_map<std::string_view, uint32_t> index_;  // owner -> nodes_ index
-  NameRef apex_[kApexes];
-  NameRef mname_;
-  NameRef rname_;
+  // A power of two of them (chosen when the zone is built whole), each
+  // shared between versions until a change touches one of its names.
+  std::vector<std::shared_ptr<const Shard>> shards_;
+  size_t node_count_ = 0;
+  std::string apex_[kApexes];  // wire names; empty = nothing served
+  std::string mname_;
+  std::string rname_;
   std::optional<dp::Ip4> ns_address_;
   uint32_t serial_ = 0;
   uint32_t ttl_ = 0;

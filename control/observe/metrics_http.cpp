@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <system_error>
 #include <vector>
+
+#include "control/log.hpp"
 
 namespace podgate::ctl {
 
@@ -152,7 +155,14 @@ class MetricsServer::Session final : public StreamSession {
  public:
   explicit Session(MetricsServer& server) : server_(server) {}
   Input on_input(StreamConn& conn) override { return server_.handle_request(conn); }
-  bool wants_input(const StreamConn& conn) const override { return conn.pending_output() == 0; }
+  bool wants_input(const StreamConn& conn) const override {
+    return conn.pending_output() == 0 && !body;
+  }
+  bool has_more_output() const override { return static_cast<bool>(body); }
+
+  BodyPieces body;      // a streamed body being written: the next request waits
+  bool chunked = false;  // its pieces as HTTP/1.1 chunks; else close-delimited
+  bool close = false;    // close once it is written
 
  private:
   MetricsServer& server_;
@@ -227,6 +237,8 @@ MetricsCounters MetricsServer::counters() const noexcept {
 }
 
 StreamSession::Input MetricsServer::handle_request(StreamConn& c) {
+  auto& session = static_cast<Session&>(c.session());
+  if (session.body && !pump(c, session)) return StreamSession::Input::kOk;
   // One request at a time: pipelined ones wait until this reply is out.
   if (c.pending_output() != 0) return StreamSession::Input::kOk;
   std::string& in = c.input();
@@ -269,6 +281,10 @@ StreamSession::Input MetricsServer::handle_request(StreamConn& c) {
   } else if (path_of(r.target) != kMetricsPath) {
     reply(c, 404, "Not Found", kTextType, "not found; metrics are at /metrics\n", head_only,
           close);
+  } else if (stream_provider_) {
+    // Without a length, an HTTP/1.0 body ends where the connection does.
+    start_stream(c, session, head_only, /*chunked=*/r.minor >= 1, close || r.minor == 0);
+    return StreamSession::Input::kOk;
   } else if (!provider_) {
     reply(c, 503, "Service Unavailable", kTextType, "metrics are not available yet\n", head_only,
           close);
@@ -293,6 +309,51 @@ void MetricsServer::reply(StreamConn& c, int status, std::string_view reason,
   out += close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
   c.write(out);
   if (!head) c.write(body);
+}
+
+void MetricsServer::start_stream(StreamConn& c, Session& s, bool head, bool chunked, bool close) {
+  ++counters_.requests;
+  std::string out = "HTTP/1.1 200 OK\r\nContent-Type: ";
+  out.append(kMetricsType).append("\r\n");
+  if (chunked) out.append("Transfer-Encoding: chunked\r\n");
+  out.append(close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+  c.write(out);
+  if (!head) {
+    s.body = stream_provider_();
+    s.chunked = chunked;
+    s.close = close;
+  } else if (close) {
+    c.close_after_output();
+  }
+}
+
+bool MetricsServer::pump(StreamConn& c, Session& s) {
+  if (c.pending_output() >= kBodyPiece) return false;  // the client has not read the last one
+  std::string piece;
+  bool more = false;
+  try {
+    more = s.body(piece, kBodyPiece);
+  } catch (const std::exception& e) {
+    // Part of the body is sent: no error reply can follow it.  A bug (or
+    // memory running out) costs this scrape, never the loop.
+    log_error(std::string("metrics: a scrape failed midway, closing the connection: ") + e.what());
+    ++counters_.errors;
+    s.body = nullptr;
+    c.close_after_output();
+    return false;
+  }
+  if (s.chunked && !piece.empty()) {
+    char size[20];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    c.write(std::string_view(size, static_cast<size_t>(n)));
+    piece.append("\r\n");
+  }
+  if (!more && s.chunked) piece.append("0\r\n\r\n");  // the last chunk, no trailer
+  c.write(piece);
+  if (more) return false;
+  s.body = nullptr;
+  if (s.close) c.close_after_output();
+  return true;
 }
 
 }  // namespace podgate::ctl

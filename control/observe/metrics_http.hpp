@@ -13,6 +13,13 @@
 // RFC 9112 §9.3 (HTTP/1.1 persistent unless "Connection: close"; HTTP/1.0
 // only with "Connection: keep-alive").  Requests carrying a body are
 // answered and then closed: /metrics takes no input.
+//
+// A body given as a stream (set_stream_provider) is written a piece per
+// event-loop turn, only while less than a piece is unsent, as the control
+// socket writes a long reply (issue 14: a scrape at 10k services is 184 MB):
+// HTTP/1.1 chunked (RFC 9112 §7.1), or to HTTP/1.0 without a length and
+// closed at its end (§6.3).  The scraper's reading paces the pieces; one
+// that stops reading is closed by the idle timeout like any silent one.
 // Control thread only.
 #pragma once
 
@@ -58,6 +65,11 @@ class MetricsServer {
     uint64_t request_timeout_ms = 5000;
   };
   using BodyProvider = std::function<std::string()>;
+  // A body made a piece at a time: appends the next piece (about `budget`
+  // bytes) to `out`; false once the body is complete.
+  using BodyPieces = std::function<bool(std::string& out, size_t budget)>;
+  using StreamProvider = std::function<BodyPieces()>;
+  static constexpr size_t kBodyPiece = 16 * 1024;
 
   // Binds ip:port (SO_REUSEADDR; port 0 = an ephemeral port, see port()),
   // listens and accepts on `loop`.  Errors name the address:
@@ -74,6 +86,9 @@ class MetricsServer {
   // What GET /metrics returns; called once per request.  Without one,
   // /metrics answers 503.
   void set_body_provider(BodyProvider provider) { provider_ = std::move(provider); }
+  // What GET /metrics streams instead (called once per GET; HEAD answers
+  // with the headers only).  Takes precedence over the body provider.
+  void set_stream_provider(StreamProvider provider) { stream_provider_ = std::move(provider); }
 
   uint16_t port() const noexcept { return port_; }  // host order; the bound port
   MetricsCounters counters() const noexcept;
@@ -87,11 +102,17 @@ class MetricsServer {
   StreamSession::Input handle_request(StreamConn& c);
   void reply(StreamConn& c, int status, std::string_view reason, std::string_view content_type,
              const std::string& body, bool head, bool close, std::string_view extra_headers = {});
+  // A 200 whose body is streamed: its head now, the pieces by pump().
+  void start_stream(StreamConn& c, Session& s, bool head, bool chunked, bool close);
+  // Writes the stream's next piece if less than one is unsent; false while
+  // the body is not complete (the request after it waits).
+  bool pump(StreamConn& c, Session& s);
 
   Options options_;
   std::string address_;  // "127.0.0.1:9100", for messages
   uint16_t port_ = 0;
   BodyProvider provider_;
+  StreamProvider stream_provider_;
   std::unique_ptr<StreamServer> server_;
   MetricsCounters counters_;  // requests and errors; the connection counts are server_'s
 };

@@ -104,8 +104,7 @@ class Exposition {
     std::string out;
     for (const Family& f : families_) {
       if (f.samples.empty()) continue;
-      out += "# HELP " + f.name + ' ' + escape_help(f.help) + '\n';
-      out += "# TYPE " + f.name + (f.type == Type::kCounter ? " counter\n" : " gauge\n");
+      append_family_head(out, f.name, f.type == Type::kCounter, f.help);
       for (const std::string& s : f.samples) {
         out += s;
         out += '\n';
@@ -258,28 +257,27 @@ void render_workers(Exposition& e, const json& stats) {
 }
 
 // Per service port, then per endpoint of it: `in` is client -> Pod, `out`
-// Pod -> client.
-void render_traffic(Exposition& e, const std::string& prefix, const std::string& what,
+// Pod -> client.  The families and their help are traffic_family()'s,
+// shared with the streamed /metrics (prometheus_stream.hpp).
+void render_traffic(Exposition& e, std::string_view prefix, std::string_view what,
                     const Labels& labels, const json& j) {
+  const auto add = [&](TrafficField f, const Labels& l, const json& v) {
+    const TrafficFamily family = traffic_family(f);
+    e.add(std::string(prefix).append(family.suffix),
+          family.counter ? Type::kCounter : Type::kGauge, traffic_help(f, what), l, v);
+  };
   for (const char* dir : {"in", "out"}) {
     Labels l = labels;
     l.emplace_back("direction", dir);
     if (const json* v = member(j, (std::string("packets_") + dir).c_str())) {
-      e.add(prefix + "_packets_total", Type::kCounter,
-            "packets forwarded per " + what + " (in: client to Pod, out: Pod to client)", l, *v);
+      add(TrafficField::kPackets, l, *v);
     }
     if (const json* v = member(j, (std::string("bytes_") + dir).c_str())) {
-      e.add(prefix + "_bytes_total", Type::kCounter,
-            "bytes forwarded per " + what + " (in: client to Pod, out: Pod to client)", l, *v);
+      add(TrafficField::kBytes, l, *v);
     }
   }
-  if (const json* v = member(j, "flows_created")) {
-    e.add(prefix + "_flows_created_total", Type::kCounter, "connections pinned per " + what,
-          labels, *v);
-  }
-  if (const json* v = member(j, "flows_active")) {
-    e.add(prefix + "_flows_active", Type::kGauge, "live connections per " + what, labels, *v);
-  }
+  if (const json* v = member(j, "flows_created")) add(TrafficField::kFlowsCreated, labels, *v);
+  if (const json* v = member(j, "flows_active")) add(TrafficField::kFlowsActive, labels, *v);
 }
 
 void render_services(Exposition& e, const json& stats) {
@@ -295,7 +293,7 @@ void render_services(Exposition& e, const json& stats) {
     auto pr = label_text(*proto);
     if (!n || !p || !pr) continue;
     const Labels labels = {{"service", *n}, {"port", *p}, {"protocol", *pr}};
-    render_traffic(e, "podgate_service", "service port", labels, s);
+    render_traffic(e, kServicePrefix, kServiceWhat, labels, s);
     const json* endpoints = array_at(s, "endpoints");
     if (endpoints == nullptr) continue;
     for (const json& ep : *endpoints) {
@@ -312,7 +310,7 @@ void render_services(Exposition& e, const json& stats) {
       l.emplace_back("endpoint", std::move(endpoint));
       const json* pod = member(ep, "pod");
       l.emplace_back("pod", pod != nullptr ? label_text(*pod).value_or("") : "");
-      render_traffic(e, "podgate_endpoint", "endpoint of a service port", l, ep);
+      render_traffic(e, kEndpointPrefix, kEndpointWhat, l, ep);
     }
   }
 }
@@ -476,17 +474,65 @@ std::string escape_label_value(std::string_view value) {
   return out;
 }
 
-std::string render_prometheus(const json& stats, const json& status) {
-  Exposition e;
+TrafficFamily traffic_family(TrafficField f) noexcept {
+  static constexpr TrafficFamily kFamilies[] = {
+      {"_packets_total", true, true, "packets forwarded per "},
+      {"_bytes_total", true, true, "bytes forwarded per "},
+      {"_flows_created_total", true, false, "connections pinned per "},
+      {"_flows_active", false, false, "live connections per "},
+  };
+  return kFamilies[static_cast<size_t>(f)];
+}
+
+std::string traffic_help(TrafficField f, std::string_view what) {
+  const TrafficFamily family = traffic_family(f);
+  std::string help(family.help);
+  help.append(what);
+  if (family.directions) help.append(" (in: client to Pod, out: Pod to client)");
+  return help;
+}
+
+void append_family_head(std::string& out, std::string_view name, bool counter,
+                        std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(escape_help(help)).append("\n");
+  out.append("# TYPE ").append(name).append(counter ? " counter\n" : " gauge\n");
+}
+
+namespace {
+
+void render_head(Exposition& e, const json& stats, const json& status) {
   render_status(e, status);
   render_ports(e, stats);
   render_workers(e, stats);
-  render_services(e, stats);
+}
+
+void render_tail(Exposition& e, const json& stats) {
   render_dns(e, stats);
   render_health(e, stats);
   render_snapshot(e, stats);
   render_server(e, stats, "control_socket", "podgate_control_socket", "control socket");
   render_server(e, stats, "metrics_http", "podgate_metrics_http", "metrics HTTP");
+}
+
+}  // namespace
+
+std::string render_prometheus(const json& stats, const json& status) {
+  Exposition e;
+  render_head(e, stats, status);
+  render_services(e, stats);
+  render_tail(e, stats);
+  return e.render();
+}
+
+std::string render_prometheus_head(const json& stats, const json& status) {
+  Exposition e;
+  render_head(e, stats, status);
+  return e.render();
+}
+
+std::string render_prometheus_tail(const json& stats) {
+  Exposition e;
+  render_tail(e, stats);
   return e.render();
 }
 

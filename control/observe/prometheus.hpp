@@ -13,7 +13,9 @@
 // its first sample (Prometheus rejects duplicate series).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -45,6 +47,38 @@ namespace podgate::ctl {
 //   podgate_metrics_http_connections, podgate_metrics_http_<counter>_total
 //     (from stats.metrics_http, see metrics_http.hpp metrics_counters_json)
 std::string render_prometheus(const nlohmann::json& stats, const nlohmann::json& status);
+
+// render_prometheus in the parts /metrics streams (prometheus_stream.hpp):
+// the families before the services' (status, ports, workers) and after
+// them (dns, health, snapshot, control socket, metrics HTTP).  head +
+// the services' families + tail == render_prometheus: no family spans two
+// parts.
+std::string render_prometheus_head(const nlohmann::json& stats, const nlohmann::json& status);
+std::string render_prometheus_tail(const nlohmann::json& stats);
+
+// The traffic families of a service port (prefix "podgate_service") and of
+// an endpoint ("podgate_endpoint"), in the order the exposition gives them.
+inline constexpr std::string_view kServicePrefix = "podgate_service";
+inline constexpr std::string_view kServiceWhat = "service port";
+inline constexpr std::string_view kEndpointPrefix = "podgate_endpoint";
+inline constexpr std::string_view kEndpointWhat = "endpoint of a service port";
+enum class TrafficField : uint8_t { kPackets, kBytes, kFlowsCreated, kFlowsActive };
+inline constexpr TrafficField kTrafficFields[] = {TrafficField::kPackets, TrafficField::kBytes,
+                                                  TrafficField::kFlowsCreated,
+                                                  TrafficField::kFlowsActive};
+struct TrafficFamily {
+  std::string_view suffix;  // "_packets_total": the name is prefix + suffix
+  bool counter;             // else a gauge
+  bool directions;          // a sample per direction (label direction="in"/"out")
+  std::string_view help;    // "packets forwarded per " (+ what is counted)
+};
+TrafficFamily traffic_family(TrafficField f) noexcept;
+// "packets forwarded per <what> (in: client to Pod, out: Pod to client)".
+std::string traffic_help(TrafficField f, std::string_view what);
+
+// "# HELP name help" and "# TYPE name counter|gauge" lines.
+void append_family_head(std::string& out, std::string_view name, bool counter,
+                        std::string_view help);
 
 // A label value escaped for the exposition format: backslash, double quote
 // and line feed become \\, \" and \n.

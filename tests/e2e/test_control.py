@@ -440,7 +440,10 @@ class LongReplyTest(unittest.TestCase):
             extra.append(service_toml("big", f"svc-{i}", vip,
                                       [("http", 80, 8080, "TCP"), ("https", 443, 8443, "TCP")],
                                       eps))
-        cls.app = netlab.Appliance("pglong", dns_port=DNS_PORT + 2)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            cls.metrics_port = s.getsockname()[1]
+        cls.app = netlab.Appliance("pglong", dns_port=DNS_PORT + 2, metrics_port=cls.metrics_port)
         cls.app.start(services() + "".join(extra), PODS)
 
     @classmethod
@@ -518,6 +521,83 @@ class LongReplyTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"big/svc-{self.SERVICES - 1}", r.stdout)
+
+    @staticmethod
+    def dechunk(data):
+        """The body of a chunked reply (RFC 9112 7.1), or None while incomplete."""
+        body, pos = [], 0
+        while True:
+            nl = data.find(b"\r\n", pos)
+            if nl < 0:
+                return None
+            size = int(data[pos:nl], 16)
+            if len(data) < nl + 2 + size + 2:
+                return None
+            if size == 0:
+                return b"".join(body)
+            body.append(data[nl + 2:nl + 2 + size])
+            pos = nl + 2 + size + 2
+
+    def test_an_unread_scrape_holds_up_nobody_and_arrives_whole(self):
+        # Issue 14: /metrics is written a piece per loop turn as the scraper
+        # reads, like a long control reply.
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the handshake
+        slow.settimeout(10)
+        slow.connect(("127.0.0.1", self.metrics_port))
+        try:
+            slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: podgate\r\n\r\n")
+            chunks = [slow.recv(65536)]
+            self.assertTrue(chunks[0].startswith(b"HTTP/1.1 200 OK\r\n"), chunks[0][:80])
+            # The rest waits for this client; everyone else is answered now.
+            for _ in range(3):
+                self.assertEqual(dig(APP_FQDN, port=DNS_PORT + 2), [VIP])
+                self.assertTrue(status_ok(self.app.socket_path))
+            tail = chunks[0][-5:]
+            while tail != b"0\r\n\r\n":  # the last chunk (a body piece never ends so)
+                chunk = slow.recv(1 << 20)
+                self.assertTrue(chunk, "closed before the last chunk")
+                chunks.append(chunk)
+                tail = (tail + chunk)[-5:]
+        finally:
+            slow.close()
+        data = b"".join(chunks)
+        head_end = data.find(b"\r\n\r\n")
+        body = self.dechunk(data[head_end + 4:])
+        self.assertIsNotNone(body)
+        self.assertIn(b"Transfer-Encoding: chunked", data[:head_end])
+        text = body.decode()
+        self.assertGreater(len(text), 8 * 65536)
+        types, groups, current = set(), [], None
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                family = line.split(" ")[2]
+                self.assertNotIn(family, types, "one TYPE line per family")
+                types.add(family)
+            elif not line.startswith("#"):
+                family = line.split("{")[0].split(" ")[0]
+                self.assertIn(family, types, line)
+                if family != current:
+                    self.assertNotIn(family, groups, "a family's samples are one group")
+                    groups.append(family)
+                    current = family
+        big_in = [l for l in text.splitlines()
+                  if l.startswith('podgate_endpoint_packets_total{service="big/')
+                  and 'direction="in"' in l]
+        self.assertEqual(len(big_in), 2 * self.SERVICES * 10)
+        last = f'service="big/svc-{self.SERVICES - 1}",port="443",protocol="TCP"'
+        self.assertTrue(any(last in l and f'pod="big-{self.SERVICES - 1}-9"' in l for l in big_in))
+        # The families of today's scrape, in their order: the tail after the services.
+        self.assertLess(groups.index("podgate_service_packets_total"),
+                        groups.index("podgate_endpoint_flows_active"))
+        self.assertLess(groups.index("podgate_endpoint_flows_active"),
+                        groups.index("podgate_metrics_http_connections"))
+        # An HTTP/1.1 client that reads as it comes gets the same families.
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=30) as resp:
+            again = resp.read().decode()
+        self.assertEqual({l.split(" ")[2] for l in again.splitlines() if l.startswith("# TYPE ")},
+                         types)
 
 
 class LockoutTest(unittest.TestCase):

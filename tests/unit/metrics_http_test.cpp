@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ namespace podgate::ctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int kMaxRounds = 500;  // hang guard for loops that pump the server
 
@@ -418,6 +420,117 @@ TEST_F(MetricsHttpTest, AnswersServiceUnavailableWithoutABodyProvider) {
   int fd = connect_client();
   send_text(fd, get("/metrics"));
   EXPECT_EQ(read_response(fd).status, 503);
+}
+
+// ---- a streamed body (issue 14: a scrape at 10k services is 184 MB) ----
+
+// A body of `pieces` pieces of about `budget` bytes each, counting the
+// pieces made.
+MetricsServer::BodyPieces numbered_body(int pieces, int* made) {
+  auto next = std::make_shared<int>(0);
+  return [pieces, made, next](std::string& out, size_t budget) {
+    ++*made;
+    const std::string line = "podgate_piece{n=\"" + std::to_string(*next) + "\"} 1\n";
+    while (out.size() < budget) out += line;
+    return ++*next < pieces;
+  };
+}
+
+std::string numbered_text(int pieces, size_t budget) {
+  std::string text;
+  int made = 0;
+  auto body = numbered_body(pieces, &made);
+  while (body(text, text.size() + budget) ) {
+  }
+  return text;
+}
+
+// Decodes a chunked body (RFC 9112 §7.1) from `in`; false while incomplete.
+bool dechunk(const std::string& in, size_t pos, std::string& body) {
+  body.clear();
+  while (true) {
+    const size_t nl = in.find("\r\n", pos);
+    if (nl == std::string::npos) return false;
+    const size_t size = std::stoul(in.substr(pos, nl - pos), nullptr, 16);
+    if (in.size() < nl + 2 + size + 2) return false;
+    if (size == 0) return in.compare(nl + 2, 2, "\r\n") == 0;
+    body.append(in, nl + 2, size);
+    pos = nl + 2 + size + 2;
+  }
+}
+
+TEST_F(MetricsHttpTest, AStreamedBodyIsChunkedAPiecePerTurnAndKeepsTheConnection) {
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(40, &made); });
+  int fd = connect_client();
+  send_text(fd, get("/metrics"));
+  std::string body;
+  bool whole = false;
+  for (int round = 0; round < kMaxRounds && !whole; ++round) {
+    const int before = made;
+    pump(0);
+    EXPECT_LE(made - before, 1) << "at most one piece a turn";
+    ASSERT_TRUE(drain(fd));
+    const std::string& in = received_[fd];
+    const size_t end = in.find("\r\n\r\n");
+    whole = end != std::string::npos && dechunk(in, end + 4, body);
+  }
+  ASSERT_TRUE(whole);
+  const std::string& in = received_[fd];
+  EXPECT_EQ(in.substr(0, 17), "HTTP/1.1 200 OK\r\n");
+  EXPECT_THAT(in.substr(0, in.find("\r\n\r\n")), HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(in.substr(0, in.find("\r\n\r\n")), Not(HasSubstr("Content-Length")));
+  EXPECT_EQ(body, numbered_text(40, MetricsServer::kBodyPiece));
+  EXPECT_EQ(made, 40);
+  received_[fd].clear();
+  send_text(fd, get("/nope"));  // the connection serves the next request
+  EXPECT_EQ(read_response(fd).status, 404);
+}
+
+TEST_F(MetricsHttpTest, AStreamedBodyToHttp10EndsWithTheConnection) {
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(5, &made); });
+  int fd = connect_client();
+  send_text(fd, "GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_TRUE(closed_by_server(fd));
+  const std::string& in = received_[fd];
+  const size_t end = in.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_THAT(in.substr(0, end), HasSubstr("Connection: close"));
+  EXPECT_THAT(in.substr(0, end), Not(HasSubstr("chunked")));
+  EXPECT_EQ(in.substr(end + 4), numbered_text(5, MetricsServer::kBodyPiece));
+}
+
+TEST_F(MetricsHttpTest, HeadOfAStreamedBodySendsTheHeadersOnly) {
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(5, &made); });
+  int fd = connect_client();
+  send_text(fd, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  Response r = read_response(fd, /*head_request=*/true);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+  EXPECT_EQ(made, 0);
+  send_text(fd, get("/nope"));
+  EXPECT_EQ(read_response(fd).status, 404);
+}
+
+TEST_F(MetricsHttpTest, AScraperThatStopsReadingGetsNoMorePiecesThanItsBuffersHold) {
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(100000, &made); });  // 1.6 GB
+  int slow = connect_client();
+  send_text(slow, get("/metrics"));
+  for (int i = 0; i < 200; ++i) pump(0);
+  // The socket buffers hold a few MB at most: the rest is never made.
+  EXPECT_LT(made, 600);
+  const int held = made;
+  int other = connect_client();
+  server_->set_body_provider([] { return std::string("other\n"); });
+  server_->set_stream_provider({});
+  send_text(other, get("/metrics"));
+  EXPECT_EQ(read_response(other).body, "other\n");
+  EXPECT_EQ(made, held);
+  tick(now_ + 5000);  // the stalled scraper is idle like any silent client
+  EXPECT_EQ(server_->connections(), 0u);
 }
 
 TEST_F(MetricsHttpTest, ABusyPortIsAnErrorNamingTheAddress) {

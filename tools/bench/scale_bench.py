@@ -11,8 +11,10 @@ then against a real podgate (--no-huge, net_null ports, run as root):
   replies  `services`, `stats`, `config dump` over the control socket:
            bytes and time (they used to exceed the 4 MiB reply limit);
   long     DNS latency (as below) while one client asks `stats`, then
-           `config dump`, back to back: the long replies are written a
-           piece per loop turn, so DNS is answered between the pieces;
+           `config dump`, then scrapes GET /metrics, back to back: the long
+           replies (and the scrape) are written a piece per loop turn, so
+           DNS is answered between the pieces;
+  scrape   one GET /metrics: bytes and time;
   dns      DNS latency over UDP at a steady rate (one query at a time, as
            a stub resolver does; names of random services), first with the
            control socket idle, then while `endpoint set` changes stream in
@@ -26,6 +28,7 @@ Prints a table; nothing is compared against a threshold (machines are
 shared and noisy: see docs/benchmarks.md for measured figures).
 """
 import argparse
+import http.client
 import json
 import multiprocessing
 import os
@@ -38,11 +41,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def make_config(tmp, services, dns_port, memory_mb, prefix):
+def make_config(tmp, services, dns_port, metrics_port, memory_mb, prefix):
     lines = [f"""[eal]
 args = ["--no-huge", "--no-shconf", "-m", "{memory_mb}", "--no-pci", "-l", "0-1",
         "--file-prefix", "{prefix}"]
@@ -59,7 +63,7 @@ address = "172.16.0.1/12"
 [dns]
 listen = ["127.0.0.1:{dns_port}"]
 [metrics]
-listen = ""
+listen = "127.0.0.1:{metrics_port}"
 [control]
 socket = "{tmp}/control.sock"
 """]
@@ -110,6 +114,25 @@ def ask_back_to_back(path, request, stop, results):
         if b'"ok":true' not in r[:65536] and b'"ok":true' not in r[-4096:]:
             print(f"{request['command']} failed: {r[:200]!r}", file=sys.stderr)
         times.append((time.monotonic() - t, len(r)))
+    results.put(times)
+
+
+def scrape(port):
+    """One GET /metrics: its body, and whether it came whole."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=300) as r:
+        try:
+            return r.read(), True
+        except http.client.IncompleteRead as e:  # closed before the Content-Length
+            return e.partial, False
+
+
+def scrape_back_to_back(port, stop, results):
+    """Scrapes /metrics again and again until `stop`; puts [(seconds, bytes)]."""
+    times = []
+    while not stop.is_set():
+        t = time.monotonic()
+        body, _ = scrape(port)
+        times.append((time.monotonic() - t, len(body)))
     results.put(times)
 
 
@@ -170,10 +193,11 @@ def main():
     ap.add_argument("--memory", type=int, default=1024, help="EAL -m, MB")
     ap.add_argument("--cpu", default="1", help="taskset CPU list for podgate")
     ap.add_argument("--dns-port", type=int, default=5320)
+    ap.add_argument("--metrics-port", type=int, default=5321)
     a = ap.parse_args()
     binary = os.path.join(ROOT, a.build, "control", "podgate")
     tmp = tempfile.mkdtemp(prefix="pgscale-")
-    config = make_config(tmp, a.services, a.dns_port, a.memory, "pgscale")
+    config = make_config(tmp, a.services, a.dns_port, a.metrics_port, a.memory, "pgscale")
     print(f"config: {config} ({os.path.getsize(config) >> 10} KiB, {a.services} services x 2 ports x 10 endpoints)")
 
     t0 = time.monotonic()
@@ -207,6 +231,11 @@ def main():
             reply = ctl.ask(command=cmd, **extra)
             ok = json.loads(reply).get("ok")
             print(f"reply {cmd}: ok={ok}, {len(reply) >> 10} KiB in {(time.monotonic() - t) * 1000:.0f} ms")
+        t = time.monotonic()
+        body, whole = scrape(a.metrics_port)
+        lines = body.count(b"\n")
+        print(f"scrape /metrics: {'whole' if whole else 'CUT SHORT'}, {len(body) >> 10} KiB, {lines} lines, "
+              f"in {(time.monotonic() - t) * 1000:.0f} ms")
 
         lat, lost = dns_latencies(a.dns_port, a.services, a.seconds, a.qps)
         print(f"dns idle: {len(lat)} answers, {lost} lost, p50 {pct(lat, .5):.2f} ms, "
@@ -219,12 +248,14 @@ def main():
         # milliseconds, which the DNS timer here would count.)  Before
         # issue 14's streamed replies each one held the control thread for
         # seconds.
-        for cmd, extra in (("stats", {}), ("config", {"action": "dump"})):
+        sock = os.path.join(tmp, "control.sock")
+        for label, target, args in (
+                ("stats", ask_back_to_back, (sock, {"command": "stats"})),
+                ("config dump", ask_back_to_back, (sock, {"command": "config", "action": "dump"})),
+                ("GET /metrics", scrape_back_to_back, (a.metrics_port,))):
             stop = multiprocessing.Event()
             results = multiprocessing.Queue()
-            reader = multiprocessing.Process(
-                target=ask_back_to_back,
-                args=(os.path.join(tmp, "control.sock"), dict(command=cmd, **extra), stop, results))
+            reader = multiprocessing.Process(target=target, args=(*args, stop, results))
             reader.start()
             try:
                 lat, lost = dns_latencies(a.dns_port, a.services, a.seconds, a.qps)
@@ -232,7 +263,6 @@ def main():
                 stop.set()
                 reply_times = results.get(timeout=120)
                 reader.join()
-            label = cmd if not extra else f"{cmd} {extra['action']}"
             times = sorted(t for t, _ in reply_times)
             print(f"dns while `{label}` is asked back to back: {len(lat)} answers, {lost} lost, "
                   f"p50 {pct(lat, .5):.2f} ms, p99 {pct(lat, .99):.2f} ms, "

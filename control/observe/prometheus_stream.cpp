@@ -1,0 +1,162 @@
+#include "control/observe/prometheus_stream.hpp"
+
+#include <charconv>
+#include <string_view>
+
+#include "dataplane/net.hpp"
+
+namespace podgate::ctl {
+
+namespace {
+
+constexpr size_t kPortFamilies = 4;  // families 0..3: the service ports'; 4..7: the endpoints'
+
+void append_number(std::string& out, uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_label(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append("=\"").append(escape_label_value(value)).append("\"");
+}
+
+// service="ns/name",port="80",protocol="TCP": what render_services labels
+// a service port with.
+std::string port_labels(const ServiceConfig& s, const ServicePortConfig& p) {
+  std::string out;
+  append_label(out, "service", std::string(s.ns).append("/").append(s.name));
+  out.append(",port=\"");
+  append_number(out, p.port);
+  out.append("\",");
+  append_label(out, "protocol", dp::proto_name(p.protocol));
+  return out;
+}
+
+// ,endpoint="10.0.0.5:8080",pod="web-0"; an IPv6 address in brackets.
+void append_endpoint_labels(std::string& out, const EndpointConfig& e,
+                            const ServicePortConfig& p) {
+  std::string endpoint = dp::to_string(e.ip);
+  if (endpoint.find(':') != std::string::npos) endpoint = std::string("[").append(endpoint).append("]");
+  endpoint.append(":").append(std::to_string(p.target_port));
+  out.append(",");
+  append_label(out, "endpoint", endpoint);
+  out.append(",");
+  append_label(out, "pod", e.pod);
+}
+
+}  // namespace
+
+PrometheusStream::PrometheusStream(Text head, ServiceTraffic traffic, Text tail)
+    : head_(std::move(head)), traffic_(std::move(traffic)), tail_(std::move(tail)) {
+  const ServiceList& list = *traffic_.services;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!traffic_.counted(list[i])) continue;
+    for (size_t p = 0; p < list[i].ports.size(); ++p) ports_.emplace_back(i, p);
+  }
+}
+
+void PrometheusStream::samples(std::string& out, TrafficField field, const std::string& labels,
+                               const TrafficTotals& t) const {
+  const TrafficFamily family = traffic_family(field);
+  const std::string_view prefix = family_ < kPortFamilies ? kServicePrefix : kEndpointPrefix;
+  const auto sample = [&](std::string_view direction, uint64_t v) {
+    out.append(prefix).append(family.suffix).append("{").append(labels);
+    if (!direction.empty()) out.append(",direction=\"").append(direction).append("\"");
+    out.append("} ");
+    append_number(out, v);
+    out.append("\n");
+  };
+  switch (field) {
+    case TrafficField::kPackets:
+      sample("in", t.packets_in);
+      sample("out", t.packets_out);
+      break;
+    case TrafficField::kBytes:
+      sample("in", t.bytes_in);
+      sample("out", t.bytes_out);
+      break;
+    case TrafficField::kFlowsCreated:
+      sample("", t.flows_created);
+      break;
+    case TrafficField::kFlowsActive:
+      sample("", t.flows_active());
+      break;
+  }
+}
+
+bool PrometheusStream::family_samples(std::string& out, size_t limit) {
+  const TrafficField field = kTrafficFields[family_ % kPortFamilies];
+  const bool endpoints = family_ >= kPortFamilies;
+  const auto open_family = [&] {
+    if (family_open_) return;
+    family_open_ = true;
+    const TrafficFamily family = traffic_family(field);
+    append_family_head(out,
+                       std::string(endpoints ? kEndpointPrefix : kServicePrefix).append(family.suffix),
+                       family.counter, traffic_help(field, endpoints ? kEndpointWhat : kServiceWhat));
+  };
+  while (port_ < ports_.size()) {
+    const ServiceConfig& s = service_of(port_);
+    const ServicePortConfig& p = port_of(port_);
+    if (!endpoints) {
+      if (out.size() >= limit) return false;
+      open_family();
+      samples(out, field, port_labels(s, p), traffic_.port(s, p));
+      ++port_;
+      continue;
+    }
+    if (endpoint_ < s.endpoints.size()) {
+      if (out.size() >= limit) return false;
+      open_family();
+      const std::string labels = port_labels(s, p);
+      std::string endpoint_labels;
+      for (; endpoint_ < s.endpoints.size() && out.size() < limit; ++endpoint_) {
+        const EndpointConfig& e = s.endpoints[endpoint_];
+        endpoint_labels.assign(labels);
+        append_endpoint_labels(endpoint_labels, e, p);
+        samples(out, field, endpoint_labels, traffic_.endpoint(s, p, e));
+      }
+      if (endpoint_ < s.endpoints.size()) return false;
+    }
+    ++port_;
+    endpoint_ = 0;
+  }
+  return true;
+}
+
+bool PrometheusStream::next(std::string& out, size_t budget) {
+  const size_t limit = out.size() + budget;
+  while (stage_ != Stage::kDone && out.size() < limit) {
+    switch (stage_) {
+      case Stage::kHead:
+        out.append(head_());
+        stage_ = Stage::kServices;
+        break;
+      case Stage::kServices:
+        if (!family_samples(out, limit)) return true;
+        ++family_;
+        family_open_ = false;
+        port_ = 0;
+        endpoint_ = 0;
+        if (family_ == 2 * kPortFamilies) stage_ = Stage::kTail;
+        break;
+      case Stage::kTail:
+        out.append(tail_());
+        stage_ = Stage::kDone;
+        break;
+      case Stage::kDone:
+        break;
+    }
+  }
+  return stage_ != Stage::kDone;
+}
+
+std::string PrometheusStream::rest() {
+  std::string out;
+  while (next(out, SIZE_MAX / 2)) {
+  }
+  return out;
+}
+
+}  // namespace podgate::ctl

@@ -1,0 +1,95 @@
+// GET /metrics written a piece at a time (issue 14).
+//
+// At 10,000 services × 2 ports × 10 endpoints the exposition is 184 MB:
+// made whole (the `stats` JSON, then render_prometheus) it held the control
+// thread, and with it DNS, for seconds per scrape.  A PrometheusStream
+// makes the same text a bounded piece per event-loop turn, as the
+// scraper reads it (MetricsServer writes the pieces as HTTP/1.1 chunks):
+//
+//   head      render_prometheus_head(): status, ports, workers (small)
+//   services  the eight traffic families of the service ports and their
+//             endpoints, one family at a time over the service ports, so
+//             each family's HELP/TYPE comes once, before its samples, and
+//             its samples are one group (text format 0.0.4)
+//   tail      render_prometheus_tail(): dns, health, snapshot, servers
+//
+// The services' families are written from the config's service list and
+// the traffic figures, with no JSON in between; their text is exactly what
+// render_prometheus makes of the `stats` reply of the same state (tests
+// compare the two).  Each part's figures are read as that part is written,
+// as the control socket's streamed `stats` does.  Control thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/config/service_list.hpp"
+#include "control/observe/prometheus.hpp"
+#include "control/publish/stats_slots.hpp"
+
+namespace podgate::ctl {
+
+// The service ports /metrics counts, and their figures: the same as the
+// `stats` reply's "services" (control_commands.cpp metrics_traffic()).
+struct ServiceTraffic {
+  // The services as they were at the request: a copy of the list shares
+  // every service, so a change meanwhile is not half in the scrape.
+  std::shared_ptr<const ServiceList> services;
+  // Whether a service's ports are forwarded and counted (in `stats`).
+  std::function<bool(const ServiceConfig&)> counted;
+  std::function<TrafficTotals(const ServiceConfig&, const ServicePortConfig&)> port;
+  std::function<TrafficTotals(const ServiceConfig&, const ServicePortConfig&,
+                              const EndpointConfig&)>
+      endpoint;
+};
+
+class PrometheusStream {
+ public:
+  using Text = std::function<std::string()>;
+
+  // `head` and `tail` are called when their part is written.
+  PrometheusStream(Text head, ServiceTraffic traffic, Text tail);
+
+  // Appends the next part of the text to `out`: stops once it appended
+  // `budget` bytes or more (at most one sample line past it; the head and
+  // the tail are appended whole) or the text is complete.  False once
+  // complete.
+  bool next(std::string& out, size_t budget);
+  bool done() const noexcept { return stage_ == Stage::kDone; }
+
+  // Every remaining piece at once (tests).
+  std::string rest();
+
+ private:
+  enum class Stage : uint8_t { kHead, kServices, kTail, kDone };
+
+  // Appends family_'s samples from the cursor on until `out` reaches
+  // `limit`; true when the family is complete.
+  bool family_samples(std::string& out, size_t limit);
+  // One family's samples of a service port or an endpoint (`labels`
+  // without the braces; the direction label added where the family has it).
+  void samples(std::string& out, TrafficField field, const std::string& labels,
+               const TrafficTotals& t) const;
+  const ServiceConfig& service_of(size_t port) const {
+    return (*traffic_.services)[ports_[port].first];
+  }
+  const ServicePortConfig& port_of(size_t port) const {
+    return service_of(port).ports[ports_[port].second];
+  }
+
+  Text head_;
+  ServiceTraffic traffic_;
+  Text tail_;
+  std::vector<std::pair<size_t, size_t>> ports_;  // (service, port) of each counted service port
+  Stage stage_ = Stage::kHead;
+  size_t family_ = 0;         // 0..3 the service port families, 4..7 the endpoints'
+  bool family_open_ = false;  // its HELP/TYPE written (a family with no sample has none)
+  size_t port_ = 0;           // the next service port of the family
+  size_t endpoint_ = 0;       // the next endpoint of that port (endpoint families)
+};
+
+}  // namespace podgate::ctl
