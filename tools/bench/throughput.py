@@ -20,7 +20,8 @@ It measures, in one run:
     over IPv4 and, side by side in the same run, over IPv6 (podgate is
     dual-stack in every case; 64-byte frames cannot carry IPv6 + UDP + the
     generator's 16-byte stamp, so the IPv6 stand-in for 64 is 78 bytes, the
-    smallest that can, divided by testpmd io at 64 bytes),
+    smallest that can, divided by testpmd io forwarding the same IPv6
+    78-byte frames: the generator's own limit with them),
     and a SYN flood of new connections (70-byte TCP SYNs, each from a client
     address:port never used before); the generator counts with --no-check too,
     so both sides of every ratio cost the generator the same;
@@ -596,6 +597,17 @@ class Bench:
                     t.stop()
                 self.add("testpmd", mode + (" (again, at the end)" if again else ""), 1000, size,
                          proto, r)
+            if mode == "io" and min(sizes) < MIN_UDP6_FRAME:
+                # The generator's own limit with the IPv6 twin's frames:
+                # what an IPv6 78-byte row's ratio divides by.
+                t = Testpmd(self.dir, mode, self.memory, self.tag("t"), self.layout)
+                try:
+                    r = self.gen(t, self.flow_opts(1000, self.n, MIN_UDP6_FRAME, "UDP", "IPv6") + ["--no-check"],
+                                 gateway_mac=TESTPMD_MAC)
+                finally:
+                    t.stop()
+                self.add("testpmd", mode + (" (again, at the end)" if again else ""), 1000, MIN_UDP6_FRAME,
+                         "UDP", r, family="IPv6")
 
     def podgate_matrix(self, flow_counts, sizes):
         """Every flow count x frame size (and a checked case), IPv4 then
@@ -806,16 +818,19 @@ class Bench:
         self.extra["worker_bench_cmd"] = cmd.replace(str(self.build), self.a.build)
         log("worker instructions per packet (callgrind)")
         self.extra["worker_instructions"] = worker_instructions(self.build, quick)
-        io = {}
+        io = {}  # (family, frame size) -> the better testpmd io rate
         for r in self.rows:
             if r["kind"] == "testpmd" and r["mode"].startswith("io"):
-                io[r["frame_size"]] = max(io.get(r["frame_size"], 0), r["rx_pps"])
+                key = (r.get("family", "IPv4"), r["frame_size"])
+                io[key] = max(io.get(key, 0), r["rx_pps"])
         for r in self.rows:
             if r["mode"] not in ("io", "io (again, at the end)", "macswap", "established",
                                  "SYN flood"):
                 continue  # rate-limited runs: a ratio would say nothing
             size = r.get("io_size", r["frame_size"])
-            base = io.get(size) or io.get(64 if size < 70 else 512)
+            # An IPv6 row divides by io with its own frames where measured.
+            base = io.get((r.get("family", "IPv4"), r["frame_size"])) or io.get(("IPv4", size)) or \
+                io.get(("IPv4", 64 if size < 70 else 512))
             if base:
                 r["ratio_to_io"] = round(r["rx_pps"] / base, 3)
         return self.rows
@@ -936,7 +951,8 @@ def section(bench, rows, command):
              "clients to the IPv6 VIP, IPv6 Pods).  A 64-byte frame cannot carry IPv6 + UDP + "
              f"the generator's 16-byte stamp, so the IPv6 twin of a 64-byte case uses "
              f"{MIN_UDP6_FRAME}-byte frames, the smallest that can, and its ratio divides by "
-             "testpmd io at 64 bytes.")
+             f"testpmd io forwarding the same IPv6 {MIN_UDP6_FRAME}-byte frames (the generator's "
+             "own limit with them, a row of its own).")
     L.append("")
     L.append(f"Machine: {machine()}.  {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC.  "
              "The machine is shared with other jobs and noisy: repeat runs move these figures "
