@@ -11,6 +11,7 @@
 #include "control/appliance.hpp"
 #include "control/admin/command_views.hpp"
 #include "control/admin/config_views.hpp"
+#include "control/admin/flow_views.hpp"
 #include "control/admin/health_views.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/admin/control_socket.hpp"
@@ -494,129 +495,6 @@ Result<json> dns_query(const Appliance& app, const json& req) {
               {"additional", records_json(msg->additional)}};
 }
 
-// ---- flows ----
-
-std::string_view flow_state_name(dp::FlowState s) {
-  switch (s) {
-    case dp::FlowState::kTcpSynSent: return "syn_sent";
-    case dp::FlowState::kTcpSynReceived: return "syn_received";
-    case dp::FlowState::kTcpEstablished: return "established";
-    case dp::FlowState::kTcpClosing: return "closing";
-    case dp::FlowState::kUdp: return "udp";
-    case dp::FlowState::kFree: break;
-  }
-  return "free";
-}
-
-// "ip:port", "[ip6]:port" for IPv6 (RFC 5952 §6).
-std::string endpoint_text(const dp::IpAddr& ip, rte_be16_t port) {
-  std::string text;
-  if (ip.is_v6()) text.push_back('[');
-  text.append(dp::to_string(ip));
-  if (ip.is_v6()) text.push_back(']');
-  return text.append(":").append(std::to_string(dp::from_be16(port)));
-}
-
-Result<dp::IpAddr> ip_arg(const json& req, const char* key) {
-  auto text = string_arg(req, key, true);
-  if (!text) return std::move(text).error();
-  auto ip = dp::parse_ip(**text);
-  if (!ip) {
-    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
-                                                      "\" is not an IPv4 or IPv6 address");
-  }
-  return *ip;
-}
-
-// The request's filters: "service" (NS/NAME) with an optional "port",
-// "client", "endpoint" (addresses), "protocol"; and "limit".
-Result<std::pair<dp::FlowFilter, uint32_t>> flow_filter(const Appliance& app, const json& req) {
-  dp::FlowFilter f;
-  if (req.contains("service")) {
-    auto named = name_arg(req, "service");
-    if (!named) return std::move(named).error();
-    json by_name = {{"name", named->first + "/" + named->second}};
-    auto s = service_arg(by_name, app.config());
-    if (!s) return std::move(s).error();
-    if ((*s)->type != ServiceType::kClusterIp || !(*s)->cluster_ip) {
-      return make_error(ErrorCode::kInvalidRequest, named->first + "/" + named->second +
-                                                        " has no cluster IP and so no flows");
-    }
-    f.by_vip = true;
-    for (const dp::IpAddr& vip : (*s)->cluster_ips()) {
-      if (vip.is_v4()) {
-        f.vip4 = vip.as_v4();
-      } else {
-        f.vip6 = vip.as_v6();
-      }
-    }
-  }
-  auto port = int_arg(req, "port", 1, 65535);
-  if (!port) return std::move(port).error();
-  if (*port) {
-    if (!f.by_vip) {
-      return make_error(ErrorCode::kInvalidRequest, "\"port\" needs \"service\"");
-    }
-    f.vip_port = dp::to_be16(static_cast<uint16_t>(**port));
-  }
-  for (auto [key, field] : {std::pair{"client", &f.client}, std::pair{"endpoint", &f.endpoint}}) {
-    if (!req.contains(key)) continue;
-    auto ip = ip_arg(req, key);
-    if (!ip) return std::move(ip).error();
-    *field = *ip;
-  }
-  auto proto = string_arg(req, "protocol", false);
-  if (!proto) return std::move(proto).error();
-  if (*proto) {
-    auto p = parse_protocol(**proto);
-    if (!p) return make_error(ErrorCode::kInvalidRequest, "\"protocol\": " + unsupported_protocol(**proto));
-    f.proto = *p;
-  }
-  auto limit = int_arg(req, "limit", 1, dp::FlowQuery::kMaxRecords);
-  if (!limit) return std::move(limit).error();
-  return std::make_pair(f, static_cast<uint32_t>(limit->value_or(100)));
-}
-
-void flows(Appliance& app, const json& req, ControlSocket::Reply reply) {
-  auto filter = flow_filter(app, req);
-  if (!filter) return reply(std::move(filter).error());
-  const uint32_t limit = filter->second;
-  app.list_flows(filter->first, limit, [&app, limit, reply](Result<Appliance::FlowListing> r) {
-    if (!r) return reply(std::move(r).error());
-    // VIP:port/protocol -> service name, for people reading the list.
-    std::map<std::tuple<dp::IpAddr, uint16_t, uint8_t>, std::string> names;
-    for (const ServiceConfig& s : app.config().services) {
-      if (s.type != ServiceType::kClusterIp) continue;
-      for (const dp::IpAddr& vip : s.cluster_ips()) {
-        for (const ServicePortConfig& p : s.ports) {
-          names[{vip, p.port, static_cast<uint8_t>(p.protocol)}] = s.ns + "/" + s.name;
-        }
-      }
-    }
-    const size_t shown = std::min<size_t>(r->flows.size(), limit);
-    const uint64_t matched = r->matched;
-    auto listing = std::make_shared<const Appliance::FlowListing>(std::move(*r));
-    auto by_vip = std::make_shared<const decltype(names)>(std::move(names));
-    LongArray items;
-    items.count = shown;
-    items.element = [listing, by_vip](size_t i) {
-      const auto& [worker, f] = listing->flows[i];
-      auto name = by_vip->find({f.vip, dp::from_be16(f.vip_port), static_cast<uint8_t>(f.proto)});
-      return json{{"service", name == by_vip->end() ? std::string() : name->second},
-                  {"protocol", std::string(dp::proto_name(f.proto))},
-                  {"client", endpoint_text(f.client, f.client_port)},
-                  {"vip", endpoint_text(f.vip, f.vip_port)},
-                  {"endpoint", endpoint_text(f.endpoint, f.endpoint_port)},
-                  {"state", flow_state_name(f.state)},
-                  {"expires_in_ms", f.expires_in_ms},
-                  {"worker", worker}};
-    };
-    reply(LongReply(json{{"flows", json::array()}, {"matched", matched}, {"shown", shown},
-                         {"truncated", matched > shown}},
-                    {"flows"}, std::move(items)));
-  });
-}
-
 Result<json> reload(Appliance& app) {
   log_info("control socket: reloading " + app.config().source);
   if (auto r = app.reload(); !r) {
@@ -679,9 +557,6 @@ void register_commands(ControlSocket& socket, Appliance& app) {
   socket.add_command("service", [a](const json& r) { return service(*a, r); });
   socket.add_long_command("stats", [a](const json&) { return stats(*a); });
   socket.add_long_command("endpoints", [a](const json& r) { return endpoints(*a, r); });
-  socket.add_async_command("flows", [a](const json& r, ControlSocket::Reply reply) {
-    flows(*a, r, std::move(reply));
-  });
   socket.add_command("maglev", [a](const json& r) { return maglev(*a, r); });
   socket.add_command("neighbors", [a](const json&) { return neighbors(*a); });
   socket.add_command("drain", [a](const json&) { return drain(*a, true); });
@@ -689,6 +564,7 @@ void register_commands(ControlSocket& socket, Appliance& app) {
   socket.add_command("dns", [a](const json& r) { return dns_query(*a, r); });
   socket.add_command("reload", [a](const json&) { return reload(*a); });
   socket.add_long_command("config", [a](const json& r) { return config(*a, r); });
+  register_flow_commands(socket, app);
 }
 
 }  // namespace podgate::ctl
