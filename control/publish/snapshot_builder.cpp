@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "control/config/memory_plan.hpp"
+#include "control/publish/service_port_build.hpp"
 #include "dataplane/maglev.hpp"
 
 namespace podgate::ctl {
@@ -26,6 +27,7 @@ std::string maglev_key(const dp::Backend6& b) {
 
 namespace {
 
+using namespace build_detail;
 using DataPtr = std::shared_ptr<const dp::ServiceData>;
 
 // One service of a built snapshot: the per-service data of its ports.
@@ -141,231 +143,11 @@ dp::ServiceKey unpack(uint64_t v) {
   return k;
 }
 
-// What one service port of one family forwards to, before it is built.
-template <class A>
-struct BasicCandidate {
-  dp::BasicServiceKey<A> key;
-  bool client_ip_affinity;
-  uint32_t service_id;
-  uint32_t table_size;
-  std::vector<std::pair<dp::BasicBackend<A>, uint32_t>> ready;  // with weights, sorted
-  std::vector<dp::BasicBackend<A>> alive;                        // sorted
-};
 using Candidate = BasicCandidate<dp::Ip4>;
-
-// The address of `ip` in the family A, if it is of that family.
-std::optional<dp::Ip4> in_family(const dp::IpAddr& ip, dp::Ip4*) {
-  if (!ip.is_v4()) return std::nullopt;
-  return ip.as_v4();
-}
-std::optional<dp::Ip6> in_family(const dp::IpAddr& ip, dp::Ip6*) {
-  if (!ip.is_v6()) return std::nullopt;
-  return ip.as_v6();
-}
-template <class A>
-std::optional<A> in_family(const dp::IpAddr& ip) {
-  return in_family(ip, static_cast<A*>(nullptr));
-}
-
-// The service's cluster IP of family A (a dual-stack service has one of
-// each: issue 11), if it forwards.
-template <class A>
-std::optional<A> vip_of(const ServiceConfig& s) {
-  if (s.type != ServiceType::kClusterIp) return std::nullopt;
-  for (const dp::IpAddr& ip : s.cluster_ips()) {
-    if (auto a = in_family<A>(ip)) return a;
-  }
-  return std::nullopt;
-}
-
-// The endpoints of `svc` of family A that service port `port` forwards to
-// (ready, with weights) and keeps flows on (alive), both sorted.
-template <class A>
-void choose_endpoints(const ServiceConfig& svc, const ServicePortConfig& port, BasicCandidate<A>& c) {
-  using Backend = dp::BasicBackend<A>;
-  // Health (issue 13): an unhealthy endpoint takes no new flows, and
-  // keeps its established ones only when the check drains.  When every
-  // endpoint that would take new flows is unhealthy, fail_open uses
-  // them all anyway; drop leaves the port none (no_endpoint drops).
-  const HealthCheckConfig* check = svc.health_check ? &*svc.health_check : nullptr;
-  const PortRef ref{port.port, port.protocol};
-  bool any_unhealthy_ready = false;
-  for (const EndpointConfig& e : svc.endpoints) {
-    const std::optional<A> ip = in_family<A>(e.ip);
-    if (!ip) continue;  // the other family's VIP forwards to it (no NAT46)
-    Backend be{*ip, dp::to_be16(port.target_port), 0};
-    const bool healthy = check == nullptr || e.healthy_on(ref);
-    if (e.takes_new_flows()) {
-      if (healthy) {
-        c.ready.emplace_back(be, e.weight);
-      } else {
-        any_unhealthy_ready = true;
-      }
-    }
-    if (e.keeps_flows() && (healthy || check->on_failure == HealthOnFailure::kDrain)) {
-      c.alive.push_back(be);
-    }
-  }
-  if (c.ready.empty() && any_unhealthy_ready && check->all_unhealthy == AllUnhealthy::kFailOpen) {
-    for (const EndpointConfig& e : svc.endpoints) {
-      const std::optional<A> ip = in_family<A>(e.ip);
-      if (!ip || !e.takes_new_flows()) continue;
-      Backend be{*ip, dp::to_be16(port.target_port), 0};
-      c.ready.emplace_back(be, e.weight);
-      if (std::find(c.alive.begin(), c.alive.end(), be) == c.alive.end()) c.alive.push_back(be);
-    }
-  }
-  std::sort(c.ready.begin(), c.ready.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  std::sort(c.alive.begin(), c.alive.end());
-}
-
-// Whether `s` forwards exactly as `c` would: then it is shared.
-template <class A>
-bool same_forwarding(const dp::BasicServiceData<A>& s, const BasicCandidate<A>& c) {
-  if (s.client_ip_affinity != c.client_ip_affinity || s.service_id != c.service_id ||
-      s.maglev.size() != c.table_size || s.ready.size() != c.ready.size() ||
-      s.alive.size() != c.alive.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < c.ready.size(); ++i) {
-    if (!(s.ready[i] == c.ready[i].first) || s.weights[i] != c.ready[i].second) return false;
-  }
-  return std::equal(s.alive.begin(), s.alive.end(), c.alive.begin());
-}
-
-template <class A>
-std::shared_ptr<const dp::BasicServiceData<A>> build_service_port(const BasicCandidate<A>& c, StatsSlots* slots) {
-  using Backend = dp::BasicBackend<A>;
-  // Not make_shared: ServiceData must come from its own operator new (DPDK
-  // memory), which make_shared would bypass.
-  std::shared_ptr<dp::BasicServiceData<A>> fresh(new dp::BasicServiceData<A>);
-  fresh->vip = c.key.vip;
-  fresh->port = c.key.port;
-  fresh->proto = c.key.proto;
-  fresh->client_ip_affinity = c.client_ip_affinity;
-  fresh->service_id = c.service_id;
-  std::vector<std::string> keys;
-  for (const auto& r : c.ready) {
-    fresh->ready.push_back(r.first);
-    fresh->weights.push_back(r.second);
-    keys.push_back(maglev_key(r.first));
-  }
-  std::vector<dp::MaglevEntry> entries;
-  for (size_t i = 0; i < keys.size(); ++i) entries.push_back({keys[i], c.ready[i].second});
-  fresh->maglev = dp::build_maglev_table(entries, c.table_size);
-  fresh->alive.assign(c.alive.begin(), c.alive.end());
-  auto slot = [&](const Backend& b) { return slots != nullptr ? slots->slot_for(c.key, b) : dp::kUntrackedSlot; };
-  for (const Backend& b : fresh->ready) fresh->ready_slots.push_back(slot(b));
-  for (const Backend& b : fresh->alive) fresh->alive_slots.push_back(slot(b));
-  return fresh;
-}
-
-void build_ports_and_routes(const Config& cfg, const std::vector<dp::MacAddr>& macs, dp::Snapshot& snap) {
-  for (size_t i = 0; i < cfg.ports.size(); ++i) {
-    dp::MacAddr mac = i < macs.size() ? macs[i] : dp::MacAddr{};
-    snap.ports.push_back(dp::PortAddress{cfg.ports[i].address, mac, cfg.ports[i].address6.value_or(dp::Prefix6{})});
-    dp::Prefix4 connected{cfg.ports[i].address.network(), cfg.ports[i].address.length};
-    snap.routes.push_back(dp::Route::make(connected, dp::Ip4{}, dp::PortIdx{static_cast<uint16_t>(i)}));
-  }
-  for (const RouteConfig& r : cfg.routes) {
-    // validate() checked that `via` lies in a connected subnet.
-    for (size_t i = 0; i < cfg.ports.size(); ++i) {
-      if (cfg.ports[i].address.contains(r.via)) {
-        snap.routes.push_back(dp::Route::make(r.prefix, r.via, dp::PortIdx{static_cast<uint16_t>(i)}));
-        break;
-      }
-    }
-  }
-  // Longest prefix first; among equal lengths, connected before static.
-  std::stable_sort(snap.routes.begin(), snap.routes.end(),
-                   [](const dp::Route& a, const dp::Route& b) { return a.prefix.length > b.prefix.length; });
-
-  // IPv6 (issue 11): the same, from address6 and the IPv6 [[routes]].
-  for (size_t i = 0; i < cfg.ports.size(); ++i) {
-    if (!cfg.ports[i].address6) continue;
-    const dp::Prefix6& a = *cfg.ports[i].address6;
-    snap.routes6.push_back(dp::Route6::make(dp::Prefix6{a.network(), a.length}, dp::Ip6{},
-                                            dp::PortIdx{static_cast<uint16_t>(i)}));
-  }
-  for (const Route6Config& r : cfg.routes6) {
-    for (size_t i = 0; i < cfg.ports.size(); ++i) {
-      if (cfg.ports[i].address6 && cfg.ports[i].address6->contains(r.via)) {
-        snap.routes6.push_back(dp::Route6::make(dp::Prefix6{r.prefix.network(), r.prefix.length}, r.via,
-                                                dp::PortIdx{static_cast<uint16_t>(i)}));
-        break;
-      }
-    }
-  }
-  std::stable_sort(snap.routes6.begin(), snap.routes6.end(),
-                   [](const dp::Route6& a, const dp::Route6& b) { return a.prefix.length > b.prefix.length; });
-}
 
 // Whether the service has an IPv4 VIP the incremental builder below keeps
 // (IPv6 VIPs: build_services6()).
 bool forwards(const ServiceConfig& s) { return vip_of<dp::Ip4>(s).has_value(); }
-
-// The IPv6 services (issue 11), built whole at every publication, each
-// service port sharing the previous snapshot's data (Maglev table
-// included) when it forwards as before: an endpoint change still builds
-// one table.  O(services) per publication, unlike the IPv4 builder's
-// O(changes): left for when IPv6 services count in thousands.
-void build_services6(const Config& cfg, const dp::Snapshot* previous, StatsSlots* slots, dp::Snapshot& s,
-                     BuildStats& stats) {
-  using DataPtr6 = std::shared_ptr<const dp::ServiceData6>;
-  std::unordered_map<const dp::ServiceData6*, DataPtr6> old;
-  if (previous != nullptr) {
-    for (const DataPtr6& d : previous->owned_services6) old.emplace(d.get(), d);
-  }
-  std::vector<dp::ServiceMap6::Item> services;
-  std::vector<std::pair<dp::ServiceKey6, const dp::ServiceData6*>> owners;
-  for (const ServiceConfig& svc : cfg.services) {
-    const std::optional<dp::Ip6> vip = vip_of<dp::Ip6>(svc);
-    if (!vip) continue;
-    s.vips6.push_back(*vip);
-    const uint32_t table_size = maglev_table_size_of(svc, cfg.dataplane);
-    for (const ServicePortConfig& port : svc.ports) {
-      BasicCandidate<dp::Ip6> c{dp::ServiceKey6{*vip, dp::to_be16(port.port), port.protocol, 0},
-                                svc.session_affinity == SessionAffinity::kClientIp, 0, table_size, {}, {}};
-      choose_endpoints(svc, port, c);
-      DataPtr6 data;
-      const dp::ServiceData6* before = previous != nullptr ? previous->services6.find(c.key) : nullptr;
-      if (before != nullptr && same_forwarding(*before, c)) {
-        data = old.at(before);
-        ++stats.services_shared;
-      } else {
-        data = build_service_port(c, slots);
-        ++stats.services_built;
-      }
-      services.emplace_back(c.key, data.get());
-      for (const dp::Backend6& be : data->alive) {
-        owners.emplace_back(dp::ServiceKey6{be.ip, be.port, c.key.proto, 0}, data.get());
-      }
-      s.owned_services6.push_back(std::move(data));
-    }
-  }
-  s.services6 = dp::ServiceMap6(services);
-  // A backend key maps to its service port only while exactly one has it.
-  std::sort(owners.begin(), owners.end(), [](const auto& x, const auto& y) {
-    return std::memcmp(&x.first, &y.first, sizeof x.first) < 0;
-  });
-  std::vector<dp::ServiceMap6::Item> backends;
-  for (size_t i = 0; i < owners.size();) {
-    size_t j = i + 1;
-    while (j < owners.size() && owners[j].first == owners[i].first) ++j;
-    if (j == i + 1) backends.push_back(owners[i]);
-    i = j;
-  }
-  s.backends6 = dp::ServiceMap6(backends);
-  std::sort(s.vips6.begin(), s.vips6.end());
-  s.vips6.erase(std::unique(s.vips6.begin(), s.vips6.end()), s.vips6.end());
-  if (previous != nullptr) {
-    std::unordered_set<const dp::ServiceData6*> kept;
-    for (const DataPtr6& d : s.owned_services6) kept.insert(d.get());
-    for (const DataPtr6& d : previous->owned_services6) {
-      if (kept.count(d.get()) == 0) stats.dropped6.push_back(d);
-    }
-  }
-}
 
 class Builder {
  public:
