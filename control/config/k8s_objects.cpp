@@ -41,18 +41,18 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
   ServiceConfig& svc = ps.cfg;
   if (svc.type == ServiceType::kExternalName) {
     r.warning("", "skipped: service " + svc.ns + "/" + svc.name +
-                                      " is an ExternalName service and has no endpoints");
+                      " is an ExternalName service and has no endpoints");
     return;
   }
   if (!ps.families.empty() &&
       std::find(ps.families.begin(), ps.families.end(), slice.family) == ps.families.end()) {
     // A slice of a family the service has no cluster IP for (or, headless,
     // does not list in ipFamilies): kube-proxy ignores it, and so does podgate.
-    r.warning("addressType",
-              "skipped: service " + svc.ns + "/" + svc.name + " has no " +
-                     std::string(dp::family_name(slice.family)) + " cluster IP" +
-                     (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
-                     std::string(dp::family_name(slice.family)) + " endpoints are not used");
+    r.warning("addressType", "skipped: service " + svc.ns + "/" + svc.name + " has no " +
+                                 std::string(dp::family_name(slice.family)) + " cluster IP" +
+                                 (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
+                                 std::string(dp::family_name(slice.family)) +
+                                 " endpoints are not used");
     return;
   }
   if (slice.endpoints.empty()) return;  // an empty slice says nothing about ports
@@ -69,9 +69,9 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     const std::string what = "service " + svc.ns + "/" + svc.name + " port " + quote(port.name) +
                              " (targetPort " + quote(ps.target_names[i]) + ")";
     if (it == slice.ports.end()) {
-      r.error("ports",
-              "no port named " + quote(port.name) + "/" +
-                     std::string(dp::proto_name(port.protocol)) + ", needed to resolve " + what);
+      r.error("ports", "no port named " + quote(port.name) + "/" +
+                           std::string(dp::proto_name(port.protocol)) + ", needed to resolve " +
+                           what);
       continue;
     }
     if (!ps.target_resolved[i]) {
@@ -81,10 +81,9 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     } else if (svc.ports[i].target_port != it->port) {
       // podgate has one target port per service port; Pods disagreeing on
       // what a named port means cannot be forwarded to.
-      r.error("ports",
-              what + " resolves to " + std::to_string(it->port) + " here but to " +
-                     std::to_string(svc.ports[i].target_port) + " in EndpointSlice " +
-                     ps.resolved_by[i] + "; podgate needs one target port per service port");
+      r.error("ports", what + " resolves to " + std::to_string(it->port) + " here but to " +
+                           std::to_string(svc.ports[i].target_port) + " in EndpointSlice " +
+                           ps.resolved_by[i] + "; podgate needs one target port per service port");
     }
   }
 
@@ -94,9 +93,8 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     auto dup = std::find_if(svc.endpoints.begin(), svc.endpoints.end(),
                             [&](const EndpointConfig& x) { return x.ip == e.ip; });
     if (dup != svc.endpoints.end()) {
-      r.warning("endpoints",
-                dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
-                       " is listed more than once; the first is kept");
+      r.warning("endpoints", dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
+                                 " is listed more than once; the first is kept");
       continue;
     }
     EndpointConfig out = e;
@@ -133,8 +131,7 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
     const ServicePortConfig& port = svc.ports[i];
     const std::string p = element_path("spec.ports", i);
     if (svc.ports.size() > 1 && port.name.empty()) {
-      r.error(p, "missing required key \"name\" (required when a service has several "
-                       "ports)");
+      r.error(p, "missing required key \"name\" (required when a service has several ports)");
     }
     if (!port.name.empty() && !is_dns1123_label(port.name)) {
       r.error(key_path(p, "name"), quote(port.name) + " is not a DNS-1123 label");
@@ -143,8 +140,8 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
     const std::string what = port_and_protocol(port.port, port.protocol);
     for (size_t j = 0; j < i; ++j) {
       if (!port.name.empty() && svc.ports[j].name == port.name) {
-        r.error(key_path(p, "name"), quote(port.name) + " is already the name of " +
-                                           element_path("spec.ports", j));
+        r.error(key_path(p, "name"),
+                quote(port.name) + " is already the name of " + element_path("spec.ports", j));
       }
       if (svc.ports[j].port == port.port && svc.ports[j].protocol == port.protocol) {
         r.error(key_path(p, "port"), what + " is listed twice in this service");
@@ -154,19 +151,19 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
       auto [it, inserted] = vip_ports.emplace(std::make_tuple(vip, port.port, port.protocol),
                                               svc.ns + "/" + svc.name);
       if (!inserted && it->second != svc.ns + "/" + svc.name) {
-        r.error(key_path(p, "port"), vip_port_text(vip, what) +
-                                           " is already served by service " + it->second);
+        r.error(key_path(p, "port"),
+                vip_port_text(vip, what) + " is already served by service " + it->second);
       }
     }
   }
   if (svc.endpoints.size() > kMaxEndpoints) {
     r.error("", std::to_string(svc.endpoints.size()) + " endpoints; at most " +
-                          std::to_string(kMaxEndpoints) + " are allowed");
+                    std::to_string(kMaxEndpoints) + " are allowed");
   }
   for (const EndpointConfig& e : svc.endpoints) {
     if (!e.hostname.empty() && !is_dns1123_label(e.hostname)) {
-      r.error("", "endpoint " + dp::to_string(e.ip) + ": hostname " +
-                            quote(e.hostname) + " is not a DNS-1123 label");
+      r.error("", "endpoint " + dp::to_string(e.ip) + ": hostname " + quote(e.hostname) +
+                      " is not a DNS-1123 label");
     }
   }
 }
@@ -193,9 +190,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   if (!input.syntax && input.duplicate) {
     // The path is part of the text: a key "" twice at the top level has an
     // empty path, and the message still reads "SOURCE: : the key ...".
-    diag.error(document, "", *input.duplicate + ": the key appears twice in one object; which "
-                                                "one counts is not defined (RFC 8259 §4), so "
-                                                "neither does");
+    diag.error(document, "",
+               *input.duplicate + ": the key appears twice in one object; which one counts is "
+                                  "not defined (RFC 8259 §4), so neither does");
   }
   if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.error_report());
   const json root = std::move(input.value);
@@ -256,8 +253,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     const ServiceConfig& svc = services[i].cfg;
     auto [it, inserted] = by_name.emplace(std::make_pair(svc.ns, svc.name), i);
     if (!inserted) {
-      Reader(diag, services[i].where).error("", "service " + svc.ns + "/" + svc.name +
-                                            " is already defined by " + services[it->second].where);
+      Reader(diag, services[i].where)
+          .error("", "service " + svc.ns + "/" + svc.name + " is already defined by " +
+                         services[it->second].where);
     }
   }
   // The same EndpointSlice twice (a List holding an object twice, or two
@@ -266,8 +264,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   for (const PendingSlice& slice : slices) {
     auto [it, inserted] = slice_names.emplace(std::make_pair(slice.ns, slice.name), &slice);
     if (!inserted) {
-      Reader(diag, slice.where).error("", "EndpointSlice " + slice.ns + "/" + slice.name +
-                                      " is already defined by " + it->second->where);
+      Reader(diag, slice.where)
+          .error("", "EndpointSlice " + slice.ns + "/" + slice.name + " is already defined by " +
+                         it->second->where);
     }
   }
   const size_t service_objects = services.size();
@@ -279,8 +278,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
         return k.ns == slice.ns && k.name == slice.service;
       });
       if (running == known.end()) {
-        Reader(diag, slice.where).warning("", "skipped: its service " + slice.ns + "/" + slice.service +
-                                          " is neither in the input nor running");
+        Reader(diag, slice.where)
+            .warning("", "skipped: its service " + slice.ns + "/" + slice.service +
+                             " is neither in the input nor running");
         continue;
       }
       // Its target ports were resolved when it was applied: nothing to resolve.
@@ -308,8 +308,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
       // Without endpoints nothing is forwarded; the port number stands in so
       // the service (and its SRV records) still loads.
       ps.cfg.ports[i].target_port = ps.cfg.ports[i].port;
-      Reader(diag, ps.where).warning(element_path("spec.ports", i) + ".targetPort",
-                                     quote(ps.target_names[i]) + " is not resolved: no EndpointSlice with "
+      Reader(diag, ps.where)
+          .warning(element_path("spec.ports", i) + ".targetPort",
+                   quote(ps.target_names[i]) + " is not resolved: no EndpointSlice with "
                                                "endpoints names it; using port " +
                        std::to_string(ps.cfg.ports[i].port));
     }
