@@ -72,14 +72,8 @@ class Loader : private ConfigReader {
     // passes them with positions, so this only speaks where the rules grow
     // apart, then naming the object.
     if (auto valid = validate(cfg_); !valid) {
-      std::string report;
-      std::string_view lines = valid.error().message;
-      while (!lines.empty()) {
-        const size_t nl = lines.find('\n');
-        report += (report.empty() ? "" : "\n") + source() + ": " + std::string(lines.substr(0, nl));
-        lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
-      }
-      return make_error(ErrorCode::kInvalidConfig, std::move(report));
+      diagnostics().error_lines(diagnostics().at_object(""), "", valid.error().message);
+      return make_error(ErrorCode::kInvalidConfig, error_report());
     }
     return std::move(cfg_);
   }

@@ -2,7 +2,6 @@
 #include "control/config/config_reader.hpp"
 
 #include <algorithm>
-#include <tuple>
 
 namespace podgate::ctl {
 
@@ -26,32 +25,14 @@ std::string_view type_name(toml::node_type t) {
 
 }  // namespace
 
-std::string ConfigReader::error_report() const {
-  std::vector<Diagnostic> sorted = diags_;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return std::tie(a.at.line, a.at.column) < std::tie(b.at.line, b.at.column);
-  });
-  std::string message;
-  for (const Diagnostic& d : sorted) {
-    if (!message.empty()) message += '\n';
-    message += format(d.at, d.text);
-  }
-  return message;
-}
-
 std::string ConfigReader::format(toml::source_position at, std::string_view text) const {
-  // No source: input that is not a file (a Kubernetes annotation built
-  // into a table), where a position would mean nothing.
-  if (source_.empty()) return std::string(text);
-  if (at.line == 0) at = {1, 1};  // a node without a position: blame the file's start
-  return source_ + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
-         std::string(text);
+  return diags_.at_position(at.line, at.column).prefix.append(text);
 }
 
 void ConfigReader::error(const toml::source_region& where, std::string_view path,
                          std::string_view what) {
-  std::string text = path.empty() ? "top level" : std::string(path);
-  diags_.push_back({where.begin, text + ": " + std::string(what)});
+  diags_.error(diags_.at_position(where.begin.line, where.begin.column),
+               path.empty() ? "top level" : path, what);
 }
 
 void ConfigReader::check_keys(const toml::table& t, std::string_view path,

@@ -3,8 +3,10 @@
 // Every accessor checks presence, type and range, and on a problem records
 // `KEY.PATH: what was found and what is allowed` at the offending node's
 // position instead of stopping, so one pass reports every error of a file
-// (architecture decision 6, style habit 7).  What the sections mean is
-// config.cpp's business; this is only how values are read and blamed.
+// (architecture decision 6, style habit 7).  Messages are collected and
+// reported by the Diagnostics that Kubernetes input uses too
+// (control/config/diagnostics.hpp).  What the sections mean is config.cpp's
+// business; this is only how values are read and blamed.
 #pragma once
 
 #include <cstdint>
@@ -12,10 +14,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include <toml++/toml.h>
 
+#include "control/config/diagnostics.hpp"
 #include "control/config/validate.hpp"
 #include "dataplane/net.hpp"
 
@@ -23,14 +25,16 @@ namespace podgate::ctl {
 
 class ConfigReader {
  public:
-  explicit ConfigReader(std::string_view source) : source_(source) {}
+  explicit ConfigReader(std::string_view source) : diags_(source) {}
 
-  const std::string& source() const { return source_; }
-  bool has_errors() const { return !diags_.empty(); }
-  size_t error_count() const { return diags_.size(); }
+  const std::string& source() const { return diags_.source(); }
+  bool has_errors() const { return diags_.has_errors(); }
+  size_t error_count() const { return diags_.error_count(); }
+  // For errors that are not a node's: validate()'s, which name objects.
+  Diagnostics& diagnostics() { return diags_; }
 
   // Every error recorded, sorted by position, one "FILE:LINE:COL: ..." a line.
-  std::string error_report() const;
+  std::string error_report() const { return diags_.error_report(); }
 
   // "FILE:LINE:COL: text"; a node without a position blames the file's start.
   std::string format(toml::source_position at, std::string_view text) const;
@@ -102,13 +106,7 @@ class ConfigReader {
                                        std::string_view key, bool required, bool rfc1035);
 
  private:
-  struct Diagnostic {
-    toml::source_position at;
-    std::string text;  // "KEY.PATH: what"
-  };
-
-  std::string source_;
-  std::vector<Diagnostic> diags_;
+  Diagnostics diags_;
 };
 
 }  // namespace podgate::ctl

@@ -3,6 +3,8 @@
 #include <set>
 #include <vector>
 
+#include "control/config/diagnostics.hpp"
+
 namespace podgate::ctl {
 
 namespace {
@@ -22,11 +24,7 @@ std::string path_of(const std::vector<Open>& stack, size_t upto) {
   std::string path;
   for (size_t i = 0; i < upto; ++i) {
     const Open& o = stack[i];
-    if (o.is_object) {
-      path += (path.empty() ? "" : ".") + o.last_key;
-    } else {
-      path += "[" + std::to_string(o.next_index) + "]";
-    }
+    path = o.is_object ? key_path(path, o.last_key) : element_path(path, o.next_index);
   }
   return path;
 }

@@ -37,21 +37,22 @@ namespace {
 // ---- second pass: merge slices into services ----
 
 void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice) {
+  Reader r(diag, slice.where);
   ServiceConfig& svc = ps.cfg;
   if (svc.type == ServiceType::kExternalName) {
-    diag.warning(slice.where, "", "skipped: service " + svc.ns + "/" + svc.name +
-                                      " is an ExternalName service and has no endpoints");
+    r.warning("", "skipped: service " + svc.ns + "/" + svc.name +
+                      " is an ExternalName service and has no endpoints");
     return;
   }
   if (!ps.families.empty() &&
       std::find(ps.families.begin(), ps.families.end(), slice.family) == ps.families.end()) {
     // A slice of a family the service has no cluster IP for (or, headless,
     // does not list in ipFamilies): kube-proxy ignores it, and so does podgate.
-    diag.warning(slice.where, "addressType",
-                 "skipped: service " + svc.ns + "/" + svc.name + " has no " +
-                     std::string(dp::family_name(slice.family)) + " cluster IP" +
-                     (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
-                     std::string(dp::family_name(slice.family)) + " endpoints are not used");
+    r.warning("addressType", "skipped: service " + svc.ns + "/" + svc.name + " has no " +
+                                 std::string(dp::family_name(slice.family)) + " cluster IP" +
+                                 (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
+                                 std::string(dp::family_name(slice.family)) +
+                                 " endpoints are not used");
     return;
   }
   if (slice.endpoints.empty()) return;  // an empty slice says nothing about ports
@@ -68,9 +69,9 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     const std::string what = "service " + svc.ns + "/" + svc.name + " port " + quote(port.name) +
                              " (targetPort " + quote(ps.target_names[i]) + ")";
     if (it == slice.ports.end()) {
-      diag.error(slice.where, "ports",
-                 "no port named " + quote(port.name) + "/" +
-                     std::string(dp::proto_name(port.protocol)) + ", needed to resolve " + what);
+      r.error("ports", "no port named " + quote(port.name) + "/" +
+                           std::string(dp::proto_name(port.protocol)) + ", needed to resolve " +
+                           what);
       continue;
     }
     if (!ps.target_resolved[i]) {
@@ -80,10 +81,9 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     } else if (svc.ports[i].target_port != it->port) {
       // podgate has one target port per service port; Pods disagreeing on
       // what a named port means cannot be forwarded to.
-      diag.error(slice.where, "ports",
-                 what + " resolves to " + std::to_string(it->port) + " here but to " +
-                     std::to_string(svc.ports[i].target_port) + " in EndpointSlice " +
-                     ps.resolved_by[i] + "; podgate needs one target port per service port");
+      r.error("ports", what + " resolves to " + std::to_string(it->port) + " here but to " +
+                           std::to_string(svc.ports[i].target_port) + " in EndpointSlice " +
+                           ps.resolved_by[i] + "; podgate needs one target port per service port");
     }
   }
 
@@ -93,9 +93,8 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     auto dup = std::find_if(svc.endpoints.begin(), svc.endpoints.end(),
                             [&](const EndpointConfig& x) { return x.ip == e.ip; });
     if (dup != svc.endpoints.end()) {
-      diag.warning(slice.where, "endpoints",
-                   dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
-                       " is listed more than once; the first is kept");
+      r.warning("endpoints", dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
+                                 " is listed more than once; the first is kept");
       continue;
     }
     EndpointConfig out = e;
@@ -112,60 +111,59 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
 void validate_service(Diagnostics& diag, const PendingService& ps,
                       std::map<std::tuple<dp::IpAddr, uint16_t, dp::Proto>, std::string>& vip_ports) {
   const ServiceConfig& svc = ps.cfg;
-  const std::string& w = ps.where;
+  Reader r(diag, ps.where);
   if (!is_dns1123_label(svc.ns)) {
-    diag.error(w, "metadata.namespace", not_dns1123_label(svc.ns));
+    r.error("metadata.namespace", not_dns1123_label(svc.ns));
   }
   if (!is_dns1035_label(svc.name)) {
-    diag.error(w, "metadata.name", not_dns1035_label(svc.name));
+    r.error("metadata.name", not_dns1035_label(svc.name));
   }
   if (svc.type == ServiceType::kExternalName) {
     if (!svc.external_name.empty() && !is_dns_name(svc.external_name)) {
-      diag.error(w, "spec.externalName", not_dns_name(svc.external_name));
+      r.error("spec.externalName", not_dns_name(svc.external_name));
     }
     return;
   }
   if (svc.cluster_ip && svc.ports.empty()) {
-    diag.error(w, "spec.ports", "empty; a service with a cluster IP needs at least one port");
+    r.error("spec.ports", "empty; a service with a cluster IP needs at least one port");
   }
   for (size_t i = 0; i < svc.ports.size(); ++i) {
     const ServicePortConfig& port = svc.ports[i];
     const std::string p = element_path("spec.ports", i);
     if (svc.ports.size() > 1 && port.name.empty()) {
-      diag.error(w, p, "missing required key \"name\" (required when a service has several "
-                       "ports)");
+      r.error(p, "missing required key \"name\" (required when a service has several ports)");
     }
     if (!port.name.empty() && !is_dns1123_label(port.name)) {
-      diag.error(w, key_path(p, "name"), quote(port.name) + " is not a DNS-1123 label");
+      r.error(key_path(p, "name"), quote(port.name) + " is not a DNS-1123 label");
     }
     if (port.port == 0) continue;  // already reported
     const std::string what = port_and_protocol(port.port, port.protocol);
     for (size_t j = 0; j < i; ++j) {
       if (!port.name.empty() && svc.ports[j].name == port.name) {
-        diag.error(w, key_path(p, "name"), quote(port.name) + " is already the name of " +
-                                           element_path("spec.ports", j));
+        r.error(key_path(p, "name"),
+                quote(port.name) + " is already the name of " + element_path("spec.ports", j));
       }
       if (svc.ports[j].port == port.port && svc.ports[j].protocol == port.protocol) {
-        diag.error(w, key_path(p, "port"), what + " is listed twice in this service");
+        r.error(key_path(p, "port"), what + " is listed twice in this service");
       }
     }
     for (const dp::IpAddr& vip : svc.cluster_ips()) {
       auto [it, inserted] = vip_ports.emplace(std::make_tuple(vip, port.port, port.protocol),
                                               svc.ns + "/" + svc.name);
       if (!inserted && it->second != svc.ns + "/" + svc.name) {
-        diag.error(w, key_path(p, "port"), vip_port_text(vip, what) +
-                                           " is already served by service " + it->second);
+        r.error(key_path(p, "port"),
+                vip_port_text(vip, what) + " is already served by service " + it->second);
       }
     }
   }
   if (svc.endpoints.size() > kMaxEndpoints) {
-    diag.error(w, "", std::to_string(svc.endpoints.size()) + " endpoints; at most " +
-                          std::to_string(kMaxEndpoints) + " are allowed");
+    r.error("", std::to_string(svc.endpoints.size()) + " endpoints; at most " +
+                    std::to_string(kMaxEndpoints) + " are allowed");
   }
   for (const EndpointConfig& e : svc.endpoints) {
     if (!e.hostname.empty() && !is_dns1123_label(e.hostname)) {
-      diag.error(w, "", "endpoint " + dp::to_string(e.ip) + ": hostname " +
-                            quote(e.hostname) + " is not a DNS-1123 label");
+      r.error("", "endpoint " + dp::to_string(e.ip) + ": hostname " + quote(e.hostname) +
+                      " is not a DNS-1123 label");
     }
   }
 }
@@ -185,21 +183,23 @@ bool is_list_kind(std::string_view kind) {
 
 Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
                                      const ServiceList& known) {
+  Diagnostics diag(source);
+  const Location document = diag.at_object("");
   JsonInput input = parse_json_input(json_text);
-  if (input.syntax) return make_error(ErrorCode::kInvalidConfig, std::string(source) + ": " + *input.syntax);
-  if (input.duplicate) {
-    return make_error(ErrorCode::kInvalidConfig,
-                      std::string(source) + ": " + *input.duplicate +
-                          ": the key appears twice in one object; which one counts is not "
-                          "defined (RFC 8259 §4), so neither does");
+  if (input.syntax) diag.error(document, "", *input.syntax);
+  if (!input.syntax && input.duplicate) {
+    // The path is part of the text: a key "" twice at the top level has an
+    // empty path, and the message still reads "SOURCE: : the key ...".
+    diag.error(document, "",
+               *input.duplicate + ": the key appears twice in one object; which one counts is "
+                                  "not defined (RFC 8259 §4), so neither does");
   }
+  if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.error_report());
   const json root = std::move(input.value);
 
-  Diagnostics diag(source);
   std::vector<std::pair<std::optional<size_t>, const json*>> objects;
   if (!root.is_object()) {
-    diag.error("", "", std::string(json_type(root)) +
-                           " where a Kubernetes object or List is expected");
+    diag.error(document, "", where_expected(root, "a Kubernetes object or List"));
   } else if (root.contains("kind") && root["kind"].is_string() &&
              is_list_kind(root["kind"].get_ref<const std::string&>())) {
     Reader r(diag, root["kind"].get<std::string>());
@@ -214,8 +214,8 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   std::vector<PendingSlice> slices;
   for (const auto& [item, obj] : objects) {
     if (!obj->is_object()) {
-      diag.error(item ? element_path("items", *item) : std::string(), "",
-                 std::string(json_type(*obj)) + " where a Kubernetes object is expected");
+      Reader(diag, item ? element_path("items", *item) : std::string())
+          .wrong_type("", *obj, "a Kubernetes object");
       continue;
     }
     Reader r(diag, describe(item, "", ObjectMeta{}));
@@ -253,8 +253,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     const ServiceConfig& svc = services[i].cfg;
     auto [it, inserted] = by_name.emplace(std::make_pair(svc.ns, svc.name), i);
     if (!inserted) {
-      diag.error(services[i].where, "", "service " + svc.ns + "/" + svc.name +
-                                            " is already defined by " + services[it->second].where);
+      Reader(diag, services[i].where)
+          .error("", "service " + svc.ns + "/" + svc.name + " is already defined by " +
+                         services[it->second].where);
     }
   }
   // The same EndpointSlice twice (a List holding an object twice, or two
@@ -263,8 +264,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   for (const PendingSlice& slice : slices) {
     auto [it, inserted] = slice_names.emplace(std::make_pair(slice.ns, slice.name), &slice);
     if (!inserted) {
-      diag.error(slice.where, "", "EndpointSlice " + slice.ns + "/" + slice.name +
-                                      " is already defined by " + it->second->where);
+      Reader(diag, slice.where)
+          .error("", "EndpointSlice " + slice.ns + "/" + slice.name + " is already defined by " +
+                         it->second->where);
     }
   }
   const size_t service_objects = services.size();
@@ -276,8 +278,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
         return k.ns == slice.ns && k.name == slice.service;
       });
       if (running == known.end()) {
-        diag.warning(slice.where, "", "skipped: its service " + slice.ns + "/" + slice.service +
-                                          " is neither in the input nor running");
+        Reader(diag, slice.where)
+            .warning("", "skipped: its service " + slice.ns + "/" + slice.service +
+                             " is neither in the input nor running");
         continue;
       }
       // Its target ports were resolved when it was applied: nothing to resolve.
@@ -305,7 +308,8 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
       // Without endpoints nothing is forwarded; the port number stands in so
       // the service (and its SRV records) still loads.
       ps.cfg.ports[i].target_port = ps.cfg.ports[i].port;
-      diag.warning(ps.where, element_path("spec.ports", i) + ".targetPort",
+      Reader(diag, ps.where)
+          .warning(element_path("spec.ports", i) + ".targetPort",
                    quote(ps.target_names[i]) + " is not resolved: no EndpointSlice with "
                                                "endpoints names it; using port " +
                        std::to_string(ps.cfg.ports[i].port));
@@ -313,14 +317,14 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     validate_service(diag, ps, vip_ports);
   }
 
-  if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.joined_errors());
+  if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.error_report());
   K8sImport out;
   out.service_objects = service_objects;
   out.endpoints_given = std::move(endpoints_given);
   out.target_unresolved = std::move(target_unresolved);
   out.services.reserve(services.size());
   for (PendingService& ps : services) out.services.push_back(std::move(ps.cfg));
-  out.warnings = diag.take_warnings();
+  out.warnings = diag.warning_lines();
   return out;
 }
 

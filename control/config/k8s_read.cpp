@@ -26,6 +26,10 @@ std::string_view json_type(const json& j) {
   return "nothing";
 }
 
+std::string where_expected(const json& found, std::string_view expected) {
+  return std::string(json_type(found)).append(" where ").append(expected).append(" is expected");
+}
+
 namespace {
 
 std::optional<dp::Proto> read_protocol(Reader& r, const json& obj, const std::string& path) {
@@ -75,7 +79,7 @@ void read_cluster_ip(Reader& r, const json& spec, PendingService& ps) {
     for (size_t i = 0; i < ips->size(); ++i) {
       const std::string p = element_path("spec.clusterIPs", i);
       if (!(*ips)[i].is_string()) {
-        r.error(p, std::string(json_type((*ips)[i])) + " where a string is expected");
+        r.wrong_type(p, (*ips)[i], "a string");
         return;
       }
       candidates.emplace_back(p, (*ips)[i].get<std::string>());
@@ -163,7 +167,7 @@ void read_service_ports(Reader& r, const json& spec, PendingService& ps) {
     const std::string p = element_path("spec.ports", i);
     const json& pt = (*ports)[i];
     if (!pt.is_object()) {
-      r.error(p, std::string(json_type(pt)) + " where an object is expected");
+      r.wrong_type(p, pt, "an object");
       continue;
     }
     ServicePortConfig port;
@@ -222,7 +226,7 @@ void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice
     const std::string ap = element_path(key_path(p, "addresses"), i);
     const json& a = (*addrs)[i];
     if (!a.is_string()) {
-      r.error(ap, std::string(json_type(a)) + " where a string is expected");
+      r.wrong_type(ap, a, "a string");
       continue;
     }
     const std::string& text = a.get<std::string>();
@@ -265,8 +269,8 @@ ObjectMeta read_meta(Reader& r, const json& obj) {
       if (check->is_string()) {
         m.health_check = check->get<std::string>();
       } else {
-        r.error("metadata.annotations[\"" + std::string(kHealthCheckAnnotation) + "\"]",
-                std::string(json_type(*check)) + " where a string (JSON text) is expected");
+        r.wrong_type("metadata.annotations[\"" + std::string(kHealthCheckAnnotation) + "\"]",
+                     *check, "a string (JSON text)");
       }
     }
   }
@@ -334,12 +338,7 @@ PendingService read_service(Reader& r, const json& obj, const ObjectMeta& meta) 
     if (check) {
       svc.health_check = *check;
     } else {
-      std::string_view lines = check.error().message;
-      while (!lines.empty()) {
-        const size_t nl = lines.find('\n');
-        r.error(at, lines.substr(0, nl));
-        lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
-      }
+      r.error_lines(at, check.error().message);
     }
   }
   return ps;
@@ -375,7 +374,7 @@ std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectM
       const std::string p = element_path("ports", i);
       const json& pt = (*ports)[i];
       if (!pt.is_object()) {
-        r.error(p, std::string(json_type(pt)) + " where an object is expected");
+        r.wrong_type(p, pt, "an object");
         continue;
       }
       SlicePort sp;
@@ -391,7 +390,7 @@ std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectM
     for (size_t i = 0; i < eps->size(); ++i) {
       const std::string p = element_path("endpoints", i);
       if (!(*eps)[i].is_object()) {
-        r.error(p, std::string(json_type((*eps)[i])) + " where an object is expected");
+        r.wrong_type(p, (*eps)[i], "an object");
         continue;
       }
       read_endpoint(r, (*eps)[i], p, s);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/config/config.hpp"
+#include "control/config/diagnostics.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl::k8s_detail {
@@ -25,53 +26,32 @@ inline constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-nam
 
 // "an object", "a string", ...: the JSON type of `j` for messages.
 std::string_view json_type(const json& j);
+// "an array where an object is expected": `found` is not `expected`.
+std::string where_expected(const json& found, std::string_view expected);
 
-// Collects messages; `where` is the "items[3] Service default/web" prefix.
-class Diagnostics {
- public:
-  explicit Diagnostics(std::string_view source) : source_(source) {}
-
-  void error(std::string_view where, std::string_view path, std::string_view what) {
-    errors_.push_back(line(where, path, what));
-  }
-  void warning(std::string_view where, std::string_view path, std::string_view what) {
-    warnings_.push_back(line(where, path, what));
-  }
-  bool has_errors() const { return !errors_.empty(); }
-
-  std::string joined_errors() const {
-    std::string out;
-    for (const std::string& e : errors_) {
-      if (!out.empty()) out += '\n';
-      out += e;
-    }
-    return out;
-  }
-  std::vector<std::string> take_warnings() { return std::move(warnings_); }
-
- private:
-  std::string line(std::string_view where, std::string_view path, std::string_view what) const {
-    std::string s = source_ + ": ";
-    if (!where.empty()) s += std::string(where) + ": ";
-    if (!path.empty()) s += std::string(path) + ": ";
-    return s + std::string(what);
-  }
-
-  std::string source_;
-  std::vector<std::string> errors_;
-  std::vector<std::string> warnings_;
-};
-
-// Typed accessors for one object.  JSON null counts as absent: kubectl prints
-// `"endpoints": null` and `"ports": null` for an empty EndpointSlice.
+// Typed accessors for one object, `where` naming it ("items[3] Service
+// default/web"); messages go to the Diagnostics shared with TOML input.
+// JSON null counts as absent: kubectl prints `"endpoints": null` and
+// `"ports": null` for an empty EndpointSlice.
 class Reader {
  public:
   Reader(Diagnostics& diag, std::string where) : diag_(diag), where_(std::move(where)) {}
 
   const std::string& where() const { return where_; }
   void set_where(std::string where) { where_ = std::move(where); }
-  void error(std::string_view path, std::string_view what) { diag_.error(where_, path, what); }
-  void warning(std::string_view path, std::string_view what) { diag_.warning(where_, path, what); }
+  void error(std::string_view path, std::string_view what) {
+    diag_.error(diag_.at_object(where_), path, what);
+  }
+  void warning(std::string_view path, std::string_view what) {
+    diag_.warning(diag_.at_object(where_), path, what);
+  }
+  // Each line of another check's report as an error under `path`.
+  void error_lines(std::string_view path, std::string_view report) {
+    diag_.error_lines(diag_.at_object(where_), path, report);
+  }
+  void wrong_type(std::string_view path, const json& found, std::string_view expected) {
+    error(path, where_expected(found, expected));
+  }
 
   // The member, or nullptr when absent or null (an error when required).
   const json* find(const json& obj, std::string_view path, std::string_view key,
@@ -91,8 +71,7 @@ class Reader {
     bool matches = v->type() == type ||
                    (type == json::value_t::number_integer && v->is_number_unsigned());
     if (!matches) {
-      error(key_path(path, key), std::string(json_type(*v)) + " where " + std::string(type_text) +
-                                 " is expected");
+      wrong_type(key_path(path, key), *v, type_text);
       return nullptr;
     }
     return v;
@@ -124,7 +103,7 @@ class Reader {
   // An integer in lo..hi, checked on the JSON value itself.
   std::optional<int64_t> as_int(const json& v, std::string_view path, int64_t lo, int64_t hi) {
     if (!v.is_number_integer()) {
-      error(path, std::string(json_type(v)) + " where an integer is expected");
+      wrong_type(path, v, "an integer");
       return std::nullopt;
     }
     if (v.is_number_unsigned() &&

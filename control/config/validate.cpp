@@ -111,36 +111,6 @@ std::optional<dp::Proto> parse_protocol(std::string_view s) noexcept {
   return std::nullopt;
 }
 
-std::string quote(std::string_view s) {
-  // Control bytes (ESC, NUL, ...) are written as \xNN: a message quoting
-  // input goes to logs and terminals (issue 15: a pod name cleared the
-  // screen of whoever listed it).
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out + '"';
-}
-
-std::string key_path(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
-}
-
-std::string element_path(std::string_view path, size_t i) {
-  return std::string(path) + "[" + std::to_string(i) + "]";
-}
-
 std::string port_and_protocol(uint16_t port, dp::Proto protocol) {
   return std::to_string(port) + "/" + std::string(dp::proto_name(protocol));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "control/config/config.hpp"
+#include "control/config/diagnostics.hpp"
 #include "control/result.hpp"
 #include "dataplane/net.hpp"
 
@@ -103,12 +104,7 @@ std::vector<std::string> config_warnings(const Config& config);
 
 // ---- message pieces ----
 
-// `s` in double quotes, with '"' and '\' escaped.
-std::string quote(std::string_view s);
-// "path.key", or "key" at the top level.
-std::string key_path(std::string_view path, std::string_view key);
-// "path[i]".
-std::string element_path(std::string_view path, size_t i);
+// quote(), key_path() and element_path(): control/config/diagnostics.hpp.
 // "80/TCP".
 std::string port_and_protocol(uint16_t port, dp::Proto protocol);
 // "10.96.0.20:80/TCP", "[fd00:10:96::20]:80/TCP": `what` is port_and_protocol's.

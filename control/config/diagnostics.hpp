@@ -1,0 +1,84 @@
+// How every config input reports what is wrong with it: the TOML config
+// (control/config/config_reader.hpp) and Kubernetes JSON
+// (control/config/k8s_read.hpp) record through one Diagnostics.
+//
+// A message is "LOCATION: KEY.PATH: what", one a line, collected rather than
+// returned at the first problem so one pass reports every error of an input
+// (architecture decision 6, style habit 7).  Only the location differs by
+// input, and Diagnostics makes both kinds:
+//   conf/podgate.toml:14:9: services[2].ports[0].port: 70000 is not in 1..65535
+//   k8s.json: items[3] Service default/web: spec.ports[0].port: 0 is not in 1..65535
+// The readers keep their typed accessors (toml++ nodes and nlohmann::json
+// differ); what a message says, where it points and how a report reads
+// live here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace podgate::ctl {
+
+// Where a message points: the text written before its key path, separator
+// included, and the position the report sorts it by.
+struct Location {
+  std::string prefix;  // "conf/podgate.toml:14:9: ", "k8s.json: items[3] Service default/web: ", ""
+  uint32_t line = 0;   // 0: no position; kept in the order recorded, before positioned ones
+  uint32_t column = 0;
+};
+
+class Diagnostics {
+ public:
+  // `source` names the input: a file name, "-", or empty for input that is
+  // not a file (a Kubernetes annotation read as a TOML table).
+  explicit Diagnostics(std::string_view source) : source_(source) {}
+
+  const std::string& source() const { return source_; }
+
+  // "SOURCE:LINE:COL: ", a TOML node's position; a node without one (line
+  // 0) blames the file's start.  No source: no prefix, since a position in
+  // text the user never wrote would mean nothing.
+  Location at_position(uint32_t line, uint32_t column) const;
+  // "SOURCE: OBJECT: " ("SOURCE: " for an empty `object`), an object of a
+  // JSON document such as "items[3] Service default/web".
+  Location at_object(std::string_view object) const;
+
+  // Records "PATH: what" ("what" for an empty path) at `at`.
+  void error(const Location& at, std::string_view path, std::string_view what);
+  void warning(const Location& at, std::string_view path, std::string_view what);
+  // Each line of `report` (another check's errors, one a line) as an error.
+  void error_lines(const Location& at, std::string_view path, std::string_view report);
+
+  bool has_errors() const { return !errors_.empty(); }
+  size_t error_count() const { return errors_.size(); }
+
+  // Every error, one a line, sorted by position (recorded order among equals).
+  std::string error_report() const;
+  // Every warning, one line each, in the same order.
+  std::vector<std::string> warning_lines() const;
+
+ private:
+  struct Message {
+    Location at;
+    std::string text;  // "PATH: what"
+  };
+
+  static std::vector<std::string> sorted_lines(const std::vector<Message>& messages);
+
+  std::string source_;
+  std::vector<Message> errors_;
+  std::vector<Message> warnings_;
+};
+
+// ---- how a message names a value and a place ----
+
+// `s` in double quotes, with '"' and '\' escaped and control bytes as \xNN.
+std::string quote(std::string_view s);
+// "path.key", or "key" at the top level.
+std::string key_path(std::string_view path, std::string_view key);
+// "path[i]".
+std::string element_path(std::string_view path, size_t i);
+
+}  // namespace podgate::ctl
