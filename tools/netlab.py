@@ -373,6 +373,26 @@ class Appliance:
             answers += got + [None] * (n - len(got))
         return answers
 
+    def echoed_whole(self, client, vip, port, pod_prefix, source_ports=range(41000, 41010), size=4000):
+        """Sends a `size`-byte datagram from `client` (either family) to
+        vip:port from each source port, larger than the links' MTU so that
+        it travels in fragments both ways; returns how many came back whole
+        from a Pod whose name starts with `pod_prefix`."""
+        family = "AF_INET6" if ":" in client else "AF_INET"
+        script = (
+            "import socket\n"
+            f"data=bytes(i*7%256 for i in range({size}))\n"
+            "ok=0\n"
+            f"for port in {list(source_ports)!r}:\n"
+            f"  s=socket.socket(socket.{family},socket.SOCK_DGRAM); s.settimeout(3)\n"
+            f"  s.bind(('{client}',port))\n"
+            f"  s.sendto(data,('{vip}',{port}))\n"
+            "  try:\n"
+            f"    r=s.recv(65535); name,echo=r.split(b' ',1); ok+=echo==data and name.startswith(b'{pod_prefix}')\n"
+            "  except socket.timeout: pass\n"
+            "print(ok)\n")
+        return int(ns_exec(self.client_ns, "python3", "-c", script, timeout=60).stdout.strip() or 0)
+
     def udp_ask(self, vip, port, source_ports, message="hi", timeout=2.0):
         """Sends one datagram from each source port; returns {port: pod}."""
         script = (

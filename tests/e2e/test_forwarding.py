@@ -134,22 +134,9 @@ class ForwardingTest(unittest.TestCase):
         # 4000 bytes over a 1500-byte link: the client's kernel sends three
         # fragments, podgate NATs each like the first (issue 12), the Pod's
         # kernel reassembles them and echoes 4000+ bytes, fragmented again.
-        script = (
-            "import socket\n"
-            "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)\n"
-            "data=bytes(i*7%256 for i in range(4000))\n"
-            "ok=0\n"
-            "for port in range(41000,41010):\n"
-            "  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)\n"
-            "  s.bind(('192.0.2.2',port))\n"
-            f"  s.sendto(data,('{UDP_VIP}',5353))\n"
-            "  try:\n"
-            "    r=s.recv(65535); name,echo=r.split(b' ',1); ok+=echo==data and name.startswith(b'my-app')\n"
-            "  except socket.timeout: pass\n"
-            "print(ok)\n")
         before = self.app.worker_totals()
-        out = netlab.ns_exec(self.app.client_ns, "python3", "-c", script, timeout=60).stdout
-        self.assertEqual(out.strip(), "10", "datagrams echoed whole")
+        self.assertEqual(self.app.echoed_whole("192.0.2.2", UDP_VIP, 5353, "my-app"), 10,
+                         "datagrams echoed whole")
         totals = self.app.worker_totals()
         self.assertGreaterEqual(totals["rx_packets"] - before["rx_packets"], 60,
                                 "three fragments each way per datagram")

@@ -106,21 +106,9 @@ class Ipv6Test(unittest.TestCase):
         # fragments (RFC 8200 §4.5), podgate NATs each like the first, the
         # Pod's kernel reassembles them and echoes 4000+ bytes, fragmented
         # again, which podgate NATs back from the VIP.
-        script = (
-            "import socket\n"
-            "data=bytes(i*7%256 for i in range(4000))\n"
-            "ok=0\n"
-            "for port in range(41000,41010):\n"
-            "  s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(3)\n"
-            f"  s.bind(('{netlab.CLIENT_IP6}',port))\n"
-            f"  s.sendto(data,('{VIP6}',5353))\n"
-            "  try:\n"
-            "    r=s.recv(65535); name,echo=r.split(b' ',1); ok+=echo==data and name.startswith(b'web6-')\n"
-            "  except socket.timeout: pass\n"
-            "print(ok)\n")
         before = self.app.worker_totals()
-        out = netlab.ns_exec(self.app.client_ns, "python3", "-c", script, timeout=60).stdout
-        self.assertEqual(out.strip(), "10", "datagrams echoed whole")
+        self.assertEqual(self.app.echoed_whole(netlab.CLIENT_IP6, VIP6, 5353, "web6-"), 10,
+                         "datagrams echoed whole")
         totals = self.app.worker_totals()
         self.assertGreaterEqual(totals["rx_packets"] - before["rx_packets"], 60,
                                 "three fragments each way per datagram")
