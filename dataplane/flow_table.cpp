@@ -1,12 +1,9 @@
 #include "dataplane/flow_table.hpp"
 
-#include <type_traits>
-
-#include "dataplane/checksum.hpp"
-
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace podgate::dp {
 
@@ -169,7 +166,7 @@ F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte
   f.pod = pod;
   f.pod_port = pod_port;
   if constexpr (std::is_same_v<F, Flow6>) {
-    f.csum_delta = csum_delta_ip6_port(key.dst.bytes.data(), pod.bytes.data(), key.dport, pod_port);
+    f.csum_delta = 0;  // the worker that pins it sets its NAT's checksum term
   } else {
     f.reserved = 0;
   }

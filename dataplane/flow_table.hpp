@@ -179,7 +179,8 @@ struct Flow6 {
   Ip6 pod;
   rte_be16_t pod_port = 0;
   // The TCP/UDP checksum term of the client's packets' NAT, VIP:port ->
-  // pod:pod_port (csum_delta_ip6_port()); replies add its complement.
+  // pod:pod_port (csum_delta_ip6_port(), set by the worker that pins the
+  // connection); replies add its complement.
   uint16_t csum_delta = 0;
   uint32_t expires = 0;
   uint32_t gen = 0;

@@ -89,8 +89,7 @@ inline bool find_quoted_packet(const ParsedPacket6& p, QuotedPacket6& q) noexcep
   constexpr uint32_t kIcmpErrorHeader = 8;  // type, code, checksum, 4 bytes (unused / MTU / pointer)
   if (p.l4_len < kIcmpErrorHeader + sizeof(rte_ipv6_hdr) + 8) return false;
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p.l4 + kIcmpErrorHeader);
-  const uint8_t* first = p.l4 + kIcmpErrorHeader;
-  if ((first[0] >> 4) != 6 ||
+  if ((p.l4[kIcmpErrorHeader] >> 4) != 6 ||
       (ip->proto != static_cast<uint8_t>(Proto::kTcp) && ip->proto != static_cast<uint8_t>(Proto::kUdp))) {
     return false;
   }

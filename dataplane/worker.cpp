@@ -457,10 +457,13 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
 // Pins a new connection to `pod` and counts it (either family): every
 // path here follows a lookup of `key` that missed (or an erase).
 template <Family F>
-inline void Worker::pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
-                                 const typename FamilyTypes<F>::Addr& pod, rte_be16_t pod_port, uint16_t slot,
-                                 FlowState state, uint8_t tcp_flags) noexcept {
-  if (auto* flow = table<F>().insert(key, probe, pod, pod_port, state, gen_, now_, slot, true)) {
+inline typename FamilyTypes<F>::Flow* Worker::pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key& key,
+                                                           const FlowProbe& probe,
+                                                           const typename FamilyTypes<F>::Addr& pod,
+                                                           rte_be16_t pod_port, uint16_t slot, FlowState state,
+                                                           uint8_t tcp_flags) noexcept {
+  auto* flow = table<F>().insert(key, probe, pod, pod_port, state, gen_, now_, slot, true);
+  if (flow != nullptr) {
     // A client's packet without SYN: a connection another appliance (or
     // this one before a restart) started, that ECMP now sends here.  Maglev
     // chose the same Pod there, so it carries on; touch() makes it
@@ -478,9 +481,10 @@ inline void Worker::pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key
   TrafficCounters& t = traffic_[slot];
   t.packets_in.add();
   t.bytes_in.add(rte_pktmbuf_pkt_len(m));
+  return flow;
 }
-template void Worker::pin_new_flow<Family::kIpv6>(rte_mbuf*, const FlowKey6&, const FlowProbe&, const Ip6&,
-                                                  rte_be16_t, uint16_t, FlowState, uint8_t) noexcept;
+template Flow6* Worker::pin_new_flow<Family::kIpv6>(rte_mbuf*, const FlowKey6&, const FlowProbe&, const Ip6&,
+                                                    rte_be16_t, uint16_t, FlowState, uint8_t) noexcept;
 
 void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
                              const FlowKey4& key, const FlowProbe& probe) noexcept {

@@ -257,8 +257,10 @@ class Worker : public DpObject {
                          bool service_gone) noexcept;
   void handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc, const FlowKey4& key,
                        const FlowProbe& probe) noexcept;
+  // The connection's flow record, or null when the table is full (it is
+  // then forwarded by Maglev alone).
   template <Family F>
-  void pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
+  typename FamilyTypes<F>::Flow* pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
                     const typename FamilyTypes<F>::Addr& pod, rte_be16_t pod_port, uint16_t slot, FlowState state,
                     uint8_t tcp_flags) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;

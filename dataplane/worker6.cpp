@@ -100,8 +100,12 @@ void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6&
   if (!fits_egress6(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
-  nat6_and_decrement_hop_limit<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
+  // The NAT's checksum term, once: this packet's, and kept for the rest.
+  const uint16_t delta = csum_delta_ip6_port(key.dst.bytes.data(), to.ip.bytes.data(), key.dport, to.port);
+  if (Flow6* flow = pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags)) {
+    flow->csum_delta = delta;
+  }
+  nat6_with_delta<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port, delta);
   forward6(m, p.eth, to.ip);
 }
 
