@@ -194,8 +194,7 @@ bool parse_fragment6(ParsedPacket6& out, FragmentPart& part, DropReason& drop) n
       drop = DropReason::kFragment;
       return false;
     }
-    out.kind = hint == kUdp ? PacketKind::kUdp : PacketKind::kTcp;  // the first fragment's decides
-    part = FragmentPart::kLater;
+    part = FragmentPart::kLater;  // its protocol is the first fragment's
     return true;
   }
   part = FragmentPart::kFirst;

@@ -102,7 +102,7 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
     ctx.dport = p.dport();
     const rte_be16_t sport = ctx.sport, dport = ctx.dport;
     const Proto proto = ctx.proto;
-    rte_mbuf* waiting[FragmentTable::kHeldPerDatagram];
+    rte_mbuf* waiting[FamilyTypes<F>::Fragments::kHeldPerDatagram];
     const uint8_t n = fragments.take_held(ctx, waiting);
     route_fragment<F>(m, p, part, sport, dport);
     for (uint8_t i = 0; i < n; ++i) {
