@@ -14,6 +14,9 @@ uint32_t buckets_for(uint32_t capacity) noexcept {
   return std::max<uint32_t>(2, (capacity + k - 1) / k);
 }
 
+// Entries of the half-open queue: one per record up to its cap, a power of two.
+uint32_t half_open_entries(uint32_t capacity, uint32_t cap) noexcept { return std::bit_ceil(std::min(capacity, cap)); }
+
 }  // namespace
 
 template <class F>
@@ -35,6 +38,8 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) : ti
   // allocations.
   flows_ = DpVector<F>(capacity_);
   buckets_ = DpVector<Bucket>(n_buckets_);
+  half_open_ = DpVector<HalfOpen>(half_open_entries(capacity_, kMaxHalfOpenQueued));
+  half_open_mask_ = static_cast<uint32_t>(half_open_.size()) - 1;
   for (uint32_t i = capacity_; i-- > 0;) {
     flows_[i].expires = free_head_;
     free_head_ = i;
@@ -43,7 +48,8 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) : ti
 
 template <class F>
 uint64_t BasicFlowTable<F>::memory_bytes(uint32_t capacity) noexcept {
-  return uint64_t{capacity} * sizeof(F) + uint64_t{buckets_for(capacity)} * sizeof(Bucket);
+  return uint64_t{capacity} * sizeof(F) + uint64_t{buckets_for(capacity)} * sizeof(Bucket) +
+         uint64_t{half_open_entries(capacity, kMaxHalfOpenQueued)} * sizeof(HalfOpen);
 }
 
 // Inlined (as unplace() below) into its only caller, insert(): a new flow
@@ -149,8 +155,10 @@ F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte
                         FlowState state, uint32_t gen, uint32_t now, uint16_t stats_slot,
                         bool known_absent) noexcept {
   if (free_head_ == kNoFlow) {
-    // Every record taken: free a few expired ones before giving up.
-    expire_some(now, 4 * kSlotsPerBucket);
+    // Every record taken: free a few expired ones before giving up, the
+    // half-open ones due first.
+    expire_half_open(now, 4 * kSlotsPerBucket);
+    if (free_head_ == kNoFlow) expire_some(now, 4 * kSlotsPerBucket);
     if (free_head_ == kNoFlow) return nullptr;
   }
   const uint32_t index = free_head_;
@@ -177,7 +185,10 @@ F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte
   // place() never frees it while making room.
   if (place(key, forward, index << 1, now, known_absent)) {
     const Key reverse = f.reverse_key();
-    if (place(reverse, probe(hash(reverse)), index << 1 | 1, now, false)) return &f;
+    if (place(reverse, probe(hash(reverse)), index << 1 | 1, now, false)) {
+      if (state == FlowState::kTcpSynSent) queue_half_open(index, f.expires);
+      return &f;
+    }
     unplace(forward, index << 1);
   }
   f.state = FlowState::kFree;

@@ -22,6 +22,10 @@ namespace {
 // Flow records examined for expiry per loop: a full sweep of a 1M-flow
 // table takes 62,500 loops, under a second when busy.
 constexpr uint32_t kExpiryFlowsPerPoll = 16;
+// Half-open flows freed at their deadline per loop, at most: more than a
+// loop can pin (one burst from each port and one handed off), so the queue
+// keeps up with any SYN rate.
+constexpr uint32_t kHalfOpenExpiriesPerPoll = 4 * Worker::kBurst;
 constexpr uint16_t kNoPortIndex = 0xffff;
 
 // The flow-table key of a TCP or UDP packet: its own 5-tuple, in either
@@ -129,8 +133,12 @@ void Worker::poll_once() noexcept {
       process_burst(burst_, static_cast<uint16_t>(n), true, false);
     }
   }
-  counters_.flows_expired.add(flows_.expire_some(now_, kExpiryFlowsPerPoll));
-  if (flows6_.size() != 0) counters_.flows_expired.add(flows6_.expire_some(now_, kExpiryFlowsPerPoll));
+  counters_.flows_expired.add(flows_.expire_half_open(now_, kHalfOpenExpiriesPerPoll) +
+                              flows_.expire_some(now_, kExpiryFlowsPerPoll));
+  if (flows6_.size() != 0) {
+    counters_.flows_expired.add(flows6_.expire_half_open(now_, kHalfOpenExpiriesPerPoll) +
+                                flows6_.expire_some(now_, kExpiryFlowsPerPoll));
+  }
   if (fragments_.held() != 0) [[unlikely]] {
     counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
   }

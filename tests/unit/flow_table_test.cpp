@@ -345,6 +345,68 @@ TEST(FlowTable, ExpireSomeFreesOnlyExpiredAndIsBounded) {
   EXPECT_EQ(t.expire_some(now, 0), 0u);
 }
 
+// A SYN flood into a table mostly full of established connections: 96
+// spare records, 32 new half-open flows every millisecond, each expiring
+// after 1 ms.  The sweep (never called here) would need to pass 4,000
+// records to find them; the half-open queue frees each at its deadline, so
+// every SYN of 1,000 ms finds a record.
+TEST(FlowTable, HalfOpenFlowsAreFreedAtTheirDeadlineWhereverTheSweepIs) {
+  FlowTimeouts timeouts = kTimeouts;
+  timeouts.tcp_syn_ms = 1;
+  FlowTable t(4096, timeouts);
+  const uint32_t established = t.capacity() - 96;
+  for (uint32_t i = 0; i < established; ++i) {
+    ASSERT_NE(insert_fwd(t, client_key(i), FlowState::kTcpEstablished, 0), nullptr);
+  }
+  uint32_t refused = 0, freed = 0, next = established;
+  for (uint32_t now = 0; now < 1000; ++now) {
+    freed += t.expire_half_open(now, 128);
+    for (int i = 0; i < 32; ++i) refused += insert_fwd(t, client_key(next++), FlowState::kTcpSynSent, now) == nullptr;
+    EXPECT_LE(t.size(), established + 64) << "at " << now << " ms: only the last two milliseconds' SYNs live";
+  }
+  EXPECT_EQ(refused, 0u);
+  EXPECT_EQ(freed, 32u * 999);  // all but the last millisecond's
+  for (uint32_t i = 0; i < established; i += 97) EXPECT_TRUE(t.find(client_key(i), 1000)) << i;
+}
+
+TEST(FlowTable, TheHalfOpenQueueFreesOnlyWhatIsStillExpired) {
+  FlowTable t(64, kTimeouts);
+  const uint32_t syn = kTimeouts.tcp_syn_ms;
+  Flow* established = insert_fwd(t, client_key(1), FlowState::kTcpSynSent, 0);
+  Flow* refreshed = insert_fwd(t, client_key(2), FlowState::kTcpSynSent, 0);
+  Flow* reused = insert_fwd(t, client_key(3), FlowState::kTcpSynSent, 0);
+  ASSERT_TRUE(established && refreshed && reused);
+  ASSERT_NE(insert_fwd(t, client_key(4), FlowState::kTcpSynSent, 0), nullptr);  // stays half-open
+  t.touch(*established, false, kAck, 10);   // the handshake's last ACK
+  t.touch(*refreshed, false, kSyn, 10);     // a retransmitted SYN: due later
+  t.erase(*reused);                         // its record, reused by a long-lived flow
+  ASSERT_NE(insert_fwd(t, client_key(5), FlowState::kUdp, 10), nullptr);
+
+  EXPECT_EQ(t.expire_half_open(syn - 1, 64), 0u) << "nothing is due before the SYN timeout";
+  EXPECT_EQ(t.expire_half_open(syn, 64), 1u) << "only client 4's flow is still the half-open one";
+  EXPECT_TRUE(t.find(client_key(1), syn));
+  EXPECT_TRUE(t.find(client_key(2), syn));
+  EXPECT_TRUE(t.find(client_key(5), syn));
+  EXPECT_FALSE(t.find(client_key(4), syn));
+  EXPECT_EQ(t.size(), 3u);
+  // The retransmitted SYN's flow is left to lookups and the sweep.
+  EXPECT_EQ(t.expire_half_open(syn + 10, 64), 0u);
+  EXPECT_EQ(t.expire_some(syn + 10, t.capacity()), 1u);
+}
+
+TEST(FlowTable, AFullHalfOpenQueueForgetsItsOldestAndTheSweepFreesThem) {
+  FlowTable t(1u << 15, kTimeouts);  // a queue of 16,384 entries
+  const uint32_t n = 20'000;
+  for (uint32_t i = 0; i < n; ++i) ASSERT_NE(insert_fwd(t, client_key(i), FlowState::kTcpSynSent, 0), nullptr);
+  // The queue frees at most `budget` a call, and only the 16,384 newest.
+  EXPECT_EQ(t.expire_half_open(kTimeouts.tcp_syn_ms, 100), 100u);
+  EXPECT_EQ(t.expire_half_open(kTimeouts.tcp_syn_ms, n), 16'384u - 100);
+  EXPECT_TRUE(t.find(client_key(0), kTimeouts.tcp_syn_ms - 1)) << "the oldest SYNs' flows are still held";
+  EXPECT_EQ(t.size(), n - 16'384u);
+  EXPECT_EQ(t.expire_some(kTimeouts.tcp_syn_ms, t.capacity()), n - 16'384u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
 TEST(FlowTable, FullTableRefusesInsertThenAcceptsAfterExpiry) {
   FlowTable t(8, kTimeouts);
   ASSERT_EQ(t.capacity(), 8u);
