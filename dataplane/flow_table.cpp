@@ -20,7 +20,7 @@ uint32_t half_open_entries(uint32_t capacity, uint32_t cap) noexcept { return st
 }  // namespace
 
 template <class F>
-BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) : timeouts_(timeouts) {
+BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
   if (capacity == 0 || capacity > kMaxCapacity) {
     throw std::invalid_argument("flow table capacity " + std::to_string(capacity) +
                                 " is not in 1.." + std::to_string(kMaxCapacity));
@@ -32,6 +32,12 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) : ti
                                   " ms is not in 1.." + std::to_string(kMaxTimeoutMs));
     }
   }
+  auto timeout_of = [&](FlowState s) -> uint32_t& { return timeout_of_state_[static_cast<uint8_t>(s)]; };
+  timeout_of(FlowState::kTcpSynSent) = timeouts.tcp_syn_ms;
+  timeout_of(FlowState::kTcpSynReceived) = timeouts.tcp_syn_ms;
+  timeout_of(FlowState::kTcpEstablished) = timeouts.tcp_established_ms;
+  timeout_of(FlowState::kTcpClosing) = timeouts.tcp_closing_ms;
+  timeout_of(FlowState::kUdp) = timeouts.udp_ms;
   capacity_ = capacity;
   n_buckets_ = buckets_for(capacity);
   // Value-initialised: every record kFree, every slot empty.  The only

@@ -392,17 +392,8 @@ class BasicFlowTable {
   // Connections held, including expired ones not yet freed.
   uint32_t size() const noexcept { return size_; }
   uint32_t capacity() const noexcept { return capacity_; }
-  uint32_t timeout_ms(FlowState s) const noexcept {
-    switch (s) {
-      case FlowState::kTcpSynSent:
-      case FlowState::kTcpSynReceived: return timeouts_.tcp_syn_ms;
-      case FlowState::kTcpEstablished: return timeouts_.tcp_established_ms;
-      case FlowState::kTcpClosing: return timeouts_.tcp_closing_ms;
-      case FlowState::kUdp: return timeouts_.udp_ms;
-      case FlowState::kFree: break;
-    }
-    return 0;
-  }
+  // One load: every packet of a connection refreshes its expiry.
+  uint32_t timeout_ms(FlowState s) const noexcept { return timeout_of_state_[static_cast<uint8_t>(s)]; }
 
   // The connection tracking of one packet.  A deliberately small tracker,
   // not a validating firewall (no sequence-number windows as in Linux
@@ -556,7 +547,9 @@ class BasicFlowTable {
   uint32_t half_open_mask_ = 0;
   uint32_t half_open_head_ = 0;
   uint32_t half_open_tail_ = 0;
-  FlowTimeouts timeouts_;
+  // Each FlowState's timeout (kFree: 0), from the FlowTimeouts given.
+  static constexpr size_t kFlowStates = static_cast<size_t>(FlowState::kUdp) + 1;
+  uint32_t timeout_of_state_[kFlowStates] = {};
   TrafficCounters* ended_ = nullptr;
 };
 

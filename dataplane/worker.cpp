@@ -120,17 +120,14 @@ void Worker::poll_once() noexcept {
     uint16_t n = rte_eth_rx_burst(q.port_id, q.queue, burst_, kBurst);
     if (n == 0) continue;
     counters_.rx_packets.add(n);
-    // Not every PMD stamps the arrival port (net_ring does not); ARP, ICMP
-    // and punting answer on it.
-    for (uint16_t i = 0; i < n; ++i) burst_[i]->port = q.port_id;
-    process_burst(burst_, n, false, q.client_is_destination);
+    process_burst(burst_, n, q.port_id, q.client_is_destination);
   }
   if (setup_.count > 1) {
     unsigned n = rte_ring_sc_dequeue_burst(setup_.handoff_rings[setup_.id],
                                            reinterpret_cast<void**>(burst_), kBurst, nullptr);
     if (n != 0) {
       counters_.handoff_in.add(n);
-      process_burst(burst_, static_cast<uint16_t>(n), true, false);
+      process_burst(burst_, static_cast<uint16_t>(n), kFromHandoff, false);
     }
   }
   counters_.flows_expired.add(flows_.expire_half_open(now_, kHalfOpenExpiriesPerPoll) +
@@ -288,14 +285,18 @@ PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noex
 //      not TCP or UDP in a plain IPv4 header, takes the classifying path.
 // Only the owner's table can hold a flow, so a packet that reached its
 // owner (by RSS, or by a handoff) is looked up before anything else.
-void Worker::process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
                            bool client_is_destination) noexcept {
+  const bool from_handoff = rx_port == kFromHandoff;
   const bool all_mine = setup_.count == 1 || from_handoff;
-  Lane lanes[kBurst];
+  Lane* lanes = lanes_;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
     Lane& lane = lanes[i];
+    // Not every PMD stamps the arrival port (net_ring does not); ARP, ICMP
+    // and punting answer on it.  A handed-off packet carries its own.
+    if (!from_handoff) m->port = rx_port;
     const bool ip_ok = from_handoff ||
                        (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     const bool whole = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m);

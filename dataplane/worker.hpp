@@ -229,7 +229,10 @@ class Worker : public DpObject {
   };
 
   void adopt_latest_snapshot() noexcept;
-  void process_burst(rte_mbuf** pkts, uint16_t n, bool from_handoff,
+  // A burst received on port `rx_port`, or handed off by another worker
+  // (kFromHandoff).
+  static constexpr uint16_t kFromHandoff = RTE_MAX_ETHPORTS;
+  void process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
                      bool client_is_destination) noexcept;
   template <Family F>
   typename FamilyTypes<F>::Table& table() noexcept {
@@ -391,6 +394,10 @@ class Worker : public DpObject {
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   rte_mbuf* burst_[kBurst];
+  // What process_burst()'s first pass learnt of each packet.  A member, not
+  // a local: its keys' zero initialisation would cost every burst ~13
+  // instructions a packet, and the first pass writes every field it reads.
+  Lane lanes_[kBurst];
 };
 
 // One copy of the 12 bytes of MAC rewrite from a direct-mapped cache of
