@@ -149,18 +149,24 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     Appliance* app = a.get();
     // A scrape is written a piece per loop turn (prometheus_stream.hpp):
     // the short sections from `stats` without its services, the services'
-    // families from the service list and the stats slots.
+    // families from the service list and the stats slots, the targets'
+    // health from the checker.
     a->metrics_->set_stream_provider([app]() -> MetricsServer::BodyPieces {
-      auto stream = std::make_shared<PrometheusStream>(
-          [app] { return render_prometheus_head(stats_json(*app, 0), status_json(*app)); },
-          metrics_traffic(*app),
-          [app] {
-            nlohmann::json st = stats_json(*app, 0);
-            st["metrics_http"] =
-                metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
-            st["health"] = health_metrics_json(*app->health_);
-            return render_prometheus_tail(st);
-          });
+      PrometheusParts parts;
+      parts.head = [app] { return render_prometheus_head(stats_json(*app, 0), status_json(*app)); };
+      parts.traffic = metrics_traffic(*app);
+      parts.dns = [app] { return render_prometheus_dns(stats_json(*app, 0)); };
+      parts.health = [app](const health::TargetStatus* after, size_t max) {
+        return app->health_->status_after(after, max);
+      };
+      parts.tail = [app] {
+        nlohmann::json st = stats_json(*app, 0);
+        st["metrics_http"] =
+            metrics_counters_json(app->metrics_->counters(), app->metrics_->connections());
+        st["health"] = health_metrics_json(*app->health_);
+        return render_prometheus_tail(st);
+      };
+      auto stream = std::make_shared<PrometheusStream>(std::move(parts));
       return [stream](std::string& out, size_t budget) { return stream->next(out, budget); };
     });
     log_info("metrics: serving http://" + dp::to_string(listen->ip) + ":" +

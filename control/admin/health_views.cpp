@@ -76,18 +76,11 @@ json health_metrics_json(const health::HealthChecker& checker) {
   for (size_t i = 0; i < std::size(c.results); ++i) {
     results[health::outcome_name(static_cast<health::Outcome>(i))] = c.results[i];
   }
-  json targets = json::array();
-  for (const health::TargetStatus& t : checker.status()) {
-    targets.push_back({{"service", t.ns + "/" + t.name},
-                       {"endpoint", vip_port_text(t.ip, std::to_string(t.port))},  // [v6]:port
-                       {"healthy", t.healthy}});
-  }
   return {{"probes", c.probes},
           {"results", std::move(results)},
           {"transitions", {{"unhealthy", c.to_unhealthy}, {"healthy", c.to_healthy}}},
           {"deferred_turns", c.deferred_turns},
-          {"in_flight", checker.in_flight()},
-          {"targets", std::move(targets)}};
+          {"in_flight", checker.in_flight()}};
 }
 
 namespace {

@@ -19,8 +19,10 @@ nlohmann::json target_json(const health::TargetStatus& t, uint64_t now_ms);
 nlohmann::json endpoint_health_json(const health::HealthChecker& checker, const ServiceConfig& s,
                                     const EndpointConfig& e);
 
-// The section /metrics renders as podgate_endpoint_healthy and the
-// podgate_health_* counters (prometheus.hpp).
+// The section /metrics renders as the podgate_health_* counters
+// (prometheus.hpp).  Without "targets": /metrics writes each target's
+// podgate_endpoint_healthy from the checker a page at a time
+// (HealthChecker::status_after, prometheus_stream.hpp).
 nlohmann::json health_metrics_json(const health::HealthChecker& checker);
 
 // "health": the unhealthy endpoints (every checked one with "all": true),

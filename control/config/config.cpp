@@ -71,10 +71,8 @@ class Loader : private ConfigReader {
     // runtime change, Kubernetes objects): what was read above already
     // passes them with positions, so this only speaks where the rules grow
     // apart, then naming the object.
-    if (auto valid = validate(cfg_); !valid) {
-      diagnostics().error_lines(diagnostics().at_object(""), "", valid.error().message);
-      return make_error(ErrorCode::kInvalidConfig, error_report());
-    }
+    validate(cfg_, diagnostics());
+    if (has_errors()) return make_error(ErrorCode::kInvalidConfig, error_report());
     return std::move(cfg_);
   }
 

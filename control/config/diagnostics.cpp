@@ -17,7 +17,7 @@ Location Diagnostics::at_position(uint32_t line, uint32_t column) const {
 
 Location Diagnostics::at_object(std::string_view object) const {
   Location at;
-  at.prefix.append(source_).append(": ");
+  if (!source_.empty()) at.prefix.append(source_).append(": ");
   if (!object.empty()) at.prefix.append(object).append(": ");
   return at;
 }

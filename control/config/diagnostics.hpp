@@ -1,6 +1,7 @@
 // How every config input reports what is wrong with it: the TOML config
-// (control/config/config_reader.hpp) and Kubernetes JSON
-// (control/config/k8s_read.hpp) record through one Diagnostics.
+// (control/config/config_reader.hpp), Kubernetes JSON
+// (control/config/k8s_read.hpp) and validate() of a whole Config
+// (control/config/validate_config.cpp) record through one Diagnostics.
 //
 // A message is "LOCATION: KEY.PATH: what", one a line, collected rather than
 // returned at the first problem so one pass reports every error of an input
@@ -8,6 +9,7 @@
 // input, and Diagnostics makes both kinds:
 //   conf/podgate.toml:14:9: services[2].ports[0].port: 70000 is not in 1..65535
 //   k8s.json: items[3] Service default/web: spec.ports[0].port: 0 is not in 1..65535
+//   service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256
 // The readers keep their typed accessors (toml++ nodes and nlohmann::json
 // differ); what a message says, where it points and how a report reads
 // live here.
@@ -42,7 +44,9 @@ class Diagnostics {
   // text the user never wrote would mean nothing.
   Location at_position(uint32_t line, uint32_t column) const;
   // "SOURCE: OBJECT: " ("SOURCE: " for an empty `object`), an object of a
-  // JSON document such as "items[3] Service default/web".
+  // JSON document such as "items[3] Service default/web", or of a Config
+  // (validate(): "service default/web, endpoint 10.0.0.7").  No source:
+  // "OBJECT: " only.
   Location at_object(std::string_view object) const;
 
   // Records "PATH: what" ("what" for an empty path) at `at`.

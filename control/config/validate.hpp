@@ -32,6 +32,9 @@ namespace podgate::ctl {
 //   service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256
 // ErrorCode::kInvalidConfig.  Cost: O(objects) with hashing, no text.
 Result<void> validate(const Config& config);
+// The same, recording each error through `diag` at its object
+// (Diagnostics::at_object): the TOML loader's read "FILE: OBJECT: what".
+void validate(const Config& config, Diagnostics& diag);
 
 class ServiceIndex;
 // validate() for a change that touched services only (everything else as

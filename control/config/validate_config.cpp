@@ -8,7 +8,9 @@
 // so a runtime change is not checked through a file the user never saw, and
 // its errors name the objects:
 //   service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256
-// Rules and wording follow the loader's (validate.hpp holds the shared ones).
+// Rules and wording follow the loader's (validate.hpp holds the shared ones),
+// and errors are recorded through the Diagnostics every input reports with
+// (diagnostics.hpp), each at its object.
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -55,24 +57,24 @@ std::string family_mismatch(const ServiceConfig& s, const dp::IpAddr& ip) {
          vips + "); a VIP forwards to endpoints of its own family only";
 }
 
+// Records every error through `diag`, each at its object (Diagnostics::at_object).
 class Checker {
  public:
-  explicit Checker(const Config& c) : c_(c) {}
+  Checker(const Config& c, Diagnostics& diag) : c_(c), diag_(diag) {}
 
-  Result<void> run() {
+  void run() {
     check_eal();
     check_dataplane();
-    ports_complete_ = check_network(c_, errors_);
+    ports_complete_ = check_network(c_, diag_);
     check_services();
     check_dns();
     check_control();
-    return report();
   }
 
   // validate_change(): the services `diff` added, each by every rule of its
   // own, and by the rules across services against `index` (the services
   // before the change) less those `diff` removed.
-  Result<void> run_change(const ServiceDiff& diff, const ServiceIndex& index) {
+  void run_change(const ServiceDiff& diff, const ServiceIndex& index) {
     index_ = &index;
     for (const auto& r : diff.removed) removed_.push_back(r.get());
     // The cluster IPs the change brings: an endpoint may not be one of
@@ -111,25 +113,18 @@ class Checker {
                          s.ns + "/" + s.name + "; the DNS service IP must be an address of its own");
       }
     }
-    return report();
   }
 
  private:
-  Result<void> report() {
-    if (errors_.empty()) return {};
-    std::string out;
-    for (const std::string& e : errors_) out += (out.empty() ? "" : "\n") + e;
-    return make_error(ErrorCode::kInvalidConfig, std::move(out));
-  }
-
-  // `object` is its name, or a function making it: most objects are valid,
-  // and a name is only made for an error (10k services, 100k endpoints).
+  // "OBJECT: what". `object` is its name, or a function making it: most
+  // objects are valid, and a name is only made for an error (10k services,
+  // 100k endpoints).
   template <typename Object>
   void error(const Object& object, const std::string& what) {
     if constexpr (std::is_invocable_v<const Object&>) {
-      errors_.push_back(object() + ": " + what);
+      diag_.error(diag_.at_object(object()), "", what);
     } else {
-      errors_.push_back(std::string(object) + ": " + what);
+      diag_.error(diag_.at_object(object), "", what);
     }
   }
 
@@ -550,7 +545,7 @@ class Checker {
   const Config& c_;
   const ServiceIndex* index_ = nullptr;           // run_change() only
   std::vector<const ServiceConfig*> removed_;     // run_change() only
-  std::vector<std::string> errors_;
+  Diagnostics& diag_;
   bool ports_complete_ = true;  // every port address valid: on-link checks are meaningful
   // VIP, port and protocol packed -> the first service serving it.
   std::unordered_map<VipPort, const ServiceConfig*, VipPortHash> vip_ports_;
@@ -561,10 +556,28 @@ class Checker {
 
 }  // namespace
 
-Result<void> validate(const Config& config) { return Checker(config).run(); }
+namespace {
+
+// The errors `diag` recorded, one a line, as ErrorCode::kInvalidConfig.
+Result<void> report(const Diagnostics& diag) {
+  if (!diag.has_errors()) return {};
+  return make_error(ErrorCode::kInvalidConfig, diag.error_report());
+}
+
+}  // namespace
+
+void validate(const Config& config, Diagnostics& diag) { Checker(config, diag).run(); }
+
+Result<void> validate(const Config& config) {
+  Diagnostics diag("");  // a Config, not a file: messages name the object only
+  validate(config, diag);
+  return report(diag);
+}
 
 Result<void> validate_change(const Config& next, const ServiceDiff& diff, const ServiceIndex& index) {
-  return Checker(next).run_change(diff, index);
+  Diagnostics diag("");
+  Checker(next, diag).run_change(diff, index);
+  return report(diag);
 }
 
 }  // namespace podgate::ctl

@@ -28,7 +28,7 @@ namespace {
 
 class NetworkChecker {
  public:
-  NetworkChecker(const Config& c, std::vector<std::string>& errors) : c_(c), errors_(errors) {}
+  NetworkChecker(const Config& c, Diagnostics& diag) : c_(c), diag_(diag) {}
 
   bool run() {
     check_ports();
@@ -40,7 +40,9 @@ class NetworkChecker {
   }
 
  private:
-  void error(const std::string& object, const std::string& what) { errors_.push_back(object + ": " + what); }
+  void error(const std::string& object, const std::string& what) {
+    diag_.error(diag_.at_object(object), "", what);
+  }
 
   bool range(const std::string& o, std::string_view field, int64_t v, int64_t lo, int64_t hi) {
     if (v >= lo && v <= hi) return true;
@@ -280,15 +282,13 @@ class NetworkChecker {
   }
 
   const Config& c_;
-  std::vector<std::string>& errors_;
+  Diagnostics& diag_;
   bool ports_complete_ = true;   // every port address valid
   bool ports6_complete_ = true;  // every port address6 valid
 };
 
 }  // namespace
 
-bool check_network(const Config& c, std::vector<std::string>& errors) {
-  return NetworkChecker(c, errors).run();
-}
+bool check_network(const Config& c, Diagnostics& diag) { return NetworkChecker(c, diag).run(); }
 
 }  // namespace podgate::ctl

@@ -5,9 +5,9 @@
 
 #include <cstddef>
 #include <string>
-#include <vector>
 
 #include "control/config/config.hpp"
+#include "control/config/diagnostics.hpp"
 
 namespace podgate::ctl {
 
@@ -17,8 +17,9 @@ std::string port_object(const Config& c, size_t i);
 std::string subnet_text(const dp::Prefix4& p);
 std::string subnet_text(const dp::Prefix6& p);
 
-// Appends one error a line to `errors`; returns whether every port address
-// is valid (on-link checks elsewhere are meaningful only then).
-bool check_network(const Config& c, std::vector<std::string>& errors);
+// Records each error through `diag` at its object (Diagnostics::at_object);
+// returns whether every port address is valid (on-link checks elsewhere are
+// meaningful only then).
+bool check_network(const Config& c, Diagnostics& diag);
 
 }  // namespace podgate::ctl

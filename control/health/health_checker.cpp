@@ -436,4 +436,12 @@ std::vector<TargetStatus> HealthChecker::status(const std::string& ns, const std
   return out;
 }
 
+std::vector<TargetStatus> HealthChecker::status_after(const TargetStatus* after, size_t max) const {
+  std::vector<TargetStatus> out;
+  auto it = after == nullptr ? by_key_.begin()
+                             : by_key_.upper_bound(Key{after->ns, after->name, after->ip, after->port});
+  for (; it != by_key_.end() && out.size() < max; ++it) out.push_back(status_of(*targets_.at(it->second)));
+  return out;
+}
+
 }  // namespace podgate::ctl::health

@@ -110,6 +110,11 @@ class HealthChecker {
   // `ip` is nullopt), or of every service when `ns` is empty, in key order.
   std::vector<TargetStatus> status(const std::string& ns = {}, const std::string& name = {},
                                    std::optional<dp::IpAddr> ip = std::nullopt) const;
+  // At most `max` targets of every service in key order, from the first
+  // after `after`'s key (from the very first when null): /metrics reads
+  // them a page per loop turn (prometheus_stream.hpp), so a target added or
+  // removed between two pages is shown once or not at all, never twice.
+  std::vector<TargetStatus> status_after(const TargetStatus* after, size_t max) const;
 
  private:
   struct Key {

@@ -361,24 +361,30 @@ void render_dns(Exposition& e, const json& stats) {
   }
 }
 
-// Health checks (issue 13): stats.health, see admin/health_views.hpp.
-void render_health(Exposition& e, const json& stats) {
+// Health checks (issue 13): stats.health, see admin/health_views.hpp.  The
+// targets' health, one sample each; /metrics writes it a page at a time
+// from the checker instead (prometheus_stream.hpp).
+void render_health_targets(Exposition& e, const json& stats) {
+  const json* health = object_at(stats, "health");
+  const json* targets = health != nullptr ? array_at(*health, "targets") : nullptr;
+  if (targets == nullptr) return;
+  for (const json& t : *targets) {
+    const json* service = member(t, "service");
+    const json* endpoint = member(t, "endpoint");
+    const json* healthy = member_of_type(t, "healthy", json::value_t::boolean);
+    if (service == nullptr || endpoint == nullptr || healthy == nullptr) continue;
+    auto sv = label_text(*service);
+    auto ep = label_text(*endpoint);
+    if (!sv || !ep) continue;
+    e.add(kEndpointHealthy, Type::kGauge, kEndpointHealthyHelp,
+          {{"service", *sv}, {"endpoint", *ep}}, json(healthy->get<bool>() ? 1 : 0));
+  }
+}
+
+// The checker's counters.
+void render_health_counters(Exposition& e, const json& stats) {
   const json* health = object_at(stats, "health");
   if (health == nullptr) return;
-  if (const json* targets = array_at(*health, "targets")) {
-    for (const json& t : *targets) {
-      const json* service = member(t, "service");
-      const json* endpoint = member(t, "endpoint");
-      const json* healthy = member_of_type(t, "healthy", json::value_t::boolean);
-      if (service == nullptr || endpoint == nullptr || healthy == nullptr) continue;
-      auto sv = label_text(*service);
-      auto ep = label_text(*endpoint);
-      if (!sv || !ep) continue;
-      e.add("podgate_endpoint_healthy", Type::kGauge,
-            "1 while the endpoint passes its health check, 0 while it fails it",
-            {{"service", *sv}, {"endpoint", *ep}}, json(healthy->get<bool>() ? 1 : 0));
-    }
-  }
   if (const json* probes = member(*health, "probes")) {
     e.add("podgate_health_probes_total", Type::kCounter, "health probes started", {}, *probes);
   }
@@ -507,8 +513,7 @@ void render_head(Exposition& e, const json& stats, const json& status) {
 }
 
 void render_tail(Exposition& e, const json& stats) {
-  render_dns(e, stats);
-  render_health(e, stats);
+  render_health_counters(e, stats);
   render_snapshot(e, stats);
   render_server(e, stats, "control_socket", "podgate_control_socket", "control socket");
   render_server(e, stats, "metrics_http", "podgate_metrics_http", "metrics HTTP");
@@ -520,6 +525,8 @@ std::string render_prometheus(const json& stats, const json& status) {
   Exposition e;
   render_head(e, stats, status);
   render_services(e, stats);
+  render_dns(e, stats);
+  render_health_targets(e, stats);
   render_tail(e, stats);
   return e.render();
 }
@@ -527,6 +534,12 @@ std::string render_prometheus(const json& stats, const json& status) {
 std::string render_prometheus_head(const json& stats, const json& status) {
   Exposition e;
   render_head(e, stats, status);
+  return e.render();
+}
+
+std::string render_prometheus_dns(const json& stats) {
+  Exposition e;
+  render_dns(e, stats);
   return e.render();
 }
 

@@ -40,7 +40,9 @@ namespace podgate::ctl {
 //   podgate_endpoint_healthy{service,endpoint} (1/0), podgate_health_probes_total,
 //   podgate_health_probe_results_total{result}, podgate_health_transitions_total{to},
 //   podgate_health_probes_in_flight, podgate_health_deferred_total
-//     (from stats.health, see admin/health_views.hpp health_metrics_json)
+//     (from stats.health, see admin/health_views.hpp health_metrics_json;
+//     the healthy gauge from its "targets": [{service, endpoint, healthy}],
+//     which /metrics reads from the checker instead, prometheus_stream.hpp)
 //   podgate_snapshot_generation, podgate_snapshot_awaiting_free,
 //   podgate_snapshot_freed_total
 //   podgate_control_socket_connections, podgate_control_socket_<counter>_total
@@ -48,13 +50,23 @@ namespace podgate::ctl {
 //     (from stats.metrics_http, see metrics_http.hpp metrics_counters_json)
 std::string render_prometheus(const nlohmann::json& stats, const nlohmann::json& status);
 
-// render_prometheus in the parts /metrics streams (prometheus_stream.hpp):
-// the families before the services' (status, ports, workers) and after
-// them (dns, health, snapshot, control socket, metrics HTTP).  head +
-// the services' families + tail == render_prometheus: no family spans two
-// parts.
+// render_prometheus in the parts /metrics streams (prometheus_stream.hpp),
+// in this order:
+//   head      status, ports, workers
+//             (the services' traffic families)
+//   dns       dns
+//             (podgate_endpoint_healthy: stats.health.targets)
+//   tail      the podgate_health_* counters, snapshot, control socket,
+//             metrics HTTP
+// The five parts together are render_prometheus: no family spans two parts.
 std::string render_prometheus_head(const nlohmann::json& stats, const nlohmann::json& status);
+std::string render_prometheus_dns(const nlohmann::json& stats);
 std::string render_prometheus_tail(const nlohmann::json& stats);
+
+// The health of each checked target: podgate_endpoint_healthy{service,endpoint}.
+inline constexpr std::string_view kEndpointHealthy = "podgate_endpoint_healthy";
+inline constexpr std::string_view kEndpointHealthyHelp =
+    "1 while the endpoint passes its health check, 0 while it fails it";
 
 // The traffic families of a service port (prefix "podgate_service") and of
 // an endpoint ("podgate_endpoint"), in the order the exposition gives them.

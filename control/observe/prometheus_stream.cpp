@@ -33,25 +33,34 @@ std::string port_labels(const ServiceConfig& s, const ServicePortConfig& p) {
   return out;
 }
 
-// ,endpoint="10.0.0.5:8080",pod="web-0"; an IPv6 address in brackets.
+// "10.0.0.5:8080"; an IPv6 address in brackets, "[fd00::5]:8080" (RFC 3986).
+std::string endpoint_text(const dp::IpAddr& ip, uint16_t port) {
+  std::string endpoint = dp::to_string(ip);
+  if (endpoint.find(':') != std::string::npos) endpoint = std::string("[").append(endpoint).append("]");
+  endpoint.append(":");
+  append_number(endpoint, port);
+  return endpoint;
+}
+
+// ,endpoint="10.0.0.5:8080",pod="web-0".
 void append_endpoint_labels(std::string& out, const EndpointConfig& e,
                             const ServicePortConfig& p) {
-  std::string endpoint = dp::to_string(e.ip);
-  if (endpoint.find(':') != std::string::npos) endpoint = std::string("[").append(endpoint).append("]");
-  endpoint.append(":").append(std::to_string(p.target_port));
   out.append(",");
-  append_label(out, "endpoint", endpoint);
+  append_label(out, "endpoint", endpoint_text(e.ip, p.target_port));
   out.append(",");
   append_label(out, "pod", e.pod);
 }
 
+// Targets read from the checker at a time: a piece of 16 KiB holds about
+// 200 samples, and the targets of a page not written are read again.
+constexpr size_t kHealthPage = 64;
+
 }  // namespace
 
-PrometheusStream::PrometheusStream(Text head, ServiceTraffic traffic, Text tail)
-    : head_(std::move(head)), traffic_(std::move(traffic)), tail_(std::move(tail)) {
-  const ServiceList& list = *traffic_.services;
+PrometheusStream::PrometheusStream(PrometheusParts parts) : parts_(std::move(parts)) {
+  const ServiceList& list = *parts_.traffic.services;
   for (size_t i = 0; i < list.size(); ++i) {
-    if (!traffic_.counted(list[i])) continue;
+    if (!parts_.traffic.counted(list[i])) continue;
     for (size_t p = 0; p < list[i].ports.size(); ++p) ports_.emplace_back(i, p);
   }
 }
@@ -102,7 +111,7 @@ bool PrometheusStream::family_samples(std::string& out, size_t limit) {
     if (!endpoints) {
       if (out.size() >= limit) return false;
       open_family();
-      samples(out, field, port_labels(s, p), traffic_.port(s, p));
+      samples(out, field, port_labels(s, p), parts_.traffic.port(s, p));
       ++port_;
       continue;
     }
@@ -115,7 +124,7 @@ bool PrometheusStream::family_samples(std::string& out, size_t limit) {
         const EndpointConfig& e = s.endpoints[endpoint_];
         endpoint_labels.assign(labels);
         append_endpoint_labels(endpoint_labels, e, p);
-        samples(out, field, endpoint_labels, traffic_.endpoint(s, p, e));
+        samples(out, field, endpoint_labels, parts_.traffic.endpoint(s, p, e));
       }
       if (endpoint_ < s.endpoints.size()) return false;
     }
@@ -125,12 +134,36 @@ bool PrometheusStream::family_samples(std::string& out, size_t limit) {
   return true;
 }
 
+bool PrometheusStream::health_samples(std::string& out, size_t limit) {
+  while (out.size() < limit) {
+    const std::vector<health::TargetStatus> page =
+        parts_.health(last_target_ ? &*last_target_ : nullptr, kHealthPage);
+    if (page.empty()) return true;
+    if (!health_open_) {
+      health_open_ = true;
+      append_family_head(out, kEndpointHealthy, false, kEndpointHealthyHelp);
+    }
+    size_t written = 0;  // at least one: the family's HELP/TYPE may have reached the limit
+    for (; written < page.size() && (written == 0 || out.size() < limit); ++written) {
+      const health::TargetStatus& t = page[written];
+      out.append(kEndpointHealthy).append("{");
+      append_label(out, "service", std::string(t.ns).append("/").append(t.name));
+      out.append(",");
+      append_label(out, "endpoint", endpoint_text(t.ip, t.port));
+      out.append(t.healthy ? "} 1\n" : "} 0\n");
+    }
+    last_target_ = page[written - 1];
+    if (written == page.size() && page.size() < kHealthPage) return true;
+  }
+  return false;
+}
+
 bool PrometheusStream::next(std::string& out, size_t budget) {
   const size_t limit = out.size() + budget;
   while (stage_ != Stage::kDone && out.size() < limit) {
     switch (stage_) {
       case Stage::kHead:
-        out.append(head_());
+        out.append(parts_.head());
         stage_ = Stage::kServices;
         break;
       case Stage::kServices:
@@ -139,10 +172,18 @@ bool PrometheusStream::next(std::string& out, size_t budget) {
         family_open_ = false;
         port_ = 0;
         endpoint_ = 0;
-        if (family_ == 2 * kPortFamilies) stage_ = Stage::kTail;
+        if (family_ == 2 * kPortFamilies) stage_ = Stage::kDns;
+        break;
+      case Stage::kDns:
+        out.append(parts_.dns());
+        stage_ = Stage::kHealth;
+        break;
+      case Stage::kHealth:
+        if (!health_samples(out, limit)) return true;
+        stage_ = Stage::kTail;
         break;
       case Stage::kTail:
-        out.append(tail_());
+        out.append(parts_.tail());
         stage_ = Stage::kDone;
         break;
       case Stage::kDone:

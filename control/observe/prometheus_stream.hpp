@@ -11,23 +11,31 @@
 //             endpoints, one family at a time over the service ports, so
 //             each family's HELP/TYPE comes once, before its samples, and
 //             its samples are one group (text format 0.0.4)
-//   tail      render_prometheus_tail(): dns, health, snapshot, servers
+//   dns       render_prometheus_dns() (small)
+//   health    podgate_endpoint_healthy, one sample per health-checked
+//             target (1 MB at 10,000 checked endpoints), a page of
+//             targets at a time in the checker's key order
+//   tail      render_prometheus_tail(): the health counters, snapshot,
+//             servers (small)
 //
-// The services' families are written from the config's service list and
-// the traffic figures, with no JSON in between; their text is exactly what
-// render_prometheus makes of the `stats` reply of the same state (tests
-// compare the two).  Each part's figures are read as that part is written,
-// as the control socket's streamed `stats` does.  Control thread only.
+// The services' families and the targets' health are written from the
+// config's service list, the traffic figures and the health checker, with
+// no JSON in between; their text is exactly what render_prometheus makes
+// of the `stats` reply of the same state (tests compare the two).  Each
+// part's figures are read as that part is written, as the control socket's
+// streamed `stats` does.  Control thread only.
 #pragma once
 
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "control/config/service_list.hpp"
+#include "control/health/health_checker.hpp"
 #include "control/observe/prometheus.hpp"
 #include "control/publish/stats_slots.hpp"
 
@@ -47,16 +55,29 @@ struct ServiceTraffic {
       endpoint;
 };
 
+// The health-checked targets, for podgate_endpoint_healthy: at most `max`
+// of them in the checker's key order, from the first after `after` (from
+// the very first when null), as HealthChecker::status_after() gives them.
+using HealthTargets = std::function<std::vector<health::TargetStatus>(
+    const health::TargetStatus* after, size_t max)>;
+
+// What a scrape is written from; `head`, `dns` and `tail` are called when
+// their part is written.
+struct PrometheusParts {
+  std::function<std::string()> head;  // render_prometheus_head()
+  ServiceTraffic traffic;
+  std::function<std::string()> dns;   // render_prometheus_dns()
+  HealthTargets health;
+  std::function<std::string()> tail;  // render_prometheus_tail()
+};
+
 class PrometheusStream {
  public:
-  using Text = std::function<std::string()>;
-
-  // `head` and `tail` are called when their part is written.
-  PrometheusStream(Text head, ServiceTraffic traffic, Text tail);
+  explicit PrometheusStream(PrometheusParts parts);
 
   // Appends the next part of the text to `out`: stops once it appended
-  // `budget` bytes or more (at most one sample line past it; the head and
-  // the tail are appended whole) or the text is complete.  False once
+  // `budget` bytes or more (at most one sample line past it; the head, dns
+  // and tail parts are appended whole) or the text is complete.  False once
   // complete.
   bool next(std::string& out, size_t budget);
   bool done() const noexcept { return stage_ == Stage::kDone; }
@@ -65,7 +86,7 @@ class PrometheusStream {
   std::string rest();
 
  private:
-  enum class Stage : uint8_t { kHead, kServices, kTail, kDone };
+  enum class Stage : uint8_t { kHead, kServices, kDns, kHealth, kTail, kDone };
 
   // Appends family_'s samples from the cursor on until `out` reaches
   // `limit`; true when the family is complete.
@@ -74,22 +95,25 @@ class PrometheusStream {
   // without the braces; the direction label added where the family has it).
   void samples(std::string& out, TrafficField field, const std::string& labels,
                const TrafficTotals& t) const;
+  // Appends podgate_endpoint_healthy's samples from the target after
+  // last_target_ on until `out` reaches `limit`; true when complete.
+  bool health_samples(std::string& out, size_t limit);
   const ServiceConfig& service_of(size_t port) const {
-    return (*traffic_.services)[ports_[port].first];
+    return (*parts_.traffic.services)[ports_[port].first];
   }
   const ServicePortConfig& port_of(size_t port) const {
     return service_of(port).ports[ports_[port].second];
   }
 
-  Text head_;
-  ServiceTraffic traffic_;
-  Text tail_;
+  PrometheusParts parts_;
   std::vector<std::pair<size_t, size_t>> ports_;  // (service, port) of each counted service port
   Stage stage_ = Stage::kHead;
   size_t family_ = 0;         // 0..3 the service port families, 4..7 the endpoints'
   bool family_open_ = false;  // its HELP/TYPE written (a family with no sample has none)
   size_t port_ = 0;           // the next service port of the family
   size_t endpoint_ = 0;       // the next endpoint of that port (endpoint families)
+  bool health_open_ = false;  // podgate_endpoint_healthy's HELP/TYPE written
+  std::optional<health::TargetStatus> last_target_;  // the last target written
 };
 
 }  // namespace podgate::ctl

@@ -16,6 +16,11 @@
 //
 //   build/tests/health_bench [--endpoints N] [--interval-ms MS] [--seconds S]
 //                            [--kind tcp|http]
+//
+// At the end of the probing phase, the scrape's podgate_endpoint_healthy
+// (one sample per target): rendered whole from JSON as /metrics did
+// before, and streamed from the checker in 16 KiB pieces as it does now
+// (prometheus_stream.hpp); the two texts are compared.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -36,7 +41,10 @@
 #include "control/admin/control_socket.hpp"
 #include "control/dns/dns.hpp"
 #include "control/dns/server.hpp"
+#include "control/admin/health_views.hpp"
+#include "control/config/validate.hpp"
 #include "control/health/health_checker.hpp"
+#include "control/observe/prometheus_stream.hpp"
 
 using namespace podgate;
 using namespace podgate::ctl;
@@ -193,6 +201,64 @@ struct Phase {
   uint64_t transitions = 0;
 };
 
+// The health part of a scrape, both ways.
+struct MetricsPart {
+  size_t bytes = 0;
+  bool same = false;
+  double whole_ms = 0;      // before: stats.health with its targets as JSON, rendered whole
+  double stream_ms = 0;     // now: every piece
+  double median_piece_ms = 0;
+  double worst_piece_ms = 0;
+  size_t pieces = 0;
+  size_t largest_piece = 0;
+};
+
+MetricsPart measure_metrics(const HealthChecker& checker) {
+  MetricsPart m;
+  uint64_t t0 = now_us();
+  nlohmann::json health = health_metrics_json(checker);
+  nlohmann::json targets = nlohmann::json::array();
+  for (const health::TargetStatus& t : checker.status()) {
+    targets.push_back({{"service", t.ns + "/" + t.name},
+                       {"endpoint", vip_port_text(t.ip, std::to_string(t.port))},
+                       {"healthy", t.healthy}});
+  }
+  health["targets"] = std::move(targets);
+  const std::string whole = render_prometheus({{"health", std::move(health)}}, nlohmann::json::object());
+  m.whole_ms = static_cast<double>(now_us() - t0) / 1000.0;
+  PrometheusParts parts;
+  parts.head = [] { return std::string(); };
+  parts.traffic.services = std::make_shared<const ServiceList>();
+  parts.traffic.counted = [](const ServiceConfig&) { return false; };
+  parts.dns = [] { return std::string(); };
+  parts.health = [&checker](const health::TargetStatus* after, size_t max) {
+    return checker.status_after(after, max);
+  };
+  parts.tail = [&checker] {
+    return render_prometheus_tail({{"health", health_metrics_json(checker)}});
+  };
+  PrometheusStream stream(std::move(parts));
+  std::string text;
+  std::vector<double> piece_ms;
+  t0 = now_us();
+  std::string piece;
+  for (bool more = true; more; ++m.pieces) {
+    piece.clear();  // as MetricsServer's buffer, drained between pieces
+    const uint64_t p0 = now_us();
+    more = stream.next(piece, 16384);
+    piece_ms.push_back(static_cast<double>(now_us() - p0) / 1000.0);
+    m.largest_piece = std::max(m.largest_piece, piece.size());
+    text += piece;
+  }
+  m.stream_ms = static_cast<double>(now_us() - t0) / 1000.0;
+  std::sort(piece_ms.begin(), piece_ms.end());
+  m.median_piece_ms = piece_ms[piece_ms.size() / 2];
+  m.worst_piece_ms = piece_ms.back();
+  m.bytes = whole.size();
+  m.same = text == whole;
+  return m;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,6 +347,7 @@ int main(int argc, char** argv) {
   opts.max_in_flight = static_cast<uint32_t>(std::min<rlim_t>(16384, (nofile.rlim_cur - 256) / 2));
   HealthChecker checker(*loop, opts);
 
+  MetricsPart metrics;
   auto run_phase = [&](bool probing) {
     Phase ph;
     Latencies lat;
@@ -312,6 +379,7 @@ int main(int argc, char** argv) {
       if (probing) checker.tick(monotonic_ms());
     }
     cl.join();
+    if (probing) metrics = measure_metrics(checker);
     if (probing) checker.sync(Config{}, nullptr, monotonic_ms());
     const auto& c = checker.counters();
     ph.lat = std::move(lat);
@@ -348,6 +416,12 @@ int main(int argc, char** argv) {
               static_cast<unsigned long>(busy.deferred));
   std::printf("%-40s %12lu %12lu\n", "transitions", static_cast<unsigned long>(idle.transitions),
               static_cast<unsigned long>(busy.transitions));
+  std::printf("\n/metrics, podgate_endpoint_healthy and the health counters: %zu bytes, %s\n",
+              metrics.bytes, metrics.same ? "the same text both ways" : "THE TEXTS DIFFER");
+  std::printf("%-40s %9.1f ms in one piece\n", "whole from JSON (before)", metrics.whole_ms);
+  std::printf("%-40s %9.1f ms in %zu pieces, largest %zu bytes, p50 %.2f ms, slowest %.2f ms\n",
+              "streamed from the checker (now)", metrics.stream_ms, metrics.pieces,
+              metrics.largest_piece, metrics.median_piece_ms, metrics.worst_piece_ms);
   ::unlink(control_path.c_str());
-  return 0;
+  return metrics.same ? 0 : 1;
 }

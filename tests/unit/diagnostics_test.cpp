@@ -39,6 +39,16 @@ TEST(Diagnostics, InputWithoutASourceHasNoPositionPrefix) {
   EXPECT_EQ(d.error_report(), "health_check.kind: \"ftp\" is not allowed");
 }
 
+// validate() of a Config built by a runtime change: the object names it.
+TEST(Diagnostics, ObjectsOfInputWithoutASourceAreNamedWithoutAPrefix) {
+  Diagnostics d("");
+  d.error(d.at_object("service default/web, endpoint 10.0.0.7"), "", "weight 0 is not in 1..256");
+  d.error(d.at_object("dns"), "", "ttl 0 is not in 1..86400");
+  EXPECT_EQ(d.error_report(),
+            "service default/web, endpoint 10.0.0.7: weight 0 is not in 1..256\n"
+            "dns: ttl 0 is not in 1..86400");
+}
+
 TEST(Diagnostics, JsonObjectsArePrefixedBySourceAndObjectInTheOrderRecorded) {
   Diagnostics d("k8s.json");
   d.error(d.at_object("items[3] Service default/web"), "spec.ports[0].port",

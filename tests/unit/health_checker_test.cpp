@@ -527,5 +527,34 @@ TEST_F(HealthCheckerTest, TargetsOfBothFamiliesAreKeptApart) {
   EXPECT_EQ(checker->status().size(), 2u);
 }
 
+// /metrics reads the targets a page at a time (prometheus_stream.hpp).
+TEST_F(HealthCheckerTest, PagesOfTargetsAfterACursorAreEveryTargetOnceInKeyOrder) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 50; ++i) names.push_back("127.2.0." + std::to_string(i + 1));
+  names.push_back("::1");
+  std::vector<const char*> eps;
+  for (const std::string& n : names) eps.push_back(n.c_str());
+  const uint16_t port = free_port("127.0.0.1");
+  checker->sync(config_with(fast(HealthKind::kTcp), eps, port), nullptr, monotonic_ms());
+  const std::vector<TargetStatus> all = checker->status();
+  ASSERT_EQ(all.size(), 51u);
+  std::vector<TargetStatus> paged;
+  for (auto page = checker->status_after(nullptr, 7); !page.empty();
+       page = checker->status_after(&paged.back(), 7)) {
+    EXPECT_LE(page.size(), 7u);
+    paged.insert(paged.end(), page.begin(), page.end());
+  }
+  ASSERT_EQ(paged.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(paged[i].ip, all[i].ip) << i;
+  // A cursor whose target is gone still finds the next one.
+  TargetStatus gone = all[20];
+  std::erase_if(eps, [&gone](const char* e) { return any_ip(e) == gone.ip; });
+  ASSERT_EQ(eps.size(), 50u);
+  checker->sync(config_with(fast(HealthKind::kTcp), eps, port), nullptr, monotonic_ms());
+  const auto next = checker->status_after(&gone, 1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].ip, all[21].ip);
+}
+
 }  // namespace
 }  // namespace podgate::ctl::health

@@ -1,16 +1,18 @@
 // PrometheusStream: /metrics a piece at a time is the text render_prometheus
 // makes of the `stats` reply of the same state, for any piece size, with
 // each family's HELP/TYPE once, before its samples, and its samples one
-// group.
+// group; the health-checked targets too, read a page at a time.
 #include "control/observe/prometheus_stream.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "control/config/validate.hpp"
 #include "dataplane/net.hpp"
 
 namespace podgate::ctl {
@@ -48,6 +50,43 @@ std::string port_key(const ServiceConfig& s, const ServicePortConfig& p) {
   return s.ns + "/" + s.name + ":" + std::to_string(p.port);
 }
 
+health::TargetStatus target(std::string ns, std::string name, const char* address, uint16_t port,
+                            bool healthy) {
+  health::TargetStatus t;
+  t.ns = std::move(ns);
+  t.name = std::move(name);
+  t.ip = ip(address);
+  t.port = port;
+  t.healthy = healthy;
+  return t;
+}
+
+auto target_key(const health::TargetStatus& t) { return std::tie(t.ns, t.name, t.ip, t.port); }
+
+// `n` checked targets of services chk/svc-*, 10 endpoints each, every
+// seventh unhealthy, every fifth service's endpoints IPv6.
+std::vector<health::TargetStatus> many_targets(size_t n) {
+  std::vector<health::TargetStatus> out;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t svc = i / 10;
+    const std::string host = std::to_string(i % 10 + 1);
+    const std::string address = svc % 5 == 4 ? "fd00:7::" + host
+                                             : "10.3." + std::to_string(svc % 250) + "." + host;
+    out.push_back(target("chk", "svc-" + std::to_string(svc), address.c_str(), 8080, i % 7 != 3));
+  }
+  return out;
+}
+
+// The lines of `text` that are podgate_endpoint_healthy samples.
+std::vector<std::string> healthy_samples(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t pos = text.find("\npodgate_endpoint_healthy{"); pos != std::string::npos;
+       pos = text.find("\npodgate_endpoint_healthy{", pos + 1)) {
+    out.push_back(text.substr(pos + 1, text.find('\n', pos + 1) - pos - 1));
+  }
+  return out;
+}
+
 class PrometheusStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -72,8 +111,16 @@ class PrometheusStreamTest : public ::testing::Test {
                              ip(("10.97.0." + std::to_string(i + 1)).c_str()), web_ports, eps));
     }
     services_ = std::make_shared<const ServiceList>(std::move(list));
+    targets_ = many_targets(600);
+    targets_.push_back(target("default", "web", "10.1.0.1", 8080, true));
+    targets_.push_back(target("default", "web", "fd00::5", 8080, false));
+    targets_.push_back(target("odd", "quo\"te", "10.1.0.3", 81, false));
+    sort_targets();
     stats_ = {{"workers", {{{"worker", 0}, {"counters", {{"rx_packets", 5}}}, {"drops", {{"no_service", 1}}}}}},
               {"dns", {{"queries", {{"udp", 7}}}, {"truncated", 1}}},
+              {"health", {{"probes", 900}, {"results", {{"ok", 880}, {"timeout", 20}}},
+                          {"transitions", {{"unhealthy", 4}, {"healthy", 1}}},
+                          {"deferred_turns", 0}, {"in_flight", 12}}},
               {"snapshot", {{"generation", 3}}},
               {"services", json::array()}};
     status_ = {{"podgate_version", "1.0"}, {"uptime_seconds", 12}, {"services", 44}};
@@ -122,15 +169,50 @@ class PrometheusStreamTest : public ::testing::Test {
     }
     json st = stats_;
     st["services"] = std::move(services);
+    // And stats.health's targets, as health_metrics_json wrote them whole
+    // before /metrics read them from the checker.
+    json targets = json::array();
+    for (const health::TargetStatus& t : targets_) {
+      targets.push_back({{"service", t.ns + "/" + t.name},
+                         {"endpoint", vip_port_text(t.ip, std::to_string(t.port))},
+                         {"healthy", t.healthy}});
+    }
+    st["health"]["targets"] = std::move(targets);
     return st;
   }
 
+  void sort_targets() {
+    std::sort(targets_.begin(), targets_.end(),
+              [](const auto& a, const auto& b) { return target_key(a) < target_key(b); });
+  }
+
+  // HealthChecker::status_after() over targets_.
+  std::vector<health::TargetStatus> targets_after(const health::TargetStatus* after, size_t max) const {
+    auto it = after == nullptr
+                  ? targets_.begin()
+                  : std::upper_bound(targets_.begin(), targets_.end(), *after,
+                                     [](const auto& a, const auto& b) { return target_key(a) < target_key(b); });
+    std::vector<health::TargetStatus> out;
+    for (; it != targets_.end() && out.size() < max; ++it) out.push_back(*it);
+    ++health_pages_;
+    return out;
+  }
+
   PrometheusStream stream() const {
-    return PrometheusStream([this] { return render_prometheus_head(stats_, status_); }, traffic(),
-                            [this] { return render_prometheus_tail(stats_); });
+    PrometheusParts parts;
+    parts.head = [this] { return render_prometheus_head(stats_, status_); };
+    parts.traffic = traffic();
+    parts.dns = [this] { return render_prometheus_dns(stats_); };
+    parts.health = [this](const health::TargetStatus* after, size_t max) {
+      return targets_after(after, max);
+    };
+    parts.tail = [this] { return render_prometheus_tail(stats_); };
+    return PrometheusStream(std::move(parts));
   }
 
   std::shared_ptr<const ServiceList> services_;
+  std::vector<health::TargetStatus> targets_;  // in the checker's key order
+  mutable size_t health_pages_ = 0;
   json stats_;
   json status_;
   uint64_t epoch_ = 0;
@@ -139,6 +221,10 @@ class PrometheusStreamTest : public ::testing::Test {
 TEST_F(PrometheusStreamTest, PiecesTogetherAreTheWholeRenderingOfTheSameState) {
   const std::string whole = render_prometheus(stats_with_services(), status_);
   ASSERT_NE(whole.find("podgate_endpoint_flows_active{service=\"big/svc-39\""), std::string::npos);
+  ASSERT_NE(whole.find("podgate_endpoint_healthy{service=\"chk/svc-59\",endpoint=\"[fd00:7::8]:8080\"} 1\n"),
+            std::string::npos);
+  ASSERT_NE(whole.find("podgate_endpoint_healthy{service=\"odd/quo\\\"te\",endpoint=\"10.1.0.3:81\"} 0\n"),
+            std::string::npos);
   for (size_t budget : {size_t{1}, size_t{100}, size_t{4096}, size_t{16384}, size_t{1} << 30}) {
     PrometheusStream s = stream();
     std::string text;
@@ -184,12 +270,14 @@ TEST_F(PrometheusStreamTest, EachFamilyHasOneHelpAndTypeBeforeItsSamplesInOneGro
   for (const auto& [family, n] : helps) EXPECT_EQ(n, 1) << family;
   EXPECT_EQ(types.count("podgate_service_packets_total"), 1u);
   EXPECT_EQ(types.count("podgate_endpoint_flows_active"), 1u);
+  EXPECT_EQ(types.count("podgate_endpoint_healthy"), 1u);
+  EXPECT_EQ(types.count("podgate_health_probes_total"), 1u);
 }
 
 TEST_F(PrometheusStreamTest, APieceIsTheBudgetPlusAtMostOneSample) {
   PrometheusStream s = stream();
   const size_t head = render_prometheus_head(stats_, status_).size();
-  const size_t tail = render_prometheus_tail(stats_).size();
+  const size_t tail = render_prometheus_dns(stats_).size() + render_prometheus_tail(stats_).size();
   for (bool more = true; more;) {
     std::string piece;
     more = s.next(piece, 2048);
@@ -216,8 +304,65 @@ TEST_F(PrometheusStreamTest, FiguresAreReadAsEachPieceIsWritten) {
 
 TEST_F(PrometheusStreamTest, NoServicesLeavesOnlyTheHeadAndTail) {
   services_ = std::make_shared<const ServiceList>();
+  targets_.clear();
   EXPECT_EQ(stream().rest(), render_prometheus(stats_, status_));
   EXPECT_EQ(stream().rest().find("podgate_service_"), std::string::npos);
+  EXPECT_EQ(stream().rest().find("podgate_endpoint_healthy"), std::string::npos);
+}
+
+// 10,000 checked endpoints: podgate_endpoint_healthy is about 1 MB, and no
+// piece holds more of it than the budget and one sample.
+TEST_F(PrometheusStreamTest, TenThousandCheckedEndpointsAreWrittenAPageAtATime) {
+  services_ = std::make_shared<const ServiceList>();
+  targets_ = many_targets(10000);
+  sort_targets();
+  const std::string whole = render_prometheus(stats_with_services(), status_);
+  ASSERT_EQ(healthy_samples(whole).size(), 10000u);
+  const size_t budget = 16384;
+  PrometheusStream s = stream();
+  std::string text;
+  size_t pieces = 0, largest = 0;
+  for (bool more = true; more; ++pieces) {
+    std::string piece;
+    more = s.next(piece, budget);
+    largest = std::max(largest, piece.size());
+    text += piece;
+  }
+  EXPECT_EQ(text, whole);
+  EXPECT_GE(pieces, whole.size() / budget);
+  const size_t head = render_prometheus_head(stats_, status_).size();
+  const size_t tail = render_prometheus_dns(stats_).size() + render_prometheus_tail(stats_).size();
+  EXPECT_LT(largest, budget + 512 + head + tail);
+  // The targets are read a page at a time, not all at once per piece.
+  EXPECT_GT(health_pages_, 10000u / 64);
+  EXPECT_LT(health_pages_, 2 * (10000u / 64) + 2 * pieces);
+}
+
+TEST_F(PrometheusStreamTest, ATargetAddedOrRemovedBetweenPiecesIsShownOnceOrNotAtAll) {
+  services_ = std::make_shared<const ServiceList>();
+  targets_ = many_targets(2000);
+  sort_targets();
+  PrometheusStream s = stream();
+  std::string text;
+  while (healthy_samples(text).size() < 500) ASSERT_TRUE(s.next(text, 4096));
+  const std::string last_written = healthy_samples(text).back();
+  // Meanwhile: a target already written and one not yet written go away,
+  // one is added on either side of the cursor.
+  targets_.erase(targets_.begin() + 10);
+  targets_.erase(targets_.begin() + 1500);
+  targets_.push_back(target("chk", "svc-0", "10.3.0.99", 8080, true));   // before the cursor
+  targets_.push_back(target("chk", "svc-99", "10.3.99.99", 8080, true));  // after it
+  sort_targets();
+  text += s.rest();
+  const std::vector<std::string> samples = healthy_samples(text);
+  EXPECT_EQ(std::set<std::string>(samples.begin(), samples.end()).size(), samples.size())
+      << "no target twice";
+  // 2,000 less the one removed before it was written, plus the one added
+  // after the cursor; the one added before the cursor is not shown.
+  EXPECT_EQ(samples.size(), 2000u);
+  EXPECT_NE(text.find("endpoint=\"10.3.99.99:8080\""), std::string::npos);
+  EXPECT_EQ(text.find("endpoint=\"10.3.0.99:8080\""), std::string::npos);
+  EXPECT_NE(text.find(last_written), std::string::npos);
 }
 
 }  // namespace
