@@ -47,6 +47,13 @@ TEST(Ip6, SolicitedNodeAddressKeepsTheLast24Bits) {  // RFC 4291 §2.7.1
   EXPECT_EQ(to_string(solicited_node(*parse_ip6("fd00:10:244::1:2345"))), "ff02::1:ff01:2345");
 }
 
+TEST(Ip4, WritesDottedQuadsOfEveryWidth) {
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "10.96.0.1", "172.17.100.9", "1.22.133.4"}) {
+    EXPECT_EQ(to_string(*parse_ip4(text)), text);
+  }
+  EXPECT_EQ(to_string(Ip4::from_host(0x0a0b0c0d)), "10.11.12.13");
+}
+
 TEST(IpAddr, OrdersByFamilyThenBytesLexicographically) {
   // operator<=> compares words; the order must stay the memberwise one
   // (maps keyed by addresses, sorted lists in replies).
