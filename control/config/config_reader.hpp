@@ -106,6 +106,9 @@ class ConfigReader {
                                        std::string_view key, bool required, bool rfc1035);
 
  private:
+  template <class Path>
+  std::optional<dp::IpAddr> ip_at(const toml::node& n, Path path, std::string_view link_local_use);
+
   Diagnostics diags_;
 };
 

@@ -2,6 +2,7 @@
 #include "control/config/diagnostics.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <tuple>
 
 namespace podgate::ctl {
@@ -88,14 +89,22 @@ std::string quote(std::string_view s) {
   return out + '"';
 }
 
+// Both are made for every table and array element a config has (~100k
+// at 10k services): one allocation each, of the right size.
 std::string key_path(std::string_view path, std::string_view key) {
-  std::string out(path);
+  std::string out;
+  out.reserve(path.size() + 1 + key.size());
+  out.append(path);
   if (!out.empty()) out += '.';
   return out.append(key);
 }
 
 std::string element_path(std::string_view path, size_t i) {
-  return std::string(path).append("[").append(std::to_string(i)).append("]");
+  char digits[20];
+  const size_t n = static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, i).ptr - digits);
+  std::string out;
+  out.reserve(path.size() + n + 2);
+  return out.append(path).append(1, '[').append(digits, n).append(1, ']');
 }
 
 }  // namespace podgate::ctl

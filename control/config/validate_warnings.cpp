@@ -1,11 +1,11 @@
 // config_warnings(): what a valid config may do but is seldom meant.  Each
 // rule here has a legitimate use, so it is a warning, not a refusal
 // (validate_config.cpp refuses what has none); conf/podgate.toml says which.
-#include <map>
 #include <string>
-#include <tuple>
+#include <unordered_map>
 #include <vector>
 
+#include "control/config/ip_key.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl {
@@ -36,18 +36,30 @@ std::vector<std::string> config_warnings(const Config& config) {
   }
   // A Pod port that backs two service ports: a reply that finds no flow
   // entry (a full table, or a connection that ECMP moved here from another
-  // appliance) cannot be mapped back to one VIP statelessly.
-  std::map<std::tuple<dp::IpAddr, uint16_t, dp::Proto>, std::string> backs;
+  // appliance) cannot be mapped back to one VIP statelessly.  Keyed by
+  // hash (a Pod address:port/protocol in a VipPort), and a service port
+  // named in text only when two meet: 200k endpoints at 10k services.
+  struct ServicePort {
+    const ServiceConfig* service;
+    uint16_t port;
+    std::string text() const {
+      return service->ns + "/" + service->name + " port " + std::to_string(port);
+    }
+  };
+  std::unordered_map<VipPort, ServicePort, VipPortHash> backs;  // the first service port each backs
   for (const ServiceConfig& s : config.services) {
     if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
     for (const ServicePortConfig& p : s.ports) {
-      const std::string here = s.ns + "/" + s.name + " port " + std::to_string(p.port);
+      const ServicePort here{&s, p.port};
       for (const EndpointConfig& e : s.endpoints) {
-        auto [it, first] = backs.emplace(std::tuple{e.ip, p.target_port, p.protocol}, here);
-        if (first || it->second == here) continue;
+        auto [it, first] = backs.try_emplace(VipPort{e.ip, p.target_port, p.protocol}, here);
+        if (first) continue;
+        const std::string earlier = it->second.text();
+        const std::string now = here.text();
+        if (earlier == now) continue;  // the same endpoint listed twice
         out.push_back("endpoint " + vip_port_text(e.ip, port_and_protocol(p.target_port, p.protocol)) +
-                      " backs " + it->second +
-                      " and " + here + ": its replies without a flow entry (a full flow table, or "
+                      " backs " + earlier +
+                      " and " + now + ": its replies without a flow entry (a full flow table, or "
                       "a connection moved here from another appliance) cannot be reverse-NATed "
                       "statelessly and are dropped (no_flow)");
       }

@@ -16,7 +16,9 @@
 namespace podgate::ctl {
 
 std::string maglev_key(const dp::Backend& b) {
-  return dp::to_string(b.ip) + ":" + std::to_string(dp::from_be16(b.port));
+  std::string key = dp::to_string(b.ip);
+  key.reserve(key.size() + 6);  // one allocation: "172.17.0.10:8080" is past the inline 15
+  return key.append(1, ':').append(std::to_string(dp::from_be16(b.port)));
 }
 
 std::string maglev_key(const dp::Backend6& b) {

@@ -48,6 +48,19 @@ BENCHMARK(BM_BuildTable)
     ->Args({1000, 1})
     ->Unit(benchmark::kMicrosecond);
 
+// The tables of a start at 10k services (tools/bench/scale_bench.py): 2
+// ports x 10 endpoints each, M = 1021 (what maglev_table_size_for() picks
+// for 10 endpoints), so 20,000 of these per first snapshot.
+void BM_BuildSmallTable(benchmark::State& state) {
+  const auto keys = pod_keys(10);
+  const auto entries = entries_of(keys, false);
+  for (auto _ : state) {
+    DpVector<uint16_t> table = build_maglev_table(entries, 1021);
+    benchmark::DoNotOptimize(table.data());
+  }
+}
+BENCHMARK(BM_BuildSmallTable)->Unit(benchmark::kMicrosecond);
+
 // Random flow hashes, looked up one after another; the table (128 KiB) sits
 // in L2, as it would for a hot service.
 template <bool kModulo>

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <tuple>
+#include <vector>
+
 namespace podgate::dp {
 namespace {
 
@@ -41,6 +45,33 @@ TEST(Ip6, OrdersAsA128BitNumber) {
 
 TEST(Ip6, SolicitedNodeAddressKeepsTheLast24Bits) {  // RFC 4291 §2.7.1
   EXPECT_EQ(to_string(solicited_node(*parse_ip6("fd00:10:244::1:2345"))), "ff02::1:ff01:2345");
+}
+
+TEST(Ip4, WritesDottedQuadsOfEveryWidth) {
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "10.96.0.1", "172.17.100.9", "1.22.133.4"}) {
+    EXPECT_EQ(to_string(*parse_ip4(text)), text);
+  }
+  EXPECT_EQ(to_string(Ip4::from_host(0x0a0b0c0d)), "10.11.12.13");
+}
+
+TEST(IpAddr, OrdersByFamilyThenBytesLexicographically) {
+  // operator<=> compares words; the order must stay the memberwise one
+  // (maps keyed by addresses, sorted lists in replies).
+  std::mt19937 rng(11);
+  std::vector<IpAddr> all;
+  for (int i = 0; i < 400; ++i) {
+    IpAddr a;
+    a.family = rng() % 2 ? Family::kIpv4 : Family::kIpv6;
+    // Few distinct byte values, so that equal prefixes of every length occur.
+    for (uint8_t& b : a.bytes) b = static_cast<uint8_t>(rng() % 3 == 0 ? rng() : rng() % 2);
+    all.push_back(a);
+  }
+  for (const IpAddr& a : all) {
+    for (const IpAddr& b : all) {
+      const auto memberwise = std::tie(a.family, a.bytes) <=> std::tie(b.family, b.bytes);
+      ASSERT_EQ(a <=> b, memberwise);
+    }
+  }
 }
 
 TEST(IpAddr, ParsesEitherFamily) {
