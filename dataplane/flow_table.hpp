@@ -26,8 +26,9 @@
 //
 // Memory: the index has one bucket per 3 connections (2 keys per connection
 // at 75% slot occupancy with the table full), so a connection costs its
-// 32-byte record plus 21.3 bytes of index: 53.3 bytes.  Everything is
-// allocated by the constructor, never again.  Free records form a list
+// 32-byte record plus 21.3 bytes of index, and 4 to 8 bytes of the
+// half-open queue (below): 57-61 bytes.  Everything is allocated by the
+// constructor, never again.  Free records form a list
 // threaded through their `expires` field.
 //
 // Expiry is lazy: a lookup that meets an expired flow frees it, an insert
@@ -42,8 +43,9 @@
 // expired half-open records back only as fast as the sweep passes them:
 // with 1M established flows and 64k spare records, a flood of SYNs with a
 // 1 ms timeout found no free record for 29% of them (worker_bench).  The
-// queue holds up to 16,384 entries (8 bytes each); when it is full its
-// oldest entry is dropped, and that flow is left to the sweep.
+// queue has an entry (8 bytes) for half the records, rounded up to a power
+// of two; when it is full its oldest entry is dropped, and that flow is
+// left to the sweep.
 //
 // Time is a uint32 count of milliseconds that wraps after ~49.7 days; every
 // comparison is wrap-safe (RFC 1982 serial arithmetic), so timeouts must be
@@ -462,7 +464,6 @@ class BasicFlowTable {
   static_assert(sizeof(Bucket) == 64, "one cache line per bucket");
 
   static constexpr uint32_t kNoFlow = 0xffff'ffff;
-  static constexpr uint32_t kMaxHalfOpenQueued = 16384;
 
   // A flow pinned by a SYN, and the deadline it had then.
   struct HalfOpen {

@@ -395,7 +395,7 @@ TEST(FlowTable, TheHalfOpenQueueFreesOnlyWhatIsStillExpired) {
 }
 
 TEST(FlowTable, AFullHalfOpenQueueForgetsItsOldestAndTheSweepFreesThem) {
-  FlowTable t(1u << 15, kTimeouts);  // a queue of 16,384 entries
+  FlowTable t(1u << 15, kTimeouts);  // a queue for half the records: 16,384
   const uint32_t n = 20'000;
   for (uint32_t i = 0; i < n; ++i) ASSERT_NE(insert_fwd(t, client_key(i), FlowState::kTcpSynSent, 0), nullptr);
   // The queue frees at most `budget` a call, and only the 16,384 newest.
@@ -458,7 +458,7 @@ TEST(FlowTable, AConnectionCostsAtMost64Bytes) {
     SCOPED_TRACE(n);
     const double per = static_cast<double>(FlowTable::memory_bytes(n)) / n;
     EXPECT_LE(per, 64.0);
-    EXPECT_GE(per, 53.0);  // 32-byte record + 21.3 bytes of index
+    EXPECT_GE(per, 57.0);  // 32-byte record + 21.3 bytes of index + 4..8 of the half-open queue
   }
 }
 

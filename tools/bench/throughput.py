@@ -463,8 +463,8 @@ def perf_profile(pid, seconds, workdir):
 def flow_table_bytes(connections):
     """dataplane/flow_table.hpp: a 32-byte record per connection, a 64-byte
     index bucket per 3 connections, and the half-open queue (8 bytes an
-    entry, one per connection up to 16,384, a power of two)."""
-    queue = 1 << (min(connections, 16384) - 1).bit_length()
+    entry, for half the connections rounded up to a power of two)."""
+    queue = max(1, (1 << (connections - 1).bit_length()) // 2)
     return connections * 32 + -(-connections // 3) * 64 + queue * 8
 
 
