@@ -22,10 +22,6 @@ namespace {
 // Flow records examined for expiry per loop: a full sweep of a 1M-flow
 // table takes 62,500 loops, under a second when busy.
 constexpr uint32_t kExpiryFlowsPerPoll = 16;
-// Half-open flows freed at their deadline per loop, at most: more than a
-// loop can pin (one burst from each port and one handed off), so the queue
-// keeps up with any SYN rate.
-constexpr uint32_t kHalfOpenExpiriesPerPoll = 4 * Worker::kBurst;
 constexpr uint16_t kNoPortIndex = 0xffff;
 
 // The flow-table key of a TCP or UDP packet: its own 5-tuple, in either
@@ -56,6 +52,9 @@ Worker::Worker(WorkerSetup setup)
       adjacency_(kAdjacencySlots),
       adjacency6_(kAdjacencySlots),
       dns_buckets_(kDnsBuckets),
+      // Twice what one loop can pin (a burst from each RX queue, one
+      // handed off), so the half-open queue keeps up with any SYN rate.
+      half_open_per_poll_(2u * kBurst * static_cast<uint32_t>(setup_.rx_queues.size() + 1)),
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
   flows6_.count_ends_in(traffic_.data());
@@ -130,10 +129,10 @@ void Worker::poll_once() noexcept {
       process_burst(burst_, static_cast<uint16_t>(n), kFromHandoff, false);
     }
   }
-  counters_.flows_expired.add(flows_.expire_half_open(now_, kHalfOpenExpiriesPerPoll) +
+  counters_.flows_expired.add(flows_.expire_half_open(now_, half_open_per_poll_) +
                               flows_.expire_some(now_, kExpiryFlowsPerPoll));
   if (flows6_.size() != 0) {
-    counters_.flows_expired.add(flows6_.expire_half_open(now_, kHalfOpenExpiriesPerPoll) +
+    counters_.flows_expired.add(flows6_.expire_half_open(now_, half_open_per_poll_) +
                                 flows6_.expire_some(now_, kExpiryFlowsPerPoll));
   }
   if (fragments_.held() != 0) [[unlikely]] {

@@ -390,6 +390,7 @@ class Worker : public DpObject {
   DpVector<TokenBucket> dns_buckets_;
   uint32_t neighbors_version_ = 0;
   uint32_t neighbors6_version_ = 0;
+  uint32_t half_open_per_poll_;  // half-open flows freed per loop, at most
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
