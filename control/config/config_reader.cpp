@@ -58,8 +58,7 @@ const toml::node* ConfigReader::find(const toml::table& t, std::string_view path
 
 void ConfigReader::wrong_type(const toml::node& n, std::string_view path,
                               std::string_view expected) {
-  error(n.source(), path,
-        "expected " + std::string(expected) + ", found " + std::string(type_name(n.type())));
+  error(n.source(), path, expected_found(expected, type_name(n.type())));
 }
 
 std::optional<int64_t> ConfigReader::get_int(const toml::table& t, std::string_view path,

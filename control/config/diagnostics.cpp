@@ -107,4 +107,9 @@ std::string element_path(std::string_view path, size_t i) {
   return out.append(path).append(1, '[').append(digits, n).append(1, ']');
 }
 
+std::string expected_found(std::string_view expected, std::string_view found) {
+  std::string out = "expected ";
+  return out.append(expected).append(", found ").append(found);
+}
+
 }  // namespace podgate::ctl

@@ -84,5 +84,8 @@ std::string quote(std::string_view s);
 std::string key_path(std::string_view path, std::string_view key);
 // "path[i]".
 std::string element_path(std::string_view path, size_t i);
+// "expected an integer, found a string": a value of the wrong type, worded
+// the same for TOML and Kubernetes input (each reader names its types).
+std::string expected_found(std::string_view expected, std::string_view found);
 
 }  // namespace podgate::ctl

@@ -199,7 +199,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
 
   std::vector<std::pair<std::optional<size_t>, const json*>> objects;
   if (!root.is_object()) {
-    diag.error(document, "", where_expected(root, "a Kubernetes object or List"));
+    diag.error(document, "", expected_type("a Kubernetes object or List", root));
   } else if (root.contains("kind") && root["kind"].is_string() &&
              is_list_kind(root["kind"].get_ref<const std::string&>())) {
     Reader r(diag, root["kind"].get<std::string>());

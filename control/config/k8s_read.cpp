@@ -26,8 +26,8 @@ std::string_view json_type(const json& j) {
   return "nothing";
 }
 
-std::string where_expected(const json& found, std::string_view expected) {
-  return std::string(json_type(found)).append(" where ").append(expected).append(" is expected");
+std::string expected_type(std::string_view expected, const json& found) {
+  return expected_found(expected, json_type(found));
 }
 
 namespace {

@@ -26,8 +26,8 @@ inline constexpr std::string_view kServiceNameLabel = "kubernetes.io/service-nam
 
 // "an object", "a string", ...: the JSON type of `j` for messages.
 std::string_view json_type(const json& j);
-// "an array where an object is expected": `found` is not `expected`.
-std::string where_expected(const json& found, std::string_view expected);
+// "expected an object, found an array": `found` is not `expected`.
+std::string expected_type(std::string_view expected, const json& found);
 
 // Typed accessors for one object, `where` naming it ("items[3] Service
 // default/web"); messages go to the Diagnostics shared with TOML input.
@@ -50,7 +50,7 @@ class Reader {
     diag_.error_lines(diag_.at_object(where_), path, report);
   }
   void wrong_type(std::string_view path, const json& found, std::string_view expected) {
-    error(path, where_expected(found, expected));
+    error(path, expected_type(expected, found));
   }
 
   // The member, or nullptr when absent or null (an error when required).

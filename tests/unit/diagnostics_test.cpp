@@ -54,11 +54,11 @@ TEST(Diagnostics, JsonObjectsArePrefixedBySourceAndObjectInTheOrderRecorded) {
   d.error(d.at_object("items[3] Service default/web"), "spec.ports[0].port",
           "0 is not in 1..65535");
   d.error(d.at_object("items[1] EndpointSlice default/web-1"), "", "is already defined");
-  d.error(d.at_object(""), "", "an array where a Kubernetes object or List is expected");
+  d.error(d.at_object(""), "", "expected a Kubernetes object or List, found an array");
   EXPECT_EQ(d.error_report(),
             "k8s.json: items[3] Service default/web: spec.ports[0].port: 0 is not in 1..65535\n"
             "k8s.json: items[1] EndpointSlice default/web-1: is already defined\n"
-            "k8s.json: an array where a Kubernetes object or List is expected");
+            "k8s.json: expected a Kubernetes object or List, found an array");
 }
 
 TEST(Diagnostics, WarningsAreKeptApartFromErrors) {

@@ -613,7 +613,7 @@ TEST(K8sError, InvalidJsonNamesSourceLineAndColumn) {
 }
 
 TEST(K8sError, TopLevelMustBeAnObject) {
-  EXPECT_THAT(run_error(json::array()), HasSubstr("an array where a Kubernetes object"));
+  EXPECT_THAT(run_error(json::array()), HasSubstr("expected a Kubernetes object or List, found an array"));
 }
 
 TEST(K8sError, OtherKindIsAnErrorNamingKindAndName) {
@@ -689,9 +689,9 @@ TEST(K8sError, PortOutOfRangeIsAnError) {
 TEST(K8sError, WrongJsonTypeIsAnError) {
   json svc = fixture("web-service.json");
   svc["spec"]["ports"][1]["port"] = "9090";
-  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].port: a string where an integer is expected"));
+  EXPECT_THAT(run_error(svc), HasSubstr("spec.ports[1].port: expected an integer, found a string"));
   svc["spec"]["ports"][1]["port"] = 90.5;
-  EXPECT_THAT(run_error(svc), HasSubstr("a number with a fraction where an integer is expected"));
+  EXPECT_THAT(run_error(svc), HasSubstr("expected an integer, found a number with a fraction"));
 }
 
 TEST(K8sError, SlicePortOutOfRangeIsAnError) {
