@@ -32,6 +32,16 @@
 #define PODGATE_VERSION "unknown"
 #endif
 
+// jemalloc's compiled-in options (MALLOC_CONF in the environment still
+// overrides them).  Its extents are backed by transparent huge pages: a start
+// at 10k services touches ~120 MB of heap (the parsed TOML tree, the config,
+// the snapshot's vectors), which is ~30k page faults in 4 KiB pages and ~600
+// in 2 MiB ones, 0.3-0.4 s of a 2 s start on a virtualised MMU
+// (docs/benchmarks.md "Start: page faults").  The workers never allocate from
+// it, so its page size is only the control thread's.
+extern "C" const char* malloc_conf;  // NOLINT: the name jemalloc reads
+const char* malloc_conf = "thp:always,metadata_thp:always";
+
 namespace {
 
 constexpr int kExitInvalidConfig = 2;

@@ -2,7 +2,8 @@
 """Scale benchmark (issue 14), not a test: podgate with many services.
 
 Generates a config of N services (default 10,000) x 2 ports x 10 endpoints,
-then against a real podgate (--no-huge, net_null ports, run as root):
+then against a real podgate (net_null ports, run as root; DPDK memory from
+`--no-huge`, or with --hugepages from 2 MiB hugepages, as an appliance runs):
 
   check    `podgate --check`: wall time and the memory report;
   start    from exec to the "running:" log line (config read, validated,
@@ -24,6 +25,7 @@ then against a real podgate (--no-huge, net_null ports, run as root):
 Usage (root, from the source tree):
   tools/bench/scale_bench.py [--build build] [--services 10000] [--seconds 10]
                              [--qps 500] [--changes 20] [--cpu 1]
+                             [--hugepages]
 Prints a table; nothing is compared against a threshold (machines are
 shared and noisy: see docs/benchmarks.md for measured figures).
 """
@@ -46,9 +48,10 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def make_config(tmp, services, dns_port, metrics_port, memory_mb, prefix):
+def make_config(tmp, services, dns_port, metrics_port, memory_mb, prefix, hugepages=False):
+    memory = '"--in-memory"' if hugepages else '"--no-huge", "--no-shconf"'
     lines = [f"""[eal]
-args = ["--no-huge", "--no-shconf", "-m", "{memory_mb}", "--no-pci", "-l", "0-1",
+args = [{memory}, "-m", "{memory_mb}", "--no-pci", "-l", "0-1",
         "--file-prefix", "{prefix}"]
 [dataplane]
 flow_table_size = 4096
@@ -191,13 +194,17 @@ def main():
     ap.add_argument("--qps", type=int, default=500)
     ap.add_argument("--changes", type=float, default=20, help="endpoint changes per second")
     ap.add_argument("--memory", type=int, default=1024, help="EAL -m, MB")
+    ap.add_argument("--hugepages", action="store_true",
+                    help="DPDK memory from 2 MiB hugepages (mounted, and at least --memory "
+                         "MB of them free) instead of --no-huge")
     ap.add_argument("--cpu", default="1", help="taskset CPU list for podgate")
     ap.add_argument("--dns-port", type=int, default=5320)
     ap.add_argument("--metrics-port", type=int, default=5321)
     a = ap.parse_args()
     binary = os.path.join(ROOT, a.build, "control", "podgate")
     tmp = tempfile.mkdtemp(prefix="pgscale-")
-    config = make_config(tmp, a.services, a.dns_port, a.metrics_port, a.memory, "pgscale")
+    config = make_config(tmp, a.services, a.dns_port, a.metrics_port, a.memory, "pgscale",
+                         a.hugepages)
     print(f"config: {config} ({os.path.getsize(config) >> 10} KiB, {a.services} services x 2 ports x 10 endpoints)")
 
     t0 = time.monotonic()
