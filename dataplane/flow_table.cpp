@@ -5,6 +5,8 @@
 #include <string>
 #include <type_traits>
 
+#include "dataplane/checksum.hpp"
+
 namespace podgate::dp {
 
 namespace {
@@ -116,7 +118,7 @@ bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
   for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
     const uint32_t ref = src.refs[i];
     const F& f = flows_[ref >> 1];
-    const uint32_t h = hash((ref & 1) != 0 ? f.reverse_key() : f.forward_key());
+    const uint32_t h = key_hash_of(f, (ref & 1) != 0);
     const uint32_t b1 = first_bucket(h);
     const uint32_t alt = b1 != from ? b1 : second_bucket(h, b1);
     Bucket& dst = buckets_[alt];
@@ -148,8 +150,8 @@ template <class F>
 template <class F>
 void BasicFlowTable<F>::free_flow(uint32_t index) noexcept {
   F& f = flows_[index];
-  unplace(probe(hash(f.forward_key())), index << 1);
-  unplace(probe(hash(f.reverse_key())), index << 1 | 1);
+  unplace(probe(key_hash_of(f, false)), index << 1);
+  unplace(probe(key_hash_of(f, true)), index << 1 | 1);
   if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
   f.state = FlowState::kFree;
   f.expires = free_head_;
@@ -183,7 +185,7 @@ F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte
   if constexpr (std::is_same_v<F, Flow6>) {
     f.csum_delta = 0;  // the worker that pins it sets its NAT's checksum term
   } else {
-    f.reserved = 0;
+    f.csum_addr = csum_term32(key.dst.be, pod.be);
   }
   f.expires = now + timeout_ms(state);
   f.gen = gen;

@@ -126,7 +126,7 @@ struct Flow {
   uint16_t stats_slot = 0;     // TrafficCounters of its endpoint (worker_counters.hpp)
   Ip4 pod;                     // the endpoint it is pinned to
   rte_be16_t pod_port = 0;     // its target port
-  uint16_t reserved = 0;
+  uint16_t csum_addr = 0;      // the NAT's checksum term of vip -> pod (csum_term32(); insert() sets it)
   uint32_t expires = 0;        // ms ticks, wrap-safe, see is_expired(); free: next free record
   uint32_t gen = 0;            // snapshot generation last validated against
 
@@ -233,6 +233,25 @@ inline uint32_t crc_words(const void* data, size_t words, uint32_t seed) noexcep
 }
 inline uint32_t flow_key_hash(const FlowKey4& key) noexcept { return crc_words(&key, 2, 0x9e37'79b9); }
 inline uint32_t flow_key_hash(const FlowKey6& key) noexcept { return crc_words(&key, 5, 0x9e37'79b9); }
+
+// flow_key_hash() of an IPv4 flow's forward or reverse key, read from its
+// record without building the key in memory: freeing a flow hashes both of
+// its keys, and building the reverse one cost more than hashing it.
+// flow_table_test holds them to flow_key_hash(forward_key() / reverse_key()).
+inline uint32_t key_hash_of(const Flow& f, bool reverse) noexcept {
+  uint64_t w[2];
+  if (!reverse) {
+    std::memcpy(w, &f, sizeof w);              // the forward key's 13 bytes lead the record
+    w[1] &= (uint64_t{1} << 40) - 1;           // bytes 13..15 (state, stats slot): a key's zero pad
+  } else {                                     // FlowKey4{pod, client, pod_port, client_port, proto}
+    w[0] = uint64_t{f.pod.be} | uint64_t{f.client.be} << 32;
+    w[1] = uint64_t{f.pod_port} | uint64_t{f.client_port} << 16 | uint64_t{static_cast<uint8_t>(f.proto)} << 32;
+  }
+  return crc_words(w, 2, 0x9e37'79b9);
+}
+inline uint32_t key_hash_of(const Flow6& f, bool reverse) noexcept {
+  return flow_key_hash(reverse ? f.reverse_key() : f.forward_key());
+}
 
 // A lookup's answer: the connection, and which of its keys matched.
 template <class F>

@@ -582,6 +582,30 @@ TEST(FlowTable, HashIsCrc32cOfTheKey) {
   }
 }
 
+// free_flow() hashes a flow's keys from its record (key_hash_of): the
+// same hashes as the keys built whole, whatever the state and slot bytes.
+TEST(FlowTable, AFlowsKeysHashFromItsRecordAsTheKeysThemselves) {
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 1000; ++i) {
+    const FlowKey4 k = random_key(rng);
+    Flow f;
+    f.client = k.src;
+    f.vip = k.dst;
+    f.client_port = k.sport;
+    f.vip_port = k.dport;
+    f.proto = k.proto;
+    f.state = static_cast<FlowState>(1 + rng() % 5);
+    f.stats_slot = static_cast<uint16_t>(rng());
+    f.pod = Ip4{static_cast<rte_be32_t>(rng())};
+    f.pod_port = static_cast<rte_be16_t>(rng());
+    f.csum_addr = static_cast<uint16_t>(rng());
+    f.expires = static_cast<uint32_t>(rng());
+    f.gen = static_cast<uint32_t>(rng());
+    ASSERT_EQ(key_hash_of(f, false), FlowTable::hash(f.forward_key()));
+    ASSERT_EQ(key_hash_of(f, true), FlowTable::hash(f.reverse_key()));
+  }
+}
+
 TEST(FlowTable, ConstructorRejectsUnrepresentableSettings) {
   EXPECT_THROW(FlowTable(0, kTimeouts), std::invalid_argument);
   EXPECT_THROW(FlowTable(FlowTable::kMaxCapacity + 1, kTimeouts), std::invalid_argument);
