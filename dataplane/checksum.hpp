@@ -70,6 +70,15 @@ constexpr rte_be16_t csum_update32_16(rte_be16_t check, rte_be32_t old32,
   return static_cast<rte_be16_t>(~csum_fold(sum));
 }
 
+// The middle term of eqn. 3, ~m + m', folded, for a 32-bit field (an IPv4
+// address) changing: the same for every packet of a connection in one
+// direction, so an IPv4 flow record keeps its addresses' (Flow::csum_addr).
+// The opposite change's term is its complement.
+constexpr uint16_t csum_term32(rte_be32_t old_value, rte_be32_t new_value) noexcept {
+  const uint32_t old_inv = ~old_value;
+  return csum_fold((old_inv & 0xffffu) + (old_inv >> 16) + (new_value & 0xffffu) + (new_value >> 16));
+}
+
 // The middle term of eqn. 3, ~m + m', folded, for a 16-byte address and a
 // port changing together (IPv6 NAT): the same for every packet of a
 // connection in one direction, so a flow record keeps it.  The opposite
@@ -95,6 +104,12 @@ constexpr rte_be16_t csum_apply_delta(rte_be16_t check, uint16_t delta) noexcept
   uint32_t sum = static_cast<uint16_t>(~check);
   sum += delta;
   return static_cast<rte_be16_t>(~csum_fold(sum));
+}
+
+// The same with the middle term given unfolded: a sum of at most three
+// 16-bit terms (csum_fold() folds twice, enough below 2^18).
+constexpr rte_be16_t csum_apply_terms(rte_be16_t check, uint32_t terms) noexcept {
+  return static_cast<rte_be16_t>(~csum_fold(static_cast<uint16_t>(~check) + terms));
 }
 
 // RFC 1071 §4.1: the one's complement sum of `bytes` taken as big-endian

@@ -45,6 +45,36 @@ inline bool ttl_allows_forwarding(const rte_ipv4_hdr* ip) noexcept { return ip->
 // tests/unit/checksum_test.cpp holds it to a full recomputation.
 enum class NatSide : uint8_t { kDestination, kSource };
 
+// The rewrite with the address's checksum term given: csum_term32(the
+// address replaced, `to`).  A pinned flow keeps its term (Flow::csum_addr)
+// and gives it, or its complement for a reply, so that a packet's rewrite
+// needs neither address's halves.  The IPv4 header checksum takes the term
+// and the TTL's constant, the TCP/UDP checksum the term and the port's
+// change: one load of each checksum, one fold each.
+template <NatSide kSide>
+inline void nat_with_address_term(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip4 to, rte_be16_t to_port,
+                                  uint16_t addr_term) noexcept {
+  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);  // TCP has its ports there too
+  constexpr bool kDst = kSide == NatSide::kDestination;
+  ip->hdr_checksum = csum_apply_terms(ip->hdr_checksum, uint32_t{addr_term} + 0xfffeu);  // and TTL - 1
+  --ip->time_to_live;
+  (kDst ? ip->dst_addr : ip->src_addr) = to.be;
+  const rte_be16_t from_port = kDst ? ports->dst_port : ports->src_port;
+  const uint32_t l4_terms = uint32_t{addr_term} + static_cast<uint16_t>(~from_port) + to_port;
+  (kDst ? ports->dst_port : ports->src_port) = to_port;
+  if (proto == Proto::kTcp) {
+    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
+    tcp->cksum = csum_apply_terms(tcp->cksum, l4_terms);
+  } else if (ports->dgram_cksum != 0) {
+    // RFC 768: "An all zero transmitted checksum value means that the
+    // transmitter generated no checksum"; it must stay that way.  "If the
+    // computed checksum is zero, it is transmitted as all ones" (0xffff in
+    // either byte order), since zero would mean "none".
+    const rte_be16_t c = csum_apply_terms(ports->dgram_cksum, l4_terms);
+    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
+  }
+}
+
 // The IPv4 header's part of it, alone: a fragment after the first (RFC
 // 791 §3.2) has no L4 header; its ports and the L4 checksum travel in the
 // first fragment, which the caller NATs whole.
@@ -61,30 +91,13 @@ inline void nat_address_and_decrement_ttl(rte_ipv4_hdr* ip, Ip4 to) noexcept {
   (kDst ? ip->dst_addr : ip->src_addr) = to.be;
 }
 
+// The rewrite of a packet without a kept term (a new flow's first, a
+// stateless reply): the term from the address it replaces.
 template <NatSide kSide>
 inline void nat_and_decrement_ttl(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip4 to,
                                   rte_be16_t to_port) noexcept {
-  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);  // TCP has its ports there too
-  constexpr bool kDst = kSide == NatSide::kDestination;
-  const rte_be32_t old_ip = kDst ? ip->dst_addr : ip->src_addr;
-  const rte_be16_t old_port = kDst ? ports->dst_port : ports->src_port;
-  nat_address_and_decrement_ttl<kSide>(ip, to);
-  if constexpr (kDst) {
-    ports->dst_port = to_port;
-  } else {
-    ports->src_port = to_port;
-  }
-  if (proto == Proto::kTcp) {
-    auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
-    tcp->cksum = csum_update32_16(tcp->cksum, old_ip, to.be, old_port, to_port);
-  } else if (ports->dgram_cksum != 0) {
-    // RFC 768: "An all zero transmitted checksum value means that the
-    // transmitter generated no checksum"; it must stay that way.  "If the
-    // computed checksum is zero, it is transmitted as all ones" (0xffff in
-    // either byte order), since zero would mean "none".
-    const rte_be16_t c = csum_update32_16(ports->dgram_cksum, old_ip, to.be, old_port, to_port);
-    ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
-  }
+  const rte_be32_t from = kSide == NatSide::kDestination ? ip->dst_addr : ip->src_addr;
+  nat_with_address_term<kSide>(ip, l4, proto, to, to_port, csum_term32(from, to.be));
 }
 static_assert(std::endian::native == std::endian::little, "the TTL constant above is little-endian");
 

@@ -209,7 +209,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     t.packets_in.add();
     t.bytes_in.add(bytes);
     if constexpr (F == Family::kIpv4) {
-      nat_and_decrement_ttl<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port);
+      nat_with_address_term<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port, flow.csum_addr);
     } else {
       nat6_with_delta<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port, flow.csum_delta);
     }
@@ -217,7 +217,8 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     t.packets_out.add();
     t.bytes_out.add(bytes);
     if constexpr (F == Family::kIpv4) {
-      nat_and_decrement_ttl<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port);
+      nat_with_address_term<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port,
+                                              static_cast<uint16_t>(~flow.csum_addr));
     } else {
       nat6_with_delta<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port,
                                         static_cast<uint16_t>(~flow.csum_delta));
@@ -510,8 +511,10 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
   if (!fits_egress(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
-  nat_and_decrement_ttl<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port);
+  // The flow's record has the address's checksum term made (insert()).
+  const Flow* flow = pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
+  nat_with_address_term<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port,
+                                               flow != nullptr ? flow->csum_addr : csum_term32(key.dst.be, to.ip.be));
   forward(m, p.eth, to.ip);
 }
 

@@ -35,6 +35,11 @@ rte_be16_t load16(const Bytes& f, size_t off) {
 }
 void store16(Bytes& f, size_t off, rte_be16_t v) { std::memcpy(&f[off], &v, 2); }
 void store32(Bytes& f, size_t off, rte_be32_t v) { std::memcpy(&f[off], &v, 4); }
+rte_be32_t load32(const Bytes& f, size_t off) {
+  rte_be32_t v;
+  std::memcpy(&v, &f[off], 4);
+  return v;
+}
 
 // Recomputes both checksums from scratch, as a NAT without incremental
 // updates would.  A UDP datagram sent without a checksum keeps none.
@@ -148,9 +153,10 @@ TEST(IncrementalChecksum, WordUpdatesEqualFullRecomputation) {
 
 class RewriteMatchesRecomputation : public testing::TestWithParam<uint8_t> {};
 
-// The one NAT rewrite (nat_and_decrement_ttl) against a full recomputation,
-// both directions, on random packets: TTL 2..255, any addresses, ports and
-// payloads, UDP with and without a checksum.
+// The one NAT rewrite (nat_and_decrement_ttl, and nat_with_address_term
+// with a flow's kept term) against a full recomputation, both directions,
+// on random packets: TTL 2..255, any addresses, ports and payloads, UDP with
+// and without a checksum.
 template <NatSide kSide>
 void check_fast_path_rewrite(uint8_t proto, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -172,6 +178,17 @@ void check_fast_path_rewrite(uint8_t proto, uint32_t seed) {
     --expected[kTtl];
     recompute_checksums(expected);
     ASSERT_EQ(actual, expected) << "packet " << i;
+
+    // A pinned flow's packet: the term its record keeps (Flow::csum_addr,
+    // the client's VIP -> Pod), as is for the client's packet, complemented
+    // for the Pod's reply.
+    Bytes kept = original;
+    const rte_be32_t replaced = load32(original, kSide == NatSide::kDestination ? kDstIp : kSrcIp);
+    const uint16_t term = kSide == NatSide::kDestination ? csum_term32(replaced, to.be)
+                                                         : csum_term32(to.be, replaced);
+    nat_with_address_term<kSide>(ip_of(kept), &kept[kL4], proto == kTcp ? Proto::kTcp : Proto::kUdp, to, port,
+                                 kSide == NatSide::kDestination ? term : static_cast<uint16_t>(~term));
+    ASSERT_EQ(kept, expected) << "packet " << i << ", kept term";
   }
 }
 
