@@ -154,7 +154,9 @@ class FragmentBuilder {
           if (s.port == port && s.target == target) return;
         }
       } else {
-        for (; indexed_ < n.srv.size(); ++indexed_) seen_.insert(key(n.srv[indexed_].port, n.srv[indexed_].target));
+        for (; indexed_ < n.srv.size(); ++indexed_) {
+          seen_.insert(key(n.srv[indexed_].port, n.srv[indexed_].target));
+        }
         if (!seen_.insert(key(port, target)).second) return;
         ++indexed_;  // the record pushed below
       }
