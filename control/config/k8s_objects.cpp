@@ -36,6 +36,21 @@ namespace {
 
 // ---- second pass: merge slices into services ----
 
+// Up to this many endpoints a scan finds a duplicate faster than a hash set
+// (most services have about ten).
+constexpr size_t kScanAtMost = 32;
+
+// Whether ps's service lists `ip` already.  A scan for each endpoint is
+// quadratic in a big service: 65,534 endpoints come in 656 slices of 100.
+bool already_listed(PendingService& ps, const dp::IpAddr& ip) {
+  const std::vector<EndpointConfig>& eps = ps.cfg.endpoints;
+  if (eps.size() <= kScanAtMost) {
+    return std::any_of(eps.begin(), eps.end(), [&ip](const EndpointConfig& x) { return x.ip == ip; });
+  }
+  for (; ps.ips_indexed < eps.size(); ++ps.ips_indexed) ps.endpoint_ips.insert(eps[ps.ips_indexed].ip);
+  return ps.endpoint_ips.count(ip) != 0;
+}
+
 void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice) {
   Reader r(diag, slice.where);
   ServiceConfig& svc = ps.cfg;
@@ -90,9 +105,7 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
   for (const EndpointConfig& e : slice.endpoints) {
     // "Endpoints may be duplicated across slices" while the controller moves
     // them (EndpointSlice docs, "Duplicate endpoints"): keep the first.
-    auto dup = std::find_if(svc.endpoints.begin(), svc.endpoints.end(),
-                            [&](const EndpointConfig& x) { return x.ip == e.ip; });
-    if (dup != svc.endpoints.end()) {
+    if (already_listed(ps, e.ip)) {
       r.warning("endpoints", dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
                                  " is listed more than once; the first is kept");
       continue;

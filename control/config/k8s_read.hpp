@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,7 @@
 
 #include "control/config/config.hpp"
 #include "control/config/diagnostics.hpp"
+#include "control/config/ip_key.hpp"
 #include "control/config/validate.hpp"
 
 namespace podgate::ctl::k8s_detail {
@@ -150,6 +152,10 @@ struct PendingService {
   // its cluster IPs' families, or a headless service's ipFamilies; empty:
   // any (a headless service that names none).
   std::vector<dp::Family> families;
+  // cfg.endpoints[0, ips_indexed)'s addresses, for merge_slice's duplicate
+  // check once the service has more than a few endpoints.
+  std::unordered_set<dp::IpAddr, IpAddrHash> endpoint_ips;
+  size_t ips_indexed = 0;
 };
 
 struct SlicePort {

@@ -13,15 +13,28 @@ std::vector<dp::IpAddr> forwarding_vips(const ServiceConfig& s) {
   return s.cluster_ips();
 }
 
-// Each endpoint address of `s` once.
+// Up to this many endpoints, a scan of those seen is cheaper than sorting
+// (most services have about ten); above it the scan is quadratic: 8.6 s for
+// one change to a service of 65,534 endpoints (BM_BigServiceChange).
+constexpr size_t kScanAtMost = 32;
+
+// Each endpoint address of `s` once, in no particular order.
 template <typename Fn>
 void for_each_endpoint_ip(const ServiceConfig& s, Fn&& fn) {
-  std::vector<dp::IpAddr> seen;
-  for (const EndpointConfig& e : s.endpoints) {
-    if (std::find(seen.begin(), seen.end(), e.ip) != seen.end()) continue;
-    seen.push_back(e.ip);
-    fn(e.ip);
+  std::vector<dp::IpAddr> ips;
+  ips.reserve(s.endpoints.size());
+  if (s.endpoints.size() <= kScanAtMost) {
+    for (const EndpointConfig& e : s.endpoints) {
+      if (std::find(ips.begin(), ips.end(), e.ip) != ips.end()) continue;
+      ips.push_back(e.ip);
+      fn(e.ip);
+    }
+    return;
   }
+  for (const EndpointConfig& e : s.endpoints) ips.push_back(e.ip);
+  std::sort(ips.begin(), ips.end());
+  ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+  for (const dp::IpAddr& ip : ips) fn(ip);
 }
 
 template <typename Map, typename Key>

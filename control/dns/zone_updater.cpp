@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <deque>
+#include <unordered_set>
 
 namespace podgate::ctl::dns {
 
@@ -142,13 +143,35 @@ class FragmentBuilder {
   }
 
   // One SRV per target and port (CoreDNS's isDuplicate): a dual-stack
-  // Pod's two endpoint addresses share one name.
-  static void add_srv(Zone::Node& n, uint16_t weight, uint16_t port, const std::string& target) {
-    for (const Zone::Srv& s : n.srv) {
-      if (s.port == port && s.target == target) return;
+  // Pod's two endpoint addresses share one name.  The records a node has
+  // are scanned while they are a few; past that a set of them is kept, as
+  // a headless service of n Pods would scan up to n for each (O(n²)).
+  class SrvAdder {
+   public:
+    void add(Zone::Node& n, uint16_t weight, uint16_t port, const std::string& target) {
+      if (n.srv.size() <= kScanAtMost) {
+        for (const Zone::Srv& s : n.srv) {
+          if (s.port == port && s.target == target) return;
+        }
+      } else {
+        for (; indexed_ < n.srv.size(); ++indexed_) {
+          seen_.insert(key(n.srv[indexed_].port, n.srv[indexed_].target));
+        }
+        if (!seen_.insert(key(port, target)).second) return;
+        ++indexed_;  // the record pushed below
+      }
+      n.srv.push_back(Zone::Srv{0, weight, port, target});
     }
-    n.srv.push_back(Zone::Srv{0, weight, port, target});
-  }
+
+   private:
+    static constexpr size_t kScanAtMost = 32;
+    static std::string key(uint16_t port, const std::string& target) {
+      std::string k{static_cast<char>(port >> 8), static_cast<char>(port & 0xff)};
+      return k.append(target);
+    }
+    std::unordered_set<std::string> seen_;  // port (2 bytes) + target of n.srv[0, indexed_)
+    size_t indexed_ = 0;
+  };
 
   void add_headless(const ServiceConfig& svc, const std::string& name) {
     std::vector<const EndpointConfig*> published;
@@ -159,6 +182,7 @@ class FragmentBuilder {
     Zone::Node* n = node(name, Zone::Apex::kCluster);
     if (n == nullptr) return;
     const uint16_t weight = srv_weight(published.size());
+    std::vector<SrvAdder> srv(svc.ports.size());  // one per port's SRV node
     for (const EndpointConfig* e : published) {
       const dp::IpAddr& ip = e->ip;
       add_address(*n, ip);  // std::deque elements are stable: `n` stays valid
@@ -169,11 +193,12 @@ class FragmentBuilder {
       add_address(*pn, ip);
       if (per_pod) add_ptr(ip, pod);
       auto target = encode_name(pod);
-      for (const ServicePortConfig& p : svc.ports) {
+      for (size_t i = 0; i < svc.ports.size(); ++i) {
+        const ServicePortConfig& p = svc.ports[i];
         if (p.name.empty()) continue;
         if (Zone::Node* s = node(srv_name(p, name), Zone::Apex::kCluster)) {
           // EndpointSlice ports are the Pods' ports: target_port.
-          add_srv(*s, weight, p.target_port, *target);
+          srv[i].add(*s, weight, p.target_port, *target);
         }
       }
     }

@@ -86,13 +86,20 @@ void choose_endpoints(const ServiceConfig& svc, const ServicePortConfig& port, B
     }
   }
   if (c.ready.empty() && any_unhealthy_ready && check->all_unhealthy == AllUnhealthy::kFailOpen) {
+    // Each ready endpoint is alive too, once: looked up among those alive
+    // already by a binary search, not a scan (quadratic in a service of
+    // 65,534 endpoints that all fail their check).
+    const auto kept = static_cast<std::ptrdiff_t>(c.alive.size());
+    std::sort(c.alive.begin(), c.alive.end());
     for (const EndpointConfig& e : svc.endpoints) {
       const std::optional<A> ip = in_family<A>(e.ip);
       if (!ip || !e.takes_new_flows()) continue;
       Backend be{*ip, dp::to_be16(port.target_port), 0};
       c.ready.emplace_back(be, e.weight);
-      if (std::find(c.alive.begin(), c.alive.end(), be) == c.alive.end()) c.alive.push_back(be);
+      if (!std::binary_search(c.alive.begin(), c.alive.begin() + kept, be)) c.alive.push_back(be);
     }
+    std::sort(c.alive.begin() + kept, c.alive.end());
+    c.alive.erase(std::unique(c.alive.begin() + kept, c.alive.end()), c.alive.end());
   }
   std::sort(c.ready.begin(), c.ready.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
   std::sort(c.alive.begin(), c.alive.end());

@@ -22,6 +22,10 @@
 //             Registry made, the first snapshot built with stats slots.
 //   ZoneBuild/*   the DNS zone built whole; ZoneUpdateOneService/* the
 //             zone after a change DNS sees to one service (dns::ZoneUpdater).
+//   BigServiceRegistry/N  the Registry made for one service of N endpoints
+//             (up to 65,534, the most a service may have): its ServiceIndex.
+//   BigServiceChange/N    one endpoint's weight changed in that service, as
+//             After/* does it: checked, its Maglev table built, committed.
 //
 // The Maglev size is chosen per service port from its endpoint count
 // (1021 for 10 endpoints: M >= 100 N), as podgate does by default.
@@ -71,6 +75,25 @@ Config make_config(uint32_t services) {
     }
     c.services.push_back(std::move(s));
   }
+  return c;
+}
+
+// One service of `endpoints` endpoints (172.17.0.2 on) and one port, as
+// docs/benchmarks.md's "One service of 65,534 endpoints" measured it.
+Config make_big_config(uint32_t endpoints) {
+  Config c = make_config(0);
+  ServiceConfig s;
+  s.ns = "default";
+  s.name = "big";
+  s.cluster_ip = dp::IpAddr::v4(dp::Ip4::from_host(0x0a600909));  // 10.96.9.9
+  s.ports.push_back(ServicePortConfig{"http", 80, 8080, dp::Proto::kTcp});
+  s.endpoints.reserve(endpoints);
+  for (uint32_t j = 0; j < endpoints; ++j) {
+    EndpointConfig e;
+    e.ip = dp::IpAddr::v4(dp::Ip4::from_host(0xac110000 + j + 2));
+    s.endpoints.push_back(std::move(e));
+  }
+  c.services.push_back(std::move(s));
   return c;
 }
 
@@ -144,14 +167,16 @@ void BM_AfterWholeCheck(benchmark::State& state) {
 // Registry + snapshot, as Appliance::apply does them; `incremental` false:
 // every service validated and looked at again.
 struct Running {
-  explicit Running(uint32_t services) : reg(make_config(services)) {
+  explicit Running(uint32_t services) : Running(make_config(services)) {}
+  explicit Running(Config c) : reg(std::move(c)) {
     SnapshotInputs first{&reg.view(), kMacs, nullptr, 1, nullptr};
     current = build_snapshot(first);
     reg.commit(reg.stage_current(), current.get());
   }
-  // Returns the Maglev tables built, or -1 on an error.
-  int64_t change(const std::function<Result<bool>(Config&)>& edit, bool incremental,
-                 benchmark::State& state) {
+  // Returns the Maglev tables built, or -1 on an error.  Out of line so
+  // that callgrind can count it alone (--toggle-collect='*Running::change*').
+  [[gnu::noinline]] int64_t change(const std::function<Result<bool>(Config&)>& edit,
+                                   bool incremental, benchmark::State& state) {
     Result<Registry::Proposal> next = incremental ? reg.stage_edit(edit) : whole(edit);
     if (!next) {
       state.SkipWithError(next.error().message.c_str());
@@ -239,6 +264,44 @@ void BM_Start(benchmark::State& state) {
   }
 }
 
+// ---- one service of many endpoints ----
+
+// Made out of line so that callgrind can count it alone
+// (--toggle-collect='*make_registry*').
+[[gnu::noinline]] std::unique_ptr<Registry> make_registry(const Config& c) {
+  return std::make_unique<Registry>(c);  // the copy shares the service
+}
+
+void BM_BigServiceRegistry(benchmark::State& state) {
+  const Config c = make_big_config(static_cast<uint32_t>(state.range(0)));
+  for (auto _ : state) {
+    std::unique_ptr<Registry> reg = make_registry(c);
+    benchmark::DoNotOptimize(reg.get());
+    state.PauseTiming();
+    reg.reset();
+    state.ResumeTiming();
+  }
+}
+
+void BM_BigServiceChange(benchmark::State& state) {
+  Running r(make_big_config(static_cast<uint32_t>(state.range(0))));
+  int64_t built = 0;
+  for (auto _ : state) {
+    built += r.change(
+        [](Config& c) -> Result<bool> {
+          EndpointConfig& e = c.services[0].endpoints[100];
+          e.weight = e.weight == 1 ? 2 : 1;
+          return true;
+        },
+        true, state);
+  }
+  state.counters["built"] = benchmark::Counter(static_cast<double>(built), benchmark::Counter::kAvgIterations);
+}
+
+void big_sizes(benchmark::internal::Benchmark* b) {
+  b->Arg(1024)->Arg(8192)->Arg(65534)->Unit(benchmark::kMillisecond)->Iterations(3);
+}
+
 // ---- the parts of After ----
 
 void BM_AfterSnapshotBuildOnly(benchmark::State& state) {
@@ -307,6 +370,8 @@ BENCHMARK(BM_DeleteOne)->Apply(sizes);
 BENCHMARK(BM_ZoneBuild)->Apply(sizes);
 BENCHMARK(BM_ZoneUpdateOneService)->Apply(sizes);
 BENCHMARK(BM_Start)->Apply(sizes)->Iterations(3);
+BENCHMARK(BM_BigServiceRegistry)->Apply(big_sizes);
+BENCHMARK(BM_BigServiceChange)->Apply(big_sizes);
 BENCHMARK(BM_AfterSnapshotBuildOnly)->Apply(sizes);
 BENCHMARK(BM_AfterConfigCopyOnly)->Apply(sizes);
 

@@ -416,6 +416,12 @@ TEST(HealthEffect, AllUnhealthyFailsOpenToEveryReadyEndpoint) {
   EXPECT_EQ(e.alive, (std::vector<dp::Backend>{be("172.17.0.10"), be("172.17.0.11")}));
 }
 
+TEST(HealthEffect, AllUnhealthyFailsOpenUnderDrainListsEachEndpointAliveOnce) {
+  Effect e = effect("", true);  // drain: both alive before failing open
+  EXPECT_EQ(e.ready, (std::vector<dp::Backend>{be("172.17.0.10"), be("172.17.0.11")}));
+  EXPECT_EQ(e.alive, (std::vector<dp::Backend>{be("172.17.0.10"), be("172.17.0.11")}));
+}
+
 TEST(HealthEffect, AllUnhealthyWithDropLeavesThePortNoEndpoint) {
   Effect e = effect("all_unhealthy = \"drop\"\n", true);
   EXPECT_TRUE(e.ready.empty());

@@ -490,6 +490,27 @@ TEST(K8sSlice, DuplicateEndpointAcrossSlicesIsKeptOnceWithAWarning) {
   EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "10.244.1.5"));
 }
 
+TEST(K8sSlice, DuplicateEndpointOfABigServiceIsKeptOnceWithAWarning) {
+  // Past 32 endpoints a duplicate is found by a hash set, not by a scan.
+  json doc = web_list();
+  json one = doc["items"][1]["endpoints"][0];
+  json many = json::array();
+  for (int i = 1; i <= 40; ++i) {
+    one["addresses"] = json::array({"10.244.4." + std::to_string(i)});
+    one["targetRef"]["name"] = "web-" + std::to_string(i);
+    many.push_back(one);
+  }
+  many.push_back(many[5]);  // within the slice too
+  doc["items"][1]["endpoints"] = many;
+  const size_t second = doc["items"][2]["endpoints"].size();
+  doc["items"][2]["endpoints"][0]["addresses"] = json::array({"10.244.4.40"});
+  K8sImport imp = run_ok(doc);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 40 + second - 1);
+  EXPECT_EQ(imp.services[0].endpoints[5].pod, "web-6");  // the first one
+  EXPECT_THAT(imp.warnings, has_warning("10.244.4.6", "listed more than once"));
+  EXPECT_THAT(imp.warnings, has_warning("web-q9r4s", "10.244.4.40"));
+}
+
 TEST(K8sSlice, FqdnSlicesAreSkippedWithAWarning) {
   json doc = web_list();
   doc["items"][2]["addressType"] = "FQDN";

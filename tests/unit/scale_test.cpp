@@ -80,6 +80,39 @@ TEST(ServiceList, TheDiffFindsInsertedAndErasedServices) {
   EXPECT_TRUE(diff_services(a.services, a.services).empty());
 }
 
+// ---- ServiceIndex ----
+
+TEST(ServiceIndex, CountsAnAddressOnceForEachServiceListingIt) {
+  // A service of up to 32 endpoints is deduplicated by a scan, a larger one
+  // by sorting its addresses: both count a repeated address once.
+  for (uint32_t extra : {3u, 100u}) {
+    SCOPED_TRACE("svc-0 with " + std::to_string(extra) + " more endpoints");
+    Config c = base(3);  // svc-0 and svc-1 share their three endpoints
+    const dp::IpAddr shared = std::as_const(c.services)[0].endpoints[0].ip;
+    ServiceConfig& s = c.services[0];
+    for (uint32_t k = 0; k < extra; ++k) {
+      EndpointConfig e;
+      e.ip = dp::IpAddr::v4(Ip4::from_host(0xac120000 + k + 2));
+      s.endpoints.push_back(e);
+    }
+    s.endpoints.push_back(s.endpoints[0]);  // listed twice more
+    s.endpoints.push_back(s.endpoints[0]);
+    const dp::IpAddr last = s.endpoints[s.endpoints.size() - 3].ip;
+
+    ServiceIndex index(c.services);
+    EXPECT_EQ(index.endpoint_count(shared), 2u);
+    EXPECT_EQ(index.endpoint_count(last), 1u);
+    EXPECT_EQ(index.endpoint_count(std::as_const(c.services)[2].endpoints[0].ip), 1u);
+
+    // svc-0 removed: the count it gave once is taken back once.
+    Config next = c;
+    next.services.erase(next.services.cbegin());
+    index.apply(diff_services(c.services, next.services), next.services);
+    EXPECT_EQ(index.endpoint_count(shared), 1u);
+    EXPECT_EQ(index.endpoint_count(last), 0u);
+  }
+}
+
 // ---- validate_change ----
 
 TEST(ValidateChange, ChecksTheChangedServicesAgainstTheRest) {

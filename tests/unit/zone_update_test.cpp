@@ -149,6 +149,34 @@ TEST(ZoneUpdate, ARandomRunOfChangesAnswersAsAZoneBuiltWhole) {
   }
 }
 
+TEST(ZoneBuild, AHeadlessPodWithTwoAddressesHasOneSrvPerPortPastManyPods) {
+  // Past 32 records a node's SRV duplicates are found by a set, not a scan.
+  Config c = make_config(0);
+  ServiceConfig s;
+  s.ns = "default";
+  s.name = "many";
+  s.ports = {{"http", 80, 8080, dp::Proto::kTcp}, {"dns", 53, 5353, dp::Proto::kUdp}};
+  for (uint32_t j = 0; j < 40; ++j) {
+    const std::string pod = "pod-" + std::to_string(j);
+    s.endpoints.push_back(endpoint(ip4(0xac110000 + j), pod, "many"));
+    s.endpoints.push_back(endpoint(ip6(j), pod, "many"));  // dual-stack: the same name
+  }
+  c.services.push_back(s);
+  auto z = build_zone(c, 1);
+  for (const char* srv : {"_http._tcp.many.default.svc.cluster.local", "_dns._udp.many.default.svc.cluster.local"}) {
+    const Zone::Node* n = z->node(*encode_name(srv));
+    ASSERT_NE(n, nullptr) << srv;
+    ASSERT_EQ(n->srv.size(), 40u) << srv;
+    for (uint32_t j = 0; j < 40; ++j) {
+      EXPECT_EQ(dotted(n->srv[j].target), "pod-" + std::to_string(j) + ".many.default.svc.cluster.local");
+    }
+  }
+  const Zone::Node* pod = z->node(*encode_name("pod-39.many.default.svc.cluster.local"));
+  ASSERT_NE(pod, nullptr);
+  EXPECT_EQ(pod->a.size(), 1u);
+  EXPECT_EQ(pod->aaaa.size(), 1u);
+}
+
 TEST(ZoneUpdate, AChangeNotVisibleInDnsKeepsTheZoneAndItsSerial) {
   Config c = make_config(16);
   ZoneUpdater updater;
