@@ -67,27 +67,33 @@ Result<FlowCursor> parse_cursor(std::string_view text, size_t workers) {
   return c;
 }
 
-PageCut cut_flow_page(std::span<const WorkerPage> workers, size_t limit) {
-  PageCut cut;
-  cut.shown.assign(workers.size(), 0);
+PageCut cut_flow_page(std::span<const WorkerFlow> answers, std::span<const uint64_t> stopped_at,
+                      size_t limit) {
+  const size_t workers = stopped_at.size();
+  std::vector<std::vector<size_t>> of(workers);  // worker -> its answers, in order
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (answers[i].first < workers) of[answers[i].first].push_back(i);
+  }
   // In turn, one flow from each worker that has one left, until the page is
   // full: a worker's share is min(its flows, what the others leave).
+  std::vector<size_t> take(workers, 0);
   size_t room = limit;
   for (bool took = true; took && room != 0;) {
     took = false;
-    for (size_t w = 0; w < workers.size() && room != 0; ++w) {
-      if (cut.shown[w] < workers[w].records.size()) {
-        ++cut.shown[w];
+    for (size_t w = 0; w < workers && room != 0; ++w) {
+      if (take[w] < of[w].size()) {
+        ++take[w];
         --room;
         took = true;
       }
     }
   }
-  cut.next.positions.resize(workers.size());
-  for (size_t w = 0; w < workers.size(); ++w) {
-    const WorkerPage& p = workers[w];
+  PageCut cut;
+  cut.next.positions.resize(workers);
+  for (size_t w = 0; w < workers; ++w) {
+    cut.shown.insert(cut.shown.end(), of[w].begin(), of[w].begin() + static_cast<ptrdiff_t>(take[w]));
     // From the first flow not shown, so that it is shown next time.
-    cut.next.positions[w] = cut.shown[w] < p.records.size() ? p.records[cut.shown[w]].position : p.stopped_at;
+    cut.next.positions[w] = take[w] < of[w].size() ? answers[of[w][take[w]]].second.position : stopped_at[w];
   }
   return cut;
 }

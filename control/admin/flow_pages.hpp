@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "control/result.hpp"
@@ -51,20 +52,20 @@ std::string cursor_text(const FlowCursor& cursor);
 // (from a podgate started with other workers).
 Result<FlowCursor> parse_cursor(std::string_view text, size_t workers);
 
-// One worker's answer to a page question.
-struct WorkerPage {
-  std::span<const dp::FlowRecord> records;  // in position order
-  // dp::FlowQuery::position(), or FlowCursor::kDone at the end (and for a
-  // worker not asked, being done)
-  uint64_t stopped_at = FlowCursor::kDone;
-};
+// The workers' answers to a page question as Appliance::FlowListing holds
+// them: (worker, record), each worker's records in the order it found them
+// (position order); and where each worker's scan stopped
+// (dp::FlowQuery::position(), or FlowCursor::kDone at its end or for a
+// worker not asked).
+using WorkerFlow = std::pair<uint32_t, dp::FlowRecord>;
 
-// How many of each worker's records the page shows (the first ones), and
-// the cursor after the page.
+// The page: which answers it shows (indexes into them, worker by worker,
+// each worker's first ones), and the cursor after it.
 struct PageCut {
   std::vector<size_t> shown;
   FlowCursor next;
 };
-PageCut cut_flow_page(std::span<const WorkerPage> workers, size_t limit);
+PageCut cut_flow_page(std::span<const WorkerFlow> answers, std::span<const uint64_t> stopped_at,
+                      size_t limit);
 
 }  // namespace podgate::ctl

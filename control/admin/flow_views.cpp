@@ -140,25 +140,10 @@ void flow_page(Appliance& app, const dp::FlowFilter& filter, uint32_t limit, con
                ControlSocket::Reply reply) {
   app.list_flow_page(filter, limit, after.positions, [&app, limit, reply](Result<Appliance::FlowListing> r) {
     if (!r) return reply(std::move(r).error());
-    // The listing holds each worker's records in position order, workers
-    // in turn; the page keeps the first cut.shown[w] of worker w's.
-    const size_t workers = r->stopped_at.size();
-    std::vector<size_t> first(workers + 1, 0);
-    for (const auto& [w, f] : r->flows) ++first[w + 1];
-    for (size_t w = 0; w < workers; ++w) first[w + 1] += first[w];
-    std::vector<WorkerPage> pages(workers);
-    std::vector<dp::FlowRecord> records;
-    records.reserve(r->flows.size());
-    for (const auto& [w, f] : r->flows) records.push_back(f);
-    for (size_t w = 0; w < workers; ++w) {
-      pages[w].records = std::span(records).subspan(first[w], first[w + 1] - first[w]);
-      pages[w].stopped_at = r->stopped_at[w];
-    }
-    const PageCut cut = cut_flow_page(pages, limit);
+    const PageCut cut = cut_flow_page(r->flows, r->stopped_at, limit);
     auto listing = std::make_shared<Appliance::FlowListing>();
-    for (size_t w = 0; w < workers; ++w) {
-      for (size_t i = 0; i < cut.shown[w]; ++i) listing->flows.push_back(r->flows[first[w] + i]);
-    }
+    listing->flows.reserve(cut.shown.size());
+    for (size_t i : cut.shown) listing->flows.push_back(r->flows[i]);
     const size_t shown = listing->flows.size();
     json fields{{"flows", json::array()}, {"shown", shown}};
     if (!cut.next.done()) fields["next"] = cursor_text(cut.next);

@@ -68,9 +68,6 @@ struct Worker {
     kept.assign(query.records().begin(), query.records().end());
     return polls;
   }
-  WorkerPage page() const {
-    return WorkerPage{kept, query.finished() ? FlowCursor::kDone : query.position()};
-  }
 };
 
 // Lists every flow a page at a time as Appliance + flow_views do: ask each
@@ -83,22 +80,22 @@ std::vector<std::pair<size_t, uint16_t>> list_all(std::vector<Worker*> workers, 
   FlowCursor cursor = FlowCursor::start(workers.size());
   size_t n = 0;
   for (; !cursor.done(); ++n) {
-    std::vector<WorkerPage> answers(workers.size());
+    // As Appliance::list_flow_page collects them: worker by worker.
+    std::vector<WorkerFlow> answers;
+    std::vector<uint64_t> stopped_at(workers.size(), FlowCursor::kDone);
     for (size_t w = 0; w < workers.size(); ++w) {
       if (cursor.positions[w] == FlowCursor::kDone) continue;
       EXPECT_TRUE(workers[w]->query.ask_page(dp::FlowFilter{}, limit, cursor.positions[w]));
       workers[w]->answer();
-      answers[w] = workers[w]->page();
+      for (const dp::FlowRecord& r : workers[w]->kept) answers.emplace_back(static_cast<uint32_t>(w), r);
+      if (!workers[w]->query.finished()) stopped_at[w] = workers[w]->query.position();
+      workers[w]->query.collect();
     }
-    const PageCut cut = cut_flow_page(answers, limit);
-    size_t on_page = 0;
-    for (size_t w = 0; w < workers.size(); ++w) {
-      for (size_t i = 0; i < cut.shown[w]; ++i) {
-        shown.emplace_back(w, dp::from_be16(answers[w].records[i].client_port));
-      }
-      on_page += cut.shown[w];
-      if (cursor.positions[w] != FlowCursor::kDone) workers[w]->query.collect();
+    const PageCut cut = cut_flow_page(answers, stopped_at, limit);
+    for (size_t i : cut.shown) {
+      shown.emplace_back(answers[i].first, dp::from_be16(answers[i].second.client_port));
     }
+    const size_t on_page = cut.shown.size();
     EXPECT_LE(on_page, limit);
     // The cursor survives its text, as a client sends it back.
     auto again = parse_cursor(cursor_text(cut.next), workers.size());
@@ -238,18 +235,46 @@ TEST(FlowPages, AFlowStartedOrEndedDuringTheListingIsShownOnceOrNotAtAll) {
 }
 
 TEST(FlowPageCut, TakesFromTheWorkersInTurnAndResumesAtTheFirstNotShown) {
-  std::vector<dp::FlowRecord> a(5), b(1), c(4);
-  for (size_t i = 0; i < a.size(); ++i) a[i].position = 10 + i;
-  b[0].position = 7;
-  for (size_t i = 0; i < c.size(); ++i) c[i].position = 100 + i;
-  std::vector<WorkerPage> pages{{a, 15}, {b, FlowCursor::kDone}, {c, 104}, {{}, FlowCursor::kDone}};
-  const PageCut cut = cut_flow_page(pages, 6);
-  EXPECT_EQ(cut.shown, (std::vector<size_t>{3, 1, 2, 0}));
+  // Worker 0: 5 flows at 10..14 (scan stopped at 15); worker 1: one at 7,
+  // done; worker 2: 4 at 100..103, stopped at 104; worker 3: none, done.
+  std::vector<WorkerFlow> answers;
+  auto add = [&](uint32_t w, uint64_t position) {
+    dp::FlowRecord r;
+    r.position = position;
+    answers.emplace_back(w, r);
+  };
+  for (uint64_t p = 10; p < 15; ++p) add(0, p);
+  add(1, 7);
+  for (uint64_t p = 100; p < 104; ++p) add(2, p);
+  const std::vector<uint64_t> stopped_at{15, FlowCursor::kDone, 104, FlowCursor::kDone};
+  auto positions = [&](const PageCut& cut) {
+    std::vector<uint64_t> p;
+    for (size_t i : cut.shown) p.push_back(answers[i].second.position);
+    return p;
+  };
+  const PageCut cut = cut_flow_page(answers, stopped_at, 6);
+  EXPECT_EQ(positions(cut), (std::vector<uint64_t>{10, 11, 12, 7, 100, 101})) << "3, 1, 2, 0: in turn";
   EXPECT_EQ(cut.next.positions, (std::vector<uint64_t>{13, FlowCursor::kDone, 102, FlowCursor::kDone}));
   EXPECT_FALSE(cut.next.done());
-  const PageCut all = cut_flow_page(pages, 100);
-  EXPECT_EQ(all.shown, (std::vector<size_t>{5, 1, 4, 0}));
-  EXPECT_EQ(all.next.positions, (std::vector<uint64_t>{15, FlowCursor::kDone, 104, FlowCursor::kDone}));
+  const PageCut all = cut_flow_page(answers, stopped_at, 100);
+  EXPECT_EQ(all.shown.size(), answers.size());
+  EXPECT_EQ(all.next.positions, stopped_at) << "all shown: on from where the scans stopped";
+}
+
+TEST(FlowPageCut, WorkersAnswersNeedNotComeWorkerByWorker) {
+  std::vector<WorkerFlow> answers;
+  for (uint64_t p : {1, 2, 3}) {
+    for (uint32_t w : {1u, 0u}) {
+      dp::FlowRecord r;
+      r.position = p + 10 * w;
+      answers.emplace_back(w, r);
+    }
+  }
+  const PageCut cut = cut_flow_page(answers, std::vector<uint64_t>{50, 60}, 4);
+  std::vector<std::pair<uint32_t, uint64_t>> shown;
+  for (size_t i : cut.shown) shown.emplace_back(answers[i].first, answers[i].second.position);
+  EXPECT_EQ(shown, (std::vector<std::pair<uint32_t, uint64_t>>{{0, 1}, {0, 2}, {1, 11}, {1, 12}}));
+  EXPECT_EQ(cut.next.positions, (std::vector<uint64_t>{3, 13}));
 }
 
 TEST(FlowCursorText, RoundTripsAndStartsFromNothing) {
