@@ -130,6 +130,25 @@ TEST(FlowQueryPage, StopsWhenThePageIsFullAndSaysWhereToGoOn) {
   w.query.collect();
 }
 
+TEST(FlowQueryPage, AListingInPagesCostsOnePassOverTheTables) {
+  Worker w;  // 4 + 4 polls' worth of records
+  for (uint32_t p = 1; p <= 10'000; ++p) ASSERT_NE(open4(w.table, static_cast<uint16_t>(p)), nullptr);
+  int polls = 0, pages = 0;
+  size_t listed = 0;
+  for (uint64_t from = 0;; ++pages) {
+    ASSERT_TRUE(w.query.ask_page(dp::FlowFilter{}, 300, from));
+    polls += w.answer();
+    listed += w.kept.size();
+    from = w.query.position();
+    const bool finished = w.query.finished();
+    w.query.collect();
+    if (finished) break;
+  }
+  EXPECT_EQ(listed, 10'000u);
+  // Every poll scans kFlowsPerPoll records but the last of each page.
+  EXPECT_LE(polls, 8 + pages + 1) << "pages go on where the last one stopped, never from the start";
+}
+
 TEST(FlowQueryPage, ScansABoundedSliceOfTheTablesPerPoll) {
   Worker w;  // 4 polls' worth of IPv4 records, as many IPv6 ones
   ASSERT_TRUE(w.query.ask_page(dp::FlowFilter{}, 10, 0));
