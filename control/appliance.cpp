@@ -281,7 +281,24 @@ void Appliance::list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDo
                                               "); try again"));
     return;
   }
-  flow_queries_.push_back(FlowQueryRequest{filter, limit, std::move(done), 0});
+  flow_queries_.push_back(FlowQueryRequest{filter, limit, std::move(done), 0, {}});
+  advance_flow_queries(monotonic_ms());
+}
+
+void Appliance::list_flow_page(const dp::FlowFilter& filter, uint32_t limit, std::vector<uint64_t> from,
+                               FlowsDone done) {
+  if (from.size() != workers_.size()) {
+    done(make_error(ErrorCode::kInternal, "a flow page asked of " + std::to_string(from.size()) +
+                                              " worker(s), there are " + std::to_string(workers_.size())));
+    return;
+  }
+  if (flow_queries_.size() >= kMaxQueuedFlowQueries) {
+    done(make_error(ErrorCode::kConflict, "too many flow listings in progress (" +
+                                              std::to_string(kMaxQueuedFlowQueries) +
+                                              "); try again"));
+    return;
+  }
+  flow_queries_.push_back(FlowQueryRequest{filter, limit, std::move(done), 0, std::move(from)});
   advance_flow_queries(monotonic_ms());
 }
 
@@ -294,16 +311,31 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
   advancing_flow_queries_ = true;
   while (!flow_queries_.empty()) {
     FlowQueryRequest& q = flow_queries_.front();
+    const bool page = !q.from.empty();
+    // A page does not ask the workers already listed to their end.
+    auto asks = [&](size_t w) { return !page || q.from[w] != kFlowScanDone; };
     if (q.asked_ms == 0) {
-      for (dp::Worker* w : workers_) w->flow_query().ask(q.filter, q.limit);
+      for (size_t w = 0; w < workers_.size(); ++w) {
+        dp::FlowQuery& fq = workers_[w]->flow_query();
+        if (!page) {
+          fq.ask(q.filter, q.limit);
+        } else if (asks(w)) {
+          fq.ask_page(q.filter, q.limit, q.from[w]);
+        }
+      }
       q.asked_ms = now_ms == 0 ? 1 : now_ms;
       break;  // the workers answer over the next polls
     }
     bool all = true;
-    for (dp::Worker* w : workers_) all = all && w->flow_query().answered();
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      all = all && (!asks(w) || workers_[w]->flow_query().answered());
+    }
     const uint64_t waited = now_ms > q.asked_ms ? now_ms - q.asked_ms : 0;
     if (!all && waited < kFlowQueryTimeoutMs) break;
     FlowsDone done = std::move(q.done);
+    // Which workers were asked, kept past pop_front() (asks() reads q).
+    std::vector<bool> asked(workers_.size());
+    for (size_t w = 0; w < workers_.size(); ++w) asked[w] = asks(w);
     flow_queries_.pop_front();
     if (!all) {
       // A worker that does not poll is stuck; its mailbox stays asked, so
@@ -313,10 +345,13 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
       continue;
     }
     FlowListing listing;
+    if (page) listing.stopped_at.assign(workers_.size(), kFlowScanDone);
     for (uint32_t w = 0; w < workers_.size(); ++w) {
+      if (!asked[w]) continue;
       dp::FlowQuery& fq = workers_[w]->flow_query();
       for (const dp::FlowRecord& r : fq.records()) listing.flows.emplace_back(w, r);
       listing.matched += fq.matched();
+      if (page) listing.stopped_at[w] = fq.finished() ? kFlowScanDone : fq.position();
       fq.collect();
     }
     done(std::move(listing));

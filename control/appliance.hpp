@@ -85,11 +85,20 @@ class Appliance {
   struct FlowListing {
     std::vector<std::pair<uint32_t, dp::FlowRecord>> flows;  // (worker, record)
     uint64_t matched = 0;  // over all workers, also beyond the limit
+    // list_flow_page(): where each worker's scan stopped
+    // (dp::FlowQuery::position()), kFlowScanDone at its end.
+    std::vector<uint64_t> stopped_at;
   };
   using FlowsDone = std::function<void(Result<FlowListing>)>;
   static constexpr uint64_t kFlowQueryTimeoutMs = 5000;
   static constexpr size_t kMaxQueuedFlowQueries = 16;
+  static constexpr uint64_t kFlowScanDone = UINT64_MAX;
   void list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDone done);
+  // One page of a listing (control/admin/flow_pages.hpp): worker w scans
+  // from[w] on (not at all where it is kFlowScanDone) until it has `limit`
+  // matches or its tables end; `matched` is what they kept.
+  void list_flow_page(const dp::FlowFilter& filter, uint32_t limit, std::vector<uint64_t> from,
+                      FlowsDone done);
 
   // Runtime changes since the config file was last read or written.
   uint64_t unsaved_changes() const noexcept { return registry_->unsaved_changes(); }
@@ -169,6 +178,7 @@ class Appliance {
     uint32_t limit = 0;
     FlowsDone done;
     uint64_t asked_ms = 0;  // 0: not asked yet
+    std::vector<uint64_t> from;  // a page's start per worker; empty: the whole tables
   };
   std::deque<FlowQueryRequest> flow_queries_;     // the front one is asked
   bool advancing_flow_queries_ = false;

@@ -9,6 +9,19 @@
 // (conntrack -L is not either): a flow that starts or ends during the scan
 // may or may not be in it.
 //
+// Two kinds of question:
+// - ask(): the whole table is scanned; the first `limit` matches are kept
+//   and every match is counted (`matched`).
+// - ask_page(): the scan starts at a position and stops once `limit`
+//   matches are kept (or at the end); each record says where it was found,
+//   and position() says where the scan stopped.  The `flows` command's
+//   pages (`after`/`next`) are made of these, so listing every flow costs
+//   one pass over the table however many pages it takes.  A position
+//   counts records: the IPv4 table's [0, capacity), then the IPv6 table's
+//   after it.  Records never move (flow_table.hpp), so a flow is at one
+//   position for its whole life: a scan that only moves forward finds it
+//   once or, if it starts or ends behind the scan, not at all; never twice.
+//
 // Hand-over: the control thread writes the question and stores kAsked
 // (release); the worker sees it (acquire), answers, and stores kAnswered
 // (release); the control thread reads the answer (acquire) and stores kIdle.
@@ -71,14 +84,15 @@ struct FlowRecord {
   rte_be16_t endpoint_port = 0;
   FlowState state = FlowState::kFree;
   uint32_t expires_in_ms = 0;
+  uint64_t position = 0;  // where the worker's scan found it (FlowQuery)
 
   static FlowRecord of(const Flow& f, uint32_t now) noexcept {
     return FlowRecord{f.proto, IpAddr::v4(f.client), f.client_port, IpAddr::v4(f.vip), f.vip_port,
-                      IpAddr::v4(f.pod),  f.pod_port,    f.state,     f.expires - now};
+                      IpAddr::v4(f.pod),  f.pod_port,    f.state,     f.expires - now, 0};
   }
   static FlowRecord of(const Flow6& f, uint32_t now) noexcept {
     return FlowRecord{f.proto, IpAddr::v6(f.client), f.client_port, IpAddr::v6(f.vip), f.vip_port,
-                      IpAddr::v6(f.pod),  f.pod_port,    f.state,     f.expires - now};
+                      IpAddr::v6(f.pod),  f.pod_port,    f.state,     f.expires - now, 0};
   }
 };
 
@@ -91,48 +105,38 @@ class FlowQuery {
 
   // ---- control thread ----
   // Posts a question; false while the previous one is not collected.
-  bool ask(const FlowFilter& filter, uint32_t limit) noexcept {
-    if (state_.load(std::memory_order_acquire) != kIdle) return false;
-    filter_ = filter;
-    limit_ = limit < kMaxRecords ? limit : kMaxRecords;
-    state_.store(kAsked, std::memory_order_release);
-    return true;
+  // The whole table, the first `limit` matches kept, every match counted.
+  bool ask(const FlowFilter& filter, uint32_t limit) noexcept { return post(filter, limit, 0, false); }
+  // From position `from` until `limit` matches are kept or the tables end.
+  bool ask_page(const FlowFilter& filter, uint32_t limit, uint64_t from) noexcept {
+    return post(filter, limit, from, true);
   }
   bool answered() const noexcept { return state_.load(std::memory_order_acquire) == kAnswered; }
   std::span<const FlowRecord> records() const noexcept { return {records_.data(), count_}; }
-  uint64_t matched() const noexcept { return matched_; }  // also beyond the limit
+  uint64_t matched() const noexcept { return matched_; }  // ask(): also beyond the limit
+  // ask_page(): where the scan stopped (the position after the last record
+  // kept), and whether that is the end of both tables.
+  uint64_t position() const noexcept { return position_; }
+  bool finished() const noexcept { return finished_; }
   void collect() noexcept { state_.store(kIdle, std::memory_order_release); }
 
   // ---- worker ----
   bool asked() const noexcept { return state_.load(std::memory_order_acquire) == kAsked; }
-  // Scans the next slice of the IPv4 table, then of the IPv6 table;
-  // answers when both are done.
+  // Scans at most kFlowsPerPoll records: the next slice of the IPv4 table,
+  // then of the IPv6 table; answers at the end, or when a page is full.
   void step(const FlowTable& table, const FlowTable6& table6, uint32_t now) noexcept {
-    if (scanned_ == 0) {
-      count_ = 0;
-      matched_ = 0;
-      cursor_ = 0;
+    const uint64_t cap4 = table.capacity();
+    const uint64_t end = cap4 + table6.capacity();
+    uint32_t budget = kFlowsPerPoll;
+    while (budget != 0 && position_ < end && !page_full()) {
+      if (position_ < cap4) {
+        budget -= scan(table, static_cast<uint32_t>(position_), 0, budget, now);
+      } else {
+        budget -= scan(table6, static_cast<uint32_t>(position_ - cap4), cap4, budget, now);
+      }
     }
-    auto take = [&](const auto& f) {
-      if (!filter_.matches(f)) return;
-      ++matched_;
-      if (count_ < limit_) records_[count_++] = FlowRecord::of(f, now);
-    };
-    if (scanned_ < table.capacity()) {
-      const uint32_t left = table.capacity() - scanned_;
-      const uint32_t n = left < kFlowsPerPoll ? left : kFlowsPerPoll;
-      cursor_ = table.for_each_live_in(cursor_, n, now, take);
-      scanned_ += n;
-      if (scanned_ == table.capacity()) cursor_ = 0;
-      return;
-    }
-    const uint32_t done6 = scanned_ - table.capacity();
-    const uint32_t left = table6.capacity() - done6;
-    const uint32_t n = left < kFlowsPerPoll ? left : kFlowsPerPoll;
-    cursor_ = table6.for_each_live_in(cursor_, n, now, take);
-    scanned_ += n;
-    if (done6 + n == table6.capacity()) {
-      scanned_ = 0;
+    if (position_ >= end || page_full()) {
+      finished_ = position_ >= end;
       state_.store(kAnswered, std::memory_order_release);
     }
   }
@@ -140,13 +144,52 @@ class FlowQuery {
  private:
   enum : uint32_t { kIdle, kAsked, kAnswered };
 
+  bool post(const FlowFilter& filter, uint32_t limit, uint64_t from, bool page) noexcept {
+    if (state_.load(std::memory_order_acquire) != kIdle) return false;
+    filter_ = filter;
+    limit_ = limit < kMaxRecords ? limit : kMaxRecords;
+    page_ = page;
+    position_ = from;
+    finished_ = false;
+    count_ = 0;
+    matched_ = 0;
+    state_.store(kAsked, std::memory_order_release);
+    return true;
+  }
+
+  bool page_full() const noexcept { return page_ && count_ >= limit_; }
+
+  // Scans table records from `first` (at position base + first) until
+  // `budget` records are scanned, the table ends or a page is full; moves
+  // position_ past them and returns how many were scanned.
+  template <class Table>
+  uint32_t scan(const Table& t, uint32_t first, uint64_t base, uint32_t budget, uint32_t now) noexcept {
+    uint32_t i = first;
+    const uint32_t cap = t.capacity();
+    while (i < cap && i - first < budget && !page_full()) {
+      t.for_each_live_in(i, 1, now, [&](const auto& f) {
+        if (!filter_.matches(f)) return;
+        ++matched_;
+        if (count_ < limit_) {
+          FlowRecord& r = records_[count_++];
+          r = FlowRecord::of(f, now);
+          r.position = base + i;
+        }
+      });
+      ++i;
+    }
+    position_ = base + i;
+    return i - first;
+  }
+
   alignas(64) std::atomic<uint32_t> state_{kIdle};
   FlowFilter filter_;
   uint32_t limit_ = 0;
+  bool page_ = false;
+  bool finished_ = false;
   uint32_t count_ = 0;
   uint64_t matched_ = 0;
-  uint32_t cursor_ = 0;
-  uint32_t scanned_ = 0;
+  uint64_t position_ = 0;  // the next record to scan
   DpVector<FlowRecord> records_;
 };
 

@@ -570,6 +570,64 @@ class RuntimeChangesTest(Base):
             keep.close()
             self.delete_if_present(name)
 
+    def test_flows_after_lists_every_flow_a_page_at_a_time_none_twice(self):
+        vip, name, limit = "10.96.0.81", "default/paged", 4
+        self.apply_text(web_toml("paged", vip))
+        keep = KeepAliveClient(self.app)
+        try:
+            mine = {f"192.0.2.2:{port}" for _, port, _ in keep.open(vip, 80, 23)}
+            r = self.ask(command="flows", service=name, limit=limit)
+            self.assertEqual((r["matched"], r["shown"], r["truncated"]), (23, limit, True),
+                             "without `after`, the reply is as it was: the first `limit`")
+            self.assertNotIn("next", r)
+
+            def list_all(between=lambda page: None):
+                listed, pages, after = [], 0, ""
+                while True:
+                    r = self.ask(command="flows", service=name, limit=limit, after=after)
+                    pages += 1
+                    self.assertLessEqual(len(r["flows"]), limit)
+                    self.assertEqual(r["shown"], len(r["flows"]))
+                    self.assertNotIn("matched", r)
+                    listed += [f["client"] for f in r["flows"]]
+                    if "next" not in r:
+                        return listed, pages
+                    self.assertLess(pages, 100, "the listing does not end")
+                    after = r["next"]
+                    between(pages)
+
+            listed, pages = list_all()
+            self.assertEqual(sorted(listed), sorted(mine), "every flow, each once")
+            self.assertGreaterEqual(pages, 6, "23 flows at 4 a page")
+
+            # Connections opened while the listing goes on are in it once
+            # or not at all; those open throughout, exactly once.
+            started = set()
+            listed, _ = list_all(lambda page: started.update(
+                f"192.0.2.2:{port}" for _, port, _ in keep.open(vip, 80, 3)) if page <= 3 else None)
+            self.assertEqual(len(listed), len(set(listed)), "none twice")
+            self.assertLessEqual(mine, set(listed))
+            self.assertLessEqual(set(listed), mine | started)
+            self.assertEqual(len(started), 9)
+
+            self.assertIn("is not a cursor",
+                          self.refused("bad_request", command="flows", after="page 2"))
+            self.assertIn("a cursor is only good for the podgate that gave it",
+                          self.refused("bad_request", command="flows", after="1:0.0.0"))
+
+            # podgatectl --all follows the cursors: every row once, one header.
+            out = ctl(self.app.socket_path, "flows", "--service", name, "--limit", "5", "--all")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            lines = out.stdout.splitlines()
+            self.assertTrue(lines[0].startswith("SERVICE"), out.stdout)
+            rows = [l.split()[2] for l in lines[1:-1]]
+            self.assertEqual(sorted(rows), sorted(mine | started))
+            self.assertEqual(lines[-1], f"{len(mine | started)} matching flow(s), listed in "
+                                        f"{-(-len(mine | started) // 5)} page(s)")
+        finally:
+            keep.close()
+            self.delete_if_present(name)
+
     def test_flows_replies_keep_request_order_on_a_connection(self):
         reqs = [{"command": "flows", "id": 0}, {"command": "status", "id": 1},
                 {"command": "flows", "limit": 1, "id": 2}, {"command": "services", "id": 3},

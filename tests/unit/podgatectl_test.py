@@ -156,6 +156,64 @@ class LongReplyTest(unittest.TestCase):
                 srv.close()
 
 
+class FlowsAllTest(unittest.TestCase):
+    """`flows --all` follows the server's cursors to the end, a page per
+    request, the filters sent with every page."""
+
+    class FakeConnection:
+        def __init__(self, pages):
+            self.pages, self.asked = pages, []
+
+        def ask(self, req):
+            self.asked.append(req)
+            return self.pages[len(self.asked) - 1]
+
+    @staticmethod
+    def flow(port, worker=0):
+        return {"service": "default/web", "protocol": "TCP", "client": f"192.0.2.2:{port}",
+                "vip": "10.96.0.30:80", "endpoint": "172.17.0.20:8080", "state": "established",
+                "expires_in_ms": 5000, "worker": worker}
+
+    def listed(self, pages, output="table"):
+        conn = self.FakeConnection(pages)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = ctl.list_all_flows(conn, {"command": "flows", "service": "default/web",
+                                             "limit": 2}, output)
+        return code, conn.asked, out.getvalue(), err.getvalue()
+
+    def test_follows_next_until_the_last_page(self):
+        pages = [{"ok": True, "flows": [self.flow(1), self.flow(2)], "shown": 2, "next": "1:a"},
+                 {"ok": True, "flows": [self.flow(3, 1)], "shown": 1, "next": "1:-"},
+                 {"ok": True, "flows": [], "shown": 0}]
+        code, asked, out, _ = self.listed(pages)
+        self.assertEqual(code, 0)
+        self.assertEqual([r["after"] for r in asked], ["", "1:a", "1:-"])
+        self.assertTrue(all(r["service"] == "default/web" and r["limit"] == 2 for r in asked))
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("SERVICE"))
+        self.assertEqual(sum(l.startswith("SERVICE") for l in lines), 1, "one header")
+        self.assertEqual([l.split()[2] for l in lines[1:4]],
+                         ["192.0.2.2:1", "192.0.2.2:2", "192.0.2.2:3"])
+        self.assertEqual(lines[-1], "3 matching flow(s), listed in 3 page(s)")
+
+    def test_json_prints_each_page_as_it_came(self):
+        pages = [{"ok": True, "flows": [self.flow(1)], "shown": 1, "next": "1:a"},
+                 {"ok": True, "flows": [], "shown": 0}]
+        code, _, out, _ = self.listed(pages, "json")
+        self.assertEqual(code, 0)
+        docs = [json.loads(d) for d in out.replace("}\n{", "}\x00{").split("\x00")]
+        self.assertEqual(docs, pages)
+
+    def test_an_error_page_stops_the_listing(self):
+        pages = [{"ok": True, "flows": [self.flow(1)], "shown": 1, "next": "1:a"},
+                 {"ok": False, "error": {"code": "bad_request", "message": "\"after\": no"}}]
+        code, asked, _, err = self.listed(pages)
+        self.assertEqual(code, 1)
+        self.assertEqual(len(asked), 2)
+        self.assertIn("bad_request", err)
+
+
 class StartUpTest(unittest.TestCase):
     def test_runs_the_system_interpreter_without_site(self):
         # Issue 15: 0.6 s per call, from `env python3` resolving through a
