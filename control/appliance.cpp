@@ -315,13 +315,25 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
     // A page does not ask the workers already listed to their end.
     auto asks = [&](size_t w) { return !page || q.from[w] != kFlowScanDone; };
     if (q.asked_ms == 0) {
+      size_t busy = workers_.size();
       for (size_t w = 0; w < workers_.size(); ++w) {
+        if (!asks(w)) continue;
         dp::FlowQuery& fq = workers_[w]->flow_query();
-        if (!page) {
-          fq.ask(q.filter, q.limit);
-        } else if (asks(w)) {
-          fq.ask_page(q.filter, q.limit, q.from[w]);
-        }
+        // A late answer to a listing that timed out: dropped, not shown
+        // as this one's.
+        if (fq.answered()) fq.collect();
+        const bool posted = page ? fq.ask_page(q.filter, q.limit, q.from[w]) : fq.ask(q.filter, q.limit);
+        if (!posted) busy = w;  // still on a listing that timed out
+      }
+      if (busy != workers_.size()) {
+        FlowsDone done = std::move(q.done);
+        flow_queries_.pop_front();
+        // The workers asked now answer a question nobody collects: their
+        // answers are dropped as late ones when the next listing asks.
+        done(make_error(ErrorCode::kInternal, "worker " + std::to_string(busy) +
+                                                  " has not answered an earlier flow listing (over " +
+                                                  std::to_string(kFlowQueryTimeoutMs) + " ms)"));
+        continue;
       }
       q.asked_ms = now_ms == 0 ? 1 : now_ms;
       break;  // the workers answer over the next polls
@@ -339,7 +351,11 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
     flow_queries_.pop_front();
     if (!all) {
       // A worker that does not poll is stuck; its mailbox stays asked, so
-      // later listings time out too, and say so.
+      // later listings are refused at once, and say so.  Those that did
+      // answer are collected: their mailboxes are free for the next one.
+      for (size_t w = 0; w < workers_.size(); ++w) {
+        if (asked[w] && workers_[w]->flow_query().answered()) workers_[w]->flow_query().collect();
+      }
       done(make_error(ErrorCode::kInternal, "a worker did not answer the flow listing within " +
                                                 std::to_string(kFlowQueryTimeoutMs) + " ms"));
       continue;
