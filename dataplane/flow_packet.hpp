@@ -23,17 +23,16 @@ inline constexpr uint32_t kFlowL4Offset = kFlowL3Offset + sizeof(rte_ipv4_hdr); 
 
 // RFC 1071: whether the one's complement sum of a 20-byte IPv4 header,
 // checksum field included, is all ones.  Five 32-bit loads summed in 64
-// bits, then folded; byte order does not matter (RFC 1071 §2(B)).
+// bits; byte order does not matter (RFC 1071 §2(B)).  Folding that sum
+// (adding its 16-bit pieces with end-around carry) keeps its value modulo
+// 0xffff, since 0x10000 = 1 (mod 0xffff), and ends in all ones exactly when
+// the value is a nonzero multiple of 0xffff: so the test is one
+// divisibility check, which compilers make a multiply and a compare.
 inline bool ipv4_header_checksum_ok(const rte_ipv4_hdr* ip) noexcept {
   uint32_t w[5];
   std::memcpy(w, ip, sizeof w);
-  uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
-  sum = (sum & 0xffff'ffffu) + (sum >> 32);
-  sum = (sum & 0xffff'ffffu) + (sum >> 32);
-  uint32_t s = static_cast<uint32_t>(sum);
-  s = (s & 0xffffu) + (s >> 16);
-  s = (s & 0xffffu) + (s >> 16);
-  return s == 0xffffu;
+  const uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+  return sum != 0 && sum % 0xffffu == 0;
 }
 
 // Fills `key` and `tcp_flags` (0 for UDP) when `frame` is a TCP or UDP

@@ -5,11 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <random>
 #include <span>
 #include <vector>
 
+#include "dataplane/flow_packet.hpp"
 #include "dataplane/nat.hpp"
 #include "dataplane/packet.hpp"
 
@@ -428,6 +431,43 @@ namespace {
 // and applies it, or its complement for replies, to every packet.  Over
 // random checksums, addresses and ports, that equals eqn. 3 word by word
 // (csum_update16 over the nine changing words), both ways.
+// The fast path's header check (a divisibility test of the unfolded sum)
+// against RFC 1071's folded sum, on random headers, the same headers with
+// their checksum made right, and sums at the fold's edges (all ones, one
+// more or less, all zero).
+TEST(HeaderChecksum, TheFastPathsCheckAgreesWithTheFoldedSum) {
+  std::mt19937 rng(13);
+  auto agree = [](const std::array<uint8_t, 20>& h) {
+    rte_ipv4_hdr ip;
+    std::memcpy(&ip, h.data(), sizeof ip);
+    return ipv4_header_checksum_ok(&ip) == internet_checksum_ok(h);
+  };
+  std::array<uint8_t, 20> h{};
+  EXPECT_TRUE(agree(h)) << "all zero: a sum of 0, not all ones";
+  h.fill(0xff);
+  EXPECT_TRUE(agree(h)) << "all ones";
+  int right = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    for (uint8_t& b : h) b = static_cast<uint8_t>(rng());
+    if (i % 3 == 1) {  // sums near a multiple of 0xffff
+      h.fill(0);
+      const uint32_t target = 0xffffu * (1 + rng() % 4) + (rng() % 3) - 1;
+      for (size_t w = 0; w < 10 && w * 0xffffu < target; ++w) {
+        const uint32_t v = std::min<uint32_t>(0xffffu, target - static_cast<uint32_t>(w) * 0xffffu);
+        h[2 * w] = static_cast<uint8_t>(v >> 8);
+        h[2 * w + 1] = static_cast<uint8_t>(v);
+      }
+    } else if (i % 3 == 2) {  // a right checksum
+      h[10] = h[11] = 0;
+      const rte_be16_t c = internet_checksum(h);
+      std::memcpy(&h[10], &c, 2);
+    }
+    right += internet_checksum_ok(h);
+    ASSERT_TRUE(agree(h)) << "header " << i;
+  }
+  EXPECT_GT(right, 60'000);
+}
+
 TEST(IncrementalChecksum, AKeptIpv6TermEqualsWordByWordUpdatesBothWays) {
   std::mt19937 rng(11);
   auto random16 = [&] { return static_cast<uint16_t>(rng()); };
