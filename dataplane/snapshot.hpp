@@ -253,6 +253,15 @@ struct Snapshot : DpObject {
   DpVector<Ip6> vips6;           // sorted; answered for NDP and ICMPv6 echo
   DpVector<Route6> routes6;      // longest prefix first; connected ones included
 
+  // The addresses the appliance is itself (the VIPs, dns_vip, the ports'
+  // own addresses) as a bitmap filter: a clear bit says an address is none
+  // of them, so a new flow's source check (issue 15) looks no further for
+  // almost every client, however many VIPs there are.  Made by
+  // index_own_addresses() once the rest is built, 16 bits an address;
+  // empty (a snapshot made without it): every address is looked up.
+  DpVector<uint64_t> own_filter;
+  uint32_t own_filter_shift = 32;
+
   // Control thread only: keeps shared per-service data alive.
   std::vector<std::shared_ptr<const ServiceData>> owned_services;
   std::vector<std::shared_ptr<const ServiceData6>> owned_services6;
@@ -269,6 +278,27 @@ struct Snapshot : DpObject {
   }
   bool is_vip(Ip4 ip) const noexcept {
     return std::binary_search(vips.begin(), vips.end(), ip);
+  }
+  // False only when `ip` is none of the appliance's own IPv4 addresses
+  // (own_filter); true: is_vip(), dns_vip and own_address() tell.
+  bool may_be_own(Ip4 ip) const noexcept {
+    if (own_filter.empty()) return true;
+    const uint32_t bit = own_bit(ip);
+    return ((own_filter[bit >> 6] >> (bit & 63)) & 1) != 0;
+  }
+  void index_own_addresses() {
+    const size_t addresses = vips.size() + ports.size() + 1;
+    uint32_t log2_bits = 9;
+    while ((size_t{1} << log2_bits) < 16 * addresses) ++log2_bits;
+    own_filter.assign((size_t{1} << log2_bits) / 64, 0);
+    own_filter_shift = 32 - log2_bits;
+    auto add = [this](Ip4 ip) {
+      const uint32_t bit = own_bit(ip);
+      own_filter[bit >> 6] |= uint64_t{1} << (bit & 63);
+    };
+    for (const Ip4 vip : vips) add(vip);
+    add(dns_vip);
+    for (const PortAddress& p : ports) add(p.address.addr);
   }
   // The port whose own address is `ip`, if any.
   const PortAddress* own_address(Ip4 ip) const noexcept {
@@ -304,6 +334,10 @@ struct Snapshot : DpObject {
     }
     return nullptr;
   }
+
+ private:
+  // Multiplicative hashing (Knuth): the top bits of the product.
+  uint32_t own_bit(Ip4 ip) const noexcept { return (ip.be * 0x9e37'79b1u) >> own_filter_shift; }
 };
 
 }  // namespace podgate::dp

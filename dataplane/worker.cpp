@@ -530,7 +530,7 @@ DropReason Worker::source_refused(Ip4 src) const noexcept {
   const uint32_t h = src.host();
   if ((h >> 24) == 0 || (h >> 24) == 127 || (h >> 28) >= 0xe) return DropReason::kMartianSource;
   const Snapshot& snap = *snapshot_;
-  if (snap.is_vip(src) || src == snap.dns_vip || snap.own_address(src) != nullptr) {
+  if (snap.may_be_own(src) && (snap.is_vip(src) || src == snap.dns_vip || snap.own_address(src) != nullptr)) {
     return DropReason::kSourceIsOurs;
   }
   return DropReason::kCount;

@@ -172,6 +172,7 @@ class Builder {
     build_services();
     finish();
     build_services6(cfg_, in_.previous, in_.slots, *snap_, stats_);
+    snap_->index_own_addresses();
     return std::move(snap_);
   }
 
