@@ -253,12 +253,12 @@ struct Snapshot : DpObject {
   DpVector<Ip6> vips6;           // sorted; answered for NDP and ICMPv6 echo
   DpVector<Route6> routes6;      // longest prefix first; connected ones included
 
-  // The addresses the appliance is itself (the VIPs, dns_vip, the ports'
-  // own addresses) as a bitmap filter: a clear bit says an address is none
-  // of them, so a new flow's source check (issue 15) looks no further for
-  // almost every client, however many VIPs there are.  Made by
-  // index_own_addresses() once the rest is built, 16 bits an address;
-  // empty (a snapshot made without it): every address is looked up.
+  // The addresses the appliance is itself (the VIPs of both families,
+  // dns_vip, the ports' own addresses) as a bitmap filter: a clear bit says
+  // an address is none of them, so a new flow's source check (issue 15)
+  // looks no further for almost every client, however many VIPs there are.
+  // Made by index_own_addresses() once the rest is built, 16 bits an
+  // address; empty (a snapshot made without it): every address is looked up.
   DpVector<uint64_t> own_filter;
   uint32_t own_filter_shift = 32;
 
@@ -287,18 +287,19 @@ struct Snapshot : DpObject {
     return ((own_filter[bit >> 6] >> (bit & 63)) & 1) != 0;
   }
   void index_own_addresses() {
-    const size_t addresses = vips.size() + ports.size() + 1;
+    const size_t addresses = vips.size() + vips6.size() + 2 * ports.size() + 1;
     uint32_t log2_bits = 9;
     while ((size_t{1} << log2_bits) < 16 * addresses) ++log2_bits;
     own_filter.assign((size_t{1} << log2_bits) / 64, 0);
     own_filter_shift = 32 - log2_bits;
-    auto add = [this](Ip4 ip) {
-      const uint32_t bit = own_bit(ip);
-      own_filter[bit >> 6] |= uint64_t{1} << (bit & 63);
-    };
-    for (const Ip4 vip : vips) add(vip);
-    add(dns_vip);
-    for (const PortAddress& p : ports) add(p.address.addr);
+    auto add = [this](uint32_t bit) { own_filter[bit >> 6] |= uint64_t{1} << (bit & 63); };
+    for (const Ip4 vip : vips) add(own_bit(vip));
+    add(own_bit(dns_vip));
+    for (const Ip6& vip : vips6) add(own_bit(vip));
+    for (const PortAddress& p : ports) {
+      add(own_bit(p.address.addr));
+      if (p.has_address6()) add(own_bit(p.address6.addr));
+    }
   }
   // The port whose own address is `ip`, if any.
   const PortAddress* own_address(Ip4 ip) const noexcept {
@@ -322,6 +323,11 @@ struct Snapshot : DpObject {
     return backends6.find(ServiceKey6{ip, port, proto, 0});
   }
   bool is_vip(const Ip6& ip) const noexcept { return std::binary_search(vips6.begin(), vips6.end(), ip); }
+  bool may_be_own(const Ip6& ip) const noexcept {
+    if (own_filter.empty()) return true;
+    const uint32_t bit = own_bit(ip);
+    return ((own_filter[bit >> 6] >> (bit & 63)) & 1) != 0;
+  }
   const PortAddress* own_address(const Ip6& ip) const noexcept {
     for (const PortAddress& p : ports) {
       if (p.has_address6() && p.address6.addr == ip) return &p;
@@ -338,6 +344,10 @@ struct Snapshot : DpObject {
  private:
   // Multiplicative hashing (Knuth): the top bits of the product.
   uint32_t own_bit(Ip4 ip) const noexcept { return (ip.be * 0x9e37'79b1u) >> own_filter_shift; }
+  uint32_t own_bit(const Ip6& ip) const noexcept {
+    const uint64_t h = (ip.word(0) ^ ip.word(1)) * 0x9e37'79b9'7f4a'7c15u;
+    return static_cast<uint32_t>(h >> 32) >> own_filter_shift;
+  }
 };
 
 }  // namespace podgate::dp

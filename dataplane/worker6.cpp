@@ -143,7 +143,9 @@ DropReason Worker::source_refused6(const Ip6& src) const noexcept {
   if (src.is_zero() || loopback || src.is_multicast() || mapped) {
     return DropReason::kMartianSource;
   }
-  if (snapshot_->is_vip(src) || snapshot_->own_address(src) != nullptr) return DropReason::kSourceIsOurs;
+  if (snapshot_->may_be_own(src) && (snapshot_->is_vip(src) || snapshot_->own_address(src) != nullptr)) {
+    return DropReason::kSourceIsOurs;
+  }
   return DropReason::kCount;
 }
 

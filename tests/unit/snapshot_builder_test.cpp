@@ -97,6 +97,41 @@ TEST(SnapshotBuilder, TheOwnAddressFilterPassesEveryOwnAddressAndFewOthers) {
   EXPECT_GT(passed, 0u) << "a filter, not a set: some pass, and is_vip() tells";
 }
 
+// The same filter holds the IPv6 VIPs and the ports' IPv6 addresses.
+TEST(SnapshotBuilder, TheOwnAddressFilterHoldsIpv6AddressesToo) {
+  auto cfg = parse_config(R"(
+[[ports]]
+name = "uplink"
+device = "net_null0"
+address = "192.0.2.1/24"
+address6 = "2001:db8:1::1/64"
+[[ports]]
+name = "pods"
+device = "net_null1"
+address = "172.17.0.1/16"
+address6 = "fd00:10:244::1/64"
+[[services]]
+namespace = "default"
+name = "web"
+cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
+ports = [{ name = "http", port = 80, target_port = 8080 }]
+endpoints = [{ ip = "172.17.0.7" }, { ip = "fd00:10:244::7" }]
+)", "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  auto snap = build(*cfg);
+  for (const char* own : {"fd00:10:96::20", "2001:db8:1::1", "fd00:10:244::1"}) {
+    EXPECT_TRUE(snap->may_be_own(*dp::parse_ip6(own))) << own;
+  }
+  uint32_t passed = 0;
+  dp::Ip6 client = *dp::parse_ip6("2001:db8:77::");
+  for (uint32_t i = 0; i < 10'000; ++i) {
+    client.bytes[14] = static_cast<uint8_t>(i >> 8);
+    client.bytes[15] = static_cast<uint8_t>(i);
+    passed += snap->may_be_own(client);
+  }
+  EXPECT_LT(passed, 1'000u) << "of 10,000 addresses of clients";
+}
+
 TEST(SnapshotBuilder, ReadyEndpointsTakeNewFlowsDrainingOnesOnlyKeepTheirs) {
   auto snap = build(parse(service("a", "10.96.0.20", kThreeEndpoints)));
   const dp::ServiceData* s = snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
