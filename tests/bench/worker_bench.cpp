@@ -32,8 +32,9 @@
 // Run pinned, with repetitions, on a quiet core:
 //   taskset -c 1 build-bench/tests/worker_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true    (one line)
-// EAL runs without hugepages (as the tier-2 tests): 4 KiB pages make the 1M
-// case pay more TLB misses than the daemon on hugepages would.
+// EAL runs without hugepages (as the tier-2 tests) unless `--hugepages` is
+// given: 4 KiB pages make the 1M case pay more TLB misses than the daemon
+// on hugepages would.
 #include <benchmark/benchmark.h>
 #include <sched.h>
 
