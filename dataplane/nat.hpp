@@ -50,7 +50,7 @@ enum class NatSide : uint8_t { kDestination, kSource };
 // and gives it, or its complement for a reply, so that a packet's rewrite
 // needs neither address's halves.  The IPv4 header checksum takes the term
 // and the TTL's constant, the TCP/UDP checksum the term and the port's
-// change: one load of each checksum, one fold each.
+// change: one load and one folding of each checksum.
 template <NatSide kSide>
 inline void nat_with_address_term(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip4 to, rte_be16_t to_port,
                                   uint16_t addr_term) noexcept {

@@ -281,11 +281,7 @@ struct Snapshot : DpObject {
   }
   // False only when `ip` is none of the appliance's own IPv4 addresses
   // (own_filter); true: is_vip(), dns_vip and own_address() tell.
-  bool may_be_own(Ip4 ip) const noexcept {
-    if (own_filter.empty()) return true;
-    const uint32_t bit = own_bit(ip);
-    return ((own_filter[bit >> 6] >> (bit & 63)) & 1) != 0;
-  }
+  bool may_be_own(Ip4 ip) const noexcept { return own_filter.empty() || own_bit_set(own_bit(ip)); }
   void index_own_addresses() {
     const size_t addresses = vips.size() + vips6.size() + 2 * ports.size() + 1;
     uint32_t log2_bits = 9;
@@ -323,11 +319,7 @@ struct Snapshot : DpObject {
     return backends6.find(ServiceKey6{ip, port, proto, 0});
   }
   bool is_vip(const Ip6& ip) const noexcept { return std::binary_search(vips6.begin(), vips6.end(), ip); }
-  bool may_be_own(const Ip6& ip) const noexcept {
-    if (own_filter.empty()) return true;
-    const uint32_t bit = own_bit(ip);
-    return ((own_filter[bit >> 6] >> (bit & 63)) & 1) != 0;
-  }
+  bool may_be_own(const Ip6& ip) const noexcept { return own_filter.empty() || own_bit_set(own_bit(ip)); }
   const PortAddress* own_address(const Ip6& ip) const noexcept {
     for (const PortAddress& p : ports) {
       if (p.has_address6() && p.address6.addr == ip) return &p;
@@ -348,6 +340,7 @@ struct Snapshot : DpObject {
     const uint64_t h = (ip.word(0) ^ ip.word(1)) * 0x9e37'79b9'7f4a'7c15u;
     return static_cast<uint32_t>(h >> 32) >> own_filter_shift;
   }
+  bool own_bit_set(uint32_t bit) const noexcept { return ((own_filter[bit >> 6] >> (bit & 63)) & 1) != 0; }
 };
 
 }  // namespace podgate::dp
