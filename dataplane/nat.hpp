@@ -45,6 +45,16 @@ inline bool ttl_allows_forwarding(const rte_ipv4_hdr* ip) noexcept { return ip->
 // tests/unit/checksum_test.cpp holds it to a full recomputation.
 enum class NatSide : uint8_t { kDestination, kSource };
 
+// The IPv4 header's part of the rewrite: the address, the TTL, and one
+// header checksum update for both, `addr_term` being csum_term32(the
+// address replaced, `to`).
+template <NatSide kSide>
+inline void nat_header_with_address_term(rte_ipv4_hdr* ip, Ip4 to, uint16_t addr_term) noexcept {
+  ip->hdr_checksum = csum_apply_terms(ip->hdr_checksum, uint32_t{addr_term} + 0xfffeu);  // and TTL - 1
+  --ip->time_to_live;
+  (kSide == NatSide::kDestination ? ip->dst_addr : ip->src_addr) = to.be;
+}
+
 // The rewrite with the address's checksum term given: csum_term32(the
 // address replaced, `to`).  A pinned flow keeps its term (Flow::csum_addr)
 // and gives it, or its complement for a reply, so that a packet's rewrite
@@ -56,9 +66,7 @@ inline void nat_with_address_term(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip
                                   uint16_t addr_term) noexcept {
   auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);  // TCP has its ports there too
   constexpr bool kDst = kSide == NatSide::kDestination;
-  ip->hdr_checksum = csum_apply_terms(ip->hdr_checksum, uint32_t{addr_term} + 0xfffeu);  // and TTL - 1
-  --ip->time_to_live;
-  (kDst ? ip->dst_addr : ip->src_addr) = to.be;
+  nat_header_with_address_term<kSide>(ip, to, addr_term);
   const rte_be16_t from_port = kDst ? ports->dst_port : ports->src_port;
   const uint32_t l4_terms = uint32_t{addr_term} + static_cast<uint16_t>(~from_port) + to_port;
   (kDst ? ports->dst_port : ports->src_port) = to_port;
@@ -75,20 +83,13 @@ inline void nat_with_address_term(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip
   }
 }
 
-// The IPv4 header's part of it, alone: a fragment after the first (RFC
-// 791 §3.2) has no L4 header; its ports and the L4 checksum travel in the
+// The IPv4 header's part alone: a fragment after the first (RFC 791
+// §3.2) has no L4 header; its ports and the L4 checksum travel in the
 // first fragment, which the caller NATs whole.
 template <NatSide kSide>
 inline void nat_address_and_decrement_ttl(rte_ipv4_hdr* ip, Ip4 to) noexcept {
-  constexpr bool kDst = kSide == NatSide::kDestination;
-  const uint32_t old_inv = ~(kDst ? ip->dst_addr : ip->src_addr);
-  uint32_t sum = static_cast<uint16_t>(~ip->hdr_checksum);
-  sum += 0xfffeu;  // TTL - 1
-  sum += (old_inv & 0xffffu) + (old_inv >> 16);
-  sum += (to.be & 0xffffu) + (to.be >> 16);
-  ip->hdr_checksum = static_cast<rte_be16_t>(~csum_fold(sum));
-  --ip->time_to_live;
-  (kDst ? ip->dst_addr : ip->src_addr) = to.be;
+  const rte_be32_t from = kSide == NatSide::kDestination ? ip->dst_addr : ip->src_addr;
+  nat_header_with_address_term<kSide>(ip, to, csum_term32(from, to.be));
 }
 
 // The rewrite of a packet without a kept term (a new flow's first, a
