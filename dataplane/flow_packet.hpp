@@ -22,16 +22,25 @@ inline constexpr uint32_t kFlowL3Offset = sizeof(rte_ether_hdr);                
 inline constexpr uint32_t kFlowL4Offset = kFlowL3Offset + sizeof(rte_ipv4_hdr);     // 34
 
 // RFC 1071: whether the one's complement sum of a 20-byte IPv4 header,
-// checksum field included, is all ones.  Five 32-bit loads summed in 64
-// bits; byte order does not matter (RFC 1071 §2(B)).  Folding that sum
-// (adding its 16-bit pieces with end-around carry) keeps its value modulo
-// 0xffff, since 0x10000 = 1 (mod 0xffff), and ends in all ones exactly when
-// the value is a nonzero multiple of 0xffff: so the test is one
-// divisibility check, which compilers make a multiply and a compare.
+// checksum field included, is all ones.  Two 64-bit words and one 32-bit
+// word added with end-around carry (RFC 1071 §2(C): the sum may be taken
+// in wider words; byte order does not matter, §2(B)).  That sum keeps the
+// header's value modulo 2^64 - 1, a multiple of 0xffff, and folding it to
+// 16 bits ends in all ones exactly when it is a nonzero multiple of 0xffff
+// (0x10000 = 1 mod 0xffff): so the test is one divisibility check, which
+// compilers make a multiply and a compare.  The sum is zero only for an
+// all-zero header.
 inline bool ipv4_header_checksum_ok(const rte_ipv4_hdr* ip) noexcept {
-  uint32_t w[5];
-  std::memcpy(w, ip, sizeof w);
-  const uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+  uint64_t a, b;
+  uint32_t c;
+  std::memcpy(&a, ip, 8);
+  std::memcpy(&b, reinterpret_cast<const unsigned char*>(ip) + 8, 8);
+  std::memcpy(&c, reinterpret_cast<const unsigned char*>(ip) + 16, 4);
+  unsigned long long sum;
+  const bool carry1 = __builtin_uaddll_overflow(a, b, &sum);
+  sum += carry1;  // the carry goes round; this add cannot carry again
+  const bool carry2 = __builtin_uaddll_overflow(sum, c, &sum);
+  sum += carry2;
   return sum != 0 && sum % 0xffffu == 0;
 }
 

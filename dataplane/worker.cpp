@@ -290,6 +290,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
   const bool from_handoff = rx_port == kFromHandoff;
   const bool all_mine = setup_.count == 1 || from_handoff;
   Lane* lanes = lanes_;
+  uint16_t ipv4_flow_lanes = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
@@ -312,6 +313,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
         }
       }
       lane.path = Lane::kFlow;
+      ++ipv4_flow_lanes;
       lane.probe = flows_.probe(FlowTable::hash(lane.key));
       flows_.prefetch(lane.probe);
     } else if (whole && parse_flow_packet6(frame, rte_pktmbuf_data_len(m), lane.key6, lane.tcp_flags)) {
@@ -331,26 +333,33 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
       lane.path = Lane::kOther;
     }
   }
-  for (uint16_t i = 0; i < n; ++i) {
-    if (lanes[i].path == Lane::kFlow) {
-      flows_.prefetch_flow(lanes[i].probe);
-    } else if (lanes[i].path == Lane::kFlow6) {
-      flows6_.prefetch_flow(lanes[i].probe);
+  if (ipv4_flow_lanes == n) {
+    // Every packet a TCP/UDP one in a plain IPv4 header, this worker's: no
+    // dispatch per packet.
+    for (uint16_t i = 0; i < n; ++i) flows_.prefetch_flow(lanes[i].probe);
+    for (uint16_t i = 0; i < n; ++i) process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
+  } else {
+    for (uint16_t i = 0; i < n; ++i) {
+      if (lanes[i].path == Lane::kFlow) {
+        flows_.prefetch_flow(lanes[i].probe);
+      } else if (lanes[i].path == Lane::kFlow6) {
+        flows6_.prefetch_flow(lanes[i].probe);
+      }
     }
-  }
-  for (uint16_t i = 0; i < n; ++i) {
-    switch (lanes[i].path) {
-      case Lane::kFlow:
-        process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
-        break;
-      case Lane::kFlow6:
-        process_flow_packet<Family::kIpv6>(pkts[i], lanes[i]);
-        break;
-      case Lane::kOther:
-        process_other(pkts[i], from_handoff);
-        break;
-      case Lane::kHandedOff:
-        break;
+    for (uint16_t i = 0; i < n; ++i) {
+      switch (lanes[i].path) {
+        case Lane::kFlow:
+          process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
+          break;
+        case Lane::kFlow6:
+          process_flow_packet<Family::kIpv6>(pkts[i], lanes[i]);
+          break;
+        case Lane::kOther:
+          process_other(pkts[i], from_handoff);
+          break;
+        case Lane::kHandedOff:
+          break;
+      }
     }
   }
   if (setup_.count > 1) flush_handoffs();
