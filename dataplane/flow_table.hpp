@@ -318,15 +318,18 @@ class BasicFlowTable {
     prefetch_line(&buckets_[p.bucket[0]]);
     prefetch_line(&buckets_[p.bucket[1]]);
   }
-  // Prefetches the records the buckets' matching tags point to (second
-  // pass, once the buckets have arrived).
+  // Prefetches the record the first of the buckets' matching tags names
+  // (second pass, once the buckets have arrived): the second bucket is
+  // compared only when the first has no match.  A false match (a 16-bit
+  // tag's collision) before the right one leaves that record unprefetched.
   void prefetch_flow(const Probe& p) const noexcept {
-    for (const uint32_t b : p.bucket) {
-      const Bucket& bucket = buckets_[b];
-      for (uint32_t m = match(bucket, p.tag); m != 0; m &= m - 1) {
-        prefetch_line(&flows_[bucket.refs[lane(m)] >> 1]);
-      }
+    const Bucket& first = buckets_[p.bucket[0]];
+    if (const uint32_t m = match(first, p.tag); m != 0) {
+      prefetch_line(&flows_[first.refs[lane(m)] >> 1]);
+      return;
     }
+    const Bucket& second = buckets_[p.bucket[1]];
+    if (const uint32_t m = match(second, p.tag); m != 0) prefetch_line(&flows_[second.refs[lane(m)] >> 1]);
   }
 
   // The live flow for `key` (in either direction), or none.  An expired
