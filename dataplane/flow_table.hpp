@@ -516,24 +516,20 @@ class BasicFlowTable {
   static uint32_t reduce(uint32_t h, uint32_t n) noexcept {
     return static_cast<uint32_t>((static_cast<uint64_t>(h) * n) >> 32);
   }
-  // MurmurHash3's 32-bit finaliser: a non-linear bijection.  The second
-  // bucket must not be a fixed function of the first: CRC is linear over
-  // GF(2), so a second CRC with another seed would only XOR the first hash
-  // with a constant and pair buckets for good (one 16-slot bucket, not two
-  // choices).
-  static uint32_t fmix32(uint32_t h) noexcept {
-    h ^= h >> 16;
-    h *= 0x85eb'ca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2'ae35u;
-    h ^= h >> 16;
-    return h;
-  }
+  // The second bucket must not be a fixed function of the first: CRC is
+  // linear over GF(2), so a second CRC with another seed would only XOR the
+  // first hash with a constant and pair buckets for good (one 16-slot
+  // bucket, not two choices).  The first bucket comes from the hash's high
+  // bits; the second from the high bits of the hash times an odd constant
+  // (Knuth's multiplicative hashing), which the carries make depend on
+  // every bit below them, non-linearly.  It is drawn from the n-1 other
+  // buckets and skips the first: always another bucket (n_buckets_ >= 2),
+  // with no fix-up branch.  flow_table_test checks the spread.
+  static constexpr uint32_t kSecondMultiplier = 0x9e37'79b1;  // odd: a bijection
   uint32_t first_bucket(uint32_t hash) const noexcept { return reduce(hash, n_buckets_); }
-  // Always another bucket than the first (n_buckets_ >= 2).
   uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept {
-    const uint32_t b = reduce(fmix32(hash), n_buckets_);
-    return b != first ? b : (first + 1 == n_buckets_ ? 0 : first + 1);
+    const uint32_t b = reduce(hash * kSecondMultiplier, n_buckets_ - 1);
+    return b + (b >= first ? 1u : 0u);
   }
 
   uint32_t index_of(const F& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
