@@ -149,14 +149,7 @@ template <class F>
 
 template <class F>
 void BasicFlowTable<F>::free_flow(uint32_t index) noexcept {
-  F& f = flows_[index];
-  unplace(probe(key_hash_of(f, false)), index << 1);
-  unplace(probe(key_hash_of(f, true)), index << 1 | 1);
-  if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
-  f.state = FlowState::kFree;
-  f.expires = free_head_;
-  free_head_ = index;
-  --size_;
+  release(index);
 }
 
 // Every record taken: free a few expired ones before giving up, the

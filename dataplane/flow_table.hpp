@@ -447,7 +447,7 @@ class BasicFlowTable {
       ++half_open_head_;
       const F& f = flows_[due.index];
       if (!f.is_free() && is_expired(f.expires, now)) {
-        free_flow(due.index);
+        release(due.index);
         ++freed;
       }
     }
@@ -622,6 +622,42 @@ class BasicFlowTable {
   bool place_reverse(uint32_t index, const Probe& where, uint32_t now) noexcept;
   F* drop(uint32_t index) noexcept;
   F* unplace_and_drop(const Probe& forward, uint32_t index) noexcept;
+  // Clears the slot of `ref`, indexed under a key with hash `hash`: the
+  // first bucket is looked at first, and the second computed only if the
+  // key is not there.
+  void unindex(uint32_t hash, uint32_t ref) noexcept {
+    const uint32_t b = first_bucket(hash);
+    const uint16_t t = tag(hash);
+    Bucket* bucket = &buckets_[b];
+    for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
+      const uint32_t i = lane(m);
+      if (bucket->refs[i] == ref) [[likely]] {
+        bucket->tags[i] = 0;
+        return;
+      }
+    }
+    bucket = &buckets_[second_bucket(hash, b)];
+    for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
+      const uint32_t i = lane(m);
+      if (bucket->refs[i] == ref) [[likely]] {
+        bucket->tags[i] = 0;
+        return;
+      }
+    }
+  }
+  // Frees a flow in use: unindexes both keys (hashed from the record),
+  // counts its end, puts the record on the free list.  Inline in
+  // expire_half_open(); free_flow() for everything else.
+  void release(uint32_t index) noexcept {
+    F& f = flows_[index];
+    unindex(key_hash_of(f, false), index << 1);
+    unindex(key_hash_of(f, true), index << 1 | 1);
+    if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
+    f.state = FlowState::kFree;
+    f.expires = free_head_;
+    free_head_ = index;
+    --size_;
+  }
   void free_flow(uint32_t index) noexcept;
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
   // entry (that flow is left to the sweep).
