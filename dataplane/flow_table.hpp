@@ -16,7 +16,8 @@
 // 64-byte buckets maps keys to records.  A bucket is one cache line of 8
 // slots: 8 16-bit tags (taken from the key's hash; 0 = empty) compared at
 // once with one SIMD compare, and 8 record references (record index << 1 |
-// reverse).  A key may live in one of two buckets chosen by two hashes, and
+// reverse).  A key may live in one of two distinct buckets, both taken from
+// its hash (the second through a multiply, see second_bucket()), and
 // an insert goes to the one with more free slots (Azar, Broder, Karlin,
 // Upfal, "Balanced Allocations", 1994); when both are full, one key moves
 // to its other bucket (one cuckoo step).  Records never move, so a Flow*
