@@ -61,10 +61,10 @@ uint64_t BasicFlowTable<F>::memory_bytes(uint32_t capacity) noexcept {
          uint64_t{half_open_entries(capacity)} * sizeof(HalfOpen);
 }
 
-// Inlined (as unplace() below) into its only caller, insert(): a new flow
-// places two keys, and the calls' overhead was a tenth of a new flow's cost.
+// insert()'s general placement, when put() could not: a tag of the key in
+// its buckets (maybe a flow holding the key), or both buckets full.
 template <class F>
-[[gnu::always_inline]] inline bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
+bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
                       bool absent) noexcept {
   const uint32_t* b = where.bucket;
   const uint16_t t = where.tag;
@@ -149,62 +149,38 @@ template <class F>
 
 template <class F>
 void BasicFlowTable<F>::free_flow(uint32_t index) noexcept {
-  F& f = flows_[index];
-  unplace(probe(key_hash_of(f, false)), index << 1);
-  unplace(probe(key_hash_of(f, true)), index << 1 | 1);
-  if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
-  f.state = FlowState::kFree;
-  f.expires = free_head_;
-  free_head_ = index;
-  --size_;
+  release(index);
+}
+
+// Every record taken: free a few expired ones before giving up, the
+// half-open ones due first.
+template <class F>
+bool BasicFlowTable<F>::reclaim(uint32_t now) noexcept {
+  expire_half_open(now, 4 * kSlotsPerBucket);
+  if (free_head_ == kNoFlow) expire_some(now, 4 * kSlotsPerBucket);
+  return free_head_ != kNoFlow;
 }
 
 template <class F>
-F* BasicFlowTable<F>::insert(const Key& key, const Probe& forward, Addr pod, rte_be16_t pod_port,
-                        FlowState state, uint32_t gen, uint32_t now, uint16_t stats_slot,
-                        bool known_absent) noexcept {
-  if (free_head_ == kNoFlow) {
-    // Every record taken: free a few expired ones before giving up, the
-    // half-open ones due first.
-    expire_half_open(now, 4 * kSlotsPerBucket);
-    if (free_head_ == kNoFlow) expire_some(now, 4 * kSlotsPerBucket);
-    if (free_head_ == kNoFlow) return nullptr;
-  }
-  const uint32_t index = free_head_;
+bool BasicFlowTable<F>::place_reverse(uint32_t index, const Probe& where, uint32_t now) noexcept {
+  return place(flows_[index].reverse_key(), where, index << 1 | 1, now, false);
+}
+
+// A new flow that could not be indexed gives its record back.
+template <class F>
+F* BasicFlowTable<F>::drop(uint32_t index) noexcept {
   F& f = flows_[index];
-  free_head_ = f.expires;
-  f.client = key.src;
-  f.vip = key.dst;
-  f.client_port = key.sport;
-  f.vip_port = key.dport;
-  f.proto = key.proto;
-  f.state = state;
-  f.stats_slot = stats_slot;
-  f.pod = pod;
-  f.pod_port = pod_port;
-  if constexpr (std::is_same_v<F, Flow6>) {
-    f.csum_delta = 0;  // the worker that pins it sets its NAT's checksum term
-  } else {
-    f.csum_addr = csum_term32(key.dst.be, pod.be);
-  }
-  f.expires = now + timeout_ms(state);
-  f.gen = gen;
-  ++size_;
-  // Index it under both keys, or not at all.  The new flow is live, so
-  // place() never frees it while making room.
-  if (place(key, forward, index << 1, now, known_absent)) {
-    const Key reverse = f.reverse_key();
-    if (place(reverse, probe(hash(reverse)), index << 1 | 1, now, false)) {
-      if (state == FlowState::kTcpSynSent) queue_half_open(index, f.expires);
-      return &f;
-    }
-    unplace(forward, index << 1);
-  }
   f.state = FlowState::kFree;
   f.expires = free_head_;
   free_head_ = index;
   --size_;
   return nullptr;
+}
+
+template <class F>
+F* BasicFlowTable<F>::unplace_and_drop(const Probe& forward, uint32_t index) noexcept {
+  unplace(forward, index << 1);
+  return drop(index);
 }
 
 template <class F>

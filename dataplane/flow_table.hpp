@@ -16,7 +16,8 @@
 // 64-byte buckets maps keys to records.  A bucket is one cache line of 8
 // slots: 8 16-bit tags (taken from the key's hash; 0 = empty) compared at
 // once with one SIMD compare, and 8 record references (record index << 1 |
-// reverse).  A key may live in one of two buckets chosen by two hashes, and
+// reverse).  A key may live in one of two distinct buckets, both taken from
+// its hash (the second through a multiply, see second_bucket()), and
 // an insert goes to the one with more free slots (Azar, Broder, Karlin,
 // Upfal, "Balanced Allocations", 1994); when both are full, one key moves
 // to its other bucket (one cuckoo step).  Records never move, so a Flow*
@@ -69,6 +70,7 @@
 #include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/checksum.hpp"
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/net.hpp"
 #include "dataplane/worker_counters.hpp"
@@ -237,7 +239,8 @@ inline uint32_t flow_key_hash(const FlowKey6& key) noexcept { return crc_words(&
 
 // flow_key_hash() of an IPv4 flow's forward or reverse key, read from its
 // record without building the key in memory: freeing a flow hashes both of
-// its keys, and building the reverse one cost more than hashing it.
+// its keys, inserting one hashes its reverse key, and building the reverse
+// key cost more than hashing it.
 // flow_table_test holds them to flow_key_hash(forward_key() / reverse_key()).
 inline uint32_t key_hash_of(const Flow& f, bool reverse) noexcept {
   uint64_t w[2];
@@ -363,9 +366,51 @@ class BasicFlowTable {
   // endpoint's TrafficCounters.
   // `known_absent`: the caller's find() of `key` just missed, so no flow
   // holds it (the worker's new-flow path); skips looking for one.
-  F* insert(const Key& key, const Probe& probe, Addr pod, rte_be16_t pod_port,
-               FlowState state, uint32_t gen, uint32_t now,
-               uint16_t stats_slot = kUntrackedSlot, bool known_absent = false) noexcept;
+  //
+  // Inline: the common case (a free record, no tag of either key already
+  // in its buckets, a free slot in each key's buckets) costs no call; the
+  // rest goes to out-of-line code.
+  F* insert(const Key& key, const Probe& forward, Addr pod, rte_be16_t pod_port,
+            FlowState state, uint32_t gen, uint32_t now,
+            uint16_t stats_slot = kUntrackedSlot, bool known_absent = false) noexcept {
+    if (free_head_ == kNoFlow) [[unlikely]] {
+      if (!reclaim(now)) return nullptr;
+    }
+    const uint32_t index = free_head_;
+    F& f = flows_[index];
+    free_head_ = f.expires;
+    f.client = key.src;
+    f.vip = key.dst;
+    f.client_port = key.sport;
+    f.vip_port = key.dport;
+    f.proto = key.proto;
+    f.state = state;
+    f.stats_slot = stats_slot;
+    f.pod = pod;
+    f.pod_port = pod_port;
+    if constexpr (std::is_same_v<F, Flow6>) {
+      f.csum_delta = 0;  // the worker that pins it sets its NAT's checksum term
+    } else {
+      f.csum_addr = csum_term32(key.dst.be, pod.be);
+    }
+    f.expires = now + timeout_ms(state);
+    f.gen = gen;
+    ++size_;
+    // Index it under both keys, or not at all.  The new flow is live, so
+    // place() never frees it while making room.
+    if (!put(forward, index << 1, !known_absent)) [[unlikely]] {
+      if (!place(key, forward, index << 1, now, known_absent)) return drop(index);
+    }
+    // The reverse key's hash from the record: no key built in memory.
+    const uint32_t rh = key_hash_of(f, true);
+    const uint32_t rb = first_bucket(rh);
+    const Probe reverse{{rb, second_bucket(rh, rb)}, tag(rh)};
+    if (!put(reverse, index << 1 | 1, true)) [[unlikely]] {
+      if (!place_reverse(index, reverse, now)) return unplace_and_drop(forward, index);
+    }
+    if (state == FlowState::kTcpSynSent) queue_half_open(index, f.expires);
+    return &f;
+  }
   F* insert(const Key& key, Addr pod, rte_be16_t pod_port, FlowState state, uint32_t gen,
                uint32_t now, uint16_t stats_slot = kUntrackedSlot) noexcept {
     return insert(key, probe(hash(key)), pod, pod_port, state, gen, now, stats_slot);
@@ -407,7 +452,7 @@ class BasicFlowTable {
       ++half_open_head_;
       const F& f = flows_[due.index];
       if (!f.is_free() && is_expired(f.expires, now)) {
-        free_flow(due.index);
+        release(due.index);
         ++freed;
       }
     }
@@ -524,24 +569,20 @@ class BasicFlowTable {
   static uint32_t reduce(uint32_t h, uint32_t n) noexcept {
     return static_cast<uint32_t>((static_cast<uint64_t>(h) * n) >> 32);
   }
-  // MurmurHash3's 32-bit finaliser: a non-linear bijection.  The second
-  // bucket must not be a fixed function of the first: CRC is linear over
-  // GF(2), so a second CRC with another seed would only XOR the first hash
-  // with a constant and pair buckets for good (one 16-slot bucket, not two
-  // choices).
-  static uint32_t fmix32(uint32_t h) noexcept {
-    h ^= h >> 16;
-    h *= 0x85eb'ca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2'ae35u;
-    h ^= h >> 16;
-    return h;
-  }
+  // The second bucket must not be a fixed function of the first: CRC is
+  // linear over GF(2), so a second CRC with another seed would only XOR the
+  // first hash with a constant and pair buckets for good (one 16-slot
+  // bucket, not two choices).  The first bucket comes from the hash's high
+  // bits; the second from the high bits of the hash times an odd constant
+  // (Knuth's multiplicative hashing), which the carries make depend on
+  // every bit below them, non-linearly.  It is drawn from the n-1 other
+  // buckets and skips the first: always another bucket (n_buckets_ >= 2),
+  // with no fix-up branch.  flow_table_test checks the spread.
+  static constexpr uint32_t kSecondMultiplier = 0x9e37'79b1;  // odd: a bijection
   uint32_t first_bucket(uint32_t hash) const noexcept { return reduce(hash, n_buckets_); }
-  // Always another bucket than the first (n_buckets_ >= 2).
   uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept {
-    const uint32_t b = reduce(fmix32(hash), n_buckets_);
-    return b != first ? b : (first + 1 == n_buckets_ ? 0 : first + 1);
+    const uint32_t b = reduce(hash * kSecondMultiplier, n_buckets_ - 1);
+    return b + (b >= first ? 1u : 0u);
   }
 
   uint32_t index_of(const F& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
@@ -552,6 +593,80 @@ class BasicFlowTable {
              bool absent) noexcept;
   bool move_one_away(uint32_t from) noexcept;
   void unplace(const Probe& where, uint32_t ref) noexcept;
+  // insert()'s fast placement: `ref` into the emptier of its buckets.
+  // False, touching nothing, when both are full, or when `check` and a
+  // slot there has the key's tag (it may hold the key: place() decides).
+  // One load of each bucket's tags serves both questions.
+  bool put(const Probe& where, uint32_t ref, bool check) noexcept {
+#if defined(__SSE2__)
+    Bucket& b0 = buckets_[where.bucket[0]];
+    Bucket& b1 = buckets_[where.bucket[1]];
+    const __m128i t0 = _mm_load_si128(reinterpret_cast<const __m128i*>(b0.tags));
+    const __m128i t1 = _mm_load_si128(reinterpret_cast<const __m128i*>(b1.tags));
+    const __m128i zero = _mm_setzero_si128();
+    const uint32_t e0 = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(t0, zero))) & 0x5555u;
+    const uint32_t e1 = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(t1, zero))) & 0x5555u;
+    if (check) {
+      const __m128i t = _mm_set1_epi16(static_cast<short>(where.tag));
+      if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi16(t0, t), _mm_cmpeq_epi16(t1, t))) != 0) return false;
+    }
+#else
+    Bucket& b0 = buckets_[where.bucket[0]];
+    Bucket& b1 = buckets_[where.bucket[1]];
+    const uint32_t e0 = match(b0, 0);
+    const uint32_t e1 = match(b1, 0);
+    if (check && (match(b0, where.tag) | match(b1, where.tag)) != 0) return false;
+#endif
+    if ((e0 | e1) == 0) return false;
+    // Balanced allocation: the emptier bucket, ties to the first.
+    const bool second = std::popcount(e1) > std::popcount(e0);
+    Bucket& bucket = second ? b1 : b0;
+    const uint32_t i = lane(second ? e1 : e0);
+    bucket.tags[i] = where.tag;
+    bucket.refs[i] = ref;
+    return true;
+  }
+  // insert()'s slow paths, out of line.
+  bool reclaim(uint32_t now) noexcept;  // frees expired records: whether one is free
+  bool place_reverse(uint32_t index, const Probe& where, uint32_t now) noexcept;
+  F* drop(uint32_t index) noexcept;
+  F* unplace_and_drop(const Probe& forward, uint32_t index) noexcept;
+  // Clears the slot of `ref`, indexed under a key with hash `hash`: the
+  // first bucket is looked at first, and the second computed only if the
+  // key is not there.
+  void unindex(uint32_t hash, uint32_t ref) noexcept {
+    const uint32_t b = first_bucket(hash);
+    const uint16_t t = tag(hash);
+    Bucket* bucket = &buckets_[b];
+    for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
+      const uint32_t i = lane(m);
+      if (bucket->refs[i] == ref) [[likely]] {
+        bucket->tags[i] = 0;
+        return;
+      }
+    }
+    bucket = &buckets_[second_bucket(hash, b)];
+    for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
+      const uint32_t i = lane(m);
+      if (bucket->refs[i] == ref) [[likely]] {
+        bucket->tags[i] = 0;
+        return;
+      }
+    }
+  }
+  // Frees a flow in use: unindexes both keys (hashed from the record),
+  // counts its end, puts the record on the free list.  Inline in
+  // expire_half_open(); free_flow() for everything else.
+  void release(uint32_t index) noexcept {
+    F& f = flows_[index];
+    unindex(key_hash_of(f, false), index << 1);
+    unindex(key_hash_of(f, true), index << 1 | 1);
+    if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
+    f.state = FlowState::kFree;
+    f.expires = free_head_;
+    free_head_ = index;
+    --size_;
+  }
   void free_flow(uint32_t index) noexcept;
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
   // entry (that flow is left to the sweep).

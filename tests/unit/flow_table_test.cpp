@@ -1,6 +1,7 @@
 // Behaviour of the per-worker flow table (architecture decision 3).
 #include "dataplane/flow_table.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -451,6 +452,65 @@ TEST(FlowTable, EveryRecordIsUsableWithClientPortSweeps) {
   // 4 clients sweeping ports to one VIP, all NATed to one Pod: the forward
   // keys differ in the port, and so do the reply keys.
   EXPECT_EQ(refused_when_filled(1u << 18, [](uint32_t i) { return client_key(i); }), 0u);
+}
+
+// The same with bucket counts of every kind: a power of two (where the
+// bucket index is a plain bit field of the hash), an odd one, a small one.
+TEST(FlowTable, EveryRecordIsUsableWhateverTheBucketCount) {
+  for (uint32_t capacity : {3u << 16, 100'003u, 30'000u, 3'000u}) {
+    SCOPED_TRACE(capacity);
+    std::mt19937_64 rng(capacity);
+    EXPECT_EQ(refused_when_filled(capacity, [&](uint32_t) { return random_key(rng); }), 0u);
+    EXPECT_EQ(refused_when_filled(capacity, [](uint32_t i) { return client_key(i); }), 0u);
+    // Many clients (the low bits) each with a few ports (the high bits).
+    EXPECT_EQ(refused_when_filled(capacity,
+                                  [](uint32_t i) {
+                                    FlowKey4 k = client_key(0);
+                                    k.src = Ip4::from_host(0x0a00'0000 + (i & 0xffff));
+                                    k.sport = to_be16(static_cast<uint16_t>(1024 + (i >> 16)));
+                                    return k;
+                                  }),
+              0u);
+  }
+}
+
+// A key's two buckets differ, and the second is no fixed function of the
+// first (the hash is CRC, linear over GF(2)): keys sharing a first bucket
+// spread their second ones over the table, and every bucket is a second
+// choice about equally often.
+TEST(FlowTable, SecondBucketsSpreadIndependentlyOfTheFirst) {
+  for (uint32_t capacity : {8u, 3'000u, 3u << 10, 100'003u}) {
+    SCOPED_TRACE(capacity);
+    FlowTable t(capacity, kTimeouts);
+    const uint32_t n = (capacity + 2) / 3;  // buckets
+    std::vector<uint32_t> second(n);
+    std::vector<std::vector<uint32_t>> seconds_of_first(n);
+    const uint32_t keys = 64 * n;
+    for (uint32_t i = 0; i < keys; ++i) {
+      // A port sweep of 4 clients: CRC hashes in a small affine subspace.
+      const FlowProbe p = t.probe(FlowTable::hash(client_key(i)));
+      ASSERT_LT(p.bucket[0], n);
+      ASSERT_LT(p.bucket[1], n);
+      ASSERT_NE(p.bucket[0], p.bucket[1]);
+      ++second[p.bucket[1]];
+      seconds_of_first[p.bucket[0]].push_back(p.bucket[1]);
+    }
+    // Every bucket a second choice 64 times on average: none far off.
+    for (uint32_t b = 0; b < n; ++b) {
+      EXPECT_GT(second[b], 64u / 3) << b;
+      EXPECT_LT(second[b], 64u * 3) << b;
+    }
+    // Keys sharing a first bucket: mostly distinct second buckets (a
+    // paired table would give each first bucket one second bucket).
+    uint64_t distinct = 0, total = 0;
+    for (auto& v : seconds_of_first) {
+      std::sort(v.begin(), v.end());
+      distinct += static_cast<uint64_t>(std::unique(v.begin(), v.end()) - v.begin());
+      total += v.size();
+    }
+    const double expected = n < 64 ? n - 1.0 : 0.6 * static_cast<double>(total);
+    EXPECT_GE(static_cast<double>(distinct), expected * 0.9) << distinct << " of " << total;
+  }
 }
 
 TEST(FlowTable, AConnectionCostsAtMost64Bytes) {
