@@ -411,13 +411,15 @@ PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) n
 PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key,
                       const FlowProbe& probe, bool looked_up) noexcept {
   const Snapshot& snap = *snapshot_;
-  const Ip4 dst = p.dst();
-  if (dst == snap.dns_vip && p.dport() == to_be16(53)) {
+  // The key holds the packet's addresses, ports and protocol as they are
+  // on the wire (one load each, where the ParsedPacket's take a branch).
+  const Ip4 dst = key.dst;
+  if (dst == snap.dns_vip && key.dport == to_be16(53)) {
     // UDP is answered by the control thread from the punt ring; TCP by
     // the kernel's listener on the VIP, through the twin of the port it
     // came in on (RFC 7766: a client retries a truncated answer over TCP).
-    if (p.kind == PacketKind::kUdp) {
-      if (dns_query_allowed(p.src())) {
+    if (key.proto == Proto::kUdp) {
+      if (dns_query_allowed(key.src)) {
         punt(m, PuntKind::kDns, PortIdx{port_index_[m->port]}, Ip4{});
       } else {
         drop(m, DropReason::kDnsRateLimited);
@@ -429,7 +431,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
       return;
     }
   }
-  const ServiceData* svc = snap.find_service(dst, p.dport(), p.proto());
+  const ServiceData* svc = snap.find_service(dst, key.dport, key.proto);
   if (svc == nullptr) {
     if (snap.is_vip(dst) || dst == snap.dns_vip) {
       drop(m, DropReason::kNoService);
@@ -448,8 +450,8 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   if (setup_.count > 1) {
     // To a service the client is the source; from a Pod, the destination.
     // The queue's side guessed so before the lookup; here it is known.
-    const uint32_t owner = svc != nullptr ? owners_.owner(p.src(), p.sport())
-                                          : owners_.owner(dst, p.dport());
+    const uint32_t owner = svc != nullptr ? owners_.owner(key.src, key.sport)
+                                          : owners_.owner(dst, key.dport);
     if (owner != setup_.id) {
       hand_off(m, owner);
       return;
@@ -462,7 +464,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     }
   }
   if (svc != nullptr) {
-    if (const DropReason why = source_refused(p.src()); why != DropReason::kCount) [[unlikely]] {
+    if (const DropReason why = source_refused(key.src); why != DropReason::kCount) [[unlikely]] {
       drop(m, why);
       return;
     }
@@ -504,8 +506,9 @@ inline typename FamilyTypes<F>::Flow* Worker::pin_new_flow(rte_mbuf* m, const ty
 template Flow6* Worker::pin_new_flow<Family::kIpv6>(rte_mbuf*, const FlowKey6&, const FlowProbe&, const Ip6&,
                                                     rte_be16_t, uint16_t, FlowState, uint8_t) noexcept;
 
-void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
-                             const FlowKey4& key, const FlowProbe& probe) noexcept {
+// Inline: classify() is its only caller.
+PODGATE_HOT void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
+                                         const FlowKey4& key, const FlowProbe& probe) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created.
   if (!ttl_allows_forwarding(p.ip)) {
     drop_ttl_exceeded(m, p.ip);
@@ -515,34 +518,17 @@ void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& sv
     drop(m, DropReason::kNoEndpoint);
     return;
   }
-  const uint16_t i = maglev_lookup(svc.maglev, flow_hash(p, svc.client_ip_affinity));
+  const uint16_t i = maglev_lookup(svc.maglev, flow_hash(key.src, key.dst, key.sport, key.dport, key.proto,
+                                                                  svc.client_ip_affinity));
   const Backend& to = svc.ready[i];
   if (!fits_egress(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
-  const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
+  const FlowState state = key.proto == Proto::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   // The flow's record has the address's checksum term made (insert()).
   const Flow* flow = pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
   nat_with_address_term<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port,
                                                flow != nullptr ? flow->csum_addr : csum_term32(key.dst.be, to.ip.be));
   forward(m, p.eth, to.ip);
-}
-
-// Sources no connection may come from (issue 15), checked before a new
-// flow is made; kCount when the source is acceptable.  RFC 1812 §5.3.7:
-// "this network" (0/8), loopback (127/8), multicast and the reserved
-// class E (224/3, which holds the limited broadcast), are martians.  And
-// podgate's own addresses (a VIP, the DNS VIP, a port address) are never a
-// client's: a packet claiming one is spoofed, and its replies would loop
-// back into podgate.  A Pod may be a client (Pod-to-Service traffic is
-// ordinary in a cluster), so Pod addresses are not refused.
-DropReason Worker::source_refused(Ip4 src) const noexcept {
-  const uint32_t h = src.host();
-  if ((h >> 24) == 0 || (h >> 24) == 127 || (h >> 28) >= 0xe) return DropReason::kMartianSource;
-  const Snapshot& snap = *snapshot_;
-  if (snap.may_be_own(src) && (snap.is_vip(src) || src == snap.dns_vip || snap.own_address(src) != nullptr)) {
-    return DropReason::kSourceIsOurs;
-  }
-  return DropReason::kCount;
 }
 
 // A reply with no flow entry (the table was full when the connection

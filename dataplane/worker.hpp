@@ -401,6 +401,26 @@ class Worker : public DpObject {
   Lane lanes_[kBurst];
 };
 
+// Sources no connection may come from (issue 15), checked before a new
+// flow is made; kCount when the source is acceptable.  RFC 1812 §5.3.7:
+// "this network" (0/8), loopback (127/8), multicast and the reserved
+// class E (224/3, which holds the limited broadcast), are martians.  And
+// podgate's own addresses (a VIP, the DNS VIP, a port address) are never a
+// client's: a packet claiming one is spoofed, and its replies would loop
+// back into podgate.  A Pod may be a client (Pod-to-Service traffic is
+// ordinary in a cluster), so Pod addresses are not refused.
+// Inline, in the header: the new-flow path and the fragment path
+// (worker_fragment.cpp) both ask it.
+inline DropReason Worker::source_refused(Ip4 src) const noexcept {
+  const uint32_t h = src.host();
+  if ((h >> 24) == 0 || (h >> 24) == 127 || (h >> 28) >= 0xe) return DropReason::kMartianSource;
+  const Snapshot& snap = *snapshot_;
+  if (snap.may_be_own(src) && (snap.is_vip(src) || src == snap.dns_vip || snap.own_address(src) != nullptr)) {
+    return DropReason::kSourceIsOurs;
+  }
+  return DropReason::kCount;
+}
+
 // One copy of the 12 bytes of MAC rewrite from a direct-mapped cache of
 // destinations (valid for the epoch of the snapshot and the neighbour
 // table), then the port's TX batch.  Inline: the established path's last

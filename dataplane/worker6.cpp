@@ -46,9 +46,9 @@ void Worker::process_ipv6(rte_mbuf* m, bool from_handoff) noexcept {
 void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
                        bool looked_up) noexcept {
   const Snapshot& snap = *snapshot_;
-  const Ip6 src = p.src();
-  const Ip6 dst = p.dst();
-  const ServiceData6* svc = snap.find_service(dst, p.dport(), p.proto());
+  const Ip6& src = key.src;  // the key holds them as on the wire
+  const Ip6& dst = key.dst;
+  const ServiceData6* svc = snap.find_service(dst, key.dport, key.proto);
   if (svc == nullptr) {
     if (snap.is_vip(dst)) {
       drop(m, DropReason::kNoService);
@@ -61,7 +61,7 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
   }
   if (setup_.count > 1) {
     // As classify(): to a service the client is the source, else the destination.
-    const uint32_t owner = svc != nullptr ? owners_.owner(src, p.sport()) : owners_.owner(dst, p.dport());
+    const uint32_t owner = svc != nullptr ? owners_.owner(src, key.sport) : owners_.owner(dst, key.dport);
     if (owner != setup_.id) {
       hand_off(m, owner);
       return;
@@ -84,8 +84,9 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
   handle_new_flow6(m, p, *svc, key, probe);
 }
 
-void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
-                              const FlowProbe& probe) noexcept {
+// Inline: classify6() is its only caller.
+[[gnu::always_inline]] inline void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc,
+                                                            const FlowKey6& key, const FlowProbe& probe) noexcept {
   if (!hop_limit_allows_forwarding(p.ip)) {
     drop_hop_limit_exceeded(m, p.ip);
     return;
@@ -99,7 +100,7 @@ void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6&
   const Backend6& to = svc.ready[i];
   if (!fits_egress6(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
-  const FlowState state = p.kind == PacketKind::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
+  const FlowState state = key.proto == Proto::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   // The NAT's checksum term, once: this packet's, and kept for the rest.
   const uint16_t delta = csum_delta_ip6_port(key.dst.bytes.data(), to.ip.bytes.data(), key.dport, to.port);
   if (Flow6* flow = pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags)) {
