@@ -99,17 +99,30 @@ inline uint16_t csum_delta_ip6_port(const uint8_t* old_ip, const uint8_t* new_ip
   return csum_fold(static_cast<uint32_t>(sum));
 }
 
-// Eqn. 3 with its middle term given (csum_delta_ip6_port()).
-constexpr rte_be16_t csum_apply_delta(rte_be16_t check, uint16_t delta) noexcept {
-  uint32_t sum = static_cast<uint16_t>(~check);
-  sum += delta;
-  return static_cast<rte_be16_t>(~csum_fold(sum));
+// One's complement addition of two 16-bit words (RFC 1071 §2(A)): the sum
+// with its carry added back, an add and an add-with-carry.  Adding words
+// one by one this way gives what folding their 32-bit sum gives: zero only
+// when every word is zero, otherwise the value in [1, 0xffff] congruent to
+// the sum modulo 0xffff.
+constexpr uint16_t csum_add16(uint16_t a, uint16_t b) noexcept {
+  uint16_t sum = 0;
+  const bool carry = __builtin_add_overflow(a, b, &sum);
+  return static_cast<uint16_t>(sum + carry);
 }
 
-// The same with the middle term given unfolded: a sum of at most three
-// 16-bit terms (csum_fold() folds twice, enough below 2^18).
-constexpr rte_be16_t csum_apply_terms(rte_be16_t check, uint32_t terms) noexcept {
-  return static_cast<rte_be16_t>(~csum_fold(static_cast<uint16_t>(~check) + terms));
+// Eqn. 3 with its middle term given in 16-bit pieces (a kept address term,
+// the TTL's constant, a port's ~m and m'), each added with csum_add16():
+// no fold at the end.
+template <class... Terms>
+constexpr rte_be16_t csum_apply_terms(rte_be16_t check, Terms... terms) noexcept {
+  uint16_t sum = static_cast<uint16_t>(~check);
+  ((sum = csum_add16(sum, static_cast<uint16_t>(terms))), ...);
+  return static_cast<rte_be16_t>(~sum);
+}
+
+// Eqn. 3 with its middle term given (csum_delta_ip6_port()).
+constexpr rte_be16_t csum_apply_delta(rte_be16_t check, uint16_t delta) noexcept {
+  return csum_apply_terms(check, delta);
 }
 
 // RFC 1071 §4.1: the one's complement sum of `bytes` taken as big-endian

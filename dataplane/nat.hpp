@@ -50,7 +50,7 @@ enum class NatSide : uint8_t { kDestination, kSource };
 // address replaced, `to`).
 template <NatSide kSide>
 inline void nat_header_with_address_term(rte_ipv4_hdr* ip, Ip4 to, uint16_t addr_term) noexcept {
-  ip->hdr_checksum = csum_apply_terms(ip->hdr_checksum, uint32_t{addr_term} + 0xfffeu);  // and TTL - 1
+  ip->hdr_checksum = csum_apply_terms(ip->hdr_checksum, addr_term, uint16_t{0xfffe});  // and TTL - 1
   --ip->time_to_live;
   (kSide == NatSide::kDestination ? ip->dst_addr : ip->src_addr) = to.be;
 }
@@ -68,17 +68,17 @@ inline void nat_with_address_term(rte_ipv4_hdr* ip, uint8_t* l4, Proto proto, Ip
   constexpr bool kDst = kSide == NatSide::kDestination;
   nat_header_with_address_term<kSide>(ip, to, addr_term);
   const rte_be16_t from_port = kDst ? ports->dst_port : ports->src_port;
-  const uint32_t l4_terms = uint32_t{addr_term} + static_cast<uint16_t>(~from_port) + to_port;
+  const uint16_t port_term = csum_add16(static_cast<uint16_t>(~from_port), to_port);
   (kDst ? ports->dst_port : ports->src_port) = to_port;
   if (proto == Proto::kTcp) {
     auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4);
-    tcp->cksum = csum_apply_terms(tcp->cksum, l4_terms);
+    tcp->cksum = csum_apply_terms(tcp->cksum, addr_term, port_term);
   } else if (ports->dgram_cksum != 0) {
     // RFC 768: "An all zero transmitted checksum value means that the
     // transmitter generated no checksum"; it must stay that way.  "If the
     // computed checksum is zero, it is transmitted as all ones" (0xffff in
     // either byte order), since zero would mean "none".
-    const rte_be16_t c = csum_apply_terms(ports->dgram_cksum, l4_terms);
+    const rte_be16_t c = csum_apply_terms(ports->dgram_cksum, addr_term, port_term);
     ports->dgram_cksum = c == 0 ? rte_be16_t{0xffff} : c;
   }
 }

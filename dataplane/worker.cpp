@@ -482,14 +482,15 @@ inline typename FamilyTypes<F>::Flow* Worker::pin_new_flow(rte_mbuf* m, const ty
                                                            const typename FamilyTypes<F>::Addr& pod,
                                                            rte_be16_t pod_port, uint16_t slot, FlowState state,
                                                            uint8_t tcp_flags) noexcept {
-  auto* flow = table<F>().insert(key, probe, pod, pod_port, state, gen_, now_, slot, true);
+  // The state after this packet, as touch() would make it: a client's
+  // packet without SYN is a connection another appliance (or this one
+  // before a restart) started, that ECMP now sends here.  Maglev chose the
+  // same Pod there, so it carries on, pinned as established
+  // (FlowTable::next_state).
+  const FlowState first = table<F>().next_state(state, false, tcp_flags);
+  auto* flow = table<F>().insert(key, probe, pod, pod_port, first, gen_, now_, slot, true);
   if (flow != nullptr) {
-    // A client's packet without SYN: a connection another appliance (or
-    // this one before a restart) started, that ECMP now sends here.  Maglev
-    // chose the same Pod there, so it carries on; touch() makes it
-    // established (FlowTable::next_state).
-    table<F>().touch(*flow, false, tcp_flags, now_);
-    if (state == FlowState::kTcpSynSent && flow->state == FlowState::kTcpEstablished) {
+    if (state == FlowState::kTcpSynSent && first == FlowState::kTcpEstablished) {
       counters_.flows_picked_up.add();
     }
     counters_.flows_created.add();

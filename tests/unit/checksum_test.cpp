@@ -468,6 +468,26 @@ TEST(HeaderChecksum, TheFastPathsCheckAgreesWithTheFoldedSum) {
   EXPECT_GT(right, 60'000);
 }
 
+// csum_apply_terms() adds its pieces one by one with end-around carry
+// (csum_add16); that must give what folding their sum gives, zero's form
+// included, on random words and on the edges (0, 1, 0xfffe, 0xffff).
+TEST(IncrementalChecksum, TermsAddedOneByOneEqualTheFoldedSum) {
+  std::mt19937 rng(17);
+  const uint16_t edges[] = {0, 1, 0xfffe, 0xffff};
+  auto word = [&] { return rng() % 4 == 0 ? edges[rng() % 4] : static_cast<uint16_t>(rng()); };
+  for (int i = 0; i < 200'000; ++i) {
+    const rte_be16_t check = word();
+    const uint16_t a = word(), b = word(), c = word();
+    const uint32_t sum = uint32_t{static_cast<uint16_t>(~check)} + a + b + c;
+    ASSERT_EQ(csum_apply_terms(check, a, b, c), static_cast<rte_be16_t>(~csum_fold(sum)))
+        << std::hex << check << " " << a << " " << b << " " << c;
+    ASSERT_EQ(csum_apply_terms(check, a), static_cast<rte_be16_t>(~csum_fold(static_cast<uint16_t>(~check) + uint32_t{a})));
+  }
+  for (uint16_t x : edges) {
+    for (uint16_t y : edges) EXPECT_EQ(csum_add16(x, y), csum_fold(uint32_t{x} + y)) << x << " + " << y;
+  }
+}
+
 TEST(IncrementalChecksum, AKeptIpv6TermEqualsWordByWordUpdatesBothWays) {
   std::mt19937 rng(11);
   auto random16 = [&] { return static_cast<uint16_t>(rng()); };
