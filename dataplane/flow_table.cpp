@@ -43,6 +43,7 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
   timeout_of(FlowState::kUdp) = timeouts.udp_ms;
   capacity_ = capacity;
   n_buckets_ = buckets_for(capacity);
+  n_other_buckets_ = n_buckets_ - 1;
   // Value-initialised: every record kFree, every slot empty.  The only
   // allocations.
   flows_ = DpVector<F>(capacity_);

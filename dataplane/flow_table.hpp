@@ -470,17 +470,24 @@ class BasicFlowTable {
   // not expired at its queued deadline and is skipped.  One load and one
   // compare when nothing is due.
   uint32_t expire_half_open(uint32_t now, uint32_t budget) noexcept {
+    // The queue's fields in locals: freeing a flow stores through pointers
+    // the compiler cannot tell apart from them.
+    const HalfOpen* const ring = half_open_.data();
+    const uint32_t mask = half_open_mask_;
+    uint32_t head = half_open_head_;
+    const uint32_t queued = half_open_tail_ - head;
+    const uint32_t end = head + (budget < queued ? budget : queued);
     uint32_t freed = 0;
-    for (uint32_t n = 0; n < budget && half_open_head_ != half_open_tail_; ++n) {
-      const HalfOpen due = half_open_[half_open_head_ & half_open_mask_];
+    for (; head != end; ++head) {
+      const HalfOpen due = ring[head & mask];
       if (!is_expired(due.deadline, now)) break;
-      ++half_open_head_;
       const F& f = flows_[due.index];
       if (!f.is_free() && is_expired(f.expires, now)) {
         release(due.index);
         ++freed;
       }
     }
+    half_open_head_ = head;
     return freed;
   }
 
@@ -635,7 +642,7 @@ class BasicFlowTable {
   static constexpr uint32_t kSecondMultiplier = 0x9e37'79b1;  // odd: a bijection
   uint32_t first_bucket(uint32_t hash) const noexcept { return reduce(hash, n_buckets_); }
   uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept {
-    const uint32_t b = reduce(hash * kSecondMultiplier, n_buckets_ - 1);
+    const uint32_t b = reduce(hash * kSecondMultiplier, n_other_buckets_);
     return b + (b >= first ? 1u : 0u);
   }
 
@@ -720,8 +727,11 @@ class BasicFlowTable {
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
   // entry (that flow is left to the sweep).
   void queue_half_open(uint32_t index, uint32_t deadline) noexcept {
-    if (half_open_tail_ - half_open_head_ > half_open_mask_) ++half_open_head_;
-    half_open_[half_open_tail_++ & half_open_mask_] = HalfOpen{index, deadline};
+    const uint32_t tail = half_open_tail_;
+    const uint32_t mask = half_open_mask_;
+    if (tail - half_open_head_ > mask) [[unlikely]] ++half_open_head_;
+    half_open_[tail & mask] = HalfOpen{index, deadline};
+    half_open_tail_ = tail + 1;
   }
 
   static bool has_key(const F& f, bool reverse, const Key& k) noexcept { return F::has_key(f, reverse, k); }
@@ -730,6 +740,7 @@ class BasicFlowTable {
   DpVector<Bucket> buckets_;
   uint32_t capacity_ = 0;
   uint32_t n_buckets_ = 0;
+  uint32_t n_other_buckets_ = 0;  // n_buckets_ - 1: second_bucket()'s range
   uint32_t size_ = 0;
   uint32_t free_head_ = kNoFlow;  // first free record
   uint32_t cursor_ = 0;           // next record expire_some() examines
