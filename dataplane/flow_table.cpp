@@ -43,6 +43,7 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
   timeout_of(FlowState::kUdp) = timeouts.udp_ms;
   capacity_ = capacity;
   n_buckets_ = buckets_for(capacity);
+  n_other_buckets_ = n_buckets_ - 1;
   // Value-initialised: every record kFree, every slot empty.  The only
   // allocations.
   flows_ = DpVector<F>(capacity_);
@@ -183,18 +184,30 @@ F* BasicFlowTable<F>::unplace_and_drop(const Probe& forward, uint32_t index) noe
   return drop(index);
 }
 
+// Runs of records up to the end of the array, so that a record costs a
+// state test and, for a flow in use, an expiry test: no wrap test per
+// record.  A record's address advances by pointer; records never move, so
+// freeing one leaves the pointers valid.
 template <class F>
 uint32_t BasicFlowTable<F>::expire_some(uint32_t now, uint32_t budget) noexcept {
   budget = std::min(budget, capacity_);
+  F* const base = flows_.data();
   uint32_t freed = 0;
-  for (uint32_t n = 0; n < budget; ++n) {
-    const F& f = flows_[cursor_];
-    if (!f.is_free() && is_expired(f.expires, now)) {
-      free_flow(cursor_);
-      ++freed;
+  uint32_t at = cursor_;
+  while (budget != 0) {
+    const uint32_t run = std::min(budget, capacity_ - at);
+    budget -= run;
+    F* const end = base + at + run;
+    for (F* f = base + at; f != end; ++f) {
+      if (!f->is_free() && is_expired(f->expires, now)) [[unlikely]] {
+        free_flow(static_cast<uint32_t>(f - base));
+        ++freed;
+      }
     }
-    cursor_ = (cursor_ + 1 == capacity_) ? 0 : cursor_ + 1;
+    at += run;
+    if (at == capacity_) at = 0;
   }
+  cursor_ = at;
   return freed;
 }
 

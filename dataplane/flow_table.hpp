@@ -243,6 +243,27 @@ inline uint32_t flow_key_hash(const FlowKey6& key) noexcept { return crc_words(&
 // key cost more than hashing it.
 // flow_table_test holds them to flow_key_hash(forward_key() / reverse_key()).
 inline uint32_t key_hash_of(const Flow& f, bool reverse) noexcept {
+#if defined(__SSE4_2__) && defined(__x86_64__)
+  // CRC32-C runs over bytes, so the key's words may be fed in pieces read
+  // straight from the record, each a load folded into its crc32: no
+  // shifts and ORs to assemble the words.  The proto byte and the key's 3
+  // zero pad bytes are one 32-bit piece.
+  uint32_t h = 0x9e37'79b9;
+  if (!reverse) {                              // FlowKey4{client, vip, client_port, vip_port, proto}
+    uint64_t addrs;
+    uint32_t ports;
+    std::memcpy(&addrs, &f, 8);
+    std::memcpy(&ports, &f.client_port, 4);
+    h = static_cast<uint32_t>(_mm_crc32_u64(h, addrs));
+    h = _mm_crc32_u32(h, ports);
+  } else {                                     // FlowKey4{pod, client, pod_port, client_port, proto}
+    h = _mm_crc32_u32(h, f.pod.be);
+    h = _mm_crc32_u32(h, f.client.be);
+    h = _mm_crc32_u16(h, f.pod_port);
+    h = _mm_crc32_u16(h, f.client_port);
+  }
+  return _mm_crc32_u32(h, static_cast<uint8_t>(f.proto));
+#else
   uint64_t w[2];
   if (!reverse) {
     std::memcpy(w, &f, sizeof w);              // the forward key's 13 bytes lead the record
@@ -252,6 +273,7 @@ inline uint32_t key_hash_of(const Flow& f, bool reverse) noexcept {
     w[1] = uint64_t{f.pod_port} | uint64_t{f.client_port} << 16 | uint64_t{static_cast<uint8_t>(f.proto)} << 32;
   }
   return crc_words(w, 2, 0x9e37'79b9);
+#endif
 }
 inline uint32_t key_hash_of(const Flow6& f, bool reverse) noexcept {
   return flow_key_hash(reverse ? f.reverse_key() : f.forward_key());
@@ -328,21 +350,24 @@ class BasicFlowTable {
   void prefetch_flow(const Probe& p) const noexcept {
     const Bucket& first = buckets_[p.bucket[0]];
     if (const uint32_t m = match(first, p.tag); m != 0) {
-      prefetch_line(&flows_[first.refs[lane(m)] >> 1]);
+      prefetch_line(&flows_[ref_at(first, m) >> 1]);
       return;
     }
     const Bucket& second = buckets_[p.bucket[1]];
-    if (const uint32_t m = match(second, p.tag); m != 0) prefetch_line(&flows_[second.refs[lane(m)] >> 1]);
+    if (const uint32_t m = match(second, p.tag); m != 0) prefetch_line(&flows_[ref_at(second, m) >> 1]);
   }
 
   // The live flow for `key` (in either direction), or none.  An expired
   // flow met on the way is freed on the spot.
   Hit find(const Key& key, uint32_t now) noexcept { return find(key, probe(hash(key)), now); }
   Hit find(const Key& key, const Probe& p, uint32_t now) noexcept {
+    // Written out for the two buckets: no loop counter, and the second
+    // bucket's code is reached only on a miss in the first.
+#pragma GCC unroll 2
     for (const uint32_t b : p.bucket) {
       const Bucket& bucket = buckets_[b];
       for (uint32_t m = match(bucket, p.tag); m != 0; m &= m - 1) {
-        const uint32_t ref = bucket.refs[lane(m)];
+        const uint32_t ref = ref_at(bucket, m);
         F& f = flows_[ref >> 1];
         if (!has_key(f, (ref & 1) != 0, key)) continue;
         // Keys are unique in the table (insert makes them so): the first
@@ -445,17 +470,24 @@ class BasicFlowTable {
   // not expired at its queued deadline and is skipped.  One load and one
   // compare when nothing is due.
   uint32_t expire_half_open(uint32_t now, uint32_t budget) noexcept {
+    // The queue's fields in locals: freeing a flow stores through pointers
+    // the compiler cannot tell apart from them.
+    const HalfOpen* const ring = half_open_.data();
+    const uint32_t mask = half_open_mask_;
+    uint32_t head = half_open_head_;
+    const uint32_t queued = half_open_tail_ - head;
+    const uint32_t end = head + (budget < queued ? budget : queued);
     uint32_t freed = 0;
-    for (uint32_t n = 0; n < budget && half_open_head_ != half_open_tail_; ++n) {
-      const HalfOpen due = half_open_[half_open_head_ & half_open_mask_];
+    for (; head != end; ++head) {
+      const HalfOpen due = ring[head & mask];
       if (!is_expired(due.deadline, now)) break;
-      ++half_open_head_;
       const F& f = flows_[due.index];
       if (!f.is_free() && is_expired(f.expires, now)) {
         release(due.index);
         ++freed;
       }
     }
+    half_open_head_ = head;
     return freed;
   }
 
@@ -562,6 +594,35 @@ class BasicFlowTable {
 #endif
   }
   static uint32_t lane(uint32_t mask) noexcept { return static_cast<uint32_t>(std::countr_zero(mask)) >> 1; }
+  // The slot of a match() mask's lowest bit, as the bit's number (twice
+  // the slot): a tag's byte offset in the bucket, and half a ref's.  The
+  // hot paths address a slot's tag and ref from it, with no shift.
+  // On x86-64 a bsf into the 32-bit half of a 64-bit register, which zero
+  // extends it: std::countr_zero's int costs a sign extension (movslq) to
+  // become an address offset.  `mask` is never 0.
+  static size_t low_bit(uint32_t mask) noexcept {
+#if defined(__x86_64__)
+    uint64_t bit;
+    asm("bsfl %1, %k0" : "=r"(bit) : "rm"(mask) : "cc");
+    return bit;
+#else
+    return static_cast<uint32_t>(std::countr_zero(mask));
+#endif
+  }
+  static uint32_t ref_at(const Bucket& b, uint32_t mask) noexcept {
+    uint32_t ref;
+    std::memcpy(&ref, reinterpret_cast<const unsigned char*>(b.refs) + 2 * low_bit(mask), sizeof ref);
+    return ref;
+  }
+  static void set_slot(Bucket& b, uint32_t mask, uint16_t tag, uint32_t ref) noexcept {
+    const size_t bit = low_bit(mask);
+    std::memcpy(reinterpret_cast<unsigned char*>(b.tags) + bit, &tag, sizeof tag);
+    std::memcpy(reinterpret_cast<unsigned char*>(b.refs) + 2 * bit, &ref, sizeof ref);
+  }
+  static void clear_tag(Bucket& b, uint32_t mask) noexcept {
+    const uint16_t empty = 0;
+    std::memcpy(reinterpret_cast<unsigned char*>(b.tags) + low_bit(mask), &empty, sizeof empty);
+  }
 
   // Maps a 32-bit hash onto [0, n) with a multiply (Lemire, "Fast Random
   // Integer Generation in an Interval", 2019), so the bucket count need not
@@ -581,7 +642,7 @@ class BasicFlowTable {
   static constexpr uint32_t kSecondMultiplier = 0x9e37'79b1;  // odd: a bijection
   uint32_t first_bucket(uint32_t hash) const noexcept { return reduce(hash, n_buckets_); }
   uint32_t second_bucket(uint32_t hash, uint32_t first) const noexcept {
-    const uint32_t b = reduce(hash * kSecondMultiplier, n_buckets_ - 1);
+    const uint32_t b = reduce(hash * kSecondMultiplier, n_other_buckets_);
     return b + (b >= first ? 1u : 0u);
   }
 
@@ -620,10 +681,7 @@ class BasicFlowTable {
     if ((e0 | e1) == 0) return false;
     // Balanced allocation: the emptier bucket, ties to the first.
     const bool second = std::popcount(e1) > std::popcount(e0);
-    Bucket& bucket = second ? b1 : b0;
-    const uint32_t i = lane(second ? e1 : e0);
-    bucket.tags[i] = where.tag;
-    bucket.refs[i] = ref;
+    set_slot(second ? b1 : b0, second ? e1 : e0, where.tag, ref);
     return true;
   }
   // insert()'s slow paths, out of line.
@@ -639,17 +697,15 @@ class BasicFlowTable {
     const uint16_t t = tag(hash);
     Bucket* bucket = &buckets_[b];
     for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
-      const uint32_t i = lane(m);
-      if (bucket->refs[i] == ref) [[likely]] {
-        bucket->tags[i] = 0;
+      if (ref_at(*bucket, m) == ref) [[likely]] {
+        clear_tag(*bucket, m);
         return;
       }
     }
     bucket = &buckets_[second_bucket(hash, b)];
     for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
-      const uint32_t i = lane(m);
-      if (bucket->refs[i] == ref) [[likely]] {
-        bucket->tags[i] = 0;
+      if (ref_at(*bucket, m) == ref) [[likely]] {
+        clear_tag(*bucket, m);
         return;
       }
     }
@@ -671,8 +727,11 @@ class BasicFlowTable {
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
   // entry (that flow is left to the sweep).
   void queue_half_open(uint32_t index, uint32_t deadline) noexcept {
-    if (half_open_tail_ - half_open_head_ > half_open_mask_) ++half_open_head_;
-    half_open_[half_open_tail_++ & half_open_mask_] = HalfOpen{index, deadline};
+    const uint32_t tail = half_open_tail_;
+    const uint32_t mask = half_open_mask_;
+    if (tail - half_open_head_ > mask) [[unlikely]] ++half_open_head_;
+    half_open_[tail & mask] = HalfOpen{index, deadline};
+    half_open_tail_ = tail + 1;
   }
 
   static bool has_key(const F& f, bool reverse, const Key& k) noexcept { return F::has_key(f, reverse, k); }
@@ -681,6 +740,7 @@ class BasicFlowTable {
   DpVector<Bucket> buckets_;
   uint32_t capacity_ = 0;
   uint32_t n_buckets_ = 0;
+  uint32_t n_other_buckets_ = 0;  // n_buckets_ - 1: second_bucket()'s range
   uint32_t size_ = 0;
   uint32_t free_head_ = kNoFlow;  // first free record
   uint32_t cursor_ = 0;           // next record expire_some() examines

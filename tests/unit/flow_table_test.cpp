@@ -346,6 +346,39 @@ TEST(FlowTable, ExpireSomeFreesOnlyExpiredAndIsBounded) {
   EXPECT_EQ(t.expire_some(now, 0), 0u);
 }
 
+// The sweep runs to the end of the records and on from the first: every
+// record once per round, wherever a call's budget ends.
+TEST(FlowTable, ExpireSomeWrapsAndVisitsEachRecordOncePerRound) {
+  FlowTable t(100, kTimeouts);
+  const uint32_t n = t.capacity();
+  ASSERT_EQ(n, 100u);
+  std::vector<FlowKey4> keys;
+  for (uint32_t i = 0; i < n; ++i) {  // the free list hands out records 0, 1, ...
+    keys.push_back(client_key(i));
+    ASSERT_NE(insert_fwd(t, keys.back(), FlowState::kTcpSynSent, 0), nullptr);
+  }
+  const uint32_t due = kTimeouts.tcp_syn_ms;  // every flow expires then
+  EXPECT_EQ(t.expire_some(due - 1, 95), 0u);  // the cursor to record 95, nothing due
+  EXPECT_EQ(t.expire_some(due, 7), 7u);       // records 95..99, 0 and 1
+  EXPECT_EQ(t.size(), n - 7);
+  for (uint32_t i = 0; i < n; ++i) {
+    const bool swept = i >= 95 || i <= 1;
+    EXPECT_EQ(static_cast<bool>(t.find(keys[i], due - 1)), !swept) << "record " << i;
+  }
+  // A budget above the capacity is one round: 2..99 and 0..1 once each.
+  EXPECT_EQ(t.expire_some(due, 3 * n), n - 7);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.expire_some(due, n), 0u);
+
+  // Refill (records come back in the order they were freed); the cursor is
+  // where the round began, at record 2, and runs of 13 from there free 13
+  // records each until one full round has freed all of them.
+  for (uint32_t i = 0; i < n; ++i) ASSERT_NE(insert_fwd(t, keys[i], FlowState::kTcpSynSent, due), nullptr);
+  for (uint32_t call = 0; call < 7; ++call) EXPECT_EQ(t.expire_some(2 * due, 13), 13u);
+  EXPECT_EQ(t.expire_some(2 * due, 13), n - 7 * 13);
+  EXPECT_EQ(t.size(), 0u);
+}
+
 // A SYN flood into a table mostly full of established connections: 96
 // spare records, 32 new half-open flows every millisecond, each expiring
 // after 1 ms.  The sweep (never called here) would need to pass 4,000
