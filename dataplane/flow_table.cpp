@@ -73,7 +73,7 @@ bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, 
   for (uint32_t k = 0; k < 2 && !absent; ++k) {
     const Bucket& bucket = buckets_[b[k]];
     for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
-      const uint32_t other = bucket.refs[lane(m)];
+      const uint32_t other = ref_at(bucket, m);
       if ((other >> 1) != (ref >> 1) && has_key(flows_[other >> 1], (other & 1) != 0, key)) {
         free_flow(other >> 1);
         break;
@@ -81,16 +81,7 @@ bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, 
     }
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const uint32_t free0 = static_cast<uint32_t>(std::popcount(match(buckets_[b[0]], 0)));
-    const uint32_t free1 = static_cast<uint32_t>(std::popcount(match(buckets_[b[1]], 0)));
-    if (free0 != 0 || free1 != 0) {
-      // Balanced allocation: the emptier bucket, ties to the first.
-      Bucket& bucket = buckets_[free1 > free0 ? b[1] : b[0]];
-      const uint32_t i = lane(match(bucket, 0));
-      bucket.tags[i] = t;
-      bucket.refs[i] = ref;
-      return true;
-    }
+    if (put(where, ref, false)) return true;  // the emptier bucket, as insert()'s common case
     if (attempt != 0) break;
     // Both full (rare: flow_table_test fills tables to the last record).
     // Free the expired flows they reference, or else move one key to its
@@ -125,9 +116,7 @@ bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
     Bucket& dst = buckets_[alt];
     const uint32_t empty = match(dst, 0);
     if (empty == 0) continue;
-    const uint32_t j = lane(empty);
-    dst.tags[j] = src.tags[i];
-    dst.refs[j] = ref;
+    set_slot(dst, empty, src.tags[i], ref);
     src.tags[i] = 0;
     return true;
   }
@@ -136,16 +125,7 @@ bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
 
 template <class F>
 [[gnu::always_inline]] inline void BasicFlowTable<F>::unplace(const Probe& where, uint32_t ref) noexcept {
-  for (const uint32_t b : where.bucket) {
-    Bucket& bucket = buckets_[b];
-    for (uint32_t m = match(bucket, where.tag); m != 0; m &= m - 1) {
-      const uint32_t i = lane(m);
-      if (bucket.refs[i] == ref) {
-        bucket.tags[i] = 0;
-        return;
-      }
-    }
-  }
+  if (!clear_ref(buckets_[where.bucket[0]], where.tag, ref)) clear_ref(buckets_[where.bucket[1]], where.tag, ref);
 }
 
 template <class F>
@@ -170,11 +150,7 @@ bool BasicFlowTable<F>::place_reverse(uint32_t index, const Probe& where, uint32
 // A new flow that could not be indexed gives its record back.
 template <class F>
 F* BasicFlowTable<F>::drop(uint32_t index) noexcept {
-  F& f = flows_[index];
-  f.state = FlowState::kFree;
-  f.expires = free_head_;
-  free_head_ = index;
-  --size_;
+  to_free_list(flows_[index], index);
   return nullptr;
 }
 

@@ -593,7 +593,6 @@ class BasicFlowTable {
     return m;
 #endif
   }
-  static uint32_t lane(uint32_t mask) noexcept { return static_cast<uint32_t>(std::countr_zero(mask)) >> 1; }
   // The slot of a match() mask's lowest bit, as the bit's number (twice
   // the slot): a tag's byte offset in the bucket, and half a ref's.  The
   // hot paths address a slot's tag and ref from it, with no shift.
@@ -689,26 +688,31 @@ class BasicFlowTable {
   bool place_reverse(uint32_t index, const Probe& where, uint32_t now) noexcept;
   F* drop(uint32_t index) noexcept;
   F* unplace_and_drop(const Probe& forward, uint32_t index) noexcept;
+  // Clears the slot of `bucket` that holds `ref` under tag `t`; false
+  // when none does.
+  static bool clear_ref(Bucket& bucket, uint16_t t, uint32_t ref) noexcept {
+    for (uint32_t m = match(bucket, t); m != 0; m &= m - 1) {
+      if (ref_at(bucket, m) == ref) [[likely]] {
+        clear_tag(bucket, m);
+        return true;
+      }
+    }
+    return false;
+  }
   // Clears the slot of `ref`, indexed under a key with hash `hash`: the
   // first bucket is looked at first, and the second computed only if the
   // key is not there.
   void unindex(uint32_t hash, uint32_t ref) noexcept {
     const uint32_t b = first_bucket(hash);
     const uint16_t t = tag(hash);
-    Bucket* bucket = &buckets_[b];
-    for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
-      if (ref_at(*bucket, m) == ref) [[likely]] {
-        clear_tag(*bucket, m);
-        return;
-      }
-    }
-    bucket = &buckets_[second_bucket(hash, b)];
-    for (uint32_t m = match(*bucket, t); m != 0; m &= m - 1) {
-      if (ref_at(*bucket, m) == ref) [[likely]] {
-        clear_tag(*bucket, m);
-        return;
-      }
-    }
+    if (!clear_ref(buckets_[b], t, ref)) clear_ref(buckets_[second_bucket(hash, b)], t, ref);
+  }
+  // Puts a record no key refers to any more on the free list.
+  void to_free_list(F& f, uint32_t index) noexcept {
+    f.state = FlowState::kFree;
+    f.expires = free_head_;
+    free_head_ = index;
+    --size_;
   }
   // Frees a flow in use: unindexes both keys (hashed from the record),
   // counts its end, puts the record on the free list.  Inline in
@@ -718,10 +722,7 @@ class BasicFlowTable {
     unindex(key_hash_of(f, false), index << 1);
     unindex(key_hash_of(f, true), index << 1 | 1);
     if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
-    f.state = FlowState::kFree;
-    f.expires = free_head_;
-    free_head_ = index;
-    --size_;
+    to_free_list(f, index);
   }
   void free_flow(uint32_t index) noexcept;
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
