@@ -70,13 +70,26 @@ constexpr rte_be16_t csum_update32_16(rte_be16_t check, rte_be32_t old32,
   return static_cast<rte_be16_t>(~csum_fold(sum));
 }
 
-// The middle term of eqn. 3, ~m + m', folded, for a 32-bit field (an IPv4
+// One's complement addition of two 16-bit words (RFC 1071 §2(A)): the sum
+// with its carry added back, an add and an add-with-carry.  Adding words
+// one by one this way gives what folding their 32-bit sum gives: zero only
+// when every word is zero, otherwise the value in [1, 0xffff] congruent to
+// the sum modulo 0xffff.
+constexpr uint16_t csum_add16(uint16_t a, uint16_t b) noexcept {
+  uint16_t sum = 0;
+  const bool carry = __builtin_add_overflow(a, b, &sum);
+  return static_cast<uint16_t>(sum + carry);
+}
+
+// The middle term of eqn. 3, ~m + m', for a 32-bit field (an IPv4
 // address) changing: the same for every packet of a connection in one
 // direction, so an IPv4 flow record keeps its addresses' (Flow::csum_addr).
-// The opposite change's term is its complement.
+// The opposite change's term is its complement.  Its four 16-bit words
+// added with csum_add16(): no fold.
 constexpr uint16_t csum_term32(rte_be32_t old_value, rte_be32_t new_value) noexcept {
   const uint32_t old_inv = ~old_value;
-  return csum_fold((old_inv & 0xffffu) + (old_inv >> 16) + (new_value & 0xffffu) + (new_value >> 16));
+  return csum_add16(csum_add16(static_cast<uint16_t>(old_inv), static_cast<uint16_t>(old_inv >> 16)),
+                    csum_add16(static_cast<uint16_t>(new_value), static_cast<uint16_t>(new_value >> 16)));
 }
 
 // The middle term of eqn. 3, ~m + m', folded, for a 16-byte address and a
@@ -97,17 +110,6 @@ inline uint16_t csum_delta_ip6_port(const uint8_t* old_ip, const uint8_t* new_ip
   sum += new_port;
   sum = (sum & 0xffff'ffffu) + (sum >> 32);
   return csum_fold(static_cast<uint32_t>(sum));
-}
-
-// One's complement addition of two 16-bit words (RFC 1071 §2(A)): the sum
-// with its carry added back, an add and an add-with-carry.  Adding words
-// one by one this way gives what folding their 32-bit sum gives: zero only
-// when every word is zero, otherwise the value in [1, 0xffff] congruent to
-// the sum modulo 0xffff.
-constexpr uint16_t csum_add16(uint16_t a, uint16_t b) noexcept {
-  uint16_t sum = 0;
-  const bool carry = __builtin_add_overflow(a, b, &sum);
-  return static_cast<uint16_t>(sum + carry);
 }
 
 // Eqn. 3 with its middle term given in 16-bit pieces (a kept address term,

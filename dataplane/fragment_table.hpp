@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include <rte_hash_crc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
@@ -42,9 +41,9 @@ struct FragmentKey {
   friend bool operator==(const FragmentKey&, const FragmentKey&) = default;
 
   uint32_t hash() const noexcept {
-    uint32_t h = rte_hash_crc_4byte(src, 0x9e3779b9);
-    h = rte_hash_crc_4byte(dst, h);
-    return rte_hash_crc_4byte(uint32_t{id} << 8 | proto, h);
+    uint32_t h = crc32c_u32(0x9e3779b9, src);
+    h = crc32c_u32(h, dst);
+    return crc32c_u32(h, uint32_t{id} << 8 | proto);
   }
 };
 
@@ -54,7 +53,7 @@ struct FragmentKey6 {
   uint32_t id = 0;  // network order
   friend bool operator==(const FragmentKey6&, const FragmentKey6&) = default;
 
-  uint32_t hash() const noexcept { return rte_hash_crc_4byte(id, crc_ip6(dst, crc_ip6(src, 0x9e3779b9))); }
+  uint32_t hash() const noexcept { return crc32c_u32(crc_ip6(dst, crc_ip6(src, 0x9e3779b9)), id); }
 };
 
 // A fragment handed to the worker that owns its connection carries the

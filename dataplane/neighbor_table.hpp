@@ -12,7 +12,6 @@
 #include <cstring>
 #include <optional>
 
-#include <rte_hash_crc.h>
 
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/net.hpp"
@@ -103,7 +102,7 @@ class NeighborTable : public DpObject {
     std::atomic<uint64_t> mac{0};
   };
   static uint32_t hash(Ip4 ip) noexcept {
-    return rte_hash_crc_4byte(ip.be, 0x5bd1e995) & (kCapacity - 1);
+    return crc32c_u32(0x5bd1e995, ip.be) & (kCapacity - 1);
   }
   // The MAC's six bytes in the low bytes of a word, in memory order: one
   // copy each way, no per-byte shifts on the worker's path.

@@ -12,7 +12,6 @@
 #include <cstring>
 #include <optional>
 
-#include <rte_hash_crc.h>
 
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/net.hpp"

@@ -20,7 +20,8 @@
 #include <string_view>
 
 #include <rte_byteorder.h>
-#include <rte_hash_crc.h>
+
+#include "dataplane/crc32c.hpp"
 
 namespace podgate::dp {
 
@@ -103,7 +104,7 @@ static_assert(sizeof(Ip6) == 16 && alignof(Ip6) == 1);
 // rte_hash_crc(), which casts: strict aliasing would let the compiler read
 // an address before the stores that built it).
 inline uint32_t crc_ip6(const Ip6& ip, uint32_t seed) noexcept {
-  return rte_hash_crc_8byte(ip.word(1), rte_hash_crc_8byte(ip.word(0), seed));
+  return crc32c_u64(crc32c_u64(seed, ip.word(0)), ip.word(1));
 }
 
 // RFC 4291 §2.2 text ("fd00:10:96::20", also with an embedded dotted quad)

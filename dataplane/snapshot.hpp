@@ -13,7 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include <rte_hash_crc.h>
 
 #include "dataplane/dp_memory.hpp"
 #include "dataplane/net.hpp"
@@ -171,14 +170,14 @@ class BasicServiceMap {
       if (slot.key == key) return &slot;
     }
   }
-  // Through memcpy, never a cast (rte_hash_crc() reads the key through a
-  // uint64_t pointer, which strict aliasing lets the compiler order before
-  // the stores of a key just built).
+  // Through memcpy, never a cast (a uint64_t pointer into the key would
+  // let strict aliasing order the loads before the stores of a key just
+  // built).
   static uint32_t hash(const ServiceKey& key) noexcept {
     uint64_t words[(sizeof key + 7) / 8] = {};
     std::memcpy(words, &key, sizeof key);
     uint32_t h = 0x9e3779b9;
-    for (uint64_t w : words) h = rte_hash_crc_8byte(w, h);
+    for (uint64_t w : words) h = crc32c_u64(h, w);
     return h;
   }
   DpVector<Slot> slots_;

@@ -482,6 +482,11 @@ TEST(IncrementalChecksum, TermsAddedOneByOneEqualTheFoldedSum) {
     ASSERT_EQ(csum_apply_terms(check, a, b, c), static_cast<rte_be16_t>(~csum_fold(sum)))
         << std::hex << check << " " << a << " " << b << " " << c;
     ASSERT_EQ(csum_apply_terms(check, a), static_cast<rte_be16_t>(~csum_fold(static_cast<uint16_t>(~check) + uint32_t{a})));
+    // An address's kept term, its four words added one by one.
+    const rte_be32_t from = uint32_t{a} << 16 | b, to = uint32_t{c} << 16 | word();
+    const uint32_t inv = ~from;
+    ASSERT_EQ(csum_term32(from, to), csum_fold((inv & 0xffff) + (inv >> 16) + (to & 0xffff) + (to >> 16)))
+        << std::hex << from << " -> " << to;
   }
   for (uint16_t x : edges) {
     for (uint16_t y : edges) EXPECT_EQ(csum_add16(x, y), csum_fold(uint32_t{x} + y)) << x << " + " << y;

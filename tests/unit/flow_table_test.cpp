@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rte_hash_crc.h>
 
 namespace podgate::dp {
 namespace {
