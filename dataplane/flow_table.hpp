@@ -62,12 +62,8 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#if defined(__SSE4_2__) && defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #include <rte_byteorder.h>
-#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include "dataplane/checksum.hpp"
@@ -217,63 +213,51 @@ struct Flow6 {
   }
 };
 
-// The flow table's hash of a key: CRC32-C over its words.  With SSE4.2
-// known at build time (-march), the instruction itself:
-// rte_hash_crc_8byte() checks at run time which implementation to use, on
-// every call.
+// The flow table's hash of a key: CRC32-C over its words.
 inline uint32_t crc_words(const void* data, size_t words, uint32_t seed) noexcept {
-  uint64_t h = seed;
+  uint32_t h = seed;
   for (size_t i = 0; i < words; ++i) {
     uint64_t w;
     std::memcpy(&w, static_cast<const unsigned char*>(data) + 8 * i, 8);
-#if defined(__SSE4_2__) && defined(__x86_64__)
-    h = _mm_crc32_u64(h, w);
-#else
-    h = rte_hash_crc_8byte(w, static_cast<uint32_t>(h));
-#endif
+    h = crc32c_u64(h, w);
   }
-  return static_cast<uint32_t>(h);
+  return h;
 }
 inline uint32_t flow_key_hash(const FlowKey4& key) noexcept { return crc_words(&key, 2, 0x9e37'79b9); }
 inline uint32_t flow_key_hash(const FlowKey6& key) noexcept { return crc_words(&key, 5, 0x9e37'79b9); }
 
-// flow_key_hash() of an IPv4 flow's forward or reverse key, read from its
-// record without building the key in memory: freeing a flow hashes both of
-// its keys, inserting one hashes its reverse key, and building the reverse
-// key cost more than hashing it.
+// flow_key_hash() of an IPv4 reverse key FlowKey4{pod, client, pod_port,
+// client_port, proto}, from its fields, and of a flow's forward or reverse
+// key, read from its record: freeing a flow hashes both of its keys,
+// inserting one hashes its reverse key, and building the key in memory
+// cost more than hashing it.  CRC32-C runs over bytes, so a key's words may
+// be fed in pieces, each a load folded into its crc32: no shifts and ORs to
+// assemble the words.  The proto byte and the key's 3 zero pad bytes are
+// one 32-bit piece.
 // flow_table_test holds them to flow_key_hash(forward_key() / reverse_key()).
+inline uint32_t reverse_key_hash(Ip4 pod, Ip4 client, rte_be16_t pod_port, rte_be16_t client_port,
+                                 Proto proto) noexcept {
+  uint32_t h = crc32c_u32(0x9e37'79b9, pod.be);
+  h = crc32c_u32(h, client.be);
+  h = crc32c_u16(h, pod_port);
+  h = crc32c_u16(h, client_port);
+  return crc32c_u32(h, static_cast<uint8_t>(proto));
+}
 inline uint32_t key_hash_of(const Flow& f, bool reverse) noexcept {
-#if defined(__SSE4_2__) && defined(__x86_64__)
-  // CRC32-C runs over bytes, so the key's words may be fed in pieces read
-  // straight from the record, each a load folded into its crc32: no
-  // shifts and ORs to assemble the words.  The proto byte and the key's 3
-  // zero pad bytes are one 32-bit piece.
-  uint32_t h = 0x9e37'79b9;
-  if (!reverse) {                              // FlowKey4{client, vip, client_port, vip_port, proto}
-    uint64_t addrs;
-    uint32_t ports;
-    std::memcpy(&addrs, &f, 8);
-    std::memcpy(&ports, &f.client_port, 4);
-    h = static_cast<uint32_t>(_mm_crc32_u64(h, addrs));
-    h = _mm_crc32_u32(h, ports);
-  } else {                                     // FlowKey4{pod, client, pod_port, client_port, proto}
-    h = _mm_crc32_u32(h, f.pod.be);
-    h = _mm_crc32_u32(h, f.client.be);
-    h = _mm_crc32_u16(h, f.pod_port);
-    h = _mm_crc32_u16(h, f.client_port);
-  }
-  return _mm_crc32_u32(h, static_cast<uint8_t>(f.proto));
-#else
-  uint64_t w[2];
-  if (!reverse) {
-    std::memcpy(w, &f, sizeof w);              // the forward key's 13 bytes lead the record
-    w[1] &= (uint64_t{1} << 40) - 1;           // bytes 13..15 (state, stats slot): a key's zero pad
-  } else {                                     // FlowKey4{pod, client, pod_port, client_port, proto}
-    w[0] = uint64_t{f.pod.be} | uint64_t{f.client.be} << 32;
-    w[1] = uint64_t{f.pod_port} | uint64_t{f.client_port} << 16 | uint64_t{static_cast<uint8_t>(f.proto)} << 32;
-  }
-  return crc_words(w, 2, 0x9e37'79b9);
-#endif
+  if (reverse) return reverse_key_hash(f.pod, f.client, f.pod_port, f.client_port, f.proto);
+  // FlowKey4{client, vip, client_port, vip_port, proto}: the record's first
+  // 13 bytes.
+  uint64_t addrs;
+  uint32_t ports;
+  std::memcpy(&addrs, &f, 8);
+  std::memcpy(&ports, &f.client_port, 4);
+  return crc32c_u32(crc32c_u32(crc32c_u64(0x9e37'79b9, addrs), ports), static_cast<uint8_t>(f.proto));
+}
+// flow_key_hash() of an IPv6 reverse key, FlowKey6{pod, client, pod_port,
+// client_port, proto}.
+inline uint32_t reverse_key_hash(const Ip6& pod, const Ip6& client, rte_be16_t pod_port,
+                                 rte_be16_t client_port, Proto proto) noexcept {
+  return flow_key_hash(FlowKey6{pod, client, pod_port, client_port, proto});
 }
 inline uint32_t key_hash_of(const Flow6& f, bool reverse) noexcept {
   return flow_key_hash(reverse ? f.reverse_key() : f.forward_key());
@@ -343,23 +327,51 @@ class BasicFlowTable {
     prefetch_line(&buckets_[p.bucket[0]]);
     prefetch_line(&buckets_[p.bucket[1]]);
   }
+  // A record reference (index << 1 | reverse) that no record has.
+  static constexpr uint32_t kNoCandidate = 0xffff'ffff;
   // Prefetches the record the first of the buckets' matching tags names
-  // (second pass, once the buckets have arrived): the second bucket is
-  // compared only when the first has no match.  A false match (a 16-bit
-  // tag's collision) before the right one leaves that record unprefetched.
-  void prefetch_flow(const Probe& p) const noexcept {
+  // (second pass, once the buckets have arrived), and returns its reference
+  // for find() to try first; kNoCandidate when no tag matches.  The second
+  // bucket is compared only when the first has no match.  A false match (a
+  // 16-bit tag's collision) before the right one leaves that record
+  // unprefetched, and find() looks the key up in full.
+  uint32_t prefetch_flow(const Probe& p) const noexcept {
     const Bucket& first = buckets_[p.bucket[0]];
-    if (const uint32_t m = match(first, p.tag); m != 0) {
-      prefetch_line(&flows_[ref_at(first, m) >> 1]);
-      return;
+    uint32_t m = match(first, p.tag);
+    const Bucket* b = &first;
+    if (m == 0) {
+      b = &buckets_[p.bucket[1]];
+      m = match(*b, p.tag);
+      if (m == 0) return kNoCandidate;
     }
-    const Bucket& second = buckets_[p.bucket[1]];
-    if (const uint32_t m = match(second, p.tag); m != 0) prefetch_line(&flows_[ref_at(second, m) >> 1]);
+    const uint32_t ref = ref_at(*b, m);
+    prefetch_line(&flows_[ref >> 1]);
+    return ref;
   }
 
   // The live flow for `key` (in either direction), or none.  An expired
   // flow met on the way is freed on the spot.
   Hit find(const Key& key, uint32_t now) noexcept { return find(key, probe(hash(key)), now); }
+  // With prefetch_flow()'s `candidate`: the record it names is checked
+  // first, with no second look at the buckets.  Whatever changed in the
+  // table since, the check is exact: a record in use is indexed under both
+  // its keys, and keys are unique, so a live record holding `key` is the
+  // flow.  A candidate freed or reused for another connection since fails
+  // it, and the buckets are searched.
+  Hit find(const Key& key, const Probe& p, uint32_t candidate, uint32_t now) noexcept {
+    if (candidate != kNoCandidate) {
+      F& f = flows_[candidate >> 1];
+      const bool reverse = (candidate & 1) != 0;
+      if (!f.is_free() && has_key(f, reverse, key)) [[likely]] {
+        if (is_expired(f.expires, now)) [[unlikely]] {
+          free_flow(candidate >> 1);
+          return {};
+        }
+        return Hit{&f, reverse};
+      }
+    }
+    return find(key, p, now);
+  }
   Hit find(const Key& key, const Probe& p, uint32_t now) noexcept {
     // Written out for the two buckets: no loop counter, and the second
     // bucket's code is reached only on a miss in the first.
@@ -391,13 +403,16 @@ class BasicFlowTable {
   // endpoint's TrafficCounters.
   // `known_absent`: the caller's find() of `key` just missed, so no flow
   // holds it (the worker's new-flow path); skips looking for one.
+  // `reverse_probe`: the reverse key's probe, when the caller has it
+  // already (the worker's second pass prefetched its buckets).
   //
   // Inline: the common case (a free record, no tag of either key already
   // in its buckets, a free slot in each key's buckets) costs no call; the
   // rest goes to out-of-line code.
   F* insert(const Key& key, const Probe& forward, Addr pod, rte_be16_t pod_port,
             FlowState state, uint32_t gen, uint32_t now,
-            uint16_t stats_slot = kUntrackedSlot, bool known_absent = false) noexcept {
+            uint16_t stats_slot = kUntrackedSlot, bool known_absent = false,
+            const Probe* reverse_probe = nullptr) noexcept {
     if (free_head_ == kNoFlow) [[unlikely]] {
       if (!reclaim(now)) return nullptr;
     }
@@ -426,10 +441,8 @@ class BasicFlowTable {
     if (!put(forward, index << 1, !known_absent)) [[unlikely]] {
       if (!place(key, forward, index << 1, now, known_absent)) return drop(index);
     }
-    // The reverse key's hash from the record: no key built in memory.
-    const uint32_t rh = key_hash_of(f, true);
-    const uint32_t rb = first_bucket(rh);
-    const Probe reverse{{rb, second_bucket(rh, rb)}, tag(rh)};
+    // Else the reverse key's hash from the record: no key built in memory.
+    const Probe reverse = reverse_probe != nullptr ? *reverse_probe : probe(key_hash_of(f, true));
     if (!put(reverse, index << 1 | 1, true)) [[unlikely]] {
       if (!place_reverse(index, reverse, now)) return unplace_and_drop(forward, index);
     }

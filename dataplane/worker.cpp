@@ -259,18 +259,44 @@ template <Family F>
 PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
   const auto& key = lane.key_of<F>();
   auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
-  if (const auto hit = table<F>().find(key, lane.probe, now_)) {
+  if (const auto hit = table<F>().find(key, lane.probe, lane.candidate, now_)) {
     constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
     handle_flow<F>(m, frame + kL4, lane.tcp_flags, hit);
     return;
   }
   if constexpr (F == Family::kIpv4) {
     ParsedPacket p = flow_packet_view(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
-    classify(m, p, key, lane.probe, true);
+    classify(m, p, key, lane.probe, true, lane.candidate == FlowTable::kNoCandidate ? &lane.pick : nullptr);
   } else {
     ParsedPacket6 p = flow_packet_view6(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
-    classify6(m, p, key, lane.probe, true);
+    classify6(m, p, key, lane.probe, true, lane.candidate == FlowTable6::kNoCandidate ? &lane.pick6 : nullptr);
   }
+}
+
+template <Family F>
+PODGATE_HOT void Worker::prefetch_lane(Lane& lane) noexcept {
+  lane.candidate = table<F>().prefetch_flow(lane.probe);
+  if (lane.candidate == FamilyTypes<F>::Table::kNoCandidate) prefetch_new_flow<F>(lane.key_of<F>(), lane.pick_of<F>());
+}
+
+// A key no bucket holds is most likely a connection's first packet, and
+// pinning it will index its reverse key too, in two buckets known only once
+// Maglev has chosen the Pod.  Choosing the Pod here already lets those two
+// lines arrive while the rest of the burst is forwarded, instead of
+// stalling insert() (with many flows the index is far out of cache).  The
+// third pass pins the flow with this choice (classify(), classify6()).
+template <Family F>
+PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& key,
+                                           NewFlowPick<F>& pick) noexcept {
+  const auto* svc = snapshot_->find_service(key.dst, key.dport, key.proto);
+  pick.svc = svc;
+  if (svc == nullptr || svc->ready.empty()) return;
+  pick.backend = maglev_lookup(svc->maglev,
+                               flow_hash(key.src, key.dst, key.sport, key.dport, key.proto, svc->client_ip_affinity));
+  const auto& to = svc->ready[pick.backend];
+  auto& table = this->table<F>();
+  pick.reverse = table.probe(reverse_key_hash(to.ip, key.src, to.port, key.sport, key.proto));
+  table.prefetch(pick.reverse);
 }
 
 // Three passes over a burst, so that its memory accesses overlap instead of
@@ -336,14 +362,14 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
   if (ipv4_flow_lanes == n) {
     // Every packet a TCP/UDP one in a plain IPv4 header, this worker's: no
     // dispatch per packet.
-    for (uint16_t i = 0; i < n; ++i) flows_.prefetch_flow(lanes[i].probe);
+    for (uint16_t i = 0; i < n; ++i) prefetch_lane<Family::kIpv4>(lanes[i]);
     for (uint16_t i = 0; i < n; ++i) process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
   } else {
     for (uint16_t i = 0; i < n; ++i) {
       if (lanes[i].path == Lane::kFlow) {
-        flows_.prefetch_flow(lanes[i].probe);
+        prefetch_lane<Family::kIpv4>(lanes[i]);
       } else if (lanes[i].path == Lane::kFlow6) {
-        flows6_.prefetch_flow(lanes[i].probe);
+        prefetch_lane<Family::kIpv6>(lanes[i]);
       }
     }
     for (uint16_t i = 0; i < n; ++i) {
@@ -409,7 +435,7 @@ PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) n
 }
 
 PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key,
-                      const FlowProbe& probe, bool looked_up) noexcept {
+                      const FlowProbe& probe, bool looked_up, const NewFlowPick<Family::kIpv4>* pick) noexcept {
   const Snapshot& snap = *snapshot_;
   // The key holds the packet's addresses, ports and protocol as they are
   // on the wire (one load each, where the ParsedPacket's take a branch).
@@ -431,7 +457,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
       return;
     }
   }
-  const ServiceData* svc = snap.find_service(dst, key.dport, key.proto);
+  const ServiceData* svc = pick != nullptr ? pick->svc : snap.find_service(dst, key.dport, key.proto);
   if (svc == nullptr) {
     if (snap.is_vip(dst) || dst == snap.dns_vip) {
       drop(m, DropReason::kNoService);
@@ -468,7 +494,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
       drop(m, why);
       return;
     }
-    handle_new_flow(m, p, *svc, key, probe);
+    handle_new_flow(m, p, *svc, key, probe, pick);
   } else {
     handle_stateless_reply(m, p);
   }
@@ -481,35 +507,37 @@ inline typename FamilyTypes<F>::Flow* Worker::pin_new_flow(rte_mbuf* m, const ty
                                                            const FlowProbe& probe,
                                                            const typename FamilyTypes<F>::Addr& pod,
                                                            rte_be16_t pod_port, uint16_t slot, FlowState state,
-                                                           uint8_t tcp_flags) noexcept {
+                                                           uint8_t tcp_flags, const FlowProbe* reverse) noexcept {
   // The state after this packet, as touch() would make it: a client's
   // packet without SYN is a connection another appliance (or this one
   // before a restart) started, that ECMP now sends here.  Maglev chose the
   // same Pod there, so it carries on, pinned as established
   // (FlowTable::next_state).
   const FlowState first = table<F>().next_state(state, false, tcp_flags);
-  auto* flow = table<F>().insert(key, probe, pod, pod_port, first, gen_, now_, slot, true);
+  auto* flow = table<F>().insert(key, probe, pod, pod_port, first, gen_, now_, slot, true, reverse);
+  TrafficCounters& t = traffic_[slot];
   if (flow != nullptr) {
     if (state == FlowState::kTcpSynSent && first == FlowState::kTcpEstablished) {
       counters_.flows_picked_up.add();
     }
     counters_.flows_created.add();
-    traffic_[slot].flows_created.add();
+    t.flows_created.add();
   } else {
     // Full: forward by Maglev alone; replies then take the stateless path.
     counters_.flows_table_full.add();
   }
-  TrafficCounters& t = traffic_[slot];
   t.packets_in.add();
   t.bytes_in.add(rte_pktmbuf_pkt_len(m));
   return flow;
 }
 template Flow6* Worker::pin_new_flow<Family::kIpv6>(rte_mbuf*, const FlowKey6&, const FlowProbe&, const Ip6&,
-                                                    rte_be16_t, uint16_t, FlowState, uint8_t) noexcept;
+                                                    rte_be16_t, uint16_t, FlowState, uint8_t,
+                                                    const FlowProbe*) noexcept;
 
 // Inline: classify() is its only caller.
 PODGATE_HOT void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
-                                         const FlowKey4& key, const FlowProbe& probe) noexcept {
+                                         const FlowKey4& key, const FlowProbe& probe,
+                                         const NewFlowPick<Family::kIpv4>* pick) noexcept {
   // RFC 1812 §5.3.1, checked before any flow state is created.
   if (!ttl_allows_forwarding(p.ip)) {
     drop_ttl_exceeded(m, p.ip);
@@ -519,14 +547,16 @@ PODGATE_HOT void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const Ser
     drop(m, DropReason::kNoEndpoint);
     return;
   }
-  const uint16_t i = maglev_lookup(svc.maglev, flow_hash(key.src, key.dst, key.sport, key.dport, key.proto,
-                                                                  svc.client_ip_affinity));
+  const uint16_t i = pick != nullptr ? pick->backend
+                                     : maglev_lookup(svc.maglev, flow_hash(key.src, key.dst, key.sport, key.dport,
+                                                                           key.proto, svc.client_ip_affinity));
   const Backend& to = svc.ready[i];
   if (!fits_egress(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = key.proto == Proto::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   // The flow's record has the address's checksum term made (insert()).
-  const Flow* flow = pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags);
+  const Flow* flow = pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags,
+                                                 pick != nullptr ? &pick->reverse : nullptr);
   nat_with_address_term<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port,
                                                flow != nullptr ? flow->csum_addr : csum_term32(key.dst.be, to.ip.be));
   forward(m, p.eth, to.ip);
@@ -788,7 +818,7 @@ bool Worker::dns_query_allowed(Ip4 src) noexcept {
   const uint32_t rate = snapshot_->dns_rate_limit;
   if (rate == 0) return true;
   const uint32_t share = std::max<uint32_t>(1, rate / setup_.count);
-  return dns_buckets_[rte_hash_crc_4byte(src.be, 0x444e53) & (kDnsBuckets - 1)].take(now_, share);
+  return dns_buckets_[crc32c_u32(0x444e53, src.be) & (kDnsBuckets - 1)].take(now_, share);
 }
 
 void Worker::hand_off(rte_mbuf* m, uint32_t owner) noexcept {

@@ -96,11 +96,11 @@ struct WorkerSetup {
 // workers and appliances: CRC32-C, computed in hardware when available.
 inline uint32_t flow_hash(Ip4 src, Ip4 dst, rte_be16_t sport, rte_be16_t dport, Proto proto,
                           bool client_ip_only) noexcept {
-  uint32_t h = rte_hash_crc_4byte(src.be, 0x1234567);
+  uint32_t h = crc32c_u32(0x1234567, src.be);
   if (client_ip_only) return h;
-  h = rte_hash_crc_4byte(dst.be, h);
-  h = rte_hash_crc_4byte(uint32_t{sport} << 16 | dport, h);
-  return rte_hash_crc_1byte(static_cast<uint8_t>(proto), h);
+  h = crc32c_u32(h, dst.be);
+  h = crc32c_u32(h, uint32_t{sport} << 16 | dport);
+  return crc32c_u8(h, static_cast<uint8_t>(proto));
 }
 inline uint32_t flow_hash(const ParsedPacket& p, bool client_ip_only) noexcept {
   return flow_hash(p.src(), p.dst(), p.sport(), p.dport(), p.proto(), client_ip_only);
@@ -111,8 +111,8 @@ inline uint32_t flow_hash(const Ip6& src, const Ip6& dst, rte_be16_t sport, rte_
   uint32_t h = crc_ip6(src, 0x1234567);
   if (client_ip_only) return h;
   h = crc_ip6(dst, h);
-  h = rte_hash_crc_4byte(uint32_t{sport} << 16 | dport, h);
-  return rte_hash_crc_1byte(static_cast<uint8_t>(proto), h);
+  h = crc32c_u32(h, uint32_t{sport} << 16 | dport);
+  return crc32c_u8(h, static_cast<uint8_t>(proto));
 }
 
 // The types of one address family's forwarding (issue 11): the burst loop
@@ -126,6 +126,7 @@ struct FamilyTypes<Family::kIpv4> {
   using Flow = dp::Flow;
   using Table = FlowTable;
   using Backend = dp::Backend;
+  using Service = ServiceData;
   using Header = rte_ipv4_hdr;
   using Parsed = ParsedPacket;
   using Fragments = FragmentTable;
@@ -137,6 +138,7 @@ struct FamilyTypes<Family::kIpv6> {
   using Flow = Flow6;
   using Table = FlowTable6;
   using Backend = Backend6;
+  using Service = ServiceData6;
   using Header = rte_ipv6_hdr;
   using Parsed = ParsedPacket6;
   using Fragments = FragmentTable6;
@@ -172,7 +174,17 @@ class Worker : public DpObject {
   }
 
  private:
-  // What the first pass over a burst learns of each packet.
+  // A new connection's service and Pod, chosen in the second pass over a
+  // burst for a key no bucket holds (prefetch_new_flow()), with its reverse
+  // key's buckets: the third pass pins the flow with them.  The same
+  // snapshot serves the whole burst, so the choice stands.
+  template <Family F>
+  struct NewFlowPick {
+    const typename FamilyTypes<F>::Service* svc;  // find_service()'s answer for the key (null: none)
+    uint16_t backend;   // svc->ready[backend], Maglev's choice; set when svc has one ready
+    FlowProbe reverse;  // the reverse key's, to that Pod; set with `backend`
+  };
+  // What the passes over a burst learn of each packet.
   struct Lane {
     enum Path : uint8_t {
       kFlow,       // parse_flow_packet() took it, and it is this worker's
@@ -183,6 +195,9 @@ class Worker : public DpObject {
     FlowKey4 key;      // kFlow: the packet's own 5-tuple
     FlowKey6 key6;     // kFlow6: the same, IPv6
     FlowProbe probe;   // kFlow, kFlow6: where the key may be in its table
+    uint32_t candidate;  // kFlow, kFlow6: the second pass's tag match (prefetch_flow())
+    NewFlowPick<Family::kIpv4> pick;   // kFlow with no candidate: the second pass's choice
+    NewFlowPick<Family::kIpv6> pick6;  // kFlow6 with no candidate: the same
     uint8_t tcp_flags;
     Path path;
 
@@ -192,6 +207,14 @@ class Worker : public DpObject {
         return key;
       } else {
         return key6;
+      }
+    }
+    template <Family F>
+    NewFlowPick<F>& pick_of() noexcept {
+      if constexpr (F == Family::kIpv4) {
+        return pick;
+      } else {
+        return pick6;
       }
     }
   };
@@ -244,12 +267,19 @@ class Worker : public DpObject {
   }
   template <Family F>
   void process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept;
+  // The second pass over a flow lane: prefetches its record, or, for a key
+  // no bucket holds, chooses its Pod and prefetches its reverse key's
+  // buckets.
+  template <Family F>
+  void prefetch_lane(Lane& lane) noexcept;
+  template <Family F>
+  void prefetch_new_flow(const typename FamilyTypes<F>::Key& key, NewFlowPick<F>& pick) noexcept;
   void process_other(rte_mbuf* m, bool from_handoff) noexcept;
   // A TCP or UDP packet whose flow is not known to be here: finds its
   // service or flow, and its owner.  `looked_up`: this worker's flow table
-  // has no entry for it.
+  // has no entry for it.  `pick`: the burst's second pass chose already.
   void classify(rte_mbuf* m, ParsedPacket& p, const FlowKey4& key, const FlowProbe& probe,
-                bool looked_up) noexcept;
+                bool looked_up, const NewFlowPick<Family::kIpv4>* pick = nullptr) noexcept;
   // A packet of a known connection, either family: `l4` is its TCP/UDP
   // header.
   template <Family F>
@@ -259,13 +289,13 @@ class Worker : public DpObject {
   void revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
                          bool service_gone) noexcept;
   void handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc, const FlowKey4& key,
-                       const FlowProbe& probe) noexcept;
+                       const FlowProbe& probe, const NewFlowPick<Family::kIpv4>* pick) noexcept;
   // The connection's flow record, or null when the table is full (it is
   // then forwarded by Maglev alone).
   template <Family F>
   typename FamilyTypes<F>::Flow* pin_new_flow(rte_mbuf* m, const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
                     const typename FamilyTypes<F>::Addr& pod, rte_be16_t pod_port, uint16_t slot, FlowState state,
-                    uint8_t tcp_flags) noexcept;
+                    uint8_t tcp_flags, const FlowProbe* reverse = nullptr) noexcept;
   void handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept;
   void handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept;
   // Fragments of TCP and UDP, either family (worker_fragment.cpp,
@@ -312,11 +342,11 @@ class Worker : public DpObject {
   // IPv4's.
   void process_ipv6(rte_mbuf* m, bool from_handoff) noexcept;
   void classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
-                 bool looked_up) noexcept;
+                 bool looked_up, const NewFlowPick<Family::kIpv6>* pick = nullptr) noexcept;
   // handle_flow<kIpv6>, out of line for worker6.cpp (the template lives in worker.cpp).
   void handle_flow6(rte_mbuf* m, ParsedPacket6& p, FlowHit6 hit) noexcept;
   void handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
-                        const FlowProbe& probe) noexcept;
+                        const FlowProbe& probe, const NewFlowPick<Family::kIpv6>* pick) noexcept;
   void handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept;

@@ -44,11 +44,11 @@ void Worker::process_ipv6(rte_mbuf* m, bool from_handoff) noexcept {
 
 // As classify(): a TCP or UDP packet whose flow is not known to be here.
 void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
-                       bool looked_up) noexcept {
+                       bool looked_up, const NewFlowPick<Family::kIpv6>* pick) noexcept {
   const Snapshot& snap = *snapshot_;
   const Ip6& src = key.src;  // the key holds them as on the wire
   const Ip6& dst = key.dst;
-  const ServiceData6* svc = snap.find_service(dst, key.dport, key.proto);
+  const ServiceData6* svc = pick != nullptr ? pick->svc : snap.find_service(dst, key.dport, key.proto);
   if (svc == nullptr) {
     if (snap.is_vip(dst)) {
       drop(m, DropReason::kNoService);
@@ -81,12 +81,13 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
     drop(m, why);
     return;
   }
-  handle_new_flow6(m, p, *svc, key, probe);
+  handle_new_flow6(m, p, *svc, key, probe, pick);
 }
 
 // Inline: classify6() is its only caller.
 [[gnu::always_inline]] inline void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc,
-                                                            const FlowKey6& key, const FlowProbe& probe) noexcept {
+                                                            const FlowKey6& key, const FlowProbe& probe,
+                                                            const NewFlowPick<Family::kIpv6>* pick) noexcept {
   if (!hop_limit_allows_forwarding(p.ip)) {
     drop_hop_limit_exceeded(m, p.ip);
     return;
@@ -95,15 +96,17 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
     drop(m, DropReason::kNoEndpoint);
     return;
   }
-  const uint32_t h = flow_hash(key.src, key.dst, key.sport, key.dport, key.proto, svc.client_ip_affinity);
-  const uint16_t i = maglev_lookup(svc.maglev, h);
+  const uint16_t i = pick != nullptr ? pick->backend
+                                     : maglev_lookup(svc.maglev, flow_hash(key.src, key.dst, key.sport, key.dport,
+                                                                           key.proto, svc.client_ip_affinity));
   const Backend6& to = svc.ready[i];
   if (!fits_egress6(m, p.ip, to.ip)) return;
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = key.proto == Proto::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
   // The NAT's checksum term, once: this packet's, and kept for the rest.
   const uint16_t delta = csum_delta_ip6_port(key.dst.bytes.data(), to.ip.bytes.data(), key.dport, to.port);
-  if (Flow6* flow = pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags)) {
+  if (Flow6* flow = pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags,
+                                                pick != nullptr ? &pick->reverse : nullptr)) {
     flow->csum_delta = delta;
   }
   nat6_with_delta<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port, delta);

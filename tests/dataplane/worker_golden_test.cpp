@@ -815,6 +815,40 @@ TEST(WorkerPipeline, AConnectionToADeletedServiceIsDroppedAsNoService) {
   EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), flows.size());
 }
 
+// The burst's second pass notes the record each packet's tag names, and
+// the third pass tries that record first (FlowTable::find()'s candidate).
+// Here, within one burst, the record is freed (its service is gone) and
+// taken by another connection before the packet that noted it is looked
+// up: that packet must not pass for the new connection's.
+TEST(WorkerPipeline, ARecordTakenByAnotherConnectionWithinABurstIsNotMistakenForItsOld) {
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(24000, 1), {kPod0, kPod1});
+  TcpPacket ack = flows.begin()->second.syn;
+  ack.tcp.flags = kAck;
+  ack.tcp.seq += 1;
+  std::string without_my_app = kBaseConfig;
+  const size_t from = without_my_app.find("[[services]]");
+  without_my_app.erase(from, without_my_app.find("[[services]]", from + 1) - from);
+  d->publish(without_my_app);
+  UdpPacket datagram;  // field by field, as in the golden table
+  datagram.l2 = {kUplinkMac, kClientMac};
+  datagram.l3.src = kClient;
+  datagram.l3.dst = kUdpVip;
+  datagram.udp = {5000, kDnsPort};
+  ASSERT_EQ(d->worker(0).flows().size(), 1u);
+  // One burst: the ACK ends its flow (my-app is gone) and frees its record;
+  // the datagram's new flow takes that record; the second ACK noted it.
+  const auto out = d->send(kUplink, {ack.frame(), datagram.frame(), ack.frame()});
+  ASSERT_EQ(out.size(), 1u) << "only the datagram goes out";
+  EXPECT_EQ(out[0].port, kPods);
+  EXPECT_EQ(ip_proto(out[0].frame), IPPROTO_UDP);
+  EXPECT_EQ(l4_dport(out[0].frame), kDnsPort);
+  EXPECT_EQ(d->drops(DropReason::kNoService), 1u) << d->drop_summary();
+  EXPECT_EQ(d->drops_total(), 2u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), 2u) << "the TCP connection, then the datagram's";
+  EXPECT_EQ(d->worker(0).flows().size(), 1u);
+}
+
 TEST(WorkerPipeline, AHalfOpenConnectionStaysShortLivedUntilTheClientAcks) {
   // Issue 12: the Pod's SYN+ACK alone does not establish the connection
   // (a spoofed-SYN flood must leave only short-timeout records).
