@@ -294,9 +294,9 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
   pick.backend = maglev_lookup(svc->maglev,
                                flow_hash(key.src, key.dst, key.sport, key.dport, key.proto, svc->client_ip_affinity));
   const auto& to = svc->ready[pick.backend];
-  auto& table = this->table<F>();
-  pick.reverse = table.probe(reverse_key_hash(to.ip, key.src, to.port, key.sport, key.proto));
-  table.prefetch(pick.reverse);
+  auto& flows = table<F>();
+  pick.reverse = flows.probe(reverse_key_hash(to.ip, key.src, to.port, key.sport, key.proto));
+  flows.prefetch(pick.reverse);
 }
 
 // Three passes over a burst, so that its memory accesses overlap instead of
@@ -306,9 +306,13 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
 //      packet to its owner (judged by the client's address and port, as
 //      the queue's side says); hash the rest and prefetch both index
 //      buckets;
-//   2. compare the buckets' tags, prefetch the flow records they name;
-//   3. look each packet up and forward it; a miss, and everything that is
-//      not TCP or UDP in a plain IPv4 header, takes the classifying path.
+//   2. compare the buckets' tags, prefetch the record of the first match
+//      and keep its reference for pass 3; a key with no match is most
+//      likely a new connection: choose its Pod now and prefetch the
+//      buckets its reverse key will go in (prefetch_new_flow());
+//   3. look each packet up (the kept record first) and forward it; a miss
+//      takes the classifying path with pass 2's choice, and everything
+//      that is not TCP or UDP in a plain IPv4 or IPv6 header takes it too.
 // Only the owner's table can hold a flow, so a packet that reached its
 // owner (by RSS, or by a handoff) is looked up before anything else.
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
