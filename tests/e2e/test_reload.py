@@ -59,9 +59,9 @@ def dig(name, port=DNS_PORT):
 
 
 # --- neighbour-table bucket collisions ---------------------------------------
-# dataplane/neighbor_table.hpp: slot = rte_hash_crc_4byte(ip in network
-# order, 0x5bd1e995) & 4095 (CRC-32C, no final xor), linear probing over at
-# most 16 slots.
+# dataplane/neighbor_table.hpp: slot = crc32c_u32(0x5bd1e995, ip in network
+# order) & 4095 (CRC-32C, no final xor), linear probing over at most 16
+# slots.
 
 def _crc32c_table():
     table = []
