@@ -700,6 +700,34 @@ TEST(FlowTable, AFlowsKeysHashFromItsRecordAsTheKeysThemselves) {
   }
 }
 
+TEST(FlowTable, AnIpv6FlowsKeysHashFromItsRecordAsTheKeysThemselves) {
+  std::mt19937_64 rng(13);
+  const auto random_ip6 = [&rng] {
+    Ip6 a;
+    for (auto& b : a.bytes) b = static_cast<uint8_t>(rng());
+    return a;
+  };
+  for (int i = 0; i < 1000; ++i) {
+    Flow6 f;
+    f.client = random_ip6();
+    f.vip = random_ip6();
+    f.client_port = static_cast<rte_be16_t>(rng());
+    f.vip_port = static_cast<rte_be16_t>(rng());
+    f.proto = rng() % 2 != 0 ? Proto::kTcp : Proto::kUdp;
+    f.state = static_cast<FlowState>(1 + rng() % 5);
+    f.stats_slot = static_cast<uint16_t>(rng());
+    f.pod = random_ip6();
+    f.pod_port = static_cast<rte_be16_t>(rng());
+    f.csum_delta = static_cast<uint16_t>(rng());
+    f.expires = static_cast<uint32_t>(rng());
+    f.gen = static_cast<uint32_t>(rng());
+    ASSERT_EQ(key_hash_of(f, false), FlowTable6::hash(f.forward_key()));
+    ASSERT_EQ(key_hash_of(f, true), FlowTable6::hash(f.reverse_key()));
+    ASSERT_EQ(reverse_key_hash(f.pod, f.client, f.pod_port, f.client_port, f.proto),
+              FlowTable6::hash(f.reverse_key()));
+  }
+}
+
 TEST(FlowTable, ConstructorRejectsUnrepresentableSettings) {
   EXPECT_THROW(FlowTable(0, kTimeouts), std::invalid_argument);
   EXPECT_THROW(FlowTable(FlowTable::kMaxCapacity + 1, kTimeouts), std::invalid_argument);
