@@ -663,16 +663,30 @@ TEST(FlowTable, SharedTagsAreToldApartByTheFullKey) {
   for (int i = 0; i < 10'000; ++i) EXPECT_FALSE(t.find(random_key(rng), 1));
 }
 
-// The hash is CRC32-C of the key's two words, whichever way it is computed
-// (the SSE4.2 instruction, or DPDK's run-time choice).
+// The hash is CRC32-C of the key's words (two for IPv4, five for IPv6),
+// whichever pieces it is fed in and whichever way it is computed (the
+// SSE4.2 instruction, or DPDK's run-time choice).
 TEST(FlowTable, HashIsCrc32cOfTheKey) {
   std::mt19937_64 rng(11);
+  const auto crc_of_words = [](const void* key, size_t words) {
+    uint32_t h = 0x9e37'79b9;
+    for (size_t i = 0; i < words; ++i) {
+      uint64_t w;
+      std::memcpy(&w, static_cast<const unsigned char*>(key) + 8 * i, 8);
+      h = rte_hash_crc_8byte(w, h);
+    }
+    return h;
+  };
   for (int i = 0; i < 1000; ++i) {
     const FlowKey4 k = random_key(rng);
-    uint64_t lo, hi;
-    std::memcpy(&lo, &k, 8);
-    std::memcpy(&hi, reinterpret_cast<const unsigned char*>(&k) + 8, 8);
-    ASSERT_EQ(FlowTable::hash(k), rte_hash_crc_8byte(hi, rte_hash_crc_8byte(lo, 0x9e37'79b9)));
+    ASSERT_EQ(FlowTable::hash(k), crc_of_words(&k, 2));
+    FlowKey6 k6;
+    for (auto& b : k6.src.bytes) b = static_cast<uint8_t>(rng());
+    for (auto& b : k6.dst.bytes) b = static_cast<uint8_t>(rng());
+    k6.sport = static_cast<rte_be16_t>(rng());
+    k6.dport = static_cast<rte_be16_t>(rng());
+    k6.proto = rng() % 2 != 0 ? Proto::kTcp : Proto::kUdp;
+    ASSERT_EQ(FlowTable6::hash(k6), crc_of_words(&k6, 5));
   }
 }
 
