@@ -124,13 +124,10 @@ bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
 }
 
 template <class F>
-[[gnu::always_inline]] inline void BasicFlowTable<F>::unplace(const Probe& where, uint32_t ref) noexcept {
-  if (!clear_ref(buckets_[where.bucket[0]], where.tag, ref)) clear_ref(buckets_[where.bucket[1]], where.tag, ref);
-}
-
-template <class F>
 void BasicFlowTable<F>::free_flow(uint32_t index) noexcept {
-  release(index);
+  const F& f = flows_[index];
+  const Probe keys[2] = {probe(key_hash_of(f, false)), probe(key_hash_of(f, true))};
+  release(index, keys);
 }
 
 // Every record taken: free a few expired ones before giving up, the

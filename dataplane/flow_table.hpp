@@ -501,6 +501,12 @@ class BasicFlowTable {
   // refreshed by a retransmitted SYN, or freed and its record reused) is
   // not expired at its queued deadline and is skipped.  One load and one
   // compare when nothing is due.
+  //
+  // Under a SYN flood every new flow is freed here a timeout later, when
+  // its record and the four index buckets of its keys have left the
+  // nearer caches.  So the due flows go in chunks, in three passes, as a
+  // burst does: prefetch the records; hash both keys and prefetch their
+  // buckets; free.
   uint32_t expire_half_open(uint32_t now, uint32_t budget) noexcept {
     // The queue's fields in locals: freeing a flow stores through pointers
     // the compiler cannot tell apart from them.
@@ -508,16 +514,38 @@ class BasicFlowTable {
     const uint32_t mask = half_open_mask_;
     uint32_t head = half_open_head_;
     const uint32_t queued = half_open_tail_ - head;
-    const uint32_t end = head + (budget < queued ? budget : queued);
+    uint32_t left = budget < queued ? budget : queued;
     uint32_t freed = 0;
-    for (; head != end; ++head) {
-      const HalfOpen due = ring[head & mask];
-      if (!is_expired(due.deadline, now)) break;
-      const F& f = flows_[due.index];
-      if (!f.is_free() && is_expired(f.expires, now)) {
-        release(due.index);
+    while (left != 0) {
+      const uint32_t take = left < kHalfOpenChunk ? left : kHalfOpenChunk;
+      uint32_t due[kHalfOpenChunk];
+      uint32_t n = 0;
+      for (; n < take; ++n) {
+        const HalfOpen e = ring[(head + n) & mask];
+        if (!is_expired(e.deadline, now)) break;
+        due[n] = e.index;
+        prefetch_line(&flows_[e.index]);
+      }
+      Probe keys[kHalfOpenChunk][2];
+      for (uint32_t i = 0; i < n; ++i) {
+        const F& f = flows_[due[i]];
+        if (f.is_free() || !is_expired(f.expires, now)) continue;
+        keys[i][0] = probe(key_hash_of(f, false));
+        keys[i][1] = probe(key_hash_of(f, true));
+        prefetch(keys[i][0]);
+        prefetch(keys[i][1]);
+      }
+      for (uint32_t i = 0; i < n; ++i) {
+        // Checked again: a record freed and reused may be queued twice,
+        // and the first entry has just freed it.
+        const F& f = flows_[due[i]];
+        if (f.is_free() || !is_expired(f.expires, now)) continue;
+        release(due[i], keys[i]);
         ++freed;
       }
+      head += n;
+      left -= n;
+      if (n != take) break;
     }
     half_open_head_ = head;
     return freed;
@@ -597,6 +625,8 @@ class BasicFlowTable {
 
   static constexpr uint32_t kNoFlow = 0xffff'ffff;
 
+  // Due half-open flows freed together (expire_half_open()).
+  static constexpr uint32_t kHalfOpenChunk = 16;
   // A flow pinned by a SYN, and the deadline it had then.
   struct HalfOpen {
     uint32_t index;
@@ -684,7 +714,10 @@ class BasicFlowTable {
   bool place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
              bool absent) noexcept;
   bool move_one_away(uint32_t from) noexcept;
-  void unplace(const Probe& where, uint32_t ref) noexcept;
+  // Clears the slot of `ref`, indexed under a key probed at `where`.
+  void unplace(const Probe& where, uint32_t ref) noexcept {
+    if (!clear_ref(buckets_[where.bucket[0]], where.tag, ref)) clear_ref(buckets_[where.bucket[1]], where.tag, ref);
+  }
   // insert()'s fast placement: `ref` into the emptier of its buckets.
   // False, touching nothing, when both are full, or when `check` and a
   // slot there has the key's tag (it may hold the key: place() decides).
@@ -731,14 +764,6 @@ class BasicFlowTable {
     }
     return false;
   }
-  // Clears the slot of `ref`, indexed under a key with hash `hash`: the
-  // first bucket is looked at first, and the second computed only if the
-  // key is not there.
-  void unindex(uint32_t hash, uint32_t ref) noexcept {
-    const uint32_t b = first_bucket(hash);
-    const uint16_t t = tag(hash);
-    if (!clear_ref(buckets_[b], t, ref)) clear_ref(buckets_[second_bucket(hash, b)], t, ref);
-  }
   // Puts a record no key refers to any more on the free list.
   void to_free_list(F& f, uint32_t index) noexcept {
     f.state = FlowState::kFree;
@@ -746,13 +771,14 @@ class BasicFlowTable {
     free_head_ = index;
     --size_;
   }
-  // Frees a flow in use: unindexes both keys (hashed from the record),
-  // counts its end, puts the record on the free list.  Inline in
-  // expire_half_open(); free_flow() for everything else.
-  void release(uint32_t index) noexcept {
+  // Frees a flow in use: unindexes both keys (where `keys`, the forward
+  // and the reverse key's probes, say), counts its end, puts the record on
+  // the free list.  Inline in expire_half_open(); free_flow() for
+  // everything else.
+  void release(uint32_t index, const Probe (&keys)[2]) noexcept {
     F& f = flows_[index];
-    unindex(key_hash_of(f, false), index << 1);
-    unindex(key_hash_of(f, true), index << 1 | 1);
+    unplace(keys[0], index << 1);
+    unplace(keys[1], index << 1 | 1);
     if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
     to_free_list(f, index);
   }

@@ -429,6 +429,32 @@ TEST(FlowTable, TheHalfOpenQueueFreesOnlyWhatIsStillExpired) {
   EXPECT_EQ(t.expire_some(syn + 10, t.capacity()), 1u);
 }
 
+// A record freed and taken again by another SYN is queued twice; when both
+// entries fall due in one call, the second finds the record the first
+// just freed, and must not free it again (that would put it on the free
+// list twice and hand it to two connections).
+TEST(FlowTable, ARecordQueuedTwiceIsFreedOnce) {
+  FlowTable t(64, kTimeouts);
+  const uint32_t syn = kTimeouts.tcp_syn_ms;
+  Flow* first = insert_fwd(t, client_key(1), FlowState::kTcpSynSent, 0);
+  ASSERT_NE(first, nullptr);
+  t.erase(*first);
+  Flow* again = insert_fwd(t, client_key(2), FlowState::kTcpSynSent, 0);
+  ASSERT_EQ(again, first) << "the record just freed is taken first";
+  EXPECT_EQ(t.expire_half_open(syn, 64), 1u);
+  EXPECT_EQ(t.size(), 0u);
+  // Every record can still be taken once, by its own connection.
+  std::vector<Flow*> taken;
+  for (uint32_t i = 0; i < t.capacity(); ++i) {
+    Flow* f = insert_fwd(t, client_key(100 + i), FlowState::kUdp, syn);
+    ASSERT_NE(f, nullptr) << i;
+    taken.push_back(f);
+  }
+  std::sort(taken.begin(), taken.end());
+  EXPECT_EQ(std::adjacent_find(taken.begin(), taken.end()), taken.end()) << "a record handed out twice";
+  for (uint32_t i = 0; i < t.capacity(); ++i) EXPECT_TRUE(t.find(client_key(100 + i), syn)) << i;
+}
+
 TEST(FlowTable, AFullHalfOpenQueueForgetsItsOldestAndTheSweepFreesThem) {
   FlowTable t(1u << 15, kTimeouts);  // a queue for half the records: 16,384
   const uint32_t n = 20'000;
