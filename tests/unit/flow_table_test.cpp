@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -50,6 +51,48 @@ FlowKey4 random_key(std::mt19937_64& rng) {
   k.dport = static_cast<rte_be16_t>(r >> 16);
   k.proto = (r >> 32) & 1 ? Proto::kTcp : Proto::kUdp;
   return k;
+}
+
+Ip6 random_ip6(std::mt19937_64& rng) {
+  Ip6 a;
+  for (auto& b : a.bytes) b = static_cast<uint8_t>(rng());
+  return a;
+}
+
+FlowKey6 random_key6(std::mt19937_64& rng) {
+  FlowKey6 k;
+  k.src = random_ip6(rng);
+  k.dst = random_ip6(rng);
+  const uint64_t r = rng();
+  k.sport = static_cast<rte_be16_t>(r);
+  k.dport = static_cast<rte_be16_t>(r >> 16);
+  k.proto = (r >> 32) & 1 ? Proto::kTcp : Proto::kUdp;
+  return k;
+}
+
+// A record (IPv4 or IPv6) holding `k` as its forward key, every other
+// field random: what a flow's keys hash to must not depend on them.
+template <class F>
+F random_flow_with_key(const typename F::Key& k, std::mt19937_64& rng) {
+  F f;
+  f.client = k.src;
+  f.vip = k.dst;
+  f.client_port = k.sport;
+  f.vip_port = k.dport;
+  f.proto = k.proto;
+  f.state = static_cast<FlowState>(1 + rng() % 5);
+  f.stats_slot = static_cast<uint16_t>(rng());
+  if constexpr (std::is_same_v<F, Flow6>) {
+    f.pod = random_ip6(rng);
+    f.csum_delta = static_cast<uint16_t>(rng());
+  } else {
+    f.pod = Ip4{static_cast<rte_be32_t>(rng())};
+    f.csum_addr = static_cast<uint16_t>(rng());
+  }
+  f.pod_port = static_cast<rte_be16_t>(rng());
+  f.expires = static_cast<uint32_t>(rng());
+  f.gen = static_cast<uint32_t>(rng());
+  return f;
 }
 
 const rte_be16_t kPodPort = to_be16(8080);
@@ -706,12 +749,7 @@ TEST(FlowTable, HashIsCrc32cOfTheKey) {
   for (int i = 0; i < 1000; ++i) {
     const FlowKey4 k = random_key(rng);
     ASSERT_EQ(FlowTable::hash(k), crc_of_words(&k, 2));
-    FlowKey6 k6;
-    for (auto& b : k6.src.bytes) b = static_cast<uint8_t>(rng());
-    for (auto& b : k6.dst.bytes) b = static_cast<uint8_t>(rng());
-    k6.sport = static_cast<rte_be16_t>(rng());
-    k6.dport = static_cast<rte_be16_t>(rng());
-    k6.proto = rng() % 2 != 0 ? Proto::kTcp : Proto::kUdp;
+    const FlowKey6 k6 = random_key6(rng);
     ASSERT_EQ(FlowTable6::hash(k6), crc_of_words(&k6, 5));
   }
 }
@@ -721,20 +759,7 @@ TEST(FlowTable, HashIsCrc32cOfTheKey) {
 TEST(FlowTable, AFlowsKeysHashFromItsRecordAsTheKeysThemselves) {
   std::mt19937_64 rng(12);
   for (int i = 0; i < 1000; ++i) {
-    const FlowKey4 k = random_key(rng);
-    Flow f;
-    f.client = k.src;
-    f.vip = k.dst;
-    f.client_port = k.sport;
-    f.vip_port = k.dport;
-    f.proto = k.proto;
-    f.state = static_cast<FlowState>(1 + rng() % 5);
-    f.stats_slot = static_cast<uint16_t>(rng());
-    f.pod = Ip4{static_cast<rte_be32_t>(rng())};
-    f.pod_port = static_cast<rte_be16_t>(rng());
-    f.csum_addr = static_cast<uint16_t>(rng());
-    f.expires = static_cast<uint32_t>(rng());
-    f.gen = static_cast<uint32_t>(rng());
+    const Flow f = random_flow_with_key<Flow>(random_key(rng), rng);
     ASSERT_EQ(key_hash_of(f, false), FlowTable::hash(f.forward_key()));
     ASSERT_EQ(key_hash_of(f, true), FlowTable::hash(f.reverse_key()));
   }
@@ -742,25 +767,8 @@ TEST(FlowTable, AFlowsKeysHashFromItsRecordAsTheKeysThemselves) {
 
 TEST(FlowTable, AnIpv6FlowsKeysHashFromItsRecordAsTheKeysThemselves) {
   std::mt19937_64 rng(13);
-  const auto random_ip6 = [&rng] {
-    Ip6 a;
-    for (auto& b : a.bytes) b = static_cast<uint8_t>(rng());
-    return a;
-  };
   for (int i = 0; i < 1000; ++i) {
-    Flow6 f;
-    f.client = random_ip6();
-    f.vip = random_ip6();
-    f.client_port = static_cast<rte_be16_t>(rng());
-    f.vip_port = static_cast<rte_be16_t>(rng());
-    f.proto = rng() % 2 != 0 ? Proto::kTcp : Proto::kUdp;
-    f.state = static_cast<FlowState>(1 + rng() % 5);
-    f.stats_slot = static_cast<uint16_t>(rng());
-    f.pod = random_ip6();
-    f.pod_port = static_cast<rte_be16_t>(rng());
-    f.csum_delta = static_cast<uint16_t>(rng());
-    f.expires = static_cast<uint32_t>(rng());
-    f.gen = static_cast<uint32_t>(rng());
+    const Flow6 f = random_flow_with_key<Flow6>(random_key6(rng), rng);
     ASSERT_EQ(key_hash_of(f, false), FlowTable6::hash(f.forward_key()));
     ASSERT_EQ(key_hash_of(f, true), FlowTable6::hash(f.reverse_key()));
     ASSERT_EQ(reverse_key_hash(f.pod, f.client, f.pod_port, f.client_port, f.proto),
