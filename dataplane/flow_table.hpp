@@ -23,7 +23,7 @@
 // to its other bucket (one cuckoo step).  Records never move, so a Flow*
 // stays valid until the flow is erased or expires.  A lookup of an
 // established flow reads two index lines (prefetched together) and one
-// record line.
+// record line (two for an IPv6 record, 68 bytes; prefetch_record()).
 //
 // Memory: the index has one bucket per 3 connections (2 keys per connection
 // at 75% slot occupancy with the table full), so a connection costs its
