@@ -19,13 +19,17 @@
 //   Established: every flow pinned beforehand (SYN then ACK, untimed), then
 //                ACKs of those flows in random order (with 1M flows the flow
 //                table, 57 MiB, is far out of cache).
+//   Reply:       the Pods' ACKs of those flows, in the same random order,
+//                back to the clients, who are beyond the uplink's router
+//                (the default route): 16 connections a client address,
+//                so 65,536 client addresses at 1M flows.
 //   NewFlow:     the same table holding the same N established flows, and
 //                every packet a SYN of a 5-tuple never seen before.  Half-open
 //                flows time out after 1 ms, so the table stays at N live
 //                connections plus the last few milliseconds' SYNs instead
 //                of filling; flows_table_full must stay 0 (it is reported).
 //
-// Each has an IPv6 twin (issue 11), BM_Established6 and BM_NewFlow6: the
+// Established and NewFlow have an IPv6 twin (issue 11), BM_Established6 and BM_NewFlow6: the
 // same service with an IPv6 cluster IP and IPv6 Pods, the same clients'
 // numbers as IPv6 addresses, side by side with IPv4 in one run.
 //
@@ -74,6 +78,11 @@ constexpr uint32_t kFirstNewFlow = 1u << 24;
 const Ip4 kVip = ip("10.96.0.20");
 const Ip6 kVip6 = ip6("fd00:96::20");
 const MacAddr kClientMac = mac("02:00:00:00:02:02");
+const MacAddr kPodMac = mac("02:00:00:00:11:00");
+constexpr uint16_t kTargetPort = 8080;
+// The uplink's router, the default route's next hop: every client is
+// beyond it.
+const Ip4 kRouter = ip("192.0.2.254");
 
 // Pod i: 172.17.1.(10+i), and fd00:17:1::(10+i) for IPv6.
 Ip6 pod6(uint32_t i) {
@@ -108,19 +117,27 @@ name = "bench"
 cluster_ip = "10.96.0.20"
 ports = [ { port = 80, target_port = 8080, protocol = "TCP" } ]
 endpoints = [
-)" + endpoints + "]\n";
+)" + endpoints + R"(]
+
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "192.0.2.254"
+)";
 }
 
-// Client number -> address and port: 16384 ports per address in 100.64/10
-// (IPv6: fd00:100::/64, the same number in the last 32 bits).
-Ip4 client_ip(uint32_t flow) { return Ip4::from_host(0x6440'0000u + (flow >> 14)); }
+// Client number -> address and port: 16 ports per address from 100.64.0.0
+// (IPv6: fd00:100::/64, the same number in the last 32 bits), so that a
+// reply's destination is one of many clients, as behind a real gateway.
+Ip4 client_ip(uint32_t flow) { return Ip4::from_host(0x6440'0000u + (flow >> 4)); }
+uint32_t client_of(Ip4 ip, uint16_t port) { return (ip.host() - 0x6440'0000u) << 4 | (port - 1024u); }
 Ip6 client_ip6(uint32_t flow) {
   Ip6 a = ip6("fd00:100::");
-  const uint32_t n = 0x6440'0000u + (flow >> 14);
+  const uint32_t n = 0x6440'0000u + (flow >> 4);
   for (int i = 0; i < 4; ++i) a.bytes[12 + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
   return a;
 }
-uint16_t client_port(uint32_t flow) { return static_cast<uint16_t>(1024 + (flow & 0x3fff)); }
+uint16_t client_port(uint32_t flow) { return static_cast<uint16_t>(1024 + (flow & 0xf)); }
+Ip4 pod_ip(uint32_t i) { return Ip4::from_host(0xac11'010au + i); }
 
 // TCP frames client -> VIP:80 with a valid IPv4 header checksum (the worker
 // checks it: net_ring does not), built by patching one template; or the
@@ -156,6 +173,25 @@ class FrameMaker {
   Bytes frame_;
 };
 
+// TCP ACKs from a Pod's target port back to a client, with valid
+// checksums: what a flow's Pod sends.
+class ReplyMaker {
+ public:
+  ReplyMaker() : frame_(tcp_frame(L2{port_mac(kPods), kPodMac}, L3{Ip4{}, Ip4{}}, Tcp{kTargetPort, 0, kAck})) {}
+
+  const Bytes& make(uint32_t flow, Ip4 pod) {
+    put_ip(frame_, kIpOff + 12, pod);
+    put_ip(frame_, kIpOff + 16, client_ip(flow));
+    put16(frame_, l4_off(frame_) + 2, client_port(flow));
+    fix_ip_checksum(frame_);
+    fix_l4_checksum(frame_);
+    return frame_;
+  }
+
+ private:
+  Bytes frame_;
+};
+
 // The io pass, out of line so that a profile can collect it alone
 // (tools/bench/worker_instructions.py): a burst received on `from`, sent on
 // `to`; how many were sent.
@@ -168,11 +204,12 @@ class FrameMaker {
 // (and every repetition) that asks for N.
 class Env {
  public:
-  Env(uint32_t flows, bool v6) : dp_(setup(flows, v6)), frames_(v6), order_(flows) {
+  Env(uint32_t flows, bool v6) : dp_(setup(flows, v6)), frames_(v6), order_(flows), pod_of_(v6 ? 0 : flows) {
     for (uint32_t i = 0; i < kPodCount; ++i) {
-      dp_.neighbors().set(Ip4::from_host(0xac11'010au + i), mac("02:00:00:00:11:00"));
-      dp_.neighbors6().set(pod6(i), mac("02:00:00:00:11:00"));
+      dp_.neighbors().set(pod_ip(i), kPodMac);
+      dp_.neighbors6().set(pod6(i), kPodMac);
     }
+    dp_.neighbors().set(kRouter, mac("02:00:00:00:fe:fe"));
     dp_.poll_until_idle();  // puts the worker online in QSBR
     // SYN then ACK of each flow, adjacent, so the 1 ms SYN timeout cannot
     // pass in between; in chunks that fit the RX ring.
@@ -185,7 +222,12 @@ class Env {
         }
       }
       dp_.poll_until_idle();
-      dp_.collect();
+      // The Pod each connection was pinned to, for its replies.
+      for (const Output& o : dp_.collect()) {
+        if (v6 || o.port != kPods) continue;
+        const uint32_t f = client_of(Ip4::from_host(get32(o.frame, kIpOff + 12)), get16(o.frame, l4_off(o.frame)));
+        pod_of_.at(f) = Ip4::from_host(get32(o.frame, kIpOff + 16));
+      }
     }
     if (dp_.total(&dp::WorkerCounters::flows_created) != flows || dp_.drops_total() != 0) {
       fail("priming did not pin every flow: drops " + dp_.drop_summary());
@@ -210,34 +252,38 @@ class Env {
     for (uint16_t i = 0; i < kBurst; ++i) out[i] = next++;
   }
 
-  // Puts a burst on the uplink's RX ring, as a NIC would have.
-  void inject(const uint32_t* flows, uint8_t flags) {
+  // Puts a burst on the uplink's RX ring, as a NIC would have; or, for
+  // `replies`, the flows' Pods' ACKs on the pods port's.
+  void inject(const uint32_t* flows, uint8_t flags, bool replies = false) {
     rte_mbuf* m[kBurst];
+    const size_t in = replies ? kPods : kUplink;
     if (rte_pktmbuf_alloc_bulk(dp_.pool(), m, kBurst) != 0) fail("mbuf pool empty");
     for (uint16_t i = 0; i < kBurst; ++i) {
-      const Bytes& f = frames_.make(flows[i], flags);
+      const Bytes& f = replies ? replies_.make(flows[i], pod_of_.at(flows[i])) : frames_.make(flows[i], flags);
       std::memcpy(rte_pktmbuf_append(m[i], static_cast<uint16_t>(f.size())), f.data(), f.size());
-      m[i]->port = dp_.port(kUplink).id();
+      m[i]->port = dp_.port(in).id();
     }
-    if (rte_ring_enqueue_bulk(dp_.port(kUplink).rx_ring(), reinterpret_cast<void**>(m), kBurst, nullptr) !=
-        kBurst) {
-      fail("uplink RX ring full");
+    if (rte_ring_enqueue_bulk(dp_.port(in).rx_ring(), reinterpret_cast<void**>(m), kBurst, nullptr) != kBurst) {
+      fail("RX ring full");
     }
   }
 
-  // Takes everything transmitted; how many left on the pods port.
-  size_t drain() {
-    size_t to_pods = 0;
-    for (const Output& o : dp_.collect()) to_pods += o.port == kPods;
-    return to_pods;
+  // Takes everything transmitted; how many left on the pods port (on the
+  // uplink, for `replies`).
+  size_t drain(bool replies = false) {
+    size_t out = 0;
+    for (const Output& o : dp_.collect()) out += o.port == (replies ? kUplink : kPods);
+    return out;
   }
 
   // The testpmd-io equivalent for one burst: TSC ticks of rx_burst on the
-  // uplink + tx_burst on the pods port.
-  uint64_t io_burst() {
+  // uplink + tx_burst on the pods port (the other way for `replies`).
+  uint64_t io_burst(bool replies = false) {
     rte_mbuf* m[kBurst];
+    const uint16_t from = dp_.port(replies ? kPods : kUplink).id();
+    const uint16_t to = dp_.port(replies ? kUplink : kPods).id();
     const uint64_t t0 = rte_rdtsc();
-    const uint16_t sent = timed_io(dp_.port(kUplink).id(), dp_.port(kPods).id(), m);
+    const uint16_t sent = timed_io(from, to, m);
     const uint64_t t1 = rte_rdtsc();
     if (sent != kBurst) fail("io burst short");
     return t1 - t0;
@@ -261,7 +307,9 @@ class Env {
 
   Dataplane dp_;
   FrameMaker frames_;
+  ReplyMaker replies_;
   std::vector<uint32_t> order_;
+  std::vector<Ip4> pod_of_;  // by flow (IPv4 environments)
   size_t cursor_ = 0;
 };
 
@@ -303,12 +351,17 @@ void BM_Io(benchmark::State& state) {
 
 // One burst through io and one through Worker::poll_once() per iteration;
 // only the latter is the benchmark's time.
-template <bool kNewFlows, bool kIpv6 = false>
+enum class Traffic { kEstablished, kNewFlows, kReplies };
+
+template <Traffic kTraffic, bool kIpv6 = false>
 void worker_loop(benchmark::State& state) {
+  constexpr bool kNewFlows = kTraffic == Traffic::kNewFlows;
+  constexpr bool kReplies = kTraffic == Traffic::kReplies;
   Env& env = env_for(static_cast<uint32_t>(state.range(0)), kIpv6);
   dp::Worker& worker = env.dp().worker(0);
   const uint64_t created_before = env.dp().total(&dp::WorkerCounters::flows_created);
   const uint64_t full_before = env.dp().total(&dp::WorkerCounters::flows_table_full);
+  const uint64_t adjacency_before = env.dp().total(&dp::WorkerCounters::adjacency_misses);
   const uint64_t drops_before = env.dp().drops_total();
   const uint8_t flags = kNewFlows ? kSyn : kAck;
   uint32_t flows[kBurst];
@@ -319,18 +372,18 @@ void worker_loop(benchmark::State& state) {
     } else {
       env.next_established(flows);
     }
-    env.inject(flows, flags);
-    io_cycles += env.io_burst();
-    env.drain();
+    env.inject(flows, flags, kReplies);
+    io_cycles += env.io_burst(kReplies);
+    env.drain(kReplies);
 
-    env.inject(flows, flags);
+    env.inject(flows, flags, kReplies);
     const uint64_t t0 = rte_rdtsc();
     timed_poll(worker);
     const uint64_t t1 = rte_rdtsc();
     state.SetIterationTime(static_cast<double>(t1 - t0) / tsc_hz());
     cycles += t1 - t0;
     packets += kBurst;
-    forwarded += env.drain();
+    forwarded += env.drain(kReplies);
   }
   // The io pass never reaches the worker: each new-flow packet the worker
   // sees is its flow's first.
@@ -350,16 +403,21 @@ void worker_loop(benchmark::State& state) {
   state.counters["own_cycles/pkt"] = static_cast<double>(cycles - io_cycles) / per;
   state.counters["table_full"] =
       static_cast<double>(env.dp().total(&dp::WorkerCounters::flows_table_full) - full_before);
+  // Packets whose next hop's MACs were not in the adjacency cache.
+  state.counters["adjacency_misses/pkt"] =
+      static_cast<double>(env.dp().total(&dp::WorkerCounters::adjacency_misses) - adjacency_before) / per;
   state.counters["tsc_MHz"] = tsc_hz() / 1e6;
 }
 
-void BM_Established(benchmark::State& state) { worker_loop<false>(state); }
-void BM_NewFlow(benchmark::State& state) { worker_loop<true>(state); }
-void BM_Established6(benchmark::State& state) { worker_loop<false, true>(state); }
-void BM_NewFlow6(benchmark::State& state) { worker_loop<true, true>(state); }
+void BM_Established(benchmark::State& state) { worker_loop<Traffic::kEstablished>(state); }
+void BM_Reply(benchmark::State& state) { worker_loop<Traffic::kReplies>(state); }
+void BM_NewFlow(benchmark::State& state) { worker_loop<Traffic::kNewFlows>(state); }
+void BM_Established6(benchmark::State& state) { worker_loop<Traffic::kEstablished, true>(state); }
+void BM_NewFlow6(benchmark::State& state) { worker_loop<Traffic::kNewFlows, true>(state); }
 
 BENCHMARK(BM_Io)->UseManualTime()->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_Established)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_Reply)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_Established6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();

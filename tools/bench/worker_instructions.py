@@ -26,6 +26,8 @@ import tempfile
 CASES = [
     ("established, 10k flows", "BM_Established/flows:10000/"),
     ("established, 1M flows", "BM_Established/flows:1000000/"),
+    ("reply, 10k flows", "BM_Reply/flows:10000/"),
+    ("reply, 1M flows", "BM_Reply/flows:1000000/"),
     ("new flow, 10k flows", "BM_NewFlow/flows:10000/"),
     ("new flow, 1M flows", "BM_NewFlow/flows:1000000/"),
     ("IPv6 established, 10k flows", "BM_Established6/flows:10000/"),
