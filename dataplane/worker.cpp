@@ -51,6 +51,8 @@ Worker::Worker(WorkerSetup setup)
       handoffs_(setup_.count),
       adjacency_(kAdjacencySlots),
       adjacency6_(kAdjacencySlots),
+      router_adjacency_(kRouterSlots),
+      router_adjacency6_(kRouterSlots),
       dns_buckets_(kDnsBuckets),
       // Twice what one loop can pin (a burst from each RX queue, one
       // handed off), so the half-open queue keeps up with any SYN rate.
@@ -587,27 +589,49 @@ void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
   forward(m, p);
 }
 
-PODGATE_OUT_OF_LINE bool Worker::resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept {
+// A destination not in the adjacency cache: its route, then its next hop's
+// MACs, from the router cache when the route has a router (`via`), else
+// from the shared neighbour table; an unresolved next hop sends the packet
+// to the control thread, which resolves it (ARP) and holds the packet
+// meanwhile.  See Adjacency.
+PODGATE_OUT_OF_LINE const Worker::Adjacency* Worker::resolve_adjacency(rte_mbuf* m, Ip4 dst,
+                                                                        Adjacency& slot) noexcept {
   const Snapshot& snap = *snapshot_;
   const Route* route = snap.route(dst);
   if (route == nullptr) {
     drop(m, DropReason::kNoRoute);
-    return false;
+    return nullptr;
   }
-  const Ip4 next_hop = route->via.is_zero() ? dst : route->via;
+  counters_.adjacency_misses.add();
+  if (route->via.is_zero()) return fill_adjacency(m, *route, dst, slot);
+  Adjacency* router = &router_adjacency_[(route->via.be * 0x9e3779b1u) >> (32 - 6)];
+  static_assert(kRouterSlots == 1u << 6);
+  if (router->ip != route->via.be || router->epoch != adj_epoch_) [[unlikely]] {
+    router = fill_adjacency(m, *route, route->via, *router);
+    if (router == nullptr) return nullptr;
+  }
+  if (slot.epoch != adj_epoch_ || slot.routed) {
+    slot = *router;
+    slot.ip = dst.be;
+  }
+  return router;
+}
+
+PODGATE_OUT_OF_LINE [[gnu::cold]] Worker::Adjacency* Worker::fill_adjacency(rte_mbuf* m, const Route& route,
+                                                                          Ip4 next_hop, Adjacency& adj) noexcept {
   const uint64_t mac = setup_.neighbors->find_word(next_hop);
   if (mac == 0) {
-    punt(m, PuntKind::kUnresolved, route->port, next_hop);
-    return false;
+    punt(m, PuntKind::kUnresolved, route.port, next_hop);
+    return nullptr;
   }
-  const PortAddress& out = snap.ports[static_cast<uint16_t>(route->port)];
+  const PortAddress& out = snapshot_->ports[static_cast<uint16_t>(route.port)];
   std::memcpy(adj.macs, &mac, 6);  // the word's first six bytes (NeighborTable::pack)
   std::memcpy(adj.macs + 6, out.mac.bytes.data(), 6);
-  adj.port_idx = static_cast<uint16_t>(route->port);
-  adj.ip = dst.be;
+  adj.port_idx = static_cast<uint16_t>(route.port);
+  adj.ip = next_hop.be;
   adj.epoch = adj_epoch_;
-  counters_.adjacency_misses.add();
-  return true;
+  adj.routed = !route.via.is_zero();
+  return &adj;
 }
 
 const PortAddress* Worker::rx_port_address(const rte_mbuf* m) const noexcept {

@@ -228,22 +228,39 @@ class Worker : public DpObject {
   // MAC rewrite (next hop's, then the port's own), one copy per packet
   // instead of a route scan and a neighbour lookup.  Valid while `epoch`
   // is adj_epoch_, which moves with the snapshot and the neighbour table.
+  //
+  // Two direct-mapped caches of them: by destination (a Pod, a client on a
+  // connected subnet, or one beyond a router), and by router (the next
+  // hop of a route with `via`).  Replies go to clients, and a gateway
+  // appliance's clients are many and almost all beyond one router: a
+  // destination not in the first cache costs a route scan and a copy of
+  // its router's entry, not a neighbour lookup, and never evicts a
+  // directly connected destination (a Pod) from the first.
   struct Adjacency {
-    uint32_t ip = 0;  // network order
+    uint32_t ip = 0;  // network order: the destination, or the router
     uint32_t epoch = 0;
     uint8_t macs[12];
     uint16_t port_idx = 0;
+    bool routed = false;  // the destination is beyond a router: these are its MACs
   };
   static constexpr uint32_t kAdjacencySlots = 1024;  // direct-mapped, 24 KiB
+  static constexpr uint32_t kRouterSlots = 64;       // direct-mapped, 1.5 KiB
   // The same for IPv6 destinations (issue 11).
   struct Adjacency6 {
     Ip6 ip;
     uint32_t epoch = 0;
     uint8_t macs[12];
     uint16_t port_idx = 0;
+    bool routed = false;
   };
-  // Fills `adj` for `dst`; false when the packet was dropped or punted.
-  bool resolve_adjacency6(rte_mbuf* m, const Ip6& dst, Adjacency6& adj) noexcept;
+  // The entry to send by for `dst`, whose slot in the destination cache is
+  // `slot` (filled unless it holds a directly connected destination and
+  // `dst` is beyond a router); nullptr when the packet was dropped (no
+  // route) or punted (next hop unresolved).
+  const Adjacency6* resolve_adjacency6(rte_mbuf* m, const Ip6& dst, Adjacency6& slot) noexcept;
+  // `adj` for `next_hop`, from the neighbour table (out of line, cold); nullptr,
+  // the packet punted, when it has no entry.
+  Adjacency6* fill_adjacency6(rte_mbuf* m, const Route6& route, const Ip6& next_hop, Adjacency6& adj) noexcept;
   // Packets for one port, sent with one tx_burst at the end of each burst
   // (each packet of a burst is sent at most once: kBurst always fits).
   struct TxBatch {
@@ -365,9 +382,9 @@ class Worker : public DpObject {
                        uint16_t mtu) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
   void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
-  // Fills `adj` for `dst` from the routes and neighbours; false when the
-  // packet was dropped (no route) or punted (next hop unresolved).
-  bool resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& adj) noexcept;
+  // As resolve_adjacency6(), for IPv4.
+  const Adjacency* resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& slot) noexcept;
+  Adjacency* fill_adjacency(rte_mbuf* m, const Route& route, Ip4 next_hop, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   // The kernel twin a packet for `dst` (a port's address, or the DNS VIP)
   // goes up to; none when that port has no twin or `dst` is not ours.
@@ -408,6 +425,8 @@ class Worker : public DpObject {
   DpVector<Handoff> handoffs_;                      // by owner worker
   DpVector<Adjacency> adjacency_;                   // kAdjacencySlots
   DpVector<Adjacency6> adjacency6_;                 // kAdjacencySlots
+  DpVector<Adjacency> router_adjacency_;            // kRouterSlots
+  DpVector<Adjacency6> router_adjacency6_;          // kRouterSlots
   uint32_t adj_epoch_ = 1;                          // entries start invalid (epoch 0)
   uint32_t min_frame_fits_ = 0;   // the longest frame every port's MTU takes
   uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
@@ -456,26 +475,30 @@ inline DropReason Worker::source_refused(Ip4 src) const noexcept {
 // table), then the port's TX batch.  Inline: the established path's last
 // stage, also used by the fragment path (worker_fragment.cpp).
 [[gnu::always_inline]] inline void Worker::forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept {
-  Adjacency& adj = adjacency_[(dst.be * 0x9e3779b1u) >> (32 - 10)];
+  Adjacency& slot = adjacency_[(dst.be * 0x9e3779b1u) >> (32 - 10)];
   static_assert(kAdjacencySlots == 1u << 10);
-  if (adj.ip != dst.be || adj.epoch != adj_epoch_) [[unlikely]] {
-    if (!resolve_adjacency(m, dst, adj)) return;
+  const Adjacency* adj = &slot;
+  if (slot.ip != dst.be || slot.epoch != adj_epoch_) [[unlikely]] {
+    adj = resolve_adjacency(m, dst, slot);
+    if (adj == nullptr) return;
   }
-  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
-  send(m, adj.port_idx);
+  std::memcpy(eth, adj->macs, sizeof adj->macs);  // destination MAC, then source MAC
+  send(m, adj->port_idx);
 }
 
 // As forward(), for IPv6 destinations: valid for the epoch of the snapshot
 // and both neighbour tables.
 [[gnu::always_inline]] inline void Worker::forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept {
   const uint64_t fold = dst.word(0) ^ dst.word(1);
-  Adjacency6& adj = adjacency6_[static_cast<uint32_t>((fold * 0x9e37'79b9'7f4a'7c15u) >> 54)];
+  Adjacency6& slot = adjacency6_[static_cast<uint32_t>((fold * 0x9e37'79b9'7f4a'7c15u) >> 54)];
   static_assert(kAdjacencySlots == 1u << 10);
-  if (!(adj.ip == dst) || adj.epoch != adj_epoch_) [[unlikely]] {
-    if (!resolve_adjacency6(m, dst, adj)) return;
+  const Adjacency6* adj = &slot;
+  if (!(slot.ip == dst) || slot.epoch != adj_epoch_) [[unlikely]] {
+    adj = resolve_adjacency6(m, dst, slot);
+    if (adj == nullptr) return;
   }
-  std::memcpy(eth, adj.macs, sizeof adj.macs);  // destination MAC, then source MAC
-  send(m, adj.port_idx);
+  std::memcpy(eth, adj->macs, sizeof adj->macs);  // destination MAC, then source MAC
+  send(m, adj->port_idx);
 }
 
 }  // namespace podgate::dp

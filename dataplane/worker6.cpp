@@ -310,30 +310,49 @@ void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t
   forward6(e, eth, to);
 }
 
-// Route, then the next hop's MAC from the shared IPv6 neighbour table; an
-// unresolved next hop sends the packet to the control thread, which
-// solicits it (RFC 4861 §7.2.2) and holds the packet meanwhile.
-bool Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst, Adjacency6& adj) noexcept {
+// As resolve_adjacency(): the route, then the next hop's MACs from the
+// router cache or the shared IPv6 neighbour table; an unresolved next hop
+// sends the packet to the control thread, which solicits it (RFC 4861
+// §7.2.2) and holds the packet meanwhile.
+const Worker::Adjacency6* Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst, Adjacency6& slot) noexcept {
   const Snapshot& snap = *snapshot_;
   const Route6* route = snap.route(dst);
   if (route == nullptr) {
     drop(m, DropReason::kNoRoute);
-    return false;
+    return nullptr;
   }
-  const Ip6& next_hop = route->via.is_zero() ? dst : route->via;
+  counters_.adjacency_misses.add();
+  if (route->via.is_zero()) return fill_adjacency6(m, *route, dst, slot);
+  const uint64_t fold = route->via.word(0) ^ route->via.word(1);
+  Adjacency6* router = &router_adjacency6_[static_cast<uint32_t>((fold * 0x9e37'79b9'7f4a'7c15u) >> 58)];
+  static_assert(kRouterSlots == 1u << 6);
+  if (!(router->ip == route->via) || router->epoch != adj_epoch_) [[unlikely]] {
+    router = fill_adjacency6(m, *route, route->via, *router);
+    if (router == nullptr) return nullptr;
+  }
+  if (slot.epoch != adj_epoch_ || slot.routed) {
+    slot = *router;
+    slot.ip = dst;
+  }
+  return router;
+}
+
+[[gnu::noinline, gnu::cold]] Worker::Adjacency6* Worker::fill_adjacency6(rte_mbuf* m, const Route6& route,
+                                                                       const Ip6& next_hop,
+                                                                       Adjacency6& adj) noexcept {
   const uint64_t mac = setup_.neighbors6 != nullptr ? setup_.neighbors6->find_word(next_hop) : 0;
   if (mac == 0) {
-    punt(m, PuntKind::kUnresolved6, route->port, Ip4{});
-    return false;
+    punt(m, PuntKind::kUnresolved6, route.port, Ip4{});
+    return nullptr;
   }
-  const uint16_t port = static_cast<uint16_t>(route->port);
+  const uint16_t port = static_cast<uint16_t>(route.port);
   std::memcpy(adj.macs, &mac, 6);
-  std::memcpy(adj.macs + 6, snap.ports[port].mac.bytes.data(), 6);
+  std::memcpy(adj.macs + 6, snapshot_->ports[port].mac.bytes.data(), 6);
   adj.port_idx = port;
-  adj.ip = dst;
+  adj.ip = next_hop;
   adj.epoch = adj_epoch_;
-  counters_.adjacency_misses.add();
-  return true;
+  adj.routed = !route.via.is_zero();
+  return &adj;
 }
 
 }  // namespace podgate::dp

@@ -756,6 +756,62 @@ TEST(WorkerPipeline, APacketHandedToTheWrongWorkerIsHandedOnToItsOwner) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+TEST(WorkerPipeline, RepliesToClientsBeyondARouterLeaveThePodsCached) {
+  // A gateway appliance's clients are many and beyond one router.  Their
+  // replies take the router's MACs from the router cache, and must not
+  // evict the Pods from the destination cache (1,024 slots): after replies
+  // to 3,000 such clients, the Pods' next packets still hit it.  When the
+  // router gets a new MAC, the next replies carry it.
+  auto d = make_dataplane(kBaseConfig + "\n[[routes]]\nprefix = \"100.64.0.0/16\"\nvia = \"192.0.2.254\"\n");
+  constexpr uint32_t kClients = 3000;
+  std::vector<TcpPacket> syns;
+  std::vector<Bytes> frames;
+  for (uint32_t i = 0; i < kClients; ++i) {
+    TcpPacket syn = to_vip(40000);
+    syn.l3.src = Ip4::from_host(0x6440'0000u + i);
+    syns.push_back(syn);
+    frames.push_back(syn.frame());
+  }
+  std::map<uint32_t, Ip4> pod_of;  // by client address, host order
+  for (const Output& o : d->send(kUplink, frames)) pod_of[ip_src(o.frame).host()] = ip_dst(o.frame);
+  ASSERT_EQ(pod_of.size(), kClients) << d->drop_summary();
+
+  auto replies_to = [&](const MacAddr& router_mac, uint32_t clients) {
+    std::vector<Bytes> replies;
+    for (uint32_t i = 0; i < clients; ++i) {
+      replies.push_back(reply_from(pod_of.at(syns[i].l3.src.host()), syns[i], kAck).frame());
+    }
+    size_t back = 0;
+    for (const Output& o : d->send(kPods, replies)) {
+      EXPECT_EQ(o.port, kUplink);
+      EXPECT_EQ(eth_dst(o.frame), router_mac) << describe(o.frame);
+      EXPECT_EQ(eth_src(o.frame), kUplinkMac);
+      ++back;
+    }
+    EXPECT_EQ(back, clients) << d->drop_summary();
+  };
+  replies_to(kGatewayMac, kClients);
+  const uint64_t misses = d->total(&WorkerCounters::adjacency_misses);
+  std::vector<Bytes> acks;
+  for (TcpPacket ack : syns) {
+    ack.tcp.flags = kAck;
+    ack.tcp.seq += 1;
+    acks.push_back(ack.frame());
+  }
+  size_t to_pods = 0;
+  for (const Output& o : d->send(kUplink, acks)) {
+    EXPECT_EQ(eth_dst(o.frame), pod_mac(ip_dst(o.frame)));
+    ++to_pods;
+  }
+  EXPECT_EQ(to_pods, kClients);
+  EXPECT_EQ(d->total(&WorkerCounters::adjacency_misses), misses) << "the Pods' packets must hit";
+
+  const MacAddr new_router_mac = mac("02:00:00:00:99:fe");
+  d->neighbors().set(kGateway, new_router_mac);
+  replies_to(new_router_mac, 100);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerPipeline, AdjacencyCacheFollowsANeighbourChange) {
   // The worker caches each destination's port and MAC rewrite; a Pod that
   // keeps its address but gets a new MAC (a restarted VM, a moved Pod)

@@ -245,6 +245,61 @@ TEST(WorkerIpv6, AFarClientsReplyLeavesThroughItsRoutesGateway) {
                                             Tcp{80, 40000, kSyn | kAck})));
 }
 
+TEST(WorkerIpv6, RepliesToClientsBeyondARouterLeaveThePodsCached) {
+  // As WorkerPipeline's IPv4 test: 3,000 far clients' replies take the
+  // gateway's MACs from the router cache without evicting the Pods from
+  // the destination cache (1,024 slots); the gateway's new MAC is used
+  // from the next burst on.
+  auto d = make_dataplane();
+  constexpr uint16_t kClients = 3000;
+  auto far_client = [](uint16_t i) {
+    Ip6 a = kFarClient6;
+    a.bytes[14] = static_cast<uint8_t>(i >> 8);
+    a.bytes[15] = static_cast<uint8_t>(i);
+    return a;
+  };
+  std::vector<Bytes> syns, acks;
+  for (uint16_t i = 0; i < kClients; ++i) {
+    syns.push_back(tcp6_frame({kUplinkMac, kGatewayMac}, {far_client(i), kVip6}, Tcp{40000, 80, kSyn}));
+    acks.push_back(tcp6_frame({kUplinkMac, kGatewayMac}, {far_client(i), kVip6}, Tcp{40000, 80, kAck, 1001}));
+  }
+  std::vector<Ip6> pod_of(kClients);
+  size_t opened = 0;
+  for (const Output& o : d->send(kUplink, syns)) {
+    const Ip6 client = get_ip6(o.frame, kEthLen + 8);
+    pod_of.at(static_cast<uint16_t>(client.bytes[14] << 8 | client.bytes[15])) = get_ip6(o.frame, kEthLen + 24);
+    ++opened;
+  }
+  ASSERT_EQ(opened, kClients) << d->drop_summary();
+  auto replies_to = [&](const MacAddr& router_mac, uint16_t clients) {
+    std::vector<Bytes> replies;
+    for (uint16_t i = 0; i < clients; ++i) {
+      replies.push_back(tcp6_frame({kPodsMac, pod_mac(pod_of[i])}, {pod_of[i], far_client(i)}, Tcp{8080, 40000, kAck}));
+    }
+    size_t back = 0;
+    for (const Output& o : d->send(kPods, replies)) {
+      EXPECT_EQ(o.port, kUplink);
+      EXPECT_EQ(eth_dst(o.frame), router_mac);
+      ++back;
+    }
+    EXPECT_EQ(back, clients) << d->drop_summary();
+  };
+  replies_to(kGatewayMac, kClients);
+  const uint64_t misses = d->total(&WorkerCounters::adjacency_misses);
+  size_t to_pods = 0;
+  for (const Output& o : d->send(kUplink, acks)) {
+    EXPECT_EQ(eth_dst(o.frame), pod_mac(get_ip6(o.frame, kEthLen + 24)));
+    ++to_pods;
+  }
+  EXPECT_EQ(to_pods, kClients);
+  EXPECT_EQ(d->total(&WorkerCounters::adjacency_misses), misses) << "the Pods' packets must hit";
+
+  const MacAddr new_gateway_mac = mac("02:00:00:00:99:fe");
+  d->neighbors6().set(kGateway6, new_gateway_mac);
+  replies_to(new_gateway_mac, 100);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerIpv6, AReplyWithoutAFlowIsMappedBackStatelessly) {
   auto d = make_dataplane();
   EXPECT_TRUE(frames_equal(expect_one(*d, kPods, synack_from(kPod6a, 45000), kUplink), synack_unnat(45000)));
