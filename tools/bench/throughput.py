@@ -30,7 +30,7 @@ It measures, in one run:
     config and sending SIGHUP), checked in full (moved flows, wrong Pods);
   * DNS (dnsperf against podgate's kernel UDP listener) and control socket
     (`status` round trips) latency, idle and while the worker is saturated;
-  * the per-packet cycles of tests/bench/worker_bench (established, new flow).
+  * the per-packet cycles of tests/bench/worker_bench (established, replies, new flow).
 
 It writes docs/bench/throughput.csv, docs/bench/throughput.png (gnuplot, the
 Debian package gnuplot-nox, installed with apt-get when missing) and the
@@ -1099,7 +1099,8 @@ def section(bench, rows, command):
                      "other jobs) rather than podgate set the rate.")
     wb = e.get("worker_bench")
     if wb:
-        est_c = {k: v for k, v in wb.items() if k.startswith("BM_Established")}
+        # A Pod's reply is an established packet too (BM_Reply).
+        est_c = {k: v for k, v in wb.items() if k.startswith(("BM_Established", "BM_Reply"))}
         new_c = {k: v for k, v in wb.items() if k.startswith("BM_NewFlow")}
         ins = e.get("worker_instructions", {})
 
