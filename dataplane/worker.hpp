@@ -382,7 +382,7 @@ class Worker : public DpObject {
                        uint16_t mtu) noexcept;
   void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
   void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
-  // As resolve_adjacency6(), for IPv4.
+  // As resolve_adjacency6() and fill_adjacency6(), for IPv4.
   const Adjacency* resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& slot) noexcept;
   Adjacency* fill_adjacency(rte_mbuf* m, const Route& route, Ip4 next_hop, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
