@@ -29,9 +29,10 @@
 //                connections plus the last few milliseconds' SYNs instead
 //                of filling; flows_table_full must stay 0 (it is reported).
 //
-// Established and NewFlow have an IPv6 twin (issue 11), BM_Established6 and BM_NewFlow6: the
-// same service with an IPv6 cluster IP and IPv6 Pods, the same clients'
-// numbers as IPv6 addresses, side by side with IPv4 in one run.
+// Established and NewFlow have an IPv6 twin (issue 11), BM_Established6
+// and BM_NewFlow6: the same service with an IPv6 cluster IP and IPv6 Pods,
+// the same clients' numbers as IPv6 addresses, side by side with IPv4 in
+// one run.
 //
 // Run pinned, with repetitions, on a quiet core:
 //   taskset -c 1 build-bench/tests/worker_bench --benchmark_repetitions=5
@@ -362,6 +363,7 @@ void worker_loop(benchmark::State& state) {
   const uint64_t created_before = env.dp().total(&dp::WorkerCounters::flows_created);
   const uint64_t full_before = env.dp().total(&dp::WorkerCounters::flows_table_full);
   const uint64_t adjacency_before = env.dp().total(&dp::WorkerCounters::adjacency_misses);
+  const uint64_t stateless_before = env.dp().total(&dp::WorkerCounters::replies_stateless);
   const uint64_t drops_before = env.dp().drops_total();
   const uint8_t flags = kNewFlows ? kSyn : kAck;
   uint32_t flows[kBurst];
@@ -388,11 +390,14 @@ void worker_loop(benchmark::State& state) {
   // The io pass never reaches the worker: each new-flow packet the worker
   // sees is its flow's first.
   const uint64_t created = env.dp().total(&dp::WorkerCounters::flows_created) - created_before;
+  // A reply must find its flow, not be mapped back statelessly.
+  const uint64_t stateless = env.dp().total(&dp::WorkerCounters::replies_stateless) - stateless_before;
   if (forwarded != packets || env.dp().drops_total() != drops_before ||
-      created != (kNewFlows ? packets : 0)) {
+      created != (kNewFlows ? packets : 0) || stateless != 0) {
     state.SkipWithError(("not every packet took the measured path: forwarded " + std::to_string(forwarded) +
                          "/" + std::to_string(packets) + ", flows created " + std::to_string(created) +
-                         ", drops " + env.dp().drop_summary())
+                         ", replies without a flow " + std::to_string(stateless) + ", drops " +
+                         env.dp().drop_summary())
                             .c_str());
     return;
   }
