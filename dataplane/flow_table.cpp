@@ -16,10 +16,6 @@ uint32_t buckets_for(uint32_t capacity) noexcept {
   return std::max<uint32_t>(2, (capacity + k - 1) / k);
 }
 
-// Entries of the half-open queue: half the records, rounded up to a power
-// of two (4..8 bytes a connection).
-uint32_t half_open_entries(uint32_t capacity) noexcept { return std::max<uint32_t>(1, std::bit_ceil(capacity) / 2); }
-
 }  // namespace
 
 template <class F>
@@ -48,8 +44,7 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
   // allocations.
   flows_ = DpVector<F>(capacity_);
   buckets_ = DpVector<Bucket>(n_buckets_);
-  half_open_ = DpVector<HalfOpen>(half_open_entries(capacity_));
-  half_open_mask_ = static_cast<uint32_t>(half_open_.size()) - 1;
+  half_open_ = DpVector<HalfOpen>(capacity_);
   for (uint32_t i = capacity_; i-- > 0;) {
     flows_[i].expires = free_head_;
     free_head_ = i;
@@ -59,7 +54,7 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
 template <class F>
 uint64_t BasicFlowTable<F>::memory_bytes(uint32_t capacity) noexcept {
   return uint64_t{capacity} * sizeof(F) + uint64_t{buckets_for(capacity)} * sizeof(Bucket) +
-         uint64_t{half_open_entries(capacity)} * sizeof(HalfOpen);
+         uint64_t{capacity} * sizeof(HalfOpen);
 }
 
 // insert()'s general placement, when put() could not: a tag of the key in

@@ -27,8 +27,8 @@
 //
 // Memory: the index has one bucket per 3 connections (2 keys per connection
 // at 75% slot occupancy with the table full), so a connection costs its
-// 32-byte record plus 21.3 bytes of index, and 4 to 8 bytes of the
-// half-open queue (below): 57-61 bytes.  Everything is allocated by the
+// 32-byte record plus 21.3 bytes of index, and 8 bytes of the half-open
+// queue (below): 61.3 bytes.  Everything is allocated by the
 // constructor, never again.  Free records form a list
 // threaded through their `expires` field.
 //
@@ -44,8 +44,12 @@
 // expired half-open records back only as fast as the sweep passes them:
 // with 1M established flows and 64k spare records, a flood of SYNs with a
 // 1 ms timeout found no free record for 29% of them (worker_bench).  The
-// queue has an entry (8 bytes) for half the records, rounded up to a power
-// of two; when it is full its oldest entry is dropped, and that flow is
+// queue has an entry (8 bytes) for every record, so a flood whose
+// half-open flows take every record is still freed on time.  (With
+// entries for half the records, a 3.5 M/s flood with a 1 s SYN timeout
+// outgrew the queue, and 7% of its SYNs found the table full.)  A record
+// freed and taken again while its old entry waits is queued twice, so the
+// queue can still fill; then its oldest entry is dropped, and that flow is
 // left to the sweep.
 //
 // Time is a uint32 count of milliseconds that wraps after ~49.7 days; every
@@ -511,17 +515,19 @@ class BasicFlowTable {
     // The queue's fields in locals: freeing a flow stores through pointers
     // the compiler cannot tell apart from them.
     const HalfOpen* const ring = half_open_.data();
-    const uint32_t mask = half_open_mask_;
+    const uint32_t size = capacity_;
     uint32_t head = half_open_head_;
-    const uint32_t queued = half_open_tail_ - head;
+    uint32_t queued = half_open_count_;
     uint32_t left = budget < queued ? budget : queued;
     uint32_t freed = 0;
     while (left != 0) {
-      const uint32_t take = left < kHalfOpenChunk ? left : kHalfOpenChunk;
+      // A chunk ends at the ring's end, so no entry needs a wrap test.
+      uint32_t take = left < kHalfOpenChunk ? left : kHalfOpenChunk;
+      if (take > size - head) take = size - head;
       uint32_t due[kHalfOpenChunk];
       uint32_t n = 0;
       for (; n < take; ++n) {
-        const HalfOpen e = ring[(head + n) & mask];
+        const HalfOpen e = ring[head + n];
         if (!is_expired(e.deadline, now)) break;
         due[n] = e.index;
         prefetch_record(e.index);
@@ -544,10 +550,13 @@ class BasicFlowTable {
         ++freed;
       }
       head += n;
+      if (head == size) head = 0;
+      queued -= n;
       left -= n;
       if (n != take) break;
     }
     half_open_head_ = head;
+    half_open_count_ = queued;
     return freed;
   }
 
@@ -794,11 +803,15 @@ class BasicFlowTable {
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
   // entry (that flow is left to the sweep).
   void queue_half_open(uint32_t index, uint32_t deadline) noexcept {
-    const uint32_t tail = half_open_tail_;
-    const uint32_t mask = half_open_mask_;
-    if (tail - half_open_head_ > mask) [[unlikely]] ++half_open_head_;
-    half_open_[tail & mask] = HalfOpen{index, deadline};
-    half_open_tail_ = tail + 1;
+    const uint32_t size = capacity_;
+    uint32_t at = half_open_head_ + half_open_count_;
+    if (at >= size) at -= size;
+    half_open_[at] = HalfOpen{index, deadline};
+    if (half_open_count_ == size) [[unlikely]] {
+      half_open_head_ = at + 1 == size ? 0 : at + 1;  // the oldest entry, just overwritten, is gone
+    } else {
+      ++half_open_count_;
+    }
   }
 
   static bool has_key(const F& f, bool reverse, const Key& k) noexcept { return F::has_key(f, reverse, k); }
@@ -811,12 +824,10 @@ class BasicFlowTable {
   uint32_t size_ = 0;
   uint32_t free_head_ = kNoFlow;  // first free record
   uint32_t cursor_ = 0;           // next record expire_some() examines
-  // The half-open queue: a ring of a power of two entries; head and tail
-  // run free (entry i is at i & mask).
+  // The half-open queue: a ring of one entry per record (capacity_).
   DpVector<HalfOpen> half_open_;
-  uint32_t half_open_mask_ = 0;
-  uint32_t half_open_head_ = 0;
-  uint32_t half_open_tail_ = 0;
+  uint32_t half_open_head_ = 0;   // position of the oldest entry
+  uint32_t half_open_count_ = 0;  // entries queued
   // Each FlowState's timeout (kFree: 0), from the FlowTimeouts given.
   static constexpr size_t kFlowStates = static_cast<size_t>(FlowState::kUdp) + 1;
   uint32_t timeout_of_state_[kFlowStates] = {};

@@ -338,7 +338,7 @@ address = "172.17.0.1/16"
         self.assertEqual(code, 0, text)
 
     def test_a_flow_table_beyond_memory_is_an_error_not_a_crash(self):
-        # 2^28 connections need 14.3 GiB per worker (IPv4 alone); EAL has 256 MiB.
+        # 2^28 connections need 15.3 GiB per worker (IPv4 alone); EAL has 256 MiB.
         tmp = netlab.tempfile.mkdtemp(prefix="pgbig-")
         config = os.path.join(tmp, "big.toml")
         with open(config, "w") as f:
@@ -361,7 +361,7 @@ socket = "%s/control.sock"
         res = netlab.run(netlab.podgate_binary(), "-c", config, check=False, timeout=60)
         self.assertNotIn(res.returncode, (0, -6), res.stderr)  # -6: SIGABRT (uncaught bad_alloc)
         self.assertIn("worker 0: out of DPDK memory for its flow tables (268435456 IPv4 and 67108864 IPv6 "
-                      "connections, 20650 MiB per worker); lower [dataplane] flow_table_size", res.stderr)
+                      "connections, 21930 MiB per worker); lower [dataplane] flow_table_size", res.stderr)
 
     def test_sigterm_stops_cleanly_and_prints_final_counters(self):
         app = netlab.Appliance("pge2e3")

@@ -462,10 +462,9 @@ def perf_profile(pid, seconds, workdir):
 
 def flow_table_bytes(connections):
     """dataplane/flow_table.hpp: a 32-byte record per connection, a 64-byte
-    index bucket per 3 connections, and the half-open queue (8 bytes an
-    entry, for half the connections rounded up to a power of two)."""
-    queue = max(1, (1 << (connections - 1).bit_length()) // 2)
-    return connections * 32 + -(-connections // 3) * 64 + queue * 8
+    index bucket per 3 connections, and the half-open queue (an 8-byte
+    entry per connection)."""
+    return connections * 32 + -(-connections // 3) * 64 + connections * 8
 
 
 def worker_bench(build, quick, cpu):
