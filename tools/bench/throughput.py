@@ -32,6 +32,17 @@ It measures, in one run:
     (`status` round trips) latency, idle and while the worker is saturated;
   * the per-packet cycles of tests/bench/worker_bench (established, replies, new flow).
 
+Elsewhere (a bigger, quieter machine without DPDK installed): pack the
+programs with ../shared/tools/bundle-dpdk-run (tools/bench/device_bundle.sh
+does it, and tools/bench/device_run.sh runs a subset there), then
+
+    tools/bench/throughput.py --bundle .bench/b --cores 2-15 --workers 1,2,4,8 \
+        --cases baseline,matrix,synflood,scaling,worker_bench --flows 100000,1000000 \
+        --sizes 64 --no-plot --print-only
+
+--bundle starts podgate, podgate-gen, dpdk-testpmd and worker_bench from the
+bundle, with its PMDs; --cases, --flows and --sizes pick what runs.
+
 It writes docs/bench/throughput.csv, docs/bench/throughput.png (gnuplot, the
 Debian package gnuplot-nox, installed with apt-get when missing) and the
 "Throughput over memif" section of docs/benchmarks.md (--print-only prints
@@ -132,6 +143,9 @@ CLIENTS6_NET = "2001:db8::/32"  # every IPv6 case's clients, routed via memiflab
 MIN_UDP6_FRAME = 78
 DNS_ZONE_NAME = "web.default.svc.cluster.local"
 SECTION = "## Throughput over memif"
+# What --cases can pick, in the order they run.
+CASES = ("baseline", "matrix", "synflood", "churn", "responsiveness", "scaling", "worker_bench",
+         "instructions")
 
 
 def log(msg):
@@ -155,19 +169,75 @@ def hugepages_free_mb():
 
 class Memory:
     """EAL memory arguments for podgate (512 MiB), the generator and testpmd
-    (256 MiB each, never at the same time as each other's peer podgate)."""
+    (256 MiB each, never at the same time as each other's peer podgate),
+    and the PMDs to load (a bundle's; none for an installed DPDK)."""
 
-    def __init__(self, force_no_huge):
+    def __init__(self, force_no_huge, pmds=()):
         self.huge = not force_no_huge and hugepages_free_mb() >= 512 + 256 + 64
+        self.pmds = list(pmds)
 
     def args(self, mb, prefix):
         if self.huge:
             # --in-memory: no runtime files in /var/run or hugetlbfs to clean.
-            return ["--in-memory", "-m", str(mb), "--no-pci", "--file-prefix", prefix]
-        return ["--no-huge", "--no-shconf", "-m", str(mb), "--no-pci", "--file-prefix", prefix]
+            return ["--in-memory", "-m", str(mb), "--no-pci", "--file-prefix", prefix, *self.pmds]
+        return ["--no-huge", "--no-shconf", "-m", str(mb), "--no-pci", "--file-prefix", prefix,
+                *self.pmds]
 
     def describe(self):
         return "2 MiB hugepages" if self.huge else "4 KiB pages (--no-huge)"
+
+
+class Programs:
+    """Where podgate, podgate-gen, dpdk-testpmd and worker_bench come from:
+    the build directory and the installed testpmd, or (--bundle) a folder
+    made by ../shared/tools/bundle-dpdk-run, whose `run` starts each program
+    with the bundled loader and libraries, for a machine without DPDK."""
+
+    def __init__(self, build, bundle=None):
+        self.build = pathlib.Path(build).resolve()
+        self.bundle = pathlib.Path(bundle).resolve() if bundle else None
+        if self.bundle:
+            run = self.bundle / "run"
+            for prog in ("podgate", "podgate-gen", "dpdk-testpmd"):
+                if not (self.bundle / "bin" / prog).exists():
+                    sys.exit(f"throughput: {prog} is not in the bundle {self.bundle}")
+            self.pmds = subprocess.run([str(run), "--pmds"], capture_output=True, text=True,
+                                       check=True).stdout.split()
+        else:
+            for b in (self.build / "control" / "podgate",
+                      self.build / "tools" / "trafficgen" / "podgate-gen"):
+                if not b.exists():
+                    sys.exit(f"throughput: {b} is not built (ninja -C {build} control/podgate "
+                             f"tools/trafficgen/podgate-gen tests/worker_bench)")
+            self.pmds = []
+
+    def argv(self, prog):
+        """The command that starts `prog` (podgate, podgate-gen, dpdk-testpmd)."""
+        if self.bundle:
+            return [str(self.bundle / "run"), prog]
+        if prog == "dpdk-testpmd":
+            return [prog]
+        sub_dir = "control" if prog == "podgate" else "tools/trafficgen"
+        return [str(self.build / sub_dir / prog)]
+
+    def line_buffered(self, prog):
+        """(command prefix, environment) that line-buffer `prog`'s stdout
+        into a file (stdbuf -oL; in a bundle, the bundled libstdbuf.so that
+        tools/bench/device_bundle.sh adds, for the bundled glibc)."""
+        if not self.bundle:
+            return ["stdbuf", "-oL", *self.argv(prog)], None
+        lib = self.bundle / "lib" / "libstdbuf.so"
+        env = dict(os.environ, _STDBUF_O="L", LD_PRELOAD=str(lib)) if lib.exists() else None
+        return self.argv(prog), env
+
+    def worker_bench(self):
+        """The command that starts worker_bench, or None when there is none."""
+        if self.bundle:
+            if not (self.bundle / "bin" / "worker_bench").exists():
+                return None
+            return [str(self.bundle / "run"), "--preload", "worker_bench"]
+        exe = self.build / "tests" / "worker_bench"
+        return [str(exe)] if exe.exists() else None
 
 
 # ---------------------------------------------------------------------------
@@ -215,13 +285,14 @@ class Forwarder:
 
 
 class Testpmd(Forwarder):
-    def __init__(self, workdir, mode, memory, tag, layout):
+    def __init__(self, workdir, mode, memory, tag, layout, programs):
         super().__init__(workdir, tag)
         for name in ("up", "pods"):
             if os.path.exists(self.socket(name)):
                 os.unlink(self.socket(name))
-        # stdbuf: testpmd's stdout is block-buffered into a file otherwise.
-        args = ["stdbuf", "-oL", "dpdk-testpmd", "--lcores", layout.forwarder_lcores(1),
+        # Line-buffered: testpmd's stdout is block-buffered into a file otherwise.
+        command, env = programs.line_buffered("dpdk-testpmd")
+        args = [*command, "--lcores", layout.forwarder_lcores(1),
                 *memory.args(256, tag),
                 "--vdev", memiflab.memif_devargs(0, "server", self.socket("up"), RSIZE),
                 "--vdev", memiflab.memif_devargs(1, "server", self.socket("pods"), RSIZE),
@@ -229,7 +300,7 @@ class Testpmd(Forwarder):
                 "--total-num-mbufs=16384", "--auto-start", "--disable-link-check"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.PIPE)
+                                     stdin=subprocess.PIPE, env=env)
         self.wait_for("Press enter to exit")
 
     def stop(self, sig=signal.SIGINT):
@@ -259,7 +330,7 @@ def port_counters(log_text):
 
 
 class Podgate(Forwarder):
-    def __init__(self, workdir, binary, memory, tag, flow_table_size, layout, syn_timeout=30,
+    def __init__(self, workdir, command, memory, tag, flow_table_size, layout, syn_timeout=30,
                  dns_port=None, workers=1, ipv6_flow_table_size=None):
         super().__init__(workdir, tag)
         self.ipv6_flow_table_size = ipv6_flow_table_size
@@ -273,7 +344,7 @@ class Podgate(Forwarder):
         self.memory = memory
         self.write_config(0)
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([binary, "-c", self.config], stdout=self.log,
+        self.proc = subprocess.Popen([*command, "-c", self.config], stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.wait_for("running:")
 
@@ -329,7 +400,7 @@ def run_generator(gen, fwd, memory, tag, options, queues, layout, gateway_mac=No
     """Runs podgate-gen on CPU 0 against `fwd`; returns its JSON results."""
     out = os.path.join(fwd.dir, f"{tag}.json")
     rxq = queues + 1 if isinstance(fwd, Podgate) else queues
-    args = [gen, "--lcores", layout.generator_lcores(), *memory.args(256, tag),
+    args = [*gen, "--lcores", layout.generator_lcores(), *memory.args(256, tag),
             *memiflab.generator_vdevs(fwd.socket("up"), fwd.socket("pods"), RSIZE),
             "--", "--json", out, "--tx-queues", str(queues), "--rx-queues", str(rxq), *options]
     if gateway_mac:
@@ -467,13 +538,13 @@ def flow_table_bytes(connections):
     return connections * 32 + -(-connections // 3) * 64 + connections * 8
 
 
-def worker_bench(build, quick, cpu):
-    exe = pathlib.Path(build) / "tests" / "worker_bench"
-    if not exe.exists():
-        return None, f"{exe} not built"
+def worker_bench(programs, quick, cpu):
+    exe = programs.worker_bench()
+    if exe is None:
+        return None, "worker_bench not built"
     reps = "1" if quick else "3"
     min_time = "0.05" if quick else "0.3"
-    cmd = ["taskset", "-c", str(cpu), str(exe), f"--benchmark_repetitions={reps}",
+    cmd = ["taskset", "-c", str(cpu), *exe, f"--benchmark_repetitions={reps}",
            "--benchmark_report_aggregates_only=true", f"--benchmark_min_time={min_time}",
            "--benchmark_format=json"]
     if quick:
@@ -529,13 +600,10 @@ class Bench:
     def __init__(self, a):
         self.a = a
         self.build = pathlib.Path(a.build).resolve()
-        self.podgate_bin = str(self.build / "control" / "podgate")
-        self.gen_bin = str(self.build / "tools" / "trafficgen" / "podgate-gen")
-        for b in (self.podgate_bin, self.gen_bin):
-            if not os.path.exists(b):
-                sys.exit(f"throughput: {b} is not built (ninja -C {a.build} control/podgate "
-                         f"tools/trafficgen/podgate-gen tests/worker_bench)")
-        self.memory = Memory(a.no_huge)
+        self.programs = Programs(a.build, a.bundle)
+        self.podgate_cmd = self.programs.argv("podgate")
+        self.gen_cmd = self.programs.argv("podgate-gen")
+        self.memory = Memory(a.no_huge, self.programs.pmds)
         self.layout = Layout(parse_cores(a.cores))
         self.worker_counts = [int(n) for n in a.workers.split(",")] if a.workers else []
         for n in self.worker_counts:
@@ -552,7 +620,7 @@ class Bench:
 
     def gen(self, fwd, options, **kw):
         queues = fwd.workers if isinstance(fwd, Podgate) else 1
-        return run_generator(self.gen_bin, fwd, self.memory, self.tag("g"), options, queues,
+        return run_generator(self.gen_cmd, fwd, self.memory, self.tag("g"), options, queues,
                              self.layout, **kw)
 
     def add(self, kind, mode, flows, size, proto, r, notes="", family="IPv4", io_size=None):
@@ -592,7 +660,7 @@ class Bench:
         for mode in modes:
             for size in sizes:
                 proto = "UDP" if size < 70 else "TCP"
-                t = Testpmd(self.dir, mode, self.memory, self.tag("t"), self.layout)
+                t = Testpmd(self.dir, mode, self.memory, self.tag("t"), self.layout, self.programs)
                 try:
                     r = self.gen(t, self.flow_opts(1000, self.n, size, proto) + ["--no-check"],
                                  gateway_mac=TESTPMD_MAC)
@@ -603,7 +671,7 @@ class Bench:
             if mode == "io" and min(sizes) < MIN_UDP6_FRAME:
                 # The generator's own limit with the IPv6 twin's frames:
                 # what an IPv6 78-byte row's ratio divides by.
-                t = Testpmd(self.dir, mode, self.memory, self.tag("t"), self.layout)
+                t = Testpmd(self.dir, mode, self.memory, self.tag("t"), self.layout, self.programs)
                 try:
                     r = self.gen(t, self.flow_opts(1000, self.n, MIN_UDP6_FRAME, "UDP", "IPv6") + ["--no-check"],
                                  gateway_mac=TESTPMD_MAC)
@@ -624,10 +692,12 @@ class Bench:
         # family: every record is usable (flow_table_test), and no case
         # opens more than its flows.
         table = max(4096, flows + flows // 64)
-        for size in sizes + ["checked"]:
+        # The checked case sends the largest size as TCP: a stamped TCP
+        # frame needs 70 bytes.
+        for size in sizes + (["checked"] if max(sizes) >= 70 else []):
             # A fresh podgate for every case: the table holds this
             # case's flows only.
-            p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"), table,
+            p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"), table,
                         self.layout, ipv6_flow_table_size=table)
             try:
                 self.matrix_case(p, flows, size, sizes, flow_counts, table, family)
@@ -675,7 +745,7 @@ class Bench:
     def syn_flood(self):
         # Half-open flows time out after 1 s so the table holds about one
         # second of SYNs.
-        p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"), 1 << 22, self.layout,
+        p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"), 1 << 22, self.layout,
                     syn_timeout=1)
         try:
             r = self.gen(p, ["--service", service_arg(*WEB, BASE_PODS), "--new-flows",
@@ -697,7 +767,7 @@ class Bench:
         expected = service_arg(*WEB, BASE_PODS + CHURN_PODS)
         out = {}
         for churning in (False, True):
-            p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"), 1 << 16, self.layout)
+            p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"), 1 << 16, self.layout)
             stop = threading.Event()
             updates = [0]
 
@@ -747,7 +817,7 @@ class Bench:
 
     def responsiveness(self, samples, dns_seconds):
         port = 20000 + os.getpid() % 20000
-        p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"), 1 << 19, self.layout,
+        p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"), 1 << 19, self.layout,
                     dns_port=port)
         out = {"dig": dig_once(port)}
         try:
@@ -787,7 +857,7 @@ class Bench:
             for n in self.worker_counts:
                 if steered and n == 1:
                     continue  # one worker: the same run as without steering
-                p = Podgate(self.dir, self.podgate_bin, self.memory, self.tag("p"),
+                p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"),
                             max(4096, flows + flows // 4), self.layout, workers=n)
                 opts = self.flow_opts(flows, self.n, size, "UDP") + ["--no-check"]
                 if steered:
@@ -807,26 +877,36 @@ class Bench:
 
     def run(self):
         quick = self.a.quick
-        sizes = [64, 512, 1500] if not quick else [64, 512]
-        flow_counts = [1000, 100_000, 1_000_000] if not quick else [1000]
-        log(f"memory: {self.memory.describe()}; {self.seconds} s per case; work dir {self.dir}")
-        self.baseline(sizes if not quick else [64, 512])
-        self.podgate_matrix(flow_counts, sizes)
-        self.syn_flood()
-        self.churn(rate=20_000 if quick else 200_000, flows=1000)
-        self.responsiveness(samples=50 if quick else 200, dns_seconds=2 if quick else 4)
-        if self.worker_counts:
+        sizes = self.a.sizes or ([64, 512, 1500] if not quick else [64, 512])
+        flow_counts = self.a.flows or ([1000, 100_000, 1_000_000] if not quick else [1000])
+        cases = self.a.cases
+        log(f"memory: {self.memory.describe()}; {self.seconds} s per case; work dir {self.dir}; "
+            f"cases {', '.join(sorted(cases))}")
+        if "baseline" in cases:
+            self.baseline(sizes)
+        if "matrix" in cases:
+            self.podgate_matrix(flow_counts, sizes)
+        if "synflood" in cases:
+            self.syn_flood()
+        if "churn" in cases:
+            self.churn(rate=20_000 if quick else 200_000, flows=1000)
+        if "responsiveness" in cases:
+            self.responsiveness(samples=50 if quick else 200, dns_seconds=2 if quick else 4)
+        if self.worker_counts and "scaling" in cases:
             self.scaling()
         # io once more: on a shared machine one baseline run can land in a
         # busy moment; the better of the two is the I/O limit (the stricter
         # denominator for podgate's ratios).
-        self.baseline(sizes if not quick else [64, 512], modes=("io",), again=True)
-        log("worker_bench (per-packet cycles)")
-        self.extra["worker_bench"], cmd = worker_bench(self.build, quick,
-                                                       self.layout.first_worker_cpu())
-        self.extra["worker_bench_cmd"] = cmd.replace(str(self.build), self.a.build)
-        log("worker instructions per packet (callgrind)")
-        self.extra["worker_instructions"] = worker_instructions(self.build, quick)
+        if "baseline" in cases:
+            self.baseline(sizes, modes=("io",), again=True)
+        if "worker_bench" in cases:
+            log("worker_bench (per-packet cycles)")
+            self.extra["worker_bench"], cmd = worker_bench(self.programs, quick,
+                                                           self.layout.first_worker_cpu())
+            self.extra["worker_bench_cmd"] = cmd.replace(str(self.build), self.a.build)
+        if "instructions" in cases:
+            log("worker instructions per packet (callgrind)")
+            self.extra["worker_instructions"] = worker_instructions(self.build, quick)
         io = {}  # (family, frame size) -> the better testpmd io rate
         for r in self.rows:
             if r["kind"] == "testpmd" and r["mode"].startswith("io"):
@@ -987,13 +1067,16 @@ def section(bench, rows, command):
                  "machine: the io runs landed in busier moments (other jobs share both vCPUs).  "
                  "Ratios above 1 are noise, and the others are uncertain by as much.")
         L.append("")
-    L.append("CSV: `docs/bench/throughput.csv`; plot: `docs/bench/throughput.png` (gnuplot, the "
-             "Debian package `gnuplot-nox`, which the script installs with apt-get when missing).  "
+    plot = ("" if bench.a.no_plot else
+            "; plot: `docs/bench/throughput.png` (gnuplot, the Debian package `gnuplot-nox`, "
+            "which the script installs with apt-get when missing)")
+    L.append(f"CSV: `docs/bench/throughput.csv`{plot}.  "
              "Loss at full rate is what the generator offered and the forwarder did not "
              "deliver (rings full); it is not asserted.")
     L.append("")
-    L.append("![throughput](bench/throughput.png)")
-    L.append("")
+    if not bench.a.no_plot:
+        L.append("![throughput](bench/throughput.png)")
+        L.append("")
 
     # IPv4 and IPv6 side by side.
     pairs = []
@@ -1208,20 +1291,55 @@ def main():
                     help="the Markdown page whose section is rewritten")
     ap.add_argument("--print-only", action="store_true",
                     help="print the section instead of rewriting --doc")
+    ap.add_argument("--bundle", default=None,
+                    help="run podgate, podgate-gen, dpdk-testpmd and worker_bench from this "
+                         "folder made by ../shared/tools/bundle-dpdk-run (a machine without DPDK)")
+    ap.add_argument("--cases", default=",".join(CASES),
+                    help="what to run, a comma list of " + ", ".join(CASES) + " (default all)")
+    ap.add_argument("--flows", default="",
+                    help="flow counts of the established cases (default 1000,100000,1000000)")
+    ap.add_argument("--sizes", default="",
+                    help="frame sizes of the testpmd and established cases (default 64,512,1500)")
+    ap.add_argument("--no-plot", action="store_true",
+                    help="no throughput.png (and no apt-get for gnuplot)")
     a = ap.parse_args()
+    given = {c for c in a.cases.split(",") if c}
+    if given - set(CASES):
+        sys.exit(f"throughput: unknown --cases {', '.join(sorted(given - set(CASES)))} "
+                 f"(known: {', '.join(CASES)})")
+    a.cases = given
+    try:
+        a.flows = [int(n) for n in a.flows.split(",") if n]
+        a.sizes = [int(n) for n in a.sizes.split(",") if n]
+    except ValueError:
+        sys.exit("throughput: --flows and --sizes are comma lists of numbers")
+    if any(n < 64 or n > 1500 for n in a.sizes):
+        sys.exit("throughput: --sizes must be frame sizes from 64 to 1500")
     if os.geteuid() != 0:
         sys.exit("throughput: run as root (DPDK, hugepages)")
-    for tool in ("dpdk-testpmd", "dnsperf", "taskset"):
+    needed = ["taskset"]
+    if a.bundle is None and a.cases & {"baseline"}:
+        needed.append("dpdk-testpmd")
+    if "responsiveness" in a.cases:
+        needed.append("dnsperf")
+    for tool in needed:
         if shutil.which(tool) is None:
             sys.exit(f"throughput: {tool} not found (Debian: dpdk, dnsperf, util-linux)")
     bench = Bench(a)
     rows = bench.run()
     out = pathlib.Path(a.out_dir)
     write_csv(rows, out / "throughput.csv")
-    write_plot(rows, str(out / "throughput.png"), bench.dir)
-    command = ("tools/bench/throughput.py --build " + a.build + (" --quick" if a.quick else "") +
+    if not a.no_plot:
+        write_plot(rows, str(out / "throughput.png"), bench.dir)
+    command = ("tools/bench/throughput.py " +
+               (f"--bundle {a.bundle}" if a.bundle else f"--build {a.build}") +
+               (" --quick" if a.quick else "") +
                (f" --cores {a.cores}" if a.cores != "0-1" else "") +
-               (f" --workers {a.workers}" if a.workers else ""))
+               (f" --workers {a.workers}" if a.workers else "") +
+               (f" --cases {','.join(c for c in CASES if c in a.cases)}"
+                if a.cases != set(CASES) else "") +
+               (f" --flows {','.join(map(str, a.flows))}" if a.flows else "") +
+               (f" --sizes {','.join(map(str, a.sizes))}" if a.sizes else ""))
     text = section(bench, rows, command)
     with open(out / "throughput-extra.json", "w") as f:
         json.dump(bench.extra, f, indent=1, default=str)
