@@ -87,7 +87,7 @@ bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, 
       for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
         const uint32_t other = bucket.refs[i];
         if (bucket.tags[i] != 0 && is_expired(flows_[other >> 1].expires, now)) {
-          free_flow(other >> 1);
+          expire_flow(other >> 1);
           room = true;
         }
       }
@@ -176,6 +176,7 @@ uint32_t BasicFlowTable<F>::expire_some(uint32_t now, uint32_t budget) noexcept 
     if (at == capacity_) at = 0;
   }
   cursor_ = at;
+  expired_ += freed;
   return freed;
 }
 

@@ -387,7 +387,7 @@ class BasicFlowTable {
       const bool reverse = (candidate & 1) != 0;
       if (!f.is_free() && has_key(f, reverse, key)) [[likely]] {
         if (is_expired(f.expires, now)) [[unlikely]] {
-          free_flow(candidate >> 1);
+          expire_flow(candidate >> 1);
           return {};
         }
         return Hit{&f, reverse};
@@ -408,7 +408,7 @@ class BasicFlowTable {
         // Keys are unique in the table (insert makes them so): the first
         // match is the only one.
         if (is_expired(f.expires, now)) [[unlikely]] {
-          free_flow(ref >> 1);
+          expire_flow(ref >> 1);
           return {};
         }
         return Hit{&f, (ref & 1) != 0};
@@ -557,7 +557,18 @@ class BasicFlowTable {
     }
     half_open_head_ = head;
     half_open_count_ = queued;
+    expired_ += freed;
     return freed;
+  }
+
+  // Flows freed because they expired since the last call, wherever that
+  // happened: the sweep, the half-open queue, a lookup that met one, an
+  // insert that made room (erase() and replacement are not expiry).  The
+  // worker adds it to its flows_expired counter once per loop.
+  uint64_t take_expired() noexcept {
+    const uint64_t n = expired_;
+    expired_ = 0;
+    return n;
   }
 
   // Connections held, including expired ones not yet freed.
@@ -800,6 +811,11 @@ class BasicFlowTable {
     to_free_list(f, index);
   }
   void free_flow(uint32_t index) noexcept;
+  // free_flow() of a flow found expired, counted (take_expired()).
+  void expire_flow(uint32_t index) noexcept {
+    ++expired_;
+    free_flow(index);
+  }
   // Queues a flow just pinned by a SYN; a full queue forgets its oldest
   // entry (that flow is left to the sweep).
   void queue_half_open(uint32_t index, uint32_t deadline) noexcept {
@@ -832,6 +848,7 @@ class BasicFlowTable {
   static constexpr size_t kFlowStates = static_cast<size_t>(FlowState::kUdp) + 1;
   uint32_t timeout_of_state_[kFlowStates] = {};
   TrafficCounters* ended_ = nullptr;
+  uint64_t expired_ = 0;  // flows freed by expiry since take_expired()
 };
 
 using FlowTable = BasicFlowTable<Flow>;

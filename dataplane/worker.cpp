@@ -131,12 +131,14 @@ void Worker::poll_once() noexcept {
       process_burst(burst_, static_cast<uint16_t>(n), kFromHandoff, false);
     }
   }
-  counters_.flows_expired.add(flows_.expire_half_open(now_, half_open_per_poll_) +
-                              flows_.expire_some(now_, kExpiryFlowsPerPoll));
+  flows_.expire_half_open(now_, half_open_per_poll_);
+  flows_.expire_some(now_, kExpiryFlowsPerPoll);
   if (flows6_.size() != 0) {
-    counters_.flows_expired.add(flows6_.expire_half_open(now_, half_open_per_poll_) +
-                                flows6_.expire_some(now_, kExpiryFlowsPerPoll));
+    flows6_.expire_half_open(now_, half_open_per_poll_);
+    flows6_.expire_some(now_, kExpiryFlowsPerPoll);
   }
+  // Also the flows that lookups and inserts found expired and freed.
+  counters_.flows_expired.add(flows_.take_expired() + flows6_.take_expired());
   if (fragments_.held() != 0) [[unlikely]] {
     counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
   }

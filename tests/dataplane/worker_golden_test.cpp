@@ -11,11 +11,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/publish/punt_handler.hpp"
@@ -925,6 +927,23 @@ TEST(WorkerPipeline, AHalfOpenConnectionStaysShortLivedUntilTheClientAcks) {
   ack.tcp.seq += 1;
   ASSERT_EQ(d->send(kUplink, ack.frame()).size(), 1u);
   EXPECT_EQ(state(), dp::FlowState::kTcpEstablished);
+}
+
+TEST(WorkerPipeline, AFlowALookupFindsExpiredIsCountedAsExpired) {
+  // flows_expired counts every flow freed by expiry: also one that a
+  // lookup meets (here the client's SYN retransmitted after the SYN
+  // timeout), not only the sweep's and the half-open queue's.
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.timeouts.tcp_syn_ms = 20;
+  auto d = make_dataplane(std::move(s));
+  const TcpPacket syn = to_vip(25000);
+  ASSERT_EQ(d->send(kUplink, syn.frame()).size(), 1u) << d->drop_summary();
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  ASSERT_EQ(d->send(kUplink, syn.frame()).size(), 1u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), 2u);
+  EXPECT_EQ(d->total(&WorkerCounters::flows_expired), 1u);
+  EXPECT_EQ(d->worker(0).flows().size(), 1u);
 }
 
 TEST(WorkerPipeline, PacketsWithIpOptionsAreForwardedWithTheirOptions) {

@@ -538,6 +538,30 @@ TEST(FlowTable, AFullHalfOpenQueueForgetsItsOldestAndTheSweepFreesThem) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// take_expired() counts every flow freed because it expired, wherever it
+// was freed, and nothing else (an erase, a replaced flow).
+TEST(FlowTable, EveryExpiredFlowIsCountedWhereverItIsFreed) {
+  FlowTable t(64, kTimeouts);
+  const uint32_t udp = kTimeouts.udp_ms;
+  for (uint32_t i = 1; i <= 3; ++i) ASSERT_NE(insert_fwd(t, client_key(i, Proto::kUdp), FlowState::kUdp, 0), nullptr);
+  ASSERT_NE(insert_fwd(t, client_key(4), FlowState::kTcpSynSent, 0), nullptr);
+  Flow* erased = insert_fwd(t, client_key(5), FlowState::kTcpEstablished, 0);
+  ASSERT_NE(erased, nullptr);
+  t.erase(*erased);
+  ASSERT_NE(insert_fwd(t, client_key(6), FlowState::kTcpEstablished, 0), nullptr);
+  ASSERT_NE(insert_fwd(t, client_key(6), FlowState::kTcpEstablished, 1), nullptr);  // replaces it
+  EXPECT_EQ(t.take_expired(), 0u) << "neither an erase nor a replacement is expiry";
+
+  EXPECT_EQ(t.expire_half_open(kTimeouts.tcp_syn_ms, 64), 1u);
+  EXPECT_EQ(t.take_expired(), 1u) << "the half-open queue's";
+  EXPECT_FALSE(t.find(client_key(1, Proto::kUdp), udp)) << "expired: freed by the lookup";
+  EXPECT_EQ(t.take_expired(), 1u) << "the lookup's";
+  EXPECT_EQ(t.take_expired(), 0u) << "taken: counted once";
+  EXPECT_EQ(t.expire_some(udp, t.capacity()), 2u);
+  EXPECT_EQ(t.take_expired(), 2u) << "the sweep's";
+  EXPECT_EQ(t.size(), 1u) << "client 6's flow";
+}
+
 TEST(FlowTable, FullTableRefusesInsertThenAcceptsAfterExpiry) {
   FlowTable t(8, kTimeouts);
   ASSERT_EQ(t.capacity(), 8u);
