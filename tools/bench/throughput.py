@@ -903,7 +903,10 @@ class Bench:
             log("worker_bench (per-packet cycles)")
             self.extra["worker_bench"], cmd = worker_bench(self.programs, quick,
                                                            self.layout.first_worker_cpu())
-            self.extra["worker_bench_cmd"] = cmd.replace(str(self.build), self.a.build)
+            cmd = cmd.replace(str(self.build), self.a.build)
+            if self.programs.bundle:
+                cmd = cmd.replace(str(self.programs.bundle), self.a.bundle)
+            self.extra["worker_bench_cmd"] = cmd
         if "instructions" in cases:
             log("worker instructions per packet (callgrind)")
             self.extra["worker_instructions"] = worker_instructions(self.build, quick)
@@ -1316,7 +1319,9 @@ def main():
     if any(n < 64 or n > 1500 for n in a.sizes):
         sys.exit("throughput: --sizes must be frame sizes from 64 to 1500")
     if os.geteuid() != 0:
-        sys.exit("throughput: run as root (DPDK, hugepages)")
+        if a.bundle is None:
+            sys.exit("throughput: run as root (DPDK, hugepages)")
+        log("not root: trying anyway (4 KiB pages unless hugepages are free)")
     needed = ["taskset"]
     if a.bundle is None and a.cases & {"baseline"}:
         needed.append("dpdk-testpmd")
