@@ -201,6 +201,11 @@ class Programs:
             for prog in ("podgate", "podgate-gen", "dpdk-testpmd"):
                 if not (self.bundle / "bin" / prog).exists():
                     sys.exit(f"throughput: {prog} is not in the bundle {self.bundle}")
+            if not (self.bundle / "lib" / "libstdbuf.so").exists():
+                # Without it testpmd's output stays in its buffer, and its
+                # start is never seen.
+                sys.exit(f"throughput: the bundle {self.bundle} has no lib/libstdbuf.so "
+                         "(tools/bench/device_bundle.sh adds it)")
             self.pmds = subprocess.run([str(run), "--pmds"], capture_output=True, text=True,
                                        check=True).stdout.split()
         else:
@@ -227,8 +232,7 @@ class Programs:
         if not self.bundle:
             return ["stdbuf", "-oL", *self.argv(prog)], None
         lib = self.bundle / "lib" / "libstdbuf.so"
-        env = dict(os.environ, _STDBUF_O="L", LD_PRELOAD=str(lib)) if lib.exists() else None
-        return self.argv(prog), env
+        return self.argv(prog), dict(os.environ, _STDBUF_O="L", LD_PRELOAD=str(lib))
 
     def worker_bench(self):
         """The command that starts worker_bench, or None when there is none."""
@@ -1264,7 +1268,7 @@ def section(bench, rows, command):
 
 
 def replace_section(doc, text):
-    content = doc.read_text()
+    content = doc.read_text() if doc.exists() else ""  # a new page: the section alone
     start = content.find(SECTION + "\n")
     if start < 0:
         content = content.rstrip("\n") + "\n\n" + text + "\n"
@@ -1316,6 +1320,8 @@ def main():
         a.sizes = [int(n) for n in a.sizes.split(",") if n]
     except ValueError:
         sys.exit("throughput: --flows and --sizes are comma lists of numbers")
+    if any(n < 1 for n in a.flows):
+        sys.exit("throughput: --flows must be positive flow counts")
     if any(n < 64 or n > 1500 for n in a.sizes):
         sys.exit("throughput: --sizes must be frame sizes from 64 to 1500")
     if os.geteuid() != 0:
