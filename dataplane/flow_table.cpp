@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "dataplane/checksum.hpp"
 
@@ -76,7 +77,7 @@ bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, 
     }
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (put(where, ref, false)) return true;  // the emptier bucket, as insert()'s common case
+    if (put(where, ref, false)) return true;  // as insert()'s common case
     if (attempt != 0) break;
     // Both full (rare: flow_table_test fills tables to the last record).
     // Free the expired flows they reference, or else move one key to its
@@ -97,8 +98,9 @@ bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, 
   return false;
 }
 
-// Moves one key of bucket `from` to the other bucket of its two, if that
-// one has a free slot.  The key's hash comes from its record.
+// Moves one key of bucket `from` (full) to the other bucket of its two, if
+// that one has a free slot, and counts the move in its first bucket's
+// displaced keys.  The key's hash comes from its record.
 template <class F>
 bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
   Bucket& src = buckets_[from];
@@ -107,12 +109,17 @@ bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
     const F& f = flows_[ref >> 1];
     const uint32_t h = key_hash_of(f, (ref & 1) != 0);
     const uint32_t b1 = first_bucket(h);
-    const uint32_t alt = b1 != from ? b1 : second_bucket(h, b1);
-    Bucket& dst = buckets_[alt];
+    const bool to_second = b1 == from;
+    Bucket& dst = buckets_[to_second ? second_bucket(h, b1) : b1];
     const uint32_t empty = match(dst, 0);
     if (empty == 0) continue;
     set_slot(dst, empty, src.tags[i], ref);
     src.tags[i] = 0;
+    if (to_second) {
+      ++src.displaced;
+    } else {
+      --dst.displaced;
+    }
     return true;
   }
   return false;
@@ -178,6 +185,29 @@ uint32_t BasicFlowTable<F>::expire_some(uint32_t now, uint32_t budget) noexcept 
   cursor_ = at;
   expired_ += freed;
   return freed;
+}
+
+template <class F>
+bool BasicFlowTable<F>::index_is_consistent() const {
+  std::vector<uint32_t> displaced(n_buckets_);
+  uint64_t slots = 0;
+  for (uint32_t b = 0; b < n_buckets_; ++b) {
+    const Bucket& bucket = buckets_[b];
+    for (uint32_t i = 0; i < kSlotsPerBucket; ++i) {
+      if (bucket.tags[i] == 0) continue;
+      ++slots;
+      const uint32_t ref = bucket.refs[i];
+      if ((ref >> 1) >= capacity_ || flows_[ref >> 1].is_free()) return false;
+      const Probe p = probe(key_hash_of(flows_[ref >> 1], (ref & 1) != 0));
+      if (p.tag != bucket.tags[i] || (p.bucket[0] != b && p.bucket[1] != b)) return false;
+      if (p.bucket[1] == b) ++displaced[p.bucket[0]];
+    }
+  }
+  if (slots != 2 * uint64_t{size_}) return false;
+  for (uint32_t b = 0; b < n_buckets_; ++b) {
+    if (displaced[b] != buckets_[b].displaced) return false;
+  }
+  return true;
 }
 
 template class BasicFlowTable<Flow>;

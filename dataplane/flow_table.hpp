@@ -17,13 +17,18 @@
 // slots: 8 16-bit tags (taken from the key's hash; 0 = empty) compared at
 // once with one SIMD compare, and 8 record references (record index << 1 |
 // reverse).  A key may live in one of two distinct buckets, both taken from
-// its hash (the second through a multiply, see second_bucket()), and
-// an insert goes to the one with more free slots (Azar, Broder, Karlin,
-// Upfal, "Balanced Allocations", 1994); when both are full, one key moves
-// to its other bucket (one cuckoo step).  Records never move, so a Flow*
-// stays valid until the flow is erased or expires.  A lookup of an
-// established flow reads two index lines (prefetched together) and one
-// record line (two for an IPv6 record, 68 bytes; prefetch_record()).
+// its hash (the second through a multiply, see second_bucket()).  An
+// insert takes the first while it has a free slot, else the second; when
+// both are full, one key moves to its other bucket (one cuckoo step, as in
+// DPDK's rte_hash).  Each bucket counts the keys that chose it first but
+// live in their second ("displaced"), so a lookup that finds no tag of its
+// key in the first bucket reads the second only when that count is
+// nonzero.  Most keys live in their first bucket (94% of a table filled
+// once; 80% after long churn at full load, by simulation), so a lookup of
+// an established flow reads one index line and one record line (two for
+// an IPv6 record, 68 bytes; prefetch_record()), and a new key's lookup
+// one index line where no key of its first bucket was displaced.  Records
+// never move, so a Flow* stays valid until the flow is erased or expires.
 //
 // Memory: the index has one bucket per 3 connections (2 keys per connection
 // at 75% slot occupancy with the table full), so a connection costs its
@@ -345,29 +350,44 @@ class BasicFlowTable {
     return Probe{{b1, second_bucket(hash, b1)}, tag(hash)};
   }
 
-  // Prefetches both index buckets (first pass over a burst).
+  // Prefetches both index buckets: where an insert of the key may go.
   void prefetch(const Probe& p) const noexcept {
     prefetch_line(&buckets_[p.bucket[0]]);
     prefetch_line(&buckets_[p.bucket[1]]);
   }
-  // A record reference (index << 1 | reverse) that no record has.
-  static constexpr uint32_t kNoCandidate = 0xffff'ffff;
-  // Prefetches the record the first of the buckets' matching tags names
-  // (second pass, once the buckets have arrived), and returns its reference
-  // for find() to try first; kNoCandidate when no tag matches.  The second
-  // bucket is compared only when the first has no match.  A false match (a
-  // 16-bit tag's collision) before the right one leaves that record
-  // unprefetched, and find() looks the key up in full.
+  // Prefetches the key's first bucket: a lookup's first pass over a burst.
+  void prefetch_first(const Probe& p) const noexcept { prefetch_line(&buckets_[p.bucket[0]]); }
+  // Record references (index << 1 | reverse) that no record has:
+  // prefetch_flow()'s answers when it names no record.
+  static constexpr uint32_t kNoCandidate = 0xffff'ffff;    // no bucket has the key's tag
+  static constexpr uint32_t kInSecondBucket = 0xffff'fffe;  // maybe in the second: ask prefetch_second()
+  // Prefetches the record the first bucket's first matching tag names
+  // (second pass, once the first bucket has arrived), and returns its
+  // reference for find() to try first.  With no match there: kNoCandidate
+  // when no key of this bucket was displaced (the key is in no bucket),
+  // else kInSecondBucket, with the second bucket prefetched for
+  // prefetch_second().  A false match (a 16-bit tag's collision) before the
+  // right one leaves that record unprefetched, and find() looks the key up
+  // in full.
   uint32_t prefetch_flow(const Probe& p) const noexcept {
     const Bucket& first = buckets_[p.bucket[0]];
-    uint32_t m = match(first, p.tag);
-    const Bucket* b = &first;
+    const uint32_t m = match(first, p.tag);
     if (m == 0) {
-      b = &buckets_[p.bucket[1]];
-      m = match(*b, p.tag);
-      if (m == 0) return kNoCandidate;
+      if (first.displaced == 0) return kNoCandidate;
+      prefetch_line(&buckets_[p.bucket[1]]);
+      return kInSecondBucket;
     }
-    const uint32_t ref = ref_at(*b, m);
+    const uint32_t ref = ref_at(first, m);
+    prefetch_record(ref >> 1);
+    return ref;
+  }
+  // prefetch_flow() continued for kInSecondBucket, once the second bucket
+  // has arrived: its first matching tag's record, or kNoCandidate.
+  uint32_t prefetch_second(const Probe& p) const noexcept {
+    const Bucket& second = buckets_[p.bucket[1]];
+    const uint32_t m = match(second, p.tag);
+    if (m == 0) return kNoCandidate;
+    const uint32_t ref = ref_at(second, m);
     prefetch_record(ref >> 1);
     return ref;
   }
@@ -382,7 +402,7 @@ class BasicFlowTable {
   // flow.  A candidate freed or reused for another connection since fails
   // it, and the buckets are searched.
   Hit find(const Key& key, const Probe& p, uint32_t candidate, uint32_t now) noexcept {
-    if (candidate != kNoCandidate) {
+    if (candidate < kInSecondBucket) {
       F& f = flows_[candidate >> 1];
       const bool reverse = (candidate & 1) != 0;
       if (!f.is_free() && has_key(f, reverse, key)) [[likely]] {
@@ -396,25 +416,21 @@ class BasicFlowTable {
     return find(key, p, now);
   }
   Hit find(const Key& key, const Probe& p, uint32_t now) noexcept {
-    // Written out for the two buckets: no loop counter, and the second
-    // bucket's code is reached only on a miss in the first.
-#pragma GCC unroll 2
-    for (const uint32_t b : p.bucket) {
-      const Bucket& bucket = buckets_[b];
-      for (uint32_t m = match(bucket, p.tag); m != 0; m &= m - 1) {
-        const uint32_t ref = ref_at(bucket, m);
-        F& f = flows_[ref >> 1];
-        if (!has_key(f, (ref & 1) != 0, key)) continue;
-        // Keys are unique in the table (insert makes them so): the first
-        // match is the only one.
-        if (is_expired(f.expires, now)) [[unlikely]] {
-          expire_flow(ref >> 1);
-          return {};
-        }
-        return Hit{&f, (ref & 1) != 0};
-      }
+    // The second bucket only when the first does not hold the key and
+    // some key of the first lives in its second.
+    const Bucket& first = buckets_[p.bucket[0]];
+    uint32_t ref = ref_of(first, p.tag, key);
+    if (ref == kNoCandidate) {
+      if (first.displaced == 0) return {};
+      ref = ref_of(buckets_[p.bucket[1]], p.tag, key);
+      if (ref == kNoCandidate) return {};
     }
-    return {};
+    F& f = flows_[ref >> 1];
+    if (is_expired(f.expires, now)) [[unlikely]] {
+      expire_flow(ref >> 1);
+      return {};
+    }
+    return Hit{&f, (ref & 1) != 0};
   }
 
   // Pins a new connection: its forward key `key` (hash `hash`), the Pod it
@@ -628,6 +644,20 @@ class BasicFlowTable {
     return i;
   }
 
+  // Whether the index matches the records: every slot names a record in
+  // use whose key (in the slot's direction) has the slot's tag and this
+  // bucket as its first or second; two slots per connection; each
+  // bucket's displaced count is the keys of it in their second bucket.  A
+  // full scan, for tests.
+  bool index_is_consistent() const;
+  // Keys living in their second bucket (the buckets' displaced counts
+  // summed).  A full scan, for tests.
+  uint64_t displaced_keys() const noexcept {
+    uint64_t n = 0;
+    for (const Bucket& b : buckets_) n += b.displaced;
+    return n;
+  }
+
   // Calls fn(const F&) for every live flow.  A full scan: control
   // requests and tests only, never on the packet path.
   template <typename Fn>
@@ -639,7 +669,9 @@ class BasicFlowTable {
   struct alignas(64) Bucket {
     uint16_t tags[kSlotsPerBucket];  // 0: empty slot
     uint32_t refs[kSlotsPerBucket];  // record index << 1 | 1 for the reverse key
-    uint8_t unused[16];
+    // Keys whose first bucket this is, indexed in their second bucket.
+    uint32_t displaced;
+    uint8_t unused[12];
   };
   static_assert(sizeof(Bucket) == 64, "one cache line per bucket");
 
@@ -698,6 +730,16 @@ class BasicFlowTable {
     return static_cast<uint32_t>(std::countr_zero(mask));
 #endif
   }
+  // The reference of the record in `b` that holds `key` (tag `t`), or
+  // kNoCandidate.  Keys are unique in the table (insert makes them so):
+  // the first match is the only one.
+  uint32_t ref_of(const Bucket& b, uint16_t t, const Key& key) const noexcept {
+    for (uint32_t m = match(b, t); m != 0; m &= m - 1) {
+      const uint32_t ref = ref_at(b, m);
+      if (has_key(flows_[ref >> 1], (ref & 1) != 0, key)) return ref;
+    }
+    return kNoCandidate;
+  }
   static uint32_t ref_at(const Bucket& b, uint32_t mask) noexcept {
     uint32_t ref;
     std::memcpy(&ref, reinterpret_cast<const unsigned char*>(b.refs) + 2 * low_bit(mask), sizeof ref);
@@ -736,44 +778,35 @@ class BasicFlowTable {
   }
 
   uint32_t index_of(const F& f) const noexcept { return static_cast<uint32_t>(&f - flows_.data()); }
-  // Puts `ref` in the emptier of its buckets, first replacing any flow that
-  // holds `key` (unless the caller knows it `absent`) and making room if
-  // both buckets are full.
+  // Puts `ref` in one of its buckets, as put() does, first replacing any
+  // flow that holds `key` (unless the caller knows it `absent`) and making
+  // room if both buckets are full.
   bool place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
              bool absent) noexcept;
   bool move_one_away(uint32_t from) noexcept;
   // Clears the slot of `ref`, indexed under a key probed at `where`.
   void unplace(const Probe& where, uint32_t ref) noexcept {
-    if (!clear_ref(buckets_[where.bucket[0]], where.tag, ref)) clear_ref(buckets_[where.bucket[1]], where.tag, ref);
+    Bucket& first = buckets_[where.bucket[0]];
+    if (clear_ref(first, where.tag, ref)) return;
+    if (clear_ref(buckets_[where.bucket[1]], where.tag, ref)) --first.displaced;
   }
-  // insert()'s fast placement: `ref` into the emptier of its buckets.
-  // False, touching nothing, when both are full, or when `check` and a
-  // slot there has the key's tag (it may hold the key: place() decides).
-  // One load of each bucket's tags serves both questions.
+  // insert()'s fast placement: `ref` into its first bucket while that has
+  // a free slot, else into its second (displaced).  False, touching
+  // nothing, when both are full, or when `check` and a slot the key may be
+  // in has its tag (it may hold the key: place() decides); the second
+  // bucket may hold the key only when the first counts a displaced key.
   bool put(const Probe& where, uint32_t ref, bool check) noexcept {
-#if defined(__SSE2__)
     Bucket& b0 = buckets_[where.bucket[0]];
     Bucket& b1 = buckets_[where.bucket[1]];
-    const __m128i t0 = _mm_load_si128(reinterpret_cast<const __m128i*>(b0.tags));
-    const __m128i t1 = _mm_load_si128(reinterpret_cast<const __m128i*>(b1.tags));
-    const __m128i zero = _mm_setzero_si128();
-    const uint32_t e0 = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(t0, zero))) & 0x5555u;
-    const uint32_t e1 = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(t1, zero))) & 0x5555u;
-    if (check) {
-      const __m128i t = _mm_set1_epi16(static_cast<short>(where.tag));
-      if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi16(t0, t), _mm_cmpeq_epi16(t1, t))) != 0) return false;
+    if (check && (match(b0, where.tag) != 0 || (b0.displaced != 0 && match(b1, where.tag) != 0))) return false;
+    if (const uint32_t e0 = match(b0, 0); e0 != 0) [[likely]] {
+      set_slot(b0, e0, where.tag, ref);
+      return true;
     }
-#else
-    Bucket& b0 = buckets_[where.bucket[0]];
-    Bucket& b1 = buckets_[where.bucket[1]];
-    const uint32_t e0 = match(b0, 0);
     const uint32_t e1 = match(b1, 0);
-    if (check && (match(b0, where.tag) | match(b1, where.tag)) != 0) return false;
-#endif
-    if ((e0 | e1) == 0) return false;
-    // Balanced allocation: the emptier bucket, ties to the first.
-    const bool second = std::popcount(e1) > std::popcount(e0);
-    set_slot(second ? b1 : b0, second ? e1 : e0, where.tag, ref);
+    if (e1 == 0) return false;
+    set_slot(b1, e1, where.tag, ref);
+    ++b0.displaced;
     return true;
   }
   // insert()'s slow paths, out of line.

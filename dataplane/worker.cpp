@@ -278,8 +278,23 @@ PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noex
 }
 
 template <Family F>
-PODGATE_HOT void Worker::prefetch_lane(Lane& lane) noexcept {
+PODGATE_HOT void Worker::prefetch_lane(Lane& lane, bool& second) noexcept {
+  using Table = typename FamilyTypes<F>::Table;
   lane.candidate = table<F>().prefetch_flow(lane.probe);
+  // One compare on an established flow's way: both answers that name no
+  // record are above every reference.
+  if (lane.candidate >= Table::kInSecondBucket) {
+    if (lane.candidate == Table::kNoCandidate) {
+      prefetch_new_flow<F>(lane.key_of<F>(), lane.pick_of<F>());
+    } else {
+      second = true;
+    }
+  }
+}
+
+template <Family F>
+PODGATE_HOT void Worker::prefetch_lane_second(Lane& lane) noexcept {
+  lane.candidate = table<F>().prefetch_second(lane.probe);
   if (lane.candidate == FamilyTypes<F>::Table::kNoCandidate) prefetch_new_flow<F>(lane.key_of<F>(), lane.pick_of<F>());
 }
 
@@ -308,12 +323,15 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
 // cache; VPP's lb node prefetches its sticky-table bucket the same way):
 //   1. parse each TCP/UDP packet into its flow key; hand another worker's
 //      packet to its owner (judged by the client's address and port, as
-//      the queue's side says); hash the rest and prefetch both index
-//      buckets;
-//   2. compare the buckets' tags, prefetch the record of the first match
-//      and keep its reference for pass 3; a key with no match is most
-//      likely a new connection: choose its Pod now and prefetch the
-//      buckets its reverse key will go in (prefetch_new_flow());
+//      the queue's side says); hash the rest and prefetch their first
+//      index buckets;
+//   2. compare the first bucket's tags, prefetch the record of the first
+//      match and keep its reference for pass 3; a key with no match is
+//      most likely a new connection: choose its Pod now and prefetch the
+//      buckets its reverse key will go in (prefetch_new_flow()).  Unless
+//      the bucket counts keys displaced to their second bucket: then that
+//      bucket is prefetched, and a pass 2b does the same with it for the
+//      few keys that need it;
 //   3. look each packet up (the kept record first) and forward it; a miss
 //      takes the classifying path with pass 2's choice, and everything
 //      that is not TCP or UDP in a plain IPv4 or IPv6 header takes it too.
@@ -349,7 +367,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
       lane.path = Lane::kFlow;
       ++ipv4_flow_lanes;
       lane.probe = flows_.probe(FlowTable::hash(lane.key));
-      flows_.prefetch(lane.probe);
+      flows_.prefetch_first(lane.probe);
     } else if (whole && parse_flow_packet6(frame, rte_pktmbuf_data_len(m), lane.key6, lane.tcp_flags)) {
       if (!all_mine) {
         const uint32_t owner = client_is_destination ? owners_.owner(lane.key6.dst, lane.key6.dport)
@@ -362,7 +380,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
       }
       lane.path = Lane::kFlow6;
       lane.probe = flows6_.probe(FlowTable6::hash(lane.key6));
-      flows6_.prefetch(lane.probe);
+      flows6_.prefetch_first(lane.probe);
     } else {
       lane.path = Lane::kOther;
     }
@@ -370,16 +388,20 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
   if (ipv4_flow_lanes == n) {
     // Every packet a TCP/UDP one in a plain IPv4 header, this worker's: no
     // dispatch per packet.
-    for (uint16_t i = 0; i < n; ++i) prefetch_lane<Family::kIpv4>(lanes[i]);
+    bool second = false;
+    for (uint16_t i = 0; i < n; ++i) prefetch_lane<Family::kIpv4>(lanes[i], second);
+    if (second) prefetch_second_buckets(n);
     for (uint16_t i = 0; i < n; ++i) process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
   } else {
+    bool second = false;
     for (uint16_t i = 0; i < n; ++i) {
       if (lanes[i].path == Lane::kFlow) {
-        prefetch_lane<Family::kIpv4>(lanes[i]);
+        prefetch_lane<Family::kIpv4>(lanes[i], second);
       } else if (lanes[i].path == Lane::kFlow6) {
-        prefetch_lane<Family::kIpv6>(lanes[i]);
+        prefetch_lane<Family::kIpv6>(lanes[i], second);
       }
     }
+    if (second) prefetch_second_buckets(n);
     for (uint16_t i = 0; i < n; ++i) {
       switch (lanes[i].path) {
         case Lane::kFlow:
@@ -398,6 +420,20 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
   }
   if (setup_.count > 1) flush_handoffs();
   flush_tx();
+}
+
+// Pass 2b over a burst's first n lanes: those whose key may be in its
+// second bucket, now arrived.  Out of line: most keys live in their first
+// bucket, so many bursts need none of this.
+PODGATE_OUT_OF_LINE void Worker::prefetch_second_buckets(uint16_t n) noexcept {
+  for (uint16_t i = 0; i < n; ++i) {
+    Lane& lane = lanes_[i];
+    if (lane.path == Lane::kFlow && lane.candidate == FlowTable::kInSecondBucket) {
+      prefetch_lane_second<Family::kIpv4>(lane);
+    } else if (lane.path == Lane::kFlow6 && lane.candidate == FlowTable6::kInSecondBucket) {
+      prefetch_lane_second<Family::kIpv6>(lane);
+    }
+  }
 }
 
 // Packets parse_flow_packet() declined: parsed in full, which drops the

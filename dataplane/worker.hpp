@@ -195,7 +195,7 @@ class Worker : public DpObject {
     FlowKey4 key;      // kFlow: the packet's own 5-tuple
     FlowKey6 key6;     // kFlow6: the same, IPv6
     FlowProbe probe;   // kFlow, kFlow6: where the key may be in its table
-    uint32_t candidate;  // kFlow, kFlow6: the second pass's tag match (prefetch_flow())
+    uint32_t candidate;  // kFlow, kFlow6: the second pass's tag match (prefetch_flow(), prefetch_second())
     NewFlowPick<Family::kIpv4> pick;   // kFlow with no candidate: the second pass's choice
     NewFlowPick<Family::kIpv6> pick6;  // kFlow6 with no candidate: the same
     uint8_t tcp_flags;
@@ -286,9 +286,14 @@ class Worker : public DpObject {
   void process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept;
   // The second pass over a flow lane: prefetches its record, or, for a key
   // no bucket holds, chooses its Pod and prefetches its reverse key's
-  // buckets.
+  // buckets.  Sets `second` when the key may be in its second bucket,
+  // which it prefetched: prefetch_lane_second() then does the same with
+  // that one.
   template <Family F>
-  void prefetch_lane(Lane& lane) noexcept;
+  void prefetch_lane(Lane& lane, bool& second) noexcept;
+  template <Family F>
+  void prefetch_lane_second(Lane& lane) noexcept;
+  void prefetch_second_buckets(uint16_t n) noexcept;
   template <Family F>
   void prefetch_new_flow(const typename FamilyTypes<F>::Key& key, NewFlowPick<F>& pick) noexcept;
   void process_other(rte_mbuf* m, bool from_handoff) noexcept;

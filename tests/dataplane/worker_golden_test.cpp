@@ -1539,6 +1539,43 @@ TEST(WorkerPipeline, FlowTableFullStillForwardsByMaglev) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+// A table with every record in use, where ten connections' forward keys
+// share a first bucket (8 slots): some keys live in their second bucket.
+// Every packet of every connection is still found, in either direction,
+// in one burst: the second bucket's pass (pass 2b) finds the displaced
+// ones, and none of them is taken for a new connection.
+TEST(WorkerPipeline, AFullTableFindsEveryConnectionInWhicheverBucketItLives) {
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.flow_capacity = 24;  // 8 buckets, 48 keys
+  auto d = make_dataplane(std::move(s));
+  const dp::FlowTable same_shape(24, {});
+  const auto first_bucket = [&](uint16_t port) {
+    const dp::FlowKey4 k{kClient, kVip, dp::to_be16(port), dp::to_be16(kHttp), dp::Proto::kTcp};
+    return same_shape.probe(dp::FlowTable::hash(k)).bucket[0];
+  };
+  std::vector<uint16_t> ports, others;
+  for (uint16_t port = 21000; ports.size() < 10; ++port) {
+    (first_bucket(port) == first_bucket(21000) ? ports : others).push_back(port);
+  }
+  ports.insert(ports.end(), others.begin(), others.begin() + 14);
+  const auto flows = open_flows(*d, ports, {kPod0, kPod1});
+  ASSERT_EQ(d->worker(0).flows().size(), 24u);
+  ASSERT_GT(d->worker(0).flows().displaced_keys(), 0u) << "no key in its second bucket: nothing tested";
+  EXPECT_TRUE(d->worker(0).flows().index_is_consistent());
+
+  const auto went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size());
+  for (const auto& [port, f] : flows) EXPECT_EQ(went.at(port), f.pod) << "client port " << port;
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn).frame());
+  EXPECT_EQ(d->send(kPods, replies).size(), flows.size());
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), 24u) << "a lookup missed and made a new flow";
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "a reply's lookup missed";
+  EXPECT_EQ(d->total(&WorkerCounters::flows_table_full), 0u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerPipeline, WeightsShapeNewFlowShares) {
   DataplaneSetup s;
   s.config_toml = kBaseConfig;

@@ -590,6 +590,7 @@ uint32_t refused_when_filled(uint32_t capacity, KeyGen next_key) {
     if (insert_fwd(t, next_key(i), FlowState::kTcpEstablished, 0) == nullptr) ++refused;
   }
   EXPECT_EQ(t.size() + refused, t.capacity());
+  EXPECT_TRUE(t.index_is_consistent());
   return refused;
 }
 
@@ -626,6 +627,113 @@ TEST(FlowTable, EveryRecordIsUsableWhateverTheBucketCount) {
                                   }),
               0u);
   }
+}
+
+// A key goes to its first bucket while that has room, else to its second,
+// and the first counts it as displaced there: a lookup reads the second
+// bucket only then.  Nine keys sharing a first bucket: the ninth is
+// displaced, found, and counted; erasing it, or a key of the first bucket
+// so that it has room, keeps every other key found.
+TEST(FlowTable, AKeyWhoseFirstBucketIsFullIsFoundInItsSecond) {
+  FlowTable t(3'000, kTimeouts);
+  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).bucket[0];
+  std::vector<FlowKey4> same_first;
+  for (uint32_t i = 0; same_first.size() < 9; ++i) {
+    if (t.probe(FlowTable::hash(client_key(i))).bucket[0] == first) same_first.push_back(client_key(i));
+  }
+  for (const FlowKey4& k : same_first) ASSERT_NE(insert_fwd(t, k, FlowState::kTcpEstablished, 0), nullptr);
+  EXPECT_TRUE(t.index_is_consistent());
+  for (const FlowKey4& k : same_first) EXPECT_TRUE(t.find(k, 1));
+  // Its first bucket full, the last key's insert went to its second.
+  t.erase(*t.find(same_first.front(), 1).flow);
+  EXPECT_TRUE(t.index_is_consistent());
+  for (size_t i = 1; i < same_first.size(); ++i) EXPECT_TRUE(t.find(same_first[i], 1)) << i;
+  t.erase(*t.find(same_first.back(), 1).flow);
+  EXPECT_TRUE(t.index_is_consistent());
+  EXPECT_FALSE(t.find(same_first.back(), 1));
+  for (size_t i = 1; i + 1 < same_first.size(); ++i) EXPECT_TRUE(t.find(same_first[i], 1)) << i;
+}
+
+// A table kept full through rounds of connections ending every way one
+// can (erased, replaced by a new connection holding one of its keys,
+// expired and freed by a lookup, by the sweep, by the half-open queue or
+// by an insert making room) and new ones taking their records: every
+// live connection is found by both its keys, no ended one is, and the
+// index stays consistent, each bucket's displaced count included.
+TEST(FlowTable, AFullTableUnderChurnFindsEveryLiveConnectionByBothKeys) {
+  FlowTable t(3'000, kTimeouts);
+  std::mt19937_64 rng(21);
+  struct Conn {
+    FlowKey4 key;
+    Ip4 pod;
+    uint32_t dies;  // expires unless touched: SYN flows only
+    bool ended;
+  };
+  std::vector<Conn> conns;
+  auto reply = [](const Conn& c) { return reply_key(c.key, c.pod); };
+  uint32_t now = 1;
+  uint32_t full_rounds = 0;  // rounds whose inserts filled every record
+  for (int round = 0; round < 300; ++round) {
+    now += kTimeouts.tcp_syn_ms / 3;  // SYN flows of three rounds ago expire
+    // New connections until the table is full (inserts then refused); a
+    // few replace a live one by holding its forward key or its reply key.
+    for (uint32_t n = 0; n < 1'000; ++n) {
+      Conn c{random_key(rng), Ip4{static_cast<uint32_t>(rng())}, 0, false};
+      const uint64_t r = rng() % 20;
+      // Random keys never meet by chance: only the chosen one is replaced.
+      Conn* replaced = nullptr;
+      if (r < 2 && !conns.empty()) {
+        Conn& old = conns[rng() % conns.size()];
+        if (!old.ended && !is_expired(old.dies, now)) replaced = &old;
+      }
+      if (replaced != nullptr) {
+        const Conn& old = *replaced;
+        if (r == 0) {
+          c.key = old.key;
+        } else {
+          c.pod = old.pod;  // same Pod, client and ports, another VIP
+          c.key.src = old.key.src;
+          c.key.sport = old.key.sport;
+          c.key.proto = old.key.proto;
+        }
+      }
+      const bool syn = rng() % 2 == 0;
+      Flow* f = t.insert(c.key, c.pod, kPodPort, syn ? FlowState::kTcpSynSent : FlowState::kTcpEstablished, 1, now);
+      if (f == nullptr) continue;  // full of live flows
+      c.dies = syn ? now + kTimeouts.tcp_syn_ms : now + kTimeouts.tcp_established_ms;
+      if (replaced != nullptr) replaced->ended = true;
+      conns.push_back(c);
+    }
+    if (t.size() == t.capacity()) ++full_rounds;
+    // Some end by erase; the rest of the expired ones by a lookup, the
+    // sweep or the half-open queue.
+    for (Conn& c : conns) {
+      if (c.ended || rng() % 10 != 0) continue;
+      if (const FlowHit h = t.find(c.key, now)) t.erase(*h.flow);
+      c.ended = true;
+    }
+    t.expire_some(now, 200);
+    t.expire_half_open(now, 100);
+    ASSERT_TRUE(t.index_is_consistent()) << "round " << round;
+    for (Conn& c : conns) {
+      if (c.ended) continue;
+      const FlowHit fwd = t.find(c.key, now);
+      const FlowHit rev = t.find(reply(c), now);
+      if (is_expired(c.dies, now)) {
+        EXPECT_FALSE(fwd) << "round " << round;
+        c.ended = true;
+        continue;
+      }
+      ASSERT_TRUE(fwd) << "round " << round;
+      EXPECT_FALSE(fwd.reverse);
+      EXPECT_EQ(rev.flow, fwd.flow) << "round " << round;
+      EXPECT_TRUE(rev.reverse);
+    }
+    std::erase_if(conns, [](const Conn& c) { return c.ended; });
+    ASSERT_TRUE(t.index_is_consistent()) << "round " << round;
+    EXPECT_EQ(t.size(), conns.size()) << "round " << round;
+  }
+  EXPECT_GT(full_rounds, 250u) << "the churn is meant to run at full load";
 }
 
 // A key's two buckets differ, and the second is no fixed function of the
