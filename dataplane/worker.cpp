@@ -343,6 +343,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
   const bool all_mine = setup_.count == 1 || from_handoff;
   Lane* lanes = lanes_;
   uint16_t ipv4_flow_lanes = 0;
+  uint16_t ipv6_flow_lanes = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
@@ -379,6 +380,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
         }
       }
       lane.path = Lane::kFlow6;
+      ++ipv6_flow_lanes;
       lane.probe = flows6_.probe(FlowTable6::hash(lane.key6));
       flows6_.prefetch_first(lane.probe);
     } else {
@@ -386,12 +388,9 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
     }
   }
   if (ipv4_flow_lanes == n) {
-    // Every packet a TCP/UDP one in a plain IPv4 header, this worker's: no
-    // dispatch per packet.
-    bool second = false;
-    for (uint16_t i = 0; i < n; ++i) prefetch_lane<Family::kIpv4>(lanes[i], second);
-    if (second) prefetch_second_buckets(n);
-    for (uint16_t i = 0; i < n; ++i) process_flow_packet<Family::kIpv4>(pkts[i], lanes[i]);
+    process_flow_burst<Family::kIpv4>(pkts, n);
+  } else if (ipv6_flow_lanes == n) {
+    process_flow_burst<Family::kIpv6>(pkts, n);
   } else {
     bool second = false;
     for (uint16_t i = 0; i < n; ++i) {
@@ -420,6 +419,17 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
   }
   if (setup_.count > 1) flush_handoffs();
   flush_tx();
+}
+
+// Passes 2 and 3 over a burst whose every packet is a TCP/UDP one of
+// family F in a plain header, this worker's (the common case): no dispatch
+// per packet.
+template <Family F>
+PODGATE_HOT void Worker::process_flow_burst(rte_mbuf** pkts, uint16_t n) noexcept {
+  bool second = false;
+  for (uint16_t i = 0; i < n; ++i) prefetch_lane<F>(lanes_[i], second);
+  if (second) prefetch_second_buckets(n);
+  for (uint16_t i = 0; i < n; ++i) process_flow_packet<F>(pkts[i], lanes_[i]);
 }
 
 // Pass 2b over a burst's first n lanes: those whose key may be in its

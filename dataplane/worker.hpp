@@ -284,6 +284,8 @@ class Worker : public DpObject {
   }
   template <Family F>
   void process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept;
+  template <Family F>
+  void process_flow_burst(rte_mbuf** pkts, uint16_t n) noexcept;
   // The second pass over a flow lane: prefetches its record, or, for a key
   // no bucket holds, chooses its Pod and prefetches its reverse key's
   // buckets.  Sets `second` when the key may be in its second bucket,

@@ -233,6 +233,32 @@ TEST(WorkerIpv6, EachFamilysVipForwardsToItsOwnFamilyOnly) {
   EXPECT_EQ(ip_dst(out), ip("172.17.0.10"));
 }
 
+// A burst of one family runs the burst loop without a per-packet dispatch,
+// a burst of both families the dispatching one: either way each packet is
+// forwarded as it would be alone, and the replies of a burst of IPv6 flows
+// find their connections.
+TEST(WorkerIpv6, ABurstOfEitherFamilyOrBothForwardsEachPacketAsItWouldAlone) {
+  const Bytes v4 = tcp_frame({kUplinkMac, kClientMac}, {kClient4, kVip4}, Tcp{41001, 80, kSyn});
+  const std::vector<Bytes> mixed = {syn_to(kVip6, 41000), v4, syn_to(kVip6, 41002)};
+  auto alone = make_dataplane();
+  std::vector<Bytes> expected;
+  for (const Bytes& f : mixed) expected.push_back(expect_one(*alone, kUplink, f, kPods));
+  auto together = make_dataplane();
+  const auto out = together->send(kUplink, mixed);
+  ASSERT_EQ(out.size(), mixed.size()) << together->drop_summary();
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].port, kPods);
+    EXPECT_TRUE(frames_equal(out[i].frame, expected[i])) << i;
+  }
+  const Ip6 pod0 = get_ip6(expected[0], kEthLen + 24), pod2 = get_ip6(expected[2], kEthLen + 24);
+  const auto back = together->send(kPods, {synack_from(pod0, 41000), synack_from(pod2, 41002)});
+  ASSERT_EQ(back.size(), 2u) << together->drop_summary();
+  EXPECT_TRUE(frames_equal(back[0].frame, synack_unnat(41000)));
+  EXPECT_TRUE(frames_equal(back[1].frame, synack_unnat(41002)));
+  EXPECT_EQ(together->total(&WorkerCounters::replies_stateless), 0u);
+  EXPECT_EQ(together->worker(0).flows6().size(), 2u);
+}
+
 TEST(WorkerIpv6, AFarClientsReplyLeavesThroughItsRoutesGateway) {
   auto d = make_dataplane();
   const Bytes syn = tcp6_frame({kUplinkMac, kGatewayMac}, {kFarClient6, kVip6}, Tcp{40000, 80, kSyn});
