@@ -433,8 +433,9 @@ PODGATE_HOT void Worker::process_flow_burst(rte_mbuf** pkts, uint16_t n) noexcep
 }
 
 // Pass 2b over a burst's first n lanes: those whose key may be in its
-// second bucket, now arrived.  Out of line: most keys live in their first
-// bucket, so many bursts need none of this.
+// second bucket, now arrived.  Out of line, once per burst: in a table
+// filled once few bursts need it (6% of keys are displaced), but after long
+// churn at full load (20%) nearly every burst of 32 has such a lane.
 PODGATE_OUT_OF_LINE void Worker::prefetch_second_buckets(uint16_t n) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     Lane& lane = lanes_[i];
