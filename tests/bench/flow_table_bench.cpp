@@ -6,6 +6,7 @@
 #include "dataplane/flow_table.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -117,6 +118,44 @@ void BM_InsertWithChurn(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(refused), benchmark::Counter::kAvgIterations);
 }
 
+// A SYN flood at scale, as the half-open queue meets it: the table holds
+// n established connections, and every iteration pins 32 new half-open
+// flows while expire_half_open() frees the 32 that fell due, pinned n
+// flows earlier (the SYN timeout is n/32 ms, one millisecond an
+// iteration).  By then their records and index buckets have long left the
+// caches, as with a real flood and a timeout of seconds.  Only
+// expire_half_open() is timed.
+void BM_ExpireHalfOpenCold(benchmark::State& state) {
+  const uint32_t n = static_cast<uint32_t>(state.range(0));
+  FlowTimeouts timeouts = kLong;
+  timeouts.tcp_syn_ms = n / kBurst;
+  FlowTable table(2 * n + 2 * kBurst, timeouts);
+  for (const FlowKey4& k : random_keys(n, 6)) table.insert(k, Ip4{1}, 1, FlowState::kTcpEstablished, 0, 0);
+  std::mt19937_64 rng(7);
+  auto syn_burst = [&](uint32_t now) {
+    for (uint32_t j = 0; j < kBurst; ++j) {
+      const uint64_t r = rng();
+      const FlowKey4 k{Ip4{static_cast<uint32_t>(r)}, Ip4{static_cast<uint32_t>(r >> 32)},
+                       static_cast<rte_be16_t>(rng()), 80, Proto::kTcp};
+      table.insert(k, Ip4{2}, 1, FlowState::kTcpSynSent, 0, now);
+    }
+  };
+  uint32_t now = 0;
+  for (; now < timeouts.tcp_syn_ms; ++now) syn_burst(now);
+  uint64_t freed = 0;
+  for (auto _ : state) {
+    syn_burst(now);
+    ++now;
+    const auto t0 = std::chrono::steady_clock::now();
+    freed += table.expire_half_open(now, 2 * kBurst);
+    const auto t1 = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(freed));
+  state.counters["freed/iteration"] =
+      benchmark::Counter(static_cast<double>(freed), benchmark::Counter::kAvgIterations);
+}
+
 // hash() alone: the CRC32-C of 16 bytes.
 void BM_Hash(benchmark::State& state) {
   std::vector<FlowKey4> keys = random_keys(1024, 5);
@@ -132,6 +171,7 @@ BENCHMARK(BM_FindHit)->Arg(10'000)->Arg(1'000'000);
 BENCHMARK(BM_FindMiss)->Arg(10'000)->Arg(1'000'000);
 BENCHMARK(BM_FindHitBurstPrefetched)->Arg(10'000)->Arg(1'000'000);
 BENCHMARK(BM_InsertWithChurn)->Arg(10'000)->Arg(1'000'000);
+BENCHMARK(BM_ExpireHalfOpenCold)->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 
 }  // namespace
 }  // namespace podgate::dp

@@ -654,6 +654,34 @@ TEST(FlowTable, AKeyWhoseFirstBucketIsFullIsFoundInItsSecond) {
   for (size_t i = 1; i + 1 < same_first.size(); ++i) EXPECT_TRUE(t.find(same_first[i], 1)) << i;
 }
 
+// Half-open flows whose forward keys were displaced to their second
+// buckets (their first bucket full): the half-open queue frees them by
+// both keys there too, and the first bucket's displaced count goes back
+// to zero.  Twelve keys share a first bucket: four established flows and
+// eight half-open ones, four of which live in their second buckets.
+TEST(FlowTable, TheHalfOpenQueueFreesFlowsWhoseKeysLiveInTheirSecondBuckets) {
+  FlowTable t(3'000, kTimeouts);
+  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).bucket[0];
+  std::vector<FlowKey4> same_first;
+  for (uint32_t i = 0; same_first.size() < 12; ++i) {
+    if (t.probe(FlowTable::hash(client_key(i))).bucket[0] == first) same_first.push_back(client_key(i));
+  }
+  for (size_t i = 0; i < same_first.size(); ++i) {
+    const FlowState s = i < 4 ? FlowState::kTcpEstablished : FlowState::kTcpSynSent;
+    ASSERT_NE(insert_fwd(t, same_first[i], s, 0), nullptr) << i;
+  }
+  ASSERT_EQ(t.displaced_keys(), 4u);
+  const uint32_t syn = kTimeouts.tcp_syn_ms;
+  EXPECT_EQ(t.expire_half_open(syn, 64), 8u);
+  EXPECT_TRUE(t.index_is_consistent());
+  EXPECT_EQ(t.displaced_keys(), 0u);
+  EXPECT_EQ(t.size(), 4u);
+  for (size_t i = 0; i < same_first.size(); ++i) {
+    EXPECT_EQ(static_cast<bool>(t.find(same_first[i], syn)), i < 4) << i;
+    EXPECT_EQ(static_cast<bool>(t.find(reply_key(same_first[i]), syn)), i < 4) << i;
+  }
+}
+
 // A table kept full through rounds of connections ending every way one
 // can (erased, replaced by a new connection holding one of its keys,
 // expired and freed by a lookup, by the sweep, by the half-open queue or
