@@ -629,6 +629,17 @@ TEST(FlowTable, EveryRecordIsUsableWhateverTheBucketCount) {
   }
 }
 
+// The first `n` client keys (client_key(0), ...) whose first bucket in `t`
+// is client_key(0)'s.
+std::vector<FlowKey4> keys_sharing_a_first_bucket(const FlowTable& t, size_t n) {
+  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).bucket[0];
+  std::vector<FlowKey4> keys;
+  for (uint32_t i = 0; keys.size() < n; ++i) {
+    if (t.probe(FlowTable::hash(client_key(i))).bucket[0] == first) keys.push_back(client_key(i));
+  }
+  return keys;
+}
+
 // A key goes to its first bucket while that has room, else to its second,
 // and the first counts it as displaced there: a lookup reads the second
 // bucket only then.  Nine keys sharing a first bucket: the ninth is
@@ -636,11 +647,7 @@ TEST(FlowTable, EveryRecordIsUsableWhateverTheBucketCount) {
 // so that it has room, keeps every other key found.
 TEST(FlowTable, AKeyWhoseFirstBucketIsFullIsFoundInItsSecond) {
   FlowTable t(3'000, kTimeouts);
-  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).bucket[0];
-  std::vector<FlowKey4> same_first;
-  for (uint32_t i = 0; same_first.size() < 9; ++i) {
-    if (t.probe(FlowTable::hash(client_key(i))).bucket[0] == first) same_first.push_back(client_key(i));
-  }
+  const std::vector<FlowKey4> same_first = keys_sharing_a_first_bucket(t, 9);
   for (const FlowKey4& k : same_first) ASSERT_NE(insert_fwd(t, k, FlowState::kTcpEstablished, 0), nullptr);
   EXPECT_TRUE(t.index_is_consistent());
   for (const FlowKey4& k : same_first) EXPECT_TRUE(t.find(k, 1));
@@ -661,11 +668,7 @@ TEST(FlowTable, AKeyWhoseFirstBucketIsFullIsFoundInItsSecond) {
 // eight half-open ones, four of which live in their second buckets.
 TEST(FlowTable, TheHalfOpenQueueFreesFlowsWhoseKeysLiveInTheirSecondBuckets) {
   FlowTable t(3'000, kTimeouts);
-  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).bucket[0];
-  std::vector<FlowKey4> same_first;
-  for (uint32_t i = 0; same_first.size() < 12; ++i) {
-    if (t.probe(FlowTable::hash(client_key(i))).bucket[0] == first) same_first.push_back(client_key(i));
-  }
+  const std::vector<FlowKey4> same_first = keys_sharing_a_first_bucket(t, 12);
   for (size_t i = 0; i < same_first.size(); ++i) {
     const FlowState s = i < 4 ? FlowState::kTcpEstablished : FlowState::kTcpSynSent;
     ASSERT_NE(insert_fwd(t, same_first[i], s, 0), nullptr) << i;
