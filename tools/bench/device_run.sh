@@ -7,6 +7,12 @@
 #
 #   tools/bench/device_run.sh OUT_DIR
 #
+# On a machine with DPDK installed (this VM), the bundled EAL also loads
+# the system's PMD directory and panics on the drivers registered twice;
+# try it here as the box would run it, with that directory hidden:
+#   unshare -m sh -c 'mount --bind "$(mktemp -d)" /usr/lib/x86_64-linux-gnu/dpdk &&
+#     CORES=0-1 WORKERS=1 CASE_SECONDS=1 tools/bench/device_run.sh /tmp/out'
+#
 # Environment: CORES (default 2 to the last CPU), WORKERS (default
 # 1,2,4,8), CASE_SECONDS (default 3), LIMIT (seconds, default 480).
 # Writes OUT_DIR/machine.txt, log.txt, benchmarks.md (the "Throughput over
