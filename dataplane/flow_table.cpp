@@ -63,8 +63,8 @@ uint64_t BasicFlowTable<F>::memory_bytes(uint32_t capacity) noexcept {
 template <class F>
 bool BasicFlowTable<F>::place(const Key& key, const Probe& where, uint32_t ref, uint32_t now,
                       bool absent) noexcept {
-  const uint32_t* b = where.bucket;
-  const uint16_t t = where.tag;
+  const uint32_t b[2] = {where.first, second_of(where)};
+  const uint16_t t = where.tag();
   // A flow already holding the key ends: keys stay unique.
   for (uint32_t k = 0; k < 2 && !absent; ++k) {
     const Bucket& bucket = buckets_[b[k]];
@@ -199,8 +199,8 @@ bool BasicFlowTable<F>::index_is_consistent() const {
       const uint32_t ref = bucket.refs[i];
       if ((ref >> 1) >= capacity_ || flows_[ref >> 1].is_free()) return false;
       const Probe p = probe(key_hash_of(flows_[ref >> 1], (ref & 1) != 0));
-      if (p.tag != bucket.tags[i] || (p.bucket[0] != b && p.bucket[1] != b)) return false;
-      if (p.bucket[1] == b) ++displaced[p.bucket[0]];
+      if (p.tag() != bucket.tags[i] || (p.first != b && second_of(p) != b)) return false;
+      if (p.first != b) ++displaced[p.first];
     }
   }
   if (slots != 2 * uint64_t{size_}) return false;

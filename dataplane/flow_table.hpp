@@ -301,11 +301,17 @@ struct BasicFlowHit {
 using FlowHit = BasicFlowHit<Flow>;
 using FlowHit6 = BasicFlowHit<Flow6>;
 
-// Where a key with some hash may be in a flow table: its two buckets and
-// its tag, computed once per packet and used by every pass over a burst.
+// Where a key with some hash may be in a flow table: its first bucket and
+// its hash, computed once per packet and used by every pass over a burst.
+// The tag comes from the hash; so does the second bucket
+// (BasicFlowTable::second_of()), computed only where it is read: most
+// keys live in their first bucket, and a lookup that finds its key there
+// never needs the second.
 struct FlowProbe {
-  uint32_t bucket[2];
-  uint16_t tag;
+  uint32_t first;
+  uint32_t hash;
+  // Nonzero: 0 marks an empty slot.
+  uint16_t tag() const noexcept { return static_cast<uint16_t>(hash | 1); }
 };
 
 // One table per family (issue 11): Flow for IPv4, Flow6 for IPv6, with the
@@ -345,18 +351,17 @@ class BasicFlowTable {
   static uint32_t hash(const Key& key) noexcept { return flow_key_hash(key); }
 
   using Probe = FlowProbe;
-  Probe probe(uint32_t hash) const noexcept {
-    const uint32_t b1 = first_bucket(hash);
-    return Probe{{b1, second_bucket(hash, b1)}, tag(hash)};
-  }
+  Probe probe(uint32_t hash) const noexcept { return Probe{first_bucket(hash), hash}; }
+  // The key's second bucket.
+  uint32_t second_of(const Probe& p) const noexcept { return second_bucket(p.hash, p.first); }
 
   // Prefetches both index buckets: where an insert of the key may go.
   void prefetch(const Probe& p) const noexcept {
-    prefetch_line(&buckets_[p.bucket[0]]);
-    prefetch_line(&buckets_[p.bucket[1]]);
+    prefetch_line(&buckets_[p.first]);
+    prefetch_line(&buckets_[second_of(p)]);
   }
   // Prefetches the key's first bucket: a lookup's first pass over a burst.
-  void prefetch_first(const Probe& p) const noexcept { prefetch_line(&buckets_[p.bucket[0]]); }
+  void prefetch_first(const Probe& p) const noexcept { prefetch_line(&buckets_[p.first]); }
   // Record references (index << 1 | reverse) that no record has:
   // prefetch_flow()'s answers when it names no record.
   static constexpr uint32_t kNoCandidate = 0xffff'ffff;    // no bucket has the key's tag
@@ -370,11 +375,11 @@ class BasicFlowTable {
   // right one leaves that record unprefetched, and find() looks the key up
   // in full.
   uint32_t prefetch_flow(const Probe& p) const noexcept {
-    const Bucket& first = buckets_[p.bucket[0]];
-    const uint32_t m = match(first, p.tag);
+    const Bucket& first = buckets_[p.first];
+    const uint32_t m = match(first, p.tag());
     if (m == 0) {
       if (first.displaced == 0) return kNoCandidate;
-      prefetch_line(&buckets_[p.bucket[1]]);
+      prefetch_line(&buckets_[second_of(p)]);
       return kInSecondBucket;
     }
     const uint32_t ref = ref_at(first, m);
@@ -384,8 +389,8 @@ class BasicFlowTable {
   // prefetch_flow() continued for kInSecondBucket, once the second bucket
   // has arrived: its first matching tag's record, or kNoCandidate.
   uint32_t prefetch_second(const Probe& p) const noexcept {
-    const Bucket& second = buckets_[p.bucket[1]];
-    const uint32_t m = match(second, p.tag);
+    const Bucket& second = buckets_[second_of(p)];
+    const uint32_t m = match(second, p.tag());
     if (m == 0) return kNoCandidate;
     const uint32_t ref = ref_at(second, m);
     prefetch_record(ref >> 1);
@@ -418,11 +423,11 @@ class BasicFlowTable {
   Hit find(const Key& key, const Probe& p, uint32_t now) noexcept {
     // The second bucket only when the first does not hold the key and
     // some key of the first lives in its second.
-    const Bucket& first = buckets_[p.bucket[0]];
-    uint32_t ref = ref_of(first, p.tag, key);
+    const Bucket& first = buckets_[p.first];
+    uint32_t ref = ref_of(first, p.tag(), key);
     if (ref == kNoCandidate) {
       if (first.displaced == 0) return {};
-      ref = ref_of(buckets_[p.bucket[1]], p.tag, key);
+      ref = ref_of(buckets_[second_of(p)], p.tag(), key);
       if (ref == kNoCandidate) return {};
     }
     F& f = flows_[ref >> 1];
@@ -702,9 +707,6 @@ class BasicFlowTable {
     if constexpr (64 % sizeof(F) != 0) prefetch_line(reinterpret_cast<const unsigned char*>(f) + sizeof(F) - 1);
   }
 
-  // Nonzero: 0 marks an empty slot.
-  static uint16_t tag(uint32_t hash) noexcept { return static_cast<uint16_t>(hash | 1); }
-
   // Bit 2i set when slot i's tag is `t` (one bit per byte of a 16-bit lane
   // is kept: the even ones).
   static uint32_t match(const Bucket& b, uint16_t t) noexcept {
@@ -789,9 +791,9 @@ class BasicFlowTable {
   bool move_one_away(uint32_t from) noexcept;
   // Clears the slot of `ref`, indexed under a key probed at `where`.
   void unplace(const Probe& where, uint32_t ref) noexcept {
-    Bucket& first = buckets_[where.bucket[0]];
-    if (clear_ref(first, where.tag, ref)) return;
-    if (clear_ref(buckets_[where.bucket[1]], where.tag, ref)) --first.displaced;
+    Bucket& first = buckets_[where.first];
+    if (clear_ref(first, where.tag(), ref)) return;
+    if (clear_ref(buckets_[second_of(where)], where.tag(), ref)) --first.displaced;
   }
   // insert()'s fast placement: `ref` into its first bucket while that has
   // a free slot, else into its second (displaced).  False, touching
@@ -799,16 +801,18 @@ class BasicFlowTable {
   // in has its tag (it may hold the key: place() decides); the second
   // bucket may hold the key only when the first counts a displaced key.
   bool put(const Probe& where, uint32_t ref, bool check) noexcept {
-    Bucket& b0 = buckets_[where.bucket[0]];
-    Bucket& b1 = buckets_[where.bucket[1]];
-    if (check && (match(b0, where.tag) != 0 || (b0.displaced != 0 && match(b1, where.tag) != 0))) return false;
+    Bucket& b0 = buckets_[where.first];
+    const uint16_t tag = where.tag();
+    if (check && match(b0, tag) != 0) return false;
+    if (check && b0.displaced != 0 && match(buckets_[second_of(where)], tag) != 0) return false;
     if (const uint32_t e0 = match(b0, 0); e0 != 0) [[likely]] {
-      set_slot(b0, e0, where.tag, ref);
+      set_slot(b0, e0, tag, ref);
       return true;
     }
+    Bucket& b1 = buckets_[second_of(where)];
     const uint32_t e1 = match(b1, 0);
     if (e1 == 0) return false;
-    set_slot(b1, e1, where.tag, ref);
+    set_slot(b1, e1, tag, ref);
     ++b0.displaced;
     return true;
   }

@@ -1552,7 +1552,7 @@ TEST(WorkerPipeline, AFullTableFindsEveryConnectionInWhicheverBucketItLives) {
   const dp::FlowTable same_shape(24, {});
   const auto first_bucket = [&](uint16_t port) {
     const dp::FlowKey4 k{kClient, kVip, dp::to_be16(port), dp::to_be16(kHttp), dp::Proto::kTcp};
-    return same_shape.probe(dp::FlowTable::hash(k)).bucket[0];
+    return same_shape.probe(dp::FlowTable::hash(k)).first;
   };
   std::vector<uint16_t> ports, others;
   for (uint16_t port = 21000; ports.size() < 10; ++port) {

@@ -632,10 +632,10 @@ TEST(FlowTable, EveryRecordIsUsableWhateverTheBucketCount) {
 // The first `n` client keys (client_key(0), ...) whose first bucket in `t`
 // is client_key(0)'s.
 std::vector<FlowKey4> keys_sharing_a_first_bucket(const FlowTable& t, size_t n) {
-  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).bucket[0];
+  const uint32_t first = t.probe(FlowTable::hash(client_key(0))).first;
   std::vector<FlowKey4> keys;
   for (uint32_t i = 0; keys.size() < n; ++i) {
-    if (t.probe(FlowTable::hash(client_key(i))).bucket[0] == first) keys.push_back(client_key(i));
+    if (t.probe(FlowTable::hash(client_key(i))).first == first) keys.push_back(client_key(i));
   }
   return keys;
 }
@@ -782,11 +782,11 @@ TEST(FlowTable, SecondBucketsSpreadIndependentlyOfTheFirst) {
     for (uint32_t i = 0; i < keys; ++i) {
       // A port sweep of 4 clients: CRC hashes in a small affine subspace.
       const FlowProbe p = t.probe(FlowTable::hash(client_key(i)));
-      ASSERT_LT(p.bucket[0], n);
-      ASSERT_LT(p.bucket[1], n);
-      ASSERT_NE(p.bucket[0], p.bucket[1]);
-      ++second[p.bucket[1]];
-      seconds_of_first[p.bucket[0]].push_back(p.bucket[1]);
+      ASSERT_LT(p.first, n);
+      ASSERT_LT(t.second_of(p), n);
+      ASSERT_NE(p.first, t.second_of(p));
+      ++second[t.second_of(p)];
+      seconds_of_first[p.first].push_back(t.second_of(p));
     }
     // Every bucket a second choice 64 times on average: none far off.
     for (uint32_t b = 0; b < n; ++b) {
