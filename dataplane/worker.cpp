@@ -261,12 +261,26 @@ PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyT
 
 template <Family F>
 PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept {
+  using Header = typename FamilyTypes<F>::Header;
+  constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
   const auto& key = lane.key_of<F>();
   auto* frame = rte_pktmbuf_mtod(m, uint8_t*);
   if (const auto hit = table<F>().find(key, lane.probe, lane.candidate, now_)) {
-    constexpr uint32_t kL4 = F == Family::kIpv4 ? kFlowL4Offset : kIp6L4Offset;
     handle_flow<F>(m, frame + kL4, lane.tcp_flags, hit);
     return;
+  }
+  if (lane.candidate == FamilyTypes<F>::Table::kNoCandidate) {
+    // Pass 2 found the key in no bucket, and chose the Pod of its service
+    // (prefetch_new_flow()): a new connection, with nothing for classify()
+    // to find out but its owner (a service's VIP is never the DNS VIP:
+    // validate() refuses it).
+    const NewFlowPick<F>& pick = lane.pick_of<F>();
+    if (pick.svc != nullptr && !pick.svc->ready.empty() &&
+        (setup_.count == 1 || owners_.owner(key.src, key.sport) == setup_.id)) [[likely]] {
+      new_connection<F>(m, reinterpret_cast<Header*>(frame + kFlowL3Offset), frame + kL4, lane.tcp_flags,
+                        *pick.svc, key, lane.probe, &pick);
+      return;
+    }
   }
   if constexpr (F == Family::kIpv4) {
     ParsedPacket p = flow_packet_view(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
@@ -303,7 +317,7 @@ PODGATE_HOT void Worker::prefetch_lane_second(Lane& lane) noexcept {
 // Maglev has chosen the Pod.  Choosing the Pod here already lets those two
 // lines arrive while the rest of the burst is forwarded, instead of
 // stalling insert() (with many flows the index is far out of cache).  The
-// third pass pins the flow with this choice (classify(), classify6()).
+// third pass pins the flow with this choice (new_connection()).
 template <Family F>
 PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& key,
                                            NewFlowPick<F>& pick) noexcept {
@@ -333,8 +347,9 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
 //      bucket is prefetched, and a pass 2b does the same with it for the
 //      few keys that need it;
 //   3. look each packet up (the kept record first) and forward it; a miss
-//      takes the classifying path with pass 2's choice, and everything
-//      that is not TCP or UDP in a plain IPv4 or IPv6 header takes it too.
+//      that pass 2 chose a Pod for is pinned to it (new_connection());
+//      any other miss takes the classifying path, and so does everything
+//      that is not TCP or UDP in a plain IPv4 or IPv6 header.
 // Only the owner's table can hold a flow, so a packet that reached its
 // owner (by RSS, or by a handoff) is looked up before anything else.
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
@@ -545,11 +560,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     }
   }
   if (svc != nullptr) {
-    if (const DropReason why = source_refused(key.src); why != DropReason::kCount) [[unlikely]] {
-      drop(m, why);
-      return;
-    }
-    handle_new_flow(m, p, *svc, key, probe, pick);
+    new_connection<Family::kIpv4>(m, p.ip, p.l4, p.tcp_flags, *svc, key, probe, pick);
   } else {
     handle_stateless_reply(m, p);
   }
@@ -585,18 +596,32 @@ inline typename FamilyTypes<F>::Flow* Worker::pin_new_flow(rte_mbuf* m, const ty
   t.bytes_in.add(rte_pktmbuf_pkt_len(m));
   return flow;
 }
-template Flow6* Worker::pin_new_flow<Family::kIpv6>(rte_mbuf*, const FlowKey6&, const FlowProbe&, const Ip6&,
-                                                    rte_be16_t, uint16_t, FlowState, uint8_t,
-                                                    const FlowProbe*) noexcept;
 
-// Inline: classify() is its only caller.
-PODGATE_HOT void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc,
-                                         const FlowKey4& key, const FlowProbe& probe,
-                                         const NewFlowPick<Family::kIpv4>* pick) noexcept {
-  // RFC 1812 §5.3.1, checked before any flow state is created.
-  if (!ttl_allows_forwarding(p.ip)) {
-    drop_ttl_exceeded(m, p.ip);
-    return;
+template <Family F>
+PODGATE_OUT_OF_LINE void Worker::new_connection(rte_mbuf* m, typename FamilyTypes<F>::Header* ip, uint8_t* l4,
+                                        uint8_t tcp_flags, const typename FamilyTypes<F>::Service& svc,
+                                        const typename FamilyTypes<F>::Key& key, const FlowProbe& probe,
+                                        const NewFlowPick<F>* pick) noexcept {
+  // The source first, then RFC 1812 §5.3.1 / RFC 8200 §3: both before any
+  // flow state is created.
+  if constexpr (F == Family::kIpv4) {
+    if (const DropReason why = source_refused(key.src); why != DropReason::kCount) [[unlikely]] {
+      drop(m, why);
+      return;
+    }
+    if (!ttl_allows_forwarding(ip)) {
+      drop_ttl_exceeded(m, ip);
+      return;
+    }
+  } else {
+    if (const DropReason why = source_refused6(key.src); why != DropReason::kCount) [[unlikely]] {
+      drop(m, why);
+      return;
+    }
+    if (!hop_limit_allows_forwarding(ip)) {
+      drop_hop_limit_exceeded(m, ip);
+      return;
+    }
   }
   if (svc.ready.empty()) {
     drop(m, DropReason::kNoEndpoint);
@@ -605,17 +630,32 @@ PODGATE_HOT void Worker::handle_new_flow(rte_mbuf* m, ParsedPacket& p, const Ser
   const uint16_t i = pick != nullptr ? pick->backend
                                      : maglev_lookup(svc.maglev, flow_hash(key.src, key.dst, key.sport, key.dport,
                                                                            key.proto, svc.client_ip_affinity));
-  const Backend& to = svc.ready[i];
-  if (!fits_egress(m, p.ip, to.ip)) return;
+  const auto& to = svc.ready[i];
   const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
   const FlowState state = key.proto == Proto::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  // The flow's record has the address's checksum term made (insert()).
-  const Flow* flow = pin_new_flow<Family::kIpv4>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags,
-                                                 pick != nullptr ? &pick->reverse : nullptr);
-  nat_with_address_term<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port,
-                                               flow != nullptr ? flow->csum_addr : csum_term32(key.dst.be, to.ip.be));
-  forward(m, p.eth, to.ip);
+  const FlowProbe* reverse = pick != nullptr ? &pick->reverse : nullptr;
+  auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+  if constexpr (F == Family::kIpv4) {
+    if (!fits_egress(m, ip, to.ip)) return;
+    // The flow's record has the address's checksum term made (insert()).
+    const Flow* flow = pin_new_flow<F>(m, key, probe, to.ip, to.port, slot, state, tcp_flags, reverse);
+    nat_with_address_term<NatSide::kDestination>(ip, l4, key.proto, to.ip, to.port,
+                                                 flow != nullptr ? flow->csum_addr : csum_term32(key.dst.be, to.ip.be));
+    forward(m, eth, to.ip);
+  } else {
+    if (!fits_egress6(m, ip, to.ip)) return;
+    // The NAT's checksum term, once: this packet's, and kept for the rest.
+    const uint16_t delta = csum_delta_ip6_port(key.dst.bytes.data(), to.ip.bytes.data(), key.dport, to.port);
+    if (Flow6* flow = pin_new_flow<F>(m, key, probe, to.ip, to.port, slot, state, tcp_flags, reverse)) {
+      flow->csum_delta = delta;
+    }
+    nat6_with_delta<NatSide::kDestination>(ip, l4, key.proto, to.ip, to.port, delta);
+    forward6(m, eth, to.ip);
+  }
 }
+template void Worker::new_connection<Family::kIpv6>(rte_mbuf*, rte_ipv6_hdr*, uint8_t*, uint8_t,
+                                                    const ServiceData6&, const FlowKey6&, const FlowProbe&,
+                                                    const NewFlowPick<Family::kIpv6>*) noexcept;
 
 // A reply with no flow entry (the table was full when the connection
 // started): map the Pod back to the one service port it backs, statelessly.

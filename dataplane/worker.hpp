@@ -217,6 +217,14 @@ class Worker : public DpObject {
         return pick6;
       }
     }
+    template <Family F>
+    const NewFlowPick<F>& pick_of() const noexcept {
+      if constexpr (F == Family::kIpv4) {
+        return pick;
+      } else {
+        return pick6;
+      }
+    }
   };
   // Packets for other workers, sent as one burst per owner at the end of
   // each burst.
@@ -312,8 +320,13 @@ class Worker : public DpObject {
   template <Family F>
   void revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
                          bool service_gone) noexcept;
-  void handle_new_flow(rte_mbuf* m, ParsedPacket& p, const ServiceData& svc, const FlowKey4& key,
-                       const FlowProbe& probe, const NewFlowPick<Family::kIpv4>* pick) noexcept;
+  // A new connection to `svc`, either family, whose headers are `ip` and
+  // `l4`: its source checked, then its Pod (pass 2's `pick`, or Maglev's
+  // now), its flow pinned, NAT, and on its way.
+  template <Family F>
+  void new_connection(rte_mbuf* m, typename FamilyTypes<F>::Header* ip, uint8_t* l4, uint8_t tcp_flags,
+                      const typename FamilyTypes<F>::Service& svc, const typename FamilyTypes<F>::Key& key,
+                      const FlowProbe& probe, const NewFlowPick<F>* pick) noexcept;
   // The connection's flow record, or null when the table is full (it is
   // then forwarded by Maglev alone).
   template <Family F>
@@ -369,8 +382,6 @@ class Worker : public DpObject {
                  bool looked_up, const NewFlowPick<Family::kIpv6>* pick = nullptr) noexcept;
   // handle_flow<kIpv6>, out of line for worker6.cpp (the template lives in worker.cpp).
   void handle_flow6(rte_mbuf* m, ParsedPacket6& p, FlowHit6 hit) noexcept;
-  void handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc, const FlowKey6& key,
-                        const FlowProbe& probe, const NewFlowPick<Family::kIpv6>* pick) noexcept;
   void handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept;

@@ -77,40 +77,7 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
     handle_stateless_reply6(m, p);
     return;
   }
-  if (const DropReason why = source_refused6(src); why != DropReason::kCount) {
-    drop(m, why);
-    return;
-  }
-  handle_new_flow6(m, p, *svc, key, probe, pick);
-}
-
-// Inline: classify6() is its only caller.
-[[gnu::always_inline]] inline void Worker::handle_new_flow6(rte_mbuf* m, ParsedPacket6& p, const ServiceData6& svc,
-                                                            const FlowKey6& key, const FlowProbe& probe,
-                                                            const NewFlowPick<Family::kIpv6>* pick) noexcept {
-  if (!hop_limit_allows_forwarding(p.ip)) {
-    drop_hop_limit_exceeded(m, p.ip);
-    return;
-  }
-  if (svc.ready.empty()) {
-    drop(m, DropReason::kNoEndpoint);
-    return;
-  }
-  const uint16_t i = pick != nullptr ? pick->backend
-                                     : maglev_lookup(svc.maglev, flow_hash(key.src, key.dst, key.sport, key.dport,
-                                                                           key.proto, svc.client_ip_affinity));
-  const Backend6& to = svc.ready[i];
-  if (!fits_egress6(m, p.ip, to.ip)) return;
-  const uint16_t slot = i < svc.ready_slots.size() ? svc.ready_slots[i] : kUntrackedSlot;
-  const FlowState state = key.proto == Proto::kUdp ? FlowState::kUdp : FlowState::kTcpSynSent;
-  // The NAT's checksum term, once: this packet's, and kept for the rest.
-  const uint16_t delta = csum_delta_ip6_port(key.dst.bytes.data(), to.ip.bytes.data(), key.dport, to.port);
-  if (Flow6* flow = pin_new_flow<Family::kIpv6>(m, key, probe, to.ip, to.port, slot, state, p.tcp_flags,
-                                                pick != nullptr ? &pick->reverse : nullptr)) {
-    flow->csum_delta = delta;
-  }
-  nat6_with_delta<NatSide::kDestination>(p.ip, p.l4, key.proto, to.ip, to.port, delta);
-  forward6(m, p.eth, to.ip);
+  new_connection<Family::kIpv6>(m, p.ip, p.l4, p.tcp_flags, *svc, key, probe, pick);
 }
 
 // As handle_stateless_reply(): a Pod's reply with no flow entry, mapped back

@@ -758,6 +758,54 @@ TEST(WorkerPipeline, APacketHandedToTheWrongWorkerIsHandedOnToItsOwner) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+TEST(WorkerPipeline, APodsConnectionToAServiceIsPinnedByTheOwnerOfThePodsPort) {
+  // A Pod calling a service: its SYN arrives on the pods port, whose queue
+  // judges the owner by the destination (there, the client of a reply).
+  // For a packet to a service the client is the source, so the flow must
+  // be pinned by the owner of the Pod's address and port, whichever worker
+  // pass 1 judged, or the Pod's replies, judged by their destination, would
+  // miss it.  Worker 0 polls the uplink, worker 1 the pods port.
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rx = {{kUplink}, {kPods}};
+  auto d = make_dataplane(std::move(s));
+  const Ip4 caller = kPod2;  // not ready: never a backend of a new connection
+  const std::vector<uint16_t> ports = port_range(45000, 100);
+  std::map<uint16_t, TcpPacket> syns;
+  std::vector<Bytes> frames;
+  for (uint16_t port : ports) {
+    const TcpPacket syn{{kPodsMac, pod_mac(caller)}, {caller, kVip}, {port, kHttp, kSyn}, {}};
+    syns.emplace(port, syn);
+    frames.push_back(syn.frame());
+  }
+  std::map<uint16_t, Ip4> pod_of;
+  for (const Output& o : d->send(kPods, frames)) {
+    const uint16_t port = l4_sport(o.frame);
+    ASSERT_EQ(o.port, kPods);
+    EXPECT_TRUE(is_dnat_of(o.frame, syns.at(port), {kPod0, kPod1}));
+    EXPECT_EQ(o.queue, d->worker(0).ownership().owner(caller, dp::to_be16(port))) << "SYN of port " << port;
+    pod_of[port] = ip_dst(o.frame);
+  }
+  ASSERT_EQ(pod_of.size(), ports.size()) << "drops: " << d->drop_summary();
+
+  std::vector<Bytes> replies;
+  for (const auto& [port, pod] : pod_of) replies.push_back(reply_from(pod, syns.at(port)).frame());
+  size_t out = 0;
+  for (const Output& o : d->send(kPods, replies)) {
+    const uint16_t port = l4_dport(o.frame);
+    EXPECT_EQ(o.port, kPods);
+    EXPECT_EQ(ip_src(o.frame), kVip);
+    EXPECT_EQ(l4_sport(o.frame), kHttp);
+    EXPECT_EQ(o.queue, d->worker(0).ownership().owner(caller, dp::to_be16(port))) << "reply to port " << port;
+    ++out;
+  }
+  EXPECT_EQ(out, ports.size());
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "every reply must reach its flow entry";
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), ports.size());
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerPipeline, RepliesToClientsBeyondARouterLeaveThePodsCached) {
   // A gateway appliance's clients are many and beyond one router.  Their
   // replies take the router's MACs from the router cache, and must not
