@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -130,10 +131,20 @@ class BasicServiceMap {
 
   const ServiceData* find(const ServiceKey& key) const noexcept {
     if (slots_.empty()) return nullptr;
-    for (uint32_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
-      const Slot& slot = slots_[i];
-      if (slot.service == nullptr) return nullptr;
-      if (slot.key == key) return slot.service;
+    if constexpr (sizeof(ServiceKey) == 8) {
+      // An IPv4 key as one word, compared at once (see word()).
+      const uint64_t want = word(key);
+      for (uint32_t i = crc32c_u64(kHashSeed, want) & mask_;; i = (i + 1) & mask_) {
+        const Slot& slot = slots_[i];
+        if (slot.service == nullptr) return nullptr;
+        if (word(slot.key) == want) return slot.service;
+      }
+    } else {
+      for (uint32_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+        const Slot& slot = slots_[i];
+        if (slot.service == nullptr) return nullptr;
+        if (slot.key == key) return slot.service;
+      }
     }
   }
 
@@ -176,10 +187,20 @@ class BasicServiceMap {
   static uint32_t hash(const ServiceKey& key) noexcept {
     uint64_t words[(sizeof key + 7) / 8] = {};
     std::memcpy(words, &key, sizeof key);
-    uint32_t h = 0x9e3779b9;
+    uint32_t h = kHashSeed;
     for (uint64_t w : words) h = crc32c_u64(h, w);
     return h;
   }
+  // An IPv4 key's 8 bytes as the word memcpy would make of them (x86 is
+  // little-endian), so that hash() agrees; made from the fields: a key
+  // built in a register and copied costs g++ 12 twenty instructions of
+  // masks where this takes six, and a key in memory is one load.
+  static uint64_t word(const BasicServiceKey<Ip4>& key) noexcept {
+    static_assert(std::endian::native == std::endian::little);
+    return uint64_t{key.vip.be} | uint64_t{key.port} << 32 | uint64_t{static_cast<uint8_t>(key.proto)} << 48 |
+           uint64_t{key.pad} << 56;
+  }
+  static constexpr uint32_t kHashSeed = 0x9e3779b9;
   DpVector<Slot> slots_;
   uint32_t mask_ = 0;
   size_t size_ = 0;
