@@ -276,7 +276,7 @@ PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noex
     // validate() refuses it).
     const NewFlowPick<F>& pick = lane.pick_of<F>();
     if (pick.svc != nullptr && !pick.svc->ready.empty() &&
-        (setup_.count == 1 || owners_.owner(key.src, key.sport) == setup_.id)) [[likely]] {
+        (setup_.count == 1 || owns_connection<F>(key))) [[likely]] {
       new_connection<F>(m, reinterpret_cast<Header*>(frame + kFlowL3Offset), frame + kL4, lane.tcp_flags,
                         *pick.svc, key, lane.probe, &pick);
       return;
@@ -289,6 +289,13 @@ PODGATE_HOT void Worker::process_flow_packet(rte_mbuf* m, const Lane& lane) noex
     ParsedPacket6 p = flow_packet_view6(frame, rte_pktmbuf_data_len(m), key.proto, lane.tcp_flags);
     classify6(m, p, key, lane.probe, true, lane.candidate == FlowTable6::kNoCandidate ? &lane.pick6 : nullptr);
   }
+}
+
+// Out of line: only several workers ask, and the Toeplitz hash of an IPv6
+// address inline would crowd the burst loop's registers.
+template <Family F>
+PODGATE_OUT_OF_LINE bool Worker::owns_connection(const typename FamilyTypes<F>::Key& key) const noexcept {
+  return owners_.owner(key.src, key.sport) == setup_.id;
 }
 
 template <Family F>

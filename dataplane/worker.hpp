@@ -294,6 +294,10 @@ class Worker : public DpObject {
   void process_flow_packet(rte_mbuf* m, const Lane& lane) noexcept;
   template <Family F>
   void process_flow_burst(rte_mbuf** pkts, uint16_t n) noexcept;
+  // Whether this worker owns the connection a client's packet to a
+  // service, with key `key`, belongs to (its source address and port).
+  template <Family F>
+  bool owns_connection(const typename FamilyTypes<F>::Key& key) const noexcept;
   // The second pass over a flow lane: prefetches its record, or, for a key
   // no bucket holds, chooses its Pod and prefetches its reverse key's
   // buckets.  Sets `second` when the key may be in its second bucket,
