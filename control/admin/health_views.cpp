@@ -110,7 +110,8 @@ Result<json> health_command(const Appliance& app, const json& req) {
               {"checked", checked},
               {"unhealthy", unhealthy},
               {"probes", c.probes},
-              {"in_flight", checker.in_flight()}};
+              {"in_flight", checker.in_flight()},
+              {"unpublished", checker.has_changes()}};
 }
 
 }  // namespace

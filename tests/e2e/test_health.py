@@ -162,12 +162,22 @@ class HealthTest(unittest.TestCase):
         r = self.app.ask({"command": "health", "name": service, "all": True})
         return {t["ip"]: t for t in r["endpoints"]}
 
+    def published(self):
+        """Whether the dataplane follows every finding of the checker: they
+        are published at most every 50 ms, so a test that saw a change in
+        `health` and sends at once could meet the snapshot before it."""
+        return not self.app.ask({"command": "health"})["unpublished"]
+
     def wait_health(self, service, ip, healthy, timeout):
+        """The time the checker first showed `ip` so; returns once that is
+        published too (wait_adopted() then waits for the workers)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             t = self.health(service).get(ip)
             if t is not None and t["healthy"] == healthy:
-                return time.monotonic()
+                seen = time.monotonic()
+                self.app.wait_for(self.published, "the health change to be published")
+                return seen
             time.sleep(0.05)
         self.fail(f"{service} {ip} not {'healthy' if healthy else 'unhealthy'} within {timeout}s: "
                   f"{self.health(service).get(ip)}\n" + self.app.log_text()[-3000:])
@@ -180,6 +190,8 @@ class HealthTest(unittest.TestCase):
         while time.monotonic() < deadline:
             hs = self.health(service)
             if hs and all(t["healthy"] for t in hs.values()):
+                self.app.wait_for(self.published, "the health changes to be published")
+                self.app.wait_adopted()
                 return hs
             time.sleep(0.05)
         self.fail(f"{service}: not every endpoint healthy within {DETECT_S}s: "
