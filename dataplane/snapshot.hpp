@@ -8,7 +8,6 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -131,20 +130,11 @@ class BasicServiceMap {
 
   const ServiceData* find(const ServiceKey& key) const noexcept {
     if (slots_.empty()) return nullptr;
-    if constexpr (sizeof(ServiceKey) == 8) {
-      // An IPv4 key as one word, compared at once (see word()).
-      const uint64_t want = word(key);
-      for (uint32_t i = crc32c_u64(kHashSeed, want) & mask_;; i = (i + 1) & mask_) {
-        const Slot& slot = slots_[i];
-        if (slot.service == nullptr) return nullptr;
-        if (word(slot.key) == want) return slot.service;
-      }
-    } else {
-      for (uint32_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
-        const Slot& slot = slots_[i];
-        if (slot.service == nullptr) return nullptr;
-        if (slot.key == key) return slot.service;
-      }
+    const auto& want = comparable(key);
+    for (uint32_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.service == nullptr) return nullptr;
+      if (comparable(slot.key) == want) return slot.service;
     }
   }
 
@@ -185,22 +175,29 @@ class BasicServiceMap {
   // let strict aliasing order the loads before the stores of a key just
   // built).
   static uint32_t hash(const ServiceKey& key) noexcept {
-    uint64_t words[(sizeof key + 7) / 8] = {};
-    std::memcpy(words, &key, sizeof key);
-    uint32_t h = kHashSeed;
-    for (uint64_t w : words) h = crc32c_u64(h, w);
-    return h;
+    constexpr uint32_t kSeed = 0x9e3779b9;
+    if constexpr (sizeof key == 8) {
+      return crc32c_u64(kSeed, comparable(key));
+    } else {
+      uint64_t words[(sizeof key + 7) / 8] = {};
+      std::memcpy(words, &key, sizeof key);
+      uint32_t h = kSeed;
+      for (uint64_t w : words) h = crc32c_u64(h, w);
+      return h;
+    }
   }
-  // An IPv4 key's 8 bytes as the word memcpy would make of them (x86 is
-  // little-endian), so that hash() agrees; made from the fields: a key
-  // built in a register and copied costs g++ 12 twenty instructions of
-  // masks where this takes six, and a key in memory is one load.
-  static uint64_t word(const BasicServiceKey<Ip4>& key) noexcept {
-    static_assert(std::endian::native == std::endian::little);
-    return uint64_t{key.vip.be} | uint64_t{key.port} << 32 | uint64_t{static_cast<uint8_t>(key.proto)} << 48 |
-           uint64_t{key.pad} << 56;
+  // What find() compares, and an IPv4 key's hash() reads: an IPv4 key
+  // as one word, made from its fields (g++ 12 spends twenty instructions
+  // of masks on a key built in a register and copied, where this takes
+  // six; a key in memory is one load); an IPv6 key as itself.
+  static decltype(auto) comparable(const ServiceKey& key) noexcept {
+    if constexpr (sizeof key == 8) {
+      return uint64_t{key.vip.be} | uint64_t{key.port} << 32 | uint64_t{static_cast<uint8_t>(key.proto)} << 48 |
+             uint64_t{key.pad} << 56;
+    } else {
+      return (key);  // a reference: no copy
+    }
   }
-  static constexpr uint32_t kHashSeed = 0x9e3779b9;
   DpVector<Slot> slots_;
   uint32_t mask_ = 0;
   size_t size_ = 0;
