@@ -176,16 +176,9 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
   auto* ip = reinterpret_cast<Header*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
   // RFC 1812 §5.3.1 / RFC 8200 §3, checked before any flow state is
   // advanced: a packet that is dropped must leave nothing behind.
-  if constexpr (F == Family::kIpv4) {
-    if (!ttl_allows_forwarding(ip)) {
-      drop_ttl_exceeded(m, ip);
-      return;
-    }
-  } else {
-    if (!hop_limit_allows_forwarding(ip)) {
-      drop_hop_limit_exceeded(m, ip);
-      return;
-    }
+  if (!ttl_allows_forwarding(ip)) {
+    drop_ttl_exceeded(m, ip);
+    return;
   }
   auto& flow = *hit.flow;
   const uint32_t gen = gen_;
@@ -611,24 +604,13 @@ PODGATE_OUT_OF_LINE void Worker::new_connection(rte_mbuf* m, typename FamilyType
                                         const NewFlowPick<F>* pick) noexcept {
   // The source first, then RFC 1812 §5.3.1 / RFC 8200 §3: both before any
   // flow state is created.
-  if constexpr (F == Family::kIpv4) {
-    if (const DropReason why = source_refused(key.src); why != DropReason::kCount) [[unlikely]] {
-      drop(m, why);
-      return;
-    }
-    if (!ttl_allows_forwarding(ip)) {
-      drop_ttl_exceeded(m, ip);
-      return;
-    }
-  } else {
-    if (const DropReason why = source_refused6(key.src); why != DropReason::kCount) [[unlikely]] {
-      drop(m, why);
-      return;
-    }
-    if (!hop_limit_allows_forwarding(ip)) {
-      drop_hop_limit_exceeded(m, ip);
-      return;
-    }
+  if (const DropReason why = source_refused(key.src); why != DropReason::kCount) [[unlikely]] {
+    drop(m, why);
+    return;
+  }
+  if (!ttl_allows_forwarding(ip)) {
+    drop_ttl_exceeded(m, ip);
+    return;
   }
   if (svc.ready.empty()) {
     drop(m, DropReason::kNoEndpoint);

@@ -399,6 +399,10 @@ class Worker : public DpObject {
   bool check_egress_mtu6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& dst) noexcept;
   void forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
   DropReason source_refused6(const Ip6& src) const noexcept;
+  // The names both families' templates use (handle_flow, new_connection,
+  // the fragment path).
+  DropReason source_refused(const Ip6& src) const noexcept { return source_refused6(src); }
+  void drop_ttl_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept { drop_hop_limit_exceeded(m, ip); }
   bool answers_for6(const rte_mbuf* m, const Ip6& ip) const noexcept;
   void send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
                        uint16_t mtu) noexcept;

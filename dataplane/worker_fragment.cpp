@@ -162,16 +162,9 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
     }
     return;
   }
-  if constexpr (F == Family::kIpv4) {
-    if (!ttl_allows_forwarding(p.ip)) {
-      drop_ttl_exceeded(m, p.ip);
-      return;
-    }
-  } else {
-    if (!hop_limit_allows_forwarding(p.ip)) {
-      drop_hop_limit_exceeded(m, p.ip);
-      return;
-    }
+  if (!ttl_allows_forwarding(p.ip)) {
+    drop_ttl_exceeded(m, p.ip);
+    return;
   }
   const Key key{p.src(), p.dst(), sport, dport, p.proto()};
   Addr to;
@@ -181,13 +174,7 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
     to = reverse ? hit.flow->vip : hit.flow->pod;
   } else if (const auto* svc = snapshot_->find_service(p.dst(), dport, p.proto())) {
     // As a new connection: the sources a first fragment is refused for.
-    DropReason why;
-    if constexpr (F == Family::kIpv4) {
-      why = source_refused(p.src());
-    } else {
-      why = source_refused6(p.src());
-    }
-    if (why != DropReason::kCount) {
+    if (const DropReason why = source_refused(p.src()); why != DropReason::kCount) {
       drop(m, why);
       return;
     }
