@@ -127,9 +127,11 @@ bool BasicFlowTable<F>::move_one_away(uint32_t from) noexcept {
 
 template <class F>
 void BasicFlowTable<F>::free_flow(uint32_t index) noexcept {
-  const F& f = flows_[index];
+  F& f = flows_[index];
   const Probe keys[2] = {probe(key_hash_of(f, false)), probe(key_hash_of(f, true))};
-  release(index, keys);
+  FreeList list{free_head_};
+  release(buckets_.data(), f, index, keys, list);
+  commit(list);
 }
 
 // Every record taken: free a few expired ones before giving up, the

@@ -562,14 +562,18 @@ class BasicFlowTable {
         prefetch(keys[i][0]);
         prefetch(keys[i][1]);
       }
+      F* const flows = flows_.data();
+      Bucket* const buckets = buckets_.data();
+      FreeList list{free_head_};
       for (uint32_t i = 0; i < n; ++i) {
         // Checked again: a record freed and reused may be queued twice,
         // and the first entry has just freed it.
-        const F& f = flows_[due[i]];
+        F& f = flows[due[i]];
         if (f.is_free() || !is_expired(f.expires, now)) continue;
-        release(due[i], keys[i]);
-        ++freed;
+        release(buckets, f, due[i], keys[i], list);
       }
+      commit(list);
+      freed += list.added;
       head += n;
       if (head == size) head = 0;
       queued -= n;
@@ -790,10 +794,12 @@ class BasicFlowTable {
              bool absent) noexcept;
   bool move_one_away(uint32_t from) noexcept;
   // Clears the slot of `ref`, indexed under a key probed at `where`.
-  void unplace(const Probe& where, uint32_t ref) noexcept {
-    Bucket& first = buckets_[where.first];
+  // `buckets` is buckets_.data(), held by a caller that frees many flows.
+  void unplace(const Probe& where, uint32_t ref) noexcept { unplace(buckets_.data(), where, ref); }
+  void unplace(Bucket* buckets, const Probe& where, uint32_t ref) noexcept {
+    Bucket& first = buckets[where.first];
     if (clear_ref(first, where.tag(), ref)) return;
-    if (clear_ref(buckets_[second_of(where)], where.tag(), ref)) --first.displaced;
+    if (clear_ref(buckets[second_of(where)], where.tag(), ref)) --first.displaced;
   }
   // insert()'s fast placement: `ref` into its first bucket while that has
   // a free slot, else into its second (displaced).  False, touching
@@ -832,23 +838,40 @@ class BasicFlowTable {
     }
     return false;
   }
+  // The free list's head, and how many records it gained, held in a
+  // local while expire_half_open() frees a chunk of flows: as members,
+  // every flow's stores through record and bucket pointers would make the
+  // compiler load and store them again (~8 instructions a flow).
+  // commit() writes them back.
+  struct FreeList {
+    uint32_t head;
+    uint32_t added = 0;
+  };
   // Puts a record no key refers to any more on the free list.
-  void to_free_list(F& f, uint32_t index) noexcept {
+  static void push(FreeList& list, F& f, uint32_t index) noexcept {
     f.state = FlowState::kFree;
-    f.expires = free_head_;
-    free_head_ = index;
-    --size_;
+    f.expires = list.head;
+    list.head = index;
+    ++list.added;
   }
-  // Frees a flow in use: unindexes both keys (where `keys`, the forward
-  // and the reverse key's probes, say), counts its end, puts the record on
-  // the free list.  Inline in expire_half_open(); free_flow() for
-  // everything else.
-  void release(uint32_t index, const Probe (&keys)[2]) noexcept {
-    F& f = flows_[index];
-    unplace(keys[0], index << 1);
-    unplace(keys[1], index << 1 | 1);
+  void commit(const FreeList& list) noexcept {
+    free_head_ = list.head;
+    size_ -= list.added;
+  }
+  void to_free_list(F& f, uint32_t index) noexcept {
+    FreeList list{free_head_};
+    push(list, f, index);
+    commit(list);
+  }
+  // Frees the flow `f` in use, record `index`: unindexes both keys (where
+  // `keys`, the forward and the reverse key's probes, say), counts its
+  // end, puts the record on `list`.  Inline in expire_half_open();
+  // free_flow() for everything else.
+  void release(Bucket* buckets, F& f, uint32_t index, const Probe (&keys)[2], FreeList& list) noexcept {
+    unplace(buckets, keys[0], index << 1);
+    unplace(buckets, keys[1], index << 1 | 1);
     if (ended_ != nullptr) ended_[f.stats_slot].flows_ended.add();
-    to_free_list(f, index);
+    push(list, f, index);
   }
   void free_flow(uint32_t index) noexcept;
   // free_flow() of a flow found expired, counted (take_expired()).
