@@ -64,27 +64,28 @@ inline bool parse_flow_packet(const uint8_t* frame, uint32_t frame_len, bool ip_
   if (!ip_checksum_verified && !ipv4_header_checksum_ok(ip)) return false;
   const uint32_t l4_len = total_length - static_cast<uint32_t>(sizeof(rte_ipv4_hdr));
   const uint8_t* l4 = frame + kFlowL4Offset;
-  if (ip->next_proto_id == static_cast<uint8_t>(Proto::kTcp)) {
+  const uint8_t proto = ip->next_proto_id;
+  if (proto == static_cast<uint8_t>(Proto::kTcp)) {
     const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
     if (l4_len < sizeof(rte_tcp_hdr)) return false;  // before reading any TCP byte
     const uint32_t data_offset = tcp->data_off >> 4;
     if (data_offset < 5 || data_offset * 4 > l4_len) return false;
-    key.proto = Proto::kTcp;
     tcp_flags = tcp->tcp_flags;
-  } else if (ip->next_proto_id == static_cast<uint8_t>(Proto::kUdp)) {
+  } else if (proto == static_cast<uint8_t>(Proto::kUdp)) {
     const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
     if (l4_len < sizeof(rte_udp_hdr) || from_be16(udp->dgram_len) != l4_len) return false;
-    key.proto = Proto::kUdp;
     tcp_flags = 0;
   } else {
     return false;
   }
   // Source and destination address (adjacent at IP offset 12), then the
-  // source and destination port: the key's first 12 bytes, as on the wire.
+  // source and destination port: the key's first 12 bytes, as on the wire;
+  // then the protocol and the zero pad, one word.
   auto* k = reinterpret_cast<unsigned char*>(&key);
   std::memcpy(k, frame + kFlowL3Offset + offsetof(rte_ipv4_hdr, src_addr), 8);
   std::memcpy(k + offsetof(FlowKey4, sport), l4, 4);
-  key.pad[0] = key.pad[1] = key.pad[2] = 0;
+  const uint32_t proto_and_pad = proto;  // little endian: the protocol byte first
+  std::memcpy(k + offsetof(FlowKey4, proto), &proto_and_pad, 4);
   return true;
 }
 
@@ -118,19 +119,18 @@ inline bool parse_flow_packet6(const uint8_t* frame, uint32_t frame_len, FlowKey
   const uint32_t l4_len = from_be16(ip->payload_len);
   if (l4_len == 0 || l4_len > frame_len - kIp6L4Offset) return false;
   const uint8_t* l4 = frame + kIp6L4Offset;
-  if (ip->proto == static_cast<uint8_t>(Proto::kTcp)) {
+  const uint8_t proto = ip->proto;
+  if (proto == static_cast<uint8_t>(Proto::kTcp)) {
     if (l4_len < sizeof(rte_tcp_hdr)) return false;
     const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
     const uint32_t data_offset = tcp->data_off >> 4;
     if (data_offset < 5 || data_offset * 4 > l4_len) return false;
-    key.proto = Proto::kTcp;
     tcp_flags = tcp->tcp_flags;
-  } else if (ip->proto == static_cast<uint8_t>(Proto::kUdp)) {
+  } else if (proto == static_cast<uint8_t>(Proto::kUdp)) {
     const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
     if (l4_len < sizeof(rte_udp_hdr) || from_be16(udp->dgram_len) != l4_len || udp->dgram_cksum == 0) {
       return false;
     }
-    key.proto = Proto::kUdp;
     tcp_flags = 0;
   } else {
     return false;
@@ -138,7 +138,8 @@ inline bool parse_flow_packet6(const uint8_t* frame, uint32_t frame_len, FlowKey
   std::memcpy(key.src.bytes.data(), ip->src_addr, 16);
   std::memcpy(key.dst.bytes.data(), ip->dst_addr, 16);
   std::memcpy(&key.sport, l4, 4);  // sport, then dport, as on the wire
-  key.pad[0] = key.pad[1] = key.pad[2] = 0;
+  const uint32_t proto_and_pad = proto;  // as parse_flow_packet()
+  std::memcpy(&key.proto, &proto_and_pad, 4);
   return true;
 }
 

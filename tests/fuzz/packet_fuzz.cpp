@@ -59,7 +59,8 @@ bool l4_checksum_ok(const ParsedPacket& p) {
 }
 
 void check_fast_parse(uint8_t* frame, uint32_t len, bool verified, bool parsed, const ParsedPacket& p) {
-  FlowKey4 key;
+  FlowKey4 key;  // every byte must be written: the worker reuses its keys
+  std::memset(static_cast<void*>(&key), 0xa5, sizeof key);
   uint8_t flags = 0;
   const bool fast = parse_flow_packet(frame, len, verified, key, flags);
   const bool flow_kind = parsed && (p.kind == PacketKind::kTcp || p.kind == PacketKind::kUdp) &&
@@ -149,7 +150,8 @@ void check_ipv6(uint8_t* frame, uint32_t len) {
   DropReason why;
   const bool parsed = parse_packet6(frame, len, p, why);
   if (!parsed && why == DropReason::kFragment) check_fragment6(p);
-  FlowKey6 key;
+  FlowKey6 key;  // every byte must be written, as parse_flow_packet()'s
+  std::memset(static_cast<void*>(&key), 0xa5, sizeof key);
   uint8_t flags = 0;
   const bool fast = parse_flow_packet6(frame, len, key, flags);
   const bool flow_kind = parsed && p.kind != PacketKind::kIcmp && p.l4 == frame + kIp6L4Offset;
