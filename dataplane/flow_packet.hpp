@@ -68,8 +68,7 @@ inline bool parse_flow_packet(const uint8_t* frame, uint32_t frame_len, bool ip_
   if (proto == static_cast<uint8_t>(Proto::kTcp)) {
     const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
     if (l4_len < sizeof(rte_tcp_hdr)) return false;  // before reading any TCP byte
-    const uint32_t data_offset = tcp->data_off >> 4;
-    if (data_offset < 5 || data_offset * 4 > l4_len) return false;
+    if (!tcp_data_offset_ok(tcp, l4_len)) return false;
     tcp_flags = tcp->tcp_flags;
   } else if (proto == static_cast<uint8_t>(Proto::kUdp)) {
     const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
@@ -123,8 +122,7 @@ inline bool parse_flow_packet6(const uint8_t* frame, uint32_t frame_len, FlowKey
   if (proto == static_cast<uint8_t>(Proto::kTcp)) {
     if (l4_len < sizeof(rte_tcp_hdr)) return false;
     const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
-    const uint32_t data_offset = tcp->data_off >> 4;
-    if (data_offset < 5 || data_offset * 4 > l4_len) return false;
+    if (!tcp_data_offset_ok(tcp, l4_len)) return false;
     tcp_flags = tcp->tcp_flags;
   } else if (proto == static_cast<uint8_t>(Proto::kUdp)) {
     const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);

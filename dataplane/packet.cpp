@@ -64,10 +64,7 @@ bool ip_options_well_formed(const uint8_t* opt, uint32_t len) noexcept {
 bool parse_tcp(ParsedPacket& out, DropReason& drop) noexcept {
   if (out.l4_len < kTcpMinHeader) return fail(drop, DropReason::kTruncatedL4);
   const rte_tcp_hdr* tcp = out.tcp();
-  const uint32_t data_offset = tcp->data_off >> 4;
-  if (data_offset < 5 || data_offset * 4 > out.l4_len) {
-    return fail(drop, DropReason::kBadTcpOffset);
-  }
+  if (!tcp_data_offset_ok(tcp, out.l4_len)) return fail(drop, DropReason::kBadTcpOffset);
   out.kind = PacketKind::kTcp;
   out.tcp_flags = tcp->tcp_flags;
   return true;

@@ -29,6 +29,15 @@ enum class PacketKind : uint8_t { kArp, kTcp, kUdp, kIcmp };
 static_assert(offsetof(rte_tcp_hdr, src_port) == offsetof(rte_udp_hdr, src_port));
 static_assert(offsetof(rte_tcp_hdr, dst_port) == offsetof(rte_udp_hdr, dst_port));
 
+// RFC 793 §3.1: the data offset counts the header's 32-bit words, at least
+// 5, and the header it gives must lie within the segment's `l4_len` bytes
+// (of which the caller has checked that 20 are there).  The offset's 4 bits
+// become the header's length in bytes with one shift and one mask.
+inline bool tcp_data_offset_ok(const rte_tcp_hdr* tcp, uint32_t l4_len) noexcept {
+  const uint32_t header_len = (uint32_t{tcp->data_off} >> 2) & 0x3c;
+  return header_len >= sizeof(rte_tcp_hdr) && header_len <= l4_len;
+}
+
 // A validated frame.  Every pointer is inside [frame, frame + frame_len);
 // l4 + l4_len never passes the end of the frame.
 struct ParsedPacket {

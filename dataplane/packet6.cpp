@@ -23,8 +23,7 @@ bool parse_upper_layer(uint8_t next, uint8_t* l4, uint32_t len, ParsedPacket6& o
         return false;
       }
       const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
-      const uint32_t data_offset = tcp->data_off >> 4;
-      if (data_offset < 5 || data_offset * 4 > len) {
+      if (!tcp_data_offset_ok(tcp, len)) {
         drop = DropReason::kBadTcpOffset;
         return false;
       }
