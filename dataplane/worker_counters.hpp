@@ -1,7 +1,8 @@
 // Per-worker counters (style habit 5): one writer (the worker), cache-line
 // aligned so workers never share a line, read by the control thread with
 // relaxed loads to aggregate statistics.  The writer increments with a
-// relaxed load+store, which compiles to a plain add: no locked instruction.
+// relaxed load+store, which compiles to a load, an add and a store: no
+// locked instruction.
 #pragma once
 
 #include <array>
