@@ -841,7 +841,7 @@ class BasicFlowTable {
   // The free list's head, and how many records it gained, held in a
   // local while expire_half_open() frees a chunk of flows: as members,
   // every flow's stores through record and bucket pointers would make the
-  // compiler load and store them again (~8 instructions a flow).
+  // compiler load and store them again (~6 instructions a flow).
   // commit() writes them back.
   struct FreeList {
     uint32_t head;
