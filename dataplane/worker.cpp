@@ -176,7 +176,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
   auto* ip = reinterpret_cast<Header*>(reinterpret_cast<uint8_t*>(eth) + kFlowL3Offset);
   // RFC 1812 §5.3.1 / RFC 8200 §3, checked before any flow state is
   // advanced: a packet that is dropped must leave nothing behind.
-  if (!ttl_allows_forwarding(ip)) {
+  if (!ttl_allows_forwarding(ip)) [[unlikely]] {
     drop_ttl_exceeded(m, ip);
     return;
   }
@@ -195,9 +195,9 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
   }
   const auto& next = hit.reverse ? flow.client : flow.pod;
   if constexpr (F == Family::kIpv4) {
-    if (!fits_egress(m, ip, next)) return;
+    if (!fits_egress(m, ip, next)) [[unlikely]] return;
   } else {
-    if (!fits_egress6(m, ip, next)) return;
+    if (!fits_egress6(m, ip, next)) [[unlikely]] return;
   }
   table<F>().touch(flow, hit.reverse, tcp_flags, now_);
   TrafficCounters& t = traffic_[flow.stats_slot];
