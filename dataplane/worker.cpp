@@ -608,11 +608,11 @@ PODGATE_OUT_OF_LINE void Worker::new_connection(rte_mbuf* m, typename FamilyType
     drop(m, why);
     return;
   }
-  if (!ttl_allows_forwarding(ip)) {
+  if (!ttl_allows_forwarding(ip)) [[unlikely]] {
     drop_ttl_exceeded(m, ip);
     return;
   }
-  if (svc.ready.empty()) {
+  if (svc.ready.empty()) [[unlikely]] {
     drop(m, DropReason::kNoEndpoint);
     return;
   }
@@ -625,14 +625,14 @@ PODGATE_OUT_OF_LINE void Worker::new_connection(rte_mbuf* m, typename FamilyType
   const FlowProbe* reverse = pick != nullptr ? &pick->reverse : nullptr;
   auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
   if constexpr (F == Family::kIpv4) {
-    if (!fits_egress(m, ip, to.ip)) return;
+    if (!fits_egress(m, ip, to.ip)) [[unlikely]] return;
     // The flow's record has the address's checksum term made (insert()).
     const Flow* flow = pin_new_flow<F>(m, key, probe, to.ip, to.port, slot, state, tcp_flags, reverse);
     nat_with_address_term<NatSide::kDestination>(ip, l4, key.proto, to.ip, to.port,
                                                  flow != nullptr ? flow->csum_addr : csum_term32(key.dst.be, to.ip.be));
     forward(m, eth, to.ip);
   } else {
-    if (!fits_egress6(m, ip, to.ip)) return;
+    if (!fits_egress6(m, ip, to.ip)) [[unlikely]] return;
     // The NAT's checksum term, once: this packet's, and kept for the rest.
     const uint16_t delta = csum_delta_ip6_port(key.dst.bytes.data(), to.ip.bytes.data(), key.dport, to.port);
     if (Flow6* flow = pin_new_flow<F>(m, key, probe, to.ip, to.port, slot, state, tcp_flags, reverse)) {
