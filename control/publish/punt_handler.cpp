@@ -207,22 +207,24 @@ void PuntHandler::age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms) {
       now_ms);
 }
 
-void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
-  tick6(snap, now_ms);
-  if (now_ms - last_aging_ms_ >= 100) {
-    last_aging_ms_ = now_ms;
-    age_neighbors(snap, now_ms);
-    age_neighbors6(snap, now_ms);
+// One family's packets waiting for their next hop (on_unresolved(),
+// on_unresolved6()): sent once the next hop's MAC is known, dropped once
+// they waited kWaitLimitMs, the request repeated every kArpRetryMs until
+// then.  `find(ip)` looks the next hop up in the family's neighbour table,
+// `flush(ip, mac)` sends its packets, `ask(ip, port)` requests its MAC.
+// Answers are taken as solicited for kSolicitedMs after a request.
+template <class Asked, class Hops, class AddrOf, class Find, class Flush, class Ask>
+void PuntHandler::serve_waiting(Asked& asked, Hops& hops, AddrOf addr_of, Find find, Flush flush, Ask ask,
+                                uint64_t now_ms) {
+  for (auto it = asked.begin(); it != asked.end();) {
+    it = now_ms - it->second > kSolicitedMs ? asked.erase(it) : std::next(it);
   }
-  for (auto it = asked_.begin(); it != asked_.end();) {
-    it = now_ms - it->second > kSolicitedMs ? asked_.erase(it) : std::next(it);
-  }
-  for (auto it = hops_.begin(); it != hops_.end();) {
+  for (auto it = hops.begin(); it != hops.end();) {
     Hop& hop = it->second;
-    dp::Ip4 ip{it->first};
-    if (auto mac = setup_.neighbors->find(ip)) {
-      flush(ip, *mac, snap);
-      it = hops_.erase(it);
+    const auto ip = addr_of(it->first);
+    if (auto mac = find(ip)) {
+      flush(ip, *mac);
+      it = hops.erase(it);
       continue;
     }
     while (!hop.packets.empty() && now_ms - hop.packets.front().since_ms >= kWaitLimitMs) {
@@ -231,15 +233,33 @@ void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
       --waiting_count_;
     }
     if (hop.packets.empty()) {
-      it = hops_.erase(it);
+      it = hops.erase(it);
       continue;
     }
     if (now_ms - hop.last_request_ms >= kArpRetryMs) {
       hop.last_request_ms = now_ms;
-      send_arp_request(snap, ip, hop.port, now_ms);
+      ask(ip, hop.port);
     }
     ++it;
   }
+}
+
+void PuntHandler::tick(const dp::Snapshot& snap, uint64_t now_ms) {
+  serve_waiting(
+      asked6_, hops6_, [](const dp::Ip6& ip) { return ip; },
+      [this](const dp::Ip6& ip) { return setup_.neighbors6->find(ip); },
+      [&](const dp::Ip6& ip, const dp::MacAddr& mac) { flush6(ip, mac, snap); },
+      [&](const dp::Ip6& ip, dp::PortIdx port) { send_solicitation(snap, ip, port, now_ms); }, now_ms);
+  if (now_ms - last_aging_ms_ >= 100) {
+    last_aging_ms_ = now_ms;
+    age_neighbors(snap, now_ms);
+    age_neighbors6(snap, now_ms);
+  }
+  serve_waiting(
+      asked_, hops_, [](uint32_t be) { return dp::Ip4{be}; },
+      [this](dp::Ip4 ip) { return setup_.neighbors->find(ip); },
+      [&](dp::Ip4 ip, const dp::MacAddr& mac) { flush(ip, mac, snap); },
+      [&](dp::Ip4 ip, dp::PortIdx port) { send_arp_request(snap, ip, port, now_ms); }, now_ms);
 }
 
 void PuntHandler::flush(dp::Ip4 ip, const dp::MacAddr& mac, const dp::Snapshot& snap) {

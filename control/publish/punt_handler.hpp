@@ -126,7 +126,6 @@ class PuntHandler {
   void send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port, uint64_t now_ms,
                          const dp::MacAddr* known = nullptr);
   void age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms);
-  void tick6(const dp::Snapshot& snap, uint64_t now_ms);
   void flush6(const dp::Ip6& hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   // Broadcast, or unicast to `known` (a probe of a stale entry).
@@ -137,6 +136,8 @@ class PuntHandler {
   Learnt confirmed_at(uint32_t hash, uint16_t port, uint64_t now_ms) const;
   void age_neighbors(const dp::Snapshot& snap, uint64_t now_ms);
   void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
+  template <class Asked, class Hops, class AddrOf, class Find, class Flush, class Ask>
+  void serve_waiting(Asked& asked, Hops& hops, AddrOf addr_of, Find find, Flush flush, Ask ask, uint64_t now_ms);
   void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void drop(rte_mbuf* m, dp::DropReason why);
   void copy_to_kernel(const rte_mbuf* m, uint16_t port);

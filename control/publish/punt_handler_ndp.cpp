@@ -115,34 +115,6 @@ void PuntHandler::on_unresolved6(rte_mbuf* m, const dp::Snapshot& snap, uint64_t
   }
 }
 
-void PuntHandler::tick6(const dp::Snapshot& snap, uint64_t now_ms) {
-  for (auto it = asked6_.begin(); it != asked6_.end();) {
-    it = now_ms - it->second > kSolicitedMs ? asked6_.erase(it) : std::next(it);
-  }
-  for (auto it = hops6_.begin(); it != hops6_.end();) {
-    Hop& hop = it->second;
-    if (auto mac = setup_.neighbors6->find(it->first)) {
-      flush6(it->first, *mac, snap);
-      it = hops6_.erase(it);
-      continue;
-    }
-    while (!hop.packets.empty() && now_ms - hop.packets.front().since_ms >= kWaitLimitMs) {
-      drop(hop.packets.front().m, dp::DropReason::kNeighborUnresolved);
-      hop.packets.pop_front();
-      --waiting_count_;
-    }
-    if (hop.packets.empty()) {
-      it = hops6_.erase(it);
-      continue;
-    }
-    if (now_ms - hop.last_request_ms >= kArpRetryMs) {
-      hop.last_request_ms = now_ms;
-      send_solicitation(snap, it->first, hop.port, now_ms);
-    }
-    ++it;
-  }
-}
-
 void PuntHandler::flush6(const dp::Ip6& ip, const dp::MacAddr& mac, const dp::Snapshot& snap) {
   auto it = hops6_.find(ip);
   if (it == hops6_.end()) return;

@@ -1310,6 +1310,27 @@ TEST_F(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   EXPECT_EQ(unsolicited(), 4u);
 }
 
+// A packet for a next hop that never answers: asked for again every
+// kArpRetryMs, dropped once it has waited kWaitLimitMs (the IPv6 twin is
+// PuntHandlerNdp.WhatWaitsTooLongIsDroppedAfterRetries; both families
+// share the code).
+TEST_F(PuntHandlerArp, WhatWaitsTooLongIsDroppedAfterRetries) {
+  EXPECT_TRUE(d->send(kUplink, to_vip(41001, kSyn, ip("10.96.0.50")).frame()).empty());
+  const std::vector<Output> first = handle();
+  ASSERT_EQ(first.size(), 1u) << "the first request";
+  EXPECT_EQ(ether_type(first[0].frame), kEtherArp);
+  EXPECT_TRUE(handle().empty()) << "no second request before kArpRetryMs";
+  now += ctl::PuntHandler::kArpRetryMs;
+  const std::vector<Output> retry = handle();
+  ASSERT_EQ(retry.size(), 1u) << "a retry";
+  EXPECT_EQ(ether_type(retry[0].frame), kEtherArp);
+  EXPECT_EQ(ph.waiting(), 1u);
+  now += ctl::PuntHandler::kWaitLimitMs;
+  EXPECT_TRUE(handle().empty()) << "dropped, not asked for again";
+  EXPECT_EQ(ph.counters().drops[static_cast<size_t>(DropReason::kNeighborUnresolved)].get(), 1u);
+  EXPECT_EQ(ph.waiting(), 0u);
+}
+
 TEST_F(PuntHandlerArp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
   // Learn kUnresolvedPod: a SYN waits, podgate asks, the Pod answers.
   d->send(kUplink, to_vip(42000, kSyn, ip("10.96.0.50")).frame());
