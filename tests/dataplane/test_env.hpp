@@ -178,7 +178,7 @@ class RingPort {
 
  private:
   static void drain(rte_ring* r) {
-    void* p;
+    void* p = nullptr;  // as Worker::adopt_latest_snapshot()'s
     while (rte_ring_dequeue(r, &p) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(p));
   }
 
@@ -344,7 +344,7 @@ class Dataplane {
     for (dp::Worker* w : workers_) delete w;  // their TX buffers were flushed by the last poll
     ports_.clear();
     auto drain = [](rte_ring* r) {
-      void* m;
+      void* m = nullptr;
       while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     };
     for (rte_ring* r : handoff_) {
