@@ -100,8 +100,13 @@ listen = "{metrics_listen}"
 # Names and ports are made unique per test process, so two runs (a
 # developer's and CI's, or two suites) never share a namespace, a tap name,
 # an EAL file prefix or a DNS port.
+# The DNS port, and the few above it that tests take (DNS_PORT + 1 .. + 71),
+# stay below Linux's ephemeral range (net.ipv4.ip_local_port_range,
+# 32768-60999 by default): a port in it may be the local port of some
+# connection, and a listener's bind() on it then fails even with
+# SO_REUSEADDR (it did, twice in one run, as "Address already in use").
 RUN_ID = os.getpid() % 1000
-DNS_PORT = 20000 + os.getpid() % 20000
+DNS_PORT = 20000 + os.getpid() % 12000
 DNS_VIP = "10.96.0.10"
 
 

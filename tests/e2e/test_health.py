@@ -93,7 +93,7 @@ class HealthTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.app = netlab.Appliance(cls.TAG, kernel_twins=True,
-                                   metrics_port=20000 + (os.getpid() + 7) % 20000)
+                                   metrics_port=netlab.DNS_PORT + 7)
         cls.extra = {}
         cls.knot_dir = tempfile.mkdtemp(prefix="pghc-knot-")
         try:

@@ -144,7 +144,7 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("dns_flood: run as root (network namespaces)")
-    metrics_port = 30000 + os.getpid() % 20000
+    metrics_port = netlab.DNS_PORT + 1  # below the ephemeral ports, as netlab's
     app = netlab.Appliance("pgflood", metrics_port=metrics_port)
     services = netlab.service_toml("default", "web", "10.96.0.20", [("http", 80, 8080, "TCP")],
                                    [netlab.endpoint("172.17.0.10", "web-0")])

@@ -824,7 +824,7 @@ class Bench:
         self.extra["churn"] = out
 
     def responsiveness(self, samples, dns_seconds):
-        port = 20000 + os.getpid() % 20000
+        port = 20000 + os.getpid() % 12000  # below the ephemeral ports (tools/netlab.py)
         p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"), 1 << 19, self.layout,
                     dns_port=port)
         out = {"dig": dig_once(port)}
