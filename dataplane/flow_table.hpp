@@ -631,7 +631,9 @@ class BasicFlowTable {
     constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
     if ((tcp_flags & (kFin | kSyn | kRst)) == 0) [[likely]] {
       const bool handshake = s == FlowState::kTcpSynSent || s == FlowState::kTcpSynReceived;
-      return handshake && !reverse && (tcp_flags & kAck) != 0 ? FlowState::kTcpEstablished : s;
+      // Marked: unmarked, g++ made an established flow's way a side block.
+      if (handshake) [[unlikely]] return !reverse && (tcp_flags & kAck) != 0 ? FlowState::kTcpEstablished : s;
+      return s;
     }
     if (s == FlowState::kUdp || s == FlowState::kFree) return s;  // nothing to advance
     if ((tcp_flags & (kFin | kRst)) != 0) return FlowState::kTcpClosing;
