@@ -392,7 +392,7 @@ Appliance::~Appliance() {
   for (const dp::PortInfo& p : ports_) dp::close_port(p.port_id);
   // Packets still in rings go back to the pool before it is freed.
   auto drain = [](rte_ring* r) {
-    void* m;
+    void* m = nullptr;  // g++ cannot always tell that a dequeue wrote it
     while (r != nullptr && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
   };
   for (rte_ring* r : handoff_rings_) {

@@ -54,7 +54,7 @@ SnapshotPublisher::~SnapshotPublisher() {
   // Workers are stopped (offline) by now: everything deferred can go.
   if (defer_ != nullptr) rte_rcu_qsbr_dq_delete(defer_);
   for (rte_ring* r : rings_) {
-    void* stale;
+    void* stale = nullptr;  // g++ cannot always tell that a dequeue wrote it
     while (rte_ring_dequeue(r, &stale) == 0) {
       // Pointers still in a ring were also deferred or are current_.
     }

@@ -165,7 +165,7 @@ class RingPort {
   std::vector<Sent> take_sent() {
     std::vector<Sent> out;
     for (uint16_t q = 0; q < tx_.size(); ++q) {
-      void* p;
+      void* p = nullptr;  // as Worker::adopt_latest_snapshot()'s
       while (rte_ring_dequeue(tx_[q], &p) == 0) {
         auto* m = static_cast<rte_mbuf*>(p);
         const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -469,7 +469,7 @@ class Dataplane {
 
   std::vector<Punted> take_punted() {
     std::vector<Punted> out;
-    void* p;
+    void* p = nullptr;  // as Worker::adopt_latest_snapshot()'s
     while (rte_ring_dequeue(punt_ring_, &p) == 0) {
       auto* m = static_cast<rte_mbuf*>(p);
       const dp::PuntMeta& meta = dp::punt_meta(m);
