@@ -32,7 +32,10 @@
 // Established and NewFlow have an IPv6 twin (issue 11), BM_Established6
 // and BM_NewFlow6: the same service with an IPv6 cluster IP and IPv6 Pods,
 // the same clients' numbers as IPv6 addresses, side by side with IPv4 in
-// one run.
+// one run.  Established also has a UDP twin, BM_EstablishedUdp: 60-byte
+// datagrams to the service's UDP port 80 (a 64-byte frame on the wire,
+// what tools/bench/throughput.py sends), each flow pinned by its first
+// datagram.
 //
 // Run pinned, with repetitions, on a quiet core:
 //   taskset -c 1 build-bench/tests/worker_bench --benchmark_repetitions=5
@@ -51,6 +54,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <rte_cycles.h>
@@ -116,7 +120,10 @@ std::string config() {
 namespace = "default"
 name = "bench"
 cluster_ip = "10.96.0.20"
-ports = [ { port = 80, target_port = 8080, protocol = "TCP" } ]
+ports = [
+  { name = "http", port = 80, target_port = 8080, protocol = "TCP" },
+  { name = "udp", port = 80, target_port = 8080, protocol = "UDP" },
+]
 endpoints = [
 )" + endpoints + R"(]
 
@@ -142,15 +149,20 @@ Ip4 pod_ip(uint32_t i) { return Ip4::from_host(0xac11'010au + i); }
 
 // TCP frames client -> VIP:80 with a valid IPv4 header checksum (the worker
 // checks it: net_ring does not), built by patching one template; or the
-// same over IPv6.
+// same over IPv6; or UDP datagrams of 18 bytes (IPv4).
 class FrameMaker {
  public:
-  explicit FrameMaker(bool v6)
-      : v6_(v6),
-        frame_(v6 ? tcp6_frame(L2{port_mac(kUplink), kClientMac}, L3v6{Ip6{}, kVip6}, Tcp{0, kServicePort, kAck})
-                  : tcp_frame(L2{port_mac(kUplink), kClientMac}, L3{Ip4{}, kVip}, Tcp{0, kServicePort, kAck})) {}
+  FrameMaker(bool v6, bool udp) : v6_(v6), udp_(udp), frame_(first_frame(v6, udp)) {}
 
+  // `flags`: the TCP flags (ignored for UDP).
   const Bytes& make(uint32_t flow, uint8_t flags) {
+    if (udp_) {
+      put_ip(frame_, kIpOff + 12, client_ip(flow));
+      put16(frame_, l4_off(frame_), client_port(flow));
+      fix_ip_checksum(frame_);
+      fix_l4_checksum(frame_);
+      return frame_;
+    }
     if (v6_) {
       constexpr size_t kL4 = kEthLen + kIp6Len;
       const Ip6 src = client_ip6(flow);
@@ -170,7 +182,15 @@ class FrameMaker {
   }
 
  private:
+  static Bytes first_frame(bool v6, bool udp) {
+    const L2 l2{port_mac(kUplink), kClientMac};
+    if (udp) return udp_frame(l2, L3{Ip4{}, kVip}, Udp{0, kServicePort}, Bytes(18));
+    if (v6) return tcp6_frame(l2, L3v6{Ip6{}, kVip6}, Tcp{0, kServicePort, kAck});
+    return tcp_frame(l2, L3{Ip4{}, kVip}, Tcp{0, kServicePort, kAck});
+  }
+
   bool v6_;
+  bool udp_;
   Bytes frame_;
 };
 
@@ -205,7 +225,8 @@ class ReplyMaker {
 // (and every repetition) that asks for N.
 class Env {
  public:
-  Env(uint32_t flows, bool v6) : dp_(setup(flows, v6)), frames_(v6), order_(flows), pod_of_(v6 ? 0 : flows) {
+  Env(uint32_t flows, bool v6, bool udp)
+      : dp_(setup(flows, v6)), frames_(v6, udp), order_(flows), pod_of_(v6 ? 0 : flows) {
     for (uint32_t i = 0; i < kPodCount; ++i) {
       dp_.neighbors().set(pod_ip(i), kPodMac);
       dp_.neighbors6().set(pod6(i), kPodMac);
@@ -213,12 +234,12 @@ class Env {
     dp_.neighbors().set(kRouter, mac("02:00:00:00:fe:fe"));
     dp_.poll_until_idle();  // puts the worker online in QSBR
     // SYN then ACK of each flow, adjacent, so the 1 ms SYN timeout cannot
-    // pass in between; in chunks that fit the RX ring.
+    // pass in between (UDP: one datagram); in chunks that fit the RX ring.
     constexpr uint32_t kChunk = 1024;
     for (uint32_t first = 0; first < flows; first += kChunk) {
       for (uint32_t f = first; f < std::min(flows, first + kChunk); ++f) {
         if (!dp_.port(kUplink).inject(frames_.make(f, kSyn)) ||
-            !dp_.port(kUplink).inject(frames_.make(f, kAck))) {
+            (!udp && !dp_.port(kUplink).inject(frames_.make(f, kAck)))) {
           fail("cannot inject while priming");
         }
       }
@@ -314,14 +335,16 @@ class Env {
   size_t cursor_ = 0;
 };
 
-std::map<std::pair<uint32_t, bool>, std::unique_ptr<Env>>& envs() {
-  static std::map<std::pair<uint32_t, bool>, std::unique_ptr<Env>> e;
+// By flows, IPv6, UDP.
+using EnvKey = std::tuple<uint32_t, bool, bool>;
+std::map<EnvKey, std::unique_ptr<Env>>& envs() {
+  static std::map<EnvKey, std::unique_ptr<Env>> e;
   return e;
 }
 
-Env& env_for(uint32_t flows, bool v6 = false) {
-  auto& e = envs()[{flows, v6}];
-  if (!e) e = std::make_unique<Env>(flows, v6);
+Env& env_for(uint32_t flows, bool v6 = false, bool udp = false) {
+  auto& e = envs()[{flows, v6, udp}];
+  if (!e) e = std::make_unique<Env>(flows, v6, udp);
   return *e;
 }
 
@@ -354,11 +377,11 @@ void BM_Io(benchmark::State& state) {
 // only the latter is the benchmark's time.
 enum class Traffic { kEstablished, kNewFlows, kReplies };
 
-template <Traffic kTraffic, bool kIpv6 = false>
+template <Traffic kTraffic, bool kIpv6 = false, bool kUdp = false>
 void worker_loop(benchmark::State& state) {
   constexpr bool kNewFlows = kTraffic == Traffic::kNewFlows;
   constexpr bool kReplies = kTraffic == Traffic::kReplies;
-  Env& env = env_for(static_cast<uint32_t>(state.range(0)), kIpv6);
+  Env& env = env_for(static_cast<uint32_t>(state.range(0)), kIpv6, kUdp);
   dp::Worker& worker = env.dp().worker(0);
   const uint64_t created_before = env.dp().total(&dp::WorkerCounters::flows_created);
   const uint64_t full_before = env.dp().total(&dp::WorkerCounters::flows_table_full);
@@ -419,6 +442,7 @@ void BM_Reply(benchmark::State& state) { worker_loop<Traffic::kReplies>(state); 
 void BM_NewFlow(benchmark::State& state) { worker_loop<Traffic::kNewFlows>(state); }
 void BM_Established6(benchmark::State& state) { worker_loop<Traffic::kEstablished, true>(state); }
 void BM_NewFlow6(benchmark::State& state) { worker_loop<Traffic::kNewFlows, true>(state); }
+void BM_EstablishedUdp(benchmark::State& state) { worker_loop<Traffic::kEstablished, false, true>(state); }
 
 BENCHMARK(BM_Io)->UseManualTime()->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_Established)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
@@ -426,6 +450,7 @@ BENCHMARK(BM_Reply)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTim
 BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_Established6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_EstablishedUdp)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 
 }  // namespace
 }  // namespace podgate::test

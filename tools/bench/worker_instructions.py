@@ -34,6 +34,8 @@ CASES = [
     ("IPv6 established, 1M flows", "BM_Established6/flows:1000000/"),
     ("IPv6 new flow, 10k flows", "BM_NewFlow6/flows:10000/"),
     ("IPv6 new flow, 1M flows", "BM_NewFlow6/flows:1000000/"),
+    ("UDP established, 10k flows", "BM_EstablishedUdp/flows:10000/"),
+    ("UDP established, 1M flows", "BM_EstablishedUdp/flows:1000000/"),
 ]
 BURST = 32
 
