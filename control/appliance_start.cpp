@@ -318,9 +318,12 @@ Result<void> Appliance::launch_workers() {
   for (const dp::PortInfo& p : ports_) {
     // net_memif: see RxQueue::only_while_up.
     const bool only_while_up = p.driver == "net_memif";
+    // A client-RSS port has a queue per worker, and its redirection
+    // table sends each worker's connections to the queue of its id.
+    const bool client_rss = p.client_rss && p.rx_queues == workers;
     for (uint16_t q = 0; q < p.rx_queues; ++q) {
       rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up,
-                                            p.client == dp::ClientAddress::kDestination});
+                                            p.client == dp::ClientAddress::kDestination, client_rss});
     }
   }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);

@@ -121,14 +121,14 @@ void Worker::poll_once() noexcept {
     uint16_t n = rte_eth_rx_burst(q.port_id, q.queue, burst_, kBurst);
     if (n == 0) continue;
     counters_.rx_packets.add(n);
-    process_burst(burst_, n, q.port_id, q.client_is_destination);
+    process_burst(burst_, n, q.port_id, q.client_is_destination, q.client_rss);
   }
   if (setup_.count > 1) {
     unsigned n = rte_ring_sc_dequeue_burst(setup_.handoff_rings[setup_.id],
                                            reinterpret_cast<void**>(burst_), kBurst, nullptr);
     if (n != 0) {
       counters_.handoff_in.add(n);
-      process_burst(burst_, static_cast<uint16_t>(n), kFromHandoff, false);
+      process_burst(burst_, static_cast<uint16_t>(n), kFromHandoff, false, false);
     }
   }
   flows_.expire_half_open(now_, half_open_per_poll_);
@@ -352,10 +352,13 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
 //      that is not TCP or UDP in a plain IPv4 or IPv6 header.
 // Only the owner's table can hold a flow, so a packet that reached its
 // owner (by RSS, or by a handoff) is looked up before anything else.
-void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
-                           bool client_is_destination) noexcept {
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port, bool client_is_destination,
+                           bool client_rss) noexcept {
   const bool from_handoff = rx_port == kFromHandoff;
   const bool all_mine = setup_.count == 1 || from_handoff;
+  // A queue the device fills by the client's hash holds this worker's IPv4
+  // flows only (RxQueue::client_rss).
+  const bool ipv4_mine = all_mine || client_rss;
   Lane* lanes = lanes_;
   uint16_t ipv4_flow_lanes = 0;
   uint16_t ipv6_flow_lanes = 0;
@@ -371,7 +374,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
     const bool whole = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m);
     const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
     if (whole && parse_flow_packet(frame, rte_pktmbuf_data_len(m), ip_ok, lane.key, lane.tcp_flags)) {
-      if (!all_mine) {
+      if (!ipv4_mine) {
         const uint32_t owner = client_is_destination ? owners_.owner(lane.key.dst, lane.key.dport)
                                                      : owners_.owner(lane.key.src, lane.key.sport);
         if (owner != setup_.id) {

@@ -62,6 +62,15 @@ struct RxQueue {
   // (a one-armed port) only costs one more handoff, since the owner that
   // does not find the flow classifies the packet and hands it on.
   bool client_is_destination = false;
+  // The port spreads IPv4 TCP/UDP packets over its queues by the client's
+  // fields, with the workers' key and redirection table (PortInfo::
+  // client_rss), and this is the queue of this worker's id: such a packet
+  // here is this worker's, looked up with no hash of its own to judge the
+  // owner.  Should a device put one on another queue, it costs that packet
+  // a lookup that misses and a handoff from classify(), never a wrong
+  // answer: only a flow's owner pins it.  IPv6 is not hashed so: judged as
+  // on any queue.
+  bool client_rss = false;
 };
 
 // Everything a worker is given at start; owned by whoever built it.
@@ -278,10 +287,10 @@ class Worker : public DpObject {
 
   void adopt_latest_snapshot() noexcept;
   // A burst received on port `rx_port`, or handed off by another worker
-  // (kFromHandoff).
+  // (kFromHandoff); the other two are its RxQueue's.
   static constexpr uint16_t kFromHandoff = RTE_MAX_ETHPORTS;
-  void process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port,
-                     bool client_is_destination) noexcept;
+  void process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port, bool client_is_destination,
+                     bool client_rss) noexcept;
   template <Family F>
   typename FamilyTypes<F>::Table& table() noexcept {
     if constexpr (F == Family::kIpv4) {

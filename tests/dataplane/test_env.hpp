@@ -243,7 +243,8 @@ struct DataplaneSetup {
   // queue per worker, worker w polls queue w of every port, and send()
   // puts a TCP/UDP frame on the queue its connection's owner polls, as the
   // NIC's hash and redirection table would (the uplink hashes the source,
-  // the pods port the destination).  `rx` is ignored.
+  // the pods port the destination); the workers' queues say so
+  // (RxQueue::client_rss).  `rx` is ignored.
   bool rss_steered = false;
   // Each port's MTU (PortIdx order); absent or 0: 1500.
   std::vector<uint16_t> port_mtus;
@@ -304,7 +305,7 @@ class Dataplane {
       s.count = setup_.workers;
       if (setup_.rss_steered) {
         for (size_t p = 0; p < ports_.size(); ++p) {
-          s.rx_queues.push_back(dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods});
+          s.rx_queues.push_back(dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods, true});
         }
       } else {
         for (size_t p : rx.at(w)) {

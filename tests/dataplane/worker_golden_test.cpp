@@ -725,6 +725,78 @@ TEST(WorkerPipeline, RssSteeredConnectionsReachTheirOwnerWithNoHandoff) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+TEST(WorkerPipeline, APacketAClientRssDeviceSpreadOtherwiseStillReachesItsOwner) {
+  // A worker takes an IPv4 TCP/UDP packet on its client-RSS queue as its
+  // own and looks it up with no hash of its own (RxQueue::client_rss).
+  // Should a device spread one otherwise, the lookup misses and the packet
+  // is handed to its owner as any other: every SYN, ACK and reply here
+  // arrives on the other worker's queue, and each is still pinned,
+  // forwarded and translated back by its connection's owner.
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rss_steered = true;
+  auto d = make_dataplane(std::move(s));
+  // Puts each frame on the queue of the worker that does not own it.
+  auto send_astray = [&d](size_t in, const std::vector<Bytes>& frames) {
+    for (const Bytes& f : frames) {
+      EXPECT_TRUE(d->port(in).inject(f, static_cast<uint16_t>(1 - d->rss_queue(in, f))));
+    }
+    d->poll_until_idle();
+    return d->collect();
+  };
+  const auto owner = [&d](uint16_t client_port) {
+    return d->worker(0).ownership().owner(kClient, dp::to_be16(client_port));
+  };
+
+  const std::vector<uint16_t> ports = port_range(31000, 64);
+  std::vector<Bytes> syns, acks;
+  for (uint16_t p : ports) {
+    syns.push_back(to_vip(p).frame());
+    TcpPacket ack = to_vip(p, kAck);
+    ack.tcp.seq += 1;
+    acks.push_back(ack.frame());
+  }
+  std::map<uint16_t, Flow> flows;
+  for (const Output& o : send_astray(kUplink, syns)) {
+    const uint16_t port = l4_sport(o.frame);
+    ASSERT_EQ(o.port, kPods);
+    EXPECT_EQ(o.queue, owner(port)) << "SYN of client port " << port;
+    flows[port] = Flow{to_vip(port), ip_dst(o.frame)};
+  }
+  ASSERT_EQ(flows.size(), ports.size()) << "drops: " << d->drop_summary();
+  // Every connection is pinned once, in its owner's table.
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), ports.size());
+  size_t owned_by_1 = 0;
+  for (uint16_t p : ports) owned_by_1 += owner(p);
+  EXPECT_EQ(d->worker(1).flows().size(), owned_by_1);
+  EXPECT_EQ(d->worker(0).flows().size(), ports.size() - owned_by_1);
+
+  size_t acks_out = 0;
+  for (const Output& o : send_astray(kUplink, acks)) {
+    const uint16_t port = l4_sport(o.frame);
+    EXPECT_EQ(o.queue, owner(port)) << "ACK of client port " << port;
+    EXPECT_EQ(ip_dst(o.frame), flows.at(port).pod) << "the ACK must follow its SYN";
+    ++acks_out;
+  }
+  EXPECT_EQ(acks_out, ports.size());
+
+  std::vector<Bytes> replies;
+  for (const auto& [port, f] : flows) replies.push_back(reply_from(f.pod, f.syn).frame());
+  size_t replies_out = 0;
+  for (const Output& o : send_astray(kPods, replies)) {
+    ASSERT_EQ(o.port, kUplink);
+    EXPECT_EQ(o.queue, owner(l4_dport(o.frame)));
+    ++replies_out;
+  }
+  EXPECT_EQ(replies_out, ports.size());
+  // Each packet crossed once, and every reply found its flow.
+  EXPECT_EQ(d->total(&WorkerCounters::handoff_out), 3 * ports.size());
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), ports.size());
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerPipeline, APacketHandedToTheWrongWorkerIsHandedOnToItsOwner) {
   // A one-armed port (clients and Pods on one segment) is told the client
   // is the source, so each reply is first handed to the worker its Pod
