@@ -37,6 +37,19 @@
 // what tools/bench/throughput.py sends), each flow pinned by its first
 // datagram.
 //
+// Two workers (issue 9's scaling modes, established IPv4 TCP): each port
+// has an RX queue per worker, and each round puts a burst of 32 on each
+// worker's uplink queue; both workers' polls are timed together, and the
+// figures are per packet of the 64.
+//   Established2Steered: each queue gets flows its worker owns, as a NIC
+//                with RSS on the client's fields spreads them; nothing is
+//                handed off (checked).
+//   Established2Handoff: each queue gets any flows, as from a device that
+//                cannot hash the client's fields (memif, tap): about half
+//                of each burst is handed to the other worker, one ring
+//                burst per owner, and forwarded by it (worker 1's share to
+//                worker 0 in the next round).
+//
 // Run pinned, with repetitions, on a quiet core:
 //   taskset -c 1 build-bench/tests/worker_bench --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true    (one line)
@@ -216,17 +229,22 @@ class ReplyMaker {
 // The io pass, out of line so that a profile can collect it alone
 // (tools/bench/worker_instructions.py): a burst received on `from`, sent on
 // `to`; how many were sent.
-[[gnu::noinline]] uint16_t timed_io(uint16_t from, uint16_t to, rte_mbuf** m) noexcept {
-  const uint16_t n = rte_eth_rx_burst(from, 0, m, kBurst);
-  return rte_eth_tx_burst(to, 0, m, n);
+[[gnu::noinline]] uint16_t timed_io(uint16_t from, uint16_t to, uint16_t queue, rte_mbuf** m) noexcept {
+  const uint16_t n = rte_eth_rx_burst(from, queue, m, kBurst);
+  return rte_eth_tx_burst(to, queue, m, n);
 }
 
 // One Dataplane with N established connections, shared by every benchmark
 // (and every repetition) that asks for N.
 class Env {
  public:
-  Env(uint32_t flows, bool v6, bool udp)
-      : dp_(setup(flows, v6)), frames_(v6, udp), order_(flows), pod_of_(v6 ? 0 : flows) {
+  // `workers` > 1: each port has a queue per worker, of a NIC with RSS on
+  // the client's fields (`steered`, test_env's rss_steered) or of a device
+  // without (queue_per_worker); what reaches each queue is the caller's
+  // choice (inject()).
+  Env(uint32_t flows, bool v6, bool udp, uint32_t workers = 1, bool steered = false)
+      : dp_(setup(flows, v6, workers, steered)), frames_(v6, udp), order_(flows), pod_of_(v6 ? 0 : flows),
+        owned_(workers) {
     for (uint32_t i = 0; i < kPodCount; ++i) {
       dp_.neighbors().set(pod_ip(i), kPodMac);
       dp_.neighbors6().set(pod6(i), kPodMac);
@@ -238,8 +256,9 @@ class Env {
     constexpr uint32_t kChunk = 1024;
     for (uint32_t first = 0; first < flows; first += kChunk) {
       for (uint32_t f = first; f < std::min(flows, first + kChunk); ++f) {
-        if (!dp_.port(kUplink).inject(frames_.make(f, kSyn)) ||
-            (!udp && !dp_.port(kUplink).inject(frames_.make(f, kAck)))) {
+        const auto queue = static_cast<uint16_t>(owner_of(f));
+        if (!dp_.port(kUplink).inject(frames_.make(f, kSyn), queue) ||
+            (!udp && !dp_.port(kUplink).inject(frames_.make(f, kAck), queue))) {
           fail("cannot inject while priming");
         }
       }
@@ -256,6 +275,8 @@ class Env {
     }
     for (uint32_t i = 0; i < flows; ++i) order_[i] = i;
     std::shuffle(order_.begin(), order_.end(), std::mt19937(42));
+    for (uint32_t f : order_) owned_[owner_of(f)].push_back(f);
+    owned_cursor_.assign(workers, 0);
   }
 
   Dataplane& dp() { return dp_; }
@@ -268,15 +289,29 @@ class Env {
       if (++cursor_ == order_.size()) cursor_ = 0;
     }
   }
+  // The same among the flows worker `w` owns (IPv4 clients).
+  void next_owned(uint32_t* out, uint32_t w) {
+    const std::vector<uint32_t>& mine = owned_.at(w);
+    size_t& at = owned_cursor_[w];
+    for (uint16_t i = 0; i < kBurst; ++i) {
+      out[i] = mine[at];
+      if (++at == mine.size()) at = 0;
+    }
+  }
+  // The worker that owns flow `f` (IPv4 clients): the RX queue a NIC with
+  // RSS on the client's fields puts its packets on.
+  uint32_t owner_of(uint32_t f) {
+    return dp_.worker(0).ownership().owner(client_ip(f), rte_cpu_to_be_16(client_port(f)));
+  }
 
   static void next_new(uint32_t* out) {
     static uint32_t next = kFirstNewFlow;
     for (uint16_t i = 0; i < kBurst; ++i) out[i] = next++;
   }
 
-  // Puts a burst on the uplink's RX ring, as a NIC would have; or, for
-  // `replies`, the flows' Pods' ACKs on the pods port's.
-  void inject(const uint32_t* flows, uint8_t flags, bool replies = false) {
+  // Puts a burst on the uplink's RX ring `queue`, as a NIC would have; or,
+  // for `replies`, the flows' Pods' ACKs on the pods port's.
+  void inject(const uint32_t* flows, uint8_t flags, bool replies = false, uint16_t queue = 0) {
     rte_mbuf* m[kBurst];
     const size_t in = replies ? kPods : kUplink;
     if (rte_pktmbuf_alloc_bulk(dp_.pool(), m, kBurst) != 0) fail("mbuf pool empty");
@@ -285,7 +320,7 @@ class Env {
       std::memcpy(rte_pktmbuf_append(m[i], static_cast<uint16_t>(f.size())), f.data(), f.size());
       m[i]->port = dp_.port(in).id();
     }
-    if (rte_ring_enqueue_bulk(dp_.port(in).rx_ring(), reinterpret_cast<void**>(m), kBurst, nullptr) != kBurst) {
+    if (rte_ring_enqueue_bulk(dp_.port(in).rx_ring(queue), reinterpret_cast<void**>(m), kBurst, nullptr) != kBurst) {
       fail("RX ring full");
     }
   }
@@ -299,13 +334,14 @@ class Env {
   }
 
   // The testpmd-io equivalent for one burst: TSC ticks of rx_burst on the
-  // uplink + tx_burst on the pods port (the other way for `replies`).
-  uint64_t io_burst(bool replies = false) {
+  // uplink + tx_burst on the pods port (the other way for `replies`), on
+  // queue `queue` of each.
+  uint64_t io_burst(bool replies = false, uint16_t queue = 0) {
     rte_mbuf* m[kBurst];
     const uint16_t from = dp_.port(replies ? kPods : kUplink).id();
     const uint16_t to = dp_.port(replies ? kUplink : kPods).id();
     const uint64_t t0 = rte_rdtsc();
-    const uint16_t sent = timed_io(from, to, m);
+    const uint16_t sent = timed_io(from, to, queue, m);
     const uint64_t t1 = rte_rdtsc();
     if (sent != kBurst) fail("io burst short");
     return t1 - t0;
@@ -317,9 +353,12 @@ class Env {
   }
 
  private:
-  static DataplaneSetup setup(uint32_t flows, bool v6) {
+  static DataplaneSetup setup(uint32_t flows, bool v6, uint32_t workers, bool steered) {
     DataplaneSetup s;
     s.config_toml = config();
+    s.workers = workers;
+    s.rss_steered = workers > 1 && steered;
+    s.queue_per_worker = workers > 1 && !steered;
     s.amend = add_ipv6;
     (v6 ? s.flow_capacity6 : s.flow_capacity) = flows + kChurnHeadroom;
     s.timeouts.tcp_syn_ms = 1;
@@ -333,18 +372,20 @@ class Env {
   std::vector<uint32_t> order_;
   std::vector<Ip4> pod_of_;  // by flow (IPv4 environments)
   size_t cursor_ = 0;
+  std::vector<std::vector<uint32_t>> owned_;  // order_'s flows by owner
+  std::vector<size_t> owned_cursor_;
 };
 
-// By flows, IPv6, UDP.
-using EnvKey = std::tuple<uint32_t, bool, bool>;
+// By flows, IPv6, UDP, workers, RSS-steered.
+using EnvKey = std::tuple<uint32_t, bool, bool, uint32_t, bool>;
 std::map<EnvKey, std::unique_ptr<Env>>& envs() {
   static std::map<EnvKey, std::unique_ptr<Env>> e;
   return e;
 }
 
-Env& env_for(uint32_t flows, bool v6 = false, bool udp = false) {
-  auto& e = envs()[{flows, v6, udp}];
-  if (!e) e = std::make_unique<Env>(flows, v6, udp);
+Env& env_for(uint32_t flows, bool v6 = false, bool udp = false, uint32_t workers = 1, bool steered = false) {
+  auto& e = envs()[{flows, v6, udp, workers, steered}];
+  if (!e) e = std::make_unique<Env>(flows, v6, udp, workers, steered);
   return *e;
 }
 
@@ -370,44 +411,66 @@ void BM_Io(benchmark::State& state) {
 
 // The timed call, out of line so that a profile can collect it alone:
 //   valgrind --tool=callgrind --toggle-collect='*timed_poll*' worker_bench ...
-// (tools/bench/worker_instructions.py does, and reports instructions/packet).
+// (tools/bench/worker_instructions.py does, and reports instructions/packet:
+// a call a burst of 32, also where several workers share them).
 [[gnu::noinline]] void timed_poll(dp::Worker& worker) noexcept { worker.poll_once(); }
 
-// One burst through io and one through Worker::poll_once() per iteration;
-// only the latter is the benchmark's time.
+// One burst through io and one through Worker::poll_once() per iteration
+// and worker; only the latter is the benchmark's time.
 enum class Traffic { kEstablished, kNewFlows, kReplies };
+// How the established packets of several workers reach them (issue 9's
+// two modes): each worker's RX queue gets a burst of 32 of the flows it
+// owns, as from a NIC with RSS on the client's fields (kSteered), or of
+// any flows, as from a device that cannot hash them (kHandoff: the
+// receiver hands each packet it does not own to its owner, one ring burst
+// per owner, and the owner forwards it in the same round).
+enum class Spread { kOne, kSteered, kHandoff };
 
-template <Traffic kTraffic, bool kIpv6 = false, bool kUdp = false>
+template <Traffic kTraffic, bool kIpv6 = false, bool kUdp = false, Spread kSpread = Spread::kOne>
 void worker_loop(benchmark::State& state) {
   constexpr bool kNewFlows = kTraffic == Traffic::kNewFlows;
   constexpr bool kReplies = kTraffic == Traffic::kReplies;
-  Env& env = env_for(static_cast<uint32_t>(state.range(0)), kIpv6, kUdp);
-  dp::Worker& worker = env.dp().worker(0);
+  constexpr uint32_t kWorkers = kSpread == Spread::kOne ? 1 : 2;
+  static_assert(kSpread == Spread::kOne || (kTraffic == Traffic::kEstablished && !kIpv6),
+                "several workers: established IPv4 flows only");
+  Env& env = env_for(static_cast<uint32_t>(state.range(0)), kIpv6, kUdp, kWorkers, kSpread == Spread::kSteered);
+  dp::Worker* workers[kWorkers];
+  for (uint32_t w = 0; w < kWorkers; ++w) workers[w] = &env.dp().worker(w);
   const uint64_t created_before = env.dp().total(&dp::WorkerCounters::flows_created);
   const uint64_t full_before = env.dp().total(&dp::WorkerCounters::flows_table_full);
   const uint64_t adjacency_before = env.dp().total(&dp::WorkerCounters::adjacency_misses);
   const uint64_t stateless_before = env.dp().total(&dp::WorkerCounters::replies_stateless);
+  const uint64_t handoffs_before = env.dp().total(&dp::WorkerCounters::handoff_out);
   const uint64_t drops_before = env.dp().drops_total();
   const uint8_t flags = kNewFlows ? kSyn : kAck;
-  uint32_t flows[kBurst];
+  uint32_t flows[kWorkers][kBurst];
   uint64_t cycles = 0, io_cycles = 0, packets = 0, forwarded = 0;
   for (auto _ : state) {
-    if (kNewFlows) {
-      Env::next_new(flows);
-    } else {
-      env.next_established(flows);
+    for (uint16_t q = 0; q < kWorkers; ++q) {
+      if (kNewFlows) {
+        Env::next_new(flows[q]);
+      } else if (kSpread == Spread::kSteered) {
+        env.next_owned(flows[q], q);
+      } else {
+        env.next_established(flows[q]);
+      }
+      env.inject(flows[q], flags, kReplies, q);
+      io_cycles += env.io_burst(kReplies, q);
+      env.drain(kReplies);
     }
-    env.inject(flows, flags, kReplies);
-    io_cycles += env.io_burst(kReplies);
-    env.drain(kReplies);
-
-    env.inject(flows, flags, kReplies);
+    for (uint16_t q = 0; q < kWorkers; ++q) env.inject(flows[q], flags, kReplies, q);
     const uint64_t t0 = rte_rdtsc();
-    timed_poll(worker);
+    for (dp::Worker* w : workers) timed_poll(*w);
     const uint64_t t1 = rte_rdtsc();
     state.SetIterationTime(static_cast<double>(t1 - t0) / tsc_hz());
     cycles += t1 - t0;
-    packets += kBurst;
+    packets += kBurst * kWorkers;
+    forwarded += env.drain(kReplies);
+  }
+  // What a later worker handed to an earlier one in the last round waits
+  // in that one's ring (each round it is forwarded in the next).
+  if (kWorkers > 1) {
+    env.dp().poll_until_idle();
     forwarded += env.drain(kReplies);
   }
   // The io pass never reaches the worker: each new-flow packet the worker
@@ -415,12 +478,15 @@ void worker_loop(benchmark::State& state) {
   const uint64_t created = env.dp().total(&dp::WorkerCounters::flows_created) - created_before;
   // A reply must find its flow, not be mapped back statelessly.
   const uint64_t stateless = env.dp().total(&dp::WorkerCounters::replies_stateless) - stateless_before;
+  const uint64_t handoffs = env.dp().total(&dp::WorkerCounters::handoff_out) - handoffs_before;
+  // Steered, every packet reaches its owner first; else some are handed on.
+  const bool handoffs_as_expected = kSpread == Spread::kHandoff ? handoffs != 0 : handoffs == 0;
   if (forwarded != packets || env.dp().drops_total() != drops_before ||
-      created != (kNewFlows ? packets : 0) || stateless != 0) {
+      created != (kNewFlows ? packets : 0) || stateless != 0 || !handoffs_as_expected) {
     state.SkipWithError(("not every packet took the measured path: forwarded " + std::to_string(forwarded) +
                          "/" + std::to_string(packets) + ", flows created " + std::to_string(created) +
-                         ", replies without a flow " + std::to_string(stateless) + ", drops " +
-                         env.dp().drop_summary())
+                         ", replies without a flow " + std::to_string(stateless) + ", handed off " +
+                         std::to_string(handoffs) + ", drops " + env.dp().drop_summary())
                             .c_str());
     return;
   }
@@ -434,6 +500,7 @@ void worker_loop(benchmark::State& state) {
   // Packets whose next hop's MACs were not in the adjacency cache.
   state.counters["adjacency_misses/pkt"] =
       static_cast<double>(env.dp().total(&dp::WorkerCounters::adjacency_misses) - adjacency_before) / per;
+  if (kWorkers > 1) state.counters["handed_off/pkt"] = static_cast<double>(handoffs) / per;
   state.counters["tsc_MHz"] = tsc_hz() / 1e6;
 }
 
@@ -443,6 +510,12 @@ void BM_NewFlow(benchmark::State& state) { worker_loop<Traffic::kNewFlows>(state
 void BM_Established6(benchmark::State& state) { worker_loop<Traffic::kEstablished, true>(state); }
 void BM_NewFlow6(benchmark::State& state) { worker_loop<Traffic::kNewFlows, true>(state); }
 void BM_EstablishedUdp(benchmark::State& state) { worker_loop<Traffic::kEstablished, false, true>(state); }
+void BM_Established2Steered(benchmark::State& state) {
+  worker_loop<Traffic::kEstablished, false, false, Spread::kSteered>(state);
+}
+void BM_Established2Handoff(benchmark::State& state) {
+  worker_loop<Traffic::kEstablished, false, false, Spread::kHandoff>(state);
+}
 
 BENCHMARK(BM_Io)->UseManualTime()->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_Established)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
@@ -451,6 +524,8 @@ BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualT
 BENCHMARK(BM_Established6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_EstablishedUdp)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_Established2Steered)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_Established2Handoff)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 
 }  // namespace
 }  // namespace podgate::test

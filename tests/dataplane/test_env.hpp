@@ -246,6 +246,11 @@ struct DataplaneSetup {
   // the pods port the destination); the workers' queues say so
   // (RxQueue::client_rss).  `rx` is ignored.
   bool rss_steered = false;
+  // The same queues, of a device that does not hash the client's fields
+  // (net_memif's queues; RSS on the whole 5-tuple): a frame goes where
+  // the test puts it (send(): queue 0), and the workers hand packets to
+  // their owner.  `rx` is ignored.
+  bool queue_per_worker = false;
   // Each port's MTU (PortIdx order); absent or 0: 1500.
   std::vector<uint16_t> port_mtus;
   // Changes the parsed config before it is published (what TOML cannot
@@ -268,7 +273,7 @@ class Dataplane {
     for (size_t i = 0; i < config_.ports.size(); ++i) {
       ports_.push_back(std::make_unique<RingPort>(
           prefix_ + "p" + std::to_string(i), port_mac(i), tx_queues, pool_, setup_.ring_size,
-          static_cast<uint16_t>(setup_.rss_steered ? setup_.workers : 1)));
+          static_cast<uint16_t>(setup_.rss_steered || setup_.queue_per_worker ? setup_.workers : 1)));
     }
     neighbors_ = new dp::NeighborTable();
     neighbors6_ = new dp::NeighborTable6();
@@ -303,9 +308,10 @@ class Dataplane {
       dp::WorkerSetup s;
       s.id = w;
       s.count = setup_.workers;
-      if (setup_.rss_steered) {
+      if (setup_.rss_steered || setup_.queue_per_worker) {
         for (size_t p = 0; p < ports_.size(); ++p) {
-          s.rx_queues.push_back(dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods, true});
+          s.rx_queues.push_back(
+              dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods, setup_.rss_steered});
         }
       } else {
         for (size_t p : rx.at(w)) {

@@ -7,7 +7,9 @@ each worker_bench case it runs valgrind's callgrind collecting only the
 timed calls (worker_bench's `timed_poll`, one Worker::poll_once() over a
 burst of 32 packets, and `timed_io`, the same burst through rx_burst +
 tx_burst with no processing: testpmd io on these ports), counts how often
-each was called, and prints instructions per packet:
+each was called, and prints instructions per packet.  In the two workers'
+cases each round is a poll of each worker, a burst of 32 each, the
+handed-off packets forwarded within them:
 
     podgate/pkt = Ir(timed_poll) / (calls x 32)
     io/pkt      = Ir(timed_io) / (calls x 32)
@@ -36,6 +38,10 @@ CASES = [
     ("IPv6 new flow, 1M flows", "BM_NewFlow6/flows:1000000/"),
     ("UDP established, 10k flows", "BM_EstablishedUdp/flows:10000/"),
     ("UDP established, 1M flows", "BM_EstablishedUdp/flows:1000000/"),
+    ("2 workers RSS-steered, established, 10k flows", "BM_Established2Steered/flows:10000/"),
+    ("2 workers RSS-steered, established, 1M flows", "BM_Established2Steered/flows:1000000/"),
+    ("2 workers with handoff, established, 10k flows", "BM_Established2Handoff/flows:10000/"),
+    ("2 workers with handoff, established, 1M flows", "BM_Established2Handoff/flows:1000000/"),
 ]
 BURST = 32
 
