@@ -682,16 +682,22 @@ TEST(WorkerPipeline, TwoWorkersHandBothDirectionsToTheFlowOwner) {
   EXPECT_EQ(d->total(&WorkerCounters::handoff_out), d->total(&WorkerCounters::handoff_in));
 }
 
+// Two workers behind ports with RSS on the client's fields (test_env's
+// rss_steered).
+std::unique_ptr<Dataplane> rss_steered_workers() {
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = 2;
+  s.rss_steered = true;
+  return make_dataplane(std::move(s));
+}
+
 TEST(WorkerPipeline, RssSteeredConnectionsReachTheirOwnerWithNoHandoff) {
   // Ports that hash the client's fields (source on the uplink, destination
   // on the pods port) with the workers' own key and redirection table put
   // both directions of a connection on its owner's queue: nothing crosses
   // a handoff ring, and every reply finds its flow entry.
-  DataplaneSetup s;
-  s.config_toml = kBaseConfig;
-  s.workers = 2;
-  s.rss_steered = true;
-  auto d = make_dataplane(std::move(s));
+  auto d = rss_steered_workers();
 
   const std::vector<uint16_t> ports = port_range(30000, 200);
   std::map<uint16_t, Flow> flows;
@@ -732,11 +738,7 @@ TEST(WorkerPipeline, APacketAClientRssDeviceSpreadOtherwiseStillReachesItsOwner)
   // is handed to its owner as any other: every SYN, ACK and reply here
   // arrives on the other worker's queue, and each is still pinned,
   // forwarded and translated back by its connection's owner.
-  DataplaneSetup s;
-  s.config_toml = kBaseConfig;
-  s.workers = 2;
-  s.rss_steered = true;
-  auto d = make_dataplane(std::move(s));
+  auto d = rss_steered_workers();
   // Puts each frame on the queue of the worker that does not own it.
   auto send_astray = [&d](size_t in, const std::vector<Bytes>& frames) {
     for (const Bytes& f : frames) {
