@@ -5,6 +5,7 @@
 // of the base config gains an IPv6 cluster IP and IPv6 endpoints.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -211,6 +212,43 @@ TEST(WorkerIpv6, AConnectionStaysOnItsPodAndConnectionsSpreadOverThePods) {
     EXPECT_EQ(get_ip6(again, kEthLen + 24), pod);
   }
   EXPECT_EQ(reached, (std::set<std::string>{"fd00:17::10", "fd00:17::11"}));
+}
+
+TEST(WorkerIpv6, TwoWorkersHandBothDirectionsToTheFlowOwner) {
+  // Worker 0 polls the uplink, worker 1 the Pods' port: each connection's
+  // SYN or its reply crosses a handoff ring to the owner (the Toeplitz
+  // hash of the client's IPv6 address and port), which pins the flow and
+  // translates both.
+  auto d = make_dataplane(2);
+  const auto owner = [&d](uint16_t port) { return d->worker(0).ownership().owner(kClient6, dp::to_be16(port)); };
+  std::vector<Bytes> syns;
+  for (uint16_t port = 42000; port < 42064; ++port) syns.push_back(syn_to(kVip6, port));
+  std::map<uint16_t, Ip6> pod_of;
+  for (const Output& o : d->send(kUplink, syns)) {
+    ASSERT_EQ(o.port, kPods);
+    const uint16_t port = get16(o.frame, kEthLen + kIp6Len);
+    const Ip6 pod = get_ip6(o.frame, kEthLen + 24);
+    EXPECT_TRUE(frames_equal(o.frame, syn_dnat(pod, port)));
+    EXPECT_EQ(o.queue, owner(port)) << "SYN of client port " << port;
+    pod_of[port] = pod;
+  }
+  ASSERT_EQ(pod_of.size(), syns.size()) << "drops: " << d->drop_summary();
+  std::vector<Bytes> replies;
+  for (const auto& [port, pod] : pod_of) replies.push_back(synack_from(pod, port));
+  size_t replies_out = 0;
+  for (const Output& o : d->send(kPods, replies)) {
+    ASSERT_EQ(o.port, kUplink);
+    const uint16_t port = get16(o.frame, kEthLen + kIp6Len + 2);
+    EXPECT_TRUE(frames_equal(o.frame, synack_unnat(port)));
+    EXPECT_EQ(o.queue, owner(port)) << "reply of client port " << port;
+    ++replies_out;
+  }
+  EXPECT_EQ(replies_out, replies.size());
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "every reply must reach its flow's owner";
+  EXPECT_GT(d->worker(0).counters().handoff_out.get(), 0u) << "no SYN crossed to worker 1";
+  EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply crossed to worker 0";
+  EXPECT_EQ(d->worker(0).flows6().size() + d->worker(1).flows6().size(), syns.size());
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
 TEST(WorkerIpv6, UdpIsNatedWithItsMandatoryChecksumUpdated) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -28,6 +29,31 @@ TEST(Ownership, HashEqualsDpdkSoftwareRss) {
   std::mt19937 rng(9);
   for (int i = 0; i < 100000; ++i) {
     const Ip4 ip{static_cast<uint32_t>(rng())};
+    const auto port = static_cast<rte_be16_t>(rng());
+    ASSERT_EQ(owners.hash(ip, port), softrss(ip, port)) << to_string(ip) << " port " << port;
+  }
+}
+
+// The same over the 18 bytes such a NIC hashes of an IPv6 TCP/UDP packet
+// (L3_SRC_ONLY|L4_SRC_ONLY, or DST_ONLY): the address's four words, then
+// the port.
+uint32_t softrss(const Ip6& ip, rte_be16_t port) {
+  uint32_t tuple[5];
+  for (int i = 0; i < 4; ++i) {
+    uint32_t w;
+    std::memcpy(&w, ip.bytes.data() + 4 * i, 4);
+    tuple[i] = rte_be_to_cpu_32(w);
+  }
+  tuple[4] = uint32_t{rte_be_to_cpu_16(port)} << 16;
+  return rte_softrss(tuple, 5, Ownership::kKey.data());
+}
+
+TEST(Ownership, Ipv6HashEqualsDpdkSoftwareRss) {
+  const Ownership owners(4, 128);
+  std::mt19937 rng(11);
+  for (int i = 0; i < 100000; ++i) {
+    Ip6 ip;
+    for (uint8_t& b : ip.bytes) b = static_cast<uint8_t>(rng());
     const auto port = static_cast<rte_be16_t>(rng());
     ASSERT_EQ(owners.hash(ip, port), softrss(ip, port)) << to_string(ip) << " port " << port;
   }
