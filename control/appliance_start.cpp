@@ -218,13 +218,15 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     if (p.client_rss) {
       if (auto err = dp::program_client_rss(p, owners)) {
         p.client_rss = false;
+        p.client_rss6 = false;
         log_info("port '" + pc.name + "': " + *err + "; workers hand packets to their owner");
       }
     }
     log_info("port '" + pc.name + "': flows owned by the client's address, the packets' " +
              (p.client == dp::ClientAddress::kSource ? "source" : "destination") + "; " +
              (workers == 1      ? "one worker owns them all"
-              : p.client_rss    ? "RSS-steered: each connection arrives at its owner"
+              : p.client_rss6   ? "RSS-steered: each connection arrives at its owner"
+              : p.client_rss    ? "RSS-steered for IPv4: each IPv4 connection arrives at its owner"
                                 : "no RSS on it: packets are handed to their owner"));
   }
 
@@ -320,10 +322,11 @@ Result<void> Appliance::launch_workers() {
     const bool only_while_up = p.driver == "net_memif";
     // A client-RSS port has a queue per worker, and its redirection
     // table sends each worker's connections to the queue of its id.
-    const bool client_rss = p.client_rss && p.rx_queues == workers;
+    const bool steered = p.client_rss && p.rx_queues == workers;
     for (uint16_t q = 0; q < p.rx_queues; ++q) {
       rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up,
-                                            p.client == dp::ClientAddress::kDestination, client_rss});
+                                            p.client == dp::ClientAddress::kDestination, steered,
+                                            steered && p.client_rss6});
     }
   }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);

@@ -70,6 +70,8 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
       RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP |
       (source ? RTE_ETH_RSS_L3_SRC_ONLY | RTE_ETH_RSS_L4_SRC_ONLY
               : RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_DST_ONLY);
+  // IPv6 TCP/UDP too, hashed on the same fields, where the device can.
+  const uint64_t ipv6_types = RTE_ETH_RSS_NONFRAG_IPV6_TCP | RTE_ETH_RSS_NONFRAG_IPV6_UDP;
   const bool pow2_reta = info.reta_size >= 64 && (info.reta_size & (info.reta_size - 1)) == 0;
   std::vector<uint8_t> key(info.hash_key_size, 0);
   std::copy_n(Ownership::kKey.begin(), std::min<size_t>(key.size(), Ownership::kKey.size()), key.begin());
@@ -78,12 +80,18 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   if (req.rx_queues > 1 && out.rx_queues == req.rx_queues &&
       (info.flow_type_rss_offloads & client_fields) == client_fields && pow2_reta &&
       info.hash_key_size >= 10) {
+    out.client_rss6 = (info.flow_type_rss_offloads & ipv6_types) == ipv6_types;
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_hf = client_fields;
+    conf.rx_adv_conf.rss_conf.rss_hf = client_fields | (out.client_rss6 ? ipv6_types : 0);
     conf.rx_adv_conf.rss_conf.rss_key = key.data();
     conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(key.size());
     out.client_rss = true;
     out.reta_size = info.reta_size;
+    if (!out.client_rss6) {
+      out.notes.push_back(std::string("RSS on the ") + side +
+                          " for IPv4 only (the device cannot hash IPv6 TCP/UDP): IPv6 packets are "
+                          "handed to their owner");
+    }
   } else if (out.rx_queues > 1 && rss != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = rss;

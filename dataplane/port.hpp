@@ -40,11 +40,13 @@ struct PortInfo {
   uint16_t rx_queues = 0;  // as configured
   MacAddr mac;
   std::string driver;
-  // RSS hashes the client's address and port alone with Ownership's key;
+  // RSS hashes the client's address and port alone with Ownership's key,
+  // of IPv4 TCP/UDP packets, and of IPv6 ones too where `client_rss6`;
   // its redirection table (reta_size entries) is still to be written by
   // program_client_rss().
   ClientAddress client = ClientAddress::kSource;  // as requested
   bool client_rss = false;
+  bool client_rss6 = false;
   uint16_t reta_size = 0;
   std::vector<std::string> notes;  // optional operations the device lacks
 };

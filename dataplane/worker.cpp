@@ -121,14 +121,14 @@ void Worker::poll_once() noexcept {
     uint16_t n = rte_eth_rx_burst(q.port_id, q.queue, burst_, kBurst);
     if (n == 0) continue;
     counters_.rx_packets.add(n);
-    process_burst(burst_, n, q.port_id, q.client_is_destination, q.client_rss);
+    process_burst(burst_, n, &q);
   }
   if (setup_.count > 1) {
     unsigned n = rte_ring_sc_dequeue_burst(setup_.handoff_rings[setup_.id],
                                            reinterpret_cast<void**>(burst_), kBurst, nullptr);
     if (n != 0) {
       counters_.handoff_in.add(n);
-      process_burst(burst_, static_cast<uint16_t>(n), kFromHandoff, false, false);
+      process_burst(burst_, static_cast<uint16_t>(n), nullptr);
     }
   }
   flows_.expire_half_open(now_, half_open_per_poll_);
@@ -352,13 +352,17 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
 //      that is not TCP or UDP in a plain IPv4 or IPv6 header.
 // Only the owner's table can hold a flow, so a packet that reached its
 // owner (by RSS, or by a handoff) is looked up before anything else.
-void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port, bool client_is_destination,
-                           bool client_rss) noexcept {
-  const bool from_handoff = rx_port == kFromHandoff;
+void Worker::process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept {
+  const bool from_handoff = rx == nullptr;
   const bool all_mine = setup_.count == 1 || from_handoff;
-  // A queue the device fills by the client's hash holds this worker's IPv4
-  // flows only (RxQueue::client_rss).
-  const bool ipv4_mine = all_mine || client_rss;
+  // The queue's fields in locals: the stores to each mbuf below may alias
+  // the RxQueue's.
+  const uint16_t rx_port = from_handoff ? 0 : rx->port_id;
+  const bool client_is_destination = !from_handoff && rx->client_is_destination;
+  // A queue the device fills by the client's hash holds only this
+  // worker's flows of the families it hashes (RxQueue::client_rss).
+  const bool ipv4_mine = all_mine || (rx != nullptr && rx->client_rss);
+  const bool ipv6_mine = all_mine || (rx != nullptr && rx->client_rss6);
   Lane* lanes = lanes_;
   uint16_t ipv4_flow_lanes = 0;
   uint16_t ipv6_flow_lanes = 0;
@@ -388,7 +392,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port, bool c
       lane.probe = flows_.probe(FlowTable::hash(lane.key));
       flows_.prefetch_first(lane.probe);
     } else if (whole && parse_flow_packet6(frame, rte_pktmbuf_data_len(m), lane.key6, lane.tcp_flags)) {
-      if (!all_mine) {
+      if (!ipv6_mine) {
         const uint32_t owner = client_is_destination ? owners_.owner(lane.key6.dst, lane.key6.dport)
                                                      : owners_.owner(lane.key6.src, lane.key6.sport);
         if (owner != setup_.id) {

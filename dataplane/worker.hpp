@@ -68,9 +68,11 @@ struct RxQueue {
   // here is this worker's, looked up with no hash of its own to judge the
   // owner.  Should a device put one on another queue, it costs that packet
   // a lookup that misses and a handoff from classify(), never a wrong
-  // answer: only a flow's owner pins it.  IPv6 is not hashed so: judged as
-  // on any queue.
+  // answer: only a flow's owner pins it.
   bool client_rss = false;
+  // The same for IPv6 TCP/UDP packets (PortInfo::client_rss6); without
+  // it they are judged as on any queue.
+  bool client_rss6 = false;
 };
 
 // Everything a worker is given at start; owned by whoever built it.
@@ -286,11 +288,8 @@ class Worker : public DpObject {
   };
 
   void adopt_latest_snapshot() noexcept;
-  // A burst received on port `rx_port`, or handed off by another worker
-  // (kFromHandoff); the other two are its RxQueue's.
-  static constexpr uint16_t kFromHandoff = RTE_MAX_ETHPORTS;
-  void process_burst(rte_mbuf** pkts, uint16_t n, uint16_t rx_port, bool client_is_destination,
-                     bool client_rss) noexcept;
+  // A burst received on `rx`, or handed off by another worker (null).
+  void process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept;
   template <Family F>
   typename FamilyTypes<F>::Table& table() noexcept {
     if constexpr (F == Family::kIpv4) {

@@ -243,8 +243,8 @@ struct DataplaneSetup {
   // queue per worker, worker w polls queue w of every port, and send()
   // puts a TCP/UDP frame on the queue its connection's owner polls, as the
   // NIC's hash and redirection table would (the uplink hashes the source,
-  // the pods port the destination); the workers' queues say so
-  // (RxQueue::client_rss).  `rx` is ignored.
+  // the pods port the destination), IPv4 and IPv6; the workers' queues
+  // say so (RxQueue::client_rss, client_rss6).  `rx` is ignored.
   bool rss_steered = false;
   // The same queues, of a device that does not hash the client's fields
   // (net_memif's queues; RSS on the whole 5-tuple): a frame goes where
@@ -310,8 +310,8 @@ class Dataplane {
       s.count = setup_.workers;
       if (setup_.rss_steered || setup_.queue_per_worker) {
         for (size_t p = 0; p < ports_.size(); ++p) {
-          s.rx_queues.push_back(
-              dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods, setup_.rss_steered});
+          s.rx_queues.push_back(dp::RxQueue{ports_[p]->id(), static_cast<uint16_t>(w), false, p == kPods,
+                                            setup_.rss_steered, setup_.rss_steered});
         }
       } else {
         for (size_t p : rx.at(w)) {
@@ -457,21 +457,32 @@ class Dataplane {
   }
   std::vector<Output> send(size_t in, const Bytes& frame) { return send(in, std::vector<Bytes>{frame}); }
 
-  // The RX queue a client-field RSS NIC puts `frame` on (rss_steered), else 0.
+  // The RX queue a client-field RSS NIC puts `frame` on (rss_steered), else
+  // 0: an IPv4 or IPv6 TCP/UDP packet's (IPv6: with no extension header)
+  // by the Toeplitz hash of its client's address and port, the source on
+  // the uplink, the destination on the pods port.
   uint16_t rss_queue(size_t in, const Bytes& frame) const {
-    if (!setup_.rss_steered || frame.size() < 14 + 20 + 4 || frame[12] != 0x08 || frame[13] != 0x00) {
-      return 0;
-    }
-    const size_t ihl = size_t{frame[14] & 0x0fu} * 4;
-    const uint8_t proto = frame[14 + 9];
-    if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || frame.size() < 14 + ihl + 4) return 0;
-    const size_t addr = in == kPods ? 14 + 16 : 14 + 12;  // destination or source
-    const size_t port = 14 + ihl + (in == kPods ? 2 : 0);
-    Ip4 ip;
+    if (!setup_.rss_steered || frame.size() < 14) return 0;
+    const bool to_client = in == kPods;
+    const dp::Ownership& owners = workers_.at(0)->ownership();
     rte_be16_t l4;
-    std::memcpy(&ip.be, &frame[addr], 4);
-    std::memcpy(&l4, &frame[port], 2);
-    return static_cast<uint16_t>(workers_.at(0)->ownership().owner(ip, l4));
+    if (frame[12] == 0x08 && frame[13] == 0x00 && frame.size() >= 14 + 20) {
+      const size_t ihl = size_t{frame[14] & 0x0fu} * 4;
+      const uint8_t proto = frame[14 + 9];
+      if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || frame.size() < 14 + ihl + 4) return 0;
+      Ip4 ip;
+      std::memcpy(&ip.be, &frame[to_client ? 14 + 16 : 14 + 12], 4);
+      std::memcpy(&l4, &frame[14 + ihl + (to_client ? 2 : 0)], 2);
+      return static_cast<uint16_t>(owners.owner(ip, l4));
+    }
+    if (frame[12] == 0x86 && frame[13] == 0xdd && frame.size() >= 14 + 40 + 4) {
+      const uint8_t next = frame[14 + 6];
+      if (next != IPPROTO_TCP && next != IPPROTO_UDP) return 0;
+      const dp::Ip6 ip = dp::Ip6::load(&frame[to_client ? 14 + 24 : 14 + 8]);
+      std::memcpy(&l4, &frame[14 + 40 + (to_client ? 2 : 0)], 2);
+      return static_cast<uint16_t>(owners.owner(ip, l4));
+    }
+    return 0;
   }
 
   std::vector<Punted> take_punted() {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,13 +103,16 @@ void dual_stack(ctl::Config& c) {
 }
 
 // `workers` > 1: worker 0 polls the uplink, worker 1 the Pods' port, so
-// that one direction of every connection is handed off.
-std::unique_ptr<Dataplane> make_dataplane(uint32_t workers = 1) {
+// that one direction of every connection is handed off; or, `rss_steered`,
+// each worker polls its queue of each port, which a NIC with RSS on the
+// client's fields fills (test_env's rss_steered).
+std::unique_ptr<Dataplane> make_dataplane(uint32_t workers = 1, bool rss_steered = false) {
   DataplaneSetup s;
   s.config_toml = std::string(kRingPortsToml) + kConfig;
   s.amend = dual_stack;
   s.workers = workers;
-  if (workers > 1) s.rx = {{kUplink}, {kPods}};
+  s.rss_steered = rss_steered;
+  if (workers > 1 && !rss_steered) s.rx = {{kUplink}, {kPods}};
   auto d = std::make_unique<Dataplane>(std::move(s));
   d->neighbors().set(kClient4, kClientMac);
   d->neighbors().set(ip("172.17.0.10"), mac("02:00:00:00:11:10"));
@@ -249,6 +253,67 @@ TEST(WorkerIpv6, TwoWorkersHandBothDirectionsToTheFlowOwner) {
   EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply crossed to worker 0";
   EXPECT_EQ(d->worker(0).flows6().size() + d->worker(1).flows6().size(), syns.size());
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+// 64 IPv6 connections opened and answered through two workers whose ports
+// hash the client's fields, each packet put on the queue of its owner
+// (`astray`: of the worker that does not own it).  Every packet must be
+// forwarded by its connection's owner, and every reply find its flow.
+void steered_ipv6_connections(bool astray) {
+  auto d = make_dataplane(2, true);
+  const auto owner = [&d](uint16_t port) { return d->worker(0).ownership().owner(kClient6, dp::to_be16(port)); };
+  const auto send = [&d, astray](size_t in, const std::vector<Bytes>& frames) {
+    for (const Bytes& f : frames) {
+      const uint16_t q = d->rss_queue(in, f);
+      EXPECT_TRUE(d->port(in).inject(f, static_cast<uint16_t>(astray ? 1 - q : q)));
+    }
+    d->poll_until_idle();
+    return d->collect();
+  };
+  std::vector<Bytes> syns;
+  std::set<uint16_t> queues;
+  for (uint16_t port = 43000; port < 43064; ++port) {
+    syns.push_back(syn_to(kVip6, port));
+    queues.insert(d->rss_queue(kUplink, syns.back()));
+  }
+  ASSERT_EQ(queues.size(), 2u) << "the connections must spread over both workers";
+  std::map<uint16_t, Ip6> pod_of;
+  for (const Output& o : send(kUplink, syns)) {
+    ASSERT_EQ(o.port, kPods);
+    const uint16_t port = get16(o.frame, kEthLen + kIp6Len);
+    EXPECT_EQ(o.queue, owner(port)) << "SYN of client port " << port;
+    pod_of[port] = get_ip6(o.frame, kEthLen + 24);
+  }
+  ASSERT_EQ(pod_of.size(), syns.size()) << "drops: " << d->drop_summary();
+  std::vector<Bytes> replies;
+  for (const auto& [port, pod] : pod_of) replies.push_back(synack_from(pod, port));
+  size_t replies_out = 0;
+  for (const Output& o : send(kPods, replies)) {
+    ASSERT_EQ(o.port, kUplink);
+    const uint16_t port = get16(o.frame, kEthLen + kIp6Len + 2);
+    EXPECT_TRUE(frames_equal(o.frame, synack_unnat(port)));
+    EXPECT_EQ(o.queue, owner(port)) << "reply of client port " << port;
+    ++replies_out;
+  }
+  EXPECT_EQ(replies_out, replies.size());
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created), syns.size());
+  size_t owned_by_1 = 0;
+  for (const auto& [port, pod] : pod_of) owned_by_1 += owner(port);
+  EXPECT_EQ(d->worker(1).flows6().size(), owned_by_1);
+  EXPECT_EQ(d->worker(0).flows6().size(), syns.size() - owned_by_1);
+  // Steered, nothing crosses; astray, each packet once.
+  EXPECT_EQ(d->total(&WorkerCounters::handoff_out), astray ? syns.size() + replies.size() : 0u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerIpv6, RssSteeredConnectionsReachTheirOwnerWithNoHandoff) { steered_ipv6_connections(false); }
+
+TEST(WorkerIpv6, APacketAClientRssDeviceSpreadOtherwiseStillReachesItsOwner) {
+  // A worker takes an IPv6 TCP/UDP packet on its client-RSS queue as its
+  // own (RxQueue::client_rss6): one a device put on the wrong queue
+  // misses there and is handed on.
+  steered_ipv6_connections(true);
 }
 
 TEST(WorkerIpv6, UdpIsNatedWithItsMandatoryChecksumUpdated) {
