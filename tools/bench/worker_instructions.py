@@ -42,6 +42,7 @@ CASES = [
     ("2 workers RSS-steered, established, 1M flows", "BM_Established2Steered/flows:1000000/"),
     ("2 workers with handoff, established, 10k flows", "BM_Established2Handoff/flows:10000/"),
     ("2 workers with handoff, established, 1M flows", "BM_Established2Handoff/flows:1000000/"),
+    ("IPv6, 2 workers RSS-steered, established, 10k flows", "BM_Established6_2Steered/flows:10000/"),
 ]
 BURST = 32
 
