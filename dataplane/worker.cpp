@@ -355,63 +355,16 @@ PODGATE_HOT void Worker::prefetch_new_flow(const typename FamilyTypes<F>::Key& k
 void Worker::process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept {
   const bool from_handoff = rx == nullptr;
   const bool all_mine = setup_.count == 1 || from_handoff;
-  // The queue's fields in locals: the stores to each mbuf below may alias
-  // the RxQueue's.
-  const uint16_t rx_port = from_handoff ? 0 : rx->port_id;
-  const bool client_is_destination = !from_handoff && rx->client_is_destination;
   // A queue the device fills by the client's hash holds only this
   // worker's flows of the families it hashes (RxQueue::client_rss).
   const bool ipv4_mine = all_mine || (rx != nullptr && rx->client_rss);
   const bool ipv6_mine = all_mine || (rx != nullptr && rx->client_rss6);
+  const FirstPass first = ipv4_mine && ipv6_mine ? first_pass<false>(pkts, n, rx) : first_pass<true>(pkts, n, rx);
+  n = first.kept;
   Lane* lanes = lanes_;
-  uint16_t ipv4_flow_lanes = 0;
-  uint16_t ipv6_flow_lanes = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
-    rte_mbuf* m = pkts[i];
-    Lane& lane = lanes[i];
-    // Not every PMD stamps the arrival port (net_ring does not); ARP, ICMP
-    // and punting answer on it.  A handed-off packet carries its own.
-    if (!from_handoff) m->port = rx_port;
-    const bool ip_ok = from_handoff ||
-                       (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-    const bool whole = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m);
-    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-    if (whole && parse_flow_packet(frame, rte_pktmbuf_data_len(m), ip_ok, lane.key, lane.tcp_flags)) {
-      if (!ipv4_mine) {
-        const uint32_t owner = client_is_destination ? owners_.owner(lane.key.dst, lane.key.dport)
-                                                     : owners_.owner(lane.key.src, lane.key.sport);
-        if (owner != setup_.id) {
-          lane.path = Lane::kHandedOff;
-          hand_off(m, owner);
-          continue;
-        }
-      }
-      lane.path = Lane::kFlow;
-      ++ipv4_flow_lanes;
-      lane.probe = flows_.probe(FlowTable::hash(lane.key));
-      flows_.prefetch_first(lane.probe);
-    } else if (whole && parse_flow_packet6(frame, rte_pktmbuf_data_len(m), lane.key6, lane.tcp_flags)) {
-      if (!ipv6_mine) {
-        const uint32_t owner = client_is_destination ? owners_.owner(lane.key6.dst, lane.key6.dport)
-                                                     : owners_.owner(lane.key6.src, lane.key6.sport);
-        if (owner != setup_.id) {
-          lane.path = Lane::kHandedOff;
-          hand_off(m, owner);
-          continue;
-        }
-      }
-      lane.path = Lane::kFlow6;
-      ++ipv6_flow_lanes;
-      lane.probe = flows6_.probe(FlowTable6::hash(lane.key6));
-      flows6_.prefetch_first(lane.probe);
-    } else {
-      lane.path = Lane::kOther;
-    }
-  }
-  if (ipv4_flow_lanes == n) {
+  if (first.ipv4 == n) {  // also when every packet was handed on
     process_flow_burst<Family::kIpv4>(pkts, n);
-  } else if (ipv6_flow_lanes == n) {
+  } else if (first.ipv6 == n) {
     process_flow_burst<Family::kIpv6>(pkts, n);
   } else {
     bool second = false;
@@ -434,13 +387,75 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexc
         case Lane::kOther:
           process_other(pkts[i], from_handoff);
           break;
-        case Lane::kHandedOff:
-          break;
       }
     }
   }
   if (setup_.count > 1) flush_handoffs();
   flush_tx();
+}
+
+// Pass 1 over a burst from `rx` (null: handed off by another worker).
+// With kMayHandOff, a packet another worker owns goes to it, and the ones
+// this worker keeps move down over it (in `pkts` and the lanes), so that
+// passes 2 and 3 see a burst of its own packets alone and take
+// process_flow_burst()'s loop, as an unmixed burst does, instead of a
+// dispatch per packet whose branch a random mix of owners defeats.  Where
+// no packet can be another's, nothing moves.
+template <bool kMayHandOff>
+PODGATE_HOT Worker::FirstPass Worker::first_pass(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept {
+  const bool from_handoff = rx == nullptr;
+  // The queue's fields in locals: the stores to each mbuf below may alias
+  // the RxQueue's.
+  const uint16_t rx_port = from_handoff ? 0 : rx->port_id;
+  const bool client_is_destination = !from_handoff && rx->client_is_destination;
+  const bool ipv4_mine = !kMayHandOff || (rx != nullptr && rx->client_rss);
+  const bool ipv6_mine = !kMayHandOff || (rx != nullptr && rx->client_rss6);
+  Lane* lanes = lanes_;
+  FirstPass out{0, 0, 0};
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    Lane& lane = lanes[kMayHandOff ? out.kept : i];
+    // Not every PMD stamps the arrival port (net_ring does not); ARP, ICMP
+    // and punting answer on it.  A handed-off packet carries its own.
+    if (!from_handoff) m->port = rx_port;
+    const bool ip_ok = from_handoff ||
+                       (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    const bool whole = rte_pktmbuf_data_len(m) == rte_pktmbuf_pkt_len(m);
+    const auto* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    if (whole && parse_flow_packet(frame, rte_pktmbuf_data_len(m), ip_ok, lane.key, lane.tcp_flags)) {
+      if (kMayHandOff && !ipv4_mine) {
+        const uint32_t owner = client_is_destination ? owners_.owner(lane.key.dst, lane.key.dport)
+                                                     : owners_.owner(lane.key.src, lane.key.sport);
+        if (owner != setup_.id) {
+          hand_off(m, owner);
+          continue;
+        }
+      }
+      lane.path = Lane::kFlow;
+      ++out.ipv4;
+      lane.probe = flows_.probe(FlowTable::hash(lane.key));
+      flows_.prefetch_first(lane.probe);
+    } else if (whole && parse_flow_packet6(frame, rte_pktmbuf_data_len(m), lane.key6, lane.tcp_flags)) {
+      if (kMayHandOff && !ipv6_mine) {
+        const uint32_t owner = client_is_destination ? owners_.owner(lane.key6.dst, lane.key6.dport)
+                                                     : owners_.owner(lane.key6.src, lane.key6.sport);
+        if (owner != setup_.id) {
+          hand_off(m, owner);
+          continue;
+        }
+      }
+      lane.path = Lane::kFlow6;
+      ++out.ipv6;
+      lane.probe = flows6_.probe(FlowTable6::hash(lane.key6));
+      flows6_.prefetch_first(lane.probe);
+    } else {
+      lane.path = Lane::kOther;
+    }
+    if (kMayHandOff) pkts[out.kept] = m;
+    ++out.kept;
+  }
+  return out;
 }
 
 // Passes 2 and 3 over a burst whose every packet is a TCP/UDP one of

@@ -201,7 +201,6 @@ class Worker : public DpObject {
       kFlow,       // parse_flow_packet() took it, and it is this worker's
       kFlow6,      // parse_flow_packet6() took it, and it is this worker's
       kOther,      // anything else: parsed in full and classified
-      kHandedOff,  // another worker's: already on its way there
     };
     FlowKey4 key;      // kFlow: the packet's own 5-tuple
     FlowKey6 key6;     // kFlow6: the same, IPv6
@@ -290,6 +289,16 @@ class Worker : public DpObject {
   void adopt_latest_snapshot() noexcept;
   // A burst received on `rx`, or handed off by another worker (null).
   void process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept;
+  // What the first pass kept of a burst (the packets no other worker
+  // owns, first in `pkts` and the lanes), and how many of them are plain
+  // IPv4 and IPv6 TCP/UDP packets (the rest: Lane::kOther).
+  struct FirstPass {
+    uint16_t kept;
+    uint16_t ipv4;
+    uint16_t ipv6;
+  };
+  template <bool kMayHandOff>
+  FirstPass first_pass(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept;
   template <Family F>
   typename FamilyTypes<F>::Table& table() noexcept {
     if constexpr (F == Family::kIpv4) {
