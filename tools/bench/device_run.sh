@@ -13,6 +13,9 @@
 #   unshare -m sh -c 'mount --bind "$(mktemp -d)" /usr/lib/x86_64-linux-gnu/dpdk &&
 #     CORES=0-1 WORKERS=1 CASE_SECONDS=1 tools/bench/device_run.sh /tmp/out'
 #
+# worker_bench runs its one-worker cases only (the box measures scaling
+# with real cores; its two-worker cases share one core).
+#
 # Environment: CORES (default 2 to the last CPU), WORKERS (default
 # 1,2,4,8), CASE_SECONDS (default 3), LIMIT (seconds, default 480).
 # Writes OUT_DIR/machine.txt, log.txt, benchmarks.md (the "Throughput over
@@ -45,5 +48,6 @@ fi
 timeout "${LIMIT:-480}" python3 tools/bench/throughput.py --bundle .bench/b --cores "$cores" \
     --workers "$workers" --cases baseline,matrix,synflood,scaling,worker_bench \
     --flows 100000,1000000 --sizes 64 --seconds "${CASE_SECONDS:-3}" --no-plot \
+    --worker-bench-filter '^BM_[A-Za-z]+6?/' \
     --out-dir "$out" --doc "$out/benchmarks.md" > "$out/log.txt" 2>&1
 echo "throughput.py exit $?" >> "$out/log.txt"

@@ -542,7 +542,7 @@ def flow_table_bytes(connections):
     return connections * 32 + -(-connections // 3) * 64 + connections * 8
 
 
-def worker_bench(programs, quick, cpu, huge):
+def worker_bench(programs, quick, cpu, huge, cases_filter=""):
     """worker_bench's own cycles per packet, by case; `huge`: its DPDK
     memory from 2 MiB hugepages (1 GiB of them free), as the daemon runs,
     not 4 KiB pages, whose TLB misses would inflate the 1M-flow cases."""
@@ -555,7 +555,9 @@ def worker_bench(programs, quick, cpu, huge):
            f"--benchmark_repetitions={reps}",
            "--benchmark_report_aggregates_only=true", f"--benchmark_min_time={min_time}",
            "--benchmark_format=json"]
-    if quick:
+    if cases_filter:
+        cmd.append(f"--benchmark_filter={cases_filter}")
+    elif quick:
         cmd.append("--benchmark_filter=flows:10000/")
     out_path = os.path.join(tempfile.gettempdir(), f"worker_bench-{os.getpid()}.json")
     res = subprocess.run(cmd + [f"--benchmark_out={out_path}", "--benchmark_out_format=json"],
@@ -911,7 +913,7 @@ class Bench:
             log("worker_bench (per-packet cycles)")
             self.extra["worker_bench"], cmd = worker_bench(
                 self.programs, quick, self.layout.first_worker_cpu(),
-                self.memory.huge and hugepages_free_mb() >= 1024)
+                self.memory.huge and hugepages_free_mb() >= 1024, self.a.worker_bench_filter)
             cmd = cmd.replace(str(self.build), self.a.build)
             if self.programs.bundle:
                 cmd = cmd.replace(str(self.programs.bundle), self.a.bundle)
@@ -1193,8 +1195,9 @@ def section(bench, rows, command):
     wb = e.get("worker_bench")
     if wb:
         # A Pod's reply is an established packet too (BM_Reply).  The two
-        # workers' cases (BM_Established2*) have a line of their own.
-        two_c = {k: v for k, v in wb.items() if k.startswith("BM_Established2")}
+        # workers' cases (BM_Established2Steered, ..., BM_Established6_2Steered)
+        # have a line of their own.
+        two_c = {k: v for k, v in wb.items() if "2Steered" in k or "2Handoff" in k}
         est_c = {k: v for k, v in wb.items()
                  if k.startswith(("BM_Established", "BM_Reply")) and k not in two_c}
         new_c = {k: v for k, v in wb.items() if k.startswith("BM_NewFlow")}
@@ -1322,6 +1325,8 @@ def main():
                     help="flow counts of the established cases (default 1000,100000,1000000)")
     ap.add_argument("--sizes", default="",
                     help="frame sizes of the testpmd and established cases (default 64,512,1500)")
+    ap.add_argument("--worker-bench-filter", default="",
+                    help="worker_bench's --benchmark_filter (default: every case; --quick: 10k flows)")
     ap.add_argument("--no-plot", action="store_true",
                     help="no throughput.png (and no apt-get for gnuplot)")
     a = ap.parse_args()
