@@ -359,7 +359,8 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexc
   // worker's flows of the families it hashes (RxQueue::client_rss).
   const bool ipv4_mine = all_mine || (rx != nullptr && rx->client_rss);
   const bool ipv6_mine = all_mine || (rx != nullptr && rx->client_rss6);
-  const FirstPass first = ipv4_mine && ipv6_mine ? first_pass<false>(pkts, n, rx) : first_pass<true>(pkts, n, rx);
+  const FirstPass first = ipv4_mine && ipv6_mine ? first_pass<false>(pkts, n, rx, true, true)
+                                                 : first_pass<true>(pkts, n, rx, ipv4_mine, ipv6_mine);
   n = first.kept;
   Lane* lanes = lanes_;
   if (first.ipv4 == n) {  // also when every packet was handed on
@@ -394,22 +395,22 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexc
   flush_tx();
 }
 
-// Pass 1 over a burst from `rx` (null: handed off by another worker).
-// With kMayHandOff, a packet another worker owns goes to it, and the ones
-// this worker keeps move down over it (in `pkts` and the lanes), so that
-// passes 2 and 3 see a burst of its own packets alone and take
-// process_flow_burst()'s loop, as an unmixed burst does, instead of a
+// Pass 1 over a burst from `rx` (null: handed off by another worker), whose
+// IPv4 (IPv6) flow packets are all this worker's where `ipv4_mine`
+// (`ipv6_mine`).  With kMayHandOff, a packet another worker owns goes to
+// it, and the ones this worker keeps move down over it (in `pkts` and the
+// lanes), so that passes 2 and 3 see a burst of its own packets alone and
+// take process_flow_burst()'s loop, as an unmixed burst does, instead of a
 // dispatch per packet whose branch a random mix of owners defeats.  Where
 // no packet can be another's, nothing moves.
 template <bool kMayHandOff>
-PODGATE_HOT Worker::FirstPass Worker::first_pass(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept {
+PODGATE_HOT Worker::FirstPass Worker::first_pass(rte_mbuf** pkts, uint16_t n, const RxQueue* rx, bool ipv4_mine,
+                                                 bool ipv6_mine) noexcept {
   const bool from_handoff = rx == nullptr;
   // The queue's fields in locals: the stores to each mbuf below may alias
   // the RxQueue's.
   const uint16_t rx_port = from_handoff ? 0 : rx->port_id;
   const bool client_is_destination = !from_handoff && rx->client_is_destination;
-  const bool ipv4_mine = !kMayHandOff || (rx != nullptr && rx->client_rss);
-  const bool ipv6_mine = !kMayHandOff || (rx != nullptr && rx->client_rss6);
   Lane* lanes = lanes_;
   FirstPass out{0, 0, 0};
   for (uint16_t i = 0; i < n; ++i) {

@@ -298,7 +298,7 @@ class Worker : public DpObject {
     uint16_t ipv6;
   };
   template <bool kMayHandOff>
-  FirstPass first_pass(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexcept;
+  FirstPass first_pass(rte_mbuf** pkts, uint16_t n, const RxQueue* rx, bool ipv4_mine, bool ipv6_mine) noexcept;
   template <Family F>
   typename FamilyTypes<F>::Table& table() noexcept {
     if constexpr (F == Family::kIpv4) {
