@@ -218,17 +218,19 @@ TEST(WorkerIpv6, AConnectionStaysOnItsPodAndConnectionsSpreadOverThePods) {
   EXPECT_EQ(reached, (std::set<std::string>{"fd00:17::10", "fd00:17::11"}));
 }
 
-TEST(WorkerIpv6, TwoWorkersHandBothDirectionsToTheFlowOwner) {
-  // Worker 0 polls the uplink, worker 1 the Pods' port: each connection's
-  // SYN or its reply crosses a handoff ring to the owner (the Toeplitz
-  // hash of the client's IPv6 address and port), which pins the flow and
-  // translates both.
-  auto d = make_dataplane(2);
-  const auto owner = [&d](uint16_t port) { return d->worker(0).ownership().owner(kClient6, dp::to_be16(port)); };
+// Opens 64 IPv6 connections from kClient6 through two workers, the SYNs
+// through `send` on the uplink, and answers them, the SYN+ACKs through
+// `send` on the Pods' port.  Each packet must leave translated, from the
+// queue of its connection's owner (the Toeplitz hash of the client's
+// address and port), and every reply find its flow, pinned once, in its
+// owner's table.
+template <class Send>
+void open_and_answer_on_their_owner(Dataplane& d, uint16_t first_port, Send send) {
+  const auto owner = [&d](uint16_t port) { return d.worker(0).ownership().owner(kClient6, dp::to_be16(port)); };
   std::vector<Bytes> syns;
-  for (uint16_t port = 42000; port < 42064; ++port) syns.push_back(syn_to(kVip6, port));
+  for (uint16_t port = first_port; port < first_port + 64; ++port) syns.push_back(syn_to(kVip6, port));
   std::map<uint16_t, Ip6> pod_of;
-  for (const Output& o : d->send(kUplink, syns)) {
+  for (const Output& o : send(kUplink, syns)) {
     ASSERT_EQ(o.port, kPods);
     const uint16_t port = get16(o.frame, kEthLen + kIp6Len);
     const Ip6 pod = get_ip6(o.frame, kEthLen + 24);
@@ -236,55 +238,7 @@ TEST(WorkerIpv6, TwoWorkersHandBothDirectionsToTheFlowOwner) {
     EXPECT_EQ(o.queue, owner(port)) << "SYN of client port " << port;
     pod_of[port] = pod;
   }
-  ASSERT_EQ(pod_of.size(), syns.size()) << "drops: " << d->drop_summary();
-  std::vector<Bytes> replies;
-  for (const auto& [port, pod] : pod_of) replies.push_back(synack_from(pod, port));
-  size_t replies_out = 0;
-  for (const Output& o : d->send(kPods, replies)) {
-    ASSERT_EQ(o.port, kUplink);
-    const uint16_t port = get16(o.frame, kEthLen + kIp6Len + 2);
-    EXPECT_TRUE(frames_equal(o.frame, synack_unnat(port)));
-    EXPECT_EQ(o.queue, owner(port)) << "reply of client port " << port;
-    ++replies_out;
-  }
-  EXPECT_EQ(replies_out, replies.size());
-  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u) << "every reply must reach its flow's owner";
-  EXPECT_GT(d->worker(0).counters().handoff_out.get(), 0u) << "no SYN crossed to worker 1";
-  EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply crossed to worker 0";
-  EXPECT_EQ(d->worker(0).flows6().size() + d->worker(1).flows6().size(), syns.size());
-  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
-}
-
-// 64 IPv6 connections opened and answered through two workers whose ports
-// hash the client's fields, each packet put on the queue of its owner
-// (`astray`: of the worker that does not own it).  Every packet must be
-// forwarded by its connection's owner, and every reply find its flow.
-void steered_ipv6_connections(bool astray) {
-  auto d = make_dataplane(2, true);
-  const auto owner = [&d](uint16_t port) { return d->worker(0).ownership().owner(kClient6, dp::to_be16(port)); };
-  const auto send = [&d, astray](size_t in, const std::vector<Bytes>& frames) {
-    for (const Bytes& f : frames) {
-      const uint16_t q = d->rss_queue(in, f);
-      EXPECT_TRUE(d->port(in).inject(f, static_cast<uint16_t>(astray ? 1 - q : q)));
-    }
-    d->poll_until_idle();
-    return d->collect();
-  };
-  std::vector<Bytes> syns;
-  std::set<uint16_t> queues;
-  for (uint16_t port = 43000; port < 43064; ++port) {
-    syns.push_back(syn_to(kVip6, port));
-    queues.insert(d->rss_queue(kUplink, syns.back()));
-  }
-  ASSERT_EQ(queues.size(), 2u) << "the connections must spread over both workers";
-  std::map<uint16_t, Ip6> pod_of;
-  for (const Output& o : send(kUplink, syns)) {
-    ASSERT_EQ(o.port, kPods);
-    const uint16_t port = get16(o.frame, kEthLen + kIp6Len);
-    EXPECT_EQ(o.queue, owner(port)) << "SYN of client port " << port;
-    pod_of[port] = get_ip6(o.frame, kEthLen + 24);
-  }
-  ASSERT_EQ(pod_of.size(), syns.size()) << "drops: " << d->drop_summary();
+  ASSERT_EQ(pod_of.size(), syns.size()) << "drops: " << d.drop_summary();
   std::vector<Bytes> replies;
   for (const auto& [port, pod] : pod_of) replies.push_back(synack_from(pod, port));
   size_t replies_out = 0;
@@ -296,15 +250,43 @@ void steered_ipv6_connections(bool astray) {
     ++replies_out;
   }
   EXPECT_EQ(replies_out, replies.size());
-  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 0u);
-  EXPECT_EQ(d->total(&WorkerCounters::flows_created), syns.size());
+  EXPECT_EQ(d.total(&WorkerCounters::replies_stateless), 0u) << "every reply must reach its flow's owner";
+  EXPECT_EQ(d.total(&WorkerCounters::flows_created), syns.size());
   size_t owned_by_1 = 0;
   for (const auto& [port, pod] : pod_of) owned_by_1 += owner(port);
-  EXPECT_EQ(d->worker(1).flows6().size(), owned_by_1);
-  EXPECT_EQ(d->worker(0).flows6().size(), syns.size() - owned_by_1);
-  // Steered, nothing crosses; astray, each packet once.
-  EXPECT_EQ(d->total(&WorkerCounters::handoff_out), astray ? syns.size() + replies.size() : 0u);
-  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+  EXPECT_EQ(d.worker(1).flows6().size(), owned_by_1);
+  EXPECT_EQ(d.worker(0).flows6().size(), syns.size() - owned_by_1);
+  EXPECT_EQ(d.drops_total(), 0u) << d.drop_summary();
+}
+
+TEST(WorkerIpv6, TwoWorkersHandBothDirectionsToTheFlowOwner) {
+  // Worker 0 polls the uplink, worker 1 the Pods' port: each connection's
+  // SYN or its reply crosses a handoff ring to the owner, which pins the
+  // flow and translates both.
+  auto d = make_dataplane(2);
+  open_and_answer_on_their_owner(*d, 42000, [&d](size_t in, const std::vector<Bytes>& f) { return d->send(in, f); });
+  EXPECT_GT(d->worker(0).counters().handoff_out.get(), 0u) << "no SYN crossed to worker 1";
+  EXPECT_GT(d->worker(1).counters().handoff_out.get(), 0u) << "no reply crossed to worker 0";
+}
+
+// The same through two workers whose ports hash the client's fields, each
+// packet put on the queue of its owner (`astray`: of the worker that does
+// not own it).
+void steered_ipv6_connections(bool astray) {
+  auto d = make_dataplane(2, true);
+  std::set<uint16_t> queues;
+  for (uint16_t port = 43000; port < 43064; ++port) queues.insert(d->rss_queue(kUplink, syn_to(kVip6, port)));
+  ASSERT_EQ(queues.size(), 2u) << "the connections must spread over both workers";
+  open_and_answer_on_their_owner(*d, 43000, [&d, astray](size_t in, const std::vector<Bytes>& frames) {
+    for (const Bytes& f : frames) {
+      const uint16_t q = d->rss_queue(in, f);
+      EXPECT_TRUE(d->port(in).inject(f, static_cast<uint16_t>(astray ? 1 - q : q)));
+    }
+    d->poll_until_idle();
+    return d->collect();
+  });
+  // Steered, nothing crosses; astray, each SYN and each reply once.
+  EXPECT_EQ(d->total(&WorkerCounters::handoff_out), astray ? 2 * 64u : 0u);
 }
 
 TEST(WorkerIpv6, RssSteeredConnectionsReachTheirOwnerWithNoHandoff) { steered_ipv6_connections(false); }
