@@ -276,7 +276,9 @@ class Env {
     }
     for (uint32_t i = 0; i < flows; ++i) order_[i] = i;
     std::shuffle(order_.begin(), order_.end(), std::mt19937(42));
-    for (uint32_t f : order_) owned_[owner_of(f)].push_back(f);
+    if (workers > 1) {
+      for (uint32_t f : order_) owned_[owner_of(f)].push_back(f);
+    }
     owned_cursor_.assign(workers, 0);
   }
 
@@ -290,9 +292,10 @@ class Env {
       if (++cursor_ == order_.size()) cursor_ = 0;
     }
   }
-  // The same among the flows worker `w` owns (IPv4 clients).
+  // The same among the flows worker `w` owns (several workers).
   void next_owned(uint32_t* out, uint32_t w) {
     const std::vector<uint32_t>& mine = owned_.at(w);
+    if (mine.empty()) fail("worker " + std::to_string(w) + " owns no flow");
     size_t& at = owned_cursor_[w];
     for (uint16_t i = 0; i < kBurst; ++i) {
       out[i] = mine[at];
@@ -375,7 +378,7 @@ class Env {
   std::vector<uint32_t> order_;
   std::vector<Ip4> pod_of_;  // by flow (IPv4 environments)
   size_t cursor_ = 0;
-  std::vector<std::vector<uint32_t>> owned_;  // order_'s flows by owner
+  std::vector<std::vector<uint32_t>> owned_;  // order_'s flows by owner (several workers)
   std::vector<size_t> owned_cursor_;
   bool v6_;
 };
