@@ -203,11 +203,11 @@ class HealthTest(unittest.TestCase):
         keep = netlab.KeepAliveClient(self.app)
         keep_reset = netlab.KeepAliveClient(self.app)
         try:
-            conns = keep.open("10.96.0.20", 80, 12)
+            conns = keep.open_until("10.96.0.20", 80, "web-0")
             to_web0 = [c for c in conns if c[2] == "web-0"]
             self.assertTrue(to_web0, conns)
             index = to_web0[0][0]
-            reset_conns = keep_reset.open("10.96.0.24", 80, 12)
+            reset_conns = keep_reset.open_until("10.96.0.24", 80, "web-0")
             reset_to_web0 = [c for c in reset_conns if c[2] == "web-0"]
             self.assertTrue(reset_to_web0, reset_conns)
             killed = time.monotonic()
