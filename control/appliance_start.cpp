@@ -29,6 +29,7 @@
 #include "control/dns/zone_updater.hpp"
 #include "control/observe/prometheus_stream.hpp"
 #include "control/publish/snapshot_builder.hpp"
+#include "control/queue_steering.hpp"
 
 namespace podgate::ctl {
 
@@ -224,10 +225,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     }
     log_info("port '" + pc.name + "': flows owned by the client's address, the packets' " +
              (p.client == dp::ClientAddress::kSource ? "source" : "destination") + "; " +
-             (workers == 1      ? "one worker owns them all"
-              : p.client_rss6   ? "RSS-steered: each connection arrives at its owner"
-              : p.client_rss    ? "RSS-steered for IPv4: each IPv4 connection arrives at its owner"
-                                : "no RSS on it: packets are handed to their owner"));
+             describe_steering(p, pc, workers));
   }
 
   // The exception path: kernel twins of the ports that ask for one.  The
@@ -317,16 +315,17 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
 Result<void> Appliance::launch_workers() {
   const uint32_t workers = config().dataplane.workers;
   std::vector<std::vector<dp::RxQueue>> rx(workers);
-  for (const dp::PortInfo& p : ports_) {
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    const dp::PortInfo& p = ports_[i];
     // net_memif: see RxQueue::only_while_up.
     const bool only_while_up = p.driver == "net_memif";
-    // A client-RSS port has a queue per worker, and its redirection
-    // table sends each worker's connections to the queue of its id.
-    const bool steered = p.client_rss && p.rx_queues == workers;
+    // A steered port has a queue per worker, and queue w holds worker w's
+    // connections.
+    const QueueSteering steered = queue_steering(p, config().ports[i], workers);
     for (uint16_t q = 0; q < p.rx_queues; ++q) {
       rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up,
-                                            p.client == dp::ClientAddress::kDestination, steered,
-                                            steered && p.client_rss6});
+                                            p.client == dp::ClientAddress::kDestination,
+                                            steered.ipv4, steered.ipv6});
     }
   }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);

@@ -86,6 +86,7 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
     conf.rx_adv_conf.rss_conf.rss_key = key.data();
     conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<uint8_t>(key.size());
     out.client_rss = true;
+    out.own_rss = true;
     out.reta_size = info.reta_size;
     if (!out.client_rss6) {
       out.notes.push_back(std::string("RSS on the ") + side +
@@ -95,6 +96,7 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   } else if (out.rx_queues > 1 && rss != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    out.own_rss = true;
     out.notes.push_back(std::string("RSS on the whole 5-tuple (the device cannot hash the ") + side +
                         " alone)");
   } else if (out.rx_queues > 1) {

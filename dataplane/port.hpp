@@ -48,6 +48,10 @@ struct PortInfo {
   bool client_rss = false;
   bool client_rss6 = false;
   uint16_t reta_size = 0;
+  // The device spreads packets over its queues by an RSS hash of its own
+  // (client_rss or the whole 5-tuple), so what queue a peer sent a packet
+  // on does not decide where it arrives.
+  bool own_rss = false;
   std::vector<std::string> notes;  // optional operations the device lacks
 };
 

@@ -78,14 +78,18 @@ def generator_vdevs(up_socket, pods_socket, rsize=RING_SIZE_LOG2):
             "--vdev", memif_devargs(1, "client", pods_socket, rsize, POD_MAC)]
 
 
-def ports_toml(up_socket, pods_socket, rsize=RING_SIZE_LOG2, ipv6=False):
-    """podgate's two [[ports]]: the memif servers; with ipv6, dual-stack."""
+def ports_toml(up_socket, pods_socket, rsize=RING_SIZE_LOG2, ipv6=False, steered_uplink=False):
+    """podgate's two [[ports]]: the memif servers; with ipv6, dual-stack.
+    steered_uplink: the generator steers the clients' packets onto their
+    owners' queues (podgate-gen --steer-workers), and the uplink says so
+    (steered_by_peer)."""
     return f"""
 [[ports]]
 name = "uplink"
 device = "{memif_devargs(0, 'server', up_socket, rsize)}"
 address = "192.0.2.1/24"
 {f'address6 = "{UPLINK6}/64"' if ipv6 else ""}
+{"steered_by_peer = true" if steered_uplink else ""}
 [[ports]]
 name = "pods"
 device = "{memif_devargs(1, 'server', pods_socket, rsize)}"
@@ -220,11 +224,14 @@ class MemifPodgate:
     for none at all, so podgate resolves Pods and gateway by ARP (the
     generator answers).  ipv6: a dual-stack lab (address6 on both ports,
     a route to CLIENTS6 via GATEWAY6, and GATEWAY6 among the static
-    neighbours); podgate then resolves IPv6 next hops by NDP."""
+    neighbours); podgate then resolves IPv6 next hops by NDP.
+    steered_uplink: see ports_toml."""
 
-    def __init__(self, prefix, services, neighbors=None, workers=1, ipv6=False):
+    def __init__(self, prefix, services, neighbors=None, workers=1, ipv6=False,
+                 steered_uplink=False):
         self.workers = workers
         self.ipv6 = ipv6
+        self.steered_uplink = steered_uplink
         self.dir = tempfile.mkdtemp(prefix=f"{prefix}-")
         self.tag = f"{prefix}{os.getpid() % 100000}"
         self.neighbors = neighbors
@@ -248,7 +255,8 @@ class MemifPodgate:
         text = CONFIG.format(
             tag=self.tag, workers=self.workers,
             lcores=",".join(["0@0"] + [f"{w + 1}@{1 - w % 2}" for w in range(self.workers)]),
-            ports=ports_toml(self.socket("up"), self.socket("pods"), ipv6=self.ipv6),
+            ports=ports_toml(self.socket("up"), self.socket("pods"), ipv6=self.ipv6,
+                             steered_uplink=self.steered_uplink),
             route=route_toml(CLIENTS) + (route_toml(CLIENTS6) if self.ipv6 else ""),
             neighbors=(neighbors_toml(self.neighbors, self.ipv6)
                        if self.neighbors is not None else ""),

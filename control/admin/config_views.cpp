@@ -54,6 +54,7 @@ json config_fields_json(const Config& c) {
       j["kernel"] = p.kernel;
       j["kernel_rate"] = p.kernel_rate;
     }
+    if (p.steered_by_peer) j["steered_by_peer"] = true;
     ports.push_back(std::move(j));
   }
   json routes = json::array();

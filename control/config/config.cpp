@@ -146,7 +146,7 @@ class Loader : private ConfigReader {
     if (a->empty()) error(a->source(), "ports", "empty; at least one port is needed");
     for_each_table(*a, "ports", [&](const toml::table& t, const std::string& p) {
       check_keys(t, p, {"name", "device", "address", "address6", "mac", "mtu", "client_address", "kernel",
-                        "kernel_rate"});
+                        "kernel_rate", "steered_by_peer"});
       PortConfig port;
       if (auto name = get_string(t, p, "name", true)) {
         port.name = *name;
@@ -199,6 +199,7 @@ class Loader : private ConfigReader {
       if (auto rate = get_int(t, p, "kernel_rate", 1, 10000000)) {
         port.kernel_rate = static_cast<uint32_t>(*rate);
       }
+      get_bool(t, p, "steered_by_peer", port.steered_by_peer);
       cfg_.ports.push_back(std::move(port));
     });
   }

@@ -69,6 +69,13 @@ struct PortConfig {
   // Its IPv6 address and on-link prefix (issue 11); absent: the port
   // takes no IPv6.
   std::optional<dp::Prefix6> address6;
+  // The device on the other side already sends each connection on the RX
+  // queue of the worker that owns it (dataplane/ownership.hpp: podgate-gen
+  // --steer-workers, or a switch hashing the client's fields with
+  // podgate's key and table), so the workers take such queues' TCP/UDP
+  // packets as their own, as on a port whose own RSS podgate programmed.
+  // A packet it puts elsewhere is still handed to its owner.
+  bool steered_by_peer = false;
   friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
 

@@ -153,6 +153,7 @@ void write_port(TomlOut& out, const PortConfig& port) {
     out.key("client_address",
             str(*port.client_address == dp::ClientAddress::kSource ? "source" : "destination"));
   }
+  if (port.steered_by_peer) out.key("steered_by_peer", boolean(true));
 }
 
 void write_route(TomlOut& out, const RouteConfig& route) {

@@ -303,14 +303,22 @@ class TrafficGenSteeringTest(unittest.TestCase):
     RSS on the client's source would (issue 9): no packet is handed off.
     Without it the generator sends everything on queue 0, and worker 0
     hands worker 1's packets over.  The service is dual-stack, so that IPv6
-    flows are steered by the same ownership function over IPv6 sources."""
+    flows are steered by the same ownership function over IPv6 sources.
+
+    The uplink says its peer steers (steered_by_peer), so the workers take
+    its queues' packets as their own without hashing them.  That trust
+    decides no owner: a SYN on a queue not its owner's is still handed on,
+    and a later packet there misses the owner's flow and is handed on too.
+    So a steered run with no handoff still shows that podgate-gen and
+    podgate agree on every owner, and an unsteered run, a peer that says it
+    steers and does not, still delivers every packet."""
 
     @classmethod
     def setUpClass(cls):
         services = memiflab.service_toml("web", [WEB[0], WEB6[0]], *WEB[1:4],
                                          memiflab.ready_endpoints(PODS + PODS6))
         cls.podgate = memiflab.MemifPodgate("pgtgs", services, neighbors=PODS + PODS6, workers=2,
-                                            ipv6=True)
+                                            ipv6=True, steered_uplink=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -355,6 +363,14 @@ class TrafficGenSteeringTest(unittest.TestCase):
 
     def test_unsteered_ipv6_flows_are_handed_to_their_owner(self):
         self.assertGreater(self.run_flows(ipv6=True), 0)
+
+    def test_the_log_says_which_port_its_peer_steers(self):
+        log = self.podgate.log_text()
+        self.assertIn("port 'uplink': flows owned by the client's address, the packets' source; "
+                      "steered by its peer (steered_by_peer): each connection arrives at its owner",
+                      log)
+        self.assertIn("port 'pods': flows owned by the client's address, the packets' destination; "
+                      "no RSS on it: packets are handed to their owner", log)
 
     def test_steering_needs_a_queue_per_worker(self):
         res = subprocess.run([GEN, "--", "--steer-workers", "4", "--tx-queues", "2",

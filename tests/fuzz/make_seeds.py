@@ -60,6 +60,7 @@ mtu = 9000
 client_address = "source"
 kernel = "pg-up-k"
 kernel_rate = 5000
+steered_by_peer = true
 [[ports]]
 name = "pods"
 device = "net_tap1,iface=pg-pods"

@@ -476,7 +476,7 @@ const std::vector<BadCase>& bad_cases() {
       {"unknown key in a port",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nmtux = 1500\n",
        "t.toml:5:1: ports[0]: unknown key 'mtux'; allowed: name, device, address, address6, mac, mtu, "
-       "client_address, kernel, kernel_rate"},
+       "client_address, kernel, kernel_rate, steered_by_peer"},
       {"kernel twin name longer than an interface name may be",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
        "kernel = \"podgate-uplink-0\"\n",
@@ -494,6 +494,10 @@ const std::vector<BadCase>& bad_cases() {
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\nkernel = \"pg0\"\n"
        "kernel_rate = 0\n",
        "t.toml:6:15: ports[0].kernel_rate: 0 is not in 1..10000000"},
+      {"steered_by_peer as a string",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
+       "steered_by_peer = \"yes\"\n",
+       "t.toml:5:19: ports[0].steered_by_peer: expected a boolean, found a string"},
       {"client_address neither source nor destination",
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\n"
        "client_address = \"src\"\n",

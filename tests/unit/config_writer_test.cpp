@@ -66,6 +66,7 @@ Config rich_config() {
       {"mgmt_0", "net_tap2,iface=pg-mgmt", pfx("198.51.100.7/31"), mac("0a:bc:de:f0:12:34"),
        std::nullopt, std::nullopt, "kernel.mgmt_0", PortConfig::kDefaultKernelRate, std::nullopt},
   };
+  c.ports[0].steered_by_peer = true;
   c.routes = {{pfx("10.244.0.0/16"), ip("172.17.0.254")},
               {pfx("0.0.0.0/0"), ip("192.0.2.254")},
               {pfx("203.0.113.128/25"), ip("198.51.100.6")}};

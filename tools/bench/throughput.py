@@ -335,9 +335,10 @@ def port_counters(log_text):
 
 class Podgate(Forwarder):
     def __init__(self, workdir, command, memory, tag, flow_table_size, layout, syn_timeout=30,
-                 dns_port=None, workers=1, ipv6_flow_table_size=None):
+                 dns_port=None, workers=1, ipv6_flow_table_size=None, steered_uplink=False):
         super().__init__(workdir, tag)
         self.ipv6_flow_table_size = ipv6_flow_table_size
+        self.steered_uplink = steered_uplink
         self.layout = layout
         self.workers = workers
         self.config = os.path.join(workdir, f"{tag}.toml")
@@ -365,7 +366,8 @@ flow_table_size = {self.flow_table_size}
 {f"ipv6_flow_table_size = {self.ipv6_flow_table_size}" if self.ipv6_flow_table_size else ""}
 mbufs = 32767
 tcp_syn_timeout = {self.syn_timeout}
-{memiflab.ports_toml(self.socket("up"), self.socket("pods"), RSIZE, ipv6=True)}
+{memiflab.ports_toml(self.socket("up"), self.socket("pods"), RSIZE, ipv6=True,
+                     steered_uplink=self.steered_uplink)}
 {memiflab.route_toml("10.0.0.0/8")}
 {memiflab.route_toml(CLIENTS6_NET)}
 {memiflab.neighbors_toml(BASE_PODS + CHURN_PODS + BASE_PODS6, ipv6=True)}
@@ -860,7 +862,9 @@ class Bench:
         memif queue, so the worker polling it hands (N-1)/N of the packets
         to their owners.  "RSS-steered": the generator sends each flow on
         its owner's queue (--steer-workers), as a NIC with RSS on the
-        client's fields would, and nothing is handed off."""
+        client's fields would, and the uplink says so (steered_by_peer), so
+        the workers take those queues' packets as their own, as from such
+        a NIC's queues: nothing is handed off, nothing hashed in software."""
         out = []
         for steered in (False, True):
             mode = "RSS-steered" if steered else "no RSS (handoff)"
@@ -868,7 +872,8 @@ class Bench:
                 if steered and n == 1:
                     continue  # one worker: the same run as without steering
                 p = Podgate(self.dir, self.podgate_cmd, self.memory, self.tag("p"),
-                            max(4096, flows + flows // 4), self.layout, workers=n)
+                            max(4096, flows + flows // 4), self.layout, workers=n,
+                            steered_uplink=steered)
                 opts = self.flow_opts(flows, self.n, size, "UDP") + ["--no-check"]
                 if steered:
                     opts += ["--steer-workers", str(n)]
@@ -1257,7 +1262,8 @@ def section(bench, rows, command):
                  "the generator sends on one memif queue, so packets reach their owner by "
                  "handoff. \"RSS-steered\": the generator sends each flow on its owner's queue "
                  "(`podgate-gen --steer-workers`), as a NIC with RSS on the client's fields "
-                 "would:")
+                 "would, and podgate's uplink says so (`steered_by_peer`), so its workers "
+                 "take those queues' packets as their own, as from such a NIC:")
         L.append("")
         L.append("| workers | mode | Mpps | × one worker | handed off | CPUs |")
         L.append("|---|---|---|---|---|---|")
