@@ -10,7 +10,8 @@
 // is handed off.  Where a port cannot (net_memif, net_tap, net_ring), the
 // function still says who the owner is, and a packet that arrived elsewhere
 // is handed to it.  podgate-gen uses the same function to steer flows over
-// memif queues as such a NIC would (tools/trafficgen, --steer-workers).
+// memif queues as such a NIC would (tools/trafficgen, --steer-workers), and
+// a port told so ([[ports]] steered_by_peer) takes its queues at their word.
 //
 // Only the first 10 key bytes matter for a 6-byte input (48 bits, each
 // taking a 32-bit window of the key), so one precomputed table per input

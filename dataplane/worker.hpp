@@ -62,16 +62,17 @@ struct RxQueue {
   // (a one-armed port) only costs one more handoff, since the owner that
   // does not find the flow classifies the packet and hands it on.
   bool client_is_destination = false;
-  // The port spreads IPv4 TCP/UDP packets over its queues by the client's
-  // fields, with the workers' key and redirection table (PortInfo::
-  // client_rss), and this is the queue of this worker's id: such a packet
-  // here is this worker's, looked up with no hash of its own to judge the
-  // owner.  Should a device put one on another queue, it costs that packet
-  // a lookup that misses and a handoff from classify(), never a wrong
-  // answer: only a flow's owner pins it.
+  // IPv4 TCP/UDP packets reach the port's queues by the client's fields,
+  // with the workers' key and redirection table (the port's own RSS,
+  // PortInfo::client_rss, or a peer that steers, PortConfig::
+  // steered_by_peer; control/queue_steering.hpp), and this is the queue of
+  // this worker's id: such a packet here is this worker's, looked up with
+  // no hash of its own to judge the owner.  Should a device put one on
+  // another queue, it costs that packet a lookup that misses and a handoff
+  // from classify(), never a wrong answer: only a flow's owner pins it.
   bool client_rss = false;
-  // The same for IPv6 TCP/UDP packets (PortInfo::client_rss6); without
-  // it they are judged as on any queue.
+  // The same for IPv6 TCP/UDP packets (PortInfo::client_rss6, or a peer
+  // that steers); without it they are judged as on any queue.
   bool client_rss6 = false;
 };
 
