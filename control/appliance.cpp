@@ -410,14 +410,14 @@ void Appliance::notify_systemd(const std::string& state) const {
   if (auto r = sd_notify_.send(state); !r) log_warn(r.error().message);
 }
 
-void Appliance::poll_control(uint64_t now_ms) {
+bool Appliance::poll_control(uint64_t now_ms) {
   const dp::Snapshot& snap = *publisher_->current();
-  // A bounded share per turn (512 packets; the loop turns at least every
-  // millisecond): under a flood of punts the control socket, metrics and
-  // DNS listeners still get their turn (issue 15).
+  // A bounded share per turn (512 packets; while punts are left the loop
+  // turns every millisecond): under a flood of punts the control socket,
+  // metrics and DNS listeners still get their turn (issue 15).
   constexpr unsigned kPuntBurstsPerTurn = 16;
-  for (unsigned i = 0; i < kPuntBurstsPerTurn && punt_->poll(snap, now_ms) != 0; ++i) {
-  }
+  unsigned bursts = 0;
+  while (bursts < kPuntBurstsPerTurn && punt_->poll(snap, now_ms) != 0) ++bursts;
   punt_->tick(snap, now_ms);
   twins_->poll(now_ms, *punt_);
   health_->tick(now_ms);
@@ -432,6 +432,19 @@ void Appliance::poll_control(uint64_t now_ms) {
     last_telemetry_ms_ = now_ms;
     publish_telemetry();
   }
+  return bursts == kPuntBurstsPerTurn;
+}
+
+ControlLoad Appliance::control_load(bool punts_left) const {
+  ControlLoad load;
+  load.punts_left = punts_left;
+  load.kernel_twins = !twins_->empty();
+  load.packets_held = punt_->waiting() != 0;
+  load.flow_listing = !flow_queries_.empty();
+  load.snapshots_to_free = publisher_->pending_frees() != 0;
+  load.health_changes = health_->has_changes();
+  load.health_due_ms = health_->next_due_ms();
+  return load;
 }
 
 int Appliance::run() {
@@ -493,13 +506,23 @@ int Appliance::run() {
              " ms while every worker reports in");
   }
 
+  int wait_ms = kBusyWaitMs;
   while (running) {
-    // 1 ms: the punt ring (ARP, DNS on the VIP) is polled at least this
-    // often, and after every batch of socket events.
-    loop_->run_once(1);
+    // The punt ring (ARP, DNS on the VIP) is polled after every wake-up:
+    // every millisecond while busy; when idle, whenever a worker punts
+    // (the doorbell), a descriptor is ready, or a timer is due, and at
+    // least every kIdleWaitMs (control_wait.hpp).
+    if (wait_ms > kBusyWaitMs) {
+      doorbell_->arm();
+      if (rte_ring_count(punt_ring_) != 0) wait_ms = 0;  // punted before the arming
+    }
+    loop_->run_once(wait_ms);
+    doorbell_->disarm();
+    ++loop_turns_;
     const uint64_t now = monotonic_ms();
-    poll_control(now);
+    const bool punts_left = poll_control(now);
     watchdog.tick(now);
+    wait_ms = control_wait_ms(control_load(punts_left), now);
   }
   loop_->remove(*signals);
   close(sfd);

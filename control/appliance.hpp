@@ -17,6 +17,7 @@
 
 #include "control/config/config.hpp"
 #include "control/admin/control_socket.hpp"
+#include "control/control_wait.hpp"
 #include "control/dns/server.hpp"
 #include "control/dns/vip_answerer.hpp"
 #include "control/health/health_checker.hpp"
@@ -119,6 +120,10 @@ class Appliance {
   size_t worker_count() const noexcept { return workers_.size(); }
   const dp::WorkerCounters& worker_counters(size_t w) const { return workers_.at(w)->counters(); }
   const PuntHandler& punt() const noexcept { return *punt_; }
+  // The control loop's turns (each an epoll wake-up, timed out or not),
+  // and how many of them a worker's doorbell started.
+  uint64_t loop_turns() const noexcept { return loop_turns_; }
+  uint64_t doorbell_rings() const noexcept { return doorbell_->rings(); }
   const KernelTwins& kernel_twins() const noexcept { return *twins_; }
   const dp::NeighborTable& neighbors() const noexcept { return *neighbors_; }
   const dp::NeighborTable6& neighbors6() const noexcept { return *neighbors6_; }
@@ -143,7 +148,10 @@ class Appliance {
   Result<void> check_neighbors_fit(const std::vector<NeighborConfig>& next,
                                    const std::vector<Neighbor6Config>& next6) const;
   void stop_workers();
-  void poll_control(uint64_t now_ms);
+  // One turn's polling; true when the punt budget ran out with punts left.
+  bool poll_control(uint64_t now_ms);
+  // What the control thread has on its hands now (control_wait.hpp).
+  ControlLoad control_load(bool punts_left) const;
   void advance_flow_queries(uint64_t now_ms);
   void publish_telemetry();
   // One sd_notify(3) message to systemd; nothing outside systemd.
@@ -161,6 +169,8 @@ class Appliance {
   dp::NeighborTable* neighbors_ = nullptr;
   dp::NeighborTable6* neighbors6_ = nullptr;
   rte_ring* punt_ring_ = nullptr;
+  // Rung by a worker that punted while the control thread sleeps.
+  std::unique_ptr<dp::Doorbell> doorbell_;
   std::vector<rte_ring*> handoff_rings_;
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PuntHandler> punt_;
@@ -186,6 +196,7 @@ class Appliance {
   std::vector<unsigned> worker_lcores_;
   std::atomic<bool> stop_{false};
   uint64_t last_reclaim_ms_ = 0;
+  uint64_t loop_turns_ = 0;
   uint64_t started_ms_ = 0;
   std::string version_;
   SdNotify sd_notify_ = SdNotify::from_environment();  // NOTIFY_SOCKET

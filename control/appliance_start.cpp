@@ -5,6 +5,7 @@
 #include "control/appliance.hpp"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -264,6 +265,14 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   if (a->punt_ring_ == nullptr) {
     return make_error(ErrorCode::kDpdk, std::string("cannot create the punt ring: ") + rte_strerror(rte_errno));
   }
+  const int bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (bell < 0) {
+    return make_error(ErrorCode::kIo, "cannot create the control thread's doorbell (eventfd): " +
+                                          errno_text(errno));
+  }
+  a->doorbell_ = std::make_unique<dp::Doorbell>(bell);
+  auto bell_watch = a->loop_->add(bell, EPOLLIN, [d = a->doorbell_.get()](uint32_t) { d->clear(); });
+  if (!bell_watch) return std::move(bell_watch).error();
   for (uint32_t w = 0; w < workers; ++w) {
     std::string name = "podgate_handoff" + std::to_string(w);
     rte_ring* r = rte_ring_create(name.c_str(), kHandoffRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
@@ -346,6 +355,7 @@ Result<void> Appliance::launch_workers() {
     s.snapshot_ring = publisher_->ring(w);
     s.handoff_rings = handoff_rings_;
     s.punt_ring = punt_ring_;
+    s.doorbell = doorbell_.get();
     s.qsbr = publisher_->qsbr();
     s.neighbors = neighbors_;
     s.neighbors6 = neighbors6_;

@@ -32,7 +32,10 @@ std::string Appliance::format_stats() const {
     block("worker " + std::to_string(w), workers_[w]->counters());
   }
   out << "  ";
-  block("control waiting_for_arp=" + std::to_string(punt_->waiting()), punt_->counters());
+  block("control waiting_for_arp=" + std::to_string(punt_->waiting()) +
+            " loop_turns=" + std::to_string(loop_turns_) +
+            " doorbell_rings=" + std::to_string(doorbell_->rings()),
+        punt_->counters());
   for (size_t i = 0; i < ports_.size(); ++i) {
     rte_eth_stats s{};
     rte_eth_stats_get(ports_[i].port_id, &s);

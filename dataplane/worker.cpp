@@ -147,6 +147,10 @@ void Worker::poll_once() noexcept {
   }
   if (query_.asked()) query_.step(flows_, flows6_, now_);
   counters_.flow_entries.set(flows_.size() + flows6_.size());
+  if (punted_) [[unlikely]] {
+    punted_ = false;
+    if (setup_.doorbell != nullptr) setup_.doorbell->ring();
+  }
 }
 
 void Worker::adopt_latest_snapshot() noexcept {
@@ -907,6 +911,7 @@ void Worker::punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexce
     drop(m, DropReason::kPuntFull);
     return;
   }
+  punted_ = true;
   counters_.punted.add();
 }
 

@@ -29,6 +29,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "dataplane/doorbell.hpp"
 #include "dataplane/flow_packet.hpp"
 #include "dataplane/flow_query.hpp"
 #include "dataplane/flow_table.hpp"
@@ -93,6 +94,7 @@ struct WorkerSetup {
   rte_ring* snapshot_ring = nullptr;    // control -> this worker, SPSC
   std::vector<rte_ring*> handoff_rings; // inbound ring of every worker
   rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
+  Doorbell* doorbell = nullptr;         // rung after a poll that punted; null: none
   rte_rcu_qsbr* qsbr = nullptr;
   const NeighborTable* neighbors = nullptr;
   const NeighborTable6* neighbors6 = nullptr;  // IPv6 next hops (issue 11)
@@ -487,6 +489,7 @@ class Worker : public DpObject {
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
+  bool punted_ = false;      // this poll punted a packet: ring the doorbell at its end
   rte_mbuf* burst_[kBurst];
   // What process_burst()'s first pass learnt of each packet.  A member, not
   // a local: its keys' zero initialisation would cost every burst ~13

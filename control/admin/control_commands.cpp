@@ -292,6 +292,8 @@ LongReply stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
   }
   json control = counters_json(app.punt().counters());
   control["waiting_for_arp"] = app.punt().waiting();
+  control["loop_turns"] = app.loop_turns();
+  control["doorbell_rings"] = app.doorbell_rings();
   json ports = json::array();
   for (size_t i = 0; i < app.ports().size(); ++i) {
     rte_eth_stats s{};

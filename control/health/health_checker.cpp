@@ -261,6 +261,15 @@ void HealthChecker::tick(uint64_t now_ms) {
   }
 }
 
+std::optional<uint64_t> HealthChecker::next_due_ms() const noexcept {
+  std::optional<uint64_t> next;
+  if (!due_.empty()) next = due_.top().first;
+  if (!deadlines_.empty() && (!next || deadlines_.begin()->first < *next)) {
+    next = deadlines_.begin()->first;
+  }
+  return next;
+}
+
 void HealthChecker::start_probe(Target& t, uint64_t now_ms) {
   ++counters_.probes;
   const uint16_t query_id = next_query_id_++;

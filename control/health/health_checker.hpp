@@ -96,6 +96,10 @@ class HealthChecker {
   void sync(const Config& config, const ServiceDiff* changes, uint64_t now_ms);
   // Times out late probes and starts due ones (bounded); every loop turn.
   void tick(uint64_t now_ms);
+  // When tick() next has work: the earliest probe start or probe deadline
+  // (a stale start may make it early, never late); nullopt when no probe
+  // is due or in flight.  The control loop sleeps no longer than this.
+  std::optional<uint64_t> next_due_ms() const noexcept;
 
   // Endpoints whose unhealthy ports changed since the last take.
   bool has_changes() const noexcept { return !dirty_.empty(); }

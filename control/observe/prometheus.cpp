@@ -253,6 +253,14 @@ void render_workers(Exposition& e, const json& stats) {
       e.add("podgate_control_waiting_for_arp", Type::kGauge,
             "packets the control thread holds until ARP resolves their next hop", {}, *v);
     }
+    if (const json* v = member(*control, "loop_turns")) {
+      e.add("podgate_control_loop_turns_total", Type::kCounter,
+            "wake-ups of the control thread's loop (every ms while busy, fewer while idle)", {}, *v);
+    }
+    if (const json* v = member(*control, "doorbell_rings")) {
+      e.add("podgate_control_doorbell_rings_total", Type::kCounter,
+            "wake-ups of the idle control thread by a worker that punted a packet", {}, *v);
+    }
   }
 }
 

@@ -29,7 +29,8 @@ namespace podgate::ctl {
 //   podgate_port_{rx,tx}_errors_total, podgate_port_rx_nombuf_total
 //   podgate_worker_<counter>_total{worker}  (worker="0".., or "control"),
 //   podgate_worker_flow_entries{worker}, podgate_drops_total{worker,reason},
-//   podgate_control_waiting_for_arp
+//   podgate_control_waiting_for_arp, podgate_control_loop_turns_total,
+//   podgate_control_doorbell_rings_total
 //   podgate_service_{packets,bytes}_total{service,port,protocol,direction},
 //   podgate_service_flows_created_total{service,port,protocol},
 //   podgate_service_flows_active{service,port,protocol}, and the same

@@ -12,6 +12,8 @@
 // (the stress test).  EAL is initialised once by dataplane_main.cpp.
 #pragma once
 
+#include <sys/eventfd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -279,6 +281,8 @@ class Dataplane {
     neighbors6_ = new dp::NeighborTable6();
     punt_ring_ = rte_ring_create((prefix_ + "_punt").c_str(), kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
     if (punt_ring_ == nullptr) dpdk_fail("punt ring");
+    doorbell_ = std::make_unique<dp::Doorbell>(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (doorbell_->fd() < 0) throw std::runtime_error("doorbell: eventfd failed");
     for (uint32_t w = 0; w < setup_.workers; ++w) {
       rte_ring* r = rte_ring_create((prefix_ + "_hand" + std::to_string(w)).c_str(), kHandoffRingSize,
                                     SOCKET_ID_ANY, RING_F_SC_DEQ);
@@ -332,6 +336,7 @@ class Dataplane {
       s.snapshot_ring = publisher_->ring(w);
       s.handoff_rings = handoff_;
       s.punt_ring = punt_ring_;
+      s.doorbell = doorbell_.get();
       s.qsbr = publisher_->qsbr();
       s.neighbors = neighbors_;
       s.neighbors6 = neighbors6_;
@@ -401,6 +406,8 @@ class Dataplane {
   const dp::Snapshot& snapshot() const { return *publisher_->current(); }
   rte_mempool* pool() const { return pool_; }
   rte_ring* punt_ring() const { return punt_ring_; }
+  // As the Appliance's: the workers ring it after a poll that punted.
+  dp::Doorbell& doorbell() { return *doorbell_; }
   ctl::StatsSlots& slots() { return *slots_; }
   static constexpr uint64_t kSlotQuarantineMs = 60'000;
   void advance_clock(uint64_t ms) {
@@ -570,6 +577,7 @@ class Dataplane {
   dp::NeighborTable* neighbors_ = nullptr;
   dp::NeighborTable6* neighbors6_ = nullptr;
   rte_ring* punt_ring_ = nullptr;
+  std::unique_ptr<dp::Doorbell> doorbell_;
   std::vector<rte_ring*> handoff_;
   std::unique_ptr<ctl::SnapshotPublisher> publisher_;
   std::unique_ptr<ctl::StatsSlots> slots_;

@@ -1947,6 +1947,27 @@ TEST(ExceptionPath, TcpToTheDnsVipGoesUpOnTheRxPortsTwinUdpStaysOnThePuntPath) {
   EXPECT_EQ(d->drops(DropReason::kNoService), 1u) << d->drop_summary();
 }
 
+TEST(ControlDoorbell, APuntWakesTheSleepingControlThreadOnceForwardingNever) {
+  // The control thread arms the doorbell before it sleeps
+  // (control/control_wait.hpp); a worker rings it after a poll that punted.
+  auto d = make_dataplane();
+  dp::Doorbell& bell = d->doorbell();
+  bell.arm();
+  ASSERT_EQ(d->send(kUplink, to_vip(40000).frame()).size(), 1u);
+  EXPECT_TRUE(bell.armed()) << "a forwarded packet needs no control thread";
+  EXPECT_EQ(bell.rings(), 0u);
+  const Bytes reply = arp_frame({kUplinkMac, kGatewayMac}, Arp{kArpReply, kGatewayMac, kGateway, kUplinkMac, kUplinkIp});
+  EXPECT_TRUE(d->send(kUplink, reply).empty());
+  EXPECT_EQ(bell.rings(), 1u);
+  EXPECT_FALSE(bell.armed());
+  EXPECT_TRUE(d->send(kUplink, reply).empty());
+  EXPECT_EQ(bell.rings(), 1u) << "rung once a sleep: the control thread is already waking";
+  EXPECT_EQ(d->take_punted().size(), 2u);
+  uint64_t count = 0;
+  ASSERT_EQ(::read(bell.fd(), &count, sizeof count), static_cast<ssize_t>(sizeof count));
+  EXPECT_EQ(count, 1u);
+}
+
 TEST(DnsVip, AFloodingSourceLosesItsOwnExcessOthersAreStillAnswered) {
   // Issue 15: [dns] rate_limit per client address (RRL-style) before the
   // punt ring.  100 queries/s: a burst of TokenBucket::kMinBurst passes.

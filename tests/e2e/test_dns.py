@@ -384,6 +384,24 @@ class DnsTest(unittest.TestCase):
         res = netlab.ns_exec(self.app.client_ns, "ping", "-c", "1", "-W", "2", VIP, check=False)
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
 
+    def test_an_idle_control_thread_sleeps_and_a_query_to_the_dns_vip_wakes_it(self):
+        # control/control_wait.hpp: the control loop turns every millisecond
+        # only while it has work; idle, it sleeps up to 50 ms, and a worker
+        # that punts a packet (here a DNS query to the VIP) rings its doorbell.
+        def control():
+            return self.app.ask({"command": "stats"})["control"]
+        before = control()
+        time.sleep(1.0)
+        idle = control()
+        turns = idle["loop_turns"] - before["loop_turns"]
+        self.assertLess(turns, 200, f"{turns} turns in an idle second: the loop did not sleep")
+        for _ in range(5):
+            time.sleep(0.2)  # idle again: the query finds the control thread asleep
+            vip = ask(APP, "A", server=VIP, port=53, netns=self.app.client_ns)
+            self.assert_authoritative(vip)
+        rings = control()["doorbell_rings"] - idle["doorbell_rings"]
+        self.assertGreater(rings, 0, "no query woke the control thread: each waited for its timeout")
+
 
 class DnsStartupTest(unittest.TestCase):
     def test_start_fails_naming_the_listen_address_another_server_holds(self):
