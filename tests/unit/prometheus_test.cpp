@@ -185,7 +185,8 @@ json stats_fixture() {
        "drops": {"no_service": 0, "too_short": 3}}
     ],
     "control": {"counters": {"rx_packets": 0, "punted": 9, "flow_entries": 0},
-                "drops": {"no_service": 2}, "waiting_for_arp": 1},
+                "drops": {"no_service": 2}, "waiting_for_arp": 1, "loop_turns": 5200,
+                "doorbell_rings": 7},
     "ports": [
       {"name": "uplink", "ipackets": 100, "opackets": 90, "ibytes": 12000, "obytes": 11000,
        "imissed": 1, "ierrors": 2, "oerrors": 3, "rx_nombuf": 4},
@@ -282,6 +283,8 @@ TEST(Prometheus, RendersExactSamplesForKnownFamilies) {
            "podgate_drops_total{worker=\"1\",reason=\"too_short\"} 3",
            "podgate_drops_total{worker=\"control\",reason=\"no_service\"} 2",
            "podgate_control_waiting_for_arp 1",
+           "podgate_control_loop_turns_total 5200",
+           "podgate_control_doorbell_rings_total 7",
            "podgate_service_packets_total{service=\"default/my-app\",port=\"80\","
            "protocol=\"TCP\",direction=\"in\"} 10",
            "podgate_service_bytes_total{service=\"default/my-app\",port=\"80\","
