@@ -438,7 +438,7 @@ bool Appliance::poll_control(uint64_t now_ms) {
 ControlLoad Appliance::control_load(bool punts_left) const {
   ControlLoad load;
   load.punts_left = punts_left;
-  load.kernel_twins = !twins_->empty();
+  load.polled_twins = !twins_->wake_on_rx();
   load.packets_held = punt_->waiting() != 0;
   load.flow_listing = !flow_queries_.empty();
   load.snapshots_to_free = publisher_->pending_frees() != 0;

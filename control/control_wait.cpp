@@ -3,7 +3,7 @@
 namespace podgate::ctl {
 
 bool control_busy(const ControlLoad& load) noexcept {
-  return load.punts_left || load.kernel_twins || load.packets_held || load.flow_listing ||
+  return load.punts_left || load.polled_twins || load.packets_held || load.flow_listing ||
          load.snapshots_to_free || load.health_changes;
 }
 

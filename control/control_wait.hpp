@@ -2,8 +2,9 @@
 //
 // It turns every kBusyWaitMs while something needs it that no descriptor
 // and no doorbell announces: punts left over from a bounded turn, kernel
-// twins (DPDK ports: only polling finds what their kernel sent), packets
-// held until their next hop resolves, a flow listing the workers are
+// twins without RX interrupts (only polling finds what their kernel sent;
+// net_tap's wake the loop through their queue's descriptor), packets held
+// until their next hop resolves, a flow listing the workers are
 // answering, old snapshots waiting for the workers' quiescence, health
 // changes waiting to be published.  Otherwise it sleeps until the next
 // health probe is due, and at most kIdleWaitMs: what only polling times
@@ -26,7 +27,7 @@ inline constexpr int kIdleWaitMs = 50;
 // What the control thread has on its hands after a turn.
 struct ControlLoad {
   bool punts_left = false;         // the turn's punt budget ran out
-  bool kernel_twins = false;       // ports of its own to poll
+  bool polled_twins = false;       // kernel twins with no RX descriptor to wake on
   bool packets_held = false;       // waiting for ARP / neighbour discovery
   bool flow_listing = false;       // a flow listing waits for the workers
   bool snapshots_to_free = false;  // RCU: freed once every worker is quiescent

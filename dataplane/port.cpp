@@ -105,6 +105,7 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
   }
+  conf.intr_conf.rxq = req.rx_interrupts ? 1 : 0;
   rc = rte_eth_dev_configure(out.port_id, out.rx_queues, req.tx_queues, &conf);
   if (rc != 0 && out.rx_queues < req.tx_queues && req.tx_queues <= info.max_rx_queues) {
     // Some devices (net_tap) need as many RX queues as TX queues; the
@@ -156,6 +157,17 @@ std::optional<std::string> open_port(const PortRequest& req, PortInfo& out) {
   if (rc != 0) return prefix + "start failed: " + dpdk_error(rc);
   rc = rte_eth_dev_set_link_up(out.port_id);
   if (rc == -ENOTSUP) out.notes.push_back("device has no link-up operation");
+  if (req.rx_interrupts) {
+    for (uint16_t q = 0; q < out.rx_queues; ++q) {
+      const int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(out.port_id, q);
+      if (fd < 0) {
+        out.rx_wake_fds.clear();
+        out.notes.push_back("device has no RX interrupts: its queues are polled");
+        break;
+      }
+      out.rx_wake_fds.push_back(fd);
+    }
+  }
 
   rte_ether_addr addr;
   rc = rte_eth_macaddr_get(out.port_id, &addr);

@@ -32,6 +32,10 @@ struct PortRequest {
   // With several RX queues, RSS on this address and port alone, so that
   // both directions of a connection reach its owner (ownership.hpp).
   ClientAddress client = ClientAddress::kSource;
+  // A descriptor per RX queue that is readable while packets wait
+  // (intr_conf.rxq; PortInfo::rx_wake_fds), so that a thread polling the
+  // port can sleep in epoll instead.
+  bool rx_interrupts = false;
   rte_mempool* pool = nullptr;
 };
 
@@ -52,6 +56,10 @@ struct PortInfo {
   // (client_rss or the whole 5-tuple), so what queue a peer sent a packet
   // on does not decide where it arrives.
   bool own_rss = false;
+  // With PortRequest::rx_interrupts, each RX queue's descriptor (level:
+  // readable while packets wait), from rte_eth_dev_rx_intr_ctl_q_get_fd();
+  // empty where the device has none.
+  std::vector<int> rx_wake_fds;
   std::vector<std::string> notes;  // optional operations the device lacks
 };
 

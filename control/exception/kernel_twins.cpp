@@ -50,6 +50,7 @@ Result<std::unique_ptr<KernelTwins>> KernelTwins::open(const Config& cfg,
     req.device = "net_tap_twin" + std::to_string(i) + ",iface=" + pc.kernel;
     req.rx_queues = 1;
     req.tx_queues = 1;
+    req.rx_interrupts = true;
     req.pool = pool;
     dp::PortInfo info;
     if (auto err = dp::open_port(req, info)) {
@@ -63,6 +64,7 @@ Result<std::unique_ptr<KernelTwins>> KernelTwins::open(const Config& cfg,
     t.port_id = info.port_id;
     t.rate = pc.kernel_rate;
     t.mac = ports[i].mac;
+    if (!info.rx_wake_fds.empty()) t.rx_fd = info.rx_wake_fds.front();
     twins->twins_.push_back(t);
     uint16_t mtu = 0;
     if (rte_eth_dev_get_mtu(ports[i].port_id, &mtu) != 0 || mtu == 0) mtu = dp::kEthernetMtu;
@@ -73,7 +75,8 @@ Result<std::unique_ptr<KernelTwins>> KernelTwins::open(const Config& cfg,
     log_info("port '" + pc.name + "': kernel twin " + pc.kernel + " (mac " +
              dp::to_string(ports[i].mac) + ", " + dp::to_string(pc.address) + ", mtu " +
              std::to_string(mtu) + ", at most " + std::to_string(pc.kernel_rate) +
-             " packets/s each way)");
+             " packets/s each way" +
+             (t.rx_fd >= 0 ? ")" : "; no RX interrupts: polled every millisecond)"));
   }
   return twins;
 }
@@ -86,6 +89,10 @@ std::vector<uint8_t> KernelTwins::port_mask(size_t ports) const {
   std::vector<uint8_t> mask(ports, 0);
   for (const Twin& t : twins_) mask.at(static_cast<uint16_t>(t.port)) = 1;
   return mask;
+}
+
+bool KernelTwins::wake_on_rx() const noexcept {
+  return std::all_of(twins_.begin(), twins_.end(), [](const Twin& t) { return t.rx_fd >= 0; });
 }
 
 uint32_t KernelTwins::max_rate() const noexcept {

@@ -54,6 +54,7 @@ class KernelTwins {
     uint16_t port_id = 0;     // the twin's own DPDK port (net_tap)
     uint32_t rate = 0;        // packets per second, each way
     dp::MacAddr mac;          // the port's
+    int rx_fd = -1;           // readable while the kernel's frames wait; -1: none
     Counters counters;
     dp::TokenBucket bucket;   // the kernel's side's
   };
@@ -71,6 +72,9 @@ class KernelTwins {
   KernelTwins& operator=(const KernelTwins&) = delete;
 
   bool empty() const noexcept { return twins_.empty(); }
+  // Whether every twin has an rx_fd: then the control thread can sleep
+  // with the fds in its epoll set instead of polling every millisecond.
+  bool wake_on_rx() const noexcept;
   const std::vector<Twin>& twins() const noexcept { return twins_; }
   // PortIdx -> 1 where the port has a twin (WorkerSetup::kernel_twins).
   std::vector<uint8_t> port_mask(size_t ports) const;

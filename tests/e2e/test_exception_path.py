@@ -88,6 +88,21 @@ class ExceptionPathTest(unittest.TestCase):
         self.assertFalse(neighbors[PODS["web-0"]]["static"])
         self.assertGreaterEqual(after["pods"]["from_kernel"] - before["pods"]["from_kernel"], 3)
 
+    def test_an_idle_control_thread_sleeps_though_it_has_twins(self):
+        # The twins are net_tap ports with RX interrupts: their queue's
+        # descriptor is in the control loop's epoll set, so the loop need
+        # not poll them every millisecond (control/control_wait.hpp), and
+        # what the kernel sends still goes out.
+        def turns():
+            return self.app.ask({"command": "stats"})["control"]["loop_turns"]
+        before = turns()
+        time.sleep(1.0)
+        idle = turns() - before
+        self.assertLess(idle, 200, f"{idle} turns in an idle second: the loop polled the twins")
+        out = self.app_exec("ping", "-c", "3", "-i", "0.3", "-W", "2", PODS["web-1"],
+                            check=False).stdout
+        self.assertIn("3 received", out, out)
+
     def test_kernel_reaches_a_pods_http_server(self):
         # A health probe's way: a kernel socket to the Pod's target port.
         out = self.app_exec("curl", "-s", "-m", "5", f"http://{PODS['web-1']}:8080/",

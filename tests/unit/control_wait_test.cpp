@@ -24,7 +24,7 @@ TEST(ControlWait, AnIdleLoopSleepsTheIdleWait) {
 }
 
 TEST(ControlWait, EachKindOfPendingWorkKeepsTheLoopTurningEveryMillisecond) {
-  bool ControlLoad::*const kinds[] = {&ControlLoad::punts_left,        &ControlLoad::kernel_twins,
+  bool ControlLoad::*const kinds[] = {&ControlLoad::punts_left,        &ControlLoad::polled_twins,
                                       &ControlLoad::packets_held,      &ControlLoad::flow_listing,
                                       &ControlLoad::snapshots_to_free, &ControlLoad::health_changes};
   for (bool ControlLoad::*kind : kinds) {
