@@ -60,17 +60,20 @@ bool readable(int fd) {
   return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
 }
 
-TEST(Doorbell, ARingWhileTheControlThreadIsAwakeWritesNothing) {
-  dp::Doorbell bell(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  ASSERT_GE(bell.fd(), 0);
+// A doorbell on a fresh eventfd, as the Appliance makes it.
+class Doorbell : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_GE(bell.fd(), 0); }
+  dp::Doorbell bell{eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+};
+
+TEST_F(Doorbell, ARingWhileTheControlThreadIsAwakeWritesNothing) {
   bell.ring();
   EXPECT_FALSE(readable(bell.fd()));
   EXPECT_EQ(bell.rings(), 0u);
 }
 
-TEST(Doorbell, TheFirstRingAfterArmingWakesTheSleeperAndOnlyTheFirst) {
-  dp::Doorbell bell(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  ASSERT_GE(bell.fd(), 0);
+TEST_F(Doorbell, TheFirstRingAfterArmingWakesTheSleeperAndOnlyTheFirst) {
   bell.arm();
   bell.ring();
   EXPECT_TRUE(readable(bell.fd()));
@@ -81,9 +84,7 @@ TEST(Doorbell, TheFirstRingAfterArmingWakesTheSleeperAndOnlyTheFirst) {
   EXPECT_FALSE(readable(bell.fd()));
 }
 
-TEST(Doorbell, DisarmingOnWakingUpStopsLaterRings) {
-  dp::Doorbell bell(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  ASSERT_GE(bell.fd(), 0);
+TEST_F(Doorbell, DisarmingOnWakingUpStopsLaterRings) {
   bell.arm();
   bell.disarm();  // woken by a socket or the timeout instead
   bell.ring();
@@ -91,15 +92,13 @@ TEST(Doorbell, DisarmingOnWakingUpStopsLaterRings) {
   EXPECT_EQ(bell.rings(), 0u);
 }
 
-TEST(Doorbell, NoPuntIsMissedWhenWorkersRingWhileTheSleeperArms) {
+TEST_F(Doorbell, NoPuntIsMissedWhenWorkersRingWhileTheSleeperArms) {
   // The control thread's protocol against two ringing workers, many
   // times: arm, look at the "ring" (here a counter of punts), and sleep
   // only if nothing was punted.  After the sleep it takes every punt.
   // A lost wake-up would leave the sleeper blocked with punts waiting:
   // poll()'s timeout (far longer than any scheduling delay) catches that
   // as a failure instead of a hang.
-  dp::Doorbell bell(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  ASSERT_GE(bell.fd(), 0);
   constexpr uint32_t kPunts = 4000;
   std::atomic<uint32_t> punted{0};
   auto worker = [&](uint32_t pause_ns) {
