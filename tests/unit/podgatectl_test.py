@@ -45,6 +45,26 @@ def printed(reply, render, output="table"):
     return code, out.getvalue(), err.getvalue()
 
 
+def stats_reply():
+    block = {"counters": {"rx_packets": 5, "punted": 1}, "drops": {"no_service": 0}}
+    return {"ok": True, "version": 1,
+            "workers": [dict(block, worker=0)],
+            "control": dict(block, waiting_for_arp=2, loop_turns=5200, doorbell_rings=7),
+            "ports": [{"name": "uplink", "ipackets": 1, "opackets": 2, "ibytes": 3, "obytes": 4,
+                       "imissed": 0, "ierrors": 0, "oerrors": 0, "rx_nombuf": 0}],
+            "dns": {"queries": {"udp": 1}, "answers": {"noerror": 1}, "truncated": 0,
+                    "dropped": 0, "tcp_open": 0},
+            "snapshot": {"generation": 3, "awaiting_free": 0, "freed": 2},
+            "control_socket": {"connections": 1}}
+
+
+class StatsTest(unittest.TestCase):
+    def test_the_control_threads_own_figures_are_shown(self):
+        code, out, _ = printed(stats_reply(), ctl.show_stats)
+        self.assertEqual(code, 0)
+        self.assertIn("control thread: waiting_for_arp=2 loop_turns=5200 doorbell_rings=7", out)
+
+
 class PrintableOutputTest(unittest.TestCase):
     def test_control_characters_in_a_name_are_escaped(self):
         code, out, _ = printed(endpoints_reply("x\x1b[2J\x00y\u2028z"), ctl.show_endpoints)
