@@ -395,11 +395,18 @@ class DnsTest(unittest.TestCase):
         idle = control()
         turns = idle["loop_turns"] - before["loop_turns"]
         self.assertLess(turns, 200, f"{turns} turns in an idle second: the loop did not sleep")
-        for _ in range(5):
-            time.sleep(0.2)  # idle again: the query finds the control thread asleep
+        # A query finds the thread asleep unless it arrives while the thread
+        # is awake (on these two shared CPUs, e.g. preempted by dig's own
+        # start before it could sleep again): then no ring is needed.  One
+        # ring in up to 20 queries shows the doorbell at work.
+        rings = 0
+        for _ in range(20):
+            time.sleep(0.2)  # idle again
             vip = ask(APP, "A", server=VIP, port=53, netns=self.app.client_ns)
             self.assert_authoritative(vip)
-        rings = control()["doorbell_rings"] - idle["doorbell_rings"]
+            rings = control()["doorbell_rings"] - idle["doorbell_rings"]
+            if rings > 0:
+                break
         self.assertGreater(rings, 0, "no query woke the control thread: each waited for its timeout")
 
 
