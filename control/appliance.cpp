@@ -443,7 +443,7 @@ ControlLoad Appliance::control_load(bool punts_left) const {
   load.flow_listing = !flow_queries_.empty();
   load.snapshots_to_free = publisher_->pending_frees() != 0;
   load.health_changes = health_->has_changes();
-  load.health_due_ms = health_->next_due_ms();
+  load.due_by(health_->next_due_ms());
   return load;
 }
 
@@ -522,7 +522,9 @@ int Appliance::run() {
     const uint64_t now = monotonic_ms();
     const bool punts_left = poll_control(now);
     watchdog.tick(now);
-    wait_ms = control_wait_ms(control_load(punts_left), now);
+    ControlLoad load = control_load(punts_left);
+    load.due_by(watchdog.next_due_ms());
+    wait_ms = control_wait_ms(load, now);
   }
   loop_->remove(*signals);
   close(sfd);

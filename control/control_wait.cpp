@@ -9,8 +9,8 @@ bool control_busy(const ControlLoad& load) noexcept {
 
 int control_wait_ms(const ControlLoad& load, uint64_t now_ms) noexcept {
   if (control_busy(load)) return kBusyWaitMs;
-  if (!load.health_due_ms) return kIdleWaitMs;
-  const uint64_t due = *load.health_due_ms;
+  if (!load.next_due_ms) return kIdleWaitMs;
+  const uint64_t due = *load.next_due_ms;
   if (due <= now_ms + kBusyWaitMs) return kBusyWaitMs;
   if (due >= now_ms + kIdleWaitMs) return kIdleWaitMs;
   return static_cast<int>(due - now_ms);

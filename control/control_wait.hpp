@@ -7,9 +7,9 @@
 // until their next hop resolves, a flow listing the workers are
 // answering, old snapshots waiting for the workers' quiescence, health
 // changes waiting to be published.  Otherwise it sleeps until the next
-// health probe is due, and at most kIdleWaitMs: what only polling times
-// (neighbour aging, telemetry, the systemd watchdog) comes at most that
-// late.  Sockets and the loop's timers wake it themselves
+// health probe or systemd watchdog keep-alive is due, and at most
+// kIdleWaitMs: what only polling times (neighbour aging, telemetry)
+// comes at most that late.  Sockets and the loop's timers wake it themselves
 // (EventLoop::run_once), and a worker that punts rings the doorbell
 // (dataplane/doorbell.hpp), so an idle appliance answers ARP, DNS and the
 // control socket as fast as a busy one, from 20 wake-ups a second instead
@@ -32,15 +32,22 @@ struct ControlLoad {
   bool flow_listing = false;       // a flow listing waits for the workers
   bool snapshots_to_free = false;  // RCU: freed once every worker is quiescent
   bool health_changes = false;     // to publish, no sooner than their pacing allows
-  std::optional<uint64_t> health_due_ms;  // the next probe start or deadline
+  // The earliest deadline a turn must meet: a health probe's start or
+  // timeout, the watchdog's keep-alive.
+  std::optional<uint64_t> next_due_ms;
+
+  // Keeps the earlier of next_due_ms and `due`.
+  void due_by(std::optional<uint64_t> due) noexcept {
+    if (due && (!next_due_ms || *due < *next_due_ms)) next_due_ms = due;
+  }
 };
 
 // Whether the loop must turn every kBusyWaitMs.
 bool control_busy(const ControlLoad& load) noexcept;
 
 // The next turn's epoll timeout in ms, kBusyWaitMs..kIdleWaitMs (never 0:
-// a due probe waits for the next turn, as the health checker's per-turn
-// bound expects).
+// what is due now waits for the next turn, as the health checker's
+// per-turn bound expects).
 int control_wait_ms(const ControlLoad& load, uint64_t now_ms) noexcept;
 
 }  // namespace podgate::ctl

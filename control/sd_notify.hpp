@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,12 @@ class Watchdog {
   Watchdog(const SdNotify& notify, uint64_t period_ms, std::function<bool()> all_reported)
       : notify_(notify), period_ms_(period_ms), all_reported_(std::move(all_reported)) {}
   void tick(uint64_t now_ms);
+  // When tick() next has a keep-alive to send (or withhold); nullopt
+  // without a watchdog.  The control loop sleeps no longer than this.
+  std::optional<uint64_t> next_due_ms() const noexcept {
+    if (period_ms_ == 0 || !started_) return std::nullopt;
+    return last_ms_ + period_ms_;
+  }
   uint64_t fed() const noexcept { return fed_; }
   uint64_t withheld() const noexcept { return withheld_; }
 

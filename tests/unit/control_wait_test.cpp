@@ -32,16 +32,20 @@ TEST(ControlWait, EachKindOfPendingWorkKeepsTheLoopTurningEveryMillisecond) {
     load.*kind = true;
     EXPECT_TRUE(control_busy(load));
     EXPECT_EQ(control_wait_ms(load, kNow), kBusyWaitMs);
-    load.health_due_ms = kNow + 30;  // a later probe does not stretch a busy turn
+    load.next_due_ms = kNow + 30;  // a later probe does not stretch a busy turn
     EXPECT_EQ(control_wait_ms(load, kNow), kBusyWaitMs);
   }
 }
 
-TEST(ControlWait, AnIdleLoopWakesWhenTheNextProbeIsDue) {
+TEST(ControlWait, AnIdleLoopWakesWhenTheEarliestDeadlineIsDue) {
   ControlLoad load;
-  load.health_due_ms = kNow + 17;
+  load.due_by(kNow + 30);  // a health probe
+  load.due_by(kNow + 17);  // the watchdog's keep-alive, earlier
+  load.due_by(std::nullopt);
   EXPECT_EQ(control_wait_ms(load, kNow), 17);
-  load.health_due_ms = kNow + kIdleWaitMs + 1000;  // far off: the idle wait still bounds it
+  load.due_by(kNow + 25);  // later: changes nothing
+  EXPECT_EQ(control_wait_ms(load, kNow), 17);
+  load.next_due_ms = kNow + kIdleWaitMs + 1000;  // far off: the idle wait still bounds it
   EXPECT_EQ(control_wait_ms(load, kNow), kIdleWaitMs);
 }
 
@@ -50,7 +54,7 @@ TEST(ControlWait, AProbeDueNowOrLateWaitsOneTurnNeverZero) {
   // backlog is spread over 1 ms turns, not spun through.
   ControlLoad load;
   for (const uint64_t due : {kNow - 500, kNow, kNow + 1}) {
-    load.health_due_ms = due;
+    load.next_due_ms = due;
     EXPECT_EQ(control_wait_ms(load, kNow), kBusyWaitMs) << due;
   }
 }

@@ -110,6 +110,21 @@ TEST(Watchdog, FeedsEveryPeriodWhileWorkersReportAndStopsWhenOneDoesNot) {
   EXPECT_EQ(l.received(), std::vector<std::string>(3, "WATCHDOG=1"));
 }
 
+TEST(Watchdog, SaysWhenTheNextKeepAliveIsDueSoTheLoopWakesForIt) {
+  Listener l(temp_path());
+  SdNotify n(l.name);
+  Watchdog off(n, 0, [] { return true; });
+  off.tick(1000);
+  EXPECT_EQ(off.next_due_ms(), std::nullopt);
+  Watchdog w(n, 500, [] { return true; });
+  EXPECT_EQ(w.next_due_ms(), std::nullopt);  // not started
+  w.tick(1000);
+  EXPECT_EQ(w.next_due_ms(), 1500u);
+  w.tick(1520);  // late by 20 ms: the next period counts from the keep-alive
+  EXPECT_EQ(w.fed(), 1u);
+  EXPECT_EQ(w.next_due_ms(), 2020u);
+}
+
 // The real predicate on a real QSBR variable: a worker that stops passing
 // quiescent states (stuck) stops the keep-alives.
 TEST(Watchdog, AWorkerThatPassesNoQuiescentStateHasNotReportedIn) {
