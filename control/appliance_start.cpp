@@ -238,13 +238,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   auto twins = KernelTwins::open(cfg, a->ports_, twin_extra, a->pool_);
   if (!twins) return std::move(twins).error();
   a->twins_ = std::move(*twins);
-  for (const KernelTwins::Twin& t : a->twins_->twins()) {
-    if (t.rx_fd < 0) continue;
-    // What the kernel sent wakes the loop; poll_control() reads it.
-    // Level-triggered: frames a bounded turn left wake the next at once.
-    auto watch = a->loop_->add(t.rx_fd, EPOLLIN, [](uint32_t) {});
-    if (!watch) return std::move(watch).error();
-  }
+  if (auto r = a->twins_->watch(*a->loop_); !r) return r.error();
   const bool dns_listens_on_any = std::any_of(cfg.dns.listen.begin(), cfg.dns.listen.end(),
                                               [](const DnsListen& l) { return l.ip.is_zero(); });
   if (!a->twins_->empty() && cfg.dns.service_ip && !dns_listens_on_any) {

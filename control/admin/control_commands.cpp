@@ -313,7 +313,8 @@ LongReply stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
                      {"to_kernel_failed", t.counters.to_kernel_failed},
                      {"from_kernel", t.counters.from_kernel},
                      {"from_kernel_rate_limited", t.counters.from_kernel_rate_limited},
-                     {"from_kernel_refused", t.counters.from_kernel_refused}});
+                     {"from_kernel_refused", t.counters.from_kernel_refused},
+                     {"rx_wakeups", t.counters.rx_wakeups}});
   }
   const ControlCounters& cc = app.control_socket().counters();
   json fields = {{"workers", std::move(workers)},

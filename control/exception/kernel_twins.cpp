@@ -1,5 +1,7 @@
 #include "control/exception/kernel_twins.hpp"
 
+#include <sys/epoll.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -89,6 +91,15 @@ std::vector<uint8_t> KernelTwins::port_mask(size_t ports) const {
   std::vector<uint8_t> mask(ports, 0);
   for (const Twin& t : twins_) mask.at(static_cast<uint16_t>(t.port)) = 1;
   return mask;
+}
+
+Result<void> KernelTwins::watch(EventLoop& loop) {
+  for (Twin& t : twins_) {  // twins_ is complete after open(): &t stays valid
+    if (t.rx_fd < 0) continue;
+    auto w = loop.add(t.rx_fd, EPOLLIN, [&t](uint32_t) { ++t.counters.rx_wakeups; });
+    if (!w) return std::move(w).error();
+  }
+  return {};
 }
 
 bool KernelTwins::wake_on_rx() const noexcept {

@@ -32,6 +32,7 @@
 #include <rte_mempool.h>
 
 #include "control/config/config.hpp"
+#include "control/loop/event_loop.hpp"
 #include "control/publish/punt_handler.hpp"
 #include "control/result.hpp"
 #include "dataplane/port.hpp"
@@ -47,6 +48,7 @@ class KernelTwins {
     uint64_t from_kernel = 0;       // frames the kernel sent, put on the port
     uint64_t from_kernel_rate_limited = 0;
     uint64_t from_kernel_refused = 0;  // not IPv4 or ARP, not from the port's MAC, too short
+    uint64_t rx_wakeups = 0;  // times what the kernel sent woke the control loop (rx_fd)
   };
   struct Twin {
     std::string iface;
@@ -73,8 +75,13 @@ class KernelTwins {
 
   bool empty() const noexcept { return twins_.empty(); }
   // Whether every twin has an rx_fd: then the control thread can sleep
-  // with the fds in its epoll set instead of polling every millisecond.
+  // with the fds in its epoll set (watch()) instead of polling every
+  // millisecond.
   bool wake_on_rx() const noexcept;
+  // Puts every twin's rx_fd in `loop`, level-triggered: what the kernel
+  // sends wakes it, and poll() reads it on that turn (frames a bounded
+  // turn leaves wake the next at once).
+  Result<void> watch(EventLoop& loop);
   const std::vector<Twin>& twins() const noexcept { return twins_; }
   // PortIdx -> 1 where the port has a twin (WorkerSetup::kernel_twins).
   std::vector<uint8_t> port_mask(size_t ports) const;

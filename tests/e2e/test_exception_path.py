@@ -99,9 +99,13 @@ class ExceptionPathTest(unittest.TestCase):
         time.sleep(1.0)
         idle = turns() - before
         self.assertLess(idle, 200, f"{idle} turns in an idle second: the loop polled the twins")
+        before = self.twin_counters()["pods"]["rx_wakeups"]
         out = self.app_exec("ping", "-c", "3", "-i", "0.3", "-W", "2", PODS["web-1"],
                             check=False).stdout
         self.assertIn("3 received", out, out)
+        # Each echo request (and the kernel's ARP) woke the loop itself, not
+        # its 50 ms timeout.
+        self.assertGreaterEqual(self.twin_counters()["pods"]["rx_wakeups"] - before, 3)
 
     def test_kernel_reaches_a_pods_http_server(self):
         # A health probe's way: a kernel socket to the Pod's target port.
