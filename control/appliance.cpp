@@ -324,6 +324,7 @@ void Appliance::advance_flow_queries(uint64_t now_ms) {
         if (fq.answered()) fq.collect();
         const bool posted = page ? fq.ask_page(q.filter, q.limit, q.from[w]) : fq.ask(q.filter, q.limit);
         if (!posted) busy = w;  // still on a listing that timed out
+        if (posted && w < worker_wakes_.size() && worker_wakes_[w] != nullptr) worker_wakes_[w]->ring();
       }
       if (busy != workers_.size()) {
         FlowsDone done = std::move(q.done);

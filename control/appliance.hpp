@@ -172,6 +172,9 @@ class Appliance {
   // Rung by a worker that punted while the control thread sleeps.
   std::unique_ptr<dp::Doorbell> doorbell_;
   std::vector<rte_ring*> handoff_rings_;
+  // [dataplane] rx_interrupts: each sleeping worker's doorbell, by worker
+  // (null where its ports have no RX interrupts); empty when off.
+  std::vector<std::unique_ptr<dp::Doorbell>> worker_wakes_;
   std::unique_ptr<SnapshotPublisher> publisher_;
   std::unique_ptr<PuntHandler> punt_;
   std::unique_ptr<KernelTwins> twins_;            // the exception path; empty when none

@@ -196,6 +196,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     req.rx_queues = static_cast<uint16_t>(workers);
     req.tx_queues = static_cast<uint16_t>(workers + 1);
     req.rx_desc = static_cast<uint16_t>(dpc.rx_ring_size);
+    req.rx_interrupts = dpc.rx_interrupts;
     req.tx_desc = static_cast<uint16_t>(dpc.tx_ring_size);
     req.pool = a->pool_;
     dp::PortInfo info;
@@ -333,10 +334,33 @@ Result<void> Appliance::launch_workers() {
     // connections.
     const QueueSteering steered = queue_steering(p, config().ports[i], workers);
     for (uint16_t q = 0; q < p.rx_queues; ++q) {
+      // net_tap: see RxQueue::level_fd.
+      const int level_fd = p.driver == "net_tap" && q < p.rx_wake_fds.size() ? p.rx_wake_fds[q] : -1;
       rx[q % workers].push_back(dp::RxQueue{p.port_id, q, only_while_up,
                                             p.client == dp::ClientAddress::kDestination,
-                                            steered.ipv4, steered.ipv6});
+                                            steered.ipv4, steered.ipv6, level_fd});
     }
+  }
+  // rx_interrupts: a worker sleeps when idle if every queue it polls can
+  // wake it (open_port() found the port's RX interrupts).
+  std::vector<dp::Doorbell*> wakes;
+  if (config().dataplane.rx_interrupts) {
+    for (uint32_t w = 0; w < workers; ++w) {
+      bool all = true;
+      for (const dp::RxQueue& q : rx[w]) {
+        for (const dp::PortInfo& p : ports_) {
+          if (p.port_id == q.port_id && p.rx_wake_fds.empty()) all = false;
+        }
+      }
+      const int bell = all ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+      if (all && bell < 0) {
+        return make_error(ErrorCode::kIo, "cannot create worker " + std::to_string(w) +
+                                              "'s doorbell (eventfd): " + errno_text(errno));
+      }
+      worker_wakes_.push_back(all ? std::make_unique<dp::Doorbell>(bell) : nullptr);
+      wakes.push_back(worker_wakes_.back().get());
+    }
+    publisher_->wake_with(wakes);
   }
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
   for (uint32_t w = 0; w < workers; ++w, lcore = rte_get_next_lcore(lcore, 1, 0)) {
@@ -357,6 +381,8 @@ Result<void> Appliance::launch_workers() {
     s.handoff_rings = handoff_rings_;
     s.punt_ring = punt_ring_;
     s.doorbell = doorbell_.get();
+    s.wake = wakes.empty() ? nullptr : wakes[w];
+    s.worker_wakes = wakes;
     s.qsbr = publisher_->qsbr();
     s.neighbors = neighbors_;
     s.neighbors6 = neighbors6_;
@@ -390,14 +416,21 @@ Result<void> Appliance::launch_workers() {
       return make_error(ErrorCode::kDpdk, "cannot launch worker " + std::to_string(w) +
                                               " on lcore " + std::to_string(worker_lcores_[w]));
     }
+    const uint32_t sleep_us = config().dataplane.idle_sleep_us;
+    const std::string idle = !wakes.empty() && wakes[w] != nullptr ? "sleeps until an RX interrupt or its doorbell"
+                             : sleep_us != 0 ? "sleeps " + std::to_string(sleep_us) + " us between polls"
+                                             : "spins";
     log_info("worker " + std::to_string(w) + " runs on lcore " + std::to_string(worker_lcores_[w]) +
-             " polling " + std::to_string(rx[w].size()) + " rx queue(s)");
+             " polling " + std::to_string(rx[w].size()) + " rx queue(s); idle, it " + idle);
   }
   return {};
 }
 
 void Appliance::stop_workers() {
   stop_.store(true);
+  for (const auto& wake : worker_wakes_) {
+    if (wake != nullptr) wake->ring();
+  }
   for (unsigned lcore : worker_lcores_) rte_eal_wait_lcore(lcore);
 }
 

@@ -69,32 +69,50 @@ Worker::Worker(WorkerSetup setup)
 
 Worker::~Worker() = default;
 
-// An idle worker pauses between polls, as l3fwd-power backs off: after
-// kIdlePolls polls that received nothing, before each next poll until a
-// packet arrives, either kIdlePauses spin-wait hints (a few microseconds:
-// the default, for a core of its own) or a sleep of idle_sleep_us (several
-// appliances or other work sharing cores: an idle worker then gives its
-// core away, and a packet waits at most that long).  Either frees the
-// core's pipeline for a hyperthread sibling, and keeps an idle worker out
-// of rx_burst most of the time, where DPDK 22.11's net_memif can read a
-// ring its peer's disconnect is unmapping (RxQueue::only_while_up).
+// An idle worker backs off as l3fwd-power does.  After kIdlePolls polls
+// that received nothing, before each next poll until a packet arrives:
+// - kIdlePauses spin-wait hints (a few microseconds: the default, for a
+//   core of its own);
+// - or, with idle_sleep_us, a nap that long (several appliances or other
+//   work sharing cores: an idle worker then gives its core away, and a
+//   packet waits at most that long);
+// - and with `rx_interrupts` (setup_.wake), once it has been idle for
+//   kIdleBeforeSleepMs, a sleep until an RX interrupt of its queues, its
+//   doorbell, or 10 ms (sleep_until_woken(), worker_sleep.cpp): an idle
+//   worker costs no CPU, and a packet wakes it.  Not at once: waking a
+//   sleeping core costs each packet that finds it asleep tens of
+//   microseconds (a C-state's exit), hundreds on a virtual machine, so
+//   traffic with short gaps is served by the pauses or naps.
+// Each frees the core's pipeline for a hyperthread sibling, and keeps an
+// idle worker out of rx_burst most of the time, where DPDK 22.11's
+// net_memif can read a ring its peer's disconnect is unmapping
+// (RxQueue::only_while_up).
 void Worker::run(const std::atomic<bool>& stop) noexcept {
   constexpr uint32_t kIdlePolls = 1024;
   constexpr uint32_t kIdlePauses = 64;
+  constexpr uint32_t kIdleBeforeSleepMs = 10;
   rte_rcu_qsbr_thread_online(setup_.qsbr, setup_.id);
+  const bool sleeps = setup_.wake != nullptr && watch_wake_sources();
+  uint32_t idle_since = 0;  // now_ at the first empty poll
   while (!stop.load(std::memory_order_relaxed)) {
     const uint64_t before = counters_.rx_packets.get() + counters_.handoff_in.get();
     poll_once();
     if (counters_.rx_packets.get() + counters_.handoff_in.get() != before) {
       idle_polls_ = 0;
-    } else if (++idle_polls_ > kIdlePolls) {
-      if (setup_.idle_sleep_us != 0) {
+    } else if (++idle_polls_ == 1) {
+      idle_since = now_;
+    } else if (idle_polls_ > kIdlePolls) {
+      // Still idle after a sleep: the next empty poll sleeps again.
+      if (sleeps && now_ - idle_since >= kIdleBeforeSleepMs) {
+        sleep_until_woken(stop);
+      } else if (setup_.idle_sleep_us != 0) {
         rte_delay_us_sleep(setup_.idle_sleep_us);
       } else {
         for (uint32_t i = 0; i < kIdlePauses; ++i) rte_pause();
       }
     }
   }
+  if (sleeps) unwatch_wake_sources();
   rte_rcu_qsbr_thread_offline(setup_.qsbr, setup_.id);
 }
 
@@ -971,6 +989,10 @@ void Worker::flush_handoffs() noexcept {
     counters_.handoff_out.add(sent);
     for (unsigned i = sent; i < h.n; ++i) drop(h.pkts[i], DropReason::kHandoffFull);
     h.n = 0;
+    // A sleeping owner (rx_interrupts) would otherwise wait for its timeout.
+    if (!setup_.worker_wakes.empty() && setup_.worker_wakes[w] != nullptr && sent != 0) {
+      setup_.worker_wakes[w]->ring();
+    }
   }
 }
 

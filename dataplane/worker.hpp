@@ -25,6 +25,7 @@
 #include <optional>
 #include <vector>
 
+#include <rte_epoll.h>
 #include <rte_ethdev.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
@@ -75,6 +76,10 @@ struct RxQueue {
   // The same for IPv6 TCP/UDP packets (PortInfo::client_rss6, or a peer
   // that steers); without it they are judged as on any queue.
   bool client_rss6 = false;
+  // With rx_interrupts, a descriptor readable while packets wait, that a
+  // sleeping worker watches level-triggered (worker_sleep.cpp): net_tap's
+  // queue descriptor.  -1: the queue's RX interrupt, through DPDK.
+  int level_fd = -1;
 };
 
 // Everything a worker is given at start; owned by whoever built it.
@@ -95,6 +100,14 @@ struct WorkerSetup {
   std::vector<rte_ring*> handoff_rings; // inbound ring of every worker
   rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
   Doorbell* doorbell = nullptr;         // rung after a poll that punted; null: none
+  // [dataplane] rx_interrupts (worker_sleep.cpp): this worker's own
+  // doorbell, set when every RX queue it polls has an RX interrupt; an idle
+  // worker then sleeps until one of them or the doorbell wakes it.  Null:
+  // it pauses or sleeps idle_sleep_us instead.
+  Doorbell* wake = nullptr;
+  // Every worker's `wake`, by id (null where that worker does not sleep
+  // so): rung after handing that worker packets.  Empty when none sleeps.
+  std::vector<Doorbell*> worker_wakes;
   rte_rcu_qsbr* qsbr = nullptr;
   const NeighborTable* neighbors = nullptr;
   const NeighborTable6* neighbors6 = nullptr;  // IPv6 next hops (issue 11)
@@ -455,6 +468,12 @@ class Worker : public DpObject {
   bool answers_for(Ip4 ip) const noexcept;
   uint32_t now_ms() const noexcept;
 
+  // The idle worker's sleep with `rx_interrupts` (worker_sleep.cpp).
+  bool watch_wake_sources() noexcept;    // on this thread's epoll; false: cannot
+  void unwatch_wake_sources() noexcept;
+  void sleep_until_woken(const std::atomic<bool>& stop) noexcept;
+  bool has_input(const std::atomic<bool>& stop) const noexcept;
+
   WorkerSetup setup_;
   Ownership owners_;
   const Snapshot* snapshot_;
@@ -490,6 +509,8 @@ class Worker : public DpObject {
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   bool punted_ = false;      // this poll punted a packet: ring the doorbell at its end
+  rte_epoll_event wake_event_{};  // setup_.wake's entry in this thread's epoll (DPDK keeps a pointer)
+  std::vector<rte_epoll_event> level_events_;  // by RX queue: those with a level_fd
   rte_mbuf* burst_[kBurst];
   // What process_burst()'s first pass learnt of each packet.  A member, not
   // a local: its keys' zero initialisation would cost every burst ~13

@@ -47,7 +47,10 @@ class Counter {
   X(icmp_errors_translated, "ICMP errors about a connection translated and forwarded") \
   X(icmp_errors_sent, "ICMP errors podgate sent (time exceeded, fragmentation needed)") \
   X(icmp_errors_rate_limited, "ICMP errors not sent: over the per-worker rate, or no mbuf") \
-  X(snapshots_adopted, "snapshots taken from the control thread")
+  X(snapshots_adopted, "snapshots taken from the control thread")     \
+  X(idle_waits, "sleeps of an idle worker until an RX interrupt, its doorbell or 10 ms ([dataplane] rx_interrupts)") \
+  X(rx_interrupt_wakes, "sleeps a port's RX interrupt ended")         \
+  X(doorbell_wakes, "sleeps another worker's handoff or the control thread ended")
 
 struct alignas(64) WorkerCounters {
 #define PODGATE_X(name, help) Counter name;

@@ -69,7 +69,7 @@ args = [{memory_args}"-m", "256", "--no-pci",
 workers = {workers}
 flow_table_size = 16384
 udp_timeout = {udp_timeout}
-
+{rx_interrupts}
 [[ports]]
 name = "uplink"
 device = "net_tap{n0},iface={tag}-up"
@@ -137,7 +137,7 @@ class Appliance:
 
     def __init__(self, tag, workers=1, udp_timeout=300, config_path=None, dns_port=DNS_PORT,
                  metrics_port=None, hugepages=False, uplink_mtu=None, kernel_twins=False,
-                 ipv6=False):
+                 ipv6=False, rx_interrupts=False):
         if config_path is None:
             tag = f"{tag}{RUN_ID:03d}"  # interface names stay <= 15 bytes
         self.tag = tag
@@ -160,6 +160,9 @@ class Appliance:
         # Dual-stack links (issue 11): IPv6 addresses on both, Pods may be
         # IPv6 (add_pod with an IPv6 address).
         self.ipv6 = ipv6
+        # Idle workers sleep until their taps' RX interrupts or a doorbell
+        # wakes them ([dataplane] rx_interrupts), instead of spinning.
+        self.rx_interrupts = rx_interrupts
         self.app_ns = f"{tag}-app" if kernel_twins else None
         self.dir = tempfile.mkdtemp(prefix=f"{tag}-")
         self.fixed_config = config_path is not None
@@ -175,6 +178,7 @@ class Appliance:
         lcores = ",".join(["0@0"] + [f"{w + 1}@1" for w in range(self.workers)])
         return BASE_CONFIG.format(lcores=lcores, tag=self.tag, workers=self.workers,
                                   udp_timeout=self.udp_timeout, n0=0, n1=1,
+                                  rx_interrupts=("rx_interrupts = true\n" if self.rx_interrupts else ""),
                                   dns_port=self.dns_port, dns_vip=DNS_VIP,
                                   socket=self.socket_path,
                                   uplink_mtu=(f"mtu = {self.uplink_mtu}\n" if self.uplink_mtu else ""),

@@ -42,6 +42,7 @@ args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci",
 workers = 1
 flow_table_size = 16384
 idle_sleep_us = 200
+rx_interrupts = true
 
 [[ports]]
 name = "uplink"

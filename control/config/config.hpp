@@ -47,6 +47,10 @@ struct DataplaneConfig {
   // before each next poll, as l3fwd-power backs off; 0 (the default):
   // it spins, for the lowest latency on a core of its own.
   uint32_t idle_sleep_us = 0;
+  // Instead, an idle worker whose every port has RX interrupts sleeps
+  // until one of them, another worker's handoff or the control thread
+  // wakes it (dataplane/worker_sleep.cpp); idle_sleep_us is for the others.
+  bool rx_interrupts = false;
   friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };
 

@@ -137,6 +137,7 @@ void write_dataplane(TomlOut& out, const DataplaneConfig& d) {
   out.key("tcp_closing_timeout", num(d.tcp_closing_timeout));
   out.key("udp_timeout", num(d.udp_timeout));
   if (d.idle_sleep_us != 0) out.key("idle_sleep_us", num(d.idle_sleep_us));
+  if (d.rx_interrupts) out.key("rx_interrupts", boolean(true));
 }
 
 void write_port(TomlOut& out, const PortConfig& port) {

@@ -85,8 +85,9 @@ Result<void> SnapshotPublisher::publish(std::unique_ptr<dp::Snapshot> next) {
   // Check room first so a snapshot reaches every worker or none.
   if (auto r = check_room(); !r) return r;
   const dp::Snapshot* snap = next.release();
-  for (rte_ring* r : rings_) {
-    rte_ring_sp_enqueue(r, const_cast<dp::Snapshot*>(snap));
+  for (size_t w = 0; w < rings_.size(); ++w) {
+    rte_ring_sp_enqueue(rings_[w], const_cast<dp::Snapshot*>(snap));
+    if (w < wakes_.size() && wakes_[w] != nullptr) wakes_[w]->ring();
   }
   const dp::Snapshot* old = current_;
   current_ = snap;

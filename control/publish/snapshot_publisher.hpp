@@ -18,6 +18,7 @@
 #include <rte_ring.h>
 
 #include "control/result.hpp"
+#include "dataplane/doorbell.hpp"
 #include "dataplane/snapshot.hpp"
 
 namespace podgate::ctl {
@@ -39,6 +40,9 @@ class SnapshotPublisher {
   // that change other state along with a publication ask first.
   Result<void> check_room() const;
 
+  // Rings worker w's doorbell (null: none) after each snapshot sent to it:
+  // a worker sleeping with rx_interrupts takes it at once.
+  void wake_with(std::vector<dp::Doorbell*> wakes) { wakes_ = std::move(wakes); }
   // Frees the snapshots every worker has moved past; returns how many.
   uint32_t reclaim();
 
@@ -55,6 +59,7 @@ class SnapshotPublisher {
   rte_rcu_qsbr* qsbr_ = nullptr;
   rte_rcu_qsbr_dq* defer_ = nullptr;
   std::vector<rte_ring*> rings_;
+  std::vector<dp::Doorbell*> wakes_;  // by worker; empty: none sleeps
   const dp::Snapshot* current_ = nullptr;
   uint64_t enqueued_ = 0;
   uint64_t freed_ = 0;

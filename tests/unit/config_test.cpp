@@ -514,7 +514,7 @@ const std::vector<BadCase>& bad_cases() {
       {"unknown key in dataplane", P("[dataplane]\nworker = 2\n"),
        "t.toml:10:1: dataplane: unknown key 'worker'; allowed: workers, flow_table_size, "
        "ipv6_flow_table_size, maglev_table_size, mbufs, rx_ring_size, tx_ring_size, tcp_syn_timeout, "
-       "tcp_established_timeout, tcp_closing_timeout, udp_timeout, idle_sleep_us"},
+       "tcp_established_timeout, tcp_closing_timeout, udp_timeout, idle_sleep_us, rx_interrupts"},
       {"IPv6 flow table below its minimum", P("[dataplane]\nipv6_flow_table_size = 100\n"),
        "t.toml:10:24: dataplane.ipv6_flow_table_size: 100 is not in 1024..268435456"},
       {"string where an integer belongs", P("[dataplane]\nworkers = \"2\"\n"),
