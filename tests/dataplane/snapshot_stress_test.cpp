@@ -203,6 +203,82 @@ TEST(SnapshotStress, PublishingContinuouslyWhileWorkersForwardLosesNothing) {
               static_cast<unsigned long long>(d.publisher().freed()));
 }
 
+// [dataplane] rx_interrupts (dataplane/worker_sleep.cpp): an idle worker
+// sleeps until its doorbell rings.  Worker 1 polls no port, so it sleeps
+// whenever it has nothing; worker 0 polls both ring ports (no RX
+// interrupts: it keeps polling) and hands worker 1 its connections.  A
+// handoff, a snapshot and stop() must each wake it, and its sleeps must
+// not hold up the freeing of replaced snapshots.
+TEST(SleepingWorker, AHandoffASnapshotAndStopEachWakeIt) {
+  DataplaneSetup s;
+  s.config_toml = config(1);
+  s.workers = 2;
+  s.rx = {{kUplink, kPods}, {}};
+  s.sleeping_workers = true;
+  Dataplane d(std::move(s));
+  d.neighbors().set(kPod0, kPod0Mac);
+  d.neighbors().set(kPod1, kPod1Mac);
+  const dp::WorkerCounters& sleeper = d.worker(1).counters();
+  const dp::WorkerCounters& poller = d.worker(0).counters();
+  auto wait_until = [](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  };
+  // Asleep (again): its sleeps are 10 ms long, so two more mean it is in one.
+  auto wait_asleep = [&] {
+    const uint64_t n = sleeper.idle_waits.get();
+    return wait_until([&] { return sleeper.idle_waits.get() >= n + 2; });
+  };
+
+  d.launch({1, 2});
+  ASSERT_TRUE(wait_asleep()) << "the worker with nothing to poll never slept";
+
+  // Connections worker 1 owns, each SYN sent while it sleeps: worker 0
+  // receives it, hands it over and rings; worker 1 forwards it.  (A SYN
+  // that finds it between two sleeps needs no ring: five all doing so is
+  // not a real outcome.)
+  uint16_t port = 20000;
+  for (int i = 0; i < 5; ++i, ++port) {
+    while (d.worker(0).ownership().owner(kClient, dp::to_be16(port)) != 1) ++port;
+    ASSERT_TRUE(wait_asleep());
+    const uint64_t out = poller.tx_packets.get() + sleeper.tx_packets.get();
+    ASSERT_TRUE(d.port(kUplink).inject(TcpPacket{{port_mac(kUplink), kClientMac}, {kClient, kVip},
+                                                 {port, 80, kSyn}, {}}.frame()));
+    ASSERT_TRUE(wait_until([&] { return sleeper.tx_packets.get() + poller.tx_packets.get() > out; }))
+        << "the handed-off SYN was not forwarded";
+  }
+  EXPECT_EQ(sleeper.handoff_in.get(), 5u);
+  EXPECT_EQ(sleeper.flows_created.get(), 5u);
+  EXPECT_EQ(d.collect().size(), 5u);
+  EXPECT_GE(sleeper.doorbell_wakes.get(), 1u) << "no handoff rang the sleeping owner";
+
+  // Snapshots published while it sleeps: each rings it awake to take it,
+  // and the replaced ones are freed.
+  const uint64_t rung = sleeper.doorbell_wakes.get();
+  const uint64_t adopted = sleeper.snapshots_adopted.get();
+  for (uint64_t n = 1; n <= 3; ++n) {
+    ASSERT_TRUE(wait_asleep());
+    d.publish(config(n % 2 == 1 ? 3 : 1));
+    ASSERT_TRUE(wait_until([&] { return sleeper.snapshots_adopted.get() == adopted + n; }));
+  }
+  EXPECT_GE(sleeper.doorbell_wakes.get(), rung + 1) << "no publication rang the sleeping worker";
+  ASSERT_TRUE(wait_asleep());
+  EXPECT_TRUE(wait_until([&] {
+    d.publisher().reclaim();
+    return d.publisher().pending_frees() == 0;
+  })) << "a sleeping worker held up the freeing of " << d.publisher().pending_frees() << " snapshots";
+
+  // stop() rings it too; a worker that waited for its timeout would still
+  // stop, 10 ms later, so this only shows that stopping a sleeper works.
+  ASSERT_TRUE(wait_asleep());
+  d.stop();
+  EXPECT_EQ(d.drops_total(), 0u) << d.drop_summary();
+}
+
 // The RCU contract itself, step by step and deterministic (workers driven by
 // poll_once() from this thread): a replaced snapshot is freed only once
 // every worker has passed a quiescent state after the publication, however

@@ -258,6 +258,11 @@ struct DataplaneSetup {
   // Changes the parsed config before it is published (what TOML cannot
   // say in a test, or says only later).
   std::function<void(ctl::Config&)> amend;
+  // [dataplane] rx_interrupts as the Appliance sets it up for ports
+  // without RX interrupts (the ring ports): a worker that polls no port
+  // gets a doorbell, rung by the others' handoffs, by publish() and by
+  // stop(), and sleeps when idle (launch()); the others keep polling.
+  bool sleeping_workers = false;
 };
 
 class Dataplane {
@@ -308,6 +313,19 @@ class Dataplane {
       rx.resize(setup_.workers);
       for (size_t i = 0; i < ports_.size(); ++i) rx[i % setup_.workers].push_back(i);
     }
+    std::vector<dp::Doorbell*> wakes;
+    if (setup_.sleeping_workers && !setup_.rss_steered && !setup_.queue_per_worker) {
+      for (uint32_t w = 0; w < setup_.workers; ++w) {
+        if (!rx.at(w).empty()) {
+          wakes.push_back(nullptr);
+          continue;
+        }
+        wakes_.push_back(std::make_unique<dp::Doorbell>(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
+        if (wakes_.back()->fd() < 0) throw std::runtime_error("doorbell: eventfd failed");
+        wakes.push_back(wakes_.back().get());
+      }
+      publisher_->wake_with(wakes);
+    }
     for (uint32_t w = 0; w < setup_.workers; ++w) {
       dp::WorkerSetup s;
       s.id = w;
@@ -337,6 +355,8 @@ class Dataplane {
       s.handoff_rings = handoff_;
       s.punt_ring = punt_ring_;
       s.doorbell = doorbell_.get();
+      s.wake = wakes.empty() ? nullptr : wakes[w];
+      s.worker_wakes = wakes;
       s.qsbr = publisher_->qsbr();
       s.neighbors = neighbors_;
       s.neighbors6 = neighbors6_;
@@ -526,6 +546,7 @@ class Dataplane {
   void stop() {
     if (lcores_.empty()) return;
     stop_.store(true);
+    for (const auto& wake : wakes_) wake->ring();
     for (unsigned l : lcores_) rte_eal_wait_lcore(l);
     lcores_.clear();
   }
@@ -578,6 +599,7 @@ class Dataplane {
   dp::NeighborTable6* neighbors6_ = nullptr;
   rte_ring* punt_ring_ = nullptr;
   std::unique_ptr<dp::Doorbell> doorbell_;
+  std::vector<std::unique_ptr<dp::Doorbell>> wakes_;  // sleeping_workers: by worker
   std::vector<rte_ring*> handoff_;
   std::unique_ptr<ctl::SnapshotPublisher> publisher_;
   std::unique_ptr<ctl::StatsSlots> slots_;

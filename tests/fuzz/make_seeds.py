@@ -51,6 +51,7 @@ tcp_established_timeout = 604800
 tcp_closing_timeout = 1
 udp_timeout = 77
 idle_sleep_us = 100
+rx_interrupts = true
 [[ports]]
 name = "uplink"
 device = "0000:01:00.0"

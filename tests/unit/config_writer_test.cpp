@@ -57,6 +57,8 @@ Config rich_config() {
   d.tcp_established_timeout = 604800;
   d.tcp_closing_timeout = 1;
   d.udp_timeout = 77;
+  d.idle_sleep_us = 100;
+  d.rx_interrupts = true;
 
   c.ports = {
       {"uplink", "0000:01:00.0", pfx("192.0.2.1/24"), mac("02:00:00:00:00:01"), 9000,
