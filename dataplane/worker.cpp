@@ -102,9 +102,11 @@ void Worker::run(const std::atomic<bool>& stop) noexcept {
     } else if (++idle_polls_ == 1) {
       idle_since = now_;
     } else if (idle_polls_ > kIdlePolls) {
-      // Still idle after a sleep: the next empty poll sleeps again.
+      // Still idle after a sleep that timed out: the next empty poll
+      // sleeps again.  Woken, it polls as after any packet, and sleeps
+      // again after 10 ms without one.
       if (sleeps && now_ - idle_since >= kIdleBeforeSleepMs) {
-        sleep_until_woken(stop);
+        if (sleep_until_woken(stop)) idle_polls_ = 0;
       } else if (setup_.idle_sleep_us != 0) {
         rte_delay_us_sleep(setup_.idle_sleep_us);
       } else {

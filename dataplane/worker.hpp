@@ -471,7 +471,7 @@ class Worker : public DpObject {
   // The idle worker's sleep with `rx_interrupts` (worker_sleep.cpp).
   bool watch_wake_sources() noexcept;    // on this thread's epoll; false: cannot
   void unwatch_wake_sources() noexcept;
-  void sleep_until_woken(const std::atomic<bool>& stop) noexcept;
+  bool sleep_until_woken(const std::atomic<bool>& stop) noexcept;  // false: timed out
   bool has_input(const std::atomic<bool>& stop) const noexcept;
 
   WorkerSetup setup_;

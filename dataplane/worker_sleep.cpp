@@ -8,6 +8,8 @@
 //   the control thread sent it a snapshot, asked it for a flow listing, or
 //   asked it to stop (Appliance),
 // - or kIdleWaitMs, for the expiry sweep and the counters' gauges.
+// Woken by a queue or the doorbell, it polls again as after any packet,
+// for 10 ms (Worker::run()) before it sleeps again.
 //
 // While it sleeps it is offline in QSBR, so that the control thread frees
 // old snapshots without waiting for it; back online it adopts the newest
@@ -35,8 +37,9 @@ constexpr uint32_t kIdleExpiryFlows = 1024;
 // net_tap's a level-triggered watch of its descriptor (RxQueue::level_fd):
 // net_tap reads its descriptor only after its SIGIO handler has run in
 // some thread of the process, which may be after the descriptor woke this
-// one.  An edge would then be spent on a burst that read nothing, and the
-// packet would wait for the next timeout; a level wakes the worker again.
+// one.  The 10 ms of polling after a wake-up cover that; should the
+// signal take longer still, an edge would have been spent and the packet
+// would wait for the next timeout, while a level wakes the worker again.
 bool Worker::watch_wake_sources() noexcept {
   level_events_.assign(setup_.rx_queues.size(), rte_epoll_event{});
   auto watch = [&](size_t i, uint64_t op) {
@@ -93,11 +96,12 @@ bool Worker::has_input(const std::atomic<bool>& stop) const noexcept {
   return false;
 }
 
-void Worker::sleep_until_woken(const std::atomic<bool>& stop) noexcept {
+bool Worker::sleep_until_woken(const std::atomic<bool>& stop) noexcept {
   // A device without an enable operation (net_tap: -ENOTSUP) raises it
   // whenever packets wait.
   for (const RxQueue& q : setup_.rx_queues) rte_eth_dev_rx_intr_enable(q.port_id, q.queue);
   setup_.wake->arm();
+  bool woken = true;
   if (!has_input(stop)) {
     rte_rcu_qsbr_thread_offline(setup_.qsbr, setup_.id);
     rte_epoll_event events[8];
@@ -110,6 +114,7 @@ void Worker::sleep_until_woken(const std::atomic<bool>& stop) noexcept {
     if (by_doorbell) counters_.doorbell_wakes.add();
     if (by_rx) counters_.rx_interrupt_wakes.add();
     if (n <= 0) {
+      woken = false;
       flows_.expire_some(now_ms(), kIdleExpiryFlows);
       flows6_.expire_some(now_ms(), kIdleExpiryFlows);
     }
@@ -117,6 +122,7 @@ void Worker::sleep_until_woken(const std::atomic<bool>& stop) noexcept {
   setup_.wake->disarm();
   setup_.wake->clear();
   for (const RxQueue& q : setup_.rx_queues) rte_eth_dev_rx_intr_disable(q.port_id, q.queue);
+  return woken;
 }
 
 }  // namespace podgate::dp
