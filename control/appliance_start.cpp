@@ -381,7 +381,6 @@ Result<void> Appliance::launch_workers() {
     s.handoff_rings = handoff_rings_;
     s.punt_ring = punt_ring_;
     s.doorbell = doorbell_.get();
-    s.wake = wakes.empty() ? nullptr : wakes[w];
     s.worker_wakes = wakes;
     s.qsbr = publisher_->qsbr();
     s.neighbors = neighbors_;

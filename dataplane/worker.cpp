@@ -76,7 +76,7 @@ Worker::~Worker() = default;
 // - or, with idle_sleep_us, a nap that long (several appliances or other
 //   work sharing cores: an idle worker then gives its core away, and a
 //   packet waits at most that long);
-// - and with `rx_interrupts` (setup_.wake), once it has been idle for
+// - and with `rx_interrupts` (wake()), once it has been idle for
 //   kIdleBeforeSleepMs, a sleep until an RX interrupt of its queues, its
 //   doorbell, or 10 ms (sleep_until_woken(), worker_sleep.cpp): an idle
 //   worker costs no CPU, and a packet wakes it.  Not at once: waking a
@@ -92,7 +92,7 @@ void Worker::run(const std::atomic<bool>& stop) noexcept {
   constexpr uint32_t kIdlePauses = 64;
   constexpr uint32_t kIdleBeforeSleepMs = 10;
   rte_rcu_qsbr_thread_online(setup_.qsbr, setup_.id);
-  const bool sleeps = setup_.wake != nullptr && watch_wake_sources();
+  const bool sleeps = wake() != nullptr && watch_wake_sources();
   uint32_t idle_since = 0;  // now_ at the first empty poll
   while (!stop.load(std::memory_order_relaxed)) {
     const uint64_t before = counters_.rx_packets.get() + counters_.handoff_in.get();

@@ -100,13 +100,12 @@ struct WorkerSetup {
   std::vector<rte_ring*> handoff_rings; // inbound ring of every worker
   rte_ring* punt_ring = nullptr;        // workers -> control, MPSC
   Doorbell* doorbell = nullptr;         // rung after a poll that punted; null: none
-  // [dataplane] rx_interrupts (worker_sleep.cpp): this worker's own
-  // doorbell, set when every RX queue it polls has an RX interrupt; an idle
-  // worker then sleeps until one of them or the doorbell wakes it.  Null:
-  // it pauses or sleeps idle_sleep_us instead.
-  Doorbell* wake = nullptr;
-  // Every worker's `wake`, by id (null where that worker does not sleep
-  // so): rung after handing that worker packets.  Empty when none sleeps.
+  // [dataplane] rx_interrupts (worker_sleep.cpp): every worker's own
+  // doorbell, by id, set for a worker when every RX queue it polls has an
+  // RX interrupt; an idle worker then sleeps until one of them or its
+  // doorbell wakes it, and another worker rings it after handing it
+  // packets.  Null: that worker pauses or sleeps idle_sleep_us instead.
+  // Empty when none sleeps.
   std::vector<Doorbell*> worker_wakes;
   rte_rcu_qsbr* qsbr = nullptr;
   const NeighborTable* neighbors = nullptr;
@@ -469,6 +468,9 @@ class Worker : public DpObject {
   uint32_t now_ms() const noexcept;
 
   // The idle worker's sleep with `rx_interrupts` (worker_sleep.cpp).
+  Doorbell* wake() const noexcept {  // this worker's doorbell; null: it does not sleep so
+    return setup_.worker_wakes.empty() ? nullptr : setup_.worker_wakes[setup_.id];
+  }
   bool watch_wake_sources() noexcept;    // on this thread's epoll; false: cannot
   void unwatch_wake_sources() noexcept;
   bool sleep_until_woken(const std::atomic<bool>& stop) noexcept;  // false: timed out
@@ -509,7 +511,7 @@ class Worker : public DpObject {
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   bool punted_ = false;      // this poll punted a packet: ring the doorbell at its end
-  rte_epoll_event wake_event_{};  // setup_.wake's entry in this thread's epoll (DPDK keeps a pointer)
+  rte_epoll_event wake_event_{};  // wake()'s entry in this thread's epoll (DPDK keeps a pointer)
   std::vector<rte_epoll_event> level_events_;  // by RX queue: those with a level_fd
   rte_mbuf* burst_[kBurst];
   // What process_burst()'s first pass learnt of each packet.  A member, not

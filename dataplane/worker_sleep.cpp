@@ -59,7 +59,7 @@ bool Worker::watch_wake_sources() noexcept {
   wake_event_.epdata.event = EPOLLIN;
   wake_event_.epdata.data = &wake_event_;
   if (added == setup_.rx_queues.size() &&
-      rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_ADD, setup_.wake->fd(), &wake_event_) == 0) {
+      rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_ADD, wake()->fd(), &wake_event_) == 0) {
     return true;
   }
   for (size_t i = 0; i < added; ++i) watch(i, RTE_INTR_EVENT_DEL);
@@ -77,7 +77,7 @@ void Worker::unwatch_wake_sources() noexcept {
       rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_DEL, q.level_fd, &level_events_[i]);
     }
   }
-  rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_DEL, setup_.wake->fd(), &wake_event_);
+  rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_DEL, wake()->fd(), &wake_event_);
 }
 
 // Whether anything waits that the doorbell or an interrupt would announce
@@ -100,7 +100,7 @@ bool Worker::sleep_until_woken(const std::atomic<bool>& stop) noexcept {
   // A device without an enable operation (net_tap: -ENOTSUP) raises it
   // whenever packets wait.
   for (const RxQueue& q : setup_.rx_queues) rte_eth_dev_rx_intr_enable(q.port_id, q.queue);
-  setup_.wake->arm();
+  wake()->arm();
   bool woken = true;
   if (!has_input(stop)) {
     rte_rcu_qsbr_thread_offline(setup_.qsbr, setup_.id);
@@ -119,8 +119,8 @@ bool Worker::sleep_until_woken(const std::atomic<bool>& stop) noexcept {
       flows6_.expire_some(now_ms(), kIdleExpiryFlows);
     }
   }
-  setup_.wake->disarm();
-  setup_.wake->clear();
+  wake()->disarm();
+  wake()->clear();
   for (const RxQueue& q : setup_.rx_queues) rte_eth_dev_rx_intr_disable(q.port_id, q.queue);
   return woken;
 }

@@ -355,7 +355,6 @@ class Dataplane {
       s.handoff_rings = handoff_;
       s.punt_ring = punt_ring_;
       s.doorbell = doorbell_.get();
-      s.wake = wakes.empty() ? nullptr : wakes[w];
       s.worker_wakes = wakes;
       s.qsbr = publisher_->qsbr();
       s.neighbors = neighbors_;
