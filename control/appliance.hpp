@@ -119,6 +119,7 @@ class Appliance {
   const std::vector<dp::PortInfo>& ports() const noexcept { return ports_; }
   size_t worker_count() const noexcept { return workers_.size(); }
   const dp::WorkerCounters& worker_counters(size_t w) const { return workers_.at(w)->counters(); }
+  const char* worker_idle_mode(size_t w) const { return workers_.at(w)->idle_mode(); }
   const PuntHandler& punt() const noexcept { return *punt_; }
   // The control loop's turns (each an epoll wake-up, timed out or not),
   // and how many of them a worker's doorbell started.

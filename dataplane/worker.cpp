@@ -93,6 +93,7 @@ void Worker::run(const std::atomic<bool>& stop) noexcept {
   constexpr uint32_t kIdleBeforeSleepMs = 10;
   rte_rcu_qsbr_thread_online(setup_.qsbr, setup_.id);
   const bool sleeps = wake() != nullptr && watch_wake_sources();
+  idle_mode_.store(sleeps ? "sleeps" : setup_.idle_sleep_us != 0 ? "naps" : "spins", std::memory_order_relaxed);
   uint32_t idle_since = 0;  // now_ at the first empty poll
   while (!stop.load(std::memory_order_relaxed)) {
     const uint64_t before = counters_.rx_packets.get() + counters_.handoff_in.get();

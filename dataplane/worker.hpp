@@ -195,6 +195,10 @@ class Worker : public DpObject {
   const FlowTable6& flows6() const noexcept { return flows6_; }  // owner or stopped
   // The `flows` command's mailbox (control thread side: ask/answered/collect).
   FlowQuery& flow_query() noexcept { return query_; }
+  // What run() does when idle (Worker::run()), known once it has started:
+  // "spins", "naps" (idle_sleep_us) or "sleeps" (rx_interrupts, its
+  // sources watched); "starting" before.  Any thread.
+  const char* idle_mode() const noexcept { return idle_mode_.load(std::memory_order_relaxed); }
   uint64_t snapshot_generation() const noexcept {
     return snapshot_->generation;
   }
@@ -511,6 +515,7 @@ class Worker : public DpObject {
   uint32_t now_ = 0;
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   bool punted_ = false;      // this poll punted a packet: ring the doorbell at its end
+  std::atomic<const char*> idle_mode_{"starting"};
   rte_epoll_event wake_event_{};  // wake()'s entry in this thread's epoll (DPDK keeps a pointer)
   std::vector<rte_epoll_event> level_events_;  // by RX queue: those with a level_fd
   rte_mbuf* burst_[kBurst];

@@ -288,6 +288,7 @@ LongReply stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
   for (size_t w = 0; w < app.worker_count(); ++w) {
     json j = counters_json(app.worker_counters(w));
     j["worker"] = w;
+    j["idle"] = app.worker_idle_mode(w);
     workers.push_back(std::move(j));
   }
   json control = counters_json(app.punt().counters());

@@ -259,6 +259,11 @@ class TwoWorkerForwardingTest(ForwardingTest):
         self.app.curl_many(f"http://{VIP}/", 40)
         self.assertRegex(self.app.counters(), r"handoff_out=\d+")
 
+    def test_each_worker_says_what_it_does_when_idle(self):
+        expected = "sleeps" if self.RX_INTERRUPTS else "spins"
+        self.assertEqual([w["idle"] for w in self.app.ask({"command": "stats"})["workers"]],
+                         [expected] * self.WORKERS)
+
 
 class SleepingWorkersForwardingTest(TwoWorkerForwardingTest):
     """The same behaviour with workers that sleep when idle
