@@ -1,7 +1,8 @@
 // The idle worker's sleep with `[dataplane] rx_interrupts`, as l3fwd-power
-// sleeps: after kIdlePolls empty polls (Worker::run()) the worker enables
-// its RX queues' interrupts, arms its doorbell, looks once more at every
-// input, and sleeps in this thread's epoll until
+// sleeps: once it has been idle for 10 ms (kIdleBeforeSleepMs,
+// Worker::run()) the worker enables its RX queues' interrupts, arms its
+// doorbell, looks once more at every input, and sleeps in this thread's
+// epoll until
 // - a port's RX interrupt (net_tap's queue descriptor is readable while
 //   packets wait; a PCI NIC's interrupt is enabled for the sleep only),
 // - its doorbell: another worker handed it packets (flush_handoffs()), or
@@ -87,9 +88,9 @@ bool Worker::has_input(const std::atomic<bool>& stop) const noexcept {
   if (rte_ring_count(setup_.snapshot_ring) != 0) return true;
   if (setup_.count > 1 && rte_ring_count(setup_.handoff_rings[setup_.id]) != 0) return true;
   // A NIC raises its interrupt for packets that arrive once it is enabled:
-  // one that came in between shows in its descriptor.  net_tap has no
-  // descriptor status (-ENOTSUP), and needs none: its descriptor is
-  // readable while packets wait.
+  // one that came in between shows in its descriptor.  A device without a
+  // descriptor status answers otherwise; net_tap needs none: its queue's
+  // descriptor is watched level-triggered.
   for (const RxQueue& q : setup_.rx_queues) {
     if (rte_eth_rx_descriptor_status(q.port_id, q.queue, 0) == RTE_ETH_RX_DESC_DONE) return true;
   }
