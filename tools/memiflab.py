@@ -327,11 +327,41 @@ class MemifPodgate:
     def generate(self, *args, on_started=None, timeout=120):
         """Runs podgate-gen on CPU 0 against this podgate with these
         options (after its --json); returns run_generator's
-        (exit code, results or None, output)."""
+        (exit code, results or None, output), the output followed by
+        drop_report()."""
         self.wait_links_down()
         out = os.path.join(self.dir, f"gen-{time.monotonic_ns()}.json")
         command = [gen_binary(), "--no-huge", "--no-shconf", "-m", "256", "--no-pci",
                    "--lcores", "0@0", "--file-prefix", f"{self.tag}gen",
                    *generator_vdevs(self.socket("up"), self.socket("pods")),
                    "--", "--json", out, *args]
-        return run_generator(command, out, on_started=on_started, timeout=timeout)
+        code, results, output = run_generator(command, out, on_started=on_started, timeout=timeout)
+        return code, results, output + self.drop_report()
+
+    def drop_report(self):
+        """podgate's packet totals since it started, its nonzero drop
+        counters (control thread and each worker, by reason) and port
+        errors, as a line for a test's failure message: a lost packet
+        then says whether, and where, podgate lost it."""
+        if self.proc.poll() is not None:
+            return f"podgate exited ({self.proc.returncode})\n"
+        try:
+            stats = self.ask("stats")
+        except (OSError, ValueError) as e:
+            return f"podgate stats unavailable: {e}\n"
+        workers = stats["workers"]
+        parts = ["workers received {} and sent {} packets".format(
+            sum(w["counters"]["rx_packets"] for w in workers),
+            sum(w["counters"]["tx_packets"] for w in workers))]
+        for name, c in [("control", stats["control"])] + [
+                (f"worker {w['worker']}", w) for w in workers]:
+            drops = {k: v for k, v in c["drops"].items() if v}
+            if drops:
+                parts.append(f"{name} drops {drops}")
+        for port in stats["ports"]:
+            errors = {k: port[k] for k in ("ierrors", "imissed", "oerrors", "rx_nombuf") if port[k]}
+            if errors:
+                parts.append(f"port {port['name']} {errors}")
+        if len(parts) == 1:
+            parts.append("no drops, no port errors")
+        return "podgate since it started: " + "; ".join(parts) + "\n"
