@@ -182,10 +182,12 @@ RxEngine::RxEngine(RxConfig cfg, Counters& counters) : cfg_(std::move(cfg)), cou
   counters_.endpoint_packets.assign(cfg_.flows->endpoint_count(), 0);
 }
 
-void RxEngine::poll() noexcept {
+uint32_t RxEngine::poll() noexcept {
+  uint32_t read = 0;
   for (const RxQueue& q : cfg_.queues) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, rx_, kBurst);
     if (n == 0) continue;
+    read += n;
     const uint64_t now = rte_rdtsc();
     for (uint16_t i = 0; i < n; ++i) {
       if (q.port == cfg_.pod_port) {
@@ -197,6 +199,7 @@ void RxEngine::poll() noexcept {
     flush(cfg_.pod_port, cfg_.pod_tx_queue, out_pod_, out_pod_n_);
     flush(cfg_.client_port, cfg_.client_tx_queue, out_client_, out_client_n_);
   }
+  return read;
 }
 
 void RxEngine::flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n) noexcept {

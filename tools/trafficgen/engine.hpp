@@ -119,8 +119,8 @@ struct RxConfig {
 class RxEngine {
  public:
   RxEngine(RxConfig cfg, Counters& counters);
-  // One burst from each queue, checked and answered.
-  void poll() noexcept;
+  // One burst from each queue, checked and answered; the packets read.
+  uint32_t poll() noexcept;
 
  private:
   void on_pod_packet(rte_mbuf* m, uint64_t now) noexcept;

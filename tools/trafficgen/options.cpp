@@ -569,7 +569,8 @@ Traffic:
                         port takes them)
   --duration SEC        sending time (default 5; fractions allowed)
   --count N             send N packets in all instead of --duration
-  --drain-ms MS         keep receiving after the last send (default 500)
+  --drain-ms MS         keep receiving after the last send (default 500),
+                        then read what waits in the queues
   --reply               the Pods answer every packet; replies are checked
   --new-flows           a SYN flood: every packet is the SYN of a new
                         connection, from the next client address x port of
