@@ -12,12 +12,19 @@
 // independent random pointer chases over MB of memory, K = 1 giving the
 // latency of one miss and larger K how many misses overlap (the cycles a
 // miss at the best K bound a burst whose every lookup misses).
+// `fill KICKS` asks what the one-line layout could hold: a table of
+// lines of two records, each key in one of two lines, an insert into two
+// full lines moving residents to their other line (a cuckoo walk of at
+// most KICKS moves, undone when it fails).  It fills a table once, then
+// churns it at fixed loads (erase one, insert one), and counts the
+// inserts refused.
 // Memory is 2 MiB hugepages where free (echo 1024 > /proc/sys/vm/nr_hugepages),
 // else 4 KiB pages.  x86-64 only; not built by meson:
 //
 //   g++ -O2 -march=native -std=c++20 -o /tmp/lookup_floor tools/bench/lookup_floor.cpp
 //   taskset -c 1 /tmp/lookup_floor 1000000 10      # flows, dummy work a pass
 //   taskset -c 1 /tmp/lookup_floor chase 64         # MiB
+//   /tmp/lookup_floor fill 16                       # cuckoo moves at most
 #include <emmintrin.h>
 #include <sys/mman.h>
 #include <x86intrin.h>
@@ -26,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -90,9 +98,119 @@ int chase(uint64_t mb) {
   return 0;
 }
 
+// The one-line layout's placement: lines of two keys (0: empty), each key
+// in its first or second line.
+class TwoWayLines {
+ public:
+  explicit TwoWayLines(uint32_t lines) : lines_(lines), keys_(2 * size_t{lines}, 0) {}
+  bool insert(uint64_t key, int kicks, std::mt19937& rng) {
+    if (put(first(key), key) || put(second(key), key)) return true;
+    // A random walk: take a slot of a full line, move its key to that
+    // key's other line; repeat from there while that one is full too.
+    std::vector<std::pair<size_t, uint64_t>> undo;
+    uint32_t line = (rng() & 1) != 0 ? first(key) : second(key);
+    uint64_t moving = key;
+    for (int k = 0; k < kicks; ++k) {
+      ++moves_;
+      const size_t at = 2 * size_t{line} + (rng() & 1);
+      undo.emplace_back(at, keys_[at]);
+      std::swap(moving, keys_[at]);
+      line = first(moving) == line ? second(moving) : first(moving);
+      if (put(line, moving)) return true;
+    }
+    for (auto it = undo.rbegin(); it != undo.rend(); ++it) keys_[it->first] = it->second;
+    return false;
+  }
+  // Moves tried by every insert so far, refused ones' included.
+  uint64_t moves() const { return moves_; }
+  void erase(uint64_t key) {
+    for (const uint32_t line : {first(key), second(key)}) {
+      for (size_t at = 2 * size_t{line}; at < 2 * size_t{line} + 2; ++at) {
+        if (keys_[at] == key) {
+          keys_[at] = 0;
+          return;
+        }
+      }
+    }
+  }
+
+ private:
+  // MurmurHash3's 64-bit finaliser: mix() alone, a multiply, spreads
+  // consecutive keys too evenly (a Weyl sequence), which would flatter the
+  // fill beyond what random hashes allow.
+  static uint64_t hash(uint64_t key) {
+    key = mix(key);
+    key *= 0xc4ce'b9fe'1a85'ec53ULL;
+    return key ^ (key >> 33);
+  }
+  uint32_t first(uint64_t key) const { return static_cast<uint32_t>(((hash(key) >> 32) * lines_) >> 32); }
+  uint32_t second(uint64_t key) const {  // another line than first()
+    const auto b = static_cast<uint32_t>(((hash(key) & 0xffff'ffff) * (lines_ - 1)) >> 32);
+    return b + (b >= first(key) ? 1 : 0);
+  }
+  bool put(uint32_t line, uint64_t key) {
+    for (size_t at = 2 * size_t{line}; at < 2 * size_t{line} + 2; ++at) {
+      if (keys_[at] == 0) {
+        keys_[at] = key;
+        return true;
+      }
+    }
+    return false;
+  }
+  uint32_t lines_;
+  std::vector<uint64_t> keys_;
+  uint64_t moves_ = 0;
+};
+
+int fill(int kicks) {
+  constexpr uint32_t kLines = 1u << 19;
+  constexpr uint64_t kSlots = 2 * uint64_t{kLines};
+  std::mt19937 rng(3);
+  {
+    TwoWayLines t(kLines);
+    uint64_t held = 0, refused = 0, key = 1;
+    while (refused < 1000) {
+      if (t.insert(key++, kicks, rng)) {
+        ++held;
+      } else {
+        ++refused;
+      }
+    }
+    std::printf("at most %d moves: the 1000th refused insert at %.1f%% load\n", kicks, 100.0 * held / kSlots);
+  }
+  for (const double load : {0.70, 0.75, 0.80, 0.85}) {
+    TwoWayLines t(kLines);
+    std::vector<uint64_t> live;
+    uint64_t key = 1;
+    while (live.size() < load * kSlots && key < 4 * kSlots) {
+      if (t.insert(key, kicks, rng)) live.push_back(key);
+      ++key;
+    }
+    uint64_t refused = 0;
+    const uint64_t moves_before = t.moves();
+    const uint64_t churn = 4 * kSlots;
+    for (uint64_t i = 0; i < churn; ++i) {
+      uint64_t& victim = live[rng() % live.size()];
+      t.erase(victim);
+      victim = key++;
+      // A refused key is a connection left unpinned; the next one is let in.
+      while (!t.insert(victim, kicks, rng)) {
+        ++refused;
+        victim = key++;
+      }
+    }
+    const auto inserts = static_cast<double>(churn + refused);
+    std::printf("at most %d moves, churn at %.0f%% load: %.3f%% of inserts refused, %.2f moves an insert\n", kicks,
+                100 * load, 100.0 * static_cast<double>(refused) / inserts,
+                static_cast<double>(t.moves() - moves_before) / inserts);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[1], "fill") == 0) return fill(std::atoi(argv[2]));
   if (argc > 2 && std::strcmp(argv[1], "chase") == 0) return chase(std::strtoull(argv[2], nullptr, 10));
   const uint64_t flows = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const int work = argc > 2 ? std::atoi(argv[2]) : 10;
