@@ -7,7 +7,10 @@
 //           a share of keys (DISPLACED percent) first needs its second
 //           bucket, read in a pass 2b;
 //   pass 3: read the record (WRITE=1: and write it), then dummy work.
-// against one line a lookup: records placed by hash, two to a line.
+// against one line a lookup: records placed by hash, two to a line;
+// against a bucket and its records in two adjacent lines, both prefetched
+// in pass 1 (OVERFLOW=N: N percent of records elsewhere, through the
+// bucket); and against a bucket and an unrelated record prefetched at once.
 // `chase MB` measures what the lines cost on this machine instead: K
 // independent random pointer chases over MB of memory, K = 1 giving the
 // latency of one miss and larger K how many misses overlap (the cycles a
@@ -240,6 +243,24 @@ int main(int argc, char** argv) {
     Record* l = t + 2 * (mix(i + 7) % lines);
     (l[0].key != 0 ? l[1] : l[0]).key = i;
   }
+  // The pair layout: a bucket, then a line of two records, in 128 bytes,
+  // the records those of the bucket's keys (a third key's overwrites one:
+  // only the lines matter).  OVERFLOW percent of keys have their record
+  // elsewhere instead, found through the bucket as in podgate's layout.
+  struct alignas(128) Pair {
+    Bucket bucket;
+    Record records[2];
+  };
+  Pair* pairs = table<Pair>(buckets);
+  for (uint64_t i = 0; i < flows; ++i) {
+    Record* two = pairs[mix(i + 7) % buckets].records;
+    (two[0].key != 0 ? two[1] : two[0]).key = i;
+  }
+  const uint64_t overflow = std::getenv("OVERFLOW") ? std::strtoull(std::getenv("OVERFLOW"), nullptr, 10) : 0;
+  enum Layout { kBucketThenRecord, kOneLine, kPair, kBucketAndRecordAtOnce };
+  static const char* const kLayoutNames[] = {
+      "bucket, then record", "record placed by hash", "bucket and its records in a 128-byte pair",
+      "bucket and a random record prefetched at once"};
   constexpr int kBurst = 32;
   constexpr uint64_t kPackets = 20'000'000;
   uint64_t seed = 1, acc = 0;
@@ -250,22 +271,40 @@ int main(int argc, char** argv) {
     }
     return x;
   };
-  for (int layout = 0; layout < 2; ++layout) {
+  // A record line unrelated to the key's bucket (kBucketAndRecordAtOnce,
+  // and kPair's overflow), computed, not looked up.
+  auto elsewhere = [&](uint64_t key) { return &r[mix(key ^ 0x5555) % flows]; };
+  for (const Layout layout : {kBucketThenRecord, kOneLine, kPair, kBucketAndRecordAtOnce}) {
     for (int rep = 0; rep < 3; ++rep) {
       const uint64_t t0 = __rdtsc();
       for (uint64_t p = 0; p < kPackets; p += kBurst) {
         uint64_t key[kBurst], h[kBurst];
         uint32_t ref[kBurst];
         bool second[kBurst];
+        // Pass 1: the key's hash, its lines prefetched.
         for (int i = 0; i < kBurst; ++i) {
           key[i] = mix(seed++) % flows;
           h[i] = mix(key[i] + 7);
-          _mm_prefetch(layout == 0 ? reinterpret_cast<const char*>(&b[h[i] % buckets])
-                                   : reinterpret_cast<const char*>(t + 2 * (h[i] % lines)),
-                       _MM_HINT_T0);
+          switch (layout) {
+            case kBucketThenRecord:
+              _mm_prefetch(reinterpret_cast<const char*>(&b[h[i] % buckets]), _MM_HINT_T0);
+              break;
+            case kOneLine:
+              _mm_prefetch(reinterpret_cast<const char*>(t + 2 * (h[i] % lines)), _MM_HINT_T0);
+              break;
+            case kPair:
+              _mm_prefetch(reinterpret_cast<const char*>(&pairs[h[i] % buckets].bucket), _MM_HINT_T0);
+              _mm_prefetch(reinterpret_cast<const char*>(pairs[h[i] % buckets].records), _MM_HINT_T0);
+              break;
+            case kBucketAndRecordAtOnce:
+              _mm_prefetch(reinterpret_cast<const char*>(&b[h[i] % buckets]), _MM_HINT_T0);
+              _mm_prefetch(reinterpret_cast<const char*>(elsewhere(key[i])), _MM_HINT_T0);
+              break;
+          }
           acc += spin(h[i]) & 1;
         }
-        if (layout == 0) {
+        // Pass 2: the bucket's tags, the record prefetched.
+        if (layout == kBucketThenRecord) {
           for (int i = 0; i < kBurst; ++i) {
             const Bucket& bk = b[h[i] % buckets];
             const __m128i tag = _mm_set1_epi16(static_cast<short>((h[i] >> 48) | 1));
@@ -284,14 +323,36 @@ int main(int argc, char** argv) {
             acc += b[(h[i] >> 20) % buckets].tags[0] & 1;
             _mm_prefetch(reinterpret_cast<const char*>(&r[ref[i]]), _MM_HINT_T0);
           }
+        } else if (layout == kPair && overflow != 0) {
+          for (int i = 0; i < kBurst; ++i) {
+            if ((h[i] >> 8) % 100 >= overflow) continue;
+            acc += pairs[h[i] % buckets].bucket.tags[0] & 1;  // the reference is in the bucket
+            _mm_prefetch(reinterpret_cast<const char*>(elsewhere(key[i])), _MM_HINT_T0);
+          }
         }
+        // Pass 3: the record read (and written).
         for (int i = 0; i < kBurst; ++i) {
-          Record* rec;
-          if (layout == 0) {
-            rec = &r[ref[i]];
-          } else {
-            Record* l = t + 2 * (h[i] % lines);
-            rec = &l[l[0].key != key[i] ? 1 : 0];
+          Record* rec = nullptr;
+          switch (layout) {
+            case kBucketThenRecord:
+              rec = &r[ref[i]];
+              break;
+            case kOneLine: {
+              Record* two = t + 2 * (h[i] % lines);
+              rec = &two[two[0].key != key[i] ? 1 : 0];
+              break;
+            }
+            case kPair: {
+              Pair& pair = pairs[h[i] % buckets];
+              acc += pair.bucket.tags[0] & 1;
+              rec = (h[i] >> 8) % 100 < overflow ? elsewhere(key[i])
+                                                 : &pair.records[pair.records[0].key != key[i] ? 1 : 0];
+              break;
+            }
+            case kBucketAndRecordAtOnce:
+              acc += b[h[i] % buckets].tags[0] & 1;
+              rec = elsewhere(key[i]);
+              break;
           }
           acc += rec->data;
           if (write) rec->stamp = p;
@@ -299,9 +360,9 @@ int main(int argc, char** argv) {
         }
       }
       const uint64_t t1 = __rdtsc();
-      std::printf("%s flows=%llu work=%d displaced=%llu%%: %.1f TSC cycles a packet\n",
-                  layout == 0 ? "bucket, then record" : "record placed by hash",
-                  static_cast<unsigned long long>(flows), work, static_cast<unsigned long long>(displaced),
+      std::printf("%s flows=%llu work=%d displaced=%llu%% overflow=%llu%%: %.1f TSC cycles a packet\n",
+                  kLayoutNames[layout], static_cast<unsigned long long>(flows), work,
+                  static_cast<unsigned long long>(displaced), static_cast<unsigned long long>(overflow),
                   static_cast<double>(t1 - t0) / kPackets);
     }
   }
