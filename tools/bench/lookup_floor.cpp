@@ -1,26 +1,33 @@
-// What two dependent cache lines a lookup cost on this machine, without
-// podgate around them (docs/benchmarks.md, "Where the 1M established
-// packet waits").  It replays the worker's three passes over bursts of 32:
-//   pass 1: hash the key, prefetch its bucket (then some dummy work, as the
-//           worker parses the packet);
+// What the lines of a flow lookup cost on this machine, without podgate
+// around them (docs/benchmarks.md, "Where the 1M established packet waits"
+// and "The 1M established packet, corrected").  Three modes:
+//
+// FLOWS WORK: replays the worker's three passes over bursts of 32 on
+// several layouts, TSC cycles a packet.  Podgate's:
+//   pass 1: hash the key, prefetch its bucket (then WORK rounds of dummy
+//           work, as the worker parses the packet);
 //   pass 2: compare the bucket's 16-bit tags (SSE2), prefetch the record;
-//           a share of keys (DISPLACED percent) first needs its second
+//           a share of keys (DISPLACED=N percent) first needs its second
 //           bucket, read in a pass 2b;
 //   pass 3: read the record (WRITE=1: and write it), then dummy work.
-// against one line a lookup: records placed by hash, two to a line;
-// against a bucket and its records in two adjacent lines, both prefetched
-// in pass 1 (OVERFLOW=N: N percent of records elsewhere, through the
-// bucket); and against a bucket and an unrelated record prefetched at once.
-// `chase MB` measures what the lines cost on this machine instead: K
-// independent random pointer chases over MB of memory, K = 1 giving the
-// latency of one miss and larger K how many misses overlap (the cycles a
-// miss at the best K bound a burst whose every lookup misses).
-// `fill KICKS` asks what the one-line layout could hold: a table of
-// lines of two records, each key in one of two lines, an insert into two
-// full lines moving residents to their other line (a cuckoo walk of at
-// most KICKS moves, undone when it fails).  It fills a table once, then
-// churns it at fixed loads (erase one, insert one), and counts the
-// inserts refused.
+// Against it:
+//   - one line a lookup: records placed by hash, two to a line;
+//   - a bucket and its records in two adjacent lines, both prefetched in
+//     pass 1 (OVERFLOW=N: N percent of records elsewhere, through the
+//     bucket);
+//   - a bucket and an unrelated record line, prefetched at once.
+//
+// chase MB: K independent random pointer chases at once over MB MiB, TSC
+// cycles a miss.  K = 1 gives the latency of one miss; larger K, how many
+// misses overlap (the cycles a miss at the best K bound a burst whose
+// every lookup misses).
+//
+// fill KICKS: what the one-line layout could hold.  Lines of two keys,
+// each key in one of two lines; an insert into two full lines moves
+// residents to their other line (a cuckoo walk of at most KICKS moves,
+// undone when it fails).  It fills a table once, then churns it at fixed
+// loads (erase one, insert one), and counts the inserts refused.
+//
 // Memory is 2 MiB hugepages where free (echo 1024 > /proc/sys/vm/nr_hugepages),
 // else 4 KiB pages.  x86-64 only; not built by meson:
 //
