@@ -57,10 +57,15 @@
 // EAL runs without hugepages (as the tier-2 tests) unless `--hugepages` is
 // given: 4 KiB pages make the 1M case pay more TLB misses than the daemon
 // on hugepages would.
+// `--polls=K` (1 to 64, default 1) times K polls back to back in each
+// round (K bursts waiting on each queue), so that the harness's work
+// between rounds stands between every K bursts only, as in a loaded
+// appliance; io is timed for the K bursts too.
 #include <benchmark/benchmark.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -85,6 +90,10 @@ namespace podgate::test {
 namespace {
 
 constexpr uint16_t kBurst = dp::Worker::kBurst;
+// Polls timed back to back in a round (`--polls`); the RX rings (4096)
+// hold 64 bursts of 32 for each of two queues.
+constexpr int kMaxPolls = 64;
+int g_polls = 1;
 constexpr uint32_t kPodCount = 16;
 constexpr uint16_t kServicePort = 80;
 // Connections on top of the established ones, for the half-open flows of
@@ -450,28 +459,36 @@ void worker_loop(benchmark::State& state) {
   const uint64_t handoffs_before = env.dp().total(&dp::WorkerCounters::handoff_out);
   const uint64_t drops_before = env.dp().drops_total();
   const uint8_t flags = kNewFlows ? kSyn : kAck;
-  uint32_t flows[kWorkers][kBurst];
+  const int polls = g_polls;
+  std::vector<std::array<std::array<uint32_t, kBurst>, kWorkers>> flows(static_cast<size_t>(polls));
   uint64_t cycles = 0, io_cycles = 0, packets = 0, forwarded = 0;
   for (auto _ : state) {
-    for (uint16_t q = 0; q < kWorkers; ++q) {
-      if (kNewFlows) {
-        Env::next_new(flows[q]);
-      } else if (kSpread == Spread::kSteered) {
-        env.next_owned(flows[q], q);
-      } else {
-        env.next_established(flows[q]);
+    for (auto& round : flows) {
+      for (uint16_t q = 0; q < kWorkers; ++q) {
+        uint32_t* burst = round[q].data();
+        if (kNewFlows) {
+          Env::next_new(burst);
+        } else if (kSpread == Spread::kSteered) {
+          env.next_owned(burst, q);
+        } else {
+          env.next_established(burst);
+        }
+        env.inject(burst, flags, kReplies, q);
+        io_cycles += env.io_burst(kReplies, q);
+        env.drain(kReplies);
       }
-      env.inject(flows[q], flags, kReplies, q);
-      io_cycles += env.io_burst(kReplies, q);
-      env.drain(kReplies);
     }
-    for (uint16_t q = 0; q < kWorkers; ++q) env.inject(flows[q], flags, kReplies, q);
+    for (auto& round : flows) {
+      for (uint16_t q = 0; q < kWorkers; ++q) env.inject(round[q].data(), flags, kReplies, q);
+    }
     const uint64_t t0 = rte_rdtsc();
-    for (dp::Worker* w : workers) timed_poll(*w);
+    for (int k = 0; k < polls; ++k) {
+      for (dp::Worker* w : workers) timed_poll(*w);
+    }
     const uint64_t t1 = rte_rdtsc();
     state.SetIterationTime(static_cast<double>(t1 - t0) / tsc_hz());
     cycles += t1 - t0;
-    packets += kBurst * kWorkers;
+    packets += uint64_t{kBurst} * kWorkers * static_cast<uint64_t>(polls);
     forwarded += env.drain(kReplies);
   }
   // What a later worker handed to an earlier one in the last round waits
@@ -549,13 +566,25 @@ BENCHMARK(BM_Established6_2Steered)->ArgName("flows")->Arg(10'000)->UseManualTim
 // whose TLB misses dominate the 1M-flow cases on a virtual machine.
 int main(int argc, char** argv) {
   bool hugepages = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--hugepages") {
+  for (int i = 1; i < argc;) {
+    const std::string_view arg(argv[i]);
+    if (arg == "--hugepages") {
       hugepages = true;
-      std::copy(argv + i + 1, argv + argc, argv + i);
-      --argc;
-      break;
+    } else if (arg.starts_with("--polls=")) {
+      char* end = nullptr;
+      const long k = std::strtol(argv[i] + 8, &end, 10);
+      if (*end != '\0' || k < 1 || k > podgate::test::kMaxPolls) {
+        std::fprintf(stderr, "worker_bench: --polls wants a number from 1 to %d, not '%s'\n",
+                     podgate::test::kMaxPolls, argv[i] + 8);
+        return 1;
+      }
+      podgate::test::g_polls = static_cast<int>(k);
+    } else {
+      ++i;
+      continue;
     }
+    std::copy(argv + i + 1, argv + argc, argv + i);
+    --argc;
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
