@@ -11,7 +11,9 @@
 //           bucket, read in a pass 2b;
 //   pass 3: read the record (WRITE=1: and write it), then dummy work.
 // Against it:
-//   - one line a lookup: records placed by hash, two to a line;
+//   - one line a lookup: records placed by hash, two to a line, every
+//     lookup reading just its line (the best case: with random hashes
+//     not every record fits its line, see `fill`);
 //   - a bucket and its records in two adjacent lines, both prefetched in
 //     pass 1 (OVERFLOW=N: N percent of records elsewhere, through the
 //     bucket);
@@ -49,11 +51,15 @@
 
 namespace {
 
+// MurmurHash3's 64-bit finaliser.  Both multiplies matter: one alone
+// spreads consecutive keys too evenly (a Weyl sequence), which flatters
+// any placement by hash beyond what random hashes allow.
 uint64_t mix(uint64_t x) {
   x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
+  x *= 0xff51'afd7'ed55'8ccdULL;
   x ^= x >> 33;
-  return x;
+  x *= 0xc4ce'b9fe'1a85'ec53ULL;
+  return x ^ (x >> 33);
 }
 
 // podgate's bucket: 8 16-bit tags, 8 32-bit record references.
@@ -145,17 +151,9 @@ class TwoWayLines {
   }
 
  private:
-  // MurmurHash3's 64-bit finaliser: mix() alone, a multiply, spreads
-  // consecutive keys too evenly (a Weyl sequence), which would flatter the
-  // fill beyond what random hashes allow.
-  static uint64_t hash(uint64_t key) {
-    key = mix(key);
-    key *= 0xc4ce'b9fe'1a85'ec53ULL;
-    return key ^ (key >> 33);
-  }
-  uint32_t first(uint64_t key) const { return static_cast<uint32_t>(((hash(key) >> 32) * lines_) >> 32); }
+  uint32_t first(uint64_t key) const { return static_cast<uint32_t>(((mix(key) >> 32) * lines_) >> 32); }
   uint32_t second(uint64_t key) const {  // another line than first()
-    const auto b = static_cast<uint32_t>(((hash(key) & 0xffff'ffff) * (lines_ - 1)) >> 32);
+    const auto b = static_cast<uint32_t>(((mix(key) & 0xffff'ffff) * (lines_ - 1)) >> 32);
     return b + (b >= first(key) ? 1 : 0);
   }
   bool put(uint32_t line, uint64_t key) {
