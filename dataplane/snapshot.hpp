@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -225,6 +226,38 @@ struct Route {
     const rte_be32_t mask = Ip4::from_host(prefix.mask_host()).be;
     return Route{prefix, via, port, mask, prefix.addr.be & mask};
   }
+  friend bool operator==(const Route&, const Route&) = default;
+};
+
+// The route beyond a router that each /16 of the IPv4 space takes as a
+// whole.  Replies go to clients, and a gateway's clients are many and
+// almost all beyond a router: a reply finds its router's adjacency from
+// its client's /16 with one load (Worker::forward_to_client()), with no
+// state per client and no route scan.  A /16 that a connected route
+// covers, that nothing routes, or that a route longer than /16 splits
+// holds 0: there, Snapshot::route() tells.  64 KiB, made with the routes
+// and shared by the snapshots that have the same ones.
+struct RoutedBy16 : DpObject {
+  static constexpr size_t kMaxRoutes = 255;  // an entry is a route's index + 1
+  std::array<uint8_t, size_t{1} << 16> route_plus_one{};
+
+  // `routes`: a snapshot's, longest prefix first.
+  static std::shared_ptr<const RoutedBy16> make(const DpVector<Route>& routes) {
+    std::shared_ptr<RoutedBy16> t(new RoutedBy16);
+    // Shortest prefix first, so that a longer one overwrites the /16s it
+    // covers; among equal lengths, route()'s first is written last.
+    for (size_t i = routes.size(); i-- > 0;) {
+      const Route& r = routes[i];
+      if (r.prefix.length > 16) continue;
+      const uint8_t entry = r.via.is_zero() || i >= kMaxRoutes ? 0 : static_cast<uint8_t>(i + 1);
+      std::fill_n(t->route_plus_one.begin() + (r.prefix.network().host() >> 16),
+                  size_t{1} << (16 - r.prefix.length), entry);
+    }
+    for (const Route& r : routes) {
+      if (r.prefix.length > 16) t->route_plus_one[r.prefix.network().host() >> 16] = 0;
+    }
+    return t;
+  }
 };
 
 // An IPv6 route (issue 11).  Few, scanned longest prefix first.
@@ -262,6 +295,7 @@ struct Snapshot : DpObject {
   DpVector<Ip4> vips;          // sorted; answered for ARP and ICMP echo
   DpVector<PortAddress> ports;  // indexed by PortIdx
   DpVector<Route> routes;       // longest prefix first; connected ones included
+  std::shared_ptr<const RoutedBy16> routed_by_16;  // of `routes`; null (made without it): route() alone
   Ip4 dns_vip;                  // zero: no DNS service VIP on the dataplane
   uint32_t dns_rate_limit = 0;  // queries/s per client address to dns_vip; 0: none
   // IPv6 (issue 11): the same, for the services' IPv6 cluster IPs.
@@ -320,6 +354,12 @@ struct Snapshot : DpObject {
       if (p.address.addr == ip) return &p;
     }
     return nullptr;
+  }
+  // The index + 1 in `routes` of the route beyond a router that all of
+  // dst's /16 takes (RoutedBy16); 0: route() tells.
+  uint32_t routed_route_plus_one(Ip4 dst) const noexcept {
+    const RoutedBy16* t = routed_by_16.get();
+    return t == nullptr ? 0 : t->route_plus_one[dst.host() >> 16];
   }
   // Longest-prefix match; nullptr when nothing routes there.
   const Route* route(Ip4 dst) const noexcept {

@@ -53,6 +53,7 @@ Worker::Worker(WorkerSetup setup)
       adjacency6_(kAdjacencySlots),
       router_adjacency_(kRouterSlots),
       router_adjacency6_(kRouterSlots),
+      route_adjacency_(RoutedBy16::kMaxRoutes + 1),
       dns_buckets_(kDnsBuckets),
       // Twice what one loop can pin (a burst from each RX queue, one
       // handed off), so the half-open queue keeps up with any SYN rate.
@@ -232,8 +233,10 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     t.bytes_in.add(bytes);
     if constexpr (F == Family::kIpv4) {
       nat_with_address_term<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port, flow.csum_addr);
+      forward(m, eth, flow.pod);
     } else {
       nat6_with_delta<NatSide::kDestination>(ip, l4, flow.proto, flow.pod, flow.pod_port, flow.csum_delta);
+      forward6(m, eth, flow.pod);
     }
   } else {
     t.packets_out.add();
@@ -241,15 +244,12 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     if constexpr (F == Family::kIpv4) {
       nat_with_address_term<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port,
                                               static_cast<uint16_t>(~flow.csum_addr));
+      forward_to_client(m, eth, flow.client);
     } else {
       nat6_with_delta<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port,
                                         static_cast<uint16_t>(~flow.csum_delta));
+      forward6(m, eth, flow.client);
     }
-  }
-  if constexpr (F == Family::kIpv4) {
-    forward(m, eth, Ip4{ip->dst_addr});
-  } else {
-    forward6(m, eth, next);
   }
 }
 
@@ -712,7 +712,7 @@ void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
   t.packets_out.add();
   t.bytes_out.add(rte_pktmbuf_pkt_len(m));
   nat_and_decrement_ttl<NatSide::kSource>(p.ip, p.l4, p.proto(), svc->vip, svc->port);
-  forward(m, p);
+  forward_to_client(m, p.eth, p.dst());
 }
 
 // A destination not in the adjacency cache: its route, then its next hop's
@@ -741,6 +741,12 @@ PODGATE_OUT_OF_LINE const Worker::Adjacency* Worker::resolve_adjacency(rte_mbuf*
     slot.ip = dst.be;
   }
   return router;
+}
+
+PODGATE_OUT_OF_LINE const Worker::Adjacency* Worker::fill_route_adjacency(rte_mbuf* m, uint32_t r) noexcept {
+  const Route& route = snapshot_->routes[r - 1];
+  counters_.adjacency_misses.add();
+  return fill_adjacency(m, route, route.via, route_adjacency_[r]);
 }
 
 PODGATE_OUT_OF_LINE [[gnu::cold]] Worker::Adjacency* Worker::fill_adjacency(rte_mbuf* m, const Route& route,

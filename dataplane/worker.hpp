@@ -442,8 +442,14 @@ class Worker : public DpObject {
   bool answers_for6(const rte_mbuf* m, const Ip6& ip) const noexcept;
   void send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
                        uint16_t mtu) noexcept;
-  void forward(rte_mbuf* m, ParsedPacket& p) noexcept { forward(m, p.eth, p.dst()); }
   void forward(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
+  // As forward(), for a packet to a client (a reply): by its /16's route
+  // where that is one beyond a router (Snapshot::routed_by_16), else by
+  // forward().
+  void forward_to_client(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
+  // The entry of route_adjacency_[r] for this epoch, from the neighbour
+  // table; nullptr, the packet punted, when the router has no entry.
+  const Adjacency* fill_route_adjacency(rte_mbuf* m, uint32_t r) noexcept;
   // As resolve_adjacency6() and fill_adjacency6(), for IPv4.
   const Adjacency* resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& slot) noexcept;
   Adjacency* fill_adjacency(rte_mbuf* m, const Route& route, Ip4 next_hop, Adjacency& adj) noexcept;
@@ -498,6 +504,7 @@ class Worker : public DpObject {
   DpVector<Adjacency6> adjacency6_;                 // kAdjacencySlots
   DpVector<Adjacency> router_adjacency_;            // kRouterSlots
   DpVector<Adjacency6> router_adjacency6_;          // kRouterSlots
+  DpVector<Adjacency> route_adjacency_;             // by route index + 1 (forward_to_client())
   uint32_t adj_epoch_ = 1;                          // entries start invalid (epoch 0)
   uint32_t min_frame_fits_ = 0;   // the longest frame every port's MTU takes
   uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
@@ -555,6 +562,27 @@ inline DropReason Worker::source_refused(Ip4 src) const noexcept {
   const Adjacency* adj = &slot;
   if (slot.ip != dst.be || slot.epoch != adj_epoch_) [[unlikely]] {
     adj = resolve_adjacency(m, dst, slot);
+    if (adj == nullptr) return;
+  }
+  std::memcpy(eth, adj->macs, sizeof adj->macs);  // destination MAC, then source MAC
+  send(m, adj->port_idx);
+}
+
+// A client's /16 names its route when all of it takes one beyond a router:
+// then the router's entry, one per route, serves every client there, and a
+// reply to any of a million clients finds it with one load and one compare,
+// not a miss in the destination cache and a route scan.  Elsewhere (a
+// client on a connected subnet, or in a /16 a longer route splits) the
+// destination cache, as forward().
+[[gnu::always_inline]] inline void Worker::forward_to_client(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept {
+  const uint32_t r = snapshot_->routed_route_plus_one(dst);
+  if (r == 0) {
+    forward(m, eth, dst);
+    return;
+  }
+  const Adjacency* adj = &route_adjacency_[r];
+  if (adj->epoch != adj_epoch_) [[unlikely]] {
+    adj = fill_route_adjacency(m, r);
     if (adj == nullptr) return;
   }
   std::memcpy(eth, adj->macs, sizeof adj->macs);  // destination MAC, then source MAC

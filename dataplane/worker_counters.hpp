@@ -32,7 +32,7 @@ class Counter {
   X(handoff_in, "packets received from other workers")                \
   X(punted, "packets passed to the control thread")                   \
   X(to_kernel, "packets passed up to a port's kernel twin (exception path)") \
-  X(adjacency_misses, "destinations not in the adjacency cache (route looked up)") \
+  X(adjacency_misses, "packets whose next hop was not in the adjacency caches (route or router entry looked up)") \
   X(flows_created, "new connections pinned in the flow table")        \
   X(flows_table_full, "new flows forwarded by Maglev alone (table full)") \
   X(flows_picked_up, "TCP flows first seen mid-stream (moved here by ECMP, or a restart): pinned as established") \

@@ -163,6 +163,10 @@ class Builder {
     if (cfg_.dns.service_ip) snap_->dns_vip = *cfg_.dns.service_ip;
     snap_->dns_rate_limit = cfg_.dns.rate_limit;
     build_ports_and_routes(cfg_, in_.port_macs, *snap_);
+    const dp::Snapshot* prev = in_.previous;
+    snap_->routed_by_16 = prev != nullptr && prev->routed_by_16 && prev->routes == snap_->routes
+                              ? prev->routed_by_16
+                              : dp::RoutedBy16::make(snap_->routes);
 
     index_ = usable_index(in_.previous);
     if (!(index_ && in_.changes && index_->max_table_size == cfg_.dataplane.maglev_table_size &&

@@ -914,8 +914,10 @@ TEST(WorkerPipeline, RepliesToClientsBeyondARouterLeaveThePodsCached) {
     }
     EXPECT_EQ(back, clients) << d->drop_summary();
   };
+  const uint64_t before_replies = d->total(&WorkerCounters::adjacency_misses);
   replies_to(kGatewayMac, kClients);
   const uint64_t misses = d->total(&WorkerCounters::adjacency_misses);
+  EXPECT_EQ(misses - before_replies, 1u) << "one entry, the route's, serves every client of its /16";
   std::vector<Bytes> acks;
   for (TcpPacket ack : syns) {
     ack.tcp.flags = kAck;
@@ -933,6 +935,48 @@ TEST(WorkerPipeline, RepliesToClientsBeyondARouterLeaveThePodsCached) {
   const MacAddr new_router_mac = mac("02:00:00:00:99:fe");
   d->neighbors().set(kGateway, new_router_mac);
   replies_to(new_router_mac, 100);
+  EXPECT_EQ(d->total(&WorkerCounters::adjacency_misses), misses + 1) << "the new MAC, filled once";
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerPipeline, RepliesTakeTheLongestRouteWhereALongerOneSplitsASlash16) {
+  // Replies find a routed client's router by the client's /16 (RoutedBy16)
+  // only where all of that /16 takes one route.  100.64.7.0/24 splits
+  // 100.64.0.0/16: its clients' replies go to its own router, the rest of
+  // the /16's to the /16's.  A router with no MAC yet: the reply is
+  // punted to be resolved, as any unresolved next hop.
+  const Ip4 kNearRouter = ip("192.0.2.253");
+  const MacAddr kNearRouterMac = mac("02:00:00:00:02:fd");
+  const Ip4 kUnresolvedRouter = ip("192.0.2.252");
+  auto d = make_dataplane(kBaseConfig +
+                          "\n[[routes]]\nprefix = \"100.64.0.0/16\"\nvia = \"192.0.2.254\"\n"
+                          "\n[[routes]]\nprefix = \"100.64.7.0/24\"\nvia = \"192.0.2.253\"\n"
+                          "\n[[routes]]\nprefix = \"100.65.0.0/16\"\nvia = \"192.0.2.252\"\n");
+  d->neighbors().set(kNearRouter, kNearRouterMac);
+  const std::vector<std::pair<Ip4, MacAddr>> to_router = {
+      {ip("100.64.7.9"), kNearRouterMac}, {ip("100.64.8.9"), kGatewayMac},
+      {ip("100.64.7.200"), kNearRouterMac}, {ip("100.64.255.1"), kGatewayMac}};
+  for (const auto& [client, router_mac] : to_router) {
+    TcpPacket syn = to_vip(40000);
+    syn.l3.src = client;
+    const std::vector<Output> in = d->send(kUplink, {syn.frame()});
+    ASSERT_EQ(in.size(), 1u) << d->drop_summary();
+    const std::vector<Output> out = d->send(kPods, {reply_from(ip_dst(in[0].frame), syn, kAck).frame()});
+    ASSERT_EQ(out.size(), 1u) << str(client) << ": " << d->drop_summary();
+    EXPECT_EQ(out[0].port, kUplink);
+    EXPECT_EQ(eth_dst(out[0].frame), router_mac) << str(client);
+    EXPECT_EQ(ip_dst(out[0].frame), client);
+  }
+  TcpPacket syn = to_vip(40000);
+  syn.l3.src = ip("100.65.3.4");
+  const std::vector<Output> in = d->send(kUplink, {syn.frame()});
+  ASSERT_EQ(in.size(), 1u) << d->drop_summary();
+  EXPECT_TRUE(d->send(kPods, {reply_from(ip_dst(in[0].frame), syn, kAck).frame()}).empty());
+  const std::vector<Punted> punted = d->take_punted();
+  ASSERT_EQ(punted.size(), 1u);
+  EXPECT_EQ(punted[0].kind, PuntKind::kUnresolved);
+  EXPECT_EQ(punted[0].port, kUplink);
+  EXPECT_EQ(punted[0].next_hop, kUnresolvedRouter);
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 

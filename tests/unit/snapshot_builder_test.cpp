@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <random>
 #include <string>
 
 #include "control/config/config.hpp"
@@ -223,6 +226,69 @@ TEST(SnapshotBuilder, RoutesAreLongestPrefixFirstWithConnectedSubnets) {
   EXPECT_EQ(snap->ports[1].mac, (dp::MacAddr{{2, 0, 0, 0, 0, 2}}));
   EXPECT_NE(snap->own_address(ip("172.17.0.1")), nullptr);
   EXPECT_EQ(snap->own_address(ip("172.17.0.2")), nullptr);
+}
+
+TEST(SnapshotBuilder, SnapshotsWithTheSameRoutesShareTheirRouteIndex) {
+  auto s1 = build(parse(""));
+  ASSERT_NE(s1->routed_by_16, nullptr);
+  auto s2 = build(parse(service("a", "10.96.0.1", R"({ ip = "172.17.0.10" })")), s1.get());
+  EXPECT_EQ(s2->routed_by_16, s1->routed_by_16) << "only the services changed";
+  auto cfg = parse("");
+  cfg.routes.pop_back();  // 198.51.100.0/24 via 192.0.2.253
+  auto s3 = build(cfg, s2.get());
+  EXPECT_NE(s3->routed_by_16, s2->routed_by_16);
+  EXPECT_EQ(s3->routed_route_plus_one(ip("198.51.100.9")), s3->routed_route_plus_one(ip("203.0.113.1")))
+      << "without its /24, 198.51.0.0/16 is the default route's whole";
+  EXPECT_NE(s3->routed_route_plus_one(ip("198.51.100.9")), 0u);
+}
+
+// RoutedBy16 against the route scan it stands in for, over random route
+// sets (connected and routed, /0 to /32, overlapping) and addresses in and
+// around them: where it names a route, that is route()'s, and beyond a
+// router; where it says 0, route() finds none beyond a router, or a route
+// longer than /16 splits the address's /16 (or the route's index is past
+// what an entry holds).
+TEST(RoutedBy16, NamesRouteScansRouteWhereAWholeSlash16TakesItAndNowhereElse) {
+  std::mt19937 rng(20261207);
+  const uint8_t lengths[] = {0, 4, 8, 10, 12, 15, 16, 17, 20, 24, 30, 32};
+  uint64_t named = 0, lookups = 0;
+  for (int round = 0; round < 200; ++round) {
+    dp::Snapshot snap;
+    const size_t n = 1 + rng() % (round % 10 == 0 ? 300 : 12);
+    for (size_t i = 0; i < n; ++i) {
+      // Prefixes bunched in 10.0.0.0/8's first /12, so that they overlap.
+      const uint32_t addr = (rng() % 4 == 0 ? rng() : 0x0a00'0000u | (rng() & 0x000f'ffffu));
+      const uint8_t length = lengths[rng() % std::size(lengths)];
+      const Ip4 via = rng() % 3 == 0 ? Ip4{} : Ip4::from_host(0xc000'0200u + 1 + rng() % 250);
+      snap.routes.push_back(dp::Route::make(dp::Prefix4{Ip4::from_host(addr), length}, via,
+                                            dp::PortIdx{static_cast<uint16_t>(rng() % 2)}));
+    }
+    std::stable_sort(snap.routes.begin(), snap.routes.end(),
+                     [](const dp::Route& a, const dp::Route& b) { return a.prefix.length > b.prefix.length; });
+    snap.routed_by_16 = dp::RoutedBy16::make(snap.routes);
+    for (int k = 0; k < 2000; ++k) {
+      const dp::Route& near = snap.routes[rng() % snap.routes.size()];
+      const uint32_t host = rng() % 2 == 0 ? rng() : near.prefix.network().host() + (rng() & 0x1ffffu);
+      const Ip4 dst = Ip4::from_host(host);
+      const dp::Route* scanned = snap.route(dst);
+      const uint32_t r = snap.routed_route_plus_one(dst);
+      ++lookups;
+      if (r != 0) {
+        ++named;
+        ASSERT_LE(r, snap.routes.size());
+        ASSERT_EQ(&snap.routes[r - 1], scanned) << dp::to_string(dst) << " in round " << round;
+        ASSERT_FALSE(scanned->via.is_zero()) << dp::to_string(dst);
+        continue;
+      }
+      if (scanned == nullptr || scanned->via.is_zero()) continue;
+      const bool split = std::any_of(snap.routes.begin(), snap.routes.end(), [&](const dp::Route& x) {
+        return x.prefix.length > 16 && (x.prefix.network().host() >> 16) == (host >> 16);
+      });
+      const bool past_entries = static_cast<size_t>(scanned - snap.routes.data()) >= dp::RoutedBy16::kMaxRoutes;
+      ASSERT_TRUE(split || past_entries) << dp::to_string(dst) << " takes a routed route, but 0, in round " << round;
+    }
+  }
+  EXPECT_GT(named, lookups / 10) << "the index must name routes, not only defer to the scan";
 }
 
 }  // namespace
