@@ -269,10 +269,12 @@ class Worker : public DpObject {
   // Two direct-mapped caches of them: by destination (a Pod, a client on a
   // connected subnet, or one beyond a router), and by router (the next
   // hop of a route with `via`).  Replies go to clients, and a gateway
-  // appliance's clients are many and almost all beyond one router: a
-  // destination not in the first cache costs a route scan and a copy of
-  // its router's entry, not a neighbour lookup, and never evicts a
-  // directly connected destination (a Pod) from the first.
+  // appliance's clients are many and almost all beyond one router: an
+  // IPv4 reply takes the entry of its client's route (route_adjacency_,
+  // one per route) where the client's /16 names it (forward_to_client());
+  // elsewhere, a destination not in the first cache costs a route scan
+  // and a copy of its router's entry, not a neighbour lookup, and never
+  // evicts a directly connected destination (a Pod) from the first.
   struct Adjacency {
     uint32_t ip = 0;  // network order: the destination, or the router
     uint32_t epoch = 0;
