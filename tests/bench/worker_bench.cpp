@@ -29,10 +29,10 @@
 //                connections plus the last few milliseconds' SYNs instead
 //                of filling; flows_table_full must stay 0 (it is reported).
 //
-// Established and NewFlow have an IPv6 twin (issue 11), BM_Established6
-// and BM_NewFlow6: the same service with an IPv6 cluster IP and IPv6 Pods,
-// the same clients' numbers as IPv6 addresses, side by side with IPv4 in
-// one run.  Established also has a UDP twin, BM_EstablishedUdp: 60-byte
+// Established, Reply and NewFlow have an IPv6 twin (issue 11),
+// BM_Established6, BM_Reply6 and BM_NewFlow6: the same service with an
+// IPv6 cluster IP and IPv6 Pods, the same clients' numbers as IPv6
+// addresses beyond the uplink's router, side by side with IPv4 in one run.  Established also has a UDP twin, BM_EstablishedUdp: 60-byte
 // datagrams to the service's UDP port 80 (a 64-byte frame on the wire,
 // what tools/bench/throughput.py sends), each flow pinned by its first
 // datagram.
@@ -109,8 +109,9 @@ const MacAddr kClientMac = mac("02:00:00:00:02:02");
 const MacAddr kPodMac = mac("02:00:00:00:11:00");
 constexpr uint16_t kTargetPort = 8080;
 // The uplink's router, the default route's next hop: every client is
-// beyond it.
+// beyond it (IPv6: ::/0 via fd00:100::fe).
 const Ip4 kRouter = ip("192.0.2.254");
+const Ip6 kRouter6 = ip6("fd00:100::fe");
 
 // Pod i: 172.17.1.(10+i), and fd00:17:1::(10+i) for IPv6.
 Ip6 pod6(uint32_t i) {
@@ -119,10 +120,12 @@ Ip6 pod6(uint32_t i) {
   return a;
 }
 
-// The bench service's IPv6 half: its cluster IP and IPv6 Pods.
+// The bench service's IPv6 half: its cluster IP and IPv6 Pods, and the
+// uplink's router as the default route.
 void add_ipv6(ctl::Config& c) {
   c.ports[kUplink].address6 = dp::Prefix6{ip6("fd00:100::1"), 64};
   c.ports[kPods].address6 = dp::Prefix6{ip6("fd00:17:1::1"), 64};
+  c.routes6.push_back(ctl::Route6Config{dp::Prefix6{Ip6{}, 0}, kRouter6});
   std::vector<ctl::ServiceConfig> services(c.services.begin(), c.services.end());
   services.at(0).secondary_cluster_ip = dp::IpAddr::v6(kVip6);
   for (uint32_t i = 0; i < kPodCount; ++i) {
@@ -157,7 +160,7 @@ via = "192.0.2.254"
 }
 
 // Client number -> address and port: 16 ports per address, the address
-// 100.64.0.0 plus a 28-bit number (IPv6: fd00:100::/64, the same number in
+// 100.64.0.0 plus a 28-bit number (IPv6: fd00:200::/64, the same number in
 // the last 32 bits), so that a reply's destination is one of many clients,
 // as behind a real gateway.  The number is the flow's high bits scattered
 // by a bijection, as real clients' addresses are scattered: consecutive
@@ -182,8 +185,13 @@ static_assert(gather(scatter(12345)) == 12345 && gather(scatter(kClientMask)) ==
 uint32_t client_number(uint32_t flow) { return 0x6440'0000u + scatter(flow >> 4); }
 Ip4 client_ip(uint32_t flow) { return Ip4::from_host(client_number(flow)); }
 uint32_t client_of(Ip4 ip, uint16_t port) { return gather(ip.host() - 0x6440'0000u) << 4 | (port - 1024u); }
+uint32_t client_of(const Ip6& ip, uint16_t port) {
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = n << 8 | ip.bytes[12 + i];
+  return client_of(Ip4::from_host(n), port);
+}
 Ip6 client_ip6(uint32_t flow) {
-  Ip6 a = ip6("fd00:100::");
+  Ip6 a = ip6("fd00:200::");
   const uint32_t n = client_number(flow);
   for (int i = 0; i < 4; ++i) a.bytes[12 + i] = static_cast<uint8_t>(n >> (24 - 8 * i));
   return a;
@@ -242,10 +250,25 @@ class FrameMaker {
 // checksums: what a flow's Pod sends.
 class ReplyMaker {
  public:
-  ReplyMaker() : frame_(tcp_frame(L2{port_mac(kPods), kPodMac}, L3{Ip4{}, Ip4{}}, Tcp{kTargetPort, 0, kAck})) {}
+  explicit ReplyMaker(bool v6)
+      : v6_(v6),
+        frame_(v6 ? tcp6_frame(L2{port_mac(kPods), kPodMac}, L3v6{Ip6{}, Ip6{}}, Tcp{kTargetPort, 0, kAck})
+                  : tcp_frame(L2{port_mac(kPods), kPodMac}, L3{Ip4{}, Ip4{}}, Tcp{kTargetPort, 0, kAck})) {}
 
-  const Bytes& make(uint32_t flow, Ip4 pod) {
-    put_ip(frame_, kIpOff + 12, pod);
+  // From Pod number `pod` (pod_ip(), pod6()).
+  const Bytes& make(uint32_t flow, uint8_t pod) {
+    if (v6_) {
+      constexpr size_t kL4 = kEthLen + kIp6Len;
+      const Ip6 src = pod6(pod);
+      const Ip6 dst = client_ip6(flow);
+      put_ip6(frame_, kEthLen + 8, src);
+      put_ip6(frame_, kEthLen + 24, dst);
+      put16(frame_, kL4 + 2, client_port(flow));
+      put16(frame_, kL4 + 16, 0);
+      put16(frame_, kL4 + 16, upper_checksum6(frame_, src, dst, kProtoTcp, kL4, 20, kL4 + 16));
+      return frame_;
+    }
+    put_ip(frame_, kIpOff + 12, pod_ip(pod));
     put_ip(frame_, kIpOff + 16, client_ip(flow));
     put16(frame_, l4_off(frame_) + 2, client_port(flow));
     fix_ip_checksum(frame_);
@@ -254,6 +277,7 @@ class ReplyMaker {
   }
 
  private:
+  bool v6_;
   Bytes frame_;
 };
 
@@ -274,13 +298,14 @@ class Env {
   // without (queue_per_worker); what reaches each queue is the caller's
   // choice (inject()).
   Env(uint32_t flows, bool v6, bool udp, uint32_t workers = 1, bool steered = false)
-      : dp_(setup(flows, v6, workers, steered)), frames_(v6, udp), order_(flows), pod_of_(v6 ? 0 : flows),
+      : dp_(setup(flows, v6, workers, steered)), frames_(v6, udp), replies_(v6), order_(flows), pod_of_(flows),
         owned_(workers), v6_(v6) {
     for (uint32_t i = 0; i < kPodCount; ++i) {
       dp_.neighbors().set(pod_ip(i), kPodMac);
       dp_.neighbors6().set(pod6(i), kPodMac);
     }
     dp_.neighbors().set(kRouter, mac("02:00:00:00:fe:fe"));
+    dp_.neighbors6().set(kRouter6, mac("02:00:00:00:fe:fe"));
     dp_.poll_until_idle();  // puts the worker online in QSBR
     // SYN then ACK of each flow, adjacent, so the 1 ms SYN timeout cannot
     // pass in between (UDP: one datagram); in chunks that fit the RX ring.
@@ -296,9 +321,15 @@ class Env {
       dp_.poll_until_idle();
       // The Pod each connection was pinned to, for its replies.
       for (const Output& o : dp_.collect()) {
-        if (v6 || o.port != kPods) continue;
+        if (o.port != kPods) continue;
+        if (v6) {
+          constexpr size_t kL4 = kEthLen + kIp6Len;
+          pod_of_.at(client_of(get_ip6(o.frame, kEthLen + 8), get16(o.frame, kL4))) =
+              static_cast<uint8_t>(o.frame[kEthLen + 39] - 10);
+          continue;
+        }
         const uint32_t f = client_of(Ip4::from_host(get32(o.frame, kIpOff + 12)), get16(o.frame, l4_off(o.frame)));
-        pod_of_.at(f) = Ip4::from_host(get32(o.frame, kIpOff + 16));
+        pod_of_.at(f) = static_cast<uint8_t>(get32(o.frame, kIpOff + 16) - pod_ip(0).host());
       }
     }
     if (dp_.total(&dp::WorkerCounters::flows_created) != flows || dp_.drops_total() != 0) {
@@ -406,7 +437,7 @@ class Env {
   FrameMaker frames_;
   ReplyMaker replies_;
   std::vector<uint32_t> order_;
-  std::vector<Ip4> pod_of_;  // by flow (IPv4 environments)
+  std::vector<uint8_t> pod_of_;  // by flow: the number of its Pod
   size_t cursor_ = 0;
   std::vector<std::vector<uint32_t>> owned_;  // order_'s flows by owner (several workers)
   std::vector<size_t> owned_cursor_;
@@ -553,6 +584,7 @@ void BM_Established(benchmark::State& state) { worker_loop<Traffic::kEstablished
 void BM_Reply(benchmark::State& state) { worker_loop<Traffic::kReplies>(state); }
 void BM_NewFlow(benchmark::State& state) { worker_loop<Traffic::kNewFlows>(state); }
 void BM_Established6(benchmark::State& state) { worker_loop<Traffic::kEstablished, true>(state); }
+void BM_Reply6(benchmark::State& state) { worker_loop<Traffic::kReplies, true>(state); }
 void BM_NewFlow6(benchmark::State& state) { worker_loop<Traffic::kNewFlows, true>(state); }
 void BM_EstablishedUdp(benchmark::State& state) { worker_loop<Traffic::kEstablished, false, true>(state); }
 void BM_Established2Steered(benchmark::State& state) {
@@ -570,6 +602,7 @@ BENCHMARK(BM_Established)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseMan
 BENCHMARK(BM_Reply)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_Established6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_Reply6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_NewFlow6)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_EstablishedUdp)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_Established2Steered)->ArgName("flows")->Arg(10'000)->Arg(1'000'000)->UseManualTime();

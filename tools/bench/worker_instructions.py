@@ -34,6 +34,8 @@ CASES = [
     ("new flow, 1M flows", "BM_NewFlow/flows:1000000/"),
     ("IPv6 established, 10k flows", "BM_Established6/flows:10000/"),
     ("IPv6 established, 1M flows", "BM_Established6/flows:1000000/"),
+    ("IPv6 reply, 10k flows", "BM_Reply6/flows:10000/"),
+    ("IPv6 reply, 1M flows", "BM_Reply6/flows:1000000/"),
     ("IPv6 new flow, 10k flows", "BM_NewFlow6/flows:10000/"),
     ("IPv6 new flow, 1M flows", "BM_NewFlow6/flows:1000000/"),
     ("UDP established, 10k flows", "BM_EstablishedUdp/flows:10000/"),
