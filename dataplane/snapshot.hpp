@@ -283,6 +283,74 @@ struct Route6 {
   bool contains(const Ip6& dst) const noexcept {
     return ((dst.word(0) & mask[0]) ^ network[0]) == 0 && ((dst.word(1) & mask[1]) ^ network[1]) == 0;
   }
+  friend bool operator==(const Route6&, const Route6&) = default;
+};
+
+// RoutedBy16 for IPv6.  One byte of /16 does not do there: an operator's
+// own /48s and /64s split the /16 most of its clients are in (2001::/16).
+// So a trie: a first level of 16 bits (65,536 entries, 128 KiB), then
+// 256-entry nodes, a byte of the address a level.  An entry is a route's
+// index + 1, where everything below it takes that route beyond a router;
+// 0, where it takes a connected route or none (there, the destination
+// cache and Snapshot::route() tell); or a child node.  A client is found
+// in one load where no route longer than /16 shares its first 16 bits,
+// and a level more for each further byte it shares with the operator's
+// own prefixes (two for the bench's clients; a first level of 8 bits,
+// three loads, was slower than the destination cache it replaces,
+// docs/benchmarks.md).  512 bytes a node, a few nodes a route; made with
+// the routes and shared by the snapshots that have the same ones.
+struct RoutedTrie6 : DpObject {
+  static constexpr size_t kMaxRoutes = 255;      // an entry is a route's index + 1 ...
+  static constexpr uint16_t kChild = 0x8000;     // ... or this and a child node's number
+  static constexpr size_t kMaxNodes = 4096;      // 2 MiB in all; a trie larger: route() alone
+  DpVector<uint16_t> entries;                    // node n's 256 at n * 256; nodes 0-255 the first level
+
+  // The route index + 1 (see above), or 0, for `dst`, in the trie whose
+  // entries are `at` (a worker keeps the pointer: one load less a packet).
+  static uint32_t find(const uint16_t* at, const Ip6& dst) noexcept {
+    uint32_t e = at[dst.bytes[0] * 256u + dst.bytes[1]];
+    for (int i = 2; (e & kChild) != 0 && i < 16; ++i) e = at[(e & ~uint32_t{kChild}) * 256 + dst.bytes[i]];
+    return e;
+  }
+  uint32_t find(const Ip6& dst) const noexcept { return find(entries.data(), dst); }
+
+  // `routes`: a snapshot's.  Null when the trie would outgrow kMaxNodes.
+  // The first level is 16 bits: nodes 0-255, node b0's entry b1.
+  static std::shared_ptr<const RoutedTrie6> make(const DpVector<Route6>& routes) {
+    std::shared_ptr<RoutedTrie6> t(new RoutedTrie6);
+    t->entries.assign(65536, 0);
+    std::vector<size_t> order(routes.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = order.size() - 1 - i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return routes[a].prefix.length < routes[b].prefix.length; });
+    for (const size_t i : order) {
+      const Route6& r = routes[i];
+      const uint16_t value = r.via.is_zero() || i >= kMaxRoutes ? 0 : static_cast<uint16_t>(i + 1);
+      const Ip6 net = r.prefix.network();
+      const int length = r.prefix.length;
+      if (length <= 16) {
+        std::fill_n(t->entries.begin() + (net.bytes[0] * 256 + net.bytes[1]), size_t{1} << (16 - length), value);
+        continue;
+      }
+      const int last = (length - 1) / 8;
+      size_t node = net.bytes[0];
+      for (int level = 1; level < last; ++level) {
+        uint16_t& e = t->entries[node * 256 + net.bytes[level]];
+        if ((e & kChild) == 0) {
+          const size_t child = t->entries.size() / 256;
+          if (child >= kMaxNodes) return nullptr;
+          const uint16_t below = e;
+          t->entries.resize(t->entries.size() + 256, below);
+          t->entries[node * 256 + net.bytes[level]] = static_cast<uint16_t>(kChild | child);
+        }
+        node = t->entries[node * 256 + net.bytes[level]] & ~uint32_t{kChild};
+      }
+      const int bits = length - 8 * last;
+      const size_t first = node * 256 + net.bytes[last];
+      std::fill_n(t->entries.begin() + static_cast<std::ptrdiff_t>(first), size_t{1} << (8 - bits), value);
+    }
+    return t;
+  }
 };
 
 struct Snapshot : DpObject {
@@ -303,6 +371,7 @@ struct Snapshot : DpObject {
   ServiceMap6 backends6;
   DpVector<Ip6> vips6;           // sorted; answered for NDP and ICMPv6 echo
   DpVector<Route6> routes6;      // longest prefix first; connected ones included
+  std::shared_ptr<const RoutedTrie6> routed_trie6;  // of `routes6`; null: route() alone
 
   // The addresses the appliance is itself (the VIPs of both families,
   // dns_vip, the ports' own addresses) as a bitmap filter: a clear bit says
@@ -382,6 +451,11 @@ struct Snapshot : DpObject {
       if (p.has_address6() && p.address6.addr == ip) return &p;
     }
     return nullptr;
+  }
+  // As routed_route_plus_one(), for IPv6 (RoutedTrie6).
+  uint32_t routed_route_plus_one(const Ip6& dst) const noexcept {
+    const RoutedTrie6* t = routed_trie6.get();
+    return t == nullptr ? 0 : t->find(dst);
   }
   const Route6* route(const Ip6& dst) const noexcept {
     for (const Route6& r : routes6) {

@@ -54,6 +54,7 @@ Worker::Worker(WorkerSetup setup)
       router_adjacency_(kRouterSlots),
       router_adjacency6_(kRouterSlots),
       route_adjacency_(RoutedBy16::kMaxRoutes + 1),
+      route_adjacency6_(RoutedTrie6::kMaxRoutes + 1),
       dns_buckets_(kDnsBuckets),
       // Twice what one loop can pin (a burst from each RX queue, one
       // handed off), so the half-open queue keeps up with any SYN rate.
@@ -61,6 +62,7 @@ Worker::Worker(WorkerSetup setup)
       tsc_per_ms_(rte_get_tsc_hz() / 1000) {
   flows_.count_ends_in(traffic_.data());
   flows6_.count_ends_in(traffic_.data());
+  if (snapshot_ != nullptr && snapshot_->routed_trie6) routed_trie6_ = snapshot_->routed_trie6->entries.data();
   min_frame_fits_ = UINT32_MAX;
   for (size_t i = 0; i < setup_.port_ids.size(); ++i) {
     port_index_[setup_.port_ids[i]] = static_cast<uint16_t>(i);
@@ -181,6 +183,7 @@ void Worker::adopt_latest_snapshot() noexcept {
   while (rte_ring_sc_dequeue(setup_.snapshot_ring, &p) == 0) latest = p;
   if (latest != nullptr) {
     snapshot_ = static_cast<const Snapshot*>(latest);
+    routed_trie6_ = snapshot_->routed_trie6 ? snapshot_->routed_trie6->entries.data() : nullptr;
     gen_ = static_cast<uint32_t>(snapshot_->generation);
     ++adj_epoch_;  // routes and port addresses may have changed
     counters_.snapshots_adopted.add();
@@ -248,7 +251,7 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     } else {
       nat6_with_delta<NatSide::kSource>(ip, l4, flow.proto, flow.vip, flow.vip_port,
                                         static_cast<uint16_t>(~flow.csum_delta));
-      forward6(m, eth, flow.client);
+      forward_to_client6(m, eth, flow.client);
     }
   }
 }

@@ -99,7 +99,7 @@ void Worker::handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept {
   t.packets_out.add();
   t.bytes_out.add(rte_pktmbuf_pkt_len(m));
   nat6_and_decrement_hop_limit<NatSide::kSource>(p.ip, p.l4, p.proto(), svc->vip, svc->port);
-  forward6(m, p.eth, client);
+  forward_to_client6(m, p.eth, client);
 }
 
 // Sources no connection may come from, as source_refused(): the
@@ -302,6 +302,12 @@ const Worker::Adjacency6* Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst
     slot.ip = dst;
   }
   return router;
+}
+
+[[gnu::noinline]] const Worker::Adjacency6* Worker::fill_route_adjacency6(rte_mbuf* m, uint32_t r) noexcept {
+  const Route6& route = snapshot_->routes6[r - 1];
+  counters_.adjacency_misses.add();
+  return fill_adjacency6(m, route, route.via, route_adjacency6_[r]);
 }
 
 [[gnu::noinline, gnu::cold]] Worker::Adjacency6* Worker::fill_adjacency6(rte_mbuf* m, const Route6& route,

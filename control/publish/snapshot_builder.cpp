@@ -167,6 +167,9 @@ class Builder {
     snap_->routed_by_16 = prev != nullptr && prev->routed_by_16 && prev->routes == snap_->routes
                               ? prev->routed_by_16
                               : dp::RoutedBy16::make(snap_->routes);
+    snap_->routed_trie6 = prev != nullptr && prev->routed_trie6 && prev->routes6 == snap_->routes6
+                              ? prev->routed_trie6
+                              : dp::RoutedTrie6::make(snap_->routes6);
 
     index_ = usable_index(in_.previous);
     if (!(index_ && in_.changes && index_->max_table_size == cfg_.dataplane.maglev_table_size &&

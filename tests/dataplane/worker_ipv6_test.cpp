@@ -358,9 +358,9 @@ TEST(WorkerIpv6, AFarClientsReplyLeavesThroughItsRoutesGateway) {
 
 TEST(WorkerIpv6, RepliesToClientsBeyondARouterLeaveThePodsCached) {
   // As WorkerPipeline's IPv4 test: 3,000 far clients' replies take the
-  // gateway's MACs from the router cache without evicting the Pods from
-  // the destination cache (1,024 slots); the gateway's new MAC is used
-  // from the next burst on.
+  // gateway's MACs from their route's entry (RoutedTrie6), one for them
+  // all, without evicting the Pods from the destination cache (1,024
+  // slots); the gateway's new MAC is used from the next burst on.
   auto d = make_dataplane();
   constexpr uint16_t kClients = 3000;
   auto far_client = [](uint16_t i) {
@@ -395,8 +395,10 @@ TEST(WorkerIpv6, RepliesToClientsBeyondARouterLeaveThePodsCached) {
     }
     EXPECT_EQ(back, clients) << d->drop_summary();
   };
+  const uint64_t before_replies = d->total(&WorkerCounters::adjacency_misses);
   replies_to(kGatewayMac, kClients);
   const uint64_t misses = d->total(&WorkerCounters::adjacency_misses);
+  EXPECT_EQ(misses - before_replies, 1u) << "one entry, the route's, serves every client beyond it";
   size_t to_pods = 0;
   for (const Output& o : d->send(kUplink, acks)) {
     EXPECT_EQ(eth_dst(o.frame), pod_mac(get_ip6(o.frame, kEthLen + 24)));
@@ -408,6 +410,7 @@ TEST(WorkerIpv6, RepliesToClientsBeyondARouterLeaveThePodsCached) {
   const MacAddr new_gateway_mac = mac("02:00:00:00:99:fe");
   d->neighbors6().set(kGateway6, new_gateway_mac);
   replies_to(new_gateway_mac, 100);
+  EXPECT_EQ(d->total(&WorkerCounters::adjacency_misses), misses + 1) << "the new MAC, filled once";
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 

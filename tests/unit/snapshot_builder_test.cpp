@@ -291,5 +291,88 @@ TEST(RoutedBy16, NamesRouteScansRouteWhereAWholeSlash16TakesItAndNowhereElse) {
   EXPECT_GT(named, lookups / 10) << "the index must name routes, not only defer to the scan";
 }
 
+// RoutedTrie6 against the IPv6 route scan, as RoutedBy16's test: where it
+// names a route, that is route()'s, beyond a router; where it says 0,
+// route() finds none beyond a router (or its index is past what an entry
+// holds).  Unlike RoutedBy16 it splits as deep as the routes do.
+TEST(RoutedTrie6, NamesRouteScansRouteBeyondARouterAndNowhereElse) {
+  std::mt19937 rng(20261207);
+  const uint8_t lengths[] = {0, 3, 8, 16, 29, 32, 47, 48, 56, 64, 65, 96, 127, 128};
+  uint64_t named = 0, lookups = 0;
+  auto random_ip6 = [&rng] {
+    dp::Ip6 a;
+    for (auto& b : a.bytes) b = static_cast<uint8_t>(rng());
+    return a;
+  };
+  for (int round = 0; round < 200; ++round) {
+    dp::Snapshot snap;
+    const size_t n = 1 + rng() % (round % 10 == 0 ? 300 : 12);
+    // Prefixes bunched under 2001:db8::/32, so that they nest and overlap.
+    for (size_t i = 0; i < n; ++i) {
+      dp::Ip6 addr = random_ip6();
+      if (rng() % 4 != 0) {
+        addr.bytes[0] = 0x20, addr.bytes[1] = 0x01, addr.bytes[2] = 0x0d, addr.bytes[3] = 0xb8;
+        for (int k = 4; k < 8; ++k) addr.bytes[k] &= 0x03;
+      }
+      const dp::Ip6 via = rng() % 3 == 0 ? dp::Ip6{} : random_ip6();
+      snap.routes6.push_back(dp::Route6::make(dp::Prefix6{addr, lengths[rng() % std::size(lengths)]}, via,
+                                              dp::PortIdx{static_cast<uint16_t>(rng() % 2)}));
+    }
+    std::stable_sort(snap.routes6.begin(), snap.routes6.end(),
+                     [](const dp::Route6& a, const dp::Route6& b) { return a.prefix.length > b.prefix.length; });
+    snap.routed_trie6 = dp::RoutedTrie6::make(snap.routes6);
+    ASSERT_NE(snap.routed_trie6, nullptr) << "round " << round;
+    for (int k = 0; k < 2000; ++k) {
+      dp::Ip6 dst = random_ip6();
+      if (rng() % 2 == 0) {  // near a route: its prefix, then random bits
+        const dp::Prefix6& p = snap.routes6[rng() % snap.routes6.size()].prefix;
+        const int keep = std::max(0, static_cast<int>(p.length) - static_cast<int>(rng() % 9));
+        for (int b = 0; b < 16; ++b) {
+          const uint8_t m = static_cast<uint8_t>(0xff00u >> std::clamp(keep - 8 * b, 0, 8));
+          dst.bytes[b] = static_cast<uint8_t>((p.addr.bytes[b] & m) | (dst.bytes[b] & ~m));
+        }
+      }
+      const dp::Route6* scanned = snap.route(dst);
+      const uint32_t r = snap.routed_route_plus_one(dst);
+      ++lookups;
+      if (r != 0) {
+        ++named;
+        ASSERT_LE(r, snap.routes6.size());
+        ASSERT_EQ(&snap.routes6[r - 1], scanned) << dp::to_string(dst) << " in round " << round;
+        ASSERT_FALSE(scanned->via.is_zero()) << dp::to_string(dst);
+      } else if (scanned != nullptr && !scanned->via.is_zero()) {
+        ASSERT_GE(static_cast<size_t>(scanned - snap.routes6.data()), dp::RoutedTrie6::kMaxRoutes)
+            << dp::to_string(dst) << " takes a routed route, but 0, in round " << round;
+      }
+    }
+  }
+  EXPECT_GT(named, lookups / 10) << "the trie must name routes";
+}
+
+TEST(SnapshotBuilder, SnapshotsWithTheSameIpv6RoutesShareTheirTrie) {
+  const std::string v6 = std::string(kPorts) + R"(
+[[routes]]
+prefix = "::/0"
+via = "fd00:2::fe"
+)";
+  auto with_v6 = [&](const std::string& services) {
+    std::string text = v6 + services;
+    text.replace(text.find("address = \"192.0.2.1/24\""), std::string("address = \"192.0.2.1/24\"").size(),
+                 "address = \"192.0.2.1/24\"\naddress6 = \"fd00:2::1/64\"");
+    auto cfg = parse_config(text, "test.toml");
+    EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message);
+    return cfg.ok() ? *cfg : Config{};
+  };
+  auto s1 = build(with_v6(""));
+  ASSERT_NE(s1->routed_trie6, nullptr);
+  EXPECT_NE(s1->routed_route_plus_one(*dp::parse_ip6("2001:db8::1")), 0u) << "beyond the default route";
+  EXPECT_EQ(s1->routed_route_plus_one(*dp::parse_ip6("fd00:2::9")), 0u) << "connected";
+  auto s2 = build(with_v6(service("a", "10.96.0.1", R"({ ip = "172.17.0.10" })")), s1.get());
+  EXPECT_EQ(s2->routed_trie6, s1->routed_trie6) << "only the services changed";
+  auto s3 = build(parse(""), s2.get());
+  EXPECT_NE(s3->routed_trie6, s2->routed_trie6);
+  EXPECT_EQ(s3->routed_route_plus_one(*dp::parse_ip6("2001:db8::1")), 0u) << "no IPv6 route left";
+}
+
 }  // namespace
 }  // namespace podgate::ctl
