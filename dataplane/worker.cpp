@@ -746,10 +746,11 @@ PODGATE_OUT_OF_LINE const Worker::Adjacency* Worker::resolve_adjacency(rte_mbuf*
   return router;
 }
 
-PODGATE_OUT_OF_LINE const Worker::Adjacency* Worker::fill_route_adjacency(rte_mbuf* m, uint32_t r) noexcept {
+PODGATE_OUT_OF_LINE const Worker::Adjacency* Worker::fill_route_adjacency(rte_mbuf* m, uint32_t r,
+                                                                           Adjacency& entry) noexcept {
   const Route& route = snapshot_->routes[r - 1];
   counters_.adjacency_misses.add();
-  return fill_adjacency(m, route, route.via, route_adjacency_[r]);
+  return fill_adjacency(m, route, route.via, entry);
 }
 
 PODGATE_OUT_OF_LINE [[gnu::cold]] Worker::Adjacency* Worker::fill_adjacency(rte_mbuf* m, const Route& route,

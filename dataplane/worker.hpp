@@ -439,7 +439,6 @@ class Worker : public DpObject {
   void forward6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
   // As forward_to_client(), for IPv6 (Snapshot::routed_trie6).
   void forward_to_client6(rte_mbuf* m, rte_ether_hdr* eth, const Ip6& dst) noexcept;
-  const Adjacency6* fill_route_adjacency6(rte_mbuf* m, uint32_t r) noexcept;
   DropReason source_refused6(const Ip6& src) const noexcept;
   // The names both families' templates use (handle_flow, new_connection,
   // the fragment path).
@@ -453,9 +452,13 @@ class Worker : public DpObject {
   // where that is one beyond a router (Snapshot::routed_by_16), else by
   // forward().
   void forward_to_client(rte_mbuf* m, rte_ether_hdr* eth, Ip4 dst) noexcept;
-  // The entry of route_adjacency_[r] for this epoch, from the neighbour
-  // table; nullptr, the packet punted, when the router has no entry.
-  const Adjacency* fill_route_adjacency(rte_mbuf* m, uint32_t r) noexcept;
+  // Sends by route r's entry (either family's route_adjacency_).
+  template <class Adj>
+  void send_by_route(rte_mbuf* m, rte_ether_hdr* eth, uint32_t r, Adj& entry) noexcept;
+  // Route r's `entry` for this epoch, from the neighbour table; nullptr,
+  // the packet punted, when the router has no entry.
+  const Adjacency* fill_route_adjacency(rte_mbuf* m, uint32_t r, Adjacency& entry) noexcept;
+  const Adjacency6* fill_route_adjacency(rte_mbuf* m, uint32_t r, Adjacency6& entry) noexcept;
   // As resolve_adjacency6() and fill_adjacency6(), for IPv4.
   const Adjacency* resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& slot) noexcept;
   Adjacency* fill_adjacency(rte_mbuf* m, const Route& route, Ip4 next_hop, Adjacency& adj) noexcept;
@@ -588,13 +591,7 @@ inline DropReason Worker::source_refused(Ip4 src) const noexcept {
     forward(m, eth, dst);
     return;
   }
-  const Adjacency* adj = &route_adjacency_[r];
-  if (adj->epoch != adj_epoch_) [[unlikely]] {
-    adj = fill_route_adjacency(m, r);
-    if (adj == nullptr) return;
-  }
-  std::memcpy(eth, adj->macs, sizeof adj->macs);  // destination MAC, then source MAC
-  send(m, adj->port_idx);
+  send_by_route(m, eth, r, route_adjacency_[r]);
 }
 
 // The same for IPv6 clients, whose routes RoutedTrie6 finds (the
@@ -607,9 +604,17 @@ inline DropReason Worker::source_refused(Ip4 src) const noexcept {
     forward6(m, eth, dst);
     return;
   }
-  const Adjacency6* adj = &route_adjacency6_[r];
-  if (adj->epoch != adj_epoch_) [[unlikely]] {
-    adj = fill_route_adjacency6(m, r);
+  send_by_route(m, eth, r, route_adjacency6_[r]);
+}
+
+// By `entry`, route r's in its family's route_adjacency_, filled for this
+// epoch on first use (either family).
+template <class Adj>
+[[gnu::always_inline]] inline void Worker::send_by_route(rte_mbuf* m, rte_ether_hdr* eth, uint32_t r,
+                                                         Adj& entry) noexcept {
+  const Adj* adj = &entry;
+  if (entry.epoch != adj_epoch_) [[unlikely]] {
+    adj = fill_route_adjacency(m, r, entry);
     if (adj == nullptr) return;
   }
   std::memcpy(eth, adj->macs, sizeof adj->macs);  // destination MAC, then source MAC

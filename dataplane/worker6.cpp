@@ -304,10 +304,11 @@ const Worker::Adjacency6* Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst
   return router;
 }
 
-[[gnu::noinline]] const Worker::Adjacency6* Worker::fill_route_adjacency6(rte_mbuf* m, uint32_t r) noexcept {
+[[gnu::noinline]] const Worker::Adjacency6* Worker::fill_route_adjacency(rte_mbuf* m, uint32_t r,
+                                                                       Adjacency6& entry) noexcept {
   const Route6& route = snapshot_->routes6[r - 1];
   counters_.adjacency_misses.add();
-  return fill_adjacency6(m, route, route.via, route_adjacency6_[r]);
+  return fill_adjacency6(m, route, route.via, entry);
 }
 
 [[gnu::noinline, gnu::cold]] Worker::Adjacency6* Worker::fill_adjacency6(rte_mbuf* m, const Route6& route,
