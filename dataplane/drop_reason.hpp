@@ -39,7 +39,7 @@ namespace podgate::dp {
   X(kBadNdp, "bad_ndp", "neighbour discovery message failing RFC 4861's checks (hop limit 255, length, target)") \
   X(kNdpNotForUs, "ndp_not_for_us", "neighbour solicitation for another address, or router discovery") \
   X(kIcmpNotEcho, "icmp_not_echo", "ICMP (or ICMPv6) other than echo request") \
-  X(kBadIcmp, "bad_icmp", "ICMP message truncated")                         \
+  X(kBadIcmp, "bad_icmp", "ICMP message truncated or with a bad checksum")                         \
   X(kIcmpErrorNoFlow, "icmp_error_no_flow", "ICMP error quoting no connection of ours") \
   X(kTooBig, "too_big", "longer than the egress port's MTU (fragmentation needed sent if DF)") \
   X(kMartianSource, "martian_source", "source 0/8, 127/8, multicast or class E (RFC 1812 5.3.7)") \

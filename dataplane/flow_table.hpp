@@ -598,6 +598,8 @@ class BasicFlowTable {
 
   // Connections held, including expired ones not yet freed.
   uint32_t size() const noexcept { return size_; }
+  // Entries in the half-open queue, including those of flows gone since.
+  uint32_t half_open_queued() const noexcept { return half_open_count_; }
   uint32_t capacity() const noexcept { return capacity_; }
   // One load: every packet of a connection refreshes its expiry.
   uint32_t timeout_ms(FlowState s) const noexcept { return timeout_of_state_[static_cast<uint8_t>(s)]; }

@@ -157,10 +157,11 @@ void Worker::poll_once() noexcept {
   }
   flows_.expire_half_open(now_, half_open_per_poll_);
   flows_.expire_some(now_, kExpiryFlowsPerPoll);
-  if (flows6_.size() != 0) {
-    flows6_.expire_half_open(now_, half_open_per_poll_);
-    flows6_.expire_some(now_, kExpiryFlowsPerPoll);
-  }
+  // The half-open queue also with no IPv6 flow left: its entries are taken
+  // as they fall due, and one left waiting 2^31 ms would read as not due
+  // (serial arithmetic) and hold back every entry behind it.
+  flows6_.expire_half_open(now_, half_open_per_poll_);
+  if (flows6_.size() != 0) flows6_.expire_some(now_, kExpiryFlowsPerPoll);
   // Also the flows that lookups and inserts found expired and freed.
   counters_.flows_expired.add(flows_.take_expired() + flows6_.take_expired());
   if (fragments_.held() != 0) [[unlikely]] {
@@ -700,16 +701,18 @@ template void Worker::new_connection<Family::kIpv6>(rte_mbuf*, rte_ipv6_hdr*, ui
 // A reply with no flow entry (the table was full when the connection
 // started): map the Pod back to the one service port it backs, statelessly.
 void Worker::handle_stateless_reply(rte_mbuf* m, ParsedPacket& p) noexcept {
-  if (!ttl_allows_forwarding(p.ip)) {
-    drop_ttl_exceeded(m, p.ip);
-    return;
-  }
-  if (!fits_egress(m, p.ip, p.dst())) return;
+  // A Pod's first: anything else is not ours to forward, nor to answer
+  // with an ICMP error.
   const ServiceData* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
   if (svc == nullptr) {
     drop(m, DropReason::kNoFlow);
     return;
   }
+  if (!ttl_allows_forwarding(p.ip)) {
+    drop_ttl_exceeded(m, p.ip);
+    return;
+  }
+  if (!fits_egress(m, p.ip, p.dst())) return;
   counters_.replies_stateless.add();
   TrafficCounters& t = traffic_[svc->slot_of(Backend{p.src(), p.sport()})];
   t.packets_out.add();
@@ -807,6 +810,13 @@ void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
 }
 
 void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {
+  // A corrupt error must not be translated, which writes it a checksum
+  // that holds (RFC 5508 REQ-3), nor a corrupt echo answered.  What goes
+  // up to a kernel twin is checked there too.
+  if (!internet_checksum_ok({p.l4, p.l4_len})) {
+    drop(m, DropReason::kBadIcmp);
+    return;
+  }
   if (is_translated_icmp_error(p.icmp()->icmp_type)) {
     handle_icmp_error<Family::kIpv4>(m, p);
     return;
@@ -869,6 +879,19 @@ uint16_t Worker::port_mtu(uint16_t port_idx) const noexcept {
 // errors.
 void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t type, uint8_t code,
                              uint16_t mtu) noexcept {
+  // RFC 1812 §4.3.2.7: never about a fragment but the first, nor a packet
+  // to a multicast or broadcast address (IP or link layer), nor one whose
+  // source cannot be answered (§5.3.7: 0/8, 127/8, multicast, 240/4 and
+  // the limited broadcast).  (Nor about an ICMP error: those are
+  // translated, or dropped with no error.)
+  const auto* arrived = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  const uint32_t src = Ip4{ip->src_addr}.host();
+  const uint32_t dst_top = Ip4{ip->dst_addr}.host() >> 28;
+  if ((from_be16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) != 0 ||
+      rte_is_multicast_ether_addr(&arrived->dst_addr) || dst_top >= 0xe || (src >> 24) == 0 ||
+      (src >> 24) == 127 || (src >> 28) >= 0xe) {
+    return;
+  }
   const PortAddress* rx = rx_port_address(m);
   if (rx == nullptr || !take_icmp_error_token()) {
     counters_.icmp_errors_rate_limited.add();
@@ -988,7 +1011,7 @@ bool Worker::dns_query_allowed(Ip4 src) noexcept {
 
 void Worker::hand_off(rte_mbuf* m, uint32_t owner) noexcept {
   Handoff& h = handoffs_[owner];
-  h.pkts[h.n++] = m;  // at most one burst per burst: never overflows
+  h.pkts[h.n++] = m;  // at most a burst per burst (Handoff)
 }
 
 // One enqueue per owner per burst (issue 9: a burst operation, not one ring

@@ -256,7 +256,7 @@ class Worker : public DpObject {
     }
   };
   // Packets for other workers, sent as one burst per owner at the end of
-  // each burst.
+  // each burst (kBurst fits, as in TxBatch).
   struct Handoff {
     rte_mbuf* pkts[kBurst];
     uint16_t n = 0;
@@ -301,8 +301,10 @@ class Worker : public DpObject {
   // `adj` for `next_hop`, from the neighbour table (out of line, cold); nullptr,
   // the packet punted, when it has no entry.
   Adjacency6* fill_adjacency6(rte_mbuf* m, const Route6& route, const Ip6& next_hop, Adjacency6& adj) noexcept;
-  // Packets for one port, sent with one tx_burst at the end of each burst
-  // (each packet of a burst is sent at most once: kBurst always fits).
+  // Packets for one port, sent with one tx_burst at the end of each burst.
+  // kBurst fits: a packet in gives at most one out, but for a first
+  // fragment, which releases the fragments that waited for it and flushes
+  // the batches around them (handle_fragment()).
   struct TxBatch {
     rte_mbuf* pkts[kBurst];
     uint16_t n = 0;

@@ -83,13 +83,13 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
 // As handle_stateless_reply(): a Pod's reply with no flow entry, mapped back
 // to the one service port it backs.
 void Worker::handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept {
-  if (!hop_limit_allows_forwarding(p.ip)) {
-    drop_hop_limit_exceeded(m, p.ip);
-    return;
-  }
   const ServiceData6* svc = snapshot_->find_backend(p.src(), p.sport(), p.proto());
   if (svc == nullptr) {
     drop(m, DropReason::kNoFlow);
+    return;
+  }
+  if (!hop_limit_allows_forwarding(p.ip)) {
+    drop_hop_limit_exceeded(m, p.ip);
     return;
   }
   const Ip6 client = p.dst();

@@ -104,6 +104,15 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
     const Proto proto = ctx.proto;
     rte_mbuf* waiting[FamilyTypes<F>::Fragments::kHeldPerDatagram];
     const uint8_t n = fragments.take_held(ctx, waiting);
+    if (n == 0) {
+      route_fragment<F>(m, p, part, sport, dport);
+      return;
+    }
+    // The one packet that leaves as several: a TX batch or a handoff holds
+    // a burst, one packet out per packet in.  So the batches go out before
+    // (room for these) and after (room for the rest of the burst).
+    flush_tx();
+    flush_handoffs();
     route_fragment<F>(m, p, part, sport, dport);
     for (uint8_t i = 0; i < n; ++i) {
       typename FamilyTypes<F>::Parsed later;
@@ -112,6 +121,8 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
       later.kind = kind_of(proto);
       route_fragment<F>(waiting[i], later, later_part, sport, dport);
     }
+    flush_tx();
+    flush_handoffs();
     return;
   }
   if (ctx.ports_known) {

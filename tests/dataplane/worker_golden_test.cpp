@@ -22,6 +22,7 @@
 
 #include "control/publish/punt_handler.hpp"
 #include "dataplane/checksum.hpp"
+#include "dataplane/fragment_table.hpp"
 #include "dataplane/maglev.hpp"
 #include "dataplane/packet.hpp"
 #include "tests/dataplane/packet_builder.hpp"
@@ -1244,6 +1245,26 @@ TEST(WorkerPipeline, IcmpErrorsThatQuoteNoConnectionAreDroppedAndCounted) {
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 0u);
 }
 
+TEST(WorkerPipeline, IcmpWithABadChecksumIsDropped) {
+  // RFC 5508 REQ-3: translating an error writes it a checksum that holds,
+  // so a corrupt one (here its MTU, 1400 become 68) must go no further.
+  auto d = make_dataplane();
+  const Bytes forwarded = forward_one(*d, kUplink, to_vip(25900).frame());
+  ASSERT_FALSE(forwarded.empty());
+  Bytes error = icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded, 1400,
+                           forwarded, 40);
+  put16(error, kIpOff + 20 + 6, 68);
+  EXPECT_TRUE(d->send(kPods, error).empty());
+  EXPECT_EQ(d->drops(DropReason::kBadIcmp), 1u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 0u);
+  // Nor is a corrupt echo request answered.
+  Bytes echo = ping(kVip);
+  put8(echo, kIpOff + 20 + 8, 0x77);  // its data's first byte
+  EXPECT_TRUE(d->send(kUplink, echo).empty());
+  EXPECT_EQ(d->drops(DropReason::kBadIcmp), 2u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_echo_replies), 0u);
+}
+
 // An ICMP error as podgate sends one (RFC 1812 §4.3.2): from the address
 // of the port the packet came in, TOS 0xc0, TTL 64, no DF, ID 0.
 Bytes podgate_icmp_error(const L2& l2, Ip4 from, Ip4 to, uint8_t type, uint8_t code, uint32_t rest,
@@ -2189,6 +2210,34 @@ std::vector<Bytes> forwarded_to_pods(Dataplane& d, const std::vector<Bytes>& fra
   return out;
 }
 
+TEST(WorkerPipeline, NoIcmpErrorAboutWhatMayNotBeAnswered) {
+  // RFC 1812 §4.3.2.7.  Each is dropped as it would be with TTL 64, or for
+  // its TTL, and nothing is sent.
+  auto d = make_dataplane();
+  // A packet sent to the link-layer broadcast address.
+  TcpPacket broadcast = to_vip(27010);
+  broadcast.l2.dst = kBroadcast;
+  broadcast.l3.ttl = 1;
+  EXPECT_TRUE(d->send(kUplink, broadcast.frame()).empty());
+  EXPECT_EQ(d->drops(DropReason::kTtlExceeded), 1u) << d->drop_summary();
+  // A fragment other than the first.
+  auto frags = fragment(big_datagram_to_echo(27020, 4000), 1480, 0x2345);
+  ASSERT_EQ(d->send(kUplink, frags[0]).size(), 1u) << d->drop_summary();
+  put8(frags[1], kIpOff + 8, 1);
+  fix_ip_checksum(frags[1]);
+  EXPECT_TRUE(d->send(kUplink, frags[1]).empty());
+  EXPECT_EQ(d->drops(DropReason::kTtlExceeded), 2u) << d->drop_summary();
+  // A packet no flow or Pod sends: not forwarded whatever its TTL, so no
+  // Time Exceeded either (it would answer any spoofed source).
+  Bytes stray = udp_frame({kUplinkMac, kClientMac}, {ip("224.0.0.5"), ip("172.17.0.99")}, {40000, 7777}, Bytes(8, 0));
+  put8(stray, kIpOff + 8, 1);
+  fix_ip_checksum(stray);
+  EXPECT_TRUE(d->send(kUplink, stray).empty());
+  EXPECT_EQ(d->drops(DropReason::kNoFlow), 1u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_rate_limited), 0u);
+}
+
 TEST(Fragments, EveryFragmentOfADatagramReachesTheSamePodNatedLikeTheFirst) {
   for (uint32_t workers : {1u, 2u}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
@@ -2254,6 +2303,51 @@ TEST(Fragments, WaitingIsBoundedPerDatagram) {
   ASSERT_EQ(frags.size(), 6u);
   for (size_t i = 1; i < frags.size(); ++i) EXPECT_TRUE(d->send(kUplink, frags[i]).empty());
   EXPECT_EQ(d->drops(DropReason::kFragmentUnmatched), 1u) << d->drop_summary();
+}
+
+// The worker whose fragment table a datagram's fragments meet in.
+uint32_t fragment_owner(const Bytes& fragment, uint32_t workers) {
+  dp::FragmentKey key;
+  std::memcpy(&key.src, &fragment[kIpOff + 12], 4);
+  std::memcpy(&key.dst, &fragment[kIpOff + 16], 4);
+  std::memcpy(&key.id, &fragment[kIpOff + 4], 2);
+  key.proto = fragment[kIpOff + 9];
+  return key.hash() % workers;
+}
+
+TEST(Fragments, AFirstFragmentReleasingFourIntoAFullBurstLosesNone) {
+  // One packet in is five out: a burst of 31 packets and a first fragment
+  // whose four later fragments wait must give 36 packets on one port
+  // (a TX batch holds a burst), or, with two workers, through one handoff
+  // (a handoff holds a burst): every way the fragments' worker and the
+  // connection's owner can fall.
+  for (uint32_t workers : {1u, 2u}) {
+    std::set<std::pair<uint32_t, uint32_t>> seen;  // (fragments' worker, connection's owner)
+    for (uint16_t id = 0x7000; seen.size() < workers * workers; ++id) {
+      ASSERT_LT(id, 0x7100) << "no datagram for every pair of workers";
+      DataplaneSetup s;
+      s.config_toml = kBaseConfig;
+      s.workers = workers;
+      s.rx = workers == 1 ? std::vector<std::vector<size_t>>{} : std::vector<std::vector<size_t>>{{kUplink}, {kPods}};
+      auto d = make_dataplane(std::move(s));
+      const uint16_t sport = static_cast<uint16_t>(41500 + id % 2);
+      const auto frags = fragment(big_datagram_to_echo(sport, 8000), 1480, id);
+      ASSERT_EQ(frags.size(), 6u);
+      const uint32_t owner = d->worker(0).ownership().owner(kClient, dp::to_be16(sport));
+      if (!seen.insert({fragment_owner(frags[0], workers), owner}).second) continue;
+      SCOPED_TRACE("workers " + std::to_string(workers) + ", fragment id " + std::to_string(id));
+      for (size_t i = 1; i <= 4; ++i) EXPECT_TRUE(d->send(kUplink, frags[i]).empty());
+      std::vector<Bytes> burst;
+      for (uint16_t port = 30000; burst.size() < 31; ++port) {
+        if (d->worker(0).ownership().owner(kClient, dp::to_be16(port)) != owner) continue;
+        burst.push_back(udp_frame({kUplinkMac, kClientMac}, {kClient, kUdpEchoVip}, {port, kDnsPort}, Bytes(16, 1)));
+      }
+      burst.push_back(frags[0]);
+      const auto out = d->send(kUplink, burst);
+      EXPECT_EQ(out.size(), 36u) << d->drop_summary();
+      EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+    }
+  }
 }
 
 TEST(Fragments, AMartianSourcesFragmentsAreDroppedAllOfThem) {

@@ -5,6 +5,8 @@
 // of the base config gains an IPv6 cluster IP and IPv6 endpoints.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <map>
 #include <set>
 #include <string>
@@ -564,6 +566,36 @@ TEST(WorkerIpv6, TimeExceededAboutAReplyReachesThePodTranslated) {
   const Bytes want = icmp6_error_frame({pod_mac(pod), kPodsMac}, {kGateway6, pod, 63}, kIcmp6TimeExceeded, 0, 0,
                                        reply_as_sent_less_a_hop);
   EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, error, kPods), want));
+}
+
+TEST(WorkerIpv6, TheHalfOpenQueueIsTakenAlsoWithNoFlowLeft) {
+  // A SYN's queue entry outlives its flow, freed earlier (here a reset
+  // connection, swept at the closing timeout).  The entry must still be
+  // taken when due: one left 2^31 ms reads as not due and holds back every
+  // entry behind it.
+  DataplaneSetup s;
+  s.config_toml = std::string(kRingPortsToml) + kConfig;
+  s.amend = dual_stack;
+  s.timeouts.tcp_syn_ms = 1000;
+  s.timeouts.tcp_closing_ms = 1;
+  auto d = std::make_unique<Dataplane>(std::move(s));
+  d->neighbors6().set(kPod6a, pod_mac(kPod6a));
+  d->neighbors6().set(kPod6b, pod_mac(kPod6b));
+  ASSERT_EQ(d->send(kUplink, syn_to(kVip6, 41000)).size(), 1u) << d->drop_summary();
+  ASSERT_EQ(d->send(kUplink, tcp6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6, 64}, Tcp{41000, 80, kRst})).size(),
+            1u)
+      << d->drop_summary();
+  const auto& flows = d->worker(0).flows6();
+  EXPECT_EQ(flows.half_open_queued(), 1u);
+  const auto until = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < deadline) d->poll_until_idle();
+  };
+  until([&] { return flows.size() == 0; });
+  ASSERT_EQ(flows.size(), 0u) << "the sweep frees the reset flow";
+  EXPECT_EQ(flows.half_open_queued(), 1u) << "its SYN's entry is not yet due";
+  until([&] { return flows.half_open_queued() == 0; });
+  EXPECT_EQ(flows.half_open_queued(), 0u);
 }
 
 TEST(WorkerIpv6, APodsOwnUnreachableComesFromTheVip) {
