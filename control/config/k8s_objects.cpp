@@ -51,7 +51,8 @@ bool already_listed(PendingService& ps, const dp::IpAddr& ip) {
   return ps.endpoint_ips.count(ip) != 0;
 }
 
-void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice) {
+// `running`: ps is a running service a slice alone belongs to.
+void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice, bool running) {
   Reader r(diag, slice.where);
   ServiceConfig& svc = ps.cfg;
   if (svc.type == ServiceType::kExternalName) {
@@ -75,15 +76,21 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
   // EndpointSlice ports carry the Service port's *name* and the number its
   // targetPort resolved to in this slice's Pods (the EndpointSlice controller
   // groups Pods whose named container ports resolve alike into one slice).
+  // A running service does not keep its targetPort names, so every port the
+  // slice names takes the slice's number, as kube-proxy forwards to it (a
+  // rollout that renumbers a container port changes only the slices); a
+  // port the slice does not name keeps its running target port.
   for (size_t i = 0; i < svc.ports.size(); ++i) {
-    if (ps.target_names[i].empty()) continue;
+    if (!running && ps.target_names[i].empty()) continue;
     const ServicePortConfig& port = svc.ports[i];
     auto it = std::find_if(slice.ports.begin(), slice.ports.end(), [&](const SlicePort& sp) {
       return sp.name == port.name && sp.protocol == port.protocol;
     });
-    const std::string what = "service " + svc.ns + "/" + svc.name + " port " + quote(port.name) +
-                             " (targetPort " + quote(ps.target_names[i]) + ")";
+    const std::string what =
+        "service " + svc.ns + "/" + svc.name + " port " + quote(port.name) +
+        (ps.target_names[i].empty() ? "" : " (targetPort " + quote(ps.target_names[i]) + ")");
     if (it == slice.ports.end()) {
+      if (running) continue;
       r.error("ports", "no port named " + quote(port.name) + "/" +
                            std::string(dp::proto_name(port.protocol)) + ", needed to resolve " +
                            what);
@@ -296,20 +303,20 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
                              " is neither in the input nor running");
         continue;
       }
-      // Its target ports were resolved when it was applied: nothing to resolve.
+      // Its target ports are resolved again by the slices (merge_slice).
       PendingService ps;
       ps.cfg = *running;
       ps.cfg.endpoints.clear();
       ps.where = "running service " + running->ns + "/" + running->name;
       ps.target_names.assign(ps.cfg.ports.size(), std::string());
-      ps.target_resolved.assign(ps.cfg.ports.size(), true);
+      ps.target_resolved.assign(ps.cfg.ports.size(), false);
       ps.resolved_by.assign(ps.cfg.ports.size(), std::string());
       it = by_name.emplace(std::make_pair(slice.ns, slice.service), services.size()).first;
       services.push_back(std::move(ps));
       endpoints_given.push_back(false);
     }
     endpoints_given[it->second] = true;
-    merge_slice(diag, services[it->second], slice);
+    merge_slice(diag, services[it->second], slice, it->second >= service_objects);
   }
   std::map<std::tuple<dp::IpAddr, uint16_t, dp::Proto>, std::string> vip_ports;
   std::vector<std::vector<bool>> target_unresolved;

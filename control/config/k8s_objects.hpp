@@ -23,7 +23,8 @@ struct K8sImport {
   // In input order of the Service objects; each has the endpoints of all of
   // its EndpointSlices merged, in slice order.  After them, the `known`
   // services that EndpointSlices of the input belong to (their endpoints
-  // replaced by the slices'), in order of first slice.
+  // replaced by the slices', and the target port of each port a slice with
+  // endpoints names replaced by the slice's), in order of first slice.
   std::vector<ServiceConfig> services;
   size_t service_objects = 0;         // services[0, service_objects) are Service objects
   std::vector<bool> endpoints_given;  // per services[i]: an EndpointSlice of the input names it
@@ -39,8 +40,8 @@ struct K8sImport {
 // with ErrorCode::kInvalidConfig.
 // `known` are the services podgate already runs: an EndpointSlice whose
 // Service is not in the input belongs to the known service of that name (a
-// slice alone updates a running service's endpoints); without one it is
-// skipped with a warning.
+// slice alone updates a running service's endpoints and target ports); without
+// one it is skipped with a warning.
 Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_view source,
                                      const ServiceList& known = {});
 

@@ -550,6 +550,83 @@ TEST(K8sSlice, SlicesAloneUpdateTheRunningServiceOfTheirName) {
   EXPECT_THAT(imp->warnings, IsEmpty());
 }
 
+// Service default/web alone: port "http" 80 targets the container port "web".
+json named_port_service() {
+  return json::parse(R"({"apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "web", "namespace": "default"},
+    "spec": {"clusterIP": "10.96.0.20",
+             "ports": [{"name": "http", "port": 80, "targetPort": "web"}]}})");
+}
+
+// An EndpointSlice of default/web: one ready Pod at 172.17.0.10, "http" -> port.
+json web_slice(int port) {
+  json slice = json::parse(R"({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+    "metadata": {"name": "web-abc12", "namespace": "default",
+                 "labels": {"kubernetes.io/service-name": "web"}},
+    "addressType": "IPv4",
+    "endpoints": [{"addresses": ["172.17.0.10"], "conditions": {"ready": true}}]})");
+  slice["ports"] = json::array({{{"name", "http"}, {"port", port}}});
+  return slice;
+}
+
+// The Service applied alone, then its slice alone: the slice resolves the
+// named targetPort the Service alone could not.
+TEST(K8sSlice, SliceAloneResolvesTheNamedTargetPortOfAServiceAppliedAlone) {
+  K8sImport service = run_ok(named_port_service());
+  ASSERT_EQ(service.services.size(), 1u);
+  ASSERT_EQ(service.services[0].ports[0].target_port, 80) << "the stand-in, with a warning";
+
+  auto imp = import_k8s_objects(web_slice(8080).dump(), "in.json", {service.services[0]});
+  ASSERT_TRUE(imp) << imp.error().message;
+  ASSERT_EQ(imp->services.size(), 1u);
+  EXPECT_EQ(imp->services[0].ports[0].target_port, 8080);
+  ASSERT_EQ(imp->services[0].endpoints.size(), 1u);
+  EXPECT_EQ(imp->services[0].endpoints[0].ip, ip("172.17.0.10"));
+  EXPECT_THAT(imp->warnings, IsEmpty());
+}
+
+// A rollout that renumbers the container port changes only the slices.
+TEST(K8sSlice, SlicesAloneAfterARolloutTakeTheNewTargetPort) {
+  const ServiceConfig running = run_ok(web_list()).services[0];  // http -> 8080
+  json slices = fixture("web-endpointslices.json");
+  for (json& slice : slices["items"]) slice["ports"][0]["port"] = 8081;
+
+  auto imp = import_k8s_objects(slices.dump(), "in.json", {running});
+  ASSERT_TRUE(imp) << imp.error().message;
+  ASSERT_EQ(imp->services.size(), 1u);
+  EXPECT_EQ(imp->services[0].ports[0].target_port, 8081);
+  EXPECT_EQ(imp->services[0].ports[1].target_port, 9090);
+}
+
+TEST(K8sSlice, PortASliceAloneDoesNotNameKeepsItsRunningTargetPort) {
+  ServiceConfig running = run_ok(web_list()).services[0];
+  running.ports[1].target_port = 9191;  // "metrics", which web_slice() does not name
+
+  auto imp = import_k8s_objects(web_slice(8081).dump(), "in.json", {running});
+  ASSERT_TRUE(imp) << imp.error().message;
+  ASSERT_EQ(imp->services.size(), 1u);
+  EXPECT_EQ(imp->services[0].ports[0].target_port, 8081);
+  EXPECT_EQ(imp->services[0].ports[1].target_port, 9191);
+  EXPECT_THAT(imp->warnings, IsEmpty());
+}
+
+// A config-file service has numbers, not targetPort names; kube-proxy
+// forwards to the slice's number, and so does podgate.
+TEST(K8sSlice, SliceAloneRenumbersAServiceOfTheConfigFile) {
+  auto running = parse_services(R"([[services]]
+namespace = "default"
+name = "web"
+cluster_ip = "10.96.0.20"
+ports = [{ name = "http", port = 80, target_port = 8080 }]
+)", "svc.toml");
+  ASSERT_TRUE(running) << running.error().message;
+
+  auto imp = import_k8s_objects(web_slice(9090).dump(), "in.json", {(*running)[0]});
+  ASSERT_TRUE(imp) << imp.error().message;
+  ASSERT_EQ(imp->services.size(), 1u);
+  EXPECT_EQ(imp->services[0].ports[0].target_port, 9090);
+}
+
 TEST(K8sService, AServiceWithoutSlicesInTheInputSaysItsEndpointsWereNotGiven) {
   K8sImport imp = run_ok(fixture("web-service.json"));
   EXPECT_EQ(imp.service_objects, 1u);
@@ -696,6 +773,20 @@ TEST(K8sError, NamedTargetPortResolvingDifferentlyAcrossSlicesIsAnError) {
   doc["items"][2]["ports"][0]["port"] = 8081;
   std::string msg = run_error(doc);
   EXPECT_THAT(msg, HasSubstr("resolves to 8081 here but to 8080 in EndpointSlice default/web-x7k2p"));
+}
+
+TEST(K8sError, SlicesAloneResolvingAPortDifferentlyAreRefused) {
+  const ServiceConfig running = run_ok(web_list()).services[0];  // http -> 8080
+  json slices = fixture("web-endpointslices.json");
+  slices["items"][0]["ports"][0]["port"] = 8081;
+  slices["items"][1]["ports"][0]["port"] = 8082;
+
+  auto imp = import_k8s_objects(slices.dump(), "in.json", {running});
+  ASSERT_FALSE(imp) << "nothing is applied";
+  EXPECT_EQ(imp.error().code, ErrorCode::kInvalidConfig);
+  EXPECT_THAT(imp.error().message,
+              HasSubstr("EndpointSlice default/web-q9r4s: ports: service default/web port \"http\" "
+                        "resolves to 8082 here but to 8081 in EndpointSlice default/web-x7k2p"));
 }
 
 TEST(K8sError, PortOutOfRangeIsAnError) {
