@@ -144,14 +144,17 @@ struct ServiceConfig {
   friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };
 
-// Whether some endpoint of `svc` takes new flows on `port`: ready, and
-// healthy unless its health check fails open when all are unhealthy (the
-// snapshot builder's rule; the VIP announcer asks it per VIP).
-inline bool port_takes_new_flows(const ServiceConfig& svc, const ServicePortConfig& port) {
+// Whether some endpoint of `svc` of `family` takes new flows on `port`:
+// ready, and healthy unless its health check fails open when all are
+// unhealthy.  The snapshot builder's rule (choose_endpoints in
+// control/publish/service_port_build.hpp): the VIP of one family forwards
+// only to endpoints of that family (no NAT46), so the VIP announcer asks it
+// per VIP with the VIP's family.
+inline bool port_takes_new_flows(const ServiceConfig& svc, const ServicePortConfig& port, dp::Family family) {
   const PortRef ref{port.port, port.protocol};
   const bool any_will_do = !svc.health_check || svc.health_check->all_unhealthy == AllUnhealthy::kFailOpen;
   for (const EndpointConfig& e : svc.endpoints) {
-    if (e.takes_new_flows() && (any_will_do || e.healthy_on(ref))) return true;
+    if (e.ip.family == family && e.takes_new_flows() && (any_will_do || e.healthy_on(ref))) return true;
   }
   return false;
 }

@@ -16,13 +16,18 @@ VipAnnouncer::~VipAnnouncer() {
 std::set<uint32_t> VipAnnouncer::wanted(const Config& config) {
   std::set<uint32_t> out;
   for (const ServiceConfig& s : config.services) {
-    if (s.type != ServiceType::kClusterIp || !s.cluster_ip ||
-        s.cluster_ip->family != dp::Family::kIpv4) {
-      continue;
-    }
-    if (std::any_of(s.ports.begin(), s.ports.end(),
-                    [&](const ServicePortConfig& p) { return port_takes_new_flows(s, p); })) {
-      out.insert(s.cluster_ip->as_v4().be);
+    if (s.type != ServiceType::kClusterIp) continue;
+    // The IPv4 cluster IP is clusterIPs[0] or, in a dual-stack service
+    // listed IPv6 first, clusterIPs[1]; the dataplane forwards either
+    // (vip_of<dp::Ip4> in the snapshot builder), to IPv4 endpoints only.
+    for (const dp::IpAddr& ip : s.cluster_ips()) {
+      if (!ip.is_v4()) continue;
+      if (std::any_of(s.ports.begin(), s.ports.end(), [&](const ServicePortConfig& p) {
+            return port_takes_new_flows(s, p, dp::Family::kIpv4);
+          })) {
+        out.insert(ip.as_v4().be);
+      }
+      break;  // a service has at most one cluster IP of a family
     }
   }
   return out;

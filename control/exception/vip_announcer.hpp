@@ -32,8 +32,10 @@ class VipAnnouncer {
   VipAnnouncer& operator=(const VipAnnouncer&) = delete;
 
   // The VIPs `config` (the Registry's view, health included) has to
-  // announce: the IPv4 cluster IPs of services with a port that some
-  // endpoint takes new flows on (port_takes_new_flows), network order.
+  // announce: the IPv4 cluster IPs (first or second of a dual-stack
+  // service) of services with a port that some IPv4 endpoint takes new
+  // flows on (port_takes_new_flows), network order.  An IPv6 endpoint does
+  // not count: the IPv4 VIP never forwards to it.
   static std::set<uint32_t> wanted(const Config& config);
 
   // Makes the table hold what `config` wants (nothing while drained).  A

@@ -7,7 +7,9 @@
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "control/exception/vip_announcer.hpp"
@@ -436,6 +438,68 @@ TEST(HealthEffect, AVipIsAnnouncedWhileItTakesNewFlows) {
   EXPECT_EQ(VipAnnouncer::wanted(health_view("", true)).count(vip), 1u) << "fail open";
   EXPECT_EQ(VipAnnouncer::wanted(health_view("all_unhealthy = \"drop\"\n", false)).count(vip), 1u);
   EXPECT_EQ(VipAnnouncer::wanted(health_view("all_unhealthy = \"drop\"\n", true)).count(vip), 0u);
+}
+
+// A dual-stack default/web on port 80 with cluster IPs `first` and
+// `second` (clusterIPs[0] and [1]) and one ready endpoint at each of
+// `endpoints`.
+Config dual_stack_web(const char* first, const char* second, const std::vector<const char*>& endpoints) {
+  Config c;
+  ServiceConfig s;
+  s.ns = "default";
+  s.name = "web";
+  s.cluster_ip = *dp::parse_ip(first);
+  s.secondary_cluster_ip = *dp::parse_ip(second);
+  s.ports = {ServicePortConfig{"http", 80, 8080, dp::Proto::kTcp}};
+  for (const char* a : endpoints) {
+    EndpointConfig e;
+    e.ip = *dp::parse_ip(a);
+    s.endpoints.push_back(e);
+  }
+  c.services.push_back(s);
+  return c;
+}
+
+// Whether the snapshot built from `c` forwards new flows to 10.96.0.20:80.
+bool ipv4_vip_forwards(const Config& c) {
+  SnapshotInputs in{&c, {dp::MacAddr{{2, 0, 0, 0, 0, 1}}}, nullptr, 1};
+  auto snap = build_snapshot(in);
+  const dp::ServiceData* d = snap->find_service(*dp::parse_ip4("10.96.0.20"), dp::to_be16(80), dp::Proto::kTcp);
+  return d != nullptr && !d->ready.empty();
+}
+
+// Kubernetes lists a service with ipFamilies [IPv6, IPv4] IPv6 first; its
+// IPv4 VIP, clusterIPs[1], forwards and so is announced.
+TEST(VipAnnouncer, AnnouncesTheIpv4VipOfADualStackServiceListedIpv6First) {
+  const Config c = dual_stack_web("fd00:10:96::20", "10.96.0.20", {"172.17.0.10", "fd00:17::10"});
+  ASSERT_TRUE(ipv4_vip_forwards(c));
+  EXPECT_EQ(VipAnnouncer::wanted(c), (std::set<uint32_t>{dp::parse_ip4("10.96.0.20")->be}));
+}
+
+// The IPv4 VIP forwards to IPv4 endpoints only (no NAT46): with IPv6 ones
+// alone it would attract traffic only to drop it, so it is not announced.
+TEST(VipAnnouncer, LeavesOutAnIpv4VipWhoseReadyEndpointsAreAllIpv6) {
+  for (const auto& [first, second] : {std::pair{"10.96.0.20", "fd00:10:96::20"},
+                                      std::pair{"fd00:10:96::20", "10.96.0.20"}}) {
+    Config c = dual_stack_web(first, second, {"fd00:17::10", "172.17.0.10"});
+    c.services[0].endpoints[1].ready = false;  // the IPv4 endpoint drains
+    ASSERT_FALSE(ipv4_vip_forwards(c)) << first;
+    EXPECT_TRUE(VipAnnouncer::wanted(c).empty()) << first;
+  }
+}
+
+// Health counts per family too: an IPv4 endpoint failing its check under
+// `drop` leaves the IPv4 VIP nothing, however healthy the IPv6 one is.
+TEST(VipAnnouncer, CountsHealthOnlyAmongTheVipsFamily) {
+  Config c = dual_stack_web("10.96.0.20", "fd00:10:96::20", {"172.17.0.10", "fd00:17::10"});
+  c.services[0].health_check = HealthCheckConfig{};
+  c.services[0].health_check->all_unhealthy = AllUnhealthy::kDrop;
+  c.services[0].endpoints[0].unhealthy_ports = {PortRef{80, dp::Proto::kTcp}};
+  ASSERT_FALSE(ipv4_vip_forwards(c));
+  EXPECT_TRUE(VipAnnouncer::wanted(c).empty());
+  c.services[0].health_check->all_unhealthy = AllUnhealthy::kFailOpen;
+  ASSERT_TRUE(ipv4_vip_forwards(c));
+  EXPECT_EQ(VipAnnouncer::wanted(c).size(), 1u) << "fail open";
 }
 
 // A headless default/db with two Pods under a TCP check on port 5432.
