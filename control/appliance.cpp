@@ -186,6 +186,15 @@ Result<void> Appliance::reload_unguarded() {
                       running.source + ": dns.listen cannot change on reload (the sockets are "
                                        "bound at start); restart podgate to change it");
   }
+  // The twins' /32 for the DNS VIP and the TCP listener on it (TCP queries
+  // go up to the kernel) are set up at start.  Without twins the VIP is
+  // the dataplane's alone, which follows each snapshot.
+  if (!twins_->empty() && next->dns.service_ip != running.dns.service_ip) {
+    return make_error(ErrorCode::kInvalidConfig,
+                      running.source + ": dns.service_ip cannot change on reload while ports have "
+                                       "kernel twins (its address and TCP listener are set up at "
+                                       "start); restart podgate to change it");
+  }
   const uint64_t dropped = unsaved_changes();
   auto proposal = registry_->stage_file(std::move(*next));
   if (!proposal) return std::move(proposal).error();

@@ -240,6 +240,16 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   if (!twins) return std::move(twins).error();
   a->twins_ = std::move(*twins);
   if (auto r = a->twins_->watch(*a->loop_); !r) return r.error();
+  if (!a->twins_->empty()) {
+    // A reload may add or remove [[routes]]: the twins' kernel routes
+    // follow every published version (learnt state never changes them), so
+    // BGP, health probes and TCP DNS answers take the routes the dataplane
+    // forwards by.  The DNS VIP's /32 does not change (reload refuses it).
+    a->registry_->subscribe([twins = a->twins_.get()](const Publication& p) {
+      if (p.layer == Layer::kLearnt) return;
+      if (auto r = twins->sync_routes(p.config.routes); !r) log_error(r.error().message);
+    });
+  }
   const bool dns_listens_on_any = std::any_of(cfg.dns.listen.begin(), cfg.dns.listen.end(),
                                               [](const DnsListen& l) { return l.ip.is_zero(); });
   if (!a->twins_->empty() && cfg.dns.service_ip && !dns_listens_on_any) {

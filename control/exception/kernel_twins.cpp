@@ -18,8 +18,9 @@ namespace {
 constexpr uint16_t kPollBurst = 32;
 constexpr unsigned kPollBursts = 8;
 
+// Everything but the routes (add_routes_wanted()).
 Result<void> set_up_kernel_side(const PortConfig& pc, const dp::PortInfo& port, uint16_t mtu,
-                                const Config& cfg, const std::vector<dp::Ip4>& extra_addresses) {
+                                const std::vector<dp::Ip4>& extra_addresses) {
   const std::string& iface = pc.kernel;
   if (auto r = netdev::disable_ipv6(iface); !r) return r;
   if (auto r = netdev::set_mac(iface, port.mac); !r) return r;
@@ -29,11 +30,64 @@ Result<void> set_up_kernel_side(const PortConfig& pc, const dp::PortInfo& port, 
   for (dp::Ip4 ip : extra_addresses) {
     if (auto r = netdev::add_address(iface, dp::Prefix4{ip, 32}); !r) return r;
   }
-  for (const RouteConfig& route : cfg.routes) {
-    if (!pc.address.contains(route.via)) continue;
-    if (auto r = netdev::add_route(iface, route.prefix, route.via); !r) return r;
-  }
   return {};
+}
+
+// Twin `t`'s share of `routes`: those whose next hop is on its subnet.
+std::vector<RouteConfig> routes_through(const KernelTwins::Twin& t, const std::vector<RouteConfig>& routes) {
+  std::vector<RouteConfig> mine;
+  for (const RouteConfig& r : routes) {
+    if (t.address.contains(r.via)) mine.push_back(r);
+  }
+  return mine;
+}
+
+// Keeping `t.routes`, and the kernel's routes through the twin, in step
+// with `want` (its share of the config's) takes two steps: removing the
+// routes whose prefix is gone, then adding the others.  Every twin removes
+// before any adds, so a route that moves to another port's twin leaves
+// the old one first.  The main table holds a prefix once, so a route whose
+// next hop changed is replaced in place (netdev::add_route is `ip route
+// replace`).  What the kernel refuses is appended to `failures` and left
+// as recorded (a route not deleted stays in `t.routes`, one not added
+// stays out), so the next sync tries it again.
+void remove_routes_gone(KernelTwins::Twin& t, const std::vector<RouteConfig>& want,
+                        std::vector<std::string>& failures) {
+  for (auto it = t.routes.begin(); it != t.routes.end();) {
+    const dp::Prefix4 prefix = it->prefix;
+    if (std::any_of(want.begin(), want.end(), [&](const RouteConfig& w) { return w.prefix == prefix; })) {
+      ++it;
+      continue;
+    }
+    if (auto r = netdev::delete_route(t.iface, prefix, netdev::kMainTable); !r) {
+      failures.push_back(r.error().message);
+      ++it;
+      continue;
+    }
+    log_info("kernel twin " + t.iface + ": removed route " + dp::to_string(prefix) + " via " +
+             dp::to_string(it->via));
+    it = t.routes.erase(it);
+  }
+}
+
+void add_routes_wanted(KernelTwins::Twin& t, const std::vector<RouteConfig>& want,
+                       std::vector<std::string>& failures) {
+  for (const RouteConfig& w : want) {
+    auto it = std::find_if(t.routes.begin(), t.routes.end(),
+                           [&](const RouteConfig& r) { return r.prefix == w.prefix; });
+    if (it != t.routes.end() && it->via == w.via) continue;
+    if (auto r = netdev::add_route(t.iface, w.prefix, w.via); !r) {
+      failures.push_back(r.error().message);
+      continue;
+    }
+    log_info("kernel twin " + t.iface + ": route " + dp::to_string(w.prefix) + " via " +
+             dp::to_string(w.via));
+    if (it != t.routes.end()) {
+      it->via = w.via;
+    } else {
+      t.routes.push_back(w);
+    }
+  }
 }
 
 }  // namespace
@@ -66,13 +120,20 @@ Result<std::unique_ptr<KernelTwins>> KernelTwins::open(const Config& cfg,
     t.port_id = info.port_id;
     t.rate = pc.kernel_rate;
     t.mac = ports[i].mac;
+    t.address = pc.address;
     if (!info.rx_wake_fds.empty()) t.rx_fd = info.rx_wake_fds.front();
     twins->twins_.push_back(t);
     uint16_t mtu = 0;
     if (rte_eth_dev_get_mtu(ports[i].port_id, &mtu) != 0 || mtu == 0) mtu = dp::kEthernetMtu;
-    if (auto r = set_up_kernel_side(pc, ports[i], mtu, cfg, extra_addresses); !r) {
+    if (auto r = set_up_kernel_side(pc, ports[i], mtu, extra_addresses); !r) {
       return make_error(ErrorCode::kIo, "ports[" + std::to_string(i) + "] kernel: " +
                                             r.error().message);
+    }
+    Twin& opened = twins->twins_.back();
+    std::vector<std::string> failures;
+    add_routes_wanted(opened, routes_through(opened, cfg.routes), failures);
+    if (!failures.empty()) {
+      return make_error(ErrorCode::kIo, "ports[" + std::to_string(i) + "] kernel: " + failures.front());
     }
     log_info("port '" + pc.name + "': kernel twin " + pc.kernel + " (mac " +
              dp::to_string(ports[i].mac) + ", " + dp::to_string(pc.address) + ", mtu " +
@@ -81,6 +142,16 @@ Result<std::unique_ptr<KernelTwins>> KernelTwins::open(const Config& cfg,
              (t.rx_fd >= 0 ? ")" : "; no RX interrupts: polled every millisecond)"));
   }
   return twins;
+}
+
+Result<void> KernelTwins::sync_routes(const std::vector<RouteConfig>& routes) {
+  std::vector<std::string> failures;
+  for (Twin& t : twins_) remove_routes_gone(t, routes_through(t, routes), failures);
+  for (Twin& t : twins_) add_routes_wanted(t, routes_through(t, routes), failures);
+  if (failures.empty()) return {};
+  std::string message = "kernel twin routes:";
+  for (const std::string& f : failures) message += "\n" + f;
+  return make_error(ErrorCode::kIo, message);
 }
 
 KernelTwins::~KernelTwins() {

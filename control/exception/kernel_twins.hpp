@@ -57,6 +57,11 @@ class KernelTwins {
     uint32_t rate = 0;        // packets per second, each way
     dp::MacAddr mac;          // the port's
     int rx_fd = -1;           // readable while the kernel's frames wait; -1: none
+    dp::Prefix4 address;      // the port's, so its subnet
+    // The [[routes]] installed in the kernel's main table through it (each
+    // prefix once, as validate() has them), kept in step with the config
+    // by sync_routes().
+    std::vector<RouteConfig> routes;
     Counters counters;
     dp::TokenBucket bucket;   // the kernel's side's
   };
@@ -87,6 +92,13 @@ class KernelTwins {
   std::vector<uint8_t> port_mask(size_t ports) const;
   // The highest twin rate: what the workers share between them.
   uint32_t max_rate() const noexcept;
+
+  // Makes each twin's kernel routes `routes` whose next hop is on its
+  // subnet (a reload may add, remove or move [[routes]]; the ports, and so
+  // the subnets, stay): removes those gone, adds or replaces the others.
+  // A route the kernel refuses is named in the error and tried again on
+  // the next call; the others are done.
+  Result<void> sync_routes(const std::vector<RouteConfig>& routes);
 
   // A punted packet for `port`'s twin: written into it (or freed).
   void deliver(rte_mbuf* m, dp::PortIdx port);

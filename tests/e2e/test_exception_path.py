@@ -7,11 +7,14 @@ through the dataplane ports (ping, curl), a kernel server on the port's
 address answers the client (as BGP or SSH would), TCP queries to the DNS
 VIP reach the kernel's DNS listener (`dig +tcp`), ARP learnt by the kernel
 teaches the dataplane too, and service traffic still goes through the NAT
-and never up to the kernel.
+and never up to the kernel.  A reload adds, moves and removes the twins'
+routes with the config's, and refuses to move the DNS VIP (set up on the
+twins at start).
 
 Run as root: python3 tests/e2e/test_exception_path.py [-v]
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -144,6 +147,87 @@ class ExceptionPathTest(unittest.TestCase):
                       f"@{netlab.DNS_VIP}", "web.default.svc.cluster.local", "A",
                       check=False).stdout
         self.assertEqual(out.strip(), VIP)
+
+    def twin_routes(self, port):
+        iface = {"uplink": f"{self.app.tag}-kup", "pods": f"{self.app.tag}-kpods"}[port]
+        return self.app_exec("ip", "-4", "route", "show", "dev", iface).stdout
+
+    def test_reload_keeps_the_twins_routes_in_step_with_the_config(self):
+        # Routes can change on reload; the twins' kernel routes follow, so
+        # BGP, probes and TCP DNS answers leave by the routes the dataplane
+        # has.  Each [[routes]] goes to the twin of the port its next hop is on.
+        def routes(*items):
+            return "".join(f'\n[[routes]]\nprefix = "{p}"\nvia = "{v}"\n' for p, v in items)
+        base_route = "198.51.100.0/24 via 192.0.2.2"
+        ns_exec(self.app.client_ns, "ip", "addr", "add", "198.18.0.7/32", "dev", "lo")
+        try:
+            self.assertTrue(self.app.reload(services() + routes(("198.18.0.0/15", "192.0.2.2"),
+                                                                ("203.0.113.0/24", "172.17.0.254"))))
+            self.assertIn("198.18.0.0/15 via 192.0.2.2", self.twin_routes("uplink"))
+            self.assertIn(base_route, self.twin_routes("uplink"))
+            self.assertIn("203.0.113.0/24 via 172.17.0.254", self.twin_routes("pods"))
+            self.assertNotIn("203.0.113.0", self.twin_routes("uplink"))
+            # The kernel reaches the client's new network by it.
+            out = self.app_exec("ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.7",
+                                check=False).stdout
+            self.assertIn("2 received", out, out)
+            # One route removed, one moved to the other twin.
+            self.assertTrue(self.app.reload(services() + routes(("203.0.113.0/24", "192.0.2.2"))))
+            self.assertNotIn("198.18.0.0/15", self.twin_routes("uplink"))
+            self.assertIn("203.0.113.0/24 via 192.0.2.2", self.twin_routes("uplink"))
+            self.assertNotIn("203.0.113.0", self.twin_routes("pods"))
+            self.assertIn(base_route, self.twin_routes("uplink"))
+        finally:
+            self.app.reload(services())
+            ns_exec(self.app.client_ns, "ip", "addr", "del", "198.18.0.7/32", "dev", "lo", check=False)
+        self.assertNotIn("203.0.113.0", self.twin_routes("uplink"))
+        self.assertIn(base_route, self.twin_routes("uplink"))
+        self.assertNotIn("via", self.twin_routes("pods"))
+
+    def test_reload_refuses_a_new_dns_vip_while_twins_exist(self):
+        # The VIP's /32 on the twins and the TCP listener on it are set up
+        # at start: a file that moves the VIP is refused whole, here with a
+        # service added that must not appear either.
+        def dig(name, *how):
+            return ns_exec(self.app.client_ns, "dig", *how, "+short", "+time=3", "+tries=1",
+                           f"@{netlab.DNS_VIP}", name, "A", check=False).stdout.strip()
+
+        def observed():
+            return {"generation": self.app.ask({"command": "status"})["generation"],
+                    "config": self.app.ask({"command": "config", "action": "dump"})["config"],
+                    "web over tcp": dig("web.default.svc.cluster.local", "+tcp"),
+                    "added": dig("added.default.svc.cluster.local")}
+        before = observed()
+        self.assertEqual(before["web over tcp"], VIP)
+        self.assertEqual(before["added"], "")
+        moved = self.app.base_config().replace(f'service_ip = "{netlab.DNS_VIP}"',
+                                               'service_ip = "10.96.0.11"', 1)
+        self.assertNotEqual(moved, self.app.base_config())
+        added = service_toml("default", "added", "10.96.0.90", [("http", 80, 8080, "TCP")],
+                             [endpoint(PODS["web-0"], "web-0")])
+        message = ("dns.service_ip cannot change on reload while ports have kernel twins (its "
+                   "address and TCP listener are set up at start); restart podgate to change it")
+        tmp = self.app.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(moved + services() + added)
+        os.replace(tmp, self.app.config_path)
+        try:
+            log = self.app.log_text()
+            refused, applied = log.count("reload refused"), log.count("published snapshot")
+            self.app.signal(signal.SIGHUP)
+            self.app.wait_for(lambda: self.app.log_text().count("reload refused") > refused or
+                              self.app.log_text().count("published snapshot") > applied, "the reload")
+            log = self.app.log_text()
+            self.assertEqual(log.count("published snapshot"), applied, "the reload was applied")
+            self.assertIn(message, log.split("reload refused")[-1])
+            reply = self.app.ask({"command": "reload"})
+            self.assertFalse(reply["ok"], reply)
+            self.assertIn(message, reply["error"]["message"])
+            self.assertEqual(observed(), before)
+            answers = self.app.curl_many(f"http://{VIP}/", 10)
+            self.assertNotIn(None, answers, "forwarding goes on")
+        finally:
+            self.app.write_config(services())
 
     def test_service_traffic_stays_in_the_dataplane(self):
         # The other tests' kernel connections may still be closing (a Pod's

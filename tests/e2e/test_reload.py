@@ -10,6 +10,9 @@ the running config (`config dump`), the snapshot generation, DNS answers and
 forwarding before and after, and finally applies the same service change
 without the forbidden part to show that it would have been visible.
 
+dns.service_ip is set up at start only on kernel twins: here, without any,
+a reload moves it (test_exception_path.py has the refusal with twins).
+
 A reload whose static neighbours do not fit the neighbour table is refused
 whole: the neighbour entries that did fit are not written either (a bogus
 MAC for a Pod in the same file would otherwise cut that Pod off).
@@ -217,6 +220,20 @@ class ReloadRefusalTest(unittest.TestCase):
         self.assertEqual(self.forwarding(), {"my-app-0"})
         self.write(self.good)
         self.ask(command="reload")
+
+    def test_dns_service_ip_reloads_without_kernel_twins(self):
+        # Only a kernel twin holds the DNS VIP at start (its /32 and TCP
+        # listener); without one the VIP is the dataplane's, which each
+        # snapshot carries, so a reload may move it.
+        def service_ip():
+            return self.ask(command="config", action="dump")["config"]["dns"].get("service_ip")
+        self.assertEqual(service_ip(), netlab.DNS_VIP)
+        moved = self.app.base_config().replace(f'service_ip = "{netlab.DNS_VIP}"',
+                                               'service_ip = "10.96.0.11"', 1)
+        self.assertIsNone(self.sighup(moved + services()), "the reload was refused")
+        self.assertEqual(service_ip(), "10.96.0.11")
+        self.assertIsNone(self.sighup(self.good))
+        self.assertEqual(service_ip(), netlab.DNS_VIP)
 
     def test_neighbours_that_do_not_fit_refuse_the_whole_reload(self):
         before = self.observed()
