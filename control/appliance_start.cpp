@@ -31,6 +31,7 @@
 #include "control/observe/prometheus_stream.hpp"
 #include "control/publish/snapshot_builder.hpp"
 #include "control/queue_steering.hpp"
+#include "dataplane/dp_memory.hpp"
 
 namespace podgate::ctl {
 
@@ -401,6 +402,8 @@ Result<void> Appliance::launch_workers() {
     s.timeouts = timeouts_of(config().dataplane);
     s.snapshot = publisher_->current();
     try {
+      // Its flow tables on its lcore's NUMA node, not the control thread's.
+      dp::DpSocketScope numa(static_cast<int>(rte_lcore_to_socket_id(lcore)));
       workers_.push_back(new dp::Worker(std::move(s)));
     } catch (const std::bad_alloc&) {
       // The flow table is most of a worker's memory, all of it DPDK memory.
@@ -430,7 +433,7 @@ Result<void> Appliance::launch_workers() {
                              : sleep_us != 0 ? "sleeps " + std::to_string(sleep_us) + " us between polls"
                                              : "spins";
     log_info("worker " + std::to_string(w) + " runs on lcore " + std::to_string(worker_lcores_[w]) +
-             " polling " + std::to_string(rx[w].size()) + " rx queue(s); idle, it " + idle);
+             " (NUMA node " + std::to_string(rte_lcore_to_socket_id(worker_lcores_[w])) + ") polling " + std::to_string(rx[w].size()) + " rx queue(s); idle, it " + idle);
   }
   return {};
 }

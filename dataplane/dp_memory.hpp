@@ -1,6 +1,6 @@
 // Memory the workers touch lives in DPDK memory (architecture decision 7):
-// hugepages where present, NUMA-local, never handed back to the kernel
-// behind the fast path's back.  Before rte_eal_init() (pure unit tests,
+// hugepages where present, on the worker's NUMA node (DpSocketScope),
+// never handed back to the kernel behind the fast path's back.  Before rte_eal_init() (pure unit tests,
 // config checking) the same allocator falls back to the C heap.  The switch
 // is made once, by main() right after EAL init, before anything is allocated.
 #pragma once
@@ -18,6 +18,21 @@ bool using_dpdk_heap() noexcept;
 
 void* dp_alloc(size_t bytes, size_t align);  // throws std::bad_alloc
 void dp_free(void* p) noexcept;
+
+// DPDK memory of NUMA node `socket` for what this thread allocates while
+// the scope lives (else any node's, the thread's own first): the control
+// thread builds each worker, flow tables and all, for the worker's lcore.
+// Where `socket` has no memory, any node's.
+class DpSocketScope {
+ public:
+  explicit DpSocketScope(int socket) noexcept;
+  ~DpSocketScope();
+  DpSocketScope(const DpSocketScope&) = delete;
+  DpSocketScope& operator=(const DpSocketScope&) = delete;
+
+ private:
+  int previous_;
+};
 
 template <typename T>
 struct DpAllocator {

@@ -20,8 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include <rte_memory.h>
+
 #include "control/publish/punt_handler.hpp"
 #include "dataplane/checksum.hpp"
+#include "dataplane/dp_memory.hpp"
 #include "dataplane/fragment_table.hpp"
 #include "dataplane/maglev.hpp"
 #include "dataplane/packet.hpp"
@@ -2236,6 +2239,32 @@ TEST(WorkerPipeline, NoIcmpErrorAboutWhatMayNotBeAnswered) {
   EXPECT_EQ(d->drops(DropReason::kNoFlow), 1u) << d->drop_summary();
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_rate_limited), 0u);
+}
+
+// The NUMA node whose DPDK memory holds `p`.
+int socket_of(const void* p) {
+  const rte_memseg_list* msl = rte_mem_virt2memseg_list(p);
+  return msl == nullptr ? -2 : msl->socket_id;
+}
+
+TEST(DpMemory, AWorkersMemoryIsOnTheNodeItsScopeNamesOrAnyWhereThatHasNone) {
+  ASSERT_TRUE(dp::using_dpdk_heap());
+  void* plain = dp::dp_alloc(4096, 64);
+  const int node = socket_of(plain);
+  ASSERT_GE(node, 0) << "DPDK memory";
+  {
+    dp::DpSocketScope scope(node);
+    void* p = dp::dp_alloc(4096, 64);
+    EXPECT_EQ(socket_of(p), node);
+    dp::dp_free(p);
+  }
+  {
+    dp::DpSocketScope scope(RTE_MAX_NUMA_NODES - 1);  // a node with no memory here
+    void* p = dp::dp_alloc(4096, 64);
+    EXPECT_GE(socket_of(p), 0) << "any node's";
+    dp::dp_free(p);
+  }
+  dp::dp_free(plain);
 }
 
 TEST(Fragments, EveryFragmentOfADatagramReachesTheSamePodNatedLikeTheFirst) {
