@@ -2248,7 +2248,7 @@ int socket_of(const void* p) {
 }
 
 TEST(DpMemory, AWorkersMemoryIsOnTheNodeItsScopeNamesOrAnyWhereThatHasNone) {
-  ASSERT_TRUE(dp::using_dpdk_heap());
+  if (!dp::using_dpdk_heap()) GTEST_SKIP() << "the ASan build keeps dataplane objects on the C heap";
   void* plain = dp::dp_alloc(4096, 64);
   const int node = socket_of(plain);
   ASSERT_GE(node, 0) << "DPDK memory";
