@@ -47,7 +47,7 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   std::vector<dp::MacAddr> macs;
   for (const dp::PortInfo& p : ports_) macs.push_back(p.mac);
   SnapshotInputs in{&view, macs, publisher_->current(), registry_->version() + 1, slots_.get(),
-                    next.services_only ? &next.view_changes : nullptr};
+                    next.services_only && !build_whole_next_ ? &next.view_changes : nullptr};
   const uint64_t build_started_ms = monotonic_ms();
   try {
     snap = build_snapshot(in, &stats);
@@ -80,27 +80,46 @@ Result<void> Appliance::apply(Registry::Proposal next) {
     }
   }
   if (auto r = publisher_->publish(std::move(snap)); !r) return r;
-  std::vector<dp::Ip4> statics;
-  for (const NeighborConfig& n : view.neighbors) statics.push_back(n.ip);
-  punt_->set_static_neighbors(statics);
-  std::vector<dp::Ip6> statics6;
-  for (const Neighbor6Config& n : view.neighbors6) statics6.push_back(n.ip);
-  punt_->set_static_neighbors6(statics6);
+  // Published: the workers take the new version, and nothing below undoes
+  // it.  So the slots it uses are kept first, and memory running out from
+  // here is reported as what it is, not as "nothing was changed".
   slots_guard.published = true;
   slots_->commit_taken();
-  if (stats.incremental) {
-    slots_->release(stats.dropped, *publisher_->current(), monotonic_ms());
-    slots_->release(stats.dropped6, *publisher_->current(), monotonic_ms());
-  } else {
-    slots_->retain(*publisher_->current(), monotonic_ms());
+  build_whole_next_ = false;
+  std::string behind;
+  try {
+    std::vector<dp::Ip4> statics;
+    for (const NeighborConfig& n : view.neighbors) statics.push_back(n.ip);
+    punt_->set_static_neighbors(statics);
+    std::vector<dp::Ip6> statics6;
+    for (const Neighbor6Config& n : view.neighbors6) statics6.push_back(n.ip);
+    punt_->set_static_neighbors6(statics6);
+    if (stats.incremental) {
+      slots_->release(stats.dropped, *publisher_->current(), monotonic_ms());
+      slots_->release(stats.dropped6, *publisher_->current(), monotonic_ms());
+    } else {
+      slots_->retain(*publisher_->current(), monotonic_ms());
+    }
+  } catch (const std::bad_alloc&) {
+    behind = "the static neighbours and the traffic counters' slots";
+    build_whole_next_ = true;
   }
-  // The new version: its listeners (DNS zone, telemetry) follow right after
-  // the snapshot, so DNS and forwarding change together.
-  registry_->commit(std::move(next), publisher_->current());
+  // The new version: its listeners (DNS zone, health checks, announcements,
+  // telemetry) follow right after the snapshot, so DNS and forwarding
+  // change together.
+  if (!registry_->commit(std::move(next), publisher_->current())) {
+    behind += std::string(behind.empty() ? "" : ", and ") + "what follows each version (DNS zone, health checks, VIP announcements, kernel twin routes)";
+  }
   log_info("published snapshot " + std::to_string(registry_->version()) + ": " +
            std::to_string(stats.services_built) + " Maglev table(s) built, " +
            std::to_string(stats.services_shared) + " shared, in " +
            std::to_string(monotonic_ms() - build_started_ms) + " ms");
+  if (!behind.empty()) {
+    return make_error(ErrorCode::kInternal,
+                      "out of memory after publishing version " + std::to_string(registry_->version()) +
+                          ", which forwarding runs: " + behind +
+                          " did not follow it; they catch up at the next change");
+  }
   return {};
 }
 
@@ -141,8 +160,9 @@ Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& n
 namespace {
 
 // The change boundary (issue 14): memory running out while a change is
-// staged or built is an error reply, never an abort.  Everything that can
-// throw runs before the snapshot is published, so nothing has changed.
+// staged or built is an error reply, never an abort.  What throws here
+// threw before the snapshot was published, so nothing has changed;
+// apply() reports memory running out after the publication itself.
 template <typename F>
 Result<void> out_of_memory_is_an_error(const char* what, F&& f) {
   try {

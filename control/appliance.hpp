@@ -184,6 +184,9 @@ class Appliance {
   std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
   std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP
   std::unique_ptr<StatsSlots> slots_;             // per-endpoint traffic counters
+  // apply() ran out of memory after a publication: the next snapshot is
+  // built whole, so the stats slots are retained afresh.
+  bool build_whole_next_ = false;
   std::unique_ptr<MetricsServer> metrics_;        // GET /metrics; null when off
   TelemetryCache telemetry_;                      // read by DPDK's telemetry thread
   uint64_t last_telemetry_ms_ = 0;

@@ -2,6 +2,7 @@
 #include "control/publish/registry.hpp"
 
 #include <algorithm>
+#include <new>
 #include <unordered_map>
 #include <utility>
 
@@ -185,7 +186,7 @@ Registry::Proposal Registry::stage_health(
   return make(Layer::kLearnt, true, desired_, std::move(next));
 }
 
-void Registry::commit(Proposal p, const dp::Snapshot* snapshot) {
+bool Registry::commit(Proposal p, const dp::Snapshot* snapshot) {
   switch (p.layer) {
     case Layer::kFile:
       file_ = p.desired;
@@ -211,8 +212,16 @@ void Registry::commit(Proposal p, const dp::Snapshot* snapshot) {
   // A listener may subscribe or unsubscribe others: iterate over a copy.
   const auto listeners = listeners_;
   const Publication pub{version_, p.layer, *view_, snapshot,
-                        p.services_only ? &p.view_changes : nullptr};
-  for (const auto& [id, listener] : listeners) listener(pub);
+                        p.services_only && !listener_behind_ ? &p.view_changes : nullptr};
+  listener_behind_ = false;
+  for (const auto& [id, listener] : listeners) {
+    try {
+      listener(pub);
+    } catch (const std::bad_alloc&) {
+      listener_behind_ = true;
+    }
+  }
+  return !listener_behind_;
 }
 
 void Registry::saved_to_file() {

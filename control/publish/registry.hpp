@@ -148,7 +148,10 @@ class Registry {
   // Makes `p` the current state as version() + 1 and tells the listeners,
   // in the order they subscribed.  Call once the change is published
   // (snapshot handed to the workers); `snapshot` is passed on to listeners.
-  void commit(Proposal p, const dp::Snapshot* snapshot = nullptr);
+  // False when a listener ran out of memory (std::bad_alloc): the others
+  // are still told, and the next version tells every one of them to start
+  // over (Publication::changes null), so they catch up.
+  bool commit(Proposal p, const dp::Snapshot* snapshot = nullptr);
 
   // `config save` wrote desired() to the config file: it is the file layer now.
   void saved_to_file();
@@ -167,6 +170,7 @@ class Registry {
   uint64_t version_ = 0;
   uint64_t unsaved_ = 0;
   std::vector<std::pair<ListenerId, Listener>> listeners_;
+  bool listener_behind_ = false;  // one missed a version (commit())
   ListenerId next_listener_ = 1;
   ServiceIndex index_;  // of desired_'s services: validate_change() checks edits against it
 };

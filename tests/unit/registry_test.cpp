@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <new>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,30 @@ TEST_F(Published, TheSameStateTwicePublishesNothing) {
   EXPECT_FALSE(learnt.changed) << "forgetting what was never learnt changes nothing";
   EXPECT_EQ(reg.version(), 2u);
   EXPECT_EQ(reg.unsaved_changes(), 1u);
+}
+
+TEST_F(Published, AListenerOutOfMemoryLeavesTheOthersToldAndTheNextVersionStartsOver) {
+  // A listener (the DNS zone, say) that runs out of memory half-way has
+  // missed a version: the others still hear it, commit() says so, and the
+  // next version tells every listener to start over (no changes list).
+  bool fail = true;
+  std::vector<bool> given_changes;
+  reg.subscribe([&](const Publication& p) {
+    if (fail) {
+      fail = false;
+      throw std::bad_alloc();
+    }
+    given_changes.push_back(p.changes != nullptr);
+  });
+  int after = 0;
+  reg.subscribe([&](const Publication&) { ++after; });
+  EXPECT_FALSE(reg.commit(*reg.stage_edit(set_weight(3))));
+  EXPECT_EQ(reg.version(), 2u);
+  EXPECT_EQ(after, 1) << "a listener after the one that failed";
+  EXPECT_TRUE(reg.commit(*reg.stage_edit(set_weight(4))));
+  EXPECT_TRUE(reg.commit(*reg.stage_edit(set_weight(5))));
+  EXPECT_EQ(given_changes, (std::vector<bool>{false, true}));
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
 TEST_F(Published, ARefusedEditLeavesEverythingAsItWas) {
