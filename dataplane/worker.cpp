@@ -908,6 +908,11 @@ void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t 
   const uint32_t icmp_len = 8 + quote;
   const auto frame_len = static_cast<uint16_t>(kFlowL3Offset + sizeof(rte_ipv4_hdr) + icmp_len);
   auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(e, frame_len));
+  if (eth == nullptr) {  // a pool of buffers under 590 bytes
+    rte_pktmbuf_free(e);
+    counters_.icmp_errors_rate_limited.add();
+    return;
+  }
   eth->ether_type = to_be16(RTE_ETHER_TYPE_IPV4);
   auto* out = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
   out->version_ihl = RTE_IPV4_VHL_DEF;
