@@ -391,11 +391,13 @@ std::vector<PortRef> HealthChecker::unhealthy_ports(const EndpointRef& ref) cons
 
 std::vector<HealthChecker::Change> HealthChecker::take_changes() {
   std::vector<Change> out;
+  taken_.clear();
   for (const EndpointRef& ref : dirty_) {
     std::vector<PortRef> now = unhealthy_ports(ref);
     auto it = published_.find(ref);
     const bool same = it == published_.end() ? now.empty() : it->second == now;
     if (same) continue;
+    taken_.emplace_back(ref, it == published_.end() ? std::vector<PortRef>{} : it->second);
     if (now.empty()) {
       published_.erase(it);
     } else {
@@ -408,9 +410,18 @@ std::vector<HealthChecker::Change> HealthChecker::take_changes() {
 }
 
 void HealthChecker::retry_changes() {
-  for (const auto& [ref, ports] : published_) dirty_.insert(ref);
-  published_.clear();
-  for (const auto& [key, id] : by_key_) dirty_.insert(ref_of(key.ns, key.name, key.ip));
+  // The Registry still has what was published before the take: so does
+  // published_ again, and the taken endpoints are compared afresh (a
+  // recovery forgotten here would leave its endpoint out for good).
+  for (auto& [ref, before] : taken_) {
+    if (before.empty()) {
+      published_.erase(ref);
+    } else {
+      published_[ref] = std::move(before);
+    }
+    dirty_.insert(ref);
+  }
+  taken_.clear();
 }
 
 TargetStatus HealthChecker::status_of(const Target& t) const {

@@ -104,7 +104,7 @@ class HealthChecker {
   // Endpoints whose unhealthy ports changed since the last take.
   bool has_changes() const noexcept { return !dirty_.empty(); }
   std::vector<Change> take_changes();
-  // The last take could not be published: offer everything again.
+  // The last take could not be published: offer its changes again.
   void retry_changes();
 
   const Counters& counters() const noexcept { return counters_; }
@@ -164,6 +164,9 @@ class HealthChecker {
   std::set<std::pair<uint64_t, uint64_t>> deadlines_;  // (deadline, id) of probes in flight
   std::set<EndpointRef> dirty_;
   std::map<EndpointRef, std::vector<PortRef>> published_;  // non-empty entries only
+  // What the last take_changes() changed in published_: each endpoint and
+  // its entry before (empty: none), for retry_changes().
+  std::vector<std::pair<EndpointRef, std::vector<PortRef>>> taken_;
   uint16_t next_query_id_ = 1;
   Counters counters_;
 };

@@ -323,6 +323,27 @@ TEST_F(HealthCheckerTest, TcpCheckFollowsAServerThatDiesAndComesBack) {
   EXPECT_TRUE(changes[0].unhealthy.empty());
 }
 
+TEST_F(HealthCheckerTest, ARecoveryThatCouldNotBePublishedIsOfferedAgain) {
+  // The Registry has the endpoint unhealthy; its recovery is taken, but
+  // the publication fails (out of memory, rings full).  Offered again, or
+  // the endpoint would stay out of rotation for good.
+  const uint16_t port = free_port("127.0.0.2");
+  checker->sync(config_with(fast(HealthKind::kTcp), {"127.0.0.2"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1000, [&] { return !only().healthy; }));
+  ASSERT_EQ(checker->take_changes().size(), 1u) << "published unhealthy";
+  Listener listener(*loop, "127.0.0.2", port);
+  ASSERT_TRUE(run_until(1000, [&] { return only().healthy; }));
+  auto changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].unhealthy.empty());
+  checker->retry_changes();
+  EXPECT_TRUE(checker->has_changes());
+  changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u) << "the recovery again";
+  EXPECT_TRUE(changes[0].unhealthy.empty());
+  EXPECT_TRUE(checker->take_changes().empty()) << "once published";
+}
+
 TEST_F(HealthCheckerTest, HttpCheckReadsTheStatusOfARealServer) {
   const uint16_t port = free_port("127.0.0.3");
   PodServer pod("127.0.0.3", port);
