@@ -36,7 +36,7 @@ namespace podgate::dp {
     "next-hop MAC unknown and the resolution queue is full")                 \
   X(kBadArp, "bad_arp", "ARP packet malformed or not Ethernet/IPv4")         \
   X(kArpNotForUs, "arp_not_for_us", "ARP request for another address")      \
-  X(kBadNdp, "bad_ndp", "neighbour discovery message failing RFC 4861's checks (hop limit 255, length, target)") \
+  X(kBadNdp, "bad_ndp", "neighbour discovery message failing RFC 4861's checks (hop limit 255, length, target, an advertisement's link-layer address)") \
   X(kNdpNotForUs, "ndp_not_for_us", "neighbour solicitation for another address, or router discovery") \
   X(kIcmpNotEcho, "icmp_not_echo", "ICMP (or ICMPv6) other than echo request") \
   X(kBadIcmp, "bad_icmp", "ICMP message truncated or with a bad checksum")                         \

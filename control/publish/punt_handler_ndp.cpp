@@ -53,9 +53,6 @@ void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     drop(m, dp::DropReason::kNdpNotForUs);
     return;
   }
-  const uint8_t* tlla = link_layer_option(p.l4, p.l4_len, 24, 2);
-  dp::MacAddr mac;
-  std::memcpy(mac.bytes.data(), tlla != nullptr ? tlla : p.eth->src_addr.addr_bytes, 6);
   constexpr uint8_t kSolicitedFlag = 0x40, kOverrideFlag = 0x20;
   const auto asked = asked6_.find(target);
   const bool solicited =
@@ -65,6 +62,23 @@ void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     drop(m, dp::DropReason::kArpUnsolicited);
     return;
   }
+  // The MAC is the Target Link-Layer Address option's, never the frame's
+  // source (a bridge's or a proxy's): without the option an advertisement
+  // creates no entry and changes none (RFC 4861 §7.2.5), and one we asked
+  // for confirms the entry it answers.
+  const uint8_t* tlla = link_layer_option(p.l4, p.l4_len, 24, 2);
+  if (tlla == nullptr) {
+    if (solicited && known) {
+      asked6_.erase(asked);
+      learnt6_[target] = confirmed_at(dp::crc_ip6(target, 0), rx, now_ms);
+      rte_pktmbuf_free(m);
+      return;
+    }
+    drop(m, dp::DropReason::kBadNdp);
+    return;
+  }
+  dp::MacAddr mac;
+  std::memcpy(mac.bytes.data(), tlla, 6);
   if (!setup_.neighbors6->set(target, mac)) {
     if (table_full_logged_++ % 256 == 0) {
       log_info("IPv6 neighbour table: no room for " + dp::to_string(target) + "; " +

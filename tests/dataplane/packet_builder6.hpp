@@ -147,14 +147,16 @@ inline Bytes solicitation_frame(const L2& l2, const L3v6& l3, const Ip6& target,
 
 // RFC 4861 §4.4: an advertisement of `target` at `tll` with flags R/S/O.
 inline Bytes advertisement_frame(const L2& l2, const L3v6& l3, const Ip6& target, const MacAddr& tll,
-                                 uint8_t flags) {
-  Bytes m(32, 0);
+                                 uint8_t flags, bool with_tll = true) {
+  Bytes m(with_tll ? 32 : 24, 0);
   m[0] = 136;
   m[4] = flags;
   put_ip6(m, 8, target);
-  m[24] = 2;
-  m[25] = 1;
-  put_mac(m, 26, tll);
+  if (with_tll) {
+    m[24] = 2;
+    m[25] = 1;
+    put_mac(m, 26, tll);
+  }
   return ipv6_frame(l2, l3, kProtoIcmp6, m, 2);
 }
 

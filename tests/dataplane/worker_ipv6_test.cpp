@@ -942,6 +942,26 @@ TEST_F(PuntHandlerNdp, SolicitsAnUnresolvedNextHopLearnsTheAnswerAndSendsWhatWai
   EXPECT_EQ(d->neighbors6().find(kPod6a), pod_mac(kPod6a));
 }
 
+TEST_F(PuntHandlerNdp, AnAdvertisementWithoutItsLinkLayerAddressCreatesAndChangesNothing) {
+  // RFC 4861 §7.2.5: the MAC is the option's, never the frame's source (a
+  // bridge's, a proxy's).
+  const MacAddr bridge = mac("02:00:00:00:77:77");
+  const auto bare = [&](const Ip6& target, uint8_t flags) {
+    return advertisement_frame({kPodsMac, bridge}, {target, kPodsIp6, 255}, target, bridge, flags, false);
+  };
+  // Asked for, but answered with no option: nothing is learnt, the SYN waits.
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40100)).empty());
+  ASSERT_EQ(handle().size(), 1u) << "the solicitation";
+  d->send(kPods, bare(kUnresolvedPod6, 0x60));
+  EXPECT_TRUE(handle().empty());
+  EXPECT_FALSE(d->neighbors6().find(kUnresolvedPod6));
+  // A known neighbour's MAC is not overridden by one with no option.
+  d->send(kPods, bare(kPod6a, 0x20));
+  handle();
+  EXPECT_EQ(d->neighbors6().find(kPod6a), pod_mac(kPod6a));
+  EXPECT_EQ(ph.counters().drops[static_cast<size_t>(DropReason::kBadNdp)].get(), 2u);
+}
+
 TEST_F(PuntHandlerNdp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
   // RFC 4861 §7.3: learn kUnresolvedPod6 (a SYN waits, podgate solicits,
   // the Pod answers).
