@@ -142,6 +142,10 @@ class ServiceList {
   }
   // Replaces service i by `s` (no clone of the old one).
   void replace(size_t i, ServiceConfig s) { items_[i] = std::make_shared<ServiceConfig>(std::move(s)); }
+  // Makes service i the very service `from` holds at j, shared (the same
+  // identity): a new version keeps a service of an older one that it did not
+  // change (Registry::make, the view).
+  void share(size_t i, const ServiceList& from, size_t j) { items_[i] = from.items_[j]; }
 
   friend bool operator==(const ServiceList& a, const ServiceList& b) {
     if (a.size() != b.size()) return false;

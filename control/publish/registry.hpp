@@ -161,11 +161,19 @@ class Registry {
 
  private:
   Proposal unchanged_learnt() const;
+  // A proposal of `desired` and `learnt`; `relearnt` names every endpoint
+  // whose learnt entry differs from learnt_ (none for a desired change).
   Proposal make(Layer layer, bool changed, std::shared_ptr<const Config> desired,
-                LearntState learnt) const;
+                LearntState learnt, const std::vector<EndpointRef>& relearnt) const;
+  // `desired` with `learnt` applied, sharing view_'s copy of every service
+  // that neither `desired_changes` nor `relearnt` touched.
+  std::shared_ptr<const Config> next_view(const Config& desired, const ServiceDiff& desired_changes,
+                                          const LearntState& learnt,
+                                          const std::vector<EndpointRef>& relearnt) const;
   std::shared_ptr<const Config> file_;
   std::shared_ptr<const Config> desired_;  // == file_ until the first edit
-  std::shared_ptr<const Config> view_;     // == desired_ without learnt state
+  std::shared_ptr<const Config> view_;     // == desired_ without learnt state; its
+                                           // services are desired_'s, index for index
   LearntState learnt_;
   uint64_t version_ = 0;
   uint64_t unsaved_ = 0;

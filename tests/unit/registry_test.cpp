@@ -238,6 +238,81 @@ TEST_F(Published, AReloadIsValidatedLikeEveryLayer) {
   EXPECT_EQ(p.error().message, "service default/web: defined twice (services[0] and services[1])");
 }
 
+// An edit that gives api (services[1]) an endpoint, 172.17.0.9.
+Result<bool> give_api_an_endpoint(Config& c) {
+  EndpointConfig e;
+  e.ip = ip("172.17.0.9");
+  c.services[1].endpoints.push_back(e);
+  return true;
+}
+
+const std::vector<PortRef> kPort80 = {PortRef{80, dp::Proto::kTcp}};
+
+// The view's services a proposal replaced, by name: each changed service is
+// one removed and one added (service_list.hpp).
+std::vector<std::string> removed_from_view(const Registry::Proposal& p) {
+  std::vector<std::string> out;
+  for (const auto& s : p.view_changes.removed) out.push_back(s->name);
+  return out;
+}
+std::vector<std::string> added_to_view(const Registry::Proposal& p) {
+  std::vector<std::string> out;
+  for (size_t i : p.view_changes.added) out.push_back(p.view->services[i].name);
+  return out;
+}
+
+TEST_F(Published, AnEditToOneServiceLeavesAnotherServicesLearntViewAsItWas) {
+  // Listeners redo every service in view_changes (snapshot, zone, health
+  // checker): web, with an unhealthy endpoint, must not be redone for an
+  // edit to api.
+  reg.commit(reg.stage_health({{EndpointRef{"default", "web", ip("172.17.0.8")}, kPort80}}));
+  const ServiceConfig* web = reg.view().services.identity(0);
+  auto p = reg.stage_edit(give_api_an_endpoint);
+  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p->services_only);
+  EXPECT_EQ(p->desired_changes.added.size(), 1u);
+  EXPECT_EQ(removed_from_view(*p), std::vector<std::string>{"api"});
+  EXPECT_EQ(added_to_view(*p), std::vector<std::string>{"api"});
+  reg.commit(std::move(*p));
+  EXPECT_EQ(reg.view().services.identity(0), web) << "the same shared service";
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.8").unhealthy_ports, kPort80);
+  EXPECT_EQ(endpoint(reg.view(), "api", "172.17.0.9").weight, 1u);
+}
+
+TEST_F(Published, ALearntChangeChangesOnlyItsServiceInTheView) {
+  reg.commit(*reg.stage_edit(give_api_an_endpoint));
+  reg.commit(reg.stage_learnt({"default", "api", ip("172.17.0.9")}, LearntEndpoint{{}, true}));
+  const ServiceConfig* api = reg.view().services.identity(1);
+  auto p = reg.stage_health({{EndpointRef{"default", "web", ip("172.17.0.7")}, kPort80}});
+  ASSERT_TRUE(p.services_only);
+  EXPECT_TRUE(p.desired_changes.empty());
+  EXPECT_EQ(removed_from_view(p), std::vector<std::string>{"web"});
+  EXPECT_EQ(added_to_view(p), std::vector<std::string>{"web"});
+  reg.commit(std::move(p));
+  EXPECT_EQ(reg.view().services.identity(1), api) << "api's drain is as it was";
+  EXPECT_TRUE(endpoint(reg.view(), "api", "172.17.0.9").draining());
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.7").unhealthy_ports, kPort80);
+  // Forgetting it gives web back its desired version, and changes web only.
+  auto forget = reg.stage_health({{EndpointRef{"default", "web", ip("172.17.0.7")}, {}}});
+  EXPECT_EQ(removed_from_view(forget), std::vector<std::string>{"web"});
+  EXPECT_EQ(added_to_view(forget), std::vector<std::string>{"web"});
+  reg.commit(std::move(forget));
+  EXPECT_EQ(reg.view().services.identity(0), reg.desired().services.identity(0));
+  EXPECT_EQ(reg.view().services.identity(1), api);
+}
+
+TEST_F(Published, AnEditToAServiceKeepsWhatWasLearntAboutIt) {
+  reg.commit(reg.stage_health({{EndpointRef{"default", "web", ip("172.17.0.8")}, kPort80}}));
+  auto p = reg.stage_edit(set_weight(4));
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(removed_from_view(*p), std::vector<std::string>{"web"});
+  EXPECT_EQ(added_to_view(*p), std::vector<std::string>{"web"});
+  reg.commit(std::move(*p));
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.7").weight, 4u);
+  EXPECT_EQ(endpoint(reg.view(), "web", "172.17.0.8").unhealthy_ports, kPort80);
+  EXPECT_TRUE(endpoint(reg.desired(), "web", "172.17.0.8").unhealthy_ports.empty());
+}
+
 TEST(Registry, ListenersHearEveryPublicationInOrderUntilTheyUnsubscribe) {
   Registry reg(file());
   std::vector<std::string> heard;
