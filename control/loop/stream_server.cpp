@@ -177,7 +177,9 @@ void StreamServer::resume(StreamConn::Id id) {
 
 void StreamServer::service(StreamConn& c) {
   // Answer, write, and answer again what the write queue held back, while
-  // either moves.
+  // the session consumes input or its output drains.  A turn after a drain
+  // repeats only if the session consumed input or queued output that was
+  // then sent, so a session waiting for the rest of a message stops it.
   while (true) {
     const size_t in_before = c.in_.size();
     if (!c.closing() &&
@@ -205,7 +207,15 @@ void StreamServer::service(StreamConn& c) {
     if (options_.output_is_activity && c.pending_output() != pending_before) {
       c.last_active_ms_ = loop_.now_ms();
     }
-    if (c.closing() || c.in_.size() == in_before) break;
+    if (c.closing()) break;
+    // Input the session held back behind unsent output (one reply at a
+    // time, an answer backlog) is offered again once that output is all
+    // sent: epoll will not report it, as it then waits only for more input.
+    // A long reply still being produced waits for its writable event
+    // instead, so it takes one piece per loop turn.
+    const bool drained = pending_before != 0 && c.pending_output() == 0 && !c.in_.empty() &&
+                         !c.session_->has_more_output();
+    if (c.in_.size() == in_before && !drained) break;
   }
   settle(c);
 }

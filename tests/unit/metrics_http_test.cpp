@@ -446,14 +446,18 @@ std::string numbered_text(int pieces, size_t budget) {
 }
 
 // Decodes a chunked body (RFC 9112 §7.1) from `in`; false while incomplete.
-bool dechunk(const std::string& in, size_t pos, std::string& body) {
+// `end`, if given, is set to where the next response starts.
+bool dechunk(const std::string& in, size_t pos, std::string& body, size_t* end = nullptr) {
   body.clear();
   while (true) {
     const size_t nl = in.find("\r\n", pos);
     if (nl == std::string::npos) return false;
     const size_t size = std::stoul(in.substr(pos, nl - pos), nullptr, 16);
     if (in.size() < nl + 2 + size + 2) return false;
-    if (size == 0) return in.compare(nl + 2, 2, "\r\n") == 0;
+    if (size == 0) {
+      if (end != nullptr) *end = nl + 4;
+      return in.compare(nl + 2, 2, "\r\n") == 0;
+    }
     body.append(in, nl + 2, size);
     pos = nl + 2 + size + 2;
   }
@@ -485,6 +489,35 @@ TEST_F(MetricsHttpTest, AStreamedBodyIsChunkedAPiecePerTurnAndKeepsTheConnection
   received_[fd].clear();
   send_text(fd, get("/nope"));  // the connection serves the next request
   EXPECT_EQ(read_response(fd).status, 404);
+}
+
+// A pipelined request used to wait forever behind a streamed body: the
+// last piece left output pending, so the request was held back, and once
+// that piece was sent nothing offered the input to the session again.
+TEST_F(MetricsHttpTest, RequestsPipelinedBehindAStreamedBodyAreAnsweredInOrder) {
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(3, &made); });
+  int fd = connect_client();
+  send_text(fd, get("/metrics") + get("/metrics"));  // one write
+  std::string first, second;
+  size_t second_at = 0;
+  bool both = false;
+  for (int round = 0; round < kMaxRounds && !both; ++round) {
+    pump(0);
+    ASSERT_TRUE(drain(fd));
+    const std::string& in = received_[fd];
+    const size_t end = in.find("\r\n\r\n");
+    if (end == std::string::npos || !dechunk(in, end + 4, first, &second_at)) continue;
+    const size_t second_end = in.find("\r\n\r\n", second_at);
+    both = second_end != std::string::npos && dechunk(in, second_end + 4, second);
+  }
+  ASSERT_TRUE(both) << "got " << received_[fd].size() << " bytes";
+  EXPECT_EQ(received_[fd].compare(second_at, 17, "HTTP/1.1 200 OK\r\n"), 0);
+  EXPECT_EQ(first, numbered_text(3, MetricsServer::kBodyPiece));
+  EXPECT_EQ(second, first);
+  EXPECT_EQ(made, 6);
+  EXPECT_EQ(server_->counters().requests, 2u);
+  EXPECT_EQ(server_->connections(), 1u);
 }
 
 TEST_F(MetricsHttpTest, AStreamedBodyToHttp10EndsWithTheConnection) {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -26,11 +27,14 @@ constexpr size_t kLineLimit = 32;   // the test protocol's longest line
 
 // "echo X" -> "X\n"; "big N" -> N bytes of 'x'; "bye" -> "bye\n" then
 // close; "wait" -> nothing until the test answers (the session is busy).
+// Lines wait while hold_at_ bytes of replies are unsent (as DNS over TCP
+// holds queries behind its backlog).
 class LineSession final : public StreamSession {
  public:
   Input on_input(StreamConn& c) override {
     std::string& in = c.input();
-    for (size_t nl; !busy_ && !c.closing() && (nl = in.find('\n')) != std::string::npos;) {
+    for (size_t nl; !busy_ && !c.closing() && c.pending_output() < hold_at_ &&
+                    (nl = in.find('\n')) != std::string::npos;) {
       const std::string line = in.substr(0, nl);
       in.erase(0, nl + 1);
       if (line.rfind("big ", 0) == 0) {
@@ -52,6 +56,7 @@ class LineSession final : public StreamSession {
   }
   bool busy() const override { return busy_; }
   bool busy_ = false;
+  size_t hold_at_ = SIZE_MAX;
 };
 
 class StreamServerTest : public ::testing::Test {
@@ -77,6 +82,7 @@ class StreamServerTest : public ::testing::Test {
   void start(StreamServer::Options options) {
     server_ = std::make_unique<StreamServer>(*loop_, std::move(options), [this](StreamConn& c) {
       auto s = std::make_unique<LineSession>();
+      s->hold_at_ = hold_at_;
       sessions_[c.id()] = s.get();
       return s;
     });
@@ -170,6 +176,7 @@ class StreamServerTest : public ::testing::Test {
   uint64_t clock_ = 1000;
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<StreamServer> server_;
+  size_t hold_at_ = SIZE_MAX;  // given to each new session
   std::map<StreamConn::Id, LineSession*> sessions_;  // valid while the connection lives
   std::vector<int> clients_;
   std::map<int, std::string> received_;
@@ -527,6 +534,35 @@ TEST_F(StreamServerTest, AFullQueuePausesReadingUnderKPauseReading) {
   EXPECT_EQ(server_->connections(), 1u);
   const std::string got = read_bytes(fd, 1048576 + 11);
   EXPECT_EQ(got.substr(1048576), "echo later\n");
+}
+
+// DNS over TCP stalled this way: queries held behind unsent answers were
+// never offered to the session again once the client read those answers
+// (epoll then waited only for input), and the connection was closed as slow.
+TEST_F(StreamServerTest, InputHeldBehindUnsentRepliesIsAnsweredAsTheClientReadsThem) {
+  StreamServer::Options o;
+  o.request_timeout_ms = 1000;
+  start(o);
+  hold_at_ = 64 * 1024;
+  constexpr size_t kReply = 100000;  // each one over the hold threshold
+  constexpr size_t kReplies = 20;
+  const int fd = connect_client(4096);
+  std::string requests;
+  for (size_t i = 0; i < kReplies; ++i) requests += "big " + std::to_string(kReply) + "\n";
+  requests += "end\n";
+  send_text(fd, requests);  // one write
+  std::string got;
+  for (int round = 0; round < 20 * kMaxRounds && got.size() < kReplies * kReply + 4; ++round) {
+    tick(clock_ + 10);  // a steady reader: what the socket holds every 10 ms
+    ASSERT_TRUE(drain(fd));
+    got += received_[fd];
+    received_[fd].clear();
+  }
+  ASSERT_EQ(got.size(), kReplies * kReply + 4);
+  EXPECT_EQ(got.find_first_not_of('x'), kReplies * kReply);
+  EXPECT_EQ(got.substr(kReplies * kReply), "end\n");
+  EXPECT_EQ(server_->counters().closed_slow, 0u);
+  EXPECT_EQ(server_->connections(), 1u);
 }
 
 TEST_F(StreamServerTest, AHalfClosedClientGetsItsAnswersThenTheConnectionCloses) {
