@@ -1096,6 +1096,42 @@ class SocketOptionsTest(Base):
         self.assertIn("closed_idle", counters)
         self.assertGreaterEqual(counters["closed_idle"], 1)
 
+    def test_podgatectl_stats_watch_outlives_the_idle_timeout(self):
+        # --watch 2 against idle_timeout = 1: podgate closes the connection
+        # while podgatectl sleeps, and the next refresh reconnects (it
+        # printed once, then exited 2 with "Broken pipe").
+        accepted = self.ask(command="stats")["control_socket"]["accepted"]
+        proc = subprocess.Popen([sys.executable, PODGATECTL, "-s", self.app.socket_path,
+                                 "-o", "json", "stats", "--watch", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        docs, buf, decoder = [], "", json.JSONDecoder()
+        try:
+            while len(docs) < 3:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                buf += line
+                try:
+                    doc, _ = decoder.raw_decode(buf.strip())
+                except ValueError:
+                    continue
+                docs.append(doc)
+                buf = ""
+        finally:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=10)
+            err = proc.stderr.read()
+            proc.stdout.close()
+            proc.stderr.close()
+        self.assertEqual((len(docs), code), (3, 0), err)
+        self.assertTrue(all(d["ok"] and "services" in d for d in docs))
+        fresh = Client(self.app.socket_path)  # self.c was idle longer than 1 s too
+        try:
+            after = fresh.ask({"command": "stats"})["control_socket"]["accepted"]
+        finally:
+            fresh.close()
+        self.assertGreaterEqual(after, accepted + 3, "a new connection for every refresh")
+
     def test_config_dump_and_save_keep_the_socket_options(self):
         saved = os.path.join(self.app.dir, "opts.toml")
         with open(saved, "w") as f:

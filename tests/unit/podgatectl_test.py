@@ -176,6 +176,81 @@ class LongReplyTest(unittest.TestCase):
                 srv.close()
 
 
+class WatchTest(unittest.TestCase):
+    """`stats --watch N` outlives podgate's `[control] idle_timeout`: podgate
+    closes a connection that was silent that long, and the next refresh
+    comes over a new one.  A fake podgate that closes each connection right
+    after its reply stands in for an idle timeout shorter than N."""
+
+    def watched(self, refreshes, serve_connections):
+        """Runs `podgatectl -o json stats --watch` against a fake socket that
+        answers `serve_connections` connections, one reply each; the watch
+        is stopped (as by Ctrl-C) at its `refreshes`-th sleep."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(4)
+            closed = threading.Event()
+            asked = []
+
+            def serve():
+                for _ in range(serve_connections):
+                    conn, _ = srv.accept()
+                    with conn:
+                        line = b""
+                        while not line.endswith(b"\n"):
+                            chunk = conn.recv(65536)
+                            if not chunk:
+                                break
+                            line += chunk
+                        asked.append(json.loads(line))
+                        conn.sendall((json.dumps(stats_reply()) + "\n").encode())
+                    closed.set()  # closed, as podgate's idle timeout does
+                srv.close()
+                os.unlink(path)  # podgate gone
+                closed.set()
+
+            sleeps = []
+
+            def sleep(seconds):
+                sleeps.append(seconds)
+                self.assertTrue(closed.wait(timeout=10), "the fake podgate closed the connection")
+                closed.clear()
+                if len(sleeps) == refreshes:
+                    raise KeyboardInterrupt
+
+            t = threading.Thread(target=serve, daemon=True)
+            t.start()
+            out, err = io.StringIO(), io.StringIO()
+            real_sleep = ctl.time.sleep
+            ctl.time.sleep = sleep
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = ctl.main(["-s", path, "-o", "json", "stats", "--watch", "400"])
+            finally:
+                ctl.time.sleep = real_sleep
+                t.join(timeout=10)
+            docs = [json.loads(d) for d in out.getvalue().replace("}\n{", "}\x00{").split("\x00")
+                    if d.strip()]
+            return code, docs, asked, sleeps, err.getvalue()
+
+    def test_a_connection_closed_while_sleeping_is_replaced(self):
+        code, docs, asked, sleeps, err = self.watched(refreshes=3, serve_connections=3)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(err, "")
+        self.assertEqual(len(docs), 3, "a refresh per interval, each over a new connection")
+        self.assertTrue(all(d == stats_reply() for d in docs))
+        self.assertEqual([r["command"] for r in asked], ["stats"] * 3)
+        self.assertEqual(sleeps, [400.0] * 3)
+
+    def test_a_podgate_that_is_gone_still_ends_the_watch_with_a_clear_error(self):
+        code, docs, _, _, err = self.watched(refreshes=5, serve_connections=1)
+        self.assertEqual(code, 2)
+        self.assertEqual(len(docs), 1)
+        self.assertIn("cannot reach podgate", err)
+
+
 class FlowsAllTest(unittest.TestCase):
     """`flows --all` follows the server's cursors to the end, a page per
     request, the filters sent with every page."""
