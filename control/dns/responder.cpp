@@ -220,18 +220,25 @@ size_t respond(std::span<const uint8_t> query, const Zone& zone, const QueryCont
   w.set_limit(udp ? kMinUdpPayload : kMaxMessage);
   w.header(h.id);
 
+  // Every question is read, whatever QDCOUNT says, so that the records
+  // after them can be: an answer carries an OPT whenever the query has one
+  // (RFC 6891 §7), NOTIMP and a wrong question count's FORMERR included (a
+  // DNS cookie probe is QDCOUNT 0 with only an OPT, RFC 7873 §5.4).
   size_t pos = kHeaderSize;
   Question q;
-  const bool have_q = h.qdcount == 1 && read_question(query, pos, q);
-  // Any other opcode (IQUERY, STATUS, NOTIFY, UPDATE, ...): not ours.  The
-  // rest of such a message may follow other rules, so nothing more is read.
-  if (h.opcode() != kOpcodeQuery) {
-    return error_answer(w, zone, h, have_q ? &q : nullptr, nullptr, Rcode::kNotImp);
-  }
-  if (!have_q) return error_answer(w, zone, h, nullptr, nullptr, Rcode::kFormErr);
+  bool readable = true;
+  for (uint16_t i = 0; i < h.qdcount && readable; ++i) readable = read_question(query, pos, q);
+  const bool have_q = h.qdcount == 1 && readable;
   Edns edns;
-  if (!read_records(query, pos, h, edns)) {
-    return error_answer(w, zone, h, &q, nullptr, Rcode::kFormErr);
+  readable = readable && read_records(query, pos, h, edns);
+  const bool query_opcode = h.opcode() == kOpcodeQuery;
+  if (!readable) {
+    // No OPT: the query's could not be read (RFC 6891 §7 allows that for a
+    // FORMERR).  More than one OPT is FORMERR whatever the opcode (RFC 6891
+    // §6.1.1); any other opcode's message may follow other rules past the
+    // header (RFC 8490's DSO does), so it stays NOTIMP.
+    const Rcode rcode = query_opcode || edns.repeated ? Rcode::kFormErr : Rcode::kNotImp;
+    return error_answer(w, zone, h, have_q ? &q : nullptr, nullptr, rcode);
   }
   if (udp && edns.present) {
     // RFC 6891 §6.2.3-5: below 512 counts as 512; never above our own.
@@ -240,9 +247,13 @@ size_t respond(std::span<const uint8_t> query, const Zone& zone, const QueryCont
     w.set_limit(std::min(ours, theirs));
   }
   const Edns* opt = edns.present ? &edns : nullptr;
+  const Question* echoed = have_q ? &q : nullptr;
   if (edns.present && edns.version != 0) {  // RFC 6891 §6.1.3
-    return error_answer(w, zone, h, &q, opt, Rcode::kBadVers);
+    return error_answer(w, zone, h, echoed, opt, Rcode::kBadVers);
   }
+  // Any other opcode (IQUERY, STATUS, NOTIFY, UPDATE, ...): not ours.
+  if (!query_opcode) return error_answer(w, zone, h, echoed, opt, Rcode::kNotImp);
+  if (!have_q) return error_answer(w, zone, h, nullptr, opt, Rcode::kFormErr);
   // Only class IN is served (CHAOS "version.bind" included); no zone
   // transfers (dns.md: AXFR/IXFR -> REFUSED).
   if (q.qclass != kClassIn || q.qtype == rrtype::kAxfr || q.qtype == rrtype::kIxfr) {

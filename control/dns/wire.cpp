@@ -101,7 +101,11 @@ bool read_records(std::span<const uint8_t> msg, size_t pos, const Header& header
     if (pos + rdlength > msg.size()) return false;
     if (type == rrtype::kOpt) {
       // RFC 6891 §6.1.1: one OPT, owned by the root, in the additional section.
-      if (i < before_additional || edns.present || owner.size != 1) return false;
+      if (edns.present) {
+        edns.repeated = true;
+        return false;
+      }
+      if (i < before_additional || owner.size != 1) return false;
       size_t q = pos;
       while (q < pos + rdlength) {  // {code, length, data} options
         if (q + 4 > pos + rdlength) return false;

@@ -125,6 +125,7 @@ struct Edns {
   uint16_t udp_payload = 0;  // the requestor's UDP payload size
   uint8_t version = 0;
   bool dnssec_ok = false;    // DO bit (RFC 3225), copied into the answer
+  bool repeated = false;     // a second OPT was found: FORMERR (RFC 6891 §6.1.1)
 };
 
 // Walks the answer, authority and additional sections after the question

@@ -269,6 +269,14 @@ TEST(DnsAlways, OpcodesOtherThanQueryAreNotImplemented) {
     EXPECT_EQ(m.rcode(), Rcode::kNotImp) << opcode;
     EXPECT_EQ(m.header.opcode(), opcode);
     EXPECT_TRUE(m.answer.empty());
+    EXPECT_EQ(m.opt(), nullptr) << opcode << ": no OPT without one in the query";
+    // RFC 6891 §7: an OPT in the query gets one in the answer, NOTIMP too.
+    o.edns_payload = 4096;
+    o.dnssec_ok = true;
+    const Message e = ask(kApp, rrtype::kSoa, o);
+    EXPECT_EQ(e.rcode(), Rcode::kNotImp) << opcode;
+    ASSERT_NE(e.opt(), nullptr) << opcode;
+    EXPECT_EQ(e.opt()->data, "udp=1232 version=0 do=1 ercode=0") << opcode;
   }
 }
 
@@ -295,6 +303,89 @@ TEST(DnsAlways, WrongQuestionCountIsFormerr) {
   Bytes two = with_qdcount(q, 2);
   two.insert(two.end(), q.begin() + kHeaderSize, q.end());
   expect_formerr(two, "QDCOUNT 2");
+}
+
+// RFC 6891 §7 and dns.md "Always": the OPT comes back with a wrong question
+// count's FORMERR too.  The RFC 7873 §5.4 cookie probe is exactly that:
+// QDCOUNT 0 and an OPT.
+TEST(DnsAlways, WrongQuestionCountWithOptIsFormerrWithOpt) {
+  const Bytes probe = {0x12, 0x34, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 1,
+                       0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};
+  Message m = decoded(respond_to(probe));
+  EXPECT_EQ(m.rcode(), Rcode::kFormErr);
+  EXPECT_TRUE(m.questions.empty());
+  ASSERT_NE(m.opt(), nullptr);
+  EXPECT_EQ(m.opt()->owner, ".");
+  EXPECT_EQ(m.opt()->data, "udp=1232 version=0 do=0 ercode=0");
+
+  QueryOptions o;
+  o.edns_payload = 1232;
+  o.dnssec_ok = true;
+  const Bytes q = make_query(kApp, rrtype::kA, o);
+  const Bytes question(q.begin() + kHeaderSize, q.end() - kOptRecordSize);
+  Bytes two = with_qdcount(q, 2);
+  two.insert(two.begin() + kHeaderSize, question.begin(), question.end());
+  m = decoded(respond_to(two));
+  EXPECT_EQ(m.rcode(), Rcode::kFormErr);
+  EXPECT_TRUE(m.questions.empty());
+  ASSERT_NE(m.opt(), nullptr) << "QDCOUNT 2";
+  EXPECT_EQ(m.opt()->data, "udp=1232 version=0 do=1 ercode=0");
+
+  // A cookie option (RFC 7873 §4, client cookie only) is not understood and
+  // not echoed: RFC 7873 §5.2.1 lets a server without cookies ignore it.
+  Bytes cookie = probe;
+  cookie.back() = 12;
+  cookie.insert(cookie.end(), {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8});
+  m = decoded(respond_to(cookie, Transport::kTcp));
+  EXPECT_EQ(m.rcode(), Rcode::kFormErr);
+  ASSERT_NE(m.opt(), nullptr) << "over TCP too";
+}
+
+// The OPT rules of RFC 6891 hold for these answers as for any other: a
+// version above 0 is BADVERS (§6.1.3), a second OPT is FORMERR (§6.1.1),
+// and records that cannot be read give a FORMERR without one (§7).
+TEST(DnsAlways, OptRulesHoldWithoutAQuestionAndForOtherOpcodes) {
+  QueryOptions o;
+  o.edns_payload = 1232;
+  o.edns_version = 1;
+  const Bytes q = make_query(kApp, rrtype::kA, o);
+  Bytes bare(q.begin(), q.begin() + kHeaderSize);  // QDCOUNT 0, then the OPT
+  bare[5] = 0;
+  bare.insert(bare.end(), q.end() - kOptRecordSize, q.end());
+  Message m = decoded(respond_to(bare));
+  EXPECT_EQ(m.rcode(), Rcode::kBadVers) << "QDCOUNT 0";
+  ASSERT_NE(m.opt(), nullptr);
+  EXPECT_EQ(m.opt()->data, "udp=1232 version=0 do=0 ercode=1");
+
+  o.flags = static_cast<uint16_t>(4 << 11 | kFlagRd);  // NOTIFY
+  m = ask(kApp, rrtype::kSoa, o);
+  EXPECT_EQ(m.rcode(), Rcode::kBadVers) << "NOTIFY";
+  ASSERT_EQ(m.questions.size(), 1u);
+  ASSERT_NE(m.opt(), nullptr);
+
+  o.edns_version = 0;
+  for (uint16_t opcode : {0, 4}) {
+    o.flags = static_cast<uint16_t>(opcode << 11 | kFlagRd);
+    Bytes two_opts = make_query(kApp, rrtype::kSoa, o);
+    two_opts[11] = 2;
+    const Bytes opt_rr(two_opts.end() - kOptRecordSize, two_opts.end());
+    two_opts.insert(two_opts.end(), opt_rr.begin(), opt_rr.end());
+    m = decoded(respond_to(two_opts));
+    EXPECT_EQ(m.rcode(), Rcode::kFormErr) << opcode << ": two OPT records";
+    EXPECT_EQ(m.opt(), nullptr) << opcode;
+    Bytes no_question = with_qdcount(two_opts, 0);
+    no_question.erase(no_question.begin() + kHeaderSize, no_question.end() - 2 * kOptRecordSize);
+    m = decoded(respond_to(no_question));
+    EXPECT_EQ(m.rcode(), Rcode::kFormErr) << opcode << ": QDCOUNT 0, two OPT records";
+    EXPECT_EQ(m.opt(), nullptr) << opcode;
+  }
+
+  o.flags = kFlagRd;
+  Bytes cut = with_qdcount(make_query(kApp, rrtype::kA, o), 0);  // the question read as a record
+  cut.erase(cut.end() - 3, cut.end());
+  m = decoded(respond_to(cut));
+  EXPECT_EQ(m.rcode(), Rcode::kFormErr);
+  EXPECT_EQ(m.opt(), nullptr) << "records that cannot be read";
 }
 
 TEST(DnsAlways, MalformedQuestionIsFormerr) {

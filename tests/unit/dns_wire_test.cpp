@@ -226,6 +226,8 @@ TEST(DnsEdns, MalformedOptIsRejected) {
   Bytes two = kOpt4096Do;
   two.insert(two.end(), kOpt4096Do.begin(), kOpt4096Do.end());
   EXPECT_FALSE(records_ok(query_with(two, 2), e)) << "two OPT records";
+  EXPECT_TRUE(e.repeated) << "told apart: FORMERR whatever the opcode";
+  e = Edns{};
   Bytes owned = {1, 'x', 0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0};
   EXPECT_FALSE(records_ok(query_with(owned, 1), e)) << "OPT not owned by the root";
   Bytes bad_option = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 6, 0, 10, 0, 8, 1, 2};
@@ -234,6 +236,7 @@ TEST(DnsEdns, MalformedOptIsRejected) {
   Bytes cut(kOpt4096Do.begin(), kOpt4096Do.end() - 3);
   EXPECT_FALSE(records_ok(query_with(cut, 1), e)) << "truncated OPT";
   EXPECT_FALSE(records_ok(query_with({}, 1), e)) << "counted record missing";
+  EXPECT_FALSE(e.repeated);
 }
 
 TEST(DnsEdns, OtherAdditionalRecordsWithCompressedOwnersAreSkipped) {
