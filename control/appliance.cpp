@@ -123,35 +123,33 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   return {};
 }
 
-// A dry run of apply()'s neighbour updates on a scratch table: the live
-// entries (static and learnt by ARP) copied in slot order, then `next`.  The
-// table only grows (linear probing, no removal), so this is what the live
-// table would do; a probe chain wrapping past the last slot can be laid out
-// differently in the copy, which can only matter for a table within
-// kMaxProbe entries of full around that wrap.
+// A dry run of apply()'s neighbour updates on a scratch table: a slot for
+// slot copy of the live one (static entries, learnt ones and forgotten ones
+// whose slots set() may take over), then `next`, in apply()'s order.  Only
+// this thread writes the live table, so this is exactly what it would do.
 Result<void> Appliance::check_neighbors_fit(const std::vector<NeighborConfig>& next,
                                             const std::vector<Neighbor6Config>& next6) const {
   if (next.empty() && next6.empty()) return {};
   std::unique_ptr<dp::NeighborTable6> scratch6(new dp::NeighborTable6());
-  neighbors6_->for_each([&scratch6](const dp::Ip6& ip, const dp::MacAddr& mac) { scratch6->set(ip, mac); });
+  scratch6->copy_from(*neighbors6_);
   for (const Neighbor6Config& n : next6) {
     if (!scratch6->set(n.ip, n.mac)) {
       return make_error(ErrorCode::kInvalidConfig,
                         "neighbors: no room for " + dp::to_string(n.ip) + " in the IPv6 neighbour table (" +
                             std::to_string(neighbors6_->size()) + " entries; at most " +
                             std::to_string(dp::NeighborTable6::kMaxProbe) +
-                            " addresses may share a hash bucket); nothing was changed");
+                            " resolved addresses may share a hash bucket); nothing was changed");
     }
   }
   std::unique_ptr<dp::NeighborTable> scratch(new dp::NeighborTable());
-  neighbors_->for_each([&scratch](dp::Ip4 ip, const dp::MacAddr& mac) { scratch->set(ip, mac); });
+  scratch->copy_from(*neighbors_);
   for (const NeighborConfig& n : next) {
     if (!scratch->set(n.ip, n.mac)) {
       return make_error(ErrorCode::kInvalidConfig,
                         "neighbors: no room for " + dp::to_string(n.ip) +
                             " in the neighbour table (" + std::to_string(neighbors_->size()) +
                             " entries; at most " + std::to_string(dp::NeighborTable::kMaxProbe) +
-                            " addresses may share a hash bucket); nothing was changed");
+                            " resolved addresses may share a hash bucket); nothing was changed");
     }
   }
   return {};

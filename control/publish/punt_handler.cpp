@@ -104,7 +104,7 @@ void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
     if (table_full_logged_++ % 256 == 0) {
       log_info("neighbour table: no room for " + dp::to_string(sender) + " (" +
                std::to_string(setup_.neighbors->size()) + " entries, at most " +
-               std::to_string(dp::NeighborTable::kMaxProbe) + " per hash bucket); " +
+               std::to_string(dp::NeighborTable::kMaxProbe) + " resolved per hash bucket); " +
                std::to_string(table_full_logged_) + " time(s) so far");
     }
     drop(m, dp::DropReason::kNeighborTableFull);
