@@ -382,6 +382,16 @@ std::vector<PortRef> HealthChecker::unhealthy_ports(const EndpointRef& ref) cons
        ++it) {
     const Target& t = *targets_.at(it->second);
     if (t.state.healthy()) continue;
+    if (sc->second.ports.empty()) {
+      // A service without ports (a headless one, which only DNS serves)
+      // has no service port for a result to cover: the endpoint as a whole
+      // is unhealthy, named by the port probed (the check's `port`, which
+      // validation requires there).  apply_learnt() makes a headless
+      // service's unhealthy endpoint not ready (fail open as configured)
+      // whatever ports its entry names; no forwarding port matches it.
+      out.push_back(PortRef{it->first.port, sc->second.check.protocol()});
+      continue;
+    }
     for (const PortRef& p : covered(sc->second, it->first.port)) out.push_back(p);
   }
   std::sort(out.begin(), out.end());

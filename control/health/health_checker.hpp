@@ -17,8 +17,10 @@
 // Probes are non-blocking sockets (probe.hpp) watched by the event loop.
 //
 // Effect.  Each endpoint's unhealthy service ports are what the Registry's
-// learnt layer holds for it (registry.hpp); take_changes() gives those that
-// changed since last taken, for the Appliance to publish in one snapshot.
+// learnt layer holds for it (registry.hpp); a service without ports (a
+// headless one) has the probed port instead, so its unhealthy endpoints
+// still leave DNS.  take_changes() gives those that changed since last
+// taken, for the Appliance to publish in one snapshot.
 // The checker never publishes itself: it runs inside Registry listeners
 // and loop handlers.
 #pragma once
@@ -83,7 +85,7 @@ class HealthChecker {
   };
   struct Change {
     EndpointRef endpoint;
-    std::vector<PortRef> unhealthy;      // sorted; empty: healthy everywhere
+    std::vector<PortRef> unhealthy;      // sorted; empty: healthy everywhere (see Effect)
   };
 
   HealthChecker(EventLoop& loop, Options options);

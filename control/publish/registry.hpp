@@ -56,7 +56,8 @@ struct EndpointRef {
 
 // What the appliance learnt about one endpoint.  Default: nothing learnt.
 struct LearntEndpoint {
-  // The service ports whose health check it fails (sorted; issue 13).  The
+  // The service ports whose health check it fails (sorted; issue 13); for
+  // a service without ports (headless), the port its check probes.  The
   // service's health_check says what that costs it (on_failure,
   // all_unhealthy); ignored while the service has no health_check.
   std::vector<PortRef> unhealthy;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "control/config/config_health.hpp"
 #include "control/dns/dns.hpp"
 #include "control/dns/server.hpp"
 
@@ -575,6 +576,68 @@ TEST_F(HealthCheckerTest, PagesOfTargetsAfterACursorAreEveryTargetOnceInKeyOrder
   const auto next = checker->status_after(&gone, 1);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].ip, all[21].ip);
+}
+
+// A headless service without ports (its check names the port): DNS is all
+// it has, so an unhealthy Pod must reach the Registry and leave the
+// answers, as it does for a headless service with ports.
+TEST_F(HealthCheckerTest, AnUnhealthyPodOfAPortlessHeadlessServiceLeavesItsDnsAnswers) {
+  const uint16_t port = free_port("127.0.0.12");
+  Listener alive(*loop, "127.0.0.12", port);  // 127.0.0.13 refuses
+  HealthCheckConfig check = fast(HealthKind::kTcp);
+  check.port = port;
+  Config c;
+  ServiceConfig s;
+  s.ns = "default";
+  s.name = "db";  // headless: no cluster_ip, no ports
+  for (const char* a : {"127.0.0.12", "127.0.0.13"}) {
+    EndpointConfig e;
+    e.ip = any_ip(a);
+    s.endpoints.push_back(e);
+  }
+  s.health_check = check;
+  c.services.push_back(s);
+  ASSERT_TRUE(c.services[0].headless());
+  EXPECT_EQ(health_check_problem(c.services[0]), std::nullopt) << "allowed with a check port";
+  Registry registry(c);
+  registry.commit(registry.stage_current());
+
+  checker->sync(registry.view(), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] {
+    auto all = checker->status();
+    return all.size() == 2 && all[0].successes >= 2 && !all[1].healthy;
+  }));
+  const auto changes = checker->take_changes();
+  ASSERT_EQ(changes.size(), 1u) << "the dead Pod is offered to the Registry";
+  EXPECT_EQ(changes[0].endpoint, (EndpointRef{"default", "db", any_ip("127.0.0.13")}));
+  EXPECT_EQ(changes[0].unhealthy, (std::vector<PortRef>{{port, dp::Proto::kTcp}}));
+  EXPECT_TRUE(checker->status()[1].ports.empty()) << "it covers no service port";
+
+  std::vector<std::pair<EndpointRef, std::vector<PortRef>>> learnt;
+  for (const auto& ch : changes) learnt.emplace_back(ch.endpoint, ch.unhealthy);
+  Registry::Proposal p = registry.stage_health(learnt);
+  ASSERT_TRUE(p.changed);
+  registry.commit(std::move(p));
+  const ServiceConfig& view = registry.view().services[0];
+  EXPECT_TRUE(view.endpoints[0].ready);
+  EXPECT_FALSE(view.endpoints[1].ready) << "left out of DNS like a not-ready Pod";
+
+  // Asked through podgate's own responder, checked by the DNS probe's parser.
+  auto zone = dns::build_zone(registry.view(), 2);
+  auto answer = [&](const char* expect) {
+    HealthCheckConfig q;
+    q.kind = HealthKind::kDns;
+    q.query = "db.default.svc.cluster.local";
+    q.expect_address = ip(expect);
+    const ProbePlan plan = make_plan(q, ip("127.0.0.1"), 53);
+    std::vector<uint8_t> query(plan.request.begin(), plan.request.end());
+    query[1] = 9;  // id 9
+    std::vector<uint8_t> out(dns::kMaxMessage);
+    out.resize(dns::respond(query, *zone, dns::QueryContext{}, out));
+    return check_dns_reply(out, 9, plan).outcome;
+  };
+  EXPECT_EQ(answer("127.0.0.12"), Outcome::kOk);
+  EXPECT_EQ(answer("127.0.0.13"), Outcome::kDnsAnswer) << "the unhealthy Pod is left out";
 }
 
 }  // namespace
