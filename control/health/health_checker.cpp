@@ -176,6 +176,16 @@ void HealthChecker::resync(const ServiceConfig& svc, uint64_t now_ms) {
         id = it->second;
         t = targets_.at(id).get();
       }
+      ProbePlan plan = make_plan(hc, ip, port);
+      if (t->in_flight && (t->timeout_ms != hc.timeout_ms || !(t->plan == plan))) {
+        // The probe in flight was sent by the old plan: read by the new one
+        // (a DNS reply as HTTP) or timed by the new timeout against the old
+        // deadline, its result would be spurious.  It ends uncounted, and
+        // the next probe, by the new plan, is due when it would have been.
+        end_probe(*t);
+        t->interval_ms = hc.interval_ms;
+        schedule_next(*t, now_ms);
+      }
       if (t->interval_ms != hc.interval_ms) {
         // New, or a new interval: the next probe at a random point of the
         // coming interval (a probe in flight reschedules when it ends).
@@ -188,7 +198,7 @@ void HealthChecker::resync(const ServiceConfig& svc, uint64_t now_ms) {
       t->timeout_ms = hc.timeout_ms;
       t->rise = hc.rise;
       t->fall = hc.fall;
-      t->plan = make_plan(hc, ip, port);
+      t->plan = std::move(plan);
     }
     // The ports a result covers may have changed with the service's ports.
     dirty_.insert(EndpointRef{svc.ns, svc.name, e.ip});

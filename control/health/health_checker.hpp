@@ -6,7 +6,9 @@
 // `port`, or each distinct target_port of the service ports of the kind's
 // protocol.  A target keeps its state while that key stays, so a reload or
 // `apply` that keeps an endpoint (and changes the check itself, interval,
-// path or kind) keeps its health; a new target starts healthy.
+// path or kind) keeps its health; a new target starts healthy.  A probe in
+// flight when its target's plan or timeout changes ends uncounted: its
+// reply is not judged by rules it was not sent under.
 //
 // Spreading.  A new target's first probe is due at a random point of its
 // first interval, and every next one an interval later with +-5% jitter, so

@@ -32,6 +32,7 @@ struct ProbePlan {
   std::vector<StatusRange> expect_status;  // http
   uint16_t query_type = 0;                 // dns
   std::optional<dp::Ip4> expect_address;   // dns
+  friend bool operator==(const ProbePlan&, const ProbePlan&) = default;
 };
 
 // The plan for `check` probing ip:port; an HTTP check's Host is

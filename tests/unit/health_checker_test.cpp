@@ -640,5 +640,71 @@ TEST_F(HealthCheckerTest, AnUnhealthyPodOfAPortlessHeadlessServiceLeavesItsDnsAn
   EXPECT_EQ(answer("127.0.0.13"), Outcome::kDnsAnswer) << "the unhealthy Pod is left out";
 }
 
+// A DNS probe in flight when the check's timeout shrinks, answered after
+// the new timeout but well within the one it was sent with: it ends
+// uncounted (judged by the new timeout it would be a timeout, and with
+// fall = 1 the endpoint would flap), and the next probe runs by the new
+// check.
+TEST_F(HealthCheckerTest, AProbeInFlightWhenTheCheckChangesIsNotCounted) {
+  const uint16_t port = free_port("127.0.0.14", SOCK_DGRAM);
+  const int fd = bound_socket("127.0.0.14", port, SOCK_DGRAM);
+  auto zone = dns::build_zone(config_with(fast(HealthKind::kTcp), {"172.17.0.10"}, 8080), 1);
+  struct Held {
+    std::vector<uint8_t> query;
+    sockaddr_in from{};
+  };
+  std::vector<Held> held;
+  bool answer_at_once = false;
+  auto reply = [&](const Held& h) {
+    std::vector<uint8_t> out(1232);
+    const size_t m = dns::respond(h.query, *zone, dns::QueryContext{}, out);
+    if (m != 0) (void)::sendto(fd, out.data(), m, 0, reinterpret_cast<const sockaddr*>(&h.from), sizeof h.from);
+  };
+  auto watch = loop->add(fd, EPOLLIN, [&](uint32_t) {
+    uint8_t q[512];
+    Held h;
+    socklen_t len = sizeof h.from;
+    ssize_t n;
+    while ((n = ::recvfrom(fd, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&h.from), &len)) > 0) {
+      h.query.assign(q, q + n);
+      if (answer_at_once) {
+        reply(h);
+      } else {
+        held.push_back(h);
+      }
+      len = sizeof h.from;
+    }
+  });
+  ASSERT_TRUE(watch);
+
+  HealthCheckConfig check = fast(HealthKind::kDns);
+  check.query = "web.default.svc.cluster.local";
+  check.interval_ms = 1000;
+  check.timeout_ms = 900;
+  check.rise = 1;
+  check.fall = 1;
+  checker->sync(config_with(check, {"127.0.0.14"}, port, dp::Proto::kUdp), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] { return !held.empty(); }));
+  ASSERT_EQ(checker->in_flight(), 1u);
+
+  check.timeout_ms = 50;
+  checker->sync(config_with(check, {"127.0.0.14"}, port, dp::Proto::kUdp), nullptr, monotonic_ms());
+  run_for(150);  // past the new timeout, within the old one
+  for (const Held& h : held) reply(h);
+  run_for(100);
+  EXPECT_EQ(checker->counters().results[static_cast<size_t>(Outcome::kTimeout)], 0u)
+      << "an answer in time for the probe's own timeout is no timeout";
+  EXPECT_TRUE(only().healthy);
+  EXPECT_EQ(only().failures, 0u);
+  EXPECT_TRUE(checker->take_changes().empty());
+
+  answer_at_once = true;
+  ASSERT_TRUE(run_until(2000, [&] { return only().probed; })) << "the next probe runs";
+  EXPECT_EQ(reason_text(only().last), "ok");
+  EXPECT_TRUE(only().healthy);
+  loop->remove(*watch);
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace podgate::ctl::health
