@@ -159,8 +159,9 @@ void Worker::poll_once() noexcept {
   flows_.expire_some(now_, kExpiryFlowsPerPoll);
   // The half-open queue also with no IPv6 flow left: its entries are taken
   // as they fall due, and one left waiting 2^31 ms would read as not due
-  // (serial arithmetic) and hold back every entry behind it.
-  flows6_.expire_half_open(now_, half_open_per_poll_);
+  // (serial arithmetic) and hold back every entry behind it.  (Asked first:
+  // a call with nothing queued cost an IPv4 packet 1.2 instructions.)
+  if (flows6_.half_open_queued() != 0) flows6_.expire_half_open(now_, half_open_per_poll_);
   if (flows6_.size() != 0) flows6_.expire_some(now_, kExpiryFlowsPerPoll);
   // Also the flows that lookups and inserts found expired and freed.
   counters_.flows_expired.add(flows_.take_expired() + flows6_.take_expired());
