@@ -126,6 +126,34 @@ def ctl(socket_path, *args, stdin=None):
                           capture_output=True, text=True, timeout=30)
 
 
+def watch_stats(socket_path, every, count):
+    """`podgatectl -o json stats --watch EVERY` until COUNT documents or its
+    end, then Ctrl-C: (documents, exit status, stderr)."""
+    proc = subprocess.Popen([sys.executable, PODGATECTL, "-s", socket_path, "-o", "json", "stats",
+                             "--watch", every],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    docs, buf, decoder = [], "", json.JSONDecoder()
+    try:
+        while len(docs) < count:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            buf += line
+            try:
+                doc, _ = decoder.raw_decode(buf.strip())
+            except ValueError:
+                continue
+            docs.append(doc)
+            buf = ""
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+        err = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    return docs, code, err
+
+
 def free_tcp_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -889,26 +917,8 @@ class RuntimeChangesTest(Base):
 
     def test_podgatectl_stats_watch_refreshes_on_one_connection_until_interrupted(self):
         accepted = self.ask(command="stats")["control_socket"]["accepted"]
-        proc = subprocess.Popen([sys.executable, PODGATECTL, "-s", self.app.socket_path,
-                                 "-o", "json", "stats", "--watch", "0.2"],
-                                stdout=subprocess.PIPE, text=True)
-        docs, buf, decoder = [], "", json.JSONDecoder()
-        try:
-            while len(docs) < 3:
-                line = proc.stdout.readline()
-                self.assertTrue(line, "podgatectl ended early")
-                buf += line
-                try:
-                    doc, end = decoder.raw_decode(buf.strip())
-                except ValueError:
-                    continue
-                docs.append(doc)
-                buf = ""
-        finally:
-            proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=10)
-            proc.stdout.close()
-        self.assertEqual(code, 0)
+        docs, code, err = watch_stats(self.app.socket_path, "0.2", 3)
+        self.assertEqual((len(docs), code), (3, 0), err)
         self.assertTrue(all(d["ok"] and "services" in d for d in docs))
         self.assertEqual(self.ask(command="stats")["control_socket"]["accepted"], accepted + 1,
                          "one connection for every refresh")
@@ -1101,28 +1111,7 @@ class SocketOptionsTest(Base):
         # while podgatectl sleeps, and the next refresh reconnects (it
         # printed once, then exited 2 with "Broken pipe").
         accepted = self.ask(command="stats")["control_socket"]["accepted"]
-        proc = subprocess.Popen([sys.executable, PODGATECTL, "-s", self.app.socket_path,
-                                 "-o", "json", "stats", "--watch", "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        docs, buf, decoder = [], "", json.JSONDecoder()
-        try:
-            while len(docs) < 3:
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                buf += line
-                try:
-                    doc, _ = decoder.raw_decode(buf.strip())
-                except ValueError:
-                    continue
-                docs.append(doc)
-                buf = ""
-        finally:
-            proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=10)
-            err = proc.stderr.read()
-            proc.stdout.close()
-            proc.stderr.close()
+        docs, code, err = watch_stats(self.app.socket_path, "2", 3)
         self.assertEqual((len(docs), code), (3, 0), err)
         self.assertTrue(all(d["ok"] and "services" in d for d in docs))
         fresh = Client(self.app.socket_path)  # self.c was idle longer than 1 s too
