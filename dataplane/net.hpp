@@ -53,6 +53,12 @@ struct Ip4 {
   }
   constexpr uint32_t host() const noexcept { return bswap32(be); }
   constexpr bool is_zero() const noexcept { return be == 0; }
+  // Never a packet's source (RFC 1812 §5.3.7, RFC 6890): 0/8, 127/8,
+  // multicast 224/4, and 240/4 with the limited broadcast.
+  constexpr bool is_martian_source() const noexcept {
+    const uint32_t h = host();
+    return (h >> 24) == 0 || (h >> 24) == 127 || (h >> 28) >= 0xe;
+  }
   friend constexpr bool operator==(Ip4, Ip4) = default;
   friend constexpr auto operator<=>(Ip4 a, Ip4 b) noexcept {
     return a.host() <=> b.host();

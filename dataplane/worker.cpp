@@ -882,15 +882,12 @@ void Worker::send_icmp_error(const rte_mbuf* m, const rte_ipv4_hdr* ip, uint8_t 
                              uint16_t mtu) noexcept {
   // RFC 1812 §4.3.2.7: never about a fragment but the first, nor a packet
   // to a multicast or broadcast address (IP or link layer), nor one whose
-  // source cannot be answered (§5.3.7: 0/8, 127/8, multicast, 240/4 and
-  // the limited broadcast).  (Nor about an ICMP error: those are
-  // translated, or dropped with no error.)
+  // source cannot be answered (§5.3.7).  (Nor about an ICMP error: those
+  // are translated, or dropped with no error.)
   const auto* arrived = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-  const uint32_t src = Ip4{ip->src_addr}.host();
-  const uint32_t dst_top = Ip4{ip->dst_addr}.host() >> 28;
   if ((from_be16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) != 0 ||
-      rte_is_multicast_ether_addr(&arrived->dst_addr) || dst_top >= 0xe || (src >> 24) == 0 ||
-      (src >> 24) == 127 || (src >> 28) >= 0xe) {
+      rte_is_multicast_ether_addr(&arrived->dst_addr) || (Ip4{ip->dst_addr}.host() >> 28) >= 0xe ||
+      Ip4{ip->src_addr}.is_martian_source()) {
     return;
   }
   const PortAddress* rx = rx_port_address(m);

@@ -556,8 +556,7 @@ class Worker : public DpObject {
 // Inline, in the header: the new-flow path and the fragment path
 // (worker_fragment.cpp) both ask it.
 inline DropReason Worker::source_refused(Ip4 src) const noexcept {
-  const uint32_t h = src.host();
-  if ((h >> 24) == 0 || (h >> 24) == 127 || (h >> 28) >= 0xe) return DropReason::kMartianSource;
+  if (src.is_martian_source()) return DropReason::kMartianSource;
   const Snapshot& snap = *snapshot_;
   if (snap.may_be_own(src) && (snap.is_vip(src) || src == snap.dns_vip || snap.own_address(src) != nullptr)) {
     return DropReason::kSourceIsOurs;
