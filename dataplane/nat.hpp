@@ -145,25 +145,28 @@ inline bool is_translated_icmp_error(uint8_t type) noexcept {
   return type == kDestinationUnreachable || type == kTimeExceeded;
 }
 
-// Locates the quoted datagram of an ICMP error; false when the quote is
-// too short to hold an IPv4 header and 8 bytes, or not TCP/UDP.
-inline bool find_quoted_packet(const ParsedPacket& p, QuotedPacket& q) noexcept {
+// Locates the quoted datagram of an ICMP error.  Else why not: bad_icmp
+// when the quote is too short to hold an IPv4 header and 8 bytes, or is
+// not TCP/UDP; icmp_error_no_flow when it quotes a later fragment, whose
+// ports are in its first.
+inline DropReason find_quoted_packet(const ParsedPacket& p, QuotedPacket& q) noexcept {
   constexpr uint32_t kIcmpErrorHeader = 8;  // type, code, checksum, 4 bytes (unused / MTU)
-  if (p.l4_len < kIcmpErrorHeader + sizeof(rte_ipv4_hdr) + 8) return false;
+  if (p.l4_len < kIcmpErrorHeader + sizeof(rte_ipv4_hdr) + 8) return DropReason::kBadIcmp;
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p.l4 + kIcmpErrorHeader);
   const uint32_t ihl = (ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
   if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || kIcmpErrorHeader + ihl + 8 > p.l4_len) {
-    return false;
+    return DropReason::kBadIcmp;
   }
   if (ip->next_proto_id != static_cast<uint8_t>(Proto::kTcp) &&
       ip->next_proto_id != static_cast<uint8_t>(Proto::kUdp)) {
-    return false;
+    return DropReason::kBadIcmp;
   }
+  if ((from_be16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) != 0) return DropReason::kIcmpErrorNoFlow;
   q.ip = ip;
   q.l4 = reinterpret_cast<uint8_t*>(ip) + ihl;
   q.l4_len = p.l4_len - kIcmpErrorHeader - ihl;
   q.proto = static_cast<Proto>(ip->next_proto_id);
-  return true;
+  return DropReason::kCount;
 }
 
 // Translates an ICMP error about a NAT'd flow in place (RFC 5508 §7.2):

@@ -71,8 +71,8 @@ inline void nat6_and_decrement_hop_limit(rte_ipv6_hdr* ip, uint8_t* l4, Proto pr
 inline bool ttl_allows_forwarding(const rte_ipv6_hdr* ip) noexcept { return hop_limit_allows_forwarding(ip); }
 
 // The packet an ICMPv6 error quotes (RFC 4443 §2.4(c): as much of the
-// invoking packet as fits in 1280 bytes): a TCP or UDP packet in IPv6
-// with no extension header, as podgate forwards them.
+// invoking packet as fits in 1280 bytes): a TCP or UDP packet in IPv6, or
+// the first fragment of one, with the extension headers podgate forwards.
 struct QuotedPacket6 {
   rte_ipv6_hdr* ip = nullptr;
   uint8_t* l4 = nullptr;  // its ports are the first 4 bytes
@@ -83,21 +83,42 @@ struct QuotedPacket6 {
   Ip6 dst() const noexcept { return Ip6::load(ip->dst_addr); }
 };
 
-// Locates the quoted packet of an ICMPv6 error; false when the quote is
-// too short for an IPv6 header and 8 bytes, or not TCP/UDP right after it.
-inline bool find_quoted_packet(const ParsedPacket6& p, QuotedPacket6& q) noexcept {
+// Locates the quoted packet of an ICMPv6 error, past the header chain
+// parse_packet6() walks (Hop-by-Hop, Routing and Destination Options
+// headers, and the Fragment header of a first fragment: path MTU discovery
+// of a fragmented datagram quotes its first fragment).  Else why not:
+// bad_icmp when the quote is too short for the chain and 8 bytes, or holds
+// no TCP/UDP packet; icmp_error_no_flow when it quotes a later fragment,
+// whose ports are in its first.
+inline DropReason find_quoted_packet(const ParsedPacket6& p, QuotedPacket6& q) noexcept {
   constexpr uint32_t kIcmpErrorHeader = 8;  // type, code, checksum, 4 bytes (unused / MTU / pointer)
-  if (p.l4_len < kIcmpErrorHeader + sizeof(rte_ipv6_hdr) + 8) return false;
+  constexpr uint32_t kQuotedChain = kIcmpErrorHeader + sizeof(rte_ipv6_hdr);
+  if (p.l4_len < kQuotedChain + 8 || (p.l4[kIcmpErrorHeader] >> 4) != 6) return DropReason::kBadIcmp;
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p.l4 + kIcmpErrorHeader);
-  if ((p.l4[kIcmpErrorHeader] >> 4) != 6 ||
-      (ip->proto != static_cast<uint8_t>(Proto::kTcp) && ip->proto != static_cast<uint8_t>(Proto::kUdp))) {
-    return false;
+  uint8_t next = ip->proto;
+  uint8_t* at = p.l4 + kQuotedChain;
+  uint32_t left = p.l4_len - kQuotedChain;
+  for (int n = 0; next == kIp6HopByHop || next == kIp6Routing || next == kIp6DestinationOptions ||
+                  next == kIp6Fragment;
+       ++n) {
+    if (n == kMaxExtensionHeaders || left < 8) return DropReason::kBadIcmp;
+    // RFC 8200 §4.5: the offset is the top 13 bits of the third and fourth
+    // octets; §4.3-§4.6: other headers' length is in 8s, less the first 8.
+    if (next == kIp6Fragment && (at[2] << 8 | (at[3] & 0xf8)) != 0) return DropReason::kIcmpErrorNoFlow;
+    const uint32_t len = next == kIp6Fragment ? 8 : (uint32_t{at[1]} + 1) * 8;
+    if (len + 8 > left) return DropReason::kBadIcmp;
+    next = at[0];
+    at += len;
+    left -= len;
+  }
+  if (next != static_cast<uint8_t>(Proto::kTcp) && next != static_cast<uint8_t>(Proto::kUdp)) {
+    return DropReason::kBadIcmp;
   }
   q.ip = ip;
-  q.l4 = p.l4 + kIcmpErrorHeader + sizeof(rte_ipv6_hdr);
-  q.l4_len = p.l4_len - kIcmpErrorHeader - static_cast<uint32_t>(sizeof(rte_ipv6_hdr));
-  q.proto = static_cast<Proto>(ip->proto);
-  return true;
+  q.l4 = at;
+  q.l4_len = left;
+  q.proto = static_cast<Proto>(next);
+  return DropReason::kCount;
 }
 
 // As translate_icmp_error() (nat.hpp) for IPv6: one end of the quoted

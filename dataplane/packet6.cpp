@@ -8,7 +8,8 @@ namespace podgate::dp {
 
 namespace {
 
-constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragmentHeader = 44, kDestinationOptions = 60;
+constexpr uint8_t kHopByHop = kIp6HopByHop, kRouting = kIp6Routing, kFragmentHeader = kIp6Fragment,
+                  kDestinationOptions = kIp6DestinationOptions;
 
 // TCP, UDP and ICMPv6 at `l4` (`len` bytes): the checks parse_packet()
 // makes for IPv4, and RFC 8200 §8.1's for UDP.

@@ -91,6 +91,8 @@ struct ParsedPacket6 {
 //     bad_udp_checksum) or ICMPv6 (at least 4 bytes: bad_icmp); anything
 //     else is unsupported_proto.
 inline constexpr int kMaxExtensionHeaders = 8;
+// The Next Header values of the extension headers podgate walks (RFC 8200 §4).
+inline constexpr uint8_t kIp6HopByHop = 0, kIp6Routing = 43, kIp6Fragment = 44, kIp6DestinationOptions = 60;
 bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropReason& drop) noexcept;
 
 // A fragment parse_packet6() refused with DropReason::kFragment (`out` as it

@@ -18,8 +18,8 @@ void Worker::handle_icmp_error(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p) 
   using Key = typename FamilyTypes<F>::Key;
   using Table = typename FamilyTypes<F>::Table;
   std::conditional_t<F == Family::kIpv4, QuotedPacket, QuotedPacket6> q;
-  if (!find_quoted_packet(p, q)) {
-    drop(m, DropReason::kBadIcmp);
+  if (const DropReason why = find_quoted_packet(p, q); why != DropReason::kCount) {
+    drop(m, why);
     return;
   }
   const rte_udp_hdr* ports = q.ports();

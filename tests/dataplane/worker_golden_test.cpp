@@ -1245,6 +1245,15 @@ TEST(WorkerPipeline, IcmpErrorsThatQuoteNoConnectionAreDroppedAndCounted) {
   EXPECT_TRUE(d->send(kPods, icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded,
                                         1400, stray, 24)).empty());
   EXPECT_EQ(d->drops(DropReason::kBadIcmp), 1u) << d->drop_summary();
+  // About a later fragment: its first 8 bytes are data (here the very
+  // ports of a connection); only a first fragment's are ports.
+  const Bytes forwarded = forward_one(*d, kUplink, to_vip(25301).frame());
+  ASSERT_FALSE(forwarded.empty());
+  Bytes later = forwarded;
+  put16(later, kIpOff + 6, 185);  // fragment offset 1480 bytes
+  EXPECT_TRUE(d->send(kPods, icmp_error({kPodsMac, kPodRouterMac}, kPodRouter, kClient, kUnreachable, kFragNeeded,
+                                        1400, later, 28)).empty());
+  EXPECT_EQ(d->drops(DropReason::kIcmpErrorNoFlow), 2u) << d->drop_summary();
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 0u);
 }
 

@@ -5,6 +5,7 @@
 // of the base config gains an IPv6 cluster IP and IPv6 endpoints.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include <map>
@@ -551,6 +552,19 @@ TEST(WorkerIpv6, PacketTooBigFromBeyondTheNatReachesTheClientTranslated) {
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_translated), 1u);
 }
 
+TEST(WorkerIpv6, PacketTooBigAboutAPacketWithExtensionHeadersReachesTheClientTranslated) {
+  // The quoted packet's ports are past its header chain, as in the packet.
+  auto d = make_dataplane();
+  const std::vector<Extension> ext = {options(kHopByHop), options(kDestinationOptions)};
+  const Bytes forwarded = expect_one(*d, kUplink, syn_to(kVip6, 25050, 64, ext), kPods);
+  ASSERT_FALSE(forwarded.empty());
+  const Bytes error = icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6PacketTooBig, 0,
+                                        1400, forwarded);
+  const Bytes want = icmp6_error_frame({kClientMac, kUplinkMac}, {kPodRouter6, kClient6, 63}, kIcmp6PacketTooBig, 0,
+                                       1400, syn_to(kVip6, 25050, 63, ext));
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, error, kUplink), want));
+}
+
 TEST(WorkerIpv6, TimeExceededAboutAReplyReachesThePodTranslated) {
   // A router on the client's side reports on a reply (sent from the VIP):
   // the error, addressed to the VIP, goes to the Pod, about what it sent.
@@ -737,6 +751,34 @@ TEST(WorkerIpv6Fragments, LaterFragmentsThatComeFirstWaitForTheirFirst) {
   for (const Output& o : out) frames.push_back(o.frame);
   EXPECT_TRUE(upper_checksum_holds(reassemble6(frames)));
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
+TEST(WorkerIpv6Fragments, PacketTooBigAboutAFirstFragmentReachesTheClientTranslated) {
+  // RFC 8201 through the NAT for a fragmented datagram: a router beyond
+  // podgate with a smaller MTU quotes the first fragment (IPv6 routers
+  // never fragment: this is the only signal).  The client gets it about
+  // the fragment it sent, every checksum right.
+  auto d = make_dataplane();
+  const auto frags = fragment6(big_datagram_to_udp_vip(41150, 4000), 1448, 0x2323);
+  const auto out = d->send(kUplink, frags);
+  ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+  const auto first = std::find_if(out.begin(), out.end(), [](const Output& o) {
+    return (get16(o.frame, kEthLen + kIp6Len + 2) & 0xfff8) == 0;
+  });
+  ASSERT_NE(first, out.end());
+  const Bytes error = icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6PacketTooBig, 0,
+                                        1280, first->frame);
+  Bytes sent_less_a_hop = frags[0];
+  sent_less_a_hop[kEthLen + 7] = 63;
+  const Bytes want = icmp6_error_frame({kClientMac, kUplinkMac}, {kPodRouter6, kClient6, 63}, kIcmp6PacketTooBig, 0,
+                                       1280, sent_less_a_hop);
+  EXPECT_TRUE(frames_equal(expect_one(*d, kPods, error, kUplink), want));
+  // A later fragment's quote has no ports to name the connection by.
+  const Bytes later = out[0].frame == first->frame ? out[1].frame : out[0].frame;
+  expect_dropped(*d, kPods,
+                 icmp6_error_frame({kPodsMac, kPodRouterMac}, {kPodRouter6, kClient6}, kIcmp6PacketTooBig, 0, 1280,
+                                   later),
+                 DropReason::kIcmpErrorNoFlow);
 }
 
 TEST(WorkerIpv6Fragments, AnAtomicFragmentIsAWholePacket) {

@@ -87,7 +87,7 @@ void check_nat(ParsedPacket& p) {
 void check_icmp_error(ParsedPacket& p) {
   if (!is_translated_icmp_error(p.icmp()->icmp_type) || !ttl_allows_forwarding(p.ip)) return;
   QuotedPacket q;
-  if (!find_quoted_packet(p, q)) return;
+  if (find_quoted_packet(p, q) != DropReason::kCount) return;
   const uint32_t ihl = (q.ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) * 4u;
   const bool quoted_ip_was_ok = internet_checksum_ok({reinterpret_cast<const uint8_t*>(q.ip), ihl});
   const bool about_reply = (q.ip->src_addr & 1) != 0;
@@ -169,7 +169,7 @@ void check_ipv6(uint8_t* frame, uint32_t len) {
     }
     QuotedPacket6 q;
     if (p.icmp_type() >= kIcmp6DestinationUnreachable && p.icmp_type() <= kIcmp6ParameterProblem &&
-        find_quoted_packet(p, q) && hop_limit_allows_forwarding(p.ip)) {
+        find_quoted_packet(p, q) == DropReason::kCount && hop_limit_allows_forwarding(p.ip)) {
       if (q.l4 < p.l4 || q.l4 + q.l4_len > frame + len) broken("the quoted IPv6 packet is outside the frame");
       translate_icmp_error(p, q, NatSide::kDestination, *parse_ip6("fd00:96::20"), to_be16(80),
                            OuterAddress::kSource, *parse_ip6("fd00:96::20"));
