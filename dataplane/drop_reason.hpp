@@ -48,6 +48,7 @@ namespace podgate::dp {
   X(kNeighborTableFull, "neighbor_table_full", "ARP reply not learnt: the neighbour table is full there") \
   X(kDnsRateLimited, "dns_rate_limited", "query to the DNS VIP over its source's rate ([dns] rate_limit)") \
   X(kKernelRateLimited, "kernel_rate_limited", "for a kernel twin, over its rate (exception path)") \
+  X(kNeighborRateLimited, "neighbor_rate_limited", "ARP or NDP advertisement over the rate a worker passes up to learn") \
   X(kHandoffFull, "handoff_full", "ring to the owning worker was full")     \
   X(kPuntFull, "punt_full", "ring to the control thread was full")          \
   X(kTxFull, "tx_full", "transmit queue did not take the packet")

@@ -424,6 +424,16 @@ struct Snapshot : DpObject {
     }
     return nullptr;
   }
+  // Whether ARP from `sender` about `target`, arriving on port `rx`, may
+  // teach podgate a neighbour (issue 15): from a host on the port's subnet,
+  // to the port's address (or announcing itself: sender = target), never
+  // claiming an address of podgate's own.  Workers ask before punting it,
+  // the control thread again before learning.
+  bool arp_may_teach(uint16_t rx, Ip4 sender, Ip4 target) const noexcept {
+    if (rx >= ports.size() || !ports[rx].address.contains(sender)) return false;
+    if (sender != target && ports[rx].address.addr != target) return false;
+    return own_address(sender) == nullptr && !is_vip(sender) && sender != dns_vip;
+  }
   // The index + 1 in `routes` of the route beyond a router that all of
   // dst's /16 takes (RoutedBy16); 0: route() tells.
   uint32_t routed_route_plus_one(Ip4 dst) const noexcept {
@@ -451,6 +461,11 @@ struct Snapshot : DpObject {
       if (p.has_address6() && p.address6.addr == ip) return &p;
     }
     return nullptr;
+  }
+  // As arp_may_teach() for a Neighbor Advertisement about `target`.
+  bool nd_may_teach(uint16_t rx, const Ip6& target) const noexcept {
+    return rx < ports.size() && ports[rx].has_address6() && ports[rx].address6.contains(target) &&
+           own_address(target) == nullptr && !is_vip(target);
   }
   // As routed_route_plus_one(), for IPv6 (RoutedTrie6).
   uint32_t routed_route_plus_one(const Ip6& dst) const noexcept {

@@ -788,18 +788,21 @@ bool Worker::answers_for(Ip4 ip) const noexcept {
 
 void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
   const rte_arp_ipv4& a = p.arp->arp_data;
-  if (p.arp->arp_opcode == to_be16(RTE_ARP_OP_REPLY)) {
-    punt(m, PuntKind::kArp, PortIdx{port_index_[m->port]}, Ip4{});
+  // A reply, or a gratuitous request (a host announcing its address, RFC
+  // 5227 §3), may teach the control thread a neighbour
+  // (PuntHandler::on_arp); only one that can goes up.
+  const bool reply = p.arp->arp_opcode == to_be16(RTE_ARP_OP_REPLY);
+  const bool gratuitous = p.arp->arp_opcode == to_be16(RTE_ARP_OP_REQUEST) && a.arp_sip == a.arp_tip &&
+                          !answers_for(Ip4{a.arp_tip});
+  if (reply || gratuitous) {
+    if (!snapshot_->arp_may_teach(port_index_[m->port], Ip4{a.arp_sip}, Ip4{a.arp_tip})) {
+      drop(m, DropReason::kArpNotForUs);
+      return;
+    }
+    punt_to_learn(m, PuntKind::kArp);
     return;
   }
   const PortAddress* rx = rx_port_address(m);
-  if (p.arp->arp_opcode == to_be16(RTE_ARP_OP_REQUEST) && a.arp_sip == a.arp_tip && rx != nullptr &&
-      !answers_for(Ip4{a.arp_tip})) {
-    // Gratuitous: a host announcing its address (RFC 5227 §3); the control
-    // thread updates an entry it has (PuntHandler::on_arp).
-    punt(m, PuntKind::kArp, PortIdx{port_index_[m->port]}, Ip4{});
-    return;
-  }
   if (p.arp->arp_opcode != to_be16(RTE_ARP_OP_REQUEST) || rx == nullptr ||
       !answers_for(Ip4{a.arp_tip})) {
     drop(m, DropReason::kArpNotForUs);
@@ -808,6 +811,17 @@ void Worker::handle_arp(rte_mbuf* m, ParsedPacket& p) noexcept {
   make_arp_reply(p, rx->mac);
   counters_.arp_replies.add();
   send(m, port_index_[m->port]);
+}
+
+// Punts an ARP or NDP advertisement to the control thread to learn from,
+// no faster than kLearnPerSecond a worker: a host flooding them must not
+// crowd DNS queries and packets waiting for a neighbour out of the punt ring.
+void Worker::punt_to_learn(rte_mbuf* m, PuntKind kind) noexcept {
+  if (!learn_bucket_.take(now_, kLearnPerSecond)) {
+    drop(m, DropReason::kNeighborRateLimited);
+    return;
+  }
+  punt(m, kind, PortIdx{port_index_[m->port]}, Ip4{});
 }
 
 void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {

@@ -173,6 +173,10 @@ struct FamilyTypes<Family::kIpv6> {
 class Worker : public DpObject {
  public:
   static constexpr uint16_t kBurst = 32;
+  // ARP and NDP advertisements go up to be learnt from at most this fast,
+  // a worker (punt_to_learn): far below what the control thread drains (512
+  // punts a turn), far above what resolving a few thousand Pods at once needs.
+  static constexpr uint32_t kLearnPerSecond = 20'000;
 
   explicit Worker(WorkerSetup setup);
   ~Worker();
@@ -465,6 +469,7 @@ class Worker : public DpObject {
   const Adjacency* resolve_adjacency(rte_mbuf* m, Ip4 dst, Adjacency& slot) noexcept;
   Adjacency* fill_adjacency(rte_mbuf* m, const Route& route, Ip4 next_hop, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
+  void punt_to_learn(rte_mbuf* m, PuntKind kind) noexcept;
   // The kernel twin a packet for `dst` (a port's address, or the DNS VIP)
   // goes up to; none when that port has no twin or `dst` is not ours.
   std::optional<PortIdx> kernel_twin_for(const rte_mbuf* m, Ip4 dst) const noexcept;
@@ -523,6 +528,7 @@ class Worker : public DpObject {
   uint32_t icmp_tokens_ = 100;    // send_icmp_error's token bucket
   uint32_t icmp_tokens_at_ = 0;
   TokenBucket kernel_bucket_;      // to_kernel's
+  TokenBucket learn_bucket_;       // punt_to_learn's
   // dns_query_allowed's buckets, by a hash of the source address: sources
   // that share a bucket share its rate (1024 of them: rare among a
   // cluster's clients, and a flood from many addresses fills all evenly).

@@ -160,7 +160,11 @@ void Worker::handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept {
         drop(m, DropReason::kBadNdp);
         return;
       }
-      punt(m, PuntKind::kNdp, PortIdx{port_index_[m->port]}, Ip4{});
+      if (!snapshot_->nd_may_teach(port_index_[m->port], Ip6::load(p.l4 + 8))) {
+        drop(m, DropReason::kNdpNotForUs);
+        return;
+      }
+      punt_to_learn(m, PuntKind::kNdp);
       return;
     case kIcmp6RouterSolicitation:
     case kIcmp6RouterAdvertisement:

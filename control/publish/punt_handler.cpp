@@ -80,9 +80,7 @@ void PuntHandler::on_arp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
   // From a host on the subnet it arrived on, to us (or announcing itself),
   // never claiming one of our own addresses.
   uint16_t rx = dp::punt_meta(m).port;
-  if (rx >= snap.ports.size() || !snap.ports[rx].address.contains(sender) ||
-      (!gratuitous && snap.ports[rx].address.addr != target) || snap.own_address(sender) != nullptr ||
-      snap.is_vip(sender)) {
+  if (!snap.arp_may_teach(rx, sender, target)) {
     drop(m, dp::DropReason::kArpNotForUs);
     return;
   }

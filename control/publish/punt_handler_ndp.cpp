@@ -48,8 +48,7 @@ void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
   dp::Ip6 target;
   std::memcpy(target.bytes.data(), p.l4 + 8, 16);
   const uint16_t rx = dp::punt_meta(m).port;
-  if (rx >= snap.ports.size() || !snap.ports[rx].has_address6() || !snap.ports[rx].address6.contains(target) ||
-      snap.own_address(target) != nullptr || snap.is_vip(target)) {
+  if (!snap.nd_may_teach(rx, target)) {
     drop(m, dp::DropReason::kNdpNotForUs);
     return;
   }

@@ -450,6 +450,22 @@ std::vector<Golden> golden_table() {
     Bytes reply = arp_frame({kUplinkMac, kGatewayMac}, Arp{kArpReply, kGatewayMac, kGateway, kUplinkMac, kUplinkIp});
     t.push_back(row("ArpReplyIsPuntedToControl", "an ARP reply goes to the control thread to be learnt",
                     {kUplink, reply}, punted(PuntKind::kArp, kUplink, Ip4{}, reply)));
+    // What could teach nothing stays in the worker (Snapshot::arp_may_teach).
+    t.push_back(row("ArpReplyFromOffTheSubnetIsDropped",
+                    "an ARP reply from 198.51.100.7, not on the uplink's subnet: dropped as arp_not_for_us",
+                    {kUplink, arp_frame({kUplinkMac, kGatewayMac},
+                                        Arp{kArpReply, kGatewayMac, kFarClient, kUplinkMac, kUplinkIp})},
+                    dropped(DropReason::kArpNotForUs)));
+    t.push_back(row("ArpReplyToAnotherAddressIsDropped",
+                    "an ARP reply to 192.0.2.77, not the uplink's address: dropped as arp_not_for_us",
+                    {kUplink, arp_frame({kUplinkMac, kGatewayMac},
+                                        Arp{kArpReply, kGatewayMac, kGateway, kUplinkMac, ip("192.0.2.77")})},
+                    dropped(DropReason::kArpNotForUs)));
+    t.push_back(row("ArpReplyClaimingTheUplinksAddressIsDropped",
+                    "an ARP reply from 192.0.2.1, podgate's own address: dropped as arp_not_for_us",
+                    {kUplink, arp_frame({kUplinkMac, kGatewayMac},
+                                        Arp{kArpReply, kGatewayMac, kUplinkIp, kUplinkMac, kUplinkIp})},
+                    dropped(DropReason::kArpNotForUs)));
   }
 
   t.push_back(row("PingToVipIsAnswered", "ICMP echo to 10.96.0.20: echo reply from the VIP, same id/seq/data",
@@ -2043,6 +2059,30 @@ TEST(ControlDoorbell, APuntWakesTheSleepingControlThreadOnceForwardingNever) {
   uint64_t count = 0;
   ASSERT_EQ(::read(bell.fd(), &count, sizeof count), static_cast<ssize_t>(sizeof count));
   EXPECT_EQ(count, 1u);
+}
+
+TEST(DnsVip, AnArpFloodIsCutAtTheWorkersLearningRateAndQueriesStillGoUp) {
+  // Every ARP reply that could teach a neighbour goes up to the control
+  // thread, which must still hear DNS queries and packets waiting for a
+  // neighbour: a worker passes them up at Worker::kLearnPerSecond, in
+  // bursts of a tenth of that (TokenBucket), and drops the rest, counted.
+  auto d = make_dataplane(kBaseConfig + "\n[dns]\nlisten = []\nservice_ip = \"10.96.0.10\"\n");
+  const Bytes reply = arp_frame({kUplinkMac, kGatewayMac}, Arp{kArpReply, kGatewayMac, kGateway, kUplinkMac, kUplinkIp});
+  constexpr size_t kFlood = 10'000;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(d->send(kUplink, std::vector<Bytes>(kFlood, reply)).empty());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const size_t up = d->take_punted().size();
+  constexpr uint32_t kRate = dp::Worker::kLearnPerSecond;
+  EXPECT_GE(up, kRate / 10);
+  EXPECT_LE(up, kRate / 10 + kRate * (static_cast<uint64_t>(ms.count()) + 1) / 1000) << ms.count() << " ms";
+  EXPECT_EQ(d->drops(DropReason::kNeighborRateLimited), kFlood - up) << d->drop_summary();
+  EXPECT_EQ(d->drops(DropReason::kPuntFull), 0u);
+  const Bytes query = udp_frame({kUplinkMac, kClientMac}, {kClient, kDnsVip}, {20000, 53}, Bytes(12, 0));
+  EXPECT_TRUE(d->send(kUplink, query).empty());
+  const auto punted = d->take_punted();
+  ASSERT_EQ(punted.size(), 1u);
+  EXPECT_EQ(punted[0].kind, PuntKind::kDns);
 }
 
 TEST(DnsVip, AFloodingSourceLosesItsOwnExcessOthersAreStillAnswered) {

@@ -888,6 +888,19 @@ TEST(WorkerIpv6, AdvertisementsGoToTheControlThread) {
   EXPECT_TRUE(frames_equal(punts[0].frame, na));
 }
 
+TEST(WorkerIpv6, AdvertisementsThatCouldTeachNothingStayInTheWorker) {
+  // Snapshot::nd_may_teach: a target on the port's prefix, none of ours.
+  auto d = make_dataplane();
+  const Ip6 far = ip6("2001:db8:ffff::7");
+  expect_dropped(*d, kUplink,
+                 advertisement_frame({kUplinkMac, kGatewayMac}, to_us(kGateway6, kUplinkIp6), far, kGatewayMac, 0x60),
+                 DropReason::kNdpNotForUs);
+  expect_dropped(*d, kUplink,
+                 advertisement_frame({kUplinkMac, kGatewayMac}, to_us(kGateway6, kUplinkIp6), kVip6, kGatewayMac, 0x60),
+                 DropReason::kNdpNotForUs);
+  EXPECT_TRUE(d->take_punted().empty());
+}
+
 TEST(WorkerIpv6, APacketForAnUnresolvedNextHopWaitsForTheControlThread) {
   auto d = make_dataplane();
   EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40000)).empty());
