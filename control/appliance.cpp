@@ -110,10 +110,14 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   if (!registry_->commit(std::move(next), publisher_->current())) {
     behind += std::string(behind.empty() ? "" : ", and ") + "what follows each version (DNS zone, health checks, VIP announcements, kernel twin routes)";
   }
-  log_info("published snapshot " + std::to_string(registry_->version()) + ": " +
-           std::to_string(stats.services_built) + " Maglev table(s) built, " +
-           std::to_string(stats.services_shared) + " shared, in " +
-           std::to_string(monotonic_ms() - build_started_ms) + " ms");
+  try {
+    log_info("published snapshot " + std::to_string(registry_->version()) + ": " +
+             std::to_string(stats.services_built) + " Maglev table(s) built, " +
+             std::to_string(stats.services_shared) + " shared, in " +
+             std::to_string(monotonic_ms() - build_started_ms) + " ms");
+  } catch (const std::bad_alloc&) {
+    behind += std::string(behind.empty() ? "" : ", and ") + "the log line";
+  }
   if (!behind.empty()) {
     return make_error(ErrorCode::kInternal,
                       "out of memory after publishing version " + std::to_string(registry_->version()) +
@@ -217,11 +221,17 @@ Result<void> Appliance::reload_unguarded() {
   auto proposal = registry_->stage_file(std::move(*next));
   if (!proposal) return std::move(proposal).error();
   if (auto r = apply(std::move(*proposal)); !r) return r;
-  if (dropped != 0) {
-    log_info("reload: " + std::to_string(dropped) + " unsaved runtime change(s) replaced by " +
-             config().source);
+  // Published: memory running out from here costs log lines, and is no
+  // "nothing was changed" (out_of_memory_is_an_error).
+  try {
+    if (dropped != 0) {
+      log_info("reload: " + std::to_string(dropped) + " unsaved runtime change(s) replaced by " +
+               config().source);
+    }
+    for (const std::string& w : config_warnings(config())) log_warn(config().source + ": " + w);
+  } catch (const std::bad_alloc&) {
+    // The warnings are lost (logging them needs memory too); the reload stands.
   }
-  for (const std::string& w : config_warnings(config())) log_warn(config().source + ": " + w);
   return {};
 }
 

@@ -187,8 +187,12 @@ Result<Registry::Proposal> Registry::stage_edit(
   if (same_but_services(*next, *desired_)) {
     // Only services changed (every runtime edit): check those against the
     // index of the rest, O(what changed).
-    if (auto valid = validate_change(*next, diff_services(desired_->services, next->services), index_);
-        !valid) {
+    if (index_current_) {
+      if (auto valid = validate_change(*next, diff_services(desired_->services, next->services), index_);
+          !valid) {
+        return std::move(valid).error();
+      }
+    } else if (auto valid = validate(*next); !valid) {
       return std::move(valid).error();
     }
   } else if (auto valid = validate(*next); !valid) {
@@ -239,7 +243,22 @@ Registry::Proposal Registry::stage_health(
   return make(Layer::kLearnt, true, desired_, std::move(next), relearnt);
 }
 
+// The proposal's snapshot runs already: the Registry takes its version
+// whatever memory is left.  What needs memory here (the index, the copy of
+// the listeners) falls behind when it runs out, and catches up later.
 bool Registry::commit(Proposal p, const dp::Snapshot* snapshot) {
+  if (p.desired != desired_ || !index_current_) {
+    try {
+      if (p.services_only && index_current_) {
+        index_.apply(p.desired_changes, p.desired->services);
+      } else {
+        index_ = ServiceIndex(p.desired->services);
+      }
+      index_current_ = true;
+    } catch (const std::bad_alloc&) {
+      index_current_ = false;  // perhaps half updated: stage_edit() validates whole until rebuilt
+    }
+  }
   switch (p.layer) {
     case Layer::kFile:
       file_ = p.desired;
@@ -251,19 +270,18 @@ bool Registry::commit(Proposal p, const dp::Snapshot* snapshot) {
     case Layer::kLearnt:
       break;
   }
-  if (p.desired != desired_) {
-    if (p.services_only) {
-      index_.apply(p.desired_changes, p.desired->services);
-    } else {
-      index_ = ServiceIndex(p.desired->services);
-    }
-  }
   desired_ = std::move(p.desired);
   view_ = std::move(p.view);
   learnt_ = std::move(p.learnt);
   ++version_;
   // A listener may subscribe or unsubscribe others: iterate over a copy.
-  const auto listeners = listeners_;
+  std::vector<std::pair<ListenerId, Listener>> listeners;
+  try {
+    listeners = listeners_;
+  } catch (const std::bad_alloc&) {
+    listener_behind_ = true;  // none was told: the next version tells them all to start over
+    return false;
+  }
   const Publication pub{version_, p.layer, *view_, snapshot,
                         p.services_only && !listener_behind_ ? &p.view_changes : nullptr};
   listener_behind_ = false;

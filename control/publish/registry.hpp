@@ -151,7 +151,8 @@ class Registry {
   // (snapshot handed to the workers); `snapshot` is passed on to listeners.
   // False when a listener ran out of memory (std::bad_alloc): the others
   // are still told, and the next version tells every one of them to start
-  // over (Publication::changes null), so they catch up.
+  // over (Publication::changes null), so they catch up.  Never throws: the
+  // snapshot runs already, so the state is taken whatever memory is left.
   bool commit(Proposal p, const dp::Snapshot* snapshot = nullptr);
 
   // `config save` wrote desired() to the config file: it is the file layer now.
@@ -182,6 +183,7 @@ class Registry {
   bool listener_behind_ = false;  // one missed a version (commit())
   ListenerId next_listener_ = 1;
   ServiceIndex index_;  // of desired_'s services: validate_change() checks edits against it
+  bool index_current_ = true;  // false: memory ran out updating it (commit())
 };
 
 }  // namespace podgate::ctl

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <new>
 #include <string>
 #include <vector>
@@ -11,6 +13,11 @@
 #include "control/config/config_writer.hpp"
 
 namespace podgate::ctl {
+// While at 0 or more, the allocation that finds it at 0 throws
+// std::bad_alloc (operator new below, for this test binary): armed by
+// CommitsOutOfMemory only, around the call it sweeps.
+std::atomic<long> allocations_before_failure{-1};
+
 namespace {
 
 constexpr const char* kFile = R"(
@@ -159,6 +166,55 @@ TEST_F(Published, AVipClashFromAnEditNamesBothServices) {
   ASSERT_FALSE(p);
   EXPECT_EQ(p.error().message, "service default/api, port 80/TCP: 10.96.0.20:80/TCP is already "
                                "served by service default/web");
+}
+
+// A new service, default/db on `vip`:80.
+auto add_db(const char* name, const char* vip) {
+  return [name, vip](Config& c) -> Result<bool> {
+    ServiceConfig s;
+    s.ns = "default";
+    s.name = name;
+    s.cluster_ip = ip(vip);
+    s.ports = {ServicePortConfig{"", 80, 80, dp::Proto::kTcp}};
+    c.services.push_back(std::move(s));
+    return true;
+  };
+}
+
+TEST(CommitsOutOfMemory, WhereverMemoryRunsOutTheVersionIsTakenAndWhatFollowsCatchesUp) {
+  // commit() follows a snapshot the workers run already: whichever of its
+  // allocations fails, in turn, it must take the version, and leave nothing
+  // that misleads what comes next: the index later edits are checked
+  // against, the listeners' incremental updates.
+  for (long n = 0;; ++n) {
+    SCOPED_TRACE("allocation " + std::to_string(n));
+    Registry reg(file());
+    std::vector<bool> given_changes;
+    reg.subscribe([&](const Publication& p) { given_changes.push_back(p.changes != nullptr); });
+    ASSERT_TRUE(reg.commit(reg.stage_current()));
+    auto p = reg.stage_edit(add_db("db", "10.96.0.30"));
+    ASSERT_TRUE(p);
+    allocations_before_failure = n;
+    bool told = false;
+    EXPECT_NO_THROW(told = reg.commit(std::move(*p)));
+    const bool failed = allocations_before_failure.exchange(-1) < 0;
+    EXPECT_EQ(reg.version(), 2u);
+    EXPECT_EQ(reg.desired().services.size(), 3u);
+    auto clash = reg.stage_edit(add_db("db2", "10.96.0.30"));
+    ASSERT_FALSE(clash) << "10.96.0.30:80 is db's";
+    EXPECT_EQ(clash.error().message, "service default/db2, port 80/TCP: 10.96.0.30:80/TCP is already served by "
+                                     "service default/db");
+    ASSERT_TRUE(reg.commit(*reg.stage_edit(set_weight(3))));
+    // The listener heard version 2 with its changes, or, having missed it,
+    // hears version 3 as a whole.
+    ASSERT_FALSE(given_changes.empty());
+    EXPECT_EQ(given_changes.back(), told);
+    if (!failed) {
+      EXPECT_TRUE(told);
+      EXPECT_GT(n, 0) << "no allocation to fail: the sweep tested nothing";
+      break;
+    }
+  }
 }
 
 TEST_F(Published, LearntStateIsPublishedButNeitherUnsavedNorSaved) {
@@ -334,3 +390,16 @@ TEST(Registry, ListenersHearEveryPublicationInOrderUntilTheyUnsubscribe) {
 
 }  // namespace
 }  // namespace podgate::ctl
+
+void* operator new(std::size_t n) {
+  auto& left = podgate::ctl::allocations_before_failure;
+  if (left.load(std::memory_order_relaxed) >= 0 && left.fetch_sub(1, std::memory_order_relaxed) == 0) {
+    throw std::bad_alloc();
+  }
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+// Out of line: inlined, g++ would see a `new` pointer reach free()
+// (-Wmismatched-new-delete), though this operator new is malloc's.
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
