@@ -11,6 +11,7 @@
 
 #include "tools/trafficgen/frame.hpp"
 #include "tools/trafficgen/options.hpp"
+#include "tools/trafficgen/tx_split.hpp"
 
 namespace podgate::gen {
 namespace {
@@ -87,6 +88,50 @@ TEST(TrafficgenOptions, TheSmallestFrameDependsOnTheFamily) {
             std::string::npos);
   EXPECT_TRUE(std::holds_alternative<Options>(
       parse({"--service", "10.96.0.20:53/udp=172.17.0.10:53", "--size", "60"})));
+}
+
+// --flows 1 over 2 TX lcores once left the second without a flow: it
+// stopped at once and its half of --count was never sent.
+TEST(TrafficgenTxSplit, FewerFlowsThanLcoresStillSendTheWholeCount) {
+  const std::vector<TxShare> shares = split_tx(2, 1, 0, 1000);
+  ASSERT_EQ(shares.size(), 1u);
+  EXPECT_EQ(shares[0].count, 1000u);
+  EXPECT_EQ(shares[0].first_flow, 0u);
+  EXPECT_EQ(shares[0].stride, 1u);
+}
+
+TEST(TrafficgenTxSplit, SharesAreNeverZeroAddUpAndOwnEveryFlowOnce) {
+  for (uint32_t lcores : {1u, 2u, 3u, 4u, 32u}) {
+    for (uint32_t flows : {1u, 2u, 5u, 1000u}) {
+      for (uint64_t rate : {uint64_t{0}, uint64_t{1000001}}) {
+        for (uint64_t count : {uint64_t{0}, uint64_t{1}, uint64_t{7}, uint64_t{1000}}) {
+          const std::string what = std::to_string(lcores) + " lcores, " + std::to_string(flows) +
+                                   " flows, rate " + std::to_string(rate) + ", count " +
+                                   std::to_string(count);
+          const std::vector<TxShare> shares = split_tx(lcores, flows, rate, count);
+          ASSERT_GE(shares.size(), 1u) << what;
+          ASSERT_LE(shares.size(), lcores) << what;
+          uint64_t rate_sum = 0, count_sum = 0;
+          for (const TxShare& s : shares) {
+            EXPECT_EQ(s.rate_pps == 0, rate == 0) << what;
+            EXPECT_EQ(s.count == 0, count == 0) << what;
+            EXPECT_LT(s.first_flow, flows) << what << ": an engine without a flow sends nothing";
+            rate_sum += s.rate_pps;
+            count_sum += s.count;
+          }
+          EXPECT_EQ(rate_sum, rate) << what;
+          EXPECT_EQ(count_sum, count) << what;
+          for (uint32_t f = 0; f < flows; ++f) {
+            uint32_t owners = 0;
+            for (const TxShare& s : shares) {
+              owners += f >= s.first_flow && (f - s.first_flow) % s.stride == 0 ? 1 : 0;
+            }
+            EXPECT_EQ(owners, 1u) << what << ": flow " << f;
+          }
+        }
+      }
+    }
+  }
 }
 
 // A frame in a stack buffer behind a bare mbuf: build_packet and view_frame

@@ -25,6 +25,7 @@
 
 #include "tools/trafficgen/engine.hpp"
 #include "tools/trafficgen/report.hpp"
+#include "tools/trafficgen/tx_split.hpp"
 
 namespace podgate::gen {
 namespace {
@@ -249,17 +250,22 @@ int run_generator(const Options& o) {
   const uint32_t ntx = single ? 1 : o.tx_lcores;
   const uint32_t nrx = single ? 1 : o.rx_lcores;
   for (uint32_t i = 0; i < ntx + nrx; ++i) run.counters.push_back(std::make_unique<Counters>());
-  for (uint32_t i = 0; i < ntx; ++i) {
+  // TX lcores beyond the shares stay idle; their queues and counters too.
+  const std::vector<TxShare> shares = split_tx(ntx, flows.size(), o.rate_pps, o.count);
+  if (!o.quiet && shares.size() < ntx) {
+    std::printf("podgate-gen: %zu of the %u TX lcores send (no more than --flows and --count)\n",
+                shares.size(), ntx);
+  }
+  for (uint32_t i = 0; i < shares.size(); ++i) {
     TxConfig t;
     t.port = o.client_port;
     t.queue = static_cast<uint16_t>(i);
     t.pool = pool;
     t.flows = &flows;
-    t.first_flow = i;
-    t.stride = ntx;
-    t.rate_pps = o.rate_pps / ntx + (i < o.rate_pps % ntx ? 1 : 0);
-    t.count = o.count / ntx + (i < o.count % ntx ? 1 : 0);
-    if (o.count != 0 && t.count == 0) continue;  // fewer packets than lcores
+    t.first_flow = shares[i].first_flow;
+    t.stride = shares[i].stride;
+    t.rate_pps = shares[i].rate_pps;
+    t.count = shares[i].count;
     t.frame_size = o.frame_size;
     t.src_mac = client_mac;
     t.dst_mac = gateway_mac;
