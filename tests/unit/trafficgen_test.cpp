@@ -90,6 +90,19 @@ TEST(TrafficgenOptions, TheSmallestFrameDependsOnTheFamily) {
       parse({"--service", "10.96.0.20:53/udp=172.17.0.10:53", "--size", "60"})));
 }
 
+// --rate 3 over 4 TX lcores once gave the fourth a share of 0, which
+// means "as fast as possible": it flooded while the report said 3 pps.
+TEST(TrafficgenTxSplit, ARateBelowTheLcoreCountIsSentByOneLcorePerPacketPerSecond) {
+  const std::vector<TxShare> shares = split_tx(4, 1000, 3, 0);
+  ASSERT_EQ(shares.size(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(shares[i].rate_pps, 1u) << i;
+    EXPECT_EQ(shares[i].first_flow, i);
+    EXPECT_EQ(shares[i].stride, 3u) << "the 1000 flows are spread over the lcores that send";
+    EXPECT_EQ(shares[i].count, 0u) << "no --count: until the deadline";
+  }
+}
+
 // --flows 1 over 2 TX lcores once left the second without a flow: it
 // stopped at once and its half of --count was never sent.
 TEST(TrafficgenTxSplit, FewerFlowsThanLcoresStillSendTheWholeCount) {
@@ -103,7 +116,7 @@ TEST(TrafficgenTxSplit, FewerFlowsThanLcoresStillSendTheWholeCount) {
 TEST(TrafficgenTxSplit, SharesAreNeverZeroAddUpAndOwnEveryFlowOnce) {
   for (uint32_t lcores : {1u, 2u, 3u, 4u, 32u}) {
     for (uint32_t flows : {1u, 2u, 5u, 1000u}) {
-      for (uint64_t rate : {uint64_t{0}, uint64_t{1000001}}) {
+      for (uint64_t rate : {uint64_t{0}, uint64_t{1}, uint64_t{3}, uint64_t{1000001}}) {
         for (uint64_t count : {uint64_t{0}, uint64_t{1}, uint64_t{7}, uint64_t{1000}}) {
           const std::string what = std::to_string(lcores) + " lcores, " + std::to_string(flows) +
                                    " flows, rate " + std::to_string(rate) + ", count " +

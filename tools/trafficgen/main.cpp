@@ -253,7 +253,8 @@ int run_generator(const Options& o) {
   // TX lcores beyond the shares stay idle; their queues and counters too.
   const std::vector<TxShare> shares = split_tx(ntx, flows.size(), o.rate_pps, o.count);
   if (!o.quiet && shares.size() < ntx) {
-    std::printf("podgate-gen: %zu of the %u TX lcores send (no more than --flows and --count)\n",
+    std::printf("podgate-gen: %zu of the %u TX lcores send "
+                "(no more than --flows, --count and --rate)\n",
                 shares.size(), ntx);
   }
   for (uint32_t i = 0; i < shares.size(); ++i) {

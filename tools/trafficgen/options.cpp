@@ -625,8 +625,9 @@ Lcores:
                         RX lcore j answers (ARP, --reply) on client-port queue
                         TX+j and pod-port queue j, so --tx-queues must be at
                         least TX+RX.  TX lcore i of N sends flows i, i+N,
-                        ... and 1/N of --count; no more TX lcores send than
-                        there are flows and packets.
+                        ... and 1/N of --count and --rate; no more TX lcores
+                        send than there are flows, packets and packets per
+                        second.
   --link-timeout SEC    wait this long for links up and ARP (default 10)
 
 Output:

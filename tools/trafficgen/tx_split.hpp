@@ -2,11 +2,12 @@
 // Pure, so that tests can call it.
 //
 // TX engine i of n sends flows i, i + n, i + 2n, ... and its share of
-// --rate and --count.  An engine's --count share of 0 would mean "until the
-// deadline", and an engine without a flow sends nothing at all, so a run
-// uses no more engines than it has flows and packets (--count): every
-// engine then owns a flow and a count of at least 1, and the counts add up
-// to exactly what was asked.
+// --rate and --count.  An engine's share of 0 would mean "as fast as
+// possible" or "until the deadline", and an engine without a flow sends
+// nothing at all, so a run uses no more engines than it has flows, packets
+// per second (--rate) and packets (--count): every engine then owns a flow
+// and a share of at least 1, and the shares add up to exactly what was
+// asked.
 #pragma once
 
 #include <algorithm>
@@ -26,6 +27,7 @@ struct TxShare {
 inline std::vector<TxShare> split_tx(uint32_t lcores, uint32_t flows, uint64_t rate_pps,
                                      uint64_t count) {
   uint64_t engines = std::min(lcores, flows);
+  if (rate_pps != 0) engines = std::min(engines, rate_pps);
   if (count != 0) engines = std::min(engines, count);
   const auto n = static_cast<uint32_t>(engines);
   std::vector<TxShare> shares(n);
