@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/trafficgen/frame.hpp"
+#include "tools/trafficgen/latency.hpp"
 #include "tools/trafficgen/options.hpp"
 #include "tools/trafficgen/tx_split.hpp"
 
@@ -145,6 +148,38 @@ TEST(TrafficgenTxSplit, SharesAreNeverZeroAddUpAndOwnEveryFlowOnce) {
       }
     }
   }
+}
+
+// Values below 64 cycles have a bucket each, so these percentiles are exact.
+LatencyHistogram histogram(std::initializer_list<std::pair<uint64_t, uint32_t>> value_times) {
+  LatencyHistogram h;
+  for (const auto& [value, times] : value_times) {
+    for (uint32_t i = 0; i < times; ++i) h.record(value);
+  }
+  return h;
+}
+
+// p99.9 of 1600 values is the value of rank ceil(1598.4) = 1599; rounding
+// p * n to the nearest rank once reported the 1598th.
+TEST(TrafficgenLatency, APercentileIsTheNearestRankAtOrAboveTheFraction) {
+  const LatencyHistogram h = histogram({{10, 1598}, {20, 1}, {30, 1}});
+  EXPECT_EQ(h.percentile(0.999), 20u);
+  EXPECT_EQ(h.percentile(0.99), 10u);
+  EXPECT_EQ(h.percentile(1.0), 30u);
+  const LatencyHistogram four = histogram({{1, 1}, {2, 1}, {3, 1}, {4, 1}});
+  EXPECT_EQ(four.percentile(0.50), 2u);  // rank 2: half the values are 2 or less
+  EXPECT_EQ(four.percentile(0.51), 3u);
+  EXPECT_EQ(four.percentile(0.0), 1u);
+  EXPECT_EQ(histogram({{7, 1}}).percentile(0.5), 7u);
+  EXPECT_EQ(LatencyHistogram{}.percentile(0.5), 0u);
+}
+
+// 0.07 * 100 is 7.000000000000001 in doubles: still rank 7, not 8.
+TEST(TrafficgenLatency, AWholeRankIsNotPushedUpByFloatingPointError) {
+  const LatencyHistogram h = histogram({{1, 7}, {2, 93}});
+  EXPECT_EQ(h.percentile(0.07), 1u);
+  const LatencyHistogram k = histogram({{1, 29}, {2, 71}});
+  EXPECT_EQ(k.percentile(0.29), 1u);  // 0.29 * 100 is 28.999999999999996: rank 29
 }
 
 // A frame in a stack buffer behind a bare mbuf: build_packet and view_frame

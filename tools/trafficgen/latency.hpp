@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace podgate::gen {
 
@@ -33,10 +35,17 @@ class LatencyHistogram {
   uint64_t max() const noexcept { return max_; }
 
   // The smallest recorded bucket's upper bound below which at least
-  // `fraction` of the values lie (0 when empty); never above max().
+  // `fraction` of the values lie (0 when empty); never above max().  The
+  // nearest-rank percentile: the value of rank ceil(fraction * count), so
+  // p99.9 of 1600 values is the 1599th, not the 1598th that rounding to
+  // the nearest rank gives.
   uint64_t percentile(double fraction) const noexcept {
     if (count_ == 0) return 0;
-    const auto rank = static_cast<uint64_t>(fraction * static_cast<double>(count_) + 0.5);
+    // fraction * count can land a few ulps above a whole rank (0.07 * 100
+    // is 7.000000000000001), which ceil would make the next rank: a
+    // product within that error of an integer is that integer.
+    const double exact = fraction * static_cast<double>(count_);
+    const auto rank = static_cast<uint64_t>(std::ceil(exact - exact * kRankError));
     uint64_t seen = 0;
     for (uint32_t i = 0; i < kBuckets; ++i) {
       seen += buckets_[i];
@@ -46,6 +55,9 @@ class LatencyHistogram {
   }
 
  private:
+  // A few ulps, relative: the rounding of the fraction and of its product.
+  static constexpr double kRankError = 8 * std::numeric_limits<double>::epsilon();
+
   static constexpr uint32_t bucket_of(uint64_t v) noexcept {
     if (v < kLinear) return static_cast<uint32_t>(v);
     const uint32_t octave = 63 - static_cast<uint32_t>(std::countl_zero(v));  // >= 6
