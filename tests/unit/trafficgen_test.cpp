@@ -1,7 +1,9 @@
 // podgate-gen's pure parts (tools/trafficgen): the option parser's two
-// families, and the frames it builds and checks, IPv6 above all (issue 11):
-// what it builds passes its own checks, one flipped bit fails them, a
-// reply keeps its checksum, and its NDP frames pass RFC 4861's checks.
+// families; how the TX lcores split a run; latency percentiles; how
+// answers the ports refuse are counted; and the frames it builds and
+// checks, IPv6 above all (issue 11): what it builds passes its own checks,
+// one flipped bit fails them, a reply keeps its checksum, and its NDP
+// frames pass RFC 4861's checks.
 // No EAL: frames live in a stack buffer behind a bare rte_mbuf.
 #include <gtest/gtest.h>
 
@@ -11,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tools/trafficgen/engine.hpp"
 #include "tools/trafficgen/frame.hpp"
 #include "tools/trafficgen/latency.hpp"
 #include "tools/trafficgen/options.hpp"
@@ -180,6 +183,28 @@ TEST(TrafficgenLatency, AWholeRankIsNotPushedUpByFloatingPointError) {
   EXPECT_EQ(h.percentile(0.07), 1u);
   const LatencyHistogram k = histogram({{1, 29}, {2, 71}});
   EXPECT_EQ(k.percentile(0.29), 1u);  // 0.29 * 100 is 28.999999999999996: rank 29
+}
+
+// A reply the pod port refuses was once counted in replies_sent (so in
+// replies_lost) and in replies_tx_failed, and a refused ARP or NDP answer
+// counted as a refused reply.  (No frames needed: count() reads kinds.)
+TEST(TrafficgenAnswers, EachReplyIsCountedOnceAndRefusedNeighbourAnswersApart) {
+  AnswerBurst b;
+  b.add(nullptr, AnswerBurst::Kind::kReply);
+  b.add(nullptr, AnswerBurst::Kind::kArp);
+  b.add(nullptr, AnswerBurst::Kind::kReply);
+  b.add(nullptr, AnswerBurst::Kind::kReply);
+  b.add(nullptr, AnswerBurst::Kind::kNdp);
+  Counters c;
+  b.count(2, c);  // the port took the first reply and the ARP answer
+  EXPECT_EQ(c.replies_sent, 1u);
+  EXPECT_EQ(c.replies_tx_failed, 2u);
+  EXPECT_EQ(c.arp_tx_failed, 0u);
+  EXPECT_EQ(c.ndp_tx_failed, 1u);
+  Counters all;
+  b.count(5, all);
+  EXPECT_EQ(all.replies_sent, 3u);
+  EXPECT_EQ(all.replies_tx_failed + all.arp_tx_failed + all.ndp_tx_failed, 0u);
 }
 
 // A frame in a stack buffer behind a bare mbuf: build_packet and view_frame

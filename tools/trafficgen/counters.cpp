@@ -12,8 +12,10 @@ void Counters::merge(const Counters& o) {
   replies_tx_failed += o.replies_tx_failed;
   rx_replies += o.rx_replies;
   arp_answered += o.arp_answered;
+  arp_tx_failed += o.arp_tx_failed;
   arp_ignored += o.arp_ignored;
   ndp_answered += o.ndp_answered;
+  ndp_tx_failed += o.ndp_tx_failed;
   ndp_ignored += o.ndp_ignored;
   for (size_t i = 0; i < kViolationCount; ++i) {
     violations[i] += o.violations[i];

@@ -79,13 +79,17 @@ struct alignas(RTE_CACHE_LINE_SIZE) Counters {
   uint64_t tx_syn = 0;
   uint64_t rx_pod_packets = 0;  // stamped TCP/UDP at the pod port
   uint64_t rx_pod_bytes = 0;
+  // A reply (--reply) the Pods make is counted once: taken by the pod port
+  // (replies_sent) or refused by it (replies_tx_failed).
   uint64_t replies_sent = 0;
-  uint64_t replies_tx_failed = 0;  // the pod port did not take a reply
-  uint64_t rx_replies = 0;         // stamped TCP/UDP at the client port
-  uint64_t arp_answered = 0;
-  uint64_t arp_ignored = 0;  // requests for others, replies we did not ask for
-  uint64_t ndp_answered = 0;  // neighbour solicitations for our addresses
-  uint64_t ndp_ignored = 0;   // for others, advertisements we did not ask for
+  uint64_t replies_tx_failed = 0;
+  uint64_t rx_replies = 0;   // stamped TCP/UDP at the client port
+  uint64_t arp_answered = 0;   // requests for our addresses, answers made
+  uint64_t arp_tx_failed = 0;  // of arp_answered: the port refused the answer
+  uint64_t arp_ignored = 0;    // requests for others, replies we did not ask for
+  uint64_t ndp_answered = 0;   // neighbour solicitations for our addresses
+  uint64_t ndp_tx_failed = 0;  // of ndp_answered: the port refused the answer
+  uint64_t ndp_ignored = 0;    // for others, advertisements we did not ask for
   std::array<uint64_t, kViolationCount> violations{};
   // The first offending packet of each kind, described, for the report.
   std::array<std::array<char, 160>, kViolationCount> first_example{};

@@ -196,20 +196,18 @@ uint32_t RxEngine::poll() noexcept {
         on_client_packet(rx_[i], now);
       }
     }
-    flush(cfg_.pod_port, cfg_.pod_tx_queue, out_pod_, out_pod_n_);
-    flush(cfg_.client_port, cfg_.client_tx_queue, out_client_, out_client_n_);
+    flush(cfg_.pod_port, cfg_.pod_tx_queue, out_pod_);
+    flush(cfg_.client_port, cfg_.client_tx_queue, out_client_);
   }
   return read;
 }
 
-void RxEngine::flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n) noexcept {
-  if (n == 0) return;
-  const uint16_t sent = rte_eth_tx_burst(port, queue, out, n);
-  if (sent < n) {
-    counters_.replies_tx_failed += n - sent;
-    rte_pktmbuf_free_bulk(out + sent, n - sent);
-  }
-  n = 0;
+void RxEngine::flush(uint16_t port, uint16_t queue, AnswerBurst& out) noexcept {
+  if (out.n == 0) return;
+  const uint16_t sent = rte_eth_tx_burst(port, queue, out.frames, out.n);
+  out.count(sent, counters_);
+  if (sent < out.n) rte_pktmbuf_free_bulk(out.frames + sent, out.n - sent);
+  out.n = 0;
 }
 
 bool RxEngine::is_ours(const RxView& v) const noexcept {
@@ -280,8 +278,7 @@ void RxEngine::on_pod_packet(rte_mbuf* m, uint64_t now) noexcept {
     return;
   }
   make_reply(v, cfg_.pod_mac);
-  ++counters_.replies_sent;
-  out_pod_[out_pod_n_++] = m;
+  out_pod_.add(m, AnswerBurst::Kind::kReply);
 }
 
 void RxEngine::on_client_packet(rte_mbuf* m, uint64_t now) noexcept {
@@ -325,11 +322,7 @@ void RxEngine::on_arp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
   }
   make_arp_reply(v, pod_side ? cfg_.pod_mac : cfg_.client_mac);
   ++counters_.arp_answered;
-  if (pod_side) {
-    out_pod_[out_pod_n_++] = m;
-  } else {
-    out_client_[out_client_n_++] = m;
-  }
+  (pod_side ? out_pod_ : out_client_).add(m, AnswerBurst::Kind::kArp);
 }
 
 void RxEngine::on_ndp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
@@ -346,11 +339,7 @@ void RxEngine::on_ndp(rte_mbuf* m, RxView& v, bool pod_side) noexcept {
   }
   make_neighbor_advertisement(m, v, pod_side ? cfg_.pod_mac : cfg_.client_mac);
   ++counters_.ndp_answered;
-  if (pod_side) {
-    out_pod_[out_pod_n_++] = m;
-  } else {
-    out_client_[out_client_n_++] = m;
-  }
+  (pod_side ? out_pod_ : out_client_).add(m, AnswerBurst::Kind::kNdp);
 }
 
 void RxEngine::violation(Violation kind, const RxView& v) noexcept {

@@ -116,6 +116,41 @@ struct RxConfig {
   bool pin_flows = true;   // false (--new-flows): each packet is its own flow
 };
 
+// What an RxEngine sends back on one port, a TX burst per RX burst: the
+// Pods' replies (--reply) and ARP/NDP answers, each kept with its kind so
+// that a frame the port refuses is counted as what it was.
+struct AnswerBurst {
+  enum class Kind : uint8_t { kReply, kArp, kNdp };
+
+  rte_mbuf* frames[kBurst] = {};
+  Kind kinds[kBurst] = {};
+  uint16_t n = 0;
+
+  void add(rte_mbuf* m, Kind kind) noexcept {
+    frames[n] = m;
+    kinds[n++] = kind;
+  }
+  // Counts the burst once the port took its first `sent` frames: each
+  // reply once, as sent or as refused; each refused ARP/NDP answer (its
+  // *_answered count already has it) as refused.
+  void count(uint16_t sent, Counters& c) const noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+      const bool taken = i < sent;
+      switch (kinds[i]) {
+        case Kind::kReply:
+          ++(taken ? c.replies_sent : c.replies_tx_failed);
+          break;
+        case Kind::kArp:
+          if (!taken) ++c.arp_tx_failed;
+          break;
+        case Kind::kNdp:
+          if (!taken) ++c.ndp_tx_failed;
+          break;
+      }
+    }
+  }
+};
+
 class RxEngine {
  public:
   RxEngine(RxConfig cfg, Counters& counters);
@@ -133,15 +168,14 @@ class RxEngine {
   // The checks both sides share, for a stamped packet of a known flow.
   bool is_ours(const RxView& v) const noexcept;
   void violation(Violation kind, const RxView& v) noexcept;
-  void flush(uint16_t port, uint16_t queue, rte_mbuf** out, uint16_t& n) noexcept;
+  // Sends the burst, counts it, frees what the port refused.
+  void flush(uint16_t port, uint16_t queue, AnswerBurst& out) noexcept;
 
   RxConfig cfg_;
   Counters& counters_;
   rte_mbuf* rx_[kBurst] = {};
-  rte_mbuf* out_pod_[kBurst] = {};
-  rte_mbuf* out_client_[kBurst] = {};
-  uint16_t out_pod_n_ = 0;
-  uint16_t out_client_n_ = 0;
+  AnswerBurst out_pod_;
+  AnswerBurst out_client_;
 };
 
 }  // namespace podgate::gen

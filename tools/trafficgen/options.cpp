@@ -538,7 +538,9 @@ Checks on every packet received at the Pods (each failure is a violation):
 With --reply, the Pod side answers each packet (addresses and ports swapped)
 and the client side checks that the answer comes from VIP:port, to the
 client's ip:port, with valid checksums and the Pod's TTL or hop limit less
-one.  Loss = sent - received at the Pods after a drain.
+one.  Loss = sent - received at the Pods after a drain; replies lost = sent
+by the pod port - received at the clients (a reply the pod port refused is
+counted apart, as not taken).
 
 Services (what to send to and what to expect; at least one):
   --service VIP:PORT/PROTO=IP:PORT[,IP:PORT...]

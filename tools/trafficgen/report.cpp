@@ -37,6 +37,16 @@ void print_latency(const char* what, const LatencySummary& s) {
               s.max_ns / 1e3, static_cast<unsigned long long>(s.count));
 }
 
+// "ARP  5 answered, 0 ignored"; answers the port refused, when there are
+// any, in brackets after the answered count.
+void print_neighbor(const char* what, uint64_t answered, uint64_t tx_failed, uint64_t ignored) {
+  std::printf("  %-22s %llu answered", what, static_cast<unsigned long long>(answered));
+  if (tx_failed != 0) {
+    std::printf(" (%llu not taken by the port)", static_cast<unsigned long long>(tx_failed));
+  }
+  std::printf(", %llu ignored\n", static_cast<unsigned long long>(ignored));
+}
+
 }  // namespace
 
 uint64_t Results::violations() const noexcept {
@@ -104,7 +114,8 @@ void print_summary(const Options& o, const FlowSet& flows, const Results& r) {
   std::printf("  loss                   %llu packets (%.4f%%)\n",
               static_cast<unsigned long long>(r.lost()), r.loss_pct());
   if (o.reply) {
-    std::printf("  replies                %llu sent by the Pods, %llu received (%llu lost, %llu not taken by the port)\n",
+    std::printf("  replies                %llu sent by the Pods, %llu received (%llu lost); "
+                "%llu more not taken by the pod port\n",
                 static_cast<unsigned long long>(c.replies_sent),
                 static_cast<unsigned long long>(c.rx_replies),
                 static_cast<unsigned long long>(r.replies_lost()),
@@ -123,13 +134,9 @@ void print_summary(const Options& o, const FlowSet& flows, const Results& r) {
   std::printf("  latency\n");
   print_latency("client -> Pod", r.one_way);
   print_latency("round trip", r.round_trip);
-  std::printf("  ARP                    %llu answered, %llu ignored\n",
-              static_cast<unsigned long long>(c.arp_answered),
-              static_cast<unsigned long long>(c.arp_ignored));
+  print_neighbor("ARP", c.arp_answered, c.arp_tx_failed, c.arp_ignored);
   if (o.family == dp::Family::kIpv6) {
-    std::printf("  NDP                    %llu answered, %llu ignored\n",
-                static_cast<unsigned long long>(c.ndp_answered),
-                static_cast<unsigned long long>(c.ndp_ignored));
+    print_neighbor("NDP", c.ndp_answered, c.ndp_tx_failed, c.ndp_ignored);
   }
   std::printf("  violations             %llu\n", static_cast<unsigned long long>(r.violations()));
   for (size_t i = 0; i < kViolationCount; ++i) {
@@ -174,8 +181,10 @@ std::string write_json(const std::string& path, const Options& o, const FlowSet&
   j["violation_examples"] = examples;
   j["latency_ns"] = {{"client_to_pod", latency_json(r.one_way)},
                      {"round_trip", latency_json(r.round_trip)}};
-  j["arp"] = {{"answered", c.arp_answered}, {"ignored", c.arp_ignored}};
-  j["ndp"] = {{"answered", c.ndp_answered}, {"ignored", c.ndp_ignored}};
+  j["arp"] = {{"answered", c.arp_answered}, {"tx_failed", c.arp_tx_failed},
+              {"ignored", c.arp_ignored}};
+  j["ndp"] = {{"answered", c.ndp_answered}, {"tx_failed", c.ndp_tx_failed},
+              {"ignored", c.ndp_ignored}};
   nlohmann::json services = nlohmann::json::array();
   for (uint16_t s = 0; s < flows.services().size(); ++s) {
     const Service& svc = flows.services()[s];

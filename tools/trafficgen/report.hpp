@@ -29,6 +29,8 @@ struct Results {
   uint64_t violations() const noexcept;
   uint64_t lost() const noexcept;       // sent to a VIP, never seen at a Pod
   double loss_pct() const noexcept;
+  // Taken by the pod port, never seen at the client port (a reply the
+  // pod port refused is in total.replies_tx_failed, not here).
   uint64_t replies_lost() const noexcept;
   double tx_pps() const noexcept;
   double rx_pps() const noexcept;       // at the Pods, over the send time
