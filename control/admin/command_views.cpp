@@ -1,6 +1,8 @@
 #include "control/admin/command_views.hpp"
 #include "control/admin/control_commands.hpp"
 
+#include <rte_ethdev.h>
+
 #include "control/config/config_health.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/config/memory_plan.hpp"
@@ -164,5 +166,9 @@ json service_detail(const ServiceConfig& s, const DataplaneConfig& d) {
   return j;
 }
 
+json link_speed_json(bool known, uint32_t speed_mbps) {
+  if (!known || speed_mbps == RTE_ETH_SPEED_NUM_UNKNOWN) return nullptr;
+  return speed_mbps;
+}
 
 }  // namespace podgate::ctl

@@ -44,5 +44,9 @@ nlohmann::json endpoint_json(const EndpointConfig& e);
 nlohmann::json service_summary(const ServiceConfig& s);
 nlohmann::json health_check_json(const HealthCheckConfig& h);
 nlohmann::json service_detail(const ServiceConfig& s, const DataplaneConfig& d);
+// A port's link speed in `status`: its Mb/s (0 while the link is down), or
+// null when nobody knows it: the link could not be read (`known` false), or
+// the driver says RTE_ETH_SPEED_NUM_UNKNOWN (UINT32_MAX, not a speed).
+nlohmann::json link_speed_json(bool known, uint32_t speed_mbps);
 
 }  // namespace podgate::ctl

@@ -213,7 +213,7 @@ Result<json> status(const Appliance& app) {
                      {"mac", dp::to_string(p.mac)},
                      {"address", dp::to_string(cfg.ports[i].address)},
                      {"link_up", known && link.link_status == RTE_ETH_LINK_UP},
-                     {"speed_mbps", known ? link.link_speed : 0},
+                     {"speed_mbps", link_speed_json(known, link.link_speed)},
                      {"kernel", cfg.ports[i].kernel}});
   }
   json announce = nullptr;

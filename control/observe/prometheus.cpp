@@ -177,6 +177,7 @@ void render_status(Exposition& e, const json& status) {
       e.add("podgate_port_link_up", Type::kGauge, "1 when the port's link is up", {{"port", *port}},
             *v);
     }
+    // null: the speed is not known (link_speed_json), so no sample.
     if (const json* v = member(p, "speed_mbps"); v != nullptr && v->is_number()) {
       // Base units: bytes per second (1 Mbit/s = 125000 bytes/s).
       e.add("podgate_port_link_speed_bytes_per_second", Type::kGauge,

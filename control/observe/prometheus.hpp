@@ -25,6 +25,7 @@ namespace podgate::ctl {
 //   podgate_info{version} 1, podgate_uptime_seconds, podgate_workers,
 //   podgate_services                                       (from status)
 //   podgate_port_link_up{port}, podgate_port_link_speed_bytes_per_second{port}
+//     (no sample while status's speed_mbps is null: not known)
 //   podgate_port_{rx,tx}_{packets,bytes}_total{port}, podgate_port_rx_missed_total,
 //   podgate_port_{rx,tx}_errors_total, podgate_port_rx_nombuf_total
 //   podgate_worker_<counter>_total{worker}  (worker="0".., or "control"),

@@ -65,6 +65,31 @@ class StatsTest(unittest.TestCase):
         self.assertIn("control thread: waiting_for_arp=2 loop_turns=5200 doorbell_rings=7", out)
 
 
+def status_reply(ports):
+    return {"ok": True, "version": 1, "podgate_version": "0.1.0", "uptime_seconds": 5,
+            "workers": 1, "services": 0, "generation": 1, "unsaved_changes": 0,
+            "config_file": "/etc/podgate/podgate.toml", "announce": None,
+            "ports": [dict({"device": "net_tap0", "port_id": i, "driver": "net_tap",
+                            "mac": "02:00:00:00:00:01", "address": "192.0.2.1/24",
+                            "kernel": None}, **p) for i, p in enumerate(ports)]}
+
+
+class StatusTest(unittest.TestCase):
+    def test_a_link_speed_nobody_knows_reads_unknown(self):
+        # podgate sends null for RTE_ETH_SPEED_NUM_UNKNOWN (once 4294967295).
+        code, out, _ = printed(status_reply([
+            {"name": "uplink", "link_up": True, "speed_mbps": 10000},
+            {"name": "vf", "link_up": True, "speed_mbps": None},
+            {"name": "pods", "link_up": False, "speed_mbps": None}]), ctl.show_status)
+        self.assertEqual(code, 0)
+        rows = {l.split()[0]: l for l in out.splitlines() if l.split()[:1] in (["uplink"], ["vf"],
+                                                                                ["pods"])}
+        self.assertIn("up 10000Mb/s", rows["uplink"])
+        self.assertIn("up, speed unknown", rows["vf"])
+        self.assertIn("down", rows["pods"])
+        self.assertNotIn("None", out)
+
+
 class PrintableOutputTest(unittest.TestCase):
     def test_control_characters_in_a_name_are_escaped(self):
         code, out, _ = printed(endpoints_reply("x\x1b[2J\x00y\u2028z"), ctl.show_endpoints)

@@ -1,6 +1,7 @@
 // render_prometheus: the stats/status replies in the text exposition format
 // 0.0.4, checked line by line and by a strict parser of that grammar
-// (https://prometheus.io/docs/instrumenting/exposition_formats/).
+// (https://prometheus.io/docs/instrumenting/exposition_formats/); and the
+// link speed `status` gives it.
 #include "control/observe/prometheus.hpp"
 
 #include <gmock/gmock.h>
@@ -14,6 +15,10 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <rte_ethdev.h>
+
+#include "control/admin/command_views.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -419,6 +424,25 @@ TEST(Prometheus, WritesFloatsAndSpecialValuesInGoSyntax) {
   EXPECT_EQ(parse_exposition(text).error, "") << text;
   EXPECT_THAT(text, HasSubstr("podgate_snapshot_generation 1.5\n"));
   EXPECT_THAT(text, HasSubstr("podgate_snapshot_awaiting_free -0.25\n"));
+}
+
+// A driver that cannot tell its speed says RTE_ETH_SPEED_NUM_UNKNOWN
+// (UINT32_MAX): `status` once showed it as 4294967295 Mb/s and /metrics as
+// 536870911875000 bytes per second.  Unknown is no sample at all.
+TEST(Prometheus, AnUnknownLinkSpeedHasNoSample) {
+  EXPECT_EQ(link_speed_json(true, 25000), json(25000));
+  EXPECT_EQ(link_speed_json(true, RTE_ETH_SPEED_NUM_NONE), json(0));  // link down
+  EXPECT_TRUE(link_speed_json(true, RTE_ETH_SPEED_NUM_UNKNOWN).is_null());
+  EXPECT_TRUE(link_speed_json(false, 0).is_null()) << "the link could not be read";
+  json status = status_fixture();
+  status["ports"].push_back({{"name", "vf"}, {"link_up", true},
+                             {"speed_mbps", link_speed_json(true, RTE_ETH_SPEED_NUM_UNKNOWN)}});
+  const std::string text = render_prometheus(json::object(), status);
+  EXPECT_EQ(parse_exposition(text).error, "") << text;
+  EXPECT_THAT(text, HasSubstr("podgate_port_link_up{port=\"vf\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("podgate_port_link_speed_bytes_per_second{port=\"vf\"}")));
+  EXPECT_THAT(text, HasSubstr("podgate_port_link_speed_bytes_per_second{port=\"uplink\"} "
+                              "1250000000\n"));
 }
 
 TEST(Prometheus, UnknownCounterKeysBecomeValidMetricNames) {
