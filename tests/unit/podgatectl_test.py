@@ -269,6 +269,16 @@ class WatchTest(unittest.TestCase):
         self.assertEqual([r["command"] for r in asked], ["stats"] * 3)
         self.assertEqual(sleeps, [400.0] * 3)
 
+    def test_an_interval_that_is_not_a_finite_positive_number_is_a_usage_error(self):
+        # float() reads "nan" and "inf"; time.sleep then raised a traceback.
+        for interval in ("nan", "inf", "-inf", "0", "-1", "soon"):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as stopped:
+                ctl.main(["-s", "/nonexistent", "stats", f"--watch={interval}"])
+            self.assertEqual(stopped.exception.code, 2, interval)
+            self.assertIn("is not a positive number of seconds", err.getvalue())
+        self.assertEqual(ctl.positive_float("0.5"), 0.5)
+
     def test_a_podgate_that_is_gone_still_ends_the_watch_with_a_clear_error(self):
         code, docs, _, _, err = self.watched(refreshes=5, serve_connections=1)
         self.assertEqual(code, 2)
