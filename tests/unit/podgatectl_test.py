@@ -201,6 +201,44 @@ class LongReplyTest(unittest.TestCase):
                 srv.close()
 
 
+class NotPodgateTest(unittest.TestCase):
+    """-s pointed at another program's socket: whatever it answers ends
+    podgatectl with a message and exit 2, never a traceback."""
+
+    def asked(self, answer):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(1)
+
+            def serve():
+                conn, _ = srv.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(answer)
+
+            t = threading.Thread(target=serve)
+            t.start()
+            out, err = io.StringIO(), io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = ctl.main(["-s", path, "status"])
+            finally:
+                t.join(timeout=10)
+                srv.close()
+            return code, out.getvalue(), err.getvalue()
+
+    def test_an_answer_that_is_not_a_podgate_reply_exits_2_with_a_message(self):
+        for answer in (b"SSH-2.0-OpenSSH_9.6\n", b'{"ok": tru\n', b"\xff\xfe{}\n",
+                       b'"ok"\n', b"[1, 2]\n"):
+            code, out, err = self.asked(answer)
+            self.assertEqual(code, 2, answer)
+            self.assertEqual(out, "")
+            self.assertIn("is not a podgate reply", err)
+            self.assertIn("is it podgate's control socket?", err)
+
+
 class WatchTest(unittest.TestCase):
     """`stats --watch N` outlives podgate's `[control] idle_timeout`: podgate
     closes a connection that was silent that long, and the next refresh
