@@ -201,6 +201,28 @@ class LongReplyTest(unittest.TestCase):
                 srv.close()
 
 
+class InputFileTest(unittest.TestCase):
+    def test_an_input_file_that_is_not_utf8_is_unreadable_exit_2(self):
+        # Once a UnicodeDecodeError traceback; --help promises exit 2.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "services.toml")
+            with open(path, "wb") as f:
+                f.write(b"[[services]]\nname = \"caf\xe9\"\n")  # Latin-1
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = ctl.main(["-s", os.path.join(tmp, "none.sock"), "apply", "-f", path])
+            self.assertEqual(code, 2)
+            self.assertIn(f"cannot read {path}: not UTF-8 text (byte 0xe9 at offset 24)",
+                          err.getvalue())
+
+    def test_standard_input_that_is_not_utf8_is_unreadable_exit_2(self):
+        r = subprocess.run([PODGATECTL, "-s", "/nonexistent", "apply", "-f", "-"],
+                           input=b"name = \"\xff\"\n", capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"cannot read standard input: not UTF-8 text", r.stderr)
+        self.assertNotIn(b"Traceback", r.stderr)
+
+
 class NotPodgateTest(unittest.TestCase):
     """-s pointed at another program's socket: whatever it answers ends
     podgatectl with a message and exit 2, never a traceback."""
