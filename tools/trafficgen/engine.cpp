@@ -160,6 +160,10 @@ uint16_t TxEngine::build_burst(uint16_t n, uint64_t now) noexcept {
         seq_[k] += payload_len(svc.vip.family, svc.proto, cfg_.frame_size);
       }
     }
+    // Stamped when built: the rest of a burst the port takes only partly
+    // keeps its stamps when it is offered again, so latency under
+    // back-pressure includes the wait here (podgate-gen(1)).  Stamping
+    // again would mean updating each L4 checksum on every retry.
     spec.stamp.tsc = now;
     build_packet(pending_[i], spec, cfg_.frame_size);
   }
