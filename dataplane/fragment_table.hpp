@@ -57,9 +57,9 @@ struct FragmentKey6 {
 };
 
 // A fragment handed to the worker that owns its connection carries the
-// ports (and protocol) its first fragment gave (only later fragments'
-// receivers read it; set before each hand-off of a fragment, so stale
-// bytes never count).
+// ports (and protocol) its first fragment gave.  Set before each hand-off
+// of a fragment and read only by its receiver (Worker::Arrival::kHandoff),
+// so stale bytes never count: PMDs do not clear dynamic fields.
 struct FragmentMeta {
   rte_be16_t sport;
   rte_be16_t dport;

@@ -265,7 +265,9 @@ void Worker::handle_flow6(rte_mbuf* m, ParsedPacket6& p, FlowHit6 hit) noexcept 
 // The flow's endpoint, or its whole service, is gone: the flow ends.  A
 // reply is dropped; the client's packet starts over, to a new Pod or to the
 // reason why not (a VIP that no longer exists: no_service).  Parsed afresh:
-// the packet may have come by the fast path or the classifying one.
+// the packet may have come by the fast path or the classifying one, and a
+// first fragment from a port or by a hand-off (its FragmentMeta is not
+// read: only a hand-off writes it, and this one may have had none).
 template <Family F>
 PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
                                                    bool service_gone) noexcept {
@@ -279,7 +281,7 @@ PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyT
     drop(m, DropReason::kNoService);
     return;
   }
-  process_other(m, true);  // the IP header was verified on its way here
+  process_other(m, Arrival::kRevalidated);
 }
 
 template <Family F>
@@ -416,7 +418,7 @@ void Worker::process_burst(rte_mbuf** pkts, uint16_t n, const RxQueue* rx) noexc
           process_flow_packet<Family::kIpv6>(pkts[i], lanes[i]);
           break;
         case Lane::kOther:
-          process_other(pkts[i], from_handoff);
+          process_other(pkts[i], from_handoff ? Arrival::kHandoff : Arrival::kRx);
           break;
       }
     }
@@ -517,23 +519,23 @@ PODGATE_OUT_OF_LINE void Worker::prefetch_second_buckets(uint16_t n) noexcept {
 
 // Packets parse_flow_packet() declined: parsed in full, which drops the
 // malformed ones with their reason.
-PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, bool from_handoff) noexcept {
+PODGATE_OUT_OF_LINE void Worker::process_other(rte_mbuf* m, Arrival from) noexcept {
   if (rte_pktmbuf_data_len(m) != rte_pktmbuf_pkt_len(m)) {
     drop(m, DropReason::kTooShort);  // multi-segment frames are not expected: MTU-sized pool
     return;
   }
   if (rte_pktmbuf_data_len(m) >= sizeof(rte_ether_hdr) &&
       rte_pktmbuf_mtod(m, const rte_ether_hdr*)->ether_type == to_be16(RTE_ETHER_TYPE_IPV6)) {
-    process_ipv6(m, from_handoff);
+    process_ipv6(m, from);
     return;
   }
-  const bool ip_ok = from_handoff ||
+  const bool ip_ok = from != Arrival::kRx ||
                      (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
   ParsedPacket p;
   DropReason why;
   if (!parse_packet(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), ip_ok, p, why)) {
     if (why == DropReason::kFragment) {
-      handle_fragment<Family::kIpv4>(m, p, from_handoff);
+      handle_fragment<Family::kIpv4>(m, p, from == Arrival::kHandoff);
     } else {
       drop(m, why);
     }

@@ -355,7 +355,17 @@ class Worker : public DpObject {
   void prefetch_second_buckets(uint16_t n) noexcept;
   template <Family F>
   void prefetch_new_flow(const typename FamilyTypes<F>::Key& key, NewFlowPick<F>& pick) noexcept;
-  void process_other(rte_mbuf* m, bool from_handoff) noexcept;
+  // Where a packet for process_other() comes from, which says what of it
+  // is known already.
+  enum class Arrival : uint8_t {
+    kRx,          // a port: nothing (but what the NIC's flags say)
+    kHandoff,     // another worker: its IPv4 header checksum was verified,
+                  // and a fragment's FragmentMeta written for this trip
+    kRevalidated, // this worker again (revalidate_failed()): its header was
+                  // verified, but its FragmentMeta is whatever the mbuf held
+                  // (only a hand-off writes it; PMDs do not clear it)
+  };
+  void process_other(rte_mbuf* m, Arrival from) noexcept;
   // A TCP or UDP packet whose flow is not known to be here: finds its
   // service or flow, and its owner.  `looked_up`: this worker's flow table
   // has no entry for it.  `pick`: the burst's second pass chose already.
@@ -387,9 +397,10 @@ class Worker : public DpObject {
   // Fragments of TCP and UDP, either family (worker_fragment.cpp,
   // fragment_table.hpp): the datagram's fragments meet at one worker (by
   // their fragment key), which learns the ports from the first and passes
-  // each on to the connection's owner.
+  // each on to the connection's owner.  `meta_written`: it came by a
+  // hand-off, whose sender wrote its FragmentMeta.
   template <Family F>
-  void handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool from_handoff) noexcept;
+  void handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool meta_written) noexcept;
   template <Family F>
   void route_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part, rte_be16_t sport,
                       rte_be16_t dport) noexcept;
@@ -426,7 +437,7 @@ class Worker : public DpObject {
   // IPv6 (issue 11; worker6.cpp): the same stages for the other family.
   // Every IPv6 packet takes this path for now; the burst loop's lanes are
   // IPv4's.
-  void process_ipv6(rte_mbuf* m, bool from_handoff) noexcept;
+  void process_ipv6(rte_mbuf* m, Arrival from) noexcept;
   void classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const FlowProbe& probe,
                  bool looked_up, const NewFlowPick<Family::kIpv6>* pick = nullptr) noexcept;
   // handle_flow<kIpv6>, out of line for worker6.cpp (the template lives in worker.cpp).

@@ -22,12 +22,12 @@ bool icmp6_checksum_ok(const ParsedPacket6& p) noexcept {
 
 }  // namespace
 
-void Worker::process_ipv6(rte_mbuf* m, bool from_handoff) noexcept {
+void Worker::process_ipv6(rte_mbuf* m, Arrival from) noexcept {
   ParsedPacket6 p;
   DropReason why;
   if (!parse_packet6(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m), p, why)) {
     if (why == DropReason::kFragment) {
-      handle_fragment<Family::kIpv6>(m, p, from_handoff);
+      handle_fragment<Family::kIpv6>(m, p, from == Arrival::kHandoff);
     } else {
       drop(m, why);
     }

@@ -53,7 +53,7 @@ PacketKind kind_of(Proto proto) noexcept { return proto == Proto::kTcp ? PacketK
 }  // namespace
 
 template <Family F>
-void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool from_handoff) noexcept {
+void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool meta_written) noexcept {
   FragmentPart part;
   DropReason why;
   if (!parse_part(p, part, why)) {
@@ -61,7 +61,7 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
     return;
   }
   FragmentMeta& meta = fragment_meta(m);
-  if (from_handoff && meta.annotated != 0) {
+  if (meta_written && meta.annotated != 0) {
     p.kind = kind_of(meta.proto);
     forward_fragment<F>(m, p, part, meta.sport, meta.dport);  // we own its connection
     return;

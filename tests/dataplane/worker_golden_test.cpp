@@ -2450,5 +2450,60 @@ TEST(Fragments, TinyFirstFragmentsAreDroppedRfc1858) {
   EXPECT_EQ(d->drops(DropReason::kFragmentTiny), 2u) << d->drop_summary();
 }
 
+// Every mbuf of `pool` as a fragment handed over for a connection of
+// `proto` left it: a PMD leaves an mbuf's dynamic fields as they were.
+void leave_stale_fragment_meta(rte_mempool* pool, dp::Proto proto) {
+  rte_mempool_obj_iter(
+      pool,
+      [](rte_mempool*, void* arg, void* obj, unsigned) {
+        dp::fragment_meta(static_cast<rte_mbuf*>(obj)) =
+            dp::FragmentMeta{dp::to_be16(1), dp::to_be16(2), 1, *static_cast<const dp::Proto*>(arg)};
+      },
+      &proto);
+}
+
+TEST(Fragments, AFirstFragmentWhoseFlowLostItsPodStartsOverAsWhatItIs) {
+  // The Pod of a flow is removed: the next first fragment ends the flow and
+  // is classified again (revalidate_failed()), by its own headers, never by
+  // a FragmentMeta that no hand-off wrote for it (stale bytes: here TCP's).
+  for (uint32_t workers : {1u, 2u}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    DataplaneSetup s;
+    s.config_toml = kBaseConfig;
+    s.workers = workers;
+    s.rx = workers == 1 ? std::vector<std::vector<size_t>>{} : std::vector<std::vector<size_t>>{{kUplink}, {kPods}};
+    auto d = make_dataplane(std::move(s));
+    // Datagrams that need no hand-off: the uplink's worker (0) owns the
+    // connection and the table its fragments meet in.
+    uint16_t sport = 41800;
+    while (d->worker(0).ownership().owner(kClient, dp::to_be16(sport)) != 0) ++sport;
+    uint16_t id = 0x6000;
+    auto next_datagram = [&] {
+      for (;; ++id) {
+        auto frags = fragment(big_datagram_to_echo(sport, 4000), 1480, id);
+        if (fragment_owner(frags[0], workers) == 0) {
+          ++id;
+          return frags;
+        }
+      }
+    };
+    const auto first = forwarded_to_pods(*d, next_datagram());
+    ASSERT_EQ(first.size(), 3u) << d->drop_summary();
+    const Ip4 left = ip_dst(first[0]) == kPod0 ? kPod1 : kPod0;
+    std::string c = kBaseConfig;
+    const std::string both = R"(endpoints = [ { ip = "172.17.0.10" }, { ip = "172.17.0.11" } ])";
+    c.replace(c.find(both), both.size(),
+              std::string(R"(endpoints = [ { ip = ")") + (left == kPod0 ? "172.17.0.10" : "172.17.0.11") + R"(" } ])");
+    d->publish(c);
+    leave_stale_fragment_meta(d->pool(), dp::Proto::kTcp);
+    const auto out = forwarded_to_pods(*d, next_datagram());
+    ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+    for (const Bytes& f : out) EXPECT_EQ(ip_dst(f), left);
+    EXPECT_TRUE(checksums_valid(reassemble(out)));
+    EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), 1u);
+    EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+  }
+}
+
 }  // namespace
 }  // namespace podgate::test
