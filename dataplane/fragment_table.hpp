@@ -11,7 +11,10 @@
 // every way, so that no fragment flood can pin memory:
 //   - kSlots contexts, 4-way set-associative; a new datagram takes an
 //     expired or the oldest way of its set;
-//   - a context lives kLifetimeMs after its last fragment;
+//   - a context lives kLifetimeMs from its datagram's first-arriving
+//     fragment (RFC 8200 §4.5, RFC 1122 §3.3.2: reassembly is bounded from
+//     there; later fragments do not extend it), and, once the first
+//     fragment comes, kLifetimeMs from that (for the rest to follow);
 //   - fragments that come before their first fragment wait, at most
 //     kHeldPerDatagram per datagram and kMaxHeld per worker, until the
 //     first one comes or the context goes (then they are dropped and
@@ -99,17 +102,17 @@ class BasicFragmentTable {
   BasicFragmentTable& operator=(const BasicFragmentTable&) = delete;
 
   // The datagram's context, made if new (a stale one in its place is let go
-  // of: its waiting fragments are freed and counted in `dropped`).
+  // of: its waiting fragments are freed and counted in `dropped`).  Finding
+  // it does not extend its life: a trickle of fragments whose first never
+  // comes would otherwise keep theirs waiting, and the held slots full,
+  // for ever.
   Context& find_or_make(const Key& key, uint32_t now, uint32_t& dropped) noexcept {
     Context* set = &slots_[(key.hash() % (kSlots / kWays)) * kWays];
     Context* victim = set;
     for (uint32_t w = 0; w < kWays; ++w) {
       Context& c = set[w];
       const bool live = c.expires != 0 && static_cast<int32_t>(c.expires - now) > 0;
-      if (live && c.key == key) {
-        c.expires = now + kLifetimeMs;
-        return c;
-      }
+      if (live && c.key == key) return c;
       if (!live) {
         victim = &c;
       } else if (victim->expires != 0 && static_cast<int32_t>(c.expires - victim->expires) < 0 &&
@@ -122,6 +125,18 @@ class BasicFragmentTable {
     victim->key = key;
     victim->expires = now + kLifetimeMs;
     return *victim;
+  }
+
+  // The first fragment came: its ports, for the later fragments, which have
+  // kLifetimeMs from now to follow, whenever the context was made.  The
+  // caller then takes what waited (take_held()): a context whose ports are
+  // known holds nothing, so renewing it keeps no fragment waiting longer.
+  void learn_ports(Context& c, Proto proto, rte_be16_t sport, rte_be16_t dport, uint32_t now) noexcept {
+    c.ports_known = true;
+    c.proto = proto;
+    c.sport = sport;
+    c.dport = dport;
+    c.expires = now + kLifetimeMs;
   }
 
   // Keeps `m` until the first fragment; false when there is no room.

@@ -96,12 +96,9 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
   auto& ctx = fragments.find_or_make(key, now_, stale);
   counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(stale);
   if (part == FragmentPart::kFirst) {
-    ctx.ports_known = true;
-    ctx.proto = p.proto();
-    ctx.sport = p.sport();
-    ctx.dport = p.dport();
-    const rte_be16_t sport = ctx.sport, dport = ctx.dport;
-    const Proto proto = ctx.proto;
+    const rte_be16_t sport = p.sport(), dport = p.dport();
+    const Proto proto = p.proto();
+    fragments.learn_ports(ctx, proto, sport, dport, now_);
     rte_mbuf* waiting[FamilyTypes<F>::Fragments::kHeldPerDatagram];
     const uint8_t n = fragments.take_held(ctx, waiting);
     if (n == 0) {

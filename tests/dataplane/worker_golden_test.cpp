@@ -2505,5 +2505,52 @@ TEST(Fragments, AFirstFragmentWhoseFlowLostItsPodStartsOverAsWhatItIs) {
   }
 }
 
+TEST(Fragments, HeldFragmentsExpireThoughMoreOfTheirDatagramKeepComing) {
+  // RFC 8200 §4.5, RFC 1122 §3.3.2: the wait is bounded from a datagram's
+  // first-arriving fragment.  Were each fragment to extend it, a trickle of
+  // fragments whose first never comes (four for each of 16 datagrams, then
+  // one more each every < 2 s) would hold every slot for good, and every
+  // other datagram's early fragments would be dropped.  Driven on the
+  // table itself, with its clock in the test's hands.
+  using Table = dp::FragmentTable;
+  auto d = make_dataplane();  // for its mbufs
+  Table table;
+  auto key = [](uint16_t id) { return dp::FragmentKey{kClient.be, kUdpEchoVip.be, id, IPPROTO_UDP, 0}; };
+  constexpr uint16_t kDatagrams = Table::kMaxHeld / Table::kHeldPerDatagram;
+  const uint32_t t0 = 1000;
+  uint32_t dropped = 0;
+  for (uint16_t id = 0; id < kDatagrams; ++id) {
+    auto& c = table.find_or_make(key(id), t0, dropped);
+    for (uint32_t i = 0; i < Table::kHeldPerDatagram; ++i) ASSERT_TRUE(table.hold(c, rte_pktmbuf_alloc(d->pool())));
+  }
+  ASSERT_EQ(dropped, 0u) << "no two datagrams in one way";
+  ASSERT_EQ(table.held(), Table::kMaxHeld);
+  for (uint16_t id = 0; id < kDatagrams; ++id) {
+    rte_mbuf* fifth = rte_pktmbuf_alloc(d->pool());
+    EXPECT_FALSE(table.hold(table.find_or_make(key(id), t0 + Table::kLifetimeMs - 500, dropped), fifth));
+    rte_pktmbuf_free(fifth);  // as the worker drops it
+  }
+  EXPECT_EQ(table.sweep(t0 + Table::kLifetimeMs - 1, Table::kSlots), 0u) << "not yet";
+  EXPECT_EQ(table.sweep(t0 + Table::kLifetimeMs, Table::kSlots), Table::kMaxHeld);
+  EXPECT_EQ(table.held(), 0u);
+  const uint32_t t1 = t0 + Table::kLifetimeMs;
+  rte_mbuf* early = rte_pktmbuf_alloc(d->pool());
+  const bool room = table.hold(table.find_or_make(key(100), t1, dropped), early);
+  EXPECT_TRUE(room) << "for another datagram's early fragment";
+  if (!room) rte_pktmbuf_free(early);
+  // Its first fragment, just before the wait ends: the rest of the
+  // datagram has the full lifetime from it to follow.
+  const uint32_t t2 = t1 + Table::kLifetimeMs - 1;
+  Table::Context& c = table.find_or_make(key(100), t2, dropped);
+  table.learn_ports(c, dp::Proto::kUdp, dp::to_be16(41900), dp::to_be16(kDnsPort), t2);
+  rte_mbuf* released[Table::kHeldPerDatagram];
+  const uint8_t n = table.take_held(c, released);
+  EXPECT_EQ(n, room ? 1u : 0u);
+  for (uint8_t i = 0; i < n; ++i) rte_pktmbuf_free(released[i]);
+  EXPECT_TRUE(table.find_or_make(key(100), t2 + Table::kLifetimeMs - 1, dropped).ports_known);
+  EXPECT_FALSE(table.find_or_make(key(100), t2 + Table::kLifetimeMs, dropped).ports_known) << "a new datagram's";
+  EXPECT_EQ(dropped, 0u);
+}
+
 }  // namespace
 }  // namespace podgate::test
