@@ -18,7 +18,9 @@
 //   - fragments that come before their first fragment wait, at most
 //     kHeldPerDatagram per datagram and kMaxHeld per worker, until the
 //     first one comes or the context goes (then they are dropped and
-//     counted, fragment_unmatched).
+//     counted, fragment_unmatched);
+//   - a sweep forgets expired contexts, so that none is left to read as
+//     live again when the 32-bit millisecond clock comes round (sweep()).
 // Overlapping fragments are forwarded as they are: resolving overlaps is
 // the reassembling host's job (and Linux drops overlapping fragments).
 // Worker-private; allocated at construction, never after.
@@ -111,7 +113,7 @@ class BasicFragmentTable {
     Context* victim = set;
     for (uint32_t w = 0; w < kWays; ++w) {
       Context& c = set[w];
-      const bool live = c.expires != 0 && static_cast<int32_t>(c.expires - now) > 0;
+      const bool live = is_live(c, now);
       if (live && c.key == key) return c;
       if (!live) {
         victim = &c;
@@ -123,7 +125,7 @@ class BasicFragmentTable {
     dropped += free_held(*victim);
     *victim = Context{};
     victim->key = key;
-    victim->expires = now + kLifetimeMs;
+    victim->expires = expiry(now);
     return *victim;
   }
 
@@ -136,7 +138,7 @@ class BasicFragmentTable {
     c.proto = proto;
     c.sport = sport;
     c.dport = dport;
-    c.expires = now + kLifetimeMs;
+    c.expires = expiry(now);
   }
 
   // Keeps `m` until the first fragment; false when there is no room.
@@ -158,19 +160,35 @@ class BasicFragmentTable {
 
   uint32_t held() const noexcept { return held_total_; }
 
-  // Lets go of what expired contexts among the next `budget` hold;
-  // returns the fragments dropped.  Called each poll while any wait.
+  // Lets go of the expired contexts among the next `budget` (freed, with
+  // what they held); returns the fragments dropped.  The clock is 32-bit
+  // milliseconds compared by serial arithmetic: a context left 2^31 ms
+  // (24.8 days) would read as live again, and give an old datagram's ports
+  // to a new one with the same identity.  So the worker sweeps a few each
+  // millisecond, and every context is visited long before then.
   uint32_t sweep(uint32_t now, uint32_t budget) noexcept {
     uint32_t dropped = 0;
-    for (uint32_t n = 0; n < budget && held_total_ != 0; ++n) {
+    for (uint32_t n = 0; n < budget; ++n) {
       Context& c = slots_[cursor_];
       cursor_ = (cursor_ + 1) % kSlots;
-      if (c.held != 0 && static_cast<int32_t>(c.expires - now) <= 0) dropped += free_held(c);
+      if (c.expires != 0 && !is_live(c, now)) {
+        dropped += free_held(c);
+        c.expires = 0;
+      }
     }
     return dropped;
   }
 
  private:
+  static bool is_live(const Context& c, uint32_t now) noexcept {
+    return c.expires != 0 && static_cast<int32_t>(c.expires - now) > 0;
+  }
+  // 0 marks a free context: a lifetime that would end at 0 ends 1 ms later.
+  static uint32_t expiry(uint32_t now) noexcept {
+    const uint32_t at = now + kLifetimeMs;
+    return at != 0 ? at : 1;
+  }
+
   uint32_t free_held(Context& c) noexcept {
     const uint32_t n = c.held;
     for (uint32_t i = 0; i < n; ++i) rte_pktmbuf_free(c.waiting[i]);

@@ -165,12 +165,7 @@ void Worker::poll_once() noexcept {
   if (flows6_.size() != 0) flows6_.expire_some(now_, kExpiryFlowsPerPoll);
   // Also the flows that lookups and inserts found expired and freed.
   counters_.flows_expired.add(flows_.take_expired() + flows6_.take_expired());
-  if (fragments_.held() != 0) [[unlikely]] {
-    counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments_.sweep(now_, 64));
-  }
-  if (fragments6_.held() != 0) [[unlikely]] {
-    counters_.drops[static_cast<size_t>(DropReason::kFragmentUnmatched)].add(fragments6_.sweep(now_, 64));
-  }
+  if (now_ != fragments_swept_at_) [[unlikely]] sweep_fragments();
   if (query_.asked()) query_.step(flows_, flows6_, now_);
   counters_.flow_entries.set(flows_.size() + flows6_.size());
   if (punted_) [[unlikely]] {
