@@ -153,7 +153,8 @@ void Worker::route_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, Fra
 // On the connection's owner.  The first fragment is any packet of its
 // connection (it has the ports): classified as one.  A later one takes the
 // NAT its first fragment got, from the flow entry, or, without one, as a
-// new connection or a stateless reply would.
+// new connection or a stateless reply would, and is counted as they count
+// theirs (the endpoint's traffic; replies_stateless).
 template <Family F>
 void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part,
                               rte_be16_t sport, rte_be16_t dport) noexcept {
@@ -177,9 +178,12 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
   const Key key{p.src(), p.dst(), sport, dport, p.proto()};
   Addr to;
   bool reverse = false;
+  bool stateless = false;
+  uint16_t slot = kUntrackedSlot;
   if (const auto hit = flows.find(key, flows.probe(Table::hash(key)), now_)) {
     reverse = hit.reverse;
     to = reverse ? hit.flow->vip : hit.flow->pod;
+    slot = hit.flow->stats_slot;
   } else if (const auto* svc = snapshot_->find_service(p.dst(), dport, p.proto())) {
     // As a new connection: the sources a first fragment is refused for.
     if (const DropReason why = source_refused(p.src()); why != DropReason::kCount) {
@@ -191,10 +195,14 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
       return;
     }
     const uint32_t h = flow_hash(p.src(), p.dst(), sport, dport, p.proto(), svc->client_ip_affinity);
-    to = svc->ready[maglev_lookup(svc->maglev, h)].ip;
+    const uint16_t i = maglev_lookup(svc->maglev, h);
+    to = svc->ready[i].ip;
+    slot = i < svc->ready_slots.size() ? svc->ready_slots[i] : kUntrackedSlot;
   } else if (const auto* back = snapshot_->find_backend(p.src(), sport, p.proto())) {
     reverse = true;
+    stateless = true;
     to = back->vip;
+    slot = back->slot_of(typename FamilyTypes<F>::Backend{p.src(), sport});
   } else {
     drop(m, DropReason::kNoFlow);
     return;
@@ -202,6 +210,19 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
   const Addr next = reverse ? p.dst() : to;
   if constexpr (F == Family::kIpv4) {
     if (!fits_egress(m, p.ip, next)) return;
+  } else {
+    if (!fits_egress6(m, p.ip, next)) return;
+  }
+  TrafficCounters& t = traffic_[slot];
+  if (reverse) {
+    t.packets_out.add();
+    t.bytes_out.add(rte_pktmbuf_pkt_len(m));
+    if (stateless) counters_.replies_stateless.add();
+  } else {
+    t.packets_in.add();
+    t.bytes_in.add(rte_pktmbuf_pkt_len(m));
+  }
+  if constexpr (F == Family::kIpv4) {
     if (reverse) {
       nat_address_and_decrement_ttl<NatSide::kSource>(p.ip, to);
     } else {
@@ -209,7 +230,6 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
     }
     forward(m, p.eth, next);
   } else {
-    if (!fits_egress6(m, p.ip, next)) return;
     if (reverse) {
       nat6_address_and_decrement_hop_limit<NatSide::kSource>(p.ip, to);
     } else {

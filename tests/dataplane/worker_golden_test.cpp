@@ -2450,6 +2450,39 @@ TEST(Fragments, TinyFirstFragmentsAreDroppedRfc1858) {
   EXPECT_EQ(d->drops(DropReason::kFragmentTiny), 2u) << d->drop_summary();
 }
 
+TEST(Fragments, EveryFragmentCountsAsTrafficOfItsEndpoint) {
+  // As TrafficIsCountedPerEndpointAndOutlivesTheEndpoint: each packet that
+  // reaches a Pod or comes back from one, the later fragments too (they
+  // are NATed by address alone, but they are the endpoint's traffic).
+  auto d = make_dataplane();
+  const dp::ServiceKey echo{kUdpEchoVip, dp::to_be16(kDnsPort), dp::Proto::kUdp, 0};
+  auto at = [&](Ip4 pod) { return d->slots().endpoint(echo, dp::Backend{pod, dp::to_be16(kDnsPort), 0}).value(); };
+  auto bytes_of = [](const std::vector<Bytes>& frames) {
+    uint64_t n = 0;
+    for (const Bytes& f : frames) n += f.size();
+    return n;
+  };
+  const auto in = fragment(big_datagram_to_echo(41700, 4000), 1480, 0x5a5a);
+  const auto out = forwarded_to_pods(*d, in);
+  ASSERT_EQ(out.size(), 3u) << d->drop_summary();
+  const Ip4 pod = ip_dst(out[0]);
+  EXPECT_EQ(at(pod).packets_in, 3u);
+  EXPECT_EQ(at(pod).bytes_in, bytes_of(in));
+  // The answer, by the flow's reverse key.
+  const auto answer = fragment(udp_frame({kPodsMac, pod_mac(pod)}, {pod, kClient}, {kDnsPort, 41700},
+                                         Bytes(3000, 0x5a)), 1480, 0x4321);
+  ASSERT_EQ(d->send(kPods, answer).size(), 3u) << d->drop_summary();
+  EXPECT_EQ(at(pod).packets_out, 3u);
+  EXPECT_EQ(at(pod).bytes_out, bytes_of(answer));
+  // An answer no flow knows: reverse-NATed by the Pod's address and port.
+  const auto stray = fragment(udp_frame({kPodsMac, pod_mac(pod)}, {pod, kClient}, {kDnsPort, 41701},
+                                        Bytes(3000, 0x5b)), 1480, 0x4322);
+  ASSERT_EQ(d->send(kPods, stray).size(), 3u) << d->drop_summary();
+  EXPECT_EQ(d->total(&WorkerCounters::replies_stateless), 3u);
+  EXPECT_EQ(at(pod).packets_out, 6u);
+  EXPECT_EQ(at(pod).bytes_out, bytes_of(answer) + bytes_of(stray));
+}
+
 // Every mbuf of `pool` as a fragment handed over for a connection of
 // `proto` left it: a PMD leaves an mbuf's dynamic fields as they were.
 void leave_stale_fragment_meta(rte_mempool* pool, dp::Proto proto) {
