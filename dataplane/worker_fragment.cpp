@@ -54,18 +54,8 @@ PacketKind kind_of(Proto proto) noexcept { return proto == Proto::kTcp ? PacketK
 
 template <Family F>
 void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bool meta_written) noexcept {
-  FragmentPart part;
-  DropReason why;
-  if (!parse_part(p, part, why)) {
-    drop(m, why);
-    return;
-  }
-  FragmentMeta& meta = fragment_meta(m);
-  if (meta_written && meta.annotated != 0) {
-    p.kind = kind_of(meta.proto);
-    forward_fragment<F>(m, p, part, meta.sport, meta.dport);  // we own its connection
-    return;
-  }
+  // For podgate itself, of any protocol (`ping -s 2000` of a port's
+  // address): not forwarded, so first, before the rules for what can be.
   const Snapshot& snap = *snapshot_;
   if constexpr (F == Family::kIpv4) {
     if (snap.own_address(p.dst()) != nullptr || p.dst() == snap.dns_vip) {
@@ -81,6 +71,18 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
       drop(m, DropReason::kFragment);
       return;
     }
+  }
+  FragmentPart part;
+  DropReason why;
+  if (!parse_part(p, part, why)) {
+    drop(m, why);
+    return;
+  }
+  FragmentMeta& meta = fragment_meta(m);
+  if (meta_written && meta.annotated != 0) {
+    p.kind = kind_of(meta.proto);
+    forward_fragment<F>(m, p, part, meta.sport, meta.dport);  // we own its connection
+    return;
   }
   const auto key = fragment_key(p);
   if (setup_.count > 1) {

@@ -2040,6 +2040,32 @@ TEST(ExceptionPath, TcpToTheDnsVipGoesUpOnTheRxPortsTwinUdpStaysOnThePuntPath) {
   EXPECT_EQ(d->drops(DropReason::kNoService), 1u) << d->drop_summary();
 }
 
+TEST(ExceptionPath, AFragmentedPingToAPortsAddressGoesUpToItsTwin) {
+  // `ping -s 2000 192.0.2.1`: the kernel reassembles it and answers.  ICMP
+  // is not forwarded in fragments, but this is not forwarding.
+  auto d = make_dataplane(twin_config(1000));
+  L3 head_l3{kClient, kUplinkIp};
+  head_l3.frag = kMoreFragments;
+  const Bytes head = icmp_echo_frame({kUplinkMac, kClientMac}, head_l3, kIcmpEchoRequest, 0x4242, 7, kPingData);
+  EXPECT_TRUE(d->send(kUplink, head).empty());
+  expect_up_to_kernel(*d, kUplink, head);
+  L3 tail_l3{kClient, kUplinkIp};
+  tail_l3.frag = 1480 / 8;  // the last fragment: no L4 header of its own
+  const Bytes tail = icmp_echo_frame({kUplinkMac, kClientMac}, tail_l3, kIcmpEchoRequest, 0x4242, 7, kPingData);
+  EXPECT_TRUE(d->send(kUplink, tail).empty());
+  expect_up_to_kernel(*d, kUplink, tail);
+  // Through a port without a twin, and to a VIP: dropped, as before.
+  L3 pods_l3{kPod0, kPodsIp};
+  pods_l3.frag = kMoreFragments;
+  EXPECT_TRUE(d->send(kPods, icmp_echo_frame({kPodsMac, pod_mac(kPod0)}, pods_l3, kIcmpEchoRequest, 0x4242, 7,
+                                             kPingData))
+                  .empty());
+  EXPECT_TRUE(d->send(kUplink, icmp_fragment()).empty());
+  EXPECT_TRUE(d->take_punted().empty());
+  EXPECT_EQ(d->drops(DropReason::kFragment), 2u) << d->drop_summary();
+  EXPECT_EQ(d->drops_total(), 2u) << d->drop_summary();
+}
+
 TEST(ControlDoorbell, APuntWakesTheSleepingControlThreadOnceForwardingNever) {
   // The control thread arms the doorbell before it sleeps
   // (control/control_wait.hpp); a worker rings it after a poll that punted.
