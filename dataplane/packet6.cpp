@@ -194,6 +194,17 @@ bool parse_fragment6(ParsedPacket6& out, FragmentPart& part, DropReason& drop) n
       drop = DropReason::kFragment;
       return false;
     }
+    // RFC 1858 §3, as for IPv4: a fragment at offset 1 (8 octets) of a
+    // fragmentable part that starts with the TCP header would overwrite
+    // its flags (octet 13).  Where extension headers come first,
+    // where the TCP header lies is the first fragment's to tell; a later
+    // fragment overlapping it makes the receiver drop the whole datagram
+    // (RFC 8200 §4.5).
+    const uint32_t offset = (uint32_t{out.fragment[2]} << 8 | out.fragment[3]) >> 3;
+    if (hint == kTcp && offset == 1) {
+      drop = DropReason::kFragmentTiny;
+      return false;
+    }
     part = FragmentPart::kLater;  // its protocol is the first fragment's
     return true;
   }

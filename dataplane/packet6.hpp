@@ -99,7 +99,8 @@ bool parse_packet6(uint8_t* frame, uint32_t frame_len, ParsedPacket6& out, DropR
 // left it), as parse_fragment() for IPv4: a first fragment must carry a
 // TCP or UDP header whole (else fragment_tiny; another upper layer, or a
 // later fragment whose Fragment header names neither TCP, UDP nor an
-// extension header, is fragment).  A first fragment gets out.kind and
+// extension header, is fragment), and a later fragment that names TCP
+// must not start at offset 1 (fragment_tiny, RFC 1858 §3).  A first fragment gets out.kind and
 // out.tcp_flags; a later fragment has no l4, and its kind is its first
 // fragment's (the caller's fragment table knows it).
 bool parse_fragment6(ParsedPacket6& out, FragmentPart& part, DropReason& drop) noexcept;

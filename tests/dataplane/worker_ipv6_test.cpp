@@ -796,6 +796,9 @@ TEST(WorkerIpv6Fragments, WhatCannotBeForwardedIsDroppedEachWithItsReason) {
   // A first fragment of 8 bytes: the TCP header is cut (RFC 1858, RFC 7112).
   const auto tiny = fragment6(syn_to(kVip6, 41300), 8, 0x4444);
   expect_dropped(*d, kUplink, tiny[0], DropReason::kFragmentTiny);
+  // A TCP fragment at offset 1 (8 bytes), which would overwrite the flags
+  // (RFC 1858 §3, as in IPv4).
+  expect_dropped(*d, kUplink, tiny[1], DropReason::kFragmentTiny);
   // A fragmented ICMPv6 message: not TCP or UDP.
   Bytes big_echo = echo6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, 128, 1, 1);
   expect_dropped(*d, kUplink, fragment6(big_echo, 8, 0x5555)[0], DropReason::kFragment);
