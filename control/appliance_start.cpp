@@ -259,19 +259,6 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
              ":53/TCP through the kernel twins");
   }
 
-  if (!cfg.announce.port.empty()) {
-    const auto port = std::find_if(cfg.ports.begin(), cfg.ports.end(),
-                                   [&](const PortConfig& p) { return p.name == cfg.announce.port; });
-    a->announcer_ = std::make_unique<VipAnnouncer>(port->kernel, cfg.announce.table);
-    // Every published version: what the dataplane forwards is what is
-    // announced, withdrawn with the last endpoint of a VIP.
-    a->registry_->subscribe([app = a.get()](const Publication& p) {
-      if (auto r = app->announcer_->sync(p.config); !r) log_error(r.error().message);
-    });
-    log_info("announce: VIP routes in kernel table " + std::to_string(cfg.announce.table) + " on " +
-             port->kernel + ", for BIRD to announce");
-  }
-
   a->neighbors_ = new dp::NeighborTable();
   a->neighbors6_ = new dp::NeighborTable6();
   a->punt_ring_ = rte_ring_create("podgate_punt", kPuntRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
@@ -327,6 +314,21 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
 
   if (auto r = a->apply(a->registry_->stage_current()); !r) return std::move(r).error();
   if (auto r = a->launch_workers(); !r) return std::move(r).error();
+  if (!cfg.announce.port.empty()) {
+    // Only now that the workers forward: a VIP announced while large flow
+    // tables were still being set up would draw traffic nobody took.
+    const auto port = std::find_if(cfg.ports.begin(), cfg.ports.end(),
+                                   [&](const PortConfig& p) { return p.name == cfg.announce.port; });
+    a->announcer_ = std::make_unique<VipAnnouncer>(port->kernel, cfg.announce.table);
+    log_info("announce: VIP routes in kernel table " + std::to_string(cfg.announce.table) + " on " +
+             port->kernel + ", for BIRD to announce");
+    if (auto r = a->announcer_->sync(a->registry_->view()); !r) log_error(r.error().message);
+    // Every published version: what the dataplane forwards is what is
+    // announced, withdrawn with the last endpoint of a VIP.
+    a->registry_->subscribe([app = a.get()](const Publication& p) {
+      if (auto r = app->announcer_->sync(p.config); !r) log_error(r.error().message);
+    });
+  }
   a->publish_telemetry();
   if (auto r = register_telemetry_commands(&a->telemetry_); !r) {
     log_info("telemetry: " + r.error().message + "; /podgate commands not registered");

@@ -61,6 +61,7 @@ via = "10.0.{i}.254"
 
 [dns]
 listen = []
+service_ip = "10.96.0.10"
 
 [control]
 socket = "{dir}/podgate.sock"

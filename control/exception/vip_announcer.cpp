@@ -15,6 +15,7 @@ VipAnnouncer::~VipAnnouncer() {
 
 std::set<uint32_t> VipAnnouncer::wanted(const Config& config) {
   std::set<uint32_t> out;
+  if (config.dns.service_ip) out.insert(config.dns.service_ip->be);
   for (const ServiceConfig& s : config.services) {
     if (s.type != ServiceType::kClusterIp) continue;
     // The IPv4 cluster IP is clusterIPs[0] or, in a dual-stack service

@@ -2,7 +2,7 @@
 //
 // podgate does not speak BGP.  It keeps, in a kernel routing table of its
 // own ([announce] table), one /32 route per VIP that has an endpoint taking
-// new flows, on the kernel twin of [announce] port; BIRD's `kernel`
+// new flows, and one for the DNS service IP, on the kernel twin of [announce] port; BIRD's `kernel`
 // protocol learns that table and its `bgp` protocol announces it
 // (conf/bird/podgate-bird.conf).  So:
 //   - a VIP whose last endpoint goes, or whose service is deleted, is
@@ -32,10 +32,11 @@ class VipAnnouncer {
   VipAnnouncer& operator=(const VipAnnouncer&) = delete;
 
   // The VIPs `config` (the Registry's view, health included) has to
-  // announce: the IPv4 cluster IPs (first or second of a dual-stack
+  // announce, network order: the DNS service IP, answered by every
+  // appliance; and the IPv4 cluster IPs (first or second of a dual-stack
   // service) of services with a port that some IPv4 endpoint takes new
-  // flows on (port_takes_new_flows), network order.  An IPv6 endpoint does
-  // not count: the IPv4 VIP never forwards to it.
+  // flows on (port_takes_new_flows).  An IPv6 endpoint does not count: the
+  // IPv4 VIP never forwards to it.
   static std::set<uint32_t> wanted(const Config& config);
 
   // Makes the table hold what `config` wants (nothing while drained).  A

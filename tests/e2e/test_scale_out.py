@@ -4,7 +4,9 @@ BGP through BIRD, with connections that survive an appliance's death
 (issue 10; topology in tools/scaleout_lab.py, design in docs/scale-out.md).
 
 Shows, in order (the tests share one lab and run in name order):
-  a. each VIP is learnt from every appliance (a multipath route);
+  a. each VIP, and the cluster DNS address, is learnt from every appliance
+     (a multipath route), announced only once the workers forward; a query
+     to the DNS address through the router is answered;
   b. traffic is spread over the appliances;
   c. 200 keep-alive connections carry on, on the same Pod, after one
      appliance is killed with SIGKILL, and new connections succeed;
@@ -23,8 +25,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
 import e2e_main  # noqa: E402
 import scaleout_lab  # noqa: E402
-from netlab import KeepAliveClient, endpoint, service_toml  # noqa: E402
+from netlab import KeepAliveClient, endpoint, ns_exec, service_toml  # noqa: E402
 
+DNS_VIP = "10.96.0.10"  # scaleout_lab's [dns] service_ip
 VIP = "10.96.0.20"
 OTHER_VIP = "10.96.0.21"
 PODS = {"web-0": "172.17.0.10", "web-1": "172.17.0.11", "web-2": "172.17.0.12"}
@@ -63,11 +66,19 @@ class ScaleOutTest(unittest.TestCase):
     def test_a_each_vip_is_learnt_from_every_appliance(self):
         self.assertEqual(self.lab.router_nexthops(VIP), self.uplinks)
         self.assertEqual(self.lab.router_nexthops(OTHER_VIP), self.uplinks)
+        self.lab.wait_for(lambda: self.lab.router_nexthops(DNS_VIP) == self.uplinks,
+                          "the router to learn the DNS address from every appliance")
         for a in self.lab.appliances:
             status = a.ask({"command": "status"})["announce"]
-            self.assertEqual(sorted(status["routes"]), [f"{VIP}/32", f"{OTHER_VIP}/32"])
+            self.assertEqual(sorted(status["routes"]), [f"{DNS_VIP}/32", f"{VIP}/32", f"{OTHER_VIP}/32"])
             self.assertFalse(status["drained"])
             self.assertIn(f"{VIP} dev {a.name}k", a.kernel_routes())
+            # Announced once the workers run, not while they are set up.
+            log = a.log_text()
+            self.assertLess(log.index(" polling "), log.index(f"announce: {VIP}/32"), log)
+        out = ns_exec(self.lab.client_ns, "dig", "+short", "+time=2", "+tries=3", f"@{DNS_VIP}",
+                      "web.default.svc.cluster.local", "A", check=False).stdout
+        self.assertEqual(out.strip(), VIP)
 
     def test_b_traffic_is_spread_over_the_appliances(self):
         before = [a.counter("flows_created") for a in self.lab.appliances]

@@ -502,6 +502,16 @@ TEST(VipAnnouncer, CountsHealthOnlyAmongTheVipsFamily) {
   EXPECT_EQ(VipAnnouncer::wanted(c).size(), 1u) << "fail open";
 }
 
+// The cluster DNS address ([dns] service_ip) is answered by every
+// appliance, whatever the services: clients beyond the router reach it the
+// way they reach a VIP.
+TEST(VipAnnouncer, AnnouncesTheDnsServiceIp) {
+  Config c;
+  EXPECT_TRUE(VipAnnouncer::wanted(c).empty());
+  c.dns.service_ip = *dp::parse_ip4("10.96.0.10");
+  EXPECT_EQ(VipAnnouncer::wanted(c), (std::set<uint32_t>{dp::parse_ip4("10.96.0.10")->be}));
+}
+
 // A headless default/db with two Pods under a TCP check on port 5432.
 Config headless_db() {
   Config c;
