@@ -97,7 +97,14 @@ struct BuilderState {
   std::shared_ptr<const BuildDelta> delta;  // null: `index` is this snapshot's already
 };
 
+// No snapshot's generation: an index being changed.
+constexpr uint64_t kHalfApplied = ~uint64_t{0};
+
 void apply(BuildIndex& index, const BuildDelta& d) {
+  // Memory running out half-way (the build then fails, and nothing is
+  // published) must leave the index unusable, so that the next build starts
+  // over (usable_index), not apply the delta a second time on top.
+  index.generation = kHalfApplied;
   for (const ServiceConfig* r : d.removed) index.services.erase(r);
   for (const BuiltService& a : d.added) index.services.emplace(a.config.get(), a);
   index.free_ids.resize(index.free_ids.size() - d.ids_taken);

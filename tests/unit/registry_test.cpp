@@ -3,22 +3,18 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "control/config/config.hpp"
 #include "control/config/config_writer.hpp"
+#include "tests/unit/allocation_failure.hpp"
 
 namespace podgate::ctl {
-// While at 0 or more, the allocation that finds it at 0 throws
-// std::bad_alloc (operator new below, for this test binary): armed by
-// CommitsOutOfMemory only, around the call it sweeps.
-std::atomic<long> allocations_before_failure{-1};
-
 namespace {
+
+using test::allocations_before_failure;
 
 constexpr const char* kFile = R"(
 [[ports]]
@@ -390,16 +386,3 @@ TEST(Registry, ListenersHearEveryPublicationInOrderUntilTheyUnsubscribe) {
 
 }  // namespace
 }  // namespace podgate::ctl
-
-void* operator new(std::size_t n) {
-  auto& left = podgate::ctl::allocations_before_failure;
-  if (left.load(std::memory_order_relaxed) >= 0 && left.fetch_sub(1, std::memory_order_relaxed) == 0) {
-    throw std::bad_alloc();
-  }
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// Out of line: inlined, g++ would see a `new` pointer reach free()
-// (-Wmismatched-new-delete), though this operator new is malloc's.
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }

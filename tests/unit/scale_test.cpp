@@ -18,6 +18,7 @@
 #include "control/publish/registry.hpp"
 #include "control/publish/snapshot_builder.hpp"
 #include "dataplane/maglev.hpp"
+#include "tests/unit/allocation_failure.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -346,6 +347,51 @@ TEST(IncrementalSnapshot, ASnapshotNeverPublishedLeavesTheIndexAsItWas) {
   });
   EXPECT_TRUE(s.incremental);
   EXPECT_TRUE(chain.current->is_vip(Ip4::from_host(0x0a600003)));
+}
+
+TEST(IncrementalSnapshot, ABuildThatRunsOutOfMemoryLeavesTheNextOneRight) {
+  // An incremental build first brings the builder's index up to the
+  // snapshot it builds on (the last change's delta: here one service
+  // deleted, one added).  Memory running out anywhere in the build, in
+  // turn, must leave nothing behind that the next build reads wrong, such
+  // as a VIP's count changed twice.
+  const Ip4 added_vip = Ip4::from_host(0x0a600100);
+  for (long n = 0;; ++n) {
+    SCOPED_TRACE("allocation " + std::to_string(n));
+    Chain chain(base(4));
+    const Ip4 deleted_vip = chain.reg.view().services[1].cluster_ip->as_v4();
+    chain.change([&](Config& c) -> Result<bool> {
+      ServiceConfig s = std::as_const(c.services)[0];
+      s.name = "added";
+      s.cluster_ip = dp::IpAddr::v4(added_vip);
+      c.services.erase(c.services.cbegin() + 1);
+      c.services.push_back(std::move(s));
+      return true;
+    });
+    auto next = chain.reg.stage_edit([](Config& c) -> Result<bool> {
+      c.services[2].endpoints[0].weight = 2;
+      return true;
+    });
+    ASSERT_TRUE(next.ok());
+    SnapshotInputs in{next->view.get(), kMacs, chain.current.get(), chain.reg.version() + 1, nullptr,
+                      &next->view_changes};
+    test::allocations_before_failure = n;
+    try {
+      build_snapshot(in).reset();  // thrown away, as a refused change's
+    } catch (const std::bad_alloc&) {
+    }
+    const bool failed = test::allocations_before_failure.exchange(-1) < 0;
+    chain.change([](Config& c) -> Result<bool> {
+      c.services.erase(c.services.cend() - 1);  // "added"
+      return true;
+    });
+    EXPECT_FALSE(chain.current->is_vip(added_vip));
+    EXPECT_FALSE(chain.current->is_vip(deleted_vip));
+    if (!failed) {
+      EXPECT_GT(n, 0) << "no allocation to fail: the sweep tested nothing";
+      break;
+    }
+  }
 }
 
 // ---- ServiceMap patching ----
