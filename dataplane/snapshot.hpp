@@ -93,9 +93,12 @@ class BasicServiceMap {
   using ServiceKey = BasicServiceKey<A>;
   using ServiceData = BasicServiceData<A>;
   using Item = std::pair<ServiceKey, const ServiceData*>;
+  // A slot's size, for the memory plan: the key and a pointer, aligned.
+  static constexpr size_t kSlotBytes = (sizeof(ServiceKey) + sizeof(void*) + 7) / 8 * 8;
 
   BasicServiceMap() = default;
   explicit BasicServiceMap(const std::vector<Item>& items) {
+    static_assert(kSlotBytes == sizeof(Slot));
     rehash(items.size());
     for (const auto& [key, service] : items) place(key, service);
   }

@@ -20,11 +20,11 @@ constexpr uint64_t kMbufBytes = 2176 + 128 + 64;
 // Rings, ports, telemetry and DPDK's own allocations.
 constexpr uint64_t kOtherBytes = 32 * kMiB;
 
-// Slots of a ServiceMap of `items` (at most half full), 16 bytes each.
-uint64_t map_bytes(uint64_t items) {
+// A ServiceMap of `items` (at most half full) of slots of `slot_bytes`.
+uint64_t map_bytes(uint64_t items, uint64_t slot_bytes) {
   uint64_t cap = 8;
   while (cap < items * 2) cap <<= 1;
-  return cap * 16;
+  return cap * slot_bytes;
 }
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + kMiB - 1) / kMiB) + " MiB"; }
@@ -74,6 +74,7 @@ MemoryPlan plan_memory(const Config& config) {
   MemoryPlan p;
   const DataplaneConfig& d = config.dataplane;
   uint64_t per_port = 0;
+  uint64_t service_ports6 = 0, backends6 = 0;  // of p.service_ports, p.backends: IPv6 keys
   for (const ServiceConfig& s : config.services) {
     if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;  // DNS only
     const uint64_t m = maglev_table_size_of(s, d);
@@ -88,6 +89,10 @@ MemoryPlan plan_memory(const Config& config) {
       for (size_t i = 0; i < s.ports.size(); ++i) {
         ++p.service_ports;
         p.backends += endpoints;
+        if (!vip.is_v4()) {
+          ++service_ports6;
+          backends6 += endpoints;
+        }
         p.maglev += 2 * m;
         // ServiceData with its vectors: ready and alive backends (8 bytes),
         // their stats slots (2 bytes), each vector rounded to a cache line.
@@ -95,7 +100,11 @@ MemoryPlan plan_memory(const Config& config) {
       }
     }
   }
-  const uint64_t maps = map_bytes(p.service_ports) + map_bytes(p.backends);
+  // Each family's maps (services, backends), with its own slot size.
+  constexpr uint64_t kSlot4 = dp::ServiceMap::kSlotBytes, kSlot6 = dp::ServiceMap6::kSlotBytes;
+  const uint64_t maps = map_bytes(p.service_ports - service_ports6, kSlot4) +
+                        map_bytes(p.backends - backends6, kSlot4) + map_bytes(service_ports6, kSlot6) +
+                        map_bytes(backends6, kSlot6);
   p.services = per_port + maps;
   // While a change is published the old snapshot lives on until every
   // worker has left it: its maps twice; Maglev tables are shared.

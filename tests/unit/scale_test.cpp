@@ -462,5 +462,28 @@ TEST(MemoryPlan, CountsTablesAndRefusesWhatEalDoesNotGive) {
   EXPECT_FALSE(plan_memory(c).available.has_value()) << "hugepages without a limit";
 }
 
+TEST(MemoryPlan, CountsIpv6MapSlotsAtTheirOwnSize) {
+  // An IPv6 key is 20 bytes: its map slots are 32 (an IPv4 one's 16).
+  static_assert(dp::ServiceMap::kSlotBytes == 16 && dp::ServiceMap6::kSlotBytes == 32);
+  Config v4 = base(100);
+  Config v6 = v4;
+  uint32_t i = 0;
+  for (ServiceConfig& s : v6.services) {
+    s.cluster_ip = dp::IpAddr::v6(*dp::parse_ip6("fd00:96::" + std::to_string(++i)));
+    for (EndpointConfig& e : s.endpoints) {
+      e.ip = dp::IpAddr::v6(*dp::parse_ip6("fd00:17::" + std::to_string(e.ip.as_v4().host() & 0xffff)));
+    }
+  }
+  const MemoryPlan p4 = plan_memory(v4), p6 = plan_memory(v6);
+  ASSERT_EQ(p6.service_ports, p4.service_ports);
+  ASSERT_EQ(p6.backends, p4.backends);
+  // 200 service ports and 600 backends: maps of 512 and 2048 slots, 16
+  // bytes more each, less the other family's two empty maps of 8 slots (16
+  // bytes fewer each); counted twice (the old snapshot's live on while a
+  // change is published); and 12 more bytes a backend.
+  EXPECT_EQ((p6.snapshot - p6.maglev) - (p4.snapshot - p4.maglev),
+            2 * ((512 + 2048) * 16 - 2 * 8 * 16) + 600 * 12);
+}
+
 }  // namespace
 }  // namespace podgate::ctl
