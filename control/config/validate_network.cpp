@@ -182,7 +182,18 @@ class NetworkChecker {
         return error(o, std::string(field) + " " + dp::to_string(ip) + " is the address of " +
                             port_object(j));
       }
-      if (port.address.contains(ip)) return;
+      if (port.address.contains(ip)) {
+        // No host has the subnet's network or broadcast address (RFC 1812
+        // §4.2.3.1; a /31 or /32 has neither, RFC 3021).
+        const Ip4 network = port.address.network();
+        const Ip4 broadcast = Ip4::from_host(network.host() | ~port.address.mask_host());
+        if (port.address.length <= 30 && (ip == network || ip == broadcast)) {
+          error(o, std::string(field) + " " + dp::to_string(ip) + " is the " +
+                       (ip == network ? "network" : "broadcast") + " address of subnet " +
+                       subnet_text(port.address) + " (" + port_object(j) + "), no host's");
+        }
+        return;
+      }
       subnets += (subnets.empty() ? "" : ", ") + subnet_text(port.address);
     }
     error(o, std::string(field) + " " + dp::to_string(ip) + " is not in a port's connected subnet (" +

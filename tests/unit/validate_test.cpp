@@ -298,6 +298,12 @@ TEST(Validate, NextHopsAndNeighboursAreOnAConnectedSubnet) {
             "(192.0.2.0/24, 172.17.0.0/16)");
   EXPECT_EQ(refusal([](Config& c) { c.routes[0].via = ip("192.0.2.1"); }),
             "route 0.0.0.0/0: via 192.0.2.1 is the address of port uplink");
+  EXPECT_EQ(refusal([](Config& c) { c.routes[0].via = ip("192.0.2.255"); }),
+            "route 0.0.0.0/0: via 192.0.2.255 is the broadcast address of subnet 192.0.2.0/24 (port "
+            "uplink), no host's");
+  EXPECT_EQ(refusal([](Config& c) { c.neighbors[0].ip = ip("172.17.0.0"); }),
+            "neighbor 172.17.0.0: ip 172.17.0.0 is the network address of subnet 172.17.0.0/16 (port "
+            "pods), no host's");
   EXPECT_EQ(refusal([](Config& c) { c.routes.push_back(c.routes[0]); }),
             "route 0.0.0.0/0: routed twice");
   EXPECT_EQ(refusal([](Config& c) { c.routes[0].prefix = *dp::parse_prefix4("10.1.2.3/8"); }),
