@@ -24,6 +24,7 @@ struct Input {
   size_t named = 0;
   std::vector<bool> endpoints_given;  // per service
   std::vector<std::vector<bool>> target_unresolved;  // per service port (Kubernetes)
+  std::vector<std::vector<dp::Family>> endpoint_families;  // per service (Kubernetes)
   std::vector<std::string> warnings;
 };
 
@@ -83,6 +84,7 @@ Result<Input> read_input(const json& req, const Config& running) {
   in.named = imported->service_objects;
   in.endpoints_given = std::move(imported->endpoints_given);
   in.target_unresolved = std::move(imported->target_unresolved);
+  in.endpoint_families = std::move(imported->endpoint_families);
   in.warnings = std::move(imported->warnings);
   if (in.services.empty()) {
     return make_error(ErrorCode::kInvalidRequest,
@@ -102,11 +104,19 @@ Result<json> apply(ChangeTarget& app, const json& req) {
       ServiceConfig next = in->services[i];
       const size_t at = find_index(c, next);
       const ServiceConfig* existing = at == std::string::npos ? nullptr : &std::as_const(c.services)[at];
-      // A Service object alone leaves the endpoints to its EndpointSlices:
-      // Kubernetes keeps them as separate objects.  A named targetPort is
-      // then still what the running service resolved it to.
+      // A Service object alone leaves the endpoints to its EndpointSlices
+      // (Kubernetes keeps them as separate objects): the running endpoints
+      // stay, those the service can still have, as the EndpointSlice
+      // controller deletes the slices of an ExternalName service and of a
+      // family the Service dropped.  A named targetPort is then still what
+      // the running service resolved it to.
       if (existing != nullptr && !in->endpoints_given[i]) {
-        next.endpoints = existing->endpoints;
+        const std::vector<dp::Family>& families = in->endpoint_families[i];
+        for (const EndpointConfig& e : existing->endpoints) {
+          if (std::find(families.begin(), families.end(), e.ip.family) != families.end()) {
+            next.endpoints.push_back(e);
+          }
+        }
         for (size_t j = 0; j < next.ports.size(); ++j) {
           if (i >= in->target_unresolved.size() || !in->target_unresolved[i][j]) continue;
           for (const ServicePortConfig& running : existing->ports) {

@@ -188,6 +188,13 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
   }
 }
 
+// The families ps's endpoints may be of (K8sImport::endpoint_families).
+std::vector<dp::Family> endpoint_families(const PendingService& ps) {
+  if (ps.cfg.type == ServiceType::kExternalName) return {};
+  if (ps.families.empty()) return {dp::Family::kIpv4, dp::Family::kIpv6};  // headless, no ipFamilies
+  return ps.families;
+}
+
 std::string describe(std::optional<size_t> item, std::string_view kind, const ObjectMeta& m) {
   std::string s = item ? element_path("items", *item) + " " : std::string();
   s += kind.empty() ? std::string("object") : std::string(kind);
@@ -343,7 +350,10 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   out.endpoints_given = std::move(endpoints_given);
   out.target_unresolved = std::move(target_unresolved);
   out.services.reserve(services.size());
-  for (PendingService& ps : services) out.services.push_back(std::move(ps.cfg));
+  for (PendingService& ps : services) {
+    out.endpoint_families.push_back(endpoint_families(ps));
+    out.services.push_back(std::move(ps.cfg));
+  }
   out.warnings = diag.warning_lines();
   return out;
 }

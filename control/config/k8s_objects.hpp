@@ -28,6 +28,10 @@ struct K8sImport {
   std::vector<ServiceConfig> services;
   size_t service_objects = 0;         // services[0, service_objects) are Service objects
   std::vector<bool> endpoints_given;  // per services[i]: an EndpointSlice of the input names it
+  // Per services[i]: the address families its endpoints may be of: its
+  // cluster IPs' families; a headless service's ipFamilies, both when it
+  // names none; none for an ExternalName service.
+  std::vector<std::vector<dp::Family>> endpoint_families;
   // Per services[i].ports[j]: a named targetPort no slice of the input
   // resolved (target_port then holds the port number, with a warning).
   std::vector<std::vector<bool>> target_unresolved;

@@ -122,6 +122,31 @@ TEST_F(AdminDualStack, EndpointSetRefusesAnUnknownOrMalformedAddress) {
               HasSubstr("is not an IPv4 or IPv6 address such as 172.17.0.10 or fd00:10:244::10"));
 }
 
+// A Kubernetes Service applied alone keeps the running endpoints it can
+// still have: none as an ExternalName service (Kubernetes deletes its
+// slices), those of its one family as a single-stack service.
+TEST_F(AdminDualStack, ServiceAloneTurnedExternalNameDropsTheEndpoints) {
+  const json r = ask({{"command", "apply"}, {"text", R"({"apiVersion": "v1", "kind": "Service",
+      "metadata": {"name": "web", "namespace": "default"},
+      "spec": {"type": "ExternalName", "externalName": "web.example.com"}})"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["updated"], json::array({"default/web"}));
+  const ServiceConfig& web = target_->config().services[0];
+  EXPECT_EQ(web.type, ServiceType::kExternalName);
+  EXPECT_TRUE(web.endpoints.empty());
+}
+
+TEST_F(AdminDualStack, ServiceAloneTurnedSingleStackKeepsTheEndpointsOfItsFamily) {
+  const json r = ask({{"command", "apply"}, {"text", R"({"apiVersion": "v1", "kind": "Service",
+      "metadata": {"name": "web", "namespace": "default"},
+      "spec": {"clusterIP": "10.96.0.20", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  const ServiceConfig& web = target_->config().services[0];
+  EXPECT_FALSE(web.secondary_cluster_ip);
+  ASSERT_EQ(web.endpoints.size(), 1u);
+  EXPECT_EQ(web.endpoints[0].ip, *dp::parse_ip("172.17.0.7"));
+}
+
 TEST(AdminViews, ServicesShowBothClusterIpsAndIpv6Endpoints) {
   const Config c = dual_stack();
   const json s = service_summary(c.services[0]);

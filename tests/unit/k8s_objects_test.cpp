@@ -292,6 +292,27 @@ TEST(K8sDualStack, SliceOfAFamilyTheServiceLacksIsIgnoredWithAWarning) {
   EXPECT_THAT(imp.warnings, has_warning("addressType", "has no IPv4 cluster IP"));
 }
 
+// What apply keeps of a running service's endpoints when a Service comes
+// without slices: those of the families the Service can have.
+TEST(K8sDualStack, EndpointFamiliesAreTheClusterIpsOrTheHeadlessIpFamilies) {
+  K8sImport imp = run_ok(list_of({fixture("dual-stack.json")["items"][0],     // api6
+                                  fixture("dual-stack.json")["items"][3],     // cache
+                                  fixture("web-service.json"), fixture("external-name.json")}));
+  ASSERT_EQ(imp.services.size(), 4u);
+  ASSERT_EQ(imp.services[1].name, "cache");
+  EXPECT_THAT(imp.endpoint_families,
+              ElementsAre(ElementsAre(dp::Family::kIpv6, dp::Family::kIpv4), ElementsAre(dp::Family::kIpv6),
+                          ElementsAre(dp::Family::kIpv4), IsEmpty()));
+
+  json headless = fixture("web-service.json");
+  headless["spec"]["clusterIP"] = "None";
+  headless["spec"].erase("clusterIPs");
+  headless["spec"].erase("ipFamilies");
+  EXPECT_THAT(run_ok(headless).endpoint_families,
+              ElementsAre(ElementsAre(dp::Family::kIpv4, dp::Family::kIpv6)))
+      << "a headless service that names no family takes both";
+}
+
 TEST(K8sDualStack, RefusesFamilyMismatchesAndMoreThanOneAddressPerFamily) {
   json svc = fixture("web-service.json");
   svc["spec"]["ipFamilyPolicy"] = "PreferDualStack";
