@@ -22,13 +22,20 @@ struct Input {
   // services[0, named) are objects of the input (TOML tables, Kubernetes
   // Services); the rest are running services EndpointSlices belong to.
   size_t named = 0;
-  std::vector<bool> endpoints_given;  // per service
+  // Per service: the address families whose endpoints the input gives
+  // (TOML: both), and those the service's endpoints may be of
+  // (K8sImport::families_given and endpoint_families).
+  std::vector<std::vector<dp::Family>> families_given;
+  std::vector<std::vector<dp::Family>> endpoint_families;
   std::vector<std::vector<bool>> target_unresolved;  // per service port (Kubernetes)
-  std::vector<std::vector<dp::Family>> endpoint_families;  // per service (Kubernetes)
   std::vector<std::string> warnings;
 };
 
 std::string full_name(const ServiceConfig& s) { return s.ns + "/" + s.name; }
+
+bool contains(const std::vector<dp::Family>& families, dp::Family f) {
+  return std::find(families.begin(), families.end(), f) != families.end();
+}
 
 // The index of the service named like `like`, or npos.  Searches a const
 // view: a non-const ServiceList copies each service it hands out.
@@ -66,7 +73,9 @@ Result<Input> read_input(const json& req, const Config& running) {
     if (!services) return std::move(services).error();
     in.services = std::move(*services);
     in.named = in.services.size();
-    in.endpoints_given.assign(in.services.size(), true);
+    const std::vector<dp::Family> both = {dp::Family::kIpv4, dp::Family::kIpv6};
+    in.families_given.assign(in.services.size(), both);
+    in.endpoint_families.assign(in.services.size(), both);
     if (in.services.empty()) {
       return make_error(ErrorCode::kInvalidRequest,
                         name + ": no [[services]] table; apply and delete take service "
@@ -82,9 +91,9 @@ Result<Input> read_input(const json& req, const Config& running) {
   if (!imported) return std::move(imported).error();
   in.services = std::move(imported->services);
   in.named = imported->service_objects;
-  in.endpoints_given = std::move(imported->endpoints_given);
-  in.target_unresolved = std::move(imported->target_unresolved);
+  in.families_given = std::move(imported->families_given);
   in.endpoint_families = std::move(imported->endpoint_families);
+  in.target_unresolved = std::move(imported->target_unresolved);
   in.warnings = std::move(imported->warnings);
   if (in.services.empty()) {
     return make_error(ErrorCode::kInvalidRequest,
@@ -104,16 +113,16 @@ Result<json> apply(ChangeTarget& app, const json& req) {
       ServiceConfig next = in->services[i];
       const size_t at = find_index(c, next);
       const ServiceConfig* existing = at == std::string::npos ? nullptr : &std::as_const(c.services)[at];
-      // A Service object alone leaves the endpoints to its EndpointSlices
-      // (Kubernetes keeps them as separate objects): the running endpoints
-      // stay, those the service can still have, as the EndpointSlice
+      // Kubernetes keeps a Service and its EndpointSlices as separate
+      // objects: the running endpoints of a family the input has no slice
+      // of stay, those the service can still have, as the EndpointSlice
       // controller deletes the slices of an ExternalName service and of a
-      // family the Service dropped.  A named targetPort is then still what
-      // the running service resolved it to.
-      if (existing != nullptr && !in->endpoints_given[i]) {
-        const std::vector<dp::Family>& families = in->endpoint_families[i];
+      // family the Service dropped.  A named targetPort no slice resolved
+      // is still what the running service resolved it to.
+      if (existing != nullptr) {
         for (const EndpointConfig& e : existing->endpoints) {
-          if (std::find(families.begin(), families.end(), e.ip.family) != families.end()) {
+          const dp::Family f = e.ip.family;
+          if (!contains(in->families_given[i], f) && contains(in->endpoint_families[i], f)) {
             next.endpoints.push_back(e);
           }
         }

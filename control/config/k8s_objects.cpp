@@ -51,14 +51,15 @@ bool already_listed(PendingService& ps, const dp::IpAddr& ip) {
   return ps.endpoint_ips.count(ip) != 0;
 }
 
-// `running`: ps is a running service a slice alone belongs to.
-void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice, bool running) {
+// `running`: ps is a running service a slice alone belongs to.  Returns
+// whether the slice counts: false when it is skipped, with a warning.
+bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slice, bool running) {
   Reader r(diag, slice.where);
   ServiceConfig& svc = ps.cfg;
   if (svc.type == ServiceType::kExternalName) {
     r.warning("", "skipped: service " + svc.ns + "/" + svc.name +
                       " is an ExternalName service and has no endpoints");
-    return;
+    return false;
   }
   if (!ps.families.empty() &&
       std::find(ps.families.begin(), ps.families.end(), slice.family) == ps.families.end()) {
@@ -69,9 +70,9 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
                                  (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
                                  std::string(dp::family_name(slice.family)) +
                                  " endpoints are not used");
-    return;
+    return false;
   }
-  if (slice.endpoints.empty()) return;  // an empty slice says nothing about ports
+  if (slice.endpoints.empty()) return true;  // an empty slice says nothing about ports
 
   // EndpointSlice ports carry the Service port's *name* and the number its
   // targetPort resolved to in this slice's Pods (the EndpointSlice controller
@@ -125,6 +126,7 @@ void merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     if (svc.headless() && !out.hostname.empty()) out.subdomain = svc.name;
     svc.endpoints.push_back(std::move(out));
   }
+  return true;
 }
 
 // The essential rules load_config() applies to a [[services]] table.
@@ -297,7 +299,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     }
   }
   const size_t service_objects = services.size();
-  std::vector<bool> endpoints_given(services.size(), false);
+  std::vector<std::vector<dp::Family>> families_given(services.size());
   for (const PendingSlice& slice : slices) {
     auto it = by_name.find({slice.ns, slice.service});
     if (it == by_name.end()) {
@@ -311,6 +313,9 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
         continue;
       }
       // Its target ports are resolved again by the slices (merge_slice).
+      // It takes the slices of its cluster IPs' families, as read_service()
+      // has it for a Service; a running headless service no longer knows
+      // its ipFamilies, so it takes both.
       PendingService ps;
       ps.cfg = *running;
       ps.cfg.endpoints.clear();
@@ -318,12 +323,16 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
       ps.target_names.assign(ps.cfg.ports.size(), std::string());
       ps.target_resolved.assign(ps.cfg.ports.size(), false);
       ps.resolved_by.assign(ps.cfg.ports.size(), std::string());
+      for (const dp::IpAddr& ip : ps.cfg.cluster_ips()) ps.families.push_back(ip.family);
       it = by_name.emplace(std::make_pair(slice.ns, slice.service), services.size()).first;
       services.push_back(std::move(ps));
-      endpoints_given.push_back(false);
+      families_given.emplace_back();
     }
-    endpoints_given[it->second] = true;
-    merge_slice(diag, services[it->second], slice, it->second >= service_objects);
+    std::vector<dp::Family>& given = families_given[it->second];
+    if (merge_slice(diag, services[it->second], slice, it->second >= service_objects) &&
+        std::find(given.begin(), given.end(), slice.family) == given.end()) {
+      given.push_back(slice.family);
+    }
   }
   std::map<std::tuple<dp::IpAddr, uint16_t, dp::Proto>, std::string> vip_ports;
   std::vector<std::vector<bool>> target_unresolved;
@@ -347,7 +356,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   if (diag.has_errors()) return make_error(ErrorCode::kInvalidConfig, diag.error_report());
   K8sImport out;
   out.service_objects = service_objects;
-  out.endpoints_given = std::move(endpoints_given);
+  out.families_given = std::move(families_given);
   out.target_unresolved = std::move(target_unresolved);
   out.services.reserve(services.size());
   for (PendingService& ps : services) {

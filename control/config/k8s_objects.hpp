@@ -22,12 +22,16 @@ namespace podgate::ctl {
 struct K8sImport {
   // In input order of the Service objects; each has the endpoints of all of
   // its EndpointSlices merged, in slice order.  After them, the `known`
-  // services that EndpointSlices of the input belong to (their endpoints
-  // replaced by the slices', and the target port of each port a slice with
+  // services that EndpointSlices of the input belong to (with the slices'
+  // endpoints only, and the target port of each port a slice with
   // endpoints names replaced by the slice's), in order of first slice.
   std::vector<ServiceConfig> services;
-  size_t service_objects = 0;         // services[0, service_objects) are Service objects
-  std::vector<bool> endpoints_given;  // per services[i]: an EndpointSlice of the input names it
+  size_t service_objects = 0;  // services[0, service_objects) are Service objects
+  // Per services[i]: the address families of the EndpointSlices merged
+  // into it (a skipped slice does not count; an empty one does).  The
+  // input replaces the service's endpoints of these families; apply keeps
+  // its running endpoints of the others (those of endpoint_families).
+  std::vector<std::vector<dp::Family>> families_given;
   // Per services[i]: the address families its endpoints may be of: its
   // cluster IPs' families; a headless service's ipFamilies, both when it
   // names none; none for an ExternalName service.

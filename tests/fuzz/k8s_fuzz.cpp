@@ -26,7 +26,7 @@ constexpr const char* kTarget = "k8s_fuzz";
 void check_shape(const ctl::K8sImport& imp) {
   const size_t n = imp.services.size();
   if (imp.service_objects > n) fuzz::broken(kTarget, "more Service objects than services");
-  if (imp.endpoints_given.size() != n) fuzz::broken(kTarget, "endpoints_given is not one per service");
+  if (imp.families_given.size() != n) fuzz::broken(kTarget, "families_given is not one per service");
   if (imp.target_unresolved.size() != n) fuzz::broken(kTarget, "target_unresolved is not one per service");
   if (imp.endpoint_families.size() != n) fuzz::broken(kTarget, "endpoint_families is not one per service");
   for (size_t i = 0; i < n; ++i) {

@@ -147,6 +147,22 @@ TEST_F(AdminDualStack, ServiceAloneTurnedSingleStackKeepsTheEndpointsOfItsFamily
   EXPECT_EQ(web.endpoints[0].ip, *dp::parse_ip("172.17.0.7"));
 }
 
+// An EndpointSlice alone replaces the running endpoints of its own family.
+TEST_F(AdminDualStack, Ipv4SliceAloneKeepsTheIpv6Endpoints) {
+  const json r = ask({{"command", "apply"}, {"text", R"({"apiVersion": "discovery.k8s.io/v1",
+      "kind": "EndpointSlice", "addressType": "IPv4",
+      "metadata": {"name": "web-abc12", "namespace": "default",
+                   "labels": {"kubernetes.io/service-name": "web"}},
+      "ports": [{"name": "http", "port": 8080}],
+      "endpoints": [{"addresses": ["172.17.0.8"]}]})"}});
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  const ServiceConfig& web = target_->config().services[0];
+  ASSERT_EQ(web.endpoints.size(), 2u);
+  EXPECT_EQ(web.endpoints[0].ip, *dp::parse_ip("172.17.0.8"));
+  EXPECT_EQ(web.endpoints[1].ip, *dp::parse_ip("fd00:10:244::7"));
+  EXPECT_EQ(web.endpoints[1].pod, "web-0");
+}
+
 TEST(AdminViews, ServicesShowBothClusterIpsAndIpv6Endpoints) {
   const Config c = dual_stack();
   const json s = service_summary(c.services[0]);

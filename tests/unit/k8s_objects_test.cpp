@@ -555,7 +555,7 @@ TEST(K8sSlice, SlicesAloneUpdateTheRunningServiceOfTheirName) {
   ASSERT_EQ(with_service.services.size(), 1u);
   EXPECT_THAT(with_service.target_unresolved[0], Each(false)) << "resolved by the slices";
   EXPECT_EQ(with_service.service_objects, 1u);
-  EXPECT_THAT(with_service.endpoints_given, ElementsAre(true));
+  EXPECT_THAT(with_service.families_given, ElementsAre(ElementsAre(dp::Family::kIpv4)));
   ServiceConfig running = with_service.services[0];
   running.endpoints.resize(1);
 
@@ -563,7 +563,7 @@ TEST(K8sSlice, SlicesAloneUpdateTheRunningServiceOfTheirName) {
   ASSERT_TRUE(imp) << imp.error().message;
   EXPECT_EQ(imp->service_objects, 0u);
   ASSERT_EQ(imp->services.size(), 1u);
-  EXPECT_THAT(imp->endpoints_given, ElementsAre(true));
+  EXPECT_THAT(imp->families_given, ElementsAre(ElementsAre(dp::Family::kIpv4)));
   const ServiceConfig& s = imp->services[0];
   EXPECT_EQ(s.ports, running.ports);
   EXPECT_EQ(s.cluster_ip, running.cluster_ip);
@@ -648,10 +648,34 @@ ports = [{ name = "http", port = 80, target_port = 8080 }]
   EXPECT_EQ(imp->services[0].ports[0].target_port, 9090);
 }
 
+// The same rule as for a slice sent with its Service: kube-proxy ignores a
+// slice of a family the service has no cluster IP for.
+TEST(K8sSlice, SliceAloneOfAFamilyTheRunningServiceLacksIsSkippedWithAWarning) {
+  auto running = parse_services(R"([[services]]
+namespace = "default"
+name = "web"
+cluster_ip = "10.96.0.30"
+ports = [{ name = "http", port = 80, target_port = 8080 }]
+endpoints = [{ ip = "172.17.0.5" }]
+)", "svc.toml");
+  ASSERT_TRUE(running) << running.error().message;
+  json slice = web_slice(8080);
+  slice["metadata"]["name"] = "web-v6";
+  slice["addressType"] = "IPv6";
+  slice["endpoints"][0]["addresses"] = json::array({"fd00:10:244::5"});
+
+  auto imp = import_k8s_objects(slice.dump(), "in.json", {(*running)[0]});
+  ASSERT_TRUE(imp) << imp.error().message;
+  EXPECT_THAT(imp->warnings, has_warning("EndpointSlice default/web-v6", "has no IPv6 cluster IP"));
+  ASSERT_EQ(imp->services.size(), 1u);
+  EXPECT_THAT(imp->services[0].endpoints, IsEmpty());
+  EXPECT_THAT(imp->families_given, ElementsAre(IsEmpty())) << "apply keeps the running endpoints";
+}
+
 TEST(K8sService, AServiceWithoutSlicesInTheInputSaysItsEndpointsWereNotGiven) {
   K8sImport imp = run_ok(fixture("web-service.json"));
   EXPECT_EQ(imp.service_objects, 1u);
-  EXPECT_THAT(imp.endpoints_given, ElementsAre(false));
+  EXPECT_THAT(imp.families_given, ElementsAre(IsEmpty()));
 }
 
 TEST(K8sSlice, SliceIsMatchedByItsOwnNamespace) {
