@@ -358,7 +358,7 @@ Result<HealthCheckConfig> parse_health_check_json(std::string_view text, const S
   for (const auto& [key, value] : in.value.items()) {
     if (!insert_as_toml(check, key, value)) {
       return make_error(ErrorCode::kInvalidConfig,
-                        "health_check." + key + ": a " + std::string(value.type_name()) +
+                        input_key_path("health_check", key) + ": a " + std::string(value.type_name()) +
                             "; allowed: a string, an integer, a boolean or an array of them");
     }
   }

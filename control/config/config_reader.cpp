@@ -42,7 +42,10 @@ void ConfigReader::check_keys(const toml::table& t, std::string_view path,
     if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
     std::string list;
     for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-    error(key.source(), path, "unknown key '" + std::string(key.str()) + "'; allowed: " + list);
+    // The key is input: one quote() would change (a control byte in a
+    // quoted key) is written escaped, never raw to a log or terminal.
+    const std::string name = is_plain(key.str()) ? "'" + std::string(key.str()) + "'" : quote(key.str());
+    error(key.source(), path, "unknown key " + name + "; allowed: " + list);
   }
 }
 

@@ -89,6 +89,20 @@ std::string quote(std::string_view s) {
   return out + '"';
 }
 
+bool is_plain(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return c == '"' || c == '\\' || u < 0x20 || u == 0x7f;
+  });
+}
+
+std::string plain_or_quoted(std::string_view s) { return is_plain(s) ? std::string(s) : quote(s); }
+
+std::string input_key_path(std::string_view path, std::string_view key) {
+  if (is_plain(key)) return key_path(path, key);
+  return std::string(path).append(1, '[').append(quote(key)).append(1, ']');
+}
+
 // Both are made for every table and array element a config has (~100k
 // at 10k services): one allocation each, of the right size.
 std::string key_path(std::string_view path, std::string_view key) {

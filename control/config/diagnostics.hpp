@@ -80,8 +80,17 @@ class Diagnostics {
 
 // `s` in double quotes, with '"' and '\' escaped and control bytes as \xNN.
 std::string quote(std::string_view s);
+// Whether quote() leaves `s` as it is between the quotes: no control byte,
+// '"' or '\'.
+bool is_plain(std::string_view s);
+// `s` as it is when plain, else quote(s): for a name from the input that
+// messages write bare ("items[0] Service default/web").
+std::string plain_or_quoted(std::string_view s);
 // "path.key", or "key" at the top level.
 std::string key_path(std::string_view path, std::string_view key);
+// key_path() for a key from the input: "path[\"key\"]", quoted, when the
+// key is not plain (a control byte in a JSON key).
+std::string input_key_path(std::string_view path, std::string_view key);
 // "path[i]".
 std::string element_path(std::string_view path, size_t i);
 // "expected an integer, found a string": a value of the wrong type, worded

@@ -24,7 +24,7 @@ std::string path_of(const std::vector<Open>& stack, size_t upto) {
   std::string path;
   for (size_t i = 0; i < upto; ++i) {
     const Open& o = stack[i];
-    path = o.is_object ? key_path(path, o.last_key) : element_path(path, o.next_index);
+    path = o.is_object ? input_key_path(path, o.last_key) : element_path(path, o.next_index);
   }
   return path;
 }

@@ -36,6 +36,12 @@ namespace {
 
 // ---- second pass: merge slices into services ----
 
+// "NS/NAME" in a message: names come from the input, so one with a control
+// byte is quoted and escaped (issue 15) until validation refuses it.
+std::string object_name(std::string_view ns, std::string_view name) {
+  return plain_or_quoted(std::string(ns) + "/" + std::string(name));
+}
+
 // Up to this many endpoints a scan finds a duplicate faster than a hash set
 // (most services have about ten).
 constexpr size_t kScanAtMost = 32;
@@ -57,7 +63,7 @@ bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
   Reader r(diag, slice.where);
   ServiceConfig& svc = ps.cfg;
   if (svc.type == ServiceType::kExternalName) {
-    r.warning("", "skipped: service " + svc.ns + "/" + svc.name +
+    r.warning("", "skipped: service " + object_name(svc.ns, svc.name) +
                       " is an ExternalName service and has no endpoints");
     return false;
   }
@@ -65,7 +71,7 @@ bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
       std::find(ps.families.begin(), ps.families.end(), slice.family) == ps.families.end()) {
     // A slice of a family the service has no cluster IP for (or, headless,
     // does not list in ipFamilies): kube-proxy ignores it, and so does podgate.
-    r.warning("addressType", "skipped: service " + svc.ns + "/" + svc.name + " has no " +
+    r.warning("addressType", "skipped: service " + object_name(svc.ns, svc.name) + " has no " +
                                  std::string(dp::family_name(slice.family)) + " cluster IP" +
                                  (svc.headless() ? " family (ipFamilies)" : "") + ", so its " +
                                  std::string(dp::family_name(slice.family)) +
@@ -88,7 +94,7 @@ bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
       return sp.name == port.name && sp.protocol == port.protocol;
     });
     const std::string what =
-        "service " + svc.ns + "/" + svc.name + " port " + quote(port.name) +
+        "service " + object_name(svc.ns, svc.name) + " port " + quote(port.name) +
         (ps.target_names[i].empty() ? "" : " (targetPort " + quote(ps.target_names[i]) + ")");
     if (it == slice.ports.end()) {
       if (running) continue;
@@ -100,7 +106,7 @@ bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     if (!ps.target_resolved[i]) {
       svc.ports[i].target_port = it->port;
       ps.target_resolved[i] = true;
-      ps.resolved_by[i] = slice.ns + "/" + slice.name;
+      ps.resolved_by[i] = object_name(slice.ns, slice.name);
     } else if (svc.ports[i].target_port != it->port) {
       // podgate has one target port per service port; Pods disagreeing on
       // what a named port means cannot be forwarded to.
@@ -114,7 +120,7 @@ bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
     // "Endpoints may be duplicated across slices" while the controller moves
     // them (EndpointSlice docs, "Duplicate endpoints"): keep the first.
     if (already_listed(ps, e.ip)) {
-      r.warning("endpoints", dp::to_string(e.ip) + " of service " + svc.ns + "/" + svc.name +
+      r.warning("endpoints", dp::to_string(e.ip) + " of service " + object_name(svc.ns, svc.name) +
                                  " is listed more than once; the first is kept");
       continue;
     }
@@ -149,6 +155,7 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
   if (svc.cluster_ip && svc.ports.empty()) {
     r.error("spec.ports", "empty; a service with a cluster IP needs at least one port");
   }
+  const std::string self = object_name(svc.ns, svc.name);
   for (size_t i = 0; i < svc.ports.size(); ++i) {
     const ServicePortConfig& port = svc.ports[i];
     const std::string p = element_path("spec.ports", i);
@@ -170,9 +177,8 @@ void validate_service(Diagnostics& diag, const PendingService& ps,
       }
     }
     for (const dp::IpAddr& vip : svc.cluster_ips()) {
-      auto [it, inserted] = vip_ports.emplace(std::make_tuple(vip, port.port, port.protocol),
-                                              svc.ns + "/" + svc.name);
-      if (!inserted && it->second != svc.ns + "/" + svc.name) {
+      auto [it, inserted] = vip_ports.emplace(std::make_tuple(vip, port.port, port.protocol), self);
+      if (!inserted && it->second != self) {
         r.error(key_path(p, "port"),
                 vip_port_text(vip, what) + " is already served by service " + it->second);
       }
@@ -199,8 +205,8 @@ std::vector<dp::Family> endpoint_families(const PendingService& ps) {
 
 std::string describe(std::optional<size_t> item, std::string_view kind, const ObjectMeta& m) {
   std::string s = item ? element_path("items", *item) + " " : std::string();
-  s += kind.empty() ? std::string("object") : std::string(kind);
-  if (!m.name.empty()) s += " " + m.ns + "/" + m.name;
+  s += kind.empty() ? std::string("object") : plain_or_quoted(kind);
+  if (!m.name.empty()) s += " " + object_name(m.ns, m.name);
   return s;
 }
 
@@ -283,7 +289,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     auto [it, inserted] = by_name.emplace(std::make_pair(svc.ns, svc.name), i);
     if (!inserted) {
       Reader(diag, services[i].where)
-          .error("", "service " + svc.ns + "/" + svc.name + " is already defined by " +
+          .error("", "service " + object_name(svc.ns, svc.name) + " is already defined by " +
                          services[it->second].where);
     }
   }
@@ -294,7 +300,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
     auto [it, inserted] = slice_names.emplace(std::make_pair(slice.ns, slice.name), &slice);
     if (!inserted) {
       Reader(diag, slice.where)
-          .error("", "EndpointSlice " + slice.ns + "/" + slice.name + " is already defined by " +
+          .error("", "EndpointSlice " + object_name(slice.ns, slice.name) + " is already defined by " +
                          it->second->where);
     }
   }
@@ -308,7 +314,7 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
       });
       if (running == known.end()) {
         Reader(diag, slice.where)
-            .warning("", "skipped: its service " + slice.ns + "/" + slice.service +
+            .warning("", "skipped: its service " + object_name(slice.ns, slice.service) +
                              " is neither in the input nor running");
         continue;
       }

@@ -858,4 +858,14 @@ ports = [ { port = 80, target_port = 80000 } ]
   EXPECT_THAT(bad.error().message, ::testing::HasSubstr("80000 is not in 1..65535"));
 }
 
+// A key is input: one with a control byte is written escaped, so the
+// message cannot clear the screen of whoever reads it (issue 15).
+TEST(ServiceFragment, AnUnknownKeyIsWrittenEscaped) {
+  auto r = parse_services("[[services]]\n\"\\u001b[2J\" = 1\nnamespace = \"default\"\n", "f.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.find('\x1b'), std::string::npos) << r.error().message;
+  EXPECT_THAT(r.error().message,
+              ::testing::HasSubstr("f.toml:2:1: services[0]: unknown key \"\\x1b[2J\"; allowed: "));
+}
+
 }  // namespace podgate::ctl

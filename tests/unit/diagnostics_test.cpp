@@ -92,5 +92,13 @@ TEST(Diagnostics, PathsNameKeysAndElements) {
   EXPECT_EQ(quote("a\"b\\\x1b"), "\"a\\\"b\\\\\\x1b\"");
 }
 
+TEST(Diagnostics, NamesAndKeysFromTheInputAreQuotedOnlyWhenNotPlain) {
+  EXPECT_EQ(plain_or_quoted("default/web"), "default/web");
+  EXPECT_EQ(plain_or_quoted("default/\x1b[2J"), "\"default/\\x1b[2J\"");
+  EXPECT_EQ(input_key_path("metadata", "name"), "metadata.name");
+  EXPECT_EQ(input_key_path("metadata", "a\"b"), "metadata[\"a\\\"b\"]");
+  EXPECT_EQ(input_key_path("", "\x07"), "[\"\\x07\"]");
+}
+
 }  // namespace
 }  // namespace podgate::ctl

@@ -365,6 +365,22 @@ TEST(HealthCheckAnnotation, MistakesNameTheAnnotationAndTheKey) {
       << in.error().message;
 }
 
+// The annotation's keys are input: one with a control byte is written
+// escaped, whether the key is unknown or its value is of no type a key takes.
+TEST(HealthCheckAnnotation, KeysWithControlBytesAreWrittenEscaped) {
+  auto in = import_k8s_objects(k8s_service("{\"kind\": \"tcp\", \"\\u001b[2J\": 1}"), "k8s.json");
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().message.find('\x1b'), std::string::npos) << in.error().message;
+  EXPECT_NE(in.error().message.find("health_check: unknown key \"\\x1b[2J\"; allowed: kind, "),
+            std::string::npos)
+      << in.error().message;
+  in = import_k8s_objects(k8s_service("{\"kind\": \"tcp\", \"\\u001b[2J\": {}}"), "k8s.json");
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().message.find('\x1b'), std::string::npos) << in.error().message;
+  EXPECT_NE(in.error().message.find("health_check[\"\\x1b[2J\"]: a object; allowed: "), std::string::npos)
+      << in.error().message;
+}
+
 // ---- effect: what the snapshot builder makes of health ----
 
 struct Effect {

@@ -36,6 +36,14 @@ TEST(JsonInput, ArrayIndexesCountPrimitivesAndContainers) {
   EXPECT_EQ(*in.duplicate, "x[3].k");
 }
 
+// A key is input: in a path, one with a control byte (or a quote) is
+// written quoted and escaped, as metadata.annotations["podgate.io/..."] is.
+TEST(JsonInput, ADuplicateKeyWithAControlByteIsNamedEscaped) {
+  JsonInput in = parse_json_input("{\"a\": {\"\\u001b[2J\": 1, \"\\u001b[2J\": 2}}");
+  ASSERT_TRUE(in.duplicate);
+  EXPECT_EQ(*in.duplicate, "a[\"\\x1b[2J\"]");
+}
+
 TEST(JsonInput, SyntaxErrorsKeepTheParsersWords) {
   JsonInput in = parse_json_input("{\"a\": ");
   ASSERT_TRUE(in.syntax);

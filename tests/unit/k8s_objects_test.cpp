@@ -766,6 +766,24 @@ TEST(K8sError, OtherKindIsAnErrorNamingKindAndName) {
   EXPECT_THAT(msg, HasSubstr("items[1] Deployment default/web: kind: \"Deployment\" is not supported"));
 }
 
+// kind and metadata.name are input: the object's name in a message is
+// written escaped when it holds a control byte (issue 15).
+TEST(K8sError, KindAndNameWithControlBytesAreWrittenEscaped) {
+  json obj = {{"apiVersion", "v1"}, {"kind", "\x1b[2J"},
+              {"metadata", {{"name", "web\x1b]0;x\x07"}, {"namespace", "default"}}}};
+  const std::string msg = run_error(obj);
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  EXPECT_EQ(msg, "in.json: \"\\x1b[2J\" \"default/web\\x1b]0;x\\x07\": kind: \"\\x1b[2J\" is not "
+                 "supported; allowed: Service, EndpointSlice, or a List of them");
+
+  json slice = web_slice(8080);
+  slice["metadata"]["labels"]["kubernetes.io/service-name"] = "web\x1b[2J";
+  K8sImport imp = run_ok(slice);
+  ASSERT_EQ(imp.warnings.size(), 1u);
+  EXPECT_EQ(imp.warnings[0].find('\x1b'), std::string::npos) << imp.warnings[0];
+  EXPECT_THAT(imp.warnings[0], HasSubstr("its service \"default/web\\x1b[2J\" is neither"));
+}
+
 TEST(K8sError, V1EndpointsPointToEndpointSlices) {
   json eps = {{"apiVersion", "v1"}, {"kind", "Endpoints"},
               {"metadata", {{"name", "web"}, {"namespace", "default"}}}};
