@@ -2,6 +2,7 @@
 #include "control/config/config_health.hpp"
 
 #include <charconv>
+#include <limits>
 
 #include "control/config/json_input.hpp"
 #include "control/config/validate.hpp"
@@ -185,6 +186,18 @@ std::optional<std::pair<std::string, std::string>> health_check_problem(const Se
 
 namespace {
 
+// The integer keys of a check and their ranges: read_health_check() reads
+// them by these, and parse_health_check_json() names by them a number
+// beyond TOML's integers.
+struct IntegerKey {
+  std::string_view name;
+  int64_t lo;
+  int64_t hi;
+};
+constexpr IntegerKey kRise{"rise", 1, kMaxHealthRiseFall};
+constexpr IntegerKey kFall{"fall", 1, kMaxHealthRiseFall};
+constexpr IntegerKey kPort{"port", kMinPort, kMaxPort};
+
 // Which keys a kind takes beyond the common ones.
 bool http_key(std::string_view k) {
   return k == "method" || k == "path" || k == "host" || k == "expect_status";
@@ -245,9 +258,9 @@ void read_health_check(ConfigReader& r, const toml::table& t, std::string_view p
   }
   read_duration(r, *ht, p, "interval", h.interval_ms);
   read_duration(r, *ht, p, "timeout", h.timeout_ms);
-  r.get_u32(*ht, p, "rise", 1, kMaxHealthRiseFall, h.rise);
-  r.get_u32(*ht, p, "fall", 1, kMaxHealthRiseFall, h.fall);
-  if (auto port = r.get_int(*ht, p, "port", kMinPort, kMaxPort)) h.port = static_cast<uint16_t>(*port);
+  r.get_u32(*ht, p, kRise.name, kRise.lo, kRise.hi, h.rise);
+  r.get_u32(*ht, p, kFall.name, kFall.lo, kFall.hi, h.fall);
+  if (auto port = r.get_int(*ht, p, kPort.name, kPort.lo, kPort.hi)) h.port = static_cast<uint16_t>(*port);
   auto checked = [&](std::string_view key, std::optional<std::string> (*bad)(std::string_view),
                      std::string& out) {
     auto s = r.get_string(*ht, p, key);
@@ -324,19 +337,33 @@ void read_health_check(ConfigReader& r, const toml::table& t, std::string_view p
 
 namespace {
 
+// Whether JSON integer `j` is beyond TOML's (int64_t): an unsigned one
+// past INT64_MAX, out of every key's range.
+bool beyond_toml(const nlohmann::json& j) {
+  return j.is_number_unsigned() &&
+         j.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+}
+
+// JSON integer `j` as a TOML integer: one beyond TOML's becomes INT64_MAX,
+// which every key refuses as it refuses `j` (get<int64_t>() wrapped it
+// around to a negative number, which messages then named).
+int64_t toml_integer(const nlohmann::json& j) {
+  return beyond_toml(j) ? std::numeric_limits<int64_t>::max() : j.get<int64_t>();
+}
+
 // Inserts a JSON value as the toml++ node the reader expects; false when
 // the annotation holds something no key takes (an object, null, a float).
 bool insert_as_toml(toml::table& t, const std::string& key, const nlohmann::json& j) {
   if (j.is_string()) return t.insert(key, j.get<std::string>()).second;
   if (j.is_boolean()) return t.insert(key, j.get<bool>()).second;
-  if (j.is_number_integer()) return t.insert(key, j.get<int64_t>()).second;
+  if (j.is_number_integer()) return t.insert(key, toml_integer(j)).second;
   if (!j.is_array()) return false;
   toml::array a;
   for (const auto& e : j) {
     if (e.is_string()) {
       a.push_back(e.get<std::string>());
     } else if (e.is_number_integer()) {
-      a.push_back(e.get<int64_t>());
+      a.push_back(toml_integer(e));
     } else {
       return false;
     }
@@ -356,6 +383,13 @@ Result<HealthCheckConfig> parse_health_check_json(std::string_view text, const S
   }
   toml::table check;
   for (const auto& [key, value] : in.value.items()) {
+    // The reader would name INT64_MAX; the range keys name the number as written.
+    for (const IntegerKey& k : {kRise, kFall, kPort}) {
+      if (key == k.name && beyond_toml(value)) {
+        return make_error(ErrorCode::kInvalidConfig,
+                          key_path("health_check", key) + ": " + not_in_range(value.dump(), k.lo, k.hi));
+      }
+    }
     if (!insert_as_toml(check, key, value)) {
       return make_error(ErrorCode::kInvalidConfig,
                         input_key_path("health_check", key) + ": a " + std::string(value.type_name()) +

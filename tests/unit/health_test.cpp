@@ -365,6 +365,27 @@ TEST(HealthCheckAnnotation, MistakesNameTheAnnotationAndTheKey) {
       << in.error().message;
 }
 
+// JSON has integers beyond TOML's int64_t: one is out of every key's range,
+// and the message names it as written, not wrapped around to -1.
+TEST(HealthCheckAnnotation, ANumberBeyondInt64IsNamedAsWritten) {
+  auto in = import_k8s_objects(k8s_service(R"({"kind": "tcp", "rise": 18446744073709551615})"),
+                               "k8s.json");
+  ASSERT_FALSE(in);
+  EXPECT_EQ(in.error().message,
+            "k8s.json: Service default/web: metadata.annotations[\"podgate.io/health-check\"]: "
+            "health_check.rise: 18446744073709551615 is not in 1..100");
+  in = import_k8s_objects(k8s_service(R"({"kind": "tcp", "port": 9223372036854775808})"), "k8s.json");
+  ASSERT_FALSE(in);
+  EXPECT_NE(in.error().message.find("health_check.port: 9223372036854775808 is not in 1..65535"),
+            std::string::npos)
+      << in.error().message;
+  in = import_k8s_objects(k8s_service(R"({"kind": 18446744073709551615})"), "k8s.json");
+  ASSERT_FALSE(in);
+  EXPECT_NE(in.error().message.find("health_check.kind: expected a string, found an integer"),
+            std::string::npos)
+      << in.error().message;
+}
+
 // The annotation's keys are input: one with a control byte is written
 // escaped, whether the key is unknown or its value is of no type a key takes.
 TEST(HealthCheckAnnotation, KeysWithControlBytesAreWrittenEscaped) {
