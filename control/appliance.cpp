@@ -20,6 +20,7 @@
 
 #include "control/config/config_writer.hpp"
 #include "control/config/memory_plan.hpp"
+#include "control/config/start_settings.hpp"
 #include "control/config/validate.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
@@ -185,9 +186,11 @@ Result<void> Appliance::reload_unguarded() {
   const Config& running = config();
   auto next = load_config(running.source);
   if (!next) return std::move(next).error();
-  // What DPDK was set up with cannot change without a restart.
-  if (!(next->eal == running.eal) || !(next->dataplane == running.dataplane) ||
-      !(next->ports == running.ports) || !(next->announce == running.announce)) {
+  // What DPDK was set up with cannot change without a restart.  Compared
+  // with defaults resolved: a file that spells one out changes nothing.
+  std::vector<dp::ClientAddress> clients;  // what start chose, or was told
+  for (const dp::PortInfo& p : ports_) clients.push_back(p.client);
+  if (!(start_settings(*next, clients) == start_settings(running, clients))) {
     return make_error(ErrorCode::kInvalidConfig,
                       running.source + ": [eal], [dataplane], [[ports]] and [announce] cannot change "
                                        "on reload; restart podgate to change them");

@@ -22,6 +22,7 @@
 
 #include "control/config/config_writer.hpp"
 #include "control/config/memory_plan.hpp"
+#include "control/config/start_settings.hpp"
 #include "control/config/validate.hpp"
 #include "control/admin/control_changes.hpp"
 #include "control/admin/control_commands.hpp"
@@ -50,31 +51,6 @@ int worker_main(void* arg) {
 dp::FlowTimeouts timeouts_of(const DataplaneConfig& d) {
   return dp::FlowTimeouts{d.tcp_syn_timeout * 1000, d.tcp_established_timeout * 1000,
                           d.tcp_closing_timeout * 1000, d.udp_timeout * 1000};
-}
-
-// Which address of a packet on ports[i] is the client's: as configured, or
-// the destination on a port that reaches an endpoint of the config (its
-// connected subnet holds one, or a route through it does), else the
-// source.  It decides RSS and whom a worker hands a packet to, so a wrong
-// choice costs speed, never correctness.
-dp::ClientAddress client_address(const Config& cfg, size_t i) {
-  const PortConfig& port = cfg.ports[i];
-  if (port.client_address) return *port.client_address;
-  auto reached_here = [&](dp::Ip4 ip) {
-    if (port.address.contains(ip)) return true;
-    for (const RouteConfig& r : cfg.routes) {
-      if (r.prefix.contains(ip) && port.address.contains(r.via)) return true;
-    }
-    return false;
-  };
-  for (const ServiceConfig& svc : cfg.services) {
-    for (const EndpointConfig& ep : svc.endpoints) {
-      if (ep.ip.family == dp::Family::kIpv4 && reached_here(ep.ip.as_v4())) {
-        return dp::ClientAddress::kDestination;
-      }
-    }
-  }
-  return dp::ClientAddress::kSource;
 }
 
 }  // namespace
@@ -189,7 +165,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   for (size_t i = 0; i < cfg.ports.size(); ++i) {
     const PortConfig& pc = cfg.ports[i];
     dp::PortRequest req;
-    req.client = client_address(cfg, i);
+    req.client = choose_client_address(cfg, i);  // kept in ports_ for reload's start_settings()
     req.name = pc.name;
     req.device = pc.device;
     req.mac = pc.mac;

@@ -62,7 +62,7 @@ struct PortConfig {
   std::optional<uint16_t> mtu;     // left to the device when absent
   // Which address of a packet arriving here is the client's (RSS and flow
   // ownership, dataplane/ownership.hpp); absent: chosen at start from the
-  // endpoints (Appliance::client_address).
+  // endpoints (choose_client_address(), control/config/start_settings.hpp).
   std::optional<dp::ClientAddress> client_address;
   // The exception path (control/exception/kernel_twins.hpp): the name of
   // the kernel interface that twins this port; empty: none.  It takes at

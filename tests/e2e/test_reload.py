@@ -221,6 +221,28 @@ class ReloadRefusalTest(unittest.TestCase):
         self.write(self.good)
         self.ask(command="reload")
 
+    def test_a_file_that_spells_out_the_defaults_reloads(self):
+        # ipv6_flow_table_size absent is a quarter of flow_table_size (16384
+        # here); the pods port, which reaches the Pods, takes the client's
+        # address as the destination, the uplink as the source.  Spelled
+        # out, they set up nothing new: the reload is applied.  Another
+        # value is refused as before.
+        spelled = self.app.base_config().replace(
+            "flow_table_size = 16384\n", "flow_table_size = 16384\nipv6_flow_table_size = 4096\n", 1)
+        spelled = spelled.replace('address = "192.0.2.1/24"\n',
+                                  'address = "192.0.2.1/24"\nclient_address = "source"\n', 1)
+        spelled = spelled.replace('address = "172.17.0.1/16"\n',
+                                  'address = "172.17.0.1/16"\nclient_address = "destination"\n', 1)
+        self.assertEqual(spelled.count("client_address"), 2)
+        self.assertIn("ipv6_flow_table_size = 4096", spelled)
+        self.assertIsNone(self.sighup(spelled + services(added=True)), "the reload was refused")
+        self.assertEqual(dig(ADDED), ("NOERROR", [ADDED_VIP]))
+        self.assertEqual(self.forwarding(), {"my-app-0", "my-app-1"})
+        self.refuse_by_podgatectl(spelled.replace('client_address = "destination"', 'client_address = "source"')
+                                  + services(), "[eal], [dataplane], [[ports]] and [announce] cannot change on reload")
+        self.write(self.good)
+        self.ask(command="reload")
+
     def test_dns_service_ip_reloads_without_kernel_twins(self):
         # Only a kernel twin holds the DNS VIP at start (its /32 and TCP
         # listener); without one the VIP is the dataplane's, which each
