@@ -206,7 +206,7 @@ std::vector<dp::Family> endpoint_families(const PendingService& ps) {
 std::string describe(std::optional<size_t> item, std::string_view kind, const ObjectMeta& m) {
   std::string s = item ? element_path("items", *item) + " " : std::string();
   s += kind.empty() ? std::string("object") : plain_or_quoted(kind);
-  if (!m.name.empty()) s += " " + object_name(m.ns, m.name);
+  if (!m.name.empty()) s.append(1, ' ').append(object_name(m.ns, m.name));  // not " " + ...: -Wrestrict at -O3
   return s;
 }
 
