@@ -165,7 +165,7 @@ void Worker::poll_once() noexcept {
   if (flows6_.size() != 0) flows6_.expire_some(now_, kExpiryFlowsPerPoll);
   // Also the flows that lookups and inserts found expired and freed.
   counters_.flows_expired.add(flows_.take_expired() + flows6_.take_expired());
-  if (now_ != fragments_swept_at_) [[unlikely]] sweep_fragments();
+  if (static_cast<int32_t>(now_ - fragments_sweep_due_) >= 0) [[unlikely]] sweep_fragments();
   if (query_.asked()) query_.step(flows_, flows6_, now_);
   counters_.flow_entries.set(flows_.size() + flows6_.size());
   if (punted_) [[unlikely]] {

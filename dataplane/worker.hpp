@@ -407,7 +407,7 @@ class Worker : public DpObject {
   template <Family F>
   void forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, FragmentPart part, rte_be16_t sport,
                         rte_be16_t dport) noexcept;
-  // Expired fragment contexts let go of, a few at most once a millisecond
+  // Expired fragment contexts let go of, a few at a time, when due
   // (poll_once()).
   void sweep_fragments() noexcept;
   template <Family F>
@@ -553,7 +553,7 @@ class Worker : public DpObject {
   uint32_t half_open_per_poll_;  // half-open flows freed per loop, at most
   uint64_t tsc_per_ms_;
   uint32_t now_ = 0;
-  uint32_t fragments_swept_at_ = 0;  // now_ at the last sweep_fragments()
+  uint32_t fragments_sweep_due_ = 0;  // now_ at which sweep_fragments() runs next
   uint32_t idle_polls_ = 0;  // consecutive polls that received nothing (run())
   bool punted_ = false;      // this poll punted a packet: ring the doorbell at its end
   std::atomic<const char*> idle_mode_{"starting"};
