@@ -18,6 +18,7 @@
 #include "control/dns/message.hpp"
 #include "control/log.hpp"
 #include "control/config/validate.hpp"
+#include "control/publish/service_traffic.hpp"
 
 namespace podgate::ctl {
 
@@ -68,30 +69,6 @@ json traffic_json(const TrafficTotals& t) {
   return {{"packets_in", t.packets_in},       {"bytes_in", t.bytes_in},
           {"packets_out", t.packets_out},     {"bytes_out", t.bytes_out},
           {"flows_created", t.flows_created}, {"flows_active", t.flows_active()}};
-}
-
-// The stats slots' key of a service port at `vip` (either family).
-SlotService slot_service(const dp::IpAddr& vip, const ServicePortConfig& p) {
-  return SlotService{vip, dp::to_be16(p.port), p.protocol};
-}
-
-// A service port's totals: what its VIPs of both families forwarded.
-TrafficTotals port_traffic(const StatsSlots& slots, const ServiceConfig& s, const ServicePortConfig& p) {
-  TrafficTotals t;
-  for (const dp::IpAddr& vip : s.cluster_ips()) t += slots.service(slot_service(vip, p));
-  return t;
-}
-
-// An endpoint's totals on a service port, counted under the VIP of its own
-// family (a family's VIP forwards to its own family's endpoints); zeros
-// for an endpoint without a slot.
-TrafficTotals endpoint_traffic(const StatsSlots& slots, const ServiceConfig& s, const ServicePortConfig& p,
-                               const EndpointConfig& e) {
-  for (const dp::IpAddr& vip : s.cluster_ips()) {
-    if (vip.family != e.ip.family) continue;
-    if (auto t = slots.endpoint(SlotKey{slot_service(vip, p), e.ip, dp::to_be16(p.target_port)})) return *t;
-  }
-  return {};
 }
 
 // The running services as they are now, for a reply written over many loop
