@@ -85,10 +85,10 @@ Result<void> Appliance::apply(Registry::Proposal next) {
   // it.  So the slots it uses are kept first, and memory running out from
   // here is reported as what it is, not as "nothing was changed".
   slots_guard.published = true;
-  slots_->commit_taken();
   build_whole_next_ = false;
   std::string behind;
   try {
+    slots_->commit_taken();
     std::vector<dp::Ip4> statics;
     for (const NeighborConfig& n : view.neighbors) statics.push_back(n.ip);
     punt_->set_static_neighbors(statics);

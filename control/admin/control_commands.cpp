@@ -89,7 +89,7 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
   const ServiceList& list = app.config().services;
   for (size_t i = 0; i < list.size() && ports->size() < max_ports; ++i) {
     const ServiceConfig& s = list[i];
-    if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;  // not forwarded
+    if (!counts_traffic(s)) continue;  // not forwarded
     for (size_t p = 0; p < s.ports.size() && ports->size() < max_ports; ++p) {
       ports->push_back({list.shared(i), p});
     }
@@ -523,7 +523,7 @@ ServiceTraffic metrics_traffic(const Appliance& app) {
   const StatsSlots* slots = &app.stats_slots();
   ServiceTraffic t;
   t.services = services_now(app);
-  t.counted = [](const ServiceConfig& s) { return s.type == ServiceType::kClusterIp && s.cluster_ip.has_value(); };
+  t.counted = counts_traffic;
   t.port = [slots](const ServiceConfig& s, const ServicePortConfig& p) { return port_traffic(*slots, s, p); };
   t.endpoint = [slots](const ServiceConfig& s, const ServicePortConfig& p, const EndpointConfig& e) {
     return endpoint_traffic(*slots, s, p, e);

@@ -11,6 +11,7 @@
 
 #include "control/config/memory_plan.hpp"
 #include "control/publish/service_port_build.hpp"
+#include "control/publish/service_traffic.hpp"
 #include "dataplane/maglev.hpp"
 
 namespace podgate::ctl {
@@ -218,6 +219,7 @@ class Builder {
       }
     }
     for (size_t i = 0; i < cfg_.services.size(); ++i) added_.push_back(i);
+    if (in_.slots != nullptr) in_.slots->claims_complete();
   }
 
   uint32_t take_id(const std::string& name) {
@@ -241,6 +243,7 @@ class Builder {
       removed_ids_.emplace(r->config->ns + "/" + r->config->name, r->id);
       for (const DataPtr& d : r->ports) old_ports_.emplace(pack(dp::ServiceKey{d->vip, d->port, d->proto, 0}), d);
       delta_->removed.push_back(r->config.get());
+      if (in_.slots != nullptr) unclaim_ports(*in_.slots, *r->config);
       if (forwards(*r->config)) delta_->vip_changes.emplace_back(vip_of<dp::Ip4>(*r->config)->host(), -1);
     }
     for (size_t si : added_) {
@@ -248,6 +251,7 @@ class Builder {
       BuiltService b;
       b.config = cfg_.services.shared(si);
       b.id = take_id(svc.ns + "/" + svc.name);
+      if (in_.slots != nullptr) claim_ports(*in_.slots, svc);
       if (forwards(svc)) {
         delta_->vip_changes.emplace_back(vip_of<dp::Ip4>(svc)->host(), +1);
         build_ports(svc, b);

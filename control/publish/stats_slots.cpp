@@ -1,6 +1,7 @@
 #include "control/publish/stats_slots.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace podgate::ctl {
 
@@ -60,6 +61,67 @@ uint16_t StatsSlots::slot_for(const SlotKey& key) {
   return s.index;
 }
 
+void StatsSlots::claim(ServicePortId port, std::vector<SlotService> vips) {
+  claims_.emplace_back(std::move(port), std::move(vips));
+}
+
+void StatsSlots::unclaim(ServicePortId port) { unclaims_.push_back(std::move(port)); }
+
+void StatsSlots::commit_taken() {
+  since_commit_.clear();
+  // Taken first, so memory running out below leaves no claim for the next
+  // build (whose caller then builds whole: claims_complete() mends all).
+  auto claims = std::exchange(claims_, {});
+  const auto unclaims = std::exchange(unclaims_, {});
+  const bool complete = std::exchange(claims_complete_, false);
+  std::sort(claims.begin(), claims.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  const auto claimed = [&claims](const ServicePortId& port) {
+    auto it = std::lower_bound(claims.begin(), claims.end(), port,
+                               [](const auto& c, const ServicePortId& p) { return c.first < p; });
+    return it != claims.end() && it->first == port;
+  };
+  // Service ports not in the published snapshot: forgotten.
+  if (complete) {
+    std::erase_if(ports_, [&](const auto& p) { return !claimed(p.first); });
+  } else {
+    for (const ServicePortId& port : unclaims) {
+      if (!claimed(port)) ports_.erase(port);
+    }
+  }
+  for (const auto& [port, vips] : claims) count_vips(ports_[port], vips);
+}
+
+void StatsSlots::count_vips(PortCount& count, const std::vector<SlotService>& vips) {
+  // A VIP port that left: what it counted here stays this service port's.
+  std::erase_if(count.vips, [&](const auto& had) {
+    if (std::find(vips.begin(), vips.end(), had.first) != vips.end()) return false;
+    TrafficTotals t = service(had.first);
+    t -= had.second;
+    count.carried += t;
+    return true;
+  });
+  // A VIP port that joined: from its totals now.
+  for (const SlotService& vip : vips) {
+    const bool had = std::any_of(count.vips.begin(), count.vips.end(),
+                                 [&](const auto& v) { return v.first == vip; });
+    if (had) continue;
+    rebase(vip);
+    count.vips.emplace_back(vip, service(vip));
+  }
+}
+
+void StatsSlots::rebase(const SlotService& service) {
+  auto it = by_key_.lower_bound(SlotKey{service, dp::IpAddr{}, 0});
+  for (; it != by_key_.end() && it->first.service == service; ++it) {
+    Slot& s = it->second;
+    const TrafficTotals now = read_(s.index);
+    TrafficTotals counted = now;
+    counted -= s.base;
+    retired_[service] += counted;
+    s.base = now;
+  }
+}
+
 void StatsSlots::abandon() {
   // Newest first, so a slot index goes back onto the free stack where it
   // came from.
@@ -75,6 +137,9 @@ void StatsSlots::abandon() {
     }
   }
   since_commit_.clear();
+  claims_.clear();
+  unclaims_.clear();
+  claims_complete_ = false;
 }
 
 void StatsSlots::retain(const dp::Snapshot& snap, uint64_t now_ms) {
@@ -146,6 +211,17 @@ TrafficTotals StatsSlots::service(const SlotService& service) const {
   if (auto r = retired_.find(service); r != retired_.end()) t = r->second;
   auto it = by_key_.lower_bound(SlotKey{service, dp::IpAddr{}, 0});
   for (; it != by_key_.end() && it->first.service == service; ++it) t += totals(it->second);
+  return t;
+}
+
+TrafficTotals StatsSlots::service_port(const ServicePortId& port) const {
+  auto it = ports_.find(port);
+  if (it == ports_.end()) return {};
+  TrafficTotals t = it->second.carried;
+  for (const auto& [vip, joined] : it->second.vips) {
+    t += service(vip);
+    t -= joined;
+  }
   return t;
 }
 

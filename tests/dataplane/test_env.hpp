@@ -412,6 +412,7 @@ class Dataplane {
     ctl::SnapshotInputs in{&cfg, macs, publisher_->current(), ++generation_, slots_.get()};
     auto r = publisher_->publish(ctl::build_snapshot(in));
     if (!r) throw std::runtime_error("publish: " + r.error().message);
+    slots_->commit_taken();
     slots_->retain(*publisher_->current(), clock_ms_);
   }
 

@@ -2,9 +2,14 @@
 // per-service totals monotonic (control/publish/stats_slots.hpp).
 #include "control/publish/stats_slots.hpp"
 
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "control/config/config.hpp"
+#include "control/publish/service_traffic.hpp"
+#include "control/publish/snapshot_builder.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -174,6 +179,22 @@ TEST(StatsSlots, IPv6EndpointsHaveTheirOwnSlotsAndAreReleasedWithTheirServicePor
   EXPECT_EQ(slots.in_use(), 1u);
 }
 
+TEST(StatsSlots, AnAbandonedBuildsClaimsAreDropped) {
+  Counters c;
+  StatsSlots slots(c.reader(), 1000, 16);
+  const ServicePortId web{"default/web", 80, dp::Proto::kTcp};
+  const uint16_t a = slots.slot_for(kWeb, pod(1));
+  slots.claim(web, {SlotService::of(kWeb)});
+  slots.commit_taken();
+  c.traffic(a, 10, 1);
+  slots.unclaim(web);  // a build without the service, refused
+  slots.abandon();
+  slots.commit_taken();  // the next publication
+  EXPECT_EQ(slots.service_port(web).packets_in, 10u);
+  c.traffic(a, 1, 0);
+  EXPECT_EQ(slots.service_port(web).packets_in, 11u);
+}
+
 TEST(StatsSlots, ActiveFlowsAreCreatedMinusEnded) {
   TrafficTotals t;
   t.flows_created = 5;
@@ -181,6 +202,194 @@ TEST(StatsSlots, ActiveFlowsAreCreatedMinusEnded) {
   EXPECT_EQ(t.flows_active(), 2u);
   t.flows_ended = 6;  // read while a worker was between the two counters
   EXPECT_EQ(t.flows_active(), 0u);
+}
+
+// ---- a service port's totals across publications (service_traffic.hpp) ----
+
+constexpr const char* kNetwork = R"(
+[[ports]]
+name = "uplink"
+device = "net_null0"
+address = "192.0.2.1/24"
+address6 = "2001:db8:1::1/64"
+[[ports]]
+name = "pods"
+device = "net_null1"
+address = "172.17.0.1/16"
+address6 = "fd00:10:244::1/64"
+)";
+
+// A service with one port, 80 -> 8080/TCP, at `cluster_ips` (a TOML array).
+std::string service(const std::string& name, const std::string& cluster_ips, const std::string& endpoints) {
+  return "[[services]]\nnamespace = \"default\"\nname = \"" + name + "\"\ncluster_ips = " + cluster_ips +
+         "\nports = [{ name = \"http\", port = 80, target_port = 8080 }]\nendpoints = [" + endpoints + "]\n";
+}
+
+// Snapshots built and published as Appliance::apply does (the slots
+// committed, then released or retained), read as `stats` and /metrics do.
+class Publications {
+ public:
+  explicit Publications(bool incremental) : incremental_(incremental) {}
+
+  void publish(const std::string& services) {
+    auto cfg = parse_config(std::string(kNetwork) + services, "test.toml");
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+    const Config next = std::move(*cfg);
+    const ServiceDiff changes = diff_services(config_.services, next.services);
+    SnapshotInputs in{&next, {dp::MacAddr{{2, 0, 0, 0, 0, 1}}, dp::MacAddr{{2, 0, 0, 0, 0, 2}}},
+                      snap_.get(), ++generation_, &slots_, incremental_ && snap_ ? &changes : nullptr};
+    BuildStats stats;
+    auto built = build_snapshot(in, &stats);
+    EXPECT_EQ(stats.incremental, in.changes != nullptr) << "the build this test means";
+    slots_.commit_taken();
+    if (stats.incremental) {
+      slots_.release(stats.dropped, *built, now_ms_);
+      slots_.release(stats.dropped6, *built, now_ms_);
+    } else {
+      slots_.retain(*built, now_ms_);
+    }
+    old_.push_back(std::move(snap_));  // flows may still carry its slots
+    snap_ = std::move(built);
+    config_ = next;
+  }
+
+  // Packets in through `endpoint` ("ip") of `vip` port 80, as a worker counts them.
+  void traffic(const char* vip, const char* endpoint, uint64_t packets) {
+    const dp::IpAddr v = *dp::parse_ip(vip);
+    const dp::IpAddr e = *dp::parse_ip(endpoint);
+    uint16_t slot = dp::kUntrackedSlot;
+    if (v.is_v4()) {
+      const dp::ServiceData* d = snap_->find_service(v.as_v4(), dp::to_be16(80), dp::Proto::kTcp);
+      if (d != nullptr) slot = d->slot_of(dp::Backend{e.as_v4(), dp::to_be16(8080), 0});
+    } else {
+      const dp::ServiceData6* d = snap_->find_service(v.as_v6(), dp::to_be16(80), dp::Proto::kTcp);
+      if (d != nullptr) slot = d->slot_of(dp::Backend6{e.as_v6(), dp::to_be16(8080), 0});
+    }
+    ASSERT_NE(slot, dp::kUntrackedSlot) << vip << " -> " << endpoint << " has no slot";
+    counters_.traffic(slot, packets, 1);
+  }
+
+  // Time passes: quarantines that are over end.
+  void advance(uint64_t ms) {
+    now_ms_ += ms;
+    slots_.reclaim(now_ms_);
+  }
+
+  // The packets in of service `name`'s port 80 as `stats` reports them.
+  uint64_t port_packets(const std::string& name) const {
+    const ServiceConfig& s = find(name);
+    return port_traffic(slots_, s, s.ports.at(0)).packets_in;
+  }
+  uint64_t endpoint_packets(const std::string& name, const char* endpoint) const {
+    const ServiceConfig& s = find(name);
+    for (const EndpointConfig& e : s.endpoints) {
+      if (e.ip == *dp::parse_ip(endpoint)) return endpoint_traffic(slots_, s, s.ports.at(0), e).packets_in;
+    }
+    ADD_FAILURE() << name << " has no endpoint " << endpoint;
+    return 0;
+  }
+
+  StatsSlots& slots() { return slots_; }
+  static constexpr uint64_t kQuarantineMs = 1000;
+
+ private:
+  const ServiceConfig& find(const std::string& name) const {
+    for (const ServiceConfig& s : config_.services) {
+      if (s.name == name) return s;
+    }
+    throw std::runtime_error("no service " + name);
+  }
+
+  bool incremental_;
+  Counters counters_;
+  StatsSlots slots_{counters_.reader(), kQuarantineMs, 16};
+  Config config_;
+  std::unique_ptr<dp::Snapshot> snap_;
+  std::vector<std::unique_ptr<dp::Snapshot>> old_;
+  uint64_t generation_ = 0;
+  uint64_t now_ms_ = 0;
+};
+
+// A service change is built incrementally (a Kubernetes apply) or whole
+// (a reload, or a change the builder cannot follow): both count alike.
+class ServicePortTotals : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Builds, ServicePortTotals, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Incremental" : "Whole"; });
+
+// A decrease to a value above zero is what Prometheus reads as a counter
+// reset: rate() spikes by the whole remaining total.
+TEST_P(ServicePortTotals, ADualStackServiceMadeSingleStackKeepsWhatItsIPv6VipCounted) {
+  Publications p(GetParam());
+  p.publish(service("web", R"(["10.96.0.20", "fd00:10:96::20"])",
+                    R"({ ip = "172.17.0.7" }, { ip = "fd00:10:244::7" })"));
+  p.traffic("10.96.0.20", "172.17.0.7", 10);
+  p.traffic("fd00:10:96::20", "fd00:10:244::7", 5);
+  ASSERT_EQ(p.port_packets("web"), 15u);
+
+  // RequireDualStack -> SingleStack: the IPv6 VIP and endpoints go.
+  p.publish(service("web", R"(["10.96.0.20"])", R"({ ip = "172.17.0.7" })"));
+  EXPECT_EQ(p.port_packets("web"), 15u) << "the IPv6 VIP's traffic stays the service's";
+  p.traffic("10.96.0.20", "172.17.0.7", 1);
+  EXPECT_EQ(p.port_packets("web"), 16u);
+  p.advance(Publications::kQuarantineMs);  // the IPv6 endpoint's slot is reclaimed
+  EXPECT_EQ(p.port_packets("web"), 16u);
+}
+
+TEST_P(ServicePortTotals, AVipADeletedServiceHadBringsNothingToTheServiceGivenIt) {
+  Publications p(GetParam());
+  const std::string web = service("web", R"(["10.96.0.20"])", R"({ ip = "172.17.0.7" })");
+  p.publish(web + service("old", R"(["10.96.0.30"])", R"({ ip = "172.17.0.9" })"));
+  p.traffic("10.96.0.30", "172.17.0.9", 50);
+  p.publish(web);  // "old" deleted
+  p.advance(Publications::kQuarantineMs);  // its slot reclaimed: its totals retired
+
+  p.publish(web + service("new", R"(["10.96.0.30"])", R"({ ip = "172.17.0.8" })"));
+  EXPECT_EQ(p.port_packets("new"), 0u) << "no jump by what \"old\" counted";
+  p.traffic("10.96.0.30", "172.17.0.8", 3);
+  EXPECT_EQ(p.port_packets("new"), 3u);
+}
+
+// A service renamed: the old name deleted and the new one given its VIP and
+// Pods in the same change, so the new one's endpoint keys are the old's.
+TEST_P(ServicePortTotals, AServiceGivenTheVipAndPodsOfOneDeletedInTheSameChangeStartsFromZero) {
+  Publications p(GetParam());
+  const std::string endpoints = R"({ ip = "172.17.0.7" })";
+  p.publish(service("old", R"(["10.96.0.30"])", endpoints));
+  p.traffic("10.96.0.30", "172.17.0.7", 50);
+  p.publish(service("new", R"(["10.96.0.30"])", endpoints));
+  EXPECT_EQ(p.port_packets("new"), 0u);
+  EXPECT_EQ(p.endpoint_packets("new", "172.17.0.7"), 0u);
+  p.traffic("10.96.0.30", "172.17.0.7", 3);
+  EXPECT_EQ(p.port_packets("new"), 3u);
+  EXPECT_EQ(p.endpoint_packets("new", "172.17.0.7"), 3u);
+}
+
+// A service port's series is absent while its service is: one created
+// again starts at 0, which Prometheus reads as the reset it is (the
+// counters of the deleted one do not come back).
+TEST_P(ServicePortTotals, AServiceDeletedAndCreatedAgainStartsFromZero) {
+  Publications p(GetParam());
+  const std::string web = service("web", R"(["10.96.0.20"])", R"({ ip = "172.17.0.7" })");
+  p.publish(web);
+  p.traffic("10.96.0.20", "172.17.0.7", 20);
+  p.publish("");
+  p.publish(web);  // within the quarantine: the endpoint's slot comes back
+  EXPECT_EQ(p.port_packets("web"), 0u);
+  EXPECT_EQ(p.endpoint_packets("web", "172.17.0.7"), 0u);
+  p.traffic("10.96.0.20", "172.17.0.7", 2);
+  EXPECT_EQ(p.port_packets("web"), 2u);
+}
+
+TEST_P(ServicePortTotals, AChangedServiceKeepsItsTotals) {
+  Publications p(GetParam());
+  const std::string vips = R"(["10.96.0.20", "fd00:10:96::20"])";
+  p.publish(service("web", vips, R"({ ip = "172.17.0.7" }, { ip = "fd00:10:244::7" })"));
+  p.traffic("10.96.0.20", "172.17.0.7", 10);
+  p.traffic("fd00:10:96::20", "fd00:10:244::7", 5);
+  p.publish(service("web", vips, R"({ ip = "172.17.0.8" }, { ip = "fd00:10:244::8" })"));  // Pods replaced
+  EXPECT_EQ(p.port_packets("web"), 15u);
+  p.advance(Publications::kQuarantineMs);
+  EXPECT_EQ(p.port_packets("web"), 15u);
 }
 
 }  // namespace
