@@ -279,14 +279,9 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
     return vip->answer(m, snap);
   });
 
-  // A released slot may be counted into until the last flow entry that
-  // carries it ends: the longest flow timeout, plus the expiry scan's lag.
-  const uint64_t longest_timeout_s =
-      std::max({dpc.tcp_syn_timeout, dpc.tcp_established_timeout, dpc.tcp_closing_timeout,
-                dpc.udp_timeout});
   a->slots_ = std::make_unique<StatsSlots>(
       [app = a.get()](uint16_t slot) { return app->traffic(slot); },
-      (longest_timeout_s + 60) * 1000);
+      dpc.stats_slot_quarantine_s() * 1000);
 
   if (auto r = a->apply(a->registry_->stage_current()); !r) return std::move(r).error();
   if (auto r = a->launch_workers(); !r) return std::move(r).error();

@@ -7,6 +7,7 @@
 // Unknown keys are errors.  Nothing falls back silently to a default.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +44,12 @@ struct DataplaneConfig {
   uint32_t tcp_established_timeout = 900;  // seconds
   uint32_t tcp_closing_timeout = 10;       // seconds, after FIN or RST
   uint32_t udp_timeout = 300;              // seconds
+  // How long a released stats slot stays quarantined (stats_slots.hpp):
+  // until the last flow entry that may carry it ends, the longest flow
+  // timeout, plus the expiry scan's lag.
+  uint64_t stats_slot_quarantine_s() const noexcept {
+    return uint64_t{std::max({tcp_syn_timeout, tcp_established_timeout, tcp_closing_timeout, udp_timeout})} + 60;
+  }
   // An idle worker (1024 polls that received nothing) sleeps this long
   // before each next poll, as l3fwd-power backs off; 0 (the default):
   // it spins, for the lowest latency on a core of its own.

@@ -1,14 +1,55 @@
 // config_warnings(): what a valid config may do but is seldom meant.  Each
 // rule here has a legitimate use, so it is a warning, not a refusal
 // (validate_config.cpp refuses what has none); conf/podgate.toml says which.
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "control/config/ip_key.hpp"
 #include "control/config/validate.hpp"
+#include "dataplane/worker_counters.hpp"
 
 namespace podgate::ctl {
+
+namespace {
+
+// The stats slots (dataplane/worker_counters.hpp) are a fixed table, one
+// per worker, not grown with the config: a slot counts one endpoint of one
+// service port (of its VIP's family) while the endpoint may hold flows.  A
+// pair without one is counted in slot 0, which is reported nowhere but in
+// the workers' totals.  An endpoint that leaves keeps its slot for the
+// quarantine while its successor takes another, so a config with more
+// than half the slots cannot replace all its endpoints at once.
+void stats_slot_warnings(const Config& config, std::vector<std::string>& out) {
+  uint64_t pairs = 0;
+  for (const ServiceConfig& s : config.services) {
+    if (s.type != ServiceType::kClusterIp || !s.cluster_ip) continue;
+    const std::vector<dp::IpAddr> vips = s.cluster_ips();
+    uint64_t endpoints = 0;
+    for (const EndpointConfig& e : s.endpoints) {
+      const bool forwarded = std::any_of(vips.begin(), vips.end(),
+                                         [&](const dp::IpAddr& v) { return v.family == e.ip.family; });
+      if (forwarded && e.keeps_flows()) ++endpoints;
+    }
+    pairs += endpoints * s.ports.size();
+  }
+  constexpr uint64_t kSlots = dp::kStatsSlots - 1;  // slot 0 is the untracked sink
+  const std::string head = "stats slots: " + std::to_string(pairs) + " (service port, endpoint) pairs";
+  if (pairs > kSlots) {
+    out.push_back(head + ", more than the " + std::to_string(kSlots) + " podgate counts: the traffic of " +
+                  std::to_string(pairs - kSlots) + " of them is in the workers' totals only, not in its "
+                  "service's or endpoint's figures (stats_slots.exhausted counts them)");
+  } else if (pairs > kSlots / 2) {
+    out.push_back(head + " of the " + std::to_string(kSlots) + " podgate counts: an endpoint that leaves "
+                  "keeps its slot for " + std::to_string(config.dataplane.stats_slot_quarantine_s()) +
+                  " s (the longest flow timeout + 60 s), so beyond " + std::to_string(kSlots - pairs) +
+                  " endpoints replaced within that time (a rolling update) the new ones' traffic is in "
+                  "the workers' totals only, not in their service's or endpoint's figures");
+  }
+}
+
+}  // namespace
 
 std::vector<std::string> config_warnings(const Config& config) {
   std::vector<std::string> out;
@@ -65,6 +106,7 @@ std::vector<std::string> config_warnings(const Config& config) {
       }
     }
   }
+  stats_slot_warnings(config, out);
   return out;
 }
 

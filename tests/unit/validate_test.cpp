@@ -175,6 +175,56 @@ TEST(Validate, APodPortBackingTwoServicePortsIsAWarning) {
                                    "default/web port 8080" + tail));
 }
 
+// The stats slots are a fixed table (dataplane/worker_counters.hpp), one
+// slot per service port and endpoint: a config with more pairs is valid,
+// and the traffic of those without a slot is in the workers' totals only.
+// `web` has two ports: 2 * n pairs.
+void web_endpoints(Config& c, uint32_t n) {
+  auto& eps = web(c).endpoints;
+  eps.clear();
+  for (uint32_t i = 0; i < n; ++i) {
+    EndpointConfig e;
+    e.ip = dp::IpAddr::v4(dp::Ip4::from_host(0xac110000 + i + 2));  // 172.17.0.2 on
+    eps.push_back(e);
+  }
+}
+
+TEST(Validate, MoreServicePortEndpointPairsThanStatsSlotsIsAWarning) {
+  Config c = base();
+  web_endpoints(c, 32768);
+  EXPECT_TRUE(validate(c).ok());
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre(
+                  "stats slots: 65536 (service port, endpoint) pairs, more than the 65535 podgate "
+                  "counts: the traffic of 1 of them is in the workers' totals only, not in its "
+                  "service's or endpoint's figures (stats_slots.exhausted counts them)"));
+}
+
+// An endpoint that leaves keeps its slot for the quarantine (the longest
+// flow timeout + 60 s: 960 s by default), so replacing every endpoint at
+// once (a rolling update of everything) needs twice the pairs.
+TEST(Validate, MoreThanHalfTheStatsSlotsIsAWarningForEndpointsReplaced) {
+  Config c = base();
+  web_endpoints(c, 16383);  // 32,766 pairs
+  EXPECT_THAT(config_warnings(c), testing::IsEmpty());
+  web_endpoints(c, 20000);
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre(
+                  "stats slots: 40000 (service port, endpoint) pairs of the 65535 podgate counts: "
+                  "an endpoint that leaves keeps its slot for 960 s (the longest flow timeout + "
+                  "60 s), so beyond 25535 endpoints replaced within that time (a rolling update) "
+                  "the new ones' traffic is in the workers' totals only, not in their service's or "
+                  "endpoint's figures"));
+  // Endpoints that hold no flows (neither ready nor serving) take no slot.
+  for (size_t i = 0; i < 2000; ++i) {
+    web(c).endpoints[i].ready = false;
+    web(c).endpoints[i].serving = false;
+  }
+  EXPECT_THAT(config_warnings(c), testing::ElementsAre(HasSubstr("36000 (service port, endpoint) pairs")));
+  c.dataplane.tcp_established_timeout = 3600;
+  EXPECT_THAT(config_warnings(c), testing::ElementsAre(HasSubstr("its slot for 3660 s")));
+}
+
 TEST(Validate, AnEndpointListedTwiceIsNamedOnce) {
   EXPECT_EQ(refusal([](Config& c) {
               web(c).endpoints.push_back(ep7(c));
