@@ -138,6 +138,17 @@ std::unique_ptr<Dataplane> make_dataplane(const std::string& config = kBaseConfi
   return make_dataplane(std::move(s));
 }
 
+// The base config on `workers` workers; with two, each port's queue is one
+// worker's (the uplink's 0, the Pods port's 1), so that packets can reach
+// a worker other than their connection's owner.
+std::unique_ptr<Dataplane> make_dataplane_on(uint32_t workers) {
+  DataplaneSetup s;
+  s.config_toml = kBaseConfig;
+  s.workers = workers;
+  if (workers > 1) s.rx = {{kUplink}, {kPods}};
+  return make_dataplane(std::move(s));
+}
+
 // --- packets -------------------------------------------------------------------
 
 const MacAddr kUplinkMac = port_mac(kUplink);
@@ -2345,11 +2356,7 @@ TEST(DpMemory, AWorkersMemoryIsOnTheNodeItsScopeNamesOrAnyWhereThatHasNone) {
 TEST(Fragments, EveryFragmentOfADatagramReachesTheSamePodNatedLikeTheFirst) {
   for (uint32_t workers : {1u, 2u}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
-    DataplaneSetup s;
-    s.config_toml = kBaseConfig;
-    s.workers = workers;
-    s.rx = workers == 1 ? std::vector<std::vector<size_t>>{} : std::vector<std::vector<size_t>>{{kUplink}, {kPods}};
-    auto d = make_dataplane(std::move(s));
+    auto d = make_dataplane_on(workers);
     const Bytes whole = big_datagram_to_echo(41000, 4000);
     const auto frags = fragment(whole, 1480, 0x1234);
     ASSERT_EQ(frags.size(), 3u);
@@ -2429,11 +2436,7 @@ TEST(Fragments, AFirstFragmentReleasingFourIntoAFullBurstLosesNone) {
     std::set<std::pair<uint32_t, uint32_t>> seen;  // (fragments' worker, connection's owner)
     for (uint16_t id = 0x7000; seen.size() < workers * workers; ++id) {
       ASSERT_LT(id, 0x7100) << "no datagram for every pair of workers";
-      DataplaneSetup s;
-      s.config_toml = kBaseConfig;
-      s.workers = workers;
-      s.rx = workers == 1 ? std::vector<std::vector<size_t>>{} : std::vector<std::vector<size_t>>{{kUplink}, {kPods}};
-      auto d = make_dataplane(std::move(s));
+      auto d = make_dataplane_on(workers);
       const uint16_t sport = static_cast<uint16_t>(41500 + id % 2);
       const auto frags = fragment(big_datagram_to_echo(sport, 8000), 1480, id);
       ASSERT_EQ(frags.size(), 6u);
@@ -2527,11 +2530,7 @@ TEST(Fragments, AFirstFragmentWhoseFlowLostItsPodStartsOverAsWhatItIs) {
   // a FragmentMeta that no hand-off wrote for it (stale bytes: here TCP's).
   for (uint32_t workers : {1u, 2u}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
-    DataplaneSetup s;
-    s.config_toml = kBaseConfig;
-    s.workers = workers;
-    s.rx = workers == 1 ? std::vector<std::vector<size_t>>{} : std::vector<std::vector<size_t>>{{kUplink}, {kPods}};
-    auto d = make_dataplane(std::move(s));
+    auto d = make_dataplane_on(workers);
     // Datagrams that need no hand-off: the uplink's worker (0) owns the
     // connection and the table its fragments meet in.
     uint16_t sport = 41800;
