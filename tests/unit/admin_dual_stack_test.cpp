@@ -19,6 +19,7 @@
 #include "control/admin/control_socket.hpp"
 #include "control/loop/event_loop.hpp"
 #include "control/publish/registry.hpp"
+#include "tests/unit/config_fixture.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -26,17 +27,7 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-constexpr const char* kConfig = R"(
-[[ports]]
-name = "uplink"
-device = "net_null0"
-address = "192.0.2.1/24"
-address6 = "2001:db8:1::1/64"
-[[ports]]
-name = "pods"
-device = "net_null1"
-address = "172.17.0.1/16"
-address6 = "fd00:10:244::1/64"
+const std::string kConfig = std::string(kDualStackPortsToml) + R"(
 [[routes]]
 prefix = "::/0"
 via = "2001:db8:1::fe"

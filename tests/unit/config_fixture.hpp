@@ -14,4 +14,19 @@ inline PortConfig named_port(const char* name, const char* device, const char* a
   return p;
 }
 
+// Two dual-stack ports, uplink (192.0.2.1/24, 2001:db8:1::1/64) and pods
+// (172.17.0.1/16, fd00:10:244::1/64), as TOML: what follows adds services.
+inline constexpr const char* kDualStackPortsToml = R"(
+[[ports]]
+name = "uplink"
+device = "net_null0"
+address = "192.0.2.1/24"
+address6 = "2001:db8:1::1/64"
+[[ports]]
+name = "pods"
+device = "net_null1"
+address = "172.17.0.1/16"
+address6 = "fd00:10:244::1/64"
+)";
+
 }  // namespace podgate::ctl

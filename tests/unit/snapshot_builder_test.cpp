@@ -9,6 +9,7 @@
 #include <string>
 
 #include "control/config/config.hpp"
+#include "tests/unit/config_fixture.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -102,17 +103,7 @@ TEST(SnapshotBuilder, TheOwnAddressFilterPassesEveryOwnAddressAndFewOthers) {
 
 // The same filter holds the IPv6 VIPs and the ports' IPv6 addresses.
 TEST(SnapshotBuilder, TheOwnAddressFilterHoldsIpv6AddressesToo) {
-  auto cfg = parse_config(R"(
-[[ports]]
-name = "uplink"
-device = "net_null0"
-address = "192.0.2.1/24"
-address6 = "2001:db8:1::1/64"
-[[ports]]
-name = "pods"
-device = "net_null1"
-address = "172.17.0.1/16"
-address6 = "fd00:10:244::1/64"
+  auto cfg = parse_config(std::string(kDualStackPortsToml) + R"(
 [[services]]
 namespace = "default"
 name = "web"

@@ -10,6 +10,7 @@
 #include "control/config/config.hpp"
 #include "control/publish/service_traffic.hpp"
 #include "control/publish/snapshot_builder.hpp"
+#include "tests/unit/config_fixture.hpp"
 
 namespace podgate::ctl {
 namespace {
@@ -206,19 +207,6 @@ TEST(StatsSlots, ActiveFlowsAreCreatedMinusEnded) {
 
 // ---- a service port's totals across publications (service_traffic.hpp) ----
 
-constexpr const char* kNetwork = R"(
-[[ports]]
-name = "uplink"
-device = "net_null0"
-address = "192.0.2.1/24"
-address6 = "2001:db8:1::1/64"
-[[ports]]
-name = "pods"
-device = "net_null1"
-address = "172.17.0.1/16"
-address6 = "fd00:10:244::1/64"
-)";
-
 // A service with one port, 80 -> 8080/TCP, at `cluster_ips` (a TOML array).
 std::string service(const std::string& name, const std::string& cluster_ips, const std::string& endpoints) {
   return "[[services]]\nnamespace = \"default\"\nname = \"" + name + "\"\ncluster_ips = " + cluster_ips +
@@ -232,7 +220,7 @@ class Publications {
   explicit Publications(bool incremental) : incremental_(incremental) {}
 
   void publish(const std::string& services) {
-    auto cfg = parse_config(std::string(kNetwork) + services, "test.toml");
+    auto cfg = parse_config(std::string(kDualStackPortsToml) + services, "test.toml");
     ASSERT_TRUE(cfg.ok()) << cfg.error().message;
     const Config next = std::move(*cfg);
     const ServiceDiff changes = diff_services(config_.services, next.services);
