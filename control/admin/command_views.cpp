@@ -86,8 +86,9 @@ std::optional<dp::Ip4> ipv4_cluster_ip(const ServiceConfig& s) {
   return std::nullopt;
 }
 
-std::string_view state_of(const EndpointConfig& e) {
+std::string_view state_of(const EndpointConfig& e, const NewFlowRule& rule) {
   if (e.takes_new_flows()) return "ready";
+  if (rule.is_fallback(e)) return "fallback";
   return e.draining() ? "draining" : "not_ready";
 }
 
@@ -98,10 +99,16 @@ json port_json(const ServicePortConfig& p) {
           {"protocol", std::string(dp::proto_name(p.protocol))}};
 }
 
-json endpoint_json(const EndpointConfig& e) {
+json endpoint_conditions_json(const EndpointConfig& e) {
   return {{"ip", ip_text(e.ip)},   {"pod", e.pod},         {"hostname", e.hostname},
           {"subdomain", e.subdomain}, {"ready", e.ready},  {"serving", e.serving},
-          {"terminating", e.terminating}, {"weight", e.weight}, {"state", state_of(e)}};
+          {"terminating", e.terminating}, {"weight", e.weight}};
+}
+
+json endpoint_json(const EndpointConfig& e, const NewFlowRule& rule) {
+  json j = endpoint_conditions_json(e);
+  j["state"] = state_of(e, rule);
+  return j;
 }
 
 json service_summary(const ServiceConfig& s) {
@@ -121,12 +128,16 @@ json service_summary(const ServiceConfig& s) {
   }
   j["ports"] = json::array();
   for (const ServicePortConfig& p : s.ports) j["ports"].push_back(port_json(p));
-  size_t ready = 0, drain = 0;
+  const NewFlowRule rule = new_flow_rule(s);
+  size_t ready = 0, fallback = 0, drain = 0;
   for (const EndpointConfig& e : s.endpoints) {
-    ready += state_of(e) == "ready";
-    drain += e.draining();
+    const std::string_view state = state_of(e, rule);
+    ready += state == "ready";
+    fallback += state == "fallback";
+    drain += state == "draining";
   }
-  j["endpoint_counts"] = {{"ready", ready}, {"draining", drain}, {"total", s.endpoints.size()}};
+  j["endpoint_counts"] = {
+      {"ready", ready}, {"fallback", fallback}, {"draining", drain}, {"total", s.endpoints.size()}};
   return j;
 }
 
@@ -162,7 +173,8 @@ json service_detail(const ServiceConfig& s, const DataplaneConfig& d) {
   if (s.cluster_ip) j["maglev_table_size"] = maglev_table_size_of(s, d);  // chosen or set
   if (s.health_check) j["health_check"] = health_check_json(*s.health_check);
   j["endpoints"] = json::array();
-  for (const EndpointConfig& e : s.endpoints) j["endpoints"].push_back(endpoint_json(e));
+  const NewFlowRule rule = new_flow_rule(s);
+  for (const EndpointConfig& e : s.endpoints) j["endpoints"].push_back(endpoint_json(e, rule));
   return j;
 }
 

@@ -34,11 +34,6 @@ json service_config_json(const ServiceConfig& s) {
   return j;
 }
 
-json endpoint_config_json(const EndpointConfig& e) {
-  json j = endpoint_json(e);
-  j.erase("state");  // derived, not configured
-  return j;
-}
 
 }  // namespace
 
@@ -120,7 +115,7 @@ LongReply config_dump(const Config& config) {
   items.inner_key = "endpoints";
   items.inner_count = [c](size_t i) { return c->services[i].endpoints.size(); };
   items.inner_item = [c](size_t i, size_t k) {
-    return endpoint_config_json(c->services[i].endpoints[k]);
+    return endpoint_conditions_json(c->services[i].endpoints[k]);
   };
   return LongReply(json{{"config", config_fields_json(*c)}}, {"config", "services"},
                    std::move(items));

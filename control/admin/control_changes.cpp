@@ -297,7 +297,7 @@ Result<json> endpoint(ChangeTarget& app, const json& req) {
       if (!**serving) it->ready = false;
     }
     if (*weight) it->weight = static_cast<uint32_t>(**weight);
-    result = endpoint_json(*it);
+    result = endpoint_json(*it, new_flow_rule(*s));
     return !(before == *it);
   };
   if (auto r = app.change(edit); !r) return std::move(r).error();

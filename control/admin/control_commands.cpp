@@ -84,14 +84,16 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
   struct Port {
     std::shared_ptr<const ServiceConfig> service;
     size_t port;
+    NewFlowRule rule;  // the service's, for its endpoints' states
   };
   auto ports = std::make_shared<std::vector<Port>>();
   const ServiceList& list = app.config().services;
   for (size_t i = 0; i < list.size() && ports->size() < max_ports; ++i) {
     const ServiceConfig& s = list[i];
     if (!counts_traffic(s)) continue;  // not forwarded
+    const NewFlowRule rule = new_flow_rule(s);
     for (size_t p = 0; p < s.ports.size() && ports->size() < max_ports; ++p) {
-      ports->push_back({list.shared(i), p});
+      ports->push_back({list.shared(i), p, rule});
     }
   }
   const StatsSlots* slots = &app.stats_slots();
@@ -115,7 +117,7 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
     const ServicePortConfig& p = s.ports[(*ports)[i].port];
     const EndpointConfig& e = s.endpoints[k];
     json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
-               {"state", state_of(e)}};
+               {"state", state_of(e, (*ports)[i].rule)}};
     ej.update(traffic_json(endpoint_traffic(*slots, s, p, e)));
     return ej;
   };
@@ -239,10 +241,10 @@ Result<LongReply> endpoints(const Appliance& app, const json& req) {
   const Appliance* a = &app;
   LongArray items;
   items.count = service->endpoints.size();
-  items.element = [a, service](size_t i) {
+  items.element = [a, service, rule = new_flow_rule(*service)](size_t i) {
     const ServiceConfig& s = *service;
     const EndpointConfig& e = s.endpoints[i];
-    json j = endpoint_json(e);
+    json j = endpoint_json(e, rule);
     j["health"] = endpoint_health_json(a->health(), s, e);
     json ports = json::array();
     if (s.cluster_ip && s.type == ServiceType::kClusterIp) {

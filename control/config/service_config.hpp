@@ -98,10 +98,12 @@ struct EndpointConfig {
   // What forwarding makes of the conditions (architecture decision 5): a
   // ready endpoint takes new flows; one not ready but still serving (a
   // terminating Pod, or one taken out of rotation with `podgatectl endpoint
-  // set --ready=false`) drains: it keeps its flows and takes no new ones.
+  // set --ready=false`) drains: it keeps its flows and takes no new ones,
+  // unless its service has no ready endpoint (NewFlowRule below).
   bool takes_new_flows() const noexcept { return ready && !terminating; }
   bool keeps_flows() const noexcept { return ready || serving; }
   bool draining() const noexcept { return !takes_new_flows() && keeps_flows(); }
+  bool serving_terminating() const noexcept { return serving && terminating; }
   bool healthy_on(const PortRef& p) const noexcept {
     for (const PortRef& u : unhealthy_ports) {
       if (u == p) return false;
@@ -144,17 +146,57 @@ struct ServiceConfig {
   friend bool operator==(const ServiceConfig&, const ServiceConfig&) = default;
 };
 
-// Whether some endpoint of `svc` of `family` takes new flows on `port`:
-// ready, and healthy unless its health check fails open when all are
-// unhealthy.  The snapshot builder's rule (choose_endpoints in
-// control/publish/service_port_build.hpp): the VIP of one family forwards
-// only to endpoints of that family (no NAT46), so the VIP announcer asks it
-// per VIP with the VIP's family.
+// Which endpoints of a forwarded service are candidates for new flows,
+// before health checks, family by family (a VIP forwards only to endpoints
+// of its family: no NAT46).  The ready ones; when a family has none, its
+// serving and terminating ones, as kube-proxy does (KEP-1669): a Service
+// whose Pods are all being replaced or scaled down keeps answering new
+// connections, from Pods still able to serve, until they stop serving.
+// An endpoint taken out of rotation (`ready = false` alone) is never a
+// candidate: that is the operator's decision, not a shutdown.  Headless
+// and ExternalName services forward nothing, so they never fall back.
+struct NewFlowRule {
+  bool fallback4 = false;  // IPv4: no endpoint ready, some serving + terminating
+  bool fallback6 = false;
+
+  bool falls_back(dp::Family family) const noexcept {
+    return family == dp::Family::kIpv4 ? fallback4 : fallback6;
+  }
+  bool candidate(const EndpointConfig& e) const noexcept {
+    return e.takes_new_flows() || (e.serving_terminating() && falls_back(e.ip.family));
+  }
+  // Serving and terminating, and a candidate only because nothing is ready.
+  bool is_fallback(const EndpointConfig& e) const noexcept {
+    return !e.takes_new_flows() && candidate(e);
+  }
+};
+
+// One pass over the service's endpoints.
+inline NewFlowRule new_flow_rule(const ServiceConfig& svc) {
+  NewFlowRule rule;
+  if (svc.type != ServiceType::kClusterIp || svc.headless()) return rule;
+  bool ready4 = false, ready6 = false, terminating4 = false, terminating6 = false;
+  for (const EndpointConfig& e : svc.endpoints) {
+    const bool v4 = e.ip.is_v4();
+    (v4 ? ready4 : ready6) |= e.takes_new_flows();
+    (v4 ? terminating4 : terminating6) |= e.serving_terminating();
+  }
+  rule.fallback4 = !ready4 && terminating4;
+  rule.fallback6 = !ready6 && terminating6;
+  return rule;
+}
+
+// Whether some endpoint of `svc` of `family` takes new flows on `port`: a
+// candidate (NewFlowRule), and healthy unless its health check fails open
+// when all are unhealthy.  The snapshot builder's rule (choose_endpoints in
+// control/publish/service_port_build.hpp); the VIP announcer asks it per
+// VIP with the VIP's family.
 inline bool port_takes_new_flows(const ServiceConfig& svc, const ServicePortConfig& port, dp::Family family) {
   const PortRef ref{port.port, port.protocol};
   const bool any_will_do = !svc.health_check || svc.health_check->all_unhealthy == AllUnhealthy::kFailOpen;
+  const NewFlowRule rule = new_flow_rule(svc);
   for (const EndpointConfig& e : svc.endpoints) {
-    if (e.ip.family == family && e.takes_new_flows() && (any_will_do || e.healthy_on(ref))) return true;
+    if (e.ip.family == family && rule.candidate(e) && (any_will_do || e.healthy_on(ref))) return true;
   }
   return false;
 }

@@ -58,14 +58,17 @@ std::optional<A> vip_of(const ServiceConfig& s) {
 }
 
 // The endpoints of `svc` of family A that service port `port` forwards to
-// (ready, with weights) and keeps flows on (alive), both sorted.
+// (the candidates for new flows, with weights) and keeps flows on (alive), both sorted.
 template <class A>
 void choose_endpoints(const ServiceConfig& svc, const ServicePortConfig& port, BasicCandidate<A>& c) {
   using Backend = dp::BasicBackend<A>;
+  // The candidates for new flows are the ready endpoints or, when none is
+  // ready, the serving and terminating ones (NewFlowRule, KEP-1669).
   // Health (issue 13): an unhealthy endpoint takes no new flows, and
   // keeps its established ones only when the check drains.  When every
-  // endpoint that would take new flows is unhealthy, fail_open uses
-  // them all anyway; drop leaves the port none (no_endpoint drops).
+  // candidate is unhealthy, fail_open uses them all anyway; drop leaves
+  // the port none (no_endpoint drops).
+  const NewFlowRule rule = new_flow_rule(svc);
   const HealthCheckConfig* check = svc.health_check ? &*svc.health_check : nullptr;
   const PortRef ref{port.port, port.protocol};
   bool any_unhealthy_ready = false;
@@ -74,7 +77,7 @@ void choose_endpoints(const ServiceConfig& svc, const ServicePortConfig& port, B
     if (!ip) continue;  // the other family's VIP forwards to it (no NAT46)
     Backend be{*ip, dp::to_be16(port.target_port), 0};
     const bool healthy = check == nullptr || e.healthy_on(ref);
-    if (e.takes_new_flows()) {
+    if (rule.candidate(e)) {
       if (healthy) {
         c.ready.emplace_back(be, e.weight);
       } else {
@@ -93,7 +96,7 @@ void choose_endpoints(const ServiceConfig& svc, const ServicePortConfig& port, B
     std::sort(c.alive.begin(), c.alive.end());
     for (const EndpointConfig& e : svc.endpoints) {
       const std::optional<A> ip = in_family<A>(e.ip);
-      if (!ip || !e.takes_new_flows()) continue;
+      if (!ip || !rule.candidate(e)) continue;
       Backend be{*ip, dp::to_be16(port.target_port), 0};
       c.ready.emplace_back(be, e.weight);
       if (!std::binary_search(c.alive.begin(), c.alive.begin() + kept, be)) c.alive.push_back(be);

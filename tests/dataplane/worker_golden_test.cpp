@@ -1597,6 +1597,41 @@ TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+// KEP-1669: when no endpoint is ready, the serving and terminating ones
+// take new connections, so a service whose Pods are all shutting down
+// keeps answering; the first ready Pod ends that, and moves no flow.
+TEST(WorkerPipeline, WithNoEndpointReadyTheTerminatingOnesTakeNewFlowsUntilOneIsReady) {
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(20000, 200), {kPod0, kPod1});
+
+  d->publish(config_with(R"(
+  { ip = "172.17.0.10", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.11", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.12", ready = false, serving = false, terminating = true },
+)"));
+  auto went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size()) << "drops: " << d->drop_summary();
+  for (const auto& [port, f] : flows) EXPECT_EQ(went.at(port), f.pod) << "client port " << port << " moved";
+  auto fallback = open_flows(*d, port_range(30000, 200), {kPod0, kPod1});
+  EXPECT_GT(count_on(fallback, kPod0), 0u);
+  EXPECT_GT(count_on(fallback, kPod1), 0u);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+
+  // my-app-2 is ready again: new connections go to it alone, and the
+  // terminating Pods keep every flow they have.
+  d->publish(config_with(R"(
+  { ip = "172.17.0.10", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.11", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.12" },
+)"));
+  flows.insert(fallback.begin(), fallback.end());
+  went = continue_flows(*d, flows);
+  ASSERT_EQ(went.size(), flows.size()) << "drops: " << d->drop_summary();
+  for (const auto& [port, f] : flows) EXPECT_EQ(went.at(port), f.pod) << "client port " << port << " moved";
+  open_flows(*d, port_range(40000, 200), {kPod2});
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 TEST(WorkerPipeline, RemovedEndpointLosesItsFlows) {
   auto d = make_dataplane();
   auto flows = open_flows(*d, port_range(20000, 300), {kPod0, kPod1});

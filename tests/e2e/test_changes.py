@@ -497,6 +497,36 @@ class RuntimeChangesTest(Base):
         e = self.ask(command="service", name="default/my-app")["service"]["endpoints"][2]
         self.assertEqual((e["ready"], e["terminating"], e["state"]), (True, False, "ready"))
 
+    def test_with_no_endpoint_ready_the_terminating_ones_take_new_flows(self):
+        # KEP-1669: a service whose Pods are all shutting down but still
+        # serving keeps answering new connections, until one is ready.
+        pods = ("my-app-0", "my-app-1", "my-app-2")
+        try:
+            for p in pods:
+                r = self.ask(command="endpoint", action="set", name="default/my-app", ip=PODS[p],
+                             terminating=True)
+            self.assertEqual(r["endpoint"]["state"], "fallback", "the last one leaves none ready")
+            svc = self.ask(command="service", name="default/my-app")["service"]
+            self.assertEqual([e["state"] for e in svc["endpoints"]], ["fallback"] * 3)
+            self.assertEqual(svc["endpoint_counts"],
+                             {"ready": 0, "fallback": 3, "draining": 0, "total": 3})
+            answers = self.curl(VIP, 30)
+            self.assertNotIn(None, answers)
+            self.assertEqual(set(answers), set(pods))
+            out = ctl(self.app.socket_path, "services").stdout
+            self.assertRegex(out, r"default/my-app .* 0\+3 terminating ")
+
+            self.ask(command="endpoint", action="set", name="default/my-app", ip=PODS["my-app-0"],
+                     ready=True)
+            self.assertEqual(set(self.curl(VIP, 20)), {"my-app-0"})
+            svc = self.ask(command="service", name="default/my-app")["service"]
+            self.assertEqual([e["state"] for e in svc["endpoints"]],
+                             ["ready", "draining", "draining"])
+        finally:
+            for p in pods:
+                self.ask(command="endpoint", action="set", name="default/my-app", ip=PODS[p],
+                         ready=True)
+
     def test_weight_changes_the_maglev_share(self):
         def shares():
             port = self.ask(command="maglev", name="default/my-app")["ports"][0]

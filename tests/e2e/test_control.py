@@ -258,7 +258,7 @@ class ControlSocketTest(unittest.TestCase):
         self.assertEqual(set(by_name), {"default/my-app", "default/mongodb-service"})
         app = by_name["default/my-app"]
         self.assertEqual((app["cluster_ip"], app["headless"]), (VIP, False))
-        self.assertEqual(app["endpoint_counts"], {"ready": 2, "draining": 1, "total": 3})
+        self.assertEqual(app["endpoint_counts"], {"ready": 2, "fallback": 0, "draining": 1, "total": 3})
         self.assertEqual(app["ports"], [{"name": "http", "port": 80, "target_port": 8080,
                                          "protocol": "TCP"}])
         mongo = by_name["default/mongodb-service"]

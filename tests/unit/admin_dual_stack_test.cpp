@@ -159,9 +159,30 @@ TEST(AdminViews, ServicesShowBothClusterIpsAndIpv6Endpoints) {
   const json s = service_summary(c.services[0]);
   EXPECT_EQ(s["cluster_ip"], "10.96.0.20");
   EXPECT_EQ(s["cluster_ips"], json::array({"10.96.0.20", "fd00:10:96::20"}));
-  const json e = endpoint_json(c.services[0].endpoints[1]);
+  const json e = endpoint_json(c.services[0].endpoints[1], new_flow_rule(c.services[0]));
   EXPECT_EQ(e["ip"], "fd00:10:244::7");
   EXPECT_EQ(ipv4_cluster_ip(c.services[0]), dp::parse_ip4("10.96.0.20"));
+}
+
+// The terminating fallback (KEP-1669) is per family: a terminating IPv6
+// endpoint takes new flows while the IPv4 one is ready, and shows so.
+TEST(AdminViews, AnEndpointTakingNewFlowsOnlyBecauseNoneIsReadyShowsAsFallback) {
+  Config c = dual_stack();
+  ServiceConfig web = c.services[0];
+  web.endpoints[1].ready = false;
+  web.endpoints[1].terminating = true;
+  const NewFlowRule rule = new_flow_rule(web);
+  EXPECT_EQ(endpoint_json(web.endpoints[0], rule)["state"], "ready");
+  EXPECT_EQ(endpoint_json(web.endpoints[1], rule)["state"], "fallback");
+  EXPECT_EQ(service_summary(web)["endpoint_counts"],
+            (json{{"ready", 1}, {"fallback", 1}, {"draining", 0}, {"total", 2}}));
+
+  web.endpoints[0].ready = false;  // out of rotation: drains, never falls back
+  EXPECT_EQ(endpoint_json(web.endpoints[0], new_flow_rule(web))["state"], "draining");
+
+  web.cluster_ip.reset();  // headless: nothing forwards, so nothing falls back
+  web.secondary_cluster_ip.reset();
+  EXPECT_EQ(endpoint_json(web.endpoints[1], new_flow_rule(web))["state"], "draining");
 }
 
 TEST(AdminViews, ConfigDumpShowsAddress6RoutesAndNeighboursOfBothFamilies) {

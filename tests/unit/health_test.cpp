@@ -525,6 +525,33 @@ TEST(VipAnnouncer, LeavesOutAnIpv4VipWhoseReadyEndpointsAreAllIpv6) {
   }
 }
 
+// A VIP whose Pods are all terminating but still serving takes new flows
+// (KEP-1669), so it stays announced; the router would otherwise black-hole
+// the connections they are still finishing.  Health then applies to them
+// as to ready ones.  Once they stop serving, it is withdrawn.
+TEST(VipAnnouncer, KeepsAVipWhoseEndpointsAreAllServingTerminating) {
+  Config c = dual_stack_web("10.96.0.20", "fd00:10:96::20", {"172.17.0.10", "fd00:17::10"});
+  EndpointConfig& v4 = c.services[0].endpoints[0];
+  v4.ready = false;
+  v4.terminating = true;
+  ASSERT_TRUE(ipv4_vip_forwards(c));
+  EXPECT_EQ(VipAnnouncer::wanted(c).size(), 1u);
+
+  c.services[0].health_check = HealthCheckConfig{};
+  c.services[0].health_check->all_unhealthy = AllUnhealthy::kDrop;
+  v4.unhealthy_ports = {PortRef{80, dp::Proto::kTcp}};
+  ASSERT_FALSE(ipv4_vip_forwards(c));
+  EXPECT_TRUE(VipAnnouncer::wanted(c).empty()) << "failing its check under drop";
+  c.services[0].health_check->all_unhealthy = AllUnhealthy::kFailOpen;
+  ASSERT_TRUE(ipv4_vip_forwards(c));
+  EXPECT_EQ(VipAnnouncer::wanted(c).size(), 1u) << "fail open";
+
+  c.services[0].health_check.reset();
+  v4.serving = false;
+  ASSERT_FALSE(ipv4_vip_forwards(c));
+  EXPECT_TRUE(VipAnnouncer::wanted(c).empty()) << "no longer serving";
+}
+
 // Health counts per family too: an IPv4 endpoint failing its check under
 // `drop` leaves the IPv4 VIP nothing, however healthy the IPv6 one is.
 TEST(VipAnnouncer, CountsHealthOnlyAmongTheVipsFamily) {

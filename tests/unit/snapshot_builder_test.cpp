@@ -7,6 +7,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "control/config/config.hpp"
 #include "tests/unit/config_fixture.hpp"
@@ -48,6 +49,11 @@ Config parse(const std::string& services) {
 }
 
 Ip4 ip(const char* s) { return *parse_ip4(s); }
+dp::Backend be(const char* s) { return dp::Backend{ip(s), to_be16(8080), 0}; }
+template <class V>
+std::vector<dp::Backend> backends(const V& v) {
+  return {v.begin(), v.end()};
+}
 
 std::unique_ptr<dp::Snapshot> build(const Config& cfg, const dp::Snapshot* prev = nullptr,
                                     BuildStats* stats = nullptr) {
@@ -145,6 +151,57 @@ TEST(SnapshotBuilder, ReadyEndpointsTakeNewFlowsDrainingOnesOnlyKeepTheirs) {
     ++slots[i];
   }
   EXPECT_NEAR(static_cast<double>(slots[1]) / static_cast<double>(slots[0]), 2.0, 0.01);
+}
+
+// KEP-1669: with no ready endpoint, the serving and terminating ones take
+// new flows, so a service whose Pods are all being replaced keeps
+// answering.  Not one that stopped serving, and not one taken out of
+// rotation by `ready = false` alone: that is the operator's choice.
+TEST(SnapshotBuilder, WithNoEndpointReadyTheServingTerminatingOnesTakeNewFlows) {
+  const char* none_ready = R"(
+  { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.13", ready = false, serving = false, terminating = true },
+  { ip = "172.17.0.14", ready = false, serving = true },
+  { ip = "172.17.0.15", ready = false, serving = true, terminating = true, weight = 3 })";
+  auto snap = build(parse(service("a", "10.96.0.20", none_ready)));
+  const dp::ServiceData* s = snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(backends(s->ready), (std::vector<dp::Backend>{be("172.17.0.12"), be("172.17.0.15")}));
+  EXPECT_EQ(s->weights, (std::vector<uint32_t>{1, 3})) << "weights as configured";
+  EXPECT_EQ(backends(s->alive),
+            (std::vector<dp::Backend>{be("172.17.0.12"), be("172.17.0.14"), be("172.17.0.15")}));
+
+  // One ready endpoint ends the fallback: the terminating ones drain again.
+  auto next = build(parse(service("a", "10.96.0.20", std::string(none_ready) + R"(,
+  { ip = "172.17.0.16" })")),
+                    snap.get());
+  s = next->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(backends(s->ready), (std::vector<dp::Backend>{be("172.17.0.16")}));
+  EXPECT_TRUE(s->keeps(be("172.17.0.12"))) << "its flows stay";
+}
+
+// The fallback is per family, as each VIP forwards to its own family only:
+// a ready IPv4 endpoint does not keep the IPv6 VIP from falling back.
+TEST(SnapshotBuilder, TheTerminatingFallbackIsDecidedFamilyByFamily) {
+  auto cfg = parse_config(std::string(kDualStackPortsToml) + R"(
+[[services]]
+namespace = "default"
+name = "web"
+cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
+ports = [{ name = "http", port = 80, target_port = 8080 }]
+endpoints = [{ ip = "172.17.0.7" },
+             { ip = "172.17.0.8", ready = false, serving = true, terminating = true },
+             { ip = "fd00:10:244::8", ready = false, serving = true, terminating = true }]
+)", "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  auto snap = build(*cfg);
+  const dp::ServiceData* v4 = snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
+  const dp::ServiceData6* v6 = snap->find_service(*dp::parse_ip6("fd00:10:96::20"), to_be16(80), dp::Proto::kTcp);
+  ASSERT_TRUE(v4 != nullptr && v6 != nullptr);
+  EXPECT_EQ(backends(v4->ready), (std::vector<dp::Backend>{be("172.17.0.7")}));
+  ASSERT_EQ(v6->ready.size(), 1u);
+  EXPECT_EQ(v6->ready[0].ip, *dp::parse_ip6("fd00:10:244::8"));
 }
 
 TEST(SnapshotBuilder, PodsMapBackToTheOneServicePortTheyBack) {
