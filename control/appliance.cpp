@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 #include <ctime>
+#include <optional>
 #include <sstream>
 
 #include <rte_errno.h>
@@ -439,6 +440,11 @@ TrafficTotals Appliance::traffic(uint16_t slot) const {
 
 uint64_t Appliance::uptime_ms() const { return monotonic_ms() - started_ms_; }
 
+uint64_t Appliance::begin_stop() {
+  if (!announcer_ || !announcer_->withdraw_for_stop()) return 0;  // nothing to wait for
+  return config().announce.stop_grace_ms;
+}
+
 Result<void> Appliance::set_drained(bool drained) {
   if (!announcer_) {
     return make_error(ErrorCode::kInvalidRequest,
@@ -494,7 +500,10 @@ int Appliance::run() {
   for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set, s);
   const int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   bool running = true;
-  auto signals = loop_->add(sfd, EPOLLIN, [this, sfd, &running](uint32_t) {
+  // When a clean stop ends: the routes are withdrawn first, and the workers
+  // forward for [announce] stop_grace more, while the router learns of it.
+  std::optional<uint64_t> stop_at_ms;
+  auto signals = loop_->add(sfd, EPOLLIN, [this, sfd, &running, &stop_at_ms](uint32_t) {
     signalfd_siginfo si;
     while (read(sfd, &si, sizeof si) == sizeof si) {
       switch (si.ssi_signo) {
@@ -517,9 +526,19 @@ int Appliance::run() {
           log_info("counters:\n" + format_stats());
           break;
         default:
-          log_info("signal " + std::to_string(si.ssi_signo) + ": stopping");
-          notify_systemd("STOPPING=1");
-          running = false;
+          if (stop_at_ms) {
+            log_info("signal " + std::to_string(si.ssi_signo) + " again: stopping now");
+            running = false;
+            break;
+          }
+          notify_systemd("STOPPING=1\nSTATUS=stopping");
+          const uint64_t grace_ms = begin_stop();
+          stop_at_ms = monotonic_ms() + grace_ms;
+          log_info("signal " + std::to_string(si.ssi_signo) + ": stopping" +
+                   (grace_ms == 0 ? std::string()
+                                  : " in " + std::to_string(grace_ms) +
+                                        " ms, forwarding meanwhile ([announce] stop_grace; a "
+                                        "second signal stops at once)"));
       }
     }
   });
@@ -565,7 +584,9 @@ int Appliance::run() {
     watchdog.tick(now);
     ControlLoad load = control_load(punts_left);
     load.due_by(watchdog.next_due_ms());
+    load.due_by(stop_at_ms);
     wait_ms = control_wait_ms(load, now);
+    if (stop_at_ms && now >= *stop_at_ms) running = false;
   }
   loop_->remove(*signals);
   close(sfd);

@@ -149,6 +149,10 @@ class Appliance {
   Result<void> check_neighbors_fit(const std::vector<NeighborConfig>& next,
                                    const std::vector<Neighbor6Config>& next6) const;
   void stop_workers();
+  // A clean stop begins: every VIP route is withdrawn.  How long to go on
+  // forwarding, while the router learns of it: [announce] stop_grace when
+  // a route was withdrawn, else 0.
+  uint64_t begin_stop();
   // One turn's polling; true when the punt budget ran out with punts left.
   bool poll_control(uint64_t now_ms);
   // What the control thread has on its hands now (control_wait.hpp).

@@ -72,6 +72,7 @@ listen = ""
 [announce]
 port = "uplink"
 table = 4242
+stop_grace = "3s"
 """
 
 ROUTER_BIRD_CONF = """

@@ -13,6 +13,7 @@
 #include "control/admin/config_views.hpp"
 #include "control/admin/flow_views.hpp"
 #include "control/admin/health_views.hpp"
+#include "control/config/config_health.hpp"
 #include "control/config/config_writer.hpp"
 #include "control/admin/control_socket.hpp"
 #include "control/dns/message.hpp"
@@ -200,6 +201,7 @@ Result<json> status(const Appliance& app) {
     json routes = json::array();
     for (uint32_t vip : a->announced()) routes.push_back(dp::to_string(dp::Ip4{vip}) + "/32");
     announce = {{"iface", a->iface()}, {"table", a->table()}, {"drained", a->drained()},
+                {"stopping", a->stopping()}, {"stop_grace", duration_text(cfg.announce.stop_grace_ms)},
                 {"routes", std::move(routes)}};
   }
   return json{{"podgate_version", app.version()},

@@ -31,6 +31,7 @@
 #include <toml++/toml.h>
 
 #include "control/config/config_dns.hpp"
+#include "control/config/config_health.hpp"
 #include "control/config/config_net6.hpp"
 #include "control/config/config_reader.hpp"
 #include "control/config/config_services.hpp"
@@ -409,7 +410,7 @@ class Loader : private ConfigReader {
     if (n == nullptr) return;
     const toml::table* t = n->as_table();
     if (t == nullptr) return wrong_type(*n, "announce", "a table");
-    check_keys(*t, "announce", {"port", "table"});
+    check_keys(*t, "announce", {"port", "table", "stop_grace"});
     if (auto port = get_string(*t, "announce", "port", true)) {
       cfg_.announce.port = *port;
       const auto it = std::find_if(cfg_.ports.begin(), cfg_.ports.end(),
@@ -428,6 +429,17 @@ class Loader : private ConfigReader {
         error(t->get("table")->source(), "announce.table",
               std::to_string(*table) + " is one of the kernel's own tables (default, main, local); "
               "use a table of podgate's own, such as 4242");
+      }
+    }
+    if (auto grace = get_string(*t, "announce", "stop_grace")) {
+      const auto ms = parse_duration_ms(*grace);
+      if (!ms) {
+        error(t->get("stop_grace")->source(), "announce.stop_grace",
+              quote(*grace) + " is not a duration such as \"1s\" or \"500ms\"");
+      } else if (*ms > AnnounceConfig::kMaxStopGraceMs) {
+        error(t->get("stop_grace")->source(), "announce.stop_grace", quote(*grace) + " is not in 0s..1m");
+      } else {
+        cfg_.announce.stop_grace_ms = static_cast<uint32_t>(*ms);
       }
     }
   }

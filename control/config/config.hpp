@@ -163,7 +163,12 @@ struct MetricsConfig {
 struct AnnounceConfig {
   std::string port;  // the [[ports]] name whose twin carries the routes; empty: off
   uint32_t table = kDefaultTable;
+  // On a clean stop, how long podgate goes on forwarding after withdrawing
+  // its routes, while the router learns of the withdrawal (docs/scale-out.md).
+  uint32_t stop_grace_ms = kDefaultStopGraceMs;
   static constexpr uint32_t kDefaultTable = 4242;
+  static constexpr uint32_t kDefaultStopGraceMs = 1000;
+  static constexpr uint32_t kMaxStopGraceMs = 60 * 1000;
   friend bool operator==(const AnnounceConfig&, const AnnounceConfig&) = default;
 };
 

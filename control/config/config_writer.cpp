@@ -207,6 +207,7 @@ void write_announce(TomlOut& out, const AnnounceConfig& announce) {
   out.header("announce");
   out.key("port", str(announce.port));
   out.key("table", num(announce.table));
+  out.key("stop_grace", str(duration_text(announce.stop_grace_ms)));
 }
 
 void write_metrics(TomlOut& out, const MetricsConfig& metrics) {

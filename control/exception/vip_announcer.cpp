@@ -64,9 +64,21 @@ Result<void> VipAnnouncer::sync(const Config& config) {
 }
 
 Result<void> VipAnnouncer::set_drained(bool drained, const Config& config) {
+  if (stopping_) {
+    return make_error(ErrorCode::kInvalidRequest,
+                      "podgate is stopping: its routes are withdrawn and stay withdrawn");
+  }
   drained_ = drained;
   log_info(drained ? "announce: drained, withdrawing every VIP" : "announce: undrained");
   return sync(config);
+}
+
+bool VipAnnouncer::withdraw_for_stop() {
+  stopping_ = true;
+  drained_ = true;
+  const bool had_routes = !announced_.empty();
+  if (auto r = sync(Config{}); !r) log_error(r.error().message);
+  return had_routes;
 }
 
 }  // namespace podgate::ctl

@@ -43,8 +43,12 @@ class VipAnnouncer {
   // route the kernel refuses is named in the error; the others are done.
   Result<void> sync(const Config& config);
   Result<void> set_drained(bool drained, const Config& config);
+  // A clean stop begins: every route is withdrawn, for good (set_drained
+  // is refused from then on).  Whether there was a route to withdraw.
+  bool withdraw_for_stop();
 
   bool drained() const noexcept { return drained_; }
+  bool stopping() const noexcept { return stopping_; }
   const std::set<uint32_t>& announced() const noexcept { return announced_; }
   const std::string& iface() const noexcept { return iface_; }
   uint32_t table() const noexcept { return table_; }
@@ -53,6 +57,7 @@ class VipAnnouncer {
   std::string iface_;
   uint32_t table_;
   bool drained_ = false;
+  bool stopping_ = false;
   std::set<uint32_t> announced_;
 };
 

@@ -12,12 +12,16 @@ Shows, in order (the tests share one lab and run in name order):
      appliance is killed with SIGKILL, and new connections succeed;
   d. a deleted service's route is withdrawn;
   e. drain withdraws every route while established connections carry on,
-     undrain brings the routes back.
+     undrain brings the routes back;
+  f. a clean stop withdraws the routes first and forwards for its
+     [announce] stop_grace, then exits;
+  g. a second signal during that grace stops at once.
 
 Skipped, saying why, where BIRD (Debian's bird2) is not installed.
 Run as root: python3 tests/e2e/test_scale_out.py [-v]
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -32,6 +36,7 @@ VIP = "10.96.0.20"
 OTHER_VIP = "10.96.0.21"
 PODS = {"web-0": "172.17.0.10", "web-1": "172.17.0.11", "web-2": "172.17.0.12"}
 CONNECTIONS = 200
+ROUTER_CLIENT_SIDE = "198.51.100.1"  # the router's address towards the client
 
 
 def services():
@@ -137,6 +142,57 @@ class ScaleOutTest(unittest.TestCase):
         drained.ask({"command": "undrain"})
         self.lab.wait_for(lambda: len(self.lab.router_nexthops(VIP)) == 2,
                           "the router to learn the undrained appliance again")
+
+
+    def pinned_curl(self):
+        """One request to the VIP from the router itself, from its
+        client-side address, which test_f's policy rule sends through one
+        appliance whatever the router has learnt (table 100)."""
+        out = ns_exec(self.lab.router_ns, "curl", "-s", "-m", "2", "--interface",
+                      ROUTER_CLIENT_SIDE, f"http://{VIP}/", check=False).stdout
+        return out.strip()
+
+    def test_f_a_clean_stop_withdraws_then_forwards_for_its_grace(self):
+        stopping = self.lab.appliances[0]
+        survivor = self.lab.appliances[2]
+        self.assertIsNone(stopping.proc.poll())
+        r = self.lab.router_ns
+        ns_exec(r, "ip", "route", "add", f"{VIP}/32", "via", f"10.0.{stopping.i}.1", "table", "100")
+        ns_exec(r, "ip", "rule", "add", "from", ROUTER_CLIENT_SIDE, "lookup", "100", "priority", "100")
+        try:
+            self.assertTrue(self.pinned_curl().startswith("web-"), "the pinned path works")
+            sent = time.monotonic()
+            stopping.proc.send_signal(signal.SIGTERM)
+            self.lab.wait_for(lambda: VIP not in stopping.kernel_routes(),
+                              "the stopping appliance to withdraw its routes", timeout=2)
+            status = stopping.ask({"command": "status"})["announce"]
+            self.assertEqual((status["stopping"], status["routes"], status["stop_grace"]),
+                             (True, [], "3s"))
+            self.assertEqual(stopping.ask({"command": "undrain"})["error"]["code"], "bad_request",
+                             "nothing announces again while it stops")
+            answer = self.pinned_curl()
+            self.assertIsNone(stopping.proc.poll(), "still running after the request")
+            self.assertTrue(answer.startswith("web-"), "forwarded during the grace: " + answer)
+            self.lab.wait_for(lambda: self.lab.router_nexthops(VIP) == [f"10.0.{survivor.i}.1"],
+                              "the router to withdraw the stopping appliance")
+            self.assertEqual(stopping.proc.wait(timeout=20), 0)
+            self.assertGreaterEqual(time.monotonic() - sent, 2.9, "it waited its grace")
+            log = stopping.log_text()
+            self.assertIn("stopping in 3000 ms", log)
+            self.assertLess(log.index(f"announce: withdrew {VIP}/32"), log.index("final counters"))
+        finally:
+            ns_exec(r, "ip", "rule", "del", "priority", "100", check=False)
+            ns_exec(r, "ip", "route", "flush", "table", "100", check=False)
+
+    def test_g_a_second_signal_stops_at_once(self):
+        last = self.lab.appliances[2]
+        last.proc.send_signal(signal.SIGTERM)
+        self.lab.wait_for(lambda: "stopping in 3000 ms" in last.log_text(), "the grace to begin", timeout=5)
+        last.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(last.proc.wait(timeout=20), 0)
+        log = last.log_text()
+        self.assertIn("again: stopping now", log)
+        self.assertIn("final counters", log)
 
 
 if __name__ == "__main__":

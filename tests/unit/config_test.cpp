@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -270,6 +271,34 @@ TEST(ConfigControl, AbsentSectionTakesTheDocumentedDefault) {
   auto r = parse_config(kExample, "c.toml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->control.socket, "/run/podgate/podgate.sock");
+}
+
+// [announce] stop_grace: how long a clean stop forwards after withdrawing
+// the routes; a duration of 0s..1m, 1s when absent.
+TEST(ConfigAnnounce, StopGraceIsADurationOfAtMostAMinute) {
+  const std::string announce =
+      "[[ports]]\nname = \"uplink\"\ndevice = \"net_tap0\"\naddress = \"192.0.2.1/24\"\n"
+      "kernel = \"pg0\"\n[announce]\nport = \"uplink\"\n";
+  auto grace = [&](const std::string& line) { return parse_config(announce + line, "t.toml"); };
+  auto r = grace("");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->announce.stop_grace_ms, 1000u);
+  for (const auto& [text, ms] : {std::pair{"\"2500ms\"", 2500u}, {"\"0s\"", 0u}, {"\"1m\"", 60000u}}) {
+    r = grace(std::string("stop_grace = ") + text + "\n");
+    ASSERT_TRUE(r.ok()) << text << ": " << r.error().message;
+    EXPECT_EQ(r->announce.stop_grace_ms, ms) << text;
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {"stop_grace = \"61s\"\n", "t.toml:8:14: announce.stop_grace: \"61s\" is not in 0s..1m"},
+      {"stop_grace = \"soon\"\n",
+       "t.toml:8:14: announce.stop_grace: \"soon\" is not a duration such as \"1s\" or \"500ms\""},
+      {"stop_grace = 2\n", "t.toml:8:14: announce.stop_grace: expected a string, found an integer"},
+  };
+  for (const auto& [line, message] : bad) {
+    r = grace(line);
+    ASSERT_FALSE(r.ok()) << line;
+    EXPECT_EQ(r.error().message, message);
+  }
 }
 
 TEST(ConfigExample, SameVipAndPortWithOtherProtocolIsAllowed) {

@@ -144,6 +144,9 @@ Config rich_config() {
   c.control.group = "podgate-admin";
   c.control.idle_timeout = 0;
   c.metrics.listen.reset();
+  c.announce.port = "mgmt_0";  // has a kernel twin
+  c.announce.table = 4243;
+  c.announce.stop_grace_ms = 2500;
   return c;
 }
 
@@ -164,6 +167,7 @@ void expect_same_config(const Config& got, const Config& want) {
   EXPECT_EQ(got.dns, want.dns);
   EXPECT_EQ(got.control, want.control);
   EXPECT_EQ(got.metrics, want.metrics);
+  EXPECT_EQ(got.announce, want.announce);
 }
 
 Config shipped_config() {
@@ -220,13 +224,13 @@ TEST(ConfigToToml, SectionsFollowTheReferenceFileOrder) {
   size_t at = 0;
   for (const char* header : {"\n[eal]\n", "\n[dataplane]\n", "\n[[ports]]\n", "\n[[routes]]\n",
                              "\n[[neighbors]]\n", "\n[dns]\n", "\n[control]\n",
-                             "\n[metrics]\n", "\n[[services]]\n"}) {
+                             "\n[metrics]\n", "\n[announce]\n", "\n[[services]]\n"}) {
     size_t found = text.find(header, at);
     ASSERT_NE(found, std::string::npos) << header << " missing or out of order in\n" << text;
     at = found + 1;
   }
-  // Services are the last section: every header after [metrics] is theirs.
-  const std::string tail = text.substr(text.find("\n[metrics]\n") + 1);
+  // Services are the last section: every header after [announce] is theirs.
+  const std::string tail = text.substr(text.find("\n[announce]\n") + 1);
   for (size_t h = tail.find("\n["); h != std::string::npos; h = tail.find("\n[", h + 1)) {
     EXPECT_EQ(tail.compare(h, 14, "\n[[services]]\n"), 0) << tail.substr(h, 20);
   }
