@@ -5,6 +5,7 @@
 
 #include "control/config/config_health.hpp"
 #include "control/config/config_writer.hpp"
+#include "control/config/diagnostics.hpp"
 #include "control/config/memory_plan.hpp"
 
 namespace podgate::ctl {
@@ -60,8 +61,8 @@ Result<std::pair<std::string, std::string>> name_arg(const json& req, const char
       full.find('/', slash + 1) != std::string::npos) {
     return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key +
                                                       "\" must be NAMESPACE/NAME, e.g. "
-                                                      "\"default/my-app\"; found \"" +
-                                                      full + "\"");
+                                                      "\"default/my-app\"; found " +
+                                                      quote(full));
   }
   return std::make_pair(full.substr(0, slash), full.substr(slash + 1));
 }
@@ -72,7 +73,8 @@ Result<const ServiceConfig*> service_arg(const json& req, const Config& config) 
   for (const ServiceConfig& s : config.services) {
     if (s.ns == name->first && s.name == name->second) return &s;
   }
-  return make_error(ErrorCode::kNotFound, "no service " + name->first + "/" + name->second);
+  return make_error(ErrorCode::kNotFound,
+                    "no service " + plain_or_quoted(name->first + "/" + name->second));
 }
 
 // ---- JSON views of config objects ----

@@ -191,7 +191,8 @@ Result<json> remove(ChangeTarget& app, const json& req) {
         return s.ns == name.first && s.name == name.second;
       });
       if (it == list.end()) {
-        return make_error(ErrorCode::kNotFound, "no service " + name.first + "/" + name.second);
+        return make_error(ErrorCode::kNotFound,
+                          "no service " + plain_or_quoted(name.first + "/" + name.second));
       }
       deleted.push_back(full_name(*it));
       c.services.erase(it);
@@ -248,7 +249,7 @@ Result<json> endpoint(ChangeTarget& app, const json& req) {
   if (!action) return std::move(action).error();
   if (**action != "set") {
     return make_error(ErrorCode::kInvalidRequest,
-                      "\"action\": \"" + **action + "\" is not supported; allowed: set");
+                      "\"action\": " + quote(**action) + " is not supported; allowed: set");
   }
   auto svc = service_arg(req, app.config());
   if (!svc) return std::move(svc).error();
@@ -257,8 +258,8 @@ Result<json> endpoint(ChangeTarget& app, const json& req) {
   auto ip = dp::parse_ip(**ip_text_arg);
   if (!ip) {
     return make_error(ErrorCode::kInvalidRequest,
-                      "\"ip\": \"" + **ip_text_arg +
-                          "\" is not an IPv4 or IPv6 address such as 172.17.0.10 or fd00:10:244::10");
+                      "\"ip\": " + quote(**ip_text_arg) +
+                          " is not an IPv4 or IPv6 address such as 172.17.0.10 or fd00:10:244::10");
   }
   auto ready = bool_arg(req, "ready");
   auto serving = bool_arg(req, "serving");

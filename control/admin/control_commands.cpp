@@ -393,7 +393,7 @@ Result<json> maglev(const Appliance& app, const json& req) {
   if (!family) return std::move(family).error();
   if (*family && **family != "ipv4" && **family != "ipv6") {
     return make_error(ErrorCode::kInvalidRequest,
-                      "\"family\": \"" + **family + "\" is not a family; allowed: ipv4, ipv6");
+                      "\"family\": " + quote(**family) + " is not a family; allowed: ipv4, ipv6");
   }
   const bool want6 = *family ? **family == "ipv6" : !ipv4_cluster_ip(s).has_value();
   std::optional<dp::IpAddr> vip;
@@ -453,13 +453,13 @@ Result<json> dns_query(const Appliance& app, const json& req) {
   auto qtype = parse_type(type_name->value_or("A"));
   if (!qtype) {
     return make_error(ErrorCode::kInvalidRequest,
-                      "\"type\": \"" + **type_name + "\" is not a DNS type such as A, AAAA, SRV, "
+                      "\"type\": " + quote(**type_name) + " is not a DNS type such as A, AAAA, SRV, "
                                                      "PTR, TXT, SOA, NS, CNAME, ANY or TYPE65");
   }
   std::vector<uint8_t> query = dns::make_query(**name, *qtype);
   if (query.empty()) {
-    return make_error(ErrorCode::kInvalidRequest, "\"name\": \"" + **name +
-                                                      "\" is not a DNS name (labels of at most "
+    return make_error(ErrorCode::kInvalidRequest, "\"name\": " + quote(**name) +
+                                                      " is not a DNS name (labels of at most "
                                                       "63 octets, at most 255 in all)");
   }
   const auto& zone = app.dns().zone();
@@ -509,8 +509,8 @@ Result<LongReply> config(Appliance& app, const json& req) {
     return LongReply(json{{"path", *saved}, {"generation", app.generation()},
                           {"unsaved_changes", app.unsaved_changes()}});
   }
-  return make_error(ErrorCode::kInvalidRequest, "\"action\": \"" + **action +
-                                                    "\" is not supported; allowed: dump, save, toml");
+  return make_error(ErrorCode::kInvalidRequest,
+                    "\"action\": " + quote(**action) + " is not supported; allowed: dump, save, toml");
 }
 
 }  // namespace

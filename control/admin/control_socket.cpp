@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "control/config/diagnostics.hpp"
 #include "control/config/json_input.hpp"
 #include "control/log.hpp"
 
@@ -451,7 +452,7 @@ std::optional<ControlSocket::Outgoing> ControlSocket::answer(
     std::string known;
     for (const auto& [n, h] : commands_) known += (known.empty() ? "" : ", ") + n;
     for (const auto& [n, h] : async_commands_) known += ", " + n;
-    return fail(id, "unknown_command", "unknown command \"" + name + "\"; known: " + known);
+    return fail(id, "unknown_command", "unknown command " + quote(name) + "; known: " + known);
   }
   try {
     return success_reply(id, handler->second(request));

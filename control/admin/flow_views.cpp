@@ -43,8 +43,8 @@ Result<dp::IpAddr> ip_arg(const json& req, const char* key) {
   if (!text) return std::move(text).error();
   auto ip = dp::parse_ip(**text);
   if (!ip) {
-    return make_error(ErrorCode::kInvalidRequest, std::string("\"") + key + "\": \"" + **text +
-                                                      "\" is not an IPv4 or IPv6 address");
+    return make_error(ErrorCode::kInvalidRequest,
+                      std::string("\"") + key + "\": " + quote(**text) + " is not an IPv4 or IPv6 address");
   }
   return *ip;
 }

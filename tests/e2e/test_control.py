@@ -171,6 +171,28 @@ class ControlSocketTest(unittest.TestCase):
                 self.assertTrue(reply["error"]["message"])
                 self.assertTrue(self.ask(command="status")["ok"], "the connection carries on")
 
+    def test_request_values_reach_error_messages_quoted_and_escaped(self):
+        # What a request names comes back in quotes, control bytes as \xNN
+        # (as config errors write them), never raw into a log line.
+        cases = [
+            ({"command": "la\nunch"}, 'unknown command "la\\x0aunch"; known: '),
+            ({"command": "service", "name": "default/no\u001bpe"}, 'no service "default/no\\x1bpe"'),
+            ({"command": "service", "name": "no-slash\n"},
+             '"name" must be NAMESPACE/NAME, e.g. "default/my-app"; found "no-slash\\x0a"'),
+            ({"command": "config", "action": "ex\"plode"},
+             '"action": "ex\\"plode" is not supported; allowed: dump, save, toml'),
+            ({"command": "maglev", "name": "default/my-app", "family": "ipv\t4"},
+             '"family": "ipv\\x094" is not a family; allowed: ipv4, ipv6'),
+            ({"command": "dns", "name": "a.b", "type": "B\rOGUS"}, '"type": "B\\x0dOGUS" is not a DNS type'),
+            ({"command": "endpoint", "action": "set", "name": "default/my-app", "ip": "1.2.3.\u00014",
+              "ready": True}, '"ip": "1.2.3.\\x014" is not an IPv4 or IPv6 address'),
+        ]
+        for request, message in cases:
+            with self.subTest(request=request):
+                reply = self.c.ask(request)
+                self.assertFalse(reply["ok"])
+                self.assertTrue(reply["error"]["message"].startswith(message), reply["error"]["message"])
+
     def test_error_reply_echoes_the_id(self):
         reply = self.c.ask({"command": "nope", "id": [1]})
         self.assertEqual((reply["ok"], reply["id"], reply["error"]["code"]),
