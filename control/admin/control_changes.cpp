@@ -153,9 +153,18 @@ Result<json> apply(ChangeTarget& app, const json& req) {
   log_info("control socket: apply: " + std::to_string(created.size()) + " created, " +
            std::to_string(updated.size()) + " updated, " + std::to_string(unchanged.size()) +
            " unchanged");
-  // What the running config now warns about (a VIP inside a connected
-  // subnet, ...), for the services this apply created or changed.
+  // What the running config now warns about: for the services this apply
+  // created or changed (a VIP inside a connected subnet, ...), and, when
+  // it changed any, about the whole config (stats slots running short).
+  constexpr std::string_view kOfAService = "service ";
   for (const std::string& w : config_warnings(app.config())) {
+    if (w.compare(0, kOfAService.size(), kOfAService) != 0) {
+      if (!created.empty() || !updated.empty()) {
+        log_warn(w);
+        in->warnings.push_back(w);
+      }
+      continue;
+    }
     for (const json* names : {&created, &updated}) {
       for (const json& n : *names) {
         const std::string prefix = "service " + n.get<std::string>() + ":";

@@ -256,6 +256,24 @@ class RuntimeChangesTest(Base):
         finally:
             self.delete_if_present("default/ctl-lan")
 
+    def test_apply_that_fills_half_the_stats_slots_warns(self):
+        # A warning about the whole config, not one service: 128 ports x
+        # 260 endpoints take more than half the stats slots.
+        ports = [(f"p{i}", 1000 + i, 1000 + i, "TCP") for i in range(128)]
+        pods = [endpoint(f"172.17.{2 + i // 200}.{1 + i % 200}", f"many-{i}") for i in range(260)]
+        text = service_toml("default", "ctl-many", "10.96.0.77", ports, pods)
+        try:
+            r = self.apply_text(text)
+            self.assertEqual(r["created"], ["default/ctl-many"])
+            self.assertEqual(len(r["warnings"]), 1, r["warnings"])
+            m = re.match(r"stats slots: (\d+) \(service port, endpoint\) pairs of the \d+ "
+                         r"podgate counts: ", r["warnings"][0])
+            self.assertIsNotNone(m, r["warnings"][0])
+            self.assertGreaterEqual(int(m.group(1)), 128 * 260, "the lab's other services' and these")
+            self.assertEqual(self.apply_text(text)["warnings"], [], "unchanged: nothing new")
+        finally:
+            self.delete_if_present("default/ctl-many")
+
     def test_apply_toml_fragment_creates_a_service_forwarded_and_in_dns(self):
         vip, fqdn = "10.96.0.30", "web-toml.default.svc.cluster.local"
         self.assertEqual(dig(fqdn)[0], "NXDOMAIN")
