@@ -182,7 +182,25 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
   bool reverse = false;
   bool stateless = false;
   uint16_t slot = kUntrackedSlot;
-  if (const auto hit = flows.find(key, flows.probe(Table::hash(key)), now_)) {
+  auto hit = flows.find(key, flows.probe(Table::hash(key)), now_);
+  if (hit && hit.flow->gen != gen_) {
+    // As handle_flow(): the snapshot changed since the flow was last
+    // checked (the first fragment may have come before), and it keeps its
+    // Pod only while the Pod is ready or draining.  Else it ends, and this
+    // fragment goes below as one without a flow: a client's is placed
+    // afresh, a reply's finds no backend.
+    counters_.flows_revalidated.add();
+    auto& flow = *hit.flow;
+    const auto* svc = snapshot_->find_service(flow.vip, flow.vip_port, flow.proto);
+    if (svc != nullptr && svc->keeps(typename FamilyTypes<F>::Backend{flow.pod, flow.pod_port})) {
+      flow.gen = gen_;
+    } else {
+      counters_.flows_endpoint_gone.add();
+      flows.erase(flow);
+      hit = {};
+    }
+  }
+  if (hit) {
     reverse = hit.reverse;
     to = reverse ? hit.flow->vip : hit.flow->pod;
     slot = hit.flow->stats_slot;

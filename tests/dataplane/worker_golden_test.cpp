@@ -2598,6 +2598,35 @@ TEST(Fragments, AFirstFragmentWhoseFlowLostItsPodStartsOverAsWhatItIs) {
   }
 }
 
+TEST(Fragments, LaterFragmentsWhoseFlowLostItsPodSinceTheFirstGoNotToIt) {
+  // The Pod is removed between a datagram's first fragment and the rest:
+  // the rest revalidate the flow as any of its packets would, end it, and
+  // are placed afresh, never sent to the removed Pod.
+  for (uint32_t workers : {1u, 2u}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    auto d = make_dataplane_on(workers);
+    uint16_t sport = 41900;
+    while (d->worker(0).ownership().owner(kClient, dp::to_be16(sport)) != 0) ++sport;
+    std::vector<Bytes> frags;
+    for (uint16_t id = 0x7000;; ++id) {
+      frags = fragment(big_datagram_to_echo(sport, 4000), 1480, id);
+      if (fragment_owner(frags[0], workers) == 0) break;
+    }
+    const auto first = forwarded_to_pods(*d, {frags[0]});
+    ASSERT_EQ(first.size(), 1u) << d->drop_summary();
+    const Ip4 left = ip_dst(first[0]) == kPod0 ? kPod1 : kPod0;
+    std::string c = kBaseConfig;
+    const std::string both = R"(endpoints = [ { ip = "172.17.0.10" }, { ip = "172.17.0.11" } ])";
+    c.replace(c.find(both), both.size(),
+              std::string(R"(endpoints = [ { ip = ")") + (left == kPod0 ? "172.17.0.10" : "172.17.0.11") + R"(" } ])");
+    d->publish(c);
+    const auto rest = forwarded_to_pods(*d, {frags[1], frags[2]});
+    ASSERT_EQ(rest.size(), 2u) << d->drop_summary();
+    for (const Bytes& f : rest) EXPECT_EQ(ip_dst(f), left);
+    EXPECT_EQ(d->total(&WorkerCounters::flows_endpoint_gone), 1u);
+  }
+}
+
 TEST(Fragments, HeldFragmentsExpireThoughMoreOfTheirDatagramKeepComing) {
   // RFC 8200 §4.5, RFC 1122 §3.3.2: the wait is bounded from a datagram's
   // first-arriving fragment.  Were each fragment to extend it, a trickle of
