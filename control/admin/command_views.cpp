@@ -88,12 +88,6 @@ std::optional<dp::Ip4> ipv4_cluster_ip(const ServiceConfig& s) {
   return std::nullopt;
 }
 
-std::string_view state_of(const EndpointConfig& e, const NewFlowRule& rule) {
-  if (e.takes_new_flows()) return "ready";
-  if (rule.is_fallback(e)) return "fallback";
-  return e.draining() ? "draining" : "not_ready";
-}
-
 json port_json(const ServicePortConfig& p) {
   return {{"name", p.name},
           {"port", p.port},
@@ -109,7 +103,7 @@ json endpoint_conditions_json(const EndpointConfig& e) {
 
 json endpoint_json(const EndpointConfig& e, const NewFlowRule& rule) {
   json j = endpoint_conditions_json(e);
-  j["state"] = state_of(e, rule);
+  j["state"] = endpoint_state(e, rule);
   return j;
 }
 
@@ -133,7 +127,7 @@ json service_summary(const ServiceConfig& s) {
   const NewFlowRule rule = new_flow_rule(s);
   size_t ready = 0, fallback = 0, drain = 0;
   for (const EndpointConfig& e : s.endpoints) {
-    const std::string_view state = state_of(e, rule);
+    const std::string_view state = endpoint_state(e, rule);
     ready += state == "ready";
     fallback += state == "fallback";
     drain += state == "draining";

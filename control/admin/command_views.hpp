@@ -37,10 +37,6 @@ std::string ip_text(const dp::IpAddr& ip);
 // the IPv4 dataplane's Snapshot and stats slots are keyed by.  IPv6 VIPs
 // are looked up there once the IPv6 dataplane lands (issue 11).
 std::optional<dp::Ip4> ipv4_cluster_ip(const ServiceConfig& s);
-// "ready", "fallback" (serving and terminating, taking new flows because
-// its family has no ready endpoint: NewFlowRule), "draining" or
-// "not_ready".  `rule` is new_flow_rule() of the endpoint's service.
-std::string_view state_of(const EndpointConfig& e, const NewFlowRule& rule);
 nlohmann::json port_json(const ServicePortConfig& p);
 // The endpoint's fields as configured, and then with its state.
 nlohmann::json endpoint_conditions_json(const EndpointConfig& e);

@@ -118,7 +118,7 @@ LongArray services_traffic(const Appliance& app, size_t max_ports = SIZE_MAX) {
     const ServicePortConfig& p = s.ports[(*ports)[i].port];
     const EndpointConfig& e = s.endpoints[k];
     json ej = {{"ip", ip_text(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
-               {"state", state_of(e, (*ports)[i].rule)}};
+               {"state", endpoint_state(e, (*ports)[i].rule)}};
     ej.update(traffic_json(endpoint_traffic(*slots, s, p, e)));
     return ej;
   };

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/net.hpp"
@@ -154,7 +155,8 @@ struct ServiceConfig {
 // connections, from Pods still able to serve, until they stop serving.
 // An endpoint taken out of rotation (`ready = false` alone) is never a
 // candidate: that is the operator's decision, not a shutdown.  Headless
-// and ExternalName services forward nothing, so they never fall back.
+// and ExternalName services, and a family a service has no cluster IP of,
+// forward nothing, so they never fall back.
 struct NewFlowRule {
   bool fallback4 = false;  // IPv4: no endpoint ready, some serving + terminating
   bool fallback6 = false;
@@ -171,18 +173,31 @@ struct NewFlowRule {
   }
 };
 
+// An endpoint's state, as the control socket, podgatectl and /metrics name
+// it: "ready", "fallback" (serving and terminating, taking new flows as its
+// family has no ready endpoint), "draining" (keeps its flows, takes no new
+// ones) or "not_ready" (has none).  `rule` is its service's new_flow_rule().
+inline constexpr std::string_view kEndpointStates[] = {"ready", "fallback", "draining", "not_ready"};
+inline std::string_view endpoint_state(const EndpointConfig& e, const NewFlowRule& rule) noexcept {
+  if (e.takes_new_flows()) return kEndpointStates[0];
+  if (rule.is_fallback(e)) return kEndpointStates[1];
+  return e.draining() ? kEndpointStates[2] : kEndpointStates[3];
+}
+
 // One pass over the service's endpoints.
 inline NewFlowRule new_flow_rule(const ServiceConfig& svc) {
   NewFlowRule rule;
-  if (svc.type != ServiceType::kClusterIp || svc.headless()) return rule;
+  if (svc.type != ServiceType::kClusterIp) return rule;
+  bool vip4 = false, vip6 = false;  // a family without a VIP forwards nothing
+  for (const dp::IpAddr& vip : svc.cluster_ips()) (vip.is_v4() ? vip4 : vip6) = true;
   bool ready4 = false, ready6 = false, terminating4 = false, terminating6 = false;
   for (const EndpointConfig& e : svc.endpoints) {
     const bool v4 = e.ip.is_v4();
     (v4 ? ready4 : ready6) |= e.takes_new_flows();
     (v4 ? terminating4 : terminating6) |= e.serving_terminating();
   }
-  rule.fallback4 = !ready4 && terminating4;
-  rule.fallback6 = !ready6 && terminating6;
+  rule.fallback4 = vip4 && !ready4 && terminating4;
+  rule.fallback6 = vip6 && !ready6 && terminating6;
   return rule;
 }
 

@@ -1,5 +1,6 @@
 #include "control/observe/prometheus.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/config/service_config.hpp"
 #include "dataplane/worker_counters.hpp"
 
 namespace podgate::ctl {
@@ -320,6 +322,30 @@ void render_services(Exposition& e, const json& stats) {
       const json* pod = member(ep, "pod");
       l.emplace_back("pod", pod != nullptr ? label_text(*pod).value_or("") : "");
       render_traffic(e, kEndpointPrefix, kEndpointWhat, l, ep);
+    }
+  }
+  // Each port's endpoints by state, once every traffic family is written
+  // (the order /metrics streams them in).
+  for (const json& s : *services) {
+    const json* name = member(s, "name");
+    const json* port = member(s, "port");
+    const json* proto = member(s, "protocol");
+    const json* endpoints = array_at(s, "endpoints");
+    if (name == nullptr || port == nullptr || proto == nullptr || endpoints == nullptr) continue;
+    auto n = label_text(*name);
+    auto p = label_text(*port);
+    auto pr = label_text(*proto);
+    if (!n || !p || !pr) continue;
+    const auto state_of = [](const json& ep) -> const json* {
+      return member_of_type(ep, "state", json::value_t::string);
+    };
+    if (!std::all_of(endpoints->begin(), endpoints->end(), state_of)) continue;  // mistyped
+    for (std::string_view state : kEndpointStates) {
+      const auto count = std::count_if(endpoints->begin(), endpoints->end(), [&](const json& ep) {
+        return state_of(ep)->get_ref<const std::string&>() == state;
+      });
+      e.add(kServiceEndpoints, Type::kGauge, kServiceEndpointsHelp,
+            {{"service", *n}, {"port", *p}, {"protocol", *pr}, {"state", std::string(state)}}, count);
     }
   }
 }

@@ -35,7 +35,9 @@ namespace podgate::ctl {
 //   podgate_service_{packets,bytes}_total{service,port,protocol,direction},
 //   podgate_service_flows_created_total{service,port,protocol},
 //   podgate_service_flows_active{service,port,protocol}, and the same
-//   podgate_endpoint_* with endpoint="IP:PORT" and pod labels added
+//   podgate_endpoint_* with endpoint="IP:PORT" and pod labels added;
+//   podgate_service_endpoints{service,port,protocol,state} (from each
+//   endpoint's "state" there)
 //   podgate_dns_queries_total{transport}, podgate_dns_responses_total{rcode},
 //   podgate_dns_{truncated,silent,dropped}_total, podgate_dns_tcp_connections,
 //   podgate_dns_tcp_{accepted,idle_closed,evicted,errors}_total
@@ -69,6 +71,15 @@ std::string render_prometheus_tail(const nlohmann::json& stats);
 inline constexpr std::string_view kEndpointHealthy = "podgate_endpoint_healthy";
 inline constexpr std::string_view kEndpointHealthyHelp =
     "1 while the endpoint passes its health check, 0 while it fails it";
+
+// How many endpoints a service port has in each state (endpoint_state():
+// ready, fallback, draining, not_ready): podgate_service_endpoints{service,
+// port,protocol,state}, every state written, 0 included, so that "no
+// endpoint ready" is a sample to alert on.  After the traffic families.
+inline constexpr std::string_view kServiceEndpoints = "podgate_service_endpoints";
+inline constexpr std::string_view kServiceEndpointsHelp =
+    "endpoints of the service port by state: ready and fallback take new flows (fallback: serving "
+    "and terminating, as none of their family is ready), draining keep their flows, not_ready have none";
 
 // The traffic families of a service port (prefix "podgate_service") and of
 // an endpoint ("podgate_endpoint"), in the order the exposition gives them.

@@ -1,6 +1,7 @@
 #include "control/observe/prometheus_stream.hpp"
 
 #include <charconv>
+#include <iterator>
 #include <string_view>
 
 #include "dataplane/net.hpp"
@@ -10,6 +11,7 @@ namespace podgate::ctl {
 namespace {
 
 constexpr size_t kPortFamilies = 4;  // families 0..3: the service ports'; 4..7: the endpoints'
+constexpr size_t kStateFamily = 2 * kPortFamilies;  // podgate_service_endpoints, last
 
 void append_number(std::string& out, uint64_t v) {
   char buf[24];
@@ -134,6 +136,39 @@ bool PrometheusStream::family_samples(std::string& out, size_t limit) {
   return true;
 }
 
+bool PrometheusStream::endpoint_state_samples(std::string& out, size_t limit) {
+  constexpr size_t kStates = std::size(kEndpointStates);
+  while (port_ < ports_.size()) {
+    if (out.size() >= limit) return false;
+    if (!family_open_) {
+      family_open_ = true;
+      append_family_head(out, kServiceEndpoints, false, kServiceEndpointsHelp);
+    }
+    const ServiceConfig& s = service_of(port_);
+    // The same for every port of a service, and counted again for each (and
+    // when a piece ends within a port): a pass over its endpoints, as the
+    // endpoint families make.
+    const NewFlowRule rule = new_flow_rule(s);
+    size_t counts[kStates] = {};
+    for (const EndpointConfig& e : s.endpoints) {
+      const std::string_view state = endpoint_state(e, rule);
+      for (size_t i = 0; i < kStates; ++i) counts[i] += state == kEndpointStates[i];
+    }
+    const std::string labels = port_labels(s, port_of(port_));
+    for (; endpoint_ < kStates && out.size() < limit; ++endpoint_) {  // endpoint_: the next state
+      out.append(kServiceEndpoints).append("{").append(labels).append(",");
+      append_label(out, "state", kEndpointStates[endpoint_]);
+      out.append("} ");
+      append_number(out, counts[endpoint_]);
+      out.append("\n");
+    }
+    if (endpoint_ < kStates) return false;
+    ++port_;
+    endpoint_ = 0;
+  }
+  return true;
+}
+
 bool PrometheusStream::health_samples(std::string& out, size_t limit) {
   while (out.size() < limit) {
     const std::vector<health::TargetStatus> page =
@@ -167,12 +202,14 @@ bool PrometheusStream::next(std::string& out, size_t budget) {
         stage_ = Stage::kServices;
         break;
       case Stage::kServices:
-        if (!family_samples(out, limit)) return true;
+        if (family_ == kStateFamily ? !endpoint_state_samples(out, limit) : !family_samples(out, limit)) {
+          return true;
+        }
         ++family_;
         family_open_ = false;
         port_ = 0;
         endpoint_ = 0;
-        if (family_ == 2 * kPortFamilies) stage_ = Stage::kDns;
+        if (family_ > kStateFamily) stage_ = Stage::kDns;
         break;
       case Stage::kDns:
         out.append(parts_.dns());

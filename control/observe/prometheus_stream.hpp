@@ -10,7 +10,8 @@
 //   services  the eight traffic families of the service ports and their
 //             endpoints, one family at a time over the service ports, so
 //             each family's HELP/TYPE comes once, before its samples, and
-//             its samples are one group (text format 0.0.4)
+//             its samples are one group (text format 0.0.4); then
+//             podgate_service_endpoints, the ports' endpoints by state
 //   dns       render_prometheus_dns() (small)
 //   health    podgate_endpoint_healthy, one sample per health-checked
 //             target (1 MB at 10,000 checked endpoints), a page of
@@ -95,6 +96,9 @@ class PrometheusStream {
   // without the braces; the direction label added where the family has it).
   void samples(std::string& out, TrafficField field, const std::string& labels,
                const TrafficTotals& t) const;
+  // Appends podgate_service_endpoints' samples from port_ on until `out`
+  // reaches `limit`; true when complete.
+  bool endpoint_state_samples(std::string& out, size_t limit);
   // Appends podgate_endpoint_healthy's samples from the target after
   // last_target_ on until `out` reaches `limit`; true when complete.
   bool health_samples(std::string& out, size_t limit);
@@ -108,10 +112,11 @@ class PrometheusStream {
   PrometheusParts parts_;
   std::vector<std::pair<size_t, size_t>> ports_;  // (service, port) of each counted service port
   Stage stage_ = Stage::kHead;
-  size_t family_ = 0;         // 0..3 the service port families, 4..7 the endpoints'
+  size_t family_ = 0;         // 0..3 the service port families, 4..7 the endpoints', 8 the states
   bool family_open_ = false;  // its HELP/TYPE written (a family with no sample has none)
   size_t port_ = 0;           // the next service port of the family
-  size_t endpoint_ = 0;       // the next endpoint of that port (endpoint families)
+  size_t endpoint_ = 0;       // the next endpoint of that port (endpoint families),
+                              // or the next of its states (podgate_service_endpoints)
   bool health_open_ = false;  // podgate_endpoint_healthy's HELP/TYPE written
   std::optional<health::TargetStatus> last_target_;  // the last target written
 };

@@ -757,6 +757,12 @@ class RuntimeChangesTest(Base):
                             'pod="my-app-0"' in k for k in values))
         self.assertIn("podgate_service_flows_created_total", types)
         self.assertTrue(any(k.startswith("podgate_drops_total{") for k in values))
+        # my-app's endpoints by state, as `service` shows them.
+        counts = self.ask(command="service", name="default/my-app")["service"]["endpoint_counts"]
+        for state in ("ready", "fallback", "draining"):
+            key = ('podgate_service_endpoints{service="default/my-app",port="80",protocol="TCP",'
+                   f'state="{state}"}}')
+            self.assertEqual(values.get(key), counts[state], key)
 
     # ---- the socket under changes ---------------------------------------
     def test_a_stalled_client_does_not_stall_apply_or_dns(self):

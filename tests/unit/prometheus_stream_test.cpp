@@ -93,9 +93,15 @@ class PrometheusStreamTest : public ::testing::Test {
     const std::vector<ServicePortConfig> web_ports = {{"http", 80, 8080, dp::Proto::kTcp},
                                                       {"dns", 53, 5353, dp::Proto::kUdp}};
     ServiceList list;
-    list.push_back(service("default", "web", ip("10.96.0.10"), web_ports,
-                           {endpoint("10.1.0.1", "web-0"), endpoint("10.1.0.2", "web-1"),
-                            endpoint("fd00::5", "web-v6")}));
+    // web's one IPv6 endpoint is terminating: none of its family is
+    // ready, so it takes new flows (state "fallback").
+    EndpointConfig terminating = endpoint("fd00::5", "web-v6");
+    terminating.ready = false;
+    terminating.terminating = true;
+    ServiceConfig web = service("default", "web", ip("10.96.0.10"), web_ports,
+                                {endpoint("10.1.0.1", "web-0"), endpoint("10.1.0.2", "web-1"), terminating});
+    web.secondary_cluster_ip = ip("fd00:96::10");
+    list.push_back(web);
     list.push_back(service("default", "headless", std::nullopt, web_ports,
                            {endpoint("10.1.0.9", "db-0")}));
     list.push_back(service("default", "empty", ip("10.96.0.11"), {{"", 443, 8443, dp::Proto::kTcp}}, {}));
@@ -107,6 +113,8 @@ class PrometheusStreamTest : public ::testing::Test {
         eps.push_back(endpoint(("10.2." + std::to_string(i) + "." + std::to_string(j + 1)).c_str(),
                                "big-" + std::to_string(i) + "-" + std::to_string(j)));
       }
+      eps[1].ready = false;  // out of rotation: draining
+      eps[2].ready = eps[2].serving = false;  // not ready
       list.push_back(service("big", "svc-" + std::to_string(i),
                              ip(("10.97.0." + std::to_string(i + 1)).c_str()), web_ports, eps));
     }
@@ -160,7 +168,7 @@ class PrometheusStreamTest : public ::testing::Test {
         j["endpoints"] = json::array();
         for (const EndpointConfig& e : s.endpoints) {
           json ej = {{"ip", dp::to_string(e.ip)}, {"target_port", p.target_port}, {"pod", e.pod},
-                     {"state", "ready"}};
+                     {"state", endpoint_state(e, new_flow_rule(s))}};
           ej.update(traffic_json(t.endpoint(s, p, e)));
           j["endpoints"].push_back(std::move(ej));
         }
@@ -236,6 +244,23 @@ TEST_F(PrometheusStreamTest, PiecesTogetherAreTheWholeRenderingOfTheSameState) {
       EXPECT_GT(pieces, 10u) << budget;
     }
   }
+}
+
+TEST_F(PrometheusStreamTest, EachServicePortCountsItsEndpointsByStateZerosIncluded) {
+  const std::string text = stream().rest();
+  for (const char* sample : {
+           "podgate_service_endpoints{service=\"default/web\",port=\"80\",protocol=\"TCP\",state=\"ready\"} 2\n",
+           "podgate_service_endpoints{service=\"default/web\",port=\"80\",protocol=\"TCP\",state=\"fallback\"} 1\n",
+           "podgate_service_endpoints{service=\"default/web\",port=\"53\",protocol=\"UDP\",state=\"fallback\"} 1\n",
+           "podgate_service_endpoints{service=\"default/web\",port=\"80\",protocol=\"TCP\",state=\"draining\"} 0\n",
+           "podgate_service_endpoints{service=\"big/svc-7\",port=\"80\",protocol=\"TCP\",state=\"ready\"} 8\n",
+           "podgate_service_endpoints{service=\"big/svc-7\",port=\"80\",protocol=\"TCP\",state=\"draining\"} 1\n",
+           "podgate_service_endpoints{service=\"big/svc-7\",port=\"80\",protocol=\"TCP\",state=\"not_ready\"} 1\n",
+           "podgate_service_endpoints{service=\"default/empty\",port=\"443\",protocol=\"TCP\",state=\"ready\"} 0\n"}) {
+    EXPECT_NE(text.find(sample), std::string::npos) << sample;
+  }
+  EXPECT_EQ(text.find("podgate_service_endpoints{service=\"default/headless\""), std::string::npos)
+      << "a headless service forwards nothing, as in the traffic families";
 }
 
 TEST_F(PrometheusStreamTest, EachFamilyHasOneHelpAndTypeBeforeItsSamplesInOneGroup) {
