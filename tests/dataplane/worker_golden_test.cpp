@@ -2559,6 +2559,35 @@ void leave_stale_fragment_meta(rte_mempool* pool, dp::Proto proto) {
       &proto);
 }
 
+// Datagrams that need no hand-off: the uplink's worker (0) owns their
+// connection and the table their fragments meet in.  A client port from
+// `from` on whose connection worker 0 owns.
+uint16_t client_port_of_worker0(Dataplane& d, uint16_t from) {
+  while (d.worker(0).ownership().owner(kClient, dp::to_be16(from)) != 0) ++from;
+  return from;
+}
+
+// The fragments of the next datagram from `sport` whose fragments meet on
+// worker 0 (IP ID from `id` on; `id` moves past it).
+std::vector<Bytes> datagram_of_worker0(uint16_t sport, uint16_t& id, uint32_t workers) {
+  for (;; ++id) {
+    auto frags = fragment(big_datagram_to_echo(sport, 4000), 1480, id);
+    if (fragment_owner(frags[0], workers) == 0) {
+      ++id;
+      return frags;
+    }
+  }
+}
+
+// The base config with my-app's two ready Pods down to `kept`.
+std::string base_config_with_only(Ip4 kept) {
+  std::string c = kBaseConfig;
+  const std::string both = R"(endpoints = [ { ip = "172.17.0.10" }, { ip = "172.17.0.11" } ])";
+  c.replace(c.find(both), both.size(),
+            std::string(R"(endpoints = [ { ip = ")") + (kept == kPod0 ? "172.17.0.10" : "172.17.0.11") + R"(" } ])");
+  return c;
+}
+
 TEST(Fragments, AFirstFragmentWhoseFlowLostItsPodStartsOverAsWhatItIs) {
   // The Pod of a flow is removed: the next first fragment ends the flow and
   // is classified again (revalidate_failed()), by its own headers, never by
@@ -2566,30 +2595,14 @@ TEST(Fragments, AFirstFragmentWhoseFlowLostItsPodStartsOverAsWhatItIs) {
   for (uint32_t workers : {1u, 2u}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
     auto d = make_dataplane_on(workers);
-    // Datagrams that need no hand-off: the uplink's worker (0) owns the
-    // connection and the table its fragments meet in.
-    uint16_t sport = 41800;
-    while (d->worker(0).ownership().owner(kClient, dp::to_be16(sport)) != 0) ++sport;
+    const uint16_t sport = client_port_of_worker0(*d, 41800);
     uint16_t id = 0x6000;
-    auto next_datagram = [&] {
-      for (;; ++id) {
-        auto frags = fragment(big_datagram_to_echo(sport, 4000), 1480, id);
-        if (fragment_owner(frags[0], workers) == 0) {
-          ++id;
-          return frags;
-        }
-      }
-    };
-    const auto first = forwarded_to_pods(*d, next_datagram());
+    const auto first = forwarded_to_pods(*d, datagram_of_worker0(sport, id, workers));
     ASSERT_EQ(first.size(), 3u) << d->drop_summary();
     const Ip4 left = ip_dst(first[0]) == kPod0 ? kPod1 : kPod0;
-    std::string c = kBaseConfig;
-    const std::string both = R"(endpoints = [ { ip = "172.17.0.10" }, { ip = "172.17.0.11" } ])";
-    c.replace(c.find(both), both.size(),
-              std::string(R"(endpoints = [ { ip = ")") + (left == kPod0 ? "172.17.0.10" : "172.17.0.11") + R"(" } ])");
-    d->publish(c);
+    d->publish(base_config_with_only(left));
     leave_stale_fragment_meta(d->pool(), dp::Proto::kTcp);
-    const auto out = forwarded_to_pods(*d, next_datagram());
+    const auto out = forwarded_to_pods(*d, datagram_of_worker0(sport, id, workers));
     ASSERT_EQ(out.size(), 3u) << d->drop_summary();
     for (const Bytes& f : out) EXPECT_EQ(ip_dst(f), left);
     EXPECT_TRUE(checksums_valid(reassemble(out)));
@@ -2605,21 +2618,12 @@ TEST(Fragments, LaterFragmentsWhoseFlowLostItsPodSinceTheFirstGoNotToIt) {
   for (uint32_t workers : {1u, 2u}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
     auto d = make_dataplane_on(workers);
-    uint16_t sport = 41900;
-    while (d->worker(0).ownership().owner(kClient, dp::to_be16(sport)) != 0) ++sport;
-    std::vector<Bytes> frags;
-    for (uint16_t id = 0x7000;; ++id) {
-      frags = fragment(big_datagram_to_echo(sport, 4000), 1480, id);
-      if (fragment_owner(frags[0], workers) == 0) break;
-    }
+    uint16_t id = 0x7000;
+    const auto frags = datagram_of_worker0(client_port_of_worker0(*d, 41900), id, workers);
     const auto first = forwarded_to_pods(*d, {frags[0]});
     ASSERT_EQ(first.size(), 1u) << d->drop_summary();
     const Ip4 left = ip_dst(first[0]) == kPod0 ? kPod1 : kPod0;
-    std::string c = kBaseConfig;
-    const std::string both = R"(endpoints = [ { ip = "172.17.0.10" }, { ip = "172.17.0.11" } ])";
-    c.replace(c.find(both), both.size(),
-              std::string(R"(endpoints = [ { ip = ")") + (left == kPod0 ? "172.17.0.10" : "172.17.0.11") + R"(" } ])");
-    d->publish(c);
+    d->publish(base_config_with_only(left));
     const auto rest = forwarded_to_pods(*d, {frags[1], frags[2]});
     ASSERT_EQ(rest.size(), 2u) << d->drop_summary();
     for (const Bytes& f : rest) EXPECT_EQ(ip_dst(f), left);

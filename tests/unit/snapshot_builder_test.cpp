@@ -48,6 +48,21 @@ Config parse(const std::string& services) {
   return cfg.ok() ? *cfg : Config{};
 }
 
+// default/web, cluster IPs 10.96.0.20 and fd00:10:96::20, port 80 to
+// 8080, with `endpoints` (TOML inline tables), on the dual-stack ports.
+Config dual_stack_web(const std::string& endpoints) {
+  auto cfg = parse_config(std::string(kDualStackPortsToml) + R"(
+[[services]]
+namespace = "default"
+name = "web"
+cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
+ports = [{ name = "http", port = 80, target_port = 8080 }]
+endpoints = [)" + endpoints + "]\n",
+                          "test.toml");
+  EXPECT_TRUE(cfg.ok()) << (cfg.ok() ? "" : cfg.error().message);
+  return cfg.ok() ? *cfg : Config{};
+}
+
 Ip4 ip(const char* s) { return *parse_ip4(s); }
 dp::Backend be(const char* s) { return dp::Backend{ip(s), to_be16(8080), 0}; }
 template <class V>
@@ -109,16 +124,7 @@ TEST(SnapshotBuilder, TheOwnAddressFilterPassesEveryOwnAddressAndFewOthers) {
 
 // The same filter holds the IPv6 VIPs and the ports' IPv6 addresses.
 TEST(SnapshotBuilder, TheOwnAddressFilterHoldsIpv6AddressesToo) {
-  auto cfg = parse_config(std::string(kDualStackPortsToml) + R"(
-[[services]]
-namespace = "default"
-name = "web"
-cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
-ports = [{ name = "http", port = 80, target_port = 8080 }]
-endpoints = [{ ip = "172.17.0.7" }, { ip = "fd00:10:244::7" }]
-)", "test.toml");
-  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-  auto snap = build(*cfg);
+  auto snap = build(dual_stack_web(R"({ ip = "172.17.0.7" }, { ip = "fd00:10:244::7" })"));
   for (const char* own : {"fd00:10:96::20", "2001:db8:1::1", "fd00:10:244::1"}) {
     EXPECT_TRUE(snap->may_be_own(*dp::parse_ip6(own))) << own;
   }
@@ -184,18 +190,9 @@ TEST(SnapshotBuilder, WithNoEndpointReadyTheServingTerminatingOnesTakeNewFlows) 
 // The fallback is per family, as each VIP forwards to its own family only:
 // a ready IPv4 endpoint does not keep the IPv6 VIP from falling back.
 TEST(SnapshotBuilder, TheTerminatingFallbackIsDecidedFamilyByFamily) {
-  auto cfg = parse_config(std::string(kDualStackPortsToml) + R"(
-[[services]]
-namespace = "default"
-name = "web"
-cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
-ports = [{ name = "http", port = 80, target_port = 8080 }]
-endpoints = [{ ip = "172.17.0.7" },
-             { ip = "172.17.0.8", ready = false, serving = true, terminating = true },
-             { ip = "fd00:10:244::8", ready = false, serving = true, terminating = true }]
-)", "test.toml");
-  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-  auto snap = build(*cfg);
+  auto snap = build(dual_stack_web(R"({ ip = "172.17.0.7" },
+  { ip = "172.17.0.8", ready = false, serving = true, terminating = true },
+  { ip = "fd00:10:244::8", ready = false, serving = true, terminating = true })"));
   const dp::ServiceData* v4 = snap->find_service(ip("10.96.0.20"), to_be16(80), dp::Proto::kTcp);
   const dp::ServiceData6* v6 = snap->find_service(*dp::parse_ip6("fd00:10:96::20"), to_be16(80), dp::Proto::kTcp);
   ASSERT_TRUE(v4 != nullptr && v6 != nullptr);
