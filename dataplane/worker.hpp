@@ -36,7 +36,6 @@
 #include "dataplane/flow_table.hpp"
 #include "dataplane/fragment_table.hpp"
 #include "dataplane/neighbor_table.hpp"
-#include "dataplane/neighbor_table6.hpp"
 #include "dataplane/packet6.hpp"
 #include "dataplane/ownership.hpp"
 #include "dataplane/packet.hpp"

@@ -20,7 +20,6 @@
 #include <rte_ring.h>
 
 #include "dataplane/neighbor_table.hpp"
-#include "dataplane/neighbor_table6.hpp"
 #include "dataplane/punt.hpp"
 #include "dataplane/snapshot.hpp"
 #include "dataplane/worker_counters.hpp"

@@ -1,14 +1,18 @@
-// The next-hop tables (NeighborTable, NeighborTable6): a forgotten
-// address's slot is taken over by another address, and no reader ever sees
-// the old address with the new MAC or loses a probe chain through it.
+// The next-hop tables (NeighborTable, NeighborTable6: one template,
+// BasicNeighborTable<A>, with a slot per family): a forgotten address's
+// slot is taken over by another address, and no reader ever sees the old
+// address with the new MAC or loses a probe chain through it.  The typed
+// tests run against both families, whose slots differ in how they mark
+// themselves used and hold an address.
 #include "dataplane/neighbor_table.hpp"
-#include "dataplane/neighbor_table6.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -51,12 +55,40 @@ MacAddr mac_of6(uint32_t i, uint8_t gen = 1) {
   std::memcpy(m.bytes.data() + 2, &i, 4);
   return m;
 }
+// The MAC that names an IPv6 address by its last four bytes (so that
+// mac_of(ip6(i)) is mac_of6(i)), for the typed tests.
+MacAddr mac_of(const Ip6& ip, uint8_t gen = 1) {
+  MacAddr m;
+  m.bytes[0] = 0x02;
+  m.bytes[1] = gen;
+  std::memcpy(m.bytes.data() + 2, ip.bytes.data() + 12, 4);
+  return m;
+}
+bool names(const MacAddr& m, const Ip6& ip) { return std::memcmp(m.bytes.data() + 2, ip.bytes.data() + 12, 4) == 0; }
 
-// `n` distinct addresses from `first` on whose home slot is `b`.
-std::vector<Ip4> same_bucket(uint32_t b, size_t n, uint32_t first = 0x0a000001) {
-  std::vector<Ip4> out;
+// Numbered test addresses per family; the ranges from kFirst and from
+// kElsewhere never meet.
+template <typename A>
+struct TestAddresses;
+template <>
+struct TestAddresses<Ip4> {
+  static constexpr uint32_t kFirst = 0x0a000001;
+  static constexpr uint32_t kElsewhere = 0xc0a80001;
+  static Ip4 at(uint32_t n) { return Ip4::from_host(n); }
+};
+template <>
+struct TestAddresses<Ip6> {
+  static constexpr uint32_t kFirst = 1;
+  static constexpr uint32_t kElsewhere = 0x40000000;
+  static Ip6 at(uint32_t n) { return ip6(n); }
+};
+
+// `n` distinct addresses from number `first` on whose home slot is `b`.
+template <typename A>
+std::vector<A> same_bucket(uint32_t b, size_t n, uint32_t first = TestAddresses<A>::kFirst) {
+  std::vector<A> out;
   for (uint32_t h = first; out.size() < n; ++h) {
-    if (bucket(Ip4::from_host(h)) == b) out.push_back(Ip4::from_host(h));
+    if (bucket(TestAddresses<A>::at(h)) == b) out.push_back(TestAddresses<A>::at(h));
   }
   return out;
 }
@@ -108,7 +140,7 @@ TEST(NeighborTable6, ForgottenSlotsAreReusedByNewAddresses) {
 
 TEST(NeighborTable, TakenOverSlotAnswersOnlyForItsNewAddressAndKeepsProbeChains) {
   auto t = std::make_unique<NeighborTable>();
-  const std::vector<Ip4> a = same_bucket(100, NeighborTable::kMaxProbe + 2);
+  const std::vector<Ip4> a = same_bucket<Ip4>(100, NeighborTable::kMaxProbe + 2);
   // a[0..15] fill the window of slot 100: a[16] has no room.
   for (uint32_t i = 0; i < NeighborTable::kMaxProbe; ++i) ASSERT_TRUE(t->set(a[i], mac_of(a[i])));
   ASSERT_FALSE(t->set(a[16], mac_of(a[16]))) << "the test's addresses share one window";
@@ -133,23 +165,6 @@ TEST(NeighborTable, TakenOverSlotAnswersOnlyForItsNewAddressAndKeepsProbeChains)
   EXPECT_EQ(t->size(), NeighborTable::kMaxProbe);
 }
 
-TEST(NeighborTable, AnAddressPastAForgottenSlotIsUpdatedInPlaceNotCopied) {
-  auto t = std::make_unique<NeighborTable>();
-  const std::vector<Ip4> a = same_bucket(7, 2);
-  ASSERT_TRUE(t->set(a[0], mac_of(a[0])));
-  ASSERT_TRUE(t->set(a[1], mac_of(a[1])));
-  ASSERT_TRUE(t->forget(a[0]));
-  ASSERT_TRUE(t->set(a[1], mac_of(a[1], 2)));  // must not land in a[0]'s slot
-  EXPECT_EQ(t->find(a[1]), mac_of(a[1], 2));
-  ASSERT_TRUE(t->forget(a[1]));
-  EXPECT_FALSE(t->find(a[1])) << "no second copy of the address";
-  EXPECT_EQ(t->size(), 0u);
-  // Learnt again after being forgotten: in its own slot, counted again.
-  ASSERT_TRUE(t->set(a[1], mac_of(a[1], 3)));
-  EXPECT_EQ(t->find(a[1]), mac_of(a[1], 3));
-  EXPECT_EQ(t->size(), 1u);
-}
-
 TEST(NeighborTable6, TakenOverSlotAnswersOnlyForItsNewAddressAndKeepsProbeChains) {
   auto t = std::make_unique<NeighborTable6>();
   const std::vector<uint32_t> a = same_bucket6(4095, NeighborTable6::kMaxProbe + 1);  // wraps past the end
@@ -167,37 +182,70 @@ TEST(NeighborTable6, TakenOverSlotAnswersOnlyForItsNewAddressAndKeepsProbeChains
   EXPECT_EQ(t->size(), NeighborTable6::kMaxProbe - 1);
 }
 
+// The tests below hold for both families.
+template <typename A>
+class NeighborTables : public testing::Test {};
+struct FamilyName {
+  template <typename A>
+  static std::string GetName(int) {
+    return std::is_same_v<A, Ip4> ? "NeighborTable" : "NeighborTable6";
+  }
+};
+using Families = testing::Types<Ip4, Ip6>;
+TYPED_TEST_SUITE(NeighborTables, Families, FamilyName);
+
+TYPED_TEST(NeighborTables, AnAddressPastAForgottenSlotIsUpdatedInPlaceNotCopied) {
+  using A = TypeParam;
+  auto t = std::make_unique<BasicNeighborTable<A>>();
+  const std::vector<A> a = same_bucket<A>(7, 2);
+  ASSERT_TRUE(t->set(a[0], mac_of(a[0])));
+  ASSERT_TRUE(t->set(a[1], mac_of(a[1])));
+  ASSERT_TRUE(t->forget(a[0]));
+  ASSERT_TRUE(t->set(a[1], mac_of(a[1], 2)));  // must not land in a[0]'s slot
+  EXPECT_EQ(t->find(a[1]), mac_of(a[1], 2));
+  ASSERT_TRUE(t->forget(a[1]));
+  EXPECT_FALSE(t->find(a[1])) << "no second copy of the address";
+  EXPECT_EQ(t->size(), 0u);
+  // Learnt again after being forgotten: in its own slot, counted again.
+  ASSERT_TRUE(t->set(a[1], mac_of(a[1], 3)));
+  EXPECT_EQ(t->find(a[1]), mac_of(a[1], 3));
+  EXPECT_EQ(t->size(), 1u);
+}
+
 // check_neighbors_fit()'s dry run: a copy refuses and accepts exactly what
 // the table itself does, forgotten slots included.
-TEST(NeighborTable, CopyBehavesAsTheOriginal) {
-  auto t = std::make_unique<NeighborTable>();
-  const std::vector<Ip4> a = same_bucket(4090, NeighborTable::kMaxProbe + 3);
-  for (uint32_t i = 0; i < NeighborTable::kMaxProbe; ++i) ASSERT_TRUE(t->set(a[i], mac_of(a[i])));
+TYPED_TEST(NeighborTables, CopyBehavesAsTheOriginal) {
+  using A = TypeParam;
+  using Table = BasicNeighborTable<A>;
+  auto t = std::make_unique<Table>();
+  const std::vector<A> a = same_bucket<A>(4090, Table::kMaxProbe + 3);
+  for (uint32_t i = 0; i < Table::kMaxProbe; ++i) ASSERT_TRUE(t->set(a[i], mac_of(a[i])));
   ASSERT_TRUE(t->forget(a[2]));
-  auto copy = std::make_unique<NeighborTable>();
+  auto copy = std::make_unique<Table>();
   copy->copy_from(*t);
   EXPECT_EQ(copy->size(), t->size());
-  for (uint32_t i = NeighborTable::kMaxProbe; i < a.size(); ++i) {
+  for (uint32_t i = Table::kMaxProbe; i < a.size(); ++i) {
     EXPECT_EQ(copy->set(a[i], mac_of(a[i])), t->set(a[i], mac_of(a[i]))) << i;
   }
-  for (const Ip4& ip : a) EXPECT_EQ(copy->find(ip), t->find(ip));
+  for (const A& ip : a) EXPECT_EQ(copy->find(ip), t->find(ip));
 }
 
 // A worker reading while the control thread churns: addresses that stay
 // are always found with their MAC, and an address whose slot is taken over
 // is answered with its own MAC or none, never another address's.
-TEST(NeighborTable, ConcurrentReaderNeverSeesAnotherAddressesMac) {
-  auto t = std::make_unique<NeighborTable>();
+TYPED_TEST(NeighborTables, ConcurrentReaderNeverSeesAnotherAddressesMac) {
+  using A = TypeParam;
+  auto t = std::make_unique<BasicNeighborTable<A>>();
   constexpr uint32_t kBuckets = 8;
-  std::vector<std::vector<Ip4>> churn(kBuckets);
-  std::vector<Ip4> fixed;
+  std::vector<std::vector<A>> churn(kBuckets);
+  std::vector<A> fixed;
   for (uint32_t b = 0; b < kBuckets; ++b) {
     const uint32_t home = 512 * b + 3;
-    churn[b] = same_bucket(home, 64);
+    churn[b] = same_bucket<A>(home, 64);
     // churn[b][0] first, then the fixed address behind it: the fixed
     // address's probe chain runs through the slot being taken over.
     ASSERT_TRUE(t->set(churn[b][0], mac_of(churn[b][0])));
-    const Ip4 f = same_bucket(home, 1, 0xc0a80001)[0];
+    const A f = same_bucket<A>(home, 1, TestAddresses<A>::kElsewhere)[0];
     ASSERT_TRUE(t->set(f, mac_of(f)));
     fixed.push_back(f);
   }
@@ -211,7 +259,7 @@ TEST(NeighborTable, ConcurrentReaderNeverSeesAnotherAddressesMac) {
       for (uint32_t b = 0; b < kBuckets; ++b) {
         const auto f = t->find(fixed[b]);
         if (!f || *f != mac_of(fixed[b])) wrong.fetch_add(1);
-        const Ip4 c = churn[b][k % churn[b].size()];
+        const A c = churn[b][k % churn[b].size()];
         if (const auto m = t->find(c); m && !names(*m, c)) wrong.fetch_add(1);
         ++n;
       }
@@ -223,8 +271,8 @@ TEST(NeighborTable, ConcurrentReaderNeverSeesAnotherAddressesMac) {
   for (uint32_t round = 0; round < 200'000; ++round) {
     for (uint32_t b = 0; b < kBuckets; ++b) {
       const auto& c = churn[b];
-      const Ip4 old = c[round % c.size()];
-      const Ip4 next = c[(round + 1) % c.size()];
+      const A old = c[round % c.size()];
+      const A next = c[(round + 1) % c.size()];
       ASSERT_TRUE(t->forget(old));
       ASSERT_TRUE(t->set(next, mac_of(next, gen)));  // takes over old's slot
     }
