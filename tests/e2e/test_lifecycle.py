@@ -172,7 +172,7 @@ class SdNotifyTest(unittest.TestCase):
         self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
         self.receive(lambda m: "READY=1" in m.splitlines())
         self.app.signal(signal.SIGTERM)
-        self.receive(lambda m: m == "STOPPING=1")
+        self.receive(lambda m: "STOPPING=1" in m.splitlines())
         self.assertEqual(self.app.proc.wait(timeout=30), 0)
 
 
