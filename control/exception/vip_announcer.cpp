@@ -35,7 +35,10 @@ std::set<uint32_t> VipAnnouncer::wanted(const Config& config) {
 }
 
 Result<void> VipAnnouncer::sync(const Config& config) {
-  const std::set<uint32_t> want = drained_ ? std::set<uint32_t>{} : wanted(config);
+  return hold(drained_ ? std::set<uint32_t>{} : wanted(config));
+}
+
+Result<void> VipAnnouncer::hold(const std::set<uint32_t>& want) {
   std::string failures;
   for (auto it = announced_.begin(); it != announced_.end();) {
     if (want.count(*it) != 0) {
@@ -77,7 +80,7 @@ bool VipAnnouncer::withdraw_for_stop() {
   stopping_ = true;
   drained_ = true;
   const bool had_routes = !announced_.empty();
-  if (auto r = sync(Config{}); !r) log_error(r.error().message);
+  if (auto r = hold({}); !r) log_error(r.error().message);
   return had_routes;
 }
 

@@ -54,6 +54,9 @@ class VipAnnouncer {
   uint32_t table() const noexcept { return table_; }
 
  private:
+  // Makes the table hold `want` and nothing else.
+  Result<void> hold(const std::set<uint32_t>& want);
+
   std::string iface_;
   uint32_t table_;
   bool drained_ = false;
