@@ -30,6 +30,7 @@
 #include "control/log.hpp"
 #include "control/dns/zone_updater.hpp"
 #include "control/observe/prometheus_stream.hpp"
+#include "control/publish/fallback_watch.hpp"
 #include "control/publish/snapshot_builder.hpp"
 #include "control/queue_steering.hpp"
 #include "dataplane/dp_memory.hpp"
@@ -116,6 +117,11 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
       *a->loop_, health::HealthChecker::Options::for_this_process());
   a->registry_->subscribe([checker = a->health_.get()](const Publication& p) {
     if (p.layer != Layer::kLearnt) checker->sync(p.config, p.changes, monotonic_ms());
+  });
+  // The journal says when a service starts and stops sending new
+  // connections to terminating endpoints (KEP-1669).
+  a->registry_->subscribe([watch = std::make_shared<FallbackWatch>()](const Publication& p) {
+    for (const std::string& line : watch->follow(p.config, p.changes)) log_info(line);
   });
   for (const DnsListen& l : cfg.dns.listen) {
     log_info("dns: listening on " + dp::to_string(l.ip) + ":" + std::to_string(l.port) +

@@ -533,9 +533,15 @@ class RuntimeChangesTest(Base):
             self.assertEqual(set(answers), set(pods))
             out = ctl(self.app.socket_path, "services").stdout
             self.assertRegex(out, r"default/my-app .* 0\+3 terminating ")
+            began = ("service default/my-app: no IPv4 endpoint is ready; new connections go to "
+                     "its 3 serving, terminating endpoints (terminating fallback)")
+            self.assertEqual(self.app.log_text().count(began), 1, "the journal says when")
 
             self.ask(command="endpoint", action="set", name="default/my-app", ip=PODS["my-app-0"],
                      ready=True)
+            self.assertTrue(self.app.log_has(
+                "service default/my-app: 1 IPv4 endpoint is ready; the terminating fallback ends"),
+                self.app.log_text()[-2000:])
             self.assertEqual(set(self.curl(VIP, 20)), {"my-app-0"})
             svc = self.ask(command="service", name="default/my-app")["service"]
             self.assertEqual([e["state"] for e in svc["endpoints"]],
