@@ -109,7 +109,10 @@ ProbePlan make_plan(const HealthCheckConfig& check, const dp::IpAddr& ip, uint16
   return p;
 }
 
-std::optional<uint16_t> http_status(std::span<const uint8_t> head) noexcept {
+namespace {
+
+// The status of one status line at the start of `head`, as http_status().
+std::optional<uint16_t> status_line(std::span<const uint8_t> head) noexcept {
   // RFC 9112 section 4: HTTP-version SP 3DIGIT SP reason-phrase CRLF.
   size_t eol = 0;
   while (eol < head.size() && head[eol] != '\n') ++eol;
@@ -129,6 +132,35 @@ std::optional<uint16_t> http_status(std::span<const uint8_t> head) noexcept {
   }
   if (status < 100 || status > 599) return 0;
   return status;
+}
+
+// The length of the header section at the start of `head`, its empty line
+// included (RFC 9112 section 2.2: a recipient may take a bare LF as a line
+// end); 0 while it is not whole.
+size_t header_section_length(std::span<const uint8_t> head) noexcept {
+  for (size_t i = 0; i + 1 < head.size(); ++i) {
+    if (head[i] != '\n') continue;
+    if (head[i + 1] == '\n') return i + 2;
+    if (head[i + 1] == '\r' && i + 2 < head.size() && head[i + 2] == '\n') return i + 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::optional<uint16_t> http_status(std::span<const uint8_t> head) noexcept {
+  // RFC 9110 section 15.2: a client parses the 1xx (interim) responses
+  // before the final one, even unasked (103 Early Hints, 102 Processing),
+  // and judges the final one.
+  static constexpr size_t kMaxInterim = 8192;
+  const size_t size = head.size();
+  for (;;) {
+    const auto status = status_line(head);
+    if (!status || *status == 0 || *status >= 200) return status;
+    const size_t length = header_section_length(head);
+    if (length == 0) return size > kMaxInterim ? std::optional<uint16_t>(0) : std::nullopt;
+    head = head.subspan(length);
+  }
 }
 
 bool status_expected(uint16_t status, const std::vector<StatusRange>& expect) noexcept {
@@ -249,6 +281,9 @@ std::optional<ProbeResult> Probe::readable(const ProbePlan& plan) {
   const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return std::nullopt;
+    // A reset after the status line (a server closing with SO_LINGER 0, or
+    // with the request unread) ends a response already judged.
+    if (settled_) return settled_;
     return errno_result(errno);
   }
   if (plan.kind == HealthKind::kDns) {

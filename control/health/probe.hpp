@@ -42,8 +42,9 @@ inline ProbePlan make_plan(const HealthCheckConfig& check, dp::Ip4 ip, uint16_t 
   return make_plan(check, dp::IpAddr::v4(ip), port);
 }
 
-// The HTTP status of a response's status line ("HTTP/1.1 200 OK\r\n");
-// nullopt while the line is incomplete, 0 when it is not HTTP.
+// The HTTP status of a response's status line ("HTTP/1.1 200 OK\r\n"),
+// after any 1xx interim responses; nullopt while the line is incomplete,
+// 0 when it is not HTTP.
 std::optional<uint16_t> http_status(std::span<const uint8_t> head) noexcept;
 // Whether `status` is one of `expect`.
 bool status_expected(uint16_t status, const std::vector<StatusRange>& expect) noexcept;

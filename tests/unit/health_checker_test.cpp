@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -397,6 +399,39 @@ TEST_F(HealthCheckerTest, AnHttpAnswerInTimeStandsWhenTheServerNeverCloses) {
   loop->remove(*watch);
   ::close(lfd);
   for (int c : held) ::close(c);
+}
+
+// A server that answers and then resets the connection (SO_LINGER 0, as
+// HAProxy's `option nolinger`, or a close with the request unread): the
+// answer was read, and it stands; the reset is not a refusal.
+TEST_F(HealthCheckerTest, AnHttpAnswerStandsWhenTheServerThenResets) {
+  const uint16_t port = free_port("127.0.0.9");
+  const int lfd = bound_socket("127.0.0.9", port, SOCK_STREAM);
+  // Each connection: once the request is in, the answer, then the reset.
+  std::function<void(int)> answer = [&](int c) {
+    char peek;
+    if (::recv(c, &peek, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
+      loop->after(1, [&answer, c] { answer(c); });
+      return;
+    }
+    static const char kHead[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    (void)::send(c, kHead, sizeof kHead - 1, MSG_NOSIGNAL);
+    const linger reset{1, 0};
+    (void)::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(c);
+  };
+  auto watch = loop->add(lfd, EPOLLIN, [&](uint32_t) {
+    int c;
+    while ((c = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) answer(c);
+  });
+  ASSERT_TRUE(watch);
+  checker->sync(config_with(fast(HealthKind::kHttp), {"127.0.0.9"}, port), nullptr, monotonic_ms());
+  ASSERT_TRUE(run_until(1500, [&] { return only().successes + only().failures >= 3; }));
+  EXPECT_EQ(only().failures, 0u) << reason_text(only().last);
+  EXPECT_EQ(only().last.detail, 200u);
+  EXPECT_TRUE(only().healthy);
+  loop->remove(*watch);
+  ::close(lfd);
 }
 
 TEST_F(HealthCheckerTest, DnsCheckAsksARealDnsServer) {

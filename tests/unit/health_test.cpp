@@ -96,6 +96,24 @@ TEST(HttpStatus, ReadsTheStatusLineOnceItIsWhole) {
   EXPECT_EQ(health::http_status(bytes("HTTP/1.1 999 Odd\r\n")), 0);
 }
 
+// RFC 9110 §15.2: a client parses any 1xx responses before the final
+// one, even unasked; the final status is the one judged.
+TEST(HttpStatus, InterimResponsesAreSkipped) {
+  EXPECT_EQ(health::http_status(bytes("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                                      "HTTP/1.1 503 Service Unavailable\r\n")),
+            503);
+  EXPECT_EQ(health::http_status(bytes("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\n\n"
+                                      "HTTP/1.1 204 No Content\r\n")),
+            204) << "several, and bare LF line ends (RFC 9112 §2.2)";
+  EXPECT_EQ(health::http_status(bytes("HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n")), std::nullopt)
+      << "its header section is not whole yet";
+  EXPECT_EQ(health::http_status(bytes("HTTP/1.1 100 Continue\r\n\r\n")), std::nullopt)
+      << "the final response has not come yet";
+  EXPECT_EQ(health::http_status(bytes("HTTP/1.1 100 Continue\r\n\r\nSSH-2.0")), 0);
+  EXPECT_EQ(health::http_status(bytes("HTTP/1.1 103 Early Hints\r\nLink: " + std::string(9000, 'x'))), 0)
+      << "an interim header section without end is not waited for forever";
+}
+
 TEST(HttpStatus, ExpectedStatusesAreCodesAndRanges) {
   const std::vector<StatusRange> expect = {{200, 299}, {302, 302}};
   EXPECT_TRUE(health::status_expected(204, expect));
