@@ -61,6 +61,15 @@ struct FragmentKey6 {
   uint32_t hash() const noexcept { return crc32c_u32(crc_ip6(dst, crc_ip6(src, 0x9e3779b9)), id); }
 };
 
+// The worker whose fragment table a datagram's fragments meet in, of
+// `workers`, from its key's hash: by the hash's high bits (a multiply and
+// a shift, Lemire's range reduction), as its set in that table is chosen
+// by the low ones.  Taken modulo the worker count, a power of two of
+// workers would each have used 1/workers of their sets.
+inline uint32_t fragment_owner(uint32_t key_hash, uint32_t workers) noexcept {
+  return static_cast<uint32_t>((uint64_t{key_hash} * workers) >> 32);
+}
+
 // A fragment handed to the worker that owns its connection carries the
 // ports (and protocol) its first fragment gave.  Set before each hand-off
 // of a fragment and read only by its receiver (Worker::Arrival::kHandoff),

@@ -86,7 +86,7 @@ void Worker::handle_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, bo
   }
   const auto key = fragment_key(p);
   if (setup_.count > 1) {
-    const uint32_t owner = key.hash() % setup_.count;
+    const uint32_t owner = fragment_owner(key.hash(), setup_.count);
     if (owner != setup_.id) {
       meta.annotated = 0;
       hand_off(m, owner);

@@ -2458,7 +2458,7 @@ uint32_t fragment_owner(const Bytes& fragment, uint32_t workers) {
   std::memcpy(&key.dst, &fragment[kIpOff + 16], 4);
   std::memcpy(&key.id, &fragment[kIpOff + 4], 2);
   key.proto = fragment[kIpOff + 9];
-  return key.hash() % workers;
+  return dp::fragment_owner(key.hash(), workers);
 }
 
 TEST(Fragments, AFirstFragmentReleasingFourIntoAFullBurstLosesNone) {
