@@ -233,9 +233,12 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
       if (auto r = twins->sync_routes(p.config.routes); !r) log_error(r.error().message);
     });
   }
-  const bool dns_listens_on_any = std::any_of(cfg.dns.listen.begin(), cfg.dns.listen.end(),
-                                              [](const DnsListen& l) { return l.ip.is_zero(); });
-  if (!a->twins_->empty() && cfg.dns.service_ip && !dns_listens_on_any) {
+  // Unless a listener on 0.0.0.0:53 takes the VIP's port 53 already (one
+  // on another port does not).
+  const bool dns_listens_on_any_53 =
+      std::any_of(cfg.dns.listen.begin(), cfg.dns.listen.end(),
+                  [](const DnsListen& l) { return l.ip.is_zero() && l.port == 53; });
+  if (!a->twins_->empty() && cfg.dns.service_ip && !dns_listens_on_any_53) {
     if (auto r = a->dns_->listen_tcp(DnsListen{*cfg.dns.service_ip, 53}); !r) return r.error();
     log_info("dns: answering " + dp::to_string(*cfg.dns.service_ip) +
              ":53/TCP through the kernel twins");

@@ -41,6 +41,13 @@ class ExceptionPathTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.app = netlab.Appliance(cls.TAG, kernel_twins=True)
+        # A second DNS listener, on every address but another port: the
+        # DNS VIP's port 53 is still not covered, and still gets its own
+        # TCP listener (test_dig_over_tcp_on_the_dns_vip).
+        base = cls.app.base_config
+        port = cls.app.dns_port
+        cls.app.base_config = lambda: base().replace(
+            f'listen = ["127.0.0.1:{port}"]', f'listen = ["127.0.0.1:{port}", "0.0.0.0:{port + 2}"]')
         cls.app.start(services(), PODS)
 
     @classmethod
