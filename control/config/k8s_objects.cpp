@@ -233,11 +233,20 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
   const json root = std::move(input.value);
 
   std::vector<std::pair<std::optional<size_t>, const json*>> objects;
+  // The items' kind and apiVersion where they may leave them out: the API
+  // server's typed lists (GET /api/v1/services) do (only kubectl's `List`
+  // fills them in), and their own kind names the items'.
+  std::optional<std::string> item_kind, item_api;
   if (!root.is_object()) {
     diag.error(document, "", expected_type("a Kubernetes object or List", root));
   } else if (root.contains("kind") && root["kind"].is_string() &&
              is_list_kind(root["kind"].get_ref<const std::string&>())) {
-    Reader r(diag, root["kind"].get<std::string>());
+    const std::string& list_kind = root["kind"].get_ref<const std::string&>();
+    Reader r(diag, list_kind);
+    if (list_kind != "List") {
+      item_kind = list_kind.substr(0, list_kind.size() - 4);  // "ServiceList" -> "Service"
+      if (auto api = r.get_string(root, "", "apiVersion")) item_api = *api;
+    }
     if (const json* items = r.get_array(root, "", "items", true)) {
       for (size_t i = 0; i < items->size(); ++i) objects.emplace_back(i, &(*items)[i]);
     }
@@ -254,8 +263,10 @@ Result<K8sImport> import_k8s_objects(std::string_view json_text, std::string_vie
       continue;
     }
     Reader r(diag, describe(item, "", ObjectMeta{}));
-    auto kind = r.get_string(*obj, "", "kind", true);
-    auto api = r.get_string(*obj, "", "apiVersion", true);
+    auto kind = r.get_string(*obj, "", "kind", !item_kind);
+    auto api = r.get_string(*obj, "", "apiVersion", !item_api);
+    if (!kind && !obj->contains("kind")) kind = item_kind;
+    if (!api && !obj->contains("apiVersion")) api = item_api;
     if (!kind || !api) continue;
     r.set_where(describe(item, *kind, ObjectMeta{}));
     ObjectMeta meta = read_meta(r, *obj);

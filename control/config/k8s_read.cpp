@@ -193,17 +193,19 @@ void read_service_ports(Reader& r, const json& spec, PendingService& ps) {
   ps.resolved_by.assign(ps.cfg.ports.size(), std::string());
 }
 
-// One endpoints[] entry: every address becomes one EndpointConfig.
+// One endpoints[] entry: its first address becomes one EndpointConfig.
 void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice& slice) {
   EndpointConfig base;
-  // EndpointConditions (discovery.k8s.io/v1): "ready ... A nil value should
-  // be interpreted as 'true'" in most cases; serving nil is treated like
-  // ready; terminating nil means not terminating.
+  // EndpointConditions (discovery.k8s.io/v1): a nil ready or serving
+  // "should be interpreted as 'true'", a nil terminating as "false"; so
+  // kube-proxy reads them (endpointslicecache.go).  A mirrored Endpoints
+  // address that is not ready says ready=false alone: serving, not
+  // terminating, it drains (keeps its flows) as kube-proxy leaves its
+  // conntrack entries.
   bool ready = true;
   if (const json* c = r.get_object(ep, p, "conditions")) {
     const std::string cp = key_path(p, "conditions");
     if (auto v = r.get_bool(*c, cp, "ready")) ready = *v;
-    base.serving = ready;
     if (auto v = r.get_bool(*c, cp, "serving")) base.serving = *v;
     if (auto v = r.get_bool(*c, cp, "terminating")) base.terminating = *v;
   }
@@ -221,34 +223,41 @@ void read_endpoint(Reader& r, const json& ep, const std::string& p, PendingSlice
   }
   const json* addrs = r.get_array(ep, p, "addresses", true);
   if (addrs == nullptr) return;
-  if (addrs->empty()) r.error(key_path(p, "addresses"), "empty; an endpoint has at least one address");
-  for (size_t i = 0; i < addrs->size(); ++i) {
-    const std::string ap = element_path(key_path(p, "addresses"), i);
-    const json& a = (*addrs)[i];
-    if (!a.is_string()) {
-      r.wrong_type(ap, a, "a string");
-      continue;
-    }
-    const std::string& text = a.get<std::string>();
-    auto ip = dp::parse_ip(text);
-    if (!ip || ip->family != slice.family) {
-      r.error(ap, quote(text) + " is not an " + family_text(slice.family) + " address (addressType " +
-                      family_text(slice.family) + ") such as \"" +
-                      (slice.family == dp::Family::kIpv4 ? "10.244.1.5" : "fd00:10:244:1::5") + "\"");
-      continue;
-    }
-    if (!is_unicast_ip(*ip)) {
-      r.error(ap, ip->is_v4() ? not_unicast_ip4(text) : not_unicast_ip6(text));
-      continue;
-    }
-    if (ip->is_v6() && ip->as_v6().is_link_local()) {
-      r.error(ap, link_local_not_allowed(text, "an endpoint"));
-      continue;
-    }
-    EndpointConfig e = base;
-    e.ip = *ip;
-    slice.endpoints.push_back(std::move(e));
+  if (addrs->empty()) {
+    r.error(key_path(p, "addresses"), "empty; an endpoint has at least one address");
+    return;
   }
+  // "No semantics are defined for additional addresses beyond the first,
+  // and kube-proxy does not look at them" (EndpointSlice API reference).
+  if (addrs->size() > 1) {
+    r.warning(element_path(key_path(p, "addresses"), 1),
+              "ignored: only an endpoint's first address is forwarded to, as kube-proxy does (no "
+              "meaning is defined for the others)");
+  }
+  const std::string ap = element_path(key_path(p, "addresses"), 0);
+  const json& a = (*addrs)[0];
+  if (!a.is_string()) {
+    r.wrong_type(ap, a, "a string");
+    return;
+  }
+  const std::string& text = a.get<std::string>();
+  auto ip = dp::parse_ip(text);
+  if (!ip || ip->family != slice.family) {
+    r.error(ap, quote(text) + " is not an " + family_text(slice.family) + " address (addressType " +
+                    family_text(slice.family) + ") such as \"" +
+                    (slice.family == dp::Family::kIpv4 ? "10.244.1.5" : "fd00:10:244:1::5") + "\"");
+    return;
+  }
+  if (!is_unicast_ip(*ip)) {
+    r.error(ap, ip->is_v4() ? not_unicast_ip4(text) : not_unicast_ip6(text));
+    return;
+  }
+  if (ip->is_v6() && ip->as_v6().is_link_local()) {
+    r.error(ap, link_local_not_allowed(text, "an endpoint"));
+    return;
+  }
+  base.ip = *ip;
+  slice.endpoints.push_back(std::move(base));
 }
 
 }  // namespace
@@ -379,8 +388,14 @@ std::optional<PendingSlice> read_slice(Reader& r, const json& obj, const ObjectM
       }
       SlicePort sp;
       if (auto name = r.get_string(pt, p, "name")) sp.name = *name;
-      // A nil port in a slice means "all ports" (EndpointPort docs); podgate
-      // cannot forward to that, and the EndpointSlice controller never writes it.
+      // A nil port in a slice means "all ports" (EndpointSlice API
+      // reference): podgate cannot forward to that, and the EndpointSlice
+      // controller never writes it.  kube-proxy skips such a port, and so
+      // does podgate, with a warning.
+      if (!pt.contains("port") || pt["port"].is_null()) {
+        r.warning(p, "skipped: a port without a number (\"all ports\") names no target port to forward to");
+        continue;
+      }
       if (auto n = r.get_int(pt, p, "port", kMinPort, kMaxPort, true)) sp.port = static_cast<uint16_t>(*n);
       if (auto proto = read_protocol(r, pt, p)) sp.protocol = *proto;
       s.ports.push_back(std::move(sp));

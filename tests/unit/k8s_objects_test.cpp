@@ -401,15 +401,25 @@ TEST(K8sSlice, AbsentConditionsMeanReadyServingNotTerminating) {
   }
 }
 
-TEST(K8sSlice, AbsentServingFollowsReady) {
+// EndpointConditions: "A nil value should be interpreted as 'true'", as
+// kube-proxy reads it.  A mirrored Endpoints address that is not ready
+// says ready=false alone: it keeps its flows (draining) and takes no new
+// ones, and it is no fallback candidate (not terminating).
+TEST(K8sSlice, AbsentServingIsTrue) {
   json doc = web_list();
   doc["items"][1]["endpoints"][0]["conditions"] = {{"ready", false}};
+  doc["items"][1]["endpoints"][1]["conditions"] = {{"ready", false}, {"terminating", true}};
   K8sImport imp = run_ok(doc);
   const EndpointConfig* e = endpoint(imp.services[0], "10.244.1.5");
   ASSERT_NE(e, nullptr);
   EXPECT_FALSE(e->ready);
-  EXPECT_FALSE(e->serving);
+  EXPECT_TRUE(e->serving);
   EXPECT_FALSE(e->terminating);
+  EXPECT_TRUE(e->draining());
+  // Serving and terminating: a candidate when nothing else is ready.
+  const EndpointConfig* t = endpoint(imp.services[0], "10.244.2.7");
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->serving_terminating());
 }
 
 TEST(K8sSlice, PublishedTerminatingEndpointIsNotReadyButServing) {
@@ -481,15 +491,28 @@ TEST(K8sSlice, EndpointWithoutPodTargetRefHasNoPod) {
   EXPECT_EQ(endpoint(imp2.services[0], "10.244.1.5")->pod, "");
 }
 
-TEST(K8sSlice, EveryAddressOfAnEndpointBecomesOneEndpoint) {
+// "No semantics are defined for additional addresses beyond the first,
+// and kube-proxy does not look at them" (EndpointSlice API reference).
+TEST(K8sSlice, OnlyAnEndpointsFirstAddressIsUsed) {
   json doc = web_list();
   doc["items"][1]["endpoints"][0]["addresses"] = json::array({"10.244.1.5", "10.244.1.6"});
   K8sImport imp = run_ok(doc);
-  const EndpointConfig* a = endpoint(imp.services[0], "10.244.1.5");
-  const EndpointConfig* b = endpoint(imp.services[0], "10.244.1.6");
-  ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->pod, b->pod);
-  EXPECT_EQ(imp.services[0].endpoints.size(), 5u);
+  EXPECT_NE(endpoint(imp.services[0], "10.244.1.5"), nullptr);
+  EXPECT_EQ(endpoint(imp.services[0], "10.244.1.6"), nullptr);
+  EXPECT_EQ(imp.services[0].endpoints.size(), 4u);
+  EXPECT_THAT(imp.warnings, Contains(HasSubstr("endpoints[0].addresses[1]: ignored: only an endpoint's first "
+                                               "address is forwarded to")));
+}
+
+// A nil port means "all ports" (EndpointSlice API reference), which names
+// no target port: kube-proxy skips it, and so does podgate, with a warning,
+// instead of refusing everything the apply carries.
+TEST(K8sSlice, APortWithoutANumberIsSkippedWithAWarning) {
+  json doc = web_list();
+  doc["items"][1]["ports"].push_back({{"name", "all"}, {"protocol", "TCP"}});
+  K8sImport imp = run_ok(doc);
+  EXPECT_EQ(imp.services[0].ports[0].target_port, 8080);
+  EXPECT_THAT(imp.warnings, Contains(HasSubstr("skipped: a port without a number")));
 }
 
 TEST(K8sSlice, EmptySliceAddsNothingAndNeedsNoPorts) {
@@ -729,6 +752,32 @@ TEST(K8sList, TypedListKindsAreAccepted) {
   json slices = fixture("web-endpointslices.json");
   slices["kind"] = "EndpointSliceList";
   EXPECT_TRUE(run(slices).ok());
+}
+
+// The API server's own lists (kubectl get --raw /api/v1/services) leave
+// kind and apiVersion off their items: the list's kind names them.
+TEST(K8sList, TypedListItemsMayLeaveTheirKindToTheList) {
+  json services = list_of({fixture("web-service.json")});
+  services["kind"] = "ServiceList";
+  services["apiVersion"] = "v1";
+  services["items"][0].erase("kind");
+  services["items"][0].erase("apiVersion");
+  EXPECT_EQ(run_ok(services).services.size(), 1u);
+
+  json slices = fixture("web-endpointslices.json");
+  slices["kind"] = "EndpointSliceList";
+  slices["apiVersion"] = "discovery.k8s.io/v1";
+  for (json& item : slices["items"]) {
+    item.erase("kind");
+    item.erase("apiVersion");
+  }
+  EXPECT_TRUE(run(slices).ok());
+
+  // In kubectl's untyped `List` the items still say what they are.
+  services["kind"] = "List";
+  auto r = run(services);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("missing required key \"kind\""));
 }
 
 TEST(K8sList, EmptyListImportsNothing) {
