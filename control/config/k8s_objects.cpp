@@ -83,21 +83,24 @@ bool merge_slice(Diagnostics& diag, PendingService& ps, const PendingSlice& slic
   // EndpointSlice ports carry the Service port's *name* and the number its
   // targetPort resolved to in this slice's Pods (the EndpointSlice controller
   // groups Pods whose named container ports resolve alike into one slice).
-  // A running service does not keep its targetPort names, so every port the
-  // slice names takes the slice's number, as kube-proxy forwards to it (a
-  // rollout that renumbers a container port changes only the slices); a
-  // port the slice does not name keeps its running target port.
+  // kube-proxy forwards to the slice's number and never reads the Service's
+  // targetPort, so every port the slice names takes the slice's number:
+  // a named targetPort resolves so, a running service's follows a rollout
+  // that renumbers a container port, and a numeric one gives way to what a
+  // selectorless service's own slices say (they may say anything).  A port
+  // the slice does not name keeps its number (running, or numeric), or
+  // cannot be resolved (named).
   for (size_t i = 0; i < svc.ports.size(); ++i) {
-    if (!running && ps.target_names[i].empty()) continue;
+    const bool named = !ps.target_names[i].empty();
     const ServicePortConfig& port = svc.ports[i];
     auto it = std::find_if(slice.ports.begin(), slice.ports.end(), [&](const SlicePort& sp) {
       return sp.name == port.name && sp.protocol == port.protocol;
     });
     const std::string what =
         "service " + object_name(svc.ns, svc.name) + " port " + quote(port.name) +
-        (ps.target_names[i].empty() ? "" : " (targetPort " + quote(ps.target_names[i]) + ")");
+        (named ? " (targetPort " + quote(ps.target_names[i]) + ")" : "");
     if (it == slice.ports.end()) {
-      if (running) continue;
+      if (running || !named) continue;
       r.error("ports", "no port named " + quote(port.name) + "/" +
                            std::string(dp::proto_name(port.protocol)) + ", needed to resolve " +
                            what);

@@ -136,6 +136,23 @@ TEST(K8sService, NumericTargetPortIsTaken) {
   EXPECT_EQ(s->ports[0].target_port, 6443);
 }
 
+// kube-proxy forwards to the slice's port number and never reads the
+// Service's targetPort: a selectorless service's own slices (or ones
+// mirrored from its Endpoints) may say another number than targetPort.
+TEST(K8sService, ASlicesPortNumberWinsOverANumericTargetPort) {
+  json doc = web_list();
+  doc["items"][0]["spec"]["ports"][0]["targetPort"] = 8080;
+  doc["items"][1]["ports"][0]["port"] = 18080;
+  doc["items"][2]["ports"][0]["port"] = 18080;
+  K8sImport imp = run_ok(doc);
+  ASSERT_EQ(imp.services.size(), 1u);
+  EXPECT_EQ(imp.services[0].ports[0].target_port, 18080);
+  EXPECT_EQ(imp.services[0].ports[1].target_port, 9090) << "the port no slice renumbers";
+  // Slices that disagree are refused, as for a named targetPort.
+  doc["items"][2]["ports"][0]["port"] = 8080;
+  EXPECT_THAT(run_error(doc), HasSubstr("port \"http\" resolves to 8080 here but to 18080 in EndpointSlice"));
+}
+
 TEST(K8sService, AbsentTargetPortDefaultsToPort) {
   json svc = fixture("web-service.json");
   svc["spec"]["ports"][1].erase("targetPort");
