@@ -565,6 +565,14 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
     // the kernel's listener on the VIP, through the twin of the port it
     // came in on (RFC 7766: a client retries a truncated answer over TCP).
     if (key.proto == Proto::kUdp) {
+      if (setup_.count > 1) {
+        // One worker holds each client address's bucket (below).
+        const uint32_t owner = dns_owner(key.src);
+        if (owner != setup_.id) {
+          hand_off(m, owner);
+          return;
+        }
+      }
       if (dns_query_allowed(key.src)) {
         punt(m, PuntKind::kDns, PortIdx{port_index_[m->port]}, Ip4{});
       } else {
@@ -1014,13 +1022,13 @@ void Worker::to_kernel(rte_mbuf* m, PortIdx twin) noexcept {
 // each source's queries to the DNS VIP are a token bucket of a tenth of a
 // second's worth of its rate, so one client flooding the VIP loses its own
 // excess instead of filling the punt ring every client's queries (and ARP)
-// share.  A client's queries spread over the workers by their source port,
-// so each worker allows its share of the rate.
+// share.  Each source's bucket is at one worker, dns_owner(), which gets
+// all of its queries: so the limit is the rate per address whether the
+// client sends from one socket (one worker by RSS) or from many.
 bool Worker::dns_query_allowed(Ip4 src) noexcept {
   const uint32_t rate = snapshot_->dns_rate_limit;
   if (rate == 0) return true;
-  const uint32_t share = std::max<uint32_t>(1, rate / setup_.count);
-  return dns_buckets_[crc32c_u32(0x444e53, src.be) & (kDnsBuckets - 1)].take(now_, share);
+  return dns_buckets_[dns_source_hash(src) & (kDnsBuckets - 1)].take(now_, rate);
 }
 
 void Worker::hand_off(rte_mbuf* m, uint32_t owner) noexcept {

@@ -491,8 +491,14 @@ class Worker : public DpObject {
   }
   void to_kernel(rte_mbuf* m, PortIdx twin) noexcept;
   // The per-source limit on queries to the DNS VIP: false when `src` has
-  // used its share of [dns] rate_limit (this worker's part of it).
+  // used [dns] rate_limit.  Asked at dns_owner(src) only.
   bool dns_query_allowed(Ip4 src) noexcept;
+  static uint32_t dns_source_hash(Ip4 src) noexcept { return crc32c_u32(0x444e53, src.be); }
+  // The worker holding `src`'s bucket: by the hash's high bits, as the
+  // bucket is chosen by its low ones.
+  uint32_t dns_owner(Ip4 src) const noexcept {
+    return static_cast<uint32_t>((uint64_t{dns_source_hash(src)} * setup_.count) >> 32);
+  }
   void hand_off(rte_mbuf* m, uint32_t owner) noexcept;
   void flush_handoffs() noexcept;
   void flush_tx() noexcept;

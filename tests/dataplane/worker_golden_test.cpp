@@ -2178,6 +2178,32 @@ TEST(DnsVip, AFloodingSourceLosesItsOwnExcessOthersAreStillAnswered) {
   EXPECT_EQ(punted[0].kind, PuntKind::kDns);
 }
 
+// The limit is per client address whatever the worker count: a client
+// that sends every query from one socket (dnsperf -c 1, a NodeLocal
+// DNSCache's pooled sockets) reaches one worker by RSS, and must get its
+// whole rate there; one that spreads its source ports over every worker
+// must not get more.  1000 queries/s: bursts of 100.
+TEST(DnsVip, TheRateLimitIsPerClientAddressWhateverTheWorkerCount) {
+  for (const bool one_socket : {true, false}) {
+    SCOPED_TRACE(one_socket ? "one source port" : "many source ports");
+    DataplaneSetup s;
+    s.config_toml = kBaseConfig + "\n[dns]\nlisten = []\nservice_ip = \"10.96.0.10\"\nrate_limit = 1000\n";
+    s.workers = 2;
+    s.rss_steered = true;
+    auto d = make_dataplane(std::move(s));
+    std::vector<Bytes> flood;
+    for (uint16_t i = 0; i < 300; ++i) {
+      const uint16_t sport = one_socket ? 20000 : uint16_t(20000 + i);
+      flood.push_back(udp_frame({kUplinkMac, kClientMac}, {kClient, kDnsVip}, {sport, 53}, Bytes(12, 0)));
+    }
+    EXPECT_TRUE(d->send(kUplink, flood).empty());
+    const size_t passed = d->take_punted().size();
+    EXPECT_GE(passed, 100u);
+    EXPECT_LE(passed, 102u);
+    EXPECT_EQ(d->drops(DropReason::kDnsRateLimited), 300u - passed) << d->drop_summary();
+  }
+}
+
 TEST(ExceptionPath, AFloodAtTheTwinIsCutAtTheWorkersShareOfItsRate) {
   // 100 packets/s: a bucket of TokenBucket::kMinBurst (16) tokens, nearly
   // none earned during the test, so a burst of 200 SYNs passes 16 up (a
