@@ -588,7 +588,7 @@ PODGATE_OUT_OF_LINE void Worker::classify(rte_mbuf* m, ParsedPacket& p, const Fl
   const ServiceData* svc = pick != nullptr ? pick->svc : snap.find_service(dst, key.dport, key.proto);
   if (svc == nullptr) {
     if (snap.is_vip(dst) || dst == snap.dns_vip) {
-      drop(m, DropReason::kNoService);
+      drop_port_unreachable(m, p.ip, key.src, DropReason::kNoService);
       return;
     }
     if (snap.own_address(dst) != nullptr) {
@@ -671,7 +671,7 @@ PODGATE_OUT_OF_LINE void Worker::new_connection(rte_mbuf* m, typename FamilyType
     return;
   }
   if (svc.ready.empty()) [[unlikely]] {
-    drop(m, DropReason::kNoEndpoint);
+    drop_port_unreachable(m, ip, key.src, DropReason::kNoEndpoint);
     return;
   }
   const uint16_t i = pick != nullptr ? pick->backend
@@ -866,6 +866,20 @@ void Worker::drop_ttl_exceeded(rte_mbuf* m, const rte_ipv4_hdr* ip) noexcept {
   constexpr uint8_t kTimeExceeded = 11;
   send_icmp_error(m, ip, kTimeExceeded, 0, 0);
   drop(m, DropReason::kTtlExceeded);
+}
+
+// A VIP with nothing behind the port a packet asks for (no such service
+// port, or no endpoint to take it) answers as a host with no listener
+// there: Destination Unreachable, port unreachable (RFC 792; RFC 1122
+// §3.2.2.1), as kube-proxy's REJECT rule does for a service without
+// endpoints.  A TCP client's connect then fails at once (RFC 1122 §4.2.3.9:
+// a hard error) instead of retrying its SYN for a minute.  Not to a source
+// no new connection is taken from (source_refused()): a spoofed one would
+// be answered.  Rate-limited with the other errors.
+void Worker::drop_port_unreachable(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 src, DropReason why) noexcept {
+  constexpr uint8_t kUnreachable = 3, kPortUnreachable = 3;
+  if (source_refused(src) == DropReason::kCount) send_icmp_error(m, ip, kUnreachable, kPortUnreachable, 0);
+  drop(m, why);
 }
 
 // The slow half of fits_egress(): the frame is longer than the smallest

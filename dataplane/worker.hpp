@@ -447,6 +447,10 @@ class Worker : public DpObject {
   void handle_stateless_reply6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void handle_icmp6(rte_mbuf* m, ParsedPacket6& p) noexcept;
   void drop_hop_limit_exceeded(rte_mbuf* m, const rte_ipv6_hdr* ip) noexcept;
+  // Drops `m` for `why` (no_service, no_endpoint) and tells its source the
+  // port is unreachable, each family as a host would.
+  void drop_port_unreachable(rte_mbuf* m, const rte_ipv4_hdr* ip, Ip4 src, DropReason why) noexcept;
+  void drop_port_unreachable(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& src, DropReason why) noexcept;
   // Never about an ICMPv6 message: the callers see TCP and UDP only.
   void send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code,
                         uint32_t mtu) noexcept;

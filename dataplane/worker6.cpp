@@ -51,7 +51,7 @@ void Worker::classify6(rte_mbuf* m, ParsedPacket6& p, const FlowKey6& key, const
   const ServiceData6* svc = pick != nullptr ? pick->svc : snap.find_service(dst, key.dport, key.proto);
   if (svc == nullptr) {
     if (snap.is_vip(dst)) {
-      drop(m, DropReason::kNoService);
+      drop_port_unreachable(m, p.ip, src, DropReason::kNoService);
       return;
     }
     if (snap.own_address(dst) != nullptr) {
@@ -331,6 +331,17 @@ const Worker::Adjacency6* Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst
   adj.epoch = adj_epoch_;
   adj.routed = !route.via.is_zero();
   return &adj;
+}
+
+// As the IPv4 drop_port_unreachable(): Destination Unreachable, port
+// unreachable (RFC 4443 §3.1, code 4), which a TCP client takes as a hard
+// error too (RFC 5461).
+void Worker::drop_port_unreachable(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& src, DropReason why) noexcept {
+  constexpr uint8_t kPortUnreachable = 4;
+  if (source_refused6(src) == DropReason::kCount) {
+    send_icmp6_error(m, ip, kIcmp6DestinationUnreachable, kPortUnreachable, 0);
+  }
+  drop(m, why);
 }
 
 }  // namespace podgate::dp

@@ -203,12 +203,45 @@ struct Step {
   Bytes frame;
 };
 
+// An ICMP error (RFC 792) from `src` to `dst` quoting the first
+// `quote_len` bytes of `quoted`'s IP datagram; `rest` is the header's last
+// word (the next-hop MTU of "fragmentation needed", RFC 1191).
+Bytes icmp_error(const L2& l2, Ip4 src, Ip4 dst, uint8_t type, uint8_t code, uint32_t rest,
+                 const Bytes& quoted, size_t quote_len, uint8_t ttl = 64) {
+  Bytes icmp = {type, code, 0, 0, static_cast<uint8_t>(rest >> 24), static_cast<uint8_t>(rest >> 16),
+                static_cast<uint8_t>(rest >> 8), static_cast<uint8_t>(rest)};
+  icmp.insert(icmp.end(), quoted.begin() + kIpOff, quoted.begin() + kIpOff + quote_len);
+  const rte_be16_t sum = dp::internet_checksum(icmp);
+  std::memcpy(&icmp[2], &sum, 2);
+  L3 l3{src, dst};
+  l3.ttl = ttl;
+  return ipv4_frame(l2, l3, 1, icmp);
+}
+
+constexpr uint8_t kUnreachable = 3, kFragNeeded = 4, kPortUnreachable = 3, kTimeExceeded = 11;
+
+// An ICMP error as podgate sends one (RFC 1812 §4.3.2): from the address
+// of the port the packet came in, TOS 0xc0, TTL 64, no DF, ID 0.
+Bytes podgate_icmp_error(const L2& l2, Ip4 from, Ip4 to, uint8_t type, uint8_t code, uint32_t rest,
+                         const Bytes& quoted, size_t quote_len) {
+  Bytes f = icmp_error(l2, from, to, type, code, rest, quoted, quote_len);
+  put8(f, kIpOff + 1, 0xc0);
+  put16(f, kIpOff + 4, 0);
+  put16(f, kIpOff + 6, 0);
+  fix_ip_checksum(f);
+  return f;
+}
+
+const Ip4 kUplinkIp4 = ip("192.0.2.1");
+const Ip4 kPodsIp4 = ip("172.17.0.1");
+
 struct Verdict {
   enum class Kind { kSent, kDropped, kPunted };
   Kind kind = Kind::kSent;
   size_t tx_port = 0;            // kSent
   std::vector<Bytes> one_of;     // kSent, kPunted: the frame, or its alternatives
   DropReason reason{};           // kDropped: this counter, and only it, goes up by one
+  // kDropped with one_of: the answer sent back on tx_port (an ICMP error)
   PuntKind punt_kind{};          // kPunted
   uint16_t punt_port = 0;
   Ip4 next_hop;
@@ -236,6 +269,13 @@ Verdict dropped(DropReason r) {
   Verdict v;
   v.kind = Verdict::Kind::kDropped;
   v.reason = r;
+  return v;
+}
+// Dropped for `r`, and its source told so by `answer` on `port`.
+Verdict refused(DropReason r, size_t port, Bytes answer) {
+  Verdict v = dropped(r);
+  v.tx_port = port;
+  v.one_of = {std::move(answer)};
   return v;
 }
 Verdict punted(PuntKind kind, size_t port, Ip4 next_hop, Bytes frame) {
@@ -373,8 +413,12 @@ std::vector<Golden> golden_table() {
                     {kPods, ambiguous.frame()}, dropped(DropReason::kNoFlow)));
   }
 
-  t.push_back(row("VipOnUnservedPortIsDropped", "TCP to 10.96.0.20:81 is dropped as no_service",
-                  {kUplink, to_vip(40000, kSyn, kVip, 81).frame()}, dropped(DropReason::kNoService)));
+  t.push_back(row("VipOnUnservedPortIsRefused",
+                  "TCP to 10.96.0.20:81 is dropped as no_service, and the client told port unreachable",
+                  {kUplink, to_vip(40000, kSyn, kVip, 81).frame()},
+                  refused(DropReason::kNoService, kUplink,
+                          podgate_icmp_error({kClientMac, kUplinkMac}, kUplinkIp4, kClient, kUnreachable,
+                                             kPortUnreachable, 0, to_vip(40000, kSyn, kVip, 81).frame(), 40))));
 
   {
     // Field by field: g++ 12 at -O3 takes the aggregate-initialised L3's
@@ -499,9 +543,13 @@ std::vector<Golden> golden_table() {
                     {kUplink, p.frame()}, punted(PuntKind::kUnresolved, kPods, kUnresolvedPod, e.frame())));
   }
 
-  t.push_back(row("ServiceWithoutReadyEndpointIsDropped",
-                  "SYN to 10.96.0.40:80, whose endpoints are all not ready: dropped as no_endpoint",
-                  {kUplink, to_vip(40000, kSyn, kIdleVip).frame()}, dropped(DropReason::kNoEndpoint)));
+  t.push_back(row("ServiceWithoutReadyEndpointIsRefused",
+                  "SYN to 10.96.0.40:80, whose endpoints are all not ready: dropped as no_endpoint, and the "
+                  "client told port unreachable (as kube-proxy's REJECT)",
+                  {kUplink, to_vip(40000, kSyn, kIdleVip).frame()},
+                  refused(DropReason::kNoEndpoint, kUplink,
+                          podgate_icmp_error({kClientMac, kUplinkMac}, kUplinkIp4, kClient, kUnreachable,
+                                             kPortUnreachable, 0, to_vip(40000, kSyn, kIdleVip).frame(), 40))));
 
   {
     TcpPacket far = to_vip(40000);
@@ -562,7 +610,14 @@ TEST_P(WorkerGolden, Verdict) {
       break;
     }
     case Verdict::Kind::kDropped: {
-      EXPECT_TRUE(out.empty()) << "sent: " << (out.empty() ? "" : describe(out[0].frame));
+      if (want.one_of.empty()) {
+        EXPECT_TRUE(out.empty()) << "sent: " << (out.empty() ? "" : describe(out[0].frame));
+      } else {
+        ASSERT_EQ(out.size(), 1u) << "the answer to its source; drops: " << d->drop_summary();
+        EXPECT_EQ(out[0].port, want.tx_port);
+        EXPECT_TRUE(frame_is_one_of(out[0].frame, want.one_of));
+        EXPECT_TRUE(checksums_valid(out[0].frame));
+      }
       EXPECT_TRUE(punts.empty());
       EXPECT_EQ(d->drops(want.reason) - reason_before, 1u)
           << "expected one " << dp::drop_reason_name(want.reason) << "; drops: " << d->drop_summary();
@@ -1167,21 +1222,6 @@ TEST(WorkerPipeline, PacketsWithIpOptionsAreForwardedWithTheirOptions) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
-// An ICMP error (RFC 792) from `src` to `dst` quoting the first
-// `quote_len` bytes of `quoted`'s IP datagram; `rest` is the header's last
-// word (the next-hop MTU of "fragmentation needed", RFC 1191).
-Bytes icmp_error(const L2& l2, Ip4 src, Ip4 dst, uint8_t type, uint8_t code, uint32_t rest,
-                 const Bytes& quoted, size_t quote_len, uint8_t ttl = 64) {
-  Bytes icmp = {type, code, 0, 0, static_cast<uint8_t>(rest >> 24), static_cast<uint8_t>(rest >> 16),
-                static_cast<uint8_t>(rest >> 8), static_cast<uint8_t>(rest)};
-  icmp.insert(icmp.end(), quoted.begin() + kIpOff, quoted.begin() + kIpOff + quote_len);
-  const rte_be16_t sum = dp::internet_checksum(icmp);
-  std::memcpy(&icmp[2], &sum, 2);
-  L3 l3{src, dst};
-  l3.ttl = ttl;
-  return ipv4_frame(l2, l3, 1, icmp);
-}
-
 // Sends one frame in on `in`; the one frame podgate sent for it (a test
 // failure and an empty frame when it sent none or several).
 Bytes forward_one(Dataplane& d, size_t in, const Bytes& frame) {
@@ -1199,7 +1239,6 @@ TcpPacket one_hop_later(TcpPacket p) {
 
 const Ip4 kPodRouter = ip("172.17.0.254");
 const MacAddr kPodRouterMac = mac("02:00:00:00:03:fe");
-constexpr uint8_t kUnreachable = 3, kFragNeeded = 4, kPortUnreachable = 3, kTimeExceeded = 11;
 
 TEST(WorkerPipeline, FragmentationNeededFromBeyondTheNatReachesTheClientTranslated) {
   // Issue 12 (RFC 5508, PMTU discovery): a router between podgate and the
@@ -1304,20 +1343,23 @@ TEST(WorkerPipeline, IcmpWithABadChecksumIsDropped) {
   EXPECT_EQ(d->total(&WorkerCounters::icmp_echo_replies), 0u);
 }
 
-// An ICMP error as podgate sends one (RFC 1812 §4.3.2): from the address
-// of the port the packet came in, TOS 0xc0, TTL 64, no DF, ID 0.
-Bytes podgate_icmp_error(const L2& l2, Ip4 from, Ip4 to, uint8_t type, uint8_t code, uint32_t rest,
-                         const Bytes& quoted, size_t quote_len) {
-  Bytes f = icmp_error(l2, from, to, type, code, rest, quoted, quote_len);
-  put8(f, kIpOff + 1, 0xc0);
-  put16(f, kIpOff + 4, 0);
-  put16(f, kIpOff + 6, 0);
-  fix_ip_checksum(f);
-  return f;
+// Port unreachable is for a source a connection could come from: not one
+// that claims an address of podgate's own (spoofed; the answer would come
+// back into podgate), nor a martian, nor a link-layer broadcast.
+TEST(WorkerPipeline, NoPortUnreachableToASourceThatCannotBeAnswered) {
+  auto d = make_dataplane();
+  TcpPacket spoofed = to_vip(27030, kSyn, kVip, 81);
+  spoofed.l3.src = kUplinkIp4;
+  EXPECT_TRUE(d->send(kUplink, spoofed.frame()).empty());
+  TcpPacket martian = to_vip(27031, kSyn, kIdleVip);
+  martian.l3.src = ip("127.0.0.1");
+  EXPECT_TRUE(d->send(kUplink, martian.frame()).empty());
+  TcpPacket broadcast = to_vip(27032, kSyn, kVip, 81);
+  broadcast.l2.dst = kBroadcast;
+  EXPECT_TRUE(d->send(kUplink, broadcast.frame()).empty());
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
+  EXPECT_EQ(d->drops_total(), 3u) << d->drop_summary();
 }
-
-const Ip4 kUplinkIp4 = ip("192.0.2.1");
-const Ip4 kPodsIp4 = ip("172.17.0.1");
 
 TEST(WorkerPipeline, TtlOneIsDroppedAndTheClientToldTimeExceeded) {
   // RFC 1812 §5.3.1: dropped before any state is made, and its source told.
@@ -2080,9 +2122,14 @@ TEST(ExceptionPath, TcpToTheDnsVipGoesUpOnTheRxPortsTwinUdpStaysOnThePuntPath) {
   const auto punted = d->take_punted();
   ASSERT_EQ(punted.size(), 1u);
   EXPECT_EQ(punted[0].kind, PuntKind::kDns);
-  // From the Pods' side, whose port has no twin: refused as before.
+  // From the Pods' side, whose port has no twin: refused, and told so at
+  // once (no SYN retries for a minute).
   const Bytes from_pod = TcpPacket{{kPodsMac, pod_mac(kPod0)}, {kPod0, kDnsVip}, {40053, 53, kSyn}, {}}.frame();
-  EXPECT_TRUE(d->send(kPods, from_pod).empty());
+  const auto out = d->send(kPods, from_pod);
+  ASSERT_EQ(out.size(), 1u) << d->drop_summary();
+  const Bytes want = podgate_icmp_error({pod_mac(kPod0), kPodsMac}, kPodsIp4, kPod0, kUnreachable, kPortUnreachable,
+                                        0, from_pod, 40);
+  EXPECT_TRUE(frames_equal(out[0].frame, want)) << describe(out[0].frame) << "\nwant " << describe(want);
   EXPECT_EQ(d->drops(DropReason::kNoService), 1u) << d->drop_summary();
 }
 

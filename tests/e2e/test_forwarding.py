@@ -237,8 +237,10 @@ class ForwardingTest(unittest.TestCase):
 
     def test_counters_show_flows_and_drops_by_reason(self):
         self.app.curl_many(f"http://{VIP}/", 5)
-        # A port the VIP does not serve: dropped and counted as no_service.
-        netlab.ns_exec(self.app.client_ns, "curl", "-s", "-m", "1", f"http://{VIP}:81/", check=False)
+        # A port the VIP does not serve: dropped and counted as no_service,
+        # and refused at once (ICMP port unreachable), not left to time out.
+        r = netlab.ns_exec(self.app.client_ns, "curl", "-s", "-m", "5", f"http://{VIP}:81/", check=False)
+        self.assertEqual(r.returncode, 7, "curl: (7) Failed to connect ... Connection refused")
         text = self.app.counters()
         self.assertRegex(text, r"flows_created=\d+")
         self.assertRegex(text, r"no_service=\d+")
