@@ -30,7 +30,7 @@
 #include "control/log.hpp"
 #include "control/dns/zone_updater.hpp"
 #include "control/observe/prometheus_stream.hpp"
-#include "control/publish/fallback_watch.hpp"
+#include "control/publish/new_flow_watch.hpp"
 #include "control/publish/snapshot_builder.hpp"
 #include "control/queue_steering.hpp"
 #include "dataplane/dp_memory.hpp"
@@ -120,7 +120,7 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
   });
   // The journal says when a service starts and stops sending new
   // connections to terminating endpoints (KEP-1669).
-  a->registry_->subscribe([watch = std::make_shared<FallbackWatch>()](const Publication& p) {
+  a->registry_->subscribe([watch = std::make_shared<NewFlowWatch>()](const Publication& p) {
     for (const std::string& line : watch->follow(p.config, p.changes)) log_info(line);
   });
   for (const DnsListen& l : cfg.dns.listen) {

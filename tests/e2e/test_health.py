@@ -280,9 +280,13 @@ class HealthTest(unittest.TestCase):
         for ip in PODS.values():
             self.wait_health("default/down", ip, False, DETECT_S + 5)
         self.app.wait_adopted()
-        # fail_open (the default): every ready endpoint still takes flows.
+        # fail_open (the default): every ready endpoint still takes flows,
+        # and the journal says so.
         answers = self.app.curl_many("http://10.96.0.22/", 10)
         self.assertEqual(sum(1 for a in answers if a), 10, answers)
+        self.assertRegex(self.app.log_text(),
+                         r"service default/down port 80/TCP IPv4: all \d+ endpoints taking new connections "
+                         r"fail the health check; all_unhealthy = \"fail_open\" sends new connections to them")
         before = self.app.ask({"command": "health", "name": "default/down", "all": True})
         changed = {t["ip"]: t["changed_at"] for t in before["endpoints"]}
         # drop, through podgatectl apply: new flows are dropped and counted,
@@ -297,6 +301,8 @@ class HealthTest(unittest.TestCase):
             self.assertFalse(t["healthy"])
             self.assertAlmostEqual(t["changed_at"], changed[t["ip"]], delta=0.01,
                                    msg="health kept across apply")
+        self.assertIn('service default/down port 80/TCP IPv4: all ', self.app.log_text())
+        self.assertIn('all_unhealthy = "drop" refuses new connections (no_endpoint)', self.app.log_text())
         drops_before = self.drops("no_endpoint")
         answers = self.app.curl_many("http://10.96.0.22/", 5)
         self.assertEqual(answers, [None] * 5)

@@ -1,6 +1,8 @@
-// The terminating fallback's journal lines, following a real Registry's
-// publications as the appliance does: edits, learnt drains and reloads.
-#include "control/publish/fallback_watch.hpp"
+// The journal lines of the terminating fallback and of ports whose
+// candidates all fail their health check, following a real Registry's
+// publications as the appliance does: edits, learnt drains and health,
+// reloads.
+#include "control/publish/new_flow_watch.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,14 +20,14 @@ namespace {
 
 // default/web, dual-stack, with `endpoints`; default/api with one ready
 // endpoint, which no line is ever about.
-Config config(const std::string& endpoints) {
+Config config(const std::string& endpoints, const std::string& web_health_check = "") {
   auto c = parse_config(std::string(kDualStackPortsToml) + R"(
 [[services]]
 namespace = "default"
 name = "web"
 cluster_ips = ["10.96.0.20", "fd00:10:96::20"]
 ports = [{ port = 80, target_port = 8080 }]
-endpoints = [)" + endpoints + R"(]
+endpoints = [)" + endpoints + "]\n" + web_health_check + R"(
 [[services]]
 namespace = "default"
 name = "api"
@@ -59,7 +61,8 @@ auto web_endpoints(const std::string& endpoints) {
 }
 
 struct Watched : ::testing::Test {
-  explicit Watched(const std::string& endpoints = kReady) : reg(config(endpoints)) {
+  explicit Watched(const std::string& endpoints = kReady, const std::string& check = "")
+      : reg(config(endpoints, check)) {
     reg.subscribe([this](const Publication& p) {
       for (std::string& line : watch.follow(p.config, p.changes)) lines.push_back(std::move(line));
       with_changes.push_back(p.changes != nullptr);
@@ -76,7 +79,7 @@ struct Watched : ::testing::Test {
     return lines;
   }
   Registry reg;
-  FallbackWatch watch;
+  NewFlowWatch watch;
   std::vector<std::string> lines;
   std::vector<bool> with_changes;
 };
@@ -86,7 +89,7 @@ using Strings = std::vector<std::string>;
 TEST_F(Watched, NothingIsLoggedWhileAnEndpointIsReady) {
   EXPECT_EQ(lines, Strings{});
   EXPECT_EQ(after_edit(web_endpoints(std::string(kReady) + R"(, { ip = "172.17.0.8" })")), Strings{});
-  EXPECT_EQ(watch.services_falling_back(), 0u);
+  EXPECT_EQ(watch.services_watched(), 0u);
 }
 
 TEST_F(Watched, EnteringAndLeavingTheFallbackIsLoggedOncePerFamily) {
@@ -95,7 +98,7 @@ TEST_F(Watched, EnteringAndLeavingTheFallbackIsLoggedOncePerFamily) {
             Strings{"service default/web: no IPv4 endpoint is ready; new connections go to its 2 serving, "
                     "terminating endpoints (terminating fallback)"});
   EXPECT_TRUE(with_changes.back()) << "an edit says which services changed";
-  EXPECT_EQ(watch.services_falling_back(), 1u);
+  EXPECT_EQ(watch.services_watched(), 1u);
   // Still falling back, with one endpoint fewer: said once, not again.
   EXPECT_EQ(after_edit(web_endpoints(std::string(kTerminating4) + R"(, { ip = "fd00:10:244::7" })")), Strings{});
   // The IPv6 family falls back too: its own line.
@@ -112,7 +115,7 @@ TEST_F(Watched, EnteringAndLeavingTheFallbackIsLoggedOncePerFamily) {
       { ip = "fd00:10:244::7", ready = false, serving = false, terminating = true })")),
             Strings{"service default/web: the IPv6 terminating fallback ends with no endpoint ready or serving: "
                     "new connections are dropped"});
-  EXPECT_EQ(watch.services_falling_back(), 0u);
+  EXPECT_EQ(watch.services_watched(), 0u);
 }
 
 // Draining the last ready endpoint (learnt state, `podgatectl drain
@@ -138,7 +141,7 @@ struct WatchedFromTheStart : Watched {
 // more than services (any may have changed) logs only what moved.
 TEST_F(WatchedFromTheStart, TheFirstVersionAndReloadsAreLoggedAsChanges) {
   EXPECT_EQ(lines.size(), 2u);
-  EXPECT_EQ(watch.services_falling_back(), 1u);
+  EXPECT_EQ(watch.services_watched(), 1u);
   lines.clear();
   Config reloaded = config(std::string(kTerminating4) + R"(, { ip = "fd00:10:244::7" })");
   reloaded.dataplane.workers += 1;  // not only services
@@ -160,7 +163,7 @@ TEST_F(WatchedFromTheStart, ARemovedServiceIsForgotten) {
     return true;
   };
   EXPECT_EQ(after_edit(without_web), Strings{});
-  EXPECT_EQ(watch.services_falling_back(), 0u);
+  EXPECT_EQ(watch.services_watched(), 0u);
   auto web_again = [](Config& c) -> Result<bool> {
     c.services.push_back(config(kTerminating4).services[0]);
     return true;
@@ -168,6 +171,62 @@ TEST_F(WatchedFromTheStart, ARemovedServiceIsForgotten) {
   EXPECT_EQ(after_edit(web_again),
             Strings{"service default/web: no IPv4 endpoint is ready; new connections go to its 1 serving, "
                     "terminating endpoint (terminating fallback)"});
+}
+
+struct WatchedWithHealth : Watched {
+  explicit WatchedWithHealth(const char* all_unhealthy = "fail_open")
+      : Watched(R"({ ip = "172.17.0.7" }, { ip = "172.17.0.8" }, { ip = "fd00:10:244::7" })",
+                std::string("[services.health_check]\nkind = \"tcp\"\nall_unhealthy = \"") + all_unhealthy +
+                    "\"\n") {}
+  // The lines of the learnt health `unhealthy` (endpoints failing port 80).
+  std::vector<std::string> after_health(const std::vector<const char*>& unhealthy, const std::vector<const char*>& healthy) {
+    lines.clear();
+    std::vector<std::pair<EndpointRef, std::vector<PortRef>>> changes;
+    for (const char* a : unhealthy) changes.push_back({{"default", "web", *dp::parse_ip(a)}, {PortRef{80, dp::Proto::kTcp}}});
+    for (const char* a : healthy) changes.push_back({{"default", "web", *dp::parse_ip(a)}, {}});
+    reg.commit(reg.stage_health(changes));
+    return lines;
+  }
+};
+
+// HAProxy's "backend has no server available", Envoy's panic mode: the
+// journal says when every endpoint that would take a port's new
+// connections fails its check, what all_unhealthy makes of it, and when
+// one passes again.  Per family, as each VIP forwards to its own.
+TEST_F(WatchedWithHealth, APortWhoseEndpointsAllFailTheirCheckIsLogged) {
+  EXPECT_EQ(after_health({"172.17.0.7"}, {}), Strings{}) << "one of two fails: nothing to say";
+  EXPECT_EQ(after_health({"172.17.0.8"}, {}),
+            Strings{"service default/web port 80/TCP IPv4: all 2 endpoints taking new connections fail the health "
+                    "check; all_unhealthy = \"fail_open\" sends new connections to them anyway"});
+  EXPECT_EQ(after_health({"fd00:10:244::7"}, {}),
+            Strings{"service default/web port 80/TCP IPv6: its endpoint taking new connections fails the health "
+                    "check; all_unhealthy = \"fail_open\" sends new connections to it anyway"});
+  EXPECT_EQ(after_health({}, {"172.17.0.7"}),
+            Strings{"service default/web port 80/TCP IPv4: 1 endpoint passes the health check again"});
+  EXPECT_EQ(watch.services_watched(), 1u) << "IPv6 still fails";
+}
+
+struct WatchedWithHealthDrop : WatchedWithHealth {
+  WatchedWithHealthDrop() : WatchedWithHealth("drop") {}
+};
+
+TEST_F(WatchedWithHealthDrop, DropSaysNewConnectionsAreRefused) {
+  const std::string drop_line =
+      "service default/web port 80/TCP IPv4: all 2 endpoints taking new connections fail the health "
+      "check; all_unhealthy = \"drop\" refuses new connections (no_endpoint)";
+  EXPECT_EQ(after_health({"172.17.0.7", "172.17.0.8"}, {}), Strings{drop_line});
+  // all_unhealthy changed while they fail: said again, with what it does now.
+  auto fail_open = [](Config& c) -> Result<bool> {
+    for (ServiceConfig& s : c.services) {
+      if (s.name == "web") s.health_check->all_unhealthy = AllUnhealthy::kFailOpen;
+    }
+    return true;
+  };
+  EXPECT_EQ(after_edit(fail_open),
+            Strings{"service default/web port 80/TCP IPv4: all 2 endpoints taking new connections fail the health "
+                    "check; all_unhealthy = \"fail_open\" sends new connections to them anyway"});
+  EXPECT_EQ(after_health({}, {"172.17.0.8"}),
+            Strings{"service default/web port 80/TCP IPv4: 1 endpoint passes the health check again"});
 }
 
 }  // namespace
