@@ -49,6 +49,30 @@ void stats_slot_warnings(const Config& config, std::vector<std::string>& out) {
   }
 }
 
+// An http check without `port` sends its GET to each TCP target port of
+// the service (HealthCheckConfig::port): one that speaks TLS, or no HTTP
+// at all (a database, a metrics exporter's neighbour), fails it, and the
+// service's endpoints read as unhealthy there.  A Kubernetes readinessProbe
+// and HAProxy's `check port` name one port; so should this.
+void http_check_warnings(const Config& config, std::vector<std::string>& out) {
+  for (const ServiceConfig& s : config.services) {
+    if (!s.health_check || s.health_check->kind != HealthKind::kHttp || s.health_check->port) continue;
+    std::vector<uint16_t> probed;
+    for (const ServicePortConfig& p : s.ports) {
+      if (p.protocol == dp::Proto::kTcp) probed.push_back(p.target_port);
+    }
+    std::sort(probed.begin(), probed.end());
+    probed.erase(std::unique(probed.begin(), probed.end()), probed.end());
+    if (probed.size() < 2) continue;
+    std::string ports;
+    for (uint16_t p : probed) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+    out.push_back("service " + s.ns + "/" + s.name + ": its http health check has no port, so it sends " +
+                  s.health_check->method + " " + s.health_check->path + " to each TCP target port (" + ports +
+                  "); one that does not speak plain HTTP (TLS, a database) fails it: set port to the one "
+                  "that does");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> config_warnings(const Config& config) {
@@ -106,6 +130,7 @@ std::vector<std::string> config_warnings(const Config& config) {
       }
     }
   }
+  http_check_warnings(config, out);
   stats_slot_warnings(config, out);
   return out;
 }

@@ -175,6 +175,26 @@ TEST(Validate, APodPortBackingTwoServicePortsIsAWarning) {
                                    "default/web port 8080" + tail));
 }
 
+// An http check without `port` probes every TCP target port: a TLS or
+// non-HTTP one fails it.  One TCP port, or a port named, says nothing.
+TEST(Validate, AnHttpCheckWithoutPortOnSeveralTcpPortsIsAWarning) {
+  Config c = base();
+  web(c).health_check = HealthCheckConfig{};  // kind http, path "/"
+  EXPECT_THAT(config_warnings(c), testing::IsEmpty()) << "one TCP port (and a UDP one)";
+  ServicePortConfig tls = web(c).ports[0];
+  tls.name = "https";
+  tls.port = 443;
+  tls.target_port = 8443;
+  web(c).ports.push_back(tls);
+  EXPECT_TRUE(validate(c).ok());
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre("service default/web: its http health check has no port, so it sends GET / to "
+                                   "each TCP target port (8080, 8443); one that does not speak plain HTTP (TLS, "
+                                   "a database) fails it: set port to the one that does"));
+  web(c).health_check->port = 8080;
+  EXPECT_THAT(config_warnings(c), testing::IsEmpty());
+}
+
 // The stats slots are a fixed table (dataplane/worker_counters.hpp), one
 // slot per service port and endpoint: a config with more pairs is valid,
 // and the traffic of those without a slot is in the workers' totals only.
