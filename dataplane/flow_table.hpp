@@ -621,7 +621,10 @@ class BasicFlowTable {
   //                                 short-lived records (issue 12).
   //   SYN (no ACK, or a SYN+ACK
   //   from the client)           -> SynSent, from SynSent or Closing (port
-  //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT); on an
+  //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT: the
+  //                                 worker frees a Closing record on a
+  //                                 client's SYN and places the connection
+  //                                 anew, Worker::reopen()); on an
   //                                 Established flow a SYN restarts nothing
   //                                 (the Pod answers it with a challenge ACK,
   //                                 RFC 5961 §4), so the state stays.

@@ -378,6 +378,9 @@ class Worker : public DpObject {
   template <Family F>
   void revalidate_failed(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow, bool reverse,
                          bool service_gone) noexcept;
+  // A client's SYN on its closed connection's record: a new connection.
+  template <Family F>
+  void reopen(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow) noexcept;
   // A new connection to `svc`, either family, whose headers are `ip` and
   // `l4`: its source checked, then its Pod (pass 2's `pick`, or Maglev's
   // now), its flow pinned, NAT, and on its way.

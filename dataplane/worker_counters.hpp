@@ -39,6 +39,7 @@ class Counter {
   X(replies_stateless, "replies without a flow entry, reverse-NATed by backend") \
   X(flows_revalidated, "flows rechecked after a snapshot change")     \
   X(flows_endpoint_gone, "flows dropped because their endpoint left") \
+  X(flows_reopened, "TCP flows a client's SYN reopened after FIN or RST (its port reused): placed anew") \
   X(flows_expired, "flow entries freed by expiry")                    \
   X(flow_entries, "connections in the flow table (gauge)")            \
   X(arp_replies, "ARP requests answered")                             \

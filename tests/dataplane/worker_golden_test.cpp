@@ -1639,6 +1639,54 @@ TEST(WorkerPipeline, DrainingEndpointKeepsItsFlowsButTakesNoNewOnes) {
   EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
 }
 
+// A client that reuses its port once a connection closed (FIN or RST,
+// then a SYN within the closing timeout: RFC 9293 §3.10.7.4's TIME-WAIT
+// reuse, or a NAT that keeps ports) opens a new connection, placed anew
+// among the ready Pods, as IPVS (conn_reuse_mode) and conntrack do: not
+// pinned again to a Pod that drains, which would then never stop taking
+// new connections from such clients.
+TEST(WorkerPipeline, ASynReusingAClosedConnectionsPortIsPlacedAnew) {
+  auto d = make_dataplane();
+  auto flows = open_flows(*d, port_range(21000, 200), {kPod0, kPod1});
+  continue_flows(*d, flows);
+  d->publish(config_with(R"(
+  { ip = "172.17.0.10" },
+  { ip = "172.17.0.11", ready = false, serving = true, terminating = true },
+  { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
+)"));
+  // Each connection to the draining Pod closes, its client's FIN or RST
+  // going through it; then the client opens another from the same port.
+  std::vector<Bytes> closes, reopens;
+  size_t closed = 0;
+  for (const auto& [port, f] : flows) {
+    if (f.pod != kPod1) continue;
+    TcpPacket close = f.syn;
+    close.tcp.flags = (closed++ % 2 == 0) ? uint8_t(kFin | kAck) : kRst;
+    close.tcp.seq += 1;
+    closes.push_back(close.frame());
+    TcpPacket again = f.syn;
+    again.tcp.seq += 100000;
+    reopens.push_back(again.frame());
+  }
+  ASSERT_GT(closed, 0u);
+  for (const Output& o : d->send(kUplink, closes)) EXPECT_EQ(ip_dst(o.frame), kPod1) << "a close goes to its Pod";
+  const uint64_t created = d->total(&WorkerCounters::flows_created);
+  const auto out = d->send(kUplink, reopens);
+  ASSERT_EQ(out.size(), closed) << d->drop_summary();
+  for (const Output& o : out) EXPECT_EQ(ip_dst(o.frame), kPod0) << "the draining Pod takes no new connection";
+  EXPECT_EQ(d->total(&WorkerCounters::flows_created) - created, closed) << "each a new connection";
+  EXPECT_EQ(d->total(&WorkerCounters::flows_reopened), closed);
+  // A SYN on an established connection is not a new one (RFC 5961 §4: the
+  // Pod answers it with a challenge ACK): it stays with its Pod.
+  std::vector<Bytes> syns_on_open;
+  for (const auto& [port, f] : flows) {
+    if (f.pod == kPod0) syns_on_open.push_back(f.syn.frame());
+  }
+  for (const Output& o : d->send(kUplink, syns_on_open)) EXPECT_EQ(ip_dst(o.frame), kPod0);
+  EXPECT_EQ(d->total(&WorkerCounters::flows_reopened), closed);
+  EXPECT_EQ(d->drops_total(), 0u) << d->drop_summary();
+}
+
 // KEP-1669: when no endpoint is ready, the serving and terminating ones
 // take new connections, so a service whose Pods are all shutting down
 // keeps answering; the first ready Pod ends that, and moves no flow.
