@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <system_error>
 
 #include "control/config/config_health.hpp"
@@ -361,7 +362,16 @@ Result<void> write_and_rename(const std::string& path, const std::string& tmp,
   Fd fd(::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
   if (fd.get() < 0) return io_error(tmp, "cannot create temporary file", errno);
   created = true;
-  // The umask would otherwise narrow the existing file's mode.
+  // The umask would otherwise narrow the existing file's mode, and the new
+  // file would be its writer's (root's) rather than its owner's: a file
+  // root:podgate 0640 would lock its group out.  The owner first: chown
+  // clears set-id bits.
+  if (keep_mode && (st.st_uid != ::geteuid() || st.st_gid != ::getegid()) &&
+      ::fchown(fd.get(), st.st_uid, st.st_gid) != 0) {
+    return io_error(tmp, "cannot give it the owner " + std::to_string(st.st_uid) + ":" +
+                             std::to_string(st.st_gid) + " of " + path,
+                    errno);
+  }
   if (keep_mode && ::fchmod(fd.get(), st.st_mode & 07777) != 0) {
     return io_error(tmp, "cannot set mode", errno);
   }
@@ -425,7 +435,19 @@ std::string config_to_toml(const Config& config) {
   return out.take();
 }
 
-Result<void> write_file_atomically(const std::string& path, std::string_view text) {
+Result<void> write_file_atomically(const std::string& link_or_path, std::string_view text) {
+  // A symbolic link stays one: the file it names is replaced, as the
+  // config's reader follows it (a config kept in a checkout, linked from
+  // /etc).  Renamed over, the link would become a file of its own that
+  // later deploys to the target no longer reach.
+  std::string path = link_or_path;
+  struct stat lst{};
+  if (::lstat(link_or_path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    char* target = ::realpath(link_or_path.c_str(), nullptr);
+    if (target == nullptr) return io_error(link_or_path, "cannot follow the symbolic link", errno);
+    path = target;
+    std::free(target);
+  }
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   bool created = false;
   if (auto r = write_and_rename(path, tmp, text, created); !r) {

@@ -34,8 +34,9 @@ std::string config_to_toml(const Config& config);
 // A file mode as [control] mode writes it, and chmod takes it: "0660".
 std::string file_mode_text(uint32_t mode);
 
-// Replaces `path` with `text`: writes `path`.tmp.<pid> in the same directory
-// (mode of the existing file, else 0644 less the umask), fsyncs it, renames it
+// Replaces `path` with `text` (a symbolic link: the file it names, and the
+// link stays): writes `path`.tmp.<pid> in the same directory (mode and
+// owner of the existing file, else 0644 less the umask), fsyncs it, renames it
 // over `path` and fsyncs the directory, so the rename itself is durable
 // (rename(2) is atomic; without the fsyncs a crash could leave an empty file
 // after the rename on ext4/xfs).  On failure the temporary file is removed and

@@ -349,6 +349,43 @@ TEST_F(WriteFileAtomically, WritesLargeTextCompletely) {
   EXPECT_EQ(read(p), text);
 }
 
+// A config linked from /etc into a checkout: the file it names takes the
+// text, and the link stays a link (renamed over, it would become a file
+// that later deploys to the target no longer reach).
+TEST_F(WriteFileAtomically, ASymbolicLinkStaysALinkToTheNewText) {
+  fs::create_directory(dir_ / "checkout");
+  const fs::path target = dir_ / "checkout" / "podgate.toml";
+  write(target, "old\n");
+  const fs::path link = dir_ / "podgate.toml";
+  fs::create_symlink("checkout/podgate.toml", link);
+  auto r = write_file_atomically(link, "new\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read(target), "new\n");
+  EXPECT_EQ(entries(), (std::vector<std::string>{"checkout", "podgate.toml"}));
+  // One that names nothing is refused, and left as it is.
+  fs::remove(target);
+  r = write_file_atomically(link, "newer\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("cannot follow the symbolic link"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(fs::is_symlink(link));
+}
+
+// A file root:podgate 0640 stays podgate's group's to read.
+TEST_F(WriteFileAtomically, KeepsTheFilesOwner) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file away";
+  const fs::path p = dir_ / "podgate.toml";
+  write(p, "old\n");
+  ASSERT_EQ(::chown(p.c_str(), 1234, 5678), 0);
+  ASSERT_EQ(::chmod(p.c_str(), 0640), 0);
+  ASSERT_TRUE(write_file_atomically(p, "new\n").ok());
+  struct stat st{};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
 TEST_F(WriteFileAtomically, ReplacesAnExistingFileAndKeepsItsMode) {
   fs::path p = dir_ / "podgate.toml";
   write(p, "old contents that are longer than the new ones\n");
