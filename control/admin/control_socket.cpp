@@ -291,8 +291,11 @@ StreamSession::Input ControlSocket::process_lines(StreamConn& c, Session& s) {
   in.erase(0, pos);
   if (c.closing()) return StreamSession::Input::kOk;
   // Whatever is left has no newline within kMaxRequest: it never will.
+  // Said in its turn: not before a reply still being made (a stream) or
+  // awaited (`flows`), which is the earlier request's.  The input is
+  // bounded meanwhile by the server's max_input.
   const size_t nl = in.find('\n');
-  if (!s.stream && (nl == std::string::npos ? in.size() : nl) > kMaxRequest) {
+  if (!s.stream && !s.waiting && (nl == std::string::npos ? in.size() : nl) > kMaxRequest) {
     ++counters_.errors;
     c.write(error_reply(nullptr, "bad_request",
                         "request line longer than " + std::to_string(kMaxRequest) +

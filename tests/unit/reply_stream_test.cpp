@@ -195,6 +195,10 @@ class LongReplySocketTest : public ::testing::Test {
       return LongReply(json{{"list", nullptr}, {"n", a.count}}, {"list"}, std::move(a));
     });
     socket_->add_command("ping", [](const json&) -> Result<json> { return json{{"pong", true}}; });
+    // "later": answered 20 ms on, as "flows" is once the workers answer.
+    socket_->add_async_command("later", [this](const json&, ControlSocket::Reply reply) {
+      loop_->after(20, [reply = std::move(reply)] { reply(LongReply(json{{"later", true}})); });
+    });
     // "broken": its element 3000 throws, long after the first pieces went out.
     socket_->add_long_command("broken", [](const json&) -> Result<LongReply> {
       LongArray a;
@@ -261,6 +265,28 @@ class LongReplySocketTest : public ::testing::Test {
   int dns_server_ = -1;
   int dns_client_ = -1;
 };
+
+// One reply per request line, in order, even when the line after one
+// answered later is too long: the later reply first, then the error, then
+// the close.
+TEST_F(LongReplySocketTest, AnOversizedLineBehindALaterReplyWaitsForIt) {
+  const int fd = connect_client();
+  send_all(fd, "{\"command\": \"later\", \"id\": 1}\n{\"command\": \"ping\", \"pad\": \"" +
+                   std::string(70 * 1024, 'x') + "\"}\n");
+  std::string got;
+  bool open = true;
+  for (int turn = 0; turn < kMaxTurns && open; ++turn) {
+    loop_->run_once(5);
+    open = read_now(fd, got);
+  }
+  EXPECT_FALSE(open) << "closed after the error";
+  ASSERT_EQ(lines(got), 2u) << got.substr(0, 400);
+  const json first = json::parse(got.substr(0, got.find('\n')));
+  EXPECT_EQ(first.value("id", 0), 1) << first.dump();
+  EXPECT_TRUE(first.value("later", false)) << first.dump();
+  const json second = json::parse(got.substr(got.find('\n') + 1));
+  EXPECT_EQ(second["error"]["code"], "bad_request") << second.dump();
+}
 
 TEST_F(LongReplySocketTest, TheStreamedReplyIsTheWholeOneAndPipelinedRequestsFollowInOrder) {
   const std::string request = R"({"command": "big", "n": 20000, "id": "x"})";
