@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "control/admin/command_views.hpp"
+#include "control/config/config_health.hpp"
 #include "control/config/config_writer.hpp"
 
 namespace podgate::ctl {
@@ -50,6 +51,9 @@ json config_fields_json(const Config& c) {
       j["kernel_rate"] = p.kernel_rate;
     }
     if (p.steered_by_peer) j["steered_by_peer"] = true;
+    if (p.client_address) {
+      j["client_address"] = *p.client_address == dp::ClientAddress::kSource ? "source" : "destination";
+    }
     ports.push_back(std::move(j));
   }
   json routes = json::array();
@@ -102,7 +106,10 @@ json config_fields_json(const Config& c) {
                        {"idle_timeout", c.control.idle_timeout}}},
           {"metrics", {{"listen", c.metrics.listen ? dp::to_string(c.metrics.listen->ip) + ":" +
                                                          std::to_string(c.metrics.listen->port)
-                                                   : std::string()}}}};
+                                                   : std::string()}}},
+          {"announce", {{"port", c.announce.port},
+                        {"table", c.announce.table},
+                        {"stop_grace", duration_text(c.announce.stop_grace_ms)}}}};
 }
 
 LongReply config_dump(const Config& config) {

@@ -359,6 +359,8 @@ class ControlSocketTest(unittest.TestCase):
         self.assertEqual([s["name"] for s in c["services"]], ["my-app", "mongodb-service"])
         self.assertEqual(c["services"][0]["endpoints"][1]["weight"], 2)
         self.assertEqual(c["dns"]["listen"], [f"127.0.0.1:{DNS_PORT}"])
+        # Every section, defaults included: [announce] is off here.
+        self.assertEqual(c["announce"], {"port": "", "table": 4242, "stop_grace": "1s"})
 
     # ---- podgatectl ----------------------------------------------------
     def test_podgatectl_tables_and_exit_codes(self):
