@@ -230,13 +230,23 @@ bool Worker::check_egress_mtu6(rte_mbuf* m, const rte_ipv6_hdr* ip, const Ip6& d
 // fits in the minimum MTU, 1280 bytes (RFC 4443 §2.4(c)); rate-limited with
 // the IPv4 errors (§2.4(f)).  Only TCP and UDP packets get here (ICMPv6 is
 // answered or dropped by handle_icmp6, never forwarded), so never an error
-// about an error; nor about a source that cannot be answered (§2.4(e)):
-// multicast or unspecified.
+// about an error or a redirect (§2.4(e.1), (e.2)).  Nor about a packet that
+// was not sent to one node alone (§2.4(e.3)-(e.5)): to a multicast address,
+// or as a link-layer multicast or broadcast (the group bit covers both),
+// but for the errors the RFC excepts there: Packet Too Big, which path MTU
+// discovery needs (RFC 8201), and Parameter Problem code 2.  Nor to a
+// source that cannot be answered (§2.4(e.6)): multicast or unspecified.
 void Worker::send_icmp6_error(const rte_mbuf* m, const rte_ipv6_hdr* ip, uint8_t type, uint8_t code,
                               uint32_t mtu) noexcept {
   Ip6 to;
   std::memcpy(to.bytes.data(), ip->src_addr, 16);
   if (to.is_zero() || to.is_multicast()) return;
+  Ip6 dst;
+  std::memcpy(dst.bytes.data(), ip->dst_addr, 16);
+  const auto* arrived = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  constexpr uint8_t kUnrecognizedOption = 2;
+  const bool excepted = type == kIcmp6PacketTooBig || (type == kIcmp6ParameterProblem && code == kUnrecognizedOption);
+  if (!excepted && (dst.is_multicast() || rte_is_multicast_ether_addr(&arrived->dst_addr))) return;
   const PortAddress* rx = rx_port_address(m);
   if (rx == nullptr || !rx->has_address6() || !take_icmp_error_token()) {
     counters_.icmp_errors_rate_limited.add();

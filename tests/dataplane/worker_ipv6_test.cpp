@@ -528,6 +528,57 @@ TEST(WorkerIpv6, APacketTooBigForTheEgressMtuIsAnsweredWithItsMtu) {
                                                            1280, big)));
 }
 
+// RFC 4443 §2.4(e.4), (e.5): no ICMPv6 error about a packet that came as
+// a link-layer broadcast or multicast.  Each SYN is dropped for its hop
+// limit as a unicast one is, and nothing is sent.
+TEST(WorkerIpv6, NoTimeExceededAboutALinkLayerBroadcastOrMulticastFrame) {
+  auto d = make_dataplane();
+  const MacAddr broadcast = mac("ff:ff:ff:ff:ff:ff");
+  const MacAddr all_nodes = mac("33:33:00:00:00:01");  // RFC 2464 §7: ff02::1's
+  uint16_t sport = 40100;
+  for (const MacAddr& to : {broadcast, all_nodes}) {
+    SCOPED_TRACE(to == broadcast ? "broadcast" : "multicast");
+    const Bytes syn = tcp6_frame({to, kClientMac}, {kClient6, kVip6, 1}, Tcp{sport++, 80, kSyn});
+    expect_dropped(*d, kUplink, syn, DropReason::kTtlExceeded);
+  }
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_rate_limited), 0u);
+  EXPECT_EQ(d->worker(0).flows6().size(), 0u);
+}
+
+// RFC 4443 §2.4(e.3): nor about a packet to a multicast address, here a
+// Pod's reply to a site-local group (RFC 4291 §2.7) sent to podgate's MAC.
+TEST(WorkerIpv6, NoTimeExceededAboutAPacketToAMulticastAddress) {
+  auto d = make_dataplane();
+  const Bytes to_group = udp6_frame({kPodsMac, pod_mac(kPod6a)}, {kPod6a, ip6("ff05::1:3"), 1}, Udp{5353, 33000},
+                                    {1, 2, 3, 4});
+  expect_dropped(*d, kPods, to_group, DropReason::kTtlExceeded);
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_rate_limited), 0u);
+}
+
+// RFC 4443 §2.4(e.3) exception 1, which (e.4) and (e.5) share: Packet Too
+// Big is still sent about a link-layer broadcast or multicast frame, as
+// path MTU discovery (RFC 8201) needs it.
+TEST(WorkerIpv6, PacketTooBigIsStillSentAboutALinkLayerBroadcastOrMulticastFrame) {
+  DataplaneSetup s;
+  s.config_toml = std::string(kRingPortsToml) + kConfig;
+  s.amend = dual_stack;
+  s.port_mtus = {1500, 1280};
+  Dataplane d(std::move(s));
+  d.neighbors6().set(kClient6, kClientMac);
+  for (const Ip6& pod : {kPod6a, kPod6b}) d.neighbors6().set(pod, pod_mac(pod));
+  uint16_t sport = 40200;
+  for (const MacAddr& to : {mac("ff:ff:ff:ff:ff:ff"), mac("33:33:00:00:00:01")}) {
+    const Bytes big = tcp6_frame({to, kClientMac}, {kClient6, kVip6}, Tcp{sport++, 80, kSyn}, Bytes(1300, 0xab));
+    const auto out = d.send(kUplink, big);
+    ASSERT_EQ(out.size(), 1u) << d.drop_summary();
+    EXPECT_TRUE(frames_equal(out[0].frame, icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6},
+                                                             kIcmp6PacketTooBig, 0, 1280, big)));
+  }
+  EXPECT_EQ(d.drops(DropReason::kTooBig), 2u) << d.drop_summary();
+}
+
 // --- ICMPv6 errors through the NAT (RFC 4443 §3, as RFC 5508 §7) ---------------------
 
 const Ip6 kPodRouter6 = ip6("fd00:17::fe");
