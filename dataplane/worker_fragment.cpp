@@ -173,10 +173,6 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
     }
     return;
   }
-  if (!ttl_allows_forwarding(p.ip)) {
-    drop_ttl_exceeded(m, p.ip);
-    return;
-  }
   const Key key{p.src(), p.dst(), sport, dport, p.proto()};
   Addr to;
   bool reverse = false;
@@ -225,6 +221,15 @@ void Worker::forward_fragment(rte_mbuf* m, typename FamilyTypes<F>::Parsed& p, F
     slot = back->slot_of(typename FamilyTypes<F>::Backend{p.src(), sport});
   } else {
     drop(m, DropReason::kNoFlow);
+    return;
+  }
+  // RFC 1812 §5.3.1 / RFC 8200 §3: only now that the fragment is known to
+  // be forwarded, as a whole packet is.  One that nothing here forwards
+  // (above: its first fragment was dropped, and its source may be spoofed)
+  // was dropped for that, whatever its TTL, and answered with no Time
+  // Exceeded.
+  if (!ttl_allows_forwarding(p.ip)) {
+    drop_ttl_exceeded(m, p.ip);
     return;
   }
   const Addr next = reverse ? p.dst() : to;

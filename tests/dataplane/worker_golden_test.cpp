@@ -2479,6 +2479,16 @@ TEST(WorkerPipeline, NoIcmpErrorAboutWhatMayNotBeAnswered) {
   fix_ip_checksum(stray);
   EXPECT_TRUE(d->send(kUplink, stray).empty());
   EXPECT_EQ(d->drops(DropReason::kNoFlow), 1u) << d->drop_summary();
+  // Nor its later fragment: dropped as its first was, not for its TTL.
+  const Bytes stray_datagram =
+      udp_frame({kUplinkMac, kClientMac}, {kClient, ip("172.17.0.99")}, {40001, 7777}, Bytes(3000, 0));
+  auto stray_frags = fragment(stray_datagram, 1480, 0x2346);
+  EXPECT_TRUE(d->send(kUplink, stray_frags[0]).empty());
+  put8(stray_frags[1], kIpOff + 8, 1);
+  fix_ip_checksum(stray_frags[1]);
+  EXPECT_TRUE(d->send(kUplink, stray_frags[1]).empty());
+  EXPECT_EQ(d->drops(DropReason::kNoFlow), 3u) << d->drop_summary();
+  EXPECT_EQ(d->drops(DropReason::kTtlExceeded), 2u) << d->drop_summary();
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
   EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_rate_limited), 0u);
 }

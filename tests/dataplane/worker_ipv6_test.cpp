@@ -832,6 +832,29 @@ TEST(WorkerIpv6Fragments, PacketTooBigAboutAFirstFragmentReachesTheClientTransla
                  DropReason::kIcmpErrorNoFlow);
 }
 
+TEST(WorkerIpv6Fragments, ALaterFragmentGetsTimeExceededOnlyIfItWouldBeForwarded) {
+  auto d = make_dataplane();
+  // A datagram no flow, service or Pod sends (its source may be spoofed):
+  // not forwarded whatever its hop limit, so its later fragment with hop
+  // limit 1 is dropped as its first was, and no Time Exceeded answers it.
+  const Bytes stray =
+      udp6_frame({kUplinkMac, kClientMac}, {kClient6, ip6("fd00:17::99")}, Udp{41500, 7777}, Bytes(3000, 1));
+  auto strays = fragment6(stray, 1448, 0x9999);
+  expect_dropped(*d, kUplink, strays[0], DropReason::kNoFlow);
+  strays[1][kEthLen + 7] = 1;
+  expect_dropped(*d, kUplink, strays[1], DropReason::kNoFlow);
+  EXPECT_EQ(d->total(&WorkerCounters::icmp_errors_sent), 0u);
+  // A datagram to a service is forwarded: its later fragment with hop
+  // limit 1 is answered (RFC 4443 §3.3), quoting the fragment.
+  auto frags = fragment6(big_datagram_to_udp_vip(41600, 4000), 1448, 0xaaaa);
+  ASSERT_EQ(expect_one(*d, kUplink, frags[0], kPods).empty(), false);
+  frags[1][kEthLen + 7] = 1;
+  EXPECT_TRUE(frames_equal(expect_one(*d, kUplink, frags[1], kUplink),
+                           icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6}, kIcmp6TimeExceeded, 0,
+                                             0, frags[1])));
+  EXPECT_EQ(d->drops(DropReason::kTtlExceeded), 1u) << d->drop_summary();
+}
+
 TEST(WorkerIpv6Fragments, AnAtomicFragmentIsAWholePacket) {
   // RFC 6946: offset 0 and no more fragments.
   auto d = make_dataplane();
