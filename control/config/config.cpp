@@ -173,7 +173,12 @@ class Loader : private ConfigReader {
       port.address = load_port_address(t, p);
       port.address6 = read_port_address6(*this, t, p, cfg_.ports, ports6_complete_);
       port.mac = get_mac(t, p, "mac");
-      if (auto mtu = get_int(t, p, "mtu", 68, 9000)) port.mtu = static_cast<uint16_t>(*mtu);
+      if (auto mtu = get_int(t, p, "mtu", kMinPortMtu, kMaxPortMtu)) {
+        port.mtu = static_cast<uint16_t>(*mtu);
+        if (port.address6 && *mtu < kMinPortMtu6) {
+          error(t.get("mtu")->source(), key_path(p, "mtu"), mtu_too_small_for_ipv6(*mtu));
+        }
+      }
       if (auto side = get_string(t, p, "client_address")) {
         if (*side == "source") {
           port.client_address = dp::ClientAddress::kSource;

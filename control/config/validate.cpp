@@ -178,6 +178,12 @@ std::string link_local_not_allowed(std::string_view s, std::string_view what) {
          " needs a global or unique-local address";
 }
 
+std::string mtu_too_small_for_ipv6(int64_t mtu) {
+  return not_in_range(mtu, kMinPortMtu6, kMaxPortMtu) +
+         "; a port with an address6 carries IPv6, whose links have an MTU of at least " +
+         std::to_string(kMinPortMtu6) + " (RFC 8200 section 5)";
+}
+
 std::string unsupported_protocol(std::string_view s) {
   return quote(s) + " is not supported; allowed: TCP, UDP";
 }

@@ -58,6 +58,12 @@ inline constexpr int64_t kMaxIdleSleepUs = 100000;  // [dataplane] idle_sleep_us
 inline constexpr int64_t kMinMaglevSize = 7;
 inline constexpr int64_t kMaxMaglevSize = 1 << 24;
 inline constexpr int64_t kMaxWeight = 256;
+// A port's MTU: IPv4's least (RFC 791) to jumbo frames; on a port with an
+// address6 at least IPv6's least (RFC 8200 section 5), as hosts ignore a
+// Packet Too Big below it (RFC 8201 section 4).
+inline constexpr int64_t kMinPortMtu = 68;
+inline constexpr int64_t kMinPortMtu6 = 1280;
+inline constexpr int64_t kMaxPortMtu = 9000;
 inline constexpr size_t kMaxSocketPath = 107;   // sockaddr_un.sun_path (108) less the final NUL
 inline constexpr size_t kMaxZoneLength = 200;   // [dns] zone, in characters without the final dot
 
@@ -144,6 +150,9 @@ std::string ip6_where_ip4(std::string_view s, std::string_view what);
 // "\"s\" is link-local (fe80::/10); <what> needs a global or unique-local
 // address": a cluster IP or an endpoint must be routable.
 std::string link_local_not_allowed(std::string_view s, std::string_view what);
+// "<mtu> is not in 1280..9000; a port with an address6 carries IPv6, whose
+// links have an MTU of at least 1280 (RFC 8200 section 5)".
+std::string mtu_too_small_for_ipv6(int64_t mtu);
 // "\"s\" is not supported; allowed: TCP, UDP".
 std::string unsupported_protocol(std::string_view s);
 

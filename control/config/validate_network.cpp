@@ -75,7 +75,9 @@ class NetworkChecker {
       if (p.mac && !is_unicast_mac(*p.mac)) {
         error(o, "mac " + dp::to_string(*p.mac) + " is not a unicast address");
       }
-      if (p.mtu) range(o, "mtu", *p.mtu, 68, 9000);
+      if (p.mtu && range(o, "mtu", *p.mtu, kMinPortMtu, kMaxPortMtu) && p.address6 && *p.mtu < kMinPortMtu6) {
+        error(o, "mtu " + mtu_too_small_for_ipv6(*p.mtu));
+      }
       if (!p.kernel.empty()) {
         if (!is_interface_name(p.kernel)) {
           error(o, "kernel " + quote(p.kernel) +

@@ -141,6 +141,20 @@ TEST(DualStackConfig, WarnsOfAnIpv6VipInsideAPortSubnet) {
                                    "subnet may have it"));
 }
 
+TEST(DualStackConfig, APortWithAnAddress6TakesAnMtuOf1280AndAnIpv4OnlyPortLess) {
+  // RFC 8200 section 5: 1280 is the least MTU of an IPv6 link; IPv4's is 68
+  // (RFC 791), which an IPv4-only port may still have.
+  auto c = parse_config(
+      "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\naddress6 = \"fd00:1::1/64\"\n"
+      "mtu = 1280\n"
+      "[[ports]]\nname = \"b\"\ndevice = \"e\"\naddress = \"10.0.1.1/24\"\nmtu = 576\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->ports[0].mtu, 1280);
+  EXPECT_EQ(c->ports[1].mtu, 576);
+  EXPECT_TRUE(validate(*c).ok());
+}
+
 struct BadCase {
   const char* what;
   std::string toml;
@@ -206,6 +220,11 @@ const std::vector<BadCase>& bad_cases() {
        "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\naddress6 = \"fd00:1::/64\"\n",
        "t.toml:5:12: ports[0].address6: \"fd00:1::/64\" is the subnet's Subnet-Router anycast "
        "address (RFC 4291 section 2.6.1); a port needs a host address such as \"fd00:1::1/64\""},
+      {"an MTU below IPv6's minimum on a port with an address6",
+       "[[ports]]\nname = \"a\"\ndevice = \"d\"\naddress = \"10.0.0.1/24\"\naddress6 = \"fd00:1::1/64\"\n"
+       "mtu = 1279\n",
+       "t.toml:6:7: ports[0].mtu: 1279 is not in 1280..9000; a port with an address6 carries IPv6, whose "
+       "links have an MTU of at least 1280 (RFC 8200 section 5)"},
       {"IPv6 route via an IPv4 next hop",
        std::string(kPorts) + "[[routes]]\nprefix = \"::/0\"\nvia = \"192.0.2.254\"\n",
        "t.toml:13:7: routes[0].via: \"192.0.2.254\" is IPv4 but prefix \"::/0\" is IPv6; a route's "
@@ -321,6 +340,20 @@ TEST(DualStackValidate, RefusesAnIpv6VipServedTwiceAndAVipAsEndpoint) {
             "default/v6only\n"
             "service default/x, endpoint fd00:10:96::20: ip is the cluster_ip of service "
             "default/web; an endpoint must be a Pod, not a VIP (podgate forwards a packet once)");
+}
+
+TEST(DualStackValidate, RefusesAnMtuBelow1280OnAPortWithAnAddress6) {
+  // The pods port carries IPv6: its address6, the connected route and the
+  // IPv6 endpoints behind it.
+  Config c = dual_stack();
+  c.ports[1].mtu = 1279;
+  auto r = validate(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "port pods: mtu 1279 is not in 1280..9000; a port with an address6 carries IPv6, whose links "
+            "have an MTU of at least 1280 (RFC 8200 section 5)");
+  c.ports[1].mtu = 1280;
+  EXPECT_TRUE(validate(c).ok());
 }
 
 TEST(DualStackValidate, RefusesLinkLocalAndIpv6RoutesOffLink) {
