@@ -512,6 +512,37 @@ TEST(WorkerIpv6, HopLimitOneIsDroppedAndTheSourceToldTimeExceeded) {
   EXPECT_EQ(d->worker(0).flows6().size(), 0u) << "a dropped packet left a flow";
 }
 
+// As IPv4: a VIP with nothing behind the port answers as a host with no
+// listener there, Destination Unreachable code 4, port unreachable (RFC
+// 4443 §3.1), so the client's connect fails at once.
+TEST(WorkerIpv6, AVipWithNothingBehindThePortAnswersPortUnreachable) {
+  DataplaneSetup s;
+  s.config_toml = std::string(kRingPortsToml) + kConfig;
+  s.amend = [](ctl::Config& c) {
+    dual_stack(c);
+    // echo-udp's IPv6 Pod stops being ready: its IPv6 VIP has no endpoint.
+    for (ctl::ServiceConfig& svc : c.services) {
+      for (ctl::EndpointConfig& e : svc.endpoints) {
+        if (svc.name == "echo-udp" && e.ip.is_v6()) e.ready = false;
+      }
+    }
+  };
+  Dataplane d(std::move(s));
+  d.neighbors6().set(kClient6, kClientMac);
+  const Bytes unserved = tcp6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, Tcp{40000, 81, kSyn});
+  auto out = d.send(kUplink, unserved);
+  EXPECT_EQ(d.drops(DropReason::kNoService), 1u) << d.drop_summary();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(frames_equal(out[0].frame, icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6},
+                                                           kIcmp6DestinationUnreachable, 4, 0, unserved)));
+  const Bytes no_endpoint = udp6_frame({kUplinkMac, kClientMac}, {kClient6, kUdpVip6}, Udp{40001, 5353}, Bytes(8, 1));
+  out = d.send(kUplink, no_endpoint);
+  EXPECT_EQ(d.drops(DropReason::kNoEndpoint), 1u) << d.drop_summary();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(frames_equal(out[0].frame, icmp6_error_frame({kClientMac, kUplinkMac}, {kUplinkIp6, kClient6},
+                                                           kIcmp6DestinationUnreachable, 4, 0, no_endpoint)));
+}
+
 TEST(WorkerIpv6, APacketTooBigForTheEgressMtuIsAnsweredWithItsMtu) {
   DataplaneSetup s;
   s.config_toml = std::string(kRingPortsToml) + kConfig;
