@@ -223,6 +223,40 @@ class InputFileTest(unittest.TestCase):
         self.assertNotIn(b"Traceback", r.stderr)
 
 
+class SaveCopyTest(unittest.TestCase):
+    """config save PATH writes the copy itself: a copy it cannot write is a
+    local failure (exit 2, as an unreadable input file), not an error of
+    podgate's (exit 1), whose reply was fine."""
+
+    def test_a_copy_that_cannot_be_written_exits_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(1)
+            reply = {"ok": True, "version": 1, "toml": "x = \"caf\u00e9\"\n",
+                     "source": "/etc/podgate/podgate.toml", "generation": 1, "unsaved_changes": 0}
+
+            def serve():
+                conn, _ = srv.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+
+            t = threading.Thread(target=serve)
+            t.start()
+            err = io.StringIO()
+            target = os.path.join(tmp, "missing", "copy.toml")
+            try:
+                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                    code = ctl.main(["-s", path, "config", "save", target])
+            finally:
+                t.join(timeout=10)
+                srv.close()
+            self.assertEqual(code, 2, err.getvalue())
+            self.assertIn(f"cannot write {target}", err.getvalue())
+
+
 class NotPodgateTest(unittest.TestCase):
     """-s pointed at another program's socket: whatever it answers ends
     podgatectl with a message and exit 2, never a traceback."""
