@@ -317,7 +317,7 @@ Result<std::string> Appliance::save_config(const std::optional<std::string>& pat
 
 void Appliance::list_flows(const dp::FlowFilter& filter, uint32_t limit, FlowsDone done) {
   if (flow_queries_.size() >= kMaxQueuedFlowQueries) {
-    done(make_error(ErrorCode::kConflict, "too many flow listings in progress (" +
+    done(make_error(ErrorCode::kInternal, "too many flow listings in progress (" +
                                               std::to_string(kMaxQueuedFlowQueries) +
                                               "); try again"));
     return;
@@ -334,7 +334,7 @@ void Appliance::list_flow_page(const dp::FlowFilter& filter, uint32_t limit, std
     return;
   }
   if (flow_queries_.size() >= kMaxQueuedFlowQueries) {
-    done(make_error(ErrorCode::kConflict, "too many flow listings in progress (" +
+    done(make_error(ErrorCode::kInternal, "too many flow listings in progress (" +
                                               std::to_string(kMaxQueuedFlowQueries) +
                                               "); try again"));
     return;

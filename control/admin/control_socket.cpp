@@ -34,12 +34,18 @@ sockaddr_un address_of(const std::string& path) {
   return sa;
 }
 
-// mkdir -p with `mode` for the directories it creates.
+// mkdir -p, the directories it creates 0755 whatever the umask.
 Result<void> make_parents(const std::string& path) {
   for (size_t slash = path.find('/', 1); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
     std::string dir = path.substr(0, slash);
-    if (mkdir(dir.c_str(), kDirMode) != 0 && errno != EEXIST) {
+    if (mkdir(dir.c_str(), kDirMode) == 0) {
+      // The umask narrowed it (077 would lock the socket's group out).
+      if (chmod(dir.c_str(), kDirMode) != 0) {
+        return make_error(ErrorCode::kIo, "control.socket: cannot set mode 0755 on " + dir + ": " +
+                                              errno_text(errno));
+      }
+    } else if (errno != EEXIST) {
       return make_error(ErrorCode::kIo, "control.socket: cannot create directory " + dir + ": " +
                                             errno_text(errno));
     }
