@@ -506,11 +506,27 @@ class BasicFlowTable {
   // Advances the connection's state with one packet (`reverse`: a reply)
   // and sets expires = now + timeout(new state).  tcp_flags is the TCP
   // header's flag byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); ignored for
-  // UDP.
-  void touch(F& f, bool reverse, uint8_t tcp_flags, uint32_t now) noexcept {
+  // UDP.  Returns true, changing nothing, for a client's SYN on a closed
+  // connection (reopens()): the caller places that connection anew.  The
+  // flags are tested as next_state() tests them, so that inlined, the two
+  // tests are one and an established packet pays nothing for it.
+  [[nodiscard]] bool touch(F& f, bool reverse, uint8_t tcp_flags, uint32_t now) noexcept {
+    if ((tcp_flags & kFinSynRst) != 0 && reopens(f.state, reverse, tcp_flags)) [[unlikely]] return true;
     const FlowState s = next_state(f.state, reverse, tcp_flags);
     f.state = s;
     f.expires = now + timeout_ms(s);
+    return false;
+  }
+
+  // A client's SYN (no ACK) on a connection that closed (FIN or RST seen)
+  // is its port reused (RFC 9293 §3.10.7.4 allows it after TIME-WAIT): a
+  // new connection, to be placed among the endpoints that take new ones,
+  // as IPVS (conn_reuse_mode) and conntrack (a SYN ends a TIME_WAIT or
+  // CLOSE entry) place it.  Pinned to the old Pod again, a draining one
+  // would never stop taking connections from a client that reuses ports.
+  static bool reopens(FlowState s, bool reverse, uint8_t tcp_flags) noexcept {
+    constexpr uint8_t kSyn = 0x02, kAck = 0x10;
+    return s == FlowState::kTcpClosing && !reverse && (tcp_flags & (kSyn | kAck)) == kSyn;
   }
 
   void erase(F& f) noexcept {
@@ -621,10 +637,9 @@ class BasicFlowTable {
   //                                 short-lived records (issue 12).
   //   SYN (no ACK, or a SYN+ACK
   //   from the client)           -> SynSent, from SynSent or Closing (port
-  //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT: the
-  //                                 worker frees a Closing record on a
-  //                                 client's SYN and places the connection
-  //                                 anew, Worker::reopen()); on an
+  //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT; a
+  //                                 client's SYN on Closing is placed anew
+  //                                 instead: touch(), reopens()); on an
   //                                 Established flow a SYN restarts nothing
   //                                 (the Pod answers it with a challenge ACK,
   //                                 RFC 5961 §4), so the state stays.
@@ -632,6 +647,7 @@ class BasicFlowTable {
   //   on SynSent or SynReceived  -> Established (the handshake's last ACK, or
   //                                 a connection picked up mid-stream).
   //   anything else              -> same state, timeout refreshed.
+  static constexpr uint8_t kFinSynRst = 0x01 | 0x02 | 0x04;
   static FlowState next_state(FlowState s, bool reverse, uint8_t tcp_flags) noexcept {
     constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
     if ((tcp_flags & (kFin | kSyn | kRst)) == 0) [[likely]] {

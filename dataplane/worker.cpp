@@ -207,14 +207,6 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
     return;
   }
   auto& flow = *hit.flow;
-  // A client's SYN on a connection that closed is its port reused: a new
-  // connection (reopen()).  One test of the flags on the way.
-  if ((tcp_flags & RTE_TCP_SYN_FLAG) != 0) [[unlikely]] {
-    if (!hit.reverse && flow.state == FlowState::kTcpClosing) {
-      reopen<F>(m, flow);
-      return;
-    }
-  }
   const uint32_t gen = gen_;
   if (flow.gen != gen) [[unlikely]] {
     // The snapshot changed since this flow was last checked: it keeps its
@@ -233,7 +225,10 @@ PODGATE_HOT void Worker::handle_flow(rte_mbuf* m, uint8_t* l4, uint8_t tcp_flags
   } else {
     if (!fits_egress6(m, ip, next)) [[unlikely]] return;
   }
-  table<F>().touch(flow, hit.reverse, tcp_flags, now_);
+  if (table<F>().touch(flow, hit.reverse, tcp_flags, now_)) [[unlikely]] {
+    reopen<F>(m, flow);  // a client's SYN on its closed connection
+    return;
+  }
   TrafficCounters& t = traffic_[flow.stats_slot];
   const uint32_t bytes = rte_pktmbuf_pkt_len(m);
   if (!hit.reverse) {
@@ -288,12 +283,8 @@ PODGATE_OUT_OF_LINE void Worker::revalidate_failed(rte_mbuf* m, typename FamilyT
 }
 
 // The client opened a new connection from the port of one that closed
-// (FIN or RST seen; RFC 9293 §3.10.7.4 lets a SYN reuse a TIME-WAIT
-// connection's pair): it is placed anew among the endpoints that take new
-// connections, as IPVS (conn_reuse_mode) and conntrack (a SYN ends a
-// TIME_WAIT or CLOSE entry) do.  Pinned to the old Pod again, a draining
-// one would never stop taking connections from a client that reuses its
-// ports.  Parsed afresh, as revalidate_failed() does.
+// (FlowTable::reopens()): it is placed anew among the endpoints that take
+// new connections.  Parsed afresh, as revalidate_failed() does.
 template <Family F>
 PODGATE_OUT_OF_LINE void Worker::reopen(rte_mbuf* m, typename FamilyTypes<F>::Flow& flow) noexcept {
   counters_.flows_reopened.add();
