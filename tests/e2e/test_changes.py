@@ -956,7 +956,8 @@ class RuntimeChangesTest(Base):
             self.assertIn(f"saved to {saved}", r.stdout)
             with open(saved) as f:
                 self.assertIn('name = "ctl-k8s"', f.read())
-            self.assertEqual(ctl(path, "config", "save", "/nonexistent-dir/x.toml").returncode, 1)
+            # A copy it cannot write: a local failure, exit 2.
+            self.assertEqual(ctl(path, "config", "save", "/nonexistent-dir/x.toml").returncode, 2)
 
             r = ctl(path, "delete", "-f", frag)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -1280,7 +1281,7 @@ class GroupMemberSaveTest(Base):
     def test_podgatectl_writes_a_copy_with_the_callers_own_permissions(self):
         r = self.as_member(sys.executable, PODGATECTL, "-s", self.app.socket_path,
                            "config", "save", self.secret)
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)  # a local failure
         self.assertIn(f"cannot write {self.secret}: Permission denied", r.stderr)
         self.secret_unchanged()
         # Where the member may write, the copy is its own file.
