@@ -543,14 +543,21 @@ TEST(WorkerIpv6, AVipWithNothingBehindThePortAnswersPortUnreachable) {
                                                            kIcmp6DestinationUnreachable, 4, 0, no_endpoint)));
 }
 
-TEST(WorkerIpv6, APacketTooBigForTheEgressMtuIsAnsweredWithItsMtu) {
+// The dual-stack dataplane with the Pods' port at IPv6's least MTU, 1280.
+std::unique_ptr<Dataplane> with_pods_port_mtu_1280() {
   DataplaneSetup s;
   s.config_toml = std::string(kRingPortsToml) + kConfig;
   s.amend = dual_stack;
   s.port_mtus = {1500, 1280};
-  Dataplane d(std::move(s));
-  d.neighbors6().set(kClient6, kClientMac);
-  for (const Ip6& pod : {kPod6a, kPod6b}) d.neighbors6().set(pod, pod_mac(pod));
+  auto d = std::make_unique<Dataplane>(std::move(s));
+  d->neighbors6().set(kClient6, kClientMac);
+  for (const Ip6& pod : {kPod6a, kPod6b}) d->neighbors6().set(pod, pod_mac(pod));
+  return d;
+}
+
+TEST(WorkerIpv6, APacketTooBigForTheEgressMtuIsAnsweredWithItsMtu) {
+  auto dp = with_pods_port_mtu_1280();
+  Dataplane& d = *dp;
   const Bytes big = tcp6_frame({kUplinkMac, kClientMac}, {kClient6, kVip6}, Tcp{40000, 80, kSyn}, Bytes(1300, 0xab));
   const auto out = d.send(kUplink, big);
   EXPECT_EQ(d.drops(DropReason::kTooBig), 1u) << d.drop_summary();
@@ -592,13 +599,8 @@ TEST(WorkerIpv6, NoTimeExceededAboutAPacketToAMulticastAddress) {
 // Big is still sent about a link-layer broadcast or multicast frame, as
 // path MTU discovery (RFC 8201) needs it.
 TEST(WorkerIpv6, PacketTooBigIsStillSentAboutALinkLayerBroadcastOrMulticastFrame) {
-  DataplaneSetup s;
-  s.config_toml = std::string(kRingPortsToml) + kConfig;
-  s.amend = dual_stack;
-  s.port_mtus = {1500, 1280};
-  Dataplane d(std::move(s));
-  d.neighbors6().set(kClient6, kClientMac);
-  for (const Ip6& pod : {kPod6a, kPod6b}) d.neighbors6().set(pod, pod_mac(pod));
+  auto dp = with_pods_port_mtu_1280();
+  Dataplane& d = *dp;
   uint16_t sport = 40200;
   for (const MacAddr& to : {mac("ff:ff:ff:ff:ff:ff"), mac("33:33:00:00:00:01")}) {
     const Bytes big = tcp6_frame({to, kClientMac}, {kClient6, kVip6}, Tcp{sport++, 80, kSyn}, Bytes(1300, 0xab));
