@@ -50,8 +50,11 @@ int worker_main(void* arg) {
 }
 
 dp::FlowTimeouts timeouts_of(const DataplaneConfig& d) {
-  return dp::FlowTimeouts{d.tcp_syn_timeout * 1000, d.tcp_established_timeout * 1000,
-                          d.tcp_closing_timeout * 1000, d.udp_timeout * 1000};
+  return dp::FlowTimeouts{.tcp_syn_ms = d.tcp_syn_timeout * 1000,
+                          .tcp_established_ms = d.tcp_established_timeout * 1000,
+                          .tcp_closing_ms = d.tcp_closing_timeout * 1000,
+                          .udp_ms = d.udp_timeout * 1000,
+                          .tcp_fin_ms = d.tcp_fin_timeout * 1000};
 }
 
 }  // namespace

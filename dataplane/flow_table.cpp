@@ -26,7 +26,7 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
                                 " is not in 1.." + std::to_string(kMaxCapacity));
   }
   for (uint32_t t : {timeouts.tcp_syn_ms, timeouts.tcp_established_ms,
-                     timeouts.tcp_closing_ms, timeouts.udp_ms}) {
+                     timeouts.tcp_fin_ms, timeouts.tcp_closing_ms, timeouts.udp_ms}) {
     if (t == 0 || t > kMaxTimeoutMs) {
       throw std::invalid_argument("flow timeout " + std::to_string(t) +
                                   " ms is not in 1.." + std::to_string(kMaxTimeoutMs));
@@ -36,6 +36,8 @@ BasicFlowTable<F>::BasicFlowTable(uint32_t capacity, FlowTimeouts timeouts) {
   timeout_of(FlowState::kTcpSynSent) = timeouts.tcp_syn_ms;
   timeout_of(FlowState::kTcpSynReceived) = timeouts.tcp_syn_ms;
   timeout_of(FlowState::kTcpEstablished) = timeouts.tcp_established_ms;
+  timeout_of(FlowState::kTcpClientFin) = timeouts.tcp_fin_ms;
+  timeout_of(FlowState::kTcpPodFin) = timeouts.tcp_fin_ms;
   timeout_of(FlowState::kTcpClosing) = timeouts.tcp_closing_ms;
   timeout_of(FlowState::kUdp) = timeouts.udp_ms;
   capacity_ = capacity;

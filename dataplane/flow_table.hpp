@@ -106,7 +106,9 @@ enum class FlowState : uint8_t {
   kTcpSynSent,      // handshake in progress: short timeout
   kTcpSynReceived,  // the Pod answered SYN+ACK, the client's ACK not yet seen: short timeout
   kTcpEstablished,  // long timeout
-  kTcpClosing,      // FIN or RST seen: short timeout
+  kTcpClientFin,    // the client's FIN seen, the Pod's direction still open: FIN timeout
+  kTcpPodFin,       // the Pod's FIN seen, the client's direction still open: FIN timeout
+  kTcpClosing,      // both FINs, or a RST, seen: short timeout
   kUdp,
 };
 
@@ -115,6 +117,7 @@ struct FlowTimeouts {
   uint32_t tcp_established_ms = 900'000;
   uint32_t tcp_closing_ms = 10'000;
   uint32_t udp_ms = 300'000;
+  uint32_t tcp_fin_ms = 120'000;  // half-closed: one side's FIN seen (IPVS tcpfin, conntrack FIN_WAIT)
 };
 
 // Wrap-safe "deadline has passed": true from `expires` on (RFC 1982).
@@ -626,10 +629,16 @@ class BasicFlowTable {
   // closed connections give their records back soon, while live ones keep
   // their Pod (Maglev §3.3).  Packets of both directions advance the one
   // state of their connection.
-  //   FIN or RST                 -> Closing (RFC 9293 §3.6 / §3.5.2); every
-  //                                 later packet refreshes the short timeout,
-  //                                 so a half-close keeps working while data
-  //                                 still flows.
+  //   RST                        -> Closing (RFC 9293 §3.5.2): short timeout.
+  //   FIN on Established         -> ClientFin or PodFin, by its sender: a
+  //                                 half-close (RFC 9293 §3.6), the other
+  //                                 direction still open, on the FIN timeout
+  //                                 that every later packet refreshes.
+  //   the other side's FIN       -> Closing: both directions closed.
+  //   FIN on SynSent, SynReceived
+  //   or Closing                 -> Closing: only an open connection
+  //                                 half-closes, so SYN then FIN cannot hold
+  //                                 a record for the FIN timeout.
   //   SYN+ACK from the Pod       -> SynReceived: the Pod accepted, and the
   //                                 timeout stays short until the client
   //                                 completes the handshake, so a spoofed-SYN
@@ -640,9 +649,10 @@ class BasicFlowTable {
   //                                 reuse, RFC 9293 §3.10.7.4 TIME-WAIT; a
   //                                 client's SYN on Closing is placed anew
   //                                 instead: touch(), reopens()); on an
-  //                                 Established flow a SYN restarts nothing
-  //                                 (the Pod answers it with a challenge ACK,
-  //                                 RFC 5961 §4), so the state stays.
+  //                                 Established or half-closed flow a SYN
+  //                                 restarts nothing (the Pod answers it with
+  //                                 a challenge ACK, RFC 5961 §4), so the
+  //                                 state stays.
   //   the client's ACK without SYN
   //   on SynSent or SynReceived  -> Established (the handshake's last ACK, or
   //                                 a connection picked up mid-stream).
@@ -658,8 +668,13 @@ class BasicFlowTable {
       return s;
     }
     if (s == FlowState::kUdp || s == FlowState::kFree) return s;  // nothing to advance
-    if ((tcp_flags & (kFin | kRst)) != 0) return FlowState::kTcpClosing;
-    if (s == FlowState::kTcpEstablished) return s;
+    if ((tcp_flags & kRst) != 0) return FlowState::kTcpClosing;
+    const bool half_closed = s == FlowState::kTcpClientFin || s == FlowState::kTcpPodFin;
+    if ((tcp_flags & kFin) != 0) {
+      const FlowState half = reverse ? FlowState::kTcpPodFin : FlowState::kTcpClientFin;
+      return s == FlowState::kTcpEstablished || s == half ? half : FlowState::kTcpClosing;
+    }
+    if (s == FlowState::kTcpEstablished || half_closed) return s;
     if ((tcp_flags & kAck) != 0 && reverse) return FlowState::kTcpSynReceived;  // SYN+ACK
     return s == FlowState::kTcpSynReceived ? s : FlowState::kTcpSynSent;
   }

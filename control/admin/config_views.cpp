@@ -91,6 +91,7 @@ json config_fields_json(const Config& c) {
                          {"tx_ring_size", d.tx_ring_size},
                          {"tcp_syn_timeout", d.tcp_syn_timeout},
                          {"tcp_established_timeout", d.tcp_established_timeout},
+                         {"tcp_fin_timeout", d.tcp_fin_timeout},
                          {"tcp_closing_timeout", d.tcp_closing_timeout},
                          {"udp_timeout", d.udp_timeout},
                          {"idle_sleep_us", d.idle_sleep_us},

@@ -22,6 +22,8 @@ std::string_view flow_state_name(dp::FlowState s) {
     case dp::FlowState::kTcpSynSent: return "syn_sent";
     case dp::FlowState::kTcpSynReceived: return "syn_received";
     case dp::FlowState::kTcpEstablished: return "established";
+    case dp::FlowState::kTcpClientFin: return "client_fin";
+    case dp::FlowState::kTcpPodFin: return "pod_fin";
     case dp::FlowState::kTcpClosing: return "closing";
     case dp::FlowState::kUdp: return "udp";
     case dp::FlowState::kFree: break;

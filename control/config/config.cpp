@@ -114,7 +114,7 @@ class Loader : private ConfigReader {
     check_keys(*t, p,
                {"workers", "flow_table_size", "ipv6_flow_table_size", "maglev_table_size", "mbufs", "rx_ring_size",
                 "tx_ring_size", "tcp_syn_timeout", "tcp_established_timeout",
-                "tcp_closing_timeout", "udp_timeout", "idle_sleep_us", "rx_interrupts"});
+                "tcp_fin_timeout", "tcp_closing_timeout", "udp_timeout", "idle_sleep_us", "rx_interrupts"});
     DataplaneConfig& d = cfg_.dataplane;
     get_u32(*t, p, "workers", 1, kMaxWorkers, d.workers);
     get_u32(*t, p, "flow_table_size", 1024, int64_t{1} << 28, d.flow_table_size);
@@ -132,6 +132,7 @@ class Loader : private ConfigReader {
     }
     get_u32(*t, p, "tcp_syn_timeout", 1, kMaxTimeout, d.tcp_syn_timeout);
     get_u32(*t, p, "tcp_established_timeout", 1, kMaxTimeout, d.tcp_established_timeout);
+    get_u32(*t, p, "tcp_fin_timeout", 1, kMaxTimeout, d.tcp_fin_timeout);
     get_u32(*t, p, "tcp_closing_timeout", 1, kMaxTimeout, d.tcp_closing_timeout);
     get_u32(*t, p, "udp_timeout", 1, kMaxTimeout, d.udp_timeout);
     get_u32(*t, p, "idle_sleep_us", 0, kMaxIdleSleepUs, d.idle_sleep_us);

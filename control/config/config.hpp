@@ -42,13 +42,15 @@ struct DataplaneConfig {
   uint32_t tx_ring_size = 1024;            // descriptors per TX queue
   uint32_t tcp_syn_timeout = 30;           // seconds, before establishment
   uint32_t tcp_established_timeout = 900;  // seconds
-  uint32_t tcp_closing_timeout = 10;       // seconds, after FIN or RST
+  uint32_t tcp_fin_timeout = 120;          // seconds, half-closed: one side's FIN seen
+  uint32_t tcp_closing_timeout = 10;       // seconds, after both FINs or a RST
   uint32_t udp_timeout = 300;              // seconds
   // How long a released stats slot stays quarantined (stats_slots.hpp):
   // until the last flow entry that may carry it ends, the longest flow
   // timeout, plus the expiry scan's lag.
   uint64_t stats_slot_quarantine_s() const noexcept {
-    return uint64_t{std::max({tcp_syn_timeout, tcp_established_timeout, tcp_closing_timeout, udp_timeout})} + 60;
+    return uint64_t{std::max({tcp_syn_timeout, tcp_established_timeout, tcp_fin_timeout,
+                                     tcp_closing_timeout, udp_timeout})} + 60;
   }
   // An idle worker (1024 polls that received nothing) sleeps this long
   // before each next poll, as l3fwd-power backs off; 0 (the default):

@@ -135,6 +135,7 @@ void write_dataplane(TomlOut& out, const DataplaneConfig& d) {
   out.key("tx_ring_size", num(d.tx_ring_size));
   out.key("tcp_syn_timeout", num(d.tcp_syn_timeout));
   out.key("tcp_established_timeout", num(d.tcp_established_timeout));
+  out.key("tcp_fin_timeout", num(d.tcp_fin_timeout));
   out.key("tcp_closing_timeout", num(d.tcp_closing_timeout));
   out.key("udp_timeout", num(d.udp_timeout));
   if (d.idle_sleep_us != 0) out.key("idle_sleep_us", num(d.idle_sleep_us));

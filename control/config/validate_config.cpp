@@ -194,6 +194,7 @@ class Checker {
     }
     range(o, "tcp_syn_timeout", d.tcp_syn_timeout, 1, kMaxTimeout);
     range(o, "tcp_established_timeout", d.tcp_established_timeout, 1, kMaxTimeout);
+    range(o, "tcp_fin_timeout", d.tcp_fin_timeout, 1, kMaxTimeout);
     range(o, "tcp_closing_timeout", d.tcp_closing_timeout, 1, kMaxTimeout);
     range(o, "udp_timeout", d.udp_timeout, 1, kMaxTimeout);
     range(o, "idle_sleep_us", d.idle_sleep_us, 0, kMaxIdleSleepUs);

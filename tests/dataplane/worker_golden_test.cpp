@@ -1654,9 +1654,10 @@ TEST(WorkerPipeline, ASynReusingAClosedConnectionsPortIsPlacedAnew) {
   { ip = "172.17.0.11", ready = false, serving = true, terminating = true },
   { ip = "172.17.0.12", ready = false, serving = true, terminating = true },
 )"));
-  // Each connection to the draining Pod closes, its client's FIN or RST
-  // going through it; then the client opens another from the same port.
-  std::vector<Bytes> closes, reopens;
+  // Each connection to the draining Pod closes: the client's RST, or its
+  // FIN and then the Pod's; then the client opens another from the same
+  // port.
+  std::vector<Bytes> closes, pod_fins, reopens;
   size_t closed = 0;
   for (const auto& [port, f] : flows) {
     if (f.pod != kPod1) continue;
@@ -1664,12 +1665,20 @@ TEST(WorkerPipeline, ASynReusingAClosedConnectionsPortIsPlacedAnew) {
     close.tcp.flags = (closed++ % 2 == 0) ? uint8_t(kFin | kAck) : kRst;
     close.tcp.seq += 1;
     closes.push_back(close.frame());
+    if (close.tcp.flags != kRst) pod_fins.push_back(reply_from(kPod1, close, kFin | kAck).frame());
     TcpPacket again = f.syn;
     again.tcp.seq += 100000;
     reopens.push_back(again.frame());
   }
   ASSERT_GT(closed, 0u);
   for (const Output& o : d->send(kUplink, closes)) EXPECT_EQ(ip_dst(o.frame), kPod1) << "a close goes to its Pod";
+  // Half-closed (the Pod has not sent its FIN): a SYN is no new connection
+  // yet (the Pod answers it with a challenge ACK), so it stays with its Pod.
+  std::vector<Bytes> early;
+  for (size_t i = 0; i < reopens.size(); i += 2) early.push_back(reopens[i]);
+  for (const Output& o : d->send(kUplink, early)) EXPECT_EQ(ip_dst(o.frame), kPod1) << "half-closed";
+  EXPECT_EQ(d->total(&WorkerCounters::flows_reopened), 0u);
+  EXPECT_EQ(d->send(kPods, pod_fins).size(), pod_fins.size()) << d->drop_summary();
   const uint64_t created = d->total(&WorkerCounters::flows_created);
   const auto out = d->send(kUplink, reopens);
   ASSERT_EQ(out.size(), closed) << d->drop_summary();

@@ -235,6 +235,49 @@ class ForwardingTest(unittest.TestCase):
                               r"80000 is not in 1\.\.65535")
         self.assertNotIn(None, self.app.curl_many(f"http://{VIP}/", 10))
 
+    def test_a_half_closed_connection_keeps_its_entry_until_the_pod_closes(self):
+        # The client sends its request and its FIN (shutdown(SHUT_WR), as
+        # `nc -N` or an rsh-style client does), then reads an answer that
+        # the Pod takes seconds to send.  Its entry must outlive the short
+        # closing timeout: half-closed, on tcp_fin_timeout (RFC 9293 §3.6).
+        sport = 47123
+        script = (
+            "import socket,sys\n"
+            "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+            f"s.bind(('0.0.0.0',{sport})); s.settimeout(20); s.connect(('{VIP}',80))\n"
+            "s.sendall(b'GET /slow/3 HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n"
+            "s.shutdown(socket.SHUT_WR)\n"
+            "data=b''\n"
+            "while True:\n"
+            "  b=s.recv(4096)\n"
+            "  if not b: break\n"
+            "  data+=b\n"
+            "sys.stdout.write(data.decode())\n")
+        client = subprocess.Popen(["ip", "netns", "exec", self.app.client_ns, "python3", "-c", script],
+                                  stdout=subprocess.PIPE, text=True)
+
+        def entry():
+            r = self.app.ask({"command": "flows", "service": "default/my-app"})
+            self.assertTrue(r["ok"], r)
+            mine = [f for f in r["flows"] if f["client"].endswith(f":{sport}")]
+            return mine[0] if mine else None
+
+        try:
+            self.app.wait_for(lambda: (entry() or {}).get("state") == "client_fin",
+                              "the connection half-closed by the client", timeout=10)
+            self.assertGreater(entry()["expires_in_ms"], 60_000, "on tcp_fin_timeout (120 s), not the closing one")
+            out, _ = client.communicate(timeout=30)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.communicate()
+        self.assertEqual(client.returncode, 0)
+        lines = out.split("\n\n", 1)[1].split()  # text mode: CRLF read as \n
+        self.assertEqual(len(lines), 3, out)
+        self.assertEqual(len(set(lines)), 1, f"every line from one Pod: {out}")
+        # The Pod's FIN closed the other direction.
+        self.app.wait_for(lambda: (entry() or {}).get("state") == "closing", "the closed connection", timeout=10)
+
     def test_counters_show_flows_and_drops_by_reason(self):
         self.app.curl_many(f"http://{VIP}/", 5)
         # A port the VIP does not serve: dropped and counted as no_service,

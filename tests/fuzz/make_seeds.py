@@ -48,6 +48,7 @@ rx_ring_size = 512
 tx_ring_size = 2048
 tcp_syn_timeout = 5
 tcp_established_timeout = 604800
+tcp_fin_timeout = 3
 tcp_closing_timeout = 1
 udp_timeout = 77
 idle_sleep_us = 100

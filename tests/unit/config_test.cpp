@@ -192,6 +192,7 @@ endpoints = [ { ip = "10.0.0.2" } ]
   EXPECT_EQ(d.tx_ring_size, want.tx_ring_size);
   EXPECT_EQ(d.tcp_syn_timeout, want.tcp_syn_timeout);
   EXPECT_EQ(d.tcp_established_timeout, want.tcp_established_timeout);
+  EXPECT_EQ(d.tcp_fin_timeout, 120u);
   EXPECT_EQ(d.tcp_closing_timeout, want.tcp_closing_timeout);
   EXPECT_EQ(d.udp_timeout, want.udp_timeout);
   EXPECT_TRUE(r->eal.args.empty());
@@ -543,7 +544,7 @@ const std::vector<BadCase>& bad_cases() {
       {"unknown key in dataplane", P("[dataplane]\nworker = 2\n"),
        "t.toml:10:1: dataplane: unknown key 'worker'; allowed: workers, flow_table_size, "
        "ipv6_flow_table_size, maglev_table_size, mbufs, rx_ring_size, tx_ring_size, tcp_syn_timeout, "
-       "tcp_established_timeout, tcp_closing_timeout, udp_timeout, idle_sleep_us, rx_interrupts"},
+       "tcp_established_timeout, tcp_fin_timeout, tcp_closing_timeout, udp_timeout, idle_sleep_us, rx_interrupts"},
       {"IPv6 flow table below its minimum", P("[dataplane]\nipv6_flow_table_size = 100\n"),
        "t.toml:10:24: dataplane.ipv6_flow_table_size: 100 is not in 1024..268435456"},
       {"string where an integer belongs", P("[dataplane]\nworkers = \"2\"\n"),

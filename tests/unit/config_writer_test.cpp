@@ -55,6 +55,7 @@ Config rich_config() {
   d.tx_ring_size = 2048;
   d.tcp_syn_timeout = 5;
   d.tcp_established_timeout = 604800;
+  d.tcp_fin_timeout = 7;
   d.tcp_closing_timeout = 1;
   d.udp_timeout = 77;
   d.idle_sleep_us = 100;

@@ -20,6 +20,7 @@ constexpr FlowTimeouts kTimeouts{
     .tcp_established_ms = 100'000,
     .tcp_closing_ms = 2'000,
     .udp_ms = 30'000,
+    .tcp_fin_ms = 5'000,
 };
 
 constexpr uint8_t kFin = 0x01;
@@ -219,6 +220,8 @@ TEST(FlowTable, FlowsExpireAfterTheirStateTimeout) {
   const Case cases[] = {
       {FlowState::kTcpSynSent, kTimeouts.tcp_syn_ms},
       {FlowState::kTcpEstablished, kTimeouts.tcp_established_ms},
+      {FlowState::kTcpClientFin, kTimeouts.tcp_fin_ms},
+      {FlowState::kTcpPodFin, kTimeouts.tcp_fin_ms},
       {FlowState::kTcpClosing, kTimeouts.tcp_closing_ms},
       {FlowState::kUdp, kTimeouts.udp_ms},
   };
@@ -291,9 +294,9 @@ TEST(FlowTable, SynOnEstablishedFlowKeepsItEstablished) {
   EXPECT_EQ(f->expires, 50u + kTimeouts.tcp_established_ms);
 }
 
-TEST(FlowTable, FinOrRstFromEitherSideShortensTimeout) {
+TEST(FlowTable, RstFromEitherSideShortensTimeout) {
   for (const bool reverse : {false, true}) {
-    for (uint8_t flags : {uint8_t(kFin | kAck), uint8_t(kRst), uint8_t(kRst | kAck)}) {
+    for (uint8_t flags : {uint8_t(kRst), uint8_t(kRst | kAck), uint8_t(kFin | kRst)}) {
       SCOPED_TRACE(flags + 256 * reverse);
       FlowTable t(64, kTimeouts);
       const FlowKey4 k = client_key(1);
@@ -304,6 +307,68 @@ TEST(FlowTable, FinOrRstFromEitherSideShortensTimeout) {
       EXPECT_EQ(f->expires, 1'000u + kTimeouts.tcp_closing_ms);
       EXPECT_TRUE(t.find(k, 1'000 + kTimeouts.tcp_closing_ms - 1));
       EXPECT_FALSE(t.find(k, 1'000 + kTimeouts.tcp_closing_ms));
+    }
+  }
+}
+
+// A FIN closes one direction only (RFC 9293 §3.6): the other may go on
+// sending as long as it likes, so the connection keeps its record on the
+// FIN timeout (IPVS's tcpfin, conntrack's FIN_WAIT) until the other side's
+// FIN, and only then takes the short closing timeout.
+TEST(FlowTable, AFinHalfClosesUntilTheOtherSidesFin) {
+  for (const bool pod_first : {false, true}) {
+    SCOPED_TRACE(pod_first ? "the Pod closes first" : "the client closes first");
+    FlowTable t(64, kTimeouts);
+    const FlowKey4 k = client_key(1);
+    Flow* f = insert_fwd(t, k, FlowState::kTcpEstablished, 0);
+    ASSERT_NE(f, nullptr);
+    const FlowState half = pod_first ? FlowState::kTcpPodFin : FlowState::kTcpClientFin;
+    EXPECT_FALSE(t.touch(*f, pod_first, kFin | kAck, 1'000));
+    EXPECT_EQ(f->state, half);
+    EXPECT_EQ(f->expires, 1'000u + kTimeouts.tcp_fin_ms);
+    // The open direction's data, the closed one's ACKs, a retransmitted
+    // FIN and a SYN (answered by a challenge ACK) each refresh it.
+    const uint8_t flags[] = {kAck, kAck, kFin | kAck, kSyn};
+    const bool from_pod[] = {!pod_first, pod_first, pod_first, false};
+    uint32_t now = 1'000;
+    for (size_t i = 0; i < std::size(flags); ++i) {
+      now += kTimeouts.tcp_fin_ms - 1;
+      ASSERT_TRUE(t.find(k, now)) << i;
+      EXPECT_FALSE(t.touch(*f, from_pod[i], flags[i], now)) << i;
+      EXPECT_EQ(f->state, half) << i;
+      EXPECT_EQ(f->expires, now + kTimeouts.tcp_fin_ms) << i;
+    }
+    // The other side's FIN: both directions closed.
+    EXPECT_FALSE(t.touch(*f, !pod_first, kFin | kAck, now));
+    EXPECT_EQ(f->state, FlowState::kTcpClosing);
+    EXPECT_EQ(f->expires, now + kTimeouts.tcp_closing_ms);
+  }
+}
+
+TEST(FlowTable, ARstEndsAHalfClosedConnection) {
+  for (const FlowState half : {FlowState::kTcpClientFin, FlowState::kTcpPodFin}) {
+    for (const bool reverse : {false, true}) {
+      FlowTable t(64, kTimeouts);
+      Flow* f = insert_fwd(t, client_key(1), half, 0);
+      ASSERT_NE(f, nullptr);
+      EXPECT_FALSE(t.touch(*f, reverse, kRst, 10));
+      EXPECT_EQ(f->state, FlowState::kTcpClosing);
+      EXPECT_EQ(f->expires, 10u + kTimeouts.tcp_closing_ms);
+    }
+  }
+}
+
+// Only an open connection half-closes: a FIN before the handshake has
+// completed ends it, so that SYN-then-FIN cannot hold a record for the
+// FIN timeout.
+TEST(FlowTable, AFinDuringTheHandshakeCloses) {
+  for (const FlowState s : {FlowState::kTcpSynSent, FlowState::kTcpSynReceived}) {
+    for (const bool reverse : {false, true}) {
+      FlowTable t(64, kTimeouts);
+      Flow* f = insert_fwd(t, client_key(1), s, 0);
+      ASSERT_NE(f, nullptr);
+      EXPECT_FALSE(t.touch(*f, reverse, kFin | kAck, 10));
+      EXPECT_EQ(f->state, FlowState::kTcpClosing);
     }
   }
 }
@@ -322,6 +387,7 @@ TEST(FlowTable, AClientsSynOnAClosingFlowIsANewConnection) {
   Flow* f = insert_fwd(t, client_key(1), FlowState::kTcpEstablished, 0);
   ASSERT_NE(f, nullptr);
   EXPECT_FALSE(t.touch(*f, false, kFin | kAck, 10));
+  EXPECT_FALSE(t.touch(*f, true, kFin | kAck, 10));
   ASSERT_EQ(f->state, FlowState::kTcpClosing);
   // The client reuses the port: a new connection, for the caller to place
   // (Worker::reopen()); the record is left as it was.
