@@ -8,6 +8,12 @@ namespace podgate::ctl {
 namespace {
 constexpr unsigned kRingSize = 1024;        // snapshots in flight per worker
 constexpr unsigned kDeferQueueSize = 4096;  // snapshots awaiting a grace period
+// publish()'s wait on a full defer queue ends: the snapshots that no
+// grace period has freed are those published since the slowest online
+// worker's last quiescent state, and that worker's ring (at most
+// kRingSize - 1) fills first, when check_room() refuses further
+// publications.  The rest are freed by the reclaim the wait calls.
+static_assert(kDeferQueueSize > kRingSize, "a stalled worker must fill its ring before the defer queue fills");
 }  // namespace
 
 Result<std::unique_ptr<SnapshotPublisher>> SnapshotPublisher::create(uint32_t workers,
