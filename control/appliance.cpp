@@ -5,6 +5,7 @@
 
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -222,9 +223,11 @@ Result<void> Appliance::reload_unguarded() {
                                        "start); restart podgate to change it");
   }
   const uint64_t dropped = unsaved_changes();
+  const uint64_t digest = next->source_digest;
   auto proposal = registry_->stage_file(std::move(*next));
   if (!proposal) return std::move(proposal).error();
   if (auto r = apply(std::move(*proposal)); !r) return r;
+  config_file_digest_ = digest;
   // Published: memory running out from here costs log lines, and is no
   // "nothing was changed" (out_of_memory_is_an_error).
   try {
@@ -289,7 +292,7 @@ void Appliance::publish_health(uint64_t now_ms) {
   }
 }
 
-Result<std::string> Appliance::save_config(const std::optional<std::string>& path) {
+Result<std::string> Appliance::save_config(const std::optional<std::string>& path, bool force) {
   const std::string target = path.value_or(config().source);
   if (path && (path->empty() || path->front() != '/')) {
     return make_error(ErrorCode::kInvalidRequest,
@@ -307,10 +310,25 @@ Result<std::string> Appliance::save_config(const std::optional<std::string>& pat
                           "\"; to keep a copy elsewhere, write the running config yourself "
                           "(podgatectl config save PATH does: action \"toml\")");
   }
-  if (auto r = write_file_atomically(target, config_to_toml(config())); !r) {
+  // Edits made to the file since podgate read it would be lost without a
+  // word: refused, as a version check refuses a stale write.  A file that
+  // is gone has nothing to lose.
+  if (struct stat st {}; !force && ::stat(target.c_str(), &st) == 0) {
+    auto now = read_config_file(target);
+    if (!now) return std::move(now).error();
+    if (config_text_digest(*now) != config_file_digest_) {
+      return make_error(ErrorCode::kConflict,
+                        target + " was changed since podgate last read or wrote it; saving would "
+                                 "overwrite those edits: reload to use them, or save with \"force\": "
+                                 "true (podgatectl config save --force) to replace them");
+    }
+  }
+  const std::string text = config_to_toml(config());
+  if (auto r = write_file_atomically(target, text); !r) {
     return std::move(r).error();
   }
-  if (target == config().source) registry_->saved_to_file();
+  config_file_digest_ = config_text_digest(text);
+  registry_->saved_to_file();
   log_info("config saved to " + target);
   return target;
 }

@@ -78,7 +78,9 @@ class Appliance {
 
   // Writes the running state as TOML to `path` (default: the config file)
   // atomically; saving to the config file makes the runtime changes durable.
-  Result<std::string> save_config(const std::optional<std::string>& path);
+  // Refused when the file was changed since podgate last read or wrote it
+  // (someone's edits, not yet reloaded), unless `force`.
+  Result<std::string> save_config(const std::optional<std::string>& path, bool force);
 
   // The `flows` command: asks every worker for the connections matching
   // `filter` (at most `limit` each); `done` is called from the control loop
@@ -163,6 +165,9 @@ class Appliance {
   void notify_systemd(const std::string& state) const;
 
   std::unique_ptr<Registry> registry_;  // the truth every snapshot and zone is built from
+  // The config file's bytes as podgate last read (start, reload) or wrote
+  // (config save) them: config_text_digest().
+  uint64_t config_file_digest_ = 0;
   // Declared before everything that registers with it: destroyed after them.
   std::unique_ptr<EventLoop> loop_;
   // Probes are watches of loop_: destroyed before it.

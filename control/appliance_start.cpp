@@ -68,6 +68,7 @@ void block_control_signals() {
 
 Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string version) {
   std::unique_ptr<Appliance> a(new Appliance);
+  a->config_file_digest_ = config.source_digest;
   a->registry_ = std::make_unique<Registry>(std::move(config));
   a->started_ms_ = monotonic_ms();
   a->version_ = std::move(version);

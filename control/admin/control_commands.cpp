@@ -504,7 +504,9 @@ Result<LongReply> config(Appliance& app, const json& req) {
   if (**action == "save") {
     auto path = string_arg(req, "path", false);
     if (!path) return std::move(path).error();
-    auto saved = app.save_config(*path);
+    auto force = bool_arg(req, "force");
+    if (!force) return std::move(force).error();
+    auto saved = app.save_config(*path, force->value_or(false));
     if (!saved) return std::move(saved).error();
     return LongReply(json{{"path", *saved}, {"generation", app.generation()},
                           {"unsaved_changes", app.unsaved_changes()}});

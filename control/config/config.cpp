@@ -538,10 +538,18 @@ std::string absolute_config_path(const std::string& path) {
   return absolute.lexically_normal().string();
 }
 
+uint64_t config_text_digest(std::string_view text) noexcept {
+  uint64_t h = 0xcbf29ce484222325;  // FNV-1a's offset basis and prime
+  for (const char c : text) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3;
+  return h;
+}
+
 Result<Config> load_config(const std::string& path) {
   auto text = read_config_file(path);
   if (!text) return std::move(text).error();
-  return parse_config(*text, path);
+  auto config = parse_config(*text, path);
+  if (config) config->source_digest = config_text_digest(*text);
+  return config;
 }
 
 }  // namespace podgate::ctl

@@ -176,6 +176,10 @@ struct AnnounceConfig {
 
 struct Config {
   std::string source;  // the file it came from, for logs and reloads
+  // config_text_digest() of the file's bytes as load_config() read them
+  // (0: not read from a file): `config save` refuses to overwrite a file
+  // edited since.
+  uint64_t source_digest = 0;
   EalConfig eal;
   DataplaneConfig dataplane;
   std::vector<PortConfig> ports;
@@ -197,6 +201,10 @@ std::optional<DnsListen> parse_listen(std::string_view s);
 // services is about 3 MiB.  Anything larger, or anything that is not a
 // regular file (/dev/zero, a FIFO, a directory), is refused unread.
 constexpr uint64_t kMaxConfigFileBytes = uint64_t{64} << 20;
+
+// A digest of a config file's bytes (64-bit FNV-1a): whether the file
+// changed since podgate read or wrote it, not a defence against anyone.
+uint64_t config_text_digest(std::string_view text) noexcept;
 
 // `path` made absolute against the working directory now, lexically
 // normalised (symbolic links are left as they are).  podgate resolves -c

@@ -1083,6 +1083,36 @@ class SaveAndReloadTest(Base):
         self.assertNotIn(None, self.app.curl_many("http://10.96.0.30/", 2))
         self.assertIn("unsaved runtime change(s) replaced by", self.app.log_text())
 
+    def test_save_refuses_to_overwrite_edits_made_to_the_file_since_it_was_read(self):
+        self.apply_text(web_toml("web", "10.96.0.30"))
+        with open(self.app.config_path, "a") as f:
+            f.write("\n# an operator's edit, not yet reloaded\n")
+        with open(self.app.config_path) as f:
+            edited = f.read()
+        message = self.refused("bad_request", command="config", action="save")
+        self.assertIn(f"{self.app.config_path} was changed since podgate last read or wrote it", message)
+        self.assertIn('"force": true', message)
+        with open(self.app.config_path) as f:
+            self.assertEqual(f.read(), edited, "the edit is kept")
+        self.assertEqual(self.ask(command="status")["unsaved_changes"], 1)
+        r = ctl(self.app.socket_path, "config", "save")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("was changed since podgate last read or wrote it", r.stderr)
+        # --force replaces the file; then podgate knows it again.
+        r = ctl(self.app.socket_path, "config", "save", "--force")
+        self.assertEqual(r.returncode, 0, r)
+        with open(self.app.config_path) as f:
+            saved = f.read()
+        self.assertNotIn("an operator's edit", saved)
+        self.assertIn('name = "web"', saved)
+        self.assertEqual(self.ask(command="config", action="save")["unsaved_changes"], 0)
+        # A reload reads the edit: saving is allowed again.
+        with open(self.app.config_path, "a") as f:
+            f.write("# edited again\n")
+        self.ask(command="reload")
+        self.ask(command="endpoint", action="set", name="default/my-app", ip=PODS["my-app-1"], weight=3)
+        self.assertEqual(self.ask(command="config", action="save")["unsaved_changes"], 0)
+
     def test_a_relative_config_path_saves_to_the_file_podgate_started_with(self):
         # podgate -c podgate.toml started in the config's directory: the path
         # is made absolute at start-up (issue 15), so a client naming the

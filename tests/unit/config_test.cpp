@@ -386,6 +386,21 @@ TEST(ConfigFile, ShippedPodgateTomlLoads) {
   EXPECT_EQ(c.control.socket, "/run/podgate/podgate.sock");
 }
 
+// config save refuses to overwrite a file whose bytes changed since
+// podgate read it: the digest is of the bytes read, and any edit, even a
+// comment, changes it.
+TEST(ConfigFile, TheDigestIsOfTheBytesRead) {
+  const std::string path = PODGATE_SOURCE_DIR "/conf/podgate.toml";
+  auto r = load_config(path);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto text = read_config_file(path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(r->source_digest, config_text_digest(*text));
+  EXPECT_NE(config_text_digest(*text + "# a comment\n"), config_text_digest(*text));
+  EXPECT_NE(config_text_digest("ab"), config_text_digest("ba"));
+  EXPECT_EQ(parse_config(*text, path)->source_digest, 0u) << "text not from a file";
+}
+
 TEST(ConfigFile, DirectoryIsAnIoErrorNamingThePath) {
   const std::string path = PODGATE_SOURCE_DIR "/conf";
   auto r = load_config(path);
