@@ -92,21 +92,31 @@ void StatsSlots::commit_taken() {
 }
 
 void StatsSlots::count_vips(PortCount& count, const std::vector<SlotService>& vips) {
-  // A VIP port that left: what it counted here stays this service port's.
+  // Live connections (created - ended) are a gauge, the connections to
+  // the VIP ports the service port has now; everything else, counters.
+  //
+  // A VIP port that left: what it counted here stays this service port's,
+  // but not its open connections, whose ends are counted in its own
+  // totals only: carried as ended.
   std::erase_if(count.vips, [&](const auto& had) {
     if (std::find(vips.begin(), vips.end(), had.first) != vips.end()) return false;
     TrafficTotals t = service(had.first);
     t -= had.second;
+    t.flows_ended = t.flows_created;
     count.carried += t;
     return true;
   });
-  // A VIP port that joined: from its totals now.
+  // A VIP port that joined: from its totals now, but with the connections
+  // open on it (as if created from here on), so that their ends take
+  // nothing from the ones made since.
   for (const SlotService& vip : vips) {
     const bool had = std::any_of(count.vips.begin(), count.vips.end(),
                                  [&](const auto& v) { return v.first == vip; });
     if (had) continue;
     rebase(vip);
-    count.vips.emplace_back(vip, service(vip));
+    TrafficTotals base = service(vip);
+    base.flows_ended = base.flows_created;
+    count.vips.emplace_back(vip, base);
   }
 }
 

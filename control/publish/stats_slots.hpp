@@ -60,8 +60,12 @@ struct TrafficTotals {
     return TrafficTotals{c.packets_in.get(),    c.bytes_in.get(),      c.packets_out.get(),
                          c.bytes_out.get(),     c.flows_created.get(), c.flows_ended.get()};
   }
+  // The difference taken modulo 2^64, as the sums are (a service port's
+  // ended may run ahead of its created while connections that were open
+  // when a VIP port joined it end): below zero reads 0.
   uint64_t flows_active() const noexcept {
-    return flows_created > flows_ended ? flows_created - flows_ended : 0;
+    const uint64_t live = flows_created - flows_ended;
+    return static_cast<int64_t>(live) > 0 ? live : 0;
   }
   TrafficTotals& operator+=(const TrafficTotals& o) noexcept;
   TrafficTotals& operator-=(const TrafficTotals& o) noexcept;

@@ -241,8 +241,9 @@ class Publications {
     config_ = next;
   }
 
-  // Packets in through `endpoint` ("ip") of `vip` port 80, as a worker counts them.
-  void traffic(const char* vip, const char* endpoint, uint64_t packets) {
+  // Packets in through `endpoint` ("ip") of `vip` port 80, and one new
+  // connection, as a worker counts them; returns the slot counted.
+  uint16_t traffic(const char* vip, const char* endpoint, uint64_t packets) {
     const dp::IpAddr v = *dp::parse_ip(vip);
     const dp::IpAddr e = *dp::parse_ip(endpoint);
     uint16_t slot = dp::kUntrackedSlot;
@@ -253,9 +254,12 @@ class Publications {
       const dp::ServiceData6* d = snap_->find_service(v.as_v6(), dp::to_be16(80), dp::Proto::kTcp);
       if (d != nullptr) slot = d->slot_of(dp::Backend6{e.as_v6(), dp::to_be16(8080), 0});
     }
-    ASSERT_NE(slot, dp::kUntrackedSlot) << vip << " -> " << endpoint << " has no slot";
-    counters_.traffic(slot, packets, 1);
+    EXPECT_NE(slot, dp::kUntrackedSlot) << vip << " -> " << endpoint << " has no slot";
+    if (slot != dp::kUntrackedSlot) counters_.traffic(slot, packets, 1);
+    return slot;
   }
+  // A connection counted in `slot` ends, whatever snapshot is current.
+  void flow_ends(uint16_t slot) { ++counters_.slots.at(slot).flows_ended; }
 
   // Time passes: quarantines that are over end.
   void advance(uint64_t ms) {
@@ -267,6 +271,10 @@ class Publications {
   uint64_t port_packets(const std::string& name) const {
     const ServiceConfig& s = find(name);
     return port_traffic(slots_, s, s.ports.at(0)).packets_in;
+  }
+  uint64_t port_flows_active(const std::string& name) const {
+    const ServiceConfig& s = find(name);
+    return port_traffic(slots_, s, s.ports.at(0)).flows_active();
   }
   uint64_t endpoint_packets(const std::string& name, const char* endpoint) const {
     const ServiceConfig& s = find(name);
@@ -321,6 +329,43 @@ TEST_P(ServicePortTotals, ADualStackServiceMadeSingleStackKeepsWhatItsIPv6VipCou
   EXPECT_EQ(p.port_packets("web"), 16u);
   p.advance(Publications::kQuarantineMs);  // the IPv6 endpoint's slot is reclaimed
   EXPECT_EQ(p.port_packets("web"), 16u);
+}
+
+// Live connections are a gauge: a service port's are those to the VIP
+// ports it has now.  A VIP port that left takes its open connections with
+// it (their ends are counted in its own totals only).
+TEST_P(ServicePortTotals, LiveFlowsAreThoseOfTheVipsAServicePortHasNow) {
+  Publications p(GetParam());
+  p.publish(service("web", R"(["10.96.0.20", "fd00:10:96::20"])",
+                    R"({ ip = "172.17.0.7" }, { ip = "fd00:10:244::7" })"));
+  p.traffic("10.96.0.20", "172.17.0.7", 10);
+  std::vector<uint16_t> v6;
+  for (int i = 0; i < 3; ++i) v6.push_back(p.traffic("fd00:10:96::20", "fd00:10:244::7", 5));
+  ASSERT_EQ(p.port_flows_active("web"), 4u);
+
+  p.publish(service("web", R"(["10.96.0.20"])", R"({ ip = "172.17.0.7" })"));
+  EXPECT_EQ(p.port_flows_active("web"), 1u) << "only the IPv4 VIP's connection";
+  for (uint16_t slot : v6) p.flow_ends(slot);  // the IPv6 connections end later
+  EXPECT_EQ(p.port_flows_active("web"), 1u);
+}
+
+// A VIP port that joins with connections still open (a deleted service's
+// VIP given to another before they end) counts them while they live, and
+// their ends take nothing from the connections made since.
+TEST_P(ServicePortTotals, AVipThatJoinsWithOpenConnectionsCountsThemUntilTheyEnd) {
+  Publications p(GetParam());
+  const std::string web = service("web", R"(["10.96.0.20"])", R"({ ip = "172.17.0.7" })");
+  p.publish(web + service("old", R"(["10.96.0.30"])", R"({ ip = "172.17.0.9" })"));
+  const uint16_t a = p.traffic("10.96.0.30", "172.17.0.9", 5);
+  const uint16_t b = p.traffic("10.96.0.30", "172.17.0.9", 5);
+  p.publish(web);  // "old" deleted, its two connections open
+  p.publish(web + service("new", R"(["10.96.0.30"])", R"({ ip = "172.17.0.8" })"));
+  EXPECT_EQ(p.port_flows_active("new"), 2u) << "the connections to its VIP";
+  p.traffic("10.96.0.30", "172.17.0.8", 1);
+  EXPECT_EQ(p.port_flows_active("new"), 3u);
+  p.flow_ends(a);
+  p.flow_ends(b);
+  EXPECT_EQ(p.port_flows_active("new"), 1u) << "its own connection, still open";
 }
 
 TEST_P(ServicePortTotals, AVipADeletedServiceHadBringsNothingToTheServiceGivenIt) {
