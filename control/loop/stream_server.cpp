@@ -106,7 +106,7 @@ bool StreamServer::evict_stalest() {
   // O(connections), only at the cap; ties go to the older connection.
   const StreamConn* stalest = nullptr;
   for (const auto& [id, c] : conns_) {
-    if (c.session_->busy()) continue;
+    if (c.session_->busy() || c.session_->mid_reply(c)) continue;
     if (stalest == nullptr || c.last_progress_ms_ < stalest->last_progress_ms_ ||
         (c.last_progress_ms_ == stalest->last_progress_ms_ && c.id_ < stalest->id_)) {
       stalest = &c;

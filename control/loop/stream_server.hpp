@@ -57,6 +57,13 @@ class StreamSession {
   // Unlike busy(), it does not stop the idle timeout or eviction: a client
   // that stops reading a long reply is closed like any silent one.
   virtual bool has_more_output() const { return false; }
+  // Whether the connection is in the middle of a reply that must not be
+  // cut to admit a newcomer (a /metrics body streamed for seconds: its
+  // last progress is when its request was consumed, so it would look the
+  // stalest).  AtCap::kEvictStalest passes it over, as it does a busy one;
+  // unlike busy(), it does not stop the idle timeout, so a client that
+  // stops reading its reply is still closed like any silent one.
+  virtual bool mid_reply(const StreamConn& /*conn*/) const { return false; }
 };
 
 class StreamConn {
@@ -124,10 +131,11 @@ class StreamServer {
   enum class AtCap : uint8_t {
     kRefuse,        // send Options.refusal (best effort) to the newcomer and close it
     // Close the stalest connection to admit the newcomer: the one, of those
-    // not busy, that completed a message least recently (its accept time if
-    // it never did), so idle and trickling clients go first and a fresh
-    // connection always gets a slot.  When every connection is busy, the
-    // newcomer is refused as under kRefuse.
+    // neither busy nor mid-reply, that completed a message least recently
+    // (its accept time if it never did), so idle and trickling clients go
+    // first and a fresh connection always gets a slot.  When every
+    // connection is busy or mid-reply, the newcomer is refused as under
+    // kRefuse.
     kEvictStalest,
   };
   enum class OutputFull : uint8_t {
@@ -196,7 +204,7 @@ class StreamServer {
   void service(StreamConn& c);
   // Closes, lingers or re-arms epoll for what `c` needs next.
   void settle(StreamConn& c);
-  // False when every connection is busy.
+  // False when every connection is busy or mid-reply.
   bool evict_stalest();
   void close_conn(StreamConn::Id id);
 

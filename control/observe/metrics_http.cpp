@@ -159,6 +159,12 @@ class MetricsServer::Session final : public StreamSession {
     return conn.pending_output() == 0 && !body;
   }
   bool has_more_output() const override { return static_cast<bool>(body); }
+  // A scrape being written (streamed, or queued whole and not all sent)
+  // is never evicted for a newcomer: at the cap, 503 only while every
+  // connection is being answered.
+  bool mid_reply(const StreamConn& conn) const override {
+    return conn.pending_output() != 0 || static_cast<bool>(body);
+  }
 
   BodyPieces body;      // a streamed body being written: the next request waits
   bool chunked = false;  // its pieces as HTTP/1.1 chunks; else close-delimited

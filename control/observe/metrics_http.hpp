@@ -20,6 +20,9 @@
 // HTTP/1.1 chunked (RFC 9112 §7.1), or to HTTP/1.0 without a length and
 // closed at its end (§6.3).  The scraper's reading paces the pieces; one
 // that stops reading is closed by the idle timeout like any silent one.
+// At the connection cap the stalest connection makes room for a newcomer,
+// but never one whose reply is being written (a scrape at 10k services
+// streams for seconds); while every connection is, the newcomer gets 503.
 // Control thread only.
 #pragma once
 

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "control/observe/prometheus.hpp"
+
 namespace podgate::ctl {
 namespace {
 
@@ -156,6 +158,16 @@ class MetricsHttpTest : public ::testing::Test {
     for (int round = 0; round < kMaxRounds / 5; ++round) {
       pump();
       if (!drain(fd)) return true;
+    }
+    return false;
+  }
+
+  // Pumps until the head of a reply arrived on fd (its request was consumed).
+  bool reply_head_arrived(int fd) {
+    for (int round = 0; round < kMaxRounds; ++round) {
+      pump(0);
+      if (!drain(fd)) return false;
+      if (received_[fd].find("\r\n\r\n") != std::string::npos) return true;
     }
     return false;
   }
@@ -563,6 +575,74 @@ TEST_F(MetricsHttpTest, AScraperThatStopsReadingGetsNoMorePiecesThanItsBuffersHo
   EXPECT_EQ(read_response(other).body, "other\n");
   EXPECT_EQ(made, held);
   tick(now_ + 5000);  // the stalled scraper is idle like any silent client
+  EXPECT_EQ(server_->connections(), 0u);
+}
+
+// A scrape at 10k services streams for seconds, and its last progress was
+// its request: at the cap it was the stalest connection, and a newcomer
+// cut it mid-body.
+TEST_F(MetricsHttpTest, AtTheCapAScrapeBeingStreamedIsNotEvicted) {
+  TearDown();
+  clients_.clear();
+  MetricsServer::Options options;
+  options.max_connections = 2;
+  open_server(options);
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(300, &made); });  // 4.8 MB
+  int scraper = connect_client();
+  send_text(scraper, get("/metrics"));
+  ASSERT_TRUE(reply_head_arrived(scraper));
+  now_ += 10;
+  int idle = connect_client();  // newer, and not being answered
+  accept_until(2);
+  connect_client();
+  accept_until(3);
+  EXPECT_EQ(server_->counters().evicted, 1u);
+  EXPECT_EQ(server_->counters().refused, 0u);
+  EXPECT_TRUE(closed_by_server(idle));
+  std::string body;
+  bool whole = false;
+  for (int round = 0; round < 20 * kMaxRounds && !whole; ++round) {
+    pump(0);
+    ASSERT_TRUE(drain(scraper)) << "the scrape was cut";
+    const std::string& in = received_[scraper];
+    whole = dechunk(in, in.find("\r\n\r\n") + 4, body);
+  }
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(body, numbered_text(300, MetricsServer::kBodyPiece));
+}
+
+// The 503 the docs promise "only while every connection is being answered".
+TEST_F(MetricsHttpTest, AtTheCapWithEveryConnectionBeingAnsweredTheNewcomerGets503) {
+  TearDown();
+  clients_.clear();
+  MetricsServer::Options options;
+  options.max_connections = 2;
+  open_server(options);
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(100000, &made); });  // 1.6 GB
+  int a = connect_client();
+  send_text(a, get("/metrics"));
+  ASSERT_TRUE(reply_head_arrived(a));
+  int b = connect_client();
+  send_text(b, get("/metrics"));
+  ASSERT_TRUE(reply_head_arrived(b));
+  int late = connect_client();
+  accept_until(3);
+  EXPECT_EQ(server_->counters().evicted, 0u);
+  EXPECT_EQ(server_->counters().refused, 1u);
+  Response r = read_response(late);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "too many connections\n");
+  EXPECT_TRUE(r.closed);
+  EXPECT_EQ(server_->connections(), 2u);
+  const std::string text = render_prometheus_tail(
+      {{"metrics_http", metrics_counters_json(server_->counters(), server_->connections())}});
+  EXPECT_THAT(text, HasSubstr("\npodgate_metrics_http_refused_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("\npodgate_metrics_http_evicted_total 0\n"));
+  // Not shielded for ever: scrapers that stop reading are closed as idle.
+  for (int i = 0; i < 200; ++i) pump(0);  // until their socket buffers are full
+  tick(now_ + 5000);
   EXPECT_EQ(server_->connections(), 0u);
 }
 

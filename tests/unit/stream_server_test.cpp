@@ -26,7 +26,8 @@ constexpr int kMaxRounds = 500;     // hang guard for loops that pump the server
 constexpr size_t kLineLimit = 32;   // the test protocol's longest line
 
 // "echo X" -> "X\n"; "big N" -> N bytes of 'x'; "bye" -> "bye\n" then
-// close; "wait" -> nothing until the test answers (the session is busy).
+// close; "wait" -> nothing until the test answers (the session is busy);
+// "reply" -> a reply that goes on (mid_reply) while other lines are answered.
 // Lines wait while hold_at_ bytes of replies are unsent (as DNS over TCP
 // holds queries behind its backlog).
 class LineSession final : public StreamSession {
@@ -44,6 +45,8 @@ class LineSession final : public StreamSession {
         c.close_after_output();
       } else if (line == "wait") {
         busy_ = true;
+      } else if (line == "reply") {
+        replying_ = true;
       } else {
         c.write(line + "\n");
       }
@@ -55,7 +58,9 @@ class LineSession final : public StreamSession {
     return Input::kOk;
   }
   bool busy() const override { return busy_; }
+  bool mid_reply(const StreamConn& /*c*/) const override { return replying_; }
   bool busy_ = false;
+  bool replying_ = false;
   size_t hold_at_ = SIZE_MAX;
 };
 
@@ -332,6 +337,49 @@ TEST_F(StreamServerTest, AtTheCapWithEveryConnectionBusyTheNewcomerIsRefused) {
   EXPECT_EQ(server_->counters().refused, 1u);
   EXPECT_EQ(read_bytes(b, 5), "busy\n");
   EXPECT_EQ(server_->connections(), 1u);
+}
+
+// A reply written for seconds (a /metrics scrape at 10k services) made no
+// progress since its request was consumed, so at the cap it looked the
+// stalest and a newcomer cut it.
+TEST_F(StreamServerTest, AtTheCapAConnectionMidReplyIsNotEvicted) {
+  StreamServer::Options o;
+  o.max_connections = 2;
+  o.at_cap = StreamServer::AtCap::kEvictStalest;
+  o.refusal = "busy\n";
+  start(o);
+  const int replying = connect_client();
+  accept_until(1);
+  send_text(replying, "reply\n");
+  clock_ += 100;
+  const int idle = connect_client();  // newer, but not in a reply
+  accept_until(2);
+  const int newcomer = connect_client();
+  accept_until(3);
+  EXPECT_EQ(server_->counters().evicted, 1u);
+  EXPECT_TRUE(closed_by_server(idle));
+  send_text(replying, "on\n");
+  EXPECT_EQ(read_bytes(replying, 3), "on\n");
+  // Both mid-reply now: the next newcomer is refused.
+  send_text(newcomer, "reply\n");
+  const int late = connect_client();
+  accept_until(4);
+  EXPECT_EQ(server_->counters().evicted, 1u);
+  EXPECT_EQ(server_->counters().refused, 1u);
+  EXPECT_EQ(read_bytes(late, 5), "busy\n");
+  EXPECT_EQ(server_->connections(), 2u);
+}
+
+TEST_F(StreamServerTest, AConnectionMidReplyIsStillClosedWhenIdle) {
+  StreamServer::Options o;
+  o.idle_timeout_ms = 1000;
+  start(o);
+  const int fd = connect_client();
+  accept_until(1);
+  send_text(fd, "reply\n");
+  tick(clock_ + 1000);
+  EXPECT_EQ(server_->counters().closed_idle, 1u);
+  EXPECT_TRUE(closed_by_server(fd));
 }
 
 TEST_F(StreamServerTest, ClosesAConnectionSilentForTheIdleTimeout) {
