@@ -461,6 +461,64 @@ void render_snapshot(Exposition& e, const json& stats) {
   }
 }
 
+// The counter slots flow entries count into (control/publish/stats_slots.hpp):
+// exhausted is monotonic (pairs refused a slot; should stay 0), the others
+// are how many slots are held now.
+void render_stats_slots(Exposition& e, const json& stats) {
+  const json* slots = object_at(stats, "stats_slots");
+  if (slots == nullptr) return;
+  if (const json* v = member(*slots, "in_use")) {
+    e.add("podgate_stats_slots_in_use", Type::kGauge,
+          "stats slots held by an endpoint of a published service port", {}, *v);
+  }
+  if (const json* v = member(*slots, "quarantined")) {
+    e.add("podgate_stats_slots_quarantined", Type::kGauge,
+          "released stats slots held until no flow may count into them", {}, *v);
+  }
+  if (const json* v = member(*slots, "exhausted")) {
+    e.add("podgate_stats_slots_exhausted_total", Type::kCounter,
+          "endpoints refused a stats slot, whose traffic is in no service's figures "
+          "(should stay 0)",
+          {}, *v);
+  }
+}
+
+// The exception path (control/exception/kernel_twins.hpp): one block per
+// port with a kernel twin, its counters by port and interface.
+void render_kernel_twins(Exposition& e, const json& stats) {
+  struct Field {
+    const char* key;
+    const char* family;
+    const char* help;
+  };
+  static constexpr std::array<Field, 6> kFields = {{
+      {"to_kernel", "podgate_kernel_twin_to_kernel_total", "frames written into the kernel twin"},
+      {"to_kernel_failed", "podgate_kernel_twin_to_kernel_failed_total",
+       "frames the kernel twin did not take"},
+      {"from_kernel", "podgate_kernel_twin_from_kernel_total",
+       "frames the kernel sent through its twin, put on the port"},
+      {"from_kernel_rate_limited", "podgate_kernel_twin_from_kernel_rate_limited_total",
+       "frames from the kernel twin dropped over its rate"},
+      {"from_kernel_refused", "podgate_kernel_twin_from_kernel_refused_total",
+       "frames from the kernel twin dropped: not IPv4 or ARP, not from the port's MAC, too short"},
+      {"rx_wakeups", "podgate_kernel_twin_rx_wakeups_total",
+       "wake-ups of the control loop by frames the kernel sent through its twin"},
+  }};
+  const json* twins = array_at(stats, "kernel_twins");
+  if (twins == nullptr) return;
+  for (const Field& f : kFields) {
+    for (const json& t : *twins) {
+      const json* port = member(t, "port");
+      const json* iface = member(t, "iface");
+      auto port_text = port != nullptr ? label_text(*port) : std::nullopt;
+      auto iface_text = iface != nullptr ? label_text(*iface) : std::nullopt;
+      const json* v = member(t, f.key);
+      if (!port_text || !iface_text || v == nullptr) continue;
+      e.add(f.family, Type::kCounter, f.help, {{"port", *port_text}, {"iface", *iface_text}}, *v);
+    }
+  }
+}
+
 std::string server_counter_help(const std::string& key) {
   static const std::unordered_map<std::string, std::string> kHelp = {
       {"accepted", "connections accepted"},
@@ -545,11 +603,13 @@ void render_head(Exposition& e, const json& stats, const json& status) {
   render_status(e, status);
   render_ports(e, stats);
   render_workers(e, stats);
+  render_kernel_twins(e, stats);
 }
 
 void render_tail(Exposition& e, const json& stats) {
   render_health_counters(e, stats);
   render_snapshot(e, stats);
+  render_stats_slots(e, stats);
   render_server(e, stats, "control_socket", "podgate_control_socket", "control socket");
   render_server(e, stats, "metrics_http", "podgate_metrics_http", "metrics HTTP");
 }

@@ -32,6 +32,9 @@ namespace podgate::ctl {
 //   podgate_worker_flow_entries{worker}, podgate_drops_total{worker,reason},
 //   podgate_control_waiting_for_arp, podgate_control_loop_turns_total,
 //   podgate_control_doorbell_rings_total
+//   podgate_kernel_twin_<counter>_total{port,iface}  (stats.kernel_twins:
+//     to_kernel, to_kernel_failed, from_kernel, from_kernel_rate_limited,
+//     from_kernel_refused, rx_wakeups)
 //   podgate_service_{packets,bytes}_total{service,port,protocol,direction},
 //   podgate_service_flows_created_total{service,port,protocol},
 //   podgate_service_flows_active{service,port,protocol}, and the same
@@ -49,6 +52,8 @@ namespace podgate::ctl {
 //     which /metrics reads from the checker instead, prometheus_stream.hpp)
 //   podgate_snapshot_generation, podgate_snapshot_awaiting_free,
 //   podgate_snapshot_freed_total
+//   podgate_stats_slots_in_use, podgate_stats_slots_quarantined,
+//   podgate_stats_slots_exhausted_total               (stats.stats_slots)
 //   podgate_control_socket_connections, podgate_control_socket_<counter>_total
 //   podgate_metrics_http_connections, podgate_metrics_http_<counter>_total
 //     (from stats.metrics_http, see metrics_http.hpp metrics_counters_json)
@@ -56,12 +61,12 @@ std::string render_prometheus(const nlohmann::json& stats, const nlohmann::json&
 
 // render_prometheus in the parts /metrics streams (prometheus_stream.hpp),
 // in this order:
-//   head      status, ports, workers
+//   head      status, ports, workers, kernel twins
 //             (the services' traffic families)
 //   dns       dns
 //             (podgate_endpoint_healthy: stats.health.targets)
-//   tail      the podgate_health_* counters, snapshot, control socket,
-//             metrics HTTP
+//   tail      the podgate_health_* counters, snapshot, stats slots,
+//             control socket, metrics HTTP
 // The five parts together are render_prometheus: no family spans two parts.
 std::string render_prometheus_head(const nlohmann::json& stats, const nlohmann::json& status);
 std::string render_prometheus_dns(const nlohmann::json& stats);

@@ -6,7 +6,8 @@
 // makes the same text a bounded piece per event-loop turn, as the
 // scraper reads it (MetricsServer writes the pieces as HTTP/1.1 chunks):
 //
-//   head      render_prometheus_head(): status, ports, workers (small)
+//   head      render_prometheus_head(): status, ports, workers, kernel
+//             twins (small)
 //   services  the eight traffic families of the service ports and their
 //             endpoints, one family at a time over the service ports, so
 //             each family's HELP/TYPE comes once, before its samples, and
@@ -17,7 +18,7 @@
 //             target (1 MB at 10,000 checked endpoints), a page of
 //             targets at a time in the checker's key order
 //   tail      render_prometheus_tail(): the health counters, snapshot,
-//             servers (small)
+//             stats slots, servers (small)
 //
 // The services' families and the targets' health are written from the
 // config's service list, the traffic figures and the health checker, with

@@ -616,6 +616,12 @@ class LongReplyTest(unittest.TestCase):
                         groups.index("podgate_endpoint_flows_active"))
         self.assertLess(groups.index("podgate_endpoint_flows_active"),
                         groups.index("podgate_metrics_http_connections"))
+        # The stats slots, documented as figures to alert on in `stats`.
+        slots = {l.split(" ")[0]: int(l.split(" ")[1]) for l in text.splitlines()
+                 if l.startswith("podgate_stats_slots_")}
+        self.assertEqual(slots["podgate_stats_slots_exhausted_total"], 0, slots)
+        self.assertGreaterEqual(slots["podgate_stats_slots_in_use"], 2 * self.SERVICES * 10, slots)
+        self.assertIn("podgate_stats_slots_quarantined", slots)
         # An HTTP/1.1 client that reads as it comes gets the same families.
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
                                     timeout=30) as resp:

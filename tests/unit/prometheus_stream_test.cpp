@@ -130,6 +130,8 @@ class PrometheusStreamTest : public ::testing::Test {
                           {"transitions", {{"unhealthy", 4}, {"healthy", 1}}},
                           {"deferred_turns", 0}, {"in_flight", 12}}},
               {"snapshot", {{"generation", 3}}},
+              {"stats_slots", {{"in_use", 880}, {"quarantined", 6}, {"exhausted", 1}}},
+              {"kernel_twins", {{{"port", "uplink"}, {"iface", "pg-kup"}, {"to_kernel", 12}}}},
               {"services", json::array()}};
     status_ = {{"podgate_version", "1.0"}, {"uptime_seconds", 12}, {"services", 44}};
   }
@@ -333,6 +335,20 @@ TEST_F(PrometheusStreamTest, NoServicesLeavesOnlyTheHeadAndTail) {
   EXPECT_EQ(stream().rest(), render_prometheus(stats_, status_));
   EXPECT_EQ(stream().rest().find("podgate_service_"), std::string::npos);
   EXPECT_EQ(stream().rest().find("podgate_endpoint_healthy"), std::string::npos);
+}
+
+// `stats` figures documented as ones to alert on are in the streamed scrape
+// too (the head and tail parts).
+TEST_F(PrometheusStreamTest, TheStatsSlotsAndKernelTwinsAreStreamed) {
+  const std::string text = stream().rest();
+  for (const char* sample : {
+           "\npodgate_stats_slots_in_use 880\n",
+           "\npodgate_stats_slots_quarantined 6\n",
+           "\npodgate_stats_slots_exhausted_total 1\n",
+           "\npodgate_kernel_twin_to_kernel_total{port=\"uplink\",iface=\"pg-kup\"} 12\n",
+       }) {
+    EXPECT_NE(text.find(sample), std::string::npos) << sample;
+  }
 }
 
 // 10,000 checked endpoints: podgate_endpoint_healthy is about 1 MB, and no

@@ -218,6 +218,12 @@ json stats_fixture() {
             "truncated": 1, "silent": 0, "dropped": 0, "tcp_open": 1, "tcp_accepted": 2,
             "tcp_idle_closed": 1, "tcp_evicted": 0, "tcp_errors": 0},
     "snapshot": {"generation": 3, "awaiting_free": 1, "freed": 1},
+    "stats_slots": {"in_use": 12, "quarantined": 4, "exhausted": 2},
+    "kernel_twins": [
+      {"port": "uplink", "iface": "pg-kup", "rate": 100000, "to_kernel": 12,
+       "to_kernel_failed": 1, "from_kernel": 14, "from_kernel_rate_limited": 3,
+       "from_kernel_refused": 5, "rx_wakeups": 9}
+    ],
     "control_socket": {"connections": 1, "accepted": 4, "requests": 7, "errors": 1,
                        "refused": 0, "closed_oversize": 0, "closed_backlog": 0},
     "metrics_http": {"connections": 0, "accepted": 2, "requests": 2, "errors": 0,
@@ -308,6 +314,15 @@ TEST(Prometheus, RendersExactSamplesForKnownFamilies) {
            "podgate_dns_truncated_total 1",
            "podgate_dns_tcp_connections 1",
            "podgate_snapshot_generation 3",
+           "podgate_stats_slots_in_use 12",
+           "podgate_stats_slots_quarantined 4",
+           "podgate_stats_slots_exhausted_total 2",
+           "podgate_kernel_twin_to_kernel_total{port=\"uplink\",iface=\"pg-kup\"} 12",
+           "podgate_kernel_twin_to_kernel_failed_total{port=\"uplink\",iface=\"pg-kup\"} 1",
+           "podgate_kernel_twin_from_kernel_total{port=\"uplink\",iface=\"pg-kup\"} 14",
+           "podgate_kernel_twin_from_kernel_rate_limited_total{port=\"uplink\",iface=\"pg-kup\"} 3",
+           "podgate_kernel_twin_from_kernel_refused_total{port=\"uplink\",iface=\"pg-kup\"} 5",
+           "podgate_kernel_twin_rx_wakeups_total{port=\"uplink\",iface=\"pg-kup\"} 9",
            "podgate_control_socket_connections 1",
            "podgate_control_socket_requests_total 7",
            "podgate_metrics_http_closed_idle_total 1",
@@ -316,6 +331,11 @@ TEST(Prometheus, RendersExactSamplesForKnownFamilies) {
   }
   EXPECT_THAT(lines, ::testing::Contains(std::string("# TYPE podgate_worker_flow_entries gauge")));
   EXPECT_THAT(lines, ::testing::Contains(std::string("# TYPE podgate_drops_total counter")));
+  EXPECT_THAT(lines, ::testing::Contains(std::string("# TYPE podgate_stats_slots_in_use gauge")));
+  EXPECT_THAT(lines,
+              ::testing::Contains(std::string("# TYPE podgate_stats_slots_quarantined gauge")));
+  EXPECT_THAT(lines, ::testing::Contains(
+                         std::string("# TYPE podgate_stats_slots_exhausted_total counter")));
   EXPECT_THAT(lines, ::testing::Contains(std::string(
                          "# HELP podgate_worker_flows_created_total new connections pinned in "
                          "the flow table")));
