@@ -75,7 +75,7 @@ void StreamServer::on_accept(int listen_fd) {
       if (options_.at_cap == AtCap::kRefuse || !evict_stalest()) {
         ++counters_.refused;
         // Best effort: one message saying why, then close.
-        const std::string& why = options_.refusal;
+        const std::string why = options_.make_refusal ? options_.make_refusal() : options_.refusal;
         if (!why.empty()) (void)!send(fd, why.data(), why.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         close(fd);
         continue;

@@ -129,7 +129,8 @@ struct StreamCounters {
 class StreamServer {
  public:
   enum class AtCap : uint8_t {
-    kRefuse,        // send Options.refusal (best effort) to the newcomer and close it
+    kRefuse,        // send Options.refusal (or make_refusal's) to the newcomer, best
+                    // effort, and close it
     // Close the stalest connection to admit the newcomer: the one, of those
     // neither busy nor mid-reply, that completed a message least recently
     // (its accept time if it never did), so idle and trickling clients go
@@ -150,6 +151,9 @@ class StreamServer {
     size_t max_connections = 64;
     AtCap at_cap = AtCap::kRefuse;
     std::string refusal;          // what a refused client is told
+    // When set, made at each refusal in place of `refusal` (a reply that
+    // carries the time, as HTTP's Date).
+    std::function<std::string()> make_refusal;
     size_t max_input = 64 * 1024;  // unconsumed bytes held before reading pauses
     size_t max_output = 4 * 1024 * 1024;  // unsent bytes, see OutputFull
     OutputFull output_full = OutputFull::kPauseReading;

@@ -132,6 +132,11 @@ std::string parse_head(std::string_view head, Request& r) {
   return "";
 }
 
+// "Date: <now>\r\n": the origin server has a clock (RFC 9110 §6.6.1).
+std::string date_field() {
+  return "Date: " + http_date(std::time(nullptr)) + "\r\n";
+}
+
 // The path of an origin-form or absolute-form target, without the query.
 std::string_view path_of(std::string_view target) {
   if (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://") {
@@ -142,6 +147,20 @@ std::string_view path_of(std::string_view target) {
 }
 
 }  // namespace
+
+std::string http_date(std::time_t t) {
+  // Names written out: strftime's %a and %b follow the locale.
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
 
 nlohmann::json metrics_counters_json(const MetricsCounters& c, size_t connections) {
   return {{"connections", connections}, {"accepted", c.accepted}, {"requests", c.requests},
@@ -213,9 +232,11 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(EventLoop& loop, dp::
   o.max_connections = options.max_connections;
   o.at_cap = StreamServer::AtCap::kEvictStalest;  // refused only when none can go
   o.request_timeout_ms = options.request_timeout_ms;
-  o.refusal =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-      "Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
+  o.make_refusal = [] {
+    return "HTTP/1.1 503 Service Unavailable\r\n" + date_field() +
+           "Content-Type: text/plain; charset=utf-8\r\n"
+           "Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
+  };
   o.idle_timeout_ms = options.idle_timeout_ms;
   o.linger = true;
   o.accepts_per_event = kAcceptsPerEvent;
@@ -308,7 +329,9 @@ void MetricsServer::reply(StreamConn& c, int status, std::string_view reason,
   if (status >= 400) ++counters_.errors;
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
   out += reason;
-  out += "\r\nContent-Type: ";
+  out += "\r\n";
+  out += date_field();
+  out += "Content-Type: ";
   out += content_type;
   out += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   out += extra_headers;
@@ -319,7 +342,7 @@ void MetricsServer::reply(StreamConn& c, int status, std::string_view reason,
 
 void MetricsServer::start_stream(StreamConn& c, Session& s, bool head, bool chunked, bool close) {
   ++counters_.requests;
-  std::string out = "HTTP/1.1 200 OK\r\nContent-Type: ";
+  std::string out = "HTTP/1.1 200 OK\r\n" + date_field() + "Content-Type: ";
   out.append(kMetricsType).append("\r\n");
   if (chunked) out.append("Transfer-Encoding: chunked\r\n");
   out.append(close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -50,6 +51,10 @@ struct MetricsCounters {
   uint64_t evicted = 0;      // the stalest, closed to admit a new connection at the cap
   uint64_t closed_slow = 0;  // a request head not whole within Options.request_timeout_ms
 };
+
+// `t` as an HTTP date, IMF-fixdate (RFC 9110 §5.6.7):
+// "Sun, 06 Nov 1994 08:49:37 GMT".  Every reply carries one in Date (§6.6.1).
+std::string http_date(std::time_t t);
 
 // The counters as the "metrics_http" section of the stats reply
 // (render_prometheus turns it into podgate_metrics_http_*).

@@ -5,6 +5,7 @@
 Run as root: python3 tests/e2e/test_control.py [-v]
 PODGATE_BIN overrides the binary (default build/control/podgate).
 """
+import email.utils
 import json
 import os
 import signal
@@ -626,6 +627,8 @@ class LongReplyTest(unittest.TestCase):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
                                     timeout=30) as resp:
             again = resp.read().decode()
+            date = email.utils.parsedate_to_datetime(resp.headers["Date"])  # RFC 9110 §6.6.1
+        self.assertLess(abs(time.time() - date.timestamp()), 60, resp.headers["Date"])
         self.assertEqual({l.split(" ")[2] for l in again.splitlines() if l.startswith("# TYPE ")},
                          types)
 

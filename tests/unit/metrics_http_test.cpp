@@ -14,8 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <ctime>
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -644,6 +646,80 @@ TEST_F(MetricsHttpTest, AtTheCapWithEveryConnectionBeingAnsweredTheNewcomerGets5
   for (int i = 0; i < 200; ++i) pump(0);  // until their socket buffers are full
   tick(now_ + 5000);
   EXPECT_EQ(server_->connections(), 0u);
+}
+
+// ---- Date (RFC 9110 §6.6.1) ----
+
+TEST(HttpDate, IsAnImfFixdate) {
+  EXPECT_EQ(http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110 §5.6.7
+  EXPECT_EQ(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(http_date(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");
+}
+
+// Whether `date` is an IMF-fixdate within a few seconds of now.
+::testing::AssertionResult is_now(const std::string& date) {
+  static const std::regex kFixdate(
+      "(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+      "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT");
+  if (!std::regex_match(date, kFixdate)) {
+    return ::testing::AssertionFailure() << "\"" << date << "\" is not an IMF-fixdate";
+  }
+  std::tm tm{};
+  strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  const std::time_t t = timegm(&tm);
+  const std::time_t now = std::time(nullptr);
+  if (t > now + 1 || t < now - 10) {
+    return ::testing::AssertionFailure() << date << " is not now (" << http_date(now) << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(MetricsHttpTest, EveryReplyCarriesTheDate) {
+  std::vector<std::pair<std::string, int>> requests = {
+      {get("/metrics"), 200},
+      {"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+      {get("/nope"), 404},
+      {"DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 405},
+      {"garbage\r\n\r\n", 400},
+      {get("/metrics", "X-Big: " + std::string(MetricsServer::kMaxHeaderBytes, 'b') + "\r\n"),
+       431},
+  };
+  for (const auto& [request, status] : requests) {
+    int fd = connect_client();
+    send_text(fd, request);
+    Response r = read_response(fd, request.rfind("HEAD", 0) == 0);
+    EXPECT_EQ(r.status, status) << request;
+    EXPECT_TRUE(is_now(r.headers["date"])) << status;
+  }
+  server_->set_body_provider({});
+  int fd = connect_client();
+  send_text(fd, get("/metrics"));
+  Response r = read_response(fd);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(is_now(r.headers["date"]));
+}
+
+TEST_F(MetricsHttpTest, AStreamedReplyAndTheRefusalAtTheCapCarryTheDate) {
+  TearDown();
+  clients_.clear();
+  MetricsServer::Options options;
+  options.max_connections = 1;
+  open_server(options);
+  int made = 0;
+  server_->set_stream_provider([&made] { return numbered_body(100000, &made); });
+  int scraper = connect_client();
+  send_text(scraper, get("/metrics"));
+  ASSERT_TRUE(reply_head_arrived(scraper));
+  const std::string& in = received_[scraper];
+  const std::string head = in.substr(0, in.find("\r\n\r\n") + 2);
+  const size_t date = head.find("\r\nDate: ");
+  ASSERT_NE(date, std::string::npos) << head;
+  EXPECT_TRUE(is_now(head.substr(date + 8, head.find("\r\n", date + 2) - date - 8)));
+  int late = connect_client();  // the scrape is being answered: refused
+  accept_until(2);
+  Response r = read_response(late);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_TRUE(is_now(r.headers["date"]));
 }
 
 TEST_F(MetricsHttpTest, ABusyPortIsAnErrorNamingTheAddress) {
