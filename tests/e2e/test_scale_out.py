@@ -14,7 +14,7 @@ Shows, in order (the tests share one lab and run in name order):
   e. drain withdraws every route while established connections carry on,
      undrain brings the routes back;
   f. a clean stop withdraws the routes first and forwards for its
-     [announce] stop_grace, then exits;
+     [announce] stop_grace, then exits, the router having dropped it before;
   g. a second signal during that grace stops at once.
 
 Skipped, saying why, where BIRD (Debian's bird2) is not installed.
@@ -175,6 +175,8 @@ class ScaleOutTest(unittest.TestCase):
             self.assertTrue(answer.startswith("web-"), "forwarded during the grace: " + answer)
             self.lab.wait_for(lambda: self.lab.router_nexthops(VIP) == [f"10.0.{survivor.i}.1"],
                               "the router to withdraw the stopping appliance")
+            self.assertIsNone(stopping.proc.poll(),
+                              "the router withdrew the route only when the appliance exited")
             self.assertEqual(stopping.proc.wait(timeout=20), 0)
             self.assertGreaterEqual(time.monotonic() - sent, 2.9, "it waited its grace")
             log = stopping.log_text()
