@@ -30,14 +30,15 @@ name = "web"
 cluster_ip = "10.96.0.20"
 ports = [{ name = "http", port = 80, target_port = 8080 }]
 endpoints = [{ ip = "172.17.0.10" }]
+%ANNOUNCE%
 )";
 
 // kConfig with each %KEY% replaced by its lines ("" = none).
 Config config(const std::string& dataplane = "", const std::string& uplink = "",
-              const std::string& pods = "") {
+              const std::string& pods = "", const std::string& announce = "") {
   std::string text = kConfig;
   for (const auto& [key, lines] : {std::pair<std::string, std::string>{"%DATAPLANE%", dataplane},
-                                   {"%UPLINK%", uplink}, {"%PODS%", pods}}) {
+                                   {"%UPLINK%", uplink}, {"%PODS%", pods}, {"%ANNOUNCE%", announce}}) {
     text.replace(text.find(key), key.size(), lines);
   }
   auto c = parse_config(text, "t.toml");
@@ -75,6 +76,18 @@ TEST(StartSettings, SpellingOutTheChosenClientAddressChangesNothing) {
   EXPECT_EQ(start_settings(spelled, chosen(running)), start_settings(running, chosen(running)));
   EXPECT_FALSE(start_settings(config("", "", "client_address = \"source\"\n"), chosen(running)) ==
                start_settings(running, chosen(running)));
+}
+
+// [announce] is set up at start (the announcer's twin and table), so a
+// reload that adds it, or changes its table, is refused.
+TEST(StartSettings, AnAnnounceChangeIsAStartSettingsChange) {
+  const std::string twin = "kernel = \"pgk\"\n";
+  const Config running = config("", twin);
+  const Config announcing = config("", twin, "", "[announce]\nport = \"uplink\"\n");
+  const Config other_table = config("", twin, "", "[announce]\nport = \"uplink\"\ntable = 4243\n");
+  ASSERT_EQ(announcing.announce.port, "uplink");
+  EXPECT_FALSE(start_settings(announcing, chosen(running)) == start_settings(running, chosen(running)));
+  EXPECT_FALSE(start_settings(other_table, chosen(running)) == start_settings(announcing, chosen(running)));
 }
 
 // The ports are not set up again on a reload: an absent client_address
