@@ -73,6 +73,35 @@ void http_check_warnings(const Config& config, std::vector<std::string>& out) {
   }
 }
 
+// [announce] keeps IPv4 /32 routes only: the kernel twin it keeps them on
+// speaks IPv4 alone (kernel_twins.hpp), and so does BIRD's session over
+// it.  An IPv6 VIP is forwarded, but the router learns no route to it from
+// podgate.  One warning for them all, naming the first few: a dual-stack
+// cluster of 10k services would otherwise log 10k lines on every reload.
+void announce_warnings(const Config& config, std::vector<std::string>& out) {
+  if (config.announce.port.empty()) return;
+  constexpr size_t kNamed = 3;
+  size_t count = 0;
+  std::string named;
+  for (const ServiceConfig& s : config.services) {
+    if (s.type != ServiceType::kClusterIp) continue;
+    for (const dp::IpAddr& vip : s.cluster_ips()) {
+      if (!vip.is_v6()) continue;
+      if (++count <= kNamed) {
+        named += (named.empty() ? "" : ", ") + s.ns + "/" + s.name + " " + dp::to_string(vip);
+      }
+    }
+  }
+  if (count == 0) return;
+  if (count > kNamed) named += " and " + std::to_string(count - kNamed) + " more";
+  const bool one = count == 1;
+  out.push_back("[announce]: the IPv6 cluster IP" + std::string(one ? "" : "s") + " of " +
+                std::to_string(count) + (one ? " service (" : " services (") + named + ") " +
+                (one ? "is" : "are") + " not announced: podgate announces IPv4 VIPs only, so the "
+                "router sends " + (one ? "it" : "them") + " nothing unless routed there some other way "
+                "(docs/scale-out.md)");
+}
+
 }  // namespace
 
 std::vector<std::string> config_warnings(const Config& config) {
@@ -132,6 +161,7 @@ std::vector<std::string> config_warnings(const Config& config) {
   }
   http_check_warnings(config, out);
   stats_slot_warnings(config, out);
+  announce_warnings(config, out);
   return out;
 }
 

@@ -1,8 +1,8 @@
 // Announcing the VIPs to the network (issue 10, docs/scale-out.md).
 //
 // podgate does not speak BGP.  It keeps, in a kernel routing table of its
-// own ([announce] table), one /32 route per VIP that has an endpoint taking
-// new flows, and one for the DNS service IP, on the kernel twin of [announce] port; BIRD's `kernel`
+// own ([announce] table), one /32 route per IPv4 VIP that has an endpoint
+// taking new flows, and one for the DNS service IP, on the kernel twin of [announce] port; BIRD's `kernel`
 // protocol learns that table and its `bgp` protocol announces it
 // (conf/bird/podgate-bird.conf).  So:
 //   - a VIP whose last endpoint goes, or whose service is deleted, is

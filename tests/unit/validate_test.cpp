@@ -195,6 +195,33 @@ TEST(Validate, AnHttpCheckWithoutPortOnSeveralTcpPortsIsAWarning) {
   EXPECT_THAT(config_warnings(c), testing::IsEmpty());
 }
 
+// [announce] keeps IPv4 routes only (the kernel twin and BIRD's session
+// are IPv4): an IPv6 cluster IP is forwarded but never announced, so the
+// router sends it nothing.  One warning names the first services.
+TEST(Validate, AnIpv6VipThatAnnounceDoesNotAnnounceIsAWarning) {
+  Config c = base();
+  web(c).secondary_cluster_ip = dp::IpAddr::v6(*dp::parse_ip6("fd00:10:96::20"));
+  EXPECT_THAT(config_warnings(c), testing::IsEmpty()) << "nothing is announced without [announce]";
+  c.announce.port = "uplink";
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre("[announce]: the IPv6 cluster IP of 1 service (default/web "
+                                   "fd00:10:96::20) is not announced: podgate announces IPv4 VIPs "
+                                   "only, so the router sends it nothing unless routed there some "
+                                   "other way (docs/scale-out.md)"));
+  for (int i = 0; i < 4; ++i) {
+    ServiceConfig v6 = web(c);
+    v6.name = "web6-" + std::to_string(i);
+    v6.cluster_ip = dp::IpAddr::v6(*dp::parse_ip6("fd00:10:96::3" + std::to_string(i)));
+    v6.secondary_cluster_ip.reset();
+    v6.endpoints.clear();  // one Pod port backing two service ports is another warning
+    c.services.push_back(std::move(v6));
+  }
+  EXPECT_THAT(config_warnings(c),
+              testing::ElementsAre(HasSubstr("the IPv6 cluster IPs of 5 services (default/web fd00:10:96::20, "
+                                             "default/web6-0 fd00:10:96::30, default/web6-1 fd00:10:96::31 "
+                                             "and 2 more) are not announced")));
+}
+
 // The stats slots are a fixed table (dataplane/worker_counters.hpp), one
 // slot per service port and endpoint: a config with more pairs is valid,
 // and the traffic of those without a slot is in the workers' totals only.
