@@ -497,6 +497,10 @@ bool Appliance::poll_control(uint64_t now_ms) {
     last_telemetry_ms_ = now_ms;
     publish_telemetry();
   }
+  if (announcer_ && now_ms - last_announce_check_ms_ >= VipAnnouncer::kCheckMs) {
+    last_announce_check_ms_ = now_ms;
+    announcer_->check_table();
+  }
   return bursts == kPuntBurstsPerTurn;
 }
 

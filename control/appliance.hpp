@@ -189,6 +189,7 @@ class Appliance {
   std::unique_ptr<PuntHandler> punt_;
   std::unique_ptr<KernelTwins> twins_;            // the exception path; empty when none
   std::unique_ptr<VipAnnouncer> announcer_;       // [announce]; null when off
+  uint64_t last_announce_check_ms_ = 0;           // announcer_->check_table()
   std::unique_ptr<ControlSocket> control_;       // podgatectl's socket
   std::unique_ptr<dns::DnsServer> dns_;           // kernel listeners + the current Zone
   std::unique_ptr<dns::VipAnswerer> vip_dns_;     // queries punted from the DNS VIP

@@ -85,11 +85,13 @@ protocol kernel {{
 {sessions}
 """
 
+# error wait time: a session that failed (its hold timer expired while an
+# appliance's twin was down) starts again within seconds, not BIRD's 60.
 ROUTER_SESSION = """
 protocol bgp appliance{i} {{
   local 10.0.{i}.254 as 65000;
   neighbor 10.0.{i}.1 as 65001;
-  hold time 3; keepalive time 1; connect retry time 1;
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 5;
   ipv4 {{ import all; export none; }};
 }}
 """

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
+#include <vector>
 
 namespace podgate::ctl::netdev {
 namespace {
@@ -72,6 +74,50 @@ class NetlinkRequest {
         err = EPROTO;
       } else {
         err = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+      }
+    }
+    close(fd);
+    return err;
+  }
+  // Sends the request as a dump and hands `each` every message of the
+  // reply but the last (NLMSG_DONE): 0 or an errno.  With strict checking
+  // (Linux 4.20+) the kernel sends only what the request's attributes ask
+  // for; older kernels send everything, so `each` filters too.
+  template <typename Each>
+  int dump(Each&& each) {
+    hdr().nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return errno;
+    const int on = 1;
+    (void)setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof on);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    int err = 0;
+    if (sendto(fd, buf_, hdr().nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+      err = errno;
+    }
+    // The kernel's dump messages are at most 32 KiB (netlink_dump()).
+    std::vector<char> reply(32 * 1024);
+    for (bool done = err != 0; !done;) {
+      const ssize_t n = recv(fd, reply.data(), reply.size(), MSG_TRUNC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || static_cast<size_t>(n) > reply.size()) {
+        err = n < 0 ? errno : EMSGSIZE;
+        break;
+      }
+      for (size_t at = 0; !done && at + sizeof(nlmsghdr) <= static_cast<size_t>(n);) {
+        const auto* h = reinterpret_cast<const nlmsghdr*>(reply.data() + at);
+        if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > static_cast<size_t>(n) - at) {
+          err = EPROTO;
+          done = true;
+        } else if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+          // Both end the dump; each may carry the kernel's -errno.
+          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) err = -*static_cast<const int*>(NLMSG_DATA(h));
+          done = true;
+        } else {
+          each(*h);
+        }
+        at += NLMSG_ALIGN(h->nlmsg_len);
       }
     }
     close(fd);
@@ -181,6 +227,51 @@ Result<void> delete_route(const std::string& iface, dp::Prefix4 prefix, uint32_t
   const int err = req.send();
   if (err != 0 && err != ESRCH) return failure(iface, what, err);
   return {};
+}
+
+Result<std::vector<dp::Ip4>> host_routes(const std::string& iface, uint32_t table) {
+  const std::string what = "list the routes of table " + std::to_string(table);
+  auto index = interface_index(iface, what);
+  if (!index) return std::move(index).error();
+  const uint32_t oif = static_cast<uint32_t>(*index);
+  NetlinkRequest req(RTM_GETROUTE, 0);
+  rtmsg& filter = req.body<rtmsg>();
+  filter.rtm_family = AF_INET;
+  filter.rtm_table = static_cast<unsigned char>(table < 256 ? table : uint32_t{RT_TABLE_UNSPEC});
+  filter.rtm_protocol = RTPROT_STATIC;
+  req.attr(RTA_TABLE, &table, sizeof table);
+  req.attr(RTA_OIF, &oif, sizeof oif);
+  std::vector<dp::Ip4> out;
+  const int err = req.dump([&](const nlmsghdr& h) {
+    if (h.nlmsg_type != RTM_NEWROUTE || h.nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) return;
+    const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(&h));
+    if (rt->rtm_family != AF_INET || rt->rtm_dst_len != 32 || rt->rtm_protocol != RTPROT_STATIC ||
+        rt->rtm_type != RTN_UNICAST) {
+      return;
+    }
+    uint32_t route_table = rt->rtm_table;
+    uint32_t route_oif = 0;
+    std::optional<dp::Ip4> dst;
+    const char* attrs = reinterpret_cast<const char*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
+    const size_t attrs_len = h.nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(rtmsg)));
+    for (size_t at = 0; at + sizeof(rtattr) <= attrs_len;) {
+      const auto* a = reinterpret_cast<const rtattr*>(attrs + at);
+      if (a->rta_len < sizeof(rtattr) || a->rta_len > attrs_len - at) break;
+      const size_t len = a->rta_len - RTA_LENGTH(0);
+      if (a->rta_type == RTA_TABLE && len == 4) std::memcpy(&route_table, RTA_DATA(a), 4);
+      if (a->rta_type == RTA_OIF && len == 4) std::memcpy(&route_oif, RTA_DATA(a), 4);
+      if (a->rta_type == RTA_DST && len == 4) {
+        dp::Ip4 ip;
+        std::memcpy(&ip.be, RTA_DATA(a), 4);
+        dst = ip;
+      }
+      at += RTA_ALIGN(a->rta_len);
+    }
+    if (route_table == table && route_oif == oif && dst) out.push_back(*dst);
+  });
+  // ENOENT: the table does not exist yet (nothing was ever added to it).
+  if (err != 0 && err != ENOENT) return failure(iface, what, err);
+  return out;
 }
 
 }  // namespace podgate::ctl::netdev

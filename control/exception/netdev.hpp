@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "control/result.hpp"
 #include "dataplane/net.hpp"
@@ -34,5 +35,11 @@ Result<void> add_route(const std::string& iface, dp::Prefix4 prefix, dp::Ip4 via
 
 // `ip route del PREFIX dev IFACE table TABLE` (a route already gone is fine).
 Result<void> delete_route(const std::string& iface, dp::Prefix4 prefix, uint32_t table);
+
+// The destinations of the /32 routes `ip -4 route show table TABLE dev
+// IFACE proto static` lists (those add_route() puts there, unless the
+// kernel took them away with the link, or someone deleted them); none
+// where the table was never used.
+Result<std::vector<dp::Ip4>> host_routes(const std::string& iface, uint32_t table);
 
 }  // namespace podgate::ctl::netdev

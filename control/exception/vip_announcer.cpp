@@ -39,6 +39,7 @@ Result<void> VipAnnouncer::sync(const Config& config) {
 }
 
 Result<void> VipAnnouncer::hold(const std::set<uint32_t>& want) {
+  wanted_ = want;
   std::string failures;
   for (auto it = announced_.begin(); it != announced_.end();) {
     if (want.count(*it) != 0) {
@@ -82,6 +83,37 @@ bool VipAnnouncer::withdraw_for_stop() {
   const bool had_routes = !announced_.empty();
   if (auto r = hold({}); !r) log_error(r.error().message);
   return had_routes;
+}
+
+void VipAnnouncer::check_table() {
+  const Result<void> r = reconcile();
+  if (r && !check_failure_.empty()) {
+    log_info("announce: table " + std::to_string(table_) + " on " + iface_ + " holds what is announced again");
+    check_failure_.clear();
+  } else if (!r && r.error().message != check_failure_) {
+    check_failure_ = r.error().message;
+    log_error(check_failure_ + "\n(tried again every " + std::to_string(kCheckMs / 1000) + " s)");
+  }
+}
+
+Result<void> VipAnnouncer::reconcile() {
+  auto held = netdev::host_routes(iface_, table_);
+  if (!held) return std::move(held).error();
+  std::set<uint32_t> in_table;
+  for (dp::Ip4 ip : *held) in_table.insert(ip.be);
+  for (uint32_t vip : announced_) {
+    if (in_table.count(vip) != 0) continue;
+    log_warn("announce: " + dp::to_string(dp::Ip4{vip}) + "/32 had gone from table " + std::to_string(table_) +
+             " (the link of " + iface_ + " went down, or someone deleted it)" +
+             (wanted_.count(vip) != 0 ? "; adding it again" : ""));
+  }
+  for (uint32_t vip : in_table) {
+    if (announced_.count(vip) != 0 || wanted_.count(vip) != 0) continue;
+    log_warn("announce: " + dp::to_string(dp::Ip4{vip}) + "/32 is in table " + std::to_string(table_) +
+             " on " + iface_ + " but not announced; deleting it");
+  }
+  announced_ = std::move(in_table);
+  return hold(wanted_);
 }
 
 }  // namespace podgate::ctl

@@ -11,7 +11,12 @@
 //     connections to the other appliances, which carry them on by Maglev);
 //     `undrain` puts them back;
 //   - when podgate stops, the routes go: removed on a clean stop, and by
-//     the kernel with the twin on a crash or SIGKILL.
+//     the kernel with the twin on a crash or SIGKILL;
+//   - every kCheckMs, check_table() reads the table back and puts right
+//     what differs from what podgate wants there: a route the kernel took
+//     away (the twin's link went down and up) or someone deleted, one the
+//     kernel refused before, one left behind.  So what `podgatectl status`
+//     shows as announced is what the table held at the last check.
 // Control thread only.
 #pragma once
 
@@ -26,6 +31,8 @@ namespace podgate::ctl {
 
 class VipAnnouncer {
  public:
+  static constexpr uint64_t kCheckMs = 2000;  // how often the control loop calls check_table()
+
   VipAnnouncer(std::string iface, uint32_t table) : iface_(std::move(iface)), table_(table) {}
   ~VipAnnouncer();  // withdraws what it announced
   VipAnnouncer(const VipAnnouncer&) = delete;
@@ -46,6 +53,11 @@ class VipAnnouncer {
   // A clean stop begins: every route is withdrawn, for good (set_drained
   // is refused from then on).  Whether there was a route to withdraw.
   bool withdraw_for_stop();
+  // Reads the table's routes on the twin back from the kernel, takes them
+  // as what is announced, and adds or deletes what differs from what is
+  // wanted.  Logs what it puts right, and a failure when it is not the
+  // one the last check logged (a twin that stays down is logged once).
+  void check_table();
 
   bool drained() const noexcept { return drained_; }
   bool stopping() const noexcept { return stopping_; }
@@ -56,12 +68,16 @@ class VipAnnouncer {
  private:
   // Makes the table hold `want` and nothing else.
   Result<void> hold(const std::set<uint32_t>& want);
+  // check_table() but the logging of its failure.
+  Result<void> reconcile();
 
   std::string iface_;
   uint32_t table_;
   bool drained_ = false;
   bool stopping_ = false;
-  std::set<uint32_t> announced_;
+  std::set<uint32_t> wanted_;     // what the last sync, drain or stop asked for
+  std::set<uint32_t> announced_;  // what the table holds, as far as podgate knows
+  std::string check_failure_;     // what the last check could not put right; "": nothing
 };
 
 }  // namespace podgate::ctl

@@ -11,11 +11,13 @@ Shows, in order (the tests share one lab and run in name order):
   c. 200 keep-alive connections carry on, on the same Pod, after one
      appliance is killed with SIGKILL, and new connections succeed;
   d. a deleted service's route is withdrawn;
-  e. drain withdraws every route while established connections carry on,
+  e. a route the kernel lost (deleted by hand, or with the twin taken down
+     and up) is added again, and the router learns it again;
+  f. drain withdraws every route while established connections carry on,
      undrain brings the routes back;
-  f. a clean stop withdraws the routes first and forwards for its
+  g. a clean stop withdraws the routes first and forwards for its
      [announce] stop_grace, then exits, the router having dropped it before;
-  g. a second signal during that grace stops at once.
+  h. a second signal during that grace stops at once.
 
 Skipped, saying why, where BIRD (Debian's bird2) is not installed.
 Run as root: python3 tests/e2e/test_scale_out.py [-v]
@@ -128,7 +130,38 @@ class ScaleOutTest(unittest.TestCase):
                           "the router to withdraw the deleted service's VIP")
         self.assertEqual(len(self.lab.router_nexthops(VIP)), len(alive))
 
-    def test_e_drain_withdraws_while_connections_carry_on(self):
+    def test_e_routes_the_kernel_lost_are_added_again(self):
+        a = self.lab.appliances[2]
+        twin = f"{a.name}k"
+        every_vip = [f"{DNS_VIP}/32", f"{VIP}/32"]  # test_d deleted OTHER_VIP
+
+        def announced():
+            return sorted(a.ask({"command": "status"})["announce"]["routes"])
+
+        # Deleted by hand: podgate's check of its table puts it back.
+        ns_exec(a.ns, "ip", "route", "del", f"{VIP}/32", "dev", twin, "table", "4242")
+        self.assertNotIn(VIP, a.kernel_routes())
+        self.lab.wait_for(lambda: f"{VIP} dev {twin}" in a.kernel_routes(),
+                          "podgate to add the deleted route again", timeout=10)
+        self.assertIn(f"announce: {VIP}/32 had gone from table 4242", a.log_text())
+        self.assertEqual(announced(), every_vip)
+        # The twin taken down: the kernel drops every route on it, and
+        # status says so instead of what podgate added once.
+        ns_exec(a.ns, "ip", "link", "set", twin, "down")
+        self.assertNotIn(VIP, a.kernel_routes())
+        self.lab.wait_for(lambda: announced() == [], "status to show the routes gone", timeout=10)
+        self.lab.wait_for(lambda: f"10.0.{a.i}.1" not in self.lab.router_nexthops(VIP),
+                          "the router to drop the appliance whose twin is down")
+        # And up again: they come back, and the router learns them again.
+        ns_exec(a.ns, "ip", "link", "set", twin, "up")
+        self.lab.wait_for(lambda: DNS_VIP in a.kernel_routes() and VIP in a.kernel_routes(),
+                          "podgate to add its routes again on the twin", timeout=10)
+        self.assertEqual(announced(), every_vip)
+        self.lab.wait_for(lambda: len(self.lab.router_nexthops(VIP)) == 2,
+                          "the router to learn the VIP from the appliance again")
+        self.assertIn(f"10.0.{a.i}.1", self.lab.router_nexthops(VIP))
+
+    def test_f_drain_withdraws_while_connections_carry_on(self):
         alive = [a for a in self.lab.appliances if a.proc.poll() is None]
         drained, other = alive
         reply = drained.ask({"command": "drain"})
@@ -146,13 +179,13 @@ class ScaleOutTest(unittest.TestCase):
 
     def pinned_curl(self):
         """One request to the VIP from the router itself, from its
-        client-side address, which test_f's policy rule sends through one
+        client-side address, which test_g's policy rule sends through one
         appliance whatever the router has learnt (table 100)."""
         out = ns_exec(self.lab.router_ns, "curl", "-s", "-m", "2", "--interface",
                       ROUTER_CLIENT_SIDE, f"http://{VIP}/", check=False).stdout
         return out.strip()
 
-    def test_f_a_clean_stop_withdraws_then_forwards_for_its_grace(self):
+    def test_g_a_clean_stop_withdraws_then_forwards_for_its_grace(self):
         stopping = self.lab.appliances[0]
         survivor = self.lab.appliances[2]
         self.assertIsNone(stopping.proc.poll())
@@ -186,7 +219,7 @@ class ScaleOutTest(unittest.TestCase):
             ns_exec(r, "ip", "rule", "del", "priority", "100", check=False)
             ns_exec(r, "ip", "route", "flush", "table", "100", check=False)
 
-    def test_g_a_second_signal_stops_at_once(self):
+    def test_h_a_second_signal_stops_at_once(self):
         last = self.lab.appliances[2]
         last.proc.send_signal(signal.SIGTERM)
         self.lab.wait_for(lambda: "stopping in 3000 ms" in last.log_text(), "the grace to begin", timeout=5)
