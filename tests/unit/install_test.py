@@ -56,7 +56,7 @@ class InstallTest(unittest.TestCase):
         with open(self.installed(f"{self.prefix}/lib/systemd/system/podgate.service")) as f:
             unit = f.read()
         self.assertNotIn("@", re.sub(r"(?m)^#.*$", "", unit), "every @VAR@ substituted")
-        for line in ("Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
+        for line in ("Type=notify", "NotifyAccess=main", f"ExecReload={self.bindir}/podgatectl reload", "RestartPreventExitStatus=2",
                      f"ExecStart={self.bindir}/podgate -c {self.sysconfdir}/podgate/podgate.toml",
                      f"ReadWritePaths={self.sysconfdir}/podgate", "NoNewPrivileges=yes"):
             self.assertIn(line + "\n", unit)
