@@ -222,6 +222,11 @@ int podgate_main(int argc, char** argv) {
     auto appliance = ctl::Appliance::start(std::move(*config), PODGATE_VERSION);
     if (!appliance) {
       ctl::log_error(appliance.error().message);
+      // What only a start can find wrong with the config (more workers than
+      // EAL lcores, a control.group that does not exist) is still the
+      // config's fault: exit 2, as --check's refusals, which systemd does
+      // not restart.
+      if (appliance.error().code == ctl::ErrorCode::kInvalidConfig) rc = kExitInvalidConfig;
     } else {
       rc = (*appliance)->run();
     }

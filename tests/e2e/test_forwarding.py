@@ -470,6 +470,35 @@ socket = "%s/control.sock"
         self.assertIn("worker 0: out of DPDK memory for its flow tables (268435456 IPv4 and 67108864 IPv6 "
                       "connections, 21930 MiB per worker); lower [dataplane] flow_table_size", res.stderr)
 
+    def test_a_config_only_a_start_can_find_wrong_exits_2(self):
+        # --check cannot know the lcores EAL will give: 3 workers need 4.
+        # Found at start, it is still the config's fault: exit 2, which the
+        # systemd unit does not restart (RestartPreventExitStatus=2).
+        tmp = netlab.tempfile.mkdtemp(prefix="pglcore-")
+        config = os.path.join(tmp, "lcores.toml")
+        with open(config, "w") as f:
+            f.write("""
+[eal]
+args = ["--no-huge", "--no-shconf", "-m", "128", "--no-pci", "-l", "0-1", "--file-prefix", "pglcore"]
+[dataplane]
+workers = 3
+flow_table_size = 4096
+[[ports]]
+name = "sink"
+device = "net_null0"
+address = "172.17.0.1/16"
+[dns]
+listen = []
+[metrics]
+listen = ""
+[control]
+socket = "%s/control.sock"
+""" % tmp)
+        self.assertEqual(netlab.run(netlab.podgate_binary(), "--check", "-c", config, check=False).returncode, 0)
+        res = netlab.run(netlab.podgate_binary(), "-c", config, check=False, timeout=60)
+        self.assertIn("dataplane.workers = 3 but EAL has only 1 worker lcore(s) besides the main one", res.stderr)
+        self.assertEqual(res.returncode, 2, res.stderr)
+
     def test_sigterm_stops_cleanly_and_prints_final_counters(self):
         app = netlab.Appliance("pge2e3")
         app.start(my_app(READY_0), {"my-app-0": PODS["my-app-0"]})
