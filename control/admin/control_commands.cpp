@@ -290,6 +290,7 @@ LongReply stats(const Appliance& app, size_t max_service_ports = SIZE_MAX) {
   for (const KernelTwins::Twin& t : app.kernel_twins().twins()) {
     twins.push_back({{"port", app.config().ports[static_cast<uint16_t>(t.port)].name},
                      {"iface", t.iface},
+                     {"lost", t.lost},
                      {"rate", t.rate},
                      {"to_kernel", t.counters.to_kernel},
                      {"to_kernel_failed", t.counters.to_kernel_failed},

@@ -167,14 +167,25 @@ std::vector<uint8_t> KernelTwins::port_mask(size_t ports) const {
 Result<void> KernelTwins::watch(EventLoop& loop) {
   for (Twin& t : twins_) {  // twins_ is complete after open(): &t stays valid
     if (t.rx_fd < 0) continue;
-    auto w = loop.add(t.rx_fd, EPOLLIN, [&t](uint32_t) { ++t.counters.rx_wakeups; });
+    auto w = loop.add(t.rx_fd, EPOLLIN, [&t, &loop](uint32_t events) {
+      if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+        loop.remove(t.watch);
+        t.watch = EventLoop::WatchId::kNone;
+        t.lost = true;
+        log_error("kernel twin " + t.iface + " is gone (its device was deleted): nothing goes up to the "
+                  "kernel through it or comes from it any more; restart podgate to set it up again");
+        return;
+      }
+      ++t.counters.rx_wakeups;
+    });
     if (!w) return std::move(w).error();
+    t.watch = *w;
   }
   return {};
 }
 
 bool KernelTwins::wake_on_rx() const noexcept {
-  return std::all_of(twins_.begin(), twins_.end(), [](const Twin& t) { return t.rx_fd >= 0; });
+  return std::all_of(twins_.begin(), twins_.end(), [](const Twin& t) { return t.lost || t.rx_fd >= 0; });
 }
 
 uint32_t KernelTwins::max_rate() const noexcept {
@@ -196,6 +207,11 @@ void KernelTwins::deliver(rte_mbuf* m, dp::PortIdx port) {
     rte_pktmbuf_free(m);
     return;
   }
+  if (t->lost) {
+    ++t->counters.to_kernel_failed;
+    rte_pktmbuf_free(m);
+    return;
+  }
   if (rte_eth_tx_burst(t->port_id, 0, &m, 1) != 1) {
     ++t->counters.to_kernel_failed;
     rte_pktmbuf_free(m);
@@ -207,6 +223,7 @@ void KernelTwins::deliver(rte_mbuf* m, dp::PortIdx port) {
 unsigned KernelTwins::poll(uint64_t now_ms, PuntHandler& punt) {
   unsigned total = 0;
   for (Twin& t : twins_) {
+    if (t.lost) continue;
     // A few bursts per call (about every millisecond): the rate limit,
     // not this, bounds the kernel; this bounds one call's time.
     for (unsigned burst = 0; burst < kPollBursts; ++burst) {

@@ -57,6 +57,10 @@ class KernelTwins {
     uint32_t rate = 0;        // packets per second, each way
     dp::MacAddr mac;          // the port's
     int rx_fd = -1;           // readable while the kernel's frames wait; -1: none
+    // Its kernel device went away (`ip link del`): no longer read, watched
+    // or written.  podgate sets a twin up only at start.
+    bool lost = false;
+    EventLoop::WatchId watch = EventLoop::WatchId::kNone;
     dp::Prefix4 address;      // the port's, so its subnet
     // The [[routes]] installed in the kernel's main table through it (each
     // prefix once, as validate() has them), kept in step with the config
@@ -85,7 +89,9 @@ class KernelTwins {
   bool wake_on_rx() const noexcept;
   // Puts every twin's rx_fd in `loop`, level-triggered: what the kernel
   // sends wakes it, and poll() reads it on that turn (frames a bounded
-  // turn leaves wake the next at once).
+  // turn leaves wake the next at once).  A twin whose device is deleted
+  // reports an error on its fd at every wait: it is then lost (logged once,
+  // taken out of the loop), not a control loop that spins.
   Result<void> watch(EventLoop& loop);
   const std::vector<Twin>& twins() const noexcept { return twins_; }
   // PortIdx -> 1 where the port has a twin (WorkerSetup::kernel_twins).

@@ -256,5 +256,35 @@ class ExceptionPathTest(unittest.TestCase):
         self.assertEqual(after["to_kernel"] - before["to_kernel"], 0)
 
 
+class LostTwinTest(unittest.TestCase):
+    """A twin deleted under a running podgate (`ip link del`): its fd
+    reports an error at every wait.  podgate says so once and takes it out
+    of its loop; the control thread goes on sleeping when idle, and
+    forwarding goes on."""
+
+    def setUp(self):
+        self.app = netlab.Appliance("pglost", kernel_twins=True)
+        self.app.start(services(), PODS)
+
+    def tearDown(self):
+        self.assertEqual(self.app.stop(), 0)
+
+    def test_a_deleted_twin_is_lost_not_a_spinning_control_loop(self):
+        ns_exec(self.app.app_ns, "ip", "link", "del", f"{self.app.tag}-kpods")
+        self.app.wait_for(lambda: self.app.log_has(f"kernel twin {self.app.tag}-kpods is gone"),
+                          "the lost twin's log line")
+        twins = {t["port"]: t for t in self.app.ask({"command": "stats"})["kernel_twins"]}
+        self.assertTrue(twins["pods"]["lost"])
+        self.assertFalse(twins["uplink"]["lost"])
+
+        def turns():
+            return self.app.ask({"command": "stats"})["control"]["loop_turns"]
+        before = turns()
+        time.sleep(1.0)
+        idle = turns() - before
+        self.assertLess(idle, 200, f"{idle} turns in an idle second: the loop spins on the lost twin")
+        self.assertNotIn(None, self.app.curl_many(f"http://{VIP}/", 5), "forwarding goes on")
+
+
 if __name__ == "__main__":
     e2e_main.main()
