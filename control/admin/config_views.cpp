@@ -129,6 +129,19 @@ LongReply config_dump(const Config& config) {
                    std::move(items));
 }
 
+LongReply config_toml(const Config& config, json fields) {
+  // Piece 0 is the text before the services; piece i + 1 is service i's.
+  auto c = std::make_shared<const Config>(config);
+  LongArray text;
+  text.as_text = true;
+  text.count = c->services.size() + 1;
+  text.element = [c](size_t i) -> json {
+    return i == 0 ? config_toml_head(*c) : service_toml(c->services[i - 1]);
+  };
+  fields["toml"] = "";
+  return LongReply(std::move(fields), {"toml"}, std::move(text));
+}
+
 json config_to_json(const Config& config) { return whole(config_dump(config))["config"]; }
 
 }  // namespace podgate::ctl

@@ -497,10 +497,9 @@ Result<LongReply> config(Appliance& app, const json& req) {
   if (**action == "toml") {
     // What `save` would write, for a client to write wherever it may itself
     // (podgatectl config save PATH): podgate writes only its config file.
-    return LongReply(json{{"toml", config_to_toml(app.config())},
-                          {"source", app.config().source},
-                          {"generation", app.generation()},
-                          {"unsaved_changes", app.unsaved_changes()}});
+    return config_toml(app.config(), json{{"source", app.config().source},
+                                          {"generation", app.generation()},
+                                          {"unsaved_changes", app.unsaved_changes()}});
   }
   if (**action == "save") {
     auto path = string_arg(req, "path", false);

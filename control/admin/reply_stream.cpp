@@ -48,6 +48,14 @@ json whole(const LongReply& reply) {
   json out = reply.fields;
   if (reply.path.empty()) return out;
   const LongArray& a = reply.items;
+  if (a.as_text) {
+    std::string text;
+    for (size_t i = 0; i < a.count; ++i) text += a.element(i).get_ref<const std::string&>();
+    json* at = &out;
+    for (const std::string& key : reply.path) at = &(*at)[key];
+    *at = std::move(text);
+    return out;
+  }
   json list = json::array();
   for (size_t i = 0; i < a.count; ++i) {
     json e = a.element(i);
@@ -72,8 +80,10 @@ ReplyStream::ReplyStream(LongReply reply) : items_(std::move(reply.items)) {
     return;
   }
   auto [before, after] = split_at(reply.fields, reply.path);
-  prefix_ = std::move(before) + '[';
-  suffix_ = ']' + std::move(after);
+  const char open = items_.as_text ? '"' : '[';
+  const char close = items_.as_text ? '"' : ']';
+  prefix_ = std::move(before) + open;
+  suffix_ = close + std::move(after);
 }
 
 bool ReplyStream::next(std::string& out, size_t budget) {
@@ -102,6 +112,13 @@ bool ReplyStream::next(std::string& out, size_t budget) {
       stage_ = Stage::kDone;
       items_ = LongArray{};  // lets go of what the functions held
       break;
+    }
+    if (items_.as_text) {
+      // The piece's characters as they stand inside the string's quotes.
+      const std::string quoted = dump_json(items_.element(i_));
+      out.append(quoted, 1, quoted.size() - 2);
+      ++i_;
+      continue;
     }
     if (i_ != 0) out += ',';
     const json e = items_.element(i_);

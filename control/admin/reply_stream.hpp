@@ -53,6 +53,10 @@ struct LongArray {
   std::string inner_key;  // "" = each element is written whole
   std::function<size_t(size_t i)> inner_count;
   std::function<nlohmann::json(size_t i, size_t j)> inner_item;
+  // A long text instead of an array: each element is a string (whole
+  // UTF-8 characters), and the value is one JSON string, their
+  // concatenation (`config toml`, service by service).  No inner items.
+  bool as_text = false;
 };
 
 // A reply (or a reply's fields) with one long array: `fields` holds the

@@ -393,7 +393,7 @@ std::string file_mode_text(uint32_t mode) {
   return text;
 }
 
-std::string config_to_toml(const Config& config) {
+std::string config_toml_head(const Config& config) {
   TomlOut out;
   out.comment("podgate configuration, written by podgate (config save).");
   out.comment("Every key is written, defaults included; conf/podgate.toml documents them.");
@@ -429,11 +429,20 @@ std::string config_to_toml(const Config& config) {
   out.blank();
   write_metrics(out, config.metrics);
   write_announce(out, config.announce);
-  for (const ServiceConfig& s : config.services) {
-    out.blank();
-    write_service(out, s);
-  }
   return out.take();
+}
+
+std::string service_toml(const ServiceConfig& service) {
+  TomlOut out;
+  out.blank();
+  write_service(out, service);
+  return out.take();
+}
+
+std::string config_to_toml(const Config& config) {
+  std::string text = config_toml_head(config);
+  for (const ServiceConfig& s : config.services) text += service_toml(s);
+  return text;
 }
 
 Result<void> write_file_atomically(const std::string& link_or_path, std::string_view text) {

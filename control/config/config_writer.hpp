@@ -30,6 +30,12 @@ namespace podgate::ctl {
 // affinity.  Empty optional strings (a port's or endpoint's name, pod,
 // hostname, subdomain) are left out too: the parser reads absence as "".
 std::string config_to_toml(const Config& config);
+// config_to_toml() in pieces, for a reply written over many loop turns:
+// the text before the services, then each service's (with its leading
+// blank line).  config_toml_head(c) + service_toml(s) for every s of
+// c.services == config_to_toml(c).
+std::string config_toml_head(const Config& config);
+std::string service_toml(const ServiceConfig& service);
 
 // A file mode as [control] mode writes it, and chmod takes it: "0660".
 std::string file_mode_text(uint32_t mode);

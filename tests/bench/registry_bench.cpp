@@ -264,6 +264,19 @@ void BM_Start(benchmark::State& state) {
   }
 }
 
+// What `config toml` and `config save` do in one control-loop turn: the
+// running config written as TOML (and, for `toml`, put in a JSON reply).
+void BM_ConfigToToml(benchmark::State& state) {
+  const Config c = make_config(static_cast<uint32_t>(state.range(0)));
+  size_t bytes = 0;
+  for (auto _ : state) {
+    const std::string text = config_to_toml(c);
+    bytes = text.size();
+    benchmark::DoNotOptimize(text.data());
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+
 // ---- one service of many endpoints ----
 
 // Made out of line so that callgrind can count it alone
@@ -370,6 +383,7 @@ BENCHMARK(BM_DeleteOne)->Apply(sizes);
 BENCHMARK(BM_ZoneBuild)->Apply(sizes);
 BENCHMARK(BM_ZoneUpdateOneService)->Apply(sizes);
 BENCHMARK(BM_Start)->Apply(sizes)->Iterations(3);
+BENCHMARK(BM_ConfigToToml)->Apply(sizes)->Iterations(3);
 BENCHMARK(BM_BigServiceRegistry)->Apply(big_sizes);
 BENCHMARK(BM_BigServiceChange)->Apply(big_sizes);
 BENCHMARK(BM_AfterSnapshotBuildOnly)->Apply(sizes);

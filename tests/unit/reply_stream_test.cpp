@@ -22,6 +22,7 @@
 
 #include "control/admin/config_views.hpp"
 #include "control/admin/control_socket.hpp"
+#include "control/config/config_writer.hpp"
 #include "control/loop/event_loop.hpp"
 #include "tests/unit/config_fixture.hpp"
 
@@ -105,6 +106,32 @@ TEST(ReplyStream, EachPieceIsTheBudgetPlusAtMostOneElement) {
   EXPECT_GT(pieces, dump_json(whole(reply)).size() / (kBudget + largest_element + 2));
 }
 
+// A long text: one JSON string written piece by piece, each piece's
+// characters escaped as the whole string's would be.
+TEST(ReplyStream, ALongTextIsOneStringWhateverItsPieces) {
+  const std::vector<std::string> pieces = {"head\n", "", "\"quoted\" \\ tab\t", "\xc3\xbcnicode \xe2\x9c\x93\n",
+                                           "ctl\x01\x7f", "\xff"};
+  LongArray text;
+  text.as_text = true;
+  text.count = pieces.size();
+  text.element = [&pieces](size_t i) { return json(pieces[i]); };
+  const LongReply reply(json{{"ok", true}, {"toml", ""}, {"version", 1}}, {"toml"}, text);
+  std::string all;
+  for (const std::string& p : pieces) all += p;
+  EXPECT_EQ(whole(reply)["toml"], all);
+  const std::string want = dump_json(json{{"ok", true}, {"toml", all}, {"version", 1}});
+  for (size_t budget : {size_t{1}, size_t{8}, SIZE_MAX}) {
+    ReplyStream stream(reply);
+    std::string got;
+    size_t turns = 0;
+    while (stream.next(got, budget)) ++turns;
+    EXPECT_EQ(got, want) << "budget " << budget;
+    if (budget == 1) {
+      EXPECT_GE(turns, pieces.size()) << "a piece per turn";
+    }
+  }
+}
+
 TEST(ReplyStream, AShortReplyIsItsFieldsWhole) {
   const LongReply reply(json{{"ok", true}, {"x", "\xff"}});
   ReplyStream stream(reply);
@@ -154,6 +181,20 @@ TEST(ConfigDump, StreamedItIsTheWholeDumpByteForByte) {
   EXPECT_EQ(back["config"]["services"][1]["type"], "ExternalName");
   EXPECT_FALSE(back["config"]["services"][2]["endpoints"][0].contains("state"));
   EXPECT_EQ(back["config"]["source"], "t.toml");
+}
+
+TEST(ConfigToml, StreamedItIsWhatConfigSaveWrites) {
+  const Config c = many_services(50, 4);
+  const LongReply reply = config_toml(c, json{{"source", "t.toml"}, {"ok", true}});
+  EXPECT_GT(reply.items.count, 50u) << "written service by service";
+  ReplyStream stream(reply);
+  std::string got;
+  while (stream.next(got, 4096)) {
+  }
+  const json back = json::parse(got);
+  EXPECT_EQ(back["toml"], config_to_toml(c));
+  EXPECT_EQ(back["source"], "t.toml");
+  EXPECT_EQ(got, dump_json(whole(reply)));
 }
 
 TEST(ConfigDump, IsTheConfigAsItWasAskedForWhateverChangesMeanwhile) {
