@@ -444,16 +444,18 @@ address = "172.17.0.1/16"
         self.assertIn("device has no MTU setting; mtu 1500 ignored", text)
         self.assertEqual(code, 0, text)
 
-    def test_a_flow_table_beyond_memory_is_an_error_not_a_crash(self):
-        # 2^28 connections need 15.3 GiB per worker (IPv4 alone); EAL has 256 MiB.
-        tmp = netlab.tempfile.mkdtemp(prefix="pgbig-")
-        config = os.path.join(tmp, "big.toml")
+    @staticmethod
+    def null_port_config(prefix, memory_mib, dataplane):
+        """A config of one net_null port and nothing listening: what is
+        tested is the start itself.  Returns its path."""
+        tmp = netlab.tempfile.mkdtemp(prefix=f"{prefix}-")
+        config = os.path.join(tmp, f"{prefix}.toml")
         with open(config, "w") as f:
-            f.write("""
+            f.write(f"""
 [eal]
-args = ["--no-huge", "--no-shconf", "-m", "256", "--no-pci", "-l", "0-1", "--file-prefix", "pgbig"]
+args = ["--no-huge", "--no-shconf", "-m", "{memory_mib}", "--no-pci", "-l", "0-1", "--file-prefix", "{prefix}"]
 [dataplane]
-flow_table_size = 268435456
+{dataplane}
 [[ports]]
 name = "sink"
 device = "net_null0"
@@ -463,8 +465,13 @@ listen = []
 [metrics]
 listen = ""
 [control]
-socket = "%s/control.sock"
-""" % tmp)
+socket = "{tmp}/control.sock"
+""")
+        return config
+
+    def test_a_flow_table_beyond_memory_is_an_error_not_a_crash(self):
+        # 2^28 connections need 15.3 GiB per worker (IPv4 alone); EAL has 256 MiB.
+        config = self.null_port_config("pgbig", 256, "flow_table_size = 268435456")
         res = netlab.run(netlab.podgate_binary(), "-c", config, check=False, timeout=60)
         self.assertNotIn(res.returncode, (0, -6), res.stderr)  # -6: SIGABRT (uncaught bad_alloc)
         self.assertIn("worker 0: out of DPDK memory for its flow tables (268435456 IPv4 and 67108864 IPv6 "
@@ -474,26 +481,7 @@ socket = "%s/control.sock"
         # --check cannot know the lcores EAL will give: 3 workers need 4.
         # Found at start, it is still the config's fault: exit 2, which the
         # systemd unit does not restart (RestartPreventExitStatus=2).
-        tmp = netlab.tempfile.mkdtemp(prefix="pglcore-")
-        config = os.path.join(tmp, "lcores.toml")
-        with open(config, "w") as f:
-            f.write("""
-[eal]
-args = ["--no-huge", "--no-shconf", "-m", "128", "--no-pci", "-l", "0-1", "--file-prefix", "pglcore"]
-[dataplane]
-workers = 3
-flow_table_size = 4096
-[[ports]]
-name = "sink"
-device = "net_null0"
-address = "172.17.0.1/16"
-[dns]
-listen = []
-[metrics]
-listen = ""
-[control]
-socket = "%s/control.sock"
-""" % tmp)
+        config = self.null_port_config("pglcore", 128, "workers = 3\nflow_table_size = 4096")
         self.assertEqual(netlab.run(netlab.podgate_binary(), "--check", "-c", config, check=False).returncode, 0)
         res = netlab.run(netlab.podgate_binary(), "-c", config, check=False, timeout=60)
         self.assertIn("dataplane.workers = 3 but EAL has only 1 worker lcore(s) besides the main one", res.stderr)
