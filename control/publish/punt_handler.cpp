@@ -54,8 +54,26 @@ unsigned PuntHandler::poll(const dp::Snapshot& snap, uint64_t now_ms) {
 }
 
 void PuntHandler::set_static_neighbors(const std::vector<dp::Ip4>& ips) {
-  static_.clear();
-  for (dp::Ip4 ip : ips) static_.insert(ip.be);
+  std::unordered_set<uint32_t> next;
+  for (dp::Ip4 ip : ips) next.insert(ip.be);
+  for (uint32_t be : static_) {
+    if (next.count(be) == 0 && setup_.neighbors->forget(dp::Ip4{be})) {
+      log_info("neighbour " + dp::to_string(dp::Ip4{be}) +
+               ": no longer static; forgotten, resolved afresh when next needed");
+    }
+  }
+  static_ = std::move(next);
+}
+
+void PuntHandler::set_static_neighbors6(const std::vector<dp::Ip6>& ips) {
+  std::set<dp::Ip6> next(ips.begin(), ips.end());
+  for (const dp::Ip6& ip : static6_) {
+    if (next.count(ip) == 0 && setup_.neighbors6 != nullptr && setup_.neighbors6->forget(ip)) {
+      log_info("IPv6 neighbour " + dp::to_string(ip) +
+               ": no longer static; forgotten, resolved afresh when next needed");
+    }
+  }
+  static6_ = std::move(next);
 }
 
 // What a careful router learns from ARP (issue 15): a reply to a request

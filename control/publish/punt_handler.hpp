@@ -77,11 +77,14 @@ class PuntHandler {
   // and teaches the dataplane's table as well as the kernel's.
   void note_asked(dp::Ip4 ip, uint64_t now_ms) { asked_[ip.be] = now_ms; }
 
-  // The config's static neighbours: ARP never changes them.
+  // The config's static neighbours: ARP never changes them.  One that was
+  // static and is no longer is forgotten from the neighbour table (nothing
+  // else would: it was never learnt, so it is never aged), and resolved
+  // afresh when next needed.  The caller has set() the new ones.
   void set_static_neighbors(const std::vector<dp::Ip4>& ips);
   bool is_static(dp::Ip4 ip) const { return static_.count(ip.be) != 0; }
   // The same for IPv6: neighbour discovery never changes them.
-  void set_static_neighbors6(const std::vector<dp::Ip6>& ips) { static6_ = {ips.begin(), ips.end()}; }
+  void set_static_neighbors6(const std::vector<dp::Ip6>& ips);
 
   // Drains the punt ring; returns the number of packets handled.
   unsigned poll(const dp::Snapshot& snap, uint64_t now_ms);

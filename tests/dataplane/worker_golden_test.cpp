@@ -1551,6 +1551,28 @@ TEST_F(PuntHandlerArp, WhatWaitsTooLongIsDroppedAfterRetries) {
   EXPECT_EQ(ph.waiting(), 0u);
 }
 
+// A static neighbour that leaves the config on a reload is forgotten: it
+// was never learnt, so aging would never touch it, and packets would go
+// to its old MAC for as long as podgate runs.
+TEST_F(PuntHandlerArp, AStaticNeighbourRemovedFromTheConfigIsForgottenAndResolvedAfresh) {
+  const MacAddr configured = mac("02:00:00:00:20:5a");
+  ASSERT_TRUE(d->neighbors().set(kUnresolvedPod, configured));
+  ph.set_static_neighbors({kUnresolvedPod, kPod1});
+  const std::vector<Output> direct = d->send(kUplink, to_vip(43000, kSyn, ip("10.96.0.50")).frame());
+  ASSERT_EQ(direct.size(), 1u);
+  EXPECT_EQ(eth_dst(direct[0].frame), configured);
+
+  ph.set_static_neighbors({kPod1});  // the reload dropped it
+  EXPECT_FALSE(d->neighbors().find(kUnresolvedPod)) << "forgotten";
+  EXPECT_EQ(d->neighbors().find(kPod1), pod_mac(kPod1)) << "still static";
+  // The next packet for it waits for a broadcast request.
+  EXPECT_TRUE(d->send(kUplink, to_vip(43001, kSyn, ip("10.96.0.50")).frame()).empty());
+  const std::vector<Output> asked = handle();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(ether_type(asked[0].frame), kEtherArp);
+  EXPECT_EQ(asked[0].frame[0], 0xff) << "broadcast";
+}
+
 TEST_F(PuntHandlerArp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSilent) {
   // Learn kUnresolvedPod: a SYN waits, podgate asks, the Pod answers.
   d->send(kUplink, to_vip(42000, kSyn, ip("10.96.0.50")).frame());

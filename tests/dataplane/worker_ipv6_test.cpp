@@ -1182,6 +1182,25 @@ TEST_F(PuntHandlerNdp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSile
   }
 }
 
+// A static IPv6 neighbour that leaves the config on a reload is forgotten
+// (PuntHandlerArp.AStaticNeighbourRemovedFromTheConfigIsForgottenAndResolvedAfresh).
+TEST_F(PuntHandlerNdp, AStaticNeighbourRemovedFromTheConfigIsForgottenAndResolvedAfresh) {
+  const MacAddr configured = mac("02:00:00:00:20:5a");
+  ASSERT_TRUE(d->neighbors6().set(kUnresolvedPod6, configured));
+  ph.set_static_neighbors6({kUnresolvedPod6, kPod6a});
+  const std::vector<Output> direct = d->send(kUplink, syn_to(kUnresolvedVip6, 43000));
+  ASSERT_EQ(direct.size(), 1u);
+  EXPECT_EQ(eth_dst(direct[0].frame), configured);
+
+  ph.set_static_neighbors6({kPod6a});  // the reload dropped it
+  EXPECT_FALSE(d->neighbors6().find(kUnresolvedPod6)) << "forgotten";
+  EXPECT_EQ(d->neighbors6().find(kPod6a), pod_mac(kPod6a)) << "still static";
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 43001)).empty());
+  const std::vector<Output> asked = handle();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].frame[0], 0x33) << "a multicast solicitation";
+}
+
 TEST_F(PuntHandlerNdp, WhatWaitsTooLongIsDroppedAfterRetries) {
   EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 40000)).empty());
   EXPECT_EQ(handle().size(), 1u) << "the first solicitation";
