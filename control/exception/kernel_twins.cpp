@@ -23,6 +23,16 @@ Result<void> set_up_kernel_side(const PortConfig& pc, const dp::PortInfo& port, 
                                 const std::vector<dp::Ip4>& extra_addresses) {
   const std::string& iface = pc.kernel;
   if (auto r = netdev::disable_ipv6(iface); !r) return r;
+  // The twin holds the DNS VIP as a /32 besides the port's address.  With
+  // Linux's default arp_announce=0 its ARP requests may name the VIP as
+  // their sender, and the replies, whose target is then the VIP, are not
+  // for the port's address: the workers drop them (arp_not_for_us) and
+  // the kernel never resolves.  2: always the port's own address on the
+  // target's subnet.  arp_ignore=1: answer only for addresses on the twin
+  // (the workers answer ARP for the port's addresses anyway; this keeps the
+  // kernel from answering for an address of another interface).
+  if (auto r = netdev::set_ipv4_conf(iface, "arp_announce", 2); !r) return r;
+  if (auto r = netdev::set_ipv4_conf(iface, "arp_ignore", 1); !r) return r;
   if (auto r = netdev::set_mac(iface, port.mac); !r) return r;
   if (auto r = netdev::set_mtu(iface, mtu); !r) return r;
   if (auto r = netdev::set_up(iface); !r) return r;

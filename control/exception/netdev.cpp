@@ -167,6 +167,15 @@ Result<void> disable_ipv6(const std::string& iface) {
   return {};
 }
 
+Result<void> set_ipv4_conf(const std::string& iface, const std::string& key, int value) {
+  const std::string path = "/proc/sys/net/ipv4/conf/" + iface + "/" + key;
+  std::ofstream f(path);
+  f << value << "\n";
+  f.close();
+  if (!f) return failure(iface, "set " + key + " (" + path + ")", errno != 0 ? errno : EIO);
+  return {};
+}
+
 Result<void> add_address(const std::string& iface, dp::Prefix4 address) {
   const std::string what = "add address " + dp::to_string(address);
   auto index = interface_index(iface, what);

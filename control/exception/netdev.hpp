@@ -23,6 +23,9 @@ Result<void> set_up(const std::string& iface);
 // has no IPv6 at all.
 Result<void> disable_ipv6(const std::string& iface);
 
+// `sysctl net.ipv4.conf.IFACE.KEY=VALUE`: /proc/sys/net/ipv4/conf/IFACE/KEY.
+Result<void> set_ipv4_conf(const std::string& iface, const std::string& key, int value);
+
 // `ip addr add ADDRESS/LENGTH dev IFACE` (an address already there is fine).
 Result<void> add_address(const std::string& iface, dp::Prefix4 address);
 

@@ -80,6 +80,15 @@ class ExceptionPathTest(unittest.TestCase):
         self.assertNotIn("inet6", self.app_exec("ip", "-o", "addr", "show",
                                                 f"{self.app.tag}-kup").stdout)
 
+    def test_twins_ask_arp_from_the_ports_own_address(self):
+        # The twin also holds the DNS VIP /32: with Linux's default
+        # arp_announce=0 its ARP requests could name the VIP as sender, and
+        # the workers drop replies to the VIP (arp_not_for_us).
+        for iface in (f"{self.app.tag}-kup", f"{self.app.tag}-kpods"):
+            conf = f"/proc/sys/net/ipv4/conf/{iface}"
+            self.assertEqual(self.app_exec("cat", f"{conf}/arp_announce").stdout.strip(), "2", iface)
+            self.assertEqual(self.app_exec("cat", f"{conf}/arp_ignore").stdout.strip(), "1", iface)
+
     def test_kernel_pings_a_pod_and_the_client(self):
         before = self.twin_counters()
         out = self.app_exec("ping", "-c", "3", "-i", "0.2", "-W", "2", PODS["web-0"],
