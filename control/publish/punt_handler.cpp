@@ -138,18 +138,9 @@ void PuntHandler::on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t 
     send_resolved(m, dp::PortIdx{meta.port}, *mac, snap);  // resolved meanwhile
     return;
   }
-  Hop& hop = hops_[meta.next_hop.be];
-  hop.port = dp::PortIdx{meta.port};
-  if (hop.packets.size() >= kMaxWaitingPerHop || waiting_count_ >= kMaxWaiting) {
-    drop(m, dp::DropReason::kNeighborUnresolved);
-  } else {
-    hop.packets.push_back(Waiting{m, dp::PortIdx{meta.port}, now_ms});
-    ++waiting_count_;
-  }
-  if (hop.last_request_ms == 0 || now_ms - hop.last_request_ms >= kArpRetryMs) {
-    hop.last_request_ms = now_ms;
-    send_arp_request(snap, meta.next_hop, dp::PortIdx{meta.port}, now_ms);
-  }
+  wait_for(
+      asked_, hops_, meta.next_hop.be, m, dp::PortIdx{meta.port},
+      [&](uint32_t be, dp::PortIdx port) { send_arp_request(snap, dp::Ip4{be}, port, now_ms); }, now_ms);
 }
 
 PuntHandler::Learnt PuntHandler::confirmed_at(uint32_t hash, uint16_t port, uint64_t now_ms) const {
@@ -226,8 +217,9 @@ void PuntHandler::age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms) {
 // One family's packets waiting for their next hop (on_unresolved(),
 // on_unresolved6()): sent once the next hop's MAC is known, dropped once
 // they waited kWaitLimitMs, the request repeated every kArpRetryMs until
-// then.  `find(ip)` looks the next hop up in the family's neighbour table,
-// `flush(ip, mac)` sends its packets, `ask(ip, port)` requests its MAC.
+// then (request_due).  `find(ip)` looks the next hop up in the family's
+// neighbour table, `flush(ip, mac)` sends its packets, `ask(ip, port)`
+// requests its MAC.
 // Answers are taken as solicited for kSolicitedMs after a request.
 template <class Asked, class Hops, class AddrOf, class Find, class Flush, class Ask>
 void PuntHandler::serve_waiting(Asked& asked, Hops& hops, AddrOf addr_of, Find find, Flush flush, Ask ask,
@@ -252,10 +244,7 @@ void PuntHandler::serve_waiting(Asked& asked, Hops& hops, AddrOf addr_of, Find f
       it = hops.erase(it);
       continue;
     }
-    if (now_ms - hop.last_request_ms >= kArpRetryMs) {
-      hop.last_request_ms = now_ms;
-      ask(ip, hop.port);
-    }
+    if (request_due(asked, it->first, now_ms)) ask(ip, hop.port);
     ++it;
   }
 }

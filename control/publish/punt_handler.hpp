@@ -30,7 +30,16 @@ class PuntHandler {
  public:
   static constexpr uint32_t kMaxWaitingPerHop = 16;
   static constexpr uint32_t kMaxWaiting = 1024;
+  // At most one request a second for an address (Linux's and VPP's pace),
+  // whether packets wait for it or not: its last request's time is kept
+  // (asked_) for kSolicitedMs, so a stream of packets to an address that
+  // does not answer, dropped because the wait cap is full, still asks for it
+  // only once a second.
   static constexpr uint64_t kArpRetryMs = 1000;
+  // Addresses asked for by a new request (a punt, the kernel twin) within
+  // kSolicitedMs, per family: beyond it no new address is asked for until
+  // some expire.  Probes of learnt entries are bounded by the table.
+  static constexpr size_t kMaxAsked = 4096;
   static constexpr uint64_t kWaitLimitMs = 3000;
   // A reply counts as solicited this long after our last request for it.
   static constexpr uint64_t kSolicitedMs = 3 * kArpRetryMs;
@@ -75,7 +84,9 @@ class PuntHandler {
   }
   // The kernel asked who has `ip` (KernelTwins): the reply is solicited,
   // and teaches the dataplane's table as well as the kernel's.
-  void note_asked(dp::Ip4 ip, uint64_t now_ms) { asked_[ip.be] = now_ms; }
+  void note_asked(dp::Ip4 ip, uint64_t now_ms) {
+    if (asked_.size() < kMaxAsked || asked_.count(ip.be) != 0) asked_[ip.be] = now_ms;
+  }
 
   // The config's static neighbours: ARP never changes them.  One that was
   // static and is no longer is forgotten from the neighbour table (nothing
@@ -113,7 +124,6 @@ class PuntHandler {
   };
   struct Hop {
     std::deque<Waiting> packets;
-    uint64_t last_request_ms = 0;
     dp::PortIdx port{};
   };
 
@@ -138,6 +148,13 @@ class PuntHandler {
   Learnt confirmed_at(uint32_t hash, uint16_t port, uint64_t now_ms) const;
   void age_neighbors(const dp::Snapshot& snap, uint64_t now_ms);
   void flush(dp::Ip4 hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
+  // Whether a request for `key` is due at `now_ms` (kArpRetryMs, kMaxAsked).
+  template <class Asked, class Key>
+  static bool request_due(const Asked& asked, const Key& key, uint64_t now_ms);
+  // Queues a punted packet for `key` (or drops it: the wait caps), and
+  // asks for `key` if a request is due.
+  template <class Asked, class Hops, class Key, class Ask>
+  void wait_for(Asked& asked, Hops& hops, const Key& key, rte_mbuf* m, dp::PortIdx port, Ask ask, uint64_t now_ms);
   template <class Asked, class Hops, class AddrOf, class Find, class Flush, class Ask>
   void serve_waiting(Asked& asked, Hops& hops, AddrOf addr_of, Find find, Flush flush, Ask ask, uint64_t now_ms);
   void send_resolved(rte_mbuf* m, dp::PortIdx port, const dp::MacAddr& mac, const dp::Snapshot& snap);
@@ -161,5 +178,33 @@ class PuntHandler {
   size_t waiting_count_ = 0;
   dp::WorkerCounters counters_;
 };
+
+// Templates shared by both families' files (punt_handler.cpp, _ndp.cpp).
+template <class Asked, class Key>
+bool PuntHandler::request_due(const Asked& asked, const Key& key, uint64_t now_ms) {
+  const auto it = asked.find(key);
+  if (it != asked.end()) return now_ms - it->second >= kArpRetryMs;
+  return asked.size() < kMaxAsked;
+}
+
+// The wait caps (kMaxWaitingPerHop, kMaxWaiting) bound the packets held;
+// the request's pace is the address's own (request_due), so a full cap
+// neither stops nor speeds the requests.  A hop exists only while packets
+// wait for it.
+template <class Asked, class Hops, class Key, class Ask>
+void PuntHandler::wait_for(Asked& asked, Hops& hops, const Key& key, rte_mbuf* m, dp::PortIdx port, Ask ask,
+                           uint64_t now_ms) {
+  auto it = hops.find(key);
+  const size_t held = it != hops.end() ? it->second.packets.size() : 0;
+  if (held >= kMaxWaitingPerHop || waiting_count_ >= kMaxWaiting) {
+    drop(m, dp::DropReason::kNeighborUnresolved);
+  } else {
+    Hop& hop = it != hops.end() ? it->second : hops[key];
+    hop.port = port;
+    hop.packets.push_back(Waiting{m, port, now_ms});
+    ++waiting_count_;
+  }
+  if (request_due(asked, key, now_ms)) ask(key, port);
+}
 
 }  // namespace podgate::ctl

@@ -114,18 +114,9 @@ void PuntHandler::on_unresolved6(rte_mbuf* m, const dp::Snapshot& snap, uint64_t
     send_resolved(m, port, *mac, snap);
     return;
   }
-  Hop& hop = hops6_[next_hop];
-  hop.port = port;
-  if (hop.packets.size() >= kMaxWaitingPerHop || waiting_count_ >= kMaxWaiting) {
-    drop(m, dp::DropReason::kNeighborUnresolved);
-  } else {
-    hop.packets.push_back(Waiting{m, port, now_ms});
-    ++waiting_count_;
-  }
-  if (hop.last_request_ms == 0 || now_ms - hop.last_request_ms >= kArpRetryMs) {
-    hop.last_request_ms = now_ms;
-    send_solicitation(snap, next_hop, port, now_ms);
-  }
+  wait_for(
+      asked6_, hops6_, next_hop, m, port,
+      [&](const dp::Ip6& ip, dp::PortIdx out) { send_solicitation(snap, ip, out, now_ms); }, now_ms);
 }
 
 void PuntHandler::flush6(const dp::Ip6& ip, const dp::MacAddr& mac, const dp::Snapshot& snap) {

@@ -1551,6 +1551,43 @@ TEST_F(PuntHandlerArp, WhatWaitsTooLongIsDroppedAfterRetries) {
   EXPECT_EQ(ph.waiting(), 0u);
 }
 
+// A stream of packets to a next hop that does not answer, while the wait
+// cap is full so none of them can wait: the address is still asked for
+// once a second (kArpRetryMs), not once for every turn of the loop.  Both
+// families share the code (PuntHandler::wait_for).
+TEST_F(PuntHandlerArp, ANextHopIsAskedForOnceASecondEvenWhenNoPacketCanWait) {
+  auto punt_unresolved = [&](Ip4 next_hop) {
+    const Bytes frame = to_vip(44000, kSyn, ip("10.96.0.50")).frame();
+    rte_mbuf* m = rte_pktmbuf_alloc(d->pool());
+    ASSERT_NE(m, nullptr);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(), frame.size());
+    dp::punt_meta(m) = dp::PuntMeta{next_hop, static_cast<uint16_t>(kPods), dp::PuntKind::kUnresolved};
+    ASSERT_EQ(rte_ring_enqueue(d->punt_ring(), m), 0);
+  };
+  // Fill the wait cap: 16 packets for each of 64 silent next hops.
+  constexpr uint32_t kHops = ctl::PuntHandler::kMaxWaiting / ctl::PuntHandler::kMaxWaitingPerHop;
+  for (uint32_t h = 0; h < kHops; ++h) {
+    for (uint32_t i = 0; i < ctl::PuntHandler::kMaxWaitingPerHop; ++i) {
+      punt_unresolved(Ip4::from_host(0xac110100u + h));  // 172.17.1.h
+    }
+    handle();
+  }
+  ASSERT_EQ(ph.waiting(), ctl::PuntHandler::kMaxWaiting);
+
+  // 2.5 s of turns 10 ms apart, each with a few packets for a new next hop.
+  const Ip4 silent = ip("172.17.2.1");
+  size_t requests = 0;
+  const uint64_t start = now;
+  for (; now < start + 2'500; now += 10) {
+    for (int i = 0; i < 4; ++i) punt_unresolved(silent);
+    for (const Output& o : handle()) {
+      if (ether_type(o.frame) == kEtherArp && get_ip(o.frame, kEthLen + 24) == silent) ++requests;
+    }
+  }
+  EXPECT_EQ(requests, 3u) << "at 0, 1 and 2 s";
+  EXPECT_EQ(ph.waiting(), ctl::PuntHandler::kMaxWaiting) << "none of its packets waited";
+}
+
 // A static neighbour that leaves the config on a reload is forgotten: it
 // was never learnt, so aging would never touch it, and packets would go
 // to its old MAC for as long as podgate runs.
