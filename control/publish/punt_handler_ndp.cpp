@@ -3,7 +3,9 @@
 // solicitations themselves (nat6.hpp); here the advertisements they punt
 // teach the IPv6 neighbour table, and packets waiting for a next hop are
 // held (as many as for ARP, as long) while it is solicited.
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <rte_ether.h>
 #include <rte_ip.h>
@@ -56,7 +58,8 @@ void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
   const auto asked = asked6_.find(target);
   const bool solicited =
       (p.l4[4] & kSolicitedFlag) != 0 && asked != asked6_.end() && now_ms - asked->second <= kSolicitedMs;
-  const bool known = setup_.neighbors6->find(target).has_value();
+  const std::optional<dp::MacAddr> had = setup_.neighbors6->find(target);
+  const bool known = had.has_value();
   if (static6_.count(target) != 0 || !(solicited || (known && (p.l4[4] & kOverrideFlag) != 0))) {
     drop(m, dp::DropReason::kArpUnsolicited);
     return;
@@ -78,6 +81,19 @@ void PuntHandler::on_ndp(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms)
   }
   dp::MacAddr mac;
   std::memcpy(mac.bytes.data(), tlla, 6);
+  // RFC 4861 §7.2.5: an answer without Override naming another link-layer
+  // address than the entry's does not update it (a proxy's answer, or a
+  // late one, must not take a neighbour over); a reachable entry only
+  // becomes stale, so it is probed at the MAC it has, and forgotten if that
+  // no longer answers.
+  if (known && (p.l4[4] & kOverrideFlag) == 0 && *had != mac) {
+    if (solicited) asked6_.erase(asked);
+    if (auto l = learnt6_.find(target); l != learnt6_.end() && l->second.probes == 0) {
+      l->second.stale_at_ms = std::min(l->second.stale_at_ms, now_ms);
+    }
+    drop(m, dp::DropReason::kArpUnsolicited);
+    return;
+  }
   if (!setup_.neighbors6->set(target, mac)) {
     if (table_full_logged_++ % 256 == 0) {
       log_info("IPv6 neighbour table: no room for " + dp::to_string(target) + "; " +

@@ -1182,6 +1182,42 @@ TEST_F(PuntHandlerNdp, LearntNeighboursAgeAreProbedByUnicastAndForgottenWhenSile
   }
 }
 
+// RFC 4861 §7.2.5: a solicited advertisement without Override that names
+// another link-layer address than the entry's does not update it; the
+// entry only goes stale, so it is probed at the MAC it has.  With the same
+// address it confirms the entry.
+TEST_F(PuntHandlerNdp, ASolicitedAnswerWithoutOverrideDoesNotReplaceAKnownMac) {
+  EXPECT_TRUE(d->send(kUplink, syn_to(kUnresolvedVip6, 44000)).empty());
+  ASSERT_EQ(handle().size(), 1u) << "the multicast solicitation";
+  const MacAddr pod = mac("02:00:00:00:20:31");
+  d->send(kPods, advert(kUnresolvedPod6, pod, 0x60));
+  ASSERT_EQ(handle().size(), 1u) << "the waiting SYN";
+  // Stale: podgate probes it, and so asks.
+  std::vector<Output> probe;
+  for (int i = 0; i < 60 && probe.empty(); ++i) {
+    now += 1'000;
+    probe = handle();
+  }
+  ASSERT_EQ(probe.size(), 1u);
+  const MacAddr other = mac("02:00:00:00:20:32");
+  d->send(kPods, advert(kUnresolvedPod6, other, 0x40));  // Solicited, no Override
+  EXPECT_TRUE(handle().empty());
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), pod);
+  EXPECT_EQ(ph.counters().drops[static_cast<size_t>(DropReason::kArpUnsolicited)].get(), 1u);
+  // The owner of the MAC answers the next probe: confirmed as it was.
+  probe.clear();
+  for (int i = 0; i < 5 && probe.empty(); ++i) {
+    now += 1'000;
+    probe = handle();
+  }
+  ASSERT_EQ(probe.size(), 1u) << "probed again at the MAC it has";
+  EXPECT_EQ(eth_dst(probe[0].frame), pod);
+  d->send(kPods, advert(kUnresolvedPod6, pod, 0x40));
+  handle();
+  EXPECT_EQ(d->neighbors6().find(kUnresolvedPod6), pod);
+  EXPECT_EQ(ph.counters().drops[static_cast<size_t>(DropReason::kArpUnsolicited)].get(), 1u);
+}
+
 // A static IPv6 neighbour that leaves the config on a reload is forgotten
 // (PuntHandlerArp.AStaticNeighbourRemovedFromTheConfigIsForgottenAndResolvedAfresh).
 TEST_F(PuntHandlerNdp, AStaticNeighbourRemovedFromTheConfigIsForgottenAndResolvedAfresh) {
