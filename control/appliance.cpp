@@ -192,10 +192,19 @@ Result<void> Appliance::reload_unguarded() {
   // with defaults resolved: a file that spells one out changes nothing.
   std::vector<dp::ClientAddress> clients;  // what start chose, or was told
   for (const dp::PortInfo& p : ports_) clients.push_back(p.client);
-  if (!(start_settings(*next, clients) == start_settings(running, clients))) {
+  const StartSettings now = start_settings(running, clients), wanted = start_settings(*next, clients);
+  if (!(wanted == now)) {
+    std::string changed;
+    const auto name = [&changed](bool differs, const char* section) {
+      if (differs) changed += (changed.empty() ? "" : ", ") + std::string(section);
+    };
+    name(!(wanted.eal == now.eal), "[eal]");
+    name(!(wanted.dataplane == now.dataplane), "[dataplane]");
+    name(!(wanted.ports == now.ports), "[[ports]]");
+    name(!(wanted.announce == now.announce), "[announce]");
     return make_error(ErrorCode::kInvalidConfig,
-                      running.source + ": [eal], [dataplane], [[ports]] and [announce] cannot change "
-                                       "on reload; restart podgate to change them");
+                      running.source + ": " + changed + " changed, but [eal], [dataplane], [[ports]] and "
+                                       "[announce] cannot change on reload; restart podgate to change them");
   }
   if (!(next->control == running.control)) {
     return make_error(ErrorCode::kInvalidConfig,

@@ -44,7 +44,7 @@ namespace podgate::dp {
   X(kTooBig, "too_big", "longer than the egress port's MTU (fragmentation needed sent if DF)") \
   X(kMartianSource, "martian_source", "source 0/8, 127/8, multicast or class E (RFC 1812 5.3.7)") \
   X(kSourceIsOurs, "source_is_ours", "source is a VIP or a podgate address: spoofed") \
-  X(kArpUnsolicited, "arp_unsolicited", "ARP reply nobody asked for, or for a static neighbour: not learnt") \
+  X(kArpUnsolicited, "arp_unsolicited", "ARP reply or NDP advert not asked for, for a static neighbour, or not overriding a known MAC: not learnt") \
   X(kNeighborTableFull, "neighbor_table_full", "ARP reply not learnt: the neighbour table is full there") \
   X(kDnsRateLimited, "dns_rate_limited", "query to the DNS VIP over its source's rate ([dns] rate_limit)") \
   X(kKernelRateLimited, "kernel_rate_limited", "for a kernel twin, over its rate (exception path)") \

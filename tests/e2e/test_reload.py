@@ -175,12 +175,13 @@ class ReloadRefusalTest(unittest.TestCase):
     # Each case: what the file changes (beyond services), and the refusal's words.
     CASES = {
         "eal": (lambda t: t.replace('"-m", "256"', '"-m", "300"', 1),
-                "[eal], [dataplane], [[ports]] and [announce] cannot change on reload"),
+                ": [eal] changed, but [eal], [dataplane], [[ports]] and [announce] cannot change on reload"),
         "dataplane": (lambda t: t.replace("flow_table_size = 16384", "flow_table_size = 8192", 1),
-                      "[eal], [dataplane], [[ports]] and [announce] cannot change on reload"),
+                      ": [dataplane] changed, but [eal], [dataplane], [[ports]] and [announce] cannot change "
+                      "on reload"),
         "ports": (lambda t: t.replace('address = "192.0.2.1/24"',
                                       'address = "192.0.2.1/24"\nmtu = 1400', 1),
-                  "[eal], [dataplane], [[ports]] and [announce] cannot change on reload"),
+                  ": [[ports]] changed, but [eal], [dataplane], [[ports]] and [announce] cannot change on reload"),
         "control": (lambda t: re.sub(r'(\[control\]\nsocket = "[^"]*"\n)', r"\1idle_timeout = 7\n", t),
                     "[control] (socket, mode, group, idle_timeout) cannot change on reload"),
         "metrics.listen": (lambda t: t.replace(f"127.0.0.1:{ReloadRefusalTest.metrics_port}",
@@ -239,7 +240,7 @@ class ReloadRefusalTest(unittest.TestCase):
         self.assertEqual(dig(ADDED), ("NOERROR", [ADDED_VIP]))
         self.assertEqual(self.forwarding(), {"my-app-0", "my-app-1"})
         self.refuse_by_podgatectl(spelled.replace('client_address = "destination"', 'client_address = "source"')
-                                  + services(), "[eal], [dataplane], [[ports]] and [announce] cannot change on reload")
+                                  + services(), ": [[ports]] changed, but [eal], [dataplane], [[ports]] and [announce] cannot change on reload")
         self.write(self.good)
         self.ask(command="reload")
 
