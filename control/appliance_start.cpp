@@ -298,6 +298,10 @@ Result<std::unique_ptr<Appliance>> Appliance::start(Config config, std::string v
 
   if (auto r = a->apply(a->registry_->stage_current()); !r) return std::move(r).error();
   if (auto r = a->launch_workers(); !r) return std::move(r).error();
+  // The ports' addresses at their MACs, now and once more 2 s later (RFC
+  // 5227 §2.3): neighbours that knew them elsewhere learn at once.
+  a->punt_->announce_addresses(*a->publisher_->current());
+  a->loop_->after(2000, [app = a.get()] { app->punt_->announce_addresses(*app->publisher_->current()); });
   if (!cfg.announce.port.empty()) {
     // Only now that the workers forward: a VIP announced while large flow
     // tables were still being set up would draw traffic nobody took.

@@ -325,6 +325,36 @@ void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp:
   transmit(m, port);
 }
 
+void PuntHandler::announce_addresses(const dp::Snapshot& snap) {
+  for (size_t i = 0; i < snap.ports.size(); ++i) {
+    const dp::PortAddress& own = snap.ports[i];
+    const dp::PortIdx port{static_cast<uint16_t>(i)};
+    if (rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool)) {
+      constexpr uint16_t kLen = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+      auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, kLen));
+      if (eth == nullptr) {
+        rte_pktmbuf_free(m);
+      } else {
+        std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+        std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
+        eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_ARP);
+        auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+        arp->arp_hardware = dp::to_be16(RTE_ARP_HRD_ETHER);
+        arp->arp_protocol = dp::to_be16(RTE_ETHER_TYPE_IPV4);
+        arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+        arp->arp_plen = 4;
+        arp->arp_opcode = dp::to_be16(RTE_ARP_OP_REQUEST);
+        std::memcpy(arp->arp_data.arp_sha.addr_bytes, own.mac.bytes.data(), 6);
+        arp->arp_data.arp_sip = own.address.addr.be;
+        std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
+        arp->arp_data.arp_tip = own.address.addr.be;
+        transmit(m, port);
+      }
+    }
+    if (own.has_address6()) send_unsolicited_advertisement(own, port);
+  }
+}
+
 void PuntHandler::transmit(rte_mbuf* m, dp::PortIdx port) {
   uint16_t port_id = setup_.port_ids[static_cast<uint16_t>(port)];
   if (rte_eth_tx_burst(port_id, setup_.tx_queue, &m, 1) != 1) {

@@ -104,6 +104,16 @@ class PuntHandler {
   // added by a reload), retries ARP, and drops what waited too long.
   void tick(const dp::Snapshot& snap, uint64_t now_ms);
 
+  // Tells each port's link that the port's addresses are at its MAC: an
+  // ARP Announcement (RFC 5227 §2.3: a request whose sender and target
+  // are the address) and, for an IPv6 address, an unsolicited Neighbor
+  // Advertisement with Override to all nodes (RFC 4861 §7.2.6).  Sent at
+  // start (twice, 2 s apart, RFC 5227's ANNOUNCE_NUM and _INTERVAL), so
+  // that hosts and routers that knew another MAC for these addresses (a
+  // replaced appliance or NIC) update at once, not when their cache
+  // times out.
+  void announce_addresses(const dp::Snapshot& snap);
+
   // Sends one frame on the control thread's TX queue of `port`.
   void transmit(rte_mbuf* m, dp::PortIdx port);
 
@@ -138,6 +148,7 @@ class PuntHandler {
   void send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port, uint64_t now_ms,
                          const dp::MacAddr* known = nullptr);
   void age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms);
+  void send_unsolicited_advertisement(const dp::PortAddress& own, dp::PortIdx port);
   void flush6(const dp::Ip6& hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   // Broadcast, or unicast to `known` (a probe of a stale entry).

@@ -145,6 +145,44 @@ void PuntHandler::flush6(const dp::Ip6& ip, const dp::MacAddr& mac, const dp::Sn
   it->second.packets.clear();
 }
 
+// RFC 4861 §7.2.6: to all nodes (ff02::1, Ethernet 33:33:00:00:00:01),
+// from the port's address, hop limit 255, Override set and Solicited not,
+// with the port's MAC as Target Link-Layer Address.
+void PuntHandler::send_unsolicited_advertisement(const dp::PortAddress& own, dp::PortIdx port) {
+  rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
+  if (m == nullptr) return;
+  constexpr uint32_t kNaLen = 32;  // 24 + the 8-byte option
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, dp::kIp6L4Offset + kNaLen));
+  if (eth == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
+  constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  constexpr uint8_t kOverride = 0x20;
+  std::memcpy(eth->dst_addr.addr_bytes, kAllNodesMac, 6);
+  std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
+  eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV6);
+  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
+  ip->vtc_flow = dp::to_be32(6u << 28);
+  ip->payload_len = dp::to_be16(kNaLen);
+  ip->proto = dp::kProtoIcmp6;
+  ip->hop_limits = 255;
+  std::memcpy(ip->src_addr, own.address6.addr.bytes.data(), 16);
+  std::memcpy(ip->dst_addr, kAllNodes, 16);
+  auto* na = reinterpret_cast<uint8_t*>(ip + 1);
+  std::memset(na, 0, kNaLen);
+  na[0] = dp::kIcmp6NeighborAdvertisement;
+  na[4] = kOverride;
+  std::memcpy(na + 8, own.address6.addr.bytes.data(), 16);
+  na[24] = 2;  // Target Link-Layer Address
+  na[25] = 1;
+  std::memcpy(na + 26, own.mac.bytes.data(), 6);
+  const rte_be16_t sum = dp::icmp6_checksum(ip, na, kNaLen);
+  std::memcpy(na + 2, &sum, 2);
+  transmit(m, port);
+}
+
 // RFC 4861 §7.2.2: a multicast solicitation to the target's solicited-node
 // address (RFC 4291 §2.7.1; Ethernet 33:33 + its last 32 bits, RFC 2464
 // §7), from the port's address, hop limit 255, with our Source Link-Layer

@@ -1530,6 +1530,23 @@ TEST_F(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   EXPECT_EQ(unsolicited(), 4u);
 }
 
+// RFC 5227 §2.3: at start, each port says its address is at its MAC, so
+// that hosts and routers that knew another MAC for it update at once.
+TEST_F(PuntHandlerArp, EachPortAnnouncesItsAddressAtItsMac) {
+  ph.announce_addresses(d->snapshot());
+  const std::vector<Output> out = d->collect();
+  ASSERT_EQ(out.size(), 2u);
+  for (const Output& o : out) {
+    const bool up = o.port == kUplink;
+    const MacAddr own = up ? kUplinkMac : kPodsMac;
+    const Ip4 address = up ? kUplinkIp : kPodsIp;
+    Bytes want = arp_frame({kBroadcast, own}, Arp{kArpRequest, own, address, MacAddr{}, address});
+    want.resize(42);  // unpadded, as podgate's requests are: the NIC pads
+    EXPECT_TRUE(frames_equal(o.frame, want)) << "port " << o.port;
+  }
+  EXPECT_NE(out[0].port, out[1].port);
+}
+
 // A packet for a next hop that never answers: asked for again every
 // kArpRetryMs, dropped once it has waited kWaitLimitMs (the IPv6 twin is
 // PuntHandlerNdp.WhatWaitsTooLongIsDroppedAfterRetries; both families

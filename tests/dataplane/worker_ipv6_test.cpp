@@ -1055,6 +1055,24 @@ class PuntHandlerNdp : public ::testing::Test {
   uint64_t now = 1'000;
 };
 
+// RFC 4861 §7.2.6: at start, each port with an IPv6 address advertises it
+// at its MAC to all nodes, Override set (beside its ARP Announcement).
+TEST_F(PuntHandlerNdp, EachPortAdvertisesItsAddressToAllNodes) {
+  ph.announce_addresses(d->snapshot());
+  size_t advertised = 0;
+  for (const Output& o : d->collect()) {
+    if (ether_type(o.frame) != 0x86dd) continue;
+    ++advertised;
+    const bool up = o.port == kUplink;
+    const MacAddr own = up ? kUplinkMac : kPodsMac;
+    const Ip6 address = up ? kUplinkIp6 : kPodsIp6;
+    EXPECT_TRUE(frames_equal(o.frame, advertisement_frame({mac("33:33:00:00:00:01"), own},
+                                                          {address, ip6("ff02::1"), 255}, address, own, 0x20)))
+        << "port " << o.port;
+  }
+  EXPECT_EQ(advertised, 2u);
+}
+
 TEST_F(PuntHandlerNdp, SolicitsAnUnresolvedNextHopLearnsTheAnswerAndSendsWhatWaited) {
   auto unsolicited = [&] { return ph.counters().drops[static_cast<size_t>(DropReason::kArpUnsolicited)].get(); };
   const MacAddr attacker = mac("02:00:00:00:66:66");
