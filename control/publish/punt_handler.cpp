@@ -296,6 +296,23 @@ void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp:
   asked_[target.be] = now_ms;
   uint16_t idx = static_cast<uint16_t>(port);
   if (idx >= snap.ports.size()) return;
+  send_arp(snap.ports[idx], port, known != nullptr ? *known : dp::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+           target);
+}
+
+void PuntHandler::announce_addresses(const dp::Snapshot& snap) {
+  for (size_t i = 0; i < snap.ports.size(); ++i) {
+    const dp::PortAddress& own = snap.ports[i];
+    const dp::PortIdx port{static_cast<uint16_t>(i)};
+    // RFC 5227 §2.3: a request for our own address, broadcast.
+    send_arp(own, port, dp::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, own.address.addr);
+    if (own.has_address6()) send_unsolicited_advertisement(own, port);
+  }
+}
+
+// An ARP request for `target` from the port's address at its MAC, to
+// `to_mac`.
+void PuntHandler::send_arp(const dp::PortAddress& own, dp::PortIdx port, const dp::MacAddr& to_mac, dp::Ip4 target) {
   rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
   if (m == nullptr) return;
   constexpr uint16_t kLen = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
@@ -304,12 +321,7 @@ void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp:
     rte_pktmbuf_free(m);
     return;
   }
-  const dp::PortAddress& own = snap.ports[idx];
-  if (known != nullptr) {
-    std::memcpy(eth->dst_addr.addr_bytes, known->bytes.data(), 6);
-  } else {
-    std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
-  }
+  std::memcpy(eth->dst_addr.addr_bytes, to_mac.bytes.data(), 6);
   std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
   eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_ARP);
   auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
@@ -323,36 +335,6 @@ void PuntHandler::send_arp_request(const dp::Snapshot& snap, dp::Ip4 target, dp:
   std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
   arp->arp_data.arp_tip = target.be;
   transmit(m, port);
-}
-
-void PuntHandler::announce_addresses(const dp::Snapshot& snap) {
-  for (size_t i = 0; i < snap.ports.size(); ++i) {
-    const dp::PortAddress& own = snap.ports[i];
-    const dp::PortIdx port{static_cast<uint16_t>(i)};
-    if (rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool)) {
-      constexpr uint16_t kLen = sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
-      auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, kLen));
-      if (eth == nullptr) {
-        rte_pktmbuf_free(m);
-      } else {
-        std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
-        std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
-        eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_ARP);
-        auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
-        arp->arp_hardware = dp::to_be16(RTE_ARP_HRD_ETHER);
-        arp->arp_protocol = dp::to_be16(RTE_ETHER_TYPE_IPV4);
-        arp->arp_hlen = RTE_ETHER_ADDR_LEN;
-        arp->arp_plen = 4;
-        arp->arp_opcode = dp::to_be16(RTE_ARP_OP_REQUEST);
-        std::memcpy(arp->arp_data.arp_sha.addr_bytes, own.mac.bytes.data(), 6);
-        arp->arp_data.arp_sip = own.address.addr.be;
-        std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
-        arp->arp_data.arp_tip = own.address.addr.be;
-        transmit(m, port);
-      }
-    }
-    if (own.has_address6()) send_unsolicited_advertisement(own, port);
-  }
 }
 
 void PuntHandler::transmit(rte_mbuf* m, dp::PortIdx port) {

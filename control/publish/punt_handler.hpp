@@ -149,6 +149,9 @@ class PuntHandler {
                          const dp::MacAddr* known = nullptr);
   void age_neighbors6(const dp::Snapshot& snap, uint64_t now_ms);
   void send_unsolicited_advertisement(const dp::PortAddress& own, dp::PortIdx port);
+  void send_neighbor_discovery(const dp::PortAddress& own, dp::PortIdx port, uint8_t type, uint8_t flags,
+                               const dp::Ip6& target, uint8_t option, const dp::Ip6& to, const dp::MacAddr& to_mac);
+  void send_arp(const dp::PortAddress& own, dp::PortIdx port, const dp::MacAddr& to_mac, dp::Ip4 target);
   void flush6(const dp::Ip6& hop, const dp::MacAddr& mac, const dp::Snapshot& snap);
   void on_unresolved(rte_mbuf* m, const dp::Snapshot& snap, uint64_t now_ms);
   // Broadcast, or unicast to `known` (a probe of a stale entry).

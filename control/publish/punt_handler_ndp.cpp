@@ -146,84 +146,68 @@ void PuntHandler::flush6(const dp::Ip6& ip, const dp::MacAddr& mac, const dp::Sn
 }
 
 // RFC 4861 §7.2.6: to all nodes (ff02::1, Ethernet 33:33:00:00:00:01),
-// from the port's address, hop limit 255, Override set and Solicited not,
-// with the port's MAC as Target Link-Layer Address.
+// Override set and Solicited not, the port's own address as target.
 void PuntHandler::send_unsolicited_advertisement(const dp::PortAddress& own, dp::PortIdx port) {
-  rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
-  if (m == nullptr) return;
-  constexpr uint32_t kNaLen = 32;  // 24 + the 8-byte option
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, dp::kIp6L4Offset + kNaLen));
-  if (eth == nullptr) {
-    rte_pktmbuf_free(m);
-    return;
-  }
-  constexpr uint8_t kAllNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
   constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  constexpr uint8_t kOverride = 0x20;
-  std::memcpy(eth->dst_addr.addr_bytes, kAllNodesMac, 6);
-  std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
-  eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV6);
-  auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
-  ip->vtc_flow = dp::to_be32(6u << 28);
-  ip->payload_len = dp::to_be16(kNaLen);
-  ip->proto = dp::kProtoIcmp6;
-  ip->hop_limits = 255;
-  std::memcpy(ip->src_addr, own.address6.addr.bytes.data(), 16);
-  std::memcpy(ip->dst_addr, kAllNodes, 16);
-  auto* na = reinterpret_cast<uint8_t*>(ip + 1);
-  std::memset(na, 0, kNaLen);
-  na[0] = dp::kIcmp6NeighborAdvertisement;
-  na[4] = kOverride;
-  std::memcpy(na + 8, own.address6.addr.bytes.data(), 16);
-  na[24] = 2;  // Target Link-Layer Address
-  na[25] = 1;
-  std::memcpy(na + 26, own.mac.bytes.data(), 6);
-  const rte_be16_t sum = dp::icmp6_checksum(ip, na, kNaLen);
-  std::memcpy(na + 2, &sum, 2);
-  transmit(m, port);
+  constexpr uint8_t kOverride = 0x20, kTargetLinkLayer = 2;
+  dp::Ip6 all_nodes;
+  std::memcpy(all_nodes.bytes.data(), kAllNodes, 16);
+  send_neighbor_discovery(own, port, dp::kIcmp6NeighborAdvertisement, kOverride, own.address6.addr,
+                          kTargetLinkLayer, all_nodes, dp::MacAddr{{0x33, 0x33, 0, 0, 0, 1}});
 }
 
 // RFC 4861 §7.2.2: a multicast solicitation to the target's solicited-node
 // address (RFC 4291 §2.7.1; Ethernet 33:33 + its last 32 bits, RFC 2464
-// §7), from the port's address, hop limit 255, with our Source Link-Layer
-// Address option.  A probe of a stale entry (§7.3.3) goes unicast, to the
-// target's address at the MAC it was known by.
+// §7), with our Source Link-Layer Address option.  A probe of a stale
+// entry (§7.3.3) goes unicast, to the target's address at the MAC it was
+// known by.
 void PuntHandler::send_solicitation(const dp::Snapshot& snap, const dp::Ip6& target, dp::PortIdx port,
                                     uint64_t now_ms, const dp::MacAddr* known) {
   asked6_[target] = now_ms;
   const uint16_t idx = static_cast<uint16_t>(port);
   if (idx >= snap.ports.size() || !snap.ports[idx].has_address6()) return;
+  const dp::Ip6 group = dp::solicited_node(target);
+  const dp::MacAddr group_mac{{0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]}};
+  constexpr uint8_t kSourceLinkLayer = 1;
+  send_neighbor_discovery(snap.ports[idx], port, dp::kIcmp6NeighborSolicitation, 0, target, kSourceLinkLayer,
+                          known != nullptr ? target : group, known != nullptr ? *known : group_mac);
+}
+
+// A Neighbor Solicitation or Advertisement (RFC 4861 §4.3, §4.4) from the
+// port's address at its MAC, hop limit 255: `type`, its flags byte, its
+// target, and one link-layer address option (`option`: 1 source, 2
+// target) holding the port's MAC.
+void PuntHandler::send_neighbor_discovery(const dp::PortAddress& own, dp::PortIdx port, uint8_t type,
+                                          uint8_t flags, const dp::Ip6& target, uint8_t option,
+                                          const dp::Ip6& to, const dp::MacAddr& to_mac) {
   rte_mbuf* m = rte_pktmbuf_alloc(setup_.pool);
   if (m == nullptr) return;
-  constexpr uint32_t kNsLen = 32;  // 24 + the 8-byte option
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, dp::kIp6L4Offset + kNsLen));
+  constexpr uint32_t kLen = 32;  // 24 + the 8-byte option
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, dp::kIp6L4Offset + kLen));
   if (eth == nullptr) {
     rte_pktmbuf_free(m);
     return;
   }
-  const dp::PortAddress& own = snap.ports[idx];
-  const dp::Ip6 group = dp::solicited_node(target);
-  const dp::Ip6& to = known != nullptr ? target : group;
-  const uint8_t group_mac[6] = {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]};
-  std::memcpy(eth->dst_addr.addr_bytes, known != nullptr ? known->bytes.data() : group_mac, 6);
+  std::memcpy(eth->dst_addr.addr_bytes, to_mac.bytes.data(), 6);
   std::memcpy(eth->src_addr.addr_bytes, own.mac.bytes.data(), 6);
   eth->ether_type = dp::to_be16(RTE_ETHER_TYPE_IPV6);
   auto* ip = reinterpret_cast<rte_ipv6_hdr*>(eth + 1);
   ip->vtc_flow = dp::to_be32(6u << 28);
-  ip->payload_len = dp::to_be16(kNsLen);
+  ip->payload_len = dp::to_be16(kLen);
   ip->proto = dp::kProtoIcmp6;
   ip->hop_limits = 255;
   std::memcpy(ip->src_addr, own.address6.addr.bytes.data(), 16);
   std::memcpy(ip->dst_addr, to.bytes.data(), 16);
-  auto* ns = reinterpret_cast<uint8_t*>(ip + 1);
-  std::memset(ns, 0, kNsLen);
-  ns[0] = dp::kIcmp6NeighborSolicitation;
-  std::memcpy(ns + 8, target.bytes.data(), 16);
-  ns[24] = 1;  // Source Link-Layer Address
-  ns[25] = 1;
-  std::memcpy(ns + 26, own.mac.bytes.data(), 6);
-  const rte_be16_t sum = dp::icmp6_checksum(ip, ns, kNsLen);
-  std::memcpy(ns + 2, &sum, 2);
+  auto* nd = reinterpret_cast<uint8_t*>(ip + 1);
+  std::memset(nd, 0, kLen);
+  nd[0] = type;
+  nd[4] = flags;
+  std::memcpy(nd + 8, target.bytes.data(), 16);
+  nd[24] = option;
+  nd[25] = 1;  // its length in units of 8 bytes
+  std::memcpy(nd + 26, own.mac.bytes.data(), 6);
+  const rte_be16_t sum = dp::icmp6_checksum(ip, nd, kLen);
+  std::memcpy(nd + 2, &sum, 2);
   transmit(m, port);
 }
 
