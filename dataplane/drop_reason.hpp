@@ -33,7 +33,7 @@ namespace podgate::dp {
   X(kNotForUs, "not_for_us", "neither for a VIP nor a reply of a flow")      \
   X(kNoRoute, "no_route", "no route to the destination")                    \
   X(kNeighborUnresolved, "neighbor_unresolved",                              \
-    "next-hop MAC unknown and the resolution queue is full")                 \
+    "next-hop MAC unknown, and the resolution queue full or the worker's rate to it spent") \
   X(kBadArp, "bad_arp", "ARP packet malformed or not Ethernet/IPv4")         \
   X(kArpNotForUs, "arp_not_for_us", "ARP request for another address")      \
   X(kBadNdp, "bad_ndp", "neighbour discovery message failing RFC 4861's checks (hop limit 255, length, target, an advertisement's link-layer address)") \

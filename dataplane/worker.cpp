@@ -779,7 +779,7 @@ PODGATE_OUT_OF_LINE [[gnu::cold]] Worker::Adjacency* Worker::fill_adjacency(rte_
                                                                           Ip4 next_hop, Adjacency& adj) noexcept {
   const uint64_t mac = setup_.neighbors->find_word(next_hop);
   if (mac == 0) {
-    punt(m, PuntKind::kUnresolved, route.port, next_hop);
+    punt_unresolved(m, PuntKind::kUnresolved, route.port, next_hop);
     return nullptr;
   }
   const PortAddress& out = snapshot_->ports[static_cast<uint16_t>(route.port)];
@@ -840,6 +840,14 @@ void Worker::punt_to_learn(rte_mbuf* m, PuntKind kind) noexcept {
     return;
   }
   punt(m, kind, PortIdx{port_index_[m->port]}, Ip4{});
+}
+
+void Worker::punt_unresolved(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept {
+  if (!unresolved_bucket_.take(now_, kUnresolvedPerSecond)) {
+    drop(m, DropReason::kNeighborUnresolved);
+    return;
+  }
+  punt(m, kind, port, next_hop);
 }
 
 void Worker::handle_icmp(rte_mbuf* m, ParsedPacket& p) noexcept {

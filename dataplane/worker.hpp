@@ -176,6 +176,12 @@ class Worker : public DpObject {
   // a worker (punt_to_learn): far below what the control thread drains (512
   // punts a turn), far above what resolving a few thousand Pods at once needs.
   static constexpr uint32_t kLearnPerSecond = 20'000;
+  // Packets for a next hop whose MAC is unknown go up to wait for it at
+  // most this fast, a worker (punt_unresolved): the control thread keeps
+  // only 16 a neighbour anyway, and a line-rate stream to a forgotten
+  // gateway must not fill the punt ring that ARP answers and DNS queries
+  // need.  Resolving thousands of new Pods at once stays well within it.
+  static constexpr uint32_t kUnresolvedPerSecond = 10'000;
 
   explicit Worker(WorkerSetup setup);
   ~Worker();
@@ -490,6 +496,10 @@ class Worker : public DpObject {
   Adjacency* fill_adjacency(rte_mbuf* m, const Route& route, Ip4 next_hop, Adjacency& adj) noexcept;
   void punt(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   void punt_to_learn(rte_mbuf* m, PuntKind kind) noexcept;
+  // A packet waiting for its next hop's MAC (kUnresolved, kUnresolved6),
+  // up to the control thread within kUnresolvedPerSecond; over it,
+  // dropped as neighbor_unresolved.
+  void punt_unresolved(rte_mbuf* m, PuntKind kind, PortIdx port, Ip4 next_hop) noexcept;
   // The kernel twin a packet for `dst` (a port's address, or the DNS VIP)
   // goes up to; none when that port has no twin or `dst` is not ours.
   std::optional<PortIdx> kernel_twin_for(const rte_mbuf* m, Ip4 dst) const noexcept;
@@ -555,6 +565,7 @@ class Worker : public DpObject {
   uint32_t icmp_tokens_at_ = 0;
   TokenBucket kernel_bucket_;      // to_kernel's
   TokenBucket learn_bucket_;       // punt_to_learn's
+  TokenBucket unresolved_bucket_;  // punt_unresolved's
   // dns_query_allowed's buckets, by a hash of the source address: sources
   // that share a bucket share its rate (1024 of them: rare among a
   // cluster's clients, and a flood from many addresses fills all evenly).

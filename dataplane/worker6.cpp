@@ -330,7 +330,7 @@ const Worker::Adjacency6* Worker::resolve_adjacency6(rte_mbuf* m, const Ip6& dst
                                                                        Adjacency6& adj) noexcept {
   const uint64_t mac = setup_.neighbors6 != nullptr ? setup_.neighbors6->find_word(next_hop) : 0;
   if (mac == 0) {
-    punt(m, PuntKind::kUnresolved6, route.port, Ip4{});
+    punt_unresolved(m, PuntKind::kUnresolved6, route.port, Ip4{});
     return nullptr;
   }
   const uint16_t port = static_cast<uint16_t>(route.port);

@@ -1530,6 +1530,24 @@ TEST_F(PuntHandlerArp, LearnsOnlyWhatItAskedForAndWhatHostsAnnounce) {
   EXPECT_EQ(unsolicited(), 4u);
 }
 
+// A line-rate stream to a next hop with no MAC (a gateway forgotten after
+// unanswered probes): the worker passes up only what its rate allows, and
+// the punt ring keeps room for the ARP answer and DNS queries.
+TEST_F(PuntHandlerArp, PacketsForAnUnresolvedNextHopGoUpWithinTheWorkersRate) {
+  std::vector<Bytes> stream;
+  for (uint16_t p = 0; p < 6000; ++p) stream.push_back(to_vip(static_cast<uint16_t>(20000 + p), kSyn, ip("10.96.0.50")).frame());
+  EXPECT_TRUE(d->send(kUplink, stream).empty());
+  const uint64_t unresolved = d->drops(DropReason::kNeighborUnresolved);
+  EXPECT_GE(unresolved, 6000u - dp::Worker::kUnresolvedPerSecond / 10 - 100) << d->drop_summary();
+  EXPECT_EQ(d->drops(DropReason::kPuntFull), 0u) << d->drop_summary();
+  // The answer still gets through and is learnt.
+  handle();
+  const MacAddr new_pod = mac("02:00:00:00:20:20");
+  d->send(kPods, arp_frame({kPodsMac, new_pod}, Arp{kArpReply, new_pod, kUnresolvedPod, kPodsMac, kPodsIp}));
+  handle();
+  EXPECT_EQ(d->neighbors().find(kUnresolvedPod), new_pod);
+}
+
 // RFC 5227 §2.3: at start, each port says its address is at its MAC, so
 // that hosts and routers that knew another MAC for it update at once.
 TEST_F(PuntHandlerArp, EachPortAnnouncesItsAddressAtItsMac) {
