@@ -60,6 +60,14 @@ class MetricsHttpTest : public ::testing::Test {
       return body_;
     });
   }
+  // The test's server replaced by one of at most `max_connections`.
+  void reopen_with_cap(size_t max_connections) {
+    TearDown();
+    clients_.clear();
+    MetricsServer::Options options;
+    options.max_connections = max_connections;
+    open_server(options);
+  }
 
   // Handles the events that are ready (waiting at most timeout_ms), at now_.
   void pump(int timeout_ms = 5) {
@@ -390,11 +398,7 @@ TEST_F(MetricsHttpTest, AClientThatStopsReadingHoldsOnlyItsOwnBuffers) {
 // Issue 15: at the cap a newcomer was refused, so 16 clients trickling a
 // byte a second stopped every scrape.  Now the stalest connection goes.
 TEST_F(MetricsHttpTest, AtTheCapTheStalestConnectionMakesRoomForTheNewcomer) {
-  TearDown();
-  clients_.clear();
-  MetricsServer::Options options;
-  options.max_connections = 2;
-  open_server(options);
+  reopen_with_cap(2);
   int trickler = connect_client();
   accept_until(1);
   send_text(trickler, "GET /met");  // never finishes its head
@@ -584,11 +588,7 @@ TEST_F(MetricsHttpTest, AScraperThatStopsReadingGetsNoMorePiecesThanItsBuffersHo
 // its request: at the cap it was the stalest connection, and a newcomer
 // cut it mid-body.
 TEST_F(MetricsHttpTest, AtTheCapAScrapeBeingStreamedIsNotEvicted) {
-  TearDown();
-  clients_.clear();
-  MetricsServer::Options options;
-  options.max_connections = 2;
-  open_server(options);
+  reopen_with_cap(2);
   int made = 0;
   server_->set_stream_provider([&made] { return numbered_body(300, &made); });  // 4.8 MB
   int scraper = connect_client();
@@ -616,11 +616,7 @@ TEST_F(MetricsHttpTest, AtTheCapAScrapeBeingStreamedIsNotEvicted) {
 
 // The 503 the docs promise "only while every connection is being answered".
 TEST_F(MetricsHttpTest, AtTheCapWithEveryConnectionBeingAnsweredTheNewcomerGets503) {
-  TearDown();
-  clients_.clear();
-  MetricsServer::Options options;
-  options.max_connections = 2;
-  open_server(options);
+  reopen_with_cap(2);
   int made = 0;
   server_->set_stream_provider([&made] { return numbered_body(100000, &made); });  // 1.6 GB
   int a = connect_client();
@@ -700,11 +696,7 @@ TEST_F(MetricsHttpTest, EveryReplyCarriesTheDate) {
 }
 
 TEST_F(MetricsHttpTest, AStreamedReplyAndTheRefusalAtTheCapCarryTheDate) {
-  TearDown();
-  clients_.clear();
-  MetricsServer::Options options;
-  options.max_connections = 1;
-  open_server(options);
+  reopen_with_cap(1);
   int made = 0;
   server_->set_stream_provider([&made] { return numbered_body(100000, &made); });
   int scraper = connect_client();
